@@ -1,0 +1,255 @@
+package crdt_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// recorder is a Transport that keeps what it is given.
+type recorder struct{ msgs [][]byte }
+
+func (r *recorder) Send(_ context.Context, _ crdt.ReplicaID, msg []byte) error {
+	r.msgs = append(r.msgs, slices.Clone(msg))
+	return nil
+}
+
+// sender makes a replica "a" with a gset under name, adds elems, and
+// returns the message it sends to "b".
+func sender(t *testing.T, name string, elems ...string) []byte {
+	t.Helper()
+	rec := &recorder{}
+	a, err := crdt.NewReplica(crdt.Config{ID: "a", Transport: rec, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(a, name, newGSet("a"))
+	_ = a.AddPeer("b")
+	for _, e := range elems {
+		_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
+	}
+	if err := a.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.msgs) != 1 {
+		t.Fatalf("sender sent %d messages, want 1", len(rec.msgs))
+	}
+	return rec.msgs[0]
+}
+
+func testClock() *clock.Clock {
+	return clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
+}
+
+// receiver makes replica "b" with a gset "s" and peer "a".
+func receiver(t *testing.T, cfg func(*crdt.Config)) (*crdt.Replica, *crdt.Handle[*gset]) {
+	t.Helper()
+	c := crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()}
+	if cfg != nil {
+		cfg(&c)
+	}
+	b, err := crdt.NewReplica(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(b, "s", newGSet("b"))
+	_ = b.AddPeer("a")
+	return b, h
+}
+
+func elemsOf(h *crdt.Handle[*gset]) []string {
+	var out []string
+	h.Read(func(s *gset) { out = s.Elems() })
+	return out
+}
+
+func refusals(r *crdt.Replica) map[string]uint64 {
+	out := map[string]uint64{}
+	st := r.Stats()
+	for k, v := range st.Refused {
+		out[k] += v
+	}
+	for _, p := range st.Peers {
+		for k, v := range p.Refused {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+func TestReceiveValidMessage(t *testing.T) {
+	msg := sender(t, "s", "x", "y")
+	b, h := receiver(t, nil)
+	if err := b.Receive(context.Background(), "a", msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("elems = %v, want [x y]", got)
+	}
+}
+
+func TestReceiveRefusesTruncatedAtEveryOffset(t *testing.T) {
+	msg := sender(t, "s", "x", "y")
+	for n := range len(msg) {
+		b, h := receiver(t, nil)
+		err := b.Receive(context.Background(), "a", msg[:n])
+		var de *codec.DecodeError
+		if !errors.As(err, &de) {
+			t.Fatalf("truncated to %d bytes: err = %v, want a *codec.DecodeError", n, err)
+		}
+		if got := elemsOf(h); len(got) != 0 {
+			t.Fatalf("truncated to %d bytes changed the state: %v", n, got)
+		}
+		if refusals(b)[crdt.ReasonMalformed]+refusals(b)[crdt.ReasonTooLarge] == 0 {
+			t.Fatalf("truncated to %d bytes: refusal not counted: %v", n, refusals(b))
+		}
+	}
+}
+
+func TestReceiveRefusesCorruptBytes(t *testing.T) {
+	msg := sender(t, "s", "x", "y")
+	for i := range msg {
+		for _, v := range []byte{0x00, 0xc1, 0xff, msg[i] ^ 0x55} {
+			bad := slices.Clone(msg)
+			bad[i] = v
+			b, h := receiver(t, nil)
+			err := b.Receive(context.Background(), "a", bad) // must not panic
+			// A message refused as a whole changes nothing. (A corruption
+			// may also leave a valid message, or a valid envelope with a
+			// refused op; those are judged by the other tests.)
+			var de *codec.DecodeError
+			if errors.As(err, &de) && de.Kind == codec.KindEngine && len(elemsOf(h)) != 0 {
+				t.Fatalf("byte %d = %#x: message refused (%v) but state changed to %v", i, v, err, elemsOf(h))
+			}
+		}
+	}
+}
+
+func TestReceiveRefusesFutureVersion(t *testing.T) {
+	msg := sender(t, "s", "x")
+	msg[0] = codec.Version + 1
+	b, h := receiver(t, nil)
+	err := b.Receive(context.Background(), "a", msg)
+	if !errors.Is(err, codec.ErrVersion) {
+		t.Fatalf("err = %v, want codec.ErrVersion", err)
+	}
+	if len(elemsOf(h)) != 0 || refusals(b)[crdt.ReasonVersion] != 1 {
+		t.Fatalf("state %v, refusals %v", elemsOf(h), refusals(b))
+	}
+}
+
+func TestReceiveRefusesOversized(t *testing.T) {
+	msg := sender(t, "s", "x")
+	b, h := receiver(t, func(c *crdt.Config) { c.MaxMessageBytes = len(msg) - 1 })
+	err := b.Receive(context.Background(), "a", msg)
+	if !errors.Is(err, crdt.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if len(elemsOf(h)) != 0 || refusals(b)[crdt.ReasonTooLarge] != 1 {
+		t.Fatalf("state %v, refusals %v", elemsOf(h), refusals(b))
+	}
+}
+
+func TestReceiveRefusesUnknownPeer(t *testing.T) {
+	msg := sender(t, "s", "x")
+	b, h := receiver(t, nil)
+	b.RemovePeer("a")
+	err := b.Receive(context.Background(), "a", msg)
+	if !errors.Is(err, crdt.ErrUnknownPeer) {
+		t.Fatalf("err = %v, want ErrUnknownPeer", err)
+	}
+	if len(elemsOf(h)) != 0 || b.Stats().Refused[crdt.ReasonUnknownPeer] != 1 {
+		t.Fatalf("state %v, stats %+v", elemsOf(h), b.Stats())
+	}
+}
+
+func TestReceiveRefusesMisaddressed(t *testing.T) {
+	msg := sender(t, "s", "x")
+	b, h := receiver(t, nil)
+	_ = b.AddPeer("c")
+	// The transport says it came from c, the message says a.
+	err := b.Receive(context.Background(), "c", msg)
+	if !errors.Is(err, crdt.ErrMisaddressed) {
+		t.Fatalf("err = %v, want ErrMisaddressed", err)
+	}
+	if len(elemsOf(h)) != 0 {
+		t.Fatalf("state changed: %v", elemsOf(h))
+	}
+}
+
+func TestReceiveRefusesUnknownObject(t *testing.T) {
+	msg := sender(t, "other", "x")
+	b, h := receiver(t, nil)
+	err := b.Receive(context.Background(), "a", msg)
+	if !errors.Is(err, crdt.ErrUnknownObject) {
+		t.Fatalf("err = %v, want ErrUnknownObject", err)
+	}
+	if len(elemsOf(h)) != 0 || refusals(b)[crdt.ReasonUnknownObject] == 0 {
+		t.Fatalf("state %v, refusals %v", elemsOf(h), refusals(b))
+	}
+	// The op was not acknowledged: the sender will offer it again.
+	if st := b.Stats(); st.Peers[0].OpsApplied != 0 {
+		t.Fatalf("ops applied = %d, want 0", st.Peers[0].OpsApplied)
+	}
+}
+
+// wrongType is an object of another type registered under the same name.
+type wrongType struct{ gset }
+
+func (w *wrongType) ApplyBinary(b []byte) (bool, error) {
+	r := codec.NewReader(b, codec.KindUser+7, codec.Limits{})
+	return false, r.Err()
+}
+
+func TestReceiveRefusesWrongType(t *testing.T) {
+	msg := sender(t, "s", "x")
+	b, err := crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wrongType{*newGSet("b")}
+	_, _ = crdt.Register(b, "s", w)
+	_ = b.AddPeer("a")
+	err = b.Receive(context.Background(), "a", msg)
+	if !errors.Is(err, codec.ErrKind) {
+		t.Fatalf("err = %v, want codec.ErrKind", err)
+	}
+	if len(w.elems) != 0 || refusals(b)[crdt.ReasonWrongType] == 0 {
+		t.Fatalf("state %v, refusals %v", w.elems, refusals(b))
+	}
+}
+
+func FuzzReceive(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0x60})
+	rec := &recorder{}
+	a, _ := crdt.NewReplica(crdt.Config{ID: "a", Transport: rec, Clock: testClock()})
+	h, _ := crdt.Register(a, "s", newGSet("a"))
+	_ = a.AddPeer("b")
+	_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add("x"), nil })
+	_ = a.Tick(context.Background())
+	for _, m := range rec.msgs {
+		f.Add(m)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		b, err := crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = crdt.Register(b, "s", newGSet("b"))
+		_ = b.AddPeer("a")
+		if err := b.Receive(context.Background(), "a", msg); err != nil {
+			return
+		}
+		// Whatever was accepted must leave a replica that still works.
+		if _, err := b.Snapshot(); err != nil {
+			t.Fatalf("snapshot after accepted message: %v", err)
+		}
+		_ = b.Tick(context.Background())
+	})
+}

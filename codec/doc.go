@@ -1,0 +1,30 @@
+// Package codec is the wire format of the library: msgpack, framed and
+// versioned.
+//
+// Every message starts with the format [Version] and a [Kind] saying what
+// it holds, then a table of the replica IDs the message mentions, each
+// written once; the body refers to replicas by their index in that table.
+// A [Writer] builds a message and a [Reader] takes one apart.
+//
+// Decoders accept every format version they have ever written. The header
+// (version, kind, replica table) is held to the one form the Writer writes;
+// the body's primitives accept every msgpack form of their type, so values
+// msgpack wrote read too. Encodings that promise each value exactly one
+// encoding read the body with the Canonical methods ([Reader.CanonicalUint],
+// [Reader.CanonicalArrayLen], [GetCanonicalValue] and the others) instead,
+// which accept only the shortest form, the one the Writer writes. Decoders
+// never panic on bad input: a truncated, oversized, corrupt, wrongly-typed or
+// future-version message yields a [*DecodeError] saying what was wrong and
+// at which byte. What a Reader allocates is bounded by the input's length
+// and by [Limits].
+//
+// The package keeps no global state: it registers no msgpack extensions and
+// has no settings to change at run time.
+//
+// # Element values
+//
+// [PutValue] and [GetValue] carry a data type's elements. Strings, integers,
+// booleans, float64 and byte slices take a fast path that allocates nothing
+// beyond the value itself; any other type goes through
+// github.com/vmihailenco/msgpack/v5 and its struct tags.
+package codec

@@ -1,0 +1,62 @@
+// Package counter implements replicated counters: [G], a grow-only counter
+// of uint64, and [PN], a counter of int64 that can go up and down.
+//
+// Conflict rule: each replica owns its own contribution, which only grows,
+// and merging takes for every replica the larger of the two contributions,
+// so concurrent increments all count and none counts twice.
+//
+// # State
+//
+// A [G] keeps, for every replica, the total that replica has added. A [PN]
+// keeps, for every replica, the total of its increments (P) and the total of
+// its decrements (N); its value is ΣP − ΣN. A counter's state therefore grows
+// with the number of replicas that ever counted, not with the number of
+// increments.
+//
+// # Replication
+//
+// The three modes of the module work over one state and may be mixed:
+//
+//   - op-based: [G.Inc] and [PN.Add] return an op ([GOp], [PNOp]) carrying the
+//     replica's new absolute totals, not a difference; [G.Apply] and
+//     [PN.Apply] take an op at another replica. An op may arrive late, twice,
+//     or after a newer one: applying it is idempotent and commutative, and
+//     an old op is simply absorbed.
+//   - state-based: [G.Merge] and [PN.Merge] join two whole states.
+//   - delta-state: [G.Version] and [PN.Version] summarise a state as a
+//     [vclock.Clock]; [G.DeltaSince] and [PN.DeltaSince] return only the
+//     replicas a peer at that version lacks news of.
+//
+// Every counter implements [crdt.DeltaObject], so the replication engine
+// can carry it as bytes.
+//
+// # Overflow
+//
+// Nothing wraps around silently. [G.Inc] and [PN.Add] refuse, with an error
+// matching [ErrOverflow] and without changing anything, an update that would
+// overflow the replica's own totals or push the value out of its range
+// (uint64 for G, int64 for PN). Merging never fails, though, and replicas
+// that each stayed in range can together exceed it: [G.Value] and
+// [PN.Value] then saturate at the bound, while the state keeps the exact
+// per-replica totals, so the value comes back into range as soon as the true
+// total does (for a PN, after enough decrements).
+//
+// # Usage
+//
+//	a := counter.NewPN("us-east-1")
+//	op, err := a.Add(-3)
+//	if err != nil { /* overflow: nothing changed */ }
+//	data, _ := op.MarshalBinary() // ship data to the other regions
+//
+//	b := counter.NewPN("eu-west-1")
+//	_, err = b.ApplyBinary(data) // b.Value() == -3
+//
+// # Wire format
+//
+// States and ops are encoded through package codec (kinds [codec.KindG],
+// [codec.KindPN], [codec.KindGOp], [codec.KindPNOp]) with replicas in
+// increasing order, so a state has exactly one encoding. Decoding checks
+// that order and refuses duplicate replicas, empty entries and totals that
+// do not fit; on any error the receiver is unchanged and the error is a
+// [*codec.DecodeError].
+package counter

@@ -1,0 +1,308 @@
+package counter
+
+import (
+	"fmt"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Compile-time checks that the counters are what the replication engine
+// needs.
+var (
+	_ crdt.DeltaObject = (*G)(nil)
+	_ crdt.DeltaObject = (*PN)(nil)
+)
+
+// Wire format, version 1, after the codec header (format version, kind,
+// replica table):
+//
+//	G state    array of 2n: replica, total           (replicas increasing)
+//	PN state   array of 3n: replica, increments, decrements
+//	G op       replica, total
+//	PN op      replica, increments, decrements
+//
+// A replica is written as its index in the message's replica table. In a
+// state the table lists exactly the entries' replicas, in order; in an op it
+// lists the op's one replica.
+
+// MarshalBinary encodes g's state: every replica's total. g's own replica ID
+// is not part of the state and is not written.
+func (g *G) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindG, 3+4*len(g.e))
+	w.Array(2 * len(g.e))
+	for _, e := range g.e {
+		w.Replica(string(e.id))
+		w.Uint(e.n)
+	}
+	return w.Bytes()
+}
+
+// UnmarshalBinary replaces g's state with one encoded by [G.MarshalBinary],
+// keeping g's own replica ID: restoring a saved state is
+// NewG(id).UnmarshalBinary(saved). On error g is unchanged and the error is
+// a [*codec.DecodeError].
+func (g *G) UnmarshalBinary(data []byte) error {
+	d, err := decodeG(data)
+	if err != nil {
+		return err
+	}
+	g.e, g.total, g.self = d.e, d.total, 0
+	return nil
+}
+
+func decodeG(data []byte) (*G, error) {
+	r := codec.NewReader(data, codec.KindG, codec.Limits{})
+	n := r.ArrayLen() // each field takes at least one byte
+	if r.Err() == nil && n%2 != 0 {
+		r.Fail("G-counter state with an odd number of fields (%d)", n)
+	}
+	n /= 2
+	checkTable(r, n)
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	d := &G{}
+	if n > 0 {
+		d.e = make([]gEntry, 0, n)
+	}
+	for range n {
+		id := crdt.ReplicaID(r.Replica())
+		c := r.Uint()
+		if r.Err() != nil {
+			break
+		}
+		if c == 0 {
+			r.Fail("zero total for replica %q", id)
+			break
+		}
+		if k := len(d.e); k > 0 && d.e[k-1].id >= id {
+			r.Fail("replica %q out of order", id)
+			break
+		}
+		d.e = append(d.e, gEntry{id: id, n: c})
+		d.total = addSat(d.total, c)
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkTable records a problem on r unless the message's replica table has
+// exactly n entries. Together with the entries' strictly increasing order
+// and the table being filled in order of first use, this gives every state
+// one encoding.
+func checkTable(r *codec.Reader, n int) {
+	if r.Err() == nil && len(r.Replicas()) != n {
+		r.Fail("replica table of %d entries for %d replicas", len(r.Replicas()), n)
+	}
+}
+
+// MarshalBinary encodes c's state: every replica's totals. c's own replica
+// ID is not part of the state and is not written.
+func (c *PN) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindPN, 3+6*len(c.e))
+	w.Array(3 * len(c.e))
+	for _, e := range c.e {
+		w.Replica(string(e.id))
+		w.Uint(e.p)
+		w.Uint(e.n)
+	}
+	return w.Bytes()
+}
+
+// UnmarshalBinary replaces c's state with one encoded by
+// [PN.MarshalBinary], keeping c's own replica ID: restoring a saved state is
+// NewPN(id).UnmarshalBinary(saved). On error c is unchanged and the error is
+// a [*codec.DecodeError].
+func (c *PN) UnmarshalBinary(data []byte) error {
+	d, err := decodePN(data)
+	if err != nil {
+		return err
+	}
+	c.e, c.p, c.n, c.self = d.e, d.p, d.n, 0
+	return nil
+}
+
+func decodePN(data []byte) (*PN, error) {
+	r := codec.NewReader(data, codec.KindPN, codec.Limits{})
+	n := r.ArrayLen()
+	if r.Err() == nil && n%3 != 0 {
+		r.Fail("PN-counter state with %d fields, not a multiple of 3", n)
+	}
+	n /= 3
+	checkTable(r, n)
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	d := &PN{}
+	if n > 0 {
+		d.e = make([]pnEntry, 0, n)
+	}
+	for range n {
+		op := PNOp{Replica: crdt.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+		if r.Err() != nil {
+			break
+		}
+		if why := op.invalid(); why != "" {
+			r.Fail("%s", why)
+			break
+		}
+		if op.P == 0 && op.N == 0 {
+			r.Fail("zero totals for replica %q", op.Replica)
+			break
+		}
+		if k := len(d.e); k > 0 && d.e[k-1].id >= op.Replica {
+			r.Fail("replica %q out of order", op.Replica)
+			break
+		}
+		d.e = append(d.e, pnEntry{id: op.Replica, p: op.P, n: op.N})
+		d.p = d.p.add(op.P)
+		d.n = d.n.add(op.N)
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// MarshalBinary encodes op. An op with an empty Replica cannot be encoded:
+// the error is a [*codec.EncodeError] matching [ErrInvalidOp].
+func (op GOp) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindGOp, 12)
+	if op.Replica == "" {
+		w.Fail(fmt.Errorf("%w: G-counter op without a replica ID", ErrInvalidOp))
+	}
+	w.Replica(string(op.Replica))
+	w.Uint(op.Count)
+	return w.Bytes()
+}
+
+// UnmarshalBinary decodes an op encoded by [GOp.MarshalBinary] into op. On
+// error op is unchanged and the error is a [*codec.DecodeError].
+func (op *GOp) UnmarshalBinary(data []byte) error {
+	r := codec.NewReader(data, codec.KindGOp, codec.Limits{})
+	checkTable(r, 1)
+	v := GOp{Replica: crdt.ReplicaID(r.Replica()), Count: r.Uint()}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	*op = v
+	return nil
+}
+
+// MarshalBinary encodes op. An invalid op (see [PNOp]) cannot be encoded:
+// the error is a [*codec.EncodeError] matching [ErrInvalidOp].
+func (op PNOp) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindPNOp, 20)
+	if why := op.invalid(); why != "" {
+		w.Fail(fmt.Errorf("%w: %s", ErrInvalidOp, why))
+	}
+	w.Replica(string(op.Replica))
+	w.Uint(op.P)
+	w.Uint(op.N)
+	return w.Bytes()
+}
+
+// UnmarshalBinary decodes an op encoded by [PNOp.MarshalBinary] into op,
+// refusing an invalid one. On error op is unchanged and the error is a
+// [*codec.DecodeError].
+func (op *PNOp) UnmarshalBinary(data []byte) error {
+	r := codec.NewReader(data, codec.KindPNOp, codec.Limits{})
+	checkTable(r, 1)
+	v := PNOp{Replica: crdt.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+	if r.Err() == nil {
+		if why := v.invalid(); why != "" {
+			r.Fail("%s", why)
+		}
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	*op = v
+	return nil
+}
+
+// MergeBinary decodes a state or delta encoded by [G.MarshalBinary] and
+// merges it into g (see [G.Merge]). It reports whether g's state changed,
+// which for a G is whether its value changed unless the value is saturated.
+// On error g is unchanged and the error is a [*codec.DecodeError].
+func (g *G) MergeBinary(state []byte) (changed bool, err error) {
+	d, err := decodeG(state)
+	if err != nil {
+		return false, err
+	}
+	return g.merge(d), nil
+}
+
+// ApplyBinary decodes an op encoded by [GOp.MarshalBinary] and applies it
+// (see [G.Apply]). It reports whether g's state changed. On error g is
+// unchanged and the error is a [*codec.DecodeError].
+func (g *G) ApplyBinary(op []byte) (changed bool, err error) {
+	var o GOp
+	if err := o.UnmarshalBinary(op); err != nil {
+		return false, err
+	}
+	return g.apply(o)
+}
+
+// VersionBinary encodes [G.Version] as a [vclock.Clock] message.
+func (g *G) VersionBinary() ([]byte, error) {
+	v := g.Version()
+	return v.MarshalBinary()
+}
+
+// DeltaSinceBinary decodes a version encoded by [G.VersionBinary] (or any
+// [vclock.Clock] message) and returns [G.DeltaSince] of it, encoded like
+// [G.MarshalBinary]. A bad version yields a [*codec.DecodeError].
+func (g *G) DeltaSinceBinary(version []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(version); err != nil {
+		return nil, err
+	}
+	return g.DeltaSince(v).MarshalBinary()
+}
+
+// MergeBinary decodes a state or delta encoded by [PN.MarshalBinary] and
+// merges it into c (see [PN.Merge]). It reports whether c's state changed:
+// the value may stay the same, for instance when a replica's +1 and -1
+// arrive together. On error c is unchanged and the error is a
+// [*codec.DecodeError].
+func (c *PN) MergeBinary(state []byte) (changed bool, err error) {
+	d, err := decodePN(state)
+	if err != nil {
+		return false, err
+	}
+	return c.merge(d), nil
+}
+
+// ApplyBinary decodes an op encoded by [PNOp.MarshalBinary] and applies it
+// (see [PN.Apply]). It reports whether c's state changed, which may leave
+// its value the same. On error c is unchanged and the error is a
+// [*codec.DecodeError].
+func (c *PN) ApplyBinary(op []byte) (changed bool, err error) {
+	var o PNOp
+	if err := o.UnmarshalBinary(op); err != nil {
+		return false, err
+	}
+	return c.apply(o)
+}
+
+// VersionBinary encodes [PN.Version] as a [vclock.Clock] message.
+func (c *PN) VersionBinary() ([]byte, error) {
+	v := c.Version()
+	return v.MarshalBinary()
+}
+
+// DeltaSinceBinary decodes a version encoded by [PN.VersionBinary] (or any
+// [vclock.Clock] message) and returns [PN.DeltaSince] of it, encoded like
+// [PN.MarshalBinary]. A bad version yields a [*codec.DecodeError].
+func (c *PN) DeltaSinceBinary(version []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(version); err != nil {
+		return nil, err
+	}
+	return c.DeltaSince(v).MarshalBinary()
+}

@@ -1,0 +1,189 @@
+package counter
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"pgregory.net/rapid"
+)
+
+// tb is what the helpers need of *testing.T and *rapid.T alike.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// pool is the set of replica IDs the property tests draw from.
+var pool = []crdt.ReplicaID{"a", "b", "c", "d", "eu-west-1"}
+
+var maxU64 = new(big.Int).SetUint64(math.MaxUint64)
+
+// gInvariant recomputes everything a G caches, from its entries alone, and
+// fails if anything disagrees.
+func gInvariant(t tb, g *G) {
+	t.Helper()
+	sum := new(big.Int)
+	for k, e := range g.e {
+		if e.id == "" || e.n == 0 {
+			t.Fatalf("invalid entry %+v", e)
+		}
+		if k > 0 && g.e[k-1].id >= e.id {
+			t.Fatalf("entries out of order: %q then %q", g.e[k-1].id, e.id)
+		}
+		sum.Add(sum, new(big.Int).SetUint64(e.n))
+	}
+	want := uint64(math.MaxUint64)
+	if sum.Cmp(maxU64) < 0 {
+		want = sum.Uint64()
+	}
+	if g.Value() != want {
+		t.Fatalf("Value() = %d, sum of entries is %v", g.Value(), sum)
+	}
+}
+
+// satInt64 clamps v to the range of int64.
+func satInt64(v *big.Int) int64 {
+	switch {
+	case v.IsInt64():
+		return v.Int64()
+	case v.Sign() > 0:
+		return math.MaxInt64
+	}
+	return math.MinInt64
+}
+
+// pnInvariant does for a PN what gInvariant does for a G.
+func pnInvariant(t tb, c *PN) {
+	t.Helper()
+	sum := new(big.Int)
+	for k, e := range c.e {
+		if e.id == "" || (e.p == 0 && e.n == 0) || e.p > maxP || e.n > maxN {
+			t.Fatalf("invalid entry %+v", e)
+		}
+		if k > 0 && c.e[k-1].id >= e.id {
+			t.Fatalf("entries out of order: %q then %q", c.e[k-1].id, e.id)
+		}
+		sum.Add(sum, new(big.Int).SetUint64(e.p))
+		sum.Sub(sum, new(big.Int).SetUint64(e.n))
+	}
+	if got, want := c.Value(), satInt64(sum); got != want {
+		t.Fatalf("Value() = %d, want %d (exact %v)", got, want, sum)
+	}
+}
+
+// genTotal draws a replica total: mostly small, sometimes huge.
+func genTotal(t *rapid.T, label string) uint64 {
+	if rapid.Bool().Draw(t, label+" small") {
+		return rapid.Uint64Range(1, 1000).Draw(t, label)
+	}
+	return rapid.Uint64Min(1).Draw(t, label)
+}
+
+// genG draws a G with arbitrary totals for a subset of the pool. Any set of
+// totals is a reachable G state.
+func genG(t *rapid.T, label string) *G {
+	g := &G{}
+	for _, id := range pool {
+		if rapid.Bool().Draw(t, fmt.Sprintf("%s has %s", label, id)) {
+			g.e = append(g.e, gEntry{id: id, n: genTotal(t, fmt.Sprintf("%s[%s]", label, id))})
+			g.total = addSat(g.total, g.e[len(g.e)-1].n)
+		}
+	}
+	return g
+}
+
+// genPN draws a PN with arbitrary totals (P+N in range) for a subset of the
+// pool, within the bounds of a replica's totals. Such states need not come
+// from one history per replica; the merge laws hold for them all the same.
+func genPN(t *rapid.T, label string) *PN {
+	c := &PN{}
+	for _, id := range pool {
+		if !rapid.Bool().Draw(t, fmt.Sprintf("%s has %s", label, id)) {
+			continue
+		}
+		l := fmt.Sprintf("%s[%s]", label, id)
+		p := rapid.Uint64Range(0, 1000).Draw(t, l+".p")
+		if !rapid.Bool().Draw(t, l+" small") {
+			p = rapid.Uint64Range(0, maxP).Draw(t, l+".P")
+		}
+		n := rapid.Uint64Range(0, 1000).Draw(t, l+".n")
+		if !rapid.Bool().Draw(t, l+" small n") {
+			n = rapid.Uint64Range(0, maxN).Draw(t, l+".N")
+		}
+		if p == 0 && n == 0 {
+			n = 1
+		}
+		if err := c.Apply(PNOp{Replica: id, P: p, N: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// pnHistories draws, for every replica of the pool, the successive totals
+// it goes through as it counts: what one replica can actually produce.
+func pnHistories(t *rapid.T) map[crdt.ReplicaID][]PNOp {
+	h := make(map[crdt.ReplicaID][]PNOp)
+	for _, id := range pool {
+		cur := PNOp{Replica: id}
+		steps := rapid.IntRange(0, 5).Draw(t, fmt.Sprintf("steps of %s", id))
+		for k := range steps {
+			m := rapid.Uint64Range(1, 1<<40).Draw(t, fmt.Sprintf("%s step %d", id, k))
+			if rapid.Bool().Draw(t, fmt.Sprintf("%s step %d up", id, k)) {
+				cur.P += m
+			} else {
+				cur.N += m
+			}
+			h[id] = append(h[id], cur)
+		}
+	}
+	return h
+}
+
+// pnFromHistories draws a state that holds, for each replica, some point of
+// its history (or nothing).
+func pnFromHistories(t *rapid.T, h map[crdt.ReplicaID][]PNOp, label string) *PN {
+	c := &PN{}
+	for _, id := range pool {
+		k := rapid.IntRange(0, len(h[id])).Draw(t, fmt.Sprintf("%s point of %s", label, id))
+		if k > 0 {
+			if err := c.Apply(h[id][k-1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return c
+}
+
+// mustDecodeError fails unless err is a *codec.DecodeError wrapping class
+// (any class if class is nil).
+func mustDecodeError(t tb, err error, class error) {
+	t.Helper()
+	var de *codec.DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("error %v (%T) is not a *codec.DecodeError", err, err)
+	}
+	if class != nil && !errors.Is(err, class) {
+		t.Fatalf("error %v does not wrap %v", err, class)
+	}
+}
+
+// sameG fails unless g and want hold the same state, value and replica.
+func sameG(t tb, g, want *G) {
+	t.Helper()
+	if !g.Equal(want) || g.Value() != want.Value() || g.id != want.id {
+		t.Fatalf("state %+v (value %d, id %q), want %+v (value %d, id %q)", g.e, g.Value(), g.id, want.e, want.Value(), want.id)
+	}
+}
+
+// samePN fails unless c and want hold the same state, value and replica.
+func samePN(t tb, c, want *PN) {
+	t.Helper()
+	if !c.Equal(want) || c.Value() != want.Value() || c.id != want.id || c.p != want.p || c.n != want.n {
+		t.Fatalf("state %+v (value %d, id %q), want %+v (value %d, id %q)", c.e, c.Value(), c.id, want.e, want.Value(), want.id)
+	}
+}

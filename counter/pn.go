@@ -1,0 +1,342 @@
+package counter
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The bounds of one replica's totals: its increments add up to at most
+// math.MaxInt64 and its decrements to at most 2⁶³, the size of
+// math.MinInt64. A replica can thus take the value from 0 to either bound,
+// and the sum of any two totals within these bounds fits a uint64, so the
+// version of a replica (P+N) never wraps around, even for entries that a
+// merge combines from two different states.
+const (
+	maxP = math.MaxInt64
+	maxN = 1 << 63
+)
+
+// pnEntry is one replica's contribution to a PN: the totals of its
+// increments (p) and of its decrements (n), within maxP and maxN; at least
+// one of them is non-zero.
+type pnEntry struct {
+	id   crdt.ReplicaID
+	p, n uint64
+}
+
+// u128 is an unsigned 128-bit integer, for exact sums of uint64 totals.
+type u128 struct{ hi, lo uint64 }
+
+func (a u128) add(x uint64) u128 {
+	lo, c := bits.Add64(a.lo, x, 0)
+	return u128{hi: a.hi + c, lo: lo}
+}
+
+// PN is a counter of int64 that can be incremented and decremented,
+// replicated across any number of replicas. Its conflict rule: each replica
+// keeps a total of its increments and a total of its decrements, both of
+// which only grow, and a merge keeps, for every replica, the larger of each.
+//
+// A PN made by [NewPN] counts for one replica. The zero PN has no replica
+// of its own: it reads 0, can be merged into and have ops applied, and its
+// [PN.Add] returns [ErrNoReplica]. A PN is not safe for concurrent use (like
+// a Go map) and must not be copied after first use: the copy would share
+// storage with the original; use [PN.Clone] instead.
+type PN struct {
+	id   crdt.ReplicaID
+	self int       // where id's entry was last seen in e; checked before use
+	e    []pnEntry // sorted by id, strictly increasing; no empty entries
+	p, n u128      // exact sums of the p and n totals
+}
+
+// NewPN returns an empty counter that counts for replica id. With an empty
+// id the counter is like the zero PN: it cannot count.
+func NewPN(id crdt.ReplicaID) *PN { return &PN{id: id} }
+
+// PNOp is the op of a [PN]: the new totals of one replica, P of its
+// increments and N of its decrements. They are absolute totals, not a
+// difference, so applying an op twice, late, or after a newer op of the same
+// replica does no harm.
+//
+// [PN.Add] returns PNOps; [PN.Apply] takes them. A PNOp is invalid if its
+// Replica is empty, if P exceeds math.MaxInt64 or if N exceeds 2⁶³ (no
+// replica can reach such totals, see [PN.Add]). One whose P and N are both
+// 0 says nothing and changes nothing.
+type PNOp struct {
+	Replica crdt.ReplicaID // the replica that counted
+	P       uint64         // the total of its increments
+	N       uint64         // the total of its decrements, as a positive number
+}
+
+// invalid returns why op is invalid, or "".
+func (op PNOp) invalid() string {
+	switch {
+	case op.Replica == "":
+		return "PN-counter op without a replica ID"
+	case op.P > maxP:
+		return fmt.Sprintf("increments of replica %q total %d, beyond %d", op.Replica, op.P, uint64(maxP))
+	case op.N > maxN:
+		return fmt.Sprintf("decrements of replica %q total %d, beyond %d", op.Replica, op.N, uint64(maxN))
+	}
+	return ""
+}
+
+func findPN(e []pnEntry, id crdt.ReplicaID) (int, bool) {
+	if len(e) <= 8 {
+		for i := range e {
+			if e[i].id >= id {
+				return i, e[i].id == id
+			}
+		}
+		return len(e), false
+	}
+	return slices.BinarySearchFunc(e, id, func(x pnEntry, id crdt.ReplicaID) int { return strings.Compare(string(x.id), string(id)) })
+}
+
+// Add adds d (which may be negative) to the counter on behalf of c's
+// replica and returns the op to send to the other replicas.
+//
+// Add refuses, with an error matching [ErrOverflow], a change that would
+// push the value past math.MaxInt64 or math.MinInt64, or the replica's own
+// totals past their bounds: over the replica's lifetime its increments may
+// add up to math.MaxInt64 and its decrements to 2⁶³ (enough to take the
+// value from 0 to either bound; the bounds keep every replica's version, the
+// sum of its totals, within a uint64). If merges have taken the value beyond
+// a bound, a change that moves it back towards the range is accepted even
+// though [PN.Value] stays at the bound. Add returns [ErrNoReplica] if c has
+// no replica ID. On error nothing changes.
+//
+// Add(0) changes nothing and returns an op carrying the replica's current
+// totals, which is harmless to apply anywhere (both are 0 if the replica
+// never counted); there is no need to send it.
+func (c *PN) Add(d int64) (PNOp, error) {
+	if c.id == "" {
+		return PNOp{}, ErrNoReplica
+	}
+	i, ok := c.own()
+	cur := pnEntry{id: c.id}
+	if ok {
+		cur = c.e[i]
+	}
+	if d == 0 {
+		return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
+	}
+	v := c.Value()
+	var m uint64 // |d|
+	if d > 0 {
+		m = uint64(d)
+		if v > math.MaxInt64-d {
+			return PNOp{}, fmt.Errorf("%w: PN-counter at %d cannot grow by %d", ErrOverflow, v, d)
+		}
+	} else {
+		m = -uint64(d)
+		if v < math.MinInt64-d {
+			return PNOp{}, fmt.Errorf("%w: PN-counter at %d cannot shrink by %d", ErrOverflow, v, m)
+		}
+	}
+	if d > 0 && cur.p > maxP-m {
+		return PNOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.p, m)
+	}
+	if d < 0 && cur.n > maxN-m {
+		return PNOp{}, fmt.Errorf("%w: decrements of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.n, m)
+	}
+	if d > 0 {
+		cur.p += m
+		c.p = c.p.add(m)
+	} else {
+		cur.n += m
+		c.n = c.n.add(m)
+	}
+	if ok {
+		c.e[i] = cur
+	} else {
+		c.e = slices.Insert(c.e, i, cur)
+		c.self = i
+	}
+	return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
+}
+
+// own returns where c's own entry is, or where it would go.
+func (c *PN) own() (int, bool) {
+	if i := c.self; i < len(c.e) && c.e[i].id == c.id {
+		return i, true
+	}
+	i, ok := findPN(c.e, c.id)
+	if ok {
+		c.self = i
+	}
+	return i, ok
+}
+
+// Value returns the counter's value: the sum of every replica's increments
+// minus the sum of every replica's decrements. If merging has taken that
+// difference beyond the range of int64 (replicas that each stayed in range
+// can leave it together), Value returns the bound it passed,
+// math.MaxInt64 or math.MinInt64; the exact totals are kept, so the value
+// comes back once the difference is in range again.
+func (c *PN) Value() int64 {
+	lo, b := bits.Sub64(c.p.lo, c.n.lo, 0)
+	hi := c.p.hi - c.n.hi - b // two's complement high word of the difference
+	switch {
+	case hi == 0 && lo <= math.MaxInt64,
+		hi == math.MaxUint64 && lo > math.MaxInt64:
+		return int64(lo)
+	case int64(hi) < 0:
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// Apply takes in an op made by [PN.Add] at any replica. Ops may be applied
+// in any order and any number of times: an op older than what c already
+// holds for its replica changes nothing. Apply refuses an invalid op (see
+// [PNOp]) with an error matching [ErrInvalidOp], changing nothing. Apply
+// never refuses an op for taking the value out of range: [PN.Value]
+// saturates instead.
+func (c *PN) Apply(op PNOp) error {
+	_, err := c.apply(op)
+	return err
+}
+
+func (c *PN) apply(op PNOp) (changed bool, err error) {
+	if why := op.invalid(); why != "" {
+		return false, fmt.Errorf("%w: %s", ErrInvalidOp, why)
+	}
+	if op.P == 0 && op.N == 0 {
+		return false, nil
+	}
+	i, ok := findPN(c.e, op.Replica)
+	if !ok {
+		c.e = slices.Insert(c.e, i, pnEntry{id: op.Replica, p: op.P, n: op.N})
+		c.p = c.p.add(op.P)
+		c.n = c.n.add(op.N)
+		return true, nil
+	}
+	return c.raise(i, op.P, op.N), nil
+}
+
+// raise sets entry i's totals to the larger of theirs and p, n.
+func (c *PN) raise(i int, p, n uint64) (changed bool) {
+	e := &c.e[i]
+	if p > e.p {
+		c.p = c.p.add(p - e.p)
+		e.p = p
+		changed = true
+	}
+	if n > e.n {
+		c.n = c.n.add(n - e.n)
+		e.n = n
+		changed = true
+	}
+	return changed
+}
+
+// Merge sets c to the join of c and o: for every replica, the larger of its
+// two increment totals and the larger of its two decrement totals. Merge is
+// commutative, associative and idempotent, and never fails; merging a state
+// older than c's changes nothing. A nil o is an empty counter. o is not
+// modified, and c keeps its own replica ID.
+//
+// Merge allocates only when o holds replicas c lacks.
+func (c *PN) Merge(o *PN) { c.merge(o) }
+
+func (c *PN) merge(o *PN) (changed bool) {
+	if o == nil || o == c {
+		return false
+	}
+	missing, i := 0, 0
+	for _, oe := range o.e {
+		cmp := 1 // how c.e[i] compares to oe; 1 when past the end
+		for ; i < len(c.e); i++ {
+			if cmp = strings.Compare(string(c.e[i].id), string(oe.id)); cmp >= 0 {
+				break
+			}
+		}
+		if cmp == 0 {
+			if c.raise(i, oe.p, oe.n) {
+				changed = true
+			}
+			i++
+		} else {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return changed
+	}
+	n := len(c.e)
+	c.e = slices.Grow(c.e, missing)[:n+missing]
+	i, j := n-1, len(o.e)-1
+	for k := n + missing - 1; j >= 0; k-- {
+		switch {
+		case i >= 0 && c.e[i].id > o.e[j].id:
+			c.e[k] = c.e[i]
+			i--
+		case i >= 0 && c.e[i].id == o.e[j].id:
+			c.e[k] = c.e[i] // raised in the first pass
+			i--
+			j--
+		default:
+			c.e[k] = o.e[j]
+			c.p = c.p.add(o.e[j].p)
+			c.n = c.n.add(o.e[j].n)
+			j--
+		}
+	}
+	return true
+}
+
+// Clone returns an independent copy of c, counting for the same replica.
+// Do not let the original and the copy both count: a replica ID names one
+// replica.
+func (c *PN) Clone() *PN {
+	return &PN{id: c.id, self: c.self, e: slices.Clone(c.e), p: c.p, n: c.n}
+}
+
+// Equal reports whether c and o hold the same totals for every replica; the
+// replicas they count for do not matter. Two counters with the same value
+// are not Equal if their replicas' totals differ. A nil o is an empty
+// counter.
+func (c *PN) Equal(o *PN) bool {
+	if o == nil {
+		return len(c.e) == 0
+	}
+	return slices.Equal(c.e, o.e)
+}
+
+// Version returns c's version: for every replica, the sum of its increment
+// and decrement totals, which grows with every change the replica makes. A
+// peer whose version is v lacks news of exactly the replicas whose sum
+// exceeds v's count. (Only a replica changes its own totals, so the totals
+// any two states hold for it are points of one history, ordered by their
+// sum.)
+func (c *PN) Version() vclock.Clock {
+	var v vclock.Clock
+	for _, e := range c.e {
+		v.Set(e.id, e.p+e.n)
+	}
+	return v
+}
+
+// DeltaSince returns a counter holding only the entries of c that a replica
+// whose version is v lacks: those whose sum of totals exceeds v's count.
+// Merging the delta into a replica at version v gives the same state as
+// merging all of c. The delta has no replica ID of its own (it cannot count)
+// and shares nothing with c.
+func (c *PN) DeltaSince(v vclock.Clock) *PN {
+	d := &PN{}
+	for _, e := range c.e {
+		if e.p+e.n > v.Get(e.id) {
+			d.e = append(d.e, e)
+			d.p = d.p.add(e.p)
+			d.n = d.n.add(e.n)
+		}
+	}
+	return d
+}

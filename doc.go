@@ -1,0 +1,85 @@
+// Package crdt is the root of an embeddable library of conflict-free
+// replicated data types (CRDTs) for services that run active-active in
+// several regions: every region takes writes at local latency, any region can
+// fail without a failover step, and replicas converge on their own after
+// concurrent writes.
+//
+// # Vocabulary
+//
+// A replica is one copy of the data, named by a [ReplicaID] such as
+// "us-east-1". Replica IDs are never reused: a region that loses its state
+// and starts empty must come back under a new ID, or restore a snapshot.
+//
+// Every data type (see the register, counter, orset and lwwmap packages)
+// offers three ways to replicate one state:
+//
+//   - op-based: each mutator applies locally and returns an Op; Apply the op
+//     at any other replica, in any order, any number of times;
+//   - state-based: Merge(other) joins two whole states;
+//   - delta-state: DeltaSince(v) returns a small state holding only what a
+//     replica at version v lacks, for types whose state grows with use.
+//
+// Conflicts are resolved by rules that fit in one sentence, stated in each
+// package's documentation. Time comes from the hybrid logical clock in
+// package clock, which a skewed wall clock cannot fool.
+//
+// # Packages
+//
+//   - clock: hybrid logical clock; timestamps order causally related events.
+//   - vclock: version vectors, dots and causal contexts.
+//   - codec: the versioned msgpack wire format.
+//   - register: last-writer-wins and multi-value registers.
+//   - counter: grow-only and positive-negative counters.
+//   - orset: add-wins observed-remove set.
+//   - lwwmap: map whose keys are last-writer-wins registers.
+//
+// The data-type packages are pure: they do no I/O, start no goroutines, read
+// no clocks of their own and hold no global state.
+//
+// # Replication engine
+//
+// A [Replica] turns data types into active-active replication. It owns
+// named objects (any [Object]: every data type of this module is one),
+// captures the op of every local change made through a [Handle], and ships
+// ops to its peers in batches over a [Transport], a one-method interface the
+// host implements with the network it already runs. Inbound bytes enter
+// through [Replica.Receive]. The engine does no I/O of its own and reads time
+// only through its clock, so tests drive it deterministically (see package
+// memnet); [Replica.Run] is a small runner for hosts that want one.
+//
+// Nothing is assumed of the network. Ops are numbered per replica and
+// acknowledged by sequence number, and sent again until acknowledged;
+// applying them is idempotent and order-free, so loss, duplication and
+// reordering are harmless. The log of unacknowledged ops is bounded: a peer
+// that stays away longer than the log lasts, that is new, or that restarted
+// from an older snapshot, catches up by exchanging version digests and
+// receives only what it lacks ([DeltaObject]), so the bytes sent after a
+// partition grow with what changed during it, not with the size of the data.
+// [Replica.Snapshot] and [Replica.Restore] persist a replica across crashes
+// without ever reusing a sequence number.
+//
+// [Replica.Stats] reports, per peer, the replication lag (the age of the
+// oldest local op the peer has not acknowledged: the data at risk if this
+// region failed now), pending ops and bytes, last contact, and every refused
+// message by reason. Config.OnRemoteUpdate tells the host which object a
+// remote update changed, so a UI can refresh.
+//
+// # Usage
+//
+//	r, err := crdt.NewReplica(crdt.Config{ID: "us-east-1", Transport: myTransport})
+//	todos, err := crdt.Register(r, "todos", orset.New[string]("us-east-1"))
+//	err = r.AddPeer("eu-west-1")
+//	go r.Run(ctx, 100*time.Millisecond)
+//
+//	// local writes: the op is shipped to every peer
+//	err = todos.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("milk"), nil })
+//	// reads
+//	todos.Read(func(s *orset.Set[string]) { fmt.Println(s.Len()) })
+//	// in the HTTP handler (or consumer) that receives a peer's bytes
+//	err = r.Receive(ctx, from, body)
+package crdt
+
+// ReplicaID names one replica, for example "us-east-1". IDs are compared as
+// strings: on an exact timestamp tie between two writes, the write of the
+// replica with the smaller ID wins. The empty ID is not a valid replica.
+type ReplicaID string

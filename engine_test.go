@@ -1,0 +1,232 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/memnet"
+	"pgregory.net/rapid"
+)
+
+// cluster is a set of replicas, each holding one gset named "s", over a
+// memnet network, with time driven by the test.
+type cluster struct {
+	t     testing.TB
+	net   *memnet.Network
+	now   *atomic.Int64
+	ids   []crdt.ReplicaID
+	nodes map[crdt.ReplicaID]*node
+	cfg   func(*crdt.Config)
+}
+
+type node struct {
+	r    *crdt.Replica
+	set  *crdt.Handle[*gset]
+	snap []byte
+	up   bool
+}
+
+func newCluster(t testing.TB, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
+	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg}
+	c.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+	for i := range n {
+		c.ids = append(c.ids, crdt.ReplicaID(fmt.Sprintf("r%d", i)))
+	}
+	for _, id := range c.ids {
+		c.start(id, nil)
+	}
+	return c
+}
+
+// start creates replica id, restoring snap if given, and attaches it.
+func (c *cluster) start(id crdt.ReplicaID, snap []byte) {
+	c.t.Helper()
+	cfg := crdt.Config{
+		ID:               id,
+		Transport:        c.net.Transport(id),
+		Clock:            clock.New(clock.WithSource(c.now.Load)),
+		AntiEntropyTicks: 25,
+	}
+	if c.cfg != nil {
+		c.cfg(&cfg)
+	}
+	r, err := crdt.NewReplica(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	h, err := crdt.Register(r, "s", newGSet(id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, p := range c.ids {
+		if p != id {
+			if err := r.AddPeer(p); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+	if snap != nil {
+		if err := r.Restore(snap); err != nil {
+			c.t.Fatalf("restore %s: %v", id, err)
+		}
+	}
+	c.nodes[id] = &node{r: r, set: h, snap: snap, up: true}
+	c.net.Attach(id, r)
+}
+
+func (c *cluster) add(id crdt.ReplicaID, e string) {
+	c.t.Helper()
+	n := c.nodes[id]
+	if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+		c.t.Fatal(err)
+	}
+	c.persist(id)
+}
+
+func (c *cluster) persist(id crdt.ReplicaID) {
+	c.t.Helper()
+	snap, err := c.nodes[id].r.Snapshot()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id].snap = snap
+}
+
+func (c *cluster) crash(id crdt.ReplicaID) {
+	c.net.Detach(id)
+	c.nodes[id].up = false
+}
+
+func (c *cluster) restart(id crdt.ReplicaID) { c.start(id, c.nodes[id].snap) }
+
+// round ticks every live replica, delivers what is eligible and moves time
+// on by 10ms.
+func (c *cluster) round() {
+	ctx := context.Background()
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n.up {
+			_ = n.r.Tick(ctx)
+		}
+	}
+	c.net.DeliverAll(ctx)
+	c.now.Add(int64(10 * time.Millisecond))
+}
+
+func (c *cluster) elems(id crdt.ReplicaID) []string {
+	var out []string
+	c.nodes[id].set.Read(func(s *gset) { out = s.Elems() })
+	return out
+}
+
+// converged reports whether every replica holds want and has nothing left
+// to send.
+func (c *cluster) converged(want []string) bool {
+	for _, id := range c.ids {
+		if !slices.Equal(c.elems(id), want) {
+			return false
+		}
+		for _, p := range c.nodes[id].r.Stats().Peers {
+			if p.PendingOps != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// settle runs rounds until the cluster converges on want, and returns how
+// many it took; it fails the test after limit rounds.
+func (c *cluster) settle(want []string, limit int) int {
+	c.t.Helper()
+	for i := range limit {
+		if c.converged(want) {
+			return i
+		}
+		c.round()
+	}
+	for _, id := range c.ids {
+		st := c.nodes[id].r.Stats()
+		c.t.Logf("%s: elems %v stats %+v", id, c.elems(id), st)
+	}
+	c.t.Fatalf("no convergence on %v after %d rounds (last receive error: %v)", want, limit, c.net.LastError())
+	return limit
+}
+
+func TestTwoReplicasConverge(t *testing.T) {
+	c := newCluster(t, 1, 2, nil)
+	c.add("r0", "apple")
+	c.add("r1", "pear")
+	c.add("r0", "fig")
+	c.settle([]string{"apple", "fig", "pear"}, 20)
+}
+
+// TestConvergenceUnderFaults drives 2–5 replicas through random writes,
+// lossy, duplicating, reordering and delaying delivery, partitions and
+// crashes with restarts from snapshots. Once the faults stop, every replica
+// must hold exactly the writes that were acknowledged (persisted before the
+// write returned), and have nothing left to send.
+func TestConvergenceUnderFaults(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(2, 5).Draw(rt, "replicas")
+		// Without periodic anti-entropy, convergence rests on the op stream,
+		// its retransmission and the catch-up of peers that fell behind.
+		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
+		c := newCluster(t, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
+			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
+			cfg.AntiEntropyTicks = antiEntropy
+		})
+		c.net.Loss = rapid.Float64Range(0, 0.4).Draw(rt, "loss")
+		c.net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
+		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
+		c.net.MaxDelay = rapid.IntRange(0, 3).Draw(rt, "delay")
+		pick := rapid.SampledFrom(c.ids)
+
+		var model []string
+		steps := rapid.IntRange(1, 120).Draw(rt, "steps")
+		for i := range steps {
+			switch rapid.IntRange(0, 9).Draw(rt, "action") {
+			case 0, 1, 2, 3:
+				id := pick.Draw(rt, "writer")
+				if c.nodes[id].up {
+					e := fmt.Sprintf("e%03d", i)
+					c.add(id, e)
+					model = append(model, e)
+				}
+			case 4, 5, 6:
+				c.round()
+			case 7:
+				a, b := pick.Draw(rt, "a"), pick.Draw(rt, "b")
+				if a != b {
+					c.net.Partition(a, b)
+				}
+			case 8:
+				c.net.Heal(pick.Draw(rt, "a"), pick.Draw(rt, "b"))
+			case 9:
+				id := pick.Draw(rt, "crash")
+				if c.nodes[id].up {
+					c.crash(id)
+				} else {
+					c.restart(id)
+				}
+			}
+		}
+		for _, id := range c.ids {
+			if !c.nodes[id].up {
+				c.restart(id)
+			}
+		}
+		c.net.HealAll()
+		c.net.Loss, c.net.Duplicate = 0, 0
+		slices.Sort(model)
+		if model == nil {
+			model = []string{}
+		}
+		c.settle(model, 400)
+	})
+}

@@ -1,0 +1,216 @@
+package crdt
+
+import (
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// envelope is one engine message from one replica to another. Every field
+// is optional but From and Incarnation; a message carries whatever is due:
+// acknowledgements, a run of ops, a request for a digest, a digest, or
+// catch-up states.
+type envelope struct {
+	From        ReplicaID
+	To          ReplicaID
+	Incarnation uint64          // the sender's incarnation
+	Now         clock.Timestamp // the sender's clock when it sent
+
+	// AckInc and AckSeq acknowledge the receiver's ops: every op of the
+	// receiver's incarnation AckInc up to AckSeq has been applied.
+	AckInc, AckSeq uint64
+
+	WantDigest bool // the sender asks for the receiver's digest
+
+	// Ops is a run of the sender's ops with consecutive sequence numbers
+	// starting at FirstSeq.
+	FirstSeq uint64
+	Ops      []opEntry
+
+	// Digest, if HasDigest, lists the sender's objects and their versions.
+	HasDigest bool
+	Digest    []digestEntry
+
+	// States carries catch-up states (deltas or whole states); once they
+	// are merged, every op of the sender up to StatesUpTo is accounted for.
+	StatesUpTo uint64
+	States     []stateEntry
+}
+
+type opEntry struct {
+	Object string
+	Op     []byte
+}
+
+type digestEntry struct {
+	Object  string
+	Version []byte // the current version; nil for an object without versions
+	// Durable is the version as of the sender's last snapshot (its current
+	// version if it never takes snapshots), which it cannot lose in a
+	// crash; nil if unknown. Only durable versions decide what metadata
+	// can be collected.
+	Durable []byte
+}
+
+type stateEntry struct {
+	Object string
+	State  []byte
+}
+
+const (
+	flagWantDigest = 1 << iota
+	flagDigest
+)
+
+func (e *envelope) encode() ([]byte, error) {
+	size := 32
+	for _, o := range e.Ops {
+		size += len(o.Op) + 4
+	}
+	for _, s := range e.States {
+		size += len(s.Object) + len(s.State) + 8
+	}
+	for _, d := range e.Digest {
+		size += len(d.Object) + len(d.Version) + 8
+	}
+	w := codec.NewWriter(codec.KindEngine, size)
+	w.Replica(string(e.From))
+	w.Replica(string(e.To))
+	w.Uint(e.Incarnation)
+	w.Int(e.Now.Wall)
+	w.Uint(uint64(e.Now.Logical))
+	w.Uint(e.AckInc)
+	w.Uint(e.AckSeq)
+	var flags uint64
+	if e.WantDigest {
+		flags |= flagWantDigest
+	}
+	if e.HasDigest {
+		flags |= flagDigest
+	}
+	w.Uint(flags)
+
+	// Ops name their object through a table, so a run of ops on one
+	// object spells its name once.
+	var names []string
+	var index map[string]uint64
+	if len(e.Ops) > 0 {
+		index = make(map[string]uint64, 4)
+	}
+	for _, o := range e.Ops {
+		if _, ok := index[o.Object]; !ok {
+			index[o.Object] = uint64(len(names))
+			names = append(names, o.Object)
+		}
+	}
+	w.Array(len(names))
+	for _, n := range names {
+		w.String(n)
+	}
+	w.Uint(e.FirstSeq)
+	w.Array(2 * len(e.Ops))
+	for _, o := range e.Ops {
+		w.Uint(index[o.Object])
+		w.Binary(o.Op)
+	}
+
+	w.Array(3 * len(e.Digest))
+	for _, d := range e.Digest {
+		w.String(d.Object)
+		for _, v := range [][]byte{d.Version, d.Durable} {
+			if v == nil {
+				w.Nil()
+			} else {
+				w.Binary(v)
+			}
+		}
+	}
+	w.Uint(e.StatesUpTo)
+	w.Array(2 * len(e.States))
+	for _, s := range e.States {
+		w.String(s.Object)
+		w.Binary(s.State)
+	}
+	return w.Bytes()
+}
+
+func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
+	r := codec.NewReader(msg, codec.KindEngine, lim)
+	e := &envelope{
+		From:        ReplicaID(r.Replica()),
+		To:          ReplicaID(r.Replica()),
+		Incarnation: r.Uint(),
+	}
+	e.Now.Wall = r.Int()
+	logical := r.Uint()
+	if r.Err() == nil && logical > uint64(^uint32(0)) {
+		r.Fail("clock logical part %d out of range", logical)
+	}
+	e.Now.Logical = uint32(logical)
+	e.AckInc = r.Uint()
+	e.AckSeq = r.Uint()
+	flags := r.Uint()
+	if r.Err() == nil && flags&^(flagWantDigest|flagDigest) != 0 {
+		r.Fail("unknown flags %#x", flags)
+	}
+	e.WantDigest = flags&flagWantDigest != 0
+	e.HasDigest = flags&flagDigest != 0
+	if r.Err() == nil && e.Incarnation == 0 {
+		r.Fail("incarnation 0")
+	}
+
+	nn := r.ArrayLen()
+	names := make([]string, 0, nn)
+	for range nn {
+		names = append(names, r.String())
+	}
+	e.FirstSeq = r.Uint()
+	n := r.ArrayLen()
+	if r.Err() == nil && n%2 != 0 {
+		r.Fail("op list with an odd number of fields")
+	}
+	if n > 0 {
+		if r.Err() == nil && e.FirstSeq == 0 {
+			r.Fail("ops starting at sequence number 0")
+		}
+		e.Ops = make([]opEntry, 0, n/2)
+	}
+	for range n / 2 {
+		i := r.Uint()
+		op := r.Binary()
+		if r.Err() != nil {
+			break
+		}
+		if i >= uint64(len(names)) {
+			r.Fail("op names object %d of %d", i, len(names))
+			break
+		}
+		e.Ops = append(e.Ops, opEntry{Object: names[i], Op: op})
+	}
+
+	n = r.ArrayLen()
+	if r.Err() == nil && n%3 != 0 {
+		r.Fail("digest with %d fields, not a multiple of 3", n)
+	}
+	for range n / 3 {
+		d := digestEntry{Object: r.String()}
+		if !r.IsNil() {
+			d.Version = r.Binary()
+		}
+		if !r.IsNil() {
+			d.Durable = r.Binary()
+		}
+		e.Digest = append(e.Digest, d)
+	}
+	e.StatesUpTo = r.Uint()
+	n = r.ArrayLen()
+	if r.Err() == nil && n%2 != 0 {
+		r.Fail("state list with an odd number of fields")
+	}
+	for range n / 2 {
+		e.States = append(e.States, stateEntry{Object: r.String(), State: r.Binary()})
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/activeactive/crdt"
+)
+
+// maxAPIBody bounds the body of an API request.
+const maxAPIBody = 64 << 10
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, args...)})
+}
+
+// route registers handlers for the methods of one path, and answers every
+// other method with 405 and a JSON error.
+func route(mux *http.ServeMux, path string, handlers map[string]http.HandlerFunc) {
+	allow := make([]string, 0, len(handlers))
+	for m, h := range handlers {
+		mux.HandleFunc(m+" "+path, h)
+		allow = append(allow, m)
+		if m == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
+	}
+	allowed := strings.Join(sortedStrings(allow), ", ")
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed)
+		writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allowed)
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
+}
+
+// handler is the region's HTTP API.
+func (rg *region) handler() http.Handler {
+	mux := http.NewServeMux()
+	route(mux, "/api/todos", map[string]http.HandlerFunc{
+		http.MethodGet:  rg.listTodos,
+		http.MethodPost: rg.createTodo,
+	})
+	route(mux, "/api/todos/{id}", map[string]http.HandlerFunc{
+		http.MethodGet:    rg.getTodo,
+		http.MethodPatch:  rg.patchTodo,
+		http.MethodDelete: rg.deleteTodo,
+	})
+	route(mux, "/api/events", map[string]http.HandlerFunc{http.MethodGet: rg.streamEvents})
+	route(mux, "/api/status", map[string]http.HandlerFunc{http.MethodGet: rg.serveStatus})
+	route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: rg.healthz})
+	route(mux, "/metrics", map[string]http.HandlerFunc{http.MethodGet: rg.serveMetrics})
+	route(mux, "/replicate", map[string]http.HandlerFunc{http.MethodPost: rg.replicate})
+	if rg.cfg.ServePage {
+		route(mux, "/{$}", map[string]http.HandlerFunc{http.MethodGet: servePage})
+		route(mux, "/console/state", map[string]http.HandlerFunc{http.MethodGet: rg.consoleState})
+	}
+	mux.HandleFunc("/", notFound)
+	return mux
+}
+
+// decodeBody decodes a JSON request body into v, strictly: one object, no
+// unknown fields, at most maxAPIBody bytes. It writes the error answer and
+// returns false on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("more than one JSON value in the body")
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "empty request body: expected a JSON object")
+	default:
+		writeError(w, http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	return false
+}
+
+// writeFailed answers a write that could not be made durable.
+func writeFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, errStopped):
+		writeError(w, http.StatusServiceUnavailable, "write not saved: %v", err)
+	default:
+		writeError(w, http.StatusServiceUnavailable, "write failed: %v", err)
+	}
+}
+
+func (rg *region) listTodos(w http.ResponseWriter, r *http.Request) {
+	list := rg.todos.list()
+	if list == nil {
+		list = []Todo{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (rg *region) getTodo(w http.ResponseWriter, r *http.Request) {
+	td, ok := rg.todos.get(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "%v", errNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, td)
+}
+
+func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Title string `json:"title"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	title, err := cleanTitle(req.Title)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	td := Todo{ID: newID(time.Now()), Title: title}
+	if err := rg.write(func() error { return rg.todos.create(td.ID, td.Title) }); err != nil {
+		writeFailed(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/todos/"+td.ID)
+	writeJSON(w, http.StatusCreated, td)
+}
+
+func (rg *region) patchTodo(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Title *string `json:"title"`
+		Done  *bool   `json:"done"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Title == nil && req.Done == nil {
+		writeError(w, http.StatusBadRequest, `nothing to change: give "title" and/or "done"`)
+		return
+	}
+	var title string
+	if req.Title != nil {
+		var err error
+		if title, err = cleanTitle(*req.Title); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	id := r.PathValue("id")
+	var td Todo
+	err := rg.write(func() error {
+		var ok bool
+		if td, ok = rg.todos.get(id); !ok {
+			return errNotFound
+		}
+		if req.Title != nil {
+			if err := rg.todos.setTitle(id, title); err != nil {
+				return err
+			}
+			td.Title = title
+		}
+		if req.Done != nil {
+			if err := rg.todos.setDone(id, *req.Done); err != nil {
+				return err
+			}
+			td.Done = *req.Done
+		}
+		return nil
+	})
+	if err != nil {
+		writeFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, td)
+}
+
+func (rg *region) deleteTodo(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := rg.write(func() error {
+		if _, ok := rg.todos.get(id); !ok {
+			return errNotFound
+		}
+		return rg.todos.remove(id)
+	})
+	if err != nil {
+		writeFailed(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rg *region) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "region": string(rg.cfg.Name)})
+}
+
+// replicate takes in a peer's message: authenticate, hand it to the
+// engine, and persist if it changed anything.
+func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReplicateBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "replication message larger than %d bytes", tooBig.Limit)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading the body: %v", err)
+		return
+	}
+	from, err := rg.tr.verify(r.Header, body)
+	if err != nil {
+		rg.countAuthRefusal(r.Header.Get(headerFrom))
+		rg.log.Warn("refused a replication request", "from", r.Header.Get(headerFrom), "remote", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusUnauthorized, "%v", err)
+		return
+	}
+	gen := rg.remoteGen.Load()
+	rerr := rg.replica.Receive(r.Context(), from, body)
+	if rg.remoteGen.Load() != gen {
+		if err := rg.persist(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "not saved: %v", err)
+			return
+		}
+	}
+	if rerr != nil {
+		status := http.StatusBadRequest
+		switch {
+		case errors.Is(rerr, crdt.ErrUnknownPeer):
+			status = http.StatusForbidden
+		case errors.Is(rerr, crdt.ErrTooLarge):
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, "%v", rerr)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// streamEvents is a Server-Sent Events stream: one "change" event when the
+// stream opens and one after every change to the data, local or remote.
+func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	ch, cancel := rg.events.subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 1000\n\nevent: change\ndata: {\"origin\":\"open\"}\n\n")
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-rg.events.done:
+			return
+		case origin := <-ch:
+			fmt.Fprintf(w, "event: change\ndata: {\"origin\":%q}\n\n", origin)
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+		}
+		flusher.Flush()
+	}
+}

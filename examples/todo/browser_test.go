@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// findChromium returns the path of a Chromium (or Chrome) binary, or "".
+// TODO_CHROMIUM names one explicitly.
+func findChromium() string {
+	if p := os.Getenv("TODO_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestBrowser drives the page in headless Chromium: add a to-do in one
+// region and see it in the other; cut the link, edit both sides, heal it
+// and see both converge; crash a region, write in the other, restart it
+// and see it catch up. It saves screenshots to TODO_SCREENSHOT_DIR (or the
+// test's temporary directory).
+//
+// Without Chromium the test is skipped, unless TODO_REQUIRE_BROWSER=1.
+func TestBrowser(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("TODO_REQUIRE_BROWSER") == "1" {
+			t.Fatal("Chromium not found (TODO_REQUIRE_BROWSER=1): install Debian's chromium package or set TODO_CHROMIUM")
+		}
+		t.Skip("Chromium not found: install Debian's chromium package (or set TODO_CHROMIUM) to run the browser test")
+	}
+	shots := os.Getenv("TODO_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Secret: testSecret, Tick: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.shutdown(context.Background()) })
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 860),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	defer cancel()
+	// The first run starts the browser; it must not have a deadline.
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.url+"/")); err != nil {
+		t.Fatalf("starting Chromium at %s: %v", chromium, err)
+	}
+
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot(t, ctx, filepath.Join(shots, "failed.png"))
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// until waits for a JavaScript condition on the page.
+	until := func(what, cond string) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			shot(t, ctx, filepath.Join(shots, "failed.png"))
+			t.Fatalf("waiting until %s: %v", what, err)
+		}
+	}
+	col := func(region string) string { return `section[data-region="` + region + `"]` }
+	item := func(region, id string) string { return col(region) + ` li[data-id="` + id + `"]` }
+	// jsItem is a JavaScript expression for an item's element (or null).
+	jsItem := func(region, id string) string {
+		return fmt.Sprintf("document.querySelector(%s)", strconv.Quote(item(region, id)))
+	}
+	has := func(region, id, title string, done bool) string {
+		return fmt.Sprintf("(%[1]s !== null && %[1]s.dataset.title === %[2]s && %[1]s.dataset.done === %[3]q)",
+			jsItem(region, id), strconv.Quote(title), strconv.FormatBool(done))
+	}
+	pill := `document.getElementById("sync").textContent`
+
+	// Add in the east; it appears in the west.
+	step("page loads",
+		chromedp.WaitVisible(chromedp.CSS(col("us-east-1")+" form.add input")),
+		chromedp.WaitVisible(chromedp.CSS(col("eu-west-1")+" form.add input")),
+	)
+	step("add a to-do in us-east-1",
+		chromedp.SendKeys(chromedp.CSS(col("us-east-1")+" form.add input"), "Water the plants"),
+		chromedp.Click(chromedp.CSS(col("us-east-1")+" form.add button")),
+	)
+	until("it appears in eu-west-1", fmt.Sprintf(`document.querySelector(%s) !== null`,
+		strconv.Quote(col("eu-west-1")+` li[data-title="Water the plants"]`)))
+	id := listTodos(t, c.url+"/r/eu-west-1")[0].ID
+	until("the regions agree", pill+` === "regions agree"`)
+
+	// Cut the link; retitle in the east, complete in the west.
+	step("cut the link", chromedp.Click(chromedp.ID("link-toggle")))
+	until("the link shows cut", `document.getElementById("link-state").textContent === "cut"`)
+	step("retitle in us-east-1",
+		chromedp.SetValue(chromedp.CSS(item("us-east-1", id)+" input.title"), "Water the plants and the lawn"),
+		chromedp.SendKeys(chromedp.CSS(item("us-east-1", id)+" input.title"), kb.Enter),
+	)
+	step("complete in eu-west-1", chromedp.Click(chromedp.CSS(item("eu-west-1", id)+" input.done")))
+	until("each side shows its own edit",
+		has("us-east-1", id, "Water the plants and the lawn", false)+" && "+has("eu-west-1", id, "Water the plants", true))
+	until("the page sees the regions differ", pill+` === "regions differ on 1 to-do"`)
+	until("the east shows ops pending for the west", fmt.Sprintf(`document.querySelector(%s).textContent.includes("link cut")`,
+		strconv.Quote(col("us-east-1")+" .repl")))
+	shot(t, ctx, filepath.Join(shots, "partitioned.png"))
+
+	// Heal: both edits survive in both regions.
+	step("heal the link", chromedp.Click(chromedp.ID("link-toggle")))
+	until("both regions show both edits",
+		has("us-east-1", id, "Water the plants and the lawn", true)+" && "+has("eu-west-1", id, "Water the plants and the lawn", true))
+	until("the regions agree again", pill+` === "regions agree"`)
+
+	// Crash the east, write in the west, restart the east.
+	step("stop us-east-1", chromedp.Click(chromedp.CSS(col("us-east-1")+" button.power")))
+	until("the east shows down", fmt.Sprintf(`document.querySelector(%s).classList.contains("down")`, strconv.Quote(col("us-east-1"))))
+	step("add a to-do in eu-west-1 while the east is down",
+		chromedp.SendKeys(chromedp.CSS(col("eu-west-1")+" form.add input"), "Renew the certificates"),
+		chromedp.Click(chromedp.CSS(col("eu-west-1")+" form.add button")),
+	)
+	until("it is listed in the west", fmt.Sprintf(`document.querySelector(%s) !== null`,
+		strconv.Quote(col("eu-west-1")+` li[data-title="Renew the certificates"]`)))
+	shot(t, ctx, filepath.Join(shots, "region-down.png"))
+	step("restart us-east-1", chromedp.Click(chromedp.CSS(col("us-east-1")+" button.power")))
+	until("the east catches up", fmt.Sprintf(`document.querySelector(%s) !== null && !document.querySelector(%s).classList.contains("down")`,
+		strconv.Quote(col("us-east-1")+` li[data-title="Renew the certificates"]`), strconv.Quote(col("us-east-1"))))
+	until("the regions agree after the restart", pill+` === "regions agree"`)
+	until("the east kept its data", has("us-east-1", id, "Water the plants and the lawn", true))
+
+	// Delete in the west: gone from both.
+	step("delete in eu-west-1", chromedp.Click(chromedp.CSS(item("eu-west-1", id)+" button.del")))
+	until("deleted everywhere", jsItem("us-east-1", id)+" === null && "+jsItem("eu-west-1", id)+" === null")
+	until("the regions agree at the end", pill+` === "regions agree"`)
+
+	// One more to-do so the final picture shows a bit of everything.
+	step("add a last to-do in eu-west-1",
+		chromedp.SendKeys(chromedp.CSS(col("eu-west-1")+" form.add input"), "Book the offsite"),
+		chromedp.Click(chromedp.CSS(col("eu-west-1")+" form.add button")),
+	)
+	until("it reaches the east", fmt.Sprintf(`document.querySelector(%s) !== null`,
+		strconv.Quote(col("us-east-1")+` li[data-title="Book the offsite"]`)))
+	until("the regions agree for the picture", pill+` === "regions agree"`)
+	shot(t, ctx, filepath.Join(shots, "converged.png"))
+	t.Logf("screenshots in %s", shots)
+}
+
+// shot saves a screenshot of the page.
+func shot(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		t.Logf("screenshot %s: %v", path, err)
+		return
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", path, err)
+	}
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+)
+
+// TestMain lets a test run the program itself as a child process (see
+// TestSIGKILL): with TODO_TEST_MAIN=1 the test binary is the program.
+func TestMain(m *testing.M) {
+	if os.Getenv("TODO_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	east = crdt.ReplicaID("us-east-1")
+	west = crdt.ReplicaID("eu-west-1")
+)
+
+var testSecret = []byte("test-secret-0123456789abcdef")
+
+// testClock is a physical time source the test moves by hand, so that
+// which of two concurrent writes is later is the test's choice.
+type testClock struct {
+	base int64
+	off  atomic.Int64
+}
+
+func newTestClock() *testClock { return &testClock{base: time.Now().UnixNano()} }
+
+func (c *testClock) now() int64              { return c.base + c.off.Load() }
+func (c *testClock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// cluster is a set of regions serving on loopback inside the test. Its
+// regions tick only when the test says (tickAll, settle).
+type cluster struct {
+	t       *testing.T
+	clk     *testClock
+	cut     atomic.Bool
+	mu      sync.Mutex
+	cfgs    map[crdt.ReplicaID]regionConfig
+	regions map[crdt.ReplicaID]*region
+}
+
+// newCluster starts regions named names, every one a peer of every other,
+// all with the same secret unless secrets says otherwise.
+func newCluster(t *testing.T, secrets map[crdt.ReplicaID][]byte, names ...crdt.ReplicaID) *cluster {
+	t.Helper()
+	if len(names) == 0 {
+		names = []crdt.ReplicaID{east, west}
+	}
+	c := &cluster{t: t, clk: newTestClock(), cfgs: map[crdt.ReplicaID]regionConfig{}, regions: map[crdt.ReplicaID]*region{}}
+	lns := map[crdt.ReplicaID]net.Listener{}
+	urls := map[crdt.ReplicaID]string{}
+	for _, n := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[n] = ln
+		urls[n] = "http://" + ln.Addr().String()
+	}
+	dir := t.TempDir()
+	for _, n := range names {
+		peers := maps.Clone(urls)
+		delete(peers, n)
+		secret := testSecret
+		if s, ok := secrets[n]; ok {
+			secret = s
+		}
+		cfg := regionConfig{
+			Name:    n,
+			Listen:  lns[n].Addr().String(),
+			Peers:   peers,
+			DataDir: filepath.Join(dir, string(n)),
+			Secret:  secret,
+			Clock:   c.clk.now,
+			Blocked: func(crdt.ReplicaID) bool { return c.cut.Load() },
+		}
+		c.cfgs[n] = cfg
+		cfg.listener = lns[n]
+		rg, err := startRegion(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.regions[n] = rg
+	}
+	t.Cleanup(func() {
+		for _, n := range names {
+			if rg := c.region(n); rg != nil {
+				rg.crash()
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) region(n crdt.ReplicaID) *region {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.regions[n]
+}
+
+func (c *cluster) url(n crdt.ReplicaID) string { return "http://" + c.cfgs[n].Listen }
+
+// crash stops a region like a crash (no final snapshot).
+func (c *cluster) crash(n crdt.ReplicaID) {
+	c.mu.Lock()
+	rg := c.regions[n]
+	c.regions[n] = nil
+	c.mu.Unlock()
+	rg.crash()
+}
+
+// restart starts a crashed region again on its data directory and address.
+func (c *cluster) restart(n crdt.ReplicaID) *region {
+	c.t.Helper()
+	rg, err := startRegion(c.cfgs[n])
+	if err != nil {
+		c.t.Fatalf("restarting %s: %v", n, err)
+	}
+	c.mu.Lock()
+	c.regions[n] = rg
+	c.mu.Unlock()
+	return rg
+}
+
+// tickAll runs one engine round in every running region.
+func (c *cluster) tickAll() {
+	c.mu.Lock()
+	rs := slices.Collect(maps.Values(c.regions))
+	c.mu.Unlock()
+	for _, rg := range rs {
+		if rg != nil {
+			_ = rg.tick(context.Background())
+		}
+	}
+}
+
+// settle ticks every region until they all list the same to-dos and
+// every peer has acknowledged every op, or fails after a deadline.
+func (c *cluster) settle() []Todo {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c.tickAll()
+		if list, ok := c.converged(); ok {
+			return list
+		}
+		if time.Now().After(deadline) {
+			for n, rg := range c.regions {
+				if rg != nil {
+					c.t.Logf("%s: %+v\nstats %+v", n, rg.todos.list(), rg.replica.Stats())
+				}
+			}
+			c.t.Fatal("regions did not converge")
+		}
+		runtime.Gosched()
+	}
+}
+
+func (c *cluster) converged() ([]Todo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first []Todo
+	i := 0
+	for _, rg := range c.regions {
+		if rg == nil {
+			return nil, false
+		}
+		for _, p := range rg.replica.Stats().Peers {
+			if p.PendingOps > 0 {
+				return nil, false
+			}
+		}
+		list := rg.todos.list()
+		if i > 0 && !slices.Equal(list, first) {
+			return nil, false
+		}
+		first = list
+		i++
+	}
+	return first, true
+}
+
+// HTTP helpers.
+
+var testClient = &http.Client{Timeout: 10 * time.Second}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func do(t *testing.T, method, url, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func decode[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("decoding %q: %v", r.body, err)
+	}
+	return v
+}
+
+func mustStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d; body %s", r.status, want, r.body)
+	}
+}
+
+func createTodo(t *testing.T, base, title string) Todo {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"title": title})
+	r := do(t, "POST", base+"/api/todos", string(b))
+	mustStatus(t, r, http.StatusCreated)
+	td := decode[Todo](t, r)
+	if td.Title != strings.TrimSpace(title) || td.Done || td.ID == "" {
+		t.Fatalf("created %+v for title %q", td, title)
+	}
+	return td
+}
+
+func patchTodo(t *testing.T, base, id, body string) Todo {
+	t.Helper()
+	r := do(t, "PATCH", base+"/api/todos/"+id, body)
+	mustStatus(t, r, http.StatusOK)
+	return decode[Todo](t, r)
+}
+
+func deleteTodo(t *testing.T, base, id string) {
+	t.Helper()
+	mustStatus(t, do(t, "DELETE", base+"/api/todos/"+id, ""), http.StatusNoContent)
+}
+
+func listTodos(t *testing.T, base string) []Todo {
+	t.Helper()
+	r := do(t, "GET", base+"/api/todos", "")
+	mustStatus(t, r, http.StatusOK)
+	return decode[[]Todo](t, r)
+}
+
+// metricValue returns the value of the sample of name whose labels
+// include every label given ("k", "v" pairs), summed, and whether any
+// sample matched.
+func metricValue(t *testing.T, base, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	r := do(t, "GET", base+"/metrics", "")
+	mustStatus(t, r, http.StatusOK)
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !strings.Contains(line, labels[i]+`="`+labels[i+1]+`"`) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+func byID(list []Todo) map[string]Todo {
+	m := map[string]Todo{}
+	for _, td := range list {
+		m[td.ID] = td
+	}
+	return m
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+)
+
+// regionConfig configures one region.
+type regionConfig struct {
+	Name    crdt.ReplicaID
+	Listen  string                    // address to listen on; "" means 127.0.0.1:0
+	Peers   map[crdt.ReplicaID]string // peer → base URL ("http://host:port")
+	DataDir string
+	Secret  []byte
+	// Tick is the engine's tick interval; zero runs no ticker (tests call
+	// region.tick themselves).
+	Tick time.Duration
+	// Clock is the physical time source of the region's hybrid logical
+	// clock; nil reads the system clock.
+	Clock clock.Source
+	// Blocked, if set, reports whether the link to a peer is cut.
+	Blocked func(to crdt.ReplicaID) bool
+	// ServePage serves the web page at / (single-region mode).
+	ServePage bool
+	Logger    *slog.Logger
+	// listener, if set, is used instead of listening on Listen.
+	listener net.Listener
+}
+
+// region is one running region: the replication engine and its objects,
+// the store, and the HTTP server with the API and the replication
+// endpoint.
+type region struct {
+	cfg     regionConfig
+	log     *slog.Logger
+	replica *crdt.Replica
+	todos   *todos
+	store   *store
+	tr      *transport
+	srv     *http.Server
+	url     string
+	events  *broker
+
+	// mu serializes local writes with their persistence, and every
+	// snapshot with its save, so a newer snapshot is never overwritten by
+	// an older one.
+	mu      sync.Mutex
+	stopped bool // under mu: crashed or shut down; writes are refused
+
+	remoteGen   atomic.Uint64 // bumped by every remote change
+	authRefused sync.Map      // peer label → *atomic.Uint64
+
+	runCancel context.CancelFunc
+	runDone   chan struct{}
+	stopOnce  sync.Once
+}
+
+var errStopped = errors.New("region is stopped")
+
+// startRegion opens the region's store, restores its state, and starts
+// serving.
+func startRegion(cfg regionConfig) (_ *region, err error) {
+	if cfg.Name == "" {
+		return nil, errors.New("empty region name")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rg := &region{
+		cfg:    cfg,
+		log:    cfg.Logger.With("region", string(cfg.Name)),
+		events: newBroker(),
+	}
+	rg.store, err = openStore(cfg.DataDir, string(cfg.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = rg.store.close()
+			if cfg.listener != nil {
+				_ = cfg.listener.Close()
+			}
+		}
+	}()
+
+	rg.tr = newTransport(cfg.Name, cfg.Secret, cfg.Peers, cfg.Blocked)
+	var opts []clock.Option
+	if cfg.Clock != nil {
+		opts = append(opts, clock.WithSource(cfg.Clock))
+	}
+	rg.replica, err = crdt.NewReplica(crdt.Config{
+		ID:              cfg.Name,
+		Transport:       rg.tr,
+		Clock:           clock.New(opts...),
+		Logger:          cfg.Logger,
+		MaxMessageBytes: maxReplicateBody,
+		MaxBatchBytes:   maxReplicateBody / 4,
+		OnRemoteUpdate:  rg.onRemoteUpdate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rg.todos, err = registerTodos(rg.replica); err != nil {
+		return nil, err
+	}
+	for p := range cfg.Peers {
+		if err := rg.replica.AddPeer(p); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := rg.store.load()
+	if err != nil {
+		return nil, fmt.Errorf("loading the snapshot: %w", err)
+	}
+	if snap != nil {
+		if err := rg.replica.Restore(snap); err != nil {
+			return nil, fmt.Errorf("restoring the snapshot: %w", err)
+		}
+		// The snapshot may name peers this run was not given.
+		for _, p := range rg.replica.Peers() {
+			if _, ok := cfg.Peers[p]; !ok {
+				rg.replica.RemovePeer(p)
+			}
+		}
+	}
+	// Record the new incarnation at once, so that a crash before the
+	// first write cannot make the next run reuse it.
+	if err := rg.persist(); err != nil {
+		return nil, fmt.Errorf("saving the snapshot: %w", err)
+	}
+
+	ln := cfg.listener
+	if ln == nil {
+		addr := cfg.Listen
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, err
+		}
+	}
+	rg.url = "http://" + urlHost(ln.Addr())
+	rg.srv = &http.Server{
+		Handler:           rg.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(rg.log.Handler(), slog.LevelDebug),
+	}
+	rg.srv.RegisterOnShutdown(rg.events.close)
+	go func() {
+		if err := rg.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rg.log.Error("serving", "err", err)
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	rg.runCancel = cancel
+	rg.runDone = make(chan struct{})
+	go func() {
+		defer close(rg.runDone)
+		if cfg.Tick > 0 {
+			_ = rg.replica.Run(ctx, cfg.Tick)
+		}
+	}()
+	rg.log.Info("serving", "url", rg.url, "data", cfg.DataDir, "restored", snap != nil)
+	return rg, nil
+}
+
+// urlHost formats a listener's address for a URL: loopback and concrete
+// addresses as they are, an unspecified one as 127.0.0.1.
+func urlHost(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
+}
+
+// onRemoteUpdate is the engine's hook: a peer's message changed an object.
+func (rg *region) onRemoteUpdate(object string) {
+	rg.remoteGen.Add(1)
+	rg.events.publish("remote")
+}
+
+// persist saves a snapshot of the engine. It is called after every local
+// write before the write is acknowledged, and after every remote change.
+func (rg *region) persist() error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	return rg.persistLocked()
+}
+
+func (rg *region) persistLocked() error {
+	if rg.stopped {
+		return errStopped
+	}
+	snap, err := rg.replica.Snapshot()
+	if err != nil {
+		return err
+	}
+	return rg.store.save(snap)
+}
+
+// write runs f (a local change) and persists its result before returning,
+// holding the write lock throughout.
+func (rg *region) write(f func() error) error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.stopped {
+		return errStopped
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	if err := rg.persistLocked(); err != nil {
+		return fmt.Errorf("%w: %w", errStopped, err)
+	}
+	rg.events.publish("local")
+	return nil
+}
+
+// tick runs one round of the engine (for tests that drive time by hand).
+func (rg *region) tick(ctx context.Context) error { return rg.replica.Tick(ctx) }
+
+// crash stops the region the way a crash would: the server drops every
+// connection, the ticker stops, and the store closes without a final
+// snapshot. Only what was acknowledged (and so persisted) survives.
+func (rg *region) crash() {
+	rg.stopOnce.Do(func() {
+		rg.mu.Lock()
+		rg.stopped = true
+		rg.mu.Unlock()
+		_ = rg.srv.Close()
+		rg.events.close()
+		rg.runCancel()
+		<-rg.runDone
+		rg.tr.close()
+		_ = rg.store.close()
+		rg.log.Info("crashed")
+	})
+}
+
+// shutdown stops the region gracefully: it stops taking requests, lets the
+// running ones finish, offers its peers what they lack one last time, and
+// saves a final snapshot.
+func (rg *region) shutdown(ctx context.Context) error {
+	var err error
+	rg.stopOnce.Do(func() {
+		rg.events.close()
+		err = rg.srv.Shutdown(ctx)
+		rg.runCancel()
+		<-rg.runDone
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_ = rg.replica.Tick(tctx)
+		cancel()
+		rg.mu.Lock()
+		err = errors.Join(err, rg.persistLocked())
+		rg.stopped = true
+		rg.mu.Unlock()
+		rg.tr.close()
+		err = errors.Join(err, rg.store.close())
+		rg.log.Info("stopped")
+	})
+	return err
+}
+
+// countAuthRefusal counts a request refused for its credentials, under the
+// claimed sender if it is a peer, else under "unknown" (so that strangers cannot
+// grow the metrics).
+func (rg *region) countAuthRefusal(claimed string) {
+	label := "unknown"
+	if _, ok := rg.cfg.Peers[crdt.ReplicaID(claimed)]; ok {
+		label = claimed
+	}
+	v, _ := rg.authRefused.LoadOrStore(label, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+}
+
+// broker fans change notifications out to the page's event streams.
+type broker struct {
+	mu     sync.Mutex
+	subs   map[chan string]struct{}
+	done   chan struct{}
+	closed bool
+}
+
+func newBroker() *broker {
+	return &broker{subs: map[chan string]struct{}{}, done: make(chan struct{})}
+}
+
+// subscribe returns a channel of notifications (coalesced: a slow reader
+// gets the latest) and a function to unsubscribe.
+func (b *broker) subscribe() (<-chan string, func()) {
+	ch := make(chan string, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.subs[ch] = struct{}{}
+	}
+	return ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.subs, ch)
+	}
+}
+
+func (b *broker) publish(origin string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- origin:
+		default:
+		}
+	}
+}
+
+func (b *broker) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.done)
+	}
+}
+
+// trimURL normalizes a peer's base URL.
+func trimURL(s string) string { return strings.TrimRight(s, "/") }

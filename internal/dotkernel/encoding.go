@@ -1,0 +1,462 @@
+package dotkernel
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The encoding of a kernel, inside a message body, is one msgpack array of
+// three to six fields:
+//
+//	[0] context   the causal context, as vclock.Context.Encode writes it
+//	[1] keys      the number of present keys
+//	[2] store     an array with one group per replica that has dots in the
+//	              store, in increasing order of replica ID; a group is an
+//	              array: the replica, then for each of its dots in
+//	              increasing order of sequence number, the difference from
+//	              the previous dot's sequence number (from 0 for the first),
+//	              the key and, if the type has values, the value
+//	[3] records   the drop records, oldest first, each an array: the
+//	              mutation's replica and sequence number, the key, then
+//	              each dropped dot's replica and sequence number, sorted
+//	[4] horizon   the horizon, as vclock.Clock.Encode writes it
+//	[5] ghosts    an array of the ghost dots, sorted, each as its replica
+//	              and sequence number
+//
+// The optional fields 3 to 5 are written up to the last one that is not
+// empty, and no further.
+//
+// A dot whose predecessor in its group is the previous event of the same
+// replica (the usual case: one replica added a run of keys) costs one
+// byte. A key supported by several dots appears once per dot, in each
+// dot's group.
+
+// Encode writes k into a message being built. putKey writes a key as
+// exactly one msgpack value; putVal writes a value as exactly one msgpack
+// value, or is nil when the values carry nothing (a set's struct{}), in
+// which case no value is written. The bytes depend only on what k holds
+// and on the order of its records, never on map iteration order.
+func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+	recs := k.liveRecords()
+	fields := 3
+	switch {
+	case len(k.ghosts) > 0:
+		fields = 6
+	case !k.horizon.IsZero():
+		fields = 5
+	case len(recs) > 0:
+		fields = 4
+	}
+	w.Array(fields)
+	k.ctx.Encode(w)
+	w.Uint(uint64(k.m.len()))
+	k.encodeStore(w, putKey, putVal)
+	if fields >= 4 {
+		w.Array(len(recs))
+		for _, r := range recs {
+			w.Array(3 + 2*len(r.Dropped))
+			w.Replica(string(r.Dot.Replica))
+			w.Uint(r.Dot.Seq)
+			putKey(w, r.Key)
+			for _, d := range r.Dropped {
+				w.Replica(string(d.Replica))
+				w.Uint(d.Seq)
+			}
+		}
+	}
+	if fields >= 5 {
+		k.horizon.Encode(w)
+	}
+	if fields == 6 {
+		ghosts := k.Ghosts()
+		w.Array(2 * len(ghosts))
+		for _, g := range ghosts {
+			w.Replica(string(g.Replica))
+			w.Uint(g.Seq)
+		}
+	}
+}
+
+type item[K comparable, V any] struct {
+	seq uint64
+	key K
+	v   V
+}
+
+func (k *Kernel[K, V]) encodeStore(w *codec.Writer, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+	// Bucket the dots by replica index, sized exactly.
+	counts := make([]int, len(k.reps))
+	for key, e := range k.m.all {
+		if e.single() {
+			counts[e.rep()]++
+			continue
+		}
+		for _, d := range k.more[key] {
+			counts[k.repOf(d)]++
+		}
+	}
+	groups := make([][]item[K, V], len(k.reps))
+	for i, n := range counts {
+		if n > 0 {
+			groups[i] = make([]item[K, V], 0, n)
+		}
+	}
+	for key, e := range k.m.all {
+		if e.single() {
+			groups[e.rep()] = append(groups[e.rep()], item[K, V]{e.seq(), key, e.v})
+			continue
+		}
+		for _, d := range k.more[key] {
+			i := k.repOf(d)
+			groups[i] = append(groups[i], item[K, V]{d.Seq, key, e.v})
+		}
+	}
+	var order []int // replica indexes with dots, by replica ID
+	for i, g := range groups {
+		if len(g) > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(k.reps[a], k.reps[b]) })
+
+	stride := 2
+	if putVal != nil {
+		stride = 3
+	}
+	w.Array(len(order))
+	for _, i := range order {
+		g := groups[i]
+		sortBySeq(g)
+		w.Array(1 + stride*len(g))
+		w.Replica(string(k.reps[i]))
+		prev := uint64(0)
+		for _, it := range g {
+			w.Uint(it.seq - prev)
+			prev = it.seq
+			putKey(w, it.key)
+			if putVal != nil {
+				putVal(w, it.v)
+			}
+		}
+	}
+}
+
+// sortBySeq sorts items by sequence number (all distinct). When the
+// numbers are dense, as they are for a replica's own run of adds, it
+// places each item by its number in linear time instead of sorting.
+func sortBySeq[K comparable, V any](items []item[K, V]) {
+	if len(items) < 64 {
+		slices.SortFunc(items, func(a, b item[K, V]) int { return cmp.Compare(a.seq, b.seq) })
+		return
+	}
+	lo, hi := items[0].seq, items[0].seq
+	for _, it := range items {
+		lo = min(lo, it.seq)
+		hi = max(hi, it.seq)
+	}
+	span := hi - lo + 1
+	if span > 4*uint64(len(items)) {
+		slices.SortFunc(items, func(a, b item[K, V]) int { return cmp.Compare(a.seq, b.seq) })
+		return
+	}
+	pos := make([]int32, span) // index+1 of the item with each number
+	for i, it := range items {
+		pos[it.seq-lo] = int32(i + 1)
+	}
+	sorted := make([]item[K, V], 0, len(items))
+	for _, p := range pos {
+		if p != 0 {
+			sorted = append(sorted, items[p-1])
+		}
+	}
+	copy(items, sorted)
+}
+
+// Decode reads a kernel written by [Kernel.Encode]. getKey and getVal read
+// what putKey and putVal wrote; getVal is nil exactly when putVal was. It
+// checks everything before returning: the context and horizon are in their
+// canonical form, every stored dot is in the context and supports one key,
+// groups and sequence numbers are in increasing order, the key count is
+// right, and every record is well formed, unique, beyond the horizon, and
+// within the context. (A dropped dot may still be in the store: merging
+// states whose histories disagree can leave it so.) On any problem it
+// records it on r and
+// returns nil. The result's MaxRecords is 0 (the default) and its
+// RecordsAll false: the caller sets them.
+func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) *Kernel[K, V] {
+	fields := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return nil
+	}
+	if fields < 3 || fields > 6 {
+		r.Fail("dot store with %d fields, want 3 to 6", fields)
+		return nil
+	}
+	k := &Kernel[K, V]{ctx: vclock.DecodeContext(r)}
+	nkeys := r.CanonicalUint()
+	if r.Err() != nil {
+		return nil
+	}
+	if nkeys > uint64(r.Remaining()) || nkeys > uint64(r.Limits().MaxItems) {
+		r.Fail("dot store claims %d keys in %d bytes", nkeys, r.Remaining())
+		return nil
+	}
+	if !decodeStore(r, k, int(nkeys), getKey, getVal) {
+		return nil
+	}
+	if fields >= 4 {
+		decodeRecords(r, k, getKey)
+		if r.Err() != nil {
+			return nil
+		}
+		if fields == 4 && k.recs.len() == 0 {
+			r.Fail("empty drop records written last")
+			return nil
+		}
+	}
+	if fields >= 5 {
+		k.horizon = vclock.DecodeClock(r)
+		if r.Err() != nil {
+			return nil
+		}
+		if fields == 5 && k.horizon.IsZero() {
+			r.Fail("empty horizon written last")
+			return nil
+		}
+		for _, rec := range k.recs.slice() {
+			if k.horizon.Contains(rec.Dot) {
+				r.Fail("drop record %v within the horizon %v", rec.Dot, k.horizon)
+				return nil
+			}
+		}
+	}
+	if fields == 6 && !decodeGhosts(r, k) {
+		return nil
+	}
+	// A dot may be both in the store and among the dropped ones. A
+	// consistent history never leaves one so, but merging states whose
+	// histories disagree (a replica ID reused, a peer gone wrong) can, and
+	// the decoder accepts every state the kernel can reach: a replica must
+	// always be able to restore its own snapshot.
+	return k
+}
+
+func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys int, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) bool {
+	stride := 2
+	if getVal != nil {
+		stride = 3
+	}
+	ngroups := r.CanonicalArrayLen(2 + stride)
+	if r.Err() != nil {
+		return false
+	}
+	k.m.reserve(nkeys)
+	prevID := crdt.ReplicaID("")
+	batch := make([]pendingKey[K, V], 0, 16)
+	for g := range ngroups {
+		n := r.CanonicalArrayLen(1)
+		if r.Err() != nil {
+			return false
+		}
+		if n < 1+stride || (n-1)%stride != 0 {
+			r.Fail("dot store group with %d fields", n)
+			return false
+		}
+		id := crdt.ReplicaID(r.CanonicalReplica())
+		if r.Err() != nil {
+			return false
+		}
+		if g > 0 && id <= prevID {
+			r.Fail("replica %q out of order in dot store", id)
+			return false
+		}
+		prevID = id
+		rep := k.repIndex(id)
+		compact := k.ctx.Version().Get(id) // dots up to it are in the context
+		seq := uint64(0)
+		for range (n - 1) / stride {
+			delta := r.CanonicalUint()
+			key := getKey(r)
+			var v V
+			if getVal != nil {
+				v = getVal(r)
+			}
+			if r.Err() != nil {
+				return false
+			}
+			if delta == 0 || seq+delta < seq {
+				r.Fail("sequence number step %d after %d for replica %q", delta, seq, id)
+				return false
+			}
+			seq += delta
+			d := vclock.Dot{Replica: id, Seq: seq}
+			if seq > compact && !k.ctx.Contains(d) {
+				r.Fail("stored dot %v not in the causal context", d)
+				return false
+			}
+			w, _ := packed(rep, seq)
+			batch = append(batch, pendingKey[K, V]{key: key, e: entry[V]{v: v, d: w}, d: d})
+			if len(batch) == cap(batch) {
+				k.insertBatch(batch)
+				batch = batch[:0]
+			}
+		}
+	}
+	k.insertBatch(batch)
+	if k.m.len() != nkeys {
+		r.Fail("dot store holds %d keys, claims %d", k.m.len(), nkeys)
+		return false
+	}
+	return true
+}
+
+// decodeRecords reads the drop records into k and returns the set of the
+// dots they dropped.
+func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey func(*codec.Reader) K) map[vclock.Dot]struct{} {
+	n := r.CanonicalArrayLen(6)
+	if r.Err() != nil || n == 0 {
+		return nil
+	}
+	k.recs = ring[K]{buf: make([]Record[K], 0, n)}
+	k.recIdx = make(map[vclock.Dot]struct{}, n)
+	dropped := make(map[vclock.Dot]struct{}, n)
+	for range n {
+		m := r.CanonicalArrayLen(1)
+		if r.Err() != nil {
+			return nil
+		}
+		if m < 5 || m%2 != 1 {
+			r.Fail("drop record with %d fields", m)
+			return nil
+		}
+		d := wire.GetDotCanonical(r)
+		key := getKey(r)
+		if r.Err() != nil {
+			return nil
+		}
+		if !k.ctx.Contains(d) {
+			r.Fail("drop record %v not in the causal context", d)
+			return nil
+		}
+		if _, dup := k.recIdx[d]; dup {
+			r.Fail("drop record %v twice", d)
+			return nil
+		}
+		rec := Record[K]{Dot: d, Key: key, Dropped: make([]vclock.Dot, 0, (m-3)/2)}
+		for range (m - 3) / 2 {
+			x := wire.GetDotCanonical(r)
+			if r.Err() != nil {
+				return nil
+			}
+			switch {
+			case x.Replica == d.Replica && x.Seq >= d.Seq:
+				r.Fail("drop record %v drops the later dot %v", d, x)
+				return nil
+			case !k.ctx.Contains(x):
+				r.Fail("dot %v dropped by %v not in the causal context", x, d)
+				return nil
+			case len(rec.Dropped) > 0 && rec.Dropped[len(rec.Dropped)-1].Compare(x) >= 0:
+				r.Fail("dots dropped by %v out of order at %v", d, x)
+				return nil
+			}
+			rec.Dropped = append(rec.Dropped, x)
+			dropped[x] = struct{}{}
+		}
+		k.recIdx[d] = struct{}{}
+		k.recMax.Advance(d.Replica, d.Seq)
+		k.recs.buf = append(k.recs.buf, rec)
+		k.recs.n++
+	}
+	return dropped
+}
+
+// decodeGhosts reads the ghost dots into k: sorted, in the context, not
+// the dot of a drop record (a recorded mutation was applied).
+func decodeGhosts[K comparable, V any](r *codec.Reader, k *Kernel[K, V]) bool {
+	n := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return false
+	}
+	if n == 0 || n%2 != 0 {
+		r.Fail("ghost dots written as %d values", n)
+		return false
+	}
+	k.ghosts = make(map[vclock.Dot]struct{}, n/2)
+	prev := vclock.Dot{}
+	for range n / 2 {
+		g := wire.GetDotCanonical(r)
+		if r.Err() != nil {
+			return false
+		}
+		switch {
+		case prev.Valid() && prev.Compare(g) >= 0:
+			r.Fail("ghost dot %v out of order", g)
+			return false
+		case !k.ctx.Contains(g):
+			r.Fail("ghost dot %v not in the causal context", g)
+			return false
+		}
+		if _, rec := k.recIdx[g]; rec {
+			r.Fail("ghost dot %v has a drop record", g)
+			return false
+		}
+		k.ghosts[g] = struct{}{}
+		prev = g
+	}
+	return true
+}
+
+// pendingKey is a decoded key waiting to go into the store. The entry's
+// word is 0 if the dot does not fit it.
+type pendingKey[K comparable, V any] struct {
+	key K
+	e   entry[V]
+	d   vclock.Dot
+	h   uint64
+}
+
+// insertBatch puts decoded keys into the store. Each key lands in a
+// random place of a large table, a likely cache miss; hashing the batch
+// and touching each key's slot first lets those misses overlap instead of
+// following one another.
+func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
+	if len(batch) == 0 {
+		return
+	}
+	if k.m.ctrl == nil {
+		k.m.init(1)
+	}
+	var sink uint64
+	for i := range batch {
+		batch[i].h = k.m.hash(batch[i].key)
+		sink += k.m.touch(batch[i].h)
+	}
+	k.m.sink = sink
+	for _, p := range batch {
+		if old, ok := k.m.putHashed(p.key, p.e, p.h); ok {
+			k.m.set(p.key, k.addDot(p.key, old, p.d)) // a further dot of a key seen before
+		} else if p.e.d == 0 {
+			k.m.set(p.key, k.single(p.key, p.e.v, p.d))
+		}
+	}
+}
+
+// TableIs reports whether the message's replica table is exactly ids, in
+// order.
+func TableIs(r *codec.Reader, ids []crdt.ReplicaID) bool {
+	t := r.Replicas()
+	if len(t) != len(ids) {
+		return false
+	}
+	for i, id := range ids {
+		if t[i] != string(id) {
+			return false
+		}
+	}
+	return true
+}

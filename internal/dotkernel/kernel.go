@@ -1,0 +1,1080 @@
+// Package dotkernel is the causal dot store shared by the dot-based data
+// types (orset, register.MV): a map from keys to the dots that support them,
+// a causal context of every dot ever seen, and the bookkeeping that lets a
+// replica send a peer only what the peer lacks.
+//
+// A key is present while at least one of its dots survives. A dot the
+// context holds but the store does not was seen and then dropped (removed
+// or overwritten); a peer that still has it drops it on merge. This is what
+// makes removal work without tombstones. The store is always a subset of
+// the context, and each dot supports at most one key.
+//
+// The join of two kernels keeps a dot if both stores hold it, or if one
+// store holds it and the other context has never seen it; the contexts are
+// united (the optimized OR-Set of Bieniusa et al., 2012, as a delta-state
+// CRDT after Almeida, Shoker and Baquero, 2018). A key's value must be
+// fixed by the key itself (struct{} for a set, the value written under a
+// dot when the key is that dot): the kernel keeps one value per key.
+//
+// # Drop records
+//
+// Merging a delta that carries only new dots cannot tell a peer about old
+// dots that were dropped since. For that the kernel keeps, for each
+// mutation that dropped dots, a record: the mutation's own dot, the key
+// whose dots it dropped, and the dots it dropped. [Kernel.DeltaSince]
+// ships the records a peer has not seen, and [Kernel.Join] applies the
+// records of the other side instead of comparing every key against the
+// other side's context, so merging a delta costs in proportion to the
+// delta, not to the store. Records are metadata about recent mutations,
+// not about removed elements: [Kernel.Collect] discards those every
+// replica has seen, and a cap discards the oldest when there are too many.
+// A peer whose version predates a discarded record is sent the full state
+// instead, and a join with a state whose records do not reach back to this
+// side's version compares every key.
+//
+// # Seen but not applied
+//
+// A mutation that drops a dot puts it in the context, so that the add it
+// names stays dropped however late it arrives. But that add may itself
+// have dropped older dots (a re-add drops the element's earlier dots), and
+// those drops are only known once the add itself is applied. Until then
+// the dot is a ghost: in the context, but not applied. [Kernel.Version]
+// counts a replica's events only up to its first ghost, so a peer never
+// leaves out of a delta what a ghost's mutation would have told.
+//
+// The kernel relies on two invariants, which every method keeps. When a
+// mutation is applied (its dot is in the context and is no ghost), the
+// store no longer holds the dots that mutation dropped. And an applied
+// mutation that dropped dots has a record, unless its dot is within the
+// horizon. A peer whose version includes a mutation has therefore applied
+// its drops, and a peer whose version does not is told of them by a
+// record, or gets the full state.
+package dotkernel
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// DefaultMaxRecords is the cap on drop records when none is set.
+const DefaultMaxRecords = 1 << 14
+
+// Record says that the mutation with dot Dot dropped the dots Dropped,
+// which supported Key (or, when K is [vclock.Dot], which may each be
+// keys themselves, as in a multi-value register). Records are shared
+// between kernels: nobody modifies Dropped once the record is made.
+type Record[K comparable] struct {
+	Dot     vclock.Dot
+	Key     K
+	Dropped []vclock.Dot // sorted by vclock.Dot.Compare, no repeats
+}
+
+// entry is a key's value and its supporting dot, packed in one word: the
+// sequence number in the high 48 bits, then 15 bits of the replica's index
+// in Kernel.reps plus one, then a bit that is 0. That keeps an entry at 8
+// bytes plus the value. A key supported by several dots (after concurrent
+// adds), or by one that does not fit, has the word 1 instead, and all its
+// dots in Kernel.more.
+type entry[V any] struct {
+	v V
+	d uint64
+}
+
+const (
+	seqShift    = 16
+	maxPackSeq  = 1<<(64-seqShift) - 1
+	maxPackRep  = 1<<15 - 2
+	entryInMore = 1
+)
+
+// single reports whether the entry holds its one dot itself.
+func (e entry[V]) single() bool { return e.d&1 == 0 }
+func (e entry[V]) seq() uint64  { return e.d >> seqShift }
+func (e entry[V]) rep() uint32  { return uint32(e.d>>1&0x7fff) - 1 }
+
+// packed returns the word of a single dot, and false if it does not fit.
+func packed(rep uint32, seq uint64) (uint64, bool) {
+	if rep > maxPackRep || seq > maxPackSeq {
+		return 0, false
+	}
+	return seq<<seqShift | uint64(rep+1)<<1, true
+}
+
+// Kernel is a causal dot store with keys K and values V. The zero Kernel is
+// empty and ready to use. It is not safe for concurrent use and must not be
+// copied; use Clone.
+type Kernel[K comparable, V any] struct {
+	ctx     vclock.Context
+	reps    []crdt.ReplicaID          // the replicas entries refer to
+	repIdx  map[crdt.ReplicaID]uint32 // index of reps, once it is long
+	m       table[K, V]
+	more    map[K][]vclock.Dot      // further dots of keys with several
+	recs    ring[K]                 // oldest first
+	recMax  vclock.Clock            // per replica, the highest recorded dot
+	recIdx  map[vclock.Dot]struct{} // the recorded dots; built when first needed
+	horizon vclock.Clock            // every discarded record's dot is within it
+	ghosts  map[vclock.Dot]struct{} // in ctx, mutation not applied; usually nil
+
+	dotBlock []vclock.Dot // where newDots cuts small slices from
+
+	// MaxRecords caps the drop records kept; 0 means DefaultMaxRecords.
+	MaxRecords int
+
+	// RecordsAll says that every mutation this kernel has applied that
+	// dropped dots has a record (see [Kernel.Record]) or a dot within the
+	// horizon. A data type that records every such mutation, local or
+	// remote, sets it on each kernel it makes; Join then trusts the
+	// records of a kernel that sets it, instead of comparing every key
+	// against its context. A join with a kernel that does not set it
+	// clears it. The zero value is false: safe, and slower to join.
+	RecordsAll bool
+}
+
+// repIndex returns the index of id in k.reps, adding it if needed.
+func (k *Kernel[K, V]) repIndex(id crdt.ReplicaID) uint32 {
+	if i, ok := k.findRep(id); ok {
+		return i
+	}
+	i := uint32(len(k.reps))
+	k.reps = append(k.reps, id)
+	if k.repIdx != nil {
+		k.repIdx[id] = i
+	} else if len(k.reps) > 8 {
+		k.repIdx = make(map[crdt.ReplicaID]uint32, 16)
+		for j, r := range k.reps {
+			k.repIdx[r] = uint32(j)
+		}
+	}
+	return i
+}
+
+// findRep returns the index of id in k.reps, if it is there.
+func (k *Kernel[K, V]) findRep(id crdt.ReplicaID) (uint32, bool) {
+	if k.repIdx != nil {
+		i, ok := k.repIdx[id]
+		return i, ok
+	}
+	for i, r := range k.reps {
+		if r == id {
+			return uint32(i), true
+		}
+	}
+	return 0, false
+}
+
+// newDots returns an empty slice with room for n dots. The slices of
+// one or two dots that removes and re-adds hand out (to their ops and
+// records) are cut from a shared block, so that a remove costs no
+// allocation of its own; each slice's capacity is its length, so
+// appending to one never writes into another.
+func (k *Kernel[K, V]) newDots(n int) []vclock.Dot {
+	if n > 2 {
+		return make([]vclock.Dot, 0, n)
+	}
+	if cap(k.dotBlock)-len(k.dotBlock) < n {
+		k.dotBlock = make([]vclock.Dot, 0, 128)
+	}
+	i := len(k.dotBlock)
+	k.dotBlock = k.dotBlock[:i+n]
+	return k.dotBlock[i : i : i+n]
+}
+
+// single returns the entry of key with value v and the single dot d, and
+// stores d in k.more if it does not fit the entry.
+func (k *Kernel[K, V]) single(key K, v V, d vclock.Dot) entry[V] {
+	if w, ok := packed(k.repIndex(d.Replica), d.Seq); ok {
+		k.shrinkMore(key, nil, 0)
+		return entry[V]{v: v, d: w}
+	}
+	k.setMore(key, []vclock.Dot{d})
+	return entry[V]{v: v, d: entryInMore}
+}
+
+func (k *Kernel[K, V]) setMore(key K, ds []vclock.Dot) {
+	for _, d := range ds {
+		k.repIndex(d.Replica) // so that encoding can bucket it
+	}
+	if k.more == nil {
+		k.more = make(map[K][]vclock.Dot)
+	}
+	k.more[key] = ds
+}
+
+// first returns the dot of a single entry.
+func (k *Kernel[K, V]) first(e entry[V]) vclock.Dot {
+	return vclock.Dot{Replica: k.reps[e.rep()], Seq: e.seq()}
+}
+
+// dotsOf returns the dots of key, whose entry is e, in a new slice.
+func (k *Kernel[K, V]) dotsOf(key K, e entry[V]) []vclock.Dot {
+	if e.single() {
+		return append(k.newDots(1), k.first(e))
+	}
+	ms := k.more[key]
+	return append(k.newDots(len(ms)), ms...)
+}
+
+// numDots returns the number of dots of key, whose entry is e.
+func (k *Kernel[K, V]) numDots(key K, e entry[V]) int {
+	if e.single() {
+		return 1
+	}
+	return len(k.more[key])
+}
+
+// holds reports whether key, whose entry is e, is supported by d.
+func (k *Kernel[K, V]) holds(key K, e entry[V], d vclock.Dot) bool {
+	if e.single() {
+		return e.seq() == d.Seq && k.reps[e.rep()] == d.Replica
+	}
+	return slices.Contains(k.more[key], d)
+}
+
+// addDot adds the dot d to key, whose entry is e, and returns the new
+// entry (which the caller stores).
+func (k *Kernel[K, V]) addDot(key K, e entry[V], d vclock.Dot) entry[V] {
+	if e.single() {
+		k.setMore(key, []vclock.Dot{k.first(e), d})
+	} else {
+		k.setMore(key, append(k.more[key], d))
+	}
+	e.d = entryInMore
+	return e
+}
+
+// setEntry stores key with the value v and the dots ds (at least one).
+func (k *Kernel[K, V]) setEntry(key K, v V, ds []vclock.Dot) {
+	if len(ds) == 1 {
+		k.m.set(key, k.single(key, v, ds[0]))
+		return
+	}
+	k.setMore(key, slices.Clone(ds))
+	k.m.set(key, entry[V]{v: v, d: entryInMore})
+}
+
+// dropFrom removes the dot d from key, whose entry is e, if it holds it.
+// It reports whether it did and whether the key is now absent.
+func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone bool) {
+	if e.single() {
+		if e.seq() != d.Seq || k.reps[e.rep()] != d.Replica {
+			return false, false
+		}
+		k.m.remove(key)
+		return true, true
+	}
+	ms := k.more[key]
+	i := slices.Index(ms, d)
+	if i < 0 {
+		return false, false
+	}
+	rest := slices.Delete(slices.Clone(ms), i, i+1)
+	if len(rest) == 0 {
+		k.shrinkMore(key, nil, 0)
+		k.m.remove(key)
+		return true, true
+	}
+	k.setEntry(key, e.v, rest)
+	return true, false
+}
+
+// shrinkMore keeps the first n of the dots ms of key in k.more.
+func (k *Kernel[K, V]) shrinkMore(key K, ms []vclock.Dot, n int) {
+	if n == 0 {
+		if k.more != nil {
+			delete(k.more, key)
+			if len(k.more) == 0 {
+				k.more = nil
+			}
+		}
+		return
+	}
+	k.more[key] = ms[:n:n]
+}
+
+// Len returns the number of present keys.
+func (k *Kernel[K, V]) Len() int { return k.m.len() }
+
+// Get returns the value of key and whether it is present.
+func (k *Kernel[K, V]) Get(key K) (V, bool) {
+	e, ok := k.m.get(key)
+	return e.v, ok
+}
+
+// Has reports whether key is present.
+func (k *Kernel[K, V]) Has(key K) bool {
+	_, ok := k.m.get(key)
+	return ok
+}
+
+// Dots returns the dots that support key, in no particular order.
+func (k *Kernel[K, V]) Dots(key K) []vclock.Dot {
+	e, ok := k.m.get(key)
+	if !ok {
+		return nil
+	}
+	return k.dotsOf(key, e)
+}
+
+// All iterates over the present keys and their values in unspecified
+// order.
+func (k *Kernel[K, V]) All() func(yield func(K, V) bool) {
+	return func(yield func(K, V) bool) {
+		for key, e := range k.m.all {
+			if !yield(key, e.v) {
+				return
+			}
+		}
+	}
+}
+
+// Context returns the causal context. The caller must not modify it.
+func (k *Kernel[K, V]) Context() *vclock.Context { return &k.ctx }
+
+// Version returns the version of the kernel: for each replica, the count n
+// such that its events 1 to n are all in the context and applied (see the
+// package documentation on ghosts).
+func (k *Kernel[K, V]) Version() vclock.Clock {
+	v := k.ctx.Version()
+	for g := range k.ghosts {
+		if g.Seq <= v.Get(g.Replica) {
+			v.Set(g.Replica, g.Seq-1)
+		}
+	}
+	return v
+}
+
+// Applied reports whether the mutation with dot d has been applied here:
+// its dot is in the context and is no ghost. Applying it again would
+// change nothing.
+func (k *Kernel[K, V]) Applied(d vclock.Dot) bool {
+	if !k.ctx.Contains(d) {
+		return false
+	}
+	_, ghost := k.ghosts[d]
+	return !ghost
+}
+
+// Ghosts returns the dots the context holds only because a mutation
+// dropped them: their own mutations have not been applied here. They are
+// sorted by [vclock.Dot.Compare].
+func (k *Kernel[K, V]) Ghosts() []vclock.Dot {
+	if len(k.ghosts) == 0 {
+		return nil
+	}
+	out := slices.Collect(maps.Keys(k.ghosts))
+	slices.SortFunc(out, vclock.Dot.Compare)
+	return out
+}
+
+// markApplied marks the mutation with dot d as applied.
+func (k *Kernel[K, V]) markApplied(d vclock.Dot) {
+	if k.ghosts != nil {
+		delete(k.ghosts, d)
+		if len(k.ghosts) == 0 {
+			k.ghosts = nil
+		}
+	}
+}
+
+// seeDropped adds the dropped dot d to the context, as a ghost if it is
+// new.
+func (k *Kernel[K, V]) seeDropped(d vclock.Dot) {
+	if !d.Valid() || k.ctx.Contains(d) {
+		return
+	}
+	if k.ghosts == nil {
+		k.ghosts = make(map[vclock.Dot]struct{})
+	}
+	k.ghosts[d] = struct{}{}
+	k.ctx.Add(d)
+}
+
+// Horizon returns the version below which drop records may have been
+// discarded.
+func (k *Kernel[K, V]) Horizon() vclock.Clock { return k.horizon.Clone() }
+
+// Records returns the drop records kept, oldest first. The caller must not
+// modify them.
+func (k *Kernel[K, V]) Records() []Record[K] { return k.liveRecords() }
+
+// liveRecords returns the records beyond the horizon. Discarding the
+// oldest record by the cap can bring a younger record of a lower sequence
+// number within the horizon; such a record is dead weight (a peer it
+// would serve gets a full copy) and is left out here rather than searched
+// for on every discard.
+func (k *Kernel[K, V]) liveRecords() []Record[K] {
+	recs := k.recs.slice()
+	if k.horizon.IsZero() {
+		return recs
+	}
+	return slices.DeleteFunc(recs, func(r Record[K]) bool { return k.horizon.Contains(r.Dot) })
+}
+
+// Mint returns a new dot for replica id and adds it to the context.
+func (k *Kernel[K, V]) Mint(id crdt.ReplicaID) vclock.Dot {
+	d := k.ctx.Next(id)
+	k.ctx.Add(d)
+	return d
+}
+
+// Put makes the dot d the only support of key, with value v, and returns
+// the dots that supported key before (now dropped), or nil. d must be new:
+// minted with [Kernel.Mint]. The caller records the drop with
+// [Kernel.Record] so that peers behind it learn of it through DeltaSince.
+func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
+	e := entry[V]{v: v, d: entryInMore}
+	w, fits := packed(k.repIndex(d.Replica), d.Seq)
+	if fits {
+		e.d = w
+	}
+	old, ok := k.m.put(key, e)
+	if ok {
+		dropped = k.dotsOf(key, old)
+		if !old.single() {
+			k.shrinkMore(key, nil, 0)
+		}
+	}
+	if !fits {
+		k.setMore(key, []vclock.Dot{d})
+	}
+	return dropped
+}
+
+// Remove drops key and returns the dots that supported it, or nil if key
+// was absent. The caller mints a dot for the removal and records the drop
+// with [Kernel.Record].
+func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
+	old, ok := k.m.remove(key)
+	if !ok {
+		return nil
+	}
+	dropped = k.dotsOf(key, old)
+	if !old.single() {
+		k.shrinkMore(key, nil, 0)
+	}
+	return dropped
+}
+
+// Insert applies a remote mutation that added dot d to key with value v
+// and dropped the dots in dropped, which may support key or any other key.
+// If the mutation was already applied ([Kernel.Applied]) it does nothing.
+// Otherwise the dropped dots enter the context and leave the store, the
+// mutation is recorded (see [Kernel.Record]) with key, so that DeltaSince
+// relays it, and d is added unless the context already holds it (a later
+// mutation dropped it): that is what makes a late or repeated mutation
+// harmless. It reports whether the store changed.
+//
+// Dropped dots are looked for under key first. One that is not there but
+// that the context holds is looked for under the key equal to the dot
+// when K is [vclock.Dot], and otherwise by a scan of the store; a caller
+// whose dropped dots all supported key should use [Kernel.Drop] and
+// [Kernel.Record] and then Insert with no dropped dots, which never scans.
+func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bool {
+	if k.Applied(d) {
+		return false
+	}
+	changed := false
+	if len(dropped) > 0 {
+		changed = k.dropAny(key, dropped)
+		k.Record(d, key, dropped)
+	}
+	if k.ctx.Contains(d) {
+		k.markApplied(d)
+		return changed
+	}
+	k.ctx.Add(d)
+	if e, ok := k.m.get(key); ok {
+		k.m.set(key, k.addDot(key, e, d))
+	} else {
+		k.m.set(key, k.single(key, v, d))
+	}
+	return true
+}
+
+// dropAny drops dots that may support key or other keys.
+func (k *Kernel[K, V]) dropAny(key K, dots []vclock.Dot) bool {
+	var elsewhere []vclock.Dot
+	for _, x := range dots {
+		if k.ctx.Contains(x) {
+			elsewhere = append(elsewhere, x)
+		}
+	}
+	changed := k.drop(key, dots)
+	for _, x := range elsewhere {
+		if k.dropElsewhere(x) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// dropElsewhere removes the dot x from whichever key holds it.
+func (k *Kernel[K, V]) dropElsewhere(x vclock.Dot) bool {
+	if key, ok := any(x).(K); ok {
+		e, ok := k.m.get(key)
+		if !ok {
+			return false
+		}
+		dropped, _ := k.dropFrom(key, e, x)
+		return dropped
+	}
+	for key, e := range k.m.all {
+		if k.holds(key, e, x) {
+			k.dropFrom(key, e, x)
+			return true
+		}
+	}
+	return false
+}
+
+// Drop applies the drops of a remote mutation that dropped the given dots
+// of key: they leave the store and enter the context, so they stay
+// dropped if they arrive later. The caller adds the mutation's own dot
+// with [Kernel.Observe] (or [Kernel.Insert]) and keeps a record with
+// [Kernel.Record]; it first checks with [Kernel.Applied] that the
+// mutation is new. It reports whether the store changed.
+func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
+	return k.drop(key, dots)
+}
+
+func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
+	changed := false
+	for _, d := range dots {
+		k.seeDropped(d)
+		if e, ok := k.m.get(key); ok {
+			if dropped, _ := k.dropFrom(key, e, d); dropped {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// Observe adds the dot d of a mutation to the context without changing the
+// store (a remove's own dot, say), and marks the mutation applied: call it
+// once the mutation's drops are applied.
+func (k *Kernel[K, V]) Observe(d vclock.Dot) {
+	k.ctx.Add(d)
+	k.markApplied(d)
+}
+
+func (k *Kernel[K, V]) maxRecords() int {
+	if k.MaxRecords <= 0 {
+		return DefaultMaxRecords
+	}
+	return k.MaxRecords
+}
+
+// Record keeps the record that the mutation with dot d dropped the given
+// dots of key, so that DeltaSince tells peers that have not seen d and
+// Join applies it. Call it once for every mutation that dropped dots, when
+// applying it: after a local mutation, and for a remote one that was not
+// applied before. Records with no dropped dots, whose dot is within the
+// horizon, or already kept, are ignored. The kernel keeps dropped (or, if
+// it is not sorted by [vclock.Dot.Compare] without repeats, a sorted copy,
+// leaving out dots d cannot have dropped): the caller must not modify it
+// afterwards. When more than MaxRecords records are kept, the oldest are
+// discarded and the horizon advances past them.
+func (k *Kernel[K, V]) Record(d vclock.Dot, key K, dropped []vclock.Dot) {
+	if len(dropped) == 0 || !d.Valid() || k.horizon.Contains(d) {
+		return
+	}
+	if d.Seq <= k.recMax.Get(d.Replica) && k.recorded(d) {
+		return
+	}
+	dropped = canonDropped(d, dropped)
+	if len(dropped) == 0 {
+		return
+	}
+	if n := k.recs.len() + 1 - k.maxRecords(); n > 0 {
+		k.discardOldest(n)
+	}
+	k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, k.maxRecords())
+	k.recMax.Advance(d.Replica, d.Seq)
+	if k.recIdx != nil {
+		k.recIdx[d] = struct{}{}
+	}
+}
+
+// recorded reports whether a record with dot d is kept. Records mostly
+// arrive in order, newer than every record of their replica, and need no
+// look-up; the index for the others is built when first needed.
+func (k *Kernel[K, V]) recorded(d vclock.Dot) bool {
+	if k.recIdx == nil {
+		k.recIdx = make(map[vclock.Dot]struct{}, k.recs.len())
+		for i := range k.recs.len() {
+			k.recIdx[k.recs.at(i).Dot] = struct{}{}
+		}
+	}
+	_, ok := k.recIdx[d]
+	return ok
+}
+
+// canonDropped returns the dots d may have dropped, sorted and without
+// repeats: invalid dots, and dots of d's replica not before d, are left
+// out. It never modifies its argument.
+func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
+	ok := true
+	for i, x := range dropped {
+		if !x.Valid() || (x.Replica == d.Replica && x.Seq >= d.Seq) || (i > 0 && dropped[i-1].Compare(x) >= 0) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return dropped
+	}
+	out := slices.DeleteFunc(slices.Clone(dropped), func(x vclock.Dot) bool {
+		return !x.Valid() || (x.Replica == d.Replica && x.Seq >= d.Seq)
+	})
+	slices.SortFunc(out, vclock.Dot.Compare)
+	return slices.Compact(out)
+}
+
+// discardOldest discards the n oldest records, advancing the horizon past
+// them.
+func (k *Kernel[K, V]) discardOldest(n int) {
+	for range min(n, k.recs.len()) {
+		r := k.recs.popOldest()
+		k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+		if k.recIdx != nil {
+			delete(k.recIdx, r.Dot)
+		}
+	}
+}
+
+// Collect discards the drop records of mutations every replica has seen:
+// those whose dot is within stable, the meet of the versions of all
+// replicas. It returns how many were discarded. Collecting never changes
+// what the kernel holds, only how small a delta it can send to a peer whose
+// version is older than stable.
+func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
+	n := 0
+	horizon := k.horizon.Clone() // records already within it are dead, not counted
+	k.filterRecords(func(r Record[K]) bool {
+		switch {
+		case horizon.Contains(r.Dot):
+			return false
+		case stable.Contains(r.Dot):
+			k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+			n++
+			return false
+		}
+		return true
+	})
+	return n
+}
+
+// filterRecords keeps the records for which keep is true.
+func (k *Kernel[K, V]) filterRecords(keep func(Record[K]) bool) {
+	k.recs.filter(func(r Record[K]) bool {
+		if keep(r) {
+			return true
+		}
+		if k.recIdx != nil {
+			delete(k.recIdx, r.Dot)
+		}
+		return false
+	})
+}
+
+// ctxView answers "does this context hold the dot?" for a kernel's
+// replica indexes, without looking replicas up by name.
+type ctxView struct {
+	max   []uint64         // per replica index: events 1 to max are held
+	extra [][]vclock.Range // per replica index: further runs, in order
+}
+
+func (k *Kernel[K, V]) view(c *vclock.Context) ctxView {
+	var v ctxView
+	for r := range c.Ranges() {
+		i := int(k.repIndex(r.Replica))
+		for len(v.max) <= i {
+			v.max = append(v.max, 0)
+			v.extra = append(v.extra, nil)
+		}
+		if r.Lo == 1 {
+			v.max[i] = r.Hi
+		} else {
+			v.extra[i] = append(v.extra[i], r)
+		}
+	}
+	return v
+}
+
+func (v *ctxView) has(rep uint32, seq uint64) bool {
+	if int(rep) >= len(v.max) || seq == 0 {
+		return false
+	}
+	if seq <= v.max[rep] {
+		return true
+	}
+	ex := v.extra[rep]
+	if len(ex) == 0 {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(ex, seq, func(r vclock.Range, s uint64) int {
+		switch {
+		case r.Hi < s:
+			return -1
+		case r.Lo > s:
+			return 1
+		}
+		return 0
+	})
+	return found
+}
+
+func (k *Kernel[K, V]) viewHas(v *ctxView, d vclock.Dot) bool {
+	i, ok := k.findRep(d.Replica)
+	return ok && v.has(i, d.Seq)
+}
+
+// Join merges o into k: a dot survives if both hold it, or if one holds it
+// and the other has never seen it. Contexts, records and horizons are
+// united. Join is commutative, associative and idempotent in the store, the
+// context and the ghosts. It reports whether the set of present keys
+// changed.
+//
+// Join costs in proportion to o when o keeps all its records
+// ([Kernel.RecordsAll]) and o's horizon is within k's version (always so
+// for a delta made for k, and for the states of replicas whose records
+// are collected as the engine does): the dots of k that o has dropped are
+// then exactly those o's records name. Otherwise it also compares every
+// key of k against o's context.
+func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
+	if k == o {
+		return false
+	}
+	ghosts := k.joinedGhosts(o)
+	// The records of o whose mutations k has not applied: they are all k
+	// lacks of o's drops, when o's horizon is within k's version.
+	var fresh []Record[K]
+	for _, r := range o.liveRecords() {
+		if !k.Applied(r.Dot) {
+			fresh = append(fresh, r)
+		}
+	}
+	gone := make(map[K]struct{}) // keys dropped here, which o may bring back
+	shared := overlap(&k.ctx, &o.ctx)
+	if o.RecordsAll && o.horizon.LessOrEqual(k.Version()) {
+		for _, r := range fresh {
+			for _, x := range r.Dropped {
+				if key, ok := k.dropDot(r.Key, x); ok {
+					gone[key] = struct{}{}
+				}
+			}
+		}
+	} else if shared && k.m.len() > 0 {
+		k.dropSeenBy(o, gone)
+	}
+	grew := k.takeFrom(o, shared, gone)
+	k.ctx.Merge(&o.ctx)
+	k.ghosts = ghosts
+	k.RecordsAll = k.RecordsAll && o.RecordsAll
+	for _, r := range fresh {
+		k.Record(r.Dot, r.Key, r.Dropped)
+	}
+	if !o.horizon.IsZero() {
+		k.horizon.Merge(o.horizon)
+		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
+	}
+	for key := range gone {
+		if !k.Has(key) {
+			return true
+		}
+	}
+	return grew
+}
+
+// dropDot drops the dot x from key, or, when K is vclock.Dot, from the key
+// x. It returns the key it dropped x from, if it was absent after.
+func (k *Kernel[K, V]) dropDot(key K, x vclock.Dot) (K, bool) {
+	if e, ok := k.m.get(key); ok {
+		if dropped, gone := k.dropFrom(key, e, x); dropped {
+			return key, gone
+		}
+	}
+	if xk, ok := any(x).(K); ok {
+		if e, ok := k.m.get(xk); ok {
+			if _, gone := k.dropFrom(xk, e, x); gone {
+				return xk, true
+			}
+		}
+	}
+	var zero K
+	return zero, false
+}
+
+// dropSeenBy drops every dot of k that o has seen and does not hold,
+// adding the keys that lose all their dots to gone.
+func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
+	ov := k.view(&o.ctx)
+	for key, e := range k.m.all {
+		if e.single() {
+			if !ov.has(e.rep(), e.seq()) {
+				continue
+			}
+			if oe, inO := o.m.get(key); inO && o.holds(key, oe, k.first(e)) {
+				continue
+			}
+			k.m.remove(key)
+			gone[key] = struct{}{}
+			continue
+		}
+		oe, inO := o.m.get(key)
+		var keep []vclock.Dot
+		dropped := false
+		for _, d := range k.dotsOf(key, e) {
+			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
+				dropped = true
+				continue
+			}
+			keep = append(keep, d)
+		}
+		switch {
+		case !dropped:
+		case len(keep) == 0:
+			k.m.remove(key)
+			k.shrinkMore(key, nil, 0)
+			gone[key] = struct{}{}
+		default:
+			k.setEntry(key, e.v, keep)
+		}
+	}
+}
+
+// takeFrom adds the dots of o's store that k has not seen (k's context as
+// it was before the join), and reports whether a key appeared that was not
+// dropped by this join.
+func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{}) (grew bool) {
+	if o.m.len() == 0 {
+		return false
+	}
+	tr := make([]uint32, len(o.reps))
+	for i, id := range o.reps {
+		tr[i] = k.repIndex(id)
+	}
+	var kv ctxView
+	if shared {
+		kv = k.view(&k.ctx)
+	}
+	unseen := func(rep uint32, seq uint64) bool { return !shared || !kv.has(rep, seq) }
+	for key, oe := range o.m.all {
+		e, here := k.m.get(key)
+		if oe.single() {
+			rep, seq := tr[oe.rep()], oe.seq()
+			switch {
+			case here && e.single() && e.rep() == rep && e.seq() == seq:
+			case !unseen(rep, seq):
+			case here:
+				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+				if !k.holds(key, e, d) {
+					k.m.set(key, k.addDot(key, e, d))
+				}
+			default:
+				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
+				if w == 0 {
+					k.m.set(key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
+				} else {
+					k.m.set(key, entry[V]{v: oe.v, d: w})
+				}
+				grew = noteNew(key, gone) || grew
+			}
+			continue
+		}
+		var add []vclock.Dot
+		for _, d := range o.dotsOf(key, oe) {
+			if unseen(tr[o.repOf(d)], d.Seq) && !(here && k.holds(key, e, d)) {
+				add = append(add, d)
+			}
+		}
+		switch {
+		case len(add) == 0:
+		case here:
+			for _, d := range add {
+				e = k.addDot(key, e, d)
+			}
+			k.m.set(key, e)
+		default:
+			k.setEntry(key, oe.v, add)
+			grew = noteNew(key, gone) || grew
+		}
+	}
+	return grew
+}
+
+// repOf returns the index of d's replica, which k.reps holds.
+func (k *Kernel[K, V]) repOf(d vclock.Dot) uint32 {
+	i, _ := k.findRep(d.Replica)
+	return i
+}
+
+// noteNew reports whether key, which just appeared, is new: not dropped
+// earlier in the same join (which would be no change).
+func noteNew[K comparable](key K, gone map[K]struct{}) bool {
+	if _, was := gone[key]; was {
+		delete(gone, key)
+		return false
+	}
+	return true
+}
+
+// joinedGhosts returns k's ghosts after a join with o, from the contexts
+// before the join: a ghost of one side stays one unless the other side
+// applied its mutation.
+func (k *Kernel[K, V]) joinedGhosts(o *Kernel[K, V]) map[vclock.Dot]struct{} {
+	if len(k.ghosts) == 0 && len(o.ghosts) == 0 {
+		return nil
+	}
+	var ng map[vclock.Dot]struct{}
+	keep := func(g vclock.Dot) {
+		if ng == nil {
+			ng = make(map[vclock.Dot]struct{})
+		}
+		ng[g] = struct{}{}
+	}
+	for g := range k.ghosts {
+		if _, also := o.ghosts[g]; also || !o.ctx.Contains(g) {
+			keep(g)
+		}
+	}
+	for g := range o.ghosts {
+		if _, also := k.ghosts[g]; also || !k.ctx.Contains(g) {
+			keep(g)
+		}
+	}
+	return ng
+}
+
+// overlap reports whether the contexts a and b share a dot. It costs one
+// pass over the runs of both.
+func overlap(a, b *vclock.Context) bool {
+	if a.IsEmpty() || b.IsEmpty() {
+		return false
+	}
+	ra := slices.Collect(a.Ranges())
+	rb := slices.Collect(b.Ranges())
+	i, j := 0, 0
+	for i < len(ra) && j < len(rb) {
+		x, y := ra[i], rb[j]
+		switch {
+		case x.Replica < y.Replica:
+			i++
+		case y.Replica < x.Replica:
+			j++
+		case x.Hi < y.Lo:
+			i++
+		case y.Hi < x.Lo:
+			j++
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// DeltaSince returns a kernel holding what a replica at version v lacks:
+// the keys with dots v has not seen (with just those dots), the context
+// beyond v, and the drop records of mutations v has not seen, with their
+// dropped dots added to the delta's context so that merging it drops them.
+// If v predates a discarded record, the delta is a full copy.
+//
+// v must be a version the receiver really has (its [Kernel.Version]): the
+// delta omits what v claims, so a receiver that has not seen it would miss
+// it.
+func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
+	if !k.horizon.LessOrEqual(v) {
+		return k.Clone()
+	}
+	d := &Kernel[K, V]{ctx: k.ctx.Since(v), reps: slices.Clone(k.reps), MaxRecords: k.MaxRecords, RecordsAll: k.RecordsAll}
+	if k.repIdx != nil {
+		d.repIdx = maps.Clone(k.repIdx)
+	}
+	seen := make([]uint64, len(k.reps)) // v's count for each replica index
+	for i, id := range k.reps {
+		seen[i] = v.Get(id)
+	}
+	for key, e := range k.m.all {
+		if e.single() {
+			if e.seq() > seen[e.rep()] {
+				d.m.set(key, e)
+			}
+			continue
+		}
+		var keep []vclock.Dot
+		for _, x := range k.dotsOf(key, e) {
+			if !v.Contains(x) {
+				keep = append(keep, x)
+			}
+		}
+		if len(keep) > 0 {
+			d.setEntry(key, e.v, keep)
+		}
+	}
+	for _, r := range k.liveRecords() {
+		if v.Contains(r.Dot) {
+			continue
+		}
+		d.Record(r.Dot, r.Key, r.Dropped)
+		for _, x := range r.Dropped {
+			d.ctx.Add(x)
+		}
+	}
+	for g := range k.ghosts {
+		if d.ctx.Contains(g) {
+			if d.ghosts == nil {
+				d.ghosts = make(map[vclock.Dot]struct{})
+			}
+			d.ghosts[g] = struct{}{}
+		}
+	}
+	return d
+}
+
+// Clone returns an independent copy of k.
+func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
+	c := &Kernel[K, V]{
+		ctx:        k.ctx.Clone(),
+		reps:       slices.Clone(k.reps),
+		repIdx:     maps.Clone(k.repIdx),
+		m:          k.m.clone(),
+		recs:       k.recs.clone(),
+		recMax:     k.recMax.Clone(),
+		horizon:    k.horizon.Clone(),
+		ghosts:     maps.Clone(k.ghosts),
+		MaxRecords: k.MaxRecords,
+		RecordsAll: k.RecordsAll,
+	}
+	if k.more != nil {
+		c.more = make(map[K][]vclock.Dot, len(k.more))
+		for key, ms := range k.more {
+			c.more[key] = slices.Clone(ms)
+		}
+	}
+	return c
+}
+
+// Equal reports whether k and o hold the same keys with the same dots and
+// equal values (by eq), and the same context and ghosts. Drop records and
+// horizons are bookkeeping and are not compared.
+func (k *Kernel[K, V]) Equal(o *Kernel[K, V], eq func(a, b V) bool) bool {
+	if k.m.len() != o.m.len() || !k.ctx.Equal(&o.ctx) || !maps.Equal(k.ghosts, o.ghosts) {
+		return false
+	}
+	for key, e := range k.m.all {
+		oe, ok := o.m.get(key)
+		if !ok || k.numDots(key, e) != o.numDots(key, oe) || !eq(e.v, oe.v) {
+			return false
+		}
+		for _, d := range k.dotsOf(key, e) {
+			if !o.holds(key, oe, d) {
+				return false
+			}
+		}
+	}
+	return true
+}

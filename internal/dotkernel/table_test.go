@@ -1,0 +1,126 @@
+package dotkernel
+
+import (
+	"fmt"
+	"maps"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// TestTableAgainstMap runs random puts, removes, look-ups, reservations
+// and clones on a table and on a Go map, and compares them after every
+// step. Keys come from a small range, so removes and re-adds collide and
+// leave deleted marks behind.
+func TestTableAgainstMap(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var tab table[int, int]
+		model := map[int]int{}
+		keys := rapid.IntRange(1, 300).Draw(t, "keys")
+		steps := rapid.IntRange(0, 600).Draw(t, "steps")
+		for range steps {
+			k := rapid.IntRange(0, keys).Draw(t, "k")
+			switch rapid.IntRange(0, 9).Draw(t, "op") {
+			case 0, 1, 2, 3:
+				v := rapid.Int().Draw(t, "v")
+				old, existed := tab.put(k, entry[int]{v: v})
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("put(%d): old %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				model[k] = v
+			case 4, 5, 6:
+				old, existed := tab.remove(k)
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("remove(%d): old %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				delete(model, k)
+			case 7:
+				e, ok := tab.get(k)
+				mo, me := model[k]
+				if ok != me || (ok && e.v != mo) {
+					t.Fatalf("get(%d): %v %v, want %v %v", k, e.v, ok, mo, me)
+				}
+			case 8:
+				tab.reserve(rapid.IntRange(0, 2*keys).Draw(t, "reserve"))
+			case 9:
+				c := tab.clone()
+				c.put(-1, entry[int]{v: 1}) // the original must not see it
+				tab = c.clone()
+				tab.remove(-1)
+			}
+			if tab.len() != len(model) {
+				t.Fatalf("len %d, want %d", tab.len(), len(model))
+			}
+			if tab.n+tab.dead > len(tab.slots)*7/8 {
+				t.Fatalf("%d full and %d deleted slots of %d", tab.n, tab.dead, len(tab.slots))
+			}
+		}
+		got := map[int]int{}
+		for k, e := range tab.all {
+			if _, dup := got[k]; dup {
+				t.Fatalf("key %d twice", k)
+			}
+			got[k] = e.v
+		}
+		if !maps.Equal(got, model) {
+			t.Fatalf("contents %v, want %v", got, model)
+		}
+	})
+}
+
+func TestTableIterateWhileRemoving(t *testing.T) {
+	var tab table[string, int]
+	for i := range 1000 {
+		tab.put(fmt.Sprint(i), entry[int]{v: i})
+	}
+	seen := 0
+	for k, e := range tab.all {
+		seen++
+		if e.v%2 == 0 {
+			tab.remove(k)
+		} else {
+			tab.put(k, entry[int]{v: -e.v})
+		}
+	}
+	if seen != 1000 || tab.len() != 500 {
+		t.Fatalf("visited %d, %d left", seen, tab.len())
+	}
+	for k, e := range tab.all {
+		if e.v >= 0 {
+			t.Fatalf("%s kept %d", k, e.v)
+		}
+	}
+}
+
+func TestTableMatchers(t *testing.T) {
+	// A group: empty, deleted, full with tags 0x00, 0x7f, 0x05 and 0x05,
+	// empty, deleted.
+	ctrl := []uint8{ctrlEmpty, ctrlDeleted, 0x00, 0x7f, 0x05, 0x05, ctrlEmpty, ctrlDeleted}
+	var w uint64
+	for i, c := range ctrl {
+		w |= uint64(c) << (8 * i)
+	}
+	bytesOf := func(m uint64) []int {
+		var out []int
+		for i := range 8 {
+			if m>>(8*i+7)&1 == 1 {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	if got := fmt.Sprint(bytesOf(matchEmpty(w))); got != "[0 6]" {
+		t.Errorf("empty: %s", got)
+	}
+	if got := fmt.Sprint(bytesOf(matchFree(w))); got != "[0 1 6 7]" {
+		t.Errorf("free: %s", got)
+	}
+	if got := fmt.Sprint(bytesOf(matchTag(w, 0x05))); got != "[4 5]" {
+		t.Errorf("tag 5: %s", got)
+	}
+	if got := fmt.Sprint(bytesOf(matchTag(w, 0x7f))); got != "[3]" {
+		t.Errorf("tag 0x7f: %s", got)
+	}
+}

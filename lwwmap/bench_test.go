@@ -1,0 +1,314 @@
+package lwwmap
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"testing"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The benchmarks work on N keys "key-000000"... and values "val-000000"...,
+// generated before the timed part. Each has a floor beside it: the same
+// work on a plain Go map.
+
+const N = 100_000
+
+func benchData(n int) (keys, vals []string) {
+	keys, vals = make([]string, n), make([]string, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("key-%06d", i)
+		vals[i] = fmt.Sprintf("val-%06d", i)
+	}
+	return keys, vals
+}
+
+func perElem(b *testing.B, n int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem")
+}
+
+func BenchmarkPut100k(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New[string, string]("bench", clk)
+		for i := range keys {
+			m.Put(keys[i], vals[i])
+		}
+	}
+	perElem(b, N)
+}
+
+func BenchmarkFloorMapPlusNow100k(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	b.ReportAllocs()
+	var ts clock.Timestamp
+	for b.Loop() {
+		m := map[string]string{}
+		for i := range keys {
+			ts = clk.Now()
+			m[keys[i]] = vals[i]
+		}
+	}
+	_ = ts
+	perElem(b, N)
+}
+
+// mergePair returns two maps of N keys written by different replicas,
+// sharing N/2 keys (the second's writes being later).
+func mergePair() (x, y *Map[string, string]) {
+	keys, vals := benchData(N + N/2)
+	clk := clock.New()
+	x, y = New[string, string]("x", clk), New[string, string]("y", clk)
+	for i := range N {
+		x.Put(keys[i], vals[i])
+	}
+	for i := N / 2; i < N+N/2; i++ {
+		y.Put(keys[i], vals[i])
+	}
+	return x, y
+}
+
+func BenchmarkMerge100k(b *testing.B) {
+	x, y := mergePair()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Merge(y)
+	}
+	perElem(b, N)
+}
+
+func BenchmarkFloorMapMerge100k(b *testing.B) {
+	keys, vals := benchData(N + N/2)
+	x, y := map[string]string{}, map[string]string{}
+	for i := range N {
+		x[keys[i]] = vals[i]
+	}
+	for i := N / 2; i < N+N/2; i++ {
+		y[keys[i]] = vals[i]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := maps.Clone(x)
+		b.StartTimer()
+		for k, v := range y {
+			r[k] = v
+		}
+	}
+	perElem(b, N)
+}
+
+// Merging a small delta into a large map costs the delta's size.
+func BenchmarkMergeDelta10Into100k(b *testing.B) {
+	x, _ := mergePair()
+	y := x.Clone()
+	y.id, y.self = "y", y.intern("y") // a second writer holding x's state
+	v := y.Version()
+	for i := range 10 {
+		y.Put(fmt.Sprintf("key-%06d", i*1000), "new")
+	}
+	d := y.DeltaSince(v)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Merge(d)
+	}
+}
+
+func BenchmarkDeltaSince10Of100k(b *testing.B) {
+	x, _ := mergePair()
+	v := x.Version()
+	for i := range 10 {
+		x.Put(fmt.Sprintf("key-%06d", i*1000), "new")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		x.DeltaSince(v)
+	}
+}
+
+func BenchmarkApply100k(b *testing.B) {
+	keys, vals := benchData(N)
+	src := New[string, string]("src", clock.New())
+	ops := make([]Op[string, string], N)
+	for i := range keys {
+		ops[i] = src.Put(keys[i], vals[i])
+	}
+	clk := clock.New()
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New[string, string]("bench", clk)
+		for _, op := range ops {
+			if err := m.Apply(op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	perElem(b, N)
+}
+
+func BenchmarkGet100k(b *testing.B) {
+	x, _ := mergePair()
+	keys, _ := benchData(N)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			x.Get(k)
+		}
+	}
+	perElem(b, N)
+}
+
+func BenchmarkFloorMapGet100k(b *testing.B) {
+	keys, vals := benchData(N)
+	m := map[string]string{}
+	for i := range keys {
+		m[keys[i]] = vals[i]
+	}
+	b.ReportAllocs()
+	var sink string
+	for b.Loop() {
+		for _, k := range keys {
+			sink = m[k]
+		}
+	}
+	_ = sink
+	perElem(b, N)
+}
+
+// heapDelta returns the bytes build leaves live on the heap.
+func heapDelta(build func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(x)
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// The memory benchmarks report the heap a structure of N elements holds,
+// its keys and values (shared with the floor, allocated beforehand) not
+// counted.
+func BenchmarkMemoryMap100k(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	var n uint64
+	for b.Loop() {
+		n = heapDelta(func() any {
+			m := New[string, string]("bench", clk)
+			for i := range keys {
+				m.Put(keys[i], vals[i])
+			}
+			return m
+		})
+	}
+	b.ReportMetric(float64(n)/N, "B/elem")
+}
+
+func BenchmarkMemoryFloorMap100k(b *testing.B) {
+	keys, vals := benchData(N)
+	var n uint64
+	for b.Loop() {
+		n = heapDelta(func() any {
+			m := map[string]string{}
+			for i := range keys {
+				m[keys[i]] = vals[i]
+			}
+			return m
+		})
+	}
+	b.ReportMetric(float64(n)/N, "B/elem")
+}
+
+// BenchmarkMarshal100k encodes a state of N keys and reports its size per
+// element and against msgpack of the bare keys and values ("x-msgpack").
+// "B/elem-plain" is what the state would take with every entry's dot and
+// timestamp written in full (wire.PutDot, wire.PutTimestamp), for
+// comparison with the delta-encoded layout.
+func BenchmarkMarshal100k(b *testing.B) {
+	x, _ := mergePair()
+	bare := maps.Collect(x.All())
+	mp, err := msgpack.Marshal(bare)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err = x.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(out))/N, "B/elem")
+	b.ReportMetric(float64(len(out))/float64(len(mp)), "x-msgpack")
+	b.ReportMetric(float64(len(plainEncoding(x)))/N, "B/elem-plain")
+}
+
+func BenchmarkFloorMsgpackMarshal100k(b *testing.B) {
+	x, _ := mergePair()
+	bare := maps.Collect(x.All())
+	var out []byte
+	var err error
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err = msgpack.Marshal(bare)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(out))/N, "B/elem")
+}
+
+func BenchmarkUnmarshal100k(b *testing.B) {
+	x, _ := mergePair()
+	data, err := x.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var m Map[string, string]
+		if err := m.UnmarshalBinary(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perElem(b, N)
+}
+
+// plainEncoding writes m's entries the straightforward way: each as an
+// array of dot, timestamp, key and value.
+func plainEncoding[K comparable, V any](m *Map[K, V]) []byte {
+	w := codec.NewWriter(codec.KindMap, 32*len(m.m))
+	m.ctx.Encode(w)
+	w.Array(len(m.m))
+	for k, e := range m.m {
+		if e.deleted() {
+			w.Array(5)
+		} else {
+			w.Array(6)
+		}
+		wire.PutDot(w, m.dot(&e))
+		wire.PutTimestamp(w, e.ts())
+		codec.PutValue(w, k)
+		if !e.deleted() {
+			codec.PutValue(w, e.v)
+		}
+	}
+	b, _ := w.Bytes()
+	return b
+}

@@ -1,0 +1,53 @@
+// Package lwwmap implements a replicated map whose keys are last-writer-wins
+// registers: [Map].
+//
+// # Conflict rule
+//
+// For each key, the write with the later hybrid-logical-clock timestamp wins,
+// on an exact timestamp tie the write of the replica with the smaller
+// [crdt.ReplicaID] wins, and a delete is a write of "absent" ordered the
+// same way.
+//
+// So a delete concurrent with a put resolves like two puts: if the delete has
+// the later timestamp the key is gone everywhere, if the put has the later
+// timestamp the key stays, with the put's value, everywhere. Unlike the
+// add-wins orset.Set, a delete also removes puts it has not seen, as long as
+// they are earlier. A write made after seeing another always has the later
+// timestamp (taking a write in advances the replica's clock past it), so a
+// put after a delete brings the key back and a delete after a put removes
+// it, whatever the wall clocks say.
+//
+// # Usage
+//
+// Each replica makes its map with [New], sharing the process's clock.
+// Mutators apply locally and return an [Op] to ship; the other replicas
+// take it in with [Map.Apply]:
+//
+//	clk := clock.New()
+//	m := lwwmap.New[string, string]("us-east-1", clk)
+//	op := m.Put("color", "blue")
+//	// elsewhere: err := other.Apply(op)   (or ApplyBinary of op's bytes)
+//
+// Whole states join with [Map.Merge]; [Map.DeltaSince] with a peer's
+// [Map.Version] gives only what the peer lacks. Ops and states travel as
+// bytes through MarshalBinary and the [crdt.DeltaObject] methods, which the
+// replication engine uses; the byte paths refuse a timestamp too far ahead
+// of local time (clock.ErrClockSkew) and change nothing, so the data can be
+// offered again later.
+//
+// # Delete markers
+//
+// A delete leaves a marker: without it, a put the deleting replica had not
+// seen, older than the delete, would bring the key back when it arrived.
+// Markers are dropped once causally stable, which takes more than every
+// replica having seen the delete: every write older than the delete must
+// have reached this replica too, and no replica may lose the delete again by
+// coming back from an older snapshot. The replication engine sees to it
+// through [Map.CollectBinary] ([Map.CollectVersions]), from the durable
+// versions of every peer (those of its last snapshot); a host that
+// replicates by itself calls CollectVersions with durable versions, or
+// [Map.Collect] with a timestamp it knows to be stable. Their documentation
+// says why dropping sooner is unsafe. Each write also leaves its dot in the
+// map's causal context, a compact summary that does not grow with the
+// number of keys.
+package lwwmap

@@ -1,0 +1,387 @@
+package lwwmap
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The encodings.
+//
+// An op is an array of the dot (replica index, sequence number), the
+// timestamp (wall, logical), the key and, for a put, the value: six fields
+// for a put (codec.KindMapPut), five for a delete (codec.KindMapDelete).
+//
+// A state (codec.KindMap) is the causal context, a base wall time, and an
+// array of groups, one per writing replica in increasing order of replica
+// ID. A group is an array of the replica (an index in the message's replica
+// table) followed by its entries in increasing order of sequence number,
+// each as four or five values:
+//
+//	sequence number minus the previous entry's (at least 1; the first
+//	    entry's counts from 0)
+//	wall time minus the previous entry's (the first entry's counts from the
+//	    base, the smallest wall time of the message), signed
+//	tag: the logical part of the timestamp times two, plus one for a delete
+//	key
+//	value, for a put only
+//
+// A replica's writes have increasing timestamps, so the differences are
+// small: an entry costs about five bytes beside its key and value. Every
+// state has exactly one encoding, so encoding is deterministic.
+
+const (
+	putFields    = 6
+	deleteFields = 5
+)
+
+// MarshalBinary encodes the op. The zero op, or any op that names no
+// write, cannot be encoded: the error matches [ErrInvalidOp].
+func (op Op[K, V]) MarshalBinary() ([]byte, error) {
+	if err := op.check(); err != nil {
+		return nil, err
+	}
+	kind, n := codec.KindMapPut, putFields
+	if op.del {
+		kind, n = codec.KindMapDelete, deleteFields
+	}
+	w := codec.NewWriter(kind, 32)
+	w.Array(n)
+	wire.PutDot(w, op.dot)
+	wire.PutTimestamp(w, op.ts)
+	codec.PutValue(w, op.key)
+	if !op.del {
+		codec.PutValue(w, op.value)
+	}
+	return w.Bytes()
+}
+
+// UnmarshalBinary decodes a put or a delete encoded by [Op.MarshalBinary]
+// into op. On error op is unchanged and the error is a [*codec.DecodeError].
+func (op *Op[K, V]) UnmarshalBinary(data []byte) error {
+	o, err := decodeOp[K, V](data)
+	if err != nil {
+		return err
+	}
+	*op = o
+	return nil
+}
+
+func decodeOp[K comparable, V any](data []byte) (Op[K, V], error) {
+	var op Op[K, V]
+	r := codec.NewReader(data, codec.KindMapPut, codec.Limits{})
+	if err := r.Err(); errors.Is(err, codec.ErrKind) {
+		if rd := codec.NewReader(data, codec.KindMapDelete, codec.Limits{}); !errors.Is(rd.Err(), codec.ErrKind) {
+			r = rd
+			op.del = true
+		}
+	}
+	want := putFields
+	if op.del {
+		want = deleteFields
+	}
+	if n := r.ArrayLen(); r.Err() == nil && n != want {
+		r.Fail("%v with %d fields, want %d", r.Kind(), n, want)
+	}
+	op.dot = wire.GetDot(r)
+	op.ts = wire.GetTimestamp(r)
+	op.key = codec.GetValue[K](r)
+	if !op.del {
+		op.value = codec.GetValue[V](r)
+	}
+	if err := r.Done(); err != nil {
+		return Op[K, V]{}, err
+	}
+	return op, nil
+}
+
+type item[K comparable, V any] struct {
+	k K
+	e entry[V]
+}
+
+type sortKey struct {
+	seq  uint64
+	rank uint32 // of the writer's ID among the map's replicas
+	i    uint32 // index in the items being sorted
+}
+
+// MarshalBinary encodes the map's state: its entries, delete markers
+// included, and its causal context; not its replica ID or clock. The
+// encoding is deterministic. It fails only if a key or value cannot be
+// encoded (a [*codec.EncodeError]).
+func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindMap, 64+24*len(m.m))
+	m.ctx.Encode(w)
+
+	// Order the writers by ID, and the entries by writer, then sequence
+	// number.
+	byID := make([]uint32, len(m.reps))
+	for i := range byID {
+		byID[i] = uint32(i)
+	}
+	slices.SortFunc(byID, func(a, b uint32) int { return cmp.Compare(m.reps[a], m.reps[b]) })
+	rank := make([]uint32, len(m.reps))
+	for r, i := range byID {
+		rank[i] = uint32(r)
+	}
+	// Sort small (rank, seq, index) records rather than the entries
+	// themselves: moving 16 bytes per swap instead of the whole entry.
+	items := make([]item[K, V], 0, len(m.m))
+	order := make([]sortKey, 0, len(m.m))
+	base := int64(math.MaxInt64)
+	for k, e := range m.m {
+		order = append(order, sortKey{seq: e.seq, rank: rank[e.writer()], i: uint32(len(items))})
+		items = append(items, item[K, V]{k, e})
+		base = min(base, e.wall)
+	}
+	if len(items) == 0 {
+		base = 0
+	}
+	slices.SortFunc(order, func(a, b sortKey) int {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	w.Int(base)
+	groups := 0
+	for i := range order {
+		if i == 0 || order[i].rank != order[i-1].rank {
+			groups++
+		}
+	}
+	w.Array(groups)
+	for i := 0; i < len(order); {
+		rank := order[i].rank
+		j, n := i, 1
+		for ; j < len(order) && order[j].rank == rank; j++ {
+			n += 4
+			if !items[order[j].i].e.deleted() {
+				n++
+			}
+		}
+		w.Array(n)
+		w.Replica(string(m.reps[byID[rank]]))
+		prevSeq, prevWall := uint64(0), base
+		for _, o := range order[i:j] {
+			it := &items[o.i]
+			e := &it.e
+			w.Uint(e.seq - prevSeq)
+			w.Int(e.wall - prevWall)
+			tag := uint64(e.logical) << 1
+			if e.deleted() {
+				tag |= 1
+			}
+			w.Uint(tag)
+			codec.PutValue(w, it.k)
+			if !e.deleted() {
+				codec.PutValue(w, e.v)
+			}
+			prevSeq, prevWall = e.seq, e.wall
+		}
+		i = j
+	}
+	return w.Bytes()
+}
+
+// decodeState decodes a state written by [Map.MarshalBinary], checking
+// every invariant before returning it.
+func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
+	r := codec.NewReader(data, codec.KindMap, codec.Limits{})
+	out := &Map[K, V]{ctx: vclock.DecodeContext(r)}
+	base := r.Int()
+	groups := r.ArrayLen()
+	if r.Err() == nil && base < 0 {
+		r.Fail("negative base wall time %d", base)
+	}
+	minWall := int64(math.MaxInt64)
+	var prevID string
+	for g := 0; g < groups && r.Err() == nil; g++ {
+		n := r.ArrayLen()
+		if r.Err() == nil && n < 5 {
+			r.Fail("group of %d values, want at least 5", n)
+		}
+		id := r.Replica()
+		if r.Err() != nil {
+			break
+		}
+		if g > 0 && id <= prevID {
+			r.Fail("group of replica %q out of order", id)
+			break
+		}
+		prevID = id
+		rep := out.intern(crdt.ReplicaID(id))
+		if out.m == nil {
+			out.m = make(map[K]entry[V], n/4)
+		}
+		prevSeq, prevWall := uint64(0), base
+		for left := n - 1; left > 0 && r.Err() == nil; {
+			if left < 4 {
+				r.Fail("entry cut short: %d values left in its group", left)
+				break
+			}
+			ds := r.Uint()
+			dw := r.Int()
+			tag := r.Uint()
+			k := codec.GetValue[K](r)
+			left -= 4
+			e := entry[V]{rep: rep}
+			if tag&1 != 0 {
+				e.rep |= delBit
+			} else if left == 0 {
+				r.Fail("put entry without a value")
+				break
+			} else {
+				e.v = codec.GetValue[V](r)
+				left--
+			}
+			if r.Err() != nil {
+				break
+			}
+			e.seq = prevSeq + ds
+			switch {
+			case ds == 0 || e.seq < prevSeq:
+				r.Fail("sequence numbers of replica %q not increasing", id)
+			case dw > 0 && prevWall > math.MaxInt64-dw, prevWall+dw <= 0:
+				r.Fail("wall time out of range in an entry of replica %q", id)
+			case tag>>1 > math.MaxUint32:
+				r.Fail("logical time %d out of range", tag>>1)
+			}
+			if r.Err() != nil {
+				break
+			}
+			e.wall, e.logical = prevWall+dw, uint32(tag>>1)
+			if !out.ctx.Contains(vclock.Dot{Replica: crdt.ReplicaID(id), Seq: e.seq}) {
+				r.Fail("entry %s:%d outside the causal context", id, e.seq)
+				break
+			}
+			if _, dup := out.m[k]; dup {
+				r.Fail("key %v twice", k)
+				break
+			}
+			out.m[k] = e
+			if e.deleted() {
+				out.nDel++
+			}
+			if ts := e.ts(); ts.After(out.maxTS) {
+				out.maxTS = ts
+			}
+			minWall = min(minWall, e.wall)
+			prevSeq, prevWall = e.seq, e.wall
+		}
+	}
+	if r.Err() == nil {
+		switch {
+		case len(out.m) == 0 && base != 0:
+			r.Fail("base wall time %d in a state without entries", base)
+		case len(out.m) > 0 && base != minWall:
+			r.Fail("base wall time %d is not the smallest, %d", base, minWall)
+		}
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UnmarshalBinary replaces the map's state with one encoded by
+// [Map.MarshalBinary], keeping its replica ID and clock, and advances the
+// clock past the decoded timestamps (ignoring a skew refusal, like
+// [Map.Merge]: the bytes are trusted as this replica's own saved state). To
+// take in another replica's state use [Map.MergeBinary].
+//
+// Restore only the latest state this replica saved: after an older one it
+// would issue again the dots of the writes it made since, and the other
+// replicas, having seen those dots, would ignore the new writes.
+//
+// On error the map is unchanged and the error is a [*codec.DecodeError].
+func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
+	o, err := decodeState[K, V](data)
+	if err != nil {
+		return err
+	}
+	if m.clk != nil && !o.maxTS.IsZero() {
+		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
+	}
+	m.reps, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS = o.reps, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS
+	if m.id != "" {
+		m.self = m.intern(m.id)
+	}
+	return nil
+}
+
+// MergeBinary decodes a state or delta encoded by [Map.MarshalBinary] (of
+// a map or of a [Map.DeltaSince]) and merges it in, like [Map.Merge]. It
+// reports whether the visible content (the keys present and their values)
+// changed.
+//
+// Unlike Merge it refuses, changing nothing, a state carrying a timestamp
+// the clock finds too far ahead of local time: the error matches
+// [clock.ErrClockSkew], and the state should be offered again later. A
+// decoding error is a [*codec.DecodeError].
+func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
+	o, err := decodeState[K, V](state)
+	if err != nil {
+		return false, err
+	}
+	if m.clk != nil && !o.maxTS.IsZero() {
+		// Update refuses a skewed timestamp without changing the clock,
+		// and every other timestamp of o is earlier: nothing is changed
+		// unless everything will be.
+		if _, err := m.clk.Update(o.maxTS); err != nil {
+			return false, fmt.Errorf("lwwmap: merge: %w", err)
+		}
+	}
+	return m.merge(o), nil
+}
+
+// ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it
+// like [Map.Apply]. It reports whether the visible content changed. A
+// decoding error is a [*codec.DecodeError].
+func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
+	o, err := decodeOp[K, V](op)
+	if err != nil {
+		return false, err
+	}
+	return m.apply(o)
+}
+
+// CollectBinary decodes the versions of every peer, encoded by
+// [Map.VersionBinary], and calls [Map.CollectVersions] with them. If any
+// version fails to decode it returns the [*codec.DecodeError] and drops
+// nothing. The replication engine calls it once it holds a durable version
+// (that of the peer's last snapshot) from every peer.
+func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
+	peers := make([]vclock.Clock, len(peerVersions))
+	for i, b := range peerVersions {
+		if err := peers[i].UnmarshalBinary(b); err != nil {
+			return err
+		}
+	}
+	m.CollectVersions(peers)
+	return nil
+}
+
+// VersionBinary encodes [Map.Version] as a [vclock.Clock].
+func (m *Map[K, V]) VersionBinary() ([]byte, error) {
+	return m.ctx.Version().MarshalBinary()
+}
+
+// DeltaSinceBinary decodes a version encoded by [Map.VersionBinary] and
+// returns [Map.DeltaSince] of it, encoded by [Map.MarshalBinary]. A
+// decoding error is a [*codec.DecodeError].
+func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(version); err != nil {
+		return nil, err
+	}
+	return m.DeltaSince(v).MarshalBinary()
+}

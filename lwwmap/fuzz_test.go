@@ -1,0 +1,162 @@
+package lwwmap
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// seeds returns encodings of a few states, ops and versions for the fuzzers
+// to start from.
+func seeds() (states, ops, versions [][]byte) {
+	m, put, del := sample()
+	var empty Map[string, string]
+	early := vclock.Of(map[crdt.ReplicaID]uint64{"us-east-1": 1})
+	for _, s := range []*Map[string, string]{m, &empty, m.DeltaSince(early), m.DeltaSince(m.Version())} {
+		if b, err := s.MarshalBinary(); err == nil {
+			states = append(states, b)
+		}
+	}
+	for _, op := range []Op[string, string]{put, del} {
+		if b, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, b)
+		}
+	}
+	for _, v := range []vclock.Clock{{}, early, m.Version()} {
+		if b, err := v.MarshalBinary(); err == nil {
+			versions = append(versions, b)
+		}
+	}
+	return states, ops, versions
+}
+
+func isDecodeError(err error) bool {
+	var de *codec.DecodeError
+	return errors.As(err, &de)
+}
+
+func FuzzUnmarshalState(f *testing.F) {
+	states, ops, _ := seeds()
+	for _, s := range append(states, ops...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Map[string, string]
+		if err := m.UnmarshalBinary(data); err != nil {
+			if !isDecodeError(err) {
+				t.Fatalf("error %v is not a *codec.DecodeError", err)
+			}
+			if m.Len() != 0 || !m.ctx.IsEmpty() {
+				t.Fatal("a refused state changed the map")
+			}
+		} else {
+			// Whatever decodes re-encodes to bytes that decode to the same
+			// state and encode the same again.
+			b1, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m2 Map[string, string]
+			if err := m2.UnmarshalBinary(b1); err != nil {
+				t.Fatalf("re-encoding does not decode: %v", err)
+			}
+			if !m2.Equal(&m) || !mapsEqual(contents(&m2), contents(&m)) {
+				t.Fatalf("re-encoding changed the state:\n%s\n%s", dump(&m), dump(&m2))
+			}
+			b2, err := m2.MarshalBinary()
+			if err != nil || !bytes.Equal(b1, b2) {
+				t.Fatalf("encoding not stable:\n%x\n%x", b1, b2)
+			}
+		}
+
+		// Merging it into a live replica either works or changes nothing.
+		tg := newTarget()
+		if _, err := tg.m.MergeBinary(data); err != nil {
+			if errors.Is(err, clock.ErrClockSkew) {
+				if !tg.m.Equal(tg.before) || tg.m.clk.Last() != tg.last {
+					t.Fatal("a skewed state changed the map")
+				}
+				return
+			}
+			tg.refused(t, "MergeBinary", err, nil)
+		}
+	})
+}
+
+func FuzzUnmarshalOp(f *testing.F) {
+	states, ops, _ := seeds()
+	for _, s := range append(ops, states...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var op Op[string, string]
+		if err := op.UnmarshalBinary(data); err != nil {
+			if !isDecodeError(err) {
+				t.Fatalf("error %v is not a *codec.DecodeError", err)
+			}
+			if op != (Op[string, string]{}) {
+				t.Fatal("a refused op was decoded into")
+			}
+		} else {
+			b1, err := op.MarshalBinary()
+			if err != nil {
+				t.Fatalf("a decoded op does not encode: %v", err)
+			}
+			var op2 Op[string, string]
+			if err := op2.UnmarshalBinary(b1); err != nil || op2 != op {
+				t.Fatalf("re-encoding changed the op: %+v, %v", op2, err)
+			}
+		}
+		tg := newTarget()
+		if _, err := tg.m.ApplyBinary(data); err != nil {
+			if errors.Is(err, clock.ErrClockSkew) || errors.Is(err, ErrInvalidOp) {
+				if !tg.m.Equal(tg.before) || tg.m.clk.Last() != tg.last {
+					t.Fatal("a refused op changed the map")
+				}
+				return
+			}
+			tg.refused(t, "ApplyBinary", err, nil)
+		}
+	})
+}
+
+func FuzzDeltaSinceBinary(f *testing.F) {
+	_, _, versions := seeds()
+	for _, v := range versions {
+		f.Add(v)
+	}
+	m, _, _ := sample()
+	f.Fuzz(func(t *testing.T, version []byte) {
+		// CollectBinary decodes versions too: a bad one drops nothing.
+		c := m.Clone()
+		if err := c.CollectBinary([][]byte{version}); err != nil && (!isDecodeError(err) || !c.Equal(m)) {
+			t.Fatalf("CollectBinary refused %x with %v and changed the map", version, err)
+		}
+		if !mapsEqual(contents(c), contents(m)) {
+			t.Fatal("CollectBinary changed the visible content")
+		}
+		d, err := m.DeltaSinceBinary(version)
+		if err != nil {
+			if !isDecodeError(err) {
+				t.Fatalf("error %v is not a *codec.DecodeError", err)
+			}
+			return
+		}
+		var got Map[string, string]
+		if err := got.UnmarshalBinary(d); err != nil {
+			t.Fatalf("a delta does not decode: %v", err)
+		}
+		// Whatever the version, the delta is a part of m: merging it
+		// into m changes nothing.
+		full := m.Clone()
+		full.Merge(&got)
+		if !full.Equal(m) {
+			t.Fatalf("a delta of m is not part of m:\n%s", dump(&got))
+		}
+	})
+}

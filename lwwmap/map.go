@@ -1,0 +1,628 @@
+package lwwmap
+
+import (
+	"iter"
+	"maps"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Compile-time check that Map is what the replication engine needs: a
+// crdt.DeltaObject whose delete markers the engine can have collected. The
+// engine hands collectors the durable versions of its peers (those of their
+// last snapshots), which is what [Map.CollectVersions] requires.
+var (
+	_ crdt.DeltaObject = (*Map[string, string])(nil)
+	_ crdt.Collector   = (*Map[string, string])(nil)
+)
+
+// delBit marks a delete marker in entry.rep; the other bits are the index of
+// the writing replica in Map.reps.
+const (
+	delBit  = 1 << 31
+	repMask = delBit - 1
+)
+
+// entry is the winning write of one key. It is kept lean: the writer is an
+// index into the map's table of replica IDs, and the delete flag shares its
+// word.
+type entry[V any] struct {
+	wall    int64  // timestamp, wall part
+	logical uint32 // timestamp, logical part
+	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
+	seq     uint64 // the write's dot is (writer, seq)
+	v       V      // zero for a delete marker
+}
+
+func (e *entry[V]) ts() clock.Timestamp        { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) deleted() bool              { return e.rep&delBit != 0 }
+func (e *entry[V]) writer() uint32             { return e.rep & repMask }
+func (e *entry[V]) sameWrite(o *entry[V]) bool { return e.writer() == o.writer() && e.seq == o.seq }
+
+// Map is a map whose keys are last-writer-wins registers, with deletes.
+//
+// Conflict rule: for each key the write with the later timestamp wins, on an
+// exact timestamp tie the write of the replica with the smaller ID wins, and
+// a [Map.Delete] is a write of "absent" ordered the same way.
+//
+// Each write is stamped with a timestamp from the replica's hybrid logical
+// clock, the replica's ID, and a dot (the replica's n-th write) recorded in
+// the map's causal context. Taking in a remote write advances the clock past
+// its timestamp, so a write made after seeing another always wins over it,
+// whatever the wall clocks say. The dots make every way of taking writes in
+// idempotent and let [Map.DeltaSince] send only what a peer lacks. A deleted
+// key leaves a delete marker until it is causally stable and collected
+// ([Map.CollectVersions], [Map.Collect]).
+//
+// The zero value is an empty map with no replica ID and no clock. It can be
+// read, compared, cloned, merged into, applied to and decoded into (it then
+// advances no clock and refuses no skewed timestamp), but it cannot write:
+// [Map.Put] and [Map.Delete] panic on it. Use [New] for a replica that
+// writes.
+//
+// A Map is not safe for concurrent use: guard it as you would a Go map. It
+// must not be copied after first use; use [Map.Clone].
+type Map[K comparable, V any] struct {
+	id   crdt.ReplicaID
+	self uint32 // index of id in reps
+	clk  *clock.Clock
+
+	reps   []crdt.ReplicaID          // the replicas entries refer to, by index
+	repIdx map[crdt.ReplicaID]uint32 // index of reps, built once it grows
+
+	ctx   vclock.Context  // every write seen
+	m     map[K]entry[V]  // the winning write of each key, live or deleted
+	nDel  int             // delete markers in m
+	maxTS clock.Timestamp // no entry of m is later
+}
+
+// New returns an empty map that writes as replica id, stamping its writes
+// with clk. Every data type of one replica process should share one clock.
+//
+// New panics if id is empty or clk is nil: both are programming errors, not
+// conditions to handle at run time.
+func New[K comparable, V any](id crdt.ReplicaID, clk *clock.Clock) *Map[K, V] {
+	if id == "" {
+		panic("lwwmap: New with an empty replica ID")
+	}
+	if clk == nil {
+		panic("lwwmap: New with a nil clock")
+	}
+	m := &Map[K, V]{id: id, clk: clk}
+	m.self = m.intern(id)
+	return m
+}
+
+// ID returns the replica ID the map writes as; empty for the zero Map.
+func (m *Map[K, V]) ID() crdt.ReplicaID { return m.id }
+
+// intern returns the index of id in m.reps, adding it if needed.
+func (m *Map[K, V]) intern(id crdt.ReplicaID) uint32 {
+	if m.repIdx != nil {
+		if i, ok := m.repIdx[id]; ok {
+			return i
+		}
+	} else {
+		for i, r := range m.reps {
+			if r == id {
+				return uint32(i)
+			}
+		}
+	}
+	i := uint32(len(m.reps))
+	m.reps = append(m.reps, id)
+	switch {
+	case m.repIdx != nil:
+		m.repIdx[id] = i
+	case len(m.reps) > 16:
+		m.repIdx = make(map[crdt.ReplicaID]uint32, 2*len(m.reps))
+		for j, r := range m.reps {
+			m.repIdx[r] = uint32(j)
+		}
+	}
+	return i
+}
+
+func (m *Map[K, V]) dot(e *entry[V]) vclock.Dot {
+	return vclock.Dot{Replica: m.reps[e.writer()], Seq: e.seq}
+}
+
+// newer reports whether a orders after b in LWW order: the later timestamp,
+// then the smaller replica ID. Two writes of one replica never share a
+// timestamp; should corrupt input make them, the higher sequence number
+// wins, so the order stays total and merges stay commutative.
+func (m *Map[K, V]) newer(a, b *entry[V]) bool {
+	if a.wall != b.wall {
+		return a.wall > b.wall
+	}
+	if a.logical != b.logical {
+		return a.logical > b.logical
+	}
+	if ra, rb := a.writer(), b.writer(); ra != rb {
+		return m.reps[ra] < m.reps[rb]
+	}
+	return a.seq > b.seq
+}
+
+// put makes e the entry of k if it orders after the current one, keeping
+// the counts right, and reports whether the visible content changed.
+func (m *Map[K, V]) put(k K, e entry[V]) bool {
+	if m.m == nil {
+		m.m = make(map[K]entry[V])
+	}
+	old, ok := m.m[k]
+	return m.replace(k, e, &old, ok)
+}
+
+// replace is put for a caller that has already looked up the current
+// entry: old, if ok.
+func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
+	if ok && !m.newer(&e, old) {
+		return false
+	}
+	m.m[k] = e
+	if ts := e.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	if ok && old.deleted() {
+		m.nDel--
+	}
+	if e.deleted() {
+		m.nDel++
+	}
+	return (ok && !old.deleted()) || !e.deleted()
+}
+
+// write makes a local write of k: a put of v, or a delete.
+func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
+	if m.clk == nil || m.id == "" {
+		panic("lwwmap: write to a Map made without New")
+	}
+	ts := m.clk.Now()
+	d := m.ctx.Next(m.id)
+	m.ctx.Add(d)
+	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
+	if del {
+		e.rep |= delBit
+	}
+	if m.nDel == 0 && !del && ts.After(m.maxTS) {
+		// The common case: the write is later than every entry, and no
+		// marker can be overwritten, so no lookup is needed.
+		if m.m == nil {
+			m.m = make(map[K]entry[V])
+		}
+		m.m[k] = e
+		m.maxTS = ts
+	} else {
+		m.put(k, e)
+	}
+	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
+}
+
+// Put sets k to v with a write stamped by the map's clock, and returns the
+// write to apply at the other replicas.
+//
+// The write wins locally, because the clock has been advanced past every
+// write the map has taken in; the one exception is a write taken in by
+// [Map.Merge] or [Map.UnmarshalBinary] whose timestamp the clock refused as
+// too far ahead: it keeps winning until the clock catches up with it.
+//
+// Put panics on a map without a replica ID or clock (the zero value).
+func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
+
+// Delete removes k with a write of "absent" stamped by the map's clock, and
+// returns the write to apply at the other replicas. The delete orders
+// against puts by the same rule as puts among themselves: a put of k with a
+// later timestamp, made anywhere, brings k back; an earlier one, even one
+// this replica has not seen yet, stays deleted. Deleting a key that is not
+// present still records the delete, for that reason.
+//
+// The map keeps a delete marker for k until it is collected (see
+// [Map.CollectVersions]). Delete panics on a map without a replica ID or
+// clock (the zero value).
+func (m *Map[K, V]) Delete(k K) Op[K, V] {
+	var zero V
+	return m.write(k, zero, true)
+}
+
+// Get returns the value of k and whether k is present.
+func (m *Map[K, V]) Get(k K) (V, bool) {
+	e, ok := m.m[k]
+	if !ok || e.deleted() {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Len returns the number of keys present (delete markers not counted).
+func (m *Map[K, V]) Len() int { return len(m.m) - m.nDel }
+
+// All iterates over the keys present and their values. The order is
+// unspecified and may differ between calls. The map must not be changed
+// during the iteration.
+func (m *Map[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for k, e := range m.m {
+			if !e.deleted() && !yield(k, e.v) {
+				return
+			}
+		}
+	}
+}
+
+// Keys iterates over the keys present. The order is unspecified and may
+// differ between calls. The map must not be changed during the iteration.
+func (m *Map[K, V]) Keys() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for k, e := range m.m {
+			if !e.deleted() && !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Apply takes in a write made at another replica (or this one). It wins if
+// it orders after the key's current write. An op whose dot the map has
+// already seen is ignored, so applying an op twice, late, or in any order
+// relative to others is harmless, and replicas that took in the same ops
+// hold the same state.
+//
+// Apply refuses, with an error matching [ErrInvalidOp] and no change, an op
+// with a zero timestamp, an empty replica ID, a zero sequence number, or a
+// delete carrying a value. If the map's clock refuses the op's timestamp as
+// too far ahead of local time, Apply returns that error (matching
+// [clock.ErrClockSkew]) and changes nothing, the clock included: keep the op
+// and apply it again later.
+func (m *Map[K, V]) Apply(op Op[K, V]) error {
+	_, err := m.apply(op)
+	return err
+}
+
+func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
+	if err := op.check(); err != nil {
+		return false, err
+	}
+	if m.ctx.Contains(op.dot) {
+		return false, nil
+	}
+	if m.clk != nil {
+		if _, err := m.clk.Update(op.ts); err != nil {
+			return false, wrapSkew(op.dot, err)
+		}
+	}
+	m.ctx.Add(op.dot)
+	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq, v: op.value}
+	if op.del {
+		e.rep |= delBit
+	}
+	return m.put(op.key, e), nil
+}
+
+// Merge sets m to the join of m and o. For a key both hold, the write that
+// orders later is kept. A key only one side holds is kept, unless the other
+// side has seen its write (its causal context holds the write's dot) and so
+// must have overwritten it with a delete marker it has since collected. The
+// causal contexts are united.
+//
+// Merge is commutative, associative and idempotent, and never fails. A nil
+// o, or m itself, changes nothing.
+//
+// Merge trusts its argument: it advances the clock past o's latest
+// timestamp and, if the clock refuses that timestamp as too far ahead, merges
+// anyway. Bytes from the network should go through [Map.MergeBinary], which
+// refuses a skewed state.
+func (m *Map[K, V]) Merge(o *Map[K, V]) {
+	if o == nil || o == m {
+		return
+	}
+	m.merge(o)
+	if m.clk != nil && !o.maxTS.IsZero() {
+		_, _ = m.clk.Update(o.maxTS) // a refusal is ignored: see the doc comment
+	}
+}
+
+// merge joins o into m and reports whether the visible content changed.
+func (m *Map[K, V]) merge(o *Map[K, V]) bool {
+	changed := false
+	// Translate o's replica indices into m's, and precompute, per replica,
+	// how far each context is compact, so that most membership tests are a
+	// comparison.
+	trans := make([]uint32, len(o.reps))
+	for i, id := range o.reps {
+		trans[i] = m.intern(id)
+	}
+	mine := contextLimits(&m.ctx, o.reps)
+	theirs := contextLimits(&o.ctx, m.reps)
+	// shared counts the dots both contexts hold. If every one of them is
+	// the dot of an entry of m whose key o also holds, no key only m holds
+	// can have been seen by o, and the pass that looks for such keys is
+	// skipped: merging a delta into a large map costs the delta's size.
+	shared := intersectSize(&m.ctx, &o.ctx)
+	var sharedSeen uint64
+	if m.m == nil && len(o.m) > 0 {
+		m.m = make(map[K]entry[V], len(o.m))
+	}
+	for k, oe := range o.m {
+		ne := oe
+		ne.rep = trans[oe.writer()] | oe.rep&delBit
+		old, ok := m.m[k]
+		if !ok {
+			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
+				continue // seen here and overwritten by a collected marker
+			}
+		} else {
+			if shared > 0 && theirs.has(&o.ctx, m.reps, old.writer(), old.seq) {
+				sharedSeen++
+			}
+			if old.sameWrite(&ne) {
+				continue
+			}
+		}
+		if m.replace(k, ne, &old, ok) {
+			changed = true
+		}
+	}
+	if sharedSeen < shared {
+		for k, e := range m.m {
+			if !theirs.has(&o.ctx, m.reps, e.writer(), e.seq) {
+				continue
+			}
+			if _, ok := o.m[k]; ok {
+				continue
+			}
+			delete(m.m, k)
+			if e.deleted() {
+				m.nDel--
+			} else {
+				changed = true
+			}
+		}
+	}
+	m.ctx.Merge(&o.ctx)
+	if o.maxTS.After(m.maxTS) {
+		m.maxTS = o.maxTS
+	}
+	return changed
+}
+
+// limits holds, for each replica of a table, the count up to which a
+// context holds all of its events.
+type limits struct {
+	upTo    []uint64
+	compact bool // the context holds nothing beyond upTo
+}
+
+func contextLimits(ctx *vclock.Context, reps []crdt.ReplicaID) limits {
+	v := ctx.Version()
+	l := limits{upTo: make([]uint64, len(reps)), compact: ctx.IsCompact()}
+	for i, id := range reps {
+		l.upTo[i] = v.Get(id)
+	}
+	return l
+}
+
+// has reports whether ctx, described by l, holds the dot (reps[rep], seq).
+// Replicas added to reps after l was made count as unseen beyond the
+// context's runs.
+func (l *limits) has(ctx *vclock.Context, reps []crdt.ReplicaID, rep uint32, seq uint64) bool {
+	if int(rep) < len(l.upTo) && seq <= l.upTo[rep] {
+		return true
+	}
+	if l.compact && int(rep) < len(l.upTo) {
+		return false
+	}
+	return ctx.Contains(vclock.Dot{Replica: reps[rep], Seq: seq})
+}
+
+// intersectSize returns the number of dots a and b both hold, saturating
+// at the largest uint64.
+func intersectSize(a, b *vclock.Context) uint64 {
+	if a.IsEmpty() || b.IsEmpty() {
+		return 0
+	}
+	ra := slices.Collect(a.Ranges())
+	rb := slices.Collect(b.Ranges())
+	var n uint64
+	i, j := 0, 0
+	for i < len(ra) && j < len(rb) {
+		x, y := ra[i], rb[j]
+		switch {
+		case x.Replica < y.Replica:
+			i++
+			continue
+		case x.Replica > y.Replica:
+			j++
+			continue
+		}
+		if lo, hi := max(x.Lo, y.Lo), min(x.Hi, y.Hi); lo <= hi {
+			add := hi - lo + 1
+			if add == 0 || n+add < n {
+				return ^uint64(0)
+			}
+			n += add
+		}
+		if x.Hi < y.Hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return n
+}
+
+// Version returns the map's version: for each replica, the number of its
+// writes seen without a gap. Hand it to a peer's [Map.DeltaSince].
+func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
+
+// DeltaSince returns a map holding what a replica whose version is v lacks:
+// the entries (writes and delete markers) whose dot v has not seen, and the
+// part of the causal context v has not seen. Merging it into a replica
+// whose version was v (or later) has the same effect as merging the whole
+// of m, but for one thing: a delete marker the receiver still holds and m
+// has collected stays until the receiver collects it too. The delta shares
+// m's clock and has no replica ID: it is for merging and encoding, not for
+// writing.
+//
+// DeltaSince scans the whole map: its cost grows with the map's size, its
+// result with what v lacks.
+func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
+	d := &Map[K, V]{clk: m.clk, ctx: m.ctx.Since(v)}
+	if d.ctx.IsEmpty() {
+		return d
+	}
+	d.reps = slices.Clone(m.reps)
+	d.repIdx = maps.Clone(m.repIdx)
+	seen := make([]uint64, len(m.reps))
+	for i, id := range m.reps {
+		seen[i] = v.Get(id)
+	}
+	for k, e := range m.m {
+		if e.seq <= seen[e.writer()] {
+			continue
+		}
+		if d.m == nil {
+			d.m = make(map[K]entry[V])
+		}
+		d.m[k] = e
+		if e.deleted() {
+			d.nDel++
+		}
+		if ts := e.ts(); ts.After(d.maxTS) {
+			d.maxTS = ts
+		}
+	}
+	return d
+}
+
+// Collect drops the delete markers whose timestamp is before stable and
+// returns how many it dropped. The dots of their writes stay in the causal
+// context, so a late copy of a write the marker overwrote is still
+// recognised and ignored.
+//
+// The caller computes stable, and must make sure that every replica has
+// applied every write timestamped before stable, and that no replica can
+// still make one (every replica's clock has passed stable), and that both
+// stay true: no replica may come back from a snapshot older than what it
+// had applied when it counted towards stable. One way to compute stable:
+// each replica sends, with its version, a reading of its clock taken after the writes that version
+// counts; a replica's timestamps grow with its sequence numbers, so whoever
+// has applied that version of replica p has applied every write of p before
+// the reading, and p can make no more. The minimum of these readings over
+// every pair of replicas is a stable point.
+//
+// Then no write older than a collected marker can arrive anywhere anymore,
+// and each replica holds the marker or a later write of its key, so
+// dropping it cannot bring the key back. Collecting sooner can, even once
+// every replica has seen the delete itself: a put of the key older than the
+// delete but still in flight to this replica would find neither marker nor
+// dot here, and make the key reappear at this replica only.
+func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
+	if m.nDel == 0 {
+		return 0
+	}
+	n := 0
+	for k, e := range m.m {
+		if e.deleted() && e.ts().Before(stable) {
+			delete(m.m, k)
+			n++
+		}
+	}
+	m.nDel -= n
+	return n
+}
+
+// CollectVersions drops the delete markers every replica has seen, judging
+// by peers, a recent version (from [Map.Version]) of every other replica,
+// and returns how many it dropped. It drops nothing unless this map has
+// seen everything each of those versions counts; then it drops every marker
+// that all of them count.
+//
+// That is enough, without any timestamp: a peer whose version counts a
+// marker has taken the delete in, and its clock with it, so its later
+// writes order after the delete; the writes it made before are counted by
+// its version, so this map has seen them all, and a late copy of any of
+// them is recognised by its dot and ignored. peers must be every other
+// replica there is; a replica that joins later must start from a copy of a
+// current state. With no peers, every marker this map's version counts is
+// dropped. Old versions are safe, only less effective. Like [Map.Collect],
+// it never changes the visible content.
+//
+// The versions must be durable: a peer must not come back, after a crash,
+// from a snapshot older than a version it reported. Such a peer has lost the
+// delete, and its restarted clock may run behind the delete's timestamp:
+// a put it then makes wins over a marker that is gone, against the conflict
+// rule. Persist a replica's state before reporting its version. (The
+// replication engine reports, for collection, only the versions of each
+// replica's last snapshot.)
+func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
+	if m.nDel == 0 {
+		return 0
+	}
+	own := m.ctx.Version()
+	seen := own.Clone()
+	for _, v := range peers {
+		if !v.LessOrEqual(own) {
+			return 0 // a peer has seen writes this map has not: not yet
+		}
+		seen.Meet(v)
+	}
+	upTo := make([]uint64, len(m.reps))
+	for i, id := range m.reps {
+		upTo[i] = seen.Get(id)
+	}
+	n := 0
+	for k, e := range m.m {
+		if e.deleted() && e.seq <= upTo[e.writer()] {
+			delete(m.m, k)
+			n++
+		}
+	}
+	m.nDel -= n
+	return n
+}
+
+// Clone returns an independent copy of m with the same replica ID and
+// clock. Values are copied as Go assigns them: memory they refer to is
+// shared. Do not write to both a map and its clone: they would issue the
+// same dots for different writes.
+func (m *Map[K, V]) Clone() *Map[K, V] {
+	return &Map[K, V]{
+		id:     m.id,
+		self:   m.self,
+		clk:    m.clk,
+		reps:   slices.Clone(m.reps),
+		repIdx: maps.Clone(m.repIdx),
+		ctx:    m.ctx.Clone(),
+		m:      maps.Clone(m.m),
+		nDel:   m.nDel,
+		maxTS:  m.maxTS,
+	}
+}
+
+// Equal reports whether m and o hold the same state: the same causal
+// context, and for every key the same winning write (timestamp, replica and
+// sequence number) and whether it is a delete. Values are not compared: a
+// write is unique by its dot and timestamp (a replica never issues a dot
+// twice and IDs are never reused), so the same write means the same value.
+// Replica IDs and clocks are not compared; a nil o is an empty state.
+func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
+	if o == nil {
+		o = &Map[K, V]{}
+	}
+	if len(m.m) != len(o.m) || m.nDel != o.nDel || !m.ctx.Equal(&o.ctx) {
+		return false
+	}
+	for k, e := range m.m {
+		oe, ok := o.m[k]
+		if !ok || e.wall != oe.wall || e.logical != oe.logical || e.seq != oe.seq ||
+			e.deleted() != oe.deleted() || m.reps[e.writer()] != o.reps[oe.writer()] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,55 @@
+package crdt
+
+import "encoding"
+
+// Object is what the replication engine needs of a data type: its whole
+// state as bytes, and the means to take in another replica's state or op as
+// bytes. Every data type of this module implements it; a user's own type
+// that does can be replicated too.
+//
+// Implementations decode and validate the whole input before changing
+// anything: on error the object is unchanged. An error that wraps
+// clock.ErrClockSkew means the input is valid but carries a timestamp too
+// far ahead of local time; the engine keeps it and offers it again later.
+type Object interface {
+	// MarshalBinary encodes the whole state.
+	encoding.BinaryMarshaler
+	// MergeBinary decodes a state or delta encoded by MarshalBinary or
+	// DeltaSinceBinary of the same type and merges it in. It reports
+	// whether the object's value changed.
+	MergeBinary(state []byte) (changed bool, err error)
+	// ApplyBinary decodes an op encoded by the MarshalBinary method of one
+	// of the type's ops and applies it. Applying an op twice, or out of
+	// order, is harmless. It reports whether the object's value changed.
+	ApplyBinary(op []byte) (changed bool, err error)
+}
+
+// DeltaObject is an [Object] whose state grows with use and that can send a
+// peer only what the peer lacks, given the peer's version.
+type DeltaObject interface {
+	Object
+	// VersionBinary encodes the object's version: a summary of every
+	// update it has seen.
+	VersionBinary() ([]byte, error)
+	// DeltaSinceBinary returns, encoded like MarshalBinary, a state holding
+	// what a replica whose version is the given encoded version lacks.
+	DeltaSinceBinary(version []byte) ([]byte, error)
+}
+
+// Collector is a [DeltaObject] that keeps some metadata only until every
+// replica has seen it (the OR-Set's records of recent removals, the
+// LWW-map's delete markers). Whenever the engine holds a durable version of
+// the object from every peer, it hands them to CollectBinary, and the
+// object discards what every replica has seen. A peer's durable version is
+// that of its last snapshot (its current one if it never takes snapshots),
+// so no crash can take the peer back before it; the versions arrive with
+// the digests of anti-entropy rounds. The engine assumes a full mesh: every
+// replica is a peer of every other.
+type Collector interface {
+	DeltaObject
+	// CollectBinary takes the encoded durable versions of the object at
+	// every peer, as VersionBinary made them, and discards the metadata that
+	// this replica and all of them have seen. It never changes the
+	// object's value.
+	CollectBinary(peerVersions [][]byte) error
+}

@@ -1,0 +1,351 @@
+package orset
+
+import (
+	"errors"
+	"math"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Wire format.
+//
+// A state (codec.KindSet) is the dot store of package dotkernel: an array
+// of the causal context, the number of elements, the elements grouped by
+// the replica of their dot in increasing order of sequence number (each
+// written as its step from the previous number, one byte for a run of
+// adds, then the element), and, when there are any, the drop records and
+// the horizon. The replica table lists exactly the replicas of the causal
+// context, in increasing order.
+//
+// An op is not an array but a short sequence of values after the header,
+// so that a one-element add costs few bytes:
+//
+//	add (codec.KindSetAdd):       element, seq [, dropped]
+//	remove (codec.KindSetRemove): element, seq, dropped
+//	no-op (codec.KindSetRemove):  element
+//
+// The op's own replica is not written in the body: it is the first entry
+// of the replica table (a one-entry table is a bare string). seq is the
+// sequence number of the op's dot; dropped is an array of the dropped dots
+// as replica-index, sequence-number pairs, sorted, written for an add only
+// when it dropped something. A no-op has an empty replica table. The
+// table lists the op's replica and then the other replicas of dropped, in
+// order of first use.
+//
+// Integers and headers always take their shortest form, and so do
+// elements of the types codec.PutValue writes itself (strings, integers,
+// booleans; floats are always float64), so a value has exactly one
+// encoding. (codec.Reader's Canonical methods refuse any other form.)
+
+// putElem writes an element.
+func putElem[E comparable](w *codec.Writer, e E) { codec.PutValue(w, e) }
+
+// getElem reads an element and, for the types codec.PutValue writes
+// itself (strings, integers, booleans, floats), holds it to the one form
+// putElem writes.
+func getElem[E comparable](r *codec.Reader) E { return codec.GetCanonicalValue[E](r) }
+
+// chunkCopy is how many bytes of a message chunkedStrings copies at once.
+const chunkCopy = 1024
+
+// chunkedStrings returns a reader of elements that, when E is string,
+// copies the message's bytes into strings of about chunkCopy bytes and
+// cuts each element from one of them, instead of allocating each element
+// on its own: a state of many short strings decodes with one allocation
+// per chunk rather than per element. An element keeps its chunk alive, so
+// it is used only where every element decoded is kept (UnmarshalBinary):
+// the memory held beyond the elements' own bytes is then the message's
+// other bytes, and at most a chunk per element once most are removed.
+// For any other E it is getElem.
+func chunkedStrings[E comparable](data []byte) func(*codec.Reader) E {
+	var probe E
+	if _, ok := any(&probe).(*string); !ok {
+		return getElem[E]
+	}
+	var chunk string // a copy of data[at : at+len(chunk)]
+	at := 0
+	return func(r *codec.Reader) E {
+		var e E
+		b := r.CanonicalStringBytes()
+		if r.Err() != nil {
+			return e
+		}
+		n := len(b)
+		off := len(data) - r.Remaining() - n // where the bytes start
+		if off < at || off+n > at+len(chunk) {
+			at = off
+			chunk = string(data[off:min(len(data), off+max(n, chunkCopy))])
+		}
+		*any(&e).(*string) = chunk[off-at : off-at+n]
+		return e
+	}
+}
+
+// noVal marks that the store's values (struct{}) are not written.
+var noVal func(*codec.Reader) struct{}
+
+// MarshalBinary encodes the set's state: its elements with their dots, its
+// causal context and its drop records (not its replica ID). The bytes
+// depend only on the state, never on map iteration order.
+func (s *Set[E]) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindSet, 16+12*s.k.Len())
+	s.k.Encode(w, putElem[E], nil)
+	return w.Bytes()
+}
+
+// decodeState decodes a state written by [Set.MarshalBinary], checking
+// everything before returning. If whole, every element is kept (the state
+// replaces the set's), and string elements are cut from shared copies of
+// the message (see chunkedStrings).
+func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, struct{}], error) {
+	r := codec.NewReader(data, codec.KindSet, codec.Limits{})
+	getKey := getElem[E]
+	if whole {
+		getKey = chunkedStrings[E](data)
+	}
+	k := dotkernel.Decode(r, getKey, noVal)
+	if r.Err() == nil {
+		var ids []crdt.ReplicaID
+		for rg := range k.Context().Ranges() {
+			if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
+				ids = append(ids, rg.Replica)
+			}
+		}
+		if !dotkernel.TableIs(r, ids) {
+			r.Fail("replica table %q is not the causal context's replicas in order", r.Replicas())
+		}
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	// The encoder's kernel recorded every mutation that dropped dots; the
+	// decoder checked that the records it kept are consistent.
+	k.RecordsAll = true
+	return k, nil
+}
+
+// UnmarshalBinary replaces the set's state with one encoded by
+// [Set.MarshalBinary], keeping its replica ID: use it to restore a
+// replica's own saved state. To take in another replica's state use
+// [Set.MergeBinary].
+//
+// String elements are not allocated one by one: they are cut from copies
+// of the message made about a kilobyte at a time, so a decoded element
+// keeps up to a kilobyte of such a copy alive (shared with the elements
+// next to it) for as long as the set holds it. data itself is not
+// retained.
+//
+// On error the set is unchanged and the error is a [*codec.DecodeError].
+func (s *Set[E]) UnmarshalBinary(data []byte) error {
+	k, err := decodeState[E](data, true)
+	if err != nil {
+		return err
+	}
+	k.MaxRecords = s.k.MaxRecords
+	s.k = *k
+	return nil
+}
+
+// MergeBinary decodes a state or delta encoded by [Set.MarshalBinary] and
+// merges it in, like [Set.Merge]. It reports whether the set's elements
+// changed. On error the set is unchanged and the error is a
+// [*codec.DecodeError].
+func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
+	k, err := decodeState[E](state, false)
+	if err != nil {
+		return false, err
+	}
+	return s.k.Join(k), nil
+}
+
+// ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,
+// like [Set.Apply]. It reports whether the op's element was added or
+// removed by it. On error the set is unchanged and the error is a
+// [*codec.DecodeError].
+func (s *Set[E]) ApplyBinary(op []byte) (changed bool, err error) {
+	var o Op[E]
+	if err := o.UnmarshalBinary(op); err != nil {
+		return false, err
+	}
+	return s.apply(o)
+}
+
+// VersionBinary encodes the set's [Set.Version], as
+// [vclock.Clock.MarshalBinary] does.
+func (s *Set[E]) VersionBinary() ([]byte, error) {
+	return s.k.Version().MarshalBinary()
+}
+
+// DeltaSinceBinary decodes a version encoded by [Set.VersionBinary] (or
+// [vclock.Clock.MarshalBinary]) and returns [Set.DeltaSince] of it,
+// encoded by [Set.MarshalBinary]. A decoding error is a
+// [*codec.DecodeError].
+func (s *Set[E]) DeltaSinceBinary(version []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(version); err != nil {
+		return nil, err
+	}
+	return s.DeltaSince(v).MarshalBinary()
+}
+
+// CollectBinary decodes the versions of every peer, encoded by
+// [Set.VersionBinary], and calls [Set.Collect] with the meet of those
+// versions and the set's own. If any version fails to decode it returns
+// the [*codec.DecodeError] and discards nothing.
+func (s *Set[E]) CollectBinary(peerVersions [][]byte) error {
+	stable := s.k.Version()
+	for _, b := range peerVersions {
+		var v vclock.Clock
+		if err := v.UnmarshalBinary(b); err != nil {
+			return err
+		}
+		stable.Meet(v)
+	}
+	s.Collect(stable)
+	return nil
+}
+
+// MarshalBinary encodes the op. An invalid op (see [Set.Apply]) cannot be
+// encoded: the error matches [ErrInvalidOp].
+func (op Op[E]) MarshalBinary() ([]byte, error) {
+	if err := op.check(); err != nil {
+		return nil, err
+	}
+	if op.kind == opNoop {
+		w := codec.NewWriter(codec.KindSetRemove, 16)
+		putElem(w, op.elem)
+		return w.Bytes()
+	}
+	kind := codec.KindSetAdd
+	if op.kind == opRemove {
+		kind = codec.KindSetRemove
+	}
+	w := codec.NewWriter(kind, 24+10*len(op.dropped))
+	// The op's replica becomes the first table entry; the reference the
+	// Writer puts in the body for it is cut out below.
+	w.Replica(string(op.dot.Replica))
+	putElem(w, op.elem)
+	w.Uint(op.dot.Seq)
+	if len(op.dropped) > 0 {
+		w.Array(2 * len(op.dropped))
+		for _, d := range op.dropped {
+			w.Replica(string(d.Replica))
+			w.Uint(d.Seq)
+		}
+	}
+	b, err := w.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	return cutFirstRef(b, kind)
+}
+
+// cutFirstRef removes the first byte of the body of the message b, the
+// reference to replica 0 that Writer.Replica wrote there. The codec has no
+// way to put a replica in the table without referring to it in the body.
+func cutFirstRef(b []byte, kind codec.Kind) ([]byte, error) {
+	r := codec.NewReader(b, kind, codec.Limits{MaxBytes: math.MaxInt, MaxItems: math.MaxInt})
+	at := len(b) - r.Remaining()
+	if r.Err() != nil || at >= len(b) || b[at] != 0 {
+		return nil, &codec.EncodeError{Kind: kind, Err: errors.New("orset: unexpected message layout")}
+	}
+	return append(b[:at], b[at+1:]...), nil
+}
+
+// UnmarshalBinary decodes an op encoded by [Op.MarshalBinary] into op. On
+// error op is unchanged and the error is a [*codec.DecodeError].
+func (op *Op[E]) UnmarshalBinary(data []byte) error {
+	o, err := decodeOp[E](data)
+	if err != nil {
+		return err
+	}
+	*op = o
+	return nil
+}
+
+func decodeOp[E comparable](data []byte) (Op[E], error) {
+	kind := codec.KindSetAdd
+	r := codec.NewReader(data, kind, codec.Limits{})
+	if errors.Is(r.Err(), codec.ErrKind) {
+		if r2 := codec.NewReader(data, codec.KindSetRemove, codec.Limits{}); !errors.Is(r2.Err(), codec.ErrKind) {
+			r, kind = r2, codec.KindSetRemove
+		}
+	}
+	op := getOp[E](r, kind)
+	if err := r.Done(); err != nil {
+		return Op[E]{}, err
+	}
+	return op, nil
+}
+
+func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
+	ids := r.Replicas()
+	elem := getElem[E](r)
+	if r.Err() != nil {
+		return Op[E]{}
+	}
+	if kind == codec.KindSetRemove && len(ids) == 0 && r.Remaining() == 0 {
+		return Op[E]{kind: opNoop, elem: elem}
+	}
+	if len(ids) == 0 {
+		r.Fail("op with an empty replica table")
+		return Op[E]{}
+	}
+	op := Op[E]{kind: opAdd, elem: elem}
+	if kind == codec.KindSetRemove {
+		op.kind = opRemove
+	}
+	op.dot = vclock.Dot{Replica: crdt.ReplicaID(ids[0]), Seq: r.CanonicalUint()}
+	if r.Err() != nil {
+		return Op[E]{}
+	}
+	if op.dot.Seq == 0 {
+		r.Fail("op with sequence number 0")
+		return Op[E]{}
+	}
+	if op.kind == opAdd && r.Remaining() == 0 {
+		if len(ids) != 1 {
+			r.Fail("replica table %q names more than the op's replica", ids)
+			return Op[E]{}
+		}
+		return op
+	}
+	n := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return Op[E]{}
+	}
+	if n == 0 || n%2 != 0 {
+		r.Fail("dropped dots written as %d values", n)
+		return Op[E]{}
+	}
+	op.dropped = make([]vclock.Dot, 0, n/2)
+	table := []crdt.ReplicaID{op.dot.Replica}
+	for range n / 2 {
+		d := wire.GetDotCanonical(r)
+		if r.Err() != nil {
+			return Op[E]{}
+		}
+		if k := len(op.dropped); k > 0 && op.dropped[k-1].Compare(d) >= 0 {
+			r.Fail("dropped dot %v out of order", d)
+			return Op[E]{}
+		}
+		if d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq {
+			r.Fail("%v drops the later dot %v", op.dot, d)
+			return Op[E]{}
+		}
+		if d.Replica != table[len(table)-1] && !slices.Contains(table, d.Replica) {
+			table = append(table, d.Replica)
+		}
+		op.dropped = append(op.dropped, d)
+	}
+	if !dotkernel.TableIs(r, table) {
+		r.Fail("replica table %q, want %q", ids, table)
+		return Op[E]{}
+	}
+	return op
+}

@@ -1,0 +1,292 @@
+package orset
+
+import (
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Compile-time checks that Set is what the replication engine needs.
+var (
+	_ crdt.DeltaObject = (*Set[string])(nil)
+	_ crdt.Collector   = (*Set[string])(nil)
+)
+
+// Set is an add-wins observed-remove set of elements of type E.
+//
+// Conflict rule: a remove deletes only the adds its replica had seen, so an
+// add concurrent with a remove of the same element wins.
+//
+// The zero Set is an empty set with no replica ID: it can be read, merged
+// into, decoded into, and can take ops and states from other replicas, but
+// it cannot mutate: [Set.Add] and [Set.Remove] panic on it. Use [New] for a
+// replica that writes.
+//
+// A Set is not safe for concurrent use: guard it as you would a map. It
+// must not be copied after first use (the copy would share its maps); use
+// [Set.Clone].
+type Set[E comparable] struct {
+	id crdt.ReplicaID
+	k  dotkernel.Kernel[E, struct{}]
+}
+
+// New returns an empty set that mutates as replica id.
+//
+// New panics if id is empty: that is a programming error, not a condition
+// to handle at run time.
+func New[E comparable](id crdt.ReplicaID) *Set[E] {
+	if id == "" {
+		panic("orset: New with an empty replica ID")
+	}
+	s := &Set[E]{id: id}
+	s.k.RecordsAll = true // every mutation that drops dots is recorded
+	return s
+}
+
+// ID returns the replica the set mutates as, or "" for the zero Set.
+func (s *Set[E]) ID() crdt.ReplicaID { return s.id }
+
+type opKind uint8
+
+const (
+	opInvalid opKind = iota // the zero Op
+	opAdd
+	opRemove
+	opNoop // a remove of an element the replica did not hold
+)
+
+// Op is one add or remove of an element, made at one replica: the element,
+// the dot (replica, sequence number) that names the mutation, and the dots
+// of the element it dropped. [Set.Add] and [Set.Remove] return it; apply it
+// at other replicas with [Set.Apply], or ship it as bytes with
+// [Op.MarshalBinary] and [Set.ApplyBinary].
+//
+// A remove of an element the replica did not hold returns an op that does
+// nothing anywhere ([Op.IsNoop]); it need not be shipped, but applying it
+// is harmless.
+//
+// The zero Op names no mutation: [Set.Apply] refuses it with
+// [ErrInvalidOp]. An Op may be copied freely.
+type Op[E comparable] struct {
+	kind    opKind
+	elem    E
+	dot     vclock.Dot
+	dropped []vclock.Dot // sorted by vclock.Dot.Compare; never modified
+}
+
+// Elem returns the element the op adds or removes.
+func (op Op[E]) Elem() E { return op.elem }
+
+// IsRemove reports whether the op is a remove (including a remove that does
+// nothing).
+func (op Op[E]) IsRemove() bool { return op.kind == opRemove || op.kind == opNoop }
+
+// IsNoop reports whether the op does nothing: a remove of an element its
+// replica did not hold.
+func (op Op[E]) IsNoop() bool { return op.kind == opNoop }
+
+// Dot returns the dot that names the mutation: its replica and sequence
+// number. A no-op has none.
+func (op Op[E]) Dot() vclock.Dot { return op.dot }
+
+// String describes the op, for example "add(milk)@us-east-1:3".
+func (op Op[E]) String() string {
+	switch op.kind {
+	case opAdd:
+		return fmt.Sprintf("add(%v)@%v", op.elem, op.dot)
+	case opRemove:
+		return fmt.Sprintf("remove(%v)@%v", op.elem, op.dot)
+	case opNoop:
+		return fmt.Sprintf("remove(%v): no-op", op.elem)
+	}
+	return "invalid op"
+}
+
+// check reports why op cannot be applied, or nil.
+func (op Op[E]) check() error {
+	switch op.kind {
+	case opNoop:
+		return nil
+	case opAdd, opRemove:
+	default:
+		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
+	}
+	if !op.dot.Valid() {
+		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
+	}
+	if op.kind == opRemove && len(op.dropped) == 0 {
+		return fmt.Errorf("%w: remove %v drops nothing", ErrInvalidOp, op.dot)
+	}
+	for _, d := range op.dropped {
+		switch {
+		case !d.Valid():
+			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
+		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
+			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
+		}
+	}
+	return nil
+}
+
+func (s *Set[E]) mustWrite(what string) {
+	if s.id == "" {
+		panic("orset: " + what + " on a Set made without New")
+	}
+}
+
+// Add adds e and returns the op to apply at the other replicas. The add
+// gets a new dot, which becomes e's only support here: the dots e had
+// before are dropped, and the op tells the other replicas to drop them too.
+//
+// Add panics on a set without a replica ID (the zero Set).
+func (s *Set[E]) Add(e E) Op[E] {
+	s.mustWrite("Add")
+	d := s.k.Mint(s.id)
+	dropped := s.k.Put(e, struct{}{}, d)
+	if len(dropped) > 1 {
+		slices.SortFunc(dropped, vclock.Dot.Compare)
+	}
+	s.k.Record(d, e, dropped)
+	return Op[E]{kind: opAdd, elem: e, dot: d, dropped: dropped}
+}
+
+// Remove removes e and returns the op to apply at the other replicas: it
+// drops the dots of e this replica holds, and only those, so an add of e
+// this replica has not seen survives it. The remove gets a dot of its own,
+// so that the set's version advances and [Set.DeltaSince] conveys it.
+//
+// If e is not in the set, Remove does nothing and returns an op that does
+// nothing ([Op.IsNoop]).
+//
+// Remove panics on a set without a replica ID (the zero Set).
+func (s *Set[E]) Remove(e E) Op[E] {
+	s.mustWrite("Remove")
+	dropped := s.k.Remove(e)
+	if dropped == nil {
+		return Op[E]{kind: opNoop, elem: e}
+	}
+	if len(dropped) > 1 {
+		slices.SortFunc(dropped, vclock.Dot.Compare)
+	}
+	d := s.k.Mint(s.id)
+	s.k.Record(d, e, dropped)
+	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped}
+}
+
+// Contains reports whether e is in the set.
+func (s *Set[E]) Contains(e E) bool { return s.k.Has(e) }
+
+// Len returns the number of elements in the set.
+func (s *Set[E]) Len() int { return s.k.Len() }
+
+// All returns an iterator over the elements of the set, in unspecified
+// order. The set must not be modified during the iteration.
+func (s *Set[E]) All() iter.Seq[E] {
+	return func(yield func(E) bool) {
+		for e := range s.k.All() {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+// Apply applies an op made at another replica (or this one). Ops may
+// arrive in any order and any number of times: applying one twice, or
+// after ops that came later, is harmless. In particular a remove that
+// arrives before the add it observed still beats that add.
+//
+// Apply refuses an invalid op (the zero Op, a dot with an empty replica or
+// a zero sequence number) with an error matching [ErrInvalidOp], and
+// changes nothing.
+func (s *Set[E]) Apply(op Op[E]) error {
+	_, err := s.apply(op)
+	return err
+}
+
+// apply applies op and reports whether e's presence changed.
+func (s *Set[E]) apply(op Op[E]) (bool, error) {
+	if err := op.check(); err != nil {
+		return false, err
+	}
+	if op.kind == opNoop || s.k.Applied(op.dot) {
+		return false, nil // nothing to do, or done before
+	}
+	before := s.k.Has(op.elem)
+	if len(op.dropped) > 0 {
+		s.k.Drop(op.elem, op.dropped)
+		s.k.Record(op.dot, op.elem, op.dropped)
+	}
+	if op.kind == opAdd {
+		s.k.Insert(op.elem, struct{}{}, op.dot, nil)
+	} else {
+		s.k.Observe(op.dot)
+	}
+	return s.k.Has(op.elem) != before, nil
+}
+
+// Merge sets s to the join of s and o: an element's dot survives if both
+// hold it, or if one holds it and the other has never seen it. Merge is
+// commutative, associative and idempotent, and never fails. A nil o
+// changes nothing.
+func (s *Set[E]) Merge(o *Set[E]) {
+	if o == nil {
+		return
+	}
+	s.k.Join(&o.k)
+}
+
+// Version returns the set's version: for each replica, how many of its
+// adds and removes the set has seen, counting only those received without
+// gaps. Pass a peer's version to [Set.DeltaSince] to send it what it
+// lacks.
+func (s *Set[E]) Version() vclock.Clock { return s.k.Version() }
+
+// DeltaSince returns a set holding what a replica whose version is v
+// lacks: the elements with dots v has not seen, the events beyond v, and
+// the drops v has not seen. Merging it into a replica whose version is v
+// gives the same state as merging all of s. If v is older than a drop
+// record s has discarded (see [Set.Collect]), the delta is a full copy.
+//
+// v must be a version the receiving replica really has, as its
+// [Set.Version] reported it: the delta leaves out everything v claims.
+// The delta has no replica ID: it is for merging and encoding, not for
+// mutating.
+func (s *Set[E]) DeltaSince(v vclock.Clock) *Set[E] {
+	return &Set[E]{k: *s.k.DeltaSince(v)}
+}
+
+// Collect discards the drop records of the adds and removes that every
+// replica has seen, and returns how many it discarded. stable must be a
+// version every replica has reached; the replication engine computes it as
+// the meet ([vclock.Clock.Meet]) of the versions of all replicas, its own
+// included. Collecting never changes the set's value or its state as
+// [Set.Equal] sees it; it only keeps the metadata small. A peer whose
+// version is older than stable (one that was not counted in it) is later
+// sent a full copy instead of a delta.
+func (s *Set[E]) Collect(stable vclock.Clock) int { return s.k.Collect(stable) }
+
+// Clone returns an independent copy of s, with the same replica ID. Do not
+// mutate both the original and the clone: they would make different
+// mutations with the same dots.
+func (s *Set[E]) Clone() *Set[E] {
+	return &Set[E]{id: s.id, k: *s.k.Clone()}
+}
+
+// Equal reports whether s and o are in the same state: the same elements,
+// supported by the same dots, after seeing the same adds and removes. Two
+// replicas that have taken in the same ops and states are Equal; two sets
+// built independently with the same elements are not. Replica IDs and drop
+// records are not compared. A nil set equals an empty one.
+func (s *Set[E]) Equal(o *Set[E]) bool {
+	if s == nil || o == nil {
+		return (s == nil || s.isEmpty()) && (o == nil || o.isEmpty())
+	}
+	return s.k.Equal(&o.k, func(struct{}, struct{}) bool { return true })
+}
+
+func (s *Set[E]) isEmpty() bool { return s.k.Len() == 0 && s.k.Context().IsEmpty() }

@@ -1,0 +1,54 @@
+// Package register implements two replicated registers, each holding one
+// value of any type T.
+//
+//   - [LWW] is a last-writer-wins register: the write with the later
+//     timestamp wins, and on an exact tie the write of the replica with the
+//     smaller ID wins.
+//   - [MV] is a multi-value register: concurrent writes are all kept as
+//     siblings, and a write replaces exactly the values its replica had seen.
+//
+// LWW follows the conflict rule of Redis Active-Active strings; MV is the
+// multi-value register of Shapiro et al. (2011), built on dots and a causal
+// context.
+//
+// # Usage
+//
+// Each replica builds its register and writes to it; every mutator applies
+// locally and returns an op to apply at the other replicas, in any order
+// and any number of times:
+//
+//	clk := clock.New()                                 // one per process
+//	reg := register.NewLWW[string]("us-east-1", clk)
+//	op := reg.Set("blue")
+//	msg, err := op.MarshalBinary()                     // send msg to the other regions
+//
+//	// in eu-west-1, with its own register and clock:
+//	changed, err := reg.ApplyBinary(msg)
+//	if errors.Is(err, clock.ErrClockSkew) { /* keep msg, offer it again later */ }
+//
+// Whole states travel the same way with MarshalBinary and MergeBinary, and
+// [MV] can send a peer only what it lacks with [MV.DeltaSince]. Both types
+// implement the byte-level interfaces of the replication engine:
+// [crdt.Object] for LWW and [crdt.DeltaObject] for MV.
+//
+// # Time
+//
+// An LWW write is stamped by a hybrid logical clock ([clock.Clock]) shared
+// by every data type of the replica. Taking in a remote write advances the
+// clock past its timestamp, so a write made after seeing another wins over
+// it even if the writer's wall clock is behind. A remote timestamp too far
+// ahead of local time is refused by the byte-level methods with an error
+// matching [clock.ErrClockSkew]: the data is valid, and is accepted when
+// offered again once local time has caught up.
+//
+// MV needs no clock: it orders writes by what each replica had seen, with a
+// dot (replica, sequence number) per write and a causal context.
+//
+// # Values
+//
+// Values are encoded with [codec.PutValue]: strings, integers, booleans,
+// float64 and byte slices directly, any other type through msgpack and its
+// struct tags. A register stores the values it is given as Go assigns them:
+// a value that refers to memory (a slice, a map, a pointer) must not be
+// modified after it was written or taken in.
+package register

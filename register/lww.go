@@ -1,0 +1,378 @@
+package register
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/internal/wire"
+)
+
+// Compile-time checks that LWW is what the replication engine needs.
+var _ crdt.Object = (*LWW[string])(nil)
+
+// stamp identifies one write and orders it against the others: its
+// timestamp, then its replica. The zero stamp means "nothing written" and
+// orders before every write.
+type stamp struct {
+	ts clock.Timestamp
+	id crdt.ReplicaID
+}
+
+// after reports whether s wins over o in LWW order: the later timestamp
+// wins; on an exact tie the smaller replica ID wins.
+func (s stamp) after(o stamp) bool {
+	if c := s.ts.Compare(o.ts); c != 0 {
+		return c > 0
+	}
+	return s.id < o.id
+}
+
+// isSet reports whether s names a write.
+func (s stamp) isSet() bool { return !s.ts.IsZero() }
+
+// check reports why s cannot name a write, or nil.
+func (s stamp) check() error {
+	switch {
+	case s.ts.Wall <= 0:
+		return fmt.Errorf("%w: timestamp %v has no wall time", ErrInvalidOp, s.ts)
+	case s.id == "":
+		return fmt.Errorf("%w: empty replica ID", ErrInvalidOp)
+	}
+	return nil
+}
+
+// LWW is a last-writer-wins register holding one value of type T.
+//
+// Conflict rule: the write with the later timestamp wins, and on an exact
+// timestamp tie the write of the replica with the smaller ID wins.
+//
+// Each write is stamped with a timestamp from the replica's hybrid logical
+// clock and with the replica's ID. Taking in a remote write ([LWW.Apply],
+// [LWW.Merge], [LWW.MergeBinary], [LWW.ApplyBinary]) advances the clock past
+// its timestamp, so a write made after seeing another always wins over it,
+// whatever the replicas' wall clocks say.
+//
+// LWW has no Version or DeltaSince: its state is a single write and does not
+// grow with use, so the whole state is already the smallest delta.
+//
+// The zero value is an empty register with no replica ID and no clock. It
+// can be read, compared, cloned, merged into and decoded into, and it takes
+// in remote writes without advancing any clock or refusing skewed ones; but
+// it cannot write: [LWW.Set] panics on it. Use [NewLWW] for a replica that
+// writes.
+//
+// An LWW is not safe for concurrent use: guard it as you would a map. It may
+// be copied; the copy, like one made by [LWW.Clone], shares the clock and
+// whatever memory the value refers to.
+type LWW[T any] struct {
+	id  crdt.ReplicaID
+	clk *clock.Clock
+	w   stamp // the winning write; zero if none
+	v   T
+}
+
+// NewLWW returns an empty register that writes as replica id, stamping its
+// writes with clk. Every data type of one replica process should share one
+// clock.
+//
+// NewLWW panics if id is empty or clk is nil: both are programming errors,
+// not conditions to handle at run time.
+func NewLWW[T any](id crdt.ReplicaID, clk *clock.Clock) *LWW[T] {
+	if id == "" {
+		panic("register: NewLWW with an empty replica ID")
+	}
+	if clk == nil {
+		panic("register: NewLWW with a nil clock")
+	}
+	return &LWW[T]{id: id, clk: clk}
+}
+
+// LWWOp is one write to an [LWW] register: a value, the timestamp it was
+// written at and the replica that wrote it. [LWW.Set] returns it; apply it at
+// other replicas with [LWW.Apply], or ship it as bytes with
+// [LWWOp.MarshalBinary] and [LWW.ApplyBinary].
+//
+// The zero LWWOp names no write: [LWW.Apply] refuses it. An LWWOp may be
+// copied freely; copies share whatever memory the value refers to.
+type LWWOp[T any] struct {
+	w stamp
+	v T
+}
+
+// Timestamp returns the time the write was made at.
+func (op LWWOp[T]) Timestamp() clock.Timestamp { return op.w.ts }
+
+// Replica returns the replica that made the write.
+func (op LWWOp[T]) Replica() crdt.ReplicaID { return op.w.id }
+
+// Value returns the value written.
+func (op LWWOp[T]) Value() T { return op.v }
+
+// Set writes v, stamped with a new timestamp from the register's clock, and
+// returns the write to apply at the other replicas.
+//
+// The write wins locally, because the clock has been advanced past every
+// write the register has taken in; the one exception is a write taken in by
+// [LWW.Merge] or [LWW.UnmarshalBinary] whose timestamp the clock refused as
+// too far ahead: it keeps winning until the clock catches up with it.
+//
+// Set panics on a register without a replica ID or clock (the zero value).
+func (r *LWW[T]) Set(v T) LWWOp[T] {
+	if r.clk == nil || r.id == "" {
+		panic("register: Set on an LWW register made without NewLWW")
+	}
+	op := LWWOp[T]{w: stamp{ts: r.clk.Now(), id: r.id}, v: v}
+	r.take(op.w, op.v)
+	return op
+}
+
+// Get returns the value of the winning write, and false if no write has
+// been made or taken in yet.
+func (r *LWW[T]) Get() (T, bool) {
+	return r.v, r.w.isSet()
+}
+
+// take makes (w, v) the register's write if it wins over the current one,
+// and reports whether it did.
+func (r *LWW[T]) take(w stamp, v T) bool {
+	if !w.after(r.w) {
+		return false
+	}
+	r.w, r.v = w, v
+	return true
+}
+
+// observe advances the register's clock past ts, or reports why the clock
+// refused it (an error matching [clock.ErrClockSkew]).
+func (r *LWW[T]) observe(w stamp) error {
+	if r.clk == nil {
+		return nil
+	}
+	if _, err := r.clk.Update(w.ts); err != nil {
+		return fmt.Errorf("register: write of replica %q: %w", w.id, err)
+	}
+	return nil
+}
+
+// Apply takes in a write made at another replica (or this one): it wins if
+// it orders after the current write. Applying a write twice, or after a
+// later one, changes nothing.
+//
+// Apply refuses, with an error matching [ErrInvalidOp] and no change, an op
+// with a zero timestamp or an empty replica ID. If the register's clock
+// refuses the op's timestamp as too far ahead of local time, Apply returns
+// that error (matching [clock.ErrClockSkew]) and changes nothing, the clock
+// included: keep the op and apply it again later.
+func (r *LWW[T]) Apply(op LWWOp[T]) error {
+	_, err := r.apply(op)
+	return err
+}
+
+func (r *LWW[T]) apply(op LWWOp[T]) (bool, error) {
+	if err := op.w.check(); err != nil {
+		return false, err
+	}
+	if err := r.observe(op.w); err != nil {
+		return false, err
+	}
+	return r.take(op.w, op.v), nil
+}
+
+// Merge sets r to the join of r and o: the winning write of the two.
+// Merge is commutative, associative and idempotent, and never fails. A nil
+// or empty o changes nothing.
+//
+// Merge trusts its argument: it advances the clock past o's timestamp and,
+// if the clock refuses that timestamp as too far ahead, takes o's write in
+// anyway. Bytes from the network should go through [LWW.MergeBinary], which
+// refuses a skewed state.
+func (r *LWW[T]) Merge(o *LWW[T]) {
+	if o == nil || !o.w.isSet() {
+		return
+	}
+	if r.clk != nil {
+		_, _ = r.clk.Update(o.w.ts) // a refusal is ignored: see the doc comment
+	}
+	r.take(o.w, o.v)
+}
+
+// Clone returns a copy of r with the same replica ID and clock. The value is
+// copied as Go assigns it: memory it refers to is shared.
+func (r *LWW[T]) Clone() *LWW[T] {
+	c := *r
+	return &c
+}
+
+// Equal reports whether r and o hold the same write: the same timestamp and
+// replica, or both nothing. Values are not compared: a write is unique by its
+// timestamp and replica (a clock never issues a timestamp twice and replica
+// IDs are never reused), so equal stamps mean the same value.
+func (r *LWW[T]) Equal(o *LWW[T]) bool {
+	return r.w == o.w
+}
+
+// The encodings, version 1, after the codec header (format version, kind,
+// replica table):
+//
+//	LWW state   array of 0 fields (nothing written), or of 4:
+//	            wall, logical, replica, value
+//	LWW op      array of 4 fields: wall, logical, replica, value
+//
+// wall and logical are the parts of the write's timestamp; replica is the
+// writer, as its index in the message's replica table, which lists exactly
+// the writer (or nothing, for an empty state); value is written by
+// codec.PutValue. Integers and headers take their shortest form, so a write
+// has exactly one encoding.
+
+const lwwFields = 4
+
+func putWrite[T any](w *codec.Writer, s stamp, v T) {
+	w.Array(lwwFields)
+	wire.PutTimestamp(w, s.ts)
+	w.Replica(string(s.id))
+	codec.PutValue(w, v)
+}
+
+// getWrite reads the fields of a write written by putWrite, holding them
+// to the one form putWrite writes: shortest integers, and a replica table
+// that is exactly the writer.
+func getWrite[T any](r *codec.Reader) (stamp, T) {
+	var zero T
+	wall := r.CanonicalUint()
+	logical := r.CanonicalUint()
+	id := crdt.ReplicaID(r.CanonicalReplica())
+	v := codec.GetValue[T](r)
+	switch {
+	case r.Err() != nil:
+		return stamp{}, zero
+	case wall == 0 || wall > math.MaxInt64:
+		r.Fail("timestamp with wall time %d", wall)
+		return stamp{}, zero
+	case logical > math.MaxUint32:
+		r.Fail("timestamp logical part %d out of range", logical)
+		return stamp{}, zero
+	case !dotkernel.TableIs(r, []crdt.ReplicaID{id}):
+		r.Fail("replica table %q is not exactly the writer %q", r.Replicas(), id)
+		return stamp{}, zero
+	}
+	return stamp{ts: clock.Timestamp{Wall: int64(wall), Logical: uint32(logical)}, id: id}, v
+}
+
+// MarshalBinary encodes the register's state (its winning write, not its
+// replica ID or clock).
+func (r *LWW[T]) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindLWW, 32)
+	if !r.w.isSet() {
+		w.Array(0)
+	} else {
+		putWrite(w, r.w, r.v)
+	}
+	return w.Bytes()
+}
+
+// decodeLWW decodes a state written by [LWW.MarshalBinary].
+func decodeLWW[T any](data []byte) (stamp, T, error) {
+	r := codec.NewReader(data, codec.KindLWW, codec.Limits{})
+	var s stamp
+	var v T
+	switch n := r.CanonicalArrayLen(1); {
+	case r.Err() != nil:
+	case n == 0:
+		if !dotkernel.TableIs(r, nil) {
+			r.Fail("replica table %q in an empty register", r.Replicas())
+		}
+	case n == lwwFields:
+		s, v = getWrite[T](r)
+	default:
+		r.Fail("LWW register with %d fields, want 0 or %d", n, lwwFields)
+	}
+	if err := r.Done(); err != nil {
+		var zero T
+		return stamp{}, zero, err
+	}
+	return s, v, nil
+}
+
+// UnmarshalBinary replaces the register's state with one encoded by
+// [LWW.MarshalBinary], keeping its replica ID and clock, and advances the
+// clock past the decoded timestamp (ignoring a skew refusal, like
+// [LWW.Merge]: the bytes are trusted as this replica's own saved state). To
+// take in another replica's state use [LWW.MergeBinary].
+//
+// On error the register is unchanged and the error is a [*codec.DecodeError].
+func (r *LWW[T]) UnmarshalBinary(data []byte) error {
+	s, v, err := decodeLWW[T](data)
+	if err != nil {
+		return err
+	}
+	if s.isSet() && r.clk != nil {
+		_, _ = r.clk.Update(s.ts)
+	}
+	r.w, r.v = s, v
+	return nil
+}
+
+// MergeBinary decodes a state encoded by [LWW.MarshalBinary] and merges it
+// in, like [LWW.Merge]. It reports whether a different write now wins (the
+// value may happen to be equal to the old one).
+//
+// Unlike Merge it refuses, changing nothing, a state whose timestamp the
+// clock finds too far ahead of local time: the error matches
+// [clock.ErrClockSkew], and the state should be offered again later. A
+// decoding error is a [*codec.DecodeError].
+func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
+	s, v, err := decodeLWW[T](state)
+	if err != nil {
+		return false, err
+	}
+	if !s.isSet() {
+		return false, nil
+	}
+	if err := r.observe(s); err != nil {
+		return false, err
+	}
+	return r.take(s, v), nil
+}
+
+// ApplyBinary decodes an op encoded by [LWWOp.MarshalBinary] and applies it
+// like [LWW.Apply]. It reports whether a different write now wins. A
+// decoding error is a [*codec.DecodeError]; an error matching
+// [clock.ErrClockSkew] means the op is valid but too far ahead of local
+// time, and should be offered again later. On any error r is unchanged.
+func (r *LWW[T]) ApplyBinary(op []byte) (changed bool, err error) {
+	var o LWWOp[T]
+	if err := o.UnmarshalBinary(op); err != nil {
+		return false, err
+	}
+	return r.apply(o)
+}
+
+// MarshalBinary encodes the op. The zero op, or any op that names no write,
+// cannot be encoded: the error matches [ErrInvalidOp].
+func (op LWWOp[T]) MarshalBinary() ([]byte, error) {
+	if err := op.w.check(); err != nil {
+		return nil, err
+	}
+	w := codec.NewWriter(codec.KindLWWOp, 32)
+	putWrite(w, op.w, op.v)
+	return w.Bytes()
+}
+
+// UnmarshalBinary decodes an op encoded by [LWWOp.MarshalBinary] into op. On
+// error op is unchanged and the error is a [*codec.DecodeError].
+func (op *LWWOp[T]) UnmarshalBinary(data []byte) error {
+	r := codec.NewReader(data, codec.KindLWWOp, codec.Limits{})
+	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != lwwFields {
+		r.Fail("LWW register op with %d fields, want %d", n, lwwFields)
+	}
+	s, v := getWrite[T](r)
+	if err := r.Done(); err != nil {
+		return err
+	}
+	*op = LWWOp[T]{w: s, v: v}
+	return nil
+}

@@ -1,0 +1,455 @@
+package register
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Compile-time check that MV is what the replication engine needs.
+var _ crdt.DeltaObject = (*MV[string])(nil)
+
+// MV is a multi-value register: it keeps every value written concurrently
+// (siblings) until a later write replaces them.
+//
+// Conflict rule: a write replaces exactly the values its replica had seen
+// when it wrote, so concurrent writes are all kept and a write made after
+// seeing every sibling replaces them all.
+//
+// Each write is named by a dot (its replica and a sequence number); the
+// register holds the dots of its current values and a causal context of
+// every dot it has seen, so it needs no clock. Read the siblings with
+// [MV.Values]; resolve a conflict by writing the value the application
+// settles on.
+//
+// The zero value is an empty register with no replica ID: it can be read,
+// compared, cloned, merged into and decoded into, and it takes in remote
+// writes, but it cannot write: [MV.Set] panics on it. Use [NewMV] for a
+// replica that writes.
+//
+// An MV is not safe for concurrent use: guard it as you would a map. It must
+// not be copied after first use; use [MV.Clone].
+type MV[T any] struct {
+	id crdt.ReplicaID
+	// k maps each current write's dot to its value (the key is the dot
+	// itself). Its context holds every write seen, kept or replaced.
+	//
+	// MV makes no drop records. The kernel needs them only to build a delta
+	// that carries part of the context: such a delta cannot otherwise say
+	// that an old value was replaced. MV.DeltaSince never sends part of a
+	// context (it sends the whole state or nothing, see there), and a whole
+	// context says everything: a dot it holds that the store does not was
+	// replaced. Making none keeps the state bounded by the siblings and the
+	// context, whatever the history; to that end Apply drops dots with
+	// Kernel.Drop and inserts with no dropped dots, since Kernel.Insert with
+	// dropped dots keeps a record.
+	k dotkernel.Kernel[vclock.Dot, T]
+}
+
+// NewMV returns an empty register that writes as replica id.
+//
+// NewMV panics if id is empty: that is a programming error, not a condition
+// to handle at run time.
+func NewMV[T any](id crdt.ReplicaID) *MV[T] {
+	if id == "" {
+		panic("register: NewMV with an empty replica ID")
+	}
+	return &MV[T]{id: id}
+}
+
+// MVOp is one write to an [MV] register: a value, the write's dot, and the
+// dots of the values it replaced (the siblings its replica held). [MV.Set]
+// returns it; apply it at other replicas with [MV.Apply], or ship it as
+// bytes with [MVOp.MarshalBinary] and [MV.ApplyBinary].
+//
+// The zero MVOp names no write: [MV.Apply] refuses it. An MVOp may be
+// copied freely; copies share whatever memory the value refers to.
+type MVOp[T any] struct {
+	dot      vclock.Dot
+	v        T
+	replaced []vclock.Dot // sorted by vclock.Dot.Compare, no repeats
+}
+
+// Dot returns the dot that names the write.
+func (op MVOp[T]) Dot() vclock.Dot { return op.dot }
+
+// Value returns the value written.
+func (op MVOp[T]) Value() T { return op.v }
+
+// Replaced returns the dots of the values the write replaced, in increasing
+// order of replica ID and sequence number.
+func (op MVOp[T]) Replaced() []vclock.Dot { return slices.Clone(op.replaced) }
+
+// check reports why op cannot be a write, or nil.
+func (op MVOp[T]) check() error {
+	if !op.dot.Valid() {
+		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
+	}
+	for i, x := range op.replaced {
+		switch {
+		case !x.Valid():
+			return fmt.Errorf("%w: replaced dot %v names no event", ErrInvalidOp, x)
+		case x.Replica == op.dot.Replica && x.Seq >= op.dot.Seq:
+			return fmt.Errorf("%w: write %v replaces its replica's later write %v", ErrInvalidOp, op.dot, x)
+		case i > 0 && op.replaced[i-1].Compare(x) >= 0:
+			return fmt.Errorf("%w: replaced dots out of order at %v", ErrInvalidOp, x)
+		}
+	}
+	return nil
+}
+
+// dots returns the dots of the current values, in increasing order of
+// replica ID and sequence number.
+func (m *MV[T]) dots() []vclock.Dot {
+	if m.k.Len() == 0 {
+		return nil
+	}
+	out := make([]vclock.Dot, 0, m.k.Len())
+	for d := range m.k.All() {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, vclock.Dot.Compare)
+	return out
+}
+
+// Set writes v, replacing every value the register holds, and returns the
+// write to apply at the other replicas.
+//
+// Set panics on a register without a replica ID (the zero value).
+func (m *MV[T]) Set(v T) MVOp[T] {
+	if m.id == "" {
+		panic("register: Set on an MV register made without NewMV")
+	}
+	replaced := m.dots()
+	for _, x := range replaced {
+		m.k.Remove(x)
+	}
+	d := m.k.Mint(m.id)
+	m.k.Put(d, v, d)
+	return MVOp[T]{dot: d, v: v, replaced: replaced}
+}
+
+// Values returns the current values: one after a write that saw every
+// other, several after concurrent writes, none before any write. They are
+// in the order of their writes' dots: by replica ID, then by the replica's
+// sequence number, the same on every replica.
+func (m *MV[T]) Values() []T {
+	if m.k.Len() == 0 {
+		return nil
+	}
+	out := make([]T, 0, m.k.Len())
+	for _, d := range m.dots() {
+		v, _ := m.k.Get(d)
+		out = append(out, v)
+	}
+	return out
+}
+
+// Apply takes in a write made at another replica (or this one): the values
+// it replaced go, and its value joins the siblings unless a write that
+// replaced it was seen first. Applying a write twice, or after a write that
+// replaced it, changes nothing.
+//
+// Apply refuses, with an error matching [ErrInvalidOp] and no change, the
+// zero op and any op whose dots name no event.
+func (m *MV[T]) Apply(op MVOp[T]) error {
+	_, err := m.apply(op)
+	return err
+}
+
+func (m *MV[T]) apply(op MVOp[T]) (bool, error) {
+	if err := op.check(); err != nil {
+		return false, err
+	}
+	changed := false
+	for i, x := range op.replaced {
+		// The key of a value is its dot: drop each dot from its own key.
+		if m.k.Drop(x, op.replaced[i:i+1]) {
+			changed = true
+		}
+	}
+	if m.k.Insert(op.dot, op.v, op.dot, nil) {
+		changed = true
+	}
+	return changed, nil
+}
+
+// Merge sets m to the join of m and o: a value survives if both hold it, or
+// if one holds it and the other has never seen its write. Merge is
+// commutative, associative and idempotent, and never fails. A nil o
+// changes nothing.
+func (m *MV[T]) Merge(o *MV[T]) {
+	if o == nil || o == m {
+		return
+	}
+	m.k.Join(&o.k)
+}
+
+// Version returns a version vector summarizing the writes m has seen: for
+// each replica, the count n such that its writes 1 to n have all been seen.
+// Pass it to another replica's [MV.DeltaSince].
+func (m *MV[T]) Version() vclock.Clock { return m.k.Version() }
+
+// DeltaSince returns a state holding what a replica whose version is v
+// lacks: merging it there has the same effect as merging all of m. v must
+// be a version that replica really has (its [MV.Version]).
+//
+// An MV's state is bounded by its siblings and its causal context (a
+// version vector, plus any writes seen out of order); it does not grow with
+// the history of writes.
+// So the delta is the whole state when m has seen a write v has not, and
+// an empty state otherwise. That is correct: if every write m has seen is
+// within v, the receiver has seen them all too, and has taken in each
+// write's replacements with it (a write is never taken in without the
+// values it replaced going), so m has nothing to teach it. And it is small:
+// the values, plus a version vector's worth of context.
+//
+// The delta has no replica ID: it is for merging, not for writing.
+func (m *MV[T]) DeltaSince(v vclock.Clock) *MV[T] {
+	d := &MV[T]{}
+	if !m.k.Context().CoveredBy(v) {
+		d.k = *m.k.Clone()
+	}
+	return d
+}
+
+// Clone returns an independent copy of m with the same replica ID. Values
+// are copied as Go assigns them: memory they refer to is shared.
+//
+// Only one of m and its clone may go on writing: both would name their
+// next writes with the same dots.
+func (m *MV[T]) Clone() *MV[T] {
+	c := &MV[T]{id: m.id}
+	c.k = *m.k.Clone()
+	return c
+}
+
+// Equal reports whether m and o hold the same writes and have seen the same
+// writes. Values are not compared: a write is unique by its dot (a replica
+// never names two writes with one dot and replica IDs are never reused), so
+// equal dots mean equal values.
+func (m *MV[T]) Equal(o *MV[T]) bool {
+	return m.k.Equal(&o.k, func(T, T) bool { return true })
+}
+
+// The encodings, version 1, after the codec header (format version, kind,
+// replica table):
+//
+//	MV state   the dot store, as the dot kernel encodes it: the causal
+//	           context, the number of values, and for each replica with
+//	           values, its values' sequence numbers (as steps), each with
+//	           its key (the dot again, as an array of replica and sequence
+//	           number) and its value; an MV state has no drop records
+//	MV op      array of 3+2n fields: the write's replica and sequence
+//	           number, the value, then the replica and sequence number of
+//	           each of the n dots it replaced, in increasing order
+//
+// The replica table of a state lists exactly the replicas of its context,
+// in increasing order; that of an op, the replicas of its dots in the order
+// they first appear. Integers and headers take their shortest form, so a
+// state or op has exactly one encoding.
+
+func putDotKey(w *codec.Writer, d vclock.Dot) {
+	w.Array(2)
+	w.Replica(string(d.Replica))
+	w.Uint(d.Seq)
+}
+
+func getDotKey(r *codec.Reader) vclock.Dot {
+	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != 2 {
+		r.Fail("MV register key with %d fields, want 2", n)
+		return vclock.Dot{}
+	}
+	return wire.GetDotCanonical(r)
+}
+
+// MarshalBinary encodes the register's state (its values and causal
+// context, not its replica ID).
+func (m *MV[T]) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(codec.KindMV, 16+16*m.k.Len())
+	m.k.Encode(w, putDotKey, codec.PutValue[T])
+	return w.Bytes()
+}
+
+// decodeMV decodes a state written by [MV.MarshalBinary].
+func decodeMV[T any](data []byte) (*dotkernel.Kernel[vclock.Dot, T], error) {
+	r := codec.NewReader(data, codec.KindMV, codec.Limits{})
+	k := dotkernel.Decode(r, getDotKey, codec.GetValue[T])
+	if r.Err() == nil {
+		checkMV(r, k)
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// checkMV records on r what the kernel's decoder does not know about MV:
+// each value's key is its own dot, there are no drop records, and the
+// replica table is exactly the context's replicas.
+func checkMV[T any](r *codec.Reader, k *dotkernel.Kernel[vclock.Dot, T]) {
+	for key := range k.All() {
+		if ds := k.Dots(key); len(ds) != 1 || ds[0] != key {
+			r.Fail("MV register value under key %v supported by dots %v", key, ds)
+			return
+		}
+	}
+	if len(k.Records()) > 0 || !k.Horizon().IsZero() {
+		r.Fail("MV register state with drop records")
+		return
+	}
+	var ids []crdt.ReplicaID
+	for rg := range k.Context().Ranges() {
+		if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
+			ids = append(ids, rg.Replica)
+		}
+	}
+	if !dotkernel.TableIs(r, ids) {
+		r.Fail("replica table %q is not exactly the causal context's replicas", r.Replicas())
+	}
+}
+
+// UnmarshalBinary replaces the register's state with one encoded by
+// [MV.MarshalBinary], keeping its replica ID. Restore only this replica's
+// latest saved state (or start a new replica ID from another's): a replica
+// restored to an older state would name its next writes with dots it
+// already used. To take in another replica's state use [MV.MergeBinary].
+//
+// On error the register is unchanged and the error is a [*codec.DecodeError].
+func (m *MV[T]) UnmarshalBinary(data []byte) error {
+	k, err := decodeMV[T](data)
+	if err != nil {
+		return err
+	}
+	m.k = *k
+	return nil
+}
+
+// MergeBinary decodes a state or delta encoded by [MV.MarshalBinary] or
+// [MV.DeltaSinceBinary] and merges it in, like [MV.Merge]. It reports
+// whether the set of values changed. A decoding error is a
+// [*codec.DecodeError], and leaves m unchanged.
+func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
+	k, err := decodeMV[T](state)
+	if err != nil {
+		return false, err
+	}
+	return m.k.Join(k), nil
+}
+
+// ApplyBinary decodes an op encoded by [MVOp.MarshalBinary] and applies it
+// like [MV.Apply]. It reports whether the set of values changed. A decoding
+// error is a [*codec.DecodeError], and leaves m unchanged.
+func (m *MV[T]) ApplyBinary(op []byte) (changed bool, err error) {
+	var o MVOp[T]
+	if err := o.UnmarshalBinary(op); err != nil {
+		return false, err
+	}
+	return m.apply(o)
+}
+
+// VersionBinary encodes [MV.Version] as a version vector message
+// ([vclock.Clock.MarshalBinary]).
+func (m *MV[T]) VersionBinary() ([]byte, error) {
+	return m.Version().MarshalBinary()
+}
+
+// DeltaSinceBinary decodes a version encoded by [MV.VersionBinary] and
+// returns [MV.DeltaSince] of it, encoded like [MV.MarshalBinary]. A
+// decoding error is a [*codec.DecodeError].
+func (m *MV[T]) DeltaSinceBinary(version []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(version); err != nil {
+		return nil, err
+	}
+	return m.DeltaSince(v).MarshalBinary()
+}
+
+// MarshalBinary encodes the op. The zero op, or any op that names no write,
+// cannot be encoded: the error matches [ErrInvalidOp].
+func (op MVOp[T]) MarshalBinary() ([]byte, error) {
+	if err := op.check(); err != nil {
+		return nil, err
+	}
+	w := codec.NewWriter(codec.KindMVOp, 16+4*len(op.replaced))
+	w.Array(3 + 2*len(op.replaced))
+	w.Replica(string(op.dot.Replica))
+	w.Uint(op.dot.Seq)
+	codec.PutValue(w, op.v)
+	for _, x := range op.replaced {
+		w.Replica(string(x.Replica))
+		w.Uint(x.Seq)
+	}
+	return w.Bytes()
+}
+
+// UnmarshalBinary decodes an op encoded by [MVOp.MarshalBinary] into op. On
+// error op is unchanged and the error is a [*codec.DecodeError].
+func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
+	r := codec.NewReader(data, codec.KindMVOp, codec.Limits{})
+	n := r.CanonicalArrayLen(1)
+	if r.Err() == nil && (n < 3 || (n-3)%2 != 0) {
+		r.Fail("MV register op with %d fields", n)
+	}
+	dot := wire.GetDotCanonical(r)
+	v := codec.GetValue[T](r)
+	ids := replicaList{ids: []crdt.ReplicaID{dot.Replica}}
+	var replaced []vclock.Dot
+	if r.Err() == nil && n > 3 {
+		replaced = make([]vclock.Dot, 0, (n-3)/2)
+	}
+	for i := 0; r.Err() == nil && i < (n-3)/2; i++ {
+		x := wire.GetDotCanonical(r)
+		if r.Err() != nil {
+			break
+		}
+		switch {
+		case x.Replica == dot.Replica && x.Seq >= dot.Seq:
+			r.Fail("write %v replaces its replica's later write %v", dot, x)
+		case len(replaced) > 0 && replaced[len(replaced)-1].Compare(x) >= 0:
+			r.Fail("replaced dots out of order at %v", x)
+		}
+		replaced = append(replaced, x)
+		ids.add(x.Replica)
+	}
+	if r.Err() == nil && !dotkernel.TableIs(r, ids.ids) {
+		r.Fail("replica table %q is not exactly the op's replicas %q", r.Replicas(), ids)
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	*op = MVOp[T]{dot: dot, v: v, replaced: replaced}
+	return nil
+}
+
+// replicaList lists replica IDs in the order they are first added, as a
+// codec.Writer builds its replica table.
+type replicaList struct {
+	ids  []crdt.ReplicaID
+	seen map[crdt.ReplicaID]struct{} // once the list grows past a few
+}
+
+func (l *replicaList) add(id crdt.ReplicaID) {
+	if l.seen == nil {
+		if slices.Contains(l.ids, id) {
+			return
+		}
+		l.ids = append(l.ids, id)
+		if len(l.ids) > 8 {
+			l.seen = make(map[crdt.ReplicaID]struct{}, 2*len(l.ids))
+			for _, x := range l.ids {
+				l.seen[x] = struct{}{}
+			}
+		}
+		return
+	}
+	if _, ok := l.seen[id]; !ok {
+		l.seen[id] = struct{}{}
+		l.ids = append(l.ids, id)
+	}
+}

@@ -1,0 +1,371 @@
+package crdt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// Transport carries the engine's messages to other replicas. The host
+// implements it over the network it already runs. Send should not block for
+// long: the engine calls it from [Replica.Tick] without holding locks, and a
+// message that is lost, duplicated, reordered or delayed is fine — the
+// engine re-sends what is not acknowledged. The transport never needs to
+// know what a message means; on the receiving side the host hands the bytes
+// to [Replica.Receive].
+type Transport interface {
+	Send(ctx context.Context, to ReplicaID, msg []byte) error
+}
+
+// Op is what a data type's mutator returns: the change to ship to other
+// replicas. Every data type's op type implements it.
+type Op interface {
+	MarshalBinary() ([]byte, error)
+}
+
+// Errors returned by the engine, to test with [errors.Is].
+var (
+	ErrUnknownPeer   = errors.New("crdt: message from a replica that is not a peer")
+	ErrUnknownObject = errors.New("crdt: no object registered under that name")
+	ErrTooLarge      = errors.New("crdt: message larger than the configured maximum")
+	ErrMisaddressed  = errors.New("crdt: message not addressed to this replica")
+	ErrDuplicate     = errors.New("crdt: name already registered")
+	ErrConfig        = errors.New("crdt: invalid configuration")
+	ErrStale         = errors.New("crdt: message from an earlier incarnation of the peer")
+)
+
+// Config configures a [Replica]. ID and Transport are required; every
+// other field has a default.
+type Config struct {
+	// ID names this replica. Required; never reuse an ID for a replica
+	// that lost its state.
+	ID ReplicaID
+	// Transport sends messages to peers. Required.
+	Transport Transport
+	// Clock is the replica's hybrid logical clock, shared with the data
+	// types that need timestamps. Default: clock.New().
+	Clock *clock.Clock
+	// Logger receives debug and warning messages; nil discards them.
+	Logger *slog.Logger
+
+	// MaxLogOps and MaxLogBytes bound the log of ops not yet acknowledged
+	// by every peer (defaults 65,536 ops and 16 MiB). A peer whose
+	// unacknowledged ops fall out of the log catches up by digest instead,
+	// so memory does not grow with a peer's absence.
+	MaxLogOps   int
+	MaxLogBytes int
+	// MaxBatchBytes bounds the op bytes packed into one message
+	// (default 256 KiB).
+	MaxBatchBytes int
+	// MaxMessageBytes is the largest inbound message accepted (default
+	// 64 MiB); larger ones are refused unread.
+	MaxMessageBytes int
+
+	// RetransmitTicks is how many ticks without acknowledgement pass
+	// before unacknowledged ops are sent again (default 3).
+	RetransmitTicks int
+	// HeartbeatTicks is how many idle ticks pass before a peer is sent an
+	// empty message carrying acknowledgements (default 10).
+	HeartbeatTicks int
+	// AntiEntropyTicks is how many ticks pass between digest exchanges
+	// with each peer, a safety net that finds anything the op stream
+	// missed (default 100; negative disables).
+	AntiEntropyTicks int
+
+	// OnRemoteUpdate, if set, is called with an object's name after a
+	// message from a peer changed it. It is called without locks held, on
+	// the goroutine that called Receive; it must not block for long.
+	OnRemoteUpdate func(object string)
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" {
+		return fmt.Errorf("%w: empty replica ID", ErrConfig)
+	}
+	if c.Transport == nil {
+		return fmt.Errorf("%w: no transport", ErrConfig)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.New()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(v *int, d int) error {
+		if *v < 0 {
+			return fmt.Errorf("%w: negative limit %d", ErrConfig, *v)
+		}
+		if *v == 0 {
+			*v = d
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&c.MaxLogOps, 1 << 16}, {&c.MaxLogBytes, 16 << 20}, {&c.MaxBatchBytes, 256 << 10},
+		{&c.MaxMessageBytes, 64 << 20}, {&c.RetransmitTicks, 3}, {&c.HeartbeatTicks, 10},
+	} {
+		if err := def(f.v, f.d); err != nil {
+			return err
+		}
+	}
+	if c.AntiEntropyTicks == 0 {
+		c.AntiEntropyTicks = 100
+	}
+	return nil
+}
+
+type logEntry struct {
+	object string
+	op     []byte
+	at     int64 // physical time it was made, for lag
+	cum    int   // bytes of ops up to and including this one
+}
+
+// Replica is the replication engine of one replica: it owns named objects,
+// turns their local ops into messages for its peers, takes in the peers'
+// messages, and keeps everyone converging whatever the network does.
+//
+// The engine does no I/O of its own. Outbound messages leave through the
+// [Transport] when the host calls [Replica.Tick] (or runs [Replica.Run]);
+// inbound messages enter through [Replica.Receive]. Delivery is at least
+// once and in any order: ops are acknowledged by sequence number and sent
+// again until acknowledged; a peer that is new, fell too far behind or
+// came back from a restart with old state catches up by exchanging version
+// digests, and receives only what it lacks.
+//
+// Create a Replica with [NewReplica]. A Replica is safe for concurrent use
+// by multiple goroutines: local updates, reads, inbound messages and ticks
+// may all run at once. It must not be copied.
+type Replica struct {
+	cfg   Config
+	id    ReplicaID
+	clk   *clock.Clock
+	log   *slog.Logger
+	limit codec.Limits
+	nudge chan struct{}
+
+	mu          sync.RWMutex
+	incarnation uint64
+	objects     map[string]Object
+	seq         uint64     // sequence number of the last local op
+	ops         []logEntry // ops seq-len(ops)+1 .. seq
+	peers       map[ReplicaID]*peer
+	ticks       uint64
+	refused     map[string]uint64 // refusals not tied to a peer
+
+	// snapshotted is set once the replica has taken or restored a
+	// snapshot; from then on only the versions of its last snapshot
+	// (durable) are reported as durable, since a crash can take it back
+	// there. A replica that never takes snapshots cannot come back from
+	// one, so its current versions are durable.
+	snapshotted bool
+	durable     map[string][]byte
+}
+
+// NewReplica returns a replica configured by cfg, with no objects and no
+// peers yet.
+func NewReplica(cfg Config) (*Replica, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg:     cfg,
+		id:      cfg.ID,
+		clk:     cfg.Clock,
+		log:     cfg.Logger.With("replica", string(cfg.ID)),
+		limit:   codec.Limits{MaxBytes: cfg.MaxMessageBytes},
+		nudge:   make(chan struct{}, 1),
+		objects: map[string]Object{},
+		peers:   map[ReplicaID]*peer{},
+		refused: map[string]uint64{},
+	}
+	r.incarnation = uint64(max(1, r.clk.Now().Wall))
+	return r, nil
+}
+
+// ID returns the replica's ID.
+func (r *Replica) ID() ReplicaID { return r.id }
+
+// Clock returns the replica's clock.
+func (r *Replica) Clock() *clock.Clock { return r.clk }
+
+// Handle is a concurrency-safe handle on an object registered with a
+// [Replica]. Use it to read the object and to change it; every change's op
+// is captured and shipped to the peers.
+type Handle[T Object] struct {
+	r    *Replica
+	name string
+	obj  T
+}
+
+// Register puts obj under name in the replica and returns a handle on it.
+// Every replica must register the same objects, of the same types, under
+// the same names. From now on obj must only be used through the handle.
+func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: empty object name", ErrConfig)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.objects[name]; ok {
+		return nil, fmt.Errorf("%w: object %q", ErrDuplicate, name)
+	}
+	r.objects[name] = obj
+	return &Handle[T]{r: r, name: name, obj: obj}, nil
+}
+
+// Name returns the name the object is registered under.
+func (h *Handle[T]) Name() string { return h.name }
+
+// Read calls f with the object while no change can happen; f must not keep
+// the object or call the replica.
+func (h *Handle[T]) Read(f func(obj T)) {
+	h.r.mu.RLock()
+	defer h.r.mu.RUnlock()
+	f(h.obj)
+}
+
+// Update calls f with the object to change it; f applies a local mutation
+// and returns its op (or nil if nothing changed), which the engine ships to
+// every peer. If f returns an error, nothing is shipped and the error is
+// returned. f must not keep the object or call the replica.
+func (h *Handle[T]) Update(f func(obj T) (Op, error)) error {
+	r := h.r
+	r.mu.Lock()
+	op, err := f(h.obj)
+	if err != nil || op == nil {
+		r.mu.Unlock()
+		return err
+	}
+	b, err := op.MarshalBinary()
+	if err != nil {
+		r.mu.Unlock()
+		return fmt.Errorf("crdt: encoding the op on %q: %w", h.name, err)
+	}
+	r.appendOp(h.name, b)
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+func (r *Replica) poke() {
+	select {
+	case r.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// appendOp adds a local op to the log, dropping the oldest ops if the log
+// is over its bounds. The caller holds r.mu.
+func (r *Replica) appendOp(object string, op []byte) {
+	if len(r.peers) == 0 {
+		r.seq++ // nobody to tell; a peer added later catches up by digest
+		r.ops = r.ops[:0]
+		return
+	}
+	cum := len(op)
+	if n := len(r.ops); n > 0 {
+		cum += r.ops[n-1].cum
+	}
+	r.seq++
+	r.ops = append(r.ops, logEntry{object: object, op: op, at: r.clk.Physical(), cum: cum})
+	drop := 0
+	for len(r.ops)-drop > r.cfg.MaxLogOps || r.ops[len(r.ops)-1].cum-r.cumBefore(drop) > r.cfg.MaxLogBytes {
+		drop++
+		if drop == len(r.ops)-1 {
+			break
+		}
+	}
+	if drop > 0 {
+		r.log.Debug("op log over its bound; dropping oldest", "ops", drop)
+		r.dropOps(drop)
+	}
+}
+
+// cumBefore returns the cumulative byte count before log index i.
+func (r *Replica) cumBefore(i int) int {
+	if i == 0 {
+		if len(r.ops) == 0 {
+			return 0
+		}
+		return r.ops[0].cum - len(r.ops[0].op)
+	}
+	return r.ops[i-1].cum
+}
+
+// firstSeq returns the sequence number of the oldest op in the log (one
+// past the last op if the log is empty).
+func (r *Replica) firstSeq() uint64 { return r.seq - uint64(len(r.ops)) + 1 }
+
+// dropOps removes the n oldest ops of the log.
+func (r *Replica) dropOps(n int) {
+	clear(r.ops[:n])
+	r.ops = slices.Delete(r.ops, 0, n)
+	if len(r.ops) == 0 {
+		r.ops = nil
+	}
+}
+
+// truncateLog drops the ops every peer has acknowledged.
+func (r *Replica) truncateLog() {
+	if len(r.ops) == 0 {
+		return
+	}
+	minAcked := r.seq
+	for _, p := range r.peers {
+		minAcked = min(minAcked, p.acked)
+	}
+	first := r.firstSeq()
+	if minAcked >= first {
+		r.dropOps(int(minAcked - first + 1))
+	}
+}
+
+// AddPeer adds a peer. The two replicas exchange digests on first contact,
+// so the peer receives everything this replica holds that it lacks. Adding
+// a peer that is already there does nothing.
+func (r *Replica) AddPeer(id ReplicaID) error {
+	if id == "" || id == r.id {
+		return fmt.Errorf("%w: peer ID %q", ErrConfig, id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.peers[id]; !ok {
+		r.peers[id] = newPeer(id, r.seq)
+	}
+	return nil
+}
+
+// RemovePeer removes a peer: nothing more is sent to it, and its messages
+// are refused with [ErrUnknownPeer].
+func (r *Replica) RemovePeer(id ReplicaID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.peers, id)
+	r.truncateLog()
+}
+
+// Peers returns the IDs of the replica's peers, sorted.
+func (r *Replica) Peers() []ReplicaID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.peers))
+}
+
+func (r *Replica) sortedObjects() []string {
+	return slices.Sorted(maps.Keys(r.objects))
+}
+
+func sortedPeerIDs(m map[ReplicaID]*peer) []ReplicaID {
+	return slices.Sorted(maps.Keys(m))
+}

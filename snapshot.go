@@ -1,0 +1,220 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// ErrNotFresh is returned by [Replica.Restore] on a replica that has
+// already made or received updates.
+var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
+
+// Snapshot encodes everything the replica must not lose in a crash: every
+// object's state, the log of local ops some peer has not acknowledged, and
+// how far it has applied each peer's ops. Persist it, and after a restart
+// hand it to [Replica.Restore]. A host that snapshots after every local
+// update and before acknowledging it to its own client loses nothing it
+// acknowledged.
+//
+// From its first snapshot on, the replica tells its peers that the
+// versions of its last snapshot are durable, and peers discard metadata
+// (delete markers, records of removals) once every replica's durable
+// version covers it. So a host must persist every snapshot it takes before
+// the replica sends or receives anything more (stop the replica if
+// persisting fails), and must restore the latest one.
+func (r *Replica) Snapshot() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	size := 64
+	for _, e := range r.ops {
+		size += len(e.object) + len(e.op) + 16
+	}
+	w := codec.NewWriter(codec.KindSnapshot, size)
+	w.Replica(string(r.id))
+	w.Uint(r.incarnation)
+	last := r.clk.Last()
+	w.Int(last.Wall)
+	w.Uint(uint64(last.Logical))
+
+	w.Array(3 * len(r.ops))
+	for _, e := range r.ops {
+		w.String(e.object)
+		w.Binary(e.op)
+		w.Int(e.at)
+	}
+
+	ids := sortedPeerIDs(r.peers)
+	w.Array(len(ids))
+	for _, id := range ids {
+		p := r.peers[id]
+		above := slices.Sorted(func(yield func(uint64) bool) {
+			for s := range p.above {
+				if !yield(s) {
+					return
+				}
+			}
+		})
+		w.Array(4)
+		w.Replica(string(id))
+		w.Uint(p.rinc)
+		w.Uint(p.recv)
+		w.Array(len(above))
+		for _, s := range above {
+			w.Uint(s)
+		}
+	}
+
+	names := r.sortedObjects()
+	w.Array(2 * len(names))
+	for _, name := range names {
+		b, err := r.objects[name].MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("crdt: snapshot of %q: %w", name, err)
+		}
+		w.String(name)
+		w.Binary(b)
+	}
+	out, err := w.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	r.markDurable()
+	return out, nil
+}
+
+// markDurable records the current versions as those a crash cannot take
+// away. The caller holds r.mu.
+func (r *Replica) markDurable() {
+	durable := make(map[string][]byte, len(r.objects))
+	for name, obj := range r.objects {
+		if d, ok := obj.(DeltaObject); ok {
+			if v, err := d.VersionBinary(); err == nil {
+				durable[name] = v
+			}
+		}
+	}
+	r.durable = durable
+	r.snapshotted = true
+}
+
+type snapPeer struct {
+	id         ReplicaID
+	rinc, recv uint64
+	above      []uint64
+}
+
+// Restore loads a snapshot made by [Replica.Snapshot] into a fresh replica:
+// create it with the same ID, register the same objects and add the peers
+// first, then Restore before receiving or updating anything. Each object's
+// saved state is merged into the registered object; the op log is restored
+// under a new incarnation of the replica, so that no sequence number is
+// ever reused, and peers learn of the restart from the next message and
+// exchange digests to make up for anything the snapshot lacked.
+//
+// Peers listed in the snapshot are added if missing. On error the replica
+// may hold part of the snapshot: discard it.
+func (r *Replica) Restore(snapshot []byte) error {
+	rd := codec.NewReader(snapshot, codec.KindSnapshot, codec.Limits{MaxBytes: max(len(snapshot), 1)})
+	id := ReplicaID(rd.Replica())
+	oldInc := rd.Uint()
+	last := clock.Timestamp{Wall: rd.Int()}
+	logical := rd.Uint()
+	if rd.Err() == nil && logical > uint64(^uint32(0)) {
+		rd.Fail("clock logical part %d out of range", logical)
+	}
+	last.Logical = uint32(logical)
+
+	n := rd.ArrayLen()
+	if rd.Err() == nil && n%3 != 0 {
+		rd.Fail("op log with %d fields", n)
+	}
+	ops := make([]logEntry, 0, n/3)
+	cum := 0
+	for range n / 3 {
+		e := logEntry{object: rd.String(), op: rd.Binary(), at: rd.Int()}
+		cum += len(e.op)
+		e.cum = cum
+		ops = append(ops, e)
+	}
+	n = rd.ArrayLen()
+	peers := make([]snapPeer, 0, n)
+	for range n {
+		if m := rd.ArrayLen(); rd.Err() == nil && m != 4 {
+			rd.Fail("peer entry with %d fields", m)
+		}
+		sp := snapPeer{id: ReplicaID(rd.Replica()), rinc: rd.Uint(), recv: rd.Uint()}
+		k := rd.ArrayLen()
+		for range k {
+			sp.above = append(sp.above, rd.Uint())
+		}
+		peers = append(peers, sp)
+	}
+	n = rd.ArrayLen()
+	if rd.Err() == nil && n%2 != 0 {
+		rd.Fail("object list with %d fields", n)
+	}
+	type saved struct {
+		name  string
+		state []byte
+	}
+	objs := make([]saved, 0, n/2)
+	for range n / 2 {
+		objs = append(objs, saved{rd.String(), rd.Binary()})
+	}
+	if err := rd.Done(); err != nil {
+		return fmt.Errorf("crdt: restore: %w", err)
+	}
+	if id != r.id {
+		return fmt.Errorf("%w: snapshot of replica %s restored into %s", ErrConfig, id, r.id)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seq != 0 {
+		return ErrNotFresh
+	}
+	for _, p := range r.peers {
+		if p.rinc != 0 {
+			return ErrNotFresh
+		}
+	}
+	for _, o := range objs {
+		if _, ok := r.objects[o.name]; !ok {
+			return fmt.Errorf("crdt: restore: %w: %q", ErrUnknownObject, o.name)
+		}
+	}
+	_, _ = r.clk.Update(last)
+	for _, o := range objs {
+		if _, err := r.objects[o.name].MergeBinary(o.state); err != nil {
+			return fmt.Errorf("crdt: restore %q: %w", o.name, err)
+		}
+	}
+	r.incarnation = max(r.incarnation, oldInc+1)
+	r.ops = ops
+	r.seq = uint64(len(ops))
+	for _, sp := range peers {
+		if sp.id == r.id || sp.id == "" {
+			continue
+		}
+		p := r.peers[sp.id]
+		if p == nil {
+			p = newPeer(sp.id, 0)
+			r.peers[sp.id] = p
+		}
+		p.acked, p.sent = 0, 0
+		p.rinc, p.recv = sp.rinc, sp.recv
+		for _, s := range sp.above {
+			p.markReceived(s)
+		}
+		p.wantDig = true
+	}
+	for _, p := range r.peers {
+		p.acked, p.sent = 0, 0
+	}
+	r.markDurable()
+	return nil
+}

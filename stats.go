@@ -1,0 +1,105 @@
+package crdt
+
+import (
+	"maps"
+	"time"
+)
+
+// Stats is a snapshot of a replica's replication figures.
+type Stats struct {
+	Replica ReplicaID
+	// Seq is the sequence number of the replica's last local op.
+	Seq uint64
+	// LogOps and LogBytes measure the log of ops some peer has not
+	// acknowledged yet.
+	LogOps, LogBytes int
+	// Peers holds one entry per peer, sorted by ID.
+	Peers []PeerStats
+	// Refused counts messages refused before they could be tied to a peer
+	// (from unknown peers, say), by reason.
+	Refused map[string]uint64
+}
+
+// PeerStats describes replication to and from one peer.
+type PeerStats struct {
+	Peer ReplicaID
+	// Lag is the age of the oldest local op the peer has not
+	// acknowledged: how much data would be at risk if this replica failed
+	// now. Zero when the peer is up to date.
+	Lag time.Duration
+	// PendingOps and PendingBytes count the local ops the peer has not
+	// acknowledged; PendingBytes counts only those still in the log.
+	PendingOps   uint64
+	PendingBytes int
+	// CatchingUp is true when the ops the peer lacks have left the log,
+	// so it will be brought up to date by digest.
+	CatchingUp bool
+	// LastContact is when the last message from the peer arrived (zero if
+	// none has).
+	LastContact time.Time
+	// Message and byte counts in each direction.
+	MessagesSent, MessagesReceived uint64
+	BytesSent, BytesReceived       uint64
+	// OpsApplied counts the peer's ops applied here.
+	OpsApplied uint64
+	// SendErrors counts failed sends; LastSendError is the latest one's
+	// text.
+	SendErrors    uint64
+	LastSendError string
+	// DigestRounds counts catch-up rounds served to the peer; StatesSent
+	// counts the object states and deltas they carried, and FullStates
+	// those that were whole states (objects without versions).
+	DigestRounds, StatesSent, FullStates uint64
+	// Refused counts what was refused from the peer, by reason
+	// (ReasonMalformed, ReasonClockSkew, ...).
+	Refused map[string]uint64
+}
+
+// Stats returns the replica's replication figures.
+func (r *Replica) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := r.clk.Physical()
+	s := Stats{
+		Replica: r.id,
+		Seq:     r.seq,
+		LogOps:  len(r.ops),
+		Refused: maps.Clone(r.refused),
+	}
+	if n := len(r.ops); n > 0 {
+		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
+	}
+	first := r.firstSeq()
+	for _, id := range sortedPeerIDs(r.peers) {
+		p := r.peers[id]
+		ps := PeerStats{
+			Peer:             id,
+			PendingOps:       r.seq - min(p.acked, r.seq),
+			MessagesSent:     p.stats.msgsSent,
+			MessagesReceived: p.stats.msgsRecv,
+			BytesSent:        p.stats.bytesSent,
+			BytesReceived:    p.stats.bytesRecv,
+			OpsApplied:       p.stats.opsApplied,
+			SendErrors:       p.stats.sendErrors,
+			LastSendError:    p.stats.lastSendError,
+			DigestRounds:     p.stats.digestRounds,
+			StatesSent:       p.stats.statesSent,
+			FullStates:       p.stats.statesFull,
+			Refused:          maps.Clone(p.stats.refused),
+		}
+		if p.stats.lastContact != 0 {
+			ps.LastContact = time.Unix(0, p.stats.lastContact)
+		}
+		if ps.PendingOps > 0 && len(r.ops) > 0 {
+			oldest := max(p.acked+1, first)
+			if oldest <= r.seq {
+				e := r.ops[oldest-first]
+				ps.Lag = time.Duration(max(0, now-e.at))
+				ps.PendingBytes = r.ops[len(r.ops)-1].cum - r.cumBefore(int(oldest-first))
+			}
+			ps.CatchingUp = p.acked+1 < first
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	return s
+}

@@ -1,0 +1,557 @@
+package crdt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// peer is what a replica knows of one peer, both directions.
+type peer struct {
+	id ReplicaID
+
+	// Outbound: our ops of this incarnation.
+	acked     uint64 // the peer has applied our ops up to here
+	sent      uint64 // we have sent up to here since the last (re)send
+	sentTick  uint64 // tick of the last send of ops
+	ackTick   uint64 // tick the acknowledgement last moved
+	lastSend  uint64 // tick of the last message of any kind
+	askedTick uint64 // tick we last asked for the peer's digest
+	wantDig   bool   // ask the peer for its digest at the next tick
+	owedDig   bool   // the peer asked for our digest
+	theirDig  []digestEntry
+	hasTheir  bool              // theirDig is set: send catch-up states
+	versions  map[string][]byte // the peer's durable object versions, from its last digest
+
+	// Inbound: the peer's ops.
+	rinc    uint64              // the peer's incarnation as last seen
+	recv    uint64              // its ops applied up to here
+	above   map[uint64]struct{} // its ops applied beyond recv
+	needAck bool
+
+	stats peerCounters
+}
+
+type peerCounters struct {
+	lastContact   int64 // physical time of the last message received
+	msgsSent      uint64
+	msgsRecv      uint64
+	bytesSent     uint64
+	bytesRecv     uint64
+	opsApplied    uint64
+	sendErrors    uint64
+	statesSent    uint64
+	statesFull    uint64
+	digestRounds  uint64
+	refused       map[string]uint64
+	lastSendError string
+}
+
+func newPeer(id ReplicaID, acked uint64) *peer {
+	return &peer{id: id, acked: acked, sent: acked, wantDig: true}
+}
+
+// Refusal reasons, as counted in [PeerStats].Refused.
+const (
+	ReasonMalformed     = "malformed"
+	ReasonTooLarge      = "too large"
+	ReasonVersion       = "future version"
+	ReasonWrongType     = "wrong type"
+	ReasonUnknownPeer   = "unknown peer"
+	ReasonUnknownObject = "unknown object"
+	ReasonMisaddressed  = "misaddressed"
+	ReasonClockSkew     = "clock skew"
+	ReasonStale         = "stale incarnation"
+)
+
+func reasonFor(err error) string {
+	switch {
+	case errors.Is(err, clock.ErrClockSkew):
+		return ReasonClockSkew
+	case errors.Is(err, codec.ErrVersion):
+		return ReasonVersion
+	case errors.Is(err, codec.ErrKind):
+		return ReasonWrongType
+	case errors.Is(err, codec.ErrLimit), errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, ErrUnknownObject):
+		return ReasonUnknownObject
+	case errors.Is(err, ErrUnknownPeer):
+		return ReasonUnknownPeer
+	case errors.Is(err, ErrMisaddressed):
+		return ReasonMisaddressed
+	case errors.Is(err, ErrStale):
+		return ReasonStale
+	}
+	return ReasonMalformed
+}
+
+func (p *peer) refuse(reason string) {
+	if p.stats.refused == nil {
+		p.stats.refused = map[string]uint64{}
+	}
+	p.stats.refused[reason]++
+}
+
+// markReceived records that the peer's op seq was applied.
+func (p *peer) markReceived(seq uint64) {
+	switch {
+	case seq <= p.recv:
+	case seq == p.recv+1:
+		p.recv = seq
+		for {
+			if _, ok := p.above[p.recv+1]; !ok {
+				break
+			}
+			delete(p.above, p.recv+1)
+			p.recv++
+		}
+	default:
+		if p.above == nil {
+			p.above = map[uint64]struct{}{}
+		}
+		p.above[seq] = struct{}{}
+	}
+}
+
+func (p *peer) received(seq uint64) bool {
+	if seq <= p.recv {
+		return true
+	}
+	_, ok := p.above[seq]
+	return ok
+}
+
+// raiseRecv records that every op of the peer up to seq is accounted for.
+func (p *peer) raiseRecv(seq uint64) {
+	if seq <= p.recv {
+		return
+	}
+	p.recv = seq
+	for s := range p.above {
+		if s <= seq {
+			delete(p.above, s)
+		}
+	}
+	for {
+		if _, ok := p.above[p.recv+1]; !ok {
+			break
+		}
+		delete(p.above, p.recv+1)
+		p.recv++
+	}
+}
+
+type outbound struct {
+	to  ReplicaID
+	env *envelope
+}
+
+// Tick does one round of the engine's work: it sends each peer the ops it
+// has not acknowledged (again, if the last send went unanswered for
+// RetransmitTicks ticks), acknowledgements, digests and catch-up states,
+// through the Transport. The host calls Tick periodically, or lets
+// [Replica.Run] do it. It returns the errors of the sends that failed,
+// joined; the engine retries them at a later tick anyway.
+func (r *Replica) Tick(ctx context.Context) error {
+	r.mu.Lock()
+	r.ticks++
+	out := make([]outbound, 0, len(r.peers))
+	for _, id := range sortedPeerIDs(r.peers) {
+		if env := r.prepare(r.peers[id]); env != nil {
+			out = append(out, outbound{to: id, env: env})
+		}
+	}
+	r.mu.Unlock()
+
+	var errs []error
+	for _, o := range out {
+		msg, err := o.env.encode()
+		if err == nil {
+			err = r.cfg.Transport.Send(ctx, o.to, msg)
+		}
+		r.mu.Lock()
+		if p := r.peers[o.to]; p != nil {
+			p.stats.msgsSent++
+			p.stats.bytesSent += uint64(len(msg))
+			if err != nil {
+				p.stats.sendErrors++
+				p.stats.lastSendError = err.Error()
+				p.sent = p.acked // send again at the next tick
+			}
+		}
+		r.mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("crdt: sending to %s: %w", o.to, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prepare builds the message due to p at this tick, or nil. The caller
+// holds r.mu.
+func (r *Replica) prepare(p *peer) *envelope {
+	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation}
+	due := false
+
+	if p.needAck {
+		due = true
+		p.needAck = false
+	}
+
+	// Retransmission: go back to the last acknowledged op if the peer has
+	// not acknowledged anything for a while.
+	if p.sent > p.acked && r.ticks-max(p.sentTick, p.ackTick) >= uint64(r.cfg.RetransmitTicks) {
+		p.sent = p.acked
+	}
+	from := max(p.sent, p.acked) + 1
+	switch {
+	case from > r.seq:
+		// Nothing new to send.
+	case from < r.firstSeq():
+		// The ops the peer lacks have left the log: catch up by digest.
+		if r.ticks-p.askedTick >= uint64(4*r.cfg.RetransmitTicks) || p.askedTick == 0 {
+			p.wantDig = true
+		}
+	default:
+		env.FirstSeq = from
+		budget := r.cfg.MaxBatchBytes
+		for s := from; s <= r.seq; s++ {
+			e := &r.ops[s-r.firstSeq()]
+			if len(env.Ops) > 0 && len(e.op) > budget {
+				break
+			}
+			budget -= len(e.op)
+			env.Ops = append(env.Ops, opEntry{Object: e.object, Op: e.op})
+		}
+		p.sent = from + uint64(len(env.Ops)) - 1
+		p.sentTick = r.ticks
+		due = true
+	}
+
+	if r.cfg.AntiEntropyTicks > 0 && r.ticks%uint64(r.cfg.AntiEntropyTicks) == 0 {
+		p.wantDig = true
+	}
+	if p.wantDig {
+		env.WantDigest = true
+		p.wantDig = false
+		p.askedTick = r.ticks
+		due = true
+	}
+	if p.owedDig {
+		env.HasDigest = true
+		env.Digest = r.digest()
+		p.owedDig = false
+		due = true
+	}
+	if p.hasTheir {
+		r.catchUp(p, env)
+		p.hasTheir = false
+		p.theirDig = nil
+		due = true
+	}
+	if !due && r.ticks-p.lastSend < uint64(r.cfg.HeartbeatTicks) {
+		return nil
+	}
+	env.AckInc, env.AckSeq = p.rinc, p.recv
+	env.Now = r.clk.Now()
+	p.lastSend = r.ticks
+	return env
+}
+
+// digest lists the replica's objects and their versions. The caller holds
+// r.mu.
+func (r *Replica) digest() []digestEntry {
+	names := r.sortedObjects()
+	d := make([]digestEntry, 0, len(names))
+	for _, name := range names {
+		e := digestEntry{Object: name}
+		if dobj, ok := r.objects[name].(DeltaObject); ok {
+			v, err := dobj.VersionBinary()
+			if err != nil {
+				r.log.Warn("encoding a version failed", "object", name, "err", err)
+				continue
+			}
+			e.Version = v
+			e.Durable = v
+			if r.snapshotted {
+				e.Durable = r.durable[name]
+			}
+		}
+		d = append(d, e)
+	}
+	return d
+}
+
+// catchUp fills env with what p lacks according to its digest: a delta for
+// every object with a version, the whole state of the others. The caller
+// holds r.mu.
+func (r *Replica) catchUp(p *peer, env *envelope) {
+	p.stats.digestRounds++
+	for _, d := range p.theirDig {
+		obj, ok := r.objects[d.Object]
+		if !ok {
+			continue // the peer has an object we do not: it is its to send
+		}
+		var (
+			state []byte
+			err   error
+		)
+		dobj, isDelta := obj.(DeltaObject)
+		if isDelta && d.Version != nil {
+			state, err = dobj.DeltaSinceBinary(d.Version)
+		} else {
+			state, err = obj.MarshalBinary()
+			p.stats.statesFull++
+		}
+		if err != nil {
+			r.log.Warn("encoding catch-up state failed", "object", d.Object, "peer", string(p.id), "err", err)
+			continue
+		}
+		p.stats.statesSent++
+		env.States = append(env.States, stateEntry{Object: d.Object, State: state})
+	}
+	// The states hold every op made so far; send ops after them.
+	env.StatesUpTo = r.seq
+	p.sent = max(p.sent, r.seq)
+	p.sentTick = r.ticks
+}
+
+// Receive takes in a message that the peer from sent through its
+// Transport. It applies what the message carries, and records what to
+// answer at the next [Replica.Tick]. The message may be a duplicate, late
+// or out of order.
+//
+// A message that is truncated, corrupt, too large, of a future format
+// version, from an unknown peer or misaddressed is refused whole: the error
+// says why, and nothing changes. Within a valid message each op and state
+// is applied or refused on its own: an op for an unknown object, of the
+// wrong type, or carrying a timestamp too far ahead of this replica's clock
+// is refused and not acknowledged, so the peer sends it again later (a
+// skewed op is accepted once the clocks allow). Every refusal is counted
+// in [Replica.Stats].
+func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error {
+	if len(msg) > r.cfg.MaxMessageBytes {
+		err := fmt.Errorf("%w: %d bytes from %s, limit %d", ErrTooLarge, len(msg), from, r.cfg.MaxMessageBytes)
+		r.countRefusal(from, err)
+		return err
+	}
+	env, err := decodeEnvelope(msg, r.limit)
+	if err != nil {
+		err = fmt.Errorf("crdt: message from %s: %w", from, err)
+		r.countRefusal(from, err)
+		return err
+	}
+	if env.From != from {
+		err := fmt.Errorf("%w: message from %s claims to be from %s", ErrMisaddressed, from, env.From)
+		r.countRefusal(from, err)
+		return err
+	}
+	if env.To != r.id {
+		err := fmt.Errorf("%w: message from %s is for %s", ErrMisaddressed, from, env.To)
+		r.countRefusal(from, err)
+		return err
+	}
+
+	r.mu.Lock()
+	p := r.peers[from]
+	if p == nil {
+		r.mu.Unlock()
+		err := fmt.Errorf("%w: %s", ErrUnknownPeer, from)
+		r.countRefusal(from, err)
+		return err
+	}
+	if env.Incarnation < p.rinc {
+		p.refuse(ReasonStale)
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrStale, from)
+	}
+	changed, errs := r.apply(p, env, len(msg))
+	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
+	r.mu.Unlock()
+
+	if r.cfg.OnRemoteUpdate != nil {
+		for _, name := range changed {
+			r.cfg.OnRemoteUpdate(name)
+		}
+	}
+	if answer {
+		r.poke()
+	}
+	return errors.Join(errs...)
+}
+
+// apply takes in a decoded message from p. The caller holds r.mu.
+func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, errs []error) {
+	p.stats.msgsRecv++
+	p.stats.bytesRecv += uint64(size)
+	p.stats.lastContact = r.clk.Physical()
+	if !env.Now.IsZero() {
+		// Keep clocks moving together; a skewed sender's clock is simply
+		// not followed (its data is judged op by op).
+		_, _ = r.clk.Update(env.Now)
+	}
+
+	if env.Incarnation != p.rinc {
+		// First contact, or the peer restarted (possibly from an older
+		// snapshot): forget what it had acknowledged unless this message
+		// says it again, and exchange digests so it gets back what it lost.
+		first := p.rinc == 0
+		p.rinc = env.Incarnation
+		p.recv, p.above = 0, nil
+		p.versions = nil // it may have lost state: its old versions overstate it
+		p.acked = 0
+		if env.AckInc == r.incarnation {
+			p.acked = min(env.AckSeq, r.seq)
+		}
+		p.sent = p.acked
+		p.wantDig = true
+		if !first {
+			r.log.Info("peer restarted", "peer", string(p.id))
+		}
+	} else if env.AckInc == r.incarnation && env.AckSeq > p.acked && env.AckSeq <= r.seq {
+		p.acked = env.AckSeq
+		p.ackTick = r.ticks
+		if p.sent < p.acked {
+			p.sent = p.acked
+		}
+	}
+	r.truncateLog()
+
+	note := func(name string) {
+		if !slices.Contains(changed, name) { // a message touches few objects
+			changed = append(changed, name)
+		}
+	}
+	refuse := func(err error) {
+		p.refuse(reasonFor(err))
+		errs = append(errs, err)
+	}
+
+	for i, o := range env.Ops {
+		seq := env.FirstSeq + uint64(i)
+		if p.received(seq) {
+			continue
+		}
+		obj, ok := r.objects[o.Object]
+		if !ok {
+			refuse(fmt.Errorf("%w: op %d from %s for %q", ErrUnknownObject, seq, p.id, o.Object))
+			continue
+		}
+		ch, err := obj.ApplyBinary(o.Op)
+		if err != nil {
+			refuse(fmt.Errorf("crdt: op %d from %s on %q: %w", seq, p.id, o.Object, err))
+			continue
+		}
+		p.markReceived(seq)
+		p.stats.opsApplied++
+		if ch {
+			note(o.Object)
+		}
+	}
+	if len(env.Ops) > 0 {
+		p.needAck = true
+	}
+
+	if env.WantDigest {
+		p.owedDig = true
+	}
+	if env.HasDigest {
+		p.theirDig = env.Digest
+		p.hasTheir = true
+		p.versions = make(map[string][]byte, len(env.Digest))
+		for _, d := range env.Digest {
+			if d.Durable != nil {
+				p.versions[d.Object] = d.Durable
+			}
+		}
+		r.collect()
+	}
+
+	if len(env.States) > 0 || env.StatesUpTo > 0 {
+		ok := true
+		for _, s := range env.States {
+			obj, found := r.objects[s.Object]
+			if !found {
+				refuse(fmt.Errorf("%w: state from %s for %q", ErrUnknownObject, p.id, s.Object))
+				ok = false
+				continue
+			}
+			ch, err := obj.MergeBinary(s.State)
+			if err != nil {
+				refuse(fmt.Errorf("crdt: state from %s for %q: %w", p.id, s.Object, err))
+				ok = false
+				continue
+			}
+			if ch {
+				note(s.Object)
+			}
+		}
+		if ok {
+			p.raiseRecv(env.StatesUpTo)
+		}
+		p.needAck = true
+	}
+	return changed, errs
+}
+
+// collect hands every Collector the durable versions of all peers, if it
+// has one from each. The caller holds r.mu.
+func (r *Replica) collect() {
+	for name, obj := range r.objects {
+		c, ok := obj.(Collector)
+		if !ok {
+			continue
+		}
+		vs := make([][]byte, 0, len(r.peers))
+		for _, p := range r.peers {
+			if v, ok := p.versions[name]; ok {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) < len(r.peers) {
+			continue
+		}
+		if err := c.CollectBinary(vs); err != nil {
+			r.log.Warn("collecting metadata failed", "object", name, "err", err)
+		}
+	}
+}
+
+func (r *Replica) countRefusal(from ReplicaID, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reason := reasonFor(err)
+	if p := r.peers[from]; p != nil {
+		p.refuse(reason)
+		return
+	}
+	r.refused[reason]++
+}
+
+// Run calls [Replica.Tick] every interval, and soon after local updates and
+// inbound messages that need an answer, until ctx is done. It returns
+// ctx's error. Send errors are logged, not returned: the engine retries.
+func (r *Replica) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("%w: tick interval %v", ErrConfig, interval)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-r.nudge:
+		}
+		if err := r.Tick(ctx); err != nil {
+			r.log.Debug("tick", "err", err)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package crdt_test
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// gset is a small grow-only set with dots, written for the engine's tests
+// so that they do not depend on the real data types: every add has a dot,
+// its version is its context, and DeltaSince ships the adds a version lacks.
+type gset struct {
+	id    crdt.ReplicaID
+	ctx   vclock.Context
+	elems map[string]vclock.Dot
+}
+
+const kindToy = codec.KindUser
+
+func newGSet(id crdt.ReplicaID) *gset { return &gset{id: id, elems: map[string]vclock.Dot{}} }
+
+type gsetOp struct {
+	elem string
+	dot  vclock.Dot
+}
+
+func (o gsetOp) MarshalBinary() ([]byte, error) {
+	w := codec.NewWriter(kindToy+1, 16)
+	w.String(o.elem)
+	wire.PutDot(w, o.dot)
+	return w.Bytes()
+}
+
+func (s *gset) Add(e string) crdt.Op {
+	if _, ok := s.elems[e]; ok {
+		return nil
+	}
+	d := s.ctx.Next(s.id)
+	s.ctx.Add(d)
+	s.elems[e] = d
+	return gsetOp{e, d}
+}
+
+func (s *gset) Has(e string) bool { _, ok := s.elems[e]; return ok }
+
+func (s *gset) Elems() []string { return slices.Sorted(maps.Keys(s.elems)) }
+
+func (s *gset) insert(e string, d vclock.Dot) bool {
+	if s.ctx.Contains(d) {
+		return false
+	}
+	s.ctx.Add(d)
+	if old, ok := s.elems[e]; ok && old.Compare(d) <= 0 {
+		return false
+	}
+	_, had := s.elems[e]
+	s.elems[e] = d
+	return !had
+}
+
+func (s *gset) ApplyBinary(b []byte) (bool, error) {
+	r := codec.NewReader(b, kindToy+1, codec.Limits{})
+	e := r.String()
+	d := wire.GetDot(r)
+	if err := r.Done(); err != nil {
+		return false, err
+	}
+	return s.insert(e, d), nil
+}
+
+func (s *gset) encode(elems map[string]vclock.Dot, ctx *vclock.Context) ([]byte, error) {
+	w := codec.NewWriter(kindToy, 64)
+	ctx.Encode(w)
+	keys := slices.Sorted(maps.Keys(elems))
+	w.Array(3 * len(keys))
+	for _, k := range keys {
+		w.String(k)
+		wire.PutDot(w, elems[k])
+	}
+	return w.Bytes()
+}
+
+func (s *gset) MarshalBinary() ([]byte, error) { return s.encode(s.elems, &s.ctx) }
+
+func (s *gset) MergeBinary(b []byte) (bool, error) {
+	r := codec.NewReader(b, kindToy, codec.Limits{})
+	ctx := vclock.DecodeContext(r)
+	n := r.ArrayLen()
+	type pair struct {
+		e string
+		d vclock.Dot
+	}
+	var in []pair
+	for range n / 3 {
+		in = append(in, pair{r.String(), wire.GetDot(r)})
+	}
+	if err := r.Done(); err != nil {
+		return false, err
+	}
+	changed := false
+	for _, p := range in {
+		_, had := s.elems[p.e]
+		if old, ok := s.elems[p.e]; !ok || p.d.Compare(old) < 0 {
+			s.elems[p.e] = p.d
+		}
+		changed = changed || !had
+	}
+	s.ctx.Merge(&ctx)
+	return changed, nil
+}
+
+func (s *gset) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalBinary() }
+
+func (s *gset) DeltaSinceBinary(vb []byte) ([]byte, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(vb); err != nil {
+		return nil, err
+	}
+	delta := map[string]vclock.Dot{}
+	for e, d := range s.elems {
+		if !v.Contains(d) {
+			delta[e] = d
+		}
+	}
+	ctx := s.ctx.Since(v)
+	return s.encode(delta, &ctx)
+}
+
+var _ crdt.DeltaObject = (*gset)(nil)

@@ -1,0 +1,229 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
+)
+
+// region is one replica holding the library's real data types.
+type region struct {
+	r     *crdt.Replica
+	set   *crdt.Handle[*orset.Set[string]]
+	kv    *crdt.Handle[*lwwmap.Map[string, string]]
+	count *crdt.Handle[*counter.PN]
+	snap  []byte
+	up    bool
+}
+
+// value is what a region shows: the observable value of every object.
+type value struct {
+	Set   []string
+	KV    map[string]string
+	Count int64
+}
+
+func (g *region) value() value {
+	var v value
+	g.set.Read(func(s *orset.Set[string]) { v.Set = slices.Sorted(s.All()) })
+	g.kv.Read(func(m *lwwmap.Map[string, string]) { v.KV = maps.Collect(m.All()) })
+	g.count.Read(func(c *counter.PN) { v.Count = c.Value() })
+	return v
+}
+
+// reference applies every acknowledged op once, in the order they were
+// made: the naive model of what the replicas must converge to. Ops of these
+// types commute, so any order gives the same value; the model needs no
+// network, no engine and no merging.
+type reference struct {
+	set   *orset.Set[string]
+	kv    *lwwmap.Map[string, string]
+	count *counter.PN
+}
+
+func (m *reference) value() value {
+	return value{Set: slices.Sorted(m.set.All()), KV: maps.Collect(m.kv.All()), Count: m.count.Value()}
+}
+
+// TestEngineModel runs the real data types through the engine under every
+// network fault and crash-restore, and checks that all replicas converge to
+// the value of applying every acknowledged write once.
+func TestEngineModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var now atomic.Int64
+		now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
+		net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
+		net.Reorder = rapid.Bool().Draw(rt, "reorder")
+		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
+		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
+		var ids []crdt.ReplicaID
+		for i := range n {
+			ids = append(ids, crdt.ReplicaID(fmt.Sprintf("region-%d", i)))
+		}
+		refClock := clock.New(clock.WithSource(now.Load), clock.WithMaxOffset(0))
+		ref := &reference{set: orset.New[string]("ref"), kv: lwwmap.New[string, string]("ref", refClock), count: counter.NewPN("ref")}
+		regions := map[crdt.ReplicaID]*region{}
+
+		start := func(id crdt.ReplicaID, snap []byte) {
+			// Each region's wall clock is off by up to ±20ms.
+			skew := int64(len(id)+int(id[len(id)-1])%5-2) * int64(10*time.Millisecond)
+			clk := clock.New(clock.WithSource(func() int64 { return now.Load() + skew }))
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			g := &region{r: r, snap: snap, up: true}
+			g.set, _ = crdt.Register(r, "set", orset.New[string](id))
+			g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
+			g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
+			for _, p := range ids {
+				if p != id {
+					_ = r.AddPeer(p)
+				}
+			}
+			if snap != nil {
+				if err := r.Restore(snap); err != nil {
+					rt.Fatalf("restore %s: %v", id, err)
+				}
+			}
+			regions[id] = g
+			net.Attach(id, r)
+		}
+		for _, id := range ids {
+			start(id, nil)
+		}
+		persist := func(g *region) {
+			snap, err := g.r.Snapshot()
+			if err != nil {
+				rt.Fatal(err)
+			}
+			g.snap = snap
+		}
+		round := func() {
+			for _, id := range ids {
+				if g := regions[id]; g.up {
+					_ = g.r.Tick(context.Background())
+				}
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(5 * time.Millisecond))
+		}
+
+		elem := rapid.SampledFrom([]string{"a", "b", "c", "d"})
+		pick := rapid.SampledFrom(ids)
+		for range rapid.IntRange(1, 80).Draw(rt, "steps") {
+			id := pick.Draw(rt, "region")
+			g := regions[id]
+			switch rapid.IntRange(0, 9).Draw(rt, "action") {
+			case 0, 1:
+				if !g.up {
+					continue
+				}
+				e := elem.Draw(rt, "elem")
+				remove := rapid.Bool().Draw(rt, "remove")
+				_ = g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) {
+					var op orset.Op[string]
+					if remove {
+						op = s.Remove(e)
+					} else {
+						op = s.Add(e)
+					}
+					if err := ref.set.Apply(op); err != nil {
+						rt.Fatalf("reference refused %v: %v", op, err)
+					}
+					return op, nil
+				})
+				persist(g)
+			case 2, 3:
+				if !g.up {
+					continue
+				}
+				k, v := elem.Draw(rt, "key"), elem.Draw(rt, "val")
+				del := rapid.IntRange(0, 3).Draw(rt, "del") == 0
+				_ = g.kv.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+					var op lwwmap.Op[string, string]
+					if del {
+						op = m.Delete(k)
+					} else {
+						op = m.Put(k, v)
+					}
+					if err := ref.kv.Apply(op); err != nil {
+						rt.Fatalf("reference refused %v: %v", op, err)
+					}
+					return op, nil
+				})
+				persist(g)
+			case 4:
+				if !g.up {
+					continue
+				}
+				d := rapid.Int64Range(-5, 5).Draw(rt, "delta")
+				_ = g.count.Update(func(c *counter.PN) (crdt.Op, error) {
+					op, err := c.Add(d)
+					if err == nil {
+						err = ref.count.Apply(op)
+					}
+					return op, err
+				})
+				persist(g)
+			case 5, 6, 7:
+				round()
+			case 8:
+				other := pick.Draw(rt, "other")
+				if rapid.Bool().Draw(rt, "cut") {
+					net.Partition(id, other)
+				} else {
+					net.Heal(id, other)
+				}
+			case 9:
+				if g.up {
+					net.Detach(id)
+					g.up = false
+				} else {
+					start(id, g.snap)
+				}
+			}
+		}
+
+		for _, id := range ids {
+			if !regions[id].up {
+				start(id, regions[id].snap)
+			}
+		}
+		net.HealAll()
+		net.Loss, net.Duplicate = 0, 0
+		want := ref.value()
+		for i := range 300 {
+			done := true
+			for _, id := range ids {
+				if !cmp.Equal(regions[id].value(), want) {
+					done = false
+				}
+			}
+			if done {
+				return
+			}
+			round()
+			_ = i
+		}
+		for _, id := range ids {
+			rt.Logf("%s: %s", id, cmp.Diff(want, regions[id].value()))
+		}
+		rt.Fatalf("no convergence on the reference after 300 rounds (last receive error: %v)", net.LastError())
+	})
+}

@@ -1,0 +1,335 @@
+package vclock
+
+import (
+	"cmp"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/activeactive/crdt"
+)
+
+// Range is the run of events Lo to Hi (inclusive) of one replica.
+type Range struct {
+	Replica crdt.ReplicaID
+	Lo, Hi  uint64
+}
+
+type span struct{ lo, hi uint64 }
+
+type ctxEntry struct {
+	id    crdt.ReplicaID
+	max   uint64 // events 1..max are all present
+	extra []span // sorted, disjoint, non-adjacent, every lo > max+1
+}
+
+// Context is a causal context: the set of events (dots) a replica has seen.
+// It is kept compact as a version vector (for each replica, every event up
+// to some count) plus the runs of events received out of order; a run is
+// folded into the vector as soon as the gap before it fills. A delta that
+// arrives before an earlier one is therefore neither lost nor misread: its
+// dots sit apart until the earlier delta arrives.
+//
+// A Context can hold any set of dots, not only one that starts at event 1
+// for every replica: the context of a delta holds just the dots the delta
+// speaks for.
+//
+// The zero Context is an empty set ready to use. A Context is not safe for
+// concurrent use. Copying a Context makes a second handle on the same
+// storage: use [Context.Clone] for an independent copy.
+type Context struct {
+	r []ctxEntry // sorted by id; no empty entries
+}
+
+func (c *Context) find(id crdt.ReplicaID) (int, bool) {
+	if len(c.r) <= 8 {
+		for i := range c.r {
+			if c.r[i].id >= id {
+				return i, c.r[i].id == id
+			}
+		}
+		return len(c.r), false
+	}
+	return slices.BinarySearchFunc(c.r, id, func(e ctxEntry, id crdt.ReplicaID) int { return cmp.Compare(e.id, id) })
+}
+
+func (c *Context) entry(id crdt.ReplicaID) *ctxEntry {
+	i, ok := c.find(id)
+	if !ok {
+		c.r = slices.Insert(c.r, i, ctxEntry{id: id})
+	}
+	return &c.r[i]
+}
+
+// Contains reports whether the context holds the dot d.
+func (c *Context) Contains(d Dot) bool {
+	i, ok := c.find(d.Replica)
+	if !ok || d.Seq == 0 {
+		return false
+	}
+	e := &c.r[i]
+	if d.Seq <= e.max {
+		return true
+	}
+	if len(e.extra) == 0 {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(e.extra, d.Seq, func(s span, q uint64) int {
+		switch {
+		case s.hi < q:
+			return -1
+		case s.lo > q:
+			return 1
+		}
+		return 0
+	})
+	return found
+}
+
+// Add puts the dot d into the context. A dot with a zero sequence number
+// names no event and is ignored.
+func (c *Context) Add(d Dot) {
+	if d.Seq == 0 {
+		return
+	}
+	e := c.entry(d.Replica)
+	if d.Seq == e.max+1 && len(e.extra) == 0 {
+		e.max++ // the common case: the next event in order
+		return
+	}
+	e.addSpan(span{d.Seq, d.Seq})
+}
+
+// AddRange puts the events lo to hi (inclusive) of replica id into the
+// context. It does nothing if lo > hi or lo is 0.
+func (c *Context) AddRange(id crdt.ReplicaID, lo, hi uint64) {
+	if lo == 0 || lo > hi {
+		return
+	}
+	c.entry(id).addSpan(span{lo, hi})
+}
+
+// addSpan puts the events s.lo to s.hi (s.lo >= 1) into the entry. Bounds
+// are compared as lo-1 <= hi rather than lo <= hi+1 so that a run ending at
+// the largest sequence number does not wrap around.
+func (e *ctxEntry) addSpan(s span) {
+	if s.hi <= e.max {
+		return
+	}
+	if s.lo-1 <= e.max {
+		e.max = s.hi
+		e.fold()
+		return
+	}
+	// Find the first span that ends at or after s.lo-1 (could touch s).
+	i, _ := slices.BinarySearchFunc(e.extra, s.lo, func(x span, lo uint64) int {
+		if x.hi < lo-1 {
+			return -1
+		}
+		return 1
+	})
+	j := i
+	for j < len(e.extra) && e.extra[j].lo-1 <= s.hi {
+		s.lo = min(s.lo, e.extra[j].lo)
+		s.hi = max(s.hi, e.extra[j].hi)
+		j++
+	}
+	e.extra = slices.Replace(e.extra, i, j, s)
+}
+
+// fold absorbs into max the spans that now touch it.
+func (e *ctxEntry) fold() {
+	k := 0
+	for k < len(e.extra) && e.extra[k].lo-1 <= e.max {
+		e.max = max(e.max, e.extra[k].hi)
+		k++
+	}
+	if k > 0 {
+		e.extra = slices.Delete(e.extra, 0, k)
+		if len(e.extra) == 0 {
+			e.extra = nil
+		}
+	}
+}
+
+// top returns the highest sequence number of the entry.
+func (e *ctxEntry) top() uint64 {
+	if n := len(e.extra); n > 0 {
+		return e.extra[n-1].hi
+	}
+	return e.max
+}
+
+// Next returns the dot after the highest event of replica id in the
+// context. It does not add it. A replica mints its own dots with Next and
+// then Add, so its dots are never reused. In the one case where no such dot
+// exists (the context holds event 2⁶⁴-1 of id) Next returns a dot with
+// sequence number 0, which names no event and which [Context.Add] ignores.
+func (c *Context) Next(id crdt.ReplicaID) Dot {
+	i, ok := c.find(id)
+	if !ok {
+		return Dot{Replica: id, Seq: 1}
+	}
+	return Dot{Replica: id, Seq: c.r[i].top() + 1}
+}
+
+// Merge sets c to the union of c and o.
+func (c *Context) Merge(o *Context) {
+	for k := range o.r {
+		oe := &o.r[k]
+		e := c.entry(oe.id)
+		if oe.max > e.max {
+			e.max = oe.max
+			e.fold()
+		}
+		for _, s := range oe.extra {
+			e.addSpan(s)
+		}
+	}
+}
+
+// Version returns the compact part of the context as a version vector: for
+// each replica, the count n such that its events 1 to n are all present.
+// Out-of-order events are left out.
+func (c *Context) Version() Clock {
+	var v Clock
+	v.e = make([]entry, 0, len(c.r))
+	for _, e := range c.r {
+		if e.max > 0 {
+			v.e = append(v.e, entry{e.id, e.max})
+		}
+	}
+	return v
+}
+
+// IsCompact reports whether the context holds no event out of order: it is
+// exactly the events of its [Context.Version].
+func (c *Context) IsCompact() bool {
+	for _, e := range c.r {
+		if len(e.extra) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// CoveredBy reports whether every event of c is in v.
+func (c *Context) CoveredBy(v Clock) bool {
+	for _, e := range c.r {
+		if e.top() > v.Get(e.id) {
+			return false
+		}
+	}
+	return true
+}
+
+// Covers reports whether c holds every event of v.
+func (c *Context) Covers(v Clock) bool {
+	for _, ve := range v.e {
+		i, ok := c.find(ve.id)
+		if !ok || c.r[i].max < ve.n {
+			return false
+		}
+	}
+	return true
+}
+
+// Since returns the events of c that v has not seen.
+func (c *Context) Since(v Clock) Context {
+	var out Context
+	for _, e := range c.r {
+		seen := v.Get(e.id)
+		if seen == math.MaxUint64 || seen >= e.top() {
+			continue // v has every event of this replica that c has
+		}
+		lo := seen + 1
+		var ne ctxEntry
+		ne.id = e.id
+		if lo == 1 {
+			ne.max = e.max
+		} else if e.max >= lo {
+			ne.extra = append(ne.extra, span{lo, e.max})
+		}
+		for _, s := range e.extra {
+			if s.hi < lo {
+				continue
+			}
+			ne.extra = append(ne.extra, span{max(s.lo, lo), s.hi})
+		}
+		if ne.max > 0 || len(ne.extra) > 0 {
+			out.r = append(out.r, ne)
+		}
+	}
+	return out
+}
+
+// IsEmpty reports whether the context holds no event.
+func (c *Context) IsEmpty() bool { return len(c.r) == 0 }
+
+// Clone returns an independent copy of c.
+func (c *Context) Clone() Context {
+	out := Context{r: slices.Clone(c.r)}
+	for i := range out.r {
+		out.r[i].extra = slices.Clone(out.r[i].extra)
+	}
+	return out
+}
+
+// Equal reports whether c and o hold the same events.
+func (c *Context) Equal(o *Context) bool {
+	return slices.EqualFunc(c.r, o.r, func(a, b ctxEntry) bool {
+		return a.id == b.id && a.max == b.max && slices.Equal(a.extra, b.extra)
+	})
+}
+
+// Ranges iterates over the context as maximal runs of events, in
+// increasing order of replica ID and sequence number.
+func (c *Context) Ranges() iter.Seq[Range] {
+	return func(yield func(Range) bool) {
+		for _, e := range c.r {
+			if e.max > 0 && !yield(Range{e.id, 1, e.max}) {
+				return
+			}
+			for _, s := range e.extra {
+				if !yield(Range{e.id, s.lo, s.hi}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// String formats c as "{a:1-3,5 b:1}".
+func (c *Context) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	first := true
+	for i, e := range c.r {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s:", e.id)
+		first = true
+		put := func(lo, hi uint64) {
+			if !first {
+				b.WriteByte(',')
+			}
+			first = false
+			if lo == hi {
+				fmt.Fprintf(&b, "%d", lo)
+			} else {
+				fmt.Fprintf(&b, "%d-%d", lo, hi)
+			}
+		}
+		if e.max > 0 {
+			put(1, e.max)
+		}
+		for _, s := range e.extra {
+			put(s.lo, s.hi)
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}
