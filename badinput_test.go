@@ -42,6 +42,42 @@ func sender(t *testing.T, name string, elems ...string) []byte {
 	return rec.msgs[0]
 }
 
+// bcastRecorder is a recorder that also broadcasts, keeping the broadcasts
+// apart.
+type bcastRecorder struct {
+	recorder
+	bcasts [][]byte
+}
+
+func (r *bcastRecorder) Broadcast(_ context.Context, _ []crdt.ReplicaID, msg []byte) error {
+	r.bcasts = append(r.bcasts, slices.Clone(msg))
+	return nil
+}
+
+// broadcaster makes a replica "a" with a gset "s" and peers "b" and "c",
+// adds elems, and returns the broadcast it sends to both.
+func broadcaster(t testing.TB, elems ...string) []byte {
+	t.Helper()
+	rec := &bcastRecorder{}
+	a, err := crdt.NewReplica(crdt.Config{ID: "a", Transport: rec, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(a, "s", newGSet("a"))
+	_ = a.AddPeer("b")
+	_ = a.AddPeer("c")
+	for _, e := range elems {
+		_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
+	}
+	if err := a.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.bcasts) != 1 {
+		t.Fatalf("sent %d broadcasts (and %d messages), want 1", len(rec.bcasts), len(rec.msgs))
+	}
+	return rec.bcasts[0]
+}
+
 func testClock() *clock.Clock {
 	return clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
 }
@@ -182,6 +218,31 @@ func TestReceiveRefusesMisaddressed(t *testing.T) {
 	}
 }
 
+func TestReceiveBroadcast(t *testing.T) {
+	msg := broadcaster(t, "x", "y")
+	b, h := receiver(t, nil)
+	if err := b.Receive(context.Background(), "a", msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("elems = %v, want [x y]", got)
+	}
+
+	// A replica the broadcast does not name refuses it.
+	d, err := crdt.NewReplica(crdt.Config{ID: "d", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, _ := crdt.Register(d, "s", newGSet("d"))
+	_ = d.AddPeer("a")
+	if err := d.Receive(context.Background(), "a", msg); !errors.Is(err, crdt.ErrMisaddressed) {
+		t.Fatalf("err = %v, want ErrMisaddressed", err)
+	}
+	if len(elemsOf(hd)) != 0 || refusals(d)[crdt.ReasonMisaddressed] != 1 {
+		t.Fatalf("state %v, refusals %v", elemsOf(hd), refusals(d))
+	}
+}
+
 func TestReceiveRefusesUnknownObject(t *testing.T) {
 	msg := sender(t, "other", "x")
 	b, h := receiver(t, nil)
@@ -236,6 +297,7 @@ func FuzzReceive(f *testing.F) {
 	for _, m := range rec.msgs {
 		f.Add(m)
 	}
+	f.Add(broadcaster(f, "x", "y"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		b, err := crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
 		if err != nil {

@@ -42,8 +42,10 @@
 // named objects (any [Object]: every data type of this module is one),
 // captures the op of every local change made through a [Handle], and ships
 // ops to its peers in batches over a [Transport], a one-method interface the
-// host implements with the network it already runs. Inbound bytes enter
-// through [Replica.Receive]. The engine does no I/O of its own and reads time
+// host implements with the network it already runs. A transport that can
+// reach several replicas at once (a multicast group, a message bus) also
+// implements the optional [Broadcaster], and a run of ops due to several
+// peers then leaves once. Inbound bytes enter through [Replica.Receive]. The engine does no I/O of its own and reads time
 // only through its clock, so tests drive it deterministically (see package
 // memnet); [Replica.Run] is a small runner for hosts that want one.
 //

@@ -23,6 +23,7 @@ type cluster struct {
 	ids   []crdt.ReplicaID
 	nodes map[crdt.ReplicaID]*node
 	cfg   func(*crdt.Config)
+	bcast bool // replicas send through memnet's broadcasting transport
 }
 
 type node struct {
@@ -33,7 +34,13 @@ type node struct {
 }
 
 func newCluster(t testing.TB, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
-	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg}
+	return newClusterBroadcast(t, seed, n, cfg, false)
+}
+
+// newClusterBroadcast is newCluster whose transports also implement
+// crdt.Broadcaster if bcast is set.
+func newClusterBroadcast(t testing.TB, seed uint64, n int, cfg func(*crdt.Config), bcast bool) *cluster {
+	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg, bcast: bcast}
 	c.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
 	for i := range n {
 		c.ids = append(c.ids, crdt.ReplicaID(fmt.Sprintf("r%d", i)))
@@ -52,6 +59,9 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte) {
 		Transport:        c.net.Transport(id),
 		Clock:            clock.New(clock.WithSource(c.now.Load)),
 		AntiEntropyTicks: 25,
+	}
+	if c.bcast {
+		cfg.Transport = c.net.BroadcastTransport(id)
 	}
 	if c.cfg != nil {
 		c.cfg(&cfg)
@@ -168,7 +178,8 @@ func TestTwoReplicasConverge(t *testing.T) {
 
 // TestConvergenceUnderFaults drives 2–5 replicas through random writes,
 // lossy, duplicating, reordering and delaying delivery, partitions and
-// crashes with restarts from snapshots. Once the faults stop, every replica
+// crashes with restarts from snapshots, over unicast or broadcasting
+// transports. Once the faults stop, every replica
 // must hold exactly the writes that were acknowledged (persisted before the
 // write returned), and have nothing left to send.
 func TestConvergenceUnderFaults(t *testing.T) {
@@ -177,10 +188,10 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		// Without periodic anti-entropy, convergence rests on the op stream,
 		// its retransmission and the catch-up of peers that fell behind.
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
-		c := newCluster(t, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
+		c := newClusterBroadcast(t, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
 			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
 			cfg.AntiEntropyTicks = antiEntropy
-		})
+		}, rapid.Bool().Draw(rt, "broadcast"))
 		c.net.Loss = rapid.Float64Range(0, 0.4).Draw(rt, "loss")
 		c.net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
@@ -229,4 +240,73 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		}
 		c.settle(model, 400)
 	})
+}
+
+// counting wraps a transport and counts the calls to it, keeping its
+// Broadcast method if it has one.
+type counting struct {
+	crdt.Transport
+	calls *int
+}
+
+func (c counting) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
+	*c.calls++
+	return c.Transport.Send(ctx, to, msg)
+}
+
+type countingBroadcaster struct{ counting }
+
+func (c countingBroadcaster) Broadcast(ctx context.Context, to []crdt.ReplicaID, msg []byte) error {
+	*c.calls++
+	return c.Transport.(crdt.Broadcaster).Broadcast(ctx, to, msg)
+}
+
+// With a broadcasting transport, a run of ops due to several peers leaves
+// once; the cluster converges on the same result with fewer messages.
+func TestBroadcastSendsOpsOnce(t *testing.T) {
+	calls := map[bool]int{} // messages r0 handed its transport while writing
+	for _, bcast := range []bool{false, true} {
+		n := new(int)
+		c := newClusterBroadcast(t, 5, 4, func(cfg *crdt.Config) {
+			cfg.AntiEntropyTicks = -1
+			if cfg.ID != "r0" {
+				return
+			}
+			if _, ok := cfg.Transport.(crdt.Broadcaster); ok {
+				cfg.Transport = countingBroadcaster{counting{cfg.Transport, n}}
+			} else {
+				cfg.Transport = counting{cfg.Transport, n}
+			}
+		}, bcast)
+		c.settle([]string{}, 20) // first contact: digests go peer by peer
+		*n = 0
+		var want []string
+		for i := range 30 {
+			e := fmt.Sprintf("e%02d", i)
+			c.add("r0", e)
+			want = append(want, e)
+			c.round()
+		}
+		c.settle(want, 50)
+		calls[bcast] = *n
+		r0 := c.nodes["r0"].r.Stats()
+		if bcast {
+			if c.net.Stats().Broadcasts == 0 || r0.Broadcasts == 0 {
+				t.Fatalf("no broadcast sent: network %+v, r0 %d", c.net.Stats(), r0.Broadcasts)
+			}
+			// Each of r0's peers counts every broadcast it was sent.
+			for _, p := range r0.Peers {
+				if p.MessagesSent < r0.Broadcasts {
+					t.Fatalf("peer %s: %d messages sent, fewer than the %d broadcasts", p.Peer, p.MessagesSent, r0.Broadcasts)
+				}
+			}
+		} else if c.net.Stats().Broadcasts != 0 || r0.Broadcasts != 0 {
+			t.Fatalf("broadcasts over a transport without Broadcast: %d, %d", c.net.Stats().Broadcasts, r0.Broadcasts)
+		}
+	}
+	// Each op leaves r0 once instead of once per peer (three).
+	if calls[true] < 30 || 2*calls[true] > calls[false] {
+		t.Fatalf("r0 sent %d messages with broadcast, %d without: want at least 30 and under half", calls[true], calls[false])
+	}
+	t.Logf("r0 sent %d messages with broadcast, %d without", calls[true], calls[false])
 }

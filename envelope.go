@@ -9,11 +9,21 @@ import (
 // is optional but From and Incarnation; a message carries whatever is due:
 // acknowledgements, a run of ops, a request for a digest, a digest, or
 // catch-up states.
+//
+// A broadcast envelope goes to several replicas at once through a
+// [Broadcaster]: To is empty, Recipients names every replica it is for
+// with the acknowledgement due to each, and it carries only ops (a digest
+// and catch-up states are always for one peer).
 type envelope struct {
 	From        ReplicaID
 	To          ReplicaID
 	Incarnation uint64          // the sender's incarnation
 	Now         clock.Timestamp // the sender's clock when it sent
+
+	// Broadcast marks a message for every replica in Recipients, sorted
+	// by ID, each with its own acknowledgement.
+	Broadcast  bool
+	Recipients []recipient
 
 	// AckInc and AckSeq acknowledge the receiver's ops: every op of the
 	// receiver's incarnation AckInc up to AckSeq has been applied.
@@ -34,6 +44,13 @@ type envelope struct {
 	// are merged, every op of the sender up to StatesUpTo is accounted for.
 	StatesUpTo uint64
 	States     []stateEntry
+}
+
+// recipient is one addressee of a broadcast and the acknowledgement of its
+// ops that the broadcast carries.
+type recipient struct {
+	ID             ReplicaID
+	AckInc, AckSeq uint64
 }
 
 type opEntry struct {
@@ -59,7 +76,12 @@ type stateEntry struct {
 const (
 	flagWantDigest = 1 << iota
 	flagDigest
+	flagBroadcast
 )
+
+// maxRecipients bounds the recipients of one broadcast a decoder accepts
+// (each takes at least 3 bytes anyway, so this only caps allocation).
+const maxRecipients = 1 << 16
 
 func (e *envelope) encode() ([]byte, error) {
 	size := 32
@@ -74,7 +96,11 @@ func (e *envelope) encode() ([]byte, error) {
 	}
 	w := codec.NewWriter(codec.KindEngine, size)
 	w.Replica(string(e.From))
-	w.Replica(string(e.To))
+	if e.Broadcast {
+		w.Nil() // the recipients follow the flags
+	} else {
+		w.Replica(string(e.To))
+	}
 	w.Uint(e.Incarnation)
 	w.Int(e.Now.Wall)
 	w.Uint(uint64(e.Now.Logical))
@@ -87,7 +113,18 @@ func (e *envelope) encode() ([]byte, error) {
 	if e.HasDigest {
 		flags |= flagDigest
 	}
+	if e.Broadcast {
+		flags |= flagBroadcast
+	}
 	w.Uint(flags)
+	if e.Broadcast {
+		w.Array(3 * len(e.Recipients))
+		for _, rc := range e.Recipients {
+			w.Replica(string(rc.ID))
+			w.Uint(rc.AckInc)
+			w.Uint(rc.AckSeq)
+		}
+	}
 
 	// Ops name their object through a table, so a run of ops on one
 	// object spells its name once.
@@ -135,11 +172,12 @@ func (e *envelope) encode() ([]byte, error) {
 
 func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	r := codec.NewReader(msg, codec.KindEngine, lim)
-	e := &envelope{
-		From:        ReplicaID(r.Replica()),
-		To:          ReplicaID(r.Replica()),
-		Incarnation: r.Uint(),
+	e := &envelope{From: ReplicaID(r.Replica())}
+	noTo := r.IsNil()
+	if !noTo {
+		e.To = ReplicaID(r.Replica())
 	}
+	e.Incarnation = r.Uint()
 	e.Now.Wall = r.Int()
 	logical := r.Uint()
 	if r.Err() == nil && logical > uint64(^uint32(0)) {
@@ -149,13 +187,20 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	e.AckInc = r.Uint()
 	e.AckSeq = r.Uint()
 	flags := r.Uint()
-	if r.Err() == nil && flags&^(flagWantDigest|flagDigest) != 0 {
+	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast) != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.WantDigest = flags&flagWantDigest != 0
 	e.HasDigest = flags&flagDigest != 0
+	e.Broadcast = flags&flagBroadcast != 0
 	if r.Err() == nil && e.Incarnation == 0 {
 		r.Fail("incarnation 0")
+	}
+	if r.Err() == nil && noTo != e.Broadcast {
+		r.Fail("addressee and broadcast flag disagree")
+	}
+	if e.Broadcast {
+		decodeRecipients(r, e)
 	}
 
 	nn := r.ArrayLen()
@@ -209,8 +254,51 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	for range n / 2 {
 		e.States = append(e.States, stateEntry{Object: r.String(), State: r.Binary()})
 	}
+	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || len(e.States) > 0 || len(e.Digest) > 0) {
+		r.Fail("broadcast carrying catch-up states or a digest")
+	}
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// decodeRecipients reads the recipients of a broadcast envelope: at least
+// one, each named once, in increasing order, none of them the sender.
+func decodeRecipients(r *codec.Reader, e *envelope) {
+	if e.WantDigest || e.HasDigest {
+		r.Fail("broadcast carrying a digest or a request for one")
+		return
+	}
+	n := r.ArrayLen()
+	if r.Err() != nil {
+		return
+	}
+	switch {
+	case n == 0:
+		r.Fail("broadcast with no recipients")
+		return
+	case n%3 != 0:
+		r.Fail("recipient list with %d fields, not a multiple of 3", n)
+		return
+	case n/3 > maxRecipients:
+		r.Fail("%d recipients, limit %d", n/3, maxRecipients)
+		return
+	}
+	e.Recipients = make([]recipient, 0, n/3)
+	for range n / 3 {
+		rc := recipient{ID: ReplicaID(r.Replica()), AckInc: r.Uint(), AckSeq: r.Uint()}
+		if r.Err() != nil {
+			return
+		}
+		if rc.ID == "" || rc.ID == e.From {
+			r.Fail("broadcast recipient %q", rc.ID)
+			return
+		}
+		if k := len(e.Recipients); k > 0 && e.Recipients[k-1].ID >= rc.ID {
+			r.Fail("broadcast recipients out of order or repeated at %q", rc.ID)
+			return
+		}
+		e.Recipients = append(e.Recipients, rc)
+	}
 }

@@ -1,12 +1,14 @@
 package crdt
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,6 +60,75 @@ func fullEnvelope() *envelope {
 	}
 }
 
+func broadcastEnvelope() *envelope {
+	return &envelope{
+		From:        "us-east-1",
+		Incarnation: 7,
+		Now:         clock.Timestamp{Wall: 1_795_000_000_000_000_000, Logical: 2},
+		Broadcast:   true,
+		Recipients:  []recipient{{"ap-south-1", 3, 10}, {"eu-west-1", 9, 41}},
+		FirstSeq:    42,
+		Ops:         []opEntry{{"cart", []byte{1, 2}}, {"todos", []byte{3}}},
+	}
+}
+
+func TestBroadcastEnvelopeGolden(t *testing.T) {
+	b, err := broadcastEnvelope().encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "broadcast.golden", b)
+}
+
+// A broadcast must name its recipients in order, once each, and carry only
+// ops and acknowledgements; anything else is refused.
+func TestBroadcastEnvelopeRefusals(t *testing.T) {
+	for name, edit := range map[string]func(e *envelope){
+		"no recipients":      func(e *envelope) { e.Recipients = nil },
+		"out of order":       func(e *envelope) { slices.Reverse(e.Recipients) },
+		"repeated":           func(e *envelope) { e.Recipients[1].ID = e.Recipients[0].ID },
+		"sender as receiver": func(e *envelope) { e.Recipients[1].ID = e.From },
+		"digest":             func(e *envelope) { e.HasDigest, e.Digest = true, []digestEntry{{"cart", []byte{1}, nil}} },
+		"want digest":        func(e *envelope) { e.WantDigest = true },
+		"states":             func(e *envelope) { e.StatesUpTo, e.States = 3, []stateEntry{{"cart", []byte{1}}} },
+		"states up to":       func(e *envelope) { e.StatesUpTo = 3 },
+	} {
+		e := broadcastEnvelope()
+		edit(e)
+		b, err := e.encode()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var de *codec.DecodeError
+		if _, err := decodeEnvelope(b, codec.Limits{}); !errors.As(err, &de) {
+			t.Errorf("%s: decoded with error %v, want a *codec.DecodeError", name, err)
+		}
+	}
+
+	// The addressee is nil exactly when the broadcast flag is set. Flip
+	// the flag of each kind of message by hand: both are refused.
+	flip := func(e *envelope, flagsThenNext []byte, flags byte) {
+		t.Helper()
+		b, err := e.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, flagsThenNext)
+		if i < 0 {
+			t.Fatalf("no % x in % x", flagsThenNext, b)
+		}
+		b[i+2] = flags
+		var de *codec.DecodeError
+		if _, err := decodeEnvelope(b, codec.Limits{}); !errors.As(err, &de) || !strings.Contains(err.Error(), "disagree") {
+			t.Errorf("flags %#x on % x: %v, want the addressee refused", flags, b, err)
+		}
+	}
+	// Acknowledgements 0, 0, flags 4, then the recipient array of 6 fields.
+	flip(broadcastEnvelope(), []byte{0x00, 0x00, flagBroadcast, 0x96}, 0)
+	// Acknowledgements 0, 0, flags 0, then the empty object table.
+	flip(&envelope{From: "a", To: "b", Incarnation: 1}, []byte{0x00, 0x00, 0x00, 0x90}, flagBroadcast)
+}
+
 func TestEnvelopeGolden(t *testing.T) {
 	b, err := fullEnvelope().encode()
 	if err != nil {
@@ -75,7 +146,7 @@ func TestEnvelopeGolden(t *testing.T) {
 }
 
 func TestEnvelopeRoundTrip(t *testing.T) {
-	for _, e := range []*envelope{fullEnvelope(), {From: "a", To: "b", Incarnation: 1}} {
+	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope(), {From: "a", To: "b", Incarnation: 1}} {
 		b, err := e.encode()
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +162,14 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 }
 
 func TestEnvelopeRefusesTruncation(t *testing.T) {
-	b, err := fullEnvelope().encode()
+	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope()} {
+		refusesTruncation(t, e)
+	}
+}
+
+func refusesTruncation(t *testing.T, e *envelope) {
+	t.Helper()
+	b, err := e.encode()
 	if err != nil {
 		t.Fatal(err)
 	}

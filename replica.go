@@ -24,6 +24,23 @@ type Transport interface {
 	Send(ctx context.Context, to ReplicaID, msg []byte) error
 }
 
+// Broadcaster is an optional interface of a [Transport] that can hand one
+// message to several replicas more cheaply than one Send each: a multicast
+// group, a message bus, a gossip layer. When the Transport implements it,
+// the engine sends a run of ops that several peers are due at the same
+// tick as one message, through Broadcast, with each recipient's
+// acknowledgement inside; what is for one peer alone (digests, catch-up
+// states, a run of ops no other peer is due) still goes through Send.
+//
+// Broadcast promises what Send promises: each replica in to may receive
+// msg once, several times, late or never, and the engine makes up for it.
+// The receiving host hands the bytes to [Replica.Receive] as for any
+// message. to is sorted and holds at least two replicas; Broadcast must
+// not keep it.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, to []ReplicaID, msg []byte) error
+}
+
 // Op is what a data type's mutator returns: the change to ship to other
 // replicas. Every data type's op type implements it.
 type Op interface {
@@ -161,6 +178,7 @@ type Replica struct {
 	ops         []logEntry // ops seq-len(ops)+1 .. seq
 	peers       map[ReplicaID]*peer
 	ticks       uint64
+	broadcasts  uint64            // messages sent through Broadcast
 	refused     map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a
@@ -288,6 +306,18 @@ func (r *Replica) appendOp(object string, op []byte) {
 	}
 	if drop > 0 {
 		r.log.Debug("op log over its bound; dropping oldest", "ops", drop)
+		first := r.firstSeq()
+		for _, p := range r.peers {
+			switch {
+			case p.acked+1 >= first+uint64(drop):
+				// It has every op that leaves the log.
+			case p.acked+1 >= first:
+				// It falls behind now: its oldest missing op is logged.
+				p.behindSince = r.ops[p.acked+1-first].at
+			case p.behindSince == 0:
+				p.behindSince = r.ops[0].at
+			}
+		}
 		r.dropOps(drop)
 	}
 }

@@ -15,6 +15,10 @@ type Stats struct {
 	LogOps, LogBytes int
 	// Peers holds one entry per peer, sorted by ID.
 	Peers []PeerStats
+	// Broadcasts counts the messages sent through the transport's
+	// Broadcast method (see [Broadcaster]); each also counts as a message
+	// sent, with all its bytes, in the PeerStats of every recipient.
+	Broadcasts uint64
 	// Refused counts messages refused before they could be tied to a peer
 	// (from unknown peers, say), by reason.
 	Refused map[string]uint64
@@ -25,7 +29,11 @@ type PeerStats struct {
 	Peer ReplicaID
 	// Lag is the age of the oldest local op the peer has not
 	// acknowledged: how much data would be at risk if this replica failed
-	// now. Zero when the peer is up to date.
+	// now. Zero when the peer is up to date. For a peer whose missing ops
+	// have left the log (CatchingUp), it counts from the oldest of them
+	// that was still logged when the peer fell behind, or, for a peer that
+	// came back from a restart missing ops no longer logged, from when it
+	// came back.
 	Lag time.Duration
 	// PendingOps and PendingBytes count the local ops the peer has not
 	// acknowledged; PendingBytes counts only those still in the log.
@@ -61,10 +69,11 @@ func (r *Replica) Stats() Stats {
 	defer r.mu.RUnlock()
 	now := r.clk.Physical()
 	s := Stats{
-		Replica: r.id,
-		Seq:     r.seq,
-		LogOps:  len(r.ops),
-		Refused: maps.Clone(r.refused),
+		Replica:    r.id,
+		Seq:        r.seq,
+		LogOps:     len(r.ops),
+		Refused:    maps.Clone(r.refused),
+		Broadcasts: r.broadcasts,
 	}
 	if n := len(r.ops); n > 0 {
 		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
@@ -90,14 +99,18 @@ func (r *Replica) Stats() Stats {
 		if p.stats.lastContact != 0 {
 			ps.LastContact = time.Unix(0, p.stats.lastContact)
 		}
-		if ps.PendingOps > 0 && len(r.ops) > 0 {
+		if ps.PendingOps > 0 {
+			ps.CatchingUp = p.acked+1 < first
 			oldest := max(p.acked+1, first)
 			if oldest <= r.seq {
-				e := r.ops[oldest-first]
-				ps.Lag = time.Duration(max(0, now-e.at))
 				ps.PendingBytes = r.ops[len(r.ops)-1].cum - r.cumBefore(int(oldest-first))
 			}
-			ps.CatchingUp = p.acked+1 < first
+			switch {
+			case ps.CatchingUp && p.behindSince != 0:
+				ps.Lag = time.Duration(max(0, now-p.behindSince))
+			case oldest <= r.seq:
+				ps.Lag = time.Duration(max(0, now-r.ops[oldest-first].at))
+			}
 		}
 		s.Peers = append(s.Peers, ps)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/activeactive/crdt/clock"
@@ -27,6 +28,9 @@ type peer struct {
 	theirDig  []digestEntry
 	hasTheir  bool              // theirDig is set: send catch-up states
 	versions  map[string][]byte // the peer's durable object versions, from its last digest
+	// behindSince is, while the peer lacks ops that have left the log, the
+	// physical time of the oldest of them known (see PeerStats.Lag).
+	behindSince int64
 
 	// Inbound: the peer's ops.
 	rinc    uint64              // the peer's incarnation as last seen
@@ -147,25 +151,33 @@ func (p *peer) raiseRecv(seq uint64) {
 	}
 }
 
+// outbound is a message to send at the end of a tick: to one peer through
+// Send, or to several through Broadcast.
 type outbound struct {
-	to  ReplicaID
-	env *envelope
+	to        []ReplicaID
+	env       *envelope
+	broadcast bool
 }
 
 // Tick does one round of the engine's work: it sends each peer the ops it
 // has not acknowledged (again, if the last send went unanswered for
 // RetransmitTicks ticks), acknowledgements, digests and catch-up states,
-// through the Transport. The host calls Tick periodically, or lets
-// [Replica.Run] do it. It returns the errors of the sends that failed,
-// joined; the engine retries them at a later tick anyway.
+// through the Transport (and its Broadcast method, if it is a
+// [Broadcaster]). The host calls Tick periodically, or lets [Replica.Run]
+// do it. It returns the errors of the sends that failed, joined; the
+// engine retries them at a later tick anyway.
 func (r *Replica) Tick(ctx context.Context) error {
+	bc, canBroadcast := r.cfg.Transport.(Broadcaster)
 	r.mu.Lock()
 	r.ticks++
 	out := make([]outbound, 0, len(r.peers))
 	for _, id := range sortedPeerIDs(r.peers) {
 		if env := r.prepare(r.peers[id]); env != nil {
-			out = append(out, outbound{to: id, env: env})
+			out = append(out, outbound{to: []ReplicaID{id}, env: env})
 		}
+	}
+	if canBroadcast && len(out) > 1 {
+		out = r.groupBroadcasts(out)
 	}
 	r.mu.Unlock()
 
@@ -173,10 +185,21 @@ func (r *Replica) Tick(ctx context.Context) error {
 	for _, o := range out {
 		msg, err := o.env.encode()
 		if err == nil {
-			err = r.cfg.Transport.Send(ctx, o.to, msg)
+			if o.broadcast {
+				err = bc.Broadcast(ctx, o.to, msg)
+			} else {
+				err = r.cfg.Transport.Send(ctx, o.to[0], msg)
+			}
 		}
 		r.mu.Lock()
-		if p := r.peers[o.to]; p != nil {
+		if o.broadcast && err == nil {
+			r.broadcasts++
+		}
+		for _, id := range o.to {
+			p := r.peers[id]
+			if p == nil {
+				continue
+			}
 			p.stats.msgsSent++
 			p.stats.bytesSent += uint64(len(msg))
 			if err != nil {
@@ -187,10 +210,67 @@ func (r *Replica) Tick(ctx context.Context) error {
 		}
 		r.mu.Unlock()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("crdt: sending to %s: %w", o.to, err))
+			if o.broadcast {
+				errs = append(errs, fmt.Errorf("crdt: broadcasting to %v: %w", o.to, err))
+			} else {
+				errs = append(errs, fmt.Errorf("crdt: sending to %s: %w", o.to[0], err))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// groupBroadcasts takes the run of ops out of the messages of peers that
+// are due the same run, and sends it once to all of them, with each one's
+// acknowledgement. A message left with nothing else to carry is dropped;
+// the others still go by Send. The caller holds r.mu; out holds one
+// message per peer, sorted by peer.
+func (r *Replica) groupBroadcasts(out []outbound) []outbound {
+	type run struct{ first, n uint64 }
+	groups := map[run][]int{}
+	var order []run
+	for i, o := range out {
+		if len(o.env.Ops) == 0 {
+			continue
+		}
+		k := run{o.env.FirstSeq, uint64(len(o.env.Ops))}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	drop := make([]bool, len(out))
+	var bcasts []outbound
+	for _, k := range order {
+		members := groups[k]
+		if len(members) < 2 {
+			continue
+		}
+		first := out[members[0]].env
+		b := &envelope{
+			From: r.id, Incarnation: r.incarnation, Now: first.Now,
+			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops,
+		}
+		to := make([]ReplicaID, 0, len(members))
+		for _, i := range members {
+			env := out[i].env
+			to = append(to, env.To)
+			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq})
+			env.FirstSeq, env.Ops = 0, nil
+			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0
+		}
+		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true})
+	}
+	if len(bcasts) == 0 {
+		return out
+	}
+	kept := bcasts
+	for i, o := range out {
+		if !drop[i] {
+			kept = append(kept, o)
+		}
+	}
+	return kept
 }
 
 // prepare builds the message due to p at this tick, or nil. The caller
@@ -352,7 +432,17 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.countRefusal(from, err)
 		return err
 	}
-	if env.To != r.id {
+	if env.Broadcast {
+		i, found := slices.BinarySearchFunc(env.Recipients, r.id, func(rc recipient, id ReplicaID) int {
+			return strings.Compare(string(rc.ID), string(id))
+		})
+		if !found {
+			err := fmt.Errorf("%w: broadcast from %s does not name %s", ErrMisaddressed, from, r.id)
+			r.countRefusal(from, err)
+			return err
+		}
+		env.AckInc, env.AckSeq = env.Recipients[i].AckInc, env.Recipients[i].AckSeq
+	} else if env.To != r.id {
 		err := fmt.Errorf("%w: message from %s is for %s", ErrMisaddressed, from, env.To)
 		r.countRefusal(from, err)
 		return err
@@ -410,6 +500,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			p.acked = min(env.AckSeq, r.seq)
 		}
 		p.sent = p.acked
+		p.behindSince = 0
+		if p.acked+1 < r.firstSeq() {
+			// It lacks ops that are no longer logged; when they were made
+			// is not known, so count from now.
+			p.behindSince = r.clk.Physical()
+		}
 		p.wantDig = true
 		if !first {
 			r.log.Info("peer restarted", "peer", string(p.id))

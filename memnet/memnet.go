@@ -42,11 +42,12 @@ type message struct {
 
 // Stats counts what the network did.
 type Stats struct {
-	Sent       uint64 // messages handed to a transport
+	Sent       uint64 // messages handed to a transport (a broadcast counts once)
+	Broadcasts uint64 // messages handed to a transport's Broadcast method
 	Delivered  uint64 // messages handed to a receiver
 	Dropped    uint64 // lost at random, on a cut link, or to a detached replica
 	Duplicated uint64 // extra copies made
-	BytesSent  uint64 // bytes handed to transports
+	BytesSent  uint64 // bytes handed to transports (a broadcast counts once)
 	Refused    uint64 // deliveries whose Receive returned an error
 }
 
@@ -139,6 +140,14 @@ func (n *Network) Transport(from crdt.ReplicaID) crdt.Transport {
 	return transport{n: n, from: from}
 }
 
+// BroadcastTransport returns a transport for replica from that also
+// implements [crdt.Broadcaster]: one broadcast is one message sent, and
+// each recipient's copy then meets the network's faults on its own, as on
+// a multicast network.
+func (n *Network) BroadcastTransport(from crdt.ReplicaID) crdt.Transport {
+	return broadcaster{transport{n: n, from: from}}
+}
+
 type transport struct {
 	n    *Network
 	from crdt.ReplicaID
@@ -152,9 +161,34 @@ func (t transport) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error 
 	defer n.mu.Unlock()
 	n.stats.Sent++
 	n.stats.BytesSent += uint64(len(msg))
-	if n.cut[[2]crdt.ReplicaID{t.from, to}] || (n.Loss > 0 && n.rng.Float64() < n.Loss) {
+	n.enqueue(t.from, to, msg)
+	return nil
+}
+
+type broadcaster struct{ transport }
+
+// Broadcast queues a copy of msg for each replica in to, each subject to
+// the network's faults on its own. It never fails.
+func (b broadcaster) Broadcast(_ context.Context, to []crdt.ReplicaID, msg []byte) error {
+	n := b.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stats.Sent++
+	n.stats.Broadcasts++
+	n.stats.BytesSent += uint64(len(msg))
+	for _, id := range to {
+		n.enqueue(b.from, id, msg)
+	}
+	return nil
+}
+
+// enqueue queues a copy of msg from from to to, unless the link is cut or
+// the message is lost, perhaps twice, perhaps held back. The caller holds
+// n.mu.
+func (n *Network) enqueue(from, to crdt.ReplicaID, msg []byte) {
+	if n.cut[[2]crdt.ReplicaID{from, to}] || (n.Loss > 0 && n.rng.Float64() < n.Loss) {
 		n.stats.Dropped++
-		return nil
+		return
 	}
 	copies := 1
 	if n.Duplicate > 0 && n.rng.Float64() < n.Duplicate {
@@ -166,9 +200,8 @@ func (t transport) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error 
 		if n.MaxDelay > 0 {
 			due += n.rng.IntN(n.MaxDelay + 1)
 		}
-		n.queue = append(n.queue, message{from: t.from, to: to, msg: slices.Clone(msg), due: due})
+		n.queue = append(n.queue, message{from: from, to: to, msg: slices.Clone(msg), due: due})
 	}
-	return nil
 }
 
 // Pending returns the number of queued messages.
