@@ -156,3 +156,43 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 	p.settle(b, 20)
 	b.ReportMetric(float64(p.net.Stats().BytesSent-before)/float64(ops), "bytes/op")
 }
+
+// BenchmarkFanOut measures one replica replicating to four peers, with
+// and without a broadcasting transport: ops are made in batches of 64 per
+// round. msgs/op and bytes/op count what every replica handed its
+// transport (a broadcast counts once), acknowledgements included.
+func BenchmarkFanOut(b *testing.B) {
+	for _, bcast := range []bool{false, true} {
+		name := "unicast"
+		if bcast {
+			name = "broadcast"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := newClusterBroadcast(b, 1, 5, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 }, bcast)
+			c.settle([]string{}, 20)
+			before := c.net.Stats()
+			w := c.nodes["r0"].set
+			ops := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				ops++
+				e := key(ops)
+				_ = w.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
+				if ops%64 == 0 {
+					c.round()
+				}
+			}
+			for range 20 {
+				c.round()
+			}
+			for _, id := range c.ids {
+				if n := len(c.elems(id)); n != ops {
+					b.Fatalf("%s holds %d elements, want %d", id, n, ops)
+				}
+			}
+			after := c.net.Stats()
+			b.ReportMetric(float64(after.Sent-before.Sent)/float64(ops), "msgs/op")
+			b.ReportMetric(float64(after.BytesSent-before.BytesSent)/float64(ops), "bytes/op")
+		})
+	}
+}
