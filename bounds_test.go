@@ -88,7 +88,7 @@ func TestConcurrentUse(t *testing.T) {
 			for range 100 {
 				_ = c.nodes[id].r.Tick(ctx)
 				c.net.Deliver(ctx)
-				if _, err := c.nodes[id].r.Snapshot(); err != nil {
+				if err := c.nodes[id].r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
 					t.Error(err)
 				}
 			}

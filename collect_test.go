@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,7 @@ import (
 )
 
 // TestDeleteMarkersCollected: once every replica's durable version (that of
-// its last snapshot) covers the deletes, the engine has every lwwmap drop
+// its last saved snapshot) covers the deletes, the engine has every lwwmap drop
 // its delete markers, so the state shrinks back instead of growing with
 // every key ever deleted.
 func TestDeleteMarkersCollected(t *testing.T) {
@@ -50,12 +51,14 @@ func TestDeleteMarkersCollected(t *testing.T) {
 		})
 		return n, keys
 	}
-	// snapshots makes every replica's current state durable, as a host
-	// that persists its snapshots does.
-	snapshots := func() {
+	// snapshots saves a snapshot of every replica, as a host that
+	// persists its state does; if saving fails (err), nothing new is
+	// durable.
+	snapshots := func(err error) {
 		for _, id := range ids {
-			if _, err := reps[id].Snapshot(); err != nil {
-				t.Fatal(err)
+			got := reps[id].SaveSnapshot(func([]byte) error { return err })
+			if !errors.Is(got, err) {
+				t.Fatalf("SaveSnapshot = %v, want %v", got, err)
 			}
 		}
 	}
@@ -69,7 +72,7 @@ func TestDeleteMarkersCollected(t *testing.T) {
 		}
 	}
 
-	snapshots()
+	snapshots(nil)
 	for i := range 40 {
 		k := fmt.Sprintf("key-%02d", i)
 		writer := maps[ids[i%3]]
@@ -85,7 +88,19 @@ func TestDeleteMarkersCollected(t *testing.T) {
 	if n, _ := size("us-east-1"); n != withMarkers {
 		t.Fatalf("markers collected before any replica persisted the deletes: %d bytes, was %d", n, withMarkers)
 	}
-	snapshots()
+	// Snapshots taken but not stored (a copy, a failed save) make nothing
+	// durable either.
+	for _, id := range ids {
+		if _, err := reps[id].Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshots(errors.New("disk full"))
+	rounds(20)
+	if n, _ := size("us-east-1"); n != withMarkers {
+		t.Fatalf("markers collected after snapshots that were not saved: %d bytes, was %d", n, withMarkers)
+	}
+	snapshots(nil)
 	rounds(20)
 	for _, id := range ids {
 		n, keys := size(id)

@@ -57,8 +57,8 @@
 // from an older snapshot, catches up by exchanging version digests and
 // receives only what it lacks ([DeltaObject]), so the bytes sent after a
 // partition grow with what changed during it, not with the size of the data.
-// [Replica.Snapshot] and [Replica.Restore] persist a replica across crashes
-// without ever reusing a sequence number.
+// [Replica.SaveSnapshot] and [Replica.Restore] persist a replica across
+// crashes without ever reusing a sequence number.
 //
 // [Replica.Stats] reports, per peer, the replication lag (the age of the
 // oldest local op the peer has not acknowledged: the data at risk if this

@@ -101,11 +101,10 @@ func (c *cluster) add(id crdt.ReplicaID, e string) {
 
 func (c *cluster) persist(id crdt.ReplicaID) {
 	c.t.Helper()
-	snap, err := c.nodes[id].r.Snapshot()
-	if err != nil {
+	n := c.nodes[id]
+	if err := n.r.SaveSnapshot(func(snap []byte) error { n.snap = snap; return nil }); err != nil {
 		c.t.Fatal(err)
 	}
-	c.nodes[id].snap = snap
 }
 
 func (c *cluster) crash(id crdt.ReplicaID) {

@@ -61,9 +61,9 @@ type opEntry struct {
 type digestEntry struct {
 	Object  string
 	Version []byte // the current version; nil for an object without versions
-	// Durable is the version as of the sender's last snapshot (its current
-	// version if it never takes snapshots), which it cannot lose in a
-	// crash; nil if unknown. Only durable versions decide what metadata
+	// Durable is the version as of the sender's last saved snapshot (its
+	// current version if it never takes snapshots), which it cannot lose in
+	// a crash; nil if unknown. Only durable versions decide what metadata
 	// can be collected.
 	Durable []byte
 }

@@ -41,8 +41,9 @@ type DeltaObject interface {
 // LWW-map's delete markers). Whenever the engine holds a durable version of
 // the object from every peer, it hands them to CollectBinary, and the
 // object discards what every replica has seen. A peer's durable version is
-// that of its last snapshot (its current one if it never takes snapshots),
-// so no crash can take the peer back before it; the versions arrive with
+// that of the last snapshot it saved with [Replica.SaveSnapshot] (its
+// current one if it never takes snapshots), so no crash can take the peer
+// back before it; the versions arrive with
 // the digests of anti-entropy rounds. The engine assumes a full mesh: every
 // replica is a peer of every other.
 type Collector interface {

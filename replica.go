@@ -182,12 +182,14 @@ type Replica struct {
 	refused     map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a
-	// snapshot; from then on only the versions of its last snapshot
+	// snapshot; from then on only the versions of its last saved snapshot
 	// (durable) are reported as durable, since a crash can take it back
 	// there. A replica that never takes snapshots cannot come back from
 	// one, so its current versions are durable.
 	snapshotted bool
 	durable     map[string][]byte
+
+	saveMu sync.Mutex // serializes SaveSnapshot
 }
 
 // NewReplica returns a replica configured by cfg, with no objects and no

@@ -15,20 +15,66 @@ var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
 
 // Snapshot encodes everything the replica must not lose in a crash: every
 // object's state, the log of local ops some peer has not acknowledged, and
-// how far it has applied each peer's ops. Persist it, and after a restart
-// hand it to [Replica.Restore]. A host that snapshots after every local
-// update and before acknowledging it to its own client loses nothing it
-// acknowledged.
+// how far it has applied each peer's ops. After a restart, hand it to
+// [Replica.Restore].
 //
-// From its first snapshot on, the replica tells its peers that the
-// versions of its last snapshot are durable, and peers discard metadata
-// (delete markers, records of removals) once every replica's durable
-// version covers it. So a host must persist every snapshot it takes before
-// the replica sends or receives anything more (stop the replica if
-// persisting fails), and must restore the latest one.
+// To persist a replica, use [Replica.SaveSnapshot], which learns when the
+// snapshot is safely stored. Snapshot alone makes a copy the replica does
+// not count on: from the first one on, the replica reports as durable only
+// the versions of snapshots saved through SaveSnapshot (see [Collector]),
+// since the host might come back from any snapshot it took.
 func (r *Replica) Snapshot() ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	out, _, err := r.snapshot()
+	if err == nil {
+		r.snapshotted = true
+	}
+	return out, err
+}
+
+// SaveSnapshot takes a snapshot, as [Replica.Snapshot] does, and calls save
+// with it; save must put it on stable storage, in place of the previous
+// one, before it returns nil. Only then does the replica count the
+// snapshot as durable: it tells its peers that it cannot lose the versions
+// the snapshot holds, and they discard metadata (delete markers, records
+// of removals) once every replica's durable version covers it. If save
+// fails, SaveSnapshot returns its error and nothing new counts as durable;
+// whichever snapshot survives on storage, the previous one or this one, is
+// safe to restore.
+//
+// A host that saves after every local update, before acknowledging the
+// update to its own client, loses nothing it acknowledged. After a crash,
+// restore the latest saved snapshot.
+//
+// Calls are serialized, one save at a time, so a slow save never
+// overwrites a newer snapshot. save runs without the replica's lock held,
+// so replication and local updates go on meanwhile; it must not call
+// SaveSnapshot.
+func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	r.mu.Lock()
+	snap, versions, err := r.snapshot()
+	if err == nil {
+		r.snapshotted = true // from now on, only saved versions are durable
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := save(snap); err != nil {
+		return fmt.Errorf("crdt: saving the snapshot: %w", err)
+	}
+	r.mu.Lock()
+	r.durable = versions
+	r.mu.Unlock()
+	return nil
+}
+
+// snapshot encodes the replica and returns the encoding with the versions
+// of its objects at that moment. The caller holds r.mu.
+func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	size := 64
 	for _, e := range r.ops {
 		size += len(e.object) + len(e.op) + 16
@@ -73,32 +119,30 @@ func (r *Replica) Snapshot() ([]byte, error) {
 	for _, name := range names {
 		b, err := r.objects[name].MarshalBinary()
 		if err != nil {
-			return nil, fmt.Errorf("crdt: snapshot of %q: %w", name, err)
+			return nil, nil, fmt.Errorf("crdt: snapshot of %q: %w", name, err)
 		}
 		w.String(name)
 		w.Binary(b)
 	}
 	out, err := w.Bytes()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r.markDurable()
-	return out, nil
+	return out, r.versions(), nil
 }
 
-// markDurable records the current versions as those a crash cannot take
-// away. The caller holds r.mu.
-func (r *Replica) markDurable() {
-	durable := make(map[string][]byte, len(r.objects))
+// versions returns the current versions of the objects that have them.
+// The caller holds r.mu.
+func (r *Replica) versions() map[string][]byte {
+	vs := make(map[string][]byte, len(r.objects))
 	for name, obj := range r.objects {
 		if d, ok := obj.(DeltaObject); ok {
 			if v, err := d.VersionBinary(); err == nil {
-				durable[name] = v
+				vs[name] = v
 			}
 		}
 	}
-	r.durable = durable
-	r.snapshotted = true
+	return vs
 }
 
 type snapPeer struct {
@@ -215,6 +259,8 @@ func (r *Replica) Restore(snapshot []byte) error {
 	for _, p := range r.peers {
 		p.acked, p.sent = 0, 0
 	}
-	r.markDurable()
+	// What was restored came from storage: it is durable.
+	r.durable = r.versions()
+	r.snapshotted = true
 	return nil
 }

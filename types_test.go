@@ -108,11 +108,9 @@ func TestEngineModel(t *testing.T) {
 			start(id, nil)
 		}
 		persist := func(g *region) {
-			snap, err := g.r.Snapshot()
-			if err != nil {
+			if err := g.r.SaveSnapshot(func(snap []byte) error { g.snap = snap; return nil }); err != nil {
 				rt.Fatal(err)
 			}
-			g.snap = snap
 		}
 		round := func() {
 			for _, id := range ids {

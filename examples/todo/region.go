@@ -209,11 +209,7 @@ func (rg *region) persistLocked() error {
 	if rg.stopped {
 		return errStopped
 	}
-	snap, err := rg.replica.Snapshot()
-	if err != nil {
-		return err
-	}
-	return rg.store.save(snap)
+	return rg.replica.SaveSnapshot(rg.store.save)
 }
 
 // write runs f (a local change) and persists its result before returning,
