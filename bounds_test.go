@@ -62,9 +62,20 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			n := c.nodes[id]
 			for i := range 50 {
 				e := fmt.Sprintf("w%d-%02d", w, i)
-				if err := c.nodes[id].set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+				update := func() error {
+					return n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
+				}
+				if w >= 2 { // half the writers go through transactions
+					update = func() error {
+						return n.r.Update(func(tx *crdt.Tx) error {
+							return n.set.UpdateIn(tx, func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
+						})
+					}
+				}
+				if err := update(); err != nil {
 					t.Error(err)
 					return
 				}
@@ -78,9 +89,13 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Add(2)
 		go func() { // reader
 			defer wg.Done()
+			n := c.nodes[id]
 			for range 200 {
-				c.nodes[id].set.Read(func(s *gset) { _ = len(s.Elems()) })
-				_ = c.nodes[id].r.Stats()
+				n.set.Read(func(s *gset) { _ = len(s.Elems()) })
+				n.r.View(func(tx *crdt.Tx) {
+					_ = n.set.ReadIn(tx, func(s *gset) { _ = len(s.Elems()) })
+				})
+				_ = n.r.Stats()
 			}
 		}()
 		go func() { // ticker and delivery

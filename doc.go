@@ -60,6 +60,10 @@
 // [Replica.SaveSnapshot] and [Replica.Restore] persist a replica across
 // crashes without ever reusing a sequence number.
 //
+// [Replica.Update] changes several objects in one transaction ([Tx]): its
+// ops ship as one group, and every replica applies the group at once.
+// [Replica.View] reads several objects at one instant.
+//
 // [Replica.Stats] reports, per peer, the replication lag (the age of the
 // oldest local op the peer has not acknowledged: the data at risk if this
 // region failed now), pending ops and bytes, last contact, and every refused

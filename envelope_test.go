@@ -194,7 +194,7 @@ func TestSnapshotGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.mu.Lock()
-	r.appendOp("cart", []byte{1, 2, 3})
+	r.appendGroup([]txOp{{"cart", []byte{1, 2, 3}}, {"todos", []byte{4}}})
 	r.peers["eu-west-1"].rinc, r.peers["eu-west-1"].recv = 5, 9
 	r.peers["eu-west-1"].markReceived(12)
 	r.mu.Unlock()

@@ -38,3 +38,32 @@ func Example() {
 	// us-east-1: [eggs milk]
 	// eu-west-1: [eggs milk]
 }
+
+// A transaction changes several objects at once: the shop moves an item
+// from the cart to the order, and no replica, this one or another, ever
+// sees it in both or in neither.
+func ExampleReplica_Update() {
+	net := memnet.New(1)
+	r, _ := crdt.NewReplica(crdt.Config{ID: "us-east-1", Transport: net.Transport("us-east-1")})
+	cart, _ := crdt.Register(r, "cart", orset.New[string]("us-east-1"))
+	order, _ := crdt.Register(r, "order", orset.New[string]("us-east-1"))
+	_ = cart.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("milk"), nil })
+
+	err := r.Update(func(tx *crdt.Tx) error {
+		if err := cart.UpdateIn(tx, func(s *orset.Set[string]) (crdt.Op, error) { return s.Remove("milk"), nil }); err != nil {
+			return err
+		}
+		return order.UpdateIn(tx, func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("milk"), nil })
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+
+	r.View(func(tx *crdt.Tx) {
+		_ = cart.ReadIn(tx, func(s *orset.Set[string]) { fmt.Println("cart:", slices.Sorted(s.All())) })
+		_ = order.ReadIn(tx, func(s *orset.Set[string]) { fmt.Println("order:", slices.Sorted(s.All())) })
+	})
+	// Output:
+	// cart: []
+	// order: [milk]
+}

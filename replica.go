@@ -146,6 +146,7 @@ type logEntry struct {
 	op     []byte
 	at     int64 // physical time it was made, for lag
 	cum    int   // bytes of ops up to and including this one
+	more   bool  // the next op belongs to the same group (see Tx)
 }
 
 // Replica is the replication engine of one replica: it owns named objects,
@@ -272,7 +273,7 @@ func (h *Handle[T]) Update(f func(obj T) (Op, error)) error {
 		r.mu.Unlock()
 		return fmt.Errorf("crdt: encoding the op on %q: %w", h.name, err)
 	}
-	r.appendOp(h.name, b)
+	r.appendGroup([]txOp{{object: h.name, op: b}})
 	r.mu.Unlock()
 	r.poke()
 	return nil
@@ -285,26 +286,34 @@ func (r *Replica) poke() {
 	}
 }
 
-// appendOp adds a local op to the log, dropping the oldest ops if the log
-// is over its bounds. The caller holds r.mu.
-func (r *Replica) appendOp(object string, op []byte) {
+// appendGroup adds a group of local ops to the log, to be sent together,
+// dropping the oldest ops if the log is over its bounds. The caller holds
+// r.mu.
+func (r *Replica) appendGroup(ops []txOp) {
 	if len(r.peers) == 0 {
-		r.seq++ // nobody to tell; a peer added later catches up by digest
+		r.seq += uint64(len(ops)) // nobody to tell; a peer added later catches up by digest
 		r.ops = r.ops[:0]
 		return
 	}
-	cum := len(op)
+	cum := 0
 	if n := len(r.ops); n > 0 {
-		cum += r.ops[n-1].cum
+		cum = r.ops[n-1].cum
 	}
-	r.seq++
-	r.ops = append(r.ops, logEntry{object: object, op: op, at: r.clk.Physical(), cum: cum})
+	at := r.clk.Physical()
+	for i, o := range ops {
+		cum += len(o.op)
+		r.seq++
+		r.ops = append(r.ops, logEntry{object: o.object, op: o.op, at: at, cum: cum, more: i < len(ops)-1})
+	}
 	drop := 0
-	for len(r.ops)-drop > r.cfg.MaxLogOps || r.ops[len(r.ops)-1].cum-r.cumBefore(drop) > r.cfg.MaxLogBytes {
+	for drop < len(r.ops) && (len(r.ops)-drop > r.cfg.MaxLogOps || r.ops[len(r.ops)-1].cum-r.cumBefore(drop) > r.cfg.MaxLogBytes) {
 		drop++
-		if drop == len(r.ops)-1 {
-			break
-		}
+	}
+	// Drop whole groups only, so the log never starts inside one: a peer
+	// is sent a group whole or catches up by digest. A group larger than
+	// the bounds empties the log.
+	for drop > 0 && drop < len(r.ops) && r.ops[drop-1].more {
+		drop++
 	}
 	if drop > 0 {
 		r.log.Debug("op log over its bound; dropping oldest", "ops", drop)

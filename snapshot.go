@@ -86,11 +86,12 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	w.Int(last.Wall)
 	w.Uint(uint64(last.Logical))
 
-	w.Array(3 * len(r.ops))
+	w.Array(4 * len(r.ops))
 	for _, e := range r.ops {
 		w.String(e.object)
 		w.Binary(e.op)
 		w.Int(e.at)
+		w.Bool(e.more)
 	}
 
 	ids := sortedPeerIDs(r.peers)
@@ -173,13 +174,13 @@ func (r *Replica) Restore(snapshot []byte) error {
 	last.Logical = uint32(logical)
 
 	n := rd.ArrayLen()
-	if rd.Err() == nil && n%3 != 0 {
+	if rd.Err() == nil && n%4 != 0 {
 		rd.Fail("op log with %d fields", n)
 	}
-	ops := make([]logEntry, 0, n/3)
+	ops := make([]logEntry, 0, n/4)
 	cum := 0
-	for range n / 3 {
-		e := logEntry{object: rd.String(), op: rd.Binary(), at: rd.Int()}
+	for range n / 4 {
+		e := logEntry{object: rd.String(), op: rd.Binary(), at: rd.Int(), more: rd.Bool()}
 		cum += len(e.op)
 		e.cum = cum
 		ops = append(ops, e)

@@ -300,15 +300,7 @@ func (r *Replica) prepare(p *peer) *envelope {
 		}
 	default:
 		env.FirstSeq = from
-		budget := r.cfg.MaxBatchBytes
-		for s := from; s <= r.seq; s++ {
-			e := &r.ops[s-r.firstSeq()]
-			if len(env.Ops) > 0 && len(e.op) > budget {
-				break
-			}
-			budget -= len(e.op)
-			env.Ops = append(env.Ops, opEntry{Object: e.object, Op: e.op})
-		}
+		env.Ops = r.batch(from)
 		p.sent = from + uint64(len(env.Ops)) - 1
 		p.sentTick = r.ticks
 		due = true
@@ -342,6 +334,36 @@ func (r *Replica) prepare(p *peer) *envelope {
 	env.Now = r.clk.Now()
 	p.lastSend = r.ticks
 	return env
+}
+
+// batch returns the ops from sequence number from on that fit in one
+// message: within MaxBatchBytes, but never fewer than one whole group, and
+// never splitting a group (see Tx), so a receiver applies each group at
+// once. The caller holds r.mu; from is in the log.
+func (r *Replica) batch(from uint64) []opEntry {
+	first := r.firstSeq()
+	budget := r.cfg.MaxBatchBytes
+	n, whole := 0, 0 // ops taken; ops up to the end of the last whole group
+	for s := from; s <= r.seq; s++ {
+		e := &r.ops[s-first]
+		if whole > 0 && len(e.op) > budget {
+			break
+		}
+		budget -= len(e.op)
+		n++
+		if !e.more {
+			whole = n
+		}
+	}
+	if whole == 0 {
+		whole = n // the log ends inside a group: send what there is
+	}
+	ops := make([]opEntry, whole)
+	for i := range ops {
+		e := &r.ops[from+uint64(i)-first]
+		ops[i] = opEntry{Object: e.object, Op: e.op}
+	}
+	return ops
 }
 
 // digest lists the replica's objects and their versions. The caller holds

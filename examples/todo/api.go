@@ -180,19 +180,15 @@ func (rg *region) patchTodo(w http.ResponseWriter, r *http.Request) {
 		if td, ok = rg.todos.get(id); !ok {
 			return errNotFound
 		}
+		var newTitle *string
 		if req.Title != nil {
-			if err := rg.todos.setTitle(id, title); err != nil {
-				return err
-			}
+			newTitle = &title
 			td.Title = title
 		}
 		if req.Done != nil {
-			if err := rg.todos.setDone(id, *req.Done); err != nil {
-				return err
-			}
 			td.Done = *req.Done
 		}
-		return nil
+		return rg.todos.edit(id, newTitle, req.Done)
 	})
 	if err != nil {
 		writeFailed(w, err)

@@ -49,9 +49,14 @@ var (
 //     ID from the set and deletes its fields) wins over any edit made
 //     concurrently in another region: the item is gone everywhere.
 //
-// A todos is safe for concurrent use (the engine's handles lock); callers
-// that check-then-write hold the region's write lock.
+// Creating and deleting an item change several objects in one engine
+// transaction, and reads go through one view, so no region ever shows an
+// item without its title, or half deleted.
+//
+// A todos is safe for concurrent use (the engine locks); callers that
+// check-then-write hold the region's write lock.
 type todos struct {
+	r     *crdt.Replica
 	items *crdt.Handle[*orset.Set[string]]
 	title *crdt.Handle[*lwwmap.Map[string, string]]
 	done  *crdt.Handle[*lwwmap.Map[string, bool]]
@@ -71,89 +76,105 @@ func registerTodos(r *crdt.Replica) (*todos, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &todos{items: items, title: title, done: done}, nil
+	return &todos{r: r, items: items, title: title, done: done}, nil
 }
 
 // list returns every item, oldest first (IDs begin with their creation
 // time).
 func (t *todos) list() []Todo {
 	var out []Todo
-	t.items.Read(func(s *orset.Set[string]) {
-		for id := range s.All() {
-			out = append(out, Todo{ID: id})
-		}
+	t.r.View(func(tx *crdt.Tx) {
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) {
+			for id := range s.All() {
+				out = append(out, Todo{ID: id})
+			}
+		})
+		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+			for i := range out {
+				out[i].Title, _ = m.Get(out[i].ID)
+			}
+		})
+		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) {
+			for i := range out {
+				out[i].Done, _ = m.Get(out[i].ID)
+			}
+		})
 	})
 	slices.SortFunc(out, func(a, b Todo) int { return strings.Compare(a.ID, b.ID) })
-	t.title.Read(func(m *lwwmap.Map[string, string]) {
-		for i := range out {
-			out[i].Title, _ = m.Get(out[i].ID)
-		}
-	})
-	t.done.Read(func(m *lwwmap.Map[string, bool]) {
-		for i := range out {
-			out[i].Done, _ = m.Get(out[i].ID)
-		}
-	})
 	return out
 }
 
 // get returns one item.
-func (t *todos) get(id string) (Todo, bool) {
-	var ok bool
-	t.items.Read(func(s *orset.Set[string]) { ok = s.Contains(id) })
-	if !ok {
-		return Todo{}, false
-	}
-	td := Todo{ID: id}
-	t.title.Read(func(m *lwwmap.Map[string, string]) { td.Title, _ = m.Get(id) })
-	t.done.Read(func(m *lwwmap.Map[string, bool]) { td.Done, _ = m.Get(id) })
-	return td, true
+func (t *todos) get(id string) (td Todo, ok bool) {
+	t.r.View(func(tx *crdt.Tx) {
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { ok = s.Contains(id) })
+		if !ok {
+			return
+		}
+		td.ID = id
+		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { td.Title, _ = m.Get(id) })
+		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { td.Done, _ = m.Get(id) })
+	})
+	return td, ok
 }
 
-// create adds a new item. The title is written before the ID joins the
-// set, so a peer applying the ops in order never shows an untitled item.
+// create adds a new item: its ID joins the set and its title is written
+// in one transaction, which every region applies at once.
 func (t *todos) create(id, title string) error {
-	err := t.title.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
-		return m.Put(id, title), nil
-	})
-	if err != nil {
-		return err
-	}
-	return t.items.Update(func(s *orset.Set[string]) (crdt.Op, error) {
-		return s.Add(id), nil
-	})
-}
-
-// setTitle and setDone write one field. They never touch the set: an
-// edit does not bring back a deleted item.
-func (t *todos) setTitle(id, title string) error {
-	return t.title.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
-		return m.Put(id, title), nil
+	return t.r.Update(func(tx *crdt.Tx) error {
+		err := t.title.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+			return m.Put(id, title), nil
+		})
+		if err != nil {
+			return err
+		}
+		return t.items.UpdateIn(tx, func(s *orset.Set[string]) (crdt.Op, error) {
+			return s.Add(id), nil
+		})
 	})
 }
 
-func (t *todos) setDone(id string, done bool) error {
-	return t.done.Update(func(m *lwwmap.Map[string, bool]) (crdt.Op, error) {
-		return m.Put(id, done), nil
+// edit writes the fields given (nil ones stay as they are) in one
+// transaction. It never touches the set: an edit does not bring back a
+// deleted item.
+func (t *todos) edit(id string, title *string, done *bool) error {
+	return t.r.Update(func(tx *crdt.Tx) error {
+		if title != nil {
+			err := t.title.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+				return m.Put(id, *title), nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if done == nil {
+			return nil
+		}
+		return t.done.UpdateIn(tx, func(m *lwwmap.Map[string, bool]) (crdt.Op, error) {
+			return m.Put(id, *done), nil
+		})
 	})
 }
 
-// remove deletes an item: its ID leaves the set first, then its fields.
+// remove deletes an item in one transaction: its ID leaves the set and
+// its fields are deleted.
 func (t *todos) remove(id string) error {
-	err := t.items.Update(func(s *orset.Set[string]) (crdt.Op, error) {
-		return s.Remove(id), nil
-	})
-	if err != nil {
-		return err
-	}
-	err = t.title.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
-		return m.Delete(id), nil
-	})
-	if err != nil {
-		return err
-	}
-	return t.done.Update(func(m *lwwmap.Map[string, bool]) (crdt.Op, error) {
-		return m.Delete(id), nil
+	return t.r.Update(func(tx *crdt.Tx) error {
+		err := t.items.UpdateIn(tx, func(s *orset.Set[string]) (crdt.Op, error) {
+			return s.Remove(id), nil
+		})
+		if err != nil {
+			return err
+		}
+		err = t.title.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+			return m.Delete(id), nil
+		})
+		if err != nil {
+			return err
+		}
+		return t.done.UpdateIn(tx, func(m *lwwmap.Map[string, bool]) (crdt.Op, error) {
+			return m.Delete(id), nil
+		})
 	})
 }
 
