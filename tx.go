@@ -17,6 +17,12 @@ var ErrTx = errors.New("crdt: transaction misused")
 // without the others (provided readers use [Replica.View]). A Tx made by
 // [Replica.View] reads objects through [Handle.ReadIn] at a single instant.
 //
+// The one exception is an op a receiver refuses (for an object it does not
+// have, or timestamped too far ahead of its clock): the rest of the group
+// is applied, and the refused op when it is offered again and accepted.
+// Replicas that register the same objects and keep their clocks within
+// MaxOffset never see it.
+//
 // A Tx is valid only inside the function it was handed to, and only for
 // handles of its replica.
 type Tx struct {
