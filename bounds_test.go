@@ -110,6 +110,9 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	for _, id := range c.ids {
+		c.persist(id) // the writes made after the last save leave now
+	}
 	slices.Sort(want)
 	c.settle(want, 100)
 }

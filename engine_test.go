@@ -14,10 +14,19 @@ import (
 	"pgregory.net/rapid"
 )
 
+// failer is what the test helpers need of a *testing.T, a *testing.B or a
+// *rapid.T (so that a property's failures shrink).
+type failer interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
 // cluster is a set of replicas, each holding one gset named "s", over a
 // memnet network, with time driven by the test.
 type cluster struct {
-	t     testing.TB
+	t     failer
 	net   *memnet.Network
 	now   *atomic.Int64
 	ids   []crdt.ReplicaID
@@ -33,13 +42,13 @@ type node struct {
 	up   bool
 }
 
-func newCluster(t testing.TB, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
+func newCluster(t failer, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
 	return newClusterBroadcast(t, seed, n, cfg, false)
 }
 
 // newClusterBroadcast is newCluster whose transports also implement
 // crdt.Broadcaster if bcast is set.
-func newClusterBroadcast(t testing.TB, seed uint64, n int, cfg func(*crdt.Config), bcast bool) *cluster {
+func newClusterBroadcast(t failer, seed uint64, n int, cfg func(*crdt.Config), bcast bool) *cluster {
 	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg, bcast: bcast}
 	c.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
 	for i := range n {
@@ -88,6 +97,9 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte) {
 	}
 	c.nodes[id] = &node{r: r, set: h, snap: snap, up: true}
 	c.net.Attach(id, r)
+	// A host that persists saves at once, so that a crash before its first
+	// write does not bring it back as a new replica under an old name.
+	c.persist(id)
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {
@@ -187,7 +199,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		// Without periodic anti-entropy, convergence rests on the op stream,
 		// its retransmission and the catch-up of peers that fell behind.
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
-		c := newClusterBroadcast(t, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
+		c := newClusterBroadcast(rt, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
 			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
 			cfg.AntiEntropyTicks = antiEntropy
 		}, rapid.Bool().Draw(rt, "broadcast"))
@@ -197,17 +209,33 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		c.net.MaxDelay = rapid.IntRange(0, 3).Draw(rt, "delay")
 		pick := rapid.SampledFrom(c.ids)
 
-		var model []string
+		// model holds the acknowledged writes: saved before the write
+		// returned. unsaved holds, per replica, writes it made and has not
+		// saved yet; maybe, those a crash caught unsaved. Such writes may
+		// survive (a peer got them) or not, but every replica must end up
+		// agreeing.
+		var model, maybe []string
+		unsaved := map[crdt.ReplicaID][]string{}
 		steps := rapid.IntRange(1, 120).Draw(rt, "steps")
 		for i := range steps {
 			switch rapid.IntRange(0, 9).Draw(rt, "action") {
 			case 0, 1, 2, 3:
 				id := pick.Draw(rt, "writer")
-				if c.nodes[id].up {
-					e := fmt.Sprintf("e%03d", i)
-					c.add(id, e)
-					model = append(model, e)
+				if !c.nodes[id].up {
+					continue
 				}
+				e := fmt.Sprintf("e%03d", i)
+				if rapid.IntRange(0, 3).Draw(rt, "unsaved") > 0 {
+					c.add(id, e) // saves: acknowledged, with what was unsaved
+					model = append(model, e)
+					model = append(model, unsaved[id]...)
+					unsaved[id] = nil
+					continue
+				}
+				if err := c.nodes[id].set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+					rt.Fatal(err)
+				}
+				unsaved[id] = append(unsaved[id], e)
 			case 4, 5, 6:
 				c.round()
 			case 7:
@@ -221,6 +249,8 @@ func TestConvergenceUnderFaults(t *testing.T) {
 				id := pick.Draw(rt, "crash")
 				if c.nodes[id].up {
 					c.crash(id)
+					maybe = append(maybe, unsaved[id]...)
+					unsaved[id] = nil
 				} else {
 					c.restart(id)
 				}
@@ -229,16 +259,63 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		for _, id := range c.ids {
 			if !c.nodes[id].up {
 				c.restart(id)
+			} else if len(unsaved[id]) > 0 {
+				c.persist(id) // the save that was under way completes
+				model = append(model, unsaved[id]...)
 			}
 		}
 		c.net.HealAll()
 		c.net.Loss, c.net.Duplicate = 0, 0
-		slices.Sort(model)
-		if model == nil {
-			model = []string{}
-		}
-		c.settle(model, 400)
+		c.settleWithin(model, maybe, 400)
 	})
+}
+
+// settleWithin runs rounds until every replica holds the same elements,
+// all of must and none but those of must and may, with nothing left to
+// send; it fails the test after limit rounds.
+func (c *cluster) settleWithin(must, may []string, limit int) {
+	c.t.Helper()
+	allowed := map[string]bool{}
+	for _, e := range slices.Concat(must, may) {
+		allowed[e] = true
+	}
+	done := func() bool {
+		first := c.elems(c.ids[0])
+		for _, id := range c.ids {
+			got := c.elems(id)
+			if !slices.Equal(got, first) {
+				return false
+			}
+			for _, p := range c.nodes[id].r.Stats().Peers {
+				if p.PendingOps != 0 {
+					return false
+				}
+			}
+		}
+		for _, e := range first {
+			if !allowed[e] {
+				c.t.Fatalf("%s holds %q, which no replica wrote", c.ids[0], e)
+			}
+		}
+		for _, e := range must {
+			if !slices.Contains(first, e) {
+				return false
+			}
+		}
+		return true
+	}
+	for range limit {
+		if done() {
+			return
+		}
+		c.round()
+	}
+	for _, id := range c.ids {
+		c.t.Logf("%s: elems %v stats %+v", id, c.elems(id), c.nodes[id].r.Stats())
+	}
+	slices.Sort(must)
+	slices.Sort(may)
+	c.t.Fatalf("no agreement holding %v (and maybe some of %v) after %d rounds (last receive error: %v)", must, may, limit, c.net.LastError())
 }
 
 // counting wraps a transport and counts the calls to it, keeping its

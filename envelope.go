@@ -27,7 +27,9 @@ type envelope struct {
 
 	// AckInc and AckSeq acknowledge the receiver's ops: every op of the
 	// receiver's incarnation AckInc up to AckSeq has been applied.
-	AckInc, AckSeq uint64
+	// CatchUpAck is the number of the receiver's last catch-up (of that
+	// incarnation) merged here.
+	AckInc, AckSeq, CatchUpAck uint64
 
 	WantDigest bool // the sender asks for the receiver's digest
 
@@ -42,15 +44,16 @@ type envelope struct {
 
 	// States carries catch-up states (deltas or whole states); once they
 	// are merged, every op of the sender up to StatesUpTo is accounted for.
-	StatesUpTo uint64
-	States     []stateEntry
+	// CatchUp numbers the catch-up, for the receiver to confirm it.
+	StatesUpTo, CatchUp uint64
+	States              []stateEntry
 }
 
 // recipient is one addressee of a broadcast and the acknowledgement of its
 // ops that the broadcast carries.
 type recipient struct {
-	ID             ReplicaID
-	AckInc, AckSeq uint64
+	ID                         ReplicaID
+	AckInc, AckSeq, CatchUpAck uint64
 }
 
 type opEntry struct {
@@ -106,6 +109,7 @@ func (e *envelope) encode() ([]byte, error) {
 	w.Uint(uint64(e.Now.Logical))
 	w.Uint(e.AckInc)
 	w.Uint(e.AckSeq)
+	w.Uint(e.CatchUpAck)
 	var flags uint64
 	if e.WantDigest {
 		flags |= flagWantDigest
@@ -118,11 +122,12 @@ func (e *envelope) encode() ([]byte, error) {
 	}
 	w.Uint(flags)
 	if e.Broadcast {
-		w.Array(3 * len(e.Recipients))
+		w.Array(4 * len(e.Recipients))
 		for _, rc := range e.Recipients {
 			w.Replica(string(rc.ID))
 			w.Uint(rc.AckInc)
 			w.Uint(rc.AckSeq)
+			w.Uint(rc.CatchUpAck)
 		}
 	}
 
@@ -162,6 +167,7 @@ func (e *envelope) encode() ([]byte, error) {
 		}
 	}
 	w.Uint(e.StatesUpTo)
+	w.Uint(e.CatchUp)
 	w.Array(2 * len(e.States))
 	for _, s := range e.States {
 		w.String(s.Object)
@@ -186,6 +192,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	e.Now.Logical = uint32(logical)
 	e.AckInc = r.Uint()
 	e.AckSeq = r.Uint()
+	e.CatchUpAck = r.Uint()
 	flags := r.Uint()
 	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast) != 0 {
 		r.Fail("unknown flags %#x", flags)
@@ -247,6 +254,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		e.Digest = append(e.Digest, d)
 	}
 	e.StatesUpTo = r.Uint()
+	e.CatchUp = r.Uint()
 	n = r.ArrayLen()
 	if r.Err() == nil && n%2 != 0 {
 		r.Fail("state list with an odd number of fields")
@@ -254,7 +262,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	for range n / 2 {
 		e.States = append(e.States, stateEntry{Object: r.String(), State: r.Binary()})
 	}
-	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || len(e.States) > 0 || len(e.Digest) > 0) {
+	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0) {
 		r.Fail("broadcast carrying catch-up states or a digest")
 	}
 	if err := r.Done(); err != nil {
@@ -278,16 +286,16 @@ func decodeRecipients(r *codec.Reader, e *envelope) {
 	case n == 0:
 		r.Fail("broadcast with no recipients")
 		return
-	case n%3 != 0:
-		r.Fail("recipient list with %d fields, not a multiple of 3", n)
+	case n%4 != 0:
+		r.Fail("recipient list with %d fields, not a multiple of 4", n)
 		return
-	case n/3 > maxRecipients:
-		r.Fail("%d recipients, limit %d", n/3, maxRecipients)
+	case n/4 > maxRecipients:
+		r.Fail("%d recipients, limit %d", n/4, maxRecipients)
 		return
 	}
-	e.Recipients = make([]recipient, 0, n/3)
-	for range n / 3 {
-		rc := recipient{ID: ReplicaID(r.Replica()), AckInc: r.Uint(), AckSeq: r.Uint()}
+	e.Recipients = make([]recipient, 0, n/4)
+	for range n / 4 {
+		rc := recipient{ID: ReplicaID(r.Replica()), AckInc: r.Uint(), AckSeq: r.Uint(), CatchUpAck: r.Uint()}
 		if r.Err() != nil {
 			return
 		}

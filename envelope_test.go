@@ -50,12 +50,14 @@ func fullEnvelope() *envelope {
 		Now:         clock.Timestamp{Wall: 1_795_000_000_000_000_000, Logical: 2},
 		AckInc:      9,
 		AckSeq:      41,
+		CatchUpAck:  5,
 		WantDigest:  true,
 		FirstSeq:    42,
 		Ops:         []opEntry{{"cart", []byte{1, 2}}, {"todos", []byte{3}}, {"cart", []byte{4}}},
 		HasDigest:   true,
 		Digest:      []digestEntry{{"cart", []byte{5}, []byte{6}}, {"count", nil, nil}},
 		StatesUpTo:  44,
+		CatchUp:     6,
 		States:      []stateEntry{{"cart", []byte{7, 8, 9}}},
 	}
 }
@@ -66,7 +68,7 @@ func broadcastEnvelope() *envelope {
 		Incarnation: 7,
 		Now:         clock.Timestamp{Wall: 1_795_000_000_000_000_000, Logical: 2},
 		Broadcast:   true,
-		Recipients:  []recipient{{"ap-south-1", 3, 10}, {"eu-west-1", 9, 41}},
+		Recipients:  []recipient{{"ap-south-1", 3, 10, 0}, {"eu-west-1", 9, 41, 2}},
 		FirstSeq:    42,
 		Ops:         []opEntry{{"cart", []byte{1, 2}}, {"todos", []byte{3}}},
 	}
@@ -92,6 +94,7 @@ func TestBroadcastEnvelopeRefusals(t *testing.T) {
 		"want digest":        func(e *envelope) { e.WantDigest = true },
 		"states":             func(e *envelope) { e.StatesUpTo, e.States = 3, []stateEntry{{"cart", []byte{1}}} },
 		"states up to":       func(e *envelope) { e.StatesUpTo = 3 },
+		"catch-up number":    func(e *envelope) { e.CatchUp = 3 },
 	} {
 		e := broadcastEnvelope()
 		edit(e)
@@ -117,16 +120,17 @@ func TestBroadcastEnvelopeRefusals(t *testing.T) {
 		if i < 0 {
 			t.Fatalf("no % x in % x", flagsThenNext, b)
 		}
-		b[i+2] = flags
+		b[i+3] = flags
 		var de *codec.DecodeError
 		if _, err := decodeEnvelope(b, codec.Limits{}); !errors.As(err, &de) || !strings.Contains(err.Error(), "disagree") {
 			t.Errorf("flags %#x on % x: %v, want the addressee refused", flags, b, err)
 		}
 	}
-	// Acknowledgements 0, 0, flags 4, then the recipient array of 6 fields.
-	flip(broadcastEnvelope(), []byte{0x00, 0x00, flagBroadcast, 0x96}, 0)
-	// Acknowledgements 0, 0, flags 0, then the empty object table.
-	flip(&envelope{From: "a", To: "b", Incarnation: 1}, []byte{0x00, 0x00, 0x00, 0x90}, flagBroadcast)
+	// Acknowledgements 0, 0, 0, flags 4, then the recipient array of 8
+	// fields.
+	flip(broadcastEnvelope(), []byte{0x00, 0x00, 0x00, flagBroadcast, 0x98}, 0)
+	// Acknowledgements 0, 0, 0, flags 0, then the empty object table.
+	flip(&envelope{From: "a", To: "b", Incarnation: 1}, []byte{0x00, 0x00, 0x00, 0x00, 0x90}, flagBroadcast)
 }
 
 func TestEnvelopeGolden(t *testing.T) {

@@ -92,8 +92,10 @@ type Config struct {
 	// empty message carrying acknowledgements (default 10).
 	HeartbeatTicks int
 	// AntiEntropyTicks is how many ticks pass between digest exchanges
-	// with each peer, a safety net that finds anything the op stream
-	// missed (default 100; negative disables).
+	// with each peer (default 100; negative disables). Replication
+	// converges without them: acknowledged ops, and catch-ups that are
+	// asked for until confirmed, bring every peer up to date. They are a
+	// safety net for state that went wrong some other way.
 	AntiEntropyTicks int
 
 	// OnRemoteUpdate, if set, is called with an object's name after a
@@ -189,6 +191,14 @@ type Replica struct {
 	// one, so its current versions are durable.
 	snapshotted bool
 	durable     map[string][]byte
+	// persistent is set once a snapshot was saved or restored: the host
+	// persists the replica. From then on, local ops leave only once a
+	// saved snapshot holds them (up to savedSeq), and catch-up states only
+	// when every local op is saved, so no peer ever holds a change the
+	// replica could lose in a crash and then make again under the same
+	// dot.
+	persistent bool
+	savedSeq   uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot
 }

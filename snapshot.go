@@ -47,6 +47,14 @@ func (r *Replica) Snapshot() ([]byte, error) {
 // update to its own client, loses nothing it acknowledged. After a crash,
 // restore the latest saved snapshot.
 //
+// Once a snapshot has been saved (or restored), the replica holds back
+// what a crash could take from it: its local ops leave for its peers only
+// once a saved snapshot holds them, and catch-up states only while every
+// local op is saved. Otherwise a peer could keep a change the replica lost
+// in a crash, and the replica, restarted, would make another change under
+// the same identity (dot). So save after local updates, as acknowledging
+// them needs anyway; while saves fail, the replica's own changes wait.
+//
 // Calls are serialized, one save at a time, so a slow save never
 // overwrites a newer snapshot. save runs without the replica's lock held,
 // so replication and local updates go on meanwhile; it must not call
@@ -56,6 +64,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	snap, versions, err := r.snapshot()
+	seq := r.seq
 	if err == nil {
 		r.snapshotted = true // from now on, only saved versions are durable
 	}
@@ -68,7 +77,10 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	}
 	r.mu.Lock()
 	r.durable = versions
+	r.persistent = true
+	r.savedSeq = max(r.savedSeq, seq)
 	r.mu.Unlock()
+	r.poke() // the ops it saved may leave now
 	return nil
 }
 
@@ -255,7 +267,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 		for _, s := range sp.above {
 			p.markReceived(s)
 		}
-		p.wantDig = true
+		p.awaitDig, p.catchUpSent = true, 0
 	}
 	for _, p := range r.peers {
 		p.acked, p.sent = 0, 0
@@ -263,5 +275,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 	// What was restored came from storage: it is durable.
 	r.durable = r.versions()
 	r.snapshotted = true
+	r.persistent = true
+	r.savedSeq = r.seq
 	return nil
 }

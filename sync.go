@@ -24,6 +24,13 @@ type peer struct {
 	lastSend  uint64 // tick of the last message of any kind
 	askedTick uint64 // tick we last asked for the peer's digest
 	wantDig   bool   // ask the peer for its digest at the next tick
+	// awaitDig is set while the peer may lack what the op log no longer
+	// holds (it is new, restarted, or fell out of the log): its digest is
+	// asked for again and again until a catch-up computed from one is
+	// confirmed (catchUpSent acknowledged).
+	awaitDig    bool
+	catchUps    uint64 // catch-ups sent to the peer, numbering them
+	catchUpSent uint64 // the number of the last catch-up sent, 0 if none since awaitDig was set
 	owedDig   bool   // the peer asked for our digest
 	theirDig  []digestEntry
 	hasTheir  bool              // theirDig is set: send catch-up states
@@ -33,10 +40,11 @@ type peer struct {
 	behindSince int64
 
 	// Inbound: the peer's ops.
-	rinc    uint64              // the peer's incarnation as last seen
-	recv    uint64              // its ops applied up to here
-	above   map[uint64]struct{} // its ops applied beyond recv
-	needAck bool
+	rinc       uint64              // the peer's incarnation as last seen
+	recv       uint64              // its ops applied up to here
+	above      map[uint64]struct{} // its ops applied beyond recv
+	catchUpGot uint64              // the number of its last catch-up merged here
+	needAck    bool
 
 	stats peerCounters
 }
@@ -57,7 +65,7 @@ type peerCounters struct {
 }
 
 func newPeer(id ReplicaID, acked uint64) *peer {
-	return &peer{id: id, acked: acked, sent: acked, wantDig: true}
+	return &peer{id: id, acked: acked, sent: acked, awaitDig: true}
 }
 
 // Refusal reasons, as counted in [PeerStats].Refused.
@@ -100,6 +108,15 @@ func (p *peer) refuse(reason string) {
 		p.stats.refused = map[string]uint64{}
 	}
 	p.stats.refused[reason]++
+}
+
+// startCatchUp makes the replica bring the peer up to date by digest: ask
+// for its digest until a catch-up computed from one is confirmed.
+func (p *peer) startCatchUp() {
+	if !p.awaitDig {
+		p.awaitDig = true
+		p.catchUpSent = 0
+	}
 }
 
 // markReceived records that the peer's op seq was applied.
@@ -255,7 +272,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 		for _, i := range members {
 			env := out[i].env
 			to = append(to, env.To)
-			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq})
+			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
 			env.FirstSeq, env.Ops = 0, nil
 			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0
 		}
@@ -291,22 +308,25 @@ func (r *Replica) prepare(p *peer) *envelope {
 	}
 	from := max(p.sent, p.acked) + 1
 	switch {
-	case from > r.seq:
-		// Nothing new to send.
+	case from > r.shippable():
+		// Nothing new to send (or not yet saved).
 	case from < r.firstSeq():
 		// The ops the peer lacks have left the log: catch up by digest.
-		if r.ticks-p.askedTick >= uint64(4*r.cfg.RetransmitTicks) || p.askedTick == 0 {
-			p.wantDig = true
-		}
+		p.startCatchUp()
 	default:
 		env.FirstSeq = from
-		env.Ops = r.batch(from)
+		env.Ops = r.batch(from, r.shippable())
 		p.sent = from + uint64(len(env.Ops)) - 1
 		p.sentTick = r.ticks
 		due = true
 	}
 
 	if r.cfg.AntiEntropyTicks > 0 && r.ticks%uint64(r.cfg.AntiEntropyTicks) == 0 {
+		p.wantDig = true
+	}
+	// Until a catch-up is confirmed, ask again once the last request had
+	// time to be answered and its catch-up to be acknowledged.
+	if p.awaitDig && (p.askedTick == 0 || r.ticks-p.askedTick >= uint64(4*r.cfg.RetransmitTicks)) {
 		p.wantDig = true
 	}
 	if p.wantDig {
@@ -321,7 +341,7 @@ func (r *Replica) prepare(p *peer) *envelope {
 		p.owedDig = false
 		due = true
 	}
-	if p.hasTheir {
+	if p.hasTheir && r.shippable() == r.seq {
 		r.catchUp(p, env)
 		p.hasTheir = false
 		p.theirDig = nil
@@ -330,21 +350,31 @@ func (r *Replica) prepare(p *peer) *envelope {
 	if !due && r.ticks-p.lastSend < uint64(r.cfg.HeartbeatTicks) {
 		return nil
 	}
-	env.AckInc, env.AckSeq = p.rinc, p.recv
+	env.AckInc, env.AckSeq, env.CatchUpAck = p.rinc, p.recv, p.catchUpGot
 	env.Now = r.clk.Now()
 	p.lastSend = r.ticks
 	return env
 }
 
-// batch returns the ops from sequence number from on that fit in one
-// message: within MaxBatchBytes, but never fewer than one whole group, and
-// never splitting a group (see Tx), so a receiver applies each group at
-// once. The caller holds r.mu; from is in the log.
-func (r *Replica) batch(from uint64) []opEntry {
+// shippable returns the sequence number of the last local op that may
+// leave: the last one, or, once the host persists the replica, the last
+// one a saved snapshot holds. The caller holds r.mu.
+func (r *Replica) shippable() uint64 {
+	if r.persistent {
+		return min(r.savedSeq, r.seq)
+	}
+	return r.seq
+}
+
+// batch returns the ops from sequence number from up to last that fit in
+// one message: within MaxBatchBytes, but never fewer than one whole group,
+// and never splitting a group (see Tx), so a receiver applies each group
+// at once. The caller holds r.mu; from is in the log.
+func (r *Replica) batch(from, last uint64) []opEntry {
 	first := r.firstSeq()
 	budget := r.cfg.MaxBatchBytes
 	n, whole := 0, 0 // ops taken; ops up to the end of the last whole group
-	for s := from; s <= r.seq; s++ {
+	for s := from; s <= last; s++ {
 		e := &r.ops[s-first]
 		if whole > 0 && len(e.op) > budget {
 			break
@@ -420,6 +450,9 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 	}
 	// The states hold every op made so far; send ops after them.
 	env.StatesUpTo = r.seq
+	p.catchUps++
+	env.CatchUp = p.catchUps
+	p.catchUpSent = p.catchUps
 	p.sent = max(p.sent, r.seq)
 	p.sentTick = r.ticks
 }
@@ -463,7 +496,8 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 			r.countRefusal(from, err)
 			return err
 		}
-		env.AckInc, env.AckSeq = env.Recipients[i].AckInc, env.Recipients[i].AckSeq
+		rc := env.Recipients[i]
+		env.AckInc, env.AckSeq, env.CatchUpAck = rc.AckInc, rc.AckSeq, rc.CatchUpAck
 	} else if env.To != r.id {
 		err := fmt.Errorf("%w: message from %s is for %s", ErrMisaddressed, from, env.To)
 		r.countRefusal(from, err)
@@ -515,8 +549,11 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// says it again, and exchange digests so it gets back what it lost.
 		first := p.rinc == 0
 		p.rinc = env.Incarnation
-		p.recv, p.above = 0, nil
+		p.recv, p.above, p.catchUpGot = 0, nil, 0
 		p.versions = nil // it may have lost state: its old versions overstate it
+		// A digest of its earlier incarnation may overstate it too: a
+		// delta computed from it would leave out what it lost.
+		p.theirDig, p.hasTheir = nil, false
 		p.acked = 0
 		if env.AckInc == r.incarnation {
 			p.acked = min(env.AckSeq, r.seq)
@@ -528,15 +565,21 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			// is not known, so count from now.
 			p.behindSince = r.clk.Physical()
 		}
-		p.wantDig = true
+		// Only a confirmed catch-up settles what it may have lost.
+		p.awaitDig, p.catchUpSent = true, 0
 		if !first {
 			r.log.Info("peer restarted", "peer", string(p.id))
 		}
-	} else if env.AckInc == r.incarnation && env.AckSeq > p.acked && env.AckSeq <= r.seq {
-		p.acked = env.AckSeq
-		p.ackTick = r.ticks
-		if p.sent < p.acked {
-			p.sent = p.acked
+	} else if env.AckInc == r.incarnation {
+		if env.AckSeq > p.acked && env.AckSeq <= r.seq {
+			p.acked = env.AckSeq
+			p.ackTick = r.ticks
+			if p.sent < p.acked {
+				p.sent = p.acked
+			}
+		}
+		if p.awaitDig && p.catchUpSent != 0 && env.CatchUpAck >= p.catchUpSent {
+			p.awaitDig, p.catchUpSent = false, 0 // the peer has merged it
 		}
 	}
 	r.truncateLog()
@@ -591,7 +634,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		r.collect()
 	}
 
-	if len(env.States) > 0 || env.StatesUpTo > 0 {
+	if (len(env.States) > 0 || env.StatesUpTo > 0) && env.AckInc != r.incarnation {
+		// Catch-up states computed from the digest of an earlier
+		// incarnation of this replica: they may leave out what it lost in
+		// the restart. The sender learns of the restart and asks again.
+		refuse(fmt.Errorf("%w: catch-up states from %s for an earlier incarnation", ErrStale, p.id))
+	} else if len(env.States) > 0 || env.StatesUpTo > 0 {
 		ok := true
 		for _, s := range env.States {
 			obj, found := r.objects[s.Object]
@@ -612,6 +660,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 		if ok {
 			p.raiseRecv(env.StatesUpTo)
+			p.catchUpGot = max(p.catchUpGot, env.CatchUp)
 		}
 		p.needAck = true
 	}
