@@ -31,10 +31,10 @@ type peer struct {
 	awaitDig    bool
 	catchUps    uint64 // catch-ups sent to the peer, numbering them
 	catchUpSent uint64 // the number of the last catch-up sent, 0 if none since awaitDig was set
-	owedDig   bool   // the peer asked for our digest
-	theirDig  []digestEntry
-	hasTheir  bool              // theirDig is set: send catch-up states
-	versions  map[string][]byte // the peer's durable object versions, from its last digest
+	owedDig     bool   // the peer asked for our digest
+	theirDig    []digestEntry
+	hasTheir    bool              // theirDig is set: send catch-up states
+	versions    map[string][]byte // the peer's durable object versions, from its last digest
 	// behindSince is, while the peer lacks ops that have left the log, the
 	// physical time of the oldest of them known (see PeerStats.Lag).
 	behindSince int64
