@@ -9,6 +9,7 @@ import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -311,4 +312,106 @@ func plainEncoding[K comparable, V any](m *Map[K, V]) []byte {
 	}
 	b, _ := w.Bytes()
 	return b
+}
+
+// BenchmarkDeltaSinceSmall computes the delta a replica needs after 10
+// writes (5 puts over keys present, 3 puts of new keys, 2 deletes) made
+// to a map of 100,000 keys since its version. The map has served one
+// delta before the timed part, as a replica that has taken part in a
+// catch-up round has; "first" times the first call on a copy just decoded
+// from the map's state, as after a restart.
+func BenchmarkDeltaSinceSmall(b *testing.B) {
+	x, _ := mergePair()
+	v := x.Version()
+	for i := range 5 {
+		x.Put(fmt.Sprintf("key-%06d", i*1000), "new")
+	}
+	for i := range 3 {
+		x.Put(fmt.Sprintf("new-%06d", i), "new")
+	}
+	for i := range 2 {
+		x.Delete(fmt.Sprintf("key-%06d", i*1000+500))
+	}
+	b.Run("steady", func(b *testing.B) {
+		x.DeltaSince(v)
+		b.ReportAllocs()
+		for b.Loop() {
+			x.DeltaSince(v)
+		}
+	})
+	state, err := x.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("first", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			var c Map[string, string]
+			if err := c.UnmarshalBinary(state); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			c.DeltaSince(v)
+		}
+	})
+}
+
+// indexed returns a new map that has served a delta to a peer that had
+// seen nothing, so that its index of entries by dot is built and covers
+// every write made afterwards: the most the index costs, before
+// CollectVersions raises its floor.
+func indexed(clk *clock.Clock) *Map[string, string] {
+	m := New[string, string]("bench", clk)
+	m.Put("seed", "")
+	m.DeltaSince(vclock.Clock{})
+	return m
+}
+
+// BenchmarkPut100kIndexed is BenchmarkPut100k on a map whose index is
+// built (see indexed).
+func BenchmarkPut100kIndexed(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	b.ReportAllocs()
+	for b.Loop() {
+		m := indexed(clk)
+		for i := range keys {
+			m.Put(keys[i], vals[i])
+		}
+	}
+	perElem(b, N)
+}
+
+// BenchmarkMerge100kIndexed is BenchmarkMerge100k into a copy whose index
+// is built and covers every entry.
+func BenchmarkMerge100kIndexed(b *testing.B) {
+	x, y := mergePair()
+	x.DeltaSince(vclock.Clock{})
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Merge(y)
+	}
+	perElem(b, N)
+}
+
+// BenchmarkMemoryMap100kIndexed is BenchmarkMemoryMap100k for a map whose
+// index is built and covers every entry.
+func BenchmarkMemoryMap100kIndexed(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	var n uint64
+	for b.Loop() {
+		n = heapDelta(func() any {
+			m := indexed(clk)
+			for i := range keys {
+				m.Put(keys[i], vals[i])
+			}
+			return m
+		})
+	}
+	b.ReportMetric(float64(n)/N, "B/elem")
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -196,7 +197,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 // every invariant before returning it.
 func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 	r := codec.NewReader(data, codec.KindMap, codec.Limits{})
-	out := &Map[K, V]{ctx: vclock.DecodeContext(r)}
+	out := &Map[K, V]{ctx: vclock.DecodeContext(r), ix: new(dotkernel.Index[K])}
 	base := r.Int()
 	groups := r.ArrayLen()
 	if r.Err() == nil && base < 0 {
@@ -311,7 +312,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	if m.clk != nil && !o.maxTS.IsZero() {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
-	m.reps, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS = o.reps, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS
+	m.reps, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.ix = o.reps, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.ix
 	if m.id != "" {
 		m.self = m.intern(m.id)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -77,6 +78,13 @@ type Map[K comparable, V any] struct {
 	m     map[K]entry[V]  // the winning write of each key, live or deleted
 	nDel  int             // delete markers in m
 	maxTS clock.Timestamp // no entry of m is later
+
+	// ix finds the keys of m by the dots of their entries, for
+	// DeltaSince. It is made with the first entry (writers are exclusive;
+	// DeltaSince, which readers may call at the same time, cannot make
+	// it), and built by the first DeltaSince that needs it. A map without
+	// one (never written to) scans m.
+	ix *dotkernel.Index[K]
 }
 
 // New returns an empty map that writes as replica id, stamping its writes
@@ -164,6 +172,10 @@ func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
 		return false
 	}
 	m.m[k] = e
+	m.noteEntry(k, &e)
+	if ok {
+		m.noteGone(old)
+	}
 	if ts := e.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
 	}
@@ -188,18 +200,54 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if del {
 		e.rep |= delBit
 	}
-	if m.nDel == 0 && !del && ts.After(m.maxTS) {
+	if m.nDel == 0 && !del && ts.After(m.maxTS) && !m.ix.Active() {
 		// The common case: the write is later than every entry, and no
-		// marker can be overwritten, so no lookup is needed.
+		// marker can be overwritten, so no lookup is needed (unless the
+		// index needs to hear of the entry overwritten).
 		if m.m == nil {
 			m.m = make(map[K]entry[V])
 		}
 		m.m[k] = e
 		m.maxTS = ts
+		m.noteEntry(k, &e)
 	} else {
 		m.put(k, e)
+		m.tidy()
 	}
 	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
+}
+
+// noteEntry tells the index that e is now the entry of k. Every path by
+// which an entry enters m calls it, except decoding, which makes a new
+// map.
+func (m *Map[K, V]) noteEntry(k K, e *entry[V]) {
+	if m.ix == nil {
+		m.ix = new(dotkernel.Index[K])
+	}
+	if m.ix.Active() {
+		m.ix.Add(e.writer(), e.seq, k)
+	}
+}
+
+// noteGone tells the index that e is no longer an entry of m.
+func (m *Map[K, V]) noteGone(e *entry[V]) {
+	if m.ix.Active() {
+		m.ix.Dropped(e.writer(), e.seq)
+	}
+}
+
+// tidy compacts the index if it holds many stale references. Writers call
+// it last.
+func (m *Map[K, V]) tidy() {
+	if m.ix.Due() {
+		m.ix.Compact(m.holds)
+	}
+}
+
+// holds reports whether the entry of k is the write (reps[rep], seq).
+func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
+	e, ok := m.m[k]
+	return ok && e.writer() == rep && e.seq == seq
 }
 
 // Put sets k to v with a write stamped by the map's clock, and returns the
@@ -300,7 +348,9 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if op.del {
 		e.rep |= delBit
 	}
-	return m.put(op.key, e), nil
+	changed := m.put(op.key, e)
+	m.tidy()
+	return changed, nil
 }
 
 // Merge sets m to the join of m and o. For a key both hold, the write that
@@ -376,6 +426,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 				continue
 			}
 			delete(m.m, k)
+			m.noteGone(&e)
 			if e.deleted() {
 				m.nDel--
 			} else {
@@ -387,6 +438,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 	if o.maxTS.After(m.maxTS) {
 		m.maxTS = o.maxTS
 	}
+	m.tidy()
 	return changed
 }
 
@@ -468,8 +520,13 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // m's clock and has no replica ID: it is for merging and encoding, not for
 // writing.
 //
-// DeltaSince scans the whole map: its cost grows with the map's size, its
-// result with what v lacks.
+// The entries are found through an index of the map by dot, at a cost
+// that grows with the delta (plus a step per replica), not with the map.
+// The first call, and a call for a version older than every version
+// asked about since delete markers were last collected with
+// [Map.CollectVersions], scan the map instead, and build or extend the
+// index on the way. DeltaSince may run at the same time as other readers:
+// it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 	d := &Map[K, V]{clk: m.clk, ctx: m.ctx.Since(v)}
 	if d.ctx.IsEmpty() {
@@ -477,26 +534,48 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 	}
 	d.reps = slices.Clone(m.reps)
 	d.repIdx = maps.Clone(m.repIdx)
+	d.ix = new(dotkernel.Index[K])
 	seen := make([]uint64, len(m.reps))
 	for i, id := range m.reps {
 		seen[i] = v.Get(id)
 	}
-	for k, e := range m.m {
-		if e.seq <= seen[e.writer()] {
-			continue
+	if m.ix != nil && m.ix.Since(seen, func(rep uint32, seq uint64, k K) {
+		if e, ok := m.m[k]; ok && e.writer() == rep && e.seq == seq {
+			d.take(k, e)
 		}
-		if d.m == nil {
-			d.m = make(map[K]entry[V])
-		}
-		d.m[k] = e
-		if e.deleted() {
-			d.nDel++
-		}
-		if ts := e.ts(); ts.After(d.maxTS) {
-			d.maxTS = ts
+	}) {
+		return d
+	}
+	scan := func(note func(rep uint32, seq uint64, k K)) {
+		for k, e := range m.m {
+			if e.seq > seen[e.writer()] {
+				d.take(k, e)
+				note(e.writer(), e.seq, k)
+			}
 		}
 	}
+	if m.ix == nil {
+		scan(func(uint32, uint64, K) {})
+	} else {
+		m.ix.Rebuild(seen, scan)
+	}
 	return d
+}
+
+// take adds the entry e of k to a delta being built, once.
+func (m *Map[K, V]) take(k K, e entry[V]) {
+	if m.m == nil {
+		m.m = make(map[K]entry[V])
+	} else if _, dup := m.m[k]; dup {
+		return
+	}
+	m.m[k] = e
+	if e.deleted() {
+		m.nDel++
+	}
+	if ts := e.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
 }
 
 // Collect drops the delete markers whose timestamp is before stable and
@@ -529,10 +608,12 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	for k, e := range m.m {
 		if e.deleted() && e.ts().Before(stable) {
 			delete(m.m, k)
+			m.noteGone(&e)
 			n++
 		}
 	}
 	m.nDel -= n
+	m.tidy()
 	return n
 }
 
@@ -559,8 +640,11 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // rule. Persist a replica's state before reporting its version. (The
 // replication engine reports, for collection, only the versions of each
 // replica's last snapshot.)
+//
+// The writes every replica has seen are also what no peer will ask a delta
+// for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	if m.nDel == 0 {
+	if m.nDel == 0 && !m.ix.Active() {
 		return 0
 	}
 	own := m.ctx.Version()
@@ -575,14 +659,20 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for i, id := range m.reps {
 		upTo[i] = seen.Get(id)
 	}
+	m.ix.Raise(upTo)
+	if m.nDel == 0 {
+		return 0
+	}
 	n := 0
 	for k, e := range m.m {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			delete(m.m, k)
+			m.noteGone(&e)
 			n++
 		}
 	}
 	m.nDel -= n
+	m.tidy()
 	return n
 }
 
@@ -601,6 +691,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		m:      maps.Clone(m.m),
 		nDel:   m.nDel,
 		maxTS:  m.maxTS,
+		ix:     m.ix.Clone(),
 	}
 }
 

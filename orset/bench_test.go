@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/activeactive/crdt/vclock"
 )
 
 // The benchmarks use N = 100,000 keys "key-000000" to "key-099999",
@@ -346,3 +348,108 @@ func BenchmarkOpMarshal(b *testing.B) {
 }
 
 func keyOf(i int) string { return fmt.Sprintf("key-%06d", i) }
+
+// BenchmarkDeltaSinceSmall computes the delta a replica needs after 10
+// writes (4 adds of new elements, 3 adds of elements already present, 3
+// removes) made to a set of 100,000 elements since its version. The set
+// has served one delta before the timed part, as a replica that has taken
+// part in a catch-up round has; "first" times the first call on a copy
+// just decoded from the set's state, as after a restart.
+func BenchmarkDeltaSinceSmall(b *testing.B) {
+	keys := keys100k()
+	s := New[string]("us-east-1")
+	for _, k := range keys {
+		s.Add(k)
+	}
+	v := s.Version()
+	for i := range 4 {
+		s.Add(keyOf(n100k + i))
+	}
+	for i := range 3 {
+		s.Add(keys[i*1000])
+		s.Remove(keys[i*1000+500])
+	}
+	b.Run("steady", func(b *testing.B) {
+		s.DeltaSince(v)
+		b.ReportAllocs()
+		for b.Loop() {
+			s.DeltaSince(v)
+		}
+	})
+	state, err := s.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("first", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			c := New[string]("us-east-1")
+			if err := c.UnmarshalBinary(state); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			c.DeltaSince(v)
+		}
+	})
+}
+
+// indexed returns a new set that has served a delta to a peer that had
+// seen nothing, so that its index of elements by dot is built and covers
+// every element added afterwards: the most the index costs, before any
+// Collect raises its floor.
+func indexed() *Set[string] {
+	s := New[string]("us-east-1")
+	s.Add("seed")
+	s.DeltaSince(vclock.Clock{})
+	return s
+}
+
+// BenchmarkAddRemove100kIndexed is BenchmarkAddRemove100k on a set whose
+// index is built (see indexed).
+func BenchmarkAddRemove100kIndexed(b *testing.B) {
+	keys := keys100k()
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		s := indexed()
+		for _, k := range keys {
+			s.Add(k)
+		}
+		for i := 0; i < len(keys); i += 2 {
+			s.Remove(keys[i])
+		}
+	}
+	cpu.report(b)
+}
+
+// BenchmarkMerge100kIndexed is BenchmarkMerge100k into a copy whose index
+// is built and covers every element.
+func BenchmarkMerge100kIndexed(b *testing.B) {
+	east, west, _, _ := mergePair()
+	east.DeltaSince(vclock.Clock{})
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := east.Clone()
+		b.StartTimer()
+		r.Merge(west)
+	}
+}
+
+// BenchmarkMemory100kIndexed is BenchmarkMemory100k for a set whose index
+// is built and covers every element.
+func BenchmarkMemory100kIndexed(b *testing.B) {
+	keys := keys100k()
+	var per float64
+	for b.Loop() {
+		per = heapDelta(func() any {
+			s := indexed()
+			for _, k := range keys {
+				s.Add(k)
+			}
+			return s
+		}) / n100k
+	}
+	b.ReportMetric(per, "B/elem")
+}

@@ -238,6 +238,7 @@ func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, 
 	if fields == 6 && !decodeGhosts(r, k) {
 		return nil
 	}
+	k.ix, k.rix = new(Index[K]), new(Index[uint64])
 	// A dot may be both in the store and among the dropped ones. A
 	// consistent history never leaves one so, but merging states whose
 	// histories disagree (a replica ID reused, a peer gone wrong) can, and
@@ -322,7 +323,7 @@ func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey
 	if r.Err() != nil || n == 0 {
 		return nil
 	}
-	k.recs = ring[K]{buf: make([]Record[K], 0, n)}
+	k.recs = ring[K]{buf: make([]Record[K], 0, n), ids: make([]uint64, 0, n)}
 	k.recIdx = make(map[vclock.Dot]struct{}, n)
 	dropped := make(map[vclock.Dot]struct{}, n)
 	for range n {
@@ -369,8 +370,8 @@ func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey
 		}
 		k.recIdx[d] = struct{}{}
 		k.recMax.Advance(d.Replica, d.Seq)
-		k.recs.buf = append(k.recs.buf, rec)
-		k.recs.n++
+		k.recs.appendDecoded(rec)
+		k.repIndex(d.Replica) // every record's replica is in the table
 	}
 	return dropped
 }

@@ -120,6 +120,16 @@ type Kernel[K comparable, V any] struct {
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
+	// ix finds the keys by their dots, for DeltaSince. It is made with
+	// the first dot the store takes (mutators are exclusive; DeltaSince,
+	// which readers may call at the same time, cannot make it), and built
+	// by the first DeltaSince that needs it. A kernel without one (never
+	// mutated) scans its store. rix does the same for the drop records,
+	// by their dots, referring to each by its id in recs; every record's
+	// replica is in reps, so that it can.
+	ix  *Index[K]
+	rix *Index[uint64]
+
 	// MaxRecords caps the drop records kept; 0 means DefaultMaxRecords.
 	MaxRecords int
 
@@ -163,6 +173,70 @@ func (k *Kernel[K, V]) findRep(id crdt.ReplicaID) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// noteDot tells the index that the dot of replica index rep and sequence
+// number seq now supports key. Every path by which a dot enters the store
+// calls it, except decoding, which makes a new kernel.
+func (k *Kernel[K, V]) noteDot(rep uint32, seq uint64, key K) {
+	if k.ix == nil {
+		k.ix = new(Index[K])
+	}
+	if k.ix.active {
+		k.ix.Add(rep, seq, key)
+	}
+}
+
+// noteDrop tells the index that the dot d no longer supports a key.
+func (k *Kernel[K, V]) noteDrop(d vclock.Dot) {
+	if k.ix.Active() {
+		k.ix.Dropped(k.repOf(d), d.Seq)
+	}
+}
+
+// tidy compacts the indexes if they hold many stale references.
+// Mutators call it last, when the store is consistent again.
+func (k *Kernel[K, V]) tidy() {
+	if k.ix.Due() {
+		k.ix.Compact(k.supports)
+	}
+	k.tidyRecords()
+}
+
+func (k *Kernel[K, V]) tidyRecords() {
+	if k.rix.Due() {
+		k.rix.Compact(k.keeps)
+	}
+}
+
+// keeps reports whether the record with the given id is kept, and is the
+// record of the dot (reps[rep], seq).
+func (k *Kernel[K, V]) keeps(rep uint32, seq uint64, id uint64) bool {
+	i, ok := k.recs.find(id)
+	return ok && k.recs.at(i).Dot == vclock.Dot{Replica: k.reps[rep], Seq: seq}
+}
+
+// noteRecordGone tells the record index that the record of the dot d is
+// no longer kept.
+func (k *Kernel[K, V]) noteRecordGone(d vclock.Dot) {
+	if !k.rix.Active() {
+		return
+	}
+	if i, ok := k.findRep(d.Replica); ok {
+		k.rix.Dropped(i, d.Seq)
+	}
+}
+
+// supports reports whether the dot (reps[rep], seq) supports key.
+func (k *Kernel[K, V]) supports(rep uint32, seq uint64, key K) bool {
+	e, ok := k.m.get(key)
+	if !ok {
+		return false
+	}
+	if e.single() {
+		return e.rep() == rep && e.seq() == seq
+	}
+	return slices.Contains(k.more[key], vclock.Dot{Replica: k.reps[rep], Seq: seq})
 }
 
 // newDots returns an empty slice with room for n dots. The slices of
@@ -263,6 +337,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 			return false, false
 		}
 		k.m.remove(key)
+		k.noteDrop(d)
 		return true, true
 	}
 	ms := k.more[key]
@@ -270,6 +345,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 	if i < 0 {
 		return false, false
 	}
+	k.noteDrop(d)
 	rest := slices.Delete(slices.Clone(ms), i, i+1)
 	if len(rest) == 0 {
 		k.shrinkMore(key, nil, 0)
@@ -426,7 +502,8 @@ func (k *Kernel[K, V]) Mint(id crdt.ReplicaID) vclock.Dot {
 // [Kernel.Record] so that peers behind it learn of it through DeltaSince.
 func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	e := entry[V]{v: v, d: entryInMore}
-	w, fits := packed(k.repIndex(d.Replica), d.Seq)
+	rep := k.repIndex(d.Replica)
+	w, fits := packed(rep, d.Seq)
 	if fits {
 		e.d = w
 	}
@@ -439,6 +516,13 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	}
 	if !fits {
 		k.setMore(key, []vclock.Dot{d})
+	}
+	k.noteDot(rep, d.Seq, key)
+	if k.ix.active {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
 	}
 	return dropped
 }
@@ -454,6 +538,12 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	dropped = k.dotsOf(key, old)
 	if !old.single() {
 		k.shrinkMore(key, nil, 0)
+	}
+	if k.ix.Active() {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
 	}
 	return dropped
 }
@@ -483,6 +573,7 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 	}
 	if k.ctx.Contains(d) {
 		k.markApplied(d)
+		k.tidy()
 		return changed
 	}
 	k.ctx.Add(d)
@@ -491,6 +582,8 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 	} else {
 		k.m.set(key, k.single(key, v, d))
 	}
+	k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+	k.tidy()
 	return true
 }
 
@@ -537,7 +630,9 @@ func (k *Kernel[K, V]) dropElsewhere(x vclock.Dot) bool {
 // [Kernel.Record]; it first checks with [Kernel.Applied] that the
 // mutation is new. It reports whether the store changed.
 func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
-	return k.drop(key, dots)
+	changed := k.drop(key, dots)
+	k.tidy()
+	return changed
 }
 
 func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
@@ -592,10 +687,18 @@ func (k *Kernel[K, V]) Record(d vclock.Dot, key K, dropped []vclock.Dot) {
 	if n := k.recs.len() + 1 - k.maxRecords(); n > 0 {
 		k.discardOldest(n)
 	}
-	k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, k.maxRecords())
+	id := k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, k.maxRecords())
 	k.recMax.Advance(d.Replica, d.Seq)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
+	}
+	rep := k.repIndex(d.Replica)
+	if k.rix == nil {
+		k.rix = new(Index[uint64])
+	}
+	if k.rix.active {
+		k.rix.Add(rep, d.Seq, id)
+		k.tidyRecords()
 	}
 }
 
@@ -643,6 +746,7 @@ func (k *Kernel[K, V]) discardOldest(n int) {
 		if k.recIdx != nil {
 			delete(k.recIdx, r.Dot)
 		}
+		k.noteRecordGone(r.Dot)
 	}
 }
 
@@ -665,6 +769,14 @@ func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 		}
 		return true
 	})
+	if k.ix.Active() || k.rix.Active() {
+		floors := make([]uint64, len(k.reps))
+		for i, id := range k.reps {
+			floors[i] = stable.Get(id)
+		}
+		k.ix.Raise(floors)
+		k.rix.Raise(floors)
+	}
 	return n
 }
 
@@ -677,6 +789,7 @@ func (k *Kernel[K, V]) filterRecords(keep func(Record[K]) bool) {
 		if k.recIdx != nil {
 			delete(k.recIdx, r.Dot)
 		}
+		k.noteRecordGone(r.Dot)
 		return false
 	})
 }
@@ -782,6 +895,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 		k.horizon.Merge(o.horizon)
 		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
 	}
+	k.tidy()
 	for key := range gone {
 		if !k.Has(key) {
 			return true
@@ -822,6 +936,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 				continue
 			}
 			k.m.remove(key)
+			k.noteDrop(k.first(e))
 			gone[key] = struct{}{}
 			continue
 		}
@@ -831,6 +946,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 		for _, d := range k.dotsOf(key, e) {
 			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
 				dropped = true
+				k.noteDrop(d)
 				continue
 			}
 			keep = append(keep, d)
@@ -874,6 +990,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 				if !k.holds(key, e, d) {
 					k.m.set(key, k.addDot(key, e, d))
+					k.noteDot(rep, seq, key)
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
@@ -882,6 +999,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				} else {
 					k.m.set(key, entry[V]{v: oe.v, d: w})
 				}
+				k.noteDot(rep, seq, key)
 				grew = noteNew(key, gone) || grew
 			}
 			continue
@@ -902,6 +1020,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		default:
 			k.setEntry(key, oe.v, add)
 			grew = noteNew(key, gone) || grew
+		}
+		for _, d := range add {
+			k.noteDot(tr[o.repOf(d)], d.Seq, key)
 		}
 	}
 	return grew
@@ -986,11 +1107,18 @@ func overlap(a, b *vclock.Context) bool {
 // v must be a version the receiver really has (its [Kernel.Version]): the
 // delta omits what v claims, so a receiver that has not seen it would miss
 // it.
+//
+// The keys are found through an index of the store by dot (see [Index]),
+// at a cost that grows with the delta, plus one step per replica and per
+// drop record kept. The first call, and a call for a version older than
+// every version asked about since the last [Kernel.Collect], scans the
+// store instead, and builds or extends the index on the way. DeltaSince
+// may run at the same time as other readers: it locks the index.
 func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 	if !k.horizon.LessOrEqual(v) {
 		return k.Clone()
 	}
-	d := &Kernel[K, V]{ctx: k.ctx.Since(v), reps: slices.Clone(k.reps), MaxRecords: k.MaxRecords, RecordsAll: k.RecordsAll}
+	d := &Kernel[K, V]{ctx: k.ctx.Since(v), reps: slices.Clone(k.reps), ix: new(Index[K]), MaxRecords: k.MaxRecords, RecordsAll: k.RecordsAll}
 	if k.repIdx != nil {
 		d.repIdx = maps.Clone(k.repIdx)
 	}
@@ -998,32 +1126,10 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 	for i, id := range k.reps {
 		seen[i] = v.Get(id)
 	}
-	for key, e := range k.m.all {
-		if e.single() {
-			if e.seq() > seen[e.rep()] {
-				d.m.set(key, e)
-			}
-			continue
-		}
-		var keep []vclock.Dot
-		for _, x := range k.dotsOf(key, e) {
-			if !v.Contains(x) {
-				keep = append(keep, x)
-			}
-		}
-		if len(keep) > 0 {
-			d.setEntry(key, e.v, keep)
-		}
+	if !d.ctx.IsEmpty() { // else v has seen every dot of the store
+		k.storeSince(d, v, seen)
 	}
-	for _, r := range k.liveRecords() {
-		if v.Contains(r.Dot) {
-			continue
-		}
-		d.Record(r.Dot, r.Key, r.Dropped)
-		for _, x := range r.Dropped {
-			d.ctx.Add(x)
-		}
-	}
+	k.recordsSince(d, v, seen)
 	for g := range k.ghosts {
 		if d.ctx.Contains(g) {
 			if d.ghosts == nil {
@@ -1033,6 +1139,107 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 		}
 	}
 	return d
+}
+
+// storeSince puts into d the keys with dots v has not seen, with just
+// those dots. It asks the index for them, or, if the index cannot answer
+// for v, scans the store and has the index answer next time.
+func (k *Kernel[K, V]) storeSince(d *Kernel[K, V], v vclock.Clock, seen []uint64) {
+	var several map[K]struct{} // keys with several dots (or one that does not pack)
+	answered := k.ix != nil && k.ix.Since(seen, func(rep uint32, seq uint64, key K) {
+		e, ok := k.m.get(key)
+		switch {
+		case !ok:
+		case e.single():
+			if e.rep() == rep && e.seq() == seq {
+				d.m.set(key, e)
+			}
+		case k.supports(rep, seq, key):
+			if several == nil {
+				several = make(map[K]struct{})
+			}
+			several[key] = struct{}{}
+		}
+	})
+	if answered {
+		for key := range several {
+			e, _ := k.m.get(key)
+			d.setEntry(key, e.v, k.unseenDots(key, e, v))
+		}
+		return
+	}
+	scan := func(note func(rep uint32, seq uint64, key K)) {
+		for key, e := range k.m.all {
+			if e.single() {
+				if e.seq() > seen[e.rep()] {
+					d.m.set(key, e)
+					note(e.rep(), e.seq(), key)
+				}
+				continue
+			}
+			if keep := k.unseenDots(key, e, v); len(keep) > 0 {
+				d.setEntry(key, e.v, keep)
+				for _, x := range keep {
+					note(k.repOf(x), x.Seq, key)
+				}
+			}
+		}
+	}
+	if k.ix == nil {
+		scan(func(uint32, uint64, K) {})
+		return
+	}
+	k.ix.Rebuild(seen, scan)
+}
+
+// recordsSince puts into d, oldest first, the drop records of mutations
+// v has not seen, and the dots they dropped into d's context. It asks the
+// record index for them, or, if the index cannot answer for v, goes
+// through every record and has the index answer next time.
+func (k *Kernel[K, V]) recordsSince(d *Kernel[K, V], v vclock.Clock, seen []uint64) {
+	take := func(r Record[K]) {
+		d.Record(r.Dot, r.Key, r.Dropped)
+		for _, x := range r.Dropped {
+			d.ctx.Add(x)
+		}
+	}
+	var ids []uint64
+	if k.rix != nil && k.rix.Since(seen, func(_ uint32, _ uint64, id uint64) { ids = append(ids, id) }) {
+		slices.Sort(ids) // the order they were kept in
+		for _, id := range slices.Compact(ids) {
+			if i, ok := k.recs.find(id); ok && !v.Contains(k.recs.at(i).Dot) {
+				take(k.recs.at(i))
+			}
+		}
+		return
+	}
+	scan := func(note func(rep uint32, seq uint64, id uint64)) {
+		for i := range k.recs.len() {
+			r := k.recs.at(i)
+			if v.Contains(r.Dot) || k.horizon.Contains(r.Dot) {
+				continue // within v; within the horizon, dead weight
+			}
+			take(r)
+			note(k.repOf(r.Dot), r.Dot.Seq, k.recs.idAt(i))
+		}
+	}
+	if k.rix == nil {
+		scan(func(uint32, uint64, uint64) {})
+		return
+	}
+	k.rix.Rebuild(seen, scan)
+}
+
+// unseenDots returns the dots of key, whose entry is e, that v has not
+// seen.
+func (k *Kernel[K, V]) unseenDots(key K, e entry[V], v vclock.Clock) []vclock.Dot {
+	var keep []vclock.Dot
+	for _, x := range k.dotsOf(key, e) {
+		if !v.Contains(x) {
+			keep = append(keep, x)
+		}
+	}
+	return keep
 }
 
 // Clone returns an independent copy of k.
@@ -1046,6 +1253,8 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		recMax:     k.recMax.Clone(),
 		horizon:    k.horizon.Clone(),
 		ghosts:     maps.Clone(k.ghosts),
+		ix:         k.ix.Clone(),
+		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,
 		RecordsAll: k.RecordsAll,
 	}

@@ -1,0 +1,330 @@
+package dotkernel
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// Index finds the entries of a store, keyed by K and each supported by
+// one or more dots, whose dots a given version has not seen, without
+// looking at the other entries: it is what lets DeltaSince cost in
+// proportion to the delta rather than to the store. The kernel keeps one,
+// and so does lwwmap.Map. The owner numbers replicas (a dot is a replica
+// index and a sequence number) and tells the index of every dot that
+// starts or stops supporting a key.
+//
+// For each replica the index keeps references (sequence number, key) in
+// increasing order of sequence number, from which those above a version's
+// count are found by binary search. It only keeps references above a
+// floor, per replica: a version at or above every floor is answered from
+// the index alone, and any other by a scan of the store, which lowers the
+// floors to that version. Nothing is kept, and nothing costs, until the
+// owner first needs an answer: the first [Index.Rebuild] sets the floors
+// to the version asked about, so the index holds only what is newer than
+// what peers have seen, plus what arrives afterwards. [Index.Raise] moves
+// floors up again (the owner calls it once every replica has seen a
+// version) and drops the references below them.
+//
+// References are not removed when their dot leaves the store: the owner
+// checks each reference it is handed, and [Index.Compact] drops the stale
+// ones once there are as many as live ones.
+//
+// The owner's mutators call Add, Dropped, Due, Compact and Raise under its
+// usual rule (no other use at the same time). Since, Rebuild and Clone
+// lock the index, because readers, which may run at the same time as
+// each other, call them. An Index must not be copied after first use; the
+// zero Index is ready to use.
+type Index[K comparable] struct {
+	mu     sync.Mutex
+	active bool        // built: the owner must report its dots
+	logs   []dotLog[K] // by replica index
+	n      int         // references in all logs
+	stale  int         // references known to be stale
+	limit  int         // compact when n passes it, stale counts or not
+}
+
+// dotLog is one replica's references.
+type dotLog[K comparable] struct {
+	floor  uint64      // live dots at or below it need not be referenced
+	refs   []dotRef[K] // refs[:sorted] in increasing order of seq
+	sorted int
+}
+
+type dotRef[K comparable] struct {
+	seq uint64
+	key K
+}
+
+// compactSlack is how many references beyond the live ones an index may
+// hold without compacting, so that a small index is not compacted at
+// every mutation. Tests lower it to compact often.
+var compactSlack = 64
+
+// Active reports whether the index has been built, after which the owner
+// must report every dot that starts supporting a key ([Index.Add]) and may
+// report those that stop ([Index.Dropped]). A nil Index is not active.
+func (x *Index[K]) Active() bool { return x != nil && x.active }
+
+func (x *Index[K]) log(rep uint32) *dotLog[K] {
+	if int(rep) >= len(x.logs) {
+		x.logs = append(x.logs, make([]dotLog[K], int(rep)+1-len(x.logs))...)
+	}
+	return &x.logs[rep]
+}
+
+// Add records that the dot (rep, seq) now supports key. Call it only
+// when the index is active, and once per dot.
+func (x *Index[K]) Add(rep uint32, seq uint64, key K) {
+	l := x.log(rep)
+	if seq <= l.floor {
+		return
+	}
+	l.push(seq, key)
+	x.n++
+}
+
+func (l *dotLog[K]) push(seq uint64, key K) {
+	if n := len(l.refs); n == l.sorted && (n == 0 || l.refs[n-1].seq < seq) {
+		l.sorted++
+	}
+	l.refs = append(l.refs, dotRef[K]{seq: seq, key: key})
+}
+
+// Dropped records that the dot (rep, seq) no longer supports its key, so
+// that the index knows when to compact. Reporting is optional (a missed
+// report only delays compaction) and harmless when the index is not
+// active.
+func (x *Index[K]) Dropped(rep uint32, seq uint64) {
+	if x.active && int(rep) < len(x.logs) && seq > x.logs[rep].floor {
+		x.stale++
+	}
+}
+
+// Due reports whether the index holds enough stale references that the
+// owner should call [Index.Compact].
+func (x *Index[K]) Due() bool {
+	return x != nil && x.active && (x.stale > x.n-x.stale+compactSlack || x.n > x.limit)
+}
+
+// Compact keeps the references for which live reports that the dot
+// (rep, seq) still supports key, once each.
+func (x *Index[K]) Compact(live func(rep uint32, seq uint64, key K) bool) {
+	n := 0
+	for r := range x.logs {
+		l := &x.logs[r]
+		l.sort()
+		kept := l.refs[:0]
+		var prev dotRef[K]
+		for i, ref := range l.refs {
+			if i > 0 && ref == prev {
+				continue // the same dot reported twice
+			}
+			prev = ref
+			if live(uint32(r), ref.seq, ref.key) {
+				kept = append(kept, ref)
+			}
+		}
+		clear(l.refs[len(kept):])
+		l.refs, l.sorted = shrink(kept), len(kept)
+		n += len(kept)
+	}
+	x.settle(n)
+}
+
+// settle sets the counts after the index has been made exact: n
+// references, none known to be stale.
+func (x *Index[K]) settle(n int) {
+	x.n, x.stale = n, 0
+	x.limit = 8*n + compactSlack
+}
+
+// shrink returns refs, in a smaller array if it uses little of its own.
+func shrink[K comparable](refs []dotRef[K]) []dotRef[K] {
+	if cap(refs) > 64 && len(refs) < cap(refs)/4 {
+		return slices.Clone(refs)
+	}
+	return refs
+}
+
+// sort puts the references in order of sequence number: it sorts those
+// added out of order and merges them into the rest.
+func (l *dotLog[K]) sort() {
+	if l.sorted == len(l.refs) {
+		return
+	}
+	bySeq := func(a, b dotRef[K]) int { return cmp.Compare(a.seq, b.seq) }
+	tail := l.refs[l.sorted:]
+	slices.SortFunc(tail, bySeq)
+	head := l.refs[:l.sorted]
+	// Only the part of head above tail's first reference moves.
+	i, _ := slices.BinarySearchFunc(head, tail[0].seq, func(r dotRef[K], s uint64) int { return cmp.Compare(r.seq, s) })
+	if i < len(head) {
+		merged := make([]dotRef[K], 0, len(l.refs)-i)
+		a, b := head[i:], tail
+		for len(a) > 0 && len(b) > 0 {
+			if b[0].seq < a[0].seq {
+				merged, b = append(merged, b[0]), b[1:]
+			} else {
+				merged, a = append(merged, a[0]), a[1:]
+			}
+		}
+		merged = append(append(merged, a...), b...)
+		copy(l.refs[i:], merged)
+	}
+	l.sorted = len(l.refs)
+}
+
+// floorOf returns the count of seen for replica r: 0 past its end.
+func floorOf(seen []uint64, r int) uint64 {
+	if r < len(seen) {
+		return seen[r]
+	}
+	return 0
+}
+
+// Since calls visit for every reference whose sequence number is above
+// seen (indexed by replica, 0 past its end), and reports true; or, when
+// the index cannot answer for seen (it is not built, or a floor is above
+// seen), calls nothing and reports false, and the owner calls
+// [Index.Rebuild]. visit may be handed a dot that no longer supports its
+// key, or the same dot more than once: it checks.
+func (x *Index[K]) Since(seen []uint64, visit func(rep uint32, seq uint64, key K)) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.active {
+		return false
+	}
+	for r := range x.logs {
+		if x.logs[r].floor > floorOf(seen, r) {
+			return false
+		}
+	}
+	for r := range x.logs {
+		l := &x.logs[r]
+		s := floorOf(seen, r)
+		if len(l.refs) == 0 || (l.sorted == len(l.refs) && l.refs[len(l.refs)-1].seq <= s) {
+			continue
+		}
+		l.sort()
+		i, _ := slices.BinarySearchFunc(l.refs, s+1, func(ref dotRef[K], s uint64) int { return cmp.Compare(ref.seq, s) })
+		for _, ref := range l.refs[i:] {
+			visit(uint32(r), ref.seq, ref.key)
+		}
+	}
+	return true
+}
+
+// Rebuild makes the index able to answer for seen, at the cost of one
+// pass over the store: scan must call note for every dot (rep, seq) of
+// the store with seq above seen[rep] (0 past its end), with the key it
+// supports, and may do its own work in the same pass. The floors are
+// lowered to seen, or set to it if the index was not built.
+func (x *Index[K]) Rebuild(seen []uint64, scan func(note func(rep uint32, seq uint64, key K))) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	added := 0
+	scan(func(rep uint32, seq uint64, key K) {
+		l := x.log(rep)
+		if x.active && seq > l.floor {
+			return // referenced already
+		}
+		l.push(seq, key)
+		added++
+	})
+	if len(seen) > 0 {
+		x.log(uint32(len(seen) - 1)) // a floor for every replica of seen
+	}
+	for r := range x.logs {
+		if s := floorOf(seen, r); !x.active || s < x.logs[r].floor {
+			x.logs[r].floor = s
+		}
+	}
+	if !x.active {
+		x.active = true
+		x.settle(added)
+		return
+	}
+	x.n += added
+	x.limit = max(x.limit, 8*x.n+compactSlack)
+}
+
+// Raise moves the floor of each replica up to stable's count for it
+// (indexed by replica, 0 past its end), if that is higher, and drops the
+// references at or below the new floors. Only versions that every peer
+// has reached should be passed: a peer behind a floor costs a scan.
+func (x *Index[K]) Raise(stable []uint64) {
+	if !x.Active() {
+		return
+	}
+	for r := range min(len(x.logs), len(stable)) {
+		l := &x.logs[r]
+		if stable[r] <= l.floor {
+			continue
+		}
+		l.floor = stable[r]
+		kept, sorted := l.refs[:0], 0
+		for i, ref := range l.refs {
+			if ref.seq > l.floor {
+				kept = append(kept, ref)
+				if i < l.sorted {
+					sorted++
+				}
+			}
+		}
+		x.n -= len(l.refs) - len(kept)
+		clear(l.refs[len(kept):])
+		l.refs, l.sorted = shrink(kept), sorted
+	}
+	x.stale = min(x.stale, x.n)
+}
+
+// Clone returns an independent copy of x, which may be nil (the copy is
+// then empty).
+func (x *Index[K]) Clone() *Index[K] {
+	c := new(Index[K])
+	if x == nil {
+		return c
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c.active, c.n, c.stale, c.limit = x.active, x.n, x.stale, x.limit
+	if len(x.logs) > 0 {
+		c.logs = make([]dotLog[K], len(x.logs))
+		for r, l := range x.logs {
+			c.logs[r] = dotLog[K]{floor: l.floor, refs: slices.Clone(l.refs), sorted: l.sorted}
+		}
+	}
+	return c
+}
+
+// Refs returns how many references the index holds, stale ones included.
+// It is for tests and measurements.
+func (x *Index[K]) Refs() int {
+	if x == nil {
+		return 0
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.n
+}
+
+// Covers reports whether the index, if active, references the dot
+// (rep, seq) supporting key, or does not need to (it is at or below the
+// floor). It is for tests: an index that is not active covers nothing and
+// needs to cover nothing, so Covers reports true.
+func (x *Index[K]) Covers(rep uint32, seq uint64, key K) bool {
+	if !x.Active() {
+		return true
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if int(rep) >= len(x.logs) {
+		return false
+	}
+	l := &x.logs[rep]
+	if seq <= l.floor {
+		return true
+	}
+	return slices.Contains(l.refs, dotRef[K]{seq: seq, key: key})
+}
