@@ -71,6 +71,8 @@ func TestEngineModel(t *testing.T) {
 		net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
 		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
+		bcast := rapid.Bool().Draw(rt, "broadcast")
+		batch := rapid.SampledFrom([]int{0, 1, 64}).Draw(rt, "maxBatchBytes")
 		var ids []crdt.ReplicaID
 		for i := range n {
 			ids = append(ids, crdt.ReplicaID(fmt.Sprintf("region-%d", i)))
@@ -83,7 +85,11 @@ func TestEngineModel(t *testing.T) {
 			// Each region's wall clock is off by up to ±20ms.
 			skew := int64(len(id)+int(id[len(id)-1])%5-2) * int64(10*time.Millisecond)
 			clk := clock.New(clock.WithSource(func() int64 { return now.Load() + skew }))
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30})
+			tr := net.Transport(id)
+			if bcast {
+				tr = net.BroadcastTransport(id)
+			}
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -168,6 +174,34 @@ func TestEngineModel(t *testing.T) {
 				persist(g)
 			case 4:
 				if !g.up {
+					continue
+				}
+				if rapid.Bool().Draw(rt, "tx") {
+					// A transaction: count the element and put it, at once.
+					e := elem.Draw(rt, "elem")
+					err := g.r.Update(func(tx *crdt.Tx) error {
+						err := g.count.UpdateIn(tx, func(c *counter.PN) (crdt.Op, error) {
+							op, err := c.Add(1)
+							if err == nil {
+								err = ref.count.Apply(op)
+							}
+							return op, err
+						})
+						if err != nil {
+							return err
+						}
+						return g.kv.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+							op := m.Put(e, "tx")
+							if err := ref.kv.Apply(op); err != nil {
+								rt.Fatalf("reference refused %v: %v", op, err)
+							}
+							return op, nil
+						})
+					})
+					if err != nil {
+						rt.Fatal(err)
+					}
+					persist(g)
 					continue
 				}
 				d := rapid.Int64Range(-5, 5).Draw(rt, "delta")
