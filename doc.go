@@ -58,7 +58,9 @@
 // receives only what it lacks ([DeltaObject]), so the bytes sent after a
 // partition grow with what changed during it, not with the size of the data.
 // [Replica.SaveSnapshot] and [Replica.Restore] persist a replica across
-// crashes without ever reusing a sequence number.
+// crashes without ever reusing a sequence number; [Replica.SaveOps] and
+// [Replica.Replay] keep a journal of the ops made since the last snapshot,
+// so that saving an update costs what the update costs.
 //
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.

@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -33,13 +34,18 @@ type cluster struct {
 	nodes map[crdt.ReplicaID]*node
 	cfg   func(*crdt.Config)
 	bcast bool // replicas send through memnet's broadcasting transport
+	// journal makes replicas persist most updates with SaveOps, and a
+	// snapshot (which empties the journal) every fourth save.
+	journal bool
 }
 
 type node struct {
-	r    *crdt.Replica
-	set  *crdt.Handle[*gset]
-	snap []byte
-	up   bool
+	r       *crdt.Replica
+	set     *crdt.Handle[*gset]
+	snap    []byte
+	journal [][]byte // records saved since snap
+	saves   int
+	up      bool
 }
 
 func newCluster(t failer, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
@@ -55,13 +61,14 @@ func newClusterBroadcast(t failer, seed uint64, n int, cfg func(*crdt.Config), b
 		c.ids = append(c.ids, crdt.ReplicaID(fmt.Sprintf("r%d", i)))
 	}
 	for _, id := range c.ids {
-		c.start(id, nil)
+		c.start(id, nil, nil)
 	}
 	return c
 }
 
-// start creates replica id, restoring snap if given, and attaches it.
-func (c *cluster) start(id crdt.ReplicaID, snap []byte) {
+// start creates replica id, restoring snap and replaying journal if given,
+// and attaches it.
+func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 	c.t.Helper()
 	cfg := crdt.Config{
 		ID:               id,
@@ -94,8 +101,13 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte) {
 		if err := r.Restore(snap); err != nil {
 			c.t.Fatalf("restore %s: %v", id, err)
 		}
+		for _, rec := range journal {
+			if err := r.Replay(rec); err != nil {
+				c.t.Fatalf("replay %s: %v", id, err)
+			}
+		}
 	}
-	c.nodes[id] = &node{r: r, set: h, snap: snap, up: true}
+	c.nodes[id] = &node{r: r, set: h, snap: snap, journal: journal, up: true}
 	c.net.Attach(id, r)
 	// A host that persists saves at once, so that a crash before its first
 	// write does not bring it back as a new replica under an old name.
@@ -114,7 +126,20 @@ func (c *cluster) add(id crdt.ReplicaID, e string) {
 func (c *cluster) persist(id crdt.ReplicaID) {
 	c.t.Helper()
 	n := c.nodes[id]
-	if err := n.r.SaveSnapshot(func(snap []byte) error { n.snap = snap; return nil }); err != nil {
+	n.saves++
+	if c.journal && n.saves%4 != 0 {
+		err := n.r.SaveOps(func(rec []byte) error { n.journal = append(n.journal, rec); return nil })
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, crdt.ErrNoSnapshot) && !errors.Is(err, crdt.ErrSnapshotNeeded) {
+			c.t.Fatal(err)
+		}
+	}
+	// A snapshot holds everything the journal did: the host empties it
+	// in the same write.
+	err := n.r.SaveSnapshot(func(snap []byte) error { n.snap, n.journal = snap, nil; return nil })
+	if err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -124,7 +149,9 @@ func (c *cluster) crash(id crdt.ReplicaID) {
 	c.nodes[id].up = false
 }
 
-func (c *cluster) restart(id crdt.ReplicaID) { c.start(id, c.nodes[id].snap) }
+func (c *cluster) restart(id crdt.ReplicaID) {
+	c.start(id, c.nodes[id].snap, c.nodes[id].journal)
+}
 
 // round ticks every live replica, delivers what is eligible and moves time
 // on by 10ms.
@@ -203,6 +230,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
 			cfg.AntiEntropyTicks = antiEntropy
 		}, rapid.Bool().Draw(rt, "broadcast"))
+		c.journal = rapid.Bool().Draw(rt, "journal")
 		c.net.Loss = rapid.Float64Range(0, 0.4).Draw(rt, "loss")
 		c.net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")

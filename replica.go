@@ -199,6 +199,17 @@ type Replica struct {
 	// dot.
 	persistent bool
 	savedSeq   uint64
+	// pending holds, once the replica is persistent, the latest local ops
+	// (from sequence number pendingFirst on), for SaveOps to journal; it is
+	// bounded like the op log, and trimmed by every save.
+	pending      []logEntry
+	pendingFirst uint64
+	pendingBytes int
+	// Replay is allowed after Restore until the replica starts working;
+	// the restored snapshot covers journal records up to (snapInc, snapSeq).
+	canReplay        bool
+	started          bool
+	snapInc, snapSeq uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot
 }
@@ -300,6 +311,10 @@ func (r *Replica) poke() {
 // dropping the oldest ops if the log is over its bounds. The caller holds
 // r.mu.
 func (r *Replica) appendGroup(ops []txOp) {
+	r.started = true
+	if r.persistent {
+		r.keepPending(ops)
+	}
 	if len(r.peers) == 0 {
 		r.seq += uint64(len(ops)) // nobody to tell; a peer added later catches up by digest
 		r.ops = r.ops[:0]
@@ -340,6 +355,46 @@ func (r *Replica) appendGroup(ops []txOp) {
 			}
 		}
 		r.dropOps(drop)
+	}
+}
+
+// keepPending adds a group of local ops, about to be numbered from r.seq+1,
+// to those SaveOps journals, dropping the oldest past the log's bounds.
+// The caller holds r.mu.
+func (r *Replica) keepPending(ops []txOp) {
+	if len(r.pending) == 0 {
+		r.pendingFirst = r.seq + 1
+	}
+	at := r.clk.Physical()
+	for i, o := range ops {
+		r.pending = append(r.pending, logEntry{object: o.object, op: o.op, at: at, more: i < len(ops)-1})
+		r.pendingBytes += len(o.op)
+	}
+	drop, bytes := 0, r.pendingBytes
+	for drop < len(r.pending) && (len(r.pending)-drop > r.cfg.MaxLogOps || bytes > r.cfg.MaxLogBytes) {
+		bytes -= len(r.pending[drop].op)
+		drop++
+	}
+	if drop > 0 {
+		r.trimPending(r.pendingFirst + uint64(drop) - 1)
+	}
+}
+
+// trimPending drops the pending ops up to sequence number upTo. The caller
+// holds r.mu.
+func (r *Replica) trimPending(upTo uint64) {
+	if upTo < r.pendingFirst || len(r.pending) == 0 {
+		return
+	}
+	n := int(min(upTo-r.pendingFirst+1, uint64(len(r.pending))))
+	for _, e := range r.pending[:n] {
+		r.pendingBytes -= len(e.op)
+	}
+	clear(r.pending[:n])
+	r.pending = slices.Delete(r.pending, 0, n)
+	r.pendingFirst += uint64(n)
+	if len(r.pending) == 0 {
+		r.pending, r.pendingBytes = nil, 0
 	}
 }
 

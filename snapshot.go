@@ -44,8 +44,10 @@ func (r *Replica) Snapshot() ([]byte, error) {
 // safe to restore.
 //
 // A host that saves after every local update, before acknowledging the
-// update to its own client, loses nothing it acknowledged. After a crash,
-// restore the latest saved snapshot.
+// update to its own client, loses nothing it acknowledged. A snapshot
+// costs what the whole state costs; [Replica.SaveOps] persists just the
+// new ops, in a journal that continues the last snapshot. After a crash,
+// restore the latest saved snapshot, and replay the journal.
 //
 // Once a snapshot has been saved (or restored), the replica holds back
 // what a crash could take from it: its local ops leave for its peers only
@@ -79,6 +81,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.durable = versions
 	r.persistent = true
 	r.savedSeq = max(r.savedSeq, seq)
+	r.trimPending(seq)
 	r.mu.Unlock()
 	r.poke() // the ops it saved may leave now
 	return nil
@@ -94,6 +97,7 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	w := codec.NewWriter(codec.KindSnapshot, size)
 	w.Replica(string(r.id))
 	w.Uint(r.incarnation)
+	w.Uint(r.seq) // journal records up to here are in the snapshot
 	last := r.clk.Last()
 	w.Int(last.Wall)
 	w.Uint(uint64(last.Logical))
@@ -178,6 +182,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 	rd := codec.NewReader(snapshot, codec.KindSnapshot, codec.Limits{MaxBytes: max(len(snapshot), 1)})
 	id := ReplicaID(rd.Replica())
 	oldInc := rd.Uint()
+	oldSeq := rd.Uint()
 	last := clock.Timestamp{Wall: rd.Int()}
 	logical := rd.Uint()
 	if rd.Err() == nil && logical > uint64(^uint32(0)) {
@@ -277,5 +282,6 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.snapshotted = true
 	r.persistent = true
 	r.savedSeq = r.seq
+	r.canReplay, r.snapInc, r.snapSeq = true, oldInc, oldSeq
 	return nil
 }

@@ -187,6 +187,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 	bc, canBroadcast := r.cfg.Transport.(Broadcaster)
 	r.mu.Lock()
 	r.ticks++
+	r.started = true
 	out := make([]outbound, 0, len(r.peers))
 	for _, id := range sortedPeerIDs(r.peers) {
 		if env := r.prepare(r.peers[id]); env != nil {
@@ -534,6 +535,7 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 
 // apply takes in a decoded message from p. The caller holds r.mu.
 func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, errs []error) {
+	r.started = true
 	p.stats.msgsRecv++
 	p.stats.bytesRecv += uint64(size)
 	p.stats.lastContact = r.clk.Physical()

@@ -39,6 +39,7 @@ const (
 
 	KindEngine   Kind = 0x60 // replication engine message
 	KindSnapshot Kind = 0x61 // replication engine snapshot
+	KindJournal  Kind = 0x62 // replication engine journal record
 
 	// KindUser is the first kind free for users' own types.
 	KindUser Kind = 0x80
@@ -82,6 +83,8 @@ func kindName(k Kind) string {
 		return "engine message"
 	case KindSnapshot:
 		return "engine snapshot"
+	case KindJournal:
+		return "engine journal record"
 	}
 	return ""
 }

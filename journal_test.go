@@ -1,0 +1,171 @@
+package crdt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/codec"
+)
+
+// store is what a host keeps on disk: the last snapshot and the journal
+// records appended since.
+type store struct {
+	snap    []byte
+	journal [][]byte
+}
+
+func (s *store) saveSnapshot(b []byte) error { s.snap, s.journal = b, nil; return nil }
+func (s *store) appendRecord(b []byte) error { s.journal = append(s.journal, b); return nil }
+
+// The journal persists each update at the cost of the update: a replica
+// restored from its last snapshot and its journal has every update it
+// saved, ships the ones its peers lack, and goes on without reusing a dot.
+func TestJournalRestoresEverySavedUpdate(t *testing.T) {
+	c := newCluster(t, 9, 2, nil)
+	c.settle([]string{}, 20)
+	n := c.nodes["r0"]
+	disk := &store{}
+	if err := n.r.SaveSnapshot(disk.saveSnapshot); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		e := fmt.Sprintf("j%d", i)
+		if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.r.SaveOps(disk.appendRecord); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e)
+	}
+	if len(disk.journal) != 5 {
+		t.Fatalf("%d journal records, want 5", len(disk.journal))
+	}
+	// None of them reaches r1 before the crash.
+	c.net.Partition("r0", "r1")
+	c.round()
+	c.crash("r0")
+	c.net.HealAll()
+
+	c.start("r0", disk.snap, disk.journal)
+	if got := c.elems("r0"); !slices.Equal(got, want) {
+		t.Fatalf("restored %v, want %v", got, want)
+	}
+	// A new update after the restart takes a new dot: r1 gets it too.
+	c.add("r0", "after")
+	want = append([]string{"after"}, want...) // sorted
+	c.settle(want, 50)
+}
+
+func TestSaveOps(t *testing.T) {
+	c := newCluster(t, 2, 2, func(cfg *crdt.Config) { cfg.MaxLogOps = 4 })
+	c.settle([]string{}, 20)
+	r, h := c.nodes["r0"].r, c.nodes["r0"].set
+	calls := 0
+	count := func([]byte) error { calls++; return nil }
+
+	// Nothing new since the snapshot taken at start: save is not called.
+	if err := r.SaveOps(count); err != nil || calls != 0 {
+		t.Fatalf("SaveOps with nothing new = %v, %d calls; want nil, 0", err, calls)
+	}
+	// A failed save leaves the ops unsaved: they do not leave.
+	_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add("a"), nil })
+	if err := r.SaveOps(func([]byte) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("SaveOps hid the save's error")
+	}
+	for range 5 {
+		c.round()
+	}
+	if got := c.elems("r1"); len(got) != 0 {
+		t.Fatalf("an unsaved op left: r1 holds %v", got)
+	}
+	if err := r.SaveOps(count); err != nil || calls != 1 {
+		t.Fatalf("SaveOps = %v after %d calls; want nil after 1", err, calls)
+	}
+	c.settle([]string{"a"}, 20)
+
+	// More unsaved ops than the log's bound: only a snapshot will do.
+	for i := range 6 {
+		_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add(fmt.Sprint(i)), nil })
+	}
+	if err := r.SaveOps(count); !errors.Is(err, crdt.ErrSnapshotNeeded) {
+		t.Fatalf("SaveOps = %v, want ErrSnapshotNeeded", err)
+	}
+	c.persist("r0") // a snapshot
+	if err := r.SaveOps(count); err != nil || calls != 1 {
+		t.Fatalf("SaveOps after the snapshot = %v, %d calls; want nil and no new call", err, calls)
+	}
+
+	// A replica that never saved a snapshot has no journal to continue.
+	fresh, _ := receiver(t, nil)
+	if err := fresh.SaveOps(count); !errors.Is(err, crdt.ErrNoSnapshot) {
+		t.Fatalf("SaveOps without a snapshot = %v, want ErrNoSnapshot", err)
+	}
+}
+
+func TestReplayRefusals(t *testing.T) {
+	c := newCluster(t, 4, 2, nil)
+	n := c.nodes["r0"]
+	disk := &store{}
+	_ = n.r.SaveSnapshot(disk.saveSnapshot)
+	_ = n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add("x"), nil })
+	if err := n.r.SaveOps(disk.appendRecord); err != nil {
+		t.Fatal(err)
+	}
+	rec := disk.journal[0]
+
+	// Only right after Restore.
+	if err := n.r.Replay(rec); !errors.Is(err, crdt.ErrNotReplayable) {
+		t.Fatalf("Replay into a running replica = %v, want ErrNotReplayable", err)
+	}
+	// Not another replica's journal.
+	c.crash("r1")
+	c.start("r1", c.nodes["r1"].snap, nil)
+	other := c.nodes["r1"].r
+	if err := other.Replay(rec); !errors.Is(err, crdt.ErrConfig) {
+		t.Fatalf("Replay of r0's record into r1 = %v, want ErrConfig", err)
+	}
+
+	// Bad bytes are refused whole.
+	c.crash("r0")
+	restored, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(restored, "s", newGSet("r0"))
+	_ = restored.AddPeer("r1")
+	if err := restored.Restore(disk.snap); err != nil {
+		t.Fatal(err)
+	}
+	for cut := range len(rec) {
+		var de *codec.DecodeError
+		if err := restored.Replay(rec[:cut]); !errors.As(err, &de) {
+			t.Fatalf("Replay of %d of %d bytes = %v, want a *codec.DecodeError", cut, len(rec), err)
+		}
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("refused records changed the state: %v", got)
+	}
+	// The whole record replays; a second time, or a record the snapshot
+	// holds, changes nothing.
+	for range 2 {
+		if err := restored.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("replayed %v, want [x]", got)
+	}
+	if seq := restored.Stats().Seq; seq != 2 {
+		t.Fatalf("seq %d after replaying one op twice, want 2 (the op the snapshot logged, then x)", seq)
+	}
+	_ = restored.Tick(context.Background())
+	if err := restored.Replay(rec); !errors.Is(err, crdt.ErrNotReplayable) {
+		t.Fatalf("Replay after a tick = %v, want ErrNotReplayable", err)
+	}
+}
