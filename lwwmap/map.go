@@ -200,16 +200,21 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if del {
 		e.rep |= delBit
 	}
-	if m.nDel == 0 && !del && ts.After(m.maxTS) && !m.ix.Active() {
+	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
-		// marker can be overwritten, so no lookup is needed (unless the
-		// index needs to hear of the entry overwritten).
+		// marker can be overwritten, so no lookup is needed.
 		if m.m == nil {
 			m.m = make(map[K]entry[V])
 		}
+		n := len(m.m)
 		m.m[k] = e
 		m.maxTS = ts
 		m.noteEntry(k, &e)
+		if len(m.m) == n && m.ix.Active() {
+			// An entry was overwritten; which one would take a lookup.
+			m.ix.DroppedUnknown()
+			m.tidy()
+		}
 	} else {
 		m.put(k, e)
 		m.tidy()
@@ -522,9 +527,9 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 //
 // The entries are found through an index of the map by dot, at a cost
 // that grows with the delta (plus a step per replica), not with the map.
-// The first call, and a call for a version older than every version
-// asked about since delete markers were last collected with
-// [Map.CollectVersions], scan the map instead, and build or extend the
+// The first call, and a call for a version below the index's floors
+// (older than every version asked about since the last
+// [Map.CollectVersions]), scan the map instead, and build or extend the
 // index on the way. DeltaSince may run at the same time as other readers:
 // it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {

@@ -256,6 +256,13 @@ func (s *Set[E]) Version() vclock.Clock { return s.k.Version() }
 // [Set.Version] reported it: the delta leaves out everything v claims.
 // The delta has no replica ID: it is for merging and encoding, not for
 // mutating.
+//
+// Its cost grows with the delta, not with the set: the set indexes its
+// elements and drop records by dot once a first DeltaSince needs it. That
+// first call, and one for a version older than every version asked about
+// since the last [Set.Collect], go through the whole set instead. Like the
+// other reading methods, DeltaSince may be called by several readers at
+// once.
 func (s *Set[E]) DeltaSince(v vclock.Clock) *Set[E] {
 	return &Set[E]{k: *s.k.DeltaSince(v)}
 }

@@ -9,10 +9,11 @@ import (
 // Index finds the entries of a store, keyed by K and each supported by
 // one or more dots, whose dots a given version has not seen, without
 // looking at the other entries: it is what lets DeltaSince cost in
-// proportion to the delta rather than to the store. The kernel keeps one,
-// and so does lwwmap.Map. The owner numbers replicas (a dot is a replica
-// index and a sequence number) and tells the index of every dot that
-// starts or stops supporting a key.
+// proportion to the delta rather than to the store. The kernel keeps one
+// for its store and one for its drop records (keyed by record id), and
+// lwwmap.Map one for its entries. The owner numbers replicas (a dot is a
+// replica index and a sequence number) and tells the index of every dot
+// that starts or stops supporting a key.
 //
 // For each replica the index keeps references (sequence number, key) in
 // increasing order of sequence number, from which those above a version's
@@ -44,16 +45,85 @@ type Index[K comparable] struct {
 	limit  int         // compact when n passes it, stale counts or not
 }
 
-// dotLog is one replica's references.
+// dotLog is one replica's references, in blocks: every block but the
+// last holds blockLen references, so that adding one never copies the
+// others (the first block grows like a slice up to blockLen, so that a
+// short log stays small).
 type dotLog[K comparable] struct {
-	floor  uint64      // live dots at or below it need not be referenced
-	refs   []dotRef[K] // refs[:sorted] in increasing order of seq
+	floor  uint64        // live dots at or below it need not be referenced
+	blocks [][]dotRef[K] // the references; the first sorted in order of seq
+	n      int           // how many
 	sorted int
 }
 
 type dotRef[K comparable] struct {
 	seq uint64
 	key K
+}
+
+const (
+	blockShift = 8
+	blockLen   = 1 << blockShift
+)
+
+func (l *dotLog[K]) at(i int) *dotRef[K] { return &l.blocks[i>>blockShift][i&(blockLen-1)] }
+
+// truncate keeps the first n references.
+func (l *dotLog[K]) truncate(n int) {
+	for i := n; i < l.n; i++ {
+		*l.at(i) = dotRef[K]{} // let the keys go
+	}
+	nb := (n + blockLen - 1) >> blockShift
+	clear(l.blocks[nb:])
+	l.blocks = l.blocks[:nb]
+	if nb > 0 {
+		l.blocks[nb-1] = l.blocks[nb-1][:n-(nb-1)<<blockShift]
+	}
+	l.n = n
+	l.sorted = min(l.sorted, n)
+}
+
+// search returns the position of the first reference above seq; the
+// references must be sorted.
+func (l *dotLog[K]) search(seq uint64) int {
+	lo, hi := 0, l.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if l.at(mid).seq <= seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// filter keeps, in order, the references for which keep is true.
+func (l *dotLog[K]) filter(keep func(dotRef[K]) bool) {
+	w, sorted := 0, 0
+	for i := range l.n {
+		ref := *l.at(i)
+		if keep(ref) {
+			*l.at(w) = ref
+			w++
+			if i < l.sorted {
+				sorted++
+			}
+		}
+	}
+	l.truncate(w)
+	l.sorted = sorted
+}
+
+func (l *dotLog[K]) clone() dotLog[K] {
+	c := dotLog[K]{floor: l.floor, n: l.n, sorted: l.sorted}
+	if len(l.blocks) > 0 {
+		c.blocks = make([][]dotRef[K], len(l.blocks))
+		for b, blk := range l.blocks {
+			c.blocks[b] = slices.Clone(blk)
+		}
+	}
+	return c
 }
 
 // compactSlack is how many references beyond the live ones an index may
@@ -85,10 +155,19 @@ func (x *Index[K]) Add(rep uint32, seq uint64, key K) {
 }
 
 func (l *dotLog[K]) push(seq uint64, key K) {
-	if n := len(l.refs); n == l.sorted && (n == 0 || l.refs[n-1].seq < seq) {
+	if l.n == l.sorted && (l.n == 0 || l.at(l.n-1).seq < seq) {
 		l.sorted++
 	}
-	l.refs = append(l.refs, dotRef[K]{seq: seq, key: key})
+	if nb := len(l.blocks); nb == 0 || len(l.blocks[nb-1]) == blockLen {
+		size := blockLen
+		if nb == 0 {
+			size = 4
+		}
+		l.blocks = append(l.blocks, make([]dotRef[K], 0, size))
+	}
+	last := len(l.blocks) - 1
+	l.blocks[last] = append(l.blocks[last], dotRef[K]{seq: seq, key: key})
+	l.n++
 }
 
 // Dropped records that the dot (rep, seq) no longer supports its key, so
@@ -97,6 +176,16 @@ func (l *dotLog[K]) push(seq uint64, key K) {
 // active.
 func (x *Index[K]) Dropped(rep uint32, seq uint64) {
 	if x.active && int(rep) < len(x.logs) && seq > x.logs[rep].floor {
+		x.stale++
+	}
+}
+
+// DroppedUnknown is [Index.Dropped] for an owner that knows that a dot
+// stopped supporting its key but not which dot: it is counted as stale,
+// whether or not it was referenced, which at worst compacts a little
+// early.
+func (x *Index[K]) DroppedUnknown() {
+	if x.active {
 		x.stale++
 	}
 }
@@ -114,20 +203,16 @@ func (x *Index[K]) Compact(live func(rep uint32, seq uint64, key K) bool) {
 	for r := range x.logs {
 		l := &x.logs[r]
 		l.sort()
-		kept := l.refs[:0]
 		var prev dotRef[K]
-		for i, ref := range l.refs {
-			if i > 0 && ref == prev {
-				continue // the same dot reported twice
+		first := true
+		l.filter(func(ref dotRef[K]) bool {
+			if !first && ref == prev {
+				return false // the same dot reported twice
 			}
-			prev = ref
-			if live(uint32(r), ref.seq, ref.key) {
-				kept = append(kept, ref)
-			}
-		}
-		clear(l.refs[len(kept):])
-		l.refs, l.sorted = shrink(kept), len(kept)
-		n += len(kept)
+			first, prev = false, ref
+			return live(uint32(r), ref.seq, ref.key)
+		})
+		n += l.n
 	}
 	x.settle(n)
 }
@@ -139,40 +224,30 @@ func (x *Index[K]) settle(n int) {
 	x.limit = 8*n + compactSlack
 }
 
-// shrink returns refs, in a smaller array if it uses little of its own.
-func shrink[K comparable](refs []dotRef[K]) []dotRef[K] {
-	if cap(refs) > 64 && len(refs) < cap(refs)/4 {
-		return slices.Clone(refs)
-	}
-	return refs
-}
-
 // sort puts the references in order of sequence number: it sorts those
-// added out of order and merges them into the rest.
+// added out of order and merges them into the rest, moving only the
+// sorted references above the first of them.
 func (l *dotLog[K]) sort() {
-	if l.sorted == len(l.refs) {
+	if l.sorted == l.n {
 		return
 	}
-	bySeq := func(a, b dotRef[K]) int { return cmp.Compare(a.seq, b.seq) }
-	tail := l.refs[l.sorted:]
-	slices.SortFunc(tail, bySeq)
-	head := l.refs[:l.sorted]
-	// Only the part of head above tail's first reference moves.
-	i, _ := slices.BinarySearchFunc(head, tail[0].seq, func(r dotRef[K], s uint64) int { return cmp.Compare(r.seq, s) })
-	if i < len(head) {
-		merged := make([]dotRef[K], 0, len(l.refs)-i)
-		a, b := head[i:], tail
-		for len(a) > 0 && len(b) > 0 {
-			if b[0].seq < a[0].seq {
-				merged, b = append(merged, b[0]), b[1:]
-			} else {
-				merged, a = append(merged, a[0]), a[1:]
-			}
-		}
-		merged = append(append(merged, a...), b...)
-		copy(l.refs[i:], merged)
+	tail := make([]dotRef[K], 0, l.n-l.sorted)
+	for i := l.sorted; i < l.n; i++ {
+		tail = append(tail, *l.at(i))
 	}
-	l.sorted = len(l.refs)
+	slices.SortFunc(tail, func(a, b dotRef[K]) int { return cmp.Compare(a.seq, b.seq) })
+	// Merge from the back: head[:i] and tail[:j] into positions [:w].
+	i, j := l.sorted, len(tail)
+	for w := l.n - 1; j > 0; w-- {
+		if i > 0 && l.at(i-1).seq > tail[j-1].seq {
+			*l.at(w) = *l.at(i - 1)
+			i--
+		} else {
+			*l.at(w) = tail[j-1]
+			j--
+		}
+	}
+	l.sorted = l.n
 }
 
 // floorOf returns the count of seen for replica r: 0 past its end.
@@ -203,12 +278,12 @@ func (x *Index[K]) Since(seen []uint64, visit func(rep uint32, seq uint64, key K
 	for r := range x.logs {
 		l := &x.logs[r]
 		s := floorOf(seen, r)
-		if len(l.refs) == 0 || (l.sorted == len(l.refs) && l.refs[len(l.refs)-1].seq <= s) {
+		if l.n == 0 || (l.sorted == l.n && l.at(l.n-1).seq <= s) {
 			continue
 		}
 		l.sort()
-		i, _ := slices.BinarySearchFunc(l.refs, s+1, func(ref dotRef[K], s uint64) int { return cmp.Compare(ref.seq, s) })
-		for _, ref := range l.refs[i:] {
+		for i := l.search(s); i < l.n; i++ {
+			ref := l.at(i)
 			visit(uint32(r), ref.seq, ref.key)
 		}
 	}
@@ -263,18 +338,9 @@ func (x *Index[K]) Raise(stable []uint64) {
 			continue
 		}
 		l.floor = stable[r]
-		kept, sorted := l.refs[:0], 0
-		for i, ref := range l.refs {
-			if ref.seq > l.floor {
-				kept = append(kept, ref)
-				if i < l.sorted {
-					sorted++
-				}
-			}
-		}
-		x.n -= len(l.refs) - len(kept)
-		clear(l.refs[len(kept):])
-		l.refs, l.sorted = shrink(kept), sorted
+		before := l.n
+		l.filter(func(ref dotRef[K]) bool { return ref.seq > l.floor })
+		x.n -= before - l.n
 	}
 	x.stale = min(x.stale, x.n)
 }
@@ -291,8 +357,8 @@ func (x *Index[K]) Clone() *Index[K] {
 	c.active, c.n, c.stale, c.limit = x.active, x.n, x.stale, x.limit
 	if len(x.logs) > 0 {
 		c.logs = make([]dotLog[K], len(x.logs))
-		for r, l := range x.logs {
-			c.logs[r] = dotLog[K]{floor: l.floor, refs: slices.Clone(l.refs), sorted: l.sorted}
+		for r := range x.logs {
+			c.logs[r] = x.logs[r].clone()
 		}
 	}
 	return c
@@ -326,5 +392,10 @@ func (x *Index[K]) Covers(rep uint32, seq uint64, key K) bool {
 	if seq <= l.floor {
 		return true
 	}
-	return slices.Contains(l.refs, dotRef[K]{seq: seq, key: key})
+	for i := range l.n {
+		if *l.at(i) == (dotRef[K]{seq: seq, key: key}) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,6 @@
 package dotkernel
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -121,11 +120,22 @@ func checkRefs[K comparable](t tb, x *Index[K]) {
 	}
 	n := 0
 	for _, l := range x.logs {
-		n += len(l.refs)
-		if !slices.IsSortedFunc(l.refs[:l.sorted], func(a, b dotRef[K]) int { return cmp.Compare(a.seq, b.seq) }) {
-			t.Fatalf("references out of order: %v", l.refs[:l.sorted])
+		n += l.n
+		total := 0
+		for b, blk := range l.blocks {
+			if b < len(l.blocks)-1 && len(blk) != blockLen {
+				t.Fatalf("block %d of %d holds %d references", b, len(l.blocks), len(blk))
+			}
+			total += len(blk)
 		}
-		for _, ref := range l.refs {
+		if total != l.n {
+			t.Fatalf("a log counts %d references, holds %d", l.n, total)
+		}
+		for i := range l.n {
+			ref := l.at(i)
+			if i > 0 && i < l.sorted && l.at(i-1).seq > ref.seq {
+				t.Fatalf("references out of order: %d then %d", l.at(i-1).seq, ref.seq)
+			}
 			if ref.seq <= l.floor {
 				t.Fatalf("reference %d at or below the floor %d", ref.seq, l.floor)
 			}
@@ -516,4 +526,72 @@ func checkRaised[K comparable](t tb, x *Index[K], reps []crdt.ReplicaID, before 
 			t.Fatalf("floor of %v raised to %d, want %d", reps[r], l.floor, want)
 		}
 	}
+}
+
+// TestDotLog checks a replica's log of references, across several
+// blocks, against a plain slice: references added in and out of order,
+// sorted, searched, filtered and copied.
+func TestDotLog(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var l dotLog[int]
+		var model []dotRef[int]
+		check := func() {
+			if l.n != len(model) {
+				t.Fatalf("%d references, want %d", l.n, len(model))
+			}
+			for i, want := range model {
+				if *l.at(i) != want {
+					t.Fatalf("reference %d is %v, want %v", i, *l.at(i), want)
+				}
+			}
+		}
+		for range rapid.IntRange(1, 12).Draw(t, "rounds") {
+			// A run of references, mostly increasing, some not.
+			next := uint64(1)
+			if len(model) > 0 {
+				next = slices.MaxFunc(model, func(a, b dotRef[int]) int { return int(a.seq) - int(b.seq) }).seq + 1
+			}
+			for range rapid.IntRange(0, 700).Draw(t, "adds") {
+				seq := next
+				if rapid.IntRange(0, 9).Draw(t, "late") == 0 {
+					seq = uint64(rapid.IntRange(1, int(next)).Draw(t, "lateSeq"))
+				} else {
+					next++
+				}
+				key := int(seq) * 7
+				l.push(seq, key)
+				model = append(model, dotRef[int]{seq, key})
+			}
+			check()
+			switch rapid.IntRange(0, 3).Draw(t, "then") {
+			case 0:
+				l.sort()
+				slices.SortStableFunc(model, func(a, b dotRef[int]) int { return int(a.seq) - int(b.seq) })
+				check()
+				s := uint64(rapid.IntRange(0, int(next)).Draw(t, "search"))
+				want, _ := slices.BinarySearchFunc(model, s+1, func(r dotRef[int], s uint64) int { return int(r.seq) - int(s) })
+				if got := l.search(s); got != want {
+					t.Fatalf("search(%d) = %d, want %d", s, got, want)
+				}
+			case 1:
+				m := uint64(rapid.IntRange(1, 5).Draw(t, "mod"))
+				keep := func(r dotRef[int]) bool { return r.seq%m != 0 }
+				l.filter(keep)
+				model = slices.DeleteFunc(model, func(r dotRef[int]) bool { return !keep(r) })
+				check()
+			case 2:
+				c := l.clone()
+				c.push(next, int(next)*7)
+				l.push(next, -1) // must not show in c
+				l = c
+				model = append(model, dotRef[int]{next, int(next) * 7})
+				check()
+			default:
+				n := rapid.IntRange(0, len(model)).Draw(t, "truncate")
+				l.truncate(n)
+				model = model[:n]
+				check()
+			}
+		}
+	})
 }

@@ -1108,12 +1108,13 @@ func overlap(a, b *vclock.Context) bool {
 // delta omits what v claims, so a receiver that has not seen it would miss
 // it.
 //
-// The keys are found through an index of the store by dot (see [Index]),
-// at a cost that grows with the delta, plus one step per replica and per
-// drop record kept. The first call, and a call for a version older than
-// every version asked about since the last [Kernel.Collect], scans the
-// store instead, and builds or extends the index on the way. DeltaSince
-// may run at the same time as other readers: it locks the index.
+// The keys and records are found through indexes of the store and of the
+// records by dot (see [Index]), at a cost that grows with the delta, plus
+// a step per replica. The first call, and a call for a version below the
+// indexes' floors (older than every version asked about since the last
+// [Kernel.Collect]), go through the whole store and every record instead,
+// building or extending the indexes on the way. DeltaSince may run at the
+// same time as other readers: it locks the indexes.
 func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 	if !k.horizon.LessOrEqual(v) {
 		return k.Clone()
