@@ -55,8 +55,9 @@ type region struct {
 	// mu serializes local writes with their persistence, and every
 	// snapshot with its save, so a newer snapshot is never overwritten by
 	// an older one.
-	mu      sync.Mutex
-	stopped bool // under mu: crashed or shut down; writes are refused
+	mu         sync.Mutex
+	stopped    bool // under mu: crashed or shut down; writes are refused
+	journalLen int  // under mu: journal records since the last snapshot
 
 	remoteGen   atomic.Uint64 // bumped by every remote change
 	authRefused sync.Map      // peer label → *atomic.Uint64
@@ -120,13 +121,18 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			return nil, err
 		}
 	}
-	snap, err := rg.store.load()
+	snap, journal, err := rg.store.load()
 	if err != nil {
 		return nil, fmt.Errorf("loading the snapshot: %w", err)
 	}
 	if snap != nil {
 		if err := rg.replica.Restore(snap); err != nil {
 			return nil, fmt.Errorf("restoring the snapshot: %w", err)
+		}
+		for i, rec := range journal {
+			if err := rg.replica.Replay(rec); err != nil {
+				return nil, fmt.Errorf("replaying journal record %d: %w", i+1, err)
+			}
 		}
 		// The snapshot may name peers this run was not given.
 		for _, p := range rg.replica.Peers() {
@@ -135,8 +141,9 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			}
 		}
 	}
-	// Record the new incarnation at once, so that a crash before the
-	// first write cannot make the next run reuse it.
+	// Record the new incarnation at once (and fold the journal into the
+	// snapshot), so that a crash before the first write cannot make the
+	// next run reuse it.
 	if err := rg.persist(); err != nil {
 		return nil, fmt.Errorf("saving the snapshot: %w", err)
 	}
@@ -197,8 +204,13 @@ func (rg *region) onRemoteUpdate(object string) {
 	rg.events.publish("remote")
 }
 
-// persist saves a snapshot of the engine. It is called after every local
-// write before the write is acknowledged, and after every remote change.
+// maxJournal is how many journal records a region keeps before it folds
+// them into a new snapshot.
+const maxJournal = 64
+
+// persist saves a snapshot of the engine, which empties the journal. It
+// is called at start, after every remote change, and after every
+// maxJournal local writes.
 func (rg *region) persist() error {
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
@@ -209,7 +221,31 @@ func (rg *region) persistLocked() error {
 	if rg.stopped {
 		return errStopped
 	}
-	return rg.replica.SaveSnapshot(rg.store.save)
+	if err := rg.replica.SaveSnapshot(rg.store.save); err != nil {
+		return err
+	}
+	rg.journalLen = 0
+	return nil
+}
+
+// saveWriteLocked saves a local write before it is acknowledged: its ops
+// go to the journal (a write costs what it changed, not the whole state),
+// or, when the journal is long or cannot continue, a snapshot is saved.
+func (rg *region) saveWriteLocked() error {
+	if rg.journalLen >= maxJournal {
+		return rg.persistLocked()
+	}
+	err := rg.replica.SaveOps(func(rec []byte) error {
+		if err := rg.store.appendRecord(rec); err != nil {
+			return err
+		}
+		rg.journalLen++
+		return nil
+	})
+	if errors.Is(err, crdt.ErrSnapshotNeeded) || errors.Is(err, crdt.ErrNoSnapshot) {
+		return rg.persistLocked()
+	}
+	return err
 }
 
 // write runs f (a local change) and persists its result before returning,
@@ -223,7 +259,7 @@ func (rg *region) write(f func() error) error {
 	if err := f(); err != nil {
 		return err
 	}
-	if err := rg.persistLocked(); err != nil {
+	if err := rg.saveWriteLocked(); err != nil {
 		return fmt.Errorf("%w: %w", errStopped, err)
 	}
 	rg.events.publish("local")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,15 +13,17 @@ import (
 )
 
 var (
-	bucketName  = []byte("region")
-	keyRegion   = []byte("name")
-	keySnapshot = []byte("snapshot")
+	bucketName    = []byte("region")
+	bucketJournal = []byte("journal")
+	keyRegion     = []byte("name")
+	keySnapshot   = []byte("snapshot")
 )
 
 // store keeps a region's state in a bbolt file in its data directory: the
-// region's name (so a directory cannot be opened as another region) and the
+// region's name (so a directory cannot be opened as another region), the
 // engine's latest snapshot, which holds every object, the ops not yet
-// acknowledged by peers and how far each peer's ops were applied.
+// acknowledged by peers and how far each peer's ops were applied, and the
+// journal of the local updates made since, in order.
 type store struct {
 	db *bolt.DB
 }
@@ -43,6 +46,9 @@ func openStore(dir, region string) (*store, error) {
 		if err != nil {
 			return err
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
+			return err
+		}
 		switch got := b.Get(keyRegion); {
 		case got == nil:
 			return b.Put(keyRegion, []byte(region))
@@ -58,23 +64,47 @@ func openStore(dir, region string) (*store, error) {
 	return &store{db: db}, nil
 }
 
-// load returns the saved snapshot, or nil if there is none yet.
-func (s *store) load() ([]byte, error) {
-	var snap []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+// load returns the saved snapshot, or nil if there is none yet, and the
+// journal records appended since, oldest first.
+func (s *store) load() (snap []byte, journal [][]byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketName).Get(keySnapshot); v != nil {
 			snap = append([]byte(nil), v...)
 		}
-		return nil
+		return tx.Bucket(bucketJournal).ForEach(func(_, v []byte) error {
+			journal = append(journal, append([]byte(nil), v...))
+			return nil
+		})
 	})
-	return snap, err
+	return snap, journal, err
 }
 
-// save replaces the snapshot in one transaction, synced to disk before it
-// returns.
+// save replaces the snapshot and empties the journal (the snapshot holds
+// all it held) in one transaction, synced to disk before it returns.
 func (s *store) save(snap []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketJournal); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketJournal); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketName).Put(keySnapshot, snap)
+	})
+}
+
+// appendRecord appends a journal record in one transaction, synced to disk
+// before it returns.
+func (s *store) appendRecord(rec []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJournal)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], seq) // in order under ForEach
+		return b.Put(key[:], rec)
 	})
 }
 

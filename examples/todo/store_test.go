@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,16 +14,33 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap, err := s.load(); err != nil || snap != nil {
-		t.Fatalf("fresh store: %q, %v", snap, err)
+	if snap, journal, err := s.load(); err != nil || snap != nil || journal != nil {
+		t.Fatalf("fresh store: %q, %q, %v", snap, journal, err)
 	}
 	for _, want := range [][]byte{[]byte("first"), []byte("second, longer")} {
+		// Records appended before a snapshot are emptied by it.
+		if err := s.appendRecord([]byte("old record")); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.save(want); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.load(); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("load: %q, %v; want %q", got, err, want)
+		if got, journal, err := s.load(); err != nil || !bytes.Equal(got, want) || journal != nil {
+			t.Fatalf("load: %q, %q, %v; want %q and no journal", got, journal, err, want)
 		}
+	}
+	// Records come back in the order appended, past 255 (keys sort as
+	// numbers).
+	var records [][]byte
+	for i := range 300 {
+		rec := []byte(fmt.Sprintf("record %d", i))
+		if err := s.appendRecord(rec); err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, rec)
+	}
+	if _, journal, err := s.load(); err != nil || !slices.EqualFunc(journal, records, bytes.Equal) {
+		t.Fatalf("journal of %d records, %v; want the 300 appended, in order", len(journal), err)
 	}
 	if err := s.close(); err != nil {
 		t.Fatal(err)
@@ -36,7 +55,7 @@ func TestStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	if got, err := s.load(); err != nil || string(got) != "second, longer" {
-		t.Fatalf("after reopening: %q, %v", got, err)
+	if got, journal, err := s.load(); err != nil || string(got) != "second, longer" || len(journal) != 300 {
+		t.Fatalf("after reopening: %q, %d records, %v", got, len(journal), err)
 	}
 }
