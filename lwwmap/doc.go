@@ -44,7 +44,7 @@
 // have reached this replica too, and no replica may lose the delete again by
 // coming back from an older snapshot. The replication engine sees to it
 // through [Map.CollectBinary] ([Map.CollectVersions]), from the durable
-// versions of every peer (those of its last snapshot); a host that
+// versions of every peer (those of its last saved snapshot); a host that
 // replicates by itself calls CollectVersions with durable versions, or
 // [Map.Collect] with a timestamp it knows to be stable. Their documentation
 // says why dropping sooner is unsafe. Each write also leaves its dot in the

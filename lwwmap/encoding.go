@@ -359,7 +359,7 @@ func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
 // [Map.VersionBinary], and calls [Map.CollectVersions] with them. If any
 // version fails to decode it returns the [*codec.DecodeError] and drops
 // nothing. The replication engine calls it once it holds a durable version
-// (that of the peer's last snapshot) from every peer.
+// (that of the peer's last saved snapshot) from every peer.
 func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
 	peers := make([]vclock.Clock, len(peerVersions))
 	for i, b := range peerVersions {

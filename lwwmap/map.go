@@ -14,7 +14,7 @@ import (
 // Compile-time check that Map is what the replication engine needs: a
 // crdt.DeltaObject whose delete markers the engine can have collected. The
 // engine hands collectors the durable versions of its peers (those of their
-// last snapshots), which is what [Map.CollectVersions] requires.
+// last saved snapshots), which is what [Map.CollectVersions] requires.
 var (
 	_ crdt.DeltaObject = (*Map[string, string])(nil)
 	_ crdt.Collector   = (*Map[string, string])(nil)
@@ -644,7 +644,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // a put it then makes wins over a marker that is gone, against the conflict
 // rule. Persist a replica's state before reporting its version. (The
 // replication engine reports, for collection, only the versions of each
-// replica's last snapshot.)
+// replica's last saved snapshot.)
 //
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
