@@ -173,7 +173,10 @@ func TestDeltaSinceConcurrentReaders(t *testing.T) {
 	got := make([][]byte, len(versions))
 	var wg sync.WaitGroup
 	for i := range versions {
-		wg.Go(func() { got[i], _ = s.DeltaSince(versions[i]).MarshalBinary() })
+		wg.Go(func() {
+			got[i], _ = s.DeltaSince(versions[i]).MarshalBinary()
+			s.Clone()
+		})
 	}
 	wg.Wait()
 	for i := range versions {

@@ -169,6 +169,7 @@ func FuzzSetDeltaSinceBinary(f *testing.F) {
 	s := seedSet(f)
 	f.Add(mustMarshal(f, s.Version()))
 	f.Add(mustMarshal(f, vclock.Clock{}))
+	served := seedSet(f) // serves every version tried, so its index is built
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := seedSet(t)
 		d, err := s.DeltaSinceBinary(data)
@@ -179,6 +180,11 @@ func FuzzSetDeltaSinceBinary(f *testing.F) {
 		var o Set[string]
 		if err := o.UnmarshalBinary(d); err != nil {
 			t.Fatalf("delta does not decode: %v", err)
+		}
+		// The delta of a set that has served other versions before is
+		// the delta of a fresh one.
+		if again, err := served.DeltaSinceBinary(data); err != nil || !bytes.Equal(again, d) {
+			t.Fatalf("the set that served other versions gives %x (%v), a fresh one %x", again, err, d)
 		}
 	})
 }
