@@ -354,21 +354,30 @@ func keyOf(i int) string { return fmt.Sprintf("key-%06d", i) }
 // removes) made to a set of 100,000 elements since its version. The set
 // has served one delta before the timed part, as a replica that has taken
 // part in a catch-up round has; "first" times the first call on a copy
-// just decoded from the set's state, as after a restart.
+// just decoded from the set's state, as after a restart; "records" is
+// "steady" for a set that also removed 20,000 elements before the version,
+// so that it keeps the most drop records it may (16,384).
 func BenchmarkDeltaSinceSmall(b *testing.B) {
-	keys := keys100k()
-	s := New[string]("us-east-1")
-	for _, k := range keys {
-		s.Add(k)
+	build := func(removed int) (*Set[string], vclock.Clock) {
+		keys := keys100k()
+		s := New[string]("us-east-1")
+		for _, k := range keys {
+			s.Add(k)
+		}
+		for _, k := range keys[len(keys)-removed:] {
+			s.Remove(k)
+		}
+		v := s.Version()
+		for i := range 4 {
+			s.Add(keyOf(n100k + i))
+		}
+		for i := range 3 {
+			s.Add(keys[i*1000])
+			s.Remove(keys[i*1000+500])
+		}
+		return s, v
 	}
-	v := s.Version()
-	for i := range 4 {
-		s.Add(keyOf(n100k + i))
-	}
-	for i := range 3 {
-		s.Add(keys[i*1000])
-		s.Remove(keys[i*1000+500])
-	}
+	s, v := build(0)
 	b.Run("steady", func(b *testing.B) {
 		s.DeltaSince(v)
 		b.ReportAllocs()
@@ -390,6 +399,14 @@ func BenchmarkDeltaSinceSmall(b *testing.B) {
 			}
 			b.StartTimer()
 			c.DeltaSince(v)
+		}
+	})
+	r, rv := build(20_000)
+	b.Run("records", func(b *testing.B) {
+		r.DeltaSince(rv)
+		b.ReportAllocs()
+		for b.Loop() {
+			r.DeltaSince(rv)
 		}
 	})
 }
