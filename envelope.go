@@ -86,6 +86,53 @@ const (
 // (each takes at least 3 bytes anyway, so this only caps allocation).
 const maxRecipients = 1 << 16
 
+// putTimestamp writes a clock reading, which may be zero.
+func putTimestamp(w *codec.Writer, t clock.Timestamp) {
+	w.Int(t.Wall)
+	w.Uint(uint64(t.Logical))
+}
+
+// getTimestamp reads a clock reading written by putTimestamp.
+func getTimestamp(r *codec.Reader) clock.Timestamp {
+	t := clock.Timestamp{Wall: r.Int()}
+	logical := r.Uint()
+	if r.Err() == nil && logical > uint64(^uint32(0)) {
+		r.Fail("clock logical part %d out of range", logical)
+	}
+	t.Logical = uint32(logical)
+	return t
+}
+
+// putLogEntries writes local ops as snapshots and journal records hold
+// them: object, op, time made, and whether the next op is of its group.
+func putLogEntries(w *codec.Writer, ops []logEntry) {
+	w.Array(4 * len(ops))
+	for _, e := range ops {
+		w.String(e.object)
+		w.Binary(e.op)
+		w.Int(e.at)
+		w.Bool(e.more)
+	}
+}
+
+// getLogEntries reads local ops written by putLogEntries, with their
+// cumulative sizes.
+func getLogEntries(r *codec.Reader) []logEntry {
+	n := r.ArrayLen()
+	if r.Err() == nil && n%4 != 0 {
+		r.Fail("op list with %d fields, not a multiple of 4", n)
+	}
+	ops := make([]logEntry, 0, n/4)
+	cum := 0
+	for range n / 4 {
+		e := logEntry{object: r.String(), op: r.Binary(), at: r.Int(), more: r.Bool()}
+		cum += len(e.op)
+		e.cum = cum
+		ops = append(ops, e)
+	}
+	return ops
+}
+
 func (e *envelope) encode() ([]byte, error) {
 	size := 32
 	for _, o := range e.Ops {
@@ -105,8 +152,7 @@ func (e *envelope) encode() ([]byte, error) {
 		w.Replica(string(e.To))
 	}
 	w.Uint(e.Incarnation)
-	w.Int(e.Now.Wall)
-	w.Uint(uint64(e.Now.Logical))
+	putTimestamp(w, e.Now)
 	w.Uint(e.AckInc)
 	w.Uint(e.AckSeq)
 	w.Uint(e.CatchUpAck)
@@ -184,12 +230,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		e.To = ReplicaID(r.Replica())
 	}
 	e.Incarnation = r.Uint()
-	e.Now.Wall = r.Int()
-	logical := r.Uint()
-	if r.Err() == nil && logical > uint64(^uint32(0)) {
-		r.Fail("clock logical part %d out of range", logical)
-	}
-	e.Now.Logical = uint32(logical)
+	e.Now = getTimestamp(r)
 	e.AckInc = r.Uint()
 	e.AckSeq = r.Uint()
 	e.CatchUpAck = r.Uint()

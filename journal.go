@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 )
 
@@ -67,16 +66,8 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	w.Replica(string(r.id))
 	w.Uint(r.incarnation)
 	w.Uint(first)
-	last := r.clk.Last()
-	w.Int(last.Wall)
-	w.Uint(uint64(last.Logical))
-	w.Array(4 * len(ops))
-	for _, e := range ops {
-		w.String(e.object)
-		w.Binary(e.op)
-		w.Int(e.at)
-		w.Bool(e.more)
-	}
+	putTimestamp(w, r.clk.Last())
+	putLogEntries(w, ops)
 	upTo := r.seq
 	r.mu.Unlock()
 	rec, err := w.Bytes()
@@ -109,22 +100,10 @@ func (r *Replica) Replay(record []byte) error {
 	id := ReplicaID(rd.Replica())
 	inc := rd.Uint()
 	first := rd.Uint()
-	last := clock.Timestamp{Wall: rd.Int()}
-	logical := rd.Uint()
-	if rd.Err() == nil && logical > uint64(^uint32(0)) {
-		rd.Fail("clock logical part %d out of range", logical)
-	}
-	last.Logical = uint32(logical)
-	n := rd.ArrayLen()
-	if rd.Err() == nil && n%4 != 0 {
-		rd.Fail("journal record with %d fields", n)
-	}
-	if rd.Err() == nil && (n == 0 || first == 0) {
+	last := getTimestamp(rd)
+	ops := getLogEntries(rd)
+	if rd.Err() == nil && (len(ops) == 0 || first == 0) {
 		rd.Fail("empty journal record, or one starting at sequence number 0")
-	}
-	ops := make([]logEntry, 0, n/4)
-	for range n / 4 {
-		ops = append(ops, logEntry{object: rd.String(), op: rd.Binary(), at: rd.Int(), more: rd.Bool()})
 	}
 	if err := rd.Done(); err != nil {
 		return fmt.Errorf("crdt: replay: %w", err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 )
 
@@ -98,17 +97,8 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	w.Replica(string(r.id))
 	w.Uint(r.incarnation)
 	w.Uint(r.seq) // journal records up to here are in the snapshot
-	last := r.clk.Last()
-	w.Int(last.Wall)
-	w.Uint(uint64(last.Logical))
-
-	w.Array(4 * len(r.ops))
-	for _, e := range r.ops {
-		w.String(e.object)
-		w.Binary(e.op)
-		w.Int(e.at)
-		w.Bool(e.more)
-	}
+	putTimestamp(w, r.clk.Last())
+	putLogEntries(w, r.ops)
 
 	ids := sortedPeerIDs(r.peers)
 	w.Array(len(ids))
@@ -183,26 +173,9 @@ func (r *Replica) Restore(snapshot []byte) error {
 	id := ReplicaID(rd.Replica())
 	oldInc := rd.Uint()
 	oldSeq := rd.Uint()
-	last := clock.Timestamp{Wall: rd.Int()}
-	logical := rd.Uint()
-	if rd.Err() == nil && logical > uint64(^uint32(0)) {
-		rd.Fail("clock logical part %d out of range", logical)
-	}
-	last.Logical = uint32(logical)
-
+	last := getTimestamp(rd)
+	ops := getLogEntries(rd)
 	n := rd.ArrayLen()
-	if rd.Err() == nil && n%4 != 0 {
-		rd.Fail("op log with %d fields", n)
-	}
-	ops := make([]logEntry, 0, n/4)
-	cum := 0
-	for range n / 4 {
-		e := logEntry{object: rd.String(), op: rd.Binary(), at: rd.Int(), more: rd.Bool()}
-		cum += len(e.op)
-		e.cum = cum
-		ops = append(ops, e)
-	}
-	n = rd.ArrayLen()
 	peers := make([]snapPeer, 0, n)
 	for range n {
 		if m := rd.ArrayLen(); rd.Err() == nil && m != 4 {
