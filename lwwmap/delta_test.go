@@ -60,6 +60,9 @@ func checkIndex[K comparable, V any](t interface {
 			t.Fatalf("the index misses the entry %v of %v", m.dot(&e), k)
 		}
 	}
+	if stale, counted := m.ix.StaleCount(m.holds); counted < stale {
+		t.Fatalf("the index counts %d stale references, holds %d", counted, stale)
+	}
 }
 
 // checkDelta checks m.DeltaSince(v) against the scan: the same entries,
@@ -269,6 +272,32 @@ func TestDeltaSinceToleratesRepeatedReferences(t *testing.T) {
 	got, want := m.DeltaSince(vclock.Clock{}), deltaSinceScan(m, vclock.Clock{})
 	if !got.Equal(want) || got.nDel != 1 || got.Len() != 1 {
 		t.Fatalf("DeltaSince: %v with %d markers, scan %v", got.m, got.nDel, want.m)
+	}
+}
+
+// TestMergeDropsIndexedEntry merges into a map with its index built a
+// state that has overwritten one of its entries with a marker since
+// collected: the entry leaves the map, and the index counts its reference
+// as stale.
+func TestMergeDropsIndexedEntry(t *testing.T) {
+	clk := clock.New()
+	m := New[string, int]("a", clk)
+	m.Put("k", 1)
+	m.Put("j", 2)
+	o := New[string, int]("b", clk)
+	o.Merge(m)
+	o.Delete("k")
+	if n := o.Collect(clk.Now()); n != 1 {
+		t.Fatalf("collected %d markers", n)
+	}
+	m.DeltaSince(vclock.Clock{}) // builds the index
+	m.Merge(o)
+	if _, ok := m.Get("k"); ok || len(m.m) != 1 {
+		t.Fatalf("after the merge: %v", m.m)
+	}
+	checkIndex(t, m)
+	if got, want := m.DeltaSince(vclock.Clock{}), deltaSinceScan(m, vclock.Clock{}); !got.Equal(want) {
+		t.Fatalf("DeltaSince: %v, scan %v", got.m, want.m)
 	}
 }
 

@@ -671,13 +671,11 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	n := 0
 	for k, e := range m.m {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
-			delete(m.m, k)
-			m.noteGone(&e)
+			delete(m.m, k) // at or below the index's floor: not referenced
 			n++
 		}
 	}
 	m.nDel -= n
-	m.tidy()
 	return n
 }
 

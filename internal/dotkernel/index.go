@@ -29,7 +29,7 @@ import (
 //
 // References are not removed when their dot leaves the store: the owner
 // checks each reference it is handed, and [Index.Compact] drops the stale
-// ones once there are as many as live ones.
+// ones once they outnumber the live ones (by a small slack).
 //
 // The owner's mutators call Add, Dropped, Due, Compact and Raise under its
 // usual rule (no other use at the same time). Since, Rebuild and Clone
@@ -42,7 +42,6 @@ type Index[K comparable] struct {
 	logs   []dotLog[K] // by replica index
 	n      int         // references in all logs
 	stale  int         // references known to be stale
-	limit  int         // compact when n passes it, stale counts or not
 }
 
 // dotLog is one replica's references, in blocks: every block but the
@@ -51,9 +50,9 @@ type Index[K comparable] struct {
 // short log stays small).
 type dotLog[K comparable] struct {
 	floor  uint64        // live dots at or below it need not be referenced
-	blocks [][]dotRef[K] // the references; the first sorted in order of seq
+	blocks [][]dotRef[K] // the references
 	n      int           // how many
-	sorted int
+	sorted int           // the first sorted are in increasing order of seq
 }
 
 type dotRef[K comparable] struct {
@@ -171,9 +170,9 @@ func (l *dotLog[K]) push(seq uint64, key K) {
 }
 
 // Dropped records that the dot (rep, seq) no longer supports its key, so
-// that the index knows when to compact. Reporting is optional (a missed
-// report only delays compaction) and harmless when the index is not
-// active.
+// that the index knows when to compact: the owner reports every such dot
+// (a missed report leaves a stale reference uncounted, which delays
+// compaction). It does nothing when the index is not active.
 func (x *Index[K]) Dropped(rep uint32, seq uint64) {
 	if x.active && int(rep) < len(x.logs) && seq > x.logs[rep].floor {
 		x.stale++
@@ -193,7 +192,7 @@ func (x *Index[K]) DroppedUnknown() {
 // Due reports whether the index holds enough stale references that the
 // owner should call [Index.Compact].
 func (x *Index[K]) Due() bool {
-	return x != nil && x.active && (x.stale > x.n-x.stale+compactSlack || x.n > x.limit)
+	return x != nil && x.active && x.stale > x.n-x.stale+compactSlack
 }
 
 // Compact keeps the references for which live reports that the dot
@@ -214,14 +213,7 @@ func (x *Index[K]) Compact(live func(rep uint32, seq uint64, key K) bool) {
 		})
 		n += l.n
 	}
-	x.settle(n)
-}
-
-// settle sets the counts after the index has been made exact: n
-// references, none known to be stale.
-func (x *Index[K]) settle(n int) {
 	x.n, x.stale = n, 0
-	x.limit = 8*n + compactSlack
 }
 
 // sort puts the references in order of sequence number: it sorts those
@@ -263,7 +255,8 @@ func floorOf(seen []uint64, r int) uint64 {
 // the index cannot answer for seen (it is not built, or a floor is above
 // seen), calls nothing and reports false, and the owner calls
 // [Index.Rebuild]. visit may be handed a dot that no longer supports its
-// key, or the same dot more than once: it checks.
+// key, or the same dot more than once: it checks. It runs with the index
+// locked, and must not call it.
 func (x *Index[K]) Since(seen []uint64, visit func(rep uint32, seq uint64, key K)) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -315,13 +308,8 @@ func (x *Index[K]) Rebuild(seen []uint64, scan func(note func(rep uint32, seq ui
 			x.logs[r].floor = s
 		}
 	}
-	if !x.active {
-		x.active = true
-		x.settle(added)
-		return
-	}
+	x.active = true
 	x.n += added
-	x.limit = max(x.limit, 8*x.n+compactSlack)
 }
 
 // Raise moves the floor of each replica up to stable's count for it
@@ -354,7 +342,7 @@ func (x *Index[K]) Clone() *Index[K] {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	c.active, c.n, c.stale, c.limit = x.active, x.n, x.stale, x.limit
+	c.active, c.n, c.stale = x.active, x.n, x.stale
 	if len(x.logs) > 0 {
 		c.logs = make([]dotLog[K], len(x.logs))
 		for r := range x.logs {
@@ -398,4 +386,24 @@ func (x *Index[K]) Covers(rep uint32, seq uint64, key K) bool {
 		}
 	}
 	return false
+}
+
+// StaleCount returns how many of x's references live says are stale, and
+// how many x counts as stale: the count must not be lower, or compaction
+// comes late. It is for tests.
+func (x *Index[K]) StaleCount(live func(rep uint32, seq uint64, key K) bool) (stale, counted int) {
+	if x == nil {
+		return 0, 0
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for r := range x.logs {
+		l := &x.logs[r]
+		for i := range l.n {
+			if ref := l.at(i); !live(uint32(r), ref.seq, ref.key) {
+				stale++
+			}
+		}
+	}
+	return stale, x.stale
 }

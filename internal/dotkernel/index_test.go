@@ -108,6 +108,12 @@ func checkIndex[K comparable, V any](t tb, k *Kernel[K, V]) {
 	}
 	checkRefs(t, k.ix)
 	checkRefs(t, k.rix)
+	if stale, counted := k.ix.StaleCount(k.supports); counted < stale {
+		t.Fatalf("the index counts %d stale references, holds %d", counted, stale)
+	}
+	if stale, counted := k.rix.StaleCount(k.keeps); counted < stale {
+		t.Fatalf("the record index counts %d stale references, holds %d", counted, stale)
+	}
 }
 
 // checkRefs checks an index's own bookkeeping: the sorted parts of its
