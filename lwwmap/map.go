@@ -159,7 +159,7 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 // the counts right, and reports whether the visible content changed.
 func (m *Map[K, V]) put(k K, e entry[V]) bool {
 	if m.m == nil {
-		m.m = make(map[K]entry[V])
+		m.makeMap(0)
 	}
 	old, ok := m.m[k]
 	return m.replace(k, e, &old, ok)
@@ -204,7 +204,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 		// The common case: the write is later than every entry, and no
 		// marker can be overwritten, so no lookup is needed.
 		if m.m == nil {
-			m.m = make(map[K]entry[V])
+			m.makeMap(0)
 		}
 		n := len(m.m)
 		m.m[k] = e
@@ -222,13 +222,19 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
 }
 
+// makeMap makes m.m, with room for n entries, and the index beside it:
+// a map with entries has an index.
+func (m *Map[K, V]) makeMap(n int) {
+	m.m = make(map[K]entry[V], n)
+	if m.ix == nil {
+		m.ix = new(dotkernel.Index[K])
+	}
+}
+
 // noteEntry tells the index that e is now the entry of k. Every path by
 // which an entry enters m calls it, except decoding, which makes a new
 // map.
 func (m *Map[K, V]) noteEntry(k K, e *entry[V]) {
-	if m.ix == nil {
-		m.ix = new(dotkernel.Index[K])
-	}
 	if m.ix.Active() {
 		m.ix.Add(e.writer(), e.seq, k)
 	}
@@ -400,7 +406,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 	shared := intersectSize(&m.ctx, &o.ctx)
 	var sharedSeen uint64
 	if m.m == nil && len(o.m) > 0 {
-		m.m = make(map[K]entry[V], len(o.m))
+		m.makeMap(len(o.m))
 	}
 	for k, oe := range o.m {
 		ne := oe

@@ -754,7 +754,9 @@ func (k *Kernel[K, V]) discardOldest(n int) {
 // those whose dot is within stable, the meet of the versions of all
 // replicas. It returns how many were discarded. Collecting never changes
 // what the kernel holds, only how small a delta it can send to a peer whose
-// version is older than stable.
+// version is older than stable. It also raises the floors of the indexes
+// DeltaSince uses to stable, dropping their references to what every
+// replica has seen.
 func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	n := 0
 	horizon := k.horizon.Clone() // records already within it are dead, not counted
