@@ -80,10 +80,10 @@ type Map[K comparable, V any] struct {
 	maxTS clock.Timestamp // no entry of m is later
 
 	// ix finds the keys of m by the dots of their entries, for
-	// DeltaSince. It is made with the first entry (writers are exclusive;
-	// DeltaSince, which readers may call at the same time, cannot make
-	// it), and built by the first DeltaSince that needs it. A map without
-	// one (never written to) scans m.
+	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
+	// which readers may call at the same time, cannot make it), and built
+	// by the first DeltaSince that needs it. A map without one (never
+	// written to) scans m.
 	ix *dotkernel.Index[K]
 }
 
