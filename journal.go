@@ -93,8 +93,10 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 // the whole journal is safe. The replayed ops become the replica's local
 // ops again: they are shipped to the peers that lack them.
 //
-// A record that is not a journal record of this replica is refused with
-// an error, and nothing changes.
+// A record that is not a journal record of this replica, or that names an
+// object the replica lacks, is refused with an error, and nothing changes.
+// If applying one of its ops fails (an op the object refuses), the error
+// says so and the replica may hold part of the record: discard it.
 func (r *Replica) Replay(record []byte) error {
 	rd := codec.NewReader(record, codec.KindJournal, codec.Limits{MaxBytes: max(len(record), 1)})
 	id := ReplicaID(rd.Replica())

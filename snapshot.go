@@ -166,8 +166,9 @@ type snapPeer struct {
 // ever reused, and peers learn of the restart from the next message and
 // exchange digests to make up for anything the snapshot lacked.
 //
-// Peers listed in the snapshot are added if missing. On error the replica
-// may hold part of the snapshot: discard it.
+// Peers listed in the snapshot are added if missing. If the host keeps a
+// journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
+// On error the replica may hold part of the snapshot: discard it.
 func (r *Replica) Restore(snapshot []byte) error {
 	rd := codec.NewReader(snapshot, codec.KindSnapshot, codec.Limits{MaxBytes: max(len(snapshot), 1)})
 	id := ReplicaID(rd.Replica())
