@@ -211,7 +211,7 @@ type Replica struct {
 	started          bool
 	snapInc, snapSeq uint64
 
-	saveMu sync.Mutex // serializes SaveSnapshot
+	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
 }
 
 // NewReplica returns a replica configured by cfg, with no objects and no
