@@ -75,7 +75,8 @@ type Config struct {
 	// MaxLogOps and MaxLogBytes bound the log of ops not yet acknowledged
 	// by every peer (defaults 65,536 ops and 16 MiB). A peer whose
 	// unacknowledged ops fall out of the log catches up by digest instead,
-	// so memory does not grow with a peer's absence.
+	// so memory does not grow with a peer's absence. They also bound the
+	// local ops held for [Replica.SaveOps] between saves.
 	MaxLogOps   int
 	MaxLogBytes int
 	// MaxBatchBytes bounds the op bytes packed into one message
@@ -279,8 +280,9 @@ func (h *Handle[T]) Read(f func(obj T)) {
 
 // Update calls f with the object to change it; f applies a local mutation
 // and returns its op (or nil if nothing changed), which the engine ships to
-// every peer. If f returns an error, nothing is shipped and the error is
-// returned. f must not keep the object or call the replica.
+// every peer (once saved, if the replica persists: see
+// [Replica.SaveSnapshot]). If f returns an error, nothing is shipped and
+// the error is returned. f must not keep the object or call the replica.
 func (h *Handle[T]) Update(f func(obj T) (Op, error)) error {
 	r := h.r
 	r.mu.Lock()
@@ -312,8 +314,9 @@ func (r *Replica) poke() {
 // r.mu.
 func (r *Replica) appendGroup(ops []txOp) {
 	r.started = true
+	at := r.clk.Physical()
 	if r.persistent {
-		r.keepPending(ops)
+		r.keepPending(ops, at)
 	}
 	if len(r.peers) == 0 {
 		r.seq += uint64(len(ops)) // nobody to tell; a peer added later catches up by digest
@@ -324,7 +327,6 @@ func (r *Replica) appendGroup(ops []txOp) {
 	if n := len(r.ops); n > 0 {
 		cum = r.ops[n-1].cum
 	}
-	at := r.clk.Physical()
 	for i, o := range ops {
 		cum += len(o.op)
 		r.seq++
@@ -358,14 +360,13 @@ func (r *Replica) appendGroup(ops []txOp) {
 	}
 }
 
-// keepPending adds a group of local ops, about to be numbered from r.seq+1,
-// to those SaveOps journals, dropping the oldest past the log's bounds.
+// keepPending adds a group of local ops made at physical time at, about
+// to be numbered from r.seq+1, to those SaveOps journals, dropping the oldest past the log's bounds.
 // The caller holds r.mu.
-func (r *Replica) keepPending(ops []txOp) {
+func (r *Replica) keepPending(ops []txOp, at int64) {
 	if len(r.pending) == 0 {
 		r.pendingFirst = r.seq + 1
 	}
-	at := r.clk.Physical()
 	for i, o := range ops {
 		r.pending = append(r.pending, logEntry{object: o.object, op: o.op, at: at, more: i < len(ops)-1})
 		r.pendingBytes += len(o.op)

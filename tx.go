@@ -39,7 +39,7 @@ type txOp struct {
 
 // Update runs f with a transaction that changes objects of the replica
 // through [Handle.UpdateIn], and ships the ops of all its changes as one
-// group. The replica's lock is held while f runs: f must not call the
+// group (once saved, if the replica persists: see [Replica.SaveSnapshot]). The replica's lock is held while f runs: f must not call the
 // replica or its handles other than through the Tx, and should be quick.
 //
 // If f returns an error, Update returns it, but the changes f made before
