@@ -73,6 +73,17 @@ func (p *pair) settle(tb testing.TB, limit int) int {
 
 func key(i int) string { return fmt.Sprintf("key-%06d", i) }
 
+// fill adds n elements, key(0) to key(n-1), to the first replica's set, as
+// one op (the last add's; the peer catches up on the rest by digest).
+func (p *pair) fill(n int) {
+	_ = p.sets[0].Update(func(s *orset.Set[string]) (crdt.Op, error) {
+		for i := range n - 1 {
+			s.Add(key(i))
+		}
+		return s.Add(key(n - 1)), nil
+	})
+}
+
 // BenchmarkCatchUp measures what a partition costs once it heals: two
 // replicas share a 100,000-element set, are cut apart, each makes 100
 // changes (50 adds, 50 removes), and the link comes back. It reports the
@@ -91,12 +102,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				c.AntiEntropyTicks = -1
 			})
 			const n = 100_000
-			_ = p.sets[0].Update(func(s *orset.Set[string]) (crdt.Op, error) {
-				for i := range n - 1 {
-					s.Add(key(i))
-				}
-				return s.Add(key(n - 1)), nil
-			})
+			p.fill(n)
 			p.settle(b, 100)
 			var full int
 			p.sets[0].Read(func(s *orset.Set[string]) {
@@ -219,12 +225,7 @@ func BenchmarkSaveUpdate(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			p := newPair(b, nil)
 			const n = 100_000
-			_ = p.sets[0].Update(func(s *orset.Set[string]) (crdt.Op, error) {
-				for i := range n - 1 {
-					s.Add(key(i))
-				}
-				return s.Add(key(n - 1)), nil
-			})
+			p.fill(n)
 			r := p.r[0]
 			var written, saves int
 			save := func(rec []byte) error { written += len(rec); saves++; return nil }
