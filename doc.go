@@ -87,7 +87,12 @@
 //	err = r.Receive(ctx, from, body)
 package crdt
 
+import "github.com/activeactive/crdt/vclock"
+
 // ReplicaID names one replica, for example "us-east-1". IDs are compared as
 // strings: on an exact timestamp tie between two writes, the write of the
 // replica with the smaller ID wins. The empty ID is not a valid replica.
-type ReplicaID string
+//
+// It is [vclock.ReplicaID]: the data-type packages name replicas without
+// importing this package.
+type ReplicaID = vclock.ReplicaID

@@ -27,7 +27,7 @@
 //     [vclock.Clock]; [G.DeltaSince] and [PN.DeltaSince] return only the
 //     replicas a peer at that version lacks news of.
 //
-// Every counter implements [crdt.DeltaObject], so the replication engine
+// Every counter implements [github.com/activeactive/crdt.DeltaObject], so the replication engine
 // can carry it as bytes.
 //
 // # Overflow

@@ -3,16 +3,8 @@ package counter
 import (
 	"fmt"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
-)
-
-// Compile-time checks that the counters are what the replication engine
-// needs.
-var (
-	_ crdt.DeltaObject = (*G)(nil)
-	_ crdt.DeltaObject = (*PN)(nil)
 )
 
 // Wire format, version 1, after the codec header (format version, kind,
@@ -68,7 +60,7 @@ func decodeG(data []byte) (*G, error) {
 		d.e = make([]gEntry, 0, n)
 	}
 	for range n {
-		id := crdt.ReplicaID(r.Replica())
+		id := vclock.ReplicaID(r.Replica())
 		c := r.Uint()
 		if r.Err() != nil {
 			break
@@ -142,7 +134,7 @@ func decodePN(data []byte) (*PN, error) {
 		d.e = make([]pnEntry, 0, n)
 	}
 	for range n {
-		op := PNOp{Replica: crdt.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+		op := PNOp{Replica: vclock.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
 		if r.Err() != nil {
 			break
 		}
@@ -185,7 +177,7 @@ func (op GOp) MarshalBinary() ([]byte, error) {
 func (op *GOp) UnmarshalBinary(data []byte) error {
 	r := codec.NewReader(data, codec.KindGOp, codec.Limits{})
 	checkTable(r, 1)
-	v := GOp{Replica: crdt.ReplicaID(r.Replica()), Count: r.Uint()}
+	v := GOp{Replica: vclock.ReplicaID(r.Replica()), Count: r.Uint()}
 	if err := r.Done(); err != nil {
 		return err
 	}
@@ -212,7 +204,7 @@ func (op PNOp) MarshalBinary() ([]byte, error) {
 func (op *PNOp) UnmarshalBinary(data []byte) error {
 	r := codec.NewReader(data, codec.KindPNOp, codec.Limits{})
 	checkTable(r, 1)
-	v := PNOp{Replica: crdt.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+	v := PNOp{Replica: vclock.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
 	if r.Err() == nil {
 		if why := v.invalid(); why != "" {
 			r.Fail("%s", why)

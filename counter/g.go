@@ -6,13 +6,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/vclock"
 )
 
 // gEntry is one replica's contribution to a G.
 type gEntry struct {
-	id crdt.ReplicaID
+	id vclock.ReplicaID
 	n  uint64
 }
 
@@ -26,7 +25,7 @@ type gEntry struct {
 // Go map) and must not be copied after first use: the copy would share
 // storage with the original; use [G.Clone] instead.
 type G struct {
-	id    crdt.ReplicaID
+	id    vclock.ReplicaID
 	self  int      // where id's entry was last seen in e; checked before use
 	e     []gEntry // sorted by id, strictly increasing; no zero counts
 	total uint64   // sum of the counts, saturating at math.MaxUint64
@@ -34,7 +33,7 @@ type G struct {
 
 // NewG returns an empty grow-only counter that counts for replica id. With
 // an empty id the counter is like the zero G: it cannot count.
-func NewG(id crdt.ReplicaID) *G { return &G{id: id} }
+func NewG(id vclock.ReplicaID) *G { return &G{id: id} }
 
 // GOp is the op of a [G]: the new total of one replica. It is an absolute
 // total, not a difference, so applying it twice, late, or after a newer op
@@ -43,12 +42,12 @@ func NewG(id crdt.ReplicaID) *G { return &G{id: id} }
 // [G.Inc] returns GOps; [G.Apply] takes them. A GOp with an empty Replica is
 // invalid; one whose Count is 0 says nothing and changes nothing.
 type GOp struct {
-	Replica crdt.ReplicaID // the replica that counted
-	Count   uint64         // its total after the increment
+	Replica vclock.ReplicaID // the replica that counted
+	Count   uint64           // its total after the increment
 }
 
 // findG returns where id's entry is in e, or where it would go.
-func findG(e []gEntry, id crdt.ReplicaID) (int, bool) {
+func findG(e []gEntry, id vclock.ReplicaID) (int, bool) {
 	// A counter has one entry per region that ever counted: a handful.
 	// A linear scan beats binary search for such sizes.
 	if len(e) <= 8 {
@@ -59,7 +58,7 @@ func findG(e []gEntry, id crdt.ReplicaID) (int, bool) {
 		}
 		return len(e), false
 	}
-	return slices.BinarySearchFunc(e, id, func(x gEntry, id crdt.ReplicaID) int { return strings.Compare(string(x.id), string(id)) })
+	return slices.BinarySearchFunc(e, id, func(x gEntry, id vclock.ReplicaID) int { return strings.Compare(string(x.id), string(id)) })
 }
 
 // addSat returns a+b, or math.MaxUint64 if that overflows.

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -26,7 +25,7 @@ const (
 // increments (p) and of its decrements (n), within maxP and maxN; at least
 // one of them is non-zero.
 type pnEntry struct {
-	id   crdt.ReplicaID
+	id   vclock.ReplicaID
 	p, n uint64
 }
 
@@ -49,7 +48,7 @@ func (a u128) add(x uint64) u128 {
 // a Go map) and must not be copied after first use: the copy would share
 // storage with the original; use [PN.Clone] instead.
 type PN struct {
-	id   crdt.ReplicaID
+	id   vclock.ReplicaID
 	self int       // where id's entry was last seen in e; checked before use
 	e    []pnEntry // sorted by id, strictly increasing; no empty entries
 	p, n u128      // exact sums of the p and n totals
@@ -57,7 +56,7 @@ type PN struct {
 
 // NewPN returns an empty counter that counts for replica id. With an empty
 // id the counter is like the zero PN: it cannot count.
-func NewPN(id crdt.ReplicaID) *PN { return &PN{id: id} }
+func NewPN(id vclock.ReplicaID) *PN { return &PN{id: id} }
 
 // PNOp is the op of a [PN]: the new totals of one replica, P of its
 // increments and N of its decrements. They are absolute totals, not a
@@ -69,9 +68,9 @@ func NewPN(id crdt.ReplicaID) *PN { return &PN{id: id} }
 // replica can reach such totals, see [PN.Add]). One whose P and N are both
 // 0 says nothing and changes nothing.
 type PNOp struct {
-	Replica crdt.ReplicaID // the replica that counted
-	P       uint64         // the total of its increments
-	N       uint64         // the total of its decrements, as a positive number
+	Replica vclock.ReplicaID // the replica that counted
+	P       uint64           // the total of its increments
+	N       uint64           // the total of its decrements, as a positive number
 }
 
 // invalid returns why op is invalid, or "".
@@ -87,7 +86,7 @@ func (op PNOp) invalid() string {
 	return ""
 }
 
-func findPN(e []pnEntry, id crdt.ReplicaID) (int, bool) {
+func findPN(e []pnEntry, id vclock.ReplicaID) (int, bool) {
 	if len(e) <= 8 {
 		for i := range e {
 			if e[i].id >= id {
@@ -96,7 +95,7 @@ func findPN(e []pnEntry, id crdt.ReplicaID) (int, bool) {
 		}
 		return len(e), false
 	}
-	return slices.BinarySearchFunc(e, id, func(x pnEntry, id crdt.ReplicaID) int { return strings.Compare(string(x.id), string(id)) })
+	return slices.BinarySearchFunc(e, id, func(x pnEntry, id vclock.ReplicaID) int { return strings.Compare(string(x.id), string(id)) })
 }
 
 // Add adds d (which may be negative) to the counter on behalf of c's

@@ -5,7 +5,7 @@
 //
 // For each key, the write with the later hybrid-logical-clock timestamp wins,
 // on an exact timestamp tie the write of the replica with the smaller
-// [crdt.ReplicaID] wins, and a delete is a write of "absent" ordered the
+// [vclock.ReplicaID] wins, and a delete is a write of "absent" ordered the
 // same way.
 //
 // So a delete concurrent with a put resolves like two puts: if the delete has
@@ -30,7 +30,7 @@
 //
 // Whole states join with [Map.Merge]; [Map.DeltaSince] with a peer's
 // [Map.Version] gives only what the peer lacks. Ops and states travel as
-// bytes through MarshalBinary and the [crdt.DeltaObject] methods, which the
+// bytes through MarshalBinary and the [github.com/activeactive/crdt.DeltaObject] methods, which the
 // replication engine uses; the byte paths refuse a timestamp too far ahead
 // of local time (clock.ErrClockSkew) and change nothing, so the data can be
 // offered again later.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
@@ -219,7 +218,7 @@ func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 			break
 		}
 		prevID = id
-		rep := out.intern(crdt.ReplicaID(id))
+		rep := out.intern(vclock.ReplicaID(id))
 		if out.m == nil {
 			out.m = make(map[K]entry[V], n/4)
 		}
@@ -260,7 +259,7 @@ func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 				break
 			}
 			e.wall, e.logical = prevWall+dw, uint32(tag>>1)
-			if !out.ctx.Contains(vclock.Dot{Replica: crdt.ReplicaID(id), Seq: e.seq}) {
+			if !out.ctx.Contains(vclock.Dot{Replica: vclock.ReplicaID(id), Seq: e.seq}) {
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)
 				break
 			}

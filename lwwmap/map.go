@@ -5,19 +5,9 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
-)
-
-// Compile-time check that Map is what the replication engine needs: a
-// crdt.DeltaObject whose delete markers the engine can have collected. The
-// engine hands collectors the durable versions of its peers (those of their
-// last saved snapshots), which is what [Map.CollectVersions] requires.
-var (
-	_ crdt.DeltaObject = (*Map[string, string])(nil)
-	_ crdt.Collector   = (*Map[string, string])(nil)
 )
 
 // delBit marks a delete marker in entry.rep; the other bits are the index of
@@ -67,12 +57,12 @@ func (e *entry[V]) sameWrite(o *entry[V]) bool { return e.writer() == o.writer()
 // A Map is not safe for concurrent use: guard it as you would a Go map. It
 // must not be copied after first use; use [Map.Clone].
 type Map[K comparable, V any] struct {
-	id   crdt.ReplicaID
+	id   vclock.ReplicaID
 	self uint32 // index of id in reps
 	clk  *clock.Clock
 
-	reps   []crdt.ReplicaID          // the replicas entries refer to, by index
-	repIdx map[crdt.ReplicaID]uint32 // index of reps, built once it grows
+	reps   []vclock.ReplicaID          // the replicas entries refer to, by index
+	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
 	ctx   vclock.Context  // every write seen
 	m     map[K]entry[V]  // the winning write of each key, live or deleted
@@ -92,7 +82,7 @@ type Map[K comparable, V any] struct {
 //
 // New panics if id is empty or clk is nil: both are programming errors, not
 // conditions to handle at run time.
-func New[K comparable, V any](id crdt.ReplicaID, clk *clock.Clock) *Map[K, V] {
+func New[K comparable, V any](id vclock.ReplicaID, clk *clock.Clock) *Map[K, V] {
 	if id == "" {
 		panic("lwwmap: New with an empty replica ID")
 	}
@@ -105,10 +95,10 @@ func New[K comparable, V any](id crdt.ReplicaID, clk *clock.Clock) *Map[K, V] {
 }
 
 // ID returns the replica ID the map writes as; empty for the zero Map.
-func (m *Map[K, V]) ID() crdt.ReplicaID { return m.id }
+func (m *Map[K, V]) ID() vclock.ReplicaID { return m.id }
 
 // intern returns the index of id in m.reps, adding it if needed.
-func (m *Map[K, V]) intern(id crdt.ReplicaID) uint32 {
+func (m *Map[K, V]) intern(id vclock.ReplicaID) uint32 {
 	if m.repIdx != nil {
 		if i, ok := m.repIdx[id]; ok {
 			return i
@@ -126,7 +116,7 @@ func (m *Map[K, V]) intern(id crdt.ReplicaID) uint32 {
 	case m.repIdx != nil:
 		m.repIdx[id] = i
 	case len(m.reps) > 16:
-		m.repIdx = make(map[crdt.ReplicaID]uint32, 2*len(m.reps))
+		m.repIdx = make(map[vclock.ReplicaID]uint32, 2*len(m.reps))
 		for j, r := range m.reps {
 			m.repIdx[r] = uint32(j)
 		}
@@ -460,7 +450,7 @@ type limits struct {
 	compact bool // the context holds nothing beyond upTo
 }
 
-func contextLimits(ctx *vclock.Context, reps []crdt.ReplicaID) limits {
+func contextLimits(ctx *vclock.Context, reps []vclock.ReplicaID) limits {
 	v := ctx.Version()
 	l := limits{upTo: make([]uint64, len(reps)), compact: ctx.IsCompact()}
 	for i, id := range reps {
@@ -472,7 +462,7 @@ func contextLimits(ctx *vclock.Context, reps []crdt.ReplicaID) limits {
 // has reports whether ctx, described by l, holds the dot (reps[rep], seq).
 // Replicas added to reps after l was made count as unseen beyond the
 // context's runs.
-func (l *limits) has(ctx *vclock.Context, reps []crdt.ReplicaID, rep uint32, seq uint64) bool {
+func (l *limits) has(ctx *vclock.Context, reps []vclock.ReplicaID, rep uint32, seq uint64) bool {
 	if int(rep) < len(l.upTo) && seq <= l.upTo[rep] {
 		return true
 	}

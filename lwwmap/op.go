@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -45,7 +44,7 @@ func (op Op[K, V]) Deleted() bool { return op.del }
 func (op Op[K, V]) Timestamp() clock.Timestamp { return op.ts }
 
 // Replica returns the replica that made the write.
-func (op Op[K, V]) Replica() crdt.ReplicaID { return op.dot.Replica }
+func (op Op[K, V]) Replica() vclock.ReplicaID { return op.dot.Replica }
 
 // Dot returns the write's dot: its replica and sequence number there.
 func (op Op[K, V]) Dot() vclock.Dot { return op.dot }

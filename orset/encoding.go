@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
@@ -110,7 +109,7 @@ func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, st
 	}
 	k := dotkernel.Decode(r, getKey, noVal)
 	if r.Err() == nil {
-		var ids []crdt.ReplicaID
+		var ids []vclock.ReplicaID
 		for rg := range k.Context().Ranges() {
 			if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
 				ids = append(ids, rg.Replica)
@@ -300,7 +299,7 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 	if kind == codec.KindSetRemove {
 		op.kind = opRemove
 	}
-	op.dot = vclock.Dot{Replica: crdt.ReplicaID(ids[0]), Seq: r.CanonicalUint()}
+	op.dot = vclock.Dot{Replica: vclock.ReplicaID(ids[0]), Seq: r.CanonicalUint()}
 	if r.Err() != nil {
 		return Op[E]{}
 	}
@@ -324,7 +323,7 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 		return Op[E]{}
 	}
 	op.dropped = make([]vclock.Dot, 0, n/2)
-	table := []crdt.ReplicaID{op.dot.Replica}
+	table := []vclock.ReplicaID{op.dot.Replica}
 	for range n / 2 {
 		d := wire.GetDotCanonical(r)
 		if r.Err() != nil {

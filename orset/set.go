@@ -5,15 +5,8 @@ import (
 	"iter"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
-)
-
-// Compile-time checks that Set is what the replication engine needs.
-var (
-	_ crdt.DeltaObject = (*Set[string])(nil)
-	_ crdt.Collector   = (*Set[string])(nil)
 )
 
 // Set is an add-wins observed-remove set of elements of type E.
@@ -30,7 +23,7 @@ var (
 // must not be copied after first use (the copy would share its maps); use
 // [Set.Clone].
 type Set[E comparable] struct {
-	id crdt.ReplicaID
+	id vclock.ReplicaID
 	k  dotkernel.Kernel[E, struct{}]
 }
 
@@ -38,7 +31,7 @@ type Set[E comparable] struct {
 //
 // New panics if id is empty: that is a programming error, not a condition
 // to handle at run time.
-func New[E comparable](id crdt.ReplicaID) *Set[E] {
+func New[E comparable](id vclock.ReplicaID) *Set[E] {
 	if id == "" {
 		panic("orset: New with an empty replica ID")
 	}
@@ -48,7 +41,7 @@ func New[E comparable](id crdt.ReplicaID) *Set[E] {
 }
 
 // ID returns the replica the set mutates as, or "" for the zero Set.
-func (s *Set[E]) ID() crdt.ReplicaID { return s.id }
+func (s *Set[E]) ID() vclock.ReplicaID { return s.id }
 
 type opKind uint8
 

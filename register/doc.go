@@ -29,7 +29,7 @@
 // Whole states travel the same way with MarshalBinary and MergeBinary, and
 // [MV] can send a peer only what it lacks with [MV.DeltaSince]. Both types
 // implement the byte-level interfaces of the replication engine:
-// [crdt.Object] for LWW and [crdt.DeltaObject] for MV.
+// [github.com/activeactive/crdt.Object] for LWW and [github.com/activeactive/crdt.DeltaObject] for MV.
 //
 // # Time
 //

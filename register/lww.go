@@ -4,22 +4,19 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
+	"github.com/activeactive/crdt/vclock"
 )
-
-// Compile-time checks that LWW is what the replication engine needs.
-var _ crdt.Object = (*LWW[string])(nil)
 
 // stamp identifies one write and orders it against the others: its
 // timestamp, then its replica. The zero stamp means "nothing written" and
 // orders before every write.
 type stamp struct {
 	ts clock.Timestamp
-	id crdt.ReplicaID
+	id vclock.ReplicaID
 }
 
 // after reports whether s wins over o in LWW order: the later timestamp
@@ -69,7 +66,7 @@ func (s stamp) check() error {
 // be copied; the copy, like one made by [LWW.Clone], shares the clock and
 // whatever memory the value refers to.
 type LWW[T any] struct {
-	id  crdt.ReplicaID
+	id  vclock.ReplicaID
 	clk *clock.Clock
 	w   stamp // the winning write; zero if none
 	v   T
@@ -81,7 +78,7 @@ type LWW[T any] struct {
 //
 // NewLWW panics if id is empty or clk is nil: both are programming errors,
 // not conditions to handle at run time.
-func NewLWW[T any](id crdt.ReplicaID, clk *clock.Clock) *LWW[T] {
+func NewLWW[T any](id vclock.ReplicaID, clk *clock.Clock) *LWW[T] {
 	if id == "" {
 		panic("register: NewLWW with an empty replica ID")
 	}
@@ -107,7 +104,7 @@ type LWWOp[T any] struct {
 func (op LWWOp[T]) Timestamp() clock.Timestamp { return op.w.ts }
 
 // Replica returns the replica that made the write.
-func (op LWWOp[T]) Replica() crdt.ReplicaID { return op.w.id }
+func (op LWWOp[T]) Replica() vclock.ReplicaID { return op.w.id }
 
 // Value returns the value written.
 func (op LWWOp[T]) Value() T { return op.v }
@@ -244,7 +241,7 @@ func getWrite[T any](r *codec.Reader) (stamp, T) {
 	var zero T
 	wall := r.CanonicalUint()
 	logical := r.CanonicalUint()
-	id := crdt.ReplicaID(r.CanonicalReplica())
+	id := vclock.ReplicaID(r.CanonicalReplica())
 	v := codec.GetValue[T](r)
 	switch {
 	case r.Err() != nil:
@@ -255,7 +252,7 @@ func getWrite[T any](r *codec.Reader) (stamp, T) {
 	case logical > math.MaxUint32:
 		r.Fail("timestamp logical part %d out of range", logical)
 		return stamp{}, zero
-	case !dotkernel.TableIs(r, []crdt.ReplicaID{id}):
+	case !dotkernel.TableIs(r, []vclock.ReplicaID{id}):
 		r.Fail("replica table %q is not exactly the writer %q", r.Replicas(), id)
 		return stamp{}, zero
 	}

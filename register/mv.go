@@ -4,15 +4,11 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
-
-// Compile-time check that MV is what the replication engine needs.
-var _ crdt.DeltaObject = (*MV[string])(nil)
 
 // MV is a multi-value register: it keeps every value written concurrently
 // (siblings) until a later write replaces them.
@@ -35,7 +31,7 @@ var _ crdt.DeltaObject = (*MV[string])(nil)
 // An MV is not safe for concurrent use: guard it as you would a map. It must
 // not be copied after first use; use [MV.Clone].
 type MV[T any] struct {
-	id crdt.ReplicaID
+	id vclock.ReplicaID
 	// k maps each current write's dot to its value (the key is the dot
 	// itself). Its context holds every write seen, kept or replaced.
 	//
@@ -55,7 +51,7 @@ type MV[T any] struct {
 //
 // NewMV panics if id is empty: that is a programming error, not a condition
 // to handle at run time.
-func NewMV[T any](id crdt.ReplicaID) *MV[T] {
+func NewMV[T any](id vclock.ReplicaID) *MV[T] {
 	if id == "" {
 		panic("register: NewMV with an empty replica ID")
 	}
@@ -303,7 +299,7 @@ func checkMV[T any](r *codec.Reader, k *dotkernel.Kernel[vclock.Dot, T]) {
 		r.Fail("MV register state with drop records")
 		return
 	}
-	var ids []crdt.ReplicaID
+	var ids []vclock.ReplicaID
 	for rg := range k.Context().Ranges() {
 		if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
 			ids = append(ids, rg.Replica)
@@ -398,7 +394,7 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 	}
 	dot := wire.GetDotCanonical(r)
 	v := codec.GetValue[T](r)
-	ids := replicaList{ids: []crdt.ReplicaID{dot.Replica}}
+	ids := replicaList{ids: []vclock.ReplicaID{dot.Replica}}
 	var replaced []vclock.Dot
 	if r.Err() == nil && n > 3 {
 		replaced = make([]vclock.Dot, 0, (n-3)/2)
@@ -430,18 +426,18 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 // replicaList lists replica IDs in the order they are first added, as a
 // codec.Writer builds its replica table.
 type replicaList struct {
-	ids  []crdt.ReplicaID
-	seen map[crdt.ReplicaID]struct{} // once the list grows past a few
+	ids  []vclock.ReplicaID
+	seen map[vclock.ReplicaID]struct{} // once the list grows past a few
 }
 
-func (l *replicaList) add(id crdt.ReplicaID) {
+func (l *replicaList) add(id vclock.ReplicaID) {
 	if l.seen == nil {
 		if slices.Contains(l.ids, id) {
 			return
 		}
 		l.ids = append(l.ids, id)
 		if len(l.ids) > 8 {
-			l.seen = make(map[crdt.ReplicaID]struct{}, 2*len(l.ids))
+			l.seen = make(map[vclock.ReplicaID]struct{}, 2*len(l.ids))
 			for _, x := range l.ids {
 				l.seen[x] = struct{}{}
 			}

@@ -7,20 +7,18 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/activeactive/crdt"
 )
 
 // Range is the run of events Lo to Hi (inclusive) of one replica.
 type Range struct {
-	Replica crdt.ReplicaID
+	Replica ReplicaID
 	Lo, Hi  uint64
 }
 
 type span struct{ lo, hi uint64 }
 
 type ctxEntry struct {
-	id    crdt.ReplicaID
+	id    ReplicaID
 	max   uint64 // events 1..max are all present
 	extra []span // sorted, disjoint, non-adjacent, every lo > max+1
 }
@@ -43,7 +41,7 @@ type Context struct {
 	r []ctxEntry // sorted by id; no empty entries
 }
 
-func (c *Context) find(id crdt.ReplicaID) (int, bool) {
+func (c *Context) find(id ReplicaID) (int, bool) {
 	if len(c.r) <= 8 {
 		for i := range c.r {
 			if c.r[i].id >= id {
@@ -52,10 +50,10 @@ func (c *Context) find(id crdt.ReplicaID) (int, bool) {
 		}
 		return len(c.r), false
 	}
-	return slices.BinarySearchFunc(c.r, id, func(e ctxEntry, id crdt.ReplicaID) int { return cmp.Compare(e.id, id) })
+	return slices.BinarySearchFunc(c.r, id, func(e ctxEntry, id ReplicaID) int { return cmp.Compare(e.id, id) })
 }
 
-func (c *Context) entry(id crdt.ReplicaID) *ctxEntry {
+func (c *Context) entry(id ReplicaID) *ctxEntry {
 	i, ok := c.find(id)
 	if !ok {
 		c.r = slices.Insert(c.r, i, ctxEntry{id: id})
@@ -104,7 +102,7 @@ func (c *Context) Add(d Dot) {
 
 // AddRange puts the events lo to hi (inclusive) of replica id into the
 // context. It does nothing if lo > hi or lo is 0.
-func (c *Context) AddRange(id crdt.ReplicaID, lo, hi uint64) {
+func (c *Context) AddRange(id ReplicaID, lo, hi uint64) {
 	if lo == 0 || lo > hi {
 		return
 	}
@@ -167,7 +165,7 @@ func (e *ctxEntry) top() uint64 {
 // then Add, so its dots are never reused. In the one case where no such dot
 // exists (the context holds event 2⁶⁴-1 of id) Next returns a dot with
 // sequence number 0, which names no event and which [Context.Add] ignores.
-func (c *Context) Next(id crdt.ReplicaID) Dot {
+func (c *Context) Next(id ReplicaID) Dot {
 	i, ok := c.find(id)
 	if !ok {
 		return Dot{Replica: id, Seq: 1}

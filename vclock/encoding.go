@@ -3,14 +3,13 @@ package vclock
 import (
 	"iter"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 )
 
 // tableIs reports whether the message's replica table is exactly the
 // replicas of seq, in order: what the Writer builds for a standalone Clock
 // or Context, whose entries name each replica once in increasing order.
-func tableIs(r *codec.Reader, seq iter.Seq2[crdt.ReplicaID, uint64]) bool {
+func tableIs(r *codec.Reader, seq iter.Seq2[ReplicaID, uint64]) bool {
 	ids := r.Replicas()
 	k := 0
 	for id := range seq {
@@ -47,7 +46,7 @@ func DecodeClock(r *codec.Reader) Clock {
 		c.e = make([]entry, 0, n/2)
 	}
 	for range n / 2 {
-		id := crdt.ReplicaID(r.CanonicalReplica())
+		id := ReplicaID(r.CanonicalReplica())
 		cnt := r.CanonicalUint()
 		if r.Err() != nil {
 			return Clock{}
@@ -122,7 +121,7 @@ func DecodeContext(r *codec.Reader) Context {
 			r.Fail("causal context entry with %d fields", m)
 			return Context{}
 		}
-		id := crdt.ReplicaID(r.CanonicalReplica())
+		id := ReplicaID(r.CanonicalReplica())
 		e := ctxEntry{id: id, max: r.CanonicalUint()}
 		if k := len(c.r); r.Err() == nil && k > 0 && c.r[k-1].id >= e.id {
 			r.Fail("replica %q out of order in causal context", e.id)
@@ -170,7 +169,7 @@ func (c *Context) MarshalBinary() ([]byte, error) {
 func (c *Context) UnmarshalBinary(data []byte) error {
 	r := codec.NewReader(data, codec.KindContext, codec.Limits{})
 	v := DecodeContext(r)
-	if r.Err() == nil && !tableIs(r, func(yield func(crdt.ReplicaID, uint64) bool) {
+	if r.Err() == nil && !tableIs(r, func(yield func(ReplicaID, uint64) bool) {
 		for _, e := range v.r {
 			if !yield(e.id, 0) {
 				return

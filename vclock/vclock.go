@@ -6,9 +6,14 @@ import (
 	"iter"
 	"slices"
 	"strings"
-
-	"github.com/activeactive/crdt"
 )
+
+// ReplicaID names one replica, for example "us-east-1". IDs are compared as
+// strings: on an exact timestamp tie between two writes, the write of the
+// replica with the smaller ID wins. The empty ID is not a valid replica.
+//
+// The root package's crdt.ReplicaID is the same type.
+type ReplicaID string
 
 // Order is the outcome of comparing two version vectors.
 type Order int8
@@ -39,7 +44,7 @@ func (o Order) String() string {
 // Dot names one event: the Seq-th event of Replica. Sequence numbers start
 // at 1; the zero Dot names no event.
 type Dot struct {
-	Replica crdt.ReplicaID
+	Replica ReplicaID
 	Seq     uint64
 }
 
@@ -63,7 +68,7 @@ func (d Dot) Compare(e Dot) int {
 }
 
 type entry struct {
-	id crdt.ReplicaID
+	id ReplicaID
 	n  uint64
 }
 
@@ -78,7 +83,7 @@ type Clock struct {
 }
 
 // Of returns a Clock with the given counts. Zero counts are left out.
-func Of(counts map[crdt.ReplicaID]uint64) Clock {
+func Of(counts map[ReplicaID]uint64) Clock {
 	var c Clock
 	for id, n := range counts {
 		c.Set(id, n)
@@ -86,7 +91,7 @@ func Of(counts map[crdt.ReplicaID]uint64) Clock {
 	return c
 }
 
-func (c Clock) find(id crdt.ReplicaID) (int, bool) {
+func (c Clock) find(id ReplicaID) (int, bool) {
 	// Vectors are small (one entry per region); a linear scan beats binary
 	// search for the sizes that matter.
 	if len(c.e) <= 8 {
@@ -97,11 +102,11 @@ func (c Clock) find(id crdt.ReplicaID) (int, bool) {
 		}
 		return len(c.e), false
 	}
-	return slices.BinarySearchFunc(c.e, id, func(e entry, id crdt.ReplicaID) int { return cmp.Compare(e.id, id) })
+	return slices.BinarySearchFunc(c.e, id, func(e entry, id ReplicaID) int { return cmp.Compare(e.id, id) })
 }
 
 // Get returns the count for id: how many of its events have been seen.
-func (c Clock) Get(id crdt.ReplicaID) uint64 {
+func (c Clock) Get(id ReplicaID) uint64 {
 	if i, ok := c.find(id); ok {
 		return c.e[i].n
 	}
@@ -109,7 +114,7 @@ func (c Clock) Get(id crdt.ReplicaID) uint64 {
 }
 
 // Set sets the count for id to n; zero removes the entry.
-func (c *Clock) Set(id crdt.ReplicaID, n uint64) {
+func (c *Clock) Set(id ReplicaID, n uint64) {
 	i, ok := c.find(id)
 	switch {
 	case ok && n == 0:
@@ -122,7 +127,7 @@ func (c *Clock) Set(id crdt.ReplicaID, n uint64) {
 }
 
 // Advance raises the count for id to n if it is lower.
-func (c *Clock) Advance(id crdt.ReplicaID, n uint64) {
+func (c *Clock) Advance(id ReplicaID, n uint64) {
 	if n == 0 {
 		return
 	}
@@ -146,8 +151,8 @@ func (c Clock) IsZero() bool { return len(c.e) == 0 }
 
 // All iterates over the replicas with a non-zero count and their counts, in
 // increasing order of replica ID.
-func (c Clock) All() iter.Seq2[crdt.ReplicaID, uint64] {
-	return func(yield func(crdt.ReplicaID, uint64) bool) {
+func (c Clock) All() iter.Seq2[ReplicaID, uint64] {
+	return func(yield func(ReplicaID, uint64) bool) {
 		for _, e := range c.e {
 			if !yield(e.id, e.n) {
 				return

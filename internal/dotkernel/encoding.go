@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
@@ -257,7 +256,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 		return false
 	}
 	k.m.reserve(nkeys)
-	prevID := crdt.ReplicaID("")
+	prevID := vclock.ReplicaID("")
 	batch := make([]pendingKey[K, V], 0, 16)
 	for g := range ngroups {
 		n := r.CanonicalArrayLen(1)
@@ -268,7 +267,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 			r.Fail("dot store group with %d fields", n)
 			return false
 		}
-		id := crdt.ReplicaID(r.CanonicalReplica())
+		id := vclock.ReplicaID(r.CanonicalReplica())
 		if r.Err() != nil {
 			return false
 		}
@@ -449,7 +448,7 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 
 // TableIs reports whether the message's replica table is exactly ids, in
 // order.
-func TableIs(r *codec.Reader, ids []crdt.ReplicaID) bool {
+func TableIs(r *codec.Reader, ids []vclock.ReplicaID) bool {
 	t := r.Replicas()
 	if len(t) != len(ids) {
 		return false

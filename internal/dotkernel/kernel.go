@@ -55,7 +55,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -108,8 +107,8 @@ func packed(rep uint32, seq uint64) (uint64, bool) {
 // copied; use Clone.
 type Kernel[K comparable, V any] struct {
 	ctx     vclock.Context
-	reps    []crdt.ReplicaID          // the replicas entries refer to
-	repIdx  map[crdt.ReplicaID]uint32 // index of reps, once it is long
+	reps    []vclock.ReplicaID          // the replicas entries refer to
+	repIdx  map[vclock.ReplicaID]uint32 // index of reps, once it is long
 	m       table[K, V]
 	more    map[K][]vclock.Dot      // further dots of keys with several
 	recs    ring[K]                 // oldest first
@@ -144,7 +143,7 @@ type Kernel[K comparable, V any] struct {
 }
 
 // repIndex returns the index of id in k.reps, adding it if needed.
-func (k *Kernel[K, V]) repIndex(id crdt.ReplicaID) uint32 {
+func (k *Kernel[K, V]) repIndex(id vclock.ReplicaID) uint32 {
 	if i, ok := k.findRep(id); ok {
 		return i
 	}
@@ -153,7 +152,7 @@ func (k *Kernel[K, V]) repIndex(id crdt.ReplicaID) uint32 {
 	if k.repIdx != nil {
 		k.repIdx[id] = i
 	} else if len(k.reps) > 8 {
-		k.repIdx = make(map[crdt.ReplicaID]uint32, 16)
+		k.repIdx = make(map[vclock.ReplicaID]uint32, 16)
 		for j, r := range k.reps {
 			k.repIdx[r] = uint32(j)
 		}
@@ -162,7 +161,7 @@ func (k *Kernel[K, V]) repIndex(id crdt.ReplicaID) uint32 {
 }
 
 // findRep returns the index of id in k.reps, if it is there.
-func (k *Kernel[K, V]) findRep(id crdt.ReplicaID) (uint32, bool) {
+func (k *Kernel[K, V]) findRep(id vclock.ReplicaID) (uint32, bool) {
 	if k.repIdx != nil {
 		i, ok := k.repIdx[id]
 		return i, ok
@@ -490,7 +489,7 @@ func (k *Kernel[K, V]) liveRecords() []Record[K] {
 }
 
 // Mint returns a new dot for replica id and adds it to the context.
-func (k *Kernel[K, V]) Mint(id crdt.ReplicaID) vclock.Dot {
+func (k *Kernel[K, V]) Mint(id vclock.ReplicaID) vclock.Dot {
 	d := k.ctx.Next(id)
 	k.ctx.Add(d)
 	return d

@@ -5,7 +5,6 @@ package wire
 import (
 	"math"
 
-	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
@@ -71,5 +70,5 @@ func dot(r *codec.Reader, id string, seq uint64) vclock.Dot {
 		r.Fail("dot of replica %q with sequence number 0", id)
 		return vclock.Dot{}
 	}
-	return vclock.Dot{Replica: crdt.ReplicaID(id), Seq: seq}
+	return vclock.Dot{Replica: vclock.ReplicaID(id), Seq: seq}
 }

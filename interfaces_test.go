@@ -1,0 +1,21 @@
+package crdt_test
+
+import (
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
+)
+
+// Compile-time checks that every data type is what the replication engine
+// needs. They live here because the data-type packages do not import the
+// engine.
+var (
+	_ crdt.DeltaObject = (*counter.G)(nil)
+	_ crdt.DeltaObject = (*counter.PN)(nil)
+	_ crdt.Collector   = (*orset.Set[string])(nil)
+	_ crdt.Collector   = (*lwwmap.Map[string, string])(nil)
+	_ crdt.Object      = (*register.LWW[string])(nil)
+	_ crdt.DeltaObject = (*register.MV[string])(nil)
+)
