@@ -69,6 +69,9 @@ type digestEntry struct {
 	// a crash; nil if unknown. Only durable versions decide what metadata
 	// can be collected.
 	Durable []byte
+	// Fingerprint is the object's content fingerprint (see
+	// [Fingerprinter]) at the same instant as Version; 0 if it has none.
+	Fingerprint uint64
 }
 
 type stateEntry struct {
@@ -144,7 +147,7 @@ func (e *envelope) encode() ([]byte, error) {
 	for _, d := range e.Digest {
 		size += len(d.Object) + len(d.Version) + 8
 	}
-	w := codec.NewWriter(codec.KindEngine, size)
+	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
 	w.Replica(string(e.From))
 	if e.Broadcast {
 		w.Nil() // the recipients follow the flags
@@ -201,7 +204,7 @@ func (e *envelope) encode() ([]byte, error) {
 		w.Binary(o.Op)
 	}
 
-	w.Array(3 * len(e.Digest))
+	w.Array(digestFields * len(e.Digest))
 	for _, d := range e.Digest {
 		w.String(d.Object)
 		for _, v := range [][]byte{d.Version, d.Durable} {
@@ -211,6 +214,7 @@ func (e *envelope) encode() ([]byte, error) {
 				w.Binary(v)
 			}
 		}
+		w.Uint(d.Fingerprint)
 	}
 	w.Uint(e.StatesUpTo)
 	w.Uint(e.CatchUp)
@@ -219,11 +223,30 @@ func (e *envelope) encode() ([]byte, error) {
 		w.String(s.Object)
 		w.Binary(s.State)
 	}
-	return w.Bytes()
+	b, err := w.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	return seal(b), nil
 }
 
+// digestFields is the number of fields of a digest entry in a checksummed
+// message: object, version, durable version, fingerprint. Messages of the
+// first format have no fingerprint.
+const digestFields = 4
+
+// decodeEnvelope decodes and checks an engine message: a checksummed one,
+// or one of the first format, written before messages were checksummed.
 func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
-	r := codec.NewReader(msg, codec.KindEngine, lim)
+	body, kind, err := openFrame(msg, codec.KindEngine, codec.KindEngineSealed)
+	if err != nil {
+		return nil, err
+	}
+	fields := digestFields
+	if kind == codec.KindEngine {
+		fields = 3
+	}
+	r := codec.NewReader(body, kind, lim)
 	e := &envelope{From: ReplicaID(r.Replica())}
 	noTo := r.IsNil()
 	if !noTo {
@@ -281,16 +304,29 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 
 	n = r.ArrayLen()
-	if r.Err() == nil && n%3 != 0 {
-		r.Fail("digest with %d fields, not a multiple of 3", n)
+	if r.Err() == nil && n%fields != 0 {
+		r.Fail("digest with %d fields, not a multiple of %d", n, fields)
 	}
-	for range n / 3 {
+	// A digest names each object once, in increasing order, so that what
+	// it makes the receiver do (one catch-up state per object) is bounded
+	// by the objects the receiver has, whatever the digest's size.
+	for range n / fields {
 		d := digestEntry{Object: r.String()}
 		if !r.IsNil() {
 			d.Version = r.Binary()
 		}
 		if !r.IsNil() {
 			d.Durable = r.Binary()
+		}
+		if fields == digestFields {
+			d.Fingerprint = r.Uint()
+		}
+		if r.Err() != nil {
+			break
+		}
+		if k := len(e.Digest); d.Object == "" || k > 0 && e.Digest[k-1].Object >= d.Object {
+			r.Fail("digest entry %q empty, repeated or out of order", d.Object)
+			break
 		}
 		e.Digest = append(e.Digest, d)
 	}
@@ -301,7 +337,15 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		r.Fail("state list with an odd number of fields")
 	}
 	for range n / 2 {
-		e.States = append(e.States, stateEntry{Object: r.String(), State: r.Binary()})
+		s := stateEntry{Object: r.String(), State: r.Binary()}
+		if r.Err() != nil {
+			break
+		}
+		if k := len(e.States); s.Object == "" || k > 0 && e.States[k-1].Object >= s.Object {
+			r.Fail("catch-up state for %q empty, repeated or out of order", s.Object)
+			break
+		}
+		e.States = append(e.States, s)
 	}
 	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0) {
 		r.Fail("broadcast carrying catch-up states or a digest")

@@ -62,7 +62,7 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	for _, e := range ops {
 		size += len(e.object) + len(e.op) + 16
 	}
-	w := codec.NewWriter(codec.KindJournal, size)
+	w := codec.NewWriter(codec.KindJournalSealed, size+crcSize)
 	w.Replica(string(r.id))
 	w.Uint(r.incarnation)
 	w.Uint(first)
@@ -74,6 +74,7 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	if err != nil {
 		return err
 	}
+	rec = seal(rec)
 	if err := save(rec); err != nil {
 		return fmt.Errorf("crdt: saving ops: %w", err)
 	}
@@ -98,7 +99,11 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 // If applying one of its ops fails (an op the object refuses), the error
 // says so and the replica may hold part of the record: discard it.
 func (r *Replica) Replay(record []byte) error {
-	rd := codec.NewReader(record, codec.KindJournal, codec.Limits{MaxBytes: max(len(record), 1)})
+	body, kind, err := openFrame(record, codec.KindJournal, codec.KindJournalSealed)
+	if err != nil {
+		return fmt.Errorf("crdt: replay: %w", err)
+	}
+	rd := codec.NewReader(body, kind, codec.Limits{MaxBytes: max(len(body), 1)})
 	id := ReplicaID(rd.Replica())
 	inc := rd.Uint()
 	first := rd.Uint()

@@ -93,7 +93,7 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	for _, e := range r.ops {
 		size += len(e.object) + len(e.op) + 16
 	}
-	w := codec.NewWriter(codec.KindSnapshot, size)
+	w := codec.NewWriter(codec.KindSnapshotSealed, size+crcSize)
 	w.Replica(string(r.id))
 	w.Uint(r.incarnation)
 	w.Uint(r.seq) // journal records up to here are in the snapshot
@@ -135,7 +135,7 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, r.versions(), nil
+	return seal(out), r.versions(), nil
 }
 
 // versions returns the current versions of the objects that have them.
@@ -170,7 +170,11 @@ type snapPeer struct {
 // journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
 // On error the replica may hold part of the snapshot: discard it.
 func (r *Replica) Restore(snapshot []byte) error {
-	rd := codec.NewReader(snapshot, codec.KindSnapshot, codec.Limits{MaxBytes: max(len(snapshot), 1)})
+	body, kind, err := openFrame(snapshot, codec.KindSnapshot, codec.KindSnapshotSealed)
+	if err != nil {
+		return fmt.Errorf("crdt: restore: %w", err)
+	}
+	rd := codec.NewReader(body, kind, codec.Limits{MaxBytes: max(len(body), 1)})
 	id := ReplicaID(rd.Replica())
 	oldInc := rd.Uint()
 	oldSeq := rd.Uint()

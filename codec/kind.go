@@ -41,6 +41,13 @@ const (
 	KindSnapshot Kind = 0x61 // replication engine snapshot
 	KindJournal  Kind = 0x62 // replication engine journal record
 
+	// The engine's frames of its second format: each ends with a CRC-32C
+	// (Castagnoli) of every byte before it, checked before anything is
+	// decoded. Readers still accept the unchecked kinds above.
+	KindEngineSealed   Kind = 0x63 // replication engine message, checksummed
+	KindSnapshotSealed Kind = 0x64 // replication engine snapshot, checksummed
+	KindJournalSealed  Kind = 0x65 // replication engine journal record, checksummed
+
 	// KindUser is the first kind free for users' own types.
 	KindUser Kind = 0x80
 )
@@ -85,6 +92,12 @@ func kindName(k Kind) string {
 		return "engine snapshot"
 	case KindJournal:
 		return "engine journal record"
+	case KindEngineSealed:
+		return "checksummed engine message"
+	case KindSnapshotSealed:
+		return "checksummed engine snapshot"
+	case KindJournalSealed:
+		return "checksummed engine journal record"
 	}
 	return ""
 }
