@@ -142,7 +142,7 @@ func (r *Replica) Replay(record []byte) error {
 			return fmt.Errorf("crdt: replay: %w: %q", ErrUnknownObject, e.object)
 		}
 	}
-	_, _ = r.clk.Update(last)
+	r.clk.Restore(last) // its own time: no skew check
 	group := make([]txOp, 0, 4)
 	for _, e := range ops {
 		if _, err := r.objects[e.object].ApplyBinary(e.op); err != nil {
@@ -157,6 +157,10 @@ func (r *Replica) Replay(record []byte) error {
 	if len(group) > 0 {
 		r.appendGroup(group)
 	}
+	// A record of a later incarnation than the snapshot's was made after a
+	// restart the snapshot did not see: the incarnation must pass it too,
+	// or peers would take this one for that one and skip its ops.
+	r.incarnation = max(r.incarnation, inc+1)
 	r.started = false  // appendGroup marks it; more records may follow
 	r.savedSeq = r.seq // they are in the journal already
 	r.trimPending(r.seq)

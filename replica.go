@@ -19,7 +19,8 @@ import (
 // message that is lost, duplicated, reordered or delayed is fine — the
 // engine re-sends what is not acknowledged. The transport never needs to
 // know what a message means; on the receiving side the host hands the bytes
-// to [Replica.Receive].
+// to [Replica.Receive]. The engine does not touch msg after Send returns,
+// so Send may keep it (to queue it, say).
 type Transport interface {
 	Send(ctx context.Context, to ReplicaID, msg []byte) error
 }
@@ -56,7 +57,38 @@ var (
 	ErrDuplicate     = errors.New("crdt: name already registered")
 	ErrConfig        = errors.New("crdt: invalid configuration")
 	ErrStale         = errors.New("crdt: message from an earlier incarnation of the peer")
+	ErrBadAck        = errors.New("crdt: acknowledgement of something never sent")
 )
+
+// OriginChecker is an optional interface of an [Object] that can check
+// that an op carries only the writes of the replica it came from. The
+// engine applies a peer's ops through ApplyBinaryFrom when the object has
+// it, so that a peer can only speak for itself: an op that names another
+// replica as the writer of a change (forged, or garbled by a bug) is refused
+// whole, wrapping [vclock.ErrForeignWrite], and changes nothing. Every data
+// type of this module implements it.
+type OriginChecker interface {
+	ApplyBinaryFrom(op []byte, from ReplicaID) (changed bool, err error)
+}
+
+// Limited is an optional interface of an [Object] whose decoders can be
+// held to limits. [Register] hands it the replica's limits (MaxBytes is
+// Config.MaxMessageBytes), so that no state or op from a peer makes an
+// object allocate past them. Every data type of this module implements it.
+type Limited interface {
+	SetLimits(codec.Limits)
+}
+
+// Fingerprinter is an optional interface of an [Object] that keeps a
+// fingerprint of its content: a hash that is equal on two replicas holding
+// the same content, whatever order the updates arrived in, and almost
+// surely different otherwise. Digests carry it; when a peer's digest shows
+// an object at this replica's version with another fingerprint, the
+// replicas have diverged, and [PeerStats].Divergences counts it. Every data
+// type of this module implements it.
+type Fingerprinter interface {
+	Fingerprint() uint64
+}
 
 // Config configures a [Replica]. ID and Transport are required; every
 // other field has a default.
@@ -236,6 +268,20 @@ func NewReplica(cfg Config) (*Replica, error) {
 	return r, nil
 }
 
+// plausibleIncarnation reports whether a peer's new incarnation could be
+// real: incarnations are drawn from a replica's clock when it starts and
+// raised past the saved one at a restore, so none is more than the clock's
+// maximum offset ahead of this replica's physical time. The caller holds
+// r.mu.
+func (r *Replica) plausibleIncarnation(inc uint64) bool {
+	off := r.clk.MaxOffset()
+	if off <= 0 {
+		return true
+	}
+	limit := r.clk.Physical() + int64(off)
+	return limit > 0 && inc <= uint64(limit)
+}
+
 // ID returns the replica's ID.
 func (r *Replica) ID() ReplicaID { return r.id }
 
@@ -262,6 +308,9 @@ func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	defer r.mu.Unlock()
 	if _, ok := r.objects[name]; ok {
 		return nil, fmt.Errorf("%w: object %q", ErrDuplicate, name)
+	}
+	if l, ok := any(obj).(Limited); ok {
+		l.SetLimits(r.limit)
 	}
 	r.objects[name] = obj
 	return &Handle[T]{r: r, name: name, obj: obj}, nil

@@ -113,7 +113,11 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 		})
 		w.Array(4)
 		w.Replica(string(id))
-		w.Uint(p.rinc)
+		if p.rincSuspect {
+			w.Uint(0) // not trusted enough to outlive a restart
+		} else {
+			w.Uint(p.rinc)
+		}
 		w.Uint(p.recv)
 		w.Array(len(above))
 		for _, s := range above {
@@ -227,7 +231,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 			return fmt.Errorf("crdt: restore: %w: %q", ErrUnknownObject, o.name)
 		}
 	}
-	_, _ = r.clk.Update(last)
+	r.clk.Restore(last) // its own time: no skew check
 	for _, o := range objs {
 		if _, err := r.objects[o.name].MergeBinary(o.state); err != nil {
 			return fmt.Errorf("crdt: restore %q: %w", o.name, err)

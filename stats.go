@@ -61,6 +61,18 @@ type PeerStats struct {
 	// Refused counts what was refused from the peer, by reason
 	// (ReasonMalformed, ReasonClockSkew, ...).
 	Refused map[string]uint64
+	// AwaitingCatchUp is true while the peer may lack updates that no
+	// pending op carries (it is new, restarted, fell out of the log, or its
+	// last digest could not be served): it is asked for its digest until a
+	// catch-up computed from one is confirmed. Replicas may differ until
+	// then, even with no pending ops.
+	AwaitingCatchUp bool
+	// Divergences counts the objects that the peer's digests showed at this
+	// replica's version with different content (see [Fingerprinter]):
+	// replicas that saw the same updates yet hold different data. It
+	// should stay zero; each one is logged, and answered with the object's
+	// whole state.
+	Divergences uint64
 }
 
 // Stats returns the replica's replication figures.
@@ -95,6 +107,8 @@ func (r *Replica) Stats() Stats {
 			StatesSent:       p.stats.statesSent,
 			FullStates:       p.stats.statesFull,
 			Refused:          maps.Clone(p.stats.refused),
+			AwaitingCatchUp:  p.awaitDig,
+			Divergences:      p.stats.divergences,
 		}
 		if p.stats.lastContact != 0 {
 			ps.LastContact = time.Unix(0, p.stats.lastContact)

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // peer is what a replica knows of one peer, both directions.
@@ -31,20 +33,32 @@ type peer struct {
 	awaitDig    bool
 	catchUps    uint64 // catch-ups sent to the peer, numbering them
 	catchUpSent uint64 // the number of the last catch-up sent, 0 if none since awaitDig was set
-	owedDig     bool   // the peer asked for our digest
-	theirDig    []digestEntry
-	hasTheir    bool              // theirDig is set: send catch-up states
-	versions    map[string][]byte // the peer's durable object versions, from its last digest
+	// shipped is the last of our ops (of this incarnation) handed to the
+	// transport for the peer, in a run of ops or covered by a catch-up: the
+	// peer cannot have applied more, so no acknowledgement counts beyond.
+	shipped  uint64
+	owedDig  bool // the peer asked for our digest
+	theirDig []digestEntry
+	hasTheir bool              // theirDig is set: send catch-up states
+	versions map[string][]byte // the peer's durable object versions, from its last digest
 	// behindSince is, while the peer lacks ops that have left the log, the
 	// physical time of the oldest of them known (see PeerStats.Lag).
 	behindSince int64
 
 	// Inbound: the peer's ops.
-	rinc       uint64              // the peer's incarnation as last seen
-	recv       uint64              // its ops applied up to here
-	above      map[uint64]struct{} // its ops applied beyond recv
-	catchUpGot uint64              // the number of its last catch-up merged here
-	needAck    bool
+	rinc uint64 // the peer's incarnation as last seen
+	// rincSuspect is set while rinc is implausibly far ahead of this
+	// replica's clock: a lower incarnation is then not refused as stale.
+	rincSuspect bool
+	recv        uint64              // its ops applied up to here
+	above       map[uint64]struct{} // its ops applied beyond recv
+	catchUpGot  uint64              // the number of its last catch-up merged here
+	needAck     bool
+
+	// diverged holds the objects that the peer's last digest showed at our
+	// version with other content (see Fingerprinter); their next catch-up
+	// carries the whole state.
+	diverged map[string]bool
 
 	stats peerCounters
 }
@@ -60,6 +74,7 @@ type peerCounters struct {
 	statesSent    uint64
 	statesFull    uint64
 	digestRounds  uint64
+	divergences   uint64
 	refused       map[string]uint64
 	lastSendError string
 }
@@ -79,6 +94,8 @@ const (
 	ReasonMisaddressed  = "misaddressed"
 	ReasonClockSkew     = "clock skew"
 	ReasonStale         = "stale incarnation"
+	ReasonForeignWrite  = "foreign write"
+	ReasonAck           = "bad acknowledgement"
 )
 
 func reasonFor(err error) string {
@@ -99,6 +116,10 @@ func reasonFor(err error) string {
 		return ReasonMisaddressed
 	case errors.Is(err, ErrStale):
 		return ReasonStale
+	case errors.Is(err, vclock.ErrForeignWrite):
+		return ReasonForeignWrite
+	case errors.Is(err, ErrBadAck):
+		return ReasonAck
 	}
 	return ReasonMalformed
 }
@@ -318,6 +339,7 @@ func (r *Replica) prepare(p *peer) *envelope {
 		env.FirstSeq = from
 		env.Ops = r.batch(from, r.shippable())
 		p.sent = from + uint64(len(env.Ops)) - 1
+		p.shipped = max(p.shipped, p.sent)
 		p.sentTick = r.ticks
 		due = true
 	}
@@ -404,6 +426,9 @@ func (r *Replica) digest() []digestEntry {
 	d := make([]digestEntry, 0, len(names))
 	for _, name := range names {
 		e := digestEntry{Object: name}
+		if f, ok := r.objects[name].(Fingerprinter); ok {
+			e.Fingerprint = f.Fingerprint()
+		}
 		if dobj, ok := r.objects[name].(DeltaObject); ok {
 			v, err := dobj.VersionBinary()
 			if err != nil {
@@ -424,8 +449,16 @@ func (r *Replica) digest() []digestEntry {
 // catchUp fills env with what p lacks according to its digest: a delta for
 // every object with a version, the whole state of the others. The caller
 // holds r.mu.
+//
+// The catch-up counts as delivered (it is numbered, for the peer to
+// confirm, and accounts for every op made so far) only if a state could be
+// made for every object the digest names: if one could not (the peer's
+// version cannot be decoded, or encoding failed), the states that could be
+// made still go, but the peer stays owed a catch-up and is asked for its
+// digest again.
 func (r *Replica) catchUp(p *peer, env *envelope) {
 	p.stats.digestRounds++
+	complete := true
 	for _, d := range p.theirDig {
 		obj, ok := r.objects[d.Object]
 		if !ok {
@@ -436,18 +469,27 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 			err   error
 		)
 		dobj, isDelta := obj.(DeltaObject)
-		if isDelta && d.Version != nil {
+		if isDelta && d.Version != nil && !p.diverged[d.Object] {
 			state, err = dobj.DeltaSinceBinary(d.Version)
+			if err != nil {
+				p.refuse(reasonFor(err)) // the peer's version is bad
+			}
 		} else {
 			state, err = obj.MarshalBinary()
 			p.stats.statesFull++
 		}
 		if err != nil {
-			r.log.Warn("encoding catch-up state failed", "object", d.Object, "peer", string(p.id), "err", err)
+			complete = false
+			r.log.Warn("making a catch-up state failed", "object", d.Object, "peer", string(p.id), "err", err)
 			continue
 		}
 		p.stats.statesSent++
 		env.States = append(env.States, stateEntry{Object: d.Object, State: state})
+	}
+	p.diverged = nil
+	if !complete {
+		p.awaitDig, p.catchUpSent = true, 0 // ask again; no older catch-up settles it
+		return
 	}
 	// The states hold every op made so far; send ops after them.
 	env.StatesUpTo = r.seq
@@ -455,6 +497,7 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 	env.CatchUp = p.catchUps
 	p.catchUpSent = p.catchUps
 	p.sent = max(p.sent, r.seq)
+	p.shipped = max(p.shipped, r.seq)
 	p.sentTick = r.ticks
 }
 
@@ -471,6 +514,14 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 // is refused and not acknowledged, so the peer sends it again later (a
 // skewed op is accepted once the clocks allow). Every refusal is counted
 // in [Replica.Stats].
+//
+// Every message ends with a CRC-32C of its bytes, checked first: a
+// message damaged in transit is refused as malformed. Ops are applied
+// through [OriginChecker] where the object has it, so a peer's op carrying
+// another replica's write is refused ([ReasonForeignWrite]); an
+// acknowledgement of ops or a catch-up never sent is refused whole
+// ([ErrBadAck]). Receive does not keep msg: the host may reuse it once
+// Receive returns.
 func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error {
 	if len(msg) > r.cfg.MaxMessageBytes {
 		err := fmt.Errorf("%w: %d bytes from %s, limit %d", ErrTooLarge, len(msg), from, r.cfg.MaxMessageBytes)
@@ -513,10 +564,18 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.countRefusal(from, err)
 		return err
 	}
-	if env.Incarnation < p.rinc {
+	if env.Incarnation < p.rinc && !p.rincSuspect {
 		p.refuse(ReasonStale)
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrStale, from)
+	}
+	if env.Incarnation == p.rinc && env.AckInc == r.incarnation && (env.AckSeq > p.shipped || env.CatchUpAck > p.catchUps) {
+		// Acknowledging ops or a catch-up never sent: a bug or a forgery.
+		// Believing it would leave the peer without them.
+		p.refuse(ReasonAck)
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %s acknowledged ops up to %d and catch-up %d; sent up to %d and %d",
+			ErrBadAck, from, env.AckSeq, env.CatchUpAck, p.shipped, p.catchUps)
 	}
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
@@ -551,6 +610,13 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// says it again, and exchange digests so it gets back what it lost.
 		first := p.rinc == 0
 		p.rinc = env.Incarnation
+		// Incarnations are drawn from a replica's clock when it starts and
+		// raised past the saved one at a restore, so a real one is not far
+		// ahead of this replica's clock. One that is comes from a peer whose
+		// clock runs far ahead, or is forged: its messages are taken, but it
+		// does not make the peer's lower incarnations stale, and it is not
+		// saved, so no single message can lock the peer out for good.
+		p.rincSuspect = !r.plausibleIncarnation(env.Incarnation)
 		p.recv, p.above, p.catchUpGot = 0, nil, 0
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
@@ -558,7 +624,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.theirDig, p.hasTheir = nil, false
 		p.acked = 0
 		if env.AckInc == r.incarnation {
-			p.acked = min(env.AckSeq, r.seq)
+			p.acked = min(env.AckSeq, p.shipped)
 		}
 		p.sent = p.acked
 		p.behindSince = 0
@@ -573,14 +639,15 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			r.log.Info("peer restarted", "peer", string(p.id))
 		}
 	} else if env.AckInc == r.incarnation {
-		if env.AckSeq > p.acked && env.AckSeq <= r.seq {
+		// Receive refused acknowledgements of what was never sent.
+		if env.AckSeq > p.acked {
 			p.acked = env.AckSeq
 			p.ackTick = r.ticks
 			if p.sent < p.acked {
 				p.sent = p.acked
 			}
 		}
-		if p.awaitDig && p.catchUpSent != 0 && env.CatchUpAck >= p.catchUpSent {
+		if p.awaitDig && p.catchUpSent != 0 && env.CatchUpAck == p.catchUpSent {
 			p.awaitDig, p.catchUpSent = false, 0 // the peer has merged it
 		}
 	}
@@ -606,7 +673,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			refuse(fmt.Errorf("%w: op %d from %s for %q", ErrUnknownObject, seq, p.id, o.Object))
 			continue
 		}
-		ch, err := obj.ApplyBinary(o.Op)
+		ch, err := applyFrom(obj, o.Op, p.id)
 		if err != nil {
 			refuse(fmt.Errorf("crdt: op %d from %s on %q: %w", seq, p.id, o.Object, err))
 			continue
@@ -633,6 +700,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				p.versions[d.Object] = d.Durable
 			}
 		}
+		r.compareFingerprints(p, env.Digest)
 		r.collect()
 	}
 
@@ -667,6 +735,54 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.needAck = true
 	}
 	return changed, errs
+}
+
+// compareFingerprints checks the peer's digest against this replica's
+// objects: an object at the same version on both sides must have the same
+// content. If the fingerprints differ, the replicas have diverged (a bug,
+// a corruption that got past the checksums, or one change made twice under
+// one identity): the divergence is counted and logged, and the peer's next
+// catch-up carries the object's whole state, so that whatever a merge can
+// heal is healed. The caller holds r.mu.
+func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
+	for _, d := range digest {
+		if d.Fingerprint == 0 || d.Version == nil {
+			continue
+		}
+		obj, ok := r.objects[d.Object]
+		if !ok {
+			continue
+		}
+		f, isF := obj.(Fingerprinter)
+		dobj, isD := obj.(DeltaObject)
+		if !isF || !isD {
+			continue
+		}
+		mine := f.Fingerprint()
+		if mine == d.Fingerprint {
+			continue
+		}
+		v, err := dobj.VersionBinary()
+		if err != nil || !bytes.Equal(v, d.Version) {
+			continue // different versions: replication is still under way
+		}
+		p.stats.divergences++
+		if p.diverged == nil {
+			p.diverged = map[string]bool{}
+		}
+		p.diverged[d.Object] = true
+		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
+			"fingerprint", mine, "peer_fingerprint", d.Fingerprint)
+	}
+}
+
+// applyFrom applies an op received from a peer, through ApplyBinaryFrom
+// if the object can check that the op carries only the peer's own writes.
+func applyFrom(obj Object, op []byte, from ReplicaID) (bool, error) {
+	if o, ok := obj.(OriginChecker); ok {
+		return o.ApplyBinaryFrom(op, from)
+	}
+	return obj.ApplyBinary(op)
 }
 
 // collect hands every Collector the durable versions of all peers, if it

@@ -113,15 +113,18 @@ func (c *Clock) Now() Timestamp {
 // greater than both remote and every timestamp issued before.
 //
 // If remote is more than the maximum offset ahead of local physical time,
-// Update returns an error matching [ErrClockSkew] and leaves the clock
-// unchanged.
+// and later than every timestamp the clock has issued or taken in, Update
+// returns an error matching [ErrClockSkew] and leaves the clock unchanged.
+// A timestamp no later than one the clock already holds is always taken: it
+// cannot move the clock, so it cannot poison it.
 func (c *Clock) Update(remote Timestamp) (Timestamp, error) {
 	pt := c.src()
-	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset {
+	c.mu.Lock()
+	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset && remote.Compare(c.last) > 0 {
+		c.mu.Unlock()
 		return Timestamp{}, fmt.Errorf("%w: remote %v is %v ahead, more than the maximum offset %v",
 			ErrClockSkew, remote, time.Duration(remote.Wall-pt), time.Duration(c.maxOffset))
 	}
-	c.mu.Lock()
 	base := c.last
 	if remote.Compare(base) > 0 {
 		base = remote
@@ -132,12 +135,29 @@ func (c *Clock) Update(remote Timestamp) (Timestamp, error) {
 	return t, nil
 }
 
+// Restore raises the clock past t without the offset check: every
+// timestamp it issues afterwards is greater than t. It is for a replica's
+// own timestamps read back from its own storage after a restart, which
+// must be taken even if the host's clock was stepped back meanwhile; never
+// for a peer's.
+func (c *Clock) Restore(t Timestamp) {
+	pt := c.src()
+	c.mu.Lock()
+	if t.Compare(c.last) > 0 {
+		c.last = t.next(pt)
+	}
+	c.mu.Unlock()
+}
+
 // Check reports whether remote would be accepted by [Clock.Update] now,
 // without changing the clock. It returns nil or an error matching
 // [ErrClockSkew].
 func (c *Clock) Check(remote Timestamp) error {
 	pt := c.src()
-	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset {
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset && remote.Compare(last) > 0 {
 		return fmt.Errorf("%w: remote %v is %v ahead, more than the maximum offset %v",
 			ErrClockSkew, remote, time.Duration(remote.Wall-pt), time.Duration(c.maxOffset))
 	}

@@ -188,6 +188,9 @@ func TestSkewRefusedThenAccepted(t *testing.T) {
 			pt.add(physicalStep(t))
 			c.Now()
 		}
+		if l := c.Last().Wall; l > pt.get() {
+			pt.set(l) // a remote time behind what the clock holds is always taken
+		}
 		ahead := rapid.Int64Range(1, int64(time.Hour)).Draw(t, "beyond")
 		remote := clock.Timestamp{
 			Wall:    pt.get() + maxOff + ahead,
@@ -426,5 +429,43 @@ func BenchmarkUpdate(b *testing.B) {
 			b.Fatal(err)
 		}
 		sinkTS = ts
+	}
+}
+
+// A host's clock stepped back across a restart: the replica's own saved
+// timestamps are ahead of physical time by more than the maximum offset.
+// Restore takes them anyway, and from then on Update takes every timestamp
+// no later than what the clock holds (it cannot move the clock), while one
+// later than that and too far ahead is still refused.
+func TestRestoreAfterClockSteppedBack(t *testing.T) {
+	var pt manual
+	pt.set(base)
+	c := clock.New(clock.WithSource(pt.source()), clock.WithMaxOffset(time.Second))
+	saved := clock.Timestamp{Wall: base + int64(time.Hour), Logical: 3}
+	if _, err := c.Update(saved); !errors.Is(err, clock.ErrClockSkew) {
+		t.Fatalf("Update of a time an hour ahead = %v, want ErrClockSkew", err)
+	}
+	c.Restore(saved)
+	if now := c.Now(); !now.After(saved) {
+		t.Fatalf("after Restore(%v), Now() = %v", saved, now)
+	}
+	older := clock.Timestamp{Wall: saved.Wall - 1}
+	if _, err := c.Update(older); err != nil {
+		t.Fatalf("Update(%v), behind what the clock holds: %v", older, err)
+	}
+	if err := c.Check(saved); err != nil {
+		t.Fatalf("Check(%v), behind what the clock holds: %v", saved, err)
+	}
+	later := clock.Timestamp{Wall: c.Last().Wall + int64(time.Hour)}
+	before := c.Last()
+	if _, err := c.Update(later); !errors.Is(err, clock.ErrClockSkew) {
+		t.Fatalf("Update(%v) = %v, want ErrClockSkew", later, err)
+	}
+	if c.Last() != before {
+		t.Fatal("a refused Update moved the clock")
+	}
+	c.Restore(clock.Timestamp{Wall: 1}) // an older time changes nothing
+	if c.Last() != before {
+		t.Fatal("Restore of an older time moved the clock")
 	}
 }

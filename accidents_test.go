@@ -1,0 +1,109 @@
+package crdt_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/register"
+)
+
+// Accident: the host's clock is stepped back across a restart (an NTP
+// correction, a VM restored on another host). Restore and Replay used to
+// run the replica's own saved timestamps through the skew guard meant for
+// peers, and refused its own journal. They take the replica's own data
+// whatever the clock says now.
+func TestAccidentClockSteppedBackOwnJournalReplays(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+	start := func() (*crdt.Replica, *crdt.Handle[*register.LWW[string]]) {
+		clk := clock.New(clock.WithSource(now.Load))
+		r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crdt.Register(r, "title", register.NewLWW[string]("r0", clk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.AddPeer("r1")
+		return r, h
+	}
+	set := func(h *crdt.Handle[*register.LWW[string]], v string) {
+		if err := h.Update(func(l *register.LWW[string]) (crdt.Op, error) { return l.Set(v), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, h := start()
+	disk := &store{}
+	set(h, "first")
+	if err := r.SaveSnapshot(disk.saveSnapshot); err != nil {
+		t.Fatal(err)
+	}
+	set(h, "second")
+	if err := r.SaveOps(disk.appendRecord); err != nil {
+		t.Fatal(err)
+	}
+
+	now.Add(-int64(2 * time.Hour)) // crash; the clock comes back two hours earlier
+	r, h = start()
+	if err := r.Restore(disk.snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range disk.journal {
+		if err := r.Replay(rec); err != nil {
+			t.Fatalf("Replay of the replica's own record after the clock stepped back: %v", err)
+		}
+	}
+	var got string
+	h.Read(func(l *register.LWW[string]) { got, _ = l.Get() })
+	if got != "second" {
+		t.Fatalf("restored %q, want %q", got, "second")
+	}
+	// A write made now still orders after everything restored.
+	set(h, "third")
+	h.Read(func(l *register.LWW[string]) { got, _ = l.Get() })
+	if got != "third" {
+		t.Fatalf("a write after the restart lost to restored data: %q", got)
+	}
+}
+
+// Accident: a replica restarts normally, journals writes under its new
+// incarnation, crashes, and comes back with a clock stepped back to before
+// that restart. Its incarnation used to come from the clock (Replay ignored
+// the incarnation of journal records), so it came back under an incarnation
+// lower than the one its peers had seen, and they refused it as stale for
+// good. Replay now raises the incarnation past every record it replays.
+func TestAccidentClockSteppedBackNotStale(t *testing.T) {
+	var offset atomic.Int64
+	c := newCluster(t, 17, 2, nil)
+	c.journal = true
+	c.cfg = func(cfg *crdt.Config) {
+		if cfg.ID == "r0" {
+			cfg.Clock = clock.New(clock.WithSource(func() int64 { return c.now.Load() + offset.Load() }))
+		}
+	}
+	c.crash("r0")
+	c.restart("r0") // r0 now persists under its own clock
+	c.add("r0", "x")
+	c.settle([]string{"x"}, 50)
+
+	// A restart later by r0's clock (within the clocks' maximum offset, so
+	// that its incarnation is plausible to r1).
+	offset.Store(int64(400 * time.Millisecond))
+	c.crash("r0")
+	c.restart("r0")
+	c.add("r0", "y")
+	c.settle([]string{"x", "y"}, 50)
+
+	offset.Store(int64(200 * time.Millisecond)) // the clock is stepped back
+	c.crash("r0")
+	c.restart("r0")
+	c.add("r0", "z")
+	c.settle([]string{"x", "y", "z"}, 100)
+	if n := refusals(c.nodes["r1"].r)[crdt.ReasonStale]; n != 0 {
+		t.Fatalf("r1 refused %d messages of r0 as stale", n)
+	}
+}
