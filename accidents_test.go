@@ -107,3 +107,30 @@ func TestAccidentClockSteppedBackNotStale(t *testing.T) {
 		t.Fatalf("r1 refused %d messages of r0 as stale", n)
 	}
 }
+
+// Accident: a region restarts with an empty disk under its old name (a
+// container without its volume) and writes before it hears from its peer.
+// Its first write reuses the identity (dot) of a write its peer already
+// holds, so the peer ignores it, and a catch-up from the restarted
+// region's version sends nothing: the replicas diverged for good while
+// every figure read zero. The versions now agree but the fingerprints do
+// not: the divergence is counted, and the object's whole state is sent,
+// which heals it for a type whose merge can (this one's can).
+func TestAccidentEmptyDiskUnderOldNameIsSeen(t *testing.T) {
+	c := newCluster(t, 23, 2, nil)
+	c.add("r0", "x")
+	c.settle([]string{"x"}, 50)
+	c.crash("r0")
+	c.start("r0", nil, nil) // the data directory is gone
+	c.add("r0", "y")
+	c.settle([]string{"x", "y"}, 200)
+	var divergences uint64
+	for _, id := range c.ids {
+		for _, p := range c.nodes[id].r.Stats().Peers {
+			divergences += p.Divergences
+		}
+	}
+	if divergences == 0 {
+		t.Fatal("the replicas diverged and converged again, but no divergence was counted")
+	}
+}

@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"hash/fnv"
 	"maps"
 	"slices"
 
@@ -131,3 +132,19 @@ func (s *gset) DeltaSinceBinary(vb []byte) ([]byte, error) {
 }
 
 var _ crdt.DeltaObject = (*gset)(nil)
+
+// Fingerprint hashes every element with its dot, order-independently. (A
+// real type keeps it up to date in O(1) per change; the toy recomputes it.)
+func (s *gset) Fingerprint() uint64 {
+	var sum uint64
+	for e, d := range s.elems {
+		h := fnv.New64a()
+		h.Write([]byte(e))
+		h.Write([]byte{0})
+		h.Write([]byte(d.String()))
+		sum += h.Sum64()
+	}
+	return sum
+}
+
+var _ crdt.Fingerprinter = (*gset)(nil)
