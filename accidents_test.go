@@ -1,6 +1,8 @@
 package crdt_test
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,5 +134,60 @@ func TestAccidentEmptyDiskUnderOldNameIsSeen(t *testing.T) {
 	}
 	if divergences == 0 {
 		t.Fatal("the replicas diverged and converged again, but no divergence was counted")
+	}
+}
+
+// Every run of a replica writes under a writer of its own: its ID and an
+// epoch drawn at the start.
+func TestEveryRunHasItsOwnWriter(t *testing.T) {
+	seen := map[crdt.ReplicaID]bool{}
+	for range 100 {
+		r, err := crdt.NewReplica(crdt.Config{ID: "us-east-1", Transport: &recorder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := r.Writer()
+		if w.Name() != "us-east-1" || seen[w] {
+			t.Fatalf("writer %q: name %q, seen before %v", w, w.Name(), seen[w])
+		}
+		if _, ok := w.Epoch(); !ok {
+			t.Fatalf("writer %q has no epoch", w)
+		}
+		seen[w] = true
+	}
+	for _, bad := range []crdt.ReplicaID{"", "us east", "a!b"} {
+		if _, err := crdt.NewReplica(crdt.Config{ID: bad, Transport: &recorder{}}); !errors.Is(err, crdt.ErrConfig) {
+			t.Errorf("NewReplica with ID %q: %v, want ErrConfig", bad, err)
+		}
+	}
+}
+
+// The restart order is NewReplica, Register, AddPeer, Restore, Replay; a
+// step out of order is refused with a clear error.
+func TestRestartOrderEnforced(t *testing.T) {
+	c := newCluster(t, 5, 2, nil)
+	c.add("r0", "x")
+	snap := c.nodes["r0"].snap
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crdt.Register(r, "s", newGSet("r0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crdt.Register(r, "late", newGSet("r0")); !errors.Is(err, crdt.ErrConfig) {
+		t.Fatalf("Register after Restore = %v, want ErrConfig", err)
+	}
+	if err := r.Restore(snap); !errors.Is(err, crdt.ErrNotFresh) {
+		t.Fatalf("a second Restore = %v, want ErrNotFresh", err)
+	}
+	r2, _ := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	_, _ = crdt.Register(r2, "s", newGSet("r0"))
+	_ = r2.Tick(context.Background())
+	if err := r2.Restore(snap); !errors.Is(err, crdt.ErrNotFresh) {
+		t.Fatalf("Restore after a tick = %v, want ErrNotFresh", err)
 	}
 }

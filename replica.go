@@ -2,8 +2,11 @@ package crdt
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // Transport carries the engine's messages to other replicas. The host
@@ -56,7 +60,7 @@ var (
 	ErrMisaddressed  = errors.New("crdt: message not addressed to this replica")
 	ErrDuplicate     = errors.New("crdt: name already registered")
 	ErrConfig        = errors.New("crdt: invalid configuration")
-	ErrStale         = errors.New("crdt: message from an earlier incarnation of the peer")
+	ErrStale         = errors.New("crdt: catch-up states for an earlier incarnation of this replica")
 	ErrBadAck        = errors.New("crdt: acknowledgement of something never sent")
 )
 
@@ -69,6 +73,16 @@ var (
 // type of this module implements it.
 type OriginChecker interface {
 	ApplyBinaryFrom(op []byte, from ReplicaID) (changed bool, err error)
+}
+
+// WriterSetter is an optional interface of an [Object] that names a writer
+// in the changes it makes (in dots, counter contributions, timestamps).
+// [Register] hands it the replica's [Replica.Writer], so that a replica
+// that lost its state and came back under its old ID never makes a change
+// under an identity it used before. Every data type of this module
+// implements it.
+type WriterSetter interface {
+	SetWriter(ReplicaID)
 }
 
 // Limited is an optional interface of an [Object] whose decoders can be
@@ -93,8 +107,10 @@ type Fingerprinter interface {
 // Config configures a [Replica]. ID and Transport are required; every
 // other field has a default.
 type Config struct {
-	// ID names this replica. Required; never reuse an ID for a replica
-	// that lost its state.
+	// ID names this replica: not empty, printable, without spaces or '!'
+	// (see vclock.CheckName). Required. A replica that lost its state may
+	// come back under its old ID: every run of a replica writes under a
+	// writer of its own (see [Replica.Writer]).
 	ID ReplicaID
 	// Transport sends messages to peers. Required.
 	Transport Transport
@@ -103,6 +119,11 @@ type Config struct {
 	Clock *clock.Clock
 	// Logger receives debug and warning messages; nil discards them.
 	Logger *slog.Logger
+	// Entropy is where the replica draws the epoch of its writer (see
+	// [Replica.Writer]) when it starts. Default: crypto/rand.Reader. Tests
+	// may give a seeded source; two runs of one replica must never draw
+	// the same epoch.
+	Entropy io.Reader
 
 	// MaxLogOps and MaxLogBytes bound the log of ops not yet acknowledged
 	// by every peer (defaults 65,536 ops and 16 MiB). A peer whose
@@ -138,8 +159,11 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.ID == "" {
-		return fmt.Errorf("%w: empty replica ID", ErrConfig)
+	if err := vclock.CheckName(c.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.Entropy == nil {
+		c.Entropy = rand.Reader
 	}
 	if c.Transport == nil {
 		return fmt.Errorf("%w: no transport", ErrConfig)
@@ -207,6 +231,11 @@ type Replica struct {
 	limit codec.Limits
 	nudge chan struct{}
 
+	// writer is the identity this run of the replica writes under: its ID
+	// and an epoch drawn at the start, so that no two runs, whatever became
+	// of the disk in between, ever name two changes alike.
+	writer ReplicaID
+
 	mu          sync.RWMutex
 	incarnation uint64
 	objects     map[string]Object
@@ -265,22 +294,21 @@ func NewReplica(cfg Config) (*Replica, error) {
 		refused: map[string]uint64{},
 	}
 	r.incarnation = uint64(max(1, r.clk.Now().Wall))
+	var epoch [8]byte
+	if _, err := io.ReadFull(cfg.Entropy, epoch[:]); err != nil {
+		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
+	}
+	r.writer = vclock.Writer(cfg.ID, binary.BigEndian.Uint64(epoch[:]))
 	return r, nil
 }
 
-// plausibleIncarnation reports whether a peer's new incarnation could be
-// real: incarnations are drawn from a replica's clock when it starts and
-// raised past the saved one at a restore, so none is more than the clock's
-// maximum offset ahead of this replica's physical time. The caller holds
-// r.mu.
-func (r *Replica) plausibleIncarnation(inc uint64) bool {
-	off := r.clk.MaxOffset()
-	if off <= 0 {
-		return true
-	}
-	limit := r.clk.Physical() + int64(off)
-	return limit > 0 && inc <= uint64(limit)
-}
+// Writer returns the identity this run of the replica writes under: its ID
+// and an epoch drawn when the replica was made, such as "us-east-1!3kf9x2q".
+// Every object registered with the replica that implements [WriterSetter]
+// writes under it, so two runs of one replica (a restart with an empty
+// disk or an older backup, a second process started under the same ID by
+// mistake) never make two different changes under one identity.
+func (r *Replica) Writer() ReplicaID { return r.writer }
 
 // ID returns the replica's ID.
 func (r *Replica) ID() ReplicaID { return r.id }
@@ -309,8 +337,14 @@ func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	if _, ok := r.objects[name]; ok {
 		return nil, fmt.Errorf("%w: object %q", ErrDuplicate, name)
 	}
+	if r.started || r.canReplay {
+		return nil, fmt.Errorf("%w: register %q before the replica restores, ticks, receives or updates anything", ErrConfig, name)
+	}
 	if l, ok := any(obj).(Limited); ok {
 		l.SetLimits(r.limit)
+	}
+	if w, ok := any(obj).(WriterSetter); ok {
+		w.SetWriter(r.writer)
 	}
 	r.objects[name] = obj
 	return &Handle[T]{r: r, name: name, obj: obj}, nil
@@ -491,7 +525,7 @@ func (r *Replica) truncateLog() {
 // so the peer receives everything this replica holds that it lacks. Adding
 // a peer that is already there does nothing.
 func (r *Replica) AddPeer(id ReplicaID) error {
-	if id == "" || id == r.id {
+	if err := vclock.CheckName(id); err != nil || id == r.id {
 		return fmt.Errorf("%w: peer ID %q", ErrConfig, id)
 	}
 	r.mu.Lock()

@@ -9,7 +9,7 @@ import (
 )
 
 // ErrNotFresh is returned by [Replica.Restore] on a replica that has
-// already made or received updates.
+// already restored a snapshot, ticked, or made or received updates.
 var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
 
 // Snapshot encodes everything the replica must not lose in a crash: every
@@ -113,11 +113,7 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 		})
 		w.Array(4)
 		w.Replica(string(id))
-		if p.rincSuspect {
-			w.Uint(0) // not trusted enough to outlive a restart
-		} else {
-			w.Uint(p.rinc)
-		}
+		w.Uint(p.rinc)
 		w.Uint(p.recv)
 		w.Array(len(above))
 		for _, s := range above {
@@ -218,8 +214,8 @@ func (r *Replica) Restore(snapshot []byte) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seq != 0 {
-		return ErrNotFresh
+	if r.seq != 0 || r.started || r.canReplay {
+		return ErrNotFresh // restore once, before anything else happens
 	}
 	for _, p := range r.peers {
 		if p.rinc != 0 {

@@ -46,14 +46,11 @@ type peer struct {
 	behindSince int64
 
 	// Inbound: the peer's ops.
-	rinc uint64 // the peer's incarnation as last seen
-	// rincSuspect is set while rinc is implausibly far ahead of this
-	// replica's clock: a lower incarnation is then not refused as stale.
-	rincSuspect bool
-	recv        uint64              // its ops applied up to here
-	above       map[uint64]struct{} // its ops applied beyond recv
-	catchUpGot  uint64              // the number of its last catch-up merged here
-	needAck     bool
+	rinc       uint64              // the peer's incarnation as last seen
+	recv       uint64              // its ops applied up to here
+	above      map[uint64]struct{} // its ops applied beyond recv
+	catchUpGot uint64              // the number of its last catch-up merged here
+	needAck    bool
 
 	// diverged holds the objects that the peer's last digest showed at our
 	// version with other content (see Fingerprinter); their next catch-up
@@ -564,11 +561,6 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.countRefusal(from, err)
 		return err
 	}
-	if env.Incarnation < p.rinc && !p.rincSuspect {
-		p.refuse(ReasonStale)
-		r.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrStale, from)
-	}
 	if env.Incarnation == p.rinc && env.AckInc == r.incarnation && (env.AckSeq > p.shipped || env.CatchUpAck > p.catchUps) {
 		// Acknowledging ops or a catch-up never sent: a bug or a forgery.
 		// Believing it would leave the peer without them.
@@ -608,15 +600,15 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// First contact, or the peer restarted (possibly from an older
 		// snapshot): forget what it had acknowledged unless this message
 		// says it again, and exchange digests so it gets back what it lost.
+		//
+		// Any other incarnation counts, lower ones too: a message of an
+		// earlier run still in flight, a second process started under the
+		// peer's name by mistake, or a forged incarnation makes the
+		// replica start over with the peer once more, never refuse it for
+		// good. Every run writes under a writer of its own (see
+		// vclock.Writer), so the data of any run is safe to merge.
 		first := p.rinc == 0
 		p.rinc = env.Incarnation
-		// Incarnations are drawn from a replica's clock when it starts and
-		// raised past the saved one at a restore, so a real one is not far
-		// ahead of this replica's clock. One that is comes from a peer whose
-		// clock runs far ahead, or is forged: its messages are taken, but it
-		// does not make the peer's lower incarnations stale, and it is not
-		// saved, so no single message can lock the peer out for good.
-		p.rincSuspect = !r.plausibleIncarnation(env.Incarnation)
 		p.recv, p.above, p.catchUpGot = 0, nil, 0
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
