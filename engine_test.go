@@ -37,6 +37,8 @@ type cluster struct {
 	// journal makes replicas persist most updates with SaveOps, and a
 	// snapshot (which empties the journal) every fourth save.
 	journal bool
+	// legacy makes the sets ignore the replicas' writers (see gset).
+	legacy bool
 }
 
 type node struct {
@@ -46,6 +48,15 @@ type node struct {
 	journal [][]byte // records saved since snap
 	saves   int
 	up      bool
+	// saved holds every state the node ever had on disk, oldest first,
+	// for restarts from an older backup.
+	saved []disk
+}
+
+// disk is what a node had on disk at one time.
+type disk struct {
+	snap    []byte
+	journal [][]byte
 }
 
 func newCluster(t failer, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
@@ -86,7 +97,9 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	h, err := crdt.Register(r, "s", newGSet(id))
+	g := newGSet(id)
+	g.legacy = c.legacy
+	h, err := crdt.Register(r, "s", g)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -107,7 +120,11 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 			}
 		}
 	}
-	c.nodes[id] = &node{r: r, set: h, snap: snap, journal: journal, up: true}
+	var saved []disk
+	if old := c.nodes[id]; old != nil {
+		saved = old.saved
+	}
+	c.nodes[id] = &node{r: r, set: h, snap: snap, journal: journal, up: true, saved: saved}
 	c.net.Attach(id, r)
 	// A host that persists saves at once, so that a crash before its first
 	// write does not bring it back as a new replica under an old name.
@@ -128,7 +145,11 @@ func (c *cluster) persist(id crdt.ReplicaID) {
 	n := c.nodes[id]
 	n.saves++
 	if c.journal && n.saves%4 != 0 {
-		err := n.r.SaveOps(func(rec []byte) error { n.journal = append(n.journal, rec); return nil })
+		err := n.r.SaveOps(func(rec []byte) error {
+			n.journal = append(n.journal, rec)
+			n.saved = append(n.saved, disk{n.snap, slices.Clone(n.journal)})
+			return nil
+		})
 		if err == nil {
 			return
 		}
@@ -138,7 +159,11 @@ func (c *cluster) persist(id crdt.ReplicaID) {
 	}
 	// A snapshot holds everything the journal did: the host empties it
 	// in the same write.
-	err := n.r.SaveSnapshot(func(snap []byte) error { n.snap, n.journal = snap, nil; return nil })
+	err := n.r.SaveSnapshot(func(snap []byte) error {
+		n.snap, n.journal = snap, nil
+		n.saved = append(n.saved, disk{snap, nil})
+		return nil
+	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -235,7 +260,9 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		c.net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		c.net.MaxDelay = rapid.IntRange(0, 3).Draw(rt, "delay")
+		c.net.Corrupt = rapid.Float64Range(0, 0.2).Draw(rt, "corrupt")
 		pick := rapid.SampledFrom(c.ids)
+		writer := map[string]crdt.ReplicaID{}
 
 		// model holds the acknowledged writes: saved before the write
 		// returned. unsaved holds, per replica, writes it made and has not
@@ -253,6 +280,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 					continue
 				}
 				e := fmt.Sprintf("e%03d", i)
+				writer[e] = id
 				if rapid.IntRange(0, 3).Draw(rt, "unsaved") > 0 {
 					c.add(id, e) // saves: acknowledged, with what was unsaved
 					model = append(model, e)
@@ -280,7 +308,29 @@ func TestConvergenceUnderFaults(t *testing.T) {
 					maybe = append(maybe, unsaved[id]...)
 					unsaved[id] = nil
 				} else {
-					c.restart(id)
+					switch rapid.IntRange(0, 5).Draw(rt, "restartFrom") {
+					case 0:
+						// An operator's accident: the region comes back
+						// with an empty disk, or from an older backup. Its
+						// own writes that no peer held are lost with it;
+						// every replica must still agree.
+						n := c.nodes[id]
+						from := disk{}
+						if len(n.saved) > 0 && rapid.Bool().Draw(rt, "backup") {
+							from = n.saved[rapid.IntRange(0, len(n.saved)-1).Draw(rt, "which")]
+						}
+						model = slices.DeleteFunc(model, func(e string) bool {
+							if writer[e] == id {
+								maybe = append(maybe, e)
+								return true
+							}
+							return false
+						})
+						n.snap, n.journal = from.snap, from.journal
+						c.restart(id)
+					default:
+						c.restart(id)
+					}
 				}
 			}
 		}
@@ -293,7 +343,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 			}
 		}
 		c.net.HealAll()
-		c.net.Loss, c.net.Duplicate = 0, 0
+		c.net.Loss, c.net.Duplicate, c.net.Corrupt = 0, 0, 0
 		c.settleWithin(model, maybe, 400)
 	})
 }
@@ -309,16 +359,27 @@ func (c *cluster) settleWithin(must, may []string, limit int) {
 	}
 	done := func() bool {
 		first := c.elems(c.ids[0])
+		differ, busy := false, false
 		for _, id := range c.ids {
-			got := c.elems(id)
-			if !slices.Equal(got, first) {
-				return false
+			if !slices.Equal(c.elems(id), first) {
+				differ = true
 			}
 			for _, p := range c.nodes[id].r.Stats().Peers {
-				if p.PendingOps != 0 {
-					return false
+				if p.PendingOps != 0 || p.AwaitingCatchUp {
+					busy = true
 				}
 			}
+		}
+		if differ && !busy && c.net.Pending() == 0 {
+			// No silent divergence: while replicas differ and nothing is
+			// in flight, some figure must say that replication is not done.
+			for _, id := range c.ids {
+				c.t.Logf("%s: elems %v stats %+v", id, c.elems(id), c.nodes[id].r.Stats())
+			}
+			c.t.Fatalf("replicas differ while every peer shows nothing pending and no catch-up awaited")
+		}
+		if differ || busy {
+			return false
 		}
 		for _, e := range first {
 			if !allowed[e] {

@@ -629,6 +629,16 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.awaitDig, p.catchUpSent = true, 0
 		if !first {
 			r.log.Info("peer restarted", "peer", string(p.id))
+			// The peer may have come back without what it owed the others
+			// (an empty disk, an older backup): writes of its earlier run
+			// that this replica holds and another peer lacks would then
+			// reach that peer from no one. Serve every other peer a
+			// catch-up from its digest.
+			for _, q := range r.peers {
+				if q != p {
+					q.startCatchUp()
+				}
+			}
 		}
 	} else if env.AckInc == r.incarnation {
 		// Receive refused acknowledgements of what was never sent.

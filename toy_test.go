@@ -18,6 +18,16 @@ type gset struct {
 	id    crdt.ReplicaID
 	ctx   vclock.Context
 	elems map[string]vclock.Dot
+	// legacy makes SetWriter do nothing, as for a user's type that writes
+	// under the bare replica ID whatever happened to its disk.
+	legacy bool
+}
+
+// SetWriter makes the set write under w from now on.
+func (s *gset) SetWriter(w crdt.ReplicaID) {
+	if !s.legacy {
+		s.id = w
+	}
 }
 
 const kindToy = codec.KindUser

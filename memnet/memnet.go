@@ -2,9 +2,9 @@
 // replicas: yours and the library's. Messages sent through its transports
 // wait in a queue until the test delivers them, so nothing happens by
 // itself and nothing needs to sleep. A seed drives every random choice:
-// loss, duplication, reordering and delay are reproducible. Links between
-// chosen replicas can be cut and healed, and a replica can be detached (it
-// crashed) and attached again (it restarted).
+// loss, duplication, reordering, delay and bit flips are reproducible.
+// Links between chosen replicas can be cut and healed, and a replica can be
+// detached (it crashed) and attached again (it restarted).
 //
 // # Usage
 //
@@ -47,6 +47,7 @@ type Stats struct {
 	Delivered  uint64 // messages handed to a receiver
 	Dropped    uint64 // lost at random, on a cut link, or to a detached replica
 	Duplicated uint64 // extra copies made
+	Corrupted  uint64 // copies queued with one bit flipped
 	BytesSent  uint64 // bytes handed to transports (a broadcast counts once)
 	Refused    uint64 // deliveries whose Receive returned an error
 }
@@ -68,6 +69,10 @@ type Network struct {
 	// MaxDelay holds each message back for up to this many delivery
 	// rounds (chosen at random).
 	MaxDelay int
+	// Corrupt is the probability that a copy of a message arrives with one
+	// bit flipped, at a random position, as a faulty NIC or memory leaves
+	// it.
+	Corrupt float64
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -200,7 +205,13 @@ func (n *Network) enqueue(from, to crdt.ReplicaID, msg []byte) {
 		if n.MaxDelay > 0 {
 			due += n.rng.IntN(n.MaxDelay + 1)
 		}
-		n.queue = append(n.queue, message{from: from, to: to, msg: slices.Clone(msg), due: due})
+		cp := slices.Clone(msg)
+		if n.Corrupt > 0 && len(cp) > 0 && n.rng.Float64() < n.Corrupt {
+			bit := n.rng.IntN(8 * len(cp))
+			cp[bit/8] ^= 1 << (bit % 8)
+			n.stats.Corrupted++
+		}
+		n.queue = append(n.queue, message{from: from, to: to, msg: cp, due: due})
 	}
 }
 
