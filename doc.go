@@ -7,8 +7,14 @@
 // # Vocabulary
 //
 // A replica is one copy of the data, named by a [ReplicaID] such as
-// "us-east-1". Replica IDs are never reused: a region that loses its state
-// and starts empty must come back under a new ID, or restore a snapshot.
+// "us-east-1". A region keeps its ID whatever happens to its disk: each run
+// of a replica writes under a writer of its own, the ID and an epoch drawn
+// when the run starts ([Replica.Writer]), so a region back from an empty
+// disk or an older backup, or a second process started under the same ID
+// by mistake, never makes two changes under one identity. Messages,
+// snapshots and journal records end with a CRC-32C, and digests carry each
+// object's content fingerprint, so that a replica that diverged anyway is
+// counted ([PeerStats].Divergences) rather than silent.
 //
 // Every data type (see the register, counter, orset and lwwmap packages)
 // offers three ways to replicate one state:

@@ -158,13 +158,20 @@ type snapPeer struct {
 	above      []uint64
 }
 
-// Restore loads a snapshot made by [Replica.Snapshot] into a fresh replica:
-// create it with the same ID, register the same objects and add the peers
-// first, then Restore before receiving or updating anything. Each object's
-// saved state is merged into the registered object; the op log is restored
-// under a new incarnation of the replica, so that no sequence number is
-// ever reused, and peers learn of the restart from the next message and
-// exchange digests to make up for anything the snapshot lacked.
+// Restore loads a snapshot saved by [Replica.SaveSnapshot] (or made by
+// [Replica.Snapshot]) into a fresh replica. The order is NewReplica,
+// Register every object, AddPeer, Restore, then [Replica.Replay] for each
+// journal record; Register after Restore, and a Restore after anything else
+// happened (a tick, a message, an update, another Restore), are refused.
+// Each object's saved state is merged into the registered object; the op
+// log is restored under a new incarnation of the replica, so that no
+// sequence number is ever reused, and peers learn of the restart from the
+// next message and exchange digests to make up for anything the snapshot
+// lacked. The snapshot may be any one the replica ever saved, not just the
+// last (an older backup): new changes are made under this run's own writer
+// ([Replica.Writer]), so none can take the identity of a change the lost
+// newer state had shipped. The snapshot's own timestamps are taken whatever
+// the host's clock reads now.
 //
 // Peers listed in the snapshot are added if missing. If the host keeps a
 // journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
