@@ -75,10 +75,10 @@
 //
 // Inbound messages are handed to the Receiver on the client's delivery
 // goroutines, one per subscription. If the Receiver falls behind, the
-// client's pending limits (nats.Subscription.SetPendingLimits; 64 MiB per
-// subscription by default) bound the memory held, and the excess is
-// dropped and counted in [Stats] (SlowConsumer): the engine sends it
-// again.
+// subscriptions' pending limits (Config.MaxPending and MaxPendingBytes;
+// the client's defaults are 64 MiB per subscription) bound the memory
+// held, and the excess is dropped and counted in [Stats] (SlowConsumer):
+// the engine sends it again.
 //
 // # Why not JetStream
 //

@@ -68,6 +68,12 @@ type Config struct {
 	// ReceiveTimeout bounds the context each inbound message is handed to
 	// the Receiver with (default 10 seconds).
 	ReceiveTimeout time.Duration
+	// MaxPending and MaxPendingBytes bound, for each of the transport's
+	// two subscriptions, the inbound messages and bytes the NATS client
+	// holds while the Receiver is busy; past them it drops messages (see
+	// Stats.SlowConsumer). Zero keeps the client's defaults (524,288
+	// messages, 64 MiB).
+	MaxPending, MaxPendingBytes int
 	// Logger receives debug messages about refused inbound messages and
 	// failed sends; nil discards them.
 	Logger *slog.Logger
@@ -87,15 +93,19 @@ type Transport struct {
 	group   string // <prefix>._all.*
 	bcast   string // <prefix>._all.<id>
 	timeout time.Duration
+	pending [2]int // messages, bytes; 0 for the client's default
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	subs     []*nats.Subscription
-	rcv      Receiver
-	ctx      context.Context
-	cancel   context.CancelFunc
-	inflight sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	subs   []*nats.Subscription
+	// slowDropped counts what ended subscriptions dropped as a slow
+	// consumer.
+	slowDropped uint64
+	rcv         Receiver
+	ctx         context.Context
+	cancel      context.CancelFunc
+	inflight    sync.WaitGroup
 
 	published, publishedBytes, broadcasts atomic.Uint64
 	received, receivedBytes, receiveErrs  atomic.Uint64
@@ -150,6 +160,9 @@ func New(nc *nats.Conn, cfg Config) (*Transport, error) {
 	if cfg.ReceiveTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative receive timeout %v", ErrConfig, cfg.ReceiveTimeout)
 	}
+	if cfg.MaxPending < 0 || cfg.MaxPendingBytes < 0 {
+		return nil, fmt.Errorf("%w: negative pending limit", ErrConfig)
+	}
 	if cfg.ReceiveTimeout == 0 {
 		cfg.ReceiveTimeout = 10 * time.Second
 	}
@@ -165,6 +178,7 @@ func New(nc *nats.Conn, cfg Config) (*Transport, error) {
 		group:   cfg.Prefix + "." + GroupToken + ".*",
 		bcast:   cfg.Prefix + "." + GroupToken + "." + id,
 		timeout: cfg.ReceiveTimeout,
+		pending: [2]int{cfg.MaxPending, cfg.MaxPendingBytes},
 		log:     cfg.Logger.With("transport", "nats", "replica", id),
 	}, nil
 }
@@ -226,17 +240,37 @@ func (t *Transport) Listen(rcv Receiver) error {
 		sub, err := t.nc.Subscribe(subj, t.handle)
 		if err != nil {
 			t.unsubscribe()
-			t.rcv = nil
+			t.subs, t.rcv = nil, nil
 			t.cancel()
 			return fmt.Errorf("natstransport: subscribing to %s: %w", subj, err)
 		}
 		t.subs = append(t.subs, sub)
+		if t.pending != [2]int{} {
+			msgs, bytes, err := sub.PendingLimits()
+			if err != nil {
+				msgs, bytes = nats.DefaultSubPendingMsgsLimit, nats.DefaultSubPendingBytesLimit
+			}
+			if t.pending[0] > 0 {
+				msgs = t.pending[0]
+			}
+			if t.pending[1] > 0 {
+				bytes = t.pending[1]
+			}
+			if err := sub.SetPendingLimits(msgs, bytes); err != nil {
+				t.unsubscribe()
+				t.subs, t.rcv = nil, nil
+				t.cancel()
+				return fmt.Errorf("natstransport: pending limits on %s: %w", subj, err)
+			}
+		}
 	}
 	return nil
 }
 
-// unsubscribe ends every subscription. The caller holds t.mu.
+// unsubscribe ends every subscription, keeping the count of what they
+// dropped. The caller holds t.mu.
 func (t *Transport) unsubscribe() {
+	t.slowDropped += t.slowConsumer()
 	for _, sub := range t.subs {
 		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			t.log.Debug("unsubscribing", "subject", sub.Subject, "err", err)
@@ -387,6 +421,7 @@ func (t *Transport) Close() error {
 	}
 	t.closed = true
 	t.unsubscribe()
+	t.subs = nil
 	if t.cancel != nil {
 		t.cancel()
 	}
@@ -409,14 +444,21 @@ func (t *Transport) Stats() Stats {
 		Dropped:        t.dropped.Load(),
 	}
 	t.mu.Lock()
-	subs := t.subs
+	s.SlowConsumer = t.slowDropped + t.slowConsumer()
 	t.mu.Unlock()
-	for _, sub := range subs {
-		if n, err := sub.Dropped(); err == nil && n > 0 {
-			s.SlowConsumer += uint64(n)
+	return s
+}
+
+// slowConsumer returns what the live subscriptions dropped. The caller
+// holds t.mu.
+func (t *Transport) slowConsumer() uint64 {
+	var n uint64
+	for _, sub := range t.subs {
+		if d, err := sub.Dropped(); err == nil && d > 0 {
+			n += uint64(d)
 		}
 	}
-	return s
+	return n
 }
 
 // ID returns the replica ID the transport sends as.

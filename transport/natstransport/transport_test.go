@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -371,5 +372,68 @@ func TestPermissionsStopImpersonation(t *testing.T) {
 	}
 	if len(recs["b"].ch) != 0 {
 		t.Errorf("b received more: %+v", <-recs["b"].ch)
+	}
+}
+
+// blocker is a Receiver that holds the first message until released, and
+// reports every message it is handed.
+type blocker struct {
+	release chan struct{}
+	got     chan struct{}
+	first   atomic.Bool
+}
+
+func (b *blocker) Receive(context.Context, crdt.ReplicaID, []byte) error {
+	if b.first.CompareAndSwap(false, true) {
+		<-b.release
+	}
+	b.got <- struct{}{}
+	return nil
+}
+
+// A Receiver that falls behind costs no more memory than the pending
+// limits allow: the NATS client drops the excess, and Stats counts it.
+func TestSlowReceiverDropsPastThePendingLimit(t *testing.T) {
+	srv := startServer(t, nil)
+	t.Cleanup(srv.stop)
+	a, ac := listening(t, srv, "a", newRecorder())
+	c := connect(t, srv.url())
+	t.Cleanup(c.nc.Close)
+	b, err := natstransport.New(c.nc, natstransport.Config{ID: "b", MaxPending: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	rcv := &blocker{release: make(chan struct{}), got: make(chan struct{}, 16)}
+	if err := b.Listen(rcv); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const sent = 10
+	for i := range sent {
+		if err := a.Send(context.Background(), "b", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once a's client has the server's answer to a PING sent after the
+	// messages, the server holds them for b; once b's has one, b's client
+	// has taken in (or dropped) every one of them.
+	for _, nc := range []*nats.Conn{ac.nc, c.nc} {
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropped := b.Stats().SlowConsumer
+	if dropped < sent-3 {
+		t.Errorf("%d of %d messages dropped, want at least %d with one held and 2 pending", dropped, sent, sent-3)
+	}
+	close(rcv.release)
+	for range sent - int(dropped) {
+		await(t, rcv.got, "a message")
+	}
+	if s := b.Stats(); s.Received+s.SlowConsumer != sent {
+		t.Errorf("%+v: received and dropped add up to %d, want %d", s, s.Received+s.SlowConsumer, sent)
 	}
 }
