@@ -122,7 +122,8 @@ type Stats struct {
 	// ReceivedBytes their bytes, and ReceiveErrors those it refused.
 	Received, ReceivedBytes, ReceiveErrors uint64
 	// Ignored counts inbound messages not handed on: this replica's own
-	// broadcasts coming back, and broadcasts that do not name it.
+	// broadcasts coming back, broadcasts that do not name it, and messages
+	// whose sender token is not a valid replica ID.
 	Ignored uint64
 	// TooLarge counts messages not sent because they exceed the server's
 	// max_payload; Dropped counts the others not sent (disconnected,
@@ -291,10 +292,11 @@ func (t *Transport) handle(m *nats.Msg) {
 	defer t.inflight.Done()
 
 	// The subscription's subject fixes every token but the last: the
-	// sender, which the server checked is a token.
+	// sender. A replica's own broadcasts come back to it; a sender that
+	// could not be a replica is some other client's.
 	i := strings.LastIndexByte(m.Subject, '.')
 	from := crdt.ReplicaID(m.Subject[i+1:])
-	if from == t.id || from == "" {
+	if from == t.id || checkID(from) != nil {
 		t.ignored.Add(1)
 		return
 	}

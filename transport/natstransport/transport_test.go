@@ -437,3 +437,25 @@ func TestSlowReceiverDropsPastThePendingLimit(t *testing.T) {
 		t.Errorf("%+v: received and dropped add up to %d, want %d", s, s.Received+s.SlowConsumer, sent)
 	}
 }
+
+// Another client publishing under a sender token that no replica can
+// have (reserved, too long) is not heard.
+func TestInboundFromAnImpossibleSenderIsIgnored(t *testing.T) {
+	srv := startServer(t, nil)
+	t.Cleanup(srv.stop)
+	rec := newRecorder()
+	b, _ := listening(t, srv, "b", rec)
+	c := connect(t, srv.url())
+	t.Cleanup(c.nc.Close)
+	for _, from := range []string{natstransport.GroupToken, strings.Repeat("a", 256), "a"} {
+		if err := c.nc.Publish("crdt.b."+from, []byte(from)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := await(t, rec.ch, "a message"); d.from != "a" {
+		t.Errorf("got a message from %q, want only the one from a", d.from)
+	}
+	if s := b.Stats(); s.Ignored != 2 || s.Received != 1 {
+		t.Errorf("%+v, want 2 ignored and 1 received", s)
+	}
+}
