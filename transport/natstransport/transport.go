@@ -235,37 +235,40 @@ func (t *Transport) Listen(rcv Receiver) error {
 	case t.rcv != nil:
 		return fmt.Errorf("%w: Listen called twice", ErrConfig)
 	}
-	t.rcv = rcv
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	for _, subj := range []string{t.direct, t.group} {
 		sub, err := t.nc.Subscribe(subj, t.handle)
+		if err == nil {
+			t.subs = append(t.subs, sub)
+			err = t.limitPending(sub)
+		}
 		if err != nil {
 			t.unsubscribe()
-			t.subs, t.rcv = nil, nil
+			t.subs = nil
 			t.cancel()
 			return fmt.Errorf("natstransport: subscribing to %s: %w", subj, err)
 		}
-		t.subs = append(t.subs, sub)
-		if t.pending != [2]int{} {
-			msgs, bytes, err := sub.PendingLimits()
-			if err != nil {
-				msgs, bytes = nats.DefaultSubPendingMsgsLimit, nats.DefaultSubPendingBytesLimit
-			}
-			if t.pending[0] > 0 {
-				msgs = t.pending[0]
-			}
-			if t.pending[1] > 0 {
-				bytes = t.pending[1]
-			}
-			if err := sub.SetPendingLimits(msgs, bytes); err != nil {
-				t.unsubscribe()
-				t.subs, t.rcv = nil, nil
-				t.cancel()
-				return fmt.Errorf("natstransport: pending limits on %s: %w", subj, err)
-			}
-		}
 	}
+	t.rcv = rcv
 	return nil
+}
+
+// limitPending applies the configured pending limits to sub.
+func (t *Transport) limitPending(sub *nats.Subscription) error {
+	if t.pending == [2]int{} {
+		return nil
+	}
+	msgs, bytes, err := sub.PendingLimits()
+	if err != nil {
+		return err
+	}
+	if t.pending[0] > 0 {
+		msgs = t.pending[0]
+	}
+	if t.pending[1] > 0 {
+		bytes = t.pending[1]
+	}
+	return sub.SetPendingLimits(msgs, bytes)
 }
 
 // unsubscribe ends every subscription, keeping the count of what they
