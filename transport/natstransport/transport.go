@@ -74,8 +74,9 @@ type Config struct {
 	// Stats.SlowConsumer). Zero keeps the client's defaults (524,288
 	// messages, 64 MiB).
 	MaxPending, MaxPendingBytes int
-	// Logger receives debug messages about refused inbound messages and
-	// failed sends; nil discards them.
+	// Logger receives debug messages about inbound messages the Receiver
+	// refused; nil discards them. (Failed sends are the engine's to
+	// report: it counts them in its Stats.)
 	Logger *slog.Logger
 }
 

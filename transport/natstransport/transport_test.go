@@ -105,8 +105,13 @@ func TestSendRefusesABadRecipientWithoutSending(t *testing.T) {
 			t.Errorf("Broadcast to %q: got %v, want ErrInvalidToken", to, err)
 		}
 	}
-	if s := a.Stats(); s.Published != 0 {
-		t.Errorf("published %d messages", s.Published)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.Send(done, "b", []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send with a canceled context: got %v, want context.Canceled", err)
+	}
+	if s := a.Stats(); s.Published != 0 || s.Dropped != 1 {
+		t.Errorf("stats %+v, want nothing published and the canceled send dropped", s)
 	}
 }
 
