@@ -21,7 +21,7 @@ import (
 func TestConvergenceOverNATS(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
-		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 		stopAt := rapid.IntRange(0, steps).Draw(rt, "stopAt")
 		downFor := rapid.IntRange(0, 6).Draw(rt, "downFor")
 		c := newCluster(rt, n, nil, nil)
