@@ -222,11 +222,15 @@ func checkID(id crdt.ReplicaID) error {
 // must be safe for concurrent use, as *crdt.Replica is. What rcv refuses
 // is counted in [Stats] and logged at debug level.
 //
-// Listen may be called once. The NATS client keeps the subscriptions
-// across reconnections.
+// Listen may be called once. If rcv has an ID method, as *crdt.Replica
+// has, it must return the transport's ID. The NATS client keeps the
+// subscriptions across reconnections.
 func (t *Transport) Listen(rcv Receiver) error {
 	if rcv == nil {
 		return fmt.Errorf("%w: nil receiver", ErrConfig)
+	}
+	if r, ok := rcv.(interface{ ID() crdt.ReplicaID }); ok && r.ID() != t.id {
+		return fmt.Errorf("%w: transport of %s listening for replica %s", ErrConfig, t.id, r.ID())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -286,6 +286,29 @@ func TestSendWhileDisconnectedDrops(t *testing.T) {
 	c.settle(m, 10)
 }
 
+// A transport handing messages to a replica of another ID would make
+// every message it sends look misaddressed to the peers.
+func TestListenRefusesAReplicaOfAnotherID(t *testing.T) {
+	srv := startServer(t, nil)
+	t.Cleanup(srv.stop)
+	c := connect(t, srv.url())
+	t.Cleanup(c.nc.Close)
+	tr, err := natstransport.New(c.nc, natstransport.Config{ID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := crdt.NewReplica(crdt.Config{ID: "b", Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Listen(r); !errors.Is(err, natstransport.ErrConfig) {
+		t.Errorf("Listen with replica b on a's transport: got %v, want ErrConfig", err)
+	}
+	if err := tr.Listen(nil); !errors.Is(err, natstransport.ErrConfig) {
+		t.Errorf("Listen(nil): got %v, want ErrConfig", err)
+	}
+}
+
 // Close unsubscribes: the server forgets the transport's subscriptions,
 // and sending or listening again fails.
 func TestCloseUnsubscribes(t *testing.T) {
