@@ -50,7 +50,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Secret: testSecret, Tick: 20 * time.Millisecond})
+	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Tick: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

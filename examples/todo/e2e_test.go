@@ -260,6 +260,7 @@ func tryDo(method, url, body string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := testClient.Do(req)
 	if err != nil {
 		return response{}, err

@@ -109,7 +109,8 @@ func (rg *region) refusals() []refusal {
 		rows = append(rows, refusal{"", reason, st.Refused[reason]})
 	}
 	rg.authRefused.Range(func(k, v any) bool {
-		rows = append(rows, refusal{k.(string), "unauthenticated", v.(*atomic.Uint64).Load()})
+		key := k.(refusalKey)
+		rows = append(rows, refusal{key.peer, key.reason, v.(*atomic.Uint64).Load()})
 		return true
 	})
 	slices.SortFunc(rows, func(a, b refusal) int {
