@@ -72,6 +72,8 @@ type consoleConfig struct {
 	Limits serverLimits
 	// Delay is added before every replication message (a simulated WAN).
 	Delay time.Duration
+	// Recover is regionConfig.Recover for every region.
+	Recover bool
 }
 
 // console runs several regions in one process and serves the page that
@@ -154,6 +156,7 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 				PeerKeys: peerKeys,
 				Limits:   cfg.Limits,
 				Delay:    cfg.Delay,
+				Recover:  cfg.Recover,
 				Tick:     cfg.Tick,
 				Clock:    cfg.Clock,
 				Blocked:  func(crdt.ReplicaID) bool { return c.cut.Load() },

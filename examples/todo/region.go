@@ -15,6 +15,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 )
 
 // regionConfig configures one region.
@@ -36,6 +37,11 @@ type regionConfig struct {
 	// Delay is added before every replication message sent (a simulated
 	// WAN link).
 	Delay time.Duration
+	// Recover (-recover) lets the region start past the damage a crash
+	// in the middle of a write can leave: a torn meta page of the store
+	// (bbolt goes back to the transaction before) and a damaged last
+	// journal record (dropped). Damage anywhere else still stops it.
+	Recover bool
 	// Tick is the engine's tick interval; zero runs no ticker (tests call
 	// region.tick themselves).
 	Tick time.Duration
@@ -111,7 +117,7 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 	cfg.Limits = cfg.Limits.orDefault()
 	rg.cfg = cfg
 	rg.bodies = make(chan struct{}, cfg.Limits.ReplicateBodies)
-	rg.store, err = openStore(cfg.DataDir, string(cfg.Name))
+	rg.store, err = openStore(cfg.DataDir, string(cfg.Name), cfg.Recover)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +164,22 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			return nil, fmt.Errorf("restoring the snapshot: %w", err)
 		}
 		for i, rec := range journal {
-			if err := rg.replica.Replay(rec); err != nil {
-				return nil, fmt.Errorf("replaying journal record %d: %w", i+1, err)
+			err := rg.replica.Replay(rec)
+			if err == nil {
+				continue
 			}
+			var de *codec.DecodeError
+			switch last := i == len(journal)-1; {
+			case !errors.As(err, &de):
+				return nil, fmt.Errorf("replaying journal record %d of %d: %w", i+1, len(journal), err)
+			case !last:
+				return nil, fmt.Errorf("%w: journal record %d of %d is damaged (%w) and %d records follow it: not a write torn by a crash; restore the data directory from a backup",
+					errDamaged, i+1, len(journal), err, len(journal)-i-1)
+			case !cfg.Recover:
+				return nil, fmt.Errorf("%w: the last journal record (%d of %d) is damaged (%w): a write torn by a crash, or a damaged disk. Start with -recover to drop it (that write is lost here unless a peer holds it)",
+					errDamaged, i+1, len(journal), err)
+			}
+			rg.log.Warn("dropped the damaged last journal record (-recover)", "record", i+1, "err", err)
 		}
 		// The snapshot may name peers this run was not given.
 		for _, p := range rg.replica.Peers() {
