@@ -152,11 +152,37 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	td := Todo{ID: newID(time.Now()), Title: title}
-	if err := rg.write(func() error { return rg.todos.create(td.ID, td.Title) }); err != nil {
+	key, keyed := r.Header["Idempotency-Key"]
+	if keyed {
+		if len(key) != 1 {
+			writeError(w, http.StatusBadRequest, "%v", errIdempotencyKey)
+			return
+		}
+		if td.ID, err = keyedID(key[0]); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	replayed := false
+	err = rg.write(func() error {
+		if keyed {
+			if old, ok := rg.todos.get(td.ID); ok {
+				td, replayed = old, true
+				return errNoChange
+			}
+		}
+		return rg.todos.create(td.ID, td.Title)
+	})
+	if err != nil {
 		writeFailed(w, err)
 		return
 	}
 	w.Header().Set("Location", "/api/todos/"+td.ID)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeJSON(w, http.StatusOK, td)
+		return
+	}
 	writeJSON(w, http.StatusCreated, td)
 }
 

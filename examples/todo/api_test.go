@@ -39,6 +39,10 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		{"two values", "POST", "/api/todos", `{"title":"a"} {"title":"b"}`, 400},
 		{"array", "POST", "/api/todos", `["a"]`, 400},
 		{"title too long", "POST", "/api/todos", `{"title":"` + long + `"}`, 400},
+		{"title with a newline", "POST", "/api/todos", `{"title":"two\nlines"}`, 400},
+		{"title with a NUL", "POST", "/api/todos", `{"title":"a\u0000b"}`, 400},
+		{"title with a C1 control", "POST", "/api/todos", `{"title":"a\u0085b"}`, 400},
+		{"patch title with a tab", "PATCH", "/api/todos/" + td.ID, `{"title":"a\tb"}`, 400},
 		{"oversized body", "POST", "/api/todos", huge, 413},
 		{"wrong method on the list", "PUT", "/api/todos", `{"title":"a"}`, 405},
 		{"delete the list", "DELETE", "/api/todos", ``, 405},
@@ -328,5 +332,67 @@ func TestMismatchedKeysReplicateNothing(t *testing.T) {
 	}
 	if n, _ := metricValue(t, e, "crdt_replication_pending_ops"); n == 0 {
 		t.Error("the east's ops are acknowledged")
+	}
+}
+
+// createKeyed posts a create with an Idempotency-Key.
+func createKeyed(t *testing.T, base, key, title string) response {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"title": title})
+	return rawRequest(t, "POST", base+"/api/todos", string(b),
+		map[string]string{"Content-Type": "application/json", "Idempotency-Key": key})
+}
+
+// TestIdempotentCreate pins the duplicate made by a client retrying a
+// create: with an Idempotency-Key, the retry answers the same to-do,
+// whether it reaches the same region or the other one, before or after
+// the first create replicated there.
+func TestIdempotentCreate(t *testing.T) {
+	c := newCluster(t, nil)
+	e, w := c.url(east), c.url(west)
+
+	first := createKeyed(t, e, "order-42", "pay the invoice")
+	mustStatus(t, first, http.StatusCreated)
+	td := decode[Todo](t, first)
+	again := createKeyed(t, e, "order-42", "pay the invoice")
+	mustStatus(t, again, http.StatusOK)
+	if got := decode[Todo](t, again); got != td || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry in the same region: %+v (%v), want %+v", got, again.header, td)
+	}
+
+	// The other region, before the first create reached it (link cut).
+	c.cut.Store(true)
+	other := createKeyed(t, w, "order-42", "pay the invoice")
+	mustStatus(t, other, http.StatusCreated)
+	if got := decode[Todo](t, other); got != td {
+		t.Fatalf("retry in the other region: %+v, want %+v", got, td)
+	}
+	c.cut.Store(false)
+	if got := c.settle(); !slices.Equal(got, []Todo{td}) {
+		t.Fatalf("converged on %+v, want only %+v", got, td)
+	}
+	// And after it did.
+	late := createKeyed(t, w, "order-42", "pay the invoice")
+	mustStatus(t, late, http.StatusOK)
+	if got := decode[Todo](t, late); got != td {
+		t.Fatalf("late retry in the other region: %+v, want %+v", got, td)
+	}
+
+	// Another key is another to-do; no key, a new one each time.
+	mustStatus(t, createKeyed(t, w, "order-43", "pay the invoice"), http.StatusCreated)
+	createTodo(t, e, "pay the invoice")
+	createTodo(t, e, "pay the invoice")
+	if got := c.settle(); len(got) != 4 {
+		t.Fatalf("%d to-dos, want 4: %+v", len(got), got)
+	}
+
+	// Bad keys are refused and change nothing.
+	for _, key := range []string{"", "has space", strings.Repeat("k", maxIdempotencyKey+1), "tab\there"} {
+		if r := createKeyed(t, e, key, "x"); r.status != http.StatusBadRequest {
+			t.Errorf("key %q: status %d, want 400", key, r.status)
+		}
+	}
+	if got := listTodos(t, e); len(got) != 4 {
+		t.Fatalf("bad keys changed the list: %+v", got)
 	}
 }

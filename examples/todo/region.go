@@ -90,6 +90,10 @@ type region struct {
 
 var errStopped = errors.New("region is stopped")
 
+// errNoChange, returned by a write's function, means it changed nothing:
+// write returns nil without saving.
+var errNoChange = errors.New("no change")
+
 // startRegion opens the region's store, restores its state, and starts
 // serving.
 func startRegion(cfg regionConfig) (_ *region, err error) {
@@ -302,6 +306,9 @@ func (rg *region) write(f func() error) error {
 		return errStopped
 	}
 	if err := f(); err != nil {
+		if errors.Is(err, errNoChange) {
+			return nil
+		}
 		return err
 	}
 	if err := rg.saveWriteLocked(); err != nil {
