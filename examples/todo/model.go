@@ -107,6 +107,15 @@ func (t *todos) list() []Todo {
 	return out
 }
 
+// count returns the number of items.
+func (t *todos) count() int {
+	n := 0
+	t.r.View(func(tx *crdt.Tx) {
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { n = s.Len() })
+	})
+	return n
+}
+
 // get returns one item.
 func (t *todos) get(id string) (td Todo, ok bool) {
 	t.r.View(func(tx *crdt.Tx) {
