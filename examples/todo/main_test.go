@@ -182,7 +182,7 @@ func TestRunEmbedded(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, noEnv, out, &strings.Builder{}) }()
+	go func() { done <- run(ctx, []string{"-delay", "20ms"}, noEnv, out, &strings.Builder{}) }()
 	dataLine := out.waitLine(t, "data in ")
 	data := strings.Fields(strings.TrimPrefix(dataLine, "data in "))[0]
 	line := out.waitLine(t, "Open ")
