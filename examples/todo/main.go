@@ -328,13 +328,13 @@ func runEmbedded(ctx context.Context, o *options, logger *slog.Logger, stdout io
 		return err
 	}
 	for _, r := range c.state().Regions {
-		fmt.Fprintf(stdout, "%s serving on %s\n", r.Name, r.URL)
+		fmt.Fprintf(stdout, "%s API on %s\n", r.Name, r.URL)
 	}
 	note := ""
 	if temp {
 		note = " (temporary: pass -data DIR to keep it)"
 	}
-	fmt.Fprintf(stdout, "data in %s%s\n\nOpen %s/ to see both regions side by side. Ctrl-C stops.\n", data, note, c.url)
+	fmt.Fprintf(stdout, "data in %s%s\n\nOpen %s/ in a browser: both regions side by side. Ctrl-C stops.\n", data, note, c.url)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
