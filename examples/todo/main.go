@@ -263,6 +263,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if getenv("TODO_SECRET") != "" {
+		logger.Warn("TODO_SECRET is ignored: each region now signs with its own key (see -print-key and -peer-key)")
+	}
 	if o.region != "" {
 		return runRegion(ctx, o, logger, stdout)
 	}
