@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -53,8 +54,11 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 }
 
-// handler is the region's HTTP API.
-func (rg *region) handler() http.Handler {
+// handler is the region's HTTP API behind its guard.
+func (rg *region) handler() http.Handler { return rg.guard }
+
+// mux routes the region's HTTP API.
+func (rg *region) mux() http.Handler {
 	mux := http.NewServeMux()
 	route(mux, "/api/todos", map[string]http.HandlerFunc{
 		http.MethodGet:  rg.listTodos,
@@ -68,7 +72,7 @@ func (rg *region) handler() http.Handler {
 	route(mux, "/api/events", map[string]http.HandlerFunc{http.MethodGet: rg.streamEvents})
 	route(mux, "/api/status", map[string]http.HandlerFunc{http.MethodGet: rg.serveStatus})
 	route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: rg.healthz})
-	route(mux, "/metrics", map[string]http.HandlerFunc{http.MethodGet: rg.serveMetrics})
+	route(mux, "/metrics", map[string]http.HandlerFunc{http.MethodGet: rg.metricsHandler().ServeHTTP})
 	route(mux, "/replicate", map[string]http.HandlerFunc{http.MethodPost: rg.replicate})
 	if rg.cfg.ServePage {
 		route(mux, "/{$}", map[string]http.HandlerFunc{http.MethodGet: servePage})
@@ -92,9 +96,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	}
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", tooBig.Limit)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		writeError(w, http.StatusRequestTimeout, "the request body was not sent in time")
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "empty request body: expected a JSON object")
 	default:
@@ -145,11 +152,37 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	td := Todo{ID: newID(time.Now()), Title: title}
-	if err := rg.write(func() error { return rg.todos.create(td.ID, td.Title) }); err != nil {
+	key, keyed := r.Header["Idempotency-Key"]
+	if keyed {
+		if len(key) != 1 {
+			writeError(w, http.StatusBadRequest, "%v", errIdempotencyKey)
+			return
+		}
+		if td.ID, err = keyedID(key[0]); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	replayed := false
+	err = rg.write(func() error {
+		if keyed {
+			if old, ok := rg.todos.get(td.ID); ok {
+				td, replayed = old, true
+				return errNoChange
+			}
+		}
+		return rg.todos.create(td.ID, td.Title)
+	})
+	if err != nil {
 		writeFailed(w, err)
 		return
 	}
 	w.Header().Set("Location", "/api/todos/"+td.ID)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeJSON(w, http.StatusOK, td)
+		return
+	}
 	writeJSON(w, http.StatusCreated, td)
 }
 
@@ -216,9 +249,29 @@ func (rg *region) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "region": string(rg.cfg.Name)})
 }
 
-// replicate takes in a peer's message: authenticate, hand it to the
-// engine, and persist if it changed anything.
+// replicate takes in a peer's message: check who speaks before reading
+// anything (sender, time, signature format, announced length), read the
+// body with a bounded reader while at most ReplicateBodies others are
+// read, check the signature over it, hand it to the engine, and persist
+// if it changed anything.
 func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
+	cred, err := rg.tr.checkHeaders(r.Header)
+	if err != nil {
+		rg.refuseReplicate(w, r, err)
+		return
+	}
+	if r.ContentLength > maxReplicateBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "replication message larger than %d bytes", maxReplicateBody)
+		return
+	}
+	select {
+	case rg.bodies <- struct{}{}:
+		defer func() { <-rg.bodies }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many replication messages at once")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReplicateBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -226,16 +279,14 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, "replication message larger than %d bytes", tooBig.Limit)
 			return
 		}
-		writeError(w, http.StatusBadRequest, "reading the body: %v", err)
+		writeError(w, http.StatusRequestTimeout, "reading the body: %v", err)
 		return
 	}
-	from, err := rg.tr.verify(r.Header, body)
-	if err != nil {
-		rg.countAuthRefusal(r.Header.Get(headerFrom))
-		rg.log.Warn("refused a replication request", "from", r.Header.Get(headerFrom), "remote", r.RemoteAddr, "err", err)
-		writeError(w, http.StatusUnauthorized, "%v", err)
+	if err := rg.tr.verify(cred, body); err != nil {
+		rg.refuseReplicate(w, r, err)
 		return
 	}
+	from := cred.from
 	gen := rg.remoteGen.Load()
 	rerr := rg.replica.Receive(r.Context(), from, body)
 	if rg.remoteGen.Load() != gen {
@@ -258,6 +309,27 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// refuseReplicate answers a replication request refused for its
+// credentials: 403 for a sender that is not a peer, 401 for the rest.
+func (rg *region) refuseReplicate(w http.ResponseWriter, r *http.Request, err error) {
+	claimed := r.Header.Get(headerFrom)
+	status, reason := http.StatusUnauthorized, "unauthenticated"
+	if errors.Is(err, errUnknownSender) {
+		status, reason = http.StatusForbidden, "unknown_sender"
+	}
+	rg.countAuthRefusal(claimed, reason)
+	rg.log.Warn("refused a replication request", "from", truncate(claimed, 64), "remote", r.RemoteAddr, "err", err)
+	writeError(w, status, "%v", err)
+}
+
+// truncate shortens s to at most n bytes (for logs).
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 // streamEvents is a Server-Sent Events stream: one "change" event when the
 // stream opens and one after every change to the data, local or remote.
 func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
@@ -266,6 +338,7 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
+	rc := streamDeadlines(w)
 	ch, cancel := rg.events.subscribe()
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -287,6 +360,7 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		}
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		flusher.Flush()
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/activeactive/crdt"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -36,13 +38,7 @@ func findChromium() string {
 //
 // Without Chromium the test is skipped, unless TODO_REQUIRE_BROWSER=1.
 func TestBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("TODO_REQUIRE_BROWSER") == "1" {
-			t.Fatal("Chromium not found (TODO_REQUIRE_BROWSER=1): install Debian's chromium package or set TODO_CHROMIUM")
-		}
-		t.Skip("Chromium not found: install Debian's chromium package (or set TODO_CHROMIUM) to run the browser test")
-	}
+	chromium := needChromium(t)
 	shots := os.Getenv("TODO_SCREENSHOT_DIR")
 	if shots == "" {
 		shots = t.TempDir()
@@ -50,34 +46,13 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Secret: testSecret, Tick: 20 * time.Millisecond})
+	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Tick: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.shutdown(context.Background()) })
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 860),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
-	defer cancel()
-	// The first run starts the browser; it must not have a deadline.
-	if err := chromedp.Do(ctx, chromedp.Navigate(c.url+"/")); err != nil {
-		t.Fatalf("starting Chromium at %s: %v", chromium, err)
-	}
-
+	ctx := newBrowser(t, chromium, c.url+"/")
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
@@ -189,5 +164,127 @@ func shot(t *testing.T, ctx context.Context, path string) {
 	}
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		t.Logf("screenshot %s: %v", path, err)
+	}
+}
+
+// needChromium returns Chromium's path, or skips the test (fails it with
+// TODO_REQUIRE_BROWSER=1).
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("TODO_REQUIRE_BROWSER") == "1" {
+			t.Fatal("Chromium not found (TODO_REQUIRE_BROWSER=1): install Debian's chromium package or set TODO_CHROMIUM")
+		}
+		t.Skip("Chromium not found: install Debian's chromium package (or set TODO_CHROMIUM) to run the browser test")
+	}
+	return chromium
+}
+
+// newBrowser starts headless Chromium on url and returns its context.
+func newBrowser(t *testing.T, chromium, url string) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 860),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancel)
+	// The first run starts the browser; it must not have a deadline.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("starting Chromium at %s: %v", chromium, err)
+	}
+
+	return ctx
+}
+
+// TestBrowserSingleRegion drives the page of one region (single-region
+// mode, its peer dead) and pins two bugs: the header's "loading…" badge
+// and link control showed (display:flex beat the hidden attribute), the
+// control saying the link was "up"; and clicking into a title the input
+// cannot show as it is (a newline, written before titles were checked)
+// and out again rewrote it.
+func TestBrowserSingleRegion(t *testing.T) {
+	chromium := needChromium(t)
+	rg, err := startRegion(regionConfig{
+		Name: east, DataDir: t.TempDir(), Key: testKey(east), ServePage: true,
+		Peers:    map[crdt.ReplicaID]string{west: "http://127.0.0.1:1"},
+		PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{west: testPublic(west)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rg.crash)
+	const id, title = "01a2081dfa97fb5ade51c6e3094d", "line one\nline two"
+	if err := rg.write(func() error { return rg.todos.create(id, title) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t, chromium, rg.url+"/")
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(what, js string) bool {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(sctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+	input := `section[data-region="us-east-1"] li[data-id="` + id + `"] input.title`
+	run("the page shows the region and its to-do", chromedp.WaitVisible(chromedp.CSS(input)))
+	{
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.querySelector('section[data-region="us-east-1"] .status').textContent === "up"`,
+			chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err != nil {
+			t.Fatalf("the status is polled: %v", err)
+		}
+	}
+
+	shown := func(id string) string {
+		return fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e.getClientRects().length > 0 && getComputedStyle(e).display !== "none"; })()`, id)
+	}
+	if eval("sync badge", shown("sync")) {
+		t.Error(`the "regions agree" badge shows with one region (it says "loading…" for ever)`)
+	}
+	if eval("link control", shown("linkbox")) {
+		t.Error("the link control shows in single-region mode, where it does nothing")
+	}
+
+	// Click into the title and out, typing nothing: no PATCH.
+	if !eval("watch fetch", `(() => { window.patches = 0; const f = window.fetch;
+		window.fetch = (url, opts) => { if (opts && opts.method === "PATCH") window.patches++; return f(url, opts); };
+		return true; })()`) {
+		t.Fatal("could not watch fetch")
+	}
+	run("click into the title and out", chromedp.Click(chromedp.CSS(input)), chromedp.Click(chromedp.CSS("h1")))
+	if !eval("focus left", `document.activeElement !== document.querySelector(`+strconv.Quote(input)+`)`) {
+		t.Fatal("the title kept the focus")
+	}
+	if eval("patches", `window.patches > 0`) {
+		t.Error("focus and blur of an unchanged title sent a PATCH")
+	}
+	if td, _ := rg.todos.get(id); td.Title != title {
+		t.Errorf("title is %q, want %q", td.Title, title)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"embed"
 	"errors"
 	"fmt"
@@ -61,11 +62,18 @@ type consoleConfig struct {
 	Listen  string                    // the page's address; "" means 127.0.0.1:0
 	Regions []crdt.ReplicaID          // at least two
 	Addrs   map[crdt.ReplicaID]string // fixed region addresses; others get 127.0.0.1:0
-	DataDir string                    // each region keeps its data in DataDir/NAME
-	Secret  []byte
+	DataDir string                    // each region keeps its data (and key) in DataDir/NAME
 	Tick    time.Duration
 	Clock   clock.Source
 	Logger  *slog.Logger
+	// AllowHosts are extra Host names the page's server answers.
+	AllowHosts []string
+	// Limits bound every server; zero fields take defaultLimits.
+	Limits serverLimits
+	// Delay is added before every replication message (a simulated WAN).
+	Delay time.Duration
+	// Recover is regionConfig.Recover for every region.
+	Recover bool
 }
 
 // console runs several regions in one process and serves the page that
@@ -121,11 +129,19 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 		listeners[name] = ln
 		urls[name] = "http://" + urlHost(ln.Addr())
 	}
+	keys := map[crdt.ReplicaID]ed25519.PrivateKey{}
+	for _, name := range cfg.Regions {
+		if keys[name], err = loadOrCreateKey(filepath.Join(cfg.DataDir, string(name))); err != nil {
+			return nil, fmt.Errorf("region %s: %w", name, err)
+		}
+	}
 	for _, name := range cfg.Regions {
 		peers := map[crdt.ReplicaID]string{}
+		peerKeys := map[crdt.ReplicaID]ed25519.PublicKey{}
 		for _, other := range cfg.Regions {
 			if other != name {
 				peers[other] = urls[other]
+				peerKeys[other] = keys[other].Public().(ed25519.PublicKey)
 			}
 		}
 		target, _ := url.Parse(urls[name])
@@ -136,7 +152,11 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 				Listen:   listeners[name].Addr().String(),
 				Peers:    peers,
 				DataDir:  filepath.Join(cfg.DataDir, string(name)),
-				Secret:   cfg.Secret,
+				Key:      keys[name],
+				PeerKeys: peerKeys,
+				Limits:   cfg.Limits,
+				Delay:    cfg.Delay,
+				Recover:  cfg.Recover,
 				Tick:     cfg.Tick,
 				Clock:    cfg.Clock,
 				Blocked:  func(crdt.ReplicaID) bool { return c.cut.Load() },
@@ -158,8 +178,9 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 		return nil, fmt.Errorf("page server: %w", err)
 	}
 	c.url = "http://" + urlHost(ln.Addr())
-	c.srv = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
+	limits := cfg.Limits.orDefault()
+	c.srv = newServer(newGuard(c.handler(), allowedHosts(ln.Addr(), cfg.AllowHosts), limits), limits)
+	c.srv.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
 	go func() { _ = c.srv.Serve(ln) }()
 	return c, nil
 }
@@ -172,9 +193,16 @@ func orDefault(s, def string) string {
 }
 
 // regionProxy forwards the page's requests for one region to its server.
+// The page's server has checked the request's origin (see guard); the
+// forwarded request goes to the region's own address, so it drops the
+// page's Origin, which the region would see as another origin.
 func regionProxy(name crdt.ReplicaID, target *url.URL, logger *slog.Logger) http.Handler {
 	return &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Del("Origin")
+			pr.Out.Header.Del("Sec-Fetch-Site")
+		},
 		FlushInterval: -1,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -198,6 +226,9 @@ func (c *console) handler() http.Handler {
 		if s == nil {
 			writeError(w, http.StatusNotFound, "no region %q", name)
 			return
+		}
+		if isStream(r) {
+			streamDeadlines(w)
 		}
 		http.StripPrefix("/r/"+name, s.proxy).ServeHTTP(w, r)
 	})

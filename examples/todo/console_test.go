@@ -60,7 +60,7 @@ func (s *eventStream) next(t *testing.T) string {
 
 func TestConsole(t *testing.T) {
 	clk := newTestClock()
-	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Secret: testSecret, Clock: clk.now})
+	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Clock: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

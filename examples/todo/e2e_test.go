@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -260,6 +261,7 @@ func tryDo(method, url, body string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := testClient.Do(req)
 	if err != nil {
 		return response{}, err
@@ -306,5 +308,32 @@ func TestRestartKeepsStateWithoutPeers(t *testing.T) {
 	c.cut.Store(false)
 	if got := c.settle(); !slices.Equal(got, want) {
 		t.Fatalf("converged on %+v, want %+v", got, want)
+	}
+}
+
+// TestDelayHoldsMessagesBack: with Delay (-delay), every replication
+// message waits before it leaves, so the peer's lag shows; cancelling the
+// round drops the message, and without the delay it goes through.
+func TestDelayHoldsMessagesBack(t *testing.T) {
+	c := newCluster(t, func(cfg *regionConfig) { cfg.Delay = time.Hour })
+	e, w := c.url(east), c.url(west)
+	createTodo(t, e, "slow")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.region(east).tick(ctx) }()
+	if n, _ := metricValue(t, e, "crdt_replication_pending_ops", "peer", string(west)); n == 0 {
+		t.Error("nothing pending for the west while the message waits")
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("the round ended without error while its message was held back")
+	}
+	if l := listTodos(t, w); len(l) != 0 {
+		t.Fatalf("the west got %+v before the delay ran out", l)
+	}
+	c.region(east).tr.delay = 0
+	c.region(west).tr.delay = 0
+	if l := c.settle(); len(l) != 1 {
+		t.Fatalf("converged on %+v", l)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"maps"
@@ -38,7 +40,16 @@ const (
 	west = crdt.ReplicaID("eu-west-1")
 )
 
-var testSecret = []byte("test-secret-0123456789abcdef")
+// testKey is the private key of a region in the tests, made from its
+// name.
+func testKey(name crdt.ReplicaID) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("test key of " + name))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func testPublic(name crdt.ReplicaID) ed25519.PublicKey {
+	return testKey(name).Public().(ed25519.PublicKey)
+}
 
 // testClock is a physical time source the test moves by hand, so that
 // which of two concurrent writes is later is the test's choice.
@@ -64,8 +75,9 @@ type cluster struct {
 }
 
 // newCluster starts regions named names, every one a peer of every other,
-// all with the same secret unless secrets says otherwise.
-func newCluster(t *testing.T, secrets map[crdt.ReplicaID][]byte, names ...crdt.ReplicaID) *cluster {
+// each with its key testKey(name) and knowing the others' public keys;
+// tweak, if not nil, may change each region's configuration first.
+func newCluster(t *testing.T, tweak func(*regionConfig), names ...crdt.ReplicaID) *cluster {
 	t.Helper()
 	if len(names) == 0 {
 		names = []crdt.ReplicaID{east, west}
@@ -85,18 +97,22 @@ func newCluster(t *testing.T, secrets map[crdt.ReplicaID][]byte, names ...crdt.R
 	for _, n := range names {
 		peers := maps.Clone(urls)
 		delete(peers, n)
-		secret := testSecret
-		if s, ok := secrets[n]; ok {
-			secret = s
+		peerKeys := map[crdt.ReplicaID]ed25519.PublicKey{}
+		for p := range peers {
+			peerKeys[p] = testPublic(p)
 		}
 		cfg := regionConfig{
-			Name:    n,
-			Listen:  lns[n].Addr().String(),
-			Peers:   peers,
-			DataDir: filepath.Join(dir, string(n)),
-			Secret:  secret,
-			Clock:   c.clk.now,
-			Blocked: func(crdt.ReplicaID) bool { return c.cut.Load() },
+			Name:     n,
+			Listen:   lns[n].Addr().String(),
+			Peers:    peers,
+			PeerKeys: peerKeys,
+			Key:      testKey(n),
+			DataDir:  filepath.Join(dir, string(n)),
+			Clock:    c.clk.now,
+			Blocked:  func(crdt.ReplicaID) bool { return c.cut.Load() },
+		}
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		c.cfgs[n] = cfg
 		cfg.listener = lns[n]
@@ -223,6 +239,9 @@ func do(t *testing.T, method, url, body string) response {
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == "POST" || method == "PATCH" || method == "PUT" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := testClient.Do(req)
 	if err != nil {

@@ -12,16 +12,19 @@
 // With -region it runs one region per process, so regions can live on
 // different machines:
 //
-//	TODO_SECRET=... todo -region us-east-1 -listen 127.0.0.1:8001 \
-//	    -peer eu-west-1=http://127.0.0.1:8002 -data /var/lib/todo
+//	todo -region us-east-1 -listen 127.0.0.1:8001 -data /var/lib/todo \
+//	    -peer eu-west-1=http://127.0.0.1:8002 -peer-key eu-west-1=HEX
+//
+// Each region signs its replication messages with its own key, kept in its
+// data directory; -print-key shows the public half, which its peers take
+// with -peer-key.
 //
 // See README.md for the HTTP API and the conflict rules.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,19 +61,33 @@ var errUsage = errors.New("usage")
 // The regions of embedded mode.
 var embeddedRegions = []crdt.ReplicaID{"us-east-1", "eu-west-1"}
 
-// minSecret is the shortest shared secret accepted.
-const minSecret = 16
-
 // options are the command-line flags.
 type options struct {
-	region  string
-	listen  string
-	peers   map[crdt.ReplicaID]string
-	addrs   map[crdt.ReplicaID]string
-	data    string
-	secret  string
-	tick    time.Duration
-	verbose bool
+	region     string
+	listen     string
+	peers      map[crdt.ReplicaID]string
+	peerKeys   map[crdt.ReplicaID]string
+	addrs      map[crdt.ReplicaID]string
+	allowHosts stringsFlag
+	data       string
+	printKey   bool
+	recover    bool
+	tick       time.Duration
+	delay      time.Duration
+	verbose    bool
+}
+
+// stringsFlag collects a repeated flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	if v == "" || strings.ContainsAny(v, "/ ") {
+		return fmt.Errorf("%q is not a host name", v)
+	}
+	*s = append(*s, v)
+	return nil
 }
 
 // pairFlag collects repeated NAME=VALUE flags.
@@ -118,18 +135,22 @@ func checkPeerURL(name, s string) (string, error) {
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{peers: map[crdt.ReplicaID]string{}, addrs: map[crdt.ReplicaID]string{}}
+	o := &options{peers: map[crdt.ReplicaID]string{}, peerKeys: map[crdt.ReplicaID]string{}, addrs: map[crdt.ReplicaID]string{}}
 	fs := flag.NewFlagSet("todo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage:
-  todo [-listen ADDR] [-data DIR] [-addr NAME=ADDR]...
+  todo [-listen ADDR] [-data DIR] [-addr NAME=ADDR]... [-delay D]
         two regions (us-east-1, eu-west-1) in one process, and a page at ADDR
-  todo -region NAME -data DIR [-listen ADDR] [-peer NAME=URL]... [-secret S]
+  todo -region NAME -data DIR [-listen ADDR] [-peer NAME=URL -peer-key NAME=KEY]...
         one region; its peers run elsewhere
+  todo -region NAME -data DIR -print-key
+        print the region's public key (as NAME=KEY, for its peers' -peer-key)
 
-The shared secret that authenticates replication comes from -secret or the
-TODO_SECRET environment variable (prefer the variable: flags show in ps).
+Each region signs what it sends its peers with its own Ed25519 key, made on
+first start in DIR/region.key (keep it secret; copy it with the data). A
+peer is heard only with its public key (-peer-key), so no region can speak
+for another. There is no shared secret.
 
 flags:
 `)
@@ -138,10 +159,19 @@ flags:
 	fs.StringVar(&o.region, "region", "", "run one region with this `name` (default: two regions in one process)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "`address` to serve on: the region's API (with -region) or the page (without)")
 	fs.Var(&pairFlag{m: o.peers, check: checkPeerURL}, "peer", "a peer region as `NAME=URL` (repeatable; with -region)")
+	fs.Var(&pairFlag{m: o.peerKeys, check: func(name, v string) (string, error) {
+		if _, err := parsePublicKey(v); err != nil {
+			return "", fmt.Errorf("peer key of %s: %w", name, err)
+		}
+		return v, nil
+	}}, "peer-key", "a peer's public key as `NAME=KEY` (repeatable; one for every -peer; see -print-key)")
+	fs.BoolVar(&o.recover, "recover", false, "start past what a crash in the middle of a write can leave: a torn meta page of the store (go back to the transaction before) or a damaged last journal record (drop it); any other damage still stops the region")
+	fs.BoolVar(&o.printKey, "print-key", false, "print the region's public key as NAME=KEY and exit (with -region and -data; makes the key if needed)")
+	fs.Var(&o.allowHosts, "allow-host", "also answer requests for this `host` (name or name:port; repeatable): the name clients and peers use, when not loopback or the -listen address")
+	fs.DurationVar(&o.delay, "delay", 0, "delay every replication message by this `duration` (embedded mode: simulates a WAN link, so lag shows)")
 	fs.Var(&pairFlag{m: o.addrs, check: func(_, v string) (string, error) { return v, nil }}, "addr",
 		"fixed address of an embedded region as `NAME=ADDR` (repeatable; default: a free loopback port)")
 	fs.StringVar(&o.data, "data", "", "data `directory` (default without -region: a temporary one, removed on exit)")
-	fs.StringVar(&o.secret, "secret", "", "shared `secret` that authenticates replication (default: $TODO_SECRET)")
 	fs.DurationVar(&o.tick, "tick", 100*time.Millisecond, "replication tick `interval`")
 	fs.BoolVar(&o.verbose, "v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
@@ -160,9 +190,15 @@ flags:
 	if o.tick <= 0 {
 		return nil, usage("-tick must be positive")
 	}
+	if o.delay < 0 {
+		return nil, usage("-delay must not be negative")
+	}
 	if o.region == "" {
-		if len(o.peers) > 0 {
-			return nil, usage("-peer needs -region (without -region, both regions run in this process)")
+		if len(o.peers) > 0 || len(o.peerKeys) > 0 {
+			return nil, usage("-peer and -peer-key need -region (without -region, both regions run in this process)")
+		}
+		if o.printKey {
+			return nil, usage("-print-key needs -region and -data")
 		}
 		for name := range o.addrs {
 			if !isEmbedded(name) {
@@ -182,6 +218,19 @@ flags:
 	}
 	if _, ok := o.peers[crdt.ReplicaID(o.region)]; ok {
 		return nil, usage("-peer %s: a region is not its own peer", o.region)
+	}
+	if o.delay != 0 {
+		return nil, usage("-delay is for embedded mode")
+	}
+	for name := range o.peers {
+		if _, ok := o.peerKeys[name]; !ok {
+			return nil, usage("-peer %s needs -peer-key %s=KEY (run todo -region %s -data DIR -print-key where it runs)", name, name, name)
+		}
+	}
+	for name := range o.peerKeys {
+		if _, ok := o.peers[name]; !ok {
+			return nil, usage("-peer-key %s: no -peer %s", name, name)
+		}
 	}
 	return o, nil
 }
@@ -214,32 +263,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	secret := o.secret
-	if secret == "" {
-		secret = getenv("TODO_SECRET")
+	if getenv("TODO_SECRET") != "" {
+		logger.Warn("TODO_SECRET is ignored: each region now signs with its own key (see -print-key and -peer-key)")
 	}
 	if o.region != "" {
-		return runRegion(ctx, o, secret, logger, stdout)
+		return runRegion(ctx, o, logger, stdout)
 	}
-	return runEmbedded(ctx, o, secret, logger, stdout)
+	return runEmbedded(ctx, o, logger, stdout)
 }
 
-func runRegion(ctx context.Context, o *options, secret string, logger *slog.Logger, stdout io.Writer) error {
-	if len(o.peers) > 0 && secret == "" {
-		return fmt.Errorf("region %s has peers but no shared secret: pass -secret or set TODO_SECRET (the same on every region)", o.region)
+func runRegion(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writer) error {
+	key, err := loadOrCreateKey(o.data)
+	if err != nil {
+		return fmt.Errorf("region %s: %w", o.region, err)
 	}
-	if secret != "" && len(secret) < minSecret {
-		return fmt.Errorf("the shared secret is too short: use at least %d characters", minSecret)
+	if o.printKey {
+		fmt.Fprintf(stdout, "%s=%s\n", o.region, publicKeyHex(key))
+		return nil
+	}
+	peerKeys := map[crdt.ReplicaID]ed25519.PublicKey{}
+	for name, k := range o.peerKeys {
+		peerKeys[name], _ = parsePublicKey(k) // checked by parseFlags
 	}
 	rg, err := startRegion(regionConfig{
-		Name:      crdt.ReplicaID(o.region),
-		Listen:    o.listen,
-		Peers:     o.peers,
-		DataDir:   o.data,
-		Secret:    []byte(secret),
-		Tick:      o.tick,
-		ServePage: true,
-		Logger:    logger,
+		Name:       crdt.ReplicaID(o.region),
+		Listen:     o.listen,
+		Peers:      o.peers,
+		PeerKeys:   peerKeys,
+		Key:        key,
+		AllowHosts: o.allowHosts,
+		Recover:    o.recover,
+		DataDir:    o.data,
+		Tick:       o.tick,
+		ServePage:  true,
+		Logger:     logger,
 	})
 	if err != nil {
 		return fmt.Errorf("region %s: %w", o.region, err)
@@ -251,14 +308,7 @@ func runRegion(ctx context.Context, o *options, secret string, logger *slog.Logg
 	return rg.shutdown(sctx)
 }
 
-func runEmbedded(ctx context.Context, o *options, secret string, logger *slog.Logger, stdout io.Writer) (err error) {
-	if secret == "" {
-		var b [32]byte
-		_, _ = rand.Read(b[:])
-		secret = hex.EncodeToString(b[:])
-	} else if len(secret) < minSecret {
-		return fmt.Errorf("the shared secret is too short: use at least %d characters", minSecret)
-	}
+func runEmbedded(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writer) (err error) {
 	data, temp := o.data, o.data == ""
 	if temp {
 		if data, err = os.MkdirTemp("", "todo-"); err != nil {
@@ -267,25 +317,27 @@ func runEmbedded(ctx context.Context, o *options, secret string, logger *slog.Lo
 		defer func() { err = errors.Join(err, os.RemoveAll(data)) }()
 	}
 	c, err := startConsole(consoleConfig{
-		Listen:  o.listen,
-		Regions: embeddedRegions,
-		Addrs:   o.addrs,
-		DataDir: data,
-		Secret:  []byte(secret),
-		Tick:    o.tick,
-		Logger:  logger,
+		Listen:     o.listen,
+		Regions:    embeddedRegions,
+		Addrs:      o.addrs,
+		DataDir:    data,
+		Tick:       o.tick,
+		Delay:      o.delay,
+		AllowHosts: o.allowHosts,
+		Recover:    o.recover,
+		Logger:     logger,
 	})
 	if err != nil {
 		return err
 	}
 	for _, r := range c.state().Regions {
-		fmt.Fprintf(stdout, "%s serving on %s\n", r.Name, r.URL)
+		fmt.Fprintf(stdout, "%s API on %s\n", r.Name, r.URL)
 	}
 	note := ""
 	if temp {
 		note = " (temporary: pass -data DIR to keep it)"
 	}
-	fmt.Fprintf(stdout, "data in %s%s\n\nOpen %s/ to see both regions side by side. Ctrl-C stops.\n", data, note, c.url)
+	fmt.Fprintf(stdout, "data in %s%s\n\nOpen %s/ in a browser: both regions side by side. Ctrl-C stops.\n", data, note, c.url)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +59,35 @@ func (l *lines) waitLine(t *testing.T, substr string) string {
 
 func noEnv(string) string { return "" }
 
+var westKeyHex = hex.EncodeToString(testPublic(west))
+
+// TestPrintKey: -print-key makes the region's key once and prints its
+// public half, the same every time, in the form -peer-key takes.
+func TestPrintKey(t *testing.T) {
+	dir := t.TempDir()
+	var out1, out2 strings.Builder
+	for _, out := range []*strings.Builder{&out1, &out2} {
+		if err := run(t.Context(), []string{"-region", "eu-west-1", "-data", dir, "-print-key"}, noEnv, out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line := strings.TrimSpace(out1.String())
+	name, key, ok := strings.Cut(line, "=")
+	if !ok || name != "eu-west-1" || out1.String() != out2.String() {
+		t.Fatalf("printed %q, then %q", out1.String(), out2.String())
+	}
+	if _, err := parsePublicKey(key); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := loadOrCreateKey(dir)
+	if err != nil || publicKeyHex(priv) != key {
+		t.Fatalf("key file holds %v (%v), printed %s", priv, err, key)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, keyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v", fi, err)
+	}
+}
+
 func TestFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
@@ -64,12 +96,15 @@ func TestFlagErrors(t *testing.T) {
 		env  map[string]string
 		want string // in the error or on stderr
 	}{
-		{"peers without a secret", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1"}, nil, "no shared secret"},
-		{"short secret", []string{"-region", "us-east-1", "-data", dir, "-secret", "short"}, nil, "too short"},
-		{"short secret from the environment", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1"}, map[string]string{"TODO_SECRET": "short"}, "too short"},
+		{"peer without a key", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1"}, nil, "needs -peer-key eu-west-1=KEY"},
+		{"key without a peer", []string{"-region", "us-east-1", "-data", dir, "-peer-key", "eu-west-1=" + westKeyHex}, nil, "no -peer eu-west-1"},
+		{"bad peer key", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1", "-peer-key", "eu-west-1=abc"}, nil, "not a public key"},
+		{"print-key without region", []string{"-print-key"}, nil, "-print-key needs -region"},
+		{"delay with region", []string{"-region", "us-east-1", "-data", dir, "-delay", "1s"}, nil, "-delay is for embedded mode"},
+		{"negative delay", []string{"-delay", "-1s"}, nil, "must not be negative"},
 		{"region without data", []string{"-region", "us-east-1"}, nil, "needs -data"},
 		{"bad region name", []string{"-region", "us east", "-data", dir}, nil, "region name"},
-		{"peer without region", []string{"-peer", "eu-west-1=http://127.0.0.1:1"}, nil, "-peer needs -region"},
+		{"peer without region", []string{"-peer", "eu-west-1=http://127.0.0.1:1"}, nil, "-peer and -peer-key need -region"},
 		{"peer not a URL", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=127.0.0.1:1"}, nil, "not an http(s)"},
 		{"peer not NAME=URL", []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1"}, nil, "NAME=VALUE"},
 		{"peer twice", []string{"-region", "us-east-1", "-data", dir, "-peer", "a=http://x:1", "-peer", "a=http://x:2"}, nil, "given twice"},
@@ -101,13 +136,8 @@ func TestRunSingleRegion(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1"},
-			func(k string) string {
-				if k == "TODO_SECRET" {
-					return string(testSecret)
-				}
-				return ""
-			}, out, &strings.Builder{})
+		done <- run(ctx, []string{"-region", "us-east-1", "-data", dir, "-peer", "eu-west-1=http://127.0.0.1:1",
+			"-peer-key", "eu-west-1=" + westKeyHex}, noEnv, out, &strings.Builder{})
 	}()
 	line := out.waitLine(t, "serving on ")
 	base := strings.Fields(line[strings.Index(line, "serving on ")+len("serving on "):])[0]
@@ -134,7 +164,7 @@ func TestRunSingleRegion(t *testing.T) {
 	defer cancel()
 	out = newLines()
 	go func() {
-		done <- run(ctx, []string{"-region", "us-east-1", "-data", dir, "-secret", string(testSecret)}, noEnv, out, &strings.Builder{})
+		done <- run(ctx, []string{"-region", "us-east-1", "-data", dir}, noEnv, out, &strings.Builder{})
 	}()
 	line = out.waitLine(t, "serving on ")
 	base = strings.Fields(line[strings.Index(line, "serving on ")+len("serving on "):])[0]
@@ -152,7 +182,7 @@ func TestRunEmbedded(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, noEnv, out, &strings.Builder{}) }()
+	go func() { done <- run(ctx, []string{"-delay", "20ms"}, noEnv, out, &strings.Builder{}) }()
 	dataLine := out.waitLine(t, "data in ")
 	data := strings.Fields(strings.TrimPrefix(dataLine, "data in "))[0]
 	line := out.waitLine(t, "Open ")

@@ -1,14 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func sortedStrings(s []string) []string {
@@ -16,79 +19,126 @@ func sortedStrings(s []string) []string {
 	return s
 }
 
-// labelValue escapes a Prometheus label value.
-func labelValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+// metrics is the region's Prometheus collector: every scrape reads the
+// replica's Stats (and the to-do count) once and reports them, so the
+// figures of one scrape are consistent with each other.
+type metrics struct {
+	rg *region
+
+	items, logOps, logBytes, seq, broadcasts *prometheus.Desc
+
+	lag, pendingOps, pendingBytes, catchingUp, lastContact *prometheus.Desc
+	msgsSent, msgsReceived, bytesSent, bytesReceived       *prometheus.Desc
+	opsApplied, sendErrors, digestRounds                   *prometheus.Desc
+	fullStates, deltaStates                                *prometheus.Desc
+
+	refused *prometheus.Desc
 }
 
-// serveMetrics writes the region's figures in the Prometheus text format.
-func (rg *region) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	st := rg.replica.Stats()
-	reg := labelValue(string(st.Replica))
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	b := bufio.NewWriter(w)
-	defer b.Flush()
-
-	metric := func(name, typ, help string) {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+func newMetrics(rg *region) *metrics {
+	region := prometheus.Labels{"region": string(rg.cfg.Name)}
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, region)
 	}
-	perPeer := func(name, typ, help string, value func(i int) string) {
-		metric(name, typ, help)
-		for i, p := range st.Peers {
-			fmt.Fprintf(b, "%s{region=\"%s\",peer=\"%s\"} %s\n", name, reg, labelValue(string(p.Peer)), value(i))
+	peer := func(name, help string) *prometheus.Desc { return desc(name, help, "peer") }
+	return &metrics{
+		rg:         rg,
+		items:      desc("todo_items", "To-do items in this region."),
+		logOps:     desc("crdt_log_ops", "Local ops some peer has not acknowledged yet (in the log)."),
+		logBytes:   desc("crdt_log_bytes", "Bytes of the local ops in the log."),
+		seq:        desc("crdt_local_seq", "Sequence number of the region's last local op."),
+		broadcasts: desc("crdt_broadcasts_total", "Messages sent to every peer at once."),
+
+		lag: peer("crdt_replication_lag_seconds",
+			"Age of the oldest local op the peer has not acknowledged: the data at risk if this region failed now."),
+		pendingOps:   peer("crdt_replication_pending_ops", "Local ops the peer has not acknowledged."),
+		pendingBytes: peer("crdt_replication_pending_bytes", "Bytes of local ops the peer has not acknowledged (those still in the log)."),
+		catchingUp: peer("crdt_replication_catching_up",
+			"1 if the ops the peer lacks left the log, so a digest round (a partial or full sync) will bring it up to date."),
+		lastContact:   peer("crdt_replication_last_contact_timestamp_seconds", "When the last message from the peer arrived (Unix time; 0 if never)."),
+		msgsSent:      peer("crdt_replication_messages_sent_total", "Messages sent to the peer."),
+		msgsReceived:  peer("crdt_replication_messages_received_total", "Messages received from the peer."),
+		bytesSent:     peer("crdt_replication_bytes_sent_total", "Bytes sent to the peer."),
+		bytesReceived: peer("crdt_replication_bytes_received_total", "Bytes received from the peer."),
+		opsApplied:    peer("crdt_replication_ops_applied_total", "The peer's ops applied here."),
+		sendErrors:    peer("crdt_replication_send_errors_total", "Failed sends to the peer."),
+		digestRounds:  peer("crdt_replication_digest_rounds_total", "Catch-up (digest) rounds served to the peer."),
+		fullStates: peer("crdt_replication_full_states_total",
+			"Whole object states sent to the peer in catch-up rounds: full syncs of an object."),
+		deltaStates: peer("crdt_replication_delta_states_total",
+			"Deltas sent to the peer in catch-up rounds: partial syncs of an object, only what it lacked."),
+
+		refused: desc("crdt_replication_refused_total",
+			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials) and "unknown_sender" (not a peer) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
+			"peer", "reason"),
+	}
+}
+
+// Describe sends every metric's description.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		m.items, m.logOps, m.logBytes, m.seq, m.broadcasts,
+		m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
+		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
+		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
+		m.refused,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads the replica's figures and sends them.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.rg.replica.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(m.items, float64(m.rg.todos.count()))
+	gauge(m.logOps, float64(st.LogOps))
+	gauge(m.logBytes, float64(st.LogBytes))
+	gauge(m.seq, float64(st.Seq))
+	counter(m.broadcasts, st.Broadcasts)
+	for _, p := range st.Peers {
+		peer := string(p.Peer)
+		gauge(m.lag, p.Lag.Seconds(), peer)
+		gauge(m.pendingOps, float64(p.PendingOps), peer)
+		gauge(m.pendingBytes, float64(p.PendingBytes), peer)
+		gauge(m.catchingUp, boolNum(p.CatchingUp), peer)
+		last := 0.0
+		if !p.LastContact.IsZero() {
+			last = float64(p.LastContact.UnixMilli()) / 1000
 		}
+		gauge(m.lastContact, last, peer)
+		counter(m.msgsSent, p.MessagesSent, peer)
+		counter(m.msgsReceived, p.MessagesReceived, peer)
+		counter(m.bytesSent, p.BytesSent, peer)
+		counter(m.bytesReceived, p.BytesReceived, peer)
+		counter(m.opsApplied, p.OpsApplied, peer)
+		counter(m.sendErrors, p.SendErrors, peer)
+		counter(m.digestRounds, p.DigestRounds, peer)
+		counter(m.fullStates, p.FullStates, peer)
+		counter(m.deltaStates, p.StatesSent-min(p.FullStates, p.StatesSent), peer)
 	}
-	metric("todo_items", "gauge", "To-do items in this region.")
-	fmt.Fprintf(b, "todo_items{region=\"%s\"} %d\n", reg, len(rg.todos.list()))
-	metric("crdt_log_ops", "gauge", "Local ops some peer has not acknowledged yet.")
-	fmt.Fprintf(b, "crdt_log_ops{region=\"%s\"} %d\n", reg, st.LogOps)
-
-	perPeer("crdt_replication_lag_seconds", "gauge",
-		"Age of the oldest local op the peer has not acknowledged: the data at risk if this region failed now.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].Lag.Seconds()) })
-	perPeer("crdt_replication_pending_ops", "gauge", "Local ops the peer has not acknowledged.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].PendingOps) })
-	perPeer("crdt_replication_pending_bytes", "gauge", "Bytes of local ops the peer has not acknowledged (those still in the log).",
-		func(i int) string { return fmt.Sprint(st.Peers[i].PendingBytes) })
-	perPeer("crdt_replication_catching_up", "gauge", "1 if the peer will be brought up to date by digest because the ops it lacks left the log.",
-		func(i int) string { return boolNum(st.Peers[i].CatchingUp) })
-	perPeer("crdt_replication_last_contact_timestamp_seconds", "gauge", "When the last message from the peer arrived (Unix time; 0 if never).",
-		func(i int) string {
-			if t := st.Peers[i].LastContact; !t.IsZero() {
-				return fmt.Sprintf("%.3f", float64(t.UnixMilli())/1000)
-			}
-			return "0"
-		})
-	perPeer("crdt_replication_messages_sent_total", "counter", "Messages sent to the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].MessagesSent) })
-	perPeer("crdt_replication_messages_received_total", "counter", "Messages received from the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].MessagesReceived) })
-	perPeer("crdt_replication_bytes_sent_total", "counter", "Bytes sent to the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].BytesSent) })
-	perPeer("crdt_replication_bytes_received_total", "counter", "Bytes received from the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].BytesReceived) })
-	perPeer("crdt_replication_ops_applied_total", "counter", "The peer's ops applied here.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].OpsApplied) })
-	perPeer("crdt_replication_send_errors_total", "counter", "Failed sends to the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].SendErrors) })
-	perPeer("crdt_replication_digest_rounds_total", "counter", "Catch-up rounds served to the peer.",
-		func(i int) string { return fmt.Sprint(st.Peers[i].DigestRounds) })
-	perPeer("crdt_replication_full_states_total", "counter", "Whole object states sent to the peer in catch-up rounds (deltas are not counted).",
-		func(i int) string { return fmt.Sprint(st.Peers[i].FullStates) })
-
-	metric("crdt_replication_refused_total", "counter",
-		`Replication messages (or parts of them) refused, by peer and reason; reason "unauthenticated" counts requests without valid credentials (peer "unknown" if the claimed sender is not a peer), peer "" those the engine could not tie to a peer.`)
-	for _, row := range rg.refusals() {
-		fmt.Fprintf(b, "crdt_replication_refused_total{region=\"%s\",peer=\"%s\",reason=\"%s\"} %d\n",
-			reg, labelValue(row.peer), labelValue(row.reason), row.n)
+	for _, row := range m.rg.refusalsOf(st) {
+		counter(m.refused, row.n, row.peer, row.reason)
 	}
 }
 
-func boolNum(b bool) string {
+// metricsHandler serves the region's metrics in the Prometheus formats.
+func (rg *region) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newMetrics(rg))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(rg.log.Handler(), slog.LevelWarn)})
+}
+
+func boolNum(b bool) float64 {
 	if b {
-		return "1"
+		return 1
 	}
-	return "0"
+	return 0
 }
 
 type refusal struct {
@@ -97,8 +147,10 @@ type refusal struct {
 }
 
 // refusals lists every refusal count, sorted by peer and reason.
-func (rg *region) refusals() []refusal {
-	st := rg.replica.Stats()
+func (rg *region) refusals() []refusal { return rg.refusalsOf(rg.replica.Stats()) }
+
+// refusalsOf lists the refusals of st and those counted before the engine.
+func (rg *region) refusalsOf(st crdt.Stats) []refusal {
 	var rows []refusal
 	for _, p := range st.Peers {
 		for _, reason := range slices.Sorted(maps.Keys(p.Refused)) {
@@ -109,7 +161,8 @@ func (rg *region) refusals() []refusal {
 		rows = append(rows, refusal{"", reason, st.Refused[reason]})
 	}
 	rg.authRefused.Range(func(k, v any) bool {
-		rows = append(rows, refusal{k.(string), "unauthenticated", v.(*atomic.Uint64).Load()})
+		key := k.(refusalKey)
+		rows = append(rows, refusal{key.peer, key.reason, v.(*atomic.Uint64).Load()})
 		return true
 	})
 	slices.SortFunc(rows, func(a, b refusal) int {
@@ -142,7 +195,7 @@ type regionStatus struct {
 
 func (rg *region) serveStatus(w http.ResponseWriter, r *http.Request) {
 	st := rg.replica.Stats()
-	out := regionStatus{Region: string(st.Replica), Items: len(rg.todos.list()), Peers: []peerStatus{}}
+	out := regionStatus{Region: string(st.Replica), Items: rg.todos.count(), Peers: []peerStatus{}}
 	refused := map[string]map[string]uint64{}
 	for _, row := range rg.refusals() {
 		if refused[row.peer] == nil {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/activeactive/crdt"
@@ -35,6 +37,7 @@ var (
 	errNotFound = errors.New("no to-do with that id")
 	errTitle    = errors.New("title must not be empty")
 	errTooLong  = errors.New("title longer than 500 characters")
+	errControl  = errors.New("title must not hold control characters (newlines, tabs, ...)")
 )
 
 // todos is the data model of one region: the membership of items in an
@@ -102,6 +105,15 @@ func (t *todos) list() []Todo {
 	})
 	slices.SortFunc(out, func(a, b Todo) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// count returns the number of items.
+func (t *todos) count() int {
+	n := 0
+	t.r.View(func(tx *crdt.Tx) {
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { n = s.Len() })
+	})
+	return n
 }
 
 // get returns one item.
@@ -191,11 +203,39 @@ func newID(now time.Time) string {
 	return hex.EncodeToString(b[:])
 }
 
-// cleanTitle trims a title and checks it.
+// maxIdempotencyKey bounds an Idempotency-Key header.
+const maxIdempotencyKey = 200
+
+var errIdempotencyKey = errors.New("Idempotency-Key must be 1 to 200 printable ASCII characters")
+
+// keyedID returns the ID of the to-do created with an Idempotency-Key:
+// derived from the key alone, so a retry gets the same ID in any region,
+// and one region's retry of a create that reached another merges with it
+// (the same ID added twice is one item). Its 112 bits come from SHA-256;
+// unlike newID's, they do not sort by creation time.
+func keyedID(key string) (string, error) {
+	if key == "" || len(key) > maxIdempotencyKey {
+		return "", errIdempotencyKey
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return "", errIdempotencyKey
+		}
+	}
+	sum := sha256.Sum256([]byte("todo-idempotency-key-v1\n" + key))
+	return hex.EncodeToString(sum[:14]), nil
+}
+
+// cleanTitle trims a title and checks it. A title is one line of text: a
+// control character inside it is refused rather than kept, since the page
+// edits titles in a single-line input, which would drop it.
 func cleanTitle(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", errTitle
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", errControl
 	}
 	if utf8.RuneCountInString(s) > maxTitleRunes {
 		return "", errTooLong

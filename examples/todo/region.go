@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 )
 
 // regionConfig configures one region.
@@ -22,7 +24,24 @@ type regionConfig struct {
 	Listen  string                    // address to listen on; "" means 127.0.0.1:0
 	Peers   map[crdt.ReplicaID]string // peer → base URL ("http://host:port")
 	DataDir string
-	Secret  []byte
+	// Key is the region's private key; nil loads it from DataDir (see
+	// loadOrCreateKey). PeerKeys holds each peer's public key: a peer
+	// without one cannot be heard.
+	Key      ed25519.PrivateKey
+	PeerKeys map[crdt.ReplicaID]ed25519.PublicKey
+	// AllowHosts are extra Host names the region answers (besides
+	// loopback and its listen address): "name" or "name:port".
+	AllowHosts []string
+	// Limits bound the server; zero fields take defaultLimits.
+	Limits serverLimits
+	// Delay is added before every replication message sent (a simulated
+	// WAN link).
+	Delay time.Duration
+	// Recover (-recover) lets the region start past the damage a crash
+	// in the middle of a write can leave: a torn meta page of the store
+	// (bbolt goes back to the transaction before) and a damaged last
+	// journal record (dropped). Damage anywhere else still stops it.
+	Recover bool
 	// Tick is the engine's tick interval; zero runs no ticker (tests call
 	// region.tick themselves).
 	Tick time.Duration
@@ -49,6 +68,8 @@ type region struct {
 	store   *store
 	tr      *transport
 	srv     *http.Server
+	guard   *guard
+	bodies  chan struct{} // replication bodies being read
 	url     string
 	events  *broker
 
@@ -60,7 +81,7 @@ type region struct {
 	journalLen int  // under mu: journal records since the last snapshot
 
 	remoteGen   atomic.Uint64 // bumped by every remote change
-	authRefused sync.Map      // peer label → *atomic.Uint64
+	authRefused sync.Map      // refusalKey → *atomic.Uint64
 
 	runCancel context.CancelFunc
 	runDone   chan struct{}
@@ -68,6 +89,10 @@ type region struct {
 }
 
 var errStopped = errors.New("region is stopped")
+
+// errNoChange, returned by a write's function, means it changed nothing:
+// write returns nil without saving.
+var errNoChange = errors.New("no change")
 
 // startRegion opens the region's store, restores its state, and starts
 // serving.
@@ -83,7 +108,20 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		log:    cfg.Logger.With("region", string(cfg.Name)),
 		events: newBroker(),
 	}
-	rg.store, err = openStore(cfg.DataDir, string(cfg.Name))
+	if cfg.Key == nil {
+		if cfg.Key, err = loadOrCreateKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	for p := range cfg.Peers {
+		if _, ok := cfg.PeerKeys[p]; !ok {
+			return nil, fmt.Errorf("peer %s has no public key (-peer-key %s=...)", p, p)
+		}
+	}
+	cfg.Limits = cfg.Limits.orDefault()
+	rg.cfg = cfg
+	rg.bodies = make(chan struct{}, cfg.Limits.ReplicateBodies)
+	rg.store, err = openStore(cfg.DataDir, string(cfg.Name), cfg.Recover)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +134,7 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		}
 	}()
 
-	rg.tr = newTransport(cfg.Name, cfg.Secret, cfg.Peers, cfg.Blocked)
+	rg.tr = newTransport(cfg.Name, cfg.Key, cfg.Peers, cfg.PeerKeys, cfg.Blocked, cfg.Delay)
 	var opts []clock.Option
 	if cfg.Clock != nil {
 		opts = append(opts, clock.WithSource(cfg.Clock))
@@ -130,9 +168,22 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			return nil, fmt.Errorf("restoring the snapshot: %w", err)
 		}
 		for i, rec := range journal {
-			if err := rg.replica.Replay(rec); err != nil {
-				return nil, fmt.Errorf("replaying journal record %d: %w", i+1, err)
+			err := rg.replica.Replay(rec)
+			if err == nil {
+				continue
 			}
+			var de *codec.DecodeError
+			switch last := i == len(journal)-1; {
+			case !errors.As(err, &de):
+				return nil, fmt.Errorf("replaying journal record %d of %d: %w", i+1, len(journal), err)
+			case !last:
+				return nil, fmt.Errorf("%w: journal record %d of %d is damaged (%w) and %d records follow it: not a write torn by a crash; restore the data directory from a backup",
+					errDamaged, i+1, len(journal), err, len(journal)-i-1)
+			case !cfg.Recover:
+				return nil, fmt.Errorf("%w: the last journal record (%d of %d) is damaged (%w): a write torn by a crash, or a damaged disk. Start with -recover to drop it (that write is lost here unless a peer holds it)",
+					errDamaged, i+1, len(journal), err)
+			}
+			rg.log.Warn("dropped the damaged last journal record (-recover)", "record", i+1, "err", err)
 		}
 		// The snapshot may name peers this run was not given.
 		for _, p := range rg.replica.Peers() {
@@ -159,11 +210,9 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		}
 	}
 	rg.url = "http://" + urlHost(ln.Addr())
-	rg.srv = &http.Server{
-		Handler:           rg.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(rg.log.Handler(), slog.LevelDebug),
-	}
+	rg.guard = newGuard(rg.mux(), allowedHosts(ln.Addr(), cfg.AllowHosts), cfg.Limits)
+	rg.srv = newServer(rg.guard, cfg.Limits)
+	rg.srv.ErrorLog = slog.NewLogLogger(rg.log.Handler(), slog.LevelDebug)
 	rg.srv.RegisterOnShutdown(rg.events.close)
 	go func() {
 		if err := rg.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -257,6 +306,9 @@ func (rg *region) write(f func() error) error {
 		return errStopped
 	}
 	if err := f(); err != nil {
+		if errors.Is(err, errNoChange) {
+			return nil
+		}
 		return err
 	}
 	if err := rg.saveWriteLocked(); err != nil {
@@ -311,15 +363,18 @@ func (rg *region) shutdown(ctx context.Context) error {
 	return err
 }
 
-// countAuthRefusal counts a request refused for its credentials, under the
-// claimed sender if it is a peer, else under "unknown" (so that strangers cannot
-// grow the metrics).
-func (rg *region) countAuthRefusal(claimed string) {
+// refusalKey labels a count of refused replication requests.
+type refusalKey struct{ peer, reason string }
+
+// countAuthRefusal counts a request refused for its credentials, by
+// reason, under the claimed sender if it is a peer, else under "unknown"
+// (so that strangers cannot grow the metrics).
+func (rg *region) countAuthRefusal(claimed, reason string) {
 	label := "unknown"
 	if _, ok := rg.cfg.Peers[crdt.ReplicaID(claimed)]; ok {
 		label = claimed
 	}
-	v, _ := rg.authRefused.LoadOrStore(label, new(atomic.Uint64))
+	v, _ := rg.authRefused.LoadOrStore(refusalKey{label, reason}, new(atomic.Uint64))
 	v.(*atomic.Uint64).Add(1)
 }
 

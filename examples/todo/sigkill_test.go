@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,11 +34,17 @@ func TestSIGKILL(t *testing.T) {
 	wURL := "http://" + lnW.Addr().String()
 	dataE := filepath.Join(t.TempDir(), "us-east-1")
 
+	if err := os.MkdirAll(dataE, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataE, keyFile), []byte(hex.EncodeToString(testKey(east).Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	startEast := func(listen string) (*exec.Cmd, string) {
 		t.Helper()
 		cmd := exec.Command(exe, "-region", "us-east-1", "-listen", listen, "-data", dataE,
-			"-peer", "eu-west-1="+wURL, "-tick", "10ms")
-		cmd.Env = append(os.Environ(), "TODO_TEST_MAIN=1", "TODO_SECRET="+string(testSecret))
+			"-peer", "eu-west-1="+wURL, "-peer-key", "eu-west-1="+westKeyHex, "-tick", "10ms")
+		cmd.Env = append(os.Environ(), "TODO_TEST_MAIN=1")
 		out := newLines()
 		cmd.Stdout = out
 		var stderr strings.Builder
@@ -58,7 +66,8 @@ func TestSIGKILL(t *testing.T) {
 
 	westRg, err := startRegion(regionConfig{
 		Name: west, Peers: map[crdt.ReplicaID]string{east: eURL}, DataDir: t.TempDir(),
-		Secret: testSecret, Tick: 10 * time.Millisecond, listener: lnW,
+		Key: testKey(west), PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{east: testPublic(east)},
+		Tick: 10 * time.Millisecond, listener: lnW,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 
 func TestStore(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openStore(dir, "us-east-1")
+	s, err := openStore(dir, "us-east-1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +47,10 @@ func TestStore(t *testing.T) {
 	}
 
 	// The directory belongs to us-east-1.
-	if _, err := openStore(dir, "eu-west-1"); err == nil || !strings.Contains(err.Error(), `holds region "us-east-1"`) {
+	if _, err := openStore(dir, "eu-west-1", false); err == nil || !strings.Contains(err.Error(), `holds region "us-east-1"`) {
 		t.Fatalf("opened as another region: %v", err)
 	}
-	s, err = openStore(dir, "us-east-1")
+	s, err = openStore(dir, "us-east-1", false)
 	if err != nil {
 		t.Fatal(err)
 	}

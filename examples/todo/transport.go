@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,21 +19,26 @@ import (
 )
 
 // Replication requests are POSTs of the engine's bytes to /replicate,
-// signed with a secret every region shares:
+// signed with the sender's own Ed25519 key:
 //
 //	X-Crdt-From:      the sender's region name
 //	X-Crdt-Time:      the sender's wall clock, Unix nanoseconds
-//	X-Crdt-Signature: hex HMAC-SHA256(secret, "todo-replicate-v1\n" from "\n" to "\n" time "\n" body)
+//	X-Crdt-Signature: hex Ed25519 signature of
+//	                  "todo-replicate-v2\n" from "\n" to "\n" time "\n" SHA-256(body)
 //
-// The receiver recomputes the signature for its own name and compares in
-// constant time, and refuses a time more than maxRequestAge away from its
-// own (a replay inside that window is harmless: the engine applies every
-// message idempotently).
+// Every region holds its own private key and the public key of each peer,
+// so a region can only speak for itself: knowing a peer's public key does
+// not let it sign as that peer. The receiver checks everything the headers
+// say before it reads the body (the sender is a peer, the time is within
+// maxRequestAge of its own, the signature is well formed, the announced
+// length is within bounds), then reads the body with a bounded reader and
+// checks the signature over it. A replay inside the time window is
+// harmless: the engine applies every message idempotently.
 const (
 	headerFrom      = "X-Crdt-From"
 	headerTime      = "X-Crdt-Time"
 	headerSignature = "X-Crdt-Signature"
-	signingPrefix   = "todo-replicate-v1\n"
+	signingPrefix   = "todo-replicate-v2\n"
 	maxRequestAge   = 5 * time.Minute
 
 	// maxReplicateBody bounds a replication request; the engine is told
@@ -43,42 +48,57 @@ const (
 
 var (
 	errLinkCut = errors.New("link cut")
-	errAuth    = errors.New("unauthenticated")
+	// errAuth marks a request whose credentials are missing, malformed,
+	// stale or do not verify (401).
+	errAuth = errors.New("unauthenticated")
+	// errUnknownSender marks a request from a region that is not a peer
+	// of this one (403): a typo in a peer's name, or a stranger.
+	errUnknownSender = errors.New("unknown sender")
 )
 
-// sign returns the signature of a replication request.
-func sign(secret []byte, from, to crdt.ReplicaID, at string, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	io.WriteString(mac, signingPrefix)
-	io.WriteString(mac, string(from))
-	io.WriteString(mac, "\n")
-	io.WriteString(mac, string(to))
-	io.WriteString(mac, "\n")
-	io.WriteString(mac, at)
-	io.WriteString(mac, "\n")
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
+// signedMessage is what a replication request's signature covers.
+func signedMessage(from, to crdt.ReplicaID, at string, body []byte) []byte {
+	sum := sha256.Sum256(body)
+	m := make([]byte, 0, len(signingPrefix)+len(from)+len(to)+len(at)+3+len(sum))
+	m = append(m, signingPrefix...)
+	m = append(m, from...)
+	m = append(m, '\n')
+	m = append(m, to...)
+	m = append(m, '\n')
+	m = append(m, at...)
+	m = append(m, '\n')
+	return append(m, sum[:]...)
+}
+
+// sign returns the hex signature of a replication request.
+func sign(key ed25519.PrivateKey, from, to crdt.ReplicaID, at string, body []byte) string {
+	return hex.EncodeToString(ed25519.Sign(key, signedMessage(from, to, at, body)))
 }
 
 // transport is the engine's [crdt.Transport] over HTTP.
 type transport struct {
-	self    crdt.ReplicaID
-	secret  []byte
-	peers   map[crdt.ReplicaID]string // base URLs; fixed after construction
-	blocked func(to crdt.ReplicaID) bool
-	client  *http.Client
-	now     func() time.Time
+	self     crdt.ReplicaID
+	key      ed25519.PrivateKey
+	peers    map[crdt.ReplicaID]string            // base URLs; fixed after construction
+	peerKeys map[crdt.ReplicaID]ed25519.PublicKey // fixed after construction
+	blocked  func(to crdt.ReplicaID) bool
+	delay    time.Duration // added before every send (a simulated WAN)
+	client   *http.Client
+	now      func() time.Time
 }
 
-func newTransport(self crdt.ReplicaID, secret []byte, peers map[crdt.ReplicaID]string, blocked func(crdt.ReplicaID) bool) *transport {
+func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.ReplicaID]string,
+	peerKeys map[crdt.ReplicaID]ed25519.PublicKey, blocked func(crdt.ReplicaID) bool, delay time.Duration) *transport {
 	return &transport{
-		self:    self,
-		secret:  secret,
-		peers:   peers,
-		blocked: blocked,
-		now:     time.Now,
+		self:     self,
+		key:      key,
+		peers:    peers,
+		peerKeys: peerKeys,
+		blocked:  blocked,
+		delay:    delay,
+		now:      time.Now,
 		client: &http.Client{
-			Timeout: 5 * time.Second,
+			Timeout: 5*time.Second + delay,
 			Transport: &http.Transport{
 				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 				MaxIdleConnsPerHost: 4,
@@ -98,6 +118,18 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	if !ok {
 		return fmt.Errorf("no address for %s", to)
 	}
+	if t.delay > 0 {
+		timer := time.NewTimer(t.delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		if t.blocked != nil && t.blocked(to) {
+			return errLinkCut
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/replicate", bytes.NewReader(msg))
 	if err != nil {
 		return err
@@ -106,7 +138,7 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(headerFrom, string(t.self))
 	req.Header.Set(headerTime, at)
-	req.Header.Set(headerSignature, sign(t.secret, t.self, to, at, msg))
+	req.Header.Set(headerSignature, sign(t.key, t.self, to, at, msg))
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return err
@@ -121,30 +153,52 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	return fmt.Errorf("%s answered %s: %s", to, resp.Status, e.Error)
 }
 
-// verify checks a replication request's credentials and returns the
-// sender's name.
-func (t *transport) verify(h http.Header, body []byte) (crdt.ReplicaID, error) {
-	if len(t.secret) == 0 {
-		return "", fmt.Errorf("%w: this region has no shared secret", errAuth)
+// credentials are a replication request's headers, checked.
+type credentials struct {
+	from crdt.ReplicaID
+	at   string
+	sig  []byte
+	key  ed25519.PublicKey
+}
+
+// checkHeaders checks what a replication request's headers claim, before
+// its body is read: who sends (errUnknownSender if not a peer), when, and
+// that the signature is well formed (errAuth otherwise).
+func (t *transport) checkHeaders(h http.Header) (*credentials, error) {
+	from, at, sigHex := h.Get(headerFrom), h.Get(headerTime), h.Get(headerSignature)
+	if from == "" || at == "" || sigHex == "" {
+		return nil, fmt.Errorf("%w: missing credentials (%s, %s, %s)", errAuth, headerFrom, headerTime, headerSignature)
 	}
-	from := crdt.ReplicaID(h.Get(headerFrom))
-	at := h.Get(headerTime)
-	got, err := hex.DecodeString(h.Get(headerSignature))
-	if from == "" || at == "" || err != nil || len(got) != sha256.Size {
-		return "", fmt.Errorf("%w: missing or malformed credentials", errAuth)
+	if len(from) > 63 {
+		return nil, fmt.Errorf("%w: a sender name of %d bytes", errUnknownSender, len(from))
 	}
-	want, _ := hex.DecodeString(sign(t.secret, from, t.self, at, body))
-	if !hmac.Equal(got, want) {
-		return "", fmt.Errorf("%w: bad signature", errAuth)
+	key, ok := t.peerKeys[crdt.ReplicaID(from)]
+	if !ok {
+		return nil, fmt.Errorf("%w %q: %s has no peer of that name (check the names given to -peer and -peer-key)", errUnknownSender, from, t.self)
 	}
 	ns, err := strconv.ParseInt(at, 10, 64)
 	if err != nil {
-		return "", fmt.Errorf("%w: malformed time", errAuth)
+		return nil, fmt.Errorf("%w: malformed time", errAuth)
 	}
 	if d := t.now().Sub(time.Unix(0, ns)); d > maxRequestAge || d < -maxRequestAge {
-		return "", fmt.Errorf("%w: request time %v away from ours", errAuth, d.Round(time.Second))
+		return nil, fmt.Errorf("%w: request time %v away from ours", errAuth, d.Round(time.Second))
 	}
-	return from, nil
+	if len(sigHex) != 2*ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: malformed signature", errAuth)
+	}
+	sig, err := hex.DecodeString(sigHex)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed signature", errAuth)
+	}
+	return &credentials{from: crdt.ReplicaID(from), at: at, sig: sig, key: key}, nil
+}
+
+// verify checks the signature of a request over its body.
+func (t *transport) verify(c *credentials, body []byte) error {
+	if !ed25519.Verify(c.key, signedMessage(c.from, t.self, c.at, body), c.sig) {
+		return fmt.Errorf("%w: bad signature from %s (not signed with the key given for it in -peer-key)", errAuth, c.from)
+	}
+	return nil
 }
 
 // close drops idle connections.
