@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -26,9 +27,11 @@ type gEntry struct {
 // storage with the original; use [G.Clone] instead.
 type G struct {
 	id    vclock.ReplicaID
-	self  int      // where id's entry was last seen in e; checked before use
-	e     []gEntry // sorted by id, strictly increasing; no zero counts
-	total uint64   // sum of the counts, saturating at math.MaxUint64
+	self  int          // where id's entry was last seen in e; checked before use
+	e     []gEntry     // sorted by id, strictly increasing; no zero counts
+	total uint64       // sum of the counts, saturating at math.MaxUint64
+	fp    uint64       // wrapping sum of gHash over e: see [G.Fingerprint]
+	lim   codec.Limits // for the decoders; zero fields take the defaults
 }
 
 // NewG returns an empty grow-only counter that counts for replica id. With
@@ -73,9 +76,11 @@ func addSat(a, b uint64) uint64 {
 // send to the other replicas.
 //
 // Inc refuses, with an error matching [ErrOverflow], an increment that would
-// take the value past math.MaxUint64 (which also bounds the replica's own
-// total); it returns [ErrNoReplica] if g has no replica ID. In both cases
-// nothing changes.
+// take the replica's own total past math.MaxUint64; it returns
+// [ErrNoReplica] if g has no replica ID. In both cases nothing changes.
+// Other replicas' totals never make Inc fail: if the sum of all totals
+// exceeds math.MaxUint64, [G.Value] saturates, and the increment still
+// counts.
 //
 // Inc(0) changes nothing and returns an op carrying the replica's current
 // total, which is harmless to apply anywhere (its Count is 0 if the replica
@@ -91,16 +96,20 @@ func (g *G) Inc(n uint64) (GOp, error) {
 		}
 		return GOp{Replica: g.id}, nil
 	}
-	// The total is at least the replica's own count, so this check also
-	// keeps the own count from wrapping around.
-	if g.total > math.MaxUint64-n {
-		return GOp{}, fmt.Errorf("%w: G-counter at %d cannot grow by %d", ErrOverflow, g.total, n)
-	}
-	g.total += n
+	var own uint64
 	if ok {
+		own = g.e[i].n
+	}
+	if own > math.MaxUint64-n {
+		return GOp{}, fmt.Errorf("%w: replica %q has counted %d and cannot count %d more", ErrOverflow, g.id, own, n)
+	}
+	g.total = addSat(g.total, n)
+	if ok {
+		g.fp += gHash(g.id, own+n) - gHash(g.id, own)
 		g.e[i].n += n
 		return GOp{Replica: g.id, Count: g.e[i].n}, nil
 	}
+	g.fp += gHash(g.id, n)
 	g.e = slices.Insert(g.e, i, gEntry{id: g.id, n: n})
 	g.self = i
 	return GOp{Replica: g.id, Count: n}, nil
@@ -120,7 +129,8 @@ func (g *G) own() (int, bool) {
 
 // Value returns the counter's value: the sum of every replica's total. If
 // that sum exceeds math.MaxUint64 (replicas that each stayed in range can
-// exceed it together), Value returns math.MaxUint64.
+// exceed it together), Value saturates: it returns math.MaxUint64, and
+// increments still count in the replicas' totals.
 func (g *G) Value() uint64 { return g.total }
 
 // Apply takes in an op made by [G.Inc] at any replica. Ops may be applied in
@@ -145,8 +155,10 @@ func (g *G) apply(op GOp) (changed bool, err error) {
 	case !ok:
 		g.e = slices.Insert(g.e, i, gEntry{id: op.Replica, n: op.Count})
 		g.total = addSat(g.total, op.Count)
+		g.fp += gHash(op.Replica, op.Count)
 	case op.Count > g.e[i].n:
 		g.total = addSat(g.total, op.Count-g.e[i].n)
+		g.fp += gHash(op.Replica, op.Count) - gHash(op.Replica, g.e[i].n)
 		g.e[i].n = op.Count
 	default:
 		return false, nil
@@ -178,6 +190,7 @@ func (g *G) merge(o *G) (changed bool) {
 		if c == 0 {
 			if oe.n > g.e[i].n {
 				g.total = addSat(g.total, oe.n-g.e[i].n)
+				g.fp += gHash(oe.id, oe.n) - gHash(oe.id, g.e[i].n)
 				g.e[i].n = oe.n
 				changed = true
 			}
@@ -205,6 +218,7 @@ func (g *G) merge(o *G) (changed bool) {
 		default:
 			g.e[k] = o.e[j]
 			g.total = addSat(g.total, o.e[j].n)
+			g.fp += gHash(o.e[j].id, o.e[j].n)
 			j--
 		}
 	}
@@ -215,7 +229,7 @@ func (g *G) merge(o *G) (changed bool) {
 // Do not let the original and the copy both count: a replica ID names one
 // replica.
 func (g *G) Clone() *G {
-	return &G{id: g.id, self: g.self, e: slices.Clone(g.e), total: g.total}
+	return &G{id: g.id, self: g.self, e: slices.Clone(g.e), total: g.total, fp: g.fp, lim: g.lim}
 }
 
 // Equal reports whether g and o hold the same total for every replica; the
@@ -249,7 +263,27 @@ func (g *G) DeltaSince(v vclock.Clock) *G {
 		if e.n > v.Get(e.id) {
 			d.e = append(d.e, e)
 			d.total = addSat(d.total, e.n)
+			d.fp += gHash(e.id, e.n)
 		}
 	}
 	return d
 }
+
+// gHash is the hash of one replica's total, for [G.Fingerprint].
+func gHash(id vclock.ReplicaID, n uint64) uint64 {
+	return codec.HashUint(codec.HashString(codec.HashSeed, string(id)), n)
+}
+
+// Fingerprint returns a hash of g's content: every replica's total. Two
+// counters that are [G.Equal] have the same fingerprint, whatever order
+// their increments and merges came in, and counters that differ almost
+// surely have different ones. The counter's own replica ID is not part of
+// it. The hash is the same in every process and on every machine. It is
+// kept up to date with every change, so Fingerprint costs nothing.
+func (g *G) Fingerprint() uint64 { return g.fp }
+
+// SetLimits sets the limits the decoding methods of g apply to their input
+// ([G.UnmarshalBinary], [G.MergeBinary], [G.ApplyBinary],
+// [G.ApplyBinaryFrom], and the version given to [G.DeltaSinceBinary]).
+// Zero fields, as in the zero G, mean the values of [codec.DefaultLimits].
+func (g *G) SetLimits(l codec.Limits) { g.lim = l }
