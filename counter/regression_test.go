@@ -3,7 +3,9 @@ package counter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
@@ -234,4 +236,41 @@ func TestCounterFingerprint(t *testing.T) {
 			}
 		}
 	})
+}
+
+// totalAlloc returns the bytes f allocates.
+func totalAlloc(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// Regression (issue 9, finding 10): a counter state whose replica table
+// claimed many IDs was given room for all of them before any was read; a
+// repeat early in a 1 MiB table then cost more than sixteen times the input.
+func TestRegressionCounterAllocatesBeforeValidation(t *testing.T) {
+	n := 1 << 18
+	msg := []byte{1, byte(codec.KindG), 0xdd, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	for i := range n {
+		msg = append(msg, 0xa3)
+		msg = append(msg, fmt.Sprintf("%03x", i%9)...) // a repeat at the tenth ID
+	}
+	for _, c := range []struct {
+		name string
+		dec  func() error
+	}{
+		{"G", func() error { _, err := NewG("x").MergeBinary(msg); return err }},
+		{"PN", func() error { msg[1] = byte(codec.KindPN); _, err := NewPN("x").MergeBinary(msg); return err }},
+	} {
+		var err error
+		got := totalAlloc(func() { err = c.dec() })
+		if !errors.Is(err, codec.ErrMalformed) {
+			t.Fatalf("%s: table with a repeat: %v, want ErrMalformed", c.name, err)
+		}
+		if limit := uint64(len(msg) / 8); got > limit {
+			t.Fatalf("%s: refusing a %d-byte state allocated %d bytes, more than %d", c.name, len(msg), got, limit)
+		}
+	}
 }
