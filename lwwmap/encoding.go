@@ -211,6 +211,10 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 	}
 	base := r.Int()
 	groups := r.ArrayLen()
+	if r.Err() == nil && groups > 16 && groups <= len(r.Replicas()) {
+		// Each group is a different replica of the message's table.
+		out.reserve(groups)
+	}
 	if r.Err() == nil && base < 0 {
 		r.Fail("negative base wall time %d", base)
 	}

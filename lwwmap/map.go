@@ -103,6 +103,19 @@ func New[K comparable, V any](id vclock.ReplicaID, clk *clock.Clock) *Map[K, V] 
 // ID returns the replica ID the map writes as; empty for the zero Map.
 func (m *Map[K, V]) ID() vclock.ReplicaID { return m.id }
 
+// reserve makes room for n more replicas in m's tables, so that interning
+// them allocates once.
+func (m *Map[K, V]) reserve(n int) {
+	m.reps = slices.Grow(m.reps, n)
+	m.repH = slices.Grow(m.repH, n)
+	if m.repIdx == nil && len(m.reps)+n > 16 {
+		m.repIdx = make(map[vclock.ReplicaID]uint32, len(m.reps)+n)
+		for j, r := range m.reps {
+			m.repIdx[r] = uint32(j)
+		}
+	}
+}
+
 // intern returns the index of id in m.reps, adding it if needed.
 func (m *Map[K, V]) intern(id vclock.ReplicaID) uint32 {
 	if m.repIdx != nil {
@@ -444,6 +457,9 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 	// how far each context is compact, so that most membership tests are a
 	// comparison.
 	trans := make([]uint32, len(o.reps))
+	if len(o.reps) > 16 {
+		m.reserve(len(o.reps))
+	}
 	for i, id := range o.reps {
 		trans[i] = m.intern(id)
 	}
