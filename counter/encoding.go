@@ -78,9 +78,10 @@ func decodeG(data []byte, lim codec.Limits) (*G, error) {
 			r.Fail("replica %q out of order", id)
 			break
 		}
-		d.e = append(d.e, gEntry{id: id, n: c})
+		e := gEntry{id: id, n: c, h: idHash(id)}
+		d.e = append(d.e, e)
 		d.total = addSat(d.total, c)
-		d.fp += gHash(id, c)
+		d.fp += e.h * c
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -157,11 +158,11 @@ func decodePN(data []byte, lim codec.Limits) (*PN, error) {
 			r.Fail("replica %q out of order", op.Replica)
 			break
 		}
-		e := pnEntry{id: op.Replica, p: op.P, n: op.N}
+		e := pnEntry{id: op.Replica, p: op.P, n: op.N, h: idHash(op.Replica)}
 		d.e = append(d.e, e)
 		d.p = d.p.add(op.P)
 		d.n = d.n.add(op.N)
-		d.fp += pnHash(e)
+		d.fp += weigh(e.h, e.p, e.n)
 	}
 	if err := r.Done(); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 type gEntry struct {
 	id vclock.ReplicaID
 	n  uint64
+	h  uint64 // idHash(id), for the fingerprint
 }
 
 // G is a grow-only counter of uint64, replicated across any number of
@@ -30,7 +31,7 @@ type G struct {
 	self  int          // where id's entry was last seen in e; checked before use
 	e     []gEntry     // sorted by id, strictly increasing; no zero counts
 	total uint64       // sum of the counts, saturating at math.MaxUint64
-	fp    uint64       // wrapping sum of gHash over e: see [G.Fingerprint]
+	fp    uint64       // wrapping sum of h*n over e: see [G.Fingerprint]
 	lim   codec.Limits // for the decoders; zero fields take the defaults
 }
 
@@ -105,12 +106,13 @@ func (g *G) Inc(n uint64) (GOp, error) {
 	}
 	g.total = addSat(g.total, n)
 	if ok {
-		g.fp += gHash(g.id, own+n) - gHash(g.id, own)
+		g.fp += g.e[i].h * n
 		g.e[i].n += n
 		return GOp{Replica: g.id, Count: g.e[i].n}, nil
 	}
-	g.fp += gHash(g.id, n)
-	g.e = slices.Insert(g.e, i, gEntry{id: g.id, n: n})
+	e := gEntry{id: g.id, n: n, h: idHash(g.id)}
+	g.fp += e.h * n
+	g.e = slices.Insert(g.e, i, e)
 	g.self = i
 	return GOp{Replica: g.id, Count: n}, nil
 }
@@ -153,12 +155,13 @@ func (g *G) apply(op GOp) (changed bool, err error) {
 	i, ok := findG(g.e, op.Replica)
 	switch {
 	case !ok:
-		g.e = slices.Insert(g.e, i, gEntry{id: op.Replica, n: op.Count})
+		e := gEntry{id: op.Replica, n: op.Count, h: idHash(op.Replica)}
+		g.e = slices.Insert(g.e, i, e)
 		g.total = addSat(g.total, op.Count)
-		g.fp += gHash(op.Replica, op.Count)
+		g.fp += e.h * op.Count
 	case op.Count > g.e[i].n:
 		g.total = addSat(g.total, op.Count-g.e[i].n)
-		g.fp += gHash(op.Replica, op.Count) - gHash(op.Replica, g.e[i].n)
+		g.fp += g.e[i].h * (op.Count - g.e[i].n)
 		g.e[i].n = op.Count
 	default:
 		return false, nil
@@ -190,7 +193,7 @@ func (g *G) merge(o *G) (changed bool) {
 		if c == 0 {
 			if oe.n > g.e[i].n {
 				g.total = addSat(g.total, oe.n-g.e[i].n)
-				g.fp += gHash(oe.id, oe.n) - gHash(oe.id, g.e[i].n)
+				g.fp += g.e[i].h * (oe.n - g.e[i].n)
 				g.e[i].n = oe.n
 				changed = true
 			}
@@ -218,7 +221,7 @@ func (g *G) merge(o *G) (changed bool) {
 		default:
 			g.e[k] = o.e[j]
 			g.total = addSat(g.total, o.e[j].n)
-			g.fp += gHash(o.e[j].id, o.e[j].n)
+			g.fp += o.e[j].h * o.e[j].n
 			j--
 		}
 	}
@@ -263,21 +266,24 @@ func (g *G) DeltaSince(v vclock.Clock) *G {
 		if e.n > v.Get(e.id) {
 			d.e = append(d.e, e)
 			d.total = addSat(d.total, e.n)
-			d.fp += gHash(e.id, e.n)
+			d.fp += e.h * e.n
 		}
 	}
 	return d
 }
 
-// gHash is the hash of one replica's total, for [G.Fingerprint].
-func gHash(id vclock.ReplicaID, n uint64) uint64 {
-	return codec.HashUint(codec.HashString(codec.HashSeed, string(id)), n)
+// idHash is the hash of a replica ID that weighs its totals in a
+// counter's fingerprint. It is odd, so that it is invertible modulo 2⁶⁴: a
+// change to one replica's total always changes the fingerprint.
+func idHash(id vclock.ReplicaID) uint64 {
+	return codec.HashString(codec.HashSeed, string(id)) | 1
 }
 
-// Fingerprint returns a hash of g's content: every replica's total. Two
-// counters that are [G.Equal] have the same fingerprint, whatever order
-// their increments and merges came in, and counters that differ almost
-// surely have different ones. The counter's own replica ID is not part of
+// Fingerprint returns a hash of g's content: the sum, modulo 2⁶⁴, of every
+// replica's total weighted by an odd hash of its ID. Two counters that are
+// [G.Equal] have the same fingerprint, whatever order their increments and
+// merges came in; counters that differ in one replica's total always have
+// different ones, and counters that differ in more almost surely do. The counter's own replica ID is not part of
 // it. The hash is the same in every process and on every machine. It is
 // kept up to date with every change, so Fingerprint costs nothing.
 func (g *G) Fingerprint() uint64 { return g.fp }

@@ -48,12 +48,13 @@ func gInvariant(t tb, g *G) {
 	}
 }
 
-// recomputeGFingerprint computes g's fingerprint from scratch: the hash of
-// each entry, summed.
+// recomputeGFingerprint computes g's fingerprint from scratch, as its
+// documentation states it: the sum of every total weighted by an odd hash
+// of its replica's ID.
 func recomputeGFingerprint(g *G) uint64 {
 	var fp uint64
 	for _, e := range g.e {
-		fp += codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.n)
+		fp += (codec.HashString(codec.HashSeed, string(e.id)) | 1) * e.n
 	}
 	return fp
 }
@@ -63,7 +64,8 @@ func recomputeGFingerprint(g *G) uint64 {
 func recomputePNFingerprint(c *PN) uint64 {
 	var fp uint64
 	for _, e := range c.e {
-		fp += codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
+		h := codec.HashString(codec.HashSeed, string(e.id)) | 1
+		fp += h*e.p + h*0x9e3779b97f4a7c15*e.n
 	}
 	return fp
 }
@@ -115,9 +117,9 @@ func genG(t *rapid.T, label string) *G {
 	g := &G{}
 	for _, id := range pool {
 		if rapid.Bool().Draw(t, fmt.Sprintf("%s has %s", label, id)) {
-			g.e = append(g.e, gEntry{id: id, n: genTotal(t, fmt.Sprintf("%s[%s]", label, id))})
+			g.e = append(g.e, gEntry{id: id, n: genTotal(t, fmt.Sprintf("%s[%s]", label, id)), h: idHash(id)})
 			g.total = addSat(g.total, g.e[len(g.e)-1].n)
-			g.fp += gHash(id, g.e[len(g.e)-1].n)
+			g.fp += g.e[len(g.e)-1].h * g.e[len(g.e)-1].n
 		}
 	}
 	return g

@@ -28,6 +28,7 @@ const (
 type pnEntry struct {
 	id   vclock.ReplicaID
 	p, n uint64
+	h    uint64 // idHash(id), for the fingerprint
 }
 
 // u128 is an unsigned 128-bit integer, for exact sums of uint64 totals.
@@ -53,7 +54,7 @@ type PN struct {
 	self int          // where id's entry was last seen in e; checked before use
 	e    []pnEntry    // sorted by id, strictly increasing; no empty entries
 	p, n u128         // exact sums of the p and n totals
-	fp   uint64       // wrapping sum of pnHash over e: see [PN.Fingerprint]
+	fp   uint64       // wrapping sum of weigh over e: see [PN.Fingerprint]
 	lim  codec.Limits // for the decoders; zero fields take the defaults
 }
 
@@ -122,9 +123,11 @@ func (c *PN) Add(d int64) (PNOp, error) {
 		return PNOp{}, ErrNoReplica
 	}
 	i, ok := c.own()
-	cur := pnEntry{id: c.id}
+	var cur pnEntry
 	if ok {
 		cur = c.e[i]
+	} else {
+		cur = pnEntry{id: c.id, h: idHash(c.id)}
 	}
 	if d == 0 {
 		return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
@@ -144,15 +147,15 @@ func (c *PN) Add(d int64) (PNOp, error) {
 	if d > 0 {
 		cur.p += m
 		c.p = c.p.add(m)
+		c.fp += weigh(cur.h, m, 0)
 	} else {
 		cur.n += m
 		c.n = c.n.add(m)
+		c.fp += weigh(cur.h, 0, m)
 	}
 	if ok {
-		c.fp += pnHash(cur) - pnHash(c.e[i])
 		c.e[i] = cur
 	} else {
-		c.fp += pnHash(cur)
 		c.e = slices.Insert(c.e, i, cur)
 		c.self = i
 	}
@@ -210,11 +213,11 @@ func (c *PN) apply(op PNOp) (changed bool, err error) {
 	}
 	i, ok := findPN(c.e, op.Replica)
 	if !ok {
-		e := pnEntry{id: op.Replica, p: op.P, n: op.N}
+		e := pnEntry{id: op.Replica, p: op.P, n: op.N, h: idHash(op.Replica)}
 		c.e = slices.Insert(c.e, i, e)
 		c.p = c.p.add(op.P)
 		c.n = c.n.add(op.N)
-		c.fp += pnHash(e)
+		c.fp += weigh(e.h, e.p, e.n)
 		return true, nil
 	}
 	return c.raise(i, op.P, op.N), nil
@@ -226,16 +229,16 @@ func (c *PN) raise(i int, p, n uint64) (changed bool) {
 	if p <= e.p && n <= e.n {
 		return false
 	}
-	old := *e
 	if p > e.p {
 		c.p = c.p.add(p - e.p)
+		c.fp += weigh(e.h, p-e.p, 0)
 		e.p = p
 	}
 	if n > e.n {
 		c.n = c.n.add(n - e.n)
+		c.fp += weigh(e.h, 0, n-e.n)
 		e.n = n
 	}
-	c.fp += pnHash(*e) - pnHash(old)
 	return true
 }
 
@@ -288,7 +291,7 @@ func (c *PN) merge(o *PN) (changed bool) {
 			c.e[k] = o.e[j]
 			c.p = c.p.add(o.e[j].p)
 			c.n = c.n.add(o.e[j].n)
-			c.fp += pnHash(o.e[j])
+			c.fp += weigh(o.e[j].h, o.e[j].p, o.e[j].n)
 			j--
 		}
 	}
@@ -339,21 +342,26 @@ func (c *PN) DeltaSince(v vclock.Clock) *PN {
 			d.e = append(d.e, e)
 			d.p = d.p.add(e.p)
 			d.n = d.n.add(e.n)
-			d.fp += pnHash(e)
+			d.fp += weigh(e.h, e.p, e.n)
 		}
 	}
 	return d
 }
 
-// pnHash is the hash of one replica's totals, for [PN.Fingerprint].
-func pnHash(e pnEntry) uint64 {
-	return codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
+// weigh returns the share in a PN's fingerprint of increments p and
+// decrements n of the replica whose idHash is h: p weighted by h, n by h
+// times an odd constant, so that both weights are odd and differ.
+func weigh(h, p, n uint64) uint64 {
+	return h*p + h*0x9e3779b97f4a7c15*n
 }
 
-// Fingerprint returns a hash of c's content: every replica's totals. Two
-// counters that are [PN.Equal] have the same fingerprint, whatever order
-// their changes and merges came in, and counters that differ almost surely
-// have different ones. The counter's own replica ID is not part of it. The
+// Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of every
+// replica's totals, each weighted by an odd hash of the replica's ID (a
+// different one for increments and decrements). Two counters that are
+// [PN.Equal] have the same fingerprint, whatever order their changes and
+// merges came in; counters that differ in one replica's increments or
+// decrements always have different ones, and counters that differ in more
+// almost surely do. The counter's own replica ID is not part of it. The
 // hash is the same in every process and on every machine. It is kept up to
 // date with every change, so Fingerprint costs nothing.
 func (c *PN) Fingerprint() uint64 { return c.fp }

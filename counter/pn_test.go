@@ -241,7 +241,7 @@ func TestPNMergeTakesEachTotalsMax(t *testing.T) {
 	b.Apply(PNOp{"r", 2, 7})
 	a.Merge(b)
 	pnInvariant(t, a)
-	if a.e[0] != (pnEntry{id: "r", p: 5, n: 7}) {
+	if a.e[0] != (pnEntry{id: "r", p: 5, n: 7, h: idHash("r")}) {
 		t.Fatalf("merged entry %+v, want P 5, N 7", a.e[0])
 	}
 	want := a.Clone()
