@@ -183,7 +183,9 @@ func (g *G) merge(o *G) (changed bool) {
 	}
 	// First pass: raise the entries both hold, count those g lacks.
 	missing, i := 0, 0
-	for _, oe := range o.e {
+	fp := g.fp
+	for j := range o.e {
+		oe := &o.e[j]
 		c := 1 // how g.e[i] compares to oe; 1 when past the end
 		for ; i < len(g.e); i++ {
 			if c = strings.Compare(string(g.e[i].id), string(oe.id)); c >= 0 {
@@ -191,10 +193,10 @@ func (g *G) merge(o *G) (changed bool) {
 			}
 		}
 		if c == 0 {
-			if oe.n > g.e[i].n {
-				g.total = addSat(g.total, oe.n-g.e[i].n)
-				g.fp += g.e[i].h * (oe.n - g.e[i].n)
-				g.e[i].n = oe.n
+			if e := &g.e[i]; oe.n > e.n {
+				g.total = addSat(g.total, oe.n-e.n)
+				fp += e.h * (oe.n - e.n)
+				e.n = oe.n
 				changed = true
 			}
 			i++
@@ -202,6 +204,7 @@ func (g *G) merge(o *G) (changed bool) {
 			missing++
 		}
 	}
+	g.fp = fp
 	if missing == 0 {
 		return changed
 	}

@@ -123,43 +123,44 @@ func (c *PN) Add(d int64) (PNOp, error) {
 		return PNOp{}, ErrNoReplica
 	}
 	i, ok := c.own()
-	var cur pnEntry
+	var cur *pnEntry
 	if ok {
-		cur = c.e[i]
+		cur = &c.e[i]
 	} else {
-		cur = pnEntry{id: c.id, h: idHash(c.id)}
+		cur = &pnEntry{id: c.id}
 	}
 	if d == 0 {
 		return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
 	}
-	var m uint64 // |d|
 	if d > 0 {
-		m = uint64(d)
-	} else {
-		m = -uint64(d)
-	}
-	if d > 0 && cur.p > maxP-m {
-		return PNOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.p, m)
-	}
-	if d < 0 && cur.n > maxN-m {
-		return PNOp{}, fmt.Errorf("%w: decrements of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.n, m)
-	}
-	if d > 0 {
+		m := uint64(d)
+		if cur.p > maxP-m {
+			return PNOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.p, m)
+		}
+		if !ok {
+			cur.h = idHash(c.id)
+		}
 		cur.p += m
 		c.p = c.p.add(m)
 		c.fp += weigh(cur.h, m, 0)
 	} else {
+		m := -uint64(d)
+		if cur.n > maxN-m {
+			return PNOp{}, fmt.Errorf("%w: decrements of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.n, m)
+		}
+		if !ok {
+			cur.h = idHash(c.id)
+		}
 		cur.n += m
 		c.n = c.n.add(m)
 		c.fp += weigh(cur.h, 0, m)
 	}
-	if ok {
-		c.e[i] = cur
-	} else {
-		c.e = slices.Insert(c.e, i, cur)
+	op := PNOp{Replica: c.id, P: cur.p, N: cur.n}
+	if !ok {
+		c.e = slices.Insert(c.e, i, *cur)
 		c.self = i
 	}
-	return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
+	return op, nil
 }
 
 // own returns where c's own entry is, or where it would go.
@@ -256,7 +257,8 @@ func (c *PN) merge(o *PN) (changed bool) {
 		return false
 	}
 	missing, i := 0, 0
-	for _, oe := range o.e {
+	for j := range o.e {
+		oe := &o.e[j]
 		cmp := 1 // how c.e[i] compares to oe; 1 when past the end
 		for ; i < len(c.e); i++ {
 			if cmp = strings.Compare(string(c.e[i].id), string(oe.id)); cmp >= 0 {
