@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -12,9 +13,11 @@ import (
 // Data types keep an order-independent fingerprint of their content: the
 // wrapping sum of a 64-bit hash per live entry, updated as entries come and
 // go. The hashes must be the same in every process and on every machine,
-// so they are built from the functions below, which have no seed: FNV-1a
-// (64 bits) over bytes and strings, and the SplitMix64 finaliser to fold in
-// integers and to spread the bits of the result.
+// so they are built from the functions below, which have no seed: a
+// multiply-xor hash in the manner of FNV-1a (64 bits) over bytes and
+// strings, eight bytes at a time (read little-endian whatever the machine),
+// and the SplitMix64 finaliser to fold in integers and to spread the bits
+// of the result.
 
 // HashSeed is the starting value of a hash built with [HashString],
 // [HashBytes] and [HashUint]: the FNV-1a 64-bit offset basis.
@@ -22,23 +25,34 @@ const HashSeed uint64 = 14695981039346656037
 
 const fnvPrime = 1099511628211
 
-// HashString folds the bytes of s into h with FNV-1a, then its length, so
-// that ("ab", "c") and ("a", "bc") hash differently.
+// HashString folds the bytes of s into h, then its length, so that ("ab",
+// "c") and ("a", "bc") hash differently.
 func HashString(h uint64, s string) uint64 {
+	n := len(s)
+	for ; len(s) >= 8; s = s[8:] {
+		h = (h ^ binary.LittleEndian.Uint64([]byte(s[:8]))) * fnvPrime
+		h ^= h >> 29
+	}
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= fnvPrime
 	}
-	return HashUint(h, uint64(len(s)))
+	return HashUint(h, uint64(n))
 }
 
-// HashBytes is [HashString] for a byte slice.
+// HashBytes is [HashString] for a byte slice: the same bytes give the same
+// hash.
 func HashBytes(h uint64, b []byte) uint64 {
+	n := len(b)
+	for ; len(b) >= 8; b = b[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * fnvPrime
+		h ^= h >> 29
+	}
 	for _, c := range b {
 		h ^= uint64(c)
 		h *= fnvPrime
 	}
-	return HashUint(h, uint64(len(b)))
+	return HashUint(h, uint64(n))
 }
 
 // HashUint folds u into h. The result depends on the order in which values
