@@ -236,22 +236,20 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
-		// marker can be overwritten, so no lookup is needed.
+		// marker can be overwritten.
 		if m.m == nil {
 			m.makeMap(0)
 		}
-		n := len(m.m)
 		old, had := m.m[k]
 		m.m[k] = e
 		m.maxTS = ts
 		m.noteEntry(k, &e)
 		m.fp += e.h
 		if had {
+			// The fingerprint needs the entry overwritten, so the index
+			// is told which one it was.
 			m.fp -= old.h // no markers: old is live
-		}
-		if len(m.m) == n && m.ix.Active() {
-			// An entry was overwritten; which one would take a lookup.
-			m.ix.DroppedUnknown()
+			m.noteGone(&old)
 			m.tidy()
 		}
 	} else {
