@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
-	"slices"
 	"testing"
 
 	"github.com/activeactive/crdt/clock"
@@ -440,12 +439,11 @@ func BenchmarkFingerprintOfPut100k(b *testing.B) {
 				e := entry[string]{wall: ts.Wall, seq: uint64(i + 1)}
 				if fingerprint {
 					kh, _ := codec.HashValue(codec.HashSeed, k)
-					e.h = entryHash(kh, wh, ts, e.seq)
 					old, had := m[k]
 					m[k] = e
-					fp += e.h
+					fp += entryHash(kh, wh, ts, e.seq)
 					if had {
-						fp -= old.h
+						fp -= entryHash(kh, wh, old.ts(), old.seq)
 					}
 				} else {
 					m[k] = e
@@ -462,14 +460,30 @@ func BenchmarkFingerprintOfPut100k(b *testing.B) {
 }
 
 func BenchmarkFingerprintOfMerge100k(b *testing.B) {
-	_, y := mergePair()
-	es := slices.Collect(maps.Values(y.m)) // the entries a merge walks anyway
+	x, y := mergePair()
+	// A merge walks y's entries and looks up x's anyway; what the
+	// fingerprint adds is hashing each key taken from y, and each write
+	// that comes or goes: as in Merge100k, half the keys are new and half
+	// replace one of x's.
+	type step struct {
+		k       string
+		e, old  entry[string]
+		replace bool
+	}
+	steps := make([]step, 0, len(y.m))
+	for k, e := range y.m {
+		old, ok := x.m[k]
+		steps = append(steps, step{k, e, old, ok})
+	}
 	b.ReportAllocs()
 	var sink uint64
 	for b.Loop() {
-		for i := range es {
-			if !es[i].deleted() {
-				sink += es[i].h
+		for i := range steps {
+			st := &steps[i]
+			kh := keyHash(st.k)
+			sink += y.hashOf(kh, &st.e)
+			if st.replace {
+				sink -= x.hashOf(kh, &st.old)
 			}
 		}
 	}

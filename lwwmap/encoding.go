@@ -290,12 +290,11 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				r.Fail("key %v: %v", k, err)
 				break
 			}
-			e.h = entryHash(kh, out.repH[rep], e.ts(), e.seq)
 			out.m[k] = e
 			if e.deleted() {
 				out.nDel++
 			} else {
-				out.fp += e.h
+				out.fp += out.hashOf(kh, &e)
 			}
 			if ts := e.ts(); ts.After(out.maxTS) {
 				out.maxTS = ts

@@ -27,7 +27,6 @@ type entry[V any] struct {
 	logical uint32 // timestamp, logical part
 	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
 	seq     uint64 // the write's dot is (writer, seq)
-	h       uint64 // entryHash of the write, for Map.Fingerprint
 	v       V      // zero for a delete marker
 }
 
@@ -72,7 +71,7 @@ type Map[K comparable, V any] struct {
 	m     map[K]entry[V]  // the winning write of each key, live or deleted
 	nDel  int             // delete markers in m
 	maxTS clock.Timestamp // no entry of m is later
-	fp    uint64          // wrapping sum of the h of the live entries of m
+	fp    uint64          // wrapping sum of hashOf the live entries of m
 	lim   codec.Limits    // for the decoders; zero fields take the defaults
 
 	// ix finds the keys of m by the dots of their entries, for
@@ -167,17 +166,18 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 
 // put makes e the entry of k if it orders after the current one, keeping
 // the counts right, and reports whether the visible content changed.
-func (m *Map[K, V]) put(k K, e entry[V]) bool {
+// kh is keyHash(k).
+func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
 	if m.m == nil {
 		m.makeMap(0)
 	}
 	old, ok := m.m[k]
-	return m.replace(k, e, &old, ok)
+	return m.replace(k, kh, e, &old, ok)
 }
 
 // replace is put for a caller that has already looked up the current
 // entry: old, if ok.
-func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok bool) bool {
 	if ok && !m.newer(&e, old) {
 		return false
 	}
@@ -193,13 +193,13 @@ func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
 		if old.deleted() {
 			m.nDel--
 		} else {
-			m.fp -= old.h
+			m.fp -= m.hashOf(kh, old)
 		}
 	}
 	if e.deleted() {
 		m.nDel++
 	} else {
-		m.fp += e.h
+		m.fp += m.hashOf(kh, &e)
 	}
 	return (ok && !old.deleted()) || !e.deleted()
 }
@@ -230,7 +230,6 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	ts := m.clk.Now()
 	m.ctx.Add(d)
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
-	e.h = entryHash(kh, m.repH[m.self], ts, d.Seq)
 	if del {
 		e.rep |= delBit
 	}
@@ -244,19 +243,33 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 		m.m[k] = e
 		m.maxTS = ts
 		m.noteEntry(k, &e)
-		m.fp += e.h
+		m.fp += m.hashOf(kh, &e)
 		if had {
 			// The fingerprint needs the entry overwritten, so the index
 			// is told which one it was.
-			m.fp -= old.h // no markers: old is live
+			m.fp -= m.hashOf(kh, &old) // no markers: old is live
 			m.noteGone(&old)
 			m.tidy()
 		}
 	} else {
-		m.put(k, e)
+		m.put(k, kh, e)
 		m.tidy()
 	}
 	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
+}
+
+// keyHash returns the hash of k for entryHash. Every key in a map was
+// hashed without error when it came in, so no error can occur here.
+func keyHash[K comparable](k K) uint64 {
+	h, _ := codec.HashValue(codec.HashSeed, k)
+	return h
+}
+
+// hashOf returns entryHash of the entry e of the key whose keyHash is kh.
+// Entries do not keep their hash: recomputing it when an entry comes or
+// goes costs less than the memory it would take.
+func (m *Map[K, V]) hashOf(kh uint64, e *entry[V]) uint64 {
+	return entryHash(kh, m.repH[e.writer()], e.ts(), e.seq)
 }
 
 // entryHash is the hash of one write, for [Map.Fingerprint]: of its key
@@ -416,11 +429,10 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	m.ctx.Add(op.dot)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq, v: op.value}
-	e.h = entryHash(kh, m.repH[rep], op.ts, op.dot.Seq)
 	if op.del {
 		e.rep |= delBit
 	}
-	changed := m.put(op.key, e)
+	changed := m.put(op.key, kh, e)
 	m.tidy()
 	return changed, nil
 }
@@ -488,7 +500,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 				continue
 			}
 		}
-		if m.replace(k, ne, &old, ok) {
+		if m.replace(k, keyHash(k), ne, &old, ok) {
 			changed = true
 		}
 	}
@@ -505,7 +517,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 			if e.deleted() {
 				m.nDel--
 			} else {
-				m.fp -= e.h
+				m.fp -= m.hashOf(keyHash(k), &e)
 				changed = true
 			}
 		}
@@ -650,7 +662,7 @@ func (m *Map[K, V]) take(k K, e entry[V]) {
 	if e.deleted() {
 		m.nDel++
 	} else {
-		m.fp += e.h
+		m.fp += m.hashOf(keyHash(k), &e)
 	}
 	if ts := e.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
