@@ -58,7 +58,9 @@ func HashBytes(h uint64, b []byte) uint64 {
 // HashUint folds u into h. The result depends on the order in which values
 // are folded in.
 func HashUint(h, u uint64) uint64 {
-	return Mix(h ^ Mix(u+0x9e3779b97f4a7c15))
+	// (u+c)·k is a bijection of u (k is odd) that spreads its low bits
+	// upwards; Mix then spreads every bit.
+	return Mix(h ^ (u+0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9)
 }
 
 // Mix is the SplitMix64 finaliser: a bijection of uint64 whose every output

@@ -276,9 +276,11 @@ func (m *Map[K, V]) hashOf(kh uint64, e *entry[V]) uint64 {
 // (kh, from codec.HashValue), its writer (wh, the hash of its ID), its
 // timestamp and its sequence number.
 func entryHash(kh, wh uint64, ts clock.Timestamp, seq uint64) uint64 {
-	a := codec.Mix(kh ^ codec.Mix(wh+0x9e3779b97f4a7c15))
-	b := codec.Mix(uint64(ts.Wall) ^ uint64(ts.Logical)<<1 ^ 0xd6e8feb86659fd93)
-	return codec.Mix(a ^ b ^ codec.Mix(seq))
+	// The writer's share and the key's are combined through a product by
+	// an odd constant, so that swapping them changes the result; so are
+	// the timestamp's parts and the sequence number.
+	w := codec.Mix(uint64(ts.Wall)*0x9e3779b97f4a7c15 ^ uint64(ts.Logical) ^ seq*0xd6e8feb86659fd93)
+	return codec.Mix(kh ^ wh*0xbf58476d1ce4e5b9 ^ w)
 }
 
 // makeMap makes m.m, with room for n entries, and the index beside it:
