@@ -128,10 +128,13 @@ func (r *Reader) readReplicaTable() {
 	if n == 0 {
 		return
 	}
-	r.ids = make([]string, 0, n)
+	// The table and the set that finds repeats grow with the IDs actually
+	// read, not with the count claimed, so a table cut short or with a
+	// repeat costs little.
+	r.ids = make([]string, 0, min(n, 64))
 	var seen map[string]struct{} // for large tables only
 	if n > 8 {
-		seen = make(map[string]struct{}, n)
+		seen = make(map[string]struct{})
 	}
 	for range n {
 		at := r.off

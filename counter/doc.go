@@ -34,12 +34,21 @@
 //
 // Nothing wraps around silently. [G.Inc] and [PN.Add] refuse, with an error
 // matching [ErrOverflow] and without changing anything, an update that would
-// overflow the replica's own totals or push the value out of its range
-// (uint64 for G, int64 for PN). Merging never fails, though, and replicas
-// that each stayed in range can together exceed it: [G.Value] and
-// [PN.Value] then saturate at the bound, while the state keeps the exact
-// per-replica totals, so the value comes back into range as soon as the true
-// total does (for a PN, after enough decrements).
+// overflow the replica's own totals. Nothing another replica sends can make
+// them fail: merging never fails, and replicas that each stayed in range can
+// together exceed it, so [G.Value] and [PN.Value] saturate at the bound,
+// while the state keeps the exact per-replica totals, so the value comes back
+// into range as soon as the true total does (for a PN, after enough
+// decrements).
+//
+// # Untrusted peers
+//
+// [G.ApplyBinaryFrom] and [PN.ApplyBinaryFrom] take an op from an
+// authenticated sender and refuse one that carries another replica's totals
+// (an error wrapping [vclock.ErrForeignWrite]). [G.SetLimits] and
+// [PN.SetLimits] bound what every decoding method accepts. [G.Fingerprint]
+// and [PN.Fingerprint] hash the content, so that replicas can tell cheaply
+// whether they hold the same state.
 //
 // # Usage
 //
@@ -55,8 +64,9 @@
 //
 // States and ops are encoded through package codec (kinds [codec.KindG],
 // [codec.KindPN], [codec.KindGOp], [codec.KindPNOp]) with replicas in
-// increasing order, so a state has exactly one encoding. Decoding checks
-// that order and refuses duplicate replicas, empty entries and totals that
-// do not fit; on any error the receiver is unchanged and the error is a
+// increasing order and integers and headers in their shortest form, so a
+// state has exactly one encoding. Decoding checks that order and those
+// forms and refuses duplicate replicas, empty entries and totals that do
+// not fit; on any error the receiver is unchanged and the error is a
 // [*codec.DecodeError].
 package counter

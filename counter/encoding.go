@@ -36,17 +36,22 @@ func (g *G) MarshalBinary() ([]byte, error) {
 // NewG(id).UnmarshalBinary(saved). On error g is unchanged and the error is
 // a [*codec.DecodeError].
 func (g *G) UnmarshalBinary(data []byte) error {
-	d, err := decodeG(data)
+	d, err := decodeG(data, g.lim)
 	if err != nil {
 		return err
 	}
-	g.e, g.total, g.self = d.e, d.total, 0
+	g.e, g.total, g.fp, g.self = d.e, d.total, d.fp, 0
 	return nil
 }
 
-func decodeG(data []byte) (*G, error) {
-	r := codec.NewReader(data, codec.KindG, codec.Limits{})
-	n := r.ArrayLen() // each field takes at least one byte
+// decodeG decodes a G state in its one canonical form: shortest integers
+// and headers, replicas in increasing order. Its work and allocation are
+// linear in len(data): the entries slice is sized by a count that the
+// replica table, already read, has paid for with at least two bytes per
+// entry.
+func decodeG(data []byte, lim codec.Limits) (*G, error) {
+	r := codec.NewReader(data, codec.KindG, lim)
+	n := r.CanonicalArrayLen(1) // each field takes at least one byte
 	if r.Err() == nil && n%2 != 0 {
 		r.Fail("G-counter state with an odd number of fields (%d)", n)
 	}
@@ -60,8 +65,8 @@ func decodeG(data []byte) (*G, error) {
 		d.e = make([]gEntry, 0, n)
 	}
 	for range n {
-		id := vclock.ReplicaID(r.Replica())
-		c := r.Uint()
+		id := vclock.ReplicaID(r.CanonicalReplica())
+		c := r.CanonicalUint()
 		if r.Err() != nil {
 			break
 		}
@@ -73,8 +78,10 @@ func decodeG(data []byte) (*G, error) {
 			r.Fail("replica %q out of order", id)
 			break
 		}
-		d.e = append(d.e, gEntry{id: id, n: c})
+		e := gEntry{id: id, n: c, h: idHash(id)}
+		d.e = append(d.e, e)
 		d.total = addSat(d.total, c)
+		d.fp += e.h * c
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -110,17 +117,18 @@ func (c *PN) MarshalBinary() ([]byte, error) {
 // NewPN(id).UnmarshalBinary(saved). On error c is unchanged and the error is
 // a [*codec.DecodeError].
 func (c *PN) UnmarshalBinary(data []byte) error {
-	d, err := decodePN(data)
+	d, err := decodePN(data, c.lim)
 	if err != nil {
 		return err
 	}
-	c.e, c.p, c.n, c.self = d.e, d.p, d.n, 0
+	c.e, c.p, c.n, c.fp, c.self = d.e, d.p, d.n, d.fp, 0
 	return nil
 }
 
-func decodePN(data []byte) (*PN, error) {
-	r := codec.NewReader(data, codec.KindPN, codec.Limits{})
-	n := r.ArrayLen()
+// decodePN decodes a PN state in its one canonical form, like decodeG.
+func decodePN(data []byte, lim codec.Limits) (*PN, error) {
+	r := codec.NewReader(data, codec.KindPN, lim)
+	n := r.CanonicalArrayLen(1)
 	if r.Err() == nil && n%3 != 0 {
 		r.Fail("PN-counter state with %d fields, not a multiple of 3", n)
 	}
@@ -134,7 +142,7 @@ func decodePN(data []byte) (*PN, error) {
 		d.e = make([]pnEntry, 0, n)
 	}
 	for range n {
-		op := PNOp{Replica: vclock.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+		op := PNOp{Replica: vclock.ReplicaID(r.CanonicalReplica()), P: r.CanonicalUint(), N: r.CanonicalUint()}
 		if r.Err() != nil {
 			break
 		}
@@ -150,9 +158,11 @@ func decodePN(data []byte) (*PN, error) {
 			r.Fail("replica %q out of order", op.Replica)
 			break
 		}
-		d.e = append(d.e, pnEntry{id: op.Replica, p: op.P, n: op.N})
+		e := pnEntry{id: op.Replica, p: op.P, n: op.N, h: idHash(op.Replica)}
+		d.e = append(d.e, e)
 		d.p = d.p.add(op.P)
 		d.n = d.n.add(op.N)
+		d.fp += weigh(e.h, e.p, e.n)
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -172,17 +182,26 @@ func (op GOp) MarshalBinary() ([]byte, error) {
 	return w.Bytes()
 }
 
-// UnmarshalBinary decodes an op encoded by [GOp.MarshalBinary] into op. On
-// error op is unchanged and the error is a [*codec.DecodeError].
+// UnmarshalBinary decodes an op encoded by [GOp.MarshalBinary] into op,
+// in its one canonical form (shortest integers). On error op is unchanged
+// and the error is a [*codec.DecodeError].
 func (op *GOp) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindGOp, codec.Limits{})
-	checkTable(r, 1)
-	v := GOp{Replica: vclock.ReplicaID(r.Replica()), Count: r.Uint()}
-	if err := r.Done(); err != nil {
+	v, err := decodeGOp(data, codec.Limits{})
+	if err != nil {
 		return err
 	}
 	*op = v
 	return nil
+}
+
+func decodeGOp(data []byte, lim codec.Limits) (GOp, error) {
+	r := codec.NewReader(data, codec.KindGOp, lim)
+	checkTable(r, 1)
+	v := GOp{Replica: vclock.ReplicaID(r.CanonicalReplica()), Count: r.CanonicalUint()}
+	if err := r.Done(); err != nil {
+		return GOp{}, err
+	}
+	return v, nil
 }
 
 // MarshalBinary encodes op. An invalid op (see [PNOp]) cannot be encoded:
@@ -199,22 +218,30 @@ func (op PNOp) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary decodes an op encoded by [PNOp.MarshalBinary] into op,
-// refusing an invalid one. On error op is unchanged and the error is a
-// [*codec.DecodeError].
+// in its one canonical form (shortest integers), refusing an invalid one.
+// On error op is unchanged and the error is a [*codec.DecodeError].
 func (op *PNOp) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindPNOp, codec.Limits{})
+	v, err := decodePNOp(data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*op = v
+	return nil
+}
+
+func decodePNOp(data []byte, lim codec.Limits) (PNOp, error) {
+	r := codec.NewReader(data, codec.KindPNOp, lim)
 	checkTable(r, 1)
-	v := PNOp{Replica: vclock.ReplicaID(r.Replica()), P: r.Uint(), N: r.Uint()}
+	v := PNOp{Replica: vclock.ReplicaID(r.CanonicalReplica()), P: r.CanonicalUint(), N: r.CanonicalUint()}
 	if r.Err() == nil {
 		if why := v.invalid(); why != "" {
 			r.Fail("%s", why)
 		}
 	}
 	if err := r.Done(); err != nil {
-		return err
+		return PNOp{}, err
 	}
-	*op = v
-	return nil
+	return v, nil
 }
 
 // MergeBinary decodes a state or delta encoded by [G.MarshalBinary] and
@@ -222,7 +249,7 @@ func (op *PNOp) UnmarshalBinary(data []byte) error {
 // which for a G is whether its value changed unless the value is saturated.
 // On error g is unchanged and the error is a [*codec.DecodeError].
 func (g *G) MergeBinary(state []byte) (changed bool, err error) {
-	d, err := decodeG(state)
+	d, err := decodeG(state, g.lim)
 	if err != nil {
 		return false, err
 	}
@@ -233,9 +260,25 @@ func (g *G) MergeBinary(state []byte) (changed bool, err error) {
 // (see [G.Apply]). It reports whether g's state changed. On error g is
 // unchanged and the error is a [*codec.DecodeError].
 func (g *G) ApplyBinary(op []byte) (changed bool, err error) {
-	var o GOp
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeGOp(op, g.lim)
+	if err != nil {
 		return false, err
+	}
+	return g.apply(o)
+}
+
+// ApplyBinaryFrom is [G.ApplyBinary] for an op received from replica from:
+// it refuses, changing nothing, an op that carries the total of any other
+// replica, with an error wrapping [vclock.ErrForeignWrite]. A replica may
+// only speak for itself, so no peer can raise another replica's total (and
+// with it the value) or make that replica's own increments overflow.
+func (g *G) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeGOp(op, g.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.Replica != from {
+		return false, fmt.Errorf("counter: G-counter op of replica %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
 	return g.apply(o)
 }
@@ -250,8 +293,8 @@ func (g *G) VersionBinary() ([]byte, error) {
 // [vclock.Clock] message) and returns [G.DeltaSince] of it, encoded like
 // [G.MarshalBinary]. A bad version yields a [*codec.DecodeError].
 func (g *G) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := decodeVersion(version, g.lim)
+	if err != nil {
 		return nil, err
 	}
 	return g.DeltaSince(v).MarshalBinary()
@@ -263,7 +306,7 @@ func (g *G) DeltaSinceBinary(version []byte) ([]byte, error) {
 // arrive together. On error c is unchanged and the error is a
 // [*codec.DecodeError].
 func (c *PN) MergeBinary(state []byte) (changed bool, err error) {
-	d, err := decodePN(state)
+	d, err := decodePN(state, c.lim)
 	if err != nil {
 		return false, err
 	}
@@ -275,9 +318,26 @@ func (c *PN) MergeBinary(state []byte) (changed bool, err error) {
 // its value the same. On error c is unchanged and the error is a
 // [*codec.DecodeError].
 func (c *PN) ApplyBinary(op []byte) (changed bool, err error) {
-	var o PNOp
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodePNOp(op, c.lim)
+	if err != nil {
 		return false, err
+	}
+	return c.apply(o)
+}
+
+// ApplyBinaryFrom is [PN.ApplyBinary] for an op received from replica
+// from: it refuses, changing nothing, an op that carries the totals of any
+// other replica, with an error wrapping [vclock.ErrForeignWrite]. A replica
+// may only speak for itself, so no peer can change another replica's
+// totals (and with them the value) or make that replica's own changes
+// overflow.
+func (c *PN) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodePNOp(op, c.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.Replica != from {
+		return false, fmt.Errorf("counter: PN-counter op of replica %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
 	return c.apply(o)
 }
@@ -292,9 +352,34 @@ func (c *PN) VersionBinary() ([]byte, error) {
 // [vclock.Clock] message) and returns [PN.DeltaSince] of it, encoded like
 // [PN.MarshalBinary]. A bad version yields a [*codec.DecodeError].
 func (c *PN) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := decodeVersion(version, c.lim)
+	if err != nil {
 		return nil, err
 	}
 	return c.DeltaSince(v).MarshalBinary()
+}
+
+// decodeVersion decodes a [vclock.Clock] message, as [vclock.Clock]'s
+// UnmarshalBinary does, but within lim. A counter's version counts are
+// replicas' totals, not sequence numbers: counts up to math.MaxUint64 are
+// valid, as no replica mints dots from them.
+func decodeVersion(data []byte, lim codec.Limits) (vclock.Clock, error) {
+	r := codec.NewReader(data, codec.KindClock, lim)
+	v := vclock.DecodeClock(r)
+	if r.Err() == nil {
+		ids, k := r.Replicas(), 0
+		for id := range v.All() {
+			if k >= len(ids) || ids[k] != string(id) {
+				break
+			}
+			k++
+		}
+		if k != len(ids) || k != v.Len() {
+			r.Fail("replica table is not the version's replicas in order")
+		}
+	}
+	if err := r.Done(); err != nil {
+		return vclock.Clock{}, err
+	}
+	return v, nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -13,6 +14,7 @@ import (
 type gEntry struct {
 	id vclock.ReplicaID
 	n  uint64
+	h  uint64 // idHash(id), for the fingerprint
 }
 
 // G is a grow-only counter of uint64, replicated across any number of
@@ -26,9 +28,11 @@ type gEntry struct {
 // storage with the original; use [G.Clone] instead.
 type G struct {
 	id    vclock.ReplicaID
-	self  int      // where id's entry was last seen in e; checked before use
-	e     []gEntry // sorted by id, strictly increasing; no zero counts
-	total uint64   // sum of the counts, saturating at math.MaxUint64
+	self  int          // where id's entry was last seen in e; checked before use
+	e     []gEntry     // sorted by id, strictly increasing; no zero counts
+	total uint64       // sum of the counts, saturating at math.MaxUint64
+	fp    uint64       // wrapping sum of h*n over e: see [G.Fingerprint]
+	lim   codec.Limits // for the decoders; zero fields take the defaults
 }
 
 // NewG returns an empty grow-only counter that counts for replica id. With
@@ -73,9 +77,11 @@ func addSat(a, b uint64) uint64 {
 // send to the other replicas.
 //
 // Inc refuses, with an error matching [ErrOverflow], an increment that would
-// take the value past math.MaxUint64 (which also bounds the replica's own
-// total); it returns [ErrNoReplica] if g has no replica ID. In both cases
-// nothing changes.
+// take the replica's own total past math.MaxUint64; it returns
+// [ErrNoReplica] if g has no replica ID. In both cases nothing changes.
+// Other replicas' totals never make Inc fail: if the sum of all totals
+// exceeds math.MaxUint64, [G.Value] saturates, and the increment still
+// counts.
 //
 // Inc(0) changes nothing and returns an op carrying the replica's current
 // total, which is harmless to apply anywhere (its Count is 0 if the replica
@@ -91,17 +97,22 @@ func (g *G) Inc(n uint64) (GOp, error) {
 		}
 		return GOp{Replica: g.id}, nil
 	}
-	// The total is at least the replica's own count, so this check also
-	// keeps the own count from wrapping around.
-	if g.total > math.MaxUint64-n {
-		return GOp{}, fmt.Errorf("%w: G-counter at %d cannot grow by %d", ErrOverflow, g.total, n)
-	}
-	g.total += n
+	var own uint64
 	if ok {
+		own = g.e[i].n
+	}
+	if own > math.MaxUint64-n {
+		return GOp{}, fmt.Errorf("%w: replica %q has counted %d and cannot count %d more", ErrOverflow, g.id, own, n)
+	}
+	g.total = addSat(g.total, n)
+	if ok {
+		g.fp += g.e[i].h * n
 		g.e[i].n += n
 		return GOp{Replica: g.id, Count: g.e[i].n}, nil
 	}
-	g.e = slices.Insert(g.e, i, gEntry{id: g.id, n: n})
+	e := gEntry{id: g.id, n: n, h: idHash(g.id)}
+	g.fp += e.h * n
+	g.e = slices.Insert(g.e, i, e)
 	g.self = i
 	return GOp{Replica: g.id, Count: n}, nil
 }
@@ -120,7 +131,8 @@ func (g *G) own() (int, bool) {
 
 // Value returns the counter's value: the sum of every replica's total. If
 // that sum exceeds math.MaxUint64 (replicas that each stayed in range can
-// exceed it together), Value returns math.MaxUint64.
+// exceed it together), Value saturates: it returns math.MaxUint64, and
+// increments still count in the replicas' totals.
 func (g *G) Value() uint64 { return g.total }
 
 // Apply takes in an op made by [G.Inc] at any replica. Ops may be applied in
@@ -143,10 +155,13 @@ func (g *G) apply(op GOp) (changed bool, err error) {
 	i, ok := findG(g.e, op.Replica)
 	switch {
 	case !ok:
-		g.e = slices.Insert(g.e, i, gEntry{id: op.Replica, n: op.Count})
+		e := gEntry{id: op.Replica, n: op.Count, h: idHash(op.Replica)}
+		g.e = slices.Insert(g.e, i, e)
 		g.total = addSat(g.total, op.Count)
+		g.fp += e.h * op.Count
 	case op.Count > g.e[i].n:
 		g.total = addSat(g.total, op.Count-g.e[i].n)
+		g.fp += g.e[i].h * (op.Count - g.e[i].n)
 		g.e[i].n = op.Count
 	default:
 		return false, nil
@@ -168,7 +183,9 @@ func (g *G) merge(o *G) (changed bool) {
 	}
 	// First pass: raise the entries both hold, count those g lacks.
 	missing, i := 0, 0
-	for _, oe := range o.e {
+	fp := g.fp
+	for j := range o.e {
+		oe := &o.e[j]
 		c := 1 // how g.e[i] compares to oe; 1 when past the end
 		for ; i < len(g.e); i++ {
 			if c = strings.Compare(string(g.e[i].id), string(oe.id)); c >= 0 {
@@ -176,9 +193,10 @@ func (g *G) merge(o *G) (changed bool) {
 			}
 		}
 		if c == 0 {
-			if oe.n > g.e[i].n {
-				g.total = addSat(g.total, oe.n-g.e[i].n)
-				g.e[i].n = oe.n
+			if e := &g.e[i]; oe.n > e.n {
+				g.total = addSat(g.total, oe.n-e.n)
+				fp += e.h * (oe.n - e.n)
+				e.n = oe.n
 				changed = true
 			}
 			i++
@@ -186,6 +204,7 @@ func (g *G) merge(o *G) (changed bool) {
 			missing++
 		}
 	}
+	g.fp = fp
 	if missing == 0 {
 		return changed
 	}
@@ -205,6 +224,7 @@ func (g *G) merge(o *G) (changed bool) {
 		default:
 			g.e[k] = o.e[j]
 			g.total = addSat(g.total, o.e[j].n)
+			g.fp += o.e[j].h * o.e[j].n
 			j--
 		}
 	}
@@ -215,7 +235,7 @@ func (g *G) merge(o *G) (changed bool) {
 // Do not let the original and the copy both count: a replica ID names one
 // replica.
 func (g *G) Clone() *G {
-	return &G{id: g.id, self: g.self, e: slices.Clone(g.e), total: g.total}
+	return &G{id: g.id, self: g.self, e: slices.Clone(g.e), total: g.total, fp: g.fp, lim: g.lim}
 }
 
 // Equal reports whether g and o hold the same total for every replica; the
@@ -249,7 +269,30 @@ func (g *G) DeltaSince(v vclock.Clock) *G {
 		if e.n > v.Get(e.id) {
 			d.e = append(d.e, e)
 			d.total = addSat(d.total, e.n)
+			d.fp += e.h * e.n
 		}
 	}
 	return d
 }
+
+// idHash is the hash of a replica ID that weighs its totals in a
+// counter's fingerprint. It is odd, so that it is invertible modulo 2⁶⁴: a
+// change to one replica's total always changes the fingerprint.
+func idHash(id vclock.ReplicaID) uint64 {
+	return codec.HashString(codec.HashSeed, string(id)) | 1
+}
+
+// Fingerprint returns a hash of g's content: the sum, modulo 2⁶⁴, of every
+// replica's total weighted by an odd hash of its ID. Two counters that are
+// [G.Equal] have the same fingerprint, whatever order their increments and
+// merges came in; counters that differ in one replica's total always have
+// different ones, and counters that differ in more almost surely do. The counter's own replica ID is not part of
+// it. The hash is the same in every process and on every machine. It is
+// kept up to date with every change, so Fingerprint costs nothing.
+func (g *G) Fingerprint() uint64 { return g.fp }
+
+// SetLimits sets the limits the decoding methods of g apply to their input
+// ([G.UnmarshalBinary], [G.MergeBinary], [G.ApplyBinary],
+// [G.ApplyBinaryFrom], and the version given to [G.DeltaSinceBinary]).
+// Zero fields, as in the zero G, mean the values of [codec.DefaultLimits].
+func (g *G) SetLimits(l codec.Limits) { g.lim = l }

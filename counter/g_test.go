@@ -108,16 +108,18 @@ func TestGOverflow(t *testing.T) {
 		t.Fatalf("Inc at MaxUint64: %v, want ErrOverflow", err)
 	}
 
-	// Other replicas' totals count too: the value may not leave uint64 even
-	// though the replica's own total would fit.
+	// Other replicas' totals do not count: only the replica's own total
+	// bounds its increments, and the value saturates.
 	h := NewG("b")
 	h.Apply(GOp{Replica: "a", Count: math.MaxUint64 - 10})
 	h.Inc(5)
-	before = h.Clone()
-	if _, err := h.Inc(6); !errors.Is(err, ErrOverflow) {
-		t.Fatalf("Inc past MaxUint64 with others' totals: %v, want ErrOverflow", err)
+	if _, err := h.Inc(6); err != nil {
+		t.Fatalf("Inc past MaxUint64 with others' totals: %v, want it accepted", err)
 	}
-	sameG(t, h, before)
+	if h.Value() != math.MaxUint64 || h.Version().Get("b") != 11 {
+		t.Fatalf("Value() = %d, own total %d; want saturated, 11", h.Value(), h.Version().Get("b"))
+	}
+	gInvariant(t, h)
 }
 
 func TestGSaturates(t *testing.T) {
@@ -134,8 +136,11 @@ func TestGSaturates(t *testing.T) {
 	if v := a.Version(); v.Get("a") != math.MaxUint64-1 || v.Get("b") != 5 {
 		t.Fatalf("version %v lost the exact totals", v)
 	}
+	if _, err := a.Inc(1); err != nil {
+		t.Fatalf("Inc on a saturated G whose own total has room: %v", err)
+	}
 	if _, err := a.Inc(1); !errors.Is(err, ErrOverflow) {
-		t.Fatalf("Inc on a saturated G: %v, want ErrOverflow", err)
+		t.Fatalf("Inc past a's own MaxUint64: %v, want ErrOverflow", err)
 	}
 	if _, err := b.Inc(1); err != nil {
 		t.Fatalf("b has not seen a's total and may still count: %v", err)

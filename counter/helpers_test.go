@@ -43,6 +43,31 @@ func gInvariant(t tb, g *G) {
 	if g.Value() != want {
 		t.Fatalf("Value() = %d, sum of entries is %v", g.Value(), sum)
 	}
+	if fp := recomputeGFingerprint(g); g.Fingerprint() != fp {
+		t.Fatalf("Fingerprint() = %#x kept incrementally, %#x recomputed from the entries", g.Fingerprint(), fp)
+	}
+}
+
+// recomputeGFingerprint computes g's fingerprint from scratch, as its
+// documentation states it: the sum of every total weighted by an odd hash
+// of its replica's ID.
+func recomputeGFingerprint(g *G) uint64 {
+	var fp uint64
+	for _, e := range g.e {
+		fp += (codec.HashString(codec.HashSeed, string(e.id)) | 1) * e.n
+	}
+	return fp
+}
+
+// recomputePNFingerprint does for a PN what recomputeGFingerprint does for
+// a G.
+func recomputePNFingerprint(c *PN) uint64 {
+	var fp uint64
+	for _, e := range c.e {
+		h := codec.HashString(codec.HashSeed, string(e.id)) | 1
+		fp += h*e.p + h*0x9e3779b97f4a7c15*e.n
+	}
+	return fp
 }
 
 // satInt64 clamps v to the range of int64.
@@ -73,6 +98,9 @@ func pnInvariant(t tb, c *PN) {
 	if got, want := c.Value(), satInt64(sum); got != want {
 		t.Fatalf("Value() = %d, want %d (exact %v)", got, want, sum)
 	}
+	if fp := recomputePNFingerprint(c); c.Fingerprint() != fp {
+		t.Fatalf("Fingerprint() = %#x kept incrementally, %#x recomputed from the entries", c.Fingerprint(), fp)
+	}
 }
 
 // genTotal draws a replica total: mostly small, sometimes huge.
@@ -89,8 +117,9 @@ func genG(t *rapid.T, label string) *G {
 	g := &G{}
 	for _, id := range pool {
 		if rapid.Bool().Draw(t, fmt.Sprintf("%s has %s", label, id)) {
-			g.e = append(g.e, gEntry{id: id, n: genTotal(t, fmt.Sprintf("%s[%s]", label, id))})
+			g.e = append(g.e, gEntry{id: id, n: genTotal(t, fmt.Sprintf("%s[%s]", label, id)), h: idHash(id)})
 			g.total = addSat(g.total, g.e[len(g.e)-1].n)
+			g.fp += g.e[len(g.e)-1].h * g.e[len(g.e)-1].n
 		}
 	}
 	return g
@@ -175,7 +204,7 @@ func mustDecodeError(t tb, err error, class error) {
 // sameG fails unless g and want hold the same state, value and replica.
 func sameG(t tb, g, want *G) {
 	t.Helper()
-	if !g.Equal(want) || g.Value() != want.Value() || g.id != want.id {
+	if !g.Equal(want) || g.Value() != want.Value() || g.id != want.id || g.Fingerprint() != want.Fingerprint() {
 		t.Fatalf("state %+v (value %d, id %q), want %+v (value %d, id %q)", g.e, g.Value(), g.id, want.e, want.Value(), want.id)
 	}
 }
@@ -183,7 +212,7 @@ func sameG(t tb, g, want *G) {
 // samePN fails unless c and want hold the same state, value and replica.
 func samePN(t tb, c, want *PN) {
 	t.Helper()
-	if !c.Equal(want) || c.Value() != want.Value() || c.id != want.id || c.p != want.p || c.n != want.n {
+	if !c.Equal(want) || c.Value() != want.Value() || c.id != want.id || c.p != want.p || c.n != want.n || c.Fingerprint() != want.Fingerprint() {
 		t.Fatalf("state %+v (value %d, id %q), want %+v (value %d, id %q)", c.e, c.Value(), c.id, want.e, want.Value(), want.id)
 	}
 }

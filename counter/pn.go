@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -27,6 +28,7 @@ const (
 type pnEntry struct {
 	id   vclock.ReplicaID
 	p, n uint64
+	h    uint64 // idHash(id), for the fingerprint
 }
 
 // u128 is an unsigned 128-bit integer, for exact sums of uint64 totals.
@@ -49,9 +51,11 @@ func (a u128) add(x uint64) u128 {
 // storage with the original; use [PN.Clone] instead.
 type PN struct {
 	id   vclock.ReplicaID
-	self int       // where id's entry was last seen in e; checked before use
-	e    []pnEntry // sorted by id, strictly increasing; no empty entries
-	p, n u128      // exact sums of the p and n totals
+	self int          // where id's entry was last seen in e; checked before use
+	e    []pnEntry    // sorted by id, strictly increasing; no empty entries
+	p, n u128         // exact sums of the p and n totals
+	fp   uint64       // wrapping sum of weigh over e: see [PN.Fingerprint]
+	lim  codec.Limits // for the decoders; zero fields take the defaults
 }
 
 // NewPN returns an empty counter that counts for replica id. With an empty
@@ -102,14 +106,14 @@ func findPN(e []pnEntry, id vclock.ReplicaID) (int, bool) {
 // replica and returns the op to send to the other replicas.
 //
 // Add refuses, with an error matching [ErrOverflow], a change that would
-// push the value past math.MaxInt64 or math.MinInt64, or the replica's own
-// totals past their bounds: over the replica's lifetime its increments may
-// add up to math.MaxInt64 and its decrements to 2⁶³ (enough to take the
-// value from 0 to either bound; the bounds keep every replica's version, the
-// sum of its totals, within a uint64). If merges have taken the value beyond
-// a bound, a change that moves it back towards the range is accepted even
-// though [PN.Value] stays at the bound. Add returns [ErrNoReplica] if c has
-// no replica ID. On error nothing changes.
+// push the replica's own totals past their bounds: over the replica's
+// lifetime its increments may add up to math.MaxInt64 and its decrements to
+// 2⁶³ (enough to take the value from 0 to either bound; the bounds keep
+// every replica's version, the sum of its totals, within a uint64). Other
+// replicas' totals never make Add fail: if the value leaves the range of
+// int64, [PN.Value] saturates at the bound it passed, and the change still
+// counts. Add returns [ErrNoReplica] if c has no replica ID. On error
+// nothing changes.
 //
 // Add(0) changes nothing and returns an op carrying the replica's current
 // totals, which is harmless to apply anywhere (both are 0 if the replica
@@ -119,46 +123,44 @@ func (c *PN) Add(d int64) (PNOp, error) {
 		return PNOp{}, ErrNoReplica
 	}
 	i, ok := c.own()
-	cur := pnEntry{id: c.id}
+	var cur *pnEntry
 	if ok {
-		cur = c.e[i]
+		cur = &c.e[i]
+	} else {
+		cur = &pnEntry{id: c.id}
 	}
 	if d == 0 {
 		return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
 	}
-	v := c.Value()
-	var m uint64 // |d|
 	if d > 0 {
-		m = uint64(d)
-		if v > math.MaxInt64-d {
-			return PNOp{}, fmt.Errorf("%w: PN-counter at %d cannot grow by %d", ErrOverflow, v, d)
+		m := uint64(d)
+		if cur.p > maxP-m {
+			return PNOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.p, m)
 		}
-	} else {
-		m = -uint64(d)
-		if v < math.MinInt64-d {
-			return PNOp{}, fmt.Errorf("%w: PN-counter at %d cannot shrink by %d", ErrOverflow, v, m)
+		if !ok {
+			cur.h = idHash(c.id)
 		}
-	}
-	if d > 0 && cur.p > maxP-m {
-		return PNOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.p, m)
-	}
-	if d < 0 && cur.n > maxN-m {
-		return PNOp{}, fmt.Errorf("%w: decrements of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.n, m)
-	}
-	if d > 0 {
 		cur.p += m
 		c.p = c.p.add(m)
+		c.fp += weigh(cur.h, m, 0)
 	} else {
+		m := -uint64(d)
+		if cur.n > maxN-m {
+			return PNOp{}, fmt.Errorf("%w: decrements of replica %q total %d and cannot grow by %d", ErrOverflow, c.id, cur.n, m)
+		}
+		if !ok {
+			cur.h = idHash(c.id)
+		}
 		cur.n += m
 		c.n = c.n.add(m)
+		c.fp += weigh(cur.h, 0, m)
 	}
-	if ok {
-		c.e[i] = cur
-	} else {
-		c.e = slices.Insert(c.e, i, cur)
+	op := PNOp{Replica: c.id, P: cur.p, N: cur.n}
+	if !ok {
+		c.e = slices.Insert(c.e, i, *cur)
 		c.self = i
 	}
-	return PNOp{Replica: c.id, P: cur.p, N: cur.n}, nil
+	return op, nil
 }
 
 // own returns where c's own entry is, or where it would go.
@@ -212,9 +214,11 @@ func (c *PN) apply(op PNOp) (changed bool, err error) {
 	}
 	i, ok := findPN(c.e, op.Replica)
 	if !ok {
-		c.e = slices.Insert(c.e, i, pnEntry{id: op.Replica, p: op.P, n: op.N})
+		e := pnEntry{id: op.Replica, p: op.P, n: op.N, h: idHash(op.Replica)}
+		c.e = slices.Insert(c.e, i, e)
 		c.p = c.p.add(op.P)
 		c.n = c.n.add(op.N)
+		c.fp += weigh(e.h, e.p, e.n)
 		return true, nil
 	}
 	return c.raise(i, op.P, op.N), nil
@@ -223,17 +227,20 @@ func (c *PN) apply(op PNOp) (changed bool, err error) {
 // raise sets entry i's totals to the larger of theirs and p, n.
 func (c *PN) raise(i int, p, n uint64) (changed bool) {
 	e := &c.e[i]
+	if p <= e.p && n <= e.n {
+		return false
+	}
 	if p > e.p {
 		c.p = c.p.add(p - e.p)
+		c.fp += weigh(e.h, p-e.p, 0)
 		e.p = p
-		changed = true
 	}
 	if n > e.n {
 		c.n = c.n.add(n - e.n)
+		c.fp += weigh(e.h, 0, n-e.n)
 		e.n = n
-		changed = true
 	}
-	return changed
+	return true
 }
 
 // Merge sets c to the join of c and o: for every replica, the larger of its
@@ -250,7 +257,8 @@ func (c *PN) merge(o *PN) (changed bool) {
 		return false
 	}
 	missing, i := 0, 0
-	for _, oe := range o.e {
+	for j := range o.e {
+		oe := &o.e[j]
 		cmp := 1 // how c.e[i] compares to oe; 1 when past the end
 		for ; i < len(c.e); i++ {
 			if cmp = strings.Compare(string(c.e[i].id), string(oe.id)); cmp >= 0 {
@@ -285,6 +293,7 @@ func (c *PN) merge(o *PN) (changed bool) {
 			c.e[k] = o.e[j]
 			c.p = c.p.add(o.e[j].p)
 			c.n = c.n.add(o.e[j].n)
+			c.fp += weigh(o.e[j].h, o.e[j].p, o.e[j].n)
 			j--
 		}
 	}
@@ -295,7 +304,7 @@ func (c *PN) merge(o *PN) (changed bool) {
 // Do not let the original and the copy both count: a replica ID names one
 // replica.
 func (c *PN) Clone() *PN {
-	return &PN{id: c.id, self: c.self, e: slices.Clone(c.e), p: c.p, n: c.n}
+	return &PN{id: c.id, self: c.self, e: slices.Clone(c.e), p: c.p, n: c.n, fp: c.fp, lim: c.lim}
 }
 
 // Equal reports whether c and o hold the same totals for every replica; the
@@ -335,7 +344,32 @@ func (c *PN) DeltaSince(v vclock.Clock) *PN {
 			d.e = append(d.e, e)
 			d.p = d.p.add(e.p)
 			d.n = d.n.add(e.n)
+			d.fp += weigh(e.h, e.p, e.n)
 		}
 	}
 	return d
 }
+
+// weigh returns the share in a PN's fingerprint of increments p and
+// decrements n of the replica whose idHash is h: p weighted by h, n by h
+// times an odd constant, so that both weights are odd and differ.
+func weigh(h, p, n uint64) uint64 {
+	return h*p + h*0x9e3779b97f4a7c15*n
+}
+
+// Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of every
+// replica's totals, each weighted by an odd hash of the replica's ID (a
+// different one for increments and decrements). Two counters that are
+// [PN.Equal] have the same fingerprint, whatever order their changes and
+// merges came in; counters that differ in one replica's increments or
+// decrements always have different ones, and counters that differ in more
+// almost surely do. The counter's own replica ID is not part of it. The
+// hash is the same in every process and on every machine. It is kept up to
+// date with every change, so Fingerprint costs nothing.
+func (c *PN) Fingerprint() uint64 { return c.fp }
+
+// SetLimits sets the limits the decoding methods of c apply to their input
+// ([PN.UnmarshalBinary], [PN.MergeBinary], [PN.ApplyBinary],
+// [PN.ApplyBinaryFrom], and the version given to [PN.DeltaSinceBinary]).
+// Zero fields, as in the zero PN, mean the values of [codec.DefaultLimits].
+func (c *PN) SetLimits(l codec.Limits) { c.lim = l }

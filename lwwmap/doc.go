@@ -50,4 +50,17 @@
 // says why dropping sooner is unsafe. Each write also leaves its dot in the
 // map's causal context, a compact summary that does not grow with the
 // number of keys.
+//
+// # Untrusted peers
+//
+// Every decoder refuses, changing nothing, input beyond the limits set by
+// [Map.SetLimits] and any sequence number or version count above
+// [vclock.MaxSeq], so no peer can leave this replica without a dot to write
+// with. [Map.ApplyBinaryFrom] takes an op from an authenticated sender and
+// refuses one carrying another replica's write (an error wrapping
+// [vclock.ErrForeignWrite]); its documentation says what a peer can still
+// do to its own writes. A failed [Map.Put] or [Map.Delete] changes nothing
+// and returns an op whose MarshalBinary reports why. [Map.Fingerprint]
+// hashes the visible content, so that replicas can tell cheaply whether they
+// hold the same state.
 package lwwmap

@@ -66,7 +66,7 @@ func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a put or a delete encoded by [Op.MarshalBinary]
 // into op. On error op is unchanged and the error is a [*codec.DecodeError].
 func (op *Op[K, V]) UnmarshalBinary(data []byte) error {
-	o, err := decodeOp[K, V](data)
+	o, err := decodeOp[K, V](data, codec.Limits{})
 	if err != nil {
 		return err
 	}
@@ -74,11 +74,13 @@ func (op *Op[K, V]) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-func decodeOp[K comparable, V any](data []byte) (Op[K, V], error) {
+// decodeOp decodes a put or a delete within lim, refusing a sequence
+// number above vclock.MaxSeq.
+func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], error) {
 	var op Op[K, V]
-	r := codec.NewReader(data, codec.KindMapPut, codec.Limits{})
+	r := codec.NewReader(data, codec.KindMapPut, lim)
 	if err := r.Err(); errors.Is(err, codec.ErrKind) {
-		if rd := codec.NewReader(data, codec.KindMapDelete, codec.Limits{}); !errors.Is(rd.Err(), codec.ErrKind) {
+		if rd := codec.NewReader(data, codec.KindMapDelete, lim); !errors.Is(rd.Err(), codec.ErrKind) {
 			r = rd
 			op.del = true
 		}
@@ -91,6 +93,9 @@ func decodeOp[K comparable, V any](data []byte) (Op[K, V], error) {
 		r.Fail("%v with %d fields, want %d", r.Kind(), n, want)
 	}
 	op.dot = wire.GetDot(r)
+	if r.Err() == nil && op.dot.Seq > vclock.MaxSeq {
+		r.Fail("sequence number %d beyond %d", op.dot.Seq, uint64(vclock.MaxSeq))
+	}
 	op.ts = wire.GetTimestamp(r)
 	op.key = codec.GetValue[K](r)
 	if !op.del {
@@ -194,11 +199,22 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 
 // decodeState decodes a state written by [Map.MarshalBinary], checking
 // every invariant before returning it.
-func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
-	r := codec.NewReader(data, codec.KindMap, codec.Limits{})
+//
+// Its work is linear in len(data), and it allocates only for what it has
+// decoded: the map of entries grows with them rather than being sized by a
+// count the input claims.
+func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V], error) {
+	r := codec.NewReader(data, codec.KindMap, lim)
 	out := &Map[K, V]{ctx: vclock.DecodeContext(r), ix: new(dotkernel.Index[K])}
+	if r.Err() == nil {
+		checkContext(r, &out.ctx)
+	}
 	base := r.Int()
 	groups := r.ArrayLen()
+	if r.Err() == nil && groups > 16 && groups <= len(r.Replicas()) {
+		// Each group is a different replica of the message's table.
+		out.reserve(groups)
+	}
 	if r.Err() == nil && base < 0 {
 		r.Fail("negative base wall time %d", base)
 	}
@@ -220,7 +236,9 @@ func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 		prevID = id
 		rep := out.intern(vclock.ReplicaID(id))
 		if out.m == nil {
-			out.m = make(map[K]entry[V], n/4)
+			// Each entry takes at least four values, but a claimed count
+			// is not a decoded one: start small and let the map grow.
+			out.m = make(map[K]entry[V], min(n/4, 64))
 		}
 		prevSeq, prevWall := uint64(0), base
 		for left := n - 1; left > 0 && r.Err() == nil; {
@@ -267,9 +285,16 @@ func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 				r.Fail("key %v twice", k)
 				break
 			}
+			kh, err := codec.HashValue(codec.HashSeed, k)
+			if err != nil {
+				r.Fail("key %v: %v", k, err)
+				break
+			}
 			out.m[k] = e
 			if e.deleted() {
 				out.nDel++
+			} else {
+				out.fp += out.hashOf(kh, &e)
 			}
 			if ts := e.ts(); ts.After(out.maxTS) {
 				out.maxTS = ts
@@ -304,14 +329,14 @@ func decodeState[K comparable, V any](data []byte) (*Map[K, V], error) {
 //
 // On error the map is unchanged and the error is a [*codec.DecodeError].
 func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
-	o, err := decodeState[K, V](data)
+	o, err := decodeState[K, V](data, m.lim)
 	if err != nil {
 		return err
 	}
 	if m.clk != nil && !o.maxTS.IsZero() {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
-	m.reps, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.ix = o.reps, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.ix
+	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
 	if m.id != "" {
 		m.self = m.intern(m.id)
 	}
@@ -328,7 +353,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
 func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
-	o, err := decodeState[K, V](state)
+	o, err := decodeState[K, V](state, m.lim)
 	if err != nil {
 		return false, err
 	}
@@ -347,9 +372,36 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 // like [Map.Apply]. It reports whether the visible content changed. A
 // decoding error is a [*codec.DecodeError].
 func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
-	o, err := decodeOp[K, V](op)
+	o, err := decodeOp[K, V](op, m.lim)
 	if err != nil {
 		return false, err
+	}
+	return m.apply(o)
+}
+
+// ApplyBinaryFrom is [Map.ApplyBinary] for an op received from replica
+// from: it refuses, changing nothing, an op whose dot is not from's, with
+// an error wrapping [vclock.ErrForeignWrite]. An op is one write and brings
+// one dot into the causal context, so a peer that can only send ops through
+// ApplyBinaryFrom can add to the context only dots of its own: it cannot
+// make this map take another replica's writes as seen, and so cannot make
+// it ignore or drop them, nor make this replica's own next dot overflow.
+//
+// What remains: a peer can fabricate dots of its own out of order (a
+// sequence number far ahead of its real writes). Its entry in
+// [Map.Version] then stops at the gap until the writes in between arrive,
+// so catching up with it resends more than needed, and a real write of
+// that peer with a dot it already fabricated is ignored here. It hurts only
+// its own writes. States taken in by [Map.MergeBinary] relay other
+// replicas' writes and dots and are trusted as such: accept them only from
+// replicas that are trusted to relay faithfully.
+func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeOp[K, V](op, m.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.dot.Replica != from {
+		return false, fmt.Errorf("lwwmap: write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return m.apply(o)
 }
@@ -362,9 +414,11 @@ func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
 func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
 	peers := make([]vclock.Clock, len(peerVersions))
 	for i, b := range peerVersions {
-		if err := peers[i].UnmarshalBinary(b); err != nil {
+		v, err := decodeVersion(b, m.lim)
+		if err != nil {
 			return err
 		}
+		peers[i] = v
 	}
 	m.CollectVersions(peers)
 	return nil
@@ -379,9 +433,49 @@ func (m *Map[K, V]) VersionBinary() ([]byte, error) {
 // returns [Map.DeltaSince] of it, encoded by [Map.MarshalBinary]. A
 // decoding error is a [*codec.DecodeError].
 func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := decodeVersion(version, m.lim)
+	if err != nil {
 		return nil, err
 	}
 	return m.DeltaSince(v).MarshalBinary()
+}
+
+// checkContext records a problem on r if ctx holds a dot whose sequence
+// number is above vclock.MaxSeq: no replica makes that many writes, and
+// taking such a dot in would leave its replica no sequence number to write
+// with.
+func checkContext(r *codec.Reader, ctx *vclock.Context) {
+	for rg := range ctx.Ranges() {
+		if rg.Hi > vclock.MaxSeq {
+			r.Fail("causal context holds event %d of replica %q, beyond %d", rg.Hi, rg.Replica, uint64(vclock.MaxSeq))
+			return
+		}
+	}
+}
+
+// decodeVersion decodes a [vclock.Clock] message, as its UnmarshalBinary
+// does, but within lim, and refusing a count above vclock.MaxSeq.
+func decodeVersion(data []byte, lim codec.Limits) (vclock.Clock, error) {
+	r := codec.NewReader(data, codec.KindClock, lim)
+	v := vclock.DecodeClock(r)
+	if r.Err() == nil {
+		ids, k := r.Replicas(), 0
+		for id, n := range v.All() {
+			if n > vclock.MaxSeq {
+				r.Fail("version counts %d events of replica %q, beyond %d", n, id, uint64(vclock.MaxSeq))
+				break
+			}
+			if k >= len(ids) || ids[k] != string(id) {
+				break
+			}
+			k++
+		}
+		if r.Err() == nil && (k != len(ids) || k != v.Len()) {
+			r.Fail("replica table is not the version's replicas in order")
+		}
+	}
+	if err := r.Done(); err != nil {
+		return vclock.Clock{}, err
+	}
+	return v, nil
 }

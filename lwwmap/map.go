@@ -1,11 +1,13 @@
 package lwwmap
 
 import (
+	"fmt"
 	"iter"
 	"maps"
 	"slices"
 
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -62,12 +64,15 @@ type Map[K comparable, V any] struct {
 	clk  *clock.Clock
 
 	reps   []vclock.ReplicaID          // the replicas entries refer to, by index
+	repH   []uint64                    // hash of each ID of reps, for entryHash
 	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
 	ctx   vclock.Context  // every write seen
 	m     map[K]entry[V]  // the winning write of each key, live or deleted
 	nDel  int             // delete markers in m
 	maxTS clock.Timestamp // no entry of m is later
+	fp    uint64          // wrapping sum of hashOf the live entries of m
+	lim   codec.Limits    // for the decoders; zero fields take the defaults
 
 	// ix finds the keys of m by the dots of their entries, for
 	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
@@ -97,6 +102,19 @@ func New[K comparable, V any](id vclock.ReplicaID, clk *clock.Clock) *Map[K, V] 
 // ID returns the replica ID the map writes as; empty for the zero Map.
 func (m *Map[K, V]) ID() vclock.ReplicaID { return m.id }
 
+// reserve makes room for n more replicas in m's tables, so that interning
+// them allocates once.
+func (m *Map[K, V]) reserve(n int) {
+	m.reps = slices.Grow(m.reps, n)
+	m.repH = slices.Grow(m.repH, n)
+	if m.repIdx == nil && len(m.reps)+n > 16 {
+		m.repIdx = make(map[vclock.ReplicaID]uint32, len(m.reps)+n)
+		for j, r := range m.reps {
+			m.repIdx[r] = uint32(j)
+		}
+	}
+}
+
 // intern returns the index of id in m.reps, adding it if needed.
 func (m *Map[K, V]) intern(id vclock.ReplicaID) uint32 {
 	if m.repIdx != nil {
@@ -112,6 +130,7 @@ func (m *Map[K, V]) intern(id vclock.ReplicaID) uint32 {
 	}
 	i := uint32(len(m.reps))
 	m.reps = append(m.reps, id)
+	m.repH = append(m.repH, codec.HashString(codec.HashSeed, string(id)))
 	switch {
 	case m.repIdx != nil:
 		m.repIdx[id] = i
@@ -147,17 +166,18 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 
 // put makes e the entry of k if it orders after the current one, keeping
 // the counts right, and reports whether the visible content changed.
-func (m *Map[K, V]) put(k K, e entry[V]) bool {
+// kh is keyHash(k).
+func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
 	if m.m == nil {
 		m.makeMap(0)
 	}
 	old, ok := m.m[k]
-	return m.replace(k, e, &old, ok)
+	return m.replace(k, kh, e, &old, ok)
 }
 
 // replace is put for a caller that has already looked up the current
 // entry: old, if ok.
-func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok bool) bool {
 	if ok && !m.newer(&e, old) {
 		return false
 	}
@@ -169,22 +189,45 @@ func (m *Map[K, V]) replace(k K, e entry[V], old *entry[V], ok bool) bool {
 	if ts := e.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
 	}
-	if ok && old.deleted() {
-		m.nDel--
+	if ok {
+		if old.deleted() {
+			m.nDel--
+		} else {
+			m.fp -= m.hashOf(kh, old)
+		}
 	}
 	if e.deleted() {
 		m.nDel++
+	} else {
+		m.fp += m.hashOf(kh, &e)
 	}
 	return (ok && !old.deleted()) || !e.deleted()
 }
 
-// write makes a local write of k: a put of v, or a delete.
+// write makes a local write of k: a put of v, or a delete. It checks first
+// that k and v can be encoded and that a dot can be minted; if not, it
+// changes nothing (the clock is not read) and returns an op carrying the
+// error, which its MarshalBinary and [Map.Apply] report.
 func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
-	ts := m.clk.Now()
+	kind := codec.KindMapPut
+	if del {
+		kind = codec.KindMapDelete
+	}
+	kh, err := codec.HashValue(codec.HashSeed, k)
+	if err == nil && !del {
+		err = codec.CheckValue(v)
+	}
+	if err != nil {
+		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
+	}
 	d := m.ctx.Next(m.id)
+	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
+		return Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
+	}
+	ts := m.clk.Now()
 	m.ctx.Add(d)
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
 	if del {
@@ -192,24 +235,52 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
-		// marker can be overwritten, so no lookup is needed.
+		// marker can be overwritten.
 		if m.m == nil {
 			m.makeMap(0)
 		}
-		n := len(m.m)
+		old, had := m.m[k]
 		m.m[k] = e
 		m.maxTS = ts
 		m.noteEntry(k, &e)
-		if len(m.m) == n && m.ix.Active() {
-			// An entry was overwritten; which one would take a lookup.
-			m.ix.DroppedUnknown()
+		m.fp += m.hashOf(kh, &e)
+		if had {
+			// The fingerprint needs the entry overwritten, so the index
+			// is told which one it was.
+			m.fp -= m.hashOf(kh, &old) // no markers: old is live
+			m.noteGone(&old)
 			m.tidy()
 		}
 	} else {
-		m.put(k, e)
+		m.put(k, kh, e)
 		m.tidy()
 	}
 	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
+}
+
+// keyHash returns the hash of k for entryHash. Every key in a map was
+// hashed without error when it came in, so no error can occur here.
+func keyHash[K comparable](k K) uint64 {
+	h, _ := codec.HashValue(codec.HashSeed, k)
+	return h
+}
+
+// hashOf returns entryHash of the entry e of the key whose keyHash is kh.
+// Entries do not keep their hash: recomputing it when an entry comes or
+// goes costs less than the memory it would take.
+func (m *Map[K, V]) hashOf(kh uint64, e *entry[V]) uint64 {
+	return entryHash(kh, m.repH[e.writer()], e.ts(), e.seq)
+}
+
+// entryHash is the hash of one write, for [Map.Fingerprint]: of its key
+// (kh, from codec.HashValue), its writer (wh, the hash of its ID), its
+// timestamp and its sequence number.
+func entryHash(kh, wh uint64, ts clock.Timestamp, seq uint64) uint64 {
+	// The writer's share and the key's are combined through a product by
+	// an odd constant, so that swapping them changes the result; so are
+	// the timestamp's parts and the sequence number.
+	w := codec.Mix(uint64(ts.Wall)*0x9e3779b97f4a7c15 ^ uint64(ts.Logical) ^ seq*0xd6e8feb86659fd93)
+	return codec.Mix(kh ^ wh*0xbf58476d1ce4e5b9 ^ w)
 }
 
 // makeMap makes m.m, with room for n entries, and the index beside it:
@@ -254,6 +325,13 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 // Put sets k to v with a write stamped by the map's clock, and returns the
 // write to apply at the other replicas.
 //
+// If k or v cannot be encoded (a func value in a Map[string, any], say), or
+// the replica has used every sequence number (see [vclock.MaxSeq]), Put
+// changes nothing and returns an op whose MarshalBinary reports the error
+// (a [*codec.EncodeError], or one matching [ErrNoDot]) and which
+// [Map.Apply] refuses. Check Put's result by encoding it, as you must to
+// ship it anyway.
+//
 // The write wins locally, because the clock has been advanced past every
 // write the map has taken in; the one exception is a write taken in by
 // [Map.Merge] or [Map.UnmarshalBinary] whose timestamp the clock refused as
@@ -271,7 +349,9 @@ func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
 //
 // The map keeps a delete marker for k until it is collected (see
 // [Map.CollectVersions]). Delete panics on a map without a replica ID or
-// clock (the zero value).
+// clock (the zero value). Like [Map.Put], if k cannot be encoded or no
+// sequence number is left, Delete changes nothing and returns an op whose
+// MarshalBinary reports the error.
 func (m *Map[K, V]) Delete(k K) Op[K, V] {
 	var zero V
 	return m.write(k, zero, true)
@@ -344,12 +424,17 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 			return false, wrapSkew(op.dot, err)
 		}
 	}
+	kh, err := codec.HashValue(codec.HashSeed, op.key)
+	if err != nil {
+		return false, fmt.Errorf("%w: key of write %v: %v", ErrInvalidOp, op.dot, err)
+	}
 	m.ctx.Add(op.dot)
-	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq, v: op.value}
+	rep := m.intern(op.dot.Replica)
+	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq, v: op.value}
 	if op.del {
 		e.rep |= delBit
 	}
-	changed := m.put(op.key, e)
+	changed := m.put(op.key, kh, e)
 	m.tidy()
 	return changed, nil
 }
@@ -384,6 +469,9 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 	// how far each context is compact, so that most membership tests are a
 	// comparison.
 	trans := make([]uint32, len(o.reps))
+	if len(o.reps) > 16 {
+		m.reserve(len(o.reps))
+	}
 	for i, id := range o.reps {
 		trans[i] = m.intern(id)
 	}
@@ -414,7 +502,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 				continue
 			}
 		}
-		if m.replace(k, ne, &old, ok) {
+		if m.replace(k, keyHash(k), ne, &old, ok) {
 			changed = true
 		}
 	}
@@ -431,6 +519,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 			if e.deleted() {
 				m.nDel--
 			} else {
+				m.fp -= m.hashOf(keyHash(k), &e)
 				changed = true
 			}
 		}
@@ -534,6 +623,7 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 		return d
 	}
 	d.reps = slices.Clone(m.reps)
+	d.repH = slices.Clone(m.repH)
 	d.repIdx = maps.Clone(m.repIdx)
 	d.ix = new(dotkernel.Index[K])
 	seen := make([]uint64, len(m.reps))
@@ -573,6 +663,8 @@ func (m *Map[K, V]) take(k K, e entry[V]) {
 	m.m[k] = e
 	if e.deleted() {
 		m.nDel++
+	} else {
+		m.fp += m.hashOf(keyHash(k), &e)
 	}
 	if ts := e.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
@@ -685,11 +777,14 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		self:   m.self,
 		clk:    m.clk,
 		reps:   slices.Clone(m.reps),
+		repH:   slices.Clone(m.repH),
 		repIdx: maps.Clone(m.repIdx),
 		ctx:    m.ctx.Clone(),
 		m:      maps.Clone(m.m),
 		nDel:   m.nDel,
 		maxTS:  m.maxTS,
+		fp:     m.fp,
+		lim:    m.lim,
 		ix:     m.ix.Clone(),
 	}
 }
@@ -716,3 +811,25 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	}
 	return true
 }
+
+// Fingerprint returns a hash of the map's visible content: for every key
+// present, the key and the write that set it (its timestamp, writer and
+// sequence number). Two maps that are [Map.Equal] have the same
+// fingerprint, whatever order their writes and merges came in, and maps
+// whose content differs almost surely have different ones.
+//
+// Left out, because replicas legitimately hold them for different times:
+// delete markers (collected at different moments), the causal context
+// (compare versions for that), the index, the replica ID and the clock.
+// Values are left out as [Map.Equal] leaves them out: a write is unique by
+// its dot and timestamp. The hash is the same in every process and on every
+// machine; it is kept up to date with every change, so Fingerprint costs
+// nothing.
+func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
+
+// SetLimits sets the limits the decoding methods of m apply to their input
+// ([Map.UnmarshalBinary], [Map.MergeBinary], [Map.ApplyBinary],
+// [Map.ApplyBinaryFrom], [Map.CollectBinary], and the version given to
+// [Map.DeltaSinceBinary]). Zero fields, as in the zero Map, mean the values
+// of [codec.DefaultLimits].
+func (m *Map[K, V]) SetLimits(l codec.Limits) { m.lim = l }

@@ -15,6 +15,12 @@ import (
 // is left unchanged.
 var ErrInvalidOp = errors.New("lwwmap: invalid op")
 
+// ErrNoDot is reported by the op [Map.Put] or [Map.Delete] returns when the
+// replica has used every sequence number a decoder accepts (up to
+// [vclock.MaxSeq]); the map was left unchanged. It can only happen if the
+// map's causal context was made to hold such a dot of the replica.
+var ErrNoDot = errors.New("lwwmap: no sequence number left")
+
 // Op is one write to a [Map]: a put of a value or a delete of a key, with
 // the timestamp it was made at and its dot (the writing replica and the
 // write's sequence number at that replica). [Map.Put] and [Map.Delete]
@@ -29,6 +35,7 @@ type Op[K comparable, V any] struct {
 	ts    clock.Timestamp
 	dot   vclock.Dot
 	del   bool
+	err   error // why the mutator that returned the op changed nothing
 }
 
 // Key returns the key written.
@@ -52,10 +59,14 @@ func (op Op[K, V]) Dot() vclock.Dot { return op.dot }
 // check reports why op cannot name a write, or nil.
 func (op *Op[K, V]) check() error {
 	switch {
+	case op.err != nil:
+		return op.err
 	case op.dot.Replica == "":
 		return fmt.Errorf("%w: empty replica ID", ErrInvalidOp)
 	case op.dot.Seq == 0:
 		return fmt.Errorf("%w: zero sequence number", ErrInvalidOp)
+	case op.dot.Seq > vclock.MaxSeq:
+		return fmt.Errorf("%w: sequence number %d beyond %d", ErrInvalidOp, op.dot.Seq, uint64(vclock.MaxSeq))
 	case op.ts.Wall <= 0:
 		return fmt.Errorf("%w: timestamp %v has no wall time", ErrInvalidOp, op.ts)
 	case op.del && !reflect.ValueOf(&op.value).Elem().IsZero():

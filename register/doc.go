@@ -50,5 +50,16 @@
 // float64 and byte slices directly, any other type through msgpack and its
 // struct tags. A register stores the values it is given as Go assigns them:
 // a value that refers to memory (a slice, a map, a pointer) must not be
-// modified after it was written or taken in.
+// modified after it was written or taken in. [LWW.Set] checks that its
+// value can be encoded before changing anything: a value that cannot (a
+// func in an LWW[any]) leaves the register unchanged, and the op Set returns
+// reports the error when encoded.
+//
+// # Untrusted peers
+//
+// [LWW.ApplyBinaryFrom] takes an op from an authenticated sender and
+// refuses one whose writer is another replica (an error wrapping
+// [vclock.ErrForeignWrite]); [LWW.SetLimits] bounds what every decoding
+// method accepts; [LWW.Fingerprint] hashes the winning write, so that
+// replicas can tell cheaply whether they hold the same one.
 package register

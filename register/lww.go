@@ -31,6 +31,16 @@ func (s stamp) after(o stamp) bool {
 // isSet reports whether s names a write.
 func (s stamp) isSet() bool { return !s.ts.IsZero() }
 
+// hash returns the hash of the write s names, for [LWW.Fingerprint]; 0
+// for no write.
+func (s stamp) hash() uint64 {
+	if !s.isSet() {
+		return 0
+	}
+	h := codec.HashString(codec.HashSeed, string(s.id))
+	return codec.HashUint(codec.HashUint(h, uint64(s.ts.Wall)), uint64(s.ts.Logical))
+}
+
 // check reports why s cannot name a write, or nil.
 func (s stamp) check() error {
 	switch {
@@ -70,6 +80,8 @@ type LWW[T any] struct {
 	clk *clock.Clock
 	w   stamp // the winning write; zero if none
 	v   T
+	fp  uint64       // w.hash(), kept with w
+	lim codec.Limits // for the decoders; zero fields take the defaults
 }
 
 // NewLWW returns an empty register that writes as replica id, stamping its
@@ -96,8 +108,9 @@ func NewLWW[T any](id vclock.ReplicaID, clk *clock.Clock) *LWW[T] {
 // The zero LWWOp names no write: [LWW.Apply] refuses it. An LWWOp may be
 // copied freely; copies share whatever memory the value refers to.
 type LWWOp[T any] struct {
-	w stamp
-	v T
+	w   stamp
+	v   T
+	err error // why the Set that returned the op changed nothing
 }
 
 // Timestamp returns the time the write was made at.
@@ -117,10 +130,18 @@ func (op LWWOp[T]) Value() T { return op.v }
 // [LWW.Merge] or [LWW.UnmarshalBinary] whose timestamp the clock refused as
 // too far ahead: it keeps winning until the clock catches up with it.
 //
+// If v cannot be encoded (a func in an LWW[any], say), Set changes nothing
+// (the clock is not read) and returns an op whose MarshalBinary reports the
+// error, a [*codec.EncodeError], and which [LWW.Apply] refuses. Check Set's
+// result by encoding it, as you must to ship it anyway.
+//
 // Set panics on a register without a replica ID or clock (the zero value).
 func (r *LWW[T]) Set(v T) LWWOp[T] {
 	if r.clk == nil || r.id == "" {
 		panic("register: Set on an LWW register made without NewLWW")
+	}
+	if err := codec.CheckValue(v); err != nil {
+		return LWWOp[T]{v: v, err: &codec.EncodeError{Kind: codec.KindLWWOp, Err: err}}
 	}
 	op := LWWOp[T]{w: stamp{ts: r.clk.Now(), id: r.id}, v: v}
 	r.take(op.w, op.v)
@@ -139,7 +160,7 @@ func (r *LWW[T]) take(w stamp, v T) bool {
 	if !w.after(r.w) {
 		return false
 	}
-	r.w, r.v = w, v
+	r.w, r.v, r.fp = w, v, w.hash()
 	return true
 }
 
@@ -170,6 +191,9 @@ func (r *LWW[T]) Apply(op LWWOp[T]) error {
 }
 
 func (r *LWW[T]) apply(op LWWOp[T]) (bool, error) {
+	if op.err != nil {
+		return false, op.err
+	}
 	if err := op.w.check(); err != nil {
 		return false, err
 	}
@@ -272,8 +296,8 @@ func (r *LWW[T]) MarshalBinary() ([]byte, error) {
 }
 
 // decodeLWW decodes a state written by [LWW.MarshalBinary].
-func decodeLWW[T any](data []byte) (stamp, T, error) {
-	r := codec.NewReader(data, codec.KindLWW, codec.Limits{})
+func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, T, error) {
+	r := codec.NewReader(data, codec.KindLWW, lim)
 	var s stamp
 	var v T
 	switch n := r.CanonicalArrayLen(1); {
@@ -302,14 +326,14 @@ func decodeLWW[T any](data []byte) (stamp, T, error) {
 //
 // On error the register is unchanged and the error is a [*codec.DecodeError].
 func (r *LWW[T]) UnmarshalBinary(data []byte) error {
-	s, v, err := decodeLWW[T](data)
+	s, v, err := decodeLWW[T](data, r.lim)
 	if err != nil {
 		return err
 	}
 	if s.isSet() && r.clk != nil {
 		_, _ = r.clk.Update(s.ts)
 	}
-	r.w, r.v = s, v
+	r.w, r.v, r.fp = s, v, s.hash()
 	return nil
 }
 
@@ -322,7 +346,7 @@ func (r *LWW[T]) UnmarshalBinary(data []byte) error {
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
 func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
-	s, v, err := decodeLWW[T](state)
+	s, v, err := decodeLWW[T](state, r.lim)
 	if err != nil {
 		return false, err
 	}
@@ -341,16 +365,50 @@ func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
 // [clock.ErrClockSkew] means the op is valid but too far ahead of local
 // time, and should be offered again later. On any error r is unchanged.
 func (r *LWW[T]) ApplyBinary(op []byte) (changed bool, err error) {
-	var o LWWOp[T]
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeLWWOp[T](op, r.lim)
+	if err != nil {
 		return false, err
 	}
 	return r.apply(o)
 }
 
+// ApplyBinaryFrom is [LWW.ApplyBinary] for an op received from replica
+// from: it refuses, changing nothing, an op whose writer is not from, with
+// an error wrapping [vclock.ErrForeignWrite]. A replica may only speak for
+// itself, so no peer can pass a write off as another replica's (and win
+// timestamp ties in its name).
+func (r *LWW[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeLWWOp[T](op, r.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.w.id != from {
+		return false, fmt.Errorf("register: write of replica %q received from %q: %w", o.w.id, from, vclock.ErrForeignWrite)
+	}
+	return r.apply(o)
+}
+
+// Fingerprint returns a hash of the register's content: the winning
+// write's timestamp and replica (0 if nothing was written). Two registers
+// that are [LWW.Equal] have the same fingerprint, and registers holding
+// different writes almost surely have different ones. The value is not
+// hashed, as [LWW.Equal] does not compare it: a write is unique by its
+// timestamp and replica. The hash is the same in every process and on every
+// machine, and is kept with the write, so Fingerprint costs nothing.
+func (r *LWW[T]) Fingerprint() uint64 { return r.fp }
+
+// SetLimits sets the limits the decoding methods of r apply to their input
+// ([LWW.UnmarshalBinary], [LWW.MergeBinary], [LWW.ApplyBinary],
+// [LWW.ApplyBinaryFrom]). Zero fields, as in the zero LWW, mean the values
+// of [codec.DefaultLimits].
+func (r *LWW[T]) SetLimits(l codec.Limits) { r.lim = l }
+
 // MarshalBinary encodes the op. The zero op, or any op that names no write,
 // cannot be encoded: the error matches [ErrInvalidOp].
 func (op LWWOp[T]) MarshalBinary() ([]byte, error) {
+	if op.err != nil {
+		return nil, op.err
+	}
 	if err := op.w.check(); err != nil {
 		return nil, err
 	}
@@ -362,14 +420,22 @@ func (op LWWOp[T]) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes an op encoded by [LWWOp.MarshalBinary] into op. On
 // error op is unchanged and the error is a [*codec.DecodeError].
 func (op *LWWOp[T]) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindLWWOp, codec.Limits{})
+	o, err := decodeLWWOp[T](data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*op = o
+	return nil
+}
+
+func decodeLWWOp[T any](data []byte, lim codec.Limits) (LWWOp[T], error) {
+	r := codec.NewReader(data, codec.KindLWWOp, lim)
 	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != lwwFields {
 		r.Fail("LWW register op with %d fields, want %d", n, lwwFields)
 	}
 	s, v := getWrite[T](r)
 	if err := r.Done(); err != nil {
-		return err
+		return LWWOp[T]{}, err
 	}
-	*op = LWWOp[T]{w: s, v: v}
-	return nil
+	return LWWOp[T]{w: s, v: v}, nil
 }

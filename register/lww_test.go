@@ -11,6 +11,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 )
 
 // ts builds a timestamp from whole milliseconds after t0 and a logical part.
@@ -315,7 +316,7 @@ func genLWW(t *rapid.T, label string) *LWW[string] {
 		},
 		id: rapid.SampledFrom([]crdt.ReplicaID{"a", "b", "c"}).Draw(t, label+" replica"),
 	}
-	r.w, r.v = s, valueOf(s)
+	r.w, r.v, r.fp = s, valueOf(s), s.hash()
 	return r
 }
 
@@ -325,7 +326,16 @@ func valueOf(s stamp) string { return fmt.Sprintf("%d.%d@%s", s.ts.Wall-t0, s.ts
 func sameLWW(a, b *LWW[string]) bool {
 	av, aok := a.Get()
 	bv, bok := b.Get()
-	return a.Equal(b) && b.Equal(a) && av == bv && aok == bok
+	return a.Equal(b) && b.Equal(a) && av == bv && aok == bok &&
+		a.Fingerprint() == b.Fingerprint() && a.Fingerprint() == lwwFingerprint(a)
+}
+
+// lwwFingerprint recomputes r's fingerprint from its write.
+func lwwFingerprint[T any](r *LWW[T]) uint64 {
+	if !r.w.isSet() {
+		return 0
+	}
+	return codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(r.w.id)), uint64(r.w.ts.Wall)), uint64(r.w.ts.Logical))
 }
 
 func merged(rs ...*LWW[string]) *LWW[string] {

@@ -1,0 +1,61 @@
+package codec_test
+
+import (
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/codec"
+)
+
+// The hashes depend only on the bytes hashed: a string and its bytes hash
+// alike, and HashValue hashes what PutValue would write.
+func TestHashesDependOnContentOnly(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seed := rapid.Uint64().Draw(t, "seed")
+		s := rapid.String().Draw(t, "s")
+		if codec.HashString(seed, s) != codec.HashBytes(seed, []byte(s)) {
+			t.Fatalf("HashString and HashBytes differ on %q", s)
+		}
+		if h, err := codec.HashValue(seed, s); err != nil || h != codec.HashString(seed, s) {
+			t.Fatalf("HashValue(%q) = %#x, %v", s, h, err)
+		}
+		i := rapid.Int64().Draw(t, "i")
+		if h, err := codec.HashValue(seed, i); err != nil || h != codec.HashUint(seed, uint64(i)) {
+			t.Fatalf("HashValue(%d) = %#x, %v", i, h, err)
+		}
+		// Where a string is cut matters.
+		if cut := rapid.IntRange(0, len(s)).Draw(t, "cut"); cut > 0 {
+			a := codec.HashString(codec.HashString(seed, s[:cut]), s[cut:])
+			b := codec.HashString(codec.HashString(seed, s[:cut-1]), s[cut-1:])
+			if a == b {
+				t.Fatalf("cutting %q at %d or %d hashes alike", s, cut, cut-1)
+			}
+		}
+	})
+}
+
+func TestHashValueOfUserTypes(t *testing.T) {
+	type point struct{ X, Y int }
+	v := point{3, 4}
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := codec.HashValue(codec.HashSeed, v); err != nil || h != codec.HashBytes(codec.HashSeed, b) {
+		t.Fatalf("HashValue(%v) = %#x, %v", v, h, err)
+	}
+	if err := codec.CheckValue(v); err != nil {
+		t.Fatalf("CheckValue(%v): %v", v, err)
+	}
+	if err := codec.CheckValue[any](func() {}); err == nil {
+		t.Fatal("CheckValue accepts a func")
+	}
+	if _, err := codec.HashValue[any](codec.HashSeed, func() {}); err == nil {
+		t.Fatal("HashValue accepts a func")
+	}
+	if err := codec.CheckValue("plain"); err != nil {
+		t.Fatal(err)
+	}
+}
