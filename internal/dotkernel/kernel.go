@@ -238,7 +238,8 @@ func (k *Kernel[K, V]) supports(rep uint32, seq uint64, key K) bool {
 	return slices.Contains(k.more[key], vclock.Dot{Replica: k.reps[rep], Seq: seq})
 }
 
-// newDots returns an empty slice with room for n dots. The slices of
+// newDots returns an empty slice with room for n dots. Only mutators may
+// call it: it writes the kernel's block, which no reader may touch. The slices of
 // one or two dots that removes and re-adds hand out (to their ops and
 // records) are cut from a shared block, so that a remove costs no
 // allocation of its own; each slice's capacity is its length, so
@@ -281,8 +282,19 @@ func (k *Kernel[K, V]) first(e entry[V]) vclock.Dot {
 	return vclock.Dot{Replica: k.reps[e.rep()], Seq: e.seq()}
 }
 
-// dotsOf returns the dots of key, whose entry is e, in a new slice.
+// dotsOf returns the dots of key, whose entry is e, in a new slice. It
+// only reads k: readers may call it at the same time.
 func (k *Kernel[K, V]) dotsOf(key K, e entry[V]) []vclock.Dot {
+	if e.single() {
+		return []vclock.Dot{k.first(e)}
+	}
+	return slices.Clone(k.more[key])
+}
+
+// ownDots is dotsOf for mutators, which hand the slice out (in an op and
+// a record): the slice is cut from the kernel's block (see newDots). Only
+// a mutator, which has k to itself, may call it.
+func (k *Kernel[K, V]) ownDots(key K, e entry[V]) []vclock.Dot {
 	if e.single() {
 		return append(k.newDots(1), k.first(e))
 	}
@@ -508,7 +520,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	}
 	old, ok := k.m.put(key, e)
 	if ok {
-		dropped = k.dotsOf(key, old)
+		dropped = k.ownDots(key, old)
 		if !old.single() {
 			k.shrinkMore(key, nil, 0)
 		}
@@ -534,7 +546,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	if !ok {
 		return nil
 	}
-	dropped = k.dotsOf(key, old)
+	dropped = k.ownDots(key, old)
 	if !old.single() {
 		k.shrinkMore(key, nil, 0)
 	}
@@ -1281,7 +1293,13 @@ func (k *Kernel[K, V]) Equal(o *Kernel[K, V], eq func(a, b V) bool) bool {
 		if !ok || k.numDots(key, e) != o.numDots(key, oe) || !eq(e.v, oe.v) {
 			return false
 		}
-		for _, d := range k.dotsOf(key, e) {
+		if e.single() {
+			if !o.holds(key, oe, k.first(e)) {
+				return false
+			}
+			continue
+		}
+		for _, d := range k.more[key] {
 			if !o.holds(key, oe, d) {
 				return false
 			}
