@@ -235,7 +235,7 @@ func (k *Kernel[K, V]) supports(rep uint32, seq uint64, key K) bool {
 	if e.single() {
 		return e.rep() == rep && e.seq() == seq
 	}
-	return slices.Contains(k.more[key], vclock.Dot{Replica: k.reps[rep], Seq: seq})
+	return k.holds(key, e, vclock.Dot{Replica: k.reps[rep], Seq: seq})
 }
 
 // newDots returns an empty slice with room for n dots. Only mutators may
@@ -263,14 +263,17 @@ func (k *Kernel[K, V]) single(key K, v V, d vclock.Dot) entry[V] {
 		k.shrinkMore(key, nil, 0)
 		return entry[V]{v: v, d: w}
 	}
-	k.setMore(key, []vclock.Dot{d})
+	k.setMore(key, []vclock.Dot{d}) // packed above looked d's replica up
 	return entry[V]{v: v, d: entryInMore}
 }
 
+// setMore keeps ds, sorted by vclock.Dot.Compare without repeats, as the
+// dots of key apart from its entry. The kernel owns ds from then on. The
+// replicas of the dots must be in k.reps already, or be added by the
+// caller, so that encoding can bucket them: setMore looks up none of them,
+// so that growing a key's dots one at a time costs no look-up per dot
+// already there.
 func (k *Kernel[K, V]) setMore(key K, ds []vclock.Dot) {
-	for _, d := range ds {
-		k.repIndex(d.Replica) // so that encoding can bucket it
-	}
 	if k.more == nil {
 		k.more = make(map[K][]vclock.Dot)
 	}
@@ -315,28 +318,79 @@ func (k *Kernel[K, V]) holds(key K, e entry[V], d vclock.Dot) bool {
 	if e.single() {
 		return e.seq() == d.Seq && k.reps[e.rep()] == d.Replica
 	}
-	return slices.Contains(k.more[key], d)
+	_, found := slices.BinarySearchFunc(k.more[key], d, vclock.Dot.Compare)
+	return found
 }
 
-// addDot adds the dot d to key, whose entry is e, and returns the new
-// entry (which the caller stores).
+// addDot adds the dot d, which key does not hold, to key, whose entry is
+// e, and returns the new entry (which the caller stores). A key's dots are
+// kept sorted: d goes at the end when it sorts last (as every dot does
+// while a state is decoded, in order), else in its place.
 func (k *Kernel[K, V]) addDot(key K, e entry[V], d vclock.Dot) entry[V] {
+	k.repIndex(d.Replica)
 	if e.single() {
-		k.setMore(key, []vclock.Dot{k.first(e), d})
+		f := k.first(e)
+		if f.Compare(d) < 0 {
+			k.setMore(key, []vclock.Dot{f, d})
+		} else {
+			k.setMore(key, []vclock.Dot{d, f})
+		}
 	} else {
-		k.setMore(key, append(k.more[key], d))
+		ms := k.more[key]
+		if n := len(ms); n == 0 || ms[n-1].Compare(d) < 0 {
+			ms = append(ms, d)
+		} else {
+			i, _ := slices.BinarySearchFunc(ms, d, vclock.Dot.Compare)
+			ms = slices.Insert(ms, i, d)
+		}
+		k.setMore(key, ms)
 	}
 	e.d = entryInMore
 	return e
 }
 
-// setEntry stores key with the value v and the dots ds (at least one).
+// addDots adds the dots add (sorted, none held by key) to key, whose
+// entry is e, in one pass, and returns the new entry.
+func (k *Kernel[K, V]) addDots(key K, e entry[V], add []vclock.Dot) entry[V] {
+	if len(add) == 1 {
+		return k.addDot(key, e, add[0])
+	}
+	for _, d := range add {
+		k.repIndex(d.Replica)
+	}
+	var have []vclock.Dot
+	if e.single() {
+		have = []vclock.Dot{k.first(e)}
+	} else {
+		have = k.more[key]
+	}
+	out := make([]vclock.Dot, 0, len(have)+len(add))
+	i, j := 0, 0
+	for i < len(have) || j < len(add) {
+		if j == len(add) || (i < len(have) && have[i].Compare(add[j]) < 0) {
+			out = append(out, have[i])
+			i++
+		} else {
+			out = append(out, add[j])
+			j++
+		}
+	}
+	k.setMore(key, out)
+	e.d = entryInMore
+	return e
+}
+
+// setEntry stores key with the value v and the dots ds (at least one,
+// sorted without repeats), which the kernel owns from then on.
 func (k *Kernel[K, V]) setEntry(key K, v V, ds []vclock.Dot) {
 	if len(ds) == 1 {
 		k.m.set(key, k.single(key, v, ds[0]))
 		return
 	}
-	k.setMore(key, slices.Clone(ds))
+	for _, d := range ds {
+		k.repIndex(d.Replica)
+	}
+	k.setMore(key, ds)
 	k.m.set(key, entry[V]{v: v, d: entryInMore})
 }
 
@@ -352,19 +406,60 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		return true, true
 	}
 	ms := k.more[key]
-	i := slices.Index(ms, d)
-	if i < 0 {
+	i, found := slices.BinarySearchFunc(ms, d, vclock.Dot.Compare)
+	if !found {
 		return false, false
 	}
 	k.noteDrop(d)
-	rest := slices.Delete(slices.Clone(ms), i, i+1)
-	if len(rest) == 0 {
+	k.keepDots(key, e, slices.Delete(ms, i, i+1))
+	return true, len(ms) == 1
+}
+
+// dropSorted removes from key, whose entry is e, the dots of ds (sorted;
+// repeats do no harm) it holds, in one pass over both, and reports whether
+// it dropped any and whether the key is now absent.
+func (k *Kernel[K, V]) dropSorted(key K, e entry[V], ds []vclock.Dot) (dropped, gone bool) {
+	if e.single() || len(ds) == 1 {
+		for _, d := range ds {
+			if dr, g := k.dropFrom(key, e, d); dr {
+				return true, g
+			}
+		}
+		return false, false
+	}
+	ms := k.more[key]
+	keep := ms[:0]
+	j := 0
+	for _, m := range ms {
+		for j < len(ds) && ds[j].Compare(m) < 0 {
+			j++
+		}
+		if j < len(ds) && ds[j] == m {
+			k.noteDrop(m)
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(keep) == len(ms) {
+		return false, false
+	}
+	clear(ms[len(keep):])
+	k.keepDots(key, e, keep)
+	return true, len(keep) == 0
+}
+
+// keepDots stores the dots ms (a prefix of the key's slice in k.more,
+// possibly empty) as all the dots of key, whose entry was e.
+func (k *Kernel[K, V]) keepDots(key K, e entry[V], ms []vclock.Dot) {
+	switch len(ms) {
+	case 0:
 		k.shrinkMore(key, nil, 0)
 		k.m.remove(key)
-		return true, true
+	case 1:
+		k.m.set(key, k.single(key, e.v, ms[0]))
+	default:
+		k.setMore(key, ms)
 	}
-	k.setEntry(key, e.v, rest)
-	return true, false
 }
 
 // shrinkMore keeps the first n of the dots ms of key in k.more.
@@ -647,16 +742,18 @@ func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
 }
 
 func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
-	changed := false
 	for _, d := range dots {
 		k.seeDropped(d)
-		if e, ok := k.m.get(key); ok {
-			if dropped, _ := k.dropFrom(key, e, d); dropped {
-				changed = true
-			}
-		}
 	}
-	return changed
+	e, ok := k.m.get(key)
+	if !ok {
+		return false
+	}
+	if !slices.IsSortedFunc(dots, vclock.Dot.Compare) {
+		dots = slices.SortedFunc(slices.Values(dots), vclock.Dot.Compare)
+	}
+	dropped, _ := k.dropSorted(key, e, dots)
+	return dropped
 }
 
 // Observe adds the dot d of a mutation to the context without changing the
@@ -1026,10 +1123,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		switch {
 		case len(add) == 0:
 		case here:
-			for _, d := range add {
-				e = k.addDot(key, e, d)
-			}
-			k.m.set(key, e)
+			k.m.set(key, k.addDots(key, e, add))
 		default:
 			k.setEntry(key, oe.v, add)
 			grew = noteNew(key, gone) || grew
