@@ -202,6 +202,16 @@ func (c *Context) Version() Clock {
 	return v
 }
 
+// Prefix returns the count n such that events 1 to n of replica id are all
+// in the context: id's entry in [Context.Version], found without building
+// the vector.
+func (c *Context) Prefix(id ReplicaID) uint64 {
+	if i, ok := c.find(id); ok {
+		return c.r[i].max
+	}
+	return 0
+}
+
 // IsCompact reports whether the context holds no event out of order: it is
 // exactly the events of its [Context.Version].
 func (c *Context) IsCompact() bool {

@@ -277,7 +277,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 		}
 		prevID = id
 		rep := k.repIndex(id)
-		compact := k.ctx.Version().Get(id) // dots up to it are in the context
+		compact := k.ctx.Prefix(id) // dots up to it are in the context
 		seq := uint64(0)
 		for range (n - 1) / stride {
 			delta := r.CanonicalUint()
