@@ -293,13 +293,13 @@ func TestContextString(t *testing.T) {
 }
 
 func TestContextPrefixIsVersionEntry(t *testing.T) {
-	var c Context
+	var c vclock.Context
 	c.AddRange("a", 1, 5)
 	c.AddRange("a", 8, 9)
 	c.AddRange("b", 3, 4)
-	c.Add(Dot{"c", 1})
+	c.Add(vclock.Dot{Replica: "c", Seq: 1})
 	v := c.Version()
-	for _, id := range []ReplicaID{"a", "b", "c", "d"} {
+	for _, id := range []vclock.ReplicaID{"a", "b", "c", "d"} {
 		if got, want := c.Prefix(id), v.Get(id); got != want {
 			t.Fatalf("Prefix(%q) = %d; Version has %d", id, got, want)
 		}
