@@ -528,6 +528,34 @@ func (k *Kernel[K, V]) Version() vclock.Clock {
 	return v
 }
 
+// versionCovers reports whether v is within k's version, found for v's
+// replicas alone instead of building the version: a search per entry of
+// v, plus a pass over the ghosts (usually none) when there are some.
+func (k *Kernel[K, V]) versionCovers(v vclock.Clock) bool {
+	if v.IsZero() {
+		return true
+	}
+	var firstGhost map[vclock.ReplicaID]uint64 // per replica, its lowest ghost
+	if len(k.ghosts) > 0 {
+		firstGhost = make(map[vclock.ReplicaID]uint64)
+		for g := range k.ghosts {
+			if s, ok := firstGhost[g.Replica]; !ok || g.Seq < s {
+				firstGhost[g.Replica] = g.Seq
+			}
+		}
+	}
+	for id, n := range v.All() {
+		have := k.ctx.Prefix(id)
+		if g, ok := firstGhost[id]; ok && g <= have {
+			have = g - 1
+		}
+		if have < n {
+			return false
+		}
+	}
+	return true
+}
+
 // Applied reports whether the mutation with dot d has been applied here:
 // its dot is in the context and is no ghost. Applying it again would
 // change nothing.
@@ -982,8 +1010,8 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 		}
 	}
 	gone := make(map[K]struct{}) // keys dropped here, which o may bring back
-	shared := overlap(&k.ctx, &o.ctx)
-	if o.RecordsAll && o.horizon.LessOrEqual(k.Version()) {
+	shared := k.ctx.Overlaps(&o.ctx)
+	if o.RecordsAll && k.versionCovers(o.horizon) {
 		for _, r := range fresh {
 			for _, x := range r.Dropped {
 				if key, ok := k.dropDot(r.Key, x); ok {
@@ -1080,19 +1108,24 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	if o.m.len() == 0 {
 		return false
 	}
+	// tr translates o's replica indexes to k's, each looked up when first
+	// needed (plus one; 0 is not yet looked up): o may name many replicas
+	// its store does not use.
 	tr := make([]uint32, len(o.reps))
-	for i, id := range o.reps {
-		tr[i] = k.repIndex(id)
+	trans := func(i uint32) uint32 {
+		if tr[i] == 0 {
+			tr[i] = k.repIndex(o.reps[i]) + 1
+		}
+		return tr[i] - 1
 	}
-	var kv ctxView
-	if shared {
-		kv = k.view(&k.ctx)
+	// k's context as it was before the join: takeFrom does not change it.
+	unseen := func(rep uint32, seq uint64) bool {
+		return !shared || !k.ctx.Contains(vclock.Dot{Replica: k.reps[rep], Seq: seq})
 	}
-	unseen := func(rep uint32, seq uint64) bool { return !shared || !kv.has(rep, seq) }
 	for key, oe := range o.m.all {
 		e, here := k.m.get(key)
 		if oe.single() {
-			rep, seq := tr[oe.rep()], oe.seq()
+			rep, seq := trans(oe.rep()), oe.seq()
 			switch {
 			case here && e.single() && e.rep() == rep && e.seq() == seq:
 			case !unseen(rep, seq):
@@ -1116,7 +1149,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 		var add []vclock.Dot
 		for _, d := range o.dotsOf(key, oe) {
-			if unseen(tr[o.repOf(d)], d.Seq) && !(here && k.holds(key, e, d)) {
+			if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
 				add = append(add, d)
 			}
 		}
@@ -1129,7 +1162,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			grew = noteNew(key, gone) || grew
 		}
 		for _, d := range add {
-			k.noteDot(tr[o.repOf(d)], d.Seq, key)
+			k.noteDot(trans(o.repOf(d)), d.Seq, key)
 		}
 	}
 	return grew
@@ -1176,33 +1209,6 @@ func (k *Kernel[K, V]) joinedGhosts(o *Kernel[K, V]) map[vclock.Dot]struct{} {
 		}
 	}
 	return ng
-}
-
-// overlap reports whether the contexts a and b share a dot. It costs one
-// pass over the runs of both.
-func overlap(a, b *vclock.Context) bool {
-	if a.IsEmpty() || b.IsEmpty() {
-		return false
-	}
-	ra := slices.Collect(a.Ranges())
-	rb := slices.Collect(b.Ranges())
-	i, j := 0, 0
-	for i < len(ra) && j < len(rb) {
-		x, y := ra[i], rb[j]
-		switch {
-		case x.Replica < y.Replica:
-			i++
-		case y.Replica < x.Replica:
-			j++
-		case x.Hi < y.Lo:
-			i++
-		case y.Hi < x.Lo:
-			j++
-		default:
-			return true
-		}
-	}
-	return false
 }
 
 // DeltaSince returns a kernel holding what a replica at version v lacks:
