@@ -2,12 +2,12 @@ package orset
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
-	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -40,6 +40,21 @@ import (
 // elements of the types codec.PutValue writes itself (strings, integers,
 // booleans; floats are always float64), so a value has exactly one
 // encoding. (codec.Reader's Canonical methods refuse any other form.)
+
+// checkElem reports why e cannot be encoded, or nil. The types
+// codec.PutValue writes itself always can; any other is tried.
+func checkElem[E comparable](e E) error {
+	switch any(e).(type) {
+	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		return nil
+	}
+	w := codec.NewWriter(codec.KindSetAdd, 16)
+	putElem(w, e)
+	if _, err := w.Bytes(); err != nil {
+		return fmt.Errorf("%w: element %v cannot be encoded: %w", ErrInvalidOp, e, err)
+	}
+	return nil
+}
 
 // putElem writes an element.
 func putElem[E comparable](w *codec.Writer, e E) { codec.PutValue(w, e) }
@@ -303,8 +318,8 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 	if r.Err() != nil {
 		return Op[E]{}
 	}
-	if op.dot.Seq == 0 {
-		r.Fail("op with sequence number 0")
+	if op.dot.Seq == 0 || op.dot.Seq > vclock.MaxSeq {
+		r.Fail("op with sequence number %d", op.dot.Seq)
 		return Op[E]{}
 	}
 	if op.kind == opAdd && r.Remaining() == 0 {
@@ -325,7 +340,7 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 	op.dropped = make([]vclock.Dot, 0, n/2)
 	table := []vclock.ReplicaID{op.dot.Replica}
 	for range n / 2 {
-		d := wire.GetDotCanonical(r)
+		d := dotkernel.GetDot(r)
 		if r.Err() != nil {
 			return Op[E]{}
 		}

@@ -1,10 +1,13 @@
 package orset
 
 import (
+	"bytes"
+	"errors"
 	"runtime"
 	"slices"
 	"testing"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -114,5 +117,83 @@ func TestRegressionMergeCostGrowsWithReplicas(t *testing.T) {
 	// allocated over 1 MB for 10,000 replicas.
 	if large > small+1024 {
 		t.Fatalf("merging a one-add delta allocated %d bytes into a set knowing 10 replicas, %d into one knowing 10,000", small, large)
+	}
+}
+
+// TestRegressionPeerPoisonsOwnWrites pins issue 9 finding 5: an op whose
+// dot was (receiver, 2⁶⁴-1) made the receiver's next dot wrap to 0, after
+// which its writes failed yet changed the set, and its next snapshot could
+// not be restored. Such an op is now refused, and a replica that has no
+// sequence number left fails its mutations cleanly: the set is unchanged
+// and the returned op reports the error.
+func TestRegressionPeerPoisonsOwnWrites(t *testing.T) {
+	at := func(seq uint64) Op[string] {
+		return Op[string]{kind: opAdd, elem: "x", dot: vclock.Dot{Replica: "r", Seq: seq}}
+	}
+	last := mustMarshal(t, at(vclock.MaxSeq))
+	// The same op with the sequence number 2⁶⁴-1: MaxSeq is 2⁶², written
+	// as cf 40 00 00 00 00 00 00 00.
+	wrapped := bytes.Replace(last, []byte{0xcf, 0x40, 0, 0, 0, 0, 0, 0, 0}, []byte{0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 1)
+	if bytes.Equal(wrapped, last) {
+		t.Fatalf("the sequence number is not where expected in %x", last)
+	}
+	s := New[string]("r")
+	s.Add("a")
+	if _, err := s.ApplyBinary(wrapped); !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("ApplyBinary of a dot 2⁶⁴-1: %v, want ErrMalformed", err)
+	}
+	if op := s.Add("b"); op.Err() != nil || op.Dot().Seq != 2 {
+		t.Fatalf("the next add after the refused op: %v, %v", op, op.Err())
+	}
+	// A dot at MaxSeq itself is accepted; then no dot is left.
+	if _, err := s.ApplyBinary(last); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Clone()
+	for _, op := range []Op[string]{s.Add("c"), s.Remove("a"), s.Add("a")} {
+		if !errors.Is(op.Err(), vclock.ErrSeqExhausted) {
+			t.Fatalf("%v: Err() = %v, want ErrSeqExhausted", op, op.Err())
+		}
+		if _, err := op.MarshalBinary(); !errors.Is(err, vclock.ErrSeqExhausted) {
+			t.Fatalf("%v: MarshalBinary: %v, want ErrSeqExhausted", op, err)
+		}
+		if err := before.Clone().Apply(op); err == nil {
+			t.Fatalf("Apply(%v) of a failed op succeeded", op)
+		}
+	}
+	if !s.Equal(before) || !s.Contains("a") || s.Contains("c") {
+		t.Fatalf("failed mutations changed the set: %s", dump(s))
+	}
+	var restored Set[string]
+	if err := restored.UnmarshalBinary(mustMarshal(t, s)); err != nil {
+		t.Fatalf("the snapshot cannot be restored: %v", err)
+	}
+}
+
+// unencodable is a comparable element type msgpack cannot encode.
+type unencodable struct{ C chan int }
+
+// TestRegressionFailedMutationChangesState pins the orset part of issue 9
+// finding 12: a remove of an element that cannot be encoded removed it,
+// then returned an op that could not be shipped, so replicas diverged.
+// Now the set is unchanged and the op reports the error.
+func TestRegressionFailedMutationChangesState(t *testing.T) {
+	e := unencodable{C: make(chan int)}
+	s := New[unencodable]("r")
+	// Taken in from a Go value, never encoded.
+	if err := s.Apply(Op[unencodable]{kind: opAdd, elem: e, dot: vclock.Dot{Replica: "p", Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Clone()
+	for _, op := range []Op[unencodable]{s.Remove(e), s.Add(e), s.Add(unencodable{})} {
+		if !errors.Is(op.Err(), ErrInvalidOp) {
+			t.Fatalf("Err() = %v, want ErrInvalidOp", op.Err())
+		}
+		if _, err := op.MarshalBinary(); err == nil {
+			t.Fatal("the op of a failed mutation encodes")
+		}
+	}
+	if !s.Equal(before) || !s.Contains(e) || s.Version().Get("r") != 0 {
+		t.Fatal("failed mutations changed the set")
 	}
 }

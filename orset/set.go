@@ -63,12 +63,25 @@ const (
 // is harmless.
 //
 // The zero Op names no mutation: [Set.Apply] refuses it with
-// [ErrInvalidOp]. An Op may be copied freely.
+// [ErrInvalidOp]. So does an Op returned by a mutator that failed (see
+// [Set.Add]): [Op.MarshalBinary] and [Set.Apply] return its error. An Op
+// may be copied freely.
 type Op[E comparable] struct {
 	kind    opKind
 	elem    E
 	dot     vclock.Dot
 	dropped []vclock.Dot // sorted by vclock.Dot.Compare; never modified
+	err     error        // why the mutator that made it failed
+}
+
+// Err returns why the mutator that made op failed, or nil: an Op that
+// reports an error names no mutation, changed nothing where it was made,
+// and cannot be encoded or applied.
+func (op Op[E]) Err() error { return op.err }
+
+// failed returns the op of a mutator of e that failed with err.
+func failed[E comparable](e E, err error) Op[E] {
+	return Op[E]{elem: e, err: err}
 }
 
 // Elem returns the element the op adds or removes.
@@ -101,6 +114,9 @@ func (op Op[E]) String() string {
 
 // check reports why op cannot be applied, or nil.
 func (op Op[E]) check() error {
+	if op.err != nil {
+		return op.err
+	}
 	switch op.kind {
 	case opNoop:
 		return nil
@@ -108,7 +124,7 @@ func (op Op[E]) check() error {
 	default:
 		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
 	}
-	if !op.dot.Valid() {
+	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
 		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
 	}
 	if op.kind == opRemove && len(op.dropped) == 0 {
@@ -116,7 +132,7 @@ func (op Op[E]) check() error {
 	}
 	for _, d := range op.dropped {
 		switch {
-		case !d.Valid():
+		case !d.Valid() || d.Seq > vclock.MaxSeq:
 			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
 		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
 			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
@@ -135,9 +151,20 @@ func (s *Set[E]) mustWrite(what string) {
 // gets a new dot, which becomes e's only support here: the dots e had
 // before are dropped, and the op tells the other replicas to drop them too.
 //
+// If e cannot be encoded (a type msgpack cannot encode), or the replica
+// has no sequence number left for a new dot ([vclock.ErrSeqExhausted]),
+// Add changes nothing and returns an op that reports the error through
+// [Op.Err], [Op.MarshalBinary] and [Set.Apply].
+//
 // Add panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Add(e E) Op[E] {
 	s.mustWrite("Add")
+	if err := checkElem(e); err != nil {
+		return failed(e, err)
+	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return failed(e, fmt.Errorf("orset: Add: %w", err))
+	}
 	d := s.k.Mint(s.id)
 	dropped := s.k.Put(e, struct{}{}, d)
 	if len(dropped) > 1 {
@@ -153,11 +180,22 @@ func (s *Set[E]) Add(e E) Op[E] {
 // so that the set's version advances and [Set.DeltaSince] conveys it.
 //
 // If e is not in the set, Remove does nothing and returns an op that does
-// nothing ([Op.IsNoop]).
+// nothing ([Op.IsNoop]). If e cannot be encoded, or the replica has no
+// sequence number left for a new dot, Remove changes nothing and returns
+// an op that reports the error, as [Set.Add] does.
 //
 // Remove panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Remove(e E) Op[E] {
 	s.mustWrite("Remove")
+	if err := checkElem(e); err != nil {
+		return failed(e, err)
+	}
+	if !s.k.Has(e) {
+		return Op[E]{kind: opNoop, elem: e}
+	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return failed(e, fmt.Errorf("orset: Remove: %w", err))
+	}
 	dropped := s.k.Remove(e)
 	if dropped == nil {
 		return Op[E]{kind: opNoop, elem: e}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
-	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -69,7 +68,13 @@ type MVOp[T any] struct {
 	dot      vclock.Dot
 	v        T
 	replaced []vclock.Dot // sorted by vclock.Dot.Compare, no repeats
+	err      error        // why the Set that made it failed
 }
+
+// Err returns why the [MV.Set] that made op failed, or nil: such an op
+// names no write, changed nothing where it was made, and cannot be encoded
+// or applied.
+func (op MVOp[T]) Err() error { return op.err }
 
 // Dot returns the dot that names the write.
 func (op MVOp[T]) Dot() vclock.Dot { return op.dot }
@@ -83,12 +88,15 @@ func (op MVOp[T]) Replaced() []vclock.Dot { return slices.Clone(op.replaced) }
 
 // check reports why op cannot be a write, or nil.
 func (op MVOp[T]) check() error {
-	if !op.dot.Valid() {
+	if op.err != nil {
+		return op.err
+	}
+	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
 		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
 	}
 	for i, x := range op.replaced {
 		switch {
-		case !x.Valid():
+		case !x.Valid() || x.Seq > vclock.MaxSeq:
 			return fmt.Errorf("%w: replaced dot %v names no event", ErrInvalidOp, x)
 		case x.Replica == op.dot.Replica && x.Seq >= op.dot.Seq:
 			return fmt.Errorf("%w: write %v replaces its replica's later write %v", ErrInvalidOp, op.dot, x)
@@ -116,10 +124,21 @@ func (m *MV[T]) dots() []vclock.Dot {
 // Set writes v, replacing every value the register holds, and returns the
 // write to apply at the other replicas.
 //
+// If v cannot be encoded (a type msgpack cannot encode), or the replica
+// has no sequence number left for a new dot ([vclock.ErrSeqExhausted]),
+// Set changes nothing and returns an op that reports the error through
+// [MVOp.Err], [MVOp.MarshalBinary] and [MV.Apply].
+//
 // Set panics on a register without a replica ID (the zero value).
 func (m *MV[T]) Set(v T) MVOp[T] {
 	if m.id == "" {
 		panic("register: Set on an MV register made without NewMV")
+	}
+	if err := checkValue(v); err != nil {
+		return MVOp[T]{v: v, err: err}
+	}
+	if _, err := m.k.Next(m.id); err != nil {
+		return MVOp[T]{v: v, err: fmt.Errorf("register: MV.Set: %w", err)}
 	}
 	replaced := m.dots()
 	for _, x := range replaced {
@@ -250,6 +269,21 @@ func (m *MV[T]) Equal(o *MV[T]) bool {
 // they first appear. Integers and headers take their shortest form, so a
 // state or op has exactly one encoding.
 
+// checkValue reports why v cannot be encoded, or nil. The types
+// codec.PutValue writes itself always can; any other is tried.
+func checkValue[T any](v T) error {
+	switch any(v).(type) {
+	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		return nil
+	}
+	w := codec.NewWriter(codec.KindMVOp, 16)
+	codec.PutValue(w, v)
+	if _, err := w.Bytes(); err != nil {
+		return fmt.Errorf("%w: value cannot be encoded: %w", ErrInvalidOp, err)
+	}
+	return nil
+}
+
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)
 	w.Replica(string(d.Replica))
@@ -261,7 +295,7 @@ func getDotKey(r *codec.Reader) vclock.Dot {
 		r.Fail("MV register key with %d fields, want 2", n)
 		return vclock.Dot{}
 	}
-	return wire.GetDotCanonical(r)
+	return dotkernel.GetDot(r)
 }
 
 // MarshalBinary encodes the register's state (its values and causal
@@ -392,7 +426,7 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 	if r.Err() == nil && (n < 3 || (n-3)%2 != 0) {
 		r.Fail("MV register op with %d fields", n)
 	}
-	dot := wire.GetDotCanonical(r)
+	dot := dotkernel.GetDot(r)
 	v := codec.GetValue[T](r)
 	ids := replicaList{ids: []vclock.ReplicaID{dot.Replica}}
 	var replaced []vclock.Dot
@@ -400,7 +434,7 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 		replaced = make([]vclock.Dot, 0, (n-3)/2)
 	}
 	for i := 0; r.Err() == nil && i < (n-3)/2; i++ {
-		x := wire.GetDotCanonical(r)
+		x := dotkernel.GetDot(r)
 		if r.Err() != nil {
 			break
 		}

@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -160,17 +161,30 @@ func (e *ctxEntry) top() uint64 {
 	return e.max
 }
 
+// ErrSeqExhausted is returned, wrapped, by a mutator that cannot name its
+// write with a new dot: its replica's context already holds event
+// [MaxSeq] of that replica. Decoders refuse every sequence number above
+// MaxSeq, so no peer can bring a replica there; the mutator fails and
+// changes nothing.
+var ErrSeqExhausted = errors.New("vclock: no sequence number left for a new dot")
+
 // Next returns the dot after the highest event of replica id in the
 // context. It does not add it. A replica mints its own dots with Next and
-// then Add, so its dots are never reused. In the one case where no such dot
-// exists (the context holds event 2⁶⁴-1 of id) Next returns a dot with
-// sequence number 0, which names no event and which [Context.Add] ignores.
+// then Add, so its dots are never reused. Next never wraps: when no such
+// dot exists within [MaxSeq] (the context holds event MaxSeq of id, or a
+// later one) it returns a dot with sequence number 0, which names no
+// event and which [Context.Add] ignores; a mutator must then fail with
+// [ErrSeqExhausted].
 func (c *Context) Next(id ReplicaID) Dot {
 	i, ok := c.find(id)
 	if !ok {
 		return Dot{Replica: id, Seq: 1}
 	}
-	return Dot{Replica: id, Seq: c.r[i].top() + 1}
+	top := c.r[i].top()
+	if top >= MaxSeq {
+		return Dot{Replica: id}
+	}
+	return Dot{Replica: id, Seq: top + 1}
 }
 
 // Merge sets c to the union of c and o. It costs one pass over o's

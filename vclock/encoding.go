@@ -33,7 +33,7 @@ func (c Clock) Encode(w *codec.Writer) {
 
 // DecodeClock reads a Clock written by [Clock.Encode]. It records a problem
 // on r if the replicas are not in strictly increasing order, a count is zero
-// or an integer or header is not in its shortest form, so every Clock has
+// or above [MaxSeq], or an integer or header is not in its shortest form, so every Clock has
 // exactly one encoding.
 func DecodeClock(r *codec.Reader) Clock {
 	n := r.CanonicalArrayLen(1) // every field, replica index or count, takes at least one byte
@@ -51,8 +51,8 @@ func DecodeClock(r *codec.Reader) Clock {
 		if r.Err() != nil {
 			return Clock{}
 		}
-		if cnt == 0 {
-			r.Fail("zero count for replica %q", id)
+		if cnt == 0 || cnt > MaxSeq {
+			r.Fail("count %d for replica %q", cnt, id)
 			return Clock{}
 		}
 		if k := len(c.e); k > 0 && c.e[k-1].id >= id {
@@ -105,7 +105,7 @@ func (c *Context) Encode(w *codec.Writer) {
 // DecodeContext reads a Context written by [Context.Encode], checking that
 // it is in its one canonical form: shortest integers and headers, replicas
 // in increasing order, runs sorted, disjoint, not touching each other or the
-// compact count.
+// compact count. A sequence number above [MaxSeq] is refused.
 func DecodeContext(r *codec.Reader) Context {
 	n := r.CanonicalArrayLen(3)
 	var c Context
@@ -123,6 +123,10 @@ func DecodeContext(r *codec.Reader) Context {
 		}
 		id := ReplicaID(r.CanonicalReplica())
 		e := ctxEntry{id: id, max: r.CanonicalUint()}
+		if r.Err() == nil && e.max > MaxSeq {
+			r.Fail("count %d for replica %q above the largest sequence number", e.max, id)
+			return Context{}
+		}
 		if k := len(c.r); r.Err() == nil && k > 0 && c.r[k-1].id >= e.id {
 			r.Fail("replica %q out of order in causal context", e.id)
 			return Context{}
@@ -138,7 +142,7 @@ func DecodeContext(r *codec.Reader) Context {
 				return Context{}
 			}
 			// lo-1 <= prev rather than lo <= prev+1: prev may be 2⁶⁴-1.
-			if s.lo == 0 || s.lo > s.hi || s.lo-1 <= prev {
+			if s.lo == 0 || s.lo > s.hi || s.lo-1 <= prev || s.hi > MaxSeq {
 				r.Fail("run %d-%d of replica %q out of order", s.lo, s.hi, e.id)
 				return Context{}
 			}

@@ -289,7 +289,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 			if r.Err() != nil {
 				return false
 			}
-			if delta == 0 || seq+delta < seq {
+			if delta == 0 || seq+delta < seq || seq+delta > vclock.MaxSeq {
 				r.Fail("sequence number step %d after %d for replica %q", delta, seq, id)
 				return false
 			}
@@ -334,7 +334,7 @@ func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey
 			r.Fail("drop record with %d fields", m)
 			return nil
 		}
-		d := wire.GetDotCanonical(r)
+		d := GetDot(r)
 		key := getKey(r)
 		if r.Err() != nil {
 			return nil
@@ -349,7 +349,7 @@ func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey
 		}
 		rec := Record[K]{Dot: d, Key: key, Dropped: make([]vclock.Dot, 0, (m-3)/2)}
 		for range (m - 3) / 2 {
-			x := wire.GetDotCanonical(r)
+			x := GetDot(r)
 			if r.Err() != nil {
 				return nil
 			}
@@ -389,7 +389,7 @@ func decodeGhosts[K comparable, V any](r *codec.Reader, k *Kernel[K, V]) bool {
 	k.ghosts = make(map[vclock.Dot]struct{}, n/2)
 	prev := vclock.Dot{}
 	for range n / 2 {
-		g := wire.GetDotCanonical(r)
+		g := GetDot(r)
 		if r.Err() != nil {
 			return false
 		}
@@ -444,6 +444,18 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 			k.m.set(p.key, k.single(p.key, p.e.v, p.d))
 		}
 	}
+}
+
+// GetDot reads a dot written by wire.PutDot, in its canonical form, and
+// refuses a sequence number above [vclock.MaxSeq]: no decoder may let a
+// peer bring a replica's own next dot past it.
+func GetDot(r *codec.Reader) vclock.Dot {
+	d := wire.GetDotCanonical(r)
+	if r.Err() == nil && d.Seq > vclock.MaxSeq {
+		r.Fail("dot %v above the largest sequence number", d)
+		return vclock.Dot{}
+	}
+	return d
 }
 
 // TableIs reports whether the message's replica table is exactly ids, in

@@ -52,6 +52,7 @@
 package dotkernel
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
@@ -623,10 +624,24 @@ func (k *Kernel[K, V]) liveRecords() []Record[K] {
 	return slices.DeleteFunc(recs, func(r Record[K]) bool { return k.horizon.Contains(r.Dot) })
 }
 
-// Mint returns a new dot for replica id and adds it to the context.
+// Next returns the dot [Kernel.Mint] would return, without adding it, or
+// an error wrapping [vclock.ErrSeqExhausted] if there is none. A mutator
+// that must drop dots before it mints calls it first, so that it fails
+// before changing anything.
+func (k *Kernel[K, V]) Next(id vclock.ReplicaID) (vclock.Dot, error) {
+	d := k.ctx.Next(id)
+	if d.Seq == 0 {
+		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	return d, nil
+}
+
+// Mint returns a new dot for replica id and adds it to the context. If
+// there is none it returns a dot with sequence number 0 and changes
+// nothing: a mutator calls [Kernel.Next] first, and fails with its error.
 func (k *Kernel[K, V]) Mint(id vclock.ReplicaID) vclock.Dot {
 	d := k.ctx.Next(id)
-	k.ctx.Add(d)
+	k.ctx.Add(d) // ignores a dot with sequence number 0
 	return d
 }
 
