@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -352,7 +351,9 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 			r.Fail("%v drops the later dot %v", op.dot, d)
 			return Op[E]{}
 		}
-		if d.Replica != table[len(table)-1] && !slices.Contains(table, d.Replica) {
+		// The dots are sorted, so a replica of dropped, once passed, never
+		// comes back: only the op's own replica may be met again.
+		if d.Replica != table[len(table)-1] && d.Replica != table[0] {
 			table = append(table, d.Replica)
 		}
 		op.dropped = append(op.dropped, d)

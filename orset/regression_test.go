@@ -197,3 +197,33 @@ func TestRegressionFailedMutationChangesState(t *testing.T) {
 		t.Fatal("failed mutations changed the set")
 	}
 }
+
+// TestRegressionAllocationBeforeValidation pins the orset part of issue 9
+// finding 10: a state claiming as many elements as it has bytes made the
+// decoder reserve a table for all of them before finding there were none,
+// allocating 28.6 times the input. The reservation is now bounded by what
+// the input can hold.
+func TestRegressionAllocationBeforeValidation(t *testing.T) {
+	const size = 1 << 20
+	w := codec.NewWriter(codec.KindSet, 0)
+	w.Array(3)
+	w.Array(0)        // empty context
+	w.Uint(size - 64) // elements claimed
+	w.Array(0)        // none stored
+	w.Raw(make([]byte, size-64))
+	data, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Set[string]
+	b := allocated(func() {
+		if err := s.UnmarshalBinary(data); err == nil {
+			t.Fatal("a state claiming elements it does not hold was accepted")
+		}
+	})
+	// At most a table for one element per 8 bytes left, about 5 bytes
+	// per byte of input.
+	if b > 8*uint64(len(data)) {
+		t.Fatalf("refusing a %d-byte state allocated %d bytes", len(data), b)
+	}
+}

@@ -2,6 +2,7 @@ package register
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
@@ -64,5 +65,50 @@ func TestRegressionMVFailedMutationChangesState(t *testing.T) {
 	}
 	if !m.Equal(before) || len(m.Values()) != 1 || m.Values()[0] != "kept" {
 		t.Fatalf("a failed Set changed the register: %v", m.Values())
+	}
+}
+
+// TestRegressionMVAllocationBeforeValidation pins the MV part of issue 9
+// finding 10: an MV state full of drop records, which an MV never keeps,
+// was decoded whole (56 times its size in allocations) before being
+// refused. It is now refused when the records are met.
+func TestRegressionMVAllocationBeforeValidation(t *testing.T) {
+	const records = 60000
+	w := codec.NewWriter(codec.KindMV, 0)
+	w.Array(4)
+	w.Array(1) // context: a:1..records+1
+	w.Array(2)
+	w.Replica("a")
+	w.Uint(records + 1)
+	w.Uint(0)  // no values
+	w.Array(0) // no groups
+	w.Array(records)
+	for i := range records {
+		s := uint64(i + 2)
+		w.Array(5)
+		w.Replica("a")
+		w.Uint(s)
+		w.Array(2) // the key: a dot
+		w.Replica("a")
+		w.Uint(s - 1)
+		w.Replica("a")
+		w.Uint(s - 1)
+	}
+	data, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m MV[string]
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err = m.UnmarshalBinary(data)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("an MV state with drop records: %v, want ErrMalformed", err)
+	}
+	// The context and the reader's replica table: a few hundred bytes.
+	if b := after.TotalAlloc - before.TotalAlloc; b > uint64(len(data)) {
+		t.Fatalf("refusing a %d-byte MV state allocated %d bytes", len(data), b)
 	}
 }

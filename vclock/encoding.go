@@ -43,7 +43,9 @@ func DecodeClock(r *codec.Reader) Clock {
 	}
 	var c Clock
 	if n > 0 {
-		c.e = make([]entry, 0, n/2)
+		// The count is bounded by the input, but is not yet borne out by
+		// it: reserve a little, and grow with what is really there.
+		c.e = make([]entry, 0, min(n/2, 64))
 	}
 	for range n / 2 {
 		id := ReplicaID(r.CanonicalReplica())
@@ -110,7 +112,7 @@ func DecodeContext(r *codec.Reader) Context {
 	n := r.CanonicalArrayLen(3)
 	var c Context
 	if n > 0 {
-		c.r = make([]ctxEntry, 0, n)
+		c.r = make([]ctxEntry, 0, min(n, 64)) // grown with what is really there
 	}
 	for range n {
 		m := r.CanonicalArrayLen(1)
@@ -132,7 +134,7 @@ func DecodeContext(r *codec.Reader) Context {
 			return Context{}
 		}
 		if k := (m - 2) / 2; k > 0 {
-			e.extra = make([]span, 0, k)
+			e.extra = make([]span, 0, min(k, 64))
 		}
 		prev := e.max
 		for range (m - 2) / 2 {

@@ -339,6 +339,12 @@ func (k *Kernel[K, V]) addDot(key K, e entry[V], d vclock.Dot) entry[V] {
 	} else {
 		ms := k.more[key]
 		if n := len(ms); n == 0 || ms[n-1].Compare(d) < 0 {
+			if n == cap(ms) {
+				// Double, as append does only for short slices: a key
+				// growing to many dots while decoding then allocates
+				// twice its final size in all, not five times.
+				ms = slices.Grow(ms, n)
+			}
 			ms = append(ms, d)
 		} else {
 			i, _ := slices.BinarySearchFunc(ms, d, vclock.Dot.Compare)
