@@ -115,8 +115,8 @@ func (s *Set[E]) MarshalBinary() ([]byte, error) {
 // everything before returning. If whole, every element is kept (the state
 // replaces the set's), and string elements are cut from shared copies of
 // the message (see chunkedStrings).
-func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, struct{}], error) {
-	r := codec.NewReader(data, codec.KindSet, codec.Limits{})
+func decodeState[E comparable](data []byte, whole bool, lim codec.Limits) (*dotkernel.Kernel[E, struct{}], error) {
+	r := codec.NewReader(data, codec.KindSet, lim)
 	getKey := getElem[E]
 	if whole {
 		getKey = chunkedStrings[E](data)
@@ -155,7 +155,7 @@ func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, st
 //
 // On error the set is unchanged and the error is a [*codec.DecodeError].
 func (s *Set[E]) UnmarshalBinary(data []byte) error {
-	k, err := decodeState[E](data, true)
+	k, err := decodeState[E](data, true, s.lim)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (s *Set[E]) UnmarshalBinary(data []byte) error {
 // changed. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
-	k, err := decodeState[E](state, false)
+	k, err := decodeState[E](state, false, s.lim)
 	if err != nil {
 		return false, err
 	}
@@ -181,9 +181,27 @@ func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
 // removed by it. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) ApplyBinary(op []byte) (changed bool, err error) {
-	var o Op[E]
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeOp[E](op, s.lim)
+	if err != nil {
 		return false, err
+	}
+	return s.apply(o)
+}
+
+// ApplyBinaryFrom is [Set.ApplyBinary] for an op received from the
+// replica from (the authenticated sender): the op must be from's own
+// write. An add or remove whose dot names another replica is refused with
+// an error wrapping [vclock.ErrForeignWrite], and the set is unchanged.
+// The dots a remove (or a re-add) drops may be any replica's: they are
+// what from had seen, not writes. A no-op carries no write and is
+// accepted from anyone.
+func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeOp[E](op, s.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.kind != opNoop && o.dot.Replica != from {
+		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return s.apply(o)
 }
@@ -199,8 +217,8 @@ func (s *Set[E]) VersionBinary() ([]byte, error) {
 // encoded by [Set.MarshalBinary]. A decoding error is a
 // [*codec.DecodeError].
 func (s *Set[E]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := vclock.UnmarshalClock(version, s.lim)
+	if err != nil {
 		return nil, err
 	}
 	return s.DeltaSince(v).MarshalBinary()
@@ -213,8 +231,8 @@ func (s *Set[E]) DeltaSinceBinary(version []byte) ([]byte, error) {
 func (s *Set[E]) CollectBinary(peerVersions [][]byte) error {
 	stable := s.k.Version()
 	for _, b := range peerVersions {
-		var v vclock.Clock
-		if err := v.UnmarshalBinary(b); err != nil {
+		v, err := vclock.UnmarshalClock(b, s.lim)
+		if err != nil {
 			return err
 		}
 		stable.Meet(v)
@@ -273,7 +291,7 @@ func cutFirstRef(b []byte, kind codec.Kind) ([]byte, error) {
 // UnmarshalBinary decodes an op encoded by [Op.MarshalBinary] into op. On
 // error op is unchanged and the error is a [*codec.DecodeError].
 func (op *Op[E]) UnmarshalBinary(data []byte) error {
-	o, err := decodeOp[E](data)
+	o, err := decodeOp[E](data, codec.Limits{})
 	if err != nil {
 		return err
 	}
@@ -281,11 +299,11 @@ func (op *Op[E]) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-func decodeOp[E comparable](data []byte) (Op[E], error) {
+func decodeOp[E comparable](data []byte, lim codec.Limits) (Op[E], error) {
 	kind := codec.KindSetAdd
-	r := codec.NewReader(data, kind, codec.Limits{})
+	r := codec.NewReader(data, kind, lim)
 	if errors.Is(r.Err(), codec.ErrKind) {
-		if r2 := codec.NewReader(data, codec.KindSetRemove, codec.Limits{}); !errors.Is(r2.Err(), codec.ErrKind) {
+		if r2 := codec.NewReader(data, codec.KindSetRemove, lim); !errors.Is(r2.Err(), codec.ErrKind) {
 			r, kind = r2, codec.KindSetRemove
 		}
 	}

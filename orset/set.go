@@ -5,6 +5,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -23,9 +24,18 @@ import (
 // must not be copied after first use (the copy would share its maps); use
 // [Set.Clone].
 type Set[E comparable] struct {
-	id vclock.ReplicaID
-	k  dotkernel.Kernel[E, struct{}]
+	id  vclock.ReplicaID
+	k   dotkernel.Kernel[E, struct{}]
+	lim codec.Limits // for every decoder; zero fields take the defaults
 }
+
+// SetLimits sets the limits every decoding method of the set applies to
+// its input: [Set.UnmarshalBinary], [Set.MergeBinary], [Set.ApplyBinary],
+// [Set.ApplyBinaryFrom], the version of [Set.DeltaSinceBinary] and the
+// versions of [Set.CollectBinary]. Zero fields take the values of
+// [codec.DefaultLimits], as they do in the zero Set. Clones keep the
+// limits; decoding a state does not change them.
+func (s *Set[E]) SetLimits(l codec.Limits) { s.lim = l }
 
 // New returns an empty set that mutates as replica id.
 //
@@ -312,7 +322,7 @@ func (s *Set[E]) Collect(stable vclock.Clock) int { return s.k.Collect(stable) }
 // mutate both the original and the clone: they would make different
 // mutations with the same dots.
 func (s *Set[E]) Clone() *Set[E] {
-	return &Set[E]{id: s.id, k: *s.k.Clone()}
+	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim}
 }
 
 // Equal reports whether s and o are in the same state: the same elements,

@@ -44,7 +44,16 @@ type MV[T any] struct {
 	// Kernel.Drop and inserts with no dropped dots, since Kernel.Insert with
 	// dropped dots keeps a record.
 	k dotkernel.Kernel[vclock.Dot, T]
+
+	lim codec.Limits // for every decoder; zero fields take the defaults
 }
+
+// SetLimits sets the limits every decoding method of the register applies
+// to its input: [MV.UnmarshalBinary], [MV.MergeBinary], [MV.ApplyBinary],
+// [MV.ApplyBinaryFrom] and the version of [MV.DeltaSinceBinary]. Zero
+// fields take the values of [codec.DefaultLimits], as they do in the zero
+// MV. Clones keep the limits; decoding a state does not change them.
+func (m *MV[T]) SetLimits(l codec.Limits) { m.lim = l }
 
 // NewMV returns an empty register that writes as replica id.
 //
@@ -239,7 +248,7 @@ func (m *MV[T]) DeltaSince(v vclock.Clock) *MV[T] {
 // Only one of m and its clone may go on writing: both would name their
 // next writes with the same dots.
 func (m *MV[T]) Clone() *MV[T] {
-	c := &MV[T]{id: m.id}
+	c := &MV[T]{id: m.id, lim: m.lim}
 	c.k = *m.k.Clone()
 	return c
 }
@@ -307,8 +316,8 @@ func (m *MV[T]) MarshalBinary() ([]byte, error) {
 }
 
 // decodeMV decodes a state written by [MV.MarshalBinary].
-func decodeMV[T any](data []byte) (*dotkernel.Kernel[vclock.Dot, T], error) {
-	r := codec.NewReader(data, codec.KindMV, codec.Limits{})
+func decodeMV[T any](data []byte, lim codec.Limits) (*dotkernel.Kernel[vclock.Dot, T], error) {
+	r := codec.NewReader(data, codec.KindMV, lim)
 	k := dotkernel.DecodeWithoutRecords(r, getDotKey, codec.GetValue[T])
 	if r.Err() == nil {
 		checkMV(r, k)
@@ -352,7 +361,7 @@ func checkMV[T any](r *codec.Reader, k *dotkernel.Kernel[vclock.Dot, T]) {
 //
 // On error the register is unchanged and the error is a [*codec.DecodeError].
 func (m *MV[T]) UnmarshalBinary(data []byte) error {
-	k, err := decodeMV[T](data)
+	k, err := decodeMV[T](data, m.lim)
 	if err != nil {
 		return err
 	}
@@ -365,7 +374,7 @@ func (m *MV[T]) UnmarshalBinary(data []byte) error {
 // whether the set of values changed. A decoding error is a
 // [*codec.DecodeError], and leaves m unchanged.
 func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
-	k, err := decodeMV[T](state)
+	k, err := decodeMV[T](state, m.lim)
 	if err != nil {
 		return false, err
 	}
@@ -376,9 +385,26 @@ func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
 // like [MV.Apply]. It reports whether the set of values changed. A decoding
 // error is a [*codec.DecodeError], and leaves m unchanged.
 func (m *MV[T]) ApplyBinary(op []byte) (changed bool, err error) {
-	var o MVOp[T]
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeMVOp[T](op, m.lim)
+	if err != nil {
 		return false, err
+	}
+	return m.apply(o)
+}
+
+// ApplyBinaryFrom is [MV.ApplyBinary] for a write received from the
+// replica from (the authenticated sender): the write's dot must be
+// from's. A write whose dot names another replica is refused with an
+// error wrapping [vclock.ErrForeignWrite], and m is unchanged. The dots a
+// write replaced may be any replica's: they are what from had seen, not
+// writes.
+func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeMVOp[T](op, m.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.dot.Replica != from {
+		return false, fmt.Errorf("register: MV write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return m.apply(o)
 }
@@ -393,8 +419,8 @@ func (m *MV[T]) VersionBinary() ([]byte, error) {
 // returns [MV.DeltaSince] of it, encoded like [MV.MarshalBinary]. A
 // decoding error is a [*codec.DecodeError].
 func (m *MV[T]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := vclock.UnmarshalClock(version, m.lim)
+	if err != nil {
 		return nil, err
 	}
 	return m.DeltaSince(v).MarshalBinary()
@@ -421,7 +447,16 @@ func (op MVOp[T]) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes an op encoded by [MVOp.MarshalBinary] into op. On
 // error op is unchanged and the error is a [*codec.DecodeError].
 func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindMVOp, codec.Limits{})
+	o, err := decodeMVOp[T](data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*op = o
+	return nil
+}
+
+func decodeMVOp[T any](data []byte, lim codec.Limits) (MVOp[T], error) {
+	r := codec.NewReader(data, codec.KindMVOp, lim)
 	n := r.CanonicalArrayLen(1)
 	if r.Err() == nil && (n < 3 || (n-3)%2 != 0) {
 		r.Fail("MV register op with %d fields", n)
@@ -451,10 +486,9 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 		r.Fail("replica table %q is not exactly the op's replicas %q", r.Replicas(), ids)
 	}
 	if err := r.Done(); err != nil {
-		return err
+		return MVOp[T]{}, err
 	}
-	*op = MVOp[T]{dot: dot, v: v, replaced: replaced}
-	return nil
+	return MVOp[T]{dot: dot, v: v, replaced: replaced}, nil
 }
 
 // replicaList lists replica IDs in the order they are first added, as a

@@ -76,16 +76,28 @@ func (c Clock) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a message written by [Clock.MarshalBinary] into c.
 // On error c is left unchanged and the error is a [*codec.DecodeError].
 func (c *Clock) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindClock, codec.Limits{})
+	v, err := UnmarshalClock(data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+// UnmarshalClock decodes a message written by [Clock.MarshalBinary] within
+// the limits lim (zero fields take [codec.DefaultLimits]' values), for a
+// data type that decodes a peer's version with the limits it was given. A
+// decoding error is a [*codec.DecodeError].
+func UnmarshalClock(data []byte, lim codec.Limits) (Clock, error) {
+	r := codec.NewReader(data, codec.KindClock, lim)
 	v := DecodeClock(r)
 	if r.Err() == nil && !tableIs(r, v.All()) {
 		r.Fail("replica table is not the clock's replicas in order")
 	}
 	if err := r.Done(); err != nil {
-		return err
+		return Clock{}, err
 	}
-	*c = v
-	return nil
+	return v, nil
 }
 
 // Encode writes c into a message being built: an array with, for each
