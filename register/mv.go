@@ -242,6 +242,15 @@ func (m *MV[T]) DeltaSince(v vclock.Clock) *MV[T] {
 	return d
 }
 
+// Fingerprint returns a hash of the register's content: the dots of its
+// current values. Values themselves are left out: a write is unique by its
+// dot (see [MV.Equal]). It does not depend on the order writes and merges
+// arrived in: registers that are [MV.Equal] have the same fingerprint,
+// and registers holding different writes almost surely do not. The causal
+// context is left out. It is the same on every machine, kept up to date by
+// every change, and costs nothing to read.
+func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
+
 // Clone returns an independent copy of m with the same replica ID. Values
 // are copied as Go assigns them: memory they refer to is shared.
 //

@@ -120,6 +120,8 @@ type Kernel[K comparable, V any] struct {
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
+	fp uint64 // the fingerprint (see fingerprint.go)
+
 	// ix finds the keys by their dots, for DeltaSince. It is made with
 	// the first dot the store takes (mutators are exclusive; DeltaSince,
 	// which readers may call at the same time, cannot make it), and built
@@ -410,6 +412,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		}
 		k.m.remove(key)
 		k.noteDrop(d)
+		k.fpSub(key, d)
 		return true, true
 	}
 	ms := k.more[key]
@@ -418,6 +421,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		return false, false
 	}
 	k.noteDrop(d)
+	k.fpSub(key, d)
 	k.keepDots(key, e, slices.Delete(ms, i, i+1))
 	return true, len(ms) == 1
 }
@@ -443,6 +447,7 @@ func (k *Kernel[K, V]) dropSorted(key K, e entry[V], ds []vclock.Dot) (dropped, 
 		}
 		if j < len(ds) && ds[j] == m {
 			k.noteDrop(m)
+			k.fpSub(key, m)
 			continue
 		}
 		keep = append(keep, m)
@@ -673,6 +678,10 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 		k.setMore(key, []vclock.Dot{d})
 	}
 	k.noteDot(rep, d.Seq, key)
+	k.fpAdd(key, d)
+	for _, x := range dropped {
+		k.fpSub(key, x)
+	}
 	if k.ix.active {
 		for _, x := range dropped {
 			k.noteDrop(x)
@@ -693,6 +702,9 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	dropped = k.ownDots(key, old)
 	if !old.single() {
 		k.shrinkMore(key, nil, 0)
+	}
+	for _, x := range dropped {
+		k.fpSub(key, x)
 	}
 	if k.ix.Active() {
 		for _, x := range dropped {
@@ -738,6 +750,7 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		k.m.set(key, k.single(key, v, d))
 	}
 	k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+	k.fpAdd(key, d)
 	k.tidy()
 	return true
 }
@@ -1096,6 +1109,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			}
 			k.m.remove(key)
 			k.noteDrop(k.first(e))
+			k.fpSub(key, k.first(e))
 			gone[key] = struct{}{}
 			continue
 		}
@@ -1106,6 +1120,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
 				dropped = true
 				k.noteDrop(d)
+				k.fpSub(key, d)
 				continue
 			}
 			keep = append(keep, d)
@@ -1155,6 +1170,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				if !k.holds(key, e, d) {
 					k.m.set(key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
+					k.fpAdd(key, d)
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
@@ -1164,6 +1180,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					k.m.set(key, entry[V]{v: oe.v, d: w})
 				}
 				k.noteDot(rep, seq, key)
+				k.fpAdd(key, vclock.Dot{Replica: k.reps[rep], Seq: seq})
 				grew = noteNew(key, gone) || grew
 			}
 			continue
@@ -1184,6 +1201,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 		for _, d := range add {
 			k.noteDot(trans(o.repOf(d)), d.Seq, key)
+			k.fpAdd(key, d)
 		}
 	}
 	return grew
@@ -1265,6 +1283,7 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 		k.storeSince(d, v, seen)
 	}
 	k.recordsSince(d, v, seen)
+	d.fp = d.ScanFingerprint() // a pass over the delta's store
 	for g := range k.ghosts {
 		if d.ctx.Contains(g) {
 			if d.ghosts == nil {
@@ -1392,6 +1411,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,
 		RecordsAll: k.RecordsAll,
+		fp:         k.fp,
 	}
 	if k.more != nil {
 		c.more = make(map[K][]vclock.Dot, len(k.more))
