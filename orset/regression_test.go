@@ -227,3 +227,41 @@ func TestRegressionAllocationBeforeValidation(t *testing.T) {
 		t.Fatalf("refusing a %d-byte state allocated %d bytes", len(data), b)
 	}
 }
+
+// TestRegressionFabricatedDots pins the kernel part of issue 9 finding 7:
+// a peer that sent an add minting a third replica's future dot made the
+// receiver discard that replica's real write when it came. Through
+// ApplyBinaryFrom such an op is refused; a peer's own far-off dot holds
+// back only its own entry of the version.
+func TestRegressionFabricatedDots(t *testing.T) {
+	c := New[string]("c")
+	for range 3 {
+		c.Add("warm-up")
+	}
+	r := New[string]("r")
+	if _, err := r.MergeBinary(mustMarshal(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	// p forges c's next add, and sends an add of its own far ahead.
+	forged := mustMarshal(t, Op[string]{kind: opAdd, elem: "forged", dot: vclock.Dot{Replica: "c", Seq: 4}})
+	if _, err := r.ApplyBinaryFrom(forged, "p"); !errors.Is(err, vclock.ErrForeignWrite) {
+		t.Fatalf("p sending c's add: %v, want ErrForeignWrite", err)
+	}
+	far := mustMarshal(t, Op[string]{kind: opAdd, elem: "far", dot: vclock.Dot{Replica: "p", Seq: 1000}})
+	if _, err := r.ApplyBinaryFrom(far, "p"); err != nil {
+		t.Fatal(err)
+	}
+	real := c.Add("real")
+	if real.Dot() != (vclock.Dot{Replica: "c", Seq: 4}) {
+		t.Fatalf("c's next dot is %v", real.Dot())
+	}
+	if changed, err := r.ApplyBinaryFrom(mustMarshal(t, real), "c"); err != nil || !changed {
+		t.Fatalf("c's real add after the forgery: changed %v, %v", changed, err)
+	}
+	if !r.Contains("real") || r.Contains("forged") {
+		t.Fatalf("after the forgery: %s", dump(r))
+	}
+	if v := r.Version(); v.Get("c") != 4 || v.Get("p") != 0 {
+		t.Fatalf("Version() = %v, want c:4 and nothing of p", v)
+	}
+}
