@@ -20,9 +20,11 @@ import (
 // it cannot mutate: [Set.Add] and [Set.Remove] panic on it. Use [New] for a
 // replica that writes.
 //
-// A Set is not safe for concurrent use: guard it as you would a map. It
-// must not be copied after first use (the copy would share its maps); use
-// [Set.Clone].
+// A Set is not safe for concurrent use: guard it as you would a map. Its
+// reading methods (Contains, Len, All, Equal, DeltaSince, Version,
+// MarshalBinary, Clone, Fingerprint, and being the argument of Merge) may
+// run together, as under a read lock. It must not be copied after first
+// use (the copy would share its maps); use [Set.Clone].
 type Set[E comparable] struct {
 	id  vclock.ReplicaID
 	k   dotkernel.Kernel[E, struct{}]

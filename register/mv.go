@@ -27,8 +27,18 @@ import (
 // writes, but it cannot write: [MV.Set] panics on it. Use [NewMV] for a
 // replica that writes.
 //
-// An MV is not safe for concurrent use: guard it as you would a map. It must
-// not be copied after first use; use [MV.Clone].
+// An MV is not safe for concurrent use: guard it as you would a map. Its
+// reading methods (Values, Version, Equal, DeltaSince, Clone,
+// MarshalBinary, Fingerprint, and being the argument of Merge) may run
+// together. It must not be copied after first use; use [MV.Clone].
+//
+// From untrusted peers take writes through [MV.ApplyBinaryFrom], which
+// refuses a write that is not its sender's own. The dots a write replaced
+// are what its sender claims to have seen, and cannot be checked: a write
+// that names another replica's future dot makes that write, when it
+// comes, count as replaced everywhere. A state's causal context
+// ([MV.MergeBinary]) speaks for every replica in the same way: take states
+// only from trusted peers.
 type MV[T any] struct {
 	id vclock.ReplicaID
 	// k maps each current write's dot to its value (the key is the dot
