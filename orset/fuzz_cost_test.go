@@ -46,7 +46,7 @@ func checkCost(t *testing.T, what string, n int, f func()) {
 	if b := after.TotalAlloc - before.TotalAlloc; b > allocPerByte*uint64(n)+allocFixed {
 		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, allocPerByte)
 	}
-	if n <= maxTimed && took > maxTime {
+	if n <= maxTimed && took > maxTime*timeFactor {
 		t.Fatalf("%s of %d bytes took %v", what, n, took)
 	}
 }

@@ -41,7 +41,7 @@ func checkMVCost(t *testing.T, what string, n int, f func()) {
 	if b := after.TotalAlloc - before.TotalAlloc; b > mvAllocPerByte*uint64(n)+mvAllocFixed {
 		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, mvAllocPerByte)
 	}
-	if n <= mvMaxTimed && took > mvMaxTime {
+	if n <= mvMaxTimed && took > mvMaxTime*timeFactor {
 		t.Fatalf("%s of %d bytes took %v", what, n, took)
 	}
 }

@@ -40,7 +40,7 @@ func checkCost(t *testing.T, what string, n int, f func()) {
 	if b := after.TotalAlloc - before.TotalAlloc; b > vcAllocPerByte*uint64(n)+vcAllocFixed {
 		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, vcAllocPerByte)
 	}
-	if n <= vcMaxTimed && took > vcMaxTime {
+	if n <= vcMaxTimed && took > vcMaxTime*timeFactor {
 		t.Fatalf("%s of %d bytes took %v", what, n, took)
 	}
 }
