@@ -1034,7 +1034,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	if k == o {
 		return false
 	}
-	ghosts := k.joinedGhosts(o)
+	ghostsOfO := k.ghostsFrom(o)
 	// The records of o whose mutations k has not applied: they are all k
 	// lacks of o's drops, when o's horizon is within k's version.
 	var fresh []Record[K]
@@ -1058,7 +1058,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	}
 	grew := k.takeFrom(o, shared, gone)
 	k.ctx.Merge(&o.ctx)
-	k.ghosts = ghosts
+	k.joinGhosts(o, ghostsOfO)
 	k.RecordsAll = k.RecordsAll && o.RecordsAll
 	for _, r := range fresh {
 		k.Record(r.Dot, r.Key, r.Dropped)
@@ -1223,31 +1223,39 @@ func noteNew[K comparable](key K, gone map[K]struct{}) bool {
 	return true
 }
 
-// joinedGhosts returns k's ghosts after a join with o, from the contexts
-// before the join: a ghost of one side stays one unless the other side
-// applied its mutation.
-func (k *Kernel[K, V]) joinedGhosts(o *Kernel[K, V]) map[vclock.Dot]struct{} {
-	if len(k.ghosts) == 0 && len(o.ghosts) == 0 {
-		return nil
-	}
-	var ng map[vclock.Dot]struct{}
-	keep := func(g vclock.Dot) {
-		if ng == nil {
-			ng = make(map[vclock.Dot]struct{})
-		}
-		ng[g] = struct{}{}
-	}
-	for g := range k.ghosts {
-		if _, also := o.ghosts[g]; also || !o.ctx.Contains(g) {
-			keep(g)
-		}
-	}
+// ghostsFrom returns the ghosts of o that stay ghosts after a join with
+// it: those k also holds as ghosts or has not seen. It reads k's context
+// as it is before the join, so Join calls it first.
+func (k *Kernel[K, V]) ghostsFrom(o *Kernel[K, V]) []vclock.Dot {
+	var out []vclock.Dot
 	for g := range o.ghosts {
 		if _, also := k.ghosts[g]; also || !k.ctx.Contains(g) {
-			keep(g)
+			out = append(out, g)
 		}
 	}
-	return ng
+	return out
+}
+
+// joinGhosts sets k's ghosts to those after a join with o, in place: a
+// ghost of k stays one unless o applied its mutation (o's context, which
+// the join does not change, holds it and it is no ghost of o), and the
+// ghosts of o that ghostsFrom kept join them. It allocates nothing unless
+// o brings ghosts.
+func (k *Kernel[K, V]) joinGhosts(o *Kernel[K, V], fromO []vclock.Dot) {
+	for g := range k.ghosts {
+		if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
+			delete(k.ghosts, g)
+		}
+	}
+	if len(fromO) > 0 && k.ghosts == nil {
+		k.ghosts = make(map[vclock.Dot]struct{}, len(fromO))
+	}
+	for _, g := range fromO {
+		k.ghosts[g] = struct{}{}
+	}
+	if len(k.ghosts) == 0 {
+		k.ghosts = nil
+	}
 }
 
 // DeltaSince returns a kernel holding what a replica at version v lacks:
