@@ -57,6 +57,27 @@
 // map[string]struct{} of them (see the benchmarks): each element's dot is
 // packed in one word beside it.
 //
+// # Untrusted peers
+//
+// Every decoding method checks its input whole before changing anything,
+// within the limits given to [Set.SetLimits], at a cost linear in the
+// input. [Set.ApplyBinaryFrom] takes an op only if its own dot is the
+// sender's: a peer can write only as itself. [Set.Fingerprint] hashes the
+// elements and their dots, so that replicas at the same version can check
+// they hold the same content.
+//
+// What a peer can still do: the dots a remove (or re-add) drops are what
+// its sender claims to have seen, and cannot be checked. A remove that
+// names a dot another replica has not yet made makes every replica that
+// applies it treat that write as removed when it arrives, whatever element
+// it adds; the replicas still agree with one another. The causal context
+// of a state or delta ([Set.MergeBinary]) likewise speaks for every
+// replica, and a forged one can make the receiver take any replica's
+// future writes as already seen and removed. A dot far beyond its
+// replica's last one, in a sender's own op, holds back only that
+// replica's entry of [Set.Version]. Take states only from peers you
+// trust, and ops from others only through ApplyBinaryFrom.
+//
 // # Elements
 //
 // Elements are encoded with [codec.PutValue]: strings, integers, booleans,

@@ -2,12 +2,11 @@ package orset
 
 import (
 	"errors"
+	"fmt"
 	"math"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
-	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -40,6 +39,21 @@ import (
 // elements of the types codec.PutValue writes itself (strings, integers,
 // booleans; floats are always float64), so a value has exactly one
 // encoding. (codec.Reader's Canonical methods refuse any other form.)
+
+// checkElem reports why e cannot be encoded, or nil. The types
+// codec.PutValue writes itself always can; any other is tried.
+func checkElem[E comparable](e E) error {
+	switch any(e).(type) {
+	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		return nil
+	}
+	w := codec.NewWriter(codec.KindSetAdd, 16)
+	putElem(w, e)
+	if _, err := w.Bytes(); err != nil {
+		return fmt.Errorf("%w: element %v cannot be encoded: %w", ErrInvalidOp, e, err)
+	}
+	return nil
+}
 
 // putElem writes an element.
 func putElem[E comparable](w *codec.Writer, e E) { codec.PutValue(w, e) }
@@ -101,8 +115,8 @@ func (s *Set[E]) MarshalBinary() ([]byte, error) {
 // everything before returning. If whole, every element is kept (the state
 // replaces the set's), and string elements are cut from shared copies of
 // the message (see chunkedStrings).
-func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, struct{}], error) {
-	r := codec.NewReader(data, codec.KindSet, codec.Limits{})
+func decodeState[E comparable](data []byte, whole bool, lim codec.Limits) (*dotkernel.Kernel[E, struct{}], error) {
+	r := codec.NewReader(data, codec.KindSet, lim)
 	getKey := getElem[E]
 	if whole {
 		getKey = chunkedStrings[E](data)
@@ -141,7 +155,7 @@ func decodeState[E comparable](data []byte, whole bool) (*dotkernel.Kernel[E, st
 //
 // On error the set is unchanged and the error is a [*codec.DecodeError].
 func (s *Set[E]) UnmarshalBinary(data []byte) error {
-	k, err := decodeState[E](data, true)
+	k, err := decodeState[E](data, true, s.lim)
 	if err != nil {
 		return err
 	}
@@ -155,7 +169,7 @@ func (s *Set[E]) UnmarshalBinary(data []byte) error {
 // changed. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
-	k, err := decodeState[E](state, false)
+	k, err := decodeState[E](state, false, s.lim)
 	if err != nil {
 		return false, err
 	}
@@ -167,9 +181,27 @@ func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
 // removed by it. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) ApplyBinary(op []byte) (changed bool, err error) {
-	var o Op[E]
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeOp[E](op, s.lim)
+	if err != nil {
 		return false, err
+	}
+	return s.apply(o)
+}
+
+// ApplyBinaryFrom is [Set.ApplyBinary] for an op received from the
+// replica from (the authenticated sender): the op must be from's own
+// write. An add or remove whose dot names another replica is refused with
+// an error wrapping [vclock.ErrForeignWrite], and the set is unchanged.
+// The dots a remove (or a re-add) drops may be any replica's: they are
+// what from had seen, not writes. A no-op carries no write and is
+// accepted from anyone.
+func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeOp[E](op, s.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.kind != opNoop && o.dot.Replica != from {
+		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return s.apply(o)
 }
@@ -185,8 +217,8 @@ func (s *Set[E]) VersionBinary() ([]byte, error) {
 // encoded by [Set.MarshalBinary]. A decoding error is a
 // [*codec.DecodeError].
 func (s *Set[E]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := vclock.UnmarshalClock(version, s.lim)
+	if err != nil {
 		return nil, err
 	}
 	return s.DeltaSince(v).MarshalBinary()
@@ -199,8 +231,8 @@ func (s *Set[E]) DeltaSinceBinary(version []byte) ([]byte, error) {
 func (s *Set[E]) CollectBinary(peerVersions [][]byte) error {
 	stable := s.k.Version()
 	for _, b := range peerVersions {
-		var v vclock.Clock
-		if err := v.UnmarshalBinary(b); err != nil {
+		v, err := vclock.UnmarshalClock(b, s.lim)
+		if err != nil {
 			return err
 		}
 		stable.Meet(v)
@@ -259,7 +291,7 @@ func cutFirstRef(b []byte, kind codec.Kind) ([]byte, error) {
 // UnmarshalBinary decodes an op encoded by [Op.MarshalBinary] into op. On
 // error op is unchanged and the error is a [*codec.DecodeError].
 func (op *Op[E]) UnmarshalBinary(data []byte) error {
-	o, err := decodeOp[E](data)
+	o, err := decodeOp[E](data, codec.Limits{})
 	if err != nil {
 		return err
 	}
@@ -267,11 +299,11 @@ func (op *Op[E]) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-func decodeOp[E comparable](data []byte) (Op[E], error) {
+func decodeOp[E comparable](data []byte, lim codec.Limits) (Op[E], error) {
 	kind := codec.KindSetAdd
-	r := codec.NewReader(data, kind, codec.Limits{})
+	r := codec.NewReader(data, kind, lim)
 	if errors.Is(r.Err(), codec.ErrKind) {
-		if r2 := codec.NewReader(data, codec.KindSetRemove, codec.Limits{}); !errors.Is(r2.Err(), codec.ErrKind) {
+		if r2 := codec.NewReader(data, codec.KindSetRemove, lim); !errors.Is(r2.Err(), codec.ErrKind) {
 			r, kind = r2, codec.KindSetRemove
 		}
 	}
@@ -303,8 +335,8 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 	if r.Err() != nil {
 		return Op[E]{}
 	}
-	if op.dot.Seq == 0 {
-		r.Fail("op with sequence number 0")
+	if op.dot.Seq == 0 || op.dot.Seq > vclock.MaxSeq {
+		r.Fail("op with sequence number %d", op.dot.Seq)
 		return Op[E]{}
 	}
 	if op.kind == opAdd && r.Remaining() == 0 {
@@ -325,7 +357,7 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 	op.dropped = make([]vclock.Dot, 0, n/2)
 	table := []vclock.ReplicaID{op.dot.Replica}
 	for range n / 2 {
-		d := wire.GetDotCanonical(r)
+		d := dotkernel.GetDot(r)
 		if r.Err() != nil {
 			return Op[E]{}
 		}
@@ -337,7 +369,9 @@ func getOp[E comparable](r *codec.Reader, kind codec.Kind) Op[E] {
 			r.Fail("%v drops the later dot %v", op.dot, d)
 			return Op[E]{}
 		}
-		if d.Replica != table[len(table)-1] && !slices.Contains(table, d.Replica) {
+		// The dots are sorted, so a replica of dropped, once passed, never
+		// comes back: only the op's own replica may be met again.
+		if d.Replica != table[len(table)-1] && d.Replica != table[0] {
 			table = append(table, d.Replica)
 		}
 		op.dropped = append(op.dropped, d)

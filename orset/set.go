@@ -5,6 +5,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -19,13 +20,24 @@ import (
 // it cannot mutate: [Set.Add] and [Set.Remove] panic on it. Use [New] for a
 // replica that writes.
 //
-// A Set is not safe for concurrent use: guard it as you would a map. It
-// must not be copied after first use (the copy would share its maps); use
-// [Set.Clone].
+// A Set is not safe for concurrent use: guard it as you would a map. Its
+// reading methods (Contains, Len, All, Equal, DeltaSince, Version,
+// MarshalBinary, Clone, Fingerprint, and being the argument of Merge) may
+// run together, as under a read lock. It must not be copied after first
+// use (the copy would share its maps); use [Set.Clone].
 type Set[E comparable] struct {
-	id vclock.ReplicaID
-	k  dotkernel.Kernel[E, struct{}]
+	id  vclock.ReplicaID
+	k   dotkernel.Kernel[E, struct{}]
+	lim codec.Limits // for every decoder; zero fields take the defaults
 }
+
+// SetLimits sets the limits every decoding method of the set applies to
+// its input: [Set.UnmarshalBinary], [Set.MergeBinary], [Set.ApplyBinary],
+// [Set.ApplyBinaryFrom], the version of [Set.DeltaSinceBinary] and the
+// versions of [Set.CollectBinary]. Zero fields take the values of
+// [codec.DefaultLimits], as they do in the zero Set. Clones keep the
+// limits; decoding a state does not change them.
+func (s *Set[E]) SetLimits(l codec.Limits) { s.lim = l }
 
 // New returns an empty set that mutates as replica id.
 //
@@ -63,12 +75,25 @@ const (
 // is harmless.
 //
 // The zero Op names no mutation: [Set.Apply] refuses it with
-// [ErrInvalidOp]. An Op may be copied freely.
+// [ErrInvalidOp]. So does an Op returned by a mutator that failed (see
+// [Set.Add]): [Op.MarshalBinary] and [Set.Apply] return its error. An Op
+// may be copied freely.
 type Op[E comparable] struct {
 	kind    opKind
 	elem    E
 	dot     vclock.Dot
 	dropped []vclock.Dot // sorted by vclock.Dot.Compare; never modified
+	err     error        // why the mutator that made it failed
+}
+
+// Err returns why the mutator that made op failed, or nil: an Op that
+// reports an error names no mutation, changed nothing where it was made,
+// and cannot be encoded or applied.
+func (op Op[E]) Err() error { return op.err }
+
+// failed returns the op of a mutator of e that failed with err.
+func failed[E comparable](e E, err error) Op[E] {
+	return Op[E]{elem: e, err: err}
 }
 
 // Elem returns the element the op adds or removes.
@@ -101,6 +126,9 @@ func (op Op[E]) String() string {
 
 // check reports why op cannot be applied, or nil.
 func (op Op[E]) check() error {
+	if op.err != nil {
+		return op.err
+	}
 	switch op.kind {
 	case opNoop:
 		return nil
@@ -108,7 +136,7 @@ func (op Op[E]) check() error {
 	default:
 		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
 	}
-	if !op.dot.Valid() {
+	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
 		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
 	}
 	if op.kind == opRemove && len(op.dropped) == 0 {
@@ -116,7 +144,7 @@ func (op Op[E]) check() error {
 	}
 	for _, d := range op.dropped {
 		switch {
-		case !d.Valid():
+		case !d.Valid() || d.Seq > vclock.MaxSeq:
 			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
 		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
 			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
@@ -135,9 +163,20 @@ func (s *Set[E]) mustWrite(what string) {
 // gets a new dot, which becomes e's only support here: the dots e had
 // before are dropped, and the op tells the other replicas to drop them too.
 //
+// If e cannot be encoded (a type msgpack cannot encode), or the replica
+// has no sequence number left for a new dot ([vclock.ErrSeqExhausted]),
+// Add changes nothing and returns an op that reports the error through
+// [Op.Err], [Op.MarshalBinary] and [Set.Apply].
+//
 // Add panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Add(e E) Op[E] {
 	s.mustWrite("Add")
+	if err := checkElem(e); err != nil {
+		return failed(e, err)
+	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return failed(e, fmt.Errorf("orset: Add: %w", err))
+	}
 	d := s.k.Mint(s.id)
 	dropped := s.k.Put(e, struct{}{}, d)
 	if len(dropped) > 1 {
@@ -153,11 +192,22 @@ func (s *Set[E]) Add(e E) Op[E] {
 // so that the set's version advances and [Set.DeltaSince] conveys it.
 //
 // If e is not in the set, Remove does nothing and returns an op that does
-// nothing ([Op.IsNoop]).
+// nothing ([Op.IsNoop]). If e cannot be encoded, or the replica has no
+// sequence number left for a new dot, Remove changes nothing and returns
+// an op that reports the error, as [Set.Add] does.
 //
 // Remove panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Remove(e E) Op[E] {
 	s.mustWrite("Remove")
+	if err := checkElem(e); err != nil {
+		return failed(e, err)
+	}
+	if !s.k.Has(e) {
+		return Op[E]{kind: opNoop, elem: e}
+	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return failed(e, fmt.Errorf("orset: Remove: %w", err))
+	}
 	dropped := s.k.Remove(e)
 	if dropped == nil {
 		return Op[E]{kind: opNoop, elem: e}
@@ -274,7 +324,7 @@ func (s *Set[E]) Collect(stable vclock.Clock) int { return s.k.Collect(stable) }
 // mutate both the original and the clone: they would make different
 // mutations with the same dots.
 func (s *Set[E]) Clone() *Set[E] {
-	return &Set[E]{id: s.id, k: *s.k.Clone()}
+	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim}
 }
 
 // Equal reports whether s and o are in the same state: the same elements,
@@ -288,5 +338,15 @@ func (s *Set[E]) Equal(o *Set[E]) bool {
 	}
 	return s.k.Equal(&o.k, func(struct{}, struct{}) bool { return true })
 }
+
+// Fingerprint returns a hash of the set's content: its elements with the
+// dots that support them. It does not depend on the order in which adds,
+// removes and merges arrived: replicas whose states are [Set.Equal] have
+// the same fingerprint, and sets whose elements or dots differ almost
+// surely do not. Drop records, the causal context and indexes, which
+// replicas hold for different times, are left out. It is the same on
+// every machine, kept up to date by every change (constant work per dot),
+// and costs nothing to read.
+func (s *Set[E]) Fingerprint() uint64 { return s.k.Fingerprint() }
 
 func (s *Set[E]) isEmpty() bool { return s.k.Len() == 0 && s.k.Context().IsEmpty() }

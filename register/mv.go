@@ -6,7 +6,6 @@ import (
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
-	"github.com/activeactive/crdt/internal/wire"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -28,8 +27,18 @@ import (
 // writes, but it cannot write: [MV.Set] panics on it. Use [NewMV] for a
 // replica that writes.
 //
-// An MV is not safe for concurrent use: guard it as you would a map. It must
-// not be copied after first use; use [MV.Clone].
+// An MV is not safe for concurrent use: guard it as you would a map. Its
+// reading methods (Values, Version, Equal, DeltaSince, Clone,
+// MarshalBinary, Fingerprint, and being the argument of Merge) may run
+// together. It must not be copied after first use; use [MV.Clone].
+//
+// From untrusted peers take writes through [MV.ApplyBinaryFrom], which
+// refuses a write that is not its sender's own. The dots a write replaced
+// are what its sender claims to have seen, and cannot be checked: a write
+// that names another replica's future dot makes that write, when it
+// comes, count as replaced everywhere. A state's causal context
+// ([MV.MergeBinary]) speaks for every replica in the same way: take states
+// only from trusted peers.
 type MV[T any] struct {
 	id vclock.ReplicaID
 	// k maps each current write's dot to its value (the key is the dot
@@ -45,7 +54,16 @@ type MV[T any] struct {
 	// Kernel.Drop and inserts with no dropped dots, since Kernel.Insert with
 	// dropped dots keeps a record.
 	k dotkernel.Kernel[vclock.Dot, T]
+
+	lim codec.Limits // for every decoder; zero fields take the defaults
 }
+
+// SetLimits sets the limits every decoding method of the register applies
+// to its input: [MV.UnmarshalBinary], [MV.MergeBinary], [MV.ApplyBinary],
+// [MV.ApplyBinaryFrom] and the version of [MV.DeltaSinceBinary]. Zero
+// fields take the values of [codec.DefaultLimits], as they do in the zero
+// MV. Clones keep the limits; decoding a state does not change them.
+func (m *MV[T]) SetLimits(l codec.Limits) { m.lim = l }
 
 // NewMV returns an empty register that writes as replica id.
 //
@@ -69,7 +87,13 @@ type MVOp[T any] struct {
 	dot      vclock.Dot
 	v        T
 	replaced []vclock.Dot // sorted by vclock.Dot.Compare, no repeats
+	err      error        // why the Set that made it failed
 }
+
+// Err returns why the [MV.Set] that made op failed, or nil: such an op
+// names no write, changed nothing where it was made, and cannot be encoded
+// or applied.
+func (op MVOp[T]) Err() error { return op.err }
 
 // Dot returns the dot that names the write.
 func (op MVOp[T]) Dot() vclock.Dot { return op.dot }
@@ -83,12 +107,15 @@ func (op MVOp[T]) Replaced() []vclock.Dot { return slices.Clone(op.replaced) }
 
 // check reports why op cannot be a write, or nil.
 func (op MVOp[T]) check() error {
-	if !op.dot.Valid() {
+	if op.err != nil {
+		return op.err
+	}
+	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
 		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
 	}
 	for i, x := range op.replaced {
 		switch {
-		case !x.Valid():
+		case !x.Valid() || x.Seq > vclock.MaxSeq:
 			return fmt.Errorf("%w: replaced dot %v names no event", ErrInvalidOp, x)
 		case x.Replica == op.dot.Replica && x.Seq >= op.dot.Seq:
 			return fmt.Errorf("%w: write %v replaces its replica's later write %v", ErrInvalidOp, op.dot, x)
@@ -116,10 +143,21 @@ func (m *MV[T]) dots() []vclock.Dot {
 // Set writes v, replacing every value the register holds, and returns the
 // write to apply at the other replicas.
 //
+// If v cannot be encoded (a type msgpack cannot encode), or the replica
+// has no sequence number left for a new dot ([vclock.ErrSeqExhausted]),
+// Set changes nothing and returns an op that reports the error through
+// [MVOp.Err], [MVOp.MarshalBinary] and [MV.Apply].
+//
 // Set panics on a register without a replica ID (the zero value).
 func (m *MV[T]) Set(v T) MVOp[T] {
 	if m.id == "" {
 		panic("register: Set on an MV register made without NewMV")
+	}
+	if err := checkValue(v); err != nil {
+		return MVOp[T]{v: v, err: err}
+	}
+	if _, err := m.k.Next(m.id); err != nil {
+		return MVOp[T]{v: v, err: fmt.Errorf("register: MV.Set: %w", err)}
 	}
 	replaced := m.dots()
 	for _, x := range replaced {
@@ -214,13 +252,22 @@ func (m *MV[T]) DeltaSince(v vclock.Clock) *MV[T] {
 	return d
 }
 
+// Fingerprint returns a hash of the register's content: the dots of its
+// current values. Values themselves are left out: a write is unique by its
+// dot (see [MV.Equal]). It does not depend on the order writes and merges
+// arrived in: registers that are [MV.Equal] have the same fingerprint,
+// and registers holding different writes almost surely do not. The causal
+// context is left out. It is the same on every machine, kept up to date by
+// every change, and costs nothing to read.
+func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
+
 // Clone returns an independent copy of m with the same replica ID. Values
 // are copied as Go assigns them: memory they refer to is shared.
 //
 // Only one of m and its clone may go on writing: both would name their
 // next writes with the same dots.
 func (m *MV[T]) Clone() *MV[T] {
-	c := &MV[T]{id: m.id}
+	c := &MV[T]{id: m.id, lim: m.lim}
 	c.k = *m.k.Clone()
 	return c
 }
@@ -250,6 +297,21 @@ func (m *MV[T]) Equal(o *MV[T]) bool {
 // they first appear. Integers and headers take their shortest form, so a
 // state or op has exactly one encoding.
 
+// checkValue reports why v cannot be encoded, or nil. The types
+// codec.PutValue writes itself always can; any other is tried.
+func checkValue[T any](v T) error {
+	switch any(v).(type) {
+	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		return nil
+	}
+	w := codec.NewWriter(codec.KindMVOp, 16)
+	codec.PutValue(w, v)
+	if _, err := w.Bytes(); err != nil {
+		return fmt.Errorf("%w: value cannot be encoded: %w", ErrInvalidOp, err)
+	}
+	return nil
+}
+
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)
 	w.Replica(string(d.Replica))
@@ -261,7 +323,7 @@ func getDotKey(r *codec.Reader) vclock.Dot {
 		r.Fail("MV register key with %d fields, want 2", n)
 		return vclock.Dot{}
 	}
-	return wire.GetDotCanonical(r)
+	return dotkernel.GetDot(r)
 }
 
 // MarshalBinary encodes the register's state (its values and causal
@@ -273,9 +335,9 @@ func (m *MV[T]) MarshalBinary() ([]byte, error) {
 }
 
 // decodeMV decodes a state written by [MV.MarshalBinary].
-func decodeMV[T any](data []byte) (*dotkernel.Kernel[vclock.Dot, T], error) {
-	r := codec.NewReader(data, codec.KindMV, codec.Limits{})
-	k := dotkernel.Decode(r, getDotKey, codec.GetValue[T])
+func decodeMV[T any](data []byte, lim codec.Limits) (*dotkernel.Kernel[vclock.Dot, T], error) {
+	r := codec.NewReader(data, codec.KindMV, lim)
+	k := dotkernel.DecodeWithoutRecords(r, getDotKey, codec.GetValue[T])
 	if r.Err() == nil {
 		checkMV(r, k)
 	}
@@ -318,7 +380,7 @@ func checkMV[T any](r *codec.Reader, k *dotkernel.Kernel[vclock.Dot, T]) {
 //
 // On error the register is unchanged and the error is a [*codec.DecodeError].
 func (m *MV[T]) UnmarshalBinary(data []byte) error {
-	k, err := decodeMV[T](data)
+	k, err := decodeMV[T](data, m.lim)
 	if err != nil {
 		return err
 	}
@@ -331,7 +393,7 @@ func (m *MV[T]) UnmarshalBinary(data []byte) error {
 // whether the set of values changed. A decoding error is a
 // [*codec.DecodeError], and leaves m unchanged.
 func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
-	k, err := decodeMV[T](state)
+	k, err := decodeMV[T](state, m.lim)
 	if err != nil {
 		return false, err
 	}
@@ -342,9 +404,26 @@ func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
 // like [MV.Apply]. It reports whether the set of values changed. A decoding
 // error is a [*codec.DecodeError], and leaves m unchanged.
 func (m *MV[T]) ApplyBinary(op []byte) (changed bool, err error) {
-	var o MVOp[T]
-	if err := o.UnmarshalBinary(op); err != nil {
+	o, err := decodeMVOp[T](op, m.lim)
+	if err != nil {
 		return false, err
+	}
+	return m.apply(o)
+}
+
+// ApplyBinaryFrom is [MV.ApplyBinary] for a write received from the
+// replica from (the authenticated sender): the write's dot must be
+// from's. A write whose dot names another replica is refused with an
+// error wrapping [vclock.ErrForeignWrite], and m is unchanged. The dots a
+// write replaced may be any replica's: they are what from had seen, not
+// writes.
+func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	o, err := decodeMVOp[T](op, m.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.dot.Replica != from {
+		return false, fmt.Errorf("register: MV write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return m.apply(o)
 }
@@ -359,8 +438,8 @@ func (m *MV[T]) VersionBinary() ([]byte, error) {
 // returns [MV.DeltaSince] of it, encoded like [MV.MarshalBinary]. A
 // decoding error is a [*codec.DecodeError].
 func (m *MV[T]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(version); err != nil {
+	v, err := vclock.UnmarshalClock(version, m.lim)
+	if err != nil {
 		return nil, err
 	}
 	return m.DeltaSince(v).MarshalBinary()
@@ -387,12 +466,21 @@ func (op MVOp[T]) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes an op encoded by [MVOp.MarshalBinary] into op. On
 // error op is unchanged and the error is a [*codec.DecodeError].
 func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindMVOp, codec.Limits{})
+	o, err := decodeMVOp[T](data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*op = o
+	return nil
+}
+
+func decodeMVOp[T any](data []byte, lim codec.Limits) (MVOp[T], error) {
+	r := codec.NewReader(data, codec.KindMVOp, lim)
 	n := r.CanonicalArrayLen(1)
 	if r.Err() == nil && (n < 3 || (n-3)%2 != 0) {
 		r.Fail("MV register op with %d fields", n)
 	}
-	dot := wire.GetDotCanonical(r)
+	dot := dotkernel.GetDot(r)
 	v := codec.GetValue[T](r)
 	ids := replicaList{ids: []vclock.ReplicaID{dot.Replica}}
 	var replaced []vclock.Dot
@@ -400,7 +488,7 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 		replaced = make([]vclock.Dot, 0, (n-3)/2)
 	}
 	for i := 0; r.Err() == nil && i < (n-3)/2; i++ {
-		x := wire.GetDotCanonical(r)
+		x := dotkernel.GetDot(r)
 		if r.Err() != nil {
 			break
 		}
@@ -417,10 +505,9 @@ func (op *MVOp[T]) UnmarshalBinary(data []byte) error {
 		r.Fail("replica table %q is not exactly the op's replicas %q", r.Replicas(), ids)
 	}
 	if err := r.Done(); err != nil {
-		return err
+		return MVOp[T]{}, err
 	}
-	*op = MVOp[T]{dot: dot, v: v, replaced: replaced}
-	return nil
+	return MVOp[T]{dot: dot, v: v, replaced: replaced}, nil
 }
 
 // replicaList lists replica IDs in the order they are first added, as a

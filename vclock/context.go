@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -160,32 +161,162 @@ func (e *ctxEntry) top() uint64 {
 	return e.max
 }
 
+// ErrSeqExhausted is returned, wrapped, by a mutator that cannot name its
+// write with a new dot: its replica's context already holds event
+// [MaxSeq] of that replica. Decoders refuse every sequence number above
+// MaxSeq, so no peer can bring a replica there; the mutator fails and
+// changes nothing.
+var ErrSeqExhausted = errors.New("vclock: no sequence number left for a new dot")
+
 // Next returns the dot after the highest event of replica id in the
 // context. It does not add it. A replica mints its own dots with Next and
-// then Add, so its dots are never reused. In the one case where no such dot
-// exists (the context holds event 2⁶⁴-1 of id) Next returns a dot with
-// sequence number 0, which names no event and which [Context.Add] ignores.
+// then Add, so its dots are never reused. Next never wraps: when no such
+// dot exists within [MaxSeq] (the context holds event MaxSeq of id, or a
+// later one) it returns a dot with sequence number 0, which names no
+// event and which [Context.Add] ignores; a mutator must then fail with
+// [ErrSeqExhausted].
 func (c *Context) Next(id ReplicaID) Dot {
 	i, ok := c.find(id)
 	if !ok {
 		return Dot{Replica: id, Seq: 1}
 	}
-	return Dot{Replica: id, Seq: c.r[i].top() + 1}
+	top := c.r[i].top()
+	if top >= MaxSeq {
+		return Dot{Replica: id}
+	}
+	return Dot{Replica: id, Seq: top + 1}
 }
 
-// Merge sets c to the union of c and o.
+// Merge sets c to the union of c and o. It costs one pass over o's
+// entries, each found in c by a search, plus one pass over c's entries
+// when o names many replicas c lacks; runs received out of order are
+// united in one pass per replica.
 func (c *Context) Merge(o *Context) {
+	if c == o || len(o.r) == 0 {
+		return
+	}
+	fresh := 0 // o's replicas that c lacks
 	for k := range o.r {
-		oe := &o.r[k]
-		e := c.entry(oe.id)
-		if oe.max > e.max {
-			e.max = oe.max
-			e.fold()
-		}
-		for _, s := range oe.extra {
-			e.addSpan(s)
+		if _, ok := c.find(o.r[k].id); !ok {
+			fresh++
+			if fresh > 8 {
+				break
+			}
 		}
 	}
+	if fresh > 8 {
+		c.mergeAll(o)
+		return
+	}
+	for k := range o.r {
+		c.entry(o.r[k].id).union(&o.r[k])
+	}
+}
+
+// mergeAll is Merge by one walk over both contexts' entries.
+func (c *Context) mergeAll(o *Context) {
+	out := make([]ctxEntry, 0, len(c.r)+len(o.r))
+	i, j := 0, 0
+	for i < len(c.r) || j < len(o.r) {
+		switch {
+		case j == len(o.r) || (i < len(c.r) && c.r[i].id < o.r[j].id):
+			out = append(out, c.r[i])
+			i++
+		case i == len(c.r) || o.r[j].id < c.r[i].id:
+			out = append(out, ctxEntry{id: o.r[j].id, max: o.r[j].max, extra: slices.Clone(o.r[j].extra)})
+			j++
+		default:
+			e := c.r[i]
+			e.union(&o.r[j])
+			out = append(out, e)
+			i++
+			j++
+		}
+	}
+	c.r = out
+}
+
+// union sets e to the union of e and o, entries of the same replica. A
+// few runs are added one by one; more are merged with e's in one pass.
+func (e *ctxEntry) union(o *ctxEntry) {
+	if o.max > e.max {
+		e.max = o.max
+		e.fold()
+	}
+	if len(o.extra) <= 4 {
+		for _, s := range o.extra {
+			e.addSpan(s)
+		}
+		return
+	}
+	out := make([]span, 0, len(e.extra)+len(o.extra))
+	push := func(s span) {
+		switch n := len(out); {
+		case s.hi <= e.max:
+		case s.lo-1 <= e.max: // touches the compact part (out is empty)
+			e.max = s.hi
+		case n > 0 && s.lo-1 <= out[n-1].hi:
+			out[n-1].hi = max(out[n-1].hi, s.hi)
+		default:
+			out = append(out, s)
+		}
+	}
+	i, j := 0, 0
+	for i < len(e.extra) || j < len(o.extra) {
+		if j == len(o.extra) || (i < len(e.extra) && e.extra[i].lo < o.extra[j].lo) {
+			push(e.extra[i])
+			i++
+		} else {
+			push(o.extra[j])
+			j++
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	e.extra = out
+}
+
+// Overlaps reports whether c and o hold a common event. It looks the
+// entries of the context with fewer up in the other, so it costs in
+// proportion to the smaller one (times a search), not to the larger.
+func (c *Context) Overlaps(o *Context) bool {
+	a, b := c, o
+	if len(a.r) > len(b.r) {
+		a, b = b, a
+	}
+	for k := range a.r {
+		ae := &a.r[k]
+		i, ok := b.find(ae.id)
+		if !ok {
+			continue
+		}
+		be := &b.r[i]
+		if ae.max > 0 && be.holdsAny(1, ae.max) {
+			return true
+		}
+		for _, s := range ae.extra {
+			if be.holdsAny(s.lo, s.hi) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holdsAny reports whether the entry holds an event from lo to hi.
+func (e *ctxEntry) holdsAny(lo, hi uint64) bool {
+	if lo <= e.max {
+		return true
+	}
+	// The first run that ends at or after lo.
+	i, _ := slices.BinarySearchFunc(e.extra, lo, func(s span, lo uint64) int {
+		if s.hi < lo {
+			return -1
+		}
+		return 1
+	})
+	return i < len(e.extra) && e.extra[i].lo <= hi
 }
 
 // Version returns the compact part of the context as a version vector: for
@@ -200,6 +331,16 @@ func (c *Context) Version() Clock {
 		}
 	}
 	return v
+}
+
+// Prefix returns the count n such that events 1 to n of replica id are all
+// in the context: id's entry in [Context.Version], found without building
+// the vector.
+func (c *Context) Prefix(id ReplicaID) uint64 {
+	if i, ok := c.find(id); ok {
+		return c.r[i].max
+	}
+	return 0
 }
 
 // IsCompact reports whether the context holds no event out of order: it is

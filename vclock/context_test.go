@@ -1,6 +1,7 @@
 package vclock_test
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -290,4 +291,63 @@ func TestContextString(t *testing.T) {
 	if empty.String() != "{}" || !empty.IsCompact() || !empty.Version().IsZero() {
 		t.Fatal("the zero Context is not empty")
 	}
+}
+
+func TestContextPrefixIsVersionEntry(t *testing.T) {
+	var c vclock.Context
+	c.AddRange("a", 1, 5)
+	c.AddRange("a", 8, 9)
+	c.AddRange("b", 3, 4)
+	c.Add(vclock.Dot{Replica: "c", Seq: 1})
+	v := c.Version()
+	for _, id := range []vclock.ReplicaID{"a", "b", "c", "d"} {
+		if got, want := c.Prefix(id), v.Get(id); got != want {
+			t.Fatalf("Prefix(%q) = %d; Version has %d", id, got, want)
+		}
+	}
+}
+
+// genWideOps draws insertions over many replicas and many short runs, so
+// that Merge takes its one-pass paths (many new replicas, many runs of one
+// replica) as well as its one-by-one ones.
+func genWideOps() *rapid.Generator[[]ctxOp] {
+	return rapid.Custom(func(t *rapid.T) []ctxOp {
+		nids := rapid.IntRange(1, 14).Draw(t, "ids")
+		var ops []ctxOp
+		for range rapid.IntRange(0, 60).Draw(t, "ops") {
+			id := crdt.ReplicaID(fmt.Sprint("r", rapid.IntRange(0, nids-1).Draw(t, "id")))
+			lo := rapid.Uint64Range(1, 3*maxSeq).Draw(t, "lo")
+			hi := lo + rapid.Uint64Range(0, 2).Draw(t, "len")
+			ops = append(ops, ctxOp{id, lo, hi, false})
+		}
+		return ops
+	})
+}
+
+func TestContextMergeAndOverlapsMatchModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a, ma := buildCtx(genWideOps().Draw(t, "a"))
+		b, mb := buildCtx(genWideOps().Draw(t, "b"))
+		overlap := false
+		for d := range ma {
+			overlap = overlap || mb[d]
+		}
+		if a.Overlaps(&b) != overlap || b.Overlaps(&a) != overlap {
+			t.Fatalf("Overlaps(%v, %v) = %v, model %v", a.String(), b.String(), a.Overlaps(&b), overlap)
+		}
+		u := a.Clone()
+		u.Merge(&b)
+		want := maps.Clone(ma)
+		maps.Copy(want, mb)
+		if got := dotsOf(t, &u); !maps.Equal(got, want) {
+			t.Fatalf("%v merged with %v is %v", a.String(), b.String(), u.String())
+		}
+		var rebuilt vclock.Context
+		for _, d := range sortedDots(want) {
+			rebuilt.Add(d)
+		}
+		if !rebuilt.Equal(&u) {
+			t.Fatalf("merge %v not in canonical form %v", u.String(), rebuilt.String())
+		}
+	})
 }

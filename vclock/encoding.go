@@ -33,7 +33,7 @@ func (c Clock) Encode(w *codec.Writer) {
 
 // DecodeClock reads a Clock written by [Clock.Encode]. It records a problem
 // on r if the replicas are not in strictly increasing order, a count is zero
-// or an integer or header is not in its shortest form, so every Clock has
+// or above [MaxSeq], or an integer or header is not in its shortest form, so every Clock has
 // exactly one encoding.
 func DecodeClock(r *codec.Reader) Clock {
 	n := r.CanonicalArrayLen(1) // every field, replica index or count, takes at least one byte
@@ -43,7 +43,9 @@ func DecodeClock(r *codec.Reader) Clock {
 	}
 	var c Clock
 	if n > 0 {
-		c.e = make([]entry, 0, n/2)
+		// The count is bounded by the input, but is not yet borne out by
+		// it: reserve a little, and grow with what is really there.
+		c.e = make([]entry, 0, min(n/2, 64))
 	}
 	for range n / 2 {
 		id := ReplicaID(r.CanonicalReplica())
@@ -51,8 +53,8 @@ func DecodeClock(r *codec.Reader) Clock {
 		if r.Err() != nil {
 			return Clock{}
 		}
-		if cnt == 0 {
-			r.Fail("zero count for replica %q", id)
+		if cnt == 0 || cnt > MaxSeq {
+			r.Fail("count %d for replica %q", cnt, id)
 			return Clock{}
 		}
 		if k := len(c.e); k > 0 && c.e[k-1].id >= id {
@@ -74,16 +76,28 @@ func (c Clock) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a message written by [Clock.MarshalBinary] into c.
 // On error c is left unchanged and the error is a [*codec.DecodeError].
 func (c *Clock) UnmarshalBinary(data []byte) error {
-	r := codec.NewReader(data, codec.KindClock, codec.Limits{})
+	v, err := UnmarshalClock(data, codec.Limits{})
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+// UnmarshalClock decodes a message written by [Clock.MarshalBinary] within
+// the limits lim (zero fields take [codec.DefaultLimits]' values), for a
+// data type that decodes a peer's version with the limits it was given. A
+// decoding error is a [*codec.DecodeError].
+func UnmarshalClock(data []byte, lim codec.Limits) (Clock, error) {
+	r := codec.NewReader(data, codec.KindClock, lim)
 	v := DecodeClock(r)
 	if r.Err() == nil && !tableIs(r, v.All()) {
 		r.Fail("replica table is not the clock's replicas in order")
 	}
 	if err := r.Done(); err != nil {
-		return err
+		return Clock{}, err
 	}
-	*c = v
-	return nil
+	return v, nil
 }
 
 // Encode writes c into a message being built: an array with, for each
@@ -105,12 +119,12 @@ func (c *Context) Encode(w *codec.Writer) {
 // DecodeContext reads a Context written by [Context.Encode], checking that
 // it is in its one canonical form: shortest integers and headers, replicas
 // in increasing order, runs sorted, disjoint, not touching each other or the
-// compact count.
+// compact count. A sequence number above [MaxSeq] is refused.
 func DecodeContext(r *codec.Reader) Context {
 	n := r.CanonicalArrayLen(3)
 	var c Context
 	if n > 0 {
-		c.r = make([]ctxEntry, 0, n)
+		c.r = make([]ctxEntry, 0, min(n, 64)) // grown with what is really there
 	}
 	for range n {
 		m := r.CanonicalArrayLen(1)
@@ -123,12 +137,16 @@ func DecodeContext(r *codec.Reader) Context {
 		}
 		id := ReplicaID(r.CanonicalReplica())
 		e := ctxEntry{id: id, max: r.CanonicalUint()}
+		if r.Err() == nil && e.max > MaxSeq {
+			r.Fail("count %d for replica %q above the largest sequence number", e.max, id)
+			return Context{}
+		}
 		if k := len(c.r); r.Err() == nil && k > 0 && c.r[k-1].id >= e.id {
 			r.Fail("replica %q out of order in causal context", e.id)
 			return Context{}
 		}
 		if k := (m - 2) / 2; k > 0 {
-			e.extra = make([]span, 0, k)
+			e.extra = make([]span, 0, min(k, 64))
 		}
 		prev := e.max
 		for range (m - 2) / 2 {
@@ -138,7 +156,7 @@ func DecodeContext(r *codec.Reader) Context {
 				return Context{}
 			}
 			// lo-1 <= prev rather than lo <= prev+1: prev may be 2⁶⁴-1.
-			if s.lo == 0 || s.lo > s.hi || s.lo-1 <= prev {
+			if s.lo == 0 || s.lo > s.hi || s.lo-1 <= prev || s.hi > MaxSeq {
 				r.Fail("run %d-%d of replica %q out of order", s.lo, s.hi, e.id)
 				return Context{}
 			}

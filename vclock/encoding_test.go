@@ -24,7 +24,7 @@ func TestClockRoundTrip(t *testing.T) {
 		m := genVV().Draw(t, "m")
 		// Counts of every integer width.
 		for id := range m {
-			m[id] = rapid.SampledFrom([]uint64{1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 1<<32 - 1, 1 << 32, 1<<64 - 1}).Draw(t, "count")
+			m[id] = rapid.SampledFrom([]uint64{1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 1<<32 - 1, 1 << 32, vclock.MaxSeq}).Draw(t, "count")
 		}
 		c := build(m)
 		data, err := c.MarshalBinary()
@@ -61,7 +61,7 @@ func TestContextRoundTrip(t *testing.T) {
 		c, _ := buildCtx(genOps().Draw(t, "ops"))
 		if rapid.Bool().Draw(t, "far") {
 			c.AddRange("far", 1<<40, 1<<40+3)
-			c.AddRange("far", 1<<64-2, 1<<64-1)
+			c.AddRange("far", vclock.MaxSeq-1, vclock.MaxSeq)
 		}
 		data, err := c.MarshalBinary()
 		if err != nil {
@@ -326,4 +326,47 @@ func FuzzDecodeContext(f *testing.F) {
 			t.Fatalf("decoded %v is not in its compact form %v", c.String(), rebuilt.String())
 		}
 	})
+}
+
+// TestRegressionPeerPoisonsOwnWrites pins the vclock part of issue 9
+// finding 5: a peer that sent a count or a dot of 2⁶⁴-1 made the
+// receiver's Next wrap to 0. Decoders now refuse anything above MaxSeq,
+// and Next never goes past it.
+func TestRegressionPeerPoisonsOwnWrites(t *testing.T) {
+	for _, n := range []uint64{vclock.MaxSeq + 1, 1<<64 - 1} {
+		var big vclock.Clock
+		big.Set("a", n)
+		data, err := big.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c vclock.Clock
+		if err := c.UnmarshalBinary(data); !errors.Is(err, codec.ErrMalformed) {
+			t.Fatalf("a clock with count %d: %v, want ErrMalformed", n, err)
+		}
+		for _, ctx := range []func(*vclock.Context){
+			func(c *vclock.Context) { c.AddRange("a", 1, n) },
+			func(c *vclock.Context) { c.AddRange("a", 5, n) },
+		} {
+			var in vclock.Context
+			ctx(&in)
+			data, err := in.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got vclock.Context
+			if err := got.UnmarshalBinary(data); !errors.Is(err, codec.ErrMalformed) {
+				t.Fatalf("context %v: %v, want ErrMalformed", in.String(), err)
+			}
+		}
+	}
+	var c vclock.Context
+	c.AddRange("a", 1, vclock.MaxSeq-1)
+	if d := c.Next("a"); d.Seq != vclock.MaxSeq {
+		t.Fatalf("Next = %v, want the last sequence number %d", d, uint64(vclock.MaxSeq))
+	}
+	c.Add(c.Next("a"))
+	if d := c.Next("a"); d.Seq != 0 {
+		t.Fatalf("Next after MaxSeq = %v, want sequence number 0", d)
+	}
 }

@@ -188,6 +188,17 @@ func sortBySeq[K comparable, V any](items []item[K, V]) {
 // returns nil. The result's MaxRecords is 0 (the default) and its
 // RecordsAll false: the caller sets them.
 func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) *Kernel[K, V] {
+	return decodeKernel(r, getKey, getVal, true)
+}
+
+// DecodeWithoutRecords is [Decode] for a type that keeps no drop records
+// (register.MV): a kernel with records or a horizon is refused as soon as
+// they are met, before anything is allocated for them.
+func DecodeWithoutRecords[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) *Kernel[K, V] {
+	return decodeKernel(r, getKey, getVal, false)
+}
+
+func decodeKernel[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V, records bool) *Kernel[K, V] {
 	fields := r.CanonicalArrayLen(1)
 	if r.Err() != nil {
 		return nil
@@ -208,7 +219,19 @@ func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, 
 	if !decodeStore(r, k, int(nkeys), getKey, getVal) {
 		return nil
 	}
-	if fields >= 4 {
+	if !records && fields >= 4 {
+		if n := r.CanonicalArrayLen(1); r.Err() == nil && (n != 0 || fields < 6) {
+			r.Fail("drop records in a dot store that keeps none")
+		}
+		if fields >= 5 {
+			if h := r.CanonicalArrayLen(1); r.Err() == nil && h != 0 {
+				r.Fail("a horizon in a dot store that keeps no drop records")
+			}
+		}
+		if r.Err() != nil {
+			return nil
+		}
+	} else if fields >= 4 {
 		decodeRecords(r, k, getKey)
 		if r.Err() != nil {
 			return nil
@@ -218,7 +241,7 @@ func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, 
 			return nil
 		}
 	}
-	if fields >= 5 {
+	if records && fields >= 5 {
 		k.horizon = vclock.DecodeClock(r)
 		if r.Err() != nil {
 			return nil
@@ -255,7 +278,10 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 	if r.Err() != nil {
 		return false
 	}
-	k.m.reserve(nkeys)
+	// Reserve room for the keys claimed, but no more than the input can
+	// hold at 8 bytes a key: a count the input does not bear out must not
+	// allocate. A state of smaller keys grows the table as it goes.
+	k.m.reserve(min(nkeys, r.Remaining()/8))
 	prevID := vclock.ReplicaID("")
 	batch := make([]pendingKey[K, V], 0, 16)
 	for g := range ngroups {
@@ -277,7 +303,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 		}
 		prevID = id
 		rep := k.repIndex(id)
-		compact := k.ctx.Version().Get(id) // dots up to it are in the context
+		compact := k.ctx.Prefix(id) // dots up to it are in the context
 		seq := uint64(0)
 		for range (n - 1) / stride {
 			delta := r.CanonicalUint()
@@ -289,7 +315,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 			if r.Err() != nil {
 				return false
 			}
-			if delta == 0 || seq+delta < seq {
+			if delta == 0 || seq+delta < seq || seq+delta > vclock.MaxSeq {
 				r.Fail("sequence number step %d after %d for replica %q", delta, seq, id)
 				return false
 			}
@@ -315,64 +341,60 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 	return true
 }
 
-// decodeRecords reads the drop records into k and returns the set of the
-// dots they dropped.
-func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey func(*codec.Reader) K) map[vclock.Dot]struct{} {
+// decodeRecords reads the drop records into k. It allocates as records
+// arrive, not for the count claimed.
+func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey func(*codec.Reader) K) {
 	n := r.CanonicalArrayLen(6)
 	if r.Err() != nil || n == 0 {
-		return nil
+		return
 	}
-	k.recs = ring[K]{buf: make([]Record[K], 0, n), ids: make([]uint64, 0, n)}
-	k.recIdx = make(map[vclock.Dot]struct{}, n)
-	dropped := make(map[vclock.Dot]struct{}, n)
+	k.recIdx = make(map[vclock.Dot]struct{})
 	for range n {
 		m := r.CanonicalArrayLen(1)
 		if r.Err() != nil {
-			return nil
+			return
 		}
 		if m < 5 || m%2 != 1 {
 			r.Fail("drop record with %d fields", m)
-			return nil
+			return
 		}
-		d := wire.GetDotCanonical(r)
+		d := GetDot(r)
 		key := getKey(r)
 		if r.Err() != nil {
-			return nil
+			return
 		}
 		if !k.ctx.Contains(d) {
 			r.Fail("drop record %v not in the causal context", d)
-			return nil
+			return
 		}
 		if _, dup := k.recIdx[d]; dup {
 			r.Fail("drop record %v twice", d)
-			return nil
+			return
 		}
 		rec := Record[K]{Dot: d, Key: key, Dropped: make([]vclock.Dot, 0, (m-3)/2)}
 		for range (m - 3) / 2 {
-			x := wire.GetDotCanonical(r)
+			x := GetDot(r)
 			if r.Err() != nil {
-				return nil
+				return
 			}
 			switch {
 			case x.Replica == d.Replica && x.Seq >= d.Seq:
 				r.Fail("drop record %v drops the later dot %v", d, x)
-				return nil
+				return
 			case !k.ctx.Contains(x):
 				r.Fail("dot %v dropped by %v not in the causal context", x, d)
-				return nil
+				return
 			case len(rec.Dropped) > 0 && rec.Dropped[len(rec.Dropped)-1].Compare(x) >= 0:
 				r.Fail("dots dropped by %v out of order at %v", d, x)
-				return nil
+				return
 			}
 			rec.Dropped = append(rec.Dropped, x)
-			dropped[x] = struct{}{}
 		}
 		k.recIdx[d] = struct{}{}
 		k.recMax.Advance(d.Replica, d.Seq)
 		k.recs.appendDecoded(rec)
 		k.repIndex(d.Replica) // every record's replica is in the table
 	}
-	return dropped
 }
 
 // decodeGhosts reads the ghost dots into k: sorted, in the context, not
@@ -386,10 +408,10 @@ func decodeGhosts[K comparable, V any](r *codec.Reader, k *Kernel[K, V]) bool {
 		r.Fail("ghost dots written as %d values", n)
 		return false
 	}
-	k.ghosts = make(map[vclock.Dot]struct{}, n/2)
+	k.ghosts = make(map[vclock.Dot]struct{})
 	prev := vclock.Dot{}
 	for range n / 2 {
-		g := wire.GetDotCanonical(r)
+		g := GetDot(r)
 		if r.Err() != nil {
 			return false
 		}
@@ -438,12 +460,25 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 	}
 	k.m.sink = sink
 	for _, p := range batch {
+		k.fpAdd(p.key, p.d)
 		if old, ok := k.m.putHashed(p.key, p.e, p.h); ok {
 			k.m.set(p.key, k.addDot(p.key, old, p.d)) // a further dot of a key seen before
 		} else if p.e.d == 0 {
 			k.m.set(p.key, k.single(p.key, p.e.v, p.d))
 		}
 	}
+}
+
+// GetDot reads a dot written by wire.PutDot, in its canonical form, and
+// refuses a sequence number above [vclock.MaxSeq]: no decoder may let a
+// peer bring a replica's own next dot past it.
+func GetDot(r *codec.Reader) vclock.Dot {
+	d := wire.GetDotCanonical(r)
+	if r.Err() == nil && d.Seq > vclock.MaxSeq {
+		r.Fail("dot %v above the largest sequence number", d)
+		return vclock.Dot{}
+	}
+	return d
 }
 
 // TableIs reports whether the message's replica table is exactly ids, in

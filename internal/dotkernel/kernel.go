@@ -52,6 +52,7 @@
 package dotkernel
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
@@ -118,6 +119,8 @@ type Kernel[K comparable, V any] struct {
 	ghosts  map[vclock.Dot]struct{} // in ctx, mutation not applied; usually nil
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
+
+	fp uint64 // the fingerprint (see fingerprint.go)
 
 	// ix finds the keys by their dots, for DeltaSince. It is made with
 	// the first dot the store takes (mutators are exclusive; DeltaSince,
@@ -235,10 +238,11 @@ func (k *Kernel[K, V]) supports(rep uint32, seq uint64, key K) bool {
 	if e.single() {
 		return e.rep() == rep && e.seq() == seq
 	}
-	return slices.Contains(k.more[key], vclock.Dot{Replica: k.reps[rep], Seq: seq})
+	return k.holds(key, e, vclock.Dot{Replica: k.reps[rep], Seq: seq})
 }
 
-// newDots returns an empty slice with room for n dots. The slices of
+// newDots returns an empty slice with room for n dots. Only mutators may
+// call it: it writes the kernel's block, which no reader may touch. The slices of
 // one or two dots that removes and re-adds hand out (to their ops and
 // records) are cut from a shared block, so that a remove costs no
 // allocation of its own; each slice's capacity is its length, so
@@ -262,14 +266,17 @@ func (k *Kernel[K, V]) single(key K, v V, d vclock.Dot) entry[V] {
 		k.shrinkMore(key, nil, 0)
 		return entry[V]{v: v, d: w}
 	}
-	k.setMore(key, []vclock.Dot{d})
+	k.setMore(key, []vclock.Dot{d}) // packed above looked d's replica up
 	return entry[V]{v: v, d: entryInMore}
 }
 
+// setMore keeps ds, sorted by vclock.Dot.Compare without repeats, as the
+// dots of key apart from its entry. The kernel owns ds from then on. The
+// replicas of the dots must be in k.reps already, or be added by the
+// caller, so that encoding can bucket them: setMore looks up none of them,
+// so that growing a key's dots one at a time costs no look-up per dot
+// already there.
 func (k *Kernel[K, V]) setMore(key K, ds []vclock.Dot) {
-	for _, d := range ds {
-		k.repIndex(d.Replica) // so that encoding can bucket it
-	}
 	if k.more == nil {
 		k.more = make(map[K][]vclock.Dot)
 	}
@@ -281,8 +288,19 @@ func (k *Kernel[K, V]) first(e entry[V]) vclock.Dot {
 	return vclock.Dot{Replica: k.reps[e.rep()], Seq: e.seq()}
 }
 
-// dotsOf returns the dots of key, whose entry is e, in a new slice.
+// dotsOf returns the dots of key, whose entry is e, in a new slice. It
+// only reads k: readers may call it at the same time.
 func (k *Kernel[K, V]) dotsOf(key K, e entry[V]) []vclock.Dot {
+	if e.single() {
+		return []vclock.Dot{k.first(e)}
+	}
+	return slices.Clone(k.more[key])
+}
+
+// ownDots is dotsOf for mutators, which hand the slice out (in an op and
+// a record): the slice is cut from the kernel's block (see newDots). Only
+// a mutator, which has k to itself, may call it.
+func (k *Kernel[K, V]) ownDots(key K, e entry[V]) []vclock.Dot {
 	if e.single() {
 		return append(k.newDots(1), k.first(e))
 	}
@@ -303,28 +321,85 @@ func (k *Kernel[K, V]) holds(key K, e entry[V], d vclock.Dot) bool {
 	if e.single() {
 		return e.seq() == d.Seq && k.reps[e.rep()] == d.Replica
 	}
-	return slices.Contains(k.more[key], d)
+	_, found := slices.BinarySearchFunc(k.more[key], d, vclock.Dot.Compare)
+	return found
 }
 
-// addDot adds the dot d to key, whose entry is e, and returns the new
-// entry (which the caller stores).
+// addDot adds the dot d, which key does not hold, to key, whose entry is
+// e, and returns the new entry (which the caller stores). A key's dots are
+// kept sorted: d goes at the end when it sorts last (as every dot does
+// while a state is decoded, in order), else in its place.
 func (k *Kernel[K, V]) addDot(key K, e entry[V], d vclock.Dot) entry[V] {
+	k.repIndex(d.Replica)
 	if e.single() {
-		k.setMore(key, []vclock.Dot{k.first(e), d})
+		f := k.first(e)
+		if f.Compare(d) < 0 {
+			k.setMore(key, []vclock.Dot{f, d})
+		} else {
+			k.setMore(key, []vclock.Dot{d, f})
+		}
 	} else {
-		k.setMore(key, append(k.more[key], d))
+		ms := k.more[key]
+		if n := len(ms); n == 0 || ms[n-1].Compare(d) < 0 {
+			if n == cap(ms) {
+				// Double, as append does only for short slices: a key
+				// growing to many dots while decoding then allocates
+				// twice its final size in all, not five times.
+				ms = slices.Grow(ms, n)
+			}
+			ms = append(ms, d)
+		} else {
+			i, _ := slices.BinarySearchFunc(ms, d, vclock.Dot.Compare)
+			ms = slices.Insert(ms, i, d)
+		}
+		k.setMore(key, ms)
 	}
 	e.d = entryInMore
 	return e
 }
 
-// setEntry stores key with the value v and the dots ds (at least one).
+// addDots adds the dots add (sorted, none held by key) to key, whose
+// entry is e, in one pass, and returns the new entry.
+func (k *Kernel[K, V]) addDots(key K, e entry[V], add []vclock.Dot) entry[V] {
+	if len(add) == 1 {
+		return k.addDot(key, e, add[0])
+	}
+	for _, d := range add {
+		k.repIndex(d.Replica)
+	}
+	var have []vclock.Dot
+	if e.single() {
+		have = []vclock.Dot{k.first(e)}
+	} else {
+		have = k.more[key]
+	}
+	out := make([]vclock.Dot, 0, len(have)+len(add))
+	i, j := 0, 0
+	for i < len(have) || j < len(add) {
+		if j == len(add) || (i < len(have) && have[i].Compare(add[j]) < 0) {
+			out = append(out, have[i])
+			i++
+		} else {
+			out = append(out, add[j])
+			j++
+		}
+	}
+	k.setMore(key, out)
+	e.d = entryInMore
+	return e
+}
+
+// setEntry stores key with the value v and the dots ds (at least one,
+// sorted without repeats), which the kernel owns from then on.
 func (k *Kernel[K, V]) setEntry(key K, v V, ds []vclock.Dot) {
 	if len(ds) == 1 {
 		k.m.set(key, k.single(key, v, ds[0]))
 		return
 	}
-	k.setMore(key, slices.Clone(ds))
+	for _, d := range ds {
+		k.repIndex(d.Replica)
+	}
+	k.setMore(key, ds)
 	k.m.set(key, entry[V]{v: v, d: entryInMore})
 }
 
@@ -337,22 +412,66 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		}
 		k.m.remove(key)
 		k.noteDrop(d)
+		k.fpSub(key, d)
 		return true, true
 	}
 	ms := k.more[key]
-	i := slices.Index(ms, d)
-	if i < 0 {
+	i, found := slices.BinarySearchFunc(ms, d, vclock.Dot.Compare)
+	if !found {
 		return false, false
 	}
 	k.noteDrop(d)
-	rest := slices.Delete(slices.Clone(ms), i, i+1)
-	if len(rest) == 0 {
+	k.fpSub(key, d)
+	k.keepDots(key, e, slices.Delete(ms, i, i+1))
+	return true, len(ms) == 1
+}
+
+// dropSorted removes from key, whose entry is e, the dots of ds (sorted;
+// repeats do no harm) it holds, in one pass over both, and reports whether
+// it dropped any and whether the key is now absent.
+func (k *Kernel[K, V]) dropSorted(key K, e entry[V], ds []vclock.Dot) (dropped, gone bool) {
+	if e.single() || len(ds) == 1 {
+		for _, d := range ds {
+			if dr, g := k.dropFrom(key, e, d); dr {
+				return true, g
+			}
+		}
+		return false, false
+	}
+	ms := k.more[key]
+	keep := ms[:0]
+	j := 0
+	for _, m := range ms {
+		for j < len(ds) && ds[j].Compare(m) < 0 {
+			j++
+		}
+		if j < len(ds) && ds[j] == m {
+			k.noteDrop(m)
+			k.fpSub(key, m)
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(keep) == len(ms) {
+		return false, false
+	}
+	clear(ms[len(keep):])
+	k.keepDots(key, e, keep)
+	return true, len(keep) == 0
+}
+
+// keepDots stores the dots ms (a prefix of the key's slice in k.more,
+// possibly empty) as all the dots of key, whose entry was e.
+func (k *Kernel[K, V]) keepDots(key K, e entry[V], ms []vclock.Dot) {
+	switch len(ms) {
+	case 0:
 		k.shrinkMore(key, nil, 0)
 		k.m.remove(key)
-		return true, true
+	case 1:
+		k.m.set(key, k.single(key, e.v, ms[0]))
+	default:
+		k.setMore(key, ms)
 	}
-	k.setEntry(key, e.v, rest)
-	return true, false
 }
 
 // shrinkMore keeps the first n of the dots ms of key in k.more.
@@ -419,6 +538,34 @@ func (k *Kernel[K, V]) Version() vclock.Clock {
 		}
 	}
 	return v
+}
+
+// versionCovers reports whether v is within k's version, found for v's
+// replicas alone instead of building the version: a search per entry of
+// v, plus a pass over the ghosts (usually none) when there are some.
+func (k *Kernel[K, V]) versionCovers(v vclock.Clock) bool {
+	if v.IsZero() {
+		return true
+	}
+	var firstGhost map[vclock.ReplicaID]uint64 // per replica, its lowest ghost
+	if len(k.ghosts) > 0 {
+		firstGhost = make(map[vclock.ReplicaID]uint64)
+		for g := range k.ghosts {
+			if s, ok := firstGhost[g.Replica]; !ok || g.Seq < s {
+				firstGhost[g.Replica] = g.Seq
+			}
+		}
+	}
+	for id, n := range v.All() {
+		have := k.ctx.Prefix(id)
+		if g, ok := firstGhost[id]; ok && g <= have {
+			have = g - 1
+		}
+		if have < n {
+			return false
+		}
+	}
+	return true
 }
 
 // Applied reports whether the mutation with dot d has been applied here:
@@ -488,10 +635,24 @@ func (k *Kernel[K, V]) liveRecords() []Record[K] {
 	return slices.DeleteFunc(recs, func(r Record[K]) bool { return k.horizon.Contains(r.Dot) })
 }
 
-// Mint returns a new dot for replica id and adds it to the context.
+// Next returns the dot [Kernel.Mint] would return, without adding it, or
+// an error wrapping [vclock.ErrSeqExhausted] if there is none. A mutator
+// that must drop dots before it mints calls it first, so that it fails
+// before changing anything.
+func (k *Kernel[K, V]) Next(id vclock.ReplicaID) (vclock.Dot, error) {
+	d := k.ctx.Next(id)
+	if d.Seq == 0 {
+		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	return d, nil
+}
+
+// Mint returns a new dot for replica id and adds it to the context. If
+// there is none it returns a dot with sequence number 0 and changes
+// nothing: a mutator calls [Kernel.Next] first, and fails with its error.
 func (k *Kernel[K, V]) Mint(id vclock.ReplicaID) vclock.Dot {
 	d := k.ctx.Next(id)
-	k.ctx.Add(d)
+	k.ctx.Add(d) // ignores a dot with sequence number 0
 	return d
 }
 
@@ -508,7 +669,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	}
 	old, ok := k.m.put(key, e)
 	if ok {
-		dropped = k.dotsOf(key, old)
+		dropped = k.ownDots(key, old)
 		if !old.single() {
 			k.shrinkMore(key, nil, 0)
 		}
@@ -517,6 +678,10 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 		k.setMore(key, []vclock.Dot{d})
 	}
 	k.noteDot(rep, d.Seq, key)
+	k.fpAdd(key, d)
+	for _, x := range dropped {
+		k.fpSub(key, x)
+	}
 	if k.ix.active {
 		for _, x := range dropped {
 			k.noteDrop(x)
@@ -534,9 +699,12 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	if !ok {
 		return nil
 	}
-	dropped = k.dotsOf(key, old)
+	dropped = k.ownDots(key, old)
 	if !old.single() {
 		k.shrinkMore(key, nil, 0)
+	}
+	for _, x := range dropped {
+		k.fpSub(key, x)
 	}
 	if k.ix.Active() {
 		for _, x := range dropped {
@@ -582,6 +750,7 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		k.m.set(key, k.single(key, v, d))
 	}
 	k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+	k.fpAdd(key, d)
 	k.tidy()
 	return true
 }
@@ -635,16 +804,18 @@ func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
 }
 
 func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
-	changed := false
 	for _, d := range dots {
 		k.seeDropped(d)
-		if e, ok := k.m.get(key); ok {
-			if dropped, _ := k.dropFrom(key, e, d); dropped {
-				changed = true
-			}
-		}
 	}
-	return changed
+	e, ok := k.m.get(key)
+	if !ok {
+		return false
+	}
+	if !slices.IsSortedFunc(dots, vclock.Dot.Compare) {
+		dots = slices.SortedFunc(slices.Values(dots), vclock.Dot.Compare)
+	}
+	dropped, _ := k.dropSorted(key, e, dots)
+	return dropped
 }
 
 // Observe adds the dot d of a mutation to the context without changing the
@@ -863,7 +1034,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	if k == o {
 		return false
 	}
-	ghosts := k.joinedGhosts(o)
+	ghostsOfO := k.ghostsFrom(o)
 	// The records of o whose mutations k has not applied: they are all k
 	// lacks of o's drops, when o's horizon is within k's version.
 	var fresh []Record[K]
@@ -873,8 +1044,8 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 		}
 	}
 	gone := make(map[K]struct{}) // keys dropped here, which o may bring back
-	shared := overlap(&k.ctx, &o.ctx)
-	if o.RecordsAll && o.horizon.LessOrEqual(k.Version()) {
+	shared := k.ctx.Overlaps(&o.ctx)
+	if o.RecordsAll && k.versionCovers(o.horizon) {
 		for _, r := range fresh {
 			for _, x := range r.Dropped {
 				if key, ok := k.dropDot(r.Key, x); ok {
@@ -887,7 +1058,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	}
 	grew := k.takeFrom(o, shared, gone)
 	k.ctx.Merge(&o.ctx)
-	k.ghosts = ghosts
+	k.joinGhosts(o, ghostsOfO)
 	k.RecordsAll = k.RecordsAll && o.RecordsAll
 	for _, r := range fresh {
 		k.Record(r.Dot, r.Key, r.Dropped)
@@ -938,6 +1109,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			}
 			k.m.remove(key)
 			k.noteDrop(k.first(e))
+			k.fpSub(key, k.first(e))
 			gone[key] = struct{}{}
 			continue
 		}
@@ -948,6 +1120,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
 				dropped = true
 				k.noteDrop(d)
+				k.fpSub(key, d)
 				continue
 			}
 			keep = append(keep, d)
@@ -971,19 +1144,24 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	if o.m.len() == 0 {
 		return false
 	}
+	// tr translates o's replica indexes to k's, each looked up when first
+	// needed (plus one; 0 is not yet looked up): o may name many replicas
+	// its store does not use.
 	tr := make([]uint32, len(o.reps))
-	for i, id := range o.reps {
-		tr[i] = k.repIndex(id)
+	trans := func(i uint32) uint32 {
+		if tr[i] == 0 {
+			tr[i] = k.repIndex(o.reps[i]) + 1
+		}
+		return tr[i] - 1
 	}
-	var kv ctxView
-	if shared {
-		kv = k.view(&k.ctx)
+	// k's context as it was before the join: takeFrom does not change it.
+	unseen := func(rep uint32, seq uint64) bool {
+		return !shared || !k.ctx.Contains(vclock.Dot{Replica: k.reps[rep], Seq: seq})
 	}
-	unseen := func(rep uint32, seq uint64) bool { return !shared || !kv.has(rep, seq) }
 	for key, oe := range o.m.all {
 		e, here := k.m.get(key)
 		if oe.single() {
-			rep, seq := tr[oe.rep()], oe.seq()
+			rep, seq := trans(oe.rep()), oe.seq()
 			switch {
 			case here && e.single() && e.rep() == rep && e.seq() == seq:
 			case !unseen(rep, seq):
@@ -992,6 +1170,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				if !k.holds(key, e, d) {
 					k.m.set(key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
+					k.fpAdd(key, d)
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
@@ -1001,29 +1180,28 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					k.m.set(key, entry[V]{v: oe.v, d: w})
 				}
 				k.noteDot(rep, seq, key)
+				k.fpAdd(key, vclock.Dot{Replica: k.reps[rep], Seq: seq})
 				grew = noteNew(key, gone) || grew
 			}
 			continue
 		}
 		var add []vclock.Dot
 		for _, d := range o.dotsOf(key, oe) {
-			if unseen(tr[o.repOf(d)], d.Seq) && !(here && k.holds(key, e, d)) {
+			if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
 				add = append(add, d)
 			}
 		}
 		switch {
 		case len(add) == 0:
 		case here:
-			for _, d := range add {
-				e = k.addDot(key, e, d)
-			}
-			k.m.set(key, e)
+			k.m.set(key, k.addDots(key, e, add))
 		default:
 			k.setEntry(key, oe.v, add)
 			grew = noteNew(key, gone) || grew
 		}
 		for _, d := range add {
-			k.noteDot(tr[o.repOf(d)], d.Seq, key)
+			k.noteDot(trans(o.repOf(d)), d.Seq, key)
+			k.fpAdd(key, d)
 		}
 	}
 	return grew
@@ -1045,58 +1223,39 @@ func noteNew[K comparable](key K, gone map[K]struct{}) bool {
 	return true
 }
 
-// joinedGhosts returns k's ghosts after a join with o, from the contexts
-// before the join: a ghost of one side stays one unless the other side
-// applied its mutation.
-func (k *Kernel[K, V]) joinedGhosts(o *Kernel[K, V]) map[vclock.Dot]struct{} {
-	if len(k.ghosts) == 0 && len(o.ghosts) == 0 {
-		return nil
-	}
-	var ng map[vclock.Dot]struct{}
-	keep := func(g vclock.Dot) {
-		if ng == nil {
-			ng = make(map[vclock.Dot]struct{})
-		}
-		ng[g] = struct{}{}
-	}
-	for g := range k.ghosts {
-		if _, also := o.ghosts[g]; also || !o.ctx.Contains(g) {
-			keep(g)
-		}
-	}
+// ghostsFrom returns the ghosts of o that stay ghosts after a join with
+// it: those k also holds as ghosts or has not seen. It reads k's context
+// as it is before the join, so Join calls it first.
+func (k *Kernel[K, V]) ghostsFrom(o *Kernel[K, V]) []vclock.Dot {
+	var out []vclock.Dot
 	for g := range o.ghosts {
 		if _, also := k.ghosts[g]; also || !k.ctx.Contains(g) {
-			keep(g)
+			out = append(out, g)
 		}
 	}
-	return ng
+	return out
 }
 
-// overlap reports whether the contexts a and b share a dot. It costs one
-// pass over the runs of both.
-func overlap(a, b *vclock.Context) bool {
-	if a.IsEmpty() || b.IsEmpty() {
-		return false
-	}
-	ra := slices.Collect(a.Ranges())
-	rb := slices.Collect(b.Ranges())
-	i, j := 0, 0
-	for i < len(ra) && j < len(rb) {
-		x, y := ra[i], rb[j]
-		switch {
-		case x.Replica < y.Replica:
-			i++
-		case y.Replica < x.Replica:
-			j++
-		case x.Hi < y.Lo:
-			i++
-		case y.Hi < x.Lo:
-			j++
-		default:
-			return true
+// joinGhosts sets k's ghosts to those after a join with o, in place: a
+// ghost of k stays one unless o applied its mutation (o's context, which
+// the join does not change, holds it and it is no ghost of o), and the
+// ghosts of o that ghostsFrom kept join them. It allocates nothing unless
+// o brings ghosts.
+func (k *Kernel[K, V]) joinGhosts(o *Kernel[K, V], fromO []vclock.Dot) {
+	for g := range k.ghosts {
+		if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
+			delete(k.ghosts, g)
 		}
 	}
-	return false
+	if len(fromO) > 0 && k.ghosts == nil {
+		k.ghosts = make(map[vclock.Dot]struct{}, len(fromO))
+	}
+	for _, g := range fromO {
+		k.ghosts[g] = struct{}{}
+	}
+	if len(k.ghosts) == 0 {
+		k.ghosts = nil
+	}
 }
 
 // DeltaSince returns a kernel holding what a replica at version v lacks:
@@ -1132,6 +1291,7 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 		k.storeSince(d, v, seen)
 	}
 	k.recordsSince(d, v, seen)
+	d.fp = d.ScanFingerprint() // a pass over the delta's store
 	for g := range k.ghosts {
 		if d.ctx.Contains(g) {
 			if d.ghosts == nil {
@@ -1259,6 +1419,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,
 		RecordsAll: k.RecordsAll,
+		fp:         k.fp,
 	}
 	if k.more != nil {
 		c.more = make(map[K][]vclock.Dot, len(k.more))
@@ -1281,7 +1442,13 @@ func (k *Kernel[K, V]) Equal(o *Kernel[K, V], eq func(a, b V) bool) bool {
 		if !ok || k.numDots(key, e) != o.numDots(key, oe) || !eq(e.v, oe.v) {
 			return false
 		}
-		for _, d := range k.dotsOf(key, e) {
+		if e.single() {
+			if !o.holds(key, oe, k.first(e)) {
+				return false
+			}
+			continue
+		}
+		for _, d := range k.more[key] {
 			if !o.holds(key, oe, d) {
 				return false
 			}

@@ -198,6 +198,8 @@ func checkKernel(t tb, k *kern, consistent bool) {
 			t.Fatalf("%q has no dots", key)
 		case !e.single() && len(ms) == 1 && fits(k, ms[0]):
 			t.Fatalf("%q keeps its one dot %v apart", key, ms[0])
+		case !e.single() && !slices.IsSortedFunc(ms, vclock.Dot.Compare):
+			t.Fatalf("%q has its dots %v out of order", key, ms)
 		}
 		for _, d := range k.dotsOf(key, e) {
 			if !d.Valid() {
