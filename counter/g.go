@@ -39,6 +39,19 @@ type G struct {
 // an empty id the counter is like the zero G: it cannot count.
 func NewG(id vclock.ReplicaID) *G { return &G{id: id} }
 
+// SetWriter makes the counter write as w from now on: its increments count
+// in an entry of w's own, beside those of the replica's earlier runs.
+// The replication engine calls it when the counter is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (g *G) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		g.id = w
+	}
+}
+
 // GOp is the op of a [G]: the new total of one replica. It is an absolute
 // total, not a difference, so applying it twice, late, or after a newer op
 // of the same replica does no harm.

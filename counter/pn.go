@@ -62,6 +62,19 @@ type PN struct {
 // id the counter is like the zero PN: it cannot count.
 func NewPN(id vclock.ReplicaID) *PN { return &PN{id: id} }
 
+// SetWriter makes the counter write as w from now on: its changes count in
+// an entry of w's own, beside those of the replica's earlier runs.
+// The replication engine calls it when the counter is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (c *PN) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		c.id = w
+	}
+}
+
 // PNOp is the op of a [PN]: the new totals of one replica, P of its
 // increments and N of its decrements. They are absolute totals, not a
 // difference, so applying an op twice, late, or after a newer op of the same

@@ -400,7 +400,7 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 	if err != nil {
 		return false, err
 	}
-	if o.dot.Replica != from {
+	if o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("lwwmap: write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return m.apply(o)

@@ -102,6 +102,20 @@ func New[K comparable, V any](id vclock.ReplicaID, clk *clock.Clock) *Map[K, V] 
 // ID returns the replica ID the map writes as; empty for the zero Map.
 func (m *Map[K, V]) ID() vclock.ReplicaID { return m.id }
 
+// SetWriter makes the map write as w from now on: its next put or delete
+// takes the first dot of w it has not seen.
+// The replication engine calls it when the map is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (m *Map[K, V]) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		m.id = w
+		m.self = m.intern(w)
+	}
+}
+
 // reserve makes room for n more replicas in m's tables, so that interning
 // them allocates once.
 func (m *Map[K, V]) reserve(n int) {

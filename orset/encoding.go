@@ -200,7 +200,7 @@ func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	if err != nil {
 		return false, err
 	}
-	if o.kind != opNoop && o.dot.Replica != from {
+	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return s.apply(o)

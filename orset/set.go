@@ -55,6 +55,19 @@ func New[E comparable](id vclock.ReplicaID) *Set[E] {
 // ID returns the replica the set mutates as, or "" for the zero Set.
 func (s *Set[E]) ID() vclock.ReplicaID { return s.id }
 
+// SetWriter makes the set write as w from now on: its next add takes
+// the first dot of w it has not seen.
+// The replication engine calls it when the set is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (s *Set[E]) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		s.id = w
+	}
+}
+
 type opKind uint8
 
 const (

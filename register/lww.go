@@ -100,6 +100,20 @@ func NewLWW[T any](id vclock.ReplicaID, clk *clock.Clock) *LWW[T] {
 	return &LWW[T]{id: id, clk: clk}
 }
 
+// SetWriter makes the register write as w from now on: its writes carry w
+// beside their timestamps; on an exact tie of timestamps, writers compare
+// as their replica names do, then by epoch.
+// The replication engine calls it when the register is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		r.id = w
+	}
+}
+
 // LWWOp is one write to an [LWW] register: a value, the timestamp it was
 // written at and the replica that wrote it. [LWW.Set] returns it; apply it at
 // other replicas with [LWW.Apply], or ship it as bytes with
@@ -382,7 +396,7 @@ func (r *LWW[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	if err != nil {
 		return false, err
 	}
-	if o.w.id != from {
+	if o.w.id.Name() != from.Name() {
 		return false, fmt.Errorf("register: write of replica %q received from %q: %w", o.w.id, from, vclock.ErrForeignWrite)
 	}
 	return r.apply(o)

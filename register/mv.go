@@ -76,6 +76,19 @@ func NewMV[T any](id vclock.ReplicaID) *MV[T] {
 	return &MV[T]{id: id}
 }
 
+// SetWriter makes the register write as w from now on: its next write takes
+// the first dot of w it has not seen.
+// The replication engine calls it when the register is registered, with
+// the writer of the replica's current run (a replica ID and an epoch, see
+// vclock.Writer), so that a replica back from an empty disk or an older
+// backup never makes two different writes under one identity. An empty w
+// changes nothing.
+func (m *MV[T]) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		m.id = w
+	}
+}
+
 // MVOp is one write to an [MV] register: a value, the write's dot, and the
 // dots of the values it replaced (the siblings its replica held). [MV.Set]
 // returns it; apply it at other replicas with [MV.Apply], or ship it as
@@ -422,7 +435,7 @@ func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool,
 	if err != nil {
 		return false, err
 	}
-	if o.dot.Replica != from {
+	if o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("register: MV write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	return m.apply(o)
