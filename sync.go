@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ type peer struct {
 
 	// Inbound: the peer's ops.
 	rinc       uint64              // the peer's incarnation as last seen
+	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
 	catchUpGot uint64              // the number of its last catch-up merged here
@@ -135,6 +137,39 @@ func (p *peer) startCatchUp() {
 		p.awaitDig = true
 		p.catchUpSent = 0
 	}
+}
+
+// inbound is how far a replica has applied one incarnation of a peer.
+type inbound struct {
+	recv       uint64
+	above      map[uint64]struct{}
+	catchUpGot uint64
+}
+
+// maxPastIncarnations bounds the incarnations of a peer whose progress a
+// replica remembers besides the current one.
+const maxPastIncarnations = 4
+
+// switchIncarnation makes inc the peer's current incarnation. What was
+// applied of the one it replaces is kept, and what was applied of inc
+// before is taken back: a message of an earlier run still in flight, or
+// two processes wrongly running under one ID, make the incarnation go back
+// and forth, and starting each one over from nothing would wait forever for
+// ops its sender knows were acknowledged.
+func (p *peer) switchIncarnation(inc uint64) {
+	if p.rinc != 0 {
+		if p.past == nil {
+			p.past = map[uint64]inbound{}
+		}
+		p.past[p.rinc] = inbound{p.recv, p.above, p.catchUpGot}
+	}
+	in := p.past[inc]
+	delete(p.past, inc)
+	for len(p.past) > maxPastIncarnations {
+		delete(p.past, slices.Min(slices.Collect(maps.Keys(p.past))))
+	}
+	p.rinc = inc
+	p.recv, p.above, p.catchUpGot = in.recv, in.above, in.catchUpGot
 }
 
 // markReceived records that the peer's op seq was applied.
@@ -608,8 +643,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// good. Every run writes under a writer of its own (see
 		// vclock.Writer), so the data of any run is safe to merge.
 		first := p.rinc == 0
-		p.rinc = env.Incarnation
-		p.recv, p.above, p.catchUpGot = 0, nil, 0
+		p.switchIncarnation(env.Incarnation)
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
 		// delta computed from it would leave out what it lost.

@@ -1,0 +1,227 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
+	"pgregory.net/rapid"
+)
+
+// honest is one honest region of the adversarial property.
+type honest struct {
+	r     *crdt.Replica
+	set   *crdt.Handle[*orset.Set[string]]
+	kv    *crdt.Handle[*lwwmap.Map[string, string]]
+	count *crdt.Handle[*counter.PN]
+}
+
+// TestAdversarialPeer runs three honest regions with a fourth peer, evil,
+// that every one of them accepts as a peer and that sends them
+// well-formed but arbitrary messages: ops carrying writes forged in the
+// honest regions' names (with their real writers, or the bare names),
+// acknowledgements of what was never sent, digests that cannot be read or
+// name one object many times, absurd incarnations, and ops of its own. The
+// honest regions must never fail a write of their own, must converge among
+// themselves, and must hold every element they added that no one removed;
+// besides those, only evil's own adds.
+func TestAdversarialPeer(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var now atomic.Int64
+		now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
+		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
+		regions := map[crdt.ReplicaID]*honest{}
+		for _, id := range ids {
+			clk := clock.New(clock.WithSource(now.Load))
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			g := &honest{r: r}
+			g.set, _ = crdt.Register(r, "set", orset.New[string](id))
+			g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
+			g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
+			for _, p := range append(slices.Clone(ids), "evil") {
+				if p != id {
+					_ = r.AddPeer(p)
+				}
+			}
+			regions[id] = g
+			net.Attach(id, r)
+		}
+		evilClock := clock.New(clock.WithSource(now.Load))
+		// evil's own objects, and shadows writing in others' names.
+		own := orset.New[string]("evil")
+		shadow := func(name vclock.ReplicaID) (*orset.Set[string], *lwwmap.Map[string, string], *counter.PN) {
+			return orset.New[string](name), lwwmap.New[string, string](name, evilClock), counter.NewPN(name)
+		}
+		var (
+			added, removed = map[string]bool{}, map[string]bool{}
+			evilAdds       = map[string]bool{}
+			evilInc        = uint64(1)
+		)
+		round := func() {
+			for _, id := range ids {
+				_ = regions[id].r.Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(5 * time.Millisecond))
+		}
+		send := func(to crdt.ReplicaID, f crdt.Forgery) {
+			f.From, f.To = "evil", to
+			if f.Incarnation == 0 {
+				f.Incarnation = evilInc
+			}
+			msg, err := crdt.Forge(f)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			_ = regions[to].r.Receive(context.Background(), "evil", msg)
+		}
+		elem := rapid.SampledFrom([]string{"a", "b", "c", "d", "e"})
+		pick := rapid.SampledFrom(ids)
+		for i := range rapid.IntRange(1, 60).Draw(rt, "steps") {
+			id := pick.Draw(rt, "region")
+			g := regions[id]
+			switch rapid.IntRange(0, 7).Draw(rt, "action") {
+			case 0:
+				e := elem.Draw(rt, "elem")
+				if rapid.Bool().Draw(rt, "remove") {
+					if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Remove(e), nil }); err != nil {
+						rt.Fatalf("%s: remove: %v", id, err)
+					}
+					removed[e] = true
+				} else {
+					if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+						rt.Fatalf("%s: add: %v", id, err)
+					}
+					added[e] = true
+				}
+				if err := g.kv.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return m.Put(e, string(id)), nil }); err != nil {
+					rt.Fatalf("%s: put: %v", id, err)
+				}
+				if err := g.count.Update(func(c *counter.PN) (crdt.Op, error) { return c.Add(1) }); err != nil {
+					rt.Fatalf("%s: count: %v", id, err)
+				}
+			case 1, 2:
+				round()
+			case 3:
+				// Ops written in an honest region's name: its real writer
+				// (learned from its traffic) or its bare name.
+				victim := pick.Draw(rt, "victim")
+				name := victim
+				if rapid.Bool().Draw(rt, "realWriter") {
+					name = regions[victim].r.Writer()
+				}
+				s, m, c := shadow(name)
+				var ops []crdt.ForgedEntry
+				for range rapid.IntRange(1, 4).Draw(rt, "forged") {
+					e := fmt.Sprintf("forged-%d", i)
+					b, _ := s.Add(e).MarshalBinary()
+					ops = append(ops, crdt.ForgedEntry{Object: "set", Bytes: b})
+					b, _ = m.Put(e, "forged").MarshalBinary()
+					ops = append(ops, crdt.ForgedEntry{Object: "kv", Bytes: b})
+					op, err := c.Add(math.MaxInt64)
+					if err == nil {
+						b, _ = op.MarshalBinary()
+						ops = append(ops, crdt.ForgedEntry{Object: "count", Bytes: b})
+					}
+				}
+				send(id, crdt.Forgery{FirstSeq: uint64(rapid.IntRange(1, 50).Draw(rt, "firstSeq")), Ops: ops})
+			case 4:
+				// Acknowledgements of ops and catch-ups never sent.
+				send(id, crdt.Forgery{AckInc: regions[id].r.Incarnation(),
+					AckSeq:     rapid.Uint64Range(0, math.MaxUint64).Draw(rt, "ackSeq"),
+					CatchUpAck: rapid.Uint64Range(0, math.MaxUint64).Draw(rt, "catchUpAck")})
+			case 5:
+				// Digests: unreadable versions, one object named many times.
+				junk := rapid.SliceOfN(rapid.Byte(), 0, 16).Draw(rt, "version")
+				d := []crdt.ForgedEntry{{Object: "count", Bytes: junk}, {Object: "kv", Bytes: junk}, {Object: "set", Bytes: junk}}
+				if rapid.Bool().Draw(rt, "repeat") {
+					d = append(d, d...)
+				}
+				send(id, crdt.Forgery{HasDigest: true, Digest: d, WantDigest: true})
+			case 6:
+				// An absurd incarnation, up or down.
+				evilInc = rapid.SampledFrom([]uint64{1, 2, math.MaxUint64, math.MaxUint64 - 1}).Draw(rt, "incarnation")
+				send(id, crdt.Forgery{})
+			case 7:
+				// evil's own add: legitimate, to one region.
+				e := fmt.Sprintf("evil-%d", i)
+				b, _ := own.Add(e).MarshalBinary()
+				evilAdds[e] = true
+				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: []crdt.ForgedEntry{{Object: "set", Bytes: b}}})
+			}
+		}
+
+		net.Loss = 0
+		value := func(g *honest) (elems []string, kv map[string]string, n int64) {
+			g.set.Read(func(s *orset.Set[string]) { elems = slices.Sorted(s.All()) })
+			kv = map[string]string{}
+			g.kv.Read(func(m *lwwmap.Map[string, string]) {
+				for k, v := range m.All() {
+					kv[k] = v
+				}
+			})
+			g.count.Read(func(c *counter.PN) { n = c.Value() })
+			return
+		}
+		agree := func() bool {
+			e0, kv0, n0 := value(regions[ids[0]])
+			for _, id := range ids[1:] {
+				e, kv, n := value(regions[id])
+				if !slices.Equal(e, e0) || n != n0 || len(kv) != len(kv0) {
+					return false
+				}
+				for k, v := range kv0 {
+					if kv[k] != v {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		for range 400 {
+			if agree() {
+				break
+			}
+			round()
+		}
+		if !agree() {
+			for _, id := range ids {
+				e, kv, n := value(regions[id])
+				rt.Logf("%s: set %v kv %v count %d", id, e, kv, n)
+			}
+			rt.Fatal("the honest regions did not converge")
+		}
+		elems, kv, _ := value(regions[ids[0]])
+		for _, e := range elems {
+			if !added[e] && !evilAdds[e] {
+				rt.Fatalf("the set holds %q, which no honest region added and evil did not add as itself", e)
+			}
+		}
+		for e := range added {
+			if !removed[e] && !slices.Contains(elems, e) {
+				rt.Fatalf("%q, added and never removed by an honest region, is gone", e)
+			}
+		}
+		for k, v := range kv {
+			if v == "forged" {
+				rt.Fatalf("key %q holds a value forged in an honest region's name", k)
+			}
+		}
+	})
+}

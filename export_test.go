@@ -1,0 +1,52 @@
+package crdt
+
+import "github.com/activeactive/crdt/clock"
+
+// This file exports test-only hooks to the package's external tests.
+
+// Forgery describes an engine message an adversarial peer sends: any
+// field, well-formed on the wire, true or not.
+type Forgery struct {
+	From, To                   ReplicaID
+	Incarnation                uint64
+	Now                        clock.Timestamp
+	AckInc, AckSeq, CatchUpAck uint64
+	WantDigest                 bool
+	FirstSeq                   uint64
+	Ops                        []ForgedEntry // object and op
+	HasDigest                  bool
+	Digest                     []ForgedEntry // object and version
+	StatesUpTo, CatchUp        uint64
+	States                     []ForgedEntry // object and state
+}
+
+// ForgedEntry is one object's op, version or state in a Forgery.
+type ForgedEntry struct {
+	Object string
+	Bytes  []byte
+}
+
+// Forge encodes f as a replica would encode a real message.
+func Forge(f Forgery) ([]byte, error) {
+	e := &envelope{From: f.From, To: f.To, Incarnation: f.Incarnation, Now: f.Now,
+		AckInc: f.AckInc, AckSeq: f.AckSeq, CatchUpAck: f.CatchUpAck, WantDigest: f.WantDigest,
+		FirstSeq: f.FirstSeq, HasDigest: f.HasDigest, StatesUpTo: f.StatesUpTo, CatchUp: f.CatchUp}
+	for _, o := range f.Ops {
+		e.Ops = append(e.Ops, opEntry{Object: o.Object, Op: o.Bytes})
+	}
+	for _, d := range f.Digest {
+		e.Digest = append(e.Digest, digestEntry{Object: d.Object, Version: d.Bytes, Durable: d.Bytes})
+	}
+	for _, s := range f.States {
+		e.States = append(e.States, stateEntry{Object: s.Object, State: s.Bytes})
+	}
+	return e.encode()
+}
+
+// Incarnation returns the replica's current incarnation, which a peer
+// learns from its messages.
+func (r *Replica) Incarnation() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.incarnation
+}
