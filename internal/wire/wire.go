@@ -47,7 +47,8 @@ func PutDot(w *codec.Writer, d vclock.Dot) {
 }
 
 // GetDot reads a dot written by PutDot, its integers in any msgpack form;
-// a zero sequence number is a problem recorded on r.
+// a sequence number of zero or above vclock.MaxSeq is a problem recorded on
+// r.
 func GetDot(r *codec.Reader) vclock.Dot {
 	return dot(r, r.Replica(), r.Uint())
 }
@@ -66,8 +67,8 @@ func dot(r *codec.Reader, id string, seq uint64) vclock.Dot {
 	if r.Err() != nil {
 		return vclock.Dot{}
 	}
-	if seq == 0 {
-		r.Fail("dot of replica %q with sequence number 0", id)
+	if seq == 0 || seq > vclock.MaxSeq {
+		r.Fail("dot of replica %q with sequence number %d, not from 1 to vclock.MaxSeq", id, seq)
 		return vclock.Dot{}
 	}
 	return vclock.Dot{Replica: vclock.ReplicaID(id), Seq: seq}

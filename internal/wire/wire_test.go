@@ -22,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 		d := vclock.Dot{
 			Replica: crdt.ReplicaID(rapid.StringMatching(`[a-z]{1,12}(-[0-9])?`).Draw(t, "replica")),
-			Seq:     rapid.Uint64Range(1, math.MaxUint64).Draw(t, "seq"),
+			Seq:     rapid.Uint64Range(1, vclock.MaxSeq).Draw(t, "seq"),
 		}
 		w := codec.NewWriter(codec.KindUser, 0)
 		wire.PutTimestamp(w, ts)
@@ -67,9 +67,10 @@ func TestRefusesInvalid(t *testing.T) {
 		}
 	}
 	for name, write := range map[string]func(*codec.Writer){
-		"sequence 0":       func(w *codec.Writer) { w.Replica("a"); w.Uint(0) },
-		"index past table": func(w *codec.Writer) { w.Replica("a"); w.Uint(1); w.Uint(1); w.Uint(1) },
-		"seq negative":     func(w *codec.Writer) { w.Replica("a"); w.Int(-1) },
+		"sequence 0":        func(w *codec.Writer) { w.Replica("a"); w.Uint(0) },
+		"sequence past max": func(w *codec.Writer) { w.Replica("a"); w.Uint(vclock.MaxSeq + 1) },
+		"index past table":  func(w *codec.Writer) { w.Replica("a"); w.Uint(1); w.Uint(1); w.Uint(1) },
+		"seq negative":      func(w *codec.Writer) { w.Replica("a"); w.Int(-1) },
 	} {
 		w := codec.NewWriter(codec.KindUser, 0)
 		write(w)
