@@ -96,7 +96,7 @@ func TestAdversarialPeer(t *testing.T) {
 		for i := range rapid.IntRange(1, 60).Draw(rt, "steps") {
 			id := pick.Draw(rt, "region")
 			g := regions[id]
-			switch rapid.IntRange(0, 7).Draw(rt, "action") {
+			switch rapid.IntRange(0, 8).Draw(rt, "action") {
 			case 0:
 				e := elem.Draw(rt, "elem")
 				if rapid.Bool().Draw(rt, "remove") {
@@ -158,6 +158,26 @@ func TestAdversarialPeer(t *testing.T) {
 				// An absurd incarnation, up or down.
 				evilInc = rapid.SampledFrom([]uint64{1, 2, math.MaxUint64, math.MaxUint64 - 1}).Draw(rt, "incarnation")
 				send(id, crdt.Forgery{})
+			case 8:
+				// A remove of evil's own that drops dots an honest region
+				// has not made yet: it would take that region's next adds
+				// as removed.
+				victim := regions[pick.Draw(rt, "victim")]
+				future := orset.New[string](victim.r.Writer())
+				var made uint64
+				victim.set.Read(func(s *orset.Set[string]) { made = s.Version().Get(victim.r.Writer()) })
+				ahead := uint64(rapid.IntRange(1, 4).Draw(rt, "ahead"))
+				for k := range made + ahead {
+					future.Add(fmt.Sprintf("future-%d", k))
+				}
+				thief := orset.New[string]("evil")
+				thief.Merge(future)
+				var ops []crdt.ForgedEntry
+				for k := made; k < made+ahead; k++ {
+					b, _ := thief.Remove(fmt.Sprintf("future-%d", k)).MarshalBinary()
+					ops = append(ops, crdt.ForgedEntry{Object: "set", Bytes: b})
+				}
+				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: ops})
 			case 7:
 				// evil's own add: legitimate, to one region.
 				e := fmt.Sprintf("evil-%d", i)

@@ -94,6 +94,7 @@ const (
 	ReasonClockSkew     = "clock skew"
 	ReasonStale         = "stale incarnation"
 	ReasonForeignWrite  = "foreign write"
+	ReasonUnseen        = "drops unseen dot"
 	ReasonAck           = "bad acknowledgement"
 )
 
@@ -117,6 +118,8 @@ func reasonFor(err error) string {
 		return ReasonStale
 	case errors.Is(err, vclock.ErrForeignWrite):
 		return ReasonForeignWrite
+	case errors.Is(err, vclock.ErrUnseen):
+		return ReasonUnseen
 	case errors.Is(err, ErrBadAck):
 		return ReasonAck
 	}

@@ -193,8 +193,11 @@ func (s *Set[E]) ApplyBinary(op []byte) (changed bool, err error) {
 // write. An add or remove whose dot names another replica is refused with
 // an error wrapping [vclock.ErrForeignWrite], and the set is unchanged.
 // The dots a remove (or a re-add) drops may be any replica's: they are
-// what from had seen, not writes. A no-op carries no write and is
-// accepted from anyone.
+// what from had seen, not writes; but a dot of another replica that this
+// set has not seen yet is refused with an error wrapping
+// [vclock.ErrUnseen], and the set is unchanged, until it has (the engine
+// has the op sent again). A no-op carries no write and is accepted from
+// anyone.
 func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
 	o, err := decodeOp[E](op, s.lim)
 	if err != nil {
@@ -202,6 +205,11 @@ func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	}
 	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
+	}
+	for _, d := range o.dropped {
+		if d.Replica.Name() != from.Name() && !s.k.Context().Contains(d) {
+			return false, fmt.Errorf("orset: op %v received from %q drops %v: %w", o.dot, from, d, vclock.ErrUnseen)
+		}
 	}
 	return s.apply(o)
 }

@@ -265,3 +265,53 @@ func TestRegressionFabricatedDots(t *testing.T) {
 		t.Fatalf("Version() = %v, want c:4 and nothing of p", v)
 	}
 }
+
+// TestRegressionRemoveOfFutureDots pins the rest of issue 9 finding 7: a
+// remove could drop dots of another replica that did not exist yet, and
+// every replica then took that replica's later write as removed. A remove
+// from p that drops a dot of c this set has not seen is now refused
+// (vclock.ErrUnseen) and changes nothing; once the set has seen the dot,
+// the same remove applies, as a real one, sent again, does.
+func TestRegressionRemoveOfFutureDots(t *testing.T) {
+	c := New[string]("c")
+	c.Add("x")
+	r := New[string]("r")
+	if _, err := r.ApplyBinaryFrom(mustMarshal(t, c.Add("y")), "c"); err != nil {
+		t.Fatal(err)
+	}
+	future := vclock.Dot{Replica: "c", Seq: 5}
+	forged := mustMarshal(t, Op[string]{kind: opRemove, elem: "z", dot: vclock.Dot{Replica: "p", Seq: 1}, dropped: []vclock.Dot{future}})
+	before := mustMarshal(t, r)
+	if _, err := r.ApplyBinaryFrom(forged, "p"); !errors.Is(err, vclock.ErrUnseen) {
+		t.Fatalf("a remove of c's future dot: %v, want ErrUnseen", err)
+	}
+	if !bytes.Equal(mustMarshal(t, r), before) {
+		t.Fatal("a refused remove changed the set")
+	}
+	// A remove of what p really saw (c's first add, which r has not seen
+	// yet) waits until r has seen it.
+	x := vclock.Dot{Replica: "c", Seq: 1}
+	real := mustMarshal(t, Op[string]{kind: opRemove, elem: "x", dot: vclock.Dot{Replica: "p", Seq: 2}, dropped: []vclock.Dot{x}})
+	if _, err := r.ApplyBinaryFrom(real, "p"); !errors.Is(err, vclock.ErrUnseen) {
+		t.Fatalf("a remove of a dot r has not seen: %v, want ErrUnseen", err)
+	}
+	if _, err := r.MergeBinary(mustMarshal(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ApplyBinaryFrom(real, "p"); err != nil {
+		t.Fatalf("the remove sent again once r has seen the dot: %v", err)
+	}
+	if r.Contains("x") || !r.Contains("y") {
+		t.Fatalf("after the remove: %s", dump(r))
+	}
+	// c's writes up to 5 go on.
+	for _, e := range []string{"a", "b", "w"} {
+		op := c.Add(e)
+		if _, err := r.ApplyBinaryFrom(mustMarshal(t, op), "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r.Contains("w") {
+		t.Fatalf("c's write at %v is gone: %s", future, dump(r))
+	}
+}

@@ -429,7 +429,9 @@ func (m *MV[T]) ApplyBinary(op []byte) (changed bool, err error) {
 // from's. A write whose dot names another replica is refused with an
 // error wrapping [vclock.ErrForeignWrite], and m is unchanged. The dots a
 // write replaced may be any replica's: they are what from had seen, not
-// writes.
+// writes; but a dot of another replica that m has not seen yet is refused
+// with an error wrapping [vclock.ErrUnseen], and m is unchanged, until it
+// has (the engine has the op sent again).
 func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
 	o, err := decodeMVOp[T](op, m.lim)
 	if err != nil {
@@ -437,6 +439,11 @@ func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool,
 	}
 	if o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("register: MV write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
+	}
+	for _, d := range o.replaced {
+		if d.Replica.Name() != from.Name() && !m.k.Context().Contains(d) {
+			return false, fmt.Errorf("register: MV write %v received from %q replaces %v: %w", o.dot, from, d, vclock.ErrUnseen)
+		}
 	}
 	return m.apply(o)
 }

@@ -14,3 +14,11 @@ const MaxSeq = 1 << 62
 // names another replica as its writer. A replica may only speak for itself:
 // such an op is refused whole and changes nothing.
 var ErrForeignWrite = errors.New("vclock: op carries a write of another replica")
+
+// ErrUnseen is returned, wrapped, when an op received from one replica
+// drops (removes, overwrites) a dot of another replica that the receiver
+// has not seen yet. A real op only drops what its sender had seen, which
+// reaches the receiver too in time; until it has, the op is refused and
+// changes nothing, and the sender sends it again. So no peer can remove
+// another replica's future writes by naming dots that do not exist yet.
+var ErrUnseen = errors.New("vclock: op drops a dot not seen here yet")
