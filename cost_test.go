@@ -3,45 +3,18 @@ package crdt_test
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"runtime"
 	"testing"
-	"time"
-)
 
-// Hostile input must cost work linear in its size: a fuzz target checks
-// each input against these bounds. The multiple covers the decoded form of
-// the densest input (an op or a peer entry of a few bytes decodes into a
-// struct of a few words) and the object's own decoding; the constant covers
-// fixed costs (a replica's maps, buffers grown in steps).
-const (
-	allocPerByte = 64
-	allocFixed   = 1 << 20
-	maxInputTime = 50 * time.Millisecond // for inputs up to 64 KiB
+	"github.com/activeactive/crdt/internal/costcheck"
 )
 
 // checkCost runs f, which must do the same work each time it is called
-// (on a fresh replica), and fails t if it allocated more than the bounds
-// allow for an input of n bytes, or, for inputs up to 64 KiB, took longer
-// than maxInputTime twice in a row (once may be a pause of the machine).
+// (on a fresh replica), and fails t if it costs more than the bounds of
+// package costcheck allow for an input of n bytes. The fixed allowance, 1
+// MiB, covers the replica f builds inside the measurement.
 func checkCost(t *testing.T, n int, f func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(allocPerByte*n+allocFixed); got > limit {
-		t.Fatalf("%d bytes of input allocated %d bytes, limit %d", n, got, limit)
-	}
-	if n > 64<<10 || took <= maxInputTime {
-		return
-	}
-	start = time.Now()
-	f()
-	if again := time.Since(start); again > maxInputTime {
-		t.Fatalf("%d bytes of input took %v, then %v; limit %v", n, took, again, maxInputTime)
-	}
+	costcheck.Check(t, "handling", n, 1<<20, true, f)
 }
 
 // resealed returns b with its last four bytes replaced by the CRC-32C of

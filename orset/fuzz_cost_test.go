@@ -1,54 +1,19 @@
 package orset
 
 import (
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
-	"time"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
-// The cost bounds the decoding fuzz targets hold every input to.
-//
-// Allocation: at most allocPerByte bytes per byte of input, plus
-// allocFixed. The largest honest cost per input byte is an element
-// supported by many dots of its own writer, two bytes each on the wire
-// and a 24-byte dot in memory, doubled while the slice grows: about 28
-// bytes per byte. A table slot for each small element comes close (a
-// string header and an entry, 32 bytes, at a load of 7/8, doubled by
-// growth, for at least two bytes of input). Merging adds the receiver's
-// own growth. 64 leaves room for these and fails a decoder that allocates
-// for counts the input does not bear out, or in proportion to the square
-// of anything. allocFixed covers what any decode allocates once (the
-// reader, an empty table, the indexes).
-//
-// Time: no input of up to 64 KB may take more than 50 ms, about a hundred
-// times what the linear decoders need for the largest such input: it only
-// catches work quadratic in the input.
-const (
-	allocPerByte = 64
-	allocFixed   = 256 << 10
-	maxTimed     = 64 << 10
-	maxTime      = 50 * time.Millisecond
-)
-
-// checkCost runs f and fails t if it allocated or took more than the
-// bounds allow for an input of n bytes.
+// checkCost runs f, the handling of one input of n bytes, and fails t if it
+// costs more than the bounds of package costcheck allow (256 KiB bytes fixed:
+// what any decode allocates once, the reader, an empty table, the indexes).
 func checkCost(t *testing.T, what string, n int, f func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if b := after.TotalAlloc - before.TotalAlloc; b > allocPerByte*uint64(n)+allocFixed {
-		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, allocPerByte)
-	}
-	if n <= maxTimed && took > maxTime*timeFactor {
-		t.Fatalf("%s of %d bytes took %v", what, n, took)
-	}
+	costcheck.Check(t, what, n, 256<<10, false, f)
 }
 
 // seedCosts adds the inputs that were once costly: an element with many

@@ -2,48 +2,18 @@ package register
 
 import (
 	"fmt"
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
-	"time"
 
 	"github.com/activeactive/crdt/vclock"
 )
 
-// The cost bounds FuzzMVDecodeCost holds every input to.
-//
-// Allocation: at most 64 bytes per byte of input, plus 256 KB. The
-// largest honest cost per byte is the context (a 48-byte entry for each
-// replica, which takes 3 bytes or more, doubled while the slice grows)
-// and a stored value with its dot (a table slot of a 24-byte key and a
-// 16-byte value and word, for at least 5 bytes of input); merging adds
-// the receiver's own growth. 64 leaves room for these and fails a decoder
-// that allocates for counts the input does not bear out (as it did for
-// drop records, 56 times the input) or quadratically. The constant covers
-// what every decode allocates once.
-//
-// Time: no input of up to 64 KB may take more than 50 ms, a hundred times
-// what the linear decoders need: it only catches quadratic work.
-const (
-	mvAllocPerByte = 64
-	mvAllocFixed   = 256 << 10
-	mvMaxTimed     = 64 << 10
-	mvMaxTime      = 50 * time.Millisecond
-)
-
+// checkMVCost runs f, the handling of one input of n bytes, and fails t if it
+// costs more than the bounds of package costcheck allow (256 KiB bytes fixed:
+// what any decode allocates once, the reader, an empty table, the indexes).
 func checkMVCost(t *testing.T, what string, n int, f func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if b := after.TotalAlloc - before.TotalAlloc; b > mvAllocPerByte*uint64(n)+mvAllocFixed {
-		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, mvAllocPerByte)
-	}
-	if n <= mvMaxTimed && took > mvMaxTime*timeFactor {
-		t.Fatalf("%s of %d bytes took %v", what, n, took)
-	}
+	costcheck.Check(t, what, n, 256<<10, false, f)
 }
 
 // FuzzMVDecodeCost holds every decoding method of an MV, on any input, to

@@ -2,47 +2,18 @@ package vclock_test
 
 import (
 	"fmt"
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
-	"time"
 
 	"github.com/activeactive/crdt/vclock"
 )
 
-// The cost bounds FuzzDecodeCost holds every input to.
-//
-// Allocation: at most 64 bytes per byte of input, plus 64 KB. A context
-// entry takes 48 bytes for at least 3 bytes of input, a run 16 bytes for
-// at least 2, a clock entry 24 for at least 2, each doubled at most while
-// the slices grow, and the reader's replica table a string header and the
-// string for each ID: under 40 bytes per byte. Merging and comparing add
-// at most a copy. 64 fails a decoder that allocates for counts the input
-// does not bear out, or quadratically.
-//
-// Time: no input of up to 64 KB may take more than 50 ms, a hundred times
-// what the linear code needs: it only catches quadratic work, such as
-// merging interleaved runs one by one (1.45 s for 734 KB before).
-const (
-	vcAllocPerByte = 64
-	vcAllocFixed   = 64 << 10
-	vcMaxTimed     = 64 << 10
-	vcMaxTime      = 50 * time.Millisecond
-)
-
+// checkCost runs f, the handling of one input of n bytes, and fails t if it
+// costs more than the bounds of package costcheck allow (64 KiB bytes fixed:
+// what any decode allocates once, the reader, an empty table, the indexes).
 func checkCost(t *testing.T, what string, n int, f func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if b := after.TotalAlloc - before.TotalAlloc; b > vcAllocPerByte*uint64(n)+vcAllocFixed {
-		t.Fatalf("%s of %d bytes allocated %d bytes, over %d per byte", what, n, b, vcAllocPerByte)
-	}
-	if n <= vcMaxTimed && took > vcMaxTime*timeFactor {
-		t.Fatalf("%s of %d bytes took %v", what, n, took)
-	}
+	costcheck.Check(t, what, n, 64<<10, false, f)
 }
 
 // interleaved returns a context of one replica with n runs, each one event

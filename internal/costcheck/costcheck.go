@@ -1,0 +1,62 @@
+// Package costcheck holds the bounds that the fuzz targets hold every
+// decoder of untrusted input to: work linear in the input, whatever it
+// claims. It is for tests only.
+//
+// Allocation: at most [AllocPerByte] bytes per byte of input, plus a fixed
+// allowance each caller states (a reader, an empty table, a replica built
+// inside the measurement). The densest honest inputs cost about 50 bytes
+// per byte (an lwwmap state of one small entry per replica, decoded and
+// merged into an empty map: 49; an element with many dots of one writer: 28;
+// counters: 8); 64 leaves room for them and fails a decoder that allocates
+// for counts the input does not bear out, or in proportion to the square of
+// anything.
+//
+// Time: no input of up to [MaxTimed] bytes may take more than [MaxTime],
+// stretched under the race detector: about a hundred times what a linear
+// decoder needs for the largest such input, so it only catches work
+// quadratic in the input.
+package costcheck
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The bounds.
+const (
+	AllocPerByte = 64
+	MaxTimed     = 64 << 10
+	MaxTime      = 50 * time.Millisecond
+)
+
+// Check runs f, the handling of one input of n bytes, and fails t if f
+// allocated more than AllocPerByte*n+fixed bytes, or if n is at most
+// MaxTimed and f took longer than the time bound. If f can run again on
+// the same input with the same effect (it builds what it decodes into), pass
+// again: a slow first run is then timed once more before it fails, so a
+// pause of a loaded machine is not taken for quadratic work.
+func Check(t testing.TB, what string, n int, fixed uint64, again bool, f func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	f()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, AllocPerByte*uint64(n)+fixed; got > limit {
+		t.Fatalf("%s of %d bytes allocated %d bytes, more than %d", what, n, got, limit)
+	}
+	limit := MaxTime * raceFactor
+	if n > MaxTimed || took <= limit {
+		return
+	}
+	if again {
+		start = time.Now()
+		f()
+		if took = time.Since(start); took <= limit {
+			return
+		}
+	}
+	t.Fatalf("%s of %d bytes took %v, more than %v", what, n, took, limit)
+}

@@ -1,7 +1,0 @@
-//go:build race
-
-package lwwmap
-
-// raceSlowdown scales the time bound of the cost checks: the race detector
-// makes code several times slower.
-const raceSlowdown = 20

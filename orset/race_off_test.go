@@ -1,7 +1,0 @@
-//go:build !race
-
-package orset
-
-// timeFactor stretches the time bounds of the fuzz targets under the race
-// detector; without it they apply as they are.
-const timeFactor = 1
