@@ -1,9 +1,6 @@
 package dotkernel
 
 import (
-	"encoding/binary"
-	"math"
-
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -18,99 +15,26 @@ import (
 // replicas). Values are left out too: a value is fixed by its key and dot
 // (see the package documentation).
 //
-// The hashes are FNV-1a over fixed encodings, finished with a fixed
-// mixer: the same on every machine and in every process.
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnvBytes(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return h
-}
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-func fnvUint(h, u uint64) uint64 {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], u)
-	return fnvBytes(h, b[:])
-}
-
-// mix is the finalizer of SplitMix64: it spreads every input bit over the
-// whole word, so that sums of hashes do not cancel by accident.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
+// The hashes are codec's content hashes (codec.HashString and its kin):
+// the same on every machine and in every process.
 
 func hashDot(d vclock.Dot) uint64 {
-	h := fnvString(fnvOffset, string(d.Replica))
-	h ^= 0xff // ends the replica: "a"+"b1" and "ab"+"1" differ
-	h *= fnvPrime
-	return fnvUint(h, d.Seq)
+	return codec.HashUint(codec.HashString(codec.HashSeed, string(d.Replica)), d.Seq)
 }
 
-// hashKey hashes a key: directly for the types codec.PutValue writes
-// itself and for dots, through its encoding for any other type.
+// hashKey hashes a key: a dot by its parts, any other key as
+// codec.HashValue does (a key that cannot be encoded hashes as nothing).
 func hashKey[K comparable](key K) uint64 {
-	switch x := any(key).(type) {
-	case string:
-		return fnvString(fnvOffset, x)
-	case vclock.Dot:
-		return hashDot(x)
-	case bool:
-		if x {
-			return fnvUint(fnvOffset, 1)
-		}
-		return fnvUint(fnvOffset, 0)
-	case int:
-		return fnvUint(fnvOffset, uint64(x))
-	case int8:
-		return fnvUint(fnvOffset, uint64(x))
-	case int16:
-		return fnvUint(fnvOffset, uint64(x))
-	case int32:
-		return fnvUint(fnvOffset, uint64(x))
-	case int64:
-		return fnvUint(fnvOffset, uint64(x))
-	case uint:
-		return fnvUint(fnvOffset, uint64(x))
-	case uint8:
-		return fnvUint(fnvOffset, uint64(x))
-	case uint16:
-		return fnvUint(fnvOffset, uint64(x))
-	case uint32:
-		return fnvUint(fnvOffset, uint64(x))
-	case uint64:
-		return fnvUint(fnvOffset, x)
-	case float64:
-		return fnvUint(fnvOffset, math.Float64bits(x))
+	if d, ok := any(key).(vclock.Dot); ok {
+		return hashDot(d)
 	}
-	w := codec.NewWriter(codec.KindUser, 16)
-	codec.PutValue(w, key)
-	b, _ := w.Bytes() // a key that cannot be encoded hashes as nothing
-	return fnvBytes(fnvOffset, b)
+	h, _ := codec.HashValue(codec.HashSeed, key)
+	return h
 }
 
 // dotHash is what the dot d supporting key adds to the fingerprint.
 func dotHash[K comparable](key K, d vclock.Dot) uint64 {
-	return mix(hashKey(key) ^ mix(hashDot(d)))
+	return codec.Mix(hashKey(key) ^ codec.Mix(hashDot(d)))
 }
 
 // fpAdd counts the dot d of key into the fingerprint.
