@@ -14,7 +14,7 @@ import (
 // MiB, covers the replica f builds inside the measurement.
 func checkCost(t *testing.T, n int, f func()) {
 	t.Helper()
-	costcheck.Check(t, "handling", n, 1<<20, true, f)
+	costcheck.Check(t, "handling", n, 1<<20, f)
 }
 
 // resealed returns b with its last four bytes replaced by the CRC-32C of

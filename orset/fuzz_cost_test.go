@@ -13,7 +13,7 @@ import (
 // what any decode allocates once, the reader, an empty table, the indexes).
 func checkCost(t *testing.T, what string, n int, f func()) {
 	t.Helper()
-	costcheck.Check(t, what, n, 256<<10, false, f)
+	costcheck.Check(t, what, n, 256<<10, f)
 }
 
 // seedCosts adds the inputs that were once costly: an element with many

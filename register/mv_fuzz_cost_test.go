@@ -13,7 +13,7 @@ import (
 // what any decode allocates once, the reader, an empty table, the indexes).
 func checkMVCost(t *testing.T, what string, n int, f func()) {
 	t.Helper()
-	costcheck.Check(t, what, n, 256<<10, false, f)
+	costcheck.Check(t, what, n, 256<<10, f)
 }
 
 // FuzzMVDecodeCost holds every decoding method of an MV, on any input, to

@@ -32,11 +32,12 @@ const (
 
 // Check runs f, the handling of one input of n bytes, and fails t if f
 // allocated more than AllocPerByte*n+fixed bytes, or if n is at most
-// MaxTimed and f took longer than the time bound. If f can run again on
-// the same input with the same effect (it builds what it decodes into), pass
-// again: a slow first run is then timed once more before it fails, so a
-// pause of a loaded machine is not taken for quadratic work.
-func Check(t testing.TB, what string, n int, fixed uint64, again bool, f func()) {
+// MaxTimed and f took longer than the time bound three times running. f
+// must be safe to run again on the same input (decoding into a fresh value,
+// or merging, which is idempotent): a slow run is timed again before it
+// fails, so that a pause of a loaded machine is not taken for quadratic
+// work.
+func Check(t testing.TB, what string, n int, fixed uint64, f func()) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -48,15 +49,18 @@ func Check(t testing.TB, what string, n int, fixed uint64, again bool, f func())
 		t.Fatalf("%s of %d bytes allocated %d bytes, more than %d", what, n, got, limit)
 	}
 	limit := MaxTime * raceFactor
-	if n > MaxTimed || took <= limit {
+	if n > MaxTimed {
 		return
 	}
-	if again {
-		start = time.Now()
-		f()
-		if took = time.Since(start); took <= limit {
+	for range 2 {
+		if took <= limit {
 			return
 		}
+		start = time.Now()
+		f()
+		took = time.Since(start)
 	}
-	t.Fatalf("%s of %d bytes took %v, more than %v", what, n, took, limit)
+	if took > limit {
+		t.Fatalf("%s of %d bytes took %v three times running, more than %v", what, n, took, limit)
+	}
 }
