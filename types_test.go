@@ -26,6 +26,7 @@ type region struct {
 	kv    *crdt.Handle[*lwwmap.Map[string, string]]
 	count *crdt.Handle[*counter.PN]
 	snap  []byte
+	saved [][]byte // every snapshot the region ever saved, oldest first
 	up    bool
 }
 
@@ -70,6 +71,13 @@ func TestEngineModel(t *testing.T) {
 		net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
+		net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
+		// With accidents, a region may come back from an empty disk or an
+		// older snapshot, losing writes no other region held: the regions
+		// must then agree with each other, and the reference no longer
+		// says exactly on what.
+		accidents := rapid.Bool().Draw(rt, "accidents")
+		hadAccident := false
 		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
 		bcast := rapid.Bool().Draw(rt, "broadcast")
 		batch := rapid.SampledFrom([]int{0, 1, 64}).Draw(rt, "maxBatchBytes")
@@ -93,7 +101,11 @@ func TestEngineModel(t *testing.T) {
 			if err != nil {
 				rt.Fatal(err)
 			}
-			g := &region{r: r, snap: snap, up: true}
+			var saved [][]byte
+			if old := regions[id]; old != nil {
+				saved = old.saved
+			}
+			g := &region{r: r, snap: snap, saved: saved, up: true}
 			g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 			g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 			g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
@@ -114,7 +126,7 @@ func TestEngineModel(t *testing.T) {
 			start(id, nil)
 		}
 		persist := func(g *region) {
-			if err := g.r.SaveSnapshot(func(snap []byte) error { g.snap = snap; return nil }); err != nil {
+			if err := g.r.SaveSnapshot(func(snap []byte) error { g.snap, g.saved = snap, append(g.saved, snap); return nil }); err != nil {
 				rt.Fatal(err)
 			}
 		}
@@ -223,10 +235,19 @@ func TestEngineModel(t *testing.T) {
 					net.Heal(id, other)
 				}
 			case 9:
-				if g.up {
+				switch {
+				case g.up:
 					net.Detach(id)
 					g.up = false
-				} else {
+				case accidents && rapid.IntRange(0, 2).Draw(rt, "accident") == 0:
+					// An empty disk, or an older backup.
+					var from []byte
+					if len(g.saved) > 0 && rapid.Bool().Draw(rt, "backup") {
+						from = g.saved[rapid.IntRange(0, len(g.saved)-1).Draw(rt, "which")]
+					}
+					hadAccident = true
+					start(id, from)
+				default:
 					start(id, g.snap)
 				}
 			}
@@ -238,14 +259,29 @@ func TestEngineModel(t *testing.T) {
 			}
 		}
 		net.HealAll()
-		net.Loss, net.Duplicate = 0, 0
+		net.Loss, net.Duplicate, net.Corrupt = 0, 0, 0
 		want := ref.value()
 		for i := range 300 {
-			done := true
+			if hadAccident {
+				want = regions[ids[0]].value()
+			}
+			done, differ, busy := true, false, false
 			for _, id := range ids {
-				if !cmp.Equal(regions[id].value(), want) {
+				v := regions[id].value()
+				if !cmp.Equal(v, want) {
 					done = false
 				}
+				if !cmp.Equal(v, regions[ids[0]].value()) {
+					differ = true
+				}
+				for _, p := range regions[id].r.Stats().Peers {
+					if p.PendingOps != 0 || p.AwaitingCatchUp {
+						busy = true
+					}
+				}
+			}
+			if differ && !busy && net.Pending() == 0 {
+				rt.Fatalf("regions differ while every peer shows nothing pending and no catch-up awaited")
 			}
 			if done {
 				return
