@@ -70,8 +70,9 @@ type digestEntry struct {
 	// can be collected.
 	Durable []byte
 	// Fingerprint is the object's content fingerprint (see
-	// [Fingerprinter]) at the same instant as Version; 0 if it has none.
-	Fingerprint uint64
+	// [Fingerprinter]) at the same instant as Version, if HasFingerprint.
+	Fingerprint    uint64
+	HasFingerprint bool
 }
 
 type stateEntry struct {
@@ -214,7 +215,11 @@ func (e *envelope) encode() ([]byte, error) {
 				w.Binary(v)
 			}
 		}
-		w.Uint(d.Fingerprint)
+		if d.HasFingerprint {
+			w.Uint(d.Fingerprint)
+		} else {
+			w.Nil()
+		}
 	}
 	w.Uint(e.StatesUpTo)
 	w.Uint(e.CatchUp)
@@ -319,7 +324,9 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 			d.Durable = r.Binary()
 		}
 		if fields == digestFields {
-			d.Fingerprint = r.Uint()
+			if !r.IsNil() {
+				d.Fingerprint, d.HasFingerprint = r.Uint(), true
+			}
 		}
 		if r.Err() != nil {
 			break

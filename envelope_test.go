@@ -55,7 +55,7 @@ func fullEnvelope() *envelope {
 		FirstSeq:    42,
 		Ops:         []opEntry{{"cart", []byte{1, 2}}, {"todos", []byte{3}}, {"cart", []byte{4}}},
 		HasDigest:   true,
-		Digest:      []digestEntry{{"cart", []byte{5}, []byte{6}, 0xfeedface}, {"count", nil, nil, 0}},
+		Digest:      []digestEntry{{"cart", []byte{5}, []byte{6}, 0xfeedface, true}, {"count", nil, nil, 0, false}},
 		StatesUpTo:  44,
 		CatchUp:     6,
 		States:      []stateEntry{{"cart", []byte{7, 8, 9}}},
@@ -90,7 +90,7 @@ func TestBroadcastEnvelopeRefusals(t *testing.T) {
 		"out of order":       func(e *envelope) { slices.Reverse(e.Recipients) },
 		"repeated":           func(e *envelope) { e.Recipients[1].ID = e.Recipients[0].ID },
 		"sender as receiver": func(e *envelope) { e.Recipients[1].ID = e.From },
-		"digest":             func(e *envelope) { e.HasDigest, e.Digest = true, []digestEntry{{"cart", []byte{1}, nil, 0}} },
+		"digest":             func(e *envelope) { e.HasDigest, e.Digest = true, []digestEntry{{"cart", []byte{1}, nil, 0, false}} },
 		"want digest":        func(e *envelope) { e.WantDigest = true },
 		"states":             func(e *envelope) { e.StatesUpTo, e.States = 3, []stateEntry{{"cart", []byte{1}}} },
 		"states up to":       func(e *envelope) { e.StatesUpTo = 3 },
@@ -244,7 +244,7 @@ func readGolden(t *testing.T, name string) []byte {
 func TestEnvelopeFirstFormatStillDecodes(t *testing.T) {
 	for name, want := range map[string]*envelope{"envelope_v1.golden": fullEnvelope(), "broadcast_v1.golden": broadcastEnvelope()} {
 		for i := range want.Digest {
-			want.Digest[i].Fingerprint = 0 // the first format has none
+			want.Digest[i].Fingerprint, want.Digest[i].HasFingerprint = 0, false // the first format has none
 		}
 		got, err := decodeEnvelope(readGolden(t, name), codec.Limits{})
 		if err != nil {
@@ -281,9 +281,9 @@ func TestEnvelopeRefusesEveryBitFlip(t *testing.T) {
 // once per entry.
 func TestEnvelopeRefusesRepeatedDigestEntries(t *testing.T) {
 	for name, d := range map[string][]digestEntry{
-		"repeated":     {{"cart", []byte{1}, nil, 0}, {"cart", []byte{1}, nil, 0}},
-		"out of order": {{"todos", nil, nil, 0}, {"cart", nil, nil, 0}},
-		"empty name":   {{"", nil, nil, 0}},
+		"repeated":     {{"cart", []byte{1}, nil, 0, false}, {"cart", []byte{1}, nil, 0, false}},
+		"out of order": {{"todos", nil, nil, 0, false}, {"cart", nil, nil, 0, false}},
+		"empty name":   {{"", nil, nil, 0, false}},
 	} {
 		e := &envelope{From: "a", To: "b", Incarnation: 1, HasDigest: true, Digest: d}
 		b, err := e.encode()

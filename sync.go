@@ -462,7 +462,7 @@ func (r *Replica) digest() []digestEntry {
 	for _, name := range names {
 		e := digestEntry{Object: name}
 		if f, ok := r.objects[name].(Fingerprinter); ok {
-			e.Fingerprint = f.Fingerprint()
+			e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
 		}
 		if dobj, ok := r.objects[name].(DeltaObject); ok {
 			v, err := dobj.VersionBinary()
@@ -785,7 +785,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 // heal is healed. The caller holds r.mu.
 func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 	for _, d := range digest {
-		if d.Fingerprint == 0 || d.Version == nil {
+		if !d.HasFingerprint || d.Version == nil {
 			continue
 		}
 		obj, ok := r.objects[d.Object]
