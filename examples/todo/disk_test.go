@@ -42,7 +42,7 @@ func TestDiskAccidentEmptyDataDir(t *testing.T) {
 	if err := os.RemoveAll(a.eastDir); err != nil {
 		t.Fatal(err)
 	}
-	a.writeEastKey(t)
+	a.east.writeKey(t)
 	a.east.start(t)
 	if n := len(listTodos(t, a.east.url)); n != 0 {
 		t.Fatalf("us-east-1 restarted on an empty directory lists %d to-dos while cut off", n)
@@ -84,7 +84,7 @@ func TestDiskAccidentOlderDataDir(t *testing.T) {
 // accident is us-east-1 as a child process and eu-west-1 in this
 // process, with a link between them the test can cut both ways.
 type accident struct {
-	east    *eastProcess
+	east    *regionProcess
 	eastDir string
 	west    *region
 	cut     atomic.Bool
@@ -93,7 +93,6 @@ type accident struct {
 func newAccident(t *testing.T) *accident {
 	t.Helper()
 	a := &accident{eastDir: filepath.Join(t.TempDir(), "us-east-1")}
-	a.writeEastKey(t)
 	lnW, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +115,8 @@ func newAccident(t *testing.T) *accident {
 		relay.ServeHTTP(w, r)
 	}))
 	t.Cleanup(link.Close)
-	a.east = &eastProcess{dir: a.eastDir, peer: link.URL, listen: "127.0.0.1:0"}
+	a.east = newRegionProcess(t, east, west, a.eastDir, link.URL, "127.0.0.1:0")
 	a.east.start(t)
-	t.Cleanup(func() { a.east.stop(t) })
 
 	a.west, err = startRegion(regionConfig{
 		Name: west, Peers: map[crdt.ReplicaID]string{east: a.east.url}, DataDir: t.TempDir(),
@@ -131,16 +129,6 @@ func newAccident(t *testing.T) *accident {
 	}
 	t.Cleanup(a.west.crash)
 	return a
-}
-
-func (a *accident) writeEastKey(t *testing.T) {
-	t.Helper()
-	if err := os.MkdirAll(a.eastDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(a.eastDir, keyFile), []byte(hex.EncodeToString(testKey(east).Seed())), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (a *accident) cutLink(cut bool) { a.cut.Store(cut) }
@@ -222,27 +210,51 @@ func todoDiff(name string, list, want []Todo) string {
 	return b.String()
 }
 
-// eastProcess runs us-east-1 as a child process: this test binary,
-// running the program.
-type eastProcess struct {
-	dir, peer, listen string
-	url               string
-	runs              int
-	cmd               *exec.Cmd
-	stderr            *syncWriter
-	logs              strings.Builder
+// regionProcess runs a region as a child process (this test binary,
+// running the program) on its data directory, with one peer.
+type regionProcess struct {
+	name, peer   crdt.ReplicaID
+	dir, peerURL string
+	listen       string // after the first start, the address it keeps
+	url          string
+	runs         int
+	cmd          *exec.Cmd
+	stderr       *syncWriter
+	logs         strings.Builder
 }
 
-// start runs the region on its data directory and waits until it
-// serves; after the first start it keeps its address.
-func (p *eastProcess) start(t *testing.T) {
+// newRegionProcess returns the process of region name, whose peer answers
+// at peerURL, with its key testKey(name) in dir; it is not started yet.
+func newRegionProcess(t *testing.T, name, peer crdt.ReplicaID, dir, peerURL, listen string) *regionProcess {
+	t.Helper()
+	p := &regionProcess{name: name, peer: peer, dir: dir, peerURL: peerURL, listen: listen}
+	p.writeKey(t)
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// writeKey puts the region's key in its data directory.
+func (p *regionProcess) writeKey(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, keyFile), []byte(hex.EncodeToString(testKey(p.name).Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs the region and waits until it serves; after the first start
+// it keeps its address.
+func (p *regionProcess) start(t *testing.T) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skip("cannot find the test binary:", err)
 	}
-	cmd := exec.Command(exe, "-region", string(east), "-listen", p.listen, "-data", p.dir,
-		"-peer", string(west)+"="+p.peer, "-peer-key", string(west)+"="+westKeyHex, "-tick", "10ms")
+	cmd := exec.Command(exe, "-region", string(p.name), "-listen", p.listen, "-data", p.dir,
+		"-peer", string(p.peer)+"="+p.peerURL, "-peer-key", string(p.peer)+"="+hex.EncodeToString(testPublic(p.peer)),
+		"-tick", "10ms")
 	cmd.Env = append(os.Environ(), "TODO_TEST_MAIN=1")
 	out := newLines()
 	cmd.Stdout = out
@@ -264,7 +276,7 @@ func (p *eastProcess) start(t *testing.T) {
 }
 
 // kill ends the process with SIGKILL.
-func (p *eastProcess) kill(t *testing.T) {
+func (p *regionProcess) kill(t *testing.T) {
 	t.Helper()
 	if p.cmd == nil {
 		return
@@ -281,10 +293,10 @@ func (p *eastProcess) kill(t *testing.T) {
 
 // stop kills the process if it runs, and shows its logs if the test
 // failed.
-func (p *eastProcess) stop(t *testing.T) {
+func (p *regionProcess) stop(t *testing.T) {
 	p.kill(t)
 	if t.Failed() {
-		t.Logf("us-east-1 process logs:\n%s", p.logs.String())
+		t.Logf("%s process logs:\n%s", p.name, p.logs.String())
 	}
 }
 
