@@ -71,12 +71,15 @@ func (rg *region) mux() http.Handler {
 	})
 	route(mux, "/api/events", map[string]http.HandlerFunc{http.MethodGet: rg.streamEvents})
 	route(mux, "/api/status", map[string]http.HandlerFunc{http.MethodGet: rg.serveStatus})
+	route(mux, "/api/state", map[string]http.HandlerFunc{http.MethodGet: rg.serveState})
 	route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: rg.healthz})
 	route(mux, "/metrics", map[string]http.HandlerFunc{http.MethodGet: rg.metricsHandler().ServeHTTP})
 	route(mux, "/replicate", map[string]http.HandlerFunc{http.MethodPost: rg.replicate})
 	if rg.cfg.ServePage {
 		route(mux, "/{$}", map[string]http.HandlerFunc{http.MethodGet: servePage})
 		route(mux, "/console/state", map[string]http.HandlerFunc{http.MethodGet: rg.consoleState})
+		route(mux, "/api/peers/{peer}/state", map[string]http.HandlerFunc{http.MethodGet: rg.servePeerState})
+		route(mux, "/api/peers/{peer}/link", map[string]http.HandlerFunc{http.MethodPost: rg.serveLink})
 	}
 	mux.HandleFunc("/", notFound)
 	return mux
@@ -258,6 +261,10 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 	cred, err := rg.tr.checkHeaders(r.Header)
 	if err != nil {
 		rg.refuseReplicate(w, r, err)
+		return
+	}
+	if rg.pausedTo(cred.from) {
+		writeError(w, http.StatusServiceUnavailable, "replication with %s is paused", cred.from)
 		return
 	}
 	if r.ContentLength > maxReplicateBody {

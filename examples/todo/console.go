@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,14 +49,21 @@ type consoleState struct {
 	Control bool            `json:"control"` // stop, restart and link controls are available
 	LinkCut bool            `json:"link_cut"`
 	Regions []consoleRegion `json:"regions"`
+	// Peers are the region's peers in single-region mode, whose
+	// agreement the page shows and whose link it pauses.
+	Peers []peerLink `json:"peers,omitempty"`
 }
 
 // consoleState answers the page in single-region mode: one region, no
-// controls.
+// stop or restart controls, and its peers with their links.
 func (rg *region) consoleState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, consoleState{Regions: []consoleRegion{{
+	st := consoleState{Regions: []consoleRegion{{
 		Name: string(rg.cfg.Name), Base: "", URL: rg.url, Up: true,
-	}}})
+	}}}
+	for _, p := range slices.Sorted(maps.Keys(rg.cfg.Peers)) {
+		st.Peers = append(st.Peers, peerLink{Peer: string(p), Paused: rg.pausedTo(p)})
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 // consoleConfig configures embedded mode.

@@ -31,6 +31,7 @@ type metrics struct {
 	msgsSent, msgsReceived, bytesSent, bytesReceived       *prometheus.Desc
 	opsApplied, sendErrors, digestRounds                   *prometheus.Desc
 	fullStates, deltaStates                                *prometheus.Desc
+	divergences, awaitingCatchUp                           *prometheus.Desc
 
 	refused *prometheus.Desc
 }
@@ -68,6 +69,11 @@ func newMetrics(rg *region) *metrics {
 		deltaStates: peer("crdt_replication_delta_states_total",
 			"Deltas sent to the peer in catch-up rounds: partial syncs of an object, only what it lacked."),
 
+		divergences: peer("crdt_divergences_total",
+			"Objects the peer's digests showed at this region's version with different content: regions that saw the same updates yet hold different data. Should stay 0; each one is logged and answered with the object's whole state."),
+		awaitingCatchUp: peer("crdt_awaiting_catch_up",
+			"1 while the peer may lack updates that no pending op carries (it is new, restarted, or fell out of the log), until a catch-up from its digest is confirmed: the regions may differ even with no pending ops."),
+
 		refused: desc("crdt_replication_refused_total",
 			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials) and "unknown_sender" (not a peer) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
 			"peer", "reason"),
@@ -81,7 +87,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
-		m.refused,
+		m.divergences, m.awaitingCatchUp, m.refused,
 	} {
 		ch <- d
 	}
@@ -89,7 +95,11 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads the replica's figures and sends them.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	st := m.rg.replica.Stats()
+	m.collect(ch, m.rg.replica.Stats())
+}
+
+// collect sends the figures of st.
+func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -121,6 +131,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.digestRounds, p.DigestRounds, peer)
 		counter(m.fullStates, p.FullStates, peer)
 		counter(m.deltaStates, p.StatesSent-min(p.FullStates, p.StatesSent), peer)
+		counter(m.divergences, p.Divergences, peer)
+		gauge(m.awaitingCatchUp, boolNum(p.AwaitingCatchUp), peer)
 	}
 	for _, row := range m.rg.refusalsOf(st) {
 		counter(m.refused, row.n, row.peer, row.reason)

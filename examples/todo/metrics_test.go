@@ -1,11 +1,15 @@
 package main
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/activeactive/crdt"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -35,6 +39,7 @@ func TestMetrics(t *testing.T) {
 		"crdt_replication_lag_seconds", "crdt_replication_pending_ops", "crdt_replication_pending_bytes",
 		"crdt_replication_catching_up", "crdt_replication_send_errors_total",
 		"crdt_replication_full_states_total", "crdt_replication_delta_states_total", "crdt_replication_digest_rounds_total",
+		"crdt_divergences_total", "crdt_awaiting_catch_up",
 	} {
 		f, ok := families[name]
 		if !ok || f.GetHelp() == "" || len(f.GetMetric()) == 0 {
@@ -51,6 +56,9 @@ func TestMetrics(t *testing.T) {
 	if n, _ := metricValue(t, e, "todo_items"); n != 1 {
 		t.Errorf("todo_items %v, want 1", n)
 	}
+	if v, ok := metricValue(t, e, "crdt_awaiting_catch_up", "peer", string(west)); !ok || v != 1 {
+		t.Errorf("link cut from the start: crdt_awaiting_catch_up %v (found %v), want 1", v, ok)
+	}
 
 	c.cut.Store(false)
 	c.settle()
@@ -61,5 +69,63 @@ func TestMetrics(t *testing.T) {
 	}
 	if n, _ := metricValue(t, c.url(west), "todo_items"); n != 1 {
 		t.Errorf("west todo_items %v, want 1", n)
+	}
+	// The catch-up is confirmed within a few rounds.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := metricValue(t, e, "crdt_awaiting_catch_up", "peer", string(west))
+		b, _ := metricValue(t, c.url(west), "crdt_awaiting_catch_up", "peer", string(east))
+		if a == 0 && b == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healed: crdt_awaiting_catch_up stays %v (east) and %v (west)", a, b)
+		}
+		c.tickAll()
+	}
+	if d, ok := metricValue(t, e, "crdt_divergences_total", "peer", string(west)); !ok || d != 0 {
+		t.Errorf("crdt_divergences_total %v (found %v), want 0", d, ok)
+	}
+}
+
+// TestMetricsPerPeerAgreement checks that crdt_divergences_total and
+// crdt_awaiting_catch_up report each peer's PeerStats (divergences cannot
+// be made to happen without a bug).
+func TestMetricsPerPeerAgreement(t *testing.T) {
+	c := newCluster(t, nil)
+	m := newMetrics(c.region(east))
+	st := crdt.Stats{Replica: east, Peers: []crdt.PeerStats{
+		{Peer: west, Divergences: 3, AwaitingCatchUp: true},
+		{Peer: "ap-south-1"},
+	}}
+	ch := make(chan prometheus.Metric, 100)
+	m.collect(ch, st)
+	close(ch)
+	got := map[string]float64{}
+	for metric := range ch {
+		var pb dto.Metric
+		if err := metric.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		peer := ""
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "peer" {
+				peer = l.GetValue()
+			}
+		}
+		desc := metric.Desc().String()
+		for _, name := range []string{"crdt_divergences_total", "crdt_awaiting_catch_up"} {
+			if strings.Contains(desc, `"`+name+`"`) {
+				v := pb.GetCounter().GetValue() + pb.GetGauge().GetValue()
+				got[name+"/"+peer] = v
+			}
+		}
+	}
+	want := map[string]float64{
+		"crdt_divergences_total/eu-west-1": 3, "crdt_awaiting_catch_up/eu-west-1": 1,
+		"crdt_divergences_total/ap-south-1": 0, "crdt_awaiting_catch_up/ap-south-1": 0,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -116,6 +116,19 @@ func (t *todos) count() int {
 	return n
 }
 
+// fingerprints returns the content fingerprint of each replicated object,
+// read in one view, by object name. Two regions whose objects hold the same
+// content have the same fingerprints, whatever order the updates came in.
+func (t *todos) fingerprints() map[string]uint64 {
+	fps := map[string]uint64{}
+	t.r.View(func(tx *crdt.Tx) {
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { fps[objItems] = s.Fingerprint() })
+		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { fps[objTitle] = m.Fingerprint() })
+		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { fps[objDone] = m.Fingerprint() })
+	})
+	return fps
+}
+
 // get returns one item.
 func (t *todos) get(id string) (td Todo, ok bool) {
 	t.r.View(func(tx *crdt.Tx) {

@@ -80,6 +80,10 @@ type region struct {
 	stopped    bool // under mu: crashed or shut down; writes are refused
 	journalLen int  // under mu: journal records since the last snapshot
 
+	// paused holds a switch per peer (set only at start): while on,
+	// replication with that peer is paused (see serveLink).
+	paused map[crdt.ReplicaID]*atomic.Bool
+
 	remoteGen   atomic.Uint64 // bumped by every remote change
 	authRefused sync.Map      // refusalKey → *atomic.Uint64
 
@@ -134,7 +138,11 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		}
 	}()
 
-	rg.tr = newTransport(cfg.Name, cfg.Key, cfg.Peers, cfg.PeerKeys, cfg.Blocked, cfg.Delay)
+	rg.paused = newPauses(cfg.Peers)
+	blocked := func(to crdt.ReplicaID) bool {
+		return rg.pausedTo(to) || (cfg.Blocked != nil && cfg.Blocked(to))
+	}
+	rg.tr = newTransport(cfg.Name, cfg.Key, cfg.Peers, cfg.PeerKeys, blocked, cfg.Delay)
 	var opts []clock.Option
 	if cfg.Clock != nil {
 		opts = append(opts, clock.WithSource(cfg.Clock))
