@@ -12,10 +12,15 @@ import (
 // needs. They live here because the data-type packages do not import the
 // engine.
 var (
-	_ crdt.DeltaObject = (*counter.G)(nil)
-	_ crdt.DeltaObject = (*counter.PN)(nil)
-	_ crdt.Collector   = (*orset.Set[string])(nil)
-	_ crdt.Collector   = (*lwwmap.Map[string, string])(nil)
-	_ crdt.Object      = (*register.LWW[string])(nil)
-	_ crdt.DeltaObject = (*register.MV[string])(nil)
+	_ crdt.DeltaObject   = (*counter.G)(nil)
+	_ crdt.DeltaObject   = (*counter.PN)(nil)
+	_ crdt.Object        = (*counter.Bounded)(nil)
+	_ crdt.OriginChecker = (*counter.Bounded)(nil)
+	_ crdt.WriterSetter  = (*counter.Bounded)(nil)
+	_ crdt.Limited       = (*counter.Bounded)(nil)
+	_ crdt.Fingerprinter = (*counter.Bounded)(nil)
+	_ crdt.Collector     = (*orset.Set[string])(nil)
+	_ crdt.Collector     = (*lwwmap.Map[string, string])(nil)
+	_ crdt.Object        = (*register.LWW[string])(nil)
+	_ crdt.DeltaObject   = (*register.MV[string])(nil)
 )

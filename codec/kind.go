@@ -29,6 +29,9 @@ const (
 	KindPN   Kind = 0x22 // counter.PN state
 	KindPNOp Kind = 0x23 // counter.PN op
 
+	KindBounded   Kind = 0x24 // counter.Bounded state
+	KindBoundedOp Kind = 0x25 // counter.Bounded op
+
 	KindSet       Kind = 0x30 // orset.Set state
 	KindSetAdd    Kind = 0x31 // orset.Set add op
 	KindSetRemove Kind = 0x32 // orset.Set remove op
@@ -74,6 +77,10 @@ func kindName(k Kind) string {
 		return "PN-counter"
 	case KindPNOp:
 		return "PN-counter op"
+	case KindBounded:
+		return "bounded counter"
+	case KindBoundedOp:
+		return "bounded counter op"
 	case KindSet:
 		return "OR-Set"
 	case KindSetAdd:

@@ -74,3 +74,23 @@ func ExampleG_ApplyBinary() {
 	// true <nil> 5
 	// false <nil> 5
 }
+
+// Stock of 10 arrives in one region; it hands 4 units of rights to
+// another, which sells 3. A sale beyond the rights a region holds fails,
+// so the stock never goes below zero, whatever the regions do at once.
+func ExampleBounded() {
+	east, west := counter.NewBounded("us-east-1", 0), counter.NewBounded("eu-west-1", 0)
+	stock, _ := east.Inc(10)
+	_ = west.Apply(stock)
+	if _, err := west.Dec(1); err != nil {
+		fmt.Println("west:", errors.Is(err, counter.ErrInsufficientRights))
+	}
+	give, _ := east.Transfer("eu-west-1", 4)
+	_ = west.Apply(give)
+	sale, _ := west.Dec(3)
+	_ = east.Apply(sale)
+	fmt.Println(east.Value(), west.Value(), east.Rights("us-east-1"), west.Rights("eu-west-1"))
+	// Output:
+	// west: true
+	// 7 7 6 1
+}

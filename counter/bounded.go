@@ -1,0 +1,570 @@
+package counter
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// ErrInsufficientRights is returned, wrapped, by [Bounded.Dec] and
+// [Bounded.Transfer] when the replica holds fewer rights than asked for.
+// The error says how many it holds and how many each other replica holds,
+// as far as this replica knows, so the host can ask one of them for a
+// [Bounded.Transfer].
+var ErrInsufficientRights = errors.New("counter: not enough rights held here")
+
+// MaxBoundedTotal bounds every total a [Bounded] keeps (increments,
+// decrements, rights given or taken): 2⁶². A decoder refuses larger ones,
+// and a change that would pass it fails with [ErrOverflow].
+const MaxBoundedTotal = 1 << 62
+
+// Bounded is a counter that never goes below a floor, without coordination:
+// stock that must not be oversold. Its rule is an escrow of rights: an
+// increment gives its replica as many rights, a decrement spends rights the
+// replica holds (and fails if it holds too few), and a replica may hand
+// rights to another with a transfer, which the receiver takes up at its
+// next change. Since no replica spends more rights than it holds, the value
+// seen at any replica, at any time, is at or above the floor, and the
+// decrements of all replicas together never exceed the increments.
+//
+// Each replica keeps one entry, written by it alone: its increments, its
+// decrements, the rights it gave each other replica, and the rights it took
+// up from each. Every total only grows, an op carries its writer's whole
+// entry, and a merge keeps, for each entry, the later one (the larger of
+// each total), so ops and states may arrive in any order, late or twice.
+//
+// The value counts what every replica holds plus the rights in transit
+// (given, not yet taken up); once every entry is known, it is the floor plus
+// all increments minus all decrements.
+//
+// A Bounded made by [NewBounded] counts for one replica. The zero Bounded
+// has floor 0 and no replica of its own: it can be merged into and have ops
+// applied, and its mutators return [ErrNoReplica]. A Bounded is not safe for
+// concurrent use (like a Go map), and must not be copied after first use;
+// use [Bounded.Clone].
+type Bounded struct {
+	id    vclock.ReplicaID
+	own   *bEntry // id's entry, if it has one
+	floor int64
+	e     map[vclock.ReplicaID]*bEntry
+	value int64  // the value, kept up to date
+	fp    uint64 // wrapping sum of the entries' hashes
+	lim   codec.Limits
+}
+
+// bEntry is one replica's entry. in and out are sorted by replica and are
+// replaced, never changed in place, so an op may share them.
+type bEntry struct {
+	id      vclock.ReplicaID
+	p, n    uint64
+	in, out []Rights
+	h       uint64 // hash of the entry, counted in Bounded.fp
+}
+
+// Rights is a total of rights given to (in an entry's Out) or taken up
+// from (in its In) another replica.
+type Rights struct {
+	Replica vclock.ReplicaID
+	Total   uint64
+}
+
+// BoundedOp is the op of a [Bounded]: the whole entry of the replica that
+// made the change, every total absolute, so applying it twice, late, or
+// after a newer op of the same replica does no harm.
+type BoundedOp struct {
+	Replica vclock.ReplicaID // the replica that changed its entry
+	P, N    uint64           // its increments and decrements
+	In      []Rights         // rights it took up, by giver, sorted
+	Out     []Rights         // rights it gave, by receiver, sorted
+}
+
+// NewBounded returns a counter whose value starts at floor and never goes
+// below it, counting for replica id.
+func NewBounded(id vclock.ReplicaID, floor int64) *Bounded {
+	return &Bounded{id: id, floor: floor, value: floor}
+}
+
+// SetWriter makes the counter count as w from now on: its changes count in
+// an entry of w's own, beside those of the replica's earlier runs, and it
+// holds the rights that entry holds (none, for a new writer: rights held
+// by an earlier run stay with it, and count in the value). The replication
+// engine calls it when the counter is registered. An empty w changes
+// nothing.
+func (b *Bounded) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		b.id = w
+		b.own = b.e[w]
+	}
+}
+
+// SetLimits sets the limits every decoding method applies to its input.
+// Zero fields take the values of [codec.DefaultLimits].
+func (b *Bounded) SetLimits(l codec.Limits) { b.lim = l }
+
+// Floor returns the value the counter never goes below.
+func (b *Bounded) Floor() int64 { return b.floor }
+
+// Value returns the counter's value: the floor plus the rights every
+// replica holds and those in transit. It is never below the floor.
+func (b *Bounded) Value() int64 {
+	if b.e == nil {
+		return b.floor
+	}
+	return b.value
+}
+
+// Rights returns the rights replica id holds, as far as this replica
+// knows: what it may still decrement.
+func (b *Bounded) Rights(id vclock.ReplicaID) uint64 {
+	e := b.e[id]
+	if e == nil {
+		return 0
+	}
+	return e.rights()
+}
+
+// Inc adds n to the counter; the replica gains n rights.
+func (b *Bounded) Inc(n uint64) (BoundedOp, error) {
+	e, err := b.mine()
+	if err != nil {
+		return BoundedOp{}, err
+	}
+	if n > MaxBoundedTotal-e.p-e.sumIn() {
+		return BoundedOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, b.id, e.p, n)
+	}
+	b.fp -= e.h
+	e.p += n
+	e.h = e.hash()
+	b.fp += e.h
+	b.value = satAdd(b.value, n)
+	return e.op(), nil
+}
+
+// Dec takes n from the counter, spending n of the rights this replica
+// holds (taking up first any rights given to it). If it holds fewer, Dec
+// fails with an error wrapping [ErrInsufficientRights] that says who holds
+// rights, and nothing changes.
+func (b *Bounded) Dec(n uint64) (BoundedOp, error) {
+	e, err := b.mine()
+	if err != nil {
+		return BoundedOp{}, err
+	}
+	if e.rights() < n {
+		b.takeUp(e)
+		if e.rights() < n {
+			return BoundedOp{}, b.short(e, n)
+		}
+	}
+	b.fp -= e.h
+	e.n += n
+	e.h = e.hash()
+	b.fp += e.h
+	b.value -= int64(n) // rights held are part of the value: it stays at or above the floor
+	return e.op(), nil
+}
+
+// Transfer gives n of this replica's rights to replica to, which takes
+// them up at its next change; until then they count in the value as rights
+// in transit. It fails like [Bounded.Dec] if this replica holds fewer than
+// n, and with [ErrInvalidOp] if to is this replica or empty.
+func (b *Bounded) Transfer(to vclock.ReplicaID, n uint64) (BoundedOp, error) {
+	e, err := b.mine()
+	if err != nil {
+		return BoundedOp{}, err
+	}
+	if to == "" || to == b.id {
+		return BoundedOp{}, fmt.Errorf("%w: transfer of rights from %q to %q", ErrInvalidOp, b.id, to)
+	}
+	if e.rights() < n {
+		b.takeUp(e)
+		if e.rights() < n {
+			return BoundedOp{}, b.short(e, n)
+		}
+	}
+	if n == 0 {
+		return e.op(), nil
+	}
+	out := slices.Clone(e.out)
+	i, ok := slices.BinarySearchFunc(out, to, byReplica)
+	if !ok {
+		out = slices.Insert(out, i, Rights{Replica: to})
+	}
+	out[i].Total += n // at most the rights held, below MaxBoundedTotal
+	e.out = out
+	b.reentry(e)
+	return e.op(), nil
+}
+
+// short returns the error of a change that needs more rights than e holds.
+func (b *Bounded) short(e *bEntry, n uint64) error {
+	var others []string
+	for _, id := range b.sortedIDs() {
+		if o := b.e[id]; o != e {
+			if r := o.rights(); r > 0 {
+				others = append(others, fmt.Sprintf("%s holds %d", id, r))
+			}
+		}
+	}
+	where := "no other replica holds any, as far as this one knows"
+	if len(others) > 0 {
+		where = strings.Join(others, ", ")
+	}
+	return fmt.Errorf("%w: %q holds %d, %d asked; %s", ErrInsufficientRights, b.id, e.rights(), n, where)
+}
+
+// mine returns the counter's own entry, making it if need be.
+func (b *Bounded) mine() (*bEntry, error) {
+	if b.id == "" {
+		return nil, ErrNoReplica
+	}
+	if b.own == nil {
+		if b.e == nil {
+			b.e = map[vclock.ReplicaID]*bEntry{}
+		}
+		b.own = &bEntry{id: b.id}
+		b.own.h = b.own.hash()
+		b.e[b.id] = b.own
+		b.fp += b.own.h
+	}
+	return b.own, nil
+}
+
+// takeUp records in e every right given to e's replica that it has not
+// taken up yet. The value does not change: rights in transit become rights
+// held.
+func (b *Bounded) takeUp(e *bEntry) {
+	var in []Rights
+	for _, id := range b.sortedIDs() {
+		o := b.e[id]
+		if o == e {
+			continue
+		}
+		given := totalOf(o.out, e.id)
+		if given > totalOf(e.in, id) {
+			if in == nil {
+				in = slices.Clone(e.in)
+			}
+			i, ok := slices.BinarySearchFunc(in, id, byReplica)
+			if !ok {
+				in = slices.Insert(in, i, Rights{Replica: id})
+			}
+			in[i].Total = given
+		}
+	}
+	if in != nil {
+		e.in = in
+		b.reentry(e)
+	}
+}
+
+// reentry refreshes e's hash and the value after a change of its In or
+// Out.
+func (b *Bounded) reentry(e *bEntry) {
+	b.fp -= e.h
+	e.h = e.hash()
+	b.fp += e.h
+	b.revalue()
+}
+
+// revalue computes the value from every entry: the floor, plus the rights
+// each replica holds, plus the rights in transit.
+func (b *Bounded) revalue() {
+	var pos, neg u128
+	for _, e := range b.e {
+		pos = pos.add(e.p)
+		neg = neg.add(e.n)
+		for _, r := range e.in {
+			pos = pos.add(r.Total)
+		}
+		for _, r := range e.out {
+			neg = neg.add(r.Total)
+			// Rights given and not yet taken up are in transit.
+			var taken uint64
+			if to := b.e[r.Replica]; to != nil {
+				taken = totalOf(to.in, e.id)
+			}
+			if r.Total > taken {
+				pos = pos.add(r.Total - taken)
+			}
+		}
+	}
+	b.value = satAdd128(b.floor, pos, neg)
+}
+
+// Apply applies an op of any replica. It fails with [ErrInvalidOp] if the
+// op is malformed or its entry, joined with what this counter holds of it,
+// would spend rights the replica did not hold; the counter is then
+// unchanged.
+func (b *Bounded) Apply(op BoundedOp) error {
+	_, err := b.apply(op)
+	return err
+}
+
+func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
+	if why := op.invalid(); why != "" {
+		return false, fmt.Errorf("%w: %s", ErrInvalidOp, why)
+	}
+	cur := b.e[op.Replica]
+	// The op's lists are the caller's: keep copies, so that nothing the
+	// caller does later changes the counter.
+	next := &bEntry{id: op.Replica, p: op.P, n: op.N, in: slices.Clone(op.In), out: slices.Clone(op.Out)}
+	if cur != nil {
+		next = cur.join(next)
+		if next == cur {
+			return false, nil
+		}
+	}
+	if why := next.check(); why != "" {
+		return false, fmt.Errorf("%w: joined with what is held here, %s", ErrInvalidOp, why)
+	}
+	b.put(next)
+	b.revalue()
+	return true, nil
+}
+
+// put stores e in place of the entry of its replica.
+func (b *Bounded) put(e *bEntry) {
+	if b.e == nil {
+		b.e = map[vclock.ReplicaID]*bEntry{}
+	}
+	if old := b.e[e.id]; old != nil {
+		b.fp -= old.h
+	}
+	e.h = e.hash()
+	b.fp += e.h
+	b.e[e.id] = e
+	if e.id == b.id {
+		b.own = e
+	}
+}
+
+// Merge joins o into b: for every replica, the later of the two entries.
+// Merge is commutative, associative and idempotent. An entry of o that,
+// joined with b's, would spend rights its replica did not hold (which no
+// real history produces) is left out.
+func (b *Bounded) Merge(o *Bounded) { b.merge(o) }
+
+func (b *Bounded) merge(o *Bounded) (changed bool) {
+	for _, id := range o.sortedIDs() {
+		ch, _ := b.apply(o.e[id].op())
+		changed = changed || ch
+	}
+	return changed
+}
+
+// Clone returns an independent copy of b.
+func (b *Bounded) Clone() *Bounded {
+	c := &Bounded{id: b.id, floor: b.floor, value: b.value, fp: b.fp, lim: b.lim}
+	if b.e != nil {
+		c.e = make(map[vclock.ReplicaID]*bEntry, len(b.e))
+		for id, e := range b.e {
+			cp := *e // In and Out are never changed in place
+			c.e[id] = &cp
+		}
+		c.own = c.e[c.id]
+	}
+	return c
+}
+
+// Equal reports whether b and o hold the same entries and floor. Their own
+// replica IDs are not compared.
+func (b *Bounded) Equal(o *Bounded) bool {
+	if b.floor != o.floor || b.fp != o.fp || len(b.e) != len(o.e) {
+		return false
+	}
+	for id, e := range b.e {
+		f := o.e[id]
+		if f == nil || e.p != f.p || e.n != f.n || !slices.Equal(e.in, f.in) || !slices.Equal(e.out, f.out) {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint returns an order-independent hash of b's entries: equal for
+// counters that are [Bounded.Equal], almost surely different otherwise. It
+// is the same in every process and costs nothing to read.
+func (b *Bounded) Fingerprint() uint64 { return b.fp }
+
+func (b *Bounded) sortedIDs() []vclock.ReplicaID {
+	ids := make([]vclock.ReplicaID, 0, len(b.e))
+	for id := range b.e {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// rights returns what e's replica holds: its increments and the rights it
+// took up, less its decrements and the rights it gave.
+func (e *bEntry) rights() uint64 {
+	return e.p + e.sumIn() - e.n - e.sumOut() // every total is below 2⁶², a valid entry is not negative
+}
+
+func (e *bEntry) sumIn() (s uint64) {
+	for _, r := range e.in {
+		s += r.Total
+	}
+	return s
+}
+
+func (e *bEntry) sumOut() (s uint64) {
+	for _, r := range e.out {
+		s += r.Total
+	}
+	return s
+}
+
+// op returns e as an op; it shares e's In and Out.
+func (e *bEntry) op() BoundedOp {
+	return BoundedOp{Replica: e.id, P: e.p, N: e.n, In: e.in, Out: e.out}
+}
+
+// join returns the entry holding the larger of each total of e and f, or
+// e itself if f adds nothing.
+func (e *bEntry) join(f *bEntry) *bEntry {
+	in, inUp := joinRights(e.in, f.in)
+	out, outUp := joinRights(e.out, f.out)
+	if f.p <= e.p && f.n <= e.n && !inUp && !outUp {
+		return e
+	}
+	return &bEntry{id: e.id, p: max(e.p, f.p), n: max(e.n, f.n), in: in, out: out}
+}
+
+// joinRights returns the larger total of each replica in a or b, and
+// whether b raised any of a's.
+func joinRights(a, b []Rights) ([]Rights, bool) {
+	up := false
+	for _, r := range b {
+		if r.Total > totalOf(a, r.Replica) {
+			up = true
+			break
+		}
+	}
+	if !up {
+		return a, false
+	}
+	out := make([]Rights, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i].Replica < b[j].Replica:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j].Replica < a[i].Replica:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, Rights{Replica: a[i].Replica, Total: max(a[i].Total, b[j].Total)})
+			i++
+			j++
+		}
+	}
+	return out, true
+}
+
+func totalOf(rs []Rights, id vclock.ReplicaID) uint64 {
+	if i, ok := slices.BinarySearchFunc(rs, id, byReplica); ok {
+		return rs[i].Total
+	}
+	return 0
+}
+
+func byReplica(r Rights, id vclock.ReplicaID) int {
+	return strings.Compare(string(r.Replica), string(id))
+}
+
+// hash returns what e counts for in the fingerprint.
+func (e *bEntry) hash() uint64 {
+	h := codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
+	for _, rs := range [][]Rights{e.in, e.out} {
+		h = codec.HashUint(h, uint64(len(rs)))
+		for _, r := range rs {
+			h = codec.HashUint(codec.HashString(h, string(r.Replica)), r.Total)
+		}
+	}
+	return codec.Mix(h)
+}
+
+// invalid says what is wrong with op, or "" if nothing is.
+func (op BoundedOp) invalid() string {
+	if op.Replica == "" {
+		return "bounded counter op without a replica"
+	}
+	if op.P > MaxBoundedTotal || op.N > MaxBoundedTotal {
+		return fmt.Sprintf("total of replica %q above %d", op.Replica, uint64(MaxBoundedTotal))
+	}
+	for _, rs := range [][]Rights{op.In, op.Out} {
+		for k, r := range rs {
+			switch {
+			case r.Replica == "" || r.Replica == op.Replica:
+				return fmt.Sprintf("rights of replica %q with %q", op.Replica, r.Replica)
+			case r.Total == 0 || r.Total > MaxBoundedTotal:
+				return fmt.Sprintf("rights total %d of replica %q with %q", r.Total, op.Replica, r.Replica)
+			case k > 0 && rs[k-1].Replica >= r.Replica:
+				return fmt.Sprintf("rights of replica %q out of order at %q", op.Replica, r.Replica)
+			}
+		}
+	}
+	return (&bEntry{id: op.Replica, p: op.P, n: op.N, in: op.In, out: op.Out}).check()
+}
+
+// check says what makes e an entry no real history produces, or "" if
+// nothing does: what its replica gained (increments and rights taken up)
+// is at most MaxBoundedTotal, and what it spent (decrements and rights
+// given) is at most what it gained. Every sum of a valid entry then fits in
+// a uint64.
+func (e *bEntry) check() string {
+	gained, spent := u128{}.add(e.p), u128{}.add(e.n)
+	for _, r := range e.in {
+		gained = gained.add(r.Total)
+	}
+	for _, r := range e.out {
+		spent = spent.add(r.Total)
+	}
+	switch {
+	case gained.hi != 0 || gained.lo > MaxBoundedTotal:
+		return fmt.Sprintf("entry of %q gains more than %d rights", e.id, uint64(MaxBoundedTotal))
+	case spent.hi != 0 || spent.lo > gained.lo:
+		return fmt.Sprintf("entry of %q spends rights it does not hold", e.id)
+	}
+	return ""
+}
+
+// satAdd returns v+n, saturating at math.MaxInt64.
+func satAdd(v int64, n uint64) int64 {
+	room := uint64(math.MaxInt64) // math.MaxInt64 - v, as a uint64
+	if v >= 0 {
+		room -= uint64(v)
+	} else {
+		room += uint64(-(v + 1)) + 1
+	}
+	if n > room {
+		return math.MaxInt64
+	}
+	return int64(uint64(v) + n) // wraps back into range: v+n fits
+}
+
+// satAdd128 returns floor+pos-neg, saturating at the bounds of int64; pos
+// is at least neg.
+func satAdd128(floor int64, pos, neg u128) int64 {
+	lo, borrow := bitsSub(pos.lo, neg.lo)
+	hi := pos.hi - neg.hi - borrow
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return satAdd(floor, lo)
+}
+
+func bitsSub(a, b uint64) (uint64, uint64) {
+	d := a - b
+	if a < b {
+		return d, 1
+	}
+	return d, 0
+}

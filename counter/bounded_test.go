@@ -1,0 +1,329 @@
+package counter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+	"pgregory.net/rapid"
+)
+
+// must returns a function that fails t on an error and returns the op.
+func must(t testing.TB) func(BoundedOp, error) BoundedOp {
+	return func(op BoundedOp, err error) BoundedOp {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+}
+
+// Stock arrives at one replica, is spread by transfers, and is sold where
+// the rights are; a sale beyond the rights held fails and says who holds
+// rights.
+func TestBoundedEscrow(t *testing.T) {
+	a, b := NewBounded("a", 0), NewBounded("b", 0)
+	if err := b.Apply(must(t)(a.Inc(10))); err != nil {
+		t.Fatal(err)
+	}
+	if a.Value() != 10 || b.Value() != 10 || a.Rights("a") != 10 || b.Rights("b") != 0 {
+		t.Fatalf("after stock of 10: a=%d b=%d, rights a=%d b=%d", a.Value(), b.Value(), a.Rights("a"), b.Rights("b"))
+	}
+	_, err := b.Dec(1)
+	if !errors.Is(err, ErrInsufficientRights) || !strings.Contains(err.Error(), "a holds 10") {
+		t.Fatalf("b selling without rights: %v, want ErrInsufficientRights naming a's 10", err)
+	}
+	if b.Value() != 10 {
+		t.Fatalf("a refused sale changed b's value to %d", b.Value())
+	}
+	tr := must(t)(a.Transfer("b", 4))
+	if a.Value() != 10 || a.Rights("a") != 6 {
+		t.Fatalf("after giving 4: value %d, a's rights %d", a.Value(), a.Rights("a"))
+	}
+	if err := b.Apply(tr); err != nil {
+		t.Fatal(err)
+	}
+	sale := must(t)(b.Dec(3)) // takes up the 4 first
+	if b.Value() != 7 || b.Rights("b") != 1 {
+		t.Fatalf("b after selling 3: value %d, rights %d", b.Value(), b.Rights("b"))
+	}
+	if err := a.Apply(sale); err != nil {
+		t.Fatal(err)
+	}
+	if a.Value() != 7 || !a.Equal(b) || a.Fingerprint() != b.Fingerprint() {
+		t.Fatalf("a=%d b=%d, equal %v", a.Value(), b.Value(), a.Equal(b))
+	}
+	if _, err := a.Transfer("a", 1); !errors.Is(err, ErrInvalidOp) {
+		t.Fatalf("a transfer to itself: %v", err)
+	}
+	if _, err := (&Bounded{}).Dec(1); !errors.Is(err, ErrNoReplica) {
+		t.Fatalf("Dec on the zero Bounded: %v", err)
+	}
+}
+
+// A peer may only send its own entry, and no entry that spends rights its
+// replica never held: such ops are refused and change nothing.
+func TestBoundedRefusesForgedEntries(t *testing.T) {
+	a := NewBounded("a", 0)
+	_ = must(t)(a.Inc(5))
+	before, _ := a.MarshalBinary()
+	forged, _ := BoundedOp{Replica: "a", P: 5, N: 5}.MarshalBinary()
+	if _, err := a.ApplyBinaryFrom(forged, "b"); !errors.Is(err, vclock.ErrForeignWrite) {
+		t.Fatalf("b sending a's entry: %v", err)
+	}
+	for name, op := range map[string]BoundedOp{
+		"spends more than it has": {Replica: "b", P: 1, N: 2},
+		"gives more than it has":  {Replica: "b", Out: []Rights{{"a", 3}}},
+		"gives to itself":         {Replica: "b", P: 3, Out: []Rights{{"b", 1}}},
+		"unsorted":                {Replica: "b", P: 9, Out: []Rights{{"c", 1}, {"a", 1}}},
+		"zero total":              {Replica: "b", P: 9, Out: []Rights{{"a", 0}}},
+		"past the bound":          {Replica: "b", P: MaxBoundedTotal + 1},
+		"sums past the bound":     {Replica: "b", P: MaxBoundedTotal, In: []Rights{{"a", MaxBoundedTotal}}},
+	} {
+		if err := a.Apply(op); !errors.Is(err, ErrInvalidOp) {
+			t.Errorf("%s: Apply = %v, want ErrInvalidOp", name, err)
+		}
+	}
+	// Two entries of b, each valid, that together would spend what b never
+	// held (no real history makes them): the second is refused.
+	if err := a.Apply(BoundedOp{Replica: "b", In: []Rights{{"a", 5}}, N: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(BoundedOp{Replica: "b", In: []Rights{{"a", 5}}, Out: []Rights{{"c", 5}}}); !errors.Is(err, ErrInvalidOp) {
+		t.Fatalf("a joined entry spending twice: %v", err)
+	}
+	if a.Value() < a.Floor() {
+		t.Fatalf("value %d below the floor", a.Value())
+	}
+	after, _ := a.MarshalBinary()
+	if bytes.Equal(before, after) {
+		t.Fatal("the valid entry of b was not taken")
+	}
+}
+
+// The property of an escrow: three replicas sell stock concurrently, ops
+// lost, duplicated, reordered, with partitions; at no time does any replica
+// show a value below the floor, the successful sales never exceed the
+// stock, and once everything is delivered all agree on stock minus sales.
+func TestBoundedNeverBelowFloor(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		floor := rapid.Int64Range(-5, 5).Draw(t, "floor")
+		ids := []vclock.ReplicaID{"a", "b", "c"}
+		rs := map[vclock.ReplicaID]*Bounded{}
+		for _, id := range ids {
+			rs[id] = NewBounded(id, floor)
+		}
+		type msg struct {
+			to vclock.ReplicaID
+			op []byte
+		}
+		var net []msg
+		cut := map[vclock.ReplicaID]bool{}
+		var stock, sold uint64
+		send := func(from vclock.ReplicaID, op BoundedOp) {
+			b, err := op.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, to := range ids {
+				if to != from && !cut[from] && !cut[to] {
+					net = append(net, msg{to, b})
+				}
+			}
+		}
+		check := func() {
+			for _, id := range ids {
+				if v := rs[id].Value(); v < floor {
+					t.Fatalf("%s shows %d, below the floor %d", id, v, floor)
+				}
+			}
+			if sold > stock {
+				t.Fatalf("sold %d of a stock of %d", sold, stock)
+			}
+		}
+		pick := rapid.SampledFrom(ids)
+		for range rapid.IntRange(1, 120).Draw(t, "steps") {
+			id := pick.Draw(t, "replica")
+			r := rs[id]
+			switch rapid.IntRange(0, 6).Draw(t, "action") {
+			case 0:
+				n := rapid.Uint64Range(0, 10).Draw(t, "stock")
+				op, err := r.Inc(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stock += n
+				send(id, op)
+			case 1, 2:
+				n := rapid.Uint64Range(0, 4).Draw(t, "sell")
+				op, err := r.Dec(n)
+				if errors.Is(err, ErrInsufficientRights) {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				sold += n
+				send(id, op)
+			case 3:
+				to := pick.Draw(t, "to")
+				if to == id {
+					continue
+				}
+				op, err := r.Transfer(to, rapid.Uint64Range(0, 5).Draw(t, "give"))
+				if errors.Is(err, ErrInsufficientRights) {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				send(id, op)
+			case 4, 5:
+				if len(net) == 0 {
+					continue
+				}
+				k := rapid.IntRange(0, len(net)-1).Draw(t, "deliver")
+				m := net[k]
+				if rapid.Bool().Draw(t, "keep") { // a duplicate stays queued
+					net = append(net[:k:k], net[k+1:]...)
+				}
+				if _, err := rs[m.to].ApplyBinaryFrom(m.op, pickName(m.op)); err != nil {
+					t.Fatalf("%s refused a real op: %v", m.to, err)
+				}
+			case 6:
+				cut[id] = !cut[id]
+			}
+			check()
+		}
+		// Everything is delivered: states merge both ways.
+		for _, x := range ids {
+			for _, y := range ids {
+				st, err := rs[y].MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := rs[x].MergeBinary(st); err != nil {
+					t.Fatal(err)
+				}
+				check()
+			}
+		}
+		want := floor + int64(stock) - int64(sold)
+		for _, id := range ids {
+			if v := rs[id].Value(); v != want || !rs[id].Equal(rs[ids[0]]) {
+				t.Fatalf("%s ends at %d, want %d", id, v, want)
+			}
+		}
+	})
+}
+
+// pickName returns the replica whose entry an encoded op carries.
+func pickName(b []byte) vclock.ReplicaID {
+	var op BoundedOp
+	if err := op.UnmarshalBinary(b); err != nil {
+		return ""
+	}
+	return op.Replica
+}
+
+func sampleBounded() *Bounded {
+	a := NewBounded("us-east-1", 0)
+	_, _ = a.Inc(100)
+	_, _ = a.Transfer("eu-west-1", 30)
+	_, _ = a.Dec(7)
+	_ = a.Apply(BoundedOp{Replica: "eu-west-1", In: []Rights{{"us-east-1", 30}}, N: 12})
+	return a
+}
+
+func TestBoundedGoldenAndRoundTrip(t *testing.T) {
+	a := sampleBounded()
+	for _, tc := range []struct {
+		file string
+		got  func() ([]byte, error)
+	}{
+		{"bounded.golden", a.MarshalBinary},
+		{"bounded-op.golden", BoundedOp{Replica: "eu-west-1", P: 1, N: 12, In: []Rights{{"us-east-1", 30}}}.MarshalBinary},
+	} {
+		got, err := tc.got()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", tc.file)
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s changed:\n got % x\nwant % x", tc.file, got, want)
+		}
+	}
+	if a.Value() != 81 {
+		t.Fatalf("sample value %d, want 100-7-12", a.Value())
+	}
+	st, _ := a.MarshalBinary()
+	c := NewBounded("us-east-1", 0)
+	if err := c.UnmarshalBinary(st); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Equal(a) || c.Value() != a.Value() || c.Rights("us-east-1") != 63 {
+		t.Fatalf("round trip: value %d rights %d", c.Value(), c.Rights("us-east-1"))
+	}
+	// Every truncation is refused.
+	for n := range len(st) {
+		var de *codec.DecodeError
+		if err := NewBounded("x", 0).UnmarshalBinary(st[:n]); !errors.As(err, &de) {
+			t.Fatalf("truncated to %d: %v", n, err)
+		}
+	}
+	// A state of another floor is not merged.
+	if _, err := NewBounded("x", 1).MergeBinary(st); err == nil {
+		t.Fatal("merged a state of another floor")
+	}
+}
+
+func FuzzBoundedDecodeCost(f *testing.F) {
+	st, _ := sampleBounded().MarshalBinary()
+	op, _ := BoundedOp{Replica: "b", P: 3, Out: []Rights{{"a", 2}}}.MarshalBinary()
+	f.Add(st)
+	f.Add(op)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkCost(t, data, func() {
+			b := sampleBounded()
+			if _, err := b.MergeBinary(data); err == nil && b.Value() < b.Floor() {
+				t.Fatalf("a merged state took the value to %d", b.Value())
+			}
+			if _, err := b.ApplyBinary(data); err == nil && b.Value() < b.Floor() {
+				t.Fatalf("an applied op took the value to %d", b.Value())
+			}
+		})
+	})
+}
+
+func BenchmarkBoundedDec(b *testing.B) {
+	c := NewBounded("us-east-1", 0)
+	for i := range 3 {
+		_ = c.Apply(BoundedOp{Replica: vclock.ReplicaID(fmt.Sprintf("r%d", i)), P: 1000})
+	}
+	if _, err := c.Inc(MaxBoundedTotal / 2); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Dec(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
