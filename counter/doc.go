@@ -1,9 +1,14 @@
 // Package counter implements replicated counters: [G], a grow-only counter
-// of uint64, and [PN], a counter of int64 that can go up and down.
+// of uint64, [PN], a counter of int64 that can go up and down, and
+// [Bounded], a counter that never goes below a floor (stock that must not
+// be oversold).
 //
 // Conflict rule: each replica owns its own contribution, which only grows,
 // and merging takes for every replica the larger of the two contributions,
-// so concurrent increments all count and none counts twice.
+// so concurrent increments all count and none counts twice. A [Bounded]
+// adds an escrow: a replica may decrement only the rights it holds
+// (increments give rights, transfers move them), so concurrent decrements
+// can never take the value below the floor.
 //
 // # State
 //
