@@ -62,3 +62,17 @@ func ExampleClock_MarshalBinary() {
 	// 01 01 92 a1 61 a1 62 94 00 01 01 cd 01 2c
 	// {a:1 b:300} <nil>
 }
+
+// A writer names one run of a replica: its name and an epoch. Two runs of
+// "us-east-1" (before and after its disk was wiped, say) write under
+// different writers, and each writer tells its replica's name.
+func ExampleWriter() {
+	before := vclock.Writer("us-east-1", 7)
+	after := vclock.Writer("us-east-1", 1234567)
+	fmt.Println(before, after, before.Name() == after.Name())
+	epoch, _ := after.Epoch()
+	fmt.Println(epoch, vclock.CheckName("us east") != nil)
+	// Output:
+	// us-east-1!7 us-east-1!qglj true
+	// 1234567 true
+}
