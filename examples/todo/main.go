@@ -1,5 +1,5 @@
 // Command todo is a to-do app that runs active-active in two regions,
-// replicating through the crdt library's engine over HTTP. Every region
+// replicating through the crdt library's engine over HTTP or NATS. Every region
 // takes writes; cut the link between them, write on both sides, heal it,
 // and watch them converge.
 //
@@ -18,6 +18,13 @@
 // Each region signs its replication messages with its own key, kept in its
 // data directory; -print-key shows the public half, which its peers take
 // with -peer-key.
+//
+// With -nats the regions replicate through a NATS server instead of HTTP:
+// -nats nats://HOST:PORT names one, and -nats embedded starts one in this
+// process on loopback (with -region, on -nats-listen, for the other
+// regions to connect to):
+//
+//	go run ./examples/todo -nats embedded
 //
 // See README.md for the HTTP API and the conflict rules.
 package main
@@ -319,7 +326,7 @@ var prefixTokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 // describeNATS describes the replication transport for the startup
 // message.
 func describeNATS(url, prefix string, embedded bool) string {
-	s := fmt.Sprintf("replication over NATS at %s (subjects %s.*)", url, prefix)
+	s := fmt.Sprintf("replication over NATS at %s (subjects %s.*)", redactURL(url), prefix)
 	if embedded {
 		s += ", server in this process"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -19,20 +20,6 @@ import (
 
 	"github.com/activeactive/crdt"
 )
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // waitTodos polls base until its list satisfies ok, for at most d.
 func waitTodos(t *testing.T, base string, d time.Duration, ok func([]Todo) bool) []Todo {
@@ -69,7 +56,8 @@ func TestNATSSIGKILL(t *testing.T) {
 	}
 	t.Cleanup(ns.stop)
 	base := t.TempDir()
-	eAddr, wAddr := freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	eAddr, wAddr := addrs[0], addrs[1]
 	natsFlags := []string{"-nats", ns.url, "-nats-prefix", "test.todo"}
 	pe := newRegionProcess(t, east, west, filepath.Join(base, "east"), "http://"+wAddr, eAddr)
 	pw := newRegionProcess(t, west, east, filepath.Join(base, "west"), "http://"+eAddr, wAddr)
@@ -291,5 +279,99 @@ func TestNATSForgedRefused(t *testing.T) {
 		if p.MessagesReceived != 0 {
 			t.Fatalf("the engine took in %d forged messages from %s", p.MessagesReceived, p.Peer)
 		}
+	}
+}
+
+// TestNATSPause: pausing the link of a region process works over NATS as
+// over HTTP: while us-east-1 has paused its link to eu-west-1, it sends
+// nothing and drops what eu-west-1 publishes; once resumed, they converge.
+func TestNATSPause(t *testing.T) {
+	ns, err := startNATSServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.stop)
+	addrs := freeAddrs(t, 2)
+	dir := t.TempDir()
+	e := newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+addrs[1], addrs[0])
+	w := newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+addrs[0], addrs[1])
+	e.extra = []string{"-nats", ns.url}
+	w.extra = e.extra
+	e.start(t)
+	w.start(t)
+	createTodo(t, e.url, "one")
+	waitSame(t, e.url, w.url, 1)
+
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":true}`), http.StatusOK)
+	errsE, _ := metricValue(t, e.url, "crdt_replication_send_errors_total")
+	sentW, _ := metricValue(t, w.url, "crdt_replication_messages_sent_total")
+	fromE, fromW := createTodo(t, e.url, "east while paused"), createTodo(t, w.url, "west while paused")
+	// us-east-1 fails to send twice; eu-west-1 publishes its write (and
+	// sends it again, unacknowledged) several times.
+	waitMetricAbove(t, e.url, "crdt_replication_send_errors_total", errsE+2)
+	waitMetricAbove(t, w.url, "crdt_replication_messages_sent_total", sentW+5)
+	if _, ok := byID(listTodos(t, w.url))[fromE.ID]; ok {
+		t.Error("a write in us-east-1 reached eu-west-1 while paused")
+	}
+	if _, ok := byID(listTodos(t, e.url))[fromW.ID]; ok {
+		t.Error("a write in eu-west-1 reached us-east-1 while paused")
+	}
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":false}`), http.StatusOK)
+	waitSame(t, e.url, w.url, 3)
+}
+
+// TestRunRegionNATSEmbedded runs one region with -nats embedded, hosting
+// the NATS server, and a second region that connects to it: a to-do
+// replicates, and the server stops with the region.
+func TestRunRegionNATSEmbedded(t *testing.T) {
+	dataE := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dataE, keyFile), []byte(hex.EncodeToString(testKey(east).Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lnW, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := newLines()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-region", "us-east-1", "-data", dataE, "-tick", "10ms",
+			"-peer", "eu-west-1=http://" + lnW.Addr().String(), "-peer-key", "eu-west-1=" + westKeyHex,
+			"-nats", "embedded", "-nats-listen", "127.0.0.1:0"}, noEnv, out, &strings.Builder{})
+	}()
+	line := out.waitLine(t, "serving on ")
+	eURL := strings.Fields(strings.SplitN(line, "serving on ", 2)[1])[0]
+	via := out.waitLine(t, "replication over ")
+	if !strings.Contains(via, "server in this process") {
+		t.Fatalf("transport line %q", via)
+	}
+	natsURL := strings.Fields(strings.SplitN(via, " at ", 2)[1])[0]
+
+	nc, err := connectNATS(natsURL, west, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	rgW, err := startRegion(regionConfig{
+		Name: west, Peers: map[crdt.ReplicaID]string{east: eURL}, DataDir: t.TempDir(),
+		Key: testKey(west), PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{east: testPublic(east)},
+		Tick: 10 * time.Millisecond, NATS: nc, NATSPrefix: defaultNATSPrefix, listener: lnW,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rgW.crash)
+	td := createTodo(t, eURL, "hosted")
+	waitTodos(t, rgW.url, 10*time.Second, holds(td))
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if c, err := net.Dial("tcp", strings.TrimPrefix(natsURL, "nats://")); err == nil {
+		c.Close()
+		t.Errorf("the NATS server at %s still answers after the region stopped", natsURL)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"strconv"
 	"time"
 
@@ -133,14 +134,15 @@ func (t *transport) open(from crdt.ReplicaID, env []byte) ([]byte, error) {
 	return body, nil
 }
 
-// connectNATS connects a region to the NATS server at url: it keeps
-// reconnecting for ever, and a write to a stuck socket fails quickly (the
-// engine sends again). A nil logger discards.
+// connectNATS connects a region to the NATS server at url. If the server
+// is not reachable yet, it returns a connection that keeps trying (so that
+// regions may start in any order); it keeps reconnecting for ever, and a
+// write to a stuck socket fails quickly (the engine sends again). A nil logger discards.
 func connectNATS(url string, name crdt.ReplicaID, logger *slog.Logger) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	log := logger.With("region", string(name), "nats", url)
+	log := logger.With("region", string(name), "nats", redactURL(url))
 	nc, err := nats.Connect(url,
 		nats.Name("todo "+string(name)),
 		nats.MaxReconnects(-1),
@@ -153,9 +155,21 @@ func connectNATS(url string, name crdt.ReplicaID, logger *slog.Logger) (*nats.Co
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("NATS reconnected") }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURL(url), err)
+	}
+	if !nc.IsConnected() {
+		log.Warn("NATS server not reachable yet; retrying every 250ms (replication waits, writes are taken)")
 	}
 	return nc, nil
+}
+
+// redactURL hides the password of a URL, for logs and messages.
+func redactURL(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "(a malformed URL)"
+	}
+	return u.Redacted()
 }
 
 // natsServer is a NATS server run by this program, on loopback.
