@@ -258,6 +258,10 @@ func (rg *region) healthz(w http.ResponseWriter, r *http.Request) {
 // read, check the signature over it, hand it to the engine, and persist
 // if it changed anything.
 func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
+	if rg.nl != nil {
+		writeError(w, http.StatusNotFound, "%s replicates over NATS, not HTTP", rg.cfg.Name)
+		return
+	}
 	cred, err := rg.tr.checkHeaders(r.Header)
 	if err != nil {
 		rg.refuseReplicate(w, r, err)

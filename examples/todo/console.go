@@ -20,6 +20,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/nats-io/nats.go"
 )
 
 //go:embed web/index.html
@@ -83,6 +84,10 @@ type consoleConfig struct {
 	Delay time.Duration
 	// Recover is regionConfig.Recover for every region.
 	Recover bool
+	// NATSURL, if set, is the NATS server the regions replicate through
+	// (each with its own connection) instead of HTTP; NATSPrefix is the
+	// subject prefix.
+	NATSURL, NATSPrefix string
 }
 
 // console runs several regions in one process and serves the page that
@@ -95,6 +100,7 @@ type console struct {
 	url     string
 	mu      sync.Mutex
 	regions map[crdt.ReplicaID]*slot
+	conns   []*nats.Conn // the regions' NATS connections, closed last
 }
 
 type slot struct {
@@ -153,6 +159,13 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 				peerKeys[other] = keys[other].Public().(ed25519.PublicKey)
 			}
 		}
+		var nc *nats.Conn
+		if cfg.NATSURL != "" {
+			if nc, err = connectNATS(cfg.NATSURL, name, cfg.Logger); err != nil {
+				return nil, fmt.Errorf("region %s: %w", name, err)
+			}
+			c.conns = append(c.conns, nc)
+		}
 		target, _ := url.Parse(urls[name])
 		s := &slot{
 			url: urls[name],
@@ -171,6 +184,9 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 				Blocked:  func(crdt.ReplicaID) bool { return c.cut.Load() },
 				Logger:   cfg.Logger,
 				listener: listeners[name],
+
+				NATS:       nc,
+				NATSPrefix: cfg.NATSPrefix,
 			},
 			proxy: regionProxy(name, target, cfg.Logger),
 		}
@@ -369,6 +385,7 @@ func (c *console) shutdown(ctx context.Context) error {
 	if c.srv != nil {
 		errs = append(errs, c.srv.Shutdown(ctx))
 	}
+	c.closeConns()
 	return errors.Join(errs...)
 }
 
@@ -382,4 +399,13 @@ func (c *console) crashAll() {
 			s.rg.crash()
 		}
 	}
+	c.closeConns()
+}
+
+// closeConns closes the regions' NATS connections.
+func (c *console) closeConns() {
+	for _, nc := range c.conns {
+		nc.Close()
+	}
+	c.conns = nil
 }

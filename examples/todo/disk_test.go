@@ -215,7 +215,8 @@ func todoDiff(name string, list, want []Todo) string {
 type regionProcess struct {
 	name, peer   crdt.ReplicaID
 	dir, peerURL string
-	listen       string // after the first start, the address it keeps
+	listen       string   // after the first start, the address it keeps
+	extra        []string // more flags for every start
 	url          string
 	runs         int
 	cmd          *exec.Cmd
@@ -255,6 +256,7 @@ func (p *regionProcess) start(t *testing.T) {
 	cmd := exec.Command(exe, "-region", string(p.name), "-listen", p.listen, "-data", p.dir,
 		"-peer", string(p.peer)+"="+p.peerURL, "-peer-key", string(p.peer)+"="+hex.EncodeToString(testPublic(p.peer)),
 		"-tick", "10ms")
+	cmd.Args = append(cmd.Args, p.extra...)
 	cmd.Env = append(os.Environ(), "TODO_TEST_MAIN=1")
 	out := newLines()
 	cmd.Stdout = out

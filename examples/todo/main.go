@@ -1,5 +1,5 @@
 // Command todo is a to-do app that runs active-active in two regions,
-// replicating through the crdt library's engine over HTTP. Every region
+// replicating through the crdt library's engine over HTTP or NATS. Every region
 // takes writes; cut the link between them, write on both sides, heal it,
 // and watch them converge.
 //
@@ -18,6 +18,13 @@
 // Each region signs its replication messages with its own key, kept in its
 // data directory; -print-key shows the public half, which its peers take
 // with -peer-key.
+//
+// With -nats the regions replicate through a NATS server instead of HTTP:
+// -nats nats://HOST:PORT names one, and -nats embedded starts one in this
+// process on loopback (with -region, on -nats-listen, for the other
+// regions to connect to):
+//
+//	go run ./examples/todo -nats embedded
 //
 // See README.md for the HTTP API and the conflict rules.
 package main
@@ -39,6 +46,7 @@ import (
 	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/nats-io/nats.go"
 )
 
 func main() {
@@ -75,7 +83,21 @@ type options struct {
 	tick       time.Duration
 	delay      time.Duration
 	verbose    bool
+	// nats is "" (replicate over HTTP), "embedded" (start a NATS server
+	// in this process) or a NATS server URL.
+	nats       string
+	natsPrefix string
+	natsListen string
 }
+
+// natsEmbedded is the -nats value that starts a NATS server in-process.
+const natsEmbedded = "embedded"
+
+// defaultNATSPrefix is the default of -nats-prefix.
+const defaultNATSPrefix = "crdt.todo"
+
+// defaultNATSListen is the default of -nats-listen.
+const defaultNATSListen = "127.0.0.1:4222"
 
 // stringsFlag collects a repeated flag.
 type stringsFlag []string
@@ -147,6 +169,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
   todo -region NAME -data DIR -print-key
         print the region's public key (as NAME=KEY, for its peers' -peer-key)
 
+Add -nats URL to replicate through a NATS server instead of HTTP, or
+-nats embedded to start one in this process (on loopback; with -region,
+on -nats-listen, where the other regions connect with -nats URL).
+
 Each region signs what it sends its peers with its own Ed25519 key, made on
 first start in DIR/region.key (keep it secret; copy it with the data). A
 peer is heard only with its public key (-peer-key), so no region can speak
@@ -174,6 +200,9 @@ flags:
 	fs.StringVar(&o.data, "data", "", "data `directory` (default without -region: a temporary one, removed on exit)")
 	fs.DurationVar(&o.tick, "tick", 100*time.Millisecond, "replication tick `interval`")
 	fs.BoolVar(&o.verbose, "v", false, "log debug messages")
+	fs.StringVar(&o.nats, "nats", "", "replicate over NATS: a server `URL` (nats://host:port), or \"embedded\" to start a server in this process (default: HTTP)")
+	fs.StringVar(&o.natsPrefix, "nats-prefix", defaultNATSPrefix, "NATS subject `prefix` (with -nats; the same for every region)")
+	fs.StringVar(&o.natsListen, "nats-listen", defaultNATSListen, "loopback `address` of the NATS server started by -nats embedded with -region")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -192,6 +221,11 @@ flags:
 	}
 	if o.delay < 0 {
 		return nil, usage("-delay must not be negative")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkNATSFlags(o, set); err != nil {
+		return nil, usage("%v", err)
 	}
 	if o.region == "" {
 		if len(o.peers) > 0 || len(o.peerKeys) > 0 {
@@ -233,6 +267,70 @@ flags:
 		}
 	}
 	return o, nil
+}
+
+// checkNATSFlags checks the -nats flags against the others; set holds
+// the flags given.
+func checkNATSFlags(o *options, set map[string]bool) error {
+	if o.nats == "" {
+		for _, f := range []string{"nats-prefix", "nats-listen"} {
+			if set[f] {
+				return fmt.Errorf("-%s needs -nats", f)
+			}
+		}
+		return nil
+	}
+	if o.nats != natsEmbedded {
+		u, err := url.Parse(o.nats)
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			return fmt.Errorf("-nats %q: give a nats://host:port URL, or %q", o.nats, natsEmbedded)
+		}
+		if set["nats-listen"] {
+			return fmt.Errorf("-nats-listen is for -nats %s (the server this process starts)", natsEmbedded)
+		}
+	}
+	if set["nats-listen"] && o.region == "" {
+		return fmt.Errorf("-nats-listen is for -region: without it, -nats %s listens on a free loopback port", natsEmbedded)
+	}
+	if o.delay != 0 {
+		return errors.New("-delay slows the HTTP link; it does not apply with -nats")
+	}
+	if err := checkPrefix(o.natsPrefix); err != nil {
+		return err
+	}
+	names := []string{o.region}
+	for p := range o.peers {
+		names = append(names, string(p))
+	}
+	for _, n := range names {
+		if strings.Contains(n, ".") {
+			return fmt.Errorf("region name %q: use no '.' over NATS (names are subject tokens)", n)
+		}
+	}
+	return nil
+}
+
+// checkPrefix checks a -nats-prefix: dot-separated tokens of letters,
+// digits, '_' and '-'.
+func checkPrefix(p string) error {
+	for tok := range strings.SplitSeq(p, ".") {
+		if !prefixTokenRE.MatchString(tok) {
+			return fmt.Errorf("-nats-prefix %q: use tokens of 1 to 63 letters, digits, '_' or '-', separated by '.'", p)
+		}
+	}
+	return nil
+}
+
+var prefixTokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+
+// describeNATS describes the replication transport for the startup
+// message.
+func describeNATS(url, prefix string, embedded bool) string {
+	s := fmt.Sprintf("replication over NATS at %s (subjects %s.*)", redactURL(url), prefix)
+	if embedded {
+		s += ", server in this process"
+	}
+	return s
 }
 
 func isEmbedded(name crdt.ReplicaID) bool {
@@ -285,6 +383,24 @@ func runRegion(ctx context.Context, o *options, logger *slog.Logger, stdout io.W
 	for name, k := range o.peerKeys {
 		peerKeys[name], _ = parsePublicKey(k) // checked by parseFlags
 	}
+	var nc *nats.Conn
+	via := "replication over HTTP (POST /replicate)"
+	if o.nats != "" {
+		natsURL := o.nats
+		if o.nats == natsEmbedded {
+			ns, err := startNATSServer(o.natsListen)
+			if err != nil {
+				return fmt.Errorf("region %s: %w", o.region, err)
+			}
+			defer ns.stop()
+			natsURL = ns.url
+		}
+		if nc, err = connectNATS(natsURL, crdt.ReplicaID(o.region), logger); err != nil {
+			return fmt.Errorf("region %s: %w", o.region, err)
+		}
+		defer nc.Close()
+		via = describeNATS(natsURL, o.natsPrefix, o.nats == natsEmbedded)
+	}
 	rg, err := startRegion(regionConfig{
 		Name:       crdt.ReplicaID(o.region),
 		Listen:     o.listen,
@@ -297,11 +413,13 @@ func runRegion(ctx context.Context, o *options, logger *slog.Logger, stdout io.W
 		Tick:       o.tick,
 		ServePage:  true,
 		Logger:     logger,
+		NATS:       nc,
+		NATSPrefix: o.natsPrefix,
 	})
 	if err != nil {
 		return fmt.Errorf("region %s: %w", o.region, err)
 	}
-	fmt.Fprintf(stdout, "%s serving on %s (data in %s)\n", o.region, rg.url, o.data)
+	fmt.Fprintf(stdout, "%s serving on %s (data in %s)\n%s\n", o.region, rg.url, o.data, via)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -316,6 +434,19 @@ func runEmbedded(ctx context.Context, o *options, logger *slog.Logger, stdout io
 		}
 		defer func() { err = errors.Join(err, os.RemoveAll(data)) }()
 	}
+	natsURL, via := "", "replication over HTTP (POST /replicate)"
+	if o.nats != "" {
+		natsURL = o.nats
+		if o.nats == natsEmbedded {
+			ns, err := startNATSServer("127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			defer ns.stop()
+			natsURL = ns.url
+		}
+		via = describeNATS(natsURL, o.natsPrefix, o.nats == natsEmbedded)
+	}
 	c, err := startConsole(consoleConfig{
 		Listen:     o.listen,
 		Regions:    embeddedRegions,
@@ -326,10 +457,13 @@ func runEmbedded(ctx context.Context, o *options, logger *slog.Logger, stdout io
 		AllowHosts: o.allowHosts,
 		Recover:    o.recover,
 		Logger:     logger,
+		NATSURL:    natsURL,
+		NATSPrefix: o.natsPrefix,
 	})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(stdout, via)
 	for _, r := range c.state().Regions {
 		fmt.Fprintf(stdout, "%s API on %s\n", r.Name, r.URL)
 	}

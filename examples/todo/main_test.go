@@ -114,6 +114,15 @@ func TestFlagErrors(t *testing.T) {
 		{"bad tick", []string{"-tick", "0s"}, nil, "-tick must be positive"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
 		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined"},
+		{"nats not a URL", []string{"-nats", "127.0.0.1:4222"}, nil, "give a nats://host:port URL"},
+		{"nats with delay", []string{"-nats", "embedded", "-delay", "1s"}, nil, "does not apply with -nats"},
+		{"nats-prefix without nats", []string{"-nats-prefix", "x"}, nil, "-nats-prefix needs -nats"},
+		{"nats-listen without nats", []string{"-region", "us-east-1", "-data", dir, "-nats-listen", "127.0.0.1:1"}, nil, "-nats-listen needs -nats"},
+		{"nats-listen with a URL", []string{"-region", "us-east-1", "-data", dir, "-nats", "nats://127.0.0.1:1", "-nats-listen", "127.0.0.1:1"}, nil, "-nats-listen is for -nats embedded"},
+		{"nats-listen without region", []string{"-nats", "embedded", "-nats-listen", "127.0.0.1:1"}, nil, "-nats-listen is for -region"},
+		{"bad nats prefix", []string{"-nats", "embedded", "-nats-prefix", "a.*"}, nil, "-nats-prefix"},
+		{"nats region name with a dot", []string{"-region", "us.east", "-data", dir, "-nats", "embedded"}, nil, "no '.' over NATS"},
+		{"nats server not on loopback", []string{"-region", "us-east-1", "-data", dir, "-nats", "embedded", "-nats-listen", "0.0.0.0:0"}, nil, "loopback IP only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/nats-io/nats.go"
 )
 
 // regionConfig configures one region.
@@ -53,6 +54,11 @@ type regionConfig struct {
 	// ServePage serves the web page at / (single-region mode).
 	ServePage bool
 	Logger    *slog.Logger
+	// NATS, if set, carries replication (see natsLink) instead of HTTP
+	// POSTs to the peers' /replicate; the region does not own it.
+	// NATSPrefix is the subject prefix ("" for natstransport's default).
+	NATS       *nats.Conn
+	NATSPrefix string
 	// listener, if set, is used instead of listening on Listen.
 	listener net.Listener
 }
@@ -67,6 +73,7 @@ type region struct {
 	todos   *todos
 	store   *store
 	tr      *transport
+	nl      *natsLink // nil when replication runs over HTTP
 	srv     *http.Server
 	guard   *guard
 	bodies  chan struct{} // replication bodies being read
@@ -143,17 +150,25 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		return rg.pausedTo(to) || (cfg.Blocked != nil && cfg.Blocked(to))
 	}
 	rg.tr = newTransport(cfg.Name, cfg.Key, cfg.Peers, cfg.PeerKeys, blocked, cfg.Delay)
+	var link crdt.Transport = rg.tr
+	batch := maxReplicateBody / 4
+	if cfg.NATS != nil {
+		if rg.nl, err = newNATSLink(rg, cfg.NATS, cfg.NATSPrefix); err != nil {
+			return nil, err
+		}
+		link, batch = rg.nl, maxNATSBatch
+	}
 	var opts []clock.Option
 	if cfg.Clock != nil {
 		opts = append(opts, clock.WithSource(cfg.Clock))
 	}
 	rg.replica, err = crdt.NewReplica(crdt.Config{
 		ID:              cfg.Name,
-		Transport:       rg.tr,
+		Transport:       link,
 		Clock:           clock.New(opts...),
 		Logger:          cfg.Logger,
 		MaxMessageBytes: maxReplicateBody,
-		MaxBatchBytes:   maxReplicateBody / 4,
+		MaxBatchBytes:   batch,
 		OnRemoteUpdate:  rg.onRemoteUpdate,
 	})
 	if err != nil {
@@ -205,6 +220,17 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 	// next run reuse it.
 	if err := rg.persist(); err != nil {
 		return nil, fmt.Errorf("saving the snapshot: %w", err)
+	}
+	if rg.nl != nil {
+		// Only now that the state is restored may peers' messages come in.
+		if err := rg.nl.listen(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				rg.nl.close()
+			}
+		}()
 	}
 
 	ln := cfg.listener
@@ -341,7 +367,7 @@ func (rg *region) crash() {
 		rg.events.close()
 		rg.runCancel()
 		<-rg.runDone
-		rg.tr.close()
+		rg.closeLinks()
 		_ = rg.store.close()
 		rg.log.Info("crashed")
 	})
@@ -364,11 +390,20 @@ func (rg *region) shutdown(ctx context.Context) error {
 		err = errors.Join(err, rg.persistLocked())
 		rg.stopped = true
 		rg.mu.Unlock()
-		rg.tr.close()
+		rg.closeLinks()
 		err = errors.Join(err, rg.store.close())
 		rg.log.Info("stopped")
 	})
 	return err
+}
+
+// closeLinks stops replication: it drops idle HTTP connections and, over
+// NATS, unsubscribes and waits for the messages being taken in.
+func (rg *region) closeLinks() {
+	if rg.nl != nil {
+		rg.nl.close()
+	}
+	rg.tr.close()
 }
 
 // refusalKey labels a count of refused replication requests.
