@@ -16,16 +16,9 @@ import (
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/vclock"
+	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
-
-// honest is one honest region of the adversarial property.
-type honest struct {
-	r     *crdt.Replica
-	set   *crdt.Handle[*orset.Set[string]]
-	kv    *crdt.Handle[*lwwmap.Map[string, string]]
-	count *crdt.Handle[*counter.PN]
-}
 
 // TestAdversarialPeer runs three honest regions with a fourth peer, evil,
 // that every one of them accepts as a peer and that sends them
@@ -43,14 +36,14 @@ func TestAdversarialPeer(t *testing.T) {
 		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
 		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
 		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
-		regions := map[crdt.ReplicaID]*honest{}
+		regions := map[crdt.ReplicaID]*region{}
 		for _, id := range ids {
 			clk := clock.New(clock.WithSource(now.Load))
 			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20})
 			if err != nil {
 				rt.Fatal(err)
 			}
-			g := &honest{r: r}
+			g := &region{r: r, up: true}
 			g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 			g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 			g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
@@ -188,28 +181,10 @@ func TestAdversarialPeer(t *testing.T) {
 		}
 
 		net.Loss = 0
-		value := func(g *honest) (elems []string, kv map[string]string, n int64) {
-			g.set.Read(func(s *orset.Set[string]) { elems = slices.Sorted(s.All()) })
-			kv = map[string]string{}
-			g.kv.Read(func(m *lwwmap.Map[string, string]) {
-				for k, v := range m.All() {
-					kv[k] = v
-				}
-			})
-			g.count.Read(func(c *counter.PN) { n = c.Value() })
-			return
-		}
 		agree := func() bool {
-			e0, kv0, n0 := value(regions[ids[0]])
 			for _, id := range ids[1:] {
-				e, kv, n := value(regions[id])
-				if !slices.Equal(e, e0) || n != n0 || len(kv) != len(kv0) {
+				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) {
 					return false
-				}
-				for k, v := range kv0 {
-					if kv[k] != v {
-						return false
-					}
 				}
 			}
 			return true
@@ -222,12 +197,12 @@ func TestAdversarialPeer(t *testing.T) {
 		}
 		if !agree() {
 			for _, id := range ids {
-				e, kv, n := value(regions[id])
-				rt.Logf("%s: set %v kv %v count %d", id, e, kv, n)
+				rt.Logf("%s: %+v", id, regions[id].value())
 			}
 			rt.Fatal("the honest regions did not converge")
 		}
-		elems, kv, _ := value(regions[ids[0]])
+		final := regions[ids[0]].value()
+		elems, kv := final.Set, final.KV
 		for _, e := range elems {
 			if !added[e] && !evilAdds[e] {
 				rt.Fatalf("the set holds %q, which no honest region added and evil did not add as itself", e)

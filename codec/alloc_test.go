@@ -4,20 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
 )
-
-// totalAlloc returns the bytes f allocates.
-func totalAlloc(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // Regression (issue 9, finding 10): a replica table that claimed many IDs
 // had its slice and its set of seen IDs sized by the claim, before any ID
@@ -33,7 +24,7 @@ func TestRegressionReplicaTableAllocatesBeforeValidation(t *testing.T) {
 	}
 	msg := append([]byte{1, byte(codec.KindG), 0xdd, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, ids.Bytes()...)
 	var err error
-	got := totalAlloc(func() { err = codec.NewReader(msg, codec.KindG, codec.Limits{}).Err() })
+	got := costcheck.Allocated(func() { err = codec.NewReader(msg, codec.KindG, codec.Limits{}).Err() })
 	if !errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("table with a repeat: %v, want ErrMalformed", err)
 	}

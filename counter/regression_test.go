@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"math"
-	"runtime"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
@@ -238,15 +238,6 @@ func TestCounterFingerprint(t *testing.T) {
 	})
 }
 
-// totalAlloc returns the bytes f allocates.
-func totalAlloc(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
-
 // Regression (issue 9, finding 10): a counter state whose replica table
 // claimed many IDs was given room for all of them before any was read; a
 // repeat early in a 1 MiB table then cost more than sixteen times the input.
@@ -265,7 +256,7 @@ func TestRegressionCounterAllocatesBeforeValidation(t *testing.T) {
 		{"PN", func() error { msg[1] = byte(codec.KindPN); _, err := NewPN("x").MergeBinary(msg); return err }},
 	} {
 		var err error
-		got := totalAlloc(func() { err = c.dec() })
+		got := costcheck.Allocated(func() { err = c.dec() })
 		if !errors.Is(err, codec.ErrMalformed) {
 			t.Fatalf("%s: table with a repeat: %v, want ErrMalformed", c.name, err)
 		}

@@ -3,20 +3,11 @@ package lwwmap
 import (
 	"encoding/binary"
 	"errors"
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
 )
-
-// totalAlloc returns the bytes f allocates.
-func totalAlloc(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // Regression (issue 9, finding 10): the state decoder sized its map of
 // entries by the number of values a group claimed, before decoding any: a
@@ -33,7 +24,7 @@ func TestRegressionLWWMapAllocatesBeforeValidation(t *testing.T) {
 		msg = append(msg, 0xc1) // ...a byte msgpack never uses
 	}
 	var err error
-	got := totalAlloc(func() { _, err = (&Map[string, string]{}).MergeBinary(msg) })
+	got := costcheck.Allocated(func() { _, err = (&Map[string, string]{}).MergeBinary(msg) })
 	if !errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("bad first entry: %v, want ErrMalformed", err)
 	}

@@ -3,23 +3,13 @@ package orset
 import (
 	"bytes"
 	"errors"
-	"runtime"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"slices"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
-
-// allocated returns the bytes f allocates on the heap.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // TestRegressionDotsQuadraticPerElement pins issue 9 finding 2: an element
 // supported by many dots made adding each further dot look up every
@@ -43,7 +33,7 @@ func TestRegressionDotsQuadraticPerElement(t *testing.T) {
 	// The bound: the dots themselves (24 bytes each, doubled by append's
 	// growth) and a table, well under 64 bytes per byte of input; the
 	// quadratic code needed about n²·24 bytes.
-	if b := allocated(func() {
+	if b := costcheck.Allocated(func() {
 		if err := got.UnmarshalBinary(state); err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +41,7 @@ func TestRegressionDotsQuadraticPerElement(t *testing.T) {
 		t.Fatalf("decoding a %d-byte state of one element with %d dots allocated %d bytes", len(state), n, b)
 	}
 	remove := mustMarshal(t, Op[string]{kind: opRemove, elem: "x", dot: vclock.Dot{Replica: "b", Seq: 1}, dropped: slices.Clone(dots)})
-	if b := allocated(func() {
+	if b := costcheck.Allocated(func() {
 		if _, err := got.ApplyBinary(remove); err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +75,7 @@ func TestRegressionDecodingQuadraticInReplicas(t *testing.T) {
 	var got Set[string]
 	// A table slot, a replica entry and an index entry per element: a
 	// few hundred bytes per replica, against ~20 bytes of input each.
-	if b := allocated(func() {
+	if b := costcheck.Allocated(func() {
 		if err := got.UnmarshalBinary(state); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +99,7 @@ func TestRegressionMergeCostGrowsWithReplicas(t *testing.T) {
 		z := New[string]("zz")
 		z.Add("new")
 		delta := z.DeltaSince(s.Version())
-		return allocated(func() { s.Merge(delta) })
+		return costcheck.Allocated(func() { s.Merge(delta) })
 	}
 	small, large := cost(10), cost(10000)
 	// A few hundred bytes of slack for the maps' and slices' own growth,
@@ -216,7 +206,7 @@ func TestRegressionAllocationBeforeValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s Set[string]
-	b := allocated(func() {
+	b := costcheck.Allocated(func() {
 		if err := s.UnmarshalBinary(data); err == nil {
 			t.Fatal("a state claiming elements it does not hold was accepted")
 		}

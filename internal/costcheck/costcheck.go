@@ -64,3 +64,14 @@ func Check(t testing.TB, what string, n int, fixed uint64, f func()) {
 		t.Fatalf("%s of %d bytes took %v three times running, more than %v", what, n, took, limit)
 	}
 }
+
+// Allocated returns the bytes f allocates on the heap, after a collection
+// so that earlier garbage does not count.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
