@@ -245,6 +245,12 @@ func TestNATSForgedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(rgW.crash)
+	// The region subscribed before startRegion returned; a round trip on
+	// its connection makes sure the server knows, so that nothing the
+	// forger publishes is dropped for want of a subscriber.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	forger, err := connectNATS(ns.url, "forger", nil)
 	if err != nil {
@@ -261,6 +267,9 @@ func TestNATSForgedRefused(t *testing.T) {
 		if err := forger.Publish("test.eu-west-1.us-east-1", msg); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := forger.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
