@@ -55,19 +55,20 @@ type Bounded struct {
 	value int64  // the value, kept up to date
 	fp    uint64 // wrapping sum of the entries' hashes
 	lim   codec.Limits
+	hook  func(RightsRequest)
 }
 
 // bEntry is one replica's entry. in and out are sorted by replica and are
 // replaced, never changed in place, so an op may share them.
 type bEntry struct {
-	id      vclock.ReplicaID
-	p, n    uint64
-	in, out []Rights
-	h       uint64 // hash of the entry, counted in Bounded.fp
+	id           vclock.ReplicaID
+	p, n         uint64
+	in, out, ask []Rights
+	h            uint64 // hash of the entry, counted in Bounded.fp
 }
 
-// Rights is a total of rights given to (in an entry's Out) or taken up
-// from (in its In) another replica.
+// Rights is a total of rights given to (in an entry's Out), taken up from
+// (in its In) or asked of (in its Ask) another replica.
 type Rights struct {
 	Replica vclock.ReplicaID
 	Total   uint64
@@ -75,12 +76,15 @@ type Rights struct {
 
 // BoundedOp is the op of a [Bounded]: the whole entry of the replica that
 // made the change, every total absolute, so applying it twice, late, or
-// after a newer op of the same replica does no harm.
+// after a newer op of the same replica does no harm. Ask holds the
+// requests for rights the replica made with [Bounded.Request]: for each
+// replica asked, the total it asked that replica to have given it.
 type BoundedOp struct {
 	Replica vclock.ReplicaID // the replica that changed its entry
 	P, N    uint64           // its increments and decrements
 	In      []Rights         // rights it took up, by giver, sorted
 	Out     []Rights         // rights it gave, by receiver, sorted
+	Ask     []Rights         // rights it asked for, by replica asked, sorted
 }
 
 // NewBounded returns a counter whose value starts at floor and never goes
@@ -126,6 +130,20 @@ func (b *Bounded) Rights(id vclock.ReplicaID) uint64 {
 		return 0
 	}
 	return e.rights()
+}
+
+// Holders returns every replica that holds rights, as far as this replica
+// knows, with the rights it holds, sorted by replica: whom to ask with
+// [Bounded.Request]. Under a replication engine the replicas are writers,
+// a replica's name and the epoch of one of its runs.
+func (b *Bounded) Holders() []Rights {
+	var rs []Rights
+	for _, id := range b.sortedIDs() {
+		if n := b.e[id].rights(); n > 0 {
+			rs = append(rs, Rights{Replica: id, Total: n})
+		}
+	}
+	return rs
 }
 
 // Inc adds n to the counter; the replica gains n rights.
@@ -199,6 +217,98 @@ func (b *Bounded) Transfer(to vclock.ReplicaID, n uint64) (BoundedOp, error) {
 	b.reentry(e)
 	return e.op(), nil
 }
+
+// RightsRequest is a request for rights addressed to this counter's
+// replica: Replica asks for Rights more than this replica has given it so
+// far.
+type RightsRequest struct {
+	Replica vclock.ReplicaID // the replica asking
+	Rights  uint64           // how many more it asks for
+}
+
+// Request asks replica from to give this replica n rights more than from
+// has given it so far, as far as this replica knows. The request travels
+// in this replica's entry like every change: the op Request returns
+// carries it, and from sees it in [Bounded.Requests] (and in the hook set
+// by [Bounded.SetRequestHook]) once the op or a state holding it reaches
+// it. It is up to from's host to answer with a [Bounded.Transfer]; a
+// transfer, from any cause, answers the request as far as it goes. Asking
+// again before an answer replaces the request, it does not add to it:
+// Request(from, 5) twice asks for 5. Request fails with [ErrInvalidOp] if
+// from is this replica or empty, and nothing changes.
+func (b *Bounded) Request(from vclock.ReplicaID, n uint64) (BoundedOp, error) {
+	e, err := b.mine()
+	if err != nil {
+		return BoundedOp{}, err
+	}
+	if from == "" || from == b.id {
+		return BoundedOp{}, fmt.Errorf("%w: request for rights from %q by %q", ErrInvalidOp, from, b.id)
+	}
+	var given uint64
+	if g := b.e[from]; g != nil {
+		given = totalOf(g.out, b.id)
+	}
+	if n > MaxBoundedTotal-given {
+		return BoundedOp{}, fmt.Errorf("%w: request of %q for %d rights more than the %d %q gave it", ErrOverflow, b.id, n, given, from)
+	}
+	want := given + n
+	if n == 0 || want <= totalOf(e.ask, from) {
+		return e.op(), nil
+	}
+	ask := slices.Clone(e.ask)
+	i, ok := slices.BinarySearchFunc(ask, from, byReplica)
+	if !ok {
+		ask = slices.Insert(ask, i, Rights{Replica: from})
+	}
+	ask[i].Total = want
+	e.ask = ask
+	b.fp -= e.h
+	e.h = e.hash()
+	b.fp += e.h
+	return e.op(), nil
+}
+
+// Requests returns the requests for rights addressed to this replica that
+// are still open, as far as it knows: for each replica that asked, the
+// rights it asked for beyond what this replica gave it. They are sorted by
+// replica.
+func (b *Bounded) Requests() []RightsRequest {
+	var rs []RightsRequest
+	for _, id := range b.sortedIDs() {
+		if n := b.open(id); n > 0 {
+			rs = append(rs, RightsRequest{Replica: id, Rights: n})
+		}
+	}
+	return rs
+}
+
+// open returns what the entry of id asks of this replica beyond what this
+// replica gave it.
+func (b *Bounded) open(id vclock.ReplicaID) uint64 {
+	e := b.e[id]
+	if e == nil || b.id == "" || id == b.id {
+		return 0
+	}
+	asked := totalOf(e.ask, b.id)
+	var given uint64
+	if b.own != nil {
+		given = totalOf(b.own.out, id)
+	}
+	if asked <= given {
+		return 0
+	}
+	return asked - given
+}
+
+// SetRequestHook sets a function called with each request for rights
+// addressed to this replica that an op or a merge opens or raises: the
+// host can answer it with a [Bounded.Transfer]. It is called from inside
+// [Bounded.Apply], [Bounded.Merge] and their binary forms, once per
+// request that grew, after the counter changed; under a replication
+// engine, that is while the engine holds the replica's lock, so the hook
+// must not call the replica: it should hand the request to another
+// goroutine. A nil hook, the default, costs nothing.
+func (b *Bounded) SetRequestHook(hook func(RightsRequest)) { b.hook = hook }
 
 // short returns the error of a change that needs more rights than e holds.
 func (b *Bounded) short(e *bEntry, n uint64) error {
@@ -312,7 +422,7 @@ func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
 	cur := b.e[op.Replica]
 	// The op's lists are the caller's: keep copies, so that nothing the
 	// caller does later changes the counter.
-	next := &bEntry{id: op.Replica, p: op.P, n: op.N, in: slices.Clone(op.In), out: slices.Clone(op.Out)}
+	next := &bEntry{id: op.Replica, p: op.P, n: op.N, in: slices.Clone(op.In), out: slices.Clone(op.Out), ask: slices.Clone(op.Ask)}
 	if cur != nil {
 		next = cur.join(next)
 		if next == cur {
@@ -322,8 +432,17 @@ func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
 	if why := next.check(); why != "" {
 		return false, fmt.Errorf("%w: joined with what is held here, %s", ErrInvalidOp, why)
 	}
+	var before uint64
+	if b.hook != nil {
+		before = b.open(op.Replica)
+	}
 	b.put(next)
 	b.revalue()
+	if b.hook != nil {
+		if after := b.open(op.Replica); after > before {
+			b.hook(RightsRequest{Replica: op.Replica, Rights: after})
+		}
+	}
 	return true, nil
 }
 
@@ -363,7 +482,7 @@ func (b *Bounded) Clone() *Bounded {
 	if b.e != nil {
 		c.e = make(map[vclock.ReplicaID]*bEntry, len(b.e))
 		for id, e := range b.e {
-			cp := *e // In and Out are never changed in place
+			cp := *e // In, Out and Ask are never changed in place
 			c.e[id] = &cp
 		}
 		c.own = c.e[c.id]
@@ -379,7 +498,7 @@ func (b *Bounded) Equal(o *Bounded) bool {
 	}
 	for id, e := range b.e {
 		f := o.e[id]
-		if f == nil || e.p != f.p || e.n != f.n || !slices.Equal(e.in, f.in) || !slices.Equal(e.out, f.out) {
+		if f == nil || e.p != f.p || e.n != f.n || !slices.Equal(e.in, f.in) || !slices.Equal(e.out, f.out) || !slices.Equal(e.ask, f.ask) {
 			return false
 		}
 	}
@@ -420,9 +539,9 @@ func (e *bEntry) sumOut() (s uint64) {
 	return s
 }
 
-// op returns e as an op; it shares e's In and Out.
+// op returns e as an op; it shares e's lists.
 func (e *bEntry) op() BoundedOp {
-	return BoundedOp{Replica: e.id, P: e.p, N: e.n, In: e.in, Out: e.out}
+	return BoundedOp{Replica: e.id, P: e.p, N: e.n, In: e.in, Out: e.out, Ask: e.ask}
 }
 
 // join returns the entry holding the larger of each total of e and f, or
@@ -430,10 +549,11 @@ func (e *bEntry) op() BoundedOp {
 func (e *bEntry) join(f *bEntry) *bEntry {
 	in, inUp := joinRights(e.in, f.in)
 	out, outUp := joinRights(e.out, f.out)
-	if f.p <= e.p && f.n <= e.n && !inUp && !outUp {
+	ask, askUp := joinRights(e.ask, f.ask)
+	if f.p <= e.p && f.n <= e.n && !inUp && !outUp && !askUp {
 		return e
 	}
-	return &bEntry{id: e.id, p: max(e.p, f.p), n: max(e.n, f.n), in: in, out: out}
+	return &bEntry{id: e.id, p: max(e.p, f.p), n: max(e.n, f.n), in: in, out: out, ask: ask}
 }
 
 // joinRights returns the larger total of each replica in a or b, and
@@ -482,7 +602,11 @@ func byReplica(r Rights, id vclock.ReplicaID) int {
 // hash returns what e counts for in the fingerprint.
 func (e *bEntry) hash() uint64 {
 	h := codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
-	for _, rs := range [][]Rights{e.in, e.out} {
+	lists := [][]Rights{e.in, e.out, e.ask}
+	if len(e.ask) == 0 {
+		lists = lists[:2] // as before requests existed: fingerprints stay the same
+	}
+	for _, rs := range lists {
 		h = codec.HashUint(h, uint64(len(rs)))
 		for _, r := range rs {
 			h = codec.HashUint(codec.HashString(h, string(r.Replica)), r.Total)
@@ -499,7 +623,7 @@ func (op BoundedOp) invalid() string {
 	if op.P > MaxBoundedTotal || op.N > MaxBoundedTotal {
 		return fmt.Sprintf("total of replica %q above %d", op.Replica, uint64(MaxBoundedTotal))
 	}
-	for _, rs := range [][]Rights{op.In, op.Out} {
+	for _, rs := range [][]Rights{op.In, op.Out, op.Ask} {
 		for k, r := range rs {
 			switch {
 			case r.Replica == "" || r.Replica == op.Replica:

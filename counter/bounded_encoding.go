@@ -12,15 +12,20 @@ import (
 //
 //	state   floor, array of n entries (replicas increasing)
 //	op      one entry
-//	entry   array of 5: replica, P, N, In, Out
-//	In, Out array of 2k: replica, total (replicas increasing, totals > 0)
+//	entry   array of 5: replica, P, N, In, Out, or, if the entry asked
+//	        for rights, array of 6: replica, P, N, In, Out, Ask
+//	In, Out, Ask  array of 2k: replica, total (replicas increasing, totals > 0)
 
 func putEntry(w *codec.Writer, e BoundedOp) {
-	w.Array(5)
+	lists := [][]Rights{e.In, e.Out, e.Ask}
+	if len(e.Ask) == 0 {
+		lists = lists[:2]
+	}
+	w.Array(3 + len(lists))
 	w.Replica(string(e.Replica))
 	w.Uint(e.P)
 	w.Uint(e.N)
-	for _, rs := range [][]Rights{e.In, e.Out} {
+	for _, rs := range lists {
 		w.Array(2 * len(rs))
 		for _, r := range rs {
 			w.Replica(string(r.Replica))
@@ -32,12 +37,19 @@ func putEntry(w *codec.Writer, e BoundedOp) {
 // getEntry reads an entry written by putEntry, in its one canonical form,
 // and checks it as [BoundedOp] ops are checked.
 func getEntry(r *codec.Reader) BoundedOp {
-	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != 5 {
-		r.Fail("bounded counter entry of %d fields, not 5", n)
+	fields := r.CanonicalArrayLen(1)
+	if r.Err() == nil && fields != 5 && fields != 6 {
+		r.Fail("bounded counter entry of %d fields, not 5 or 6", fields)
 	}
 	op := BoundedOp{Replica: vclock.ReplicaID(r.CanonicalReplica()), P: r.CanonicalUint(), N: r.CanonicalUint()}
 	op.In = getRights(r)
 	op.Out = getRights(r)
+	if fields == 6 {
+		op.Ask = getRights(r)
+		if r.Err() == nil && len(op.Ask) == 0 {
+			r.Fail("bounded counter entry with an empty list of requests") // its one form has 5 fields
+		}
+	}
 	if r.Err() != nil {
 		return BoundedOp{}
 	}
@@ -108,7 +120,7 @@ func decodeBounded(data []byte, lim codec.Limits) (*Bounded, error) {
 			break
 		}
 		last = op.Replica
-		d.put(&bEntry{id: op.Replica, p: op.P, n: op.N, in: op.In, out: op.Out})
+		d.put(&bEntry{id: op.Replica, p: op.P, n: op.N, in: op.In, out: op.Out, ask: op.Ask})
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -134,7 +146,7 @@ func (b *Bounded) MergeBinary(state []byte) (changed bool, err error) {
 // MarshalBinary encodes op. An op with an empty Replica cannot be encoded:
 // the error is a [*codec.EncodeError] matching [ErrInvalidOp].
 func (op BoundedOp) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(codec.KindBoundedOp, 16+16*(len(op.In)+len(op.Out)))
+	w := codec.NewWriter(codec.KindBoundedOp, 16+16*(len(op.In)+len(op.Out)+len(op.Ask)))
 	if op.Replica == "" {
 		w.Fail(fmt.Errorf("%w: bounded counter op without a replica ID", ErrInvalidOp))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,8 +118,12 @@ func TestBoundedNeverBelowFloor(t *testing.T) {
 		floor := rapid.Int64Range(-5, 5).Draw(t, "floor")
 		ids := []vclock.ReplicaID{"a", "b", "c"}
 		rs := map[vclock.ReplicaID]*Bounded{}
+		// heard[y][x] is the last request of x that y's hook reported.
+		heard := map[vclock.ReplicaID]map[vclock.ReplicaID]uint64{}
 		for _, id := range ids {
 			rs[id] = NewBounded(id, floor)
+			heard[id] = map[vclock.ReplicaID]uint64{}
+			rs[id].SetRequestHook(func(q RightsRequest) { heard[id][q.Replica] = q.Rights })
 		}
 		type msg struct {
 			to vclock.ReplicaID
@@ -147,12 +152,21 @@ func TestBoundedNeverBelowFloor(t *testing.T) {
 			if sold > stock {
 				t.Fatalf("sold %d of a stock of %d", sold, stock)
 			}
+			// An open request only grows through an op or a merge, which
+			// tells the hook: none is open beyond what the hook heard.
+			for _, y := range ids {
+				for _, q := range rs[y].Requests() {
+					if q.Rights > heard[y][q.Replica] {
+						t.Fatalf("%s has an open request of %s for %d, its hook heard %d", y, q.Replica, q.Rights, heard[y][q.Replica])
+					}
+				}
+			}
 		}
 		pick := rapid.SampledFrom(ids)
 		for range rapid.IntRange(1, 120).Draw(t, "steps") {
 			id := pick.Draw(t, "replica")
 			r := rs[id]
-			switch rapid.IntRange(0, 6).Draw(t, "action") {
+			switch rapid.IntRange(0, 8).Draw(t, "action") {
 			case 0:
 				n := rapid.Uint64Range(0, 10).Draw(t, "stock")
 				op, err := r.Inc(n)
@@ -199,6 +213,26 @@ func TestBoundedNeverBelowFloor(t *testing.T) {
 				}
 			case 6:
 				cut[id] = !cut[id]
+			case 7:
+				from := pick.Draw(t, "from")
+				if from == id {
+					continue
+				}
+				op, err := r.Request(from, rapid.Uint64Range(0, 5).Draw(t, "ask"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				send(id, op)
+			case 8: // answer the first open request as far as the rights go
+				qs := r.Requests()
+				if len(qs) == 0 {
+					continue
+				}
+				op, err := r.Transfer(qs[0].Replica, min(qs[0].Rights, r.Rights(id)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				send(id, op)
 			}
 			check()
 		}
@@ -297,8 +331,10 @@ func TestBoundedGoldenAndRoundTrip(t *testing.T) {
 func FuzzBoundedDecodeCost(f *testing.F) {
 	st, _ := sampleBounded().MarshalBinary()
 	op, _ := BoundedOp{Replica: "b", P: 3, Out: []Rights{{"a", 2}}}.MarshalBinary()
+	asking, _ := BoundedOp{Replica: "b", P: 3, Ask: []Rights{{"a", 2}, {"c", 1}}}.MarshalBinary()
 	f.Add(st)
 	f.Add(op)
+	f.Add(asking)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkCost(t, data, func() {
 			b := sampleBounded()
@@ -325,5 +361,82 @@ func BenchmarkBoundedDec(b *testing.B) {
 		if _, err := c.Dec(1); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A replica short of rights asks a peer for some; the peer's hook hears the
+// request once, however often the op arrives, and a transfer answers it.
+func TestBoundedRequest(t *testing.T) {
+	a, b := NewBounded("a", 0), NewBounded("b", 0)
+	var heard []RightsRequest
+	a.SetRequestHook(func(q RightsRequest) { heard = append(heard, q) })
+	if err := b.Apply(must(t)(a.Inc(10))); err != nil {
+		t.Fatal(err)
+	}
+	ask := must(t)(b.Request("a", 4))
+	if slices.Equal(ask.Ask, nil) || ask.Ask[0] != (Rights{"a", 4}) {
+		t.Fatalf("request op carries %v, want a:4", ask.Ask)
+	}
+	for range 2 {
+		if err := a.Apply(ask); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []RightsRequest{{Replica: "b", Rights: 4}}
+	if !slices.Equal(heard, want) || !slices.Equal(a.Requests(), want) {
+		t.Fatalf("a heard %v and holds %v, want %v once", heard, a.Requests(), want)
+	}
+	// Asking again for as much changes nothing and is not heard again.
+	if again := must(t)(b.Request("a", 4)); !slices.Equal(again.Ask, ask.Ask) {
+		t.Fatalf("a repeated request changed the entry: %v", again.Ask)
+	}
+	// A transfer of 3 answers the request as far as it goes.
+	tr := must(t)(a.Transfer("b", 3))
+	if got := a.Requests(); !slices.Equal(got, []RightsRequest{{"b", 1}}) {
+		t.Fatalf("after giving 3 of 4, a holds requests %v, want b:1", got)
+	}
+	if err := b.Apply(tr); err != nil {
+		t.Fatal(err)
+	}
+	// b asks for 2 more than it was given: 5 in all, 2 open.
+	if err := a.Apply(must(t)(b.Request("a", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Requests(); !slices.Equal(got, []RightsRequest{{"b", 2}}) || heard[len(heard)-1] != (RightsRequest{"b", 2}) {
+		t.Fatalf("a holds %v and last heard %v, want b:2", got, heard[len(heard)-1])
+	}
+	// Requests never move rights or change the value.
+	if a.Value() != 10 || b.Value() != 10 || a.Rights("a") != 7 {
+		t.Fatalf("values %d and %d, a's rights %d", a.Value(), b.Value(), a.Rights("a"))
+	}
+	for _, from := range []vclock.ReplicaID{"", "b"} {
+		if _, err := b.Request(from, 1); !errors.Is(err, ErrInvalidOp) {
+			t.Fatalf("b asking %q: %v, want ErrInvalidOp", from, err)
+		}
+	}
+	// The request survives encoding, and its one form has six fields.
+	st, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewBounded("a", 0)
+	if err := c.UnmarshalBinary(st); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Equal(b) || c.Fingerprint() != b.Fingerprint() || !slices.Equal(c.Requests(), []RightsRequest{{"b", 2}}) {
+		t.Fatalf("decoded requests %v", c.Requests())
+	}
+	bad, err := BoundedOp{Replica: "b", P: 1}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the entry's array header from 5 fields to 6 with an empty
+	// list of requests: a second form of the same entry.
+	i := bytes.LastIndexByte(bad, 0x95)
+	forged := append(append(slices.Clone(bad[:i]), 0x96), bad[i+1:]...)
+	forged = append(forged, 0x90)
+	var op BoundedOp
+	if err := op.UnmarshalBinary(forged); err == nil || !strings.Contains(err.Error(), "empty list of requests") {
+		t.Fatalf("an entry with an empty request list: %v, want refused as such", err)
 	}
 }

@@ -94,3 +94,27 @@ func ExampleBounded() {
 	// west: true
 	// 7 7 6 1
 }
+
+// A region out of stock asks the region holding rights for some. The
+// request travels in an op like every change; the holder's host hears it
+// through the hook and answers with a transfer.
+func ExampleBounded_Request() {
+	east, west := counter.NewBounded("us-east-1", 0), counter.NewBounded("eu-west-1", 0)
+	var asked []counter.RightsRequest
+	east.SetRequestHook(func(q counter.RightsRequest) { asked = append(asked, q) })
+	stock, _ := east.Inc(10)
+	_ = west.Apply(stock)
+
+	holder := west.Holders()[0]
+	ask, _ := west.Request(holder.Replica, 5)
+	_ = east.Apply(ask)
+	for _, q := range asked { // in a server: handed to a goroutine, not done in the hook
+		give, _ := east.Transfer(q.Replica, q.Rights)
+		_ = west.Apply(give)
+	}
+	sale, _ := west.Dec(5)
+	_ = east.Apply(sale)
+	fmt.Println(holder, asked, west.Value(), east.Requests())
+	// Output:
+	// {us-east-1 10} [{eu-west-1 5}] 5 []
+}
