@@ -1,8 +1,11 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/activeactive/crdt/codec"
 )
@@ -21,14 +24,17 @@ var (
 	ErrNotReplayable = errors.New("crdt: replay only right after Restore")
 )
 
-// SaveOps is the cheap way to persist local updates: it encodes the local
-// ops made since the last save (of ops or of a snapshot) as one journal
-// record and calls save with it, which must append it to stable storage
-// before it returns nil. It costs what the new ops cost, where
-// [Replica.SaveSnapshot] costs what the whole state costs; a host calls
-// SaveOps after each local update and SaveSnapshot now and then, and
-// after a crash calls [Replica.Restore] with the last snapshot, then
-// [Replica.Replay] with every record appended since, in order.
+// SaveOps is the cheap way to persist updates: it encodes the local ops
+// made since the last save (of ops or of a snapshot), and the changes
+// received from peers since then (their ops and catch-up states, as they
+// arrived), as one journal record and calls save with it, which must
+// append it to stable storage before it returns nil. It costs what
+// changed, where [Replica.SaveSnapshot] costs what the whole state costs;
+// a host calls SaveOps after each local update (and, to keep what peers
+// send across a crash, after [Config.OnRemoteUpdate] reports a change),
+// SaveSnapshot now and then, and after a crash calls [Replica.Restore]
+// with the last snapshot, then [Replica.Replay] with every record appended
+// since, in order.
 //
 // SaveSnapshot's save can discard every record appended before it: the
 // snapshot holds their ops (saves are serialized, so no record is appended
@@ -38,29 +44,42 @@ var (
 //
 // With nothing new to save, SaveOps returns nil without calling save. It
 // returns [ErrNoSnapshot] before any snapshot was saved or restored, and
-// [ErrSnapshotNeeded] if more local ops than the op log's bounds were made
-// since the last save, and so are no longer all held. If save fails,
-// SaveOps returns its error and the ops stay unsaved.
+// [ErrSnapshotNeeded] if more local ops, or more changes from peers, than
+// the op log's bounds (MaxLogOps, MaxLogBytes) came since the last save,
+// and so are no longer all held. If save fails, SaveOps returns its error
+// and what it would have saved stays unsaved.
 func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.saveMu.Lock()
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
+	local, remote := r.savedSeq < r.seq, r.remoteSaved < r.remoteNext
 	switch {
 	case !r.persistent:
 		r.mu.Unlock()
 		return ErrNoSnapshot
-	case r.savedSeq >= r.seq:
+	case !local && !remote:
 		r.mu.Unlock()
 		return nil
-	case len(r.pending) == 0 || r.pendingFirst > r.savedSeq+1:
+	case local && (len(r.pending) == 0 || r.pendingFirst > r.savedSeq+1),
+		remote && r.remoteLost > r.remoteSaved:
 		r.mu.Unlock()
 		return ErrSnapshotNeeded
 	}
 	first := r.savedSeq + 1
-	ops := r.pending[first-r.pendingFirst:]
+	var ops []logEntry
+	if local {
+		ops = r.pending[first-r.pendingFirst:]
+	}
+	var theirs []remoteEntry
+	if remote {
+		theirs = r.remote[r.remoteSaved-r.remoteFirst:]
+	}
 	size := 48 + len(r.id)
 	for _, e := range ops {
 		size += len(e.object) + len(e.op) + 16
+	}
+	for _, e := range theirs {
+		size += len(e.object) + len(e.data) + 24
 	}
 	w := codec.NewWriter(codec.KindJournalSealed, size+crcSize)
 	w.Replica(string(r.id))
@@ -68,7 +87,10 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	w.Uint(first)
 	putTimestamp(w, r.clk.Last())
 	putLogEntries(w, ops)
-	upTo := r.seq
+	if len(theirs) > 0 {
+		putRemoteEntries(w, theirs)
+	}
+	upTo, remoteUpTo := r.seq, r.remoteNext
 	r.mu.Unlock()
 	rec, err := w.Bytes()
 	if err != nil {
@@ -81,9 +103,89 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.mu.Lock()
 	r.savedSeq = max(r.savedSeq, upTo)
 	r.trimPending(upTo)
+	r.savedRemote(remoteUpTo)
 	r.mu.Unlock()
 	r.poke() // the ops may leave now
 	return nil
+}
+
+// remoteEntry is a change a peer made, as it was applied: an op, or a
+// catch-up state (or delta) merged, applied after local op number after.
+type remoteEntry struct {
+	object string
+	data   []byte
+	state  bool
+	after  uint64
+}
+
+// keepRemote keeps a change received from a peer for SaveOps to journal,
+// if the host persists the replica. data is copied. The caller holds r.mu.
+func (r *Replica) keepRemote(object string, data []byte, state bool) {
+	if !r.persistent {
+		return
+	}
+	if len(r.remote) == 0 {
+		r.remoteFirst = r.remoteNext
+	}
+	r.remote = append(r.remote, remoteEntry{object: object, data: bytes.Clone(data), state: state, after: r.seq})
+	r.remoteBytes += len(data)
+	r.remoteNext++
+	if len(r.remote) > r.cfg.MaxLogOps || r.remoteBytes > r.cfg.MaxLogBytes {
+		// Too much to hold until the next save: only a snapshot can save
+		// what arrived since the last one.
+		r.log.Debug("changes received since the last save over the op log's bounds; a snapshot must save them", "changes", len(r.remote))
+		clear(r.remote)
+		r.remote, r.remoteBytes = nil, 0
+		r.remoteFirst, r.remoteLost = r.remoteNext, r.remoteNext
+	}
+}
+
+// savedRemote records that the received changes numbered below upTo are
+// saved, and drops them. The caller holds r.mu.
+func (r *Replica) savedRemote(upTo uint64) {
+	r.remoteSaved = max(r.remoteSaved, upTo)
+	if len(r.remote) == 0 || r.remoteSaved <= r.remoteFirst {
+		return
+	}
+	n := int(min(r.remoteSaved-r.remoteFirst, uint64(len(r.remote))))
+	for _, e := range r.remote[:n] {
+		r.remoteBytes -= len(e.data)
+	}
+	clear(r.remote[:n])
+	r.remote = slices.Delete(r.remote, 0, n)
+	r.remoteFirst += uint64(n)
+	if len(r.remote) == 0 {
+		r.remote, r.remoteBytes = nil, 0
+	}
+}
+
+// putRemoteEntries writes received changes as journal records hold them:
+// object, op or state, whether it is a state, and the number of the last
+// local op applied before it.
+func putRemoteEntries(w *codec.Writer, es []remoteEntry) {
+	w.Array(4 * len(es))
+	for _, e := range es {
+		w.String(e.object)
+		w.Binary(e.data)
+		w.Bool(e.state)
+		w.Uint(e.after)
+	}
+}
+
+// getRemoteEntries reads received changes written by putRemoteEntries.
+func getRemoteEntries(r *codec.Reader) []remoteEntry {
+	n := r.ArrayLen()
+	if r.Err() == nil && (n == 0 || n%4 != 0) {
+		r.Fail("list of received changes with %d fields, not a positive multiple of 4", n)
+	}
+	es := make([]remoteEntry, 0, n/4)
+	for range n / 4 {
+		es = append(es, remoteEntry{object: r.String(), data: r.Binary(), state: r.Bool(), after: r.Uint()})
+		if r.Err() != nil {
+			return nil
+		}
+	}
+	return es
 }
 
 // Replay applies a journal record made by [Replica.SaveOps] to a replica
@@ -109,8 +211,19 @@ func (r *Replica) Replay(record []byte) error {
 	first := rd.Uint()
 	last := getTimestamp(rd)
 	ops := getLogEntries(rd)
-	if rd.Err() == nil && (len(ops) == 0 || first == 0) {
+	var theirs []remoteEntry
+	if rd.Err() == nil && rd.Remaining() > 0 {
+		theirs = getRemoteEntries(rd)
+	}
+	if rd.Err() == nil && (len(ops)+len(theirs) == 0 || first == 0) {
 		rd.Fail("empty journal record, or one starting at sequence number 0")
+	}
+	// Received changes come in the order they were applied, each after
+	// the local ops of the record made before it.
+	for i, e := range theirs {
+		if rd.Err() == nil && (e.after+1 < first || e.after-(first-1) > uint64(len(ops)) || i > 0 && e.after < theirs[i-1].after) {
+			rd.Fail("received change after local op %d, outside the record's ops %d..%d or out of order", e.after, first, first-1+uint64(len(ops)))
+		}
 	}
 	if err := rd.Done(); err != nil {
 		return fmt.Errorf("crdt: replay: %w", err)
@@ -131,20 +244,51 @@ func (r *Replica) Replay(record []byte) error {
 	case inc < r.snapInc:
 		return nil
 	case inc == r.snapInc && first <= r.snapSeq:
+		// A record the snapshot holds whole (received changes included:
+		// they were applied before the snapshot was taken) is skipped.
 		skip := r.snapSeq - first + 1
 		if skip >= uint64(len(ops)) {
 			return nil
 		}
 		ops = ops[skip:]
+		first += skip
 	}
 	for _, e := range ops {
 		if _, ok := r.objects[e.object]; !ok {
 			return fmt.Errorf("crdt: replay: %w: %q", ErrUnknownObject, e.object)
 		}
 	}
+	for _, e := range theirs {
+		if _, ok := r.objects[e.object]; !ok {
+			return fmt.Errorf("crdt: replay: %w: %q", ErrUnknownObject, e.object)
+		}
+	}
 	r.clk.Restore(last) // its own time: no skew check
+	// applyTheirs applies the received changes made before local op seq.
+	// Merging them again is harmless: those the snapshot holds change
+	// nothing.
+	applyTheirs := func(seq uint64) error {
+		for len(theirs) > 0 && theirs[0].after < seq {
+			e := theirs[0]
+			theirs = theirs[1:]
+			obj := r.objects[e.object]
+			var err error
+			if e.state {
+				_, err = obj.MergeBinary(e.data)
+			} else {
+				_, err = obj.ApplyBinary(e.data)
+			}
+			if err != nil {
+				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)
+			}
+		}
+		return nil
+	}
 	group := make([]txOp, 0, 4)
-	for _, e := range ops {
+	for i, e := range ops {
+		if err := applyTheirs(first + uint64(i)); err != nil {
+			return err
+		}
 		if _, err := r.objects[e.object].ApplyBinary(e.op); err != nil {
 			return fmt.Errorf("crdt: replay on %q: %w", e.object, err)
 		}
@@ -156,6 +300,9 @@ func (r *Replica) Replay(record []byte) error {
 	}
 	if len(group) > 0 {
 		r.appendGroup(group)
+	}
+	if err := applyTheirs(math.MaxUint64); err != nil {
+		return err
 	}
 	// A record of a later incarnation than the snapshot's was made after a
 	// restart the snapshot did not see: the incarnation must pass it too,

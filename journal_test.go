@@ -182,8 +182,16 @@ func FuzzRestoreAndReplay(f *testing.F) {
 		_ = n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil })
 		_ = n.r.SaveOps(disk.appendRecord)
 	}
+	// A record holding a change received from r1 as well.
+	c.add("r1", "theirs")
+	for range 10 {
+		c.round()
+	}
+	_ = n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add("z0"), nil })
+	_ = n.r.SaveOps(disk.appendRecord)
 	f.Add(disk.snap, disk.journal[0])
 	f.Add(disk.journal[1], disk.snap)
+	f.Add(disk.snap, disk.journal[len(disk.journal)-1])
 	f.Add([]byte{}, []byte{1, 0x62})
 	fresh := func() (*crdt.Replica, *crdt.Handle[*gset]) {
 		r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})

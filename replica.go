@@ -154,7 +154,10 @@ type Config struct {
 
 	// OnRemoteUpdate, if set, is called with an object's name after a
 	// message from a peer changed it. It is called without locks held, on
-	// the goroutine that called Receive; it must not block for long.
+	// the goroutine that called Receive; it must not block for long. A
+	// host that persists the replica can call [Replica.SaveOps] from it:
+	// the journal record then holds the change as it arrived, so saving
+	// what a peer sent costs what it changed.
 	OnRemoteUpdate func(object string)
 }
 
@@ -267,6 +270,18 @@ type Replica struct {
 	pending      []logEntry
 	pendingFirst uint64
 	pendingBytes int
+	// remote holds, once the replica is persistent, the changes peers
+	// made that were applied since the last save, for SaveOps to journal.
+	// Changes are numbered as they are kept: remote[0] is number
+	// remoteFirst, the next will be remoteNext; those below remoteSaved
+	// are saved. Bounded like pending: past the bounds every held change
+	// is dropped, and those below remoteLost then need a snapshot.
+	remote      []remoteEntry
+	remoteFirst uint64
+	remoteNext  uint64
+	remoteSaved uint64
+	remoteLost  uint64
+	remoteBytes int
 	// Replay is allowed after Restore until the replica starts working;
 	// the restored snapshot covers journal records up to (snapInc, snapSeq).
 	canReplay        bool

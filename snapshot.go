@@ -65,7 +65,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	snap, versions, err := r.snapshot()
-	seq := r.seq
+	seq, remoteUpTo := r.seq, r.remoteNext
 	if err == nil {
 		r.snapshotted = true // from now on, only saved versions are durable
 	}
@@ -81,6 +81,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.persistent = true
 	r.savedSeq = max(r.savedSeq, seq)
 	r.trimPending(seq)
+	r.savedRemote(remoteUpTo) // and what peers sent before it
 	r.mu.Unlock()
 	r.poke() // the ops it saved may leave now
 	return nil

@@ -721,6 +721,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.stats.opsApplied++
 		if ch {
 			note(o.Object)
+			r.keepRemote(o.Object, o.Op, false)
 		}
 	}
 	if len(env.Ops) > 0 {
@@ -765,6 +766,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			}
 			if ch {
 				note(s.Object)
+				r.keepRemote(s.Object, s.State, true)
 			}
 		}
 		if ok {

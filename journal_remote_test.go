@@ -1,0 +1,173 @@
+package crdt_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+)
+
+// A region takes in another's writes, journals them, then crashes; the
+// other region is lost for good meanwhile. Restarted from its last
+// snapshot and its journal, the first region still has those writes:
+// what it acknowledged to its peer survives without the peer.
+func TestJournalKeepsWhatPeersSent(t *testing.T) {
+	c := newCluster(t, 21, 2, nil)
+	c.settle([]string{}, 20)
+	n := c.nodes["r0"]
+	c.add("r1", "x")
+	c.add("r1", "y")
+	for range 20 {
+		c.round()
+	}
+	if got := c.elems("r0"); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("r0 holds %v before the crash, want [x y]", got)
+	}
+	calls := 0
+	if err := n.r.SaveOps(func(rec []byte) error { calls++; n.journal = append(n.journal, rec); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("SaveOps with only received changes called save %d times, want 1", calls)
+	}
+	// Saved: nothing is left to save.
+	if err := n.r.SaveOps(func([]byte) error { calls++; return nil }); err != nil || calls != 1 {
+		t.Fatalf("second SaveOps = %v after %d calls, want nil and no call", err, calls)
+	}
+	c.crash("r1") // for good
+	c.crash("r0")
+	c.restart("r0")
+	if got := c.elems("r0"); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("r0 restarted from its snapshot and journal holds %v, want [x y]", got)
+	}
+}
+
+// More received changes than the op log's bounds cannot all be held until
+// the next save: SaveOps says a snapshot is needed, and after one it
+// journals again.
+func TestJournalOfReceivedChangesBounded(t *testing.T) {
+	c := newCluster(t, 22, 2, func(cfg *crdt.Config) { cfg.MaxLogOps = 3 })
+	c.settle([]string{}, 20)
+	r0 := c.nodes["r0"].r
+	var want []string
+	for _, e := range []string{"a", "b", "c", "d", "e"} {
+		c.add("r1", e)
+		want = append(want, e)
+		c.round()
+	}
+	for range 30 {
+		c.round()
+	}
+	if got := c.elems("r0"); !slices.Equal(got, want) {
+		t.Fatalf("r0 holds %v, want %v", got, want)
+	}
+	if err := r0.SaveOps(func([]byte) error { return nil }); !errors.Is(err, crdt.ErrSnapshotNeeded) {
+		t.Fatalf("SaveOps after more received changes than held = %v, want ErrSnapshotNeeded", err)
+	}
+	if err := r0.SaveSnapshot(func([]byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r0.SaveOps(func([]byte) error { t.Fatal("nothing new, yet save was called"); return nil }); err != nil {
+		t.Fatalf("SaveOps after a snapshot = %v, want nil", err)
+	}
+	c.add("r1", "f")
+	for range 20 {
+		c.round()
+	}
+	saved := 0
+	if err := r0.SaveOps(func([]byte) error { saved++; return nil }); err != nil || saved != 1 {
+		t.Fatalf("SaveOps of one new received change = %v with %d saves, want one save", err, saved)
+	}
+}
+
+// A record holds received changes among local ops, in the order they were
+// applied: an element a peer added and that was then removed here stays
+// removed after a replay, and one the peer added later is there. (The
+// OR-Set would reach the same state in any order; the journal keeps the
+// order anyway, so a type whose ops depend on it replays as it ran.)
+func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
+	net := memnet.New(3)
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano()
+	clk := clock.New(clock.WithSource(func() int64 { return now }))
+	ctx := context.Background()
+	type region struct {
+		r   *crdt.Replica
+		set *crdt.Handle[*orset.Set[string]]
+	}
+	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) region {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crdt.Register(r, "set", orset.New[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer(peer); err != nil {
+			t.Fatal(err)
+		}
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range journal {
+				if err := r.Replay(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		net.Attach(id, r)
+		return region{r, h}
+	}
+	settle := func(rs ...region) {
+		for range 10 {
+			for _, g := range rs {
+				_ = g.r.Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+			now += int64(10 * time.Millisecond)
+		}
+	}
+	elems := func(g region) (out []string) {
+		g.set.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
+		return out
+	}
+	update := func(g region, f func(s *orset.Set[string]) orset.Op[string]) {
+		if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := start("a", "b", nil, nil), start("b", "a", nil, nil)
+	var snap []byte
+	var journal [][]byte
+	if err := a.r.SaveSnapshot(func(s []byte) error { snap = s; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	appendRec := func(rec []byte) error { journal = append(journal, rec); return nil }
+
+	update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("x") })
+	settle(a, b)
+	update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove("x") }) // removes b's dot
+	update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add("mine") })
+	update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("y") })
+	settle(a, b) // y reaches a (a's own ops wait to be saved)
+	if err := a.r.SaveOps(appendRec); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mine", "y"}
+	if got := elems(a); !slices.Equal(got, want) {
+		t.Fatalf("a holds %v before the crash, want %v", got, want)
+	}
+	net.Detach("a")
+	net.Detach("b") // b is lost for good
+	a = start("a", "b", snap, journal)
+	if got := elems(a); !slices.Equal(got, want) {
+		t.Fatalf("a restarted holds %v, want %v", got, want)
+	}
+}
