@@ -66,7 +66,8 @@
 // [Replica.SaveSnapshot] and [Replica.Restore] persist a replica across
 // crashes without ever reusing a sequence number; [Replica.SaveOps] and
 // [Replica.Replay] keep a journal of the ops made since the last snapshot,
-// so that saving an update costs what the update costs.
+// and of the changes received from peers, so that saving an update costs
+// what the update costs.
 //
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.
