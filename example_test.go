@@ -2,10 +2,12 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 )
@@ -102,4 +104,55 @@ func ExampleReplica_SaveOps() {
 	// Output:
 	// journal records: 2
 	// cart: [eggs milk]
+}
+
+// Stock is sold in two regions without ever going below zero. The region
+// that runs out asks the other for rights; the other's host hears the
+// request through the counter's hook, which runs under the replica's lock,
+// so it only queues it, and answers with a transfer from its own loop.
+func ExampleReplica_boundedStock() {
+	ctx := context.Background()
+	net := memnet.New(1)
+	type region struct {
+		r     *crdt.Replica
+		stock *crdt.Handle[*counter.Bounded]
+		asked chan counter.RightsRequest
+	}
+	start := func(id, peer crdt.ReplicaID) region {
+		r, _ := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id)})
+		asked := make(chan counter.RightsRequest, 16)
+		c := counter.NewBounded(id, 0)
+		c.SetRequestHook(func(q counter.RightsRequest) { asked <- q })
+		stock, _ := crdt.Register(r, "stock", c)
+		_ = r.AddPeer(peer)
+		net.Attach(id, r)
+		return region{r, stock, asked}
+	}
+	east, west := start("us-east-1", "eu-west-1"), start("eu-west-1", "us-east-1")
+	sync := func() {
+		for range 3 {
+			_, _ = east.r.Tick(ctx), west.r.Tick(ctx)
+			net.DeliverAll(ctx)
+		}
+	}
+	_ = east.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Inc(10) })
+	sync()
+
+	err := west.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Dec(3) })
+	fmt.Println("west sells 3:", errors.Is(err, counter.ErrInsufficientRights))
+	_ = west.stock.Update(func(c *counter.Bounded) (crdt.Op, error) {
+		return c.Request(c.Holders()[0].Replica, 3)
+	})
+	sync()
+	for len(east.asked) > 0 { // the host's loop answers what the hook queued
+		q := <-east.asked
+		_ = east.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Transfer(q.Replica, q.Rights) })
+	}
+	sync()
+	err = west.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Dec(3) })
+	sync()
+	east.stock.Read(func(c *counter.Bounded) { fmt.Println("west sells 3:", err, "- stock", c.Value()) })
+	// Output:
+	// west sells 3: true
+	// west sells 3: <nil> - stock 7
 }

@@ -99,6 +99,14 @@ func NewBounded(id vclock.ReplicaID, floor int64) *Bounded {
 // by an earlier run stay with it, and count in the value). The replication
 // engine calls it when the counter is registered. An empty w changes
 // nothing.
+//
+// So a replica restarted under a replication engine holds no rights: it
+// asks for some with [Bounded.Request]. The rights its earlier run held
+// are not spent by anyone, since no run can prove that the entry it
+// restored is the earlier run's last one (an older backup may hold an
+// older entry, and spending from it could oversell); they stay counted in
+// the value. Hosts that need them back hand them on before a planned
+// stop, with [Bounded.Transfer] to a peer.
 func (b *Bounded) SetWriter(w vclock.ReplicaID) {
 	if w != "" {
 		b.id = w
