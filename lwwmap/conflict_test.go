@@ -293,16 +293,26 @@ func TestBaseEncodingByHand(t *testing.T) {
 // the other; no write is reported lost twice at one replica; and at the
 // end, for each key, the last write of each writer that is concurrent with
 // the key's final winner is reported lost at its writer's replica (which
-// held it until a write that had not seen it displaced it). The test
-// tracks what each write's replica had seen to tell concurrency.
+// held it until a write that had not seen it displaced it). Seen means
+// per key: a write of the key reached the replica, as an op or a state's
+// entry, or was seen by the writer of a write of the key that reached it.
+// The test tracks what each write's replica had seen to tell concurrency.
 func TestConflictReportsProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ft := &fakeTime{now: start}
 		names := []vclock.ReplicaID{"us", "eu"}
 		maps := make([]*Map[string, string], 2)
 		recs := make([]*recorder, 2)
-		seen := make([]map[vclock.Dot]bool, 2) // writes each replica holds in its context
-		past := map[vclock.Dot]map[vclock.Dot]bool{}
+		seen := make([]map[vclock.Dot]bool, 2)       // writes each replica has seen
+		past := map[vclock.Dot]map[vclock.Dot]bool{} // of its key, by each write's writer
+		keyOf := map[vclock.Dot]string{}
+		// see makes replica i see write d, and what its writer had seen.
+		see := func(i int, d vclock.Dot) {
+			seen[i][d] = true
+			for x := range past[d] {
+				seen[i][x] = true
+			}
+		}
 		var ops []Op[string, string]
 		for i, n := range names {
 			maps[i] = New[string, string](n, clock.New(clock.WithSource(ft.source(int64(i)))))
@@ -327,9 +337,12 @@ func TestConflictReportsProperty(t *testing.T) {
 				}
 				p := map[vclock.Dot]bool{}
 				for d := range seen[i] {
-					p[d] = true
+					if keyOf[d] == key {
+						p[d] = true
+					}
 				}
 				past[op.Dot()] = p
+				keyOf[op.Dot()] = key
 				seen[i][op.Dot()] = true
 				ops = append(ops, op)
 			case act == 3 && !stateOnly:
@@ -342,7 +355,7 @@ func TestConflictReportsProperty(t *testing.T) {
 				} else if err := m.Apply(op); err != nil {
 					t.Fatal(err)
 				}
-				seen[i][op.Dot()] = true
+				see(i, op.Dot())
 			default:
 				o := maps[1-i]
 				if rapid.Bool().Draw(t, "delta") {
@@ -353,8 +366,9 @@ func TestConflictReportsProperty(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				for d := range seen[1-i] {
-					seen[i][d] = true
+				// The state's entries reach replica i.
+				for _, e := range o.m {
+					see(i, o.dot(&e))
 				}
 			}
 		}

@@ -330,8 +330,8 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // unless
 //   - both have the same writer (one run of one replica writes in
 //     sequence), or
-//   - the kept write's base is the discarded write's timestamp (its writer
-//     had seen the discarded write and wrote over it).
+//   - the kept write's base is not earlier than the discarded write: its
+//     writer had seen the discarded write, or a later one of its writer.
 //
 // A delete is a write like a put: Deleted marks it, and its Value is nil.
 // A write the map has seen before (its dot is in the causal context) is
@@ -341,14 +341,14 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 //
 // So two replicas that write one key concurrently and then exchange their
 // writes each report the loser once, and a write made after seeing
-// another reports nothing. The rule is exact for two writers. With three
-// or more, a replica that never sees an intermediate write can report a
-// write that was in fact seen (C overwrote A's a with c, B overwrote c
-// with b; a replica holding a that receives only b reports a lost to b, as
-// the base of b is c): a false positive, though a really did lose to a
-// concurrent c somewhere. Bases are compared by timestamp alone, so two
-// writers' writes with the very same timestamp can be taken for one
-// another (a false negative). A local write that loses, which happens only
+// another reports nothing. With two writers the rule is exact: the base
+// is then always a write of the other writer, and a writer's writes are
+// made in order. With three or more, the base summarizes every other
+// writer by one timestamp, and a write is taken as seen whenever the
+// kept write's writer had seen any later write of the key: a write of A
+// concurrent with a write b of B is not reported if B had seen a later
+// write of C (a false negative). There are no false positives short of
+// clock skew or forged bases. A local write that loses, which happens only
 // while the key holds a write whose timestamp the clock refused as too far
 // ahead (taken in by [Map.Merge] or [Map.UnmarshalBinary]), is reported:
 // it is discarded though made later. Reports are not persisted: after a
@@ -382,7 +382,7 @@ func (m *Map[K, V]) forgetLost(k K) {
 // won, unless they were not concurrent. The caller checked that a hook is
 // set.
 func (m *Map[K, V]) report(k K, lost, won *entry[V]) {
-	if lost.writer() == won.writer() || won.base() == lost.ts() {
+	if lost.writer() == won.writer() || !won.base().Before(lost.ts()) {
 		return
 	}
 	m.hook(vclock.Conflict{Key: k, Lost: m.described(lost), Won: m.described(won)})

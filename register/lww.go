@@ -142,21 +142,22 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 // [vclock.Conflict].Lost, with the kept one as Won, unless
 //   - both have the same writer (one run of one replica writes in
 //     sequence), or
-//   - the kept write's base is the discarded write's timestamp (its writer
-//     had seen the discarded write and wrote over it), or
+//   - the kept write's base is not earlier than the discarded write (its
+//     writer had seen the discarded write, or a later one of its writer),
+//     or
 //   - the discarded write was met here before (a write delivered again is
 //     not reported again).
 //
 // So two replicas that write concurrently and then exchange their writes
 // each report the loser once, and a write made after seeing another
-// reports nothing. The rule is exact for two writers. With three or more,
-// a replica that never sees an intermediate write can report a write that
-// was in fact seen (C saw A's write a and overwrote it with c; B saw c and
-// overwrote it with b; a replica holding a that receives only b reports a
-// lost to b, as the base of b is c): a false positive, though a lost a
-// really did lose somewhere. Bases are compared by timestamp alone, so two
-// writers' writes with the very same timestamp can be taken for one
-// another (a false negative). A Set that loses, which happens only while
+// reports nothing. With two writers the rule is exact: the base is then
+// always a write of the other writer, and a writer's writes are made in
+// order. With three or more, the base summarizes every other writer by
+// one timestamp, and a write is taken as seen whenever the kept write's
+// writer had seen any later write: a write of A concurrent with a write b
+// of B is not reported if B had seen a later write of C (a false
+// negative). There are no false positives short of clock skew or forged
+// bases. A Set that loses, which happens only while
 // the register holds a write whose timestamp its clock refused as too far
 // ahead (see [LWW.Set]), is reported: it is discarded though made later.
 //
@@ -272,7 +273,7 @@ const maxSeen = 8
 // the write won (base wbase, value wv), unless the two were not
 // concurrent. The caller checked that a hook is set.
 func (r *LWW[T]) report(lost stamp, lv T, won stamp, wbase clock.Timestamp, wv T) {
-	if lost.id == won.id || wbase == lost.ts {
+	if lost.id == won.id || !wbase.Before(lost.ts) {
 		return // one writer's writes, or won was made over lost: not concurrent
 	}
 	r.hook(vclock.Conflict{
