@@ -143,6 +143,8 @@ func (r *Replica) Replay(record []byte) error {
 		}
 	}
 	r.clk.Restore(last) // its own time: no skew check
+	r.quiet = true      // the replica's own ops again: no news
+	defer func() { r.quiet = false }()
 	group := make([]txOp, 0, 4)
 	for _, e := range ops {
 		if _, err := r.objects[e.object].ApplyBinary(e.op); err != nil {

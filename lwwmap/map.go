@@ -339,9 +339,15 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // reported again. Keys dropped by a merge because the other side had seen
 // and overwritten them are not reported: that is not a conflict.
 //
-// So two replicas that write one key concurrently and then exchange their
-// writes each report the loser once, and a write made after seeing
-// another reports nothing. With two writers the rule is exact: the base
+// So when two replicas write one key concurrently, the replica whose
+// write lost reports it once, when the winner reaches it, and a write made
+// after seeing another reports nothing. The replica whose write won
+// reports the loser too if the lost write reaches it, as an op or in a
+// state that still holds it; it cannot if it learns of the lost write only
+// from the causal context of a state sent after the losing side had
+// already replaced it (a context says that a write was seen, not of which
+// key). Exchanging ops, both sides report; catching up by state, the
+// winning side may not. With two writers the rule is exact: the base
 // is then always a write of the other writer, and a writer's writes are
 // made in order. With three or more, the base summarizes every other
 // writer by one timestamp, and a write is taken as seen whenever the

@@ -85,8 +85,8 @@ type LWW[T any] struct {
 	// write must name it. Zero otherwise.
 	lostTo clock.Timestamp
 	v      T
-	fp   uint64       // w.hash(), kept with w
-	lim  codec.Limits // for the decoders; zero fields take the defaults
+	fp     uint64       // w.hash(), kept with w
+	lim    codec.Limits // for the decoders; zero fields take the defaults
 
 	// hook, if set, is told of every write discarded for a concurrent
 	// one (see SetConflictHook); seen remembers, while a hook is set, the
@@ -148,9 +148,13 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 //   - the discarded write was met here before (a write delivered again is
 //     not reported again).
 //
-// So two replicas that write concurrently and then exchange their writes
-// each report the loser once, and a write made after seeing another
-// reports nothing. With two writers the rule is exact: the base is then
+// So when two replicas write concurrently, the replica whose write lost
+// reports it once, when the winner reaches it, and a write made after
+// seeing another reports nothing. The replica whose write won reports the
+// loser too if the lost write reaches it (its op, or the state of a
+// replica still holding it); a state sent after the losing side took the
+// winner in holds only the winner, so catching up by state, the winning
+// side may not report. With two writers the rule is exact: the base is then
 // always a write of the other writer, and a writer's writes are made in
 // order. With three or more, the base summarizes every other writer by
 // one timestamp, and a write is taken as seen whenever the kept write's
