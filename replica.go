@@ -107,8 +107,9 @@ type Fingerprinter interface {
 // ConflictReporter is an optional interface of an [Object] that can report
 // writes its conflict rule discards for concurrent ones. When
 // Config.OnConflict is set, [Register] hands the object a hook, and the
-// engine passes each report on with the object's name. register.LWW,
-// register.MV and lwwmap.Map implement it.
+// engine passes each report on with the object's name; the hook replaces
+// any the object had. register.LWW, register.MV and lwwmap.Map implement
+// it.
 type ConflictReporter interface {
 	SetConflictHook(func(vclock.Conflict))
 }
