@@ -287,11 +287,11 @@ func TestBaseEncodingByHand(t *testing.T) {
 	})
 }
 
-// A property: two replicas write random keys and exchange ops (Apply and
+// A property: two or three replicas write random keys and exchange ops (Apply and
 // ApplyBinary), states and deltas, late, twice and out of order. Every
 // report names two writes of different writers neither of which had seen
-// the other; no write is reported lost twice at one replica; and at the
-// end, for each key, the last write of each writer that is concurrent with
+// the other; no write is reported lost twice at one replica; and, with two
+// replicas, at the end, for each key, the last write of each writer that is concurrent with
 // the key's final winner is reported lost at its writer's replica (which
 // held it until a write that had not seen it displaced it). Seen means
 // per key: a write of the key reached the replica, as an op or a state's
@@ -300,10 +300,10 @@ func TestBaseEncodingByHand(t *testing.T) {
 func TestConflictReportsProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ft := &fakeTime{now: start}
-		names := []vclock.ReplicaID{"us", "eu"}
-		maps := make([]*Map[string, string], 2)
-		recs := make([]*recorder, 2)
-		seen := make([]map[vclock.Dot]bool, 2)       // writes each replica has seen
+		names := []vclock.ReplicaID{"us", "eu", "ap"}[:rapid.IntRange(2, 3).Draw(t, "replicas")]
+		maps := make([]*Map[string, string], len(names))
+		recs := make([]*recorder, len(names))
+		seen := make([]map[vclock.Dot]bool, len(names)) // writes each replica has seen
 		past := map[vclock.Dot]map[vclock.Dot]bool{} // of its key, by each write's writer
 		keyOf := map[vclock.Dot]string{}
 		// see makes replica i see write d, and what its writer had seen.
@@ -324,7 +324,7 @@ func TestConflictReportsProperty(t *testing.T) {
 		n := rapid.IntRange(1, 40).Draw(t, "steps")
 		for range n {
 			ft.now += 2
-			i := rapid.IntRange(0, 1).Draw(t, "replica")
+			i := rapid.IntRange(0, len(names)-1).Draw(t, "replica")
 			m := maps[i]
 			switch act := rapid.IntRange(0, 5).Draw(t, "act"); {
 			case act <= 2 || len(ops) == 0:
@@ -357,7 +357,8 @@ func TestConflictReportsProperty(t *testing.T) {
 				}
 				see(i, op.Dot())
 			default:
-				o := maps[1-i]
+				j := (i + rapid.IntRange(1, len(names)-1).Draw(t, "from")) % len(names)
+				o := maps[j]
 				if rapid.Bool().Draw(t, "delta") {
 					m.Merge(o.DeltaSince(m.Version()))
 				} else {
@@ -372,9 +373,12 @@ func TestConflictReportsProperty(t *testing.T) {
 				}
 			}
 		}
-		// Bring both up to date.
-		maps[0].Merge(maps[1])
-		maps[1].Merge(maps[0])
+		// Bring every replica up to date.
+		for i := range maps {
+			for j := range maps {
+				maps[j].Merge(maps[i])
+			}
+		}
 		concurrent := func(x, y vclock.Dot) bool {
 			return x.Replica != y.Replica && !past[x][y] && !past[y][x]
 		}
@@ -392,8 +396,13 @@ func TestConflictReportsProperty(t *testing.T) {
 				}
 				lost[ld] = true
 			}
-			// Completeness: the last write of each writer for each key,
-			// concurrent with the key's winner, is reported here.
+			// Completeness, with two writers: the last write of each
+			// writer for each key, concurrent with the key's winner, is
+			// reported here. (With three, a base summarizing two other
+			// writers can hide a conflict: see SetConflictHook.)
+			if len(names) > 2 {
+				continue
+			}
 			for _, key := range []string{"a", "b"} {
 				e, ok := maps[0].m[key]
 				if !ok {

@@ -226,22 +226,22 @@ func TestLWWBaseEncodingByHand(t *testing.T) {
 	}
 }
 
-// A property: two registers write and exchange ops and states, late, twice
-// and out of order. Every report names writes of different writers
-// neither of which had seen the other, no write is reported lost twice at
-// one register, and each writer's last write, if concurrent with the final
-// winner, is reported lost at its writer.
+// A property: two or three registers write and exchange ops and states,
+// late, twice and out of order. Every report names writes of different
+// writers neither of which had seen the other, no write is reported lost
+// twice at one register, and, with two, each writer's last write, if
+// concurrent with the final winner, is reported lost at its writer.
 func TestLWWConflictReportsProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ft := newFakeTime(t0)
-		names := []vclock.ReplicaID{"us", "eu"}
-		regs := make([]*LWW[int], 2)
-		recs := make([]*reports, 2)
+		names := []vclock.ReplicaID{"us", "eu", "ap"}[:rapid.IntRange(2, 3).Draw(t, "replicas")]
+		regs := make([]*LWW[int], len(names))
+		recs := make([]*reports, len(names))
 		type key struct {
 			id vclock.ReplicaID
 			ts clock.Timestamp
 		}
-		seen := []map[key]bool{{}, {}}
+		seen := []map[key]bool{{}, {}, {}}
 		past := map[key]map[key]bool{}
 		var ops []LWWOp[int]
 		// see makes replica i see write k, and so every write k's writer
@@ -261,7 +261,7 @@ func TestLWWConflictReportsProperty(t *testing.T) {
 		steps := rapid.IntRange(1, 40).Draw(t, "steps")
 		for s := range steps {
 			ft.add(2)
-			i := rapid.IntRange(0, 1).Draw(t, "replica")
+			i := rapid.IntRange(0, len(names)-1).Draw(t, "replica")
 			switch act := rapid.IntRange(0, 4).Draw(t, "act"); {
 			case act <= 1 || len(ops) == 0:
 				op := regs[i].Set(s)
@@ -280,18 +280,22 @@ func TestLWWConflictReportsProperty(t *testing.T) {
 				}
 				see(i, key{op.Replica(), op.Timestamp()})
 			default:
-				b, _ := regs[1-i].MarshalBinary()
+				j := (i + rapid.IntRange(1, len(names)-1).Draw(t, "from")) % len(names)
+				b, _ := regs[j].MarshalBinary()
 				if _, err := regs[i].MergeBinary(b); err != nil {
 					t.Fatal(err)
 				}
 				// A state carries one write: it and its past are seen.
-				if w := regs[1-i].w; w.isSet() {
+				if w := regs[j].w; w.isSet() {
 					see(i, key{w.id, w.ts})
 				}
 			}
 		}
-		regs[0].Merge(regs[1])
-		regs[1].Merge(regs[0])
+		for i := range regs {
+			for j := range regs {
+				regs[j].Merge(regs[i])
+			}
+		}
 		concurrent := func(x, y key) bool {
 			return x.id != y.id && !past[x][y] && !past[y][x]
 		}
@@ -314,7 +318,7 @@ func TestLWWConflictReportsProperty(t *testing.T) {
 					last = key{op.Replica(), op.Timestamp()}
 				}
 			}
-			if last.id != "" && last != win && concurrent(last, win) && !lost[last] {
+			if len(names) == 2 && last.id != "" && last != win && concurrent(last, win) && !lost[last] {
 				t.Fatalf("%s did not report its last write %v, concurrent with the winner %v; reports %v", names[i], last, win, r)
 			}
 		}
