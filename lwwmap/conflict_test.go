@@ -304,7 +304,7 @@ func TestConflictReportsProperty(t *testing.T) {
 		maps := make([]*Map[string, string], len(names))
 		recs := make([]*recorder, len(names))
 		seen := make([]map[vclock.Dot]bool, len(names)) // writes each replica has seen
-		past := map[vclock.Dot]map[vclock.Dot]bool{} // of its key, by each write's writer
+		past := map[vclock.Dot]map[vclock.Dot]bool{}    // of its key, by each write's writer
 		keyOf := map[vclock.Dot]string{}
 		// see makes replica i see write d, and what its writer had seen.
 		see := func(i int, d vclock.Dot) {
