@@ -316,22 +316,22 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // then the map does no work for reports.
 //
 // Every write carries its base: the timestamp of the latest write of the
-// key by another writer that its writer had seen, whether it overwrote it
-// or the write lost there to one of its own (zero if the key was absent
-// there). The latter is kept in memory only: after a restart from a saved
-// state, the base names the latest write overwritten, and a write that
-// lost to one of the replica's own may be reported by a peer as lost
-// again to its next write. Whenever two writes of one key meet here and one is discarded —
-// the key's entry displaced by a write taken in, or a write taken in that
+// key by another writer that its writer had seen, whether it overwrote
+// that write or the write lost there to one of its own (zero if the key
+// was absent there). The latter is kept in memory only: after a restart
+// from a saved state, the base names the latest write overwritten.
+//
+// Whenever two writes of one key meet here and one is discarded (the
+// key's entry displaced by a write taken in, or a write taken in that
 // loses to the entry, by [Map.Apply], [Map.Merge], [Map.ApplyBinary],
-// [Map.ApplyBinaryFrom] or [Map.MergeBinary] (deltas included), or a
-// local [Map.Put] or [Map.Delete] — the discarded write is reported as
+// [Map.ApplyBinaryFrom] or [Map.MergeBinary], deltas included, or a local
+// [Map.Put] or [Map.Delete]), the discarded write is reported as
 // [vclock.Conflict].Lost, with the kept one as Won and the key as Key,
 // unless
 //   - both have the same writer (one run of one replica writes in
 //     sequence), or
-//   - the kept write's base is not earlier than the discarded write: its
-//     writer had seen the discarded write, or a later one of its writer.
+//   - the kept write's base is not earlier than the discarded write (its
+//     writer had seen the discarded write, or a later one).
 //
 // A delete is a write like a put: Deleted marks it, and its Value is nil.
 // A write the map has seen before (its dot is in the causal context) is
@@ -347,20 +347,25 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // from the causal context of a state sent after the losing side had
 // already replaced it (a context says that a write was seen, not of which
 // key). Exchanging ops, both sides report; catching up by state, the
-// winning side may not. With two writers the rule is exact: the base
-// is then always a write of the other writer, and a writer's writes are
-// made in order. With three or more, the base summarizes every other
-// writer by one timestamp, and a write is taken as seen whenever the
-// kept write's writer had seen any later write of the key: a write of A
-// concurrent with a write b of B is not reported if B had seen a later
-// write of C (a false negative). There are no false positives short of
-// clock skew or forged bases. A local write that loses, which happens only
-// while the key holds a write whose timestamp the clock refused as too far
-// ahead (taken in by [Map.Merge] or [Map.UnmarshalBinary]), is reported:
-// it is discarded though made later. Reports are not persisted: after a
-// restart from an older state, writes taken in again may be reported
-// again. [Map.UnmarshalBinary] replaces the state and reports nothing; a
-// [Map.Clone] has no hook.
+// winning side may not.
+//
+// With two writers the rule is exact: the base is then always a write of
+// the other writer, and a writer's writes are made in order. With three or
+// more, the base summarizes every other writer by one timestamp, and a
+// write is taken as seen whenever the kept write's writer had seen any
+// later write of the key: a write of A concurrent with a write b of B is
+// not reported if B had seen a later write of C (a false negative). There
+// are no false positives short of clock skew, a restart (which forgets
+// the writes that lost to this replica's own, so a peer may report one of
+// them as lost again, to this replica's next write) or forged bases. A
+// local write that loses, which happens only while the key holds a write
+// whose timestamp the clock refused as too far ahead (taken in by
+// [Map.Merge] or [Map.UnmarshalBinary]), is reported: it is discarded
+// though made later.
+//
+// Reports are not persisted: after a restart from an older state, writes
+// taken in again may be reported again. [Map.UnmarshalBinary] replaces
+// the state and reports nothing; a [Map.Clone] has no hook.
 //
 // f is called during the method that discarded the write, before it
 // returns; f must not use the map.

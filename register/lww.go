@@ -131,20 +131,21 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 // then the register does no work and keeps no memory for reports.
 //
 // Every write carries its base: the timestamp of the latest write of
-// another writer that its writer had seen, whether it overwrote it or the
-// write lost there to one of its own (zero if it wrote over nothing). The
-// latter is kept in memory only: after a restart from a saved state, the
-// base names the latest write overwritten. Whenever two writes
-// meet here and one is discarded — a held write displaced by a write taken
-// in, or a write taken in that loses to the held one, by [LWW.Apply],
-// [LWW.Merge], [LWW.ApplyBinary], [LWW.ApplyBinaryFrom], [LWW.MergeBinary],
-// or [LWW.Set] itself — the discarded write is reported as
-// [vclock.Conflict].Lost, with the kept one as Won, unless
+// another writer that its writer had seen, whether it overwrote that write
+// or the write lost there to one of its own (zero if it wrote over
+// nothing). The latter is kept in memory only: after a restart from a
+// saved state, the base names the latest write overwritten.
+//
+// Whenever two writes meet here and one is discarded (a held write
+// displaced by a write taken in, or a write taken in that loses to the
+// held one, by [LWW.Apply], [LWW.Merge], [LWW.ApplyBinary],
+// [LWW.ApplyBinaryFrom], [LWW.MergeBinary], or [LWW.Set] itself), the
+// discarded write is reported as [vclock.Conflict].Lost, with the kept one
+// as Won, unless
 //   - both have the same writer (one run of one replica writes in
 //     sequence), or
 //   - the kept write's base is not earlier than the discarded write (its
-//     writer had seen the discarded write, or a later one of its writer),
-//     or
+//     writer had seen the discarded write, or a later one), or
 //   - the discarded write was met here before (a write delivered again is
 //     not reported again).
 //
@@ -154,16 +155,19 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 // loser too if the lost write reaches it (its op, or the state of a
 // replica still holding it); a state sent after the losing side took the
 // winner in holds only the winner, so catching up by state, the winning
-// side may not report. With two writers the rule is exact: the base is then
-// always a write of the other writer, and a writer's writes are made in
-// order. With three or more, the base summarizes every other writer by
-// one timestamp, and a write is taken as seen whenever the kept write's
-// writer had seen any later write: a write of A concurrent with a write b
-// of B is not reported if B had seen a later write of C (a false
-// negative). There are no false positives short of clock skew or forged
-// bases. A Set that loses, which happens only while
-// the register holds a write whose timestamp its clock refused as too far
-// ahead (see [LWW.Set]), is reported: it is discarded though made later.
+// side may not report.
+//
+// With two writers the rule is exact: the base is then always a write of
+// the other writer, and a writer's writes are made in order. With three
+// or more, the base summarizes every other writer by one timestamp, and a
+// write is taken as seen whenever the kept write's writer had seen any
+// later write: a write of A concurrent with a write b of B is not reported
+// if B had seen a later write of C (a false negative). There are no false
+// positives short of clock skew, a restart (which forgets the writes that
+// lost to this replica's own) or forged bases. A Set that loses, which
+// happens only while the register holds a write whose timestamp its clock
+// refused as too far ahead (see [LWW.Set]), is reported: it is discarded
+// though made later.
 //
 // De-duplication keeps, while a hook is set, the latest write of up to 8
 // writers met; a write of a writer forgotten since (with more than 8
