@@ -77,7 +77,9 @@
 // oldest local op the peer has not acknowledged: the data at risk if this
 // region failed now), pending ops and bytes, last contact, and every refused
 // message by reason. Config.OnRemoteUpdate tells the host which object a
-// remote update changed, so a UI can refresh.
+// remote update changed, so a UI can refresh; Config.OnConflict hands it
+// each write an object's conflict rule discarded for a concurrent one
+// ([Conflict]), so a UI can show an edit that lost.
 //
 // # Usage
 //

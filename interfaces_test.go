@@ -23,4 +23,8 @@ var (
 	_ crdt.Collector     = (*lwwmap.Map[string, string])(nil)
 	_ crdt.Object        = (*register.LWW[string])(nil)
 	_ crdt.DeltaObject   = (*register.MV[string])(nil)
+
+	_ crdt.ConflictReporter = (*register.LWW[string])(nil)
+	_ crdt.ConflictReporter = (*register.MV[string])(nil)
+	_ crdt.ConflictReporter = (*lwwmap.Map[string, string])(nil)
 )

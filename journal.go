@@ -284,6 +284,10 @@ func (r *Replica) Replay(record []byte) error {
 		}
 		return nil
 	}
+	// The replica's own ops, and changes it took in and reported before
+	// the crash: no news.
+	r.quiet = true
+	defer func() { r.quiet = false }()
 	group := make([]txOp, 0, 4)
 	for i, e := range ops {
 		if err := applyTheirs(first + uint64(i)); err != nil {

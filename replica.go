@@ -104,6 +104,25 @@ type Fingerprinter interface {
 	Fingerprint() uint64
 }
 
+// ConflictReporter is an optional interface of an [Object] that can report
+// writes its conflict rule discards for concurrent ones. When
+// Config.OnConflict is set, [Register] hands the object a hook, and the
+// engine passes each report on with the object's name; the hook replaces
+// any the object had. register.LWW, register.MV and lwwmap.Map implement
+// it.
+type ConflictReporter interface {
+	SetConflictHook(func(vclock.Conflict))
+}
+
+// Conflict is a report of a write discarded for a concurrent one (or of a
+// multi-value register that started holding siblings), passed to
+// Config.OnConflict: the object's name and what the object reported (see
+// vclock.Conflict).
+type Conflict struct {
+	Object string
+	vclock.Conflict
+}
+
 // Config configures a [Replica]. ID and Transport are required; every
 // other field has a default.
 type Config struct {
@@ -159,6 +178,24 @@ type Config struct {
 	// the journal record then holds the change as it arrived, so saving
 	// what a peer sent costs what it changed.
 	OnRemoteUpdate func(object string)
+
+	// OnConflict, if set, is called with each write an object discarded
+	// for a concurrent one, for the objects that implement
+	// [ConflictReporter] (see each type's SetConflictHook for what counts
+	// as concurrent). It is called after the change is made and the
+	// engine's lock released, on the goroutine of the call that caused it
+	// (Receive for a peer's writes, Handle.Update or Replica.Update for a
+	// local write that lost), in the order the reports were made, and
+	// before that call returns; so it may read and update the replica's
+	// objects, but must not block for long. Writes taken in again by
+	// Restore and Replay (the replica's own saved data) are not reported.
+	// The replica whose write lost always hears of it; the other one
+	// only if the lost write reaches it before the losing replica's
+	// state replaces it (see lwwmap.Map.SetConflictHook). Reports are not
+	// saved: after a restart, a peer's write delivered again may be
+	// reported again. Unset, objects are given no hook and do
+	// no work for reports.
+	OnConflict func(Conflict)
 }
 
 func (c *Config) setDefaults() error {
@@ -289,6 +326,12 @@ type Replica struct {
 	snapInc, snapSeq uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
+
+	// conflicts holds the reports objects made under mu, for the caller
+	// that releases mu to pass on (see flushConflicts); quiet drops them,
+	// while Restore and Replay take the replica's own data in again.
+	conflicts []Conflict
+	quiet     bool
 }
 
 // NewReplica returns a replica configured by cfg, with no objects and no
@@ -361,6 +404,14 @@ func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	if w, ok := any(obj).(WriterSetter); ok {
 		w.SetWriter(r.writer)
 	}
+	if c, ok := any(obj).(ConflictReporter); ok && r.cfg.OnConflict != nil {
+		c.SetConflictHook(func(c vclock.Conflict) {
+			// Objects change only under r.mu, held for writing.
+			if !r.quiet {
+				r.conflicts = append(r.conflicts, Conflict{Object: name, Conflict: c})
+			}
+		})
+	}
 	r.objects[name] = obj
 	return &Handle[T]{r: r, name: name, obj: obj}, nil
 }
@@ -386,18 +437,41 @@ func (h *Handle[T]) Update(f func(obj T) (Op, error)) error {
 	r.mu.Lock()
 	op, err := f(h.obj)
 	if err != nil || op == nil {
+		cs := r.takeConflicts()
 		r.mu.Unlock()
+		r.passConflicts(cs)
 		return err
 	}
 	b, err := op.MarshalBinary()
 	if err != nil {
+		cs := r.takeConflicts()
 		r.mu.Unlock()
+		r.passConflicts(cs)
 		return fmt.Errorf("crdt: encoding the op on %q: %w", h.name, err)
 	}
 	r.appendGroup([]txOp{{object: h.name, op: b}})
+	cs := r.takeConflicts()
 	r.mu.Unlock()
 	r.poke()
+	r.passConflicts(cs)
 	return nil
+}
+
+// takeConflicts returns the reports made since the last call and forgets
+// them. The caller holds r.mu, and passes them to passConflicts once it
+// has released it.
+func (r *Replica) takeConflicts() []Conflict {
+	cs := r.conflicts
+	r.conflicts = nil
+	return cs
+}
+
+// passConflicts calls Config.OnConflict with each report. The caller does
+// not hold r.mu, so the host may call the replica from OnConflict.
+func (r *Replica) passConflicts(cs []Conflict) {
+	for _, c := range cs {
+		r.cfg.OnConflict(c)
+	}
 }
 
 func (r *Replica) poke() {

@@ -236,6 +236,8 @@ func (r *Replica) Restore(snapshot []byte) error {
 		}
 	}
 	r.clk.Restore(last) // its own time: no skew check
+	r.quiet = true      // the replica's own state again: no news
+	defer func() { r.quiet = false }()
 	for _, o := range objs {
 		if _, err := r.objects[o.name].MergeBinary(o.state); err != nil {
 			return fmt.Errorf("crdt: restore %q: %w", o.name, err)

@@ -609,7 +609,10 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 	}
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
+	cs := r.takeConflicts()
 	r.mu.Unlock()
+
+	r.passConflicts(cs)
 
 	if r.cfg.OnRemoteUpdate != nil {
 		for _, name := range changed {

@@ -53,10 +53,12 @@ func (r *Replica) Update(f func(tx *Tx) error) error {
 	if len(tx.ops) > 0 {
 		r.appendGroup(tx.ops)
 	}
+	cs := r.takeConflicts()
 	r.mu.Unlock()
 	if len(tx.ops) > 0 {
 		r.poke()
 	}
+	r.passConflicts(cs)
 	return err
 }
 

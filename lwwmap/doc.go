@@ -51,6 +51,17 @@
 // map's causal context, a compact summary that does not grow with the
 // number of keys.
 //
+// # Conflict reports
+//
+// [Map.SetConflictHook] takes a hook that hears of each write discarded
+// for a concurrent write of the same key (a put or delete that lost, the
+// write that won, their writers, timestamps and values), as a
+// [vclock.Conflict], so that a program can show an edit that lost. Each
+// write carries the timestamp of the latest write of the key by another
+// writer that its writer had seen, which tells a concurrent write from a
+// later one; the method's documentation gives the exact rule. With no
+// hook set, nothing is done for reports.
+//
 // # Untrusted peers
 //
 // Every decoder refuses, changing nothing, input beyond the limits set by

@@ -18,6 +18,9 @@ import (
 // An op is an array of the dot (replica index, sequence number), the
 // timestamp (wall, logical), the key and, for a put, the value: six fields
 // for a put (codec.KindMapPut), five for a delete (codec.KindMapDelete).
+// A write with a base (see Map.SetConflictHook) ends with two more: the
+// base's wall and logical parts; a write without one, and every op
+// encoded before bases existed, has none.
 //
 // A state (codec.KindMap) is the causal context, a base wall time, and an
 // array of groups, one per writing replica in increasing order of replica
@@ -29,9 +32,12 @@ import (
 //	    entry's counts from 0)
 //	wall time minus the previous entry's (the first entry's counts from the
 //	    base, the smallest wall time of the message), signed
-//	tag: the logical part of the timestamp times two, plus one for a delete
+//	tag: the logical part of the timestamp times two, plus one for a
+//	    delete, plus 2^33 if the entry has a base
 //	key
 //	value, for a put only
+//	for an entry with a base: its wall time subtracted from the entry's,
+//	    signed, and its logical part
 //
 // A replica's writes have increasing timestamps, so the differences are
 // small: an entry costs about five bytes beside its key and value. Every
@@ -40,6 +46,8 @@ import (
 const (
 	putFields    = 6
 	deleteFields = 5
+	baseFields   = 2 // more, for a write with a base
+	baseTag      = 1 << 33
 )
 
 // MarshalBinary encodes the op. The zero op, or any op that names no
@@ -52,6 +60,9 @@ func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 	if op.del {
 		kind, n = codec.KindMapDelete, deleteFields
 	}
+	if !op.base.IsZero() {
+		n += baseFields
+	}
 	w := codec.NewWriter(kind, 32)
 	w.Array(n)
 	wire.PutDot(w, op.dot)
@@ -59,6 +70,9 @@ func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 	codec.PutValue(w, op.key)
 	if !op.del {
 		codec.PutValue(w, op.value)
+	}
+	if !op.base.IsZero() {
+		wire.PutTimestamp(w, op.base)
 	}
 	return w.Bytes()
 }
@@ -89,8 +103,9 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 	if op.del {
 		want = deleteFields
 	}
-	if n := r.ArrayLen(); r.Err() == nil && n != want {
-		r.Fail("%v with %d fields, want %d", r.Kind(), n, want)
+	n := r.ArrayLen()
+	if r.Err() == nil && n != want && n != want+baseFields {
+		r.Fail("%v with %d fields, want %d or %d", r.Kind(), n, want, want+baseFields)
 	}
 	op.dot = wire.GetDot(r)
 	if r.Err() == nil && op.dot.Seq > vclock.MaxSeq {
@@ -100,6 +115,9 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 	op.key = codec.GetValue[K](r)
 	if !op.del {
 		op.value = codec.GetValue[V](r)
+	}
+	if n == want+baseFields {
+		op.base = wire.GetTimestamp(r)
 	}
 	if err := r.Done(); err != nil {
 		return Op[K, V]{}, err
@@ -169,8 +187,11 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 		j, n := i, 1
 		for ; j < len(order) && order[j].rank == rank; j++ {
 			n += 4
-			if !items[order[j].i].e.deleted() {
+			if e := &items[order[j].i].e; !e.deleted() {
 				n++
+			}
+			if items[order[j].i].e.bwall != 0 {
+				n += baseFields
 			}
 		}
 		w.Array(n)
@@ -185,10 +206,17 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 			if e.deleted() {
 				tag |= 1
 			}
+			if e.bwall != 0 {
+				tag |= baseTag
+			}
 			w.Uint(tag)
 			codec.PutValue(w, it.k)
 			if !e.deleted() {
 				codec.PutValue(w, e.v)
+			}
+			if e.bwall != 0 {
+				w.Int(e.wall - e.bwall)
+				w.Uint(uint64(e.blogical))
 			}
 			prevSeq, prevWall = e.seq, e.wall
 		}
@@ -261,6 +289,18 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				e.v = codec.GetValue[V](r)
 				left--
 			}
+			var bdw int64
+			var blog uint64
+			hasBase := tag&baseTag != 0
+			if hasBase {
+				if left < baseFields {
+					r.Fail("entry cut short: no room for its base")
+					break
+				}
+				bdw, blog = r.Int(), r.Uint()
+				left -= baseFields
+				tag &^= baseTag
+			}
 			if r.Err() != nil {
 				break
 			}
@@ -277,6 +317,18 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				break
 			}
 			e.wall, e.logical = prevWall+dw, uint32(tag>>1)
+			if hasBase {
+				switch {
+				case blog > math.MaxUint32:
+					r.Fail("base logical time %d out of range", blog)
+				case bdw < 0 && e.wall > math.MaxInt64+bdw, e.wall-bdw <= 0:
+					r.Fail("base wall time out of range in an entry of replica %q", id)
+				}
+				if r.Err() != nil {
+					break
+				}
+				e.bwall, e.blogical = e.wall-bdw, uint32(blog)
+			}
 			if !out.ctx.Contains(vclock.Dot{Replica: vclock.ReplicaID(id), Seq: e.seq}) {
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)
 				break
@@ -337,6 +389,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
+	m.lostTo = nil
 	if m.id != "" {
 		m.self = m.intern(m.id)
 	}

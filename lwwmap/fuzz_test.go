@@ -16,6 +16,19 @@ import (
 // to start from.
 func seeds() (states, ops, versions [][]byte) {
 	m, put, del := sample()
+	// Writes over another replica's carry bases.
+	eu := New[string, string]("eu-west-1", m.clk)
+	eu.Merge(m)
+	over := eu.Put("color", "red")
+	gone := eu.Delete("color")
+	for _, op := range []Op[string, string]{over, gone} {
+		if b, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, b)
+		}
+	}
+	if b, err := eu.MarshalBinary(); err == nil {
+		states = append(states, b)
+	}
 	var empty Map[string, string]
 	early := vclock.Of(map[crdt.ReplicaID]uint64{"us-east-1": 1})
 	for _, s := range []*Map[string, string]{m, &empty, m.DeltaSince(early), m.DeltaSince(m.Version())} {

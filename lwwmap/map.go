@@ -23,14 +23,17 @@ const (
 // index into the map's table of replica IDs, and the delete flag shares its
 // word.
 type entry[V any] struct {
-	wall    int64  // timestamp, wall part
-	logical uint32 // timestamp, logical part
-	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
-	seq     uint64 // the write's dot is (writer, seq)
-	v       V      // zero for a delete marker
+	wall     int64  // timestamp, wall part
+	logical  uint32 // timestamp, logical part
+	rep      uint32 // writer's index in Map.reps, | delBit for a delete marker
+	seq      uint64 // the write's dot is (writer, seq)
+	bwall    int64  // the write's base (see Map.SetConflictHook), wall part; 0 for none
+	blogical uint32 // the base's logical part
+	v        V      // zero for a delete marker
 }
 
 func (e *entry[V]) ts() clock.Timestamp        { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) base() clock.Timestamp      { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
 func (e *entry[V]) deleted() bool              { return e.rep&delBit != 0 }
 func (e *entry[V]) writer() uint32             { return e.rep & repMask }
 func (e *entry[V]) sameWrite(o *entry[V]) bool { return e.writer() == o.writer() && e.seq == o.seq }
@@ -73,6 +76,13 @@ type Map[K comparable, V any] struct {
 	maxTS clock.Timestamp // no entry of m is later
 	fp    uint64          // wrapping sum of hashOf the live entries of m
 	lim   codec.Limits    // for the decoders; zero fields take the defaults
+
+	hook func(vclock.Conflict) // see SetConflictHook
+	// lostTo holds, for a key whose entry is this writer's own, the latest
+	// write of another writer that lost to it here: a write seen, that the
+	// base of this writer's next write of the key must name. Only
+	// concurrent writes put keys in it.
+	lostTo map[K]clock.Timestamp
 
 	// ix finds the keys of m by the dots of their entries, for
 	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
@@ -180,20 +190,33 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 
 // put makes e the entry of k if it orders after the current one, keeping
 // the counts right, and reports whether the visible content changed.
-// kh is keyHash(k).
+// kh is keyHash(k). e is a write the map has not seen before.
 func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
 	if m.m == nil {
 		m.makeMap(0)
 	}
 	old, ok := m.m[k]
-	return m.replace(k, kh, e, &old, ok)
+	return m.replace(k, kh, e, &old, ok, true)
 }
 
 // replace is put for a caller that has already looked up the current
-// entry: old, if ok.
-func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok bool) bool {
+// entry: old, if ok. fresh says whether e is a write the map had not seen
+// before, which a conflict hook is told of if it loses.
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok, fresh bool) bool {
 	if ok && !m.newer(&e, old) {
+		if old.writer() == m.self && e.writer() != m.self {
+			m.noteLost(k, e.ts())
+		}
+		if m.hook != nil && fresh {
+			m.report(k, &e, old)
+		}
 		return false
+	}
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k) // e is foreign, or a local write that used it
+	}
+	if m.hook != nil && ok {
+		m.report(k, old, &e)
 	}
 	m.m[k] = e
 	m.noteEntry(k, &e)
@@ -243,18 +266,34 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	ts := m.clk.Now()
 	m.ctx.Add(d)
+	if m.m == nil {
+		m.makeMap(0)
+	}
+	old, had := m.m[k]
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
+	if had {
+		// The base: the latest write of another writer seen here,
+		// overwritten directly or through this writer's own.
+		if old.writer() == m.self {
+			b := old.base()
+			if lt, ok := m.lostTo[k]; ok && lt.After(b) {
+				b = lt
+			}
+			e.bwall, e.blogical = b.Wall, b.Logical
+		} else {
+			e.bwall, e.blogical = old.wall, old.logical
+		}
+	}
 	if del {
 		e.rep |= delBit
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
 		// marker can be overwritten.
-		if m.m == nil {
-			m.makeMap(0)
-		}
-		old, had := m.m[k]
 		m.m[k] = e
+		if len(m.lostTo) > 0 {
+			delete(m.lostTo, k)
+		}
 		m.maxTS = ts
 		m.noteEntry(k, &e)
 		m.fp += m.hashOf(kh, &e)
@@ -266,10 +305,107 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 			m.tidy()
 		}
 	} else {
-		m.put(k, kh, e)
+		m.replace(k, kh, e, &old, had, true)
 		m.tidy()
 	}
-	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del}
+	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base()}
+}
+
+// SetConflictHook makes the map call f with a report of each write it
+// discards for a concurrent one; nil (the default) reports nothing, and
+// then the map does no work for reports.
+//
+// Every write carries its base: the timestamp of the latest write of the
+// key by another writer that its writer had seen, whether it overwrote
+// that write or the write lost there to one of its own (zero if the key
+// was absent there). The latter is kept in memory only: after a restart
+// from a saved state, the base names the latest write overwritten.
+//
+// Whenever two writes of one key meet here and one is discarded (the
+// key's entry displaced by a write taken in, or a write taken in that
+// loses to the entry, by [Map.Apply], [Map.Merge], [Map.ApplyBinary],
+// [Map.ApplyBinaryFrom] or [Map.MergeBinary], deltas included, or a local
+// [Map.Put] or [Map.Delete]), the discarded write is reported as
+// [vclock.Conflict].Lost, with the kept one as Won and the key as Key,
+// unless
+//   - both have the same writer (one run of one replica writes in
+//     sequence), or
+//   - the kept write's base is not earlier than the discarded write (its
+//     writer had seen the discarded write, or a later one).
+//
+// A delete is a write like a put: Deleted marks it, and its Value is nil.
+// A write the map has seen before (its dot is in the causal context) is
+// ignored, so a write delivered again, by an op or in a state, is never
+// reported again. Keys dropped by a merge because the other side had seen
+// and overwritten them are not reported: that is not a conflict.
+//
+// So when two replicas write one key concurrently, the replica whose
+// write lost reports it once, when the winner reaches it, and a write made
+// after seeing another reports nothing. The replica whose write won
+// reports the loser too if the lost write reaches it, as an op or in a
+// state that still holds it; it cannot if it learns of the lost write only
+// from the causal context of a state sent after the losing side had
+// already replaced it (a context says that a write was seen, not of which
+// key). Exchanging ops, both sides report; catching up by state, the
+// winning side may not.
+//
+// With two writers the rule is exact: the base is then always a write of
+// the other writer, and a writer's writes are made in order. With three or
+// more, the base summarizes every other writer by one timestamp, and a
+// write is taken as seen whenever the kept write's writer had seen any
+// later write of the key: a write of A concurrent with a write b of B is
+// not reported if B had seen a later write of C (a false negative). There
+// are no false positives short of clock skew, a restart (which forgets
+// the writes that lost to this replica's own, so a peer may report one of
+// them as lost again, to this replica's next write) or forged bases. A
+// local write that loses, which happens only while the key holds a write
+// whose timestamp the clock refused as too far ahead (taken in by
+// [Map.Merge] or [Map.UnmarshalBinary]), is reported: it is discarded
+// though made later.
+//
+// Reports are not persisted: after a restart from an older state, writes
+// taken in again may be reported again. [Map.UnmarshalBinary] replaces
+// the state and reports nothing; a [Map.Clone] has no hook.
+//
+// f is called during the method that discarded the write, before it
+// returns; f must not use the map.
+func (m *Map[K, V]) SetConflictHook(f func(vclock.Conflict)) { m.hook = f }
+
+// noteLost records that a write of another writer, at ts, lost to this
+// writer's own entry of k.
+func (m *Map[K, V]) noteLost(k K, ts clock.Timestamp) {
+	if m.lostTo == nil {
+		m.lostTo = make(map[K]clock.Timestamp)
+	}
+	if lt, ok := m.lostTo[k]; !ok || ts.After(lt) {
+		m.lostTo[k] = ts
+	}
+}
+
+// forgetLost drops what lostTo holds for k, a key that leaves the map.
+func (m *Map[K, V]) forgetLost(k K) {
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+}
+
+// report tells the hook that the write lost of key k was discarded for
+// won, unless they were not concurrent. The caller checked that a hook is
+// set.
+func (m *Map[K, V]) report(k K, lost, won *entry[V]) {
+	if lost.writer() == won.writer() || !won.base().Before(lost.ts()) {
+		return
+	}
+	m.hook(vclock.Conflict{Key: k, Lost: m.described(lost), Won: m.described(won)})
+}
+
+// described returns the write e for a conflict report.
+func (m *Map[K, V]) described(e *entry[V]) vclock.Write {
+	w := vclock.Write{Writer: m.reps[e.writer()], Time: e.ts(), Seq: e.seq, Deleted: e.deleted()}
+	if !e.deleted() {
+		w.Value = e.v
+	}
+	return w
 }
 
 // keyHash returns the hash of k for entryHash. Every key in a map was
@@ -444,7 +580,8 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	}
 	m.ctx.Add(op.dot)
 	rep := m.intern(op.dot.Replica)
-	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq, v: op.value}
+	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
+		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
 	if op.del {
 		e.rep |= delBit
 	}
@@ -516,7 +653,8 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 				continue
 			}
 		}
-		if m.replace(k, keyHash(k), ne, &old, ok) {
+		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
+		if m.replace(k, keyHash(k), ne, &old, ok, fresh) {
 			changed = true
 		}
 	}
@@ -529,6 +667,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 				continue
 			}
 			delete(m.m, k)
+			m.forgetLost(k)
 			m.noteGone(&e)
 			if e.deleted() {
 				m.nDel--
@@ -715,6 +854,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	for k, e := range m.m {
 		if e.deleted() && e.ts().Before(stable) {
 			delete(m.m, k)
+			m.forgetLost(k)
 			m.noteGone(&e)
 			n++
 		}
@@ -774,6 +914,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			delete(m.m, k) // at or below the index's floor: not referenced
+			m.forgetLost(k)
 			n++
 		}
 	}
@@ -800,6 +941,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		fp:     m.fp,
 		lim:    m.lim,
 		ix:     m.ix.Clone(),
+		lostTo: maps.Clone(m.lostTo),
 	}
 }
 

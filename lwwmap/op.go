@@ -34,6 +34,7 @@ type Op[K comparable, V any] struct {
 	value V
 	ts    clock.Timestamp
 	dot   vclock.Dot
+	base  clock.Timestamp // see Map.SetConflictHook
 	del   bool
 	err   error // why the mutator that returned the op changed nothing
 }

@@ -55,6 +55,17 @@
 // func in an LWW[any]) leaves the register unchanged, and the op Set returns
 // reports the error when encoded.
 //
+// # Conflict reports
+//
+// [LWW.SetConflictHook] and [MV.SetConflictHook] take a hook that hears
+// of each write an LWW register discards for a concurrent one (the lost
+// and the kept write, their writers, timestamps and values) and of each
+// time an MV register starts holding siblings, as a [vclock.Conflict]. An
+// LWW write carries the timestamp of the latest write of another writer
+// its writer had seen, which tells a concurrent write from a later one;
+// the methods' documentation gives the exact rule. With no hook set,
+// nothing is done for reports.
+//
 // # Untrusted peers
 //
 // [LWW.ApplyBinaryFrom] takes an op from an authenticated sender and

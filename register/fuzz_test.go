@@ -16,7 +16,12 @@ func lwwSeeds(f *testing.F) {
 	op := r.Set("hello")
 	state, _ := r.MarshalBinary()
 	opBytes, _ := op.MarshalBinary()
-	for _, b := range [][]byte{empty, state, opBytes, state[:len(state)-1], nil, {0x01}, {0x01, 0x10}} {
+	// A write over another's carries a base (6 fields).
+	other := NewLWW[string]("eu-west-1", clk)
+	_ = other.Apply(op)
+	based, _ := other.Set("over hello").MarshalBinary()
+	basedState, _ := other.MarshalBinary()
+	for _, b := range [][]byte{empty, state, opBytes, state[:len(state)-1], nil, {0x01}, {0x01, 0x10}, based, basedState} {
 		f.Add(b)
 	}
 }

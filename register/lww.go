@@ -76,12 +76,24 @@ func (s stamp) check() error {
 // be copied; the copy, like one made by [LWW.Clone], shares the clock and
 // whatever memory the value refers to.
 type LWW[T any] struct {
-	id  vclock.ReplicaID
-	clk *clock.Clock
-	w   stamp // the winning write; zero if none
-	v   T
-	fp  uint64       // w.hash(), kept with w
-	lim codec.Limits // for the decoders; zero fields take the defaults
+	id   vclock.ReplicaID
+	clk  *clock.Clock
+	w    stamp           // the winning write; zero if none
+	base clock.Timestamp // w's base (see SetConflictHook)
+	// lostTo is, while w is this replica's own write, the latest write of
+	// another writer that lost to it here: seen, so the base of the next
+	// write must name it. Zero otherwise.
+	lostTo clock.Timestamp
+	v      T
+	fp     uint64       // w.hash(), kept with w
+	lim    codec.Limits // for the decoders; zero fields take the defaults
+
+	// hook, if set, is told of every write discarded for a concurrent
+	// one (see SetConflictHook); seen remembers, while a hook is set, the
+	// latest write of each writer met, so that a write delivered again is
+	// not reported again.
+	hook func(vclock.Conflict)
+	seen []stamp
 }
 
 // NewLWW returns an empty register that writes as replica id, stamping its
@@ -114,6 +126,62 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 	}
 }
 
+// SetConflictHook makes the register call f with a report of each write it
+// discards for a concurrent one; nil (the default) reports nothing, and
+// then the register does no work and keeps no memory for reports.
+//
+// Every write carries its base: the timestamp of the latest write of
+// another writer that its writer had seen, whether it overwrote that write
+// or the write lost there to one of its own (zero if it wrote over
+// nothing). The latter is kept in memory only: after a restart from a
+// saved state, the base names the latest write overwritten.
+//
+// Whenever two writes meet here and one is discarded (a held write
+// displaced by a write taken in, or a write taken in that loses to the
+// held one, by [LWW.Apply], [LWW.Merge], [LWW.ApplyBinary],
+// [LWW.ApplyBinaryFrom], [LWW.MergeBinary], or [LWW.Set] itself), the
+// discarded write is reported as [vclock.Conflict].Lost, with the kept one
+// as Won, unless
+//   - both have the same writer (one run of one replica writes in
+//     sequence), or
+//   - the kept write's base is not earlier than the discarded write (its
+//     writer had seen the discarded write, or a later one), or
+//   - the discarded write was met here before (a write delivered again is
+//     not reported again).
+//
+// So when two replicas write concurrently, the replica whose write lost
+// reports it once, when the winner reaches it, and a write made after
+// seeing another reports nothing. The replica whose write won reports the
+// loser too if the lost write reaches it (its op, or the state of a
+// replica still holding it); a state sent after the losing side took the
+// winner in holds only the winner, so catching up by state, the winning
+// side may not report.
+//
+// With two writers the rule is exact: the base is then always a write of
+// the other writer, and a writer's writes are made in order. With three
+// or more, the base summarizes every other writer by one timestamp, and a
+// write is taken as seen whenever the kept write's writer had seen any
+// later write: a write of A concurrent with a write b of B is not reported
+// if B had seen a later write of C (a false negative). There are no false
+// positives short of clock skew, a restart (which forgets the writes that
+// lost to this replica's own) or forged bases. A Set that loses, which
+// happens only while the register holds a write whose timestamp its clock
+// refused as too far ahead (see [LWW.Set]), is reported: it is discarded
+// though made later.
+//
+// De-duplication keeps, while a hook is set, the latest write of up to 8
+// writers met; a write of a writer forgotten since (with more than 8
+// writers meeting at one register) may be reported twice. Reports are not
+// persisted: a write delivered again after a restart may be reported
+// again. [LWW.UnmarshalBinary] replaces the state and reports nothing. Set
+// the hook before taking writes in.
+//
+// f is called during the method that discarded the write, after the
+// register has decided but before it returns; f must not use the register.
+func (r *LWW[T]) SetConflictHook(f func(vclock.Conflict)) {
+	r.hook, r.seen = f, nil
+}
+
 // LWWOp is one write to an [LWW] register: a value, the timestamp it was
 // written at and the replica that wrote it. [LWW.Set] returns it; apply it at
 // other replicas with [LWW.Apply], or ship it as bytes with
@@ -122,9 +190,10 @@ func (r *LWW[T]) SetWriter(w vclock.ReplicaID) {
 // The zero LWWOp names no write: [LWW.Apply] refuses it. An LWWOp may be
 // copied freely; copies share whatever memory the value refers to.
 type LWWOp[T any] struct {
-	w   stamp
-	v   T
-	err error // why the Set that returned the op changed nothing
+	w    stamp
+	base clock.Timestamp // see LWW.SetConflictHook
+	v    T
+	err  error // why the Set that returned the op changed nothing
 }
 
 // Timestamp returns the time the write was made at.
@@ -157,8 +226,8 @@ func (r *LWW[T]) Set(v T) LWWOp[T] {
 	if err := codec.CheckValue(v); err != nil {
 		return LWWOp[T]{v: v, err: &codec.EncodeError{Kind: codec.KindLWWOp, Err: err}}
 	}
-	op := LWWOp[T]{w: stamp{ts: r.clk.Now(), id: r.id}, v: v}
-	r.take(op.w, op.v)
+	op := LWWOp[T]{w: stamp{ts: r.clk.Now(), id: r.id}, base: r.overwrites(), v: v}
+	r.take(op.w, op.base, op.v)
 	return op
 }
 
@@ -168,14 +237,82 @@ func (r *LWW[T]) Get() (T, bool) {
 	return r.v, r.w.isSet()
 }
 
-// take makes (w, v) the register's write if it wins over the current one,
-// and reports whether it did.
-func (r *LWW[T]) take(w stamp, v T) bool {
+// overwrites returns the base of a write this replica makes now: the
+// timestamp of the latest write of another writer it overwrites, directly
+// or through earlier writes of its own (zero if none).
+func (r *LWW[T]) overwrites() clock.Timestamp {
+	if r.w.id == r.id {
+		if r.lostTo.After(r.base) {
+			return r.lostTo
+		}
+		return r.base
+	}
+	return r.w.ts
+}
+
+// take makes (w, v), whose base is base, the register's write if it wins
+// over the current one, and reports whether it did. With a conflict hook
+// set, it reports the write it discards if the two were concurrent.
+func (r *LWW[T]) take(w stamp, base clock.Timestamp, v T) bool {
 	if !w.after(r.w) {
+		if r.w.id == r.id && w.id != r.id && w.ts.After(r.lostTo) {
+			r.lostTo = w.ts
+		}
+		if r.hook != nil && w != r.w && !r.met(w) {
+			r.report(w, v, r.w, r.base, r.v)
+		}
 		return false
 	}
-	r.w, r.v, r.fp = w, v, w.hash()
+	if r.hook != nil {
+		r.met(w)
+		if r.w.isSet() {
+			r.met(r.w) // a held write is displaced once: no need to ask
+			r.report(r.w, r.v, w, base, v)
+		}
+	}
+	r.w, r.base, r.v, r.fp, r.lostTo = w, base, v, w.hash(), clock.Timestamp{}
 	return true
+}
+
+// maxSeen bounds the writers SetConflictHook's de-duplication remembers.
+const maxSeen = 8
+
+// report tells the hook that the write lost (value lv) was discarded for
+// the write won (base wbase, value wv), unless the two were not
+// concurrent. The caller checked that a hook is set.
+func (r *LWW[T]) report(lost stamp, lv T, won stamp, wbase clock.Timestamp, wv T) {
+	if lost.id == won.id || !wbase.Before(lost.ts) {
+		return // one writer's writes, or won was made over lost: not concurrent
+	}
+	r.hook(vclock.Conflict{
+		Lost: vclock.Write{Writer: lost.id, Time: lost.ts, Value: lv},
+		Won:  vclock.Write{Writer: won.id, Time: won.ts, Value: wv},
+	})
+}
+
+// met reports whether a write of s's writer as late as s was met before,
+// and remembers s. It keeps the latest write of up to maxSeen writers,
+// forgetting the one met longest ago in LWW order beyond that.
+func (r *LWW[T]) met(s stamp) bool {
+	low := -1
+	for i, x := range r.seen {
+		if x.id == s.id {
+			if !s.ts.After(x.ts) {
+				return true
+			}
+			r.seen[i] = s
+			return false
+		}
+		if low < 0 || r.seen[low].after(x) {
+			low = i
+		}
+	}
+	if len(r.seen) < maxSeen {
+		r.seen = append(r.seen, s)
+	} else {
+		r.seen[low] = s
+	}
+	return false
 }
 
 // observe advances the register's clock past ts, or reports why the clock
@@ -214,7 +351,7 @@ func (r *LWW[T]) apply(op LWWOp[T]) (bool, error) {
 	if err := r.observe(op.w); err != nil {
 		return false, err
 	}
-	return r.take(op.w, op.v), nil
+	return r.take(op.w, op.base, op.v), nil
 }
 
 // Merge sets r to the join of r and o: the winning write of the two.
@@ -232,13 +369,15 @@ func (r *LWW[T]) Merge(o *LWW[T]) {
 	if r.clk != nil {
 		_, _ = r.clk.Update(o.w.ts) // a refusal is ignored: see the doc comment
 	}
-	r.take(o.w, o.v)
+	r.take(o.w, o.base, o.v)
 }
 
-// Clone returns a copy of r with the same replica ID and clock. The value is
-// copied as Go assigns it: memory it refers to is shared.
+// Clone returns a copy of r with the same replica ID and clock, and no
+// conflict hook. The value is copied as Go assigns it: memory it refers to
+// is shared.
 func (r *LWW[T]) Clone() *LWW[T] {
 	c := *r
+	c.hook, c.seen = nil, nil
 	return &c
 }
 
@@ -253,48 +392,75 @@ func (r *LWW[T]) Equal(o *LWW[T]) bool {
 // The encodings, version 1, after the codec header (format version, kind,
 // replica table):
 //
-//	LWW state   array of 0 fields (nothing written), or of 4:
-//	            wall, logical, replica, value
-//	LWW op      array of 4 fields: wall, logical, replica, value
+//	LWW state   array of 0 fields (nothing written), or of 4 or 6:
+//	            wall, logical, replica, value[, base wall, base logical]
+//	LWW op      array of 4 or 6 fields: the same as a state's
 //
 // wall and logical are the parts of the write's timestamp; replica is the
 // writer, as its index in the message's replica table, which lists exactly
 // the writer (or nothing, for an empty state); value is written by
 // codec.PutValue. Integers and headers take their shortest form, so a write
-// has exactly one encoding.
+// has exactly one encoding. The base is the timestamp of the write the
+// writer overwrote (see [LWW.SetConflictHook]); it is written only when it
+// is not zero, so a write made over nothing, and every write encoded
+// before bases existed, has 4 fields.
 
-const lwwFields = 4
+const (
+	lwwFields     = 4
+	lwwBaseFields = 6
+)
 
-func putWrite[T any](w *codec.Writer, s stamp, v T) {
-	w.Array(lwwFields)
+func putWrite[T any](w *codec.Writer, s stamp, base clock.Timestamp, v T) {
+	if base.IsZero() {
+		w.Array(lwwFields)
+	} else {
+		w.Array(lwwBaseFields)
+	}
 	wire.PutTimestamp(w, s.ts)
 	w.Replica(string(s.id))
 	codec.PutValue(w, v)
+	if !base.IsZero() {
+		wire.PutTimestamp(w, base)
+	}
 }
 
-// getWrite reads the fields of a write written by putWrite, holding them
-// to the one form putWrite writes: shortest integers, and a replica table
-// that is exactly the writer.
-func getWrite[T any](r *codec.Reader) (stamp, T) {
+// getWrite reads the n fields of a write written by putWrite, holding
+// them to the one form putWrite writes: shortest integers, a base only if
+// it is not zero, and a replica table that is exactly the writer.
+func getWrite[T any](r *codec.Reader, n int) (stamp, clock.Timestamp, T) {
 	var zero T
-	wall := r.CanonicalUint()
-	logical := r.CanonicalUint()
+	ts := getTimestamp(r)
 	id := vclock.ReplicaID(r.CanonicalReplica())
 	v := codec.GetValue[T](r)
+	var base clock.Timestamp
+	if n == lwwBaseFields {
+		base = getTimestamp(r)
+	}
 	switch {
 	case r.Err() != nil:
-		return stamp{}, zero
-	case wall == 0 || wall > math.MaxInt64:
-		r.Fail("timestamp with wall time %d", wall)
-		return stamp{}, zero
-	case logical > math.MaxUint32:
-		r.Fail("timestamp logical part %d out of range", logical)
-		return stamp{}, zero
+		return stamp{}, clock.Timestamp{}, zero
 	case !dotkernel.TableIs(r, []vclock.ReplicaID{id}):
 		r.Fail("replica table %q is not exactly the writer %q", r.Replicas(), id)
-		return stamp{}, zero
+		return stamp{}, clock.Timestamp{}, zero
 	}
-	return stamp{ts: clock.Timestamp{Wall: int64(wall), Logical: uint32(logical)}, id: id}, v
+	return stamp{ts: ts, id: id}, base, v
+}
+
+// getTimestamp reads a timestamp written by wire.PutTimestamp in its
+// shortest form, refusing one without a wall time.
+func getTimestamp(r *codec.Reader) clock.Timestamp {
+	wall := r.CanonicalUint()
+	logical := r.CanonicalUint()
+	switch {
+	case r.Err() != nil:
+	case wall == 0 || wall > math.MaxInt64:
+		r.Fail("timestamp with wall time %d", wall)
+	case logical > math.MaxUint32:
+		r.Fail("timestamp logical part %d out of range", logical)
+	default:
+		return clock.Timestamp{Wall: int64(wall), Logical: uint32(logical)}
+	}
+	return clock.Timestamp{}
 }
 
 // MarshalBinary encodes the register's state (its winning write, not its
@@ -304,15 +470,17 @@ func (r *LWW[T]) MarshalBinary() ([]byte, error) {
 	if !r.w.isSet() {
 		w.Array(0)
 	} else {
-		putWrite(w, r.w, r.v)
+		putWrite(w, r.w, r.base, r.v)
 	}
 	return w.Bytes()
 }
 
-// decodeLWW decodes a state written by [LWW.MarshalBinary].
-func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, T, error) {
+// decodeLWW decodes a state written by [LWW.MarshalBinary]: the winning
+// write, its base and its value.
+func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, clock.Timestamp, T, error) {
 	r := codec.NewReader(data, codec.KindLWW, lim)
 	var s stamp
+	var base clock.Timestamp
 	var v T
 	switch n := r.CanonicalArrayLen(1); {
 	case r.Err() != nil:
@@ -320,16 +488,16 @@ func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, T, error) {
 		if !dotkernel.TableIs(r, nil) {
 			r.Fail("replica table %q in an empty register", r.Replicas())
 		}
-	case n == lwwFields:
-		s, v = getWrite[T](r)
+	case n == lwwFields || n == lwwBaseFields:
+		s, base, v = getWrite[T](r, n)
 	default:
-		r.Fail("LWW register with %d fields, want 0 or %d", n, lwwFields)
+		r.Fail("LWW register with %d fields, want 0, %d or %d", n, lwwFields, lwwBaseFields)
 	}
 	if err := r.Done(); err != nil {
 		var zero T
-		return stamp{}, zero, err
+		return stamp{}, clock.Timestamp{}, zero, err
 	}
-	return s, v, nil
+	return s, base, v, nil
 }
 
 // UnmarshalBinary replaces the register's state with one encoded by
@@ -340,14 +508,14 @@ func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, T, error) {
 //
 // On error the register is unchanged and the error is a [*codec.DecodeError].
 func (r *LWW[T]) UnmarshalBinary(data []byte) error {
-	s, v, err := decodeLWW[T](data, r.lim)
+	s, base, v, err := decodeLWW[T](data, r.lim)
 	if err != nil {
 		return err
 	}
 	if s.isSet() && r.clk != nil {
 		_, _ = r.clk.Update(s.ts)
 	}
-	r.w, r.v, r.fp = s, v, s.hash()
+	r.w, r.base, r.v, r.fp, r.lostTo = s, base, v, s.hash(), clock.Timestamp{}
 	return nil
 }
 
@@ -360,7 +528,7 @@ func (r *LWW[T]) UnmarshalBinary(data []byte) error {
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
 func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
-	s, v, err := decodeLWW[T](state, r.lim)
+	s, base, v, err := decodeLWW[T](state, r.lim)
 	if err != nil {
 		return false, err
 	}
@@ -370,7 +538,7 @@ func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
 	if err := r.observe(s); err != nil {
 		return false, err
 	}
-	return r.take(s, v), nil
+	return r.take(s, base, v), nil
 }
 
 // ApplyBinary decodes an op encoded by [LWWOp.MarshalBinary] and applies it
@@ -427,7 +595,7 @@ func (op LWWOp[T]) MarshalBinary() ([]byte, error) {
 		return nil, err
 	}
 	w := codec.NewWriter(codec.KindLWWOp, 32)
-	putWrite(w, op.w, op.v)
+	putWrite(w, op.w, op.base, op.v)
 	return w.Bytes()
 }
 
@@ -444,12 +612,13 @@ func (op *LWWOp[T]) UnmarshalBinary(data []byte) error {
 
 func decodeLWWOp[T any](data []byte, lim codec.Limits) (LWWOp[T], error) {
 	r := codec.NewReader(data, codec.KindLWWOp, lim)
-	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != lwwFields {
-		r.Fail("LWW register op with %d fields, want %d", n, lwwFields)
+	n := r.CanonicalArrayLen(1)
+	if r.Err() == nil && n != lwwFields && n != lwwBaseFields {
+		r.Fail("LWW register op with %d fields, want %d or %d", n, lwwFields, lwwBaseFields)
 	}
-	s, v := getWrite[T](r)
+	s, base, v := getWrite[T](r, n)
 	if err := r.Done(); err != nil {
 		return LWWOp[T]{}, err
 	}
-	return LWWOp[T]{w: s, v: v}, nil
+	return LWWOp[T]{w: s, base: base, v: v}, nil
 }

@@ -56,6 +56,53 @@ type MV[T any] struct {
 	k dotkernel.Kernel[vclock.Dot, T]
 
 	lim codec.Limits // for every decoder; zero fields take the defaults
+
+	hook func(vclock.Conflict) // see SetConflictHook
+}
+
+// SetConflictHook makes the register call f whenever taking in writes
+// leaves it holding a value it did not hold before beside at least one
+// other: concurrent writes met, and it now holds siblings. The report's
+// Siblings lists every value held, with its writer and sequence number, in
+// the order of [MV.Values]; its Key, Lost and Won are zero, as an MV
+// discards nothing. nil (the default) reports nothing, and then the
+// register does no work for reports.
+//
+// [MV.Apply], [MV.Merge], [MV.ApplyBinary], [MV.ApplyBinaryFrom] and
+// [MV.MergeBinary] report; [MV.Set] replaces every value and never does,
+// nor does [MV.UnmarshalBinary]. Causality is exact here (each write
+// names the dots it replaced), and a write taken in twice changes nothing
+// the second time, so it is never reported twice; a third concurrent
+// value joining two siblings is reported again, with all three.
+//
+// f is called during the method, once the register holds its new
+// values, before the method returns; f must not use the register.
+func (m *MV[T]) SetConflictHook(f func(vclock.Conflict)) { m.hook = f }
+
+// reportSiblings calls the hook if the register holds siblings of which
+// one is new: not in before (sorted dots, held before the change). The
+// caller checked that a hook is set.
+func (m *MV[T]) reportSiblings(before []vclock.Dot) {
+	if m.k.Len() < 2 {
+		return
+	}
+	now := m.dots()
+	fresh := false
+	for _, d := range now {
+		if _, ok := slices.BinarySearchFunc(before, d, vclock.Dot.Compare); !ok {
+			fresh = true
+			break
+		}
+	}
+	if !fresh {
+		return
+	}
+	sib := make([]vclock.Write, len(now))
+	for i, d := range now {
+		v, _ := m.k.Get(d)
+		sib[i] = vclock.Write{Writer: d.Replica, Seq: d.Seq, Value: v}
+	}
+	m.hook(vclock.Conflict{Siblings: sib})
 }
 
 // SetLimits sets the limits every decoding method of the register applies
@@ -213,6 +260,11 @@ func (m *MV[T]) apply(op MVOp[T]) (bool, error) {
 	if err := op.check(); err != nil {
 		return false, err
 	}
+	var before []vclock.Dot
+	if m.hook != nil {
+		before = m.dots()
+		defer m.reportSiblings(before)
+	}
 	changed := false
 	for i, x := range op.replaced {
 		// The key of a value is its dot: drop each dot from its own key.
@@ -233,6 +285,9 @@ func (m *MV[T]) apply(op MVOp[T]) (bool, error) {
 func (m *MV[T]) Merge(o *MV[T]) {
 	if o == nil || o == m {
 		return
+	}
+	if m.hook != nil {
+		defer m.reportSiblings(m.dots())
 	}
 	m.k.Join(&o.k)
 }
@@ -409,6 +464,9 @@ func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
 	k, err := decodeMV[T](state, m.lim)
 	if err != nil {
 		return false, err
+	}
+	if m.hook != nil {
+		defer m.reportSiblings(m.dots())
 	}
 	return m.k.Join(k), nil
 }

@@ -72,6 +72,7 @@ func (rg *region) mux() http.Handler {
 	route(mux, "/api/events", map[string]http.HandlerFunc{http.MethodGet: rg.streamEvents})
 	route(mux, "/api/status", map[string]http.HandlerFunc{http.MethodGet: rg.serveStatus})
 	route(mux, "/api/state", map[string]http.HandlerFunc{http.MethodGet: rg.serveState})
+	route(mux, "/api/conflicts", map[string]http.HandlerFunc{http.MethodGet: rg.serveConflicts})
 	route(mux, "/healthz", map[string]http.HandlerFunc{http.MethodGet: rg.healthz})
 	route(mux, "/metrics", map[string]http.HandlerFunc{http.MethodGet: rg.metricsHandler().ServeHTTP})
 	route(mux, "/replicate", map[string]http.HandlerFunc{http.MethodPost: rg.replicate})

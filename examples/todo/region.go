@@ -80,6 +80,8 @@ type region struct {
 	url     string
 	events  *broker
 
+	conflicts conflictLog // recent conflicts, for the page (conflicts.go)
+
 	// mu serializes local writes with their persistence, and every
 	// snapshot with its save, so a newer snapshot is never overwritten by
 	// an older one.
@@ -170,6 +172,7 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		MaxMessageBytes: maxReplicateBody,
 		MaxBatchBytes:   batch,
 		OnRemoteUpdate:  rg.onRemoteUpdate,
+		OnConflict:      rg.onConflict,
 	})
 	if err != nil {
 		return nil, err
