@@ -301,13 +301,16 @@ func (rg *region) onRemoteUpdate(object string) {
 }
 
 // tookRemote follows a peer's message that changed something (handed to
-// the engine by receive): the page's feed learns which to-dos changed,
-// its readers are told, and the change is journaled before the message
-// is answered.
+// the engine by Receive): the change is journaled, before the message is
+// answered, then the page's feed learns which to-dos changed and its
+// readers are told. Journaling first keeps short the time in which a
+// change can be read (GET /api/todos reads the engine's objects, which
+// Receive changed) and still be lost to a crash.
 func (rg *region) tookRemote() error {
+	err := rg.saveRemote()
 	rg.feed.scan()
 	rg.events.publish("remote")
-	return rg.saveRemote()
+	return err
 }
 
 // The journal is folded into a new snapshot once it holds maxJournal
