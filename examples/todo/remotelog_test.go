@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt/clock"
 )
@@ -28,7 +29,8 @@ func journalOf(t *testing.T, rg *region) (snap []byte, records, remote int) {
 
 // TestRemoteChangesAreJournaled: what a peer changes is saved as a journal
 // record of what changed, not as a new snapshot of everything, and comes
-// back after a crash, the peer out of reach: creates, edits and deletes.
+// back after a crash, the peer out of reach: creates, edits and deletes,
+// and the region's own later edit of a to-do its peer made.
 func TestRemoteChangesAreJournaled(t *testing.T) {
 	c := newCluster(t, nil)
 	e, w := c.url(east), c.url(west)
@@ -49,6 +51,15 @@ func TestRemoteChangesAreJournaled(t *testing.T) {
 	}
 	if remote == 0 || remote != records {
 		t.Errorf("the west's journal holds %d records, %d of them remote; want only remote ones", records, remote)
+	}
+
+	// The west's own writes, one on a to-do its peer made, go to the same
+	// journal, in order.
+	x := createTodo(t, w, "x")
+	a = patchTodo(t, w, a.ID, `{"title": "a, retitled in the west"}`)
+	want = []Todo{a, x}
+	if _, records2, remote2 := journalOf(t, c.region(west)); records2 != records+2 || remote2 != remote {
+		t.Errorf("after two local writes the journal holds %d records (%d remote); want %d (%d)", records2, remote2, records+2, remote)
 	}
 
 	c.cut.Store(true)
@@ -154,4 +165,25 @@ func FuzzRemoteRecord(f *testing.F) {
 			t.Fatalf("re-encoded %x, %v; want %x", again, err, rec)
 		}
 	})
+}
+
+// TestRemoteRecordKeepsTheClock: a region restarted from a journal of its
+// peer's writes, its host's clock stepped back meanwhile, starts, and a
+// write it makes then orders after the peer's writes it had seen: the
+// edit of a title the peer wrote wins in both regions.
+func TestRemoteRecordKeepsTheClock(t *testing.T) {
+	c := newCluster(t, nil)
+	w := c.url(west)
+	c.clk.advance(5 * time.Second) // after the west's snapshot, made at its start
+	td := createTodo(t, c.url(east), "written in the east")
+	c.settle()
+	c.cut.Store(true)
+	c.crash(west)
+	c.clk.advance(-10 * time.Second) // far beyond the clock's maximum offset
+	c.restart(west)
+	td = patchTodo(t, w, td.ID, `{"title": "retitled in the west after its restart"}`)
+	c.cut.Store(false)
+	if got := c.settle(); !slices.Equal(got, []Todo{td}) {
+		t.Fatalf("converged on %+v, want the west's later edit %+v", got, td)
+	}
 }
