@@ -301,16 +301,17 @@ func (rg *region) onRemoteUpdate(object string) {
 }
 
 // tookRemote follows a peer's message that changed something (handed to
-// the engine by Receive): the change is journaled, before the message is
-// answered, then the page's feed learns which to-dos changed and its
-// readers are told. Journaling first keeps short the time in which a
-// change can be read (GET /api/todos reads the engine's objects, which
-// Receive changed) and still be lost to a crash.
+// the engine by Receive): the page's feed learns which to-dos changed and
+// its readers are told, then the change is journaled, before the message
+// is answered. The page may show a peer's change a moment before it is
+// saved here: a crash in that moment loses nothing acknowledged, since the
+// peer sent it only once saved itself, and the two regions catch up on it
+// when they next talk. Saving first would put a second disk sync between
+// a write and its showing in the other region.
 func (rg *region) tookRemote() error {
-	err := rg.saveRemote()
 	rg.feed.scan()
 	rg.events.publish("remote")
-	return err
+	return rg.saveRemote()
 }
 
 // The journal is folded into a new snapshot once it holds maxJournal
