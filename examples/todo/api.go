@@ -176,7 +176,7 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		return rg.todos.create(td.ID, td.Title)
-	})
+	}, td.ID)
 	if err != nil {
 		writeFailed(w, err)
 		return
@@ -226,7 +226,7 @@ func (rg *region) patchTodo(w http.ResponseWriter, r *http.Request) {
 			td.Done = *req.Done
 		}
 		return rg.todos.edit(id, newTitle, req.Done)
-	})
+	}, id)
 	if err != nil {
 		writeFailed(w, err)
 		return
@@ -241,7 +241,7 @@ func (rg *region) deleteTodo(w http.ResponseWriter, r *http.Request) {
 			return errNotFound
 		}
 		return rg.todos.remove(id)
-	})
+	}, id)
 	if err != nil {
 		writeFailed(w, err)
 		return
@@ -302,7 +302,7 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 	gen := rg.remoteGen.Load()
 	rerr := rg.replica.Receive(r.Context(), from, body)
 	if rg.remoteGen.Load() != gen {
-		if err := rg.persist(); err != nil {
+		if err := rg.tookRemote(); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "not saved: %v", err)
 			return
 		}
@@ -342,8 +342,11 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// streamEvents is a Server-Sent Events stream: one "change" event when the
-// stream opens and one after every change to the data, local or remote.
+// streamEvents is a Server-Sent Events stream of "change" events: one
+// when the stream opens, with the whole list, and one after every change
+// to the data, local or remote, with just the to-dos changed since the
+// last event (see feed). Each event's data is a JSON object: the origin
+// ("open", "local" or "remote") and the fields of changes.
 func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -357,7 +360,18 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 1000\n\nevent: change\ndata: {\"origin\":\"open\"}\n\n")
+	fmt.Fprint(w, "retry: 1000\n\n")
+	cursor := ""
+	send := func(origin string) {
+		ev := struct {
+			Origin string `json:"origin"`
+			changes
+		}{origin, rg.feed.since(cursor)}
+		cursor = ev.Cursor
+		b, _ := json.Marshal(ev) // strings and bools only: cannot fail
+		fmt.Fprintf(w, "event: change\ndata: %s\n\n", b)
+	}
+	send("open")
 	flusher.Flush()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
@@ -368,7 +382,7 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-rg.events.done:
 			return
 		case origin := <-ch:
-			fmt.Fprintf(w, "event: change\ndata: {\"origin\":%q}\n\n", origin)
+			send(origin)
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		}

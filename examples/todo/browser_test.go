@@ -287,4 +287,31 @@ func TestBrowserSingleRegion(t *testing.T) {
 	if td, _ := rg.todos.get(id); td.Title != title {
 		t.Errorf("title is %q, want %q", td.Title, title)
 	}
+
+	// Changes made elsewhere arrive on the event stream, item by item: the
+	// page never reads the whole list again.
+	if !eval("watch list reads", `(() => { window.listReads = 0; const f = window.fetch;
+		window.fetch = (url, opts) => { if (String(url).endsWith("/api/todos") && (!opts || !opts.method || opts.method === "GET")) window.listReads++;
+			return f(url, opts); };
+		return true; })()`) {
+		t.Fatal("could not watch fetch")
+	}
+	other := createTodo(t, rg.url, "written by another client")
+	run("the new item shows", chromedp.WaitVisible(chromedp.CSS(`li[data-id="`+other.ID+`"]`)))
+	patchTodo(t, rg.url, other.ID, `{"done": true}`)
+	deleteTodo(t, rg.url, id)
+	{
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('li[data-id="%s"]') === null &&
+			document.querySelector('li[data-id="%s"]').dataset.done === "true" &&
+			document.querySelector('section[data-region="us-east-1"] .count').textContent === "1 to-do, 0 open"`, id, other.ID),
+			chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err != nil {
+			t.Fatalf("the edit and the delete show: %v", err)
+		}
+	}
+	if eval("list reads", `window.listReads > 0`) {
+		t.Error("the page read the whole list again for a change")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,5 +220,36 @@ func TestTornJournalTail(t *testing.T) {
 	setJournal(t, db, 0, func(b []byte) []byte { return b[:len(b)/2] })
 	if _, err := startRegion(regionConfig{Name: east, DataDir: dir, Key: testKey(east), Recover: true}); !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), "records follow it") {
 		t.Fatalf("start on a journal damaged in the middle: %v", err)
+	}
+}
+
+// TestDamagedStoreExitsWithAnError runs the program on a data directory
+// whose bbolt freelist page is garbage (a panic inside bbolt before the
+// checks): it exits with status 1 and a message naming the damage, not a
+// panic's status 2 and stack trace.
+func TestDamagedStoreExitsWithAnError(t *testing.T) {
+	dir, db, _ := damagedDir(t)
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps, _, fl := fileMeta(t, b)
+	copy(b[fl*ps:(fl+1)*ps], garbage(int(ps)))
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-region", string(east), "-listen", "127.0.0.1:0", "-data", dir)
+	cmd.Env = append(os.Environ(), "TODO_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
+	}
+	if s := string(out); !strings.Contains(s, errDamaged.Error()) || strings.Contains(s, "goroutine ") || strings.Contains(s, "panic:") {
+		t.Fatalf("output does not name the damage, or shows a panic:\n%s", s)
 	}
 }

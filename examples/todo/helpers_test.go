@@ -66,7 +66,7 @@ func (c *testClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 // cluster is a set of regions serving on loopback inside the test. Its
 // regions tick only when the test says (tickAll, settle).
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	clk     *testClock
 	cut     atomic.Bool
 	mu      sync.Mutex
@@ -77,7 +77,7 @@ type cluster struct {
 // newCluster starts regions named names, every one a peer of every other,
 // each with its key testKey(name) and knowing the others' public keys;
 // tweak, if not nil, may change each region's configuration first.
-func newCluster(t *testing.T, tweak func(*regionConfig), names ...crdt.ReplicaID) *cluster {
+func newCluster(t testing.TB, tweak func(*regionConfig), names ...crdt.ReplicaID) *cluster {
 	t.Helper()
 	if len(names) == 0 {
 		names = []crdt.ReplicaID{east, west}
@@ -230,7 +230,7 @@ type response struct {
 	body   []byte
 }
 
-func do(t *testing.T, method, url, body string) response {
+func do(t testing.TB, method, url, body string) response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -255,7 +255,7 @@ func do(t *testing.T, method, url, body string) response {
 	return response{resp.StatusCode, resp.Header, b}
 }
 
-func decode[T any](t *testing.T, r response) T {
+func decode[T any](t testing.TB, r response) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(r.body, &v); err != nil {
@@ -264,14 +264,14 @@ func decode[T any](t *testing.T, r response) T {
 	return v
 }
 
-func mustStatus(t *testing.T, r response, want int) {
+func mustStatus(t testing.TB, r response, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("status %d, want %d; body %s", r.status, want, r.body)
 	}
 }
 
-func createTodo(t *testing.T, base, title string) Todo {
+func createTodo(t testing.TB, base, title string) Todo {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"title": title})
 	r := do(t, "POST", base+"/api/todos", string(b))

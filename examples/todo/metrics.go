@@ -27,6 +27,7 @@ type metrics struct {
 
 	items, logOps, logBytes, seq, broadcasts *prometheus.Desc
 
+	lagMax, lagMin                                         *prometheus.Desc
 	lag, pendingOps, pendingBytes, catchingUp, lastContact *prometheus.Desc
 	msgsSent, msgsReceived, bytesSent, bytesReceived       *prometheus.Desc
 	opsApplied, sendErrors, digestRounds                   *prometheus.Desc
@@ -50,6 +51,10 @@ func newMetrics(rg *region) *metrics {
 		seq:        desc("crdt_local_seq", "Sequence number of the region's last local op."),
 		broadcasts: desc("crdt_broadcasts_total", "Messages sent to every peer at once."),
 
+		lagMax: desc("crdt_replication_lag_max_seconds",
+			"The greatest crdt_replication_lag_seconds over the peers: the data at risk if this region failed now. Absent without peers."),
+		lagMin: desc("crdt_replication_lag_min_seconds",
+			"The smallest crdt_replication_lag_seconds over the peers: every peer has every local op older than this. Absent without peers."),
 		lag: peer("crdt_replication_lag_seconds",
 			"Age of the oldest local op the peer has not acknowledged: the data at risk if this region failed now."),
 		pendingOps:   peer("crdt_replication_pending_ops", "Local ops the peer has not acknowledged."),
@@ -84,7 +89,7 @@ func newMetrics(rg *region) *metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		m.items, m.logOps, m.logBytes, m.seq, m.broadcasts,
-		m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
+		m.lagMax, m.lagMin, m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
 		m.divergences, m.awaitingCatchUp, m.refused,
@@ -111,6 +116,14 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	gauge(m.logBytes, float64(st.LogBytes))
 	gauge(m.seq, float64(st.Seq))
 	counter(m.broadcasts, st.Broadcasts)
+	if len(st.Peers) > 0 {
+		lo, hi := st.Peers[0].Lag, st.Peers[0].Lag
+		for _, p := range st.Peers[1:] {
+			lo, hi = min(lo, p.Lag), max(hi, p.Lag)
+		}
+		gauge(m.lagMax, hi.Seconds())
+		gauge(m.lagMin, lo.Seconds())
+	}
 	for _, p := range st.Peers {
 		peer := string(p.Peer)
 		gauge(m.lag, p.Lag.Seconds(), peer)

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +128,33 @@ func TestMetricsPerPeerAgreement(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestMetricsLagMaxMin: with three regions and only the link from the east
+// to the west cut, the east's greatest lag is the west's and its smallest
+// the other peer's, which took the write.
+func TestMetricsLagMaxMin(t *testing.T) {
+	const south = crdt.ReplicaID("ap-south-1")
+	var cut atomic.Bool
+	c := newCluster(t, func(cfg *regionConfig) {
+		if cfg.Name == east {
+			cfg.Blocked = func(to crdt.ReplicaID) bool { return to == west && cut.Load() }
+		}
+	}, east, west, south)
+	e := c.url(east)
+	cut.Store(true)
+	createTodo(t, e, "pending for the west")
+	for range 3 {
+		c.tickAll()
+	}
+	c.clk.advance(3 * time.Second)
+	hi, okHi := metricValue(t, e, "crdt_replication_lag_max_seconds", "region", string(east))
+	lo, okLo := metricValue(t, e, "crdt_replication_lag_min_seconds", "region", string(east))
+	toWest, _ := metricValue(t, e, "crdt_replication_lag_seconds", "peer", string(west))
+	toSouth, _ := metricValue(t, e, "crdt_replication_lag_seconds", "peer", string(south))
+	if !okHi || !okLo || hi < 3 || hi != toWest || lo != 0 || lo != toSouth {
+		t.Errorf("lag max %v (found %v), min %v (found %v); per peer: west %v, south %v; want max = west's >= 3, min = south's = 0",
+			hi, okHi, lo, okLo, toWest, toSouth)
 	}
 }

@@ -107,7 +107,7 @@ func (l *natsLink) Receive(ctx context.Context, from crdt.ReplicaID, env []byte)
 	gen := rg.remoteGen.Load()
 	rerr := rg.replica.Receive(ctx, from, body)
 	if rg.remoteGen.Load() != gen {
-		if err := rg.persist(); err != nil {
+		if err := rg.tookRemote(); err != nil {
 			return errors.Join(rerr, fmt.Errorf("not saved: %w", err))
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 	"github.com/nats-io/nats.go"
 )
 
@@ -79,15 +80,22 @@ type region struct {
 	bodies  chan struct{} // replication bodies being read
 	url     string
 	events  *broker
+	feed    *feed // which to-dos changed, for the page
 
 	conflicts conflictLog // recent conflicts, for the page (conflicts.go)
 
 	// mu serializes local writes with their persistence, and every
 	// snapshot with its save, so a newer snapshot is never overwritten by
 	// an older one.
-	mu         sync.Mutex
-	stopped    bool // under mu: crashed or shut down; writes are refused
-	journalLen int  // under mu: journal records since the last snapshot
+	mu           sync.Mutex
+	stopped      bool // under mu: crashed or shut down; writes are refused
+	journalLen   int  // under mu: journal records since the last snapshot
+	journalBytes int  // under mu: their size
+	snapBytes    int  // under mu: the size of the last snapshot saved
+	// savedVersions (under mu) are the objects' versions as of the last
+	// save of a snapshot or of a remote record: the next remote record
+	// holds the deltas since them.
+	savedVersions map[string]vclock.Clock
 
 	// paused holds a switch per peer (set only at start): while on,
 	// replication with that peer is paused (see serveLink).
@@ -194,13 +202,18 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			return nil, fmt.Errorf("restoring the snapshot: %w", err)
 		}
 		for i, rec := range journal {
-			err := rg.replica.Replay(rec)
+			var err error
+			if isRemoteRecord(rec) {
+				err = rg.replayRemote(rec)
+			} else {
+				err = rg.replica.Replay(rec)
+			}
 			if err == nil {
 				continue
 			}
 			var de *codec.DecodeError
 			switch last := i == len(journal)-1; {
-			case !errors.As(err, &de):
+			case !errors.As(err, &de) && !errors.Is(err, errRemoteRecord):
 				return nil, fmt.Errorf("replaying journal record %d of %d: %w", i+1, len(journal), err)
 			case !last:
 				return nil, fmt.Errorf("%w: journal record %d of %d is damaged (%w) and %d records follow it: not a write torn by a crash; restore the data directory from a backup",
@@ -224,6 +237,7 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 	if err := rg.persist(); err != nil {
 		return nil, fmt.Errorf("saving the snapshot: %w", err)
 	}
+	rg.feed = newFeed(rg.todos)
 	if rg.nl != nil {
 		// Only now that the state is restored may peers' messages come in.
 		if err := rg.nl.listen(); err != nil {
@@ -287,16 +301,40 @@ func urlHost(a net.Addr) string {
 // onRemoteUpdate is the engine's hook: a peer's message changed an object.
 func (rg *region) onRemoteUpdate(object string) {
 	rg.remoteGen.Add(1)
-	rg.events.publish("remote")
 }
 
-// maxJournal is how many journal records a region keeps before it folds
-// them into a new snapshot.
-const maxJournal = 64
+// tookRemote follows a peer's message that changed something (handed to
+// the engine by Receive): the page's feed learns which to-dos changed and
+// its readers are told, then the change is journaled, before the message
+// is answered. The page may show a peer's change a moment before it is
+// saved here: a crash in that moment loses nothing acknowledged, since the
+// peer sent it only once saved itself, and the two regions catch up on it
+// when they next talk. Saving first would put a second disk sync between
+// a write and its showing in the other region.
+func (rg *region) tookRemote() error {
+	rg.feed.scan()
+	rg.events.publish("remote")
+	return rg.saveRemote()
+}
+
+// The journal is folded into a new snapshot once it holds maxJournal
+// records, or as many bytes as the last snapshot (at least
+// minJournalBytes): a snapshot then costs, spread over the writes since
+// the last one, about what those writes cost themselves, and a restart
+// reads at most about twice the snapshot.
+const (
+	maxJournal      = 4096
+	minJournalBytes = 256 << 10
+)
+
+// journalFull reports whether the journal should be folded into a
+// snapshot. The caller holds rg.mu.
+func (rg *region) journalFull() bool {
+	return rg.journalLen >= maxJournal || rg.journalBytes >= max(rg.snapBytes, minJournalBytes)
+}
 
 // persist saves a snapshot of the engine, which empties the journal. It
-// is called at start, after every remote change, and after every
-// maxJournal local writes.
+// is called at start, at shutdown, and when the journal is full.
 func (rg *region) persist() error {
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
@@ -307,10 +345,18 @@ func (rg *region) persistLocked() error {
 	if rg.stopped {
 		return errStopped
 	}
-	if err := rg.replica.SaveSnapshot(rg.store.save); err != nil {
+	// Versions read before the snapshot is taken: it holds at least them.
+	versions := rg.todos.versions()
+	size := 0
+	err := rg.replica.SaveSnapshot(func(snap []byte) error {
+		size = len(snap)
+		return rg.store.save(snap)
+	})
+	if err != nil {
 		return err
 	}
-	rg.journalLen = 0
+	rg.journalLen, rg.journalBytes, rg.snapBytes = 0, 0, size
+	rg.savedVersions = versions
 	return nil
 }
 
@@ -318,7 +364,7 @@ func (rg *region) persistLocked() error {
 // go to the journal (a write costs what it changed, not the whole state),
 // or, when the journal is long or cannot continue, a snapshot is saved.
 func (rg *region) saveWriteLocked() error {
-	if rg.journalLen >= maxJournal {
+	if rg.journalFull() {
 		return rg.persistLocked()
 	}
 	err := rg.replica.SaveOps(func(rec []byte) error {
@@ -326,6 +372,7 @@ func (rg *region) saveWriteLocked() error {
 			return err
 		}
 		rg.journalLen++
+		rg.journalBytes += len(rec)
 		return nil
 	})
 	if errors.Is(err, crdt.ErrSnapshotNeeded) || errors.Is(err, crdt.ErrNoSnapshot) {
@@ -335,8 +382,9 @@ func (rg *region) saveWriteLocked() error {
 }
 
 // write runs f (a local change) and persists its result before returning,
-// holding the write lock throughout.
-func (rg *region) write(f func() error) error {
+// holding the write lock throughout; ids are the to-dos it changes (for
+// the page's feed).
+func (rg *region) write(f func() error, ids ...string) error {
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
 	if rg.stopped {
@@ -351,6 +399,7 @@ func (rg *region) write(f func() error) error {
 	if err := rg.saveWriteLocked(); err != nil {
 		return fmt.Errorf("%w: %w", errStopped, err)
 	}
+	rg.feed.scan(ids...)
 	rg.events.publish("local")
 	return nil
 }

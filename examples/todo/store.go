@@ -26,7 +26,9 @@ var (
 // region's name (so a directory cannot be opened as another region), the
 // engine's latest snapshot, which holds every object, the ops not yet
 // acknowledged by peers and how far each peer's ops were applied, and the
-// journal of the local updates made since, in order.
+// journal of the updates made since, in order: the engine's records of
+// local updates and the region's records of what peers changed (see
+// remoteMagic).
 type store struct {
 	db *bolt.DB
 }
