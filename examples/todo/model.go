@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,10 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/orset"
-	"github.com/activeactive/crdt/vclock"
 )
 
 // Todo is one item of the list, as the API shows it.
@@ -32,9 +29,6 @@ const (
 	objTitle = "todo.title" // lwwmap ID → title
 	objDone  = "todo.done"  // lwwmap ID → done
 )
-
-// objectNames lists the replicated objects.
-var objectNames = [...]string{objItems, objTitle, objDone}
 
 // maxTitleRunes bounds a title's length.
 const maxTitleRunes = 500
@@ -133,80 +127,6 @@ func (t *todos) fingerprints() map[string]uint64 {
 		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { fps[objDone] = m.Fingerprint() })
 	})
 	return fps
-}
-
-// versions returns each object's version, read in one view.
-func (t *todos) versions() map[string]vclock.Clock {
-	vs := make(map[string]vclock.Clock, len(objectNames))
-	t.r.View(func(tx *crdt.Tx) {
-		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { vs[objItems] = s.Version() })
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { vs[objTitle] = m.Version() })
-		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { vs[objDone] = m.Version() })
-	})
-	return vs
-}
-
-// deltasSince returns, read in one view, each object's delta state since
-// its version in since (all of it for an object missing there), encoded,
-// with the objects' versions and the clock's latest timestamp at that
-// moment. Each delta costs what it holds, not the object's size (the
-// library indexes objects by dot). A version counts only updates received
-// without gaps, so an update beyond a gap is in every delta until the gap
-// fills: deltas may repeat, never miss.
-func (t *todos) deltasSince(since map[string]vclock.Clock) (clock.Timestamp, []objectState, map[string]vclock.Clock, error) {
-	states := make([]objectState, 0, len(objectNames))
-	vs := make(map[string]vclock.Clock, len(objectNames))
-	var at clock.Timestamp
-	var errs []error
-	add := func(name string, v vclock.Clock, b []byte, err error) {
-		vs[name] = v
-		errs = append(errs, err)
-		states = append(states, objectState{name: name, state: b})
-	}
-	t.r.View(func(tx *crdt.Tx) {
-		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) {
-			b, err := s.DeltaSince(since[objItems]).MarshalBinary()
-			add(objItems, s.Version(), b, err)
-		})
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
-			b, err := m.DeltaSince(since[objTitle]).MarshalBinary()
-			add(objTitle, m.Version(), b, err)
-		})
-		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) {
-			b, err := m.DeltaSince(since[objDone]).MarshalBinary()
-			add(objDone, m.Version(), b, err)
-		})
-		// Every timestamp in the objects was taken into the clock before
-		// the update that brought it was applied.
-		at = t.r.Clock().Last()
-	})
-	if err := errors.Join(errs...); err != nil {
-		return clock.Timestamp{}, nil, nil, fmt.Errorf("encoding the changes: %w", err)
-	}
-	return at, states, vs, nil
-}
-
-// mergeState merges an encoded state into the named object. It is for a
-// region's start, when the journal is read back: nothing else runs yet.
-// (The engine offers no call to merge a state of the host's own into an
-// object; a read of the object is the one way to reach it, and at start
-// no reader or writer can be running beside it.)
-func (t *todos) mergeState(name string, state []byte) error {
-	var err error
-	switch name {
-	case objItems:
-		t.items.Read(func(s *orset.Set[string]) { _, err = s.MergeBinary(state) })
-	case objTitle:
-		t.title.Read(func(m *lwwmap.Map[string, string]) { _, err = m.MergeBinary(state) })
-	case objDone:
-		t.done.Read(func(m *lwwmap.Map[string, bool]) { _, err = m.MergeBinary(state) })
-	default:
-		err = fmt.Errorf("unknown object %q", name)
-	}
-	if err != nil {
-		return fmt.Errorf("merging into %s: %w", name, err)
-	}
-	return nil
 }
 
 // get returns one item.

@@ -16,7 +16,6 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
-	"github.com/activeactive/crdt/vclock"
 	"github.com/nats-io/nats.go"
 )
 
@@ -92,10 +91,6 @@ type region struct {
 	journalLen   int  // under mu: journal records since the last snapshot
 	journalBytes int  // under mu: their size
 	snapBytes    int  // under mu: the size of the last snapshot saved
-	// savedVersions (under mu) are the objects' versions as of the last
-	// save of a snapshot or of a remote record: the next remote record
-	// holds the deltas since them.
-	savedVersions map[string]vclock.Clock
 
 	// paused holds a switch per peer (set only at start): while on,
 	// replication with that peer is paused (see serveLink).
@@ -202,18 +197,13 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 			return nil, fmt.Errorf("restoring the snapshot: %w", err)
 		}
 		for i, rec := range journal {
-			var err error
-			if isRemoteRecord(rec) {
-				err = rg.replayRemote(rec)
-			} else {
-				err = rg.replica.Replay(rec)
-			}
+			err := rg.replica.Replay(rec)
 			if err == nil {
 				continue
 			}
 			var de *codec.DecodeError
 			switch last := i == len(journal)-1; {
-			case !errors.As(err, &de) && !errors.Is(err, errRemoteRecord):
+			case !errors.As(err, &de):
 				return nil, fmt.Errorf("replaying journal record %d of %d: %w", i+1, len(journal), err)
 			case !last:
 				return nil, fmt.Errorf("%w: journal record %d of %d is damaged (%w) and %d records follow it: not a write torn by a crash; restore the data directory from a backup",
@@ -305,7 +295,8 @@ func (rg *region) onRemoteUpdate(object string) {
 
 // tookRemote follows a peer's message that changed something (handed to
 // the engine by Receive): the page's feed learns which to-dos changed and
-// its readers are told, then the change is journaled, before the message
+// its readers are told, then the change is journaled (the engine's
+// SaveOps holds what peers sent as well as local ops), before the message
 // is answered. The page may show a peer's change a moment before it is
 // saved here: a crash in that moment loses nothing acknowledged, since the
 // peer sent it only once saved itself, and the two regions catch up on it
@@ -333,6 +324,17 @@ func (rg *region) journalFull() bool {
 	return rg.journalLen >= maxJournal || rg.journalBytes >= max(rg.snapBytes, minJournalBytes)
 }
 
+// saveRemote journals what peers changed since the last save, as
+// saveWriteLocked does for a local write.
+func (rg *region) saveRemote() error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.stopped {
+		return errStopped
+	}
+	return rg.saveWriteLocked()
+}
+
 // persist saves a snapshot of the engine, which empties the journal. It
 // is called at start, at shutdown, and when the journal is full.
 func (rg *region) persist() error {
@@ -345,8 +347,6 @@ func (rg *region) persistLocked() error {
 	if rg.stopped {
 		return errStopped
 	}
-	// Versions read before the snapshot is taken: it holds at least them.
-	versions := rg.todos.versions()
 	size := 0
 	err := rg.replica.SaveSnapshot(func(snap []byte) error {
 		size = len(snap)
@@ -356,7 +356,6 @@ func (rg *region) persistLocked() error {
 		return err
 	}
 	rg.journalLen, rg.journalBytes, rg.snapBytes = 0, 0, size
-	rg.savedVersions = versions
 	return nil
 }
 
