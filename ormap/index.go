@@ -1,0 +1,124 @@
+package ormap
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// node is one key path in the index of a map's store: the dots of the
+// leaves whose path ends here, the longer paths below it, and the sum of
+// the counter increments held here. The index is kept up to date by the
+// kernel's Watch, so reading a value costs a walk down its path.
+type node struct {
+	dots []vclock.Dot
+	kids map[string]*node
+	live int    // dots at or below this node
+	lo   uint64 // the sum of the increments here, as a 128-bit integer
+	hi   int64
+}
+
+// find returns the node of path p, or nil if no dot is at or below it.
+func (n *node) find(p string) *node {
+	for p != "" {
+		seg, rest, ok := nextSeg(p)
+		if !ok || n.kids == nil {
+			return nil
+		}
+		if n = n.kids[seg]; n == nil {
+			return nil
+		}
+		p = rest
+	}
+	if n.live == 0 {
+		return nil
+	}
+	return n
+}
+
+// add indexes the dot d of a leaf at path p, with increment inc.
+func (n *node) add(p string, d vclock.Dot, inc int64) {
+	for {
+		n.live++
+		seg, rest, ok := nextSeg(p)
+		if !ok {
+			break
+		}
+		if n.kids == nil {
+			n.kids = make(map[string]*node)
+		}
+		c := n.kids[seg]
+		if c == nil {
+			c = new(node)
+			n.kids[seg] = c
+		}
+		n, p = c, rest
+	}
+	n.dots = append(n.dots, d)
+	n.addInc(inc)
+}
+
+// remove takes the dot d of a leaf at path p, with increment inc, out of
+// the index, and prunes the nodes left empty.
+func (n *node) remove(p string, d vclock.Dot, inc int64) {
+	n.live--
+	seg, rest, ok := nextSeg(p)
+	if !ok {
+		if i := slices.Index(n.dots, d); i >= 0 {
+			last := len(n.dots) - 1
+			n.dots[i] = n.dots[last]
+			n.dots[last] = vclock.Dot{}
+			n.dots = n.dots[:last]
+		}
+		n.addInc(-inc)
+		if len(n.dots) == 0 {
+			n.dots = nil
+		}
+		return
+	}
+	c := n.kids[seg]
+	if c == nil {
+		return // cannot happen: every removed dot was added
+	}
+	c.remove(rest, d, inc)
+	if c.live == 0 {
+		delete(n.kids, seg)
+	}
+}
+
+func (n *node) addInc(inc int64) {
+	var carry uint64
+	n.lo, carry = bits.Add64(n.lo, uint64(inc), 0)
+	ext := int64(0)
+	if inc < 0 {
+		ext = -1
+	}
+	n.hi += ext + int64(carry)
+}
+
+// sum returns the sum of the increments at n, saturated to the range of
+// an int64.
+func (n *node) sum() int64 {
+	switch {
+	case n == nil:
+		return 0
+	case n.hi == 0 && n.lo <= math.MaxInt64:
+		return int64(n.lo)
+	case n.hi == -1 && n.lo > math.MaxInt64:
+		return int64(n.lo)
+	case n.hi < 0:
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// under appends every dot at or below n to out.
+func (n *node) under(out []vclock.Dot) []vclock.Dot {
+	out = append(out, n.dots...)
+	for _, c := range n.kids {
+		out = c.under(out)
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package ormap
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/crdttest"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The module's law harness (package crdttest) run on three map types,
+// with a naive model of observed-remove over leaves: random ops on up to
+// five replicas, delivered late, twice, out of order or not at all, mixed
+// with merges of states and deltas, must converge to the model's value.
+
+// lawType builds the harness's description of Map[K, V], given how to
+// draw a mutation and how to read the value as a map from a readable key
+// path to what is there (see modelValue).
+func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *Map[K, V]) Op, value func(m *Map[K, V]) map[string]any) crdttest.Type[*Map[K, V], Op] {
+	var sh *shape
+	{
+		m := New[K, V]("probe")
+		sh = m.s.sh
+	}
+	return crdttest.Type[*Map[K, V], Op]{
+		Name:       name,
+		New:        func(id crdt.ReplicaID, _ *clock.Clock) *Map[K, V] { return New[K, V](id) },
+		Mutate:     mutate,
+		Apply:      func(m *Map[K, V], op Op) error { return m.Apply(op) },
+		Merge:      func(dst, src *Map[K, V]) { dst.Merge(src) },
+		Clone:      (*Map[K, V]).Clone,
+		Equal:      func(a, b *Map[K, V]) bool { return a.Equal(b) },
+		Version:    func(m *Map[K, V]) vclock.Clock { return m.Version() },
+		DeltaSince: func(m *Map[K, V], v vclock.Clock) *Map[K, V] { return m.DeltaSince(v) },
+		MarshalState: func(m *Map[K, V]) ([]byte, error) {
+			return m.MarshalBinary()
+		},
+		UnmarshalState: func(b []byte) (*Map[K, V], error) {
+			m := New[K, V]("decoded")
+			return m, m.UnmarshalBinary(b)
+		},
+		MarshalOp:   func(op Op) ([]byte, error) { return op.MarshalBinary() },
+		UnmarshalOp: func(b []byte) (Op, error) { return decodeOp(b, sh, crdtLimits) },
+		Value:       func(m *Map[K, V]) any { return value(m) },
+		Model:       func(h crdttest.History[Op]) any { return modelValue(h, sh) },
+	}
+}
+
+// readable turns a key path into "a/b/c", each segment decoded by the
+// shape's codecs through the wire format, so model and map agree.
+func readable(sh *shape, p string) string {
+	var parts []string
+	for _, c := range sh.segs {
+		seg, rest, ok := nextSeg(p)
+		if !ok {
+			break
+		}
+		_ = c
+		parts = append(parts, fmt.Sprintf("%x", seg))
+		p = rest
+	}
+	return strings.Join(parts, "/")
+}
+
+// modelValue computes the value every replica must show from the history
+// alone, knowing nothing of dots or contexts: a write survives unless an
+// op that drops it knew of it. A delete or set remove drops the writes
+// under its key path; a register write or set add drops the earlier
+// writes at its own path (the values it overwrites, the element's earlier
+// adds); a counter increment drops nothing. What an op knew of is what
+// its replica had seen, plus the writes the ops it had seen dropped
+// (their dropping tells the receiver of them), as in orset's model.
+func modelValue(h crdttest.History[Op], sh *shape) any {
+	covers := func(w, j int) bool {
+		ow, oj := h[w].Op, h[j].Op
+		// A no-op delete counts as the delete it was meant to be: the
+		// model does not trust the map to find what it held.
+		if oj.kind != opWrite || ow.kind == opInvalid {
+			return false
+		}
+		if ow.kind == opWrite && ow.leaf.n != 0 {
+			return false // an increment drops nothing
+		}
+		if ow.kind == opWrite {
+			return oj.leaf.path == ow.leaf.path
+		}
+		return strings.HasPrefix(oj.leaf.path, ow.leaf.path)
+	}
+	knew := make([]map[int]bool, len(h))
+	for i := range h {
+		k := map[int]bool{}
+		for _, p := range h[i].Seen {
+			k[p] = true
+			for q := range knew[p] {
+				if covers(p, q) {
+					k[q] = true
+				}
+			}
+		}
+		knew[i] = k
+	}
+	out := map[string]any{}
+	for j := range h {
+		if h[j].Op.kind != opWrite {
+			continue
+		}
+		dropped := false
+		for w := range h {
+			if w != j && covers(w, j) && knew[w][j] {
+				dropped = true
+				break
+			}
+		}
+		if dropped {
+			continue
+		}
+		l := h[j].Op.leaf
+		key := readable(sh, l.path)
+		switch sh.kind {
+		case kindCounter:
+			n, _ := out[key].(int64)
+			out[key] = n + l.n
+		case kindRegister:
+			vs, _ := out[key].([]string)
+			vs = append(vs, fmt.Sprintf("%x", l.val))
+			slices.Sort(vs)
+			out[key] = vs
+		case kindSet:
+			out[key] = true
+		}
+	}
+	return out
+}
+
+// mapValue reads a map's value through the index as modelValue shows it:
+// each present leaf path with its counter sum, sorted register values or
+// set membership. The public API is checked against the index by
+// api_test.go.
+func mapValue(s *state) map[string]any {
+	out := map[string]any{}
+	var walk func(n *node, p string)
+	walk = func(n *node, p string) {
+		if len(n.dots) > 0 {
+			key := readable(s.sh, p)
+			switch s.sh.kind {
+			case kindCounter:
+				out[key] = n.sum()
+			case kindRegister:
+				var vs []string
+				for _, d := range n.dots {
+					l, _ := s.k.Get(d)
+					vs = append(vs, fmt.Sprintf("%x", l.val))
+				}
+				slices.Sort(vs)
+				out[key] = vs
+			case kindSet:
+				out[key] = true
+			}
+		}
+		for seg, c := range n.kids {
+			walk(c, appendSeg(p, seg))
+		}
+	}
+	walk(&s.ix, "")
+	return out
+}
+
+var crdtLimits codec.Limits
+
+
+func counterType() crdttest.Type[*Map[int, *Counter], Op] {
+	return lawType("ormap.Map[int, *Counter]",
+		func(t *rapid.T, m *Map[int, *Counter]) Op {
+			k := rapid.IntRange(0, 3).Draw(t, "key")
+			if rapid.IntRange(0, 3).Draw(t, "what") == 0 {
+				return m.Delete(k)
+			}
+			return m.At(k).Add(rapid.Int64Range(-3, 5).Filter(func(n int64) bool { return n != 0 }).Draw(t, "n"))
+		},
+		func(m *Map[int, *Counter]) map[string]any { return mapValue(m.s) })
+}
+
+func nestedSetType() crdttest.Type[*Map[string, *Map[int, *Set[int]]], Op] {
+	return lawType("ormap.Map[string, *Map[int, *Set[int]]]",
+		func(t *rapid.T, m *Map[string, *Map[int, *Set[int]]]) Op {
+			k := rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key")
+			k2 := rapid.IntRange(0, 2).Draw(t, "key2")
+			e := rapid.IntRange(0, 2).Draw(t, "elem")
+			switch rapid.IntRange(0, 4).Draw(t, "what") {
+			case 0:
+				return m.Delete(k)
+			case 1:
+				return m.At(k).Delete(k2)
+			case 2:
+				return m.At(k).At(k2).Remove(e)
+			}
+			return m.At(k).At(k2).Add(e)
+		},
+		func(m *Map[string, *Map[int, *Set[int]]]) map[string]any { return mapValue(m.s) })
+}
+
+func registerType() crdttest.Type[*Map[int, *Register[string]], Op] {
+	return lawType("ormap.Map[int, *Register[string]]",
+		func(t *rapid.T, m *Map[int, *Register[string]]) Op {
+			k := rapid.IntRange(0, 2).Draw(t, "key")
+			if rapid.IntRange(0, 3).Draw(t, "what") == 0 {
+				return m.Delete(k)
+			}
+			return m.At(k).Set(rapid.SampledFrom([]string{"x", "y", "z"}).Draw(t, "v"))
+		},
+		func(m *Map[int, *Register[string]]) map[string]any { return mapValue(m.s) })
+}
+
+func TestCounterMapLaws(t *testing.T)   { crdttest.Run(t, counterType()) }
+func TestNestedSetMapLaws(t *testing.T) { crdttest.Run(t, nestedSetType()) }
+func TestRegisterMapLaws(t *testing.T)  { crdttest.Run(t, registerType()) }
