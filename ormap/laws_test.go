@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt"
@@ -54,15 +56,14 @@ func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *M
 }
 
 // readable turns a key path into "a/b/c", each segment decoded by the
-// shape's codecs through the wire format, so model and map agree.
+// segment in hex.
 func readable(sh *shape, p string) string {
 	var parts []string
-	for _, c := range sh.segs {
+	for range sh.segs {
 		seg, rest, ok := nextSeg(p)
 		if !ok {
 			break
 		}
-		_ = c
 		parts = append(parts, fmt.Sprintf("%x", seg))
 		p = rest
 	}
@@ -139,10 +140,34 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 	return out
 }
 
+// hexSeg is a value's segment in hex, as readable shows it.
+func hexSeg[T any](v T) string {
+	s, err := encSeg(v)
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%x", s)
+}
+
+// checkIndex returns the value read through the public API, after
+// checking that the index reads the same and that the index is what the
+// store holds.
+func checkIndex(s *state, api map[string]any) map[string]any {
+	if !cmp.Equal(api, mapValue(s), cmpopts.EquateEmpty()) {
+		panic(fmt.Sprintf("the API and the index disagree: %s", cmp.Diff(api, mapValue(s))))
+	}
+	var fresh state
+	fresh.sh = s.sh
+	fresh.adopt(s.k.Clone())
+	if !cmp.Equal(mapValue(&fresh), mapValue(s), cmpopts.EquateEmpty()) {
+		panic("the index kept by the watcher differs from one built from the store")
+	}
+	return api
+}
+
 // mapValue reads a map's value through the index as modelValue shows it:
 // each present leaf path with its counter sum, sorted register values or
-// set membership. The public API is checked against the index by
-// api_test.go.
+// set membership.
 func mapValue(s *state) map[string]any {
 	out := map[string]any{}
 	var walk func(n *node, p string)
@@ -174,7 +199,6 @@ func mapValue(s *state) map[string]any {
 
 var crdtLimits codec.Limits
 
-
 func counterType() crdttest.Type[*Map[int, *Counter], Op] {
 	return lawType("ormap.Map[int, *Counter]",
 		func(t *rapid.T, m *Map[int, *Counter]) Op {
@@ -184,7 +208,13 @@ func counterType() crdttest.Type[*Map[int, *Counter], Op] {
 			}
 			return m.At(k).Add(rapid.Int64Range(-3, 5).Filter(func(n int64) bool { return n != 0 }).Draw(t, "n"))
 		},
-		func(m *Map[int, *Counter]) map[string]any { return mapValue(m.s) })
+		func(m *Map[int, *Counter]) map[string]any {
+			out := map[string]any{}
+			for k, c := range m.All() {
+				out[hexSeg(k)] = c.Value()
+			}
+			return checkIndex(m.s, out)
+		})
 }
 
 func nestedSetType() crdttest.Type[*Map[string, *Map[int, *Set[int]]], Op] {
@@ -203,7 +233,20 @@ func nestedSetType() crdttest.Type[*Map[string, *Map[int, *Set[int]]], Op] {
 			}
 			return m.At(k).At(k2).Add(e)
 		},
-		func(m *Map[string, *Map[int, *Set[int]]]) map[string]any { return mapValue(m.s) })
+		func(m *Map[string, *Map[int, *Set[int]]]) map[string]any {
+			out := map[string]any{}
+			for k, inner := range m.All() {
+				for k2, set := range inner.All() {
+					for e := range set.All() {
+						if !set.Contains(e) || !inner.Has(k2) || set.Len() == 0 {
+							panic("readers disagree")
+						}
+						out[hexSeg(k)+"/"+hexSeg(k2)+"/"+hexSeg(e)] = true
+					}
+				}
+			}
+			return checkIndex(m.s, out)
+		})
 }
 
 func registerType() crdttest.Type[*Map[int, *Register[string]], Op] {
@@ -215,7 +258,18 @@ func registerType() crdttest.Type[*Map[int, *Register[string]], Op] {
 			}
 			return m.At(k).Set(rapid.SampledFrom([]string{"x", "y", "z"}).Draw(t, "v"))
 		},
-		func(m *Map[int, *Register[string]]) map[string]any { return mapValue(m.s) })
+		func(m *Map[int, *Register[string]]) map[string]any {
+			out := map[string]any{}
+			for k, r := range m.All() {
+				var vs []string
+				for _, v := range r.Values() {
+					vs = append(vs, hexSeg(v))
+				}
+				slices.Sort(vs)
+				out[hexSeg(k)] = vs
+			}
+			return checkIndex(m.s, out)
+		})
 }
 
 func TestCounterMapLaws(t *testing.T)   { crdttest.Run(t, counterType()) }
