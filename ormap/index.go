@@ -13,7 +13,8 @@ import (
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
 type node struct {
-	dots []vclock.Dot
+	dots []vclock.Dot // in buf while there is one
+	buf  [1]vclock.Dot
 	kids map[string]*node
 	live int    // dots at or below this node
 	lo   uint64 // the sum of the increments here, as a 128-bit integer
@@ -52,6 +53,7 @@ func (n *node) add(p string, d vclock.Dot, inc int64) {
 		c := n.kids[seg]
 		if c == nil {
 			c = new(node)
+			c.dots = c.buf[:0]
 			n.kids[seg] = c
 		}
 		n, p = c, rest
@@ -73,9 +75,6 @@ func (n *node) remove(p string, d vclock.Dot, inc int64) {
 			n.dots = n.dots[:last]
 		}
 		n.addInc(-inc)
-		if len(n.dots) == 0 {
-			n.dots = nil
-		}
 		return
 	}
 	c := n.kids[seg]

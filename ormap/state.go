@@ -68,6 +68,9 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
+	if len(s.sh.segs) > 0 && k.Len() > 0 {
+		s.ix.kids = make(map[string]*node, k.Len())
+	}
 	for d, l := range s.k.All() {
 		s.ix.add(l.path, d, l.n)
 	}
