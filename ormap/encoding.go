@@ -93,9 +93,9 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 
 // MarshalBinary encodes the whole state of the map.
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
-	s := m.mustTop("MarshalBinary")
+	s := m.readTop("MarshalBinary")
 	w := codec.NewWriter(codec.KindORMap, 32+24*s.k.Len())
-	s.k.Encode(w, putDotKey, s.sh.putLeaf)
+	s.k.Encode(w, putDotKey, m.shape().putLeaf)
 	return w.Bytes()
 }
 
@@ -191,8 +191,8 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 // DecodeOp decodes an op encoded by [Op.MarshalBinary] for a map of this
 // type, within the map's limits, without applying it.
 func (m *Map[K, V]) DecodeOp(data []byte) (Op, error) {
-	s := m.mustTop("DecodeOp")
-	return decodeOp(data, s.sh, s.lim)
+	s := m.readTop("DecodeOp")
+	return decodeOp(data, m.shape(), s.lim)
 }
 
 // VersionBinary encodes the map's version ([Map.Version]).
@@ -201,7 +201,7 @@ func (m *Map[K, V]) VersionBinary() ([]byte, error) { return m.Version().Marshal
 // DeltaSinceBinary decodes a version encoded by [Map.VersionBinary] and
 // returns [Map.DeltaSince] of it, encoded.
 func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
-	v, err := vclock.UnmarshalClock(version, m.mustTop("DeltaSinceBinary").lim)
+	v, err := vclock.UnmarshalClock(version, m.readTop("DeltaSinceBinary").lim)
 	if err != nil {
 		return nil, err
 	}

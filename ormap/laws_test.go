@@ -2,12 +2,12 @@ package ormap
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt"
@@ -153,13 +153,14 @@ func hexSeg[T any](v T) string {
 // checking that the index reads the same and that the index is what the
 // store holds.
 func checkIndex(s *state, api map[string]any) map[string]any {
-	if !cmp.Equal(api, mapValue(s), cmpopts.EquateEmpty()) {
+	if !reflect.DeepEqual(api, mapValue(s)) {
 		panic(fmt.Sprintf("the API and the index disagree: %s", cmp.Diff(api, mapValue(s))))
 	}
-	var fresh state
-	fresh.sh = s.sh
-	fresh.adopt(s.k.Clone())
-	if !cmp.Equal(mapValue(&fresh), mapValue(s), cmpopts.EquateEmpty()) {
+	var fresh node
+	for d, l := range s.k.All() {
+		fresh.add(l.path, d, l.n)
+	}
+	if !reflect.DeepEqual(indexValue(s, &fresh), mapValue(s)) {
 		panic("the index kept by the watcher differs from one built from the store")
 	}
 	return api
@@ -168,7 +169,10 @@ func checkIndex(s *state, api map[string]any) map[string]any {
 // mapValue reads a map's value through the index as modelValue shows it:
 // each present leaf path with its counter sum, sorted register values or
 // set membership.
-func mapValue(s *state) map[string]any {
+func mapValue(s *state) map[string]any { return indexValue(s, &s.ix) }
+
+// indexValue is mapValue read through the index root.
+func indexValue(s *state, root *node) map[string]any {
 	out := map[string]any{}
 	var walk func(n *node, p string)
 	walk = func(n *node, p string) {
@@ -193,7 +197,7 @@ func mapValue(s *state) map[string]any {
 			walk(c, appendSeg(p, seg))
 		}
 	}
-	walk(&s.ix, "")
+	walk(root, "")
 	return out
 }
 

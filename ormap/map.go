@@ -48,7 +48,8 @@ type Value[V any] interface {
 // would a Go map. Reading methods may run together, as under a read lock.
 // A Map must not be copied after first use; use [Map.Clone].
 type Map[K comparable, V Value[V]] struct {
-	s      *state
+	s      *state // nil until a zero Map is first written to
+	own    state  // the state of a zero Map, once it is written to
 	path   string // the key path of a nested map; "" at the top
 	nested bool
 	err    error // why the key of a nested map could not be encoded
@@ -77,23 +78,58 @@ func (*Map[K, V]) shapeOf() shape {
 	return shape{segs: append([]segCodec{segCodecOf[K]()}, vs.segs...), kind: vs.kind, val: vs.val}
 }
 
-// st returns the map's state, making it for a zero Map.
+// st returns the map's state, making it for a zero Map: only methods
+// that write call it, so that readers of a zero Map write nothing.
 func (m *Map[K, V]) st() *state {
 	if m.s == nil {
-		m.s = newState("", m.shapeOf())
+		sh := m.shapeOf()
+		m.own.sh = &sh
+		m.own.k.RecordsAll = true
+		m.own.watch()
+		m.s = &m.own
 	}
 	return m.s
 }
 
-func (m *Map[K, V]) mustTop(what string) *state {
-	if m.nested {
-		panic("ormap: " + what + " on a nested map; call it on the top-level map")
+// rd returns the map's state for reading: that of a zero Map never
+// written to is empty, without a shape.
+func (m *Map[K, V]) rd() *state {
+	if m.s != nil {
+		return m.s
 	}
+	return &m.own
+}
+
+// shape returns the shape of the map's type.
+func (m *Map[K, V]) shape() *shape {
+	if s := m.rd(); s.sh != nil {
+		return s.sh
+	}
+	sh := m.shapeOf()
+	return &sh
+}
+
+// mustTop returns the state for a method that writes it, and panics on a
+// nested map.
+func (m *Map[K, V]) mustTop(what string) *state {
+	m.notNested(what)
 	return m.st()
 }
 
+// readTop is mustTop for a method that only reads.
+func (m *Map[K, V]) readTop(what string) *state {
+	m.notNested(what)
+	return m.rd()
+}
+
+func (m *Map[K, V]) notNested(what string) {
+	if m.nested {
+		panic("ormap: " + what + " on a nested map; call it on the top-level map")
+	}
+}
+
 // ID returns the replica the map mutates as, or "" for the zero Map.
-func (m *Map[K, V]) ID() vclock.ReplicaID { return m.st().id }
+func (m *Map[K, V]) ID() vclock.ReplicaID { return m.rd().id }
 
 // SetWriter makes the map, and every value in it, write as w from now on.
 // The replication engine calls it when the map is registered, with the
@@ -129,7 +165,7 @@ func (m *Map[K, V]) keyPath(k K) (string, error) {
 func (m *Map[K, V]) At(k K) V {
 	var v V
 	p, err := m.keyPath(k)
-	out := v.view(m.st(), p)
+	out := v.view(m.rd(), p)
 	if err != nil {
 		setErr(any(out), err)
 	}
@@ -155,12 +191,12 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 // survives.
 func (m *Map[K, V]) Has(k K) bool {
 	p, err := m.keyPath(k)
-	return err == nil && m.st().ix.find(p) != nil
+	return err == nil && m.rd().ix.find(p) != nil
 }
 
 // Len returns the number of present keys.
 func (m *Map[K, V]) Len() int {
-	if n := m.st().ix.find(m.path); n != nil {
+	if n := m.rd().ix.find(m.path); n != nil {
 		return len(n.kids)
 	}
 	return 0
@@ -170,7 +206,7 @@ func (m *Map[K, V]) Len() int {
 // unspecified order. The map must not be modified during the iteration.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		n := m.st().ix.find(m.path)
+		n := m.rd().ix.find(m.path)
 		if n == nil || m.err != nil {
 			return
 		}
@@ -187,7 +223,7 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // Keys returns an iterator over the present keys, in unspecified order.
 func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
-		n := m.st().ix.find(m.path)
+		n := m.rd().ix.find(m.path)
 		if n == nil || m.err != nil {
 			return
 		}

@@ -226,3 +226,29 @@ func TestNestedStateMethodsPanic(t *testing.T) {
 	}()
 	m.At("x").Clone()
 }
+
+// TestZeroMapConcurrentReaders: readers of a zero Map write nothing, so
+// they may run together (run with -race).
+func TestZeroMapConcurrentReaders(t *testing.T) {
+	var z Map[string, *Map[string, *Counter]]
+	done := make(chan bool)
+	for range 2 {
+		go func() {
+			_ = z.Len() + int(z.At("a").At("b").Value())
+			_, _ = z.MarshalBinary()
+			_ = z.Version()
+			_ = z.Clone()
+			done <- z.Equal(nil)
+		}()
+	}
+	if !<-done || !<-done {
+		t.Fatal("a zero map is not equal to nil")
+	}
+	// A view taken before the first write sees it.
+	v := z.At("a").At("b")
+	a := New[string, *Map[string, *Counter]]("a")
+	mustApply(t, &z, a.At("a").At("b").Add(3))
+	if v.Value() != 3 {
+		t.Fatal("a view of the zero map missed its first write")
+	}
+}

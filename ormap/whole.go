@@ -36,14 +36,14 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 	if o == nil || o == m {
 		return
 	}
-	s.k.Join(&o.mustTop("Merge").k)
+	s.k.Join(&o.readTop("Merge").k)
 }
 
 // Version returns the map's version: for each replica, how many of its
 // writes and deletes the map has seen, counting only those received
 // without gaps. Pass a peer's version to [Map.DeltaSince] to send it what
 // it lacks.
-func (m *Map[K, V]) Version() vclock.Clock { return m.mustTop("Version").k.Version() }
+func (m *Map[K, V]) Version() vclock.Clock { return m.readTop("Version").k.Version() }
 
 // DeltaSince returns a map holding what a replica whose version is v
 // lacks: the writes v has not seen, the events beyond v, and the drops
@@ -53,8 +53,8 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.mustTop("Version").k.Versi
 // delta is a full copy. v must be a version the receiver really has. The
 // delta has no replica ID: it is for merging and encoding.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
-	s := m.mustTop("DeltaSince")
-	d := &Map[K, V]{s: &state{sh: s.sh}}
+	s := m.readTop("DeltaSince")
+	d := &Map[K, V]{s: &state{sh: m.shape()}}
 	d.s.adopt(s.k.DeltaSince(v))
 	return d
 }
@@ -73,8 +73,8 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 // not mutate both the original and the clone: they would make different
 // writes with the same dots.
 func (m *Map[K, V]) Clone() *Map[K, V] {
-	s := m.mustTop("Clone")
-	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: s.sh}}
+	s := m.readTop("Clone")
+	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: m.shape()}}
 	c.s.adopt(s.k.Clone())
 	return c
 }
@@ -84,12 +84,12 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 // records are not compared. A nil map equals an empty one.
 func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	empty := func(x *Map[K, V]) bool {
-		return x == nil || (x.st().k.Len() == 0 && x.st().k.Context().IsEmpty())
+		return x == nil || (x.rd().k.Len() == 0 && x.rd().k.Context().IsEmpty())
 	}
 	if m == nil || o == nil {
 		return empty(m) && empty(o)
 	}
-	return m.mustTop("Equal").k.Equal(&o.mustTop("Equal").k, func(a, b leaf) bool { return a == b })
+	return m.readTop("Equal").k.Equal(&o.readTop("Equal").k, func(a, b leaf) bool { return a == b })
 }
 
 // Fingerprint returns a hash of the map's content: every write with its
@@ -97,4 +97,4 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // fingerprint whatever order changes arrived in, and maps whose content
 // differs almost surely do not. It is kept up to date by every change and
 // costs nothing to read.
-func (m *Map[K, V]) Fingerprint() uint64 { return m.mustTop("Fingerprint").k.Fingerprint() }
+func (m *Map[K, V]) Fingerprint() uint64 { return m.readTop("Fingerprint").k.Fingerprint() }
