@@ -198,3 +198,42 @@ func BenchmarkMemory100k(b *testing.B) {
 	b.ReportMetric(float64(m)/N, "B/key")
 	b.ReportMetric(float64(floor)/N, "floor-B/key")
 }
+
+// BenchmarkDeltaSince10Of100k: a delta of 10 new writes (5 increments,
+// 5 deletes) of a 100k map costs the delta, not the map, once the map
+// has served a delta before (which builds its index of dots).
+func BenchmarkDeltaSince10Of100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	v := m.Version()
+	for i := range 5 {
+		m.At(keys[i*1000]).Add(1)
+		m.Delete(keys[i*1000+1])
+	}
+	m.DeltaSince(v) // the first call builds the index of dots
+	b.ReportAllocs()
+	for b.Loop() {
+		m.DeltaSince(v)
+	}
+}
+
+// BenchmarkMergeDelta10Into100k merges such a delta into a copy of the
+// map as it was before the 10 writes.
+func BenchmarkMergeDelta10Into100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	old := m.Clone()
+	v := m.Version()
+	for i := range 5 {
+		m.At(keys[i*1000]).Add(1)
+		m.Delete(keys[i*1000+1])
+	}
+	d := m.DeltaSince(v)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := old.Clone()
+		b.StartTimer()
+		r.Merge(d)
+	}
+}

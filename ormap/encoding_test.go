@@ -215,3 +215,28 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("unseen drop: %v", err)
 	}
 }
+
+// TestLimits: a map refuses input past the limits it was given, whole.
+func TestLimits(t *testing.T) {
+	state := mustMarshal(t, goldenState(t))
+	m := New[string, *Map[string, *Counter]]("t")
+	m.SetLimits(codec.Limits{MaxBytes: len(state) - 1})
+	if _, err := m.MergeBinary(state); !errors.Is(err, codec.ErrLimit) {
+		t.Fatalf("a state past MaxBytes: %v", err)
+	}
+	if m.Len() != 0 {
+		t.Fatal("a refused state changed the map")
+	}
+	m.SetLimits(codec.Limits{MaxItems: 2})
+	if _, err := m.MergeBinary(state); err == nil {
+		t.Fatal("a state past MaxItems merged")
+	}
+	c := m.Clone()
+	if _, err := c.MergeBinary(state); err == nil {
+		t.Fatal("a clone lost the limits")
+	}
+	m.SetLimits(codec.Limits{})
+	if _, err := m.MergeBinary(state); err != nil {
+		t.Fatal(err)
+	}
+}

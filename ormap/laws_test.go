@@ -276,6 +276,31 @@ func registerType() crdttest.Type[*Map[int, *Register[string]], Op] {
 		})
 }
 
-func TestCounterMapLaws(t *testing.T)   { crdttest.Run(t, counterType()) }
-func TestNestedSetMapLaws(t *testing.T) { crdttest.Run(t, nestedSetType()) }
-func TestRegisterMapLaws(t *testing.T)  { crdttest.Run(t, registerType()) }
+func nestedCounterType() crdttest.Type[*Map[string, *Map[string, *Counter]], Op] {
+	return lawType("ormap.Map[string, *Map[string, *Counter]]",
+		func(t *rapid.T, m *Map[string, *Map[string, *Counter]]) Op {
+			k := rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key")
+			k2 := rapid.SampledFrom([]string{"x", "y"}).Draw(t, "key2")
+			switch rapid.IntRange(0, 5).Draw(t, "what") {
+			case 0:
+				return m.Delete(k)
+			case 1:
+				return m.At(k).Delete(k2)
+			}
+			return m.At(k).At(k2).Add(rapid.Int64Range(1, 4).Draw(t, "n"))
+		},
+		func(m *Map[string, *Map[string, *Counter]]) map[string]any {
+			out := map[string]any{}
+			for k, inner := range m.All() {
+				for k2, c := range inner.All() {
+					out[hexSeg(k)+"/"+hexSeg(k2)] = c.Value()
+				}
+			}
+			return checkIndex(m.s, out)
+		})
+}
+
+func TestCounterMapLaws(t *testing.T)       { crdttest.Run(t, counterType()) }
+func TestNestedCounterMapLaws(t *testing.T) { crdttest.Run(t, nestedCounterType()) }
+func TestNestedSetMapLaws(t *testing.T)     { crdttest.Run(t, nestedSetType()) }
+func TestRegisterMapLaws(t *testing.T)      { crdttest.Run(t, registerType()) }
