@@ -3,7 +3,6 @@ package crdt_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,25 +165,29 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			regions[id].h.Read(func(m *carts) { v = cartsValue(m) })
 			return v
 		}
+		// Converged: every region shows the reference's value and holds
+		// the same content (equal fingerprints; equal values alone can
+		// hide different increments that add up to the same sums).
+		fingerprints := func() map[uint64]bool {
+			fps := map[uint64]bool{}
+			for _, id := range ids {
+				regions[id].h.Read(func(m *carts) { fps[m.Fingerprint()] = true })
+			}
+			return fps
+		}
 		for range 300 {
-			done := true
+			done := len(fingerprints()) == 1
 			for _, id := range ids {
 				if !cmp.Equal(read(id), want) {
 					done = false
 				}
 			}
 			if done {
-				fps := map[uint64]bool{}
-				for _, id := range ids {
-					regions[id].h.Read(func(m *carts) { fps[m.Fingerprint()] = true })
-				}
-				if len(fps) != 1 {
-					rt.Fatalf("equal values, different fingerprints: %v", maps.Keys(fps))
-				}
 				return
 			}
 			round()
 		}
+		rt.Logf("fingerprints %v", fingerprints())
 		for _, id := range ids {
 			rt.Logf("%s: %s", id, cmp.Diff(want, read(id)))
 		}
