@@ -28,6 +28,10 @@ const (
 // that failed reports why through [Op.Err], and cannot be encoded or
 // applied. The zero Op names no change: [Map.Apply] refuses it with
 // [ErrInvalidOp]. An Op may be copied freely.
+//
+// An Op's bytes mean something only to a map of the type that made it
+// (they carry its keys and values typed), so Op has no UnmarshalBinary:
+// the map decodes them, with [Map.ApplyBinary] or [Map.DecodeOp].
 type Op struct {
 	kind    opKind
 	dot     vclock.Dot
