@@ -241,8 +241,10 @@ func TestZeroMapConcurrentReaders(t *testing.T) {
 			done <- z.Equal(nil)
 		}()
 	}
-	if !<-done || !<-done {
-		t.Fatal("a zero map is not equal to nil")
+	for range 2 {
+		if !<-done {
+			t.Fatal("a zero map is not equal to nil")
+		}
 	}
 	// A view taken before the first write sees it.
 	v := z.At("a").At("b")
