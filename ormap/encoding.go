@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/activeactive/crdt/codec"
@@ -72,12 +73,30 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 		return leaf{}
 	}
 	var l leaf
-	for _, c := range sh.segs {
-		seg := c.get(r)
+	if len(sh.segs) == 1 {
+		seg := sh.segs[0].get(r)
 		if r.Err() != nil {
 			return leaf{}
 		}
-		l.path = appendSeg(l.path, seg)
+		l.path = appendSeg("", seg)
+	} else {
+		var buf [4]string
+		segs := buf[:0]
+		n := 0
+		for _, c := range sh.segs {
+			seg := c.get(r)
+			if r.Err() != nil {
+				return leaf{}
+			}
+			segs = append(segs, seg)
+			n += len(seg) + binary.MaxVarintLen64
+		}
+		b := make([]byte, 0, n)
+		for _, seg := range segs {
+			b = binary.AppendUvarint(b, uint64(len(seg)))
+			b = append(b, seg...)
+		}
+		l.path = string(b)
 	}
 	switch sh.kind {
 	case kindCounter:

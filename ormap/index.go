@@ -15,20 +15,105 @@ import (
 type node struct {
 	dots []vclock.Dot // in buf while there is one
 	buf  [1]vclock.Dot
-	kids map[string]*node
+	few  []kid           // the longer paths, while there are at most maxFew
+	kids map[string]*node // the longer paths, once there are more
 	live int    // dots at or below this node
 	lo   uint64 // the sum of the increments here, as a 128-bit integer
 	hi   int64
+}
+
+// kid is a child of a node: the next segment and its node.
+type kid struct {
+	seg string
+	n   *node
+}
+
+// maxFew is how many children a node keeps in a slice before a map: a
+// small map costs hundreds of bytes, and nested maps, sets and carts
+// mostly have a few keys.
+const maxFew = 8
+
+// child returns the child of n at segment seg, or nil.
+func (n *node) child(seg string) *node {
+	if n.kids != nil {
+		return n.kids[seg]
+	}
+	for _, k := range n.few {
+		if k.seg == seg {
+			return k.n
+		}
+	}
+	return nil
+}
+
+// setChild makes c the child of n at segment seg, which has none.
+func (n *node) setChild(seg string, c *node) {
+	if n.kids == nil && len(n.few) < maxFew {
+		n.few = append(n.few, kid{seg, c})
+		return
+	}
+	if n.kids == nil {
+		n.kids = make(map[string]*node, 2*maxFew)
+		for _, k := range n.few {
+			n.kids[k.seg] = k.n
+		}
+		n.few = nil
+	}
+	n.kids[seg] = c
+}
+
+// dropChild removes the child of n at segment seg.
+func (n *node) dropChild(seg string) {
+	if n.kids != nil {
+		delete(n.kids, seg)
+		return
+	}
+	for i, k := range n.few {
+		if k.seg == seg {
+			last := len(n.few) - 1
+			n.few[i] = n.few[last]
+			n.few[last] = kid{}
+			n.few = n.few[:last]
+			return
+		}
+	}
+}
+
+// numKids returns the number of children of n.
+func (n *node) numKids() int {
+	if n.kids != nil {
+		return len(n.kids)
+	}
+	return len(n.few)
+}
+
+// eachKid calls f with each child of n and its segment, in unspecified
+// order, until f returns false. It reports whether f never did.
+func (n *node) eachKid(f func(seg string, c *node) bool) bool {
+	if n.kids != nil {
+		for seg, c := range n.kids {
+			if !f(seg, c) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, k := range n.few {
+		if !f(k.seg, k.n) {
+			return false
+		}
+	}
+	return true
 }
 
 // find returns the node of path p, or nil if no dot is at or below it.
 func (n *node) find(p string) *node {
 	for p != "" {
 		seg, rest, ok := nextSeg(p)
-		if !ok || n.kids == nil {
+		if !ok {
 			return nil
 		}
-		if n = n.kids[seg]; n == nil {
+		if n = n.child(seg); n == nil {
 			return nil
 		}
 		p = rest
@@ -47,14 +132,11 @@ func (n *node) add(p string, d vclock.Dot, inc int64) {
 		if !ok {
 			break
 		}
-		if n.kids == nil {
-			n.kids = make(map[string]*node)
-		}
-		c := n.kids[seg]
+		c := n.child(seg)
 		if c == nil {
 			c = new(node)
 			c.dots = c.buf[:0]
-			n.kids[seg] = c
+			n.setChild(seg, c)
 		}
 		n, p = c, rest
 	}
@@ -77,13 +159,13 @@ func (n *node) remove(p string, d vclock.Dot, inc int64) {
 		n.addInc(-inc)
 		return
 	}
-	c := n.kids[seg]
+	c := n.child(seg)
 	if c == nil {
 		return // cannot happen: every removed dot was added
 	}
 	c.remove(rest, d, inc)
 	if c.live == 0 {
-		delete(n.kids, seg)
+		n.dropChild(seg)
 	}
 }
 
@@ -116,8 +198,9 @@ func (n *node) sum() int64 {
 // under appends every dot at or below n to out.
 func (n *node) under(out []vclock.Dot) []vclock.Dot {
 	out = append(out, n.dots...)
-	for _, c := range n.kids {
+	n.eachKid(func(_ string, c *node) bool {
 		out = c.under(out)
-	}
+		return true
+	})
 	return out
 }

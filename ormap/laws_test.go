@@ -193,9 +193,10 @@ func indexValue(s *state, root *node) map[string]any {
 				out[key] = true
 			}
 		}
-		for seg, c := range n.kids {
+		n.eachKid(func(seg string, c *node) bool {
 			walk(c, appendSeg(p, seg))
-		}
+			return true
+		})
 	}
 	walk(root, "")
 	return out

@@ -197,7 +197,7 @@ func (m *Map[K, V]) Has(k K) bool {
 // Len returns the number of present keys.
 func (m *Map[K, V]) Len() int {
 	if n := m.rd().ix.find(m.path); n != nil {
-		return len(n.kids)
+		return n.numKids()
 	}
 	return 0
 }
@@ -211,12 +211,10 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 			return
 		}
 		var zero V
-		for seg := range n.kids {
+		n.eachKid(func(seg string, _ *node) bool {
 			k, ok := decSeg[K](seg)
-			if ok && !yield(k, zero.view(m.s, appendSeg(m.path, seg))) {
-				return
-			}
-		}
+			return !ok || yield(k, zero.view(m.s, appendSeg(m.path, seg)))
+		})
 	}
 }
 
@@ -227,11 +225,10 @@ func (m *Map[K, V]) Keys() iter.Seq[K] {
 		if n == nil || m.err != nil {
 			return
 		}
-		for seg := range n.kids {
-			if k, ok := decSeg[K](seg); ok && !yield(k) {
-				return
-			}
-		}
+		n.eachKid(func(seg string, _ *node) bool {
+			k, ok := decSeg[K](seg)
+			return !ok || yield(k)
+		})
 	}
 }
 
@@ -421,7 +418,7 @@ func (t *Set[E]) Len() int {
 		return 0
 	}
 	if n := t.s.ix.find(t.path); n != nil {
-		return len(n.kids)
+		return n.numKids()
 	}
 	return 0
 }
@@ -437,11 +434,10 @@ func (t *Set[E]) All() iter.Seq[E] {
 		if n == nil {
 			return
 		}
-		for seg := range n.kids {
-			if e, ok := decSeg[E](seg); ok && !yield(e) {
-				return
-			}
-		}
+		n.eachKid(func(seg string, _ *node) bool {
+			e, ok := decSeg[E](seg)
+			return !ok || yield(e)
+		})
 	}
 }
 

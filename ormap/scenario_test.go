@@ -3,6 +3,7 @@ package ormap
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -253,4 +254,53 @@ func TestZeroMapConcurrentReaders(t *testing.T) {
 	if v.Value() != 3 {
 		t.Fatal("a view of the zero map missed its first write")
 	}
+}
+
+// TestManyKeysAndElements goes past the few children a node keeps in a
+// slice, both ways, and checks the readers and the index against the
+// store at each step.
+func TestManyKeysAndElements(t *testing.T) {
+	m := New[int, *Set[int]]("a")
+	want := map[int]map[int]bool{}
+	check := func() {
+		t.Helper()
+		got := map[int]map[int]bool{}
+		for k, s := range m.All() {
+			got[k] = map[int]bool{}
+			for e := range s.All() {
+				got[k][e] = true
+			}
+			if s.Len() != len(got[k]) {
+				t.Fatalf("key %d: Len %d, %d elements", k, s.Len(), len(got[k]))
+			}
+		}
+		if !reflect.DeepEqual(got, want) || m.Len() != len(want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		checkIndex(m.s, mapValue(m.s))
+	}
+	for k := range 20 {
+		want[k] = map[int]bool{}
+		for e := range k + 1 {
+			m.At(k).Add(e)
+			want[k][e] = true
+		}
+	}
+	check()
+	for k := 0; k < 20; k += 2 {
+		m.Delete(k)
+		delete(want, k)
+	}
+	for k := 1; k < 20; k += 4 {
+		for e := range k {
+			m.At(k).Remove(e)
+			delete(want[k], e)
+		}
+	}
+	check()
+	for k := range 20 {
+		m.Delete(k)
+	}
+	want = map[int]map[int]bool{}
+	check()
 }

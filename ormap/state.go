@@ -68,7 +68,7 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
-	if len(s.sh.segs) > 0 && k.Len() > 0 {
+	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.kids = make(map[string]*node, k.Len())
 	}
 	for d, l := range s.k.All() {
