@@ -15,11 +15,11 @@ import (
 type node struct {
 	dots []vclock.Dot // in buf while there is one
 	buf  [1]vclock.Dot
-	few  []kid           // the longer paths, while there are at most maxFew
+	few  []kid            // the longer paths, while there are at most maxFew
 	kids map[string]*node // the longer paths, once there are more
-	live int    // dots at or below this node
-	lo   uint64 // the sum of the increments here, as a 128-bit integer
-	hi   int64
+	lo   uint64           // the sum of the increments here, as a 96-bit integer
+	hi   int32            // (no store holds the 2^32 increments that would pass it)
+	live uint32           // dots at or below this node (no store holds 2^32)
 }
 
 // kid is a child of a node: the next segment and its node.
@@ -172,11 +172,11 @@ func (n *node) remove(p string, d vclock.Dot, inc int64) {
 func (n *node) addInc(inc int64) {
 	var carry uint64
 	n.lo, carry = bits.Add64(n.lo, uint64(inc), 0)
-	ext := int64(0)
+	ext := int32(0)
 	if inc < 0 {
 		ext = -1
 	}
-	n.hi += ext + int64(carry)
+	n.hi += ext + int32(carry)
 }
 
 // sum returns the sum of the increments at n, saturated to the range of
