@@ -16,7 +16,7 @@
 // object's content fingerprint, so that a replica that diverged anyway is
 // counted ([PeerStats].Divergences) rather than silent.
 //
-// Every data type (see the register, counter, orset and lwwmap packages)
+// Every data type (see the register, counter, orset, lwwmap and ormap packages)
 // offers three ways to replicate one state:
 //
 //   - op-based: each mutator applies locally and returns an Op; Apply the op
@@ -38,6 +38,7 @@
 //   - counter: grow-only and positive-negative counters.
 //   - orset: add-wins observed-remove set.
 //   - lwwmap: map whose keys are last-writer-wins registers.
+//   - ormap: observed-remove map of nested counters, registers, sets and maps.
 //
 // The data-type packages are pure: they do no I/O, start no goroutines, read
 // no clocks of their own and hold no global state.

@@ -4,6 +4,7 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
 )
@@ -27,4 +28,9 @@ var (
 	_ crdt.ConflictReporter = (*register.LWW[string])(nil)
 	_ crdt.ConflictReporter = (*register.MV[string])(nil)
 	_ crdt.ConflictReporter = (*lwwmap.Map[string, string])(nil)
+	_ crdt.Collector        = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.OriginChecker    = (*ormap.Map[string, *ormap.Map[string, *ormap.Set[int]]])(nil)
+	_ crdt.WriterSetter     = (*ormap.Map[string, *ormap.Register[string]])(nil)
+	_ crdt.Limited          = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.Fingerprinter    = (*ormap.Map[string, *ormap.Counter])(nil)
 )

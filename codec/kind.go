@@ -40,6 +40,9 @@ const (
 	KindMapPut    Kind = 0x41 // lwwmap.Map put op
 	KindMapDelete Kind = 0x42 // lwwmap.Map delete op
 
+	KindORMap   Kind = 0x50 // ormap.Map state
+	KindORMapOp Kind = 0x51 // ormap.Map op
+
 	KindEngine   Kind = 0x60 // replication engine message
 	KindSnapshot Kind = 0x61 // replication engine snapshot
 	KindJournal  Kind = 0x62 // replication engine journal record
@@ -93,6 +96,10 @@ func kindName(k Kind) string {
 		return "LWW-map put op"
 	case KindMapDelete:
 		return "LWW-map delete op"
+	case KindORMap:
+		return "OR-Map"
+	case KindORMapOp:
+		return "OR-Map op"
 	case KindEngine:
 		return "engine message"
 	case KindSnapshot:

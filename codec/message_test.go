@@ -456,7 +456,7 @@ func TestDecodeErrorText(t *testing.T) {
 		t.Fatalf("error %q, want %q", err, want)
 	}
 	for k, s := range map[codec.Kind]string{
-		codec.KindClock: "version vector", codec.KindContext: "causal context", codec.KindMapDelete: "LWW-map delete op",
+		codec.KindClock: "version vector", codec.KindContext: "causal context", codec.KindMapDelete: "LWW-map delete op", codec.KindORMapOp: "OR-Map op",
 		codec.KindUser + 2: "user kind 0x82", 0x7e: "unknown kind 0x7e",
 	} {
 		if k.String() != s {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // journalOf reads a running region's store: its snapshot and how many

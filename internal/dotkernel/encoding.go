@@ -460,7 +460,7 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 	}
 	k.m.sink = sink
 	for _, p := range batch {
-		k.fpAdd(p.key, p.d)
+		k.fpAdd(p.key, p.e.v, p.d)
 		if old, ok := k.m.putHashed(p.key, p.e, p.h); ok {
 			k.m.set(p.key, k.addDot(p.key, old, p.d)) // a further dot of a key seen before
 		} else if p.e.d == 0 {

@@ -38,10 +38,22 @@ func dotHash[K comparable](key K, d vclock.Dot) uint64 {
 }
 
 // fpAdd counts the dot d of key into the fingerprint.
-func (k *Kernel[K, V]) fpAdd(key K, d vclock.Dot) { k.fp += dotHash(key, d) }
+// It also tells the Watch, if any.
+func (k *Kernel[K, V]) fpAdd(key K, v V, d vclock.Dot) {
+	k.fp += dotHash(key, d)
+	if k.Watch != nil {
+		k.Watch(key, v, d, true)
+	}
+}
 
 // fpSub takes the dot d of key out of the fingerprint.
-func (k *Kernel[K, V]) fpSub(key K, d vclock.Dot) { k.fp -= dotHash(key, d) }
+// It also tells the Watch, if any.
+func (k *Kernel[K, V]) fpSub(key K, v V, d vclock.Dot) {
+	k.fp -= dotHash(key, d)
+	if k.Watch != nil {
+		k.Watch(key, v, d, false)
+	}
+}
 
 // Fingerprint returns the kernel's fingerprint: an order-independent hash
 // of its store, the keys with the dots that support them. Kernels whose

@@ -135,6 +135,14 @@ type Kernel[K comparable, V any] struct {
 	// MaxRecords caps the drop records kept; 0 means DefaultMaxRecords.
 	MaxRecords int
 
+	// Watch, if set, is called for every dot that enters or leaves the
+	// store of this kernel, with the key it supports and the key's value,
+	// by the mutators and by Join; added says which. It lets a data type
+	// keep an index of its own over the store. Kernels made by Clone,
+	// DeltaSince and Decode have no Watch: the caller builds its index
+	// from their stores.
+	Watch func(key K, v V, d vclock.Dot, added bool)
+
 	// RecordsAll says that every mutation this kernel has applied that
 	// dropped dots has a record (see [Kernel.Record]) or a dot within the
 	// horizon. A data type that records every such mutation, local or
@@ -412,7 +420,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		}
 		k.m.remove(key)
 		k.noteDrop(d)
-		k.fpSub(key, d)
+		k.fpSub(key, e.v, d)
 		return true, true
 	}
 	ms := k.more[key]
@@ -421,7 +429,7 @@ func (k *Kernel[K, V]) dropFrom(key K, e entry[V], d vclock.Dot) (dropped, gone 
 		return false, false
 	}
 	k.noteDrop(d)
-	k.fpSub(key, d)
+	k.fpSub(key, e.v, d)
 	k.keepDots(key, e, slices.Delete(ms, i, i+1))
 	return true, len(ms) == 1
 }
@@ -447,7 +455,7 @@ func (k *Kernel[K, V]) dropSorted(key K, e entry[V], ds []vclock.Dot) (dropped, 
 		}
 		if j < len(ds) && ds[j] == m {
 			k.noteDrop(m)
-			k.fpSub(key, m)
+			k.fpSub(key, e.v, m)
 			continue
 		}
 		keep = append(keep, m)
@@ -678,9 +686,9 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 		k.setMore(key, []vclock.Dot{d})
 	}
 	k.noteDot(rep, d.Seq, key)
-	k.fpAdd(key, d)
+	k.fpAdd(key, v, d)
 	for _, x := range dropped {
-		k.fpSub(key, x)
+		k.fpSub(key, old.v, x)
 	}
 	if k.ix.active {
 		for _, x := range dropped {
@@ -704,7 +712,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 		k.shrinkMore(key, nil, 0)
 	}
 	for _, x := range dropped {
-		k.fpSub(key, x)
+		k.fpSub(key, old.v, x)
 	}
 	if k.ix.Active() {
 		for _, x := range dropped {
@@ -750,7 +758,7 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		k.m.set(key, k.single(key, v, d))
 	}
 	k.noteDot(k.repIndex(d.Replica), d.Seq, key)
-	k.fpAdd(key, d)
+	k.fpAdd(key, v, d)
 	k.tidy()
 	return true
 }
@@ -1109,7 +1117,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			}
 			k.m.remove(key)
 			k.noteDrop(k.first(e))
-			k.fpSub(key, k.first(e))
+			k.fpSub(key, e.v, k.first(e))
 			gone[key] = struct{}{}
 			continue
 		}
@@ -1120,7 +1128,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
 				dropped = true
 				k.noteDrop(d)
-				k.fpSub(key, d)
+				k.fpSub(key, e.v, d)
 				continue
 			}
 			keep = append(keep, d)
@@ -1170,7 +1178,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				if !k.holds(key, e, d) {
 					k.m.set(key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
-					k.fpAdd(key, d)
+					k.fpAdd(key, e.v, d)
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
@@ -1180,7 +1188,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					k.m.set(key, entry[V]{v: oe.v, d: w})
 				}
 				k.noteDot(rep, seq, key)
-				k.fpAdd(key, vclock.Dot{Replica: k.reps[rep], Seq: seq})
+				k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})
 				grew = noteNew(key, gone) || grew
 			}
 			continue
@@ -1199,9 +1207,13 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			k.setEntry(key, oe.v, add)
 			grew = noteNew(key, gone) || grew
 		}
+		val := oe.v
+		if here {
+			val = e.v
+		}
 		for _, d := range add {
 			k.noteDot(trans(o.repOf(d)), d.Seq, key)
-			k.fpAdd(key, d)
+			k.fpAdd(key, val, d)
 		}
 	}
 	return grew

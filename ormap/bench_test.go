@@ -1,0 +1,239 @@
+package ormap
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The benchmarks work on N keys "key-000000"... holding counters, built
+// before the timed part. Each has a floor beside it: the same work on a
+// plain map[string]int64.
+
+const N = 100_000
+
+func benchKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("key-%06d", i)
+	}
+	return keys
+}
+
+func perKey(b *testing.B, n int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/key")
+}
+
+// counters returns a map of the first n keys, each incremented once by
+// replica id.
+func counters(id string, keys []string) *Map[string, *Counter] {
+	m := New[string, *Counter](vclock.ReplicaID("bench-" + id))
+	for _, k := range keys {
+		m.At(k).Add(1)
+	}
+	return m
+}
+
+// BenchmarkPut100k makes a map and puts 100k counter keys in it, each
+// with one increment.
+func BenchmarkPut100k(b *testing.B) {
+	keys := benchKeys(N)
+	b.ReportAllocs()
+	for b.Loop() {
+		counters("a", keys)
+	}
+	perKey(b, N)
+}
+
+func BenchmarkFloorMapPut100k(b *testing.B) {
+	keys := benchKeys(N)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := map[string]int64{}
+		for _, k := range keys {
+			m[k]++
+		}
+	}
+	perKey(b, N)
+}
+
+// BenchmarkIncrement100k increments every key of a 100k map once more.
+// Each increment is a write of its own (see the package doc), so the
+// map grows by one leaf per key and iteration: the figure is for counters
+// with a few increments each, not for a counter incremented a million
+// times between deletes.
+func BenchmarkIncrement100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			m.At(k).Add(1)
+		}
+	}
+	perKey(b, N)
+}
+
+func BenchmarkFloorMapIncrement100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := map[string]int64{}
+	for _, k := range keys {
+		m[k]++
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			m[k]++
+		}
+	}
+	perKey(b, N)
+}
+
+// mergePair returns two 100k maps written by different replicas, sharing
+// half their keys.
+func mergePair() (x, y *Map[string, *Counter]) {
+	keys := benchKeys(N + N/2)
+	return counters("x", keys[:N]), counters("y", keys[N/2:])
+}
+
+func BenchmarkMerge100k(b *testing.B) {
+	x, y := mergePair()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Merge(y)
+	}
+	perKey(b, N)
+}
+
+func BenchmarkFloorMapMerge100k(b *testing.B) {
+	keys := benchKeys(N + N/2)
+	x, y := map[string]int64{}, map[string]int64{}
+	for _, k := range keys[:N] {
+		x[k]++
+	}
+	for _, k := range keys[N/2:] {
+		y[k]++
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := maps.Clone(x)
+		b.StartTimer()
+		for k, v := range y {
+			r[k] += v
+		}
+	}
+	perKey(b, N)
+}
+
+func BenchmarkEncode100k(b *testing.B) {
+	m := counters("a", benchKeys(N))
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		out, err := m.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n)/N, "B/key")
+	perKey(b, N)
+}
+
+func BenchmarkFloorMsgpackEncode100k(b *testing.B) {
+	m := map[string]int64{}
+	for _, k := range benchKeys(N) {
+		m[k]++
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		out, err := msgpack.Marshal(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n)/N, "B/key")
+	perKey(b, N)
+}
+
+// heapDelta returns the bytes build leaves live on the heap.
+func heapDelta(build func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(x)
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// BenchmarkMemory100k reports the heap a map of 100k counters (one
+// increment each) holds, per key, beside a map[string]int64 of the same
+// keys (keys made before both).
+func BenchmarkMemory100k(b *testing.B) {
+	keys := benchKeys(N)
+	var m, floor uint64
+	for b.Loop() {
+		m = heapDelta(func() any { return counters("a", keys) })
+		floor = heapDelta(func() any {
+			f := map[string]int64{}
+			for _, k := range keys {
+				f[k]++
+			}
+			return f
+		})
+	}
+	b.ReportMetric(float64(m)/N, "B/key")
+	b.ReportMetric(float64(floor)/N, "floor-B/key")
+}
+
+// BenchmarkDeltaSince10Of100k: a delta of 10 new writes (5 increments,
+// 5 deletes) of a 100k map costs the delta, not the map, once the map
+// has served a delta before (which builds its index of dots).
+func BenchmarkDeltaSince10Of100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	v := m.Version()
+	for i := range 5 {
+		m.At(keys[i*1000]).Add(1)
+		m.Delete(keys[i*1000+1])
+	}
+	m.DeltaSince(v) // the first call builds the index of dots
+	b.ReportAllocs()
+	for b.Loop() {
+		m.DeltaSince(v)
+	}
+}
+
+// BenchmarkMergeDelta10Into100k merges such a delta into a copy of the
+// map as it was before the 10 writes.
+func BenchmarkMergeDelta10Into100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	old := m.Clone()
+	v := m.Version()
+	for i := range 5 {
+		m.At(keys[i*1000]).Add(1)
+		m.Delete(keys[i*1000+1])
+	}
+	d := m.DeltaSince(v)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := old.Clone()
+		b.StartTimer()
+		r.Merge(d)
+	}
+}

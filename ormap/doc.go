@@ -1,0 +1,78 @@
+// Package ormap implements an observed-remove map of nested CRDTs
+// ([Map]): a replicated map whose values are counters ([Counter]),
+// multi-value registers ([Register]), add-wins sets ([Set]) or further
+// maps, and which any replica can update and delete keys of.
+//
+// Conflict rule: each key holds the value its writers built, concurrent
+// updates to one key merge by the value's own rule, and a delete is
+// observed-remove: it deletes what its replica had seen of the key, so an
+// update concurrent with a delete survives with only the concurrent part
+// (add-wins on the key, reset-remove on the value, as in Riak's maps and
+// the OR-Map of the delta-state CRDT papers).
+//
+// For two replicas A and B, following Redis Active-Active's hashes:
+//
+//   - A updates field f while B deletes the key: the update survives.
+//   - A and B both increment counter f by 1 and 2: f is 3 everywhere.
+//   - f holds 10 at both; A increments it by 5 while B deletes it: f is 5.
+//   - A writes register f = "x" while B writes "y": f holds both values
+//     until a later write replaces them.
+//
+// # How it works
+//
+// A map is a single dot store, after Almeida, Shoker and Baquero's
+// delta-state CRDTs (2018): every write, at any depth, is a leaf tagged
+// with a dot of its own (a counter increment, a register value, a set
+// element) under its key path, and the map and everything nested in it
+// share one causal context, the set of dots seen. A key is present while
+// one of the leaves under it survives. Deleting a key drops the dots of
+// the leaves under it that its replica holds; a replica that merges the
+// delete sees those dots in the context and drops them too, while a leaf
+// it holds that the deleter never saw survives. That is why a delete
+// concurrent with an increment leaves just the increment, and why no
+// tombstone is kept per deleted key.
+//
+// Delete information: the only metadata a delete leaves behind is the
+// context's record of the dropped dots (folded into a version vector once
+// there are no gaps) and, for [Map.DeltaSince], one drop record per
+// recent delete, overwrite or remove: the mutation's dot and the dots it
+// dropped. [Map.Collect] (the engine calls it, as a crdt.Collector, through
+// [Map.CollectBinary]) discards the records every replica has seen; the
+// list is also capped, and a peer older than a discarded record is sent
+// the whole state instead of a delta.
+//
+// A counter keeps one leaf per increment made since its key was last
+// deleted, so that a delete can drop exactly the increments it saw: the
+// cost of reset-remove. A register keeps one leaf per concurrent value, a
+// set one per element (more while concurrent adds are unmerged).
+//
+// # Usage
+//
+//	carts := ormap.New[string, *ormap.Map[string, *ormap.Counter]]("us-east-1")
+//	op := carts.At("alice").At("apple").Add(2)
+//	b, _ := op.MarshalBinary()          // ship b to the other regions
+//	// ... in eu-west-1:
+//	changed, err := west.ApplyBinary(b)
+//
+// Values are read and written through views ([Map.At], [Map.Get]) that
+// share the top-level map's state; every mutator returns an [Op] for the
+// top-level map at the other replicas. Whole states travel with
+// [Map.MarshalBinary] and [Map.MergeBinary]; [Map.DeltaSince] of a peer's
+// [Map.Version] sends it only what it lacks.
+//
+// # Untrusted peers
+//
+// Every decoding method checks its input whole before changing anything,
+// within the limits given to [Map.SetLimits], at a cost linear in the
+// input: keys and values must be of the map's types and its depth.
+// [Map.ApplyBinaryFrom] takes an op only if its own dot is the sender's.
+// As with orset, the dots an op drops are what its sender claims to have
+// seen, and a state's causal context speaks for every replica: take states
+// only from peers you trust.
+//
+// # Keys and values
+//
+// Keys, set elements and register values are encoded with
+// [codec.PutValue]: strings, integers, booleans and float64 directly, any
+// other type through msgpack and its struct tags.
+package ormap

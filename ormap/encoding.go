@@ -1,0 +1,344 @@
+package ormap
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The wire format.
+//
+// A state (kind codec.KindORMap) is a dot kernel, as the internal
+// dotkernel package encodes it, whose keys are dots, each written as an
+// array [replica, sequence number] equal to the dot it is under, and
+// whose values are leaves. A leaf is an array: the keys of its key path,
+// outermost first, each written by codec.PutValue (a set's element is the
+// last), then for a counter its increment (a non-zero integer) and for a
+// register its value (by codec.PutValue). A set element has no further
+// field. The number of keys is fixed by the map's type.
+//
+// An op (kind codec.KindORMapOp) is an array: empty for a no-op;
+// otherwise the op's replica and sequence number, the leaf it writes or
+// nil for a delete, then each dropped dot's replica and sequence number,
+// sorted. The replica table is the op's replica, then the replicas of the
+// dropped dots in order of first appearance.
+
+func putDotKey(w *codec.Writer, d vclock.Dot) {
+	w.Array(2)
+	w.Replica(string(d.Replica))
+	w.Uint(d.Seq)
+}
+
+func getDotKey(r *codec.Reader) vclock.Dot {
+	if n := r.CanonicalArrayLen(1); r.Err() == nil && n != 2 {
+		r.Fail("key with %d fields, want 2", n)
+		return vclock.Dot{}
+	}
+	return dotkernel.GetDot(r)
+}
+
+func (sh *shape) fields() int {
+	if sh.kind == kindSet {
+		return len(sh.segs)
+	}
+	return len(sh.segs) + 1
+}
+
+func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
+	w.Array(sh.fields())
+	p := l.path
+	for _, c := range sh.segs {
+		seg, rest, _ := nextSeg(p)
+		c.put(w, seg)
+		p = rest
+	}
+	switch sh.kind {
+	case kindCounter:
+		w.Int(l.n)
+	case kindRegister:
+		sh.val.put(w, l.val)
+	}
+}
+
+func (sh *shape) getLeaf(r *codec.Reader) leaf {
+	n := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return leaf{}
+	}
+	if n != sh.fields() {
+		r.Fail("value with %d fields, want %d", n, sh.fields())
+		return leaf{}
+	}
+	var l leaf
+	if len(sh.segs) == 1 {
+		seg := sh.segs[0].get(r)
+		if r.Err() != nil {
+			return leaf{}
+		}
+		l.path = appendSeg("", seg)
+	} else {
+		var buf [4]string
+		segs := buf[:0]
+		n := 0
+		for _, c := range sh.segs {
+			seg := c.get(r)
+			if r.Err() != nil {
+				return leaf{}
+			}
+			segs = append(segs, seg)
+			n += len(seg) + binary.MaxVarintLen64
+		}
+		b := make([]byte, 0, n)
+		for _, seg := range segs {
+			b = binary.AppendUvarint(b, uint64(len(seg)))
+			b = append(b, seg...)
+		}
+		l.path = string(b)
+	}
+	switch sh.kind {
+	case kindCounter:
+		l.n = r.CanonicalInt()
+		if r.Err() == nil && l.n == 0 {
+			r.Fail("counter increment of 0")
+		}
+	case kindRegister:
+		l.val = sh.val.get(r)
+	}
+	return l
+}
+
+// MarshalBinary encodes the whole state of the map.
+func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
+	s := m.readTop("MarshalBinary")
+	w := codec.NewWriter(codec.KindORMap, 32+24*s.k.Len())
+	s.k.Encode(w, putDotKey, m.shape().putLeaf)
+	return w.Bytes()
+}
+
+// decodeState decodes and checks a state of shape sh.
+func decodeState(data []byte, sh *shape, lim codec.Limits) (*dotkernel.Kernel[vclock.Dot, leaf], error) {
+	r := codec.NewReader(data, codec.KindORMap, lim)
+	k := dotkernel.Decode(r, getDotKey, sh.getLeaf)
+	if r.Err() == nil {
+		for key := range k.All() {
+			if ds := k.Dots(key); len(ds) != 1 || ds[0] != key {
+				r.Fail("value under key %v supported by dots %v", key, ds)
+				break
+			}
+		}
+	}
+	if r.Err() == nil {
+		var ids []vclock.ReplicaID
+		for rg := range k.Context().Ranges() {
+			if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
+				ids = append(ids, rg.Replica)
+			}
+		}
+		if !dotkernel.TableIs(r, ids) {
+			r.Fail("replica table %q is not the causal context's replicas in order", r.Replicas())
+		}
+	}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	k.RecordsAll = true
+	return k, nil
+}
+
+// UnmarshalBinary replaces the map's state with one encoded by
+// [Map.MarshalBinary]. It keeps the replica ID and the limits. On error
+// the map is unchanged.
+func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
+	s := m.mustTop("UnmarshalBinary")
+	k, err := decodeState(data, s.sh, s.lim)
+	if err != nil {
+		return err
+	}
+	k.MaxRecords = s.k.MaxRecords
+	s.adopt(k)
+	return nil
+}
+
+// MergeBinary decodes a state or delta encoded by [Map.MarshalBinary]
+// and merges it in, as [Map.Merge] does. It reports whether the set of
+// writes the map holds changed. On error the map is unchanged.
+func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
+	s := m.mustTop("MergeBinary")
+	k, err := decodeState(state, s.sh, s.lim)
+	if err != nil {
+		return false, err
+	}
+	return s.k.Join(k), nil
+}
+
+// ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,
+// as [Map.Apply] does. It reports whether the map's writes changed.
+func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
+	s := m.mustTop("ApplyBinary")
+	o, err := decodeOp(op, s.sh, s.lim)
+	if err != nil {
+		return false, err
+	}
+	return s.apply(o)
+}
+
+// ApplyBinaryFrom is [Map.ApplyBinary] for an op received from replica
+// from: it refuses, wrapping [vclock.ErrForeignWrite], an op whose own dot
+// is another replica's, and, wrapping [vclock.ErrUnseen], one that drops
+// another replica's write this map has not seen. On error the map is
+// unchanged.
+func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
+	s := m.mustTop("ApplyBinaryFrom")
+	o, err := decodeOp(op, s.sh, s.lim)
+	if err != nil {
+		return false, err
+	}
+	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
+		return false, fmt.Errorf("ormap: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
+	}
+	for _, d := range o.dropped {
+		if d.Replica.Name() != from.Name() && !s.k.Context().Contains(d) {
+			return false, fmt.Errorf("ormap: op %v received from %q drops %v: %w", o.dot, from, d, vclock.ErrUnseen)
+		}
+	}
+	return s.apply(o)
+}
+
+// DecodeOp decodes an op encoded by [Op.MarshalBinary] for a map of this
+// type, within the map's limits, without applying it.
+func (m *Map[K, V]) DecodeOp(data []byte) (Op, error) {
+	s := m.readTop("DecodeOp")
+	return decodeOp(data, m.shape(), s.lim)
+}
+
+// VersionBinary encodes the map's version ([Map.Version]).
+func (m *Map[K, V]) VersionBinary() ([]byte, error) { return m.Version().MarshalBinary() }
+
+// DeltaSinceBinary decodes a version encoded by [Map.VersionBinary] and
+// returns [Map.DeltaSince] of it, encoded.
+func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
+	v, err := vclock.UnmarshalClock(version, m.readTop("DeltaSinceBinary").lim)
+	if err != nil {
+		return nil, err
+	}
+	return m.DeltaSince(v).MarshalBinary()
+}
+
+// CollectBinary decodes the versions of every peer, as [Map.VersionBinary]
+// encodes them, and collects ([Map.Collect]) what this replica and all of
+// them have seen.
+func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
+	s := m.mustTop("CollectBinary")
+	stable := s.k.Version()
+	for _, b := range peerVersions {
+		v, err := vclock.UnmarshalClock(b, s.lim)
+		if err != nil {
+			return err
+		}
+		stable.Meet(v)
+	}
+	s.k.Collect(stable)
+	return nil
+}
+
+// MarshalBinary encodes the op, for [Map.ApplyBinary] at another
+// replica. It fails for an op that [Map.Apply] would refuse.
+func (op Op) MarshalBinary() ([]byte, error) {
+	if err := op.check(op.sh); err != nil {
+		return nil, err
+	}
+	if op.kind == opNoop {
+		w := codec.NewWriter(codec.KindORMapOp, 8)
+		w.Array(0)
+		return w.Bytes()
+	}
+	w := codec.NewWriter(codec.KindORMapOp, 32+len(op.leaf.path)+len(op.leaf.val)+10*len(op.dropped))
+	w.Array(3 + 2*len(op.dropped))
+	w.Replica(string(op.dot.Replica))
+	w.Uint(op.dot.Seq)
+	if op.kind == opWrite {
+		op.sh.putLeaf(w, op.leaf)
+	} else {
+		w.Nil()
+	}
+	for _, d := range op.dropped {
+		w.Replica(string(d.Replica))
+		w.Uint(d.Seq)
+	}
+	return w.Bytes()
+}
+
+func decodeOp(data []byte, sh *shape, lim codec.Limits) (Op, error) {
+	r := codec.NewReader(data, codec.KindORMapOp, lim)
+	op := getOp(r, sh)
+	if err := r.Done(); err != nil {
+		return Op{}, err
+	}
+	return op, nil
+}
+
+func getOp(r *codec.Reader, sh *shape) Op {
+	n := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return Op{}
+	}
+	if n == 0 {
+		if len(r.Replicas()) != 0 {
+			r.Fail("no-op with a replica table")
+		}
+		return Op{kind: opNoop, sh: sh}
+	}
+	if n < 3 || (n-3)%2 != 0 {
+		r.Fail("op with %d fields", n)
+		return Op{}
+	}
+	op := Op{kind: opWrite, sh: sh}
+	op.dot = dotkernel.GetDot(r)
+	if r.Err() != nil {
+		return Op{}
+	}
+	if r.IsNil() {
+		op.kind = opRemove
+	} else {
+		op.leaf = sh.getLeaf(r)
+	}
+	table := []vclock.ReplicaID{op.dot.Replica}
+	inTable := map[vclock.ReplicaID]struct{}{op.dot.Replica: {}}
+	if n > 3 {
+		op.dropped = make([]vclock.Dot, 0, (n-3)/2)
+	}
+	for range (n - 3) / 2 {
+		d := dotkernel.GetDot(r)
+		if r.Err() != nil {
+			return Op{}
+		}
+		if k := len(op.dropped); k > 0 && op.dropped[k-1].Compare(d) >= 0 {
+			r.Fail("dropped dot %v out of order", d)
+			return Op{}
+		}
+		if d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq {
+			r.Fail("%v drops the later dot %v", op.dot, d)
+			return Op{}
+		}
+		if _, ok := inTable[d.Replica]; !ok {
+			inTable[d.Replica] = struct{}{}
+			table = append(table, d.Replica)
+		}
+		op.dropped = append(op.dropped, d)
+	}
+	if r.Err() != nil {
+		return Op{}
+	}
+	if op.kind == opRemove && len(op.dropped) == 0 {
+		r.Fail("remove %v drops nothing", op.dot)
+		return Op{}
+	}
+	if !dotkernel.TableIs(r, table) {
+		r.Fail("replica table %q, want %q", r.Replicas(), table)
+		return Op{}
+	}
+	return op
+}

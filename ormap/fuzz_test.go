@@ -1,0 +1,145 @@
+package ormap
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/costcheck"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// seedMap returns a map with a bit of everything: several replicas,
+// concurrent writes, deletes (drop records) and an out-of-order op (a
+// ghost).
+func seedMap(t testing.TB) *cartMap {
+	m := goldenState(t)
+	c := New[string, *Map[string, *Counter]]("c")
+	w := c.At("bob").At("kiwi").Add(2)
+	del := c.At("bob").Delete("kiwi")
+	if err := m.Apply(del); err != nil { // before the write it drops
+		t.Fatal(err)
+	}
+	_ = w
+	return m
+}
+
+func seedStates(f *testing.F) {
+	m := seedMap(f)
+	f.Add(mustMarshal(f, m))
+	f.Add(mustMarshal(f, &cartMap{}))
+	f.Add(mustMarshal(f, m.DeltaSince(vclock.Clock{})))
+}
+
+func seedOps(f *testing.F) {
+	a, b := New[string, *Map[string, *Counter]]("a"), New[string, *Map[string, *Counter]]("b")
+	if err := a.Apply(b.At("x").At("y").Add(3)); err != nil {
+		f.Fatal(err)
+	}
+	for _, op := range []Op{a.At("x").At("z").Add(-1), a.At("x").Delete("y"), a.Delete("x"), a.Delete("x")} {
+		f.Add(mustMarshal(f, op))
+	}
+}
+
+// FuzzMapDecode feeds any input to every decoding method: each either
+// refuses it with a decode error, changing nothing, or takes it; what a
+// map decodes it encodes again to the same bytes' meaning.
+func FuzzMapDecode(f *testing.F) {
+	seedStates(f)
+	seedOps(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m cartMap
+		if err := m.UnmarshalBinary(data); err != nil {
+			requireDecodeError(t, "UnmarshalBinary", err)
+			if m.Len() != 0 {
+				t.Fatal("a refused state changed the map")
+			}
+		} else {
+			again := mustMarshal(t, &m)
+			var m2 cartMap
+			if err := m2.UnmarshalBinary(again); err != nil || !m2.Equal(&m) || !bytes.Equal(mustMarshal(t, &m2), again) {
+				t.Fatalf("a decoded state does not round-trip: %v", err)
+			}
+		}
+		s := seedMap(t)
+		before := s.Clone()
+		if _, err := s.MergeBinary(data); err != nil {
+			requireDecodeError(t, "MergeBinary", err)
+			if !s.Equal(before) {
+				t.Fatal("a refused state changed the map")
+			}
+		}
+		s = seedMap(t)
+		if _, err := s.ApplyBinary(data); err != nil {
+			requireDecodeError(t, "ApplyBinary", err)
+			if !s.Equal(before) {
+				t.Fatal("a refused op changed the map")
+			}
+		}
+		if op, err := s.DecodeOp(data); err == nil && !op.IsNoop() {
+			b := mustMarshal(t, op)
+			if op2, err := s.DecodeOp(b); err != nil || op2.dot != op.dot || op2.leaf != op.leaf {
+				t.Fatalf("a decoded op does not round-trip: %v", err)
+			}
+		}
+		_, _ = s.DeltaSinceBinary(data)
+		_ = s.CollectBinary([][]byte{data})
+	})
+}
+
+// checkCost runs f, the handling of one input of n bytes, and fails t if
+// it costs more than the bounds of package costcheck allow (256 KiB
+// fixed: the reader, an empty table, the index's root).
+func checkCost(t *testing.T, what string, n int, f func()) {
+	t.Helper()
+	costcheck.Check(t, what, n, 256<<10, f)
+}
+
+// seedCosts adds inputs that are costly if decoding is not linear: a
+// state of many keys, a delete dropping many dots of many replicas, a
+// state claiming more keys than it holds.
+func seedCosts(f *testing.F) {
+	big := New[string, *Map[string, *Counter]]("r")
+	for i := range 2000 {
+		big.At(string(rune('a' + i%26))).At(string(rune('A' + i%50))).Add(int64(i + 1))
+	}
+	f.Add(mustMarshal(f, big))
+	many := New[string, *Counter]("r")
+	for i := range 1500 {
+		w := New[string, *Counter](vclock.ReplicaID(rune(0x100 + i)))
+		if err := many.Apply(w.At("k").Add(1)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(mustMarshal(f, many.Delete("k")))
+	w := codec.NewWriter(codec.KindORMap, 0)
+	w.Array(3)
+	w.Array(0)
+	w.Uint(30000)
+	w.Array(0)
+	w.Raw(make([]byte, 30000))
+	b, err := w.Bytes()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+}
+
+// FuzzMapDecodeCost holds every decoding method of a Map, on any input,
+// to the allocation and time bounds of package costcheck.
+func FuzzMapDecodeCost(f *testing.F) {
+	seedStates(f)
+	seedOps(f)
+	seedCosts(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m cartMap
+		checkCost(t, "UnmarshalBinary", len(data), func() { _ = m.UnmarshalBinary(data) })
+		s := seedMap(t)
+		checkCost(t, "MergeBinary", len(data), func() { _, _ = s.MergeBinary(data) })
+		s = seedMap(t)
+		checkCost(t, "ApplyBinary", len(data), func() { _, _ = s.ApplyBinary(data) })
+		checkCost(t, "ApplyBinaryFrom", len(data), func() { _, _ = s.ApplyBinaryFrom(data, "a") })
+		checkCost(t, "DeltaSinceBinary", len(data), func() { _, _ = s.DeltaSinceBinary(data) })
+		checkCost(t, "CollectBinary", len(data), func() { _ = s.CollectBinary([][]byte{data}) })
+	})
+}

@@ -1,0 +1,206 @@
+package ormap
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// node is one key path in the index of a map's store: the dots of the
+// leaves whose path ends here, the longer paths below it, and the sum of
+// the counter increments held here. The index is kept up to date by the
+// kernel's Watch, so reading a value costs a walk down its path.
+type node struct {
+	dots []vclock.Dot // in buf while there is one
+	buf  [1]vclock.Dot
+	few  []kid            // the longer paths, while there are at most maxFew
+	kids map[string]*node // the longer paths, once there are more
+	lo   uint64           // the sum of the increments here, as a 96-bit integer
+	hi   int32            // (no store holds the 2^32 increments that would pass it)
+	live uint32           // dots at or below this node (no store holds 2^32)
+}
+
+// kid is a child of a node: the next segment and its node.
+type kid struct {
+	seg string
+	n   *node
+}
+
+// maxFew is how many children a node keeps in a slice before a map: a
+// small map costs hundreds of bytes, and nested maps, sets and carts
+// mostly have a few keys.
+const maxFew = 8
+
+// child returns the child of n at segment seg, or nil.
+func (n *node) child(seg string) *node {
+	if n.kids != nil {
+		return n.kids[seg]
+	}
+	for _, k := range n.few {
+		if k.seg == seg {
+			return k.n
+		}
+	}
+	return nil
+}
+
+// setChild makes c the child of n at segment seg, which has none.
+func (n *node) setChild(seg string, c *node) {
+	if n.kids == nil && len(n.few) < maxFew {
+		n.few = append(n.few, kid{seg, c})
+		return
+	}
+	if n.kids == nil {
+		n.kids = make(map[string]*node, 2*maxFew)
+		for _, k := range n.few {
+			n.kids[k.seg] = k.n
+		}
+		n.few = nil
+	}
+	n.kids[seg] = c
+}
+
+// dropChild removes the child of n at segment seg.
+func (n *node) dropChild(seg string) {
+	if n.kids != nil {
+		delete(n.kids, seg)
+		return
+	}
+	for i, k := range n.few {
+		if k.seg == seg {
+			last := len(n.few) - 1
+			n.few[i] = n.few[last]
+			n.few[last] = kid{}
+			n.few = n.few[:last]
+			return
+		}
+	}
+}
+
+// numKids returns the number of children of n.
+func (n *node) numKids() int {
+	if n.kids != nil {
+		return len(n.kids)
+	}
+	return len(n.few)
+}
+
+// eachKid calls f with each child of n and its segment, in unspecified
+// order, until f returns false. It reports whether f never did.
+func (n *node) eachKid(f func(seg string, c *node) bool) bool {
+	if n.kids != nil {
+		for seg, c := range n.kids {
+			if !f(seg, c) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, k := range n.few {
+		if !f(k.seg, k.n) {
+			return false
+		}
+	}
+	return true
+}
+
+// find returns the node of path p, or nil if no dot is at or below it.
+func (n *node) find(p string) *node {
+	for p != "" {
+		seg, rest, ok := nextSeg(p)
+		if !ok {
+			return nil
+		}
+		if n = n.child(seg); n == nil {
+			return nil
+		}
+		p = rest
+	}
+	if n.live == 0 {
+		return nil
+	}
+	return n
+}
+
+// add indexes the dot d of a leaf at path p, with increment inc.
+func (n *node) add(p string, d vclock.Dot, inc int64) {
+	for {
+		n.live++
+		seg, rest, ok := nextSeg(p)
+		if !ok {
+			break
+		}
+		c := n.child(seg)
+		if c == nil {
+			c = new(node)
+			c.dots = c.buf[:0]
+			n.setChild(seg, c)
+		}
+		n, p = c, rest
+	}
+	n.dots = append(n.dots, d)
+	n.addInc(inc)
+}
+
+// remove takes the dot d of a leaf at path p, with increment inc, out of
+// the index, and prunes the nodes left empty.
+func (n *node) remove(p string, d vclock.Dot, inc int64) {
+	n.live--
+	seg, rest, ok := nextSeg(p)
+	if !ok {
+		if i := slices.Index(n.dots, d); i >= 0 {
+			last := len(n.dots) - 1
+			n.dots[i] = n.dots[last]
+			n.dots[last] = vclock.Dot{}
+			n.dots = n.dots[:last]
+		}
+		n.addInc(-inc)
+		return
+	}
+	c := n.child(seg)
+	if c == nil {
+		return // cannot happen: every removed dot was added
+	}
+	c.remove(rest, d, inc)
+	if c.live == 0 {
+		n.dropChild(seg)
+	}
+}
+
+func (n *node) addInc(inc int64) {
+	var carry uint64
+	n.lo, carry = bits.Add64(n.lo, uint64(inc), 0)
+	ext := int32(0)
+	if inc < 0 {
+		ext = -1
+	}
+	n.hi += ext + int32(carry)
+}
+
+// sum returns the sum of the increments at n, saturated to the range of
+// an int64.
+func (n *node) sum() int64 {
+	switch {
+	case n == nil:
+		return 0
+	case n.hi == 0 && n.lo <= math.MaxInt64:
+		return int64(n.lo)
+	case n.hi == -1 && n.lo > math.MaxInt64:
+		return int64(n.lo)
+	case n.hi < 0:
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// under appends every dot at or below n to out.
+func (n *node) under(out []vclock.Dot) []vclock.Dot {
+	out = append(out, n.dots...)
+	n.eachKid(func(_ string, c *node) bool {
+		out = c.under(out)
+		return true
+	})
+	return out
+}

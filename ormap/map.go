@@ -1,0 +1,471 @@
+package ormap
+
+import (
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Value is the constraint on the values of a [Map]: one of the nested
+// types of this package, [*Counter], [*Register], [*Set] or [*Map] (a map
+// nested in a map). Its methods are unexported: a value lives in the dot
+// store of the map that holds it and shares that map's causal context,
+// which only the types of this package know how to do.
+type Value[V any] interface {
+	// view returns the value at key path p of the map whose state is s.
+	// It is called on the zero V (a nil pointer).
+	view(s *state, p string) V
+	// shapeOf describes the leaves of the value below its key.
+	shapeOf() shape
+}
+
+// Map is an observed-remove map whose values are nested CRDTs: counters,
+// registers, sets or further maps.
+//
+// Conflict rule: each key holds the value its writers built, concurrent
+// updates to one key merge by the value's own rule, and a delete removes
+// only what its replica had seen of the key, so an update concurrent with
+// a delete survives with only its own part (add-wins on the key,
+// reset-remove on the value).
+//
+// A Map made by [New] is a top-level map: it owns the state (the dot
+// store, its causal context, the replica ID) that every value and nested
+// map in it shares. [Map.At] and [Map.Get] return views of the values,
+// which read and mutate that shared state; each mutator returns an [Op]
+// for the top-level map's [Map.Apply] at the other replicas. The methods
+// that take in or give out the whole state (Apply, Merge, DeltaSince,
+// Version, Collect, Clone, Equal, Fingerprint and the binary methods)
+// belong to the top-level map and panic on a nested one.
+//
+// The zero Map is an empty top-level map with no replica ID: it can be
+// read, merged into, decoded into and applied to, but its mutators panic.
+// Use [New] for a replica that writes.
+//
+// A Map and its views are not safe for concurrent use: guard them as you
+// would a Go map. Reading methods may run together, as under a read lock.
+// A Map must not be copied after first use; use [Map.Clone].
+type Map[K comparable, V Value[V]] struct {
+	s      *state // nil until a zero Map is first written to
+	own    state  // the state of a zero Map, once it is written to
+	path   string // the key path of a nested map; "" at the top
+	nested bool
+	err    error // why the key of a nested map could not be encoded
+}
+
+// New returns an empty map that mutates as replica id.
+//
+// New panics if id is empty: that is a programming error, not a condition
+// to handle at run time.
+func New[K comparable, V Value[V]](id vclock.ReplicaID) *Map[K, V] {
+	if id == "" {
+		panic("ormap: New with an empty replica ID")
+	}
+	m := &Map[K, V]{}
+	m.s = newState(id, m.shapeOf())
+	return m
+}
+
+func (*Map[K, V]) view(s *state, p string) *Map[K, V] {
+	return &Map[K, V]{s: s, path: p, nested: true}
+}
+
+func (*Map[K, V]) shapeOf() shape {
+	var v V
+	vs := v.shapeOf()
+	return shape{segs: append([]segCodec{segCodecOf[K]()}, vs.segs...), kind: vs.kind, val: vs.val}
+}
+
+// st returns the map's state, making it for a zero Map: only methods
+// that write call it, so that readers of a zero Map write nothing.
+func (m *Map[K, V]) st() *state {
+	if m.s == nil {
+		sh := m.shapeOf()
+		m.own.sh = &sh
+		m.own.k.RecordsAll = true
+		m.own.watch()
+		m.s = &m.own
+	}
+	return m.s
+}
+
+// rd returns the map's state for reading: that of a zero Map never
+// written to is empty, without a shape.
+func (m *Map[K, V]) rd() *state {
+	if m.s != nil {
+		return m.s
+	}
+	return &m.own
+}
+
+// shape returns the shape of the map's type.
+func (m *Map[K, V]) shape() *shape {
+	if s := m.rd(); s.sh != nil {
+		return s.sh
+	}
+	sh := m.shapeOf()
+	return &sh
+}
+
+// mustTop returns the state for a method that writes it, and panics on a
+// nested map.
+func (m *Map[K, V]) mustTop(what string) *state {
+	m.notNested(what)
+	return m.st()
+}
+
+// readTop is mustTop for a method that only reads.
+func (m *Map[K, V]) readTop(what string) *state {
+	m.notNested(what)
+	return m.rd()
+}
+
+func (m *Map[K, V]) notNested(what string) {
+	if m.nested {
+		panic("ormap: " + what + " on a nested map; call it on the top-level map")
+	}
+}
+
+// ID returns the replica the map mutates as, or "" for the zero Map.
+func (m *Map[K, V]) ID() vclock.ReplicaID { return m.rd().id }
+
+// SetWriter makes the map, and every value in it, write as w from now on.
+// The replication engine calls it when the map is registered, with the
+// writer of the replica's current run (see vclock.Writer), so that a
+// replica back from an empty disk or an older backup never makes two
+// different writes under one identity. An empty w changes nothing.
+func (m *Map[K, V]) SetWriter(w vclock.ReplicaID) {
+	if w != "" {
+		m.mustTop("SetWriter").id = w
+	}
+}
+
+// keyPath returns the key path of k in m.
+func (m *Map[K, V]) keyPath(k K) (string, error) {
+	if m.err != nil {
+		return "", m.err
+	}
+	seg, err := encSeg(k)
+	if err != nil {
+		return "", err
+	}
+	return appendSeg(m.path, seg), nil
+}
+
+// At returns the value of key k, whether or not k is present: an absent
+// key reads as an empty value (a counter of 0, a register with no value,
+// an empty set or map), and a mutation of the value makes the key
+// present. The view reads and mutates the map's state: it sees later
+// changes, and stays valid as long as the map does.
+//
+// If k cannot be encoded, the value reads as empty and its mutators
+// return an op that reports the error.
+func (m *Map[K, V]) At(k K) V {
+	var v V
+	p, err := m.keyPath(k)
+	out := v.view(m.rd(), p)
+	if err != nil {
+		setErr(any(out), err)
+	}
+	return out
+}
+
+// setErr records in a fresh view that its key could not be encoded.
+func setErr(v any, err error) {
+	if x, ok := v.(interface{ setErr(error) }); ok {
+		x.setErr(err)
+	}
+}
+
+func (m *Map[K, V]) setErr(err error) { m.err = err }
+
+// Get returns the value of key k and whether k is present.
+func (m *Map[K, V]) Get(k K) (V, bool) {
+	v := m.At(k)
+	return v, m.Has(k)
+}
+
+// Has reports whether key k is present: whether some write to its value
+// survives.
+func (m *Map[K, V]) Has(k K) bool {
+	p, err := m.keyPath(k)
+	return err == nil && m.rd().ix.find(p) != nil
+}
+
+// Len returns the number of present keys.
+func (m *Map[K, V]) Len() int {
+	if n := m.rd().ix.find(m.path); n != nil {
+		return n.numKids()
+	}
+	return 0
+}
+
+// All returns an iterator over the present keys and their values, in
+// unspecified order. The map must not be modified during the iteration.
+func (m *Map[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		n := m.rd().ix.find(m.path)
+		if n == nil || m.err != nil {
+			return
+		}
+		var zero V
+		n.eachKid(func(seg string, _ *node) bool {
+			k, ok := decSeg[K](seg)
+			return !ok || yield(k, zero.view(m.s, appendSeg(m.path, seg)))
+		})
+	}
+}
+
+// Keys returns an iterator over the present keys, in unspecified order.
+func (m *Map[K, V]) Keys() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		n := m.rd().ix.find(m.path)
+		if n == nil || m.err != nil {
+			return
+		}
+		n.eachKid(func(seg string, _ *node) bool {
+			k, ok := decSeg[K](seg)
+			return !ok || yield(k)
+		})
+	}
+}
+
+// Delete deletes key k and returns the op to apply at the other replicas.
+// It drops every write to k's value that this replica holds, and only
+// those: a write to k that this replica has not seen survives the delete,
+// and k stays present with just the value that write built (an increment
+// made concurrently counts alone; a register keeps the concurrent value;
+// a set keeps the concurrently added elements). The delete gets a dot of
+// its own, so the map's version advances and [Map.DeltaSince] conveys it.
+//
+// If k is not present, Delete does nothing and returns an op that does
+// nothing ([Op.IsNoop]). If k cannot be encoded, or the replica has no
+// sequence number left, Delete changes nothing and returns an op that
+// reports the error.
+//
+// Delete panics on a map without a replica ID (the zero Map).
+func (m *Map[K, V]) Delete(k K) Op {
+	s := m.st()
+	s.mustWrite("Delete")
+	p, err := m.keyPath(k)
+	if err != nil {
+		return Op{err: err}
+	}
+	return s.remove("Delete", p, s.dotsUnder(p))
+}
+
+// Counter is a counter nested in a [Map]: its value is the sum of the
+// increments made to it and not deleted since.
+//
+// Conflict rule: concurrent increments add up; a delete of the counter's
+// key resets it to the increments the deleting replica had not seen.
+//
+// Each increment is a write of its own, with a dot: a counter holds one
+// dot per increment made since its key was last deleted everywhere. A
+// Counter is a view of its map's state, got from [Map.At] or [Map.Get];
+// it is not safe for concurrent use, and its zero value is not usable.
+type Counter struct {
+	s    *state
+	path string
+	err  error
+}
+
+func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p} }
+func (*Counter) shapeOf() shape                   { return shape{kind: kindCounter} }
+func (c *Counter) setErr(err error)               { c.err = err }
+
+// Value returns the counter's value: the sum of its increments,
+// saturated to the range of an int64 (concurrent increments from several
+// replicas can together pass it).
+func (c *Counter) Value() int64 {
+	if c.err != nil {
+		return 0
+	}
+	return c.s.ix.find(c.path).sum()
+}
+
+// Add adds n (which may be negative) to the counter and returns the op to
+// apply at the other replicas. Adding 0 returns an op that does nothing.
+//
+// If the value as this replica sees it would leave the range of an int64,
+// Add changes nothing and returns an op reporting [ErrOverflow]; if the
+// key cannot be encoded or the replica has no sequence number left, it
+// likewise returns an op that reports the error.
+//
+// Add panics on a map without a replica ID (the zero Map).
+func (c *Counter) Add(n int64) Op {
+	c.s.mustWrite("Counter.Add")
+	if c.err != nil {
+		return Op{err: c.err}
+	}
+	if n == 0 {
+		return Op{kind: opNoop, sh: c.s.sh}
+	}
+	cur := c.Value()
+	if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+	}
+	return c.s.write("Counter.Add", leaf{path: c.path, n: n}, nil)
+}
+
+// Register is a multi-value register nested in a [Map], like
+// register.MV: a write overwrites exactly the values its replica has
+// seen, and concurrent writes are all kept (siblings) until a later write
+// overwrites them.
+//
+// Conflict rule: concurrent writes are all kept; a delete of the
+// register's key removes the values its replica had seen, so a value
+// written concurrently with it survives.
+//
+// A Register is a view of its map's state, got from [Map.At] or
+// [Map.Get]; it is not safe for concurrent use, and its zero value is
+// not usable.
+type Register[T any] struct {
+	s    *state
+	path string
+	err  error
+}
+
+func (*Register[T]) view(s *state, p string) *Register[T] { return &Register[T]{s: s, path: p} }
+func (*Register[T]) shapeOf() shape {
+	return shape{kind: kindRegister, val: segCodecOf[T]()}
+}
+func (r *Register[T]) setErr(err error) { r.err = err }
+
+// Values returns the register's values, one per concurrent write, in the
+// order of their dots; none if it was never written or was deleted.
+func (r *Register[T]) Values() []T {
+	if r.err != nil {
+		return nil
+	}
+	n := r.s.ix.find(r.path)
+	if n == nil || len(n.dots) == 0 {
+		return nil
+	}
+	ds := slices.Clone(n.dots)
+	slices.SortFunc(ds, vclock.Dot.Compare)
+	out := make([]T, 0, len(ds))
+	for _, d := range ds {
+		l, _ := r.s.k.Get(d)
+		if v, ok := decSeg[T](l.val); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Set writes v, overwriting every value this replica holds, and returns
+// the op to apply at the other replicas. If v cannot be encoded, or the
+// replica has no sequence number left, Set changes nothing and returns an
+// op that reports the error.
+//
+// Set panics on a map without a replica ID (the zero Map).
+func (r *Register[T]) Set(v T) Op {
+	r.s.mustWrite("Register.Set")
+	if r.err != nil {
+		return Op{err: r.err}
+	}
+	seg, err := encSeg(v)
+	if err != nil {
+		return Op{err: err}
+	}
+	return r.s.write("Register.Set", leaf{path: r.path, val: seg}, r.s.dotsAt(r.path))
+}
+
+// Set is an add-wins observed-remove set nested in a [Map], like
+// orset.Set.
+//
+// Conflict rule: a remove deletes only the adds its replica had seen, so
+// an add concurrent with a remove of the same element wins; a delete of
+// the set's key likewise keeps the elements added concurrently with it.
+//
+// A Set is a view of its map's state, got from [Map.At] or [Map.Get]; it
+// is not safe for concurrent use, and its zero value is not usable.
+type Set[E comparable] struct {
+	s    *state
+	path string
+	err  error
+}
+
+func (*Set[E]) view(s *state, p string) *Set[E] { return &Set[E]{s: s, path: p} }
+func (*Set[E]) shapeOf() shape {
+	return shape{segs: []segCodec{segCodecOf[E]()}, kind: kindSet}
+}
+func (t *Set[E]) setErr(err error) { t.err = err }
+
+func (t *Set[E]) elemPath(e E) (string, error) {
+	if t.err != nil {
+		return "", t.err
+	}
+	seg, err := encSeg(e)
+	if err != nil {
+		return "", err
+	}
+	return appendSeg(t.path, seg), nil
+}
+
+// Contains reports whether e is in the set.
+func (t *Set[E]) Contains(e E) bool {
+	p, err := t.elemPath(e)
+	return err == nil && t.s.ix.find(p) != nil
+}
+
+// Len returns the number of elements in the set.
+func (t *Set[E]) Len() int {
+	if t.err != nil {
+		return 0
+	}
+	if n := t.s.ix.find(t.path); n != nil {
+		return n.numKids()
+	}
+	return 0
+}
+
+// All returns an iterator over the elements, in unspecified order. The
+// map must not be modified during the iteration.
+func (t *Set[E]) All() iter.Seq[E] {
+	return func(yield func(E) bool) {
+		if t.err != nil {
+			return
+		}
+		n := t.s.ix.find(t.path)
+		if n == nil {
+			return
+		}
+		n.eachKid(func(seg string, _ *node) bool {
+			e, ok := decSeg[E](seg)
+			return !ok || yield(e)
+		})
+	}
+}
+
+// Add adds e and returns the op to apply at the other replicas; the add
+// replaces the dots e had here. If e cannot be encoded, or the replica
+// has no sequence number left, Add changes nothing and returns an op that
+// reports the error.
+//
+// Add panics on a map without a replica ID (the zero Map).
+func (t *Set[E]) Add(e E) Op {
+	t.s.mustWrite("Set.Add")
+	p, err := t.elemPath(e)
+	if err != nil {
+		return Op{err: err}
+	}
+	return t.s.write("Set.Add", leaf{path: p}, t.s.dotsAt(p))
+}
+
+// Remove removes e and returns the op to apply at the other replicas: it
+// drops the adds of e this replica holds, and only those. If e is not in
+// the set it returns an op that does nothing ([Op.IsNoop]).
+//
+// Remove panics on a map without a replica ID (the zero Map).
+func (t *Set[E]) Remove(e E) Op {
+	t.s.mustWrite("Set.Remove")
+	p, err := t.elemPath(e)
+	if err != nil {
+		return Op{err: err}
+	}
+	return t.s.remove("Set.Remove", p, t.s.dotsAt(p))
+}

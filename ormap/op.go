@@ -1,0 +1,107 @@
+package ormap
+
+import (
+	"fmt"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+type opKind uint8
+
+const (
+	opInvalid opKind = iota // the zero Op
+	opWrite                 // a counter increment, register write or set add
+	opRemove                // a delete of a key or a remove of a set element
+	opNoop                  // a delete or remove of something absent
+)
+
+// Op is one change made at one replica to a map or to a value nested in
+// it: the dot (replica, sequence number) that names it, the leaf it
+// writes, if any (a counter increment, a register value, a set element,
+// each under its key path), and the dots it drops (the register values it
+// overwrites, the dots of the key or element it deletes). The mutators
+// return it; apply it at the other replicas with [Map.Apply], or ship it
+// as bytes with [Op.MarshalBinary] and [Map.ApplyBinary].
+//
+// A delete or remove of something the replica did not hold returns an op
+// that does nothing anywhere ([Op.IsNoop]). An Op returned by a mutator
+// that failed reports why through [Op.Err], and cannot be encoded or
+// applied. The zero Op names no change: [Map.Apply] refuses it with
+// [ErrInvalidOp]. An Op may be copied freely.
+//
+// An Op's bytes mean something only to a map of the type that made it
+// (they carry its keys and values typed), so Op has no UnmarshalBinary:
+// the map decodes them, with [Map.ApplyBinary] or [Map.DecodeOp].
+type Op struct {
+	kind    opKind
+	dot     vclock.Dot
+	leaf    leaf
+	dropped []vclock.Dot // sorted by vclock.Dot.Compare, no repeats; never modified
+	sh      *shape       // the shape of the map that made or decoded it
+	err     error
+}
+
+// Err returns why the mutator that made op failed, or nil.
+func (op Op) Err() error { return op.err }
+
+// IsNoop reports whether op does nothing anywhere.
+func (op Op) IsNoop() bool { return op.kind == opNoop }
+
+// IsRemove reports whether op deletes a key or removes a set element.
+func (op Op) IsRemove() bool { return op.kind == opRemove || op.kind == opNoop }
+
+// Dot returns the dot that names the change; a no-op has none.
+func (op Op) Dot() vclock.Dot { return op.dot }
+
+// Dropped returns the dots the op drops, sorted.
+func (op Op) Dropped() []vclock.Dot { return append([]vclock.Dot(nil), op.dropped...) }
+
+// String describes the op, for example "write@us-east-1:3 drops 2 dots".
+func (op Op) String() string {
+	switch op.kind {
+	case opWrite:
+		return fmt.Sprintf("write@%v drops %d dots", op.dot, len(op.dropped))
+	case opRemove:
+		return fmt.Sprintf("remove@%v drops %d dots", op.dot, len(op.dropped))
+	case opNoop:
+		return "no-op"
+	}
+	if op.err != nil {
+		return "failed op: " + op.err.Error()
+	}
+	return "invalid op"
+}
+
+// check reports why op cannot be applied to a map of shape sh, or nil.
+func (op Op) check(sh *shape) error {
+	if op.err != nil {
+		return op.err
+	}
+	switch op.kind {
+	case opNoop:
+		return nil
+	case opWrite, opRemove:
+	default:
+		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
+	}
+	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
+		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
+	}
+	if op.kind == opRemove && len(op.dropped) == 0 {
+		return fmt.Errorf("%w: remove %v drops nothing", ErrInvalidOp, op.dot)
+	}
+	for i, d := range op.dropped {
+		switch {
+		case !d.Valid() || d.Seq > vclock.MaxSeq:
+			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
+		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
+			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
+		case i > 0 && op.dropped[i-1].Compare(d) >= 0:
+			return fmt.Errorf("%w: dropped dots out of order at %v", ErrInvalidOp, d)
+		}
+	}
+	if op.kind == opWrite && sh != nil {
+		return sh.checkLeaf(op.leaf)
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package ormap
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// leafKind says what the leaves of a map's values are.
+type leafKind uint8
+
+const (
+	kindCounter  leafKind = iota + 1 // a dot holds an increment
+	kindRegister                     // a dot holds a written value
+	kindSet                          // a dot supports a set element (the path's last segment)
+)
+
+// shape describes the leaves of a map type: the codecs of the segments
+// of their key paths, outermost first (a set's element is the last), what
+// a leaf holds, and the codec of register values.
+type shape struct {
+	segs []segCodec
+	kind leafKind
+	val  segCodec
+}
+
+// leaf is what one dot of a map's store holds. Every write makes a leaf
+// under a dot of its own, so a dot's leaf never changes.
+type leaf struct {
+	path string // the key path, segment by segment (see appendSeg)
+	n    int64  // a counter increment
+	val  string // a register value's segment
+}
+
+// state is what a top-level map and all the maps and values nested in it
+// share: the replica ID, the dot store with its causal context, and the
+// index of the store by key path.
+type state struct {
+	id  vclock.ReplicaID
+	k   dotkernel.Kernel[vclock.Dot, leaf]
+	ix  node
+	lim codec.Limits
+	sh  *shape
+}
+
+func newState(id vclock.ReplicaID, sh shape) *state {
+	s := &state{id: id, sh: &sh}
+	s.k.RecordsAll = true
+	s.watch()
+	return s
+}
+
+// watch makes the kernel keep the index up to date.
+func (s *state) watch() {
+	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
+		if added {
+			s.ix.add(l.path, d, l.n)
+		} else {
+			s.ix.remove(l.path, d, l.n)
+		}
+	}
+}
+
+// adopt makes k the state's store, with an index built from it.
+func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
+	s.k = *k
+	s.ix = node{}
+	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
+		s.ix.kids = make(map[string]*node, k.Len())
+	}
+	for d, l := range s.k.All() {
+		s.ix.add(l.path, d, l.n)
+	}
+	s.watch()
+}
+
+func (s *state) mustWrite(what string) {
+	if s.id == "" {
+		panic("ormap: " + what + " on a Map made without New")
+	}
+}
+
+// write makes a new leaf l that replaces the dots in drop, and returns
+// its op. drop may be nil (a counter increment drops nothing).
+func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
+	s.mustWrite(what)
+	if _, err := s.k.Next(s.id); err != nil {
+		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	drop = s.dropAll(drop)
+	d := s.k.Mint(s.id)
+	s.k.Put(d, l, d)
+	s.k.Record(d, d, drop)
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
+}
+
+// remove drops the dots in drop and returns the op that does so
+// everywhere, or a no-op if drop is empty.
+func (s *state) remove(what, path string, drop []vclock.Dot) Op {
+	s.mustWrite(what)
+	if len(drop) == 0 {
+		return Op{kind: opNoop, leaf: leaf{path: path}, sh: s.sh}
+	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	drop = s.dropAll(drop)
+	d := s.k.Mint(s.id)
+	s.k.Record(d, d, drop)
+	return Op{kind: opRemove, dot: d, leaf: leaf{path: path}, dropped: drop, sh: s.sh}
+}
+
+// dropAll removes the dots of drop from the store and returns them
+// sorted. drop must not alias the index.
+func (s *state) dropAll(drop []vclock.Dot) []vclock.Dot {
+	for _, x := range drop {
+		s.k.Remove(x)
+	}
+	slices.SortFunc(drop, vclock.Dot.Compare)
+	return drop
+}
+
+// dotsAt returns a copy of the dots at exactly path p.
+func (s *state) dotsAt(p string) []vclock.Dot {
+	if n := s.ix.find(p); n != nil {
+		return slices.Clone(n.dots)
+	}
+	return nil
+}
+
+// dotsUnder returns the dots at or below path p.
+func (s *state) dotsUnder(p string) []vclock.Dot {
+	if n := s.ix.find(p); n != nil {
+		return n.under(nil)
+	}
+	return nil
+}
+
+// apply applies op and reports whether the store changed.
+func (s *state) apply(op Op) (bool, error) {
+	if err := op.check(s.sh); err != nil {
+		return false, err
+	}
+	if op.kind == opNoop || s.k.Applied(op.dot) {
+		return false, nil
+	}
+	changed := false
+	for i, x := range op.dropped {
+		if s.k.Drop(x, op.dropped[i:i+1]) {
+			changed = true
+		}
+	}
+	s.k.Record(op.dot, op.dot, op.dropped)
+	if op.kind == opWrite {
+		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
+			changed = true
+		}
+	} else {
+		s.k.Observe(op.dot)
+	}
+	return changed, nil
+}
+
+// checkLeaf reports why l does not fit the shape sh, or nil.
+func (sh *shape) checkLeaf(l leaf) error {
+	if n := countSegs(l.path); n != len(sh.segs) {
+		return fmt.Errorf("%w: a key path of %d segments, want %d", ErrInvalidOp, n, len(sh.segs))
+	}
+	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.val != "") {
+		return fmt.Errorf("%w: a value of another type", ErrInvalidOp)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package ormap
+
+import (
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// SetLimits sets the limits every decoding method of the map applies to
+// its input: [Map.UnmarshalBinary], [Map.MergeBinary], [Map.ApplyBinary],
+// [Map.ApplyBinaryFrom], [Map.DecodeOp], the version of
+// [Map.DeltaSinceBinary] and the versions of [Map.CollectBinary]. Zero
+// fields take the values of [codec.DefaultLimits]. Clones keep the
+// limits; decoding a state does not change them.
+func (m *Map[K, V]) SetLimits(l codec.Limits) { m.mustTop("SetLimits").lim = l }
+
+// Apply applies an op made at another replica (or this one). Ops may
+// arrive in any order and any number of times: applying one twice, or
+// after ops that came later, is harmless; a delete that arrives before a
+// write it observed still drops that write.
+//
+// Apply refuses an invalid op (the zero Op, a failed mutator's op, dots
+// that name no event, a value that does not fit the map's type) with an
+// error matching [ErrInvalidOp] or the mutator's error, and changes
+// nothing.
+func (m *Map[K, V]) Apply(op Op) error {
+	_, err := m.mustTop("Apply").apply(op)
+	return err
+}
+
+// Merge sets m to the join of m and o: a write survives if both hold it,
+// or if one holds it and the other has never seen it; the causal contexts
+// are united. Merge is commutative, associative and idempotent, and never
+// fails. A nil o changes nothing.
+func (m *Map[K, V]) Merge(o *Map[K, V]) {
+	s := m.mustTop("Merge")
+	if o == nil || o == m {
+		return
+	}
+	s.k.Join(&o.readTop("Merge").k)
+}
+
+// Version returns the map's version: for each replica, how many of its
+// writes and deletes the map has seen, counting only those received
+// without gaps. Pass a peer's version to [Map.DeltaSince] to send it what
+// it lacks.
+func (m *Map[K, V]) Version() vclock.Clock { return m.readTop("Version").k.Version() }
+
+// DeltaSince returns a map holding what a replica whose version is v
+// lacks: the writes v has not seen, the events beyond v, and the drops
+// (deletes, overwrites, removes) v has not seen. Merging it into a
+// replica whose version is v gives the same state as merging all of m. If
+// v is older than a drop record m has discarded (see [Map.Collect]), the
+// delta is a full copy. v must be a version the receiver really has. The
+// delta has no replica ID: it is for merging and encoding.
+func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
+	s := m.readTop("DeltaSince")
+	d := &Map[K, V]{s: &state{sh: m.shape()}}
+	d.s.adopt(s.k.DeltaSince(v))
+	return d
+}
+
+// Collect discards the drop records of the writes and deletes every
+// replica has seen, and returns how many it discarded. stable must be a
+// version every replica has reached (the meet of all their versions).
+// Collecting never changes the map's value or its state as [Map.Equal]
+// sees it. A peer whose version is older than stable is later sent a full
+// copy instead of a delta.
+func (m *Map[K, V]) Collect(stable vclock.Clock) int {
+	return m.mustTop("Collect").k.Collect(stable)
+}
+
+// Clone returns an independent copy of m, with the same replica ID. Do
+// not mutate both the original and the clone: they would make different
+// writes with the same dots.
+func (m *Map[K, V]) Clone() *Map[K, V] {
+	s := m.readTop("Clone")
+	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: m.shape()}}
+	c.s.adopt(s.k.Clone())
+	return c
+}
+
+// Equal reports whether m and o are in the same state: the same writes,
+// under the same dots, after seeing the same events. Replica IDs and drop
+// records are not compared. A nil map equals an empty one.
+func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
+	empty := func(x *Map[K, V]) bool {
+		return x == nil || (x.rd().k.Len() == 0 && x.rd().k.Context().IsEmpty())
+	}
+	if m == nil || o == nil {
+		return empty(m) && empty(o)
+	}
+	return m.readTop("Equal").k.Equal(&o.readTop("Equal").k, func(a, b leaf) bool { return a == b })
+}
+
+// Fingerprint returns a hash of the map's content: every write with its
+// dot and key path. Replicas whose states are [Map.Equal] have the same
+// fingerprint whatever order changes arrived in, and maps whose content
+// differs almost surely do not. It is kept up to date by every change and
+// costs nothing to read.
+func (m *Map[K, V]) Fingerprint() uint64 { return m.readTop("Fingerprint").k.Fingerprint() }
