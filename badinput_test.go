@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -195,7 +196,7 @@ func TestReceiveRefusesFutureVersion(t *testing.T) {
 }
 
 func TestReceiveRefusesOversized(t *testing.T) {
-	msg := sender(t, "s", "x")
+	msg := sender(t, "s", strings.Repeat("x", crdt.MinMessageBytes))
 	b, h := receiver(t, func(c *crdt.Config) { c.MaxMessageBytes = len(msg) - 1 })
 	err := b.Receive(context.Background(), "a", msg)
 	if !errors.Is(err, crdt.ErrTooLarge) {
