@@ -1009,9 +1009,15 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			// that this replica holds and another peer lacks would then
 			// reach that peer from no one. Serve every other peer a
 			// catch-up from its digest.
+			//
+			// A catch-up already on its way to such a peer was computed
+			// before this replica could hold what the restarted peer now
+			// brings it (its writes restored from a snapshot, say): it
+			// no longer settles anything, and the peer is asked for its
+			// digest again once it is merged.
 			for _, q := range r.peers {
 				if q != p {
-					q.startCatchUp()
+					q.awaitDig, q.catchUpSent = true, 0
 				}
 			}
 		}
@@ -1103,7 +1109,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// incarnation of this replica: they may leave out what it lost in
 		// the restart. The sender learns of the restart and asks again.
 		refuse(fmt.Errorf("%w: catch-up states from %s for an earlier incarnation", ErrStale, p.id))
-	} else if len(env.States) > 0 || env.StatesUpTo > 0 {
+	} else if !env.HasChunk && (len(env.States) > 0 || env.StatesUpTo > 0) {
 		ok := true
 		for _, s := range env.States {
 			obj, found := r.objects[s.Object]
