@@ -97,7 +97,8 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	}
 
 	// flush emits the store part of items, cutting it in two while it is
-	// too large.
+	// too large. emitted records the size of each part made.
+	var emitted []int
 	var flushStore func([]keyDots) error
 	flushStore = func(group []keyDots) error {
 		p := &Kernel[K, V]{RecordsAll: true}
@@ -114,6 +115,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		if err != nil {
 			return err
 		}
+		emitted = append(emitted, n)
 		if n > budget {
 			if len(group) == 1 {
 				return ErrPartTooLarge
@@ -123,14 +125,28 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		ordered++
 		return nil
 	}
-	start, acc := 0, 0
+	// The estimate is generous (a run of dots costs far less than
+	// partDotCost each): once a part is made, the next ones are filled by
+	// the estimate scaled to what the last one really took.
+	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*len(it.dots) }
+	scale := 1.0
+	start, acc := 0, 0.0
 	for i, it := range items {
-		c := size(it.key, it.v) + partDotCost*len(it.dots)
-		if i > start && acc+c > budget {
+		c := scale * float64(cost(it))
+		if i > start && acc+c > float64(budget) {
+			before := len(emitted)
 			if err := flushStore(items[start:i]); err != nil {
 				return 0, err
 			}
+			if len(emitted) == before+1 {
+				est := 0
+				for _, x := range items[start:i] {
+					est += cost(x)
+				}
+				scale = min(1, 1.03*float64(emitted[before])/float64(est))
+			}
 			start, acc = i, 0
+			c = scale * float64(cost(it))
 		}
 		acc += c
 	}
@@ -168,17 +184,17 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		}
 		return nil
 	}
-	start, acc = 0, 0
+	start, used := 0, 0
 	var zero V
 	for i, r := range recs {
 		c := size(r.Key, zero) + partDotCost*(1+len(r.Dropped))
-		if i > start && acc+c > budget {
+		if i > start && used+c > budget {
 			if err := flushRecs(recs[start:i]); err != nil {
 				return 0, err
 			}
-			start, acc = i, 0
+			start, used = i, 0
 		}
-		acc += c
+		used += c
 	}
 	if start < len(recs) {
 		if err := flushRecs(recs[start:]); err != nil {
