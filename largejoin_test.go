@@ -3,7 +3,6 @@ package crdt_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -12,14 +11,16 @@ import (
 	"github.com/activeactive/crdt/orset"
 )
 
-// lossy is a transport between two replicas that loses a share of what one
-// of them sends, by a seeded draw, and records what was sent and lost.
+// lossy is a transport between two replicas that loses a share of the
+// chunks one of them sends (its messages of at least a quarter of the
+// limit: every tenth, say), and records what was sent and lost.
 type lossy struct {
 	mu      sync.Mutex
 	from    crdt.ReplicaID
 	queue   *[]delivery
-	loss    float64 // share of messages lost
-	rng     *rand.Rand
+	every   int // lose every every-th chunk; 0 for none
+	big     int // the size from which a message counts as a chunk
+	chunks  int
 	sent    int
 	lost    int // bytes lost
 	largest int
@@ -35,9 +36,12 @@ func (l *lossy) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error {
 	defer l.mu.Unlock()
 	l.sent += len(msg)
 	l.largest = max(l.largest, len(msg))
-	if l.loss > 0 && l.rng.Float64() < l.loss {
-		l.lost += len(msg)
-		return nil
+	if len(msg) >= l.big {
+		l.chunks++
+		if l.every > 0 && l.chunks%l.every == 0 {
+			l.lost += len(msg)
+			return nil
+		}
 	}
 	*l.queue = append(*l.queue, delivery{to, l.from, msg})
 	return nil
@@ -64,14 +68,14 @@ func bigSet(n int) *orset.Set[string] {
 }
 
 // largeJoin has a new, empty replica join one holding set (a clone of it),
-// through messages of at most maxMsg bytes, the holder's losing a share
-// loss of them, and reports what it cost.
-func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, loss float64) joinResult {
+// through messages of at most maxMsg bytes, the holder's losing every
+// every-th chunk (none if every is 0), and reports what it cost.
+func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joinResult {
 	var queue []delivery
 	ids := [2]crdt.ReplicaID{"us-east-1", "eu-west-1"}
 	tr := [2]*lossy{
-		{from: ids[0], queue: &queue, loss: loss, rng: rand.New(rand.NewPCG(1, 2))},
-		{from: ids[1], queue: &queue},
+		{from: ids[0], queue: &queue, every: every, big: maxMsg / 4},
+		{from: ids[1], queue: &queue, big: maxMsg / 4},
 	}
 	var rs [2]*crdt.Replica
 	var hs [2]*crdt.Handle[*orset.Set[string]]
@@ -143,8 +147,8 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, loss float64) 
 // TestLargeJoinThroughSmallMessages has a new replica join one holding a
 // large set, through messages much smaller than the set: it converges, no
 // message is over the limit, the bytes sent are within 10% of the set's
-// encoded size, and losing a tenth of the holder's messages costs about
-// what was lost, not a new start. (BenchmarkLargeJoin does the same with a
+// encoded size, and losing a tenth of the chunks costs about what was
+// lost, not a new start. (BenchmarkLargeJoin does the same with a
 // million elements through 1 MiB messages.)
 func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	const n, maxMsg = 100_000, 64 << 10
@@ -161,9 +165,9 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	if float64(clean.sent) > 1.1*float64(clean.stateBytes) {
 		t.Fatalf("sent %d bytes for a state of %d: more than 1.1 times", clean.sent, clean.stateBytes)
 	}
-	lossy := largeJoin(t, set, maxMsg, 0.1)
+	lossy := largeJoin(t, set, maxMsg, 10)
 	extra := lossy.sent - clean.sent
-	t.Logf("10%% loss: sent %d (%.1f%% more), of which %d lost, in %d rounds, %d catch-up rounds, %v",
+	t.Logf("every 10th chunk lost: sent %d (%.1f%% more), of which %d lost, in %d rounds, %d catch-up rounds, %v",
 		lossy.sent, 100*float64(extra)/float64(clean.sent), lossy.lost, lossy.rounds, lossy.digests, lossy.took)
 	if lossy.largest > maxMsg {
 		t.Fatalf("a message of %d bytes; the limit is %d", lossy.largest, maxMsg)
@@ -176,4 +180,50 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	if extra > 2*lossy.lost+clean.stateBytes/50 {
 		t.Fatalf("losing %d bytes cost %d more: more than what was lost", lossy.lost, extra)
 	}
+}
+
+// BenchmarkLargeJoin has a new replica join one holding a set of a million
+// elements through 1 MiB messages, with no loss and with a tenth of the
+// holder's messages lost, and reports the bytes sent against the state's
+// encoded size, the largest message, and the join's time. The floor
+// merges the whole state in one message, as before catch-ups had chunks.
+func BenchmarkLargeJoin(b *testing.B) {
+	const n, maxMsg = 1_000_000, 1 << 20
+	set := bigSet(n)
+	for _, every := range []int{0, 10} {
+		name := "loss=none"
+		if every > 0 {
+			name = fmt.Sprintf("loss=1in%d", every)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var res joinResult
+			for b.Loop() {
+				res = largeJoin(b, set, maxMsg, every)
+			}
+			b.ReportMetric(float64(res.stateBytes), "state-bytes")
+			b.ReportMetric(float64(res.sent), "sent-bytes")
+			b.ReportMetric(float64(res.sent)/float64(res.stateBytes), "sent/state")
+			b.ReportMetric(float64(res.lost), "lost-bytes")
+			b.ReportMetric(float64(res.largest), "largest-msg-bytes")
+			b.ReportMetric(res.took.Seconds(), "join-s")
+			if res.largest > maxMsg {
+				b.Fatalf("a message of %d bytes", res.largest)
+			}
+		})
+	}
+	b.Run("floor=whole-state", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			state, err := set.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := orset.New[string]("eu-west-1")
+			if _, err := dst.MergeBinary(state); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(state)), "state-bytes")
+		}
+	})
 }
