@@ -95,12 +95,13 @@ type Limited interface {
 
 // Chunker is an optional interface of an [Object] whose state or delta
 // can be cut into parts, so that a catch-up larger than
-// Config.MaxMessageBytes can travel in several messages. The engine uses
-// it only for a state or delta too large for one message.
+// Config.MaxMessageBytes can travel in several messages.
 //
 // ChunksBinary returns the object's whole state (version nil) or its
 // delta since the encoded version (as DeltaSinceBinary takes it), as parts
-// of at most max bytes each. MergeChunkBinary merges one part, at a cost
+// of at most max bytes each; or no parts if the whole likely fits in max
+// bytes: the engine then sends it whole (and, should it not fit after
+// all, asks again for parts half the size). MergeChunkBinary merges one part, at a cost
 // that grows with the part, not with the state. Merging every part has the
 // effect of merging the whole, and each part is safe to merge alone,
 // duplicated, or never: it never brings back what the receiver saw
@@ -110,7 +111,7 @@ type Limited interface {
 // sees to that order. Like other inputs, a part from a peer is validated
 // whole before anything changes.
 //
-// [orset.Set] and [lwwmap.Map] implement it.
+// The OR-Set (orset.Set) and the LWW-map (lwwmap.Map) implement it.
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)

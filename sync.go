@@ -704,39 +704,48 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		)
 		dobj, isDelta := obj.(DeltaObject)
 		useDelta := isDelta && d.Version != nil && !p.diverged[d.Object]
+		var version []byte
 		if useDelta {
-			state, err = dobj.DeltaSinceBinary(d.Version)
-			if err != nil {
-				p.refuse(reasonFor(err)) // the peer's version is bad
+			version = d.Version
+		}
+		c, isChunker := obj.(Chunker)
+		var parts [][]byte
+		ordered := 0
+		if isChunker {
+			// In parts, unless the whole fits.
+			parts, ordered, err = c.ChunksBinary(version, partRoom-entrySize(d.Object, nil))
+		}
+		if err == nil && parts == nil {
+			if useDelta {
+				state, err = dobj.DeltaSinceBinary(d.Version)
+			} else {
+				state, err = obj.MarshalBinary()
 			}
-		} else {
-			state, err = obj.MarshalBinary()
+			if err == nil && entrySize(d.Object, state) > partRoom {
+				if isChunker {
+					parts, ordered, err = c.ChunksBinary(version, (partRoom-entrySize(d.Object, nil))/2)
+				} else {
+					err = fmt.Errorf("%w: a state of %d bytes and the object cannot cut it (see Chunker)", ErrTooLarge, len(state))
+				}
+			}
+		}
+		if err != nil && useDelta && !errors.Is(err, ErrTooLarge) {
+			p.refuse(reasonFor(err)) // the peer's version is bad
+		}
+		if !useDelta {
 			p.stats.statesFull++
 		}
-		if err == nil && entrySize(d.Object, state) > partRoom {
-			var version []byte
-			if useDelta {
-				version = d.Version
-			}
-			var parts [][]byte
-			ordered := 0
-			if c, ok := obj.(Chunker); ok {
-				parts, ordered, err = c.ChunksBinary(version, partRoom-entrySize(d.Object, nil))
-			} else {
-				err = fmt.Errorf("%w: a state of %d bytes and the object cannot cut it (see Chunker)", ErrTooLarge, len(state))
-			}
-			if err == nil {
-				p.stats.statesSent++
-				for i, b := range parts {
-					e := partEntry{Object: d.Object, Data: b, Part: true}
-					if i < ordered {
-						free = append(free, e)
-					} else {
-						later = append(later, e)
-					}
+		if err == nil && parts != nil {
+			p.stats.statesSent++
+			for i, b := range parts {
+				e := partEntry{Object: d.Object, Data: b, Part: true}
+				if i < ordered {
+					free = append(free, e)
+				} else {
+					later = append(later, e)
 				}
-				continue
 			}
+			continue
 		}
 		if err != nil {
 			complete = false

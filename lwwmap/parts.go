@@ -47,7 +47,8 @@ func valueSize(x any) int {
 // ChunksBinary returns the map's state (if version is nil) or its delta
 // since the encoded version (as [Map.DeltaSinceBinary] takes it), cut
 // into parts of at most limit bytes each, for [Map.MergeChunkBinary] to
-// merge one at a time. Merging every part has the effect of merging the
+// merge one at a time; or no parts if the whole fits in limit bytes, to
+// be sent whole. Merging every part has the effect of merging the
 // whole; each is safe to merge on its own. parts[:ordered] (the entries)
 // go in any order; each later part only once every part before it is
 // merged. An entry that does not fit in limit bytes on its own makes it
@@ -64,6 +65,19 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	type item struct {
 		k K
 		e entry[V]
+	}
+	est := 64
+	for k, e := range whole.m {
+		est += valueSize(k) + valueSize(e.v) + 12
+	}
+	for range whole.ctx.Ranges() {
+		est += 20
+	}
+	for _, id := range whole.reps {
+		est += len(id) + 4
+	}
+	if est <= limit {
+		return nil, 0, nil // it fits whole, most likely
 	}
 	items := make([]item, 0, len(whole.m))
 	var held vclock.Context

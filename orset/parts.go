@@ -26,13 +26,17 @@ func elemSize[E comparable](e E, _ struct{}) int {
 // ChunksBinary returns the set's state (if version is nil) or its delta
 // since the encoded version (as [Set.DeltaSinceBinary] takes it), cut
 // into parts of at most max bytes each, for [Set.MergeChunkBinary] to
-// merge one at a time. Merging every part has the effect of merging the
-// whole state or delta. Each part is safe to merge on its own: it never
-// brings back an element that the receiver saw removed, nor makes the
-// receiver take a removal for seen before the removal's effect is merged.
-// parts[ordered:] must each be merged only after every part before it;
-// the others, in any order, first. An element whose dots do not fit in
-// max bytes on their own makes it fail.
+// merge one at a time; or no parts if the whole fits in max bytes, to be
+// sent whole ([Set.MarshalBinary] or [Set.DeltaSinceBinary]). Merging
+// every part has the effect of merging the whole. Each part is safe to
+// merge on its own: it never brings back an element that the receiver saw
+// removed, nor makes the receiver take a removal for seen before the
+// removal's effect is merged. parts[ordered:] must each be merged only
+// after every part before it; the others, in any order, first. An element
+// whose dots do not fit in max bytes on their own makes it fail.
+//
+// Like the other reading methods, it may run at the same time as other
+// readers.
 func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
 	k, full := &s.k, true
 	if version != nil {
@@ -40,10 +44,18 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 		if err != nil {
 			return nil, 0, err
 		}
-		full = !s.k.Horizon().LessOrEqual(v) // DeltaSince then copies the whole set
-		k = s.k.DeltaSince(v)
+		// DeltaSince copies the whole set if v predates its horizon, and
+		// gives it all for an empty v: it is read as it is then.
+		full = !s.k.Horizon().LessOrEqual(v)
+		if !full && !v.IsZero() {
+			k = s.k.DeltaSince(v)
+		}
 	}
-	ordered, err = k.Split(full, max-1, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
+	// Most likely the whole fits, if it does by a generous estimate.
+	if k.SizeAtMost(elemSize[E]) <= max {
+		return nil, 0, nil
+	}
+	ordered, err = k.Split(full, max, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
 		w := codec.NewWriter(codec.KindSet, 64)
 		p.K.Encode(w, putElem[E], nil)
 		b, err := w.Bytes()

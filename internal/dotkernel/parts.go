@@ -453,3 +453,24 @@ func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
 		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
 	}
 }
+
+// SizeAtMost returns a generous estimate of the bytes k takes encoded,
+// with size estimating each key and value, for telling cheaply whether it
+// needs cutting into parts.
+func (k *Kernel[K, V]) SizeAtMost(size func(K, V) int) int {
+	n := 32
+	for key, e := range k.m.all {
+		n += size(key, e.v) + 10*k.numDots(key, e)
+	}
+	for range k.ctx.Ranges() {
+		n += 2 * 10
+	}
+	var zero V
+	for _, r := range k.liveRecords() {
+		n += size(r.Key, zero) + 10*(1+len(r.Dropped))
+	}
+	for _, id := range k.reps {
+		n += len(id) + 4
+	}
+	return n + 10*(len(k.ghosts)+k.horizon.Len())
+}
