@@ -88,7 +88,9 @@ type WriterSetter interface {
 // Limited is an optional interface of an [Object] whose decoders can be
 // held to limits. [Register] hands it the replica's limits (MaxBytes is
 // Config.MaxMessageBytes), so that no state or op from a peer makes an
-// object allocate past them. Every data type of this module implements it.
+// object allocate past them. [Replica.Restore] raises them to a saved
+// state's size while it restores it: a state may be larger than any
+// message. Every data type of this module implements it.
 type Limited interface {
 	SetLimits(codec.Limits)
 }
