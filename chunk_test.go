@@ -184,3 +184,40 @@ func TestChunkAcksOfNothingRefused(t *testing.T) {
 		t.Fatalf("a refused acknowledgement counted")
 	}
 }
+
+// A digest in parts is taken in once every part has arrived, whatever
+// their order, each object once; a part of another round starts over.
+func TestDigestPartsGathered(t *testing.T) {
+	a, _ := stubReplica(t, "a", &sentTo{})
+	for _, n := range []string{"x", "y", "z"} {
+		a.objects[n] = &stubObject{version: []byte{1}}
+	}
+	p := a.peers["b"]
+	part := func(round, i, n uint64, objs ...string) *envelope {
+		e := &envelope{HasDigest: true, DigestRound: round, DigestPart: i, DigestParts: n}
+		for _, o := range objs {
+			e.Digest = append(e.Digest, digestEntry{Object: o, Version: []byte{1}})
+		}
+		return e
+	}
+	if p.gatherDigest(part(1, 1, 2, "z", "unknown"), a.objects) {
+		t.Fatal("whole after one part of two")
+	}
+	if p.gatherDigest(part(2, 0, 2, "x"), a.objects) { // another round: starts over
+		t.Fatal("whole after one part of a new round")
+	}
+	if p.gatherDigest(part(2, 0, 2, "x"), a.objects) { // a duplicate
+		t.Fatal("whole after a duplicate part")
+	}
+	e := part(2, 1, 2, "obj", "x", "y")
+	if !p.gatherDigest(e, a.objects) {
+		t.Fatal("not whole after every part")
+	}
+	var got []string
+	for _, d := range e.Digest {
+		got = append(got, d.Object)
+	}
+	if d := cmp.Diff([]string{"obj", "x", "y"}, got); d != "" {
+		t.Fatalf("digest gathered (-want +got):\n%s", d)
+	}
+}

@@ -117,6 +117,7 @@ type digestIn struct {
 	round, parts uint64
 	got          inCatchUp // which parts arrived (num and upTo unused)
 	entries      []digestEntry
+	named        map[string]bool // the objects of entries: each once
 }
 
 type peerCounters struct {
@@ -1264,7 +1265,11 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 	}
 	g.got.set(env.DigestPart)
 	for _, d := range env.Digest {
-		if _, ok := objects[d.Object]; ok {
+		if _, ok := objects[d.Object]; ok && !g.named[d.Object] {
+			if g.named == nil {
+				g.named = map[string]bool{}
+			}
+			g.named[d.Object] = true
 			g.entries = append(g.entries, d)
 		}
 	}
@@ -1272,7 +1277,7 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 		return false
 	}
 	slices.SortFunc(g.entries, func(a, b digestEntry) int { return strings.Compare(a.Object, b.Object) })
-	env.Digest = slices.CompactFunc(g.entries, func(a, b digestEntry) bool { return a.Object == b.Object })
+	env.Digest = g.entries
 	p.digIn = digestIn{}
 	return true
 }
