@@ -56,6 +56,8 @@ type joinResult struct {
 	rounds     int           // ticks until the newcomer held everything
 	digests    uint64        // catch-up rounds served
 	took       time.Duration // from the first tick to convergence
+	chunks     int           // chunks of the catch-up, as Stats showed them
+	leftSeen   int           // chunks left at the last look
 }
 
 // bigSet returns a set of n elements made at one replica.
@@ -121,7 +123,19 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 		}
 		n := 0
 		hs[1].Read(func(s *orset.Set[string]) { n = s.Len() })
-		if n == want && !rs[0].Stats().Peers[0].AwaitingCatchUp {
+		ps := rs[0].Stats().Peers[0]
+		if ps.CatchUpChunks > 0 {
+			// Progress: what is left never exceeds the whole, and goes down.
+			if ps.CatchUpChunksLeft > ps.CatchUpChunks || ps.CatchUpBytesLeft > res.stateBytes+ps.CatchUpChunks*maxMsg/100 ||
+				(res.leftSeen > 0 && ps.CatchUpChunksLeft > res.leftSeen) {
+				tb.Fatalf("progress: %d of %d chunks, %d bytes left, %d left before", ps.CatchUpChunksLeft, ps.CatchUpChunks, ps.CatchUpBytesLeft, res.leftSeen)
+			}
+			res.chunks, res.leftSeen = ps.CatchUpChunks, ps.CatchUpChunksLeft
+		}
+		if n == want && !ps.AwaitingCatchUp {
+			if ps.CatchUpChunksLeft != 0 || ps.CatchUpBytesLeft != 0 {
+				tb.Fatalf("joined, yet %d chunks and %d bytes left", ps.CatchUpChunksLeft, ps.CatchUpBytesLeft)
+			}
 			break
 		}
 	}
@@ -158,6 +172,9 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.largest, clean.took)
 	if clean.largest > maxMsg {
 		t.Fatalf("a message of %d bytes; the limit is %d", clean.largest, maxMsg)
+	}
+	if clean.chunks < 10 {
+		t.Fatalf("Stats showed a catch-up of %d chunks; want many", clean.chunks)
 	}
 	if clean.stateBytes < 10*maxMsg {
 		t.Fatalf("the state (%d bytes) should take many messages", clean.stateBytes)
