@@ -23,6 +23,8 @@ var (
 	_ crdt.Collector     = (*lwwmap.Map[string, string])(nil)
 	_ crdt.Object        = (*register.LWW[string])(nil)
 	_ crdt.DeltaObject   = (*register.MV[string])(nil)
+	_ crdt.Chunker       = (*counter.G)(nil)
+	_ crdt.Chunker       = (*counter.PN)(nil)
 	_ crdt.Chunker       = (*orset.Set[string])(nil)
 	_ crdt.Chunker       = (*lwwmap.Map[string, string])(nil)
 )

@@ -113,7 +113,9 @@ type Limited interface {
 // sees to that order. Like other inputs, a part from a peer is validated
 // whole before anything changes.
 //
-// The OR-Set (orset.Set) and the LWW-map (lwwmap.Map) implement it.
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the G- and
+// PN-counters implement it; the registers and counter.Bounded do not (a
+// register holds one value, or a few concurrent ones).
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)
