@@ -7,6 +7,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
 )
 
 // TestManyObjectsThroughSmallMessages has a replica with many objects
@@ -69,5 +70,46 @@ func TestManyObjectsThroughSmallMessages(t *testing.T) {
 	}
 	if s := rs[0].Stats().Peers[0]; s.ChunksSent == 0 {
 		t.Fatalf("the catch-up went without chunks: %+v", s)
+	}
+}
+
+// Regression: objects are held to MaxMessageBytes when decoding, and a
+// saved state may be far larger than any message (states travel in
+// parts): restoring it must still work.
+func TestRestoreStateLargerThanAMessage(t *testing.T) {
+	cfg := func() crdt.Config {
+		return crdt.Config{ID: "us-east-1", Transport: &recorder{}, Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes}
+	}
+	r, err := crdt.NewReplica(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(r, "set", bigSet(2000))
+	var snap []byte
+	if err := r.SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap) < 10*crdt.MinMessageBytes {
+		t.Fatalf("a snapshot of %d bytes: want one far larger than a message", len(snap))
+	}
+	r2, err := crdt.NewReplica(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := crdt.Register(r2, "set", orset.New[string]("us-east-1"))
+	if err := r2.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	h.Read(func(a *orset.Set[string]) {
+		h2.Read(func(b *orset.Set[string]) {
+			if !a.Equal(b) {
+				t.Fatal("restored set differs")
+			}
+		})
+	})
+	// The limits are back to a message's for what peers send.
+	big, _ := bigSet(2000).MarshalBinary()
+	if err := h2.Update(func(b *orset.Set[string]) (crdt.Op, error) { _, err := b.MergeBinary(big); return nil, err }); err == nil {
+		t.Fatal("a state larger than a message merged after Restore: the limits were not put back")
 	}
 }
