@@ -113,3 +113,56 @@ func TestRestoreStateLargerThanAMessage(t *testing.T) {
 		t.Fatal("a state larger than a message merged after Restore: the limits were not put back")
 	}
 }
+
+// A catch-up in chunks cut off by a long partition goes on where it
+// stopped once the link heals: it is not started over.
+func TestChunkedCatchUpSurvivesLongPartition(t *testing.T) {
+	net := memnet.New(3)
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	var hs []*crdt.Handle[*orset.Set[string]]
+	set := bigSet(5000)
+	for i, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: 4096, AntiEntropyTicks: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := orset.New[string](id)
+		if i == 0 {
+			s = set.Clone()
+		}
+		h, _ := crdt.Register(r, "set", s)
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(id, r)
+		rs, hs = append(rs, r), append(hs, h)
+	}
+	ctx := context.Background()
+	round := func() {
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	for rs[0].Stats().Peers[0].CatchUpChunksLeft == 0 || rs[0].Stats().Peers[0].CatchUpChunksLeft > rs[0].Stats().Peers[0].CatchUpChunks/2 {
+		round()
+	}
+	net.Partition(ids[0], ids[1])
+	for range 500 {
+		round()
+	}
+	net.HealAll()
+	for i := 0; ; i++ {
+		if i == 200 {
+			t.Fatalf("no convergence: %+v", rs[0].Stats().Peers[0])
+		}
+		n := 0
+		hs[1].Read(func(s *orset.Set[string]) { n = s.Len() })
+		if n == set.Len() && !rs[0].Stats().Peers[0].AwaitingCatchUp {
+			break
+		}
+		round()
+	}
+	if s := rs[0].Stats().Peers[0]; s.DigestRounds != 1 {
+		t.Fatalf("%d catch-ups served: the partition made it start over", s.DigestRounds)
+	}
+}

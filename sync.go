@@ -64,6 +64,7 @@ type peer struct {
 	// acknowledge. digIn gathers the parts of the peer's digest; digRounds
 	// numbers ours.
 	out       *outCatchUp
+	heardTick uint64 // tick of the last message from the peer
 	in        inCatchUp
 	chunkAcks []uint64
 	digIn     digestIn
@@ -79,6 +80,7 @@ type outCatchUp struct {
 	left      int    // chunks not acknowledged
 	bytesLeft int    // their bytes
 	progress  uint64 // tick it started or a chunk was last acknowledged
+	unacked   int    // ticks since then in which the peer was heard from
 }
 
 type outChunk struct {
@@ -829,15 +831,21 @@ func (r *Replica) caughtUp(p *peer) {
 // chunksDue returns the chunks of p's catch-up to send at this tick: those
 // never sent, and those sent RetransmitTicks ago and not acknowledged, at
 // most chunkWindow; a chunk to be merged in order only once every chunk
-// before it is acknowledged. A catch-up that has seen no acknowledgement
-// for long is given up, and the peer asked for its digest again. The
-// caller holds r.mu.
+// before it is acknowledged. A catch-up that the peer, heard from, has not
+// acknowledged any of for long (it keeps refusing a chunk) is given up,
+// and the peer asked for its digest again. The caller holds r.mu.
 func (r *Replica) chunksDue(p *peer) []*envelope {
 	o := p.out
 	if o == nil {
 		return nil
 	}
-	if r.ticks-o.progress > uint64(stallRetransmits*r.cfg.RetransmitTicks) {
+	// Given up only if the peer is heard from all along without
+	// acknowledging: an unreachable peer is waited for, so that a long
+	// partition does not make the catch-up start over.
+	if p.heardTick+1 >= r.ticks && o.progress+1 < r.ticks {
+		o.unacked++ // a tick in which the peer spoke and acknowledged nothing
+	}
+	if o.unacked > stallRetransmits*r.cfg.RetransmitTicks {
 		r.log.Warn("catch-up in chunks stalled: starting over", "peer", string(p.id), "chunks_left", o.left)
 		p.out = nil
 		p.awaitDig, p.catchUpSent = true, 0
@@ -972,6 +980,7 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 // apply takes in a decoded message from p. The caller holds r.mu.
 func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, errs []error) {
 	r.started = true
+	p.heardTick = r.ticks
 	p.stats.msgsRecv++
 	p.stats.bytesRecv += uint64(size)
 	p.stats.lastContact = r.clk.Physical()
@@ -1052,7 +1061,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 						c.acked = true
 						o.left--
 						o.bytesLeft -= c.size
-						o.progress = r.ticks
+						o.progress, o.unacked = r.ticks, 0
 					}
 				}
 			}
