@@ -166,3 +166,49 @@ func TestChunkedCatchUpSurvivesLongPartition(t *testing.T) {
 		t.Fatalf("%d catch-ups served: the partition made it start over", s.DigestRounds)
 	}
 }
+
+// plainSet is a gset that cannot take parts: only the Object methods.
+type plainSet struct{ g *gset }
+
+func (p plainSet) MarshalBinary() ([]byte, error)    { return p.g.MarshalBinary() }
+func (p plainSet) MergeBinary(b []byte) (bool, error) { return p.g.MergeBinary(b) }
+func (p plainSet) ApplyBinary(b []byte) (bool, error) { return p.g.ApplyBinary(b) }
+
+// A peer that keeps refusing a chunk (here: parts for an object that
+// cannot take them) while it is heard from makes the catch-up be given up
+// and asked for again, not sent forever.
+func TestRefusedChunkGivesUp(t *testing.T) {
+	net := memnet.New(5)
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	for i, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes, AntiEntropyTicks: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			h, _ := crdt.Register(r, "s", newGSet(id))
+			for j := range 100 {
+				_ = h.Update(func(s *gset) (crdt.Op, error) { return s.Add(fmt.Sprintf("element-%03d", j)), nil })
+			}
+		} else {
+			_, _ = crdt.Register(r, "s", plainSet{newGSet(id)})
+		}
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(id, r)
+		rs = append(rs, r)
+	}
+	ctx := context.Background()
+	for range 300 {
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	if s := rs[0].Stats().Peers[0]; s.DigestRounds < 2 || !s.AwaitingCatchUp {
+		t.Fatalf("served %d catch-ups, awaiting %v: want the refused one given up and another tried", s.DigestRounds, s.AwaitingCatchUp)
+	}
+	if got := rs[1].Stats().Peers[0].Refused[crdt.ReasonWrongType]; got == 0 {
+		t.Fatalf("refusals %v: want parts refused as of the wrong type", rs[1].Stats().Peers[0].Refused)
+	}
+}
