@@ -170,7 +170,7 @@ func TestChunkedCatchUpSurvivesLongPartition(t *testing.T) {
 // plainSet is a gset that cannot take parts: only the Object methods.
 type plainSet struct{ g *gset }
 
-func (p plainSet) MarshalBinary() ([]byte, error)    { return p.g.MarshalBinary() }
+func (p plainSet) MarshalBinary() ([]byte, error)     { return p.g.MarshalBinary() }
 func (p plainSet) MergeBinary(b []byte) (bool, error) { return p.g.MergeBinary(b) }
 func (p plainSet) ApplyBinary(b []byte) (bool, error) { return p.g.ApplyBinary(b) }
 
