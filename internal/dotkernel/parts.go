@@ -11,32 +11,34 @@ import (
 //
 // A state or delta too large for one message travels as parts, each a
 // kernel of its own, merged one at a time with [Kernel.JoinPart]. The
-// parts are a join decomposition of the whole: joining every part gives
-// what joining the whole gives. They are made so that merging any prefix
-// of them (in the order given, the store parts in any order) never makes a
-// receiver hold a removed key again, nor take a removal for seen before it
-// has the removal's effect:
+// parts are a join decomposition of the whole: merging them all gives what
+// merging the whole gives. Each is safe to merge alone (or twice, or never):
+// no part brings back a key the receiver saw removed, and no part makes the
+// receiver's version claim a mutation whose drops it has not applied.
 //
-//   - Store parts ([PartStore]) carry keys with some of their dots, and a
-//     context of exactly those dots. Merging one adds the dots the receiver
-//     has not seen and drops nothing: a dot it names is a dot the sender
-//     holds, so none of the receiver's dots is claimed removed by it.
-//     They may be merged in any order, before the others.
-//   - Record parts ([PartRecords]) carry drop records with their dots, as
-//     a delta does: merging one applies those drops.
-//   - Removed parts ([PartRemoved]) carry dots the sender has seen and no
-//     longer holds (its context less the dots of its store), with the
-//     ghosts among them: merging one drops those dots from the receiver's
-//     store and adds them to its context. They are sent when the whole
-//     carries no drop record for some of the drops the receiver may lack
-//     (a full state), where the receiver must compare its store with them.
-//   - Context parts ([PartContext]) carry the same dots when the records
-//     tell every drop (a delta for the receiver's version), and, last, the
-//     horizon: merging one changes no store.
+//   - Store parts ([PartStore]) carry keys with their dots, and a context
+//     of exactly those dots. The receiver adds the dots it has not seen,
+//     and drops nothing: they are dots the sender holds. It takes them in
+//     as ghosts (in the context, their mutations not applied), so its
+//     version does not claim them yet: a re-add's drop of the key's older
+//     dots may be in a later part. They may be merged in any order.
+//   - Record parts ([PartRecords]) carry drop records with their dots:
+//     the receiver applies the drops it has not applied and the record's
+//     own mutation becomes applied; the dropped dots it had not seen
+//     become ghosts.
+//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
+//     version predates the sender's records), carry the dots the sender
+//     has seen and no longer holds: the receiver drops them from its store
+//     (comparing its store with them) and keeps them aside, so that no
+//     other merge brings them back, without claiming them in its context.
+//   - Context parts ([PartContext]) carry the whole context, with its
+//     ghosts, and last the horizon: the receiver takes them in and drops
+//     nothing; the ghosts of store parts that the sender had applied stop
+//     being ghosts.
 //
-// The record, removed and context parts must each be merged only after
-// every part before it: a removal merged before the store part carrying a
-// later add of the same dot's key would make that add look already seen.
+// Record, removed and context parts must each be merged only after every
+// part before it: merged before the store part carrying an add, a context
+// would make the add look already seen.
 
 // PartKind says what a part carries and how [Kernel.JoinPart] merges it.
 type PartKind uint8
