@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -195,7 +197,7 @@ func TestReceiveRefusesFutureVersion(t *testing.T) {
 }
 
 func TestReceiveRefusesOversized(t *testing.T) {
-	msg := sender(t, "s", "x")
+	msg := sender(t, "s", strings.Repeat("x", crdt.MinMessageBytes))
 	b, h := receiver(t, func(c *crdt.Config) { c.MaxMessageBytes = len(msg) - 1 })
 	err := b.Receive(context.Background(), "a", msg)
 	if !errors.Is(err, crdt.ErrTooLarge) {
@@ -313,6 +315,9 @@ func FuzzReceive(f *testing.F) {
 		f.Add(m)
 	}
 	f.Add(broadcaster(f, "x", "y"))
+	for _, m := range chunkedCatchUp(f) {
+		f.Add(m)
+	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		// Most inputs go behind the checksum, so that mutations reach the
 		// decoder; the rest test the checksum itself.
@@ -341,4 +346,47 @@ func FuzzReceive(f *testing.F) {
 		}
 		_ = b.Tick(context.Background())
 	})
+}
+
+// chunkedCatchUp returns the messages a replica "a" holding a set too
+// large for one message sends a new replica "b": a request for its
+// digest, then a catch-up in chunks with their acknowledgements and a
+// digest in parts, for fuzzing to start from.
+func chunkedCatchUp(tb testing.TB) [][]byte {
+	recA, recB := &recorder{}, &recorder{}
+	mk := func(id crdt.ReplicaID, tr crdt.Transport, peer crdt.ReplicaID) (*crdt.Replica, *crdt.Handle[*gset]) {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		h, _ := crdt.Register(r, "s", newGSet(id))
+		for i := range 30 {
+			// Objects enough that the digest takes several messages.
+			_, _ = crdt.Register(r, fmt.Sprintf("o%02d", i), newGSet(id))
+		}
+		_ = r.AddPeer(peer)
+		return r, h
+	}
+	a, h := mk("a", recA, "b")
+	b, _ := mk("b", recB, "a")
+	for i := range 40 {
+		_ = h.Update(func(s *gset) (crdt.Op, error) {
+			return s.Add(fmt.Sprintf("element-%03d-%s", i, strings.Repeat("x", 20))), nil
+		})
+	}
+	ctx := context.Background()
+	var out [][]byte
+	for range 4 {
+		_ = a.Tick(ctx)
+		_ = b.Tick(ctx)
+		for _, m := range recA.msgs {
+			_ = b.Receive(ctx, "a", m)
+		}
+		for _, m := range recB.msgs {
+			_ = a.Receive(ctx, "b", m)
+		}
+		out = append(out, recA.msgs...)
+		recA.msgs, recB.msgs = nil, nil
+	}
+	return out
 }

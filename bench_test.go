@@ -47,7 +47,9 @@ func (p *pair) round() {
 func (p *pair) converged() bool {
 	for _, r := range p.r {
 		for _, ps := range r.Stats().Peers {
-			if ps.PendingOps != 0 {
+			// A catch-up in chunks counts once acknowledged: until then
+			// its sender may send a chunk again.
+			if ps.PendingOps != 0 || ps.AwaitingCatchUp || ps.CatchUpChunksLeft != 0 {
 				return false
 			}
 		}

@@ -70,6 +70,13 @@
 // and of the changes received from peers, so that saving an update costs
 // what the update costs.
 //
+// Every message is at most Config.MaxMessageBytes (default 1 MiB). A
+// catch-up too large for one message travels as a sequence of chunks, each
+// acknowledged on its own and sent again alone if lost; a state too large
+// for one message is cut into parts by its [Chunker], each safe to merge
+// alone and merged under the replica's lock for as long as it takes, not
+// the whole state. [PeerStats] shows the chunks and bytes still to go.
+//
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.
 // [Replica.View] reads several objects at one instant.

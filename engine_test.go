@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,9 +252,14 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		// Without periodic anti-entropy, convergence rests on the op stream,
 		// its retransmission and the catch-up of peers that fell behind.
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
+		// Small messages make catch-ups go in chunks, digests in parts.
+		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
+		// Long elements make states that do not fit in small messages.
+		pad := strings.Repeat("-", rapid.SampledFrom([]int{0, 80}).Draw(rt, "padding"))
 		c := newClusterBroadcast(rt, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
 			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
 			cfg.AntiEntropyTicks = antiEntropy
+			cfg.MaxMessageBytes = maxMsg
 		}, rapid.Bool().Draw(rt, "broadcast"))
 		c.journal = rapid.Bool().Draw(rt, "journal")
 		c.net.Loss = rapid.Float64Range(0, 0.4).Draw(rt, "loss")
@@ -279,7 +285,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 				if !c.nodes[id].up {
 					continue
 				}
-				e := fmt.Sprintf("e%03d", i)
+				e := fmt.Sprintf("e%03d%s", i, pad)
 				writer[e] = id
 				if rapid.IntRange(0, 3).Draw(rt, "unsaved") > 0 {
 					c.add(id, e) // saves: acknowledged, with what was unsaved
@@ -345,7 +351,22 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		c.net.HealAll()
 		c.net.Loss, c.net.Duplicate, c.net.Corrupt = 0, 0, 0
 		c.settleWithin(model, maybe, 400)
+		c.checkMessageBound(maxMsg)
 	})
+}
+
+// checkMessageBound fails the test if any message sent was larger than
+// limit, or any replica made one it could not send.
+func (c *cluster) checkMessageBound(limit int) {
+	c.t.Helper()
+	if got := c.net.Stats().Largest; got > limit {
+		c.t.Fatalf("a message of %d bytes was sent; MaxMessageBytes is %d", got, limit)
+	}
+	for _, id := range c.ids {
+		if n := c.nodes[id].r.Stats().Oversize; n > 0 {
+			c.t.Fatalf("%s made %d messages over MaxMessageBytes %d", id, n, limit)
+		}
+	}
 }
 
 // settleWithin runs rounds until every replica holds the same elements,

@@ -39,14 +39,41 @@ type envelope struct {
 	Ops      []opEntry
 
 	// Digest, if HasDigest, lists the sender's objects and their versions.
-	HasDigest bool
-	Digest    []digestEntry
+	// A digest too large for one message goes in DigestParts messages
+	// (if more than one), this one its part DigestPart, all numbered
+	// DigestRound; the receiver takes it in once it has every part.
+	HasDigest                            bool
+	Digest                               []digestEntry
+	DigestRound, DigestPart, DigestParts uint64
 
 	// States carries catch-up states (deltas or whole states); once they
 	// are merged, every op of the sender up to StatesUpTo is accounted for.
 	// CatchUp numbers the catch-up, for the receiver to confirm it.
 	StatesUpTo, CatchUp uint64
 	States              []stateEntry
+
+	// A catch-up too large for one message travels as ChunkCount chunks,
+	// one a message: this one, if HasChunk, is chunk ChunkIndex of
+	// catch-up CatchUp, carrying Parts (whole states, and parts of states
+	// cut by a [Chunker]). An Ordered chunk is merged only once every
+	// chunk before it is.
+	HasChunk               bool
+	ChunkIndex, ChunkCount uint64
+	Ordered                bool
+	Parts                  []partEntry
+
+	// ChunkAcks acknowledges chunks of the receiver's catch-up ChunkAckOf
+	// merged at the sender (or merged before, and received again).
+	ChunkAckOf uint64
+	ChunkAcks  []uint64
+}
+
+// partEntry is an object's whole state or delta, or, if Part, a part of
+// one made by its Chunker.
+type partEntry struct {
+	Object string
+	Data   []byte
+	Part   bool
 }
 
 // recipient is one addressee of a broadcast and the acknowledgement of its
@@ -84,6 +111,16 @@ const (
 	flagWantDigest = 1 << iota
 	flagDigest
 	flagBroadcast
+	flagChunk
+	flagChunkAck
+	flagDigestPart
+)
+
+// maxChunks bounds the chunks of one catch-up a decoder accepts, and
+// maxChunkAcks the chunk acknowledgements of one message.
+const (
+	maxChunks    = 1 << 20
+	maxChunkAcks = 32
 )
 
 // maxRecipients bounds the recipients of one broadcast a decoder accepts
@@ -148,6 +185,9 @@ func (e *envelope) encode() ([]byte, error) {
 	for _, d := range e.Digest {
 		size += len(d.Object) + len(d.Version) + 8
 	}
+	for _, pe := range e.Parts {
+		size += len(pe.Object) + len(pe.Data) + 12
+	}
 	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
 	w.Replica(string(e.From))
 	if e.Broadcast {
@@ -169,6 +209,15 @@ func (e *envelope) encode() ([]byte, error) {
 	}
 	if e.Broadcast {
 		flags |= flagBroadcast
+	}
+	if e.HasChunk {
+		flags |= flagChunk
+	}
+	if len(e.ChunkAcks) > 0 {
+		flags |= flagChunkAck
+	}
+	if e.DigestParts > 1 {
+		flags |= flagDigestPart
 	}
 	w.Uint(flags)
 	if e.Broadcast {
@@ -228,6 +277,29 @@ func (e *envelope) encode() ([]byte, error) {
 		w.String(s.Object)
 		w.Binary(s.State)
 	}
+	if e.HasChunk {
+		w.Uint(e.ChunkIndex)
+		w.Uint(e.ChunkCount)
+		w.Bool(e.Ordered)
+		w.Array(3 * len(e.Parts))
+		for _, pe := range e.Parts {
+			w.String(pe.Object)
+			w.Binary(pe.Data)
+			w.Bool(pe.Part)
+		}
+	}
+	if e.DigestParts > 1 {
+		w.Uint(e.DigestRound)
+		w.Uint(e.DigestPart)
+		w.Uint(e.DigestParts)
+	}
+	if len(e.ChunkAcks) > 0 {
+		w.Uint(e.ChunkAckOf)
+		w.Array(len(e.ChunkAcks))
+		for _, i := range e.ChunkAcks {
+			w.Uint(i)
+		}
+	}
 	b, err := w.Bytes()
 	if err != nil {
 		return nil, err
@@ -263,7 +335,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	e.AckSeq = r.Uint()
 	e.CatchUpAck = r.Uint()
 	flags := r.Uint()
-	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast) != 0 {
+	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast|flagChunk|flagChunkAck|flagDigestPart) != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.WantDigest = flags&flagWantDigest != 0
@@ -354,8 +426,20 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		}
 		e.States = append(e.States, s)
 	}
-	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0) {
-		r.Fail("broadcast carrying catch-up states or a digest")
+	if flags&flagChunk != 0 {
+		decodeChunk(r, e)
+	}
+	if flags&flagDigestPart != 0 {
+		e.DigestRound, e.DigestPart, e.DigestParts = r.Uint(), r.Uint(), r.Uint()
+		if r.Err() == nil && (!e.HasDigest || e.DigestParts < 2 || e.DigestParts > maxChunks || e.DigestPart >= e.DigestParts) {
+			r.Fail("digest part %d of %d", e.DigestPart, e.DigestParts)
+		}
+	}
+	if flags&flagChunkAck != 0 {
+		decodeChunkAcks(r, e)
+	}
+	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0 || e.HasChunk || len(e.ChunkAcks) > 0) {
+		r.Fail("broadcast carrying catch-up states, chunks or a digest")
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -400,5 +484,68 @@ func decodeRecipients(r *codec.Reader, e *envelope) {
 			return
 		}
 		e.Recipients = append(e.Recipients, rc)
+	}
+}
+
+// decodeChunk reads the chunk of a catch-up that a message carries: its
+// place among at most maxChunks, and at least one part, each of a named
+// object. A message carrying a chunk carries no other catch-up states.
+func decodeChunk(r *codec.Reader, e *envelope) {
+	e.HasChunk = true
+	e.ChunkIndex = r.Uint()
+	e.ChunkCount = r.Uint()
+	e.Ordered = r.Bool()
+	n := r.ArrayLen()
+	if r.Err() != nil {
+		return
+	}
+	switch {
+	case e.CatchUp == 0 || len(e.States) > 0:
+		r.Fail("chunk of catch-up %d beside %d states", e.CatchUp, len(e.States))
+		return
+	case e.ChunkCount == 0 || e.ChunkCount > maxChunks || e.ChunkIndex >= e.ChunkCount:
+		r.Fail("chunk %d of %d (at most %d)", e.ChunkIndex, e.ChunkCount, maxChunks)
+		return
+	case n == 0 || n%3 != 0:
+		r.Fail("chunk with %d fields, not a positive multiple of 3", n)
+		return
+	}
+	e.Parts = make([]partEntry, 0, n/3)
+	for range n / 3 {
+		pe := partEntry{Object: r.String(), Data: r.Binary(), Part: r.Bool()}
+		if r.Err() != nil {
+			return
+		}
+		if pe.Object == "" {
+			r.Fail("chunk part for no object")
+			return
+		}
+		e.Parts = append(e.Parts, pe)
+	}
+}
+
+// decodeChunkAcks reads the acknowledgements of chunks a message carries:
+// at most maxChunkAcks chunk numbers of a catch-up.
+func decodeChunkAcks(r *codec.Reader, e *envelope) {
+	e.ChunkAckOf = r.Uint()
+	n := r.ArrayLen()
+	if r.Err() != nil {
+		return
+	}
+	if e.ChunkAckOf == 0 || n == 0 || n > maxChunkAcks {
+		r.Fail("%d acknowledgements of chunks of catch-up %d (at most %d)", n, e.ChunkAckOf, maxChunkAcks)
+		return
+	}
+	e.ChunkAcks = make([]uint64, 0, n)
+	for range n {
+		i := r.Uint()
+		if r.Err() != nil {
+			return
+		}
+		if i >= maxChunks {
+			r.Fail("acknowledgement of chunk %d", i)
+			return
+		}
+		e.ChunkAcks = append(e.ChunkAcks, i)
 	}
 }

@@ -33,4 +33,8 @@ var (
 	_ crdt.WriterSetter     = (*ormap.Map[string, *ormap.Register[string]])(nil)
 	_ crdt.Limited          = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.Fingerprinter    = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.Chunker          = (*counter.G)(nil)
+	_ crdt.Chunker          = (*counter.PN)(nil)
+	_ crdt.Chunker          = (*orset.Set[string])(nil)
+	_ crdt.Chunker          = (*lwwmap.Map[string, string])(nil)
 )

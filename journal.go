@@ -109,25 +109,35 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	return nil
 }
 
-// remoteEntry is a change a peer made, as it was applied: an op, or a
-// catch-up state (or delta) merged, applied after local op number after.
+// remoteEntry is a change a peer made, as it was applied after local op
+// number after: an op, a catch-up state (or delta) merged, or a part of
+// one merged through Chunker.
 type remoteEntry struct {
 	object string
 	data   []byte
-	state  bool
+	kind   remoteKind
 	after  uint64
 }
 
+// remoteKind says how a received change was applied.
+type remoteKind uint8
+
+const (
+	remoteOp    remoteKind = 0 // ApplyBinary
+	remoteState remoteKind = 1 // MergeBinary
+	remotePart  remoteKind = 2 // Chunker.MergeChunkBinary
+)
+
 // keepRemote keeps a change received from a peer for SaveOps to journal,
 // if the host persists the replica. data is copied. The caller holds r.mu.
-func (r *Replica) keepRemote(object string, data []byte, state bool) {
+func (r *Replica) keepRemote(object string, data []byte, kind remoteKind) {
 	if !r.persistent {
 		return
 	}
 	if len(r.remote) == 0 {
 		r.remoteFirst = r.remoteNext
 	}
-	r.remote = append(r.remote, remoteEntry{object: object, data: bytes.Clone(data), state: state, after: r.seq})
+	r.remote = append(r.remote, remoteEntry{object: object, data: bytes.Clone(data), kind: kind, after: r.seq})
 	r.remoteBytes += len(data)
 	r.remoteNext++
 	if len(r.remote) > r.cfg.MaxLogOps || r.remoteBytes > r.cfg.MaxLogBytes {
@@ -160,14 +170,14 @@ func (r *Replica) savedRemote(upTo uint64) {
 }
 
 // putRemoteEntries writes received changes as journal records hold them:
-// object, op or state, whether it is a state, and the number of the last
-// local op applied before it.
+// object, op or state, how it was applied (a remoteKind), and the number
+// of the last local op applied before it.
 func putRemoteEntries(w *codec.Writer, es []remoteEntry) {
 	w.Array(4 * len(es))
 	for _, e := range es {
 		w.String(e.object)
 		w.Binary(e.data)
-		w.Bool(e.state)
+		w.Uint(uint64(e.kind))
 		w.Uint(e.after)
 	}
 }
@@ -180,10 +190,17 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 	}
 	es := make([]remoteEntry, 0, n/4)
 	for range n / 4 {
-		es = append(es, remoteEntry{object: r.String(), data: r.Binary(), state: r.Bool(), after: r.Uint()})
+		e := remoteEntry{object: r.String(), data: r.Binary()}
+		kind := r.Uint()
+		e.after = r.Uint()
+		if r.Err() == nil && kind > uint64(remotePart) {
+			r.Fail("received change applied in an unknown way (%d)", kind)
+		}
 		if r.Err() != nil {
 			return nil
 		}
+		e.kind = remoteKind(kind)
+		es = append(es, e)
 	}
 	return es
 }
@@ -273,10 +290,17 @@ func (r *Replica) Replay(record []byte) error {
 			theirs = theirs[1:]
 			obj := r.objects[e.object]
 			var err error
-			if e.state {
-				_, err = obj.MergeBinary(e.data)
-			} else {
+			switch e.kind {
+			case remoteOp:
 				_, err = obj.ApplyBinary(e.data)
+			case remoteState:
+				_, err = obj.MergeBinary(e.data)
+			case remotePart:
+				c, ok := obj.(Chunker)
+				if !ok {
+					return fmt.Errorf("crdt: replay: a part of a state received for %q, which cannot take parts: %w", e.object, ErrConfig)
+				}
+				_, err = c.MergeChunkBinary(e.data)
 			}
 			if err != nil {
 				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)

@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -169,5 +170,89 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 	a = start("a", "b", snap, journal)
 	if got := elems(a); !slices.Equal(got, want) {
 		t.Fatalf("a restarted holds %v, want %v", got, want)
+	}
+}
+
+// A region that joins through a catch-up cut into parts journals each
+// part as it merged it: restarted from its snapshot and journal, its peer
+// gone, it holds the whole set.
+func TestJournalKeepsACatchUpInParts(t *testing.T) {
+	net := memnet.New(5)
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano()
+	clk := clock.New(clock.WithSource(func() int64 { return now }))
+	ctx := context.Background()
+	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) (*crdt.Replica, *crdt.Handle[*orset.Set[string]]) {
+		cfg := crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxMessageBytes: crdt.MinMessageBytes}
+		if id == "a" {
+			cfg.MaxLogOps = 4 // b, new, catches up by state, not by a's ops
+		}
+		r, err := crdt.NewReplica(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crdt.Register(r, "set", orset.New[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer(peer); err != nil {
+			t.Fatal(err)
+		}
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range journal {
+				if err := r.Replay(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		net.Attach(id, r)
+		return r, h
+	}
+	a, aSet := start("a", "b", nil, nil)
+	var want []string
+	for i := range 300 {
+		e := fmt.Sprintf("element-%03d-of-the-catch-up", i)
+		want = append(want, e)
+		if err := aSet.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, bSet := start("b", "a", nil, nil)
+	var snap []byte
+	var journal [][]byte
+	if err := b.SaveSnapshot(func(s []byte) error { snap = s; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	elems := func(h *crdt.Handle[*orset.Set[string]]) (out []string) {
+		h.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
+		return out
+	}
+	for range 200 {
+		_, _ = a.Tick(ctx), b.Tick(ctx)
+		net.DeliverAll(ctx)
+		now += int64(10 * time.Millisecond)
+		if err := b.SaveOps(func(rec []byte) error { journal = append(journal, rec); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(elems(bSet), want) {
+			break
+		}
+	}
+	if got := elems(bSet); !slices.Equal(got, want) {
+		t.Fatalf("b holds %d of %d elements after the catch-up", len(got), len(want))
+	}
+	if largest := net.Stats().Largest; largest > crdt.MinMessageBytes {
+		t.Fatalf("a message of %d bytes, over the limit of %d", largest, crdt.MinMessageBytes)
+	}
+	if len(journal) < 2 {
+		t.Fatalf("the catch-up came in %d journal records; want it in parts", len(journal))
+	}
+	net.Detach("a") // lost for good
+	net.Detach("b")
+	_, bSet = start("b", "a", snap, journal)
+	if got := elems(bSet); !slices.Equal(got, want) {
+		t.Fatalf("b restarted from its snapshot and journal holds %d of %d elements", len(got), len(want))
 	}
 }

@@ -88,9 +88,37 @@ type WriterSetter interface {
 // Limited is an optional interface of an [Object] whose decoders can be
 // held to limits. [Register] hands it the replica's limits (MaxBytes is
 // Config.MaxMessageBytes), so that no state or op from a peer makes an
-// object allocate past them. Every data type of this module implements it.
+// object allocate past them. [Replica.Restore] raises them to a saved
+// state's size while it restores it: a state may be larger than any
+// message. Every data type of this module implements it.
 type Limited interface {
 	SetLimits(codec.Limits)
+}
+
+// Chunker is an optional interface of an [Object] whose state or delta
+// can be cut into parts, so that a catch-up larger than
+// Config.MaxMessageBytes can travel in several messages.
+//
+// ChunksBinary returns the object's whole state (version nil) or its
+// delta since the encoded version (as DeltaSinceBinary takes it), as parts
+// of at most max bytes each; or no parts if the whole likely fits in max
+// bytes: the engine then sends it whole (and, should it not fit after
+// all, asks again for parts half the size). MergeChunkBinary merges one part, at a cost
+// that grows with the part, not with the state. Merging every part has the
+// effect of merging the whole, and each part is safe to merge alone,
+// duplicated, or never: it never brings back what the receiver saw
+// removed, nor makes the receiver's version claim an update whose effect
+// it lacks. The parts parts[:ordered] may be merged in any order;
+// each later one only once every part before it is merged. The engine
+// sees to that order. Like other inputs, a part from a peer is validated
+// whole before anything changes.
+//
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the G- and
+// PN-counters implement it; the registers and counter.Bounded do not (a
+// register holds one value, or a few concurrent ones).
+type Chunker interface {
+	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
+	MergeChunkBinary(part []byte) (changed bool, err error)
 }
 
 // Fingerprinter is an optional interface of an [Object] that keeps a
@@ -152,10 +180,21 @@ type Config struct {
 	MaxLogOps   int
 	MaxLogBytes int
 	// MaxBatchBytes bounds the op bytes packed into one message
-	// (default 256 KiB).
+	// (default 256 KiB, or a quarter of MaxMessageBytes if less). It must
+	// be less than MaxMessageBytes.
 	MaxBatchBytes int
-	// MaxMessageBytes is the largest inbound message accepted (default
-	// 64 MiB); larger ones are refused unread.
+	// MaxMessageBytes bounds every message, both ways (default 1 MiB, at
+	// least MinMessageBytes): no message the replica sends is larger,
+	// checksum included, and a larger one received is refused unread.
+	// Runs of ops are cut to fit; a group of ops (see [Replica.Tx]) too
+	// large for a message reaches the peers by catch-up instead; a digest
+	// of many objects goes in several messages; and a catch-up too large
+	// for one message goes as a sequence of chunks, each acknowledged on
+	// its own and sent again alone if lost, with the states of objects
+	// that implement [Chunker] cut into parts. A state too large for a
+	// message that cannot be cut is not sent: the replica logs it and
+	// keeps asking the peer for its digest (see [PeerStats].AwaitingCatchUp).
+	// Every replica should use the same value.
 	MaxMessageBytes int
 
 	// RetransmitTicks is how many ticks without acknowledgement pass
@@ -227,18 +266,34 @@ func (c *Config) setDefaults() error {
 		v *int
 		d int
 	}{
-		{&c.MaxLogOps, 1 << 16}, {&c.MaxLogBytes, 16 << 20}, {&c.MaxBatchBytes, 256 << 10},
-		{&c.MaxMessageBytes, 64 << 20}, {&c.RetransmitTicks, 3}, {&c.HeartbeatTicks, 10},
+		{&c.MaxLogOps, 1 << 16}, {&c.MaxLogBytes, 16 << 20},
+		{&c.MaxMessageBytes, 1 << 20}, {&c.RetransmitTicks, 3}, {&c.HeartbeatTicks, 10},
 	} {
 		if err := def(f.v, f.d); err != nil {
 			return err
 		}
+	}
+	if c.MaxMessageBytes < MinMessageBytes {
+		return fmt.Errorf("%w: MaxMessageBytes %d is below the minimum of %d", ErrConfig, c.MaxMessageBytes, MinMessageBytes)
+	}
+	if c.MaxBatchBytes < 0 {
+		return fmt.Errorf("%w: negative limit %d", ErrConfig, c.MaxBatchBytes)
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = min(256<<10, c.MaxMessageBytes/4)
+	}
+	if c.MaxBatchBytes >= c.MaxMessageBytes {
+		return fmt.Errorf("%w: MaxBatchBytes %d must be less than MaxMessageBytes %d", ErrConfig, c.MaxBatchBytes, c.MaxMessageBytes)
 	}
 	if c.AntiEntropyTicks == 0 {
 		c.AntiEntropyTicks = 100
 	}
 	return nil
 }
+
+// MinMessageBytes is the smallest Config.MaxMessageBytes accepted: room
+// for a message's header and acknowledgements and a useful payload.
+const MinMessageBytes = 1024
 
 type logEntry struct {
 	object string
@@ -284,6 +339,7 @@ type Replica struct {
 	peers       map[ReplicaID]*peer
 	ticks       uint64
 	broadcasts  uint64            // messages sent through Broadcast
+	oversize    uint64            // messages not sent for being over MaxMessageBytes
 	refused     map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a

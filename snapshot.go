@@ -239,7 +239,19 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.quiet = true      // the replica's own state again: no news
 	defer func() { r.quiet = false }()
 	for _, o := range objs {
-		if _, err := r.objects[o.name].MergeBinary(o.state); err != nil {
+		// A saved state may be larger than any message (states travel in
+		// parts): the object's decoder is held to the snapshot's size
+		// for the while.
+		obj := r.objects[o.name]
+		l, limited := obj.(Limited)
+		if limited {
+			l.SetLimits(codec.Limits{MaxBytes: max(r.limit.MaxBytes, len(o.state)), MaxItems: max(codec.DefaultLimits().MaxItems, len(o.state))})
+		}
+		_, err := obj.MergeBinary(o.state)
+		if limited {
+			l.SetLimits(r.limit)
+		}
+		if err != nil {
 			return fmt.Errorf("crdt: restore %q: %w", o.name, err)
 		}
 	}

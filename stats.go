@@ -22,6 +22,10 @@ type Stats struct {
 	// Refused counts messages refused before they could be tied to a peer
 	// (from unknown peers, say), by reason.
 	Refused map[string]uint64
+	// Oversize counts messages the replica made over
+	// Config.MaxMessageBytes and therefore did not send. It should stay
+	// zero: every message is made to fit.
+	Oversize uint64
 }
 
 // PeerStats describes replication to and from one peer.
@@ -67,6 +71,18 @@ type PeerStats struct {
 	// catch-up computed from one is confirmed. Replicas may differ until
 	// then, even with no pending ops.
 	AwaitingCatchUp bool
+	// CatchUpChunksLeft and CatchUpBytesLeft measure the catch-up being
+	// sent to the peer in chunks (see Config.MaxMessageBytes): the chunks
+	// it has not acknowledged yet and their bytes, zero when none is under
+	// way. CatchUpChunks is the number of chunks of that catch-up, and
+	// ChunksSent counts every chunk sent to the peer, resends included.
+	// With CatchUpChunksLeft, a host can draw a progress bar.
+	CatchUpChunks, CatchUpChunksLeft int
+	CatchUpBytesLeft                 int
+	ChunksSent                       uint64
+	// IncomingChunksLeft is the number of chunks of the peer's catch-up
+	// in chunks that are not merged here yet, zero when none is under way.
+	IncomingChunksLeft uint64
 	// Divergences counts the objects that the peer's digests showed at this
 	// replica's version with different content (see [Fingerprinter]):
 	// replicas that saw the same updates yet hold different data. It
@@ -86,6 +102,7 @@ func (r *Replica) Stats() Stats {
 		LogOps:     len(r.ops),
 		Refused:    maps.Clone(r.refused),
 		Broadcasts: r.broadcasts,
+		Oversize:   r.oversize,
 	}
 	if n := len(r.ops); n > 0 {
 		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
@@ -109,6 +126,13 @@ func (r *Replica) Stats() Stats {
 			Refused:          maps.Clone(p.stats.refused),
 			AwaitingCatchUp:  p.awaitDig,
 			Divergences:      p.stats.divergences,
+			ChunksSent:       p.stats.chunksSent,
+		}
+		if o := p.out; o != nil {
+			ps.CatchUpChunks, ps.CatchUpChunksLeft, ps.CatchUpBytesLeft = len(o.chunks), o.left, o.bytesLeft
+		}
+		if p.in.num > p.catchUpGot {
+			ps.IncomingChunksLeft = p.in.count - p.in.merged
 		}
 		if p.stats.lastContact != 0 {
 			ps.LastContact = time.Unix(0, p.stats.lastContact)

@@ -59,7 +59,67 @@ type peer struct {
 	// carries the whole state.
 	diverged map[string]bool
 
+	// out is the catch-up being sent to the peer in chunks, if any; in is
+	// the peer's being received, and chunkAcks the chunks of it to
+	// acknowledge. digIn gathers the parts of the peer's digest; digRounds
+	// numbers ours.
+	out       *outCatchUp
+	heardTick uint64 // tick of the last message from the peer
+	in        inCatchUp
+	chunkAcks []uint64
+	digIn     digestIn
+	digRounds uint64
+
 	stats peerCounters
+}
+
+// outCatchUp is a catch-up sent in chunks.
+type outCatchUp struct {
+	num, upTo uint64
+	chunks    []outChunk
+	left      int    // chunks not acknowledged
+	bytesLeft int    // their bytes
+	progress  uint64 // tick it started or a chunk was last acknowledged
+	unacked   int    // ticks since then in which the peer was heard from
+}
+
+type outChunk struct {
+	parts    []partEntry
+	size     int
+	ordered  bool
+	acked    bool
+	sentTick uint64 // 0 if not sent yet
+}
+
+// inCatchUp is how far a catch-up received in chunks is merged.
+type inCatchUp struct {
+	num, upTo, count uint64
+	done             []uint64 // bit i: chunk i merged
+	merged           uint64   // chunks merged
+	prefix           uint64   // chunks 0 to prefix-1 are all merged
+}
+
+func (in *inCatchUp) has(i uint64) bool {
+	return i/64 < uint64(len(in.done)) && in.done[i/64]&(1<<(i%64)) != 0
+}
+
+func (in *inCatchUp) set(i uint64) {
+	for uint64(len(in.done)) <= i/64 {
+		in.done = append(in.done, 0)
+	}
+	in.done[i/64] |= 1 << (i % 64)
+	in.merged++
+	for in.prefix < in.count && in.has(in.prefix) {
+		in.prefix++
+	}
+}
+
+// digestIn gathers the parts of a peer's digest sent in several messages.
+type digestIn struct {
+	round, parts uint64
+	got          inCatchUp // which parts arrived (num and upTo unused)
+	entries      []digestEntry
+	named        map[string]bool // the objects of entries: each once
 }
 
 type peerCounters struct {
@@ -74,6 +134,7 @@ type peerCounters struct {
 	statesFull    uint64
 	digestRounds  uint64
 	divergences   uint64
+	chunksSent    uint64
 	refused       map[string]uint64
 	lastSendError string
 }
@@ -173,6 +234,7 @@ func (p *peer) switchIncarnation(inc uint64) {
 	}
 	p.rinc = inc
 	p.recv, p.above, p.catchUpGot = in.recv, in.above, in.catchUpGot
+	p.in, p.chunkAcks, p.digIn = inCatchUp{}, nil, digestIn{}
 }
 
 // markReceived records that the peer's op seq was applied.
@@ -245,19 +307,34 @@ func (r *Replica) Tick(ctx context.Context) error {
 	r.ticks++
 	r.started = true
 	out := make([]outbound, 0, len(r.peers))
+	var more []outbound // digest parts and chunks, always by Send
 	for _, id := range sortedPeerIDs(r.peers) {
-		if env := r.prepare(r.peers[id]); env != nil {
+		env, extra := r.prepare(r.peers[id])
+		if env != nil {
 			out = append(out, outbound{to: []ReplicaID{id}, env: env})
+		}
+		for _, e := range extra {
+			more = append(more, outbound{to: []ReplicaID{id}, env: e})
 		}
 	}
 	if canBroadcast && len(out) > 1 {
 		out = r.groupBroadcasts(out)
 	}
+	out = append(out, more...)
 	r.mu.Unlock()
 
 	var errs []error
 	for _, o := range out {
 		msg, err := o.env.encode()
+		if err == nil && len(msg) > r.cfg.MaxMessageBytes {
+			// A bug in the engine's accounting; never sent, so that no
+			// peer refuses it, and counted.
+			r.log.Error("message over MaxMessageBytes not sent", "bytes", len(msg), "limit", r.cfg.MaxMessageBytes)
+			err = fmt.Errorf("%w: %d bytes to send, limit %d", ErrTooLarge, len(msg), r.cfg.MaxMessageBytes)
+			r.mu.Lock()
+			r.oversize++
+			r.mu.Unlock()
+		}
 		if err == nil {
 			if o.broadcast {
 				err = bc.Broadcast(ctx, o.to, msg)
@@ -276,10 +353,15 @@ func (r *Replica) Tick(ctx context.Context) error {
 			}
 			p.stats.msgsSent++
 			p.stats.bytesSent += uint64(len(msg))
+			if o.env.HasChunk {
+				p.stats.chunksSent++
+			}
 			if err != nil {
 				p.stats.sendErrors++
 				p.stats.lastSendError = err.Error()
-				p.sent = p.acked // send again at the next tick
+				if !o.env.HasChunk {
+					p.sent = p.acked // send again at the next tick
+				}
 			}
 		}
 		r.mu.Unlock()
@@ -331,7 +413,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 			to = append(to, env.To)
 			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
 			env.FirstSeq, env.Ops = 0, nil
-			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0
+			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0
 		}
 		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true})
 	}
@@ -347,11 +429,13 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 	return kept
 }
 
-// prepare builds the message due to p at this tick, or nil. The caller
-// holds r.mu.
-func (r *Replica) prepare(p *peer) *envelope {
+// prepare builds the message due to p at this tick, or nil, and the
+// further messages due (parts of a digest, chunks of a catch-up), each
+// within Config.MaxMessageBytes. The caller holds r.mu.
+func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation}
 	due := false
+	room := r.room(p.id) // what the message may carry beyond its header
 
 	if p.needAck {
 		due = true
@@ -371,20 +455,31 @@ func (r *Replica) prepare(p *peer) *envelope {
 		// The ops the peer lacks have left the log: catch up by digest.
 		p.startCatchUp()
 	default:
+		ops, skip := r.batch(from, r.shippable(), min(r.cfg.MaxBatchBytes, room))
+		if skip > 0 {
+			// A group of ops too large for any message: the peer gets it
+			// by catch-up, and the ops after it as usual.
+			p.startCatchUp()
+			p.sent = from + skip - 1
+			p.sentTick = r.ticks
+			break
+		}
 		env.FirstSeq = from
-		env.Ops = r.batch(from, r.shippable())
+		env.Ops = ops
 		p.sent = from + uint64(len(env.Ops)) - 1
 		p.shipped = max(p.shipped, p.sent)
 		p.sentTick = r.ticks
+		room -= opsSize(ops)
 		due = true
 	}
 
-	if r.cfg.AntiEntropyTicks > 0 && r.ticks%uint64(r.cfg.AntiEntropyTicks) == 0 {
+	if r.cfg.AntiEntropyTicks > 0 && r.ticks%uint64(r.cfg.AntiEntropyTicks) == 0 && p.out == nil {
 		p.wantDig = true
 	}
 	// Until a catch-up is confirmed, ask again once the last request had
-	// time to be answered and its catch-up to be acknowledged.
-	if p.awaitDig && (p.askedTick == 0 || r.ticks-p.askedTick >= uint64(4*r.cfg.RetransmitTicks)) {
+	// time to be answered and its catch-up to be acknowledged (not while
+	// a catch-up in chunks is under way: it would start over).
+	if p.awaitDig && p.out == nil && (p.askedTick == 0 || r.ticks-p.askedTick >= uint64(4*r.cfg.RetransmitTicks)) {
 		p.wantDig = true
 	}
 	if p.wantDig {
@@ -393,25 +488,117 @@ func (r *Replica) prepare(p *peer) *envelope {
 		p.askedTick = r.ticks
 		due = true
 	}
+	var extra []*envelope
 	if p.owedDig {
-		env.HasDigest = true
-		env.Digest = r.digest()
+		d := r.digest()
+		if digestSize(d) <= room {
+			env.HasDigest, env.Digest = true, d
+			room -= digestSize(d)
+		} else {
+			extra = append(extra, r.digestParts(p, d)...)
+		}
 		p.owedDig = false
 		due = true
 	}
 	if p.hasTheir && r.shippable() == r.seq {
-		r.catchUp(p, env)
+		if p.out == nil {
+			room -= r.catchUp(p, env, room)
+		}
 		p.hasTheir = false
 		p.theirDig = nil
 		due = true
 	}
-	if !due && r.ticks-p.lastSend < uint64(r.cfg.HeartbeatTicks) {
-		return nil
+	chunks := r.chunksDue(p)
+	if len(p.chunkAcks) > 0 {
+		n := min(len(p.chunkAcks), maxChunkAcks)
+		env.ChunkAckOf, env.ChunkAcks = p.in.num, slices.Clone(p.chunkAcks[:n])
+		p.chunkAcks = p.chunkAcks[n:]
+		if len(p.chunkAcks) == 0 {
+			p.chunkAcks = nil
+		} else {
+			p.needAck = true // the rest at the next tick
+		}
+		due = true
+	}
+	idle := r.ticks-p.lastSend < uint64(r.cfg.HeartbeatTicks)
+	if !due && len(extra) == 0 && len(chunks) == 0 && idle {
+		return nil, nil
 	}
 	env.AckInc, env.AckSeq, env.CatchUpAck = p.rinc, p.recv, p.catchUpGot
 	env.Now = r.clk.Now()
 	p.lastSend = r.ticks
-	return env
+	extra = append(extra, chunks...)
+	for _, e := range extra {
+		e.From, e.To, e.Incarnation = r.id, p.id, r.incarnation
+		e.AckInc, e.AckSeq, e.CatchUpAck, e.Now = env.AckInc, env.AckSeq, env.CatchUpAck, env.Now
+	}
+	if !due && idle {
+		return nil, extra // they carry the acknowledgements
+	}
+	return env, extra
+}
+
+// Sizes of what messages carry, at most, beside the bytes themselves.
+const (
+	headerBytes = 360 // a message's fixed fields, chunk acknowledgements included
+	entryBytes  = 16  // an op, state or part: its object (as an index or beside the name) and headers
+)
+
+// room returns what a message to the peer to can carry beyond its
+// header: the bytes of its ops, digest, states or parts, each counted
+// with what opsSize, digestSize and entrySize add.
+func (r *Replica) room(to ReplicaID) int {
+	return r.cfg.MaxMessageBytes - headerBytes - 3*(len(r.id)+len(to))
+}
+
+// entrySize is what an op, state or part of object takes in a message.
+func entrySize(object string, data []byte) int { return len(object) + len(data) + entryBytes }
+
+func opsSize(ops []opEntry) int {
+	n := 0
+	for _, o := range ops {
+		n += entrySize(o.Object, o.Op)
+	}
+	return n
+}
+
+func digestSize(d []digestEntry) int {
+	n := 0
+	for _, e := range d {
+		n += digestEntrySize(e)
+	}
+	return n
+}
+
+func digestEntrySize(e digestEntry) int {
+	return len(e.Object) + len(e.Version) + len(e.Durable) + 3*entryBytes
+}
+
+// digestParts cuts a digest too large for one message into parts, each
+// sent in a message of its own. The caller holds r.mu.
+func (r *Replica) digestParts(p *peer, d []digestEntry) []*envelope {
+	room := r.room(p.id)
+	p.digRounds++
+	var out []*envelope
+	size := room + 1
+	for _, e := range d {
+		n := digestEntrySize(e)
+		if n > room {
+			r.log.Warn("digest entry too large for a message: left out", "object", e.Object, "peer", string(p.id))
+			continue
+		}
+		if size+n > room {
+			out = append(out, &envelope{HasDigest: true, DigestRound: p.digRounds})
+			size = 0
+		}
+		last := out[len(out)-1]
+		last.Digest = append(last.Digest, e)
+		size += n
+	}
+	for i, e := range out {
+		e.DigestPart, e.DigestParts = uint64(i), uint64(len(out))
+	}
+	return out
 }
 
 // shippable returns the sequence number of the last local op that may
@@ -425,19 +612,29 @@ func (r *Replica) shippable() uint64 {
 }
 
 // batch returns the ops from sequence number from up to last that fit in
-// one message: within MaxBatchBytes, but never fewer than one whole group,
-// and never splitting a group (see Tx), so a receiver applies each group
-// at once. The caller holds r.mu; from is in the log.
-func (r *Replica) batch(from, last uint64) []opEntry {
+// one message: within budget bytes (as opsSize counts them), never
+// splitting a group (see Tx), so a receiver applies each group at once.
+// If the first group alone is larger than budget, it returns no ops and
+// the group's length, to skip: no message can carry it. The caller holds
+// r.mu; from is in the log.
+func (r *Replica) batch(from, last uint64, budget int) (ops []opEntry, skip uint64) {
 	first := r.firstSeq()
-	budget := r.cfg.MaxBatchBytes
 	n, whole := 0, 0 // ops taken; ops up to the end of the last whole group
 	for s := from; s <= last; s++ {
 		e := &r.ops[s-first]
-		if whole > 0 && len(e.op) > budget {
-			break
+		c := entrySize(e.object, e.op)
+		if c > budget {
+			if whole > 0 {
+				break
+			}
+			// The first group does not fit: find its end.
+			end := s
+			for end < r.seq && r.ops[end-first].more {
+				end++
+			}
+			return nil, end - from + 1
 		}
-		budget -= len(e.op)
+		budget -= c
 		n++
 		if !e.more {
 			whole = n
@@ -446,12 +643,12 @@ func (r *Replica) batch(from, last uint64) []opEntry {
 	if whole == 0 {
 		whole = n // the log ends inside a group: send what there is
 	}
-	ops := make([]opEntry, whole)
+	ops = make([]opEntry, whole)
 	for i := range ops {
 		e := &r.ops[from+uint64(i)-first]
 		ops[i] = opEntry{Object: e.object, Op: e.op}
 	}
-	return ops
+	return ops, 0
 }
 
 // digest lists the replica's objects and their versions. The caller holds
@@ -481,19 +678,24 @@ func (r *Replica) digest() []digestEntry {
 	return d
 }
 
-// catchUp fills env with what p lacks according to its digest: a delta for
-// every object with a version, the whole state of the others. The caller
-// holds r.mu.
+// catchUp brings p what it lacks according to its digest: a delta for
+// every object with a version, the whole state of the others. If they fit
+// in room bytes they go in env, as one catch-up, and catchUp returns the
+// bytes they take; otherwise they go as a catch-up in chunks (p.out),
+// sent by chunksDue, the states too large for one message cut into parts
+// by their [Chunker]. The caller holds r.mu.
 //
 // The catch-up counts as delivered (it is numbered, for the peer to
 // confirm, and accounts for every op made so far) only if a state could be
 // made for every object the digest names: if one could not (the peer's
-// version cannot be decoded, or encoding failed), the states that could be
-// made still go, but the peer stays owed a catch-up and is asked for its
-// digest again.
-func (r *Replica) catchUp(p *peer, env *envelope) {
+// version cannot be decoded, encoding failed, or a state too large for a
+// message cannot be cut), the states that fit in env still go, but the
+// peer stays owed a catch-up and is asked for its digest again.
+func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 	p.stats.digestRounds++
 	complete := true
+	partRoom := r.room(p.id)
+	var whole, free, later []partEntry // whole states; parts in any order; parts in order
 	for _, d := range p.theirDig {
 		obj, ok := r.objects[d.Object]
 		if !ok {
@@ -504,14 +706,49 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 			err   error
 		)
 		dobj, isDelta := obj.(DeltaObject)
-		if isDelta && d.Version != nil && !p.diverged[d.Object] {
-			state, err = dobj.DeltaSinceBinary(d.Version)
-			if err != nil {
-				p.refuse(reasonFor(err)) // the peer's version is bad
+		useDelta := isDelta && d.Version != nil && !p.diverged[d.Object]
+		var version []byte
+		if useDelta {
+			version = d.Version
+		}
+		c, isChunker := obj.(Chunker)
+		var parts [][]byte
+		ordered := 0
+		if isChunker {
+			// In parts, unless the whole fits.
+			parts, ordered, err = c.ChunksBinary(version, partRoom-entrySize(d.Object, nil))
+		}
+		if err == nil && parts == nil {
+			if useDelta {
+				state, err = dobj.DeltaSinceBinary(d.Version)
+			} else {
+				state, err = obj.MarshalBinary()
 			}
-		} else {
-			state, err = obj.MarshalBinary()
+			if err == nil && entrySize(d.Object, state) > partRoom {
+				if isChunker {
+					parts, ordered, err = c.ChunksBinary(version, (partRoom-entrySize(d.Object, nil))/2)
+				} else {
+					err = fmt.Errorf("%w: a state of %d bytes and the object cannot cut it (see Chunker)", ErrTooLarge, len(state))
+				}
+			}
+		}
+		if err != nil && useDelta && !errors.Is(err, ErrTooLarge) {
+			p.refuse(reasonFor(err)) // the peer's version is bad
+		}
+		if !useDelta {
 			p.stats.statesFull++
+		}
+		if err == nil && parts != nil {
+			p.stats.statesSent++
+			for i, b := range parts {
+				e := partEntry{Object: d.Object, Data: b, Part: true}
+				if i < ordered {
+					free = append(free, e)
+				} else {
+					later = append(later, e)
+				}
+			}
+			continue
 		}
 		if err != nil {
 			complete = false
@@ -519,22 +756,135 @@ func (r *Replica) catchUp(p *peer, env *envelope) {
 			continue
 		}
 		p.stats.statesSent++
-		env.States = append(env.States, stateEntry{Object: d.Object, State: state})
+		whole = append(whole, partEntry{Object: d.Object, Data: state})
 	}
 	p.diverged = nil
-	if !complete {
-		p.awaitDig, p.catchUpSent = true, 0 // ask again; no older catch-up settles it
-		return
+	size := 0
+	for _, e := range whole {
+		size += entrySize(e.Object, e.Data)
 	}
-	// The states hold every op made so far; send ops after them.
-	env.StatesUpTo = r.seq
+	inEnv := len(free) == 0 && len(later) == 0 && size <= room
+	if !complete || inEnv {
+		used := 0
+		for _, e := range whole {
+			if n := entrySize(e.Object, e.Data); used+n <= room {
+				env.States = append(env.States, stateEntry{Object: e.Object, State: e.Data})
+				used += n
+			}
+		}
+		if !complete {
+			p.awaitDig, p.catchUpSent = true, 0 // ask again; no older catch-up settles it
+			return used
+		}
+		// The states hold every op made so far; send ops after them.
+		env.StatesUpTo = r.seq
+		p.catchUps++
+		env.CatchUp = p.catchUps
+		r.caughtUp(p)
+		return used
+	}
+	// In chunks: the whole states and the parts that may go in any order
+	// first, then the others, each chunk as full as it can be.
+	o := &outCatchUp{upTo: r.seq, progress: r.ticks}
+	add := func(e partEntry, ordered bool) {
+		n := entrySize(e.Object, e.Data)
+		if k := len(o.chunks); k == 0 || o.chunks[k-1].size+n > partRoom {
+			o.chunks = append(o.chunks, outChunk{})
+		}
+		c := &o.chunks[len(o.chunks)-1]
+		c.parts = append(c.parts, e)
+		c.size += n
+		c.ordered = c.ordered || ordered
+		o.bytesLeft += n
+	}
+	for _, e := range whole {
+		add(e, false)
+	}
+	for _, e := range free {
+		add(e, false)
+	}
+	for _, e := range later {
+		add(e, true)
+	}
+	if len(o.chunks) > maxChunks {
+		r.log.Warn("catch-up in more chunks than a peer accepts: not sent", "chunks", len(o.chunks), "peer", string(p.id))
+		p.awaitDig, p.catchUpSent = true, 0
+		return 0
+	}
+	o.left = len(o.chunks)
 	p.catchUps++
-	env.CatchUp = p.catchUps
+	o.num = p.catchUps
+	p.out = o
+	r.caughtUp(p)
+	return 0
+}
+
+// caughtUp records that the catch-up just numbered accounts for every op
+// made so far. The caller holds r.mu.
+func (r *Replica) caughtUp(p *peer) {
 	p.catchUpSent = p.catchUps
 	p.sent = max(p.sent, r.seq)
 	p.shipped = max(p.shipped, r.seq)
 	p.sentTick = r.ticks
 }
+
+// chunksDue returns the chunks of p's catch-up to send at this tick: those
+// never sent, and those sent RetransmitTicks ago and not acknowledged, at
+// most chunkWindow; a chunk to be merged in order only once every chunk
+// before it is acknowledged. A catch-up that the peer, heard from, has not
+// acknowledged any of for long (it keeps refusing a chunk) is given up,
+// and the peer asked for its digest again. The caller holds r.mu.
+func (r *Replica) chunksDue(p *peer) []*envelope {
+	o := p.out
+	if o == nil {
+		return nil
+	}
+	// Given up only if the peer is heard from all along without
+	// acknowledging: an unreachable peer is waited for, so that a long
+	// partition does not make the catch-up start over.
+	if p.heardTick+1 >= r.ticks && o.progress+1 < r.ticks {
+		o.unacked++ // a tick in which the peer spoke and acknowledged nothing
+	}
+	if o.unacked > stallRetransmits*r.cfg.RetransmitTicks {
+		r.log.Warn("catch-up in chunks stalled: starting over", "peer", string(p.id), "chunks_left", o.left)
+		p.out = nil
+		p.awaitDig, p.catchUpSent = true, 0
+		return nil
+	}
+	var out []*envelope
+	allAcked := true // every chunk before the current one is acknowledged
+	for i := range o.chunks {
+		c := &o.chunks[i]
+		if c.acked {
+			continue
+		}
+		before := allAcked
+		allAcked = false
+		if c.sentTick != 0 && r.ticks-c.sentTick < uint64(r.cfg.RetransmitTicks) {
+			continue
+		}
+		if c.ordered && !before {
+			continue
+		}
+		c.sentTick = r.ticks
+		out = append(out, &envelope{
+			StatesUpTo: o.upTo, CatchUp: o.num,
+			HasChunk: true, ChunkIndex: uint64(i), ChunkCount: uint64(len(o.chunks)), Ordered: c.ordered, Parts: c.parts,
+		})
+		if len(out) == chunkWindow {
+			break
+		}
+	}
+	return out
+}
+
+const (
+	// chunkWindow bounds the chunks sent to a peer at one tick.
+	chunkWindow = 16
+	// stallRetransmits is how many retransmission periods a catch-up in
+	// chunks may go without an acknowledgement before it is given up.
+	stallRetransmits = 20
+)
 
 // Receive takes in a message that the peer from sent through its
 // Transport. It applies what the message carries, and records what to
@@ -607,6 +957,11 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		return fmt.Errorf("%w: %s acknowledged ops up to %d and catch-up %d; sent up to %d and %d",
 			ErrBadAck, from, env.AckSeq, env.CatchUpAck, p.shipped, p.catchUps)
 	}
+	if err := p.checkChunkAcks(env, r.incarnation); err != nil {
+		p.refuse(ReasonAck)
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %s: %w", ErrBadAck, from, err)
+	}
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
 	cs := r.takeConflicts()
@@ -628,6 +983,7 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 // apply takes in a decoded message from p. The caller holds r.mu.
 func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, errs []error) {
 	r.started = true
+	p.heardTick = r.ticks
 	p.stats.msgsRecv++
 	p.stats.bytesRecv += uint64(size)
 	p.stats.lastContact = r.clk.Physical()
@@ -654,6 +1010,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// A digest of its earlier incarnation may overstate it too: a
 		// delta computed from it would leave out what it lost.
 		p.theirDig, p.hasTheir = nil, false
+		p.out = nil // computed from such a digest
 		p.acked = 0
 		if env.AckInc == r.incarnation {
 			p.acked = min(env.AckSeq, p.shipped)
@@ -674,9 +1031,15 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			// that this replica holds and another peer lacks would then
 			// reach that peer from no one. Serve every other peer a
 			// catch-up from its digest.
+			//
+			// A catch-up already on its way to such a peer was computed
+			// before this replica could hold what the restarted peer now
+			// brings it (its writes restored from a snapshot, say): it
+			// no longer settles anything, and the peer is asked for its
+			// digest again once it is merged.
 			for _, q := range r.peers {
 				if q != p {
-					q.startCatchUp()
+					q.awaitDig, q.catchUpSent = true, 0
 				}
 			}
 		}
@@ -691,6 +1054,20 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 		if p.awaitDig && p.catchUpSent != 0 && env.CatchUpAck == p.catchUpSent {
 			p.awaitDig, p.catchUpSent = false, 0 // the peer has merged it
+		}
+		if o := p.out; o != nil {
+			if env.CatchUpAck >= o.num {
+				p.out = nil // merged whole
+			} else if env.ChunkAckOf == o.num {
+				for _, i := range env.ChunkAcks {
+					if c := &o.chunks[i]; !c.acked {
+						c.acked = true
+						o.left--
+						o.bytesLeft -= c.size
+						o.progress, o.unacked = r.ticks, 0
+					}
+				}
+			}
 		}
 	}
 	r.truncateLog()
@@ -724,7 +1101,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.stats.opsApplied++
 		if ch {
 			note(o.Object)
-			r.keepRemote(o.Object, o.Op, false)
+			r.keepRemote(o.Object, o.Op, remoteOp)
 		}
 	}
 	if len(env.Ops) > 0 {
@@ -733,6 +1110,9 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 
 	if env.WantDigest {
 		p.owedDig = true
+	}
+	if env.HasDigest && env.DigestParts > 1 {
+		env.HasDigest = p.gatherDigest(env, r.objects)
 	}
 	if env.HasDigest {
 		p.theirDig = env.Digest
@@ -747,12 +1127,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		r.collect()
 	}
 
-	if (len(env.States) > 0 || env.StatesUpTo > 0) && env.AckInc != r.incarnation {
+	if (len(env.States) > 0 || env.StatesUpTo > 0 || env.HasChunk) && env.AckInc != r.incarnation {
 		// Catch-up states computed from the digest of an earlier
 		// incarnation of this replica: they may leave out what it lost in
 		// the restart. The sender learns of the restart and asks again.
 		refuse(fmt.Errorf("%w: catch-up states from %s for an earlier incarnation", ErrStale, p.id))
-	} else if len(env.States) > 0 || env.StatesUpTo > 0 {
+	} else if !env.HasChunk && (len(env.States) > 0 || env.StatesUpTo > 0) {
 		ok := true
 		for _, s := range env.States {
 			obj, found := r.objects[s.Object]
@@ -769,7 +1149,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			}
 			if ch {
 				note(s.Object)
-				r.keepRemote(s.Object, s.State, true)
+				r.keepRemote(s.Object, s.State, remoteState)
 			}
 		}
 		if ok {
@@ -778,7 +1158,147 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 		p.needAck = true
 	}
+	if env.HasChunk && env.AckInc == r.incarnation {
+		r.applyChunk(p, env, note, refuse)
+	}
 	return changed, errs
+}
+
+// applyChunk merges a chunk of the peer's catch-up, unless it was merged
+// before, or must wait for the chunks before it; it is acknowledged
+// either way once merged. Once every chunk of the catch-up is merged, the
+// catch-up counts as merged, as one sent in a single message does. A
+// chunk of an older catch-up is dropped: its sender has moved on. The
+// caller holds r.mu.
+func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse func(error)) {
+	in := &p.in
+	switch {
+	case env.CatchUp <= p.catchUpGot || env.CatchUp < in.num:
+		p.needAck = true // merged whole already, or superseded
+		return
+	case env.CatchUp > in.num:
+		*in = inCatchUp{num: env.CatchUp, upTo: env.StatesUpTo, count: env.ChunkCount}
+		p.chunkAcks = nil
+	case env.ChunkCount != in.count || env.StatesUpTo != in.upTo:
+		refuse(fmt.Errorf("crdt: chunk %d of catch-up %d from %s claims %d chunks up to op %d, an earlier one %d up to %d",
+			env.ChunkIndex, env.CatchUp, p.id, env.ChunkCount, env.StatesUpTo, in.count, in.upTo))
+		return
+	}
+	p.needAck = true
+	if in.has(env.ChunkIndex) {
+		p.ackChunk(env.ChunkIndex)
+		return
+	}
+	if env.Ordered && in.prefix < env.ChunkIndex {
+		return // merged once every chunk before it is; sent again until then
+	}
+	ok := true
+	for _, pe := range env.Parts {
+		obj, found := r.objects[pe.Object]
+		if !found {
+			refuse(fmt.Errorf("%w: chunk part from %s for %q", ErrUnknownObject, p.id, pe.Object))
+			ok = false
+			continue
+		}
+		var (
+			ch  bool
+			err error
+		)
+		if pe.Part {
+			c, isC := obj.(Chunker)
+			if !isC {
+				refuse(fmt.Errorf("crdt: chunk part from %s for %q, which cannot take parts: %w", p.id, pe.Object, codec.ErrKind))
+				ok = false
+				continue
+			}
+			ch, err = c.MergeChunkBinary(pe.Data)
+		} else {
+			ch, err = obj.MergeBinary(pe.Data)
+		}
+		if err != nil {
+			refuse(fmt.Errorf("crdt: chunk part from %s for %q: %w", p.id, pe.Object, err))
+			ok = false
+			continue
+		}
+		if ch {
+			note(pe.Object)
+			kind := remoteState
+			if pe.Part {
+				kind = remotePart
+			}
+			r.keepRemote(pe.Object, pe.Data, kind)
+		}
+	}
+	if !ok {
+		return // not acknowledged: sent again
+	}
+	in.set(env.ChunkIndex)
+	p.ackChunk(env.ChunkIndex)
+	if in.merged == in.count {
+		p.raiseRecv(in.upTo)
+		p.catchUpGot = max(p.catchUpGot, in.num)
+	}
+}
+
+// ackChunk queues the acknowledgement of chunk i of the peer's catch-up,
+// unless too many are queued (the chunk is then sent again, and
+// acknowledged then).
+func (p *peer) ackChunk(i uint64) {
+	if len(p.chunkAcks) < 4*maxChunkAcks {
+		p.chunkAcks = append(p.chunkAcks, i)
+	}
+}
+
+// checkChunkAcks reports acknowledgements of chunks never sent: of a
+// catch-up not made yet, or of a chunk the catch-up does not have.
+// Acknowledgements of an earlier catch-up, given up since, are no
+// matter.
+func (p *peer) checkChunkAcks(env *envelope, inc uint64) error {
+	if len(env.ChunkAcks) == 0 || env.Incarnation != p.rinc || env.AckInc != inc {
+		return nil
+	}
+	if env.ChunkAckOf > p.catchUps {
+		return fmt.Errorf("acknowledged chunks of catch-up %d; sent up to %d", env.ChunkAckOf, p.catchUps)
+	}
+	if p.out != nil && env.ChunkAckOf == p.out.num {
+		for _, i := range env.ChunkAcks {
+			if i >= uint64(len(p.out.chunks)) {
+				return fmt.Errorf("acknowledged chunk %d of catch-up %d, of %d chunks", i, env.ChunkAckOf, len(p.out.chunks))
+			}
+		}
+	}
+	return nil
+}
+
+// gatherDigest takes in a part of the peer's digest, keeping the entries
+// of the objects registered here (the others play no part), and reports
+// whether the digest is now whole, in which case env.Digest holds it.
+// Parts of another round start over.
+func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
+	g := &p.digIn
+	if env.DigestRound != g.round || env.DigestParts != g.parts {
+		*g = digestIn{round: env.DigestRound, parts: env.DigestParts, got: inCatchUp{count: env.DigestParts}}
+	}
+	if g.got.has(env.DigestPart) {
+		return false
+	}
+	g.got.set(env.DigestPart)
+	for _, d := range env.Digest {
+		if _, ok := objects[d.Object]; ok && !g.named[d.Object] {
+			if g.named == nil {
+				g.named = map[string]bool{}
+			}
+			g.named[d.Object] = true
+			g.entries = append(g.entries, d)
+		}
+	}
+	if g.got.merged < g.parts {
+		return false
+	}
+	slices.SortFunc(g.entries, func(a, b digestEntry) int { return strings.Compare(a.Object, b.Object) })
+	env.Digest = g.entries
+	p.digIn = digestIn{}
+	return true
 }
 
 // compareFingerprints checks the peer's digest against this replica's

@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"fmt"
 	"hash/fnv"
 	"maps"
 	"slices"
@@ -158,3 +159,73 @@ func (s *gset) Fingerprint() uint64 {
 }
 
 var _ crdt.Fingerprinter = (*gset)(nil)
+
+// ChunksBinary cuts the set's state (version nil) or delta into parts of
+// at most max bytes: runs of elements, each with a context of just their
+// dots (a grow-only set has no removal to hide), then the rest of the
+// context. The parts go in any order but the last.
+func (s *gset) ChunksBinary(vb []byte, max int) ([][]byte, int, error) {
+	elems, ctx := s.elems, s.ctx.Clone()
+	if vb != nil {
+		var v vclock.Clock
+		if err := v.UnmarshalBinary(vb); err != nil {
+			return nil, 0, err
+		}
+		elems = map[string]vclock.Dot{}
+		for e, d := range s.elems {
+			if !v.Contains(d) {
+				elems[e] = d
+			}
+		}
+		ctx = s.ctx.Since(v)
+	}
+	var parts [][]byte
+	var run map[string]vclock.Dot
+	var runCtx vclock.Context
+	size := 0
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		b, err := s.encode(run, &runCtx)
+		if err != nil {
+			return err
+		}
+		if len(b) > max {
+			return fmt.Errorf("gset: a part of %d bytes, max %d", len(b), max)
+		}
+		parts = append(parts, b)
+		run, runCtx, size = nil, vclock.Context{}, 0
+		return nil
+	}
+	for _, e := range slices.Sorted(maps.Keys(elems)) {
+		n := len(e) + len(s.id) + 40
+		if size+n > max-64 {
+			if err := flush(); err != nil {
+				return nil, 0, err
+			}
+		}
+		if run == nil {
+			run = map[string]vclock.Dot{}
+		}
+		run[e] = elems[e]
+		runCtx.Add(elems[e])
+		size += n
+	}
+	if err := flush(); err != nil {
+		return nil, 0, err
+	}
+	last, err := s.encode(nil, &ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(last) > max {
+		return nil, 0, fmt.Errorf("gset: a context of %d bytes, max %d", len(last), max)
+	}
+	return append(parts, last), len(parts), nil
+}
+
+// MergeChunkBinary merges a part: a state like any other.
+func (s *gset) MergeChunkBinary(b []byte) (bool, error) { return s.MergeBinary(b) }
+
+var _ crdt.Chunker = (*gset)(nil)

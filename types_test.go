@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,6 +82,10 @@ func TestEngineModel(t *testing.T) {
 		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
 		bcast := rapid.Bool().Draw(rt, "broadcast")
 		batch := rapid.SampledFrom([]int{0, 1, 64}).Draw(rt, "maxBatchBytes")
+		// Small messages, with long elements and values, make catch-ups
+		// go in chunks and states in parts.
+		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
+		pad := strings.Repeat("-", rapid.SampledFrom([]int{0, 150}).Draw(rt, "padding"))
 		var ids []crdt.ReplicaID
 		for i := range n {
 			ids = append(ids, crdt.ReplicaID(fmt.Sprintf("region-%d", i)))
@@ -97,7 +102,7 @@ func TestEngineModel(t *testing.T) {
 			if bcast {
 				tr = net.BroadcastTransport(id)
 			}
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30})
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30, MaxMessageBytes: maxMsg})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -140,7 +145,7 @@ func TestEngineModel(t *testing.T) {
 			now.Add(int64(5 * time.Millisecond))
 		}
 
-		elem := rapid.SampledFrom([]string{"a", "b", "c", "d"})
+		elem := rapid.SampledFrom([]string{"a" + pad, "b" + pad, "c" + pad, "d" + pad, "e" + pad, "f" + pad})
 		pick := rapid.SampledFrom(ids)
 		for range rapid.IntRange(1, 80).Draw(rt, "steps") {
 			id := pick.Draw(rt, "region")
@@ -284,6 +289,14 @@ func TestEngineModel(t *testing.T) {
 				rt.Fatalf("regions differ while every peer shows nothing pending and no catch-up awaited")
 			}
 			if done {
+				if got := net.Stats().Largest; got > maxMsg {
+					rt.Fatalf("a message of %d bytes was sent; MaxMessageBytes is %d", got, maxMsg)
+				}
+				for _, id := range ids {
+					if n := regions[id].r.Stats().Oversize; n > 0 {
+						rt.Fatalf("%s made %d messages over MaxMessageBytes", id, n)
+					}
+				}
 				return
 			}
 			round()

@@ -61,9 +61,25 @@ func costTarget() *Map[string, string] {
 
 func FuzzStateCost(f *testing.F) {
 	costSeeds(f)
+	// Parts of a state, cut small, and parts of removed dots.
+	src, _, _ := sample()
+	for _, v := range [][]byte{nil, {}} {
+		if v != nil {
+			v, _ = src.Version().MarshalBinary()
+		}
+		parts, _, err := src.ChunksBinary(v, 100)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range parts {
+			f.Add(p)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := costTarget()
 		checkCost(t, data, func() { _, _ = m.MergeBinary(data) })
+		m = costTarget()
+		checkCost(t, data, func() { _, _ = m.MergeChunkBinary(data) })
 	})
 }
 

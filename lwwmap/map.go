@@ -614,7 +614,12 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 }
 
 // merge joins o into m and reports whether the visible content changed.
-func (m *Map[K, V]) merge(o *Map[K, V]) bool {
+func (m *Map[K, V]) merge(o *Map[K, V]) bool { return m.mergeWith(o, true) }
+
+// mergeWith merges o into m; if scan is false, o is known to name in its
+// context only the dots of its entries, and the pass looking for keys of
+// m that o has seen overwritten is skipped.
+func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	changed := false
 	// Translate o's replica indices into m's, and precompute, per replica,
 	// how far each context is compact, so that most membership tests are a
@@ -658,7 +663,7 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool {
 			changed = true
 		}
 	}
-	if sharedSeen < shared {
+	if scan && sharedSeen < shared {
 		for k, e := range m.m {
 			if !theirs.has(&o.ctx, m.reps, e.writer(), e.seq) {
 				continue

@@ -50,6 +50,7 @@ type Stats struct {
 	Corrupted  uint64 // copies queued with one bit flipped
 	BytesSent  uint64 // bytes handed to transports (a broadcast counts once)
 	Refused    uint64 // deliveries whose Receive returned an error
+	Largest    int    // bytes of the largest message handed to a transport
 }
 
 // Network is a simulated network. Set the fault fields before use or
@@ -166,6 +167,7 @@ func (t transport) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error 
 	defer n.mu.Unlock()
 	n.stats.Sent++
 	n.stats.BytesSent += uint64(len(msg))
+	n.stats.Largest = max(n.stats.Largest, len(msg))
 	n.enqueue(t.from, to, msg)
 	return nil
 }
@@ -181,6 +183,7 @@ func (b broadcaster) Broadcast(_ context.Context, to []crdt.ReplicaID, msg []byt
 	n.stats.Sent++
 	n.stats.Broadcasts++
 	n.stats.BytesSent += uint64(len(msg))
+	n.stats.Largest = max(n.stats.Largest, len(msg))
 	for _, id := range to {
 		n.enqueue(b.from, id, msg)
 	}

@@ -1,6 +1,7 @@
 package orset
 
 import (
+	"fmt"
 	"github.com/activeactive/crdt/internal/costcheck"
 	"testing"
 
@@ -51,6 +52,7 @@ func FuzzSetDecodeCost(f *testing.F) {
 	seedStates(f)
 	seedOps(f)
 	seedCosts(f)
+	seedParts(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s Set[string]
 		checkCost(t, "UnmarshalBinary", len(data), func() { _ = s.UnmarshalBinary(data) })
@@ -60,5 +62,32 @@ func FuzzSetDecodeCost(f *testing.F) {
 		checkCost(t, "ApplyBinary", len(data), func() { _, _ = m.ApplyBinary(data) })
 		checkCost(t, "ApplyBinaryFrom", len(data), func() { _, _ = m.ApplyBinaryFrom(data, "a") })
 		checkCost(t, "DeltaSinceBinary", len(data), func() { _, _ = m.DeltaSinceBinary(data) })
+		m = seedSet(t)
+		checkCost(t, "MergeChunkBinary", len(data), func() { _, _ = m.MergeChunkBinary(data) })
 	})
+}
+
+// seedParts adds the parts of a set with removals and drop records, cut
+// small, so that fuzzing starts from every kind of part.
+func seedParts(f *testing.F) {
+	s := New[string]("a")
+	for i := range 40 {
+		s.Add(fmt.Sprintf("element-%02d", i))
+		if i%3 == 0 {
+			s.Remove(fmt.Sprintf("element-%02d", i/2))
+		}
+	}
+	for _, v := range []*vclock.Clock{nil, {}} {
+		var vb []byte
+		if v != nil {
+			vb = mustMarshal(f, v)
+		}
+		parts, _, err := s.ChunksBinary(vb, 120)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range parts {
+			f.Add(p)
+		}
+	}
 }

@@ -472,3 +472,44 @@ func (c *Context) String() string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+// Minus returns the events of c that o does not hold, at a cost that grows
+// with the runs of both.
+func (c *Context) Minus(o *Context) Context {
+	var out Context
+	for _, e := range c.r {
+		var theirs []span
+		if i, ok := o.find(e.id); ok {
+			oe := &o.r[i]
+			if oe.max > 0 {
+				theirs = append(theirs, span{1, oe.max})
+			}
+			theirs = append(theirs, oe.extra...)
+		}
+		mine := e.extra
+		if e.max > 0 {
+			mine = append([]span{{1, e.max}}, e.extra...)
+		}
+		j := 0
+		for _, s := range mine {
+			lo := s.lo
+			for lo <= s.hi {
+				for j < len(theirs) && theirs[j].hi < lo {
+					j++
+				}
+				if j == len(theirs) || theirs[j].lo > s.hi {
+					out.AddRange(e.id, lo, s.hi)
+					break
+				}
+				if theirs[j].lo > lo {
+					out.AddRange(e.id, lo, theirs[j].lo-1)
+				}
+				if theirs[j].hi >= s.hi {
+					break
+				}
+				lo = theirs[j].hi + 1
+			}
+		}
+	}
+	return out
+}

@@ -351,3 +351,35 @@ func TestContextMergeAndOverlapsMatchModel(t *testing.T) {
 		}
 	})
 }
+
+// TestContextMinus checks Minus against sets of dots.
+func TestContextMinus(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ids := []vclock.ReplicaID{"a", "b", "c"}
+		draw := func(label string) (vclock.Context, map[vclock.Dot]bool) {
+			var c vclock.Context
+			set := map[vclock.Dot]bool{}
+			for range rapid.IntRange(0, 12).Draw(t, label+" runs") {
+				id := rapid.SampledFrom(ids).Draw(t, label+" id")
+				lo := rapid.Uint64Range(1, 30).Draw(t, label+" lo")
+				hi := lo + rapid.Uint64Range(0, 6).Draw(t, label+" len")
+				c.AddRange(id, lo, hi)
+				for s := lo; s <= hi; s++ {
+					set[vclock.Dot{Replica: id, Seq: s}] = true
+				}
+			}
+			return c, set
+		}
+		c, cs := draw("c")
+		o, os := draw("o")
+		got := c.Minus(&o)
+		for _, id := range ids {
+			for s := uint64(1); s <= 40; s++ {
+				d := vclock.Dot{Replica: id, Seq: s}
+				if want := cs[d] && !os[d]; got.Contains(d) != want {
+					t.Fatalf("%v minus %v = %v: holds %v is %v, want %v", c.String(), o.String(), got.String(), d, got.Contains(d), want)
+				}
+			}
+		}
+	})
+}

@@ -117,6 +117,12 @@ type Kernel[K comparable, V any] struct {
 	recIdx  map[vclock.Dot]struct{} // the recorded dots; built when first needed
 	horizon vclock.Clock            // every discarded record's dot is within it
 	ghosts  map[vclock.Dot]struct{} // in ctx, mutation not applied; usually nil
+	// removed holds dots that a removed part (see JoinPart) said were
+	// seen and dropped elsewhere, and that the context does not hold yet:
+	// they are not taken into the store, until a context part brings them
+	// into the context. It is not encoded: forgetting it only forgets a
+	// removal that the context never claimed.
+	removed vclock.Context
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
@@ -746,7 +752,8 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		changed = k.dropAny(key, dropped)
 		k.Record(d, key, dropped)
 	}
-	if k.ctx.Contains(d) {
+	if k.ctx.Contains(d) || k.removed.Contains(d) {
+		k.ctx.Add(d)
 		k.markApplied(d)
 		k.tidy()
 		return changed
@@ -1164,7 +1171,8 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	}
 	// k's context as it was before the join: takeFrom does not change it.
 	unseen := func(rep uint32, seq uint64) bool {
-		return !shared || !k.ctx.Contains(vclock.Dot{Replica: k.reps[rep], Seq: seq})
+		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+		return (!shared || !k.ctx.Contains(d)) && (k.removed.IsEmpty() || !k.removed.Contains(d))
 	}
 	for key, oe := range o.m.all {
 		e, here := k.m.get(key)
@@ -1427,6 +1435,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		recMax:     k.recMax.Clone(),
 		horizon:    k.horizon.Clone(),
 		ghosts:     maps.Clone(k.ghosts),
+		removed:    k.removed.Clone(),
 		ix:         k.ix.Clone(),
 		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,

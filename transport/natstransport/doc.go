@@ -70,13 +70,11 @@
 //
 // A message larger than the server's max_payload (1 MiB by default) is
 // not sent: Send returns an error wrapping [ErrTooLarge], since the server
-// would close the connection. Keep the engine's crdt.Config.MaxBatchBytes
-// (256 KiB by default) well below max_payload. The engine sends a catch-up
-// (to a replica that is new, or was away longer than the op log lasts) as
-// one message holding what that replica lacks: size max_payload for the
-// largest catch-up, or the sends that carry it keep failing with
-// ErrTooLarge (counted in the sender's Stats, and in the engine's as send
-// errors).
+// would close the connection. The engine makes every message at most
+// crdt.Config.MaxMessageBytes (1 MiB by default), catch-ups of any size
+// included (they go in chunks): set it a little below max_payload, to
+// leave room for the headers the server counts too, for example
+// MaxMessageBytes = int(nc.MaxPayload()) - 4096.
 //
 // Inbound messages are handed to the Receiver on the client's delivery
 // goroutines, one per subscription. If the Receiver falls behind, the

@@ -1,0 +1,480 @@
+package dotkernel
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// # Parts
+//
+// A state or delta too large for one message travels as parts, each a
+// kernel of its own, merged one at a time with [Kernel.JoinPart]. The
+// parts are a join decomposition of the whole: merging them all gives what
+// merging the whole gives. Each is safe to merge alone (or twice, or never):
+// no part brings back a key the receiver saw removed, and no part makes the
+// receiver's version claim a mutation whose drops it has not applied.
+//
+//   - Store parts ([PartStore]) carry keys with their dots, and a context
+//     of exactly those dots. The receiver adds the dots it has not seen,
+//     and drops nothing: they are dots the sender holds. It takes them in
+//     as ghosts (in the context, their mutations not applied), so its
+//     version does not claim them yet: a re-add's drop of the key's older
+//     dots may be in a later part. They may be merged in any order.
+//   - Record parts ([PartRecords]) carry drop records with their dots:
+//     the receiver applies the drops it has not applied and the record's
+//     own mutation becomes applied; the dropped dots it had not seen
+//     become ghosts.
+//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
+//     version predates the sender's records), carry the dots the sender
+//     has seen and no longer holds: the receiver drops them from its store
+//     (comparing its store with them) and keeps them aside, so that no
+//     other merge brings them back, without claiming them in its context.
+//   - Context parts ([PartContext]) carry the whole context, with its
+//     ghosts, and last the horizon: the receiver takes them in and drops
+//     nothing; the ghosts of store parts that the sender had applied stop
+//     being ghosts.
+//
+// Record, removed and context parts must each be merged only after every
+// part before it: merged before the store part carrying an add, a context
+// would make the add look already seen.
+
+// PartKind says what a part carries and how [Kernel.JoinPart] merges it.
+type PartKind uint8
+
+// The kinds of parts, in the order a split state lists them.
+const (
+	PartStore   PartKind = 1
+	PartRecords PartKind = 2
+	PartRemoved PartKind = 3
+	PartContext PartKind = 4
+)
+
+// Valid reports whether p is one of the kinds of parts.
+func (p PartKind) Valid() bool { return p >= PartStore && p <= PartContext }
+
+// ErrPartTooLarge is returned by [Kernel.Split] when one key, with its
+// dots, or one drop record does not fit a part on its own.
+var ErrPartTooLarge = errors.New("a key or drop record larger than a part")
+
+// Part is one part of a split kernel.
+type Part[K comparable, V any] struct {
+	Kind PartKind
+	K    *Kernel[K, V]
+}
+
+// partDotCost is what a dot adds to a part at most, beyond its key: its
+// sequence number in the store and a range of the part's context.
+const partDotCost = 24
+
+// Split cuts k, a state or a delta, into parts (see the section on parts
+// above) and hands each to emit, in order; emit encodes a part, keeps it
+// if it is within budget, and reports how many bytes it took. size estimates the bytes of a key and
+// its value. Parts are filled up to budget bytes by the estimate; a part
+// that emit finds larger than budget (it returns a size above it, and
+// does not keep it) is cut in two and emitted again. full says that k is a full state (or a delta
+// made without records, as [Kernel.DeltaSince] makes when the version
+// predates its horizon): its removals go as removed parts, which the
+// receiver checks its store against. It returns the index of the first
+// part that must be merged after every part before it (the number of
+// store parts), or the first error of emit.
+func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit func(Part[K, V]) (int, error)) (ordered int, err error) {
+	type keyDots struct {
+		key  K
+		v    V
+		dots []vclock.Dot
+	}
+	items := make([]keyDots, 0, k.m.len())
+	for key, e := range k.m.all {
+		items = append(items, keyDots{key, e.v, k.dotsOf(key, e)})
+	}
+	// By first dot: a part's dots then form few ranges of its context.
+	slices.SortFunc(items, func(a, b keyDots) int { return a.dots[0].Compare(b.dots[0]) })
+	held := vclock.Context{}
+	for _, it := range items {
+		for _, d := range it.dots {
+			held.Add(d)
+		}
+	}
+
+	// flush emits the store part of items, cutting it in two while it is
+	// too large. emitted records the size of each part made.
+	var emitted []int
+	var flushStore func([]keyDots) error
+	flushStore = func(group []keyDots) error {
+		p := &Kernel[K, V]{RecordsAll: true}
+		for _, it := range group {
+			for _, d := range it.dots {
+				p.ctx.Add(d)
+			}
+			p.setEntry(it.key, it.v, slices.Clone(it.dots))
+			for _, d := range it.dots {
+				p.fpAdd(it.key, it.v, d)
+			}
+		}
+		n, err := emit(Part[K, V]{PartStore, p})
+		if err != nil {
+			return err
+		}
+		emitted = append(emitted, n)
+		if n > budget {
+			if len(group) == 1 {
+				return ErrPartTooLarge
+			}
+			return errors.Join(flushStore(group[:len(group)/2]), flushStore(group[len(group)/2:]))
+		}
+		ordered++
+		return nil
+	}
+	// The estimate is generous (a run of dots costs far less than
+	// partDotCost each): once a part is made, the next ones are filled by
+	// the estimate scaled to what the last one really took.
+	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*len(it.dots) }
+	scale := 1.0
+	start, acc := 0, 0.0
+	for i, it := range items {
+		c := scale * float64(cost(it))
+		if i > start && acc+c > float64(budget) {
+			before := len(emitted)
+			if err := flushStore(items[start:i]); err != nil {
+				return 0, err
+			}
+			if len(emitted) == before+1 {
+				est := 0
+				for _, x := range items[start:i] {
+					est += cost(x)
+				}
+				scale = min(1, 1.03*float64(emitted[before])/float64(est))
+			}
+			start, acc = i, 0
+			c = scale * float64(cost(it))
+		}
+		acc += c
+	}
+	if start < len(items) {
+		if err := flushStore(items[start:]); err != nil {
+			return 0, err
+		}
+	}
+
+	// Drop records, oldest first, each with its dot and dropped dots in
+	// the part's context, and the ghosts among them.
+	recs := k.liveRecords()
+	var flushRecs func([]Record[K]) error
+	flushRecs = func(group []Record[K]) error {
+		p := &Kernel[K, V]{RecordsAll: true, MaxRecords: len(group) + 1}
+		for _, r := range group {
+			p.ctx.Add(r.Dot)
+			for _, x := range r.Dropped {
+				p.ctx.Add(x)
+			}
+		}
+		for _, r := range group {
+			p.Record(r.Dot, r.Key, r.Dropped)
+		}
+		k.ghostsWithin(p)
+		n, err := emit(Part[K, V]{PartRecords, p})
+		if err != nil {
+			return err
+		}
+		if n > budget {
+			if len(group) == 1 {
+				return ErrPartTooLarge
+			}
+			return errors.Join(flushRecs(group[:len(group)/2]), flushRecs(group[len(group)/2:]))
+		}
+		return nil
+	}
+	start, used := 0, 0
+	var zero V
+	for i, r := range recs {
+		c := size(r.Key, zero) + partDotCost*(1+len(r.Dropped))
+		if i > start && used+c > budget {
+			if err := flushRecs(recs[start:i]); err != nil {
+				return 0, err
+			}
+			start, used = i, 0
+		}
+		used += c
+	}
+	if start < len(recs) {
+		if err := flushRecs(recs[start:]); err != nil {
+			return 0, err
+		}
+	}
+
+	// In a full state, the dots seen and not held, for the receiver to
+	// drop; then the whole context, with its ghosts.
+	var flushRanges func(PartKind, []vclock.Range) error
+	flushRanges = func(kind PartKind, group []vclock.Range) error {
+		p := &Kernel[K, V]{RecordsAll: true}
+		for _, rg := range group {
+			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
+		}
+		if kind == PartContext {
+			k.ghostsWithin(p)
+		}
+		n, err := emit(Part[K, V]{kind, p})
+		if err != nil {
+			return err
+		}
+		if n > budget {
+			if len(group) == 1 {
+				return ErrPartTooLarge // too many ghosts within one range
+			}
+			return errors.Join(flushRanges(kind, group[:len(group)/2]), flushRanges(kind, group[len(group)/2:]))
+		}
+		return nil
+	}
+	emitRanges := func(kind PartKind, ranges []vclock.Range) error {
+		start, acc := 0, 0
+		for i := range ranges {
+			c := 2 * partDotCost
+			if i > start && acc+c > budget {
+				if err := flushRanges(kind, ranges[start:i]); err != nil {
+					return err
+				}
+				start, acc = i, 0
+			}
+			acc += c
+		}
+		if start < len(ranges) {
+			return flushRanges(kind, ranges[start:])
+		}
+		return nil
+	}
+	if full {
+		gone := k.ctx.Minus(&held)
+		if err := emitRanges(PartRemoved, slices.Collect(gone.Ranges())); err != nil {
+			return 0, err
+		}
+	}
+	if err := emitRanges(PartContext, slices.Collect(k.ctx.Ranges())); err != nil {
+		return 0, err
+	}
+	if !k.horizon.IsZero() {
+		// The horizon, with the first run of the context of each of its
+		// replicas (a state names no replica outside its context).
+		p := &Kernel[K, V]{RecordsAll: true, horizon: k.horizon.Clone()}
+		var last vclock.ReplicaID
+		for rg := range k.ctx.Ranges() {
+			if rg.Replica != last && k.horizon.Get(rg.Replica) > 0 {
+				p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
+			}
+			last = rg.Replica
+		}
+		k.ghostsWithin(p)
+		if _, err := emit(Part[K, V]{PartContext, p}); err != nil {
+			return 0, err
+		}
+	}
+	return ordered, nil
+}
+
+// ghostsWithin gives p the ghosts of k that p's context holds.
+func (k *Kernel[K, V]) ghostsWithin(p *Kernel[K, V]) {
+	for g := range k.ghosts {
+		if p.ctx.Contains(g) {
+			if p.ghosts == nil {
+				p.ghosts = make(map[vclock.Dot]struct{})
+			}
+			p.ghosts[g] = struct{}{}
+		}
+	}
+}
+
+// CheckPart reports why o, as decoded, cannot be a part of the given
+// kind, or "" if it can: a store part holds keys, no records, ghosts or
+// horizon, and a context of exactly its dots; a record part holds records
+// and no store or horizon; a removed part holds neither store, records
+// nor horizon; a context part holds no store and no records. Its cost is
+// a step per range of o's context.
+func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
+	switch kind {
+	case PartStore:
+		var dots uint64
+		for rg := range o.ctx.Ranges() {
+			dots += rg.Hi - rg.Lo + 1
+		}
+		var held uint64
+		for key, e := range o.m.all {
+			held += uint64(o.numDots(key, e))
+		}
+		switch {
+		case o.m.len() == 0:
+			return "a store part without keys"
+		case o.recs.len() > 0 || !o.horizon.IsZero() || len(o.ghosts) > 0:
+			return "a store part with records, a horizon or ghosts"
+		case dots != held:
+			return "a store part whose context is not its dots"
+		}
+	case PartRecords:
+		if o.m.len() > 0 || o.recs.len() == 0 || !o.horizon.IsZero() {
+			return "a record part with keys, no records or a horizon"
+		}
+		var dots, named uint64
+		for rg := range o.ctx.Ranges() {
+			dots += rg.Hi - rg.Lo + 1
+		}
+		for _, r := range o.recs.slice() {
+			named += 1 + uint64(len(r.Dropped))
+		}
+		if dots > named {
+			return "a record part whose context is not its records' dots"
+		}
+	case PartRemoved:
+		if o.m.len() > 0 || o.recs.len() > 0 || !o.horizon.IsZero() {
+			return "a removed part with keys, records or a horizon"
+		}
+	case PartContext:
+		if o.m.len() > 0 || o.recs.len() > 0 {
+			return "a context part with keys or records"
+		}
+	default:
+		return "an unknown kind of part"
+	}
+	return ""
+}
+
+// JoinPart merges a part of the given kind, checked with
+// [Kernel.CheckPart], into k, at a cost that grows with the part (and, for
+// a removed part whose dots k's store may hold, with k's store; for a
+// context part, with the ghosts k holds while parts are arriving, if
+// fewer than the part's dots). It reports whether the set of present keys
+// changed.
+func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
+	changed := false
+	switch kind {
+	case PartStore:
+		changed = k.joinStorePart(o)
+	case PartRecords:
+		changed = k.joinRecordPart(o)
+	case PartRemoved:
+		gone := make(map[K]struct{})
+		if k.m.len() > 0 && k.ctx.Overlaps(&o.ctx) {
+			k.dropSeenBy(o, gone)
+		}
+		k.removed.Merge(&o.ctx)
+		changed = len(gone) > 0
+	case PartContext:
+		k.joinContextPart(o)
+	}
+	k.tidy()
+	return changed
+}
+
+// joinStorePart adds the dots of o's store that k has not seen, as ghosts:
+// their mutations' drops, which other parts carry, are not yet applied.
+func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
+	for key, oe := range o.m.all {
+		for _, d := range o.dotsOf(key, oe) {
+			if k.ctx.Contains(d) || k.removed.Contains(d) {
+				continue
+			}
+			v := oe.v
+			if e, ok := k.m.get(key); ok {
+				k.m.set(key, k.addDot(key, e, d))
+				v = e.v
+			} else {
+				k.m.set(key, k.single(key, oe.v, d))
+				grew = true
+			}
+			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+			k.fpAdd(key, v, d)
+			k.seeDropped(d) // in the context, as a ghost
+		}
+	}
+	return grew
+}
+
+// joinRecordPart applies the records of o that k has not applied, and
+// takes in their dots, which are o's whole context: a record's own dot as
+// applied, the dots it dropped as ghosts if k has not seen them (their
+// own records may be in a later part; a context part settles them).
+func (k *Kernel[K, V]) joinRecordPart(o *Kernel[K, V]) (changed bool) {
+	for _, r := range o.liveRecords() {
+		if k.Applied(r.Dot) {
+			continue
+		}
+		for _, x := range r.Dropped {
+			k.seeDropped(x)
+			if key, ok := k.dropDot(r.Key, x); ok && !k.Has(key) {
+				changed = true
+			}
+		}
+		k.Record(r.Dot, r.Key, r.Dropped)
+		k.ctx.Add(r.Dot)
+		k.markApplied(r.Dot)
+	}
+	for rg := range o.ctx.Ranges() {
+		for seq := rg.Lo; seq <= rg.Hi; seq++ { // explicit dots: CheckPart counted them
+			k.seeDropped(vclock.Dot{Replica: rg.Replica, Seq: seq})
+		}
+	}
+	return changed
+}
+
+// joinContextPart takes in o's context, ghosts and horizon, and drops
+// nothing: every part before it is merged.
+func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
+	var dots uint64
+	for rg := range o.ctx.Ranges() {
+		dots += rg.Hi - rg.Lo + 1
+	}
+	// The ghosts k holds within o's context stop being ghosts unless o
+	// has them as ghosts too; found by whichever is fewer.
+	if uint64(len(k.ghosts)) <= dots {
+		for g := range k.ghosts {
+			if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
+				delete(k.ghosts, g)
+			}
+		}
+	} else {
+		for rg := range o.ctx.Ranges() {
+			for seq := rg.Lo; seq <= rg.Hi; seq++ {
+				d := vclock.Dot{Replica: rg.Replica, Seq: seq}
+				if _, also := o.ghosts[d]; !also {
+					delete(k.ghosts, d)
+				}
+			}
+		}
+	}
+	for g := range o.ghosts {
+		if !k.ctx.Contains(g) {
+			k.seeDropped(g)
+		}
+	}
+	if len(k.ghosts) == 0 {
+		k.ghosts = nil
+	}
+	k.ctx.Merge(&o.ctx)
+	if !k.removed.IsEmpty() {
+		k.removed = k.removed.Minus(&k.ctx)
+	}
+	if !o.horizon.IsZero() {
+		k.horizon.Merge(o.horizon)
+		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
+	}
+}
+
+// SizeAtMost returns a generous estimate of the bytes k takes encoded,
+// with size estimating each key and value, for telling cheaply whether it
+// needs cutting into parts.
+func (k *Kernel[K, V]) SizeAtMost(size func(K, V) int) int {
+	n := 32
+	for key, e := range k.m.all {
+		n += size(key, e.v) + 10*k.numDots(key, e)
+	}
+	for range k.ctx.Ranges() {
+		n += 2 * 10
+	}
+	var zero V
+	for _, r := range k.liveRecords() {
+		n += size(r.Key, zero) + 10*(1+len(r.Dropped))
+	}
+	for _, id := range k.reps {
+		n += len(id) + 4
+	}
+	return n + 10*(len(k.ghosts)+k.horizon.Len())
+}

@@ -1,0 +1,246 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/orset"
+)
+
+// lossy is a transport between two replicas that loses a share of the
+// chunks one of them sends (its messages of at least a quarter of the
+// limit: every tenth, say), and records what was sent and lost.
+type lossy struct {
+	mu      sync.Mutex
+	from    crdt.ReplicaID
+	queue   *[]delivery
+	every   int // lose every every-th chunk; 0 for none
+	big     int // the size from which a message counts as a chunk
+	chunks  int
+	sent    int
+	lost    int // bytes lost
+	largest int
+}
+
+type delivery struct {
+	to, from crdt.ReplicaID
+	msg      []byte
+}
+
+func (l *lossy) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent += len(msg)
+	l.largest = max(l.largest, len(msg))
+	if len(msg) >= l.big {
+		l.chunks++
+		if l.every > 0 && l.chunks%l.every == 0 {
+			l.lost += len(msg)
+			return nil
+		}
+	}
+	*l.queue = append(*l.queue, delivery{to, l.from, msg})
+	return nil
+}
+
+// joinResult is what a join through small messages cost.
+type joinResult struct {
+	stateBytes int           // the set's state, encoded whole
+	sent       int           // bytes the holder sent
+	lost       int           // of which lost
+	largest    int           // largest message either sent
+	rounds     int           // ticks until the newcomer held everything
+	digests    uint64        // catch-up rounds served
+	took       time.Duration // from the first tick to convergence
+	chunks     int           // chunks of the catch-up, as Stats showed them
+	leftSeen   int           // chunks left at the last look
+}
+
+// bigSet returns a set of n elements made at one replica.
+func bigSet(n int) *orset.Set[string] {
+	s := orset.New[string]("us-east-1")
+	for i := range n {
+		s.Add(fmt.Sprintf("element-%07d", i))
+	}
+	return s
+}
+
+// largeJoin has a new, empty replica join one holding set (a clone of it),
+// through messages of at most maxMsg bytes, the holder's losing every
+// every-th chunk (none if every is 0), and reports what it cost.
+func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joinResult {
+	var queue []delivery
+	ids := [2]crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	tr := [2]*lossy{
+		{from: ids[0], queue: &queue, every: every, big: maxMsg / 4},
+		{from: ids[1], queue: &queue, big: maxMsg / 4},
+	}
+	var rs [2]*crdt.Replica
+	var hs [2]*crdt.Handle[*orset.Set[string]]
+	for i, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr[i], Clock: testClock(), MaxMessageBytes: maxMsg})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s := orset.New[string](id)
+		if i == 0 {
+			s = set.Clone()
+		}
+		if hs[i], err = crdt.Register(r, "set", s); err != nil {
+			tb.Fatal(err)
+		}
+		_ = r.AddPeer(ids[1-i])
+		rs[i] = r
+	}
+	b, err := set.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res := joinResult{stateBytes: len(b)}
+	want := set.Len()
+	ctx := context.Background()
+	start := time.Now()
+	for res.rounds = 1; ; res.rounds++ {
+		if res.rounds > 10000 {
+			tb.Fatalf("no convergence after %d rounds", res.rounds)
+		}
+		_ = rs[0].Tick(ctx)
+		_ = rs[1].Tick(ctx)
+		batch := queue
+		queue = nil
+		for _, d := range batch {
+			i := 0
+			if d.to == ids[1] {
+				i = 1
+			}
+			if err := rs[i].Receive(ctx, d.from, d.msg); err != nil {
+				tb.Fatalf("%s refused a message: %v", d.to, err)
+			}
+		}
+		n := 0
+		hs[1].Read(func(s *orset.Set[string]) { n = s.Len() })
+		ps := rs[0].Stats().Peers[0]
+		if ps.CatchUpChunks > 0 {
+			// Progress: what is left never exceeds the whole, and goes down.
+			if ps.CatchUpChunksLeft > ps.CatchUpChunks || ps.CatchUpBytesLeft > res.stateBytes+ps.CatchUpChunks*maxMsg/100 ||
+				(res.leftSeen > 0 && ps.CatchUpChunksLeft > res.leftSeen) {
+				tb.Fatalf("progress: %d of %d chunks, %d bytes left, %d left before", ps.CatchUpChunksLeft, ps.CatchUpChunks, ps.CatchUpBytesLeft, res.leftSeen)
+			}
+			res.chunks, res.leftSeen = ps.CatchUpChunks, ps.CatchUpChunksLeft
+		}
+		if n == want && !ps.AwaitingCatchUp {
+			if ps.CatchUpChunksLeft != 0 || ps.CatchUpBytesLeft != 0 {
+				tb.Fatalf("joined, yet %d chunks and %d bytes left", ps.CatchUpChunksLeft, ps.CatchUpBytesLeft)
+			}
+			break
+		}
+	}
+	res.took = time.Since(start)
+	hs[0].Read(func(a *orset.Set[string]) {
+		hs[1].Read(func(b *orset.Set[string]) {
+			if !a.Equal(b) || a.Fingerprint() != b.Fingerprint() {
+				tb.Fatalf("the sets differ after the join")
+			}
+		})
+	})
+	res.sent, res.lost = tr[0].sent, tr[0].lost
+	res.largest = max(tr[0].largest, tr[1].largest)
+	res.digests = rs[0].Stats().Peers[0].DigestRounds
+	for _, r := range rs {
+		if n := r.Stats().Oversize; n > 0 {
+			tb.Fatalf("%s made %d messages over the limit", r.ID(), n)
+		}
+	}
+	return res
+}
+
+// TestLargeJoinThroughSmallMessages has a new replica join one holding a
+// large set, through messages much smaller than the set: it converges, no
+// message is over the limit, the bytes sent are within 10% of the set's
+// encoded size, and losing a tenth of the chunks costs about what was
+// lost, not a new start. (BenchmarkLargeJoin does the same with a
+// million elements through 1 MiB messages.)
+func TestLargeJoinThroughSmallMessages(t *testing.T) {
+	const n, maxMsg = 100_000, 64 << 10
+	set := bigSet(n)
+	clean := largeJoin(t, set, maxMsg, 0)
+	t.Logf("no loss: state %d bytes, sent %d (%.3fx) in %d rounds, largest message %d, %v",
+		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.largest, clean.took)
+	if clean.largest > maxMsg {
+		t.Fatalf("a message of %d bytes; the limit is %d", clean.largest, maxMsg)
+	}
+	if clean.chunks < 10 {
+		t.Fatalf("Stats showed a catch-up of %d chunks; want many", clean.chunks)
+	}
+	if clean.stateBytes < 10*maxMsg {
+		t.Fatalf("the state (%d bytes) should take many messages", clean.stateBytes)
+	}
+	if float64(clean.sent) > 1.1*float64(clean.stateBytes) {
+		t.Fatalf("sent %d bytes for a state of %d: more than 1.1 times", clean.sent, clean.stateBytes)
+	}
+	lossy := largeJoin(t, set, maxMsg, 10)
+	extra := lossy.sent - clean.sent
+	t.Logf("every 10th chunk lost: sent %d (%.1f%% more), of which %d lost, in %d rounds, %d catch-up rounds, %v",
+		lossy.sent, 100*float64(extra)/float64(clean.sent), lossy.lost, lossy.rounds, lossy.digests, lossy.took)
+	if lossy.largest > maxMsg {
+		t.Fatalf("a message of %d bytes; the limit is %d", lossy.largest, maxMsg)
+	}
+	if lossy.lost == 0 || lossy.digests != 1 {
+		t.Fatalf("lost %d bytes, served %d catch-ups: want some loss and one catch-up, never started over", lossy.lost, lossy.digests)
+	}
+	// What was lost is sent again, and little else: a new start would
+	// send the whole state again.
+	if extra > 2*lossy.lost+clean.stateBytes/50 {
+		t.Fatalf("losing %d bytes cost %d more: more than what was lost", lossy.lost, extra)
+	}
+}
+
+// BenchmarkLargeJoin has a new replica join one holding a set of a million
+// elements through 1 MiB messages, with no loss and with a tenth of the
+// holder's messages lost, and reports the bytes sent against the state's
+// encoded size, the largest message, and the join's time. The floor
+// merges the whole state in one message, as before catch-ups had chunks.
+func BenchmarkLargeJoin(b *testing.B) {
+	const n, maxMsg = 1_000_000, 1 << 20
+	set := bigSet(n)
+	for _, every := range []int{0, 10} {
+		name := "loss=none"
+		if every > 0 {
+			name = fmt.Sprintf("loss=1in%d", every)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var res joinResult
+			for b.Loop() {
+				res = largeJoin(b, set, maxMsg, every)
+			}
+			b.ReportMetric(float64(res.stateBytes), "state-bytes")
+			b.ReportMetric(float64(res.sent), "sent-bytes")
+			b.ReportMetric(float64(res.sent)/float64(res.stateBytes), "sent/state")
+			b.ReportMetric(float64(res.lost), "lost-bytes")
+			b.ReportMetric(float64(res.largest), "largest-msg-bytes")
+			b.ReportMetric(res.took.Seconds(), "join-s")
+			if res.largest > maxMsg {
+				b.Fatalf("a message of %d bytes", res.largest)
+			}
+		})
+	}
+	b.Run("floor=whole-state", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			state, err := set.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := orset.New[string]("eu-west-1")
+			if _, err := dst.MergeBinary(state); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(state)), "state-bytes")
+		}
+	})
+}

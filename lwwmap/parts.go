@@ -1,0 +1,207 @@
+package lwwmap
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Parts.
+//
+// A part (see [Map.ChunksBinary]) is one byte saying what it carries,
+// then a state as [Map.MarshalBinary] writes it:
+//
+//	partEntries (1): entries, with a context of exactly their dots
+//	partRemoved (3): no entries; a context of dots the sender has seen
+//	                 and holds no entry of (overwritten or collected writes)
+//
+// Merging an entries part takes each entry as a merge does, and adds its
+// dot to the context: a write's effect is its entry alone, so the version
+// claims nothing the map lacks. Merging a removed part drops the entries
+// whose dots it names (their keys were overwritten by writes that the
+// entries parts before it brought, or deleted and collected), as merging
+// the whole would; it must come after every entries part, or a key could
+// vanish for a while before its newer write arrives.
+const (
+	partEntries = 1
+	partRemoved = 3
+)
+
+var errPartTooLarge = errors.New("an entry larger than a part")
+
+// valueSize estimates the encoded size of a key or value.
+func valueSize(x any) int {
+	switch v := x.(type) {
+	case string:
+		return len(v) + 5
+	case []byte:
+		return len(v) + 5
+	}
+	return 16 // a guess; a part found too large is cut in two
+}
+
+// ChunksBinary returns the map's state (if version is nil) or its delta
+// since the encoded version (as [Map.DeltaSinceBinary] takes it), cut
+// into parts of at most limit bytes each, for [Map.MergeChunkBinary] to
+// merge one at a time; or no parts if the whole fits in limit bytes, to
+// be sent whole. Merging every part has the effect of merging the
+// whole; each is safe to merge on its own. parts[:ordered] (the entries)
+// go in any order; each later part only once every part before it is
+// merged. An entry that does not fit in limit bytes on its own makes it
+// fail.
+func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ordered int, err error) {
+	whole := m
+	if version != nil {
+		v, err := vclock.UnmarshalClock(version, m.lim)
+		if err != nil {
+			return nil, 0, err
+		}
+		whole = m.DeltaSince(v)
+	}
+	type item struct {
+		k K
+		e entry[V]
+	}
+	est := 64
+	for k, e := range whole.m {
+		est += valueSize(k) + valueSize(e.v) + 12
+	}
+	for range whole.ctx.Ranges() {
+		est += 20
+	}
+	for _, id := range whole.reps {
+		est += len(id) + 4
+	}
+	if est <= limit {
+		return nil, 0, nil // it fits whole, most likely
+	}
+	items := make([]item, 0, len(whole.m))
+	var held vclock.Context
+	for k, e := range whole.m {
+		items = append(items, item{k, e})
+		held.Add(whole.dot(&e))
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := cmp.Compare(whole.reps[a.e.writer()], whole.reps[b.e.writer()]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.e.seq, b.e.seq)
+	})
+	emit := func(kind byte, p *Map[K, V]) (int, error) {
+		b, err := p.MarshalBinary()
+		if err != nil {
+			return 0, err
+		}
+		if len(b)+1 <= limit {
+			parts = append(parts, append([]byte{kind}, b...))
+		}
+		return len(b) + 1, nil
+	}
+	sub := func() *Map[K, V] { return &Map[K, V]{reps: whole.reps, repH: whole.repH, repIdx: whole.repIdx} }
+	var flush func([]item) error
+	flush = func(group []item) error {
+		p := sub()
+		p.m = make(map[K]entry[V], len(group))
+		for _, it := range group {
+			p.m[it.k] = it.e
+			p.ctx.Add(whole.dot(&it.e))
+		}
+		n, err := emit(partEntries, p)
+		if err != nil {
+			return err
+		}
+		if n > limit {
+			if len(group) == 1 {
+				return errPartTooLarge
+			}
+			return errors.Join(flush(group[:len(group)/2]), flush(group[len(group)/2:]))
+		}
+		ordered++
+		return nil
+	}
+	start, acc := 0, 64
+	for i, it := range items {
+		c := valueSize(it.k) + valueSize(it.e.v) + 24
+		if i > start && acc+c > limit {
+			if err := flush(items[start:i]); err != nil {
+				return nil, 0, fmt.Errorf("lwwmap: cutting a state into parts of %d bytes: %w", limit, err)
+			}
+			start, acc = i, 64
+		}
+		acc += c
+	}
+	if start < len(items) {
+		if err := flush(items[start:]); err != nil {
+			return nil, 0, fmt.Errorf("lwwmap: cutting a state into parts of %d bytes: %w", limit, err)
+		}
+	}
+	gone := whole.ctx.Minus(&held)
+	ranges := slices.Collect(gone.Ranges())
+	var flushRanges func([]vclock.Range) error
+	flushRanges = func(group []vclock.Range) error {
+		p := sub()
+		for _, rg := range group {
+			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
+		}
+		n, err := emit(partRemoved, p)
+		if err != nil {
+			return err
+		}
+		if n > limit {
+			if len(group) == 1 {
+				return errPartTooLarge
+			}
+			return errors.Join(flushRanges(group[:len(group)/2]), flushRanges(group[len(group)/2:]))
+		}
+		return nil
+	}
+	per := max(1, (limit-64)/48) // ranges per part, by a generous estimate
+	for i := 0; i < len(ranges); i += per {
+		if err := flushRanges(ranges[i:min(len(ranges), i+per)]); err != nil {
+			return nil, 0, fmt.Errorf("lwwmap: cutting a context into parts of %d bytes: %w", limit, err)
+		}
+	}
+	return parts, ordered, nil
+}
+
+// MergeChunkBinary decodes a part made by [Map.ChunksBinary] and merges
+// it in, at a cost that grows with the part (for a part of removed dots
+// that the map has seen, with the map). It reports whether the visible
+// content changed. Like [Map.MergeBinary] it refuses a part carrying a
+// timestamp too far ahead of the clock. On a decoding error, a
+// [*codec.DecodeError], the map is unchanged.
+func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
+	bad := func(why string) error {
+		return &codec.DecodeError{Kind: codec.KindMap, Reason: why, Err: codec.ErrMalformed}
+	}
+	if len(part) == 0 || (part[0] != partEntries && part[0] != partRemoved) {
+		return false, bad("not a part of a map")
+	}
+	o, err := decodeState[K, V](part[1:], m.lim)
+	if err != nil {
+		return false, err
+	}
+	if part[0] == partRemoved {
+		if len(o.m) > 0 {
+			return false, bad("a part of removed dots with entries")
+		}
+		return m.merge(o), nil
+	}
+	var dots uint64
+	for rg := range o.ctx.Ranges() {
+		dots += rg.Hi - rg.Lo + 1
+	}
+	if len(o.m) == 0 || dots != uint64(len(o.m)) {
+		return false, bad("a part of entries whose context is not their dots")
+	}
+	if m.clk != nil && !o.maxTS.IsZero() {
+		if _, err := m.clk.Update(o.maxTS); err != nil {
+			return false, fmt.Errorf("lwwmap: merge: %w", err)
+		}
+	}
+	return m.mergeWith(o, false), nil
+}

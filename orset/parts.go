@@ -1,0 +1,94 @@
+package orset
+
+import (
+	"fmt"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Parts.
+//
+// A part (see [Set.ChunksBinary]) is one byte saying what it carries (a
+// run of elements with their dots, drop records, removed dots, or the
+// context and horizon: dotkernel's part kinds 1 to 4) followed by a state
+// as [Set.MarshalBinary] writes it.
+
+// elemSize estimates the encoded size of an element.
+func elemSize[E comparable](e E, _ struct{}) int {
+	if s, ok := any(e).(string); ok {
+		return len(s) + 5
+	}
+	return 16 // a guess; a part found too large is cut in two
+}
+
+// ChunksBinary returns the set's state (if version is nil) or its delta
+// since the encoded version (as [Set.DeltaSinceBinary] takes it), cut
+// into parts of at most max bytes each, for [Set.MergeChunkBinary] to
+// merge one at a time; or no parts if the whole fits in max bytes, to be
+// sent whole ([Set.MarshalBinary] or [Set.DeltaSinceBinary]). Merging
+// every part has the effect of merging the whole. Each part is safe to
+// merge on its own: it never brings back an element that the receiver saw
+// removed, nor makes the receiver take a removal for seen before the
+// removal's effect is merged. parts[ordered:] must each be merged only
+// after every part before it; the others, in any order, first. An element
+// whose dots do not fit in max bytes on their own makes it fail.
+//
+// Like the other reading methods, it may run at the same time as other
+// readers.
+func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
+	k, full := &s.k, true
+	if version != nil {
+		v, err := vclock.UnmarshalClock(version, s.lim)
+		if err != nil {
+			return nil, 0, err
+		}
+		// DeltaSince copies the whole set if v predates its horizon, and
+		// gives it all for an empty v: it is read as it is then.
+		full = !s.k.Horizon().LessOrEqual(v)
+		if !full && !v.IsZero() {
+			k = s.k.DeltaSince(v)
+		}
+	}
+	// Most likely the whole fits, if it does by a generous estimate.
+	if k.SizeAtMost(elemSize[E]) <= max {
+		return nil, 0, nil
+	}
+	ordered, err = k.Split(full, max, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
+		w := codec.NewWriter(codec.KindSet, 64)
+		p.K.Encode(w, putElem[E], nil)
+		b, err := w.Bytes()
+		if err != nil {
+			return 0, err
+		}
+		if len(b)+1 <= max {
+			parts = append(parts, append([]byte{byte(p.Kind)}, b...))
+		}
+		return len(b) + 1, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("orset: cutting a state into parts of %d bytes: %w", max, err)
+	}
+	return parts, ordered, nil
+}
+
+// MergeChunkBinary decodes a part made by [Set.ChunksBinary] and merges it
+// in, at a cost that grows with the part (and, for a part of removed dots
+// that the set may hold, with the set). It reports whether the set's
+// elements changed. On error the set is unchanged and the error is a
+// [*codec.DecodeError].
+func (s *Set[E]) MergeChunkBinary(part []byte) (changed bool, err error) {
+	if len(part) == 0 || !dotkernel.PartKind(part[0]).Valid() {
+		return false, &codec.DecodeError{Kind: codec.KindSet, Reason: "not a part of a set", Err: codec.ErrMalformed}
+	}
+	kind := dotkernel.PartKind(part[0])
+	k, err := decodeState[E](part[1:], false, s.lim)
+	if err != nil {
+		return false, err
+	}
+	if why := k.CheckPart(kind); why != "" {
+		return false, &codec.DecodeError{Kind: codec.KindSet, Reason: why, Err: codec.ErrMalformed}
+	}
+	return s.k.JoinPart(kind, k), nil
+}

@@ -1,0 +1,137 @@
+package orset
+
+import (
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/internal/dotkernel"
+)
+
+// TestPartsMergeLikeTheWhole checks that a state or delta cut into parts
+// merges, part by part, into what the whole merges into, and that every
+// prefix of the parts is safe on its own: the receiver holds no element
+// that neither it nor the result holds (nothing removed comes back), and
+// its version claims nothing whose effect it lacks (a delta for the
+// version it reports brings it to the result).
+func TestPartsMergeLikeTheWhole(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		w := run(t, 2, 4, 80)
+		i := rapid.IntRange(0, len(w.sets)-1).Draw(t, "sender")
+		j := rapid.IntRange(0, len(w.sets)-2).Draw(t, "receiver")
+		if j >= i {
+			j++
+		}
+		sender, before := w.sets[i], w.sets[j].Clone()
+		full := rapid.Bool().Draw(t, "full")
+		budget := rapid.IntRange(48, 300).Draw(t, "budget")
+		var version, whole []byte
+		if full {
+			whole = mustMarshal(t, sender)
+		} else {
+			var err error
+			if version, err = before.VersionBinary(); err != nil {
+				t.Fatal(err)
+			}
+			if whole, err = sender.DeltaSinceBinary(version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := before.Clone()
+		if _, err := want.MergeBinary(whole); err != nil {
+			t.Fatal(err)
+		}
+		parts, ordered, err := sender.ChunksBinary(version, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parts == nil {
+			// No parts: the whole fits, and goes whole.
+			if len(whole) > budget {
+				t.Fatalf("no parts, yet the whole takes %d bytes, over %d", len(whole), budget)
+			}
+			return
+		}
+		for _, p := range parts {
+			if len(p) > budget {
+				t.Fatalf("part of %d bytes, budget %d", len(p), budget)
+			}
+		}
+		// Store parts in any order, then the others in order.
+		perm := rapid.Permutation(parts[:ordered]).Draw(t, "store parts")
+		order := append(slices.Clone(perm), parts[ordered:]...)
+		allowed := map[string]bool{}
+		for _, e := range sorted(before) {
+			allowed[e] = true
+		}
+		for _, e := range sorted(want) {
+			allowed[e] = true
+		}
+		got := before.Clone()
+		for n, p := range order {
+			if _, err := got.MergeChunkBinary(p); err != nil {
+				t.Fatalf("part %d (kind %d): %v", n, p[0], err)
+			}
+			for e := range got.All() {
+				if !allowed[e] {
+					t.Fatalf("after part %d (kind %d) %q is present, which neither the receiver nor the result holds", n, p[0], e)
+				}
+			}
+			// What the receiver claims to have seen must be all it needs:
+			// a delta since its version completes it.
+			v, err := got.VersionBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := sender.DeltaSinceBinary(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caught := got.Clone()
+			if _, err := caught.MergeBinary(d); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(sorted(caught), sorted(want)) {
+				t.Fatalf("after part %d (kind %d) of %d the version %v overstates: a delta for it gives %v, want %v",
+					n, p[0], len(order), got.Version(), sorted(caught), sorted(want))
+			}
+		}
+		requireEqual(t, got, want, "all parts merged")
+		if !slices.Equal(sorted(got), sorted(want)) || got.Fingerprint() != want.Fingerprint() {
+			t.Fatalf("parts give %v, the whole %v", sorted(got), sorted(want))
+		}
+	})
+}
+
+// TestPartRefusedWhole checks that a part whose header or content does
+// not match its kind is refused and changes nothing.
+func TestPartRefusedWhole(t *testing.T) {
+	s := New[string]("a")
+	for _, e := range []string{"x", "y", "z"} {
+		s.Add(e)
+	}
+	s.Remove("y")
+	parts, _, err := s.ChunksBinary(nil, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := mustMarshal(t, s)
+	bad := [][]byte{
+		nil,
+		{0},
+		{5},
+		append([]byte{byte(dotkernel.PartRecords)}, state...), // a whole state is no record part
+		append([]byte{byte(dotkernel.PartStore)}, state...),   // its context is more than its dots
+		append([]byte{byte(dotkernel.PartRemoved)}, parts[0][1:]...),
+	}
+	for i, b := range bad {
+		r := New[string]("b")
+		r.Add("w")
+		before := r.Clone()
+		if _, err := r.MergeChunkBinary(b); err == nil {
+			t.Errorf("bad part %d accepted", i)
+		}
+		requireEqual(t, r, before, "after a refused part")
+	}
+}
