@@ -133,7 +133,7 @@ func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
 // order, and when the dots are dense (a replica's run of adds, with some
 // removed) that walk needs no sort: one pass over the table puts the slot
 // of each dot of a window of coordinates at its place in an array, and the
-// array is read in order. The array is kept to about an eighth of the
+// array is read in order. The array is kept to about a sixth of the
 // output by taking the coordinates in a few windows, a pass over the table
 // each; sparse dots, whose span would take more passes, are sorted
 // instead. The dots of keys with several dots are listed apart, sorted,
@@ -225,7 +225,15 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 	return p
 }
 
+// window returns how many coordinates the placing array covers at once:
+// at 4 bytes each, about a sixth of the output (two passes for a replica's
+// run of adds).
+func (p *storePlan) window() uint64 { return uint64(max(4096, p.size/24)) }
+
 func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.base[rep] + seq - p.lo[rep] }
+
+// touchBatch is how many slots encodeStore touches ahead of writing them.
+const touchBatch = 64
 
 // maxWindows is how many passes over the table Encode makes, at most, to
 // put the dots in order; beyond that it sorts them.
@@ -262,7 +270,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 			putVal(w, s.e.v)
 		}
 	}
-	win := uint64(max(4096, p.size/32)) // the array's 4 bytes a coordinate: an eighth of the output
+	win := p.window()
 	if (p.span+win-1)/win > maxWindows {
 		k.emitSorted(p, emit)
 		return
@@ -289,9 +297,22 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 		for ; mi < len(p.multi) && p.multi[mi].c < lo+n; mi++ {
 			pos[p.multi[mi].c-lo] = p.multi[mi].slot + 1
 		}
-		for j, s := range pos[:n] {
-			if s != 0 {
-				emit(lo+uint64(j), s-1)
+		// The slots are read in no order, each likely a cache miss in a
+		// large table; touching a batch of them first lets those misses
+		// overlap instead of following one another.
+		for at := uint64(0); at < n; at += touchBatch {
+			batch := pos[at:min(n, at+touchBatch)]
+			var sink uint64
+			for _, s := range batch {
+				if s != 0 {
+					sink += t.slots[s-1].e.d
+				}
+			}
+			t.sink = sink
+			for j, s := range batch {
+				if s != 0 {
+					emit(lo+at+uint64(j), s-1)
+				}
 			}
 		}
 		clear(pos)

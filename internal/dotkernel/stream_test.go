@@ -143,7 +143,7 @@ func TestEncodeStreamsDenseStoreInWindows(t *testing.T) {
 		k.Record(d, keys[i], k.Remove(keys[i]))
 	}
 	p := k.planStore(false)
-	if win := uint64(max(4096, p.size/32)); p.span <= win || (p.span+win-1)/win > maxWindows {
+	if win := p.window(); p.span <= win || (p.span+win-1)/win > maxWindows {
 		t.Fatalf("span %d, window %d: the test no longer takes several windows", p.span, win)
 	}
 	checkStreamed(t, &k)
@@ -162,7 +162,7 @@ func TestEncodeSortsSparseStore(t *testing.T) {
 	}
 	k.Mint("eu-west-1") // the removes' dot, once for all: records are not the point here
 	p := k.planStore(false)
-	if win := uint64(max(4096, p.size/32)); (p.span+win-1)/win <= maxWindows {
+	if win := p.window(); (p.span+win-1)/win <= maxWindows {
 		t.Fatalf("span %d, window %d: the test no longer takes the sorted path", p.span, win)
 	}
 	checkStreamed(t, &k)
@@ -196,7 +196,7 @@ func TestEncodeStreamsRandomKernels(t *testing.T) {
 }
 
 // TestEncodeAllocatesAboutItsOutput: the message is built in one buffer
-// sized once, and the array that orders the dots takes about an eighth of
+// sized once, and the array that orders the dots takes about a sixth of
 // it; nothing else grows with the store.
 func TestEncodeAllocatesAboutItsOutput(t *testing.T) {
 	for _, n := range []int{10_000, 100_000} {
