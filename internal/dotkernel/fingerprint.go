@@ -38,10 +38,21 @@ func dotHash[K comparable](key K, d vclock.Dot) uint64 {
 }
 
 // fpAdd counts the dot d of key into the fingerprint.
-func (k *Kernel[K, V]) fpAdd(key K, d vclock.Dot) { k.fp += dotHash(key, d) }
+func (k *Kernel[K, V]) fpAdd(key K, d vclock.Dot) { k.fp += k.dotHash(key, d) }
 
 // fpSub takes the dot d of key out of the fingerprint.
-func (k *Kernel[K, V]) fpSub(key K, d vclock.Dot) { k.fp -= dotHash(key, d) }
+func (k *Kernel[K, V]) fpSub(key K, d vclock.Dot) { k.fp -= k.dotHash(key, d) }
+
+// dotHash is dotHash for a mutator: the hash of the last replica it
+// hashed is kept, since runs of dots of one replica are the rule (a
+// replica's own adds, a peer's state), so that a dot costs the hash of
+// its key and a few multiplications.
+func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
+	if d.Replica != k.fpRep || k.fpRep == "" {
+		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
+	}
+	return codec.Mix(hashKey(key) ^ codec.Mix(codec.HashUint(k.fpRepH, d.Seq)))
+}
 
 // Fingerprint returns the kernel's fingerprint: an order-independent hash
 // of its store, the keys with the dots that support them. Kernels whose
