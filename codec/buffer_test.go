@@ -139,14 +139,23 @@ func TestValueLenIsWhatPutValueWrites(t *testing.T) {
 		s := strings.Repeat("x", l)
 		n, ok := ValueLen(s)
 		check("string", n, ok, func(w *Writer) { PutValue(w, s) })
+		n, ok = ValueLenOf[string]()(s)
+		check("string, ValueLenOf", n, ok, func(w *Writer) { PutValue(w, s) })
 		bs := []byte(s)
 		n, ok = ValueLen(bs)
 		check("[]byte", n, ok, func(w *Writer) { PutValue(w, bs) })
+		n, ok = ValueLenOf[[]byte]()(bs)
+		check("[]byte, ValueLenOf", n, ok, func(w *Writer) { PutValue(w, bs) })
 	}
 	n, ok := ValueLen(true)
 	check("bool", n, ok, func(w *Writer) { PutValue(w, true) })
 	n, ok = ValueLen(1.5)
 	check("float64", n, ok, func(w *Writer) { PutValue(w, 1.5) })
+	n, ok = ValueLenOf[int64]()(-129)
+	check("int64, ValueLenOf", n, ok, func(w *Writer) { PutValue(w, int64(-129)) })
+	if _, ok := ValueLenOf[struct{ A int }]()(struct{ A int }{}); ok {
+		t.Error("ValueLenOf measured a struct")
+	}
 	if _, ok := ValueLen(struct{ A int }{}); ok {
 		t.Error("ValueLen measured a struct")
 	}

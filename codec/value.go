@@ -91,6 +91,26 @@ func ValueLen[T any](v T) (int, bool) {
 	return 0, false
 }
 
+// ValueLenOf returns [ValueLen] for values of type T, for an encoder that
+// measures many: for strings and byte slices the type is looked at once,
+// here, rather than once per value.
+func ValueLenOf[T any]() func(T) (int, bool) {
+	var probe T
+	switch any(&probe).(type) {
+	case *string:
+		return func(v T) (int, bool) {
+			n := len(*any(&v).(*string))
+			return headLen(strHead(n)) + n, true
+		}
+	case *[]byte:
+		return func(v T) (int, bool) {
+			n := len(*any(&v).(*[]byte))
+			return headLen(binHead(n)) + n, true
+		}
+	}
+	return ValueLen[T]
+}
+
 func putGeneric[T any](w *Writer, v T) {
 	b, err := msgpack.Marshal(v)
 	if err != nil {

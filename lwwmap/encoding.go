@@ -250,6 +250,7 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	}
 	p.bits = make([]uint64, span/64+1)
 	minWall, maxWall := int64(math.MaxInt64), int64(0)
+	keyLen, valLen := lenOf[K](), lenOf[V]()
 	for k, e := range m.m {
 		r := e.writer()
 		if e.seq == 0 || e.seq > top[r] {
@@ -258,10 +259,10 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		c := p.start[r] + e.seq - 1
 		p.bits[c>>6] |= 1 << (c & 63)
 		p.cnt[r]++
-		n := codec.UintLen(uint64(e.logical)<<1|1) + valueLen(k)
+		n := codec.UintLen(uint64(e.logical)<<1|1) + keyLen(k)
 		if !e.deleted() {
 			p.puts[r]++
-			n += valueLen(e.v)
+			n += valLen(e.v)
 		}
 		p.size += n
 		minWall, maxWall = min(minWall, e.wall), max(maxWall, e.wall)
@@ -308,11 +309,16 @@ func (m *Map[K, V]) findRep(id vclock.ReplicaID) (uint32, bool) {
 // is assumed to take; a larger one grows the buffer as it is written.
 const guessLen = 16
 
-func valueLen[T any](v T) int {
-	if n, ok := codec.ValueLen(v); ok {
-		return n
+// lenOf returns a function that gives the bytes codec.PutValue takes for
+// a value of type T, or guessLen.
+func lenOf[T any]() func(T) int {
+	measure := codec.ValueLenOf[T]()
+	return func(v T) int {
+		if n, ok := measure(v); ok {
+			return n
+		}
+		return guessLen
 	}
-	return guessLen
 }
 
 // intLen returns the bytes codec.Writer.Int takes for any integer between

@@ -103,24 +103,29 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 // is assumed to take; a larger one grows the buffer as it is written.
 const guessLen = 16
 
-// valueLen returns the bytes codec.PutValue takes for v, or guessLen.
-func valueLen[T any](v T) int {
-	if n, ok := codec.ValueLen(v); ok {
-		return n
+// lenOf returns a function that gives the bytes codec.PutValue takes for
+// a value of type T, or guessLen.
+func lenOf[T any]() func(T) int {
+	measure := codec.ValueLenOf[T]()
+	return func(v T) int {
+		if n, ok := measure(v); ok {
+			return n
+		}
+		return guessLen
 	}
-	return guessLen
 }
 
 // liveRecordsLen returns the number of records liveRecords would return
 // and a bound on the bytes Encode writes for them.
 func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
+	keyLen := lenOf[K]()
 	for i := range k.recs.len() {
 		r := k.recs.at(i)
 		if k.horizon.Contains(r.Dot) {
 			continue
 		}
 		n++
-		size += 5 + 18 + valueLen(r.Key) + 18*len(r.Dropped)
+		size += 5 + 18 + keyLen(r.Key) + 18*len(r.Dropped)
 	}
 	return n, size + 5
 }
@@ -176,14 +181,15 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 		p.cnt[rep]++
 	}
 	kv := 0 // bytes of keys and values, once per dot
+	keyLen, valLen := lenOf[K](), lenOf[V]()
 	t := &k.m
 	for g, cw := range t.ctrl {
 		for m := ^cw & msb; m != 0; m &= m - 1 {
 			i := g*groupSize + bits.TrailingZeros64(m)/8
 			s := &t.slots[i]
-			n := valueLen(s.key)
+			n := keyLen(s.key)
 			if vals {
-				n += valueLen(s.e.v)
+				n += valLen(s.e.v)
 			}
 			if s.e.single() {
 				note(s.e.rep(), s.e.seq())
