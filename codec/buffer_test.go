@@ -163,3 +163,28 @@ func TestValueLenIsWhatPutValueWrites(t *testing.T) {
 		t.Error("UintLen or ArrayLen off")
 	}
 }
+
+// TestPutValueOfWritesWhatPutValueDoes: the function chosen once per type
+// writes the same bytes as PutValue.
+func TestPutValueOfWritesWhatPutValueDoes(t *testing.T) {
+	same := func(name string, a, b func(*Writer)) {
+		t.Helper()
+		wa, wb := NewWriter(KindSet, 0), NewWriter(KindSet, 0)
+		a(wa)
+		b(wb)
+		ba, _ := wa.Bytes()
+		bb, _ := wb.Bytes()
+		if !slices.Equal(ba, bb) {
+			t.Errorf("%s: % x, PutValue % x", name, ba, bb)
+		}
+	}
+	for _, l := range []int{0, 31, 32, 300, 70000} {
+		s := strings.Repeat("s", l)
+		same("string", func(w *Writer) { PutValueOf[string]()(w, s) }, func(w *Writer) { PutValue(w, s) })
+		b := []byte(s)
+		same("[]byte", func(w *Writer) { PutValueOf[[]byte]()(w, b) }, func(w *Writer) { PutValue(w, b) })
+	}
+	same("int", func(w *Writer) { PutValueOf[int]()(w, -5000) }, func(w *Writer) { PutValue(w, -5000) })
+	type named struct{ A string }
+	same("struct", func(w *Writer) { PutValueOf[named]()(w, named{"x"}) }, func(w *Writer) { PutValue(w, named{"x"}) })
+}

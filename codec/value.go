@@ -91,6 +91,20 @@ func ValueLen[T any](v T) (int, bool) {
 	return 0, false
 }
 
+// PutValueOf returns [PutValue] for values of type T, for an encoder that
+// writes many: for strings and byte slices the type is looked at once,
+// here, rather than once per value.
+func PutValueOf[T any]() func(*Writer, T) {
+	var probe T
+	switch any(&probe).(type) {
+	case *string:
+		return func(w *Writer, v T) { w.String(*any(&v).(*string)) }
+	case *[]byte:
+		return func(w *Writer, v T) { w.Binary(*any(&v).(*[]byte)) }
+	}
+	return PutValue[T]
+}
+
 // ValueLenOf returns [ValueLen] for values of type T, for an encoder that
 // measures many: for strings and byte slices the type is looked at once,
 // here, rather than once per value.

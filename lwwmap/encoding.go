@@ -150,6 +150,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	}
 	// The groups take the ranks in turn: group g ends where group g+1
 	// starts.
+	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
 	g, end, written := -1, 0, 0
 	var prevSeq uint64
 	var prevWall int64
@@ -163,7 +164,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 			prevSeq, prevWall = 0, p.base
 		}
 		written++
-		m.putEntry(w, it, prevSeq, prevWall)
+		putEntry(w, it, prevSeq, prevWall, putKey, putVal)
 		prevSeq, prevWall = it.e.seq, it.e.wall
 	}
 	n := len(m.m)
@@ -185,8 +186,9 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 }
 
 // putEntry writes the entry it, after one whose sequence number and wall
-// time were prevSeq and prevWall.
-func (m *Map[K, V]) putEntry(w *codec.Writer, it *item[K, V], prevSeq uint64, prevWall int64) {
+// time were prevSeq and prevWall, its key with putKey and its value with
+// putVal.
+func putEntry[K comparable, V any](w *codec.Writer, it *item[K, V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
 	e := &it.e
 	w.Uint(e.seq - prevSeq)
 	w.Int(e.wall - prevWall)
@@ -195,9 +197,9 @@ func (m *Map[K, V]) putEntry(w *codec.Writer, it *item[K, V], prevSeq uint64, pr
 		tag |= 1
 	}
 	w.Uint(tag)
-	codec.PutValue(w, it.k)
+	putKey(w, it.k)
 	if !e.deleted() {
-		codec.PutValue(w, e.v)
+		putVal(w, e.v)
 	}
 }
 
