@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"cmp"
 	"math/bits"
+	"runtime"
 	"slices"
 
 	"github.com/activeactive/crdt/codec"
@@ -285,6 +286,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	pos := make([]uint32, win) // slot+1 of the dot of each coordinate of the window, or 0
 	t := &k.m
 	mi := 0
+	var sink uint64 // where the touches go (encoding only reads: no field of k may take them)
 	for lo := uint64(0); lo < p.span; lo += win {
 		n := min(win, p.span-lo)
 		for g, cw := range t.ctrl {
@@ -308,13 +310,11 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 		// overlap instead of following one another.
 		for at := uint64(0); at < n; at += touchBatch {
 			batch := pos[at:min(n, at+touchBatch)]
-			var sink uint64
 			for _, s := range batch {
 				if s != 0 {
 					sink += t.slots[s-1].e.d
 				}
 			}
-			t.sink = sink
 			for j, s := range batch {
 				if s != 0 {
 					emit(lo+at+uint64(j), s-1)
@@ -323,6 +323,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 		}
 		clear(pos)
 	}
+	runtime.KeepAlive(sink)
 }
 
 // emitSorted emits every dot of the store in order of coordinate, having

@@ -199,6 +199,9 @@ func TestEncodeStreamsRandomKernels(t *testing.T) {
 // sized once, and the array that orders the dots takes about a sixth of
 // it; nothing else grows with the store.
 func TestEncodeAllocatesAboutItsOutput(t *testing.T) {
+	if costcheck.Race {
+		t.Skip("the race detector allocates for itself")
+	}
 	for _, n := range []int{10_000, 100_000} {
 		var k kern
 		addN(&k, "us-east-1", keysFrom("key-", 0, n))
