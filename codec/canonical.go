@@ -103,6 +103,29 @@ func mapHead(n int) byte {
 	return 0xdf
 }
 
+// headLen returns the length of a form whose first byte is h: the byte
+// itself and what appendHead writes after it.
+func headLen(h byte) int {
+	switch h {
+	case 0xcc, 0xd0, 0xd9, 0xc4:
+		return 2
+	case 0xcd, 0xd1, 0xda, 0xc5, 0xdc, 0xde:
+		return 3
+	case 0xce, 0xd2, 0xdb, 0xc6, 0xdd, 0xdf:
+		return 5
+	case 0xcf, 0xd3:
+		return 9
+	}
+	return 1
+}
+
+// UintLen returns the number of bytes [Writer.Uint] writes for u.
+func UintLen(u uint64) int { return headLen(uintHead(u)) }
+
+// ArrayLen returns the number of bytes [Writer.Array] writes for an array
+// of n values.
+func ArrayLen(n int) int { return headLen(arrayHead(n)) }
+
 // appendHead appends the first byte h of a form, then v in the number of
 // bytes that form carries after its first byte: none for the fixed forms
 // (whose first byte holds the value), else 1, 2, 4 or 8 big-endian bytes.

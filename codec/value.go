@@ -52,6 +52,79 @@ func PutValue[T any](w *Writer, v T) {
 	}
 }
 
+// ValueLen returns the number of bytes [PutValue] writes for v, and true,
+// when v is of a type PutValue writes itself (strings, byte slices,
+// booleans, integers, float64). For any other type it returns 0 and false:
+// msgpack would have to encode v to tell. Encoders use it to size their
+// buffer once.
+func ValueLen[T any](v T) (int, bool) {
+	switch p := any(&v).(type) {
+	case *string:
+		return headLen(strHead(len(*p))) + len(*p), true
+	case *[]byte:
+		return headLen(binHead(len(*p))) + len(*p), true
+	case *bool:
+		return 1, true
+	case *int:
+		return headLen(intHead(int64(*p))), true
+	case *int8:
+		return headLen(intHead(int64(*p))), true
+	case *int16:
+		return headLen(intHead(int64(*p))), true
+	case *int32:
+		return headLen(intHead(int64(*p))), true
+	case *int64:
+		return headLen(intHead(*p)), true
+	case *uint:
+		return headLen(uintHead(uint64(*p))), true
+	case *uint8:
+		return headLen(uintHead(uint64(*p))), true
+	case *uint16:
+		return headLen(uintHead(uint64(*p))), true
+	case *uint32:
+		return headLen(uintHead(uint64(*p))), true
+	case *uint64:
+		return headLen(uintHead(*p)), true
+	case *float64:
+		return 9, true
+	}
+	return 0, false
+}
+
+// PutValueOf returns [PutValue] for values of type T, for an encoder that
+// writes many: for strings and byte slices the type is looked at once,
+// here, rather than once per value.
+func PutValueOf[T any]() func(*Writer, T) {
+	var probe T
+	switch any(&probe).(type) {
+	case *string:
+		return func(w *Writer, v T) { w.String(*any(&v).(*string)) }
+	case *[]byte:
+		return func(w *Writer, v T) { w.Binary(*any(&v).(*[]byte)) }
+	}
+	return PutValue[T]
+}
+
+// ValueLenOf returns [ValueLen] for values of type T, for an encoder that
+// measures many: for strings and byte slices the type is looked at once,
+// here, rather than once per value.
+func ValueLenOf[T any]() func(T) (int, bool) {
+	var probe T
+	switch any(&probe).(type) {
+	case *string:
+		return func(v T) (int, bool) {
+			n := len(*any(&v).(*string))
+			return headLen(strHead(n)) + n, true
+		}
+	case *[]byte:
+		return func(v T) (int, bool) {
+			n := len(*any(&v).(*[]byte))
+			return headLen(binHead(n)) + n, true
+		}
+	}
+	return ValueLen[T]
+}
+
 func putGeneric[T any](w *Writer, v T) {
 	b, err := msgpack.Marshal(v)
 	if err != nil {

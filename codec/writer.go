@@ -5,11 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Writer builds one message: the format version, the message kind, a table
 // of the replica IDs the message mentions (each written once), then the body
 // written through the Writer's methods in msgpack.
+//
+// The body is written after room left for the header, into one buffer,
+// so that [Writer.Bytes] puts the header in front of it and returns that
+// buffer without copying the body, whenever the header fits the room (it
+// does when the table's IDs take no more than about 40 bytes, or when they
+// were declared with [Writer.Table] before the body). Otherwise Bytes
+// copies the body once.
 //
 // The zero Writer is not usable; create one with [NewWriter]. A Writer is not
 // safe for concurrent use. Once [Writer.Bytes] has been called, the Writer
@@ -18,17 +26,89 @@ type Writer struct {
 	kind Kind
 	ids  []string
 	idx  map[string]uint64 // built once ids grows past a few entries
-	body []byte
+	body []byte            // head bytes of room for the header, then the body
+	head int
 	err  error
 }
 
+// headRoom is the room NewWriter leaves for the header: the version and
+// kind, and a replica table of one or two typical IDs.
+const headRoom = 48
+
 // NewWriter starts a message of the given kind. sizeHint, if positive, is the
-// expected size of the body in bytes.
+// expected size of the body in bytes: the body is written into one buffer
+// of that size, which grows (by copying) only if the body outgrows it.
 func NewWriter(kind Kind, sizeHint int) *Writer {
 	if sizeHint < 16 {
 		sizeHint = 16
 	}
-	return &Writer{kind: kind, body: make([]byte, 0, sizeHint)}
+	return &Writer{kind: kind, body: make([]byte, headRoom, headRoom+sizeHint), head: headRoom}
+}
+
+// Grow makes room for n more bytes of body, so that writing them does not
+// grow the buffer again: an encoder that can bound its output calls it
+// once, with the bound, and the message is then built in one buffer of
+// that size.
+func (w *Writer) Grow(n int) {
+	if n > 0 {
+		w.body = slices.Grow(w.body, n)
+	}
+}
+
+// Len returns the number of body bytes written so far.
+func (w *Writer) Len() int { return len(w.body) - w.head }
+
+// Table adds ids, in order, to the message's replica table, as if each
+// had been written with [Writer.Replica], but writes nothing in the body:
+// the encoding of a table fixed in advance (a message whose table lists
+// exactly the replicas of its causal context, say), or of a replica the
+// body names without a reference. IDs already in the table are left where
+// they are. Called before anything is written in the body, it also makes
+// room for the header in front of the body, so that [Writer.Bytes] copies
+// nothing.
+func (w *Writer) Table(ids ...string) {
+	for _, id := range ids {
+		if id == "" {
+			w.Fail(errors.New("empty replica ID"))
+			return
+		}
+		w.replicaIndex(id)
+	}
+	if len(w.body) != w.head {
+		return
+	}
+	n := w.headerLen()
+	if n <= w.head {
+		return
+	}
+	w.body = make([]byte, n, n+cap(w.body)-w.head)
+	w.head = n
+}
+
+// headerLen returns the length of the header: version, kind and table.
+func (w *Writer) headerLen() int {
+	n := headLen(uintHead(Version)) + headLen(uintHead(uint64(w.kind)))
+	if len(w.ids) != 1 {
+		n += headLen(arrayHead(len(w.ids)))
+	}
+	for _, id := range w.ids {
+		n += headLen(strHead(len(id))) + len(id)
+	}
+	return n
+}
+
+// appendHeader appends the header to b.
+func (w *Writer) appendHeader(b []byte) []byte {
+	b = appendUint(b, Version)
+	b = appendUint(b, uint64(w.kind))
+	if len(w.ids) == 1 {
+		return appendString(b, w.ids[0])
+	}
+	b = appendArrayHeader(b, len(w.ids))
+	for _, id := range w.ids {
+		b = appendString(b, id)
+	}
+	return b
 }
 
 // Kind returns the kind of message being written.
@@ -48,22 +128,15 @@ func (w *Writer) Bytes() ([]byte, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	n := 2 + 5 + len(w.body)
-	for _, id := range w.ids {
-		n += 5 + len(id)
+	h := w.headerLen()
+	if h <= w.head {
+		at := w.head - h
+		w.appendHeader(w.body[at:at]) // fills the room in front of the body
+		return w.body[at:], nil
 	}
-	out := make([]byte, 0, n)
-	out = appendUint(out, Version)
-	out = appendUint(out, uint64(w.kind))
-	if len(w.ids) == 1 {
-		out = appendString(out, w.ids[0])
-	} else {
-		out = appendArrayHeader(out, len(w.ids))
-		for _, id := range w.ids {
-			out = appendString(out, id)
-		}
-	}
-	return append(out, w.body...), nil
+	out := make([]byte, 0, h+w.Len())
+	out = w.appendHeader(out)
+	return append(out, w.body[w.head:]...), nil
 }
 
 // Replica writes a replica ID as its index in the message's replica table,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
+	"unsafe"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -140,9 +142,239 @@ type sortKey struct {
 // included, and its causal context; not its replica ID or clock. The
 // encoding is deterministic. It fails only if a key or value cannot be
 // encoded (a [*codec.EncodeError]).
+//
+// The message is built in one buffer, sized once. The entries are put in
+// their order (writer ID, then sequence number) without a sort: each
+// entry's dot is a bit in a bitmap over every dot of the causal context,
+// and its place in the order is the number of bits before it, so that
+// a pass over the map drops each entry into its place in an array. The
+// array holds a window of about the output's size at once, a pass each.
+// When the map's entries are a small part of the dots the context holds
+// (most writes overwritten), the bitmap would cost more than the entries,
+// and they are sorted instead.
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(codec.KindMap, 64+24*len(m.m))
+	w := codec.NewWriter(codec.KindMap, 0)
+	w.Table(m.ctx.ReplicaIDs()...) // the table ctx.Encode makes
 	m.ctx.Encode(w)
+	p, ok := m.planEntries()
+	if !ok {
+		return m.marshalSorted(w)
+	}
+	w.Int(p.base)
+	w.Grow(p.size)
+	w.Array(len(p.order))
+	if len(m.m) == 0 {
+		return w.Bytes()
+	}
+	// The groups take the ranks in turn: group g ends where group g+1
+	// starts.
+	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
+	g, end, written := -1, 0, 0
+	var prevSeq uint64
+	var prevWall int64
+	put := func(it *item[K, V]) {
+		if written == end {
+			g++
+			rep := p.order[g]
+			end += p.cnt[rep]
+			w.Array(1 + 4*p.cnt[rep] + p.puts[rep] + baseFields*p.bases[rep])
+			w.Replica(string(m.reps[rep]))
+			prevSeq, prevWall = 0, p.base
+		}
+		written++
+		putEntry(w, it, prevSeq, prevWall, putKey, putVal)
+		prevSeq, prevWall = it.e.seq, it.e.wall
+	}
+	n := len(m.m)
+	win := min(n, max(1024, p.size/int(unsafe.Sizeof(item[K, V]{}))))
+	items := make([]item[K, V], win)
+	for lo := 0; lo < n; lo += win {
+		hi := min(n, lo+win)
+		for k, e := range m.m {
+			if r := p.rank(e.writer(), e.seq); r >= lo && r < hi {
+				items[r-lo] = item[K, V]{k, e}
+			}
+		}
+		for i := range items[:hi-lo] {
+			put(&items[i])
+		}
+		clear(items)
+	}
+	return w.Bytes()
+}
+
+// putEntry writes the entry it, after one whose sequence number and wall
+// time were prevSeq and prevWall, its key with putKey and its value with
+// putVal.
+func putEntry[K comparable, V any](w *codec.Writer, it *item[K, V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+	e := &it.e
+	w.Uint(e.seq - prevSeq)
+	w.Int(e.wall - prevWall)
+	tag := uint64(e.logical) << 1
+	if e.deleted() {
+		tag |= 1
+	}
+	if e.bwall != 0 {
+		tag |= baseTag
+	}
+	w.Uint(tag)
+	putKey(w, it.k)
+	if !e.deleted() {
+		putVal(w, e.v)
+	}
+	if e.bwall != 0 {
+		w.Int(e.wall - e.bwall)
+		w.Uint(uint64(e.blogical))
+	}
+}
+
+// entryPlan places the map's entries in their encoding order: see
+// [Map.MarshalBinary].
+type entryPlan struct {
+	order []uint32 // writer indexes with entries, by ID
+	cnt   []int    // per writer index: its entries
+	puts  []int    // per writer index: its entries that are not delete markers
+	bases []int    // per writer index: its entries with a base
+	base  int64    // the smallest wall time
+	size  int      // a bound on the bytes of the groups
+
+	start []uint64 // per writer index: the bit of its sequence number 1
+	bits  []uint64 // a bit per dot of the context, set for the entries'
+	ranks []uint32 // per word of bits: the bits set in the words before
+}
+
+// rank returns the place of the entry with dot (rep, seq) in the order.
+func (p *entryPlan) rank(rep uint32, seq uint64) int {
+	c := p.start[rep] + seq - 1
+	word := p.bits[c>>6]
+	return int(p.ranks[c>>6]) + bits.OnesCount64(word&(1<<(c&63)-1))
+}
+
+// planEntries goes once through the map: it marks each entry's dot in the
+// bitmap, counts the entries of each writer and bounds the bytes of the
+// encoding. It returns false, having done nothing, if the bitmap would
+// take more memory than the entries themselves.
+func (m *Map[K, V]) planEntries() (entryPlan, bool) {
+	nr := len(m.reps)
+	p := entryPlan{start: make([]uint64, nr), cnt: make([]int, nr), puts: make([]int, nr), bases: make([]int, nr)}
+	byID := make([]uint32, nr)
+	for i := range byID {
+		byID[i] = uint32(i)
+	}
+	slices.SortFunc(byID, func(a, b uint32) int { return cmp.Compare(m.reps[a], m.reps[b]) })
+	top := make([]uint64, nr) // per writer index: its highest dot in the context
+	for rg := range m.ctx.Ranges() {
+		if i, ok := m.findRep(rg.Replica); ok {
+			top[i] = max(top[i], rg.Hi)
+		}
+	}
+	span := uint64(0)
+	for _, i := range byID {
+		p.start[i] = span
+		span += top[i]
+	}
+	if span/64 > uint64(len(m.m)) || span >= math.MaxUint32*64 {
+		return p, false
+	}
+	p.bits = make([]uint64, span/64+1)
+	minWall, maxWall := int64(math.MaxInt64), int64(0)
+	keyLen, valLen := lenOf[K](), lenOf[V]()
+	for k, e := range m.m {
+		r := e.writer()
+		if e.seq == 0 || e.seq > top[r] {
+			return p, false // outside the context: cannot be, but is not worth a panic
+		}
+		c := p.start[r] + e.seq - 1
+		p.bits[c>>6] |= 1 << (c & 63)
+		p.cnt[r]++
+		n := codec.UintLen(uint64(e.logical)<<1|1) + keyLen(k)
+		if !e.deleted() {
+			p.puts[r]++
+			n += valLen(e.v)
+		}
+		if e.bwall != 0 {
+			// The tag's base bit, and the base: a wall time step and a
+			// logical part.
+			p.bases[r]++
+			n += 4 + 9 + 5
+		}
+		p.size += n
+		minWall, maxWall = min(minWall, e.wall), max(maxWall, e.wall)
+	}
+	p.ranks = make([]uint32, len(p.bits))
+	total := 0
+	for i, word := range p.bits {
+		p.ranks[i] = uint32(total)
+		total += bits.OnesCount64(word)
+	}
+	if len(m.m) > 0 {
+		p.base = minWall
+	}
+	// Every wall time step is within maxWall-minWall either way; the
+	// sequence number steps add up to at most the writer's highest.
+	step := intLen(maxWall - minWall)
+	for _, i := range byID {
+		if n := p.cnt[i]; n > 0 {
+			p.order = append(p.order, i)
+			hi := top[i]
+			u := uint64(n)
+			p.size += 5 + 9 + n*step + int(u+2*min(u, hi>>7)+2*min(u, hi>>16)+4*min(u, hi>>32))
+		}
+	}
+	p.size += 5 + 9
+	return p, true
+}
+
+// findRep returns the index of id in m.reps, if it is there.
+func (m *Map[K, V]) findRep(id vclock.ReplicaID) (uint32, bool) {
+	if m.repIdx != nil {
+		i, ok := m.repIdx[id]
+		return i, ok
+	}
+	for i, r := range m.reps {
+		if r == id {
+			return uint32(i), true
+		}
+	}
+	return 0, false
+}
+
+// guessLen is what a key or value of a type codec.ValueLen cannot measure
+// is assumed to take; a larger one grows the buffer as it is written.
+const guessLen = 16
+
+// lenOf returns a function that gives the bytes codec.PutValue takes for
+// a value of type T, or guessLen.
+func lenOf[T any]() func(T) int {
+	measure := codec.ValueLenOf[T]()
+	return func(v T) int {
+		if n, ok := measure(v); ok {
+			return n
+		}
+		return guessLen
+	}
+}
+
+// intLen returns the bytes codec.Writer.Int takes for any integer between
+// -d and d.
+func intLen(d int64) int {
+	switch {
+	case d < 32:
+		return 1
+	case d < 1<<7:
+		return 2
+	case d < 1<<15:
+		return 3
+	case d < 1<<31:
+		return 5
+	}
+	return 9
+}
+
+// marshalSorted writes the map's entries, after the context w holds, by
+// sorting them: for a map whose entries are sparse among its dots.
+func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
+	w.Grow(64 + 24*len(m.m))
 
 	// Order the writers by ID, and the entries by writer, then sequence
 	// number.

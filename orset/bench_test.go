@@ -178,6 +178,7 @@ func BenchmarkMarshal100k(b *testing.B) {
 	}
 	var size int
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		data, err := s.MarshalBinary()
 		if err != nil {
@@ -185,6 +186,7 @@ func BenchmarkMarshal100k(b *testing.B) {
 		}
 		size = len(data)
 	}
+	cpu.report(b)
 	b.ReportMetric(float64(size), "B/state")
 	b.ReportMetric(float64(len(bare)), "B/bare-keys")
 	b.ReportMetric(float64(size)/float64(len(bare)), "ratio")
@@ -193,11 +195,13 @@ func BenchmarkMarshal100k(b *testing.B) {
 func BenchmarkFloorMsgpackMarshal100k(b *testing.B) {
 	keys := keys100k()
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		if _, err := msgpack.Marshal(keys); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 // BenchmarkUnmarshal100k decodes the state of 100,000 elements.

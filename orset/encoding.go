@@ -3,7 +3,6 @@ package orset
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -106,8 +105,8 @@ var noVal func(*codec.Reader) struct{}
 // causal context and its drop records (not its replica ID). The bytes
 // depend only on the state, never on map iteration order.
 func (s *Set[E]) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(codec.KindSet, 16+12*s.k.Len())
-	s.k.Encode(w, putElem[E], nil)
+	w := codec.NewWriter(codec.KindSet, 0) // sized by Encode
+	s.k.Encode(w, codec.PutValueOf[E](), nil)
 	return w.Bytes()
 }
 
@@ -265,9 +264,8 @@ func (op Op[E]) MarshalBinary() ([]byte, error) {
 		kind = codec.KindSetRemove
 	}
 	w := codec.NewWriter(kind, 24+10*len(op.dropped))
-	// The op's replica becomes the first table entry; the reference the
-	// Writer puts in the body for it is cut out below.
-	w.Replica(string(op.dot.Replica))
+	// The op's replica is the first table entry, named by no reference.
+	w.Table(string(op.dot.Replica))
 	putElem(w, op.elem)
 	w.Uint(op.dot.Seq)
 	if len(op.dropped) > 0 {
@@ -277,23 +275,7 @@ func (op Op[E]) MarshalBinary() ([]byte, error) {
 			w.Uint(d.Seq)
 		}
 	}
-	b, err := w.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	return cutFirstRef(b, kind)
-}
-
-// cutFirstRef removes the first byte of the body of the message b, the
-// reference to replica 0 that Writer.Replica wrote there. The codec has no
-// way to put a replica in the table without referring to it in the body.
-func cutFirstRef(b []byte, kind codec.Kind) ([]byte, error) {
-	r := codec.NewReader(b, kind, codec.Limits{MaxBytes: math.MaxInt, MaxItems: math.MaxInt})
-	at := len(b) - r.Remaining()
-	if r.Err() != nil || at >= len(b) || b[at] != 0 {
-		return nil, &codec.EncodeError{Kind: kind, Err: errors.New("orset: unexpected message layout")}
-	}
-	return append(b[:at], b[at+1:]...), nil
+	return w.Bytes()
 }
 
 // UnmarshalBinary decodes an op encoded by [Op.MarshalBinary] into op. On

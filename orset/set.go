@@ -187,10 +187,10 @@ func (s *Set[E]) Add(e E) Op[E] {
 	if err := checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	if _, err := s.k.Next(s.id); err != nil {
+	d, err := s.k.TryMint(s.id)
+	if err != nil {
 		return failed(e, fmt.Errorf("orset: Add: %w", err))
 	}
-	d := s.k.Mint(s.id)
 	dropped := s.k.Put(e, struct{}{}, d)
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
@@ -215,13 +215,13 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	if err := checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	if !s.k.Has(e) {
-		return Op[E]{kind: opNoop, elem: e}
-	}
 	if _, err := s.k.Next(s.id); err != nil {
+		if !s.k.Has(e) {
+			return Op[E]{kind: opNoop, elem: e}
+		}
 		return failed(e, fmt.Errorf("orset: Remove: %w", err))
 	}
-	dropped := s.k.Remove(e)
+	dropped := s.k.Remove(e) // one look-up: it finds e or reports it absent
 	if dropped == nil {
 		return Op[E]{kind: opNoop, elem: e}
 	}

@@ -397,7 +397,7 @@ func getDotKey(r *codec.Reader) vclock.Dot {
 // MarshalBinary encodes the register's state (its values and causal
 // context, not its replica ID).
 func (m *MV[T]) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(codec.KindMV, 16+16*m.k.Len())
+	w := codec.NewWriter(codec.KindMV, 0) // sized by Encode
 	m.k.Encode(w, putDotKey, codec.PutValue[T])
 	return w.Bytes()
 }

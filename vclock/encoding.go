@@ -100,6 +100,17 @@ func UnmarshalClock(data []byte, lim codec.Limits) (Clock, error) {
 	return v, nil
 }
 
+// ReplicaIDs returns the replicas the context holds events of, in the
+// order [Context.Encode] names them (increasing): the replica table of a
+// message that starts with the context, for [codec.Writer.Table].
+func (c *Context) ReplicaIDs() []string {
+	ids := make([]string, len(c.r))
+	for i, e := range c.r {
+		ids[i] = string(e.id)
+	}
+	return ids
+}
+
 // Encode writes c into a message being built: an array with, for each
 // replica, an array of the replica, its compact count, and the bounds of
 // each out-of-order run.

@@ -65,6 +65,10 @@ func Check(t testing.TB, what string, n int, fixed uint64, f func()) {
 	}
 }
 
+// Race reports whether the race detector is on: it allocates for its own
+// bookkeeping, so allocation counts are not comparable under it.
+const Race = raceFactor != 1
+
 // Allocated returns the bytes f allocates on the heap, after a collection
 // so that earlier garbage does not count.
 func Allocated(f func()) uint64 {

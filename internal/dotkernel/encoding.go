@@ -2,6 +2,8 @@ package dotkernel
 
 import (
 	"cmp"
+	"math/bits"
+	"runtime"
 	"slices"
 
 	"github.com/activeactive/crdt/codec"
@@ -40,24 +42,41 @@ import (
 // value, or is nil when the values carry nothing (a set's struct{}), in
 // which case no value is written. The bytes depend only on what k holds
 // and on the order of its records, never on map iteration order.
+//
+// The message is built in one buffer, sized once: Encode bounds what it
+// will write before writing it (exactly, for keys and values of the types
+// codec.PutValue writes itself), and streams the store into it in its
+// order without sorting or copying the keys (see storePlan). Called first
+// in a message, it declares the causal context's replicas as the message's
+// table, which they become anyway, so that the header goes in front of the
+// body without a copy.
 func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
-	recs := k.liveRecords()
+	nrecs, recBytes := k.liveRecordsLen()
 	fields := 3
 	switch {
 	case len(k.ghosts) > 0:
 		fields = 6
 	case !k.horizon.IsZero():
 		fields = 5
-	case len(recs) > 0:
+	case nrecs > 0:
 		fields = 4
+	}
+	if w.Len() == 0 {
+		w.Table(k.ctx.ReplicaIDs()...)
 	}
 	w.Array(fields)
 	k.ctx.Encode(w)
 	w.Uint(uint64(k.m.len()))
-	k.encodeStore(w, putKey, putVal)
+	p := k.planStore(putVal != nil)
+	w.Grow(p.size + recBytes + 24*(k.horizon.Len()+len(k.ghosts)) + 32)
+	k.encodeStore(w, &p, putKey, putVal)
 	if fields >= 4 {
-		w.Array(len(recs))
-		for _, r := range recs {
+		w.Array(nrecs)
+		for i := range k.recs.len() {
+			r := k.recs.at(i)
+			if k.horizon.Contains(r.Dot) {
+				continue // see liveRecords
+			}
 			w.Array(3 + 2*len(r.Dropped))
 			w.Replica(string(r.Dot.Replica))
 			w.Uint(r.Dot.Seq)
@@ -81,99 +100,250 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	}
 }
 
-type item[K comparable, V any] struct {
-	seq uint64
-	key K
-	v   V
+// guessLen is what a key or value of a type codec.ValueLen cannot measure
+// is assumed to take; a larger one grows the buffer as it is written.
+const guessLen = 16
+
+// lenOf returns a function that gives the bytes codec.PutValue takes for
+// a value of type T, or guessLen.
+func lenOf[T any]() func(T) int {
+	measure := codec.ValueLenOf[T]()
+	return func(v T) int {
+		if n, ok := measure(v); ok {
+			return n
+		}
+		return guessLen
+	}
 }
 
-func (k *Kernel[K, V]) encodeStore(w *codec.Writer, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
-	// Bucket the dots by replica index, sized exactly.
-	counts := make([]int, len(k.reps))
-	for key, e := range k.m.all {
-		if e.single() {
-			counts[e.rep()]++
+// liveRecordsLen returns the number of records liveRecords would return
+// and a bound on the bytes Encode writes for them.
+func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
+	keyLen := lenOf[K]()
+	for i := range k.recs.len() {
+		r := k.recs.at(i)
+		if k.horizon.Contains(r.Dot) {
 			continue
 		}
-		for _, d := range k.more[key] {
-			counts[k.repOf(d)]++
-		}
+		n++
+		size += 5 + 18 + keyLen(r.Key) + 18*len(r.Dropped)
 	}
-	groups := make([][]item[K, V], len(k.reps))
-	for i, n := range counts {
-		if n > 0 {
-			groups[i] = make([]item[K, V], 0, n)
-		}
-	}
-	for key, e := range k.m.all {
-		if e.single() {
-			groups[e.rep()] = append(groups[e.rep()], item[K, V]{e.seq(), key, e.v})
-			continue
-		}
-		for _, d := range k.more[key] {
-			i := k.repOf(d)
-			groups[i] = append(groups[i], item[K, V]{d.Seq, key, e.v})
-		}
-	}
-	var order []int // replica indexes with dots, by replica ID
-	for i, g := range groups {
-		if len(g) > 0 {
-			order = append(order, i)
-		}
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(k.reps[a], k.reps[b]) })
+	return n, size + 5
+}
 
+// storePlan is how Encode streams the store in its order: by replica ID,
+// then by sequence number. Each dot gets a coordinate: the replicas with
+// dots in the store are laid end to end in order of ID, each over the span
+// of its sequence numbers from its lowest to its highest. Walking the
+// coordinates in increasing order is walking the store in its encoding
+// order, and when the dots are dense (a replica's run of adds, with some
+// removed) that walk needs no sort: one pass over the table puts the slot
+// of each dot of a window of coordinates at its place in an array, and the
+// array is read in order. The array is kept to about a sixth of the
+// output by taking the coordinates in a few windows, a pass over the table
+// each; sparse dots, whose span would take more passes, are sorted
+// instead. The dots of keys with several dots are listed apart, sorted,
+// and put in place window by window.
+type storePlan struct {
+	order []uint32 // replica indexes with dots in the store, by ID
+	cnt   []int    // per replica index: its dots in the store
+	lo    []uint64 // per replica index: its lowest sequence number
+	hi    []uint64 // per replica index: its highest
+	base  []uint64 // per replica index: the coordinate of lo
+	multi []placed // the dots of keys with several, by coordinate
+	span  uint64   // the coordinates in all
+	dots  int      // the dots in all
+	size  int      // a bound on the bytes the store takes
+}
+
+// placed is a dot, by its coordinate, and the table slot of its key.
+type placed struct {
+	c    uint64
+	slot uint32
+}
+
+// planStore goes once through the store: it counts the dots of each
+// replica, finds their span, lists the dots of keys with several, and
+// bounds the bytes of the encoding.
+func (k *Kernel[K, V]) planStore(vals bool) storePlan {
+	nr := len(k.reps)
+	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr)}
+	type multiDot struct {
+		rep  uint32
+		seq  uint64
+		slot uint32
+	}
+	var multi []multiDot
+	note := func(rep uint32, seq uint64) {
+		if p.cnt[rep] == 0 || seq < p.lo[rep] {
+			p.lo[rep] = seq
+		}
+		p.hi[rep] = max(p.hi[rep], seq)
+		p.cnt[rep]++
+	}
+	kv := 0 // bytes of keys and values, once per dot
+	keyLen, valLen := lenOf[K](), lenOf[V]()
+	t := &k.m
+	for g, cw := range t.ctrl {
+		for m := ^cw & msb; m != 0; m &= m - 1 {
+			i := g*groupSize + bits.TrailingZeros64(m)/8
+			s := &t.slots[i]
+			n := keyLen(s.key)
+			if vals {
+				n += valLen(s.e.v)
+			}
+			if s.e.single() {
+				note(s.e.rep(), s.e.seq())
+				kv += n
+				continue
+			}
+			for _, d := range k.more[s.key] {
+				rep := k.repOf(d)
+				note(rep, d.Seq)
+				multi = append(multi, multiDot{rep, d.Seq, uint32(i)})
+				kv += n
+			}
+		}
+	}
+	for i, n := range p.cnt {
+		if n > 0 {
+			p.order = append(p.order, uint32(i))
+		}
+	}
+	slices.SortFunc(p.order, func(a, b uint32) int { return cmp.Compare(k.reps[a], k.reps[b]) })
+	p.size = 5 + kv
+	for _, r := range p.order {
+		p.base[r] = p.span
+		p.span += p.hi[r] - p.lo[r] + 1
+		n, hi := uint64(p.cnt[r]), p.hi[r]
+		p.dots += int(n)
+		// A step of 128 or more takes 2 or 3 bytes, one of 2¹⁶ or more 5,
+		// one of 2³² or more 9; the steps add up to at most hi.
+		steps := n + 2*min(n, hi>>7) + 2*min(n, hi>>16) + 4*min(n, hi>>32)
+		p.size += 5 + 9 + int(steps)
+	}
+	if len(multi) > 0 {
+		p.multi = make([]placed, len(multi))
+		for i, d := range multi {
+			p.multi[i] = placed{p.coord(d.rep, d.seq), d.slot}
+		}
+		slices.SortFunc(p.multi, func(a, b placed) int { return cmp.Compare(a.c, b.c) })
+	}
+	return p
+}
+
+// window returns how many coordinates the placing array covers at once:
+// at 4 bytes each, about a sixth of the output (two passes for a replica's
+// run of adds).
+func (p *storePlan) window() uint64 { return uint64(max(4096, p.size/24)) }
+
+func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.base[rep] + seq - p.lo[rep] }
+
+// touchBatch is how many slots encodeStore touches ahead of writing them.
+const touchBatch = 64
+
+// maxWindows is how many passes over the table Encode makes, at most, to
+// put the dots in order; beyond that it sorts them.
+const maxWindows = 8
+
+func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
 	stride := 2
 	if putVal != nil {
 		stride = 3
 	}
-	w.Array(len(order))
-	for _, i := range order {
-		g := groups[i]
-		sortBySeq(g)
-		w.Array(1 + stride*len(g))
-		w.Replica(string(k.reps[i]))
-		prev := uint64(0)
-		for _, it := range g {
-			w.Uint(it.seq - prev)
-			prev = it.seq
-			putKey(w, it.key)
-			if putVal != nil {
-				putVal(w, it.v)
+	w.Array(len(p.order))
+	if p.dots == 0 {
+		return
+	}
+	// emit writes the dot of coordinate c, whose key is in slot, after
+	// the group header if it is the first of its replica.
+	g, end, prev := -1, uint64(0), uint64(0)
+	var rep uint32
+	emit := func(c uint64, slot uint32) {
+		for c >= end {
+			g++
+			rep = p.order[g]
+			end = p.base[rep] + p.hi[rep] - p.lo[rep] + 1
+			w.Array(1 + stride*p.cnt[rep])
+			w.Replica(string(k.reps[rep]))
+			prev = 0
+		}
+		seq := p.lo[rep] + c - p.base[rep]
+		s := &k.m.slots[slot]
+		w.Uint(seq - prev)
+		prev = seq
+		putKey(w, s.key)
+		if putVal != nil {
+			putVal(w, s.e.v)
+		}
+	}
+	win := p.window()
+	if (p.span+win-1)/win > maxWindows {
+		k.emitSorted(p, emit)
+		return
+	}
+	win = min(win, p.span)
+	pos := make([]uint32, win) // slot+1 of the dot of each coordinate of the window, or 0
+	t := &k.m
+	mi := 0
+	var sink uint64 // where the touches go (encoding only reads: no field of k may take them)
+	for lo := uint64(0); lo < p.span; lo += win {
+		n := min(win, p.span-lo)
+		for g, cw := range t.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				e := t.slots[i].e
+				if !e.single() {
+					continue
+				}
+				r := e.rep()
+				if j := p.base[r] + e.seq() - p.lo[r] - lo; j < n {
+					pos[j] = uint32(i) + 1
+				}
+			}
+		}
+		for ; mi < len(p.multi) && p.multi[mi].c < lo+n; mi++ {
+			pos[p.multi[mi].c-lo] = p.multi[mi].slot + 1
+		}
+		// The slots are read in no order, each likely a cache miss in a
+		// large table; touching a batch of them first lets those misses
+		// overlap instead of following one another.
+		for at := uint64(0); at < n; at += touchBatch {
+			batch := pos[at:min(n, at+touchBatch)]
+			for _, s := range batch {
+				if s != 0 {
+					sink += t.slots[s-1].e.d
+				}
+			}
+			for j, s := range batch {
+				if s != 0 {
+					emit(lo+at+uint64(j), s-1)
+				}
+			}
+		}
+		clear(pos)
+	}
+	runtime.KeepAlive(sink)
+}
+
+// emitSorted emits every dot of the store in order of coordinate, having
+// sorted them: for dots too sparse for the windows of encodeStore.
+func (k *Kernel[K, V]) emitSorted(p *storePlan, emit func(c uint64, slot uint32)) {
+	all := make([]placed, 0, p.dots)
+	t := &k.m
+	for g, cw := range t.ctrl {
+		for m := ^cw & msb; m != 0; m &= m - 1 {
+			i := g*groupSize + bits.TrailingZeros64(m)/8
+			if e := t.slots[i].e; e.single() {
+				all = append(all, placed{p.coord(e.rep(), e.seq()), uint32(i)})
 			}
 		}
 	}
-}
-
-// sortBySeq sorts items by sequence number (all distinct). When the
-// numbers are dense, as they are for a replica's own run of adds, it
-// places each item by its number in linear time instead of sorting.
-func sortBySeq[K comparable, V any](items []item[K, V]) {
-	if len(items) < 64 {
-		slices.SortFunc(items, func(a, b item[K, V]) int { return cmp.Compare(a.seq, b.seq) })
-		return
+	all = append(all, p.multi...)
+	slices.SortFunc(all, func(a, b placed) int { return cmp.Compare(a.c, b.c) })
+	for _, d := range all {
+		emit(d.c, d.slot)
 	}
-	lo, hi := items[0].seq, items[0].seq
-	for _, it := range items {
-		lo = min(lo, it.seq)
-		hi = max(hi, it.seq)
-	}
-	span := hi - lo + 1
-	if span > 4*uint64(len(items)) {
-		slices.SortFunc(items, func(a, b item[K, V]) int { return cmp.Compare(a.seq, b.seq) })
-		return
-	}
-	pos := make([]int32, span) // index+1 of the item with each number
-	for i, it := range items {
-		pos[it.seq-lo] = int32(i + 1)
-	}
-	sorted := make([]item[K, V], 0, len(items))
-	for _, p := range pos {
-		if p != 0 {
-			sorted = append(sorted, items[p-1])
-		}
-	}
-	copy(items, sorted)
 }
 
 // Decode reads a kernel written by [Kernel.Encode]. getKey and getVal read

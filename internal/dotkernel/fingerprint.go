@@ -40,7 +40,7 @@ func dotHash[K comparable](key K, d vclock.Dot) uint64 {
 // fpAdd counts the dot d of key into the fingerprint.
 // It also tells the Watch, if any.
 func (k *Kernel[K, V]) fpAdd(key K, v V, d vclock.Dot) {
-	k.fp += dotHash(key, d)
+	k.fp += k.dotHash(key, d)
 	if k.Watch != nil {
 		k.Watch(key, v, d, true)
 	}
@@ -49,10 +49,21 @@ func (k *Kernel[K, V]) fpAdd(key K, v V, d vclock.Dot) {
 // fpSub takes the dot d of key out of the fingerprint.
 // It also tells the Watch, if any.
 func (k *Kernel[K, V]) fpSub(key K, v V, d vclock.Dot) {
-	k.fp -= dotHash(key, d)
+	k.fp -= k.dotHash(key, d)
 	if k.Watch != nil {
 		k.Watch(key, v, d, false)
 	}
+}
+
+// dotHash is dotHash for a mutator: the hash of the last replica it
+// hashed is kept, since runs of dots of one replica are the rule (a
+// replica's own adds, a peer's state), so that a dot costs the hash of
+// its key and a few multiplications.
+func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
+	if d.Replica != k.fpRep || k.fpRep == "" {
+		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
+	}
+	return codec.Mix(hashKey(key) ^ codec.Mix(codec.HashUint(k.fpRepH, d.Seq)))
 }
 
 // Fingerprint returns the kernel's fingerprint: an order-independent hash

@@ -126,7 +126,9 @@ type Kernel[K comparable, V any] struct {
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
-	fp uint64 // the fingerprint (see fingerprint.go)
+	fp     uint64           // the fingerprint (see fingerprint.go)
+	fpRep  vclock.ReplicaID // the replica last hashed for it, by a mutator
+	fpRepH uint64           // its hash
 
 	// ix finds the keys by their dots, for DeltaSince. It is made with
 	// the first dot the store takes (mutators are exclusive; DeltaSince,
@@ -661,6 +663,19 @@ func (k *Kernel[K, V]) Next(id vclock.ReplicaID) (vclock.Dot, error) {
 	return d, nil
 }
 
+// TryMint returns a new dot for replica id, added to the context, or the
+// error of [Kernel.Next] and changes nothing: [Kernel.Next] and
+// [Kernel.Mint] in one, for a mutator that has nothing to do before it
+// mints.
+func (k *Kernel[K, V]) TryMint(id vclock.ReplicaID) (vclock.Dot, error) {
+	d := k.ctx.Next(id)
+	if d.Seq == 0 {
+		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	k.ctx.Add(d)
+	return d, nil
+}
+
 // Mint returns a new dot for replica id and adds it to the context. If
 // there is none it returns a dot with sequence number 0 and changes
 // nothing: a mutator calls [Kernel.Next] first, and fails with its error.
@@ -1175,7 +1190,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		return (!shared || !k.ctx.Contains(d)) && (k.removed.IsEmpty() || !k.removed.Contains(d))
 	}
 	for key, oe := range o.m.all {
-		e, here := k.m.get(key)
+		// One probe of k's table per key: where the key is, or would go,
+		// is kept for the write, with nothing changing the table between.
+		e, at, here := k.m.lookup(key)
 		if oe.single() {
 			rep, seq := trans(oe.rep()), oe.seq()
 			switch {
@@ -1184,16 +1201,16 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			case here:
 				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 				if !k.holds(key, e, d) {
-					k.m.set(key, k.addDot(key, e, d))
+					k.m.setAt(at, true, key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
 					k.fpAdd(key, e.v, d)
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
 				if w == 0 {
-					k.m.set(key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
+					k.m.setAt(at, false, key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
 				} else {
-					k.m.set(key, entry[V]{v: oe.v, d: w})
+					k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 				}
 				k.noteDot(rep, seq, key)
 				k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})

@@ -191,6 +191,48 @@ func (t *table[K, V]) putHashed(key K, e entry[V], h uint64) (old entry[V], exis
 	return old, false
 }
 
+// slotRef is where lookup found a key, or where it would go.
+type slotRef struct {
+	i   int
+	tag uint8
+	h   uint64
+}
+
+// lookup returns the entry of key, if present, and where it is or would
+// go, for a setAt that follows with no other change to the table in
+// between: a read and a write of one key for one probe.
+func (t *table[K, V]) lookup(key K) (entry[V], slotRef, bool) {
+	if t.ctrl == nil {
+		t.init(1)
+	}
+	h := t.hash(key)
+	i, tag, found := t.findHashed(key, h)
+	if found {
+		return t.slots[i].e, slotRef{i, tag, h}, true
+	}
+	return entry[V]{}, slotRef{i, tag, h}, false
+}
+
+// setAt sets the entry of key to e, at ref from lookup(key), which
+// reported found.
+func (t *table[K, V]) setAt(ref slotRef, found bool, key K, e entry[V]) {
+	if found {
+		t.slots[ref.i].e = e
+		return
+	}
+	i, tag := ref.i, ref.tag
+	if t.ctrlAt(i) == ctrlEmpty && (t.n+t.dead+1)*8 > len(t.slots)*7 {
+		t.putHashed(key, e, ref.h) // grows first, as put does
+		return
+	}
+	if t.ctrlAt(i) == ctrlDeleted {
+		t.dead--
+	}
+	t.setCtrl(i, tag)
+	t.slots[i] = slot[K, V]{key: key, e: e}
+	t.n++
+}
+
 func (t *table[K, V]) ctrlAt(i int) uint8 {
 	return uint8(t.ctrl[i/groupSize] >> (uint(i%groupSize) * 8))
 }

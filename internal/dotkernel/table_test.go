@@ -20,7 +20,16 @@ func TestTableAgainstMap(t *testing.T) {
 		steps := rapid.IntRange(0, 600).Draw(t, "steps")
 		for range steps {
 			k := rapid.IntRange(0, keys).Draw(t, "k")
-			switch rapid.IntRange(0, 9).Draw(t, "op") {
+			switch rapid.IntRange(0, 10).Draw(t, "op") {
+			case 10: // a read and a write through one probe
+				v := rapid.Int().Draw(t, "v")
+				old, at, existed := tab.lookup(k)
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("lookup(%d): %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				tab.setAt(at, existed, k, entry[int]{v: v})
+				model[k] = v
 			case 0, 1, 2, 3:
 				v := rapid.Int().Draw(t, "v")
 				old, existed := tab.put(k, entry[int]{v: v})

@@ -1,0 +1,68 @@
+package lwwmap
+
+import (
+	"fmt"
+	"maps"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/internal/costcheck"
+)
+
+// BenchmarkMarshalScale encodes the state of maps of 10k, 100k and 1M
+// keys written by one replica, and, beside it, msgpack of the bare keys
+// and values as a Go map (the floor). It reports the time and CPU time
+// per element, the bytes per element, and what encoding allocates per
+// byte of output ("alloc/out").
+func BenchmarkMarshalScale(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		keys, vals := benchData(n)
+		m := New[string, string]("us-east-1", clock.New())
+		for i := range keys {
+			m.Put(keys[i], vals[i])
+		}
+		bare := maps.Collect(m.All())
+		b.Run(fmt.Sprintf("map/%d", n), func(b *testing.B) {
+			var out []byte
+			alloc := costcheck.Allocated(func() { out, _ = m.MarshalBinary() })
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := m.MarshalBinary(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perElement(b, cpu, n)
+			b.ReportMetric(float64(len(out))/float64(n), "B/elem")
+			b.ReportMetric(float64(alloc)/float64(len(out)), "alloc/out")
+		})
+		b.Run(fmt.Sprintf("floor-msgpack/%d", n), func(b *testing.B) {
+			var out []byte
+			alloc := costcheck.Allocated(func() { out, _ = msgpack.Marshal(bare) })
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := msgpack.Marshal(bare); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perElement(b, cpu, n)
+			b.ReportMetric(float64(len(out))/float64(n), "B/elem")
+			b.ReportMetric(float64(alloc)/float64(len(out)), "alloc/out")
+		})
+	}
+}
+
+// perElement reports the wall and CPU time per element of an operation
+// on n elements.
+func perElement(b *testing.B, cpu cpuMeter, n int) {
+	if b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem")
+	if cpu.start > 0 {
+		b.ReportMetric(float64(cpuTime()-cpu.start)/float64(b.N)/float64(n), "cpu-ns/elem")
+	}
+}

@@ -1,0 +1,124 @@
+package lwwmap
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
+
+// tb is what the helpers need of *testing.T and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// sortedEncoding encodes m by sorting its entries (marshalSorted), the
+// route MarshalBinary takes only for sparse entries: the two must agree.
+func sortedEncoding(t tb, m *Map[string, string]) []byte {
+	t.Helper()
+	w := codec.NewWriter(codec.KindMap, 0)
+	m.ctx.Encode(w)
+	b, err := m.marshalSorted(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func checkStreamed(t tb, m *Map[string, string], wantPlaced bool) {
+	t.Helper()
+	if _, placed := m.planEntries(); placed != wantPlaced {
+		t.Fatalf("entries placed through the bitmap: %v, want %v", placed, wantPlaced)
+	}
+	got, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sortedEncoding(t, m); !bytes.Equal(got, want) {
+		t.Fatalf("MarshalBinary wrote %d bytes, the sorted encoding %d", len(got), len(want))
+	}
+	var back Map[string, string]
+	if err := back.UnmarshalBinary(got); err != nil || !back.Equal(m) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+// TestMarshalPlacesEntriesInWindows: three writers, overwrites, deletes
+// and 6,000 keys, more than one window of the placing array holds.
+func TestMarshalPlacesEntriesInWindows(t *testing.T) {
+	ft := &fakeTime{now: start}
+	a := New[string, string]("us-east-1", clock.New(clock.WithSource(ft.source(0))))
+	b := New[string, string]("eu-west-1", clock.New(clock.WithSource(ft.source(0))))
+	c := New[string, string]("ap-south-1", clock.New(clock.WithSource(ft.source(0))))
+	for i := range 6000 {
+		k := fmt.Sprintf("key-%06d", i)
+		switch i % 3 {
+		case 0:
+			a.Put(k, "a")
+		case 1:
+			b.Put(k, "b")
+		default:
+			c.Put(k, "c")
+		}
+		ft.now += 1000
+	}
+	a.Merge(b)
+	a.Merge(c)
+	for i := 0; i < 6000; i += 7 {
+		a.Put(fmt.Sprintf("key-%06d", i), "again")
+		a.Delete(fmt.Sprintf("key-%06d", i+3))
+		ft.now += 1000
+	}
+	p, _ := a.planEntries()
+	if win := max(1024, p.size/48); win >= len(a.m) {
+		t.Fatalf("one window of %d holds all %d entries: the test no longer takes several", win, len(a.m))
+	}
+	checkStreamed(t, a, true)
+}
+
+// TestMarshalSortsSparseEntries: a key written over and over leaves one
+// entry among thousands of dots.
+func TestMarshalSortsSparseEntries(t *testing.T) {
+	ft := &fakeTime{now: start}
+	a := New[string, string]("us-east-1", clock.New(clock.WithSource(ft.source(0))))
+	for i := range 5000 {
+		a.Put(fmt.Sprintf("key-%d", i%40), "v")
+		ft.now += 1000
+	}
+	checkStreamed(t, a, false)
+}
+
+// TestMarshalStreamsRandomStates compares the two routes on the states of
+// random histories.
+func TestMarshalStreamsRandomStates(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ft := &fakeTime{now: start}
+		ms := []*Map[string, string]{
+			New[string, string]("a", clock.New(clock.WithSource(ft.source(0)))),
+			New[string, string]("b", clock.New(clock.WithSource(ft.source(0)))),
+		}
+		for range rapid.IntRange(0, 200).Draw(t, "ops") {
+			m := ms[rapid.IntRange(0, 1).Draw(t, "replica")]
+			k := fmt.Sprintf("k%d", rapid.IntRange(0, 30).Draw(t, "key"))
+			switch rapid.IntRange(0, 3).Draw(t, "op") {
+			case 0:
+				m.Delete(k)
+			case 1:
+				ms[0].Merge(ms[1])
+			default:
+				m.Put(k, k)
+			}
+			ft.now += rapid.Int64Range(1, 1e9).Draw(t, "step")
+		}
+		for _, m := range ms {
+			_, placed := m.planEntries()
+			checkStreamed(t, m, placed)
+		}
+	})
+}
