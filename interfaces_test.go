@@ -33,4 +33,7 @@ var (
 	_ crdt.WriterSetter     = (*ormap.Map[string, *ormap.Register[string]])(nil)
 	_ crdt.Limited          = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.Fingerprinter    = (*ormap.Map[string, *ormap.Counter])(nil)
+
+	_ crdt.GarbageReporter = (*orset.Set[string])(nil)
+	_ crdt.GarbageReporter = (*ormap.Map[string, *ormap.Counter])(nil)
 )
