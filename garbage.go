@@ -6,7 +6,8 @@ package crdt
 // records of removals and replaced writes, the LWW-map's delete markers.
 // [Replica.Stats] sums its figures over the registered objects as
 // [Stats].GCPending and [Stats].GCCollected. orset.Set, ormap.Map and
-// lwwmap.Map implement it.
+// lwwmap.Map implement it; register.MV keeps no such records (its context
+// says what was replaced), nor do the other types.
 type GarbageReporter interface {
 	// Garbage returns how many such records the object holds (pending)
 	// and how many it has discarded because every replica had seen them

@@ -36,4 +36,5 @@ var (
 
 	_ crdt.GarbageReporter = (*orset.Set[string])(nil)
 	_ crdt.GarbageReporter = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.GarbageReporter = (*lwwmap.Map[string, string])(nil)
 )
