@@ -37,4 +37,8 @@ var (
 	_ crdt.Chunker          = (*counter.PN)(nil)
 	_ crdt.Chunker          = (*orset.Set[string])(nil)
 	_ crdt.Chunker          = (*lwwmap.Map[string, string])(nil)
+
+	_ crdt.GarbageReporter = (*orset.Set[string])(nil)
+	_ crdt.GarbageReporter = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.GarbageReporter = (*lwwmap.Map[string, string])(nil)
 )

@@ -26,6 +26,21 @@ type Stats struct {
 	// Config.MaxMessageBytes and therefore did not send. It should stay
 	// zero: every message is made to fit.
 	Oversize uint64
+	// GCPending counts the delete records (see [GarbageReporter]) that the
+	// registered objects hold, waiting for every replica to see them:
+	// OR-Set and OR-Map records of removed or replaced writes, LWW-map
+	// delete markers. An object discards one only once it holds a durable
+	// version (see [Collector]) from every peer that counts the delete, so
+	// while any peer is away, or saves no snapshot, GCPending does not
+	// fall; a steady rise means collection is stuck. A record can also go
+	// without being collected: when a later write of its key replaces an
+	// LWW-map marker, or when an OR-Set or OR-Map holds more records than
+	// its cap and discards the oldest.
+	GCPending uint64
+	// GCCollected counts the delete records the registered objects have
+	// discarded because every replica had seen them, since each was
+	// registered: a restarted replica counts from zero.
+	GCCollected uint64
 }
 
 // PeerStats describes replication to and from one peer.
@@ -104,6 +119,7 @@ func (r *Replica) Stats() Stats {
 		Broadcasts: r.broadcasts,
 		Oversize:   r.oversize,
 	}
+	s.GCPending, s.GCCollected = r.garbage()
 	if n := len(r.ops); n > 0 {
 		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
 	}

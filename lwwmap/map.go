@@ -73,6 +73,7 @@ type Map[K comparable, V any] struct {
 	ctx   vclock.Context  // every write seen
 	m     map[K]entry[V]  // the winning write of each key, live or deleted
 	nDel  int             // delete markers in m
+	gcN   uint64          // delete markers collected (see gc.go)
 	maxTS clock.Timestamp // no entry of m is later
 	fp    uint64          // wrapping sum of hashOf the live entries of m
 	lim   codec.Limits    // for the decoders; zero fields take the defaults
@@ -676,6 +677,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			m.noteGone(&e)
 			if e.deleted() {
 				m.nDel--
+				m.gcN++ // collected where it came from
 			} else {
 				m.fp -= m.hashOf(keyHash(k), &e)
 				changed = true
@@ -865,6 +867,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 		}
 	}
 	m.nDel -= n
+	m.gcN += uint64(n)
 	m.tidy()
 	return n
 }
@@ -924,6 +927,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		}
 	}
 	m.nDel -= n
+	m.gcN += uint64(n)
 	return n
 }
 
@@ -942,6 +946,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		ctx:    m.ctx.Clone(),
 		m:      maps.Clone(m.m),
 		nDel:   m.nDel,
+		gcN:    m.gcN,
 		maxTS:  m.maxTS,
 		fp:     m.fp,
 		lim:    m.lim,

@@ -33,6 +33,7 @@ type metrics struct {
 	opsApplied, sendErrors, digestRounds                   *prometheus.Desc
 	fullStates, deltaStates                                *prometheus.Desc
 	divergences, awaitingCatchUp                           *prometheus.Desc
+	gcPending, gcCollected                                 *prometheus.Desc
 
 	refused *prometheus.Desc
 }
@@ -79,6 +80,11 @@ func newMetrics(rg *region) *metrics {
 		awaitingCatchUp: peer("crdt_awaiting_catch_up",
 			"1 while the peer may lack updates that no pending op carries (it is new, restarted, or fell out of the log), until a catch-up from its digest is confirmed: the regions may differ even with no pending ops."),
 
+		gcPending: desc("crdt_gc_pending",
+			"Delete records (removed to-dos' set records and title and done markers) held until every region has them in a saved snapshot. Does not fall while a peer is away; it falls once every region saved a snapshot holding the deletes."),
+		gcCollected: desc("crdt_gc_collected_total",
+			"Delete records discarded because every region had them in a saved snapshot, since the region started."),
+
 		refused: desc("crdt_replication_refused_total",
 			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials) and "unknown_sender" (not a peer) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
 			"peer", "reason"),
@@ -92,7 +98,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.lagMax, m.lagMin, m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
-		m.divergences, m.awaitingCatchUp, m.refused,
+		m.divergences, m.awaitingCatchUp, m.gcPending, m.gcCollected, m.refused,
 	} {
 		ch <- d
 	}
@@ -116,6 +122,8 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	gauge(m.logBytes, float64(st.LogBytes))
 	gauge(m.seq, float64(st.Seq))
 	counter(m.broadcasts, st.Broadcasts)
+	gauge(m.gcPending, float64(st.GCPending))
+	counter(m.gcCollected, st.GCCollected)
 	if len(st.Peers) > 0 {
 		lo, hi := st.Peers[0].Lag, st.Peers[0].Lag
 		for _, p := range st.Peers[1:] {

@@ -40,12 +40,18 @@ func TestMetrics(t *testing.T) {
 		"crdt_replication_lag_seconds", "crdt_replication_pending_ops", "crdt_replication_pending_bytes",
 		"crdt_replication_catching_up", "crdt_replication_send_errors_total",
 		"crdt_replication_full_states_total", "crdt_replication_delta_states_total", "crdt_replication_digest_rounds_total",
-		"crdt_divergences_total", "crdt_awaiting_catch_up",
+		"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_gc_pending", "crdt_gc_collected_total",
 	} {
 		f, ok := families[name]
 		if !ok || f.GetHelp() == "" || len(f.GetMetric()) == 0 {
 			t.Errorf("metric %s missing or without help", name)
 		}
+	}
+	if f := families["crdt_gc_pending"]; f.GetType() != dto.MetricType_GAUGE {
+		t.Errorf("crdt_gc_pending is a %v, want a gauge", f.GetType())
+	}
+	if f := families["crdt_gc_collected_total"]; f.GetType() != dto.MetricType_COUNTER {
+		t.Errorf("crdt_gc_collected_total is a %v, want a counter", f.GetType())
 	}
 	lag, _ := metricValue(t, e, "crdt_replication_lag_seconds", "region", string(east), "peer", string(west))
 	pending, _ := metricValue(t, e, "crdt_replication_pending_ops", "peer", string(west))
@@ -156,5 +162,57 @@ func TestMetricsLagMaxMin(t *testing.T) {
 	if !okHi || !okLo || hi < 3 || hi != toWest || lo != 0 || lo != toSouth {
 		t.Errorf("lag max %v (found %v), min %v (found %v); per peer: west %v, south %v; want max = west's >= 3, min = south's = 0",
 			hi, okHi, lo, okLo, toWest, toSouth)
+	}
+}
+
+// TestMetricsGC: deleting a to-do leaves three delete records in each
+// region (its record in the set of items, its title and done markers),
+// which crdt_gc_pending counts until both regions have saved a snapshot
+// holding the delete; then they are collected, and crdt_gc_collected_total
+// counts them.
+func TestMetricsGC(t *testing.T) {
+	c := newCluster(t, nil)
+	e, w := c.url(east), c.url(west)
+	td := createTodo(t, e, "to be deleted")
+	c.settle()
+	for _, base := range []string{e, w} {
+		if p, ok := metricValue(t, base, "crdt_gc_pending"); !ok || p != 0 {
+			t.Fatalf("%s: crdt_gc_pending %v (found %v) before any delete, want 0", base, p, ok)
+		}
+	}
+	deleteTodo(t, e, td.ID)
+	if p, _ := metricValue(t, e, "crdt_gc_pending"); p != 3 {
+		t.Fatalf("east: crdt_gc_pending %v after a delete, want 3", p)
+	}
+	c.settle()
+	// Journaled, not yet in a snapshot: nothing can be collected.
+	for range 10 {
+		c.tickAll()
+	}
+	for _, base := range []string{e, w} {
+		p, _ := metricValue(t, base, "crdt_gc_pending")
+		n, _ := metricValue(t, base, "crdt_gc_collected_total")
+		if p != 3 || n != 0 {
+			t.Fatalf("%s: crdt_gc_pending %v, crdt_gc_collected_total %v before any snapshot holds the delete; want 3, 0", base, p, n)
+		}
+	}
+	for _, name := range []crdt.ReplicaID{east, west} {
+		if err := c.region(name).persist(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pe, _ := metricValue(t, e, "crdt_gc_pending")
+		pw, _ := metricValue(t, w, "crdt_gc_pending")
+		ne, _ := metricValue(t, e, "crdt_gc_collected_total")
+		nw, _ := metricValue(t, w, "crdt_gc_collected_total")
+		if pe == 0 && pw == 0 && ne == 3 && nw == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after snapshots: crdt_gc_pending %v (east) %v (west), crdt_gc_collected_total %v, %v; want 0, 0, 3, 3", pe, pw, ne, nw)
+		}
+		c.tickAll()
 	}
 }

@@ -123,6 +123,7 @@ type Kernel[K comparable, V any] struct {
 	// into the context. It is not encoded: forgetting it only forgets a
 	// removal that the context never claimed.
 	removed vclock.Context
+	capped  uint64 // records discarded by the cap (see gc.go)
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
@@ -942,6 +943,7 @@ func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 func (k *Kernel[K, V]) discardOldest(n int) {
 	for range min(n, k.recs.len()) {
 		r := k.recs.popOldest()
+		k.capped++
 		k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
 		if k.recIdx != nil {
 			delete(k.recIdx, r.Dot)
@@ -963,6 +965,7 @@ func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	k.filterRecords(func(r Record[K]) bool {
 		switch {
 		case horizon.Contains(r.Dot):
+			k.capped++ // dead since a discard by the cap (see liveRecords)
 			return false
 		case stable.Contains(r.Dot):
 			k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
@@ -1458,6 +1461,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		MaxRecords: k.MaxRecords,
 		RecordsAll: k.RecordsAll,
 		fp:         k.fp,
+		capped:     k.capped,
 	}
 	if k.more != nil {
 		c.more = make(map[K][]vclock.Dot, len(k.more))

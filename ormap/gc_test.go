@@ -1,0 +1,59 @@
+package ormap
+
+import "testing"
+
+func requireGarbage(t *testing.T, m *Map[string, *Counter], pending, collected uint64, what string) {
+	t.Helper()
+	if p, c := m.Garbage(); p != pending || c != collected {
+		t.Fatalf("%s: Garbage() = %d pending, %d collected; want %d, %d", what, p, c, pending, collected)
+	}
+}
+
+// TestGarbage: deletes are pending until every replica's version counts
+// them; CollectBinary then moves them to collected.
+func TestGarbage(t *testing.T) {
+	a, b := New[string, *Counter]("a"), New[string, *Counter]("b")
+	for _, k := range []string{"x", "y", "z"} {
+		mustApply(t, b, a.At(k).Add(1))
+	}
+	requireGarbage(t, a, 0, 0, "increments")
+	vb, err := b.VersionBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, b, a.Delete("x"), a.Delete("y"))
+	requireGarbage(t, a, 2, 0, "two deletes")
+	requireGarbage(t, b, 2, 0, "two deletes applied")
+	if err := a.CollectBinary([][]byte{vb}); err != nil {
+		t.Fatal(err)
+	}
+	requireGarbage(t, a, 2, 0, "collecting with a version before the deletes")
+
+	va, err := a.VersionBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err = b.VersionBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CollectBinary([][]byte{vb}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CollectBinary([][]byte{va}); err != nil {
+		t.Fatal(err)
+	}
+	requireGarbage(t, a, 0, 2, "collected at a")
+	requireGarbage(t, b, 0, 2, "collected at b")
+
+	// A restored map starts counting again.
+	st, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New[string, *Counter]("a")
+	if err := c.UnmarshalBinary(st); err != nil {
+		t.Fatal(err)
+	}
+	requireGarbage(t, c, 0, 0, "restored")
+}
