@@ -375,6 +375,7 @@ func intLen(d int64) int {
 // sorting them: for a map whose entries are sparse among its dots.
 func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 	w.Grow(64 + 24*len(m.m))
+	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
 
 	// Order the writers by ID, and the entries by writer, then sequence
 	// number.
@@ -431,26 +432,8 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		prevSeq, prevWall := uint64(0), base
 		for _, o := range order[i:j] {
 			it := &items[o.i]
-			e := &it.e
-			w.Uint(e.seq - prevSeq)
-			w.Int(e.wall - prevWall)
-			tag := uint64(e.logical) << 1
-			if e.deleted() {
-				tag |= 1
-			}
-			if e.bwall != 0 {
-				tag |= baseTag
-			}
-			w.Uint(tag)
-			codec.PutValue(w, it.k)
-			if !e.deleted() {
-				codec.PutValue(w, e.v)
-			}
-			if e.bwall != 0 {
-				w.Int(e.wall - e.bwall)
-				w.Uint(uint64(e.blogical))
-			}
-			prevSeq, prevWall = e.seq, e.wall
+			putEntry(w, it, prevSeq, prevWall, putKey, putVal)
+			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
 		i = j
 	}
