@@ -3,6 +3,7 @@ package ormap
 import (
 	"fmt"
 
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -84,21 +85,8 @@ func (op Op) check(sh *shape) error {
 	default:
 		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
 	}
-	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
-		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
-	}
-	if op.kind == opRemove && len(op.dropped) == 0 {
-		return fmt.Errorf("%w: remove %v drops nothing", ErrInvalidOp, op.dot)
-	}
-	for i, d := range op.dropped {
-		switch {
-		case !d.Valid() || d.Seq > vclock.MaxSeq:
-			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
-		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
-			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
-		case i > 0 && op.dropped[i-1].Compare(d) >= 0:
-			return fmt.Errorf("%w: dropped dots out of order at %v", ErrInvalidOp, d)
-		}
+	if why := dotkernel.CheckOp(op.dot, op.dropped, op.kind == opRemove, true); why != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
 	if op.kind == opWrite && sh != nil {
 		return sh.checkLeaf(op.leaf)

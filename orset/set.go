@@ -149,19 +149,8 @@ func (op Op[E]) check() error {
 	default:
 		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
 	}
-	if !op.dot.Valid() || op.dot.Seq > vclock.MaxSeq {
-		return fmt.Errorf("%w: dot %v names no event", ErrInvalidOp, op.dot)
-	}
-	if op.kind == opRemove && len(op.dropped) == 0 {
-		return fmt.Errorf("%w: remove %v drops nothing", ErrInvalidOp, op.dot)
-	}
-	for _, d := range op.dropped {
-		switch {
-		case !d.Valid() || d.Seq > vclock.MaxSeq:
-			return fmt.Errorf("%w: dropped dot %v names no event", ErrInvalidOp, d)
-		case d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq:
-			return fmt.Errorf("%w: %v drops the later dot %v", ErrInvalidOp, op.dot, d)
-		}
+	if why := dotkernel.CheckOp(op.dot, op.dropped, op.kind == opRemove, false); why != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
 	return nil
 }
