@@ -341,6 +341,7 @@ type model struct {
 	set   map[string]bool // element: present
 	kv    map[string]int
 	count int64
+	pad   string // appended to every element, to make states large
 }
 
 func newModel() *model { return &model{set: map[string]bool{}, kv: map[string]int{}} }

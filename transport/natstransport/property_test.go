@@ -2,12 +2,14 @@ package natstransport_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/orset"
+	"github.com/nats-io/nats-server/v2/server"
 	"pgregory.net/rapid"
 )
 
@@ -18,15 +20,27 @@ import (
 // flight and failing the sends made while it is down. Once the server is
 // back, every replica reaches the naive model's state within a bounded
 // number of rounds.
+//
+// In half the cases the server's max_payload is 4 KiB, the replicas'
+// MaxMessageBytes 2 KiB and their op logs short, and elements are long:
+// catch-ups then go in chunks, each within the server's limit.
 func TestConvergenceOverNATS(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
 		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 		stopAt := rapid.IntRange(0, steps).Draw(rt, "stopAt")
 		downFor := rapid.IntRange(0, 6).Draw(rt, "downFor")
-		c := newCluster(rt, n, nil, nil)
-		defer c.close()
+		small := rapid.Bool().Draw(rt, "smallPayload")
+		var opts *server.Options
+		var cfg func(*crdt.Config)
 		m := newModel()
+		if small {
+			opts = &server.Options{MaxPayload: 4 << 10}
+			cfg = func(c *crdt.Config) { c.MaxMessageBytes, c.MaxLogOps = 2<<10, 2 }
+			m.pad = "/" + strings.Repeat("x", 700)
+		}
+		c := newCluster(rt, n, opts, cfg)
+		defer c.close()
 
 		for step := range steps {
 			if step == stopAt {
@@ -52,6 +66,9 @@ func TestConvergenceOverNATS(t *testing.T) {
 			if s := nd.t.Stats(); s.ReceiveErrors != 0 {
 				rt.Fatalf("%s: %d messages refused", nd.id, s.ReceiveErrors)
 			}
+			if s := nd.r.Stats(); s.Oversize != 0 {
+				rt.Fatalf("%s: %d messages over MaxMessageBytes not sent", nd.id, s.Oversize)
+			}
 		}
 	})
 }
@@ -59,7 +76,7 @@ func TestConvergenceOverNATS(t *testing.T) {
 // change makes one random local change at nd, and records it in m.
 func change(rt *rapid.T, nd *node, m *model) {
 	k := rapid.IntRange(0, 3).Draw(rt, "k")
-	own := fmt.Sprintf("%s/%d", nd.id, k)
+	own := fmt.Sprintf("%s/%d%s", nd.id, k, m.pad)
 	var err error
 	switch rapid.IntRange(0, 5).Draw(rt, "change") {
 	case 0:
@@ -69,7 +86,7 @@ func change(rt *rapid.T, nd *node, m *model) {
 		err = nd.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Remove(own), nil })
 		m.set[own] = false
 	case 2:
-		shared := fmt.Sprintf("shared/%d", k)
+		shared := fmt.Sprintf("shared/%d%s", k, m.pad)
 		err = nd.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(shared), nil })
 		m.set[shared] = true
 	case 3:
