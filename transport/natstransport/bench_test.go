@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/memnet"
@@ -96,5 +97,70 @@ func throughput(b *testing.B, w *crdt.Handle[*orset.Set[string]], round func(), 
 	b.ReportMetric(float64(payload-payload0)/float64(ops), "payload-bytes/op")
 	if wire > 0 {
 		b.ReportMetric(float64(wire-wire0)/float64(ops), "wire-bytes/op")
+	}
+}
+
+// BenchmarkJoinOverNATS has a new replica join one holding a 1,000,000-
+// element set over a NATS server with the default max_payload (1 MiB),
+// the replicas' MaxMessageBytes a little below it: the catch-up goes in
+// chunks. join-s is the time from the first round to the new replica
+// holding every element; largest-msg-bytes the largest message either
+// replica received.
+func BenchmarkJoinOverNATS(b *testing.B) {
+	const n = 1_000_000
+	for b.Loop() {
+		b.StopTimer()
+		var limit int
+		c := newCluster(b, 2, nil, func(cfg *crdt.Config) {
+			cfg.MaxMessageBytes = 1<<20 - 4096
+			cfg.MaxLogOps = 64 // the set's adds leave the log: the new replica catches up by state
+			limit = cfg.MaxMessageBytes
+		})
+		src := c.nodes[0].set
+		for lo := 0; lo < n; lo += 1000 {
+			err := c.nodes[0].r.Update(func(tx *crdt.Tx) error {
+				for i := lo; i < lo+1000; i++ {
+					e := fmt.Sprintf("element-%07d", i)
+					if err := src.UpdateIn(tx, func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		for rounds := 0; ; rounds++ {
+			if rounds == 2000 {
+				b.Fatalf("no join after %d rounds", rounds)
+			}
+			c.round()
+			got := 0
+			c.nodes[1].set.Read(func(s *orset.Set[string]) { got = s.Len() })
+			if got == n {
+				break
+			}
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		largest := max(c.nodes[0].largest.Load(), c.nodes[1].largest.Load())
+		if largest > int64(limit) {
+			b.Fatalf("a message of %d bytes, over MaxMessageBytes %d", largest, limit)
+		}
+		var sent uint64
+		for _, nd := range c.nodes {
+			sent += nd.t.Stats().PublishedBytes
+		}
+		b.ReportMetric(took.Seconds(), "join-s")
+		b.ReportMetric(float64(largest), "largest-msg-bytes")
+		var state []byte
+		src.Read(func(s *orset.Set[string]) { state, _ = s.MarshalBinary() })
+		b.ReportMetric(float64(sent), "published-bytes")
+		b.ReportMetric(float64(len(state)), "state-bytes")
+		c.close()
+		b.StartTimer()
 	}
 }

@@ -178,12 +178,19 @@ type node struct {
 	kv       *crdt.Handle[*lwwmap.Map[string, int]]
 	count    *crdt.Handle[*counter.PN]
 	barriers chan struct{}
+	largest  atomic.Int64 // bytes of the largest message received
 }
 
 func (n *node) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error {
 	if from == barrierID {
 		n.barriers <- struct{}{}
 		return nil
+	}
+	for l := int64(len(msg)); ; {
+		cur := n.largest.Load()
+		if l <= cur || n.largest.CompareAndSwap(cur, l) {
+			break
+		}
 	}
 	return n.r.Receive(ctx, from, msg)
 }
