@@ -87,6 +87,53 @@ func TestJournalOfReceivedChangesBounded(t *testing.T) {
 	}
 }
 
+// setRegion is a replica holding one OR-Set named "set", on a memnet
+// network.
+type setRegion struct {
+	r   *crdt.Replica
+	set *crdt.Handle[*orset.Set[string]]
+}
+
+// startSetRegion starts replica id with peer on net, restoring snap and
+// replaying journal if snap is not nil; cfg, if not nil, adjusts its
+// configuration.
+func startSetRegion(t *testing.T, net *memnet.Network, clk *clock.Clock, id, peer crdt.ReplicaID, cfg func(*crdt.Config), snap []byte, journal [][]byte) setRegion {
+	t.Helper()
+	c := crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk}
+	if cfg != nil {
+		cfg(&c)
+	}
+	r, err := crdt.NewReplica(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := crdt.Register(r, "set", orset.New[string](id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer(peer); err != nil {
+		t.Fatal(err)
+	}
+	if snap != nil {
+		if err := r.Restore(snap); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range journal {
+			if err := r.Replay(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	net.Attach(id, r)
+	return setRegion{r, h}
+}
+
+// elemsOfSet returns the elements of g's set, sorted.
+func elemsOfSet(g setRegion) (out []string) {
+	g.set.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
+	return out
+}
+
 // A record holds received changes among local ops, in the order they were
 // applied: an element a peer added and that was then removed here stays
 // removed after a replay, and one the peer added later is there. (The
@@ -97,36 +144,10 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano()
 	clk := clock.New(clock.WithSource(func() int64 { return now }))
 	ctx := context.Background()
-	type region struct {
-		r   *crdt.Replica
-		set *crdt.Handle[*orset.Set[string]]
+	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) setRegion {
+		return startSetRegion(t, net, clk, id, peer, nil, snap, journal)
 	}
-	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) region {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := crdt.Register(r, "set", orset.New[string](id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.AddPeer(peer); err != nil {
-			t.Fatal(err)
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-			for _, rec := range journal {
-				if err := r.Replay(rec); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		return region{r, h}
-	}
-	settle := func(rs ...region) {
+	settle := func(rs ...setRegion) {
 		for range 10 {
 			for _, g := range rs {
 				_ = g.r.Tick(ctx)
@@ -135,11 +156,8 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 			now += int64(10 * time.Millisecond)
 		}
 	}
-	elems := func(g region) (out []string) {
-		g.set.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
-		return out
-	}
-	update := func(g region, f func(s *orset.Set[string]) orset.Op[string]) {
+	elems := elemsOfSet
+	update := func(g setRegion, f func(s *orset.Set[string]) orset.Op[string]) {
 		if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -182,33 +200,13 @@ func TestJournalKeepsACatchUpInParts(t *testing.T) {
 	clk := clock.New(clock.WithSource(func() int64 { return now }))
 	ctx := context.Background()
 	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) (*crdt.Replica, *crdt.Handle[*orset.Set[string]]) {
-		cfg := crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxMessageBytes: crdt.MinMessageBytes}
-		if id == "a" {
-			cfg.MaxLogOps = 4 // b, new, catches up by state, not by a's ops
-		}
-		r, err := crdt.NewReplica(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := crdt.Register(r, "set", orset.New[string](id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.AddPeer(peer); err != nil {
-			t.Fatal(err)
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
+		g := startSetRegion(t, net, clk, id, peer, func(cfg *crdt.Config) {
+			cfg.MaxMessageBytes = crdt.MinMessageBytes
+			if id == "a" {
+				cfg.MaxLogOps = 4 // b, new, catches up by state, not by a's ops
 			}
-			for _, rec := range journal {
-				if err := r.Replay(rec); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		return r, h
+		}, snap, journal)
+		return g.r, g.set
 	}
 	a, aSet := start("a", "b", nil, nil)
 	var want []string
@@ -225,10 +223,7 @@ func TestJournalKeepsACatchUpInParts(t *testing.T) {
 	if err := b.SaveSnapshot(func(s []byte) error { snap = s; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	elems := func(h *crdt.Handle[*orset.Set[string]]) (out []string) {
-		h.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
-		return out
-	}
+	elems := func(h *crdt.Handle[*orset.Set[string]]) []string { return elemsOfSet(setRegion{set: h}) }
 	for range 200 {
 		_, _ = a.Tick(ctx), b.Tick(ctx)
 		net.DeliverAll(ctx)
