@@ -176,7 +176,8 @@ type Config struct {
 	// by every peer (defaults 65,536 ops and 16 MiB). A peer whose
 	// unacknowledged ops fall out of the log catches up by digest instead,
 	// so memory does not grow with a peer's absence. They also bound the
-	// local ops held for [Replica.SaveOps] between saves.
+	// local ops, and apart from them the changes received from peers, held
+	// for [Replica.SaveOps] between saves (once the replica persists).
 	MaxLogOps   int
 	MaxLogBytes int
 	// MaxBatchBytes bounds the op bytes packed into one message
