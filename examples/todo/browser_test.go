@@ -115,6 +115,7 @@ func TestBrowser(t *testing.T) {
 
 	// Heal: both edits survive in both regions.
 	step("heal the link", chromedp.Click(chromedp.ID("link-toggle")))
+	until("the link shows up", `document.getElementById("link-state").textContent === "up"`)
 	until("both regions show both edits",
 		has("us-east-1", id, "Water the plants and the lawn", true)+" && "+has("eu-west-1", id, "Water the plants and the lawn", true))
 	until("the regions agree again", pill+` === "regions agree"`)

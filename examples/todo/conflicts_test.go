@@ -178,6 +178,7 @@ func TestBrowserConflictShown(t *testing.T) {
 	)
 	until("the west shows its edit", titleIs("eu-west-1", id, "Water the roses"))
 	step("heal the link", chromedp.Click(chromedp.ID("link-toggle")))
+	until("the link shows up", `document.getElementById("link-state").textContent === "up"`)
 	until("both show the later edit", titleIs("us-east-1", id, "Water the roses")+" && "+titleIs("eu-west-1", id, "Water the roses"))
 
 	lost := fmt.Sprintf("document.querySelector(%s)", strconv.Quote(col("us-east-1")+` .conflicts li[data-id="`+id+`"]`))
