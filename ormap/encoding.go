@@ -130,17 +130,7 @@ func decodeState(data []byte, sh *shape, lim codec.Limits) (*dotkernel.Kernel[vc
 			}
 		}
 	}
-	if r.Err() == nil {
-		var ids []vclock.ReplicaID
-		for rg := range k.Context().Ranges() {
-			if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
-				ids = append(ids, rg.Replica)
-			}
-		}
-		if !dotkernel.TableIs(r, ids) {
-			r.Fail("replica table %q is not the causal context's replicas in order", r.Replicas())
-		}
-	}
+	k.CheckContextTable(r)
 	if err := r.Done(); err != nil {
 		return nil, err
 	}

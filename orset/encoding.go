@@ -121,17 +121,7 @@ func decodeState[E comparable](data []byte, whole bool, lim codec.Limits) (*dotk
 		getKey = chunkedStrings[E](data)
 	}
 	k := dotkernel.Decode(r, getKey, noVal)
-	if r.Err() == nil {
-		var ids []vclock.ReplicaID
-		for rg := range k.Context().Ranges() {
-			if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
-				ids = append(ids, rg.Replica)
-			}
-		}
-		if !dotkernel.TableIs(r, ids) {
-			r.Fail("replica table %q is not the causal context's replicas in order", r.Replicas())
-		}
-	}
+	k.CheckContextTable(r)
 	if err := r.Done(); err != nil {
 		return nil, err
 	}

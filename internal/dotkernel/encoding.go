@@ -651,6 +651,24 @@ func GetDot(r *codec.Reader) vclock.Dot {
 	return d
 }
 
+// CheckContextTable fails r unless the message's replica table is exactly
+// the replicas of k's causal context, in order: the one table a state
+// whose replicas all appear in its context is encoded with.
+func (k *Kernel[K, V]) CheckContextTable(r *codec.Reader) {
+	if r.Err() != nil {
+		return
+	}
+	var ids []vclock.ReplicaID
+	for rg := range k.Context().Ranges() {
+		if len(ids) == 0 || ids[len(ids)-1] != rg.Replica {
+			ids = append(ids, rg.Replica)
+		}
+	}
+	if !TableIs(r, ids) {
+		r.Fail("replica table %q is not the causal context's replicas in order", r.Replicas())
+	}
+}
+
 // TableIs reports whether the message's replica table is exactly ids, in
 // order.
 func TableIs(r *codec.Reader, ids []vclock.ReplicaID) bool {
