@@ -39,6 +39,20 @@ func waitTodos(t *testing.T, base string, d time.Duration, ok func([]Todo) bool)
 	}
 }
 
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		<-tick.C
+	}
+}
+
 // holds reports whether list holds td.
 func holds(td Todo) func([]Todo) bool {
 	return func(l []Todo) bool { return slices.Contains(l, td) }
@@ -207,6 +221,10 @@ func TestNATSReceivedSurvivesCrash(t *testing.T) {
 	}
 	td := createTodo(t, rgE.url, "kept by the west")
 	waitTodos(t, rgW.url, 10*time.Second, holds(td))
+	// The page may show a peer's change a moment before it is saved (see
+	// tookRemote); the guarantee under test holds once it is saved.
+	gen := rgW.remoteGen.Load()
+	waitFor(t, 10*time.Second, "the west to save what it took in", func() bool { return rgW.savedGen.Load() >= gen })
 	rgW.crash()
 	rgE.crash()
 

@@ -97,6 +97,7 @@ type region struct {
 	paused map[crdt.ReplicaID]*atomic.Bool
 
 	remoteGen   atomic.Uint64 // bumped by every remote change
+	savedGen    atomic.Uint64 // the remoteGen that the last save covered
 	authRefused sync.Map      // refusalKey → *atomic.Uint64
 
 	runCancel context.CancelFunc
@@ -332,7 +333,16 @@ func (rg *region) saveRemote() error {
 	if rg.stopped {
 		return errStopped
 	}
-	return rg.saveWriteLocked()
+	// Every change counted in remoteGen so far is in the engine, so the
+	// save below covers it.
+	gen := rg.remoteGen.Load()
+	if err := rg.saveWriteLocked(); err != nil {
+		return err
+	}
+	if gen > rg.savedGen.Load() {
+		rg.savedGen.Store(gen)
+	}
+	return nil
 }
 
 // persist saves a snapshot of the engine, which empties the journal. It
