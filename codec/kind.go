@@ -2,9 +2,16 @@ package codec
 
 import "fmt"
 
-// Version is the format version this package writes. Readers accept every
-// version from 1 up to Version.
-const Version = 1
+// Version is the newest format version: readers accept every version from
+// 1 up to Version.
+//
+// Version 2 changed the layout of a few kinds only (the LWW-map's put and
+// delete ops and the engine's checksummed messages; their packages say
+// how), so a [Writer] writes version 1 unless [Writer.SetVersion] says
+// otherwise: every other kind is written as it always was, and its golden
+// files stand. A reader that knows only version 1 refuses a version-2
+// message whole, with [ErrVersion].
+const Version = 2
 
 // Kind says what a message holds. It is written right after the format
 // version, so a decoder refuses a message meant for another type with a
