@@ -134,3 +134,25 @@ func FuzzRestoreReplica(f *testing.F) {
 		}
 	})
 }
+
+func TestWriterSetVersion(t *testing.T) {
+	w := codec.NewWriter(codec.KindMapPut, 0)
+	w.SetVersion(2)
+	w.Uint(7)
+	b, err := w.Bytes()
+	if err != nil || !bytes.Equal(b, []byte{0x02, 0x41, 0x90, 0x07}) {
+		t.Fatalf("Bytes = % x, %v; want 02 41 90 07", b, err)
+	}
+	r := codec.NewReader(b, codec.KindMapPut, codec.Limits{})
+	if r.Version() != 2 || r.Uint() != 7 || r.Done() != nil {
+		t.Fatalf("read back version %d: %v", r.Version(), r.Err())
+	}
+	for _, v := range []int{0, codec.Version + 1} {
+		w := codec.NewWriter(codec.KindMapPut, 0)
+		w.SetVersion(v)
+		var ee *codec.EncodeError
+		if _, err := w.Bytes(); !errors.As(err, &ee) {
+			t.Errorf("SetVersion(%d): %v, want an *codec.EncodeError", v, err)
+		}
+	}
+}
