@@ -1,8 +1,11 @@
 package crdt
 
 import (
+	"errors"
+
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // envelope is one engine message from one replica to another. Every field
@@ -37,6 +40,13 @@ type envelope struct {
 	// starting at FirstSeq.
 	FirstSeq uint64
 	Ops      []opEntry
+	// Writer is the sender's writer (see [Replica.Writer]): From and an
+	// epoch. An op whose replica table names it travels without it (see
+	// codec.OmitReplica), and the receiver puts it back before anything
+	// decodes the op; ops written by the sender's earlier runs travel
+	// whole. Empty if the sender names none; only messages of the second
+	// format version carry it.
+	Writer ReplicaID
 
 	// Digest, if HasDigest, lists the sender's objects and their versions.
 	// A digest too large for one message goes in DigestParts messages
@@ -114,7 +124,15 @@ const (
 	flagChunk
 	flagChunkAck
 	flagDigestPart
+	flagWriter // second format version: the sender's epoch follows FirstSeq
 )
+
+// envelopeVersion is the format version engine messages are written in.
+// Version 2 added the sender's writer and ops that leave it out: a peer
+// that reads only version 1 refuses such a message whole as of a future
+// version (counted under [ReasonVersion]), so replicas of the two versions
+// do not replicate to each other until both are upgraded.
+const envelopeVersion = 2
 
 // maxChunks bounds the chunks of one catch-up a decoder accepts, and
 // maxChunkAcks the chunk acknowledgements of one message.
@@ -189,6 +207,25 @@ func (e *envelope) encode() ([]byte, error) {
 		size += len(pe.Object) + len(pe.Data) + 12
 	}
 	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
+	w.SetVersion(envelopeVersion)
+	var epoch uint64
+	if e.Writer != "" {
+		var ok bool
+		epoch, ok = e.Writer.Epoch()
+		if !ok || vclock.Writer(e.From, epoch) != e.Writer {
+			w.Fail(errors.New("the sender's writer is not its ID and an epoch"))
+		}
+	}
+	// Each op the sender's writer wrote leaves it out of its replica table.
+	var short []byte // the ops' short forms, one after the other
+	var shortEnd []int
+	if e.Writer != "" {
+		for _, o := range e.Ops {
+			short, _ = codec.OmitReplica(short, o.Op, string(e.Writer))
+			shortEnd = append(shortEnd, len(short))
+		}
+	}
+	withWriter := len(short) > 0
 	w.Replica(string(e.From))
 	if e.Broadcast {
 		w.Nil() // the recipients follow the flags
@@ -219,6 +256,9 @@ func (e *envelope) encode() ([]byte, error) {
 	if e.DigestParts > 1 {
 		flags |= flagDigestPart
 	}
+	if withWriter {
+		flags |= flagWriter
+	}
 	w.Uint(flags)
 	if e.Broadcast {
 		w.Array(4 * len(e.Recipients))
@@ -248,9 +288,21 @@ func (e *envelope) encode() ([]byte, error) {
 		w.String(n)
 	}
 	w.Uint(e.FirstSeq)
+	if withWriter {
+		w.Uint(epoch)
+	}
+	// An op is its object's index, times two, plus one if it left out the
+	// writer, then its bytes.
 	w.Array(2 * len(e.Ops))
-	for _, o := range e.Ops {
-		w.Uint(index[o.Object])
+	at := 0
+	for i, o := range e.Ops {
+		if withWriter && shortEnd[i] > at {
+			w.Uint(index[o.Object]<<1 | 1)
+			w.Binary(short[at:shortEnd[i]])
+			at = shortEnd[i]
+			continue
+		}
+		w.Uint(index[o.Object] << 1)
 		w.Binary(o.Op)
 	}
 
@@ -324,6 +376,16 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		fields = 3
 	}
 	r := codec.NewReader(body, kind, lim)
+	// Version 2 is the second layout of the checksummed kind; the
+	// unchecked kind only ever had the first.
+	v2 := r.Version() >= 2
+	if r.Err() == nil && v2 && kind == codec.KindEngine {
+		r.Fail("unchecked engine message of format version %d", r.Version())
+	}
+	known := uint64(flagWantDigest | flagDigest | flagBroadcast | flagChunk | flagChunkAck | flagDigestPart)
+	if v2 {
+		known |= flagWriter
+	}
 	e := &envelope{From: ReplicaID(r.Replica())}
 	noTo := r.IsNil()
 	if !noTo {
@@ -335,7 +397,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	e.AckSeq = r.Uint()
 	e.CatchUpAck = r.Uint()
 	flags := r.Uint()
-	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast|flagChunk|flagChunkAck|flagDigestPart) != 0 {
+	if r.Err() == nil && flags&^known != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.WantDigest = flags&flagWantDigest != 0
@@ -357,9 +419,15 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		names = append(names, r.String())
 	}
 	e.FirstSeq = r.Uint()
+	if flags&flagWriter != 0 {
+		e.Writer = vclock.Writer(e.From, r.Uint())
+	}
 	n := r.ArrayLen()
 	if r.Err() == nil && n%2 != 0 {
 		r.Fail("op list with an odd number of fields")
+	}
+	if r.Err() == nil && e.Writer != "" && n == 0 {
+		r.Fail("the sender's writer named for no op")
 	}
 	if n > 0 {
 		if r.Err() == nil && e.FirstSeq == 0 {
@@ -373,9 +441,34 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		if r.Err() != nil {
 			break
 		}
+		short := false
+		if v2 {
+			i, short = i>>1, i&1 != 0
+		}
 		if i >= uint64(len(names)) {
 			r.Fail("op names object %d of %d", i, len(names))
 			break
+		}
+		if short {
+			// The op left out the sender's writer: put it back, so that
+			// the op is decoded, checked for its origin and kept whole.
+			if e.Writer == "" {
+				r.Fail("op leaving out a writer the message does not name")
+				break
+			}
+			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+len(e.Writer)+2), op, string(e.Writer), lim)
+			switch {
+			case errors.Is(err, codec.ErrVersion):
+				// An op of a format version this replica does not know:
+				// its object refuses it on its own, counted as such.
+			case err != nil:
+				r.Fail("op %d: %v", len(e.Ops), err)
+			default:
+				op = whole
+			}
+			if r.Err() != nil {
+				break
+			}
 		}
 		e.Ops = append(e.Ops, opEntry{Object: names[i], Op: op})
 	}

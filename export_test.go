@@ -13,6 +13,7 @@ type Forgery struct {
 	AckInc, AckSeq, CatchUpAck uint64
 	WantDigest                 bool
 	FirstSeq                   uint64
+	Writer                     ReplicaID     // ops naming it leave it out (From and an epoch)
 	Ops                        []ForgedEntry // object and op
 	HasDigest                  bool
 	Digest                     []ForgedEntry // object and version
@@ -30,7 +31,7 @@ type ForgedEntry struct {
 func Forge(f Forgery) ([]byte, error) {
 	e := &envelope{From: f.From, To: f.To, Incarnation: f.Incarnation, Now: f.Now,
 		AckInc: f.AckInc, AckSeq: f.AckSeq, CatchUpAck: f.CatchUpAck, WantDigest: f.WantDigest,
-		FirstSeq: f.FirstSeq, HasDigest: f.HasDigest, StatesUpTo: f.StatesUpTo, CatchUp: f.CatchUp}
+		FirstSeq: f.FirstSeq, Writer: f.Writer, HasDigest: f.HasDigest, StatesUpTo: f.StatesUpTo, CatchUp: f.CatchUp}
 	for _, o := range f.Ops {
 		e.Ops = append(e.Ops, opEntry{Object: o.Object, Op: o.Bytes})
 	}
