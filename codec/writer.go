@@ -25,11 +25,11 @@ import (
 type Writer struct {
 	kind    Kind
 	version uint64 // written in the header; 1 unless SetVersion says otherwise
-	ids  []string
-	idx  map[string]uint64 // built once ids grows past a few entries
-	body []byte            // head bytes of room for the header, then the body
-	head int
-	err  error
+	ids     []string
+	idx     map[string]uint64 // built once ids grows past a few entries
+	body    []byte            // head bytes of room for the header, then the body
+	head    int
+	err     error
 }
 
 // headRoom is the room NewWriter leaves for the header: the version and
