@@ -192,7 +192,12 @@ func getLogEntries(r *codec.Reader) []logEntry {
 	return ops
 }
 
-func (e *envelope) encode() ([]byte, error) {
+func (e *envelope) encode() ([]byte, error) { return e.encodeAs(envelopeVersion) }
+
+// encodeAs encodes e in the layout of the given format version (1 or 2). A
+// replica writes only the newest; the first is kept for tests of the
+// decoder, which reads both.
+func (e *envelope) encodeAs(version int) ([]byte, error) {
 	size := 32
 	for _, o := range e.Ops {
 		size += len(o.Op) + 4
@@ -207,9 +212,9 @@ func (e *envelope) encode() ([]byte, error) {
 		size += len(pe.Object) + len(pe.Data) + 12
 	}
 	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
-	w.SetVersion(envelopeVersion)
+	w.SetVersion(version)
 	var epoch uint64
-	if e.Writer != "" {
+	if e.Writer != "" && version >= 2 {
 		var ok bool
 		epoch, ok = e.Writer.Epoch()
 		if !ok || vclock.Writer(e.From, epoch) != e.Writer {
@@ -219,7 +224,7 @@ func (e *envelope) encode() ([]byte, error) {
 	// Each op the sender's writer wrote leaves it out of its replica table.
 	var short []byte // the ops' short forms, one after the other
 	var shortEnd []int
-	if e.Writer != "" {
+	if e.Writer != "" && version >= 2 {
 		for _, o := range e.Ops {
 			short, _ = codec.OmitReplica(short, o.Op, string(e.Writer))
 			shortEnd = append(shortEnd, len(short))
@@ -302,7 +307,11 @@ func (e *envelope) encode() ([]byte, error) {
 			at = shortEnd[i]
 			continue
 		}
-		w.Uint(index[o.Object] << 1)
+		if version >= 2 {
+			w.Uint(index[o.Object] << 1)
+		} else {
+			w.Uint(index[o.Object])
+		}
 		w.Binary(o.Op)
 	}
 

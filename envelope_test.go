@@ -342,6 +342,11 @@ func TestEnvelopeSealedVersion1StillDecodes(t *testing.T) {
 		if b[0] != 1 {
 			t.Fatalf("%s: version %d, want 1", name, b[0])
 		}
+		// The layout of version 1 is still written, for tests: the same
+		// bytes.
+		if again, err := want.encodeAs(1); err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("%s: version 1 written again as % x, %v", name, again, err)
+		}
 		got, err := decodeEnvelope(b, codec.Limits{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

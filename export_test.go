@@ -1,6 +1,9 @@
 package crdt
 
-import "github.com/activeactive/crdt/clock"
+import (
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
 
 // This file exports test-only hooks to the package's external tests.
 
@@ -50,4 +53,15 @@ func (r *Replica) Incarnation() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.incarnation
+}
+
+// AsVersion1 returns an engine message written again in the layout of the
+// first format version, with every op whole, as a replica of an earlier
+// release writes it.
+func AsVersion1(msg []byte) ([]byte, error) {
+	e, err := decodeEnvelope(msg, codec.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return e.encodeAs(1)
 }

@@ -126,3 +126,30 @@ func TestOpsOfAnEarlierRunTravelWhole(t *testing.T) {
 		t.Fatalf("b holds %v, want [new old]", got)
 	}
 }
+
+// A message of the first format version (every op whole, no epoch), as a
+// replica of an earlier release sends it, is still applied.
+func TestVersion1MessageStillApplies(t *testing.T) {
+	a, ha, rec, b, hb := orsetPair(t, []byte{0, 0, 0, 0, 0, 0, 0, 1})
+	if err := ha.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("x"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := crdt.AsVersion1(rec.msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1[0] != 1 || !strings.Contains(string(m1), string(a.Writer())) {
+		t.Fatalf("version-1 message % x: want version 1 and the writer spelled out", m1)
+	}
+	if err := b.Receive(context.Background(), a.ID(), m1); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	hb.Read(func(s *orset.Set[string]) { got = slices.Sorted(s.All()) })
+	if len(got) != 1 || got[0] != "x" {
+		t.Fatalf("b holds %v, want [x]", got)
+	}
+}
