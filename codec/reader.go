@@ -97,6 +97,11 @@ func NewReader(msg []byte, want Kind, lim Limits) *Reader {
 		}
 		return r
 	}
+	if n := newestVersion(want); r.err == nil && v > n {
+		r.off = 0
+		r.failf(ErrVersion, "format version %d, %v is written in 1 to %d", v, want, n)
+		return r
+	}
 	r.readReplicaTable()
 	return r
 }

@@ -95,6 +95,10 @@ func (r *Reader) readHeaderStart() {
 		return
 	}
 	r.kind = Kind(k)
+	if n := newestVersion(r.kind); r.err == nil && v > n {
+		r.off = 0
+		r.failf(ErrVersion, "format version %d, %v is written in 1 to %d", v, r.kind, n)
+	}
 }
 
 // walkTable reads a replica table in the form the Writer writes it (a

@@ -147,6 +147,25 @@ func TestWriterSetVersion(t *testing.T) {
 	if r.Version() != 2 || r.Uint() != 7 || r.Done() != nil {
 		t.Fatalf("read back version %d: %v", r.Version(), r.Err())
 	}
+	// A kind version 2 left alone was never written in it: refused both
+	// ways.
+	set := codec.NewWriter(codec.KindSet, 0)
+	set.SetVersion(2)
+	if _, err := set.Bytes(); err == nil {
+		t.Error("an OR-Set state written in version 2")
+	}
+	if err := codec.NewReader([]byte{0x02, 0x30, 0x90}, codec.KindSet, codec.Limits{}).Err(); !errors.Is(err, codec.ErrVersion) {
+		t.Errorf("an OR-Set state of version 2 read: %v", err)
+	}
+	if _, err := codec.RestoreReplica(nil, []byte{0x02, 0x31, 0xc0}, "a", codec.Limits{}); !errors.Is(err, codec.ErrVersion) {
+		t.Errorf("an OR-Set op of version 2 restored: %v", err)
+	}
+	// A user's kind may be written in any version up to Version.
+	user := codec.NewWriter(codec.KindUser, 0)
+	user.SetVersion(codec.Version)
+	if b, err := user.Bytes(); err != nil || codec.NewReader(b, codec.KindUser, codec.Limits{}).Err() != nil {
+		t.Errorf("a user's kind in version %d: %v", codec.Version, err)
+	}
 	for _, v := range []int{0, codec.Version + 1} {
 		w := codec.NewWriter(codec.KindMapPut, 0)
 		w.SetVersion(v)

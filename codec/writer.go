@@ -49,10 +49,11 @@ func NewWriter(kind Kind, sizeHint int) *Writer {
 // SetVersion makes the Writer write format version v in the message's
 // header instead of 1, for a kind whose layout changed in version v (see
 // [Version]); the caller then writes the body in that layout. A v outside
-// 1 to [Version] is recorded with [Writer.Fail].
+// 1 to the newest version of the Writer's kind (Version for a user's
+// kind) is recorded with [Writer.Fail].
 func (w *Writer) SetVersion(v int) {
-	if v < 1 || v > Version {
-		w.Fail(fmt.Errorf("format version %d, this writer knows 1 to %d", v, Version))
+	if n := newestVersion(w.kind); v < 1 || uint64(v) > n {
+		w.Fail(fmt.Errorf("format version %d, %v is written in 1 to %d", v, w.kind, n))
 		return
 	}
 	w.version = uint64(v)
