@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -429,7 +430,8 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 	e.FirstSeq = r.Uint()
 	if flags&flagWriter != 0 {
-		e.Writer = vclock.Writer(e.From, r.Uint())
+		var b [64]byte // the name, '!' and the epoch, built in one string
+		e.Writer = ReplicaID(strconv.AppendUint(append(append(b[:0], e.From...), '!'), r.Uint(), 36))
 	}
 	n := r.ArrayLen()
 	if r.Err() == nil && n%2 != 0 {
@@ -446,7 +448,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 	for range n / 2 {
 		i := r.Uint()
-		op := r.Binary()
+		op := r.BinaryBytes() // copied below, once
 		if r.Err() != nil {
 			break
 		}
@@ -470,6 +472,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 			case errors.Is(err, codec.ErrVersion):
 				// An op of a format version this replica does not know:
 				// its object refuses it on its own, counted as such.
+				short = false
 			case err != nil:
 				r.Fail("op %d: %v", len(e.Ops), err)
 			default:
@@ -478,6 +481,9 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 			if r.Err() != nil {
 				break
 			}
+		}
+		if !short {
+			op = append([]byte{}, op...) // not the message's bytes: the caller may reuse them
 		}
 		e.Ops = append(e.Ops, opEntry{Object: names[i], Op: op})
 	}

@@ -446,6 +446,17 @@ func (r *Reader) stringBytes() []byte {
 // Binary reads a byte slice written as msgpack bin (or str). The result is a
 // fresh copy.
 func (r *Reader) Binary() []byte {
+	b := r.BinaryBytes()
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// BinaryBytes reads a byte slice like [Reader.Binary] but returns it
+// without copying: a sub-slice of the input, which the caller must not
+// modify, or nil on error.
+func (r *Reader) BinaryBytes() []byte {
 	at := r.off
 	c := r.byte1()
 	if r.err != nil {
@@ -465,11 +476,7 @@ func (r *Reader) Binary() []byte {
 		r.typeErr("binary data", at, c)
 		return nil
 	}
-	b := r.take(n)
-	if b == nil {
-		return nil
-	}
-	return append([]byte{}, b...)
+	return r.take(n)
 }
 
 // ArrayLen reads an array header and returns its length, refusing a length
