@@ -430,6 +430,12 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 	e.FirstSeq = r.Uint()
 	if flags&flagWriter != 0 {
+		// The writer is put back in every op that leaves it out: a valid
+		// name (at most 255 bytes) keeps what that costs linear in the
+		// message's size.
+		if err := vclock.CheckName(e.From); r.Err() == nil && err != nil {
+			r.Fail("sender's writer: %v", err)
+		}
 		var b [64]byte // the name, '!' and the epoch, built in one string
 		e.Writer = ReplicaID(strconv.AppendUint(append(append(b[:0], e.From...), '!'), r.Uint(), 36))
 	}

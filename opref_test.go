@@ -3,12 +3,16 @@ package crdt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // orsetPair makes replicas a and b, peers of each other, each with an
@@ -151,5 +155,43 @@ func TestVersion1MessageStillApplies(t *testing.T) {
 	hb.Read(func(s *orset.Set[string]) { got = slices.Sorted(s.All()) })
 	if len(got) != 1 || got[0] != "x" {
 		t.Fatalf("b holds %v, want [x]", got)
+	}
+}
+
+// Every op that leaves out the sender's writer gets it back: a message of
+// many tiny ops costs allocation linear in its size only because the
+// writer is a valid name, at most 255 bytes and an epoch; a longer one is
+// refused.
+func TestOpsLeavingOutTheWriterCostLinearWork(t *testing.T) {
+	for _, n := range []int{255, 256, 4000} {
+		name := crdt.ReplicaID(strings.Repeat("a", n))
+		writer := vclock.Writer(name, math.MaxUint64)
+		op := append([]byte{0x01, 0x31, 0xd9, byte(len(writer))}, writer...)
+		if len(writer) > 255 {
+			op = binary.BigEndian.AppendUint16([]byte{0x01, 0x31, 0xda}, uint16(len(writer)))
+			op = append(op, writer...)
+		}
+		f := crdt.Forgery{From: name, To: "b", Incarnation: 1, FirstSeq: 1, Writer: writer}
+		for range 20000 {
+			f.Ops = append(f.Ops, crdt.ForgedEntry{Object: "s", Bytes: op})
+		}
+		msg, err := crdt.Forge(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg) > 20000*7+2*len(writer)+100 {
+			t.Fatalf("%d bytes: the ops did not leave out their writer", len(msg))
+		}
+		var recvErr error
+		checkCost(t, len(msg), func() {
+			b, _ := receiver(t, func(c *crdt.Config) { c.MaxMessageBytes = 1 << 22 })
+			recvErr = b.Receive(context.Background(), name, msg)
+		})
+		if n <= 255 && !errors.Is(recvErr, crdt.ErrUnknownPeer) {
+			t.Fatalf("name of %d bytes: %v, want the message decoded and refused as from an unknown peer", n, recvErr)
+		}
+		if n > 255 && (recvErr == nil || !strings.Contains(recvErr.Error(), "sender's writer")) {
+			t.Fatalf("name of %d bytes: %v, want the writer refused", n, recvErr)
+		}
 	}
 }
