@@ -386,12 +386,9 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		fields = 3
 	}
 	r := codec.NewReader(body, kind, lim)
-	// Version 2 is the second layout of the checksummed kind; the
-	// unchecked kind only ever had the first.
+	// Version 2 is the second layout of the checksummed kind (the reader
+	// refuses version 2 of the unchecked kind, which only had the first).
 	v2 := r.Version() >= 2
-	if r.Err() == nil && v2 && kind == codec.KindEngine {
-		r.Fail("unchecked engine message of format version %d", r.Version())
-	}
 	known := uint64(flagWantDigest | flagDigest | flagBroadcast | flagChunk | flagChunkAck | flagDigestPart)
 	if v2 {
 		known |= flagWriter
