@@ -58,6 +58,7 @@ func TestAdversarialPeer(t *testing.T) {
 		evilClock := clock.New(clock.WithSource(now.Load))
 		// evil's own objects, and shadows writing in others' names.
 		own := orset.New[string]("evil")
+		ownWriter := orset.New[string](vclock.Writer("evil", 7))
 		shadow := func(name vclock.ReplicaID) (*orset.Set[string], *lwwmap.Map[string, string], *counter.PN) {
 			return orset.New[string](name), lwwmap.New[string, string](name, evilClock), counter.NewPN(name)
 		}
@@ -172,11 +173,24 @@ func TestAdversarialPeer(t *testing.T) {
 				}
 				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: ops})
 			case 7:
-				// evil's own add: legitimate, to one region.
+				// evil's own add: legitimate, to one region; either under
+				// its bare name, or under a writer of its own, which the
+				// message names so that the op leaves it out. Forged ops
+				// of an honest region's writer ride along: they travel
+				// whole and are refused.
 				e := fmt.Sprintf("evil-%d", i)
-				b, _ := own.Add(e).MarshalBinary()
 				evilAdds[e] = true
-				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: []crdt.ForgedEntry{{Object: "set", Bytes: b}}})
+				if !rapid.Bool().Draw(rt, "evilWriter") {
+					b, _ := own.Add(e).MarshalBinary()
+					send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: []crdt.ForgedEntry{{Object: "set", Bytes: b}}})
+					break
+				}
+				b, _ := ownWriter.Add(e).MarshalBinary()
+				ops := []crdt.ForgedEntry{{Object: "set", Bytes: b}}
+				victim := regions[pick.Draw(rt, "victim")].r.Writer()
+				b, _ = orset.New[string](victim).Add(fmt.Sprintf("forged-%d", i)).MarshalBinary()
+				ops = append(ops, crdt.ForgedEntry{Object: "set", Bytes: b})
+				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Writer: vclock.Writer("evil", 7), Ops: ops})
 			}
 		}
 

@@ -313,6 +313,13 @@ func FuzzReceive(f *testing.F) {
 	_ = a.Tick(context.Background())
 	for _, m := range rec.msgs {
 		f.Add(m)
+		// The same message as a replica of the first format version
+		// writes it: ops whole, no writer.
+		if m1, err := crdt.AsVersion1(m); err == nil {
+			f.Add(m1)
+		} else {
+			f.Fatal(err)
+		}
 	}
 	f.Add(broadcaster(f, "x", "y"))
 	for _, m := range chunkedCatchUp(f) {

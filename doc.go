@@ -77,6 +77,17 @@
 // alone and merged under the replica's lock for as long as it takes, not
 // the whole state. [PeerStats] shows the chunks and bytes still to go.
 //
+// An op travels in a message with its writer left out when the writer is
+// the sender's own ([Replica.Writer]): the message names the sender's
+// epoch once, and the receiver puts the writer back before the op is
+// decoded and checked, so an op names its writer by reference and still
+// can carry only the sender's writes. Messages of this form are of the
+// codec's format version 2. A replica of a release that reads only
+// version 1 refuses every such message whole, counted as a future version
+// ([ReasonVersion]), and replicates with its peers again once it is
+// upgraded too; messages of version 1 are still read. Snapshots and journal
+// records keep every op whole.
+//
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.
 // [Replica.View] reads several objects at one instant.

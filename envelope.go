@@ -1,8 +1,12 @@
 package crdt
 
 import (
+	"errors"
+	"strconv"
+
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // envelope is one engine message from one replica to another. Every field
@@ -37,6 +41,13 @@ type envelope struct {
 	// starting at FirstSeq.
 	FirstSeq uint64
 	Ops      []opEntry
+	// Writer is the sender's writer (see [Replica.Writer]): From and an
+	// epoch. An op whose replica table names it travels without it (see
+	// codec.OmitReplica), and the receiver puts it back before anything
+	// decodes the op; ops written by the sender's earlier runs travel
+	// whole. Empty if the sender names none; only messages of the second
+	// format version carry it.
+	Writer ReplicaID
 
 	// Digest, if HasDigest, lists the sender's objects and their versions.
 	// A digest too large for one message goes in DigestParts messages
@@ -114,7 +125,15 @@ const (
 	flagChunk
 	flagChunkAck
 	flagDigestPart
+	flagWriter // second format version: the sender's epoch follows FirstSeq
 )
+
+// envelopeVersion is the format version engine messages are written in.
+// Version 2 added the sender's writer and ops that leave it out: a peer
+// that reads only version 1 refuses such a message whole as of a future
+// version (counted under [ReasonVersion]), so replicas of the two versions
+// do not replicate to each other until both are upgraded.
+const envelopeVersion = 2
 
 // maxChunks bounds the chunks of one catch-up a decoder accepts, and
 // maxChunkAcks the chunk acknowledgements of one message.
@@ -174,7 +193,12 @@ func getLogEntries(r *codec.Reader) []logEntry {
 	return ops
 }
 
-func (e *envelope) encode() ([]byte, error) {
+func (e *envelope) encode() ([]byte, error) { return e.encodeAs(envelopeVersion) }
+
+// encodeAs encodes e in the layout of the given format version (1 or 2). A
+// replica writes only the newest; the first is kept for tests of the
+// decoder, which reads both.
+func (e *envelope) encodeAs(version int) ([]byte, error) {
 	size := 32
 	for _, o := range e.Ops {
 		size += len(o.Op) + 4
@@ -189,6 +213,25 @@ func (e *envelope) encode() ([]byte, error) {
 		size += len(pe.Object) + len(pe.Data) + 12
 	}
 	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
+	w.SetVersion(version)
+	var epoch uint64
+	if e.Writer != "" && version >= 2 {
+		var ok bool
+		epoch, ok = e.Writer.Epoch()
+		if !ok || vclock.Writer(e.From, epoch) != e.Writer {
+			w.Fail(errors.New("the sender's writer is not its ID and an epoch"))
+		}
+	}
+	// Each op the sender's writer wrote leaves it out of its replica table.
+	var short []byte // the ops' short forms, one after the other
+	var shortEnd []int
+	if e.Writer != "" && version >= 2 {
+		for _, o := range e.Ops {
+			short, _ = codec.OmitReplica(short, o.Op, string(e.Writer))
+			shortEnd = append(shortEnd, len(short))
+		}
+	}
+	withWriter := len(short) > 0
 	w.Replica(string(e.From))
 	if e.Broadcast {
 		w.Nil() // the recipients follow the flags
@@ -219,6 +262,9 @@ func (e *envelope) encode() ([]byte, error) {
 	if e.DigestParts > 1 {
 		flags |= flagDigestPart
 	}
+	if withWriter {
+		flags |= flagWriter
+	}
 	w.Uint(flags)
 	if e.Broadcast {
 		w.Array(4 * len(e.Recipients))
@@ -248,9 +294,25 @@ func (e *envelope) encode() ([]byte, error) {
 		w.String(n)
 	}
 	w.Uint(e.FirstSeq)
+	if withWriter {
+		w.Uint(epoch)
+	}
+	// An op is its object's index, times two, plus one if it left out the
+	// writer, then its bytes.
 	w.Array(2 * len(e.Ops))
-	for _, o := range e.Ops {
-		w.Uint(index[o.Object])
+	at := 0
+	for i, o := range e.Ops {
+		if withWriter && shortEnd[i] > at {
+			w.Uint(index[o.Object]<<1 | 1)
+			w.Binary(short[at:shortEnd[i]])
+			at = shortEnd[i]
+			continue
+		}
+		if version >= 2 {
+			w.Uint(index[o.Object] << 1)
+		} else {
+			w.Uint(index[o.Object])
+		}
 		w.Binary(o.Op)
 	}
 
@@ -324,6 +386,13 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		fields = 3
 	}
 	r := codec.NewReader(body, kind, lim)
+	// Version 2 is the second layout of the checksummed kind (the reader
+	// refuses version 2 of the unchecked kind, which only had the first).
+	v2 := r.Version() >= 2
+	known := uint64(flagWantDigest | flagDigest | flagBroadcast | flagChunk | flagChunkAck | flagDigestPart)
+	if v2 {
+		known |= flagWriter
+	}
 	e := &envelope{From: ReplicaID(r.Replica())}
 	noTo := r.IsNil()
 	if !noTo {
@@ -335,7 +404,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	e.AckSeq = r.Uint()
 	e.CatchUpAck = r.Uint()
 	flags := r.Uint()
-	if r.Err() == nil && flags&^(flagWantDigest|flagDigest|flagBroadcast|flagChunk|flagChunkAck|flagDigestPart) != 0 {
+	if r.Err() == nil && flags&^known != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.WantDigest = flags&flagWantDigest != 0
@@ -357,9 +426,22 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 		names = append(names, r.String())
 	}
 	e.FirstSeq = r.Uint()
+	if flags&flagWriter != 0 {
+		// The writer is put back in every op that leaves it out: a valid
+		// name (at most 255 bytes) keeps what that costs linear in the
+		// message's size.
+		if err := vclock.CheckName(e.From); r.Err() == nil && err != nil {
+			r.Fail("sender's writer: %v", err)
+		}
+		var b [64]byte // the name, '!' and the epoch, built in one string
+		e.Writer = ReplicaID(strconv.AppendUint(append(append(b[:0], e.From...), '!'), r.Uint(), 36))
+	}
 	n := r.ArrayLen()
 	if r.Err() == nil && n%2 != 0 {
 		r.Fail("op list with an odd number of fields")
+	}
+	if r.Err() == nil && e.Writer != "" && n == 0 {
+		r.Fail("the sender's writer named for no op")
 	}
 	if n > 0 {
 		if r.Err() == nil && e.FirstSeq == 0 {
@@ -369,13 +451,42 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 	for range n / 2 {
 		i := r.Uint()
-		op := r.Binary()
+		op := r.BinaryBytes() // copied below, once
 		if r.Err() != nil {
 			break
+		}
+		short := false
+		if v2 {
+			i, short = i>>1, i&1 != 0
 		}
 		if i >= uint64(len(names)) {
 			r.Fail("op names object %d of %d", i, len(names))
 			break
+		}
+		if short {
+			// The op left out the sender's writer: put it back, so that
+			// the op is decoded, checked for its origin and kept whole.
+			if e.Writer == "" {
+				r.Fail("op leaving out a writer the message does not name")
+				break
+			}
+			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+len(e.Writer)+2), op, string(e.Writer), lim)
+			switch {
+			case errors.Is(err, codec.ErrVersion):
+				// An op of a format version this replica does not know:
+				// its object refuses it on its own, counted as such.
+				short = false
+			case err != nil:
+				r.Fail("op %d: %v", len(e.Ops), err)
+			default:
+				op = whole
+			}
+			if r.Err() != nil {
+				break
+			}
+		}
+		if !short {
+			op = append([]byte{}, op...) // not the message's bytes: the caller may reuse them
 		}
 		e.Ops = append(e.Ops, opEntry{Object: names[i], Op: op})
 	}

@@ -74,12 +74,31 @@ func broadcastEnvelope() *envelope {
 	}
 }
 
+// testWriter is the sender's writer in the envelopes of the second
+// format: "us-east-1" and epoch 12345, "9ix" in base 36.
+const testWriter = ReplicaID("us-east-1!9ix")
+
+// writerOp is an op of testWriter in the codec's framing, an OR-Set add
+// of "x" with sequence number 1: version 1, kind 0x31, the one-entry
+// replica table as a bare string (0xad and 13 bytes), "x" (0xa1 'x'), 1.
+var writerOp = append(append([]byte{0x01, 0x31, 0xad}, testWriter...), 0xa1, 'x', 0x01)
+
+// withWriterOps gives e the sender's writer and two more ops: one of the
+// writer, which travels without it, and one of an earlier run of the
+// sender, which travels whole.
+func withWriterOps(e *envelope) *envelope {
+	e.Writer = testWriter
+	earlier := append(append([]byte{0x01, 0x31, 0xad}, "us-east-1!8zz"...), 0xa1, 'y', 0x07)
+	e.Ops = append(e.Ops, opEntry{"cart", writerOp}, opEntry{"cart", earlier})
+	return e
+}
+
 func TestBroadcastEnvelopeGolden(t *testing.T) {
-	b, err := broadcastEnvelope().encode()
+	b, err := withWriterOps(broadcastEnvelope()).encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "broadcast.golden", b)
+	golden(t, "broadcast_v2.golden", b)
 }
 
 // A broadcast must name its recipients in order, once each, and carry only
@@ -135,23 +154,99 @@ func TestBroadcastEnvelopeRefusals(t *testing.T) {
 }
 
 func TestEnvelopeGolden(t *testing.T) {
-	b, err := fullEnvelope().encode()
+	b, err := withWriterOps(fullEnvelope()).encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "envelope.golden", b)
+	golden(t, "envelope_v2.golden", b)
 	// The bytes start with the format version and the engine's kind, and
-	// name each replica once.
-	if b[0] != codec.Version || codec.Kind(b[1]) != codec.KindEngineSealed {
-		t.Fatalf("header % x, want version %d and kind %#x", b[:2], codec.Version, codec.KindEngineSealed)
+	// name each replica once; the writer's op names its writer by
+	// reference, the other op spells its own.
+	if b[0] != 2 || codec.Kind(b[1]) != codec.KindEngineSealed {
+		t.Fatalf("header % x, want version 2 and kind %#x", b[:2], codec.KindEngineSealed)
 	}
-	if n := strings.Count(string(b), "us-east-1"); n != 1 {
-		t.Fatalf("replica ID written %d times, want once", n)
+	if n := strings.Count(string(b), "us-east-1"); n != 2 || strings.Contains(string(b), string(testWriter)) {
+		t.Fatalf("replica ID written %d times, want twice, and the writer not at all", n)
+	}
+	// The writer's op travels as version, kind, the reference (nil), "x"
+	// and 1, after its object's index times two plus one (cart is object
+	// 0) and a bin header of 6 bytes; its epoch (12345, 0xcd 30 39)
+	// follows the first sequence number (42).
+	for _, want := range [][]byte{{0x01, 0xc4, 0x06, 0x01, 0x31, 0xc0, 0xa1, 'x', 0x01}, {0x2a, 0xcd, 0x30, 0x39}} {
+		if !bytes.Contains(b, want) {
+			t.Fatalf("no % x in % x", want, b)
+		}
+	}
+}
+
+// An op of the sender's writer costs, inside a message, what it costs
+// alone less its writer's name and epoch (the message names them once),
+// plus one byte.
+func TestEnvelopeOpLeavesOutItsWriter(t *testing.T) {
+	alone := &envelope{From: "us-east-1", To: "eu-west-1", Incarnation: 1, FirstSeq: 1,
+		Ops: []opEntry{{"cart", writerOp}}}
+	b1, err := alone.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone.Writer = testWriter
+	b2, err := alone.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The epoch costs 3 bytes (0xcd 30 39) once; the op saves the
+	// writer's 14 bytes less the reference's one.
+	if want := len(b1) - 13 + 3; len(b2) != want {
+		t.Fatalf("%d bytes with the writer by reference, %d without; want %d", len(b2), len(b1), want)
+	}
+	got, err := decodeEnvelope(b2, codec.Limits{})
+	if err != nil || !bytes.Equal(got.Ops[0].Op, writerOp) || got.Writer != testWriter {
+		t.Fatalf("decoded %+v, %v; want the op whole", got, err)
+	}
+}
+
+// The writer's reference is refused where the message names no writer,
+// and an op the reference cannot be put back in is refused with its
+// message.
+func TestEnvelopeRefusesBadReferences(t *testing.T) {
+	e := withWriterOps(&envelope{From: "us-east-1", To: "eu-west-1", Incarnation: 1, FirstSeq: 1})
+	b, err := e.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func([]byte) []byte{
+		// Flags 0x40 (the writer) cleared: the reference names nothing,
+		// and the epoch is read as the op list.
+		"no writer": func(b []byte) []byte {
+			i := bytes.Index(b, []byte{0x00, 0x00, 0x00, flagWriter, 0x91})
+			b[i+3] = 0
+			return b
+		},
+		// The short op's reference (after 01 31) turned into a second
+		// string "x": no reference left.
+		"no reference": func(b []byte) []byte {
+			i := bytes.Index(b, []byte{0x01, 0x31, 0xc0})
+			b[i+2] = 0x90 // an empty table
+			return b
+		},
+	} {
+		bad := edit(slices.Clone(b))
+		bad = seal(bad[:len(bad)-crcSize])
+		var de *codec.DecodeError
+		if got, err := decodeEnvelope(bad, codec.Limits{}); !errors.As(err, &de) {
+			t.Errorf("%s: decoded %+v, %v; want a *codec.DecodeError", name, got, err)
+		}
+	}
+	// A writer that is not the sender's name and an epoch is never written.
+	e.Writer = "eu-west-1!9ix"
+	if _, err := e.encode(); err == nil {
+		t.Error("encoded a message whose writer is another replica's")
 	}
 }
 
 func TestEnvelopeRoundTrip(t *testing.T) {
-	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope(), {From: "a", To: "b", Incarnation: 1}} {
+	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope(), {From: "a", To: "b", Incarnation: 1},
+		withWriterOps(fullEnvelope()), withWriterOps(broadcastEnvelope())} {
 		b, err := e.encode()
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +262,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 }
 
 func TestEnvelopeRefusesTruncation(t *testing.T) {
-	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope()} {
+	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope(), withWriterOps(fullEnvelope())} {
 		refusesTruncation(t, e)
 	}
 }
@@ -239,6 +334,37 @@ func readGolden(t *testing.T, name string) []byte {
 	return out
 }
 
+// Checksummed messages of the first format version, written before ops
+// could leave out their writer, still decode.
+func TestEnvelopeSealedVersion1StillDecodes(t *testing.T) {
+	for name, want := range map[string]*envelope{"envelope.golden": fullEnvelope(), "broadcast.golden": broadcastEnvelope()} {
+		b := readGolden(t, name)
+		if b[0] != 1 {
+			t.Fatalf("%s: version %d, want 1", name, b[0])
+		}
+		// The layout of version 1 is still written, for tests: the same
+		// bytes.
+		if again, err := want.encodeAs(1); err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("%s: version 1 written again as % x, %v", name, again, err)
+		}
+		got, err := decodeEnvelope(b, codec.Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d := cmp.Diff(want, got, cmp.AllowUnexported(envelope{}, opEntry{}, digestEntry{}, stateEntry{})); d != "" {
+			t.Fatalf("%s (-want +got):\n%s", name, d)
+		}
+	}
+	// The first version had no writer: its flag is refused there.
+	b := readGolden(t, "broadcast.golden")
+	i := bytes.Index(b, []byte{0x00, 0x00, 0x00, flagBroadcast, 0x98})
+	b[i+3] |= flagWriter
+	b = seal(b[:len(b)-crcSize])
+	if _, err := decodeEnvelope(b, codec.Limits{}); err == nil || !strings.Contains(err.Error(), "unknown flags") {
+		t.Fatalf("version 1 with the writer's flag: %v, want unknown flags", err)
+	}
+}
+
 // Messages of the first format, written before messages were checksummed,
 // still decode: replicas of both versions talk during a rolling upgrade.
 func TestEnvelopeFirstFormatStillDecodes(t *testing.T) {
@@ -260,7 +386,7 @@ func TestEnvelopeFirstFormatStillDecodes(t *testing.T) {
 // refused before anything is decoded (accident: a replica ID "a" turned
 // into "c" by one flip was stored as another replica's write).
 func TestEnvelopeRefusesEveryBitFlip(t *testing.T) {
-	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope()} {
+	for _, e := range []*envelope{fullEnvelope(), broadcastEnvelope(), withWriterOps(broadcastEnvelope())} {
 		b, err := e.encode()
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,9 @@
 package crdt
 
-import "github.com/activeactive/crdt/clock"
+import (
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+)
 
 // This file exports test-only hooks to the package's external tests.
 
@@ -13,6 +16,7 @@ type Forgery struct {
 	AckInc, AckSeq, CatchUpAck uint64
 	WantDigest                 bool
 	FirstSeq                   uint64
+	Writer                     ReplicaID     // ops naming it leave it out (From and an epoch)
 	Ops                        []ForgedEntry // object and op
 	HasDigest                  bool
 	Digest                     []ForgedEntry // object and version
@@ -30,7 +34,7 @@ type ForgedEntry struct {
 func Forge(f Forgery) ([]byte, error) {
 	e := &envelope{From: f.From, To: f.To, Incarnation: f.Incarnation, Now: f.Now,
 		AckInc: f.AckInc, AckSeq: f.AckSeq, CatchUpAck: f.CatchUpAck, WantDigest: f.WantDigest,
-		FirstSeq: f.FirstSeq, HasDigest: f.HasDigest, StatesUpTo: f.StatesUpTo, CatchUp: f.CatchUp}
+		FirstSeq: f.FirstSeq, Writer: f.Writer, HasDigest: f.HasDigest, StatesUpTo: f.StatesUpTo, CatchUp: f.CatchUp}
 	for _, o := range f.Ops {
 		e.Ops = append(e.Ops, opEntry{Object: o.Object, Op: o.Bytes})
 	}
@@ -49,4 +53,15 @@ func (r *Replica) Incarnation() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.incarnation
+}
+
+// AsVersion1 returns an engine message written again in the layout of the
+// first format version, with every op whole, as a replica of an earlier
+// release writes it.
+func AsVersion1(msg []byte) ([]byte, error) {
+	e, err := decodeEnvelope(msg, codec.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	return e.encodeAs(1)
 }

@@ -405,7 +405,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 		first := out[members[0]].env
 		b := &envelope{
 			From: r.id, Incarnation: r.incarnation, Now: first.Now,
-			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops,
+			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops, Writer: r.writer,
 		}
 		to := make([]ReplicaID, 0, len(members))
 		for _, i := range members {
@@ -433,7 +433,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 // further messages due (parts of a digest, chunks of a catch-up), each
 // within Config.MaxMessageBytes. The caller holds r.mu.
 func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
-	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation}
+	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation, Writer: r.writer}
 	due := false
 	room := r.room(p.id) // what the message may carry beyond its header
 
@@ -540,7 +540,7 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 
 // Sizes of what messages carry, at most, beside the bytes themselves.
 const (
-	headerBytes = 360 // a message's fixed fields, chunk acknowledgements included
+	headerBytes = 360 // a message's fixed fields, chunk acknowledgements and the sender's epoch included
 	entryBytes  = 16  // an op, state or part: its object (as an index or beside the name) and headers
 )
 

@@ -1,10 +1,17 @@
 // Package codec is the wire format of the library: msgpack, framed and
 // versioned.
 //
-// Every message starts with the format [Version] and a [Kind] saying what
-// it holds, then a table of the replica IDs the message mentions, each
-// written once; the body refers to replicas by their index in that table.
-// A [Writer] builds a message and a [Reader] takes one apart.
+// Every message starts with its format version (see [Version]) and a [Kind]
+// saying what it holds, then a table of the replica IDs the message
+// mentions, each written once; the body refers to replicas by their index
+// in that table. A [Writer] builds a message and a [Reader] takes one
+// apart.
+//
+// A message carried inside another (an op inside an engine message) may
+// leave out one entry of its table that the carrier names anyway (the
+// sender's writer): [OmitReplica] puts a reference in its place, and
+// [RestoreReplica] puts the ID back before the message is decoded. A
+// Reader never accepts a reference: a message is always decoded whole.
 //
 // Decoders accept every format version they have ever written. The header
 // (version, kind, replica table) is held to the one form the Writer writes;

@@ -2,9 +2,32 @@ package codec
 
 import "fmt"
 
-// Version is the format version this package writes. Readers accept every
-// version from 1 up to Version.
-const Version = 1
+// Version is the newest format version: readers accept every version from
+// 1 up to Version.
+//
+// Version 2 changed the layout of a few kinds only (the LWW-map's put and
+// delete ops and the engine's checksummed messages; their packages say
+// how), so a [Writer] writes version 1 unless [Writer.SetVersion] says
+// otherwise: every other kind is written as it always was, and its golden
+// files stand. A [Reader] refuses, with [ErrVersion], a version above the
+// newest its kind was ever written in: version 2 of a kind version 2 left
+// alone, and any version above Version. A reader that knows only version 1
+// refuses every version-2 message whole, with [ErrVersion].
+const Version = 2
+
+// newestVersion returns the newest format version kind k is written in:
+// 2 for the kinds whose layout version 2 changed, 1 for this module's
+// other kinds, and Version for users' kinds, whose decoders read
+// [Reader.Version] themselves.
+func newestVersion(k Kind) uint64 {
+	switch {
+	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed:
+		return 2
+	case k >= KindUser:
+		return Version
+	}
+	return 1
+}
 
 // Kind says what a message holds. It is written right after the format
 // version, so a decoder refuses a message meant for another type with a

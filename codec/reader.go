@@ -97,6 +97,11 @@ func NewReader(msg []byte, want Kind, lim Limits) *Reader {
 		}
 		return r
 	}
+	if n := newestVersion(want); r.err == nil && v > n {
+		r.off = 0
+		r.failf(ErrVersion, "format version %d, %v is written in 1 to %d", v, want, n)
+		return r
+	}
 	r.readReplicaTable()
 	return r
 }
@@ -441,6 +446,17 @@ func (r *Reader) stringBytes() []byte {
 // Binary reads a byte slice written as msgpack bin (or str). The result is a
 // fresh copy.
 func (r *Reader) Binary() []byte {
+	b := r.BinaryBytes()
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// BinaryBytes reads a byte slice like [Reader.Binary] but returns it
+// without copying: a sub-slice of the input, which the caller must not
+// modify, or nil on error.
+func (r *Reader) BinaryBytes() []byte {
 	at := r.off
 	c := r.byte1()
 	if r.err != nil {
@@ -460,11 +476,7 @@ func (r *Reader) Binary() []byte {
 		r.typeErr("binary data", at, c)
 		return nil
 	}
-	b := r.take(n)
-	if b == nil {
-		return nil
-	}
-	return append([]byte{}, b...)
+	return r.take(n)
 }
 
 // ArrayLen reads an array header and returns its length, refusing a length

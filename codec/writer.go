@@ -23,12 +23,13 @@ import (
 // safe for concurrent use. Once [Writer.Bytes] has been called, the Writer
 // must not be used again.
 type Writer struct {
-	kind Kind
-	ids  []string
-	idx  map[string]uint64 // built once ids grows past a few entries
-	body []byte            // head bytes of room for the header, then the body
-	head int
-	err  error
+	kind    Kind
+	version uint64 // written in the header; 1 unless SetVersion says otherwise
+	ids     []string
+	idx     map[string]uint64 // built once ids grows past a few entries
+	body    []byte            // head bytes of room for the header, then the body
+	head    int
+	err     error
 }
 
 // headRoom is the room NewWriter leaves for the header: the version and
@@ -42,7 +43,20 @@ func NewWriter(kind Kind, sizeHint int) *Writer {
 	if sizeHint < 16 {
 		sizeHint = 16
 	}
-	return &Writer{kind: kind, body: make([]byte, headRoom, headRoom+sizeHint), head: headRoom}
+	return &Writer{kind: kind, version: 1, body: make([]byte, headRoom, headRoom+sizeHint), head: headRoom}
+}
+
+// SetVersion makes the Writer write format version v in the message's
+// header instead of 1, for a kind whose layout changed in version v (see
+// [Version]); the caller then writes the body in that layout. A v outside
+// 1 to the newest version of the Writer's kind (Version for a user's
+// kind) is recorded with [Writer.Fail].
+func (w *Writer) SetVersion(v int) {
+	if n := newestVersion(w.kind); v < 1 || uint64(v) > n {
+		w.Fail(fmt.Errorf("format version %d, %v is written in 1 to %d", v, w.kind, n))
+		return
+	}
+	w.version = uint64(v)
 }
 
 // Grow makes room for n more bytes of body, so that writing them does not
@@ -87,7 +101,7 @@ func (w *Writer) Table(ids ...string) {
 
 // headerLen returns the length of the header: version, kind and table.
 func (w *Writer) headerLen() int {
-	n := headLen(uintHead(Version)) + headLen(uintHead(uint64(w.kind)))
+	n := headLen(uintHead(w.version)) + headLen(uintHead(uint64(w.kind)))
 	if len(w.ids) != 1 {
 		n += headLen(arrayHead(len(w.ids)))
 	}
@@ -99,7 +113,7 @@ func (w *Writer) headerLen() int {
 
 // appendHeader appends the header to b.
 func (w *Writer) appendHeader(b []byte) []byte {
-	b = appendUint(b, Version)
+	b = appendUint(b, w.version)
 	b = appendUint(b, uint64(w.kind))
 	if len(w.ids) == 1 {
 		return appendString(b, w.ids[0])

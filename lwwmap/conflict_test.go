@@ -238,13 +238,33 @@ func TestBaseEncodingByHand(t *testing.T) {
 			[]byte{0xa1, 'v'},        // value
 			be(wall-5), []byte{0x01}, // base
 		)
-		got, err := op.MarshalBinary()
+		got, err := op.marshalV1()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("got %x, %v\nwant %x", got, err, want)
 		}
 		back, err := decodeOp[string, string](want, codec.Limits{})
 		if err != nil || back.base != op.base || back.ts != op.ts || back.value != "v" {
 			t.Fatalf("decoded %+v, %v", back, err)
+		}
+		// Version 2: the base is the write's wall time minus the base's,
+		// 5 ns, and the base's logical part, 1.
+		tag := binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(wall)<<2|3) // logical part and base follow
+		want = cat(
+			[]byte{0x02, 0x41}, // format version 2, kind LWW-map put op
+			[]byte{0xa1, 'a'},  // replica table: "a"
+			[]byte{0x07},       // sequence 7
+			tag, []byte{0x03},  // wall time and flags, logical part
+			[]byte{0xa1, 'k'},  // key
+			[]byte{0xa1, 'v'},  // value
+			[]byte{0x05, 0x01}, // base: 5 ns earlier, logical part 1
+		)
+		got, err = op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("version 2: got %x, %v\nwant %x", got, err, want)
+		}
+		back, err = decodeOp[string, string](want, codec.Limits{})
+		if err != nil || back != op {
+			t.Fatalf("version 2 decoded %+v, %v", back, err)
 		}
 	})
 	t.Run("state", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/internal/wire"
@@ -17,12 +18,28 @@ import (
 
 // The encodings.
 //
-// An op is an array of the dot (replica index, sequence number), the
-// timestamp (wall, logical), the key and, for a put, the value: six fields
-// for a put (codec.KindMapPut), five for a delete (codec.KindMapDelete).
-// A write with a base (see Map.SetConflictHook) ends with two more: the
-// base's wall and logical parts; a write without one, and every op
-// encoded before bases existed, has none.
+// An op (codec.KindMapPut for a put, codec.KindMapDelete for a delete) is
+// written in the layout of format version 2, a short sequence of values
+// after the header, not an array:
+//
+//	sequence number of the dot
+//	wall time times 4, plus 1 if the logical part follows, plus 2 if a
+//	    base follows
+//	logical part, only if not zero
+//	key
+//	value, for a put only
+//	for a write with a base (see Map.SetConflictHook): the write's wall
+//	    time minus the base's, signed, and the base's logical part
+//
+// The replica table is the dot's replica alone (a bare string), so the
+// dot's replica needs no index, and an op inside an engine message can
+// leave it out (codec.OmitReplica). Integers take their shortest form. A
+// write at a wall time of 2^62 ns (the year 2116) or later is written in
+// the layout of version 1, which the decoder still reads: an array of the
+// dot (replica index, sequence number), the timestamp (wall, logical), the
+// key and, for a put, the value: six fields for a put, five for a delete;
+// a write with a base ends with two more, the base's wall and logical
+// parts (ops written before bases existed have none).
 //
 // A state (codec.KindMap) is the causal context, a base wall time, and an
 // array of groups, one per writing replica in increasing order of replica
@@ -52,12 +69,56 @@ const (
 	baseTag      = 1 << 33
 )
 
+// Flags of an op's wall time in the layout of version 2.
+const (
+	opLogical = 1 << iota // the logical part follows
+	opBase                // a base follows
+	opFlags   = 2         // bits the flags take
+	// maxOpWall bounds the wall times the layout of version 2 carries.
+	maxOpWall = math.MaxUint64 >> opFlags >> 1
+)
+
 // MarshalBinary encodes the op. The zero op, or any op that names no
 // write, cannot be encoded: the error matches [ErrInvalidOp].
 func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 	if err := op.check(); err != nil {
 		return nil, err
 	}
+	if op.ts.Wall > maxOpWall {
+		return op.marshalV1()
+	}
+	kind := codec.KindMapPut
+	if op.del {
+		kind = codec.KindMapDelete
+	}
+	w := codec.NewWriter(kind, 32)
+	w.SetVersion(2)
+	w.Table(string(op.dot.Replica))
+	w.Uint(op.dot.Seq)
+	tag := uint64(op.ts.Wall) << opFlags
+	if op.ts.Logical != 0 {
+		tag |= opLogical
+	}
+	if !op.base.IsZero() {
+		tag |= opBase
+	}
+	w.Uint(tag)
+	if op.ts.Logical != 0 {
+		w.Uint(uint64(op.ts.Logical))
+	}
+	codec.PutValue(w, op.key)
+	if !op.del {
+		codec.PutValue(w, op.value)
+	}
+	if !op.base.IsZero() {
+		w.Int(op.ts.Wall - op.base.Wall) // both positive: no overflow
+		w.Uint(uint64(op.base.Logical))
+	}
+	return w.Bytes()
+}
+
+// marshalV1 encodes the op in the layout of format version 1.
+func (op Op[K, V]) marshalV1() ([]byte, error) {
 	kind, n := codec.KindMapPut, putFields
 	if op.del {
 		kind, n = codec.KindMapDelete, deleteFields
@@ -101,6 +162,13 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 			op.del = true
 		}
 	}
+	if r.Err() == nil && r.Version() >= 2 {
+		getOpV2(r, &op)
+		if err := r.Done(); err != nil {
+			return Op[K, V]{}, err
+		}
+		return op, nil
+	}
 	want := putFields
 	if op.del {
 		want = deleteFields
@@ -125,6 +193,60 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 		return Op[K, V]{}, err
 	}
 	return op, nil
+}
+
+// getOpV2 reads the body of an op in the layout of format version 2,
+// every integer in its shortest form.
+func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
+	ids := r.Replicas()
+	if len(ids) != 1 {
+		r.Fail("op whose replica table has %d entries, want its writer alone", len(ids))
+		return
+	}
+	seq := r.CanonicalUint()
+	tag := r.CanonicalUint()
+	if r.Err() != nil {
+		return
+	}
+	if seq == 0 || seq > vclock.MaxSeq {
+		r.Fail("sequence number %d, not from 1 to %d", seq, uint64(vclock.MaxSeq))
+		return
+	}
+	op.dot = vclock.Dot{Replica: vclock.ReplicaID(ids[0]), Seq: seq}
+	op.ts.Wall = int64(tag >> opFlags)
+	if op.ts.Wall == 0 {
+		r.Fail("timestamp with wall time 0")
+		return
+	}
+	if tag&opLogical != 0 {
+		l := r.CanonicalUint()
+		if r.Err() == nil && (l == 0 || l > math.MaxUint32) {
+			r.Fail("timestamp logical part %d, not from 1 to 2^32-1", l)
+		}
+		op.ts.Logical = uint32(l)
+	}
+	op.key = codec.GetCanonicalValue[K](r)
+	if !op.del {
+		op.value = codec.GetCanonicalValue[V](r)
+	}
+	if tag&opBase != 0 {
+		d := r.CanonicalInt()
+		l := r.CanonicalUint()
+		if r.Err() != nil {
+			return
+		}
+		// The base's wall time, op.ts.Wall - d, must be positive; the
+		// test is written so that it cannot overflow.
+		if d >= op.ts.Wall || (d < 0 && op.ts.Wall > math.MaxInt64+d) {
+			r.Fail("base %d ns before a write at %d", d, op.ts.Wall)
+			return
+		}
+		if l > math.MaxUint32 {
+			r.Fail("base logical part %d out of range", l)
+			return
+		}
+		op.base = clock.Timestamp{Wall: op.ts.Wall - d, Logical: uint32(l)}
+	}
 }
 
 type item[K comparable, V any] struct {

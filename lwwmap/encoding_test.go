@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -100,9 +102,13 @@ func sample() (*Map[string, string], Op[string, string], Op[string, string]) {
 func TestGoldenFiles(t *testing.T) {
 	m, put, del := sample()
 	for name, enc := range map[string]func() ([]byte, error){
-		"state.golden":     m.MarshalBinary,
-		"put_op.golden":    put.MarshalBinary,
-		"delete_op.golden": del.MarshalBinary,
+		"state.golden":        m.MarshalBinary,
+		"put_op_v2.golden":    put.MarshalBinary,
+		"delete_op_v2.golden": del.MarshalBinary,
+		// The ops of format version 1, which the layout of version 1
+		// still writes.
+		"put_op.golden":    put.marshalV1,
+		"delete_op.golden": del.marshalV1,
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := enc()
@@ -126,6 +132,19 @@ func TestGoldenFiles(t *testing.T) {
 				t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
 			}
 		})
+	}
+	// The ops of both versions decode to the same op.
+	for name, want := range map[string]Op[string, string]{
+		"put_op.golden": put, "put_op_v2.golden": put, "delete_op.golden": del, "delete_op_v2.golden": del,
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Op[string, string]
+		if err := got.UnmarshalBinary(data); err != nil || got != want {
+			t.Fatalf("%s decodes to %+v, %v; want %+v", name, got, err, want)
+		}
 	}
 	// The golden bytes still decode to the same thing (old formats must
 	// stay readable).
@@ -159,9 +178,64 @@ func TestEncodingByHand(t *testing.T) {
 			be(wall), []byte{0x03}, // timestamp
 			[]byte{0xa1, 'k'}, // key
 		)
-		got, err := op.MarshalBinary()
+		got, err := op.marshalV1()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("got %x, %v\nwant %x", got, err, want)
+		}
+		if back, err := decodeOp[string, string](want, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("version 1 decoded %+v, %v", back, err)
+		}
+		// Version 2: no array, no replica index; the wall time times 4
+		// plus 1, as the logical part follows.
+		want = cat(
+			[]byte{0x02, 0x42}, // format version 2, kind LWW-map delete op
+			[]byte{0xa1, 'a'},  // replica table: "a"
+			[]byte{0x07},       // sequence 7
+			binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(wall)<<2|1), []byte{0x03},
+			[]byte{0xa1, 'k'}, // key
+		)
+		got, err = op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("version 2: got %x, %v\nwant %x", got, err, want)
+		}
+		if back, err := decodeOp[string, string](want, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("version 2 decoded %+v, %v", back, err)
+		}
+	})
+	t.Run("put op, logical part zero", func(t *testing.T) {
+		// A put of "k" = 5 by "r7" at logical part 0, sequence 1: the
+		// update of B3.1, 18 bytes alone, 16 inside an engine message.
+		op := Op[string, int]{key: "k", value: 5, ts: clock.Timestamp{Wall: wall}, dot: vclock.Dot{Replica: "r7", Seq: 1}}
+		want := cat(
+			[]byte{0x02, 0x41},     // format version 2, kind LWW-map put op
+			[]byte{0xa2, 'r', '7'}, // replica table: "r7"
+			[]byte{0x01},           // sequence 1
+			binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(wall)<<2), // no flags: no logical part
+			[]byte{0xa1, 'k'}, // key
+			[]byte{0x05},      // value
+		)
+		got, err := op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) || len(got) != 18 {
+			t.Fatalf("got %x, %v\nwant %x", got, err, want)
+		}
+		if back, err := decodeOp[string, int](want, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("decoded %+v, %v", back, err)
+		}
+		short, ok := codec.OmitReplica(nil, got, "r7")
+		if !ok || len(short) != 16 {
+			t.Fatalf("inside a message: % x, %v", short, ok)
+		}
+	})
+	t.Run("put op after 2116", func(t *testing.T) {
+		// A wall time of 2^62 ns or more does not fit the flags: the op is
+		// written in the layout of version 1.
+		op := Op[string, int]{key: "k", value: 5, ts: clock.Timestamp{Wall: 1 << 62}, dot: vclock.Dot{Replica: "r7", Seq: 1}}
+		got, err := op.MarshalBinary()
+		if err != nil || got[0] != 1 {
+			t.Fatalf("got %x, %v; want version 1", got, err)
+		}
+		if back, err := decodeOp[string, int](got, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("decoded %+v, %v", back, err)
 		}
 	})
 	t.Run("state", func(t *testing.T) {
@@ -275,6 +349,32 @@ func rawOp(kind codec.Kind, replica string, seq uint64, wall int64, logical uint
 	return b
 }
 
+// rawOpV2 writes an op in the layout of version 2 with the replica table
+// ids, the integers ints (sequence number, wall time and flags, and a
+// logical part if given), key, value if not nil, and base's integers (a
+// signed wall difference and a logical part) if given.
+func rawOpV2(kind codec.Kind, ids []string, ints []uint64, key string, value *string, base ...int64) []byte {
+	w := codec.NewWriter(kind, 32)
+	w.SetVersion(2)
+	w.Table(ids...)
+	for _, u := range ints {
+		w.Uint(u)
+	}
+	w.String(key)
+	if value != nil {
+		w.String(*value)
+	}
+	if len(base) == 2 {
+		w.Int(base[0])
+		w.Uint(uint64(base[1]))
+	}
+	b, err := w.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // target is a map the bad input is thrown at; refused checks that nothing
 // about it changed.
 type target struct {
@@ -335,7 +435,7 @@ func TestBadInputIsRefused(t *testing.T) {
 	state, _ := m.MarshalBinary()
 	putb, _ := put.MarshalBinary()
 	version, _ := m.Version().MarshalBinary()
-	future := func(b []byte) []byte { return append([]byte{0x02}, b[1:]...) }
+	future := func(b []byte) []byte { return append([]byte{codec.Version + 1}, b[1:]...) }
 	v := "v"
 	a12 := ctxOf(vclock.Range{Replica: "a", Lo: 1, Hi: 2})
 	ok := rawEntry{ds: 1, dw: 0, tag: 0, key: "k", value: "v", hasValue: true}
@@ -399,12 +499,30 @@ func TestBadInputIsRefused(t *testing.T) {
 		"delete with value":                 {rawOp(codec.KindMapDelete, "a", 1, start, 0, 6, "k", &v), codec.ErrMalformed},
 		"delete with a value, count hidden": {rawOp(codec.KindMapDelete, "a", 1, start, 0, 5, "k", &v), codec.ErrMalformed},
 		"trailing bytes":                    {append(append([]byte{}, putb...), 0xc0), codec.ErrMalformed},
+		// The layout of version 2.
+		"a good raw put v2":          {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start) << 2}, "k", &v), nil},
+		"v2 put with base":           {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 3, 2}, "k", &v, 5, 0), nil},
+		"v2 two replicas":            {rawOpV2(codec.KindMapPut, []string{"a", "b"}, []uint64{1, uint64(start) << 2}, "k", &v), codec.ErrMalformed},
+		"v2 no replica":              {rawOpV2(codec.KindMapPut, nil, []uint64{1, uint64(start) << 2}, "k", &v), codec.ErrMalformed},
+		"v2 zero sequence":           {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{0, uint64(start) << 2}, "k", &v), codec.ErrMalformed},
+		"v2 zero wall":               {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, 1}, "k", &v), codec.ErrMalformed},
+		"v2 logical zero written":    {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 1, 0}, "k", &v), codec.ErrMalformed},
+		"v2 logical too large":       {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 1, 1 << 32}, "k", &v), codec.ErrMalformed},
+		"v2 put without value":       {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start) << 2}, "k", nil), codec.ErrTruncated},
+		"v2 delete with value":       {rawOpV2(codec.KindMapDelete, []string{"a"}, []uint64{1, uint64(start) << 2}, "k", &v), codec.ErrMalformed},
+		"v2 base not before 1970":    {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 2}, "k", &v, start, 0), codec.ErrMalformed},
+		"v2 base overflows":          {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 2}, "k", &v, math.MinInt64, 0), codec.ErrMalformed},
+		"v2 base logical too large":  {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 2}, "k", &v, 5, 1<<32), codec.ErrMalformed},
+		"v2 base flag without base":  {rawOpV2(codec.KindMapPut, []string{"a"}, []uint64{1, uint64(start)<<2 | 2}, "k", &v), codec.ErrTruncated},
+		"v2 sequence not shortest":   {append([]byte{0x02, 0x41, 0xa1, 'a', 0xcc, 0x01}, binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(start)<<2)[:9]...), codec.ErrMalformed},
+		"v2 array layout":            {append([]byte{0x02}, rawOp(codec.KindMapPut, "a", 1, start, 0, 6, "k", &v)[1:]...), codec.ErrMalformed},
+		"v2 reference left in table": {append([]byte{0x02, 0x41, 0xc0, 0x01}, binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(start)<<2)...), codec.ErrMalformed},
 	}
 	for name, c := range ops {
 		t.Run(name, func(t *testing.T) {
 			tg := newTarget()
 			_, err := tg.m.ApplyBinary(c.data)
-			if name == "a good raw put" {
+			if strings.HasPrefix(name, "a good raw put") || name == "v2 put with base" {
 				if err != nil {
 					t.Fatalf("the well-formed control case was refused: %v", err)
 				}

@@ -21,8 +21,12 @@ func seeds() (states, ops, versions [][]byte) {
 	eu.Merge(m)
 	over := eu.Put("color", "red")
 	gone := eu.Delete("color")
-	for _, op := range []Op[string, string]{over, gone} {
+	// Each op in both layouts: version 2, as written now, and version 1.
+	for _, op := range []Op[string, string]{over, gone, put, del} {
 		if b, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, b)
+		}
+		if b, err := op.marshalV1(); err == nil {
 			ops = append(ops, b)
 		}
 	}
@@ -34,11 +38,6 @@ func seeds() (states, ops, versions [][]byte) {
 	for _, s := range []*Map[string, string]{m, &empty, m.DeltaSince(early), m.DeltaSince(m.Version())} {
 		if b, err := s.MarshalBinary(); err == nil {
 			states = append(states, b)
-		}
-	}
-	for _, op := range []Op[string, string]{put, del} {
-		if b, err := op.MarshalBinary(); err == nil {
-			ops = append(ops, b)
 		}
 	}
 	for _, v := range []vclock.Clock{{}, early, m.Version()} {
