@@ -194,3 +194,112 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		rt.Fatalf("no convergence on the reference after 300 rounds (last receive error: %v)", net.LastError())
 	})
 }
+
+// TestEngineORMapConflictReports: two regions cut off from each other
+// write one nested register; once healed, Config.OnConflict at each
+// receives the ormap's report with the object's name, the key path and
+// both values with their writers, once. A restart from a snapshot holding
+// the siblings reports nothing again.
+func TestEngineORMapConflictReports(t *testing.T) {
+	type profiles = ormap.Map[string, *ormap.Map[string, *ormap.Register[string]]]
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(7)
+	ids := []crdt.ReplicaID{"us", "eu"}
+	got := map[crdt.ReplicaID][]crdt.Conflict{}
+	handles := map[crdt.ReplicaID]*crdt.Handle[*profiles]{}
+	replicas := map[crdt.ReplicaID]*crdt.Replica{}
+	start := func(id crdt.ReplicaID, snap []byte) {
+		r, err := crdt.NewReplica(crdt.Config{
+			ID: id, Transport: net.Transport(id), Clock: clock.New(clock.WithSource(now.Load)),
+			OnConflict: func(c crdt.Conflict) { got[id] = append(got[id], c) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crdt.Register(r, "profiles", ormap.New[string, *ormap.Map[string, *ormap.Register[string]]](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		replicas[id], handles[id] = r, h
+		net.Attach(id, r)
+	}
+	for _, id := range ids {
+		start(id, nil)
+	}
+	settle := func() {
+		for range 200 {
+			var fp []uint64
+			var pending uint64
+			for _, id := range ids {
+				handles[id].Read(func(m *profiles) { fp = append(fp, m.Fingerprint()) })
+				for _, ps := range replicas[id].Stats().Peers {
+					pending += ps.PendingOps
+				}
+			}
+			if fp[0] == fp[1] && pending == 0 {
+				return
+			}
+			for _, id := range ids {
+				_ = replicas[id].Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(5 * time.Millisecond))
+		}
+		t.Fatalf("no convergence (last error %v)", net.LastError())
+	}
+	set := func(id crdt.ReplicaID, v string) {
+		err := handles[id].Update(func(m *profiles) (crdt.Op, error) {
+			op := m.At("ann").At("city").Set(v)
+			return op, op.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.Partition("us", "eu")
+	set("us", "paris")
+	set("eu", "rome")
+	net.Heal("us", "eu")
+	settle()
+	for _, id := range ids {
+		cs := got[id]
+		if len(cs) != 1 {
+			t.Fatalf("%s heard %d reports, want 1: %v", id, len(cs), cs)
+		}
+		c := cs[0]
+		if c.Object != "profiles" || !cmp.Equal(c.Key, []any{"ann", "city"}) || len(c.Siblings) != 2 {
+			t.Fatalf("%s heard %+v", id, c)
+		}
+		values := map[any]crdt.ReplicaID{}
+		for _, w := range c.Siblings {
+			values[w.Value] = w.Writer.Name()
+		}
+		if !cmp.Equal(values, map[any]crdt.ReplicaID{"paris": "us", "rome": "eu"}) {
+			t.Errorf("%s: siblings %v", id, values)
+		}
+	}
+
+	// eu restarts from a snapshot holding the siblings: no news.
+	var snap []byte
+	if err := replicas["eu"].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	net.Detach("eu")
+	delete(got, "eu")
+	start("eu", snap)
+	settle()
+	if len(got["eu"]) != 0 {
+		t.Errorf("a restart reported again: %v", got["eu"])
+	}
+}

@@ -60,6 +60,15 @@
 // [Map.MarshalBinary] and [Map.MergeBinary]; [Map.DeltaSince] of a peer's
 // [Map.Version] sends it only what it lacks.
 //
+// # Conflict reports
+//
+// [Map.SetConflictHook] takes a hook that hears, as a [vclock.Conflict],
+// each time one of the map's registers starts holding siblings after
+// concurrent writes met: the register's key path and every value with its
+// writer. The replication engine passes the reports on with the object's
+// name (crdt.Config.OnConflict). Without a hook the map does no work for
+// reports.
+//
 // # Untrusted peers
 //
 // Every decoding method checks its input whole before changing anything,

@@ -161,7 +161,7 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return s.k.Join(k), nil
+	return s.join(k), nil
 }
 
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,

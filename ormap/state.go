@@ -44,6 +44,10 @@ type state struct {
 	ix  node
 	lim codec.Limits
 	sh  *shape
+
+	hook   func(vclock.Conflict) // see Map.SetConflictHook
+	noting bool                  // a join with a hook is under way: note the dots added
+	added  []addedDot            // the dots added by that join
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -58,6 +62,9 @@ func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
 		if added {
 			s.ix.add(l.path, d, l.n)
+			if s.noting {
+				s.noteAdded(l.path, d)
+			}
 		} else {
 			s.ix.remove(l.path, d, l.n)
 		}
@@ -157,6 +164,9 @@ func (s *state) apply(op Op) (bool, error) {
 	if op.kind == opWrite {
 		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
 			changed = true
+			if s.hook != nil {
+				s.reportFresh(op.leaf.path, func(d vclock.Dot) bool { return d == op.dot })
+			}
 		}
 	} else {
 		s.k.Observe(op.dot)

@@ -36,7 +36,7 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 	if o == nil || o == m {
 		return
 	}
-	s.k.Join(&o.readTop("Merge").k)
+	s.join(&o.readTop("Merge").k)
 }
 
 // Version returns the map's version: for each replica, how many of its
