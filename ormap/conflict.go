@@ -24,7 +24,8 @@ import (
 // it sees and never does, nor does [Map.UnmarshalBinary]. A write taken
 // in twice changes nothing the second time, so it is never reported
 // twice; a third concurrent value joining two siblings is reported again,
-// with all three.
+// with all three. A register under a key that has expired (see
+// [Map.Expire]) is not reported.
 //
 // f is called during the method, once the map holds its new state, before
 // the method returns; f must not use the map. SetConflictHook implements
@@ -92,7 +93,7 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 // reportFresh reports the register at path p if it holds siblings of
 // which one is fresh.
 func (s *state) reportFresh(p string, fresh func(vclock.Dot) bool) {
-	n := s.ix.find(p)
+	n := s.find(p)
 	if n == nil || len(n.dots) < 2 {
 		return
 	}

@@ -158,7 +158,7 @@ func checkIndex(s *state, api map[string]any) map[string]any {
 	}
 	var fresh node
 	for d, l := range s.k.All() {
-		fresh.add(l.path, d, l.n)
+		fresh.add(l.path, d, l.inc(), l.tag != 0)
 	}
 	if !reflect.DeepEqual(indexValue(s, &fresh), mapValue(s)) {
 		panic("the index kept by the watcher differs from one built from the store")
