@@ -15,7 +15,7 @@ import (
 type node struct {
 	dots []vclock.Dot // in buf while there is one
 	buf  [1]vclock.Dot
-	ttl  []vclock.Dot // the expiries and persists of the key whose path ends here
+	ttl  []vclock.Dot     // the expiries and persists of the key whose path ends here
 	few  []kid            // the longer paths, while there are at most maxFew
 	kids map[string]*node // the longer paths, once there are more
 	lo   uint64           // the sum of the increments here, as a 96-bit integer
