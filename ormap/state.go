@@ -110,8 +110,10 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
 	}
-	if q, ok := s.expiredPrefix(l.path); ok {
-		// The key has expired here: the write starts it afresh.
+	if q, ok := s.expiredPrefix(l.path); ok && l.tag == 0 {
+		// The key has expired here: the write starts it afresh. (Expire
+		// and Persist do nothing to an expired key: they checked, before
+		// Expire read the clock, which may have moved past an expiry.)
 		drop = mergeDots(drop, s.ix.lookup(q).under(nil))
 	}
 	drop = s.dropAll(drop)
