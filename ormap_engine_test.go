@@ -303,3 +303,101 @@ func TestEngineORMapConflictReports(t *testing.T) {
 		t.Errorf("a restart reported again: %v", got["eu"])
 	}
 }
+
+// TestEngineORMapExpiry: through the engine, with the replica's clock
+// given to the map, a key one region expires disappears at both regions
+// as soon as their clocks reach its expiry, without a message; the
+// engine's collection then deletes its writes everywhere (the stores
+// empty out), while a key without expiry stays.
+func TestEngineORMapExpiry(t *testing.T) {
+	type sessions = ormap.Map[string, *ormap.Counter]
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(3)
+	ids := []crdt.ReplicaID{"us", "eu"}
+	handles := map[crdt.ReplicaID]*crdt.Handle[*sessions]{}
+	replicas := map[crdt.ReplicaID]*crdt.Replica{}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clock.New(clock.WithSource(now.Load)), AntiEntropyTicks: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := ormap.New[string, *ormap.Counter](id)
+		m.SetClock(r.Clock())
+		if handles[id], err = crdt.Register(r, "sessions", m); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		replicas[id] = r
+		net.Attach(id, r)
+	}
+	round := func() {
+		for _, id := range ids {
+			_ = replicas[id].Tick(context.Background())
+		}
+		net.DeliverAll(context.Background())
+		now.Add(int64(5 * time.Millisecond))
+	}
+	update := func(f func(m *sessions) ormap.Op) {
+		err := handles["us"].Update(func(m *sessions) (crdt.Op, error) {
+			op := f(m)
+			return op, op.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(m *sessions) ormap.Op { return m.At("ann").Add(1) })
+	update(func(m *sessions) ormap.Op { return m.At("bob").Add(1) })
+	update(func(m *sessions) ormap.Op { return m.Expire("ann", time.Second) })
+	state := func(id crdt.ReplicaID) (has, bob bool, fp uint64) {
+		handles[id].Read(func(m *sessions) { has, bob, fp = m.Has("ann"), m.Has("bob"), m.Fingerprint() })
+		return has, bob, fp
+	}
+	for range 10 {
+		round()
+	}
+	if has, _, _ := state("eu"); !has {
+		t.Fatal("eu: ann missing before its expiry")
+	}
+	now.Add(int64(time.Second))
+	for _, id := range ids {
+		if has, bob, _ := state(id); has || !bob {
+			t.Fatalf("%s: at the expiry, ann shows %v, bob %v", id, has, bob)
+		}
+	}
+	// The collection: both stores end up holding bob's increment alone,
+	// as the state before the expiry does once ann is deleted from it.
+	want := ormap.New[string, *ormap.Counter]("x")
+	handles["us"].Read(func(m *sessions) {
+		b, err := m.MarshalBinary()
+		if err == nil {
+			err = want.UnmarshalBinary(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if op := want.Delete("ann"); op.IsNoop() {
+		t.Fatal("nothing to delete")
+	}
+	var fpUS, fpEU uint64
+	for range 200 {
+		round()
+		_, _, fpUS = state("us")
+		_, _, fpEU = state("eu")
+		if fpUS == want.Fingerprint() && fpEU == fpUS {
+			break
+		}
+	}
+	if fpUS != want.Fingerprint() || fpEU != fpUS {
+		t.Fatalf("the expired key was not collected: fingerprints us %x, eu %x, want %x", fpUS, fpEU, want.Fingerprint())
+	}
+	if _, bob, _ := state("eu"); !bob {
+		t.Fatal("eu: bob collected")
+	}
+}
