@@ -73,7 +73,7 @@ func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op {
 		return Op{err: fmt.Errorf("%w: Expire on a map without a clock", ErrInvalidTTL)}
 	}
 	if s.find(p) == nil {
-		return Op{kind: opNoop, leaf: leaf{path: p}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagExpire}, sh: s.sh}
 	}
 	now := s.clk.Now()
 	wall := now.Wall + int64(ttl)
@@ -101,10 +101,10 @@ func (m *Map[K, V]) Persist(k K) Op {
 	}
 	n := s.find(p)
 	if n == nil {
-		return Op{kind: opNoop, leaf: leaf{path: p}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagPersist}, sh: s.sh}
 	}
 	if _, ok := s.expiryOf(n); !ok {
-		return Op{kind: opNoop, leaf: leaf{path: p}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagPersist}, sh: s.sh}
 	}
 	return s.write("Persist", leaf{path: p, tag: tagPersist}, s.ttlDots(p))
 }
