@@ -33,7 +33,7 @@ func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *M
 		sh = m.s.sh
 	}
 	return crdttest.Type[*Map[K, V], Op]{
-		Name:       name,
+		Name: name,
 		New: func(id crdt.ReplicaID, clk *clock.Clock) *Map[K, V] {
 			m := New[K, V](id)
 			m.SetClock(clk)
