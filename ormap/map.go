@@ -243,7 +243,8 @@ func (m *Map[K, V]) Keys() iter.Seq[K] {
 // its own, so the map's version advances and [Map.DeltaSince] conveys it.
 //
 // If k is not present, Delete does nothing and returns an op that does
-// nothing ([Op.IsNoop]). If k cannot be encoded, or the replica has no
+// nothing ([Op.IsNoop]), unless k has expired or holds an expiry alone
+// (see [Map.Expire]): then it drops what k holds. If k cannot be encoded, or the replica has no
 // sequence number left, Delete changes nothing and returns an op that
 // reports the error.
 //
