@@ -15,14 +15,33 @@ import (
 type node struct {
 	dots []vclock.Dot // in buf while there is one
 	buf  [1]vclock.Dot
-	ttl  []vclock.Dot     // the expiries and persists of the key whose path ends here
 	few  []kid            // the longer paths, while there are at most maxFew
 	kids map[string]*node // the longer paths, once there are more
 	lo   uint64           // the sum of the increments here, as a 96-bit integer
 	hi   int32            // (no store holds the 2^32 increments that would pass it)
 	live uint32           // dots of values at or below this node (no store holds 2^32)
-	held uint32           // those and the dots of expiries and persists
+	x    *nodeTTL         // expiries and persists at or below this node; nil for none
 }
+
+// nodeTTL is what a node of a map that expires keys holds of expiries
+// and persists (see Map.Expire), kept behind a pointer so that the nodes
+// of maps that never expire anything pay one word for them, not four.
+type nodeTTL struct {
+	dots  []vclock.Dot // those of the key whose path ends at the node
+	below uint32       // those at or below the node
+}
+
+// ttlDots returns the dots of the expiries and persists of the key whose
+// path ends at n.
+func (n *node) ttlDots() []vclock.Dot {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.dots
+}
+
+// empty reports whether no dot is at or below n.
+func (n *node) empty() bool { return n.live == 0 && (n.x == nil || n.x.below == 0) }
 
 // kid is a child of a node: the next segment and its node.
 type kid struct {
@@ -129,7 +148,7 @@ func (n *node) lookup(p string) *node {
 		}
 		p = rest
 	}
-	if n.held == 0 {
+	if n.empty() {
 		return nil
 	}
 	return n
@@ -139,9 +158,13 @@ func (n *node) lookup(p string) *node {
 // says the leaf is an expiry or a persist.
 func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 	for {
-		n.held++
 		if !ttl {
 			n.live++
+		} else {
+			if n.x == nil {
+				n.x = new(nodeTTL)
+			}
+			n.x.below++
 		}
 		seg, rest, ok := nextSeg(p)
 		if !ok {
@@ -156,7 +179,7 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 		n, p = c, rest
 	}
 	if ttl {
-		n.ttl = append(n.ttl, d)
+		n.x.dots = append(n.x.dots, d)
 		return
 	}
 	n.dots = append(n.dots, d)
@@ -166,16 +189,16 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 // remove takes the dot d of a leaf at path p, with increment inc, out of
 // the index, and prunes the nodes left empty; ttl is as for add.
 func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
-	n.held--
 	if !ttl {
 		n.live--
+	} else if n.x.below--; n.x.below == 0 && len(n.x.dots) == 0 {
+		n.x = nil
 	}
 	seg, rest, ok := nextSeg(p)
 	if !ok {
 		if ttl {
-			n.ttl = removeDot(n.ttl, d)
-			if len(n.ttl) == 0 {
-				n.ttl = nil
+			if n.x.dots = removeDot(n.x.dots, d); n.x.below == 0 {
+				n.x = nil
 			}
 			return
 		}
@@ -188,7 +211,7 @@ func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 		return // cannot happen: every removed dot was added
 	}
 	c.remove(rest, d, inc, ttl)
-	if c.held == 0 {
+	if c.empty() {
 		n.dropChild(seg)
 	}
 }
@@ -234,7 +257,7 @@ func (n *node) sum() int64 {
 // persists included.
 func (n *node) under(out []vclock.Dot) []vclock.Dot {
 	out = append(out, n.dots...)
-	out = append(out, n.ttl...)
+	out = append(out, n.ttlDots()...)
 	n.eachKid(func(_ string, c *node) bool {
 		out = c.under(out)
 		return true

@@ -142,8 +142,8 @@ func (s *state) noteTTL(p string, added bool) {
 // ttlDots returns a copy of the dots of the expiries and persists of key
 // path p.
 func (s *state) ttlDots(p string) []vclock.Dot {
-	if n := s.ix.lookup(p); n != nil && len(n.ttl) > 0 {
-		return append([]vclock.Dot(nil), n.ttl...)
+	if n := s.ix.lookup(p); n != nil && len(n.ttlDots()) > 0 {
+		return append([]vclock.Dot(nil), n.ttlDots()...)
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func (s *state) ttlDots(p string) []vclock.Dot {
 func (s *state) expiryOf(n *node) (clock.Timestamp, bool) {
 	var at clock.Timestamp
 	found := false
-	for _, d := range n.ttl {
+	for _, d := range n.ttlDots() {
 		l, _ := s.k.Get(d)
 		if l.tag == tagPersist {
 			return clock.Timestamp{}, false
@@ -181,7 +181,7 @@ func (s *state) now() (clock.Timestamp, bool) {
 
 // expired reports whether the key whose node is n has expired at now.
 func (s *state) expired(n *node, now clock.Timestamp) bool {
-	if len(n.ttl) == 0 {
+	if len(n.ttlDots()) == 0 {
 		return false
 	}
 	at, ok := s.expiryOf(n)

@@ -29,19 +29,23 @@ type ttlEvent struct {
 }
 
 // ttlModel computes, for each key, the sum of the surviving increments
-// and the expiry (-1 for none), and checks that each event's op did
-// something exactly when the model says it should.
+// and the expiry, and checks that each event's op did something exactly
+// when the model says it should. A replica holds the writes it has taken
+// in that no event it has taken in dropped; an event drops, of what its
+// replica held, the writes it covers. (An event a replica knows of only
+// because a later one dropped it drops nothing there: the replica does not
+// know what it dropped.)
 type ttlModel struct {
-	h     []ttlEvent
-	knew  []map[int]bool
-	reset []bool // the write found its key expired and started it afresh
+	h       []ttlEvent
+	dropped []map[int]bool
+	reset   []bool // the write found its key expired and started it afresh
 }
 
 func (md *ttlModel) isTTL(j int) bool {
 	return md.h[j].what == "expire" || md.h[j].what == "persist"
 }
 
-// covers reports whether event w, knowing event j, drops it.
+// covers reports whether event w drops event j if its replica holds j.
 func (md *ttlModel) covers(w, j int) bool {
 	ew, ej := md.h[w], md.h[j]
 	if ew.op.IsNoop() || ej.op.IsNoop() || ej.what == "delete" || ew.key != ej.key {
@@ -56,17 +60,17 @@ func (md *ttlModel) covers(w, j int) bool {
 	return md.reset[w]
 }
 
-// survivors returns the events among known that no event among known
-// drops.
-func (md *ttlModel) survivors(known map[int]bool) []int {
+// held returns the writes a replica that has taken in the events seen
+// holds.
+func (md *ttlModel) held(seen map[int]bool) []int {
 	var out []int
-	for j := range known {
+	for j := range seen {
 		if md.h[j].what == "delete" || md.h[j].op.IsNoop() {
 			continue
 		}
 		dropped := false
-		for p := range known {
-			if p != j && md.covers(p, j) && md.knew[p][j] {
+		for p := range seen {
+			if md.dropped[p][j] {
 				dropped = true
 				break
 			}
@@ -79,10 +83,11 @@ func (md *ttlModel) survivors(known map[int]bool) []int {
 	return out
 }
 
-// view returns key's sum, whether a write of it survives, and its expiry.
-func (md *ttlModel) view(known map[int]bool, key string) (sum int64, present bool, at clock.Timestamp, expires bool) {
+// view returns key's sum, whether a write of it is held, and its expiry,
+// at a replica that has taken in the events seen.
+func (md *ttlModel) view(seen map[int]bool, key string) (sum int64, present bool, at clock.Timestamp, expires bool) {
 	persisted := false
-	for _, j := range md.survivors(known) {
+	for _, j := range md.held(seen) {
 		e := md.h[j]
 		if e.key != key {
 			continue
@@ -110,26 +115,22 @@ func (md *ttlModel) view(known map[int]bool, key string) (sum int64, present boo
 // when it should.
 func (md *ttlModel) add(t *rapid.T, i int) {
 	e := md.h[i]
-	k := map[int]bool{}
-	for p := range e.seen {
-		k[p] = true
-		for q := range md.knew[p] {
-			if md.covers(p, q) {
-				k[q] = true
-			}
-		}
-	}
-	md.knew = append(md.knew, k)
-	_, present, at, expires := md.view(k, e.key)
+	_, present, at, expires := md.view(e.seen, e.key)
 	expired := expires && !e.now.Before(at)
 	md.reset = append(md.reset, e.what == "add" && expired)
+	md.dropped = append(md.dropped, map[int]bool{})
+	held := md.held(e.seen)
+	for _, j := range held {
+		if md.covers(i, j) {
+			md.dropped[i][j] = true
+		}
+	}
 	var want bool // whether the op should do something
 	switch e.what {
 	case "add":
 		want = true
 	case "delete":
-		want = false
-		for _, j := range md.survivors(k) {
+		for _, j := range held {
 			if md.h[j].key == e.key {
 				want = true
 			}
