@@ -348,3 +348,45 @@ func TestTTLBytesByHand(t *testing.T) {
 	_, err := m.DecodeOp(bad)
 	requireDecodeError(t, "an expiry with two keys in a one-level map", err)
 }
+
+// TestExpiredRegisterNotReported: siblings meeting under a key that has
+// expired are not reported: the key reads as absent. A clone keeps the
+// clock, so it judges expiries as the original does.
+func TestExpiredRegisterNotReported(t *testing.T) {
+	tm := newManual()
+	a := clocked[string, *Register[string]]("A", tm.clockAt(0))
+	b := New[string, *Register[string]]("B")
+	var got []vclock.Conflict
+	a.SetConflictHook(func(c vclock.Conflict) { got = append(got, c) })
+	a.At("k").Set("x")
+	a.Expire("k", time.Second)
+	y := b.At("k").Set("y") // concurrent with both
+	c := a.Clone()
+	tm.advance(time.Second)
+	mustApply(t, a, y)
+	if len(got) != 0 {
+		t.Fatalf("a register of an expired key was reported: %v", got)
+	}
+	if a.Has("k") || c.Has("k") {
+		t.Fatal("the expired key shows, at the map or at its clone")
+	}
+	// Without the expiry, the same writes are reported.
+	d := New[string, *Register[string]]("A")
+	d.SetConflictHook(func(c vclock.Conflict) { got = append(got, c) })
+	d.At("k").Set("x")
+	mustApply(t, d, y)
+	if len(got) != 1 {
+		t.Fatalf("%d reports without the expiry, want 1", len(got))
+	}
+}
+
+// TestSetClockOnNestedPanics: the clock belongs to the top-level map.
+func TestSetClockOnNestedPanics(t *testing.T) {
+	m := New[string, *Map[string, *Counter]]("A")
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic")
+		}
+	}()
+	m.At("x").SetClock(newManual().clockAt(0))
+}
