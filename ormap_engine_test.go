@@ -194,3 +194,210 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		rt.Fatalf("no convergence on the reference after 300 rounds (last receive error: %v)", net.LastError())
 	})
 }
+
+// TestEngineORMapConflictReports: two regions cut off from each other
+// write one nested register; once healed, Config.OnConflict at each
+// receives the ormap's report with the object's name, the key path and
+// both values with their writers, once. A restart from a snapshot holding
+// the siblings reports nothing again.
+func TestEngineORMapConflictReports(t *testing.T) {
+	type profiles = ormap.Map[string, *ormap.Map[string, *ormap.Register[string]]]
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(7)
+	ids := []crdt.ReplicaID{"us", "eu"}
+	got := map[crdt.ReplicaID][]crdt.Conflict{}
+	handles := map[crdt.ReplicaID]*crdt.Handle[*profiles]{}
+	replicas := map[crdt.ReplicaID]*crdt.Replica{}
+	start := func(id crdt.ReplicaID, snap []byte) {
+		r, err := crdt.NewReplica(crdt.Config{
+			ID: id, Transport: net.Transport(id), Clock: clock.New(clock.WithSource(now.Load)),
+			OnConflict: func(c crdt.Conflict) { got[id] = append(got[id], c) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crdt.Register(r, "profiles", ormap.New[string, *ormap.Map[string, *ormap.Register[string]]](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		replicas[id], handles[id] = r, h
+		net.Attach(id, r)
+	}
+	for _, id := range ids {
+		start(id, nil)
+	}
+	settle := func() {
+		for range 200 {
+			var fp []uint64
+			var pending uint64
+			for _, id := range ids {
+				handles[id].Read(func(m *profiles) { fp = append(fp, m.Fingerprint()) })
+				for _, ps := range replicas[id].Stats().Peers {
+					pending += ps.PendingOps
+				}
+			}
+			if fp[0] == fp[1] && pending == 0 {
+				return
+			}
+			for _, id := range ids {
+				_ = replicas[id].Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(5 * time.Millisecond))
+		}
+		t.Fatalf("no convergence (last error %v)", net.LastError())
+	}
+	set := func(id crdt.ReplicaID, v string) {
+		err := handles[id].Update(func(m *profiles) (crdt.Op, error) {
+			op := m.At("ann").At("city").Set(v)
+			return op, op.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.Partition("us", "eu")
+	set("us", "paris")
+	set("eu", "rome")
+	net.Heal("us", "eu")
+	settle()
+	for _, id := range ids {
+		cs := got[id]
+		if len(cs) != 1 {
+			t.Fatalf("%s heard %d reports, want 1: %v", id, len(cs), cs)
+		}
+		c := cs[0]
+		if c.Object != "profiles" || !cmp.Equal(c.Key, []any{"ann", "city"}) || len(c.Siblings) != 2 {
+			t.Fatalf("%s heard %+v", id, c)
+		}
+		values := map[any]crdt.ReplicaID{}
+		for _, w := range c.Siblings {
+			values[w.Value] = w.Writer.Name()
+		}
+		if !cmp.Equal(values, map[any]crdt.ReplicaID{"paris": "us", "rome": "eu"}) {
+			t.Errorf("%s: siblings %v", id, values)
+		}
+	}
+
+	// eu restarts from a snapshot holding the siblings: no news.
+	var snap []byte
+	if err := replicas["eu"].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	net.Detach("eu")
+	delete(got, "eu")
+	start("eu", snap)
+	settle()
+	if len(got["eu"]) != 0 {
+		t.Errorf("a restart reported again: %v", got["eu"])
+	}
+}
+
+// TestEngineORMapExpiry: through the engine, with the replica's clock
+// given to the map, a key one region expires disappears at both regions
+// as soon as their clocks reach its expiry, without a message; the
+// engine's collection then deletes its writes everywhere (the stores
+// empty out), while a key without expiry stays.
+func TestEngineORMapExpiry(t *testing.T) {
+	type sessions = ormap.Map[string, *ormap.Counter]
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(3)
+	ids := []crdt.ReplicaID{"us", "eu"}
+	handles := map[crdt.ReplicaID]*crdt.Handle[*sessions]{}
+	replicas := map[crdt.ReplicaID]*crdt.Replica{}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clock.New(clock.WithSource(now.Load)), AntiEntropyTicks: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := ormap.New[string, *ormap.Counter](id)
+		m.SetClock(r.Clock())
+		if handles[id], err = crdt.Register(r, "sessions", m); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		replicas[id] = r
+		net.Attach(id, r)
+	}
+	round := func() {
+		for _, id := range ids {
+			_ = replicas[id].Tick(context.Background())
+		}
+		net.DeliverAll(context.Background())
+		now.Add(int64(5 * time.Millisecond))
+	}
+	update := func(f func(m *sessions) ormap.Op) {
+		err := handles["us"].Update(func(m *sessions) (crdt.Op, error) {
+			op := f(m)
+			return op, op.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(m *sessions) ormap.Op { return m.At("ann").Add(1) })
+	update(func(m *sessions) ormap.Op { return m.At("bob").Add(1) })
+	update(func(m *sessions) ormap.Op { return m.Expire("ann", time.Second) })
+	state := func(id crdt.ReplicaID) (has, bob bool, fp uint64) {
+		handles[id].Read(func(m *sessions) { has, bob, fp = m.Has("ann"), m.Has("bob"), m.Fingerprint() })
+		return has, bob, fp
+	}
+	for range 10 {
+		round()
+	}
+	if has, _, _ := state("eu"); !has {
+		t.Fatal("eu: ann missing before its expiry")
+	}
+	now.Add(int64(time.Second))
+	for _, id := range ids {
+		if has, bob, _ := state(id); has || !bob {
+			t.Fatalf("%s: at the expiry, ann shows %v, bob %v", id, has, bob)
+		}
+	}
+	// The collection: both stores end up holding bob's increment alone,
+	// as the state before the expiry does once ann is deleted from it.
+	want := ormap.New[string, *ormap.Counter]("x")
+	handles["us"].Read(func(m *sessions) {
+		b, err := m.MarshalBinary()
+		if err == nil {
+			err = want.UnmarshalBinary(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if op := want.Delete("ann"); op.IsNoop() {
+		t.Fatal("nothing to delete")
+	}
+	var fpUS, fpEU uint64
+	for range 200 {
+		round()
+		_, _, fpUS = state("us")
+		_, _, fpEU = state("eu")
+		if fpUS == want.Fingerprint() && fpEU == fpUS {
+			break
+		}
+	}
+	if fpUS != want.Fingerprint() || fpEU != fpUS {
+		t.Fatalf("the expired key was not collected: fingerprints us %x, eu %x, want %x", fpUS, fpEU, want.Fingerprint())
+	}
+	if _, bob, _ := state("eu"); !bob {
+		t.Fatal("eu: bob collected")
+	}
+}

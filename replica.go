@@ -136,8 +136,8 @@ type Fingerprinter interface {
 // writes its conflict rule discards for concurrent ones. When
 // Config.OnConflict is set, [Register] hands the object a hook, and the
 // engine passes each report on with the object's name; the hook replaces
-// any the object had. register.LWW, register.MV and lwwmap.Map implement
-// it.
+// any the object had. register.LWW, register.MV, lwwmap.Map and ormap.Map
+// implement it.
 type ConflictReporter interface {
 	SetConflictHook(func(vclock.Conflict))
 }

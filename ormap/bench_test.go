@@ -237,3 +237,76 @@ func BenchmarkMergeDelta10Into100k(b *testing.B) {
 		r.Merge(d)
 	}
 }
+
+// registerOps returns n writes of one register each, made at replica B
+// with nothing seen, and a map at replica A holding its own value under
+// every second key: applying the ops makes n/2 registers hold siblings.
+func registerOps(keys []string) (*Map[string, *Register[string]], []Op) {
+	a := New[string, *Register[string]]("bench-a")
+	b := New[string, *Register[string]]("bench-b")
+	ops := make([]Op, len(keys))
+	for i, k := range keys {
+		if i%2 == 0 {
+			a.At(k).Set("a")
+		}
+		ops[i] = b.At(k).Set("b")
+	}
+	return a, ops
+}
+
+// BenchmarkConflictHook applies 100k register writes of another replica,
+// half of which meet a concurrent value, to a map without a conflict hook
+// and to one with a hook that counts the reports: "none" is what every
+// map pays for reports when no hook is set.
+func BenchmarkConflictHook(b *testing.B) {
+	keys := benchKeys(N)
+	for _, hook := range []bool{false, true} {
+		name := map[bool]string{false: "none", true: "set"}[hook]
+		b.Run("apply/"+name, func(b *testing.B) {
+			base, ops := registerOps(keys)
+			reports := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				m := base.Clone()
+				if hook {
+					m.SetConflictHook(func(vclock.Conflict) { reports++ })
+				}
+				b.StartTimer()
+				for _, op := range ops {
+					if err := m.Apply(op); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if hook && reports != b.N*N/2 {
+				b.Fatalf("%d reports, want %d", reports, b.N*N/2)
+			}
+			perKey(b, N)
+		})
+		b.Run("merge/"+name, func(b *testing.B) {
+			base, ops := registerOps(keys)
+			o := New[string, *Register[string]]("bench-o")
+			for _, op := range ops {
+				if err := o.Apply(op); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reports := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				m := base.Clone()
+				if hook {
+					m.SetConflictHook(func(vclock.Conflict) { reports++ })
+				}
+				b.StartTimer()
+				m.Merge(o)
+			}
+			if hook && reports != b.N*N/2 {
+				b.Fatalf("%d reports, want %d", reports, b.N*N/2)
+			}
+			perKey(b, N)
+		})
+	}
+}

@@ -18,6 +18,30 @@
 //   - A writes register f = "x" while B writes "y": f holds both values
 //     until a later write replaces them.
 //
+// # Expiry
+//
+// [Map.Expire] gives a key, at any depth, a time to live, and
+// [Map.Persist] takes it away, with Redis Active-Active's rules: of
+// concurrent expiries the one that lets the key live longest wins, a
+// persist wins over a concurrent expiry, and an expiry or persist made
+// after seeing another replaces it. Once a replica's clock reaches a key's
+// expiry, the key reads as absent there at once, and a write to it starts
+// it afresh; [Map.Collect] deletes it later, once every replica has seen
+// its writes. An expiry is a write of its own with a dot, like a register
+// value under the key, which is why "concurrent" is exact.
+//
+// Expiry is judged by the hybrid logical clock given to [Map.SetClock]
+// (with the engine, the replica's): an expiry's time is the expiring
+// replica's clock reading plus the ttl, and a key has expired at a
+// replica once that replica's clock reads at least that time. No replica
+// can make a key expire early elsewhere: the time travels with the
+// expiry, fixed, and a clock running ahead only makes its own expiries
+// later. A replica's clock reads the later of its own physical clock and
+// the timestamps it has taken in; the engine takes in none more than the
+// clock's maximum offset ahead of local physical time (clock.ErrClockSkew),
+// so a key can expire early at a replica by at most that offset, plus that
+// replica's own physical clock error, which nothing can detect.
+//
 // # How it works
 //
 // A map is a single dot store, after Almeida, Shoker and Baquero's
@@ -31,6 +55,10 @@
 // it holds that the deleter never saw survives. That is why a delete
 // concurrent with an increment leaves just the increment, and why no
 // tombstone is kept per deleted key.
+//
+// An expiry or persist is a leaf at the key's own path, kept apart from
+// the value's leaves: it does not make the key present, and a delete of
+// the key drops it with the rest.
 //
 // Delete information: the only metadata a delete leaves behind is the
 // context's record of the dropped dots (folded into a version vector once
@@ -59,6 +87,15 @@
 // top-level map at the other replicas. Whole states travel with
 // [Map.MarshalBinary] and [Map.MergeBinary]; [Map.DeltaSince] of a peer's
 // [Map.Version] sends it only what it lacks.
+//
+// # Conflict reports
+//
+// [Map.SetConflictHook] takes a hook that hears, as a [vclock.Conflict],
+// each time one of the map's registers starts holding siblings after
+// concurrent writes met: the register's key path and every value with its
+// writer. The replication engine passes the reports on with the object's
+// name (crdt.Config.OnConflict). Without a hook the map does no work for
+// reports.
 //
 // # Untrusted peers
 //

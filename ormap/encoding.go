@@ -3,6 +3,7 @@ package ormap
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -25,6 +26,14 @@ import (
 // nil for a delete, then each dropped dot's replica and sequence number,
 // sorted. The replica table is the op's replica, then the replicas of the
 // dropped dots in order of first appearance.
+//
+// An expiry or a persist of a key (see Map.Expire) is a leaf too, written
+// as an array of one field, which no write of a value is (those have at
+// least two: a key and a value or set element): an array of the time,
+// then the keys of the key's path, outermost first. The time is an array
+// [wall, logical] of the expiry's hybrid logical clock time (a signed and
+// an unsigned integer), or nil for a persist. Maps that never expire
+// anything write nothing new, so their encodings are unchanged.
 
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)
@@ -48,6 +57,10 @@ func (sh *shape) fields() int {
 }
 
 func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
+	if l.tag != 0 {
+		sh.putTTL(w, l)
+		return
+	}
 	w.Array(sh.fields())
 	p := l.path
 	for _, c := range sh.segs {
@@ -67,6 +80,9 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 	n := r.CanonicalArrayLen(1)
 	if r.Err() != nil {
 		return leaf{}
+	}
+	if n == 1 {
+		return sh.getTTL(r)
 	}
 	if n != sh.fields() {
 		r.Fail("value with %d fields, want %d", n, sh.fields())
@@ -161,7 +177,7 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return s.k.Join(k), nil
+	return s.join(k), nil
 }
 
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,
@@ -230,6 +246,7 @@ func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
 		}
 		stable.Meet(v)
 	}
+	s.collectExpired(stable)
 	s.k.Collect(stable)
 	return nil
 }
@@ -331,4 +348,73 @@ func getOp(r *codec.Reader, sh *shape) Op {
 		return Op{}
 	}
 	return op
+}
+
+// levels returns the number of map keys in the key path of a value: the
+// segments, less a set's element.
+func (sh *shape) levels() int {
+	if sh.kind == kindSet {
+		return len(sh.segs) - 1
+	}
+	return len(sh.segs)
+}
+
+// putTTL writes an expiry or persist leaf.
+func (sh *shape) putTTL(w *codec.Writer, l leaf) {
+	w.Array(1)
+	j := countSegs(l.path)
+	w.Array(1 + j)
+	if l.tag == tagPersist {
+		w.Nil()
+	} else {
+		w.Array(2)
+		w.Int(l.n)
+		w.Uint(uint64(l.lg))
+	}
+	p := l.path
+	for _, c := range sh.segs[:j] {
+		seg, rest, _ := nextSeg(p)
+		c.put(w, seg)
+		p = rest
+	}
+}
+
+// getTTL reads the field of an expiry or persist leaf, the array around
+// it read.
+func (sh *shape) getTTL(r *codec.Reader) leaf {
+	n := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return leaf{}
+	}
+	if n < 2 || n-1 > sh.levels() {
+		r.Fail("expiry with %d fields, want 2 to %d", n, 1+sh.levels())
+		return leaf{}
+	}
+	l := leaf{tag: tagPersist}
+	if !r.IsNil() {
+		if m := r.CanonicalArrayLen(1); r.Err() == nil && m != 2 {
+			r.Fail("expiry time with %d fields, want 2", m)
+		}
+		l.tag = tagExpire
+		l.n = r.CanonicalInt()
+		lg := r.CanonicalUint()
+		if r.Err() == nil && lg > math.MaxUint32 {
+			r.Fail("expiry time with logical part %d", lg)
+		}
+		l.lg = uint32(lg)
+	}
+	var b []byte
+	for _, c := range sh.segs[:n-1] {
+		seg := c.get(r)
+		if r.Err() != nil {
+			return leaf{}
+		}
+		b = binary.AppendUvarint(b, uint64(len(seg)))
+		b = append(b, seg...)
+	}
+	if r.Err() != nil {
+		return leaf{}
+	}
+	l.path = string(b)
+	return l
 }

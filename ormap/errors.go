@@ -15,3 +15,8 @@ var (
 	// int64. Nothing changes.
 	ErrOverflow = errors.New("ormap: counter overflow")
 )
+
+// ErrInvalidTTL is returned (through [Op.Err]) by [Map.Expire] for an
+// expiry that is not in the future, or on a map without a clock (see
+// [Map.SetClock]). Nothing changes.
+var ErrInvalidTTL = errors.New("ormap: invalid expiry")

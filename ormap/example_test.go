@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // Two regions keep a cart per user: a map of maps of counters. A delete
@@ -57,4 +60,51 @@ func ExampleMap_At() {
 	// Output:
 	// [crdt]
 	// [draft final] [draft final]
+}
+
+// Sessions that expire: one region gives a session a minute to live
+// while the other persists it, concurrently; the persist wins. Another
+// session expires on time at both regions.
+func ExampleMap_Expire() {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano()
+	source := func() int64 { return now }
+	east := ormap.New[string, *ormap.Counter]("us-east-1")
+	west := ormap.New[string, *ormap.Counter]("eu-west-1")
+	east.SetClock(clock.New(clock.WithSource(source)))
+	west.SetClock(clock.New(clock.WithSource(source)))
+	for _, op := range []ormap.Op{
+		east.At("ann").Add(1), east.At("bob").Add(1),
+		east.Expire("ann", time.Hour), east.Expire("bob", 10*time.Second),
+	} {
+		_ = west.Apply(op)
+	}
+
+	exp := east.Expire("ann", time.Minute) // concurrently,
+	per := west.Persist("ann")             // the persist wins
+	_ = west.Apply(exp)
+	_ = east.Apply(per)
+	_, expires := east.ExpiresAt("ann")
+	fmt.Println("ann expires:", expires)
+
+	now += int64(11 * time.Second) // past bob's expiry
+	fmt.Println(east.Has("bob"), west.Has("bob"), west.Len())
+	// Output:
+	// ann expires: false
+	// false false 1
+}
+
+// A conflict report: two regions set one register at once.
+func ExampleMap_SetConflictHook() {
+	east := ormap.New[string, *ormap.Register[string]]("us-east-1")
+	west := ormap.New[string, *ormap.Register[string]]("eu-west-1")
+	east.SetConflictHook(func(c vclock.Conflict) {
+		for _, w := range c.Siblings {
+			fmt.Println(c.Key, w.Writer, w.Value)
+		}
+	})
+	east.At("title").Set("Draft")
+	_ = east.Apply(west.At("title").Set("Final"))
+	// Output:
+	// [title] eu-west-1 Final
+	// [title] us-east-1 Draft
 }

@@ -3,7 +3,9 @@ package ormap
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/costcheck"
 	"github.com/activeactive/crdt/vclock"
@@ -21,6 +23,13 @@ func seedMap(t testing.TB) *cartMap {
 		t.Fatal(err)
 	}
 	_ = w
+	// Expiries at both levels, one replaced by a persist.
+	m.SetClock(clock.New(clock.WithSource(func() int64 { return t0 })))
+	for _, op := range []Op{m.Expire("bob", time.Minute), m.At("bob").Expire("fig", time.Second), m.At("bob").Persist("fig")} {
+		if op.Err() != nil || op.IsNoop() {
+			t.Fatalf("seed %v: %v", op, op.Err())
+		}
+	}
 	return m
 }
 
@@ -36,7 +45,8 @@ func seedOps(f *testing.F) {
 	if err := a.Apply(b.At("x").At("y").Add(3)); err != nil {
 		f.Fatal(err)
 	}
-	for _, op := range []Op{a.At("x").At("z").Add(-1), a.At("x").Delete("y"), a.Delete("x"), a.Delete("x")} {
+	a.SetClock(clock.New(clock.WithSource(func() int64 { return t0 })))
+	for _, op := range []Op{a.At("x").At("z").Add(-1), a.Expire("x", time.Hour), a.At("x").Expire("z", time.Hour), a.Persist("x"), a.At("x").Delete("y"), a.Delete("x"), a.Delete("x")} {
 		f.Add(mustMarshal(f, op))
 	}
 }

@@ -19,8 +19,29 @@ type node struct {
 	kids map[string]*node // the longer paths, once there are more
 	lo   uint64           // the sum of the increments here, as a 96-bit integer
 	hi   int32            // (no store holds the 2^32 increments that would pass it)
-	live uint32           // dots at or below this node (no store holds 2^32)
+	live uint32           // dots of values at or below this node (no store holds 2^32)
+	x    *nodeTTL         // expiries and persists at or below this node; nil for none
 }
+
+// nodeTTL is what a node of a map that expires keys holds of expiries
+// and persists (see Map.Expire), kept behind a pointer so that the nodes
+// of maps that never expire anything pay one word for them, not four.
+type nodeTTL struct {
+	dots  []vclock.Dot // those of the key whose path ends at the node
+	below uint32       // those at or below the node
+}
+
+// ttlDots returns the dots of the expiries and persists of the key whose
+// path ends at n.
+func (n *node) ttlDots() []vclock.Dot {
+	if n.x == nil {
+		return nil
+	}
+	return n.x.dots
+}
+
+// empty reports whether no dot is at or below n.
+func (n *node) empty() bool { return n.live == 0 && (n.x == nil || n.x.below == 0) }
 
 // kid is a child of a node: the next segment and its node.
 type kid struct {
@@ -106,8 +127,17 @@ func (n *node) eachKid(f func(seg string, c *node) bool) bool {
 	return true
 }
 
-// find returns the node of path p, or nil if no dot is at or below it.
+// find returns the node of path p, or nil if no value's dot is at or
+// below it.
 func (n *node) find(p string) *node {
+	if n = n.lookup(p); n == nil || n.live == 0 {
+		return nil
+	}
+	return n
+}
+
+// lookup returns the node of path p, or nil if no dot is at or below it.
+func (n *node) lookup(p string) *node {
 	for p != "" {
 		seg, rest, ok := nextSeg(p)
 		if !ok {
@@ -118,16 +148,24 @@ func (n *node) find(p string) *node {
 		}
 		p = rest
 	}
-	if n.live == 0 {
+	if n.empty() {
 		return nil
 	}
 	return n
 }
 
-// add indexes the dot d of a leaf at path p, with increment inc.
-func (n *node) add(p string, d vclock.Dot, inc int64) {
+// add indexes the dot d of a leaf at path p, with increment inc; ttl
+// says the leaf is an expiry or a persist.
+func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 	for {
-		n.live++
+		if !ttl {
+			n.live++
+		} else {
+			if n.x == nil {
+				n.x = new(nodeTTL)
+			}
+			n.x.below++
+		}
 		seg, rest, ok := nextSeg(p)
 		if !ok {
 			break
@@ -140,22 +178,31 @@ func (n *node) add(p string, d vclock.Dot, inc int64) {
 		}
 		n, p = c, rest
 	}
+	if ttl {
+		n.x.dots = append(n.x.dots, d)
+		return
+	}
 	n.dots = append(n.dots, d)
 	n.addInc(inc)
 }
 
 // remove takes the dot d of a leaf at path p, with increment inc, out of
-// the index, and prunes the nodes left empty.
-func (n *node) remove(p string, d vclock.Dot, inc int64) {
-	n.live--
+// the index, and prunes the nodes left empty; ttl is as for add.
+func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
+	if !ttl {
+		n.live--
+	} else if n.x.below--; n.x.below == 0 && len(n.x.dots) == 0 {
+		n.x = nil
+	}
 	seg, rest, ok := nextSeg(p)
 	if !ok {
-		if i := slices.Index(n.dots, d); i >= 0 {
-			last := len(n.dots) - 1
-			n.dots[i] = n.dots[last]
-			n.dots[last] = vclock.Dot{}
-			n.dots = n.dots[:last]
+		if ttl {
+			if n.x.dots = removeDot(n.x.dots, d); n.x.below == 0 {
+				n.x = nil
+			}
+			return
 		}
+		n.dots = removeDot(n.dots, d)
 		n.addInc(-inc)
 		return
 	}
@@ -163,10 +210,21 @@ func (n *node) remove(p string, d vclock.Dot, inc int64) {
 	if c == nil {
 		return // cannot happen: every removed dot was added
 	}
-	c.remove(rest, d, inc)
-	if c.live == 0 {
+	c.remove(rest, d, inc, ttl)
+	if c.empty() {
 		n.dropChild(seg)
 	}
+}
+
+// removeDot removes d from ds, in place, not keeping the order.
+func removeDot(ds []vclock.Dot, d vclock.Dot) []vclock.Dot {
+	if i := slices.Index(ds, d); i >= 0 {
+		last := len(ds) - 1
+		ds[i] = ds[last]
+		ds[last] = vclock.Dot{}
+		ds = ds[:last]
+	}
+	return ds
 }
 
 func (n *node) addInc(inc int64) {
@@ -195,9 +253,11 @@ func (n *node) sum() int64 {
 	return math.MaxInt64
 }
 
-// under appends every dot at or below n to out.
+// under appends every dot at or below n to out, those of expiries and
+// persists included.
 func (n *node) under(out []vclock.Dot) []vclock.Dot {
 	out = append(out, n.dots...)
+	out = append(out, n.ttlDots()...)
 	n.eachKid(func(_ string, c *node) bool {
 		out = c.under(out)
 		return true

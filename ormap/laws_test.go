@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -32,8 +33,12 @@ func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *M
 		sh = m.s.sh
 	}
 	return crdttest.Type[*Map[K, V], Op]{
-		Name:       name,
-		New:        func(id crdt.ReplicaID, _ *clock.Clock) *Map[K, V] { return New[K, V](id) },
+		Name: name,
+		New: func(id crdt.ReplicaID, clk *clock.Clock) *Map[K, V] {
+			m := New[K, V](id)
+			m.SetClock(clk)
+			return m
+		},
 		Mutate:     mutate,
 		Apply:      func(m *Map[K, V], op Op) error { return m.Apply(op) },
 		Merge:      func(dst, src *Map[K, V]) { dst.Merge(src) },
@@ -86,11 +91,16 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		if oj.kind != opWrite || ow.kind == opInvalid {
 			return false
 		}
+		if ow.leaf.tag != 0 {
+			// An expiry or persist replaces those of its key; one that
+			// was a no-op did nothing.
+			return ow.kind == opWrite && oj.leaf.tag != 0 && oj.leaf.path == ow.leaf.path
+		}
 		if ow.kind == opWrite && ow.leaf.n != 0 {
 			return false // an increment drops nothing
 		}
 		if ow.kind == opWrite {
-			return oj.leaf.path == ow.leaf.path
+			return oj.leaf.tag == 0 && oj.leaf.path == ow.leaf.path
 		}
 		return strings.HasPrefix(oj.leaf.path, ow.leaf.path)
 	}
@@ -108,6 +118,7 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		knew[i] = k
 	}
 	out := map[string]any{}
+	ttls := map[string][]leaf{} // the surviving expiries and persists of each key path
 	for j := range h {
 		if h[j].Op.kind != opWrite {
 			continue
@@ -124,6 +135,10 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		}
 		l := h[j].Op.leaf
 		key := readable(sh, l.path)
+		if l.tag != 0 {
+			ttls[key] = append(ttls[key], l)
+			continue
+		}
 		switch sh.kind {
 		case kindCounter:
 			n, _ := out[key].(int64)
@@ -137,8 +152,39 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 			out[key] = true
 		}
 	}
+	// A key's expiry: none if a persist survives, else the latest.
+	for key, ls := range ttls {
+		if !slices.ContainsFunc(ls, func(l leaf) bool { return l.tag == tagPersist }) {
+			at := slices.MaxFunc(ls, func(a, b leaf) int { return a.at().Compare(b.at()) }).at()
+			out["expiry "+key] = fmt.Sprintf("%d+%d", at.Wall, at.Logical)
+		}
+	}
 	return out
 }
+
+// expiries adds to out the expiry of each key of s that has one, as
+// modelValue shows them: read from the store, for keys that hold an
+// expiry and no write too; and checks that Map.ExpiresAt, for a present
+// key, says the same (expires reads it for a key path).
+func expiries(s *state, out map[string]any, expires func(p string) (clock.Timestamp, bool)) map[string]any {
+	for p := range s.ttls {
+		n := s.ix.lookup(p)
+		at, ok := s.expiryOf(n)
+		if ok {
+			out["expiry "+readable(s.sh, p)] = fmt.Sprintf("%d+%d", at.Wall, at.Logical)
+		}
+		if n.live > 0 {
+			if got, gotOK := expires(p); got != at || gotOK != ok {
+				panic(fmt.Sprintf("ExpiresAt %v %v, the store says %v %v", got, gotOK, at, ok))
+			}
+		}
+	}
+	return out
+}
+
+// lawTTL is how far ahead the law tests' expiries are: the harness's
+// clocks never reach them.
+const lawTTL = 1000 * time.Hour
 
 // hexSeg is a value's segment in hex, as readable shows it.
 func hexSeg[T any](v T) string {
@@ -158,7 +204,7 @@ func checkIndex(s *state, api map[string]any) map[string]any {
 	}
 	var fresh node
 	for d, l := range s.k.All() {
-		fresh.add(l.path, d, l.n)
+		fresh.add(l.path, d, l.inc(), l.tag != 0)
 	}
 	if !reflect.DeepEqual(indexValue(s, &fresh), mapValue(s)) {
 		panic("the index kept by the watcher differs from one built from the store")
@@ -208,8 +254,14 @@ func counterType() crdttest.Type[*Map[int, *Counter], Op] {
 	return lawType("ormap.Map[int, *Counter]",
 		func(t *rapid.T, m *Map[int, *Counter]) Op {
 			k := rapid.IntRange(0, 3).Draw(t, "key")
-			if rapid.IntRange(0, 3).Draw(t, "what") == 0 {
+			switch rapid.IntRange(0, 5).Draw(t, "what") {
+			case 0:
 				return m.Delete(k)
+			case 1:
+				ttl := time.Duration(rapid.IntRange(1, 3).Draw(t, "ttl")) * lawTTL
+				return m.Expire(k, ttl)
+			case 2:
+				return m.Persist(k)
 			}
 			return m.At(k).Add(rapid.Int64Range(-3, 5).Filter(func(n int64) bool { return n != 0 }).Draw(t, "n"))
 		},
@@ -218,7 +270,10 @@ func counterType() crdttest.Type[*Map[int, *Counter], Op] {
 			for k, c := range m.All() {
 				out[hexSeg(k)] = c.Value()
 			}
-			return checkIndex(m.s, out)
+			return expiries(m.s, checkIndex(m.s, out), func(p string) (clock.Timestamp, bool) {
+				k, _ := decSeg[int](p[1:])
+				return m.ExpiresAt(k)
+			})
 		})
 }
 
@@ -228,13 +283,20 @@ func nestedSetType() crdttest.Type[*Map[string, *Map[int, *Set[int]]], Op] {
 			k := rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key")
 			k2 := rapid.IntRange(0, 2).Draw(t, "key2")
 			e := rapid.IntRange(0, 2).Draw(t, "elem")
-			switch rapid.IntRange(0, 4).Draw(t, "what") {
+			switch rapid.IntRange(0, 6).Draw(t, "what") {
 			case 0:
 				return m.Delete(k)
 			case 1:
 				return m.At(k).Delete(k2)
 			case 2:
 				return m.At(k).At(k2).Remove(e)
+			case 3:
+				return m.Expire(k, lawTTL)
+			case 4:
+				if rapid.Bool().Draw(t, "persist") {
+					return m.At(k).Persist(k2)
+				}
+				return m.At(k).Expire(k2, lawTTL)
 			}
 			return m.At(k).At(k2).Add(e)
 		},
@@ -250,7 +312,15 @@ func nestedSetType() crdttest.Type[*Map[string, *Map[int, *Set[int]]], Op] {
 					}
 				}
 			}
-			return checkIndex(m.s, out)
+			return expiries(m.s, checkIndex(m.s, out), func(p string) (clock.Timestamp, bool) {
+				seg, rest, _ := nextSeg(p)
+				if rest == "" {
+					return m.ExpiresAt(seg)
+				}
+				seg2, _, _ := nextSeg(rest)
+				k2, _ := decSeg[int](seg2)
+				return m.At(seg).ExpiresAt(k2)
+			})
 		})
 }
 

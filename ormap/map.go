@@ -191,13 +191,13 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 // survives.
 func (m *Map[K, V]) Has(k K) bool {
 	p, err := m.keyPath(k)
-	return err == nil && m.rd().ix.find(p) != nil
+	return err == nil && m.rd().find(p) != nil
 }
 
 // Len returns the number of present keys.
 func (m *Map[K, V]) Len() int {
-	if n := m.rd().ix.find(m.path); n != nil {
-		return n.numKids()
+	if n := m.rd().find(m.path); n != nil {
+		return m.rd().numKids(n)
 	}
 	return 0
 }
@@ -206,12 +206,13 @@ func (m *Map[K, V]) Len() int {
 // unspecified order. The map must not be modified during the iteration.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		n := m.rd().ix.find(m.path)
+		s := m.rd()
+		n := s.find(m.path)
 		if n == nil || m.err != nil {
 			return
 		}
 		var zero V
-		n.eachKid(func(seg string, _ *node) bool {
+		s.eachKid(n, func(seg string, _ *node) bool {
 			k, ok := decSeg[K](seg)
 			return !ok || yield(k, zero.view(m.s, appendSeg(m.path, seg)))
 		})
@@ -221,11 +222,12 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // Keys returns an iterator over the present keys, in unspecified order.
 func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
-		n := m.rd().ix.find(m.path)
+		s := m.rd()
+		n := s.find(m.path)
 		if n == nil || m.err != nil {
 			return
 		}
-		n.eachKid(func(seg string, _ *node) bool {
+		s.eachKid(n, func(seg string, _ *node) bool {
 			k, ok := decSeg[K](seg)
 			return !ok || yield(k)
 		})
@@ -241,7 +243,8 @@ func (m *Map[K, V]) Keys() iter.Seq[K] {
 // its own, so the map's version advances and [Map.DeltaSince] conveys it.
 //
 // If k is not present, Delete does nothing and returns an op that does
-// nothing ([Op.IsNoop]). If k cannot be encoded, or the replica has no
+// nothing ([Op.IsNoop]), unless k has expired or holds an expiry alone
+// (see [Map.Expire]): then it drops what k holds. If k cannot be encoded, or the replica has no
 // sequence number left, Delete changes nothing and returns an op that
 // reports the error.
 //
@@ -283,7 +286,7 @@ func (c *Counter) Value() int64 {
 	if c.err != nil {
 		return 0
 	}
-	return c.s.ix.find(c.path).sum()
+	return c.s.find(c.path).sum()
 }
 
 // Add adds n (which may be negative) to the counter and returns the op to
@@ -340,7 +343,7 @@ func (r *Register[T]) Values() []T {
 	if r.err != nil {
 		return nil
 	}
-	n := r.s.ix.find(r.path)
+	n := r.s.find(r.path)
 	if n == nil || len(n.dots) == 0 {
 		return nil
 	}
@@ -409,7 +412,7 @@ func (t *Set[E]) elemPath(e E) (string, error) {
 // Contains reports whether e is in the set.
 func (t *Set[E]) Contains(e E) bool {
 	p, err := t.elemPath(e)
-	return err == nil && t.s.ix.find(p) != nil
+	return err == nil && t.s.find(p) != nil
 }
 
 // Len returns the number of elements in the set.
@@ -417,8 +420,8 @@ func (t *Set[E]) Len() int {
 	if t.err != nil {
 		return 0
 	}
-	if n := t.s.ix.find(t.path); n != nil {
-		return n.numKids()
+	if n := t.s.find(t.path); n != nil {
+		return t.s.numKids(n)
 	}
 	return 0
 }
@@ -430,11 +433,11 @@ func (t *Set[E]) All() iter.Seq[E] {
 		if t.err != nil {
 			return
 		}
-		n := t.s.ix.find(t.path)
+		n := t.s.find(t.path)
 		if n == nil {
 			return
 		}
-		n.eachKid(func(seg string, _ *node) bool {
+		t.s.eachKid(n, func(seg string, _ *node) bool {
 			e, ok := decSeg[E](seg)
 			return !ok || yield(e)
 		})
@@ -466,6 +469,9 @@ func (t *Set[E]) Remove(e E) Op {
 	p, err := t.elemPath(e)
 	if err != nil {
 		return Op{err: err}
+	}
+	if t.s.find(p) == nil {
+		return Op{kind: opNoop, leaf: leaf{path: p}, sh: t.s.sh}
 	}
 	return t.s.remove("Set.Remove", p, t.s.dotsAt(p))
 }

@@ -61,6 +61,12 @@ func (op Op) Dropped() []vclock.Dot { return append([]vclock.Dot(nil), op.droppe
 func (op Op) String() string {
 	switch op.kind {
 	case opWrite:
+		switch op.leaf.tag {
+		case tagExpire:
+			return fmt.Sprintf("expire@%v at %v drops %d dots", op.dot, op.leaf.at(), len(op.dropped))
+		case tagPersist:
+			return fmt.Sprintf("persist@%v drops %d dots", op.dot, len(op.dropped))
+		}
 		return fmt.Sprintf("write@%v drops %d dots", op.dot, len(op.dropped))
 	case opRemove:
 		return fmt.Sprintf("remove@%v drops %d dots", op.dot, len(op.dropped))

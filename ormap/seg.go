@@ -113,6 +113,7 @@ func decSeg[T any](s string) (T, bool) {
 type segCodec struct {
 	put func(w *codec.Writer, seg string)
 	get func(r *codec.Reader) string // "" with r's error set on a problem
+	val func(seg string) any         // the value the segment stands for
 }
 
 func segCodecOf[T any]() segCodec {
@@ -136,6 +137,10 @@ func segCodecOf[T any]() segCodec {
 				return ""
 			}
 			return s
+		},
+		val: func(seg string) any {
+			v, _ := decSeg[T](seg)
+			return v
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
@@ -31,8 +32,10 @@ type shape struct {
 // under a dot of its own, so a dot's leaf never changes.
 type leaf struct {
 	path string // the key path, segment by segment (see appendSeg)
-	n    int64  // a counter increment
+	n    int64  // a counter increment; an expiry's time, wall part
 	val  string // a register value's segment
+	lg   uint32 // an expiry's time, logical part
+	tag  ttlTag // what the leaf is: a value's write, an expiry or a persist
 }
 
 // state is what a top-level map and all the maps and values nested in it
@@ -44,6 +47,13 @@ type state struct {
 	ix  node
 	lim codec.Limits
 	sh  *shape
+
+	clk  *clock.Clock   // see Map.SetClock
+	ttls map[string]int // the key paths with expiries or persists: how many
+
+	hook   func(vclock.Conflict) // see Map.SetConflictHook
+	noting bool                  // a join with a hook is under way: note the dots added
+	added  []addedDot            // the dots added by that join
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -56,10 +66,16 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 // watch makes the kernel keep the index up to date.
 func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
+		if l.tag != 0 {
+			s.noteTTL(l.path, added)
+		}
 		if added {
-			s.ix.add(l.path, d, l.n)
+			s.ix.add(l.path, d, l.inc(), l.tag != 0)
+			if s.noting {
+				s.noteAdded(l.path, d)
+			}
 		} else {
-			s.ix.remove(l.path, d, l.n)
+			s.ix.remove(l.path, d, l.inc(), l.tag != 0)
 		}
 	}
 }
@@ -68,11 +84,15 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
+	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.kids = make(map[string]*node, k.Len())
 	}
 	for d, l := range s.k.All() {
-		s.ix.add(l.path, d, l.n)
+		if l.tag != 0 {
+			s.noteTTL(l.path, true)
+		}
+		s.ix.add(l.path, d, l.inc(), l.tag != 0)
 	}
 	s.watch()
 }
@@ -89,6 +109,12 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	s.mustWrite(what)
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	if q, ok := s.expiredPrefix(l.path); ok && l.tag == 0 {
+		// The key has expired here: the write starts it afresh. (Expire
+		// and Persist do nothing to an expired key: they checked, before
+		// Expire read the clock, which may have moved past an expiry.)
+		drop = mergeDots(drop, s.ix.lookup(q).under(nil))
 	}
 	drop = s.dropAll(drop)
 	d := s.k.Mint(s.id)
@@ -131,9 +157,10 @@ func (s *state) dotsAt(p string) []vclock.Dot {
 	return nil
 }
 
-// dotsUnder returns the dots at or below path p.
+// dotsUnder returns the dots at or below path p, those of expiries and
+// persists included.
 func (s *state) dotsUnder(p string) []vclock.Dot {
-	if n := s.ix.find(p); n != nil {
+	if n := s.ix.lookup(p); n != nil {
 		return n.under(nil)
 	}
 	return nil
@@ -157,6 +184,9 @@ func (s *state) apply(op Op) (bool, error) {
 	if op.kind == opWrite {
 		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
 			changed = true
+			if s.hook != nil {
+				s.reportFresh(op.leaf.path, func(d vclock.Dot) bool { return d == op.dot })
+			}
 		}
 	} else {
 		s.k.Observe(op.dot)
@@ -166,11 +196,40 @@ func (s *state) apply(op Op) (bool, error) {
 
 // checkLeaf reports why l does not fit the shape sh, or nil.
 func (sh *shape) checkLeaf(l leaf) error {
+	if l.tag != 0 {
+		return sh.checkTTL(l)
+	}
 	if n := countSegs(l.path); n != len(sh.segs) {
 		return fmt.Errorf("%w: a key path of %d segments, want %d", ErrInvalidOp, n, len(sh.segs))
 	}
 	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.val != "") {
 		return fmt.Errorf("%w: a value of another type", ErrInvalidOp)
+	}
+	return nil
+}
+
+// mergeDots returns the dots of a and b, without repeats. a may be
+// modified.
+func mergeDots(a, b []vclock.Dot) []vclock.Dot {
+	for _, d := range b {
+		if !slices.Contains(a, d) {
+			a = append(a, d)
+		}
+	}
+	return a
+}
+
+// checkTTL reports why the expiry or persist leaf l does not fit the
+// shape sh, or nil.
+func (sh *shape) checkTTL(l leaf) error {
+	if n := countSegs(l.path); n < 1 || n > sh.levels() {
+		return fmt.Errorf("%w: an expiry of a key path of %d segments, want 1 to %d", ErrInvalidOp, n, sh.levels())
+	}
+	switch {
+	case l.tag != tagExpire && l.tag != tagPersist:
+		return fmt.Errorf("%w: a leaf of kind %d", ErrInvalidOp, l.tag)
+	case l.val != "" || (l.tag == tagPersist && (l.n != 0 || l.lg != 0)):
+		return fmt.Errorf("%w: an expiry with a value", ErrInvalidOp)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 	if o == nil || o == m {
 		return
 	}
-	s.k.Join(&o.readTop("Merge").k)
+	s.join(&o.readTop("Merge").k)
 }
 
 // Version returns the map's version: for each replica, how many of its
@@ -62,11 +62,22 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 // Collect discards the drop records of the writes and deletes every
 // replica has seen, and returns how many it discarded. stable must be a
 // version every replica has reached (the meet of all their versions).
-// Collecting never changes the map's value or its state as [Map.Equal]
-// sees it. A peer whose version is older than stable is later sent a full
+// Apart from expired keys (below), collecting never changes the map's
+// value or its state as [Map.Equal] sees it. A peer whose version is older than stable is later sent a full
 // copy instead of a delta.
+//
+// Collect also deletes, as [Map.Delete] would at this replica, each key
+// that has expired (see [Map.Expire]) and whose writes, expiries and
+// persists are all within stable. The delete gets a dot of this replica
+// and reaches the others with [Map.DeltaSince]; it changes nothing any
+// replica reads, since the key has expired, except that a write to the
+// key that no replica had seen when it was collected survives it, without
+// the expiry, as a write concurrent with a delete does. A map without a
+// replica ID or a clock deletes nothing.
 func (m *Map[K, V]) Collect(stable vclock.Clock) int {
-	return m.mustTop("Collect").k.Collect(stable)
+	s := m.mustTop("Collect")
+	s.collectExpired(stable)
+	return s.k.Collect(stable)
 }
 
 // Clone returns an independent copy of m, with the same replica ID. Do
@@ -74,7 +85,7 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 // writes with the same dots.
 func (m *Map[K, V]) Clone() *Map[K, V] {
 	s := m.readTop("Clone")
-	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: m.shape()}}
+	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: m.shape(), clk: s.clk}}
 	c.s.adopt(s.k.Clone())
 	return c
 }

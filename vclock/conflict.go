@@ -5,15 +5,16 @@ import "github.com/activeactive/crdt/clock"
 // Conflict reports a write that a conflict rule discarded in favour of a
 // concurrent one, so that a program can show what was lost. The data types
 // hand it to the hook set with their SetConflictHook method (register.LWW,
-// register.MV, lwwmap.Map), and the replication engine passes it on with
-// the object's name (crdt.Config.OnConflict). It lives here, beside
+// register.MV, lwwmap.Map, ormap.Map), and the replication engine passes
+// it on with the object's name (crdt.Config.OnConflict). It lives here, beside
 // [ReplicaID], because every data type and the engine use it.
 //
 // For a last-writer-wins type, Lost is the discarded write and Won the
 // write kept; Key is the key of the map entry (nil for a register) and
 // Siblings is nil. For a multi-value register, which discards nothing,
 // Siblings lists every value held once concurrent writes made it hold more
-// than one, and Key, Lost and Won are zero.
+// than one, and Key, Lost and Won are zero; in an ormap.Map, whose
+// registers are multi-value, Key is the register's key path, a []any.
 //
 // The values are those the writes carried, as Go assigns them: memory they
 // refer to is shared with the data type and must not be modified.

@@ -1,0 +1,320 @@
+package ormap
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// The expiry rules against a naive model: three replicas with skewed
+// clocks increment, delete, expire and persist two keys while time
+// moves; ops are delivered late, twice, out of order or not at all, and
+// states and deltas are merged at random. Once everything reached
+// everyone, the replicas must be equal, and each key's sum and expiry
+// must be what the model computes from the causal history alone, knowing
+// nothing of dots: an op's effect is what its replica had seen. Collect
+// runs too, and may delete only keys that have expired where it runs.
+
+type ttlEvent struct {
+	op   Op
+	key  string
+	what string          // "add", "delete", "expire", "persist"
+	now  clock.Timestamp // the writer's time when it wrote
+	seen map[int]bool    // the events its replica had taken in
+}
+
+// ttlModel computes, for each key, the sum of the surviving increments
+// and the expiry, and checks that each event's op did something exactly
+// when the model says it should. A replica holds the writes it has taken
+// in that no event it has taken in dropped; an event drops, of what its
+// replica held, the writes it covers. (An event a replica knows of only
+// because a later one dropped it drops nothing there: the replica does not
+// know what it dropped.)
+type ttlModel struct {
+	h       []ttlEvent
+	dropped []map[int]bool
+	reset   []bool // the write found its key expired and started it afresh
+}
+
+func (md *ttlModel) isTTL(j int) bool {
+	return md.h[j].what == "expire" || md.h[j].what == "persist"
+}
+
+// covers reports whether event w drops event j if its replica holds j.
+func (md *ttlModel) covers(w, j int) bool {
+	ew, ej := md.h[w], md.h[j]
+	if ew.op.IsNoop() || ej.op.IsNoop() || ej.what == "delete" || ew.key != ej.key {
+		return false
+	}
+	switch ew.what {
+	case "delete":
+		return true
+	case "expire", "persist":
+		return md.isTTL(j)
+	}
+	return md.reset[w]
+}
+
+// held returns the writes a replica that has taken in the events seen
+// holds.
+func (md *ttlModel) held(seen map[int]bool) []int {
+	var out []int
+	for j := range seen {
+		if md.h[j].what == "delete" || md.h[j].op.IsNoop() {
+			continue
+		}
+		dropped := false
+		for p := range seen {
+			if md.dropped[p][j] {
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			out = append(out, j)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// view returns key's sum, whether a write of it is held, and its expiry,
+// at a replica that has taken in the events seen.
+func (md *ttlModel) view(seen map[int]bool, key string) (sum int64, present bool, at clock.Timestamp, expires bool) {
+	persisted := false
+	for _, j := range md.held(seen) {
+		e := md.h[j]
+		if e.key != key {
+			continue
+		}
+		switch e.what {
+		case "add":
+			sum += e.op.leaf.n
+			present = true
+		case "persist":
+			persisted = true
+		case "expire":
+			if t := e.op.leaf.at(); !expires || t.After(at) {
+				at, expires = t, true
+			}
+		}
+	}
+	if !expires || persisted {
+		return sum, present, clock.Timestamp{}, false
+	}
+	return sum, present, at, true
+}
+
+// add takes in event i, which the test has just recorded, and fails if
+// its op did something the model says it should not have, or nothing
+// when it should.
+func (md *ttlModel) add(t *rapid.T, i int) {
+	e := md.h[i]
+	_, present, at, expires := md.view(e.seen, e.key)
+	expired := expires && !e.now.Before(at)
+	md.reset = append(md.reset, e.what == "add" && expired)
+	md.dropped = append(md.dropped, map[int]bool{})
+	held := md.held(e.seen)
+	for _, j := range held {
+		if md.covers(i, j) {
+			md.dropped[i][j] = true
+		}
+	}
+	var want bool // whether the op should do something
+	switch e.what {
+	case "add":
+		want = true
+	case "delete":
+		for _, j := range held {
+			if md.h[j].key == e.key {
+				want = true
+			}
+		}
+	case "expire":
+		want = present && !expired
+	case "persist":
+		want = present && !expired && expires
+	}
+	if want == e.op.IsNoop() {
+		t.Fatalf("event %d (%s %s at %v): op %v, the model says it should do something: %v", i, e.what, e.key, e.now, e.op, want)
+	}
+}
+
+func TestTTLModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var now int64 = t0
+		skews := []int64{0, -2_000_000, 1_500_000}
+		ids := []vclock.ReplicaID{"r0", "r1", "r2"}
+		reps := make([]*Map[string, *Counter], len(ids))
+		seen := make([]map[int]bool, len(ids))
+		for i, id := range ids {
+			skew := skews[i]
+			reps[i] = clocked[string, *Counter](id, clock.New(clock.WithSource(func() int64 { return now + skew }), clock.WithMaxOffset(0)))
+			seen[i] = map[int]bool{}
+		}
+		md := &ttlModel{}
+		type msg struct{ ev, to int }
+		var pending []msg
+		keys := rapid.SampledFrom([]string{"a", "b"})
+		pick := rapid.IntRange(0, len(ids)-1)
+		for range rapid.IntRange(1, 50).Draw(t, "steps") {
+			switch rapid.IntRange(0, 11).Draw(t, "action") {
+			case 0, 1, 2, 3:
+				r := pick.Draw(t, "replica")
+				m := reps[r]
+				key := keys.Draw(t, "key")
+				e := ttlEvent{key: key, seen: map[int]bool{}}
+				e.now, _ = m.s.now()
+				switch rapid.IntRange(0, 5).Draw(t, "what") {
+				case 0, 1:
+					e.what, e.op = "add", m.At(key).Add(rapid.Int64Range(1, 5).Draw(t, "n"))
+				case 2:
+					e.what, e.op = "delete", m.Delete(key)
+				case 3, 4:
+					ttl := time.Duration(rapid.IntRange(1, 6).Draw(t, "ms")) * time.Millisecond
+					e.what, e.op = "expire", m.Expire(key, ttl)
+				default:
+					e.what, e.op = "persist", m.Persist(key)
+				}
+				if e.op.Err() != nil {
+					t.Fatal(e.op.Err())
+				}
+				for p := range seen[r] {
+					e.seen[p] = true
+				}
+				i := len(md.h)
+				md.h = append(md.h, e)
+				md.add(t, i)
+				seen[r][i] = true
+				for to := range ids {
+					if to != r {
+						pending = append(pending, msg{i, to})
+					}
+				}
+			case 4:
+				now += int64(rapid.IntRange(0, 3).Draw(t, "advance ms")) * 1_000_000
+			case 5, 6:
+				if len(pending) == 0 {
+					continue
+				}
+				j := rapid.IntRange(0, len(pending)-1).Draw(t, "msg")
+				p := pending[j]
+				if err := reps[p.to].Apply(md.h[p.ev].op); err != nil {
+					t.Fatal(err)
+				}
+				seen[p.to][p.ev] = true
+				if !rapid.Bool().Draw(t, "duplicate") {
+					pending = slices.Delete(pending, j, j+1)
+				}
+			case 7, 8:
+				from, to := pick.Draw(t, "from"), pick.Draw(t, "to")
+				if from == to {
+					continue
+				}
+				if rapid.Bool().Draw(t, "delta") {
+					b, err := reps[from].DeltaSince(reps[to].Version()).MarshalBinary()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := reps[to].MergeBinary(b); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					reps[to].Merge(reps[from])
+				}
+				for e := range seen[from] {
+					seen[to][e] = true
+				}
+			case 9:
+				pending = nil // the network loses what is in flight
+			case 11: // every replica merges every other's state
+				for i := range ids {
+					for j := range ids {
+						reps[i].Merge(reps[j])
+						for e := range seen[j] {
+							seen[i][e] = true
+						}
+					}
+				}
+			case 10:
+				// Collect at r with what every replica has seen: the
+				// expired keys it deletes join the history as deletes
+				// of r's, which only merges carry (the test has no op
+				// of theirs to deliver).
+				r := pick.Draw(t, "replica")
+				stable := reps[0].Version()
+				for _, m := range reps[1:] {
+					stable.Meet(m.Version())
+				}
+				m := reps[r]
+				held := map[string]bool{}
+				for _, key := range []string{"a", "b"} {
+					held[key] = m.s.ix.lookup(appendSeg("", key)) != nil
+				}
+				rnow, _ := m.s.now()
+				m.Collect(stable)
+				for _, key := range []string{"a", "b"} {
+					if !held[key] || m.s.ix.lookup(appendSeg("", key)) != nil {
+						continue
+					}
+					_, _, at, expires := md.view(seen[r], key)
+					if !expires || rnow.Before(at) {
+						t.Fatalf("%s collected %s, which has not expired there (expiry %v, now %v)", ids[r], key, at, rnow)
+					}
+					e := ttlEvent{key: key, what: "delete", now: rnow, op: Op{kind: opRemove}, seen: map[int]bool{}}
+					for p := range seen[r] {
+						e.seen[p] = true
+					}
+					i := len(md.h)
+					md.h = append(md.h, e)
+					md.add(t, i)
+					seen[r][i] = true
+				}
+			}
+		}
+		for i := range ids {
+			for j := range ids {
+				reps[i].Merge(reps[j])
+			}
+		}
+		for i := range ids {
+			if !reps[i].Equal(reps[0]) {
+				t.Fatalf("%s and %s differ", ids[i], ids[0])
+			}
+		}
+		all := map[int]bool{}
+		for i := range md.h {
+			all[i] = true
+		}
+		for _, key := range []string{"a", "b"} {
+			sum, present, at, expires := md.view(all, key)
+			for i, m := range reps {
+				p := appendSeg("", key)
+				n := m.s.ix.find(p)
+				if got := n.sum(); got != sum || (n != nil) != present {
+					t.Fatalf("%s: %s = %d (held %v), model %d (held %v)", ids[i], key, got, n != nil, sum, present)
+				}
+				gotAt, gotExp := clock.Timestamp{}, false
+				if l := m.s.ix.lookup(p); l != nil { // a key may hold an expiry and no write
+					gotAt, gotExp = m.s.expiryOf(l)
+				}
+				if gotExp != expires || gotAt != at {
+					t.Fatalf("%s: %s expires %v (%v), model %v (%v)", ids[i], key, gotAt, gotExp, at, expires)
+				}
+				rnow, _ := m.s.now()
+				visible := present && !(expires && !rnow.Before(at))
+				if m.Has(key) != visible {
+					t.Fatalf("%s: Has(%s) = %v at %v, model %v", ids[i], key, m.Has(key), rnow, visible)
+				}
+				if v := m.At(key).Value(); (visible && v != sum) || (!visible && v != 0) {
+					t.Fatalf("%s: %s reads %d, model %d (visible %v)", ids[i], key, v, sum, visible)
+				}
+			}
+		}
+	})
+}
