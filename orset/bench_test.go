@@ -125,6 +125,37 @@ func BenchmarkFloorMapMerge100k(b *testing.B) {
 	}
 }
 
+// BenchmarkMergeIntoNew100k merges a replica of 100,000 elements into a
+// new one, as a replica joining late takes in a peer's state; the floor
+// puts the keys of a map into a new map.
+func BenchmarkMergeIntoNew100k(b *testing.B) {
+	east, _, _, _ := mergePair()
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		r := New[string]("eu-west-1")
+		r.Merge(east)
+	}
+	cpu.report(b)
+}
+
+func BenchmarkFloorMapMergeIntoNew100k(b *testing.B) {
+	_, _, eastKeys, _ := mergePair()
+	east := map[string]struct{}{}
+	for _, k := range eastKeys {
+		east[k] = struct{}{}
+	}
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		r := map[string]struct{}{}
+		for k := range east {
+			r[k] = struct{}{}
+		}
+	}
+	cpu.report(b)
+}
+
 // BenchmarkMerge100kConcurrent merges two replicas that added their
 // 100,000 elements independently, 50,000 of them the same: those end up
 // with a dot from each replica.
