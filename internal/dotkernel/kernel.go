@@ -669,11 +669,10 @@ func (k *Kernel[K, V]) Next(id vclock.ReplicaID) (vclock.Dot, error) {
 // [Kernel.Mint] in one, for a mutator that has nothing to do before it
 // mints.
 func (k *Kernel[K, V]) TryMint(id vclock.ReplicaID) (vclock.Dot, error) {
-	d := k.ctx.Next(id)
+	d := k.ctx.AddNext(id)
 	if d.Seq == 0 {
 		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
-	k.ctx.Add(d)
 	return d, nil
 }
 
@@ -681,9 +680,7 @@ func (k *Kernel[K, V]) TryMint(id vclock.ReplicaID) (vclock.Dot, error) {
 // there is none it returns a dot with sequence number 0 and changes
 // nothing: a mutator calls [Kernel.Next] first, and fails with its error.
 func (k *Kernel[K, V]) Mint(id vclock.ReplicaID) vclock.Dot {
-	d := k.ctx.Next(id)
-	k.ctx.Add(d) // ignores a dot with sequence number 0
-	return d
+	return k.ctx.AddNext(id) // changes nothing when there is none
 }
 
 // Put makes the dot d the only support of key, with value v, and returns
