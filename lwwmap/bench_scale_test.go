@@ -66,3 +66,89 @@ func perElement(b *testing.B, cpu cpuMeter, n int) {
 		b.ReportMetric(float64(cpuTime()-cpu.start)/float64(b.N)/float64(n), "cpu-ns/elem")
 	}
 }
+
+// BenchmarkPutScale puts n keys into a new map, for n of 10k, 100k and
+// 1M, beside the same puts into a map[string]string with a clock.Now for
+// each (the floor). It reports the time and CPU time per key: flat from
+// one size to the next if the cost per key does not grow with the map.
+func BenchmarkPutScale(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		keys, vals := benchData(n)
+		clk := clock.New()
+		b.Run(fmt.Sprintf("map/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				m := New[string, string]("bench", clk)
+				for i := range keys {
+					m.Put(keys[i], vals[i])
+				}
+			}
+			perElement(b, cpu, n)
+		})
+		b.Run(fmt.Sprintf("floor-map/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var ts clock.Timestamp
+			cpu := startCPU()
+			for b.Loop() {
+				m := map[string]string{}
+				for i := range keys {
+					ts = clk.Now()
+					m[keys[i]] = vals[i]
+				}
+			}
+			perElement(b, cpu, n)
+			_ = ts
+		})
+	}
+}
+
+// BenchmarkMergeScale merges, for n of 10k, 100k and 1M, one map of n
+// keys into a copy of another, sharing half (see mergePairN), beside the
+// same work on Go maps (the floor). The copies are made with the timer
+// stopped, and the CPU time is taken around the merges alone. Time is
+// per key of a map.
+func BenchmarkMergeScale(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		x, y := mergePairN(n)
+		b.Run(fmt.Sprintf("map/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var cpu int64
+			for b.Loop() {
+				b.StopTimer()
+				r := x.Clone()
+				b.StartTimer()
+				t0 := cpuTime()
+				r.Merge(y)
+				cpu += cpuTime() - t0
+			}
+			perElementCPU(b, cpu, n)
+		})
+		b.Run(fmt.Sprintf("floor-map/%d", n), func(b *testing.B) {
+			fx, fy := maps.Collect(x.All()), maps.Collect(y.All())
+			b.ReportAllocs()
+			var cpu int64
+			for b.Loop() {
+				b.StopTimer()
+				r := maps.Clone(fx)
+				b.StartTimer()
+				t0 := cpuTime()
+				for k, v := range fy {
+					r[k] = v
+				}
+				cpu += cpuTime() - t0
+			}
+			perElementCPU(b, cpu, n)
+		})
+	}
+}
+
+// perElementCPU reports the wall time per element, and cpu, the CPU time
+// of the timed parts of all iterations, per element.
+func perElementCPU(b *testing.B, cpu int64, n int) {
+	if b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem")
+	b.ReportMetric(float64(cpu)/float64(b.N)/float64(n), "cpu-ns/elem")
+}

@@ -75,16 +75,19 @@ func BenchmarkFloorMapPlusNow100k(b *testing.B) {
 	perElem(b, N)
 }
 
-// mergePair returns two maps of N keys written by different replicas,
-// sharing N/2 keys (the second's writes being later).
-func mergePair() (x, y *Map[string, string]) {
-	keys, vals := benchData(N + N/2)
+// mergePair returns two maps of N keys (see mergePairN).
+func mergePair() (x, y *Map[string, string]) { return mergePairN(N) }
+
+// mergePairN returns two maps of n keys written by different replicas,
+// sharing n/2 keys (the second's writes being later).
+func mergePairN(n int) (x, y *Map[string, string]) {
+	keys, vals := benchData(n + n/2)
 	clk := clock.New()
 	x, y = New[string, string]("x", clk), New[string, string]("y", clk)
-	for i := range N {
+	for i := range n {
 		x.Put(keys[i], vals[i])
 	}
-	for i := N / 2; i < N+N/2; i++ {
+	for i := n / 2; i < n+n/2; i++ {
 		y.Put(keys[i], vals[i])
 	}
 	return x, y

@@ -2,6 +2,7 @@ package orset
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -74,4 +75,100 @@ func perElement(b *testing.B, cpu cpuMeter, n int) {
 	if cpu.start > 0 {
 		b.ReportMetric(float64(cpuTime()-cpu.start)/float64(b.N)/float64(n), "cpu-ns/elem")
 	}
+}
+
+// BenchmarkAddRemoveScale adds n elements to a new set and removes every
+// second one, for n of 10k, 100k and 1M, beside the same work on a
+// map[string]struct{} (the floor). It reports the time and CPU time per
+// element added: flat from one size to the next if the cost per element
+// does not grow with the set.
+func BenchmarkAddRemoveScale(b *testing.B) {
+	for _, n := range scales {
+		keys := keysN(n)
+		b.Run(fmt.Sprintf("set/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				s := New[string]("us-east-1")
+				for _, k := range keys {
+					s.Add(k)
+				}
+				for i := 0; i < len(keys); i += 2 {
+					s.Remove(keys[i])
+				}
+			}
+			perElement(b, cpu, n)
+		})
+		b.Run(fmt.Sprintf("floor-map/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				m := map[string]struct{}{}
+				for _, k := range keys {
+					m[k] = struct{}{}
+				}
+				for i := 0; i < len(keys); i += 2 {
+					delete(m, keys[i])
+				}
+			}
+			perElement(b, cpu, n)
+		})
+	}
+}
+
+// BenchmarkMergeScale merges, for n of 10k, 100k and 1M, eu-west-1's
+// replica into a copy of us-east-1's, the two holding n elements each and
+// sharing half (see mergePairN), beside the same work on Go maps (the
+// floor: a copy of one map, and the keys of the other set in it). The
+// copies are made with the timer stopped, and the CPU time is taken
+// around the merges alone. Time is per element of a replica.
+func BenchmarkMergeScale(b *testing.B) {
+	for _, n := range scales {
+		east, west, eastKeys, westKeys := mergePairN(n)
+		b.Run(fmt.Sprintf("set/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var cpu int64
+			for b.Loop() {
+				b.StopTimer()
+				r := east.Clone()
+				b.StartTimer()
+				t0 := cpuTime()
+				r.Merge(west)
+				cpu += cpuTime() - t0
+			}
+			perElementCPU(b, cpu, n)
+		})
+		b.Run(fmt.Sprintf("floor-map/%d", n), func(b *testing.B) {
+			e, w := map[string]struct{}{}, map[string]struct{}{}
+			for _, k := range eastKeys {
+				e[k] = struct{}{}
+			}
+			for _, k := range westKeys {
+				w[k] = struct{}{}
+			}
+			b.ReportAllocs()
+			var cpu int64
+			for b.Loop() {
+				b.StopTimer()
+				r := maps.Clone(e)
+				b.StartTimer()
+				t0 := cpuTime()
+				for k := range w {
+					r[k] = struct{}{}
+				}
+				cpu += cpuTime() - t0
+			}
+			perElementCPU(b, cpu, n)
+		})
+	}
+}
+
+// perElementCPU reports the wall time per element, and cpu, the CPU time
+// of the timed parts of all iterations, per element.
+func perElementCPU(b *testing.B, cpu int64, n int) {
+	if b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem")
+	b.ReportMetric(float64(cpu)/float64(b.N)/float64(n), "cpu-ns/elem")
 }

@@ -67,28 +67,29 @@ func BenchmarkFloorMapAddRemove100k(b *testing.B) {
 	cpu.report(b)
 }
 
-// mergePair returns two replicas of 100,000 elements that share half:
-// us-east-1 added keys 0 to 49,999 and eu-west-1 took them in; then
-// us-east-1 added keys 50,000 to 99,999 and eu-west-1 added keys 100,000
-// to 149,999.
+// mergePair returns two replicas of 100,000 elements that share half
+// (see mergePairN).
 func mergePair() (east, west *Set[string], eastKeys, westKeys []string) {
-	keys := make([]string, 0, 150_000)
-	keys = append(keys, keys100k()...)
-	for i := n100k; i < 150_000; i++ {
-		keys = append(keys, keyOf(i))
-	}
+	return mergePairN(n100k)
+}
+
+// mergePairN returns two replicas of n elements that share half:
+// us-east-1 added keys 0 to n/2-1 and eu-west-1 took them in; then
+// us-east-1 added keys n/2 to n-1 and eu-west-1 added keys n to 3n/2-1.
+func mergePairN(n int) (east, west *Set[string], eastKeys, westKeys []string) {
+	keys := keysN(n + n/2)
 	east, west = New[string]("us-east-1"), New[string]("eu-west-1")
-	for _, k := range keys[:50_000] {
+	for _, k := range keys[:n/2] {
 		east.Add(k)
 	}
 	west.Merge(east)
-	for _, k := range keys[50_000:n100k] {
+	for _, k := range keys[n/2 : n] {
 		east.Add(k)
 	}
-	for _, k := range keys[n100k:] {
+	for _, k := range keys[n:] {
 		west.Add(k)
 	}
-	return east, west, keys[:n100k], keys[50_000:]
+	return east, west, keys[:n], keys[n/2:]
 }
 
 // BenchmarkMerge100k merges eu-west-1's replica into a copy of
@@ -122,6 +123,37 @@ func BenchmarkFloorMapMerge100k(b *testing.B) {
 			r[k] = struct{}{}
 		}
 	}
+}
+
+// BenchmarkMergeIntoNew100k merges a replica of 100,000 elements into a
+// new one, as a replica joining late takes in a peer's state; the floor
+// puts the keys of a map into a new map.
+func BenchmarkMergeIntoNew100k(b *testing.B) {
+	east, _, _, _ := mergePair()
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		r := New[string]("eu-west-1")
+		r.Merge(east)
+	}
+	cpu.report(b)
+}
+
+func BenchmarkFloorMapMergeIntoNew100k(b *testing.B) {
+	_, _, eastKeys, _ := mergePair()
+	east := map[string]struct{}{}
+	for _, k := range eastKeys {
+		east[k] = struct{}{}
+	}
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		r := map[string]struct{}{}
+		for k := range east {
+			r[k] = struct{}{}
+		}
+	}
+	cpu.report(b)
 }
 
 // BenchmarkMerge100kConcurrent merges two replicas that added their

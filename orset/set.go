@@ -204,7 +204,8 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	if err := checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	if _, err := s.k.Next(s.id); err != nil {
+	d, err := s.k.Next(s.id)
+	if err != nil {
 		if !s.k.Has(e) {
 			return Op[E]{kind: opNoop, elem: e}
 		}
@@ -217,7 +218,7 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
 	}
-	d := s.k.Mint(s.id)
+	s.k.Observe(d) // the dot Next named: Remove does not touch the context
 	s.k.Record(d, e, dropped)
 	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped}
 }

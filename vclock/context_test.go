@@ -383,3 +383,33 @@ func TestContextMinus(t *testing.T) {
 		}
 	})
 }
+
+// TestAddNextIsNextThenAdd holds AddNext to Next followed by Add on random
+// contexts, for every replica, including one whose context reaches MaxSeq
+// (where both must return sequence number 0 and change nothing).
+func TestAddNextIsNextThenAdd(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c, _ := buildCtx(genOps().Draw(t, "ops"))
+		if rapid.Bool().Draw(t, "full") {
+			id := rapid.SampledFrom(ids).Draw(t, "fullID")
+			lo := rapid.Uint64Range(1, maxSeq).Draw(t, "fullLo")
+			if rapid.Bool().Draw(t, "run") {
+				c.AddRange(id, lo, vclock.MaxSeq)
+			} else {
+				c.Add(vclock.Dot{Replica: id, Seq: vclock.MaxSeq})
+			}
+		}
+		for _, id := range ids {
+			a, b := c.Clone(), c.Clone()
+			got := a.AddNext(id)
+			want := b.Next(id)
+			b.Add(want)
+			if got != want {
+				t.Fatalf("AddNext(%s) = %v, Next then Add %v, in %v", id, got, want, &c)
+			}
+			if !a.Equal(&b) {
+				t.Fatalf("after AddNext(%s): %v, after Next and Add: %v", id, &a, &b)
+			}
+		}
+	})
+}

@@ -95,6 +95,11 @@ func (c Clock) find(id ReplicaID) (int, bool) {
 	// Vectors are small (one entry per region); a linear scan beats binary
 	// search for the sizes that matter.
 	if len(c.e) <= 8 {
+		for i := range c.e { // equality first, as in Context.find
+			if c.e[i].id == id {
+				return i, true
+			}
+		}
 		for i := range c.e {
 			if c.e[i].id >= id {
 				return i, c.e[i].id == id

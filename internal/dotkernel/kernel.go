@@ -669,11 +669,10 @@ func (k *Kernel[K, V]) Next(id vclock.ReplicaID) (vclock.Dot, error) {
 // [Kernel.Mint] in one, for a mutator that has nothing to do before it
 // mints.
 func (k *Kernel[K, V]) TryMint(id vclock.ReplicaID) (vclock.Dot, error) {
-	d := k.ctx.Next(id)
+	d := k.ctx.AddNext(id)
 	if d.Seq == 0 {
 		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
-	k.ctx.Add(d)
 	return d, nil
 }
 
@@ -681,9 +680,7 @@ func (k *Kernel[K, V]) TryMint(id vclock.ReplicaID) (vclock.Dot, error) {
 // there is none it returns a dot with sequence number 0 and changes
 // nothing: a mutator calls [Kernel.Next] first, and fails with its error.
 func (k *Kernel[K, V]) Mint(id vclock.ReplicaID) vclock.Dot {
-	d := k.ctx.Next(id)
-	k.ctx.Add(d) // ignores a dot with sequence number 0
-	return d
+	return k.ctx.AddNext(id) // changes nothing when there is none
 }
 
 // Put makes the dot d the only support of key, with value v, and returns
@@ -1192,6 +1189,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 		return (!shared || !k.ctx.Contains(d)) && (k.removed.IsEmpty() || !k.removed.Contains(d))
 	}
+	k.makeRoom(o, shared, unseen, trans)
 	for key, oe := range o.m.all {
 		// One probe of k's table per key: where the key is, or would go,
 		// is kept for the write, with nothing changing the table between.
@@ -1245,6 +1243,39 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 	}
 	return grew
+}
+
+// makeRoom grows k's table, before takeFrom adds the keys of o, to hold
+// every key o may bring, when that may take more than one doubling (a
+// state taken in by a new or small replica): growing once costs a move of
+// each key, growing by doubling up to twice that, and a move is about as
+// dear as an insert. The keys o may bring are those with a dot k has not
+// seen; when the contexts share no dot, that is every key of o, else a
+// pass over o counts them. A table that may need one doubling at most is
+// left to grow as it goes: counting would cost about what it saves.
+func (k *Kernel[K, V]) makeRoom(o *Kernel[K, V], shared bool, unseen func(uint32, uint64) bool, trans func(uint32) uint32) {
+	if groupsFor(k.m.len()+o.m.len()) <= 2*len(k.m.ctrl) {
+		return
+	}
+	fresh := o.m.len()
+	if shared {
+		fresh = 0
+		for key, oe := range o.m.all {
+			if oe.single() {
+				if unseen(trans(oe.rep()), oe.seq()) {
+					fresh++
+				}
+				continue
+			}
+			for _, d := range o.more[key] {
+				if unseen(trans(o.repOf(d)), d.Seq) {
+					fresh++
+					break
+				}
+			}
+		}
+	}
+	k.m.reserve(k.m.len() + fresh)
 }
 
 // repOf returns the index of d's replica, which k.reps holds.

@@ -510,8 +510,8 @@ func TestRecordCapAmortized(t *testing.T) {
 		d := k.Mint("a")
 		key := fmt.Sprint(i % 50)
 		k.Record(d, key, k.Put(key, unit{}, d))
-		if len(k.recs.buf) > k.MaxRecords {
-			t.Fatalf("after %d records the ring has %d slots", i, len(k.recs.buf))
+		if k.recs.size > k.MaxRecords {
+			t.Fatalf("after %d records the ring has %d slots", i, k.recs.size)
 		}
 	}
 	if got := len(k.Records()); got != 100 {

@@ -1,8 +1,18 @@
 package dotkernel
 
+import "math"
+
 // ring holds the drop records, oldest first, in a circular buffer that
-// grows by doubling up to the cap on records and then reuses its slots,
-// so that keeping the newest records costs no copying.
+// reuses its slots once it reaches the cap on records, so that keeping the
+// newest records costs no copying.
+//
+// The buffer is a list of chunks. While it is small it is one chunk that
+// grows by doubling; from chunkLen slots on it grows a chunk of chunkLen
+// slots at a time, so that growing never copies the records already held
+// nor allocates more than a chunk at once (a kernel keeping the default
+// 16,384 records would otherwise copy and reallocate its whole buffer a
+// dozen times on the way). Slot p is chunks[p/chunkLen][p%chunkLen]
+// either way, since a lone chunk is at most chunkLen long.
 //
 // Each record gets an id when it is added, larger than every id before
 // it, so that ids increase from the oldest record to the newest: the
@@ -11,65 +21,100 @@ package dotkernel
 //
 // The zero ring is empty and ready to use.
 type ring[K comparable] struct {
-	buf  []Record[K]
-	ids  []uint64 // ids[j] is the id of buf[j]
-	head int      // slot of the oldest record
-	n    int
-	next uint64 // the id of the next record added
+	chunks [][]Record[K]
+	ids    [][]uint64 // ids[c][j] is the id of chunks[c][j]
+	size   int        // slots in all chunks
+	head   int        // slot of the oldest record
+	n      int
+	next   uint64 // the id of the next record added
 }
+
+// chunkLen is the length of every chunk of a ring that has more than one.
+const (
+	chunkShift = 8
+	chunkLen   = 1 << chunkShift
+	chunkMask  = chunkLen - 1
+)
 
 func (r *ring[K]) len() int { return r.n }
 
+// slot returns the slot of the i-th oldest record.
+func (r *ring[K]) slot(i int) int {
+	p := r.head + i
+	if p >= r.size {
+		p -= r.size
+	}
+	return p
+}
+
+func (r *ring[K]) rec(p int) *Record[K] { return &r.chunks[p>>chunkShift][p&chunkMask] }
+func (r *ring[K]) id(p int) *uint64     { return &r.ids[p>>chunkShift][p&chunkMask] }
+
 // at returns the i-th oldest record.
-func (r *ring[K]) at(i int) Record[K] { return r.buf[(r.head+i)%len(r.buf)] }
+func (r *ring[K]) at(i int) Record[K] { return *r.rec(r.slot(i)) }
 
 // idAt returns the id of the i-th oldest record.
-func (r *ring[K]) idAt(i int) uint64 { return r.ids[(r.head+i)%len(r.buf)] }
+func (r *ring[K]) idAt(i int) uint64 { return *r.id(r.slot(i)) }
 
-// push adds x as the newest record and returns its id; the ring grows, by
-// doubling, to at most limit slots (the caller discards records before it
-// is full).
+// push adds x as the newest record and returns its id; the ring grows to
+// at most limit slots, rounded up to whole chunks (the caller discards
+// records before it is full).
 func (r *ring[K]) push(x Record[K], limit int) uint64 {
-	if r.n == len(r.buf) {
-		size := min(max(2*len(r.buf), 16), max(limit, r.n+1))
+	if r.n == r.size {
+		r.grow(limit)
+	}
+	p := r.slot(r.n)
+	*r.rec(p), *r.id(p) = x, r.next
+	r.n++
+	r.next++
+	return r.next - 1
+}
+
+// grow makes room for one more record in a full ring.
+func (r *ring[K]) grow(limit int) {
+	if r.head != 0 {
+		r.linearize() // the oldest record at slot 0
+	}
+	if r.size < chunkLen {
+		size := min(max(2*r.size, 16), max(limit, r.n+1), chunkLen)
 		buf := make([]Record[K], size)
 		ids := make([]uint64, size)
-		r.copyTo(buf)
-		r.copyIDsTo(ids)
-		r.buf, r.ids, r.head = buf, ids, 0
+		if r.size > 0 {
+			copy(buf, r.chunks[0])
+			copy(ids, r.ids[0])
+		}
+		r.chunks, r.ids, r.size = [][]Record[K]{buf}, [][]uint64{ids}, size
+		return
 	}
-	j := (r.head + r.n) % len(r.buf)
-	r.buf[j], r.ids[j] = x, r.next
-	r.n++
-	r.next++
-	return r.ids[j]
+	r.chunks = append(r.chunks, make([]Record[K], chunkLen))
+	r.ids = append(r.ids, make([]uint64, chunkLen))
+	r.size += chunkLen
 }
 
-// appendDecoded adds x as the newest record of a ring being decoded,
-// whose buffer is exactly as long as its records.
+// linearize moves the records so that the oldest is at slot 0, keeping
+// the chunks.
+func (r *ring[K]) linearize() {
+	recs, ids := r.slice(), r.idSlice()
+	for i := range r.size {
+		*r.rec(i), *r.id(i) = Record[K]{}, 0
+	}
+	for i := range recs {
+		*r.rec(i), *r.id(i) = recs[i], ids[i]
+	}
+	r.head = 0
+}
+
+// appendDecoded adds x as the newest record of a ring being decoded.
 func (r *ring[K]) appendDecoded(x Record[K]) {
-	r.buf = append(r.buf, x)
-	r.ids = append(r.ids, r.next)
-	r.n++
-	r.next++
-}
-
-// copyTo copies the records, oldest first, to the start of dst.
-func (r *ring[K]) copyTo(dst []Record[K]) {
-	k := copy(dst, r.buf[r.head:min(r.head+r.n, len(r.buf))])
-	copy(dst[k:], r.buf[:r.n-k])
-}
-
-func (r *ring[K]) copyIDsTo(dst []uint64) {
-	k := copy(dst, r.ids[r.head:min(r.head+r.n, len(r.ids))])
-	copy(dst[k:], r.ids[:r.n-k])
+	r.push(x, math.MaxInt)
 }
 
 // popOldest removes and returns the oldest record.
 func (r *ring[K]) popOldest() Record[K] {
-	x := r.buf[r.head]
-	r.buf[r.head] = Record[K]{}
-	r.head = (r.head + 1) % len(r.buf)
+	p := r.rec(r.head)
+	x := *p
+	*p = Record[K]{}
+	r.head = r.slot(1)
 	r.n--
 	return x
 }
@@ -80,7 +125,21 @@ func (r *ring[K]) slice() []Record[K] {
 		return nil
 	}
 	out := make([]Record[K], r.n)
-	r.copyTo(out)
+	for i := range out {
+		out[i] = r.at(i)
+	}
+	return out
+}
+
+// idSlice returns the ids of the records, oldest first, in a new slice.
+func (r *ring[K]) idSlice() []uint64 {
+	if r.n == 0 {
+		return nil
+	}
+	out := make([]uint64, r.n)
+	for i := range out {
+		out[i] = r.idAt(i)
+	}
 	return out
 }
 
@@ -103,25 +162,36 @@ func (r *ring[K]) find(id uint64) (int, bool) {
 func (r *ring[K]) filter(keep func(Record[K]) bool) {
 	w := 0
 	for i := range r.n {
-		j := (r.head + i) % len(r.buf)
-		if x := r.buf[j]; keep(x) {
-			wj := (r.head + w) % len(r.buf)
-			r.buf[wj], r.ids[wj] = x, r.ids[j]
+		j := r.slot(i)
+		if x := *r.rec(j); keep(x) {
+			wj := r.slot(w)
+			*r.rec(wj), *r.id(wj) = x, *r.id(j)
 			w++
 		}
 	}
 	for i := w; i < r.n; i++ {
-		r.buf[(r.head+i)%len(r.buf)] = Record[K]{}
+		*r.rec(r.slot(i)) = Record[K]{}
 	}
 	r.n = w
 }
 
-// clone returns an independent copy of r.
+// clone returns an independent copy of r: its records in one chunk as
+// long as they are, if they fit one, else in whole chunks.
 func (r *ring[K]) clone() ring[K] {
-	c := ring[K]{buf: r.slice(), n: r.n, next: r.next}
-	if r.n > 0 {
-		c.ids = make([]uint64, r.n)
-		r.copyIDsTo(c.ids)
+	c := ring[K]{n: r.n, next: r.next}
+	if r.n == 0 {
+		return c
+	}
+	c.size = r.n
+	if r.n > chunkLen {
+		c.size = (r.n + chunkMask) &^ chunkMask
+	}
+	for left := c.size; left > 0; left -= chunkLen {
+		c.chunks = append(c.chunks, make([]Record[K], min(left, chunkLen)))
+		c.ids = append(c.ids, make([]uint64, min(left, chunkLen)))
+	}
+	for i := range r.n {
+		*c.rec(i), *c.id(i) = r.at(i), r.idAt(i)
 	}
 	return c
 }

@@ -133,3 +133,34 @@ func TestTableMatchers(t *testing.T) {
 		t.Errorf("tag 0x7f: %s", got)
 	}
 }
+
+// TestJoinMakesRoomOnce: a join that brings many keys into a small table
+// sizes it once for them (groupsFor of the keys), where growing by
+// doubling would end at the next power of two; a join that brings none
+// of them (the other side's dots all seen here) leaves the table alone.
+func TestJoinMakesRoomOnce(t *testing.T) {
+	var o kern
+	for i := range 1000 {
+		d := o.Mint("b")
+		o.Put(fmt.Sprint(i), unit{}, d)
+	}
+	var k kern
+	k.Join(&o)
+	if k.Len() != 1000 || len(k.m.ctrl) != groupsFor(1000) {
+		t.Fatalf("after the join: %d keys in %d groups, want 1000 in %d", k.Len(), len(k.m.ctrl), groupsFor(1000))
+	}
+	// A replica that has seen every dot of o and dropped the keys: the
+	// join brings nothing, and its one-key table does not grow.
+	var seen kern
+	seen.Join(&o)
+	for i := range 1000 {
+		seen.Remove(fmt.Sprint(i))
+	}
+	seen.m = table[string, unit]{} // a small table again, for the keys left (none)
+	d := seen.Mint("a")
+	seen.Put("x", unit{}, d)
+	seen.Join(&o)
+	if seen.Len() != 1 || len(seen.m.ctrl) != 1 {
+		t.Fatalf("after a join bringing nothing: %d keys in %d groups, want 1 in 1", seen.Len(), len(seen.m.ctrl))
+	}
+}
