@@ -250,7 +250,24 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 			return 0, err
 		}
 	}
-	if err := emitRanges(PartContext, slices.Collect(k.ctx.Ranges())); err != nil {
+	// The context, in two series of parts: the runs of dots that this
+	// catch-up makes ghosts at a receiver that had not seen them (the
+	// dots held, and those the records dropped), and the runs between.
+	// A receiver that had seen none of them then holds, within each run
+	// of a context part, at most one run of ghosts to clear, so that
+	// settling a part costs in proportion to the part.
+	marked := held.Clone()
+	for _, r := range recs {
+		for _, x := range r.Dropped {
+			marked.Add(x)
+		}
+	}
+	between := k.ctx.Minus(&marked)
+	within := k.ctx.Minus(&between)
+	if err := emitRanges(PartContext, slices.Collect(within.Ranges())); err != nil {
+		return 0, err
+	}
+	if err := emitRanges(PartContext, slices.Collect(between.Ranges())); err != nil {
 		return 0, err
 	}
 	if !k.horizon.IsZero() {
@@ -272,15 +289,14 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	return ordered, nil
 }
 
-// ghostsWithin gives p the ghosts of k that p's context holds.
+// ghostsWithin gives p the ghosts of k that p's context holds, at a step
+// per run of p's context and of the ghosts within it.
 func (k *Kernel[K, V]) ghostsWithin(p *Kernel[K, V]) {
-	for g := range k.ghosts {
-		if p.ctx.Contains(g) {
-			if p.ghosts == nil {
-				p.ghosts = make(map[vclock.Dot]struct{})
-			}
-			p.ghosts[g] = struct{}{}
-		}
+	if k.ghosts.isEmpty() {
+		return
+	}
+	for rg := range p.ctx.Ranges() {
+		k.ghosts.within(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) { p.ghosts.addRange(rg.Replica, lo, hi) })
 	}
 }
 
@@ -304,7 +320,7 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 		switch {
 		case o.m.len() == 0:
 			return "a store part without keys"
-		case o.recs.len() > 0 || !o.horizon.IsZero() || len(o.ghosts) > 0:
+		case o.recs.len() > 0 || !o.horizon.IsZero() || !o.ghosts.isEmpty():
 			return "a store part with records, a horizon or ghosts"
 		case dots != held:
 			return "a store part whose context is not its dots"
@@ -338,12 +354,18 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 }
 
 // JoinPart merges a part of the given kind, checked with
-// [Kernel.CheckPart], into k, at a cost that grows with the part (and, for
-// a removed part whose dots k's store may hold, with k's store; for a
-// context part, with the ghosts k holds while parts are arriving, if
-// fewer than the part's dots). It reports whether the set of present keys
+// [Kernel.CheckPart], into k, at a cost that grows with the part: its
+// keys and dots, its records and their dots, the runs of its context and
+// of its ghosts. Two costs may go beyond that. A removed part naming dots
+// that k's context holds (k had a state of its own before the catch-up
+// began, with dots the sender has since dropped) compares k's store with
+// it; a fresh receiver, or one whose dots the sender still holds, never
+// does. And a context part clears the runs of ghosts k holds within it,
+// which are one per run of the part for a receiver that holds no ghosts
+// of other merges there. It reports whether the set of present keys
 // changed.
 func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
+	k.steps = 0
 	changed := false
 	switch kind {
 	case PartStore:
@@ -351,12 +373,7 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 	case PartRecords:
 		changed = k.joinRecordPart(o)
 	case PartRemoved:
-		gone := make(map[K]struct{})
-		if k.m.len() > 0 && k.ctx.Overlaps(&o.ctx) {
-			k.dropSeenBy(o, gone)
-		}
-		k.removed.Merge(&o.ctx)
-		changed = len(gone) > 0
+		changed = k.joinRemovedPart(o)
 	case PartContext:
 		k.joinContextPart(o)
 	}
@@ -368,8 +385,10 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 // their mutations' drops, which other parts carry, are not yet applied.
 func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 	for key, oe := range o.m.all {
+		k.steps++
 		for _, d := range o.dotsOf(key, oe) {
-			if k.ctx.Contains(d) || k.removed.Contains(d) {
+			k.steps++
+			if k.ctx.Contains(d) || k.removed.contains(d) {
 				continue
 			}
 			v := oe.v
@@ -394,10 +413,12 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 // own records may be in a later part; a context part settles them).
 func (k *Kernel[K, V]) joinRecordPart(o *Kernel[K, V]) (changed bool) {
 	for _, r := range o.liveRecords() {
+		k.steps++
 		if k.Applied(r.Dot) {
 			continue
 		}
 		for _, x := range r.Dropped {
+			k.steps++
 			k.seeDropped(x)
 			if key, ok := k.dropDot(r.Key, x); ok && !k.Has(key) {
 				changed = true
@@ -409,51 +430,56 @@ func (k *Kernel[K, V]) joinRecordPart(o *Kernel[K, V]) (changed bool) {
 	}
 	for rg := range o.ctx.Ranges() {
 		for seq := rg.Lo; seq <= rg.Hi; seq++ { // explicit dots: CheckPart counted them
+			k.steps++
 			k.seeDropped(vclock.Dot{Replica: rg.Replica, Seq: seq})
 		}
 	}
 	return changed
 }
 
-// joinContextPart takes in o's context, ghosts and horizon, and drops
-// nothing: every part before it is merged.
-func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
-	var dots uint64
+// joinRemovedPart drops from k's store the dots of o's context, which the
+// sender has seen and no longer holds, and keeps them aside (k.removed),
+// so that no store part or other merge brings them back, until a context
+// part brings them into k's context. Only dots k's context holds can be
+// in k's store: when there are none, k's store is not looked at.
+func (k *Kernel[K, V]) joinRemovedPart(o *Kernel[K, V]) (changed bool) {
+	overlap := false
 	for rg := range o.ctx.Ranges() {
-		dots += rg.Hi - rg.Lo + 1
-	}
-	// The ghosts k holds within o's context stop being ghosts unless o
-	// has them as ghosts too; found by whichever is fewer.
-	if uint64(len(k.ghosts)) <= dots {
-		for g := range k.ghosts {
-			if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
-				delete(k.ghosts, g)
-			}
-		}
-	} else {
-		for rg := range o.ctx.Ranges() {
-			for seq := rg.Lo; seq <= rg.Hi; seq++ {
-				d := vclock.Dot{Replica: rg.Replica, Seq: seq}
-				if _, also := o.ghosts[d]; !also {
-					delete(k.ghosts, d)
-				}
-			}
+		k.steps++
+		k.steps += k.removed.addRange(rg.Replica, rg.Lo, rg.Hi)
+		if !overlap && k.m.len() > 0 {
+			k.ctx.RangesWithin(rg.Replica, rg.Lo, rg.Hi, func(uint64, uint64) { overlap = true })
 		}
 	}
-	for g := range o.ghosts {
-		if !k.ctx.Contains(g) {
-			k.seeDropped(g)
-		}
+	if !overlap {
+		return false
 	}
-	if len(k.ghosts) == 0 {
-		k.ghosts = nil
+	gone := make(map[K]struct{})
+	k.steps += k.m.len()
+	k.dropSeenBy(o, gone)
+	return len(gone) > 0
+}
+
+// joinContextPart takes in o's context, ghosts and horizon, and drops
+// nothing: every part before it is merged. The ghosts k holds within o's
+// context stop being ghosts unless o has them as ghosts too, and o's
+// ghosts that k has not seen become k's.
+func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
+	fromO := k.ghostsFrom(o)
+	k.steps += len(fromO)
+	k.steps += k.settle(o)
+	for _, g := range fromO {
+		k.steps += k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
 	}
 	k.ctx.Merge(&o.ctx)
-	if !k.removed.IsEmpty() {
-		k.removed = k.removed.Minus(&k.ctx)
+	if !k.removed.isEmpty() {
+		for rg := range o.ctx.Ranges() {
+			k.steps += 1 + k.removed.removeRange(rg.Replica, rg.Lo, rg.Hi)
+		}
 	}
 	if !o.horizon.IsZero() {
 		k.horizon.Merge(o.horizon)
+		k.steps += k.recs.len()
 		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
 	}
 }
@@ -476,5 +502,5 @@ func (k *Kernel[K, V]) SizeAtMost(size func(K, V) int) int {
 	for _, id := range k.reps {
 		n += len(id) + 4
 	}
-	return n + 10*(len(k.ghosts)+k.horizon.Len())
+	return n + 10*(int(min(k.ghosts.count(), 1<<30))+k.horizon.Len())
 }
