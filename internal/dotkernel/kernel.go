@@ -617,6 +617,9 @@ func (k *Kernel[K, V]) seeDropped(d vclock.Dot) {
 	}
 	k.ghosts.add(d)
 	k.ctx.Add(d)
+	if !k.removed.isEmpty() {
+		k.removed.remove(d) // in the context now
+	}
 }
 
 // Horizon returns the version below which drop records may have been

@@ -22,28 +22,37 @@ import (
 //     as ghosts (in the context, their mutations not applied), so its
 //     version does not claim them yet: a re-add's drop of the key's older
 //     dots may be in a later part. They may be merged in any order.
+//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
+//     version predates the sender's records), carry the dots the sender
+//     has seen and no longer holds: the receiver drops them from its store
+//     and keeps them aside, so that no other merge brings them back,
+//     without claiming them in its context. They come before the records,
+//     whose dropped dots they name too: a receiver whose context holds
+//     none of their dots (one that had no state of its own, say) need not
+//     look at its store at all.
 //   - Record parts ([PartRecords]) carry drop records with their dots:
 //     the receiver applies the drops it has not applied and the record's
 //     own mutation becomes applied; the dropped dots it had not seen
 //     become ghosts.
-//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
-//     version predates the sender's records), carry the dots the sender
-//     has seen and no longer holds: the receiver drops them from its store
-//     (comparing its store with them) and keeps them aside, so that no
-//     other merge brings them back, without claiming them in its context.
-//   - Context parts ([PartContext]) carry the whole context, with its
-//     ghosts, and last the horizon: the receiver takes them in and drops
-//     nothing; the ghosts of store parts that the sender had applied stop
-//     being ghosts.
+//   - Context parts ([PartContext]) carry the context, with its ghosts,
+//     and last the horizon: the receiver takes them in and drops nothing;
+//     the ghosts within them that the sender had applied stop being
+//     ghosts. The context is cut into the runs of dots that the parts
+//     before leave as ghosts (the dots held, and the dots the records
+//     dropped) and the runs between them, in parts of their own, so that
+//     each run of a part holds at most one run of ghosts at a receiver
+//     that had seen none of them: settling a part costs what the part
+//     does, not what the whole catch-up brought.
 //
-// Record, removed and context parts must each be merged only after every
+// Removed, record and context parts must each be merged only after every
 // part before it: merged before the store part carrying an add, a context
 // would make the add look already seen.
 
 // PartKind says what a part carries and how [Kernel.JoinPart] merges it.
 type PartKind uint8
 
-// The kinds of parts, in the order a split state lists them.
+// The kinds of parts. A split state lists its store parts, then its
+// removed parts, its record parts and its context parts.
 const (
 	PartStore   PartKind = 1
 	PartRecords PartKind = 2
@@ -158,6 +167,55 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		}
 	}
 
+	// In a full state, the dots seen and not held, for the receiver to
+	// drop (before the records: a receiver that has not seen them then
+	// need not look for them in its store; see JoinPart). The context
+	// goes last, in parts made by the same means.
+	var flushRanges func(PartKind, []vclock.Range) error
+	flushRanges = func(kind PartKind, group []vclock.Range) error {
+		p := &Kernel[K, V]{RecordsAll: true}
+		for _, rg := range group {
+			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
+		}
+		if kind == PartContext {
+			k.ghostsWithin(p)
+		}
+		n, err := emit(Part[K, V]{kind, p})
+		if err != nil {
+			return err
+		}
+		if n > budget {
+			if len(group) == 1 {
+				return ErrPartTooLarge // too many ghosts within one range
+			}
+			return errors.Join(flushRanges(kind, group[:len(group)/2]), flushRanges(kind, group[len(group)/2:]))
+		}
+		return nil
+	}
+	emitRanges := func(kind PartKind, ranges []vclock.Range) error {
+		start, acc := 0, 0
+		for i := range ranges {
+			c := 2 * partDotCost
+			if i > start && acc+c > budget {
+				if err := flushRanges(kind, ranges[start:i]); err != nil {
+					return err
+				}
+				start, acc = i, 0
+			}
+			acc += c
+		}
+		if start < len(ranges) {
+			return flushRanges(kind, ranges[start:])
+		}
+		return nil
+	}
+	if full {
+		gone := k.ctx.Minus(&held)
+		if err := emitRanges(PartRemoved, slices.Collect(gone.Ranges())); err != nil {
+			return 0, err
+		}
+	}
+
 	// Drop records, oldest first, each with its dot and dropped dots in
 	// the part's context, and the ghosts among them.
 	recs := k.liveRecords()
@@ -204,64 +262,22 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		}
 	}
 
-	// In a full state, the dots seen and not held, for the receiver to
-	// drop; then the whole context, with its ghosts.
-	var flushRanges func(PartKind, []vclock.Range) error
-	flushRanges = func(kind PartKind, group []vclock.Range) error {
-		p := &Kernel[K, V]{RecordsAll: true}
-		for _, rg := range group {
-			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
-		}
-		if kind == PartContext {
-			k.ghostsWithin(p)
-		}
-		n, err := emit(Part[K, V]{kind, p})
-		if err != nil {
-			return err
-		}
-		if n > budget {
-			if len(group) == 1 {
-				return ErrPartTooLarge // too many ghosts within one range
-			}
-			return errors.Join(flushRanges(kind, group[:len(group)/2]), flushRanges(kind, group[len(group)/2:]))
-		}
-		return nil
-	}
-	emitRanges := func(kind PartKind, ranges []vclock.Range) error {
-		start, acc := 0, 0
-		for i := range ranges {
-			c := 2 * partDotCost
-			if i > start && acc+c > budget {
-				if err := flushRanges(kind, ranges[start:i]); err != nil {
-					return err
-				}
-				start, acc = i, 0
-			}
-			acc += c
-		}
-		if start < len(ranges) {
-			return flushRanges(kind, ranges[start:])
-		}
-		return nil
-	}
-	if full {
-		gone := k.ctx.Minus(&held)
-		if err := emitRanges(PartRemoved, slices.Collect(gone.Ranges())); err != nil {
-			return 0, err
-		}
-	}
 	// The context, in two series of parts: the runs of dots that this
-	// catch-up makes ghosts at a receiver that had not seen them (the
-	// dots held, and those the records dropped), and the runs between.
-	// A receiver that had seen none of them then holds, within each run
-	// of a context part, at most one run of ghosts to clear, so that
-	// settling a part costs in proportion to the part.
+	// catch-up leaves as ghosts at a receiver that had not seen them (the
+	// dots held, and those the records dropped, but not the records' own
+	// dots, which their parts apply), and the runs between. A receiver
+	// that had seen none of them then holds, within each run of a context
+	// part, at most one run of ghosts and one of dots set aside by removed
+	// parts, so that settling a part costs in proportion to the part.
 	marked := held.Clone()
+	var recDots vclock.Context
 	for _, r := range recs {
+		recDots.Add(r.Dot)
 		for _, x := range r.Dropped {
 			marked.Add(x)
 		}
 	}
+	marked = marked.Minus(&recDots)
 	between := k.ctx.Minus(&marked)
 	within := k.ctx.Minus(&between)
 	if err := emitRanges(PartContext, slices.Collect(within.Ranges())); err != nil {
@@ -478,9 +494,10 @@ func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
 		}
 	}
 	if !o.horizon.IsZero() {
+		// Records of k that the horizon now covers are dead weight, left
+		// out by liveRecords and discarded by the next Collect, rather
+		// than looked for among every record here.
 		k.horizon.Merge(o.horizon)
-		k.steps += k.recs.len()
-		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
 	}
 }
 
