@@ -113,9 +113,10 @@ type Limited interface {
 // sees to that order. Like other inputs, a part from a peer is validated
 // whole before anything changes.
 //
-// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the G- and
-// PN-counters implement it; the registers and counter.Bounded do not (a
-// register holds one value, or a few concurrent ones).
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the counters (G,
+// PN and Bounded) implement it. The registers do not: a register holds one
+// value, or one per writer that wrote concurrently, so a register larger
+// than a message is one value larger than a message, which no cut helps.
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)
