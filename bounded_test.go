@@ -3,11 +3,13 @@ package crdt_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 )
 
 // TestManyObjectsThroughSmallMessages has a replica with many objects
@@ -210,5 +212,69 @@ func TestRefusedChunkGivesUp(t *testing.T) {
 	}
 	if got := rs[1].Stats().Peers[0].Refused[crdt.ReasonWrongType]; got == 0 {
 		t.Fatalf("refusals %v: want parts refused as of the wrong type", rs[1].Stats().Peers[0].Refused)
+	}
+}
+
+// A register holding a value larger than a message cannot reach a peer (a
+// register is not cut into parts: its one value is what is too large).
+// The engine sends no message over the limit, counts the state it could
+// not make (StatesFailed), keeps the peer AwaitingCatchUp, and still
+// brings the peer every other object.
+func TestUncuttableStateLargerThanAMessage(t *testing.T) {
+	net := memnet.New(5)
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	var notes []*crdt.Handle[*register.MV[string]]
+	var sets []*crdt.Handle[*orset.Set[string]]
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := crdt.Register(r, "note", register.NewMV[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := crdt.Register(r, "set", orset.New[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, notes, sets = append(rs, r), append(notes, n), append(sets, s)
+	}
+	for i, r := range rs {
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(ids[i], r)
+	}
+	huge := strings.Repeat("x", 3*crdt.MinMessageBytes)
+	if err := notes[0].Update(func(m *register.MV[string]) (crdt.Op, error) { return m.Set(huge), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		_ = sets[0].Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(fmt.Sprintf("element-%02d", i)), nil })
+	}
+	ctx := context.Background()
+	for range 200 {
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	n := 0
+	sets[1].Read(func(s *orset.Set[string]) { n = s.Len() })
+	if n != 50 {
+		t.Fatalf("the set reached the peer with %d of 50 elements", n)
+	}
+	notes[1].Read(func(m *register.MV[string]) {
+		if len(m.Values()) != 0 {
+			t.Fatal("the register's value reached the peer: it fits a message after all")
+		}
+	})
+	if got := net.Stats().Largest; got > crdt.MinMessageBytes {
+		t.Fatalf("a message of %d bytes; the limit is %d", got, crdt.MinMessageBytes)
+	}
+	ps := rs[0].Stats().Peers[0]
+	if ps.StatesFailed == 0 || !ps.AwaitingCatchUp || rs[0].Stats().Oversize != 0 {
+		t.Fatalf("StatesFailed %d, AwaitingCatchUp %v, Oversize %d: want the failure counted, the peer still owed a catch-up, no message over the limit",
+			ps.StatesFailed, ps.AwaitingCatchUp, rs[0].Stats().Oversize)
 	}
 }
