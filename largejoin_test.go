@@ -61,6 +61,7 @@ type joinResult struct {
 	applied    int           // chunk messages the newcomer took in
 	applyMax   time.Duration // the longest Receive of a chunk by the newcomer
 	applySum   time.Duration // all of them
+	times      []time.Duration
 }
 
 // bigSet returns a set of n elements made at one replica.
@@ -129,6 +130,7 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 				res.applied++
 				res.applySum += took
 				res.applyMax = max(res.applyMax, took)
+				res.times = append(res.times, took.Round(time.Millisecond))
 			}
 		}
 		n := 0

@@ -1,6 +1,7 @@
 package dotkernel
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 
@@ -89,23 +90,43 @@ const partDotCost = 24
 // part that must be merged after every part before it (the number of
 // store parts), or the first error of emit.
 func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit func(Part[K, V]) (int, error)) (ordered int, err error) {
+	// Each key with its first dot, and all its dots when it has several
+	// (or one that does not fit an entry).
 	type keyDots struct {
-		key  K
-		v    V
-		dots []vclock.Dot
+		key   K
+		v     V
+		rep   uint32 // the first dot's replica index, in k.reps
+		first vclock.Dot
+		more  []vclock.Dot
 	}
 	items := make([]keyDots, 0, k.m.len())
 	for key, e := range k.m.all {
-		items = append(items, keyDots{key, e.v, k.dotsOf(key, e)})
+		if e.single() {
+			items = append(items, keyDots{key: key, v: e.v, rep: e.rep(), first: k.first(e)})
+			continue
+		}
+		ms := k.more[key]
+		items = append(items, keyDots{key: key, v: e.v, rep: k.repOf(ms[0]), first: ms[0], more: ms})
 	}
-	// By first dot: a part's dots then form few ranges of its context.
-	slices.SortFunc(items, func(a, b keyDots) int { return a.dots[0].Compare(b.dots[0]) })
+	// By first dot (its replica's index, then its sequence number): a
+	// part's dots then form few ranges of its context.
+	slices.SortFunc(items, func(a, b keyDots) int {
+		if a.rep != b.rep {
+			return cmp.Compare(a.rep, b.rep)
+		}
+		return cmp.Compare(a.first.Seq, b.first.Seq)
+	})
 	held := vclock.Context{}
 	for _, it := range items {
-		for _, d := range it.dots {
+		if it.more == nil {
+			held.Add(it.first)
+			continue
+		}
+		for _, d := range it.more {
 			held.Add(d)
 		}
 	}
+	numDots := func(it keyDots) int { return max(1, len(it.more)) }
 
 	// flush emits the store part of items, cutting it in two while it is
 	// too large. emitted records the size of each part made.
@@ -113,14 +134,17 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	var flushStore func([]keyDots) error
 	flushStore = func(group []keyDots) error {
 		p := &Kernel[K, V]{RecordsAll: true}
+		p.m.reserve(len(group))
 		for _, it := range group {
-			for _, d := range it.dots {
+			if it.more == nil {
+				p.ctx.Add(it.first)
+				p.m.set(it.key, p.single(it.key, it.v, it.first))
+				continue
+			}
+			for _, d := range it.more {
 				p.ctx.Add(d)
 			}
-			p.setEntry(it.key, it.v, slices.Clone(it.dots))
-			for _, d := range it.dots {
-				p.fpAdd(it.key, it.v, d)
-			}
+			p.setEntry(it.key, it.v, slices.Clone(it.more))
 		}
 		n, err := emit(Part[K, V]{PartStore, p})
 		if err != nil {
@@ -139,7 +163,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	// The estimate is generous (a run of dots costs far less than
 	// partDotCost each): once a part is made, the next ones are filled by
 	// the estimate scaled to what the last one really took.
-	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*len(it.dots) }
+	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*numDots(it) }
 	scale := 1.0
 	start, acc := 0, 0.0
 	for i, it := range items {
@@ -402,6 +426,27 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 	for key, oe := range o.m.all {
 		k.steps++
+		if oe.single() {
+			// The usual case, one probe of the table.
+			d := o.first(oe)
+			k.steps++
+			if k.ctx.Contains(d) || (!k.removed.isEmpty() && k.removed.contains(d)) {
+				continue
+			}
+			e, at, here := k.m.lookup(key)
+			v := oe.v
+			if here {
+				k.m.setAt(at, true, key, k.addDot(key, e, d))
+				v = e.v
+			} else {
+				k.m.setAt(at, false, key, k.single(key, oe.v, d))
+				grew = true
+			}
+			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+			k.fpAdd(key, v, d)
+			k.seeDropped(d) // in the context, as a ghost
+			continue
+		}
 		for _, d := range o.dotsOf(key, oe) {
 			k.steps++
 			if k.ctx.Contains(d) || k.removed.contains(d) {
