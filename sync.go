@@ -1064,6 +1064,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				for _, i := range env.ChunkAcks {
 					if c := &o.chunks[i]; !c.acked {
 						c.acked = true
+						c.parts = nil // never sent again: let it go
 						o.left--
 						o.bytesLeft -= c.size
 						o.progress, o.unacked = r.ticks, 0
