@@ -423,14 +423,21 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 
 // joinStorePart adds the dots of o's store that k has not seen, as ghosts:
 // their mutations' drops, which other parts carry, are not yet applied.
+// The store takes them key by key; the context and the ghosts take them
+// as the runs of o's context (which CheckPart found to be exactly its
+// dots) that k had neither seen nor set aside, so that dots arriving in
+// the store's order cost no more than dots arriving in order.
 func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
+	unseen := func(d vclock.Dot) bool {
+		return !k.ctx.Contains(d) && (k.removed.isEmpty() || !k.removed.contains(d))
+	}
 	for key, oe := range o.m.all {
 		k.steps++
 		if oe.single() {
 			// The usual case, one probe of the table.
 			d := o.first(oe)
 			k.steps++
-			if k.ctx.Contains(d) || (!k.removed.isEmpty() && k.removed.contains(d)) {
+			if !unseen(d) {
 				continue
 			}
 			e, at, here := k.m.lookup(key)
@@ -444,12 +451,11 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 			}
 			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
 			k.fpAdd(key, v, d)
-			k.seeDropped(d) // in the context, as a ghost
 			continue
 		}
 		for _, d := range o.dotsOf(key, oe) {
 			k.steps++
-			if k.ctx.Contains(d) || k.removed.contains(d) {
+			if !unseen(d) {
 				continue
 			}
 			v := oe.v
@@ -462,8 +468,40 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 			}
 			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
 			k.fpAdd(key, v, d)
-			k.seeDropped(d) // in the context, as a ghost
 		}
+	}
+	// Into the context, as ghosts: the runs of o's context outside k's
+	// context and outside what k set aside.
+	var fresh []vclock.Range
+	for rg := range o.ctx.Ranges() {
+		k.steps++
+		next := rg.Lo
+		gap := func(lo, hi uint64) { // lo..hi: not in k's context
+			cur := lo
+			k.steps += k.removed.within(rg.Replica, lo, hi, func(rlo, rhi uint64) {
+				if cur < rlo {
+					fresh = append(fresh, vclock.Range{Replica: rg.Replica, Lo: cur, Hi: rlo - 1})
+				}
+				cur = rhi + 1
+			})
+			if cur-1 < hi { // cur >= 1: no wrap
+				fresh = append(fresh, vclock.Range{Replica: rg.Replica, Lo: cur, Hi: hi})
+			}
+		}
+		k.ctx.RangesWithin(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) {
+			k.steps++
+			if next < lo {
+				gap(next, lo-1)
+			}
+			next = hi + 1
+		})
+		if next-1 < rg.Hi {
+			gap(next, rg.Hi)
+		}
+	}
+	for _, g := range fresh {
+		k.ctx.AddRange(g.Replica, g.Lo, g.Hi)
+		k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
 	}
 	return grew
 }
