@@ -118,13 +118,15 @@ type Kernel[K comparable, V any] struct {
 	horizon vclock.Clock            // every discarded record's dot is within it
 	ghosts  ghostSet                // in ctx, mutation not applied; usually empty
 	// removed holds dots that a removed part (see JoinPart) said were
-	// seen and dropped elsewhere, and that the context does not hold yet:
-	// they are not taken into the store, until a context part brings them
-	// into the context. It is not encoded: forgetting it only forgets a
-	// removal that the context never claimed.
+	// seen and dropped elsewhere, and that the context does not hold yet,
+	// as runs like the ghosts: they are not taken into the store, until a
+	// context part brings them into the context. It is not encoded:
+	// forgetting it only forgets a removal that the context never claimed.
 	removed ghostSet
 	capped  uint64 // records discarded by the cap (see gc.go)
-	steps   int    // the work of the last JoinPart (see export_test.go)
+	// steps counts the work of the last JoinPart (keys, dots, records and
+	// runs it went through), for the tests that bound it by the part.
+	steps int
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
