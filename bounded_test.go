@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
@@ -276,5 +277,69 @@ func TestUncuttableStateLargerThanAMessage(t *testing.T) {
 	if ps.StatesFailed == 0 || !ps.AwaitingCatchUp || rs[0].Stats().Oversize != 0 {
 		t.Fatalf("StatesFailed %d, AwaitingCatchUp %v, Oversize %d: want the failure counted, the peer still owed a catch-up, no message over the limit",
 			ps.StatesFailed, ps.AwaitingCatchUp, rs[0].Stats().Oversize)
+	}
+}
+
+// A bounded counter with more writers' entries than a message holds
+// reaches a new peer in chunks (counter.Bounded implements Chunker): the
+// peer ends with the same value and entries, no message is over the limit.
+func TestBoundedCounterThroughSmallMessages(t *testing.T) {
+	net := memnet.New(11)
+	net.Loss = 0.1
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	var hs []*crdt.Handle[*counter.Bounded]
+	// Entries of 400 writers that are no longer around, as a restored
+	// state would bring them.
+	past := counter.NewBounded("", 0)
+	for i := range 400 {
+		w := counter.NewBounded(crdt.ReplicaID(fmt.Sprintf("writer-%03d", i)), 0)
+		if _, err := w.Inc(uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+		past.Merge(w)
+	}
+	if state, err := past.MarshalBinary(); err != nil || len(state) < 4*crdt.MinMessageBytes {
+		t.Fatalf("a state of %d bytes (%v): want several messages' worth", len(state), err)
+	}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := counter.NewBounded(id, 0)
+		if id == ids[0] {
+			b.Merge(past)
+		}
+		h, err := crdt.Register(r, "stock", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, hs = append(rs, r), append(hs, h)
+	}
+	for i, r := range rs {
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(ids[i], r)
+	}
+	ctx := context.Background()
+	same := func() bool {
+		eq := false
+		hs[0].Read(func(a *counter.Bounded) { hs[1].Read(func(b *counter.Bounded) { eq = a.Equal(b) }) })
+		return eq
+	}
+	for round := 0; !same(); round++ {
+		if round == 500 {
+			t.Fatalf("not caught up after %d rounds: %+v", round, rs[0].Stats().Peers[0])
+		}
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	if got := net.Stats().Largest; got > crdt.MinMessageBytes {
+		t.Fatalf("a message of %d bytes; the limit is %d", got, crdt.MinMessageBytes)
+	}
+	if s := rs[0].Stats().Peers[0]; s.ChunksSent == 0 || s.StatesFailed != 0 {
+		t.Fatalf("%d chunks sent, %d states failed: want the counter in chunks", s.ChunksSent, s.StatesFailed)
 	}
 }
