@@ -3,11 +3,14 @@ package crdt_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 )
 
 // TestManyObjectsThroughSmallMessages has a replica with many objects
@@ -210,5 +213,133 @@ func TestRefusedChunkGivesUp(t *testing.T) {
 	}
 	if got := rs[1].Stats().Peers[0].Refused[crdt.ReasonWrongType]; got == 0 {
 		t.Fatalf("refusals %v: want parts refused as of the wrong type", rs[1].Stats().Peers[0].Refused)
+	}
+}
+
+// A register holding a value larger than a message cannot reach a peer (a
+// register is not cut into parts: its one value is what is too large).
+// The engine sends no message over the limit, counts the state it could
+// not make (StatesFailed), keeps the peer AwaitingCatchUp, and still
+// brings the peer every other object.
+func TestUncuttableStateLargerThanAMessage(t *testing.T) {
+	net := memnet.New(5)
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	var notes []*crdt.Handle[*register.MV[string]]
+	var sets []*crdt.Handle[*orset.Set[string]]
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := crdt.Register(r, "note", register.NewMV[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := crdt.Register(r, "set", orset.New[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, notes, sets = append(rs, r), append(notes, n), append(sets, s)
+	}
+	for i, r := range rs {
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(ids[i], r)
+	}
+	huge := strings.Repeat("x", 3*crdt.MinMessageBytes)
+	if err := notes[0].Update(func(m *register.MV[string]) (crdt.Op, error) { return m.Set(huge), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		_ = sets[0].Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(fmt.Sprintf("element-%02d", i)), nil })
+	}
+	ctx := context.Background()
+	for range 200 {
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	n := 0
+	sets[1].Read(func(s *orset.Set[string]) { n = s.Len() })
+	if n != 50 {
+		t.Fatalf("the set reached the peer with %d of 50 elements", n)
+	}
+	notes[1].Read(func(m *register.MV[string]) {
+		if len(m.Values()) != 0 {
+			t.Fatal("the register's value reached the peer: it fits a message after all")
+		}
+	})
+	if got := net.Stats().Largest; got > crdt.MinMessageBytes {
+		t.Fatalf("a message of %d bytes; the limit is %d", got, crdt.MinMessageBytes)
+	}
+	ps := rs[0].Stats().Peers[0]
+	if ps.StatesFailed == 0 || !ps.AwaitingCatchUp || rs[0].Stats().Oversize != 0 {
+		t.Fatalf("StatesFailed %d, AwaitingCatchUp %v, Oversize %d: want the failure counted, the peer still owed a catch-up, no message over the limit",
+			ps.StatesFailed, ps.AwaitingCatchUp, rs[0].Stats().Oversize)
+	}
+}
+
+// A bounded counter with more writers' entries than a message holds
+// reaches a new peer in chunks (counter.Bounded implements Chunker): the
+// peer ends with the same value and entries, no message is over the limit.
+func TestBoundedCounterThroughSmallMessages(t *testing.T) {
+	net := memnet.New(11)
+	net.Loss = 0.1
+	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
+	var rs []*crdt.Replica
+	var hs []*crdt.Handle[*counter.Bounded]
+	// Entries of 400 writers that are no longer around, as a restored
+	// state would bring them.
+	past := counter.NewBounded("", 0)
+	for i := range 400 {
+		w := counter.NewBounded(crdt.ReplicaID(fmt.Sprintf("writer-%03d", i)), 0)
+		if _, err := w.Inc(uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+		past.Merge(w)
+	}
+	if state, err := past.MarshalBinary(); err != nil || len(state) < 4*crdt.MinMessageBytes {
+		t.Fatalf("a state of %d bytes (%v): want several messages' worth", len(state), err)
+	}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := counter.NewBounded(id, 0)
+		if id == ids[0] {
+			b.Merge(past)
+		}
+		h, err := crdt.Register(r, "stock", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, hs = append(rs, r), append(hs, h)
+	}
+	for i, r := range rs {
+		_ = r.AddPeer(ids[1-i])
+		net.Attach(ids[i], r)
+	}
+	ctx := context.Background()
+	same := func() bool {
+		eq := false
+		hs[0].Read(func(a *counter.Bounded) { hs[1].Read(func(b *counter.Bounded) { eq = a.Equal(b) }) })
+		return eq
+	}
+	for round := 0; !same(); round++ {
+		if round == 500 {
+			t.Fatalf("not caught up after %d rounds: %+v", round, rs[0].Stats().Peers[0])
+		}
+		for _, r := range rs {
+			_ = r.Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	if got := net.Stats().Largest; got > crdt.MinMessageBytes {
+		t.Fatalf("a message of %d bytes; the limit is %d", got, crdt.MinMessageBytes)
+	}
+	if s := rs[0].Stats().Peers[0]; s.ChunksSent == 0 || s.StatesFailed != 0 {
+		t.Fatalf("%d chunks sent, %d states failed: want the counter in chunks", s.ChunksSent, s.StatesFailed)
 	}
 }

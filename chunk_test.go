@@ -221,3 +221,35 @@ func TestDigestPartsGathered(t *testing.T) {
 		t.Fatalf("digest gathered (-want +got):\n%s", d)
 	}
 }
+
+// A chunk the peer has acknowledged is never sent again: its bytes are
+// let go at once, so that what a catch-up holds shrinks as it goes.
+func TestAcknowledgedChunksLetGo(t *testing.T) {
+	a, _ := stubReplica(t, "a", &sentTo{})
+	ctx := context.Background()
+	hello := &envelope{From: "b", To: "a", Incarnation: 1}
+	b, _ := hello.encode()
+	if err := a.Receive(ctx, "b", b); err != nil {
+		t.Fatal(err)
+	}
+	chunk := func(data string) outChunk {
+		return outChunk{parts: []partEntry{{"big", []byte(data), true}}, size: len(data)}
+	}
+	o := &outCatchUp{num: 1, chunks: []outChunk{chunk("zero"), chunk("one"), chunk("two")}, left: 3, bytesLeft: 10}
+	a.peers["b"].out, a.peers["b"].catchUps = o, 1
+	ack := &envelope{From: "b", To: "a", Incarnation: 1, AckInc: a.incarnation, ChunkAckOf: 1, ChunkAcks: []uint64{2, 0}}
+	msg, err := ack.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Receive(ctx, "b", msg); err != nil {
+		t.Fatal(err)
+	}
+	if o.chunks[0].parts != nil || o.chunks[2].parts != nil || o.chunks[1].parts == nil {
+		t.Fatalf("after acknowledging chunks 0 and 2: parts held %v, %v, %v; want only chunk 1's",
+			o.chunks[0].parts, o.chunks[1].parts, o.chunks[2].parts)
+	}
+	if s := a.Stats().Peers[0]; s.CatchUpChunksLeft != 1 || s.CatchUpBytesLeft != 3 {
+		t.Fatalf("%d chunks and %d bytes left, want 1 and 3", s.CatchUpChunksLeft, s.CatchUpBytesLeft)
+	}
+}

@@ -58,6 +58,10 @@ type joinResult struct {
 	took       time.Duration // from the first tick to convergence
 	chunks     int           // chunks of the catch-up, as Stats showed them
 	leftSeen   int           // chunks left at the last look
+	applied    int           // chunk messages the newcomer took in
+	applyMax   time.Duration // the longest Receive of a chunk by the newcomer
+	applySum   time.Duration // all of them
+	times      []time.Duration
 }
 
 // bigSet returns a set of n elements made at one replica.
@@ -117,8 +121,16 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 			if d.to == ids[1] {
 				i = 1
 			}
+			t0 := time.Now()
 			if err := rs[i].Receive(ctx, d.from, d.msg); err != nil {
 				tb.Fatalf("%s refused a message: %v", d.to, err)
+			}
+			if i == 1 && len(d.msg) >= maxMsg/4 {
+				took := time.Since(t0)
+				res.applied++
+				res.applySum += took
+				res.applyMax = max(res.applyMax, took)
+				res.times = append(res.times, took.Round(time.Millisecond))
 			}
 		}
 		n := 0
@@ -168,8 +180,9 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	const n, maxMsg = 100_000, 64 << 10
 	set := bigSet(n)
 	clean := largeJoin(t, set, maxMsg, 0)
-	t.Logf("no loss: state %d bytes, sent %d (%.3fx) in %d rounds, largest message %d, %v",
-		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.largest, clean.took)
+	t.Logf("no loss: state %d bytes, sent %d (%.3fx) in %d rounds, largest message %d, %v; %d chunks received, longest %v, mean %v",
+		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.largest, clean.took,
+		clean.applied, clean.applyMax, clean.applySum/time.Duration(max(1, clean.applied)))
 	if clean.largest > maxMsg {
 		t.Fatalf("a message of %d bytes; the limit is %d", clean.largest, maxMsg)
 	}
@@ -224,6 +237,10 @@ func BenchmarkLargeJoin(b *testing.B) {
 			b.ReportMetric(float64(res.lost), "lost-bytes")
 			b.ReportMetric(float64(res.largest), "largest-msg-bytes")
 			b.ReportMetric(res.took.Seconds(), "join-s")
+			// A chunk is merged under the replica's lock: the longest
+			// merge is how long reads and local writes may wait.
+			b.ReportMetric(float64(res.applyMax.Microseconds())/1000, "max-chunk-ms")
+			b.ReportMetric(float64(res.applySum.Microseconds())/1000/float64(max(1, res.applied)), "mean-chunk-ms")
 			if res.largest > maxMsg {
 				b.Fatalf("a message of %d bytes", res.largest)
 			}

@@ -113,9 +113,10 @@ type Limited interface {
 // sees to that order. Like other inputs, a part from a peer is validated
 // whole before anything changes.
 //
-// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the G- and
-// PN-counters implement it; the registers and counter.Bounded do not (a
-// register holds one value, or a few concurrent ones).
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the counters (G,
+// PN and Bounded) implement it. The registers do not: a register holds one
+// value, or one per writer that wrote concurrently, so a register larger
+// than a message is one value larger than a message, which no cut helps.
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)
@@ -193,8 +194,20 @@ type Config struct {
 	// for one message goes as a sequence of chunks, each acknowledged on
 	// its own and sent again alone if lost, with the states of objects
 	// that implement [Chunker] cut into parts. A state too large for a
-	// message that cannot be cut is not sent: the replica logs it and
-	// keeps asking the peer for its digest (see [PeerStats].AwaitingCatchUp).
+	// message that cannot be cut is not sent: the replica logs it, counts
+	// it ([PeerStats].StatesFailed) and keeps asking the peer for its
+	// digest (see [PeerStats].AwaitingCatchUp).
+	//
+	// Memory: a catch-up in chunks is cut and encoded whole when it
+	// starts, and its chunks are kept until the peer acknowledges them,
+	// so that a lost chunk is sent again as it was: a replica holds, for
+	// each peer it is catching up in chunks, up to the encoded size of
+	// what that peer lacks (the whole state, for a new peer), beside its
+	// own state. [PeerStats].CatchUpBytesLeft shows it, and it shrinks as
+	// chunks are acknowledged. On the receiving side a chunk is merged as
+	// it arrives and nothing of it is kept (unless the replica journals
+	// what it receives, see [Replica.SaveOps]).
+	//
 	// Every replica should use the same value.
 	MaxMessageBytes int
 

@@ -98,6 +98,12 @@ type PeerStats struct {
 	// IncomingChunksLeft is the number of chunks of the peer's catch-up
 	// in chunks that are not merged here yet, zero when none is under way.
 	IncomingChunksLeft uint64
+	// StatesFailed counts the catch-up states that could not be made for
+	// the peer: a state larger than a message that its object cannot cut
+	// into parts (see [Chunker]: a register holding a value larger than a
+	// message, say), or one that failed to encode. Each is logged, and the
+	// peer stays AwaitingCatchUp; the other objects' states still go.
+	StatesFailed uint64
 	// Divergences counts the objects that the peer's digests showed at this
 	// replica's version with different content (see [Fingerprinter]):
 	// replicas that saw the same updates yet hold different data. It
@@ -139,6 +145,7 @@ func (r *Replica) Stats() Stats {
 			DigestRounds:     p.stats.digestRounds,
 			StatesSent:       p.stats.statesSent,
 			FullStates:       p.stats.statesFull,
+			StatesFailed:     p.stats.statesFailed,
 			Refused:          maps.Clone(p.stats.refused),
 			AwaitingCatchUp:  p.awaitDig,
 			Divergences:      p.stats.divergences,

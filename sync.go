@@ -132,6 +132,7 @@ type peerCounters struct {
 	sendErrors    uint64
 	statesSent    uint64
 	statesFull    uint64
+	statesFailed  uint64
 	digestRounds  uint64
 	divergences   uint64
 	chunksSent    uint64
@@ -752,6 +753,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		}
 		if err != nil {
 			complete = false
+			p.stats.statesFailed++
 			r.log.Warn("making a catch-up state failed", "object", d.Object, "peer", string(p.id), "err", err)
 			continue
 		}
@@ -1062,6 +1064,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				for _, i := range env.ChunkAcks {
 					if c := &o.chunks[i]; !c.acked {
 						c.acked = true
+						c.parts = nil // never sent again: let it go
 						o.left--
 						o.bytesLeft -= c.size
 						o.progress, o.unacked = r.ticks, 0

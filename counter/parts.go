@@ -3,6 +3,8 @@ package counter
 import (
 	"errors"
 	"fmt"
+
+	"github.com/activeactive/crdt/codec"
 )
 
 // Parts. A counter's state is one total (or two) per replica, and any
@@ -108,3 +110,47 @@ func (c *PN) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int,
 // MergeChunkBinary merges a part made by [PN.ChunksBinary]: a state like
 // any other (see [PN.MergeBinary]).
 func (c *PN) MergeChunkBinary(part []byte) (changed bool, err error) { return c.MergeBinary(part) }
+
+// size estimates the encoded size of a bounded counter's entry.
+func (e *bEntry) size() int {
+	n := len(e.id) + 24
+	for _, rs := range [][]Rights{e.in, e.out, e.ask} {
+		for _, r := range rs {
+			n += len(r.Replica) + 12
+		}
+	}
+	return n
+}
+
+// ChunksBinary returns b's state as states of runs of replicas' entries
+// (with b's floor) of at most max bytes each, to be merged in any order
+// with [Bounded.MergeChunkBinary]; or no parts if the whole likely fits in
+// max bytes. Each entry is written by its replica alone and merged on its
+// own, so a part is what a run of that replica's ops brings: merging some
+// parts and not others leaves the counter as a replica that has not yet
+// heard from some writers, never below its floor. A Bounded has no
+// version: version is ignored, and the parts always make the whole state.
+// An entry that does not fit in max bytes on its own (rights exchanged
+// with very many replicas) makes it fail.
+func (b *Bounded) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
+	ids := b.sortedIDs()
+	parts, err = cut(len(ids), max, func(i int) int { return b.e[ids[i]].size() }, func(lo, hi int) ([]byte, error) {
+		w := codec.NewWriter(codec.KindBounded, 16+16*(hi-lo))
+		w.Int(b.floor)
+		w.Array(hi - lo)
+		for _, id := range ids[lo:hi] {
+			putEntry(w, b.e[id].op())
+		}
+		return w.Bytes()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("counter: cutting a state into parts of %d bytes: %w", max, err)
+	}
+	return parts, len(parts), nil
+}
+
+// MergeChunkBinary merges a part made by [Bounded.ChunksBinary]: a state
+// like any other (see [Bounded.MergeBinary]).
+func (b *Bounded) MergeChunkBinary(part []byte) (changed bool, err error) {
+	return b.MergeBinary(part)
+}

@@ -722,36 +722,25 @@ func (l *limits) has(ctx *vclock.Context, reps []vclock.ReplicaID, rep uint32, s
 }
 
 // intersectSize returns the number of dots a and b both hold, saturating
-// at the largest uint64.
+// at the largest uint64. It walks b's runs and looks up a's runs within
+// each, so merging a small delta or part (b) into a large map (a) costs
+// the delta's runs, not the map's.
 func intersectSize(a, b *vclock.Context) uint64 {
 	if a.IsEmpty() || b.IsEmpty() {
 		return 0
 	}
-	ra := slices.Collect(a.Ranges())
-	rb := slices.Collect(b.Ranges())
 	var n uint64
-	i, j := 0, 0
-	for i < len(ra) && j < len(rb) {
-		x, y := ra[i], rb[j]
-		switch {
-		case x.Replica < y.Replica:
-			i++
-			continue
-		case x.Replica > y.Replica:
-			j++
-			continue
-		}
-		if lo, hi := max(x.Lo, y.Lo), min(x.Hi, y.Hi); lo <= hi {
-			add := hi - lo + 1
-			if add == 0 || n+add < n {
-				return ^uint64(0)
+	over := false
+	for rg := range b.Ranges() {
+		a.RangesWithin(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) {
+			if add := hi - lo + 1; add == 0 || n+add < n {
+				over = true
+			} else {
+				n += add
 			}
-			n += add
-		}
-		if x.Hi < y.Hi {
-			i++
-		} else {
-			j++
+		})
+		if over {
+			return ^uint64(0)
 		}
 	}
 	return n

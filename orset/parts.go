@@ -75,7 +75,9 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 
 // MergeChunkBinary decodes a part made by [Set.ChunksBinary] and merges it
 // in, at a cost that grows with the part (and, for a part of removed dots
-// that the set may hold, with the set). It reports whether the set's
+// some of which the set has seen, as a set that had elements of its own
+// before the catch-up may, with the set; a new replica never pays that).
+// It reports whether the set's
 // elements changed. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) MergeChunkBinary(part []byte) (changed bool, err error) {

@@ -311,6 +311,34 @@ func (e *ctxEntry) union(o *ctxEntry) {
 	e.extra = out
 }
 
+// RangesWithin calls f, in order, for every run of events of replica id
+// that c holds from lo to hi, clipped to that interval. It costs a search
+// plus a step per run it reports.
+func (c *Context) RangesWithin(id ReplicaID, lo, hi uint64, f func(lo, hi uint64)) {
+	i, ok := c.find(id)
+	if !ok || lo > hi {
+		return
+	}
+	e := &c.r[i]
+	lo = max(lo, 1)
+	if lo <= e.max {
+		f(lo, min(hi, e.max))
+		if hi <= e.max {
+			return
+		}
+		lo = e.max + 1
+	}
+	j, _ := slices.BinarySearchFunc(e.extra, lo, func(s span, lo uint64) int {
+		if s.hi < lo {
+			return -1
+		}
+		return 1
+	})
+	for ; j < len(e.extra) && e.extra[j].lo <= hi; j++ {
+		f(max(lo, e.extra[j].lo), min(hi, e.extra[j].hi))
+	}
+}
+
 // Overlaps reports whether c and o hold a common event. It looks the
 // entries of the context with fewer up in the other, so it costs in
 // proportion to the smaller one (times a search), not to the larger.

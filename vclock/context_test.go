@@ -413,3 +413,37 @@ func TestAddNextIsNextThenAdd(t *testing.T) {
 		}
 	})
 }
+
+// RangesWithin reports exactly the dots of the context within the
+// interval, as runs in order, each clipped to it and none adjacent to the
+// next.
+func TestRangesWithin(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var c vclock.Context
+		ids := []vclock.ReplicaID{"a", "b"}
+		for range rapid.IntRange(0, 20).Draw(t, "adds") {
+			lo := rapid.Uint64Range(1, 60).Draw(t, "lo")
+			c.AddRange(rapid.SampledFrom(ids).Draw(t, "id"), lo, lo+rapid.Uint64Range(0, 5).Draw(t, "len"))
+		}
+		id := rapid.SampledFrom(ids).Draw(t, "query")
+		lo := rapid.Uint64Range(0, 70).Draw(t, "from")
+		hi := rapid.Uint64Range(0, 70).Draw(t, "to")
+		got := map[uint64]bool{}
+		var prevHi uint64
+		c.RangesWithin(id, lo, hi, func(l, h uint64) {
+			if l > h || l < lo || h > hi || l == 0 || (prevHi > 0 && l <= prevHi+1) {
+				t.Fatalf("run %d-%d for %d-%d after one ending at %d", l, h, lo, hi, prevHi)
+			}
+			for s := l; s <= h; s++ {
+				got[s] = true
+			}
+			prevHi = h
+		})
+		for s := uint64(0); s <= 70; s++ {
+			want := s >= lo && s <= hi && c.Contains(vclock.Dot{Replica: id, Seq: s})
+			if got[s] != want {
+				t.Fatalf("dot %d: reported %v, want %v (context %s, %d-%d)", s, got[s], want, c.String(), lo, hi)
+			}
+		}
+	})
+}

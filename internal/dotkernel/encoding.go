@@ -54,7 +54,7 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	nrecs, recBytes := k.liveRecordsLen()
 	fields := 3
 	switch {
-	case len(k.ghosts) > 0:
+	case !k.ghosts.isEmpty():
 		fields = 6
 	case !k.horizon.IsZero():
 		fields = 5
@@ -68,7 +68,7 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	k.ctx.Encode(w)
 	w.Uint(uint64(k.m.len()))
 	p := k.planStore(putVal != nil)
-	w.Grow(p.size + recBytes + 24*(k.horizon.Len()+len(k.ghosts)) + 32)
+	w.Grow(p.size + recBytes + 24*(k.horizon.Len()+int(min(k.ghosts.count(), 1<<20))) + 32)
 	k.encodeStore(w, &p, putKey, putVal)
 	if fields >= 4 {
 		w.Array(nrecs)
@@ -578,7 +578,6 @@ func decodeGhosts[K comparable, V any](r *codec.Reader, k *Kernel[K, V]) bool {
 		r.Fail("ghost dots written as %d values", n)
 		return false
 	}
-	k.ghosts = make(map[vclock.Dot]struct{})
 	prev := vclock.Dot{}
 	for range n / 2 {
 		g := GetDot(r)
@@ -597,7 +596,7 @@ func decodeGhosts[K comparable, V any](r *codec.Reader, k *Kernel[K, V]) bool {
 			r.Fail("ghost dot %v has a drop record", g)
 			return false
 		}
-		k.ghosts[g] = struct{}{}
+		k.ghosts.add(g)
 		prev = g
 	}
 	return true

@@ -45,12 +45,9 @@ func deltaSinceScan[K comparable, V any](k *Kernel[K, V], v vclock.Clock) *Kerne
 			d.ctx.Add(x)
 		}
 	}
-	for g := range k.ghosts {
+	for _, g := range k.Ghosts() {
 		if d.ctx.Contains(g) {
-			if d.ghosts == nil {
-				d.ghosts = make(map[vclock.Dot]struct{})
-			}
-			d.ghosts[g] = struct{}{}
+			d.ghosts.add(g)
 		}
 	}
 	return d

@@ -116,14 +116,17 @@ type Kernel[K comparable, V any] struct {
 	recMax  vclock.Clock            // per replica, the highest recorded dot
 	recIdx  map[vclock.Dot]struct{} // the recorded dots; built when first needed
 	horizon vclock.Clock            // every discarded record's dot is within it
-	ghosts  map[vclock.Dot]struct{} // in ctx, mutation not applied; usually nil
+	ghosts  ghostSet                // in ctx, mutation not applied; usually empty
 	// removed holds dots that a removed part (see JoinPart) said were
-	// seen and dropped elsewhere, and that the context does not hold yet:
-	// they are not taken into the store, until a context part brings them
-	// into the context. It is not encoded: forgetting it only forgets a
-	// removal that the context never claimed.
-	removed vclock.Context
+	// seen and dropped elsewhere, and that the context does not hold yet,
+	// as runs like the ghosts: they are not taken into the store, until a
+	// context part brings them into the context. It is not encoded:
+	// forgetting it only forgets a removal that the context never claimed.
+	removed ghostSet
 	capped  uint64 // records discarded by the cap (see gc.go)
+	// steps counts the work of the last JoinPart (keys, dots, records and
+	// runs it went through), for the tests that bound it by the part.
+	steps int
 
 	dotBlock []vclock.Dot // where newDots cuts small slices from
 
@@ -549,9 +552,9 @@ func (k *Kernel[K, V]) Context() *vclock.Context { return &k.ctx }
 // package documentation on ghosts).
 func (k *Kernel[K, V]) Version() vclock.Clock {
 	v := k.ctx.Version()
-	for g := range k.ghosts {
-		if g.Seq <= v.Get(g.Replica) {
-			v.Set(g.Replica, g.Seq-1)
+	for id, ss := range k.ghosts.m {
+		if g := ss[0].lo; g <= v.Get(id) {
+			v.Set(id, g-1)
 		}
 	}
 	return v
@@ -559,23 +562,14 @@ func (k *Kernel[K, V]) Version() vclock.Clock {
 
 // versionCovers reports whether v is within k's version, found for v's
 // replicas alone instead of building the version: a search per entry of
-// v, plus a pass over the ghosts (usually none) when there are some.
+// v, plus a look-up of the replica's lowest ghost.
 func (k *Kernel[K, V]) versionCovers(v vclock.Clock) bool {
 	if v.IsZero() {
 		return true
 	}
-	var firstGhost map[vclock.ReplicaID]uint64 // per replica, its lowest ghost
-	if len(k.ghosts) > 0 {
-		firstGhost = make(map[vclock.ReplicaID]uint64)
-		for g := range k.ghosts {
-			if s, ok := firstGhost[g.Replica]; !ok || g.Seq < s {
-				firstGhost[g.Replica] = g.Seq
-			}
-		}
-	}
 	for id, n := range v.All() {
 		have := k.ctx.Prefix(id)
-		if g, ok := firstGhost[id]; ok && g <= have {
+		if g, ok := k.ghosts.lowest(id); ok && g <= have {
 			have = g - 1
 		}
 		if have < n {
@@ -592,29 +586,28 @@ func (k *Kernel[K, V]) Applied(d vclock.Dot) bool {
 	if !k.ctx.Contains(d) {
 		return false
 	}
-	_, ghost := k.ghosts[d]
-	return !ghost
+	return !k.ghosts.contains(d)
 }
 
 // Ghosts returns the dots the context holds only because a mutation
 // dropped them: their own mutations have not been applied here. They are
 // sorted by [vclock.Dot.Compare].
 func (k *Kernel[K, V]) Ghosts() []vclock.Dot {
-	if len(k.ghosts) == 0 {
+	if k.ghosts.isEmpty() {
 		return nil
 	}
-	out := slices.Collect(maps.Keys(k.ghosts))
-	slices.SortFunc(out, vclock.Dot.Compare)
+	var out []vclock.Dot
+	k.ghosts.all(func(d vclock.Dot) bool {
+		out = append(out, d)
+		return true
+	})
 	return out
 }
 
 // markApplied marks the mutation with dot d as applied.
 func (k *Kernel[K, V]) markApplied(d vclock.Dot) {
-	if k.ghosts != nil {
-		delete(k.ghosts, d)
-		if len(k.ghosts) == 0 {
-			k.ghosts = nil
-		}
+	if !k.ghosts.isEmpty() {
+		k.ghosts.remove(d)
 	}
 }
 
@@ -624,11 +617,11 @@ func (k *Kernel[K, V]) seeDropped(d vclock.Dot) {
 	if !d.Valid() || k.ctx.Contains(d) {
 		return
 	}
-	if k.ghosts == nil {
-		k.ghosts = make(map[vclock.Dot]struct{})
-	}
-	k.ghosts[d] = struct{}{}
+	k.ghosts.add(d)
 	k.ctx.Add(d)
+	if !k.removed.isEmpty() {
+		k.removed.remove(d) // in the context now
+	}
 }
 
 // Horizon returns the version below which drop records may have been
@@ -765,7 +758,7 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		changed = k.dropAny(key, dropped)
 		k.Record(d, key, dropped)
 	}
-	if k.ctx.Contains(d) || k.removed.Contains(d) {
+	if k.ctx.Contains(d) || k.removed.contains(d) {
 		k.ctx.Add(d)
 		k.markApplied(d)
 		k.tidy()
@@ -1187,7 +1180,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// k's context as it was before the join: takeFrom does not change it.
 	unseen := func(rep uint32, seq uint64) bool {
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-		return (!shared || !k.ctx.Contains(d)) && (k.removed.IsEmpty() || !k.removed.Contains(d))
+		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
 	}
 	k.makeRoom(o, shared, unseen, trans)
 	for key, oe := range o.m.all {
@@ -1294,38 +1287,73 @@ func noteNew[K comparable](key K, gone map[K]struct{}) bool {
 	return true
 }
 
-// ghostsFrom returns the ghosts of o that stay ghosts after a join with
-// it: those k also holds as ghosts or has not seen. It reads k's context
-// as it is before the join, so Join calls it first.
-func (k *Kernel[K, V]) ghostsFrom(o *Kernel[K, V]) []vclock.Dot {
-	var out []vclock.Dot
-	for g := range o.ghosts {
-		if _, also := k.ghosts[g]; also || !k.ctx.Contains(g) {
-			out = append(out, g)
+// ghostsFrom returns the runs of ghosts of o that stay ghosts after a
+// join with it: those k also holds as ghosts or has not seen. It reads k's
+// context as it is before the join, so Join calls it first. It costs a
+// step per run of o's ghosts, of k's context within them and of k's
+// ghosts within those.
+func (k *Kernel[K, V]) ghostsFrom(o *Kernel[K, V]) []vclock.Range {
+	var out []vclock.Range
+	keep := func(id vclock.ReplicaID, lo, hi uint64) {
+		if lo <= hi {
+			out = append(out, vclock.Range{Replica: id, Lo: lo, Hi: hi})
+		}
+	}
+	for id, ss := range o.ghosts.m {
+		for _, s := range ss {
+			next := s.lo // the first event of s not yet judged
+			k.ctx.RangesWithin(id, s.lo, s.hi, func(lo, hi uint64) {
+				keep(id, next, lo-1) // not seen here
+				k.ghosts.within(id, lo, hi, func(glo, ghi uint64) { keep(id, glo, ghi) })
+				next = hi + 1
+			})
+			if next-1 < s.hi { // next - 1 does not overflow: next >= 1
+				keep(id, next, s.hi)
+			}
 		}
 	}
 	return out
 }
 
+// settle clears the ghosts of k whose mutations o has applied: those o's
+// context holds that are no ghosts of o. It costs a step per run of o's
+// context, of o's ghosts within it and of k's ghosts it clears, and
+// nothing when k has no ghosts. It returns the steps.
+func (k *Kernel[K, V]) settle(o *Kernel[K, V]) int {
+	if k.ghosts.isEmpty() {
+		return 0
+	}
+	steps := 0
+	for rg := range o.ctx.Ranges() {
+		steps++
+		if _, has := k.ghosts.m[rg.Replica]; !has {
+			continue
+		}
+		next := rg.Lo
+		steps += o.ghosts.within(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) {
+			if next < lo {
+				steps += k.ghosts.removeRange(rg.Replica, next, lo-1)
+			}
+			next = hi + 1
+		})
+		if next-1 < rg.Hi {
+			steps += k.ghosts.removeRange(rg.Replica, next, rg.Hi)
+		}
+		if k.ghosts.isEmpty() {
+			break
+		}
+	}
+	return steps
+}
+
 // joinGhosts sets k's ghosts to those after a join with o, in place: a
 // ghost of k stays one unless o applied its mutation (o's context, which
 // the join does not change, holds it and it is no ghost of o), and the
-// ghosts of o that ghostsFrom kept join them. It allocates nothing unless
-// o brings ghosts.
-func (k *Kernel[K, V]) joinGhosts(o *Kernel[K, V], fromO []vclock.Dot) {
-	for g := range k.ghosts {
-		if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
-			delete(k.ghosts, g)
-		}
-	}
-	if len(fromO) > 0 && k.ghosts == nil {
-		k.ghosts = make(map[vclock.Dot]struct{}, len(fromO))
-	}
+// ghosts of o that ghostsFrom kept join them.
+func (k *Kernel[K, V]) joinGhosts(o *Kernel[K, V], fromO []vclock.Range) {
+	k.settle(o)
 	for _, g := range fromO {
-		k.ghosts[g] = struct{}{}
-	}
-	if len(k.ghosts) == 0 {
-		k.ghosts = nil
+		k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
 	}
 }
 
@@ -1363,14 +1391,7 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 	}
 	k.recordsSince(d, v, seen)
 	d.fp = d.ScanFingerprint() // a pass over the delta's store
-	for g := range k.ghosts {
-		if d.ctx.Contains(g) {
-			if d.ghosts == nil {
-				d.ghosts = make(map[vclock.Dot]struct{})
-			}
-			d.ghosts[g] = struct{}{}
-		}
-	}
+	k.ghostsWithin(d)
 	return d
 }
 
@@ -1485,8 +1506,8 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		recs:       k.recs.clone(),
 		recMax:     k.recMax.Clone(),
 		horizon:    k.horizon.Clone(),
-		ghosts:     maps.Clone(k.ghosts),
-		removed:    k.removed.Clone(),
+		ghosts:     k.ghosts.clone(),
+		removed:    k.removed.clone(),
 		ix:         k.ix.Clone(),
 		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,
@@ -1507,7 +1528,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 // equal values (by eq), and the same context and ghosts. Drop records and
 // horizons are bookkeeping and are not compared.
 func (k *Kernel[K, V]) Equal(o *Kernel[K, V], eq func(a, b V) bool) bool {
-	if k.m.len() != o.m.len() || !k.ctx.Equal(&o.ctx) || !maps.Equal(k.ghosts, o.ghosts) {
+	if k.m.len() != o.m.len() || !k.ctx.Equal(&o.ctx) || !k.ghosts.equal(&o.ghosts) {
 		return false
 	}
 	for key, e := range k.m.all {

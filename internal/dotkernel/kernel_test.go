@@ -219,7 +219,7 @@ func checkKernel(t tb, k *kern, consistent bool) {
 			t.Fatalf("further dots kept for absent key %q", key)
 		}
 	}
-	for g := range k.ghosts {
+	for _, g := range k.Ghosts() {
 		if !k.ctx.Contains(g) {
 			t.Fatalf("ghost %v not in context", g)
 		}
@@ -237,7 +237,7 @@ func checkKernel(t tb, k *kern, consistent bool) {
 			t.Fatalf("record %v twice", r.Dot)
 		}
 		ids[r.Dot] = true
-		if _, ghost := k.ghosts[r.Dot]; ghost {
+		if k.ghosts.contains(r.Dot) {
 			t.Fatalf("record %v is a ghost", r.Dot)
 		}
 		if k.horizon.Contains(r.Dot) {

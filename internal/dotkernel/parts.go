@@ -1,6 +1,7 @@
 package dotkernel
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 
@@ -22,28 +23,37 @@ import (
 //     as ghosts (in the context, their mutations not applied), so its
 //     version does not claim them yet: a re-add's drop of the key's older
 //     dots may be in a later part. They may be merged in any order.
+//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
+//     version predates the sender's records), carry the dots the sender
+//     has seen and no longer holds: the receiver drops them from its store
+//     and keeps them aside, so that no other merge brings them back,
+//     without claiming them in its context. They come before the records,
+//     whose dropped dots they name too: a receiver whose context holds
+//     none of their dots (one that had no state of its own, say) need not
+//     look at its store at all.
 //   - Record parts ([PartRecords]) carry drop records with their dots:
 //     the receiver applies the drops it has not applied and the record's
 //     own mutation becomes applied; the dropped dots it had not seen
 //     become ghosts.
-//   - Removed parts ([PartRemoved]), only for a full state (the receiver's
-//     version predates the sender's records), carry the dots the sender
-//     has seen and no longer holds: the receiver drops them from its store
-//     (comparing its store with them) and keeps them aside, so that no
-//     other merge brings them back, without claiming them in its context.
-//   - Context parts ([PartContext]) carry the whole context, with its
-//     ghosts, and last the horizon: the receiver takes them in and drops
-//     nothing; the ghosts of store parts that the sender had applied stop
-//     being ghosts.
+//   - Context parts ([PartContext]) carry the context, with its ghosts,
+//     and last the horizon: the receiver takes them in and drops nothing;
+//     the ghosts within them that the sender had applied stop being
+//     ghosts. The context is cut into the runs of dots that the parts
+//     before leave as ghosts (the dots held, and the dots the records
+//     dropped) and the runs between them, in parts of their own, so that
+//     each run of a part holds at most one run of ghosts at a receiver
+//     that had seen none of them: settling a part costs what the part
+//     does, not what the whole catch-up brought.
 //
-// Record, removed and context parts must each be merged only after every
+// Removed, record and context parts must each be merged only after every
 // part before it: merged before the store part carrying an add, a context
 // would make the add look already seen.
 
 // PartKind says what a part carries and how [Kernel.JoinPart] merges it.
 type PartKind uint8
 
-// The kinds of parts, in the order a split state lists them.
+// The kinds of parts. A split state lists its store parts, then its
+// removed parts, its record parts and its context parts.
 const (
 	PartStore   PartKind = 1
 	PartRecords PartKind = 2
@@ -80,23 +90,43 @@ const partDotCost = 24
 // part that must be merged after every part before it (the number of
 // store parts), or the first error of emit.
 func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit func(Part[K, V]) (int, error)) (ordered int, err error) {
+	// Each key with its first dot, and all its dots when it has several
+	// (or one that does not fit an entry).
 	type keyDots struct {
-		key  K
-		v    V
-		dots []vclock.Dot
+		key   K
+		v     V
+		rep   uint32 // the first dot's replica index, in k.reps
+		first vclock.Dot
+		more  []vclock.Dot
 	}
 	items := make([]keyDots, 0, k.m.len())
 	for key, e := range k.m.all {
-		items = append(items, keyDots{key, e.v, k.dotsOf(key, e)})
+		if e.single() {
+			items = append(items, keyDots{key: key, v: e.v, rep: e.rep(), first: k.first(e)})
+			continue
+		}
+		ms := k.more[key]
+		items = append(items, keyDots{key: key, v: e.v, rep: k.repOf(ms[0]), first: ms[0], more: ms})
 	}
-	// By first dot: a part's dots then form few ranges of its context.
-	slices.SortFunc(items, func(a, b keyDots) int { return a.dots[0].Compare(b.dots[0]) })
+	// By first dot (its replica's index, then its sequence number): a
+	// part's dots then form few ranges of its context.
+	slices.SortFunc(items, func(a, b keyDots) int {
+		if a.rep != b.rep {
+			return cmp.Compare(a.rep, b.rep)
+		}
+		return cmp.Compare(a.first.Seq, b.first.Seq)
+	})
 	held := vclock.Context{}
 	for _, it := range items {
-		for _, d := range it.dots {
+		if it.more == nil {
+			held.Add(it.first)
+			continue
+		}
+		for _, d := range it.more {
 			held.Add(d)
 		}
 	}
+	numDots := func(it keyDots) int { return max(1, len(it.more)) }
 
 	// flush emits the store part of items, cutting it in two while it is
 	// too large. emitted records the size of each part made.
@@ -104,14 +134,17 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	var flushStore func([]keyDots) error
 	flushStore = func(group []keyDots) error {
 		p := &Kernel[K, V]{RecordsAll: true}
+		p.m.reserve(len(group))
 		for _, it := range group {
-			for _, d := range it.dots {
+			if it.more == nil {
+				p.ctx.Add(it.first)
+				p.m.set(it.key, p.single(it.key, it.v, it.first))
+				continue
+			}
+			for _, d := range it.more {
 				p.ctx.Add(d)
 			}
-			p.setEntry(it.key, it.v, slices.Clone(it.dots))
-			for _, d := range it.dots {
-				p.fpAdd(it.key, it.v, d)
-			}
+			p.setEntry(it.key, it.v, slices.Clone(it.more))
 		}
 		n, err := emit(Part[K, V]{PartStore, p})
 		if err != nil {
@@ -130,7 +163,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	// The estimate is generous (a run of dots costs far less than
 	// partDotCost each): once a part is made, the next ones are filled by
 	// the estimate scaled to what the last one really took.
-	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*len(it.dots) }
+	cost := func(it keyDots) int { return size(it.key, it.v) + partDotCost*numDots(it) }
 	scale := 1.0
 	start, acc := 0, 0.0
 	for i, it := range items {
@@ -154,6 +187,55 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	}
 	if start < len(items) {
 		if err := flushStore(items[start:]); err != nil {
+			return 0, err
+		}
+	}
+
+	// In a full state, the dots seen and not held, for the receiver to
+	// drop (before the records: a receiver that has not seen them then
+	// need not look for them in its store; see JoinPart). The context
+	// goes last, in parts made by the same means.
+	var flushRanges func(PartKind, []vclock.Range) error
+	flushRanges = func(kind PartKind, group []vclock.Range) error {
+		p := &Kernel[K, V]{RecordsAll: true}
+		for _, rg := range group {
+			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
+		}
+		if kind == PartContext {
+			k.ghostsWithin(p)
+		}
+		n, err := emit(Part[K, V]{kind, p})
+		if err != nil {
+			return err
+		}
+		if n > budget {
+			if len(group) == 1 {
+				return ErrPartTooLarge // too many ghosts within one range
+			}
+			return errors.Join(flushRanges(kind, group[:len(group)/2]), flushRanges(kind, group[len(group)/2:]))
+		}
+		return nil
+	}
+	emitRanges := func(kind PartKind, ranges []vclock.Range) error {
+		start, acc := 0, 0
+		for i := range ranges {
+			c := 2 * partDotCost
+			if i > start && acc+c > budget {
+				if err := flushRanges(kind, ranges[start:i]); err != nil {
+					return err
+				}
+				start, acc = i, 0
+			}
+			acc += c
+		}
+		if start < len(ranges) {
+			return flushRanges(kind, ranges[start:])
+		}
+		return nil
+	}
+	if full {
+		gone := k.ctx.Minus(&held)
+		if err := emitRanges(PartRemoved, slices.Collect(gone.Ranges())); err != nil {
 			return 0, err
 		}
 	}
@@ -204,53 +286,28 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		}
 	}
 
-	// In a full state, the dots seen and not held, for the receiver to
-	// drop; then the whole context, with its ghosts.
-	var flushRanges func(PartKind, []vclock.Range) error
-	flushRanges = func(kind PartKind, group []vclock.Range) error {
-		p := &Kernel[K, V]{RecordsAll: true}
-		for _, rg := range group {
-			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
-		}
-		if kind == PartContext {
-			k.ghostsWithin(p)
-		}
-		n, err := emit(Part[K, V]{kind, p})
-		if err != nil {
-			return err
-		}
-		if n > budget {
-			if len(group) == 1 {
-				return ErrPartTooLarge // too many ghosts within one range
-			}
-			return errors.Join(flushRanges(kind, group[:len(group)/2]), flushRanges(kind, group[len(group)/2:]))
-		}
-		return nil
-	}
-	emitRanges := func(kind PartKind, ranges []vclock.Range) error {
-		start, acc := 0, 0
-		for i := range ranges {
-			c := 2 * partDotCost
-			if i > start && acc+c > budget {
-				if err := flushRanges(kind, ranges[start:i]); err != nil {
-					return err
-				}
-				start, acc = i, 0
-			}
-			acc += c
-		}
-		if start < len(ranges) {
-			return flushRanges(kind, ranges[start:])
-		}
-		return nil
-	}
-	if full {
-		gone := k.ctx.Minus(&held)
-		if err := emitRanges(PartRemoved, slices.Collect(gone.Ranges())); err != nil {
-			return 0, err
+	// The context, in two series of parts: the runs of dots that this
+	// catch-up leaves as ghosts at a receiver that had not seen them (the
+	// dots held, and those the records dropped, but not the records' own
+	// dots, which their parts apply), and the runs between. A receiver
+	// that had seen none of them then holds, within each run of a context
+	// part, at most one run of ghosts and one of dots set aside by removed
+	// parts, so that settling a part costs in proportion to the part.
+	marked := held.Clone()
+	var recDots vclock.Context
+	for _, r := range recs {
+		recDots.Add(r.Dot)
+		for _, x := range r.Dropped {
+			marked.Add(x)
 		}
 	}
-	if err := emitRanges(PartContext, slices.Collect(k.ctx.Ranges())); err != nil {
+	marked = marked.Minus(&recDots)
+	between := k.ctx.Minus(&marked)
+	within := k.ctx.Minus(&between)
+	if err := emitRanges(PartContext, slices.Collect(within.Ranges())); err != nil {
+		return 0, err
+	}
+	if err := emitRanges(PartContext, slices.Collect(between.Ranges())); err != nil {
 		return 0, err
 	}
 	if !k.horizon.IsZero() {
@@ -272,15 +329,14 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	return ordered, nil
 }
 
-// ghostsWithin gives p the ghosts of k that p's context holds.
+// ghostsWithin gives p the ghosts of k that p's context holds, at a step
+// per run of p's context and of the ghosts within it.
 func (k *Kernel[K, V]) ghostsWithin(p *Kernel[K, V]) {
-	for g := range k.ghosts {
-		if p.ctx.Contains(g) {
-			if p.ghosts == nil {
-				p.ghosts = make(map[vclock.Dot]struct{})
-			}
-			p.ghosts[g] = struct{}{}
-		}
+	if k.ghosts.isEmpty() {
+		return
+	}
+	for rg := range p.ctx.Ranges() {
+		k.ghosts.within(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) { p.ghosts.addRange(rg.Replica, lo, hi) })
 	}
 }
 
@@ -304,7 +360,7 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 		switch {
 		case o.m.len() == 0:
 			return "a store part without keys"
-		case o.recs.len() > 0 || !o.horizon.IsZero() || len(o.ghosts) > 0:
+		case o.recs.len() > 0 || !o.horizon.IsZero() || !o.ghosts.isEmpty():
 			return "a store part with records, a horizon or ghosts"
 		case dots != held:
 			return "a store part whose context is not its dots"
@@ -338,12 +394,18 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 }
 
 // JoinPart merges a part of the given kind, checked with
-// [Kernel.CheckPart], into k, at a cost that grows with the part (and, for
-// a removed part whose dots k's store may hold, with k's store; for a
-// context part, with the ghosts k holds while parts are arriving, if
-// fewer than the part's dots). It reports whether the set of present keys
+// [Kernel.CheckPart], into k, at a cost that grows with the part: its
+// keys and dots, its records and their dots, the runs of its context and
+// of its ghosts. Two costs may go beyond that. A removed part naming dots
+// that k's context holds (k had a state of its own before the catch-up
+// began, with dots the sender has since dropped) compares k's store with
+// it; a fresh receiver, or one whose dots the sender still holds, never
+// does. And a context part clears the runs of ghosts k holds within it,
+// which are one per run of the part for a receiver that holds no ghosts
+// of other merges there. It reports whether the set of present keys
 // changed.
 func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
+	k.steps = 0
 	changed := false
 	switch kind {
 	case PartStore:
@@ -351,12 +413,7 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 	case PartRecords:
 		changed = k.joinRecordPart(o)
 	case PartRemoved:
-		gone := make(map[K]struct{})
-		if k.m.len() > 0 && k.ctx.Overlaps(&o.ctx) {
-			k.dropSeenBy(o, gone)
-		}
-		k.removed.Merge(&o.ctx)
-		changed = len(gone) > 0
+		changed = k.joinRemovedPart(o)
 	case PartContext:
 		k.joinContextPart(o)
 	}
@@ -366,10 +423,39 @@ func (k *Kernel[K, V]) JoinPart(kind PartKind, o *Kernel[K, V]) bool {
 
 // joinStorePart adds the dots of o's store that k has not seen, as ghosts:
 // their mutations' drops, which other parts carry, are not yet applied.
+// The store takes them key by key; the context and the ghosts take them
+// as the runs of o's context (which CheckPart found to be exactly its
+// dots) that k had neither seen nor set aside, so that dots arriving in
+// the store's order cost no more than dots arriving in order.
 func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
+	unseen := func(d vclock.Dot) bool {
+		return !k.ctx.Contains(d) && (k.removed.isEmpty() || !k.removed.contains(d))
+	}
 	for key, oe := range o.m.all {
+		k.steps++
+		if oe.single() {
+			// The usual case, one probe of the table.
+			d := o.first(oe)
+			k.steps++
+			if !unseen(d) {
+				continue
+			}
+			e, at, here := k.m.lookup(key)
+			v := oe.v
+			if here {
+				k.m.setAt(at, true, key, k.addDot(key, e, d))
+				v = e.v
+			} else {
+				k.m.setAt(at, false, key, k.single(key, oe.v, d))
+				grew = true
+			}
+			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+			k.fpAdd(key, v, d)
+			continue
+		}
 		for _, d := range o.dotsOf(key, oe) {
-			if k.ctx.Contains(d) || k.removed.Contains(d) {
+			k.steps++
+			if !unseen(d) {
 				continue
 			}
 			v := oe.v
@@ -382,8 +468,40 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 			}
 			k.noteDot(k.repIndex(d.Replica), d.Seq, key)
 			k.fpAdd(key, v, d)
-			k.seeDropped(d) // in the context, as a ghost
 		}
+	}
+	// Into the context, as ghosts: the runs of o's context outside k's
+	// context and outside what k set aside.
+	var fresh []vclock.Range
+	for rg := range o.ctx.Ranges() {
+		k.steps++
+		next := rg.Lo
+		gap := func(lo, hi uint64) { // lo..hi: not in k's context
+			cur := lo
+			k.steps += k.removed.within(rg.Replica, lo, hi, func(rlo, rhi uint64) {
+				if cur < rlo {
+					fresh = append(fresh, vclock.Range{Replica: rg.Replica, Lo: cur, Hi: rlo - 1})
+				}
+				cur = rhi + 1
+			})
+			if cur-1 < hi { // cur >= 1: no wrap
+				fresh = append(fresh, vclock.Range{Replica: rg.Replica, Lo: cur, Hi: hi})
+			}
+		}
+		k.ctx.RangesWithin(rg.Replica, rg.Lo, rg.Hi, func(lo, hi uint64) {
+			k.steps++
+			if next < lo {
+				gap(next, lo-1)
+			}
+			next = hi + 1
+		})
+		if next-1 < rg.Hi {
+			gap(next, rg.Hi)
+		}
+	}
+	for _, g := range fresh {
+		k.ctx.AddRange(g.Replica, g.Lo, g.Hi)
+		k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
 	}
 	return grew
 }
@@ -394,10 +512,12 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 // own records may be in a later part; a context part settles them).
 func (k *Kernel[K, V]) joinRecordPart(o *Kernel[K, V]) (changed bool) {
 	for _, r := range o.liveRecords() {
+		k.steps++
 		if k.Applied(r.Dot) {
 			continue
 		}
 		for _, x := range r.Dropped {
+			k.steps++
 			k.seeDropped(x)
 			if key, ok := k.dropDot(r.Key, x); ok && !k.Has(key) {
 				changed = true
@@ -409,52 +529,58 @@ func (k *Kernel[K, V]) joinRecordPart(o *Kernel[K, V]) (changed bool) {
 	}
 	for rg := range o.ctx.Ranges() {
 		for seq := rg.Lo; seq <= rg.Hi; seq++ { // explicit dots: CheckPart counted them
+			k.steps++
 			k.seeDropped(vclock.Dot{Replica: rg.Replica, Seq: seq})
 		}
 	}
 	return changed
 }
 
-// joinContextPart takes in o's context, ghosts and horizon, and drops
-// nothing: every part before it is merged.
-func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
-	var dots uint64
+// joinRemovedPart drops from k's store the dots of o's context, which the
+// sender has seen and no longer holds, and keeps them aside (k.removed),
+// so that no store part or other merge brings them back, until a context
+// part brings them into k's context. Only dots k's context holds can be
+// in k's store: when there are none, k's store is not looked at.
+func (k *Kernel[K, V]) joinRemovedPart(o *Kernel[K, V]) (changed bool) {
+	overlap := false
 	for rg := range o.ctx.Ranges() {
-		dots += rg.Hi - rg.Lo + 1
-	}
-	// The ghosts k holds within o's context stop being ghosts unless o
-	// has them as ghosts too; found by whichever is fewer.
-	if uint64(len(k.ghosts)) <= dots {
-		for g := range k.ghosts {
-			if _, also := o.ghosts[g]; !also && o.ctx.Contains(g) {
-				delete(k.ghosts, g)
-			}
-		}
-	} else {
-		for rg := range o.ctx.Ranges() {
-			for seq := rg.Lo; seq <= rg.Hi; seq++ {
-				d := vclock.Dot{Replica: rg.Replica, Seq: seq}
-				if _, also := o.ghosts[d]; !also {
-					delete(k.ghosts, d)
-				}
-			}
+		k.steps++
+		k.steps += k.removed.addRange(rg.Replica, rg.Lo, rg.Hi)
+		if !overlap && k.m.len() > 0 {
+			k.ctx.RangesWithin(rg.Replica, rg.Lo, rg.Hi, func(uint64, uint64) { overlap = true })
 		}
 	}
-	for g := range o.ghosts {
-		if !k.ctx.Contains(g) {
-			k.seeDropped(g)
-		}
+	if !overlap {
+		return false
 	}
-	if len(k.ghosts) == 0 {
-		k.ghosts = nil
+	gone := make(map[K]struct{})
+	k.steps += k.m.len()
+	k.dropSeenBy(o, gone)
+	return len(gone) > 0
+}
+
+// joinContextPart takes in o's context, ghosts and horizon, and drops
+// nothing: every part before it is merged. The ghosts k holds within o's
+// context stop being ghosts unless o has them as ghosts too, and o's
+// ghosts that k has not seen become k's.
+func (k *Kernel[K, V]) joinContextPart(o *Kernel[K, V]) {
+	fromO := k.ghostsFrom(o)
+	k.steps += len(fromO)
+	k.steps += k.settle(o)
+	for _, g := range fromO {
+		k.steps += k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
 	}
 	k.ctx.Merge(&o.ctx)
-	if !k.removed.IsEmpty() {
-		k.removed = k.removed.Minus(&k.ctx)
+	if !k.removed.isEmpty() {
+		for rg := range o.ctx.Ranges() {
+			k.steps += 1 + k.removed.removeRange(rg.Replica, rg.Lo, rg.Hi)
+		}
 	}
 	if !o.horizon.IsZero() {
+		// Records of k that the horizon now covers are dead weight, left
+		// out by liveRecords and discarded by the next Collect, rather
+		// than looked for among every record here.
 		k.horizon.Merge(o.horizon)
-		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
 	}
 }
 
@@ -476,5 +602,5 @@ func (k *Kernel[K, V]) SizeAtMost(size func(K, V) int) int {
 	for _, id := range k.reps {
 		n += len(id) + 4
 	}
-	return n + 10*(len(k.ghosts)+k.horizon.Len())
+	return n + 10*(int(min(k.ghosts.count(), 1<<30))+k.horizon.Len())
 }

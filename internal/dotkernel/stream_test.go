@@ -33,7 +33,7 @@ func naiveEncode(t tb, k *kern) []byte {
 	recs := k.liveRecords()
 	fields := 3
 	switch {
-	case len(k.ghosts) > 0:
+	case !k.ghosts.isEmpty():
 		fields = 6
 	case !k.horizon.IsZero():
 		fields = 5
@@ -79,7 +79,7 @@ func naiveEncode(t tb, k *kern) []byte {
 		k.horizon.Encode(w)
 	}
 	if fields == 6 {
-		w.Array(2 * len(k.ghosts))
+		w.Array(2 * len(k.Ghosts()))
 		for _, g := range k.Ghosts() {
 			w.Replica(string(g.Replica))
 			w.Uint(g.Seq)
