@@ -85,6 +85,11 @@ type Map[K comparable, V any] struct {
 	// concurrent writes put keys in it.
 	lostTo map[K]clock.Timestamp
 
+	// ttl holds, for each key with a time to live, its expire and
+	// persist writes in force (see ttl.go); nil until the map first
+	// takes one.
+	ttl map[K][]ttlWrite
+
 	// ix finds the keys of m by the dots of their entries, for
 	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
 	// which readers may call at the same time, cannot make it), and built
@@ -230,15 +235,13 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok, fresh
 	if ok {
 		if old.deleted() {
 			m.nDel--
-		} else {
-			m.fp -= m.hashOf(kh, old)
 		}
+		m.fp -= m.liveHash(k, kh, old)
 	}
 	if e.deleted() {
 		m.nDel++
-	} else {
-		m.fp += m.hashOf(kh, &e)
 	}
+	m.fp += m.liveHash(k, kh, &e)
 	return (ok && !old.deleted()) || !e.deleted()
 }
 
@@ -267,6 +270,10 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	ts := m.clk.Now()
 	m.ctx.Add(d)
+	var drops []vclock.Dot
+	if len(m.ttl) > 0 {
+		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
+	}
 	if m.m == nil {
 		m.makeMap(0)
 	}
@@ -309,7 +316,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 		m.replace(k, kh, e, &old, had, true)
 		m.tidy()
 	}
-	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base()}
+	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base(), drops: drops}
 }
 
 // SetConflictHook makes the map call f with a report of each write it
@@ -511,23 +518,31 @@ func (m *Map[K, V]) Delete(k K) Op[K, V] {
 // Get returns the value of k and whether k is present.
 func (m *Map[K, V]) Get(k K) (V, bool) {
 	e, ok := m.m[k]
-	if !ok || e.deleted() {
+	if !ok || e.deleted() || (m.ttl != nil && m.expiredAt(k, m.now())) {
 		var zero V
 		return zero, false
 	}
 	return e.v, true
 }
 
-// Len returns the number of keys present (delete markers not counted).
-func (m *Map[K, V]) Len() int { return len(m.m) - m.nDel }
+// Len returns the number of keys present (delete markers and expired keys
+// not counted).
+func (m *Map[K, V]) Len() int {
+	n := len(m.m) - m.nDel
+	if len(m.ttl) > 0 {
+		n -= m.expiredHeld(m.now())
+	}
+	return n
+}
 
 // All iterates over the keys present and their values. The order is
 // unspecified and may differ between calls. The map must not be changed
 // during the iteration.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
+		now := m.readNow()
 		for k, e := range m.m {
-			if !e.deleted() && !yield(k, e.v) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k, e.v) {
 				return
 			}
 		}
@@ -538,8 +553,9 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // differ between calls. The map must not be changed during the iteration.
 func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
+		now := m.readNow()
 		for k, e := range m.m {
-			if !e.deleted() && !yield(k) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k) {
 				return
 			}
 		}
@@ -579,7 +595,11 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: key of write %v: %v", ErrInvalidOp, op.dot, err)
 	}
+	if op.kind != 0 {
+		return m.applyTTL(&op), nil
+	}
 	m.ctx.Add(op.dot)
+	ttlChanged := len(op.drops) > 0 && m.dropTTL(op.key, op.drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
 		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
@@ -588,7 +608,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	}
 	changed := m.put(op.key, kh, e)
 	m.tidy()
-	return changed, nil
+	return changed || ttlChanged, nil
 }
 
 // Merge sets m to the join of m and o. For a key both hold, the write that
@@ -640,6 +660,11 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	// skipped: merging a delta into a large map costs the delta's size.
 	shared := intersectSize(&m.ctx, &o.ctx)
 	var sharedSeen uint64
+	if len(o.ttl) > 0 || len(m.ttl) > 0 {
+		both, ttlChanged := m.mergeTTL(o, trans, &mine, &theirs)
+		sharedSeen += both
+		changed = changed || ttlChanged
+	}
 	if m.m == nil && len(o.m) > 0 {
 		m.makeMap(len(o.m))
 	}
@@ -679,7 +704,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 				m.nDel--
 				m.gcN++ // collected where it came from
 			} else {
-				m.fp -= m.hashOf(keyHash(k), &e)
+				m.fp -= m.liveHash(k, keyHash(k), &e)
 				changed = true
 			}
 		}
@@ -778,6 +803,19 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // index on the way. DeltaSince may run at the same time as other readers:
 // it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
+	d := m.deltaEntries(v)
+	if len(m.ttl) > 0 && !d.ctx.IsEmpty() {
+		seen := make([]uint64, len(m.reps))
+		for i, id := range m.reps {
+			seen[i] = v.Get(id)
+		}
+		m.ttlDelta(d, seen)
+	}
+	return d
+}
+
+// deltaEntries is DeltaSince but for the expire and persist writes.
+func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	d := &Map[K, V]{clk: m.clk, ctx: m.ctx.Since(v)}
 	if d.ctx.IsEmpty() {
 		return d
@@ -854,8 +892,14 @@ func (m *Map[K, V]) take(k K, e entry[V]) {
 // delete but still in flight to this replica would find neither marker nor
 // dot here, and make the key reappear at this replica only.
 func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
+	expired := 0
+	if len(m.ttl) > 0 {
+		expired = m.collectExpired(true, func(at int64) bool { return at < stable.Wall },
+			func(_ uint32, _ uint64, ts clock.Timestamp) bool { return ts.Before(stable) })
+	}
 	if m.nDel == 0 {
-		return 0
+		m.tidy()
+		return expired
 	}
 	n := 0
 	for k, e := range m.m {
@@ -869,7 +913,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	m.nDel -= n
 	m.gcN += uint64(n)
 	m.tidy()
-	return n
+	return n + expired
 }
 
 // CollectVersions drops the delete markers every replica has seen, judging
@@ -899,7 +943,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	if m.nDel == 0 && !m.ix.Active() {
+	if m.nDel == 0 && !m.ix.Active() && len(m.ttl) == 0 {
 		return 0
 	}
 	own := m.ctx.Version()
@@ -915,8 +959,14 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		upTo[i] = seen.Get(id)
 	}
 	m.ix.Raise(upTo)
+	expired := 0
+	if len(m.ttl) > 0 {
+		now := m.now()
+		expired = m.collectExpired(false, func(at int64) bool { return now >= at },
+			func(rep uint32, seq uint64, _ clock.Timestamp) bool { return seq <= upTo[rep] })
+	}
 	if m.nDel == 0 {
-		return 0
+		return expired
 	}
 	n := 0
 	for k, e := range m.m {
@@ -928,7 +978,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	}
 	m.nDel -= n
 	m.gcN += uint64(n)
-	return n
+	return n + expired
 }
 
 // Clone returns an independent copy of m with the same replica ID and
@@ -952,12 +1002,14 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		lim:    m.lim,
 		ix:     m.ix.Clone(),
 		lostTo: maps.Clone(m.lostTo),
+		ttl:    cloneTTL(m.ttl),
 	}
 }
 
 // Equal reports whether m and o hold the same state: the same causal
 // context, and for every key the same winning write (timestamp, replica and
-// sequence number) and whether it is a delete. Values are not compared: a
+// sequence number) and whether it is a delete, and the same expire and
+// persist writes in force for every key. Values are not compared: a
 // write is unique by its dot and timestamp (a replica never issues a dot
 // twice and IDs are never reused), so the same write means the same value.
 // Replica IDs and clocks are not compared; a nil o is an empty state.
@@ -975,7 +1027,7 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 			return false
 		}
 	}
-	return true
+	return m.equalTTL(o)
 }
 
 // Fingerprint returns a hash of the map's visible content: for every key
@@ -988,7 +1040,10 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // delete markers (collected at different moments), the causal context
 // (compare versions for that), the index, the replica ID and the clock.
 // Values are left out as [Map.Equal] leaves them out: a write is unique by
-// its dot and timestamp. The hash is the same in every process and on every
+// its dot and timestamp. So are the keys that have a time to live (see
+// [Map.Expire]): replicas hide an expiring key at different moments, by
+// their own clocks, and collect it at different moments. The hash is the
+// same in every process and on every
 // machine; it is kept up to date with every change, so Fingerprint costs
 // nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }

@@ -1,0 +1,483 @@
+package lwwmap
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Per-key time to live.
+//
+// The expiry of a key is kept apart from its value, as a multi-value
+// register of the expire and persist writes in force: those that no later
+// expire, persist, put or delete of the key has overwritten at a replica
+// that had seen them. Each is a write with a dot in the map's causal
+// context, so the register merges like every observed-remove structure of
+// the module: a write one side holds and the other has seen (its context
+// holds the dot) but no longer holds was overwritten there, and goes. Two
+// writes still in force were concurrent, and the key takes the longest
+// time to live among them: none at all if one of them is a persist.
+
+// ErrAbsent is reported by the op [Map.Expire] or [Map.Persist] returns
+// for a key that is not present (never written, deleted, or expired): there
+// is nothing whose time to live could be set, and the map is unchanged.
+var ErrAbsent = errors.New("lwwmap: key not present")
+
+// ErrInvalidTTL is reported by the op [Map.Expire] returns for a time to
+// live that is not positive; the map is unchanged. Delete the key instead.
+var ErrInvalidTTL = errors.New("lwwmap: time to live not positive")
+
+// The kinds of op besides put and delete.
+const (
+	opExpire  = 1
+	opPersist = 2
+)
+
+// ttlWrite is an expire or a persist of a key still in force.
+type ttlWrite struct {
+	wall    int64  // timestamp, wall part
+	logical uint32 // timestamp, logical part
+	rep     uint32 // writer's index in Map.reps
+	seq     uint64 // the write's dot is (writer, seq)
+	at      int64  // wall time the key expires at; 0 for a persist
+}
+
+func (t *ttlWrite) ts() clock.Timestamp { return clock.Timestamp{Wall: t.wall, Logical: t.logical} }
+
+// expireAt returns the wall time of ts plus ttl, saturating.
+func expireAt(wall int64, ttl time.Duration) int64 {
+	if int64(ttl) > math.MaxInt64-wall {
+		return math.MaxInt64
+	}
+	return wall + int64(ttl)
+}
+
+// deadline returns the wall time the writes ws make their key expire at,
+// or 0 if they make it never expire: the latest expire-at among them, or
+// none if one is a persist. No writes, no expiry.
+func deadline(ws []ttlWrite) int64 {
+	var at int64
+	for i := range ws {
+		if ws[i].at == 0 {
+			return 0
+		}
+		at = max(at, ws[i].at)
+	}
+	return at
+}
+
+// now returns the wall time keys are judged by: the later of the clock's
+// physical time and of every timestamp it has issued or taken in. A map
+// without a clock judges by the latest timestamp it holds.
+func (m *Map[K, V]) now() int64 {
+	if m.clk == nil {
+		return m.maxTS.Wall
+	}
+	return max(m.clk.Physical(), m.clk.Last().Wall)
+}
+
+// expiredAt reports whether the time to live of k has run out at now.
+// The caller checked that m.ttl is not nil.
+func (m *Map[K, V]) expiredAt(k K, now int64) bool {
+	ws, ok := m.ttl[k]
+	if !ok {
+		return false
+	}
+	at := deadline(ws)
+	return at != 0 && now >= at
+}
+
+// hasTTL reports whether k holds expire or persist writes; then its entry
+// does not count in the fingerprint (see Map.Fingerprint).
+func (m *Map[K, V]) hasTTL(k K) bool {
+	if len(m.ttl) == 0 {
+		return false
+	}
+	_, ok := m.ttl[k]
+	return ok
+}
+
+// liveHash returns the share of the entry e of k (whose keyHash is kh) in
+// the fingerprint.
+func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
+	if e.deleted() || m.hasTTL(k) {
+		return 0
+	}
+	return m.hashOf(kh, e)
+}
+
+// setTTL makes ws the writes in force for k (none: delete), keeping the
+// fingerprint right.
+func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
+	had := m.hasTTL(k)
+	if had == (len(ws) > 0) {
+		if had {
+			m.ttl[k] = ws
+		}
+		return
+	}
+	if e, ok := m.m[k]; ok && !e.deleted() {
+		h := m.hashOf(keyHash(k), &e)
+		if had {
+			m.fp += h // back in the fingerprint
+		} else {
+			m.fp -= h
+		}
+	}
+	if len(ws) == 0 {
+		delete(m.ttl, k)
+		return
+	}
+	if m.ttl == nil {
+		m.ttl = make(map[K][]ttlWrite)
+	}
+	m.ttl[k] = ws
+}
+
+// clearTTL drops the expire and persist writes of k, recording nothing,
+// and returns their dots: a local put, delete, expire or persist of k has
+// seen them and overwrites them.
+func (m *Map[K, V]) clearTTL(k K) []vclock.Dot {
+	ws := m.ttl[k]
+	if len(ws) == 0 {
+		return nil
+	}
+	drops := make([]vclock.Dot, len(ws))
+	for i := range ws {
+		drops[i] = vclock.Dot{Replica: m.reps[ws[i].rep], Seq: ws[i].seq}
+	}
+	m.setTTL(k, nil)
+	return drops
+}
+
+// dropTTL takes in the dots an op of k overwrote: they go into the causal
+// context (so that a late copy of one is ignored), and the writes of k
+// that they name leave. It reports whether any did.
+func (m *Map[K, V]) dropTTL(k K, drops []vclock.Dot) bool {
+	for _, d := range drops {
+		m.ctx.Add(d)
+	}
+	ws := m.ttl[k]
+	if len(ws) == 0 {
+		return false
+	}
+	kept := ws[:0:0]
+	for _, w := range ws {
+		gone := false
+		for _, d := range drops {
+			if d.Seq == w.seq && d.Replica == m.reps[w.rep] {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			kept = append(kept, w)
+		}
+	}
+	if len(kept) == len(ws) {
+		return false
+	}
+	m.setTTL(k, kept)
+	return true
+}
+
+// Expire makes k expire ttl after now, by the map's clock, with a write
+// stamped by that clock, and returns the write to apply at the other
+// replicas. From the moment a replica's clock reaches the write's
+// timestamp plus ttl, k is absent there for every reader ([Map.Get],
+// [Map.Len], [Map.All], [Map.Keys]); it is then collected like a delete
+// marker ([Map.CollectVersions]).
+//
+// Expire overwrites the expire and persist writes of k this replica has
+// seen, whatever their times to live: a later expire can shorten a key's
+// life. Among expire writes made concurrently (neither replica had seen
+// the other's), the longest time to live wins, and a concurrent
+// [Map.Persist] wins over them all. A [Map.Put] or [Map.Delete] of k made
+// after seeing the expire clears it, as Redis's SET and DEL do; one made
+// concurrently does not, and the value it puts expires with the key.
+//
+// Expire changes nothing and returns an op whose MarshalBinary reports
+// the error if k is not present (an error matching [ErrAbsent]), if ttl is
+// not positive ([ErrInvalidTTL]), or for the reasons [Map.Put] gives.
+// Expire panics on a map without a replica ID or clock (the zero value).
+func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op[K, V] {
+	if ttl <= 0 {
+		return Op[K, V]{key: k, kind: opExpire, ttl: ttl, err: fmt.Errorf("%w: %v", ErrInvalidTTL, ttl)}
+	}
+	return m.writeTTL(k, ttl, opExpire)
+}
+
+// Persist makes k never expire, with a write stamped by the map's clock,
+// and returns the write to apply at the other replicas. It overwrites the
+// expire and persist writes of k this replica has seen, and wins over any
+// made concurrently: so a persist keeps a key that an expire made
+// elsewhere at the same time would have ended, as in Redis Active-Active.
+// An [Map.Expire] made after seeing the persist overrides it.
+//
+// Persisting a key without a time to live still records the persist, for
+// the expires that may be under way elsewhere. Like [Map.Expire], Persist
+// changes nothing and returns an op carrying the error if k is not
+// present, and panics on the zero Map.
+func (m *Map[K, V]) Persist(k K) Op[K, V] { return m.writeTTL(k, 0, opPersist) }
+
+// writeTTL makes a local expire (ttl > 0) or persist of k.
+func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
+	if m.clk == nil || m.id == "" {
+		panic("lwwmap: write to a Map made without New")
+	}
+	op := Op[K, V]{key: k, kind: kind, ttl: ttl}
+	if _, err := codec.HashValue(codec.HashSeed, k); err != nil {
+		op.err = &codec.EncodeError{Kind: codec.KindMapTTL, Err: err}
+		return op
+	}
+	if _, ok := m.Get(k); !ok {
+		op.err = fmt.Errorf("%w: %v", ErrAbsent, k)
+		return op
+	}
+	d := m.ctx.Next(m.id)
+	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
+		op.err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+		return op
+	}
+	ts := m.clk.Now()
+	m.ctx.Add(d)
+	op.ts, op.dot = ts, d
+	op.drops = m.clearTTL(k)
+	w := ttlWrite{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq}
+	if kind == opExpire {
+		w.at = expireAt(ts.Wall, ttl)
+	}
+	m.setTTL(k, []ttlWrite{w})
+	if ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	return op
+}
+
+// applyTTL takes in an expire or persist op, checked, whose dot the map
+// has not seen, once the clock took its timestamp in. It reports whether
+// the writes in force for the key changed.
+func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
+	m.ctx.Add(op.dot)
+	changed := m.dropTTL(op.key, op.drops)
+	w := ttlWrite{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq}
+	if op.kind == opExpire {
+		w.at = expireAt(op.ts.Wall, op.ttl)
+	}
+	ws := append(append([]ttlWrite(nil), m.ttl[op.key]...), w)
+	m.setTTL(op.key, ws)
+	if op.ts.After(m.maxTS) {
+		m.maxTS = op.ts
+	}
+	return changed || len(ws) > 0
+}
+
+// TTL returns how long k has left to live by the map's clock, and whether
+// it will expire at all: false for a key without a time to live, a
+// persisted one, or one not present.
+func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
+	if _, ok := m.Get(k); !ok || m.ttl == nil {
+		return 0, false
+	}
+	at := deadline(m.ttl[k])
+	if at == 0 {
+		return 0, false
+	}
+	return time.Duration(at - m.now()), true
+}
+
+// mergeTTL merges the expire and persist writes of o into m, before the
+// contexts are united; trans maps o's writer indexes to m's, mine and
+// theirs describe the contexts of m and o. It returns the number of
+// writes both hold (dots both contexts hold, and that mergeWith must not
+// take for overwritten ones) and whether any key's writes changed.
+func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits) (both uint64, changed bool) {
+	for k, ows := range o.ttl {
+		ws := m.ttl[k]
+		var add []ttlWrite
+		for _, ow := range ows {
+			rep := trans[ow.rep]
+			held := false
+			for i := range ws {
+				if ws[i].rep == rep && ws[i].seq == ow.seq {
+					held = true
+					break
+				}
+			}
+			switch {
+			case held:
+				both++
+			case mine.has(&m.ctx, o.reps, ow.rep, ow.seq):
+				// Seen here and overwritten.
+			default:
+				ow.rep = rep
+				add = append(add, ow)
+			}
+		}
+		if len(add) > 0 {
+			m.setTTL(k, append(append([]ttlWrite(nil), ws...), add...))
+			changed = true
+		}
+	}
+	for k, ws := range m.ttl {
+		ows := o.ttl[k]
+		kept := ws[:0:0]
+		for _, w := range ws {
+			if theirs.has(&o.ctx, m.reps, w.rep, w.seq) && !holdsTTL(ows, o.reps, m.reps[w.rep], w.seq) {
+				continue // seen there and overwritten
+			}
+			kept = append(kept, w)
+		}
+		if len(kept) != len(ws) {
+			m.setTTL(k, kept)
+			changed = true
+		}
+	}
+	for _, ws := range o.ttl {
+		for _, w := range ws {
+			if w.ts().After(m.maxTS) {
+				m.maxTS = w.ts()
+			}
+		}
+	}
+	return both, changed
+}
+
+// holdsTTL reports whether ws, whose writer indexes refer to reps, holds
+// the write (id, seq).
+func holdsTTL(ws []ttlWrite, reps []vclock.ReplicaID, id vclock.ReplicaID, seq uint64) bool {
+	for i := range ws {
+		if ws[i].seq == seq && reps[ws[i].rep] == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ttlDelta adds to the delta d, made by DeltaSince for a replica that has
+// seen seen[i] writes of each m.reps[i], the expire and persist writes that
+// replica lacks.
+func (m *Map[K, V]) ttlDelta(d *Map[K, V], seen []uint64) {
+	for k, ws := range m.ttl {
+		var add []ttlWrite
+		for _, w := range ws {
+			if w.seq > seen[w.rep] {
+				add = append(add, w)
+				if w.ts().After(d.maxTS) {
+					d.maxTS = w.ts()
+				}
+			}
+		}
+		if len(add) > 0 {
+			d.setTTL(k, add)
+		}
+	}
+}
+
+// collectExpired drops the keys whose time to live has run out by
+// gone(expire-at) and whose writes every replica has seen, by
+// stable(rep, seq, ts) for the entry and each expire and persist write. It
+// tells the index of the entries it drops if indexed (CollectVersions has
+// raised the index's floors past them). It also drops the writes in force of a key without a live entry, and those
+// that only keep a key alive (a persist among them), once stable: any write
+// of the key made from now on has seen them and overwrites them. It returns
+// the number of keys dropped.
+func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stable func(rep uint32, seq uint64, ts clock.Timestamp) bool) int {
+	n := 0
+	for k, ws := range m.ttl {
+		all := true
+		for i := range ws {
+			if !stable(ws[i].rep, ws[i].seq, ws[i].ts()) {
+				all = false
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		e, ok := m.m[k]
+		at := deadline(ws)
+		switch {
+		case !ok || e.deleted() || at == 0:
+			m.setTTL(k, nil)
+		case gone(at) && stable(e.writer(), e.seq, e.ts()):
+			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
+			delete(m.m, k)
+			m.fp -= m.hashOf(keyHash(k), &e)
+			m.forgetLost(k)
+			if indexed {
+				m.noteGone(&e)
+			}
+			n++
+		}
+	}
+	m.gcN += uint64(n)
+	return n
+}
+
+// expiredHeld returns the number of keys with a live entry whose time to
+// live has run out at now: held until collected.
+func (m *Map[K, V]) expiredHeld(now int64) int {
+	n := 0
+	for k, ws := range m.ttl {
+		if at := deadline(ws); at != 0 && now >= at {
+			if e, ok := m.m[k]; ok && !e.deleted() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// cloneTTL returns a copy of ttl that shares no memory with it.
+func cloneTTL[K comparable](ttl map[K][]ttlWrite) map[K][]ttlWrite {
+	if ttl == nil {
+		return nil
+	}
+	c := make(map[K][]ttlWrite, len(ttl))
+	for k, ws := range ttl {
+		c[k] = append([]ttlWrite(nil), ws...)
+	}
+	return c
+}
+
+// equalTTL reports whether m and o hold the same expire and persist
+// writes.
+func (m *Map[K, V]) equalTTL(o *Map[K, V]) bool {
+	if len(m.ttl) != len(o.ttl) {
+		return false
+	}
+	for k, ws := range m.ttl {
+		ows, ok := o.ttl[k]
+		if !ok || len(ows) != len(ws) {
+			return false
+		}
+		for _, w := range ws {
+			found := false
+			for _, ow := range ows {
+				if ow.seq == w.seq && ow.wall == w.wall && ow.logical == w.logical && ow.at == w.at && o.reps[ow.rep] == m.reps[w.rep] {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readNow returns m.now() for a map with times to live, and 0 (unused)
+// for one without.
+func (m *Map[K, V]) readNow() int64 {
+	if m.ttl == nil {
+		return 0
+	}
+	return m.now()
+}
