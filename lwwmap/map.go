@@ -270,7 +270,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	ts := m.clk.Now()
 	m.ctx.Add(d)
-	var drops []vclock.Dot
+	var drops dotList
 	if len(m.ttl) > 0 {
 		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
 	}

@@ -42,7 +42,7 @@ type Op[K comparable, V any] struct {
 
 	kind  uint8         // opExpire or opPersist, or 0 for a put or delete
 	ttl   time.Duration // for opExpire
-	drops []vclock.Dot  // the expire and persist writes of the key it overwrote (see ttl.go)
+	drops dotList       // the expire and persist writes of the key it overwrote (see ttl.go)
 }
 
 // Key returns the key written.
@@ -94,7 +94,7 @@ func (op *Op[K, V]) check() error {
 	case op.kind > opPersist:
 		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, op.kind)
 	}
-	for _, d := range op.drops {
+	for d := range op.drops.all() {
 		if d.Replica == "" || d.Seq == 0 || d.Seq > vclock.MaxSeq || d == op.dot {
 			return fmt.Errorf("%w: write %v overwrites the invalid dot %v", ErrInvalidOp, op.dot, d)
 		}

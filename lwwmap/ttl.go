@@ -1,8 +1,10 @@
 package lwwmap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"time"
 
@@ -142,24 +144,24 @@ func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
 // clearTTL drops the expire and persist writes of k, recording nothing,
 // and returns their dots: a local put, delete, expire or persist of k has
 // seen them and overwrites them.
-func (m *Map[K, V]) clearTTL(k K) []vclock.Dot {
+func (m *Map[K, V]) clearTTL(k K) dotList {
 	ws := m.ttl[k]
 	if len(ws) == 0 {
-		return nil
+		return ""
 	}
 	drops := make([]vclock.Dot, len(ws))
 	for i := range ws {
 		drops[i] = vclock.Dot{Replica: m.reps[ws[i].rep], Seq: ws[i].seq}
 	}
 	m.setTTL(k, nil)
-	return drops
+	return makeDotList(drops)
 }
 
 // dropTTL takes in the dots an op of k overwrote: they go into the causal
 // context (so that a late copy of one is ignored), and the writes of k
 // that they name leave. It reports whether any did.
-func (m *Map[K, V]) dropTTL(k K, drops []vclock.Dot) bool {
-	for _, d := range drops {
+func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
+	for d := range drops.all() {
 		m.ctx.Add(d)
 	}
 	ws := m.ttl[k]
@@ -169,7 +171,7 @@ func (m *Map[K, V]) dropTTL(k K, drops []vclock.Dot) bool {
 	kept := ws[:0:0]
 	for _, w := range ws {
 		gone := false
-		for _, d := range drops {
+		for d := range drops.all() {
 			if d.Seq == w.seq && d.Replica == m.reps[w.rep] {
 				gone = true
 				break
@@ -480,4 +482,40 @@ func (m *Map[K, V]) readNow() int64 {
 		return 0
 	}
 	return m.now()
+}
+
+// dotList holds dots in a string, so that an [Op] stays comparable with
+// ==: each dot is its replica ID's length and bytes, then its sequence
+// number, as unsigned varints.
+type dotList string
+
+func makeDotList(ds []vclock.Dot) dotList {
+	if len(ds) == 0 {
+		return ""
+	}
+	var b []byte
+	for _, d := range ds {
+		b = binary.AppendUvarint(b, uint64(len(d.Replica)))
+		b = append(b, d.Replica...)
+		b = binary.AppendUvarint(b, d.Seq)
+	}
+	return dotList(b)
+}
+
+// all iterates over the dots of l, which makeDotList made.
+func (l dotList) all() iter.Seq[vclock.Dot] {
+	return func(yield func(vclock.Dot) bool) {
+		s := string(l)
+		for len(s) > 0 {
+			n, k := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+			s = s[k:]
+			id := vclock.ReplicaID(s[:n])
+			s = s[n:]
+			seq, k := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+			s = s[k:]
+			if !yield(vclock.Dot{Replica: id, Seq: seq}) {
+				return
+			}
+		}
+	}
 }
