@@ -633,7 +633,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
-	m.ttl = o.ttl
+	m.ttl, m.drops, m.dropped = o.ttl, o.drops, o.dropped
 	m.lostTo = nil
 	m.gcN = 0
 	if m.id != "" {

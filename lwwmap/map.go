@@ -89,6 +89,11 @@ type Map[K comparable, V any] struct {
 	// persist writes in force (see ttl.go); nil until the map first
 	// takes one.
 	ttl map[K][]ttlWrite
+	// drops holds the drop records of writes that overwrote expire or
+	// persist writes, by the dot of the write, until every replica has
+	// seen it (see ttl.go).
+	drops   map[vclock.Dot]dropRec[K]
+	dropped map[vclock.Dot]int // the dots the records of drops name, counted
 
 	// ix finds the keys of m by the dots of their entries, for
 	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
@@ -273,6 +278,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	var drops dotList
 	if len(m.ttl) > 0 {
 		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
+		m.recordDrops(d, k, drops)
 	}
 	if m.m == nil {
 		m.makeMap(0)
@@ -600,6 +606,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	}
 	m.ctx.Add(op.dot)
 	ttlChanged := len(op.drops) > 0 && m.dropTTL(op.key, op.drops)
+	m.recordDrops(op.dot, op.key, op.drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
 		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
@@ -660,7 +667,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	// skipped: merging a delta into a large map costs the delta's size.
 	shared := intersectSize(&m.ctx, &o.ctx)
 	var sharedSeen uint64
-	if len(o.ttl) > 0 || len(m.ttl) > 0 {
+	if len(o.ttl) > 0 || len(m.ttl) > 0 || len(o.drops) > 0 {
 		both, ttlChanged := m.mergeTTL(o, trans, &mine, &theirs)
 		sharedSeen += both
 		changed = changed || ttlChanged
@@ -804,12 +811,15 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 	d := m.deltaEntries(v)
-	if len(m.ttl) > 0 && !d.ctx.IsEmpty() {
+	if (len(m.ttl) > 0 || len(m.drops) > 0) && !d.ctx.IsEmpty() {
+		if d.reps == nil {
+			d.reps, d.repH, d.repIdx = slices.Clone(m.reps), slices.Clone(m.repH), maps.Clone(m.repIdx)
+		}
 		seen := make([]uint64, len(m.reps))
 		for i, id := range m.reps {
 			seen[i] = v.Get(id)
 		}
-		m.ttlDelta(d, seen)
+		m.ttlDelta(d, v, seen)
 	}
 	return d
 }
@@ -943,7 +953,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	if m.nDel == 0 && !m.ix.Active() && len(m.ttl) == 0 {
+	if m.nDel == 0 && !m.ix.Active() && len(m.ttl) == 0 && len(m.drops) == 0 {
 		return 0
 	}
 	own := m.ctx.Version()
@@ -959,6 +969,9 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		upTo[i] = seen.Get(id)
 	}
 	m.ix.Raise(upTo)
+	if len(m.drops) > 0 {
+		m.collectDrops(seen)
+	}
 	expired := 0
 	if len(m.ttl) > 0 {
 		now := m.now()
@@ -987,29 +1000,32 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 // same dots for different writes.
 func (m *Map[K, V]) Clone() *Map[K, V] {
 	return &Map[K, V]{
-		id:     m.id,
-		self:   m.self,
-		clk:    m.clk,
-		reps:   slices.Clone(m.reps),
-		repH:   slices.Clone(m.repH),
-		repIdx: maps.Clone(m.repIdx),
-		ctx:    m.ctx.Clone(),
-		m:      maps.Clone(m.m),
-		nDel:   m.nDel,
-		gcN:    m.gcN,
-		maxTS:  m.maxTS,
-		fp:     m.fp,
-		lim:    m.lim,
-		ix:     m.ix.Clone(),
-		lostTo: maps.Clone(m.lostTo),
-		ttl:    cloneTTL(m.ttl),
+		id:      m.id,
+		self:    m.self,
+		clk:     m.clk,
+		reps:    slices.Clone(m.reps),
+		repH:    slices.Clone(m.repH),
+		repIdx:  maps.Clone(m.repIdx),
+		ctx:     m.ctx.Clone(),
+		m:       maps.Clone(m.m),
+		nDel:    m.nDel,
+		gcN:     m.gcN,
+		maxTS:   m.maxTS,
+		fp:      m.fp,
+		lim:     m.lim,
+		ix:      m.ix.Clone(),
+		lostTo:  maps.Clone(m.lostTo),
+		ttl:     cloneTTL(m.ttl),
+		drops:   maps.Clone(m.drops),
+		dropped: maps.Clone(m.dropped),
 	}
 }
 
 // Equal reports whether m and o hold the same state: the same causal
 // context, and for every key the same winning write (timestamp, replica and
 // sequence number) and whether it is a delete, and the same expire and
-// persist writes in force for every key. Values are not compared: a
+// persist writes in force for every key (not the drop records they leave,
+// which replicas discard at different moments). Values are not compared: a
 // write is unique by its dot and timestamp (a replica never issues a dot
 // twice and IDs are never reused), so the same write means the same value.
 // Replica IDs and clocks are not compared; a nil o is an empty state.

@@ -24,6 +24,16 @@ import (
 // holds the dot) but no longer holds was overwritten there, and goes. Two
 // writes still in force were concurrent, and the key takes the longest
 // time to live among them: none at all if one of them is a persist.
+//
+// A write that overwrote expire or persist writes leaves a drop record
+// (its dot, the key, the dots it overwrote) until every replica has seen
+// it and the writes it overwrote: a delta for a replica that holds the
+// overwritten writes, but not the write that overwrote them, carries the
+// record, since its causal context would not name the overwritten dots
+// (the replica has seen them). The records also stop a write that arrives
+// after one that overwrote it (ops travel in any order) from being taken
+// in; the overwritten dots do not enter the causal context before their
+// own writes arrive, so that those writes' own effects are not lost.
 
 // ErrAbsent is reported by the op [Map.Expire] or [Map.Persist] returns
 // for a key that is not present (never written, deleted, or expired): there
@@ -39,6 +49,51 @@ const (
 	opExpire  = 1
 	opPersist = 2
 )
+
+// dropRec is a drop record: the key of a write that overwrote expire or
+// persist writes, and their dots.
+type dropRec[K comparable] struct {
+	key  K
+	dots dotList
+}
+
+// recordDrops keeps the drop record of the write by, of k, that
+// overwrote drops.
+func (m *Map[K, V]) recordDrops(by vclock.Dot, k K, drops dotList) {
+	if drops == "" {
+		return
+	}
+	if _, ok := m.drops[by]; ok {
+		return
+	}
+	if m.drops == nil {
+		m.drops = make(map[vclock.Dot]dropRec[K])
+		m.dropped = make(map[vclock.Dot]int)
+	}
+	m.drops[by] = dropRec[K]{k, drops}
+	for d := range drops.all() {
+		m.dropped[d]++
+	}
+}
+
+// forgetDrops discards the drop record of by.
+func (m *Map[K, V]) forgetDrops(by vclock.Dot) {
+	rec, ok := m.drops[by]
+	if !ok {
+		return
+	}
+	delete(m.drops, by)
+	for d := range rec.dots.all() {
+		if m.dropped[d]--; m.dropped[d] <= 0 {
+			delete(m.dropped, d)
+		}
+	}
+}
+
+// overwritten reports whether a drop record names the write d.
+func (m *Map[K, V]) overwritten(d vclock.Dot) bool {
+	return m.dropped[d] > 0
+}
 
 // ttlWrite is an expire or a persist of a key still in force.
 type ttlWrite struct {
@@ -157,27 +212,21 @@ func (m *Map[K, V]) clearTTL(k K) dotList {
 	return makeDotList(drops)
 }
 
-// dropTTL takes in the dots an op of k overwrote: they go into the causal
-// context (so that a late copy of one is ignored), and the writes of k
-// that they name leave. It reports whether any did.
+// dropTTL takes in the dots a write of k overwrote: the writes of k that
+// they name leave. It reports whether any did. (The caller keeps the drop
+// record, which stops the others from coming in later.)
 func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
-	for d := range drops.all() {
-		m.ctx.Add(d)
-	}
 	ws := m.ttl[k]
 	if len(ws) == 0 {
 		return false
 	}
+	gone := make(map[vclock.Dot]bool)
+	for d := range drops.all() {
+		gone[d] = true
+	}
 	kept := ws[:0:0]
 	for _, w := range ws {
-		gone := false
-		for d := range drops.all() {
-			if d.Seq == w.seq && d.Replica == m.reps[w.rep] {
-				gone = true
-				break
-			}
-		}
-		if !gone {
+		if !gone[vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}] {
 			kept = append(kept, w)
 		}
 	}
@@ -250,6 +299,7 @@ func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
 	m.ctx.Add(d)
 	op.ts, op.dot = ts, d
 	op.drops = m.clearTTL(k)
+	m.recordDrops(d, k, op.drops)
 	w := ttlWrite{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq}
 	if kind == opExpire {
 		w.at = expireAt(ts.Wall, ttl)
@@ -267,6 +317,10 @@ func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
 func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
 	m.ctx.Add(op.dot)
 	changed := m.dropTTL(op.key, op.drops)
+	m.recordDrops(op.dot, op.key, op.drops)
+	if m.overwritten(op.dot) {
+		return changed // overwritten by a write that came first
+	}
 	w := ttlWrite{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq}
 	if op.kind == opExpire {
 		w.at = expireAt(op.ts.Wall, op.ttl)
@@ -299,13 +353,35 @@ func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
 // writes both hold (dots both contexts hold, and that mergeWith must not
 // take for overwritten ones) and whether any key's writes changed.
 func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits) (both uint64, changed bool) {
+	// The drop records of writes not seen here first: the writes they
+	// name are not taken in below.
+	for by, rec := range o.drops {
+		if _, ok := m.drops[by]; ok || m.ctx.Contains(by) {
+			continue
+		}
+		m.recordDrops(by, rec.key, rec.dots)
+		if m.dropTTL(rec.key, rec.dots) {
+			changed = true
+		}
+	}
+	type wdot struct {
+		rep uint32
+		seq uint64
+	}
 	for k, ows := range o.ttl {
 		ws := m.ttl[k]
 		var add []ttlWrite
+		var here map[wdot]bool // for many writes of one key (forged, most likely)
+		if len(ws)*len(ows) > 64 {
+			here = make(map[wdot]bool, len(ws))
+			for _, w := range ws {
+				here[wdot{w.rep, w.seq}] = true
+			}
+		}
 		for _, ow := range ows {
 			rep := trans[ow.rep]
-			held := false
-			for i := range ws {
+			held := here[wdot{rep, ow.seq}]
+			for i := 0; here == nil && i < len(ws); i++ {
 				if ws[i].rep == rep && ws[i].seq == ow.seq {
 					held = true
 					break
@@ -314,7 +390,7 @@ func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits)
 			switch {
 			case held:
 				both++
-			case mine.has(&m.ctx, o.reps, ow.rep, ow.seq):
+			case mine.has(&m.ctx, o.reps, ow.rep, ow.seq) || m.overwritten(vclock.Dot{Replica: o.reps[ow.rep], Seq: ow.seq}):
 				// Seen here and overwritten.
 			default:
 				ow.rep = rep
@@ -328,12 +404,23 @@ func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits)
 	}
 	for k, ws := range m.ttl {
 		ows := o.ttl[k]
+		var there map[vclock.Dot]bool
+		if len(ws)*len(ows) > 64 {
+			there = make(map[vclock.Dot]bool, len(ows))
+			for _, ow := range ows {
+				there[vclock.Dot{Replica: o.reps[ow.rep], Seq: ow.seq}] = true
+			}
+		}
 		kept := ws[:0:0]
 		for _, w := range ws {
-			if theirs.has(&o.ctx, m.reps, w.rep, w.seq) && !holdsTTL(ows, o.reps, m.reps[w.rep], w.seq) {
-				continue // seen there and overwritten
+			if !theirs.has(&o.ctx, m.reps, w.rep, w.seq) {
+				kept = append(kept, w)
+				continue
 			}
-			kept = append(kept, w)
+			held := there[vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}] || there == nil && holdsTTL(ows, o.reps, m.reps[w.rep], w.seq)
+			if held {
+				kept = append(kept, w)
+			} // else seen there and overwritten
 		}
 		if len(kept) != len(ws) {
 			m.setTTL(k, kept)
@@ -364,7 +451,12 @@ func holdsTTL(ws []ttlWrite, reps []vclock.ReplicaID, id vclock.ReplicaID, seq u
 // ttlDelta adds to the delta d, made by DeltaSince for a replica that has
 // seen seen[i] writes of each m.reps[i], the expire and persist writes that
 // replica lacks.
-func (m *Map[K, V]) ttlDelta(d *Map[K, V], seen []uint64) {
+func (m *Map[K, V]) ttlDelta(d *Map[K, V], v vclock.Clock, seen []uint64) {
+	for by, rec := range m.drops {
+		if by.Seq > v.Get(by.Replica) {
+			d.recordDrops(by, rec.key, rec.dots)
+		}
+	}
 	for k, ws := range m.ttl {
 		var add []ttlWrite
 		for _, w := range ws {
@@ -434,6 +526,26 @@ func (m *Map[K, V]) expiredHeld(now int64) int {
 		}
 	}
 	return n
+}
+
+// collectDrops discards the drop records of the writes every replica has
+// seen, by seen.
+func (m *Map[K, V]) collectDrops(seen vclock.Clock) {
+	for by, rec := range m.drops {
+		if by.Seq > seen.Get(by.Replica) {
+			continue
+		}
+		all := true
+		for d := range rec.dots.all() {
+			if d.Seq > seen.Get(d.Replica) {
+				all = false
+				break
+			}
+		}
+		if all {
+			m.forgetDrops(by)
+		}
+	}
 }
 
 // cloneTTL returns a copy of ttl that shares no memory with it.

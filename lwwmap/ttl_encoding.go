@@ -2,6 +2,7 @@ package lwwmap
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -13,11 +14,13 @@ import (
 
 // The encodings of times to live (see encoding.go for the rest).
 //
-// A state whose keys have expire or persist writes in force ends, after
-// its groups of entries, with one more array: their groups, one per
-// writing replica in increasing order of replica ID, each an array of the
-// replica followed by its writes in increasing order of sequence number,
-// each as five values:
+// A state whose keys have expire or persist writes in force, or that
+// holds drop records, ends, after its groups of entries, with one more
+// array of two: the groups of those writes, and the drop records.
+//
+// The groups, one per writing replica in increasing order of replica ID,
+// are each an array of the replica followed by its writes in increasing
+// order of sequence number, each as five values:
 //
 //	sequence number minus the previous write's (at least 1; the first
 //	    write's counts from 0)
@@ -28,9 +31,14 @@ import (
 //	time to live in nanoseconds: expire-at minus the wall time; 0 for a
 //	    persist
 //
-// A state without any has no such array, so it encodes exactly as before
-// times to live existed. The array is never empty, and every state has
-// one encoding.
+// The drop records, in increasing order of their writes' replica IDs and
+// then sequence numbers, are each an array of the write's replica and
+// sequence number, the key, then the replica and sequence number of each
+// write it overwrote (at least one), in the order it recorded them.
+//
+// A state without any of either has no such array, so it encodes exactly
+// as before times to live existed; one that has them never has both
+// parts empty.
 
 const ttlWriteFields = 5
 
@@ -126,9 +134,11 @@ func decodeTTLOp[K comparable, V any](r *codec.Reader) (Op[K, V], error) {
 // putTTL writes the array of the expire and persist writes in force of
 // m, if it has any.
 func (m *Map[K, V]) putTTL(w *codec.Writer) {
-	if len(m.ttl) == 0 {
+	if len(m.ttl) == 0 && len(m.drops) == 0 {
 		return
 	}
+	w.Array(2)
+	defer m.putDrops(w)
 	type item struct {
 		k K
 		w ttlWrite
@@ -178,14 +188,47 @@ func (m *Map[K, V]) putTTL(w *codec.Writer) {
 	}
 }
 
+// putDrops writes the drop records of m.
+func (m *Map[K, V]) putDrops(w *codec.Writer) {
+	bys := slices.SortedFunc(maps.Keys(m.drops), func(a, b vclock.Dot) int {
+		if c := cmp.Compare(a.Replica, b.Replica); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	putKey := codec.PutValueOf[K]()
+	w.Array(len(bys))
+	for _, by := range bys {
+		rec := m.drops[by]
+		n := 0
+		for range rec.dots.all() {
+			n++
+		}
+		w.Array(3 + 2*n)
+		wire.PutDot(w, by)
+		putKey(w, rec.key)
+		for d := range rec.dots.all() {
+			wire.PutDot(w, d)
+		}
+	}
+}
+
 // getTTL reads the array putTTL writes into out, a state being decoded
 // whose entries and causal context are already in, checking every
 // invariant.
 func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
-	groups := r.ArrayLen()
-	if r.Err() == nil && groups == 0 {
-		r.Fail("empty array of expire and persist writes")
+	if n := r.ArrayLen(); r.Err() == nil && n != 2 {
+		r.Fail("array of %d values after the entries, want 2", n)
 	}
+	groups := r.ArrayLen()
+	if r.Err() != nil {
+		return
+	}
+	defer func() {
+		if r.Err() == nil {
+			getDrops(r, out, groups == 0)
+		}
+	}()
 	var prevID string
 	for g := 0; g < groups && r.Err() == nil; g++ {
 		n := r.ArrayLen()
@@ -237,11 +280,10 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 				r.Fail("key %v: %v", k, err)
 				return
 			}
+			// A key may hold two writes of one replica: the later made
+			// after the earlier was overwritten, by a write not yet
+			// received here.
 			ws := out.ttl[k]
-			if len(ws) > 0 && ws[len(ws)-1].rep == rep {
-				r.Fail("two expire or persist writes of replica %q for key %v", id, k)
-				return
-			}
 			if e, ok := out.m[k]; ok && e.writer() == rep && e.seq == tw.seq {
 				r.Fail("write %s:%d both an entry and an expire or persist", id, tw.seq)
 				return
@@ -252,5 +294,53 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 			}
 			prevSeq, prevWall = tw.seq, tw.wall
 		}
+	}
+}
+
+// getDrops reads the drop records putDrops writes into out; noWrites says
+// the array of expire and persist writes was empty, and then this one
+// must not be.
+func getDrops[K comparable, V any](r *codec.Reader, out *Map[K, V], noWrites bool) {
+	n := r.ArrayLen()
+	if r.Err() == nil && n == 0 && noWrites {
+		r.Fail("no expire or persist writes and no drop records")
+	}
+	var prev vclock.Dot
+	for i := 0; i < n && r.Err() == nil; i++ {
+		fields := r.ArrayLen()
+		if r.Err() == nil && (fields < 5 || fields%2 == 0) {
+			r.Fail("drop record of %d values", fields)
+		}
+		by := wire.GetDot(r)
+		k := codec.GetValue[K](r)
+		if r.Err() != nil {
+			return
+		}
+		if i > 0 && (by.Replica < prev.Replica || by.Replica == prev.Replica && by.Seq <= prev.Seq) {
+			r.Fail("drop record of %v out of order", by)
+			return
+		}
+		prev = by
+		if !out.ctx.Contains(by) {
+			r.Fail("drop record of %v outside the causal context", by)
+			return
+		}
+		if _, err := codec.HashValue(codec.HashSeed, k); err != nil {
+			r.Fail("key %v: %v", k, err)
+			return
+		}
+		ds := make([]vclock.Dot, 0, min((fields-3)/2, 64))
+		for range (fields - 3) / 2 {
+			d := wire.GetDot(r)
+			if r.Err() != nil {
+				return
+			}
+			if d == by {
+				r.Fail("write %v overwrites itself", by)
+				return
+			}
+			ds = append(ds, d)
+		}
+		out.recordDrops(by, k, makeDotList(ds))
 	}
 }
