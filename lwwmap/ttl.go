@@ -353,10 +353,12 @@ func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
 // writes both hold (dots both contexts hold, and that mergeWith must not
 // take for overwritten ones) and whether any key's writes changed.
 func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits) (both uint64, changed bool) {
-	// The drop records of writes not seen here first: the writes they
-	// name are not taken in below.
+	// The drop records first: the writes they name are not taken in
+	// below. A record of a write seen here is taken too: the write may
+	// have come in a part of entries (see Map.ChunksBinary), without it;
+	// if its drops were applied here, applying them again changes nothing.
 	for by, rec := range o.drops {
-		if _, ok := m.drops[by]; ok || m.ctx.Contains(by) {
+		if _, ok := m.drops[by]; ok {
 			continue
 		}
 		m.recordDrops(by, rec.key, rec.dots)
@@ -630,4 +632,94 @@ func (l dotList) all() iter.Seq[vclock.Dot] {
 			}
 		}
 	}
+}
+
+// ttlDots returns a context of exactly the dots of m's expire and persist
+// writes and of its drop records' writes.
+func (m *Map[K, V]) ttlDots() vclock.Context {
+	var c vclock.Context
+	for _, ws := range m.ttl {
+		for _, w := range ws {
+			c.Add(vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq})
+		}
+	}
+	for by := range m.drops {
+		c.Add(by)
+	}
+	return c
+}
+
+func ptr[T any](x T) *T { return &x }
+
+// ttlParts cuts m's expire and persist writes and drop records into parts
+// (partTTL) of at most limit bytes, calling emit with each. A part holds
+// no entries, so it must be merged after every entries part: its context
+// names the writes of its drop records, which may be entries. The writes
+// in force of one key go in one part with the records of those writes: a
+// part whose context named one of them without holding it would drop it.
+func (m *Map[K, V]) ttlParts(limit int, emit func(byte, *Map[K, V]) (int, error)) error {
+	type unit struct {
+		k    K
+		ws   []ttlWrite
+		recs []vclock.Dot
+	}
+	at := map[K]int{}
+	var units []unit
+	get := func(k K) *unit {
+		i, ok := at[k]
+		if !ok {
+			i = len(units)
+			at[k] = i
+			units = append(units, unit{k: k})
+		}
+		return &units[i]
+	}
+	for k, ws := range m.ttl {
+		u := get(k)
+		u.ws = append(u.ws, ws...)
+	}
+	for by, rec := range m.drops {
+		if holdsTTL(m.ttl[rec.key], m.reps, by.Replica, by.Seq) {
+			u := get(rec.key)
+			u.recs = append(u.recs, by)
+		} else {
+			// Not a write in force: a part of its own.
+			units = append(units, unit{k: rec.key, recs: []vclock.Dot{by}})
+		}
+	}
+	var flush func([]unit) error
+	flush = func(group []unit) error {
+		p := &Map[K, V]{reps: m.reps, repH: m.repH, repIdx: m.repIdx}
+		for _, u := range group {
+			if len(u.ws) > 0 {
+				p.setTTL(u.k, u.ws)
+			}
+			for _, w := range u.ws {
+				p.ctx.Add(vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq})
+			}
+			for _, by := range u.recs {
+				rec := m.drops[by]
+				p.recordDrops(by, rec.key, rec.dots)
+				p.ctx.Add(by)
+			}
+		}
+		n, err := emit(partTTL, p)
+		if err != nil {
+			return err
+		}
+		if n > limit {
+			if len(group) == 1 {
+				return errPartTooLarge
+			}
+			return errors.Join(flush(group[:len(group)/2]), flush(group[len(group)/2:]))
+		}
+		return nil
+	}
+	per := max(1, (limit-64)/64)
+	for i := 0; i < len(units); i += per {
+		if err := flush(units[i:min(len(units), i+per)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -301,3 +301,54 @@ func TestTTLReplicasConvergeToTheModel(t *testing.T) {
 }
 
 func errorsIsUnseen(err error) bool { return errors.Is(err, vclock.ErrUnseen) }
+
+// Parts of a state or delta with expire and persist writes and drop
+// records merge, one by one, into what the whole merges into.
+func TestTTLPartsMergeLikeTheWhole(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := newTTLSim(t)
+		for range rapid.IntRange(0, 80).Draw(t, "steps") {
+			s.step()
+		}
+		n := len(s.reps)
+		from, to := rapid.IntRange(0, n-1).Draw(t, "from"), rapid.IntRange(0, n-1).Draw(t, "to")
+		var version, whole []byte
+		var err error
+		if rapid.Bool().Draw(t, "full") {
+			whole, err = s.reps[from].MarshalBinary()
+		} else if version, err = s.reps[to].VersionBinary(); err == nil {
+			whole, err = s.reps[from].DeltaSinceBinary(version)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := s.reps[to].Clone()
+		if _, err := want.MergeBinary(whole); err != nil {
+			t.Fatal(err)
+		}
+		// A write in force and the record of what it overwrote travel
+		// in one part, of up to 100 bytes here.
+		budget := rapid.IntRange(120, 300).Draw(t, "budget")
+		parts, ordered, err := s.reps[from].ChunksBinary(version, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parts == nil {
+			return
+		}
+		got := s.reps[to].Clone()
+		for i, p := range append(rapid.Permutation(parts[:ordered]).Draw(t, "entries parts"), parts[ordered:]...) {
+			if len(p) > budget {
+				t.Fatalf("part of %d bytes, budget %d", len(p), budget)
+			}
+			if _, err := got.MergeChunkBinary(p); err != nil {
+				t.Fatalf("part %d: %v", i, err)
+			}
+			t.Logf("part %d kind %d: %s %s", i, p[0], dump(got), ttlDump(got))
+		}
+		t.Logf("from %d to %d version %v; before %s %s", from, to, version != nil, dump(s.reps[to]), ttlDump(s.reps[to]))
+		if !maps.Equal(contents(got), contents(want)) || !got.equalTTL(want) || !got.ctx.Equal(&want.ctx) {
+			t.Fatalf("parts give\n%s %s\nthe whole gives\n%s %s", dump(got), ttlDump(got), dump(want), ttlDump(want))
+		}
+	})
+}
