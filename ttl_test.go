@@ -69,7 +69,7 @@ func TestExpiredKeysCollectedByTheEngine(t *testing.T) {
 	type view struct {
 		session, cart bool
 		pending, gone uint64
-		ttlKeys, keys int
+		keys          int
 	}
 	look := func(id crdt.ReplicaID) (v view) {
 		kv[id].Read(func(m *lwwmap.Map[string, string]) {

@@ -622,7 +622,8 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 // orders later is kept. A key only one side holds is kept, unless the other
 // side has seen its write (its causal context holds the write's dot) and so
 // must have overwritten it with a delete marker it has since collected. The
-// causal contexts are united.
+// expire and persist writes of each key join the same way, by their dots
+// (see [Map.Expire]). The causal contexts are united.
 //
 // Merge is commutative, associative and idempotent, and never fails. A nil
 // o, or m itself, changes nothing.
@@ -798,7 +799,10 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // part of the causal context v has not seen. Merging it into a replica
 // whose version was v (or later) has the same effect as merging the whole
 // of m, but for one thing: a delete marker the receiver still holds and m
-// has collected stays until the receiver collects it too. The delta shares
+// has collected stays until the receiver collects it too. The delta also
+// holds the expire and persist writes v has not seen and the drop records
+// of writes v has not seen (see [Map.Expire]), found by a pass over the
+// keys that have a time to live. The delta shares
 // m's clock and has no replica ID: it is for merging and encoding, not for
 // writing.
 //
