@@ -379,3 +379,40 @@ func TestFingerprintLeavesExpiringKeysOut(t *testing.T) {
 		t.Fatalf("a merged copy has fingerprint %x, want %x", fresh.Fingerprint(), a.Fingerprint())
 	}
 }
+
+// The race the package documentation describes: a replica whose clock
+// lags persists a key just before it expires there, while another replica,
+// whose clock has passed the expiry, collects the key. The persist no
+// longer finds the value; both replicas end agreeing that the key is gone.
+func TestPersistRacingCollectionConverges(t *testing.T) {
+	ft := &fakeTime{now: start}
+	fast, slow := region("fast", ft, 0), region("slow", ft, -10*ms)
+	mustApply(t, slow, fast.Put("k", "v"))
+	mustApply(t, slow, fast.Expire("k", time.Second))
+	reported := slow.Version() // slow's durable version counts the expire
+	ft.now += sec + 5*ms       // past the expiry for fast, not for slow
+	wantAbsent(t, fast, "k")
+	wantValue(t, slow, "k", "v")
+	if n := fast.CollectVersions([]vclock.Clock{reported}); n != 1 {
+		t.Fatalf("collected %d keys, want 1", n)
+	}
+	per := slow.Persist("k")
+	if _, err := per.MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, fast, per)
+	b, err := fast.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.MergeBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, fast, slow.Put("other", "x")) // time moves on
+	for _, m := range []*Map[string, string]{fast, slow} {
+		wantAbsent(t, m, "k")
+	}
+	if !fast.Equal(slow) {
+		t.Fatalf("diverged:\n%s %s\n%s %s", dump(fast), ttlDump(fast), dump(slow), ttlDump(slow))
+	}
+}
