@@ -416,3 +416,48 @@ func TestPersistRacingCollectionConverges(t *testing.T) {
 		t.Fatalf("diverged:\n%s %s\n%s %s", dump(fast), ttlDump(fast), dump(slow), ttlDump(slow))
 	}
 }
+
+// Readers may share a map with times to live, as they share a Go map:
+// Get, Len, All, TTL, Garbage and DeltaSince only read it (and the
+// clock, which is safe for concurrent use). Run with -race.
+func TestTTLConcurrentReaders(t *testing.T) {
+	ft := &fakeTime{now: start}
+	m := region("us-east-1", ft, 0)
+	for i := range 50 {
+		k := fmt.Sprint(i)
+		m.Put(k, "v")
+		if i%2 == 0 {
+			m.Expire(k, time.Duration(i)*time.Millisecond+time.Millisecond)
+		}
+	}
+	ft.now += 20 * ms // half of the expiring keys have expired
+	want := m.Len()
+	done := make(chan error)
+	for range 4 {
+		go func() {
+			var err error
+			for range 100 {
+				n := 0
+				for range m.All() {
+					n++
+				}
+				if n != want || m.Len() != want {
+					err = fmt.Errorf("All gave %d keys, Len %d; want %d", n, m.Len(), want)
+				}
+				m.Get("10")
+				m.TTL("40")
+				m.Garbage()
+				m.DeltaSince(vclock.Clock{})
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want != 50-10 {
+		t.Fatalf("Len = %d, want 40 (10 of the 25 expiring keys expired)", want)
+	}
+}
