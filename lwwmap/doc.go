@@ -94,6 +94,13 @@
 // Collection by versions cannot rule this out, as versions say nothing of
 // the replicas' clocks; collection by a stable timestamp does.
 //
+// A write that overwrote expire or persist writes leaves a drop record
+// (its dot, the key, the overwritten dots), so that a delta or a late op
+// cannot bring those back; [Map.CollectVersions] discards it once every
+// replica has seen the write and the writes it overwrote. [Map.Collect]
+// does not (records carry no timestamp), and [Map.Garbage] does not count
+// them.
+//
 // Expire and persist writes take part in no conflict report: one that
 // loses to a longer or persisting concurrent write keeps quiet, since the
 // key's value is untouched. The keys that have a time to live are left
