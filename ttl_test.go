@@ -1,7 +1,9 @@
 package crdt_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,5 +128,110 @@ func TestExpiredKeysCollectedByTheEngine(t *testing.T) {
 	}
 	if st := reps["eu-west-1"].Stats(); st.GCCollected == 0 || st.GCPending != 0 {
 		t.Fatalf("Stats: %d pending, %d collected; want 0 and at least 1", st.GCPending, st.GCCollected)
+	}
+}
+
+// TestTTLConvergesOverAFaultyNetwork: three regions put, delete, expire
+// and persist keys over a network that loses, repeats, delays and
+// reorders messages, with a partition for a while; once healed, every
+// region shows the same keys with the same values and times to live.
+func TestTTLConvergesOverAFaultyNetwork(t *testing.T) {
+	for seed := range uint64(4) {
+		var now atomic.Int64
+		now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
+		net := memnet.New(seed)
+		net.Loss, net.Duplicate, net.Reorder, net.MaxDelay = 0.2, 0.1, true, 3
+		ctx := context.Background()
+		ids := []crdt.ReplicaID{"us-east-1", "eu-west-1", "ap-south-1"}
+		reps := map[crdt.ReplicaID]*crdt.Replica{}
+		kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, int]]{}
+		for _, id := range ids {
+			clk := clock.New(clock.WithSource(now.Load))
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv[id], _ = crdt.Register(r, "kv", lwwmap.New[string, int](id, clk))
+			for _, p := range ids {
+				if p != id {
+					_ = r.AddPeer(p)
+				}
+			}
+			net.Attach(id, r)
+			reps[id] = r
+		}
+		round := func() {
+			for _, id := range ids {
+				_ = reps[id].Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+			now.Add(int64(time.Millisecond))
+		}
+		keys := []string{"a", "b", "c"}
+		expires := 0
+		x := seed
+		next := func(n int) int { x = x*6364136223846793005 + 1442695040888963407; return int(x>>33) % n }
+		for step := range 300 {
+			if step == 100 {
+				net.Partition("us-east-1", "eu-west-1")
+			}
+			if step == 200 {
+				net.HealAll()
+			}
+			id, k := ids[next(3)], keys[next(3)]
+			_ = kv[id].Update(func(m *lwwmap.Map[string, int]) (crdt.Op, error) {
+				_, present := m.Get(k)
+				switch a := next(6); {
+				case a == 0:
+					return m.Delete(k), nil
+				case a <= 2 || !present:
+					return m.Put(k, step), nil
+				case a <= 4:
+					expires++
+					return m.Expire(k, time.Duration(1+next(200))*time.Millisecond), nil
+				default:
+					return m.Persist(k), nil
+				}
+			})
+			round()
+		}
+		net.Loss, net.Duplicate, net.MaxDelay = 0, 0, 0
+		for range 30 {
+			round()
+		}
+		type state struct {
+			v   int
+			ttl time.Duration
+			ok  bool
+		}
+		var first map[string]state
+		var firstBytes []byte
+		for _, id := range ids {
+			got := map[string]state{}
+			kv[id].Read(func(m *lwwmap.Map[string, int]) {
+				b, err := m.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if firstBytes == nil {
+					firstBytes = b
+				} else if !bytes.Equal(b, firstBytes) {
+					t.Errorf("seed %d: %s holds another state than %s", seed, id, ids[0])
+				}
+				for _, k := range keys {
+					v, ok := m.Get(k)
+					ttl, _ := m.TTL(k)
+					got[k] = state{v, ttl, ok}
+				}
+			})
+			if first == nil {
+				first = got
+			} else if fmt.Sprint(got) != fmt.Sprint(first) {
+				t.Fatalf("seed %d: %s shows %v, %s shows %v", seed, id, got, ids[0], first)
+			}
+		}
+		if expires < 20 || net.Stats().Dropped == 0 {
+			t.Fatalf("seed %d: %d expires, %d messages lost: the run tested little", seed, expires, net.Stats().Dropped)
+		}
 	}
 }
