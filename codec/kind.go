@@ -62,6 +62,7 @@ const (
 	KindMap       Kind = 0x40 // lwwmap.Map state
 	KindMapPut    Kind = 0x41 // lwwmap.Map put op
 	KindMapDelete Kind = 0x42 // lwwmap.Map delete op
+	KindMapTTL    Kind = 0x43 // lwwmap.Map expire or persist op
 
 	KindORMap   Kind = 0x50 // ormap.Map state
 	KindORMapOp Kind = 0x51 // ormap.Map op
@@ -119,6 +120,8 @@ func kindName(k Kind) string {
 		return "LWW-map put op"
 	case KindMapDelete:
 		return "LWW-map delete op"
+	case KindMapTTL:
+		return "LWW-map expire or persist op"
 	case KindORMap:
 		return "OR-Map"
 	case KindORMapOp:

@@ -51,6 +51,65 @@
 // map's causal context, a compact summary that does not grow with the
 // number of keys.
 //
+// # Time to live
+//
+// [Map.Expire] gives a key a time to live, [Map.Persist] takes it away,
+// and [Map.TTL] tells what is left, with Redis Active-Active's rules:
+//
+//   - among expires made concurrently, the longest time to live wins;
+//   - a persist wins over a concurrent expire;
+//   - an expire or persist made after seeing another overrides it, even
+//     with a shorter time to live;
+//   - a put or delete made after seeing an expire clears it, as Redis's
+//     SET and DEL do; one made concurrently cannot clear what its replica
+//     had not seen, so the key keeps the expire, with the value that wins.
+//
+// The key expires at the expire's timestamp plus its time to live, and is
+// absent for every reader of a replica ([Map.Get], [Map.Len], [Map.All],
+// [Map.Keys]) from the moment that replica's clock reaches that time: the
+// later of its physical time and of the greatest timestamp it has issued
+// or taken in. Expire and Persist refuse a key that is not present
+// ([ErrAbsent]).
+//
+// A skewed clock cannot expire data early. A peer whose clock runs ahead
+// stamps its expire later, so the key lives longer, not shorter; and the
+// timestamps it sends can push this replica's clock forward only by the
+// clock's maximum offset ([clock.WithMaxOffset]): an op or state stamped
+// further ahead is refused ([clock.ErrClockSkew]) and taken later, so a
+// key expires at most that offset before its expiry by this host's own
+// clock. The host's clock itself is trusted: stepped forward, it expires
+// keys sooner; stepped back, it cannot move the HLC back, but a key whose
+// expiry lies between the two readings, and that no timestamp taken in
+// since has passed, shows again until the host's clock passes the expiry
+// again.
+//
+// An expired key is kept, and counted by [Map.Garbage] as pending, like a
+// delete marker, until [Map.CollectVersions] (the engine's collection)
+// finds that every replica's durable version counts its entry and its
+// expire and persist writes; [Map.Collect] drops it once its expiry and
+// every write of it are before the stable point. A persist or longer
+// expire that a replica made before the key had expired by its own clock,
+// but that reaches a replica only after that one collected the key, no
+// longer finds the value: the replicas then agree that the key is gone.
+// Collection by versions cannot rule this out, as versions say nothing of
+// the replicas' clocks; collection by a stable timestamp does.
+//
+// A write that overwrote expire or persist writes leaves a drop record
+// (its dot, the key, the overwritten dots), so that a delta or a late op
+// cannot bring those back; [Map.CollectVersions] discards it once every
+// replica has seen the write and the writes it overwrote. [Map.Collect]
+// does not (records carry no timestamp), and [Map.Garbage] does not count
+// them.
+//
+// Expire and persist writes take part in no conflict report: one that
+// loses to a longer or persisting concurrent write keeps quiet, since the
+// key's value is untouched. The keys that have a time to live are left
+// out of [Map.Fingerprint], as delete markers are: replicas hide them, and
+// collect them, at different moments.
+//
+// A map that has never had a time to live encodes exactly as before they
+// existed; see ttl_encoding.go for the encodings.
+//
 // # Conflict reports
 //
 // [Map.SetConflictHook] takes a hook that hears of each write discarded

@@ -39,7 +39,16 @@ import (
 // dot (replica index, sequence number), the timestamp (wall, logical), the
 // key and, for a put, the value: six fields for a put, five for a delete;
 // a write with a base ends with two more, the base's wall and logical
-// parts (ops written before bases existed have none).
+// parts (ops written before bases existed have none). A put or delete
+// that overwrote expire or persist writes of its key (see ttl.go) is also
+// written in the layout of version 1, and ends with one more field, after
+// the base if any: the array of their dots, each as its replica index and
+// sequence number.
+//
+// An expire or persist op (codec.KindMapTTL) is an array of seven fields:
+// the dot, the timestamp, the key, the time to live in nanoseconds (0 for
+// a persist), and the array of the dots of the expire and persist writes
+// it overwrote.
 //
 // A state (codec.KindMap) is the causal context, a base wall time, and an
 // array of groups, one per writing replica in increasing order of replica
@@ -65,6 +74,7 @@ import (
 const (
 	putFields    = 6
 	deleteFields = 5
+	ttlFields    = 7
 	baseFields   = 2 // more, for a write with a base
 	baseTag      = 1 << 33
 )
@@ -84,7 +94,10 @@ func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 	if err := op.check(); err != nil {
 		return nil, err
 	}
-	if op.ts.Wall > maxOpWall {
+	if op.kind != 0 {
+		return op.marshalTTL()
+	}
+	if op.ts.Wall > maxOpWall || len(op.drops) > 0 {
 		return op.marshalV1()
 	}
 	kind := codec.KindMapPut
@@ -126,6 +139,9 @@ func (op Op[K, V]) marshalV1() ([]byte, error) {
 	if !op.base.IsZero() {
 		n += baseFields
 	}
+	if len(op.drops) > 0 {
+		n++
+	}
 	w := codec.NewWriter(kind, 32)
 	w.Array(n)
 	wire.PutDot(w, op.dot)
@@ -136,6 +152,9 @@ func (op Op[K, V]) marshalV1() ([]byte, error) {
 	}
 	if !op.base.IsZero() {
 		wire.PutTimestamp(w, op.base)
+	}
+	if len(op.drops) > 0 {
+		putDots(w, op.drops)
 	}
 	return w.Bytes()
 }
@@ -160,6 +179,8 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 		if rd := codec.NewReader(data, codec.KindMapDelete, lim); !errors.Is(rd.Err(), codec.ErrKind) {
 			r = rd
 			op.del = true
+		} else if rt := codec.NewReader(data, codec.KindMapTTL, lim); !errors.Is(rt.Err(), codec.ErrKind) {
+			return decodeTTLOp[K, V](rt)
 		}
 	}
 	if r.Err() == nil && r.Version() >= 2 {
@@ -174,8 +195,8 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 		want = deleteFields
 	}
 	n := r.ArrayLen()
-	if r.Err() == nil && n != want && n != want+baseFields {
-		r.Fail("%v with %d fields, want %d or %d", r.Kind(), n, want, want+baseFields)
+	if r.Err() == nil && (n < want || n > want+baseFields+1) {
+		r.Fail("%v with %d fields, want %d to %d", r.Kind(), n, want, want+baseFields+1)
 	}
 	op.dot = wire.GetDot(r)
 	if r.Err() == nil && op.dot.Seq > vclock.MaxSeq {
@@ -186,8 +207,11 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 	if !op.del {
 		op.value = codec.GetValue[V](r)
 	}
-	if n == want+baseFields {
+	if n >= want+baseFields {
 		op.base = wire.GetTimestamp(r)
+	}
+	if (n-want)%2 == 1 {
+		op.drops = makeDotList(getDots(r, op.dot))
 	}
 	if err := r.Done(); err != nil {
 		return Op[K, V]{}, err
@@ -286,6 +310,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	w.Grow(p.size)
 	w.Array(len(p.order))
 	if len(m.m) == 0 {
+		m.putTTL(w)
 		return w.Bytes()
 	}
 	// The groups take the ranks in turn: group g ends where group g+1
@@ -322,6 +347,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 		}
 		clear(items)
 	}
+	m.putTTL(w)
 	return w.Bytes()
 }
 
@@ -559,6 +585,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		}
 		i = j
 	}
+	m.putTTL(w)
 	return w.Bytes()
 }
 
@@ -700,6 +727,9 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 			r.Fail("base wall time %d is not the smallest, %d", base, minWall)
 		}
 	}
+	if r.Err() == nil && r.Remaining() > 0 {
+		getTTL(r, out)
+	}
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
@@ -726,6 +756,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
+	m.ttl, m.drops, m.dropped = o.ttl, o.drops, o.dropped
 	m.lostTo = nil
 	m.gcN = 0
 	if m.id != "" {
@@ -783,7 +814,10 @@ func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
 // [Map.Version] then stops at the gap until the writes in between arrive,
 // so catching up with it resends more than needed, and a real write of
 // that peer with a dot it already fabricated is ignored here. It hurts only
-// its own writes. States taken in by [Map.MergeBinary] relay other
+// its own writes. The dots of the expire and persist writes an op
+// overwrote may be any replica's (they are what from had seen), but one of
+// another replica that this map has not seen yet is refused, with an
+// error wrapping [vclock.ErrUnseen], until it has. States taken in by [Map.MergeBinary] relay other
 // replicas' writes and dots and are trusted as such: accept them only from
 // replicas that are trusted to relay faithfully.
 func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
@@ -793,6 +827,11 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 	}
 	if o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("lwwmap: write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
+	}
+	for d := range o.drops.all() {
+		if d.Replica.Name() != from.Name() && !m.ctx.Contains(d) {
+			return false, fmt.Errorf("lwwmap: write %v received from %q overwrites %v: %w", o.dot, from, d, vclock.ErrUnseen)
+		}
 	}
 	return m.apply(o)
 }

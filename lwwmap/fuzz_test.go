@@ -40,6 +40,23 @@ func seeds() (states, ops, versions [][]byte) {
 			states = append(states, b)
 		}
 	}
+	// Times to live: expire and persist ops, a put that overwrote an
+	// expire, a state with writes in force and drop records, a delta and
+	// its parts.
+	tm, expire, persist, clears := ttlSample()
+	for _, op := range []Op[string, string]{expire, persist, clears} {
+		if b, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, b)
+		}
+	}
+	for _, s := range []*Map[string, string]{tm, tm.DeltaSince(early)} {
+		if b, err := s.MarshalBinary(); err == nil {
+			states = append(states, b)
+		}
+	}
+	if parts, _, err := tm.ChunksBinary(nil, 120); err == nil {
+		states = append(states, parts...)
+	}
 	for _, v := range []vclock.Clock{{}, early, m.Version()} {
 		if b, err := v.MarshalBinary(); err == nil {
 			versions = append(versions, b)

@@ -7,7 +7,13 @@ package lwwmap
 // collect markers; a merged state that shows a marker collected at its
 // sender discards it here too, and counts it as collected. A marker that a
 // later write of its key replaces leaves pending without being counted as
-// collected. It implements crdt.GarbageReporter.
+// collected. Keys whose time to live has run out (see [Map.Expire]) count
+// like delete markers: pending while held, collected when dropped. It
+// implements crdt.GarbageReporter.
 func (m *Map[K, V]) Garbage() (pending, collected uint64) {
-	return uint64(m.nDel), m.gcN
+	pending = uint64(m.nDel)
+	if len(m.ttl) > 0 {
+		pending += uint64(m.expiredHeld(m.now()))
+	}
+	return pending, m.gcN
 }

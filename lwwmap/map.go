@@ -85,6 +85,16 @@ type Map[K comparable, V any] struct {
 	// concurrent writes put keys in it.
 	lostTo map[K]clock.Timestamp
 
+	// ttl holds, for each key with a time to live, its expire and
+	// persist writes in force (see ttl.go); nil until the map first
+	// takes one.
+	ttl map[K][]ttlWrite
+	// drops holds the drop records of writes that overwrote expire or
+	// persist writes, by the dot of the write, until every replica has
+	// seen it (see ttl.go).
+	drops   map[vclock.Dot]dropRec[K]
+	dropped map[vclock.Dot]int // the dots the records of drops name, counted
+
 	// ix finds the keys of m by the dots of their entries, for
 	// DeltaSince. It is made with m (writers are exclusive; DeltaSince,
 	// which readers may call at the same time, cannot make it), and built
@@ -230,15 +240,13 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok, fresh
 	if ok {
 		if old.deleted() {
 			m.nDel--
-		} else {
-			m.fp -= m.hashOf(kh, old)
 		}
+		m.fp -= m.liveHash(k, kh, old)
 	}
 	if e.deleted() {
 		m.nDel++
-	} else {
-		m.fp += m.hashOf(kh, &e)
 	}
+	m.fp += m.liveHash(k, kh, &e)
 	return (ok && !old.deleted()) || !e.deleted()
 }
 
@@ -267,6 +275,11 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	}
 	ts := m.clk.Now()
 	m.ctx.Add(d)
+	var drops dotList
+	if len(m.ttl) > 0 {
+		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
+		m.recordDrops(d, k, drops)
+	}
 	if m.m == nil {
 		m.makeMap(0)
 	}
@@ -309,7 +322,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 		m.replace(k, kh, e, &old, had, true)
 		m.tidy()
 	}
-	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base()}
+	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base(), drops: drops}
 }
 
 // SetConflictHook makes the map call f with a report of each write it
@@ -511,23 +524,31 @@ func (m *Map[K, V]) Delete(k K) Op[K, V] {
 // Get returns the value of k and whether k is present.
 func (m *Map[K, V]) Get(k K) (V, bool) {
 	e, ok := m.m[k]
-	if !ok || e.deleted() {
+	if !ok || e.deleted() || (m.ttl != nil && m.expiredAt(k, m.now())) {
 		var zero V
 		return zero, false
 	}
 	return e.v, true
 }
 
-// Len returns the number of keys present (delete markers not counted).
-func (m *Map[K, V]) Len() int { return len(m.m) - m.nDel }
+// Len returns the number of keys present (delete markers and expired keys
+// not counted).
+func (m *Map[K, V]) Len() int {
+	n := len(m.m) - m.nDel
+	if len(m.ttl) > 0 {
+		n -= m.expiredHeld(m.now())
+	}
+	return n
+}
 
 // All iterates over the keys present and their values. The order is
 // unspecified and may differ between calls. The map must not be changed
 // during the iteration.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
+		now := m.readNow()
 		for k, e := range m.m {
-			if !e.deleted() && !yield(k, e.v) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k, e.v) {
 				return
 			}
 		}
@@ -538,8 +559,9 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // differ between calls. The map must not be changed during the iteration.
 func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
+		now := m.readNow()
 		for k, e := range m.m {
-			if !e.deleted() && !yield(k) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k) {
 				return
 			}
 		}
@@ -579,7 +601,12 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: key of write %v: %v", ErrInvalidOp, op.dot, err)
 	}
+	if op.kind != 0 {
+		return m.applyTTL(&op), nil
+	}
 	m.ctx.Add(op.dot)
+	ttlChanged := len(op.drops) > 0 && m.dropTTL(op.key, op.drops)
+	m.recordDrops(op.dot, op.key, op.drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
 		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
@@ -588,14 +615,15 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	}
 	changed := m.put(op.key, kh, e)
 	m.tidy()
-	return changed, nil
+	return changed || ttlChanged, nil
 }
 
 // Merge sets m to the join of m and o. For a key both hold, the write that
 // orders later is kept. A key only one side holds is kept, unless the other
 // side has seen its write (its causal context holds the write's dot) and so
 // must have overwritten it with a delete marker it has since collected. The
-// causal contexts are united.
+// expire and persist writes of each key join the same way, by their dots
+// (see [Map.Expire]). The causal contexts are united.
 //
 // Merge is commutative, associative and idempotent, and never fails. A nil
 // o, or m itself, changes nothing.
@@ -640,6 +668,11 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	// skipped: merging a delta into a large map costs the delta's size.
 	shared := intersectSize(&m.ctx, &o.ctx)
 	var sharedSeen uint64
+	if len(o.ttl) > 0 || len(m.ttl) > 0 || len(o.drops) > 0 {
+		both, ttlChanged := m.mergeTTL(o, trans, &mine, &theirs)
+		sharedSeen += both
+		changed = changed || ttlChanged
+	}
 	if m.m == nil && len(o.m) > 0 {
 		m.makeMap(len(o.m))
 	}
@@ -679,7 +712,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 				m.nDel--
 				m.gcN++ // collected where it came from
 			} else {
-				m.fp -= m.hashOf(keyHash(k), &e)
+				m.fp -= m.liveHash(k, keyHash(k), &e)
 				changed = true
 			}
 		}
@@ -755,7 +788,10 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // part of the causal context v has not seen. Merging it into a replica
 // whose version was v (or later) has the same effect as merging the whole
 // of m, but for one thing: a delete marker the receiver still holds and m
-// has collected stays until the receiver collects it too. The delta shares
+// has collected stays until the receiver collects it too. The delta also
+// holds the expire and persist writes v has not seen and the drop records
+// of writes v has not seen (see [Map.Expire]), found by a pass over the
+// keys that have a time to live. The delta shares
 // m's clock and has no replica ID: it is for merging and encoding, not for
 // writing.
 //
@@ -767,6 +803,22 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // index on the way. DeltaSince may run at the same time as other readers:
 // it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
+	d := m.deltaEntries(v)
+	if (len(m.ttl) > 0 || len(m.drops) > 0) && !d.ctx.IsEmpty() {
+		if d.reps == nil {
+			d.reps, d.repH, d.repIdx = slices.Clone(m.reps), slices.Clone(m.repH), maps.Clone(m.repIdx)
+		}
+		seen := make([]uint64, len(m.reps))
+		for i, id := range m.reps {
+			seen[i] = v.Get(id)
+		}
+		m.ttlDelta(d, v, seen)
+	}
+	return d
+}
+
+// deltaEntries is DeltaSince but for the expire and persist writes.
+func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	d := &Map[K, V]{clk: m.clk, ctx: m.ctx.Since(v)}
 	if d.ctx.IsEmpty() {
 		return d
@@ -843,8 +895,14 @@ func (m *Map[K, V]) take(k K, e entry[V]) {
 // delete but still in flight to this replica would find neither marker nor
 // dot here, and make the key reappear at this replica only.
 func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
+	expired := 0
+	if len(m.ttl) > 0 {
+		expired = m.collectExpired(true, func(at int64) bool { return at < stable.Wall },
+			func(_ uint32, _ uint64, ts clock.Timestamp) bool { return ts.Before(stable) })
+	}
 	if m.nDel == 0 {
-		return 0
+		m.tidy()
+		return expired
 	}
 	n := 0
 	for k, e := range m.m {
@@ -858,7 +916,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	m.nDel -= n
 	m.gcN += uint64(n)
 	m.tidy()
-	return n
+	return n + expired
 }
 
 // CollectVersions drops the delete markers every replica has seen, judging
@@ -888,7 +946,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	if m.nDel == 0 && !m.ix.Active() {
+	if m.nDel == 0 && !m.ix.Active() && len(m.ttl) == 0 && len(m.drops) == 0 {
 		return 0
 	}
 	own := m.ctx.Version()
@@ -904,8 +962,17 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		upTo[i] = seen.Get(id)
 	}
 	m.ix.Raise(upTo)
+	if len(m.drops) > 0 {
+		m.collectDrops(seen)
+	}
+	expired := 0
+	if len(m.ttl) > 0 {
+		now := m.now()
+		expired = m.collectExpired(false, func(at int64) bool { return now >= at },
+			func(rep uint32, seq uint64, _ clock.Timestamp) bool { return seq <= upTo[rep] })
+	}
 	if m.nDel == 0 {
-		return 0
+		return expired
 	}
 	n := 0
 	for k, e := range m.m {
@@ -917,7 +984,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	}
 	m.nDel -= n
 	m.gcN += uint64(n)
-	return n
+	return n + expired
 }
 
 // Clone returns an independent copy of m with the same replica ID and
@@ -926,27 +993,32 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 // same dots for different writes.
 func (m *Map[K, V]) Clone() *Map[K, V] {
 	return &Map[K, V]{
-		id:     m.id,
-		self:   m.self,
-		clk:    m.clk,
-		reps:   slices.Clone(m.reps),
-		repH:   slices.Clone(m.repH),
-		repIdx: maps.Clone(m.repIdx),
-		ctx:    m.ctx.Clone(),
-		m:      maps.Clone(m.m),
-		nDel:   m.nDel,
-		gcN:    m.gcN,
-		maxTS:  m.maxTS,
-		fp:     m.fp,
-		lim:    m.lim,
-		ix:     m.ix.Clone(),
-		lostTo: maps.Clone(m.lostTo),
+		id:      m.id,
+		self:    m.self,
+		clk:     m.clk,
+		reps:    slices.Clone(m.reps),
+		repH:    slices.Clone(m.repH),
+		repIdx:  maps.Clone(m.repIdx),
+		ctx:     m.ctx.Clone(),
+		m:       maps.Clone(m.m),
+		nDel:    m.nDel,
+		gcN:     m.gcN,
+		maxTS:   m.maxTS,
+		fp:      m.fp,
+		lim:     m.lim,
+		ix:      m.ix.Clone(),
+		lostTo:  maps.Clone(m.lostTo),
+		ttl:     cloneTTL(m.ttl),
+		drops:   maps.Clone(m.drops),
+		dropped: maps.Clone(m.dropped),
 	}
 }
 
 // Equal reports whether m and o hold the same state: the same causal
 // context, and for every key the same winning write (timestamp, replica and
-// sequence number) and whether it is a delete. Values are not compared: a
+// sequence number) and whether it is a delete, and the same expire and
+// persist writes in force for every key (not the drop records they leave,
+// which replicas discard at different moments). Values are not compared: a
 // write is unique by its dot and timestamp (a replica never issues a dot
 // twice and IDs are never reused), so the same write means the same value.
 // Replica IDs and clocks are not compared; a nil o is an empty state.
@@ -964,7 +1036,7 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 			return false
 		}
 	}
-	return true
+	return m.equalTTL(o)
 }
 
 // Fingerprint returns a hash of the map's visible content: for every key
@@ -977,7 +1049,10 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // delete markers (collected at different moments), the causal context
 // (compare versions for that), the index, the replica ID and the clock.
 // Values are left out as [Map.Equal] leaves them out: a write is unique by
-// its dot and timestamp. The hash is the same in every process and on every
+// its dot and timestamp. So are the keys that have a time to live (see
+// [Map.Expire]): replicas hide an expiring key at different moments, by
+// their own clocks, and collect it at different moments. The hash is the
+// same in every process and on every
 // machine; it is kept up to date with every change, so Fingerprint costs
 // nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/vclock"
@@ -21,7 +22,8 @@ var ErrInvalidOp = errors.New("lwwmap: invalid op")
 // map's causal context was made to hold such a dot of the replica.
 var ErrNoDot = errors.New("lwwmap: no sequence number left")
 
-// Op is one write to a [Map]: a put of a value or a delete of a key, with
+// Op is one write to a [Map]: a put of a value or a delete of a key (or an
+// expire or persist of it, see [Map.Expire]), with
 // the timestamp it was made at and its dot (the writing replica and the
 // write's sequence number at that replica). [Map.Put] and [Map.Delete]
 // return it; apply it at the other replicas with [Map.Apply], or ship it as
@@ -37,6 +39,10 @@ type Op[K comparable, V any] struct {
 	base  clock.Timestamp // see Map.SetConflictHook
 	del   bool
 	err   error // why the mutator that returned the op changed nothing
+
+	kind  uint8         // opExpire or opPersist, or 0 for a put or delete
+	ttl   time.Duration // for opExpire
+	drops dotList       // the expire and persist writes of the key it overwrote (see ttl.go)
 }
 
 // Key returns the key written.
@@ -44,6 +50,13 @@ func (op Op[K, V]) Key() K { return op.key }
 
 // Value returns the value put, or the zero V for a delete.
 func (op Op[K, V]) Value() V { return op.value }
+
+// TTL returns the time to live an op of [Map.Expire] set, or 0 for any
+// other op.
+func (op Op[K, V]) TTL() time.Duration { return op.ttl }
+
+// Persisted reports whether the op is a [Map.Persist].
+func (op Op[K, V]) Persisted() bool { return op.kind == opPersist }
 
 // Deleted reports whether the op is a delete.
 func (op Op[K, V]) Deleted() bool { return op.del }
@@ -72,6 +85,19 @@ func (op *Op[K, V]) check() error {
 		return fmt.Errorf("%w: timestamp %v has no wall time", ErrInvalidOp, op.ts)
 	case op.del && !reflect.ValueOf(&op.value).Elem().IsZero():
 		return fmt.Errorf("%w: delete of dot %v carries a value", ErrInvalidOp, op.dot)
+	case op.kind != 0 && (op.del || !reflect.ValueOf(&op.value).Elem().IsZero()):
+		return fmt.Errorf("%w: expire or persist of dot %v carries a value", ErrInvalidOp, op.dot)
+	case op.kind == opExpire && op.ttl <= 0:
+		return fmt.Errorf("%w: expire of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl)
+	case op.kind == opPersist && op.ttl != 0:
+		return fmt.Errorf("%w: persist of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl)
+	case op.kind > opPersist:
+		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, op.kind)
+	}
+	for d := range op.drops.all() {
+		if d.Replica == "" || d.Seq == 0 || d.Seq > vclock.MaxSeq || d == op.dot {
+			return fmt.Errorf("%w: write %v overwrites the invalid dot %v", ErrInvalidOp, op.dot, d)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,9 @@ import (
 // then a state as [Map.MarshalBinary] writes it:
 //
 //	partEntries (1): entries, with a context of exactly their dots
+//	partTTL (2):     no entries; expire and persist writes in force and
+//	                 drop records (see ttl.go), with a context of exactly
+//	                 their dots
 //	partRemoved (3): no entries; a context of dots the sender has seen
 //	                 and holds no entry of (overwritten or collected writes)
 //
@@ -28,6 +31,7 @@ import (
 // vanish for a while before its newer write arrives.
 const (
 	partEntries = 1
+	partTTL     = 2
 	partRemoved = 3
 )
 
@@ -75,6 +79,12 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	}
 	for _, id := range whole.reps {
 		est += len(id) + 4
+	}
+	for k, ws := range whole.ttl {
+		est += len(ws) * (valueSize(k) + 24)
+	}
+	for _, rec := range whole.drops {
+		est += valueSize(rec.key) + 12 + 2*len(rec.dots)
 	}
 	if est <= limit {
 		return nil, 0, nil // it fits whole, most likely
@@ -139,6 +149,16 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 			return nil, 0, fmt.Errorf("lwwmap: cutting a state into parts of %d bytes: %w", limit, err)
 		}
 	}
+	if len(whole.ttl) > 0 || len(whole.drops) > 0 {
+		for _, ws := range whole.ttl {
+			for _, w := range ws {
+				held.Add(vclock.Dot{Replica: whole.reps[w.rep], Seq: w.seq})
+			}
+		}
+		if err := whole.ttlParts(limit, emit); err != nil {
+			return nil, 0, fmt.Errorf("lwwmap: cutting expire and persist writes into parts of %d bytes: %w", limit, err)
+		}
+	}
 	gone := whole.ctx.Minus(&held)
 	ranges := slices.Collect(gone.Ranges())
 	var flushRanges func([]vclock.Range) error
@@ -178,12 +198,23 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 	bad := func(why string) error {
 		return &codec.DecodeError{Kind: codec.KindMap, Reason: why, Err: codec.ErrMalformed}
 	}
-	if len(part) == 0 || (part[0] != partEntries && part[0] != partRemoved) {
+	if len(part) == 0 || (part[0] != partEntries && part[0] != partTTL && part[0] != partRemoved) {
 		return false, bad("not a part of a map")
 	}
 	o, err := decodeState[K, V](part[1:], m.lim)
 	if err != nil {
 		return false, err
+	}
+	if part[0] == partTTL {
+		if len(o.m) > 0 || !o.ctx.Equal(ptr(o.ttlDots())) {
+			return false, bad("a part of expire and persist writes whose context is not their dots")
+		}
+		if m.clk != nil && !o.maxTS.IsZero() {
+			if _, err := m.clk.Update(o.maxTS); err != nil {
+				return false, fmt.Errorf("lwwmap: merge: %w", err)
+			}
+		}
+		return m.mergeWith(o, false), nil
 	}
 	if part[0] == partRemoved {
 		if len(o.m) > 0 {

@@ -1,0 +1,725 @@
+package lwwmap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Per-key time to live.
+//
+// The expiry of a key is kept apart from its value, as a multi-value
+// register of the expire and persist writes in force: those that no later
+// expire, persist, put or delete of the key has overwritten at a replica
+// that had seen them. Each is a write with a dot in the map's causal
+// context, so the register merges like every observed-remove structure of
+// the module: a write one side holds and the other has seen (its context
+// holds the dot) but no longer holds was overwritten there, and goes. Two
+// writes still in force were concurrent, and the key takes the longest
+// time to live among them: none at all if one of them is a persist.
+//
+// A write that overwrote expire or persist writes leaves a drop record
+// (its dot, the key, the dots it overwrote) until every replica has seen
+// it and the writes it overwrote: a delta for a replica that holds the
+// overwritten writes, but not the write that overwrote them, carries the
+// record, since its causal context would not name the overwritten dots
+// (the replica has seen them). The records also stop a write that arrives
+// after one that overwrote it (ops travel in any order) from being taken
+// in; the overwritten dots do not enter the causal context before their
+// own writes arrive, so that those writes' own effects are not lost.
+
+// ErrAbsent is reported by the op [Map.Expire] or [Map.Persist] returns
+// for a key that is not present (never written, deleted, or expired): there
+// is nothing whose time to live could be set, and the map is unchanged.
+var ErrAbsent = errors.New("lwwmap: key not present")
+
+// ErrInvalidTTL is reported by the op [Map.Expire] returns for a time to
+// live that is not positive; the map is unchanged. Delete the key instead.
+var ErrInvalidTTL = errors.New("lwwmap: time to live not positive")
+
+// The kinds of op besides put and delete.
+const (
+	opExpire  = 1
+	opPersist = 2
+)
+
+// dropRec is a drop record: the key of a write that overwrote expire or
+// persist writes, and their dots.
+type dropRec[K comparable] struct {
+	key  K
+	dots dotList
+}
+
+// recordDrops keeps the drop record of the write by, of k, that
+// overwrote drops.
+func (m *Map[K, V]) recordDrops(by vclock.Dot, k K, drops dotList) {
+	if drops == "" {
+		return
+	}
+	if _, ok := m.drops[by]; ok {
+		return
+	}
+	if m.drops == nil {
+		m.drops = make(map[vclock.Dot]dropRec[K])
+		m.dropped = make(map[vclock.Dot]int)
+	}
+	m.drops[by] = dropRec[K]{k, drops}
+	for d := range drops.all() {
+		m.dropped[d]++
+	}
+}
+
+// forgetDrops discards the drop record of by.
+func (m *Map[K, V]) forgetDrops(by vclock.Dot) {
+	rec, ok := m.drops[by]
+	if !ok {
+		return
+	}
+	delete(m.drops, by)
+	for d := range rec.dots.all() {
+		if m.dropped[d]--; m.dropped[d] <= 0 {
+			delete(m.dropped, d)
+		}
+	}
+}
+
+// overwritten reports whether a drop record names the write d.
+func (m *Map[K, V]) overwritten(d vclock.Dot) bool {
+	return m.dropped[d] > 0
+}
+
+// ttlWrite is an expire or a persist of a key still in force.
+type ttlWrite struct {
+	wall    int64  // timestamp, wall part
+	logical uint32 // timestamp, logical part
+	rep     uint32 // writer's index in Map.reps
+	seq     uint64 // the write's dot is (writer, seq)
+	at      int64  // wall time the key expires at; 0 for a persist
+}
+
+func (t *ttlWrite) ts() clock.Timestamp { return clock.Timestamp{Wall: t.wall, Logical: t.logical} }
+
+// expireAt returns the wall time of ts plus ttl, saturating.
+func expireAt(wall int64, ttl time.Duration) int64 {
+	if int64(ttl) > math.MaxInt64-wall {
+		return math.MaxInt64
+	}
+	return wall + int64(ttl)
+}
+
+// deadline returns the wall time the writes ws make their key expire at,
+// or 0 if they make it never expire: the latest expire-at among them, or
+// none if one is a persist. No writes, no expiry.
+func deadline(ws []ttlWrite) int64 {
+	var at int64
+	for i := range ws {
+		if ws[i].at == 0 {
+			return 0
+		}
+		at = max(at, ws[i].at)
+	}
+	return at
+}
+
+// now returns the wall time keys are judged by: the later of the clock's
+// physical time and of every timestamp it has issued or taken in. A map
+// without a clock judges by the latest timestamp it holds.
+func (m *Map[K, V]) now() int64 {
+	if m.clk == nil {
+		return m.maxTS.Wall
+	}
+	return max(m.clk.Physical(), m.clk.Last().Wall)
+}
+
+// expiredAt reports whether the time to live of k has run out at now.
+// The caller checked that m.ttl is not nil.
+func (m *Map[K, V]) expiredAt(k K, now int64) bool {
+	ws, ok := m.ttl[k]
+	if !ok {
+		return false
+	}
+	at := deadline(ws)
+	return at != 0 && now >= at
+}
+
+// hasTTL reports whether k holds expire or persist writes; then its entry
+// does not count in the fingerprint (see Map.Fingerprint).
+func (m *Map[K, V]) hasTTL(k K) bool {
+	if len(m.ttl) == 0 {
+		return false
+	}
+	_, ok := m.ttl[k]
+	return ok
+}
+
+// liveHash returns the share of the entry e of k (whose keyHash is kh) in
+// the fingerprint.
+func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
+	if e.deleted() || m.hasTTL(k) {
+		return 0
+	}
+	return m.hashOf(kh, e)
+}
+
+// setTTL makes ws the writes in force for k (none: delete), keeping the
+// fingerprint right.
+func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
+	had := m.hasTTL(k)
+	if had == (len(ws) > 0) {
+		if had {
+			m.ttl[k] = ws
+		}
+		return
+	}
+	if e, ok := m.m[k]; ok && !e.deleted() {
+		h := m.hashOf(keyHash(k), &e)
+		if had {
+			m.fp += h // back in the fingerprint
+		} else {
+			m.fp -= h
+		}
+	}
+	if len(ws) == 0 {
+		delete(m.ttl, k)
+		return
+	}
+	if m.ttl == nil {
+		m.ttl = make(map[K][]ttlWrite)
+	}
+	m.ttl[k] = ws
+}
+
+// clearTTL drops the expire and persist writes of k, recording nothing,
+// and returns their dots: a local put, delete, expire or persist of k has
+// seen them and overwrites them.
+func (m *Map[K, V]) clearTTL(k K) dotList {
+	ws := m.ttl[k]
+	if len(ws) == 0 {
+		return ""
+	}
+	drops := make([]vclock.Dot, len(ws))
+	for i := range ws {
+		drops[i] = vclock.Dot{Replica: m.reps[ws[i].rep], Seq: ws[i].seq}
+	}
+	m.setTTL(k, nil)
+	return makeDotList(drops)
+}
+
+// dropTTL takes in the dots a write of k overwrote: the writes of k that
+// they name leave. It reports whether any did. (The caller keeps the drop
+// record, which stops the others from coming in later.)
+func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
+	ws := m.ttl[k]
+	if len(ws) == 0 {
+		return false
+	}
+	gone := make(map[vclock.Dot]bool)
+	for d := range drops.all() {
+		gone[d] = true
+	}
+	kept := ws[:0:0]
+	for _, w := range ws {
+		if !gone[vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}] {
+			kept = append(kept, w)
+		}
+	}
+	if len(kept) == len(ws) {
+		return false
+	}
+	m.setTTL(k, kept)
+	return true
+}
+
+// Expire makes k expire ttl after now, by the map's clock, with a write
+// stamped by that clock, and returns the write to apply at the other
+// replicas. From the moment a replica's clock reaches the write's
+// timestamp plus ttl, k is absent there for every reader ([Map.Get],
+// [Map.Len], [Map.All], [Map.Keys]); it is then collected like a delete
+// marker ([Map.CollectVersions]).
+//
+// Expire overwrites the expire and persist writes of k this replica has
+// seen, whatever their times to live: a later expire can shorten a key's
+// life. Among expire writes made concurrently (neither replica had seen
+// the other's), the longest time to live wins, and a concurrent
+// [Map.Persist] wins over them all. A [Map.Put] or [Map.Delete] of k made
+// after seeing the expire clears it, as Redis's SET and DEL do; one made
+// concurrently does not, and the value it puts expires with the key.
+//
+// Expire changes nothing and returns an op whose MarshalBinary reports
+// the error if k is not present (an error matching [ErrAbsent]), if ttl is
+// not positive ([ErrInvalidTTL]), or for the reasons [Map.Put] gives.
+// Expire panics on a map without a replica ID or clock (the zero value).
+func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op[K, V] {
+	if ttl <= 0 {
+		return Op[K, V]{key: k, kind: opExpire, ttl: ttl, err: fmt.Errorf("%w: %v", ErrInvalidTTL, ttl)}
+	}
+	return m.writeTTL(k, ttl, opExpire)
+}
+
+// Persist makes k never expire, with a write stamped by the map's clock,
+// and returns the write to apply at the other replicas. It overwrites the
+// expire and persist writes of k this replica has seen, and wins over any
+// made concurrently: so a persist keeps a key that an expire made
+// elsewhere at the same time would have ended, as in Redis Active-Active.
+// An [Map.Expire] made after seeing the persist overrides it.
+//
+// Persisting a key without a time to live still records the persist, for
+// the expires that may be under way elsewhere. Like [Map.Expire], Persist
+// changes nothing and returns an op carrying the error if k is not
+// present, and panics on the zero Map.
+func (m *Map[K, V]) Persist(k K) Op[K, V] { return m.writeTTL(k, 0, opPersist) }
+
+// writeTTL makes a local expire (ttl > 0) or persist of k.
+func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
+	if m.clk == nil || m.id == "" {
+		panic("lwwmap: write to a Map made without New")
+	}
+	op := Op[K, V]{key: k, kind: kind, ttl: ttl}
+	if _, err := codec.HashValue(codec.HashSeed, k); err != nil {
+		op.err = &codec.EncodeError{Kind: codec.KindMapTTL, Err: err}
+		return op
+	}
+	if _, ok := m.Get(k); !ok {
+		op.err = fmt.Errorf("%w: %v", ErrAbsent, k)
+		return op
+	}
+	d := m.ctx.Next(m.id)
+	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
+		op.err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+		return op
+	}
+	ts := m.clk.Now()
+	m.ctx.Add(d)
+	op.ts, op.dot = ts, d
+	op.drops = m.clearTTL(k)
+	m.recordDrops(d, k, op.drops)
+	w := ttlWrite{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq}
+	if kind == opExpire {
+		w.at = expireAt(ts.Wall, ttl)
+	}
+	m.setTTL(k, []ttlWrite{w})
+	if ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	return op
+}
+
+// applyTTL takes in an expire or persist op, checked, whose dot the map
+// has not seen, once the clock took its timestamp in. It reports whether
+// the writes in force for the key changed.
+func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
+	m.ctx.Add(op.dot)
+	changed := m.dropTTL(op.key, op.drops)
+	m.recordDrops(op.dot, op.key, op.drops)
+	if m.overwritten(op.dot) {
+		return changed // overwritten by a write that came first
+	}
+	w := ttlWrite{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq}
+	if op.kind == opExpire {
+		w.at = expireAt(op.ts.Wall, op.ttl)
+	}
+	ws := append(append([]ttlWrite(nil), m.ttl[op.key]...), w)
+	m.setTTL(op.key, ws)
+	if op.ts.After(m.maxTS) {
+		m.maxTS = op.ts
+	}
+	return changed || len(ws) > 0
+}
+
+// TTL returns how long k has left to live by the map's clock, and whether
+// it will expire at all: false for a key without a time to live, a
+// persisted one, or one not present.
+func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
+	if _, ok := m.Get(k); !ok || m.ttl == nil {
+		return 0, false
+	}
+	at := deadline(m.ttl[k])
+	if at == 0 {
+		return 0, false
+	}
+	return time.Duration(at - m.now()), true
+}
+
+// mergeTTL merges the expire and persist writes of o into m, before the
+// contexts are united; trans maps o's writer indexes to m's, mine and
+// theirs describe the contexts of m and o. It returns the number of
+// writes both hold (dots both contexts hold, and that mergeWith must not
+// take for overwritten ones) and whether any key's writes changed.
+func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits) (both uint64, changed bool) {
+	// The drop records first: the writes they name are not taken in
+	// below. A record of a write seen here is taken too: the write may
+	// have come in a part of entries (see Map.ChunksBinary), without it;
+	// if its drops were applied here, applying them again changes nothing.
+	for by, rec := range o.drops {
+		if _, ok := m.drops[by]; ok {
+			continue
+		}
+		m.recordDrops(by, rec.key, rec.dots)
+		if m.dropTTL(rec.key, rec.dots) {
+			changed = true
+		}
+	}
+	type wdot struct {
+		rep uint32
+		seq uint64
+	}
+	for k, ows := range o.ttl {
+		ws := m.ttl[k]
+		var add []ttlWrite
+		var here map[wdot]bool // for many writes of one key (forged, most likely)
+		if len(ws)*len(ows) > 64 {
+			here = make(map[wdot]bool, len(ws))
+			for _, w := range ws {
+				here[wdot{w.rep, w.seq}] = true
+			}
+		}
+		for _, ow := range ows {
+			rep := trans[ow.rep]
+			held := here[wdot{rep, ow.seq}]
+			for i := 0; here == nil && i < len(ws); i++ {
+				if ws[i].rep == rep && ws[i].seq == ow.seq {
+					held = true
+					break
+				}
+			}
+			switch {
+			case held:
+				both++
+			case mine.has(&m.ctx, o.reps, ow.rep, ow.seq) || m.overwritten(vclock.Dot{Replica: o.reps[ow.rep], Seq: ow.seq}):
+				// Seen here and overwritten.
+			default:
+				ow.rep = rep
+				add = append(add, ow)
+			}
+		}
+		if len(add) > 0 {
+			m.setTTL(k, append(append([]ttlWrite(nil), ws...), add...))
+			changed = true
+		}
+	}
+	for k, ws := range m.ttl {
+		ows := o.ttl[k]
+		var there map[vclock.Dot]bool
+		if len(ws)*len(ows) > 64 {
+			there = make(map[vclock.Dot]bool, len(ows))
+			for _, ow := range ows {
+				there[vclock.Dot{Replica: o.reps[ow.rep], Seq: ow.seq}] = true
+			}
+		}
+		kept := ws[:0:0]
+		for _, w := range ws {
+			if !theirs.has(&o.ctx, m.reps, w.rep, w.seq) {
+				kept = append(kept, w)
+				continue
+			}
+			held := there[vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}] || there == nil && holdsTTL(ows, o.reps, m.reps[w.rep], w.seq)
+			if held {
+				kept = append(kept, w)
+			} // else seen there and overwritten
+		}
+		if len(kept) != len(ws) {
+			m.setTTL(k, kept)
+			changed = true
+		}
+	}
+	for _, ws := range o.ttl {
+		for _, w := range ws {
+			if w.ts().After(m.maxTS) {
+				m.maxTS = w.ts()
+			}
+		}
+	}
+	return both, changed
+}
+
+// holdsTTL reports whether ws, whose writer indexes refer to reps, holds
+// the write (id, seq).
+func holdsTTL(ws []ttlWrite, reps []vclock.ReplicaID, id vclock.ReplicaID, seq uint64) bool {
+	for i := range ws {
+		if ws[i].seq == seq && reps[ws[i].rep] == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ttlDelta adds to the delta d, made by DeltaSince for a replica that has
+// seen seen[i] writes of each m.reps[i], the expire and persist writes that
+// replica lacks.
+func (m *Map[K, V]) ttlDelta(d *Map[K, V], v vclock.Clock, seen []uint64) {
+	for by, rec := range m.drops {
+		if by.Seq > v.Get(by.Replica) {
+			d.recordDrops(by, rec.key, rec.dots)
+		}
+	}
+	for k, ws := range m.ttl {
+		var add []ttlWrite
+		for _, w := range ws {
+			if w.seq > seen[w.rep] {
+				add = append(add, w)
+				if w.ts().After(d.maxTS) {
+					d.maxTS = w.ts()
+				}
+			}
+		}
+		if len(add) > 0 {
+			d.setTTL(k, add)
+		}
+	}
+}
+
+// collectExpired drops the keys whose time to live has run out by
+// gone(expire-at) and whose writes every replica has seen, by
+// stable(rep, seq, ts) for the entry and each expire and persist write. It
+// tells the index of the entries it drops if indexed (CollectVersions has
+// raised the index's floors past them). It also drops the writes in force of a key without a live entry, and those
+// that only keep a key alive (a persist among them), once stable: any write
+// of the key made from now on has seen them and overwrites them. It returns
+// the number of keys dropped.
+func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stable func(rep uint32, seq uint64, ts clock.Timestamp) bool) int {
+	n := 0
+	for k, ws := range m.ttl {
+		all := true
+		for i := range ws {
+			if !stable(ws[i].rep, ws[i].seq, ws[i].ts()) {
+				all = false
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		e, ok := m.m[k]
+		at := deadline(ws)
+		switch {
+		case !ok || e.deleted() || at == 0:
+			m.setTTL(k, nil)
+		case gone(at) && stable(e.writer(), e.seq, e.ts()):
+			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
+			delete(m.m, k)
+			m.fp -= m.hashOf(keyHash(k), &e)
+			m.forgetLost(k)
+			if indexed {
+				m.noteGone(&e)
+			}
+			n++
+		}
+	}
+	m.gcN += uint64(n)
+	return n
+}
+
+// expiredHeld returns the number of keys with a live entry whose time to
+// live has run out at now: held until collected.
+func (m *Map[K, V]) expiredHeld(now int64) int {
+	n := 0
+	for k, ws := range m.ttl {
+		if at := deadline(ws); at != 0 && now >= at {
+			if e, ok := m.m[k]; ok && !e.deleted() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// collectDrops discards the drop records of the writes every replica has
+// seen, by seen.
+func (m *Map[K, V]) collectDrops(seen vclock.Clock) {
+	for by, rec := range m.drops {
+		if by.Seq > seen.Get(by.Replica) {
+			continue
+		}
+		all := true
+		for d := range rec.dots.all() {
+			if d.Seq > seen.Get(d.Replica) {
+				all = false
+				break
+			}
+		}
+		if all {
+			m.forgetDrops(by)
+		}
+	}
+}
+
+// cloneTTL returns a copy of ttl that shares no memory with it.
+func cloneTTL[K comparable](ttl map[K][]ttlWrite) map[K][]ttlWrite {
+	if ttl == nil {
+		return nil
+	}
+	c := make(map[K][]ttlWrite, len(ttl))
+	for k, ws := range ttl {
+		c[k] = append([]ttlWrite(nil), ws...)
+	}
+	return c
+}
+
+// equalTTL reports whether m and o hold the same expire and persist
+// writes.
+func (m *Map[K, V]) equalTTL(o *Map[K, V]) bool {
+	if len(m.ttl) != len(o.ttl) {
+		return false
+	}
+	for k, ws := range m.ttl {
+		ows, ok := o.ttl[k]
+		if !ok || len(ows) != len(ws) {
+			return false
+		}
+		for _, w := range ws {
+			found := false
+			for _, ow := range ows {
+				if ow.seq == w.seq && ow.wall == w.wall && ow.logical == w.logical && ow.at == w.at && o.reps[ow.rep] == m.reps[w.rep] {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readNow returns m.now() for a map with times to live, and 0 (unused)
+// for one without.
+func (m *Map[K, V]) readNow() int64 {
+	if m.ttl == nil {
+		return 0
+	}
+	return m.now()
+}
+
+// dotList holds dots in a string, so that an [Op] stays comparable with
+// ==: each dot is its replica ID's length and bytes, then its sequence
+// number, as unsigned varints.
+type dotList string
+
+func makeDotList(ds []vclock.Dot) dotList {
+	if len(ds) == 0 {
+		return ""
+	}
+	var b []byte
+	for _, d := range ds {
+		b = binary.AppendUvarint(b, uint64(len(d.Replica)))
+		b = append(b, d.Replica...)
+		b = binary.AppendUvarint(b, d.Seq)
+	}
+	return dotList(b)
+}
+
+// all iterates over the dots of l, which makeDotList made.
+func (l dotList) all() iter.Seq[vclock.Dot] {
+	return func(yield func(vclock.Dot) bool) {
+		s := string(l)
+		for len(s) > 0 {
+			n, k := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+			s = s[k:]
+			id := vclock.ReplicaID(s[:n])
+			s = s[n:]
+			seq, k := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+			s = s[k:]
+			if !yield(vclock.Dot{Replica: id, Seq: seq}) {
+				return
+			}
+		}
+	}
+}
+
+// ttlDots returns a context of exactly the dots of m's expire and persist
+// writes and of its drop records' writes.
+func (m *Map[K, V]) ttlDots() vclock.Context {
+	var c vclock.Context
+	for _, ws := range m.ttl {
+		for _, w := range ws {
+			c.Add(vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq})
+		}
+	}
+	for by := range m.drops {
+		c.Add(by)
+	}
+	return c
+}
+
+func ptr[T any](x T) *T { return &x }
+
+// ttlParts cuts m's expire and persist writes and drop records into parts
+// (partTTL) of at most limit bytes, calling emit with each. A part holds
+// no entries, so it must be merged after every entries part: its context
+// names the writes of its drop records, which may be entries. The writes
+// in force of one key go in one part with the records of those writes: a
+// part whose context named one of them without holding it would drop it.
+func (m *Map[K, V]) ttlParts(limit int, emit func(byte, *Map[K, V]) (int, error)) error {
+	type unit struct {
+		k    K
+		ws   []ttlWrite
+		recs []vclock.Dot
+	}
+	at := map[K]int{}
+	var units []unit
+	get := func(k K) *unit {
+		i, ok := at[k]
+		if !ok {
+			i = len(units)
+			at[k] = i
+			units = append(units, unit{k: k})
+		}
+		return &units[i]
+	}
+	for k, ws := range m.ttl {
+		u := get(k)
+		u.ws = append(u.ws, ws...)
+	}
+	for by, rec := range m.drops {
+		if holdsTTL(m.ttl[rec.key], m.reps, by.Replica, by.Seq) {
+			u := get(rec.key)
+			u.recs = append(u.recs, by)
+		} else {
+			// Not a write in force: a part of its own.
+			units = append(units, unit{k: rec.key, recs: []vclock.Dot{by}})
+		}
+	}
+	var flush func([]unit) error
+	flush = func(group []unit) error {
+		p := &Map[K, V]{reps: m.reps, repH: m.repH, repIdx: m.repIdx}
+		for _, u := range group {
+			if len(u.ws) > 0 {
+				p.setTTL(u.k, u.ws)
+			}
+			for _, w := range u.ws {
+				p.ctx.Add(vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq})
+			}
+			for _, by := range u.recs {
+				rec := m.drops[by]
+				p.recordDrops(by, rec.key, rec.dots)
+				p.ctx.Add(by)
+			}
+		}
+		n, err := emit(partTTL, p)
+		if err != nil {
+			return err
+		}
+		if n > limit {
+			if len(group) == 1 {
+				return errPartTooLarge
+			}
+			return errors.Join(flush(group[:len(group)/2]), flush(group[len(group)/2:]))
+		}
+		return nil
+	}
+	per := max(1, (limit-64)/64)
+	for i := 0; i < len(units); i += per {
+		if err := flush(units[i:min(len(units), i+per)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
