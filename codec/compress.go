@@ -92,7 +92,10 @@ func (c *Compressor) Compress(msg []byte) ([]byte, bool) {
 	if len(msg) < compressHead || len(msg) < 2 || Kind(msg[1]) == KindCompressed {
 		return msg, false
 	}
-	var ok bool
+	kind, ok := headerKind(msg)
+	if !ok {
+		return msg, false
+	}
 	c.s, c.t, c.o, ok = splitColumns(msg, c.s[:0], c.t[:0], c.o[:0])
 	if !ok {
 		return msg, false
@@ -123,7 +126,7 @@ func (c *Compressor) Compress(msg []byte) ([]byte, bool) {
 		return msg, false
 	}
 	w := NewWriter(KindCompressed, len(z)+compressHead)
-	w.Uint(uint64(msg[1]))
+	w.Uint(uint64(kind))
 	w.Uint(uint64(len(msg)))
 	w.Uint(uint64(len(c.s)))
 	w.Uint(uint64(len(c.t)))
@@ -240,12 +243,25 @@ func decompress(msg []byte, want Kind, check bool, lim Limits) ([]byte, Kind, *D
 	if why != "" {
 		return nil, 0, fail(zAt, ErrMalformed, "%s", why)
 	}
-	if check && (len(out) < 2 || Kind(out[1]) != want) {
+	if got, ok := headerKind(out); !ok || got != Kind(k) {
 		// The plain message's own header is checked by its reader; this
 		// only keeps the kind outside and inside in agreement.
 		return nil, 0, fail(zAt, ErrMalformed, "the plain message is not of the kind the compressed one names")
 	}
 	return out, Kind(k), nil
+}
+
+// headerKind returns the kind a message's header names, read as the Writer
+// writes it: the version as a positive fixint, the kind as a positive fixint
+// or a uint8.
+func headerKind(msg []byte) (Kind, bool) {
+	switch {
+	case len(msg) >= 2 && msg[0] <= 0x7f && msg[1] <= 0x7f:
+		return Kind(msg[1]), true
+	case len(msg) >= 3 && msg[0] <= 0x7f && msg[1] == 0xcc && msg[2] > 0x7f:
+		return Kind(msg[2]), true
+	}
+	return 0, false
 }
 
 // binaryBytes reads msgpack bin and returns its bytes, a sub-slice of the
