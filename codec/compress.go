@@ -19,12 +19,14 @@ import (
 //     integers, floats, lengths, extension types), the text (the bytes of
 //     every string), and the opaque bytes (the contents of bin and ext
 //     values). Each string is written in the text column as the length of
-//     the prefix it shares with the string before it, as an unsigned
-//     varint, then its remaining bytes; its length is in the structure
+//     the prefix it shares with the string before it, or with the one
+//     before that, times two, plus one if with the latter (an unsigned
+//     varint), then its remaining bytes; its length is in the structure
 //     column. A state's elements are written in runs by writer, each
 //     sequence number as its step from the previous, so the structure
 //     column of a set is mostly one short pattern repeated, and keys
-//     written in order share most of their bytes with the key before.
+//     written in order share most of their bytes with the key before (a
+//     map's, with the key before the value before).
 //  2. DEFLATE (RFC 1951, package compress/flate) of the three columns laid
 //     end to end.
 //
@@ -355,7 +357,7 @@ func contentLen(c byte, head []byte, lenBytes int) uint64 {
 // splitColumns appends the columns of msg to s, t and o. ok is false if
 // msg is not a sequence of complete msgpack values.
 func splitColumns(msg, s, t, o []byte) (_, _, _ []byte, ok bool) {
-	var prev []byte // the string before
+	var prev [2][]byte // the string before, and the one before it
 	for i := 0; i < len(msg); {
 		c := msg[i]
 		head, lenBytes, content, ok := form(c)
@@ -377,15 +379,26 @@ func splitColumns(msg, s, t, o []byte) (_, _, _ []byte, ok bool) {
 			o = append(o, b...)
 			continue
 		}
-		p := 0
-		for p < len(b) && p < len(prev) && b[p] == prev[p] {
-			p++
+		p, sel := sharedPrefix(b, prev[0]), uint64(0)
+		if q := sharedPrefix(b, prev[1]); q > p {
+			p, sel = q, 1
 		}
-		t = binary.AppendUvarint(t, uint64(p))
+		t = binary.AppendUvarint(t, uint64(p)<<1|sel)
 		t = append(t, b[p:]...)
-		prev = b
+		prev[0], prev[1] = b, prev[0]
 	}
 	return s, t, o, true
+}
+
+// sharedPrefix returns the length of the longest common prefix of a and b.
+func sharedPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // joinColumns rebuilds the plain message of plain bytes from its columns,
@@ -393,7 +406,7 @@ func splitColumns(msg, s, t, o []byte) (_, _, _ []byte, ok bool) {
 // and reads each column once.
 func joinColumns(s, t, o []byte, plain int) ([]byte, string) {
 	out := make([]byte, 0, plain)
-	var prev []byte // the string before, in out
+	var prev [2][]byte // the string before, and the one before it, in out
 	for i := 0; i < len(s); {
 		c := s[i]
 		head, lenBytes, content, ok := form(c)
@@ -423,22 +436,23 @@ func joinColumns(s, t, o []byte, plain int) ([]byte, string) {
 			o = o[n:]
 			continue
 		}
-		p, k := binary.Uvarint(t)
+		ps, k := binary.Uvarint(t)
 		if k <= 0 {
 			return nil, "text column ends inside a shared-prefix length"
 		}
 		t = t[k:]
-		if p > n || p > uint64(len(prev)) {
-			return nil, fmt.Sprintf("string of %d bytes sharing %d with one of %d", n, p, len(prev))
+		p, from := ps>>1, prev[ps&1]
+		if p > n || p > uint64(len(from)) {
+			return nil, fmt.Sprintf("string of %d bytes sharing %d with one of %d", n, p, len(from))
 		}
 		if n-p > uint64(len(t)) {
 			return nil, "text column too short"
 		}
 		start := len(out)
-		out = append(out, prev[:p]...)
+		out = append(out, from[:p]...)
 		out = append(out, t[:n-p]...)
 		t = t[n-p:]
-		prev = out[start:]
+		prev[0], prev[1] = out[start:], prev[0]
 	}
 	switch {
 	case len(t) != 0 || len(o) != 0:

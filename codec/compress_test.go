@@ -119,16 +119,17 @@ func TestCompressGolden(t *testing.T) {
 	s = append(s, 0xc4, 0x02)
 	// The text column: "us-east-1" shares nothing (00); key-000000 shares
 	// nothing with it (00 then its 10 bytes); each next key shares 9
-	// bytes with the one before (09 and its last digit), except key-000010,
-	// -20 and -30, which share 8 (08 and two digits).
+	// bytes with the one before (9·2 = 12, and its last digit), except
+	// key-000010, -20 and -30, which share 8 with the key before and no
+	// more with the one before that (8·2 = 10, and two digits).
 	tx := append([]byte{0x00}, "us-east-1"...)
 	tx = append(tx, 0x00)
 	tx = append(tx, "key-000000"...)
 	for i := 1; i < 40; i++ {
 		if i%10 == 0 {
-			tx = append(tx, 0x08, byte('0'+i/10), '0')
+			tx = append(tx, 0x10, byte('0'+i/10), '0')
 		} else {
-			tx = append(tx, 0x09, byte('0'+i%10))
+			tx = append(tx, 0x12, byte('0'+i%10))
 		}
 	}
 	o := []byte{0xde, 0xad}
@@ -431,4 +432,50 @@ func FuzzDecompressCost(f *testing.F) {
 		costcheck.Check(t, "Decompress", costcheck.Weight(data), 128<<10, func() { _, _ = codec.Decompress(data, codec.Limits{}) })
 		costcheck.Check(t, "NewReader", costcheck.Weight(data), 128<<10, func() { _ = codec.NewReader(data, codec.KindUser, codec.Limits{}) })
 	})
+}
+
+// TestCompressTextSharesWithTheStringBeforeLast: in a map's state keys
+// and values alternate, so a key shares its prefix with the key before
+// the value before it. The text column, derived by hand below, says so.
+func TestCompressTextSharesWithTheStringBeforeLast(t *testing.T) {
+	w := codec.NewWriter(codec.KindUser, 0)
+	w.Array(40)
+	for i := range 20 {
+		w.String(fmt.Sprintf("key-%02d", i))
+		w.String(fmt.Sprintf("val-%02d", i))
+	}
+	msg, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, ok := codec.Compress(msg)
+	if !ok {
+		t.Fatal("not compressed")
+	}
+	// Header 01 cc 80 90, then dc 00 28: 7 bytes before the stream's
+	// columns start; the structure column is those 7 and 40 a6.
+	cols := inflate(t, z[bytes.IndexByte(z, 0xc4)+2:])
+	// key-00 and val-00 share nothing (00, then 6 bytes each). Then
+	// key-i shares nothing with val-(i-1) before it, but 5 bytes with
+	// key-(i-1), 4 when i ends a run of ten: 5·2+1 = 0b then its last
+	// byte, or 4·2+1 = 09 then its last two; and so does val-i.
+	tx := []byte{0x00}
+	tx = append(tx, "key-00"...)
+	tx = append(tx, 0x00)
+	tx = append(tx, "val-00"...)
+	for i := 1; i < 20; i++ {
+		for range 2 {
+			if i%10 == 0 {
+				tx = append(tx, 0x09, byte('0'+i/10), '0')
+			} else {
+				tx = append(tx, 0x0b, byte('0'+i%10))
+			}
+		}
+	}
+	if len(cols) != 7+40+len(tx) || !bytes.Equal(cols[47:], tx) {
+		t.Fatalf("text column\n% x\nwant\n% x", cols[min(47, len(cols)):], tx)
+	}
+	if back, err := codec.Decompress(z, codec.Limits{}); err != nil || !bytes.Equal(back, msg) {
+		t.Fatalf("decompressed: %v", err)
+	}
 }
