@@ -225,16 +225,17 @@ func decompress(msg []byte, want Kind, check bool, lim Limits) ([]byte, Kind, *D
 	case cols[0] > 2*plain || cols[1] > 2*plain || cols[2] > 2*plain || cols[0]+cols[1]+cols[2] > 2*plain:
 		return nil, 0, fail(at, ErrMalformed, "columns of %d, %d and %d bytes for a plain message of %d", cols[0], cols[1], cols[2], plain)
 	}
-	// The columns grow as the stream yields them, not to the length
-	// claimed: a stream that ends early costs what it yielded.
-	colLen := cols[0] + cols[1] + cols[2]
+	// The columns are read into one buffer of the length claimed, at most
+	// twice the plain message's, itself bounded above.
+	colBytes := make([]byte, cols[0]+cols[1]+cols[2])
 	src := bytes.NewReader(z)
-	colBytes, err := io.ReadAll(io.LimitReader(flate.NewReader(src), int64(colLen)+1))
-	switch {
-	case err != nil:
-		return nil, 0, fail(zAt, ErrMalformed, "DEFLATE stream: %v", err)
-	case uint64(len(colBytes)) != colLen:
-		return nil, 0, fail(zAt, ErrMalformed, "DEFLATE stream yields %d bytes of columns, %d claimed", len(colBytes), colLen)
+	fr := flate.NewReader(src)
+	if n, err := io.ReadFull(fr, colBytes); err != nil {
+		return nil, 0, fail(zAt, ErrMalformed, "DEFLATE stream yields %d bytes of columns, %d claimed: %v", n, len(colBytes), err)
+	}
+	var one [1]byte
+	if n, err := fr.Read(one[:]); n != 0 || err != io.EOF {
+		return nil, 0, fail(zAt, ErrMalformed, "DEFLATE stream yields more than the %d bytes of columns claimed", len(colBytes))
 	}
 	if src.Len() != 0 {
 		return nil, 0, fail(len(msg)-src.Len(), ErrMalformed, "%d bytes after the DEFLATE stream", src.Len())
