@@ -219,7 +219,12 @@ type Config struct {
 	// decompressed; larger ones go in parts, each compressed). Default
 	// 4 KiB; negative never compresses, for a cluster where some replicas
 	// run a release that cannot read the compressed form, which every
-	// release reads since it was introduced.
+	// release reads since it was introduced. The engine compresses any
+	// state whose bytes are a sequence of msgpack values (every type of
+	// this module's, and plain text), and takes a state received that
+	// starts with the bytes 01 70 90 for a compressed one: a user's type
+	// whose states may start so, and are not compressed messages, needs
+	// CompressAbove negative.
 	CompressAbove int
 
 	// OnRemoteUpdate, if set, is called with an object's name after a

@@ -148,9 +148,12 @@ func Compress(msg []byte) ([]byte, bool) {
 	return c.Compress(msg)
 }
 
-// IsCompressed reports whether msg is a compressed message (it may still
-// be a damaged one).
-func IsCompressed(msg []byte) bool { return len(msg) >= 2 && Kind(msg[1]) == KindCompressed }
+// IsCompressed reports whether msg starts as a compressed message does:
+// a format version, [KindCompressed] and an empty replica table (the bytes
+// 01 70 90 in format version 1). It may still be a damaged one.
+func IsCompressed(msg []byte) bool {
+	return len(msg) >= 3 && msg[0] >= 1 && msg[0] <= Version && Kind(msg[1]) == KindCompressed && msg[2] == 0x90
+}
 
 // Decompress returns the plain message a compressed message holds, checked
 // as [NewReader] checks it, within lim; any other message it returns as it
