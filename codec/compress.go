@@ -60,8 +60,8 @@ const KindCompressed Kind = 0x70
 // and a [Compressor] never writes one, keeping the plain message instead.
 //
 // DEFLATE alone expands at most about 1032 times; a state of keys written
-// in order compresses 500 times or more (a 100,000-element set of keys
-// key-%06d: 1.2 MB to about 2 KB), so the bound is set just above what
+// in order compresses hundreds of times (a 100,000-element set of keys
+// key-%06d: 1.2 MB to about 3 KB), so the bound is set just above what
 // DEFLATE can do, and the columns may not add to it. What a compressed
 // message of n bytes costs to read is bounded by the cost of a plain
 // message of MaxRatio·n bytes, and by [Limits.MaxBytes].
@@ -73,8 +73,9 @@ const MaxRatio = 1024
 const compressHead = 3 + 5*9 + 5
 
 // A Compressor writes the compressed form of messages. It keeps its
-// buffers and its DEFLATE state from one message to the next, so that a
-// host compressing many messages allocates for them once.
+// buffers (up to 4 MiB of them) and its DEFLATE state from one
+// message to the next, so that a host compressing many messages allocates
+// for them once.
 //
 // The zero Compressor is ready to use. A Compressor is not safe for
 // concurrent use.
@@ -125,6 +126,7 @@ func (c *Compressor) Compress(msg []byte) ([]byte, bool) {
 	if err := c.fw.Close(); err != nil {
 		return msg, false
 	}
+	defer c.release()
 	z := c.z.Bytes()
 	if len(z)+compressHead >= len(msg) {
 		return msg, false
@@ -141,6 +143,19 @@ func (c *Compressor) Compress(msg []byte) ([]byte, bool) {
 		return msg, false
 	}
 	return out, true
+}
+
+// keptBuffers is the most a Compressor keeps of its buffers between
+// messages: the columns of a larger message are let go once it is
+// compressed, so that a host that compressed a large state once does not
+// hold its size for good.
+const keptBuffers = 4 << 20
+
+func (c *Compressor) release() {
+	if cap(c.s)+cap(c.t)+cap(c.o)+c.z.Cap() > keptBuffers {
+		c.s, c.t, c.o = nil, nil, nil
+		c.z = bytes.Buffer{}
+	}
 }
 
 // Compress returns the compressed form of msg, as [Compressor.Compress]
