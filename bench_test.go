@@ -216,16 +216,18 @@ func BenchmarkFanOut(b *testing.B) {
 
 // BenchmarkSaveUpdate measures what persisting one update costs a replica
 // holding a 100,000-element set: a journal record of its op (SaveOps)
-// against a whole snapshot (SaveSnapshot). bytes/save is what the host is
-// handed to write.
+// against a whole snapshot (SaveSnapshot), its states compressed (the
+// default) or plain (Config.CompressAbove negative). bytes/save is what
+// the host is handed to write.
 func BenchmarkSaveUpdate(b *testing.B) {
-	for _, journal := range []bool{true, false} {
-		name := "snapshot"
-		if journal {
-			name = "journal"
-		}
-		b.Run(name, func(b *testing.B) {
-			p := newPair(b, nil)
+	for _, c := range []struct {
+		name          string
+		journal       bool
+		compressAbove int
+	}{{"journal", true, 0}, {"snapshot", false, 0}, {"snapshot-plain", false, -1}} {
+		journal := c.journal
+		b.Run(c.name, func(b *testing.B) {
+			p := newPair(b, func(cfg *crdt.Config) { cfg.CompressAbove = c.compressAbove })
 			const n = 100_000
 			p.fill(n)
 			r := p.r[0]

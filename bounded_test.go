@@ -78,10 +78,16 @@ func TestManyObjectsThroughSmallMessages(t *testing.T) {
 
 // Regression: objects are held to MaxMessageBytes when decoding, and a
 // saved state may be far larger than any message (states travel in
-// parts): restoring it must still work.
+// parts): restoring it must still work, whether the snapshot holds the
+// state plain or compressed.
 func TestRestoreStateLargerThanAMessage(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testRestoreStateLargerThanAMessage(t, -1) })
+	t.Run("compressed", func(t *testing.T) { testRestoreStateLargerThanAMessage(t, 0) })
+}
+
+func testRestoreStateLargerThanAMessage(t *testing.T, compressAbove int) {
 	cfg := func() crdt.Config {
-		return crdt.Config{ID: "us-east-1", Transport: &recorder{}, Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes}
+		return crdt.Config{ID: "us-east-1", Transport: &recorder{}, Clock: testClock(), MaxMessageBytes: crdt.MinMessageBytes, CompressAbove: compressAbove}
 	}
 	r, err := crdt.NewReplica(cfg())
 	if err != nil {
@@ -92,8 +98,12 @@ func TestRestoreStateLargerThanAMessage(t *testing.T) {
 	if err := r.SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(snap) < 10*crdt.MinMessageBytes {
+	plain, _ := bigSet(2000).MarshalBinary()
+	switch {
+	case compressAbove < 0 && len(snap) < 10*crdt.MinMessageBytes:
 		t.Fatalf("a snapshot of %d bytes: want one far larger than a message", len(snap))
+	case compressAbove >= 0 && len(snap) > len(plain)/10:
+		t.Fatalf("a snapshot of %d bytes for a state of %d: not compressed", len(snap), len(plain))
 	}
 	r2, err := crdt.NewReplica(cfg())
 	if err != nil {

@@ -76,6 +76,10 @@
 // for one message is cut into parts by its [Chunker], each safe to merge
 // alone and merged under the replica's lock for as long as it takes, not
 // the whole state. [PeerStats] shows the chunks and bytes still to go.
+// States and parts of at least Config.CompressAbove bytes (default 4 KiB)
+// go compressed, in catch-ups and in snapshots, when that makes them
+// smaller (codec.KindCompressed: columns, then DEFLATE); the engine
+// decompresses them, within its limits, before the objects see them.
 //
 // An op travels in a message with its writer left out when the writer is
 // the sender's own ([Replica.Writer]): the message names the sender's

@@ -289,18 +289,22 @@ func (r *Replica) Replay(record []byte) error {
 			e := theirs[0]
 			theirs = theirs[1:]
 			obj := r.objects[e.object]
-			var err error
-			switch e.kind {
-			case remoteOp:
-				_, err = obj.ApplyBinary(e.data)
-			case remoteState:
-				_, err = obj.MergeBinary(e.data)
-			case remotePart:
+			data, err := e.data, error(nil)
+			if e.kind != remoteOp {
+				data, err = r.unpack(e.data) // kept as it arrived
+			}
+			switch {
+			case err != nil:
+			case e.kind == remoteOp:
+				_, err = obj.ApplyBinary(data)
+			case e.kind == remoteState:
+				_, err = obj.MergeBinary(data)
+			case e.kind == remotePart:
 				c, ok := obj.(Chunker)
 				if !ok {
 					return fmt.Errorf("crdt: replay: a part of a state received for %q, which cannot take parts: %w", e.object, ErrConfig)
 				}
-				_, err = c.MergeChunkBinary(e.data)
+				_, err = c.MergeChunkBinary(data)
 			}
 			if err != nil {
 				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)

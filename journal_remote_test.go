@@ -193,8 +193,21 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 
 // A region that joins through a catch-up cut into parts journals each
 // part as it merged it: restarted from its snapshot and journal, its peer
-// gone, it holds the whole set.
+// gone, it holds the whole set. Parts sent compressed are journaled
+// compressed, as they arrived, and replayed.
 func TestJournalKeepsACatchUpInParts(t *testing.T) {
+	plain := journalCatchUpInParts(t, -1)
+	compressed := journalCatchUpInParts(t, 256)
+	t.Logf("journal of %d bytes plain, %d compressed", plain, compressed)
+	if compressed > plain/2 {
+		t.Fatalf("journal of %d bytes with parts compressed, %d plain: the parts were not kept compressed", compressed, plain)
+	}
+}
+
+// journalCatchUpInParts runs TestJournalKeepsACatchUpInParts with
+// Config.CompressAbove set to compressAbove, and returns the bytes of the
+// journal.
+func journalCatchUpInParts(t *testing.T, compressAbove int) int {
 	net := memnet.New(5)
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano()
 	clk := clock.New(clock.WithSource(func() int64 { return now }))
@@ -202,6 +215,7 @@ func TestJournalKeepsACatchUpInParts(t *testing.T) {
 	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) (*crdt.Replica, *crdt.Handle[*orset.Set[string]]) {
 		g := startSetRegion(t, net, clk, id, peer, func(cfg *crdt.Config) {
 			cfg.MaxMessageBytes = crdt.MinMessageBytes
+			cfg.CompressAbove = compressAbove
 			if id == "a" {
 				cfg.MaxLogOps = 4 // b, new, catches up by state, not by a's ops
 			}
@@ -241,7 +255,8 @@ func TestJournalKeepsACatchUpInParts(t *testing.T) {
 	if largest := net.Stats().Largest; largest > crdt.MinMessageBytes {
 		t.Fatalf("a message of %d bytes, over the limit of %d", largest, crdt.MinMessageBytes)
 	}
-	if len(journal) < 2 {
+	if compressAbove < 0 && len(journal) < 2 {
+		// Compressed, the parts may all go in one chunk, and one record.
 		t.Fatalf("the catch-up came in %d journal records; want it in parts", len(journal))
 	}
 	net.Detach("a") // lost for good
@@ -250,4 +265,9 @@ func TestJournalKeepsACatchUpInParts(t *testing.T) {
 	if got := elems(bSet); !slices.Equal(got, want) {
 		t.Fatalf("b restarted from its snapshot and journal holds %d of %d elements", len(got), len(want))
 	}
+	size := 0
+	for _, rec := range journal {
+		size += len(rec)
+	}
+	return size
 }

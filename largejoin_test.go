@@ -75,8 +75,9 @@ func bigSet(n int) *orset.Set[string] {
 
 // largeJoin has a new, empty replica join one holding set (a clone of it),
 // through messages of at most maxMsg bytes, the holder's losing every
-// every-th chunk (none if every is 0), and reports what it cost.
-func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joinResult {
+// every-th chunk (none if every is 0), with Config.CompressAbove set to
+// compressAbove, and reports what it cost.
+func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, compressAbove int) joinResult {
 	var queue []delivery
 	ids := [2]crdt.ReplicaID{"us-east-1", "eu-west-1"}
 	tr := [2]*lossy{
@@ -86,7 +87,7 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 	var rs [2]*crdt.Replica
 	var hs [2]*crdt.Handle[*orset.Set[string]]
 	for i, id := range ids {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr[i], Clock: testClock(), MaxMessageBytes: maxMsg})
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr[i], Clock: testClock(), MaxMessageBytes: maxMsg, CompressAbove: compressAbove})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -175,11 +176,12 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 // message is over the limit, the bytes sent are within 10% of the set's
 // encoded size, and losing a tenth of the chunks costs about what was
 // lost, not a new start. (BenchmarkLargeJoin does the same with a
-// million elements through 1 MiB messages.)
+// million elements through 1 MiB messages.) The states go plain, so that
+// the chunks are many: TestLargeJoinCompressed joins compressed.
 func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	const n, maxMsg = 100_000, 64 << 10
 	set := bigSet(n)
-	clean := largeJoin(t, set, maxMsg, 0)
+	clean := largeJoin(t, set, maxMsg, 0, -1)
 	t.Logf("no loss: state %d bytes, sent %d (%.3fx) in %d rounds, largest message %d, %v; %d chunks received, longest %v, mean %v",
 		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.largest, clean.took,
 		clean.applied, clean.applyMax, clean.applySum/time.Duration(max(1, clean.applied)))
@@ -195,7 +197,7 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	if float64(clean.sent) > 1.1*float64(clean.stateBytes) {
 		t.Fatalf("sent %d bytes for a state of %d: more than 1.1 times", clean.sent, clean.stateBytes)
 	}
-	lossy := largeJoin(t, set, maxMsg, 10)
+	lossy := largeJoin(t, set, maxMsg, 10, -1)
 	extra := lossy.sent - clean.sent
 	t.Logf("every 10th chunk lost: sent %d (%.1f%% more), of which %d lost, in %d rounds, %d catch-up rounds, %v",
 		lossy.sent, 100*float64(extra)/float64(clean.sent), lossy.lost, lossy.rounds, lossy.digests, lossy.took)
@@ -212,6 +214,27 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	}
 }
 
+// TestLargeJoinCompressed is the join of TestLargeJoinThroughSmallMessages
+// with states compressed, as the engine sends them by default: the parts
+// of the state, each a chunk's worth plain, go compressed, several to a
+// chunk, so the join sends a small part of the state's plain size, and
+// no message is over the limit.
+func TestLargeJoinCompressed(t *testing.T) {
+	const n, maxMsg = 100_000, 64 << 10
+	res := largeJoin(t, bigSet(n), maxMsg, 0, 0)
+	t.Logf("state %d bytes, sent %d (%.4fx) in %d rounds, %d chunks, largest message %d, %v",
+		res.stateBytes, res.sent, float64(res.sent)/float64(res.stateBytes), res.rounds, res.chunks, res.largest, res.took)
+	if res.largest > maxMsg {
+		t.Fatalf("a message of %d bytes; the limit is %d", res.largest, maxMsg)
+	}
+	// Elements element-0000000 on: the state's keys compress more than a
+	// hundred to one; the envelopes, digests and parts' own headers take
+	// the rest.
+	if res.sent > res.stateBytes/50 {
+		t.Fatalf("sent %d bytes for a state of %d: compression saved less than it should", res.sent, res.stateBytes)
+	}
+}
+
 // BenchmarkLargeJoin has a new replica join one holding a set of a million
 // elements through 1 MiB messages, with no loss and with a tenth of the
 // holder's messages lost, and reports the bytes sent against the state's
@@ -220,16 +243,19 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 func BenchmarkLargeJoin(b *testing.B) {
 	const n, maxMsg = 1_000_000, 1 << 20
 	set := bigSet(n)
-	for _, every := range []int{0, 10} {
+	for _, c := range []struct{ every, compressAbove int }{{0, -1}, {10, -1}, {0, 0}, {10, 0}} {
 		name := "loss=none"
-		if every > 0 {
-			name = fmt.Sprintf("loss=1in%d", every)
+		if c.every > 0 {
+			name = fmt.Sprintf("loss=1in%d", c.every)
+		}
+		if c.compressAbove >= 0 {
+			name += "/compressed"
 		}
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			var res joinResult
 			for b.Loop() {
-				res = largeJoin(b, set, maxMsg, every)
+				res = largeJoin(b, set, maxMsg, c.every, c.compressAbove)
 			}
 			b.ReportMetric(float64(res.stateBytes), "state-bytes")
 			b.ReportMetric(float64(res.sent), "sent-bytes")

@@ -224,6 +224,22 @@ type Config struct {
 	// safety net for state that went wrong some other way.
 	AntiEntropyTicks int
 
+	// CompressAbove is the size in bytes from which a state, or a part of
+	// one, goes compressed (see codec.Compressor): in catch-ups, and in
+	// snapshots. A state is compressed only when that makes it smaller,
+	// and one whose plain form is larger than MaxMessageBytes is not sent
+	// compressed (the receiver holds a state to MaxMessageBytes once
+	// decompressed; larger ones go in parts, each compressed). Default
+	// 4 KiB; negative never compresses, for a cluster where some replicas
+	// run a release that cannot read the compressed form, which every
+	// release reads since it was introduced. The engine compresses any
+	// state whose bytes are a sequence of msgpack values (every type of
+	// this module's, and plain text), and takes a state received that
+	// starts with the bytes 01 70 90 for a compressed one: a user's type
+	// whose states may start so, and are not compressed messages, needs
+	// CompressAbove negative.
+	CompressAbove int
+
 	// OnRemoteUpdate, if set, is called with an object's name after a
 	// message from a peer changed it. It is called without locks held, on
 	// the goroutine that called Receive; it must not block for long. A
@@ -302,8 +318,15 @@ func (c *Config) setDefaults() error {
 	if c.AntiEntropyTicks == 0 {
 		c.AntiEntropyTicks = 100
 	}
+	if c.CompressAbove == 0 {
+		c.CompressAbove = defaultCompressAbove
+	}
 	return nil
 }
+
+// defaultCompressAbove is the default Config.CompressAbove: below a few
+// KiB, compressing saves little and costs the DEFLATE state's setup.
+const defaultCompressAbove = 4 << 10
 
 // MinMessageBytes is the smallest Config.MaxMessageBytes accepted: room
 // for a message's header and acknowledgements and a useful payload.
@@ -396,6 +419,11 @@ type Replica struct {
 	snapInc, snapSeq uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
+
+	// comp compresses states (see pack), under compMu: snapshots are taken
+	// and catch-ups made under mu, not always held alone.
+	compMu sync.Mutex
+	comp   codec.Compressor
 
 	// conflicts holds the reports objects made under mu, for the caller
 	// that releases mu to pass on (see flushConflicts); quiet drops them,

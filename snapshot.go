@@ -130,7 +130,7 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 			return nil, nil, fmt.Errorf("crdt: snapshot of %q: %w", name, err)
 		}
 		w.String(name)
-		w.Binary(b)
+		w.Binary(r.pack(b, 0))
 	}
 	out, err := w.Bytes()
 	if err != nil {
@@ -243,11 +243,15 @@ func (r *Replica) Restore(snapshot []byte) error {
 		// parts): the object's decoder is held to the snapshot's size
 		// for the while.
 		obj := r.objects[o.name]
+		state, err := codec.Decompress(o.state, codec.Limits{MaxBytes: max(r.limit.MaxBytes, codec.MaxRatio*len(o.state))})
+		if err != nil {
+			return fmt.Errorf("crdt: restore %q: %w", o.name, err)
+		}
 		l, limited := obj.(Limited)
 		if limited {
-			l.SetLimits(codec.Limits{MaxBytes: max(r.limit.MaxBytes, len(o.state)), MaxItems: max(codec.DefaultLimits().MaxItems, len(o.state))})
+			l.SetLimits(codec.Limits{MaxBytes: max(r.limit.MaxBytes, len(state)), MaxItems: max(codec.DefaultLimits().MaxItems, len(state))})
 		}
-		_, err := obj.MergeBinary(o.state)
+		_, err = obj.MergeBinary(state)
 		if limited {
 			l.SetLimits(r.limit)
 		}

@@ -725,6 +725,9 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 			} else {
 				state, err = obj.MarshalBinary()
 			}
+			if err == nil {
+				state = r.pack(state, r.limit.MaxBytes)
+			}
 			if err == nil && entrySize(d.Object, state) > partRoom {
 				if isChunker {
 					parts, ordered, err = c.ChunksBinary(version, (partRoom-entrySize(d.Object, nil))/2)
@@ -742,7 +745,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		if err == nil && parts != nil {
 			p.stats.statesSent++
 			for i, b := range parts {
-				e := partEntry{Object: d.Object, Data: b, Part: true}
+				e := partEntry{Object: d.Object, Data: r.pack(b, r.limit.MaxBytes), Part: true}
 				if i < ordered {
 					free = append(free, e)
 				} else {
@@ -1144,7 +1147,11 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				ok = false
 				continue
 			}
-			ch, err := obj.MergeBinary(s.State)
+			state, err := r.unpack(s.State)
+			ch := false
+			if err == nil {
+				ch, err = obj.MergeBinary(state)
+			}
 			if err != nil {
 				refuse(fmt.Errorf("crdt: state from %s for %q: %w", p.id, s.Object, err))
 				ok = false
@@ -1203,20 +1210,20 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 			ok = false
 			continue
 		}
-		var (
-			ch  bool
-			err error
-		)
-		if pe.Part {
+		var ch bool
+		data, err := r.unpack(pe.Data)
+		switch {
+		case err != nil:
+		case pe.Part:
 			c, isC := obj.(Chunker)
 			if !isC {
 				refuse(fmt.Errorf("crdt: chunk part from %s for %q, which cannot take parts: %w", p.id, pe.Object, codec.ErrKind))
 				ok = false
 				continue
 			}
-			ch, err = c.MergeChunkBinary(pe.Data)
-		} else {
-			ch, err = obj.MergeBinary(pe.Data)
+			ch, err = c.MergeChunkBinary(data)
+		default:
+			ch, err = obj.MergeBinary(data)
 		}
 		if err != nil {
 			refuse(fmt.Errorf("crdt: chunk part from %s for %q: %w", p.id, pe.Object, err))

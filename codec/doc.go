@@ -25,6 +25,16 @@
 // at which byte. What a Reader allocates is bounded by the input's length
 // and by [Limits].
 //
+// # Compressed messages
+//
+// Any message can also travel compressed, as a message of [KindCompressed]
+// made by a [Compressor]: its values split into columns (structure, text
+// with shared prefixes, opaque bytes), then DEFLATE. [NewReader] reads a
+// compressed message as the message it holds, so every decoder reads both
+// forms; what the plain message may cost is bounded by [Limits] and by
+// [MaxRatio] times the compressed message's length. [Decompress] gives the
+// plain message back.
+//
 // The package keeps no global state: it registers no msgpack extensions and
 // has no settings to change at run time.
 //

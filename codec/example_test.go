@@ -41,3 +41,37 @@ func Example() {
 	// us-east-1 42 milk
 	// true true 16
 }
+
+func ExampleCompressor() {
+	// A message of a thousand keys written in order.
+	w := codec.NewWriter(codec.KindUser, 0)
+	w.Array(1000)
+	for i := range 1000 {
+		w.String(fmt.Sprintf("key-%06d", i))
+	}
+	msg, err := w.Bytes()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var c codec.Compressor // reused from one message to the next
+	z, ok := c.Compress(msg)
+	fmt.Println(ok, len(msg), "bytes plain,", len(z) < len(msg)/50, "that it is 50 times smaller")
+
+	// Any reader of the kind reads the compressed form as the plain one.
+	r := codec.NewReader(z, codec.KindUser, codec.Limits{})
+	n := r.ArrayLen()
+	var last string
+	for range n {
+		last = r.String()
+	}
+	fmt.Println(n, last, r.Done())
+
+	// What it claims is held to the limits before anything is inflated.
+	_, err = codec.Decompress(z, codec.Limits{MaxBytes: 4096})
+	fmt.Println(errors.Is(err, codec.ErrLimit))
+	// Output:
+	// true 11007 bytes plain, true that it is 50 times smaller
+	// 1000 key-000999 <nil>
+	// true
+}

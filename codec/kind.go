@@ -138,6 +138,8 @@ func kindName(k Kind) string {
 		return "checksummed engine snapshot"
 	case KindJournalSealed:
 		return "checksummed engine journal record"
+	case KindCompressed:
+		return "compressed message"
 	}
 	return ""
 }

@@ -70,8 +70,26 @@ type Reader struct {
 // and reads the replica table. Zero fields of lim take their defaults. It
 // returns a Reader positioned at the start of the body; if the header is
 // bad, the Reader's Err is already set.
+//
+// A compressed message ([KindCompressed]) holding a message of kind want
+// is read as that message: NewReader checks it and decompresses it within
+// lim (see [Compressor]), and the Reader reads the plain message, to which
+// the offsets of its errors then refer ([Reader.Message] returns it).
 func NewReader(msg []byte, want Kind, lim Limits) *Reader {
-	r := &Reader{buf: msg, kind: want, lim: lim.orDefault()}
+	lim = lim.orDefault()
+	if want != KindCompressed && IsCompressed(msg) {
+		plain, _, err := decompress(msg, want, true, lim)
+		if err != nil {
+			return &Reader{buf: msg, kind: want, lim: lim, err: err}
+		}
+		return newReader(plain, want, lim)
+	}
+	return newReader(msg, want, lim)
+}
+
+// newReader is NewReader for a message read as it is.
+func newReader(msg []byte, want Kind, lim Limits) *Reader {
+	r := &Reader{buf: msg, kind: want, lim: lim}
 	if len(msg) > r.lim.MaxBytes {
 		r.failf(ErrLimit, "message of %d bytes exceeds the limit of %d", len(msg), r.lim.MaxBytes)
 		return r
@@ -182,6 +200,11 @@ func isStr(b byte) bool { return b&0xe0 == 0xa0 || b == 0xd9 || b == 0xda || b =
 // Version returns the format version the message was written with, so a
 // decoder can read older layouts.
 func (r *Reader) Version() int { return r.version }
+
+// Message returns the message being read: the input given to [NewReader]
+// or, if that was compressed, the plain message it holds. The caller must
+// not modify it.
+func (r *Reader) Message() []byte { return r.buf }
 
 // Kind returns the kind of message being read.
 func (r *Reader) Kind() Kind { return r.kind }

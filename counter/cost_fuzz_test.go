@@ -13,7 +13,7 @@ import (
 // reader, an error and small maps).
 func checkCost(t *testing.T, data []byte, decode func()) {
 	t.Helper()
-	costcheck.Check(t, "decoding", len(data), 64<<10, decode)
+	costcheck.Check(t, "decoding", costcheck.Weight(data), 64<<10, decode)
 }
 
 // bigG returns a G of many replicas, encoded: a large valid seed.

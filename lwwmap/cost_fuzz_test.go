@@ -15,7 +15,7 @@ import (
 // reader, an error and small maps).
 func checkCost(t *testing.T, data []byte, decode func()) {
 	t.Helper()
-	costcheck.Check(t, "decoding", len(data), 64<<10, decode)
+	costcheck.Check(t, "decoding", costcheck.Weight(data), 64<<10, decode)
 }
 
 // costSeeds adds the usual seeds and a large state of many small entries,

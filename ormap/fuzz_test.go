@@ -143,13 +143,13 @@ func FuzzMapDecodeCost(f *testing.F) {
 	seedCosts(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m cartMap
-		checkCost(t, "UnmarshalBinary", len(data), func() { _ = m.UnmarshalBinary(data) })
+		checkCost(t, "UnmarshalBinary", costcheck.Weight(data), func() { _ = m.UnmarshalBinary(data) })
 		s := seedMap(t)
-		checkCost(t, "MergeBinary", len(data), func() { _, _ = s.MergeBinary(data) })
+		checkCost(t, "MergeBinary", costcheck.Weight(data), func() { _, _ = s.MergeBinary(data) })
 		s = seedMap(t)
-		checkCost(t, "ApplyBinary", len(data), func() { _, _ = s.ApplyBinary(data) })
-		checkCost(t, "ApplyBinaryFrom", len(data), func() { _, _ = s.ApplyBinaryFrom(data, "a") })
-		checkCost(t, "DeltaSinceBinary", len(data), func() { _, _ = s.DeltaSinceBinary(data) })
-		checkCost(t, "CollectBinary", len(data), func() { _ = s.CollectBinary([][]byte{data}) })
+		checkCost(t, "ApplyBinary", costcheck.Weight(data), func() { _, _ = s.ApplyBinary(data) })
+		checkCost(t, "ApplyBinaryFrom", costcheck.Weight(data), func() { _, _ = s.ApplyBinaryFrom(data, "a") })
+		checkCost(t, "DeltaSinceBinary", costcheck.Weight(data), func() { _, _ = s.DeltaSinceBinary(data) })
+		checkCost(t, "CollectBinary", costcheck.Weight(data), func() { _ = s.CollectBinary([][]byte{data}) })
 	})
 }

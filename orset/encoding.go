@@ -65,8 +65,8 @@ func getElem[E comparable](r *codec.Reader) E { return codec.GetCanonicalValue[E
 // chunkCopy is how many bytes of a message chunkedStrings copies at once.
 const chunkCopy = 1024
 
-// chunkedStrings returns a reader of elements that, when E is string,
-// copies the message's bytes into strings of about chunkCopy bytes and
+// chunkedStrings returns a reader of elements, for the message rd reads,
+// that, when E is string, copies the message's bytes into strings of about chunkCopy bytes and
 // cuts each element from one of them, instead of allocating each element
 // on its own: a state of many short strings decodes with one allocation
 // per chunk rather than per element. An element keeps its chunk alive, so
@@ -74,7 +74,8 @@ const chunkCopy = 1024
 // the memory held beyond the elements' own bytes is then the message's
 // other bytes, and at most a chunk per element once most are removed.
 // For any other E it is getElem.
-func chunkedStrings[E comparable](data []byte) func(*codec.Reader) E {
+func chunkedStrings[E comparable](rd *codec.Reader) func(*codec.Reader) E {
+	data := rd.Message() // the plain message, if the input was compressed
 	var probe E
 	if _, ok := any(&probe).(*string); !ok {
 		return getElem[E]
@@ -118,7 +119,7 @@ func decodeState[E comparable](data []byte, whole bool, lim codec.Limits) (*dotk
 	r := codec.NewReader(data, codec.KindSet, lim)
 	getKey := getElem[E]
 	if whole {
-		getKey = chunkedStrings[E](data)
+		getKey = chunkedStrings[E](r)
 	}
 	k := dotkernel.Decode(r, getKey, noVal)
 	k.CheckContextTable(r)

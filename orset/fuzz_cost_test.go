@@ -55,15 +55,15 @@ func FuzzSetDecodeCost(f *testing.F) {
 	seedParts(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s Set[string]
-		checkCost(t, "UnmarshalBinary", len(data), func() { _ = s.UnmarshalBinary(data) })
+		checkCost(t, "UnmarshalBinary", costcheck.Weight(data), func() { _ = s.UnmarshalBinary(data) })
 		m := seedSet(t)
-		checkCost(t, "MergeBinary", len(data), func() { _, _ = m.MergeBinary(data) })
+		checkCost(t, "MergeBinary", costcheck.Weight(data), func() { _, _ = m.MergeBinary(data) })
 		m = seedSet(t)
-		checkCost(t, "ApplyBinary", len(data), func() { _, _ = m.ApplyBinary(data) })
-		checkCost(t, "ApplyBinaryFrom", len(data), func() { _, _ = m.ApplyBinaryFrom(data, "a") })
-		checkCost(t, "DeltaSinceBinary", len(data), func() { _, _ = m.DeltaSinceBinary(data) })
+		checkCost(t, "ApplyBinary", costcheck.Weight(data), func() { _, _ = m.ApplyBinary(data) })
+		checkCost(t, "ApplyBinaryFrom", costcheck.Weight(data), func() { _, _ = m.ApplyBinaryFrom(data, "a") })
+		checkCost(t, "DeltaSinceBinary", costcheck.Weight(data), func() { _, _ = m.DeltaSinceBinary(data) })
 		m = seedSet(t)
-		checkCost(t, "MergeChunkBinary", len(data), func() { _, _ = m.MergeChunkBinary(data) })
+		checkCost(t, "MergeChunkBinary", costcheck.Weight(data), func() { _, _ = m.MergeChunkBinary(data) })
 	})
 }
 

@@ -2,8 +2,10 @@ package orset
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -40,6 +42,19 @@ func seedStates(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(mustMarshal(f, ghost))
+	// A state in its compressed form (codec.KindCompressed).
+	run := New[string]("r")
+	for i := range 300 {
+		run.Add(fmt.Sprintf("element-%03d", i))
+		if i%7 == 0 {
+			run.Remove(fmt.Sprintf("element-%03d", i/2))
+		}
+	}
+	if z, ok := codec.Compress(mustMarshal(f, run)); ok {
+		f.Add(z)
+	} else {
+		f.Fatal("the seed state was not compressed")
+	}
 }
 
 func seedOps(f *testing.F) {

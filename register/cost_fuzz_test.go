@@ -11,7 +11,7 @@ import (
 // reader, an error and small maps).
 func checkCost(t *testing.T, data []byte, decode func()) {
 	t.Helper()
-	costcheck.Check(t, "decoding", len(data), 64<<10, decode)
+	costcheck.Check(t, "decoding", costcheck.Weight(data), 64<<10, decode)
 }
 
 func lwwCostSeeds(f *testing.F) {

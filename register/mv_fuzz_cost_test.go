@@ -33,12 +33,12 @@ func FuzzMVDecodeCost(f *testing.F) {
 	f.Add(mustMarshal(f, a.Version()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m MV[string]
-		checkMVCost(t, "UnmarshalBinary", len(data), func() { _ = m.UnmarshalBinary(data) })
+		checkMVCost(t, "UnmarshalBinary", costcheck.Weight(data), func() { _ = m.UnmarshalBinary(data) })
 		r := NewMV[string]("r")
 		r.Set("mine")
-		checkMVCost(t, "MergeBinary", len(data), func() { _, _ = r.MergeBinary(data) })
-		checkMVCost(t, "ApplyBinary", len(data), func() { _, _ = r.ApplyBinary(data) })
-		checkMVCost(t, "ApplyBinaryFrom", len(data), func() { _, _ = r.ApplyBinaryFrom(data, "a") })
-		checkMVCost(t, "DeltaSinceBinary", len(data), func() { _, _ = r.DeltaSinceBinary(data) })
+		checkMVCost(t, "MergeBinary", costcheck.Weight(data), func() { _, _ = r.MergeBinary(data) })
+		checkMVCost(t, "ApplyBinary", costcheck.Weight(data), func() { _, _ = r.ApplyBinary(data) })
+		checkMVCost(t, "ApplyBinaryFrom", costcheck.Weight(data), func() { _, _ = r.ApplyBinaryFrom(data, "a") })
+		checkMVCost(t, "DeltaSinceBinary", costcheck.Weight(data), func() { _, _ = r.DeltaSinceBinary(data) })
 	})
 }

@@ -66,13 +66,13 @@ func FuzzDecodeCost(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c vclock.Clock
-		checkCost(t, "Clock.UnmarshalBinary", len(data), func() { _ = c.UnmarshalBinary(data) })
+		checkCost(t, "Clock.UnmarshalBinary", costcheck.Weight(data), func() { _ = c.UnmarshalBinary(data) })
 		var x vclock.Context
-		checkCost(t, "Context.UnmarshalBinary", len(data), func() { _ = x.UnmarshalBinary(data) })
+		checkCost(t, "Context.UnmarshalBinary", costcheck.Weight(data), func() { _ = x.UnmarshalBinary(data) })
 		for _, base := range []*vclock.Context{&even, &wide} {
 			u := base.Clone()
 			// Merging touches the receiver too: its size counts.
-			checkCost(t, "Context.Merge", len(data)+sizes[base], func() {
+			checkCost(t, "Context.Merge", costcheck.Weight(data)+sizes[base], func() {
 				u.Merge(&x)
 				_ = u.Overlaps(&x)
 			})

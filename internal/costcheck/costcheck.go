@@ -21,6 +21,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/activeactive/crdt/codec"
 )
 
 // The bounds.
@@ -63,6 +65,24 @@ func Check(t testing.TB, what string, n int, fixed uint64, f func()) {
 	if took > limit {
 		t.Fatalf("%s of %d bytes took %v three times running, more than %v", what, n, took, limit)
 	}
+}
+
+// Weight returns the length an input counts for in [Check]: its own; or,
+// for a compressed message (codec.KindCompressed), its own plus the length
+// of the plain message it claims to hold, at most codec.MaxRatio times its
+// own: a reader decompresses it, up to that length, and decodes what it
+// holds, so its cost is linear in that length.
+func Weight(data []byte) int {
+	if !codec.IsCompressed(data) {
+		return len(data)
+	}
+	r := codec.NewReader(data, codec.KindCompressed, codec.Limits{})
+	r.Uint() // the plain message's kind
+	plain := r.Uint()
+	if r.Err() != nil {
+		return len(data)
+	}
+	return len(data) + int(min(plain, codec.MaxRatio*uint64(len(data))))
 }
 
 // Race reports whether the race detector is on: it allocates for its own

@@ -1,0 +1,32 @@
+package crdt
+
+import "github.com/activeactive/crdt/codec"
+
+// The engine chooses, per state, between its plain form and the
+// compressed one (codec.KindCompressed): a state, or a part of one, of at
+// least Config.CompressAbove bytes is compressed, and the compressed form
+// kept only if it is smaller (codec.Compressor.Compress decides). The
+// objects never see the compressed form: the engine decompresses what it
+// receives (catch-up states and parts, the states of a snapshot, the
+// changes of a journal) within its limits before handing it to them, so a
+// user's own data type is replicated compressed too. What a peer sent is
+// journaled as it arrived.
+
+// pack returns data compressed, if it is at least Config.CompressAbove
+// bytes, at most max bytes plain (what the reader will accept once
+// decompressed; 0 for no bound), and smaller compressed.
+func (r *Replica) pack(data []byte, max int) []byte {
+	if r.cfg.CompressAbove < 0 || len(data) < r.cfg.CompressAbove || max > 0 && len(data) > max {
+		return data
+	}
+	r.compMu.Lock()
+	defer r.compMu.Unlock()
+	out, _ := r.comp.Compress(data)
+	return out
+}
+
+// unpack returns the plain form of a state or part a peer sent, or data
+// itself if it was not compressed, held to the replica's limits.
+func (r *Replica) unpack(data []byte) ([]byte, error) {
+	return codec.Decompress(data, r.limit)
+}
