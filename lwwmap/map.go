@@ -396,6 +396,22 @@ func (m *Map[K, V]) noteLost(k K, ts clock.Timestamp) {
 	}
 }
 
+// seenAgain takes note of a put or delete op of another writer whose dot
+// the map had seen, when the key's entry is this writer's own: the map may
+// have known the dot only from a causal context (of a state whose entry of
+// the key was this writer's later write), not as a write of the key. The
+// op shows it to be one, so this writer's next write of the key names it
+// in its base, as it would had the op come first. The content is not
+// touched: a write seen before is ignored.
+func (m *Map[K, V]) seenAgain(op *Op[K, V]) {
+	if m.id == "" || op.dot.Replica == m.id {
+		return
+	}
+	if old, ok := m.m[op.key]; ok && old.writer() == m.self {
+		m.noteLost(op.key, op.ts)
+	}
+}
+
 // forgetLost drops what lostTo holds for k, a key that leaves the map.
 func (m *Map[K, V]) forgetLost(k K) {
 	if len(m.lostTo) > 0 {
@@ -590,6 +606,9 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 		return false, err
 	}
 	if m.ctx.Contains(op.dot) {
+		if op.kind == 0 {
+			m.seenAgain(&op)
+		}
 		return false, nil
 	}
 	if m.clk != nil {
