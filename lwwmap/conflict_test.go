@@ -314,8 +314,11 @@ func TestBaseEncodingByHand(t *testing.T) {
 // replicas, at the end, for each key, the last write of each writer that is concurrent with
 // the key's final winner is reported lost at its writer's replica (which
 // held it until a write that had not seen it displaced it). Seen means
-// per key: a write of the key reached the replica, as an op or a state's
-// entry, or was seen by the writer of a write of the key that reached it.
+// per key: a write of the key reached the replica, as an op (its dot new
+// there or not) or an entry of the state or delta merged (a delta holds
+// only what the receiver's version lacks), or was seen by the writer of a
+// write of the key that reached it; a dot learnt from a causal context
+// alone does not count (see SetConflictHook).
 // The test tracks what each write's replica had seen to tell concurrency.
 func TestConflictReportsProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
