@@ -335,6 +335,16 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // was absent there). The latter is kept in memory only: after a restart
 // from a saved state, the base names the latest write overwritten.
 //
+// A replica has seen a write of a key when the write reached it as a
+// write of that key: as an op (one delivered again included, which
+// changes nothing else), as an entry of a state or delta merged, or as
+// what the writer of such a write had seen of the key. A write known only
+// from a causal context is not seen: a state or delta that names its dot
+// but holds a later write of the key (say this replica's own, which won
+// over it at a third replica) tells that it was made, not of which key. A
+// write of the key made after that does not cover it, and its replica
+// reports it lost to that write, though the dot was in the context.
+//
 // Whenever two writes of one key meet here and one is discarded (the
 // key's entry displaced by a write taken in, or a write taken in that
 // loses to the entry, by [Map.Apply], [Map.Merge], [Map.ApplyBinary],
@@ -348,9 +358,9 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 //     writer had seen the discarded write, or a later one).
 //
 // A delete is a write like a put: Deleted marks it, and its Value is nil.
-// A write the map has seen before (its dot is in the causal context) is
-// ignored, so a write delivered again, by an op or in a state, is never
-// reported again. Keys dropped by a merge because the other side had seen
+// A write whose dot is already in the causal context changes nothing but
+// what this replica is known to have seen, so a write delivered again, by
+// an op or in a state, is never reported again. Keys dropped by a merge because the other side had seen
 // and overwritten them are not reported: that is not a conflict.
 //
 // So when two replicas write one key concurrently, the replica whose
@@ -363,8 +373,9 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 // key). Exchanging ops, both sides report; catching up by state, the
 // winning side may not.
 //
-// With two writers the rule is exact: the base is then always a write of
-// the other writer, and a writer's writes are made in order. With three or
+// With two writers the rule is exact, for seen as defined above: the base
+// is then always a write of the other writer, and a writer's writes are
+// made in order. With three or
 // more, the base summarizes every other writer by one timestamp, and a
 // write is taken as seen whenever the kept write's writer had seen any
 // later write of the key: a write of A concurrent with a write b of B is
@@ -393,6 +404,22 @@ func (m *Map[K, V]) noteLost(k K, ts clock.Timestamp) {
 	}
 	if lt, ok := m.lostTo[k]; !ok || ts.After(lt) {
 		m.lostTo[k] = ts
+	}
+}
+
+// seenAgain takes note of a put or delete op of another writer whose dot
+// the map had seen, when the key's entry is this writer's own: the map may
+// have known the dot only from a causal context (of a state whose entry of
+// the key was this writer's later write), not as a write of the key. The
+// op shows it to be one, so this writer's next write of the key names it
+// in its base, as it would had the op come first. The content is not
+// touched: a write seen before is ignored.
+func (m *Map[K, V]) seenAgain(op *Op[K, V]) {
+	if m.id == "" || op.dot.Replica == m.id {
+		return
+	}
+	if old, ok := m.m[op.key]; ok && old.writer() == m.self {
+		m.noteLost(op.key, op.ts)
 	}
 }
 
@@ -590,6 +617,9 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 		return false, err
 	}
 	if m.ctx.Contains(op.dot) {
+		if op.kind == 0 {
+			m.seenAgain(&op)
+		}
 		return false, nil
 	}
 	if m.clk != nil {
