@@ -73,7 +73,7 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	col := func(region string) string { return `section[data-region="` + region + `"]` }
-	item := func(region, id string) string { return col(region) + ` li[data-id="` + id + `"]` }
+	item := func(region, id string) string { return col(region) + ` ul.todos li[data-id="` + id + `"]` }
 	// jsItem is a JavaScript expression for an item's element (or null).
 	jsItem := func(region, id string) string {
 		return fmt.Sprintf("document.querySelector(%s)", strconv.Quote(item(region, id)))
@@ -250,7 +250,7 @@ func TestBrowserSingleRegion(t *testing.T) {
 		}
 		return v
 	}
-	input := `section[data-region="us-east-1"] li[data-id="` + id + `"] input.title`
+	input := `section[data-region="us-east-1"] ul.todos li[data-id="` + id + `"] input.title`
 	run("the page shows the region and its to-do", chromedp.WaitVisible(chromedp.CSS(input)))
 	{
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -298,13 +298,13 @@ func TestBrowserSingleRegion(t *testing.T) {
 		t.Fatal("could not watch fetch")
 	}
 	other := createTodo(t, rg.url, "written by another client")
-	run("the new item shows", chromedp.WaitVisible(chromedp.CSS(`li[data-id="`+other.ID+`"]`)))
+	run("the new item shows", chromedp.WaitVisible(chromedp.CSS(`ul.todos li[data-id="`+other.ID+`"]`)))
 	patchTodo(t, rg.url, other.ID, `{"done": true}`)
 	deleteTodo(t, rg.url, id)
 	{
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := chromedp.Run(sctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('li[data-id="%s"]') === null &&
-			document.querySelector('li[data-id="%s"]').dataset.done === "true" &&
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('ul.todos li[data-id="%s"]') === null &&
+			document.querySelector('ul.todos li[data-id="%s"]').dataset.done === "true" &&
 			document.querySelector('section[data-region="us-east-1"] .count').textContent === "1 to-do, 0 open"`, id, other.ID),
 			chromedp.WithPollingInterval(50*time.Millisecond)))
 		cancel()

@@ -146,11 +146,15 @@ func TestBrowserConflictShown(t *testing.T) {
 		defer cancel()
 		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 			shot(t, ctx, filepath.Join(shots, "failed.png"))
-			t.Fatalf("waiting until %s: %v", what, err)
+			dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+			page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`JSON.stringify([...views.values()].map(v => ({up: v.up, es: v.es && v.es.readyState, todos: v.todos})))`))
+			dcancel()
+			t.Fatalf("waiting until %s: %v; the regions hold %+v and %+v; the page's views %s", what, err,
+				listTodos(t, c.url+"/r/us-east-1"), listTodos(t, c.url+"/r/eu-west-1"), page)
 		}
 	}
 	col := func(region string) string { return `section[data-region="` + region + `"]` }
-	item := func(region, id string) string { return col(region) + ` li[data-id="` + id + `"]` }
+	item := func(region, id string) string { return col(region) + ` ul.todos li[data-id="` + id + `"]` }
 	titleIs := func(region, id, title string) string {
 		return fmt.Sprintf("(e => e !== null && e.dataset.title === %s)(document.querySelector(%s))", strconv.Quote(title), strconv.Quote(item(region, id)))
 	}
