@@ -315,12 +315,12 @@ func (e *ctxEntry) union(o *ctxEntry) {
 // that c holds from lo to hi, clipped to that interval. It costs a search
 // plus a step per run it reports.
 func (c *Context) RangesWithin(id ReplicaID, lo, hi uint64, f func(lo, hi uint64)) {
+	lo = max(lo, 1) // no dot has sequence number 0
 	i, ok := c.find(id)
 	if !ok || lo > hi {
 		return
 	}
 	e := &c.r[i]
-	lo = max(lo, 1)
 	if lo <= e.max {
 		f(lo, min(hi, e.max))
 		if hi <= e.max {
