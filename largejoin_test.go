@@ -231,6 +231,7 @@ func BenchmarkLargeJoin(b *testing.B) {
 			for b.Loop() {
 				res = largeJoin(b, set, maxMsg, every)
 			}
+			b.Logf("the newcomer's Receive of each chunk: %v", res.times)
 			b.ReportMetric(float64(res.stateBytes), "state-bytes")
 			b.ReportMetric(float64(res.sent), "sent-bytes")
 			b.ReportMetric(float64(res.sent)/float64(res.stateBytes), "sent/state")

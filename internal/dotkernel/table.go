@@ -21,16 +21,18 @@ import (
 //
 // Growing does not move every key at once, which would stall the one
 // insert that crosses the limit for as long as the whole table takes to
-// move. The full array becomes the old one, and each insert that follows
-// moves the keys of the next migrateStep of its groups into the new array,
-// until none is left: no insert moves more than 8*migrateStep keys. While
+// move. The full array becomes the old one, and every migrateEvery-th
+// insert that follows moves the keys of the next of its groups into the
+// new array, until none is left: no insert moves more than 8 keys, and
+// the moves of a doubling spread over about as many inserts as there are
+// keys, so that a batch of inserts pays for moving about its own size. While
 // keys remain in the old array, look-ups that miss the new one probe the
 // old one too. A moved or removed key leaves a deleted mark in the old
 // array, never an empty slot, so its probes stop where they always did.
 // The old array's keys are all moved before the new array fills: an array
-// of G groups holds at most 7G keys and is drained within G/migrateStep
-// inserts, and the new one, of 2G groups or of G when only deleted marks
-// are cleared from an array at most half full, takes 14G or 7G.
+// of G groups holds at most 7G keys and is drained within 3G inserts, and
+// the new one, of 2G groups, takes 14G (or, of G groups when only deleted
+// marks are cleared from an array holding at most 3.5G keys, 7G).
 //
 // The zero table is empty and ready to use. Iterating while removing keys
 // or replacing the entries of keys present is safe; adding keys is not.
@@ -47,11 +49,14 @@ type table[K comparable, V any] struct {
 	oldSlots []slot[K, V]
 	oldN     int // keys still in the old array
 	mig      int // the next group of the old array to move
+	credit   int // inserts since the last group moved
 }
 
-// migrateStep is the number of old groups an insert moves during a
-// migration.
-const migrateStep = 2
+// migrateEvery is the number of inserts per group of the old array moved
+// during a migration. At 3, a doubling's 7G keys move over 3G inserts,
+// and the new array holds at most 10G of its 14G keys when the last
+// group moves; a rebuild of G groups holds at most 6.5G of its 7G.
+const migrateEvery = 3
 
 type slot[K comparable, V any] struct {
 	key K
@@ -265,10 +270,8 @@ func (t *table[K, V]) insertAt(i int, tag uint8, key K, e entry[V], h uint64) {
 	t.slots[i] = slot[K, V]{key: key, e: e}
 	t.n++
 	if t.oldCtrl != nil {
-		for range migrateStep {
-			if t.oldCtrl == nil {
-				break
-			}
+		if t.credit++; t.credit == migrateEvery {
+			t.credit = 0
 			t.moveGroup()
 		}
 	}
@@ -372,7 +375,7 @@ func (t *table[K, V]) migrate(groups int) {
 		t.init(groups)
 		return
 	}
-	t.oldCtrl, t.oldSlots, t.oldN, t.mig = t.ctrl, t.slots, n, 0
+	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
 	t.init(groups)
 	t.n = n
 }
@@ -466,7 +469,7 @@ func (t *table[K, V]) clone() table[K, V] {
 	if t.n == 0 {
 		return table[K, V]{}
 	}
-	c := table[K, V]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig}
+	c := table[K, V]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, V](nil), t.slots...)
 	if t.oldCtrl != nil {

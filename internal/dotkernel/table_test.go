@@ -140,7 +140,7 @@ func TestTableMatchers(t *testing.T) {
 // reads-then-writes, replacements, removals, reservations, clones and
 // iterations against a Go map, checking after every step that no key is
 // in both arrays, the counts add up, and no insert moved more than
-// migrateStep groups of keys.
+// one group of keys.
 func TestTableDuringMigration(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var tab table[int, int]
@@ -217,7 +217,7 @@ func TestTableDuringMigration(t *testing.T) {
 				if len(tab.ctrl) > 0 && arr == &tab.ctrl[0] {
 					moved -= before
 				}
-				if moved > 1+groupSize*migrateStep {
+				if moved > 1+groupSize {
 					t.Fatalf("one insert moved %d keys into the new array", moved-1)
 				}
 			}
@@ -245,7 +245,7 @@ func TestTableMigrates(t *testing.T) {
 		if arr == &tab.ctrl[0] {
 			moved -= before
 		}
-		if moved > 1+groupSize*migrateStep {
+		if moved > 1+groupSize {
 			t.Fatalf("inserting key %d moved %d keys into the new array", k, moved-1)
 		}
 		if tab.oldCtrl != nil {
