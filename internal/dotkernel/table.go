@@ -426,13 +426,10 @@ func (t *table[K, V]) moveGroup() {
 
 // arrays returns the table's arrays for a pass over their slots: the new
 // one, numbered from 0, and during a migration the old one, numbered on
-// from the end of the new one (the numbering slotAt reads).
-func (t *table[K, V]) arrays() []slotArray[K, V] {
-	a := []slotArray[K, V]{{t.ctrl, t.slots, 0}}
-	if t.oldCtrl != nil {
-		a = append(a, slotArray[K, V]{t.oldCtrl, t.oldSlots, len(t.slots)})
-	}
-	return a
+// from the end of the new one (the numbering slotAt reads); with no
+// migration, the second has no groups.
+func (t *table[K, V]) arrays() [2]slotArray[K, V] {
+	return [2]slotArray[K, V]{{t.ctrl, t.slots, 0}, {t.oldCtrl, t.oldSlots, len(t.slots)}}
 }
 
 // slotArray is one array of a table; its slot i is numbered base+i.
