@@ -19,16 +19,17 @@ import (
 // rebuilt without marks, when full and deleted slots pass 7/8 of it. Each
 // table has its own random hash seed.
 //
-// Growing does not move every key at once, which would stall the one
-// insert that crosses the limit for as long as the whole table takes to
-// move. The full array becomes the old one, and every migrateEvery-th
-// insert that follows moves the keys of the next of its groups into the
-// new array, until none is left: no insert moves more than 8 keys, and
-// the moves of a doubling spread over about as many inserts as there are
-// keys, so that a batch of inserts pays for moving about its own size. While
-// keys remain in the old array, look-ups that miss the new one probe the
-// old one too. A moved or removed key leaves a deleted mark in the old
-// array, never an empty slot, so its probes stop where they always did.
+// Growing a large table does not move every key at once, which would
+// stall the one insert that crosses the limit for as long as the whole
+// table takes to move. An array of bulkGroups groups or more becomes the
+// old one, and every migrateEvery-th insert that follows moves the keys
+// of the next of its groups into the new array, until none is left: no
+// insert moves more than 8 keys, and a doubling's moves spread over
+// inserts numbering about half the keys moved, so that a batch of inserts
+// pays for moving about twice its own size at most. While keys remain in
+// the old array, look-ups that miss the new one probe the old one too. A
+// moved or removed key leaves a deleted mark in the old array, never an
+// empty slot, so its probes stop where they always did.
 // The old array's keys are all moved before the new array fills: an array
 // of G groups holds at most 7G keys and is drained within 3G inserts, and
 // the new one, of 2G groups, takes 14G (or, of G groups when only deleted
@@ -57,6 +58,13 @@ type table[K comparable, V any] struct {
 // and the new array holds at most 10G of its 14G keys when the last
 // group moves; a rebuild of G groups holds at most 6.5G of its 7G.
 const migrateEvery = 3
+
+// bulkGroups is the number of groups below which an array's keys all move
+// at once when it grows: up to about 115,000 keys, a move of a few
+// milliseconds, cheaper done at once than spread (the spread doubles the
+// probes of the inserts meanwhile). A variable so that tests can spread
+// the moves of small tables too.
+var bulkGroups = 1 << 14
 
 type slot[K comparable, V any] struct {
 	key K
@@ -378,6 +386,9 @@ func (t *table[K, V]) migrate(groups int) {
 	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
 	t.init(groups)
 	t.n = n
+	if len(t.oldCtrl) < bulkGroups {
+		t.drain()
+	}
 }
 
 // drain moves every key left in the old array.

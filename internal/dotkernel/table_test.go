@@ -14,6 +14,7 @@ import (
 // step. Keys come from a small range, so removes and re-adds collide and
 // leave deleted marks behind.
 func TestTableAgainstMap(t *testing.T) {
+	spreadMoves(t)
 	rapid.Check(t, func(t *rapid.T) {
 		var tab table[int, int]
 		model := map[int]int{}
@@ -142,6 +143,7 @@ func TestTableMatchers(t *testing.T) {
 // in both arrays, the counts add up, and no insert moved more than
 // one group of keys.
 func TestTableDuringMigration(t *testing.T) {
+	spreadMoves(t)
 	rapid.Check(t, func(t *rapid.T) {
 		var tab table[int, int]
 		model := map[int]int{}
@@ -230,6 +232,7 @@ func TestTableDuringMigration(t *testing.T) {
 // array over the inserts that follow, not at once, and holds every key
 // throughout, with removals of keys still in the old array.
 func TestTableMigrates(t *testing.T) {
+	spreadMoves(t)
 	var tab table[int, int]
 	model := map[int]int{}
 	sawOld := 0
@@ -261,6 +264,14 @@ func TestTableMigrates(t *testing.T) {
 		t.Fatal("5000 inserts never left keys in an old array")
 	}
 	checkTable(t, &tab, model)
+}
+
+// spreadMoves makes tables of any size move their keys over inserts, as
+// large ones do, until the test ends.
+func spreadMoves(t *testing.T) {
+	old := bulkGroups
+	bulkGroups = 0
+	t.Cleanup(func() { bulkGroups = old })
 }
 
 // checkTable compares tab with model: counts, look-ups of every key of
