@@ -157,13 +157,10 @@ func (t *table[K, V]) touch(h uint64) uint64 {
 	return t.slots[g*groupSize+j].e.d
 }
 
-// find returns the slot of key and true, or false and the slot where key
-// would go (the first empty or deleted slot on its probe path), with the
-// control byte it would take.
-func (t *table[K, V]) find(key K) (i int, tag uint8, found bool) {
-	return t.findHashed(key, t.hash(key))
-}
-
+// findHashed returns the slot of the key of hash h in the new array and
+// true, or false and the slot where it would go (the first empty or
+// deleted slot on its probe path), with the control byte it would take.
+// During a migration the key may be in the old array (see findOld).
 func (t *table[K, V]) findHashed(key K, h uint64) (i int, tag uint8, found bool) {
 	tag = uint8(h & 0x7f)
 	ng := len(t.ctrl)
