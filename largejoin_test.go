@@ -62,6 +62,7 @@ type joinResult struct {
 	applyMax   time.Duration // the longest Receive of a chunk by the newcomer
 	applySum   time.Duration // all of them
 	times      []time.Duration
+	holderTick time.Duration // the holder's longest Tick: its cut of the catch-up, under its lock, and its sends
 }
 
 // bigSet returns a set of n elements made at one replica.
@@ -112,7 +113,9 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int) joi
 		if res.rounds > 10000 {
 			tb.Fatalf("no convergence after %d rounds", res.rounds)
 		}
+		t0 := time.Now()
 		_ = rs[0].Tick(ctx)
+		res.holderTick = max(res.holderTick, time.Since(t0))
 		_ = rs[1].Tick(ctx)
 		batch := queue
 		queue = nil
@@ -232,6 +235,7 @@ func BenchmarkLargeJoin(b *testing.B) {
 				res = largeJoin(b, set, maxMsg, every)
 			}
 			b.Logf("the newcomer's Receive of each chunk: %v", res.times)
+			b.ReportMetric(float64(res.holderTick.Microseconds())/1000, "holder-max-tick-ms")
 			b.ReportMetric(float64(res.stateBytes), "state-bytes")
 			b.ReportMetric(float64(res.sent), "sent-bytes")
 			b.ReportMetric(float64(res.sent)/float64(res.stateBytes), "sent/state")
@@ -260,5 +264,22 @@ func BenchmarkLargeJoin(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(state)), "state-bytes")
 		}
+	})
+	// What a copy of the set costs, against its cut (ChunksBinary), for a
+	// holder that would copy under its lock and cut after releasing it.
+	b.Run("clone-vs-cut", func(b *testing.B) {
+		var clone, cut time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			c := set.Clone()
+			clone = time.Since(t0)
+			t0 = time.Now()
+			if _, _, err := c.ChunksBinary(nil, maxMsg-1024); err != nil {
+				b.Fatal(err)
+			}
+			cut = time.Since(t0)
+		}
+		b.ReportMetric(float64(clone.Microseconds())/1000, "clone-ms")
+		b.ReportMetric(float64(cut.Microseconds())/1000, "cut-ms")
 	})
 }
