@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -364,6 +365,7 @@ type Replica struct {
 	writer ReplicaID
 
 	mu          sync.RWMutex
+	tickHold    time.Duration // the longest Tick held mu to prepare its messages, for benchmarks
 	incarnation uint64
 	objects     map[string]Object
 	seq         uint64     // sequence number of the last local op

@@ -306,6 +306,7 @@ type outbound struct {
 func (r *Replica) Tick(ctx context.Context) error {
 	bc, canBroadcast := r.cfg.Transport.(Broadcaster)
 	r.mu.Lock()
+	held := time.Now()
 	r.ticks++
 	r.started = true
 	out := make([]outbound, 0, len(r.peers))
@@ -330,6 +331,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 			cuts = append(cuts, f)
 		}
 	}
+	r.tickHold = max(r.tickHold, time.Since(held))
 	r.mu.Unlock()
 	if len(cuts) > 0 {
 		// The copies are the cuts' own: cut them without the lock, and
