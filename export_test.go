@@ -3,6 +3,7 @@ package crdt
 import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"time"
 )
 
 // This file exports test-only hooks to the package's external tests.
@@ -64,4 +65,12 @@ func AsVersion1(msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	return e.encodeAs(1)
+}
+
+// TickHold returns the longest time a Tick held the replica's lock to
+// prepare its messages.
+func (r *Replica) TickHold() time.Duration {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tickHold
 }

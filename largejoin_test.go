@@ -62,6 +62,8 @@ type joinResult struct {
 	applyMax   time.Duration // the longest Receive of a chunk by the newcomer
 	applySum   time.Duration // all of them
 	times      []time.Duration
+	holderTick time.Duration // the holder's longest Tick: preparing its messages, cutting a catch-up, sending
+	holderLock time.Duration // the longest its Tick held its lock
 }
 
 // bigSet returns a set of n elements made at one replica.
@@ -113,7 +115,9 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 		if res.rounds > 10000 {
 			tb.Fatalf("no convergence after %d rounds", res.rounds)
 		}
+		t0 := time.Now()
 		_ = rs[0].Tick(ctx)
+		res.holderTick = max(res.holderTick, time.Since(t0))
 		_ = rs[1].Tick(ctx)
 		batch := queue
 		queue = nil
@@ -168,6 +172,7 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 			tb.Fatalf("%s made %d messages over the limit", r.ID(), n)
 		}
 	}
+	res.holderLock = rs[0].TickHold()
 	return res
 }
 
@@ -257,6 +262,9 @@ func BenchmarkLargeJoin(b *testing.B) {
 			for b.Loop() {
 				res = largeJoin(b, set, maxMsg, c.every, c.compressAbove)
 			}
+			b.Logf("the newcomer's Receive of each chunk: %v", res.times)
+			b.ReportMetric(float64(res.holderTick.Microseconds())/1000, "holder-max-tick-ms")
+			b.ReportMetric(float64(res.holderLock.Microseconds())/1000, "holder-max-lock-ms")
 			b.ReportMetric(float64(res.stateBytes), "state-bytes")
 			b.ReportMetric(float64(res.sent), "sent-bytes")
 			b.ReportMetric(float64(res.sent)/float64(res.stateBytes), "sent/state")
@@ -285,5 +293,22 @@ func BenchmarkLargeJoin(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(state)), "state-bytes")
 		}
+	})
+	// What a copy of the set costs, against its cut (ChunksBinary), for a
+	// holder that would copy under its lock and cut after releasing it.
+	b.Run("clone-vs-cut", func(b *testing.B) {
+		var clone, cut time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			c := set.Clone()
+			clone = time.Since(t0)
+			t0 = time.Now()
+			if _, _, err := c.ChunksBinary(nil, maxMsg-1024); err != nil {
+				b.Fatal(err)
+			}
+			cut = time.Since(t0)
+		}
+		b.ReportMetric(float64(clone.Microseconds())/1000, "clone-ms")
+		b.ReportMetric(float64(cut.Microseconds())/1000, "cut-ms")
 	})
 }

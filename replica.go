@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -120,6 +121,24 @@ type Limited interface {
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)
+}
+
+// ChunkFreezer is an optional interface of a [Chunker] that can copy its
+// state far more cheaply than it cuts it. For a catch-up, the engine calls
+// FreezeChunks under its lock, and the function it returns after
+// releasing the lock, so that the replica's reads and local writes wait
+// for the copy only, not for the cut; the parts go out at the next Tick.
+//
+// FreezeChunks returns nil when the object is small enough to be cut
+// under the lock ([Chunker.ChunksBinary] is then called as usual); else
+// a function returning what ChunksBinary(version, max) returns at the
+// time of the call to FreezeChunks, whatever happens to the object in
+// between. The function runs once, on any goroutine, while the object
+// may be read and changed.
+//
+// The OR-Set (orset.Set) implements it.
+type ChunkFreezer interface {
+	FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error)
 }
 
 // Fingerprinter is an optional interface of an [Object] that keeps a
@@ -369,6 +388,7 @@ type Replica struct {
 	writer ReplicaID
 
 	mu          sync.RWMutex
+	tickHold    time.Duration // the longest Tick held mu to prepare its messages, for benchmarks
 	incarnation uint64
 	objects     map[string]Object
 	seq         uint64     // sequence number of the last local op

@@ -64,7 +64,8 @@ type peer struct {
 	// acknowledge. digIn gathers the parts of the peer's digest; digRounds
 	// numbers ours.
 	out       *outCatchUp
-	heardTick uint64 // tick of the last message from the peer
+	frozen    *frozenCut // copies of large states, cut outside the lock for the next catch-up
+	heardTick uint64     // tick of the last message from the peer
 	in        inCatchUp
 	chunkAcks []uint64
 	digIn     digestIn
@@ -305,6 +306,7 @@ type outbound struct {
 func (r *Replica) Tick(ctx context.Context) error {
 	bc, canBroadcast := r.cfg.Transport.(Broadcaster)
 	r.mu.Lock()
+	held := time.Now()
 	r.ticks++
 	r.started = true
 	out := make([]outbound, 0, len(r.peers))
@@ -322,7 +324,27 @@ func (r *Replica) Tick(ctx context.Context) error {
 		out = r.groupBroadcasts(out)
 	}
 	out = append(out, more...)
+	var cuts []*frozenCut
+	for _, p := range r.peers {
+		if f := p.frozen; f != nil && !f.started {
+			f.started = true
+			cuts = append(cuts, f)
+		}
+	}
+	r.tickHold = max(r.tickHold, time.Since(held))
 	r.mu.Unlock()
+	if len(cuts) > 0 {
+		// The copies are the cuts' own: cut them without the lock, and
+		// let the next tick send the catch-up.
+		for _, f := range cuts {
+			f.run()
+		}
+		r.mu.Lock()
+		for _, f := range cuts {
+			f.done = true
+		}
+		r.mu.Unlock()
+	}
 
 	var errs []error
 	for _, o := range out {
@@ -502,12 +524,18 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		due = true
 	}
 	if p.hasTheir && r.shippable() == r.seq {
-		if p.out == nil {
-			room -= r.catchUp(p, env, room)
+		if p.out == nil && p.frozen == nil {
+			p.frozen = r.freeze(p) // nil if every state is small enough to cut here
 		}
-		p.hasTheir = false
-		p.theirDig = nil
-		due = true
+		if p.frozen == nil || p.frozen.done {
+			if p.out == nil {
+				room -= r.catchUp(p, env, room)
+			}
+			p.hasTheir = false
+			p.theirDig = nil
+			p.frozen = nil
+			due = true
+		}
 	}
 	chunks := r.chunksDue(p)
 	if len(p.chunkAcks) > 0 {
@@ -694,6 +722,10 @@ func (r *Replica) digest() []digestEntry {
 // peer stays owed a catch-up and is asked for its digest again.
 func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 	p.stats.digestRounds++
+	upTo, frozen := r.seq, p.frozen
+	if frozen != nil {
+		upTo = frozen.upTo // the copies were taken then
+	}
 	complete := true
 	partRoom := r.room(p.id)
 	var whole, free, later []partEntry // whole states; parts in any order; parts in order
@@ -717,7 +749,11 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		ordered := 0
 		if isChunker {
 			// In parts, unless the whole fits.
-			parts, ordered, err = c.ChunksBinary(version, partRoom-entrySize(d.Object, nil))
+			if f, ok := frozen.partsOf(d.Object); ok {
+				parts, ordered, err = f.parts, f.ordered, f.err
+			} else {
+				parts, ordered, err = c.ChunksBinary(version, partRoom-entrySize(d.Object, nil))
+			}
 		}
 		if err == nil && parts == nil {
 			if useDelta {
@@ -782,15 +818,15 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 			return used
 		}
 		// The states hold every op made so far; send ops after them.
-		env.StatesUpTo = r.seq
+		env.StatesUpTo = upTo
 		p.catchUps++
 		env.CatchUp = p.catchUps
-		r.caughtUp(p)
+		r.caughtUp(p, upTo)
 		return used
 	}
 	// In chunks: the whole states and the parts that may go in any order
 	// first, then the others, each chunk as full as it can be.
-	o := &outCatchUp{upTo: r.seq, progress: r.ticks}
+	o := &outCatchUp{upTo: upTo, progress: r.ticks}
 	add := func(e partEntry, ordered bool) {
 		n := entrySize(e.Object, e.Data)
 		if k := len(o.chunks); k == 0 || o.chunks[k-1].size+n > partRoom {
@@ -820,17 +856,86 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 	p.catchUps++
 	o.num = p.catchUps
 	p.out = o
-	r.caughtUp(p)
+	r.caughtUp(p, upTo)
 	return 0
 }
 
 // caughtUp records that the catch-up just numbered accounts for every op
-// made so far. The caller holds r.mu.
-func (r *Replica) caughtUp(p *peer) {
+// up to upTo. The caller holds r.mu.
+func (r *Replica) caughtUp(p *peer, upTo uint64) {
 	p.catchUpSent = p.catchUps
-	p.sent = max(p.sent, r.seq)
-	p.shipped = max(p.shipped, r.seq)
+	p.sent = max(p.sent, upTo)
+	p.shipped = max(p.shipped, upTo)
 	p.sentTick = r.ticks
+}
+
+// frozenCut holds copies of the large states of a catch-up, taken under
+// the lock at op upTo, and once done, their parts, cut outside it.
+type frozenCut struct {
+	upTo    uint64
+	cut     map[string]func() ([][]byte, int, error)
+	parts   map[string]cutParts
+	started bool // a Tick is cutting them
+	done    bool // parts is complete; read under the lock
+}
+
+type cutParts struct {
+	parts   [][]byte
+	ordered int
+	err     error
+}
+
+// partsOf returns the parts cut of the named object's copy, if any (f may
+// be nil).
+func (f *frozenCut) partsOf(name string) (cutParts, bool) {
+	if f == nil {
+		return cutParts{}, false
+	}
+	c, ok := f.parts[name]
+	return c, ok
+}
+
+// run cuts the copies. It runs without the lock, on copies no one else
+// holds.
+func (f *frozenCut) run() {
+	parts := make(map[string]cutParts, len(f.cut))
+	for name, cut := range f.cut {
+		var c cutParts
+		c.parts, c.ordered, c.err = cut()
+		parts[name] = c
+	}
+	f.parts, f.cut = parts, nil
+}
+
+// freeze copies, for the catch-up due to p, the states of the objects
+// that cut them outside the lock (see ChunkFreezer), or returns nil if
+// none needs it. The caller holds r.mu; ops up to r.seq are saved.
+func (r *Replica) freeze(p *peer) *frozenCut {
+	var f *frozenCut
+	partRoom := r.room(p.id)
+	for _, d := range p.theirDig {
+		obj, ok := r.objects[d.Object]
+		if !ok {
+			continue
+		}
+		fr, ok := obj.(ChunkFreezer)
+		if !ok {
+			continue
+		}
+		var version []byte
+		if _, isDelta := obj.(DeltaObject); isDelta && d.Version != nil && !p.diverged[d.Object] {
+			version = d.Version
+		}
+		cut := fr.FreezeChunks(version, partRoom-entrySize(d.Object, nil))
+		if cut == nil {
+			continue
+		}
+		if f == nil {
+			f = &frozenCut{upTo: r.seq, cut: map[string]func() ([][]byte, int, error){}}
+		}
+		f.cut[d.Object] = cut
+	}
+	return f
 }
 
 // chunksDue returns the chunks of p's catch-up to send at this tick: those
@@ -1015,7 +1120,8 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// A digest of its earlier incarnation may overstate it too: a
 		// delta computed from it would leave out what it lost.
 		p.theirDig, p.hasTheir = nil, false
-		p.out = nil // computed from such a digest
+		p.out = nil    // computed from such a digest
+		p.frozen = nil // likewise
 		p.acked = 0
 		if env.AckInc == r.incarnation {
 			p.acked = min(env.AckSeq, p.shipped)
@@ -1123,6 +1229,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	if env.HasDigest {
 		p.theirDig = env.Digest
 		p.hasTheir = true
+		p.frozen = nil // copied for an older digest
 		p.versions = make(map[string][]byte, len(env.Digest))
 		for _, d := range env.Digest {
 			if d.Durable != nil {

@@ -2,6 +2,7 @@ package orset
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -21,6 +22,21 @@ func elemSize[E comparable](e E, _ struct{}) int {
 		return len(s) + 5
 	}
 	return 16 // a guess; a part found too large is cut in two
+}
+
+// FreezeChunks returns nil if the set likely fits in max bytes (as
+// ChunksBinary would find it), else a function that cuts a copy of the
+// set taken now: what ChunksBinary(version, max) returns now, whatever
+// happens to s after. Copying the set costs a small part of cutting it,
+// so a replica holds its lock for the copy only; the function may run on
+// any goroutine, at the same time as writes to s.
+func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
+	if s.k.SizeAtMost(elemSize[E]) <= max {
+		return nil
+	}
+	c := s.Clone()
+	version = slices.Clone(version)
+	return func() ([][]byte, int, error) { return c.ChunksBinary(version, max) }
 }
 
 // ChunksBinary returns the set's state (if version is nil) or its delta

@@ -184,24 +184,26 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 	kv := 0 // bytes of keys and values, once per dot
 	keyLen, valLen := lenOf[K](), lenOf[V]()
 	t := &k.m
-	for g, cw := range t.ctrl {
-		for m := ^cw & msb; m != 0; m &= m - 1 {
-			i := g*groupSize + bits.TrailingZeros64(m)/8
-			s := &t.slots[i]
-			n := keyLen(s.key)
-			if vals {
-				n += valLen(s.e.v)
-			}
-			if s.e.single() {
-				note(s.e.rep(), s.e.seq())
-				kv += n
-				continue
-			}
-			for _, d := range k.more[s.key] {
-				rep := k.repOf(d)
-				note(rep, d.Seq)
-				multi = append(multi, multiDot{rep, d.Seq, uint32(i)})
-				kv += n
+	for _, a := range t.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				s := &a.slots[i]
+				n := keyLen(s.key)
+				if vals {
+					n += valLen(s.e.v)
+				}
+				if s.e.single() {
+					note(s.e.rep(), s.e.seq())
+					kv += n
+					continue
+				}
+				for _, d := range k.more[s.key] {
+					rep := k.repOf(d)
+					note(rep, d.Seq)
+					multi = append(multi, multiDot{rep, d.Seq, uint32(a.base + i)})
+					kv += n
+				}
 			}
 		}
 	}
@@ -269,7 +271,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 			prev = 0
 		}
 		seq := p.lo[rep] + c - p.base[rep]
-		s := &k.m.slots[slot]
+		s := k.m.slotAt(int(slot))
 		w.Uint(seq - prev)
 		prev = seq
 		putKey(w, s.key)
@@ -289,16 +291,18 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	var sink uint64 // where the touches go (encoding only reads: no field of k may take them)
 	for lo := uint64(0); lo < p.span; lo += win {
 		n := min(win, p.span-lo)
-		for g, cw := range t.ctrl {
-			for m := ^cw & msb; m != 0; m &= m - 1 {
-				i := g*groupSize + bits.TrailingZeros64(m)/8
-				e := t.slots[i].e
-				if !e.single() {
-					continue
-				}
-				r := e.rep()
-				if j := p.base[r] + e.seq() - p.lo[r] - lo; j < n {
-					pos[j] = uint32(i) + 1
+		for _, a := range t.arrays() {
+			for g, cw := range a.ctrl {
+				for m := ^cw & msb; m != 0; m &= m - 1 {
+					i := g*groupSize + bits.TrailingZeros64(m)/8
+					e := a.slots[i].e
+					if !e.single() {
+						continue
+					}
+					r := e.rep()
+					if j := p.base[r] + e.seq() - p.lo[r] - lo; j < n {
+						pos[j] = uint32(a.base+i) + 1
+					}
 				}
 			}
 		}
@@ -312,7 +316,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 			batch := pos[at:min(n, at+touchBatch)]
 			for _, s := range batch {
 				if s != 0 {
-					sink += t.slots[s-1].e.d
+					sink += t.slotAt(int(s - 1)).e.d
 				}
 			}
 			for j, s := range batch {
@@ -331,11 +335,13 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 func (k *Kernel[K, V]) emitSorted(p *storePlan, emit func(c uint64, slot uint32)) {
 	all := make([]placed, 0, p.dots)
 	t := &k.m
-	for g, cw := range t.ctrl {
-		for m := ^cw & msb; m != 0; m &= m - 1 {
-			i := g*groupSize + bits.TrailingZeros64(m)/8
-			if e := t.slots[i].e; e.single() {
-				all = append(all, placed{p.coord(e.rep(), e.seq()), uint32(i)})
+	for _, a := range t.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				if e := a.slots[i].e; e.single() {
+					all = append(all, placed{p.coord(e.rep(), e.seq()), uint32(a.base + i)})
+				}
 			}
 		}
 	}

@@ -19,16 +19,52 @@ import (
 // rebuilt without marks, when full and deleted slots pass 7/8 of it. Each
 // table has its own random hash seed.
 //
+// Growing a large table does not move every key at once, which would
+// stall the one insert that crosses the limit for as long as the whole
+// table takes to move. An array of bulkGroups groups or more becomes the
+// old one, and every migrateEvery-th insert that follows moves the keys
+// of the next of its groups into the new array, until none is left: no
+// insert moves more than 8 keys, and a doubling's moves spread over
+// inserts numbering about half the keys moved, so that a batch of inserts
+// pays for moving about twice its own size at most. While keys remain in
+// the old array, look-ups that miss the new one probe the old one too. A
+// moved or removed key leaves a deleted mark in the old array, never an
+// empty slot, so its probes stop where they always did.
+// The old array's keys are all moved before the new array fills: an array
+// of G groups holds at most 7G keys and is drained within 3G inserts, and
+// the new one, of 2G groups, takes 14G (or, of G groups when only deleted
+// marks are cleared from an array holding at most 3.5G keys, 7G).
+//
 // The zero table is empty and ready to use. Iterating while removing keys
 // or replacing the entries of keys present is safe; adding keys is not.
 type table[K comparable, V any] struct {
 	seed  maphash.Seed
 	ctrl  []uint64     // one word of control bytes per group
 	slots []slot[K, V] // 8 per group
-	n     int          // full slots
-	dead  int          // deleted slots
+	n     int          // keys, in both arrays
+	dead  int          // deleted slots of the new array
 	sink  uint64       // where touch's reads go, so they are not optimized away
+
+	// The array being drained by a migration, nil when none is.
+	oldCtrl  []uint64
+	oldSlots []slot[K, V]
+	oldN     int // keys still in the old array
+	mig      int // the next group of the old array to move
+	credit   int // inserts since the last group moved
 }
+
+// migrateEvery is the number of inserts per group of the old array moved
+// during a migration. At 3, a doubling's 7G keys move over 3G inserts,
+// and the new array holds at most 10G of its 14G keys when the last
+// group moves; a rebuild of G groups holds at most 6.5G of its 7G.
+const migrateEvery = 3
+
+// bulkGroups is the number of groups below which an array's keys all move
+// at once when it grows: up to about 115,000 keys, a move of a few
+// milliseconds, cheaper done at once than spread (the spread doubles the
+// probes of the inserts meanwhile). A variable so that tests can spread
+// the moves of small tables too.
+var bulkGroups = 1 << 14
 
 type slot[K comparable, V any] struct {
 	key K
@@ -82,10 +118,20 @@ func (t *table[K, V]) init(groups int) {
 }
 
 // reserve makes room for n keys in all, so that adding them does not
-// grow the table.
+// grow the table. The keys present move over the inserts that follow, as
+// when the table grows, into an array at least twice as large, so that
+// they are all moved before it fills. During a migration it does nothing:
+// the new array already holds twice the keys the old one held, and one
+// migration must end before another begins.
 func (t *table[K, V]) reserve(n int) {
+	if t.oldCtrl != nil {
+		return
+	}
 	if g := groupsFor(n); g > len(t.ctrl) {
-		t.rehash(g)
+		if t.n > 0 {
+			g = max(g, 2*len(t.ctrl))
+		}
+		t.migrate(g)
 	}
 }
 
@@ -111,13 +157,10 @@ func (t *table[K, V]) touch(h uint64) uint64 {
 	return t.slots[g*groupSize+j].e.d
 }
 
-// find returns the slot of key and true, or false and the slot where key
-// would go (the first empty or deleted slot on its probe path), with the
-// control byte it would take.
-func (t *table[K, V]) find(key K) (i int, tag uint8, found bool) {
-	return t.findHashed(key, t.hash(key))
-}
-
+// findHashed returns the slot of the key of hash h in the new array and
+// true, or false and the slot where it would go (the first empty or
+// deleted slot on its probe path), with the control byte it would take.
+// During a migration the key may be in the old array (see findOld).
 func (t *table[K, V]) findHashed(key K, h uint64) (i int, tag uint8, found bool) {
 	tag = uint8(h & 0x7f)
 	ng := len(t.ctrl)
@@ -150,11 +193,38 @@ func (t *table[K, V]) get(key K) (entry[V], bool) {
 	if t.n == 0 {
 		return entry[V]{}, false
 	}
-	i, _, ok := t.find(key)
-	if !ok {
-		return entry[V]{}, false
+	h := t.hash(key)
+	if i, _, ok := t.findHashed(key, h); ok {
+		return t.slots[i].e, true
 	}
-	return t.slots[i].e, true
+	if t.oldN > 0 {
+		if i, ok := t.findOld(key, h); ok {
+			return t.oldSlots[i].e, true
+		}
+	}
+	return entry[V]{}, false
+}
+
+// findOld returns the slot of key in the old array, if it is there.
+func (t *table[K, V]) findOld(key K, h uint64) (int, bool) {
+	tag := uint8(h & 0x7f)
+	ng := len(t.oldCtrl)
+	g := int((h >> 32) * uint64(ng) >> 32)
+	for {
+		w := t.oldCtrl[g]
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			i := g*groupSize + bits.TrailingZeros64(m)/8
+			if t.oldSlots[i].key == key {
+				return i, true
+			}
+		}
+		if matchEmpty(w) != 0 {
+			return 0, false
+		}
+		if g++; g == ng {
+			g = 0
+		}
+	}
 }
 
 // put sets the entry of key to e and returns the entry it replaced, if
@@ -174,13 +244,29 @@ func (t *table[K, V]) putHashed(key K, e entry[V], h uint64) (old entry[V], exis
 		t.slots[i].e = e
 		return old, true
 	}
-	if t.ctrlAt(i) == ctrlEmpty && (t.n+t.dead+1)*8 > len(t.slots)*7 {
+	if t.oldN > 0 {
+		if j, ok := t.findOld(key, h); ok {
+			old = t.oldSlots[j].e
+			t.oldSlots[j].e = e
+			return old, true
+		}
+	}
+	t.insertAt(i, tag, key, e, h)
+	return old, false
+}
+
+// insertAt adds key, absent from both arrays, at slot i of the new array
+// (where findHashed said it would go), growing first if the array is
+// full, and then moves a step of a migration under way.
+func (t *table[K, V]) insertAt(i int, tag uint8, key K, e entry[V], h uint64) {
+	if t.ctrlAt(i) == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
+		t.drain() // never while inserts keep pace; here for safety
 		groups := len(t.ctrl)
 		if (t.n+1)*16 > len(t.slots)*7 {
 			groups *= 2 // mostly full: grow; else just clear the marks
 		}
-		t.rehash(groups)
-		i, tag, _ = t.find(key)
+		t.migrate(groups)
+		i, tag, _ = t.findHashed(key, h)
 	}
 	if t.ctrlAt(i) == ctrlDeleted {
 		t.dead--
@@ -188,7 +274,12 @@ func (t *table[K, V]) putHashed(key K, e entry[V], h uint64) (old entry[V], exis
 	t.setCtrl(i, tag)
 	t.slots[i] = slot[K, V]{key: key, e: e}
 	t.n++
-	return old, false
+	if t.oldCtrl != nil {
+		if t.credit++; t.credit == migrateEvery {
+			t.credit = 0
+			t.moveGroup()
+		}
+	}
 }
 
 // slotRef is where lookup found a key, or where it would go.
@@ -196,6 +287,7 @@ type slotRef struct {
 	i   int
 	tag uint8
 	h   uint64
+	old bool // i is a slot of the old array
 }
 
 // lookup returns the entry of key, if present, and where it is or would
@@ -208,29 +300,27 @@ func (t *table[K, V]) lookup(key K) (entry[V], slotRef, bool) {
 	h := t.hash(key)
 	i, tag, found := t.findHashed(key, h)
 	if found {
-		return t.slots[i].e, slotRef{i, tag, h}, true
+		return t.slots[i].e, slotRef{i, tag, h, false}, true
 	}
-	return entry[V]{}, slotRef{i, tag, h}, false
+	if t.oldN > 0 {
+		if j, ok := t.findOld(key, h); ok {
+			return t.oldSlots[j].e, slotRef{j, tag, h, true}, true
+		}
+	}
+	return entry[V]{}, slotRef{i, tag, h, false}, false
 }
 
 // setAt sets the entry of key to e, at ref from lookup(key), which
 // reported found.
 func (t *table[K, V]) setAt(ref slotRef, found bool, key K, e entry[V]) {
-	if found {
+	switch {
+	case found && ref.old:
+		t.oldSlots[ref.i].e = e
+	case found:
 		t.slots[ref.i].e = e
-		return
+	default:
+		t.insertAt(ref.i, ref.tag, key, e, ref.h)
 	}
-	i, tag := ref.i, ref.tag
-	if t.ctrlAt(i) == ctrlEmpty && (t.n+t.dead+1)*8 > len(t.slots)*7 {
-		t.putHashed(key, e, ref.h) // grows first, as put does
-		return
-	}
-	if t.ctrlAt(i) == ctrlDeleted {
-		t.dead--
-	}
-	t.setCtrl(i, tag)
-	t.slots[i] = slot[K, V]{key: key, e: e}
-	t.n++
 }
 
 func (t *table[K, V]) ctrlAt(i int) uint8 {
@@ -245,9 +335,26 @@ func (t *table[K, V]) remove(key K) (entry[V], bool) {
 	if t.n == 0 {
 		return entry[V]{}, false
 	}
-	i, _, found := t.find(key)
+	h := t.hash(key)
+	i, _, found := t.findHashed(key, h)
 	if !found {
-		return entry[V]{}, false
+		if t.oldN == 0 {
+			return entry[V]{}, false
+		}
+		j, ok := t.findOld(key, h)
+		if !ok {
+			return entry[V]{}, false
+		}
+		old := t.oldSlots[j].e
+		t.oldSlots[j] = slot[K, V]{}
+		g, shift := j/groupSize, uint(j%groupSize)*8
+		t.oldCtrl[g] = t.oldCtrl[g]&^(0xff<<shift) | ctrlDeleted<<shift
+		t.oldN--
+		t.n--
+		if t.oldN == 0 {
+			t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+		}
+		return old, true
 	}
 	old := t.slots[i].e
 	t.slots[i] = slot[K, V]{}
@@ -264,47 +371,99 @@ func (t *table[K, V]) remove(key K) (entry[V], bool) {
 	return old, true
 }
 
-// rehash moves every key into a new array of the given number of groups.
-func (t *table[K, V]) rehash(groups int) {
-	oldCtrl, oldSlots := t.ctrl, t.slots
-	t.init(groups)
-	ng := len(t.ctrl)
-	for g, w := range oldCtrl {
-		for m := ^w & msb; m != 0; m &= m - 1 { // full slots
-			s := &oldSlots[g*groupSize+bits.TrailingZeros64(m)/8]
-			// The keys are distinct and the new table has no deleted
-			// slots: the key goes to the first empty slot on its path.
-			h := maphash.Comparable(t.seed, s.key)
-			home := int((h >> 32) * uint64(ng) >> 32)
-			for matchEmpty(t.ctrl[home]) == 0 {
-				if home++; home == ng {
-					home = 0
-				}
-			}
-			j := home*groupSize + bits.TrailingZeros64(matchEmpty(t.ctrl[home]))/8
-			t.setCtrl(j, uint8(h&0x7f))
-			t.slots[j] = *s
-		}
+// migrate makes the array a new one of the given number of groups and
+// the array it replaces the old one, whose keys the inserts that follow
+// move. No migration may be under way.
+func (t *table[K, V]) migrate(groups int) {
+	n := t.n
+	if n == 0 {
+		t.init(groups)
+		return
 	}
-	t.n = len(oldSlots) - countFree(oldCtrl)
+	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
+	t.init(groups)
+	t.n = n
+	if len(t.oldCtrl) < bulkGroups {
+		t.drain()
+	}
 }
 
-// countFree returns the number of empty and deleted slots.
-func countFree(ctrl []uint64) int {
-	n := 0
-	for _, w := range ctrl {
-		n += bits.OnesCount64(matchFree(w))
+// drain moves every key left in the old array.
+func (t *table[K, V]) drain() {
+	for t.oldCtrl != nil {
+		t.moveGroup()
 	}
-	return n
+}
+
+// moveGroup moves the keys of the next group of the old array into the
+// new one, leaving deleted marks, and drops the old array after its last
+// group or key.
+func (t *table[K, V]) moveGroup() {
+	g := t.mig
+	w := t.oldCtrl[g]
+	full := ^w & msb
+	ng := len(t.ctrl)
+	for m := full; m != 0; m &= m - 1 {
+		s := &t.oldSlots[g*groupSize+bits.TrailingZeros64(m)/8]
+		// The key is not in the new array: it goes to the first free
+		// slot on its path there.
+		h := maphash.Comparable(t.seed, s.key)
+		home := int((h >> 32) * uint64(ng) >> 32)
+		for matchFree(t.ctrl[home]) == 0 {
+			if home++; home == ng {
+				home = 0
+			}
+		}
+		j := home*groupSize + bits.TrailingZeros64(matchFree(t.ctrl[home]))/8
+		if t.ctrlAt(j) == ctrlDeleted {
+			t.dead--
+		}
+		t.setCtrl(j, uint8(h&0x7f))
+		t.slots[j] = *s
+		t.oldN--
+	}
+	// Full bytes become deleted; empty and deleted bytes stay as they are.
+	low := full >> 7 // the lowest bit of each full byte
+	t.oldCtrl[g] = w&^(low*0xff) | low*ctrlDeleted
+	clear(t.oldSlots[g*groupSize : (g+1)*groupSize])
+	t.mig++
+	if t.oldN == 0 || t.mig == len(t.oldCtrl) {
+		t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+	}
+}
+
+// arrays returns the table's arrays for a pass over their slots: the new
+// one, numbered from 0, and during a migration the old one, numbered on
+// from the end of the new one (the numbering slotAt reads); with no
+// migration, the second has no groups.
+func (t *table[K, V]) arrays() [2]slotArray[K, V] {
+	return [2]slotArray[K, V]{{t.ctrl, t.slots, 0}, {t.oldCtrl, t.oldSlots, len(t.slots)}}
+}
+
+// slotArray is one array of a table; its slot i is numbered base+i.
+type slotArray[K comparable, V any] struct {
+	ctrl  []uint64
+	slots []slot[K, V]
+	base  int
+}
+
+// slotAt returns the slot numbered i, as arrays numbers them.
+func (t *table[K, V]) slotAt(i int) *slot[K, V] {
+	if i < len(t.slots) {
+		return &t.slots[i]
+	}
+	return &t.oldSlots[i-len(t.slots)]
 }
 
 // all iterates over the keys and their entries, in slot order.
 func (t *table[K, V]) all(yield func(K, entry[V]) bool) {
-	for g, w := range t.ctrl {
-		for m := ^w & msb; m != 0; m &= m - 1 {
-			s := &t.slots[g*groupSize+bits.TrailingZeros64(m)/8]
-			if !yield(s.key, s.e) {
-				return
+	for _, a := range t.arrays() {
+		for g, w := range a.ctrl {
+			for m := ^w & msb; m != 0; m &= m - 1 {
+				s := &a.slots[g*groupSize+bits.TrailingZeros64(m)/8]
+				if !yield(s.key, s.e) {
+					return
+				}
 			}
 		}
 	}
@@ -315,8 +474,12 @@ func (t *table[K, V]) clone() table[K, V] {
 	if t.n == 0 {
 		return table[K, V]{}
 	}
-	c := table[K, V]{seed: t.seed, n: t.n, dead: t.dead}
+	c := table[K, V]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, V](nil), t.slots...)
+	if t.oldCtrl != nil {
+		c.oldCtrl = append([]uint64(nil), t.oldCtrl...)
+		c.oldSlots = append([]slot[K, V](nil), t.oldSlots...)
+	}
 	return c
 }

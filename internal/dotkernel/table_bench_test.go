@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // BenchmarkTableAddRemove100k puts 100,000 keys "key-000000"... into a
@@ -45,4 +46,36 @@ func benchKeys(n int) []string {
 		keys[i] = fmt.Sprintf("key-%06d", i)
 	}
 	return keys
+}
+
+// BenchmarkTableGrow1M puts 1,050,000 keys "element-0000000"... into a
+// new table through look-up and set, as a catch-up's parts merge them,
+// timing each window of 60,000 keys (about a 1 MiB part of an OR-Set of
+// such elements): max-window-ms is the window that pays for the table
+// growing past 917,504 keys, when a doubling moves every key.
+func BenchmarkTableGrow1M(b *testing.B) {
+	const window = 60_000
+	keys := make([]string, 1_050_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("element-%07d", i)
+	}
+	b.ReportAllocs()
+	var longest, sum time.Duration
+	windows := 0
+	for b.Loop() {
+		var t table[string, struct{}]
+		for lo := 0; lo < len(keys); lo += window {
+			t0 := time.Now()
+			for _, k := range keys[lo:min(len(keys), lo+window)] {
+				e, at, ok := t.lookup(k)
+				t.setAt(at, ok, k, e)
+			}
+			took := time.Since(t0)
+			longest = max(longest, took)
+			sum += took
+			windows++
+		}
+	}
+	b.ReportMetric(float64(longest.Microseconds())/1000, "max-window-ms")
+	b.ReportMetric(float64(sum.Microseconds())/1000/float64(windows), "mean-window-ms")
 }

@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"fmt"
 	"maps"
+	"math/bits"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -13,6 +14,7 @@ import (
 // step. Keys come from a small range, so removes and re-adds collide and
 // leave deleted marks behind.
 func TestTableAgainstMap(t *testing.T) {
+	spreadMoves(t)
 	rapid.Check(t, func(t *rapid.T) {
 		var tab table[int, int]
 		model := map[int]int{}
@@ -62,8 +64,8 @@ func TestTableAgainstMap(t *testing.T) {
 			if tab.len() != len(model) {
 				t.Fatalf("len %d, want %d", tab.len(), len(model))
 			}
-			if tab.n+tab.dead > len(tab.slots)*7/8 {
-				t.Fatalf("%d full and %d deleted slots of %d", tab.n, tab.dead, len(tab.slots))
+			if tab.n-tab.oldN+tab.dead > len(tab.slots)*7/8 {
+				t.Fatalf("%d full and %d deleted slots of %d", tab.n-tab.oldN, tab.dead, len(tab.slots))
 			}
 		}
 		got := map[int]int{}
@@ -131,6 +133,187 @@ func TestTableMatchers(t *testing.T) {
 	}
 	if got := fmt.Sprint(bytesOf(matchTag(w, 0x7f))); got != "[3]" {
 		t.Errorf("tag 0x7f: %s", got)
+	}
+}
+
+// TestTableDuringMigration grows a table past its limit and then, while
+// the old array's keys are still being moved, runs random look-ups,
+// reads-then-writes, replacements, removals, reservations, clones and
+// iterations against a Go map, checking after every step that no key is
+// in both arrays, the counts add up, and no insert moved more than
+// one group of keys.
+func TestTableDuringMigration(t *testing.T) {
+	spreadMoves(t)
+	rapid.Check(t, func(t *rapid.T) {
+		var tab table[int, int]
+		model := map[int]int{}
+		// Fill, then add keys until the table starts to grow.
+		fill := rapid.IntRange(10, 2000).Draw(t, "fill")
+		for k := range fill {
+			tab.put(k, entry[int]{v: k})
+			model[k] = k
+		}
+		for limit := 2*fill + 16; tab.oldCtrl == nil; fill++ {
+			if fill == limit {
+				t.Fatalf("%d keys and no migration began", fill)
+			}
+			tab.put(fill, entry[int]{v: fill})
+			model[fill] = fill
+		}
+		steps := rapid.IntRange(1, 400).Draw(t, "steps")
+		for range steps {
+			k := rapid.IntRange(0, fill+fill/2).Draw(t, "k")
+			before := tab.n - tab.oldN
+			var arr *uint64
+			if len(tab.ctrl) > 0 {
+				arr = &tab.ctrl[0]
+			}
+			inserted := false
+			switch rapid.IntRange(0, 7).Draw(t, "op") {
+			case 0, 1:
+				v := rapid.Int().Draw(t, "v")
+				old, existed := tab.put(k, entry[int]{v: v})
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("put(%d): old %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				inserted = !existed
+				model[k] = v
+			case 2:
+				v := rapid.Int().Draw(t, "v")
+				old, at, existed := tab.lookup(k)
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("lookup(%d): %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				tab.setAt(at, existed, k, entry[int]{v: v})
+				inserted = !existed
+				model[k] = v
+			case 3, 4:
+				old, existed := tab.remove(k)
+				mo, me := model[k]
+				if existed != me || (existed && old.v != mo) {
+					t.Fatalf("remove(%d): old %v %v, want %v %v", k, old.v, existed, mo, me)
+				}
+				delete(model, k)
+			case 5:
+				e, ok := tab.get(k)
+				mo, me := model[k]
+				if ok != me || (ok && e.v != mo) {
+					t.Fatalf("get(%d): %v %v, want %v %v", k, e.v, ok, mo, me)
+				}
+			case 6:
+				tab.reserve(rapid.IntRange(0, 3*fill).Draw(t, "reserve"))
+			case 7:
+				c := tab.clone()
+				c.put(-1, entry[int]{v: 1}) // the original must not see it
+				if _, ok := tab.get(-1); ok {
+					t.Fatalf("a clone's put reached the original")
+				}
+				tab = c.clone()
+				tab.remove(-1)
+				delete(model, -1)
+			}
+			if inserted {
+				moved := tab.n - tab.oldN
+				if len(tab.ctrl) > 0 && arr == &tab.ctrl[0] {
+					moved -= before
+				}
+				if moved > 1+groupSize {
+					t.Fatalf("one insert moved %d keys into the new array", moved-1)
+				}
+			}
+			checkTable(t, &tab, model)
+		}
+	})
+}
+
+// TestTableMigrates: a table growing by inserts alone moves to each new
+// array over the inserts that follow, not at once, and holds every key
+// throughout, with removals of keys still in the old array.
+func TestTableMigrates(t *testing.T) {
+	spreadMoves(t)
+	var tab table[int, int]
+	model := map[int]int{}
+	sawOld := 0
+	for k := range 5000 {
+		before := tab.n - tab.oldN
+		var arr *uint64
+		if len(tab.ctrl) > 0 {
+			arr = &tab.ctrl[0]
+		}
+		tab.put(k, entry[int]{v: k})
+		model[k] = k
+		moved := tab.n - tab.oldN
+		if arr == &tab.ctrl[0] {
+			moved -= before
+		}
+		if moved > 1+groupSize {
+			t.Fatalf("inserting key %d moved %d keys into the new array", k, moved-1)
+		}
+		if tab.oldCtrl != nil {
+			sawOld++
+			if k%7 == 0 {
+				tab.remove(k / 2) // most likely still in the old array
+				delete(model, k/2)
+			}
+			checkTable(t, &tab, model)
+		}
+	}
+	if sawOld == 0 {
+		t.Fatal("5000 inserts never left keys in an old array")
+	}
+	checkTable(t, &tab, model)
+}
+
+// spreadMoves makes tables of any size move their keys over inserts, as
+// large ones do, until the test ends.
+func spreadMoves(t *testing.T) {
+	old := bulkGroups
+	bulkGroups = 0
+	t.Cleanup(func() { bulkGroups = old })
+}
+
+// checkTable compares tab with model: counts, look-ups of every key of
+// the model and iteration, and that no key is in both arrays.
+func checkTable(t interface{ Fatalf(string, ...any) }, tab *table[int, int], model map[int]int) {
+	if tab.len() != len(model) {
+		t.Fatalf("len %d, want %d", tab.len(), len(model))
+	}
+	if tab.oldCtrl != nil {
+		old := 0
+		for g, w := range tab.oldCtrl {
+			for m := ^w & msb; m != 0; m &= m - 1 {
+				old++
+				key := tab.oldSlots[g*groupSize+bits.TrailingZeros64(m)/8].key
+				if i, _, ok := tab.findHashed(key, tab.hash(key)); ok {
+					t.Fatalf("key %d in both arrays (slot %d of the new)", key, i)
+				}
+			}
+		}
+		if old != tab.oldN {
+			t.Fatalf("%d keys in the old array, counted %d", old, tab.oldN)
+		}
+	} else if tab.oldN != 0 {
+		t.Fatalf("no old array but %d keys in it", tab.oldN)
+	}
+	if tab.n-tab.oldN+tab.dead > len(tab.slots)*7/8 {
+		t.Fatalf("%d full and %d deleted slots of %d", tab.n-tab.oldN, tab.dead, len(tab.slots))
+	}
+	got := map[int]int{}
+	for k, e := range tab.all {
+		if _, dup := got[k]; dup {
+			t.Fatalf("key %d twice", k)
+		}
+		got[k] = e.v
+	}
+	if !maps.Equal(got, model) {
+		t.Fatalf("iteration gives %d keys, want %d (or values differ)", len(got), len(model))
+	}
+	for k, v := range model {
+		if e, ok := tab.get(k); !ok || e.v != v {
+			t.Fatalf("get(%d): %v %v, want %v", k, e.v, ok, v)
+		}
 	}
 }
 
