@@ -1,0 +1,123 @@
+package vclock
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Retiring finished writers.
+//
+// Every run of a replica writes under a writer of its own (see [Writer]), so
+// a replica restarted a thousand times has named a thousand writers, and
+// every version vector, causal context and state that saw their writes
+// carries them all. Once a writer's run is over and every replica has seen
+// all of its writes, its dots can be renamed into the replica name's
+// retired writer, name!0 (epoch 0 is never drawn for a run): the finished
+// writer's dot (W, n) becomes (name!0, Base+n), where Base is the number of
+// dots renamed into name!0 before W. The renaming is one-to-one, so a merge,
+// a remove or a context means after it exactly what it meant before; but
+// every finished writer of a name is then one entry, whose events form one
+// run 1..Base+Final.
+//
+// A Retirement is only sound when every replica applies the same ones in
+// the same order (the replication engine agrees on them); the data types
+// apply whatever they are given.
+
+// ErrRetirement is returned, wrapped, for a [Retirement] that cannot be
+// applied: its writers do not match, or its dots do not fit.
+var ErrRetirement = errors.New("vclock: invalid retirement")
+
+// Retired returns the retired writer of replica name: the writer every
+// finished writer of name is renamed into.
+func Retired(name ReplicaID) ReplicaID { return Writer(name, 0) }
+
+// IsRetired reports whether id is a retired writer (see [Retired]).
+func (id ReplicaID) IsRetired() bool {
+	e, ok := id.Epoch()
+	return ok && e == 0
+}
+
+// Retirement renames the dots of a finished writer From into To, the
+// retired writer of its name: dot (From, n) becomes (To, Base+n) for
+// 1 <= n <= Final. Dots of From above Final name writes no replica took in
+// before the writer was retired (they can only come from a disk restored
+// after that); they are dropped.
+type Retirement struct {
+	From  ReplicaID // the finished writer
+	To    ReplicaID // Retired(From.Name())
+	Base  uint64    // the dots renamed into To before From
+	Final uint64    // From's last dot
+}
+
+// Check reports whether r can be applied: From is a writer with a non-zero
+// epoch, To is the retired writer of its name, and Base+Final is within
+// [MaxSeq].
+func (r Retirement) Check() error {
+	if e, ok := r.From.Epoch(); !ok || e == 0 {
+		return fmt.Errorf("%w: %q is not the writer of a run", ErrRetirement, r.From)
+	}
+	if r.To != Retired(r.From.Name()) {
+		return fmt.Errorf("%w: %q retires into %q, not %q", ErrRetirement, r.From, r.To, Retired(r.From.Name()))
+	}
+	if r.Final > MaxSeq || r.Base > MaxSeq-r.Final {
+		return fmt.Errorf("%w: dots %d+%d past the largest sequence number", ErrRetirement, r.Base, r.Final)
+	}
+	return nil
+}
+
+// Dot returns the name of d after r: d itself if it is not From's,
+// (To, Base+Seq) if it is, and false if it is From's and above Final (the
+// dot is dropped).
+func (r Retirement) Dot(d Dot) (Dot, bool) {
+	if d.Replica != r.From {
+		return d, true
+	}
+	if d.Seq > r.Final {
+		return Dot{}, false
+	}
+	return Dot{Replica: r.To, Seq: r.Base + d.Seq}, true
+}
+
+// Retire renames the events of r.From in the context into r.To (see
+// [Retirement]); events of r.From above r.Final are dropped. It costs one
+// pass over r.From's runs.
+func (c *Context) Retire(r Retirement) {
+	i, ok := c.find(r.From)
+	if !ok {
+		return
+	}
+	from := c.r[i]
+	c.r = append(c.r[:i], c.r[i+1:]...)
+	if len(c.r) == 0 {
+		c.r = nil
+	}
+	to := func(lo, hi uint64) {
+		hi = min(hi, r.Final)
+		if lo > hi {
+			return
+		}
+		c.AddRange(r.To, r.Base+lo, r.Base+hi)
+	}
+	to(1, from.max)
+	for _, s := range from.extra {
+		to(s.lo, s.hi)
+	}
+}
+
+// Retire renames r.From's count in a version vector into r.To. A count is
+// a run of events from the first: r.From's events 1..n become To's events
+// Base+1..Base+n, which extend To's count only if To's count already
+// reaches Base. Otherwise (a replica that has not seen every dot of the
+// writers retired before From) From's count is left out: a version may
+// claim less than was seen, never more, and a peer sends again what the
+// version leaves out.
+func (c *Clock) Retire(r Retirement) {
+	n := c.Get(r.From)
+	if n == 0 {
+		return
+	}
+	c.Set(r.From, 0)
+	if t := c.Get(r.To); t >= r.Base {
+		c.Set(r.To, max(t, r.Base+min(n, r.Final)))
+	}
+}
