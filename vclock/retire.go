@@ -42,22 +42,36 @@ func (id ReplicaID) IsRetired() bool {
 // 1 <= n <= Final. Dots of From above Final name writes no replica took in
 // before the writer was retired (they can only come from a disk restored
 // after that); they are dropped.
+//
+// Base and Final count in the units of the object being retired: the
+// entries of From and To in its version vector (its Version method), which
+// for a dot store are dots and for a counter are its writers' event counts.
+//
+// What a finished writer held but had not used, and which is no value of
+// its own (a bounded counter's rights), passes to Heir, a live writer of the
+// same name; with no Heir it stays with To, where nobody can use it.
 type Retirement struct {
 	From  ReplicaID // the finished writer
 	To    ReplicaID // Retired(From.Name())
-	Base  uint64    // the dots renamed into To before From
-	Final uint64    // From's last dot
+	Base  uint64    // the events renamed into To before From
+	Final uint64    // From's last event
+	Heir  ReplicaID // a live writer of From's name, or empty
 }
 
 // Check reports whether r can be applied: From is a writer with a non-zero
-// epoch, To is the retired writer of its name, and Base+Final is within
-// [MaxSeq].
+// epoch, To is the retired writer of its name, Heir is empty or another
+// live writer of that name, and Base+Final is within [MaxSeq].
 func (r Retirement) Check() error {
 	if e, ok := r.From.Epoch(); !ok || e == 0 {
 		return fmt.Errorf("%w: %q is not the writer of a run", ErrRetirement, r.From)
 	}
 	if r.To != Retired(r.From.Name()) {
 		return fmt.Errorf("%w: %q retires into %q, not %q", ErrRetirement, r.From, r.To, Retired(r.From.Name()))
+	}
+	if r.Heir != "" {
+		if e, ok := r.Heir.Epoch(); !ok || e == 0 || r.Heir == r.From || r.Heir.Name() != r.From.Name() {
+			return fmt.Errorf("%w: %q cannot inherit from %q", ErrRetirement, r.Heir, r.From)
+		}
 	}
 	if r.Final > MaxSeq || r.Base > MaxSeq-r.Final {
 		return fmt.Errorf("%w: dots %d+%d past the largest sequence number", ErrRetirement, r.Base, r.Final)

@@ -112,7 +112,7 @@ func TestClockRetireNeverClaimsMore(t *testing.T) {
 }
 
 func TestRetirementCheck(t *testing.T) {
-	good := Retirement{From: Writer("a", 5), To: Retired("a"), Base: 10, Final: 3}
+	good := Retirement{From: Writer("a", 5), To: Retired("a"), Base: 10, Final: 3, Heir: Writer("a", 9)}
 	if err := good.Check(); err != nil {
 		t.Fatalf("Check(%+v) = %v", good, err)
 	}
@@ -123,6 +123,9 @@ func TestRetirementCheck(t *testing.T) {
 		{From: Writer("a", 5), To: Writer("a", 6), Final: 1},
 		{From: Writer("a", 5), To: Retired("a"), Base: MaxSeq, Final: 1},
 		{From: Writer("a", 5), To: Retired("a"), Final: MaxSeq + 1},
+		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Writer("a", 5)},
+		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Writer("b", 6)},
+		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Retired("a")},
 	} {
 		if err := bad.Check(); !errors.Is(err, ErrRetirement) {
 			t.Errorf("Check(%+v) = %v, want ErrRetirement", bad, err)
