@@ -3,7 +3,6 @@ package crdt
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -450,6 +449,8 @@ type Replica struct {
 	// while Restore and Replay take the replica's own data in again.
 	conflicts []Conflict
 	quiet     bool
+
+	led ledger // retirements of finished writers (see retire.go)
 }
 
 // NewReplica returns a replica configured by cfg, with no objects and no
@@ -474,7 +475,7 @@ func NewReplica(cfg Config) (*Replica, error) {
 	if _, err := io.ReadFull(cfg.Entropy, epoch[:]); err != nil {
 		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
 	}
-	r.writer = vclock.Writer(cfg.ID, binary.BigEndian.Uint64(epoch[:]))
+	r.writer = vclock.Writer(cfg.ID, drawnEpoch(epoch))
 	return r, nil
 }
 
