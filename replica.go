@@ -745,7 +745,10 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 }
 
 // RemovePeer removes a peer: nothing more is sent to it, and its messages
-// are refused with [ErrUnknownPeer].
+// are refused with [ErrUnknownPeer]. Once every replica of the group has
+// removed it, its writers are retired like those of finished runs (see
+// [Retirer]): the group's first replica by name proposes it, and every
+// replica renames them alike. Its writes stay.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -116,14 +117,22 @@ func (e retireEntry) check(name ReplicaID) error {
 	return nil
 }
 
-// ballot orders the proposals of the runs of one name.
-type ballot struct{ Inc, Epoch uint64 }
+// ballot orders proposals for one list: by the proposing run's
+// incarnation, then its epoch, then its name (a list of a replica that left
+// the group is proposed by another).
+type ballot struct {
+	Inc, Epoch uint64
+	By         ReplicaID
+}
 
 func (b ballot) cmp(o ballot) int {
 	if c := cmp.Compare(b.Inc, o.Inc); c != 0 {
 		return c
 	}
-	return cmp.Compare(b.Epoch, o.Epoch)
+	if c := cmp.Compare(b.Epoch, o.Epoch); c != 0 {
+		return c
+	}
+	return strings.Compare(string(b.By), string(o.By))
 }
 
 func (b ballot) zero() bool { return b == ballot{} }
@@ -147,11 +156,14 @@ type ledger struct {
 	// of them the last saved snapshot holds: the journal cannot carry a
 	// retirement, so SaveOps asks for a snapshot in between.
 	installs, saved uint64
-	prop            *proposal // this replica's proposal for its own name, if any
+	// props holds this replica's proposals, by name: for its own name's
+	// list, and for those of replicas that left the group.
+	props map[ReplicaID]*proposal
 }
 
-// proposal is this replica's attempt at the next entry of its own list.
+// proposal is this replica's attempt at the next entry of one name's list.
 type proposal struct {
+	name     ReplicaID
 	index    uint64
 	b        ballot
 	cand     ReplicaID
@@ -174,10 +186,12 @@ type ledgerEntry struct {
 	Entry retireEntry
 }
 
-// promiseMsg answers a prepare: the member promised ballot B for the entry
-// at Index, had accepted Value at AccB (zero if none), holds Counts of the
-// candidate per object, and has peer set Members.
+// promiseMsg answers a prepare for Name's list: the member promised
+// ballot B for the entry at Index, had accepted Value at AccB (zero if
+// none), holds Counts of the candidate per object, and has peer set
+// Members.
 type promiseMsg struct {
+	Name    ReplicaID
 	Index   uint64
 	B, AccB ballot
 	Value   retireEntry
@@ -185,21 +199,35 @@ type promiseMsg struct {
 	Members uint64
 }
 
+// proposalMsg is a proposer's message for Name's list, at Index with
+// ballot B: a prepare for candidate Cand, or, if Accept is set, an accept.
+type proposalMsg struct {
+	Name   ReplicaID
+	Index  uint64
+	B      ballot
+	Cand   ReplicaID
+	Accept *retireEntry
+}
+
+// acceptedMsg says the member accepted the proposal at Index with ballot
+// B for Name's list.
+type acceptedMsg struct {
+	Name  ReplicaID
+	Index uint64
+	B     ballot
+}
+
+// maxProposals bounds the proposals, promises and acceptances of one
+// message, each.
+const maxProposals = 16
+
 // retireSection is what a message carries about retirements.
 type retireSection struct {
-	Lens    []nameLen     // the sender's ledger, sorted by name
-	Entries []ledgerEntry // entries the receiver lacks
-	// The sender's proposal for its own name: a prepare (Cand set) or an
-	// accept (Accept set), at Index with ballot B.
-	HasProposal bool
-	Index       uint64
-	B           ballot
-	Cand        ReplicaID
-	Accept      *retireEntry
-	// The sender's answers to the receiver's proposal.
-	Promise  *promiseMsg
-	Accepted *ballot // accepted the receiver's proposal at Index (of Promise's index field AccIndex)
-	AccIndex uint64
+	Lens      []nameLen     // the sender's ledger, sorted by name
+	Entries   []ledgerEntry // entries the receiver lacks
+	Proposals []proposalMsg // the sender's proposals
+	Promises  []promiseMsg  // the sender's answers to the receiver's prepares
+	Accepteds []acceptedMsg // and to its accepts
 }
 
 func (l *ledger) list(name ReplicaID) *nameList {
@@ -280,37 +308,23 @@ func (r *Replica) membersHash() uint64 {
 	return codec.Mix(h)
 }
 
-// counts returns, per object, the version entry of writer w: how many of
-// its events the object holds from the first. The caller holds r.mu.
+// counts returns, per object that can retire writers, the version entry
+// of writer w: how many of its events the object holds from the first.
+// The caller holds r.mu.
 func (r *Replica) counts(w ReplicaID) []objFinal {
 	var out []objFinal
-	for _, name := range r.sortedObjects() {
-		d, ok := r.objects[name].(DeltaObject)
-		if !ok {
-			continue
-		}
-		if _, ok := r.objects[name].(Retirer); !ok {
-			continue
-		}
-		b, err := d.VersionBinary()
-		if err != nil {
-			continue
-		}
-		v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
-		if err != nil {
-			continue
-		}
-		if n := v.Get(w); n > 0 {
-			out = append(out, objFinal{name, n})
+	for _, nv := range r.versionsOf() {
+		if n := nv.v.Get(w); n > 0 {
+			out = append(out, objFinal{nv.object, n})
 		}
 	}
 	return out
 }
 
-// candidate returns a finished writer of this replica's name that its
-// objects name, and that no entry retired yet. The caller holds r.mu.
-func (r *Replica) candidate() ReplicaID {
-	var best ReplicaID
+// versionsOf decodes the versions of the objects that can retire
+// writers, sorted by object. The caller holds r.mu.
+func (r *Replica) versionsOf() []namedVersion {
+	var out []namedVersion
 	for _, name := range r.sortedObjects() {
 		d, ok := r.objects[name].(DeltaObject)
 		if !ok {
@@ -327,8 +341,25 @@ func (r *Replica) candidate() ReplicaID {
 		if err != nil {
 			continue
 		}
-		for w := range v.All() {
-			if w.Name() != r.id || w == r.writer || w.IsRetired() || r.led.retired[string(w)] {
+		out = append(out, namedVersion{name, v})
+	}
+	return out
+}
+
+type namedVersion struct {
+	object string
+	v      vclock.Clock
+}
+
+// candidate returns a writer of name that the objects name and that no
+// entry retired yet, other than this run's own: for this replica's own
+// name, a finished run's writer; for a replica that left the group, any of
+// its writers. The caller holds r.mu.
+func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
+	var best ReplicaID
+	for _, nv := range vs {
+		for w := range nv.v.All() {
+			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] {
 				continue
 			}
 			if ep, ok := w.Epoch(); !ok || ep == 0 {
@@ -345,41 +376,92 @@ func (r *Replica) candidate() ReplicaID {
 // myBallot is the ballot of this run's proposals.
 func (r *Replica) myBallot() ballot {
 	ep, _ := r.writer.Epoch()
-	return ballot{r.incarnation, ep}
+	return ballot{r.incarnation, ep, r.id}
 }
 
-// retireStep advances this replica's proposal, once a tick. The caller
+// mayPropose reports whether this replica proposes entries of name's list:
+// its own, and, if it is the group's first by name, the list of a replica
+// that is no longer in the group (RemovePeer on every replica). The
+// caller holds r.mu.
+func (r *Replica) mayPropose(name ReplicaID) bool {
+	if name == r.id {
+		return true
+	}
+	if _, member := r.peers[name]; member {
+		return false
+	}
+	for id := range r.peers {
+		if id < r.id {
+			return false
+		}
+	}
+	return true
+}
+
+// mayAccept reports whether this replica takes proposals for name's list
+// from peer from: from the replica itself, or, for a replica no longer in
+// the group, from any member. The caller holds r.mu.
+func (r *Replica) mayAccept(name, from ReplicaID) bool {
+	if name == from {
+		return true
+	}
+	_, member := r.peers[name]
+	return !member && name != r.id
+}
+
+// retireStep advances this replica's proposals, once a tick. The caller
 // holds r.mu.
 func (r *Replica) retireStep() {
 	if len(r.peers) == 0 {
 		return
 	}
 	l := &r.led
-	k := l.len(r.id)
-	if p := l.prop; p != nil && (p.index != k || p.b != r.myBallot()) {
-		l.prop = nil // committed meanwhile (by another run), or a new run
+	for name, p := range l.props {
+		if p.index != l.len(name) || p.b != r.myBallot() || !r.mayPropose(name) {
+			delete(l.props, name) // agreed meanwhile (by another), or a new run
+		}
 	}
-	if l.prop == nil {
-		// Start anew only now and then: a candidate is looked for by
-		// decoding every object's version.
-		every := uint64(64)
-		if r.cfg.AntiEntropyTicks > 0 {
-			every = uint64(r.cfg.AntiEntropyTicks)
-		}
-		if r.ticks%every != 0 {
-			return
-		}
-		cand := r.candidate()
-		if cand == "" {
-			return
-		}
-		l.prop = &proposal{index: k, b: r.myBallot(), cand: cand, promises: map[ReplicaID]*promiseMsg{}, started: r.ticks}
+	// New proposals only now and then: a candidate is looked for by
+	// decoding every object's version.
+	every := uint64(64)
+	if r.cfg.AntiEntropyTicks > 0 {
+		every = uint64(r.cfg.AntiEntropyTicks)
 	}
-	p := l.prop
-	nl := l.list(r.id)
+	if r.ticks%every == 0 {
+		var vs []namedVersion
+		names := map[ReplicaID]bool{}
+		for _, nv := range r.versionsOf() {
+			vs = append(vs, nv)
+			for w := range nv.v.All() {
+				names[w.Name()] = true
+			}
+		}
+		for name := range names {
+			if l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) {
+				continue
+			}
+			if cand := r.candidate(name, vs); cand != "" {
+				if l.props == nil {
+					l.props = map[ReplicaID]*proposal{}
+				}
+				l.props[name] = &proposal{name: name, index: l.len(name), b: r.myBallot(), cand: cand,
+					promises: map[ReplicaID]*promiseMsg{}, started: r.ticks}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.props)) {
+		r.advance(l.props[name])
+	}
+}
+
+// advance moves a proposal on as far as the answers allow. The caller
+// holds r.mu.
+func (r *Replica) advance(p *proposal) {
+	l := &r.led
+	nl := l.list(p.name)
 	// This replica is a member too: it promises its own ballot.
 	if nl.promised.cmp(p.b) > 0 {
-		l.prop = nil // a higher ballot of this name exists: not ours to propose
+		delete(l.props, p.name) // a higher ballot exists: not ours to propose
 		return
 	}
 	nl.promised = p.b
@@ -422,11 +504,15 @@ func (r *Replica) retireStep() {
 			// Not every replica holds the writer's every event yet (or
 			// the groups differ): ask again later.
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
-				l.prop = nil
+				delete(l.props, p.name)
 			}
 			return
 		default:
-			p.value = &retireEntry{From: p.cand, Heir: r.writer, Finals: mine}
+			v := retireEntry{From: p.cand, Finals: mine}
+			if p.name == r.id {
+				v.Heir = r.writer
+			}
+			p.value = &v
 		}
 		p.accepted = map[ReplicaID]bool{}
 		nl.accepted, nl.value = p.b, *p.value
@@ -438,8 +524,8 @@ func (r *Replica) retireStep() {
 	}
 	// Every member accepted: the entry is agreed.
 	e := *p.value
-	l.prop = nil
-	r.installEntry(r.id, e)
+	delete(l.props, p.name)
+	r.installEntry(p.name, e)
 }
 
 // installEntry appends e to name's list and renames its writer in every
@@ -527,40 +613,45 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		}
 		due = true
 	}
-	if pr := l.prop; pr != nil {
-		// A proposal rides on every message, and makes one every
-		// RetransmitTicks while the peer has not answered it.
+	// Proposals ride on every message, and make one every
+	// RetransmitTicks while the peer has not answered.
+	for _, name := range slices.Sorted(maps.Keys(l.props)) {
+		pr := l.props[name]
 		resend := (r.ticks-pr.started)%uint64(max(1, r.cfg.RetransmitTicks)) == 0
+		m := proposalMsg{Name: name, Index: pr.index, B: pr.b}
 		switch {
+		case pr.value != nil && pr.accepted[p.id]:
+			continue
 		case pr.value != nil:
-			if !pr.accepted[p.id] {
-				v := *pr.value
-				sec.HasProposal, sec.Index, sec.B, sec.Accept = true, pr.index, pr.b, &v
-				due = due || resend
-			}
+			v := *pr.value
+			m.Accept = &v
+			due = due || resend
 		default:
-			sec.HasProposal, sec.Index, sec.B, sec.Cand = true, pr.index, pr.b, pr.cand
-			pm := pr.promises[p.id]
-			due = due || resend || pm == nil
+			m.Cand = pr.cand
+			due = due || resend || pr.promises[p.id] == nil
 		}
-	}
-	if sec.HasProposal && !fits() {
-		sec.HasProposal, sec.Cand, sec.Accept = false, "", nil
-		r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id))
-	}
-	if p.retPromise != nil {
-		sec.Promise, p.retPromise = p.retPromise, nil
+		sec.Proposals = append(sec.Proposals, m)
 		if !fits() {
-			sec.Promise = nil
-			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id))
+			sec.Proposals = sec.Proposals[:len(sec.Proposals)-1]
+			r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id), "name", string(name))
+			break
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
+		sec.Promises = append(sec.Promises, *p.retPromises[name])
+		if !fits() {
+			sec.Promises = sec.Promises[:len(sec.Promises)-1]
+			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
 		}
 		due = true
 	}
-	if p.retAccepted != nil {
-		sec.Accepted, sec.AccIndex, p.retAccepted = p.retAccepted, p.retAccIndex, nil
+	p.retPromises = nil
+	for _, name := range slices.Sorted(maps.Keys(p.retAccepted)) {
+		sec.Accepteds = append(sec.Accepteds, p.retAccepted[name])
 		due = true
 	}
-	if len(sec.Lens) > 0 || len(sec.Entries) > 0 || sec.HasProposal || sec.Promise != nil || sec.Accepted != nil {
+	p.retAccepted = nil
+	if len(sec.Lens) > 0 || !sec.onlyLens() {
 		env.Retire = sec
 	}
 	return due
@@ -597,32 +688,44 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 		}
 	}
-	if sec.HasProposal && l.len(p.id) == sec.Index && sec.B.Inc == inc {
-		nl := l.list(p.id)
-		if sec.B.cmp(nl.promised) >= 0 {
-			nl.promised = sec.B
-			switch {
-			case sec.Accept != nil:
-				if sec.Accept.check(p.id) == nil && !l.retired[string(sec.Accept.From)] {
-					nl.accepted, nl.value = sec.B, *sec.Accept
-					b := sec.B
-					p.retAccepted, p.retAccIndex = &b, sec.Index
-					p.needAck = true
+	for _, m := range sec.Proposals {
+		if l.len(m.Name) != m.Index || m.B.Inc != inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) {
+			continue
+		}
+		nl := l.list(m.Name)
+		if m.B.cmp(nl.promised) < 0 {
+			continue
+		}
+		nl.promised = m.B
+		switch {
+		case m.Accept != nil:
+			if m.Accept.check(m.Name) == nil && !l.retired[string(m.Accept.From)] {
+				nl.accepted, nl.value = m.B, *m.Accept
+				if p.retAccepted == nil {
+					p.retAccepted = map[ReplicaID]acceptedMsg{}
 				}
-			case sec.Cand != "":
-				if ep, ok := sec.Cand.Epoch(); ok && ep != 0 && sec.Cand.Name() == p.id {
-					p.retPromise = &promiseMsg{Index: sec.Index, B: sec.B, AccB: nl.accepted, Value: nl.value,
-						Counts: r.counts(sec.Cand), Members: r.membersHash()}
-					p.needAck = true
+				p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
+				p.needAck = true
+			}
+		case m.Cand != "":
+			if ep, ok := m.Cand.Epoch(); ok && ep != 0 && m.Cand.Name() == m.Name {
+				if p.retPromises == nil {
+					p.retPromises = map[ReplicaID]*promiseMsg{}
 				}
+				p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
+					Counts: r.counts(m.Cand), Members: r.membersHash()}
+				p.needAck = true
 			}
 		}
 	}
-	if pr := l.prop; pr != nil {
-		if pm := sec.Promise; pm != nil && pm.Index == pr.index && pm.B == pr.b {
+	for i := range sec.Promises {
+		pm := &sec.Promises[i]
+		if pr := l.props[pm.Name]; pr != nil && pm.Index == pr.index && pm.B == pr.b {
 			pr.promises[p.id] = pm
 		}
-		if a := sec.Accepted; a != nil && pr.value != nil && sec.AccIndex == pr.index && *a == pr.b {
+	}
+	for _, a := range sec.Accepteds {
+		if pr := l.props[a.Name]; pr != nil && pr.value != nil && a.Index == pr.index && a.B == pr.b {
 			pr.accepted[p.id] = true
 		}
 	}
@@ -654,15 +757,20 @@ func (r *Replica) namesRetired(op []byte) bool {
 func putBallot(w *codec.Writer, b ballot) {
 	w.Uint(b.Inc)
 	w.Uint(b.Epoch)
+	w.String(string(b.By))
 }
 
-func getBallot(r *codec.Reader) ballot { return ballot{r.Uint(), r.Uint()} }
+func getBallot(r *codec.Reader) ballot { return ballot{r.Uint(), r.Uint(), ReplicaID(r.String())} }
 
 func putEntry(w *codec.Writer, e retireEntry) {
 	w.String(string(e.From))
 	w.String(string(e.Heir))
-	w.Array(2 * len(e.Finals))
-	for _, f := range e.Finals {
+	putFinals(w, e.Finals)
+}
+
+func putFinals(w *codec.Writer, fs []objFinal) {
+	w.Array(2 * len(fs))
+	for _, f := range fs {
 		w.String(f.Object)
 		w.Uint(f.Final)
 	}
@@ -690,7 +798,7 @@ func getEntry(r *codec.Reader) retireEntry {
 // onlyLens reports whether the section says nothing but the sender's
 // ledger summary.
 func (s *retireSection) onlyLens() bool {
-	return len(s.Entries) == 0 && !s.HasProposal && s.Promise == nil && s.Accepted == nil
+	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0
 }
 
 // size bounds the section's encoded size.
@@ -706,20 +814,21 @@ func (s *retireSection) size() int {
 		}
 		return m
 	}
+	bal := func(b ballot) int { return 24 + len(b.By) }
 	for _, le := range s.Entries {
 		n += len(le.Name) + 16 + entry(le.Entry)
 	}
-	if s.HasProposal {
-		n += 40 + len(s.Cand)
+	for _, m := range s.Proposals {
+		n += len(m.Name) + 16 + bal(m.B) + len(m.Cand)
+		if m.Accept != nil {
+			n += entry(*m.Accept)
+		}
 	}
-	if s.Accept != nil {
-		n += entry(*s.Accept)
+	for _, pm := range s.Promises {
+		n += len(pm.Name) + 32 + bal(pm.B) + bal(pm.AccB) + entry(pm.Value) + entry(retireEntry{Finals: pm.Counts})
 	}
-	if pm := s.Promise; pm != nil {
-		n += 64 + entry(pm.Value) + entry(retireEntry{Finals: pm.Counts})
-	}
-	if s.Accepted != nil {
-		n += 32
+	for _, a := range s.Accepteds {
+		n += len(a.Name) + 16 + bal(a.B)
 	}
 	return n
 }
@@ -739,43 +848,37 @@ func (s *retireSection) encode(w *codec.Writer) {
 		w.Uint(le.Index)
 		putEntry(w, le.Entry)
 	}
-	var flags uint64
-	if s.HasProposal {
-		flags |= 1
+	w.Array(len(s.Proposals))
+	for _, m := range s.Proposals {
+		w.Array(5)
+		w.String(string(m.Name))
+		w.Uint(m.Index)
+		putBallot(w, m.B)
+		w.String(string(m.Cand))
+		if m.Accept == nil {
+			w.Nil()
+		} else {
+			w.Array(3)
+			putEntry(w, *m.Accept)
+		}
 	}
-	if s.Accept != nil {
-		flags |= 2
-	}
-	if s.Promise != nil {
-		flags |= 4
-	}
-	if s.Accepted != nil {
-		flags |= 8
-	}
-	w.Uint(flags)
-	if s.HasProposal {
-		w.Uint(s.Index)
-		putBallot(w, s.B)
-		w.String(string(s.Cand))
-	}
-	if s.Accept != nil {
-		putEntry(w, *s.Accept)
-	}
-	if pm := s.Promise; pm != nil {
+	w.Array(len(s.Promises))
+	for _, pm := range s.Promises {
+		w.Array(9)
+		w.String(string(pm.Name))
 		w.Uint(pm.Index)
 		putBallot(w, pm.B)
 		putBallot(w, pm.AccB)
 		putEntry(w, pm.Value)
-		w.Array(2 * len(pm.Counts))
-		for _, c := range pm.Counts {
-			w.String(c.Object)
-			w.Uint(c.Final)
-		}
+		putFinals(w, pm.Counts)
 		w.Uint(pm.Members)
 	}
-	if s.Accepted != nil {
-		w.Uint(s.AccIndex)
-		putBallot(w, *s.Accepted)
+	w.Array(len(s.Accepteds))
+	for _, a := range s.Accepteds {
+		w.Array(3)
+		w.String(string(a.Name))
+		w.Uint(a.Index)
+		putBallot(w, a.B)
 	}
 }
 
@@ -794,44 +897,46 @@ func decodeRetire(r *codec.Reader) *retireSection {
 		}
 		s.Lens = append(s.Lens, nl)
 	}
-	n = r.ArrayLen()
-	if r.Err() == nil && n > maxLedgerEntries {
-		r.Fail("%d ledger entries, limit %d", n, maxLedgerEntries)
-		return s
-	}
-	for range n {
-		if m := r.ArrayLen(); r.Err() == nil && m != 3 {
-			r.Fail("ledger entry with %d fields", m)
+	fields := func(what string, limit int) int {
+		n := r.ArrayLen()
+		if r.Err() == nil && n > limit {
+			r.Fail("%d %s, limit %d", n, what, limit)
+			return 0
 		}
+		return n
+	}
+	check := func(what string, want int) {
+		if m := r.ArrayLen(); r.Err() == nil && m != want {
+			r.Fail("%s with %d fields", what, m)
+		}
+	}
+	for range fields("ledger entries", maxLedgerEntries) {
+		check("ledger entry", 3)
 		le := ledgerEntry{Name: ReplicaID(r.String()), Index: r.Uint()}
 		le.Entry = getEntry(r)
 		s.Entries = append(s.Entries, le)
 	}
-	flags := r.Uint()
-	if r.Err() == nil && flags&^15 != 0 {
-		r.Fail("unknown retirement flags %#x", flags)
+	for range fields("retirement proposals", maxProposals) {
+		check("retirement proposal", 5)
+		m := proposalMsg{Name: ReplicaID(r.String()), Index: r.Uint(), B: getBallot(r), Cand: ReplicaID(r.String())}
+		if !r.IsNil() {
+			check("retirement", 3)
+			e := getEntry(r)
+			m.Accept = &e
+		}
+		s.Proposals = append(s.Proposals, m)
 	}
-	if flags&1 != 0 {
-		s.HasProposal = true
-		s.Index = r.Uint()
-		s.B = getBallot(r)
-		s.Cand = ReplicaID(r.String())
-	}
-	if flags&2 != 0 {
-		e := getEntry(r)
-		s.Accept = &e
-	}
-	if flags&4 != 0 {
-		pm := &promiseMsg{Index: r.Uint(), B: getBallot(r), AccB: getBallot(r)}
+	for range fields("retirement promises", maxProposals) {
+		check("retirement promise", 9)
+		pm := promiseMsg{Name: ReplicaID(r.String()), Index: r.Uint(), B: getBallot(r), AccB: getBallot(r)}
 		pm.Value = getEntry(r)
 		pm.Counts = getFinals(r)
 		pm.Members = r.Uint()
-		s.Promise = pm
+		s.Promises = append(s.Promises, pm)
 	}
-	if flags&8 != 0 {
-		s.AccIndex = r.Uint()
-		b := getBallot(r)
-		s.Accepted = &b
+	for range fields("retirement acceptances", maxProposals) {
+		check("retirement acceptance", 3)
+		s.Accepteds = append(s.Accepteds, acceptedMsg{ReplicaID(r.String()), r.Uint(), getBallot(r)})
 	}
 	return s
 }

@@ -184,3 +184,51 @@ func TestTwoProcessesUnderOneNameAgreeOnRetirements(t *testing.T) {
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 var _ = vclock.Retired
+
+// A replica that leaves the group for good (RemovePeer on every other)
+// has its writers retired by the others: the group's first replica by
+// name proposes, and its writes stay.
+func TestRemovedReplicaRetired(t *testing.T) {
+	c := newCluster(t, 17, 3, nil)
+	var want []string
+	for run := range 3 {
+		e := fmt.Sprintf("r2-%d", run)
+		c.add("r2", e)
+		want = append(want, e)
+		c.settle(sorted(want), 300)
+		c.crash("r2")
+		c.restart("r2")
+	}
+	c.add("r1", "r1-0")
+	c.add("r2", "r2-last") // under the writer of its last run
+	want = append(want, "r1-0", "r2-last")
+	c.settle(sorted(want), 300)
+	c.crash("r2") // for good
+	c.ids = []crdt.ReplicaID{"r0", "r1"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	for range 2000 {
+		named := false
+		for _, id := range c.ids {
+			for _, w := range c.writersOf(id) {
+				named = named || (w.Name() == "r2" && !w.IsRetired())
+			}
+		}
+		if !named {
+			break
+		}
+		c.round()
+	}
+	c.settle(sorted(want), 300)
+	for _, id := range c.ids {
+		for _, w := range c.writersOf(id) {
+			if w.Name() == "r2" && !w.IsRetired() {
+				t.Fatalf("%s still names %s: %v", id, w, c.writersOf(id))
+			}
+		}
+		if st := c.nodes[id].r.Stats(); st.RetiredWriters < 4 {
+			t.Fatalf("%s retired %d writers, want r2's 4", id, st.RetiredWriters)
+		}
+	}
+}

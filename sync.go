@@ -74,9 +74,8 @@ type peer struct {
 	// Retirement (see retire.go): the peer's ledger lengths from its last
 	// message, and the answers to its proposal to send it.
 	retLens     map[ReplicaID]uint64
-	retPromise  *promiseMsg
-	retAccepted *ballot
-	retAccIndex uint64
+	retPromises map[ReplicaID]*promiseMsg // by name
+	retAccepted map[ReplicaID]acceptedMsg // by name
 
 	stats peerCounters
 }
