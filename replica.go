@@ -484,8 +484,15 @@ func NewReplica(cfg Config) (*Replica, error) {
 // Every object registered with the replica that implements [WriterSetter]
 // writes under it, so two runs of one replica (a restart with an empty
 // disk or an older backup, a second process started under the same ID by
-// mistake) never make two different changes under one identity.
-func (r *Replica) Writer() ReplicaID { return r.writer }
+// mistake) never make two different changes under one identity. A run
+// takes a new writer if another run of the same replica ID retired this
+// one's (see [Retirer]), which only a second process under the same ID
+// can do.
+func (r *Replica) Writer() ReplicaID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.writer
+}
 
 // ID returns the replica's ID.
 func (r *Replica) ID() ReplicaID { return r.id }

@@ -255,11 +255,11 @@ func (l *ledger) summaryBytes() int {
 	n := 0
 	for name, nl := range l.lists {
 		if len(nl.entries) > 0 {
-			n += len(name) + 24
+			n += len(name) + 5 + 18
 		}
 	}
 	if n > 0 {
-		n += 16
+		n += 5 * 5
 	}
 	return n
 }
@@ -782,6 +782,9 @@ func getFinals(r *codec.Reader) []objFinal {
 		r.Fail("retirement with %d fields of finals", n)
 		return nil
 	}
+	if n == 0 {
+		return nil
+	}
 	out := make([]objFinal, 0, n/2)
 	for range n / 2 {
 		out = append(out, objFinal{r.String(), r.Uint()})
@@ -801,34 +804,37 @@ func (s *retireSection) onlyLens() bool {
 	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0
 }
 
-// size bounds the section's encoded size.
+// size bounds the section's encoded size: a string of a name or an
+// object takes its length and at most 5 bytes of header, an integer at
+// most 9, an array header at most 5.
 func (s *retireSection) size() int {
-	n := 16
+	str := func(x string) int { return len(x) + 5 }
+	n := 5 * 5
 	for _, nl := range s.Lens {
-		n += len(nl.Name) + 24
+		n += str(string(nl.Name)) + 18
 	}
 	entry := func(e retireEntry) int {
-		m := len(e.From) + len(e.Heir) + 12
+		m := str(string(e.From)) + str(string(e.Heir)) + 5
 		for _, f := range e.Finals {
-			m += len(f.Object) + 12
+			m += str(f.Object) + 9
 		}
 		return m
 	}
-	bal := func(b ballot) int { return 24 + len(b.By) }
+	bal := func(b ballot) int { return 18 + str(string(b.By)) }
 	for _, le := range s.Entries {
-		n += len(le.Name) + 16 + entry(le.Entry)
+		n += 5 + str(string(le.Name)) + 9 + entry(le.Entry)
 	}
 	for _, m := range s.Proposals {
-		n += len(m.Name) + 16 + bal(m.B) + len(m.Cand)
+		n += 5 + str(string(m.Name)) + 9 + bal(m.B) + str(string(m.Cand)) + 5
 		if m.Accept != nil {
 			n += entry(*m.Accept)
 		}
 	}
 	for _, pm := range s.Promises {
-		n += len(pm.Name) + 32 + bal(pm.B) + bal(pm.AccB) + entry(pm.Value) + entry(retireEntry{Finals: pm.Counts})
+		n += 5 + str(string(pm.Name)) + 9 + bal(pm.B) + bal(pm.AccB) + entry(pm.Value) + entry(retireEntry{Finals: pm.Counts}) + 9
 	}
 	for _, a := range s.Accepteds {
-		n += len(a.Name) + 16 + bal(a.B)
+		n += 5 + str(string(a.Name)) + 9 + bal(a.B)
 	}
 	return n
 }

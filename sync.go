@@ -472,8 +472,8 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	due := false
 	room := r.room(p.id) // what the message may carry beyond its header
 	// Retirements first: what they carry beyond the ledger's summary
-	// (which room counts) takes at most a quarter of the room.
-	if r.retireOut(p, env, room/4) {
+	// (which room counts) takes at most half the room.
+	if r.retireOut(p, env, room/2) {
 		due = true
 	}
 	if env.Retire != nil {
