@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -230,5 +231,58 @@ func TestRemovedReplicaRetired(t *testing.T) {
 		if st := c.nodes[id].r.Stats(); st.RetiredWriters < 4 {
 			t.Fatalf("%s retired %d writers, want r2's 4", id, st.RetiredWriters)
 		}
+	}
+}
+
+// The ledger is part of the snapshot: a replica restarted after
+// retirements holds them at once. A journal record cannot carry a
+// retirement, so SaveOps asks for a snapshot after one.
+func TestLedgerSurvivesRestartAndJournalAsksForSnapshot(t *testing.T) {
+	c := newCluster(t, 19, 2, nil)
+	c.journal = true
+	for run := range 3 {
+		c.add("r0", fmt.Sprintf("a%d", run))
+		c.settle(sorted([]string{"a0", "a1", "a2"}[:run+1]), 300)
+		c.crash("r0")
+		c.restart("r0")
+	}
+	// Retirements happen in rounds; catch one in the act: right after
+	// the round that applied it, no journal record may be saved.
+	n := c.nodes["r1"]
+	asked := false
+	for range 2000 {
+		before := n.r.Stats().RetiredWriters
+		c.round()
+		if n.r.Stats().RetiredWriters > before {
+			e := fmt.Sprintf("b%d", before)
+			if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+				t.Fatal(err)
+			}
+			err := n.r.SaveOps(func([]byte) error { return nil })
+			if !errors.Is(err, crdt.ErrSnapshotNeeded) {
+				t.Fatalf("SaveOps right after a retirement: %v, want ErrSnapshotNeeded", err)
+			}
+			asked = true
+			c.persist("r1")
+		}
+		if len(c.writersOf("r1")) <= 2 && asked {
+			break
+		}
+	}
+	if !asked {
+		t.Fatal("no retirement seen")
+	}
+	c.persist("r1")
+	want := append(c.elems("r1"), "after")
+	retired := n.r.Stats().RetiredWriters
+	c.crash("r1")
+	c.restart("r1")
+	if got := c.nodes["r1"].r.Stats().RetiredWriters; got != retired {
+		t.Fatalf("restored replica holds %d retirements, saved %d", got, retired)
+	}
+	c.add("r1", "after")
+	c.settle(sorted(want), 300)
+	if w := c.nodes["r0"].r.Stats().Peers[0].LedgerWaits; w > 20 {
+		t.Fatalf("r0 set aside %d messages of r1 for differing ledgers", w)
 	}
 }
