@@ -534,6 +534,12 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	l := &r.led
 	nl := l.list(name)
 	to := vclock.Retired(name)
+	if e.From == r.writer {
+		// Another run of this name retired this run's writer: it must
+		// not mint another dot under it, and the objects refuse to retire
+		// the writer they write under.
+		r.newWriter()
+	}
 	for _, obj := range r.sortedObjects() {
 		f := e.final(obj)
 		if f == 0 {
@@ -557,11 +563,6 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	}
 	l.retired[string(e.From)] = true
 	l.installs++
-	if e.From == r.writer {
-		// Another run of this name retired this run's writer: it must
-		// not mint another dot under it.
-		r.newWriter()
-	}
 	// Whatever was computed for peers before the renaming names the
 	// writer: compute it again.
 	for _, p := range r.peers {
