@@ -101,7 +101,7 @@
 // of every replica of the group; replicas whose ledgers differ trade the
 // missing entries before any data. A replica removed from every replica
 // ([Replica.RemovePeer]) has its writers retired the same way. Objects
-// take part through [Retirer]; see retire.go's comment for the protocol.
+// take part through [Retirer], whose documentation tells the protocol.
 //
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.

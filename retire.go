@@ -12,7 +12,10 @@ import (
 	"github.com/activeactive/crdt/vclock"
 )
 
-// Retiring finished writers.
+// Retirer is an optional interface of an [Object] that can rename a
+// finished writer's dots (see vclock.Retirement): every data type of this
+// module but the OR-Map implements it. Objects without it keep their
+// finished writers.
 //
 // Every run of a replica writes under a writer of its own (see
 // [Replica.Writer]), so each restart adds a writer to the metadata of every
@@ -48,11 +51,13 @@ import (
 // anything else. Two different entries at one place of one list (which
 // agreement rules out, barring a replica that forged one) are counted
 // (Stats.LedgerConflicts) and logged, and the two replicas stay apart.
-
-// Retirer is an optional interface of an [Object] that can rename a
-// finished writer's dots (see vclock.Retirement): every data type of this
-// module but the OR-Map implements it. Objects without it keep their
-// finished writers.
+//
+// The writers of a replica removed from the group ([Replica.RemovePeer] on
+// every replica) are proposed for retirement by the group's first replica
+// by name. The ledger itself, a few dozen bytes per retired writer, is kept
+// in snapshots, never in states, versions or digests, which carry only its
+// length and hash per name. Retire runs under the replica's lock, once per
+// object and retired writer, and costs one pass over the object's state.
 type Retirer interface {
 	Retire(vclock.Retirement) error
 }
