@@ -306,9 +306,11 @@ func (c *Counter) Add(n int64) Op {
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	cur := c.Value()
-	if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+	if c.s.mayOverflow(n) { // else no counter is near the limits: skip the look-up
+		cur := c.Value()
+		if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+		}
 	}
 	return c.s.write("Counter.Add", leaf{path: c.path, n: n}, nil)
 }

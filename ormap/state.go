@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/activeactive/crdt/clock"
@@ -42,11 +43,18 @@ type leaf struct {
 // share: the replica ID, the dot store with its causal context, and the
 // index of the store by key path.
 type state struct {
-	id  vclock.ReplicaID
-	k   dotkernel.Kernel[vclock.Dot, leaf]
-	ix  node
-	lim codec.Limits
-	sh  *shape
+	id vclock.ReplicaID
+	k  dotkernel.Kernel[vclock.Dot, leaf]
+	ix node
+	// incs bounds the size of every counter's value: the sum of the
+	// magnitudes of the increments indexed since the index was built,
+	// saturated. It never decreases, not even when a delete drops
+	// increments, so while an increment n has |n| + incs within the range
+	// of an int64, no counter can leave that range by adding n, and
+	// Counter.Add needs no look-up of the counter's value to know it.
+	incs uint64
+	lim  codec.Limits
+	sh   *shape
 
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
@@ -70,7 +78,7 @@ func (s *state) watch() {
 			s.noteTTL(l.path, added)
 		}
 		if added {
-			s.ix.add(l.path, d, l.inc(), l.tag != 0)
+			s.index(l, d)
 			if s.noting {
 				s.noteAdded(l.path, d)
 			}
@@ -84,6 +92,7 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
+	s.incs = 0
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.kids = make(map[string]*node, k.Len())
@@ -92,9 +101,36 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 		if l.tag != 0 {
 			s.noteTTL(l.path, true)
 		}
-		s.ix.add(l.path, d, l.inc(), l.tag != 0)
+		s.index(l, d)
 	}
 	s.watch()
+}
+
+// index adds the leaf l under the dot d to the index.
+func (s *state) index(l leaf, d vclock.Dot) {
+	inc := l.inc()
+	s.ix.add(l.path, d, inc, l.tag != 0)
+	s.incs = addMagnitude(s.incs, inc)
+}
+
+// addMagnitude returns b plus the magnitude of n, saturated to the range
+// of an int64 (which is all Counter.Add compares it with).
+func addMagnitude(b uint64, n int64) uint64 {
+	m := uint64(n)
+	if n < 0 {
+		m = -m // the magnitude of math.MinInt64 is 2^63, as a uint64
+	}
+	if b+m < b || b+m > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return b + m
+}
+
+// mayOverflow reports whether adding n to some counter of the map might
+// leave the range of an int64: whether n and every increment indexed add
+// up, in magnitude, to more than that range.
+func (s *state) mayOverflow(n int64) bool {
+	return addMagnitude(s.incs, n) >= math.MaxInt64
 }
 
 func (s *state) mustWrite(what string) {
