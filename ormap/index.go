@@ -15,12 +15,19 @@ import (
 type node struct {
 	dots []vclock.Dot // in buf while there is one
 	buf  [1]vclock.Dot
-	few  []kid            // the longer paths, while there are at most maxFew
-	kids map[string]*node // the longer paths, once there are more
-	lo   uint64           // the sum of the increments here, as a 96-bit integer
-	hi   int32            // (no store holds the 2^32 increments that would pass it)
-	live uint32           // dots of values at or below this node (no store holds 2^32)
-	x    *nodeTTL         // expiries and persists at or below this node; nil for none
+	ch   *children // the longer paths; nil for none, as for every key of a counter
+	lo   uint64    // the sum of the increments here, as a 96-bit integer
+	hi   int32     // (no store holds the 2^32 increments that would pass it)
+	live uint32    // dots of values at or below this node (no store holds 2^32)
+	x    *nodeTTL  // expiries and persists at or below this node; nil for none
+}
+
+// children are the longer paths below a node, kept behind a pointer so
+// that the nodes at the end of paths, which have none (the keys of a map
+// of counters or registers, the elements of a set), are 80 bytes, not 112.
+type children struct {
+	few  []kid            // while there are at most maxFew
+	kids map[string]*node // once there are more
 }
 
 // nodeTTL is what a node of a map that expires keys holds of expiries
@@ -56,10 +63,14 @@ const maxFew = 8
 
 // child returns the child of n at segment seg, or nil.
 func (n *node) child(seg string) *node {
-	if n.kids != nil {
-		return n.kids[seg]
+	c := n.ch
+	if c == nil {
+		return nil
 	}
-	for _, k := range n.few {
+	if c.kids != nil {
+		return c.kids[seg]
+	}
+	for _, k := range c.few {
 		if k.seg == seg {
 			return k.n
 		}
@@ -67,34 +78,49 @@ func (n *node) child(seg string) *node {
 	return nil
 }
 
-// setChild makes c the child of n at segment seg, which has none.
-func (n *node) setChild(seg string, c *node) {
-	if n.kids == nil && len(n.few) < maxFew {
-		n.few = append(n.few, kid{seg, c})
+// setChild makes x the child of n at segment seg, which has none.
+func (n *node) setChild(seg string, x *node) {
+	if n.ch == nil {
+		n.ch = new(children)
+	}
+	c := n.ch
+	if c.kids == nil && len(c.few) < maxFew {
+		c.few = append(c.few, kid{seg, x})
 		return
 	}
-	if n.kids == nil {
-		n.kids = make(map[string]*node, 2*maxFew)
-		for _, k := range n.few {
-			n.kids[k.seg] = k.n
+	if c.kids == nil {
+		c.kids = make(map[string]*node, 2*maxFew)
+		for _, k := range c.few {
+			c.kids[k.seg] = k.n
 		}
-		n.few = nil
+		c.few = nil
 	}
-	n.kids[seg] = c
+	c.kids[seg] = x
+}
+
+// reserveKids makes room for n children of n at once, when n has none.
+func (n *node) reserveKids(k int) {
+	if n.ch == nil && k > maxFew {
+		n.ch = &children{kids: make(map[string]*node, k)}
+	}
 }
 
 // dropChild removes the child of n at segment seg.
 func (n *node) dropChild(seg string) {
-	if n.kids != nil {
-		delete(n.kids, seg)
+	c := n.ch
+	if c == nil {
 		return
 	}
-	for i, k := range n.few {
+	if c.kids != nil {
+		delete(c.kids, seg)
+		return
+	}
+	for i, k := range c.few {
 		if k.seg == seg {
-			last := len(n.few) - 1
-			n.few[i] = n.few[last]
-			n.few[last] = kid{}
-			n.few = n.few[:last]
+			last := len(c.few) - 1
+			c.few[i] = c.few[last]
+			c.few[last] = kid{}
+			c.few = c.few[:last]
 			return
 		}
 	}
@@ -102,24 +128,31 @@ func (n *node) dropChild(seg string) {
 
 // numKids returns the number of children of n.
 func (n *node) numKids() int {
-	if n.kids != nil {
-		return len(n.kids)
+	switch c := n.ch; {
+	case c == nil:
+		return 0
+	case c.kids != nil:
+		return len(c.kids)
 	}
-	return len(n.few)
+	return len(n.ch.few)
 }
 
 // eachKid calls f with each child of n and its segment, in unspecified
 // order, until f returns false. It reports whether f never did.
 func (n *node) eachKid(f func(seg string, c *node) bool) bool {
-	if n.kids != nil {
-		for seg, c := range n.kids {
-			if !f(seg, c) {
+	c := n.ch
+	if c == nil {
+		return true
+	}
+	if c.kids != nil {
+		for seg, x := range c.kids {
+			if !f(seg, x) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, k := range n.few {
+	for _, k := range c.few {
 		if !f(k.seg, k.n) {
 			return false
 		}

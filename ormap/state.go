@@ -95,7 +95,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.incs = 0
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
-		s.ix.kids = make(map[string]*node, k.Len())
+		s.ix.reserveKids(k.Len())
 	}
 	for d, l := range s.k.All() {
 		if l.tag != 0 {
