@@ -94,13 +94,13 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 // which one is fresh.
 func (s *state) reportFresh(p string, fresh func(vclock.Dot) bool) {
 	n := s.find(p)
-	if n == nil || len(n.dots) < 2 {
+	if n == nil || len(n.dots()) < 2 {
 		return
 	}
-	if !slices.ContainsFunc(n.dots, fresh) {
+	if !slices.ContainsFunc(n.dots(), fresh) {
 		return
 	}
-	ds := slices.Clone(n.dots)
+	ds := slices.Clone(n.dots())
 	slices.SortFunc(ds, vclock.Dot.Compare)
 	sib := make([]vclock.Write, len(ds))
 	for i, d := range ds {

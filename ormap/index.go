@@ -13,13 +13,13 @@ import (
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
 type node struct {
-	dots []vclock.Dot // in buf while there is one
-	buf  [1]vclock.Dot
-	ch   *children // the longer paths; nil for none, as for every key of a counter
-	lo   uint64    // the sum of the increments here, as a 96-bit integer
-	hi   int32     // (no store holds the 2^32 increments that would pass it)
-	live uint32    // dots of values at or below this node (no store holds 2^32)
-	x    *nodeTTL  // expiries and persists at or below this node; nil for none
+	one  [1]vclock.Dot // the dot, while there is one (a zero Seq: none)
+	many *[]vclock.Dot // the dots, while there are more; nil until then
+	ch   *children     // the longer paths; nil for none, as for every key of a counter
+	lo   uint64        // the sum of the increments here, as a 96-bit integer
+	hi   int32         // (no store holds the 2^32 increments that would pass it)
+	live uint32        // dots of values at or below this node (no store holds 2^32)
+	x    *nodeTTL      // expiries and persists at or below this node; nil for none
 }
 
 // children are the longer paths below a node, kept behind a pointer so
@@ -36,6 +36,53 @@ type children struct {
 type nodeTTL struct {
 	dots  []vclock.Dot // those of the key whose path ends at the node
 	below uint32       // those at or below the node
+}
+
+// dots returns the dots of the leaves whose path ends at n (not those of
+// expiries and persists), in unspecified order. The slice is the node's:
+// the caller must not modify it, nor keep it past the next change.
+func (n *node) dots() []vclock.Dot {
+	switch {
+	case n.many != nil:
+		return *n.many
+	case n.one[0].Seq == 0:
+		return nil
+	}
+	return n.one[:]
+}
+
+// addDot adds the dot d to the dots of n. A node holds its first dot
+// itself, and the others in a slice of their own once there are more:
+// the 64 bytes of a node whose key has one write (a counter incremented
+// once, a register, a set element) have no room for a slice header too.
+func (n *node) addDot(d vclock.Dot) {
+	switch {
+	case n.many != nil:
+		*n.many = append(*n.many, d)
+	case n.one[0].Seq == 0:
+		n.one[0] = d
+	default:
+		ds := make([]vclock.Dot, 2, 4)
+		ds[0], ds[1] = n.one[0], d
+		n.one[0] = vclock.Dot{}
+		n.many = &ds
+	}
+}
+
+// dropDot removes the dot d from the dots of n, if it is there.
+func (n *node) dropDot(d vclock.Dot) {
+	if n.many == nil {
+		if n.one[0] == d {
+			n.one[0] = vclock.Dot{}
+		}
+		return
+	}
+	ds := removeDot(*n.many, d)
+	if len(ds) == 1 {
+		n.one[0], n.many = ds[0], nil
+		return
+	}
+	*n.many = ds
 }
 
 // ttlDots returns the dots of the expiries and persists of the key whose
@@ -206,7 +253,6 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 		c := n.child(seg)
 		if c == nil {
 			c = new(node)
-			c.dots = c.buf[:0]
 			n.setChild(seg, c)
 		}
 		n, p = c, rest
@@ -215,7 +261,7 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 		n.x.dots = append(n.x.dots, d)
 		return
 	}
-	n.dots = append(n.dots, d)
+	n.addDot(d)
 	n.addInc(inc)
 }
 
@@ -235,7 +281,7 @@ func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 			}
 			return
 		}
-		n.dots = removeDot(n.dots, d)
+		n.dropDot(d)
 		n.addInc(-inc)
 		return
 	}
@@ -289,7 +335,7 @@ func (n *node) sum() int64 {
 // under appends every dot at or below n to out, those of expiries and
 // persists included.
 func (n *node) under(out []vclock.Dot) []vclock.Dot {
-	out = append(out, n.dots...)
+	out = append(out, n.dots()...)
 	out = append(out, n.ttlDots()...)
 	n.eachKid(func(_ string, c *node) bool {
 		out = c.under(out)

@@ -222,14 +222,14 @@ func indexValue(s *state, root *node) map[string]any {
 	out := map[string]any{}
 	var walk func(n *node, p string)
 	walk = func(n *node, p string) {
-		if len(n.dots) > 0 {
+		if len(n.dots()) > 0 {
 			key := readable(s.sh, p)
 			switch s.sh.kind {
 			case kindCounter:
 				out[key] = n.sum()
 			case kindRegister:
 				var vs []string
-				for _, d := range n.dots {
+				for _, d := range n.dots() {
 					l, _ := s.k.Get(d)
 					vs = append(vs, fmt.Sprintf("%x", l.val))
 				}

@@ -346,10 +346,10 @@ func (r *Register[T]) Values() []T {
 		return nil
 	}
 	n := r.s.find(r.path)
-	if n == nil || len(n.dots) == 0 {
+	if n == nil || len(n.dots()) == 0 {
 		return nil
 	}
-	ds := slices.Clone(n.dots)
+	ds := slices.Clone(n.dots())
 	slices.SortFunc(ds, vclock.Dot.Compare)
 	out := make([]T, 0, len(ds))
 	for _, d := range ds {

@@ -188,7 +188,7 @@ func (s *state) dropAll(drop []vclock.Dot) []vclock.Dot {
 // dotsAt returns a copy of the dots at exactly path p.
 func (s *state) dotsAt(p string) []vclock.Dot {
 	if n := s.ix.find(p); n != nil {
-		return slices.Clone(n.dots)
+		return slices.Clone(n.dots())
 	}
 	return nil
 }
