@@ -105,7 +105,7 @@ func (s *state) reportFresh(p string, fresh func(vclock.Dot) bool) {
 	sib := make([]vclock.Write, len(ds))
 	for i, d := range ds {
 		l, _ := s.k.Get(d)
-		sib[i] = vclock.Write{Writer: d.Replica, Seq: d.Seq, Value: s.sh.val.val(l.val)}
+		sib[i] = vclock.Write{Writer: d.Replica, Seq: d.Seq, Value: s.sh.val.val(l.val())}
 	}
 	s.hook(vclock.Conflict{Key: s.keyPathOf(p), Siblings: sib})
 }

@@ -3,6 +3,7 @@ package ormap
 import (
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -53,4 +54,19 @@ func TestNodeDots(t *testing.T) {
 	root.remove(p, d(6), 6, false)
 	want = nil
 	check(0)
+}
+
+// TestLayout keeps the sizes the heap figures of BENCHMARKS.md rest on,
+// on 64-bit machines: a leaf of 32 bytes (with its dot and the packed
+// dot, a slot of the store's table is 64) and an index node of 64.
+func TestLayout(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit machines")
+	}
+	if got := unsafe.Sizeof(leaf{}); got != 32 {
+		t.Errorf("leaf is %d bytes, want 32", got)
+	}
+	if got := unsafe.Sizeof(node{}); got != 64 {
+		t.Errorf("node is %d bytes, want 64", got)
+	}
 }

@@ -1,9 +1,11 @@
 package ormap
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -31,12 +33,48 @@ type shape struct {
 
 // leaf is what one dot of a map's store holds. Every write makes a leaf
 // under a dot of its own, so a dot's leaf never changes.
+//
+// A leaf is 32 bytes, and the dot store's slot of one 64, because the key
+// path and a register's value share a string.
 type leaf struct {
-	path string // the key path, segment by segment (see appendSeg)
-	n    int64  // a counter increment; an expiry's time, wall part
-	val  string // a register value's segment
-	lg   uint32 // an expiry's time, logical part
-	tag  ttlTag // what the leaf is: a value's write, an expiry or a persist
+	// pv is the key path, segment by segment (see appendSeg); in the
+	// leaf of a register value, it is that value's segment as one more
+	// segment, then the key path.
+	pv  string
+	n   int64  // a counter increment; an expiry's time, wall part
+	lg  uint32 // an expiry's time, logical part
+	tag ttlTag // what the leaf is: a value's write, an expiry or a persist
+	reg bool   // pv starts with a register value
+}
+
+// regLeaf returns the leaf of a register value: the segment v at key
+// path p.
+func regLeaf(p, v string) leaf {
+	var b strings.Builder
+	b.Grow(binary.MaxVarintLen64 + len(v) + len(p))
+	var n [binary.MaxVarintLen64]byte
+	b.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+	b.WriteString(v)
+	b.WriteString(p)
+	return leaf{pv: b.String(), reg: true}
+}
+
+// path returns the key path of the leaf.
+func (l leaf) path() string {
+	if !l.reg {
+		return l.pv
+	}
+	_, rest, _ := nextSeg(l.pv)
+	return rest
+}
+
+// val returns the segment of a register value's leaf, or "".
+func (l leaf) val() string {
+	if !l.reg {
+		return ""
+	}
+	v, _, _ := nextSeg(l.pv)
+	return v
 }
 
 // state is what a top-level map and all the maps and values nested in it
@@ -75,15 +113,15 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
 		if l.tag != 0 {
-			s.noteTTL(l.path, added)
+			s.noteTTL(l.path(), added)
 		}
 		if added {
 			s.index(l, d)
 			if s.noting {
-				s.noteAdded(l.path, d)
+				s.noteAdded(l.path(), d)
 			}
 		} else {
-			s.ix.remove(l.path, d, l.inc(), l.tag != 0)
+			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
 	}
 }
@@ -99,7 +137,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	}
 	for d, l := range s.k.All() {
 		if l.tag != 0 {
-			s.noteTTL(l.path, true)
+			s.noteTTL(l.path(), true)
 		}
 		s.index(l, d)
 	}
@@ -109,7 +147,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 // index adds the leaf l under the dot d to the index.
 func (s *state) index(l leaf, d vclock.Dot) {
 	inc := l.inc()
-	s.ix.add(l.path, d, inc, l.tag != 0)
+	s.ix.add(l.path(), d, inc, l.tag != 0)
 	s.incs = addMagnitude(s.incs, inc)
 }
 
@@ -146,7 +184,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
 	}
-	if q, ok := s.expiredPrefix(l.path); ok && l.tag == 0 {
+	if q, ok := s.expiredPrefix(l.path()); ok && l.tag == 0 {
 		// The key has expired here: the write starts it afresh. (Expire
 		// and Persist do nothing to an expired key: they checked, before
 		// Expire read the clock, which may have moved past an expiry.)
@@ -164,7 +202,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 func (s *state) remove(what, path string, drop []vclock.Dot) Op {
 	s.mustWrite(what)
 	if len(drop) == 0 {
-		return Op{kind: opNoop, leaf: leaf{path: path}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: path}, sh: s.sh}
 	}
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
@@ -172,7 +210,7 @@ func (s *state) remove(what, path string, drop []vclock.Dot) Op {
 	drop = s.dropAll(drop)
 	d := s.k.Mint(s.id)
 	s.k.Record(d, d, drop)
-	return Op{kind: opRemove, dot: d, leaf: leaf{path: path}, dropped: drop, sh: s.sh}
+	return Op{kind: opRemove, dot: d, leaf: leaf{pv: path}, dropped: drop, sh: s.sh}
 }
 
 // dropAll removes the dots of drop from the store and returns them
@@ -221,7 +259,7 @@ func (s *state) apply(op Op) (bool, error) {
 		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
 			changed = true
 			if s.hook != nil {
-				s.reportFresh(op.leaf.path, func(d vclock.Dot) bool { return d == op.dot })
+				s.reportFresh(op.leaf.path(), func(d vclock.Dot) bool { return d == op.dot })
 			}
 		}
 	} else {
@@ -235,10 +273,10 @@ func (sh *shape) checkLeaf(l leaf) error {
 	if l.tag != 0 {
 		return sh.checkTTL(l)
 	}
-	if n := countSegs(l.path); n != len(sh.segs) {
+	if n := countSegs(l.path()); n != len(sh.segs) {
 		return fmt.Errorf("%w: a key path of %d segments, want %d", ErrInvalidOp, n, len(sh.segs))
 	}
-	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.val != "") {
+	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.reg) || (sh.kind == kindRegister && !l.reg) {
 		return fmt.Errorf("%w: a value of another type", ErrInvalidOp)
 	}
 	return nil
@@ -258,13 +296,13 @@ func mergeDots(a, b []vclock.Dot) []vclock.Dot {
 // checkTTL reports why the expiry or persist leaf l does not fit the
 // shape sh, or nil.
 func (sh *shape) checkTTL(l leaf) error {
-	if n := countSegs(l.path); n < 1 || n > sh.levels() {
+	if n := countSegs(l.path()); n < 1 || n > sh.levels() {
 		return fmt.Errorf("%w: an expiry of a key path of %d segments, want 1 to %d", ErrInvalidOp, n, sh.levels())
 	}
 	switch {
 	case l.tag != tagExpire && l.tag != tagPersist:
 		return fmt.Errorf("%w: a leaf of kind %d", ErrInvalidOp, l.tag)
-	case l.val != "" || (l.tag == tagPersist && (l.n != 0 || l.lg != 0)):
+	case l.reg || (l.tag == tagPersist && (l.n != 0 || l.lg != 0)):
 		return fmt.Errorf("%w: an expiry with a value", ErrInvalidOp)
 	}
 	return nil
