@@ -14,7 +14,7 @@ import (
 // kernel's Watch, so reading a value costs a walk down its path.
 type node struct {
 	one  [1]vclock.Dot // the dot, while there is one (a zero Seq: none)
-	many *[]vclock.Dot // the dots, while there are more; nil until then
+	many *manyDots     // the dots, while there are more; nil until then
 	ch   *children     // the longer paths; nil for none, as for every key of a counter
 	lo   uint64        // the sum of the increments here, as a 96-bit integer
 	hi   int32         // (no store holds the 2^32 increments that would pass it)
@@ -38,13 +38,20 @@ type nodeTTL struct {
 	below uint32       // those at or below the node
 }
 
+// manyDots are the dots of a node that has had more than one, in buf
+// while they fit: one allocation for the second dot of a key, not two.
+type manyDots struct {
+	ds  []vclock.Dot
+	buf [2]vclock.Dot
+}
+
 // dots returns the dots of the leaves whose path ends at n (not those of
 // expiries and persists), in unspecified order. The slice is the node's:
 // the caller must not modify it, nor keep it past the next change.
 func (n *node) dots() []vclock.Dot {
 	switch {
 	case n.many != nil:
-		return *n.many
+		return n.many.ds
 	case n.one[0].Seq == 0:
 		return nil
 	}
@@ -58,14 +65,14 @@ func (n *node) dots() []vclock.Dot {
 func (n *node) addDot(d vclock.Dot) {
 	switch {
 	case n.many != nil:
-		*n.many = append(*n.many, d)
+		n.many.ds = append(n.many.ds, d)
 	case n.one[0].Seq == 0:
 		n.one[0] = d
 	default:
-		ds := make([]vclock.Dot, 2, 4)
-		ds[0], ds[1] = n.one[0], d
+		m := &manyDots{buf: [2]vclock.Dot{n.one[0], d}}
+		m.ds = m.buf[:]
 		n.one[0] = vclock.Dot{}
-		n.many = &ds
+		n.many = m
 	}
 }
 
@@ -77,12 +84,12 @@ func (n *node) dropDot(d vclock.Dot) {
 		}
 		return
 	}
-	ds := removeDot(*n.many, d)
+	ds := removeDot(n.many.ds, d)
 	if len(ds) == 1 {
 		n.one[0], n.many = ds[0], nil
 		return
 	}
-	*n.many = ds
+	n.many.ds = ds
 }
 
 // ttlDots returns the dots of the expiries and persists of the key whose
