@@ -24,7 +24,8 @@ type node struct {
 
 // children are the longer paths below a node, kept behind a pointer so
 // that the nodes at the end of paths, which have none (the keys of a map
-// of counters or registers, the elements of a set), are 80 bytes, not 112.
+// of counters or registers, the elements of a set), do not pay for them:
+// with the dots held as below, a node is 64 bytes (it was 112).
 type children struct {
 	few  []kid            // while there are at most maxFew
 	kids map[string]*node // once there are more
@@ -152,7 +153,7 @@ func (n *node) setChild(seg string, x *node) {
 	c.kids[seg] = x
 }
 
-// reserveKids makes room for n children of n at once, when n has none.
+// reserveKids makes room for k children of n at once, when n has none.
 func (n *node) reserveKids(k int) {
 	if n.ch == nil && k > maxFew {
 		n.ch = &children{kids: make(map[string]*node, k)}
@@ -182,13 +183,14 @@ func (n *node) dropChild(seg string) {
 
 // numKids returns the number of children of n.
 func (n *node) numKids() int {
-	switch c := n.ch; {
+	c := n.ch
+	switch {
 	case c == nil:
 		return 0
 	case c.kids != nil:
 		return len(c.kids)
 	}
-	return len(n.ch.few)
+	return len(c.few)
 }
 
 // eachKid calls f with each child of n and its segment, in unspecified
