@@ -310,3 +310,17 @@ func BenchmarkConflictHook(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegisterSet100k makes a map and writes 100k register keys in
+// it, each once: the cost of a leaf that holds a value besides its path.
+func BenchmarkRegisterSet100k(b *testing.B) {
+	keys := benchKeys(N)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New[string, *Register[string]]("bench-a")
+		for _, k := range keys {
+			m.At(k).Set(k)
+		}
+	}
+	perKey(b, N)
+}

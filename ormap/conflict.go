@@ -94,18 +94,18 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 // which one is fresh.
 func (s *state) reportFresh(p string, fresh func(vclock.Dot) bool) {
 	n := s.find(p)
-	if n == nil || len(n.dots) < 2 {
+	if n == nil || len(n.dots()) < 2 {
 		return
 	}
-	if !slices.ContainsFunc(n.dots, fresh) {
+	if !slices.ContainsFunc(n.dots(), fresh) {
 		return
 	}
-	ds := slices.Clone(n.dots)
+	ds := slices.Clone(n.dots())
 	slices.SortFunc(ds, vclock.Dot.Compare)
 	sib := make([]vclock.Write, len(ds))
 	for i, d := range ds {
 		l, _ := s.k.Get(d)
-		sib[i] = vclock.Write{Writer: d.Replica, Seq: d.Seq, Value: s.sh.val.val(l.val)}
+		sib[i] = vclock.Write{Writer: d.Replica, Seq: d.Seq, Value: s.sh.val.val(l.val())}
 	}
 	s.hook(vclock.Conflict{Key: s.keyPathOf(p), Siblings: sib})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -62,7 +63,7 @@ func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
 		return
 	}
 	w.Array(sh.fields())
-	p := l.path
+	p := l.path()
 	for _, c := range sh.segs {
 		seg, rest, _ := nextSeg(p)
 		c.put(w, seg)
@@ -72,7 +73,7 @@ func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
 	case kindCounter:
 		w.Int(l.n)
 	case kindRegister:
-		sh.val.put(w, l.val)
+		sh.val.put(w, l.val())
 	}
 }
 
@@ -88,40 +89,45 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 		r.Fail("value with %d fields, want %d", n, sh.fields())
 		return leaf{}
 	}
-	var l leaf
-	if len(sh.segs) == 1 {
-		seg := sh.segs[0].get(r)
+	var buf [4]string
+	segs := buf[:0]
+	size := 0
+	for _, c := range sh.segs {
+		seg := c.get(r)
 		if r.Err() != nil {
 			return leaf{}
 		}
-		l.path = appendSeg("", seg)
-	} else {
-		var buf [4]string
-		segs := buf[:0]
-		n := 0
-		for _, c := range sh.segs {
-			seg := c.get(r)
-			if r.Err() != nil {
-				return leaf{}
-			}
-			segs = append(segs, seg)
-			n += len(seg) + binary.MaxVarintLen64
-		}
-		b := make([]byte, 0, n)
-		for _, seg := range segs {
-			b = binary.AppendUvarint(b, uint64(len(seg)))
-			b = append(b, seg...)
-		}
-		l.path = string(b)
+		segs = append(segs, seg)
+		size += len(seg) + binary.MaxVarintLen64
 	}
+	var l leaf
+	var v string
+	if sh.kind == kindRegister {
+		// A register's value goes first (see leaf), in the one string.
+		if v = sh.val.get(r); r.Err() != nil {
+			return leaf{}
+		}
+		size += len(v) + binary.MaxVarintLen64
+		l.reg = true
+	}
+	var b strings.Builder
+	b.Grow(size)
+	var u [binary.MaxVarintLen64]byte
+	if l.reg {
+		b.Write(u[:binary.PutUvarint(u[:], uint64(len(v)))])
+		b.WriteString(v)
+	}
+	for _, seg := range segs {
+		b.Write(u[:binary.PutUvarint(u[:], uint64(len(seg)))])
+		b.WriteString(seg)
+	}
+	l.pv = b.String()
 	switch sh.kind {
 	case kindCounter:
 		l.n = r.CanonicalInt()
 		if r.Err() == nil && l.n == 0 {
 			r.Fail("counter increment of 0")
 		}
-	case kindRegister:
-		l.val = sh.val.get(r)
 	}
 	return l
 }
@@ -262,7 +268,7 @@ func (op Op) MarshalBinary() ([]byte, error) {
 		w.Array(0)
 		return w.Bytes()
 	}
-	w := codec.NewWriter(codec.KindORMapOp, 32+len(op.leaf.path)+len(op.leaf.val)+10*len(op.dropped))
+	w := codec.NewWriter(codec.KindORMapOp, 32+len(op.leaf.pv)+10*len(op.dropped))
 	w.Array(3 + 2*len(op.dropped))
 	w.Replica(string(op.dot.Replica))
 	w.Uint(op.dot.Seq)
@@ -362,7 +368,7 @@ func (sh *shape) levels() int {
 // putTTL writes an expiry or persist leaf.
 func (sh *shape) putTTL(w *codec.Writer, l leaf) {
 	w.Array(1)
-	j := countSegs(l.path)
+	j := countSegs(l.path())
 	w.Array(1 + j)
 	if l.tag == tagPersist {
 		w.Nil()
@@ -371,7 +377,7 @@ func (sh *shape) putTTL(w *codec.Writer, l leaf) {
 		w.Int(l.n)
 		w.Uint(uint64(l.lg))
 	}
-	p := l.path
+	p := l.path()
 	for _, c := range sh.segs[:j] {
 		seg, rest, _ := nextSeg(p)
 		c.put(w, seg)
@@ -415,6 +421,6 @@ func (sh *shape) getTTL(r *codec.Reader) leaf {
 	if r.Err() != nil {
 		return leaf{}
 	}
-	l.path = string(b)
+	l.pv = string(b)
 	return l
 }

@@ -13,14 +13,22 @@ import (
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
 type node struct {
-	dots []vclock.Dot // in buf while there is one
-	buf  [1]vclock.Dot
-	few  []kid            // the longer paths, while there are at most maxFew
-	kids map[string]*node // the longer paths, once there are more
-	lo   uint64           // the sum of the increments here, as a 96-bit integer
-	hi   int32            // (no store holds the 2^32 increments that would pass it)
-	live uint32           // dots of values at or below this node (no store holds 2^32)
-	x    *nodeTTL         // expiries and persists at or below this node; nil for none
+	one  [1]vclock.Dot // the dot, while there is one (a zero Seq: none)
+	many *manyDots     // the dots, while there are more; nil until then
+	ch   *children     // the longer paths; nil for none, as for every key of a counter
+	lo   uint64        // the sum of the increments here, as a 96-bit integer
+	hi   int32         // (no store holds the 2^32 increments that would pass it)
+	live uint32        // dots of values at or below this node (no store holds 2^32)
+	x    *nodeTTL      // expiries and persists at or below this node; nil for none
+}
+
+// children are the longer paths below a node, kept behind a pointer so
+// that the nodes at the end of paths, which have none (the keys of a map
+// of counters or registers, the elements of a set), do not pay for them:
+// with the dots held as below, a node is 64 bytes (it was 112).
+type children struct {
+	few  []kid            // while there are at most maxFew
+	kids map[string]*node // once there are more
 }
 
 // nodeTTL is what a node of a map that expires keys holds of expiries
@@ -29,6 +37,60 @@ type node struct {
 type nodeTTL struct {
 	dots  []vclock.Dot // those of the key whose path ends at the node
 	below uint32       // those at or below the node
+}
+
+// manyDots are the dots of a node that has had more than one, in buf
+// while they fit: one allocation for the second dot of a key, not two.
+type manyDots struct {
+	ds  []vclock.Dot
+	buf [2]vclock.Dot
+}
+
+// dots returns the dots of the leaves whose path ends at n (not those of
+// expiries and persists), in unspecified order. The slice is the node's:
+// the caller must not modify it, nor keep it past the next change.
+func (n *node) dots() []vclock.Dot {
+	switch {
+	case n.many != nil:
+		return n.many.ds
+	case n.one[0].Seq == 0:
+		return nil
+	}
+	return n.one[:]
+}
+
+// addDot adds the dot d to the dots of n. A node holds its first dot
+// itself, and the others in a slice of their own once there are more:
+// the 64 bytes of a node whose key has one write (a counter incremented
+// once, a register, a set element) have no room for a slice header too.
+func (n *node) addDot(d vclock.Dot) {
+	switch {
+	case n.many != nil:
+		n.many.ds = append(n.many.ds, d)
+	case n.one[0].Seq == 0:
+		n.one[0] = d
+	default:
+		m := &manyDots{buf: [2]vclock.Dot{n.one[0], d}}
+		m.ds = m.buf[:]
+		n.one[0] = vclock.Dot{}
+		n.many = m
+	}
+}
+
+// dropDot removes the dot d from the dots of n, if it is there.
+func (n *node) dropDot(d vclock.Dot) {
+	if n.many == nil {
+		if n.one[0] == d {
+			n.one[0] = vclock.Dot{}
+		}
+		return
+	}
+	ds := removeDot(n.many.ds, d)
+	if len(ds) == 1 {
+		n.one[0], n.many = ds[0], nil
+		return
+	}
+	n.many.ds = ds
 }
 
 // ttlDots returns the dots of the expiries and persists of the key whose
@@ -56,10 +118,14 @@ const maxFew = 8
 
 // child returns the child of n at segment seg, or nil.
 func (n *node) child(seg string) *node {
-	if n.kids != nil {
-		return n.kids[seg]
+	c := n.ch
+	if c == nil {
+		return nil
 	}
-	for _, k := range n.few {
+	if c.kids != nil {
+		return c.kids[seg]
+	}
+	for _, k := range c.few {
 		if k.seg == seg {
 			return k.n
 		}
@@ -67,34 +133,49 @@ func (n *node) child(seg string) *node {
 	return nil
 }
 
-// setChild makes c the child of n at segment seg, which has none.
-func (n *node) setChild(seg string, c *node) {
-	if n.kids == nil && len(n.few) < maxFew {
-		n.few = append(n.few, kid{seg, c})
+// setChild makes x the child of n at segment seg, which has none.
+func (n *node) setChild(seg string, x *node) {
+	if n.ch == nil {
+		n.ch = new(children)
+	}
+	c := n.ch
+	if c.kids == nil && len(c.few) < maxFew {
+		c.few = append(c.few, kid{seg, x})
 		return
 	}
-	if n.kids == nil {
-		n.kids = make(map[string]*node, 2*maxFew)
-		for _, k := range n.few {
-			n.kids[k.seg] = k.n
+	if c.kids == nil {
+		c.kids = make(map[string]*node, 2*maxFew)
+		for _, k := range c.few {
+			c.kids[k.seg] = k.n
 		}
-		n.few = nil
+		c.few = nil
 	}
-	n.kids[seg] = c
+	c.kids[seg] = x
+}
+
+// reserveKids makes room for k children of n at once, when n has none.
+func (n *node) reserveKids(k int) {
+	if n.ch == nil && k > maxFew {
+		n.ch = &children{kids: make(map[string]*node, k)}
+	}
 }
 
 // dropChild removes the child of n at segment seg.
 func (n *node) dropChild(seg string) {
-	if n.kids != nil {
-		delete(n.kids, seg)
+	c := n.ch
+	if c == nil {
 		return
 	}
-	for i, k := range n.few {
+	if c.kids != nil {
+		delete(c.kids, seg)
+		return
+	}
+	for i, k := range c.few {
 		if k.seg == seg {
-			last := len(n.few) - 1
-			n.few[i] = n.few[last]
-			n.few[last] = kid{}
-			n.few = n.few[:last]
+			last := len(c.few) - 1
+			c.few[i] = c.few[last]
+			c.few[last] = kid{}
+			c.few = c.few[:last]
 			return
 		}
 	}
@@ -102,24 +183,32 @@ func (n *node) dropChild(seg string) {
 
 // numKids returns the number of children of n.
 func (n *node) numKids() int {
-	if n.kids != nil {
-		return len(n.kids)
+	c := n.ch
+	switch {
+	case c == nil:
+		return 0
+	case c.kids != nil:
+		return len(c.kids)
 	}
-	return len(n.few)
+	return len(c.few)
 }
 
 // eachKid calls f with each child of n and its segment, in unspecified
 // order, until f returns false. It reports whether f never did.
 func (n *node) eachKid(f func(seg string, c *node) bool) bool {
-	if n.kids != nil {
-		for seg, c := range n.kids {
-			if !f(seg, c) {
+	c := n.ch
+	if c == nil {
+		return true
+	}
+	if c.kids != nil {
+		for seg, x := range c.kids {
+			if !f(seg, x) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, k := range n.few {
+	for _, k := range c.few {
 		if !f(k.seg, k.n) {
 			return false
 		}
@@ -173,7 +262,6 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 		c := n.child(seg)
 		if c == nil {
 			c = new(node)
-			c.dots = c.buf[:0]
 			n.setChild(seg, c)
 		}
 		n, p = c, rest
@@ -182,7 +270,7 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 		n.x.dots = append(n.x.dots, d)
 		return
 	}
-	n.dots = append(n.dots, d)
+	n.addDot(d)
 	n.addInc(inc)
 }
 
@@ -202,7 +290,7 @@ func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 			}
 			return
 		}
-		n.dots = removeDot(n.dots, d)
+		n.dropDot(d)
 		n.addInc(-inc)
 		return
 	}
@@ -256,7 +344,7 @@ func (n *node) sum() int64 {
 // under appends every dot at or below n to out, those of expiries and
 // persists included.
 func (n *node) under(out []vclock.Dot) []vclock.Dot {
-	out = append(out, n.dots...)
+	out = append(out, n.dots()...)
 	out = append(out, n.ttlDots()...)
 	n.eachKid(func(_ string, c *node) bool {
 		out = c.under(out)

@@ -94,15 +94,15 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		if ow.leaf.tag != 0 {
 			// An expiry or persist replaces those of its key; one that
 			// was a no-op did nothing.
-			return ow.kind == opWrite && oj.leaf.tag != 0 && oj.leaf.path == ow.leaf.path
+			return ow.kind == opWrite && oj.leaf.tag != 0 && oj.leaf.path() == ow.leaf.path()
 		}
 		if ow.kind == opWrite && ow.leaf.n != 0 {
 			return false // an increment drops nothing
 		}
 		if ow.kind == opWrite {
-			return oj.leaf.tag == 0 && oj.leaf.path == ow.leaf.path
+			return oj.leaf.tag == 0 && oj.leaf.path() == ow.leaf.path()
 		}
-		return strings.HasPrefix(oj.leaf.path, ow.leaf.path)
+		return strings.HasPrefix(oj.leaf.path(), ow.leaf.path())
 	}
 	knew := make([]map[int]bool, len(h))
 	for i := range h {
@@ -134,7 +134,7 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 			continue
 		}
 		l := h[j].Op.leaf
-		key := readable(sh, l.path)
+		key := readable(sh, l.path())
 		if l.tag != 0 {
 			ttls[key] = append(ttls[key], l)
 			continue
@@ -145,7 +145,7 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 			out[key] = n + l.n
 		case kindRegister:
 			vs, _ := out[key].([]string)
-			vs = append(vs, fmt.Sprintf("%x", l.val))
+			vs = append(vs, fmt.Sprintf("%x", l.val()))
 			slices.Sort(vs)
 			out[key] = vs
 		case kindSet:
@@ -204,7 +204,7 @@ func checkIndex(s *state, api map[string]any) map[string]any {
 	}
 	var fresh node
 	for d, l := range s.k.All() {
-		fresh.add(l.path, d, l.inc(), l.tag != 0)
+		fresh.add(l.path(), d, l.inc(), l.tag != 0)
 	}
 	if !reflect.DeepEqual(indexValue(s, &fresh), mapValue(s)) {
 		panic("the index kept by the watcher differs from one built from the store")
@@ -222,16 +222,16 @@ func indexValue(s *state, root *node) map[string]any {
 	out := map[string]any{}
 	var walk func(n *node, p string)
 	walk = func(n *node, p string) {
-		if len(n.dots) > 0 {
+		if len(n.dots()) > 0 {
 			key := readable(s.sh, p)
 			switch s.sh.kind {
 			case kindCounter:
 				out[key] = n.sum()
 			case kindRegister:
 				var vs []string
-				for _, d := range n.dots {
+				for _, d := range n.dots() {
 					l, _ := s.k.Get(d)
-					vs = append(vs, fmt.Sprintf("%x", l.val))
+					vs = append(vs, fmt.Sprintf("%x", l.val()))
 				}
 				slices.Sort(vs)
 				out[key] = vs

@@ -306,11 +306,13 @@ func (c *Counter) Add(n int64) Op {
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	cur := c.Value()
-	if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+	if c.s.mayOverflow(n) { // else no counter is near the limits: skip the look-up
+		cur := c.Value()
+		if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+		}
 	}
-	return c.s.write("Counter.Add", leaf{path: c.path, n: n}, nil)
+	return c.s.write("Counter.Add", leaf{pv: c.path, n: n}, nil)
 }
 
 // Register is a multi-value register nested in a [Map], like
@@ -344,15 +346,15 @@ func (r *Register[T]) Values() []T {
 		return nil
 	}
 	n := r.s.find(r.path)
-	if n == nil || len(n.dots) == 0 {
+	if n == nil || len(n.dots()) == 0 {
 		return nil
 	}
-	ds := slices.Clone(n.dots)
+	ds := slices.Clone(n.dots())
 	slices.SortFunc(ds, vclock.Dot.Compare)
 	out := make([]T, 0, len(ds))
 	for _, d := range ds {
 		l, _ := r.s.k.Get(d)
-		if v, ok := decSeg[T](l.val); ok {
+		if v, ok := decSeg[T](l.val()); ok {
 			out = append(out, v)
 		}
 	}
@@ -374,7 +376,7 @@ func (r *Register[T]) Set(v T) Op {
 	if err != nil {
 		return Op{err: err}
 	}
-	return r.s.write("Register.Set", leaf{path: r.path, val: seg}, r.s.dotsAt(r.path))
+	return r.s.write("Register.Set", regLeaf(r.path, seg), r.s.dotsAt(r.path))
 }
 
 // Set is an add-wins observed-remove set nested in a [Map], like
@@ -456,7 +458,7 @@ func (t *Set[E]) Add(e E) Op {
 	if err != nil {
 		return Op{err: err}
 	}
-	return t.s.write("Set.Add", leaf{path: p}, t.s.dotsAt(p))
+	return t.s.write("Set.Add", leaf{pv: p}, t.s.dotsAt(p))
 }
 
 // Remove removes e and returns the op to apply at the other replicas: it
@@ -471,7 +473,7 @@ func (t *Set[E]) Remove(e E) Op {
 		return Op{err: err}
 	}
 	if t.s.find(p) == nil {
-		return Op{kind: opNoop, leaf: leaf{path: p}, sh: t.s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: p}, sh: t.s.sh}
 	}
 	return t.s.remove("Set.Remove", p, t.s.dotsAt(p))
 }

@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -303,4 +304,99 @@ func TestManyKeysAndElements(t *testing.T) {
 	}
 	want = map[int]map[int]bool{}
 	check()
+}
+
+// TestCounterOverflowEveryWayIn: Add skips looking the value up while the
+// increments the map has taken in, in magnitude, cannot reach the range
+// of an int64. A counter near the limit that came in by a merge, a
+// decoded state, a clone or a delta is still caught, and adds that are
+// fine once the bound is passed are still taken.
+func TestCounterOverflowEveryWayIn(t *testing.T) {
+	src := New[string, *Counter]("B")
+	src.At("big").Add(math.MaxInt64 - 1)
+	src.At("small").Add(3)
+	b, err := src.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ways := map[string]func() *Map[string, *Counter]{
+		"merge": func() *Map[string, *Counter] {
+			m := New[string, *Counter]("A")
+			m.At("mine").Add(1)
+			m.Merge(src)
+			return m
+		},
+		"decode": func() *Map[string, *Counter] {
+			m := New[string, *Counter]("A")
+			if err := m.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		},
+		"clone": func() *Map[string, *Counter] {
+			m := New[string, *Counter]("A")
+			m.Merge(src)
+			return m.Clone()
+		},
+		"delta": func() *Map[string, *Counter] {
+			m := New[string, *Counter]("A")
+			m.At("mine").Add(1)
+			m.Merge(src.DeltaSince(m.Version()))
+			return m
+		},
+	}
+	for name, build := range ways {
+		t.Run(name, func(t *testing.T) {
+			m := build()
+			m.SetWriter("A")
+			if err := m.At("big").Add(1).Err(); err != nil {
+				t.Fatalf("MaxInt64-1 + 1: %v", err)
+			}
+			if err := m.At("big").Add(1).Err(); !errors.Is(err, ErrOverflow) {
+				t.Fatalf("MaxInt64 + 1: err = %v, want ErrOverflow", err)
+			}
+			if err := m.At("big").Add(math.MinInt64).Err(); err != nil { // to -1
+				t.Fatalf("MaxInt64 + MinInt64: %v", err)
+			}
+			if err := m.At("big").Add(math.MinInt64).Err(); !errors.Is(err, ErrOverflow) {
+				t.Fatalf("-1 + MinInt64: err = %v, want ErrOverflow", err)
+			}
+			// Far from the limit, a key is fine however large the bound.
+			if err := m.At("small").Add(40).Err(); err != nil || m.At("small").Value() != 43 {
+				t.Fatalf("small: %v, value %d", err, m.At("small").Value())
+			}
+		})
+	}
+	// Deleting the large increments leaves the bound high: adds are still
+	// judged by the value.
+	m := New[string, *Counter]("A")
+	m.At("k").Add(math.MaxInt64)
+	m.Delete("k")
+	if err := m.At("k").Add(math.MaxInt64).Err(); err != nil || m.At("k").Value() != math.MaxInt64 {
+		t.Fatalf("after a delete: %v, value %d", err, m.At("k").Value())
+	}
+	if err := m.At("k").Add(1).Err(); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("err = %v, want ErrOverflow", err)
+	}
+}
+
+// TestFingerprintMatchesScan: the fingerprint kept up to date by writes,
+// deletes and merges is the one computed afresh from the store.
+func TestFingerprintMatchesScan(t *testing.T) {
+	a, b := New[string, *Counter]("A"), New[string, *Counter]("B")
+	for i := range 50 {
+		k := fmt.Sprint("k", i%7)
+		a.At(k).Add(int64(i))
+		b.At(k).Add(1)
+		if i%5 == 0 {
+			b.Delete(k)
+		}
+	}
+	a.Merge(b)
+	a.Delete("k3")
+	for _, m := range []*Map[string, *Counter]{a, b, a.Clone(), a.DeltaSince(b.Version())} {
+		if got, want := m.Fingerprint(), m.s.k.ScanFingerprint(); got != want {
+			t.Fatalf("fingerprint %x, scanned %x", got, want)
+		}
+	}
 }

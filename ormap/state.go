@@ -1,8 +1,11 @@
 package ormap
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -30,23 +33,66 @@ type shape struct {
 
 // leaf is what one dot of a map's store holds. Every write makes a leaf
 // under a dot of its own, so a dot's leaf never changes.
+//
+// A leaf is 32 bytes, and the dot store's slot of one 64, because the key
+// path and a register's value share a string.
 type leaf struct {
-	path string // the key path, segment by segment (see appendSeg)
-	n    int64  // a counter increment; an expiry's time, wall part
-	val  string // a register value's segment
-	lg   uint32 // an expiry's time, logical part
-	tag  ttlTag // what the leaf is: a value's write, an expiry or a persist
+	// pv is the key path, segment by segment (see appendSeg); in the
+	// leaf of a register value, it is that value's segment as one more
+	// segment, then the key path.
+	pv  string
+	n   int64  // a counter increment; an expiry's time, wall part
+	lg  uint32 // an expiry's time, logical part
+	tag ttlTag // what the leaf is: a value's write, an expiry or a persist
+	reg bool   // pv starts with a register value
+}
+
+// regLeaf returns the leaf of a register value: the segment v at key
+// path p.
+func regLeaf(p, v string) leaf {
+	var b strings.Builder
+	b.Grow(binary.MaxVarintLen64 + len(v) + len(p))
+	var n [binary.MaxVarintLen64]byte
+	b.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+	b.WriteString(v)
+	b.WriteString(p)
+	return leaf{pv: b.String(), reg: true}
+}
+
+// path returns the key path of the leaf.
+func (l leaf) path() string {
+	if !l.reg {
+		return l.pv
+	}
+	_, rest, _ := nextSeg(l.pv)
+	return rest
+}
+
+// val returns the segment of a register value's leaf, or "".
+func (l leaf) val() string {
+	if !l.reg {
+		return ""
+	}
+	v, _, _ := nextSeg(l.pv)
+	return v
 }
 
 // state is what a top-level map and all the maps and values nested in it
 // share: the replica ID, the dot store with its causal context, and the
 // index of the store by key path.
 type state struct {
-	id  vclock.ReplicaID
-	k   dotkernel.Kernel[vclock.Dot, leaf]
-	ix  node
-	lim codec.Limits
-	sh  *shape
+	id vclock.ReplicaID
+	k  dotkernel.Kernel[vclock.Dot, leaf]
+	ix node
+	// incs bounds the size of every counter's value: the sum of the
+	// magnitudes of the increments indexed since the index was built,
+	// saturated. It never decreases, not even when a delete drops
+	// increments, so while an increment n has |n| + incs within the range
+	// of an int64, no counter can leave that range by adding n, and
+	// Counter.Add needs no look-up of the counter's value to know it.
+	incs uint64
+	lim  codec.Limits
+	sh   *shape
 
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
@@ -67,15 +113,15 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
 		if l.tag != 0 {
-			s.noteTTL(l.path, added)
+			s.noteTTL(l.path(), added)
 		}
 		if added {
-			s.ix.add(l.path, d, l.inc(), l.tag != 0)
+			s.index(l, d)
 			if s.noting {
-				s.noteAdded(l.path, d)
+				s.noteAdded(l.path(), d)
 			}
 		} else {
-			s.ix.remove(l.path, d, l.inc(), l.tag != 0)
+			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
 	}
 }
@@ -84,17 +130,45 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
+	s.incs = 0
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
-		s.ix.kids = make(map[string]*node, k.Len())
+		s.ix.reserveKids(k.Len())
 	}
 	for d, l := range s.k.All() {
 		if l.tag != 0 {
-			s.noteTTL(l.path, true)
+			s.noteTTL(l.path(), true)
 		}
-		s.ix.add(l.path, d, l.inc(), l.tag != 0)
+		s.index(l, d)
 	}
 	s.watch()
+}
+
+// index adds the leaf l under the dot d to the index.
+func (s *state) index(l leaf, d vclock.Dot) {
+	inc := l.inc()
+	s.ix.add(l.path(), d, inc, l.tag != 0)
+	s.incs = addMagnitude(s.incs, inc)
+}
+
+// addMagnitude returns b plus the magnitude of n, saturated to the range
+// of an int64 (which is all Counter.Add compares it with).
+func addMagnitude(b uint64, n int64) uint64 {
+	m := uint64(n)
+	if n < 0 {
+		m = -m // the magnitude of math.MinInt64 is 2^63, as a uint64
+	}
+	if b+m < b || b+m > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return b + m
+}
+
+// mayOverflow reports whether adding n to some counter of the map might
+// leave the range of an int64: whether n and every increment indexed add
+// up, in magnitude, to more than that range.
+func (s *state) mayOverflow(n int64) bool {
+	return addMagnitude(s.incs, n) >= math.MaxInt64
 }
 
 func (s *state) mustWrite(what string) {
@@ -110,7 +184,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
 	}
-	if q, ok := s.expiredPrefix(l.path); ok && l.tag == 0 {
+	if q, ok := s.expiredPrefix(l.path()); ok && l.tag == 0 {
 		// The key has expired here: the write starts it afresh. (Expire
 		// and Persist do nothing to an expired key: they checked, before
 		// Expire read the clock, which may have moved past an expiry.)
@@ -128,7 +202,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 func (s *state) remove(what, path string, drop []vclock.Dot) Op {
 	s.mustWrite(what)
 	if len(drop) == 0 {
-		return Op{kind: opNoop, leaf: leaf{path: path}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: path}, sh: s.sh}
 	}
 	if _, err := s.k.Next(s.id); err != nil {
 		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
@@ -136,7 +210,7 @@ func (s *state) remove(what, path string, drop []vclock.Dot) Op {
 	drop = s.dropAll(drop)
 	d := s.k.Mint(s.id)
 	s.k.Record(d, d, drop)
-	return Op{kind: opRemove, dot: d, leaf: leaf{path: path}, dropped: drop, sh: s.sh}
+	return Op{kind: opRemove, dot: d, leaf: leaf{pv: path}, dropped: drop, sh: s.sh}
 }
 
 // dropAll removes the dots of drop from the store and returns them
@@ -152,7 +226,7 @@ func (s *state) dropAll(drop []vclock.Dot) []vclock.Dot {
 // dotsAt returns a copy of the dots at exactly path p.
 func (s *state) dotsAt(p string) []vclock.Dot {
 	if n := s.ix.find(p); n != nil {
-		return slices.Clone(n.dots)
+		return slices.Clone(n.dots())
 	}
 	return nil
 }
@@ -185,7 +259,7 @@ func (s *state) apply(op Op) (bool, error) {
 		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
 			changed = true
 			if s.hook != nil {
-				s.reportFresh(op.leaf.path, func(d vclock.Dot) bool { return d == op.dot })
+				s.reportFresh(op.leaf.path(), func(d vclock.Dot) bool { return d == op.dot })
 			}
 		}
 	} else {
@@ -199,10 +273,10 @@ func (sh *shape) checkLeaf(l leaf) error {
 	if l.tag != 0 {
 		return sh.checkTTL(l)
 	}
-	if n := countSegs(l.path); n != len(sh.segs) {
+	if n := countSegs(l.path()); n != len(sh.segs) {
 		return fmt.Errorf("%w: a key path of %d segments, want %d", ErrInvalidOp, n, len(sh.segs))
 	}
-	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.val != "") {
+	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.reg) || (sh.kind == kindRegister && !l.reg) {
 		return fmt.Errorf("%w: a value of another type", ErrInvalidOp)
 	}
 	return nil
@@ -222,13 +296,13 @@ func mergeDots(a, b []vclock.Dot) []vclock.Dot {
 // checkTTL reports why the expiry or persist leaf l does not fit the
 // shape sh, or nil.
 func (sh *shape) checkTTL(l leaf) error {
-	if n := countSegs(l.path); n < 1 || n > sh.levels() {
+	if n := countSegs(l.path()); n < 1 || n > sh.levels() {
 		return fmt.Errorf("%w: an expiry of a key path of %d segments, want 1 to %d", ErrInvalidOp, n, sh.levels())
 	}
 	switch {
 	case l.tag != tagExpire && l.tag != tagPersist:
 		return fmt.Errorf("%w: a leaf of kind %d", ErrInvalidOp, l.tag)
-	case l.val != "" || (l.tag == tagPersist && (l.n != 0 || l.lg != 0)):
+	case l.reg || (l.tag == tagPersist && (l.n != 0 || l.lg != 0)):
 		return fmt.Errorf("%w: an expiry with a value", ErrInvalidOp)
 	}
 	return nil

@@ -73,14 +73,14 @@ func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op {
 		return Op{err: fmt.Errorf("%w: Expire on a map without a clock", ErrInvalidTTL)}
 	}
 	if s.find(p) == nil {
-		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagExpire}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: p, tag: tagExpire}, sh: s.sh}
 	}
 	now := s.clk.Now()
 	wall := now.Wall + int64(ttl)
 	if wall < now.Wall {
 		wall = math.MaxInt64 // saturate: expires never
 	}
-	return s.write("Expire", leaf{path: p, tag: tagExpire, n: wall, lg: now.Logical}, s.ttlDots(p))
+	return s.write("Expire", leaf{pv: p, tag: tagExpire, n: wall, lg: now.Logical}, s.ttlDots(p))
 }
 
 // Persist removes the expiry of key k and returns the op to apply at the
@@ -101,12 +101,12 @@ func (m *Map[K, V]) Persist(k K) Op {
 	}
 	n := s.find(p)
 	if n == nil {
-		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagPersist}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: p, tag: tagPersist}, sh: s.sh}
 	}
 	if _, ok := s.expiryOf(n); !ok {
-		return Op{kind: opNoop, leaf: leaf{path: p, tag: tagPersist}, sh: s.sh}
+		return Op{kind: opNoop, leaf: leaf{pv: p, tag: tagPersist}, sh: s.sh}
 	}
-	return s.write("Persist", leaf{path: p, tag: tagPersist}, s.ttlDots(p))
+	return s.write("Persist", leaf{pv: p, tag: tagPersist}, s.ttlDots(p))
 }
 
 // ExpiresAt returns the time key k expires at, by the rules of

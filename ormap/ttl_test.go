@@ -250,11 +250,11 @@ func TestExpireRefusals(t *testing.T) {
 	if op := m.Persist("k"); !op.IsNoop() {
 		t.Fatalf("persist without an expiry: %v", op)
 	}
-	if err := m.Apply(Op{kind: opWrite, dot: vclock.Dot{Replica: "B", Seq: 1}, leaf: leaf{path: appendSeg("", "k"), tag: tagPersist, n: 5}}); !errors.Is(err, ErrInvalidOp) {
+	if err := m.Apply(Op{kind: opWrite, dot: vclock.Dot{Replica: "B", Seq: 1}, leaf: leaf{pv: appendSeg("", "k"), tag: tagPersist, n: 5}}); !errors.Is(err, ErrInvalidOp) {
 		t.Fatalf("a persist with a time: %v", err)
 	}
 	deep := New[string, *Map[string, *Counter]]("A")
-	if err := deep.Apply(Op{kind: opWrite, dot: vclock.Dot{Replica: "B", Seq: 1}, leaf: leaf{path: appendSeg(appendSeg(appendSeg("", "a"), "b"), "c"), tag: tagExpire, n: 5}}); !errors.Is(err, ErrInvalidOp) {
+	if err := deep.Apply(Op{kind: opWrite, dot: vclock.Dot{Replica: "B", Seq: 1}, leaf: leaf{pv: appendSeg(appendSeg(appendSeg("", "a"), "b"), "c"), tag: tagExpire, n: 5}}); !errors.Is(err, ErrInvalidOp) {
 		t.Fatalf("an expiry three keys deep in a two-level map: %v", err)
 	}
 }
