@@ -326,16 +326,30 @@ func (r *Replica) counts(w ReplicaID) []objFinal {
 	return out
 }
 
-// versionsOf decodes the versions of the objects that can retire
-// writers, sorted by object. The caller holds r.mu.
+// WriterCounter is an optional interface of a [Retirer] whose version
+// does not count its writers' events, or that has no version (it is no
+// [DeltaObject]), such as counter.Bounded.
+type WriterCounter interface {
+	// Writers returns, for each writer the object names, how many of its
+	// events the object holds: the units of a retirement's Base and Final.
+	Writers() vclock.Clock
+}
+
+// versionsOf returns, sorted by object, the writers' event counts of the
+// objects that can retire writers: a WriterCounter's, or a DeltaObject's
+// version. The caller holds r.mu.
 func (r *Replica) versionsOf() []namedVersion {
 	var out []namedVersion
 	for _, name := range r.sortedObjects() {
-		d, ok := r.objects[name].(DeltaObject)
-		if !ok {
+		if _, ok := r.objects[name].(Retirer); !ok {
 			continue
 		}
-		if _, ok := r.objects[name].(Retirer); !ok {
+		if wc, ok := r.objects[name].(WriterCounter); ok {
+			out = append(out, namedVersion{name, wc.Writers()})
+			continue
+		}
+		d, ok := r.objects[name].(DeltaObject)
+		if !ok {
 			continue
 		}
 		b, err := d.VersionBinary()
