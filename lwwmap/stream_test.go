@@ -49,14 +49,15 @@ func checkStreamed(t tb, m *Map[string, string], wantPlaced bool) {
 	}
 }
 
-// TestMarshalPlacesEntriesInWindows: three writers, overwrites, deletes
-// and 6,000 keys, more than one window of the placing array holds.
-func TestMarshalPlacesEntriesInWindows(t *testing.T) {
+// threeWriters returns a map of n keys written by three writers in turn,
+// then every key overwritten `over` times by the first (every 7th deleted
+// instead on its first overwrite).
+func threeWriters(n, over int) *Map[string, string] {
 	ft := &fakeTime{now: start}
 	a := New[string, string]("us-east-1", clock.New(clock.WithSource(ft.source(0))))
 	b := New[string, string]("eu-west-1", clock.New(clock.WithSource(ft.source(0))))
 	c := New[string, string]("ap-south-1", clock.New(clock.WithSource(ft.source(0))))
-	for i := range 6000 {
+	for i := range n {
 		k := fmt.Sprintf("key-%06d", i)
 		switch i % 3 {
 		case 0:
@@ -70,14 +71,38 @@ func TestMarshalPlacesEntriesInWindows(t *testing.T) {
 	}
 	a.Merge(b)
 	a.Merge(c)
-	for i := 0; i < 6000; i += 7 {
-		a.Put(fmt.Sprintf("key-%06d", i), "again")
-		a.Delete(fmt.Sprintf("key-%06d", i+3))
-		ft.now += 1000
+	for r := range over {
+		for i := 0; i < n; i += 7 {
+			a.Put(fmt.Sprintf("key-%06d", i), "again")
+			if r == 0 {
+				a.Delete(fmt.Sprintf("key-%06d", i+3))
+			}
+			ft.now += 1000
+		}
 	}
+	return a
+}
+
+// TestMarshalPlacesEntriesByDot: three writers, overwrites, deletes and
+// 6,000 keys, whose slot numbers are placed at their dots (fewer than two
+// dots per entry).
+func TestMarshalPlacesEntriesByDot(t *testing.T) {
+	a := threeWriters(6000, 1)
 	p, _ := a.planEntries()
-	if win := max(1024, p.size/48); win >= len(a.m) {
-		t.Fatalf("one window of %d holds all %d entries: the test no longer takes several", win, len(a.m))
+	if p.byRank || len(p.slots) < a.m.Len() {
+		t.Fatalf("placed by rank: %v, %d places for %d entries", p.byRank, len(p.slots), a.m.Len())
+	}
+	checkStreamed(t, a, true)
+}
+
+// TestMarshalPlacesEntriesByRank: the same with every seventh key
+// overwritten 20 times, about four dots per entry: the slot numbers are
+// placed by their ranks among the dots.
+func TestMarshalPlacesEntriesByRank(t *testing.T) {
+	a := threeWriters(6000, 20)
+	p, _ := a.planEntries()
+	if !p.byRank || len(p.slots) != a.m.Len() {
+		t.Fatalf("placed by rank: %v, %d places for %d entries", p.byRank, len(p.slots), a.m.Len())
 	}
 	checkStreamed(t, a, true)
 }
