@@ -70,13 +70,13 @@ type Map[K comparable, V any] struct {
 	repH   []uint64                    // hash of each ID of reps, for entryHash
 	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
-	ctx   vclock.Context  // every write seen
+	ctx   vclock.Context               // every write seen
 	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
-	nDel  int             // delete markers in m
-	gcN   uint64          // delete markers collected (see gc.go)
-	maxTS clock.Timestamp // no entry of m is later
-	fp    uint64          // wrapping sum of hashOf the live entries of m
-	lim   codec.Limits    // for the decoders; zero fields take the defaults
+	nDel  int                          // delete markers in m
+	gcN   uint64                       // delete markers collected (see gc.go)
+	maxTS clock.Timestamp              // no entry of m is later
+	fp    uint64                       // wrapping sum of hashOf the live entries of m
+	lim   codec.Limits                 // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
 	// lostTo holds, for a key whose entry is this writer's own, the latest
