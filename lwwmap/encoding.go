@@ -433,7 +433,8 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	} else {
 		p.slots = make([]uint32, span)
 	}
-	minWall, maxWall := int64(math.MaxInt64), int64(0)
+	minWall := int64(math.MaxInt64)
+	maxWall := make([]int64, nr) // per writer index: the latest wall time of its entries
 	keyLen, valLen := lenOf[K](), lenOf[V]()
 	for i, e := range m.m.Numbered() {
 		r := e.writer()
@@ -457,10 +458,10 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 			// The tag's base bit, and the base: a wall time step and a
 			// logical part.
 			p.bases[r]++
-			n += 4 + 9 + 5
+			n += 4 + intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
 		}
 		p.size += n
-		minWall, maxWall = min(minWall, e.wall), max(maxWall, e.wall)
+		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
 	}
 	if p.byRank {
 		// The rank of a dot is the number of marks before it: counted
@@ -481,15 +482,16 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	if n > 0 {
 		p.base = minWall
 	}
-	// Every wall time step is within maxWall-minWall either way; the
-	// sequence number steps add up to at most the writer's highest.
-	step := intLen(maxWall - minWall)
+	// A writer's timestamps grow with its sequence numbers, so its wall
+	// time steps add up to its latest wall time less the base (a state
+	// where they do not, which only a forged one can be, grows the buffer
+	// as it is written); its sequence number steps add up to at most its
+	// highest.
 	for _, i := range byID {
 		if n := p.cnt[i]; n > 0 {
 			p.order = append(p.order, i)
-			hi := top[i]
 			u := uint64(n)
-			p.size += 5 + 9 + n*step + int(u+2*min(u, hi>>7)+2*min(u, hi>>16)+4*min(u, hi>>32))
+			p.size += 5 + 9 + int(stepsLen(u, top[i])+stepsLen(u, uint64(maxWall[i]-p.base)))
 		}
 	}
 	p.size += 5 + 9
@@ -524,6 +526,15 @@ func lenOf[T any]() func(T) int {
 		}
 		return guessLen
 	}
+}
+
+// stepsLen bounds the bytes codec.Writer.Uint (or codec.Writer.Int, for
+// steps that are not negative) takes for u steps that add up to at most
+// sum: one byte each, one more from 1<<7, one more from 1<<8, two more
+// from 1<<16 and four more from 1<<32, and at most sum>>b steps can
+// reach 1<<b.
+func stepsLen(u, sum uint64) uint64 {
+	return u + min(u, sum>>7) + min(u, sum>>8) + 2*min(u, sum>>16) + 4*min(u, sum>>32)
 }
 
 // intLen returns the bytes codec.Writer.Int takes for any integer between
