@@ -718,9 +718,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	if o.m.Len() > 0 {
 		m.makeIndex()
-		if m.m.Len() == 0 {
-			m.m.Reserve(o.m.Len())
-		}
+		m.makeRoom(o, &mine)
 	}
 	for k, oe := range o.m.All() {
 		ne := *oe
@@ -770,6 +768,25 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	m.tidy()
 	return changed
+}
+
+// makeRoom grows m's table, before a merge of o, to hold every key o may
+// bring, when that may take more than one doubling (a state taken in by a
+// new or small replica): growing once moves each key once, growing by
+// doubling up to twice. The keys o may bring are those whose write m has
+// not seen (mine describes m's context); a table that one doubling at
+// most will fit is left to grow as it goes.
+func (m *Map[K, V]) makeRoom(o *Map[K, V], mine *limits) {
+	if m.m.Len()+o.m.Len() <= m.m.Slots()*7/4 {
+		return
+	}
+	fresh := 0
+	for _, e := range o.m.All() {
+		if !mine.has(&m.ctx, o.reps, e.writer(), e.seq) {
+			fresh++
+		}
+	}
+	m.m.Reserve(m.m.Len() + fresh)
 }
 
 // limits holds, for each replica of a table, the count up to which a
