@@ -276,12 +276,11 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if err != nil {
 		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
 	}
-	d := m.ctx.Next(m.id)
+	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
 		return Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
 	}
 	ts := m.clk.Now()
-	m.ctx.Add(d)
 	var drops dotList
 	if len(m.ttl) > 0 {
 		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
