@@ -449,16 +449,19 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		}
 		p.cnt[r]++
 		k, _ := m.m.At(i)
-		n := codec.UintLen(uint64(e.logical)<<1|1) + keyLen(k)
+		tag := uint64(e.logical)<<1 | 1
+		if e.bwall != 0 {
+			tag |= baseTag
+		}
+		n := codec.UintLen(tag) + keyLen(k)
 		if !e.deleted() {
 			p.puts[r]++
 			n += valLen(e.v)
 		}
 		if e.bwall != 0 {
-			// The tag's base bit, and the base: a wall time step and a
-			// logical part.
+			// The base: a wall time step and a logical part.
 			p.bases[r]++
-			n += 4 + intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
+			n += intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
 		}
 		p.size += n
 		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
