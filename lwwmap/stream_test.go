@@ -151,11 +151,11 @@ func TestMarshalStreamsRandomStates(t *testing.T) {
 
 // TestMarshalAllocatesAboutItsOutput: the encoder allocates its buffer
 // once, within a few percent of the output, and an array of 4 bytes per
-// dot (by dot) or per entry and a bit per dot (by rank): about 1.2 times
-// the output for keys of 10 bytes and values of 1 to 5. The bound, 1.3,
-// leaves room for the allocator's rounding; copying the entries, as the
-// encoder once did, or a bound below the output (which makes the buffer
-// grow by copying) allocates twice the output or more.
+// dot (by dot) or per entry and a bit per dot (by rank): about 1.3 times
+// the output here, for entries of about 20 bytes. The bound, 1.4, leaves
+// room for the allocator's rounding; copying the entries, as the encoder
+// once did, or a bound below the output (which makes the buffer grow by
+// copying) allocates twice the output or more.
 func TestMarshalAllocatesAboutItsOutput(t *testing.T) {
 	if costcheck.Race {
 		t.Skip("the race detector allocates for its own bookkeeping")
@@ -168,7 +168,7 @@ func TestMarshalAllocatesAboutItsOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if limit := uint64(len(out)) * 13 / 10; got > limit {
+		if limit := uint64(len(out)) * 14 / 10; got > limit {
 			t.Fatalf("overwritten %d times: encoding %d bytes allocated %d, more than %d", over, len(out), got, limit)
 		}
 	}
