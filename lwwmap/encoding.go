@@ -291,15 +291,16 @@ type sortKey struct {
 //
 // The message is built in one buffer, sized once. The entries are put in
 // their order (writer ID, then sequence number) without a sort, from the
-// numbers of their slots in the table, placed by dot: one pass over the
-// table puts each entry's slot number at its dot's place in an array with
-// a place per dot of the causal context, and the writing walks the array.
-// When the map's entries are fewer than half the dots the context holds
-// (most writes overwritten), that array would be mostly holes: the pass
-// marks each dot in a bitmap instead, and a second pass puts the slot
-// numbers at their ranks in the bitmap. When the entries are a small part
-// of the dots, the bitmap too would cost more than the entries, and they
-// are sorted instead.
+// numbers of their slots in the table, placed by dot: each entry's place
+// is its dot's among the dots of the causal context, and a pass over the
+// table puts the slot numbers whose places fall in a window into an array
+// (4 bytes a place, a tenth of the output or less), which the writing
+// then walks; a pass per window. When the map's entries are fewer than
+// half the dots the context holds (most writes overwritten), most places
+// would be holes: the first pass marks each dot in a bitmap, and an
+// entry's place is its rank among the marks instead. When the entries are
+// a small part of the dots, the bitmap too would cost more than the
+// entries, and they are sorted instead.
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	w := codec.NewWriter(codec.KindMap, 0)
 	w.Table(m.ctx.ReplicaIDs()...) // the table ctx.Encode makes
@@ -322,33 +323,47 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	var prevSeq uint64
 	var prevWall int64
 	var batch [placeBatch]item[K, V]
-	for lo := 0; lo < len(p.slots); lo += placeBatch {
-		// Read the batch's keys first, so that their loads from memory
-		// overlap rather than wait one after another.
-		nb := 0
-		for _, s := range p.slots[lo:min(lo+placeBatch, len(p.slots))] {
-			if s != 0 {
-				batch[nb].k, batch[nb].e = m.m.At(int(s - 1))
-				nb++
+	slots := make([]uint32, min(p.places, max(placeMin, p.size/placeShare)))
+	for wlo := 0; wlo < p.places; wlo += len(slots) {
+		win := slots[:min(len(slots), p.places-wlo)]
+		m.fill(&p, wlo, win)
+		for lo := 0; lo < len(win); lo += placeBatch {
+			// Read the batch's keys first, so that their loads from memory
+			// overlap rather than wait one after another.
+			nb := 0
+			for _, s := range win[lo:min(lo+placeBatch, len(win))] {
+				if s != 0 {
+					batch[nb].k, batch[nb].e = m.m.At(int(s - 1))
+					nb++
+				}
 			}
-		}
-		for _, it := range batch[:nb] {
-			if written == end {
-				g++
-				rep := p.order[g]
-				end += p.cnt[rep]
-				w.Array(1 + 4*p.cnt[rep] + p.puts[rep] + baseFields*p.bases[rep])
-				w.Replica(string(m.reps[rep]))
-				prevSeq, prevWall = 0, p.base
+			for _, it := range batch[:nb] {
+				if written == end {
+					g++
+					rep := p.order[g]
+					end += p.cnt[rep]
+					w.Array(1 + 4*p.cnt[rep] + p.puts[rep] + baseFields*p.bases[rep])
+					w.Replica(string(m.reps[rep]))
+					prevSeq, prevWall = 0, p.base
+				}
+				written++
+				putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
+				prevSeq, prevWall = it.e.seq, it.e.wall
 			}
-			written++
-			putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
-			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
 	}
 	m.putTTL(w)
 	return w.Bytes()
 }
+
+// The window of places of the encoder: placeShare places (4 bytes each)
+// per byte of the bound on the output, so that the window's array takes a
+// tenth of the output at most, but at least placeMin places. A variable
+// so that tests can take several windows of small maps.
+var (
+	placeShare = 40
+	placeMin   = 1024
+)
 
 // placeBatch is the number of places of the slot array whose entries the
 // encoder reads ahead of writing them.
@@ -388,21 +403,38 @@ type entryPlan struct {
 	base  int64    // the smallest wall time
 	size  int      // a bound on the bytes of the groups
 
-	// slots holds the entries' slot numbers, plus one, in their order,
-	// with zeros where there is none: a place per dot of the context
-	// (placed by dot), or a place per entry (placed by rank).
-	slots  []uint32
-	byRank bool // placed by rank
+	places int      // a place per dot of the context, or per entry if byRank
+	byRank bool     // an entry's place is its dot's rank among the marks
+	start  []uint64 // per writer index: the place (or mark) of its sequence number 1
+	marks  []uint64 // if byRank: a bit per dot, set for the entries'
+	ranks  []uint32 // per word of marks: the bits set in the words before
+}
+
+// fill puts into win the numbers of the slots, plus one, of the entries
+// whose places are lo to lo+len(win)-1, each at its place less lo, and
+// zeros where there is none: a pass over m's table.
+func (m *Map[K, V]) fill(p *entryPlan, lo int, win []uint32) {
+	clear(win)
+	for i, e := range m.m.Numbered() {
+		c := p.start[e.writer()] + e.seq - 1
+		if p.byRank {
+			word := p.marks[c>>6]
+			c = uint64(p.ranks[c>>6]) + uint64(bits.OnesCount64(word&(1<<(c&63)-1)))
+		}
+		if c >= uint64(lo) && c-uint64(lo) < uint64(len(win)) {
+			win[c-uint64(lo)] = uint32(i) + 1
+		}
+	}
 }
 
 // placeByDot is how many dots per entry of the context the array of
 // slots placed by dot may take; beyond, they are placed by rank.
 const placeByDot = 2
 
-// planEntries goes once through the map: it places each entry's slot
-// number at its dot, counts the entries of each writer and bounds the
-// bytes of the encoding. It returns false, having done nothing, if the
-// places would take more memory than the entries themselves.
+// planEntries goes once through the map: it counts the entries of each
+// writer, bounds the bytes of the encoding and, if the entries are placed
+// by rank, marks their dots. It returns false, having done nothing, if the
+// marks would take more memory than the entries themselves.
 func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	nr := len(m.reps)
 	p := entryPlan{cnt: make([]int, nr), puts: make([]int, nr), bases: make([]int, nr)}
@@ -417,21 +449,20 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 			top[i] = max(top[i], rg.Hi)
 		}
 	}
-	start := make([]uint64, nr) // per writer index: the place of its sequence number 1
+	p.start = make([]uint64, nr)
 	span := uint64(0)
 	for _, i := range byID {
-		start[i] = span
+		p.start[i] = span
 		span += top[i]
 	}
 	n := m.m.Len()
 	if span/64 > uint64(n) || span >= math.MaxUint32 || m.m.Slots() >= math.MaxUint32 {
 		return p, false
 	}
-	var marks []uint64 // placed by rank: a bit per dot, set for the entries'
+	p.places = int(span)
 	if p.byRank = span > placeByDot*uint64(n); p.byRank {
-		marks = make([]uint64, span/64+1)
-	} else {
-		p.slots = make([]uint32, span)
+		p.marks = make([]uint64, span/64+1)
+		p.places = n
 	}
 	minWall := int64(math.MaxInt64)
 	maxWall := make([]int64, nr) // per writer index: the latest wall time of its entries
@@ -441,11 +472,9 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		if e.seq == 0 || e.seq > top[r] {
 			return p, false // outside the context: cannot be, but is not worth a panic
 		}
-		c := start[r] + e.seq - 1
 		if p.byRank {
-			marks[c>>6] |= 1 << (c & 63)
-		} else {
-			p.slots[c] = uint32(i) + 1
+			c := p.start[r] + e.seq - 1
+			p.marks[c>>6] |= 1 << (c & 63)
 		}
 		p.cnt[r]++
 		k, _ := m.m.At(i)
@@ -469,17 +498,11 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	if p.byRank {
 		// The rank of a dot is the number of marks before it: counted
 		// per word first.
-		ranks := make([]uint32, len(marks))
+		p.ranks = make([]uint32, len(p.marks))
 		total := 0
-		for i, word := range marks {
-			ranks[i] = uint32(total)
+		for i, word := range p.marks {
+			p.ranks[i] = uint32(total)
 			total += bits.OnesCount64(word)
-		}
-		p.slots = make([]uint32, n)
-		for i, e := range m.m.Numbered() {
-			c := start[e.writer()] + e.seq - 1
-			word := marks[c>>6]
-			p.slots[int(ranks[c>>6])+bits.OnesCount64(word&(1<<(c&63)-1))] = uint32(i) + 1
 		}
 	}
 	if n > 0 {
