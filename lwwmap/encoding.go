@@ -323,7 +323,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	var prevSeq uint64
 	var prevWall int64
 	var batch [placeBatch]item[K, V]
-	slots := make([]uint32, min(p.places, max(placeMin, p.size/placeShare)))
+	slots := make([]uint32, p.window())
 	for wlo := 0; wlo < p.places; wlo += len(slots) {
 		win := slots[:min(len(slots), p.places-wlo)]
 		m.fill(&p, wlo, win)
@@ -356,14 +356,22 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	return w.Bytes()
 }
 
-// The window of places of the encoder: placeShare places (4 bytes each)
-// per byte of the bound on the output, so that the window's array takes a
-// tenth of the output at most, but at least placeMin places. A variable
-// so that tests can take several windows of small maps.
+// The window of places of the encoder: a place (4 bytes) per placeShare
+// bytes of the bound on the output, so that the window's array takes a
+// tenth of the output at most, but at least placeMin places, and a
+// quarter of the places, so that tiny entries do not take a pass over the
+// table each few bytes of output. Variables so that tests can take
+// several windows of small maps.
 var (
 	placeShare = 40
 	placeMin   = 1024
+	maxWindows = 4
 )
+
+// window returns the number of places of the encoder's window for p.
+func (p *entryPlan) window() int {
+	return min(p.places, max(placeMin, p.size/placeShare, (p.places+maxWindows-1)/maxWindows))
+}
 
 // placeBatch is the number of places of the slot array whose entries the
 // encoder reads ahead of writing them.

@@ -87,7 +87,7 @@ func threeWriters(n, over int) *Map[string, string] {
 // windows returns the number of windows of places MarshalBinary takes
 // for the plan p.
 func windows(p *entryPlan) int {
-	win := min(p.places, max(placeMin, p.size/placeShare))
+	win := p.window()
 	return (p.places + win - 1) / win
 }
 
@@ -119,9 +119,9 @@ func TestMarshalPlacesEntriesByRank(t *testing.T) {
 // with windows of a few places, so that entries of one writer, and the
 // holes between them, straddle windows.
 func TestMarshalStreamsInSmallWindows(t *testing.T) {
-	oldShare, oldMin := placeShare, placeMin
-	placeShare, placeMin = 1<<30, 3
-	t.Cleanup(func() { placeShare, placeMin = oldShare, oldMin })
+	oldShare, oldMin, oldMax := placeShare, placeMin, maxWindows
+	placeShare, placeMin, maxWindows = 1<<30, 3, 1<<30
+	t.Cleanup(func() { placeShare, placeMin, maxWindows = oldShare, oldMin, oldMax })
 	TestMarshalStreamsRandomStates(t)
 }
 
