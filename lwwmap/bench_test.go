@@ -315,10 +315,10 @@ func BenchmarkUnmarshal100k(b *testing.B) {
 // plainEncoding writes m's entries the straightforward way: each as an
 // array of dot, timestamp, key and value.
 func plainEncoding[K comparable, V any](m *Map[K, V]) []byte {
-	w := codec.NewWriter(codec.KindMap, 32*len(m.m))
+	w := codec.NewWriter(codec.KindMap, 32*m.m.Len())
 	m.ctx.Encode(w)
-	w.Array(len(m.m))
-	for k, e := range m.m {
+	w.Array(m.m.Len())
+	for k, e := range entries(m) {
 		if e.deleted() {
 			w.Array(5)
 		} else {
@@ -491,9 +491,9 @@ func BenchmarkFingerprintOfMerge100k(b *testing.B) {
 		e, old  entry[string]
 		replace bool
 	}
-	steps := make([]step, 0, len(y.m))
-	for k, e := range y.m {
-		old, ok := x.m[k]
+	steps := make([]step, 0, y.m.Len())
+	for k, e := range entries(y) {
+		old, ok := x.m.Get(k)
 		steps = append(steps, step{k, e, old, ok})
 	}
 	b.ReportAllocs()

@@ -285,14 +285,14 @@ func TestBaseEncodingByHand(t *testing.T) {
 		m := &Map[string, string]{}
 		a := m.intern("a")
 		m.ctx.AddRange("a", 1, 1)
-		m.m = map[string]entry[string]{"k": {wall: wall, rep: a, seq: 1, bwall: wall - 3, blogical: 2, v: "x"}}
+		setEntries(m, map[string]entry[string]{"k": {wall: wall, rep: a, seq: 1, bwall: wall - 3, blogical: 2, v: "x"}})
 		got, err := m.MarshalBinary()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("got %x, %v\nwant %x", got, err, want)
 		}
 		back, err := decodeState[string, string](want, codec.Limits{})
-		if err != nil || back.m["k"] != m.m["k"] {
-			t.Fatalf("decoded %+v, %v", back.m, err)
+		if err != nil || entryOf(back, "k") != entryOf(m, "k") {
+			t.Fatalf("decoded %+v, %v", entries(back), err)
 		}
 		// A base cut off, and a base of no wall time, are refused.
 		bad := slices.Clone(want)
@@ -393,7 +393,7 @@ func TestConflictReportsProperty(t *testing.T) {
 					}
 				}
 				// The entries sent reach replica i: a delta's, not all of o's.
-				for _, e := range sent.m {
+				for _, e := range entries(sent) {
 					see(i, sent.dot(&e))
 				}
 			}
@@ -429,7 +429,7 @@ func TestConflictReportsProperty(t *testing.T) {
 				continue
 			}
 			for _, key := range []string{"a", "b"} {
-				e, ok := maps[0].m[key]
+				e, ok := maps[0].m.Get(key)
 				if !ok {
 					continue
 				}
@@ -481,7 +481,7 @@ func TestWriteKnownOnlyFromAContextIsNotSeen(t *testing.T) {
 				t.Fatalf("ap reported %q, want %q", got, want)
 			}
 			eu.Merge(ap) // eu's context now names u; its entry of a is still e1
-			if !eu.ctx.Contains(u.Dot()) || eu.m["a"].seq != e1.Dot().Seq {
+			if !eu.ctx.Contains(u.Dot()) || entryOf(eu, "a").seq != e1.Dot().Seq {
 				t.Fatalf("eu should know the dot of u and keep e1")
 			}
 			ft.now += 10
@@ -489,7 +489,7 @@ func TestWriteKnownOnlyFromAContextIsNotSeen(t *testing.T) {
 			switch path {
 			case "delta":
 				d := us.DeltaSince(eu.Version())
-				if _, ok := d.m["a"]; ok {
+				if _, ok := d.m.Get("a"); ok {
 					t.Fatal("the delta holds u, which eu's version counts")
 				}
 				eu.Merge(d)

@@ -26,14 +26,11 @@ func deltaSinceScan[K comparable, V any](m *Map[K, V], v vclock.Clock) *Map[K, V
 	for i, id := range m.reps {
 		seen[i] = v.Get(id)
 	}
-	for k, e := range m.m {
+	for k, e := range entries(m) {
 		if e.seq <= seen[e.writer()] {
 			continue
 		}
-		if d.m == nil {
-			d.m = make(map[K]entry[V])
-		}
-		d.m[k] = e
+		d.m.Put(k, e)
 		if e.deleted() {
 			d.nDel++
 		}
@@ -52,10 +49,10 @@ func checkIndex[K comparable, V any](t interface {
 	Fatalf(string, ...any)
 }, m *Map[K, V]) {
 	t.Helper()
-	if len(m.m) > 0 && m.ix == nil {
-		t.Fatalf("a map of %d entries without an index", len(m.m))
+	if m.m.Len() > 0 && m.ix == nil {
+		t.Fatalf("a map of %d entries without an index", m.m.Len())
 	}
-	for k, e := range m.m {
+	for k, e := range entries(m) {
 		if !m.ix.Covers(e.writer(), e.seq, k) {
 			t.Fatalf("the index misses the entry %v of %v", m.dot(&e), k)
 		}
@@ -75,9 +72,9 @@ func checkDelta(t *rapid.T, m *Map[string, int], v vclock.Clock) {
 	}
 	got, want := m.DeltaSince(v), deltaSinceScan(m, v)
 	if !got.Equal(want) || got.nDel != want.nDel || got.maxTS != want.maxTS || got.clk != want.clk ||
-		!slices.Equal(got.reps, want.reps) || !maps.Equal(got.m, want.m) {
+		!slices.Equal(got.reps, want.reps) || !maps.Equal(entries(got), entries(want)) {
 		t.Fatalf("DeltaSince(%v) = %v (%d markers, latest %v), scan %v (%d markers, latest %v)",
-			v, got.m, got.nDel, got.maxTS, want.m, want.nDel, want.maxTS)
+			v, entries(got), got.nDel, got.maxTS, entries(want), want.nDel, want.maxTS)
 	}
 	gb, err := got.MarshalBinary()
 	if err != nil {
@@ -202,10 +199,10 @@ func TestIndexStaysSmall(t *testing.T) {
 	}
 	checkIndex(t, m)
 	if n := m.ix.Refs(); n > 500 {
-		t.Fatalf("%d references for %d entries", n, len(m.m))
+		t.Fatalf("%d references for %d entries", n, m.m.Len())
 	}
 	if got, want := m.DeltaSince(v0), deltaSinceScan(m, v0); !got.Equal(want) {
-		t.Fatalf("DeltaSince: %v, scan %v", got.m, want.m)
+		t.Fatalf("DeltaSince: %v, scan %v", entries(got), entries(want))
 	}
 	m.CollectVersions([]vclock.Clock{m.Version()})
 	checkIndex(t, m)
@@ -221,16 +218,16 @@ func TestIndexStaysSmall(t *testing.T) {
 	if n := m.ix.Refs(); n != 5 {
 		t.Fatalf("%d references after 5 writes", n)
 	}
-	if got, want := m.DeltaSince(collected), deltaSinceScan(m, collected); !got.Equal(want) || len(got.m) != 5 {
-		t.Fatalf("DeltaSince above the floor: %v, scan %v", got.m, want.m)
+	if got, want := m.DeltaSince(collected), deltaSinceScan(m, collected); !got.Equal(want) || got.m.Len() != 5 {
+		t.Fatalf("DeltaSince above the floor: %v, scan %v", entries(got), entries(want))
 	}
 	if n := m.ix.Refs(); n != 5 {
 		t.Fatalf("%d references after a delta above the floor", n)
 	}
 	v := vclock.Clock{}
 	v.Set("a", m.Version().Get("a")-30)
-	if got, want := m.DeltaSince(v), deltaSinceScan(m, v); !got.Equal(want) || len(got.m) == 0 {
-		t.Fatalf("DeltaSince below the floor: %v, scan %v", got.m, want.m)
+	if got, want := m.DeltaSince(v), deltaSinceScan(m, v); !got.Equal(want) || got.m.Len() == 0 {
+		t.Fatalf("DeltaSince below the floor: %v, scan %v", entries(got), entries(want))
 	}
 	checkIndex(t, m)
 	if m.ix.Refs() == 0 {
@@ -253,8 +250,8 @@ func TestIndexStaysSmallPutsOnly(t *testing.T) {
 	checkIndex(t, m)
 	// Compaction comes once the stale references outnumber the live ones
 	// by the slack of 64.
-	if most > 2*len(m.m)+64+1 {
-		t.Fatalf("%d references at most for %d entries", most, len(m.m))
+	if most > 2*m.m.Len()+64+1 {
+		t.Fatalf("%d references at most for %d entries", most, m.m.Len())
 	}
 }
 
@@ -267,11 +264,11 @@ func TestDeltaSinceToleratesRepeatedReferences(t *testing.T) {
 	m.DeltaSince(vclock.Clock{}) // builds the index
 	m.Delete("x")
 	m.Put("y", 2)
-	e := m.m["x"]
+	e := entryOf(m, "x")
 	m.ix.Add(e.writer(), e.seq, "x")
 	got, want := m.DeltaSince(vclock.Clock{}), deltaSinceScan(m, vclock.Clock{})
 	if !got.Equal(want) || got.nDel != 1 || got.Len() != 1 {
-		t.Fatalf("DeltaSince: %v with %d markers, scan %v", got.m, got.nDel, want.m)
+		t.Fatalf("DeltaSince: %v with %d markers, scan %v", entries(got), got.nDel, entries(want))
 	}
 }
 
@@ -292,12 +289,12 @@ func TestMergeDropsIndexedEntry(t *testing.T) {
 	}
 	m.DeltaSince(vclock.Clock{}) // builds the index
 	m.Merge(o)
-	if _, ok := m.Get("k"); ok || len(m.m) != 1 {
-		t.Fatalf("after the merge: %v", m.m)
+	if _, ok := m.Get("k"); ok || m.m.Len() != 1 {
+		t.Fatalf("after the merge: %v", entries(m))
 	}
 	checkIndex(t, m)
 	if got, want := m.DeltaSince(vclock.Clock{}), deltaSinceScan(m, vclock.Clock{}); !got.Equal(want) {
-		t.Fatalf("DeltaSince: %v, scan %v", got.m, want.m)
+		t.Fatalf("DeltaSince: %v, scan %v", entries(got), entries(want))
 	}
 }
 
@@ -323,7 +320,7 @@ func TestIndexOutOfOrder(t *testing.T) {
 		v.Set("a", n)
 		v.Set("b", 1)
 		if got, want := m.DeltaSince(v), deltaSinceScan(m, v); !got.Equal(want) {
-			t.Fatalf("DeltaSince(%v): %v, scan %v", v, got.m, want.m)
+			t.Fatalf("DeltaSince(%v): %v, scan %v", v, entries(got), entries(want))
 		}
 	}
 }

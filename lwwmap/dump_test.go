@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/activeactive/crdt/internal/dotkernel"
 )
 
 // dump formats a map's whole state, delete markers included, in a stable
 // order, for failure messages.
 func dump[K comparable, V any](m *Map[K, V]) string {
 	var lines []string
-	for k, e := range m.m {
+	for k, e := range entries(m) {
 		what := fmt.Sprintf("%v", e.v)
 		if e.deleted() {
 			what = "<deleted>"
@@ -19,4 +21,29 @@ func dump[K comparable, V any](m *Map[K, V]) string {
 	}
 	slices.Sort(lines)
 	return fmt.Sprintf("ctx %s [%s]", m.ctx.String(), strings.Join(lines, "; "))
+}
+
+// entries returns a copy of m's entries, delete markers included, as a Go
+// map.
+func entries[K comparable, V any](m *Map[K, V]) map[K]entry[V] {
+	out := make(map[K]entry[V], m.m.Len())
+	for k, e := range m.m.All() {
+		out[k] = *e
+	}
+	return out
+}
+
+// entryOf returns the entry of k in m, zero if none.
+func entryOf[K comparable, V any](m *Map[K, V], k K) entry[V] {
+	e, _ := m.m.Get(k)
+	return e
+}
+
+// setEntries makes es the entries of m, as they are: for tests that build
+// a state by hand.
+func setEntries[K comparable, V any](m *Map[K, V], es map[K]entry[V]) {
+	m.m = dotkernel.Table[K, entry[V]]{}
+	for k, e := range es {
+		m.m.Put(k, e)
+	}
 }

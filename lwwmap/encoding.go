@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"unsafe"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -273,9 +272,10 @@ func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 	}
 }
 
+// item is an entry of the table and its key.
 type item[K comparable, V any] struct {
 	k K
-	e entry[V]
+	e *entry[V]
 }
 
 type sortKey struct {
@@ -290,14 +290,17 @@ type sortKey struct {
 // encoded (a [*codec.EncodeError]).
 //
 // The message is built in one buffer, sized once. The entries are put in
-// their order (writer ID, then sequence number) without a sort: each
-// entry's dot is a bit in a bitmap over every dot of the causal context,
-// and its place in the order is the number of bits before it, so that
-// a pass over the map drops each entry into its place in an array. The
-// array holds a window of about the output's size at once, a pass each.
-// When the map's entries are a small part of the dots the context holds
-// (most writes overwritten), the bitmap would cost more than the entries,
-// and they are sorted instead.
+// their order (writer ID, then sequence number) without a sort, from the
+// numbers of their slots in the table, placed by dot: each entry's place
+// is its dot's among the dots of the causal context, and a pass over the
+// table puts the slot numbers whose places fall in a window into an array
+// (4 bytes a place, a tenth of the output or less), which the writing
+// then walks; a pass per window. When the map's entries are fewer than
+// half the dots the context holds (most writes overwritten), most places
+// would be holes: the first pass marks each dot in a bitmap, and an
+// entry's place is its rank among the marks instead. When the entries are
+// a small part of the dots, the bitmap too would cost more than the
+// entries, and they are sorted instead.
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	w := codec.NewWriter(codec.KindMap, 0)
 	w.Table(m.ctx.ReplicaIDs()...) // the table ctx.Encode makes
@@ -309,53 +312,75 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	w.Int(p.base)
 	w.Grow(p.size)
 	w.Array(len(p.order))
-	if len(m.m) == 0 {
+	if m.m.Len() == 0 {
 		m.putTTL(w)
 		return w.Bytes()
 	}
-	// The groups take the ranks in turn: group g ends where group g+1
-	// starts.
 	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
+	// The groups take the places in turn: writer order[g] ends where
+	// order[g+1] starts.
 	g, end, written := -1, 0, 0
 	var prevSeq uint64
 	var prevWall int64
-	put := func(it *item[K, V]) {
-		if written == end {
-			g++
-			rep := p.order[g]
-			end += p.cnt[rep]
-			w.Array(1 + 4*p.cnt[rep] + p.puts[rep] + baseFields*p.bases[rep])
-			w.Replica(string(m.reps[rep]))
-			prevSeq, prevWall = 0, p.base
-		}
-		written++
-		putEntry(w, it, prevSeq, prevWall, putKey, putVal)
-		prevSeq, prevWall = it.e.seq, it.e.wall
-	}
-	n := len(m.m)
-	win := min(n, max(1024, p.size/int(unsafe.Sizeof(item[K, V]{}))))
-	items := make([]item[K, V], win)
-	for lo := 0; lo < n; lo += win {
-		hi := min(n, lo+win)
-		for k, e := range m.m {
-			if r := p.rank(e.writer(), e.seq); r >= lo && r < hi {
-				items[r-lo] = item[K, V]{k, e}
+	var batch [placeBatch]item[K, V]
+	slots := make([]uint32, p.window())
+	for wlo := 0; wlo < p.places; wlo += len(slots) {
+		win := slots[:min(len(slots), p.places-wlo)]
+		m.fill(&p, wlo, win)
+		for lo := 0; lo < len(win); lo += placeBatch {
+			// Read the batch's keys first, so that their loads from memory
+			// overlap rather than wait one after another.
+			nb := 0
+			for _, s := range win[lo:min(lo+placeBatch, len(win))] {
+				if s != 0 {
+					batch[nb].k, batch[nb].e = m.m.At(int(s - 1))
+					nb++
+				}
+			}
+			for _, it := range batch[:nb] {
+				if written == end {
+					g++
+					rep := p.order[g]
+					end += p.cnt[rep]
+					w.Array(1 + 4*p.cnt[rep] + p.puts[rep] + baseFields*p.bases[rep])
+					w.Replica(string(m.reps[rep]))
+					prevSeq, prevWall = 0, p.base
+				}
+				written++
+				putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
+				prevSeq, prevWall = it.e.seq, it.e.wall
 			}
 		}
-		for i := range items[:hi-lo] {
-			put(&items[i])
-		}
-		clear(items)
 	}
 	m.putTTL(w)
 	return w.Bytes()
 }
 
-// putEntry writes the entry it, after one whose sequence number and wall
-// time were prevSeq and prevWall, its key with putKey and its value with
-// putVal.
-func putEntry[K comparable, V any](w *codec.Writer, it *item[K, V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
-	e := &it.e
+// The window of places of the encoder: a place (4 bytes) per placeShare
+// bytes of the bound on the output, so that the window's array takes a
+// tenth of the output at most, but at least placeMin places, and a
+// quarter of the places, so that tiny entries do not take a pass over the
+// table each few bytes of output. Variables so that tests can take
+// several windows of small maps.
+var (
+	placeShare = 40
+	placeMin   = 1024
+	maxWindows = 4
+)
+
+// window returns the number of places of the encoder's window for p.
+func (p *entryPlan) window() int {
+	return min(p.places, max(placeMin, p.size/placeShare, (p.places+maxWindows-1)/maxWindows))
+}
+
+// placeBatch is the number of places of the slot array whose entries the
+// encoder reads ahead of writing them.
+const placeBatch = 32
+
+// putEntry writes the entry e of key k, after one whose sequence number
+// and wall time were prevSeq and prevWall, its key with putKey and its
+// value with putVal.
+func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
 	w.Uint(e.seq - prevSeq)
 	w.Int(e.wall - prevWall)
 	tag := uint64(e.logical) << 1
@@ -366,7 +391,7 @@ func putEntry[K comparable, V any](w *codec.Writer, it *item[K, V], prevSeq uint
 		tag |= baseTag
 	}
 	w.Uint(tag)
-	putKey(w, it.k)
+	putKey(w, k)
 	if !e.deleted() {
 		putVal(w, e.v)
 	}
@@ -386,25 +411,41 @@ type entryPlan struct {
 	base  int64    // the smallest wall time
 	size  int      // a bound on the bytes of the groups
 
-	start []uint64 // per writer index: the bit of its sequence number 1
-	bits  []uint64 // a bit per dot of the context, set for the entries'
-	ranks []uint32 // per word of bits: the bits set in the words before
+	places int      // a place per dot of the context, or per entry if byRank
+	byRank bool     // an entry's place is its dot's rank among the marks
+	start  []uint64 // per writer index: the place (or mark) of its sequence number 1
+	marks  []uint64 // if byRank: a bit per dot, set for the entries'
+	ranks  []uint32 // per word of marks: the bits set in the words before
 }
 
-// rank returns the place of the entry with dot (rep, seq) in the order.
-func (p *entryPlan) rank(rep uint32, seq uint64) int {
-	c := p.start[rep] + seq - 1
-	word := p.bits[c>>6]
-	return int(p.ranks[c>>6]) + bits.OnesCount64(word&(1<<(c&63)-1))
+// fill puts into win the numbers of the slots, plus one, of the entries
+// whose places are lo to lo+len(win)-1, each at its place less lo, and
+// zeros where there is none: a pass over m's table.
+func (m *Map[K, V]) fill(p *entryPlan, lo int, win []uint32) {
+	clear(win)
+	for i, e := range m.m.Numbered() {
+		c := p.start[e.writer()] + e.seq - 1
+		if p.byRank {
+			word := p.marks[c>>6]
+			c = uint64(p.ranks[c>>6]) + uint64(bits.OnesCount64(word&(1<<(c&63)-1)))
+		}
+		if c >= uint64(lo) && c-uint64(lo) < uint64(len(win)) {
+			win[c-uint64(lo)] = uint32(i) + 1
+		}
+	}
 }
 
-// planEntries goes once through the map: it marks each entry's dot in the
-// bitmap, counts the entries of each writer and bounds the bytes of the
-// encoding. It returns false, having done nothing, if the bitmap would
-// take more memory than the entries themselves.
+// placeByDot is how many dots per entry of the context the array of
+// slots placed by dot may take; beyond, they are placed by rank.
+const placeByDot = 2
+
+// planEntries goes once through the map: it counts the entries of each
+// writer, bounds the bytes of the encoding and, if the entries are placed
+// by rank, marks their dots. It returns false, having done nothing, if the
+// marks would take more memory than the entries themselves.
 func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	nr := len(m.reps)
-	p := entryPlan{start: make([]uint64, nr), cnt: make([]int, nr), puts: make([]int, nr), bases: make([]int, nr)}
+	p := entryPlan{cnt: make([]int, nr), puts: make([]int, nr), bases: make([]int, nr)}
 	byID := make([]uint32, nr)
 	for i := range byID {
 		byID[i] = uint32(i)
@@ -416,57 +457,75 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 			top[i] = max(top[i], rg.Hi)
 		}
 	}
+	p.start = make([]uint64, nr)
 	span := uint64(0)
 	for _, i := range byID {
 		p.start[i] = span
 		span += top[i]
 	}
-	if span/64 > uint64(len(m.m)) || span >= math.MaxUint32*64 {
+	n := m.m.Len()
+	if span/64 > uint64(n) || span >= math.MaxUint32 || m.m.Slots() >= math.MaxUint32 {
 		return p, false
 	}
-	p.bits = make([]uint64, span/64+1)
-	minWall, maxWall := int64(math.MaxInt64), int64(0)
+	p.places = int(span)
+	if p.byRank = span > placeByDot*uint64(n); p.byRank {
+		p.marks = make([]uint64, span/64+1)
+		p.places = n
+	}
+	minWall := int64(math.MaxInt64)
+	maxWall := make([]int64, nr) // per writer index: the latest wall time of its entries
 	keyLen, valLen := lenOf[K](), lenOf[V]()
-	for k, e := range m.m {
+	for i, e := range m.m.Numbered() {
 		r := e.writer()
 		if e.seq == 0 || e.seq > top[r] {
 			return p, false // outside the context: cannot be, but is not worth a panic
 		}
-		c := p.start[r] + e.seq - 1
-		p.bits[c>>6] |= 1 << (c & 63)
+		if p.byRank {
+			c := p.start[r] + e.seq - 1
+			p.marks[c>>6] |= 1 << (c & 63)
+		}
 		p.cnt[r]++
-		n := codec.UintLen(uint64(e.logical)<<1|1) + keyLen(k)
+		k, _ := m.m.At(i)
+		tag := uint64(e.logical)<<1 | 1
+		if e.bwall != 0 {
+			tag |= baseTag
+		}
+		n := codec.UintLen(tag) + keyLen(k)
 		if !e.deleted() {
 			p.puts[r]++
 			n += valLen(e.v)
 		}
 		if e.bwall != 0 {
-			// The tag's base bit, and the base: a wall time step and a
-			// logical part.
+			// The base: a wall time step and a logical part.
 			p.bases[r]++
-			n += 4 + 9 + 5
+			n += intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
 		}
 		p.size += n
-		minWall, maxWall = min(minWall, e.wall), max(maxWall, e.wall)
+		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
 	}
-	p.ranks = make([]uint32, len(p.bits))
-	total := 0
-	for i, word := range p.bits {
-		p.ranks[i] = uint32(total)
-		total += bits.OnesCount64(word)
+	if p.byRank {
+		// The rank of a dot is the number of marks before it: counted
+		// per word first.
+		p.ranks = make([]uint32, len(p.marks))
+		total := 0
+		for i, word := range p.marks {
+			p.ranks[i] = uint32(total)
+			total += bits.OnesCount64(word)
+		}
 	}
-	if len(m.m) > 0 {
+	if n > 0 {
 		p.base = minWall
 	}
-	// Every wall time step is within maxWall-minWall either way; the
-	// sequence number steps add up to at most the writer's highest.
-	step := intLen(maxWall - minWall)
+	// A writer's timestamps grow with its sequence numbers, so its wall
+	// time steps add up to its latest wall time less the base (a state
+	// where they do not, which only a forged one can be, grows the buffer
+	// as it is written); its sequence number steps add up to at most its
+	// highest.
 	for _, i := range byID {
 		if n := p.cnt[i]; n > 0 {
 			p.order = append(p.order, i)
-			hi := top[i]
 			u := uint64(n)
-			p.size += 5 + 9 + n*step + int(u+2*min(u, hi>>7)+2*min(u, hi>>16)+4*min(u, hi>>32))
+			p.size += 5 + 9 + int(stepsLen(u, top[i])+stepsLen(u, uint64(maxWall[i]-p.base)))
 		}
 	}
 	p.size += 5 + 9
@@ -503,6 +562,15 @@ func lenOf[T any]() func(T) int {
 	}
 }
 
+// stepsLen bounds the bytes codec.Writer.Uint (or codec.Writer.Int, for
+// steps that are not negative) takes for u steps that add up to at most
+// sum: one byte each, one more from 1<<7, one more from 1<<8, two more
+// from 1<<16 and four more from 1<<32, and at most sum>>b steps can
+// reach 1<<b.
+func stepsLen(u, sum uint64) uint64 {
+	return u + min(u, sum>>7) + min(u, sum>>8) + 2*min(u, sum>>16) + 4*min(u, sum>>32)
+}
+
 // intLen returns the bytes codec.Writer.Int takes for any integer between
 // -d and d.
 func intLen(d int64) int {
@@ -522,7 +590,7 @@ func intLen(d int64) int {
 // marshalSorted writes the map's entries, after the context w holds, by
 // sorting them: for a map whose entries are sparse among its dots.
 func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
-	w.Grow(64 + 24*len(m.m))
+	w.Grow(64 + 24*m.m.Len())
 	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
 
 	// Order the writers by ID, and the entries by writer, then sequence
@@ -536,12 +604,12 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 	for r, i := range byID {
 		rank[i] = uint32(r)
 	}
-	// Sort small (rank, seq, index) records rather than the entries
-	// themselves: moving 16 bytes per swap instead of the whole entry.
-	items := make([]item[K, V], 0, len(m.m))
-	order := make([]sortKey, 0, len(m.m))
+	// Sort small (rank, seq, index) records rather than the items
+	// themselves: moving 16 bytes per swap.
+	items := make([]item[K, V], 0, m.m.Len())
+	order := make([]sortKey, 0, m.m.Len())
 	base := int64(math.MaxInt64)
-	for k, e := range m.m {
+	for k, e := range m.m.All() {
 		order = append(order, sortKey{seq: e.seq, rank: rank[e.writer()], i: uint32(len(items))})
 		items = append(items, item[K, V]{k, e})
 		base = min(base, e.wall)
@@ -568,7 +636,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		j, n := i, 1
 		for ; j < len(order) && order[j].rank == rank; j++ {
 			n += 4
-			if e := &items[order[j].i].e; !e.deleted() {
+			if e := items[order[j].i].e; !e.deleted() {
 				n++
 			}
 			if items[order[j].i].e.bwall != 0 {
@@ -580,7 +648,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		prevSeq, prevWall := uint64(0), base
 		for _, o := range order[i:j] {
 			it := &items[o.i]
-			putEntry(w, it, prevSeq, prevWall, putKey, putVal)
+			putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
 			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
 		i = j
@@ -627,11 +695,6 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 		}
 		prevID = id
 		rep := out.intern(vclock.ReplicaID(id))
-		if out.m == nil {
-			// Each entry takes at least four values, but a claimed count
-			// is not a decoded one: start small and let the map grow.
-			out.m = make(map[K]entry[V], min(n/4, 64))
-		}
 		prevSeq, prevWall := uint64(0), base
 		for left := n - 1; left > 0 && r.Err() == nil; {
 			if left < 4 {
@@ -697,7 +760,8 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)
 				break
 			}
-			if _, dup := out.m[k]; dup {
+			slot, at := out.m.Lookup(k)
+			if slot != nil {
 				r.Fail("key %v twice", k)
 				break
 			}
@@ -706,7 +770,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				r.Fail("key %v: %v", k, err)
 				break
 			}
-			out.m[k] = e
+			out.m.Insert(at, k, e)
 			if e.deleted() {
 				out.nDel++
 			} else {
@@ -721,9 +785,9 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 	}
 	if r.Err() == nil {
 		switch {
-		case len(out.m) == 0 && base != 0:
+		case out.m.Len() == 0 && base != 0:
 			r.Fail("base wall time %d in a state without entries", base)
-		case len(out.m) > 0 && base != minWall:
+		case out.m.Len() > 0 && base != minWall:
 			r.Fail("base wall time %d is not the smallest, %d", base, minWall)
 		}
 	}

@@ -254,10 +254,10 @@ func TestEncodingByHand(t *testing.T) {
 		m := &Map[string, string]{}
 		a := m.intern("a")
 		m.ctx.AddRange("a", 1, 2)
-		m.m = map[string]entry[string]{
+		setEntries(m, map[string]entry[string]{
 			"k1": {wall: wall, rep: a, seq: 1, v: "x"},
 			"k2": {wall: wall + 5, logical: 1, rep: a | delBit, seq: 2},
-		}
+		})
 		m.nDel = 1
 		got, err := m.MarshalBinary()
 		if err != nil || !bytes.Equal(got, want) {

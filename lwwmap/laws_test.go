@@ -137,7 +137,7 @@ func TestDeltaSincePlusMergeEqualsFullMerge(t *testing.T) {
 			t.Fatalf("delta through bytes:\n%v\nfull merge gives\n%v", dump(viaBytes), dump(full))
 		}
 		// A delta holds no entry the version has seen.
-		for _, e := range delta.m {
+		for _, e := range entries(delta) {
 			if v.Contains(delta.dot(&e)) {
 				t.Fatalf("delta since %v holds the entry of dot %v", v, delta.dot(&e))
 			}
@@ -205,11 +205,11 @@ func equivalent[K comparable, V any](a, b *Map[K, V]) bool {
 	if a.Len() != b.Len() || !a.ctx.Equal(&b.ctx) {
 		return false
 	}
-	for k, e := range a.m {
+	for k, e := range entries(a) {
 		if e.deleted() {
 			continue
 		}
-		oe, ok := b.m[k]
+		oe, ok := b.m.Get(k)
 		if !ok || oe.deleted() || e.ts() != oe.ts() || a.dot(&e) != b.dot(&oe) {
 			return false
 		}

@@ -70,13 +70,13 @@ type Map[K comparable, V any] struct {
 	repH   []uint64                    // hash of each ID of reps, for entryHash
 	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
-	ctx   vclock.Context  // every write seen
-	m     map[K]entry[V]  // the winning write of each key, live or deleted
-	nDel  int             // delete markers in m
-	gcN   uint64          // delete markers collected (see gc.go)
-	maxTS clock.Timestamp // no entry of m is later
-	fp    uint64          // wrapping sum of hashOf the live entries of m
-	lim   codec.Limits    // for the decoders; zero fields take the defaults
+	ctx   vclock.Context               // every write seen
+	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
+	nDel  int                          // delete markers in m
+	gcN   uint64                       // delete markers collected (see gc.go)
+	maxTS clock.Timestamp              // no entry of m is later
+	fp    uint64                       // wrapping sum of hashOf the live entries of m
+	lim   codec.Limits                 // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
 	// lostTo holds, for a key whose entry is this writer's own, the latest
@@ -203,23 +203,23 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 // the counts right, and reports whether the visible content changed.
 // kh is keyHash(k). e is a write the map has not seen before.
 func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
-	if m.m == nil {
-		m.makeMap(0)
-	}
-	old, ok := m.m[k]
-	return m.replace(k, kh, e, &old, ok, true)
+	m.makeIndex()
+	slot, at := m.m.Lookup(k)
+	return m.replace(k, kh, e, slot, at, true)
 }
 
 // replace is put for a caller that has already looked up the current
-// entry: old, if ok. fresh says whether e is a write the map had not seen
-// before, which a conflict hook is told of if it loses.
-func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok, fresh bool) bool {
-	if ok && !m.newer(&e, old) {
-		if old.writer() == m.self && e.writer() != m.self {
+// entry of k in the table: slot, or if nil the place at where k goes,
+// with no change to the table since. fresh says whether e is a write the
+// map had not seen before, which a conflict hook is told of if it loses.
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotkernel.Place, fresh bool) bool {
+	ok := slot != nil
+	if ok && !m.newer(&e, slot) {
+		if slot.writer() == m.self && e.writer() != m.self {
 			m.noteLost(k, e.ts())
 		}
 		if m.hook != nil && fresh {
-			m.report(k, &e, old)
+			m.report(k, &e, slot)
 		}
 		return false
 	}
@@ -227,9 +227,16 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], old *entry[V], ok, fresh
 		delete(m.lostTo, k) // e is foreign, or a local write that used it
 	}
 	if m.hook != nil && ok {
-		m.report(k, old, &e)
+		m.report(k, slot, &e)
 	}
-	m.m[k] = e
+	var oldE entry[V]
+	old := &oldE
+	if ok {
+		oldE = *slot
+		*slot = e
+	} else {
+		m.m.Insert(at, k, e)
+	}
 	m.noteEntry(k, &e)
 	if ok {
 		m.noteGone(old)
@@ -269,21 +276,23 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if err != nil {
 		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
 	}
-	d := m.ctx.Next(m.id)
+	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
 		return Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
 	}
 	ts := m.clk.Now()
-	m.ctx.Add(d)
 	var drops dotList
 	if len(m.ttl) > 0 {
 		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
 		m.recordDrops(d, k, drops)
 	}
-	if m.m == nil {
-		m.makeMap(0)
+	m.makeIndex()
+	slot, at := m.m.Lookup(k)
+	had := slot != nil
+	var old entry[V]
+	if had {
+		old = *slot
 	}
-	old, had := m.m[k]
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
 	if had {
 		// The base: the latest write of another writer seen here,
@@ -304,7 +313,11 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
 		// marker can be overwritten.
-		m.m[k] = e
+		if had {
+			*slot = e
+		} else {
+			m.m.Insert(at, k, e)
+		}
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, k)
 		}
@@ -319,7 +332,7 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 			m.tidy()
 		}
 	} else {
-		m.replace(k, kh, e, &old, had, true)
+		m.replace(k, kh, e, slot, at, true)
 		m.tidy()
 	}
 	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base(), drops: drops}
@@ -418,7 +431,7 @@ func (m *Map[K, V]) seenAgain(op *Op[K, V]) {
 	if m.id == "" || op.dot.Replica == m.id {
 		return
 	}
-	if old, ok := m.m[op.key]; ok && old.writer() == m.self {
+	if old := m.m.Find(op.key); old != nil && old.writer() == m.self {
 		m.noteLost(op.key, op.ts)
 	}
 }
@@ -474,10 +487,9 @@ func entryHash(kh, wh uint64, ts clock.Timestamp, seq uint64) uint64 {
 	return codec.Mix(kh ^ wh*0xbf58476d1ce4e5b9 ^ w)
 }
 
-// makeMap makes m.m, with room for n entries, and the index beside it:
-// a map with entries has an index.
-func (m *Map[K, V]) makeMap(n int) {
-	m.m = make(map[K]entry[V], n)
+// makeIndex makes the index of a map that is about to take entries: a
+// map with entries has an index.
+func (m *Map[K, V]) makeIndex() {
 	if m.ix == nil {
 		m.ix = new(dotkernel.Index[K])
 	}
@@ -509,8 +521,8 @@ func (m *Map[K, V]) tidy() {
 
 // holds reports whether the entry of k is the write (reps[rep], seq).
 func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
-	e, ok := m.m[k]
-	return ok && e.writer() == rep && e.seq == seq
+	e := m.m.Find(k)
+	return e != nil && e.writer() == rep && e.seq == seq
 }
 
 // Put sets k to v with a write stamped by the map's clock, and returns the
@@ -550,8 +562,8 @@ func (m *Map[K, V]) Delete(k K) Op[K, V] {
 
 // Get returns the value of k and whether k is present.
 func (m *Map[K, V]) Get(k K) (V, bool) {
-	e, ok := m.m[k]
-	if !ok || e.deleted() || (m.ttl != nil && m.expiredAt(k, m.now())) {
+	e := m.m.Find(k)
+	if e == nil || e.deleted() || (m.ttl != nil && m.expiredAt(k, m.now())) {
 		var zero V
 		return zero, false
 	}
@@ -561,7 +573,7 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 // Len returns the number of keys present (delete markers and expired keys
 // not counted).
 func (m *Map[K, V]) Len() int {
-	n := len(m.m) - m.nDel
+	n := m.m.Len() - m.nDel
 	if len(m.ttl) > 0 {
 		n -= m.expiredHeld(m.now())
 	}
@@ -574,7 +586,7 @@ func (m *Map[K, V]) Len() int {
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		now := m.readNow()
-		for k, e := range m.m {
+		for k, e := range m.m.All() {
 			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k, e.v) {
 				return
 			}
@@ -587,7 +599,7 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
 		now := m.readNow()
-		for k, e := range m.m {
+		for k, e := range m.m.All() {
 			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k) {
 				return
 			}
@@ -703,13 +715,15 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		sharedSeen += both
 		changed = changed || ttlChanged
 	}
-	if m.m == nil && len(o.m) > 0 {
-		m.makeMap(len(o.m))
+	if o.m.Len() > 0 {
+		m.makeIndex()
+		m.makeRoom(o, &mine)
 	}
-	for k, oe := range o.m {
-		ne := oe
+	for k, oe := range o.m.All() {
+		ne := *oe
 		ne.rep = trans[oe.writer()] | oe.rep&delBit
-		old, ok := m.m[k]
+		old, at := m.m.Lookup(k)
+		ok := old != nil
 		if !ok {
 			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
 				continue // seen here and overwritten by a collected marker
@@ -723,28 +737,28 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			}
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
-		if m.replace(k, keyHash(k), ne, &old, ok, fresh) {
+		if m.replace(k, keyHash(k), ne, old, at, fresh) {
 			changed = true
 		}
 	}
 	if scan && sharedSeen < shared {
-		for k, e := range m.m {
+		for k, e := range m.m.All() {
 			if !theirs.has(&o.ctx, m.reps, e.writer(), e.seq) {
 				continue
 			}
-			if _, ok := o.m[k]; ok {
+			if o.m.Find(k) != nil {
 				continue
 			}
-			delete(m.m, k)
 			m.forgetLost(k)
-			m.noteGone(&e)
+			m.noteGone(e)
 			if e.deleted() {
 				m.nDel--
 				m.gcN++ // collected where it came from
 			} else {
-				m.fp -= m.liveHash(k, keyHash(k), &e)
+				m.fp -= m.liveHash(k, keyHash(k), e)
 				changed = true
 			}
+			m.m.Remove(k) // e is not used after
 		}
 	}
 	m.ctx.Merge(&o.ctx)
@@ -753,6 +767,25 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	m.tidy()
 	return changed
+}
+
+// makeRoom grows m's table, before a merge of o, to hold every key o may
+// bring, when that may take more than one doubling (a state taken in by a
+// new or small replica): growing once moves each key once, growing by
+// doubling up to twice. The keys o may bring are those whose write m has
+// not seen (mine describes m's context); a table that one doubling at
+// most will fit is left to grow as it goes.
+func (m *Map[K, V]) makeRoom(o *Map[K, V], mine *limits) {
+	if m.m.Len()+o.m.Len() <= m.m.Slots()*7/4 {
+		return
+	}
+	fresh := 0
+	for _, e := range o.m.All() {
+		if !mine.has(&m.ctx, o.reps, e.writer(), e.seq) {
+			fresh++
+		}
+	}
+	m.m.Reserve(m.m.Len() + fresh)
 }
 
 // limits holds, for each replica of a table, the count up to which a
@@ -862,14 +895,14 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 		seen[i] = v.Get(id)
 	}
 	if m.ix != nil && m.ix.Since(seen, func(rep uint32, seq uint64, k K) {
-		if e, ok := m.m[k]; ok && e.writer() == rep && e.seq == seq {
+		if e := m.m.Find(k); e != nil && e.writer() == rep && e.seq == seq {
 			d.take(k, e)
 		}
 	}) {
 		return d
 	}
 	scan := func(note func(rep uint32, seq uint64, k K)) {
-		for k, e := range m.m {
+		for k, e := range m.m.All() {
 			if e.seq > seen[e.writer()] {
 				d.take(k, e)
 				note(e.writer(), e.seq, k)
@@ -885,17 +918,16 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 }
 
 // take adds the entry e of k to a delta being built, once.
-func (m *Map[K, V]) take(k K, e entry[V]) {
-	if m.m == nil {
-		m.m = make(map[K]entry[V])
-	} else if _, dup := m.m[k]; dup {
+func (m *Map[K, V]) take(k K, e *entry[V]) {
+	slot, at := m.m.Lookup(k)
+	if slot != nil {
 		return
 	}
-	m.m[k] = e
+	m.m.Insert(at, k, *e)
 	if e.deleted() {
 		m.nDel++
 	} else {
-		m.fp += m.hashOf(keyHash(k), &e)
+		m.fp += m.hashOf(keyHash(k), e)
 	}
 	if ts := e.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
@@ -935,11 +967,11 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 		return expired
 	}
 	n := 0
-	for k, e := range m.m {
+	for k, e := range m.m.All() {
 		if e.deleted() && e.ts().Before(stable) {
-			delete(m.m, k)
 			m.forgetLost(k)
-			m.noteGone(&e)
+			m.noteGone(e)
+			m.m.Remove(k)
 			n++
 		}
 	}
@@ -1005,9 +1037,9 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		return expired
 	}
 	n := 0
-	for k, e := range m.m {
+	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
-			delete(m.m, k) // at or below the index's floor: not referenced
+			m.m.Remove(k) // at or below the index's floor: not referenced
 			m.forgetLost(k)
 			n++
 		}
@@ -1030,7 +1062,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		repH:    slices.Clone(m.repH),
 		repIdx:  maps.Clone(m.repIdx),
 		ctx:     m.ctx.Clone(),
-		m:       maps.Clone(m.m),
+		m:       m.m.Clone(),
 		nDel:    m.nDel,
 		gcN:     m.gcN,
 		maxTS:   m.maxTS,
@@ -1056,12 +1088,12 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	if o == nil {
 		o = &Map[K, V]{}
 	}
-	if len(m.m) != len(o.m) || m.nDel != o.nDel || !m.ctx.Equal(&o.ctx) {
+	if m.m.Len() != o.m.Len() || m.nDel != o.nDel || !m.ctx.Equal(&o.ctx) {
 		return false
 	}
-	for k, e := range m.m {
-		oe, ok := o.m[k]
-		if !ok || e.wall != oe.wall || e.logical != oe.logical || e.seq != oe.seq ||
+	for k, e := range m.m.All() {
+		oe := o.m.Find(k)
+		if oe == nil || e.wall != oe.wall || e.logical != oe.logical || e.seq != oe.seq ||
 			e.deleted() != oe.deleted() || m.reps[e.writer()] != o.reps[oe.writer()] {
 			return false
 		}

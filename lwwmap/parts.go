@@ -71,7 +71,7 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 		e entry[V]
 	}
 	est := 64
-	for k, e := range whole.m {
+	for k, e := range whole.m.All() {
 		est += valueSize(k) + valueSize(e.v) + 12
 	}
 	for range whole.ctx.Ranges() {
@@ -89,11 +89,11 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	if est <= limit {
 		return nil, 0, nil // it fits whole, most likely
 	}
-	items := make([]item, 0, len(whole.m))
+	items := make([]item, 0, whole.m.Len())
 	var held vclock.Context
-	for k, e := range whole.m {
-		items = append(items, item{k, e})
-		held.Add(whole.dot(&e))
+	for k, e := range whole.m.All() {
+		items = append(items, item{k, *e})
+		held.Add(whole.dot(e))
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if c := cmp.Compare(whole.reps[a.e.writer()], whole.reps[b.e.writer()]); c != 0 {
@@ -115,9 +115,9 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	var flush func([]item) error
 	flush = func(group []item) error {
 		p := sub()
-		p.m = make(map[K]entry[V], len(group))
+		p.m.Reserve(len(group))
 		for _, it := range group {
-			p.m[it.k] = it.e
+			p.m.Put(it.k, it.e)
 			p.ctx.Add(whole.dot(&it.e))
 		}
 		n, err := emit(partEntries, p)
@@ -206,7 +206,7 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 		return false, err
 	}
 	if part[0] == partTTL {
-		if len(o.m) > 0 || !o.ctx.Equal(ptr(o.ttlDots())) {
+		if o.m.Len() > 0 || !o.ctx.Equal(ptr(o.ttlDots())) {
 			return false, bad("a part of expire and persist writes whose context is not their dots")
 		}
 		if m.clk != nil && !o.maxTS.IsZero() {
@@ -217,7 +217,7 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 		return m.mergeWith(o, false), nil
 	}
 	if part[0] == partRemoved {
-		if len(o.m) > 0 {
+		if o.m.Len() > 0 {
 			return false, bad("a part of removed dots with entries")
 		}
 		return m.merge(o), nil
@@ -226,7 +226,7 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 	for rg := range o.ctx.Ranges() {
 		dots += rg.Hi - rg.Lo + 1
 	}
-	if len(o.m) == 0 || dots != uint64(len(o.m)) {
+	if o.m.Len() == 0 || dots != uint64(o.m.Len()) {
 		return false, bad("a part of entries whose context is not their dots")
 	}
 	if m.clk != nil && !o.maxTS.IsZero() {

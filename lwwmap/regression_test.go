@@ -15,7 +15,7 @@ import (
 // every live entry, summed.
 func recomputeFingerprint[K comparable, V any](t interface{ Fatalf(string, ...any) }, m *Map[K, V]) uint64 {
 	var fp uint64
-	for k, e := range m.m {
+	for k, e := range entries(m) {
 		if e.deleted() {
 			continue
 		}

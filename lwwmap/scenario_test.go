@@ -335,7 +335,7 @@ func TestVersionAndDeltaSince(t *testing.T) {
 	a.Delete("x")
 	d := a.DeltaSince(v)
 	got := map[string]bool{}
-	for k := range d.m {
+	for k := range entries(d) {
 		got[k] = true
 	}
 	if !maps.Equal(got, map[string]bool{"z": true, "x": true}) {
@@ -345,7 +345,7 @@ func TestVersionAndDeltaSince(t *testing.T) {
 	if !b.Equal(a) {
 		t.Fatalf("after the delta:\n%s\nwant\n%s", dump(b), dump(a))
 	}
-	if e := a.DeltaSince(a.Version()); len(e.m) != 0 || !e.ctx.IsEmpty() {
+	if e := a.DeltaSince(a.Version()); e.m.Len() != 0 || !e.ctx.IsEmpty() {
 		t.Fatalf("delta since its own version: %s", dump(e))
 	}
 }

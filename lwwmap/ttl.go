@@ -178,7 +178,7 @@ func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
 		}
 		return
 	}
-	if e, ok := m.m[k]; ok && !e.deleted() {
+	if e, ok := m.m.Get(k); ok && !e.deleted() {
 		h := m.hashOf(keyHash(k), &e)
 		if had {
 			m.fp += h // back in the fingerprint
@@ -496,14 +496,14 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 		if !all {
 			continue
 		}
-		e, ok := m.m[k]
+		e, ok := m.m.Get(k)
 		at := deadline(ws)
 		switch {
 		case !ok || e.deleted() || at == 0:
 			m.setTTL(k, nil)
 		case gone(at) && stable(e.writer(), e.seq, e.ts()):
 			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
-			delete(m.m, k)
+			m.m.Remove(k)
 			m.fp -= m.hashOf(keyHash(k), &e)
 			m.forgetLost(k)
 			if indexed {
@@ -522,7 +522,7 @@ func (m *Map[K, V]) expiredHeld(now int64) int {
 	n := 0
 	for k, ws := range m.ttl {
 		if at := deadline(ws); at != 0 && now >= at {
-			if e, ok := m.m[k]; ok && !e.deleted() {
+			if e, ok := m.m.Get(k); ok && !e.deleted() {
 				n++
 			}
 		}

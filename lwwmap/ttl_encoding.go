@@ -284,7 +284,7 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 			// after the earlier was overwritten, by a write not yet
 			// received here.
 			ws := out.ttl[k]
-			if e, ok := out.m[k]; ok && e.writer() == rep && e.seq == tw.seq {
+			if e, ok := out.m.Get(k); ok && e.writer() == rep && e.seq == tw.seq {
 				r.Fail("write %s:%d both an entry and an expire or persist", id, tw.seq)
 				return
 			}

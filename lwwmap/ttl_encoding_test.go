@@ -208,7 +208,7 @@ func TestTTLEncodingByHand(t *testing.T) {
 		m.intern("b")
 		m.ctx.AddRange("a", 1, 2)
 		m.ctx.Add(vclock.Dot{Replica: "b", Seq: 1})
-		m.m = map[string]entry[string]{"k": {wall: wall, rep: a, seq: 1, v: "x"}}
+		setEntries(m, map[string]entry[string]{"k": {wall: wall, rep: a, seq: 1, v: "x"}})
 		m.setTTL("k", []ttlWrite{{wall: wall + 5, logical: 1, rep: a, seq: 2, at: wall + 105}})
 		m.recordDrops(vclock.Dot{Replica: "a", Seq: 2}, "k", makeDotList([]vclock.Dot{{Replica: "b", Seq: 1}}))
 		got, err := m.MarshalBinary()

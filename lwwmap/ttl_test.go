@@ -288,7 +288,7 @@ func TestExpiredKeyInvisibleToEveryReader(t *testing.T) {
 	if n := m.CollectVersions(nil); n != 1 {
 		t.Fatalf("collected %d keys, want 1", n)
 	}
-	if _, ok := m.m["b"]; ok || len(m.ttl) != 0 {
+	if _, ok := m.m.Get("b"); ok || len(m.ttl) != 0 {
 		t.Fatalf("expired key still held after collection: %s %s", dump(m), ttlDump(m))
 	}
 	if p, c := m.Garbage(); p != 0 || c != 1 {

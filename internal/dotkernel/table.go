@@ -5,10 +5,10 @@ import (
 	"math/bits"
 )
 
-// table is the kernel's store: a hash table from keys to entries. It
-// exists, rather than a Go map, because the kernel's mutations need the
-// old entry of the key they replace or remove: a Go map takes two
-// look-ups for that, the table one.
+// Table is a hash table from keys to entries of type E: the kernel's
+// store (see table), and lwwmap's. It exists, rather than a Go map,
+// because mutations need the old entry of the key they replace or
+// remove: a Go map takes two look-ups for that, the table one.
 //
 // It is laid out like Go's own maps (a "Swiss table"): slots in groups of
 // eight, each group with a word of eight control bytes saying whether a
@@ -37,17 +37,17 @@ import (
 //
 // The zero table is empty and ready to use. Iterating while removing keys
 // or replacing the entries of keys present is safe; adding keys is not.
-type table[K comparable, V any] struct {
+type Table[K comparable, E any] struct {
 	seed  maphash.Seed
 	ctrl  []uint64     // one word of control bytes per group
-	slots []slot[K, V] // 8 per group
+	slots []slot[K, E] // 8 per group
 	n     int          // keys, in both arrays
 	dead  int          // deleted slots of the new array
 	sink  uint64       // where touch's reads go, so they are not optimized away
 
 	// The array being drained by a migration, nil when none is.
 	oldCtrl  []uint64
-	oldSlots []slot[K, V]
+	oldSlots []slot[K, E]
 	oldN     int // keys still in the old array
 	mig      int // the next group of the old array to move
 	credit   int // inserts since the last group moved
@@ -66,9 +66,12 @@ const migrateEvery = 3
 // the moves of small tables too.
 var bulkGroups = 1 << 14
 
-type slot[K comparable, V any] struct {
+// table is the kernel's store.
+type table[K comparable, V any] = Table[K, entry[V]]
+
+type slot[K comparable, E any] struct {
 	key K
-	e   entry[V]
+	e   E
 }
 
 // Control bytes, as in Go's maps: a full slot holds 7 bits of its key's
@@ -105,7 +108,7 @@ func groupsFor(n int) int {
 	return max(1, (n*8+groupSize*7-1)/(groupSize*7))
 }
 
-func (t *table[K, V]) init(groups int) {
+func (t *Table[K, E]) init(groups int) {
 	if t.ctrl == nil {
 		t.seed = maphash.MakeSeed()
 	}
@@ -113,7 +116,7 @@ func (t *table[K, V]) init(groups int) {
 	for i := range t.ctrl {
 		t.ctrl[i] = emptyGroup
 	}
-	t.slots = make([]slot[K, V], groups*groupSize)
+	t.slots = make([]slot[K, E], groups*groupSize)
 	t.n, t.dead = 0, 0
 }
 
@@ -123,7 +126,7 @@ func (t *table[K, V]) init(groups int) {
 // they are all moved before it fills. During a migration it does nothing:
 // the new array already holds twice the keys the old one held, and one
 // migration must end before another begins.
-func (t *table[K, V]) reserve(n int) {
+func (t *Table[K, E]) reserve(n int) {
 	if t.oldCtrl != nil {
 		return
 	}
@@ -135,33 +138,34 @@ func (t *table[K, V]) reserve(n int) {
 	}
 }
 
-func (t *table[K, V]) len() int { return t.n }
+func (t *Table[K, E]) len() int { return t.n }
 
-func (t *table[K, V]) setCtrl(i int, c uint8) {
+func (t *Table[K, E]) setCtrl(i int, c uint8) {
 	g, shift := i/groupSize, uint(i%groupSize)*8
 	t.ctrl[g] = t.ctrl[g]&^(0xff<<shift) | uint64(c)<<shift
 }
 
-func (t *table[K, V]) hash(key K) uint64 { return maphash.Comparable(t.seed, key) }
+func (t *Table[K, E]) hash(key K) uint64 { return maphash.Comparable(t.seed, key) }
 
 // home returns the group where the probe for hash h starts.
-func (t *table[K, V]) home(h uint64) int {
+func (t *Table[K, E]) home(h uint64) int {
 	return int((h >> 32) * uint64(len(t.ctrl)) >> 32)
 }
 
-// touch reads the slot where a new key of hash h would most likely go,
-// to bring it into the cache ahead of the write.
-func (t *table[K, V]) touch(h uint64) uint64 {
+// touch returns the entry of the slot where a new key of hash h would
+// most likely go, for the caller to read and so bring it into the cache
+// ahead of the write.
+func (t *Table[K, E]) touch(h uint64) *E {
 	g := t.home(h)
 	j := bits.TrailingZeros64(matchFree(t.ctrl[g])|1<<63) / 8
-	return t.slots[g*groupSize+j].e.d
+	return &t.slots[g*groupSize+j].e
 }
 
 // findHashed returns the slot of the key of hash h in the new array and
 // true, or false and the slot where it would go (the first empty or
 // deleted slot on its probe path), with the control byte it would take.
 // During a migration the key may be in the old array (see findOld).
-func (t *table[K, V]) findHashed(key K, h uint64) (i int, tag uint8, found bool) {
+func (t *Table[K, E]) findHashed(key K, h uint64) (i int, tag uint8, found bool) {
 	tag = uint8(h & 0x7f)
 	ng := len(t.ctrl)
 	g := t.home(h)
@@ -189,9 +193,10 @@ func (t *table[K, V]) findHashed(key K, h uint64) (i int, tag uint8, found bool)
 }
 
 // get returns the entry of key.
-func (t *table[K, V]) get(key K) (entry[V], bool) {
+func (t *Table[K, E]) get(key K) (E, bool) {
 	if t.n == 0 {
-		return entry[V]{}, false
+		var zero E
+		return zero, false
 	}
 	h := t.hash(key)
 	if i, _, ok := t.findHashed(key, h); ok {
@@ -202,11 +207,12 @@ func (t *table[K, V]) get(key K) (entry[V], bool) {
 			return t.oldSlots[i].e, true
 		}
 	}
-	return entry[V]{}, false
+	var zero E
+	return zero, false
 }
 
 // findOld returns the slot of key in the old array, if it is there.
-func (t *table[K, V]) findOld(key K, h uint64) (int, bool) {
+func (t *Table[K, E]) findOld(key K, h uint64) (int, bool) {
 	tag := uint8(h & 0x7f)
 	ng := len(t.oldCtrl)
 	g := int((h >> 32) * uint64(ng) >> 32)
@@ -229,7 +235,7 @@ func (t *table[K, V]) findOld(key K, h uint64) (int, bool) {
 
 // put sets the entry of key to e and returns the entry it replaced, if
 // any. Replacing the entry of a key present never moves slots.
-func (t *table[K, V]) put(key K, e entry[V]) (old entry[V], existed bool) {
+func (t *Table[K, E]) put(key K, e E) (old E, existed bool) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
@@ -237,7 +243,7 @@ func (t *table[K, V]) put(key K, e entry[V]) (old entry[V], existed bool) {
 }
 
 // putHashed is put for a key whose hash is h.
-func (t *table[K, V]) putHashed(key K, e entry[V], h uint64) (old entry[V], existed bool) {
+func (t *Table[K, E]) putHashed(key K, e E, h uint64) (old E, existed bool) {
 	i, tag, found := t.findHashed(key, h)
 	if found {
 		old = t.slots[i].e
@@ -258,7 +264,7 @@ func (t *table[K, V]) putHashed(key K, e entry[V], h uint64) (old entry[V], exis
 // insertAt adds key, absent from both arrays, at slot i of the new array
 // (where findHashed said it would go), growing first if the array is
 // full, and then moves a step of a migration under way.
-func (t *table[K, V]) insertAt(i int, tag uint8, key K, e entry[V], h uint64) {
+func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
 	if t.ctrlAt(i) == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
 		t.drain() // never while inserts keep pace; here for safety
 		groups := len(t.ctrl)
@@ -272,7 +278,7 @@ func (t *table[K, V]) insertAt(i int, tag uint8, key K, e entry[V], h uint64) {
 		t.dead--
 	}
 	t.setCtrl(i, tag)
-	t.slots[i] = slot[K, V]{key: key, e: e}
+	t.slots[i] = slot[K, E]{key: key, e: e}
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
@@ -293,7 +299,7 @@ type slotRef struct {
 // lookup returns the entry of key, if present, and where it is or would
 // go, for a setAt that follows with no other change to the table in
 // between: a read and a write of one key for one probe.
-func (t *table[K, V]) lookup(key K) (entry[V], slotRef, bool) {
+func (t *Table[K, E]) lookup(key K) (E, slotRef, bool) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
@@ -307,12 +313,13 @@ func (t *table[K, V]) lookup(key K) (entry[V], slotRef, bool) {
 			return t.oldSlots[j].e, slotRef{j, tag, h, true}, true
 		}
 	}
-	return entry[V]{}, slotRef{i, tag, h, false}, false
+	var zero E
+	return zero, slotRef{i, tag, h, false}, false
 }
 
 // setAt sets the entry of key to e, at ref from lookup(key), which
 // reported found.
-func (t *table[K, V]) setAt(ref slotRef, found bool, key K, e entry[V]) {
+func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
 	switch {
 	case found && ref.old:
 		t.oldSlots[ref.i].e = e
@@ -323,30 +330,33 @@ func (t *table[K, V]) setAt(ref slotRef, found bool, key K, e entry[V]) {
 	}
 }
 
-func (t *table[K, V]) ctrlAt(i int) uint8 {
+func (t *Table[K, E]) ctrlAt(i int) uint8 {
 	return uint8(t.ctrl[i/groupSize] >> (uint(i%groupSize) * 8))
 }
 
 // set sets the entry of key to e.
-func (t *table[K, V]) set(key K, e entry[V]) { t.put(key, e) }
+func (t *Table[K, E]) set(key K, e E) { t.put(key, e) }
 
 // remove removes key and returns its entry, if it was there.
-func (t *table[K, V]) remove(key K) (entry[V], bool) {
+func (t *Table[K, E]) remove(key K) (E, bool) {
 	if t.n == 0 {
-		return entry[V]{}, false
+		var zero E
+		return zero, false
 	}
 	h := t.hash(key)
 	i, _, found := t.findHashed(key, h)
 	if !found {
 		if t.oldN == 0 {
-			return entry[V]{}, false
+			var zero E
+			return zero, false
 		}
 		j, ok := t.findOld(key, h)
 		if !ok {
-			return entry[V]{}, false
+			var zero E
+			return zero, false
 		}
 		old := t.oldSlots[j].e
-		t.oldSlots[j] = slot[K, V]{}
+		t.oldSlots[j] = slot[K, E]{}
 		g, shift := j/groupSize, uint(j%groupSize)*8
 		t.oldCtrl[g] = t.oldCtrl[g]&^(0xff<<shift) | ctrlDeleted<<shift
 		t.oldN--
@@ -357,7 +367,7 @@ func (t *table[K, V]) remove(key K) (entry[V], bool) {
 		return old, true
 	}
 	old := t.slots[i].e
-	t.slots[i] = slot[K, V]{}
+	t.slots[i] = slot[K, E]{}
 	// A probe that reached a group with an empty slot stopped there, so a
 	// slot in such a group can be empty again; elsewhere a probe may have
 	// passed it, and it must stay marked.
@@ -374,7 +384,7 @@ func (t *table[K, V]) remove(key K) (entry[V], bool) {
 // migrate makes the array a new one of the given number of groups and
 // the array it replaces the old one, whose keys the inserts that follow
 // move. No migration may be under way.
-func (t *table[K, V]) migrate(groups int) {
+func (t *Table[K, E]) migrate(groups int) {
 	n := t.n
 	if n == 0 {
 		t.init(groups)
@@ -389,7 +399,7 @@ func (t *table[K, V]) migrate(groups int) {
 }
 
 // drain moves every key left in the old array.
-func (t *table[K, V]) drain() {
+func (t *Table[K, E]) drain() {
 	for t.oldCtrl != nil {
 		t.moveGroup()
 	}
@@ -398,7 +408,7 @@ func (t *table[K, V]) drain() {
 // moveGroup moves the keys of the next group of the old array into the
 // new one, leaving deleted marks, and drops the old array after its last
 // group or key.
-func (t *table[K, V]) moveGroup() {
+func (t *Table[K, E]) moveGroup() {
 	g := t.mig
 	w := t.oldCtrl[g]
 	full := ^w & msb
@@ -436,19 +446,19 @@ func (t *table[K, V]) moveGroup() {
 // one, numbered from 0, and during a migration the old one, numbered on
 // from the end of the new one (the numbering slotAt reads); with no
 // migration, the second has no groups.
-func (t *table[K, V]) arrays() [2]slotArray[K, V] {
-	return [2]slotArray[K, V]{{t.ctrl, t.slots, 0}, {t.oldCtrl, t.oldSlots, len(t.slots)}}
+func (t *Table[K, E]) arrays() [2]slotArray[K, E] {
+	return [2]slotArray[K, E]{{t.ctrl, t.slots, 0}, {t.oldCtrl, t.oldSlots, len(t.slots)}}
 }
 
 // slotArray is one array of a table; its slot i is numbered base+i.
-type slotArray[K comparable, V any] struct {
+type slotArray[K comparable, E any] struct {
 	ctrl  []uint64
-	slots []slot[K, V]
+	slots []slot[K, E]
 	base  int
 }
 
 // slotAt returns the slot numbered i, as arrays numbers them.
-func (t *table[K, V]) slotAt(i int) *slot[K, V] {
+func (t *Table[K, E]) slotAt(i int) *slot[K, E] {
 	if i < len(t.slots) {
 		return &t.slots[i]
 	}
@@ -456,7 +466,7 @@ func (t *table[K, V]) slotAt(i int) *slot[K, V] {
 }
 
 // all iterates over the keys and their entries, in slot order.
-func (t *table[K, V]) all(yield func(K, entry[V]) bool) {
+func (t *Table[K, E]) all(yield func(K, E) bool) {
 	for _, a := range t.arrays() {
 		for g, w := range a.ctrl {
 			for m := ^w & msb; m != 0; m &= m - 1 {
@@ -470,16 +480,16 @@ func (t *table[K, V]) all(yield func(K, entry[V]) bool) {
 }
 
 // clone returns an independent copy of t.
-func (t *table[K, V]) clone() table[K, V] {
+func (t *Table[K, E]) clone() Table[K, E] {
 	if t.n == 0 {
-		return table[K, V]{}
+		return Table[K, E]{}
 	}
-	c := table[K, V]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
+	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
-	c.slots = append([]slot[K, V](nil), t.slots...)
+	c.slots = append([]slot[K, E](nil), t.slots...)
 	if t.oldCtrl != nil {
 		c.oldCtrl = append([]uint64(nil), t.oldCtrl...)
-		c.oldSlots = append([]slot[K, V](nil), t.oldSlots...)
+		c.oldSlots = append([]slot[K, E](nil), t.oldSlots...)
 	}
 	return c
 }

@@ -1,0 +1,132 @@
+package dotkernel
+
+import (
+	"iter"
+	"math/bits"
+)
+
+// The exported methods of Table, for the data types that keep their
+// entries in one (lwwmap). The zero Table is empty and ready to use; a
+// Table must not be copied once used (use Clone), and is not safe for
+// concurrent use but by readers.
+
+// Len returns the number of keys in t.
+func (t *Table[K, E]) Len() int { return t.n }
+
+// Get returns the entry of key and whether key is in t.
+func (t *Table[K, E]) Get(key K) (E, bool) { return t.get(key) }
+
+// Find returns a pointer to the entry of key, or nil if key is not in t.
+// The pointer is valid until the next key is added to t.
+func (t *Table[K, E]) Find(key K) *E {
+	if t.n == 0 {
+		return nil
+	}
+	h := t.hash(key)
+	if i, _, ok := t.findHashed(key, h); ok {
+		return &t.slots[i].e
+	}
+	if t.oldN > 0 {
+		if i, ok := t.findOld(key, h); ok {
+			return &t.oldSlots[i].e
+		}
+	}
+	return nil
+}
+
+// Place is where [Table.Lookup] found a key absent: where
+// [Table.Insert] puts it.
+type Place struct{ ref slotRef }
+
+// Lookup returns a pointer to the entry of key, through which it may be
+// read and replaced, or nil and the place where key would go, for an
+// [Table.Insert] of key with no other change to t in between: a read and
+// a write of one key for one probe. The pointer is valid until the next
+// key is added to t.
+func (t *Table[K, E]) Lookup(key K) (*E, Place) {
+	if t.ctrl == nil {
+		t.init(1)
+	}
+	h := t.hash(key)
+	i, tag, found := t.findHashed(key, h)
+	if found {
+		return &t.slots[i].e, Place{}
+	}
+	if t.oldN > 0 {
+		if j, ok := t.findOld(key, h); ok {
+			return &t.oldSlots[j].e, Place{}
+		}
+	}
+	return nil, Place{slotRef{i, tag, h, false}}
+}
+
+// Insert adds key with entry e at p, which [Table.Lookup] of key
+// returned (with a nil entry), t not having changed since.
+func (t *Table[K, E]) Insert(p Place, key K, e E) {
+	t.insertAt(p.ref.i, p.ref.tag, key, e, p.ref.h)
+}
+
+// Put sets the entry of key to e and returns the entry it replaced, if
+// any.
+func (t *Table[K, E]) Put(key K, e E) (old E, existed bool) { return t.put(key, e) }
+
+// Remove removes key and returns its entry, if it was there.
+func (t *Table[K, E]) Remove(key K) (E, bool) { return t.remove(key) }
+
+// Reserve makes room for n keys in all, so that adding them does not
+// grow t at once (see Table).
+func (t *Table[K, E]) Reserve(n int) { t.reserve(n) }
+
+// Clone returns an independent copy of t. Entries are copied as Go
+// assigns them.
+func (t *Table[K, E]) Clone() Table[K, E] { return t.clone() }
+
+// All iterates over the keys of t and pointers to their entries, in slot
+// order. Removing the key just yielded, or replacing the entry of any key,
+// during the iteration is safe; adding keys, or removing others, is not.
+func (t *Table[K, E]) All() iter.Seq2[K, *E] {
+	return func(yield func(K, *E) bool) {
+		for _, a := range t.arrays() {
+			for g, w := range a.ctrl {
+				for m := ^w & msb; m != 0; m &= m - 1 {
+					s := &a.slots[g*groupSize+bitsIndex(m)]
+					if !yield(s.key, &s.e) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// Slots returns the number of slots of t: the slots of its keys are
+// numbered from 0 to Slots()-1, until t next changes.
+func (t *Table[K, E]) Slots() int { return len(t.slots) + len(t.oldSlots) }
+
+// Numbered iterates over the keys of t with the numbers of their slots
+// (see [Table.At]) and pointers to their entries, in slot order.
+func (t *Table[K, E]) Numbered() iter.Seq2[int, *E] {
+	return func(yield func(int, *E) bool) {
+		for _, a := range t.arrays() {
+			for g, w := range a.ctrl {
+				for m := ^w & msb; m != 0; m &= m - 1 {
+					i := g*groupSize + bitsIndex(m)
+					if !yield(a.base+i, &a.slots[i].e) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+// At returns the key of the slot numbered i by [Table.Numbered] and a
+// pointer to its entry.
+func (t *Table[K, E]) At(i int) (K, *E) {
+	s := t.slotAt(i)
+	return s.key, &s.e
+}
+
+// bitsIndex returns the slot within its group of the lowest byte flagged
+// in the mask m.
+func bitsIndex(m uint64) int { return bits.TrailingZeros64(m) / 8 }
