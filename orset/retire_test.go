@@ -67,8 +67,30 @@ func retiredSet(t tb, s *Set[string], rs ...vclock.Retirement) *Set[string] {
 	c := s.Clone()
 	c.id = vclock.Writer("z", 1) // a live writer, never retired here
 	for _, r := range rs {
+		before := c.Clone()
 		if err := c.Retire(r); err != nil {
 			t.Fatalf("Retire(%+v): %v", r, err)
+		}
+		// Every dot is renamed by r.Dot, in the elements and the context.
+		for e := range before.All() {
+			var want []vclock.Dot
+			for _, d := range before.k.Dots(e) {
+				want = append(want, r.Dot(d))
+			}
+			slices.SortFunc(want, vclock.Dot.Compare)
+			got := c.k.Dots(e)
+			slices.SortFunc(got, vclock.Dot.Compare)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%q has dots %v after %+v, want %v", e, got, r, want)
+			}
+		}
+		for rg := range before.k.Context().Ranges() {
+			for seq := rg.Lo; seq <= rg.Hi; seq++ {
+				d := vclock.Dot{Replica: rg.Replica, Seq: seq}
+				if nd := r.Dot(d); !c.k.Context().Contains(nd) || (nd != d && c.k.Context().Contains(d)) {
+					t.Fatalf("%v not renamed %v in the context %v", d, nd, c.k.Context())
+				}
+			}
 		}
 	}
 	if !slices.Equal(sorted(c), sorted(s)) {
@@ -214,10 +236,15 @@ func TestRetireKeepsWorking(t *testing.T) {
 		w.net = nil
 		w.sets[0].SetWriter(vclock.Writer("a", 3))
 		w.sets[1].SetWriter(vclock.Writer("a", 4))
-		for _, r := range w.retirements(t, rapid.Bool().Draw(t, "below")) {
+		below := rapid.Bool().Draw(t, "below")
+		for _, r := range w.retirements(t, below) {
 			for _, s := range w.sets {
 				if err := s.Retire(r); err != nil {
 					t.Fatalf("Retire(%+v): %v", r, err)
+				}
+				if !below && (s.Version().Get(r.From) != 0 || !s.k.Context().Covers(vclock.Clock{}) ||
+					s.k.Context().Contains(vclock.Dot{Replica: r.From, Seq: 1})) {
+					t.Fatalf("%q still named after retiring it: %v", r.From, s.k.Context())
 				}
 			}
 		}
