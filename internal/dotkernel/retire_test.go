@@ -2,6 +2,8 @@ package dotkernel
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -416,5 +418,63 @@ func TestRetireWideTable(t *testing.T) {
 	k2.removed.add(vclock.Dot{Replica: retiredA, Seq: 12})
 	if err := k2.Retire(rs[1]); !errors.Is(err, vclock.ErrRetirement) {
 		t.Fatalf("a!2:9 renamed onto the removed a!0:12: %v, want ErrRetirement", err)
+	}
+}
+
+// retireAllocs returns the allocations (count and bytes) of retiring a!1
+// from a kernel whose n keys a!1 added, b!1 added one in ten of
+// concurrently (so that they have two dots, kept apart) and c!1 re-added
+// another one in ten of (so that records dropped dots of a!1).
+func retireAllocs(t *testing.T, n int) (count, size uint64) {
+	k := &kern{RecordsAll: true}
+	o := &kern{RecordsAll: true}
+	for i := range n {
+		key := fmt.Sprint(i)
+		d := k.Mint(wA1)
+		k.Put(key, unit{}, d)
+		if i%10 == 0 {
+			d := o.Mint(wB1)
+			o.Put(key, unit{}, d)
+		}
+	}
+	p := k.Clone()
+	for i := 5; i < n; i += 10 {
+		key := fmt.Sprint(i)
+		d := p.Mint(vclock.Writer("c", 1))
+		p.Record(d, key, p.Put(key, unit{}, d))
+	}
+	k.Join(o)
+	k.Join(p.DeltaSince(k.Version()))
+	k.DeltaSince(vclock.Clock{}) // builds the indexes, which Retire drops
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := k.Retire(vclock.Retirement{From: wA1, To: retiredA, Final: uint64(n)})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Len() != n || len(k.Records()) != n/10 || len(k.more) != n/10 {
+		t.Fatalf("%d keys, %d records, %d keys with several dots; want %d, %d, %d", k.Len(), len(k.Records()), len(k.more), n, n/10, n/10)
+	}
+	return after.Mallocs - before.Mallocs, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestRetireAllocatesForRecordsOnly checks that Retire allocates nothing
+// per key of the store: only a slice per record that dropped a dot of the
+// writer retired (records are shared, never modified), plus a few
+// allocations of its own. Ten times the keys and records cost ten times
+// the records' allocations, not more.
+func TestRetireAllocatesForRecordsOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds kernels of 20,000 keys")
+	}
+	small, _ := retireAllocs(t, 2000)
+	large, size := retireAllocs(t, 20000)
+	t.Logf("allocations: %d for 2,000 keys, %d (%d bytes) for 20,000", small, large, size)
+	if limit := uint64(20000/10 + 16); large > limit {
+		t.Fatalf("retiring a writer of 20,000 keys and 2,000 records made %d allocations (%d bytes), more than %d", large, size, limit)
+	}
+	if large > 10*small+16 {
+		t.Fatalf("allocations grew from %d to %d for ten times the state", small, large)
 	}
 }
