@@ -151,8 +151,9 @@ func (g *ghostSet) retire(r vclock.Retirement) {
 	}
 }
 
-// retireKey is a key that is itself a dot of From (K is vclock.Dot), to be
-// renamed, or dropped with its dots, once the pass over the table is done.
+// retireKey is a key that is itself a dot of From within Final (K is
+// vclock.Dot), to be renamed with its dots once the pass over the table is
+// done: the table cannot take new keys while it is walked.
 type retireKey[K comparable, V any] struct {
 	key  K
 	v    V
@@ -180,9 +181,9 @@ func (k *Kernel[K, V]) retireStore(r vclock.Retirement) {
 	switch {
 	case hasTo:
 		toIdx = iT
-	case keeps || !hasFrom:
+	case keeps && hasFrom:
 		toIdx = k.repIndex(r.To)
-	}
+	} // with no dot of From in the store, toIdx is not used
 	moveLast := hasFrom && !keeps && hasTo && last != iF
 	if moveLast && toIdx == last {
 		toIdx = iF
@@ -251,7 +252,10 @@ func (k *Kernel[K, V]) retireStore(r vclock.Retirement) {
 			k.reps = k.reps[:last]
 		}
 	}
-	if hasFrom {
+	for _, p := range pending {
+		k.retireDotKey(p, r)
+	}
+	if hasFrom || len(pending) > 0 {
 		// The indexes refer to dots by replica index and sequence number:
 		// they are rebuilt by the next DeltaSince that needs them.
 		if k.ix != nil {
@@ -260,9 +264,6 @@ func (k *Kernel[K, V]) retireStore(r vclock.Retirement) {
 		if k.rix != nil {
 			k.rix = new(Index[uint64])
 		}
-	}
-	for _, p := range pending {
-		k.retireDotKey(p, r)
 	}
 }
 
