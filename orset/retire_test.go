@@ -3,6 +3,7 @@ package orset
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -249,6 +250,34 @@ func TestRetireKeepsWorking(t *testing.T) {
 			}
 		}
 		w.steps(t, "after", 60)
+		// A catch-up cut into parts, from a retired replica, merges like
+		// the whole.
+		from, to := rapid.IntRange(0, 2).Draw(t, "from"), rapid.IntRange(0, 2).Draw(t, "to")
+		var err error
+		var v []byte // the whole state, or a delta
+		if rapid.Bool().Draw(t, "delta") {
+			if v, err = w.sets[to].VersionBinary(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sender := w.sets[from].Clone() // with more elements, so that it takes several parts
+		for n := range 20 {
+			sender.Add(fmt.Sprintf("x%d", n))
+		}
+		parts, _, err := sender.ChunksBinary(v, rapid.IntRange(96, 160).Draw(t, "budget"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaParts := w.sets[to].Clone()
+		for _, p := range parts {
+			if _, err := viaParts.MergeChunkBinary(p); err != nil {
+				t.Fatalf("merging a part: %v", err)
+			}
+		}
+		if len(parts) < 2 {
+			t.Fatalf("%d parts: the catch-up was not cut", len(parts))
+		}
+		requireEqual(t, viaParts, merged(w.sets[to], sender), "merged in parts")
 		w.exchange(t)
 		want := w.m.value()
 		for i, s := range w.sets {
