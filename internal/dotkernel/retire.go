@@ -49,8 +49,8 @@ import (
 // retirement of a writer the kernel has never seen, or with Final 0,
 // changes nothing and returns nil.
 //
-// It costs a pass over the store when From (or, when K is [vclock.Dot], a
-// key) has dots in it (none otherwise), a pass over the drop records, and
+// It costs a pass over the store when From has dots in it or K is
+// [vclock.Dot] (none otherwise), a pass over the drop records, and
 // a step per run of From's events in the context, ghosts and removed dots. It allocates only for
 // what it renames: a new slice for each record that dropped a dot of
 // From (records are shared with other kernels and ops, and never
