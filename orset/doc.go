@@ -57,6 +57,21 @@
 // map[string]struct{} of them (see the benchmarks): each element's dot is
 // packed in one word beside it.
 //
+// # Retiring finished writers
+//
+// A replica writes under a new writer for each run (a replica name and an
+// epoch, see [vclock.Writer]), so a set that lived through many restarts
+// names many writers in its dots, its context and its version. Once every
+// replica holds a finished writer's dots up to an agreed count, the
+// replication engine calls [Set.Retire] on every replica, in the same
+// order: the writer's dots become dots of its name's retired writer
+// (name!0), numbered on after those of the writers of that name retired
+// before it. The elements do not change, retired replicas merge and send
+// deltas as before, and the writers of a name, however many runs they
+// were, take one entry. Dots above the agreed count, which a writer may
+// have made after all (a second process under its name), keep their
+// writer's name.
+//
 // # Untrusted peers
 //
 // Every decoding method checks its input whole before changing anything,

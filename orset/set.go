@@ -313,6 +313,40 @@ func (s *Set[E]) DeltaSince(v vclock.Clock) *Set[E] {
 	return &Set[E]{k: *s.k.DeltaSince(v)}
 }
 
+// Retire renames the finished writer r.From into r.To, its name's
+// retired writer (see [vclock.Retirement]): each dot (From, n) with
+// 1 <= n <= r.Final, of an element, in the causal context or in a drop
+// record, becomes (To, r.Base+n). The renaming is one-to-one: the elements
+// do not change, and merging retired sets gives what merging them first
+// and retiring after would. Dots of From above r.Final stay as they are,
+// under From (a writer may have written past the final count agreed for
+// it: nothing is lost). r.Base and r.Final count dots, the units of
+// [Set.Version], which no longer names From afterwards (see
+// [vclock.Clock.Retire]). The fingerprint, the drop records and the
+// set's table of replicas follow; the table does not grow.
+//
+// The replication engine calls Retire on every replica, with the same
+// retirements in the same order, once every replica has seen all of
+// From's dots. Ops made before by From and not yet delivered still name
+// From: the engine has them settled first.
+//
+// Retire refuses, with an error wrapping [vclock.ErrRetirement], a
+// retirement whose Check fails, one of the writer the set itself writes
+// as (call [Set.SetWriter] first), and one whose renamed dots would land
+// on dots of To the set has already seen; the set is then unchanged. The
+// retirement of a writer the set never saw changes nothing and returns
+// nil. It costs a pass over the elements and the drop records, and
+// allocates only for records that dropped a dot of From.
+func (s *Set[E]) Retire(r vclock.Retirement) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	if s.id == r.From {
+		return fmt.Errorf("%w: the set writes as %q", vclock.ErrRetirement, r.From)
+	}
+	return s.k.Retire(r)
+}
+
 // Collect discards the drop records of the adds and removes that every
 // replica has seen, and returns how many it discarded. stable must be a
 // version every replica has reached; the replication engine computes it as

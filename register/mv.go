@@ -320,6 +320,41 @@ func (m *MV[T]) DeltaSince(v vclock.Clock) *MV[T] {
 	return d
 }
 
+// Retire renames the finished writer r.From into r.To, its name's retired
+// writer (see [vclock.Retirement]): each dot (From, n) with
+// 1 <= n <= r.Final, of a value or in the causal context, becomes
+// (To, r.Base+n). The renaming is one-to-one: the values do not change
+// (only, since [MV.Values] orders them by dot, possibly their order), and
+// merging retired registers gives what merging them first and retiring
+// after would. Dots of From above r.Final stay as they are, under From (a
+// writer may have written past the final count agreed for it: nothing is
+// lost). r.Base and r.Final count writes, the units of [MV.Version], which
+// no longer names From afterwards (see [vclock.Clock.Retire]). The
+// fingerprint follows. No conflict is reported: no write is taken in.
+//
+// The replication engine calls Retire on every replica, with the same
+// retirements in the same order, once every replica has seen From's
+// writes up to r.Final. A write of From within r.Final taken in after it
+// would count as new: the engine settles a writer's writes before it
+// retires it.
+//
+// Retire refuses, with an error wrapping [vclock.ErrRetirement], a
+// retirement whose Check fails, one of the writer the register itself
+// writes as (call [MV.SetWriter] first), and one whose renamed dots would
+// land on dots of To the register has already seen; the register is then
+// unchanged. The retirement of a writer the register never saw changes
+// nothing and returns nil. It costs a pass over the values and a step per
+// run of From's writes in the context.
+func (m *MV[T]) Retire(r vclock.Retirement) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	if m.id == r.From {
+		return fmt.Errorf("%w: the register writes as %q", vclock.ErrRetirement, r.From)
+	}
+	return m.k.Retire(r)
+}
+
 // Fingerprint returns a hash of the register's content: the dots of its
 // current values. Values themselves are left out: a write is unique by its
 // dot (see [MV.Equal]). It does not depend on the order writes and merges

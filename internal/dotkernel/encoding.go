@@ -554,7 +554,7 @@ func decodeRecords[K comparable, V any](r *codec.Reader, k *Kernel[K, V], getKey
 				return
 			}
 			switch {
-			case x.Replica == d.Replica && x.Seq >= d.Seq:
+			case !mayDrop(d, x):
 				r.Fail("drop record %v drops the later dot %v", d, x)
 				return
 			case !k.ctx.Contains(x):

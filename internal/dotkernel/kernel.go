@@ -908,12 +908,12 @@ func (k *Kernel[K, V]) recorded(d vclock.Dot) bool {
 }
 
 // canonDropped returns the dots d may have dropped, sorted and without
-// repeats: invalid dots, and dots of d's replica not before d, are left
-// out. It never modifies its argument.
+// repeats: invalid dots, and dots of d's replica not before d (see
+// mayDrop), are left out. It never modifies its argument.
 func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 	ok := true
 	for i, x := range dropped {
-		if !x.Valid() || (x.Replica == d.Replica && x.Seq >= d.Seq) || (i > 0 && dropped[i-1].Compare(x) >= 0) {
+		if !x.Valid() || !mayDrop(d, x) || (i > 0 && dropped[i-1].Compare(x) >= 0) {
 			ok = false
 			break
 		}
@@ -922,7 +922,7 @@ func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 		return dropped
 	}
 	out := slices.DeleteFunc(slices.Clone(dropped), func(x vclock.Dot) bool {
-		return !x.Valid() || (x.Replica == d.Replica && x.Seq >= d.Seq)
+		return !x.Valid() || !mayDrop(d, x)
 	})
 	slices.SortFunc(out, vclock.Dot.Compare)
 	return slices.Compact(out)
