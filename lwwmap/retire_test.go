@@ -1,0 +1,417 @@
+package lwwmap
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/vclock"
+	"pgregory.net/rapid"
+)
+
+var (
+	wA1, wA2, wB1 = vclock.Writer("a", 1), vclock.Writer("a", 2), vclock.Writer("b", 1)
+	wA0, wA3      = vclock.Retired("a"), vclock.Writer("a", 3)
+	retWriters    = []vclock.ReplicaID{wA1, wA2, wB1}
+	retKeys       = []string{"k0", "k1", "k2"}
+)
+
+// retHistory runs random puts, deletes, expires, persists, op deliveries
+// and merges on three maps writing as retWriters, on a time source that
+// never moves (timestamps tie often; times to live of hours never run
+// out). With shared, the two runs of a share one clock, as two runs of one
+// replica do. It returns every state each map went through, oldest first.
+func retHistory(t *rapid.T, shared bool) [3][]*Map[string, int] {
+	src := func() int64 { return start }
+	clks := []*clock.Clock{clock.New(clock.WithSource(src)), clock.New(clock.WithSource(src)), clock.New(clock.WithSource(src))}
+	if shared {
+		clks[1] = clks[0]
+	}
+	var reps [3]*Map[string, int]
+	var past [3][]*Map[string, int]
+	var ops []Op[string, int]
+	for i, w := range retWriters {
+		reps[i] = New[string, int](w, clks[i])
+		past[i] = append(past[i], reps[i].Clone())
+	}
+	for range rapid.IntRange(0, 30).Draw(t, "steps") {
+		i := rapid.IntRange(0, 2).Draw(t, "at")
+		m := reps[i]
+		k := rapid.SampledFrom(retKeys).Draw(t, "key")
+		var op Op[string, int]
+		switch rapid.IntRange(0, 6).Draw(t, "what") {
+		case 0, 1:
+			op = m.Put(k, rapid.IntRange(0, 9).Draw(t, "v"))
+		case 2:
+			op = m.Delete(k)
+		case 3:
+			op = m.Expire(k, time.Duration(rapid.IntRange(1, 3).Draw(t, "hours"))*time.Hour)
+		case 4:
+			op = m.Persist(k)
+		case 5:
+			m.Merge(reps[rapid.IntRange(0, 2).Draw(t, "from")])
+		case 6:
+			if len(ops) > 0 {
+				if err := m.Apply(ops[rapid.IntRange(0, len(ops)-1).Draw(t, "op")]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, op)
+		}
+		past[i] = append(past[i], m.Clone())
+	}
+	return past
+}
+
+func pickMap(t *rapid.T, past [3][]*Map[string, int], label string) *Map[string, int] {
+	i := rapid.IntRange(0, 2).Draw(t, label+" replica")
+	return past[i][rapid.IntRange(0, len(past[i])-1).Draw(t, label+" state")]
+}
+
+// mapRetirements returns the retirements of a!1 then a!2, each with a
+// Final at least every dot of it the history made (plus a drawn slack).
+func mapRetirements(t *rapid.T, past [3][]*Map[string, int]) [2]vclock.Retirement {
+	v := merged(past[0][len(past[0])-1], past[1][len(past[1])-1], past[2][len(past[2])-1]).Version()
+	f1 := v.Get(wA1) + rapid.Uint64Range(0, 2).Draw(t, "slack1")
+	f2 := v.Get(wA2) + rapid.Uint64Range(0, 2).Draw(t, "slack2")
+	return [2]vclock.Retirement{{From: wA1, To: wA0, Final: f1}, {From: wA2, To: wA0, Base: f1, Final: f2}}
+}
+
+func retiredMap(t *rapid.T, m *Map[string, int], rs ...vclock.Retirement) *Map[string, int] {
+	m = m.Clone()
+	for _, r := range rs {
+		if m.ID() == r.From {
+			m.SetWriter(wA3) // a finished run's replica writes as its next run
+		}
+		if err := m.Retire(r); err != nil {
+			t.Fatalf("Retire(%+v): %v", r, err)
+		}
+	}
+	return m
+}
+
+func encodedMap(t *rapid.T, m *Map[string, int]) []byte {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sameMap fails unless a and b hold the same state, drop records
+// included: Equal, the same encoding and fingerprint, the same contents.
+func sameMap(t *rapid.T, what string, a, b *Map[string, int]) {
+	t.Helper()
+	if !a.Equal(b) || !bytes.Equal(encodedMap(t, a), encodedMap(t, b)) || a.Fingerprint() != b.Fingerprint() || !maps.Equal(contents(a), contents(b)) {
+		t.Fatalf("%s differ:\n%v\n%v", what, dump(a), dump(b))
+	}
+}
+
+// checkRetiredMap checks what a retired state must be: no trace of the
+// retired writers, a fingerprint equal to a recomputed one and to its own
+// decoding's, and that decoding equal to it.
+func checkRetiredMap(t *rapid.T, m *Map[string, int], rs ...vclock.Retirement) {
+	t.Helper()
+	for _, r := range rs {
+		if m.Version().Get(r.From) != 0 {
+			t.Fatalf("%q left in the version %v", r.From, m.Version())
+		}
+		if _, ok := m.findRep(r.From); ok {
+			t.Fatalf("%q left in the table of replicas %v", r.From, m.reps)
+		}
+	}
+	for i, id := range m.reps {
+		if j, ok := m.findRep(id); !ok || j != uint32(i) {
+			t.Fatalf("table of replicas %v: %q found at %d", m.reps, id, j)
+		}
+	}
+	dec := &Map[string, int]{}
+	if err := dec.UnmarshalBinary(encodedMap(t, m)); err != nil {
+		t.Fatalf("decoding a retired state: %v", err)
+	}
+	sameMap(t, "a retired state and its decoding", dec, m)
+	for by, rec := range m.drops {
+		for _, r := range rs {
+			if by.Replica == r.From {
+				t.Fatalf("drop record of %v", by)
+			}
+			for d := range rec.dots.all() {
+				if d.Replica == r.From {
+					t.Fatalf("drop record names %v", d)
+				}
+			}
+		}
+	}
+	checkIndex(t, m)
+}
+
+// TestMapRetireHomomorphism is test 1: with a's runs on one clock, for the
+// retirement of a!1 and for both, Retire(x ⊔ y) = Retire(x) ⊔ Retire(y),
+// and Retire keeps the contents.
+func TestMapRetireHomomorphism(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		past := retHistory(t, true)
+		x, y := pickMap(t, past, "x"), pickMap(t, past, "y")
+		rs := mapRetirements(t, past)
+		for n := 1; n <= 2; n++ {
+			rx, ry := retiredMap(t, x, rs[:n]...), retiredMap(t, y, rs[:n]...)
+			rxy := retiredMap(t, merged(x, y), rs[:n]...)
+			sameMap(t, "Retire(x ⊔ y) and Retire(x) ⊔ Retire(y)", rxy, merged(rx, ry))
+			sameMap(t, "Retire(x) ⊔ Retire(y) and Retire(y) ⊔ Retire(x)", merged(ry, rx), merged(rx, ry))
+			if !maps.Equal(contents(rx), contents(x)) {
+				t.Fatalf("Retire changed the contents from %v to %v", contents(x), contents(rx))
+			}
+			for k := range x.ttl {
+				if deadline(x.ttl[k]) != deadline(rx.ttl[k]) {
+					t.Fatalf("Retire changed when %q expires", k)
+				}
+			}
+			checkRetiredMap(t, rx, rs[:n]...)
+			checkRetiredMap(t, rxy, rs[:n]...)
+		}
+	})
+}
+
+// TestMapRetireTieOrder: with a's runs on two clocks, writes of a!1 and
+// a!2 tie; retiring one changes which wins such a tie. Retired replicas
+// still converge in any merge order, and differ from Retire(x ⊔ y) only
+// for keys where x and y hold writes of one name with one timestamp.
+func TestMapRetireTieOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		past := retHistory(t, false)
+		x, y := pickMap(t, past, "x"), pickMap(t, past, "y")
+		rs := mapRetirements(t, past)
+		r := rapid.SampledFrom([]vclock.Retirement{rs[0], {From: wA2, To: wA0, Final: rs[1].Final}}).Draw(t, "retired")
+		rx, ry := retiredMap(t, x, r), retiredMap(t, y, r)
+		j := merged(rx, ry)
+		sameMap(t, "Retire(x) ⊔ Retire(y) and Retire(y) ⊔ Retire(x)", merged(ry, rx), j)
+		rxy := retiredMap(t, merged(x, y), r)
+		for _, k := range retKeys {
+			a, b := j.m[k], rxy.m[k]
+			if a.ts() == b.ts() && j.dot(&a) == rxy.dot(&b) {
+				continue
+			}
+			xe, xok := x.m[k]
+			ye, yok := y.m[k]
+			if !xok || !yok || xe.ts() != ye.ts() || x.reps[xe.writer()].Name() != y.reps[ye.writer()].Name() {
+				t.Fatalf("key %q: retired join holds %v, Retire(x ⊔ y) %v, and x and y hold no tie of one name", k, j.dot(&a), rxy.dot(&b))
+			}
+		}
+	})
+}
+
+// TestMapRetireLagging is test 2: y is an older state of x's map; after
+// both retire, merging either into the other gives Retire(x ⊔ y), and a
+// delta since y's retired version brings y there too.
+func TestMapRetireLagging(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		past := retHistory(t, true)
+		i := rapid.IntRange(0, 2).Draw(t, "replica")
+		n := len(past[i])
+		x, y := past[i][n-1], past[i][rapid.IntRange(0, n-1).Draw(t, "older")]
+		rs := mapRetirements(t, past)
+		want := retiredMap(t, merged(x, y), rs[:]...)
+		rx, ry := retiredMap(t, x, rs[:]...), retiredMap(t, y, rs[:]...)
+		sameMap(t, "retired x into retired y", merged(ry, rx), want)
+		sameMap(t, "retired y into retired x", merged(rx, ry), want)
+		// The version y had before, retired as the engine retires it.
+		v := y.Version()
+		v.Retire(rs[0])
+		v.Retire(rs[1])
+		d := ry.Clone()
+		d.Merge(rx.DeltaSince(v))
+		sameMap(t, "retired y with a delta since its retired version", d, want)
+	})
+}
+
+// TestMapRetireDropsAboveFinal is test 3: writes of From above Final
+// vanish, with the keys only they held; everything else is as retiring
+// with a Final of all of From gives it, less those dots.
+func TestMapRetireDropsAboveFinal(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		past := retHistory(t, true)
+		x := pickMap(t, past, "x")
+		held := x.Version().Get(wA1)
+		all := x.ctx.Prefix(wA1)
+		if all != held {
+			t.Skip("a!1's dots in x are not a prefix")
+		}
+		final := rapid.Uint64Range(0, held).Draw(t, "final")
+		r := vclock.Retirement{From: wA1, To: wA0, Final: final}
+		got := retiredMap(t, x, r)
+		full := retiredMap(t, x, vclock.Retirement{From: wA1, To: wA0, Final: held})
+		// The model: the full retirement, less the keys whose write is a
+		// dot of a!0 above final, less those dots in the context.
+		want := map[string]int{}
+		for k, v := range contents(full) {
+			if e := full.m[k]; full.reps[e.writer()] != wA0 || e.seq <= final {
+				want[k] = v
+			}
+		}
+		if !maps.Equal(contents(got), want) {
+			t.Fatalf("contents %v, want %v (of %v, Final %d of %d)", contents(got), want, contents(full), final, held)
+		}
+		for k, e := range got.m {
+			if got.reps[e.writer()] == wA0 && e.seq > final {
+				t.Fatalf("key %q kept a write above Final", k)
+			}
+			if fe := full.m[k]; fe.ts() != e.ts() || full.dot(&fe) != got.dot(&e) {
+				t.Fatalf("key %q: write %v, want %v", k, got.dot(&e), full.dot(&fe))
+			}
+		}
+		if v := got.Version(); v.Get(wA0) != final || v.Get(wB1) != x.Version().Get(wB1) || v.Get(wA2) != x.Version().Get(wA2) {
+			t.Fatalf("version %v after retiring %d of %d dots of %q from %v", v, final, held, wA1, x.Version())
+		}
+		for k, ws := range got.ttl {
+			for _, w := range ws {
+				if got.reps[w.rep] == wA0 && w.seq > final {
+					t.Fatalf("key %q kept an expire or persist write above Final", k)
+				}
+			}
+		}
+		checkRetiredMap(t, got, r)
+	})
+}
+
+// TestMapRetireRefused is test 4: a retirement that cannot apply fails
+// with ErrRetirement and leaves the state byte for byte as it was.
+func TestMapRetireRefused(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		past := retHistory(t, true)
+		x := pickMap(t, past, "x").Clone()
+		bad := rapid.SampledFrom([]vclock.Retirement{
+			{From: "a", To: wA0, Final: 5},
+			{From: wA0, To: wA0, Final: 5},
+			{From: wA1, To: vclock.Retired("b"), Final: 5},
+			{From: wA1, To: wA0, Final: 5, Heir: wB1},
+			{From: wA1, To: wA0, Base: vclock.MaxSeq, Final: 1},
+			{From: wA2, To: wA0, Final: 100}, // after a!1 with Base 0: To above Base
+			{From: wB1, To: vclock.Retired("b"), Final: 100},
+		}).Draw(t, "bad")
+		if bad.From == wA2 {
+			if x.Version().Get(wA1) == 0 || x.Version().Get(wA2) == 0 {
+				t.Skip("needs both runs of a")
+			}
+			if x.ID() == wA1 {
+				x.SetWriter(wA3)
+			}
+			if err := x.Retire(vclock.Retirement{From: wA1, To: wA0, Final: x.Version().Get(wA1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bad.From == wB1 {
+			if x.Version().Get(wB1) == 0 {
+				t.Skip("needs b")
+			}
+			x.SetWriter(wB1) // the map's own writer cannot be retired
+		}
+		before, fp, contentsBefore := encodedMap(t, x), x.Fingerprint(), contents(x)
+		reps := len(x.reps)
+		if err := x.Retire(bad); !errors.Is(err, vclock.ErrRetirement) {
+			t.Fatalf("Retire(%+v) = %v, want ErrRetirement", bad, err)
+		}
+		if !bytes.Equal(encodedMap(t, x), before) || x.Fingerprint() != fp || !maps.Equal(contents(x), contentsBefore) || len(x.reps) != reps {
+			t.Fatal("a refused retirement changed the map")
+		}
+	})
+}
+
+// TestMapRetireKeepsWorking is test 5: every replica retires a run of a
+// once it has reached them all; then the live writers keep writing, and
+// ops, deltas since retired versions (as bytes), states and collection
+// carry everything: in the end every replica holds the same state.
+func TestMapRetireKeepsWorking(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		src := func() int64 { return start }
+		clkA, clkB := clock.New(clock.WithSource(src)), clock.New(clock.WithSource(src))
+		reps := []*Map[string, int]{New[string, int](wA1, clkA), New[string, int](wA2, clkA), New[string, int](wB1, clkB)}
+		versions := make([]vclock.Clock, 3) // what each replica last told the others
+		run := func(label string, live ...int) {
+			for range rapid.IntRange(0, 20).Draw(t, label) {
+				i := rapid.SampledFrom(live).Draw(t, "at")
+				m := reps[i]
+				k := rapid.SampledFrom(retKeys).Draw(t, "key")
+				switch rapid.IntRange(0, 5).Draw(t, "what") {
+				case 0:
+					m.Put(k, rapid.IntRange(0, 9).Draw(t, "v"))
+				case 1:
+					m.Delete(k)
+				case 2:
+					m.Expire(k, time.Hour)
+				case 3: // a delta since what the receiver said it had, as bytes
+					j := rapid.IntRange(0, 2).Draw(t, "to")
+					vb, err := versions[j].MarshalBinary()
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := m.DeltaSinceBinary(vb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := reps[j].MergeBinary(d); err != nil {
+						t.Fatal(err)
+					}
+				case 4:
+					j := rapid.IntRange(0, 2).Draw(t, "to")
+					versions[j] = reps[j].Version()
+				case 5:
+					reps[rapid.IntRange(0, 2).Draw(t, "to")].Merge(m)
+				}
+			}
+		}
+		run("before", 0, 1, 2)
+		fin := rapid.IntRange(0, 1).Draw(t, "finished")
+		for _, m := range reps {
+			m.Merge(reps[fin])
+		}
+		r := vclock.Retirement{From: retWriters[fin], To: wA0, Final: reps[fin].Version().Get(retWriters[fin])}
+		reps[fin].SetWriter(wA3) // the finished run's replica runs again
+		for i, m := range reps {
+			if err := m.Retire(r); err != nil {
+				t.Fatal(err)
+			}
+			versions[i].Retire(r)
+		}
+		run("after", 1-fin, 2)
+		for range 2 {
+			for _, m := range reps {
+				for _, o := range reps {
+					m.Merge(o.DeltaSince(m.Version()))
+				}
+			}
+		}
+		for _, m := range reps {
+			sameMap(t, "replicas after retirement", m, reps[0])
+			checkRetiredMap(t, m, r)
+		}
+		peers := []vclock.Clock{reps[0].Version(), reps[1].Version(), reps[2].Version()}
+		for _, m := range reps {
+			m.CollectVersions(peers)
+		}
+		for _, m := range reps {
+			if !equivalent(m, reps[0]) || m.Fingerprint() != reps[0].Fingerprint() {
+				t.Fatalf("replicas differ after collecting:\n%v\n%v", dump(m), dump(reps[0]))
+			}
+		}
+	})
+}
+
+// TestMapRetireUnknownWriter: retiring a writer the map never saw changes
+// nothing.
+func TestMapRetireUnknownWriter(t *testing.T) {
+	clk := clock.New(clock.WithSource(func() int64 { return start }))
+	m := New[string, int](wB1, clk)
+	m.Put("k", 1)
+	before := m.Clone()
+	if err := m.Retire(vclock.Retirement{From: wA1, To: wA0, Final: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Equal(before) || len(m.reps) != len(before.reps) || m.Fingerprint() != before.Fingerprint() {
+		t.Fatal("retiring an unknown writer changed the map")
+	}
+}
