@@ -3,6 +3,7 @@ package lwwmap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -322,7 +323,8 @@ func TestMapRetireRefused(t *testing.T) {
 }
 
 // TestMapRetireKeepsWorking is test 5: every replica retires a run of a
-// once it has reached them all; then the live writers keep writing, and
+// once it has reached them all, then the other; after each, the live
+// writers (new runs of a among them) keep writing, and
 // ops, deltas since retired versions (as bytes), states and collection
 // carry everything: in the end every replica holds the same state.
 func TestMapRetireKeepsWorking(t *testing.T) {
@@ -365,19 +367,29 @@ func TestMapRetireKeepsWorking(t *testing.T) {
 			}
 		}
 		run("before", 0, 1, 2)
-		fin := rapid.IntRange(0, 1).Draw(t, "finished")
-		for _, m := range reps {
-			m.Merge(reps[fin])
-		}
-		r := vclock.Retirement{From: retWriters[fin], To: wA0, Final: reps[fin].Version().Get(retWriters[fin])}
-		reps[fin].SetWriter(wA3) // the finished run's replica runs again
-		for i, m := range reps {
-			if err := m.Retire(r); err != nil {
-				t.Fatal(err)
+		// The runs of a finish one after the other, in a drawn order: each
+		// reaches everyone, is retired everywhere, and its replica goes on
+		// as a new run, a!3 then a!4.
+		first := rapid.IntRange(0, 1).Draw(t, "finished first")
+		var done []vclock.Retirement
+		var base uint64
+		for round, fin := range []int{first, 1 - first} {
+			for _, m := range reps {
+				m.Merge(reps[fin])
 			}
-			versions[i].Retire(r)
+			from := retWriters[fin]
+			r := vclock.Retirement{From: from, To: wA0, Base: base, Final: reps[fin].Version().Get(from)}
+			base += r.Final
+			reps[fin].SetWriter(vclock.Writer("a", uint64(3+round)))
+			for i, m := range reps {
+				if err := m.Retire(r); err != nil {
+					t.Fatal(err)
+				}
+				versions[i].Retire(r)
+			}
+			done = append(done, r)
+			run(fmt.Sprint("after ", round), 0, 1, 2)
 		}
-		run("after", 1-fin, 2)
 		for range 2 {
 			for _, m := range reps {
 				for _, o := range reps {
@@ -387,7 +399,7 @@ func TestMapRetireKeepsWorking(t *testing.T) {
 		}
 		for _, m := range reps {
 			sameMap(t, "replicas after retirement", m, reps[0])
-			checkRetiredMap(t, m, r)
+			checkRetiredMap(t, m, done...)
 		}
 		peers := []vclock.Clock{reps[0].Version(), reps[1].Version(), reps[2].Version()}
 		for _, m := range reps {
@@ -413,5 +425,74 @@ func TestMapRetireUnknownWriter(t *testing.T) {
 	}
 	if !m.Equal(before) || len(m.reps) != len(before.reps) || m.Fingerprint() != before.Fingerprint() {
 		t.Fatal("retiring an unknown writer changed the map")
+	}
+}
+
+// TestMapRetireManyWriters: with more than 16 writers the table of
+// replicas is indexed by a Go map; retiring keeps the index right, the
+// map's own writer moved from the end of the table included.
+func TestMapRetireManyWriters(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		clk := clock.New(clock.WithSource(func() int64 { return start }))
+		m := New[string, int](wA1, clk)
+		m.Put("a1", 1)
+		m.SetWriter(wA2)
+		m.Put("a2", 2)
+		for i := range rapid.IntRange(15, 20).Draw(t, "others") {
+			o := New[string, int](vclock.Writer(vclock.ReplicaID(fmt.Sprintf("w%02d", i)), 1), clk)
+			o.Put(fmt.Sprint("o", i), i)
+			m.Merge(o)
+		}
+		m.SetWriter(wA3) // last in the table
+		m.Put("a3", 3)
+		want := contents(m)
+		rs := []vclock.Retirement{{From: wA1, To: wA0, Final: 1}, {From: wA2, To: wA0, Base: 1, Final: 1}}
+		for _, r := range rs {
+			if err := m.Retire(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(m.reps) <= 16 || m.repIdx == nil {
+			t.Fatalf("%d replicas, index %v: the test needs more", len(m.reps), m.repIdx != nil)
+		}
+		checkRetiredMap(t, m, rs...)
+		op := m.Put("a3", 4) // the map still writes as a!3, with the next dot of a!3
+		want["a3"] = 4
+		if op.Dot() != (vclock.Dot{Replica: wA3, Seq: 2}) || !maps.Equal(contents(m), want) {
+			t.Fatalf("after retiring, a put is %v and the contents %v, want %v", op.Dot(), contents(m), want)
+		}
+		if m.reps[m.self] != wA3 {
+			t.Fatalf("the map's own writer is at %d, which holds %q", m.self, m.reps[m.self])
+		}
+	})
+}
+
+// TestMapRetireRefusesToAboveBase: a retirement whose Base does not count
+// every dot the retired writer already holds is refused, changing nothing.
+func TestMapRetireRefusesToAboveBase(t *testing.T) {
+	clk := clock.New(clock.WithSource(func() int64 { return start }))
+	m := New[string, int](wA1, clk)
+	m.Put("x", 1)
+	m.Put("y", 2)
+	m.SetWriter(wA2)
+	m.Put("z", 3)
+	m.SetWriter(wA3)
+	if err := m.Retire(vclock.Retirement{From: wA1, To: wA0, Final: 2}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := m.MarshalBinary()
+	err := m.Retire(vclock.Retirement{From: wA2, To: wA0, Base: 1, Final: 1})
+	if !errors.Is(err, vclock.ErrRetirement) {
+		t.Fatalf("Retire with Base 1 below a!0's 2 dots = %v, want ErrRetirement", err)
+	}
+	after, _ := m.MarshalBinary()
+	if !bytes.Equal(before, after) {
+		t.Fatal("a refused retirement changed the map")
+	}
+	if err := m.Retire(vclock.Retirement{From: wA2, To: wA0, Base: 2, Final: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m.Get("z"); !ok || v != 3 || m.Version().Get(wA0) != 3 {
+		t.Fatalf("after retiring a!2 with Base 2: z = %d, %v; version %v", v, ok, m.Version())
 	}
 }
