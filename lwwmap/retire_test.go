@@ -496,3 +496,77 @@ func TestMapRetireRefusesToAboveBase(t *testing.T) {
 		t.Fatalf("after retiring a!2 with Base 2: z = %d, %v; version %v", v, ok, m.Version())
 	}
 }
+
+// retireFixture returns n maps, each of size entries written half by a!1
+// and half by b!1, seen by a map writing as b!1.
+func retireFixture(n, size int) []*Map[string, int] {
+	clk := clock.New(clock.WithSource(func() int64 { return start }))
+	a := New[string, int](wA1, clk)
+	b := New[string, int](wB1, clk)
+	for i := range size {
+		if i%2 == 0 {
+			a.Put(fmt.Sprint("k", i), i)
+		} else {
+			b.Put(fmt.Sprint("k", i), i)
+		}
+	}
+	b.Merge(a)
+	b.DeltaSince(vclock.Clock{}) // builds the index
+	out := make([]*Map[string, int], n)
+	for i := range out {
+		out[i] = b.Clone()
+	}
+	return out
+}
+
+// TestMapRetireCost: Retire's allocations do not grow with the map: it
+// renames the entries in place, in one pass.
+func TestMapRetireCost(t *testing.T) {
+	r := vclock.Retirement{From: wA1, To: wA0, Final: 1 << 20}
+	allocs := map[int]float64{}
+	for _, size := range []int{100, 10_000} {
+		ms := retireFixture(6, size)
+		k := 0
+		allocs[size] = testing.AllocsPerRun(5, func() {
+			if ms[k].Retire(r) != nil {
+				panic("refused")
+			}
+			k++
+		})
+		if got := ms[0].Version().Get(wA0); got != uint64(size/2) {
+			t.Fatalf("%d entries: a!0 counts %d dots, want %d", size, got, size/2)
+		}
+	}
+	t.Logf("allocations of Retire: %v", allocs)
+	if allocs[10_000] != allocs[100] || allocs[100] > 2 {
+		t.Fatalf("Retire allocates %v times for 100 entries, %v for 10,000", allocs[100], allocs[10_000])
+	}
+}
+
+// BenchmarkMapRetire100k times Retire of a writer holding half of a map
+// of 100,000 entries, against its floor: one pass over the map's entries
+// that rewrites each in place.
+func BenchmarkMapRetire100k(b *testing.B) {
+	r := vclock.Retirement{From: wA1, To: wA0, Final: 1 << 20}
+	b.Run("retire", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			m := retireFixture(1, 100_000)[0]
+			b.StartTimer()
+			if err := m.Retire(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("floor-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		m := retireFixture(1, 100_000)[0]
+		for b.Loop() {
+			for k, e := range m.m {
+				e.seq++
+				m.m[k] = e
+			}
+		}
+	})
+}
