@@ -332,3 +332,53 @@ func TestBoundedRetireHeir(t *testing.T) {
 		t.Fatalf("holders %v, want none", got)
 	}
 }
+
+// TestBoundedRetireDropsAboveFinal: a replica holding From's entry beyond
+// the agreed Final (changes no other replica took in) drops that entry,
+// staying at or above the floor, and a merge with a replica that
+// absorbed the agreed entry leaves exactly what that replica holds: the
+// changes above Final are gone, the others are all there.
+func TestBoundedRetireDropsAboveFinal(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		floor := rapid.Int64Range(-3, 3).Draw(t, "floor")
+		a1, b := NewBounded(wA1, floor), NewBounded(wB1, floor)
+		mustR(t)(a1.Inc(rapid.Uint64Range(1, 9).Draw(t, "agreed inc")))
+		mustR(t)(a1.Dec(1))
+		mustR(t)(b.Inc(rapid.Uint64Range(0, 9).Draw(t, "b inc")))
+		b.Merge(a1)
+		final := a1.Events(wA1)
+		agreed := b.Value()
+		// Later changes of a!1 that reached nobody.
+		mustR(t)(a1.Inc(rapid.Uint64Range(1, 5).Draw(t, "lost inc")))
+		if rapid.Bool().Draw(t, "lost dec") {
+			mustR(t)(a1.Dec(1))
+		}
+		a1.Merge(b)
+		r := vclock.Retirement{From: wA1, To: wA0, Final: final}
+		restored := a1.Clone()
+		restored.SetWriter(vclock.Writer("a", 2))
+		for _, c := range []*Bounded{b, restored} {
+			if err := c.Retire(r); err != nil {
+				t.Fatal(err)
+			}
+			boundedInvariant(t, c, []vclock.Retirement{r})
+		}
+		if b.Value() != agreed {
+			t.Fatalf("the replica holding the agreed entry went from %d to %d", agreed, b.Value())
+		}
+		restored.Merge(b)
+		if !restored.Equal(b) || restored.Value() != agreed {
+			t.Fatalf("after the merge: value %d, want %d, equal %v", restored.Value(), agreed, restored.Equal(b))
+		}
+	})
+}
+
+// mustR is must for a rapid test.
+func mustR(t *rapid.T) func(BoundedOp, error) BoundedOp {
+	return func(op BoundedOp, err error) BoundedOp {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+}
