@@ -475,3 +475,10 @@ func TestRetireAllocatesNothing(t *testing.T) {
 		t.Fatalf("values %d and %d after retiring", gs[0].Value(), cs[0].Value())
 	}
 }
+
+// The counters are retirers, as the replication engine finds them.
+var (
+	_ interface{ Retire(vclock.Retirement) error } = (*G)(nil)
+	_ interface{ Retire(vclock.Retirement) error } = (*PN)(nil)
+	_ interface{ Retire(vclock.Retirement) error } = (*Bounded)(nil)
+)

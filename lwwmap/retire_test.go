@@ -570,3 +570,6 @@ func BenchmarkMapRetire100k(b *testing.B) {
 		}
 	})
 }
+
+// The map is a retirer, as the replication engine finds it.
+var _ interface{ Retire(vclock.Retirement) error } = (*Map[string, int])(nil)

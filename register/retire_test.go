@@ -312,3 +312,6 @@ func TestLWWRetireNoAlloc(t *testing.T) {
 		t.Fatalf("after retiring: write of %q, hook remembers %v", regs[0].w.id, regs[0].seen)
 	}
 }
+
+// The LWW register is a retirer, as the replication engine finds it.
+var _ interface{ Retire(vclock.Retirement) error } = (*LWW[int])(nil)
