@@ -54,14 +54,15 @@ func (e *bEntry) events() uint64 {
 // the retirement), From's entry is dropped and not absorbed: the value
 // may fall, never below the floor (every other entry still holds what it
 // holds), and a merge with a replica that absorbed the last entry brings
-// To's whole entry. In every case the other entries' totals of rights
+// To's whole entry. Should To's entry then spend more than it gained (an
+// older state that also lacks part of a run retired before, whose rights
+// another run took up), To's entry is dropped too, with the same effect
+// and the same repair. In every case the other entries' totals of rights
 // given to, taken up from or asked of From become totals of To.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
 // nothing, if r.Check fails, if the counter counts as From, or if an entry
-// would become one no real history produces (totals past
-// [MaxBoundedTotal], or To's entry spending more than it gained, which an
-// older state can make when it also lacks a run retired before). A
+// would take totals past [MaxBoundedTotal]. A
 // counter that neither holds nor names From is left as it is. Retire
 // takes one pass over the entries and allocates the lists of the entries
 // it changes (entries share their lists with ops, so none is changed in
@@ -96,8 +97,20 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 	// both of its lists.
 	nt.in, nt.out, nt.ask = dropRights(nt.in, r.To), dropRights(nt.out, r.To), dropRights(nt.ask, r.To)
 	changedTo := from != nil || !slices.Equal(nt.in, to.in) || !slices.Equal(nt.out, to.out) || !slices.Equal(nt.ask, to.ask)
+	dropTo := false
 	if changedTo && (nt.p != 0 || nt.n != 0 || len(nt.in)+len(nt.out)+len(nt.ask) > 0) {
-		next = append(next, &nt)
+		gained, spent := nt.totals()
+		switch {
+		case gained.hi != 0 || gained.lo > MaxBoundedTotal:
+			return fmt.Errorf("%w: retiring %q would take %q past %d rights", vclock.ErrRetirement, r.From, r.To, uint64(MaxBoundedTotal))
+		case spent.hi != 0 || spent.lo > gained.lo:
+			// An older state lacking part of a run retired before:
+			// rights one run took from another cancel out without what
+			// the other gave. Nothing of To's is kept here.
+			dropTo = b.e[r.To] != nil
+		default:
+			next = append(next, &nt)
+		}
 	}
 	for id, e := range b.e {
 		if id == r.From || id == r.To || !names(e, r.From) {
@@ -106,7 +119,7 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 		ne := &bEntry{id: id, p: e.p, n: e.n, in: renameRights(e.in, r), out: renameRights(e.out, r), ask: renameRights(e.ask, r)}
 		next = append(next, ne)
 	}
-	if from == nil && len(next) == 0 {
+	if from == nil && len(next) == 0 && !dropTo {
 		return nil
 	}
 	for _, e := range next {
@@ -118,6 +131,10 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 	if from != nil {
 		b.fp -= from.h
 		delete(b.e, r.From)
+	}
+	if dropTo {
+		b.fp -= b.e[r.To].h
+		delete(b.e, r.To)
 	}
 	for _, e := range next {
 		b.put(e)
@@ -180,6 +197,19 @@ func addRights(a, b []Rights) []Rights {
 		}
 	}
 	return out
+}
+
+// totals returns what e's replica gained (increments and rights taken up)
+// and spent (decrements and rights given).
+func (e *bEntry) totals() (gained, spent u128) {
+	gained, spent = gained.add(e.p), spent.add(e.n)
+	for _, r := range e.in {
+		gained = gained.add(r.Total)
+	}
+	for _, r := range e.out {
+		spent = spent.add(r.Total)
+	}
+	return gained, spent
 }
 
 // dropRights returns rs without id's total (rs itself if it has none).

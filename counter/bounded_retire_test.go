@@ -382,3 +382,44 @@ func mustR(t *rapid.T) func(BoundedOp, error) BoundedOp {
 		return op
 	}
 }
+
+// TestBoundedRetireOlderStateDropsTo: two runs of a overlap, a!2 gives
+// a!1 rights that a!1 spends. A replica that holds a!1's last entry but
+// an older one of a!2 (before the transfer) cannot absorb a!2: To's entry
+// would have spent rights it took from itself, without the giving. It
+// drops To's entry, stays at or above the floor, and a merge with a
+// replica that absorbed everything brings it level.
+func TestBoundedRetireOlderStateDropsTo(t *testing.T) {
+	a1, a2, full := NewBounded(wA1, 0), NewBounded(wA2, 0), NewBounded(wB1, 0)
+	must(t)(a2.Inc(5))
+	a1.Merge(a2)
+	old := a1.Clone() // a!2 before its transfer
+	must(t)(a2.Transfer(wA1, 3))
+	a1.Merge(a2)
+	op := must(t)(a1.Dec(3))              // takes up a!2's 3
+	if err := old.Apply(op); err != nil { // a!1's last entry, a!2's older one
+		t.Fatal(err)
+	}
+	old.SetWriter(wB1)
+	full.Merge(a1)
+	full.Merge(a2)
+	r1 := vclock.Retirement{From: wA1, To: wA0, Final: a1.Events(wA1)}
+	r2 := vclock.Retirement{From: wA2, To: wA0, Base: r1.Final, Final: a2.Events(wA2)}
+	for _, r := range []vclock.Retirement{r1, r2} {
+		for _, c := range []*Bounded{full, old} {
+			if err := c.Retire(r); err != nil {
+				t.Fatalf("Retire(%+v): %v", r, err)
+			}
+			if c.Value() < 0 {
+				t.Fatalf("value %d below the floor", c.Value())
+			}
+		}
+	}
+	if full.Value() != 2 || old.Value() != 0 || old.e[wA0] != nil {
+		t.Fatalf("values %d (want 2) and %d (want 0, without %q's entry)", full.Value(), old.Value(), wA0)
+	}
+	old.Merge(full)
+	if !old.Equal(full) || old.Value() != 2 {
+		t.Fatalf("the older state, merged, holds %d", old.Value())
+	}
+}
