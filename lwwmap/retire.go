@@ -47,6 +47,9 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	f, inTable := m.findRep(r.From)
 	seen := inTable
 	m.ctx.RangesWithin(r.From, 1, vclock.MaxSeq, func(uint64, uint64) { seen = true })
+	if !seen && len(m.drops) > 0 {
+		seen = m.dropsName(r.From) // a record can name writes the map never took in
+	}
 	if !seen {
 		return nil
 	}
@@ -59,11 +62,11 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 		return fmt.Errorf("%w: %q has dots above the %d retired into it before %q", vclock.ErrRetirement, r.To, r.Base, r.From)
 	}
 	m.ctx.Retire(r)
-	if !inTable {
-		return nil // seen in the context only: nothing else names it
-	}
 	if len(m.drops) > 0 {
 		m.retireDrops(r)
+	}
+	if !inTable {
+		return nil // no entry nor expire or persist write refers to it
 	}
 
 	// The table of replicas: To takes From's place if it is new; if not,
@@ -179,6 +182,22 @@ func (m *Map[K, V]) retireTTL(rename func(rep uint32, seq uint64) (uint32, uint6
 		}
 		m.setTTL(k, kept) // none left: the entry is back in the fingerprint
 	}
+}
+
+// dropsName reports whether a drop record names a write of id, as its own
+// or as one it overwrote.
+func (m *Map[K, V]) dropsName(id vclock.ReplicaID) bool {
+	for by, rec := range m.drops {
+		if by.Replica == id {
+			return true
+		}
+		for d := range rec.dots.all() {
+			if d.Replica == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // retireDrops renames the dots of the drop records by r: a record of a

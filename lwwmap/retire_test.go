@@ -573,3 +573,28 @@ func BenchmarkMapRetire100k(b *testing.B) {
 
 // The map is a retirer, as the replication engine finds it.
 var _ interface{ Retire(vclock.Retirement) error } = (*Map[string, int])(nil)
+
+// TestMapRetireRenamesDropRecordsOnly: a map that took in only a write
+// overwriting another writer's expire holds a drop record naming that
+// writer, and nothing else of it; retiring the writer renames the record.
+func TestMapRetireRenamesDropRecordsOnly(t *testing.T) {
+	clk := clock.New(clock.WithSource(func() int64 { return start }))
+	a1, a2, b := New[string, int](wA1, clk), New[string, int](wA2, clk), New[string, int](wB1, clk)
+	a2.Put("k", 1)
+	expire := a2.Expire("k", time.Hour)
+	a1.Merge(a2)
+	put := a1.Put("k", 2) // overwrites a!2's expire: its op names it
+	if err := b.Apply(put); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.findRep(wA2); ok || b.ctx.Contains(expire.Dot()) || !b.dropsName(wA2) {
+		t.Fatalf("the fixture: b should name %q in a drop record only", wA2)
+	}
+	r := vclock.Retirement{From: wA2, To: wA0, Final: a2.Version().Get(wA2)}
+	if err := b.Retire(r); err != nil {
+		t.Fatal(err)
+	}
+	if b.dropsName(wA2) || !b.dropsName(wA0) {
+		t.Fatalf("drop records after retiring: %v", b.drops)
+	}
+}
