@@ -20,7 +20,8 @@ import (
 // Dots of From above r.Final name writes no replica took in before the
 // writer was retired (a disk restored later): they leave the context, and
 // their writes leave the map, with the keys they held (the writes they
-// overwrote are gone). A map that never saw From is left as it is.
+// overwrote are gone). A map whose context, table of replicas and drop
+// records do not name From is left as it is.
 //
 // Every write keeps its timestamp, so the conflict rule orders the same
 // writes the same way, except on a tie of timestamps: a renamed write
