@@ -57,7 +57,8 @@ func (e *bEntry) events() uint64 {
 // To's whole entry. Should To's entry then spend more than it gained (an
 // older state that also lacks part of a run retired before, whose rights
 // another run took up), To's entry is dropped too, with the same effect
-// and the same repair. In every case the other entries' totals of rights
+// and the same repair; so is an entry of To left empty (rights two runs
+// gave each other, cancelled out). In every case the other entries' totals of rights
 // given to, taken up from or asked of From become totals of To.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
@@ -98,9 +99,11 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 	nt.in, nt.out, nt.ask = dropRights(nt.in, r.To), dropRights(nt.out, r.To), dropRights(nt.ask, r.To)
 	changedTo := from != nil || !slices.Equal(nt.in, to.in) || !slices.Equal(nt.out, to.out) || !slices.Equal(nt.ask, to.ask)
 	dropTo := false
-	if changedTo && (nt.p != 0 || nt.n != 0 || len(nt.in)+len(nt.out)+len(nt.ask) > 0) {
+	if changedTo {
 		gained, spent := nt.totals()
 		switch {
+		case nt.p == 0 && nt.n == 0 && len(nt.in)+len(nt.out)+len(nt.ask) == 0:
+			dropTo = b.e[r.To] != nil // nothing left: rights it gave itself cancelled out
 		case gained.hi != 0 || gained.lo > MaxBoundedTotal:
 			return fmt.Errorf("%w: retiring %q would take %q past %d rights", vclock.ErrRetirement, r.From, r.To, uint64(MaxBoundedTotal))
 		case spent.hi != 0 || spent.lo > gained.lo:
