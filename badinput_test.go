@@ -322,6 +322,11 @@ func FuzzReceive(f *testing.F) {
 		}
 	}
 	f.Add(broadcaster(f, "x", "y"))
+	if m, err := crdt.RetiringMessage(); err == nil {
+		f.Add(m)
+	} else {
+		f.Fatal(err)
+	}
 	for _, m := range chunkedCatchUp(f) {
 		f.Add(m)
 	}

@@ -92,6 +92,17 @@
 // upgraded too; messages of version 1 are still read. Snapshots and journal
 // records keep every op whole.
 //
+// Restarts do not make metadata grow for good. Once every replica holds
+// all of a finished run's writes, the group agrees to retire its writer:
+// every replica renames the writer's dots into its ID's retired writer
+// (vclock.Retired), in the same order everywhere, so versions, contexts,
+// digests and states name one finished writer per ID. The order is a
+// ledger per replica ID, extended one entry at a time with the agreement
+// of every replica of the group; replicas whose ledgers differ trade the
+// missing entries before any data. A replica removed from every replica
+// ([Replica.RemovePeer]) has its writers retired the same way. Objects
+// take part through [Retirer], whose documentation tells the protocol.
+//
 // [Replica.Update] changes several objects in one transaction ([Tx]): its
 // ops ship as one group, and every replica applies the group at once.
 // [Replica.View] reads several objects at one instant.

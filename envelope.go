@@ -77,6 +77,11 @@ type envelope struct {
 	// merged at the sender (or merged before, and received again).
 	ChunkAckOf uint64
 	ChunkAcks  []uint64
+
+	// Retire carries the sender's ledger of retired writers and its part
+	// in agreeing on the next entries (see retire.go); nil if the sender
+	// has nothing to say of them.
+	Retire *retireSection
 }
 
 // partEntry is an object's whole state or delta, or, if Part, a part of
@@ -126,6 +131,7 @@ const (
 	flagChunkAck
 	flagDigestPart
 	flagWriter // second format version: the sender's epoch follows FirstSeq
+	flagRetire // second format version: a retirement section ends the message
 )
 
 // envelopeVersion is the format version engine messages are written in.
@@ -212,6 +218,9 @@ func (e *envelope) encodeAs(version int) ([]byte, error) {
 	for _, pe := range e.Parts {
 		size += len(pe.Object) + len(pe.Data) + 12
 	}
+	if e.Retire != nil {
+		size += e.Retire.size()
+	}
 	w := codec.NewWriter(codec.KindEngineSealed, size+crcSize)
 	w.SetVersion(version)
 	var epoch uint64
@@ -264,6 +273,12 @@ func (e *envelope) encodeAs(version int) ([]byte, error) {
 	}
 	if withWriter {
 		flags |= flagWriter
+	}
+	if e.Retire != nil {
+		if version < 2 {
+			w.Fail(errors.New("a retirement section in a message of the first format"))
+		}
+		flags |= flagRetire
 	}
 	w.Uint(flags)
 	if e.Broadcast {
@@ -362,6 +377,9 @@ func (e *envelope) encodeAs(version int) ([]byte, error) {
 			w.Uint(i)
 		}
 	}
+	if e.Retire != nil {
+		e.Retire.encode(w)
+	}
 	b, err := w.Bytes()
 	if err != nil {
 		return nil, err
@@ -391,7 +409,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	v2 := r.Version() >= 2
 	known := uint64(flagWantDigest | flagDigest | flagBroadcast | flagChunk | flagChunkAck | flagDigestPart)
 	if v2 {
-		known |= flagWriter
+		known |= flagWriter | flagRetire
 	}
 	e := &envelope{From: ReplicaID(r.Replica())}
 	noTo := r.IsNil()
@@ -549,7 +567,11 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	if flags&flagChunkAck != 0 {
 		decodeChunkAcks(r, e)
 	}
-	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0 || e.HasChunk || len(e.ChunkAcks) > 0) {
+	if flags&flagRetire != 0 {
+		e.Retire = decodeRetire(r)
+	}
+	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0 || e.HasChunk || len(e.ChunkAcks) > 0 ||
+		(e.Retire != nil && !e.Retire.onlyLens())) {
 		r.Fail("broadcast carrying catch-up states, chunks or a digest")
 	}
 	if err := r.Done(); err != nil {

@@ -74,3 +74,18 @@ func (r *Replica) TickHold() time.Duration {
 	defer r.mu.RUnlock()
 	return r.tickHold
 }
+
+// RetiringMessage returns a message from a to b carrying every part of a
+// retirement section, with entries of a's list, for fuzzing to start from.
+func RetiringMessage() ([]byte, error) {
+	e := &envelope{From: "a", To: "b", Incarnation: 7}
+	entry := retireEntry{From: "a!5", Heir: "a!9", Finals: []objFinal{{"s", 3}}}
+	e.Retire = &retireSection{
+		Lens:      []nameLen{{"a", 1, entry.hash(0)}},
+		Entries:   []ledgerEntry{{"a", 0, entry}},
+		Proposals: []proposalMsg{{Name: "a", Index: 1, B: ballot{7, 9, "a"}, Cand: "a!6"}, {Name: "c", Index: 0, B: ballot{7, 9, "a"}, Accept: &retireEntry{From: "c!2", Finals: []objFinal{{"s", 1}}}}},
+		Promises:  []promiseMsg{{Name: "b", Index: 0, B: ballot{3, 4, "b"}, Counts: []objFinal{{"s", 12}}, Members: 0x1234}},
+		Accepteds: []acceptedMsg{{"b", 0, ballot{3, 4, "b"}}},
+	}
+	return e.encode()
+}

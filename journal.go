@@ -46,7 +46,9 @@ var (
 // returns [ErrNoSnapshot] before any snapshot was saved or restored, and
 // [ErrSnapshotNeeded] if more local ops, or more changes from peers, than
 // the op log's bounds (MaxLogOps, MaxLogBytes) came since the last save,
-// and so are no longer all held. If save fails, SaveOps returns its error
+// and so are no longer all held, or if a finished writer was retired since
+// the last snapshot (see [Retirer]: a journal record cannot say how the
+// writers it names were renamed). If save fails, SaveOps returns its error
 // and what it would have saved stays unsaved.
 func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.saveMu.Lock()
@@ -61,7 +63,8 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 		r.mu.Unlock()
 		return nil
 	case local && (len(r.pending) == 0 || r.pendingFirst > r.savedSeq+1),
-		remote && r.remoteLost > r.remoteSaved:
+		remote && r.remoteLost > r.remoteSaved,
+		r.led.installs > r.led.saved: // a retirement: no journal record carries one
 		r.mu.Unlock()
 		return ErrSnapshotNeeded
 	}

@@ -3,7 +3,6 @@ package crdt
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -450,6 +449,8 @@ type Replica struct {
 	// while Restore and Replay take the replica's own data in again.
 	conflicts []Conflict
 	quiet     bool
+
+	led ledger // retirements of finished writers (see retire.go)
 }
 
 // NewReplica returns a replica configured by cfg, with no objects and no
@@ -474,7 +475,7 @@ func NewReplica(cfg Config) (*Replica, error) {
 	if _, err := io.ReadFull(cfg.Entropy, epoch[:]); err != nil {
 		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
 	}
-	r.writer = vclock.Writer(cfg.ID, binary.BigEndian.Uint64(epoch[:]))
+	r.writer = vclock.Writer(cfg.ID, drawnEpoch(epoch))
 	return r, nil
 }
 
@@ -483,8 +484,15 @@ func NewReplica(cfg Config) (*Replica, error) {
 // Every object registered with the replica that implements [WriterSetter]
 // writes under it, so two runs of one replica (a restart with an empty
 // disk or an older backup, a second process started under the same ID by
-// mistake) never make two different changes under one identity.
-func (r *Replica) Writer() ReplicaID { return r.writer }
+// mistake) never make two different changes under one identity. A run
+// takes a new writer if another run of the same replica ID retired this
+// one's (see [Retirer]), which only a second process under the same ID
+// can do.
+func (r *Replica) Writer() ReplicaID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.writer
+}
 
 // ID returns the replica's ID.
 func (r *Replica) ID() ReplicaID { return r.id }
@@ -744,7 +752,10 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 }
 
 // RemovePeer removes a peer: nothing more is sent to it, and its messages
-// are refused with [ErrUnknownPeer].
+// are refused with [ErrUnknownPeer]. Once every replica of the group has
+// removed it, its writers are retired like those of finished runs (see
+// [Retirer]): the group's first replica by name proposes it, and every
+// replica renames them alike. Its writes stay.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

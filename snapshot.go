@@ -65,7 +65,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	snap, versions, err := r.snapshot()
-	seq, remoteUpTo := r.seq, r.remoteNext
+	seq, remoteUpTo, installs := r.seq, r.remoteNext, r.led.installs
 	if err == nil {
 		r.snapshotted = true // from now on, only saved versions are durable
 	}
@@ -82,6 +82,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.savedSeq = max(r.savedSeq, seq)
 	r.trimPending(seq)
 	r.savedRemote(remoteUpTo) // and what peers sent before it
+	r.led.saved = max(r.led.saved, installs)
 	r.mu.Unlock()
 	r.poke() // the ops it saved may leave now
 	return nil
@@ -131,6 +132,12 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 		}
 		w.String(name)
 		w.Binary(r.pack(b, 0))
+	}
+	// The ledger of retired writers, which says how the objects' writers
+	// are named; absent while it is empty, as in snapshots made before
+	// writers could be retired.
+	if !r.led.empty() {
+		r.led.encode(w)
 	}
 	out, err := w.Bytes()
 	if err != nil {
@@ -213,6 +220,13 @@ func (r *Replica) Restore(snapshot []byte) error {
 	for range n / 2 {
 		objs = append(objs, saved{rd.String(), rd.Binary()})
 	}
+	var led ledger
+	if rd.Err() == nil && rd.Remaining() > 0 {
+		var err error
+		if led, err = decodeLedger(rd); err != nil {
+			return fmt.Errorf("crdt: restore: %w", err)
+		}
+	}
 	if err := rd.Done(); err != nil {
 		return fmt.Errorf("crdt: restore: %w", err)
 	}
@@ -259,6 +273,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 			return fmt.Errorf("crdt: restore %q: %w", o.name, err)
 		}
 	}
+	r.led = led
 	r.incarnation = max(r.incarnation, oldInc+1)
 	r.ops = ops
 	r.seq = uint64(len(ops))

@@ -41,6 +41,16 @@ type Stats struct {
 	// discarded because every replica had seen them, since each was
 	// registered: a restarted replica counts from zero.
 	GCCollected uint64
+	// RetiredWriters counts the finished writers retired in the ledger this
+	// replica holds, every name together (see [Retirer]); each was renamed
+	// into its name's retired writer in every object that implements
+	// Retirer.
+	RetiredWriters int
+	// LedgerConflicts counts entries of a peer's ledger of retired writers
+	// that differ from this replica's at the same place. It should stay
+	// zero: the two replicas name some dots differently, and exchange no
+	// data until an operator steps in. Each one is logged.
+	LedgerConflicts uint64
 }
 
 // PeerStats describes replication to and from one peer.
@@ -110,6 +120,12 @@ type PeerStats struct {
 	// should stay zero; each one is logged, and answered with the object's
 	// whole state.
 	Divergences uint64
+	// LedgerWaits counts the peer's messages whose data was set aside
+	// because the peer's ledger of retired writers differed from this
+	// replica's (see [Retirer]). The two exchange the entries either lacks
+	// with the next messages, so it rises by a few after each retirement;
+	// a steady rise means the ledgers conflict (see Stats.LedgerConflicts).
+	LedgerWaits uint64
 }
 
 // Stats returns the replica's replication figures.
@@ -126,6 +142,10 @@ func (r *Replica) Stats() Stats {
 		Oversize:   r.oversize,
 	}
 	s.GCPending, s.GCCollected = r.garbage()
+	s.LedgerConflicts = r.led.conflicts
+	for _, nl := range r.led.lists {
+		s.RetiredWriters += len(nl.entries)
+	}
 	if n := len(r.ops); n > 0 {
 		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
 	}
@@ -150,6 +170,7 @@ func (r *Replica) Stats() Stats {
 			AwaitingCatchUp:  p.awaitDig,
 			Divergences:      p.stats.divergences,
 			ChunksSent:       p.stats.chunksSent,
+			LedgerWaits:      p.stats.ledgerWaits,
 		}
 		if o := p.out; o != nil {
 			ps.CatchUpChunks, ps.CatchUpChunksLeft, ps.CatchUpBytesLeft = len(o.chunks), o.left, o.bytesLeft

@@ -71,6 +71,12 @@ type peer struct {
 	digIn     digestIn
 	digRounds uint64
 
+	// Retirement (see retire.go): the peer's ledger lengths from its last
+	// message, and the answers to its proposal to send it.
+	retLens     map[ReplicaID]uint64
+	retPromises map[ReplicaID]*promiseMsg // by name
+	retAccepted map[ReplicaID]acceptedMsg // by name
+
 	stats peerCounters
 }
 
@@ -137,6 +143,7 @@ type peerCounters struct {
 	digestRounds  uint64
 	divergences   uint64
 	chunksSent    uint64
+	ledgerWaits   uint64
 	refused       map[string]uint64
 	lastSendError string
 }
@@ -309,6 +316,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 	held := time.Now()
 	r.ticks++
 	r.started = true
+	r.retireStep()
 	out := make([]outbound, 0, len(r.peers))
 	var more []outbound // digest parts and chunks, always by Send
 	for _, id := range sortedPeerIDs(r.peers) {
@@ -430,13 +438,17 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 			From: r.id, Incarnation: r.incarnation, Now: first.Now,
 			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops, Writer: r.writer,
 		}
+		if lens := r.led.summary(); len(lens) > 0 {
+			b.Retire = &retireSection{Lens: lens} // the same for every recipient
+		}
 		to := make([]ReplicaID, 0, len(members))
 		for _, i := range members {
 			env := out[i].env
 			to = append(to, env.To)
 			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
 			env.FirstSeq, env.Ops = 0, nil
-			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0
+			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0 &&
+				(env.Retire == nil || env.Retire.onlyLens())
 		}
 		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true})
 	}
@@ -459,6 +471,14 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation, Writer: r.writer}
 	due := false
 	room := r.room(p.id) // what the message may carry beyond its header
+	// Retirements first: what they carry beyond the ledger's summary
+	// (which room counts) takes at most half the room.
+	if r.retireOut(p, env, room/2) {
+		due = true
+	}
+	if env.Retire != nil {
+		room -= env.Retire.size() - r.led.summaryBytes()
+	}
 
 	if p.needAck {
 		due = true
@@ -557,9 +577,16 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env.Now = r.clk.Now()
 	p.lastSend = r.ticks
 	extra = append(extra, chunks...)
+	var lens []nameLen
+	if len(extra) > 0 {
+		lens = r.led.summary()
+	}
 	for _, e := range extra {
 		e.From, e.To, e.Incarnation = r.id, p.id, r.incarnation
 		e.AckInc, e.AckSeq, e.CatchUpAck, e.Now = env.AckInc, env.AckSeq, env.CatchUpAck, env.Now
+		if len(lens) > 0 {
+			e.Retire = &retireSection{Lens: lens} // its data is named as this ledger says
+		}
 	}
 	if !due && idle {
 		return nil, extra // they carry the acknowledgements
@@ -577,7 +604,7 @@ const (
 // header: the bytes of its ops, digest, states or parts, each counted
 // with what opsSize, digestSize and entrySize add.
 func (r *Replica) room(to ReplicaID) int {
-	return r.cfg.MaxMessageBytes - headerBytes - 3*(len(r.id)+len(to))
+	return r.cfg.MaxMessageBytes - headerBytes - 3*(len(r.id)+len(to)) - r.led.summaryBytes()
 }
 
 // entrySize is what an op, state or part of object takes in a message.
@@ -1184,6 +1211,13 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	}
 	r.truncateLog()
 
+	if !r.retireIn(p, env.Retire, env.Incarnation) {
+		// The two ledgers of retired writers differ, so the same dot may
+		// have two names: the message's data waits until they agree (its
+		// ops are not acknowledged, and come again).
+		return nil, nil
+	}
+
 	note := func(name string) {
 		if !slices.Contains(changed, name) { // a message touches few objects
 			changed = append(changed, name)
@@ -1202,6 +1236,14 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		obj, ok := r.objects[o.Object]
 		if !ok {
 			refuse(fmt.Errorf("%w: op %d from %s for %q", ErrUnknownObject, seq, p.id, o.Object))
+			continue
+		}
+		if r.namesRetired(o.Op) {
+			// Made before a writer it names was retired: its dots have
+			// other names now. The peer's state brings its effect, from
+			// this replica's digest.
+			p.markReceived(seq)
+			p.owedDig = true
 			continue
 		}
 		ch, err := applyFrom(obj, o.Op, p.id)

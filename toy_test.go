@@ -229,3 +229,20 @@ func (s *gset) ChunksBinary(vb []byte, max int) ([][]byte, int, error) {
 func (s *gset) MergeChunkBinary(b []byte) (bool, error) { return s.MergeBinary(b) }
 
 var _ crdt.Chunker = (*gset)(nil)
+
+// Retire renames a finished writer's dots (see crdt.Retirer). An element
+// keeps one dot, the smallest it was added under; renaming may change which
+// of two dots is the smaller, but every replica renames alike, so they
+// still agree.
+func (s *gset) Retire(r vclock.Retirement) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	for e, d := range s.elems {
+		s.elems[e] = r.Dot(d)
+	}
+	s.ctx.Retire(r)
+	return nil
+}
+
+var _ crdt.Retirer = (*gset)(nil)

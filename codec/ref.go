@@ -142,3 +142,18 @@ func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) {
 		entry()
 	}
 }
+
+// EachReplica calls f with each replica ID that the replica table of msg
+// (as a [Writer] writes it) names, a reference left by [OmitReplica]
+// excepted, and returns an error if the header cannot be read. f must not
+// keep id. The work is linear in the length of msg's header.
+func EachReplica(msg []byte, f func(id []byte)) error {
+	r := &Reader{buf: msg, lim: DefaultLimits()}
+	r.readHeaderStart()
+	r.walkTable(func(_ int, entry []byte, ref bool) {
+		if !ref {
+			f(entry)
+		}
+	})
+	return r.err
+}

@@ -39,9 +39,11 @@ func (id ReplicaID) IsRetired() bool {
 
 // Retirement renames the dots of a finished writer From into To, the
 // retired writer of its name: dot (From, n) becomes (To, Base+n) for
-// 1 <= n <= Final. Dots of From above Final name writes no replica took in
-// before the writer was retired (they can only come from a disk restored
-// after that); they are dropped.
+// 1 <= n <= Final. Dots of From above Final stay as they are: Final is what
+// every replica held when the retirement was agreed, and a writer thought
+// finished may still have written more (a second process under the same
+// name, a disk restored later); those writes keep their own name, so
+// nothing is lost and the renaming stays one-to-one.
 //
 // Base and Final count in the units of the object being retired: the
 // entries of From and To in its version vector (its Version method), which
@@ -79,31 +81,40 @@ func (r Retirement) Check() error {
 	return nil
 }
 
-// Dot returns the name of d after r: d itself if it is not From's,
-// (To, Base+Seq) if it is, and false if it is From's and above Final (the
-// dot is dropped).
-func (r Retirement) Dot(d Dot) (Dot, bool) {
-	if d.Replica != r.From {
-		return d, true
+// Dot returns the name of d after r: (To, Base+Seq) if d is From's and
+// within Final, d itself otherwise.
+func (r Retirement) Dot(d Dot) Dot {
+	if d.Replica != r.From || d.Seq > r.Final || d.Seq == 0 {
+		return d
 	}
-	if d.Seq > r.Final {
-		return Dot{}, false
-	}
-	return Dot{Replica: r.To, Seq: r.Base + d.Seq}, true
+	return Dot{Replica: r.To, Seq: r.Base + d.Seq}
 }
 
-// Retire renames the events of r.From in the context into r.To (see
-// [Retirement]); events of r.From above r.Final are dropped. It costs one
+// Retire renames the events 1..r.Final of r.From in the context into r.To
+// (see [Retirement]); r.From keeps its events above r.Final. It costs one
 // pass over r.From's runs.
 func (c *Context) Retire(r Retirement) {
 	i, ok := c.find(r.From)
-	if !ok {
+	if !ok || r.Final == 0 {
 		return
 	}
 	from := c.r[i]
-	c.r = append(c.r[:i], c.r[i+1:]...)
-	if len(c.r) == 0 {
-		c.r = nil
+	var rest []span // From's runs above Final
+	if from.max > r.Final {
+		rest = append(rest, span{r.Final + 1, from.max})
+	}
+	for _, s := range from.extra {
+		if s.hi > r.Final {
+			rest = append(rest, span{max(s.lo, r.Final+1), s.hi})
+		}
+	}
+	if len(rest) == 0 {
+		c.r = append(c.r[:i], c.r[i+1:]...)
+		if len(c.r) == 0 {
+			c.r = nil
+		}
+	} else {
+		c.r[i] = ctxEntry{id: r.From, extra: rest}
 	}
 	to := func(lo, hi uint64) {
 		hi = min(hi, r.Final)
@@ -119,15 +130,16 @@ func (c *Context) Retire(r Retirement) {
 }
 
 // Retire renames r.From's count in a version vector into r.To. A count is
-// a run of events from the first: r.From's events 1..n become To's events
-// Base+1..Base+n, which extend To's count only if To's count already
-// reaches Base. Otherwise (a replica that has not seen every dot of the
-// writers retired before From) From's count is left out: a version may
+// a run of events from the first: r.From's events 1..n (n <= Final) become
+// To's events Base+1..Base+n, which extend To's count only if To's count
+// already reaches Base. Otherwise (a replica that has not seen every dot of
+// the writers retired before From) From's count is left out: a version may
 // claim less than was seen, never more, and a peer sends again what the
-// version leaves out.
+// version leaves out. From's entry goes in any case: events of From above
+// Final no longer start at its first, which a count cannot say.
 func (c *Clock) Retire(r Retirement) {
 	n := c.Get(r.From)
-	if n == 0 {
+	if n == 0 || r.Final == 0 {
 		return
 	}
 	c.Set(r.From, 0)

@@ -1,0 +1,1033 @@
+package crdt
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Retirer is an optional interface of an [Object] that can rename a
+// finished writer's dots (see vclock.Retirement): every data type of this
+// module but the OR-Map implements it. Objects without it keep their
+// finished writers.
+//
+// Every run of a replica writes under a writer of its own (see
+// [Replica.Writer]), so each restart adds a writer to the metadata of every
+// object the replica writes to: its version, its causal context, its
+// digests. Left alone, metadata would grow with restarts. So the replicas
+// retire finished writers: a writer's dots are renamed, on every replica
+// alike, into its name's retired writer (vclock.Retired), after which the
+// writer is named nowhere and every finished writer of a name takes one
+// entry (see vclock.Retirement).
+//
+// Renaming is one-to-one, so it is safe whatever any replica holds, but
+// every replica must rename the same writers at the same offsets: the
+// replicas keep, per replica name, an agreed list of retirements (the
+// ledger), and apply each entry in list order. The run of a name with the
+// highest ballot (its incarnation, then its epoch) proposes the next entry
+// of its own name's list, and an entry is agreed once every replica of the
+// group (this replica and every peer added) has accepted it: single-decree
+// Paxos per entry, with the whole group as the only quorum. A group member
+// that is away delays retirement; it never blocks writes, and nothing
+// waits for it but the shrinking of metadata.
+//
+// A proposal names a finished writer of the proposer's name and, per
+// object, the writer's count that every replica holds (its version entry);
+// the proposer waits until every replica reports the same count, so the
+// writer's events all rename into one run. A writer thought finished may
+// still write (a second process under the same name): whatever it writes
+// beyond the agreed count keeps its own name, so nothing is lost.
+//
+// Replicas whose ledgers differ do not exchange data: a message from a peer
+// with another ledger is set aside (and counted, PeerStats.LedgerWaits),
+// while the message carries the entries the receiver lacks. A replica
+// restored from an older snapshot thus takes the entries it missed before
+// anything else. Two different entries at one place of one list (which
+// agreement rules out, barring a replica that forged one) are counted
+// (Stats.LedgerConflicts) and logged, and the two replicas stay apart.
+//
+// The writers of a replica removed from the group ([Replica.RemovePeer] on
+// every replica) are proposed for retirement by the group's first replica
+// by name. The ledger itself, a few dozen bytes per retired writer, is kept
+// in snapshots, never in states, versions or digests, which carry only its
+// length and hash per name. Retire runs under the replica's lock, once per
+// object and retired writer, and costs one pass over the object's state.
+type Retirer interface {
+	Retire(vclock.Retirement) error
+}
+
+// Limits of the ledger a decoder accepts.
+const (
+	maxLedgerNames   = 1 << 12 // names in one message's ledger summary
+	maxLedgerEntries = 64      // entries carried by one message
+	maxEntryObjects  = 1 << 12 // objects named by one entry
+)
+
+// retireEntry is one agreed retirement: writer From, and the count of its
+// events in each object (objects not named count zero).
+type retireEntry struct {
+	From, Heir ReplicaID
+	Finals     []objFinal // sorted by object, no repeats, no zero finals
+}
+
+type objFinal struct {
+	Object string
+	Final  uint64
+}
+
+func (e retireEntry) final(object string) uint64 {
+	i, ok := slices.BinarySearchFunc(e.Finals, object, func(f objFinal, o string) int { return strings.Compare(f.Object, o) })
+	if !ok {
+		return 0
+	}
+	return e.Finals[i].Final
+}
+
+func (e retireEntry) equal(o retireEntry) bool {
+	return e.From == o.From && e.Heir == o.Heir && slices.Equal(e.Finals, o.Finals)
+}
+
+// hash chains the entry onto h, the hash of the entries before it.
+func (e retireEntry) hash(h uint64) uint64 {
+	h = codec.HashString(h, string(e.From))
+	h = codec.HashString(h, string(e.Heir))
+	for _, f := range e.Finals {
+		h = codec.HashString(h, f.Object)
+		h = codec.HashUint(h, f.Final)
+	}
+	return codec.Mix(h)
+}
+
+// check validates an entry of name's list received from a peer.
+func (e retireEntry) check(name ReplicaID) error {
+	if ep, ok := e.From.Epoch(); !ok || ep == 0 || e.From.Name() != name {
+		return fmt.Errorf("retirement of %q in the list of %q", e.From, name)
+	}
+	if e.Heir != "" {
+		if ep, ok := e.Heir.Epoch(); !ok || ep == 0 || e.Heir.Name() != name || e.Heir == e.From {
+			return fmt.Errorf("retirement of %q with heir %q", e.From, e.Heir)
+		}
+	}
+	for i, f := range e.Finals {
+		if f.Final == 0 || f.Final > vclock.MaxSeq || (i > 0 && e.Finals[i-1].Object >= f.Object) {
+			return fmt.Errorf("retirement of %q: finals not sorted, or out of range", e.From)
+		}
+	}
+	return nil
+}
+
+// ballot orders proposals for one list: by the proposing run's
+// incarnation, then its epoch, then its name (a list of a replica that left
+// the group is proposed by another).
+type ballot struct {
+	Inc, Epoch uint64
+	By         ReplicaID
+}
+
+func (b ballot) cmp(o ballot) int {
+	if c := cmp.Compare(b.Inc, o.Inc); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Epoch, o.Epoch); c != 0 {
+		return c
+	}
+	return strings.Compare(string(b.By), string(o.By))
+}
+
+func (b ballot) zero() bool { return b == ballot{} }
+
+// nameList is one name's agreed retirements.
+type nameList struct {
+	entries []retireEntry
+	hash    uint64            // chained hash of entries
+	bases   map[string]uint64 // per object, the sum of the entries' finals
+	// acceptor state for the next entry (index len(entries))
+	promised, accepted ballot
+	value              retireEntry
+}
+
+// ledger is the replica's agreed retirements, per name.
+type ledger struct {
+	lists     map[ReplicaID]*nameList
+	retired   map[string]bool // every From of every list
+	conflicts uint64
+	// installs counts the entries applied by this run, and saved how many
+	// of them the last saved snapshot holds: the journal cannot carry a
+	// retirement, so SaveOps asks for a snapshot in between.
+	installs, saved uint64
+	// props holds this replica's proposals, by name: for its own name's
+	// list, and for those of replicas that left the group.
+	props map[ReplicaID]*proposal
+}
+
+// proposal is this replica's attempt at the next entry of one name's list.
+type proposal struct {
+	name     ReplicaID
+	index    uint64
+	b        ballot
+	cand     ReplicaID
+	promises map[ReplicaID]*promiseMsg // by peer
+	value    *retireEntry              // set in the second phase
+	accepted map[ReplicaID]bool
+	started  uint64 // tick
+}
+
+// nameLen is one name's list length and hash in a ledger summary.
+type nameLen struct {
+	Name ReplicaID
+	Len  uint64
+	Hash uint64
+}
+
+type ledgerEntry struct {
+	Name  ReplicaID
+	Index uint64
+	Entry retireEntry
+}
+
+// promiseMsg answers a prepare for Name's list: the member promised
+// ballot B for the entry at Index, had accepted Value at AccB (zero if
+// none), holds Counts of the candidate per object, and has peer set
+// Members.
+type promiseMsg struct {
+	Name    ReplicaID
+	Index   uint64
+	B, AccB ballot
+	Value   retireEntry
+	Counts  []objFinal
+	Members uint64
+}
+
+// proposalMsg is a proposer's message for Name's list, at Index with
+// ballot B: a prepare for candidate Cand, or, if Accept is set, an accept.
+type proposalMsg struct {
+	Name   ReplicaID
+	Index  uint64
+	B      ballot
+	Cand   ReplicaID
+	Accept *retireEntry
+}
+
+// acceptedMsg says the member accepted the proposal at Index with ballot
+// B for Name's list.
+type acceptedMsg struct {
+	Name  ReplicaID
+	Index uint64
+	B     ballot
+}
+
+// maxProposals bounds the proposals, promises and acceptances of one
+// message, each.
+const maxProposals = 16
+
+// retireSection is what a message carries about retirements.
+type retireSection struct {
+	Lens      []nameLen     // the sender's ledger, sorted by name
+	Entries   []ledgerEntry // entries the receiver lacks
+	Proposals []proposalMsg // the sender's proposals
+	Promises  []promiseMsg  // the sender's answers to the receiver's prepares
+	Accepteds []acceptedMsg // and to its accepts
+}
+
+func (l *ledger) list(name ReplicaID) *nameList {
+	if l.lists == nil {
+		l.lists = map[ReplicaID]*nameList{}
+	}
+	nl := l.lists[name]
+	if nl == nil {
+		nl = &nameList{bases: map[string]uint64{}}
+		l.lists[name] = nl
+	}
+	return nl
+}
+
+func (l *ledger) len(name ReplicaID) uint64 {
+	if nl := l.lists[name]; nl != nil {
+		return uint64(len(nl.entries))
+	}
+	return 0
+}
+
+// summaryBytes bounds the encoded size of the ledger's summary, which
+// every message carries once the ledger holds an entry.
+func (l *ledger) summaryBytes() int {
+	n := 0
+	for name, nl := range l.lists {
+		if len(nl.entries) > 0 {
+			n += len(name) + 5 + 18
+		}
+	}
+	if n > 0 {
+		n += 5 * 5
+	}
+	return n
+}
+
+// summary returns the ledger's lengths and hashes, sorted by name.
+func (l *ledger) summary() []nameLen {
+	var out []nameLen
+	for name, nl := range l.lists {
+		if len(nl.entries) > 0 {
+			out = append(out, nameLen{name, uint64(len(nl.entries)), nl.hash})
+		}
+	}
+	slices.SortFunc(out, func(a, b nameLen) int { return strings.Compare(string(a.Name), string(b.Name)) })
+	return out
+}
+
+// sameLedger reports whether the summary describes this ledger.
+func (l *ledger) same(s []nameLen) bool {
+	n := 0
+	for _, nl := range l.lists {
+		if len(nl.entries) > 0 {
+			n++
+		}
+	}
+	if n != len(s) {
+		return false
+	}
+	for _, e := range s {
+		nl := l.lists[e.Name]
+		if nl == nil || uint64(len(nl.entries)) != e.Len || nl.hash != e.Hash {
+			return false
+		}
+	}
+	return true
+}
+
+// membersHash hashes the group as this replica sees it: itself and its
+// peers. The caller holds r.mu.
+func (r *Replica) membersHash() uint64 {
+	ids := append(sortedPeerIDs(r.peers), r.id)
+	slices.Sort(ids)
+	var h uint64
+	for _, id := range ids {
+		h = codec.HashString(h, string(id))
+	}
+	return codec.Mix(h)
+}
+
+// counts returns, per object that can retire writers, the version entry
+// of writer w: how many of its events the object holds from the first.
+// The caller holds r.mu.
+func (r *Replica) counts(w ReplicaID) []objFinal {
+	var out []objFinal
+	for _, nv := range r.versionsOf() {
+		if n := nv.v.Get(w); n > 0 {
+			out = append(out, objFinal{nv.object, n})
+		}
+	}
+	return out
+}
+
+// versionsOf decodes the versions of the objects that can retire
+// writers, sorted by object. The caller holds r.mu.
+func (r *Replica) versionsOf() []namedVersion {
+	var out []namedVersion
+	for _, name := range r.sortedObjects() {
+		d, ok := r.objects[name].(DeltaObject)
+		if !ok {
+			continue
+		}
+		if _, ok := r.objects[name].(Retirer); !ok {
+			continue
+		}
+		b, err := d.VersionBinary()
+		if err != nil {
+			continue
+		}
+		v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
+		if err != nil {
+			continue
+		}
+		out = append(out, namedVersion{name, v})
+	}
+	return out
+}
+
+type namedVersion struct {
+	object string
+	v      vclock.Clock
+}
+
+// candidate returns a writer of name that the objects name and that no
+// entry retired yet, other than this run's own: for this replica's own
+// name, a finished run's writer; for a replica that left the group, any of
+// its writers. The caller holds r.mu.
+func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
+	var best ReplicaID
+	for _, nv := range vs {
+		for w := range nv.v.All() {
+			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] {
+				continue
+			}
+			if ep, ok := w.Epoch(); !ok || ep == 0 {
+				continue
+			}
+			if best == "" || w < best {
+				best = w
+			}
+		}
+	}
+	return best
+}
+
+// myBallot is the ballot of this run's proposals.
+func (r *Replica) myBallot() ballot {
+	ep, _ := r.writer.Epoch()
+	return ballot{r.incarnation, ep, r.id}
+}
+
+// mayPropose reports whether this replica proposes entries of name's list:
+// its own, and, if it is the group's first by name, the list of a replica
+// that is no longer in the group (RemovePeer on every replica). The
+// caller holds r.mu.
+func (r *Replica) mayPropose(name ReplicaID) bool {
+	if name == r.id {
+		return true
+	}
+	if _, member := r.peers[name]; member {
+		return false
+	}
+	for id := range r.peers {
+		if id < r.id {
+			return false
+		}
+	}
+	return true
+}
+
+// mayAccept reports whether this replica takes proposals for name's list
+// from peer from: from the replica itself, or, for a replica no longer in
+// the group, from any member. The caller holds r.mu.
+func (r *Replica) mayAccept(name, from ReplicaID) bool {
+	if name == from {
+		return true
+	}
+	_, member := r.peers[name]
+	return !member && name != r.id
+}
+
+// retireStep advances this replica's proposals, once a tick. The caller
+// holds r.mu.
+func (r *Replica) retireStep() {
+	if len(r.peers) == 0 {
+		return
+	}
+	l := &r.led
+	for name, p := range l.props {
+		if p.index != l.len(name) || p.b != r.myBallot() || !r.mayPropose(name) {
+			delete(l.props, name) // agreed meanwhile (by another), or a new run
+		}
+	}
+	// New proposals only now and then: a candidate is looked for by
+	// decoding every object's version.
+	every := uint64(64)
+	if r.cfg.AntiEntropyTicks > 0 {
+		every = uint64(r.cfg.AntiEntropyTicks)
+	}
+	if r.ticks%every == 0 {
+		var vs []namedVersion
+		names := map[ReplicaID]bool{}
+		for _, nv := range r.versionsOf() {
+			vs = append(vs, nv)
+			for w := range nv.v.All() {
+				names[w.Name()] = true
+			}
+		}
+		for name := range names {
+			if l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) {
+				continue
+			}
+			if cand := r.candidate(name, vs); cand != "" {
+				if l.props == nil {
+					l.props = map[ReplicaID]*proposal{}
+				}
+				l.props[name] = &proposal{name: name, index: l.len(name), b: r.myBallot(), cand: cand,
+					promises: map[ReplicaID]*promiseMsg{}, started: r.ticks}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.props)) {
+		r.advance(l.props[name])
+	}
+}
+
+// advance moves a proposal on as far as the answers allow. The caller
+// holds r.mu.
+func (r *Replica) advance(p *proposal) {
+	l := &r.led
+	nl := l.list(p.name)
+	// This replica is a member too: it promises its own ballot.
+	if nl.promised.cmp(p.b) > 0 {
+		delete(l.props, p.name) // a higher ballot exists: not ours to propose
+		return
+	}
+	nl.promised = p.b
+	if p.value == nil {
+		if len(p.promises) < len(r.peers) {
+			return
+		}
+		members := r.membersHash()
+		mine := r.counts(p.cand)
+		// The highest accepted value among the promises, this replica's
+		// own acceptance included, must be proposed again: it may have been
+		// agreed.
+		var best *retireEntry
+		bestB := nl.accepted
+		if !nl.accepted.zero() {
+			v := nl.value
+			best = &v
+		}
+		agree := true
+		for id := range r.peers {
+			pm := p.promises[id]
+			if pm == nil || pm.Index != p.index || pm.B != p.b {
+				return
+			}
+			if pm.Members != members {
+				agree = false
+			}
+			if !pm.AccB.zero() && pm.AccB.cmp(bestB) > 0 {
+				v := pm.Value
+				best, bestB = &v, pm.AccB
+			}
+			if !slices.Equal(pm.Counts, mine) {
+				agree = false
+			}
+		}
+		switch {
+		case best != nil:
+			p.value = best
+		case !agree || len(mine) == 0:
+			// Not every replica holds the writer's every event yet (or
+			// the groups differ): ask again later.
+			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
+				delete(l.props, p.name)
+			}
+			return
+		default:
+			v := retireEntry{From: p.cand, Finals: mine}
+			if p.name == r.id {
+				v.Heir = r.writer
+			}
+			p.value = &v
+		}
+		p.accepted = map[ReplicaID]bool{}
+		nl.accepted, nl.value = p.b, *p.value
+	}
+	for id := range r.peers {
+		if !p.accepted[id] {
+			return
+		}
+	}
+	// Every member accepted: the entry is agreed.
+	e := *p.value
+	delete(l.props, p.name)
+	r.installEntry(p.name, e)
+}
+
+// installEntry appends e to name's list and renames its writer in every
+// object. The caller holds r.mu.
+func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
+	l := &r.led
+	nl := l.list(name)
+	to := vclock.Retired(name)
+	if e.From == r.writer {
+		// Another run of this name retired this run's writer: it must
+		// not mint another dot under it, and the objects refuse to retire
+		// the writer they write under.
+		r.newWriter()
+	}
+	for _, obj := range r.sortedObjects() {
+		f := e.final(obj)
+		if f == 0 {
+			continue
+		}
+		rt, ok := r.objects[obj].(Retirer)
+		if !ok {
+			continue
+		}
+		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
+		if err := rt.Retire(ret); err != nil {
+			r.log.Error("retiring a writer failed", "object", obj, "writer", string(e.From), "err", err)
+		}
+		nl.bases[obj] += f
+	}
+	nl.entries = append(nl.entries, e)
+	nl.hash = e.hash(nl.hash)
+	nl.promised, nl.accepted, nl.value = ballot{}, ballot{}, retireEntry{}
+	if l.retired == nil {
+		l.retired = map[string]bool{}
+	}
+	l.retired[string(e.From)] = true
+	l.installs++
+	// Whatever was computed for peers before the renaming names the
+	// writer: compute it again.
+	for _, p := range r.peers {
+		p.out, p.frozen = nil, nil
+		p.theirDig, p.hasTheir = nil, false
+		p.versions = nil
+		p.awaitDig, p.catchUpSent = true, 0
+	}
+	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)
+}
+
+// newWriter draws a new writer for this run. The caller holds r.mu.
+func (r *Replica) newWriter() {
+	var epoch [8]byte
+	if _, err := r.cfg.Entropy.Read(epoch[:]); err != nil {
+		r.log.Error("drawing a new epoch", "err", err)
+	}
+	r.writer = vclock.Writer(r.id, drawnEpoch(epoch))
+	r.log.Info("new writer", "writer", string(r.writer))
+	for _, obj := range r.objects {
+		if w, ok := obj.(WriterSetter); ok {
+			w.SetWriter(r.writer)
+		}
+	}
+}
+
+// retireOut fills the retirement section of a message to p, and reports
+// whether it says anything the peer is waiting for. Beyond the ledger's
+// summary, the section takes at most budget bytes. The caller holds r.mu.
+func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
+	l := &r.led
+	sec := &retireSection{Lens: l.summary()}
+	base := sec.size()
+	fits := func() bool { return sec.size()-base <= budget }
+	due := false
+	// Entries the peer lacks.
+	for _, nl := range sec.Lens {
+		have := p.retLens[nl.Name]
+		if have >= nl.Len {
+			continue
+		}
+		list := l.lists[nl.Name]
+		for i := have; i < nl.Len && len(sec.Entries) < maxLedgerEntries; i++ {
+			sec.Entries = append(sec.Entries, ledgerEntry{nl.Name, i, list.entries[i]})
+			if !fits() {
+				sec.Entries = sec.Entries[:len(sec.Entries)-1]
+				break
+			}
+		}
+		due = true
+	}
+	// Proposals ride on every message, and make one every
+	// RetransmitTicks while the peer has not answered.
+	for _, name := range slices.Sorted(maps.Keys(l.props)) {
+		pr := l.props[name]
+		resend := (r.ticks-pr.started)%uint64(max(1, r.cfg.RetransmitTicks)) == 0
+		m := proposalMsg{Name: name, Index: pr.index, B: pr.b}
+		switch {
+		case pr.value != nil && pr.accepted[p.id]:
+			continue
+		case pr.value != nil:
+			v := *pr.value
+			m.Accept = &v
+			due = due || resend
+		default:
+			m.Cand = pr.cand
+			due = due || resend || pr.promises[p.id] == nil
+		}
+		sec.Proposals = append(sec.Proposals, m)
+		if !fits() {
+			sec.Proposals = sec.Proposals[:len(sec.Proposals)-1]
+			r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id), "name", string(name))
+			break
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
+		sec.Promises = append(sec.Promises, *p.retPromises[name])
+		if !fits() {
+			sec.Promises = sec.Promises[:len(sec.Promises)-1]
+			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
+		}
+		due = true
+	}
+	p.retPromises = nil
+	for _, name := range slices.Sorted(maps.Keys(p.retAccepted)) {
+		sec.Accepteds = append(sec.Accepteds, p.retAccepted[name])
+		due = true
+	}
+	p.retAccepted = nil
+	if len(sec.Lens) > 0 || !sec.onlyLens() {
+		env.Retire = sec
+	}
+	return due
+}
+
+// retireIn takes in the retirement section of a message from p (nil if it
+// has none), and reports whether the two replicas' ledgers are the same,
+// so that the message's data may be taken in. The caller holds r.mu.
+func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
+	l := &r.led
+	if sec == nil {
+		sec = &retireSection{}
+	}
+	p.retLens = nil
+	if len(sec.Lens) > 0 {
+		p.retLens = make(map[ReplicaID]uint64, len(sec.Lens))
+	}
+	for _, nl := range sec.Lens {
+		p.retLens[nl.Name] = nl.Len
+	}
+	for _, le := range sec.Entries {
+		have := l.len(le.Name)
+		switch {
+		case le.Index == have:
+			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] {
+				p.refuse(ReasonMalformed)
+				continue
+			}
+			r.installEntry(le.Name, le.Entry)
+		case le.Index < have:
+			if !l.lists[le.Name].entries[le.Index].equal(le.Entry) {
+				l.conflicts++
+				r.log.Error("retirement lists differ", "peer", string(p.id), "name", string(le.Name), "index", le.Index)
+			}
+		}
+	}
+	for _, m := range sec.Proposals {
+		if l.len(m.Name) != m.Index || m.B.Inc != inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) {
+			continue
+		}
+		nl := l.list(m.Name)
+		if m.B.cmp(nl.promised) < 0 {
+			continue
+		}
+		nl.promised = m.B
+		switch {
+		case m.Accept != nil:
+			if m.Accept.check(m.Name) == nil && !l.retired[string(m.Accept.From)] {
+				nl.accepted, nl.value = m.B, *m.Accept
+				if p.retAccepted == nil {
+					p.retAccepted = map[ReplicaID]acceptedMsg{}
+				}
+				p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
+				p.needAck = true
+			}
+		case m.Cand != "":
+			if ep, ok := m.Cand.Epoch(); ok && ep != 0 && m.Cand.Name() == m.Name {
+				if p.retPromises == nil {
+					p.retPromises = map[ReplicaID]*promiseMsg{}
+				}
+				p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
+					Counts: r.counts(m.Cand), Members: r.membersHash()}
+				p.needAck = true
+			}
+		}
+	}
+	for i := range sec.Promises {
+		pm := &sec.Promises[i]
+		if pr := l.props[pm.Name]; pr != nil && pm.Index == pr.index && pm.B == pr.b {
+			pr.promises[p.id] = pm
+		}
+	}
+	for _, a := range sec.Accepteds {
+		if pr := l.props[a.Name]; pr != nil && pr.value != nil && a.Index == pr.index && a.B == pr.b {
+			pr.accepted[p.id] = true
+		}
+	}
+	if !l.same(sec.Lens) {
+		// Set the message's data aside; the answer carries this replica's
+		// ledger, and the entries the peer lacks.
+		p.stats.ledgerWaits++
+		p.needAck = true
+		return false
+	}
+	return true
+}
+
+// namesRetired reports whether op's replica table names a retired writer.
+// Such an op was made before the writer's retirement (a restored op log,
+// or an op in flight): its dots have another name now, so it is not
+// applied, and the peer's state brings its effect. The caller holds r.mu.
+func (r *Replica) namesRetired(op []byte) bool {
+	if len(r.led.retired) == 0 {
+		return false
+	}
+	named := false
+	_ = codec.EachReplica(op, func(id []byte) {
+		named = named || r.led.retired[string(id)]
+	})
+	return named
+}
+
+func putBallot(w *codec.Writer, b ballot) {
+	w.Uint(b.Inc)
+	w.Uint(b.Epoch)
+	w.String(string(b.By))
+}
+
+func getBallot(r *codec.Reader) ballot { return ballot{r.Uint(), r.Uint(), ReplicaID(r.String())} }
+
+func putEntry(w *codec.Writer, e retireEntry) {
+	w.String(string(e.From))
+	w.String(string(e.Heir))
+	putFinals(w, e.Finals)
+}
+
+func putFinals(w *codec.Writer, fs []objFinal) {
+	w.Array(2 * len(fs))
+	for _, f := range fs {
+		w.String(f.Object)
+		w.Uint(f.Final)
+	}
+}
+
+func getFinals(r *codec.Reader) []objFinal {
+	n := r.ArrayLen()
+	if r.Err() == nil && (n%2 != 0 || n/2 > maxEntryObjects) {
+		r.Fail("retirement with %d fields of finals", n)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]objFinal, 0, n/2)
+	for range n / 2 {
+		out = append(out, objFinal{r.String(), r.Uint()})
+	}
+	return out
+}
+
+func getEntry(r *codec.Reader) retireEntry {
+	e := retireEntry{From: ReplicaID(r.String()), Heir: ReplicaID(r.String())}
+	e.Finals = getFinals(r)
+	return e
+}
+
+// onlyLens reports whether the section says nothing but the sender's
+// ledger summary.
+func (s *retireSection) onlyLens() bool {
+	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0
+}
+
+// size bounds the section's encoded size: a string of a name or an
+// object takes its length and at most 5 bytes of header, an integer at
+// most 9, an array header at most 5.
+func (s *retireSection) size() int {
+	str := func(x string) int { return len(x) + 5 }
+	n := 5 * 5
+	for _, nl := range s.Lens {
+		n += str(string(nl.Name)) + 18
+	}
+	entry := func(e retireEntry) int {
+		m := str(string(e.From)) + str(string(e.Heir)) + 5
+		for _, f := range e.Finals {
+			m += str(f.Object) + 9
+		}
+		return m
+	}
+	bal := func(b ballot) int { return 18 + str(string(b.By)) }
+	for _, le := range s.Entries {
+		n += 5 + str(string(le.Name)) + 9 + entry(le.Entry)
+	}
+	for _, m := range s.Proposals {
+		n += 5 + str(string(m.Name)) + 9 + bal(m.B) + str(string(m.Cand)) + 5
+		if m.Accept != nil {
+			n += entry(*m.Accept)
+		}
+	}
+	for _, pm := range s.Promises {
+		n += 5 + str(string(pm.Name)) + 9 + bal(pm.B) + bal(pm.AccB) + entry(pm.Value) + entry(retireEntry{Finals: pm.Counts}) + 9
+	}
+	for _, a := range s.Accepteds {
+		n += 5 + str(string(a.Name)) + 9 + bal(a.B)
+	}
+	return n
+}
+
+// encode writes the section into an engine message.
+func (s *retireSection) encode(w *codec.Writer) {
+	w.Array(3 * len(s.Lens))
+	for _, nl := range s.Lens {
+		w.String(string(nl.Name))
+		w.Uint(nl.Len)
+		w.Uint(nl.Hash)
+	}
+	w.Array(len(s.Entries))
+	for _, le := range s.Entries {
+		w.Array(3)
+		w.String(string(le.Name))
+		w.Uint(le.Index)
+		putEntry(w, le.Entry)
+	}
+	w.Array(len(s.Proposals))
+	for _, m := range s.Proposals {
+		w.Array(5)
+		w.String(string(m.Name))
+		w.Uint(m.Index)
+		putBallot(w, m.B)
+		w.String(string(m.Cand))
+		if m.Accept == nil {
+			w.Nil()
+		} else {
+			w.Array(3)
+			putEntry(w, *m.Accept)
+		}
+	}
+	w.Array(len(s.Promises))
+	for _, pm := range s.Promises {
+		w.Array(9)
+		w.String(string(pm.Name))
+		w.Uint(pm.Index)
+		putBallot(w, pm.B)
+		putBallot(w, pm.AccB)
+		putEntry(w, pm.Value)
+		putFinals(w, pm.Counts)
+		w.Uint(pm.Members)
+	}
+	w.Array(len(s.Accepteds))
+	for _, a := range s.Accepteds {
+		w.Array(3)
+		w.String(string(a.Name))
+		w.Uint(a.Index)
+		putBallot(w, a.B)
+	}
+}
+
+// decodeRetire reads a section written by encode.
+func decodeRetire(r *codec.Reader) *retireSection {
+	s := &retireSection{}
+	n := r.ArrayLen()
+	if r.Err() == nil && (n%3 != 0 || n/3 > maxLedgerNames) {
+		r.Fail("ledger summary with %d fields", n)
+		return s
+	}
+	for range n / 3 {
+		nl := nameLen{ReplicaID(r.String()), r.Uint(), r.Uint()}
+		if r.Err() == nil && (nl.Len == 0 || (len(s.Lens) > 0 && s.Lens[len(s.Lens)-1].Name >= nl.Name)) {
+			r.Fail("ledger summary not sorted, or with an empty list")
+		}
+		s.Lens = append(s.Lens, nl)
+	}
+	fields := func(what string, limit int) int {
+		n := r.ArrayLen()
+		if r.Err() == nil && n > limit {
+			r.Fail("%d %s, limit %d", n, what, limit)
+			return 0
+		}
+		return n
+	}
+	check := func(what string, want int) {
+		if m := r.ArrayLen(); r.Err() == nil && m != want {
+			r.Fail("%s with %d fields", what, m)
+		}
+	}
+	for range fields("ledger entries", maxLedgerEntries) {
+		check("ledger entry", 3)
+		le := ledgerEntry{Name: ReplicaID(r.String()), Index: r.Uint()}
+		le.Entry = getEntry(r)
+		s.Entries = append(s.Entries, le)
+	}
+	for range fields("retirement proposals", maxProposals) {
+		check("retirement proposal", 5)
+		m := proposalMsg{Name: ReplicaID(r.String()), Index: r.Uint(), B: getBallot(r), Cand: ReplicaID(r.String())}
+		if !r.IsNil() {
+			check("retirement", 3)
+			e := getEntry(r)
+			m.Accept = &e
+		}
+		s.Proposals = append(s.Proposals, m)
+	}
+	for range fields("retirement promises", maxProposals) {
+		check("retirement promise", 9)
+		pm := promiseMsg{Name: ReplicaID(r.String()), Index: r.Uint(), B: getBallot(r), AccB: getBallot(r)}
+		pm.Value = getEntry(r)
+		pm.Counts = getFinals(r)
+		pm.Members = r.Uint()
+		s.Promises = append(s.Promises, pm)
+	}
+	for range fields("retirement acceptances", maxProposals) {
+		check("retirement acceptance", 3)
+		s.Accepteds = append(s.Accepteds, acceptedMsg{ReplicaID(r.String()), r.Uint(), getBallot(r)})
+	}
+	return s
+}
+
+// empty reports whether the ledger holds nothing a snapshot must keep.
+func (l *ledger) empty() bool {
+	for _, nl := range l.lists {
+		if len(nl.entries) > 0 || !nl.promised.zero() {
+			return false
+		}
+	}
+	return true
+}
+
+// encode writes the ledger into a snapshot.
+func (l *ledger) encode(w *codec.Writer) {
+	names := make([]ReplicaID, 0, len(l.lists))
+	for name, nl := range l.lists {
+		if len(nl.entries) > 0 || !nl.promised.zero() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	w.Array(len(names))
+	for _, name := range names {
+		nl := l.lists[name]
+		w.Array(5)
+		w.String(string(name))
+		w.Array(len(nl.entries))
+		for _, e := range nl.entries {
+			putEntry(w, e)
+		}
+		putBallot(w, nl.promised)
+		putBallot(w, nl.accepted)
+		putEntry(w, nl.value)
+	}
+}
+
+// decodeLedger reads a ledger written by encode, checking every entry.
+func decodeLedger(r *codec.Reader) (ledger, error) {
+	var l ledger
+	n := r.ArrayLen()
+	for range n {
+		if m := r.ArrayLen(); r.Err() == nil && m != 5 {
+			r.Fail("ledger list with %d fields", m)
+		}
+		name := ReplicaID(r.String())
+		k := r.ArrayLen()
+		var entries []retireEntry
+		for range k {
+			entries = append(entries, getEntry(r))
+		}
+		promised, accepted := getBallot(r), getBallot(r)
+		value := getEntry(r)
+		if r.Err() != nil {
+			return ledger{}, r.Err()
+		}
+		nl := l.list(name)
+		for _, e := range entries {
+			if err := e.check(name); err != nil || l.retired[string(e.From)] {
+				return ledger{}, fmt.Errorf("ledger of %q: %v", name, err)
+			}
+			for _, f := range e.Finals {
+				nl.bases[f.Object] += f.Final
+			}
+			nl.entries = append(nl.entries, e)
+			nl.hash = e.hash(nl.hash)
+			if l.retired == nil {
+				l.retired = map[string]bool{}
+			}
+			l.retired[string(e.From)] = true
+		}
+		nl.promised, nl.accepted, nl.value = promised, accepted, value
+	}
+	return l, r.Err()
+}
+
+// drawnEpoch turns eight random bytes into a run's epoch: never 0, which
+// names the retired writer of a name (see vclock.Retired).
+func drawnEpoch(b [8]byte) uint64 {
+	return max(1, binary.BigEndian.Uint64(b[:]))
+}

@@ -1,0 +1,130 @@
+package crdt
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
+)
+
+// retiringEnvelope is a message carrying every part of a retirement
+// section.
+func retiringEnvelope() *envelope {
+	e := &envelope{From: "us-east-1", To: "eu-west-1", Incarnation: 7}
+	entry := retireEntry{From: "us-east-1!5", Heir: "us-east-1!9", Finals: []objFinal{{"cart", 3}, {"todos", 40}}}
+	e.Retire = &retireSection{
+		Lens:    []nameLen{{"eu-west-1", 2, 0xfeed}, {"us-east-1", 1, 0xbeef}},
+		Entries: []ledgerEntry{{"us-east-1", 0, entry}},
+		Proposals: []proposalMsg{
+			{Name: "us-east-1", Index: 1, B: ballot{7, 9, "us-east-1"}, Cand: "us-east-1!6"},
+			{Name: "ap-south-1", Index: 0, B: ballot{7, 9, "us-east-1"}, Accept: &retireEntry{From: "ap-south-1!2", Finals: []objFinal{{"todos", 1}}}},
+		},
+		Promises:  []promiseMsg{{Name: "eu-west-1", Index: 2, B: ballot{3, 4, "eu-west-1"}, Counts: []objFinal{{"todos", 12}}, Members: 0x1234}},
+		Accepteds: []acceptedMsg{{"eu-west-1", 2, ballot{3, 4, "eu-west-1"}}},
+	}
+	return e
+}
+
+func TestRetireSectionGolden(t *testing.T) {
+	b, err := retiringEnvelope().encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "envelope_retire.golden", b)
+	// The section ends the message, before the checksum: the summary of
+	// two lists (eu-west-1 of length 2, hash 0xfeed as cd fe ed).
+	if !bytes.Contains(b, []byte{0xa9, 'e', 'u', '-', 'w', 'e', 's', 't', '-', '1', 0x02, 0xcd, 0xfe, 0xed}) {
+		t.Fatalf("no ledger summary in % x", b)
+	}
+}
+
+func TestRetireSectionRoundTrip(t *testing.T) {
+	e := retiringEnvelope()
+	b, err := e.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeEnvelope(b, codec.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := cmp.AllowUnexported(envelope{}, retireSection{}, retireEntry{}, ballot{}, promiseMsg{}, proposalMsg{}, acceptedMsg{}, ledgerEntry{}, nameLen{}, objFinal{})
+	if d := cmp.Diff(e, got, opts); d != "" {
+		t.Fatalf("round trip (-sent +received):\n%s", d)
+	}
+	refusesTruncation(t, e)
+	// In a broadcast, only the summary may travel.
+	bc := broadcastEnvelope()
+	bc.Retire = e.Retire
+	b, err = bc.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeEnvelope(b, codec.Limits{}); err == nil {
+		t.Fatal("a broadcast carrying proposals was accepted")
+	}
+	bc.Retire = &retireSection{Lens: e.Retire.Lens}
+	if b, err = bc.encode(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeEnvelope(b, codec.Limits{}); err != nil {
+		t.Fatalf("a broadcast carrying the ledger's summary: %v", err)
+	}
+}
+
+// size must bound the encoding, or a message could outgrow
+// MaxMessageBytes.
+func TestRetireSectionSizeBound(t *testing.T) {
+	str := rapid.StringMatching(`[a-z0-9!-]{0,40}`)
+	name := func(t *rapid.T, l string) ReplicaID { return ReplicaID(str.Draw(t, l)) }
+	u := rapid.Uint64()
+	entry := func(t *rapid.T) retireEntry {
+		e := retireEntry{From: name(t, "from"), Heir: name(t, "heir")}
+		for range rapid.IntRange(0, 5).Draw(t, "finals") {
+			e.Finals = append(e.Finals, objFinal{str.Draw(t, "obj"), u.Draw(t, "final")})
+		}
+		return e
+	}
+	bal := func(t *rapid.T) ballot { return ballot{u.Draw(t, "inc"), u.Draw(t, "epoch"), name(t, "by")} }
+	rapid.Check(t, func(t *rapid.T) {
+		s := &retireSection{}
+		for range rapid.IntRange(0, 4).Draw(t, "lens") {
+			s.Lens = append(s.Lens, nameLen{name(t, "name"), u.Draw(t, "len"), u.Draw(t, "hash")})
+		}
+		for range rapid.IntRange(0, 4).Draw(t, "entries") {
+			s.Entries = append(s.Entries, ledgerEntry{name(t, "name"), u.Draw(t, "index"), entry(t)})
+		}
+		for range rapid.IntRange(0, 4).Draw(t, "proposals") {
+			m := proposalMsg{Name: name(t, "name"), Index: u.Draw(t, "index"), B: bal(t), Cand: name(t, "cand")}
+			if rapid.Bool().Draw(t, "accept") {
+				e := entry(t)
+				m.Accept = &e
+			}
+			s.Proposals = append(s.Proposals, m)
+		}
+		for range rapid.IntRange(0, 4).Draw(t, "promises") {
+			s.Promises = append(s.Promises, promiseMsg{Name: name(t, "name"), Index: u.Draw(t, "index"), B: bal(t), AccB: bal(t),
+				Value: entry(t), Counts: entry(t).Finals, Members: u.Draw(t, "members")})
+		}
+		for range rapid.IntRange(0, 4).Draw(t, "accepteds") {
+			s.Accepteds = append(s.Accepteds, acceptedMsg{name(t, "name"), u.Draw(t, "index"), bal(t)})
+		}
+		w := codec.NewWriter(codec.KindEngineSealed, 64)
+		before := len(mustBytes(t, w))
+		w = codec.NewWriter(codec.KindEngineSealed, 64)
+		s.encode(w)
+		if got := len(mustBytes(t, w)) - before; got > s.size() {
+			t.Fatalf("section of %d bytes, size says at most %d", got, s.size())
+		}
+	})
+}
+
+func mustBytes(t *rapid.T, w *codec.Writer) []byte {
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
