@@ -17,10 +17,10 @@ import (
 // one, so merges, deltas and collection mean after it what they meant
 // before; the version follows vclock.Clock.Retire.
 //
-// Dots of From above r.Final name writes no replica took in before the
-// writer was retired (a disk restored later): they leave the context, and
-// their writes leave the map, with the keys they held (the writes they
-// overwrote are gone). A map whose context, table of replicas and drop
+// Dots of From above r.Final (writes of a writer thought finished: a
+// second process under its name, a disk restored later) keep their own
+// name, in the context and everywhere else, and From stays in the table
+// of replicas for them: nothing is lost. A map whose context, table of replicas and drop
 // records do not name From is left as it is.
 //
 // Every write keeps its timestamp, so the conflict rule orders the same
@@ -39,8 +39,9 @@ import (
 // holds dots of To above r.Base (dots of a writer not yet retired). It
 // takes one pass over the entries, and one over the expire and persist
 // writes and the drop records if there are any. It allocates only to
-// rename drop records, and to start the index of dots for [Map.DeltaSince]
-// afresh (built again by the next DeltaSince).
+// rename drop records, to add To to the table when From stays in it, and
+// to start the index of dots for [Map.DeltaSince] afresh (built again by
+// the next DeltaSince).
 func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	if err := r.Check(); err != nil {
 		return err
@@ -70,57 +71,45 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 		return nil // no entry nor expire or persist write refers to it
 	}
 
-	// The table of replicas: To takes From's place if it is new; if not,
-	// From's writes move to To's index, and the last replica of the table
-	// moves into From's place.
+	// The table of replicas. If From keeps writes above Final, it stays,
+	// and To is added if new. If not, To takes From's place if it is new;
+	// if To is there, From's writes move to To's index and the last
+	// replica of the table moves into From's place.
+	var keepsFrom bool
+	m.ctx.RangesWithin(r.From, 1, vclock.MaxSeq, func(uint64, uint64) { keepsFrom = true })
 	hF, hT := m.repH[f], codec.HashString(codec.HashSeed, string(r.To))
 	to, hasTo := m.findRep(r.To)
 	last := uint32(len(m.reps) - 1)
-	if !hasTo || to == last {
-		to = f // where To is after the move
+	swap := hasTo && !keepsFrom
+	switch {
+	case keepsFrom && !hasTo:
+		to = m.intern(r.To)
+	case !hasTo || swap && to == last:
+		to = f // where To is after the renaming
 	}
-	rename := func(rep uint32, seq uint64) (uint32, uint64, bool) {
+	rename := func(rep uint32, seq uint64) (uint32, uint64) {
 		switch {
-		case rep == f && seq > r.Final:
-			return 0, 0, false
-		case rep == f:
-			return to, r.Base + seq, true
-		case hasTo && rep == last:
-			return f, seq, true
+		case rep == f && seq <= r.Final:
+			return to, r.Base + seq
+		case swap && rep == last:
+			return f, seq
 		}
-		return rep, seq, true
+		return rep, seq
 	}
 	if len(m.ttl) > 0 {
 		m.retireTTL(rename)
 	}
-	m.retireEntries(func(k K, e *entry[V]) bool {
-		was := e.writer()
-		rep, seq, keep := rename(was, e.seq)
-		if was != f {
-			e.rep = rep | e.rep&delBit
-			return true
-		}
-		var old uint64
-		if !e.deleted() && !m.hasTTL(k) {
+	m.retireEntries(func(k K, e *entry[V]) {
+		rep, seq := rename(e.writer(), e.seq)
+		if e.writer() == f && rep == to && !e.deleted() && !m.hasTTL(k) {
 			kh := keyHash(k)
-			old = entryHash(kh, hF, e.ts(), e.seq)
-			if keep {
-				m.fp += entryHash(kh, hT, e.ts(), seq)
-			}
-		}
-		m.fp -= old
-		if !keep {
-			if e.deleted() {
-				m.nDel--
-			}
-			m.forgetLost(k)
-			return false
+			m.fp += entryHash(kh, hT, e.ts(), seq) - entryHash(kh, hF, e.ts(), e.seq)
 		}
 		e.rep, e.seq = rep|e.rep&delBit, seq
-		return true
 	})
 
-	if hasTo {
+	switch {
+	case swap:
 		if m.self == last {
 			m.self = f
 		}
@@ -132,7 +121,7 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 				m.repIdx[m.reps[f]] = f
 			}
 		}
-	} else {
+	case !hasTo && !keepsFrom:
 		m.reps[f], m.repH[f] = r.To, hT
 		if m.repIdx != nil {
 			delete(m.repIdx, r.From)
@@ -146,42 +135,21 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 }
 
 // retireEntries calls f with every entry of the map, which f may change
-// in place but for its key; the entry leaves the map if f returns false.
-// It is the one place Retire goes through the entries.
-func (m *Map[K, V]) retireEntries(f func(k K, e *entry[V]) bool) {
+// in place but for its key. It is the one place Retire goes through the
+// entries.
+func (m *Map[K, V]) retireEntries(f func(k K, e *entry[V])) {
 	for k, e := range m.m {
-		if f(k, &e) {
-			m.m[k] = e
-		} else {
-			delete(m.m, k)
-		}
+		f(k, &e)
+		m.m[k] = e
 	}
 }
 
-// retireTTL renames the expire and persist writes by rename, which
-// reports false for a write that leaves.
-func (m *Map[K, V]) retireTTL(rename func(rep uint32, seq uint64) (uint32, uint64, bool)) {
-	for k, ws := range m.ttl {
-		gone := 0
-		for _, w := range ws {
-			if _, _, keep := rename(w.rep, w.seq); !keep {
-				gone++
-			}
+// retireTTL renames the expire and persist writes by rename.
+func (m *Map[K, V]) retireTTL(rename func(rep uint32, seq uint64) (uint32, uint64)) {
+	for _, ws := range m.ttl {
+		for i := range ws {
+			ws[i].rep, ws[i].seq = rename(ws[i].rep, ws[i].seq)
 		}
-		if gone == 0 {
-			for i := range ws {
-				ws[i].rep, ws[i].seq, _ = rename(ws[i].rep, ws[i].seq)
-			}
-			continue
-		}
-		kept := make([]ttlWrite, 0, len(ws)-gone)
-		for _, w := range ws {
-			if rep, seq, keep := rename(w.rep, w.seq); keep {
-				w.rep, w.seq = rep, seq
-				kept = append(kept, w)
-			}
-		}
-		m.setTTL(k, kept) // none left: the entry is back in the fingerprint
 	}
 }
 
@@ -201,9 +169,7 @@ func (m *Map[K, V]) dropsName(id vclock.ReplicaID) bool {
 	return false
 }
 
-// retireDrops renames the dots of the drop records by r: a record of a
-// write of From above r.Final leaves, and so do the dots above r.Final a
-// record names.
+// retireDrops renames the dots of the drop records by r.
 func (m *Map[K, V]) retireDrops(r vclock.Retirement) {
 	type renamed struct {
 		by  vclock.Dot
@@ -213,28 +179,17 @@ func (m *Map[K, V]) retireDrops(r vclock.Retirement) {
 	for by, rec := range m.drops {
 		touched := by.Replica == r.From
 		for d := range rec.dots.all() {
-			if d.Replica == r.From {
-				touched = true
-				break
-			}
+			touched = touched || d.Replica == r.From
 		}
 		if !touched {
 			continue
 		}
 		delete(m.drops, by)
-		nb, ok := r.Dot(by)
-		if !ok {
-			continue
-		}
 		var ds []vclock.Dot
 		for d := range rec.dots.all() {
-			if nd, ok := r.Dot(d); ok {
-				ds = append(ds, nd)
-			}
+			ds = append(ds, r.Dot(d))
 		}
-		if len(ds) > 0 {
-			moved = append(moved, renamed{nb, dropRec[K]{rec.key, makeDotList(ds)}})
-		}
+		moved = append(moved, renamed{r.Dot(by), dropRec[K]{rec.key, makeDotList(ds)}})
 	}
 	for _, x := range moved {
 		m.drops[x.by] = x.rec
