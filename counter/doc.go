@@ -55,6 +55,23 @@
 // and [PN.Fingerprint] hash the content, so that replicas can tell cheaply
 // whether they hold the same state.
 //
+// # Retiring finished writers
+//
+// Every run of a replica counts under a writer of its own, so restarts
+// add entries. [G.Retire], [PN.Retire] and [Bounded.Retire] fold the entry
+// of a finished writer into its name's retired writer (see
+// vclock.Retirement), which the replication engine calls on every replica
+// in the same order. For G and PN the retired writer's entry absorbs the
+// finished one's by addition, so the value does not change and replicas
+// that held equal counters hold equal counters after it; a replica that
+// held an older state keeps counting exactly what it held, below the
+// others, and a merge with any of them brings it up to date. A Bounded
+// counter absorbs a finished writer's last entry (its count of
+// [Bounded.Events] is the agreed final one) and passes the rights it held
+// unused to a live writer of its name, the heir; an older entry is
+// dropped instead, which never takes the value below the floor. Each
+// method's documentation gives the exact rule.
+//
 // # Usage
 //
 //	a := counter.NewPN("us-east-1")

@@ -121,6 +121,19 @@
 // later one; the method's documentation gives the exact rule. With no
 // hook set, nothing is done for reports.
 //
+// # Retiring finished writers
+//
+// Every run of a replica writes under a writer of its own, whose dots
+// would otherwise stay in the causal context, the version and every
+// digest for good. [Map.Retire] renames the dots of a finished writer into
+// its name's retired writer (see vclock.Retirement) everywhere in the map:
+// context, entries, expire and persist writes, drop records and the table
+// of replicas. Renaming is one to one, so merges, deltas and collection
+// go on as before; timestamps are kept, and a tie of timestamps between
+// two writes of one name may be won, after it, by the other write. Each
+// replica applies the same retirements in the same order, so replicas
+// converge all the same.
+//
 // # Untrusted peers
 //
 // Every decoder refuses, changing nothing, input beyond the limits set by

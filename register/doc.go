@@ -66,6 +66,16 @@
 // the methods' documentation gives the exact rule. With no hook set,
 // nothing is done for reports.
 //
+// # Retiring finished writers
+//
+// Every run of a replica writes under a writer of its own.
+// [LWW.Retire] renames the write of a finished writer into its name's
+// retired writer (see vclock.Retirement), keeping its timestamp and
+// value. The renamed write sorts, on an exact tie of timestamps, before
+// every live writer of its name, so retiring can change the winner of
+// such a tie, and only of such a tie; every replica applies the same
+// retirements in the same order, so replicas still converge.
+//
 // # Untrusted peers
 //
 // [LWW.ApplyBinaryFrom] takes an op from an authenticated sender and

@@ -1,0 +1,134 @@
+package counter
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Retiring a finished writer from a counter (see vclock.Retirement).
+//
+// A counter's version counts, for each writer, its events: the total of a
+// G, the sum of the two totals of a PN. The events of a finished writer
+// From become events of To, its name's retired writer, whose entry thus
+// holds every finished run of the name. To's entry absorbs From's by
+// addition: it becomes To's count plus From's. At a replica that holds
+// every event of the writers retired before From, To's count is Base,
+// and the sum is Base plus From's count, as vclock.Clock.Retire has it. At
+// a replica that lacks some of them (an older state), the sum still counts
+// exactly the events it holds, so the value does not change; it is below
+// the count of any replica holding more, and a merge with one of those,
+// which takes the larger count, brings it up to date.
+//
+// Retirements commute with merges (Retire(x ⊔ y) = Retire(x) ⊔ Retire(y))
+// whenever, for each retired writer, one of x and y holds at least as much
+// as the other of both From and To: in particular when both hold every
+// event of the writers retired before (what the replication engine waits
+// for before it retires a writer) or when one is an older state of the
+// other. Two older states that each lack something the other holds join,
+// after a retirement, into a count below the true one (never above it),
+// which the next merge with an up-to-date replica repairs.
+
+// Retire renames the finished writer r.From into r.To in g: To's total
+// becomes its own plus From's, and From's entry goes away. r.Base and
+// r.Final count in the units of [G.Version]: a writer's total. A total of
+// From above r.Final (increments of a writer thought finished: a second
+// process under its name, a disk restored later) is folded into To all
+// the same, so nothing is lost and the value never changes; To's total
+// then counts beyond Base+Final, and a merge, which keeps the larger
+// total, carries those increments to the replicas that did not hold
+// them. A counter holding nothing of From is left as it is. The
+// replication engine calls Retire on every replica in the same order, so
+// replicas holding equal counters hold equal counters after it.
+//
+// Retire fails with an error wrapping [vclock.ErrRetirement], changing
+// nothing, if r.Check fails. It takes one pass over the entries and
+// allocates nothing.
+func (g *G) Retire(r vclock.Retirement) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	i, ok := findG(g.e, r.From)
+	if !ok {
+		return nil
+	}
+	j, hasTo := findG(g.e, r.To)
+	var t uint64
+	if hasTo {
+		t = g.e[j].n
+	}
+	n := g.e[i].n
+	if t > math.MaxUint64-n {
+		return fmt.Errorf("%w: %q and %q together count past %d", vclock.ErrRetirement, r.To, r.From, uint64(math.MaxUint64))
+	}
+	g.fp -= g.e[i].h * n
+	switch {
+	case hasTo:
+		g.e[j].n += n
+		g.fp += g.e[j].h * n
+		g.e = append(g.e[:i], g.e[i+1:]...)
+	default:
+		// To sorts before From (epoch 0 is the smallest): move the
+		// entries between them up one place, into From's.
+		copy(g.e[j+1:i+1], g.e[j:i])
+		g.e[j] = gEntry{id: r.To, n: n, h: idHash(r.To)}
+		g.fp += g.e[j].h * n
+	}
+	var total uint64
+	for _, e := range g.e {
+		total = addSat(total, e.n)
+	}
+	g.total, g.self = total, 0
+	return nil
+}
+
+// Retire renames the finished writer r.From into r.To in c: To's
+// increments and decrements become its own plus From's, and From's entry
+// goes away. r.Base and r.Final count in the units of [PN.Version]: the
+// number of a writer's changes, the sum of its two totals. Changes of
+// From beyond r.Final (a writer thought finished that changed more) are
+// folded into To all the same, as for [G.Retire]: nothing is lost and the
+// value never changes. A counter holding nothing of From is left as it
+// is.
+//
+// Retire fails with an error wrapping [vclock.ErrRetirement], changing
+// nothing, if r.Check fails or if To's totals would pass their bounds (see
+// [PN.Add]). It takes one pass over the entries and allocates nothing.
+func (c *PN) Retire(r vclock.Retirement) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	i, ok := findPN(c.e, r.From)
+	if !ok {
+		return nil
+	}
+	j, hasTo := findPN(c.e, r.To)
+	var to pnEntry
+	if hasTo {
+		to = c.e[j]
+	}
+	from := c.e[i]
+	p, n := from.p, from.n
+	if to.p > maxP-p || to.n > maxN-n {
+		return fmt.Errorf("%w: %q and %q together count more than a writer may", vclock.ErrRetirement, r.To, r.From)
+	}
+	c.fp -= weigh(from.h, from.p, from.n)
+	switch {
+	case hasTo:
+		c.e[j].p += p
+		c.e[j].n += n
+		c.fp += weigh(to.h, p, n)
+		c.e = append(c.e[:i], c.e[i+1:]...)
+	default:
+		copy(c.e[j+1:i+1], c.e[j:i]) // To sorts before From
+		c.e[j] = pnEntry{id: r.To, p: p, n: n, h: idHash(r.To)}
+		c.fp += weigh(c.e[j].h, p, n)
+	}
+	var sp, sn u128
+	for _, e := range c.e {
+		sp, sn = sp.add(e.p), sn.add(e.n)
+	}
+	c.p, c.n, c.self = sp, sn, 0
+	return nil
+}
