@@ -14,8 +14,9 @@ import (
 
 // Retirer is an optional interface of an [Object] that can rename a
 // finished writer's dots (see vclock.Retirement): every data type of this
-// module but the OR-Map implements it. Objects without it keep their
-// finished writers.
+// module implements it (the register.LWW and counter.Bounded through
+// [WriterCounter] too, having no version that counts their writers'
+// events). Objects without it keep their finished writers.
 //
 // Every run of a replica writes under a writer of its own (see
 // [Replica.Writer]), so each restart adds a writer to the metadata of every

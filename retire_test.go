@@ -7,6 +7,12 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -284,5 +290,30 @@ func TestLedgerSurvivesRestartAndJournalAsksForSnapshot(t *testing.T) {
 	c.settle(sorted(want), 300)
 	if w := c.nodes["r0"].r.Stats().Peers[0].LedgerWaits; w > 20 {
 		t.Fatalf("r0 set aside %d messages of r1 for differing ledgers", w)
+	}
+}
+
+// Every data type of the module but the engine's own test types takes
+// part in retirement: it is a Retirer, and the engine can read how many
+// events of each writer it holds.
+func TestDataTypesRetire(t *testing.T) {
+	for name, obj := range map[string]crdt.Object{
+		"orset":   orset.New[string]("a"),
+		"lwwmap":  lwwmap.New[string, int]("a", clock.New()),
+		"ormap":   ormap.New[string, *ormap.Counter]("a"),
+		"mv":      register.NewMV[string]("a"),
+		"lww":     register.NewLWW[string]("a", clock.New()),
+		"g":       counter.NewG("a"),
+		"pn":      counter.NewPN("a"),
+		"bounded": counter.NewBounded("a", 0),
+	} {
+		if _, ok := obj.(crdt.Retirer); !ok {
+			t.Errorf("%s is no Retirer", name)
+		}
+		_, d := obj.(crdt.DeltaObject)
+		_, w := obj.(crdt.WriterCounter)
+		if !d && !w {
+			t.Errorf("%s tells the engine no writer counts", name)
+		}
 	}
 }

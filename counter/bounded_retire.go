@@ -87,6 +87,12 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 	nt.in, nt.out, nt.ask = renameRights(to.in, r), renameRights(to.out, r), renameRights(to.ask, r)
 	if from != nil && from.events() == r.Final {
 		unused := from.rights()
+		// Rights To gave From (From was the heir of an earlier
+		// retirement) that From never took up pass on to the heir too,
+		// or a run retired before its first change would strand them.
+		if given, taken := totalFor(to.out, r.From), totalFor(from.in, r.To); r.Heir != "" && given > taken {
+			unused += given - taken
+		}
 		nt.p, nt.n = nt.p+from.p, nt.n+from.n // each below 2⁶², checked below
 		nt.in = addRights(nt.in, renameRights(from.in, r))
 		nt.out = addRights(nt.out, renameRights(from.out, r))
@@ -223,4 +229,26 @@ func dropRights(rs []Rights, id vclock.ReplicaID) []Rights {
 	}
 	out := make([]Rights, 0, len(rs)-1)
 	return append(append(out, rs[:i]...), rs[i+1:]...)
+}
+
+// Writers returns, for each writer the counter holds an entry of, its
+// count of [Bounded.Events]: the units of a retirement's Final. The
+// replication engine reads it (through crdt.WriterCounter) to agree that
+// every replica holds a writer's last entry before it retires the writer.
+func (b *Bounded) Writers() vclock.Clock {
+	var c vclock.Clock
+	for id, e := range b.e {
+		c.Set(id, e.events())
+	}
+	return c
+}
+
+// totalFor returns the total of the rights in rs that concern id.
+func totalFor(rs []Rights, id vclock.ReplicaID) uint64 {
+	for _, x := range rs {
+		if x.Replica == id {
+			return x.Total
+		}
+	}
+	return 0
 }

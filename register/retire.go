@@ -66,3 +66,15 @@ func (r *LWW[T]) Retire(ret vclock.Retirement) error {
 	}
 	return nil
 }
+
+// Writers returns the writer of the write the register holds, counted
+// once, or an empty clock if it holds none. The replication engine reads
+// it (through crdt.WriterCounter) to agree that every replica holds the
+// same write of a writer before it retires the writer.
+func (r *LWW[T]) Writers() vclock.Clock {
+	var c vclock.Clock
+	if r.w.id != "" {
+		c.Set(r.w.id, 1)
+	}
+	return c
+}

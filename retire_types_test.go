@@ -1,0 +1,160 @@
+package crdt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// typesNode is a replica holding one object of each kind the test uses.
+type typesNode struct {
+	r     *crdt.Replica
+	set   *crdt.Handle[*orset.Set[string]]
+	m     *crdt.Handle[*lwwmap.Map[string, int]]
+	stock *crdt.Handle[*counter.Bounded]
+	snap  []byte
+}
+
+func startTypesNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *typesNode {
+	t.Helper()
+	clk := testClock()
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &typesNode{r: r}
+	if n.set, err = crdt.Register(r, "s", orset.New[string](id)); err != nil {
+		t.Fatal(err)
+	}
+	if n.m, err = crdt.Register(r, "m", lwwmap.New[string, int](id, clk)); err != nil {
+		t.Fatal(err)
+	}
+	if n.stock, err = crdt.Register(r, "stock", counter.NewBounded(id, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer(peer); err != nil {
+		t.Fatal(err)
+	}
+	if snap != nil {
+		if err := r.Restore(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.Attach(id, r)
+	n.save(t)
+	return n
+}
+
+func (n *typesNode) save(t *testing.T) {
+	t.Helper()
+	if err := n.r.SaveSnapshot(func(b []byte) error { n.snap = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writers returns the writers every object of the node names.
+func (n *typesNode) writers() map[vclock.ReplicaID]bool {
+	out := map[vclock.ReplicaID]bool{}
+	n.set.Read(func(s *orset.Set[string]) {
+		for w := range s.Version().All() {
+			out[w] = true
+		}
+	})
+	n.m.Read(func(m *lwwmap.Map[string, int]) {
+		for w := range m.Version().All() {
+			out[w] = true
+		}
+	})
+	n.stock.Read(func(b *counter.Bounded) {
+		for w := range b.Writers().All() {
+			out[w] = true
+		}
+	})
+	return out
+}
+
+// Restarts with the module's own types: an OR-Set, an LWW-map and a
+// bounded counter. Once the finished runs are retired, every object names
+// one live and one retired writer per replica, the values are those of
+// before, and the rights the first run held (stock a restart stranded)
+// pass to the live run, which can sell them.
+func TestRetirementWithTheModulesTypes(t *testing.T) {
+	net := memnet.New(5)
+	ctx := context.Background()
+	a := startTypesNode(t, net, "a", "b", nil)
+	b := startTypesNode(t, net, "b", "a", nil)
+	rounds := func(k int) {
+		for range k {
+			_ = a.r.Tick(ctx)
+			_ = b.r.Tick(ctx)
+			net.DeliverAll(ctx)
+		}
+	}
+	for run := range 3 {
+		elem := string(rune('x' + run))
+		if err := a.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(elem), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.m.Update(func(m *lwwmap.Map[string, int]) (crdt.Op, error) { return m.Put(elem, run), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Inc(10) }); err != nil {
+			t.Fatal(err)
+		}
+		a.save(t)
+		rounds(30)
+		a = startTypesNode(t, net, "a", "b", a.snap) // a restart
+	}
+	// The live run holds no rights of its own yet.
+	if err := a.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Dec(1) }); err == nil {
+		t.Fatal("the new run sold stock it holds no rights to")
+	}
+	live := map[vclock.ReplicaID]bool{a.r.Writer(): true, b.r.Writer(): true, vclock.Retired("a"): true, vclock.Retired("b"): true}
+	for i := 0; ; i++ {
+		done := true
+		for _, n := range []*typesNode{a, b} {
+			for w := range n.writers() {
+				done = done && live[w]
+			}
+		}
+		if done {
+			break
+		}
+		if i == 3000 {
+			t.Fatalf("finished writers still named: a %v, b %v; stats %+v", a.writers(), b.writers(), a.r.Stats())
+		}
+		rounds(1)
+	}
+	if n := b.r.Stats().RetiredWriters; n != 3 {
+		t.Fatalf("b retired %d writers, want a's 3 finished runs", n)
+	}
+	// The heir sells what the first runs held.
+	if err := a.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Dec(25) }); err != nil {
+		t.Fatalf("the live run cannot sell the stock its earlier runs held: %v", err)
+	}
+	a.save(t) // the sale leaves once saved
+	rounds(50)
+	for _, n := range []*typesNode{a, b} {
+		n.set.Read(func(s *orset.Set[string]) {
+			if s.Len() != 3 {
+				t.Fatalf("set of %d elements, want 3", s.Len())
+			}
+		})
+		n.stock.Read(func(c *counter.Bounded) {
+			if c.Value() != 5 {
+				t.Fatalf("stock %d, want 30 - 25", c.Value())
+			}
+		})
+		n.m.Read(func(m *lwwmap.Map[string, int]) {
+			if v, _ := m.Get("z"); v != 2 || m.Len() != 3 {
+				t.Fatalf("map %v", m.Len())
+			}
+		})
+	}
+}
