@@ -423,3 +423,34 @@ func TestBoundedRetireOlderStateDropsTo(t *testing.T) {
 		t.Fatalf("the older state, merged, holds %d", old.Value())
 	}
 }
+
+// TestBoundedRetireHeirChain: an heir retired before it took up what it
+// inherited passes it on to the next heir, so the rights of a replica
+// restarted several times in a row reach its live run.
+func TestBoundedRetireHeirChain(t *testing.T) {
+	wA2, wA3 := vclock.Writer("a", 2), vclock.Writer("a", 3)
+	c := NewBounded(wA1, 0)
+	must(t)(c.Inc(10))
+	must(t)(c.Dec(1))
+	c.SetWriter(wA2)
+	must(t)(c.Inc(5)) // a!2 changes once, before it inherits
+	first := vclock.Retirement{From: wA1, To: wA0, Final: c.Events(wA1), Heir: wA2}
+	if err := c.Retire(first); err != nil {
+		t.Fatal(err)
+	}
+	// a!2 is retired in turn, before it took up a!1's 9.
+	c.SetWriter(wA3)
+	second := vclock.Retirement{From: wA2, To: wA0, Base: first.Final, Final: c.Events(wA2), Heir: wA3}
+	if err := c.Retire(second); err != nil {
+		t.Fatal(err)
+	}
+	if c.Value() != 14 {
+		t.Fatalf("value %d, want 10 - 1 + 5", c.Value())
+	}
+	if _, err := c.Dec(14); err != nil {
+		t.Fatalf("the last heir cannot spend what both runs left: %v", err)
+	}
+	if _, err := c.Dec(1); !errors.Is(err, ErrInsufficientRights) {
+		t.Fatalf("spent past the floor: %v", err)
+	}
+}
