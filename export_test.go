@@ -81,6 +81,7 @@ func RetiringMessage() ([]byte, error) {
 	e := &envelope{From: "a", To: "b", Incarnation: 7}
 	entry := retireEntry{From: "a!5", Heir: "a!9", Finals: []objFinal{{"s", 3}}}
 	e.Retire = &retireSection{
+		Sum:       0x5eed,
 		Lens:      []nameLen{{"a", 1, entry.hash(0)}},
 		Entries:   []ledgerEntry{{"a", 0, entry}},
 		Proposals: []proposalMsg{{Name: "a", Index: 1, B: ballot{7, 9, "a"}, Cand: "a!6"}, {Name: "c", Index: 0, B: ballot{7, 9, "a"}, Accept: &retireEntry{From: "c!2", Finals: []objFinal{{"s", 1}}}}},

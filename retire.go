@@ -56,8 +56,9 @@ import (
 // The writers of a replica removed from the group ([Replica.RemovePeer] on
 // every replica) are proposed for retirement by the group's first replica
 // by name. The ledger itself, a few dozen bytes per retired writer, is kept
-// in snapshots, never in states, versions or digests, which carry only its
-// length and hash per name. Retire runs under the replica's lock, once per
+// in snapshots, never in states, versions or digests; a message carries a
+// 64-bit sum of it, and the length and hash of each name's list only while
+// the two replicas' sums differ. Retire runs under the replica's lock, once per
 // object and retired writer, and costs one pass over the object's state.
 type Retirer interface {
 	Retire(vclock.Retirement) error
@@ -158,6 +159,10 @@ type ledger struct {
 	lists     map[ReplicaID]*nameList
 	retired   map[string]bool // every From of every list
 	conflicts uint64
+	// sum is a hash of the whole ledger (0 while it is empty), which every
+	// message carries: two replicas hold the same ledger when their sums
+	// agree.
+	sum uint64
 	// installs counts the entries applied by this run, and saved how many
 	// of them the last saved snapshot holds: the journal cannot carry a
 	// retirement, so SaveOps asks for a snapshot in between.
@@ -229,7 +234,8 @@ const maxProposals = 16
 
 // retireSection is what a message carries about retirements.
 type retireSection struct {
-	Lens      []nameLen     // the sender's ledger, sorted by name
+	Sum       uint64        // the sender's ledger's sum (see ledger.sum)
+	Lens      []nameLen     // the sender's ledger, sorted by name, when the receiver's sum differs
 	Entries   []ledgerEntry // entries the receiver lacks
 	Proposals []proposalMsg // the sender's proposals
 	Promises  []promiseMsg  // the sender's answers to the receiver's prepares
@@ -265,7 +271,7 @@ func (l *ledger) summaryBytes() int {
 		}
 	}
 	if n > 0 {
-		n += 5 * 5
+		n += 5*5 + 9
 	}
 	return n
 }
@@ -282,24 +288,12 @@ func (l *ledger) summary() []nameLen {
 	return out
 }
 
-// sameLedger reports whether the summary describes this ledger.
-func (l *ledger) same(s []nameLen) bool {
-	n := 0
-	for _, nl := range l.lists {
-		if len(nl.entries) > 0 {
-			n++
-		}
+// listSum is what one name's list adds to the ledger's sum.
+func listSum(name ReplicaID, nl *nameList) uint64 {
+	if len(nl.entries) == 0 {
+		return 0
 	}
-	if n != len(s) {
-		return false
-	}
-	for _, e := range s {
-		nl := l.lists[e.Name]
-		if nl == nil || uint64(len(nl.entries)) != e.Len || nl.hash != e.Hash {
-			return false
-		}
-	}
-	return true
+	return codec.Mix(codec.HashUint(codec.HashUint(codec.HashString(0, string(name)), uint64(len(nl.entries))), nl.hash))
 }
 
 // membersHash hashes the group as this replica sees it: itself and its
@@ -575,8 +569,10 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		}
 		nl.bases[obj] += f
 	}
+	l.sum -= listSum(name, nl)
 	nl.entries = append(nl.entries, e)
 	nl.hash = e.hash(nl.hash)
+	l.sum += listSum(name, nl)
 	nl.promised, nl.accepted, nl.value = ballot{}, ballot{}, retireEntry{}
 	if l.retired == nil {
 		l.retired = map[string]bool{}
@@ -614,7 +610,10 @@ func (r *Replica) newWriter() {
 // summary, the section takes at most budget bytes. The caller holds r.mu.
 func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 	l := &r.led
-	sec := &retireSection{Lens: l.summary()}
+	sec := &retireSection{Sum: l.sum}
+	if p.retSum != l.sum {
+		sec.Lens = l.summary() // the peer's ledger differs: say what this one holds
+	}
 	base := sec.size()
 	fits := func() bool { return sec.size()-base <= budget }
 	due := false
@@ -672,7 +671,7 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		due = true
 	}
 	p.retAccepted = nil
-	if len(sec.Lens) > 0 || !sec.onlyLens() {
+	if sec.Sum != 0 || !sec.onlyLens() {
 		env.Retire = sec
 	}
 	return due
@@ -686,12 +685,12 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 	if sec == nil {
 		sec = &retireSection{}
 	}
-	p.retLens = nil
-	if len(sec.Lens) > 0 {
+	p.retSum = sec.Sum
+	if len(sec.Lens) > 0 || sec.Sum == 0 {
 		p.retLens = make(map[ReplicaID]uint64, len(sec.Lens))
-	}
-	for _, nl := range sec.Lens {
-		p.retLens[nl.Name] = nl.Len
+		for _, nl := range sec.Lens {
+			p.retLens[nl.Name] = nl.Len
+		}
 	}
 	for _, le := range sec.Entries {
 		have := l.len(le.Name)
@@ -750,7 +749,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			pr.accepted[p.id] = true
 		}
 	}
-	if !l.same(sec.Lens) {
+	if sec.Sum != l.sum {
 		// Set the message's data aside; the answer carries this replica's
 		// ledger, and the entries the peer lacks.
 		p.stats.ledgerWaits++
@@ -820,7 +819,7 @@ func getEntry(r *codec.Reader) retireEntry {
 }
 
 // onlyLens reports whether the section says nothing but the sender's
-// ledger summary.
+// ledger's sum and summary.
 func (s *retireSection) onlyLens() bool {
 	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0
 }
@@ -830,7 +829,7 @@ func (s *retireSection) onlyLens() bool {
 // most 9, an array header at most 5.
 func (s *retireSection) size() int {
 	str := func(x string) int { return len(x) + 5 }
-	n := 5 * 5
+	n := 5*5 + 9
 	for _, nl := range s.Lens {
 		n += str(string(nl.Name)) + 18
 	}
@@ -862,6 +861,7 @@ func (s *retireSection) size() int {
 
 // encode writes the section into an engine message.
 func (s *retireSection) encode(w *codec.Writer) {
+	w.Uint(s.Sum)
 	w.Array(3 * len(s.Lens))
 	for _, nl := range s.Lens {
 		w.String(string(nl.Name))
@@ -911,7 +911,7 @@ func (s *retireSection) encode(w *codec.Writer) {
 
 // decodeRetire reads a section written by encode.
 func decodeRetire(r *codec.Reader) *retireSection {
-	s := &retireSection{}
+	s := &retireSection{Sum: r.Uint()}
 	n := r.ArrayLen()
 	if r.Err() == nil && (n%3 != 0 || n/3 > maxLedgerNames) {
 		r.Fail("ledger summary with %d fields", n)
@@ -1037,6 +1037,7 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 			l.retired[string(e.From)] = true
 		}
 		nl.promised, nl.accepted, nl.value = promised, accepted, value
+		l.sum += listSum(name, nl)
 	}
 	return l, r.Err()
 }

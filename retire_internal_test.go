@@ -15,6 +15,7 @@ func retiringEnvelope() *envelope {
 	e := &envelope{From: "us-east-1", To: "eu-west-1", Incarnation: 7}
 	entry := retireEntry{From: "us-east-1!5", Heir: "us-east-1!9", Finals: []objFinal{{"cart", 3}, {"todos", 40}}}
 	e.Retire = &retireSection{
+		Sum:     0x5eed,
 		Lens:    []nameLen{{"eu-west-1", 2, 0xfeed}, {"us-east-1", 1, 0xbeef}},
 		Entries: []ledgerEntry{{"us-east-1", 0, entry}},
 		Proposals: []proposalMsg{
@@ -65,7 +66,7 @@ func TestRetireSectionRoundTrip(t *testing.T) {
 	if _, err := decodeEnvelope(b, codec.Limits{}); err == nil {
 		t.Fatal("a broadcast carrying proposals was accepted")
 	}
-	bc.Retire = &retireSection{Lens: e.Retire.Lens}
+	bc.Retire = &retireSection{Sum: e.Retire.Sum, Lens: e.Retire.Lens}
 	if b, err = bc.encode(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestRetireSectionSizeBound(t *testing.T) {
 	}
 	bal := func(t *rapid.T) ballot { return ballot{u.Draw(t, "inc"), u.Draw(t, "epoch"), name(t, "by")} }
 	rapid.Check(t, func(t *rapid.T) {
-		s := &retireSection{}
+		s := &retireSection{Sum: u.Draw(t, "sum")}
 		for range rapid.IntRange(0, 4).Draw(t, "lens") {
 			s.Lens = append(s.Lens, nameLen{name(t, "name"), u.Draw(t, "len"), u.Draw(t, "hash")})
 		}

@@ -73,6 +73,7 @@ type peer struct {
 
 	// Retirement (see retire.go): the peer's ledger lengths from its last
 	// message, and the answers to its proposal to send it.
+	retSum      uint64 // its ledger's sum, from its last message
 	retLens     map[ReplicaID]uint64
 	retPromises map[ReplicaID]*promiseMsg // by name
 	retAccepted map[ReplicaID]acceptedMsg // by name
@@ -438,8 +439,8 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 			From: r.id, Incarnation: r.incarnation, Now: first.Now,
 			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops, Writer: r.writer,
 		}
-		if lens := r.led.summary(); len(lens) > 0 {
-			b.Retire = &retireSection{Lens: lens} // the same for every recipient
+		if r.led.sum != 0 {
+			b.Retire = &retireSection{Sum: r.led.sum} // the same for every recipient
 		}
 		to := make([]ReplicaID, 0, len(members))
 		for _, i := range members {
@@ -577,15 +578,11 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env.Now = r.clk.Now()
 	p.lastSend = r.ticks
 	extra = append(extra, chunks...)
-	var lens []nameLen
-	if len(extra) > 0 {
-		lens = r.led.summary()
-	}
 	for _, e := range extra {
 		e.From, e.To, e.Incarnation = r.id, p.id, r.incarnation
 		e.AckInc, e.AckSeq, e.CatchUpAck, e.Now = env.AckInc, env.AckSeq, env.CatchUpAck, env.Now
-		if len(lens) > 0 {
-			e.Retire = &retireSection{Lens: lens} // its data is named as this ledger says
+		if r.led.sum != 0 {
+			e.Retire = &retireSection{Sum: r.led.sum} // its data is named as this ledger says
 		}
 	}
 	if !due && idle {
