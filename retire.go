@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -159,6 +160,10 @@ type ledger struct {
 	lists     map[ReplicaID]*nameList
 	retired   map[string]bool // every From of every list
 	conflicts uint64
+	failures  uint64 // objects that refused an agreed retirement
+	// skip holds candidates that did not reach agreement, with the tick
+	// until which others go first.
+	skip map[ReplicaID]uint64
 	// sum is a hash of the whole ledger (0 while it is empty), which every
 	// message carries: two replicas hold the same ledger when their sums
 	// agree.
@@ -373,7 +378,7 @@ func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
 	var best ReplicaID
 	for _, nv := range vs {
 		for w := range nv.v.All() {
-			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] {
+			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] || r.led.skip[w] > r.ticks {
 				continue
 			}
 			if ep, ok := w.Epoch(); !ok || ep == 0 {
@@ -518,7 +523,18 @@ func (r *Replica) advance(p *proposal) {
 			// Not every replica holds the writer's every event yet (or
 			// the groups differ): ask again later.
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
+				// Another candidate goes first for a while: this one may be
+				// a writer still at work (a second process under the name).
 				delete(l.props, p.name)
+				if l.skip == nil {
+					l.skip = map[ReplicaID]uint64{}
+				}
+				for w, until := range l.skip {
+					if until <= r.ticks {
+						delete(l.skip, w)
+					}
+				}
+				l.skip[p.cand] = r.ticks + 16*uint64(max(1, r.cfg.AntiEntropyTicks))
 			}
 			return
 		default:
@@ -565,6 +581,10 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
 		if err := rt.Retire(ret); err != nil {
+			// The object keeps the writer's dots under their old names
+			// while its peers renamed them: counted, since the replicas
+			// may now differ.
+			l.failures++
 			r.log.Error("retiring a writer failed", "object", obj, "writer", string(e.From), "err", err)
 		}
 		nl.bases[obj] += f
@@ -593,8 +613,12 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 // newWriter draws a new writer for this run. The caller holds r.mu.
 func (r *Replica) newWriter() {
 	var epoch [8]byte
-	if _, err := r.cfg.Entropy.Read(epoch[:]); err != nil {
+	if _, err := io.ReadFull(r.cfg.Entropy, epoch[:]); err != nil {
+		// Config.Entropy failed after it served the first epoch: take one
+		// from the old writer and the time, which no run drew before.
 		r.log.Error("drawing a new epoch", "err", err)
+		old, _ := r.writer.Epoch()
+		binary.BigEndian.PutUint64(epoch[:], codec.Mix(old^uint64(r.clk.Now().Wall)))
 	}
 	r.writer = vclock.Writer(r.id, drawnEpoch(epoch))
 	r.log.Info("new writer", "writer", string(r.writer))

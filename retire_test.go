@@ -42,6 +42,11 @@ func (c *cluster) settleRetired(limit int) int {
 			}
 		}
 		if done {
+			for _, id := range c.ids {
+				if st := c.nodes[id].r.Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+					c.t.Fatalf("%s: %d objects refused a retirement, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
+				}
+			}
 			return i
 		}
 		c.round()

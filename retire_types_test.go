@@ -131,6 +131,11 @@ func TestRetirementWithTheModulesTypes(t *testing.T) {
 		}
 		rounds(1)
 	}
+	for _, n := range []*typesNode{a, b} {
+		if st := n.r.Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+			t.Fatalf("%d objects refused a retirement, %d ledger conflicts", st.RetireFailures, st.LedgerConflicts)
+		}
+	}
 	if n := b.r.Stats().RetiredWriters; n != 3 {
 		t.Fatalf("b retired %d writers, want a's 3 finished runs", n)
 	}

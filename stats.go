@@ -51,6 +51,11 @@ type Stats struct {
 	// zero: the two replicas name some dots differently, and exchange no
 	// data until an operator steps in. Each one is logged.
 	LedgerConflicts uint64
+	// RetireFailures counts objects that refused to rename a writer the
+	// group agreed to retire (see [Retirer]). It should stay zero: such an
+	// object names the writer's dots otherwise than its peers do. Each
+	// one is logged.
+	RetireFailures uint64
 }
 
 // PeerStats describes replication to and from one peer.
@@ -142,7 +147,7 @@ func (r *Replica) Stats() Stats {
 		Oversize:   r.oversize,
 	}
 	s.GCPending, s.GCCollected = r.garbage()
-	s.LedgerConflicts = r.led.conflicts
+	s.LedgerConflicts, s.RetireFailures = r.led.conflicts, r.led.failures
 	for _, nl := range r.led.lists {
 		s.RetiredWriters += len(nl.entries)
 	}
