@@ -577,6 +577,12 @@ func joinRights(a, b []Rights) ([]Rights, bool) {
 	if !up {
 		return a, false
 	}
+	return combineRights(a, b, func(x, y uint64) uint64 { return max(x, y) }), true
+}
+
+// combineRights returns, in a new list sorted by replica, the totals of
+// the replicas in a or b, combining by f those in both.
+func combineRights(a, b []Rights, f func(x, y uint64) uint64) []Rights {
 	out := make([]Rights, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
@@ -588,12 +594,12 @@ func joinRights(a, b []Rights) ([]Rights, bool) {
 			out = append(out, b[j])
 			j++
 		default:
-			out = append(out, Rights{Replica: a[i].Replica, Total: max(a[i].Total, b[j].Total)})
+			out = append(out, Rights{Replica: a[i].Replica, Total: f(a[i].Total, b[j].Total)})
 			i++
 			j++
 		}
 	}
-	return out, true
+	return out
 }
 
 func totalOf(rs []Rights, id vclock.ReplicaID) uint64 {

@@ -90,7 +90,7 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 		// Rights To gave From (From was the heir of an earlier
 		// retirement) that From never took up pass on to the heir too,
 		// or a run retired before its first change would strand them.
-		if given, taken := totalFor(to.out, r.From), totalFor(from.in, r.To); r.Heir != "" && given > taken {
+		if given, taken := totalOf(to.out, r.From), totalOf(from.in, r.To); r.Heir != "" && given > taken {
 			unused += given - taken
 		}
 		nt.p, nt.n = nt.p+from.p, nt.n+from.n // each below 2⁶², checked below
@@ -185,27 +185,12 @@ func addRights(a, b []Rights) []Rights {
 	if len(b) == 0 {
 		return a
 	}
-	out := make([]Rights, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || i < len(a) && a[i].Replica < b[j].Replica:
-			out = append(out, a[i])
-			i++
-		case i == len(a) || b[j].Replica < a[i].Replica:
-			out = append(out, b[j])
-			j++
-		default:
-			s := a[i].Total + b[j].Total
-			if s < a[i].Total {
-				s = math.MaxUint64
-			}
-			out = append(out, Rights{Replica: a[i].Replica, Total: s})
-			i++
-			j++
+	return combineRights(a, b, func(x, y uint64) uint64 {
+		if s := x + y; s >= x {
+			return s
 		}
-	}
-	return out
+		return math.MaxUint64
+	})
 }
 
 // totals returns what e's replica gained (increments and rights taken up)
@@ -241,14 +226,4 @@ func (b *Bounded) Writers() vclock.Clock {
 		c.Set(id, e.events())
 	}
 	return c
-}
-
-// totalFor returns the total of the rights in rs that concern id.
-func totalFor(rs []Rights, id vclock.ReplicaID) uint64 {
-	for _, x := range rs {
-		if x.Replica == id {
-			return x.Total
-		}
-	}
-	return 0
 }
