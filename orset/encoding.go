@@ -107,7 +107,7 @@ var noVal func(*codec.Reader) struct{}
 // depend only on the state, never on map iteration order.
 func (s *Set[E]) MarshalBinary() ([]byte, error) {
 	w := codec.NewWriter(codec.KindSet, 0) // sized by Encode
-	s.k.Encode(w, codec.PutValueOf[E](), nil)
+	s.k.Encode(w, nil, nil)                // elements as putElem writes them
 	return w.Bytes()
 }
 
