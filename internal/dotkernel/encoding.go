@@ -173,6 +173,7 @@ type storePlan struct {
 	lo    []uint64 // per replica index: its lowest sequence number
 	hi    []uint64 // per replica index: its highest
 	base  []uint64 // per replica index: the coordinate of lo
+	off   []uint64 // per replica index: base - lo, the coordinate of seq 0 (modulo 2⁶⁴)
 	span  uint64   // the coordinates in all
 	dots  int      // the dots in all
 	size  int      // a bound on the bytes the store takes
@@ -190,13 +191,20 @@ type placed struct {
 // writes strings, without a call per key.
 func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
 	nr := len(k.reps)
-	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr)}
+	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr), off: make([]uint64, nr)}
+	// Each replica's count and span, side by side while counting.
+	type span struct {
+		cnt    int
+		lo, hi uint64
+	}
+	spans := make([]span, nr)
 	note := func(rep uint32, seq uint64) {
-		if p.cnt[rep] == 0 || seq < p.lo[rep] {
-			p.lo[rep] = seq
+		sp := &spans[rep]
+		if sp.cnt == 0 || seq < sp.lo {
+			sp.lo = seq
 		}
-		p.hi[rep] = max(p.hi[rep], seq)
-		p.cnt[rep]++
+		sp.hi = max(sp.hi, seq)
+		sp.cnt++
 	}
 	kv := 0 // bytes of keys and values, once per dot
 	keyLen, valLen := lenOf[K](), lenOf[V]()
@@ -227,8 +235,9 @@ func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
 			}
 		}
 	}
-	for i, n := range p.cnt {
-		if n > 0 {
+	for i, sp := range spans {
+		p.cnt[i], p.lo[i], p.hi[i] = sp.cnt, sp.lo, sp.hi
+		if sp.cnt > 0 {
 			p.order = append(p.order, uint32(i))
 		}
 	}
@@ -236,6 +245,7 @@ func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
 	p.size = 5 + kv
 	for _, r := range p.order {
 		p.base[r] = p.span
+		p.off[r] = p.span - p.lo[r]
 		p.span += p.hi[r] - p.lo[r] + 1
 		n, hi := uint64(p.cnt[r]), p.hi[r]
 		p.dots += int(n)
@@ -266,7 +276,7 @@ func strLen(n int) int {
 // run of adds).
 func (p *storePlan) window() uint64 { return uint64(max(4096, p.size/24)) }
 
-func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.base[rep] + seq - p.lo[rep] }
+func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.off[rep] + seq }
 
 // touchBatch is how many slots encodeStore touches ahead of writing them.
 const touchBatch = 64
@@ -287,18 +297,19 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	}
 	// emit writes the dot of coordinate c, whose key is in slot, after
 	// the group header if it is the first of its replica.
-	g, end, prev := -1, uint64(0), uint64(0)
+	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
 	var rep uint32
 	emit := func(c uint64, slot uint32) {
 		for c >= end {
 			g++
 			rep = p.order[g]
 			end = p.base[rep] + p.hi[rep] - p.lo[rep] + 1
+			off = p.off[rep]
 			w.Array(1 + stride*p.cnt[rep])
 			w.Replica(string(k.reps[rep]))
 			prev = 0
 		}
-		seq := p.lo[rep] + c - p.base[rep]
+		seq := c - off
 		s := k.m.slotAt(int(slot))
 		if strOnly {
 			w.UintString(seq-prev, *any(&s.key).(*string))
@@ -337,7 +348,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 						continue
 					}
 					r := e.rep()
-					if j := p.base[r] + e.seq() - p.lo[r] - lo; j < n {
+					if j := p.off[r] + e.seq() - lo; j < n {
 						pos[j] = uint32(a.base+i) + 1
 					}
 				}
