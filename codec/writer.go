@@ -221,6 +221,20 @@ func (w *Writer) String(s string) {
 	}
 }
 
+// UintString writes an unsigned integer and then a string: the bytes of
+// [Writer.Uint] of u followed by those of [Writer.String] of s, in one
+// step, for an encoder that writes many such pairs (a dot's step and its
+// key). The common case, u below 128 and s shorter than 32 bytes, takes
+// two header bytes and one copy.
+func (w *Writer) UintString(u uint64, s string) {
+	if u < 0x80 && len(s) < 32 {
+		w.body = append(append(w.body, byte(u), 0xa0|byte(len(s))), s...)
+		return
+	}
+	w.Uint(u)
+	w.String(s)
+}
+
 // fits reports whether a length n can be written in a msgpack header, and
 // records a failure if not.
 func (w *Writer) fits(what string, n int) bool {

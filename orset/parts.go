@@ -73,7 +73,7 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 	}
 	ordered, err = k.Split(full, max, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
 		w := codec.NewWriter(codec.KindSet, 64)
-		p.K.Encode(w, putElem[E], nil)
+		p.K.Encode(w, nil, nil) // elements as putElem writes them
 		b, err := w.Bytes()
 		if err != nil {
 			return 0, err

@@ -38,7 +38,9 @@ import (
 // dot's group.
 
 // Encode writes k into a message being built. putKey writes a key as
-// exactly one msgpack value; putVal writes a value as exactly one msgpack
+// exactly one msgpack value, or is nil when keys are written as
+// codec.PutValue writes them (which lets Encode write string keys
+// without a call per key); putVal writes a value as exactly one msgpack
 // value, or is nil when the values carry nothing (a set's struct{}), in
 // which case no value is written. The bytes depend only on what k holds
 // and on the order of its records, never on map iteration order.
@@ -51,7 +53,22 @@ import (
 // table, which they become anyway, so that the header goes in front of the
 // body without a copy.
 func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
-	nrecs, recBytes := k.liveRecordsLen()
+	strKeys := false
+	if putKey == nil {
+		putKey = codec.PutValueOf[K]()
+		var probe K
+		_, strKeys = any(&probe).(*string)
+	}
+	first := w.Len() == 0
+	var ids []string
+	repLen := 5 // a replica's index in a table of any size below 2³²
+	if first {
+		// The table will be the context's replicas, which include every
+		// replica a record names.
+		ids = k.ctx.ReplicaIDs()
+		repLen = codec.UintLen(uint64(len(ids)))
+	}
+	nrecs, recBytes := k.liveRecordsLen(repLen)
 	fields := 3
 	switch {
 	case !k.ghosts.isEmpty():
@@ -61,15 +78,15 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	case nrecs > 0:
 		fields = 4
 	}
-	if w.Len() == 0 {
-		w.Table(k.ctx.ReplicaIDs()...)
+	if first {
+		w.Table(ids...)
 	}
 	w.Array(fields)
 	k.ctx.Encode(w)
 	w.Uint(uint64(k.m.len()))
-	p := k.planStore(putVal != nil)
+	p := k.planStore(putVal != nil, strKeys)
 	w.Grow(p.size + recBytes + 24*(k.horizon.Len()+int(min(k.ghosts.count(), 1<<20))) + 32)
-	k.encodeStore(w, &p, putKey, putVal)
+	k.encodeStore(w, &p, putKey, putVal, strKeys)
 	if fields >= 4 {
 		w.Array(nrecs)
 		for i := range k.recs.len() {
@@ -117,8 +134,10 @@ func lenOf[T any]() func(T) int {
 }
 
 // liveRecordsLen returns the number of records liveRecords would return
-// and a bound on the bytes Encode writes for them.
-func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
+// and a bound on the bytes Encode writes for them, given a bound on the
+// bytes of a replica's index in the message's table: exact but for the
+// indexes and keys codec.ValueLen cannot measure.
+func (k *Kernel[K, V]) liveRecordsLen(repLen int) (n, size int) {
 	keyLen := lenOf[K]()
 	for i := range k.recs.len() {
 		r := k.recs.at(i)
@@ -126,7 +145,10 @@ func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
 			continue
 		}
 		n++
-		size += 5 + 18 + keyLen(r.Key) + 18*len(r.Dropped)
+		size += codec.ArrayLen(3+2*len(r.Dropped)) + repLen + codec.UintLen(r.Dot.Seq) + keyLen(r.Key)
+		for _, d := range r.Dropped {
+			size += repLen + codec.UintLen(d.Seq)
+		}
 	}
 	return n, size + 5
 }
@@ -142,15 +164,16 @@ func (k *Kernel[K, V]) liveRecordsLen() (n, size int) {
 // array is read in order. The array is kept to about a sixth of the
 // output by taking the coordinates in a few windows, a pass over the table
 // each; sparse dots, whose span would take more passes, are sorted
-// instead. The dots of keys with several dots are listed apart, sorted,
-// and put in place window by window.
+// instead. The dots of a key with several dots are read from Kernel.more
+// in each pass and put in place like the others: nothing is allocated for
+// them.
 type storePlan struct {
 	order []uint32 // replica indexes with dots in the store, by ID
 	cnt   []int    // per replica index: its dots in the store
 	lo    []uint64 // per replica index: its lowest sequence number
 	hi    []uint64 // per replica index: its highest
 	base  []uint64 // per replica index: the coordinate of lo
-	multi []placed // the dots of keys with several, by coordinate
+	off   []uint64 // per replica index: base - lo, the coordinate of seq 0 (modulo 2⁶⁴)
 	span  uint64   // the coordinates in all
 	dots  int      // the dots in all
 	size  int      // a bound on the bytes the store takes
@@ -163,23 +186,25 @@ type placed struct {
 }
 
 // planStore goes once through the store: it counts the dots of each
-// replica, finds their span, lists the dots of keys with several, and
-// bounds the bytes of the encoding.
-func (k *Kernel[K, V]) planStore(vals bool) storePlan {
+// replica, finds their span, and bounds the bytes of the encoding.
+// With strKeys, K is string and keys are measured as codec.PutValue
+// writes strings, without a call per key.
+func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
 	nr := len(k.reps)
-	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr)}
-	type multiDot struct {
-		rep  uint32
-		seq  uint64
-		slot uint32
+	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr), off: make([]uint64, nr)}
+	// Each replica's count and span, side by side while counting.
+	type span struct {
+		cnt    int
+		lo, hi uint64
 	}
-	var multi []multiDot
+	spans := make([]span, nr)
 	note := func(rep uint32, seq uint64) {
-		if p.cnt[rep] == 0 || seq < p.lo[rep] {
-			p.lo[rep] = seq
+		sp := &spans[rep]
+		if sp.cnt == 0 || seq < sp.lo {
+			sp.lo = seq
 		}
-		p.hi[rep] = max(p.hi[rep], seq)
-		p.cnt[rep]++
+		sp.hi = max(sp.hi, seq)
+		sp.cnt++
 	}
 	kv := 0 // bytes of keys and values, once per dot
 	keyLen, valLen := lenOf[K](), lenOf[V]()
@@ -189,7 +214,12 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 			for m := ^cw & msb; m != 0; m &= m - 1 {
 				i := g*groupSize + bits.TrailingZeros64(m)/8
 				s := &a.slots[i]
-				n := keyLen(s.key)
+				var n int
+				if strKeys {
+					n = strLen(len(*any(&s.key).(*string)))
+				} else {
+					n = keyLen(s.key)
+				}
 				if vals {
 					n += valLen(s.e.v)
 				}
@@ -199,16 +229,15 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 					continue
 				}
 				for _, d := range k.more[s.key] {
-					rep := k.repOf(d)
-					note(rep, d.Seq)
-					multi = append(multi, multiDot{rep, d.Seq, uint32(a.base + i)})
+					note(k.repOf(d), d.Seq)
 					kv += n
 				}
 			}
 		}
 	}
-	for i, n := range p.cnt {
-		if n > 0 {
+	for i, sp := range spans {
+		p.cnt[i], p.lo[i], p.hi[i] = sp.cnt, sp.lo, sp.hi
+		if sp.cnt > 0 {
 			p.order = append(p.order, uint32(i))
 		}
 	}
@@ -216,6 +245,7 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 	p.size = 5 + kv
 	for _, r := range p.order {
 		p.base[r] = p.span
+		p.off[r] = p.span - p.lo[r]
 		p.span += p.hi[r] - p.lo[r] + 1
 		n, hi := uint64(p.cnt[r]), p.hi[r]
 		p.dots += int(n)
@@ -224,14 +254,21 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 		steps := n + 2*min(n, hi>>7) + 2*min(n, hi>>16) + 4*min(n, hi>>32)
 		p.size += 5 + 9 + int(steps)
 	}
-	if len(multi) > 0 {
-		p.multi = make([]placed, len(multi))
-		for i, d := range multi {
-			p.multi[i] = placed{p.coord(d.rep, d.seq), d.slot}
-		}
-		slices.SortFunc(p.multi, func(a, b placed) int { return cmp.Compare(a.c, b.c) })
-	}
 	return p
+}
+
+// strLen returns the bytes codec.PutValue writes for a string of n bytes:
+// its shortest header, then the bytes.
+func strLen(n int) int {
+	switch {
+	case n < 32:
+		return 1 + n
+	case n <= 0xff:
+		return 2 + n
+	case n <= 0xffff:
+		return 3 + n
+	}
+	return 5 + n
 }
 
 // window returns how many coordinates the placing array covers at once:
@@ -239,7 +276,7 @@ func (k *Kernel[K, V]) planStore(vals bool) storePlan {
 // run of adds).
 func (p *storePlan) window() uint64 { return uint64(max(4096, p.size/24)) }
 
-func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.base[rep] + seq - p.lo[rep] }
+func (p *storePlan) coord(rep uint32, seq uint64) uint64 { return p.off[rep] + seq }
 
 // touchBatch is how many slots encodeStore touches ahead of writing them.
 const touchBatch = 64
@@ -248,7 +285,8 @@ const touchBatch = 64
 // put the dots in order; beyond that it sorts them.
 const maxWindows = 8
 
-func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V), strKeys bool) {
+	strOnly := strKeys && putVal == nil // a set's store: a step and a string per dot
 	stride := 2
 	if putVal != nil {
 		stride = 3
@@ -259,19 +297,25 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	}
 	// emit writes the dot of coordinate c, whose key is in slot, after
 	// the group header if it is the first of its replica.
-	g, end, prev := -1, uint64(0), uint64(0)
+	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
 	var rep uint32
 	emit := func(c uint64, slot uint32) {
 		for c >= end {
 			g++
 			rep = p.order[g]
 			end = p.base[rep] + p.hi[rep] - p.lo[rep] + 1
+			off = p.off[rep]
 			w.Array(1 + stride*p.cnt[rep])
 			w.Replica(string(k.reps[rep]))
 			prev = 0
 		}
-		seq := p.lo[rep] + c - p.base[rep]
+		seq := c - off
 		s := k.m.slotAt(int(slot))
+		if strOnly {
+			w.UintString(seq-prev, *any(&s.key).(*string))
+			prev = seq
+			return
+		}
 		w.Uint(seq - prev)
 		prev = seq
 		putKey(w, s.key)
@@ -287,7 +331,6 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	win = min(win, p.span)
 	pos := make([]uint32, win) // slot+1 of the dot of each coordinate of the window, or 0
 	t := &k.m
-	mi := 0
 	var sink uint64 // where the touches go (encoding only reads: no field of k may take them)
 	for lo := uint64(0); lo < p.span; lo += win {
 		n := min(win, p.span-lo)
@@ -297,17 +340,19 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 					i := g*groupSize + bits.TrailingZeros64(m)/8
 					e := a.slots[i].e
 					if !e.single() {
+						for _, d := range k.more[a.slots[i].key] {
+							if j := p.coord(k.repOf(d), d.Seq) - lo; j < n {
+								pos[j] = uint32(a.base+i) + 1
+							}
+						}
 						continue
 					}
 					r := e.rep()
-					if j := p.base[r] + e.seq() - p.lo[r] - lo; j < n {
+					if j := p.off[r] + e.seq() - lo; j < n {
 						pos[j] = uint32(a.base+i) + 1
 					}
 				}
 			}
-		}
-		for ; mi < len(p.multi) && p.multi[mi].c < lo+n; mi++ {
-			pos[p.multi[mi].c-lo] = p.multi[mi].slot + 1
 		}
 		// The slots are read in no order, each likely a cache miss in a
 		// large table; touching a batch of them first lets those misses
@@ -339,13 +384,17 @@ func (k *Kernel[K, V]) emitSorted(p *storePlan, emit func(c uint64, slot uint32)
 		for g, cw := range a.ctrl {
 			for m := ^cw & msb; m != 0; m &= m - 1 {
 				i := g*groupSize + bits.TrailingZeros64(m)/8
+				slot := uint32(a.base + i)
 				if e := a.slots[i].e; e.single() {
-					all = append(all, placed{p.coord(e.rep(), e.seq()), uint32(a.base + i)})
+					all = append(all, placed{p.coord(e.rep(), e.seq()), slot})
+					continue
+				}
+				for _, d := range k.more[a.slots[i].key] {
+					all = append(all, placed{p.coord(k.repOf(d), d.Seq), slot})
 				}
 			}
 		}
 	}
-	all = append(all, p.multi...)
 	slices.SortFunc(all, func(a, b placed) int { return cmp.Compare(a.c, b.c) })
 	for _, d := range all {
 		emit(d.c, d.slot)

@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -92,8 +93,9 @@ func naiveEncode(t tb, k *kern) []byte {
 	return b
 }
 
-// checkStreamed checks that Encode writes what naiveEncode does, and that
-// the bytes decode to k.
+// checkStreamed checks that Encode writes what naiveEncode does, both
+// with a function that writes the keys and with none (string keys then
+// written by Encode itself), and that the bytes decode to k.
 func checkStreamed(t tb, k *kern) []byte {
 	t.Helper()
 	got, want := encode(t, k), naiveEncode(t, k)
@@ -101,8 +103,25 @@ func checkStreamed(t tb, k *kern) []byte {
 		t.Fatalf("Encode wrote %d bytes, the plain encoding %d; first difference at %d",
 			len(got), len(want), firstDiff(got, want))
 	}
+	if own := encodeOwnKeys(t, k); !slices.Equal(own, want) {
+		t.Fatalf("Encode writing the keys itself wrote %d bytes, the plain encoding %d; first difference at %d",
+			len(own), len(want), firstDiff(own, want))
+	}
 	roundTrip(t, k)
 	return got
+}
+
+// encodeOwnKeys encodes k with no function for the keys: Encode writes
+// them as codec.PutValue does, string keys without a call per key.
+func encodeOwnKeys(t tb, k *kern) []byte {
+	t.Helper()
+	w := codec.NewWriter(codec.KindSet, 0)
+	k.Encode(w, nil, nil)
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func firstDiff(a, b []byte) int {
@@ -142,7 +161,7 @@ func TestEncodeStreamsDenseStoreInWindows(t *testing.T) {
 		d := k.Mint("us-east-1")
 		k.Record(d, keys[i], k.Remove(keys[i]))
 	}
-	p := k.planStore(false)
+	p := k.planStore(false, true)
 	if win := p.window(); p.span <= win || (p.span+win-1)/win > maxWindows {
 		t.Fatalf("span %d, window %d: the test no longer takes several windows", p.span, win)
 	}
@@ -161,11 +180,32 @@ func TestEncodeSortsSparseStore(t *testing.T) {
 		}
 	}
 	k.Mint("eu-west-1") // the removes' dot, once for all: records are not the point here
-	p := k.planStore(false)
+	p := k.planStore(false, true)
 	if win := p.window(); (p.span+win-1)/win <= maxWindows {
 		t.Fatalf("span %d, window %d: the test no longer takes the sorted path", p.span, win)
 	}
 	checkStreamed(t, &k)
+}
+
+// TestEncodeStreamsLongKeysAndSteps: keys of every string header (fixstr,
+// str8, str16, str32 lengths about their bounds) after steps of every
+// integer form (one byte, uint8, uint16, uint32), which Encode writes
+// past the common case of a short step and a short key.
+func TestEncodeStreamsLongKeysAndSteps(t *testing.T) {
+	var k kern
+	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536} {
+		addN(&k, "us-east-1", []string{strings.Repeat("x", n)}) // a step of 1
+	}
+	for _, gap := range []int{126, 127, 128, 255, 256, 65535, 65536} {
+		for range gap {
+			k.Mint("us-east-1") // dots whose adds were lost: a step of gap+1
+		}
+		addN(&k, "us-east-1", []string{fmt.Sprint("after-", gap)})
+	}
+	out := checkStreamed(t, &k)
+	if len(out) < 65536*2 {
+		t.Fatalf("%d bytes: the long keys are missing", len(out))
+	}
 }
 
 // TestEncodeStreamsKeysWithSeveralDots: three replicas add overlapping
