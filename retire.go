@@ -259,6 +259,12 @@ func (l *ledger) list(name ReplicaID) *nameList {
 	return nl
 }
 
+// full reports whether the ledger holds as many lists as a message may
+// name and none for name: a peer cannot make it keep more.
+func (l *ledger) full(name ReplicaID) bool {
+	return l.lists[name] == nil && len(l.lists) >= maxLedgerNames
+}
+
 func (l *ledger) len(name ReplicaID) uint64 {
 	if nl := l.lists[name]; nl != nil {
 		return uint64(len(nl.entries))
@@ -720,7 +726,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		have := l.len(le.Name)
 		switch {
 		case le.Index == have:
-			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] {
+			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || l.full(le.Name) {
 				p.refuse(ReasonMalformed)
 				continue
 			}
@@ -733,7 +739,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 	}
 	for _, m := range sec.Proposals {
-		if l.len(m.Name) != m.Index || m.B.Inc != inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) {
+		if l.len(m.Name) != m.Index || m.B.Inc != inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || l.full(m.Name) {
 			continue
 		}
 		nl := l.list(m.Name)

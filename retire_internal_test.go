@@ -2,9 +2,11 @@ package crdt
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
@@ -128,4 +130,33 @@ func mustBytes(t *rapid.T, w *codec.Writer) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A peer cannot make a replica keep a list per name it makes up: beyond
+// maxLedgerNames, proposals and entries for new names are ignored.
+func TestLedgerNamesBounded(t *testing.T) {
+	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("b"); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers["b"]
+	for i := range maxLedgerNames + 100 {
+		name := ReplicaID(fmt.Sprintf("gone-%05d", i)) // no member: "b" may propose for it
+		sec := &retireSection{
+			Proposals: []proposalMsg{{Name: name, B: ballot{7, 1, "b"}, Cand: vclock.Writer(name, 3)}},
+			Entries:   []ledgerEntry{{Name: name + "x", Entry: retireEntry{From: vclock.Writer(name+"x", 2)}}},
+		}
+		r.retireIn(p, sec, 7)
+	}
+	if n := len(r.led.lists); n > maxLedgerNames {
+		t.Fatalf("%d lists kept, limit %d", n, maxLedgerNames)
+	}
+	if n := len(r.led.lists); n < maxLedgerNames {
+		t.Fatalf("%d lists kept: the limit refused proposals below it", n)
+	}
 }
