@@ -272,8 +272,10 @@ func (l *ledger) len(name ReplicaID) uint64 {
 	return 0
 }
 
-// summaryBytes bounds the encoded size of the ledger's summary, which
-// every message carries once the ledger holds an entry.
+// summaryBytes bounds the encoded size of the ledger's sum and summary.
+// Every message carries the sum once the ledger holds an entry, and the
+// summary while the peer's sum differs; a message's room keeps space for
+// both, so that any message may carry them.
 func (l *ledger) summaryBytes() int {
 	n := 0
 	for name, nl := range l.lists {
