@@ -193,7 +193,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 	wantValue(t, us, "k", "w")
 }
 
-// The brief's scenario for Collect: dropping a marker while an older write
+// The scenario for Collect: dropping a marker while an older write
 // is still in flight brings the key back at one replica only, and the
 // replicas diverge for good. With a correctly computed stable point the
 // marker stays and they converge.
