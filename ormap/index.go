@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -26,9 +27,19 @@ type node struct {
 // that the nodes at the end of paths, which have none (the keys of a map
 // of counters or registers, the elements of a set), do not pay for them:
 // with the dots held as below, a node is 64 bytes (it was 112).
+//
+// The child nodes are held in place, in the slice or the table, not
+// each in an allocation of its own: a new key costs no allocation in the
+// index but its share of the table's growth, and one probe of the table,
+// not a look-up and then an insert. A pointer to a child is therefore
+// valid only until the next child is added to the same node (adding
+// moves nodes, when the slice or the table grows) or, for the slice, the
+// next is removed; the index hands them out only for the length of a
+// walk that adds no child to the node it came from.
 type children struct {
-	few  []kid            // while there are at most maxFew
-	kids map[string]*node // once there are more
+	few  []kid                         // while there are at most maxFew
+	kids dotkernel.Table[string, node] // once there are more
+	big  bool                          // kids is in use, few is not
 }
 
 // nodeTTL is what a node of a map that expires keys holds of expiries
@@ -108,11 +119,11 @@ func (n *node) empty() bool { return n.live == 0 && (n.x == nil || n.x.below == 
 // kid is a child of a node: the next segment and its node.
 type kid struct {
 	seg string
-	n   *node
+	n   node
 }
 
-// maxFew is how many children a node keeps in a slice before a map: a
-// small map costs hundreds of bytes, and nested maps, sets and carts
+// maxFew is how many children a node keeps in a slice before a table: a
+// small table costs hundreds of bytes, and nested maps, sets and carts
 // mostly have a few keys.
 const maxFew = 8
 
@@ -122,41 +133,62 @@ func (n *node) child(seg string) *node {
 	if c == nil {
 		return nil
 	}
-	if c.kids != nil {
-		return c.kids[seg]
+	if c.big {
+		return c.kids.Find(seg)
 	}
-	for _, k := range c.few {
-		if k.seg == seg {
-			return k.n
+	for i := range c.few {
+		if c.few[i].seg == seg {
+			return &c.few[i].n
 		}
 	}
 	return nil
 }
 
-// setChild makes x the child of n at segment seg, which has none.
-func (n *node) setChild(seg string, x *node) {
+// lookupChild returns the child of n at segment seg, or nil and where
+// [node.insertChild] puts it: one probe of the table for both.
+func (n *node) lookupChild(seg string) (*node, dotkernel.Place) {
+	c := n.ch
+	if c == nil {
+		return nil, dotkernel.Place{}
+	}
+	if c.big {
+		return c.kids.Lookup(seg)
+	}
+	for i := range c.few {
+		if c.few[i].seg == seg {
+			return &c.few[i].n, dotkernel.Place{}
+		}
+	}
+	return nil, dotkernel.Place{}
+}
+
+// insertChild makes x the child of n at segment seg, which has none; at
+// is what lookupChild of seg returned, n not having changed since.
+func (n *node) insertChild(at dotkernel.Place, seg string, x node) {
 	if n.ch == nil {
 		n.ch = new(children)
 	}
 	c := n.ch
-	if c.kids == nil && len(c.few) < maxFew {
+	switch {
+	case c.big:
+		c.kids.Insert(at, seg, x)
+	case len(c.few) < maxFew:
 		c.few = append(c.few, kid{seg, x})
-		return
-	}
-	if c.kids == nil {
-		c.kids = make(map[string]*node, 2*maxFew)
+	default:
+		c.kids.Reserve(maxFew + 1)
 		for _, k := range c.few {
-			c.kids[k.seg] = k.n
+			c.kids.Put(k.seg, k.n)
 		}
-		c.few = nil
+		c.kids.Put(seg, x)
+		c.few, c.big = nil, true
 	}
-	c.kids[seg] = x
 }
 
 // reserveKids makes room for k children of n at once, when n has none.
 func (n *node) reserveKids(k int) {
 	if n.ch == nil && k > maxFew {
-		n.ch = &children{kids: make(map[string]*node, k)}
+		n.ch = &children{big: true}
+		n.ch.kids.Reserve(k)
 	}
 }
 
@@ -166,12 +198,12 @@ func (n *node) dropChild(seg string) {
 	if c == nil {
 		return
 	}
-	if c.kids != nil {
-		delete(c.kids, seg)
+	if c.big {
+		c.kids.Remove(seg)
 		return
 	}
-	for i, k := range c.few {
-		if k.seg == seg {
+	for i := range c.few {
+		if c.few[i].seg == seg {
 			last := len(c.few) - 1
 			c.few[i] = c.few[last]
 			c.few[last] = kid{}
@@ -187,29 +219,30 @@ func (n *node) numKids() int {
 	switch {
 	case c == nil:
 		return 0
-	case c.kids != nil:
-		return len(c.kids)
+	case c.big:
+		return c.kids.Len()
 	}
 	return len(c.few)
 }
 
 // eachKid calls f with each child of n and its segment, in unspecified
-// order, until f returns false. It reports whether f never did.
+// order, until f returns false. It reports whether f never did. f may
+// remove the child it was called with, and no other.
 func (n *node) eachKid(f func(seg string, c *node) bool) bool {
 	c := n.ch
 	if c == nil {
 		return true
 	}
-	if c.kids != nil {
-		for seg, x := range c.kids {
+	if c.big {
+		for seg, x := range c.kids.All() {
 			if !f(seg, x) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, k := range c.few {
-		if !f(k.seg, k.n) {
+	for i := range c.few {
+		if !f(c.few[i].seg, &c.few[i].n) {
 			return false
 		}
 	}
@@ -247,31 +280,60 @@ func (n *node) lookup(p string) *node {
 // says the leaf is an expiry or a persist.
 func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 	for {
-		if !ttl {
-			n.live++
-		} else {
-			if n.x == nil {
-				n.x = new(nodeTTL)
-			}
-			n.x.below++
-		}
+		n.count(ttl)
 		seg, rest, ok := nextSeg(p)
 		if !ok {
 			break
 		}
-		c := n.child(seg)
+		c, at := n.lookupChild(seg)
 		if c == nil {
-			c = new(node)
-			n.setChild(seg, c)
+			// A new key: its node, and those of the rest of the path,
+			// are built before they go in, so that the key costs one
+			// probe of n's children.
+			n.insertChild(at, seg, newPath(rest, d, inc, ttl))
+			return
 		}
 		n, p = c, rest
 	}
+	n.addHere(d, inc, ttl)
+}
+
+// newPath returns the node of a path that is not indexed yet, holding
+// just the dot d of a leaf at path p below it, as add would make it.
+func newPath(p string, d vclock.Dot, inc int64, ttl bool) node {
+	var x node
+	x.count(ttl)
+	seg, rest, ok := nextSeg(p)
+	if !ok {
+		x.addHere(d, inc, ttl)
+		return x
+	}
+	x.ch = &children{few: []kid{{seg, newPath(rest, d, inc, ttl)}}}
+	return x
+}
+
+// addHere adds the dot d, with increment inc, to the dots of the key
+// whose path ends at n; ttl is as for add.
+func (n *node) addHere(d vclock.Dot, inc int64, ttl bool) {
 	if ttl {
 		n.x.dots = append(n.x.dots, d)
 		return
 	}
 	n.addDot(d)
 	n.addInc(inc)
+}
+
+// count counts one more dot at or below n: a value's or, if ttl, an
+// expiry's or a persist's.
+func (n *node) count(ttl bool) {
+	if !ttl {
+		n.live++
+		return
+	}
+	if n.x == nil {
+		n.x = new(nodeTTL)
+	}
+	n.x.below++
 }
 
 // remove takes the dot d of a leaf at path p, with increment inc, out of
