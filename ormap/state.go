@@ -181,17 +181,29 @@ func (s *state) mustWrite(what string) {
 // its op. drop may be nil (a counter increment drops nothing).
 func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	s.mustWrite(what)
-	if _, err := s.k.Next(s.id); err != nil {
-		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
-	}
 	if q, ok := s.expiredPrefix(l.path()); ok && l.tag == 0 {
 		// The key has expired here: the write starts it afresh. (Expire
 		// and Persist do nothing to an expired key: they checked, before
 		// Expire read the clock, which may have moved past an expiry.)
 		drop = mergeDots(drop, s.ix.lookup(q).under(nil))
 	}
-	drop = s.dropAll(drop)
-	d := s.k.Mint(s.id)
+	var d vclock.Dot
+	if len(drop) == 0 {
+		// Nothing to drop first (a counter's increment, a new key's
+		// first write): mint at once, which fails without changing
+		// anything.
+		var err error
+		if d, err = s.k.TryMint(s.id); err != nil {
+			return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+		}
+		drop = nil
+	} else {
+		if _, err := s.k.Next(s.id); err != nil {
+			return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+		}
+		drop = s.dropAll(drop)
+		d = s.k.Mint(s.id)
+	}
 	s.k.Put(d, l, d)
 	s.k.Record(d, d, drop)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
@@ -219,7 +231,9 @@ func (s *state) dropAll(drop []vclock.Dot) []vclock.Dot {
 	for _, x := range drop {
 		s.k.Remove(x)
 	}
-	slices.SortFunc(drop, vclock.Dot.Compare)
+	if len(drop) > 1 {
+		slices.SortFunc(drop, vclock.Dot.Compare)
+	}
 	return drop
 }
 
