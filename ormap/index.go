@@ -414,3 +414,40 @@ func (n *node) under(out []vclock.Dot) []vclock.Dot {
 	})
 	return out
 }
+
+// clone returns a copy of the index below n that shares nothing with it
+// that either may change: the nodes, their dots, their children and
+// their expiries are copied. Copying the index of a map is cheaper than
+// building one from the store: no key is hashed, no path is split.
+func (n *node) clone() node {
+	c := *n
+	if n.many != nil {
+		c.many = new(manyDots)
+		c.many.ds = append(c.many.buf[:0], n.many.ds...)
+	}
+	if n.x != nil {
+		c.x = &nodeTTL{dots: slices.Clone(n.x.dots), below: n.x.below}
+	}
+	if n.ch != nil {
+		c.ch = n.ch.clone()
+	}
+	return c
+}
+
+func (ch *children) clone() *children {
+	c := &children{big: ch.big}
+	if !ch.big {
+		c.few = make([]kid, len(ch.few), cap(ch.few))
+		for i := range ch.few {
+			c.few[i] = kid{ch.few[i].seg, ch.few[i].n.clone()}
+		}
+		return c
+	}
+	c.kids = ch.kids.Clone()
+	for _, x := range c.kids.All() {
+		if x.many != nil || x.x != nil || x.ch != nil {
+			*x = x.clone()
+		}
+	}
+	return c
+}

@@ -3,6 +3,7 @@ package ormap
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -141,6 +142,16 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 		}
 		s.index(l, d)
 	}
+	s.watch()
+}
+
+// copyOf makes the state's store and index copies of those of o, as
+// adopt of a clone of o's store would, without building the index anew.
+func (s *state) copyOf(o *state) {
+	s.k = *o.k.Clone()
+	s.ix = o.ix.clone()
+	s.incs = o.incs // a bound on the increments indexed, as adopt's is
+	s.ttls = maps.Clone(o.ttls)
 	s.watch()
 }
 

@@ -86,7 +86,7 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 func (m *Map[K, V]) Clone() *Map[K, V] {
 	s := m.readTop("Clone")
 	c := &Map[K, V]{s: &state{id: s.id, lim: s.lim, sh: m.shape(), clk: s.clk}}
-	c.s.adopt(s.k.Clone())
+	c.s.copyOf(s)
 	return c
 }
 
