@@ -160,6 +160,13 @@ func appendSeg(p, s string) string {
 // nextSeg splits the first segment off the key path p. ok is false if p
 // is empty or malformed.
 func nextSeg(p string) (seg, rest string, ok bool) {
+	if p != "" && p[0] < 0x80 { // a segment shorter than 128 bytes
+		n := int(p[0]) + 1
+		if n > len(p) {
+			return "", "", false
+		}
+		return p[1:n], p[n:], true
+	}
 	n, k := uvarintString(p)
 	if k <= 0 || uint64(len(p)-k) < n {
 		return "", "", false
