@@ -214,7 +214,7 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 		var zero V
 		s.eachKid(n, func(seg string, _ *node) bool {
 			k, ok := decSeg[K](seg)
-			return !ok || yield(k, zero.view(m.s, appendSeg(m.path, seg)))
+			return !ok || yield(k, zero.view(s, appendSeg(m.path, seg)))
 		})
 	}
 }
@@ -275,7 +275,7 @@ type Counter struct {
 	err  error
 }
 
-func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p} }
+func (*Counter) view(s *state, p string) *Counter { return s.counterView(p) }
 func (*Counter) shapeOf() shape                   { return shape{kind: kindCounter} }
 func (c *Counter) setErr(err error)               { c.err = err }
 
