@@ -248,7 +248,9 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 		d = s.k.Mint(s.id)
 	}
 	s.k.Put(d, l, d)
-	s.k.Record(d, d, drop)
+	if drop != nil {
+		s.k.Record(d, d, drop)
+	}
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 
