@@ -23,11 +23,11 @@ func dumpIndex(root *node) string {
 		ds := slices.SortedFunc(slices.Values(n.dots()), vclock.Dot.Compare)
 		ts := slices.SortedFunc(slices.Values(n.ttlDots()), vclock.Dot.Compare)
 		below := uint32(0)
-		if n.x != nil {
-			below = n.x.below
+		if x := n.ttl(); x != nil {
+			below = x.below
 		}
 		lines = append(lines, fmt.Sprintf("%x dots=%v ttl=%v lo=%d hi=%d live=%d below=%d kids=%d many=%v",
-			p, ds, ts, n.lo, n.hi, n.live, below, n.numKids(), n.many != nil))
+			p, ds, ts, n.lo, n.hi, n.live, below, n.numKids(), n.multi()))
 		n.eachKid(func(seg string, c *node) bool {
 			walk(c, appendSeg(p, seg))
 			return true

@@ -13,20 +13,66 @@ import (
 // leaves whose path ends here, the longer paths below it, and the sum of
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
+//
+// A node is 48 bytes, so that with its segment it fills a slot of 64
+// bytes, one cache line, in its parent's table: what a node has only
+// sometimes (a second dot, children, expiries) is behind one pointer.
 type node struct {
 	one  [1]vclock.Dot // the dot, while there is one (a zero Seq: none)
-	many *manyDots     // the dots, while there are more; nil until then
-	ch   *children     // the longer paths; nil for none, as for every key of a counter
+	ext  *nodeExt      // nil while the node has at most one dot and nothing below it
 	lo   uint64        // the sum of the increments here, as a 96-bit integer
 	hi   int32         // (no store holds the 2^32 increments that would pass it)
 	live uint32        // dots of values at or below this node (no store holds 2^32)
-	x    *nodeTTL      // expiries and persists at or below this node; nil for none
 }
 
-// children are the longer paths below a node, kept behind a pointer so
-// that the nodes at the end of paths, which have none (the keys of a map
-// of counters or registers, the elements of a set), do not pay for them:
-// with the dots held as below, a node is 64 bytes (it was 112).
+// nodeExt is what a node holds besides its first dot, when it has more:
+// the dots, once there are more than one (in buf while they fit: one
+// allocation for the second dot of a key, not two); the longer paths
+// (none for every key of a map of counters or registers, and for a set's
+// elements); the expiries and persists at or below it (none in a map
+// that never expires anything).
+type nodeExt struct {
+	ds  []vclock.Dot // the dots, while there are more than one; else nil
+	buf [2]vclock.Dot
+	ch  *children
+	x   *nodeTTL
+}
+
+// kids returns the longer paths below n, or nil.
+func (n *node) kids() *children {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.ch
+}
+
+// ttl returns the expiries and persists at or below n, or nil.
+func (n *node) ttl() *nodeTTL {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.x
+}
+
+// more returns the extension of n, making it if n has none.
+func (n *node) more() *nodeExt {
+	if n.ext == nil {
+		n.ext = new(nodeExt)
+	}
+	return n.ext
+}
+
+// trim drops the extension of n if it holds nothing.
+func (n *node) trim() {
+	if e := n.ext; e != nil && e.ds == nil && e.ch == nil && e.x == nil {
+		n.ext = nil
+	}
+}
+
+// multi reports whether n holds its dots in its extension.
+func (n *node) multi() bool { return n.ext != nil && n.ext.ds != nil }
+
+// children are the longer paths below a node.
 //
 // The child nodes are held in place, in the slice or the table, not
 // each in an allocation of its own: a new key costs no allocation in the
@@ -43,18 +89,10 @@ type children struct {
 }
 
 // nodeTTL is what a node of a map that expires keys holds of expiries
-// and persists (see Map.Expire), kept behind a pointer so that the nodes
-// of maps that never expire anything pay one word for them, not four.
+// and persists (see Map.Expire).
 type nodeTTL struct {
 	dots  []vclock.Dot // those of the key whose path ends at the node
 	below uint32       // those at or below the node
-}
-
-// manyDots are the dots of a node that has had more than one, in buf
-// while they fit: one allocation for the second dot of a key, not two.
-type manyDots struct {
-	ds  []vclock.Dot
-	buf [2]vclock.Dot
 }
 
 // dots returns the dots of the leaves whose path ends at n (not those of
@@ -62,8 +100,8 @@ type manyDots struct {
 // the caller must not modify it, nor keep it past the next change.
 func (n *node) dots() []vclock.Dot {
 	switch {
-	case n.many != nil:
-		return n.many.ds
+	case n.multi():
+		return n.ext.ds
 	case n.one[0].Seq == 0:
 		return nil
 	}
@@ -71,50 +109,52 @@ func (n *node) dots() []vclock.Dot {
 }
 
 // addDot adds the dot d to the dots of n. A node holds its first dot
-// itself, and the others in a slice of their own once there are more:
-// the 64 bytes of a node whose key has one write (a counter incremented
-// once, a register, a set element) have no room for a slice header too.
+// itself, and all of them in its extension once there are more: the
+// node of a key with one write (a counter incremented once, a register,
+// a set element) has no room for a slice header too.
 func (n *node) addDot(d vclock.Dot) {
 	switch {
-	case n.many != nil:
-		n.many.ds = append(n.many.ds, d)
+	case n.multi():
+		n.ext.ds = append(n.ext.ds, d)
 	case n.one[0].Seq == 0:
 		n.one[0] = d
 	default:
-		m := &manyDots{buf: [2]vclock.Dot{n.one[0], d}}
-		m.ds = m.buf[:]
+		e := n.more()
+		e.buf = [2]vclock.Dot{n.one[0], d}
+		e.ds = e.buf[:]
 		n.one[0] = vclock.Dot{}
-		n.many = m
 	}
 }
 
 // dropDot removes the dot d from the dots of n, if it is there.
 func (n *node) dropDot(d vclock.Dot) {
-	if n.many == nil {
+	if !n.multi() {
 		if n.one[0] == d {
 			n.one[0] = vclock.Dot{}
 		}
 		return
 	}
-	ds := removeDot(n.many.ds, d)
+	e := n.ext
+	ds := removeDot(e.ds, d)
 	if len(ds) == 1 {
-		n.one[0], n.many = ds[0], nil
+		n.one[0], e.ds, e.buf = ds[0], nil, [2]vclock.Dot{}
+		n.trim()
 		return
 	}
-	n.many.ds = ds
+	e.ds = ds
 }
 
 // ttlDots returns the dots of the expiries and persists of the key whose
 // path ends at n.
 func (n *node) ttlDots() []vclock.Dot {
-	if n.x == nil {
-		return nil
+	if x := n.ttl(); x != nil {
+		return x.dots
 	}
-	return n.x.dots
+	return nil
 }
 
 // empty reports whether no dot is at or below n.
-func (n *node) empty() bool { return n.live == 0 && (n.x == nil || n.x.below == 0) }
+func (n *node) empty() bool { return n.live == 0 && (n.ttl() == nil || n.ext.x.below == 0) }
 
 // kid is a child of a node: the next segment and its node.
 type kid struct {
@@ -129,7 +169,7 @@ const maxFew = 8
 
 // child returns the child of n at segment seg, or nil.
 func (n *node) child(seg string) *node {
-	c := n.ch
+	c := n.kids()
 	if c == nil {
 		return nil
 	}
@@ -147,7 +187,7 @@ func (n *node) child(seg string) *node {
 // lookupChild returns the child of n at segment seg, or nil and where
 // [node.insertChild] puts it: one probe of the table for both.
 func (n *node) lookupChild(seg string) (*node, dotkernel.Place) {
-	c := n.ch
+	c := n.kids()
 	if c == nil {
 		return nil, dotkernel.Place{}
 	}
@@ -165,10 +205,11 @@ func (n *node) lookupChild(seg string) (*node, dotkernel.Place) {
 // insertChild makes x the child of n at segment seg, which has none; at
 // is what lookupChild of seg returned, n not having changed since.
 func (n *node) insertChild(at dotkernel.Place, seg string, x node) {
-	if n.ch == nil {
-		n.ch = new(children)
+	c := n.kids()
+	if c == nil {
+		c = new(children)
+		n.more().ch = c
 	}
-	c := n.ch
 	switch {
 	case c.big:
 		c.kids.Insert(at, seg, x)
@@ -186,15 +227,16 @@ func (n *node) insertChild(at dotkernel.Place, seg string, x node) {
 
 // reserveKids makes room for k children of n at once, when n has none.
 func (n *node) reserveKids(k int) {
-	if n.ch == nil && k > maxFew {
-		n.ch = &children{big: true}
-		n.ch.kids.Reserve(k)
+	if n.kids() == nil && k > maxFew {
+		c := &children{big: true}
+		c.kids.Reserve(k)
+		n.more().ch = c
 	}
 }
 
 // dropChild removes the child of n at segment seg.
 func (n *node) dropChild(seg string) {
-	c := n.ch
+	c := n.kids()
 	if c == nil {
 		return
 	}
@@ -215,7 +257,7 @@ func (n *node) dropChild(seg string) {
 
 // numKids returns the number of children of n.
 func (n *node) numKids() int {
-	c := n.ch
+	c := n.kids()
 	switch {
 	case c == nil:
 		return 0
@@ -229,7 +271,7 @@ func (n *node) numKids() int {
 // order, until f returns false. It reports whether f never did. f may
 // remove the child it was called with, and no other.
 func (n *node) eachKid(f func(seg string, c *node) bool) bool {
-	c := n.ch
+	c := n.kids()
 	if c == nil {
 		return true
 	}
@@ -308,7 +350,7 @@ func newPath(p string, d vclock.Dot, inc int64, ttl bool) node {
 		x.addHere(d, inc, ttl)
 		return x
 	}
-	x.ch = &children{few: []kid{{seg, newPath(rest, d, inc, ttl)}}}
+	x.more().ch = &children{few: []kid{{seg, newPath(rest, d, inc, ttl)}}}
 	return x
 }
 
@@ -316,7 +358,7 @@ func newPath(p string, d vclock.Dot, inc int64, ttl bool) node {
 // whose path ends at n; ttl is as for add.
 func (n *node) addHere(d vclock.Dot, inc int64, ttl bool) {
 	if ttl {
-		n.x.dots = append(n.x.dots, d)
+		n.ext.x.dots = append(n.ext.x.dots, d)
 		return
 	}
 	n.addDot(d)
@@ -330,10 +372,11 @@ func (n *node) count(ttl bool) {
 		n.live++
 		return
 	}
-	if n.x == nil {
-		n.x = new(nodeTTL)
+	e := n.more()
+	if e.x == nil {
+		e.x = new(nodeTTL)
 	}
-	n.x.below++
+	e.x.below++
 }
 
 // remove takes the dot d of a leaf at path p, with increment inc, out of
@@ -341,14 +384,20 @@ func (n *node) count(ttl bool) {
 func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 	if !ttl {
 		n.live--
-	} else if n.x.below--; n.x.below == 0 && len(n.x.dots) == 0 {
-		n.x = nil
+	} else if x := n.ext.x; x != nil {
+		if x.below--; x.below == 0 && len(x.dots) == 0 {
+			n.ext.x = nil
+			n.trim()
+		}
 	}
 	seg, rest, ok := nextSeg(p)
 	if !ok {
 		if ttl {
-			if n.x.dots = removeDot(n.x.dots, d); n.x.below == 0 {
-				n.x = nil
+			if x := n.ttl(); x != nil {
+				if x.dots = removeDot(x.dots, d); x.below == 0 {
+					n.ext.x = nil
+					n.trim()
+				}
 			}
 			return
 		}
@@ -421,16 +470,20 @@ func (n *node) under(out []vclock.Dot) []vclock.Dot {
 // building one from the store: no key is hashed, no path is split.
 func (n *node) clone() node {
 	c := *n
-	if n.many != nil {
-		c.many = new(manyDots)
-		c.many.ds = append(c.many.buf[:0], n.many.ds...)
+	if n.ext == nil {
+		return c
 	}
-	if n.x != nil {
-		c.x = &nodeTTL{dots: slices.Clone(n.x.dots), below: n.x.below}
+	e := new(nodeExt)
+	if n.ext.ds != nil {
+		e.ds = append(e.buf[:0], n.ext.ds...)
 	}
-	if n.ch != nil {
-		c.ch = n.ch.clone()
+	if x := n.ext.x; x != nil {
+		e.x = &nodeTTL{dots: slices.Clone(x.dots), below: x.below}
 	}
+	if n.ext.ch != nil {
+		e.ch = n.ext.ch.clone()
+	}
+	c.ext = e
 	return c
 }
 
@@ -445,7 +498,7 @@ func (ch *children) clone() *children {
 	}
 	c.kids = ch.kids.Clone()
 	for _, x := range c.kids.All() {
-		if x.many != nil || x.x != nil || x.ch != nil {
+		if x.ext != nil {
 			*x = x.clone()
 		}
 	}

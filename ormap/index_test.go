@@ -29,8 +29,8 @@ func TestNodeDots(t *testing.T) {
 		if !slices.Equal(got, want) || n.sum() != sum || root.live != uint32(len(want)) {
 			t.Fatalf("dots %v sum %d live %d, want %v sum %d", got, n.sum(), root.live, want, sum)
 		}
-		if (len(want) == 1) != (n.many == nil) {
-			t.Fatalf("%d dots, held in a slice: %v", len(want), n.many != nil)
+		if (len(want) == 1) == n.multi() {
+			t.Fatalf("%d dots, held in a slice: %v", len(want), n.multi())
 		}
 	}
 	for i := uint64(1); i <= 5; i++ {
@@ -58,7 +58,8 @@ func TestNodeDots(t *testing.T) {
 
 // TestLayout keeps the sizes the heap figures of BENCHMARKS.md rest on,
 // on 64-bit machines: a leaf of 32 bytes (with its dot and the packed
-// dot, a slot of the store's table is 64) and an index node of 64.
+// dot, a slot of the store's table is 64) and an index node of 48 (with
+// its segment, a slot of its parent's table is 64).
 func TestLayout(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sizes are for 64-bit machines")
@@ -66,7 +67,10 @@ func TestLayout(t *testing.T) {
 	if got := unsafe.Sizeof(leaf{}); got != 32 {
 		t.Errorf("leaf is %d bytes, want 32", got)
 	}
-	if got := unsafe.Sizeof(node{}); got != 64 {
-		t.Errorf("node is %d bytes, want 64", got)
+	if got := unsafe.Sizeof(node{}); got != 48 {
+		t.Errorf("node is %d bytes, want 48", got)
+	}
+	if got := unsafe.Sizeof(kid{}); got != 64 {
+		t.Errorf("a child's slot is %d bytes, want 64", got)
 	}
 }
