@@ -268,8 +268,8 @@ func (n *node) numKids() int {
 }
 
 // eachKid calls f with each child of n and its segment, in unspecified
-// order, until f returns false. It reports whether f never did. f may
-// remove the child it was called with, and no other.
+// order, until f returns false. It reports whether f never did. f must
+// not add or remove children of n.
 func (n *node) eachKid(f func(seg string, c *node) bool) bool {
 	c := n.kids()
 	if c == nil {
