@@ -247,7 +247,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 		drop = s.dropAll(drop)
 		d = s.k.Mint(s.id)
 	}
-	s.k.Put(d, l, d)
+	s.k.PutNew(d, l, d) // d was just minted: the store cannot hold it
 	if drop != nil {
 		s.k.Record(d, d, drop)
 	}
