@@ -158,10 +158,7 @@ func (m *Map[K, V]) keyPath(k K) (string, error) {
 // key reads as an empty value (a counter of 0, a register with no value,
 // an empty set or map), and a mutation of the value makes the key
 // present. The view reads and mutates the map's state: it sees later
-// changes, and stays valid as long as the map does. (A view of a
-// [Counter] is cut from a block of 32 that At hands out in turn, so
-// that it costs no allocation of its own: a view that is kept keeps
-// its block, about 1.3 KB, from being collected.)
+// changes, and stays valid as long as the map does.
 //
 // If k cannot be encoded, the value reads as empty and its mutators
 // return an op that reports the error.
@@ -278,7 +275,7 @@ type Counter struct {
 	err  error
 }
 
-func (*Counter) view(s *state, p string) *Counter { return s.counterView(p) }
+func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p} }
 func (*Counter) shapeOf() shape                   { return shape{kind: kindCounter} }
 func (c *Counter) setErr(err error)               { c.err = err }
 

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -99,40 +98,9 @@ type state struct {
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
 
-	cviews atomic.Pointer[counterViews] // see counterView
-
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
 	added  []addedDot            // the dots added by that join
-}
-
-// counterViews is a block of views of counters, which [Map.At] hands out
-// one by one: a view costs a share of the block's allocation, not one of
-// its own, since most views are made for one read or one increment and
-// dropped. Each view is a distinct slot, never handed out twice; a view
-// that is kept keeps its block (about 1.3 KB) from being collected.
-type counterViews struct {
-	next atomic.Uint32 // the next slot to hand out; past the end when full
-	v    [32]Counter
-}
-
-// counterView returns a new view of the counter at path p. Readers may
-// call it at the same time (Map.At is a reading method): each takes a
-// slot of its own from the block by an atomic add, and a reader that
-// finds the block full starts a new one.
-func (s *state) counterView(p string) *Counter {
-	if b := s.cviews.Load(); b != nil {
-		if i := b.next.Add(1) - 1; i < uint32(len(b.v)) {
-			c := &b.v[i]
-			c.s, c.path = s, p
-			return c
-		}
-	}
-	b := new(counterViews)
-	b.next.Store(1)
-	b.v[0] = Counter{s: s, path: p}
-	s.cviews.Store(b)
-	return &b.v[0]
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {

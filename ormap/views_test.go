@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// TestCounterViews: the views At hands out are cut from shared blocks;
-// each must be a view of its own key, distinct from every other, also
-// when readers take them at the same time (run with -race).
+// TestCounterViews: each view At hands out is a view of its own key,
+// distinct from every other, also when readers take them at the same
+// time (run with -race), and views of one key see each other's writes.
 func TestCounterViews(t *testing.T) {
 	m := New[string, *Counter]("a")
-	const keys = 100 // several blocks
+	const keys = 100
 	for i := range keys {
 		m.At(fmt.Sprint(i)).Add(int64(i + 1))
 	}
