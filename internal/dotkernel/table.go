@@ -141,7 +141,7 @@ func (t *Table[K, E]) reserve(n int) {
 func (t *Table[K, E]) len() int { return t.n }
 
 func (t *Table[K, E]) setCtrl(i int, c uint8) {
-	g, shift := i/groupSize, uint(i%groupSize)*8
+	g, shift := uint(i)/groupSize, uint(i)%groupSize*8
 	t.ctrl[g] = t.ctrl[g]&^(0xff<<shift) | uint64(c)<<shift
 }
 
@@ -265,7 +265,8 @@ func (t *Table[K, E]) putHashed(key K, e E, h uint64) (old E, existed bool) {
 // (where findHashed said it would go), growing first if the array is
 // full, and then moves a step of a migration under way.
 func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
-	if t.ctrlAt(i) == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
+	c := t.ctrlAt(i)
+	if c == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
 		t.drain() // never while inserts keep pace; here for safety
 		groups := len(t.ctrl)
 		if (t.n+1)*16 > len(t.slots)*7 {
@@ -273,12 +274,14 @@ func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
 		}
 		t.migrate(groups)
 		i, tag, _ = t.findHashed(key, h)
+		c = t.ctrlAt(i)
 	}
-	if t.ctrlAt(i) == ctrlDeleted {
+	if c == ctrlDeleted {
 		t.dead--
 	}
 	t.setCtrl(i, tag)
-	t.slots[i] = slot[K, E]{key: key, e: e}
+	s := &t.slots[i]
+	s.key, s.e = key, e
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
@@ -331,7 +334,7 @@ func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
 }
 
 func (t *Table[K, E]) ctrlAt(i int) uint8 {
-	return uint8(t.ctrl[i/groupSize] >> (uint(i%groupSize) * 8))
+	return uint8(t.ctrl[uint(i)/groupSize] >> (uint(i) % groupSize * 8))
 }
 
 // set sets the entry of key to e.
@@ -417,19 +420,24 @@ func (t *Table[K, E]) moveGroup() {
 		s := &t.oldSlots[g*groupSize+bits.TrailingZeros64(m)/8]
 		// The key is not in the new array: it goes to the first free
 		// slot on its path there.
-		h := maphash.Comparable(t.seed, s.key)
+		h := t.hash(s.key)
 		home := int((h >> 32) * uint64(ng) >> 32)
-		for matchFree(t.ctrl[home]) == 0 {
+		var free uint64
+		for {
+			if free = matchFree(t.ctrl[home]); free != 0 {
+				break
+			}
 			if home++; home == ng {
 				home = 0
 			}
 		}
-		j := home*groupSize + bits.TrailingZeros64(matchFree(t.ctrl[home]))/8
-		if t.ctrlAt(j) == ctrlDeleted {
+		shift := uint(bits.TrailingZeros64(free)) &^ 7
+		cw := t.ctrl[home]
+		if uint8(cw>>shift) == ctrlDeleted {
 			t.dead--
 		}
-		t.setCtrl(j, uint8(h&0x7f))
-		t.slots[j] = *s
+		t.ctrl[home] = cw&^(0xff<<shift) | (h&0x7f)<<shift
+		t.slots[home*groupSize+int(shift/8)] = *s
 		t.oldN--
 	}
 	// Full bytes become deleted; empty and deleted bytes stay as they are.
