@@ -269,9 +269,15 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 	if del {
 		kind = codec.KindMapDelete
 	}
-	kh, err := codec.HashValue(codec.HashSeed, k)
-	if err == nil && !del {
-		err = codec.CheckValue(v)
+	var kh uint64
+	var err error
+	if ks, ok := any(k).(string); ok {
+		kh = codec.HashString(codec.HashSeed, ks) // what HashValue does, sooner
+	} else {
+		kh, err = codec.HashValue(codec.HashSeed, k)
+	}
+	if _, ok := any(v).(string); !ok && err == nil && !del {
+		err = codec.CheckValue(v) // a string always encodes
 	}
 	if err != nil {
 		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
@@ -465,6 +471,9 @@ func (m *Map[K, V]) described(e *entry[V]) vclock.Write {
 // keyHash returns the hash of k for entryHash. Every key in a map was
 // hashed without error when it came in, so no error can occur here.
 func keyHash[K comparable](k K) uint64 {
+	if s, ok := any(k).(string); ok {
+		return codec.HashString(codec.HashSeed, s) // what HashValue does, sooner
+	}
 	h, _ := codec.HashValue(codec.HashSeed, k)
 	return h
 }
