@@ -260,8 +260,9 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotke
 // write makes a local write of k: a put of v, or a delete. It checks first
 // that k and v can be encoded and that a dot can be minted; if not, it
 // changes nothing (the clock is not read) and returns an op carrying the
-// error, which its MarshalBinary and [Map.Apply] report.
-func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
+// error, which its MarshalBinary and [Map.Apply] report. The op is made
+// in *op, which is the zero Op.
+func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
@@ -280,68 +281,92 @@ func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
 		err = codec.CheckValue(v) // a string always encodes
 	}
 	if err != nil {
-		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
+		*op = Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
+		return
 	}
 	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		return Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
+		*op = Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
+		return
 	}
 	ts := m.clk.Now()
-	var drops dotList
+	op.key, op.value, op.ts, op.dot, op.del = k, v, ts, d, del
 	if len(m.ttl) > 0 {
-		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
-		m.recordDrops(d, k, drops)
-	}
-	m.makeIndex()
-	slot, at := m.m.Lookup(k)
-	had := slot != nil
-	var old entry[V]
-	if had {
-		old = *slot
-	}
-	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
-	if had {
-		// The base: the latest write of another writer seen here,
-		// overwritten directly or through this writer's own.
-		if old.writer() == m.self {
-			b := old.base()
-			if lt, ok := m.lostTo[k]; ok && lt.After(b) {
-				b = lt
-			}
-			e.bwall, e.blogical = b.Wall, b.Logical
-		} else {
-			e.bwall, e.blogical = old.wall, old.logical
-		}
-	}
-	if del {
-		e.rep |= delBit
+		op.drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
+		m.recordDrops(d, k, op.drops)
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
-		// The common case: the write is later than every entry, and no
-		// marker can be overwritten.
-		if had {
-			*slot = e
-		} else {
-			m.m.Insert(at, k, e)
-		}
+		op.base = m.writeLatest(k, kh, v, ts, d.Seq)
+	} else {
+		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
+	}
+}
+
+// writeLatest makes the local put of v to k at ts, with sequence number
+// seq, in the common case: the write is later than every entry, and no
+// marker can be overwritten. kh is keyHash(k). It returns the write's
+// base. The entry is written in its slot, the key's one probe.
+func (m *Map[K, V]) writeLatest(k K, kh uint64, v V, ts clock.Timestamp, seq uint64) clock.Timestamp {
+	m.makeIndex()
+	e, at := m.m.Lookup(k)
+	if e == nil {
+		e = m.m.Add(at, k)
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, seq, v
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, k)
 		}
 		m.maxTS = ts
-		m.noteEntry(k, &e)
-		m.fp += m.hashOf(kh, &e)
-		if had {
-			// The fingerprint needs the entry overwritten, so the index
-			// is told which one it was.
-			m.fp -= m.hashOf(kh, &old) // no markers: old is live
-			m.noteGone(&old)
-			m.tidy()
-		}
-	} else {
-		m.replace(k, kh, e, slot, at, true)
-		m.tidy()
+		m.noteEntry(k, e)
+		m.fp += m.hashOf(kh, e)
+		return clock.Timestamp{}
 	}
-	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base(), drops: drops}
+	old := *e
+	b := m.baseOver(k, &old)
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, bwall: b.Wall, blogical: b.Logical, v: v}
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	m.maxTS = ts
+	m.noteEntry(k, e)
+	m.fp += m.hashOf(kh, e)
+	// The fingerprint needs the entry overwritten, so the index is told
+	// which one it was.
+	m.fp -= m.hashOf(kh, &old) // no markers: old is live
+	m.noteGone(&old)
+	m.tidy()
+	return b
+}
+
+// writeAny makes the local write of k at ts, with sequence number seq: a
+// put of v, or a delete. kh is keyHash(k). It returns the write's base.
+func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, seq uint64) clock.Timestamp {
+	m.makeIndex()
+	slot, at := m.m.Lookup(k)
+	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
+	if slot != nil {
+		b := m.baseOver(k, slot)
+		e.bwall, e.blogical = b.Wall, b.Logical
+	}
+	if del {
+		e.rep |= delBit
+	}
+	m.replace(k, kh, e, slot, at, true)
+	m.tidy()
+	return e.base()
+}
+
+// baseOver returns the base of a local write of k over its entry old:
+// the latest write of another writer seen here, overwritten directly or
+// through this writer's own.
+func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
+	if old.writer() != m.self {
+		return old.ts()
+	}
+	b := old.base()
+	if lt, ok := m.lostTo[k]; ok && lt.After(b) {
+		b = lt
+	}
+	return b
 }
 
 // SetConflictHook makes the map call f with a report of each write it
@@ -550,7 +575,10 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 // too far ahead: it keeps winning until the clock catches up with it.
 //
 // Put panics on a map without a replica ID or clock (the zero value).
-func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
+func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
+	m.write(&op, k, v, false)
+	return op
+}
 
 // Delete removes k with a write of "absent" stamped by the map's clock, and
 // returns the write to apply at the other replicas. The delete orders
@@ -566,7 +594,9 @@ func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
 // MarshalBinary reports the error.
 func (m *Map[K, V]) Delete(k K) Op[K, V] {
 	var zero V
-	return m.write(k, zero, true)
+	var op Op[K, V]
+	m.write(&op, k, zero, true)
+	return op
 }
 
 // Get returns the value of k and whether k is present.

@@ -265,6 +265,12 @@ func (t *Table[K, E]) putHashed(key K, e E, h uint64) (old E, existed bool) {
 // (where findHashed said it would go), growing first if the array is
 // full, and then moves a step of a migration under way.
 func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
+	t.claim(i, tag, key, h).e = e
+}
+
+// claim is insertAt but for the entry: it returns the slot of key, whose
+// entry is the zero E.
+func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
 	c := t.ctrlAt(i)
 	if c == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
 		t.drain() // never while inserts keep pace; here for safety
@@ -281,14 +287,15 @@ func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
 	}
 	t.setCtrl(i, tag)
 	s := &t.slots[i]
-	s.key, s.e = key, e
+	s.key = key
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
 			t.credit = 0
-			t.moveGroup()
+			t.moveGroup() // moves keys of the old array only: s stays
 		}
 	}
+	return s
 }
 
 // slotRef is where lookup found a key, or where it would go.

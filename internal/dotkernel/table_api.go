@@ -66,6 +66,15 @@ func (t *Table[K, E]) Insert(p Place, key K, e E) {
 	t.insertAt(p.ref.i, p.ref.tag, key, e, p.ref.h)
 }
 
+// Add adds key with the zero entry at p, which [Table.Lookup] of key
+// returned (with a nil entry), t not having changed since, and returns a
+// pointer to the entry, through which the caller sets it: an insert that
+// does not copy the entry. The pointer is valid until the next key is
+// added to t.
+func (t *Table[K, E]) Add(p Place, key K) *E {
+	return &t.claim(p.ref.i, p.ref.tag, key, p.ref.h).e
+}
+
 // Put sets the entry of key to e and returns the entry it replaced, if
 // any.
 func (t *Table[K, E]) Put(key K, e E) (old E, existed bool) { return t.put(key, e) }
