@@ -400,11 +400,42 @@ func (t *Table[K, E]) migrate(groups int) {
 		t.init(groups)
 		return
 	}
+	if len(t.ctrl) < bulkGroups {
+		ctrl, slots := t.ctrl, t.slots
+		t.init(groups)
+		t.n = n
+		t.rehash(ctrl, slots)
+		return
+	}
 	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
 	t.init(groups)
 	t.n = n
-	if len(t.oldCtrl) < bulkGroups {
-		t.drain()
+}
+
+// rehash moves every key of the array of ctrl and slots, which is
+// dropped after, into the new array, which holds no key or deleted mark:
+// the first free slot of a key's path is its first empty one, and nothing
+// is left behind to mark or clear.
+func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E]) {
+	ng := len(t.ctrl)
+	for g, w := range ctrl {
+		for m := ^w & msb; m != 0; m &= m - 1 {
+			s := &slots[g*groupSize+bitsIndex(m)]
+			h := t.hash(s.key)
+			home := int((h >> 32) * uint64(ng) >> 32)
+			var free uint64
+			for {
+				if free = matchFree(t.ctrl[home]); free != 0 {
+					break
+				}
+				if home++; home == ng {
+					home = 0
+				}
+			}
+			shift := uint(bits.TrailingZeros64(free)) &^ 7
+			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | (h&0x7f)<<shift
+			t.slots[home*groupSize+int(shift/8)] = *s
+		}
 	}
 }
 
