@@ -757,23 +757,43 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	if o.m.Len() > 0 {
 		m.makeIndex()
 		m.makeRoom(o, &mine)
+		if 2*o.m.Len() >= m.m.Len() {
+			// The merge costs about as much as moving m's keys:
+			// if the table grows, it moves them at once.
+			m.m.GrowAtOnce(true)
+			defer m.m.GrowAtOnce(false)
+		}
 	}
 	for k, oe := range o.m.All() {
-		ne := *oe
-		ne.rep = trans[oe.writer()] | oe.rep&delBit
+		rep := trans[oe.writer()] | oe.rep&delBit
 		old, at := m.m.Lookup(k)
 		ok := old != nil
 		if !ok {
 			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
 				continue // seen here and overwritten by a collected marker
 			}
+			if m.hook == nil {
+				// What replace does, without copying the entry twice.
+				if m.takeNew(k, at, oe, rep) {
+					changed = true
+				}
+				continue
+			}
 		} else {
 			if shared > 0 && theirs.has(&o.ctx, m.reps, old.writer(), old.seq) {
 				sharedSeen++
 			}
-			if old.sameWrite(&ne) {
-				continue
+			if old.writer() == rep&repMask && old.seq == oe.seq {
+				continue // the same write
 			}
+		}
+		ne := *oe
+		ne.rep = rep
+		if ok && m.hook == nil && m.newer(&ne, old) {
+			if m.takeOver(k, old, &ne) {
+				changed = true
+			}
+			continue
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
 		if m.replace(k, keyHash(k), ne, old, at, fresh) {
@@ -806,6 +826,71 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	m.tidy()
 	return changed
+}
+
+// takeNew is replace for a merge that adds k, absent from m, at the place
+// at, with the entry oe of another map whose writer is m's rep (with the
+// delete bit), when there is no conflict hook to tell.
+func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) bool {
+	e := m.m.Add(at, k)
+	*e = *oe
+	e.rep = rep
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	m.noteEntry(k, e)
+	if ts := e.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	if e.deleted() {
+		m.nDel++
+		return false
+	}
+	if !m.hasTTL(k) {
+		m.fp += m.hashOf(keyHash(k), e)
+	}
+	return true
+}
+
+// takeOver is replace for a merge that replaces old, the entry of k, by
+// ne, which orders after it, when there is no conflict hook to tell. The
+// key is hashed only if the fingerprint changes.
+func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	prev := *old
+	*old = *ne
+	m.noteEntry(k, old)
+	m.noteGone(&prev)
+	if ts := ne.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	if m.hasTTL(k) { // the key has no share in the fingerprint
+		if prev.deleted() {
+			m.nDel--
+		}
+		if ne.deleted() {
+			m.nDel++
+		}
+		return !prev.deleted() || !ne.deleted()
+	}
+	switch {
+	case !prev.deleted() && !ne.deleted():
+		kh := keyHash(k)
+		m.fp += m.hashOf(kh, ne) - m.hashOf(kh, &prev)
+		return true
+	case prev.deleted() && ne.deleted():
+		return false
+	case prev.deleted():
+		m.nDel--
+		m.fp += m.hashOf(keyHash(k), ne)
+		return true
+	default:
+		m.nDel++
+		m.fp -= m.hashOf(keyHash(k), &prev)
+		return true
+	}
 }
 
 // makeRoom grows m's table, before a merge of o, to hold every key o may

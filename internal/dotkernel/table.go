@@ -51,6 +51,8 @@ type Table[K comparable, E any] struct {
 	oldN     int // keys still in the old array
 	mig      int // the next group of the old array to move
 	credit   int // inserts since the last group moved
+
+	atOnce bool // grow by moving every key at once, whatever the size
 }
 
 // migrateEvery is the number of inserts per group of the old array moved
@@ -400,7 +402,7 @@ func (t *Table[K, E]) migrate(groups int) {
 		t.init(groups)
 		return
 	}
-	if len(t.ctrl) < bulkGroups {
+	if len(t.ctrl) < bulkGroups || t.atOnce {
 		ctrl, slots := t.ctrl, t.slots
 		t.init(groups)
 		t.n = n

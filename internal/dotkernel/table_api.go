@@ -86,6 +86,13 @@ func (t *Table[K, E]) Remove(key K) (E, bool) { return t.remove(key) }
 // grow t at once (see Table).
 func (t *Table[K, E]) Reserve(n int) { t.reserve(n) }
 
+// GrowAtOnce makes t, while on is true, grow by moving every key at once,
+// as a small table does, rather than over the inserts that follow (see
+// Table): for a batch of inserts at least about as large as t, which
+// costs as much as the move, so that its look-ups do not probe two
+// arrays. A migration under way goes on as it was.
+func (t *Table[K, E]) GrowAtOnce(on bool) { t.atOnce = on }
+
 // Clone returns an independent copy of t. Entries are copied as Go
 // assigns them.
 func (t *Table[K, E]) Clone() Table[K, E] { return t.clone() }
