@@ -347,3 +347,62 @@ func TestJoinMakesRoomOnce(t *testing.T) {
 		t.Fatalf("after a join bringing nothing: %d keys in %d groups, want 1 in 1", seen.Len(), len(seen.m.ctrl))
 	}
 }
+
+// TestGrowAtOnce: a table told to grow at once moves every key when it
+// grows, whatever its size, and never probes an old array; after
+// GrowAtOnce(false), a large table spreads its moves again. The rehash
+// that moves the keys at once leaves a table like a built one.
+func TestGrowAtOnce(t *testing.T) {
+	spreadMoves(t)
+	var tab table[int, int]
+	model := map[int]int{}
+	tab.GrowAtOnce(true)
+	for k := range 3000 {
+		tab.put(k, entry[int]{v: k})
+		model[k] = k
+		if tab.oldCtrl != nil {
+			t.Fatalf("insert %d left keys in an old array", k)
+		}
+		if k%7 == 0 {
+			tab.remove(k / 2)
+			delete(model, k/2)
+		}
+	}
+	checkTable(t, &tab, model)
+	tab.GrowAtOnce(false)
+	sawOld := false
+	for k := 3000; k < 20000; k++ {
+		tab.put(k, entry[int]{v: k})
+		model[k] = k
+		sawOld = sawOld || tab.oldCtrl != nil
+	}
+	if !sawOld {
+		t.Fatal("with GrowAtOnce(false), 17000 inserts never left keys in an old array")
+	}
+	checkTable(t, &tab, model)
+}
+
+// TestAddIsInsert: Add of the place Lookup found, then setting the entry
+// through the pointer it returns, leaves the table Insert would have,
+// while the table grows and migrates.
+func TestAddIsInsert(t *testing.T) {
+	spreadMoves(t)
+	var a, b Table[int, entry[int]]
+	model := map[int]int{}
+	for k := range 5000 {
+		key := k * 7 % 4099 // repeats: some keys are found
+		if e, p := a.Lookup(key); e == nil {
+			a.Add(p, key).v = k
+		} else {
+			e.v = k
+		}
+		if e, p := b.Lookup(key); e == nil {
+			b.Insert(p, key, entry[int]{v: k})
+		} else {
+			e.v = k
+		}
+		model[key] = k
+	}
+	checkTable(t, &a, model)
+	checkTable(t, &b, model)
+}
