@@ -41,6 +41,7 @@ type Table[K comparable, E any] struct {
 	seed  maphash.Seed
 	ctrl  []uint64     // one word of control bytes per group
 	slots []slot[K, E] // 8 per group
+	hi    []uint32     // the high half of the hash of each slot's key
 	n     int          // keys, in both arrays
 	dead  int          // deleted slots of the new array
 	sink  uint64       // where touch's reads go, so they are not optimized away
@@ -48,6 +49,7 @@ type Table[K comparable, E any] struct {
 	// The array being drained by a migration, nil when none is.
 	oldCtrl  []uint64
 	oldSlots []slot[K, E]
+	oldHi    []uint32
 	oldN     int // keys still in the old array
 	mig      int // the next group of the old array to move
 	credit   int // inserts since the last group moved
@@ -119,6 +121,7 @@ func (t *Table[K, E]) init(groups int) {
 		t.ctrl[i] = emptyGroup
 	}
 	t.slots = make([]slot[K, E], groups*groupSize)
+	t.hi = make([]uint32, groups*groupSize)
 	t.n, t.dead = 0, 0
 }
 
@@ -290,6 +293,7 @@ func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
 	t.setCtrl(i, tag)
 	s := &t.slots[i]
 	s.key = key
+	t.hi[i] = uint32(h >> 32)
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
@@ -374,7 +378,7 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		t.oldN--
 		t.n--
 		if t.oldN == 0 {
-			t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+			t.oldCtrl, t.oldSlots, t.oldHi, t.mig = nil, nil, nil, 0
 		}
 		return old, true
 	}
@@ -403,28 +407,31 @@ func (t *Table[K, E]) migrate(groups int) {
 		return
 	}
 	if len(t.ctrl) < bulkGroups || t.atOnce {
-		ctrl, slots := t.ctrl, t.slots
+		ctrl, slots, hi := t.ctrl, t.slots, t.hi
 		t.init(groups)
 		t.n = n
-		t.rehash(ctrl, slots)
+		t.rehash(ctrl, slots, hi)
 		return
 	}
-	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
+	t.oldCtrl, t.oldSlots, t.oldHi, t.oldN, t.mig, t.credit = t.ctrl, t.slots, t.hi, n, 0, 0
 	t.init(groups)
 	t.n = n
 }
 
-// rehash moves every key of the array of ctrl and slots, which is
+// rehash moves every key of the array of ctrl, slots and hi, which is
 // dropped after, into the new array, which holds no key or deleted mark:
 // the first free slot of a key's path is its first empty one, and nothing
-// is left behind to mark or clear.
-func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E]) {
+// is left behind to mark or clear. A key's place needs the high half of
+// its hash, kept, and its tag, in its control byte: keys are not hashed
+// again.
+func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E], hi []uint32) {
 	ng := len(t.ctrl)
 	for g, w := range ctrl {
 		for m := ^w & msb; m != 0; m &= m - 1 {
-			s := &slots[g*groupSize+bitsIndex(m)]
-			h := t.hash(s.key)
-			home := int((h >> 32) * uint64(ng) >> 32)
+			j := g*groupSize + bitsIndex(m)
+			hj := hi[j]
+			tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
+			home := int(uint64(hj) * uint64(ng) >> 32)
 			var free uint64
 			for {
 				if free = matchFree(t.ctrl[home]); free != 0 {
@@ -435,8 +442,10 @@ func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E]) {
 				}
 			}
 			shift := uint(bits.TrailingZeros64(free)) &^ 7
-			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | (h&0x7f)<<shift
-			t.slots[home*groupSize+int(shift/8)] = *s
+			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | tag<<shift
+			i := home*groupSize + int(shift/8)
+			t.slots[i] = slots[j]
+			t.hi[i] = hj
 		}
 	}
 }
@@ -457,11 +466,14 @@ func (t *Table[K, E]) moveGroup() {
 	full := ^w & msb
 	ng := len(t.ctrl)
 	for m := full; m != 0; m &= m - 1 {
-		s := &t.oldSlots[g*groupSize+bits.TrailingZeros64(m)/8]
+		j := g*groupSize + bits.TrailingZeros64(m)/8
+		s := &t.oldSlots[j]
 		// The key is not in the new array: it goes to the first free
-		// slot on its path there.
-		h := t.hash(s.key)
-		home := int((h >> 32) * uint64(ng) >> 32)
+		// slot on its path there, which the high half of its hash and
+		// its tag give.
+		hj := t.oldHi[j]
+		tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
+		home := int(uint64(hj) * uint64(ng) >> 32)
 		var free uint64
 		for {
 			if free = matchFree(t.ctrl[home]); free != 0 {
@@ -476,8 +488,10 @@ func (t *Table[K, E]) moveGroup() {
 		if uint8(cw>>shift) == ctrlDeleted {
 			t.dead--
 		}
-		t.ctrl[home] = cw&^(0xff<<shift) | (h&0x7f)<<shift
-		t.slots[home*groupSize+int(shift/8)] = *s
+		t.ctrl[home] = cw&^(0xff<<shift) | tag<<shift
+		i := home*groupSize + int(shift/8)
+		t.slots[i] = *s
+		t.hi[i] = hj
 		t.oldN--
 	}
 	// Full bytes become deleted; empty and deleted bytes stay as they are.
@@ -486,7 +500,7 @@ func (t *Table[K, E]) moveGroup() {
 	clear(t.oldSlots[g*groupSize : (g+1)*groupSize])
 	t.mig++
 	if t.oldN == 0 || t.mig == len(t.oldCtrl) {
-		t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+		t.oldCtrl, t.oldSlots, t.oldHi, t.mig = nil, nil, nil, 0
 	}
 }
 
@@ -535,9 +549,11 @@ func (t *Table[K, E]) clone() Table[K, E] {
 	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, E](nil), t.slots...)
+	c.hi = append([]uint32(nil), t.hi...)
 	if t.oldCtrl != nil {
 		c.oldCtrl = append([]uint64(nil), t.oldCtrl...)
 		c.oldSlots = append([]slot[K, E](nil), t.oldSlots...)
+		c.oldHi = append([]uint32(nil), t.oldHi...)
 	}
 	return c
 }
