@@ -764,7 +764,11 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			defer m.m.GrowAtOnce(false)
 		}
 	}
-	for k, oe := range o.m.All() {
+	for i, n := 0, o.m.Slots(); i < n; i++ {
+		if !o.m.Full(i) {
+			continue
+		}
+		k, oe := o.m.At(i)
 		rep := trans[oe.writer()] | oe.rep&delBit
 		old, at := m.m.Lookup(k)
 		ok := old != nil

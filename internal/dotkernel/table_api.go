@@ -136,6 +136,18 @@ func (t *Table[K, E]) Numbered() iter.Seq2[int, *E] {
 	}
 }
 
+// Full reports whether the slot numbered i (see [Table.Numbered]) holds a
+// key: a pass over the slots numbered 0 to Slots()-1 that reads those
+// with At visits every key, as Numbered does, without a function call
+// per key.
+func (t *Table[K, E]) Full(i int) bool {
+	if i >= len(t.slots) {
+		i -= len(t.slots)
+		return t.oldCtrl[uint(i)/groupSize]>>(uint(i)%groupSize*8)&ctrlEmpty == 0
+	}
+	return t.ctrl[uint(i)/groupSize]>>(uint(i)%groupSize*8)&ctrlEmpty == 0
+}
+
 // At returns the key of the slot numbered i by [Table.Numbered] and a
 // pointer to its entry.
 func (t *Table[K, E]) At(i int) (K, *E) {

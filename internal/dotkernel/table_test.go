@@ -406,3 +406,39 @@ func TestAddIsInsert(t *testing.T) {
 	checkTable(t, &a, model)
 	checkTable(t, &b, model)
 }
+
+// TestFullAtVisitsWhatAllVisits: a pass over the slot numbers that reads
+// the full ones with At sees the keys and entries All yields, during a
+// migration too.
+func TestFullAtVisitsWhatAllVisits(t *testing.T) {
+	spreadMoves(t)
+	var tab Table[int, entry[int]]
+	sawOld := false
+	for k := range 3000 {
+		tab.Put(k, entry[int]{v: k})
+		if k%5 == 0 {
+			tab.Remove(k / 3)
+		}
+		sawOld = sawOld || tab.oldCtrl != nil
+		if k%97 != 0 {
+			continue
+		}
+		want := map[int]int{}
+		for key, e := range tab.All() {
+			want[key] = e.v
+		}
+		got := map[int]int{}
+		for i := range tab.Slots() {
+			if tab.Full(i) {
+				key, e := tab.At(i)
+				got[key] = e.v
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("after %d inserts: Full and At give %d keys, All %d", k+1, len(got), len(want))
+		}
+	}
+	if !sawOld {
+		t.Fatal("no migration seen")
+	}
+}
