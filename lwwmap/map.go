@@ -266,10 +266,6 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
-	kind := codec.KindMapPut
-	if del {
-		kind = codec.KindMapDelete
-	}
 	var kh uint64
 	var err error
 	if ks, ok := any(k).(string); ok {
@@ -281,12 +277,12 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		err = codec.CheckValue(v) // a string always encodes
 	}
 	if err != nil {
-		*op = Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
+		m.failed(op, k, v, del, err)
 		return
 	}
 	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		*op = Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
+		m.failed(op, k, v, del, nil)
 		return
 	}
 	ts := m.clk.Now()
@@ -300,6 +296,22 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	} else {
 		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
 	}
+}
+
+// failed makes *op the op of a write of k that changed nothing: k or v
+// could not be encoded (err), or, if err is nil, no dot was left. Apart
+// from write, so that write's frame holds none of this.
+func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
+	if err != nil {
+		kind := codec.KindMapPut
+		if del {
+			kind = codec.KindMapDelete
+		}
+		err = &codec.EncodeError{Kind: kind, Err: err}
+	} else {
+		err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+	}
+	*op = Op[K, V]{key: k, value: v, del: del, err: err}
 }
 
 // writeLatest makes the local put of v to k at ts, with sequence number

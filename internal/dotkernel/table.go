@@ -278,13 +278,7 @@ func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
 func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
 	c := t.ctrlAt(i)
 	if c == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
-		t.drain() // never while inserts keep pace; here for safety
-		groups := len(t.ctrl)
-		if (t.n+1)*16 > len(t.slots)*7 {
-			groups *= 2 // mostly full: grow; else just clear the marks
-		}
-		t.migrate(groups)
-		i, tag, _ = t.findHashed(key, h)
+		i, tag = t.grow(key, h)
 		c = t.ctrlAt(i)
 	}
 	if c == ctrlDeleted {
@@ -302,6 +296,19 @@ func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
 		}
 	}
 	return s
+}
+
+// grow makes room for key, of hash h, absent from both arrays, in an
+// array with no free slot to spare, and returns where key goes now.
+func (t *Table[K, E]) grow(key K, h uint64) (int, uint8) {
+	t.drain() // never while inserts keep pace; here for safety
+	groups := len(t.ctrl)
+	if (t.n+1)*16 > len(t.slots)*7 {
+		groups *= 2 // mostly full: grow; else just clear the marks
+	}
+	t.migrate(groups)
+	i, tag, _ := t.findHashed(key, h)
+	return i, tag
 }
 
 // slotRef is where lookup found a key, or where it would go.
