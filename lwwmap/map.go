@@ -292,7 +292,7 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		m.recordDrops(d, k, op.drops)
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
-		op.base = m.writeLatest(k, kh, v, ts, d.Seq)
+		m.writeLatest(op, kh)
 	} else {
 		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
 	}
@@ -314,27 +314,29 @@ func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
 	*op = Op[K, V]{key: k, value: v, del: del, err: err}
 }
 
-// writeLatest makes the local put of v to k at ts, with sequence number
-// seq, in the common case: the write is later than every entry, and no
-// marker can be overwritten. kh is keyHash(k). It returns the write's
-// base. The entry is written in its slot, the key's one probe.
-func (m *Map[K, V]) writeLatest(k K, kh uint64, v V, ts clock.Timestamp, seq uint64) clock.Timestamp {
+// writeLatest makes the local put op (all but its base, which it sets)
+// in the common case: the write is later than every entry, and no marker
+// can be overwritten. kh is keyHash(op.key). The entry is written in its
+// slot, the key's one probe.
+func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64) {
+	k, ts := op.key, op.ts
 	m.makeIndex()
 	e, at := m.m.Lookup(k)
 	if e == nil {
 		e = m.m.Add(at, k)
-		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, seq, v
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, op.dot.Seq, op.value
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, k)
 		}
 		m.maxTS = ts
 		m.noteEntry(k, e)
 		m.fp += m.hashOf(kh, e)
-		return clock.Timestamp{}
+		return
 	}
 	old := *e
 	b := m.baseOver(k, &old)
-	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, bwall: b.Wall, blogical: b.Logical, v: v}
+	op.base = b
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, bwall: b.Wall, blogical: b.Logical, v: op.value}
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -346,7 +348,6 @@ func (m *Map[K, V]) writeLatest(k K, kh uint64, v V, ts clock.Timestamp, seq uin
 	m.fp -= m.hashOf(kh, &old) // no markers: old is live
 	m.noteGone(&old)
 	m.tidy()
-	return b
 }
 
 // writeAny makes the local write of k at ts, with sequence number seq: a
