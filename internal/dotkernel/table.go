@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"hash/maphash"
 	"math/bits"
+	"reflect"
 )
 
 // Table is a hash table from keys to entries of type E: the kernel's
@@ -41,7 +42,7 @@ type Table[K comparable, E any] struct {
 	seed  maphash.Seed
 	ctrl  []uint64     // one word of control bytes per group
 	slots []slot[K, E] // 8 per group
-	hi    []uint32     // the high half of the hash of each slot's key
+	hi    []uint32     // the high half of the hash of each slot's key, if kept (see keepHashes)
 	n     int          // keys, in both arrays
 	dead  int          // deleted slots of the new array
 	sink  uint64       // where touch's reads go, so they are not optimized away
@@ -105,6 +106,15 @@ func matchEmpty(w uint64) uint64 { return w &^ (w << 6) & msb }
 // byte of w.
 func matchFree(w uint64) uint64 { return w & msb }
 
+// keepHashes reports whether tables of slots of key K and entry E keep
+// the high half of each key's hash beside the slots, so that growing
+// places keys without hashing them again: when a slot takes 64 bytes or
+// more, so that the 4 bytes add a sixteenth at most to the slots' memory
+// (lwwmap's entries). Smaller slots (the kernel's) hash their keys again.
+func keepHashes[K comparable, E any]() bool {
+	return reflect.TypeFor[slot[K, E]]().Size() >= 64
+}
+
 // groupsFor returns the number of groups that holds n keys within the
 // load limit. Any number will do: a hash picks its first group by
 // multiplying, not masking.
@@ -121,7 +131,9 @@ func (t *Table[K, E]) init(groups int) {
 		t.ctrl[i] = emptyGroup
 	}
 	t.slots = make([]slot[K, E], groups*groupSize)
-	t.hi = make([]uint32, groups*groupSize)
+	if keepHashes[K, E]() {
+		t.hi = make([]uint32, groups*groupSize)
+	}
 	t.n, t.dead = 0, 0
 }
 
@@ -287,7 +299,9 @@ func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
 	t.setCtrl(i, tag)
 	s := &t.slots[i]
 	s.key = key
-	t.hi[i] = uint32(h >> 32)
+	if t.hi != nil {
+		t.hi[i] = uint32(h >> 32)
+	}
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
@@ -432,6 +446,10 @@ func (t *Table[K, E]) migrate(groups int) {
 // its hash, kept, and its tag, in its control byte: keys are not hashed
 // again.
 func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E], hi []uint32) {
+	if hi == nil {
+		t.rehashHashing(ctrl, slots)
+		return
+	}
 	ng := len(t.ctrl)
 	for g, w := range ctrl {
 		for m := ^w & msb; m != 0; m &= m - 1 {
@@ -457,6 +475,31 @@ func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E], hi []uint32) {
 	}
 }
 
+// rehashHashing is rehash for a table that keeps no hashes: it hashes
+// each key again.
+func (t *Table[K, E]) rehashHashing(ctrl []uint64, slots []slot[K, E]) {
+	ng := len(t.ctrl)
+	for g, w := range ctrl {
+		for m := ^w & msb; m != 0; m &= m - 1 {
+			s := &slots[g*groupSize+bitsIndex(m)]
+			h := t.hash(s.key)
+			home := int((h >> 32) * uint64(ng) >> 32)
+			var free uint64
+			for {
+				if free = matchFree(t.ctrl[home]); free != 0 {
+					break
+				}
+				if home++; home == ng {
+					home = 0
+				}
+			}
+			shift := uint(bits.TrailingZeros64(free)) &^ 7
+			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | (h&0x7f)<<shift
+			t.slots[home*groupSize+int(shift/8)] = *s
+		}
+	}
+}
+
 // drain moves every key left in the old array.
 func (t *Table[K, E]) drain() {
 	for t.oldCtrl != nil {
@@ -478,7 +521,12 @@ func (t *Table[K, E]) moveGroup() {
 		// The key is not in the new array: it goes to the first free
 		// slot on its path there, which the high half of its hash and
 		// its tag give.
-		hj := t.oldHi[j]
+		var hj uint32
+		if t.oldHi != nil {
+			hj = t.oldHi[j]
+		} else {
+			hj = uint32(maphash.Comparable(t.seed, s.key) >> 32)
+		}
 		tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
 		home := int(uint64(hj) * uint64(ng) >> 32)
 		var free uint64
@@ -498,7 +546,9 @@ func (t *Table[K, E]) moveGroup() {
 		t.ctrl[home] = cw&^(0xff<<shift) | tag<<shift
 		i := home*groupSize + int(shift/8)
 		t.slots[i] = *s
-		t.hi[i] = hj
+		if t.hi != nil {
+			t.hi[i] = hj
+		}
 		t.oldN--
 	}
 	// Full bytes become deleted; empty and deleted bytes stay as they are.
