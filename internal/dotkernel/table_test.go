@@ -442,3 +442,62 @@ func TestFullAtVisitsWhatAllVisits(t *testing.T) {
 		t.Fatal("no migration seen")
 	}
 }
+
+// wide is an entry that makes a slot large enough for the table to keep
+// its keys' hashes (see keepHashes).
+type wide struct {
+	v   int
+	pad [7]int64
+}
+
+// TestKeptHashesPlaceKeys: a table of wide slots keeps the high half of
+// each key's hash, and the keys it moves by them, at once or over a
+// migration, stay where look-ups find them; the kept halves are the
+// keys' hashes'.
+func TestKeptHashesPlaceKeys(t *testing.T) {
+	if !keepHashes[int, wide]() || keepHashes[int, int]() {
+		t.Fatal("keepHashes: wide slots should keep hashes, small ones not")
+	}
+	for _, spread := range []bool{false, true} {
+		if spread {
+			spreadMoves(t)
+		}
+		var tab Table[int, wide]
+		model := map[int]int{}
+		sawOld := false
+		for k := range 6000 {
+			tab.Put(k, wide{v: k})
+			model[k] = k
+			if k%3 == 0 {
+				tab.Remove(k / 2)
+				delete(model, k/2)
+			}
+			sawOld = sawOld || tab.oldCtrl != nil
+		}
+		if spread && !sawOld {
+			t.Fatal("no migration seen")
+		}
+		if tab.Len() != len(model) {
+			t.Fatalf("len %d, want %d", tab.Len(), len(model))
+		}
+		for k, v := range model {
+			if e, ok := tab.Get(k); !ok || e.v != v {
+				t.Fatalf("get(%d): %v %v, want %v", k, e.v, ok, v)
+			}
+		}
+		for _, a := range []struct {
+			ctrl  []uint64
+			slots []slot[int, wide]
+			hi    []uint32
+		}{{tab.ctrl, tab.slots, tab.hi}, {tab.oldCtrl, tab.oldSlots, tab.oldHi}} {
+			for g, w := range a.ctrl {
+				for m := ^w & msb; m != 0; m &= m - 1 {
+					i := g*groupSize + bitsIndex(m)
+					if h := tab.hash(a.slots[i].key); a.hi[i] != uint32(h>>32) || uint8(w>>(uint(bits.TrailingZeros64(m))&^7)) != uint8(h&0x7f) {
+						t.Fatalf("key %d: kept %#x and tag %#x, hash %#x", a.slots[i].key, a.hi[i], uint8(w>>(uint(bits.TrailingZeros64(m))&^7)), h)
+					}
+				}
+			}
+		}
+	}
+}
