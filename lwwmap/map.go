@@ -32,11 +32,10 @@ type entry[V any] struct {
 	v        V      // zero for a delete marker
 }
 
-func (e *entry[V]) ts() clock.Timestamp        { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
-func (e *entry[V]) base() clock.Timestamp      { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
-func (e *entry[V]) deleted() bool              { return e.rep&delBit != 0 }
-func (e *entry[V]) writer() uint32             { return e.rep & repMask }
-func (e *entry[V]) sameWrite(o *entry[V]) bool { return e.writer() == o.writer() && e.seq == o.seq }
+func (e *entry[V]) ts() clock.Timestamp   { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) base() clock.Timestamp { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
+func (e *entry[V]) deleted() bool         { return e.rep&delBit != 0 }
+func (e *entry[V]) writer() uint32        { return e.rep & repMask }
 
 // Map is a map whose keys are last-writer-wins registers, with deletes.
 //

@@ -446,8 +446,8 @@ func TestFullAtVisitsWhatAllVisits(t *testing.T) {
 // wide is an entry that makes a slot large enough for the table to keep
 // its keys' hashes (see keepHashes).
 type wide struct {
-	v   int
-	pad [7]int64
+	v int
+	_ [7]int64
 }
 
 // TestKeptHashesPlaceKeys: a table of wide slots keeps the high half of
