@@ -322,14 +322,17 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64) {
 	m.makeIndex()
 	e, at := m.m.Lookup(k)
 	if e == nil {
+		seq := op.dot.Seq
 		e = m.m.Add(at, k)
-		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, op.dot.Seq, op.value
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, seq, op.value
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, k)
 		}
 		m.maxTS = ts
-		m.noteEntry(k, e)
-		m.fp += m.hashOf(kh, e)
+		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
+			m.ix.Add(m.self, seq, k)
+		}
+		m.fp += entryHash(kh, m.repH[m.self], ts, seq)
 		return
 	}
 	old := *e
