@@ -2,6 +2,7 @@ package lwwmap
 
 import (
 	"maps"
+	"reflect"
 	"testing"
 
 	"github.com/activeactive/crdt/vclock"
@@ -15,7 +16,10 @@ func TestMergeWithoutHookMatchesMergeWithHook(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := newSim(t, rapid.Bool().Draw(t, "collect"))
 		s.run()
-		a, b := drawState(t, s, "a"), drawState(t, s, "b")
+		a, b := drawState(t, s, "a").Clone(), drawState(t, s, "b")
+		if rapid.Bool().Draw(t, "indexed") {
+			a.DeltaSince(vclock.Clock{}) // builds the index, which the merge keeps up
+		}
 		fast, slow := a.Clone(), a.Clone()
 		slow.SetConflictHook(func(vclock.Conflict) {})
 		fast.Merge(b)
@@ -30,9 +34,14 @@ func TestMergeWithoutHookMatchesMergeWithHook(t *testing.T) {
 		if !maps.Equal(fast.lostTo, slow.lostTo) {
 			t.Fatalf("lostTo without hook %v, with hook %v", fast.lostTo, slow.lostTo)
 		}
+		if !reflect.DeepEqual(fast.ix, slow.ix) {
+			t.Fatalf("the indexes differ")
+		}
 		checkFingerprint(t, fast)
-		if d, e := fast.DeltaSince(vclock.Clock{}), slow.DeltaSince(vclock.Clock{}); !d.Equal(e) {
-			t.Fatalf("the indexes give different deltas")
+		for _, v := range []vclock.Clock{a.Version(), {}} {
+			if d, e := fast.DeltaSince(v), slow.DeltaSince(v); !d.Equal(e) {
+				t.Fatalf("the indexes give different deltas since %v", v)
+			}
 		}
 	})
 }
@@ -46,6 +55,16 @@ func TestLocalWritesMatchTheirOpsApplied(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := newSim(t, false)
 		w, o, x := s.reps[0], s.reps[1], &Map[string, int]{}
+		if rapid.Bool().Draw(t, "indexed") {
+			if err := x.Apply(w.Put("a", -1)); err != nil {
+				t.Fatal(err)
+			}
+			w.DeltaSince(vclock.Clock{}) // builds the index, which the writes keep up
+			if !w.ix.Active() {
+				t.Fatal("no index built")
+			}
+		}
+		v0 := w.Version()
 		n := rapid.IntRange(1, 60).Draw(t, "writes")
 		for i := range n {
 			k := rapid.SampledFrom(keys).Draw(t, "key")
@@ -83,6 +102,13 @@ func TestLocalWritesMatchTheirOpsApplied(t *testing.T) {
 		}
 		if w.Fingerprint() != x.Fingerprint() {
 			t.Fatalf("fingerprints %#x written, %#x applied", w.Fingerprint(), x.Fingerprint())
+		}
+		scan := w.Clone()
+		scan.ix = nil // DeltaSince scans the entries
+		for _, v := range []vclock.Clock{v0, {}} {
+			if d, e := w.DeltaSince(v), scan.DeltaSince(v); !d.Equal(e) {
+				t.Fatalf("the delta since %v by the index differs from the one by a scan", v)
+			}
 		}
 	})
 }

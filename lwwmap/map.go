@@ -857,16 +857,19 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
-	m.noteEntry(k, e)
-	if ts := e.ts(); ts.After(m.maxTS) {
+	if m.ix.Active() { // noteEntry, spelled out
+		m.ix.Add(rep&repMask, e.seq, k)
+	}
+	ts := e.ts()
+	if ts.After(m.maxTS) {
 		m.maxTS = ts
 	}
 	if e.deleted() {
 		m.nDel++
 		return false
 	}
-	if !m.hasTTL(k) {
-		m.fp += m.hashOf(keyHash(k), e)
+	if !m.hasTTL(k) { // hashOf, spelled out
+		m.fp += entryHash(keyHash(k), m.repH[rep&repMask], ts, e.seq)
 	}
 	return true
 }
@@ -880,8 +883,10 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	}
 	prev := *old
 	*old = *ne
-	m.noteEntry(k, old)
-	m.noteGone(&prev)
+	if m.ix.Active() { // noteEntry and noteGone, spelled out
+		m.ix.Add(ne.writer(), ne.seq, k)
+		m.ix.Dropped(prev.writer(), prev.seq)
+	}
 	if ts := ne.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
 	}
@@ -896,8 +901,8 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	}
 	switch {
 	case !prev.deleted() && !ne.deleted():
-		kh := keyHash(k)
-		m.fp += m.hashOf(kh, ne) - m.hashOf(kh, &prev)
+		kh := keyHash(k) // hashOf twice, spelled out
+		m.fp += entryHash(kh, m.repH[ne.writer()], ne.ts(), ne.seq) - entryHash(kh, m.repH[prev.writer()], prev.ts(), prev.seq)
 		return true
 	case prev.deleted() && ne.deleted():
 		return false
