@@ -343,12 +343,14 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64) {
 		delete(m.lostTo, k)
 	}
 	m.maxTS = ts
-	m.noteEntry(k, e)
-	m.fp += m.hashOf(kh, e)
-	// The fingerprint needs the entry overwritten, so the index is told
-	// which one it was.
-	m.fp -= m.hashOf(kh, &old) // no markers: old is live
-	m.noteGone(&old)
+	if m.ix.Active() { // noteEntry and noteGone, spelled out
+		// The fingerprint needs the entry overwritten, so the index is
+		// told which one it was.
+		m.ix.Add(m.self, e.seq, k)
+		m.ix.Dropped(old.writer(), old.seq)
+	}
+	// hashOf twice, spelled out; no markers: old is live.
+	m.fp += entryHash(kh, m.repH[m.self], ts, e.seq) - entryHash(kh, m.repH[old.writer()], old.ts(), old.seq)
 	m.tidy()
 }
 
