@@ -291,7 +291,25 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		m.recordDrops(d, k, op.drops)
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
-		m.writeLatest(op, kh)
+		// The common case: the write is later than every entry, and no
+		// marker can be overwritten. A new key's entry is written in the
+		// slot its one probe found.
+		m.makeIndex()
+		e, at := m.m.Lookup(k)
+		if e != nil {
+			m.writeLatest(op, kh, e)
+			return
+		}
+		e = m.m.Add(at, k)
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, d.Seq, v
+		if len(m.lostTo) > 0 {
+			delete(m.lostTo, k)
+		}
+		m.maxTS = ts
+		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
+			m.ix.Add(m.self, d.Seq, k)
+		}
+		m.fp += entryHash(kh, m.repH[m.self], ts, d.Seq)
 	} else {
 		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
 	}
@@ -314,27 +332,11 @@ func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
 }
 
 // writeLatest makes the local put op (all but its base, which it sets)
-// in the common case: the write is later than every entry, and no marker
-// can be overwritten. kh is keyHash(op.key). The entry is written in its
-// slot, the key's one probe.
-func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64) {
+// over e, the live entry of its key, in the common case: the write is
+// later than every entry, and no marker can be overwritten. kh is
+// keyHash(op.key).
+func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 	k, ts := op.key, op.ts
-	m.makeIndex()
-	e, at := m.m.Lookup(k)
-	if e == nil {
-		seq := op.dot.Seq
-		e = m.m.Add(at, k)
-		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, seq, op.value
-		if len(m.lostTo) > 0 {
-			delete(m.lostTo, k)
-		}
-		m.maxTS = ts
-		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
-			m.ix.Add(m.self, seq, k)
-		}
-		m.fp += entryHash(kh, m.repH[m.self], ts, seq)
-		return
-	}
 	old := *e
 	b := m.baseOver(k, &old)
 	op.base = b
