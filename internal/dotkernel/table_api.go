@@ -48,16 +48,37 @@ func (t *Table[K, E]) Lookup(key K) (*E, Place) {
 		t.init(1)
 	}
 	h := t.hash(key)
-	i, tag, found := t.findHashed(key, h)
-	if found {
-		return &t.slots[i].e, Place{}
+	// findHashed, spelled out.
+	tag := uint8(h & 0x7f)
+	ng := len(t.ctrl)
+	g := t.home(h)
+	free := -1
+	for {
+		w := t.ctrl[g]
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			i := g*groupSize + bitsIndex(m)
+			if s := &t.slots[i]; s.key == key {
+				return &s.e, Place{}
+			}
+		}
+		if free < 0 {
+			if m := matchFree(w); m != 0 {
+				free = g*groupSize + bitsIndex(m)
+			}
+		}
+		if matchEmpty(w) != 0 {
+			break
+		}
+		if g++; g == ng {
+			g = 0
+		}
 	}
 	if t.oldN > 0 {
 		if j, ok := t.findOld(key, h); ok {
 			return &t.oldSlots[j].e, Place{}
 		}
 	}
-	return nil, Place{slotRef{i, tag, h, false}}
+	return nil, Place{slotRef{free, tag, h, false}}
 }
 
 // Insert adds key with entry e at p, which [Table.Lookup] of key
