@@ -384,7 +384,7 @@ func TestGrowAtOnce(t *testing.T) {
 
 // TestAddIsInsert: Add of the place Lookup found, then setting the entry
 // through the pointer it returns, leaves the table Insert would have,
-// while the table grows and migrates.
+// while the table grows and migrates and keys are removed.
 func TestAddIsInsert(t *testing.T) {
 	spreadMoves(t)
 	var a, b Table[int, entry[int]]
@@ -402,6 +402,11 @@ func TestAddIsInsert(t *testing.T) {
 			e.v = k
 		}
 		model[key] = k
+		if k%4 == 0 { // deleted marks, where Lookup's place may fall
+			a.Remove(key / 3)
+			b.Remove(key / 3)
+			delete(model, key/3)
+		}
 	}
 	checkTable(t, &a, model)
 	checkTable(t, &b, model)
