@@ -450,27 +450,27 @@ func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E], hi []uint32) {
 		t.rehashHashing(ctrl, slots)
 		return
 	}
-	ng := len(t.ctrl)
+	nctrl, nslots, nhi := t.ctrl, t.slots, t.hi
+	ng := uint64(len(nctrl))
 	for g, w := range ctrl {
 		for m := ^w & msb; m != 0; m &= m - 1 {
-			j := g*groupSize + bitsIndex(m)
+			shift := uint(bits.TrailingZeros64(m)) &^ 7
+			j := g*groupSize + int(shift/8)
 			hj := hi[j]
-			tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
-			home := int(uint64(hj) * uint64(ng) >> 32)
-			var free uint64
-			for {
-				if free = matchFree(t.ctrl[home]); free != 0 {
-					break
-				}
+			tag := w >> shift & 0x7f
+			home := uint64(hj) * ng >> 32
+			cw := nctrl[home]
+			for matchFree(cw) == 0 {
 				if home++; home == ng {
 					home = 0
 				}
+				cw = nctrl[home]
 			}
-			shift := uint(bits.TrailingZeros64(free)) &^ 7
-			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | tag<<shift
-			i := home*groupSize + int(shift/8)
-			t.slots[i] = slots[j]
-			t.hi[i] = hj
+			at := uint(bits.TrailingZeros64(matchFree(cw))) &^ 7
+			nctrl[home] = cw&^(0xff<<at) | tag<<at
+			i := int(home)*groupSize + int(at/8)
+			nslots[i] = slots[j]
+			nhi[i] = hj
 		}
 	}
 }
