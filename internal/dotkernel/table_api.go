@@ -1,6 +1,7 @@
 package dotkernel
 
 import (
+	"hash/maphash"
 	"iter"
 	"math/bits"
 )
@@ -47,7 +48,7 @@ func (t *Table[K, E]) Lookup(key K) (*E, Place) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := t.hash(key)
+	h := maphash.Comparable(t.seed, key) // t.hash, spelled out
 	// findHashed, spelled out.
 	tag := uint8(h & 0x7f)
 	ng := len(t.ctrl)
