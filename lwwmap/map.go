@@ -775,13 +775,13 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	if o.m.Len() > 0 {
 		m.makeIndex()
-		m.makeRoom(o, &mine)
 		if 2*o.m.Len() >= m.m.Len() {
 			// The merge costs about as much as moving m's keys:
 			// if the table grows, it moves them at once.
 			m.m.GrowAtOnce(true)
 			defer m.m.GrowAtOnce(false)
 		}
+		m.makeRoom(o, &mine)
 	}
 	for i, n := 0, o.m.Slots(); i < n; i++ {
 		if !o.m.Full(i) {
