@@ -1,7 +1,6 @@
 package clock
 
 import (
-	"cmp"
 	"fmt"
 	"time"
 )
@@ -21,10 +20,19 @@ type Timestamp struct {
 // Compare returns -1 if t orders before u, +1 if after, and 0 if they are
 // equal.
 func (t Timestamp) Compare(u Timestamp) int {
-	if c := cmp.Compare(t.Wall, u.Wall); c != 0 {
-		return c
+	// Spelled out rather than through cmp.Compare, so that Compare,
+	// Before and After inline.
+	switch {
+	case t.Wall < u.Wall:
+		return -1
+	case t.Wall > u.Wall:
+		return 1
+	case t.Logical < u.Logical:
+		return -1
+	case t.Logical > u.Logical:
+		return 1
 	}
-	return cmp.Compare(t.Logical, u.Logical)
+	return 0
 }
 
 // Before reports whether t orders before u.

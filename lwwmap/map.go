@@ -32,11 +32,10 @@ type entry[V any] struct {
 	v        V      // zero for a delete marker
 }
 
-func (e *entry[V]) ts() clock.Timestamp        { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
-func (e *entry[V]) base() clock.Timestamp      { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
-func (e *entry[V]) deleted() bool              { return e.rep&delBit != 0 }
-func (e *entry[V]) writer() uint32             { return e.rep & repMask }
-func (e *entry[V]) sameWrite(o *entry[V]) bool { return e.writer() == o.writer() && e.seq == o.seq }
+func (e *entry[V]) ts() clock.Timestamp   { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) base() clock.Timestamp { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
+func (e *entry[V]) deleted() bool         { return e.rep&delBit != 0 }
+func (e *entry[V]) writer() uint32        { return e.rep & repMask }
 
 // Map is a map whose keys are last-writer-wins registers, with deletes.
 //
@@ -260,82 +259,133 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotke
 // write makes a local write of k: a put of v, or a delete. It checks first
 // that k and v can be encoded and that a dot can be minted; if not, it
 // changes nothing (the clock is not read) and returns an op carrying the
-// error, which its MarshalBinary and [Map.Apply] report.
-func (m *Map[K, V]) write(k K, v V, del bool) Op[K, V] {
+// error, which its MarshalBinary and [Map.Apply] report. The op is made
+// in *op, which is the zero Op.
+func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
-	kind := codec.KindMapPut
-	if del {
-		kind = codec.KindMapDelete
+	var kh uint64
+	var err error
+	if ks, ok := any(k).(string); ok {
+		kh = codec.HashString(codec.HashSeed, ks) // what HashValue does, sooner
+	} else {
+		kh, err = codec.HashValue(codec.HashSeed, k)
 	}
-	kh, err := codec.HashValue(codec.HashSeed, k)
-	if err == nil && !del {
-		err = codec.CheckValue(v)
+	if _, ok := any(v).(string); !ok && err == nil && !del {
+		err = codec.CheckValue(v) // a string always encodes
 	}
 	if err != nil {
-		return Op[K, V]{key: k, value: v, del: del, err: &codec.EncodeError{Kind: kind, Err: err}}
+		m.failed(op, k, v, del, err)
+		return
 	}
 	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		return Op[K, V]{key: k, value: v, del: del, err: fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)}
+		m.failed(op, k, v, del, nil)
+		return
 	}
 	ts := m.clk.Now()
-	var drops dotList
+	op.key, op.value, op.ts, op.dot, op.del = k, v, ts, d, del
 	if len(m.ttl) > 0 {
-		drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
-		m.recordDrops(d, k, drops)
-	}
-	m.makeIndex()
-	slot, at := m.m.Lookup(k)
-	had := slot != nil
-	var old entry[V]
-	if had {
-		old = *slot
-	}
-	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq, v: v}
-	if had {
-		// The base: the latest write of another writer seen here,
-		// overwritten directly or through this writer's own.
-		if old.writer() == m.self {
-			b := old.base()
-			if lt, ok := m.lostTo[k]; ok && lt.After(b) {
-				b = lt
-			}
-			e.bwall, e.blogical = b.Wall, b.Logical
-		} else {
-			e.bwall, e.blogical = old.wall, old.logical
-		}
-	}
-	if del {
-		e.rep |= delBit
+		op.drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
+		m.recordDrops(d, k, op.drops)
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
-		// marker can be overwritten.
-		if had {
-			*slot = e
-		} else {
-			m.m.Insert(at, k, e)
+		// marker can be overwritten. A new key's entry is written in the
+		// slot its one probe found.
+		m.makeIndex()
+		e, at := m.m.Lookup(k)
+		if e != nil {
+			m.writeLatest(op, kh, e)
+			return
 		}
+		e = m.m.Add(at, k)
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, d.Seq, v
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, k)
 		}
 		m.maxTS = ts
-		m.noteEntry(k, &e)
-		m.fp += m.hashOf(kh, &e)
-		if had {
-			// The fingerprint needs the entry overwritten, so the index
-			// is told which one it was.
-			m.fp -= m.hashOf(kh, &old) // no markers: old is live
-			m.noteGone(&old)
-			m.tidy()
+		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
+			m.ix.Add(m.self, d.Seq, k)
 		}
+		m.fp += entryHash(kh, m.repH[m.self], ts, d.Seq)
 	} else {
-		m.replace(k, kh, e, slot, at, true)
-		m.tidy()
+		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
 	}
-	return Op[K, V]{key: k, value: v, ts: ts, dot: d, del: del, base: e.base(), drops: drops}
+}
+
+// failed makes *op the op of a write of k that changed nothing: k or v
+// could not be encoded (err), or, if err is nil, no dot was left. Apart
+// from write, so that write's frame holds none of this.
+func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
+	if err != nil {
+		kind := codec.KindMapPut
+		if del {
+			kind = codec.KindMapDelete
+		}
+		err = &codec.EncodeError{Kind: kind, Err: err}
+	} else {
+		err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+	}
+	*op = Op[K, V]{key: k, value: v, del: del, err: err}
+}
+
+// writeLatest makes the local put op (all but its base, which it sets)
+// over e, the live entry of its key, in the common case: the write is
+// later than every entry, and no marker can be overwritten. kh is
+// keyHash(op.key).
+func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
+	k, ts := op.key, op.ts
+	old := *e
+	b := m.baseOver(k, &old)
+	op.base = b
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, bwall: b.Wall, blogical: b.Logical, v: op.value}
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	m.maxTS = ts
+	if m.ix.Active() { // noteEntry and noteGone, spelled out
+		// The fingerprint needs the entry overwritten, so the index is
+		// told which one it was.
+		m.ix.Add(m.self, e.seq, k)
+		m.ix.Dropped(old.writer(), old.seq)
+	}
+	// hashOf twice, spelled out; no markers: old is live.
+	m.fp += entryHash(kh, m.repH[m.self], ts, e.seq) - entryHash(kh, m.repH[old.writer()], old.ts(), old.seq)
+	m.tidy()
+}
+
+// writeAny makes the local write of k at ts, with sequence number seq: a
+// put of v, or a delete. kh is keyHash(k). It returns the write's base.
+func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, seq uint64) clock.Timestamp {
+	m.makeIndex()
+	slot, at := m.m.Lookup(k)
+	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
+	if slot != nil {
+		b := m.baseOver(k, slot)
+		e.bwall, e.blogical = b.Wall, b.Logical
+	}
+	if del {
+		e.rep |= delBit
+	}
+	m.replace(k, kh, e, slot, at, true)
+	m.tidy()
+	return e.base()
+}
+
+// baseOver returns the base of a local write of k over its entry old:
+// the latest write of another writer seen here, overwritten directly or
+// through this writer's own.
+func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
+	if old.writer() != m.self {
+		return old.ts()
+	}
+	b := old.base()
+	if lt, ok := m.lostTo[k]; ok && lt.After(b) {
+		b = lt
+	}
+	return b
 }
 
 // SetConflictHook makes the map call f with a report of each write it
@@ -465,6 +515,9 @@ func (m *Map[K, V]) described(e *entry[V]) vclock.Write {
 // keyHash returns the hash of k for entryHash. Every key in a map was
 // hashed without error when it came in, so no error can occur here.
 func keyHash[K comparable](k K) uint64 {
+	if s, ok := any(k).(string); ok {
+		return codec.HashString(codec.HashSeed, s) // what HashValue does, sooner
+	}
 	h, _ := codec.HashValue(codec.HashSeed, k)
 	return h
 }
@@ -541,7 +594,10 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 // too far ahead: it keeps winning until the clock catches up with it.
 //
 // Put panics on a map without a replica ID or clock (the zero value).
-func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
+func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
+	m.write(&op, k, v, false)
+	return op
+}
 
 // Delete removes k with a write of "absent" stamped by the map's clock, and
 // returns the write to apply at the other replicas. The delete orders
@@ -557,7 +613,9 @@ func (m *Map[K, V]) Put(k K, v V) Op[K, V] { return m.write(k, v, false) }
 // MarshalBinary reports the error.
 func (m *Map[K, V]) Delete(k K) Op[K, V] {
 	var zero V
-	return m.write(k, zero, true)
+	var op Op[K, V]
+	m.write(&op, k, zero, true)
+	return op
 }
 
 // Get returns the value of k and whether k is present.
@@ -717,24 +775,48 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	if o.m.Len() > 0 {
 		m.makeIndex()
+		if 2*o.m.Len() >= m.m.Len() {
+			// The merge costs about as much as moving m's keys:
+			// if the table grows, it moves them at once.
+			m.m.GrowAtOnce(true)
+			defer m.m.GrowAtOnce(false)
+		}
 		m.makeRoom(o, &mine)
 	}
-	for k, oe := range o.m.All() {
-		ne := *oe
-		ne.rep = trans[oe.writer()] | oe.rep&delBit
+	for i, n := 0, o.m.Slots(); i < n; i++ {
+		if !o.m.Full(i) {
+			continue
+		}
+		k, oe := o.m.At(i)
+		rep := trans[oe.writer()] | oe.rep&delBit
 		old, at := m.m.Lookup(k)
 		ok := old != nil
 		if !ok {
 			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
 				continue // seen here and overwritten by a collected marker
 			}
+			if m.hook == nil {
+				// What replace does, without copying the entry twice.
+				if m.takeNew(k, at, oe, rep) {
+					changed = true
+				}
+				continue
+			}
 		} else {
 			if shared > 0 && theirs.has(&o.ctx, m.reps, old.writer(), old.seq) {
 				sharedSeen++
 			}
-			if old.sameWrite(&ne) {
-				continue
+			if old.writer() == rep&repMask && old.seq == oe.seq {
+				continue // the same write
 			}
+		}
+		ne := *oe
+		ne.rep = rep
+		if ok && m.hook == nil && m.newer(&ne, old) {
+			if m.takeOver(k, old, &ne) {
+				changed = true
+			}
+			continue
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
 		if m.replace(k, keyHash(k), ne, old, at, fresh) {
@@ -767,6 +849,76 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	}
 	m.tidy()
 	return changed
+}
+
+// takeNew is replace for a merge that adds k, absent from m, at the place
+// at, with the entry oe of another map whose writer is m's rep (with the
+// delete bit), when there is no conflict hook to tell.
+func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) bool {
+	e := m.m.Add(at, k)
+	*e = *oe
+	e.rep = rep
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	if m.ix.Active() { // noteEntry, spelled out
+		m.ix.Add(rep&repMask, e.seq, k)
+	}
+	ts := e.ts()
+	if ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	if e.deleted() {
+		m.nDel++
+		return false
+	}
+	if !m.hasTTL(k) { // hashOf, spelled out
+		m.fp += entryHash(keyHash(k), m.repH[rep&repMask], ts, e.seq)
+	}
+	return true
+}
+
+// takeOver is replace for a merge that replaces old, the entry of k, by
+// ne, which orders after it, when there is no conflict hook to tell. The
+// key is hashed only if the fingerprint changes.
+func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
+	if len(m.lostTo) > 0 {
+		delete(m.lostTo, k)
+	}
+	prev := *old
+	*old = *ne
+	if m.ix.Active() { // noteEntry and noteGone, spelled out
+		m.ix.Add(ne.writer(), ne.seq, k)
+		m.ix.Dropped(prev.writer(), prev.seq)
+	}
+	if ts := ne.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+	if m.hasTTL(k) { // the key has no share in the fingerprint
+		if prev.deleted() {
+			m.nDel--
+		}
+		if ne.deleted() {
+			m.nDel++
+		}
+		return !prev.deleted() || !ne.deleted()
+	}
+	switch {
+	case !prev.deleted() && !ne.deleted():
+		kh := keyHash(k) // hashOf twice, spelled out
+		m.fp += entryHash(kh, m.repH[ne.writer()], ne.ts(), ne.seq) - entryHash(kh, m.repH[prev.writer()], prev.ts(), prev.seq)
+		return true
+	case prev.deleted() && ne.deleted():
+		return false
+	case prev.deleted():
+		m.nDel--
+		m.fp += m.hashOf(keyHash(k), ne)
+		return true
+	default:
+		m.nDel++
+		m.fp -= m.hashOf(keyHash(k), &prev)
+		return true
+	}
 }
 
 // makeRoom grows m's table, before a merge of o, to hold every key o may

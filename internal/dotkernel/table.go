@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"hash/maphash"
 	"math/bits"
+	"reflect"
 )
 
 // Table is a hash table from keys to entries of type E: the kernel's
@@ -41,6 +42,7 @@ type Table[K comparable, E any] struct {
 	seed  maphash.Seed
 	ctrl  []uint64     // one word of control bytes per group
 	slots []slot[K, E] // 8 per group
+	hi    []uint32     // the high half of the hash of each slot's key, if kept (see keepHashes)
 	n     int          // keys, in both arrays
 	dead  int          // deleted slots of the new array
 	sink  uint64       // where touch's reads go, so they are not optimized away
@@ -48,9 +50,12 @@ type Table[K comparable, E any] struct {
 	// The array being drained by a migration, nil when none is.
 	oldCtrl  []uint64
 	oldSlots []slot[K, E]
+	oldHi    []uint32
 	oldN     int // keys still in the old array
 	mig      int // the next group of the old array to move
 	credit   int // inserts since the last group moved
+
+	atOnce bool // grow by moving every key at once, whatever the size
 }
 
 // migrateEvery is the number of inserts per group of the old array moved
@@ -101,6 +106,15 @@ func matchEmpty(w uint64) uint64 { return w &^ (w << 6) & msb }
 // byte of w.
 func matchFree(w uint64) uint64 { return w & msb }
 
+// keepHashes reports whether tables of slots of key K and entry E keep
+// the high half of each key's hash beside the slots, so that growing
+// places keys without hashing them again: when a slot takes 64 bytes or
+// more, so that the 4 bytes add a sixteenth at most to the slots' memory
+// (lwwmap's entries). Smaller slots (the kernel's) hash their keys again.
+func keepHashes[K comparable, E any]() bool {
+	return reflect.TypeFor[slot[K, E]]().Size() >= 64
+}
+
 // groupsFor returns the number of groups that holds n keys within the
 // load limit. Any number will do: a hash picks its first group by
 // multiplying, not masking.
@@ -117,6 +131,9 @@ func (t *Table[K, E]) init(groups int) {
 		t.ctrl[i] = emptyGroup
 	}
 	t.slots = make([]slot[K, E], groups*groupSize)
+	if keepHashes[K, E]() {
+		t.hi = make([]uint32, groups*groupSize)
+	}
 	t.n, t.dead = 0, 0
 }
 
@@ -141,7 +158,7 @@ func (t *Table[K, E]) reserve(n int) {
 func (t *Table[K, E]) len() int { return t.n }
 
 func (t *Table[K, E]) setCtrl(i int, c uint8) {
-	g, shift := i/groupSize, uint(i%groupSize)*8
+	g, shift := uint(i)/groupSize, uint(i)%groupSize*8
 	t.ctrl[g] = t.ctrl[g]&^(0xff<<shift) | uint64(c)<<shift
 }
 
@@ -265,27 +282,47 @@ func (t *Table[K, E]) putHashed(key K, e E, h uint64) (old E, existed bool) {
 // (where findHashed said it would go), growing first if the array is
 // full, and then moves a step of a migration under way.
 func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
-	if t.ctrlAt(i) == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
-		t.drain() // never while inserts keep pace; here for safety
-		groups := len(t.ctrl)
-		if (t.n+1)*16 > len(t.slots)*7 {
-			groups *= 2 // mostly full: grow; else just clear the marks
-		}
-		t.migrate(groups)
-		i, tag, _ = t.findHashed(key, h)
+	t.claim(i, tag, key, h).e = e
+}
+
+// claim is insertAt but for the entry: it returns the slot of key, whose
+// entry is the zero E.
+func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
+	c := t.ctrlAt(i)
+	if c == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
+		i, tag = t.grow(key, h)
+		c = t.ctrlAt(i)
 	}
-	if t.ctrlAt(i) == ctrlDeleted {
+	if c == ctrlDeleted {
 		t.dead--
 	}
 	t.setCtrl(i, tag)
-	t.slots[i] = slot[K, E]{key: key, e: e}
+	s := &t.slots[i]
+	s.key = key
+	if t.hi != nil {
+		t.hi[i] = uint32(h >> 32)
+	}
 	t.n++
 	if t.oldCtrl != nil {
 		if t.credit++; t.credit == migrateEvery {
 			t.credit = 0
-			t.moveGroup()
+			t.moveGroup() // moves keys of the old array only: s stays
 		}
 	}
+	return s
+}
+
+// grow makes room for key, of hash h, absent from both arrays, in an
+// array with no free slot to spare, and returns where key goes now.
+func (t *Table[K, E]) grow(key K, h uint64) (int, uint8) {
+	t.drain() // never while inserts keep pace; here for safety
+	groups := len(t.ctrl)
+	if (t.n+1)*16 > len(t.slots)*7 {
+		groups *= 2 // mostly full: grow; else just clear the marks
+	}
+	t.migrate(groups)
+	i, tag, _ := t.findHashed(key, h)
+	return i, tag
 }
 
 // slotRef is where lookup found a key, or where it would go.
@@ -331,7 +368,7 @@ func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
 }
 
 func (t *Table[K, E]) ctrlAt(i int) uint8 {
-	return uint8(t.ctrl[i/groupSize] >> (uint(i%groupSize) * 8))
+	return uint8(t.ctrl[uint(i)/groupSize] >> (uint(i) % groupSize * 8))
 }
 
 // set sets the entry of key to e.
@@ -362,7 +399,7 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		t.oldN--
 		t.n--
 		if t.oldN == 0 {
-			t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+			t.oldCtrl, t.oldSlots, t.oldHi, t.mig = nil, nil, nil, 0
 		}
 		return old, true
 	}
@@ -390,11 +427,76 @@ func (t *Table[K, E]) migrate(groups int) {
 		t.init(groups)
 		return
 	}
-	t.oldCtrl, t.oldSlots, t.oldN, t.mig, t.credit = t.ctrl, t.slots, n, 0, 0
+	if len(t.ctrl) < bulkGroups || t.atOnce {
+		ctrl, slots, hi := t.ctrl, t.slots, t.hi
+		t.init(groups)
+		t.n = n
+		t.rehash(ctrl, slots, hi)
+		return
+	}
+	t.oldCtrl, t.oldSlots, t.oldHi, t.oldN, t.mig, t.credit = t.ctrl, t.slots, t.hi, n, 0, 0
 	t.init(groups)
 	t.n = n
-	if len(t.oldCtrl) < bulkGroups {
-		t.drain()
+}
+
+// rehash moves every key of the array of ctrl, slots and hi, which is
+// dropped after, into the new array, which holds no key or deleted mark:
+// the first free slot of a key's path is its first empty one, and nothing
+// is left behind to mark or clear. A key's place needs the high half of
+// its hash, kept, and its tag, in its control byte: keys are not hashed
+// again.
+func (t *Table[K, E]) rehash(ctrl []uint64, slots []slot[K, E], hi []uint32) {
+	if hi == nil {
+		t.rehashHashing(ctrl, slots)
+		return
+	}
+	nctrl, nslots, nhi := t.ctrl, t.slots, t.hi
+	ng := uint64(len(nctrl))
+	for g, w := range ctrl {
+		for m := ^w & msb; m != 0; m &= m - 1 {
+			shift := uint(bits.TrailingZeros64(m)) &^ 7
+			j := g*groupSize + int(shift/8)
+			hj := hi[j]
+			tag := w >> shift & 0x7f
+			home := uint64(hj) * ng >> 32
+			cw := nctrl[home]
+			for matchFree(cw) == 0 {
+				if home++; home == ng {
+					home = 0
+				}
+				cw = nctrl[home]
+			}
+			at := uint(bits.TrailingZeros64(matchFree(cw))) &^ 7
+			nctrl[home] = cw&^(0xff<<at) | tag<<at
+			i := int(home)*groupSize + int(at/8)
+			nslots[i] = slots[j]
+			nhi[i] = hj
+		}
+	}
+}
+
+// rehashHashing is rehash for a table that keeps no hashes: it hashes
+// each key again.
+func (t *Table[K, E]) rehashHashing(ctrl []uint64, slots []slot[K, E]) {
+	ng := len(t.ctrl)
+	for g, w := range ctrl {
+		for m := ^w & msb; m != 0; m &= m - 1 {
+			s := &slots[g*groupSize+bitsIndex(m)]
+			h := t.hash(s.key)
+			home := int((h >> 32) * uint64(ng) >> 32)
+			var free uint64
+			for {
+				if free = matchFree(t.ctrl[home]); free != 0 {
+					break
+				}
+				if home++; home == ng {
+					home = 0
+				}
+			}
+			shift := uint(bits.TrailingZeros64(free)) &^ 7
+			t.ctrl[home] = t.ctrl[home]&^(0xff<<shift) | (h&0x7f)<<shift
+			t.slots[home*groupSize+int(shift/8)] = *s
+		}
 	}
 }
 
@@ -414,22 +516,39 @@ func (t *Table[K, E]) moveGroup() {
 	full := ^w & msb
 	ng := len(t.ctrl)
 	for m := full; m != 0; m &= m - 1 {
-		s := &t.oldSlots[g*groupSize+bits.TrailingZeros64(m)/8]
+		j := g*groupSize + bits.TrailingZeros64(m)/8
+		s := &t.oldSlots[j]
 		// The key is not in the new array: it goes to the first free
-		// slot on its path there.
-		h := maphash.Comparable(t.seed, s.key)
-		home := int((h >> 32) * uint64(ng) >> 32)
-		for matchFree(t.ctrl[home]) == 0 {
+		// slot on its path there, which the high half of its hash and
+		// its tag give.
+		var hj uint32
+		if t.oldHi != nil {
+			hj = t.oldHi[j]
+		} else {
+			hj = uint32(maphash.Comparable(t.seed, s.key) >> 32)
+		}
+		tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
+		home := int(uint64(hj) * uint64(ng) >> 32)
+		var free uint64
+		for {
+			if free = matchFree(t.ctrl[home]); free != 0 {
+				break
+			}
 			if home++; home == ng {
 				home = 0
 			}
 		}
-		j := home*groupSize + bits.TrailingZeros64(matchFree(t.ctrl[home]))/8
-		if t.ctrlAt(j) == ctrlDeleted {
+		shift := uint(bits.TrailingZeros64(free)) &^ 7
+		cw := t.ctrl[home]
+		if uint8(cw>>shift) == ctrlDeleted {
 			t.dead--
 		}
-		t.setCtrl(j, uint8(h&0x7f))
-		t.slots[j] = *s
+		t.ctrl[home] = cw&^(0xff<<shift) | tag<<shift
+		i := home*groupSize + int(shift/8)
+		t.slots[i] = *s
+		if t.hi != nil {
+			t.hi[i] = hj
+		}
 		t.oldN--
 	}
 	// Full bytes become deleted; empty and deleted bytes stay as they are.
@@ -438,7 +557,7 @@ func (t *Table[K, E]) moveGroup() {
 	clear(t.oldSlots[g*groupSize : (g+1)*groupSize])
 	t.mig++
 	if t.oldN == 0 || t.mig == len(t.oldCtrl) {
-		t.oldCtrl, t.oldSlots, t.mig = nil, nil, 0
+		t.oldCtrl, t.oldSlots, t.oldHi, t.mig = nil, nil, nil, 0
 	}
 }
 
@@ -487,9 +606,11 @@ func (t *Table[K, E]) clone() Table[K, E] {
 	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, E](nil), t.slots...)
+	c.hi = append([]uint32(nil), t.hi...)
 	if t.oldCtrl != nil {
 		c.oldCtrl = append([]uint64(nil), t.oldCtrl...)
 		c.oldSlots = append([]slot[K, E](nil), t.oldSlots...)
+		c.oldHi = append([]uint32(nil), t.oldHi...)
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package dotkernel
 
 import (
+	"hash/maphash"
 	"iter"
 	"math/bits"
 )
@@ -47,23 +48,53 @@ func (t *Table[K, E]) Lookup(key K) (*E, Place) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := t.hash(key)
-	i, tag, found := t.findHashed(key, h)
-	if found {
-		return &t.slots[i].e, Place{}
+	h := maphash.Comparable(t.seed, key) // t.hash, spelled out
+	// findHashed, spelled out.
+	tag := uint8(h & 0x7f)
+	ng := len(t.ctrl)
+	g := t.home(h)
+	free := -1
+	for {
+		w := t.ctrl[g]
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			i := g*groupSize + bitsIndex(m)
+			if s := &t.slots[i]; s.key == key {
+				return &s.e, Place{}
+			}
+		}
+		if free < 0 {
+			if m := matchFree(w); m != 0 {
+				free = g*groupSize + bitsIndex(m)
+			}
+		}
+		if matchEmpty(w) != 0 {
+			break
+		}
+		if g++; g == ng {
+			g = 0
+		}
 	}
 	if t.oldN > 0 {
 		if j, ok := t.findOld(key, h); ok {
 			return &t.oldSlots[j].e, Place{}
 		}
 	}
-	return nil, Place{slotRef{i, tag, h, false}}
+	return nil, Place{slotRef{free, tag, h, false}}
 }
 
 // Insert adds key with entry e at p, which [Table.Lookup] of key
 // returned (with a nil entry), t not having changed since.
 func (t *Table[K, E]) Insert(p Place, key K, e E) {
 	t.insertAt(p.ref.i, p.ref.tag, key, e, p.ref.h)
+}
+
+// Add adds key with the zero entry at p, which [Table.Lookup] of key
+// returned (with a nil entry), t not having changed since, and returns a
+// pointer to the entry, through which the caller sets it: an insert that
+// does not copy the entry. The pointer is valid until the next key is
+// added to t.
+func (t *Table[K, E]) Add(p Place, key K) *E {
+	return &t.claim(p.ref.i, p.ref.tag, key, p.ref.h).e
 }
 
 // Put sets the entry of key to e and returns the entry it replaced, if
@@ -76,6 +107,13 @@ func (t *Table[K, E]) Remove(key K) (E, bool) { return t.remove(key) }
 // Reserve makes room for n keys in all, so that adding them does not
 // grow t at once (see Table).
 func (t *Table[K, E]) Reserve(n int) { t.reserve(n) }
+
+// GrowAtOnce makes t, while on is true, grow by moving every key at once,
+// as a small table does, rather than over the inserts that follow (see
+// Table): for a batch of inserts at least about as large as t, which
+// costs as much as the move, so that its look-ups do not probe two
+// arrays. A migration under way goes on as it was.
+func (t *Table[K, E]) GrowAtOnce(on bool) { t.atOnce = on }
 
 // Clone returns an independent copy of t. Entries are copied as Go
 // assigns them.
@@ -118,6 +156,18 @@ func (t *Table[K, E]) Numbered() iter.Seq2[int, *E] {
 			}
 		}
 	}
+}
+
+// Full reports whether the slot numbered i (see [Table.Numbered]) holds a
+// key: a pass over the slots numbered 0 to Slots()-1 that reads those
+// with At visits every key, as Numbered does, without a function call
+// per key.
+func (t *Table[K, E]) Full(i int) bool {
+	if i >= len(t.slots) {
+		i -= len(t.slots)
+		return t.oldCtrl[uint(i)/groupSize]>>(uint(i)%groupSize*8)&ctrlEmpty == 0
+	}
+	return t.ctrl[uint(i)/groupSize]>>(uint(i)%groupSize*8)&ctrlEmpty == 0
 }
 
 // At returns the key of the slot numbered i by [Table.Numbered] and a

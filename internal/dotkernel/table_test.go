@@ -347,3 +347,162 @@ func TestJoinMakesRoomOnce(t *testing.T) {
 		t.Fatalf("after a join bringing nothing: %d keys in %d groups, want 1 in 1", seen.Len(), len(seen.m.ctrl))
 	}
 }
+
+// TestGrowAtOnce: a table told to grow at once moves every key when it
+// grows, whatever its size, and never probes an old array; after
+// GrowAtOnce(false), a large table spreads its moves again. The rehash
+// that moves the keys at once leaves a table like a built one.
+func TestGrowAtOnce(t *testing.T) {
+	spreadMoves(t)
+	var tab table[int, int]
+	model := map[int]int{}
+	tab.GrowAtOnce(true)
+	for k := range 3000 {
+		tab.put(k, entry[int]{v: k})
+		model[k] = k
+		if tab.oldCtrl != nil {
+			t.Fatalf("insert %d left keys in an old array", k)
+		}
+		if k%7 == 0 {
+			tab.remove(k / 2)
+			delete(model, k/2)
+		}
+	}
+	checkTable(t, &tab, model)
+	tab.GrowAtOnce(false)
+	sawOld := false
+	for k := 3000; k < 20000; k++ {
+		tab.put(k, entry[int]{v: k})
+		model[k] = k
+		sawOld = sawOld || tab.oldCtrl != nil
+	}
+	if !sawOld {
+		t.Fatal("with GrowAtOnce(false), 17000 inserts never left keys in an old array")
+	}
+	checkTable(t, &tab, model)
+}
+
+// TestAddIsInsert: Add of the place Lookup found, then setting the entry
+// through the pointer it returns, leaves the table Insert would have,
+// while the table grows and migrates and keys are removed.
+func TestAddIsInsert(t *testing.T) {
+	spreadMoves(t)
+	var a, b Table[int, entry[int]]
+	model := map[int]int{}
+	for k := range 5000 {
+		key := k * 7 % 4099 // repeats: some keys are found
+		if e, p := a.Lookup(key); e == nil {
+			a.Add(p, key).v = k
+		} else {
+			e.v = k
+		}
+		if e, p := b.Lookup(key); e == nil {
+			b.Insert(p, key, entry[int]{v: k})
+		} else {
+			e.v = k
+		}
+		model[key] = k
+		if k%4 == 0 { // deleted marks, where Lookup's place may fall
+			a.Remove(key / 3)
+			b.Remove(key / 3)
+			delete(model, key/3)
+		}
+	}
+	checkTable(t, &a, model)
+	checkTable(t, &b, model)
+}
+
+// TestFullAtVisitsWhatAllVisits: a pass over the slot numbers that reads
+// the full ones with At sees the keys and entries All yields, during a
+// migration too.
+func TestFullAtVisitsWhatAllVisits(t *testing.T) {
+	spreadMoves(t)
+	var tab Table[int, entry[int]]
+	sawOld := false
+	for k := range 3000 {
+		tab.Put(k, entry[int]{v: k})
+		if k%5 == 0 {
+			tab.Remove(k / 3)
+		}
+		sawOld = sawOld || tab.oldCtrl != nil
+		if k%97 != 0 {
+			continue
+		}
+		want := map[int]int{}
+		for key, e := range tab.All() {
+			want[key] = e.v
+		}
+		got := map[int]int{}
+		for i := range tab.Slots() {
+			if tab.Full(i) {
+				key, e := tab.At(i)
+				got[key] = e.v
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("after %d inserts: Full and At give %d keys, All %d", k+1, len(got), len(want))
+		}
+	}
+	if !sawOld {
+		t.Fatal("no migration seen")
+	}
+}
+
+// wide is an entry that makes a slot large enough for the table to keep
+// its keys' hashes (see keepHashes).
+type wide struct {
+	v int
+	_ [7]int64
+}
+
+// TestKeptHashesPlaceKeys: a table of wide slots keeps the high half of
+// each key's hash, and the keys it moves by them, at once or over a
+// migration, stay where look-ups find them; the kept halves are the
+// keys' hashes'.
+func TestKeptHashesPlaceKeys(t *testing.T) {
+	if !keepHashes[int, wide]() || keepHashes[int, int]() {
+		t.Fatal("keepHashes: wide slots should keep hashes, small ones not")
+	}
+	for _, spread := range []bool{false, true} {
+		if spread {
+			spreadMoves(t)
+		}
+		var tab Table[int, wide]
+		model := map[int]int{}
+		sawOld := false
+		for k := range 6000 {
+			tab.Put(k, wide{v: k})
+			model[k] = k
+			if k%3 == 0 {
+				tab.Remove(k / 2)
+				delete(model, k/2)
+			}
+			sawOld = sawOld || tab.oldCtrl != nil
+		}
+		if spread && !sawOld {
+			t.Fatal("no migration seen")
+		}
+		if tab.Len() != len(model) {
+			t.Fatalf("len %d, want %d", tab.Len(), len(model))
+		}
+		for k, v := range model {
+			if e, ok := tab.Get(k); !ok || e.v != v {
+				t.Fatalf("get(%d): %v %v, want %v", k, e.v, ok, v)
+			}
+		}
+		for _, a := range []struct {
+			ctrl  []uint64
+			slots []slot[int, wide]
+			hi    []uint32
+		}{{tab.ctrl, tab.slots, tab.hi}, {tab.oldCtrl, tab.oldSlots, tab.oldHi}} {
+			for g, w := range a.ctrl {
+				for m := ^w & msb; m != 0; m &= m - 1 {
+					i := g*groupSize + bitsIndex(m)
+					if h := tab.hash(a.slots[i].key); a.hi[i] != uint32(h>>32) || uint8(w>>(uint(bits.TrailingZeros64(m))&^7)) != uint8(h&0x7f) {
+						t.Fatalf("key %d: kept %#x and tag %#x, hash %#x", a.slots[i].key, a.hi[i], uint8(w>>(uint(bits.TrailingZeros64(m))&^7)), h)
+					}
+				}
+			}
+		}
+	}
+}
