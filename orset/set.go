@@ -3,7 +3,6 @@ package orset
 import (
 	"fmt"
 	"iter"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -176,15 +175,10 @@ func (s *Set[E]) Add(e E) Op[E] {
 	if err := checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	d, err := s.k.TryMint(s.id)
+	d, dropped, err := s.k.MintPut(s.id, e, struct{}{})
 	if err != nil {
 		return failed(e, fmt.Errorf("orset: Add: %w", err))
 	}
-	dropped := s.k.Put(e, struct{}{}, d)
-	if len(dropped) > 1 {
-		slices.SortFunc(dropped, vclock.Dot.Compare)
-	}
-	s.k.Record(d, e, dropped)
 	return Op[E]{kind: opAdd, elem: e, dot: d, dropped: dropped}
 }
 
@@ -204,22 +198,13 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	if err := checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	d, err := s.k.Next(s.id)
-	if err != nil {
-		if !s.k.Has(e) {
-			return Op[E]{kind: opNoop, elem: e}
-		}
+	d, dropped, err := s.k.MintRemove(s.id, e) // one look-up of e
+	switch {
+	case err != nil:
 		return failed(e, fmt.Errorf("orset: Remove: %w", err))
-	}
-	dropped := s.k.Remove(e) // one look-up: it finds e or reports it absent
-	if dropped == nil {
+	case dropped == nil:
 		return Op[E]{kind: opNoop, elem: e}
 	}
-	if len(dropped) > 1 {
-		slices.SortFunc(dropped, vclock.Dot.Compare)
-	}
-	s.k.Observe(d) // the dot Next named: Remove does not touch the context
-	s.k.Record(d, e, dropped)
 	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped}
 }
 

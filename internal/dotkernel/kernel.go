@@ -55,7 +55,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"unsafe"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -134,6 +136,8 @@ type Kernel[K comparable, V any] struct {
 	fpRep  vclock.ReplicaID // the replica last hashed for it, by a mutator
 	fpRepH uint64           // its hash
 
+	w writer // the writer MintPut and MintRemove last wrote as
+
 	// ix finds the keys by their dots, for DeltaSince. It is made with
 	// the first dot the store takes (mutators are exclusive; DeltaSince,
 	// which readers may call at the same time, cannot make it), and built
@@ -163,6 +167,45 @@ type Kernel[K comparable, V any] struct {
 	// against its context. A join with a kernel that does not set it
 	// clears it. The zero value is false: safe, and slower to join.
 	RecordsAll bool
+}
+
+// writer is what MintPut and MintRemove look up for the replica they
+// write as, kept from one call to the next: its index in reps, its hash
+// for the fingerprint, and where its entries were found in the context
+// and in the clocks of the records. Nothing here is trusted without a
+// check: the index is checked against reps, and the hints (see
+// vclock.Hint) against the entries they name, so that no change to the
+// kernel (a join, a retirement, a restore) can leave it stale. Clones,
+// deltas and decoded kernels start without one.
+type writer struct {
+	id      vclock.ReplicaID
+	rep     uint32 // index of id in reps, if reps[rep] == id
+	h       uint64 // codec.HashString(codec.HashSeed, id)
+	ctx     vclock.Hint
+	recMax  vclock.Hint
+	horizon vclock.Hint
+}
+
+// sameID reports whether a == b, without a call to compare their bytes
+// when they share them, as the copies of the writer's ID in reps and in
+// the writer cache do.
+func sameID(a, b vclock.ReplicaID) bool {
+	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
+}
+
+// writer returns the writer cache for id, with its index in reps
+// checked (and id added to reps if needed).
+func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
+	w := &k.w
+	if !sameID(id, w.id) || id == "" {
+		*w = writer{id: id, h: codec.HashString(codec.HashSeed, string(id))}
+		w.rep = k.repIndex(id)
+		return w
+	}
+	if w.rep >= uint32(len(k.reps)) || !sameID(k.reps[w.rep], id) {
+		w.rep = k.repIndex(id)
+	}
+	return w
 }
 
 // repIndex returns the index of id in k.reps, adding it if needed.
@@ -735,6 +778,147 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	return dropped
 }
 
+// MintPut is what a local write of key does, in one call: it mints a
+// new dot of replica id (as [Kernel.TryMint]), makes it the only support
+// of key with value v (as [Kernel.Put]), and records the drop of the dots
+// that supported key before (as [Kernel.Record]). It returns the new dot
+// and the dropped dots, sorted by [vclock.Dot.Compare] (nil if there were
+// none); the kernel keeps them in its record, so the caller must not
+// modify them. If id has no sequence number left, it changes nothing and
+// returns the error of [Kernel.Next].
+//
+// It looks id up once per call at most: where the replica's entries are
+// is kept from one call to the next, and checked before it is used.
+func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []vclock.Dot, error) {
+	w := k.writer(id)
+	d := k.ctx.AddNextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	e := entry[V]{v: v, d: entryInMore}
+	pw, fits := packed(w.rep, d.Seq)
+	if fits {
+		e.d = pw
+	}
+	old, ok := k.m.put(key, e)
+	var dropped []vclock.Dot
+	if ok {
+		dropped = k.ownDots(key, old)
+		if !old.single() {
+			k.shrinkMore(key, nil, 0)
+		}
+	}
+	if !fits {
+		k.setMore(key, []vclock.Dot{d})
+	}
+	k.noteDot(w.rep, d.Seq, key)
+	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
+	if k.Watch != nil {
+		k.Watch(key, v, d, true)
+	}
+	if len(dropped) == 0 {
+		return d, nil, nil
+	}
+	for _, x := range dropped {
+		k.fpSub(key, old.v, x)
+	}
+	if k.ix.active {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
+	}
+	if len(dropped) > 1 {
+		slices.SortFunc(dropped, vclock.Dot.Compare)
+	}
+	k.recordOwn(w, d, key, dropped)
+	return d, dropped, nil
+}
+
+// MintRemove is what a local remove of key does, in one call: if key is
+// present, it drops key's dots (as [Kernel.Remove]), mints a new dot of
+// replica id for the removal and adds it to the context, and records the
+// drop (as [Kernel.Record]). It returns the new dot and the dropped dots,
+// sorted by [vclock.Dot.Compare], which the kernel keeps in its record:
+// the caller must not modify them. If key is absent it changes nothing
+// and returns no dot and nil. If id has no sequence number left and key
+// is present, it changes nothing and returns the error of [Kernel.Next].
+//
+// It looks id up once per call at most, as [Kernel.MintPut] does.
+func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
+	w := k.writer(id)
+	d := k.ctx.NextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		if k.Has(key) {
+			return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		}
+		return vclock.Dot{}, nil, nil
+	}
+	old, ok := k.m.remove(key)
+	if !ok {
+		return vclock.Dot{}, nil, nil
+	}
+	var dropped []vclock.Dot
+	if old.single() {
+		x := k.first(old)
+		dropped = append(k.newDots(1), x)
+		if old.rep() == w.rep { // id's hash is known: hash x as MintPut hashed it
+			k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
+			if k.Watch != nil {
+				k.Watch(key, old.v, x, false)
+			}
+		} else {
+			k.fpSub(key, old.v, x)
+		}
+	} else {
+		dropped = k.ownDots(key, old)
+		k.shrinkMore(key, nil, 0)
+		for _, x := range dropped {
+			k.fpSub(key, old.v, x)
+		}
+	}
+	if k.ix.Active() {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
+	}
+	k.ctx.AddHint(d, &w.ctx)
+	k.markApplied(d)
+	k.recordOwn(w, d, key, dropped)
+	return d, dropped, nil
+}
+
+// recordOwn is [Kernel.Record] for the dot d that MintPut or MintRemove
+// just minted for the writer w, and the dots it dropped from the store.
+// It skips what Record checks that such a record cannot fail: d was
+// beyond the context, which holds every recorded dot, so no record has
+// it; and the dropped dots came from the store, sorted, valid, and
+// before d if they are d's replica's (they were in the context). Only
+// the horizon is checked, which a peer's state may have carried beyond
+// the context.
+func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot) {
+	if d.Seq <= k.horizon.GetHint(d.Replica, &w.horizon) {
+		return
+	}
+	limit := k.maxRecords()
+	if n := k.recs.len() + 1 - limit; n > 0 {
+		k.discardOldest(n)
+	}
+	id := k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, limit)
+	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
+	if k.recIdx != nil {
+		k.recIdx[d] = struct{}{}
+	}
+	if k.rix == nil {
+		k.rix = new(Index[uint64])
+	}
+	if k.rix.active {
+		k.rix.Add(w.rep, d.Seq, id)
+		k.tidyRecords()
+	}
+}
+
 // Insert applies a remote mutation that added dot d to key with value v
 // and dropped the dots in dropped, which may support key or any other key.
 // If the mutation was already applied ([Kernel.Applied]) it does nothing.
@@ -934,7 +1118,7 @@ func (k *Kernel[K, V]) discardOldest(n int) {
 	for range min(n, k.recs.len()) {
 		r := k.recs.popOldest()
 		k.capped++
-		k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+		k.horizon.AdvanceHint(r.Dot.Replica, r.Dot.Seq, &k.w.horizon)
 		if k.recIdx != nil {
 			delete(k.recIdx, r.Dot)
 		}
