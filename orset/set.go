@@ -28,6 +28,9 @@ type Set[E comparable] struct {
 	id  vclock.ReplicaID
 	k   dotkernel.Kernel[E, struct{}]
 	lim codec.Limits // for every decoder; zero fields take the defaults
+	// plain says that every value of E can be encoded (a string, an
+	// integer, ...), so that Add and Remove need not check their element.
+	plain bool
 }
 
 // SetLimits sets the limits every decoding method of the set applies to
@@ -46,7 +49,7 @@ func New[E comparable](id vclock.ReplicaID) *Set[E] {
 	if id == "" {
 		panic("orset: New with an empty replica ID")
 	}
-	s := &Set[E]{id: id}
+	s := &Set[E]{id: id, plain: plainElem[E]()}
 	s.k.RecordsAll = true // every mutation that drops dots is recorded
 	return s
 }
@@ -64,6 +67,7 @@ func (s *Set[E]) ID() vclock.ReplicaID { return s.id }
 func (s *Set[E]) SetWriter(w vclock.ReplicaID) {
 	if w != "" {
 		s.id = w
+		s.plain = plainElem[E]()
 	}
 }
 
@@ -160,6 +164,14 @@ func (s *Set[E]) mustWrite(what string) {
 	}
 }
 
+// checkElem is checkElem, skipped when every E can be encoded.
+func (s *Set[E]) checkElem(e E) error {
+	if s.plain {
+		return nil
+	}
+	return checkElem(e)
+}
+
 // Add adds e and returns the op to apply at the other replicas. The add
 // gets a new dot, which becomes e's only support here: the dots e had
 // before are dropped, and the op tells the other replicas to drop them too.
@@ -172,7 +184,7 @@ func (s *Set[E]) mustWrite(what string) {
 // Add panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Add(e E) Op[E] {
 	s.mustWrite("Add")
-	if err := checkElem(e); err != nil {
+	if err := s.checkElem(e); err != nil {
 		return failed(e, err)
 	}
 	d, dropped, err := s.k.MintPut(s.id, e, struct{}{})
@@ -195,7 +207,7 @@ func (s *Set[E]) Add(e E) Op[E] {
 // Remove panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Remove(e E) Op[E] {
 	s.mustWrite("Remove")
-	if err := checkElem(e); err != nil {
+	if err := s.checkElem(e); err != nil {
 		return failed(e, err)
 	}
 	d, dropped, err := s.k.MintRemove(s.id, e) // one look-up of e
@@ -346,7 +358,7 @@ func (s *Set[E]) Collect(stable vclock.Clock) int { return s.k.Collect(stable) }
 // mutate both the original and the clone: they would make different
 // mutations with the same dots.
 func (s *Set[E]) Clone() *Set[E] {
-	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim}
+	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim, plain: s.plain}
 }
 
 // Equal reports whether s and o are in the same state: the same elements,

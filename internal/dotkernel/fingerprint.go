@@ -71,6 +71,9 @@ func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
 
 // dotHashWith is dotHash(key, d) given hd = hashDot(d).
 func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
+	if s, ok := any(key).(string); ok { // the common key, in one assertion
+		return codec.Mix(codec.HashString(codec.HashSeed, s) ^ codec.Mix(hd))
+	}
 	var hk uint64
 	if kd, ok := any(key).(vclock.Dot); ok && kd == d {
 		hk = hd // a dot that is its own key (a map's leaf): hashDot(d), known

@@ -811,7 +811,9 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if !fits {
 		k.setMore(key, []vclock.Dot{d})
 	}
-	k.noteDot(w.rep, d.Seq, key)
+	if k.ix == nil || k.ix.active { // else noteDot does nothing
+		k.noteDot(w.rep, d.Seq, key)
+	}
 	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
 	if k.Watch != nil {
 		k.Watch(key, v, d, true)
@@ -905,7 +907,8 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 	if n := k.recs.len() + 1 - limit; n > 0 {
 		k.discardOldest(n)
 	}
-	id := k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, limit)
+	rec, id := k.recs.pushSlot(limit)
+	rec.Dot, rec.Key, rec.Dropped = d, key, dropped
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}

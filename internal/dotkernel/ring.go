@@ -70,6 +70,19 @@ func (r *ring[K]) push(x Record[K], limit int) uint64 {
 	return r.next - 1
 }
 
+// pushSlot adds a zero record as the newest and returns where it is, for
+// the caller to fill in place, and its id; it grows the ring as push does.
+func (r *ring[K]) pushSlot(limit int) (*Record[K], uint64) {
+	if r.n == r.size {
+		r.grow(limit)
+	}
+	p := r.slot(r.n)
+	*r.id(p) = r.next
+	r.n++
+	r.next++
+	return r.rec(p), r.next - 1
+}
+
 // grow makes room for one more record in a full ring.
 func (r *ring[K]) grow(limit int) {
 	if r.head != 0 {
