@@ -1370,6 +1370,15 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
 	}
 	k.makeRoom(o, shared, unseen, trans)
+	// When the contexts share no dot (a new replica taking in a peer's
+	// state, say), every dot of o's store is unseen here and not held, so
+	// every one is added, and the fingerprint, a sum over the dots, grows
+	// by o's: it is added once, not hashed again dot by dot. A Watch must
+	// hear of each dot, so it takes the long way.
+	each := shared || !k.removed.isEmpty() || k.Watch != nil
+	if !each {
+		k.fp += o.fp
+	}
 	for key, oe := range o.m.all {
 		// One probe of k's table per key: where the key is, or would go,
 		// is kept for the write, with nothing changing the table between.
@@ -1384,7 +1393,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				if !k.holds(key, e, d) {
 					k.m.setAt(at, true, key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
-					k.fpAdd(key, e.v, d)
+					if each {
+						k.fpAdd(key, e.v, d)
+					}
 				}
 			default:
 				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
@@ -1394,7 +1405,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 				}
 				k.noteDot(rep, seq, key)
-				k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})
+				if each {
+					k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})
+				}
 				grew = noteNew(key, gone) || grew
 			}
 			continue
@@ -1419,7 +1432,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 		for _, d := range add {
 			k.noteDot(trans(o.repOf(d)), d.Seq, key)
-			k.fpAdd(key, val, d)
+			if each {
+				k.fpAdd(key, val, d)
+			}
 		}
 	}
 	return grew
