@@ -1365,9 +1365,34 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		return tr[i] - 1
 	}
 	// k's context as it was before the join: takeFrom does not change it.
+	// It is read through a view by replica index, which looks no replica
+	// up by name per dot.
+	var seen ctxView
+	if shared {
+		seen = k.view(&k.ctx)
+	}
 	unseen := func(rep uint32, seq uint64) bool {
+		if shared && seen.has(rep, seq) {
+			return false
+		}
+		return k.removed.isEmpty() || !k.removed.contains(vclock.Dot{Replica: k.reps[rep], Seq: seq})
+	}
+	// repH holds the hash of each replica of k, by index, for the
+	// fingerprint, once hashed (hashed says which are).
+	var repH []uint64
+	var hashed []bool
+	fpAdd := func(key K, v V, rep uint32, seq uint64) {
+		for int(rep) >= len(repH) {
+			repH, hashed = append(repH, 0), append(hashed, false)
+		}
+		if !hashed[rep] {
+			repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
+		}
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
+		k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		if k.Watch != nil {
+			k.Watch(key, v, d, true)
+		}
 	}
 	k.makeRoom(o, shared, unseen, trans)
 	// When the contexts share no dot (a new replica taking in a peer's
@@ -1394,7 +1419,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					k.m.setAt(at, true, key, k.addDot(key, e, d))
 					k.noteDot(rep, seq, key)
 					if each {
-						k.fpAdd(key, e.v, d)
+						fpAdd(key, e.v, rep, seq)
 					}
 				}
 			default:
@@ -1406,7 +1431,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				}
 				k.noteDot(rep, seq, key)
 				if each {
-					k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})
+					fpAdd(key, oe.v, rep, seq)
 				}
 				grew = noteNew(key, gone) || grew
 			}
@@ -1431,9 +1456,10 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			val = e.v
 		}
 		for _, d := range add {
-			k.noteDot(trans(o.repOf(d)), d.Seq, key)
+			rep := trans(o.repOf(d))
+			k.noteDot(rep, d.Seq, key)
 			if each {
-				k.fpAdd(key, val, d)
+				fpAdd(key, val, rep, d.Seq)
 			}
 		}
 	}
