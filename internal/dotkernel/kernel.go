@@ -1404,7 +1404,17 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	if !each {
 		k.fp += o.fp
 	}
+	// A table that starts growing during the join moves its keys into
+	// the larger array a few at a time, as inserts follow, and until they
+	// have all moved every look-up of a key not in the new array probes
+	// the old one too. When o is at least half k's size, the join costs
+	// about as much as moving every key: the keys are moved at once, and
+	// the look-ups that follow probe one array.
+	bulk := 2*o.m.len() >= k.m.len()
 	for key, oe := range o.m.all {
+		if bulk && k.m.oldCtrl != nil {
+			k.m.drain()
+		}
 		// One probe of k's table per key: where the key is, or would go,
 		// is kept for the write, with nothing changing the table between.
 		e, at, here := k.m.lookup(key)
