@@ -1419,9 +1419,17 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		// is kept for the write, with nothing changing the table between.
 		e, at, here := k.m.lookup(key)
 		if oe.single() {
-			rep, seq := trans(oe.rep()), oe.seq()
+			// trans and unseen, written out for the common cases: the
+			// replica translated before, the dot within the prefix of
+			// k's context that has no gap.
+			orep, seq := oe.rep(), oe.seq()
+			if tr[orep] == 0 {
+				tr[orep] = k.repIndex(o.reps[orep]) + 1
+			}
+			rep := tr[orep] - 1
 			switch {
 			case here && e.single() && e.rep() == rep && e.seq() == seq:
+			case shared && int(rep) < len(seen.max) && seq <= seen.max[rep]: // seen
 			case !unseen(rep, seq):
 			case here:
 				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
@@ -1518,6 +1526,9 @@ func (k *Kernel[K, V]) repOf(d vclock.Dot) uint32 {
 // noteNew reports whether key, which just appeared, is new: not dropped
 // earlier in the same join (which would be no change).
 func noteNew[K comparable](key K, gone map[K]struct{}) bool {
+	if len(gone) == 0 {
+		return true
+	}
 	if _, was := gone[key]; was {
 		delete(gone, key)
 		return false
