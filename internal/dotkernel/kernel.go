@@ -195,6 +195,8 @@ func sameID(a, b vclock.ReplicaID) bool {
 
 // writer returns the writer cache for id, with its index in reps
 // checked (and id added to reps if needed).
+// MintPut and MintRemove test the cache inline (w.valid) and call it only
+// when that fails.
 func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
 	w := &k.w
 	if !sameID(id, w.id) || id == "" {
@@ -202,10 +204,15 @@ func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
 		w.rep = k.repIndex(id)
 		return w
 	}
-	if w.rep >= uint32(len(k.reps)) || !sameID(k.reps[w.rep], id) {
+	if !w.valid(id, k.reps) {
 		w.rep = k.repIndex(id)
 	}
 	return w
+}
+
+// valid reports whether w is the cache of id, with its index in reps.
+func (w *writer) valid(id vclock.ReplicaID, reps []vclock.ReplicaID) bool {
+	return sameID(id, w.id) && w.rep < uint32(len(reps)) && sameID(reps[w.rep], id) && id != ""
 }
 
 // repIndex returns the index of id in k.reps, adding it if needed.
@@ -790,7 +797,10 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 // It looks id up once per call at most: where the replica's entries are
 // is kept from one call to the next, and checked before it is used.
 func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []vclock.Dot, error) {
-	w := k.writer(id)
+	w := &k.w
+	if !w.valid(id, k.reps) {
+		w = k.writer(id)
+	}
 	d := k.ctx.AddNextHint(id, &w.ctx)
 	if d.Seq == 0 {
 		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
@@ -848,17 +858,18 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 //
 // It looks id up once per call at most, as [Kernel.MintPut] does.
 func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
-	w := k.writer(id)
-	d := k.ctx.NextHint(id, &w.ctx)
-	if d.Seq == 0 {
-		if k.Has(key) {
-			return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
-		}
-		return vclock.Dot{}, nil, nil
+	w := &k.w
+	if !w.valid(id, k.reps) {
+		w = k.writer(id)
 	}
 	old, ok := k.m.remove(key)
 	if !ok {
 		return vclock.Dot{}, nil, nil
+	}
+	d := k.ctx.AddNextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		k.m.put(key, old) // as it was: nothing else has changed yet
+		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
 	var dropped []vclock.Dot
 	if old.single() {
@@ -885,7 +896,6 @@ func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vcl
 		}
 		k.tidy()
 	}
-	k.ctx.AddHint(d, &w.ctx)
 	k.markApplied(d)
 	k.recordOwn(w, d, key, dropped)
 	return d, dropped, nil
