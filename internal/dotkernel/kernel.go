@@ -896,7 +896,8 @@ func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vcl
 		}
 		k.tidy()
 	}
-	k.markApplied(d)
+	// d was beyond the context, and every ghost is within it: d is no
+	// ghost, and applied as soon as it is in the context.
 	k.recordOwn(w, d, key, dropped)
 	return d, dropped, nil
 }
