@@ -54,6 +54,7 @@ package dotkernel
 import (
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -1422,73 +1423,83 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// about as much as moving every key: the keys are moved at once, and
 	// the look-ups that follow probe one array.
 	bulk := 2*o.m.len() >= k.m.len()
-	for key, oe := range o.m.all {
-		if bulk && k.m.oldCtrl != nil {
-			k.m.drain()
-		}
-		// One probe of k's table per key: where the key is, or would go,
-		// is kept for the write, with nothing changing the table between.
-		e, at, here := k.m.lookup(key)
-		if oe.single() {
-			// trans and unseen, written out for the common cases: the
-			// replica translated before, the dot within the prefix of
-			// k's context that has no gap.
-			orep, seq := oe.rep(), oe.seq()
-			if tr[orep] == 0 {
-				tr[orep] = k.repIndex(o.reps[orep]) + 1
-			}
-			rep := tr[orep] - 1
-			switch {
-			case here && e.single() && e.rep() == rep && e.seq() == seq:
-			case shared && int(rep) < len(seen.max) && seq <= seen.max[rep]: // seen
-			case !unseen(rep, seq):
-			case here:
-				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-				if !k.holds(key, e, d) {
-					k.m.setAt(at, true, key, k.addDot(key, e, d))
-					k.noteDot(rep, seq, key)
-					if each {
-						fpAdd(key, e.v, rep, seq)
+	// The slots of o's table are read in place, in the order o.m.all
+	// yields them, without a call per key.
+	for _, arr := range o.m.arrays() {
+		for g, cw := range arr.ctrl {
+			for mk := ^cw & msb; mk != 0; mk &= mk - 1 {
+				sl := &arr.slots[g*groupSize+bits.TrailingZeros64(mk)/8]
+				key, oe := sl.key, sl.e
+				if bulk && k.m.oldCtrl != nil {
+					k.m.drain()
+				}
+				// One probe of k's table per key: where the key is, or
+				// would go, is kept for the write, with nothing changing
+				// the table between.
+				e, at, here := k.m.lookup(key)
+				if oe.single() {
+					// trans and unseen written out: the dot is seen if it
+					// is within the prefix of k's context that has no gap;
+					// beyond it, unseen is asked only if k's context has a
+					// later run of the replica or something was removed.
+					orep, seq := oe.rep(), oe.seq()
+					if tr[orep] == 0 {
+						tr[orep] = k.repIndex(o.reps[orep]) + 1
+					}
+					rep := tr[orep] - 1
+					switch {
+					case here && e.single() && e.rep() == rep && e.seq() == seq:
+					case shared && int(rep) < len(seen.max) && seq <= seen.max[rep]: // seen
+					case (shared && int(rep) < len(seen.extra) && len(seen.extra[rep]) > 0 || !k.removed.isEmpty()) && !unseen(rep, seq):
+					case here:
+						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+						if !k.holds(key, e, d) {
+							k.m.setAt(at, true, key, k.addDot(key, e, d))
+							k.noteDot(rep, seq, key)
+							if each {
+								fpAdd(key, e.v, rep, seq)
+							}
+						}
+					default:
+						w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
+						if w == 0 {
+							k.m.setAt(at, false, key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
+						} else {
+							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
+						}
+						k.noteDot(rep, seq, key)
+						if each {
+							fpAdd(key, oe.v, rep, seq)
+						}
+						grew = noteNew(key, gone) || grew
+					}
+					continue
+				}
+				var add []vclock.Dot
+				for _, d := range o.dotsOf(key, oe) {
+					if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
+						add = append(add, d)
 					}
 				}
-			default:
-				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
-				if w == 0 {
-					k.m.setAt(at, false, key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
-				} else {
-					k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
+				switch {
+				case len(add) == 0:
+				case here:
+					k.m.set(key, k.addDots(key, e, add))
+				default:
+					k.setEntry(key, oe.v, add)
+					grew = noteNew(key, gone) || grew
 				}
-				k.noteDot(rep, seq, key)
-				if each {
-					fpAdd(key, oe.v, rep, seq)
+				val := oe.v
+				if here {
+					val = e.v
 				}
-				grew = noteNew(key, gone) || grew
-			}
-			continue
-		}
-		var add []vclock.Dot
-		for _, d := range o.dotsOf(key, oe) {
-			if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
-				add = append(add, d)
-			}
-		}
-		switch {
-		case len(add) == 0:
-		case here:
-			k.m.set(key, k.addDots(key, e, add))
-		default:
-			k.setEntry(key, oe.v, add)
-			grew = noteNew(key, gone) || grew
-		}
-		val := oe.v
-		if here {
-			val = e.v
-		}
-		for _, d := range add {
-			rep := trans(o.repOf(d))
-			k.noteDot(rep, d.Seq, key)
-			if each {
-				fpAdd(key, val, rep, d.Seq)
+				for _, d := range add {
+					rep := trans(o.repOf(d))
+					k.noteDot(rep, d.Seq, key)
+					if each {
+						fpAdd(key, val, rep, d.Seq)
+					}
+				}
 			}
 		}
 	}
