@@ -1406,6 +1406,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			k.Watch(key, v, d, true)
 		}
 	}
+	lastRep, lastH := ^uint32(0), uint64(0) // the replica fpAdd hashed last, and its hash
 	k.makeRoom(o, shared, unseen, trans)
 	// When the contexts share no dot (a new replica taking in a peer's
 	// state, say), every dot of o's store is unseen here and not held, so
@@ -1467,9 +1468,16 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						} else {
 							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 						}
-						k.noteDot(rep, seq, key)
-						if each {
+						if k.ix == nil || k.ix.active { // else noteDot does nothing
+							k.noteDot(rep, seq, key)
+						}
+						switch {
+						case !each:
+						case rep == lastRep && k.Watch == nil: // fpAdd, written out
+							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
+						default:
 							fpAdd(key, oe.v, rep, seq)
+							lastRep, lastH = rep, repH[rep]
 						}
 						grew = noteNew(key, gone) || grew
 					}
