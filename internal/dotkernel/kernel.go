@@ -1131,13 +1131,15 @@ func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 // them.
 func (k *Kernel[K, V]) discardOldest(n int) {
 	for range min(n, k.recs.len()) {
-		r := k.recs.popOldest()
+		d := k.recs.dropOldest()
 		k.capped++
-		k.horizon.AdvanceHint(r.Dot.Replica, r.Dot.Seq, &k.w.horizon)
+		k.horizon.AdvanceHint(d.Replica, d.Seq, &k.w.horizon)
 		if k.recIdx != nil {
-			delete(k.recIdx, r.Dot)
+			delete(k.recIdx, d)
 		}
-		k.noteRecordGone(r.Dot)
+		if k.rix.Active() {
+			k.noteRecordGone(d)
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package dotkernel
 
-import "math"
+import (
+	"math"
+
+	"github.com/activeactive/crdt/vclock"
+)
 
 // ring holds the drop records, oldest first, in a circular buffer that
 // reuses its slots once it reaches the cap on records, so that keeping the
@@ -122,14 +126,15 @@ func (r *ring[K]) appendDecoded(x Record[K]) {
 	r.push(x, math.MaxInt)
 }
 
-// popOldest removes and returns the oldest record.
-func (r *ring[K]) popOldest() Record[K] {
+// dropOldest removes the oldest record and returns its dot (all its
+// discarders need), without a copy of the record.
+func (r *ring[K]) dropOldest() vclock.Dot {
 	p := r.rec(r.head)
-	x := *p
+	d := p.Dot
 	*p = Record[K]{}
 	r.head = r.slot(1)
 	r.n--
-	return x
+	return d
 }
 
 // slice returns the records, oldest first, in a new slice.
