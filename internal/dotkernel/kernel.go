@@ -1372,24 +1372,35 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// needed (plus one; 0 is not yet looked up): o may name many replicas
 	// its store does not use.
 	tr := make([]uint32, len(o.reps))
+	// trMax and trMore hold, when the contexts share dots, for each of
+	// o's replica indexes translated so far, the prefix of k's context
+	// with no gap (events 1 to trMax) and whether k's context holds later
+	// events of the replica: looked up once per replica o names, not once
+	// per dot, nor for every replica k's context names (a small delta into
+	// a replica that knows many others costs in proportion to the delta).
+	var trMax []uint64
+	var trMore []bool
+	if shared {
+		trMax, trMore = make([]uint64, len(o.reps)), make([]bool, len(o.reps))
+	}
 	trans := func(i uint32) uint32 {
 		if tr[i] == 0 {
-			tr[i] = k.repIndex(o.reps[i]) + 1
+			id := o.reps[i]
+			tr[i] = k.repIndex(id) + 1
+			if shared {
+				n := k.ctx.Prefix(id)
+				if n < vclock.MaxSeq {
+					k.ctx.RangesWithin(id, n+1, vclock.MaxSeq, func(uint64, uint64) { trMore[i] = true })
+				}
+				trMax[i] = n
+			}
 		}
 		return tr[i] - 1
 	}
 	// k's context as it was before the join: takeFrom does not change it.
-	// It is read through a view by replica index, which looks no replica
-	// up by name per dot.
-	var seen ctxView
-	if shared {
-		seen = k.view(&k.ctx)
-	}
 	unseen := func(rep uint32, seq uint64) bool {
-		if shared && seen.has(rep, seq) {
-			return false
-		}
-		return k.removed.isEmpty() || !k.removed.contains(vclock.Dot{Replica: k.reps[rep], Seq: seq})
+		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
 	}
 	// repH holds the hash of each replica of k, by index, for the
 	// fingerprint, once hashed (hashed says which are).
@@ -1447,13 +1458,13 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					// later run of the replica or something was removed.
 					orep, seq := oe.rep(), oe.seq()
 					if tr[orep] == 0 {
-						tr[orep] = k.repIndex(o.reps[orep]) + 1
+						trans(orep)
 					}
 					rep := tr[orep] - 1
 					switch {
 					case here && e.single() && e.rep() == rep && e.seq() == seq:
-					case shared && int(rep) < len(seen.max) && seq <= seen.max[rep]: // seen
-					case (shared && int(rep) < len(seen.extra) && len(seen.extra[rep]) > 0 || !k.removed.isEmpty()) && !unseen(rep, seq):
+					case shared && seq <= trMax[orep]: // seen
+					case (shared && trMore[orep] || !k.removed.isEmpty()) && !unseen(rep, seq):
 					case here:
 						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 						if !k.holds(key, e, d) {
