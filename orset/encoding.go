@@ -39,6 +39,17 @@ import (
 // booleans; floats are always float64), so a value has exactly one
 // encoding. (codec.Reader's Canonical methods refuse any other form.)
 
+// plainElem reports whether every value of E can be encoded: E is one of
+// the types checkElem lets through without trying.
+func plainElem[E comparable]() bool {
+	var zero E
+	switch any(zero).(type) {
+	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		return true
+	}
+	return false
+}
+
 // checkElem reports why e cannot be encoded, or nil. The types
 // codec.PutValue writes itself always can; any other is tried.
 func checkElem[E comparable](e E) error {

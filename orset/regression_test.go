@@ -151,8 +151,11 @@ func TestRegressionPeerPoisonsOwnWrites(t *testing.T) {
 			t.Fatalf("Apply(%v) of a failed op succeeded", op)
 		}
 	}
-	if !s.Equal(before) || !s.Contains("a") || s.Contains("c") {
+	if !s.Equal(before) || !s.Contains("a") || s.Contains("c") || s.Fingerprint() != before.Fingerprint() {
 		t.Fatalf("failed mutations changed the set: %s", dump(s))
+	}
+	if op := s.Remove("absent"); !op.IsNoop() || op.Err() != nil {
+		t.Fatalf("a remove of an absent element, with no dot left: %v, %v", op, op.Err())
 	}
 	var restored Set[string]
 	if err := restored.UnmarshalBinary(mustMarshal(t, s)); err != nil {

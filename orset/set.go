@@ -3,7 +3,6 @@ package orset
 import (
 	"fmt"
 	"iter"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -29,6 +28,9 @@ type Set[E comparable] struct {
 	id  vclock.ReplicaID
 	k   dotkernel.Kernel[E, struct{}]
 	lim codec.Limits // for every decoder; zero fields take the defaults
+	// plain says that every value of E can be encoded (a string, an
+	// integer, ...), so that Add and Remove need not check their element.
+	plain bool
 }
 
 // SetLimits sets the limits every decoding method of the set applies to
@@ -47,7 +49,7 @@ func New[E comparable](id vclock.ReplicaID) *Set[E] {
 	if id == "" {
 		panic("orset: New with an empty replica ID")
 	}
-	s := &Set[E]{id: id}
+	s := &Set[E]{id: id, plain: plainElem[E]()}
 	s.k.RecordsAll = true // every mutation that drops dots is recorded
 	return s
 }
@@ -65,6 +67,7 @@ func (s *Set[E]) ID() vclock.ReplicaID { return s.id }
 func (s *Set[E]) SetWriter(w vclock.ReplicaID) {
 	if w != "" {
 		s.id = w
+		s.plain = plainElem[E]()
 	}
 }
 
@@ -161,6 +164,14 @@ func (s *Set[E]) mustWrite(what string) {
 	}
 }
 
+// checkElem is checkElem, skipped when every E can be encoded.
+func (s *Set[E]) checkElem(e E) error {
+	if s.plain {
+		return nil
+	}
+	return checkElem(e)
+}
+
 // Add adds e and returns the op to apply at the other replicas. The add
 // gets a new dot, which becomes e's only support here: the dots e had
 // before are dropped, and the op tells the other replicas to drop them too.
@@ -173,18 +184,13 @@ func (s *Set[E]) mustWrite(what string) {
 // Add panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Add(e E) Op[E] {
 	s.mustWrite("Add")
-	if err := checkElem(e); err != nil {
+	if err := s.checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	d, err := s.k.TryMint(s.id)
+	d, dropped, err := s.k.MintPut(s.id, e, struct{}{})
 	if err != nil {
 		return failed(e, fmt.Errorf("orset: Add: %w", err))
 	}
-	dropped := s.k.Put(e, struct{}{}, d)
-	if len(dropped) > 1 {
-		slices.SortFunc(dropped, vclock.Dot.Compare)
-	}
-	s.k.Record(d, e, dropped)
 	return Op[E]{kind: opAdd, elem: e, dot: d, dropped: dropped}
 }
 
@@ -201,25 +207,16 @@ func (s *Set[E]) Add(e E) Op[E] {
 // Remove panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Remove(e E) Op[E] {
 	s.mustWrite("Remove")
-	if err := checkElem(e); err != nil {
+	if err := s.checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	d, err := s.k.Next(s.id)
-	if err != nil {
-		if !s.k.Has(e) {
-			return Op[E]{kind: opNoop, elem: e}
-		}
+	d, dropped, err := s.k.MintRemove(s.id, e) // one look-up of e
+	switch {
+	case err != nil:
 		return failed(e, fmt.Errorf("orset: Remove: %w", err))
-	}
-	dropped := s.k.Remove(e) // one look-up: it finds e or reports it absent
-	if dropped == nil {
+	case dropped == nil:
 		return Op[E]{kind: opNoop, elem: e}
 	}
-	if len(dropped) > 1 {
-		slices.SortFunc(dropped, vclock.Dot.Compare)
-	}
-	s.k.Observe(d) // the dot Next named: Remove does not touch the context
-	s.k.Record(d, e, dropped)
 	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped}
 }
 
@@ -361,7 +358,7 @@ func (s *Set[E]) Collect(stable vclock.Clock) int { return s.k.Collect(stable) }
 // mutate both the original and the clone: they would make different
 // mutations with the same dots.
 func (s *Set[E]) Clone() *Set[E] {
-	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim}
+	return &Set[E]{id: s.id, k: *s.k.Clone(), lim: s.lim, plain: s.plain}
 }
 
 // Equal reports whether s and o are in the same state: the same elements,

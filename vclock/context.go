@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Range is the run of events Lo to Hi (inclusive) of one replica.
@@ -219,6 +220,77 @@ func (c *Context) AddNext(id ReplicaID) Dot {
 	}
 	e.addSpan(span{top + 1, top + 1})
 	return Dot{Replica: id, Seq: top + 1}
+}
+
+// Hint remembers where a replica's entry was last found in a [Context] or
+// a [Clock], so that a writer looking its own entry up at every mutation
+// skips the search: [Context.AddNextHint], [Context.NextHint],
+// [Context.AddHint], [Clock.GetHint] and [Clock.AdvanceHint] take one. A
+// hint is checked before it is trusted (the entry it names must be the
+// replica's), so a stale one, left by entries added or removed since or
+// taken from another context or clock, costs the search and never gives a
+// wrong answer. The zero Hint is ready to use.
+type Hint struct{ i int }
+
+// sameID reports whether a == b, without a call to compare their bytes
+// when they share them, as the copies of a writer's own ID do in the
+// contexts and clocks of its replica.
+func sameID(a, b ReplicaID) bool {
+	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
+}
+
+// findHint is find, trying the entry h names first.
+func (c *Context) findHint(id ReplicaID, h *Hint) (int, bool) {
+	if i := h.i; i < len(c.r) && sameID(c.r[i].id, id) {
+		return i, true
+	}
+	i, ok := c.find(id)
+	if ok {
+		h.i = i
+	}
+	return i, ok
+}
+
+// NextHint is [Context.Next], looking id up through h first.
+func (c *Context) NextHint(id ReplicaID, h *Hint) Dot {
+	i, ok := c.findHint(id, h)
+	if !ok {
+		return Dot{Replica: id, Seq: 1}
+	}
+	top := c.r[i].top()
+	if top >= MaxSeq {
+		return Dot{Replica: id}
+	}
+	return Dot{Replica: id, Seq: top + 1}
+}
+
+// AddNextHint is [Context.AddNext], looking id up through h first.
+func (c *Context) AddNextHint(id ReplicaID, h *Hint) Dot {
+	if i := h.i; i < len(c.r) && sameID(c.r[i].id, id) {
+		if e := &c.r[i]; len(e.extra) == 0 && e.max < MaxSeq {
+			e.max++ // the common case, as in AddNext
+			return Dot{Replica: id, Seq: e.max}
+		}
+	}
+	d := c.AddNext(id)
+	if i, ok := c.find(id); ok {
+		h.i = i
+	}
+	return d
+}
+
+// AddHint is [Context.Add], looking d's replica up through h first.
+func (c *Context) AddHint(d Dot, h *Hint) {
+	if i := h.i; i < len(c.r) && sameID(c.r[i].id, d.Replica) {
+		if e := &c.r[i]; d.Seq == e.max+1 && len(e.extra) == 0 {
+			e.max++ // the common case, as in Add
+			return
+		}
+	}
+	c.Add(d)
+	if i, ok := c.find(d.Replica); ok {
+		h.i = i
+	}
 }
 
 // Merge sets c to the union of c and o. It costs one pass over o's

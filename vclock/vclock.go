@@ -145,6 +145,32 @@ func (c *Clock) Advance(id ReplicaID, n uint64) {
 	}
 }
 
+// GetHint is [Clock.Get], looking id up through h first (see [Hint]).
+func (c Clock) GetHint(id ReplicaID, h *Hint) uint64 {
+	if i := h.i; i < len(c.e) && sameID(c.e[i].id, id) {
+		return c.e[i].n
+	}
+	i, ok := c.find(id)
+	if !ok {
+		return 0
+	}
+	h.i = i
+	return c.e[i].n
+}
+
+// AdvanceHint is [Clock.Advance], looking id up through h first (see
+// [Hint]).
+func (c *Clock) AdvanceHint(id ReplicaID, n uint64, h *Hint) {
+	if i := h.i; i < len(c.e) && sameID(c.e[i].id, id) {
+		c.e[i].n = max(c.e[i].n, n)
+		return
+	}
+	c.Advance(id, n)
+	if i, ok := c.find(id); ok {
+		h.i = i
+	}
+}
+
 // Contains reports whether the event d is among those c has seen.
 func (c Clock) Contains(d Dot) bool { return d.Seq != 0 && d.Seq <= c.Get(d.Replica) }
 

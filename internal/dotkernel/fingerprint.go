@@ -66,7 +66,14 @@ func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
 	if d.Replica != k.fpRep || k.fpRep == "" {
 		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
 	}
-	hd := codec.HashUint(k.fpRepH, d.Seq)
+	return dotHashWith(key, d, codec.HashUint(k.fpRepH, d.Seq))
+}
+
+// dotHashWith is dotHash(key, d) given hd = hashDot(d).
+func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
+	if s, ok := any(key).(string); ok { // the common key, in one assertion
+		return codec.Mix(codec.HashString(codec.HashSeed, s) ^ codec.Mix(hd))
+	}
 	var hk uint64
 	if kd, ok := any(key).(vclock.Dot); ok && kd == d {
 		hk = hd // a dot that is its own key (a map's leaf): hashDot(d), known

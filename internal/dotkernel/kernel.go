@@ -54,8 +54,11 @@ package dotkernel
 import (
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
+	"unsafe"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -134,6 +137,8 @@ type Kernel[K comparable, V any] struct {
 	fpRep  vclock.ReplicaID // the replica last hashed for it, by a mutator
 	fpRepH uint64           // its hash
 
+	w writer // the writer MintPut and MintRemove last wrote as
+
 	// ix finds the keys by their dots, for DeltaSince. It is made with
 	// the first dot the store takes (mutators are exclusive; DeltaSince,
 	// which readers may call at the same time, cannot make it), and built
@@ -163,6 +168,52 @@ type Kernel[K comparable, V any] struct {
 	// against its context. A join with a kernel that does not set it
 	// clears it. The zero value is false: safe, and slower to join.
 	RecordsAll bool
+}
+
+// writer is what MintPut and MintRemove look up for the replica they
+// write as, kept from one call to the next: its index in reps, its hash
+// for the fingerprint, and where its entries were found in the context
+// and in the clocks of the records. Nothing here is trusted without a
+// check: the index is checked against reps, and the hints (see
+// vclock.Hint) against the entries they name, so that no change to the
+// kernel (a join, a retirement, a restore) can leave it stale. Clones,
+// deltas and decoded kernels start without one.
+type writer struct {
+	id      vclock.ReplicaID
+	rep     uint32 // index of id in reps, if reps[rep] == id
+	h       uint64 // codec.HashString(codec.HashSeed, id)
+	ctx     vclock.Hint
+	recMax  vclock.Hint
+	horizon vclock.Hint
+}
+
+// sameID reports whether a == b, without a call to compare their bytes
+// when they share them, as the copies of the writer's ID in reps and in
+// the writer cache do.
+func sameID(a, b vclock.ReplicaID) bool {
+	return len(a) == len(b) && (unsafe.StringData(string(a)) == unsafe.StringData(string(b)) || a == b)
+}
+
+// writer returns the writer cache for id, with its index in reps
+// checked (and id added to reps if needed).
+// MintPut and MintRemove test the cache inline (w.valid) and call it only
+// when that fails.
+func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
+	w := &k.w
+	if !sameID(id, w.id) || id == "" {
+		*w = writer{id: id, h: codec.HashString(codec.HashSeed, string(id))}
+		w.rep = k.repIndex(id)
+		return w
+	}
+	if !w.valid(id, k.reps) {
+		w.rep = k.repIndex(id)
+	}
+	return w
+}
+
+// valid reports whether w is the cache of id, with its index in reps.
+func (w *writer) valid(id vclock.ReplicaID, reps []vclock.ReplicaID) bool {
+	return sameID(id, w.id) && w.rep < uint32(len(reps)) && sameID(reps[w.rep], id) && id != ""
 }
 
 // repIndex returns the index of id in k.reps, adding it if needed.
@@ -735,6 +786,154 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	return dropped
 }
 
+// MintPut is what a local write of key does, in one call: it mints a
+// new dot of replica id (as [Kernel.TryMint]), makes it the only support
+// of key with value v (as [Kernel.Put]), and records the drop of the dots
+// that supported key before (as [Kernel.Record]). It returns the new dot
+// and the dropped dots, sorted by [vclock.Dot.Compare] (nil if there were
+// none); the kernel keeps them in its record, so the caller must not
+// modify them. If id has no sequence number left, it changes nothing and
+// returns the error of [Kernel.Next].
+//
+// It looks id up once per call at most: where the replica's entries are
+// is kept from one call to the next, and checked before it is used.
+func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []vclock.Dot, error) {
+	w := &k.w
+	if !w.valid(id, k.reps) {
+		w = k.writer(id)
+	}
+	d := k.ctx.AddNextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	e := entry[V]{v: v, d: entryInMore}
+	pw, fits := packed(w.rep, d.Seq)
+	if fits {
+		e.d = pw
+	}
+	old, ok := k.m.put(key, e)
+	var dropped []vclock.Dot
+	if ok {
+		dropped = k.ownDots(key, old)
+		if !old.single() {
+			k.shrinkMore(key, nil, 0)
+		}
+	}
+	if !fits {
+		k.setMore(key, []vclock.Dot{d})
+	}
+	if k.ix == nil || k.ix.active { // else noteDot does nothing
+		k.noteDot(w.rep, d.Seq, key)
+	}
+	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
+	if k.Watch != nil {
+		k.Watch(key, v, d, true)
+	}
+	if len(dropped) == 0 {
+		return d, nil, nil
+	}
+	for _, x := range dropped {
+		k.fpSub(key, old.v, x)
+	}
+	if k.ix.active {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
+	}
+	if len(dropped) > 1 {
+		slices.SortFunc(dropped, vclock.Dot.Compare)
+	}
+	k.recordOwn(w, d, key, dropped)
+	return d, dropped, nil
+}
+
+// MintRemove is what a local remove of key does, in one call: if key is
+// present, it drops key's dots (as [Kernel.Remove]), mints a new dot of
+// replica id for the removal and adds it to the context, and records the
+// drop (as [Kernel.Record]). It returns the new dot and the dropped dots,
+// sorted by [vclock.Dot.Compare], which the kernel keeps in its record:
+// the caller must not modify them. If key is absent it changes nothing
+// and returns no dot and nil. If id has no sequence number left and key
+// is present, it changes nothing and returns the error of [Kernel.Next].
+//
+// It looks id up once per call at most, as [Kernel.MintPut] does.
+func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
+	w := &k.w
+	if !w.valid(id, k.reps) {
+		w = k.writer(id)
+	}
+	old, ok := k.m.remove(key)
+	if !ok {
+		return vclock.Dot{}, nil, nil
+	}
+	d := k.ctx.AddNextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		k.m.put(key, old) // as it was: nothing else has changed yet
+		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	var dropped []vclock.Dot
+	if old.single() {
+		x := k.first(old)
+		dropped = append(k.newDots(1), x)
+		if old.rep() == w.rep { // id's hash is known: hash x as MintPut hashed it
+			k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
+			if k.Watch != nil {
+				k.Watch(key, old.v, x, false)
+			}
+		} else {
+			k.fpSub(key, old.v, x)
+		}
+	} else {
+		dropped = k.ownDots(key, old)
+		k.shrinkMore(key, nil, 0)
+		for _, x := range dropped {
+			k.fpSub(key, old.v, x)
+		}
+	}
+	if k.ix.Active() {
+		for _, x := range dropped {
+			k.noteDrop(x)
+		}
+		k.tidy()
+	}
+	// d was beyond the context, and every ghost is within it: d is no
+	// ghost, and applied as soon as it is in the context.
+	k.recordOwn(w, d, key, dropped)
+	return d, dropped, nil
+}
+
+// recordOwn is [Kernel.Record] for the dot d that MintPut or MintRemove
+// just minted for the writer w, and the dots it dropped from the store.
+// It skips what Record checks that such a record cannot fail: d was
+// beyond the context, which holds every recorded dot, so no record has
+// it; and the dropped dots came from the store, sorted, valid, and
+// before d if they are d's replica's (they were in the context). Only
+// the horizon is checked, which a peer's state may have carried beyond
+// the context.
+func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot) {
+	if d.Seq <= k.horizon.GetHint(d.Replica, &w.horizon) {
+		return
+	}
+	limit := k.maxRecords()
+	if n := k.recs.len() + 1 - limit; n > 0 {
+		k.discardOldest(n)
+	}
+	rec, id := k.recs.pushSlot(limit)
+	rec.Dot, rec.Key, rec.Dropped = d, key, dropped
+	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
+	if k.recIdx != nil {
+		k.recIdx[d] = struct{}{}
+	}
+	if k.rix == nil {
+		k.rix = new(Index[uint64])
+	}
+	if k.rix.active {
+		k.rix.Add(w.rep, d.Seq, id)
+		k.tidyRecords()
+	}
+}
+
 // Insert applies a remote mutation that added dot d to key with value v
 // and dropped the dots in dropped, which may support key or any other key.
 // If the mutation was already applied ([Kernel.Applied]) it does nothing.
@@ -932,13 +1131,15 @@ func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 // them.
 func (k *Kernel[K, V]) discardOldest(n int) {
 	for range min(n, k.recs.len()) {
-		r := k.recs.popOldest()
+		d := k.recs.dropOldest()
 		k.capped++
-		k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+		k.horizon.AdvanceHint(d.Replica, d.Seq, &k.w.horizon)
 		if k.recIdx != nil {
-			delete(k.recIdx, r.Dot)
+			delete(k.recIdx, d)
 		}
-		k.noteRecordGone(r.Dot)
+		if k.rix.Active() {
+			k.noteRecordGone(d)
+		}
 	}
 }
 
@@ -1171,9 +1372,28 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// needed (plus one; 0 is not yet looked up): o may name many replicas
 	// its store does not use.
 	tr := make([]uint32, len(o.reps))
+	// trMax and trMore hold, when the contexts share dots, for each of
+	// o's replica indexes translated so far, the prefix of k's context
+	// with no gap (events 1 to trMax) and whether k's context holds later
+	// events of the replica: looked up once per replica o names, not once
+	// per dot, nor for every replica k's context names (a small delta into
+	// a replica that knows many others costs in proportion to the delta).
+	var trMax []uint64
+	var trMore []bool
+	if shared {
+		trMax, trMore = make([]uint64, len(o.reps)), make([]bool, len(o.reps))
+	}
 	trans := func(i uint32) uint32 {
 		if tr[i] == 0 {
-			tr[i] = k.repIndex(o.reps[i]) + 1
+			id := o.reps[i]
+			tr[i] = k.repIndex(id) + 1
+			if shared {
+				n := k.ctx.Prefix(id)
+				if n < vclock.MaxSeq {
+					k.ctx.RangesWithin(id, n+1, vclock.MaxSeq, func(uint64, uint64) { trMore[i] = true })
+				}
+				trMax[i] = n
+			}
 		}
 		return tr[i] - 1
 	}
@@ -1182,57 +1402,126 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
 	}
+	// repH holds the hash of each replica of k, by index, for the
+	// fingerprint, once hashed (hashed says which are).
+	var repH []uint64
+	var hashed []bool
+	fpAdd := func(key K, v V, rep uint32, seq uint64) {
+		for int(rep) >= len(repH) {
+			repH, hashed = append(repH, 0), append(hashed, false)
+		}
+		if !hashed[rep] {
+			repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
+		}
+		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+		k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		if k.Watch != nil {
+			k.Watch(key, v, d, true)
+		}
+	}
+	lastRep, lastH := ^uint32(0), uint64(0) // the replica fpAdd hashed last, and its hash
 	k.makeRoom(o, shared, unseen, trans)
-	for key, oe := range o.m.all {
-		// One probe of k's table per key: where the key is, or would go,
-		// is kept for the write, with nothing changing the table between.
-		e, at, here := k.m.lookup(key)
-		if oe.single() {
-			rep, seq := trans(oe.rep()), oe.seq()
-			switch {
-			case here && e.single() && e.rep() == rep && e.seq() == seq:
-			case !unseen(rep, seq):
-			case here:
-				d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-				if !k.holds(key, e, d) {
-					k.m.setAt(at, true, key, k.addDot(key, e, d))
-					k.noteDot(rep, seq, key)
-					k.fpAdd(key, e.v, d)
+	// When the contexts share no dot (a new replica taking in a peer's
+	// state, say), every dot of o's store is unseen here and not held, so
+	// every one is added, and the fingerprint, a sum over the dots, grows
+	// by o's: it is added once, not hashed again dot by dot. A Watch must
+	// hear of each dot, so it takes the long way.
+	each := shared || !k.removed.isEmpty() || k.Watch != nil
+	if !each {
+		k.fp += o.fp
+	}
+	// A table that starts growing during the join moves its keys into
+	// the larger array a few at a time, as inserts follow, and until they
+	// have all moved every look-up of a key not in the new array probes
+	// the old one too. When o is at least half k's size, the join costs
+	// about as much as moving every key: the keys are moved at once, and
+	// the look-ups that follow probe one array.
+	bulk := 2*o.m.len() >= k.m.len()
+	// The slots of o's table are read in place, in the order o.m.all
+	// yields them, without a call per key.
+	for _, arr := range o.m.arrays() {
+		for g, cw := range arr.ctrl {
+			for mk := ^cw & msb; mk != 0; mk &= mk - 1 {
+				sl := &arr.slots[g*groupSize+bits.TrailingZeros64(mk)/8]
+				key, oe := sl.key, sl.e
+				if bulk && k.m.oldCtrl != nil {
+					k.m.drain()
 				}
-			default:
-				w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
-				if w == 0 {
-					k.m.setAt(at, false, key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
-				} else {
-					k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
+				// One probe of k's table per key: where the key is, or
+				// would go, is kept for the write, with nothing changing
+				// the table between.
+				e, at, here := k.m.lookup(key)
+				if oe.single() {
+					// trans and unseen written out: the dot is seen if it
+					// is within the prefix of k's context that has no gap;
+					// beyond it, unseen is asked only if k's context has a
+					// later run of the replica or something was removed.
+					orep, seq := oe.rep(), oe.seq()
+					if tr[orep] == 0 {
+						trans(orep)
+					}
+					rep := tr[orep] - 1
+					switch {
+					case here && e.single() && e.rep() == rep && e.seq() == seq:
+					case shared && seq <= trMax[orep]: // seen
+					case (shared && trMore[orep] || !k.removed.isEmpty()) && !unseen(rep, seq):
+					case here:
+						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+						if !k.holds(key, e, d) {
+							k.m.setAt(at, true, key, k.addDot(key, e, d))
+							k.noteDot(rep, seq, key)
+							if each {
+								fpAdd(key, e.v, rep, seq)
+							}
+						}
+					default:
+						w, _ := packed(rep, seq) // 0 if k's index of the replica does not fit
+						if w == 0 {
+							k.m.setAt(at, false, key, k.single(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}))
+						} else {
+							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
+						}
+						if k.ix == nil || k.ix.active { // else noteDot does nothing
+							k.noteDot(rep, seq, key)
+						}
+						switch {
+						case !each:
+						case rep == lastRep && k.Watch == nil: // fpAdd, written out
+							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
+						default:
+							fpAdd(key, oe.v, rep, seq)
+							lastRep, lastH = rep, repH[rep]
+						}
+						grew = noteNew(key, gone) || grew
+					}
+					continue
 				}
-				k.noteDot(rep, seq, key)
-				k.fpAdd(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq})
-				grew = noteNew(key, gone) || grew
+				var add []vclock.Dot
+				for _, d := range o.dotsOf(key, oe) {
+					if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
+						add = append(add, d)
+					}
+				}
+				switch {
+				case len(add) == 0:
+				case here:
+					k.m.set(key, k.addDots(key, e, add))
+				default:
+					k.setEntry(key, oe.v, add)
+					grew = noteNew(key, gone) || grew
+				}
+				val := oe.v
+				if here {
+					val = e.v
+				}
+				for _, d := range add {
+					rep := trans(o.repOf(d))
+					k.noteDot(rep, d.Seq, key)
+					if each {
+						fpAdd(key, val, rep, d.Seq)
+					}
+				}
 			}
-			continue
-		}
-		var add []vclock.Dot
-		for _, d := range o.dotsOf(key, oe) {
-			if unseen(trans(o.repOf(d)), d.Seq) && !(here && k.holds(key, e, d)) {
-				add = append(add, d)
-			}
-		}
-		switch {
-		case len(add) == 0:
-		case here:
-			k.m.set(key, k.addDots(key, e, add))
-		default:
-			k.setEntry(key, oe.v, add)
-			grew = noteNew(key, gone) || grew
-		}
-		val := oe.v
-		if here {
-			val = e.v
-		}
-		for _, d := range add {
-			k.noteDot(trans(o.repOf(d)), d.Seq, key)
-			k.fpAdd(key, val, d)
 		}
 	}
 	return grew
@@ -1280,6 +1569,9 @@ func (k *Kernel[K, V]) repOf(d vclock.Dot) uint32 {
 // noteNew reports whether key, which just appeared, is new: not dropped
 // earlier in the same join (which would be no change).
 func noteNew[K comparable](key K, gone map[K]struct{}) bool {
+	if len(gone) == 0 {
+		return true
+	}
 	if _, was := gone[key]; was {
 		delete(gone, key)
 		return false

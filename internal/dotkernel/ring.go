@@ -1,6 +1,10 @@
 package dotkernel
 
-import "math"
+import (
+	"math"
+
+	"github.com/activeactive/crdt/vclock"
+)
 
 // ring holds the drop records, oldest first, in a circular buffer that
 // reuses its slots once it reaches the cap on records, so that keeping the
@@ -70,6 +74,19 @@ func (r *ring[K]) push(x Record[K], limit int) uint64 {
 	return r.next - 1
 }
 
+// pushSlot adds a zero record as the newest and returns where it is, for
+// the caller to fill in place, and its id; it grows the ring as push does.
+func (r *ring[K]) pushSlot(limit int) (*Record[K], uint64) {
+	if r.n == r.size {
+		r.grow(limit)
+	}
+	p := r.slot(r.n)
+	*r.id(p) = r.next
+	r.n++
+	r.next++
+	return r.rec(p), r.next - 1
+}
+
 // grow makes room for one more record in a full ring.
 func (r *ring[K]) grow(limit int) {
 	if r.head != 0 {
@@ -109,14 +126,15 @@ func (r *ring[K]) appendDecoded(x Record[K]) {
 	r.push(x, math.MaxInt)
 }
 
-// popOldest removes and returns the oldest record.
-func (r *ring[K]) popOldest() Record[K] {
+// dropOldest removes the oldest record and returns its dot (all its
+// discarders need), without a copy of the record.
+func (r *ring[K]) dropOldest() vclock.Dot {
 	p := r.rec(r.head)
-	x := *p
+	d := p.Dot
 	*p = Record[K]{}
 	r.head = r.slot(1)
 	r.n--
-	return x
+	return d
 }
 
 // slice returns the records, oldest first, in a new slice.

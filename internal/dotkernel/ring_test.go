@@ -35,8 +35,8 @@ func TestRingAgainstSlice(t *testing.T) {
 			switch op := rapid.IntRange(0, 19).Draw(t, "op"); {
 			case op < 14: // a push, discarding first as the kernel does
 				for len(model)+1 > limit {
-					if x := r.popOldest(); x.Dot.Seq != model[0].seq {
-						t.Fatalf("step %d: popped %v, want seq %d", step, x.Dot, model[0].seq)
+					if d := r.dropOldest(); d.Seq != model[0].seq {
+						t.Fatalf("step %d: dropped %v, want seq %d", step, d, model[0].seq)
 					}
 					model = model[1:]
 				}
@@ -48,7 +48,7 @@ func TestRingAgainstSlice(t *testing.T) {
 				model = append(model, held{next, id})
 			case op < 16:
 				if len(model) > 0 {
-					r.popOldest()
+					r.dropOldest()
 					model = model[1:]
 				}
 			case op < 18:
