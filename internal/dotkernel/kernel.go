@@ -916,11 +916,22 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 		return
 	}
 	limit := k.maxRecords()
-	if n := k.recs.len() + 1 - limit; n > 0 {
-		k.discardOldest(n)
+	var rec *Record[K]
+	var id uint64
+	if n := k.recs.len() + 1 - limit; n == 1 && k.recs.full() {
+		// At the cap, with as many slots as records (the rule once the
+		// cap is reached, for a cap of whole chunks): the oldest record's
+		// slot takes the new one, without clearing it first.
+		var old vclock.Dot
+		old, rec, id = k.recs.rotate()
+		k.discarded(old)
+	} else {
+		if n > 0 {
+			k.discardOldest(n)
+		}
+		rec, id = k.recs.pushSlot(limit)
 	}
-	rec, id := k.recs.pushSlot(limit)
-	rec.Dot, rec.Key, rec.Dropped = d, key, dropped
+	*rec = Record[K]{Dot: d, Key: key, Dropped: dropped}
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
@@ -1131,15 +1142,20 @@ func canonDropped(d vclock.Dot, dropped []vclock.Dot) []vclock.Dot {
 // them.
 func (k *Kernel[K, V]) discardOldest(n int) {
 	for range min(n, k.recs.len()) {
-		d := k.recs.dropOldest()
-		k.capped++
-		k.horizon.AdvanceHint(d.Replica, d.Seq, &k.w.horizon)
-		if k.recIdx != nil {
-			delete(k.recIdx, d)
-		}
-		if k.rix.Active() {
-			k.noteRecordGone(d)
-		}
+		k.discarded(k.recs.dropOldest())
+	}
+}
+
+// discarded advances the horizon past the dot d of a record just
+// discarded by the cap, and forgets d in the indexes of records.
+func (k *Kernel[K, V]) discarded(d vclock.Dot) {
+	k.capped++
+	k.horizon.AdvanceHint(d.Replica, d.Seq, &k.w.horizon)
+	if k.recIdx != nil {
+		delete(k.recIdx, d)
+	}
+	if k.rix.Active() {
+		k.noteRecordGone(d)
 	}
 }
 

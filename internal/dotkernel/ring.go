@@ -87,6 +87,24 @@ func (r *ring[K]) pushSlot(limit int) (*Record[K], uint64) {
 	return r.rec(p), r.next - 1
 }
 
+// full reports whether every slot holds a record, so that a push would
+// grow the ring.
+func (r *ring[K]) full() bool { return r.n == r.size }
+
+// rotate is dropOldest and pushSlot in one, for a full ring that is to
+// keep its length: the slot of the oldest record becomes the newest
+// record's, with a new id. It returns the dot of the record that was
+// there, and the slot, still holding that record for the caller to
+// overwrite whole (its Dot, Key and Dropped), and its id.
+func (r *ring[K]) rotate() (vclock.Dot, *Record[K], uint64) {
+	p := r.head
+	rec := r.rec(p)
+	*r.id(p) = r.next
+	r.next++
+	r.head = r.slot(1)
+	return rec.Dot, rec, r.next - 1
+}
+
 // grow makes room for one more record in a full ring.
 func (r *ring[K]) grow(limit int) {
 	if r.head != 0 {

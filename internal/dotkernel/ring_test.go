@@ -34,6 +34,19 @@ func TestRingAgainstSlice(t *testing.T) {
 		for step := range rapid.IntRange(0, 1500).Draw(t, "steps") {
 			switch op := rapid.IntRange(0, 19).Draw(t, "op"); {
 			case op < 14: // a push, discarding first as the kernel does
+				if len(model)+1-limit == 1 && r.full() && rapid.Bool().Draw(t, "rotate") {
+					d, rec, id := r.rotate()
+					if d.Seq != model[0].seq {
+						t.Fatalf("step %d: rotated out %v, want seq %d", step, d, model[0].seq)
+					}
+					next++
+					*rec = Record[string]{Dot: vclock.Dot{Replica: "a", Seq: next}}
+					if id != next-1 {
+						t.Fatalf("step %d: rotate returned id %d, want %d", step, id, next-1)
+					}
+					model = append(model[1:], held{next, id})
+					break
+				}
 				for len(model)+1 > limit {
 					if d := r.dropOldest(); d.Seq != model[0].seq {
 						t.Fatalf("step %d: dropped %v, want seq %d", step, d, model[0].seq)
