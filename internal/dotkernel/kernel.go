@@ -196,17 +196,23 @@ func sameID(a, b vclock.ReplicaID) bool {
 
 // writer returns the writer cache for id, with its index in reps
 // checked (and id added to reps if needed).
-// MintPut and MintRemove test the cache inline (w.valid) and call it only
+// MintPut and MintRemove test the cache inline (w.shared) and call it only
 // when that fails.
+//
+// It leaves the cache, and id's entry in reps, holding id itself (the
+// same bytes, not a copy), so that the next call with id passes
+// w.shared.
 func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
 	w := &k.w
 	if !sameID(id, w.id) || id == "" {
 		*w = writer{id: id, h: codec.HashString(codec.HashSeed, string(id))}
 		w.rep = k.repIndex(id)
-		return w
-	}
-	if !w.valid(id, k.reps) {
+	} else if !w.valid(id, k.reps) {
 		w.rep = k.repIndex(id)
+	}
+	w.id = id
+	if id != "" {
+		k.reps[w.rep] = id // equal to what was there: now its very bytes
 	}
 	return w
 }
@@ -214,6 +220,20 @@ func (k *Kernel[K, V]) writer(id vclock.ReplicaID) *writer {
 // valid reports whether w is the cache of id, with its index in reps.
 func (w *writer) valid(id vclock.ReplicaID, reps []vclock.ReplicaID) bool {
 	return sameID(id, w.id) && w.rep < uint32(len(reps)) && sameID(reps[w.rep], id) && id != ""
+}
+
+// shared is valid, answered by the addresses of the bytes alone: it
+// reports whether id, w.id and id's entry in reps are one string, not
+// empty. When it is false, writer does the full check (and makes the
+// three one string).
+func (w *writer) shared(id vclock.ReplicaID, reps []vclock.ReplicaID) bool {
+	if w.rep >= uint32(len(reps)) {
+		return false
+	}
+	r := reps[w.rep]
+	p := unsafe.StringData(string(id))
+	return p == unsafe.StringData(string(w.id)) && p == unsafe.StringData(string(r)) &&
+		len(id) == len(w.id) && len(id) == len(r) && len(id) > 0
 }
 
 // repIndex returns the index of id in k.reps, adding it if needed.
@@ -799,7 +819,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 // is kept from one call to the next, and checked before it is used.
 func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []vclock.Dot, error) {
 	w := &k.w
-	if !w.valid(id, k.reps) {
+	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
 	d := k.ctx.AddNextHint(id, &w.ctx)
@@ -860,7 +880,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 // It looks id up once per call at most, as [Kernel.MintPut] does.
 func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
 	w := &k.w
-	if !w.valid(id, k.reps) {
+	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
 	old, ok := k.m.remove(key)
