@@ -951,7 +951,14 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 		}
 		rec, id = k.recs.pushSlot(limit)
 	}
-	*rec = Record[K]{Dot: d, Key: key, Dropped: dropped}
+	// Field by field, rather than a copy of the whole record, which
+	// costs a bulk write barrier while the collector marks; and the
+	// replica only if the slot does not hold that very string already
+	// (a slot the writer's own record left, at the cap).
+	if len(rec.Dot.Replica) != len(d.Replica) || unsafe.StringData(string(rec.Dot.Replica)) != unsafe.StringData(string(d.Replica)) {
+		rec.Dot.Replica = d.Replica
+	}
+	rec.Dot.Seq, rec.Key, rec.Dropped = d.Seq, key, dropped
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
