@@ -70,6 +70,7 @@ type Map[K comparable, V any] struct {
 	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
 	ctx   vclock.Context               // every write seen
+	ctxAt vclock.Hint                  // where id's entry of ctx was last found; checked before use
 	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
 	nDel  int                          // delete markers in m
 	gcN   uint64                       // delete markers collected (see gc.go)
@@ -279,7 +280,7 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		m.failed(op, k, v, del, err)
 		return
 	}
-	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
+	d := m.ctx.AddNextHint(m.id, &m.ctxAt) // changes nothing if no dot is left
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
 		m.failed(op, k, v, del, nil)
 		return
