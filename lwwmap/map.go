@@ -280,7 +280,10 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		m.failed(op, k, v, del, err)
 		return
 	}
-	d := m.ctx.AddNextHint(m.id, &m.ctxAt) // changes nothing if no dot is left
+	d := vclock.Dot{Replica: m.id, Seq: m.ctx.TryAddNext(m.id, &m.ctxAt)} // inlined
+	if d.Seq == 0 {
+		d = m.ctx.AddNextHint(m.id, &m.ctxAt) // changes nothing if no dot is left
+	}
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
 		m.failed(op, k, v, del, nil)
 		return

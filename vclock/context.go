@@ -266,12 +266,30 @@ func (c *Context) NextHint(id ReplicaID, h *Hint) Dot {
 
 // AddNextHint is [Context.AddNext], looking id up through h first.
 func (c *Context) AddNextHint(id ReplicaID, h *Hint) Dot {
-	if i := h.i; i < len(c.r) && sameID(c.r[i].id, id) {
-		if e := &c.r[i]; len(e.extra) == 0 && e.max < MaxSeq {
+	if seq := c.TryAddNext(id, h); seq != 0 {
+		return Dot{Replica: id, Seq: seq}
+	}
+	return c.addNextHint(id, h)
+}
+
+// TryAddNext is the common case of [Context.AddNextHint] alone, small
+// enough for the compiler to inline into a writer's mutator: if h names
+// id's entry, and the entry is one run from 1 below [MaxSeq], it adds the
+// next dot of id and returns its sequence number. Otherwise it changes
+// nothing and returns 0, and the caller mints its dot with AddNextHint.
+func (c *Context) TryAddNext(id ReplicaID, h *Hint) uint64 {
+	if i := uint(h.i); i < uint(len(c.r)) {
+		if e := &c.r[i]; len(e.extra) == 0 && e.max < MaxSeq && sameID(e.id, id) {
 			e.max++ // the common case, as in AddNext
-			return Dot{Replica: id, Seq: e.max}
+			return e.max
 		}
 	}
+	return 0
+}
+
+// addNextHint is AddNextHint past its common case: AddNext, and h set to
+// where id's entry is now.
+func (c *Context) addNextHint(id ReplicaID, h *Hint) Dot {
 	d := c.AddNext(id)
 	if i, ok := c.find(id); ok {
 		h.i = i

@@ -30,7 +30,7 @@ func TestHintsMatchPlainLookups(t *testing.T) {
 		for range rapid.IntRange(0, 60).Draw(t, "steps") {
 			id := idOf(rapid.IntRange(0, len(ids)-1).Draw(t, "id"), rapid.Bool().Draw(t, "copied"))
 			h := &hints[rapid.IntRange(0, 1).Draw(t, "hint")]
-			switch rapid.IntRange(0, 6).Draw(t, "op") {
+			switch rapid.IntRange(0, 7).Draw(t, "op") {
 			case 0:
 				got, want := hc.AddNextHint(id, h), plainC.AddNext(id)
 				if got != want {
@@ -62,6 +62,13 @@ func TestHintsMatchPlainLookups(t *testing.T) {
 				o.Add(vclock.Dot{Replica: crdt.ReplicaID("0" + string(id)), Seq: 1})
 				hc.Merge(&o)
 				plainC.Merge(&o)
+			case 7:
+				// TryAddNext adds what AddNext would, or nothing.
+				if seq := hc.TryAddNext(id, h); seq != 0 {
+					if want := plainC.AddNext(id); want != (vclock.Dot{Replica: id, Seq: seq}) {
+						t.Fatalf("TryAddNext(%s) = %d, AddNext %v", id, seq, want)
+					}
+				}
 			}
 			if !hc.Equal(&plainC) || !kc.Equal(plainK) {
 				t.Fatalf("with hints %s %v, without %s %v", hc.String(), kc, plainC.String(), plainK)
