@@ -291,8 +291,11 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	ts := m.clk.Now()
 	op.key, op.value, op.ts, op.dot, op.del = k, v, ts, d, del
 	if len(m.ttl) > 0 {
-		op.drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
-		m.recordDrops(d, k, op.drops)
+		// A put or delete clears the expiry it has seen.
+		if drops := m.clearTTL(k); drops != "" {
+			op.x = opMore{drops: drops}
+			m.recordDrops(d, k, drops)
+		}
 	}
 	if m.nDel == 0 && !del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
@@ -332,7 +335,7 @@ func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
 	} else {
 		err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
 	}
-	*op = Op[K, V]{key: k, value: v, del: del, err: err}
+	*op = Op[K, V]{key: k, value: v, del: del, x: opMore{err: err}}
 }
 
 // writeLatest makes the local put op (all but its base, which it sets)
@@ -691,7 +694,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 		return false, err
 	}
 	if m.ctx.Contains(op.dot) {
-		if op.kind == 0 {
+		if op.kind() == 0 {
 			m.seenAgain(&op)
 		}
 		return false, nil
@@ -705,12 +708,13 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: key of write %v: %v", ErrInvalidOp, op.dot, err)
 	}
-	if op.kind != 0 {
+	if op.kind() != 0 {
 		return m.applyTTL(&op), nil
 	}
 	m.ctx.Add(op.dot)
-	ttlChanged := len(op.drops) > 0 && m.dropTTL(op.key, op.drops)
-	m.recordDrops(op.dot, op.key, op.drops)
+	drops := op.drops()
+	ttlChanged := len(drops) > 0 && m.dropTTL(op.key, drops)
+	m.recordDrops(op.dot, op.key, drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
 		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
