@@ -261,7 +261,7 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotke
 // that k and v can be encoded and that a dot can be minted; if not, it
 // changes nothing (the clock is not read) and returns an op carrying the
 // error, which its MarshalBinary and [Map.Apply] report. The op is made
-// in *op, which is the zero Op.
+// in *op, the zero Op with key k, value v and del set.
 func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
@@ -280,16 +280,16 @@ func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
 		m.failed(op, k, v, del, err)
 		return
 	}
-	d := vclock.Dot{Replica: m.id, Seq: m.ctx.TryAddNext(m.id, &m.ctxAt)} // inlined
+	d := vclock.Dot{Replica: m.id, Seq: m.ctx.TryAddNext(m.id, &m.ctxAt)} // inlined; within MaxSeq
 	if d.Seq == 0 {
 		d = m.ctx.AddNextHint(m.id, &m.ctxAt) // changes nothing if no dot is left
-	}
-	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		m.failed(op, k, v, del, nil)
-		return
+		if d.Seq == 0 || d.Seq > vclock.MaxSeq {
+			m.failed(op, k, v, del, nil)
+			return
+		}
 	}
 	ts := m.clk.Now()
-	op.key, op.value, op.ts, op.dot, op.del = k, v, ts, d, del
+	op.ts, op.dot = ts, d // key, value and del are set
 	if len(m.ttl) > 0 {
 		// A put or delete clears the expiry it has seen.
 		if drops := m.clearTTL(k); drops != "" {
@@ -601,7 +601,8 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 // too far ahead: it keeps winning until the clock catches up with it.
 //
 // Put panics on a map without a replica ID or clock (the zero value).
-func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
+func (m *Map[K, V]) Put(k K, v V) Op[K, V] {
+	op := Op[K, V]{key: k, value: v} // here, where Put is inlined: not through a pointer
 	m.write(&op, k, v, false)
 	return op
 }
@@ -620,7 +621,7 @@ func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
 // MarshalBinary reports the error.
 func (m *Map[K, V]) Delete(k K) Op[K, V] {
 	var zero V
-	var op Op[K, V]
+	op := Op[K, V]{key: k, del: true}
 	m.write(&op, k, zero, true)
 	return op
 }
