@@ -277,9 +277,13 @@ func (c *Context) AddNextHint(id ReplicaID, h *Hint) Dot {
 // id's entry, and the entry is one run from 1 below [MaxSeq], it adds the
 // next dot of id and returns its sequence number. Otherwise it changes
 // nothing and returns 0, and the caller mints its dot with AddNextHint.
+// It knows id's entry only by the bytes of id: an entry whose ID is an
+// equal string with bytes of its own is left to AddNextHint, which then
+// gives the entry id's bytes, so that the next TryAddNext knows it.
 func (c *Context) TryAddNext(id ReplicaID, h *Hint) uint64 {
 	if i := uint(h.i); i < uint(len(c.r)) {
-		if e := &c.r[i]; len(e.extra) == 0 && e.max < MaxSeq && sameID(e.id, id) {
+		e := &c.r[i]
+		if unsafe.StringData(string(e.id)) == unsafe.StringData(string(id)) && len(e.id) == len(id) && len(e.extra) == 0 && e.max < MaxSeq {
 			e.max++ // the common case, as in AddNext
 			return e.max
 		}
@@ -287,12 +291,14 @@ func (c *Context) TryAddNext(id ReplicaID, h *Hint) uint64 {
 	return 0
 }
 
-// addNextHint is AddNextHint past its common case: AddNext, and h set to
-// where id's entry is now.
+// addNextHint is AddNextHint past its common case: AddNext, h set to
+// where id's entry is now, and the entry's ID made id itself (an equal
+// string), for TryAddNext.
 func (c *Context) addNextHint(id ReplicaID, h *Hint) Dot {
 	d := c.AddNext(id)
 	if i, ok := c.find(id); ok {
 		h.i = i
+		c.r[i].id = id
 	}
 	return d
 }

@@ -76,3 +76,33 @@ func TestHintsMatchPlainLookups(t *testing.T) {
 		}
 	})
 }
+
+// TestTryAddNextLearnsTheWritersBytes checks that TryAddNext refuses an
+// entry whose ID is an equal string with bytes of its own (a replica's
+// entry taken in from elsewhere), changing nothing, and that once
+// AddNextHint has minted a dot through the same hint, TryAddNext mints
+// the next ones itself.
+func TestTryAddNextLearnsTheWritersBytes(t *testing.T) {
+	id := crdt.ReplicaID("writer")
+	var from vclock.Context
+	for seq := range uint64(3) {
+		from.Add(vclock.Dot{Replica: crdt.ReplicaID(string([]byte(id))), Seq: seq + 1})
+	}
+	var c vclock.Context
+	c.Add(vclock.Dot{Replica: "a", Seq: 1})
+	c.Merge(&from)
+	var h vclock.Hint
+	c.NextHint(id, &h) // h names the entry
+	if seq := c.TryAddNext(id, &h); seq != 0 || c.Next(id).Seq != 4 {
+		t.Fatalf("TryAddNext through an entry of other bytes = %d, next %v", seq, c.Next(id))
+	}
+	if d := c.AddNextHint(id, &h); d.Seq != 4 {
+		t.Fatalf("AddNextHint = %v, want seq 4", d)
+	}
+	if seq := c.TryAddNext(id, &h); seq != 5 {
+		t.Fatalf("TryAddNext after AddNextHint = %d, want 5", seq)
+	}
+	if c.Next(id).Seq != 6 || c.Next("a").Seq != 2 {
+		t.Fatalf("context %s", c.String())
+	}
+}
