@@ -53,12 +53,6 @@ type opMore struct {
 	drops dotList       // the expire and persist writes of the key it overwrote (see ttl.go)
 }
 
-// more returns what the op holds of opMore, zero if nothing.
-func (op *Op[K, V]) more() opMore {
-	x, _ := op.x.(opMore)
-	return x
-}
-
 // setMore makes x what the op holds of opMore.
 func (op *Op[K, V]) setMore(x opMore) {
 	if x == (opMore{}) {
