@@ -65,35 +65,39 @@ func (op *Op[K, V]) setMore(x opMore) {
 // failure returns why the mutator that returned the op changed nothing,
 // or nil.
 func (op *Op[K, V]) failure() error {
-	if x, ok := op.x.(opMore); ok {
-		return x.err
+	if op.x == nil {
+		return nil
 	}
-	return nil
+	x, _ := op.x.(opMore)
+	return x.err
 }
 
 // kind returns opExpire or opPersist, or 0 for a put or delete.
 func (op *Op[K, V]) kind() uint8 {
-	if x, ok := op.x.(opMore); ok {
-		return x.kind
+	if op.x == nil {
+		return 0
 	}
-	return 0
+	x, _ := op.x.(opMore)
+	return x.kind
 }
 
 // ttl returns the time to live of an expire, or 0.
 func (op *Op[K, V]) ttl() time.Duration {
-	if x, ok := op.x.(opMore); ok {
-		return x.ttl
+	if op.x == nil {
+		return 0
 	}
-	return 0
+	x, _ := op.x.(opMore)
+	return x.ttl
 }
 
 // drops returns the expire and persist writes of the key the op
 // overwrote.
 func (op *Op[K, V]) drops() dotList {
-	if x, ok := op.x.(opMore); ok {
-		return x.drops
+	if op.x == nil {
+		return ""
 	}
-	return ""
+	x, _ := op.x.(opMore)
+	return x.drops
 }
 
 // Key returns the key written.
@@ -123,9 +127,13 @@ func (op Op[K, V]) Dot() vclock.Dot { return op.dot }
 
 // check reports why op cannot name a write, or nil.
 func (op *Op[K, V]) check() error {
+	var x opMore // zero if the op holds none
+	if op.x != nil {
+		x, _ = op.x.(opMore)
+	}
 	switch {
-	case op.failure() != nil:
-		return op.failure()
+	case x.err != nil:
+		return x.err
 	case op.dot.Replica == "":
 		return fmt.Errorf("%w: empty replica ID", ErrInvalidOp)
 	case op.dot.Seq == 0:
@@ -136,16 +144,16 @@ func (op *Op[K, V]) check() error {
 		return fmt.Errorf("%w: timestamp %v has no wall time", ErrInvalidOp, op.ts)
 	case op.del && !reflect.ValueOf(&op.value).Elem().IsZero():
 		return fmt.Errorf("%w: delete of dot %v carries a value", ErrInvalidOp, op.dot)
-	case op.kind() != 0 && (op.del || !reflect.ValueOf(&op.value).Elem().IsZero()):
+	case x.kind != 0 && (op.del || !reflect.ValueOf(&op.value).Elem().IsZero()):
 		return fmt.Errorf("%w: expire or persist of dot %v carries a value", ErrInvalidOp, op.dot)
-	case op.kind() == opExpire && op.ttl() <= 0:
-		return fmt.Errorf("%w: expire of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl())
-	case op.kind() == opPersist && op.ttl() != 0:
-		return fmt.Errorf("%w: persist of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl())
-	case op.kind() > opPersist:
-		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, op.kind())
+	case x.kind == opExpire && x.ttl <= 0:
+		return fmt.Errorf("%w: expire of dot %v with time to live %v", ErrInvalidOp, op.dot, x.ttl)
+	case x.kind == opPersist && x.ttl != 0:
+		return fmt.Errorf("%w: persist of dot %v with time to live %v", ErrInvalidOp, op.dot, x.ttl)
+	case x.kind > opPersist:
+		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, x.kind)
 	}
-	for d := range op.drops().all() {
+	for d := range x.drops.all() {
 		if d.Replica == "" || d.Seq == 0 || d.Seq > vclock.MaxSeq || d == op.dot {
 			return fmt.Errorf("%w: write %v overwrites the invalid dot %v", ErrInvalidOp, op.dot, d)
 		}
