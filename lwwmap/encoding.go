@@ -93,10 +93,10 @@ func (op Op[K, V]) MarshalBinary() ([]byte, error) {
 	if err := op.check(); err != nil {
 		return nil, err
 	}
-	if op.kind != 0 {
+	if op.kind() != 0 {
 		return op.marshalTTL()
 	}
-	if op.ts.Wall > maxOpWall || len(op.drops) > 0 {
+	if op.ts.Wall > maxOpWall || len(op.drops()) > 0 {
 		return op.marshalV1()
 	}
 	kind := codec.KindMapPut
@@ -138,7 +138,7 @@ func (op Op[K, V]) marshalV1() ([]byte, error) {
 	if !op.base.IsZero() {
 		n += baseFields
 	}
-	if len(op.drops) > 0 {
+	if len(op.drops()) > 0 {
 		n++
 	}
 	w := codec.NewWriter(kind, 32)
@@ -152,8 +152,8 @@ func (op Op[K, V]) marshalV1() ([]byte, error) {
 	if !op.base.IsZero() {
 		wire.PutTimestamp(w, op.base)
 	}
-	if len(op.drops) > 0 {
-		putDots(w, op.drops)
+	if len(op.drops()) > 0 {
+		putDots(w, op.drops())
 	}
 	return w.Bytes()
 }
@@ -210,7 +210,9 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 		op.base = wire.GetTimestamp(r)
 	}
 	if (n-want)%2 == 1 {
-		op.drops = makeDotList(getDots(r, op.dot))
+		if ds := makeDotList(getDots(r, op.dot)); ds != "" {
+			op.x = opMore{drops: ds}
+		}
 	}
 	if err := r.Done(); err != nil {
 		return Op[K, V]{}, err
@@ -892,7 +894,7 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 	if o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("lwwmap: write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
-	for d := range o.drops.all() {
+	for d := range o.drops().all() {
 		if d.Replica.Name() != from.Name() && !m.ctx.Contains(d) {
 			return false, fmt.Errorf("lwwmap: write %v received from %q overwrites %v: %w", o.dot, from, d, vclock.ErrUnseen)
 		}

@@ -70,6 +70,7 @@ type Map[K comparable, V any] struct {
 	repIdx map[vclock.ReplicaID]uint32 // index of reps, built once it grows
 
 	ctx   vclock.Context               // every write seen
+	ctxAt vclock.Hint                  // where id's entry of ctx was last found; checked before use
 	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
 	nDel  int                          // delete markers in m
 	gcN   uint64                       // delete markers collected (see gc.go)
@@ -256,79 +257,88 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotke
 	return (ok && !old.deleted()) || !e.deleted()
 }
 
-// write makes a local write of k: a put of v, or a delete. It checks first
-// that k and v can be encoded and that a dot can be minted; if not, it
-// changes nothing (the clock is not read) and returns an op carrying the
-// error, which its MarshalBinary and [Map.Apply] report. The op is made
-// in *op, which is the zero Op.
-func (m *Map[K, V]) write(op *Op[K, V], k K, v V, del bool) {
+// write makes the local write *op names: a put of op.value at op.key, or a
+// delete of op.key if op.del. It checks first that the key and value can
+// be encoded and that a dot can be minted; if not, it changes nothing (the
+// clock is not read) and makes *op an op carrying the error, which its
+// MarshalBinary and [Map.Apply] report. Otherwise it fills in the op's
+// timestamp, dot, base and drops. The key, value and flag are read from
+// *op where they are needed rather than passed, so that write's frame
+// keeps no copy of them.
+func (m *Map[K, V]) write(op *Op[K, V]) {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
 	var kh uint64
 	var err error
-	if ks, ok := any(k).(string); ok {
+	if ks, ok := any(op.key).(string); ok {
 		kh = codec.HashString(codec.HashSeed, ks) // what HashValue does, sooner
 	} else {
-		kh, err = codec.HashValue(codec.HashSeed, k)
+		kh, err = codec.HashValue(codec.HashSeed, op.key)
 	}
-	if _, ok := any(v).(string); !ok && err == nil && !del {
-		err = codec.CheckValue(v) // a string always encodes
+	if _, ok := any(op.value).(string); !ok && err == nil && !op.del {
+		err = codec.CheckValue(op.value) // a string always encodes
 	}
 	if err != nil {
-		m.failed(op, k, v, del, err)
+		m.failed(op, err)
 		return
 	}
-	d := m.ctx.AddNext(m.id) // changes nothing if no dot is left
-	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		m.failed(op, k, v, del, nil)
-		return
+	d := vclock.Dot{Replica: m.id, Seq: m.ctx.TryAddNext(m.id, &m.ctxAt)} // inlined; within MaxSeq
+	if d.Seq == 0 {
+		d = m.ctx.AddNextHint(m.id, &m.ctxAt) // changes nothing if no dot is left
+		if d.Seq == 0 || d.Seq > vclock.MaxSeq {
+			m.failed(op, nil)
+			return
+		}
 	}
 	ts := m.clk.Now()
-	op.key, op.value, op.ts, op.dot, op.del = k, v, ts, d, del
+	op.ts, op.dot = ts, d
 	if len(m.ttl) > 0 {
-		op.drops = m.clearTTL(k) // a put or delete clears the expiry it has seen
-		m.recordDrops(d, k, op.drops)
+		// A put or delete clears the expiry it has seen.
+		if drops := m.clearTTL(op.key); drops != "" {
+			op.x = opMore{drops: drops}
+			m.recordDrops(d, op.key, drops)
+		}
 	}
-	if m.nDel == 0 && !del && ts.After(m.maxTS) {
+	if m.nDel == 0 && !op.del && ts.After(m.maxTS) {
 		// The common case: the write is later than every entry, and no
 		// marker can be overwritten. A new key's entry is written in the
 		// slot its one probe found.
 		m.makeIndex()
-		e, at := m.m.Lookup(k)
+		e, at := m.m.Lookup(op.key)
 		if e != nil {
 			m.writeLatest(op, kh, e)
 			return
 		}
-		e = m.m.Add(at, k)
-		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, d.Seq, v
+		e = m.m.Add(at, op.key)
+		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, d.Seq, op.value
 		if len(m.lostTo) > 0 {
-			delete(m.lostTo, k)
+			delete(m.lostTo, op.key)
 		}
 		m.maxTS = ts
 		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
-			m.ix.Add(m.self, d.Seq, k)
+			m.ix.Add(m.self, d.Seq, op.key)
 		}
 		m.fp += entryHash(kh, m.repH[m.self], ts, d.Seq)
 	} else {
-		op.base = m.writeAny(k, kh, v, del, ts, d.Seq)
+		op.base = m.writeAny(op.key, kh, op.value, op.del, ts, d.Seq)
 	}
 }
 
-// failed makes *op the op of a write of k that changed nothing: k or v
-// could not be encoded (err), or, if err is nil, no dot was left. Apart
-// from write, so that write's frame holds none of this.
-func (m *Map[K, V]) failed(op *Op[K, V], k K, v V, del bool, err error) {
+// failed makes *op, a write of its key that changed nothing, carry why:
+// its key or value could not be encoded (err), or, if err is nil, no dot
+// was left. Apart from write, so that write's frame holds none of this.
+func (m *Map[K, V]) failed(op *Op[K, V], err error) {
 	if err != nil {
 		kind := codec.KindMapPut
-		if del {
+		if op.del {
 			kind = codec.KindMapDelete
 		}
 		err = &codec.EncodeError{Kind: kind, Err: err}
 	} else {
 		err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
 	}
-	*op = Op[K, V]{key: k, value: v, del: del, err: err}
+	*op = Op[K, V]{key: op.key, value: op.value, del: op.del, x: opMore{err: err}}
 }
 
 // writeLatest makes the local put op (all but its base, which it sets)
@@ -594,8 +604,9 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 // too far ahead: it keeps winning until the clock catches up with it.
 //
 // Put panics on a map without a replica ID or clock (the zero value).
-func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
-	m.write(&op, k, v, false)
+func (m *Map[K, V]) Put(k K, v V) Op[K, V] {
+	op := Op[K, V]{key: k, value: v} // here, where Put is inlined: not through a pointer
+	m.write(&op)
 	return op
 }
 
@@ -612,9 +623,8 @@ func (m *Map[K, V]) Put(k K, v V) (op Op[K, V]) {
 // sequence number is left, Delete changes nothing and returns an op whose
 // MarshalBinary reports the error.
 func (m *Map[K, V]) Delete(k K) Op[K, V] {
-	var zero V
-	var op Op[K, V]
-	m.write(&op, k, zero, true)
+	op := Op[K, V]{key: k, del: true}
+	m.write(&op)
 	return op
 }
 
@@ -687,7 +697,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 		return false, err
 	}
 	if m.ctx.Contains(op.dot) {
-		if op.kind == 0 {
+		if op.kind() == 0 {
 			m.seenAgain(&op)
 		}
 		return false, nil
@@ -701,12 +711,13 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: key of write %v: %v", ErrInvalidOp, op.dot, err)
 	}
-	if op.kind != 0 {
+	if op.kind() != 0 {
 		return m.applyTTL(&op), nil
 	}
 	m.ctx.Add(op.dot)
-	ttlChanged := len(op.drops) > 0 && m.dropTTL(op.key, op.drops)
-	m.recordDrops(op.dot, op.key, op.drops)
+	drops := op.drops()
+	ttlChanged := len(drops) > 0 && m.dropTTL(op.key, drops)
+	m.recordDrops(op.dot, op.key, drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
 		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}

@@ -38,11 +38,66 @@ type Op[K comparable, V any] struct {
 	dot   vclock.Dot
 	base  clock.Timestamp // see Map.SetConflictHook
 	del   bool
-	err   error // why the mutator that returned the op changed nothing
+	x     any // an opMore, not zero, or nil: what only some ops carry
+}
 
+// opMore holds the fields of an op that most ops leave zero, so that a
+// put or delete of a map without times to live stays small to return and
+// to copy. An op holds it by value in an interface (which ops compare by
+// value, as they compare their other fields), or nil where it would be
+// zero.
+type opMore struct {
+	err   error         // why the mutator that returned the op changed nothing
 	kind  uint8         // opExpire or opPersist, or 0 for a put or delete
 	ttl   time.Duration // for opExpire
 	drops dotList       // the expire and persist writes of the key it overwrote (see ttl.go)
+}
+
+// setMore makes x what the op holds of opMore.
+func (op *Op[K, V]) setMore(x opMore) {
+	if x == (opMore{}) {
+		op.x = nil
+		return
+	}
+	op.x = x
+}
+
+// failure returns why the mutator that returned the op changed nothing,
+// or nil.
+func (op *Op[K, V]) failure() error {
+	if op.x == nil {
+		return nil
+	}
+	x, _ := op.x.(opMore)
+	return x.err
+}
+
+// kind returns opExpire or opPersist, or 0 for a put or delete.
+func (op *Op[K, V]) kind() uint8 {
+	if op.x == nil {
+		return 0
+	}
+	x, _ := op.x.(opMore)
+	return x.kind
+}
+
+// ttl returns the time to live of an expire, or 0.
+func (op *Op[K, V]) ttl() time.Duration {
+	if op.x == nil {
+		return 0
+	}
+	x, _ := op.x.(opMore)
+	return x.ttl
+}
+
+// drops returns the expire and persist writes of the key the op
+// overwrote.
+func (op *Op[K, V]) drops() dotList {
+	if op.x == nil {
+		return ""
+	}
+	x, _ := op.x.(opMore)
+	return x.drops
 }
 
 // Key returns the key written.
@@ -53,10 +108,10 @@ func (op Op[K, V]) Value() V { return op.value }
 
 // TTL returns the time to live an op of [Map.Expire] set, or 0 for any
 // other op.
-func (op Op[K, V]) TTL() time.Duration { return op.ttl }
+func (op Op[K, V]) TTL() time.Duration { return op.ttl() }
 
 // Persisted reports whether the op is a [Map.Persist].
-func (op Op[K, V]) Persisted() bool { return op.kind == opPersist }
+func (op Op[K, V]) Persisted() bool { return op.kind() == opPersist }
 
 // Deleted reports whether the op is a delete.
 func (op Op[K, V]) Deleted() bool { return op.del }
@@ -72,9 +127,13 @@ func (op Op[K, V]) Dot() vclock.Dot { return op.dot }
 
 // check reports why op cannot name a write, or nil.
 func (op *Op[K, V]) check() error {
+	var x opMore // zero if the op holds none
+	if op.x != nil {
+		x, _ = op.x.(opMore)
+	}
 	switch {
-	case op.err != nil:
-		return op.err
+	case x.err != nil:
+		return x.err
 	case op.dot.Replica == "":
 		return fmt.Errorf("%w: empty replica ID", ErrInvalidOp)
 	case op.dot.Seq == 0:
@@ -85,16 +144,16 @@ func (op *Op[K, V]) check() error {
 		return fmt.Errorf("%w: timestamp %v has no wall time", ErrInvalidOp, op.ts)
 	case op.del && !reflect.ValueOf(&op.value).Elem().IsZero():
 		return fmt.Errorf("%w: delete of dot %v carries a value", ErrInvalidOp, op.dot)
-	case op.kind != 0 && (op.del || !reflect.ValueOf(&op.value).Elem().IsZero()):
+	case x.kind != 0 && (op.del || !reflect.ValueOf(&op.value).Elem().IsZero()):
 		return fmt.Errorf("%w: expire or persist of dot %v carries a value", ErrInvalidOp, op.dot)
-	case op.kind == opExpire && op.ttl <= 0:
-		return fmt.Errorf("%w: expire of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl)
-	case op.kind == opPersist && op.ttl != 0:
-		return fmt.Errorf("%w: persist of dot %v with time to live %v", ErrInvalidOp, op.dot, op.ttl)
-	case op.kind > opPersist:
-		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, op.kind)
+	case x.kind == opExpire && x.ttl <= 0:
+		return fmt.Errorf("%w: expire of dot %v with time to live %v", ErrInvalidOp, op.dot, x.ttl)
+	case x.kind == opPersist && x.ttl != 0:
+		return fmt.Errorf("%w: persist of dot %v with time to live %v", ErrInvalidOp, op.dot, x.ttl)
+	case x.kind > opPersist:
+		return fmt.Errorf("%w: unknown kind of op %d", ErrInvalidOp, x.kind)
 	}
-	for d := range op.drops.all() {
+	for d := range x.drops.all() {
 		if d.Replica == "" || d.Seq == 0 || d.Seq > vclock.MaxSeq || d == op.dot {
 			return fmt.Errorf("%w: write %v overwrites the invalid dot %v", ErrInvalidOp, op.dot, d)
 		}

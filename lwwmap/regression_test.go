@@ -123,8 +123,8 @@ func TestRegressionLWWMapPeerPoisonsOwnWrites(t *testing.T) {
 	if !last.Equal(before) || last.Len() != 0 {
 		t.Fatalf("a write without a dot changed the map: %s", dump(last))
 	}
-	if op := last.Delete("c"); op.err == nil || !last.Equal(before) {
-		t.Fatalf("delete without a dot: %v; map %s", op.err, dump(last))
+	if op := last.Delete("c"); op.failure() == nil || !last.Equal(before) {
+		t.Fatalf("delete without a dot: %v; map %s", op.failure(), dump(last))
 	}
 }
 

@@ -258,7 +258,7 @@ func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
 // Expire panics on a map without a replica ID or clock (the zero value).
 func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op[K, V] {
 	if ttl <= 0 {
-		return Op[K, V]{key: k, kind: opExpire, ttl: ttl, err: fmt.Errorf("%w: %v", ErrInvalidTTL, ttl)}
+		return Op[K, V]{key: k, x: opMore{kind: opExpire, ttl: ttl, err: fmt.Errorf("%w: %v", ErrInvalidTTL, ttl)}}
 	}
 	return m.writeTTL(k, ttl, opExpire)
 }
@@ -281,25 +281,30 @@ func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
 	if m.clk == nil || m.id == "" {
 		panic("lwwmap: write to a Map made without New")
 	}
-	op := Op[K, V]{key: k, kind: kind, ttl: ttl}
+	op := Op[K, V]{key: k}
+	more := opMore{kind: kind, ttl: ttl} // kind is not 0: the op holds it
 	if _, err := codec.HashValue(codec.HashSeed, k); err != nil {
-		op.err = &codec.EncodeError{Kind: codec.KindMapTTL, Err: err}
+		more.err = &codec.EncodeError{Kind: codec.KindMapTTL, Err: err}
+		op.x = more
 		return op
 	}
 	if _, ok := m.Get(k); !ok {
-		op.err = fmt.Errorf("%w: %v", ErrAbsent, k)
+		more.err = fmt.Errorf("%w: %v", ErrAbsent, k)
+		op.x = more
 		return op
 	}
 	d := m.ctx.Next(m.id)
 	if d.Seq == 0 || d.Seq > vclock.MaxSeq {
-		op.err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+		more.err = fmt.Errorf("%w: replica %q has used every sequence number up to %d", ErrNoDot, m.id, vclock.MaxSeq)
+		op.x = more
 		return op
 	}
 	ts := m.clk.Now()
 	m.ctx.Add(d)
 	op.ts, op.dot = ts, d
-	op.drops = m.clearTTL(k)
-	m.recordDrops(d, k, op.drops)
+	more.drops = m.clearTTL(k)
+	op.x = more
+	m.recordDrops(d, k, more.drops)
 	w := ttlWrite{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: d.Seq}
 	if kind == opExpire {
 		w.at = expireAt(ts.Wall, ttl)
@@ -316,14 +321,14 @@ func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
 // the writes in force for the key changed.
 func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
 	m.ctx.Add(op.dot)
-	changed := m.dropTTL(op.key, op.drops)
-	m.recordDrops(op.dot, op.key, op.drops)
+	changed := m.dropTTL(op.key, op.drops())
+	m.recordDrops(op.dot, op.key, op.drops())
 	if m.overwritten(op.dot) {
 		return changed // overwritten by a write that came first
 	}
 	w := ttlWrite{wall: op.ts.Wall, logical: op.ts.Logical, rep: m.intern(op.dot.Replica), seq: op.dot.Seq}
-	if op.kind == opExpire {
-		w.at = expireAt(op.ts.Wall, op.ttl)
+	if op.kind() == opExpire {
+		w.at = expireAt(op.ts.Wall, op.ttl())
 	}
 	ws := append(append([]ttlWrite(nil), m.ttl[op.key]...), w)
 	m.setTTL(op.key, ws)

@@ -87,8 +87,8 @@ func (op Op[K, V]) marshalTTL() ([]byte, error) {
 	wire.PutDot(w, op.dot)
 	wire.PutTimestamp(w, op.ts)
 	codec.PutValue(w, op.key)
-	w.Uint(uint64(op.ttl))
-	putDots(w, op.drops) // an empty array if it overwrote none
+	w.Uint(uint64(op.ttl()))
+	putDots(w, op.drops()) // an empty array if it overwrote none
 	return w.Bytes()
 }
 
@@ -106,10 +106,11 @@ func decodeTTLOp[K comparable, V any](r *codec.Reader) (Op[K, V], error) {
 	if r.Err() == nil && ttl > math.MaxInt64 {
 		r.Fail("time to live %d out of range", ttl)
 	}
-	op.ttl = time.Duration(ttl)
-	op.kind = opExpire
+	var x opMore
+	x.ttl = time.Duration(ttl)
+	x.kind = opExpire
 	if ttl == 0 {
-		op.kind = opPersist
+		x.kind = opPersist
 	}
 	if n := r.ArrayLen(); r.Err() == nil && n > 0 {
 		drops := make([]vclock.Dot, 0, min(n/2, 64))
@@ -123,8 +124,9 @@ func decodeTTLOp[K comparable, V any](r *codec.Reader) (Op[K, V], error) {
 			}
 			drops = append(drops, d)
 		}
-		op.drops = makeDotList(drops)
+		x.drops = makeDotList(drops)
 	}
+	op.setMore(x)
 	if err := r.Done(); err != nil {
 		return Op[K, V]{}, err
 	}

@@ -130,7 +130,7 @@ func TestTTLEncodingByHand(t *testing.T) {
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 	t.Run("expire op", func(t *testing.T) {
-		op := Op[string, string]{key: "k", ts: clock.Timestamp{Wall: wall, Logical: 2}, dot: vclock.Dot{Replica: "a", Seq: 7}, kind: opExpire, ttl: 90 * time.Second}
+		op := Op[string, string]{key: "k", ts: clock.Timestamp{Wall: wall, Logical: 2}, dot: vclock.Dot{Replica: "a", Seq: 7}, x: opMore{kind: opExpire, ttl: 90 * time.Second}}
 		want := cat(
 			[]byte{0x01, 0x43},     // format version 1, kind LWW-map expire or persist op
 			[]byte{0xa1, 'a'},      // replica table: the one replica "a"
@@ -151,8 +151,8 @@ func TestTTLEncodingByHand(t *testing.T) {
 		}
 	})
 	t.Run("persist op overwriting an expire", func(t *testing.T) {
-		op := Op[string, string]{key: "k", ts: clock.Timestamp{Wall: wall}, dot: vclock.Dot{Replica: "b", Seq: 1}, kind: opPersist,
-			drops: makeDotList([]vclock.Dot{{Replica: "a", Seq: 7}})}
+		op := Op[string, string]{key: "k", ts: clock.Timestamp{Wall: wall}, dot: vclock.Dot{Replica: "b", Seq: 1}, x: opMore{kind: opPersist,
+			drops: makeDotList([]vclock.Dot{{Replica: "a", Seq: 7}})}}
 		want := cat(
 			[]byte{0x01, 0x43},
 			[]byte{0x92, 0xa1, 'b', 0xa1, 'a'}, // table: "b", then "a" as the drops name it
@@ -170,7 +170,7 @@ func TestTTLEncodingByHand(t *testing.T) {
 	})
 	t.Run("delete op overwriting an expire", func(t *testing.T) {
 		op := Op[string, string]{key: "k", ts: clock.Timestamp{Wall: wall, Logical: 3}, dot: vclock.Dot{Replica: "a", Seq: 8}, del: true,
-			drops: makeDotList([]vclock.Dot{{Replica: "a", Seq: 7}})}
+			x: opMore{drops: makeDotList([]vclock.Dot{{Replica: "a", Seq: 7}})}}
 		want := cat(
 			[]byte{0x01, 0x42},
 			[]byte{0xa1, 'a'},

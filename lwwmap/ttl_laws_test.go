@@ -52,7 +52,7 @@ func mapTTLLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 			var at int64
 			persisted := false
 			for i, e := range h {
-				if e.Op.Key() != k || e.Op.kind == 0 {
+				if e.Op.Key() != k || e.Op.kind() == 0 {
 					continue
 				}
 				followed := false
@@ -87,7 +87,7 @@ func lwwValues(h crdttest.History[Op[string, int]]) map[string]int {
 	out := map[string]int{}
 	for _, k := range lawKeys {
 		best := -1
-		for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind == 0 }) {
+		for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind() == 0 }) {
 			if best < 0 {
 				best = i
 				continue

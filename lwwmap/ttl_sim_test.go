@@ -146,7 +146,7 @@ func (s *ttlSim) write(i int) {
 		s.t.Fatalf("%s of %q at %s: %v", ev.kind, k, m.ID(), err)
 	}
 	ev.ts = op.Timestamp()
-	s.t.Logf("#%d %s %s %q %v drops=%v past=%v", len(s.evs), m.ID(), ev.kind, k, op.Dot(), slices.Collect(op.drops.all()), ev.past)
+	s.t.Logf("#%d %s %s %q %v drops=%v past=%v", len(s.evs), m.ID(), ev.kind, k, op.Dot(), slices.Collect(op.drops().all()), ev.past)
 	s.evs = append(s.evs, ev)
 	n := len(s.evs) - 1
 	s.seen[i][n] = true

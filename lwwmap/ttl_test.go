@@ -178,7 +178,7 @@ func TestRedisTableUpdateVersusExpire(t *testing.T) {
 		mustApply(t, r2, r1.Expire("k", 10*time.Second))
 		ft.now += sec
 		put := r2.Put("k", "v2")
-		if put.drops == "" {
+		if put.drops() == "" {
 			t.Fatalf("the put carries no overwritten expire")
 		}
 		mustApply(t, r1, put)

@@ -266,15 +266,39 @@ func (c *Context) NextHint(id ReplicaID, h *Hint) Dot {
 
 // AddNextHint is [Context.AddNext], looking id up through h first.
 func (c *Context) AddNextHint(id ReplicaID, h *Hint) Dot {
-	if i := h.i; i < len(c.r) && sameID(c.r[i].id, id) {
-		if e := &c.r[i]; len(e.extra) == 0 && e.max < MaxSeq {
+	if seq := c.TryAddNext(id, h); seq != 0 {
+		return Dot{Replica: id, Seq: seq}
+	}
+	return c.addNextHint(id, h)
+}
+
+// TryAddNext is the common case of [Context.AddNextHint] alone, small
+// enough for the compiler to inline into a writer's mutator: if h names
+// id's entry, and the entry is one run from 1 below [MaxSeq], it adds the
+// next dot of id and returns its sequence number. Otherwise it changes
+// nothing and returns 0, and the caller mints its dot with AddNextHint.
+// It knows id's entry only by the bytes of id: an entry whose ID is an
+// equal string with bytes of its own is left to AddNextHint, which then
+// gives the entry id's bytes, so that the next TryAddNext knows it.
+func (c *Context) TryAddNext(id ReplicaID, h *Hint) uint64 {
+	if i := uint(h.i); i < uint(len(c.r)) {
+		e := &c.r[i]
+		if unsafe.StringData(string(e.id)) == unsafe.StringData(string(id)) && len(e.id) == len(id) && len(e.extra) == 0 && e.max < MaxSeq {
 			e.max++ // the common case, as in AddNext
-			return Dot{Replica: id, Seq: e.max}
+			return e.max
 		}
 	}
+	return 0
+}
+
+// addNextHint is AddNextHint past its common case: AddNext, h set to
+// where id's entry is now, and the entry's ID made id itself (an equal
+// string), for TryAddNext.
+func (c *Context) addNextHint(id ReplicaID, h *Hint) Dot {
 	d := c.AddNext(id)
 	if i, ok := c.find(id); ok {
 		h.i = i
+		c.r[i].id = id
 	}
 	return d
 }

@@ -30,7 +30,7 @@ func TestHintsMatchPlainLookups(t *testing.T) {
 		for range rapid.IntRange(0, 60).Draw(t, "steps") {
 			id := idOf(rapid.IntRange(0, len(ids)-1).Draw(t, "id"), rapid.Bool().Draw(t, "copied"))
 			h := &hints[rapid.IntRange(0, 1).Draw(t, "hint")]
-			switch rapid.IntRange(0, 6).Draw(t, "op") {
+			switch rapid.IntRange(0, 7).Draw(t, "op") {
 			case 0:
 				got, want := hc.AddNextHint(id, h), plainC.AddNext(id)
 				if got != want {
@@ -62,10 +62,47 @@ func TestHintsMatchPlainLookups(t *testing.T) {
 				o.Add(vclock.Dot{Replica: crdt.ReplicaID("0" + string(id)), Seq: 1})
 				hc.Merge(&o)
 				plainC.Merge(&o)
+			case 7:
+				// TryAddNext adds what AddNext would, or nothing.
+				if seq := hc.TryAddNext(id, h); seq != 0 {
+					if want := plainC.AddNext(id); want != (vclock.Dot{Replica: id, Seq: seq}) {
+						t.Fatalf("TryAddNext(%s) = %d, AddNext %v", id, seq, want)
+					}
+				}
 			}
 			if !hc.Equal(&plainC) || !kc.Equal(plainK) {
 				t.Fatalf("with hints %s %v, without %s %v", hc.String(), kc, plainC.String(), plainK)
 			}
 		}
 	})
+}
+
+// TestTryAddNextLearnsTheWritersBytes checks that TryAddNext refuses an
+// entry whose ID is an equal string with bytes of its own (a replica's
+// entry taken in from elsewhere), changing nothing, and that once
+// AddNextHint has minted a dot through the same hint, TryAddNext mints
+// the next ones itself.
+func TestTryAddNextLearnsTheWritersBytes(t *testing.T) {
+	id := crdt.ReplicaID("writer")
+	var from vclock.Context
+	for seq := range uint64(3) {
+		from.Add(vclock.Dot{Replica: crdt.ReplicaID(string([]byte(id))), Seq: seq + 1})
+	}
+	var c vclock.Context
+	c.Add(vclock.Dot{Replica: "a", Seq: 1})
+	c.Merge(&from)
+	var h vclock.Hint
+	c.NextHint(id, &h) // h names the entry
+	if seq := c.TryAddNext(id, &h); seq != 0 || c.Next(id).Seq != 4 {
+		t.Fatalf("TryAddNext through an entry of other bytes = %d, next %v", seq, c.Next(id))
+	}
+	if d := c.AddNextHint(id, &h); d.Seq != 4 {
+		t.Fatalf("AddNextHint = %v, want seq 4", d)
+	}
+	if seq := c.TryAddNext(id, &h); seq != 5 {
+		t.Fatalf("TryAddNext after AddNextHint = %d, want 5", seq)
+	}
+	if c.Next(id).Seq != 6 || c.Next("a").Seq != 2 {
+		t.Fatalf("context %s", c.String())
+	}
 }
