@@ -186,6 +186,11 @@ var ErrSeqExhausted = errors.New("vclock: no sequence number left for a new dot"
 // [ErrSeqExhausted].
 func (c *Context) Next(id ReplicaID) Dot {
 	i, ok := c.find(id)
+	return c.nextAt(id, i, ok)
+}
+
+// nextAt is [Context.Next] for id, found at entry i if ok.
+func (c *Context) nextAt(id ReplicaID, i int, ok bool) Dot {
 	if !ok {
 		return Dot{Replica: id, Seq: 1}
 	}
@@ -254,14 +259,7 @@ func (c *Context) findHint(id ReplicaID, h *Hint) (int, bool) {
 // NextHint is [Context.Next], looking id up through h first.
 func (c *Context) NextHint(id ReplicaID, h *Hint) Dot {
 	i, ok := c.findHint(id, h)
-	if !ok {
-		return Dot{Replica: id, Seq: 1}
-	}
-	top := c.r[i].top()
-	if top >= MaxSeq {
-		return Dot{Replica: id}
-	}
-	return Dot{Replica: id, Seq: top + 1}
+	return c.nextAt(id, i, ok)
 }
 
 // AddNextHint is [Context.AddNext], looking id up through h first.

@@ -287,6 +287,15 @@ func (k *Kernel[K, V]) noteDrop(d vclock.Dot) {
 	}
 }
 
+// noteDrops tells the indexes, which are active, that dropped left the
+// store.
+func (k *Kernel[K, V]) noteDrops(dropped []vclock.Dot) {
+	for _, x := range dropped {
+		k.noteDrop(x)
+	}
+	k.tidy()
+}
+
 // tidy compacts the indexes if they hold many stale references.
 // Mutators call it last, when the store is consistent again.
 func (k *Kernel[K, V]) tidy() {
@@ -798,10 +807,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 		k.fpSub(key, old.v, x)
 	}
 	if k.ix.Active() {
-		for _, x := range dropped {
-			k.noteDrop(x)
-		}
-		k.tidy()
+		k.noteDrops(dropped)
 	}
 	return dropped
 }
@@ -912,10 +918,7 @@ func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vcl
 		}
 	}
 	if k.ix.Active() {
-		for _, x := range dropped {
-			k.noteDrop(x)
-		}
-		k.tidy()
+		k.noteDrops(dropped)
 	}
 	// d was beyond the context, and every ghost is within it: d is no
 	// ghost, and applied as soon as it is in the context.
