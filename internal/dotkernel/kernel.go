@@ -783,10 +783,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 		k.fpSub(key, old.v, x)
 	}
 	if k.ix.active {
-		for _, x := range dropped {
-			k.noteDrop(x)
-		}
-		k.tidy()
+		k.noteDrops(dropped)
 	}
 	return dropped
 }
@@ -862,10 +859,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 		k.fpSub(key, old.v, x)
 	}
 	if k.ix.active {
-		for _, x := range dropped {
-			k.noteDrop(x)
-		}
-		k.tidy()
+		k.noteDrops(dropped)
 	}
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
