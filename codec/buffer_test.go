@@ -110,6 +110,43 @@ func TestGrowSizesOnce(t *testing.T) {
 	}
 }
 
+// TestRoomAndCommit: bytes written into Room and committed are the body's,
+// as if written by the Writer's own methods; a commit beyond the room is
+// an error, not a panic.
+func TestRoomAndCommit(t *testing.T) {
+	w := NewWriter(KindSet, 0)
+	w.Grow(16)
+	w.Uint(1)
+	room := w.Room()
+	if len(room) < 15 {
+		t.Fatalf("room of %d bytes after Grow(16) and one byte", len(room))
+	}
+	room[0], room[1], room[2] = 0xa2, 'h', 'i'
+	w.Commit(3)
+	w.Uint(2)
+	want := NewWriter(KindSet, 0)
+	want.Uint(1)
+	want.String("hi")
+	want.Uint(2)
+	got, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp, _ := want.Bytes(); !slices.Equal(got, exp) {
+		t.Fatalf("got % x, want % x", got, exp)
+	}
+	w = NewWriter(KindSet, 0)
+	w.Commit(len(w.Room()) + 1)
+	if _, err := w.Bytes(); err == nil {
+		t.Fatal("a commit beyond the room was accepted")
+	}
+	w = NewWriter(KindSet, 0)
+	w.Commit(-1)
+	if _, err := w.Bytes(); err == nil {
+		t.Fatal("a negative commit was accepted")
+	}
+}
+
 // TestValueLenIsWhatPutValueWrites compares ValueLen with the bytes
 // PutValue writes, at the boundaries of every form.
 func TestValueLenIsWhatPutValueWrites(t *testing.T) {

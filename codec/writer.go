@@ -69,6 +69,22 @@ func (w *Writer) Grow(n int) {
 	}
 }
 
+// Room returns the buffer's free capacity after the body written so far
+// (see [Writer.Grow]): an encoder may write encoded values there and then
+// add them to the body with [Writer.Commit], or use the bytes as scratch
+// space while it writes. Any other write to w may overwrite them.
+func (w *Writer) Room() []byte { return w.body[len(w.body):cap(w.body)] }
+
+// Commit adds the first n bytes of [Writer.Room] to the body, as written
+// there. An n outside the room is recorded with [Writer.Fail].
+func (w *Writer) Commit(n int) {
+	if n < 0 || n > cap(w.body)-len(w.body) {
+		w.Fail(fmt.Errorf("commit of %d bytes with %d of room", n, cap(w.body)-len(w.body)))
+		return
+	}
+	w.body = w.body[:len(w.body)+n]
+}
+
 // Len returns the number of body bytes written so far.
 func (w *Writer) Len() int { return len(w.body) - w.head }
 

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"unsafe"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/wire"
@@ -164,7 +165,10 @@ func (k *Kernel[K, V]) liveRecordsLen(repLen int) (n, size int) {
 // array is read in order. The array is kept to about a sixth of the
 // output by taking the coordinates in a few windows, a pass over the table
 // each; sparse dots, whose span would take more passes, are sorted
-// instead. The dots of a key with several dots are read from Kernel.more
+// instead. A set's store (string keys, no values) whose span fits puts
+// the array in the buffer's own room, past what it writes, and takes the
+// whole span in one pass (see encodeStrings). The dots of a key with
+// several dots are read from Kernel.more
 // in each pass and put in place like the others: nothing is allocated for
 // them.
 type storePlan struct {
@@ -323,6 +327,9 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 			putVal(w, s.e.v)
 		}
 	}
+	if strOnly && k.encodeStrings(w, p) {
+		return
+	}
 	win := p.window()
 	if (p.span+win-1)/win > maxWindows {
 		k.emitSorted(p, emit)
@@ -373,6 +380,109 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 		clear(pos)
 	}
 	runtime.KeepAlive(sink)
+}
+
+// stringPlace is what encodeStrings bounds a dot's bytes by, beyond its
+// key's: a step (9 bytes at most), a string header (5) and the header of
+// a group the dot may begin (an array header and a replica's index, 5
+// bytes each).
+const stringPlace = 9 + 5 + 10
+
+// encodeStrings is encodeStore for a set's store (string keys, no
+// values) when the slot numbers of the whole span fit, 4 bytes a
+// coordinate, in the room left after the bound Encode grew the buffer by
+// (keys of about 2 bytes or more, for a dense store). It places them at
+// the end of that room, in one pass over the table and with nothing
+// allocated, then writes the entries in order from the front of the room,
+// each short step and key by index. The entries written move towards the
+// slot numbers not yet read; before a batch could reach them (keys much
+// longer early in the span than later), the slot numbers left are copied
+// out of the way. It reports false, having written nothing, if the span
+// does not fit.
+func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
+	room := w.Room()
+	if p.span > uint64(len(room)/4) || len(room) < 8 {
+		return false
+	}
+	n := int(p.span)
+	at := len(room) - 4*n
+	at -= int((uintptr(unsafe.Pointer(&room[0])) + uintptr(at)) % 4) // aligned for uint32
+	if at < 0 {
+		return false
+	}
+	pos := unsafe.Slice((*uint32)(unsafe.Pointer(&room[at])), n) // slot+1 of the dot of each coordinate, or 0
+	clear(pos)
+	posAt := w.Len() + at // where pos starts in the body, while inPlace
+	inPlace := true
+	t := &k.m
+	for _, a := range t.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				e := a.slots[i].e
+				if !e.single() {
+					for _, d := range k.more[a.slots[i].key] {
+						pos[p.coord(k.repOf(d), d.Seq)] = uint32(a.base+i) + 1
+					}
+					continue
+				}
+				pos[p.off[e.rep()]+e.seq()] = uint32(a.base+i) + 1
+			}
+		}
+	}
+	buf, base, o := room, w.Len(), 0 // the next byte goes to buf[o], at base+o in the body
+	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
+	for lo := 0; lo < n; lo += touchBatch {
+		batch := pos[lo:min(n, lo+touchBatch)]
+		// Touch the batch's slots, read in no order and each likely a
+		// cache miss in a large table, so that the misses overlap, and
+		// bound what the batch writes.
+		bound := 0
+		for _, s := range batch {
+			if s != 0 {
+				bound += len(*any(&t.slotAt(int(s - 1)).key).(*string)) + stringPlace
+			}
+		}
+		if inPlace && base+o+bound > posAt+4*lo {
+			rest := make([]uint32, n)
+			copy(rest[lo:], pos[lo:])
+			pos, inPlace = rest, false
+			batch = pos[lo:min(n, lo+touchBatch)]
+		}
+		for j, s := range batch {
+			if s == 0 {
+				continue
+			}
+			c := uint64(lo + j)
+			for c >= end {
+				w.Commit(o)
+				g++
+				rep := p.order[g]
+				end = p.base[rep] + p.hi[rep] - p.lo[rep] + 1
+				off = p.off[rep]
+				w.Array(1 + 2*p.cnt[rep])
+				w.Replica(string(k.reps[rep]))
+				prev = 0
+				buf, base, o = w.Room(), w.Len(), 0
+			}
+			seq := c - off
+			step := seq - prev
+			prev = seq
+			key := *any(&t.slotAt(int(s - 1)).key).(*string)
+			if step < 0x80 && len(key) < 32 && o+2+len(key) <= len(buf) {
+				buf[o] = byte(step)
+				buf[o+1] = 0xa0 | byte(len(key))
+				copy(buf[o+2:], key)
+				o += 2 + len(key)
+				continue
+			}
+			w.Commit(o)
+			w.UintString(step, key)
+			buf, base, o = w.Room(), w.Len(), 0
+		}
+	}
+	w.Commit(o)
+	return true
 }
 
 // emitSorted emits every dot of the store in order of coordinate, having
