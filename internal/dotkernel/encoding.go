@@ -85,9 +85,12 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	w.Array(fields)
 	k.ctx.Encode(w)
 	w.Uint(uint64(k.m.len()))
-	p := k.planStore(putVal != nil, strKeys)
-	w.Grow(p.size + recBytes + 24*(k.horizon.Len()+int(min(k.ghosts.count(), 1<<20))) + 32)
-	k.encodeStore(w, &p, putKey, putVal, strKeys)
+	rest := recBytes + 24*(k.horizon.Len()+int(min(k.ghosts.count(), 1<<20))) + 32
+	if !strKeys || putVal != nil || !k.encodeSet(w, rest) {
+		p := k.planStore(putVal != nil, strKeys)
+		w.Grow(p.size + rest)
+		k.encodeStore(w, &p, putKey, putVal, strKeys)
+	}
 	if fields >= 4 {
 		w.Array(nrecs)
 		for i := range k.recs.len() {
@@ -194,22 +197,8 @@ type placed struct {
 // With strKeys, K is string and keys are measured as codec.PutValue
 // writes strings, without a call per key.
 func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
-	nr := len(k.reps)
-	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr), off: make([]uint64, nr)}
-	// Each replica's count and span, side by side while counting.
-	type span struct {
-		cnt    int
-		lo, hi uint64
-	}
-	spans := make([]span, nr)
-	note := func(rep uint32, seq uint64) {
-		sp := &spans[rep]
-		if sp.cnt == 0 || seq < sp.lo {
-			sp.lo = seq
-		}
-		sp.hi = max(sp.hi, seq)
-		sp.cnt++
-	}
+	spans := make([]repSpan, len(k.reps))
+	note := func(rep uint32, seq uint64) { spans[rep].note(seq) }
 	kv := 0 // bytes of keys and values, once per dot
 	keyLen, valLen := lenOf[K](), lenOf[V]()
 	t := &k.m
@@ -239,6 +228,30 @@ func (k *Kernel[K, V]) planStore(vals, strKeys bool) storePlan {
 			}
 		}
 	}
+	return k.planOf(spans, kv)
+}
+
+// repSpan is a replica's count of dots and their span, while counting.
+type repSpan struct {
+	cnt    int
+	lo, hi uint64
+}
+
+func (sp *repSpan) note(seq uint64) {
+	if sp.cnt == 0 || seq < sp.lo {
+		sp.lo = seq
+	}
+	sp.hi = max(sp.hi, seq)
+	sp.cnt++
+}
+
+// planOf makes the plan of a store whose replicas (by index) have the
+// given counts and spans, and whose keys and values take kv bytes once
+// per dot. Each replica's coordinates start where the previous one's
+// end.
+func (k *Kernel[K, V]) planOf(spans []repSpan, kv int) storePlan {
+	nr := len(spans)
+	p := storePlan{cnt: make([]int, nr), lo: make([]uint64, nr), hi: make([]uint64, nr), base: make([]uint64, nr), off: make([]uint64, nr)}
 	for i, sp := range spans {
 		p.cnt[i], p.lo[i], p.hi[i] = sp.cnt, sp.lo, sp.hi
 		if sp.cnt > 0 {
@@ -382,7 +395,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	runtime.KeepAlive(sink)
 }
 
-// stringPlace is what encodeStrings bounds a dot's bytes by, beyond its
+// stringPlace is what writeStrings bounds a dot's bytes by, beyond its
 // key's: a step (9 bytes at most), a string header (5) and the header of
 // a group the dot may begin (an array header and a replica's index, 5
 // bytes each).
@@ -393,27 +406,13 @@ const stringPlace = 9 + 5 + 10
 // coordinate, in the room left after the bound Encode grew the buffer by
 // (keys of about 2 bytes or more, for a dense store). It places them at
 // the end of that room, in one pass over the table and with nothing
-// allocated, then writes the entries in order from the front of the room,
-// each short step and key by index. The entries written move towards the
-// slot numbers not yet read; before a batch could reach them (keys much
-// longer early in the span than later), the slot numbers left are copied
-// out of the way. It reports false, having written nothing, if the span
-// does not fit.
+// allocated, then writes the entries (see writeStrings). It reports
+// false, having written nothing, if the span does not fit.
 func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
-	room := w.Room()
-	if p.span > uint64(len(room)/4) || len(room) < 8 {
+	pos, posAt, ok := roomFor(w, p.span)
+	if !ok {
 		return false
 	}
-	n := int(p.span)
-	at := len(room) - 4*n
-	at -= int((uintptr(unsafe.Pointer(&room[0])) + uintptr(at)) % 4) // aligned for uint32
-	if at < 0 {
-		return false
-	}
-	pos := unsafe.Slice((*uint32)(unsafe.Pointer(&room[at])), n) // slot+1 of the dot of each coordinate, or 0
-	clear(pos)
-	posAt := w.Len() + at // where pos starts in the body, while inPlace
-	inPlace := true
 	t := &k.m
 	for _, a := range t.arrays() {
 		for g, cw := range a.ctrl {
@@ -430,7 +429,169 @@ func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
 			}
 		}
 	}
-	buf, base, o := room, w.Len(), 0 // the next byte goes to buf[o], at base+o in the body
+	k.writeStrings(w, p, pos, posAt, true)
+	return true
+}
+
+// roomFor returns an array of n slot numbers, cleared, at the end of the
+// room w has left, and where it starts in the body; false if it does not
+// fit.
+func roomFor(w *codec.Writer, n uint64) (pos []uint32, posAt int, ok bool) {
+	room := w.Room()
+	if n > uint64(len(room)/4) || len(room) < 8 {
+		return nil, 0, false
+	}
+	at := len(room) - 4*int(n)
+	at -= int((uintptr(unsafe.Pointer(&room[0])) + uintptr(at)) % 4) // aligned for uint32
+	if at < 0 {
+		return nil, 0, false
+	}
+	pos = unsafe.Slice((*uint32)(unsafe.Pointer(&room[at])), n) // slot+1 of the dot of each coordinate, or 0
+	clear(pos)
+	return pos, w.Len() + at, true
+}
+
+// encodeSet is Encode's store for a set (string keys, no values) in one
+// pass over the table, when the store is dense in its causal context: its
+// coordinates are those of the context's span of each replica, known
+// before the pass, so that the pass that counts the dots and bounds the
+// bytes also places their slot numbers, in the room of a buffer grown by
+// an estimate of the bytes (from the keys of the first slots). If the
+// estimate falls short the buffer grows again once the bound is known.
+// rest is the bound on what Encode writes after the store. It reports
+// false, having written nothing, when the context's span is too sparse
+// for the room, or a dot lies outside it.
+func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
+	nr := len(k.reps)
+	t := &k.m
+	if nr == 0 || t.len() == 0 {
+		return false
+	}
+	// The context's span of each replica of the table, laid end to end
+	// in order of ID (the context's order).
+	off := make([]uint64, nr)
+	top := make([]uint64, nr) // highest sequence number, 0 if none
+	span := uint64(0)
+	{
+		var id vclock.ReplicaID
+		var lo, hi uint64
+		var index map[vclock.ReplicaID]int
+		if nr > 8 {
+			index = make(map[vclock.ReplicaID]int, nr)
+			for r, rid := range k.reps {
+				index[rid] = r
+			}
+		}
+		flush := func() {
+			if id == "" {
+				return
+			}
+			if index != nil {
+				if r, ok := index[id]; ok {
+					off[r], top[r] = span-lo, hi
+				}
+			} else if r := slices.Index(k.reps, id); r >= 0 {
+				off[r], top[r] = span-lo, hi
+			}
+			span += hi - lo + 1
+		}
+		for rg := range k.ctx.Ranges() {
+			if rg.Replica != id {
+				flush()
+				id, lo = rg.Replica, rg.Lo
+			}
+			hi = rg.Hi
+		}
+		flush()
+	}
+	dots := t.len()
+	for _, ds := range k.more {
+		dots += len(ds) - 1
+	}
+	// The bytes of a dot, estimated from the first keys in the table (in
+	// no particular order of theirs): a step of one byte, and the key.
+	sample, sampled := 0, 0
+	for _, a := range t.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0 && sampled < 256; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				sample += 1 + strLen(len(*any(&a.slots[i].key).(*string)))
+				sampled++
+			}
+			if sampled == 256 {
+				break
+			}
+		}
+	}
+	est := dots*sample/sampled + dots*sample/sampled/16 + 14*nr + 64
+	if span > uint64(est/4) {
+		return false // sparse: the plan and windows of encodeStore
+	}
+	w.Grow(est + rest)
+	pos, posAt, ok := roomFor(w, span)
+	if !ok {
+		return false
+	}
+	spans := make([]repSpan, nr)
+	kv, outside := 0, false
+	for _, a := range t.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				s := &a.slots[i]
+				n := strLen(len(*any(&s.key).(*string)))
+				slot := uint32(a.base+i) + 1
+				if e := s.e; e.single() {
+					r, seq := e.rep(), e.seq()
+					spans[r].note(seq)
+					kv += n
+					if j := off[r] + seq; seq <= top[r] && j < span {
+						pos[j] = slot
+					} else {
+						outside = true
+					}
+					continue
+				}
+				for _, d := range k.more[s.key] {
+					r := k.repOf(d)
+					spans[r].note(d.Seq)
+					kv += n
+					if j := off[r] + d.Seq; d.Seq <= top[r] && j < span {
+						pos[j] = slot
+					} else {
+						outside = true
+					}
+				}
+			}
+		}
+	}
+	if outside {
+		return false // not in the context: a state no kernel reaches, encoded the usual way
+	}
+	p := k.planOf(spans, kv)
+	p.off, p.span = off, span
+	inPlace := true
+	if room := len(w.Room()); p.size+rest > room {
+		// The estimate fell short: a larger buffer, the slot numbers
+		// staying where they are, out of its way.
+		w.Grow(p.size + rest)
+		inPlace = false
+	}
+	w.Array(len(p.order))
+	k.writeStrings(w, &p, pos, posAt, inPlace)
+	return true
+}
+
+// writeStrings writes a set's store whose dots' slot numbers (plus one)
+// pos holds by coordinate, in order of coordinate, each short step and
+// key by index. If inPlace, pos is in the room of w at body offset posAt:
+// the entries written move towards the slot numbers not yet read, and
+// before a batch could reach them (keys much longer early in the span
+// than later) the slot numbers left are copied out of the way.
+func (k *Kernel[K, V]) writeStrings(w *codec.Writer, p *storePlan, pos []uint32, posAt int, inPlace bool) {
+	t := &k.m
+	n := len(pos)
+	buf, base, o := w.Room(), w.Len(), 0 // the next byte goes to buf[o], at base+o in the body
 	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
 	for lo := 0; lo < n; lo += touchBatch {
 		batch := pos[lo:min(n, lo+touchBatch)]
@@ -458,7 +619,7 @@ func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
 				w.Commit(o)
 				g++
 				rep := p.order[g]
-				end = p.base[rep] + p.hi[rep] - p.lo[rep] + 1
+				end = p.off[rep] + p.hi[rep] + 1
 				off = p.off[rep]
 				w.Array(1 + 2*p.cnt[rep])
 				w.Replica(string(k.reps[rep]))
@@ -482,7 +643,6 @@ func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
 		}
 	}
 	w.Commit(o)
-	return true
 }
 
 // emitSorted emits every dot of the store in order of coordinate, having

@@ -238,6 +238,19 @@ func TestEncodeStreamsLongKeysBeforeShortOnes(t *testing.T) {
 	}
 }
 
+// TestEncodeStreamsRareLongKeys: a set's store of short keys and two
+// long ones, which the keys Encode samples to size its buffer most likely
+// miss: the buffer then grows again once the store is measured, and the
+// slot numbers placed in the first one are read from there.
+func TestEncodeStreamsRareLongKeys(t *testing.T) {
+	var k kern
+	keys := keysFrom("k", 0, 20_000)
+	keys[7_000] = strings.Repeat("a", 40_000)
+	keys[13_000] = strings.Repeat("b", 40_000)
+	addN(&k, "us-east-1", keys)
+	checkStreamed(t, &k)
+}
+
 // TestEncodeStreamsKeysWithSeveralDots: three replicas add overlapping
 // ranges of keys concurrently; keys added by two or three of them have as
 // many dots, which Encode places apart from the table's single dots.
@@ -267,7 +280,9 @@ func TestEncodeStreamsRandomKernels(t *testing.T) {
 
 // TestEncodeAllocatesAboutItsOutput: the message is built in one buffer
 // sized once, and the array that orders the dots takes about a sixth of
-// it; nothing else grows with the store.
+// it (with a function for the keys) or lies in the buffer itself (string
+// keys written by Encode, whose buffer is sized from an estimate: a
+// sixteenth more); nothing else grows with the store.
 func TestEncodeAllocatesAboutItsOutput(t *testing.T) {
 	if costcheck.Race {
 		t.Skip("the race detector allocates for itself")
@@ -279,6 +294,10 @@ func TestEncodeAllocatesAboutItsOutput(t *testing.T) {
 		got := costcheck.Allocated(func() { out = encode(t, &k) })
 		if limit := uint64(len(out)) * 6 / 5; got > limit {
 			t.Errorf("%d keys: encoding %d bytes allocated %d, more than %d", n, len(out), got, limit)
+		}
+		got = costcheck.Allocated(func() { out = encodeOwnKeys(t, &k) })
+		if limit := uint64(len(out)) * 23 / 20; got > limit {
+			t.Errorf("%d keys written by Encode: %d bytes allocated %d, more than %d", n, len(out), got, limit)
 		}
 	}
 }
