@@ -2,6 +2,7 @@ package dotkernel
 
 import (
 	"cmp"
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -469,8 +470,7 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	}
 	// The context's span of each replica of the table, laid end to end
 	// in order of ID (the context's order).
-	off := make([]uint64, nr)
-	top := make([]uint64, nr) // highest sequence number, 0 if none
+	reps := make([]setRep, nr)
 	span := uint64(0)
 	{
 		var id vclock.ReplicaID
@@ -486,12 +486,15 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 			if id == "" {
 				return
 			}
+			r, ok := -1, false
 			if index != nil {
-				if r, ok := index[id]; ok {
-					off[r], top[r] = span-lo, hi
-				}
-			} else if r := slices.Index(k.reps, id); r >= 0 {
-				off[r], top[r] = span-lo, hi
+				r, ok = index[id]
+			} else {
+				r = slices.Index(k.reps, id)
+				ok = r >= 0
+			}
+			if ok {
+				reps[r].off, reps[r].top = span-lo, hi
 			}
 			span += hi - lo + 1
 		}
@@ -532,20 +535,26 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	if !ok {
 		return false
 	}
-	spans := make([]repSpan, nr)
+	for r := range reps {
+		reps[r].lo = math.MaxUint64
+	}
 	kv, outside := 0, false
 	for _, a := range t.arrays() {
+		slots := a.slots
 		for g, cw := range a.ctrl {
 			for m := ^cw & msb; m != 0; m &= m - 1 {
 				i := g*groupSize + bits.TrailingZeros64(m)/8
-				s := &a.slots[i]
-				n := strLen(len(*any(&s.key).(*string)))
+				s := &slots[i]
+				n := len(keyString(&s.key)) + 1
+				if n > 32 {
+					n = strLen(n - 1)
+				}
 				slot := uint32(a.base+i) + 1
 				if e := s.e; e.single() {
-					r, seq := e.rep(), e.seq()
-					spans[r].note(seq)
+					sr, seq := &reps[e.rep()], e.seq()
+					sr.lo, sr.hi, sr.cnt = min(sr.lo, seq), max(sr.hi, seq), sr.cnt+1
 					kv += n
-					if j := off[r] + seq; seq <= top[r] && j < span {
+					if j := sr.off + seq; seq <= sr.top && j < uint64(len(pos)) {
 						pos[j] = slot
 					} else {
 						outside = true
@@ -553,10 +562,10 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 					continue
 				}
 				for _, d := range k.more[s.key] {
-					r := k.repOf(d)
-					spans[r].note(d.Seq)
+					sr := &reps[k.repOf(d)]
+					sr.lo, sr.hi, sr.cnt = min(sr.lo, d.Seq), max(sr.hi, d.Seq), sr.cnt+1
 					kv += n
-					if j := off[r] + d.Seq; d.Seq <= top[r] && j < span {
+					if j := sr.off + d.Seq; d.Seq <= sr.top && j < uint64(len(pos)) {
 						pos[j] = slot
 					} else {
 						outside = true
@@ -567,6 +576,14 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	}
 	if outside {
 		return false // not in the context: a state no kernel reaches, encoded the usual way
+	}
+	spans := make([]repSpan, nr)
+	off := make([]uint64, nr)
+	for r, sr := range reps {
+		off[r] = sr.off
+		if sr.cnt > 0 {
+			spans[r] = repSpan{cnt: sr.cnt, lo: sr.lo, hi: sr.hi}
+		}
 	}
 	p := k.planOf(spans, kv)
 	p.off, p.span = off, span
@@ -582,6 +599,14 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	return true
 }
 
+// setRep is what encodeSet keeps of a replica: the coordinate of its
+// sequence number 0 and the highest the context holds, and the count and
+// span of its dots in the store.
+type setRep struct {
+	off, top, lo, hi uint64
+	cnt              int
+}
+
 // writeStrings writes a set's store whose dots' slot numbers (plus one)
 // pos holds by coordinate, in order of coordinate, each short step and
 // key by index. If inPlace, pos is in the room of w at body offset posAt:
@@ -592,16 +617,19 @@ func (k *Kernel[K, V]) writeStrings(w *codec.Writer, p *storePlan, pos []uint32,
 	t := &k.m
 	n := len(pos)
 	buf, base, o := w.Room(), w.Len(), 0 // the next byte goes to buf[o], at base+o in the body
-	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
+	g, end, prev := -1, uint64(0), uint64(0) // prev: the coordinate of the group's last dot
+	var keys [touchBatch]string
 	for lo := 0; lo < n; lo += touchBatch {
 		batch := pos[lo:min(n, lo+touchBatch)]
-		// Touch the batch's slots, read in no order and each likely a
-		// cache miss in a large table, so that the misses overlap, and
+		// Read the batch's keys, their slots in no order and each likely
+		// a cache miss in a large table, so that the misses overlap, and
 		// bound what the batch writes.
-		bound := 0
-		for _, s := range batch {
+		bound := stringPlace * len(batch)
+		for j, s := range batch {
 			if s != 0 {
-				bound += len(*any(&t.slotAt(int(s - 1)).key).(*string)) + stringPlace
+				key := keyString(&t.slotAt(int(s - 1)).key)
+				keys[j&(touchBatch-1)] = key
+				bound += len(key)
 			}
 		}
 		if inPlace && base+o+bound > posAt+4*lo {
@@ -610,40 +638,59 @@ func (k *Kernel[K, V]) writeStrings(w *codec.Writer, p *storePlan, pos []uint32,
 			pos, inPlace = rest, false
 			batch = pos[lo:min(n, lo+touchBatch)]
 		}
-		for j, s := range batch {
-			if s == 0 {
-				continue
+		for j := 0; ; j++ {
+			j, prev, o = putShort(batch, &keys, j, uint64(lo), end, prev, buf, o)
+			if j == len(batch) {
+				break
 			}
+			// A dot that begins a group, or whose step or key is long.
 			c := uint64(lo + j)
+			w.Commit(o)
 			for c >= end {
-				w.Commit(o)
 				g++
 				rep := p.order[g]
 				end = p.off[rep] + p.hi[rep] + 1
-				off = p.off[rep]
+				prev = p.off[rep]
 				w.Array(1 + 2*p.cnt[rep])
 				w.Replica(string(k.reps[rep]))
-				prev = 0
-				buf, base, o = w.Room(), w.Len(), 0
 			}
-			seq := c - off
-			step := seq - prev
-			prev = seq
-			key := *any(&t.slotAt(int(s - 1)).key).(*string)
-			if step < 0x80 && len(key) < 32 && o+2+len(key) <= len(buf) {
-				buf[o] = byte(step)
-				buf[o+1] = 0xa0 | byte(len(key))
-				copy(buf[o+2:], key)
-				o += 2 + len(key)
-				continue
-			}
-			w.Commit(o)
-			w.UintString(step, key)
+			w.UintString(c-prev, keys[j&(touchBatch-1)])
+			prev = c
 			buf, base, o = w.Room(), w.Len(), 0
 		}
 	}
 	w.Commit(o)
 }
+
+// putShort writes into buf from o the dots of batch from j on, the
+// first at coordinate c0 and the keys in keys, as long as each is below
+// end and takes a step of one byte and a key shorter than 32 bytes, in
+// room that buf has; prev is the coordinate of the dot written before.
+// It returns where it stopped (len(batch) at the end of the batch), the
+// coordinate of the last dot written, and where the next byte goes.
+func putShort(batch []uint32, keys *[touchBatch]string, j int, c0, end, prev uint64, buf []byte, o int) (int, uint64, int) {
+	for ; j < len(batch); j++ {
+		if batch[j] == 0 {
+			continue
+		}
+		c := c0 + uint64(j)
+		key := keys[j&(touchBatch-1)]
+		m := o + 2 + len(key)
+		if c >= end || c-prev >= 0x80 || len(key) >= 32 || m > len(buf) {
+			break
+		}
+		b := buf[o:m]
+		b[0] = byte(c - prev)
+		b[1] = 0xa0 | byte(len(key))
+		copy(b[2:], key)
+		o, prev = m, c
+	}
+	return j, prev, o
+}
+
+// keyString returns the string a key of a type whose underlying type is
+// string holds: for K of which strKeys holds.
+func keyString[K any](key *K) string { return *(*string)(unsafe.Pointer(key)) }
 
 // emitSorted emits every dot of the store in order of coordinate, having
 // sorted them: for dots too sparse for the windows of encodeStore.
