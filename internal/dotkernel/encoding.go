@@ -616,7 +616,7 @@ type setRep struct {
 func (k *Kernel[K, V]) writeStrings(w *codec.Writer, p *storePlan, pos []uint32, posAt int, inPlace bool) {
 	t := &k.m
 	n := len(pos)
-	buf, base, o := w.Room(), w.Len(), 0 // the next byte goes to buf[o], at base+o in the body
+	buf, base, o := w.Room(), w.Len(), 0     // the next byte goes to buf[o], at base+o in the body
 	g, end, prev := -1, uint64(0), uint64(0) // prev: the coordinate of the group's last dot
 	var keys [touchBatch]string
 	for lo := 0; lo < n; lo += touchBatch {
