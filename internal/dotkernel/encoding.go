@@ -2,7 +2,6 @@ package dotkernel
 
 import (
 	"cmp"
-	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -535,9 +534,6 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	if !ok {
 		return false
 	}
-	for r := range reps {
-		reps[r].lo = math.MaxUint64
-	}
 	kv, outside := 0, false
 	for _, a := range t.arrays() {
 		slots := a.slots
@@ -552,7 +548,7 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 				slot := uint32(a.base+i) + 1
 				if e := s.e; e.single() {
 					sr, seq := &reps[e.rep()], e.seq()
-					sr.lo, sr.hi, sr.cnt = min(sr.lo, seq), max(sr.hi, seq), sr.cnt+1
+					sr.cnt++
 					kv += n
 					if j := sr.off + seq; seq <= sr.top && j < uint64(len(pos)) {
 						pos[j] = slot
@@ -563,7 +559,7 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 				}
 				for _, d := range k.more[s.key] {
 					sr := &reps[k.repOf(d)]
-					sr.lo, sr.hi, sr.cnt = min(sr.lo, d.Seq), max(sr.hi, d.Seq), sr.cnt+1
+					sr.cnt++
 					kv += n
 					if j := sr.off + d.Seq; d.Seq <= sr.top && j < uint64(len(pos)) {
 						pos[j] = slot
@@ -582,7 +578,9 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 	for r, sr := range reps {
 		off[r] = sr.off
 		if sr.cnt > 0 {
-			spans[r] = repSpan{cnt: sr.cnt, lo: sr.lo, hi: sr.hi}
+			// The context's span: the group ends where the next replica's
+			// coordinates begin, and its steps add up to at most top.
+			spans[r] = repSpan{cnt: sr.cnt, lo: sr.top - uint64(sr.cnt) + 1, hi: sr.top}
 		}
 	}
 	p := k.planOf(spans, kv)
@@ -600,11 +598,11 @@ func (k *Kernel[K, V]) encodeSet(w *codec.Writer, rest int) bool {
 }
 
 // setRep is what encodeSet keeps of a replica: the coordinate of its
-// sequence number 0 and the highest the context holds, and the count and
-// span of its dots in the store.
+// sequence number 0, the highest the context holds, and the count of its
+// dots in the store.
 type setRep struct {
-	off, top, lo, hi uint64
-	cnt              int
+	off, top uint64
+	cnt      int
 }
 
 // writeStrings writes a set's store whose dots' slot numbers (plus one)
