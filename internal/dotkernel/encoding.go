@@ -49,7 +49,10 @@ import (
 // The message is built in one buffer, sized once: Encode bounds what it
 // will write before writing it (exactly, for keys and values of the types
 // codec.PutValue writes itself), and streams the store into it in its
-// order without sorting or copying the keys (see storePlan). Called first
+// order without sorting or copying the keys (see storePlan). A set's
+// store dense in its causal context is measured in the same pass that
+// orders it, into a buffer sized from an estimate, which grows once more
+// in the rare case it falls short (see encodeSet). Called first
 // in a message, it declares the causal context's replicas as the message's
 // table, which they become anyway, so that the header goes in front of the
 // body without a copy.
