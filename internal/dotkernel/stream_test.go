@@ -251,6 +251,30 @@ func TestEncodeStreamsRareLongKeys(t *testing.T) {
 	checkStreamed(t, &k)
 }
 
+// TestEncodeStreamsManyReplicas: a set's store of twelve replicas' adds,
+// each replica's span laid after the one before in order of ID.
+func TestEncodeStreamsManyReplicas(t *testing.T) {
+	var k kern
+	for r := range 12 {
+		addN(&k, vclock.ReplicaID(fmt.Sprintf("r%02d", 11-r)), keysFrom(fmt.Sprint("k", r, "-"), 0, 500+r))
+	}
+	checkStreamed(t, &k)
+}
+
+// TestEncodeStoreOutsideItsContext: a store whose dots are not all in its
+// causal context, which no kernel reaches, is still encoded as the plain
+// encoding says (by the plan, which does not lean on the context).
+func TestEncodeStoreOutsideItsContext(t *testing.T) {
+	var k kern
+	addN(&k, "us-east-1", keysFrom("key-", 0, 2_000))
+	k.ctx = vclock.Context{}
+	k.ctx.AddRange("us-east-1", 1, 1_000)
+	if got, want := encodeOwnKeys(t, &k), naiveEncode(t, &k); !slices.Equal(got, want) {
+		t.Fatalf("Encode wrote %d bytes, the plain encoding %d; first difference at %d",
+			len(got), len(want), firstDiff(got, want))
+	}
+}
+
 // TestEncodeStreamsKeysWithSeveralDots: three replicas add overlapping
 // ranges of keys concurrently; keys added by two or three of them have as
 // many dots, which Encode places apart from the table's single dots.
