@@ -315,7 +315,7 @@ func (k *Kernel[K, V]) tidyRecords() {
 // record of the dot (reps[rep], seq).
 func (k *Kernel[K, V]) keeps(rep uint32, seq uint64, id uint64) bool {
 	i, ok := k.recs.find(id)
-	return ok && k.recs.at(i).Dot == vclock.Dot{Replica: k.reps[rep], Seq: seq}
+	return ok && k.recs.dotAt(i) == vclock.Dot{Replica: k.reps[rep], Seq: seq}
 }
 
 // noteRecordGone tells the record index that the record of the dot d is
@@ -933,29 +933,22 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 		return
 	}
 	limit := k.maxRecords()
-	var rec *Record[K]
+	var p int
 	var id uint64
 	if n := k.recs.len() + 1 - limit; n == 1 && k.recs.full() {
 		// At the cap, with as many slots as records (the rule once the
 		// cap is reached, for a cap of whole chunks): the oldest record's
 		// slot takes the new one, without clearing it first.
 		var old vclock.Dot
-		old, rec, id = k.recs.rotate()
+		old, p, id = k.recs.rotate()
 		k.discarded(old)
 	} else {
 		if n > 0 {
 			k.discardOldest(n)
 		}
-		rec, id = k.recs.pushSlot(limit)
+		p, id = k.recs.pushSlot(limit)
 	}
-	// Field by field, rather than a copy of the whole record, which
-	// costs a bulk write barrier while the collector marks; and the
-	// replica only if the slot does not hold that very string already
-	// (a slot the writer's own record left, at the cap).
-	if len(rec.Dot.Replica) != len(d.Replica) || unsafe.StringData(string(rec.Dot.Replica)) != unsafe.StringData(string(d.Replica)) {
-		rec.Dot.Replica = d.Replica
-	}
-	rec.Dot.Seq, rec.Key, rec.Dropped = d.Seq, key, dropped
+	k.recs.set(p, id, d, key, dropped)
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
@@ -1112,7 +1105,7 @@ func (k *Kernel[K, V]) Record(d vclock.Dot, key K, dropped []vclock.Dot) {
 	if n := k.recs.len() + 1 - k.maxRecords(); n > 0 {
 		k.discardOldest(n)
 	}
-	id := k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, k.maxRecords())
+	id := k.recs.push(d, key, dropped, k.maxRecords())
 	k.recMax.Advance(d.Replica, d.Seq)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
@@ -1134,7 +1127,7 @@ func (k *Kernel[K, V]) recorded(d vclock.Dot) bool {
 	if k.recIdx == nil {
 		k.recIdx = make(map[vclock.Dot]struct{}, k.recs.len())
 		for i := range k.recs.len() {
-			k.recIdx[k.recs.at(i).Dot] = struct{}{}
+			k.recIdx[k.recs.dotAt(i)] = struct{}{}
 		}
 	}
 	_, ok := k.recIdx[d]
@@ -1193,13 +1186,13 @@ func (k *Kernel[K, V]) discarded(d vclock.Dot) {
 func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	n := 0
 	horizon := k.horizon.Clone() // records already within it are dead, not counted
-	k.filterRecords(func(r Record[K]) bool {
+	k.filterRecords(func(d vclock.Dot) bool {
 		switch {
-		case horizon.Contains(r.Dot):
+		case horizon.Contains(d):
 			k.capped++ // dead since a discard by the cap (see liveRecords)
 			return false
-		case stable.Contains(r.Dot):
-			k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+		case stable.Contains(d):
+			k.horizon.Advance(d.Replica, d.Seq)
 			n++
 			return false
 		}
@@ -1216,16 +1209,16 @@ func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	return n
 }
 
-// filterRecords keeps the records for which keep is true.
-func (k *Kernel[K, V]) filterRecords(keep func(Record[K]) bool) {
-	k.recs.filter(func(r Record[K]) bool {
-		if keep(r) {
+// filterRecords keeps the records for whose dot keep is true.
+func (k *Kernel[K, V]) filterRecords(keep func(vclock.Dot) bool) {
+	k.recs.filter(func(d vclock.Dot) bool {
+		if keep(d) {
 			return true
 		}
 		if k.recIdx != nil {
-			delete(k.recIdx, r.Dot)
+			delete(k.recIdx, d)
 		}
-		k.noteRecordGone(r.Dot)
+		k.noteRecordGone(d)
 		return false
 	})
 }
@@ -1329,7 +1322,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	}
 	if !o.horizon.IsZero() {
 		k.horizon.Merge(o.horizon)
-		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
+		k.filterRecords(func(d vclock.Dot) bool { return !k.horizon.Contains(d) })
 	}
 	k.tidy()
 	for key := range gone {
@@ -1783,25 +1776,26 @@ func (k *Kernel[K, V]) storeSince(d *Kernel[K, V], v vclock.Clock, seen []uint64
 // record index for them, or, if the index cannot answer for v, goes
 // through every record and has the index answer next time.
 func (k *Kernel[K, V]) recordsSince(d *Kernel[K, V], v vclock.Clock, seen []uint64) {
-	take := func(r Record[K]) {
+	take := func(r Record[K]) { // d's ring copies a single dropped dot
 		d.Record(r.Dot, r.Key, r.Dropped)
 		for _, x := range r.Dropped {
 			d.ctx.Add(x)
 		}
 	}
+	var buf [1]vclock.Dot
 	var ids []uint64
 	if k.rix != nil && k.rix.Since(seen, func(_ uint32, _ uint64, id uint64) { ids = append(ids, id) }) {
 		slices.Sort(ids) // the order they were kept in
 		for _, id := range slices.Compact(ids) {
-			if i, ok := k.recs.find(id); ok && !v.Contains(k.recs.at(i).Dot) {
-				take(k.recs.at(i))
+			if i, ok := k.recs.find(id); ok && !v.Contains(k.recs.dotAt(i)) {
+				take(k.recs.get(i, &buf))
 			}
 		}
 		return
 	}
 	scan := func(note func(rep uint32, seq uint64, id uint64)) {
 		for i := range k.recs.len() {
-			r := k.recs.at(i)
+			r := k.recs.get(i, &buf)
 			if v.Contains(r.Dot) || k.horizon.Contains(r.Dot) {
 				continue // within v; within the horizon, dead weight
 			}
