@@ -933,22 +933,54 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 		return
 	}
 	limit := k.maxRecords()
-	var p int
+	n := k.recs.len() + 1 - limit
+	// At the cap, with as many slots as records (the rule once the cap is
+	// reached, for a cap of whole chunks), the oldest record's slot takes
+	// the new one.
+	rotate := n == 1 && k.recs.full()
 	var id uint64
-	if n := k.recs.len() + 1 - limit; n == 1 && k.recs.full() {
-		// At the cap, with as many slots as records (the rule once the
-		// cap is reached, for a cap of whole chunks): the oldest record's
-		// slot takes the new one, without clearing it first.
-		var old vclock.Dot
-		old, p, id = k.recs.rotate()
-		k.discarded(old)
-	} else {
-		if n > 0 {
-			k.discardOldest(n)
+	r := &k.recs
+	if len(dropped) == 1 && (rotate || n <= 0) && r.packsOwn(d, dropped[0]) {
+		// A mutation that dropped one dot of its own writer (a remove,
+		// or a write, of what this replica wrote), whose replica the
+		// ring looked up last: its slot is filled here, packed.
+		var p int
+		if rotate {
+			p = r.head
+			r.head = r.slot(1)
+			old := r.dotOf(p)
+			if r.rec(p).dot == wideDots {
+				delete(r.wide, *r.id(p))
+			}
+			k.discarded(old)
+		} else {
+			if r.n == r.size {
+				r.grow(limit)
+			}
+			p = r.slot(r.n)
+			r.n++
 		}
-		p, id = k.recs.pushSlot(limit)
+		s := r.rec(p)
+		s.key = key
+		rw := uint64(r.last+1) << 1
+		s.dot, s.drop = d.Seq<<seqShift|rw, dropped[0].Seq<<seqShift|rw
+		id = r.next
+		*r.id(p) = id
+		r.next++
+	} else {
+		var p int
+		if rotate {
+			var old vclock.Dot
+			old, p, id = k.recs.rotate()
+			k.discarded(old)
+		} else {
+			if n > 0 {
+				k.discardOldest(n)
+			}
+			p, id = k.recs.pushSlot(limit)
+		}
+		k.recs.set(p, id, d, key, dropped)
 	}
-	k.recs.set(p, id, d, key, dropped)
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
