@@ -864,7 +864,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
 	}
-	k.recordOwn(w, d, key, dropped)
+	k.recordOwn(w, d, key, dropped, 0)
 	return d, dropped, nil
 }
 
@@ -879,56 +879,76 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 //
 // It looks id up once per call at most, as [Kernel.MintPut] does.
 func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
+	d, own, dropped, err := k.MintRemoveOwn(id, key)
+	if own != 0 {
+		dropped = append(k.newDots(1), vclock.Dot{Replica: d.Replica, Seq: own})
+	}
+	return d, dropped, err
+}
+
+// MintRemoveOwn is [Kernel.MintRemove], for a caller that can hold a
+// dropped dot of id's own without a slice: when key's only dot was
+// one of id's, it returns that dot's sequence number as own, and nil
+// for dropped. Otherwise own is 0 and dropped is what MintRemove
+// returns.
+func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, own uint64, dropped []vclock.Dot, err error) {
 	w := &k.w
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
 	old, ok := k.m.remove(key)
 	if !ok {
-		return vclock.Dot{}, nil, nil
+		return vclock.Dot{}, 0, nil, nil
 	}
-	d := k.ctx.AddNextHint(id, &w.ctx)
+	d = k.ctx.AddNextHint(id, &w.ctx)
 	if d.Seq == 0 {
 		k.m.put(key, old) // as it was: nothing else has changed yet
-		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		return vclock.Dot{}, 0, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
-	var dropped []vclock.Dot
-	if old.single() {
+	switch {
+	case old.single() && old.rep() == w.rep:
+		// One dot of id's: its hash is known, and it is hashed as
+		// MintPut hashed it.
+		x := vclock.Dot{Replica: id, Seq: old.seq()}
+		own = x.Seq
+		k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
+		if k.Watch != nil {
+			k.Watch(key, old.v, x, false)
+		}
+		if k.ix.Active() {
+			k.noteDrop(x)
+			k.tidy()
+		}
+	case old.single():
 		x := k.first(old)
 		dropped = append(k.newDots(1), x)
-		if old.rep() == w.rep { // id's hash is known: hash x as MintPut hashed it
-			k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
-			if k.Watch != nil {
-				k.Watch(key, old.v, x, false)
-			}
-		} else {
-			k.fpSub(key, old.v, x)
-		}
-	} else {
+		k.fpSub(key, old.v, x)
+	default:
 		dropped = k.ownDots(key, old)
 		k.shrinkMore(key, nil, 0)
 		for _, x := range dropped {
 			k.fpSub(key, old.v, x)
 		}
 	}
-	if k.ix.Active() {
+	if dropped != nil && k.ix.Active() {
 		k.noteDrops(dropped)
 	}
 	// d was beyond the context, and every ghost is within it: d is no
 	// ghost, and applied as soon as it is in the context.
-	k.recordOwn(w, d, key, dropped)
-	return d, dropped, nil
+	k.recordOwn(w, d, key, dropped, own)
+	return d, own, dropped, nil
 }
 
 // recordOwn is [Kernel.Record] for the dot d that MintPut or MintRemove
-// just minted for the writer w, and the dots it dropped from the store.
+// just minted for the writer w, and the dots it dropped from the store:
+// dropped, or, if own is not 0, the dot of d's replica numbered own.
 // It skips what Record checks that such a record cannot fail: d was
 // beyond the context, which holds every recorded dot, so no record has
 // it; and the dropped dots came from the store, sorted, valid, and
 // before d if they are d's replica's (they were in the context). Only
 // the horizon is checked, which a peer's state may have carried beyond
 // the context.
-func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot) {
+func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot, own uint64) {
 	if d.Seq <= k.horizon.GetHint(d.Replica, &w.horizon) {
 		return
 	}
@@ -940,16 +960,25 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 	rotate := n == 1 && k.recs.full()
 	var id uint64
 	r := &k.recs
-	if len(dropped) == 1 && (rotate || n <= 0) && r.packsOwn(d, dropped[0]) {
+	if own == 0 && len(dropped) == 1 && sameID(dropped[0].Replica, d.Replica) {
+		own = dropped[0].Seq
+	}
+	if own != 0 && (rotate || n <= 0) && r.packsOwn(d, own) {
 		// A mutation that dropped one dot of its own writer (a remove,
 		// or a write, of what this replica wrote), whose replica the
 		// ring looked up last: its slot is filled here, packed.
+		rw := uint64(r.last+1) << 1 // the replica packsOwn found
 		var p int
+		var s *recSlot[K]
 		if rotate {
 			p = r.head
 			r.head = r.slot(1)
-			old := r.dotOf(p)
-			if r.rec(p).dot == wideDots {
+			s = r.rec(p)
+			var old vclock.Dot
+			if s.dot > wideDots {
+				old = r.unpack(s.dot)
+			} else {
+				old = r.wide[*r.id(p)].dot
 				delete(r.wide, *r.id(p))
 			}
 			k.discarded(old)
@@ -959,15 +988,17 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 			}
 			p = r.slot(r.n)
 			r.n++
+			s = r.rec(p)
 		}
-		s := r.rec(p)
 		s.key = key
-		rw := uint64(r.last+1) << 1
-		s.dot, s.drop = d.Seq<<seqShift|rw, dropped[0].Seq<<seqShift|rw
+		s.dot, s.drop = d.Seq<<seqShift|rw, own<<seqShift|rw
 		id = r.next
 		*r.id(p) = id
 		r.next++
 	} else {
+		if dropped == nil {
+			dropped = []vclock.Dot{{Replica: d.Replica, Seq: own}}
+		}
 		var p int
 		if rotate {
 			var old vclock.Dot

@@ -217,12 +217,13 @@ func (r *ring[K]) set(p int, id uint64, d vclock.Dot, key K, dropped []vclock.Do
 	r.setWide(s, id, d, dropped)
 }
 
-// packsOwn reports whether a record of d that dropped x packs in its
-// slot with the replica last looked up, and set has nothing to do first:
-// d and x are of that replica, and their sequence numbers fit.
-func (r *ring[K]) packsOwn(d, x vclock.Dot) bool {
+// packsOwn reports whether a record of d that dropped the dot of d's
+// replica numbered own packs in its slot with the replica last looked
+// up, and set has nothing to do first: d is of that replica, and the
+// sequence numbers fit.
+func (r *ring[K]) packsOwn(d vclock.Dot, own uint64) bool {
 	return !r.due && r.last < uint32(len(r.reps)) && sameID(r.reps[r.last], d.Replica) &&
-		sameID(x.Replica, d.Replica) && max(d.Seq, x.Seq) <= maxPackSeq && r.last <= maxPackRep
+		max(d.Seq, own) <= maxPackSeq && r.last <= maxPackRep
 }
 
 // setWide makes s, the slot of id, hold a record whose dots are in wide.
