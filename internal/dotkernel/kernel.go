@@ -872,7 +872,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 // present, it drops key's dots (as [Kernel.Remove]), mints a new dot of
 // replica id for the removal and adds it to the context, and records the
 // drop (as [Kernel.Record]). It returns the new dot and the dropped dots,
-// sorted by [vclock.Dot.Compare], which the kernel keeps in its record:
+// sorted by [vclock.Dot.Compare], which the kernel may keep in its record:
 // the caller must not modify them. If key is absent it changes nothing
 // and returns no dot and nil. If id has no sequence number left and key
 // is present, it changes nothing and returns the error of [Kernel.Next].

@@ -360,6 +360,9 @@ func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 	if discard {
 		k.recs.filter(vclock.Dot.Valid)
 	}
+	if _, ok := k.recs.findRep(r.From); ok {
+		k.recs.compactReps() // From's dots within Final are To's now
+	}
 	if changed || discard {
 		k.recIdx = nil // rebuilt when first needed
 	}

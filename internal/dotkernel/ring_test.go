@@ -121,6 +121,9 @@ func TestRingAgainstSlice(t *testing.T) {
 					t.Fatalf("step %d: find(%d) = %d, %v; want %d", step, h.id, at, ok, i)
 				}
 			}
+			if len(r.reps) > max(r.repMax, 16)+2 {
+				t.Fatalf("step %d: %d replicas in the table, past %d", step, len(r.reps), max(r.repMax, 16))
+			}
 			if len(r.wide) > len(model) {
 				t.Fatalf("step %d: %d wide records for %d records", step, len(r.wide), len(model))
 			}
