@@ -209,7 +209,7 @@ func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
-	for _, d := range o.dropped {
+	for _, d := range o.drops() {
 		if d.Replica.Name() != from.Name() && !s.k.Context().Contains(d) {
 			return false, fmt.Errorf("orset: op %v received from %q drops %v: %w", o.dot, from, d, vclock.ErrUnseen)
 		}
@@ -267,12 +267,16 @@ func (op Op[E]) MarshalBinary() ([]byte, error) {
 	if op.kind == opRemove {
 		kind = codec.KindSetRemove
 	}
-	w := codec.NewWriter(kind, 24+10*len(op.dropped))
+	w := codec.NewWriter(kind, 24+10*op.numDrops())
 	// The op's replica is the first table entry, named by no reference.
 	w.Table(string(op.dot.Replica))
 	putElem(w, op.elem)
 	w.Uint(op.dot.Seq)
-	if len(op.dropped) > 0 {
+	if op.own != 0 {
+		w.Array(2)
+		w.Replica(string(op.dot.Replica))
+		w.Uint(op.own)
+	} else if len(op.dropped) > 0 {
 		w.Array(2 * len(op.dropped))
 		for _, d := range op.dropped {
 			w.Replica(string(d.Replica))

@@ -99,7 +99,28 @@ type Op[E comparable] struct {
 	elem    E
 	dot     vclock.Dot
 	dropped []vclock.Dot // sorted by vclock.Dot.Compare; never modified
-	err     error        // why the mutator that made it failed
+	// own, if not 0, is the one dot the op dropped, of the op's own
+	// replica: (dot.Replica, own), held without a slice; dropped is then
+	// nil. Remove makes such ops; decoding never does.
+	own uint64
+	err error // why the mutator that made it failed
+}
+
+// drops returns the dots the op dropped, sorted; a new slice if the op
+// holds its one dropped dot as own.
+func (op *Op[E]) drops() []vclock.Dot {
+	if op.own != 0 {
+		return []vclock.Dot{{Replica: op.dot.Replica, Seq: op.own}}
+	}
+	return op.dropped
+}
+
+// numDrops returns the number of dots the op dropped.
+func (op *Op[E]) numDrops() int {
+	if op.own != 0 {
+		return 1
+	}
+	return len(op.dropped)
 }
 
 // Err returns why the mutator that made op failed, or nil: an Op that
@@ -152,7 +173,16 @@ func (op Op[E]) check() error {
 	default:
 		return fmt.Errorf("%w: the zero Op", ErrInvalidOp)
 	}
-	if why := dotkernel.CheckOp(op.dot, op.dropped, op.kind == opRemove, false); why != "" {
+	dropped := op.dropped
+	if op.own != 0 {
+		if op.dropped != nil {
+			return fmt.Errorf("%w: an op with two kinds of dropped dots", ErrInvalidOp)
+		}
+		var one [1]vclock.Dot
+		one[0] = vclock.Dot{Replica: op.dot.Replica, Seq: op.own}
+		dropped = one[:]
+	}
+	if why := dotkernel.CheckOp(op.dot, dropped, op.kind == opRemove, false); why != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
 	return nil
@@ -210,14 +240,14 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	if err := s.checkElem(e); err != nil {
 		return failed(e, err)
 	}
-	d, dropped, err := s.k.MintRemove(s.id, e) // one look-up of e
+	d, own, dropped, err := s.k.MintRemoveOwn(s.id, e) // one look-up of e
 	switch {
 	case err != nil:
 		return failed(e, fmt.Errorf("orset: Remove: %w", err))
-	case dropped == nil:
+	case dropped == nil && own == 0:
 		return Op[E]{kind: opNoop, elem: e}
 	}
-	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped}
+	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped, own: own}
 }
 
 // Contains reports whether e is in the set.
@@ -260,9 +290,9 @@ func (s *Set[E]) apply(op Op[E]) (bool, error) {
 		return false, nil // nothing to do, or done before
 	}
 	before := s.k.Has(op.elem)
-	if len(op.dropped) > 0 {
-		s.k.Drop(op.elem, op.dropped)
-		s.k.Record(op.dot, op.elem, op.dropped)
+	if dropped := op.drops(); len(dropped) > 0 {
+		s.k.Drop(op.elem, dropped)
+		s.k.Record(op.dot, op.elem, dropped)
 	}
 	if op.kind == opAdd {
 		s.k.Insert(op.elem, struct{}{}, op.dot, nil)

@@ -96,8 +96,9 @@ func (k *Kernel[K, V]) Encode(w *codec.Writer, putKey func(*codec.Writer, K), pu
 	}
 	if fields >= 4 {
 		w.Array(nrecs)
+		var buf [1]vclock.Dot
 		for i := range k.recs.len() {
-			r := k.recs.at(i)
+			r := k.recs.get(i, &buf)
 			if k.horizon.Contains(r.Dot) {
 				continue // see liveRecords
 			}
@@ -146,8 +147,9 @@ func lenOf[T any]() func(T) int {
 // indexes and keys codec.ValueLen cannot measure.
 func (k *Kernel[K, V]) liveRecordsLen(repLen int) (n, size int) {
 	keyLen := lenOf[K]()
+	var buf [1]vclock.Dot
 	for i := range k.recs.len() {
-		r := k.recs.at(i)
+		r := k.recs.get(i, &buf)
 		if k.horizon.Contains(r.Dot) {
 			continue
 		}
@@ -793,9 +795,9 @@ func decodeKernel[K comparable, V any](r *codec.Reader, getKey func(*codec.Reade
 			r.Fail("empty horizon written last")
 			return nil
 		}
-		for _, rec := range k.recs.slice() {
-			if k.horizon.Contains(rec.Dot) {
-				r.Fail("drop record %v within the horizon %v", rec.Dot, k.horizon)
+		for i := range k.recs.len() {
+			if d := k.recs.dotAt(i); k.horizon.Contains(d) {
+				r.Fail("drop record %v within the horizon %v", d, k.horizon)
 				return nil
 			}
 		}

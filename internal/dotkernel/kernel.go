@@ -315,7 +315,7 @@ func (k *Kernel[K, V]) tidyRecords() {
 // record of the dot (reps[rep], seq).
 func (k *Kernel[K, V]) keeps(rep uint32, seq uint64, id uint64) bool {
 	i, ok := k.recs.find(id)
-	return ok && k.recs.at(i).Dot == vclock.Dot{Replica: k.reps[rep], Seq: seq}
+	return ok && k.recs.dotAt(i) == vclock.Dot{Replica: k.reps[rep], Seq: seq}
 }
 
 // noteRecordGone tells the record index that the record of the dot d is
@@ -864,7 +864,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
 	}
-	k.recordOwn(w, d, key, dropped)
+	k.recordOwn(w, d, key, dropped, 0)
 	return d, dropped, nil
 }
 
@@ -872,90 +872,146 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 // present, it drops key's dots (as [Kernel.Remove]), mints a new dot of
 // replica id for the removal and adds it to the context, and records the
 // drop (as [Kernel.Record]). It returns the new dot and the dropped dots,
-// sorted by [vclock.Dot.Compare], which the kernel keeps in its record:
+// sorted by [vclock.Dot.Compare], which the kernel may keep in its record:
 // the caller must not modify them. If key is absent it changes nothing
 // and returns no dot and nil. If id has no sequence number left and key
 // is present, it changes nothing and returns the error of [Kernel.Next].
 //
 // It looks id up once per call at most, as [Kernel.MintPut] does.
 func (k *Kernel[K, V]) MintRemove(id vclock.ReplicaID, key K) (vclock.Dot, []vclock.Dot, error) {
+	d, own, dropped, err := k.MintRemoveOwn(id, key)
+	if own != 0 {
+		dropped = append(k.newDots(1), vclock.Dot{Replica: d.Replica, Seq: own})
+	}
+	return d, dropped, err
+}
+
+// MintRemoveOwn is [Kernel.MintRemove], for a caller that can hold a
+// dropped dot of id's own without a slice: when key's only dot was
+// one of id's, it returns that dot's sequence number as own, and nil
+// for dropped. Otherwise own is 0 and dropped is what MintRemove
+// returns.
+func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, own uint64, dropped []vclock.Dot, err error) {
 	w := &k.w
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
 	old, ok := k.m.remove(key)
 	if !ok {
-		return vclock.Dot{}, nil, nil
+		return vclock.Dot{}, 0, nil, nil
 	}
-	d := k.ctx.AddNextHint(id, &w.ctx)
+	d = k.ctx.AddNextHint(id, &w.ctx)
 	if d.Seq == 0 {
 		k.m.put(key, old) // as it was: nothing else has changed yet
-		return vclock.Dot{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		return vclock.Dot{}, 0, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
-	var dropped []vclock.Dot
-	if old.single() {
+	switch {
+	case old.single() && old.rep() == w.rep:
+		// One dot of id's: its hash is known, and it is hashed as
+		// MintPut hashed it.
+		x := vclock.Dot{Replica: id, Seq: old.seq()}
+		own = x.Seq
+		k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
+		if k.Watch != nil {
+			k.Watch(key, old.v, x, false)
+		}
+		if k.ix.Active() {
+			k.noteDrop(x)
+			k.tidy()
+		}
+	case old.single():
 		x := k.first(old)
 		dropped = append(k.newDots(1), x)
-		if old.rep() == w.rep { // id's hash is known: hash x as MintPut hashed it
-			k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
-			if k.Watch != nil {
-				k.Watch(key, old.v, x, false)
-			}
-		} else {
-			k.fpSub(key, old.v, x)
-		}
-	} else {
+		k.fpSub(key, old.v, x)
+	default:
 		dropped = k.ownDots(key, old)
 		k.shrinkMore(key, nil, 0)
 		for _, x := range dropped {
 			k.fpSub(key, old.v, x)
 		}
 	}
-	if k.ix.Active() {
+	if dropped != nil && k.ix.Active() {
 		k.noteDrops(dropped)
 	}
 	// d was beyond the context, and every ghost is within it: d is no
 	// ghost, and applied as soon as it is in the context.
-	k.recordOwn(w, d, key, dropped)
-	return d, dropped, nil
+	k.recordOwn(w, d, key, dropped, own)
+	return d, own, dropped, nil
 }
 
 // recordOwn is [Kernel.Record] for the dot d that MintPut or MintRemove
-// just minted for the writer w, and the dots it dropped from the store.
+// just minted for the writer w, and the dots it dropped from the store:
+// dropped, or, if own is not 0, the dot of d's replica numbered own.
 // It skips what Record checks that such a record cannot fail: d was
 // beyond the context, which holds every recorded dot, so no record has
 // it; and the dropped dots came from the store, sorted, valid, and
 // before d if they are d's replica's (they were in the context). Only
 // the horizon is checked, which a peer's state may have carried beyond
 // the context.
-func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot) {
+func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vclock.Dot, own uint64) {
 	if d.Seq <= k.horizon.GetHint(d.Replica, &w.horizon) {
 		return
 	}
 	limit := k.maxRecords()
-	var rec *Record[K]
+	n := k.recs.len() + 1 - limit
+	// At the cap, with as many slots as records (the rule once the cap is
+	// reached, for a cap of whole chunks), the oldest record's slot takes
+	// the new one.
+	rotate := n == 1 && k.recs.full()
 	var id uint64
-	if n := k.recs.len() + 1 - limit; n == 1 && k.recs.full() {
-		// At the cap, with as many slots as records (the rule once the
-		// cap is reached, for a cap of whole chunks): the oldest record's
-		// slot takes the new one, without clearing it first.
-		var old vclock.Dot
-		old, rec, id = k.recs.rotate()
-		k.discarded(old)
-	} else {
-		if n > 0 {
-			k.discardOldest(n)
+	r := &k.recs
+	if own == 0 && len(dropped) == 1 && sameID(dropped[0].Replica, d.Replica) {
+		own = dropped[0].Seq
+	}
+	if own != 0 && (rotate || n <= 0) && r.packsOwn(d, own) {
+		// A mutation that dropped one dot of its own writer (a remove,
+		// or a write, of what this replica wrote), whose replica the
+		// ring looked up last: its slot is filled here, packed.
+		rw := uint64(r.last+1) << 1 // the replica packsOwn found
+		var p int
+		var s *recSlot[K]
+		if rotate {
+			p = r.head
+			r.head = r.slot(1)
+			s = r.rec(p)
+			var old vclock.Dot
+			if s.dot > wideDots {
+				old = r.unpack(s.dot)
+			} else {
+				old = r.wide[*r.id(p)].dot
+				delete(r.wide, *r.id(p))
+			}
+			k.discarded(old)
+		} else {
+			if r.n == r.size {
+				r.grow(limit)
+			}
+			p = r.slot(r.n)
+			r.n++
+			s = r.rec(p)
 		}
-		rec, id = k.recs.pushSlot(limit)
+		s.key = key
+		s.dot, s.drop = d.Seq<<seqShift|rw, own<<seqShift|rw
+		id = r.next
+		*r.id(p) = id
+		r.next++
+	} else {
+		if dropped == nil {
+			dropped = []vclock.Dot{{Replica: d.Replica, Seq: own}}
+		}
+		var p int
+		if rotate {
+			var old vclock.Dot
+			old, p, id = k.recs.rotate()
+			k.discarded(old)
+		} else {
+			if n > 0 {
+				k.discardOldest(n)
+			}
+			p, id = k.recs.pushSlot(limit)
+		}
+		k.recs.set(p, id, d, key, dropped)
 	}
-	// Field by field, rather than a copy of the whole record, which
-	// costs a bulk write barrier while the collector marks; and the
-	// replica only if the slot does not hold that very string already
-	// (a slot the writer's own record left, at the cap).
-	if len(rec.Dot.Replica) != len(d.Replica) || unsafe.StringData(string(rec.Dot.Replica)) != unsafe.StringData(string(d.Replica)) {
-		rec.Dot.Replica = d.Replica
-	}
-	rec.Dot.Seq, rec.Key, rec.Dropped = d.Seq, key, dropped
 	k.recMax.AdvanceHint(d.Replica, d.Seq, &w.recMax)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
@@ -1112,7 +1168,7 @@ func (k *Kernel[K, V]) Record(d vclock.Dot, key K, dropped []vclock.Dot) {
 	if n := k.recs.len() + 1 - k.maxRecords(); n > 0 {
 		k.discardOldest(n)
 	}
-	id := k.recs.push(Record[K]{Dot: d, Key: key, Dropped: dropped}, k.maxRecords())
+	id := k.recs.push(d, key, dropped, k.maxRecords())
 	k.recMax.Advance(d.Replica, d.Seq)
 	if k.recIdx != nil {
 		k.recIdx[d] = struct{}{}
@@ -1134,7 +1190,7 @@ func (k *Kernel[K, V]) recorded(d vclock.Dot) bool {
 	if k.recIdx == nil {
 		k.recIdx = make(map[vclock.Dot]struct{}, k.recs.len())
 		for i := range k.recs.len() {
-			k.recIdx[k.recs.at(i).Dot] = struct{}{}
+			k.recIdx[k.recs.dotAt(i)] = struct{}{}
 		}
 	}
 	_, ok := k.recIdx[d]
@@ -1193,13 +1249,13 @@ func (k *Kernel[K, V]) discarded(d vclock.Dot) {
 func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	n := 0
 	horizon := k.horizon.Clone() // records already within it are dead, not counted
-	k.filterRecords(func(r Record[K]) bool {
+	k.filterRecords(func(d vclock.Dot) bool {
 		switch {
-		case horizon.Contains(r.Dot):
+		case horizon.Contains(d):
 			k.capped++ // dead since a discard by the cap (see liveRecords)
 			return false
-		case stable.Contains(r.Dot):
-			k.horizon.Advance(r.Dot.Replica, r.Dot.Seq)
+		case stable.Contains(d):
+			k.horizon.Advance(d.Replica, d.Seq)
 			n++
 			return false
 		}
@@ -1216,16 +1272,16 @@ func (k *Kernel[K, V]) Collect(stable vclock.Clock) int {
 	return n
 }
 
-// filterRecords keeps the records for which keep is true.
-func (k *Kernel[K, V]) filterRecords(keep func(Record[K]) bool) {
-	k.recs.filter(func(r Record[K]) bool {
-		if keep(r) {
+// filterRecords keeps the records for whose dot keep is true.
+func (k *Kernel[K, V]) filterRecords(keep func(vclock.Dot) bool) {
+	k.recs.filter(func(d vclock.Dot) bool {
+		if keep(d) {
 			return true
 		}
 		if k.recIdx != nil {
-			delete(k.recIdx, r.Dot)
+			delete(k.recIdx, d)
 		}
-		k.noteRecordGone(r.Dot)
+		k.noteRecordGone(d)
 		return false
 	})
 }
@@ -1329,7 +1385,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	}
 	if !o.horizon.IsZero() {
 		k.horizon.Merge(o.horizon)
-		k.filterRecords(func(r Record[K]) bool { return !k.horizon.Contains(r.Dot) })
+		k.filterRecords(func(d vclock.Dot) bool { return !k.horizon.Contains(d) })
 	}
 	k.tidy()
 	for key := range gone {
@@ -1783,25 +1839,26 @@ func (k *Kernel[K, V]) storeSince(d *Kernel[K, V], v vclock.Clock, seen []uint64
 // record index for them, or, if the index cannot answer for v, goes
 // through every record and has the index answer next time.
 func (k *Kernel[K, V]) recordsSince(d *Kernel[K, V], v vclock.Clock, seen []uint64) {
-	take := func(r Record[K]) {
+	take := func(r Record[K]) { // d's ring copies a single dropped dot
 		d.Record(r.Dot, r.Key, r.Dropped)
 		for _, x := range r.Dropped {
 			d.ctx.Add(x)
 		}
 	}
+	var buf [1]vclock.Dot
 	var ids []uint64
 	if k.rix != nil && k.rix.Since(seen, func(_ uint32, _ uint64, id uint64) { ids = append(ids, id) }) {
 		slices.Sort(ids) // the order they were kept in
 		for _, id := range slices.Compact(ids) {
-			if i, ok := k.recs.find(id); ok && !v.Contains(k.recs.at(i).Dot) {
-				take(k.recs.at(i))
+			if i, ok := k.recs.find(id); ok && !v.Contains(k.recs.dotAt(i)) {
+				take(k.recs.get(i, &buf))
 			}
 		}
 		return
 	}
 	scan := func(note func(rep uint32, seq uint64, id uint64)) {
 		for i := range k.recs.len() {
-			r := k.recs.at(i)
+			r := k.recs.get(i, &buf)
 			if v.Contains(r.Dot) || k.horizon.Contains(r.Dot) {
 				continue // within v; within the horizon, dead weight
 			}

@@ -69,7 +69,8 @@ func requireSame(t *rapid.T, fast, slow *kern, what string) {
 	checkInvariants(t, fast)
 }
 
-// TestMintMatchesLongWay checks that MintPut and MintRemove, which keep
+// TestMintMatchesLongWay checks that MintPut and MintRemove (or
+// MintRemoveOwn), which keep
 // where their writer is in the kernel from one call to the next, do what
 // minting, writing and recording one step at a time does, however the
 // kernel changed in between: joins with replicas the writer's entries must
@@ -99,7 +100,21 @@ func TestMintMatchesLongWay(t *testing.T) {
 				}
 			case 3, 4:
 				what = "remove " + key
-				fd, fdr, ferr := fast.MintRemove(id, key)
+				var fd vclock.Dot
+				var fdr []vclock.Dot
+				var ferr error
+				if rapid.Bool().Draw(t, "own") {
+					var own uint64
+					fd, own, fdr, ferr = fast.MintRemoveOwn(id, key)
+					if own != 0 {
+						if fdr != nil {
+							t.Fatalf("remove %s: own %d and %v", key, own, fdr)
+						}
+						fdr = []vclock.Dot{{Replica: id, Seq: own}}
+					}
+				} else {
+					fd, fdr, ferr = fast.MintRemove(id, key)
+				}
 				sd, sdr, serr := slowRemove(slow, id, key)
 				if fd != sd || !slices.Equal(fdr, sdr) || (ferr == nil) != (serr == nil) {
 					t.Fatalf("remove %s: %v %v %v, long way %v %v %v", key, fd, fdr, ferr, sd, sdr, serr)

@@ -373,8 +373,9 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 		for rg := range o.ctx.Ranges() {
 			dots += rg.Hi - rg.Lo + 1
 		}
-		for _, r := range o.recs.slice() {
-			named += 1 + uint64(len(r.Dropped))
+		var buf [1]vclock.Dot
+		for i := range o.recs.len() {
+			named += 1 + uint64(len(o.recs.get(i, &buf).Dropped))
 		}
 		if dots > named {
 			return "a record part whose context is not its records' dots"

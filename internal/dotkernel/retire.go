@@ -325,17 +325,21 @@ func (k *Kernel[K, V]) retireDotKey(p retireKey[K, V], r vclock.Retirement) {
 // retireRecords renames the dots of r.From within r.Final in the drop
 // records, in one pass over them, and discards those the horizon now
 // covers. Records are shared (with ops and other kernels): a record that
-// dropped a dot of From gets a new slice.
+// dropped dots of From gets a new slice.
 func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 	renamed := func(d vclock.Dot) bool { return d.Replica == r.From && d.Seq <= r.Final }
 	discard, changed := false, false
+	var buf [1]vclock.Dot
 	for i := range k.recs.len() {
-		rec := k.recs.rec(k.recs.slot(i))
+		p := k.recs.slot(i)
+		id := *k.recs.id(p)
+		rec := k.recs.recAt(p, &buf)
+		touched := false
 		if renamed(rec.Dot) {
-			rec.Dot, changed = r.Dot(rec.Dot), true
+			rec.Dot, changed, touched = r.Dot(rec.Dot), true, true
 		}
 		if kd, isDot := any(rec.Key).(vclock.Dot); isDot && renamed(kd) {
-			rec.Key = any(r.Dot(kd)).(K)
+			rec.Key, touched = any(r.Dot(kd)).(K), true
 		}
 		if slices.ContainsFunc(rec.Dropped, renamed) {
 			out := make([]vclock.Dot, len(rec.Dropped))
@@ -343,14 +347,21 @@ func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 				out[j] = r.Dot(d)
 			}
 			slices.SortFunc(out, vclock.Dot.Compare)
-			rec.Dropped = out
+			rec.Dropped, touched = out, true
 		}
 		if k.horizon.Contains(rec.Dot) {
-			rec.Dot, discard = vclock.Dot{}, true
+			k.recs.clear(p, id) // an empty slot has no valid dot
+			discard = true
+		} else if touched {
+			k.recs.clear(p, id)
+			k.recs.set(p, id, rec.Dot, rec.Key, rec.Dropped)
 		}
 	}
 	if discard {
-		k.recs.filter(func(rec Record[K]) bool { return rec.Dot.Valid() })
+		k.recs.filter(vclock.Dot.Valid)
+	}
+	if _, ok := k.recs.findRep(r.From); ok {
+		k.recs.compactReps() // From's dots within Final are To's now
 	}
 	if changed || discard {
 		k.recIdx = nil // rebuilt when first needed
