@@ -17,7 +17,11 @@ func dump[K comparable, V any](m *Map[K, V]) string {
 		if e.deleted() {
 			what = "<deleted>"
 		}
-		lines = append(lines, fmt.Sprintf("%v=%s @%v %v", k, what, e.ts(), m.dot(&e)))
+		line := fmt.Sprintf("%v=%s @%v %v", k, what, e.ts(), m.dot(&e))
+		if b := m.baseOf(k); !b.IsZero() {
+			line += fmt.Sprintf(" base %v", b)
+		}
+		lines = append(lines, line)
 	}
 	slices.Sort(lines)
 	return fmt.Sprintf("ctx %s [%s]", m.ctx.String(), strings.Join(lines, "; "))
@@ -45,5 +49,22 @@ func setEntries[K comparable, V any](m *Map[K, V], es map[K]entry[V]) {
 	m.m = dotkernel.Table[K, entry[V]]{}
 	for k, e := range es {
 		m.m.Put(k, e)
+	}
+}
+
+// checkBases checks that m keeps a base for keys it holds only, and no
+// zero one.
+func checkBases[K comparable, V any](t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, m *Map[K, V]) {
+	t.Helper()
+	for k, b := range m.bases {
+		if b.IsZero() {
+			t.Fatalf("a zero base kept for %v", k)
+		}
+		if m.m.Find(k) == nil {
+			t.Fatalf("a base %v kept for %v, which the map does not hold", b, k)
+		}
 	}
 }

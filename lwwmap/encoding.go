@@ -349,7 +349,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 					prevSeq, prevWall = 0, p.base
 				}
 				written++
-				putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
+				putEntry(w, it.k, it.e, m.baseOf(it.k), prevSeq, prevWall, putKey, putVal)
 				prevSeq, prevWall = it.e.seq, it.e.wall
 			}
 		}
@@ -379,17 +379,17 @@ func (p *entryPlan) window() int {
 // encoder reads ahead of writing them.
 const placeBatch = 32
 
-// putEntry writes the entry e of key k, after one whose sequence number
-// and wall time were prevSeq and prevWall, its key with putKey and its
-// value with putVal.
-func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+// putEntry writes the entry e of key k, whose base is b, after one whose
+// sequence number and wall time were prevSeq and prevWall, its key with
+// putKey and its value with putVal.
+func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], b clock.Timestamp, prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
 	w.Uint(e.seq - prevSeq)
 	w.Int(e.wall - prevWall)
 	tag := uint64(e.logical) << 1
 	if e.deleted() {
 		tag |= 1
 	}
-	if e.bwall != 0 {
+	if b.Wall != 0 {
 		tag |= baseTag
 	}
 	w.Uint(tag)
@@ -397,9 +397,9 @@ func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq ui
 	if !e.deleted() {
 		putVal(w, e.v)
 	}
-	if e.bwall != 0 {
-		w.Int(e.wall - e.bwall)
-		w.Uint(uint64(e.blogical))
+	if b.Wall != 0 {
+		w.Int(e.wall - b.Wall)
+		w.Uint(uint64(b.Logical))
 	}
 }
 
@@ -488,8 +488,9 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		}
 		p.cnt[r]++
 		k, _ := m.m.At(i)
+		b := m.baseOf(k)
 		tag := uint64(e.logical)<<1 | 1
-		if e.bwall != 0 {
+		if b.Wall != 0 {
 			tag |= baseTag
 		}
 		n := codec.UintLen(tag) + keyLen(k)
@@ -497,10 +498,10 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 			p.puts[r]++
 			n += valLen(e.v)
 		}
-		if e.bwall != 0 {
+		if b.Wall != 0 {
 			// The base: a wall time step and a logical part.
 			p.bases[r]++
-			n += intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
+			n += intLen(max(e.wall-b.Wall, b.Wall-e.wall)) + codec.UintLen(uint64(b.Logical))
 		}
 		p.size += n
 		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
@@ -641,7 +642,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 			if e := items[order[j].i].e; !e.deleted() {
 				n++
 			}
-			if items[order[j].i].e.bwall != 0 {
+			if m.baseOf(items[order[j].i].k).Wall != 0 {
 				n += baseFields
 			}
 		}
@@ -650,7 +651,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		prevSeq, prevWall := uint64(0), base
 		for _, o := range order[i:j] {
 			it := &items[o.i]
-			putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
+			putEntry(w, it.k, it.e, m.baseOf(it.k), prevSeq, prevWall, putKey, putVal)
 			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
 		i = j
@@ -720,6 +721,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 			}
 			var bdw int64
 			var blog uint64
+			var b clock.Timestamp
 			hasBase := tag&baseTag != 0
 			if hasBase {
 				if left < baseFields {
@@ -756,7 +758,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				if r.Err() != nil {
 					break
 				}
-				e.bwall, e.blogical = e.wall-bdw, uint32(blog)
+				b = clock.Timestamp{Wall: e.wall - bdw, Logical: uint32(blog)}
 			}
 			if !out.ctx.Contains(vclock.Dot{Replica: vclock.ReplicaID(id), Seq: e.seq}) {
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)
@@ -773,6 +775,9 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				break
 			}
 			out.m.Insert(at, k, e)
+			if hasBase {
+				out.setBase(k, b)
+			}
 			if e.deleted() {
 				out.nDel++
 			} else {
@@ -821,7 +826,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	if m.clk != nil && !o.maxTS.IsZero() {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
-	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
+	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix, m.bases = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix, o.bases
 	m.ttl, m.drops, m.dropped = o.ttl, o.drops, o.dropped
 	m.lostTo = nil
 	m.gcN = 0

@@ -20,22 +20,20 @@ const (
 )
 
 // entry is the winning write of one key. It is kept lean: the writer is an
-// index into the map's table of replica IDs, and the delete flag shares its
-// word.
+// index into the map's table of replica IDs, the delete flag shares its
+// word, and the write's base (see Map.SetConflictHook), which a map
+// written by one replica never has, is kept apart, in Map.bases.
 type entry[V any] struct {
-	wall     int64  // timestamp, wall part
-	logical  uint32 // timestamp, logical part
-	rep      uint32 // writer's index in Map.reps, | delBit for a delete marker
-	seq      uint64 // the write's dot is (writer, seq)
-	bwall    int64  // the write's base (see Map.SetConflictHook), wall part; 0 for none
-	blogical uint32 // the base's logical part
-	v        V      // zero for a delete marker
+	wall    int64  // timestamp, wall part
+	logical uint32 // timestamp, logical part
+	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
+	seq     uint64 // the write's dot is (writer, seq)
+	v       V      // zero for a delete marker
 }
 
-func (e *entry[V]) ts() clock.Timestamp   { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
-func (e *entry[V]) base() clock.Timestamp { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
-func (e *entry[V]) deleted() bool         { return e.rep&delBit != 0 }
-func (e *entry[V]) writer() uint32        { return e.rep & repMask }
+func (e *entry[V]) ts() clock.Timestamp { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) deleted() bool       { return e.rep&delBit != 0 }
+func (e *entry[V]) writer() uint32      { return e.rep & repMask }
 
 // Map is a map whose keys are last-writer-wins registers, with deletes.
 //
@@ -79,6 +77,12 @@ type Map[K comparable, V any] struct {
 	lim   codec.Limits                 // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
+	// bases holds the base (see SetConflictHook) of each entry of m
+	// that has one, by key: the entries' own slots stay small, and a map
+	// with no base holds no table of them. Every change of a key's
+	// entry sets or clears its base (setBase), and a key that leaves m
+	// leaves bases (forgetKey).
+	bases map[K]clock.Timestamp
 	// lostTo holds, for a key whose entry is this writer's own, the latest
 	// write of another writer that lost to it here: a write seen, that the
 	// base of this writer's next write of the key must name. Only
@@ -199,27 +203,51 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 	return a.seq > b.seq
 }
 
-// put makes e the entry of k if it orders after the current one, keeping
-// the counts right, and reports whether the visible content changed.
-// kh is keyHash(k). e is a write the map has not seen before.
-func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
+// put makes e, with the base b, the entry of k if it orders after the
+// current one, keeping the counts right, and reports whether the visible
+// content changed. kh is keyHash(k). e is a write the map has not seen
+// before.
+func (m *Map[K, V]) put(k K, kh uint64, e entry[V], b clock.Timestamp) bool {
 	m.makeIndex()
 	slot, at := m.m.Lookup(k)
-	return m.replace(k, kh, e, slot, at, true)
+	return m.replace(k, kh, e, b, slot, at, true)
+}
+
+// baseOf returns the base of the entry of k; zero for none.
+func (m *Map[K, V]) baseOf(k K) clock.Timestamp {
+	if len(m.bases) == 0 {
+		return clock.Timestamp{}
+	}
+	return m.bases[k]
+}
+
+// setBase makes b the base of the entry of k, which a change of the entry
+// has just made; a zero b, none.
+func (m *Map[K, V]) setBase(k K, b clock.Timestamp) {
+	if b.IsZero() {
+		if len(m.bases) > 0 {
+			delete(m.bases, k)
+		}
+		return
+	}
+	if m.bases == nil {
+		m.bases = make(map[K]clock.Timestamp)
+	}
+	m.bases[k] = b
 }
 
 // replace is put for a caller that has already looked up the current
 // entry of k in the table: slot, or if nil the place at where k goes,
 // with no change to the table since. fresh says whether e is a write the
 // map had not seen before, which a conflict hook is told of if it loses.
-func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotkernel.Place, fresh bool) bool {
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], b clock.Timestamp, slot *entry[V], at dotkernel.Place, fresh bool) bool {
 	ok := slot != nil
 	if ok && !m.newer(&e, slot) {
 		if slot.writer() == m.self && e.writer() != m.self {
 			m.noteLost(k, e.ts())
 		}
 		if m.hook != nil && fresh {
-			m.report(k, &e, slot)
+			m.report(k, &e, slot, m.baseOf(k))
 		}
 		return false
 	}
@@ -227,7 +255,10 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotke
 		delete(m.lostTo, k) // e is foreign, or a local write that used it
 	}
 	if m.hook != nil && ok {
-		m.report(k, slot, &e)
+		m.report(k, slot, &e, b)
+	}
+	if ok || !b.IsZero() { // a new key has no base yet
+		m.setBase(k, b)
 	}
 	var oldE entry[V]
 	old := &oldE
@@ -350,7 +381,8 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 	old := *e
 	b := m.baseOver(k, &old)
 	op.base = b
-	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, bwall: b.Wall, blogical: b.Logical, v: op.value}
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, v: op.value}
+	m.setBase(k, b)
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -372,16 +404,16 @@ func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, 
 	m.makeIndex()
 	slot, at := m.m.Lookup(k)
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
+	var b clock.Timestamp
 	if slot != nil {
-		b := m.baseOver(k, slot)
-		e.bwall, e.blogical = b.Wall, b.Logical
+		b = m.baseOver(k, slot)
 	}
 	if del {
 		e.rep |= delBit
 	}
-	m.replace(k, kh, e, slot, at, true)
+	m.replace(k, kh, e, b, slot, at, true)
 	m.tidy()
-	return e.base()
+	return b
 }
 
 // baseOver returns the base of a local write of k over its entry old:
@@ -391,7 +423,7 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 	if old.writer() != m.self {
 		return old.ts()
 	}
-	b := old.base()
+	b := m.baseOf(k)
 	if lt, ok := m.lostTo[k]; ok && lt.After(b) {
 		b = lt
 	}
@@ -496,18 +528,22 @@ func (m *Map[K, V]) seenAgain(op *Op[K, V]) {
 	}
 }
 
-// forgetLost drops what lostTo holds for k, a key that leaves the map.
-func (m *Map[K, V]) forgetLost(k K) {
+// forgetKey drops what lostTo and bases hold for k, a key that leaves the
+// map.
+func (m *Map[K, V]) forgetKey(k K) {
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
+	}
+	if len(m.bases) > 0 {
+		delete(m.bases, k)
 	}
 }
 
 // report tells the hook that the write lost of key k was discarded for
-// won, unless they were not concurrent. The caller checked that a hook is
-// set.
-func (m *Map[K, V]) report(k K, lost, won *entry[V]) {
-	if lost.writer() == won.writer() || !won.base().Before(lost.ts()) {
+// won, whose base is wonBase, unless they were not concurrent. The caller
+// checked that a hook is set.
+func (m *Map[K, V]) report(k K, lost, won *entry[V], wonBase clock.Timestamp) {
+	if lost.writer() == won.writer() || !wonBase.Before(lost.ts()) {
 		return
 	}
 	m.hook(vclock.Conflict{Key: k, Lost: m.described(lost), Won: m.described(won)})
@@ -719,12 +755,11 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	ttlChanged := len(drops) > 0 && m.dropTTL(op.key, drops)
 	m.recordDrops(op.dot, op.key, drops)
 	rep := m.intern(op.dot.Replica)
-	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
-		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
+	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq, v: op.value}
 	if op.del {
 		e.rep |= delBit
 	}
-	changed := m.put(op.key, kh, e)
+	changed := m.put(op.key, kh, e, op.base)
 	m.tidy()
 	return changed || ttlChanged, nil
 }
@@ -808,7 +843,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			}
 			if m.hook == nil {
 				// What replace does, without copying the entry twice.
-				if m.takeNew(k, at, oe, rep) {
+				if m.takeNew(k, at, oe, rep, o.baseOf(k)) {
 					changed = true
 				}
 				continue
@@ -824,13 +859,13 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		ne := *oe
 		ne.rep = rep
 		if ok && m.hook == nil && m.newer(&ne, old) {
-			if m.takeOver(k, old, &ne) {
+			if m.takeOver(k, old, &ne, o.baseOf(k)) {
 				changed = true
 			}
 			continue
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
-		if m.replace(k, keyHash(k), ne, old, at, fresh) {
+		if m.replace(k, keyHash(k), ne, o.baseOf(k), old, at, fresh) {
 			changed = true
 		}
 	}
@@ -842,7 +877,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			if o.m.Find(k) != nil {
 				continue
 			}
-			m.forgetLost(k)
+			m.forgetKey(k)
 			m.noteGone(e)
 			if e.deleted() {
 				m.nDel--
@@ -864,11 +899,14 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 
 // takeNew is replace for a merge that adds k, absent from m, at the place
 // at, with the entry oe of another map whose writer is m's rep (with the
-// delete bit), when there is no conflict hook to tell.
-func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) bool {
+// delete bit) and whose base is b, when there is no conflict hook to tell.
+func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32, b clock.Timestamp) bool {
 	e := m.m.Add(at, k)
 	*e = *oe
 	e.rep = rep
+	if !b.IsZero() {
+		m.setBase(k, b)
+	}
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -890,14 +928,15 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 }
 
 // takeOver is replace for a merge that replaces old, the entry of k, by
-// ne, which orders after it, when there is no conflict hook to tell. The
-// key is hashed only if the fingerprint changes.
-func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
+// ne, whose base is b and which orders after it, when there is no conflict
+// hook to tell. The key is hashed only if the fingerprint changes.
+func (m *Map[K, V]) takeOver(k K, old, ne *entry[V], b clock.Timestamp) bool {
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
 	prev := *old
 	*old = *ne
+	m.setBase(k, b)
 	if m.ix.Active() { // noteEntry and noteGone, spelled out
 		m.ix.Add(ne.writer(), ne.seq, k)
 		m.ix.Dropped(prev.writer(), prev.seq)
@@ -1059,7 +1098,7 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	}
 	if m.ix != nil && m.ix.Since(seen, func(rep uint32, seq uint64, k K) {
 		if e := m.m.Find(k); e != nil && e.writer() == rep && e.seq == seq {
-			d.take(k, e)
+			d.take(k, e, m.baseOf(k))
 		}
 	}) {
 		return d
@@ -1067,7 +1106,7 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	scan := func(note func(rep uint32, seq uint64, k K)) {
 		for k, e := range m.m.All() {
 			if e.seq > seen[e.writer()] {
-				d.take(k, e)
+				d.take(k, e, m.baseOf(k))
 				note(e.writer(), e.seq, k)
 			}
 		}
@@ -1080,13 +1119,17 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	return d
 }
 
-// take adds the entry e of k to a delta being built, once.
-func (m *Map[K, V]) take(k K, e *entry[V]) {
+// take adds the entry e of k, whose base is b, to a delta being built,
+// once.
+func (m *Map[K, V]) take(k K, e *entry[V], b clock.Timestamp) {
 	slot, at := m.m.Lookup(k)
 	if slot != nil {
 		return
 	}
 	m.m.Insert(at, k, *e)
+	if !b.IsZero() {
+		m.setBase(k, b)
+	}
 	if e.deleted() {
 		m.nDel++
 	} else {
@@ -1132,7 +1175,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	n := 0
 	for k, e := range m.m.All() {
 		if e.deleted() && e.ts().Before(stable) {
-			m.forgetLost(k)
+			m.forgetKey(k)
 			m.noteGone(e)
 			m.m.Remove(k)
 			n++
@@ -1203,7 +1246,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			m.m.Remove(k) // at or below the index's floor: not referenced
-			m.forgetLost(k)
+			m.forgetKey(k)
 			n++
 		}
 	}
@@ -1233,6 +1276,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		lim:     m.lim,
 		ix:      m.ix.Clone(),
 		lostTo:  maps.Clone(m.lostTo),
+		bases:   maps.Clone(m.bases),
 		ttl:     cloneTTL(m.ttl),
 		drops:   maps.Clone(m.drops),
 		dropped: maps.Clone(m.dropped),
