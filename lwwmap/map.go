@@ -31,6 +31,11 @@ type entry[V any] struct {
 	v       V      // zero for a delete marker
 }
 
+// KeepsHashes makes the map's table keep the high half of each key's hash
+// beside its slots (see dotkernel.HashKeeper): growing then places the
+// keys without hashing them again, for 4 bytes a slot of 56.
+func (*entry[V]) KeepsHashes() {}
+
 func (e *entry[V]) ts() clock.Timestamp { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
 func (e *entry[V]) deleted() bool       { return e.rep&delBit != 0 }
 func (e *entry[V]) writer() uint32      { return e.rep & repMask }
@@ -843,8 +848,11 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			}
 			if m.hook == nil {
 				// What replace does, without copying the entry twice.
-				if m.takeNew(k, at, oe, rep, o.baseOf(k)) {
+				if m.takeNew(k, at, oe, rep) {
 					changed = true
+				}
+				if len(o.bases) > 0 { // k had no base here: it was absent
+					m.setBase(k, o.baseOf(k))
 				}
 				continue
 			}
@@ -859,8 +867,11 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		ne := *oe
 		ne.rep = rep
 		if ok && m.hook == nil && m.newer(&ne, old) {
-			if m.takeOver(k, old, &ne, o.baseOf(k)) {
+			if m.takeOver(k, old, &ne) {
 				changed = true
+			}
+			if len(o.bases) > 0 || len(m.bases) > 0 {
+				m.setBase(k, o.baseOf(k))
 			}
 			continue
 		}
@@ -899,14 +910,12 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 
 // takeNew is replace for a merge that adds k, absent from m, at the place
 // at, with the entry oe of another map whose writer is m's rep (with the
-// delete bit) and whose base is b, when there is no conflict hook to tell.
-func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32, b clock.Timestamp) bool {
+// delete bit), when there is no conflict hook to tell. The caller sets
+// the base of k.
+func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) bool {
 	e := m.m.Add(at, k)
 	*e = *oe
 	e.rep = rep
-	if !b.IsZero() {
-		m.setBase(k, b)
-	}
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -928,15 +937,15 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32, b
 }
 
 // takeOver is replace for a merge that replaces old, the entry of k, by
-// ne, whose base is b and which orders after it, when there is no conflict
-// hook to tell. The key is hashed only if the fingerprint changes.
-func (m *Map[K, V]) takeOver(k K, old, ne *entry[V], b clock.Timestamp) bool {
+// ne, which orders after it, when there is no conflict hook to tell. The
+// key is hashed only if the fingerprint changes. The caller sets the base
+// of k.
+func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
 	prev := *old
 	*old = *ne
-	m.setBase(k, b)
 	if m.ix.Active() { // noteEntry and noteGone, spelled out
 		m.ix.Add(ne.writer(), ne.seq, k)
 		m.ix.Dropped(prev.writer(), prev.seq)
