@@ -75,5 +75,11 @@ func TestPartsMergeLikeTheWhole(t *testing.T) {
 		if !same(got, want) {
 			t.Fatalf("parts give\n%v\nthe whole gives\n%v", dump(got), dump(want))
 		}
+		checkBases(t, got)
+		for k, e := range got.m.All() {
+			if we := want.m.Find(k); we != nil && we.seq == e.seq && got.reps[e.writer()] == want.reps[we.writer()] && got.baseOf(k) != want.baseOf(k) {
+				t.Fatalf("key %q: base %v by parts, %v by the whole", k, got.baseOf(k), want.baseOf(k))
+			}
+		}
 	})
 }
