@@ -325,8 +325,6 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	var prevSeq uint64
 	var prevWall int64
 	var batch [placeBatch]item[K, V]
-	hasBases := len(m.bases) > 0 // looked at once, not per entry
-	var bt clock.Timestamp
 	slots := make([]uint32, p.window())
 	for wlo := 0; wlo < p.places; wlo += len(slots) {
 		win := slots[:min(len(slots), p.places-wlo)]
@@ -351,11 +349,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 					prevSeq, prevWall = 0, p.base
 				}
 				written++
-				var b *clock.Timestamp
-				if hasBases {
-					b = m.encodedBase(it.k, &bt)
-				}
-				putEntry(w, it.k, it.e, b, prevSeq, prevWall, putKey, putVal)
+				putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
 				prevSeq, prevWall = it.e.seq, it.e.wall
 			}
 		}
@@ -385,27 +379,17 @@ func (p *entryPlan) window() int {
 // encoder reads ahead of writing them.
 const placeBatch = 32
 
-// encodedBase returns the base of the entry of k, in *into, if the entry's
-// encoding carries it (a base of no wall time is left out); nil if not.
-func (m *Map[K, V]) encodedBase(k K, into *clock.Timestamp) *clock.Timestamp {
-	if b, ok := m.bases[k]; ok && b.Wall != 0 {
-		*into = b
-		return into
-	}
-	return nil
-}
-
-// putEntry writes the entry e of key k, whose base is *b (nil for none,
-// see encodedBase), after one whose sequence number and wall time were
-// prevSeq and prevWall, its key with putKey and its value with putVal.
-func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], b *clock.Timestamp, prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
+// putEntry writes the entry e of key k, after one whose sequence number
+// and wall time were prevSeq and prevWall, its key with putKey and its
+// value with putVal.
+func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq uint64, prevWall int64, putKey func(*codec.Writer, K), putVal func(*codec.Writer, V)) {
 	w.Uint(e.seq - prevSeq)
 	w.Int(e.wall - prevWall)
 	tag := uint64(e.logical) << 1
 	if e.deleted() {
 		tag |= 1
 	}
-	if b != nil {
+	if b := e.b; b != nil && b.Wall != 0 {
 		tag |= baseTag
 	}
 	w.Uint(tag)
@@ -413,7 +397,7 @@ func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], b *clock.T
 	if !e.deleted() {
 		putVal(w, e.v)
 	}
-	if b != nil {
+	if b := e.b; b != nil && b.Wall != 0 {
 		w.Int(e.wall - b.Wall)
 		w.Uint(uint64(b.Logical))
 	}
@@ -493,8 +477,6 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 	minWall := int64(math.MaxInt64)
 	maxWall := make([]int64, nr) // per writer index: the latest wall time of its entries
 	keyLen, valLen := lenOf[K](), lenOf[V]()
-	hasBases := len(m.bases) > 0 // looked at once, not per entry
-	var bt clock.Timestamp
 	for i, e := range m.m.Numbered() {
 		r := e.writer()
 		if e.seq == 0 || e.seq > top[r] {
@@ -507,20 +489,19 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		p.cnt[r]++
 		k, _ := m.m.At(i)
 		tag := uint64(e.logical)<<1 | 1
-		n := keyLen(k)
-		if hasBases {
-			if b := m.encodedBase(k, &bt); b != nil {
-				// The base: a flag in the tag, a wall time step and a
-				// logical part.
-				tag |= baseTag
-				p.bases[r]++
-				n += intLen(max(e.wall-b.Wall, b.Wall-e.wall)) + codec.UintLen(uint64(b.Logical))
-			}
+		b := e.b
+		if b != nil && b.Wall != 0 {
+			tag |= baseTag
 		}
-		n += codec.UintLen(tag)
+		n := codec.UintLen(tag) + keyLen(k)
 		if !e.deleted() {
 			p.puts[r]++
 			n += valLen(e.v)
+		}
+		if b != nil && b.Wall != 0 {
+			// The base: a wall time step and a logical part.
+			p.bases[r]++
+			n += intLen(max(e.wall-b.Wall, b.Wall-e.wall)) + codec.UintLen(uint64(b.Logical))
 		}
 		p.size += n
 		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
@@ -631,7 +612,6 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 	items := make([]item[K, V], 0, m.m.Len())
 	order := make([]sortKey, 0, m.m.Len())
 	base := int64(math.MaxInt64)
-	var bt clock.Timestamp
 	for k, e := range m.m.All() {
 		order = append(order, sortKey{seq: e.seq, rank: rank[e.writer()], i: uint32(len(items))})
 		items = append(items, item[K, V]{k, e})
@@ -662,7 +642,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 			if e := items[order[j].i].e; !e.deleted() {
 				n++
 			}
-			if m.encodedBase(items[order[j].i].k, &bt) != nil {
+			if b := items[order[j].i].e.b; b != nil && b.Wall != 0 {
 				n += baseFields
 			}
 		}
@@ -671,7 +651,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		prevSeq, prevWall := uint64(0), base
 		for _, o := range order[i:j] {
 			it := &items[o.i]
-			putEntry(w, it.k, it.e, m.encodedBase(it.k, &bt), prevSeq, prevWall, putKey, putVal)
+			putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
 			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
 		i = j
@@ -741,7 +721,6 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 			}
 			var bdw int64
 			var blog uint64
-			var b clock.Timestamp
 			hasBase := tag&baseTag != 0
 			if hasBase {
 				if left < baseFields {
@@ -778,7 +757,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				if r.Err() != nil {
 					break
 				}
-				b = clock.Timestamp{Wall: e.wall - bdw, Logical: uint32(blog)}
+				e.b = &clock.Timestamp{Wall: e.wall - bdw, Logical: uint32(blog)}
 			}
 			if !out.ctx.Contains(vclock.Dot{Replica: vclock.ReplicaID(id), Seq: e.seq}) {
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)
@@ -795,9 +774,6 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				break
 			}
 			out.m.Insert(at, k, e)
-			if hasBase {
-				out.setBase(k, b)
-			}
 			if e.deleted() {
 				out.nDel++
 			} else {
@@ -846,7 +822,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	if m.clk != nil && !o.maxTS.IsZero() {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
-	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix, m.bases = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix, o.bases
+	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
 	m.ttl, m.drops, m.dropped = o.ttl, o.drops, o.dropped
 	m.lostTo = nil
 	m.gcN = 0

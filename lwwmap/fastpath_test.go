@@ -95,7 +95,7 @@ func TestLocalWritesMatchTheirOpsApplied(t *testing.T) {
 		}
 		for k, e := range we {
 			f := xe[k]
-			if e.wall != f.wall || e.logical != f.logical || e.seq != f.seq || w.baseOf(k) != x.baseOf(k) ||
+			if e.wall != f.wall || e.logical != f.logical || e.seq != f.seq || e.base() != f.base() ||
 				e.deleted() != f.deleted() || e.v != f.v || w.reps[e.writer()] != x.reps[f.writer()] {
 				t.Fatalf("key %q: %+v written, %+v applied", k, e, f)
 			}

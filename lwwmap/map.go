@@ -21,24 +21,51 @@ const (
 
 // entry is the winning write of one key. It is kept lean: the writer is an
 // index into the map's table of replica IDs, the delete flag shares its
-// word, and the write's base (see Map.SetConflictHook), which a map
-// written by one replica never has, is kept apart, in Map.bases.
+// word, and the write's base, which a map written by one replica never
+// has, is held by pointer.
 type entry[V any] struct {
 	wall    int64  // timestamp, wall part
 	logical uint32 // timestamp, logical part
 	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
 	seq     uint64 // the write's dot is (writer, seq)
-	v       V      // zero for a delete marker
+	// b is the write's base (see Map.SetConflictHook), nil for none (a
+	// zero base). What it points to is never changed: entries copied
+	// from one map to another, or a clone, share it.
+	b *clock.Timestamp
+	v V // zero for a delete marker
 }
-
-// KeepsHashes makes the map's table keep the high half of each key's hash
-// beside its slots (see dotkernel.HashKeeper): growing then places the
-// keys without hashing them again, for 4 bytes a slot of 56.
-func (*entry[V]) KeepsHashes() {}
 
 func (e *entry[V]) ts() clock.Timestamp { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
 func (e *entry[V]) deleted() bool       { return e.rep&delBit != 0 }
 func (e *entry[V]) writer() uint32      { return e.rep & repMask }
+
+// base returns the write's base; zero for none.
+func (e *entry[V]) base() clock.Timestamp {
+	if e.b == nil {
+		return clock.Timestamp{}
+	}
+	return *e.b
+}
+
+// baseRef returns b as an entry holds it: nil for a zero one, which is
+// none.
+func baseRef(b clock.Timestamp) *clock.Timestamp {
+	if b.IsZero() {
+		return nil
+	}
+	p := new(clock.Timestamp) // allocated here only: &b would move b to the heap first
+	*p = b
+	return p
+}
+
+// baseAfter is baseRef for a write over old that has the base b: it
+// shares old's if that is b, as for a writer's writes of a key in turn.
+func baseAfter[V any](b clock.Timestamp, old *entry[V]) *clock.Timestamp {
+	if old.b != nil && *old.b == b {
+		return old.b
+	}
+	return baseRef(b)
+}
 
 // Map is a map whose keys are last-writer-wins registers, with deletes.
 //
@@ -82,12 +109,6 @@ type Map[K comparable, V any] struct {
 	lim   codec.Limits                 // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
-	// bases holds the base (see SetConflictHook) of each entry of m
-	// that has one, by key: the entries' own slots stay small, and a map
-	// with no base holds no table of them. Every change of a key's
-	// entry sets or clears its base (setBase), and a key that leaves m
-	// leaves bases (forgetKey).
-	bases map[K]clock.Timestamp
 	// lostTo holds, for a key whose entry is this writer's own, the latest
 	// write of another writer that lost to it here: a write seen, that the
 	// base of this writer's next write of the key must name. Only
@@ -208,51 +229,27 @@ func (m *Map[K, V]) newer(a, b *entry[V]) bool {
 	return a.seq > b.seq
 }
 
-// put makes e, with the base b, the entry of k if it orders after the
-// current one, keeping the counts right, and reports whether the visible
-// content changed. kh is keyHash(k). e is a write the map has not seen
-// before.
-func (m *Map[K, V]) put(k K, kh uint64, e entry[V], b clock.Timestamp) bool {
+// put makes e the entry of k if it orders after the current one, keeping
+// the counts right, and reports whether the visible content changed.
+// kh is keyHash(k). e is a write the map has not seen before.
+func (m *Map[K, V]) put(k K, kh uint64, e entry[V]) bool {
 	m.makeIndex()
 	slot, at := m.m.Lookup(k)
-	return m.replace(k, kh, e, b, slot, at, true)
-}
-
-// baseOf returns the base of the entry of k; zero for none.
-func (m *Map[K, V]) baseOf(k K) clock.Timestamp {
-	if len(m.bases) == 0 {
-		return clock.Timestamp{}
-	}
-	return m.bases[k]
-}
-
-// setBase makes b the base of the entry of k, which a change of the entry
-// has just made; a zero b, none.
-func (m *Map[K, V]) setBase(k K, b clock.Timestamp) {
-	if b.IsZero() {
-		if len(m.bases) > 0 {
-			delete(m.bases, k)
-		}
-		return
-	}
-	if m.bases == nil {
-		m.bases = make(map[K]clock.Timestamp)
-	}
-	m.bases[k] = b
+	return m.replace(k, kh, e, slot, at, true)
 }
 
 // replace is put for a caller that has already looked up the current
 // entry of k in the table: slot, or if nil the place at where k goes,
 // with no change to the table since. fresh says whether e is a write the
 // map had not seen before, which a conflict hook is told of if it loses.
-func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], b clock.Timestamp, slot *entry[V], at dotkernel.Place, fresh bool) bool {
+func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], slot *entry[V], at dotkernel.Place, fresh bool) bool {
 	ok := slot != nil
 	if ok && !m.newer(&e, slot) {
 		if slot.writer() == m.self && e.writer() != m.self {
 			m.noteLost(k, e.ts())
 		}
 		if m.hook != nil && fresh {
-			m.report(k, &e, slot, m.baseOf(k))
+			m.report(k, &e, slot)
 		}
 		return false
 	}
@@ -260,10 +257,7 @@ func (m *Map[K, V]) replace(k K, kh uint64, e entry[V], b clock.Timestamp, slot 
 		delete(m.lostTo, k) // e is foreign, or a local write that used it
 	}
 	if m.hook != nil && ok {
-		m.report(k, slot, &e, b)
-	}
-	if ok || !b.IsZero() { // a new key has no base yet
-		m.setBase(k, b)
+		m.report(k, slot, &e)
 	}
 	var oldE entry[V]
 	old := &oldE
@@ -386,8 +380,7 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 	old := *e
 	b := m.baseOver(k, &old)
 	op.base = b
-	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, v: op.value}
-	m.setBase(k, b)
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, b: baseAfter(b, &old), v: op.value}
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -409,16 +402,15 @@ func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, 
 	m.makeIndex()
 	slot, at := m.m.Lookup(k)
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
-	var b clock.Timestamp
 	if slot != nil {
-		b = m.baseOver(k, slot)
+		e.b = baseAfter(m.baseOver(k, slot), slot)
 	}
 	if del {
 		e.rep |= delBit
 	}
-	m.replace(k, kh, e, b, slot, at, true)
+	m.replace(k, kh, e, slot, at, true)
 	m.tidy()
-	return b
+	return e.base()
 }
 
 // baseOver returns the base of a local write of k over its entry old:
@@ -428,7 +420,7 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 	if old.writer() != m.self {
 		return old.ts()
 	}
-	b := m.baseOf(k)
+	b := old.base()
 	if lt, ok := m.lostTo[k]; ok && lt.After(b) {
 		b = lt
 	}
@@ -533,22 +525,18 @@ func (m *Map[K, V]) seenAgain(op *Op[K, V]) {
 	}
 }
 
-// forgetKey drops what lostTo and bases hold for k, a key that leaves the
-// map.
-func (m *Map[K, V]) forgetKey(k K) {
+// forgetLost drops what lostTo holds for k, a key that leaves the map.
+func (m *Map[K, V]) forgetLost(k K) {
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
-	}
-	if len(m.bases) > 0 {
-		delete(m.bases, k)
 	}
 }
 
 // report tells the hook that the write lost of key k was discarded for
-// won, whose base is wonBase, unless they were not concurrent. The caller
-// checked that a hook is set.
-func (m *Map[K, V]) report(k K, lost, won *entry[V], wonBase clock.Timestamp) {
-	if lost.writer() == won.writer() || !wonBase.Before(lost.ts()) {
+// won, unless they were not concurrent. The caller checked that a hook is
+// set.
+func (m *Map[K, V]) report(k K, lost, won *entry[V]) {
+	if lost.writer() == won.writer() || !won.base().Before(lost.ts()) {
 		return
 	}
 	m.hook(vclock.Conflict{Key: k, Lost: m.described(lost), Won: m.described(won)})
@@ -760,11 +748,12 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	ttlChanged := len(drops) > 0 && m.dropTTL(op.key, drops)
 	m.recordDrops(op.dot, op.key, drops)
 	rep := m.intern(op.dot.Replica)
-	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq, v: op.value}
+	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
+		b: baseRef(op.base), v: op.value}
 	if op.del {
 		e.rep |= delBit
 	}
-	changed := m.put(op.key, kh, e, op.base)
+	changed := m.put(op.key, kh, e)
 	m.tidy()
 	return changed || ttlChanged, nil
 }
@@ -851,9 +840,6 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 				if m.takeNew(k, at, oe, rep) {
 					changed = true
 				}
-				if len(o.bases) > 0 { // k had no base here: it was absent
-					m.setBase(k, o.baseOf(k))
-				}
 				continue
 			}
 		} else {
@@ -870,13 +856,10 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			if m.takeOver(k, old, &ne) {
 				changed = true
 			}
-			if len(o.bases) > 0 || len(m.bases) > 0 {
-				m.setBase(k, o.baseOf(k))
-			}
 			continue
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
-		if m.replace(k, keyHash(k), ne, o.baseOf(k), old, at, fresh) {
+		if m.replace(k, keyHash(k), ne, old, at, fresh) {
 			changed = true
 		}
 	}
@@ -888,7 +871,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 			if o.m.Find(k) != nil {
 				continue
 			}
-			m.forgetKey(k)
+			m.forgetLost(k)
 			m.noteGone(e)
 			if e.deleted() {
 				m.nDel--
@@ -910,8 +893,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 
 // takeNew is replace for a merge that adds k, absent from m, at the place
 // at, with the entry oe of another map whose writer is m's rep (with the
-// delete bit), when there is no conflict hook to tell. The caller sets
-// the base of k.
+// delete bit), when there is no conflict hook to tell.
 func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) bool {
 	e := m.m.Add(at, k)
 	*e = *oe
@@ -938,8 +920,7 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 
 // takeOver is replace for a merge that replaces old, the entry of k, by
 // ne, which orders after it, when there is no conflict hook to tell. The
-// key is hashed only if the fingerprint changes. The caller sets the base
-// of k.
+// key is hashed only if the fingerprint changes.
 func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
@@ -1107,7 +1088,7 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	}
 	if m.ix != nil && m.ix.Since(seen, func(rep uint32, seq uint64, k K) {
 		if e := m.m.Find(k); e != nil && e.writer() == rep && e.seq == seq {
-			d.take(k, e, m.baseOf(k))
+			d.take(k, e)
 		}
 	}) {
 		return d
@@ -1115,7 +1096,7 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	scan := func(note func(rep uint32, seq uint64, k K)) {
 		for k, e := range m.m.All() {
 			if e.seq > seen[e.writer()] {
-				d.take(k, e, m.baseOf(k))
+				d.take(k, e)
 				note(e.writer(), e.seq, k)
 			}
 		}
@@ -1128,17 +1109,13 @@ func (m *Map[K, V]) deltaEntries(v vclock.Clock) *Map[K, V] {
 	return d
 }
 
-// take adds the entry e of k, whose base is b, to a delta being built,
-// once.
-func (m *Map[K, V]) take(k K, e *entry[V], b clock.Timestamp) {
+// take adds the entry e of k to a delta being built, once.
+func (m *Map[K, V]) take(k K, e *entry[V]) {
 	slot, at := m.m.Lookup(k)
 	if slot != nil {
 		return
 	}
 	m.m.Insert(at, k, *e)
-	if !b.IsZero() {
-		m.setBase(k, b)
-	}
 	if e.deleted() {
 		m.nDel++
 	} else {
@@ -1184,7 +1161,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 	n := 0
 	for k, e := range m.m.All() {
 		if e.deleted() && e.ts().Before(stable) {
-			m.forgetKey(k)
+			m.forgetLost(k)
 			m.noteGone(e)
 			m.m.Remove(k)
 			n++
@@ -1255,7 +1232,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			m.m.Remove(k) // at or below the index's floor: not referenced
-			m.forgetKey(k)
+			m.forgetLost(k)
 			n++
 		}
 	}
@@ -1285,7 +1262,6 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		lim:     m.lim,
 		ix:      m.ix.Clone(),
 		lostTo:  maps.Clone(m.lostTo),
-		bases:   maps.Clone(m.bases),
 		ttl:     cloneTTL(m.ttl),
 		drops:   maps.Clone(m.drops),
 		dropped: maps.Clone(m.dropped),

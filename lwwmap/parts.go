@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -70,7 +69,6 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	type item struct {
 		k K
 		e entry[V]
-		b clock.Timestamp // e's base
 	}
 	est := 64
 	for k, e := range whole.m.All() {
@@ -94,7 +92,7 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	items := make([]item, 0, whole.m.Len())
 	var held vclock.Context
 	for k, e := range whole.m.All() {
-		items = append(items, item{k, *e, whole.baseOf(k)})
+		items = append(items, item{k, *e})
 		held.Add(whole.dot(e))
 	}
 	slices.SortFunc(items, func(a, b item) int {
@@ -120,9 +118,6 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 		p.m.Reserve(len(group))
 		for _, it := range group {
 			p.m.Put(it.k, it.e)
-			if !it.b.IsZero() {
-				p.setBase(it.k, it.b)
-			}
 			p.ctx.Add(whole.dot(&it.e))
 		}
 		n, err := emit(partEntries, p)

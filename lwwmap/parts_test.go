@@ -77,8 +77,8 @@ func TestPartsMergeLikeTheWhole(t *testing.T) {
 		}
 		checkBases(t, got)
 		for k, e := range got.m.All() {
-			if we := want.m.Find(k); we != nil && we.seq == e.seq && got.reps[e.writer()] == want.reps[we.writer()] && got.baseOf(k) != want.baseOf(k) {
-				t.Fatalf("key %q: base %v by parts, %v by the whole", k, got.baseOf(k), want.baseOf(k))
+			if we := want.m.Find(k); we != nil && we.seq == e.seq && got.reps[e.writer()] == want.reps[we.writer()] && e.base() != we.base() {
+				t.Fatalf("key %q: base %v by parts, %v by the whole", k, e.base(), we.base())
 			}
 		}
 	})

@@ -510,7 +510,7 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
 			m.m.Remove(k)
 			m.fp -= m.hashOf(keyHash(k), &e)
-			m.forgetKey(k)
+			m.forgetLost(k)
 			if indexed {
 				m.noteGone(&e)
 			}

@@ -109,23 +109,10 @@ func matchFree(w uint64) uint64 { return w & msb }
 // keepHashes reports whether tables of slots of key K and entry E keep
 // the high half of each key's hash beside the slots, so that growing
 // places keys without hashing them again: when a slot takes 64 bytes or
-// more, so that the 4 bytes add a sixteenth at most to the slots' memory,
-// or when *E is a [HashKeeper] (lwwmap's entries). Smaller slots (the
-// kernel's) hash their keys again.
+// more, so that the 4 bytes add a sixteenth at most to the slots' memory
+// (lwwmap's entries). Smaller slots (the kernel's) hash their keys again.
 func keepHashes[K comparable, E any]() bool {
-	if _, ok := any((*E)(nil)).(HashKeeper); ok {
-		return true
-	}
 	return reflect.TypeFor[slot[K, E]]().Size() >= 64
-}
-
-// HashKeeper is implemented by the entry types (through a pointer) whose
-// tables keep the high half of each key's hash whatever the size of their
-// slots (see keepHashes): entries that put with each key a table built by
-// inserts, where hashing every key again as the table grows costs more
-// than the 4 bytes a slot.
-type HashKeeper interface {
-	KeepsHashes()
 }
 
 // groupsFor returns the number of groups that holds n keys within the
