@@ -60,6 +60,7 @@ func checkIndex[K comparable, V any](t interface {
 	if stale, counted := m.ix.StaleCount(m.holds); counted < stale {
 		t.Fatalf("the index counts %d stale references, holds %d", counted, stale)
 	}
+	checkBases(t, m)
 }
 
 // checkDelta checks m.DeltaSince(v) against the scan: the same entries,

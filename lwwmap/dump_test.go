@@ -17,7 +17,11 @@ func dump[K comparable, V any](m *Map[K, V]) string {
 		if e.deleted() {
 			what = "<deleted>"
 		}
-		lines = append(lines, fmt.Sprintf("%v=%s @%v %v", k, what, e.ts(), m.dot(&e)))
+		line := fmt.Sprintf("%v=%s @%v %v", k, what, e.ts(), m.dot(&e))
+		if b := e.base(); !b.IsZero() {
+			line += fmt.Sprintf(" base %v", b)
+		}
+		lines = append(lines, line)
 	}
 	slices.Sort(lines)
 	return fmt.Sprintf("ctx %s [%s]", m.ctx.String(), strings.Join(lines, "; "))
@@ -33,6 +37,16 @@ func entries[K comparable, V any](m *Map[K, V]) map[K]entry[V] {
 	return out
 }
 
+// sameEntry reports whether a and b are the same write with the same
+// base and value, whether or not they share their base.
+func sameEntry[V comparable](a, b entry[V]) bool {
+	if a.base() != b.base() {
+		return false
+	}
+	a.b, b.b = nil, nil
+	return a == b
+}
+
 // entryOf returns the entry of k in m, zero if none.
 func entryOf[K comparable, V any](m *Map[K, V], k K) entry[V] {
 	e, _ := m.m.Get(k)
@@ -45,5 +59,19 @@ func setEntries[K comparable, V any](m *Map[K, V], es map[K]entry[V]) {
 	m.m = dotkernel.Table[K, entry[V]]{}
 	for k, e := range es {
 		m.m.Put(k, e)
+	}
+}
+
+// checkBases checks that no entry of m points to a zero base: a zero base
+// is none, held as nil.
+func checkBases[K comparable, V any](t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, m *Map[K, V]) {
+	t.Helper()
+	for k, e := range m.m.All() {
+		if e.b != nil && e.b.IsZero() {
+			t.Fatalf("a zero base kept for %v", k)
+		}
 	}
 }

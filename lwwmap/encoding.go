@@ -389,7 +389,7 @@ func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq ui
 	if e.deleted() {
 		tag |= 1
 	}
-	if e.bwall != 0 {
+	if b := e.b; b != nil && b.Wall != 0 {
 		tag |= baseTag
 	}
 	w.Uint(tag)
@@ -397,9 +397,9 @@ func putEntry[K comparable, V any](w *codec.Writer, k K, e *entry[V], prevSeq ui
 	if !e.deleted() {
 		putVal(w, e.v)
 	}
-	if e.bwall != 0 {
-		w.Int(e.wall - e.bwall)
-		w.Uint(uint64(e.blogical))
+	if b := e.b; b != nil && b.Wall != 0 {
+		w.Int(e.wall - b.Wall)
+		w.Uint(uint64(b.Logical))
 	}
 }
 
@@ -489,7 +489,8 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 		p.cnt[r]++
 		k, _ := m.m.At(i)
 		tag := uint64(e.logical)<<1 | 1
-		if e.bwall != 0 {
+		b := e.b
+		if b != nil && b.Wall != 0 {
 			tag |= baseTag
 		}
 		n := codec.UintLen(tag) + keyLen(k)
@@ -497,10 +498,10 @@ func (m *Map[K, V]) planEntries() (entryPlan, bool) {
 			p.puts[r]++
 			n += valLen(e.v)
 		}
-		if e.bwall != 0 {
+		if b != nil && b.Wall != 0 {
 			// The base: a wall time step and a logical part.
 			p.bases[r]++
-			n += intLen(max(e.wall-e.bwall, e.bwall-e.wall)) + codec.UintLen(uint64(e.blogical))
+			n += intLen(max(e.wall-b.Wall, b.Wall-e.wall)) + codec.UintLen(uint64(b.Logical))
 		}
 		p.size += n
 		minWall, maxWall[r] = min(minWall, e.wall), max(maxWall[r], e.wall)
@@ -641,7 +642,7 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 			if e := items[order[j].i].e; !e.deleted() {
 				n++
 			}
-			if items[order[j].i].e.bwall != 0 {
+			if b := items[order[j].i].e.b; b != nil && b.Wall != 0 {
 				n += baseFields
 			}
 		}
@@ -756,7 +757,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 				if r.Err() != nil {
 					break
 				}
-				e.bwall, e.blogical = e.wall-bdw, uint32(blog)
+				e.b = &clock.Timestamp{Wall: e.wall - bdw, Logical: uint32(blog)}
 			}
 			if !out.ctx.Contains(vclock.Dot{Replica: vclock.ReplicaID(id), Seq: e.seq}) {
 				r.Fail("entry %s:%d outside the causal context", id, e.seq)

@@ -20,22 +20,52 @@ const (
 )
 
 // entry is the winning write of one key. It is kept lean: the writer is an
-// index into the map's table of replica IDs, and the delete flag shares its
-// word.
+// index into the map's table of replica IDs, the delete flag shares its
+// word, and the write's base, which a map written by one replica never
+// has, is held by pointer.
 type entry[V any] struct {
-	wall     int64  // timestamp, wall part
-	logical  uint32 // timestamp, logical part
-	rep      uint32 // writer's index in Map.reps, | delBit for a delete marker
-	seq      uint64 // the write's dot is (writer, seq)
-	bwall    int64  // the write's base (see Map.SetConflictHook), wall part; 0 for none
-	blogical uint32 // the base's logical part
-	v        V      // zero for a delete marker
+	wall    int64  // timestamp, wall part
+	logical uint32 // timestamp, logical part
+	rep     uint32 // writer's index in Map.reps, | delBit for a delete marker
+	seq     uint64 // the write's dot is (writer, seq)
+	// b is the write's base (see Map.SetConflictHook), nil for none (a
+	// zero base). What it points to is never changed: entries copied
+	// from one map to another, or a clone, share it.
+	b *clock.Timestamp
+	v V // zero for a delete marker
 }
 
-func (e *entry[V]) ts() clock.Timestamp   { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
-func (e *entry[V]) base() clock.Timestamp { return clock.Timestamp{Wall: e.bwall, Logical: e.blogical} }
-func (e *entry[V]) deleted() bool         { return e.rep&delBit != 0 }
-func (e *entry[V]) writer() uint32        { return e.rep & repMask }
+func (e *entry[V]) ts() clock.Timestamp { return clock.Timestamp{Wall: e.wall, Logical: e.logical} }
+func (e *entry[V]) deleted() bool       { return e.rep&delBit != 0 }
+func (e *entry[V]) writer() uint32      { return e.rep & repMask }
+
+// base returns the write's base; zero for none.
+func (e *entry[V]) base() clock.Timestamp {
+	if e.b == nil {
+		return clock.Timestamp{}
+	}
+	return *e.b
+}
+
+// baseRef returns b as an entry holds it: nil for a zero one, which is
+// none.
+func baseRef(b clock.Timestamp) *clock.Timestamp {
+	if b.IsZero() {
+		return nil
+	}
+	p := new(clock.Timestamp) // allocated here only: &b would move b to the heap first
+	*p = b
+	return p
+}
+
+// baseAfter is baseRef for a write over old that has the base b: it
+// shares old's if that is b, as for a writer's writes of a key in turn.
+func baseAfter[V any](b clock.Timestamp, old *entry[V]) *clock.Timestamp {
+	if old.b != nil && *old.b == b {
+		return old.b
+	}
+	return baseRef(b)
+}
 
 // Map is a map whose keys are last-writer-wins registers, with deletes.
 //
@@ -350,7 +380,7 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 	old := *e
 	b := m.baseOver(k, &old)
 	op.base = b
-	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, bwall: b.Wall, blogical: b.Logical, v: op.value}
+	*e = entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: op.dot.Seq, b: baseAfter(b, &old), v: op.value}
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
@@ -373,8 +403,7 @@ func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, 
 	slot, at := m.m.Lookup(k)
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
 	if slot != nil {
-		b := m.baseOver(k, slot)
-		e.bwall, e.blogical = b.Wall, b.Logical
+		e.b = baseAfter(m.baseOver(k, slot), slot)
 	}
 	if del {
 		e.rep |= delBit
@@ -720,7 +749,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	m.recordDrops(op.dot, op.key, drops)
 	rep := m.intern(op.dot.Replica)
 	e := entry[V]{wall: op.ts.Wall, logical: op.ts.Logical, rep: rep, seq: op.dot.Seq,
-		bwall: op.base.Wall, blogical: op.base.Logical, v: op.value}
+		b: baseRef(op.base), v: op.value}
 	if op.del {
 		e.rep |= delBit
 	}

@@ -75,5 +75,11 @@ func TestPartsMergeLikeTheWhole(t *testing.T) {
 		if !same(got, want) {
 			t.Fatalf("parts give\n%v\nthe whole gives\n%v", dump(got), dump(want))
 		}
+		checkBases(t, got)
+		for k, e := range got.m.All() {
+			if we := want.m.Find(k); we != nil && we.seq == e.seq && got.reps[e.writer()] == want.reps[we.writer()] && e.base() != we.base() {
+				t.Fatalf("key %q: base %v by parts, %v by the whole", k, e.base(), we.base())
+			}
+		}
 	})
 }

@@ -28,7 +28,11 @@ func recomputeFingerprint[K comparable, V any](t interface{ Fatalf(string, ...an
 	return fp
 }
 
-func checkFingerprint[K comparable, V any](t interface{ Fatalf(string, ...any) }, m *Map[K, V]) {
+func checkFingerprint[K comparable, V any](t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, m *Map[K, V]) {
+	checkBases(t, m)
 	if got, want := m.Fingerprint(), recomputeFingerprint(t, m); got != want {
 		t.Fatalf("Fingerprint() = %#x kept incrementally, %#x recomputed", got, want)
 	}

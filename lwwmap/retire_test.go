@@ -108,6 +108,8 @@ func encodedMap(t *rapid.T, m *Map[string, int]) []byte {
 // included: Equal, the same encoding and fingerprint, the same contents.
 func sameMap(t *rapid.T, what string, a, b *Map[string, int]) {
 	t.Helper()
+	checkBases(t, a)
+	checkBases(t, b)
 	if !a.Equal(b) || !bytes.Equal(encodedMap(t, a), encodedMap(t, b)) || a.Fingerprint() != b.Fingerprint() || !maps.Equal(contents(a), contents(b)) {
 		t.Fatalf("%s differ:\n%v\n%v", what, dump(a), dump(b))
 	}
