@@ -1,6 +1,7 @@
 package orset
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -43,6 +44,17 @@ func TestPartsMergeLikeTheWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 		parts, ordered, err := sender.ChunksBinary(version, budget)
+		for errors.Is(err, dotkernel.ErrPartTooLarge) {
+			// One key with its dots (one per replica at most), or one drop
+			// record, does not fit a part this small. That happens only for
+			// the smallest budgets: such a part takes about 50 bytes here
+			// (in 20,000 cases, refused only at budgets of 48 and 49).
+			if budget >= 100 {
+				t.Fatalf("parts of %d bytes: %v", budget, err)
+			}
+			budget *= 2
+			parts, ordered, err = sender.ChunksBinary(version, budget)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
