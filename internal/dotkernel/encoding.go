@@ -359,26 +359,7 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	var sink uint64 // where the touches go (encoding only reads: no field of k may take them)
 	for lo := uint64(0); lo < p.span; lo += win {
 		n := min(win, p.span-lo)
-		for _, a := range t.arrays() {
-			for g, cw := range a.ctrl {
-				for m := ^cw & msb; m != 0; m &= m - 1 {
-					i := g*groupSize + bits.TrailingZeros64(m)/8
-					e := a.slots[i].e
-					if !e.single() {
-						for _, d := range k.more[a.slots[i].key] {
-							if j := p.coord(k.repOf(d), d.Seq) - lo; j < n {
-								pos[j] = uint32(a.base+i) + 1
-							}
-						}
-						continue
-					}
-					r := e.rep()
-					if j := p.off[r] + e.seq() - lo; j < n {
-						pos[j] = uint32(a.base+i) + 1
-					}
-				}
-			}
-		}
+		k.placeSlots(p, pos, lo, n)
 		// The slots are read in no order, each likely a cache miss in a
 		// large table; touching a batch of them first lets those misses
 		// overlap instead of following one another.
@@ -400,6 +381,31 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	runtime.KeepAlive(sink)
 }
 
+// placeSlots puts in pos the number, plus one, of the table slot of each
+// dot of the store whose coordinate c is in [lo, lo+n), at pos[c-lo]: one
+// pass over the table.
+func (k *Kernel[K, V]) placeSlots(p *storePlan, pos []uint32, lo, n uint64) {
+	for _, a := range k.m.arrays() {
+		for g, cw := range a.ctrl {
+			for m := ^cw & msb; m != 0; m &= m - 1 {
+				i := g*groupSize + bits.TrailingZeros64(m)/8
+				e := a.slots[i].e
+				if !e.single() {
+					for _, d := range k.more[a.slots[i].key] {
+						if j := p.coord(k.repOf(d), d.Seq) - lo; j < n {
+							pos[j] = uint32(a.base+i) + 1
+						}
+					}
+					continue
+				}
+				if j := p.off[e.rep()] + e.seq() - lo; j < n {
+					pos[j] = uint32(a.base+i) + 1
+				}
+			}
+		}
+	}
+}
+
 // stringPlace is what writeStrings bounds a dot's bytes by, beyond its
 // key's: a step (9 bytes at most), a string header (5) and the header of
 // a group the dot may begin (an array header and a replica's index, 5
@@ -418,22 +424,7 @@ func (k *Kernel[K, V]) encodeStrings(w *codec.Writer, p *storePlan) bool {
 	if !ok {
 		return false
 	}
-	t := &k.m
-	for _, a := range t.arrays() {
-		for g, cw := range a.ctrl {
-			for m := ^cw & msb; m != 0; m &= m - 1 {
-				i := g*groupSize + bits.TrailingZeros64(m)/8
-				e := a.slots[i].e
-				if !e.single() {
-					for _, d := range k.more[a.slots[i].key] {
-						pos[p.coord(k.repOf(d), d.Seq)] = uint32(a.base+i) + 1
-					}
-					continue
-				}
-				pos[p.off[e.rep()]+e.seq()] = uint32(a.base+i) + 1
-			}
-		}
-	}
+	k.placeSlots(p, pos, 0, p.span)
 	k.writeStrings(w, p, pos, posAt, true)
 	return true
 }
