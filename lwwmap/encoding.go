@@ -354,8 +354,40 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
+	if written != m.m.Len() {
+		// Two entries took one place, sharing a dot.
+		return nil, m.sharedDotError()
+	}
 	m.putTTL(w)
 	return w.Bytes()
+}
+
+// ErrSharedDot is returned by [Map.MarshalBinary] for a map in which two
+// keys hold writes with the same dot, which no encoding can express (a
+// dot names one write). Only a writer that issued a dot twice can cause
+// it: a map restored from an older state than its last and written to
+// under the same replica ID (see [Map.UnmarshalBinary]), or two processes
+// under one ID, whose writes then met in a merge. The map is unchanged;
+// once one of the two keys is written again, it encodes.
+var ErrSharedDot = errors.New("lwwmap: two keys hold writes with the same dot")
+
+// sharedDotError returns an error naming two keys of m whose writes share
+// a dot, wrapping ErrSharedDot; if no two do, an error saying that an
+// entry was not where its dot places it.
+func (m *Map[K, V]) sharedDotError() error {
+	type dot struct {
+		rep uint32
+		seq uint64
+	}
+	seen := make(map[dot]K, m.m.Len())
+	for k, e := range m.m.All() {
+		d := dot{e.writer(), e.seq}
+		if k0, ok := seen[d]; ok {
+			return fmt.Errorf("%w: keys %v and %v, dot %s:%d", ErrSharedDot, k0, k, m.reps[d.rep], d.seq)
+		}
+		seen[d] = k
+	}
+	return errors.New("lwwmap: an entry's dot is outside the causal context")
 }
 
 // The window of places of the encoder: a place (4 bytes) per placeShare
@@ -649,8 +681,11 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		w.Array(n)
 		w.Replica(string(m.reps[byID[rank]]))
 		prevSeq, prevWall := uint64(0), base
-		for _, o := range order[i:j] {
+		for x, o := range order[i:j] {
 			it := &items[o.i]
+			if x > 0 && it.e.seq == prevSeq {
+				return nil, m.sharedDotError()
+			}
 			putEntry(w, it.k, it.e, prevSeq, prevWall, putKey, putVal)
 			prevSeq, prevWall = it.e.seq, it.e.wall
 		}
