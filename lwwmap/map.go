@@ -823,6 +823,7 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		}
 		m.makeRoom(o, &mine)
 	}
+	var seen []int // slots of o: see takeSeen
 	for i, n := 0, o.m.Slots(); i < n; i++ {
 		if !o.m.Full(i) {
 			continue
@@ -852,16 +853,27 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		}
 		ne := *oe
 		ne.rep = rep
-		if ok && m.hook == nil && m.newer(&ne, old) {
-			if m.takeOver(k, old, &ne) {
-				changed = true
+		if ok && m.newer(&ne, old) {
+			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
+				// Seen here, yet newer than k's entry: decided after
+				// the pass (see takeSeen).
+				seen = append(seen, i)
+				continue
 			}
-			continue
+			if m.hook == nil {
+				if m.takeOver(k, old, &ne) {
+					changed = true
+				}
+				continue
+			}
 		}
 		fresh := m.hook != nil && !mine.has(&m.ctx, o.reps, oe.writer(), oe.seq)
 		if m.replace(k, keyHash(k), ne, old, at, fresh) {
 			changed = true
 		}
+	}
+	if len(seen) > 0 && m.takeSeen(o, trans, seen) {
+		changed = true
 	}
 	if scan && sharedSeen < shared {
 		for k, e := range m.m.All() {
@@ -888,6 +900,55 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 		m.maxTS = o.maxTS
 	}
 	m.tidy()
+	return changed
+}
+
+// takeSeen takes, for a merge of o, the entries of o in the slots seen:
+// writes whose dots m has seen, yet newer than the entries of their keys
+// in m. In a map whose writers never issued a dot twice, that happens
+// only after a retirement renamed a writer and so changed who wins a tie
+// of timestamps, and the write is taken as any newer one. A write whose
+// dot m holds for another key (a dot issued twice: see UnmarshalBinary)
+// is not: taking it would leave two keys with one dot, which no encoding
+// can express (see ErrSharedDot). It is ignored, as Apply ignores an op
+// whose dot it has seen. It costs a pass over m, for merges that find
+// such writes.
+func (m *Map[K, V]) takeSeen(o *Map[K, V], trans []uint32, seen []int) bool {
+	type dot struct {
+		rep uint32
+		seq uint64
+	}
+	dotOf := func(i int) (K, *entry[V], dot) {
+		k, oe := o.m.At(i)
+		return k, oe, dot{trans[oe.writer()], oe.seq}
+	}
+	want := make(map[dot]bool, len(seen))
+	for _, i := range seen {
+		_, _, d := dotOf(i)
+		want[d] = true
+	}
+	held := make(map[dot]bool, len(seen)) // the dots of seen that keys of m hold
+	for _, e := range m.m.All() {
+		if d := (dot{e.writer(), e.seq}); want[d] {
+			held[d] = true
+		}
+	}
+	changed := false
+	for _, i := range seen {
+		k, oe, d := dotOf(i)
+		old, at := m.m.Lookup(k) // again: the table may have grown since
+		if held[d] || old == nil {
+			continue
+		}
+		ne := *oe
+		ne.rep = d.rep | oe.rep&delBit
+		if m.hook == nil {
+			changed = m.takeOver(k, old, &ne) || changed
+		} else {
+			changed = m.replace(k, keyHash(k), ne, old, at, false) || changed
+		}
+		held[d] = true // o itself may hold it for another key
+	}
 	return changed
 }
 
