@@ -364,11 +364,11 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 
 // ErrSharedDot is returned by [Map.MarshalBinary] for a map in which two
 // keys hold writes with the same dot, which no encoding can express (a
-// dot names one write). Only a writer that issued a dot twice can cause
-// it: a map restored from an older state than its last and written to
-// under the same replica ID (see [Map.UnmarshalBinary]), or two processes
-// under one ID, whose writes then met in a merge. The map is unchanged;
-// once one of the two keys is written again, it encodes.
+// dot names one write). No write, op, merge or decoding makes such a map,
+// even when a writer issued a dot twice (a map restored from an older
+// state than its last and written to under the same replica ID: see
+// [Map.UnmarshalBinary]); the encoder checks all the same, so that no map
+// is ever written as bytes that no decoder accepts.
 var ErrSharedDot = errors.New("lwwmap: two keys hold writes with the same dot")
 
 // sharedDotError returns an error naming two keys of m whose writes share
