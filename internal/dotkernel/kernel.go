@@ -246,26 +246,40 @@ func (k *Kernel[K, V]) repIndex(id vclock.ReplicaID) uint32 {
 	if k.repIdx != nil {
 		k.repIdx[id] = i
 	} else if len(k.reps) > 8 {
-		k.repIdx = make(map[vclock.ReplicaID]uint32, 16)
-		for j, r := range k.reps {
-			k.repIdx[r] = uint32(j)
-		}
+		k.repIdx = indexOf(k.reps)
 	}
 	return i
 }
 
 // findRep returns the index of id in k.reps, if it is there.
 func (k *Kernel[K, V]) findRep(id vclock.ReplicaID) (uint32, bool) {
-	if k.repIdx != nil {
-		i, ok := k.repIdx[id]
+	return findIn(k.reps, k.repIdx, id)
+}
+
+// findIn returns the index of id in reps, if it is there, looked up in
+// idx, the index of reps by ID, if there is one. The kernel and its ring
+// of drop records each number replicas this way: a list, indexed once it
+// grows past a few.
+func findIn(reps []vclock.ReplicaID, idx map[vclock.ReplicaID]uint32, id vclock.ReplicaID) (uint32, bool) {
+	if idx != nil {
+		i, ok := idx[id]
 		return i, ok
 	}
-	for i, r := range k.reps {
+	for i, r := range reps {
 		if r == id {
 			return uint32(i), true
 		}
 	}
 	return 0, false
+}
+
+// indexOf returns the index of reps by ID, for findIn.
+func indexOf(reps []vclock.ReplicaID) map[vclock.ReplicaID]uint32 {
+	idx := make(map[vclock.ReplicaID]uint32, max(16, 2*len(reps)))
+	for i, r := range reps {
+		idx[r] = uint32(i)
+	}
+	return idx
 }
 
 // noteDot tells the index that the dot of replica index rep and sequence

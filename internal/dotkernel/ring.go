@@ -169,25 +169,9 @@ func (r *ring[K]) repOf(id vclock.ReplicaID) uint32 {
 	return i
 }
 
-func (r *ring[K]) findRep(id vclock.ReplicaID) (uint32, bool) {
-	if r.repIdx != nil {
-		i, ok := r.repIdx[id]
-		return i, ok
-	}
-	for i, x := range r.reps {
-		if x == id {
-			return uint32(i), true
-		}
-	}
-	return 0, false
-}
+func (r *ring[K]) findRep(id vclock.ReplicaID) (uint32, bool) { return findIn(r.reps, r.repIdx, id) }
 
-func (r *ring[K]) indexReps() {
-	r.repIdx = make(map[vclock.ReplicaID]uint32, 2*len(r.reps))
-	for j, x := range r.reps {
-		r.repIdx[x] = uint32(j)
-	}
-}
+func (r *ring[K]) indexReps() { r.repIdx = indexOf(r.reps) }
 
 // set makes slot p, whose id is id, hold the record of d, key and dropped:
 // packed if dropped is one dot and both dots pack, else in wide, where the
