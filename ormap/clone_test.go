@@ -96,3 +96,37 @@ func TestCloneCopiesIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinGrowsIndexAtOnce: a join about as large as the map grows the
+// table of its top-level keys by moving every key at once (so that its
+// look-ups probe one array), and leaves the index the store gives. The
+// table is large enough to move its keys over the inserts that follow
+// otherwise: x's 60,000 keys fill 16,384 groups, which the join doubles.
+func TestJoinGrowsIndexAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds maps of 120,000 keys")
+	}
+	x := New[string, *Counter]("x")
+	y := New[string, *Counter]("y")
+	for i := range 60_000 {
+		x.At(fmt.Sprint("x", i)).Add(1)
+		y.At(fmt.Sprint("y", i)).Add(2)
+	}
+	y.At("x7").Add(3)
+	x.Merge(y)
+	kids := x.s.ix.kids()
+	if kids == nil || !kids.big || kids.kids.Len() != 120_000 {
+		t.Fatalf("the root has %d children, want 120000 in a table", x.s.ix.numKids())
+	}
+	// Doubling from one group gives a power of two of slots; an old
+	// array still being drained would add half as many again.
+	if n := kids.kids.Slots(); n&(n-1) != 0 {
+		t.Errorf("the root's table holds %d slots: it is still moving keys", n)
+	}
+	if got, want := dumpIndex(&x.s.ix), dumpIndex(rebuiltIndex(x.s)); got != want {
+		t.Fatal("the joined index differs from the store's")
+	}
+	if got := x.At("x7").Value(); got != 4 {
+		t.Fatalf("x7 = %d, want 4", got)
+	}
+}

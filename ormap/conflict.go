@@ -53,6 +53,14 @@ type addedDot struct {
 // join joins k into the state's store, and reports the registers that
 // the join made hold siblings.
 func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
+	if 2*k.Len() >= s.k.Len() {
+		// The join costs about as much as moving every key of the
+		// index: if the table of the top-level keys grows, it moves
+		// them at once, so that the look-ups that follow probe one
+		// array, not the old one too.
+		s.ix.kidsAtOnce(true)
+		defer s.ix.kidsAtOnce(false)
+	}
 	if s.hook == nil {
 		return s.k.Join(k)
 	}

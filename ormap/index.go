@@ -234,6 +234,16 @@ func (n *node) reserveKids(k int) {
 	}
 }
 
+// kidsAtOnce makes the table of n's children, if n has one, grow by
+// moving every child at once while on is true (see
+// dotkernel.Table.GrowAtOnce), for a batch of inserts about as large as
+// the table.
+func (n *node) kidsAtOnce(on bool) {
+	if c := n.kids(); c != nil && c.big {
+		c.kids.GrowAtOnce(on)
+	}
+}
+
 // dropChild removes the child of n at segment seg.
 func (n *node) dropChild(seg string) {
 	c := n.kids()
