@@ -198,27 +198,23 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 		// Expire read the clock, which may have moved past an expiry.)
 		drop = mergeDots(drop, s.ix.lookup(q).under(nil))
 	}
-	var d vclock.Dot
 	if len(drop) == 0 {
 		// Nothing to drop first (a counter's increment, a new key's
-		// first write): mint at once, which fails without changing
-		// anything.
-		var err error
-		if d, err = s.k.TryMint(s.id); err != nil {
+		// first write): mint and put in one step, which fails without
+		// changing anything.
+		d, err := dotkernel.MintOwn(&s.k, s.id, l)
+		if err != nil {
 			return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
 		}
-		drop = nil
-	} else {
-		if _, err := s.k.Next(s.id); err != nil {
-			return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
-		}
-		drop = s.dropAll(drop)
-		d = s.k.Mint(s.id)
+		return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh}
 	}
+	if _, err := s.k.Next(s.id); err != nil {
+		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	drop = s.dropAll(drop)
+	d := s.k.Mint(s.id)
 	s.k.PutNew(d, l, d) // d was just minted: the store cannot hold it
-	if drop != nil {
-		s.k.Record(d, d, drop)
-	}
+	s.k.Record(d, d, drop)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 

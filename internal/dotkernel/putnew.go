@@ -1,8 +1,10 @@
 package dotkernel
 
 import (
+	"fmt"
 	"math/bits"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -50,4 +52,44 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 			g = 0
 		}
 	}
+}
+
+// MintOwn mints a new dot for replica id, as [Kernel.TryMint] does, and
+// puts it in the store as its own key with the value v, as
+// [Kernel.PutNew] does: the write of a store keyed by dot (a map's leaf)
+// in one step. The replica is looked up through the kernel's writer
+// cache, as [Kernel.MintPut] looks it up, not once in the context and
+// again in the replica table, and the dot is hashed once for the
+// fingerprint, with the replica's hash kept in the cache. If id has no
+// sequence number left, it returns the error of [Kernel.Next] and the
+// store and the context are unchanged.
+func MintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.Dot, error) {
+	w := &k.w
+	if !w.shared(id, k.reps) {
+		w = k.writer(id)
+	}
+	d := k.ctx.AddNextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	e := entry[V]{v: v, d: entryInMore}
+	pw, fits := packed(w.rep, d.Seq)
+	if fits {
+		e.d = pw
+	}
+	k.m.insertNew(d, e)
+	if !fits {
+		k.setMore(d, []vclock.Dot{d})
+	}
+	if k.ix == nil || k.ix.active { // else noteDot does nothing
+		k.noteDot(w.rep, d.Seq, d)
+	}
+	// dotHashWith(d, d, hd), written out: a dot that is its own key
+	// hashes as the dot.
+	hd := codec.HashUint(w.h, d.Seq)
+	k.fp += codec.Mix(hd ^ codec.Mix(hd))
+	if k.Watch != nil {
+		k.Watch(d, v, d, true)
+	}
+	return d, nil
 }
