@@ -15,7 +15,8 @@ import (
 
 // dumpIndex writes down everything the index below root holds, node by
 // node in the order of their paths: the dots of values and of expiries,
-// the sums, the counts, and how the children are held.
+// the sums, the counts, and how the children are held; and any child not
+// keyed by its parent's path and one more segment.
 func dumpIndex(root *node) string {
 	var lines []string
 	var walk func(n *node, p string)
@@ -28,8 +29,11 @@ func dumpIndex(root *node) string {
 		}
 		lines = append(lines, fmt.Sprintf("%x dots=%v ttl=%v lo=%d hi=%d live=%d below=%d kids=%d many=%v",
 			p, ds, ts, n.lo, n.hi, n.live, below, n.numKids(), n.multi()))
-		n.eachKid(func(seg string, c *node) bool {
-			walk(c, appendSeg(p, seg))
+		n.eachKid(func(q string, c *node) bool {
+			if !strings.HasPrefix(q, p) || countSegs(q[len(p):]) != 1 {
+				lines = append(lines, fmt.Sprintf("%x: a child keyed %x", p, q))
+			}
+			walk(c, q)
 			return true
 		})
 	}

@@ -14,7 +14,7 @@ import (
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
 //
-// A node is 48 bytes, so that with its segment it fills a slot of 64
+// A node is 48 bytes, so that with its key path it fills a slot of 64
 // bytes, one cache line, in its parent's table: what a node has only
 // sometimes (a second dot, children, expiries) is behind one pointer.
 type node struct {
@@ -72,7 +72,10 @@ func (n *node) trim() {
 // multi reports whether n holds its dots in its extension.
 func (n *node) multi() bool { return n.ext != nil && n.ext.ds != nil }
 
-// children are the longer paths below a node.
+// children are the longer paths below a node, each by its whole key
+// path: a prefix of the path of the leaves below it, which the index
+// holds without a copy, and which a view of the key can take as its own
+// path (see Counter).
 //
 // The child nodes are held in place, in the slice or the table, not
 // each in an allocation of its own: a new key costs no allocation in the
@@ -156,10 +159,11 @@ func (n *node) ttlDots() []vclock.Dot {
 // empty reports whether no dot is at or below n.
 func (n *node) empty() bool { return n.live == 0 && (n.ttl() == nil || n.ext.x.below == 0) }
 
-// kid is a child of a node: the next segment and its node.
+// kid is a child of a node: its key path (that of the node, then one
+// more segment) and its node.
 type kid struct {
-	seg string
-	n   node
+	p string
+	n node
 }
 
 // maxFew is how many children a node keeps in a slice before a table: a
@@ -167,44 +171,64 @@ type kid struct {
 // mostly have a few keys.
 const maxFew = 8
 
-// child returns the child of n at segment seg, or nil.
-func (n *node) child(seg string) *node {
+// child returns the child of n whose key path is p, or nil.
+func (n *node) child(p string) *node {
 	c := n.kids()
 	if c == nil {
 		return nil
 	}
 	if c.big {
-		return c.kids.Find(seg)
+		return c.kids.Find(p)
 	}
 	for i := range c.few {
-		if c.few[i].seg == seg {
+		if c.few[i].p == p {
 			return &c.few[i].n
 		}
 	}
 	return nil
 }
 
-// lookupChild returns the child of n at segment seg, or nil and where
+// lookupChild returns the child of n whose key path is p, or nil and where
 // [node.insertChild] puts it: one probe of the table for both.
-func (n *node) lookupChild(seg string) (*node, dotkernel.Place) {
+func (n *node) lookupChild(p string) (*node, dotkernel.Place) {
 	c := n.kids()
 	if c == nil {
 		return nil, dotkernel.Place{}
 	}
 	if c.big {
-		return c.kids.Lookup(seg)
+		return c.kids.Lookup(p)
 	}
 	for i := range c.few {
-		if c.few[i].seg == seg {
+		if c.few[i].p == p {
 			return &c.few[i].n, dotkernel.Place{}
 		}
 	}
 	return nil, dotkernel.Place{}
 }
 
-// insertChild makes x the child of n at segment seg, which has none; at
-// is what lookupChild of seg returned, n not having changed since.
-func (n *node) insertChild(at dotkernel.Place, seg string, x node) {
+// lookupKid is lookupChild, returning also the child's key path as the
+// index holds it, if n has the child: a string a view of the key can keep
+// as its own path, where p may be built in a buffer that is reused.
+func (n *node) lookupKid(p string) (*node, string, dotkernel.Place) {
+	c := n.kids()
+	if c == nil {
+		return nil, "", dotkernel.Place{}
+	}
+	if c.big {
+		k, x, at := c.kids.LookupKey(p)
+		return x, k, at
+	}
+	for i := range c.few {
+		if c.few[i].p == p {
+			return &c.few[i].n, c.few[i].p, dotkernel.Place{}
+		}
+	}
+	return nil, "", dotkernel.Place{}
+}
+
+// insertChild makes x the child of n whose key path is p, which n has
+// not; at is what lookupChild of p returned, n not having changed since.
+func (n *node) insertChild(at dotkernel.Place, p string, x node) {
 	c := n.kids()
 	if c == nil {
 		c = new(children)
@@ -212,15 +236,15 @@ func (n *node) insertChild(at dotkernel.Place, seg string, x node) {
 	}
 	switch {
 	case c.big:
-		c.kids.Insert(at, seg, x)
+		c.kids.Insert(at, p, x)
 	case len(c.few) < maxFew:
-		c.few = append(c.few, kid{seg, x})
+		c.few = append(c.few, kid{p, x})
 	default:
 		c.kids.Reserve(maxFew + 1)
 		for _, k := range c.few {
-			c.kids.Put(k.seg, k.n)
+			c.kids.Put(k.p, k.n)
 		}
-		c.kids.Put(seg, x)
+		c.kids.Put(p, x)
 		c.few, c.big = nil, true
 	}
 }
@@ -244,18 +268,18 @@ func (n *node) kidsAtOnce(on bool) {
 	}
 }
 
-// dropChild removes the child of n at segment seg.
-func (n *node) dropChild(seg string) {
+// dropChild removes the child of n whose key path is p.
+func (n *node) dropChild(p string) {
 	c := n.kids()
 	if c == nil {
 		return
 	}
 	if c.big {
-		c.kids.Remove(seg)
+		c.kids.Remove(p)
 		return
 	}
 	for i := range c.few {
-		if c.few[i].seg == seg {
+		if c.few[i].p == p {
 			last := len(c.few) - 1
 			c.few[i] = c.few[last]
 			c.few[last] = kid{}
@@ -277,24 +301,24 @@ func (n *node) numKids() int {
 	return len(c.few)
 }
 
-// eachKid calls f with each child of n and its segment, in unspecified
+// eachKid calls f with each child of n and its key path, in unspecified
 // order, until f returns false. It reports whether f never did. f must
 // not add or remove children of n.
-func (n *node) eachKid(f func(seg string, c *node) bool) bool {
+func (n *node) eachKid(f func(p string, c *node) bool) bool {
 	c := n.kids()
 	if c == nil {
 		return true
 	}
 	if c.big {
-		for seg, x := range c.kids.All() {
-			if !f(seg, x) {
+		for p, x := range c.kids.All() {
+			if !f(p, x) {
 				return false
 			}
 		}
 		return true
 	}
 	for i := range c.few {
-		if !f(c.few[i].seg, &c.few[i].n) {
+		if !f(c.few[i].p, &c.few[i].n) {
 			return false
 		}
 	}
@@ -312,15 +336,15 @@ func (n *node) find(p string) *node {
 
 // lookup returns the node of path p, or nil if no dot is at or below it.
 func (n *node) lookup(p string) *node {
-	for p != "" {
-		seg, rest, ok := nextSeg(p)
+	for rest := p; rest != ""; {
+		_, r, ok := nextSeg(rest)
 		if !ok {
 			return nil
 		}
-		if n = n.child(seg); n == nil {
+		if n = n.child(p[:len(p)-len(r)]); n == nil {
 			return nil
 		}
-		p = rest
+		rest = r
 	}
 	if n.empty() {
 		return nil
@@ -331,36 +355,38 @@ func (n *node) lookup(p string) *node {
 // add indexes the dot d of a leaf at path p, with increment inc; ttl
 // says the leaf is an expiry or a persist.
 func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
-	for {
+	for rest := p; ; {
 		n.count(ttl)
-		seg, rest, ok := nextSeg(p)
+		_, r, ok := nextSeg(rest)
 		if !ok {
 			break
 		}
-		c, at := n.lookupChild(seg)
+		q := p[:len(p)-len(r)]
+		c, at := n.lookupChild(q)
 		if c == nil {
 			// A new key: its node, and those of the rest of the path,
 			// are built before they go in, so that the key costs one
 			// probe of n's children.
-			n.insertChild(at, seg, newPath(rest, d, inc, ttl))
+			n.insertChild(at, q, newPath(p, r, d, inc, ttl))
 			return
 		}
-		n, p = c, rest
+		n, rest = c, r
 	}
 	n.addHere(d, inc, ttl)
 }
 
 // newPath returns the node of a path that is not indexed yet, holding
-// just the dot d of a leaf at path p below it, as add would make it.
-func newPath(p string, d vclock.Dot, inc int64, ttl bool) node {
+// just the dot d of a leaf at path p, rest being the part of p below the
+// node, as add would make it.
+func newPath(p, rest string, d vclock.Dot, inc int64, ttl bool) node {
 	var x node
 	x.count(ttl)
-	seg, rest, ok := nextSeg(p)
+	_, r, ok := nextSeg(rest)
 	if !ok {
 		x.addHere(d, inc, ttl)
 		return x
 	}
-	x.more().ch = &children{few: []kid{{seg, newPath(rest, d, inc, ttl)}}}
+	x.more().ch = &children{few: []kid{{p[:len(p)-len(r)], newPath(p, r, d, inc, ttl)}}}
 	return x
 }
 
@@ -392,6 +418,12 @@ func (n *node) count(ttl bool) {
 // remove takes the dot d of a leaf at path p, with increment inc, out of
 // the index, and prunes the nodes left empty; ttl is as for add.
 func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
+	n.removeBelow(p, p, d, inc, ttl)
+}
+
+// removeBelow is remove for the node n, at the start of rest, the part
+// of p below it.
+func (n *node) removeBelow(p, rest string, d vclock.Dot, inc int64, ttl bool) {
 	if !ttl {
 		n.live--
 	} else if x := n.ext.x; x != nil {
@@ -400,7 +432,7 @@ func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 			n.trim()
 		}
 	}
-	seg, rest, ok := nextSeg(p)
+	_, r, ok := nextSeg(rest)
 	if !ok {
 		if ttl {
 			if x := n.ttl(); x != nil {
@@ -415,13 +447,14 @@ func (n *node) remove(p string, d vclock.Dot, inc int64, ttl bool) {
 		n.addInc(-inc)
 		return
 	}
-	c := n.child(seg)
+	q := p[:len(p)-len(r)]
+	c := n.child(q)
 	if c == nil {
 		return // cannot happen: every removed dot was added
 	}
-	c.remove(rest, d, inc, ttl)
+	c.removeBelow(p, r, d, inc, ttl)
 	if c.empty() {
-		n.dropChild(seg)
+		n.dropChild(q)
 	}
 }
 
@@ -502,7 +535,7 @@ func (ch *children) clone() *children {
 	if !ch.big {
 		c.few = make([]kid, len(ch.few), cap(ch.few))
 		for i := range ch.few {
-			c.few[i] = kid{ch.few[i].seg, ch.few[i].n.clone()}
+			c.few[i] = kid{ch.few[i].p, ch.few[i].n.clone()}
 		}
 		return c
 	}

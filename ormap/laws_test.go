@@ -239,8 +239,8 @@ func indexValue(s *state, root *node) map[string]any {
 				out[key] = true
 			}
 		}
-		n.eachKid(func(seg string, c *node) bool {
-			walk(c, appendSeg(p, seg))
+		n.eachKid(func(q string, c *node) bool {
+			walk(c, q)
 			return true
 		})
 	}

@@ -18,6 +18,11 @@ type Value[V any] interface {
 	// view returns the value at key path p of the map whose state is s.
 	// It is called on the zero V (a nil pointer).
 	view(s *state, p string) V
+	// viewTop returns the value of the key whose segment is seg in the
+	// top-level map whose state is s: the view of the key's path, which
+	// the view may build only when it needs it. It is called on the
+	// zero V.
+	viewTop(s *state, seg string) V
 	// shapeOf describes the leaves of the value below its key.
 	shapeOf() shape
 }
@@ -71,6 +76,8 @@ func New[K comparable, V Value[V]](id vclock.ReplicaID) *Map[K, V] {
 func (*Map[K, V]) view(s *state, p string) *Map[K, V] {
 	return &Map[K, V]{s: s, path: p, nested: true}
 }
+
+func (m *Map[K, V]) viewTop(s *state, seg string) *Map[K, V] { return m.view(s, appendSeg("", seg)) }
 
 func (*Map[K, V]) shapeOf() shape {
 	var v V
@@ -164,6 +171,11 @@ func (m *Map[K, V]) keyPath(k K) (string, error) {
 // return an op that reports the error.
 func (m *Map[K, V]) At(k K) V {
 	var v V
+	if !m.nested {
+		if seg, err := encSeg(k); err == nil {
+			return v.viewTop(m.rd(), seg)
+		}
+	}
 	p, err := m.keyPath(k)
 	out := v.view(m.rd(), p)
 	if err != nil {
@@ -212,9 +224,9 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 			return
 		}
 		var zero V
-		s.eachKid(n, func(seg string, _ *node) bool {
-			k, ok := decSeg[K](seg)
-			return !ok || yield(k, zero.view(s, appendSeg(m.path, seg)))
+		s.eachKid(n, func(p string, _ *node) bool {
+			k, ok := decSeg[K](lastSeg(p, m.path))
+			return !ok || yield(k, zero.view(s, p))
 		})
 	}
 }
@@ -227,8 +239,8 @@ func (m *Map[K, V]) Keys() iter.Seq[K] {
 		if n == nil || m.err != nil {
 			return
 		}
-		s.eachKid(n, func(seg string, _ *node) bool {
-			k, ok := decSeg[K](seg)
+		s.eachKid(n, func(p string, _ *node) bool {
+			k, ok := decSeg[K](lastSeg(p, m.path))
 			return !ok || yield(k)
 		})
 	}
@@ -270,14 +282,21 @@ func (m *Map[K, V]) Delete(k K) Op {
 // Counter is a view of its map's state, got from [Map.At] or [Map.Get];
 // it is not safe for concurrent use, and its zero value is not usable.
 type Counter struct {
-	s    *state
+	s *state
+	// path is the counter's key path or, if top, the segment of its key
+	// in the top-level map: Add of a key the map holds then takes the
+	// path the index holds, and makes no new string (see state.addTop).
 	path string
 	err  error
+	top  bool
 }
 
 func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p} }
-func (*Counter) shapeOf() shape                   { return shape{kind: kindCounter} }
-func (c *Counter) setErr(err error)               { c.err = err }
+func (*Counter) viewTop(s *state, seg string) *Counter {
+	return &Counter{s: s, path: seg, top: true}
+}
+func (*Counter) shapeOf() shape     { return shape{kind: kindCounter} }
+func (c *Counter) setErr(err error) { c.err = err }
 
 // Value returns the counter's value: the sum of its increments,
 // saturated to the range of an int64 (concurrent increments from several
@@ -286,7 +305,15 @@ func (c *Counter) Value() int64 {
 	if c.err != nil {
 		return 0
 	}
-	return c.s.find(c.path).sum()
+	if !c.top {
+		return c.s.find(c.path).sum()
+	}
+	var buf topPathBuf
+	p, ok := buf.path(c.path)
+	if !ok {
+		p = appendSeg("", c.path)
+	}
+	return c.s.find(p).sum()
 }
 
 // Add adds n (which may be negative) to the counter and returns the op to
@@ -312,6 +339,9 @@ func (c *Counter) Add(n int64) Op {
 			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
 		}
 	}
+	if c.top {
+		return c.s.addTop(c.path, n)
+	}
 	return c.s.write("Counter.Add", leaf{pv: c.path, n: n}, nil)
 }
 
@@ -334,6 +364,9 @@ type Register[T any] struct {
 }
 
 func (*Register[T]) view(s *state, p string) *Register[T] { return &Register[T]{s: s, path: p} }
+func (r *Register[T]) viewTop(s *state, seg string) *Register[T] {
+	return r.view(s, appendSeg("", seg))
+}
 func (*Register[T]) shapeOf() shape {
 	return shape{kind: kindRegister, val: segCodecOf[T]()}
 }
@@ -394,7 +427,8 @@ type Set[E comparable] struct {
 	err  error
 }
 
-func (*Set[E]) view(s *state, p string) *Set[E] { return &Set[E]{s: s, path: p} }
+func (*Set[E]) view(s *state, p string) *Set[E]        { return &Set[E]{s: s, path: p} }
+func (t *Set[E]) viewTop(s *state, seg string) *Set[E] { return t.view(s, appendSeg("", seg)) }
 func (*Set[E]) shapeOf() shape {
 	return shape{segs: []segCodec{segCodecOf[E]()}, kind: kindSet}
 }
@@ -439,8 +473,8 @@ func (t *Set[E]) All() iter.Seq[E] {
 		if n == nil {
 			return
 		}
-		t.s.eachKid(n, func(seg string, _ *node) bool {
-			e, ok := decSeg[E](seg)
+		t.s.eachKid(n, func(p string, _ *node) bool {
+			e, ok := decSeg[E](lastSeg(p, t.path))
 			return !ok || yield(e)
 		})
 	}

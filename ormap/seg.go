@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/activeactive/crdt/codec"
 )
@@ -186,6 +187,30 @@ func uvarintString(s string) (uint64, int) {
 		sh += 7
 	}
 	return 0, 0
+}
+
+// topPathBuf is room on the stack for the key path of a key of a
+// top-level map, for a look-up that keeps no string.
+type topPathBuf [64]byte
+
+// path returns the key path of the top-level key whose segment is seg,
+// built in b, or false if it does not fit. The string shares b's bytes:
+// it must be used only for look-ups, and kept nowhere.
+func (b *topPathBuf) path(seg string) (string, bool) {
+	if len(seg) >= 0x80 || len(seg) >= len(b) {
+		return "", false
+	}
+	b[0] = byte(len(seg)) // a uvarint of one byte
+	n := 1 + copy(b[1:], seg)
+	return unsafe.String(&b[0], n), true
+}
+
+// lastSeg returns the segment of the key path p that follows the path
+// of its parent, a prefix of p: the key of a child in the index (see
+// children).
+func lastSeg(p, parent string) string {
+	seg, _, _ := nextSeg(p[len(parent):])
+	return seg
 }
 
 // countSegs returns the number of segments of the key path p, or -1 if p

@@ -98,6 +98,11 @@ type state struct {
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
 
+	// hint is where Counter.Add of a top-level key found the key in the
+	// index, for the index to take the write's dot without a look-up of
+	// its own: set only while that one dot enters the store.
+	hint indexHint
+
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
 	added  []addedDot            // the dots added by that join
@@ -155,10 +160,32 @@ func (s *state) copyOf(o *state) {
 	s.watch()
 }
 
+// indexHint is where the node of a top-level key is in the index, or
+// where it goes: what lookupKid of its path p returned, the index not
+// having changed since.
+type indexHint struct {
+	p   string
+	n   *node
+	at  dotkernel.Place
+	set bool
+}
+
 // index adds the leaf l under the dot d to the index.
 func (s *state) index(l leaf, d vclock.Dot) {
 	inc := l.inc()
-	s.ix.add(l.path(), d, inc, l.tag != 0)
+	if h := &s.hint; h.set && l.tag == 0 && !l.reg && l.pv == h.p {
+		// add, for a path of one segment that addTop looked up.
+		h.set = false
+		s.ix.count(false)
+		if h.n != nil {
+			h.n.count(false)
+			h.n.addHere(d, inc, false)
+		} else {
+			s.ix.insertChild(h.at, h.p, newPath(h.p, "", d, inc, false))
+		}
+	} else {
+		s.ix.add(l.path(), d, inc, l.tag != 0)
+	}
 	s.incs = addMagnitude(s.incs, inc)
 }
 
@@ -216,6 +243,34 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	s.k.PutNew(d, l, d) // d was just minted: the store cannot hold it
 	s.k.Record(d, d, drop)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
+}
+
+// addTop is Counter.Add of n to the counter of the top-level key whose
+// segment is seg, n being neither 0 nor able to overflow. The key is
+// looked up in the index once, with its path built on the stack: if the
+// map holds it, the leaf takes the path the index holds (no new string),
+// and either way the index takes the new dot where the look-up found the
+// key or its place, without a look-up of its own. Keys whose path does
+// not fit the buffer, and maps with expiries (whose writes check the
+// key's), take write's way.
+func (s *state) addTop(seg string, n int64) Op {
+	var buf topPathBuf
+	tmp, ok := buf.path(seg)
+	if !ok || len(s.ttls) != 0 {
+		return s.write("Counter.Add", leaf{pv: appendSeg("", seg), n: n}, nil)
+	}
+	c, p, at := s.ix.lookupKid(tmp)
+	if c == nil {
+		p = strings.Clone(tmp) // the leaf's own, not buf's bytes
+	}
+	l := leaf{pv: p, n: n}
+	s.hint = indexHint{p: p, n: c, at: at, set: true}
+	d, err := dotkernel.MintOwn(&s.k, s.id, l)
+	s.hint = indexHint{}
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh}
 }
 
 // remove drops the dots in drop and returns the op that does so

@@ -200,11 +200,11 @@ func (s *state) expiredPrefix(p string) (string, bool) {
 	}
 	n, rest := &s.ix, p
 	for rest != "" {
-		seg, r, ok := nextSeg(rest)
+		_, r, ok := nextSeg(rest)
 		if !ok {
 			return "", false
 		}
-		if n = n.child(seg); n == nil {
+		if n = n.child(p[:len(p)-len(r)]); n == nil {
 			return "", false
 		}
 		rest = r
@@ -228,20 +228,20 @@ func (s *state) find(p string) *node {
 	return n
 }
 
-// eachKid calls f with each present child of the node n, found at path p
-// by s.find, and its segment, in unspecified order, until f returns
-// false: a child that holds no value's write or has expired is left out.
-func (s *state) eachKid(n *node, f func(seg string, c *node) bool) {
+// eachKid calls f with each present child of the node n, found by
+// s.find, and its key path, in unspecified order, until f returns false:
+// a child that holds no value's write or has expired is left out.
+func (s *state) eachKid(n *node, f func(p string, c *node) bool) {
 	if len(s.ttls) == 0 {
 		n.eachKid(f)
 		return
 	}
 	now, clocked := s.now()
-	n.eachKid(func(seg string, c *node) bool {
+	n.eachKid(func(p string, c *node) bool {
 		if c.live == 0 || (clocked && s.expired(c, now)) {
 			return true
 		}
-		return f(seg, c)
+		return f(p, c)
 	})
 }
 

@@ -2,8 +2,11 @@ package ormap
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // TestCounterViews: each view At hands out is a view of its own key,
@@ -50,5 +53,105 @@ func TestCounterViews(t *testing.T) {
 	a.Add(1)
 	if b.Value() != 3 || a.Value() != 3 {
 		t.Fatalf("views of one key read %d and %d, want 3", a.Value(), b.Value())
+	}
+}
+
+// TestTopCounterMatchesPathView: the counter of a top-level key, which At
+// hands out with the key's segment only (Add looks the key up once and
+// takes the index's own path, the index taking the dot where the look-up
+// found it), does what a view of the whole key path does: the same ops,
+// the same state, values and index, through deletes, merges with another
+// replica, views kept across other writes, keys too long for the buffer
+// and more keys than a node keeps in a slice.
+func TestTopCounterMatchesPathView(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		fast := New[string, *Counter]("a")
+		slow := New[string, *Counter]("a")
+		other := New[string, *Counter]("b")
+		long := strings.Repeat("k", 70)
+		keyOf := func(i int) string {
+			if i%17 == 16 {
+				return fmt.Sprint(long, i)
+			}
+			return fmt.Sprint("k", i)
+		}
+		nkeys := rapid.IntRange(1, 60).Draw(t, "keys")
+		var kept []*Counter
+		var keptKeys []string
+		for range rapid.IntRange(0, 300).Draw(t, "steps") {
+			k := keyOf(rapid.IntRange(0, nkeys-1).Draw(t, "key"))
+			pathView := (*Counter)(nil).view(slow.s, appendSeg("", k))
+			switch rapid.IntRange(0, 9).Draw(t, "what") {
+			case 0:
+				a, b := fast.Delete(k), slow.Delete(k)
+				sameOps(t, a, b)
+			case 1:
+				other.At(k).Add(rapid.Int64Range(-3, 3).Draw(t, "n"))
+				fast.Merge(other)
+				slow.Merge(other)
+			case 2:
+				kept = append(kept, fast.At(k))
+				keptKeys = append(keptKeys, k)
+			case 3:
+				if len(kept) > 0 {
+					i := rapid.IntRange(0, len(kept)-1).Draw(t, "kept")
+					n := rapid.Int64Range(-3, 3).Draw(t, "n")
+					sameOps(t, kept[i].Add(n), (*Counter)(nil).view(slow.s, appendSeg("", keptKeys[i])).Add(n))
+				}
+			default:
+				n := rapid.Int64Range(-3, 3).Draw(t, "n")
+				sameOps(t, fast.At(k).Add(n), pathView.Add(n))
+			}
+			if got, want := fast.At(k).Value(), pathView.Value(); got != want {
+				t.Fatalf("%s reads %d, want %d", k, got, want)
+			}
+		}
+		if !fast.Equal(slow) || fast.Fingerprint() != slow.Fingerprint() {
+			t.Fatal("the maps differ")
+		}
+		for i := range nkeys {
+			k := keyOf(i)
+			if got, want := fast.At(k).Value(), slow.At(k).Value(); got != want {
+				t.Fatalf("%s reads %d, want %d", k, got, want)
+			}
+		}
+		want := dumpIndex(&slow.s.ix)
+		if got := dumpIndex(&fast.s.ix); got != want {
+			t.Fatalf("the index differs:\n%s\nwant\n%s", got, want)
+		}
+		if got := dumpIndex(rebuiltIndex(fast.s)); got != want {
+			t.Fatalf("the index differs from the store's:\n%s\nwant\n%s", got, want)
+		}
+	})
+}
+
+// sameOps fails t unless a and b encode alike.
+func sameOps(t *rapid.T, a, b Op) {
+	ab, aerr := a.MarshalBinary()
+	bb, berr := b.MarshalBinary()
+	if (aerr == nil) != (berr == nil) || string(ab) != string(bb) {
+		t.Fatalf("ops %v (%v) and %v (%v) differ", a, aerr, b, berr)
+	}
+}
+
+// TestTopCounterNoPathString: reading the counter of a top-level key,
+// and adding to one the map holds, make no string of the key's path: the
+// look-ups use one built on the stack, and the write takes the index's.
+func TestTopCounterNoPathString(t *testing.T) {
+	m := New[string, *Counter]("a")
+	for i := range 20 {
+		m.At(fmt.Sprint("key-", i)).Add(1)
+	}
+	c := m.At("key-7")
+	if n := testing.AllocsPerRun(100, func() { c.Value() }); n != 0 {
+		t.Errorf("Value makes %v allocations, want none", n)
+	}
+	// The key's node grows its slice of dots now and then: less than one
+	// allocation per add, on average.
+	if n := testing.AllocsPerRun(100, func() { c.Add(1) }); n >= 1 {
+		t.Errorf("Add makes %v allocations, want less than one", n)
+	}
+	if got := c.Value(); got != 102 {
+		t.Fatalf("key-7 reads %d, want 102", got)
 	}
 }

@@ -82,6 +82,49 @@ func (t *Table[K, E]) Lookup(key K) (*E, Place) {
 	return nil, Place{slotRef{free, tag, h, false}}
 }
 
+// LookupKey is [Table.Lookup], returning also the key as t holds it, if
+// key is there: for a key holding pointers (a string), t's copy, which
+// the caller may keep instead of its own (one built in a buffer it
+// reuses, say).
+func (t *Table[K, E]) LookupKey(key K) (K, *E, Place) {
+	if t.ctrl == nil {
+		t.init(1)
+	}
+	h := maphash.Comparable(t.seed, key) // t.hash, spelled out
+	// findHashed, spelled out.
+	tag := uint8(h & 0x7f)
+	ng := len(t.ctrl)
+	g := t.home(h)
+	free := -1
+	for {
+		w := t.ctrl[g]
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			i := g*groupSize + bitsIndex(m)
+			if s := &t.slots[i]; s.key == key {
+				return s.key, &s.e, Place{}
+			}
+		}
+		if free < 0 {
+			if m := matchFree(w); m != 0 {
+				free = g*groupSize + bitsIndex(m)
+			}
+		}
+		if matchEmpty(w) != 0 {
+			break
+		}
+		if g++; g == ng {
+			g = 0
+		}
+	}
+	if t.oldN > 0 {
+		if j, ok := t.findOld(key, h); ok {
+			return t.oldSlots[j].key, &t.oldSlots[j].e, Place{}
+		}
+	}
+	var zero K
+	return zero, nil, Place{slotRef{free, tag, h, false}}
+}
+
 // Insert adds key with entry e at p, which [Table.Lookup] of key
 // returned (with a nil entry), t not having changed since.
 func (t *Table[K, E]) Insert(p Place, key K, e E) {
