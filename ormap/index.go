@@ -249,6 +249,26 @@ func (n *node) insertChild(at dotkernel.Place, p string, x node) {
 	}
 }
 
+// addKid is insertChild of an empty node, which it returns, in place,
+// for the caller to fill: the node is not built apart and then copied
+// in. The pointer is valid until the next child is added to n.
+func (n *node) addKid(at dotkernel.Place, p string) *node {
+	c := n.kids()
+	if c == nil {
+		c = new(children)
+		n.more().ch = c
+	}
+	switch {
+	case c.big:
+		return c.kids.Add(at, p)
+	case len(c.few) < maxFew:
+		c.few = append(c.few, kid{p: p})
+		return &c.few[len(c.few)-1].n
+	}
+	n.insertChild(at, p, node{}) // into a table, with those of the slice
+	return c.kids.Find(p)
+}
+
 // reserveKids makes room for k children of n at once, when n has none.
 func (n *node) reserveKids(k int) {
 	if n.kids() == nil && k > maxFew {
@@ -367,6 +387,12 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 			// A new key: its node, and those of the rest of the path,
 			// are built before they go in, so that the key costs one
 			// probe of n's children.
+			if r == "" { // the end of the path: newPath, in place
+				c = n.addKid(at, q)
+				c.count(ttl)
+				c.addHere(d, inc, ttl)
+				return
+			}
 			n.insertChild(at, q, newPath(p, r, d, inc, ttl))
 			return
 		}

@@ -181,7 +181,9 @@ func (s *state) index(l leaf, d vclock.Dot) {
 			h.n.count(false)
 			h.n.addHere(d, inc, false)
 		} else {
-			s.ix.insertChild(h.at, h.p, newPath(h.p, "", d, inc, false))
+			c := s.ix.addKid(h.at, h.p)
+			c.count(false)
+			c.addHere(d, inc, false)
 		}
 	} else {
 		s.ix.add(l.path(), d, inc, l.tag != 0)
