@@ -202,6 +202,15 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 // Has reports whether key k is present: whether some write to its value
 // survives.
 func (m *Map[K, V]) Has(k K) bool {
+	if !m.nested {
+		// The path of a top-level key, on the stack: a look-up keeps
+		// no string.
+		seg, err := encSeg(k)
+		var buf topPathBuf
+		if p, ok := buf.path(seg); ok && err == nil {
+			return m.rd().find(p) != nil
+		}
+	}
 	p, err := m.keyPath(k)
 	return err == nil && m.rd().find(p) != nil
 }

@@ -105,6 +105,9 @@ func TestTopCounterMatchesPathView(t *testing.T) {
 			if got, want := fast.At(k).Value(), pathView.Value(); got != want {
 				t.Fatalf("%s reads %d, want %d", k, got, want)
 			}
+			if got, want := fast.Has(k), slow.s.find(appendSeg("", k)) != nil; got != want {
+				t.Fatalf("Has(%s) = %v, want %v", k, got, want)
+			}
 		}
 		if !fast.Equal(slow) || fast.Fingerprint() != slow.Fingerprint() {
 			t.Fatal("the maps differ")
@@ -145,6 +148,9 @@ func TestTopCounterNoPathString(t *testing.T) {
 	c := m.At("key-7")
 	if n := testing.AllocsPerRun(100, func() { c.Value() }); n != 0 {
 		t.Errorf("Value makes %v allocations, want none", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { m.Has("key-7") }); n != 0 {
+		t.Errorf("Has makes %v allocations, want none", n)
 	}
 	// The key's node grows its slice of dots now and then: less than one
 	// allocation per add, on average.
