@@ -512,9 +512,16 @@ type Handle[T Object] struct {
 // Register puts obj under name in the replica and returns a handle on it.
 // Every replica must register the same objects, of the same types, under
 // the same names. From now on obj must only be used through the handle.
+//
+// A name must travel in every message that carries the object's ops or
+// digest: an empty name, or one longer than a quarter of
+// Config.MaxMessageBytes, is refused with [ErrConfig].
 func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty object name", ErrConfig)
+	}
+	if len(name) > r.cfg.MaxMessageBytes/4 {
+		return nil, fmt.Errorf("%w: object name of %d bytes, over a quarter of MaxMessageBytes (%d)", ErrConfig, len(name), r.cfg.MaxMessageBytes)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
