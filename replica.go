@@ -433,9 +433,11 @@ type Replica struct {
 	remoteBytes int
 	// Replay is allowed after Restore until the replica starts working;
 	// the restored snapshot covers journal records up to (snapInc, snapSeq).
-	canReplay        bool
-	started          bool
-	snapInc, snapSeq uint64
+	// The records replayed so far reach op replayNext-1 of run replayInc.
+	canReplay             bool
+	started               bool
+	snapInc, snapSeq      uint64
+	replayInc, replayNext uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
 

@@ -302,5 +302,6 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.persistent = true
 	r.savedSeq = r.seq
 	r.canReplay, r.snapInc, r.snapSeq = true, oldInc, oldSeq
+	r.replayInc, r.replayNext = oldInc, oldSeq+1
 	return nil
 }

@@ -1,0 +1,160 @@
+package crdt_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/activeactive/crdt"
+)
+
+// journaled is region r0 of a two-region cluster that saved a snapshot
+// (old) holding nothing, then x and another snapshot (snap), then y and z
+// in the journal records that continue it; r1 holds x, y and z.
+type journaled struct {
+	c         *cluster
+	old, snap []byte
+	journal   [][]byte // records of y and z, continuing snap
+	xRecord   []byte   // the record of x, which snap holds
+}
+
+func newJournaled(t *testing.T) *journaled {
+	t.Helper()
+	c := newCluster(t, 31, 2, nil)
+	n := c.nodes["r0"]
+	j := &journaled{c: c}
+	save := func(dst *[]byte) {
+		if err := n.r.SaveSnapshot(func(b []byte) error { *dst = b; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(e string) []byte {
+		if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+		var rec []byte
+		if err := n.r.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	save(&j.old)
+	j.xRecord = add("x")
+	save(&j.snap)
+	j.journal = [][]byte{add("y"), add("z")}
+	c.settle([]string{"x", "y", "z"}, 50)
+	return j
+}
+
+// fresh makes a new run of r0, not attached to the network.
+func (j *journaled) fresh(t *testing.T) (*crdt.Replica, *crdt.Handle[*gset]) {
+	t.Helper()
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(r, "s", newGSet("r0"))
+	_ = r.AddPeer("r1")
+	return r, h
+}
+
+// Accident: a journal record in the middle is lost (a storage that lost
+// a write, an operator who deleted a file). Replay took the record after
+// the gap as if nothing were missing: the ops of the lost record were gone
+// without a word, and the replica went on as if whole. Now the record
+// after the gap is refused with ErrJournalGap and changes nothing; the
+// host runs with what replayed, and the peer brings back what it holds.
+func TestAccidentJournalRecordMissing(t *testing.T) {
+	j := newJournaled(t)
+	r, h := j.fresh(t)
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replay(j.journal[1]); !errors.Is(err, crdt.ErrJournalGap) {
+		t.Fatalf("Replay of the record after a missing one = %v, want ErrJournalGap", err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("the refused record changed the state: %v, want the snapshot's [x]", got)
+	}
+	// The host stops at the gap and runs: the peer holds y and z.
+	j.c.crash("r0")
+	j.c.start("r0", j.snap, nil)
+	j.c.settle([]string{"x", "y", "z"}, 100)
+}
+
+// Accident: a host retries an append that had reached the disk after all
+// (a timeout, an fsync error), so a record is in the journal twice.
+// Replay applied it twice and logged its ops twice, to be shipped twice.
+// Now what was replayed already is skipped.
+func TestAccidentJournalRecordAppendedTwice(t *testing.T) {
+	j := newJournaled(t)
+	r, h := j.fresh(t)
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	seq := r.Stats().Seq
+	for _, rec := range [][]byte{j.journal[0], j.journal[0], j.journal[1], j.journal[1], j.journal[0]} {
+		if err := r.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y", "z"}) {
+		t.Fatalf("replayed %v, want [x y z]", got)
+	}
+	if got := r.Stats().Seq - seq; got != 2 {
+		t.Fatalf("%d ops logged by replaying two ops with repeats, want 2", got)
+	}
+}
+
+// Accident: an operator restores the data directory's snapshot from an
+// older backup but keeps the current journal, which continues a newer
+// snapshot. The journal's first record does not continue the backup: it
+// is refused with ErrJournalGap, and nothing changes.
+func TestAccidentSnapshotOlderThanJournal(t *testing.T) {
+	j := newJournaled(t)
+	r, h := j.fresh(t)
+	if err := r.Restore(j.old); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replay(j.journal[0]); !errors.Is(err, crdt.ErrJournalGap) {
+		t.Fatalf("Replay of a journal that continues a newer snapshot = %v, want ErrJournalGap", err)
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("the refused record changed the state: %v", got)
+	}
+	// With the record the backup lacks, the journal continues it.
+	for _, rec := range append([][]byte{j.xRecord}, j.journal...) {
+		if err := r.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y", "z"}) {
+		t.Fatalf("replayed %v, want [x y z]", got)
+	}
+}
+
+// Accident: a snapshot newer than the journal (the host saved a snapshot
+// and crashed before it emptied the journal). Every record the snapshot
+// holds is skipped: nothing is applied or logged twice.
+func TestAccidentSnapshotNewerThanJournal(t *testing.T) {
+	j := newJournaled(t)
+	r, h := j.fresh(t)
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	seq := r.Stats().Seq
+	if err := r.Replay(j.xRecord); err != nil {
+		t.Fatalf("Replay of a record the snapshot holds = %v", err)
+	}
+	if got := r.Stats().Seq; got != seq {
+		t.Fatalf("a record the snapshot holds logged %d ops", got-seq)
+	}
+	for _, rec := range j.journal {
+		if err := r.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y", "z"}) {
+		t.Fatalf("replayed %v, want [x y z]", got)
+	}
+}
