@@ -4,8 +4,11 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 )
 
 // journaled is region r0 of a two-region cluster that saved a snapshot
@@ -156,5 +159,94 @@ func TestAccidentSnapshotNewerThanJournal(t *testing.T) {
 	}
 	if got := elemsOf(h); !slices.Equal(got, []string{"x", "y", "z"}) {
 		t.Fatalf("replayed %v, want [x y z]", got)
+	}
+}
+
+// Accident: a snapshot cut short at any byte (a torn write, a copy that
+// stopped, a full disk) is refused whole with a *codec.DecodeError; the
+// replica holds none of it and can still restore a good snapshot.
+func TestAccidentSnapshotTruncatedAtEveryByte(t *testing.T) {
+	j := newJournaled(t)
+	r, h := j.fresh(t)
+	var de *codec.DecodeError
+	for n := range len(j.snap) {
+		if err := r.Restore(j.snap[:n]); !errors.As(err, &de) {
+			t.Fatalf("Restore of %d of %d bytes = %v, want a *codec.DecodeError", n, len(j.snap), err)
+		}
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("refused snapshots changed the state: %v", got)
+	}
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatalf("Restore of the whole snapshot after refused ones = %v", err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("restored %v, want [x]", got)
+	}
+}
+
+// Accident: an operator copies another region's snapshot into this
+// region's data directory. It is refused with ErrConfig, and the replica
+// can still restore its own. (Another region's journal record:
+// TestReplayRefusals.)
+func TestAccidentSnapshotOfAnotherRegion(t *testing.T) {
+	j := newJournaled(t)
+	theirs := j.c.nodes["r1"].snap
+	r, h := j.fresh(t)
+	if err := r.Restore(theirs); !errors.Is(err, crdt.ErrConfig) {
+		t.Fatalf("Restore of r1's snapshot into r0 = %v, want ErrConfig", err)
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("the refused snapshot changed the state: %v", got)
+	}
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatalf("Restore of r0's own snapshot after r1's was refused = %v", err)
+	}
+}
+
+// Accident: the program is deployed without one of its objects (renamed,
+// or dropped), and restarts from a snapshot or journal that names it.
+// Restore and Replay refuse with ErrUnknownObject and change nothing.
+func TestAccidentStoreNamesAnObjectNoLongerRegistered(t *testing.T) {
+	j := newJournaled(t)
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := crdt.Register(r, "renamed", newGSet("r0"))
+	if err := r.Restore(j.snap); !errors.Is(err, crdt.ErrUnknownObject) {
+		t.Fatalf("Restore naming an object not registered = %v, want ErrUnknownObject", err)
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("the refused snapshot changed the state: %v", got)
+	}
+	// A record of a later run of r0 that had an object "t" as well.
+	later, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{},
+		Clock: clock.New(clock.WithSource(func() int64 { return j.c.now.Load() + int64(time.Hour) }))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = crdt.Register(later, "s", newGSet("r0"))
+	ht, _ := crdt.Register(later, "t", newGSet("r0"))
+	_ = later.AddPeer("r1")
+	if err := later.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := ht.Update(func(s *gset) (crdt.Op, error) { return s.Add("in t"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	var rec []byte
+	if err := later.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r, h = j.fresh(t)
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replay(rec); !errors.Is(err, crdt.ErrUnknownObject) {
+		t.Fatalf("Replay of a record naming an object not registered = %v, want ErrUnknownObject", err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("the refused record changed the state: %v, want the snapshot's [x]", got)
 	}
 }
