@@ -250,3 +250,61 @@ func TestAccidentStoreNamesAnObjectNoLongerRegistered(t *testing.T) {
 		t.Fatalf("the refused record changed the state: %v, want the snapshot's [x]", got)
 	}
 }
+
+// Accident: the disk fills up. Saves fail while the region keeps
+// serving: it still takes its peer's writes, and its own write, which its
+// host could not make durable (and so did not acknowledge), stays at home,
+// shown as pending, instead of reaching a peer that would keep it after a
+// crash took it from here. A crash now loses it everywhere alike; once
+// saves succeed again, it leaves.
+func TestAccidentDiskFullDuringSave(t *testing.T) {
+	c := newCluster(t, 37, 2, nil)
+	c.add("r0", "x")
+	c.settle([]string{"x"}, 50)
+	n := c.nodes["r0"]
+	full := errors.New("no space left on device")
+	if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add("unsaved"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.r.SaveSnapshot(func([]byte) error { return full }); !errors.Is(err, full) {
+		t.Fatalf("SaveSnapshot on a full disk = %v, want its error", err)
+	}
+	if err := n.r.SaveOps(func([]byte) error { return full }); !errors.Is(err, full) {
+		t.Fatalf("SaveOps on a full disk = %v, want its error", err)
+	}
+	c.add("r1", "theirs")
+	for range 30 {
+		c.round()
+	}
+	if got := c.elems("r0"); !slices.Equal(got, []string{"theirs", "unsaved", "x"}) {
+		t.Fatalf("r0 holds %v while its disk is full, want its peer's write too", got)
+	}
+	if got := c.elems("r1"); slices.Contains(got, "unsaved") {
+		t.Fatalf("a write r0 could not save reached r1: %v", got)
+	}
+	var pending uint64
+	for _, p := range n.r.Stats().Peers {
+		pending += p.PendingOps
+	}
+	if pending == 0 {
+		t.Fatal("no figure shows the write held back by the failed saves")
+	}
+
+	// A crash while the disk is full: the unsaved write is gone from both,
+	// and what r0 writes next does not take its place.
+	c.crash("r0")
+	c.restart("r0")
+	c.add("r0", "after")
+	c.settle([]string{"after", "theirs", "x"}, 100)
+
+	// Saves that fail and then succeed: the held write leaves.
+	n = c.nodes["r0"]
+	if err := n.set.Update(func(s *gset) (crdt.Op, error) { return s.Add("late"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.r.SaveSnapshot(func([]byte) error { return full }); !errors.Is(err, full) {
+		t.Fatal(err)
+	}
+	c.persist("r0")
+	c.settle([]string{"after", "late", "theirs", "x"}, 100)
+}
