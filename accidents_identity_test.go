@@ -1,0 +1,75 @@
+package crdt_test
+
+import (
+	"testing"
+
+	"github.com/activeactive/crdt"
+)
+
+// Accident: a region is removed for good (RemovePeer everywhere) and its
+// writers retired; months later an operator starts a new region under the
+// same ID, with an empty disk, and adds it back. Its writes are made under
+// a writer of its own, so none takes the identity of a retired write: the
+// old region's writes and the new region's all survive everywhere.
+func TestAccidentIDReusedAfterRetirement(t *testing.T) {
+	c := newCluster(t, 43, 3, nil)
+	c.add("r2", "old-0")
+	c.crash("r2")
+	c.restart("r2")
+	c.add("r2", "old-1")
+	c.add("r0", "r0-0")
+	want := []string{"old-0", "old-1", "r0-0"}
+	c.settle(want, 300)
+	c.crash("r2") // for good
+	all := c.ids
+	c.ids = []crdt.ReplicaID{"r0", "r1"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	retired := func() bool {
+		for _, id := range c.ids {
+			for _, w := range c.writersOf(id) {
+				if w.Name() == "r2" && !w.IsRetired() {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for i := 0; !retired(); i++ {
+		if i == 2000 {
+			t.Fatal("r2's writers not retired")
+		}
+		c.round()
+	}
+	c.settle(want, 300)
+
+	// The ID comes back: a new region, empty disk, added by everyone.
+	c.ids = all
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		if err := c.nodes[id].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start("r2", nil, nil)
+	c.add("r2", "new-0")
+	c.add("r1", "r1-0")
+	want = []string{"new-0", "old-0", "old-1", "r0-0", "r1-0"}
+	c.settle(want, 500)
+	for _, id := range c.ids {
+		st := c.nodes[id].r.Stats()
+		if st.LedgerConflicts != 0 || st.RetireFailures != 0 {
+			t.Fatalf("%s: %d ledger conflicts, %d failed retirements", id, st.LedgerConflicts, st.RetireFailures)
+		}
+		for _, p := range st.Peers {
+			if p.Divergences != 0 {
+				t.Fatalf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+	// And it restarts like any region.
+	c.crash("r2")
+	c.restart("r2")
+	c.add("r2", "new-1")
+	c.settle(append([]string{"new-0", "new-1"}, want[1:]...), 500)
+}
