@@ -149,3 +149,41 @@ func TestAccidentClockSteppedForwardADayThenBack(t *testing.T) {
 		}
 	}
 }
+
+// Accident: a region is restored from an older backup on a host whose
+// clock was stepped back an hour, so that its new run's incarnation is
+// lower than its lost run's, and its messages carry earlier times than
+// the lost run's last ones. They look like messages of an earlier run
+// delivered late, which a replica refuses; but this run is one its peer
+// never heard from, and it is taken as the new run it is: the region is
+// not locked out, and the two converge.
+func TestAccidentOlderBackupOnAClockSteppedBack(t *testing.T) {
+	var offset atomic.Int64
+	c := newCluster(t, 53, 2, nil)
+	c.cfg = func(cfg *crdt.Config) {
+		if cfg.ID == "r0" {
+			cfg.Clock = clock.New(clock.WithSource(func() int64 { return c.now.Load() + offset.Load() }))
+		}
+	}
+	c.crash("r0")
+	c.restart("r0")
+	c.add("r0", "x")
+	c.settle([]string{"x"}, 50)
+	backup := c.nodes["r0"].snap
+	c.crash("r0")
+	c.restart("r0")
+	c.add("r0", "y")
+	c.settle([]string{"x", "y"}, 50)
+	lost := c.nodes["r0"].r.Stats()
+
+	offset.Store(-int64(time.Hour))
+	c.crash("r0")
+	c.start("r0", backup, nil)
+	if now := c.nodes["r0"].r; now.Writer() == crdt.ReplicaID(lost.Replica) {
+		t.Fatal("the new run writes under the lost run's writer")
+	}
+	c.add("r0", "z")
+	c.settle([]string{"x", "y", "z"}, 200)
+	c.add("r1", "w")
+	c.settle([]string{"w", "x", "y", "z"}, 200)
+}

@@ -2,11 +2,14 @@ package crdt_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 )
 
@@ -96,4 +99,99 @@ func TestAccidentMessagesReplayedAnHourLater(t *testing.T) {
 		}
 	}
 	t.Logf("replayed %d messages; a: %+v", 2*len(old), w.latest("a").r.Stats())
+}
+
+// Accident: a catch-up in chunks is cut off half-way by restarts, of the
+// receiver and then of the sender, while the sender removes elements; and
+// a faulty network delivers again, at every tick, twenty of the messages
+// sent so far, chosen at random: chunks of the catch-ups given up, and
+// messages of the runs that ended. A message of an earlier run used to
+// make the receiver start over with its peer (as for a restart), so the
+// catch-up never ended and the receiver stayed empty; it is now refused as
+// stale (counted), none brings back an element removed since, and the
+// receiver ends with the sender's set.
+func TestAccidentChunkedCatchUpRestartedAndInterleaved(t *testing.T) {
+	var log []sent
+	w := &world{t: t, ids: []crdt.ReplicaID{"a", "b"}, runs: map[crdt.ReplicaID][]*run{}}
+	w.net = memnet.New(47)
+	w.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+	w.cfg = func(cfg *crdt.Config) {
+		cfg.MaxMessageBytes, cfg.CompressAbove, cfg.AntiEntropyTicks = 4096, -1, 10
+	}
+	w.wrap = func(from crdt.ReplicaID, tr crdt.Transport) crdt.Transport { return tap{tr, from, &log} }
+	w.start("b", nil)
+	a := w.start("a", nil)
+	var want []string
+	if err := a.set.Update(func(s *orset.Set[string]) (crdt.Op, error) {
+		for i := range 1500 {
+			e := fmt.Sprintf("element-%05d", i)
+			s.Add(e)
+			want = append(want, e)
+		}
+		return nil, nil // too large for a message: b catches up by digest
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.save(a)
+	halfway := func() {
+		t.Helper()
+		for i := 0; ; i++ {
+			p := w.latest("a").r.Stats().Peers[0]
+			if p.CatchUpChunksLeft > 0 && p.CatchUpChunksLeft <= p.CatchUpChunks/2 {
+				return
+			}
+			if i == 500 {
+				t.Fatalf("no catch-up in chunks half-way: %+v", p)
+			}
+			w.round()
+		}
+	}
+	remove := func(from, to int) {
+		a := w.latest("a")
+		if err := a.set.Update(func(s *orset.Set[string]) (crdt.Op, error) {
+			var op crdt.Op
+			for i := from; i < to; i++ {
+				op = s.Remove(want[i])
+			}
+			return op, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w.save(a)
+	}
+	halfway()
+	w.crash(w.latest("b"))
+	w.start("b", nil) // the receiver restarts, having saved nothing of it
+	remove(0, 100)
+	halfway()
+	w.crash(w.latest("a"))
+	w.start("a", w.latest("a").saves[len(w.latest("a").saves)-1])
+	remove(100, 200)
+
+	rng := rand.New(rand.NewPCG(47, 1))
+	old := slices.Clone(log)
+	for i := 0; ; i++ {
+		rng.Shuffle(len(old), func(i, j int) { old[i], old[j] = old[j], old[i] })
+		for _, m := range old[:min(len(old), 20)] {
+			_ = w.latest(m.to).r.Receive(context.Background(), m.from, m.msg)
+		}
+		w.round()
+		if got := elems(w.latest("b")); slices.Equal(got, want[200:]) && !w.latest("a").r.Stats().Peers[0].AwaitingCatchUp {
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("b holds %d elements, want %d: %+v", len(elems(w.latest("b"))), len(want)-200, w.latest("a").r.Stats().Peers[0])
+		}
+	}
+	for range 50 { // and the old chunks keep coming
+		for _, m := range old[:min(len(old), 20)] {
+			_ = w.latest(m.to).r.Receive(context.Background(), m.from, m.msg)
+		}
+		w.round()
+	}
+	for _, id := range w.ids {
+		if got := elems(w.latest(id)); !slices.Equal(got, want[200:]) {
+			t.Fatalf("%s holds %d elements, want the %d not removed", id, len(got), len(want)-200)
+		}
+	}
 }

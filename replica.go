@@ -60,7 +60,7 @@ var (
 	ErrMisaddressed  = errors.New("crdt: message not addressed to this replica")
 	ErrDuplicate     = errors.New("crdt: name already registered")
 	ErrConfig        = errors.New("crdt: invalid configuration")
-	ErrStale         = errors.New("crdt: catch-up states for an earlier incarnation of this replica")
+	ErrStale         = errors.New("crdt: message of an earlier incarnation")
 	ErrBadAck        = errors.New("crdt: acknowledgement of something never sent")
 )
 
