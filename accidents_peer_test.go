@@ -194,4 +194,71 @@ func TestAccidentChunkedCatchUpRestartedAndInterleaved(t *testing.T) {
 			t.Fatalf("%s holds %d elements, want the %d not removed", id, len(got), len(want)-200)
 		}
 	}
+	if n := refusals(w.latest("a").r)[crdt.ReasonStale] + refusals(w.latest("b").r)[crdt.ReasonStale]; n == 0 {
+		t.Fatal("no message of an earlier run was refused as stale")
+	}
+}
+
+// Accident: a second process is started under b's name by mistake, from a
+// copy of its data, runs beside it for a while and is stopped; its
+// messages (of a run with a higher incarnation than the real one's) are
+// then delivered again, twenty at every tick, while b catches up in
+// chunks on a large set. Taken, each made a start over with b once more,
+// and the catch-up never ended; refused as stale, they change nothing.
+func TestAccidentStoppedDuplicateReplayed(t *testing.T) {
+	var log []sent
+	w := &world{t: t, ids: []crdt.ReplicaID{"a", "b"}, runs: map[crdt.ReplicaID][]*run{}}
+	w.net = memnet.New(59)
+	w.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+	w.cfg = func(cfg *crdt.Config) {
+		cfg.MaxMessageBytes, cfg.CompressAbove, cfg.AntiEntropyTicks = 4096, -1, 10
+	}
+	w.wrap = func(from crdt.ReplicaID, tr crdt.Transport) crdt.Transport { return tap{tr, from, &log} }
+	a, b := w.start("a", nil), w.start("b", nil)
+	w.add(b, "before")
+	w.settle([]string{"before"})
+	dup := w.start("b", b.saves[len(b.saves)-1]) // attached in b's place
+	w.add(dup, "dup")
+	for range 20 {
+		w.round()
+	}
+	w.crash(dup)
+	w.runs["b"] = slices.DeleteFunc(w.runs["b"], func(g *run) bool { return g == dup })
+	w.net.Attach("b", b.r)
+	var dupMsgs []sent
+	for _, m := range log {
+		if m.from == "b" {
+			dupMsgs = append(dupMsgs, m) // b's and its duplicate's
+		}
+	}
+	want := []string{"before", "dup"}
+	if err := a.set.Update(func(s *orset.Set[string]) (crdt.Op, error) {
+		for i := range 1500 {
+			e := fmt.Sprintf("element-%05d", i)
+			s.Add(e)
+			want = append(want, e)
+		}
+		return nil, nil // too large for a message: b catches up by digest
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.save(a)
+	slices.Sort(want)
+	rng := rand.New(rand.NewPCG(59, 1))
+	for i := 0; ; i++ {
+		rng.Shuffle(len(dupMsgs), func(i, j int) { dupMsgs[i], dupMsgs[j] = dupMsgs[j], dupMsgs[i] })
+		for _, m := range dupMsgs[:min(len(dupMsgs), 20)] {
+			_ = a.r.Receive(context.Background(), m.from, m.msg)
+		}
+		w.round()
+		if slices.Equal(elems(b), want) && slices.Equal(elems(a), want) && !a.r.Stats().Peers[0].AwaitingCatchUp {
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("b holds %d elements, a %d, want %d: %+v", len(elems(b)), len(elems(a)), len(want), a.r.Stats().Peers[0])
+		}
+	}
+	if n := refusals(a.r)[crdt.ReasonStale]; n == 0 {
+		t.Fatal("no message of the stopped duplicate was refused as stale")
+	}
 }

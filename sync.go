@@ -1099,18 +1099,19 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s: %w", ErrBadAck, from, err)
 	}
-	if _, seen := p.past[env.Incarnation]; seen && env.Incarnation < p.rinc && !env.Now.IsZero() && env.Now.Compare(p.newest) <= 0 {
-		// A message of an earlier run of the peer, one this replica took
-		// messages of before, sent before the latest message heard from
-		// the peer (delayed, or delivered again): taking it would make the
-		// replica start over with the peer, and a stream of them would
-		// keep a catch-up from ever ending. A run that is still going (a
-		// second process under the peer's name) sends later ones; a new
-		// run under a lower incarnation (a clock stepped back) is not one
-		// seen before.
+	if _, seen := p.past[env.Incarnation]; seen && r.clk.MaxOffset() > 0 && !env.Now.IsZero() && env.Now.Wall < p.newest.Wall-int64(r.clk.MaxOffset()) {
+		// A message of another run of the peer, one this replica took
+		// messages of before, sent longer before the latest message heard
+		// from the peer than clocks may differ (delayed, or delivered
+		// again): taking it would make the replica start over with the
+		// peer, and a stream of them would keep a catch-up from ever
+		// ending. A run that is still going (a second process under the
+		// peer's name) sends messages as recent as the others; a new run,
+		// whatever its incarnation, is not one seen before.
 		p.refuse(ReasonStale)
 		r.mu.Unlock()
-		return fmt.Errorf("%w: a message of %s's run %d, older than the latest heard from its run %d", ErrStale, from, env.Incarnation, p.rinc)
+		return fmt.Errorf("%w: a message of %s's run %d, %v older than the latest heard from it (run %d)",
+			ErrStale, from, env.Incarnation, time.Duration(p.newest.Wall-env.Now.Wall), p.rinc)
 	}
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
