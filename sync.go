@@ -1040,9 +1040,11 @@ const (
 // through [OriginChecker] where the object has it, so a peer's op carrying
 // another replica's write is refused ([ReasonForeignWrite]); an
 // acknowledgement of ops or a catch-up never sent is refused whole
-// ([ErrBadAck]), and so is a message of an earlier run of the peer sent
-// before the latest one heard from it ([ErrStale]: late, or delivered
-// again), which would otherwise make the replica start over with the peer.
+// ([ErrBadAck]), and so is a message of another run of the peer, one heard
+// from before, sent longer before the latest message of the peer than
+// clocks may differ (the clock's maximum offset): late, or delivered again,
+// it would otherwise make the replica start over with the peer
+// ([ErrStale]).
 // Receive does not keep msg: the host may reuse it once Receive returns.
 func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error {
 	if len(msg) > r.cfg.MaxMessageBytes {
