@@ -308,3 +308,32 @@ func TestAccidentDiskFullDuringSave(t *testing.T) {
 	c.persist("r0")
 	c.settle([]string{"after", "late", "theirs", "x"}, 100)
 }
+
+// Accident: a deploy is rolled back after the newer release saved its
+// snapshot and journal in a format this release does not know. Restore
+// and Replay refuse them with codec.ErrVersion (not a damaged disk, not a
+// panic), and nothing changes.
+func TestAccidentDowngradeAfterANewerReleaseSaved(t *testing.T) {
+	j := newJournaled(t)
+	future := func(b []byte) []byte {
+		out := slices.Clone(b)
+		out[0] = codec.Version + 1
+		return resealed(out)
+	}
+	r, h := j.fresh(t)
+	if err := r.Restore(future(j.snap)); !errors.Is(err, codec.ErrVersion) {
+		t.Fatalf("Restore of a snapshot of a future format = %v, want codec.ErrVersion", err)
+	}
+	if got := elemsOf(h); len(got) != 0 {
+		t.Fatalf("the refused snapshot changed the state: %v", got)
+	}
+	if err := r.Restore(j.snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replay(future(j.journal[0])); !errors.Is(err, codec.ErrVersion) {
+		t.Fatalf("Replay of a record of a future format = %v, want codec.ErrVersion", err)
+	}
+	if got := elemsOf(h); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("the refused record changed the state: %v, want the snapshot's [x]", got)
+	}
+}
