@@ -48,7 +48,7 @@ type peer struct {
 
 	// Inbound: the peer's ops.
 	rinc       uint64              // the peer's incarnation as last seen
-	newest     clock.Timestamp     // the latest clock reading a message of the peer carried
+	newest     clock.Timestamp     // the latest clock reading of the peer's taken from its messages
 	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
@@ -1140,13 +1140,13 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	p.stats.msgsRecv++
 	p.stats.bytesRecv += uint64(size)
 	p.stats.lastContact = r.clk.Physical()
-	if env.Now.Compare(p.newest) > 0 {
-		p.newest = env.Now
-	}
 	if !env.Now.IsZero() {
 		// Keep clocks moving together; a skewed sender's clock is simply
-		// not followed (its data is judged op by op).
-		_, _ = r.clk.Update(env.Now)
+		// not followed (its data is judged op by op), nor taken as the
+		// latest reading of the peer's.
+		if _, err := r.clk.Update(env.Now); err == nil && env.Now.Compare(p.newest) > 0 {
+			p.newest = env.Now
+		}
 	}
 
 	if env.Incarnation != p.rinc {
