@@ -73,3 +73,38 @@ func TestAccidentIDReusedAfterRetirement(t *testing.T) {
 	c.add("r2", "new-1")
 	c.settle(append([]string{"new-0", "new-1"}, want[1:]...), 500)
 }
+
+// Accident: an operator removes a region that is still running
+// (RemovePeer on every other region) and, once its writers are retired,
+// sees the mistake and adds it back. The region wrote on meanwhile, under
+// the writer the others retired: its writes before, during and after
+// survive everywhere, with no ledger conflict.
+func TestAccidentRunningRegionRemovedByMistake(t *testing.T) {
+	c := newCluster(t, 61, 3, nil)
+	c.add("r2", "a")
+	c.add("r0", "b")
+	c.settle([]string{"a", "b"}, 100)
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.add("r2", "c") // r2 runs on, still listing both
+	for i := 0; c.nodes["r0"].r.Stats().RetiredWriters == 0 || c.nodes["r1"].r.Stats().RetiredWriters == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the removed region's writer was not retired")
+		}
+		c.round()
+	}
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		if err := c.nodes[id].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.add("r2", "d")
+	c.add("r0", "e")
+	c.settle([]string{"a", "b", "c", "d", "e"}, 500)
+	for _, id := range c.ids {
+		if st := c.nodes[id].r.Stats(); st.LedgerConflicts != 0 || st.RetireFailures != 0 {
+			t.Fatalf("%s: %d ledger conflicts, %d failed retirements", id, st.LedgerConflicts, st.RetireFailures)
+		}
+	}
+}
