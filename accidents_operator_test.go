@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +56,82 @@ func TestAccidentHugeObjectName(t *testing.T) {
 	}
 	if got := elemsOf(hb); len(got) != 1 {
 		t.Fatalf("b holds %v of the object named at the bound, want [x] (last error %v)", got, net.LastError())
+	}
+}
+
+// Accident: a rolling deploy adds an object ("t"): for a while one region
+// registers it and the other does not. The old region refuses what it
+// cannot place (unknown object, counted) while the objects both have keep
+// replicating both ways; once it is upgraded, restarting from its snapshot
+// with "t" registered, "t" reaches it too.
+func TestAccidentRollingDeployAddsAnObject(t *testing.T) {
+	net := memnet.New(67)
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano()
+	type region struct {
+		r    *crdt.Replica
+		s, t *crdt.Handle[*gset]
+	}
+	start := func(id, peer crdt.ReplicaID, withT bool, snap []byte) *region {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 10,
+			Clock: clock.New(clock.WithSource(func() int64 { return now }))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &region{r: r}
+		g.s, _ = crdt.Register(r, "s", newGSet(id))
+		if withT {
+			g.t, _ = crdt.Register(r, "t", newGSet(id))
+		}
+		_ = r.AddPeer(peer)
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		net.Attach(id, r)
+		return g
+	}
+	add := func(h *crdt.Handle[*gset], e string) {
+		if err := h.Update(func(s *gset) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newer, older := start("a", "b", true, nil), start("b", "a", false, nil)
+	rounds := func(n int) {
+		for range n {
+			_, _ = newer.r.Tick(context.Background()), older.r.Tick(context.Background())
+			net.DeliverAll(context.Background())
+			now += int64(10 * time.Millisecond)
+		}
+	}
+	add(newer.t, "t1")
+	add(newer.s, "s1")
+	add(older.s, "s2")
+	rounds(50)
+	for name, g := range map[string]*region{"a": newer, "b": older} {
+		if got := elemsOf(g.s); !slices.Equal(got, []string{"s1", "s2"}) {
+			t.Fatalf("%s holds %v in s while the deploy rolls, want [s1 s2]", name, got)
+		}
+	}
+	if n := refusals(older.r)[crdt.ReasonUnknownObject]; n == 0 {
+		t.Fatal("the region without t refused nothing as an unknown object")
+	}
+	snap, err := older.r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	older = start("b", "a", true, snap) // upgraded
+	add(older.t, "t2")
+	if err := older.r.SaveSnapshot(func([]byte) error { return nil }); err != nil { // as a restored host saves before it acknowledges
+		t.Fatal(err)
+	}
+	rounds(100)
+	for name, g := range map[string]*region{"a": newer, "b": older} {
+		if got := elemsOf(g.t); !slices.Equal(got, []string{"t1", "t2"}) {
+			t.Fatalf("%s holds %v in t after the deploy, want [t1 t2]", name, got)
+		}
+		if got := elemsOf(g.s); !slices.Equal(got, []string{"s1", "s2"}) {
+			t.Fatalf("%s holds %v in s after the deploy, want [s1 s2]", name, got)
+		}
 	}
 }
