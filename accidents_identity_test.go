@@ -1,7 +1,9 @@
 package crdt_test
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt"
 )
@@ -107,4 +109,34 @@ func TestAccidentRunningRegionRemovedByMistake(t *testing.T) {
 			t.Fatalf("%s: %d ledger conflicts, %d failed retirements", id, st.LedgerConflicts, st.RetireFailures)
 		}
 	}
+}
+
+// Accident: the host's clock is behind (stepped back an hour) when an
+// operator starts two processes of region a at once from one copy of its
+// data. Each run's incarnation came from the clock or, the clock being
+// behind, from the snapshot's plus one: the two runs had the same one, so
+// their peer took the second run's ops for the first's (same incarnation,
+// same sequence numbers), acknowledged them unapplied, and the second
+// run's write was lost with every figure at zero. A restore now adds a
+// step drawn with the run's epoch: the runs differ, and nothing is lost.
+func TestAccidentTwoCopiesFromOneBackupOnAClockBehind(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	first := w.latest("a")
+	w.add(first, "x")
+	w.settle([]string{"x"})
+	snap := first.saves[len(first.saves)-1]
+	w.crash(first)
+	w.runs["a"] = nil
+	w.now.Add(-int64(time.Hour))
+	one := w.start("a", snap)
+	two := w.start("a", snap) // a second process, from the same data
+	w.net.Attach("a", one.r)  // b's messages reach the first
+	w.add(one, "one")
+	w.add(two, "two")
+	for range 10 {
+		w.round()
+	}
+	w.crash(two) // the operator stops the second
+	w.runs["a"] = slices.DeleteFunc(w.runs["a"], func(g *run) bool { return g == two })
+	w.settle([]string{"one", "two", "x"})
 }

@@ -118,6 +118,14 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	return nil
 }
 
+// after returns inc+step, or the largest incarnation if that is past it.
+func after(inc, step uint64) uint64 {
+	if inc > math.MaxUint64-step {
+		return math.MaxUint64
+	}
+	return inc + step
+}
+
 // remoteEntry is a change a peer made, as it was applied after local op
 // number after: an op, a catch-up state (or delta) merged, or a part of
 // one merged through Chunker.
@@ -361,7 +369,7 @@ func (r *Replica) Replay(record []byte) error {
 	// A record of a later incarnation than the snapshot's was made after a
 	// restart the snapshot did not see: the incarnation must pass it too,
 	// or peers would take this one for that one and skip its ops.
-	r.incarnation = max(r.incarnation, inc+1)
+	r.incarnation = max(r.incarnation, after(inc, r.step))
 	r.replayInc, r.replayNext = inc, first+uint64(len(ops))
 	r.started = false  // appendGroup marks it; more records may follow
 	r.savedSeq = r.seq // they are in the journal already

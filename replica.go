@@ -3,6 +3,7 @@ package crdt
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -385,6 +386,11 @@ type Replica struct {
 	// and an epoch drawn at the start, so that no two runs, whatever became
 	// of the disk in between, ever name two changes alike.
 	writer ReplicaID
+	// step is what a restore adds to the incarnation it continues, at
+	// least 1 and drawn with the epoch: two runs restored from one
+	// snapshot on a host whose clock is behind it get incarnations of
+	// their own, not the same one.
+	step uint64
 
 	mu          sync.RWMutex
 	tickHold    time.Duration // the longest Tick held mu to prepare its messages, for benchmarks
@@ -478,6 +484,7 @@ func NewReplica(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
 	}
 	r.writer = vclock.Writer(cfg.ID, drawnEpoch(epoch))
+	r.step = 1 + uint64(epochStep(epoch))
 	return r, nil
 }
 
@@ -786,3 +793,7 @@ func (r *Replica) sortedObjects() []string {
 func sortedPeerIDs(m map[ReplicaID]*peer) []ReplicaID {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// epochStep returns the part of a run's drawn epoch that sets its
+// incarnation step (see Replica.step).
+func epochStep(epoch [8]byte) uint32 { return binary.BigEndian.Uint32(epoch[4:]) }

@@ -274,7 +274,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 		}
 	}
 	r.led = led
-	r.incarnation = max(r.incarnation, oldInc+1)
+	r.incarnation = max(r.incarnation, after(oldInc, r.step))
 	r.ops = ops
 	r.seq = uint64(len(ops))
 	for _, sp := range peers {
