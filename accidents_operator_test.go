@@ -135,3 +135,32 @@ func TestAccidentRollingDeployAddsAnObject(t *testing.T) {
 		}
 	}
 }
+
+// Accident: the regions' peer lists disagree (r1 was never told of r2,
+// while r2 and r0 list everyone). r1 refuses r2's messages (unknown peer,
+// counted), r2 shows its writes waiting for r1, and r2's writes still
+// reach r1 through r0: nothing diverges while the figures say what is
+// wrong.
+func TestAccidentPeerListsDisagree(t *testing.T) {
+	c := newCluster(t, 71, 3, nil)
+	c.nodes["r1"].r.RemovePeer("r2")
+	c.add("r2", "from-r2")
+	c.add("r1", "from-r1")
+	c.add("r0", "from-r0")
+	for range 200 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if got := c.elems(id); !slices.Equal(got, []string{"from-r0", "from-r1", "from-r2"}) {
+			t.Fatalf("%s holds %v", id, got)
+		}
+	}
+	if n := refusals(c.nodes["r1"].r)[crdt.ReasonUnknownPeer]; n == 0 {
+		t.Fatal("r1 counted no message from r2, which it does not list")
+	}
+	for _, p := range c.nodes["r2"].r.Stats().Peers {
+		if p.Peer == "r1" && p.PendingOps == 0 {
+			t.Fatal("r2 shows nothing waiting for r1, which refuses it")
+		}
+	}
+}
