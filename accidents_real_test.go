@@ -22,6 +22,10 @@ type world struct {
 	ids []crdt.ReplicaID
 	// runs holds every run ever started, by region, newest last.
 	runs map[crdt.ReplicaID][]*run
+	// wrap, if set, wraps the transport of every run started.
+	wrap func(from crdt.ReplicaID, t crdt.Transport) crdt.Transport
+	// cfg, if set, changes the configuration of every run started.
+	cfg func(*crdt.Config)
 }
 
 type run struct {
@@ -54,8 +58,16 @@ func (w *world) start(id crdt.ReplicaID, snap []byte) *run {
 // begin is start for a host that does not save through SaveSnapshot.
 func (w *world) begin(id crdt.ReplicaID, snap []byte) *run {
 	w.t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: w.net.Transport(id),
-		Clock: clock.New(clock.WithSource(w.now.Load)), AntiEntropyTicks: -1})
+	tr := w.net.Transport(id)
+	if w.wrap != nil {
+		tr = w.wrap(id, tr)
+	}
+	cfg := crdt.Config{ID: id, Transport: tr,
+		Clock: clock.New(clock.WithSource(w.now.Load)), AntiEntropyTicks: -1}
+	if w.cfg != nil {
+		w.cfg(&cfg)
+	}
+	r, err := crdt.NewReplica(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"math"
 	"strconv"
 
 	"github.com/activeactive/crdt/clock"
@@ -464,6 +465,9 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	if n > 0 {
 		if r.Err() == nil && e.FirstSeq == 0 {
 			r.Fail("ops starting at sequence number 0")
+		}
+		if r.Err() == nil && e.FirstSeq-1 > math.MaxUint64-uint64(n/2) {
+			r.Fail("%d ops from sequence number %d: numbered past 2^64-1", n/2, e.FirstSeq)
 		}
 		e.Ops = make([]opEntry, 0, n/2)
 	}

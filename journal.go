@@ -22,6 +22,12 @@ var (
 	// ErrNotReplayable is returned by [Replica.Replay] on a replica that
 	// did not just restore a snapshot.
 	ErrNotReplayable = errors.New("crdt: replay only right after Restore")
+	// ErrJournalGap is returned by [Replica.Replay] for a record that does
+	// not continue the snapshot and the records replayed before it: a
+	// record between them is missing (lost, or deleted), the snapshot is
+	// older than the journal, or records come out of order (two processes
+	// appending to one journal).
+	ErrJournalGap = errors.New("crdt: journal records missing or out of order")
 )
 
 // SaveOps is the cheap way to persist updates: it encodes the local ops
@@ -110,6 +116,14 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.mu.Unlock()
 	r.poke() // the ops may leave now
 	return nil
+}
+
+// after returns inc+step, or the largest incarnation if that is past it.
+func after(inc, step uint64) uint64 {
+	if inc > math.MaxUint64-step {
+		return math.MaxUint64
+	}
+	return inc + step
 }
 
 // remoteEntry is a change a peer made, as it was applied after local op
@@ -213,8 +227,14 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 // snapshot, then Replay with every record appended since, in the order
 // they were appended, before the replica receives, ticks or updates
 // anything. Records the snapshot already holds are skipped, so replaying
-// the whole journal is safe. The replayed ops become the replica's local
-// ops again: they are shipped to the peers that lack them.
+// the whole journal is safe, and so is what earlier records replayed (a
+// record appended twice). A record that does not continue the snapshot and
+// the records replayed before it is refused with [ErrJournalGap] and
+// changes nothing: a record between them is missing, the snapshot is older
+// than the journal, or records of two runs interleave. The host may stop
+// there and run with what replayed: its peers bring back what they hold.
+// The replayed ops become the replica's local ops again: they are shipped
+// to the peers that lack them.
 //
 // A record that is not a journal record of this replica, or that names an
 // object the replica lacks, is refused with an error, and nothing changes.
@@ -259,14 +279,21 @@ func (r *Replica) Replay(record []byte) error {
 	}
 	// Skip what the snapshot holds: records of earlier incarnations (the
 	// snapshot was taken after they were replayed) and, of its own, the
-	// ops up to its sequence number.
+	// ops up to its sequence number; and what earlier records replayed
+	// (a record appended twice, as a host that retries a save may do).
+	// A record of the run replayed last must continue it: one that starts
+	// past its next op follows a gap.
 	switch {
 	case inc < r.snapInc:
 		return nil
-	case inc == r.snapInc && first <= r.snapSeq:
-		// A record the snapshot holds whole (received changes included:
-		// they were applied before the snapshot was taken) is skipped.
-		skip := r.snapSeq - first + 1
+	case inc < r.replayInc:
+		return fmt.Errorf("crdt: replay: %w: a record of run %d after one of run %d", ErrJournalGap, inc, r.replayInc)
+	case inc == r.replayInc && first > r.replayNext:
+		return fmt.Errorf("crdt: replay: %w: a record starting at op %d of run %d, where op %d comes next", ErrJournalGap, first, inc, r.replayNext)
+	case inc == r.replayInc && first < r.replayNext:
+		// A record held whole (received changes included: they were
+		// applied when its ops were) is skipped.
+		skip := r.replayNext - first
 		if skip >= uint64(len(ops)) {
 			return nil
 		}
@@ -342,7 +369,8 @@ func (r *Replica) Replay(record []byte) error {
 	// A record of a later incarnation than the snapshot's was made after a
 	// restart the snapshot did not see: the incarnation must pass it too,
 	// or peers would take this one for that one and skip its ops.
-	r.incarnation = max(r.incarnation, inc+1)
+	r.incarnation = max(r.incarnation, after(inc, r.step))
+	r.replayInc, r.replayNext = inc, first+uint64(len(ops))
 	r.started = false  // appendGroup marks it; more records may follow
 	r.savedSeq = r.seq // they are in the journal already
 	r.trimPending(r.seq)

@@ -3,6 +3,7 @@ package crdt
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +61,7 @@ var (
 	ErrMisaddressed  = errors.New("crdt: message not addressed to this replica")
 	ErrDuplicate     = errors.New("crdt: name already registered")
 	ErrConfig        = errors.New("crdt: invalid configuration")
-	ErrStale         = errors.New("crdt: catch-up states for an earlier incarnation of this replica")
+	ErrStale         = errors.New("crdt: message of an earlier incarnation")
 	ErrBadAck        = errors.New("crdt: acknowledgement of something never sent")
 )
 
@@ -385,6 +386,11 @@ type Replica struct {
 	// and an epoch drawn at the start, so that no two runs, whatever became
 	// of the disk in between, ever name two changes alike.
 	writer ReplicaID
+	// step is what a restore adds to the incarnation it continues, at
+	// least 1 and drawn with the epoch: two runs restored from one
+	// snapshot on a host whose clock is behind it get incarnations of
+	// their own, not the same one.
+	step uint64
 
 	mu          sync.RWMutex
 	tickHold    time.Duration // the longest Tick held mu to prepare its messages, for benchmarks
@@ -433,9 +439,11 @@ type Replica struct {
 	remoteBytes int
 	// Replay is allowed after Restore until the replica starts working;
 	// the restored snapshot covers journal records up to (snapInc, snapSeq).
-	canReplay        bool
-	started          bool
-	snapInc, snapSeq uint64
+	// The records replayed so far reach op replayNext-1 of run replayInc.
+	canReplay             bool
+	started               bool
+	snapInc, snapSeq      uint64
+	replayInc, replayNext uint64
 
 	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
 
@@ -476,6 +484,7 @@ func NewReplica(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
 	}
 	r.writer = vclock.Writer(cfg.ID, drawnEpoch(epoch))
+	r.step = 1 + uint64(epochStep(epoch))
 	return r, nil
 }
 
@@ -512,9 +521,16 @@ type Handle[T Object] struct {
 // Register puts obj under name in the replica and returns a handle on it.
 // Every replica must register the same objects, of the same types, under
 // the same names. From now on obj must only be used through the handle.
+//
+// A name must travel in every message that carries the object's ops or
+// digest: an empty name, or one longer than a quarter of
+// Config.MaxMessageBytes, is refused with [ErrConfig].
 func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty object name", ErrConfig)
+	}
+	if len(name) > r.cfg.MaxMessageBytes/4 {
+		return nil, fmt.Errorf("%w: object name of %d bytes, over a quarter of MaxMessageBytes (%d)", ErrConfig, len(name), r.cfg.MaxMessageBytes)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -777,3 +793,7 @@ func (r *Replica) sortedObjects() []string {
 func sortedPeerIDs(m map[ReplicaID]*peer) []ReplicaID {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// epochStep returns the part of a run's drawn epoch that sets its
+// incarnation step (see Replica.step).
+func epochStep(epoch [8]byte) uint32 { return binary.BigEndian.Uint32(epoch[4:]) }

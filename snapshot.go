@@ -274,7 +274,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 		}
 	}
 	r.led = led
-	r.incarnation = max(r.incarnation, oldInc+1)
+	r.incarnation = max(r.incarnation, after(oldInc, r.step))
 	r.ops = ops
 	r.seq = uint64(len(ops))
 	for _, sp := range peers {
@@ -302,5 +302,6 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.persistent = true
 	r.savedSeq = r.seq
 	r.canReplay, r.snapInc, r.snapSeq = true, oldInc, oldSeq
+	r.replayInc, r.replayNext = oldInc, oldSeq+1
 	return nil
 }

@@ -67,7 +67,9 @@ type PeerStats struct {
 	// have left the log (CatchingUp), it counts from the oldest of them
 	// that was still logged when the peer fell behind, or, for a peer that
 	// came back from a restart missing ops no longer logged, from when it
-	// came back.
+	// came back. It is read on the host's clock: after the clock is
+	// stepped back, an op made before the step reads as zero age until the
+	// clock passes the time it was made; PendingOps counts it all the same.
 	Lag time.Duration
 	// PendingOps and PendingBytes count the local ops the peer has not
 	// acknowledged; PendingBytes counts only those still in the log.

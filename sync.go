@@ -48,6 +48,7 @@ type peer struct {
 
 	// Inbound: the peer's ops.
 	rinc       uint64              // the peer's incarnation as last seen
+	newest     clock.Timestamp     // the latest clock reading of the peer's taken from its messages
 	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
@@ -1039,8 +1040,12 @@ const (
 // through [OriginChecker] where the object has it, so a peer's op carrying
 // another replica's write is refused ([ReasonForeignWrite]); an
 // acknowledgement of ops or a catch-up never sent is refused whole
-// ([ErrBadAck]). Receive does not keep msg: the host may reuse it once
-// Receive returns.
+// ([ErrBadAck]), and so is a message of another run of the peer, one heard
+// from before, sent longer before the latest message of the peer than
+// clocks may differ (the clock's maximum offset): late, or delivered again,
+// it would otherwise make the replica start over with the peer
+// ([ErrStale]).
+// Receive does not keep msg: the host may reuse it once Receive returns.
 func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error {
 	if len(msg) > r.cfg.MaxMessageBytes {
 		err := fmt.Errorf("%w: %d bytes from %s, limit %d", ErrTooLarge, len(msg), from, r.cfg.MaxMessageBytes)
@@ -1096,6 +1101,20 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s: %w", ErrBadAck, from, err)
 	}
+	if _, seen := p.past[env.Incarnation]; seen && r.clk.MaxOffset() > 0 && !env.Now.IsZero() && env.Now.Wall < p.newest.Wall-int64(r.clk.MaxOffset()) {
+		// A message of another run of the peer, one this replica took
+		// messages of before, sent longer before the latest message heard
+		// from the peer than clocks may differ (delayed, or delivered
+		// again): taking it would make the replica start over with the
+		// peer, and a stream of them would keep a catch-up from ever
+		// ending. A run that is still going (a second process under the
+		// peer's name) sends messages as recent as the others; a new run,
+		// whatever its incarnation, is not one seen before.
+		p.refuse(ReasonStale)
+		r.mu.Unlock()
+		return fmt.Errorf("%w: a message of %s's run %d, %v older than the latest heard from it (run %d)",
+			ErrStale, from, env.Incarnation, time.Duration(p.newest.Wall-env.Now.Wall), p.rinc)
+	}
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
 	cs := r.takeConflicts()
@@ -1123,8 +1142,11 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	p.stats.lastContact = r.clk.Physical()
 	if !env.Now.IsZero() {
 		// Keep clocks moving together; a skewed sender's clock is simply
-		// not followed (its data is judged op by op).
-		_, _ = r.clk.Update(env.Now)
+		// not followed (its data is judged op by op), nor taken as the
+		// latest reading of the peer's.
+		if _, err := r.clk.Update(env.Now); err == nil && env.Now.Compare(p.newest) > 0 {
+			p.newest = env.Now
+		}
 	}
 
 	if env.Incarnation != p.rinc {
@@ -1283,7 +1305,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// Catch-up states computed from the digest of an earlier
 		// incarnation of this replica: they may leave out what it lost in
 		// the restart. The sender learns of the restart and asks again.
-		refuse(fmt.Errorf("%w: catch-up states from %s for an earlier incarnation", ErrStale, p.id))
+		refuse(fmt.Errorf("%w: catch-up states from %s computed for an earlier incarnation of this replica", ErrStale, p.id))
 	} else if !env.HasChunk && (len(env.States) > 0 || env.StatesUpTo > 0) {
 		ok := true
 		for _, s := range env.States {

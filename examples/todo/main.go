@@ -191,7 +191,7 @@ flags:
 		}
 		return v, nil
 	}}, "peer-key", "a peer's public key as `NAME=KEY` (repeatable; one for every -peer; see -print-key)")
-	fs.BoolVar(&o.recover, "recover", false, "start past what a crash in the middle of a write can leave: a torn meta page of the store (go back to the transaction before) or a damaged last journal record (drop it); any other damage still stops the region")
+	fs.BoolVar(&o.recover, "recover", false, "start past what a crash in the middle of a write can leave: a torn meta page of the store (go back to the transaction before), a damaged last journal record (drop it), or journal records missing in the middle (replay up to the gap); any other damage still stops the region")
 	fs.BoolVar(&o.printKey, "print-key", false, "print the region's public key as NAME=KEY and exit (with -region and -data; makes the key if needed)")
 	fs.Var(&o.allowHosts, "allow-host", "also answer requests for this `host` (name or name:port; repeatable): the name clients and peers use, when not loopback or the -listen address")
 	fs.DurationVar(&o.delay, "delay", 0, "delay every replication message by this `duration` (embedded mode: simulates a WAN link, so lag shows)")

@@ -41,7 +41,8 @@ type regionConfig struct {
 	// Recover (-recover) lets the region start past the damage a crash
 	// in the middle of a write can leave: a torn meta page of the store
 	// (bbolt goes back to the transaction before) and a damaged last
-	// journal record (dropped). Damage anywhere else still stops it.
+	// journal record (dropped); and past journal records missing in the
+	// middle (replayed up to the gap). Damage anywhere else still stops it.
 	Recover bool
 	// Tick is the engine's tick interval; zero runs no ticker (tests call
 	// region.tick themselves).
@@ -203,6 +204,18 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 				continue
 			}
 			var de *codec.DecodeError
+			if errors.Is(err, crdt.ErrJournalGap) {
+				// Records are missing between the snapshot and this one:
+				// the store was edited, or put together from two backups.
+				// What replayed is consistent; what is missing comes back
+				// from peers that hold it, or is lost.
+				if !cfg.Recover {
+					return nil, fmt.Errorf("%w: journal record %d of %d does not continue the records before it (%w): records are missing, as from a data directory put together from two backups. Start with -recover to run with the %d records before it (writes only the missing records held are lost here unless a peer holds them), or restore the data directory from one backup",
+						errDamaged, i+1, len(journal), err, i)
+				}
+				rg.log.Warn("stopped the replay at a gap in the journal (-recover)", "record", i+1, "of", len(journal), "err", err)
+				break
+			}
 			switch last := i == len(journal)-1; {
 			case !errors.As(err, &de):
 				return nil, fmt.Errorf("replaying journal record %d of %d: %w", i+1, len(journal), err)

@@ -45,6 +45,15 @@ var errDamaged = errors.New("damaged data")
 // guarded (its own consistency checks panic), and the whole file is
 // walked with Tx.Check before anything is read.
 func openStore(dir, region string, acceptRollback bool) (*store, error) {
+	return openStoreWaiting(dir, region, acceptRollback, storeLockWait)
+}
+
+// storeLockWait is how long openStore waits for another process to let go
+// of the store before it gives up.
+const storeLockWait = 2 * time.Second
+
+// openStoreWaiting is openStore waiting at most wait for the store's lock.
+func openStoreWaiting(dir, region string, acceptRollback bool, wait time.Duration) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -54,7 +63,7 @@ func openStore(dir, region string, acceptRollback bool) (*store, error) {
 	}
 	var db *bolt.DB
 	err := guarded(path, func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: wait})
 		return err
 	})
 	if err != nil {

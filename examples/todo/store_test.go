@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStore(t *testing.T) {
@@ -57,5 +58,34 @@ func TestStore(t *testing.T) {
 	defer s.close()
 	if got, journal, err := s.load(); err != nil || string(got) != "second, longer" || len(journal) != 300 {
 		t.Fatalf("after reopening: %q, %d records, %v", got, len(journal), err)
+	}
+}
+
+// Accident: an operator starts a second copy of a region on the data
+// directory of one that is running (two services, one volume). The second
+// is refused with a clear error, and the first goes on, its data intact.
+func TestDiskAccidentSecondCopyOnOneDataDir(t *testing.T) {
+	dir := t.TempDir()
+	first, err := openStore(dir, "us-east-1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.close()
+	if err := first.save([]byte("snapshot")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := openStoreWaiting(dir, "us-east-1", false, 50*time.Millisecond)
+	if err == nil {
+		second.close()
+		t.Fatal("a second copy opened the data directory of a running region")
+	}
+	if !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second copy: %v, want an error saying the store is in use", err)
+	}
+	if err := first.appendRecord([]byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	if snap, journal, err := first.load(); err != nil || string(snap) != "snapshot" || len(journal) != 1 {
+		t.Fatalf("the running region's store after the refused copy: %q, %d records, %v", snap, len(journal), err)
 	}
 }
