@@ -148,6 +148,16 @@ type Kernel[K comparable, V any] struct {
 	// replica is in reps, so that it can.
 	ix  *Index[K]
 	rix *Index[uint64]
+	// ord holds the dots of the store in order, per replica, for a join
+	// that must find the dots of k that the other side has seen and does
+	// not hold (see dropSeenBy). It is nil until the first such join, and
+	// dropped by whatever renames dots wholesale (Retire); clones, deltas
+	// and decoded kernels start without one.
+	ord *Order[K]
+	// seenWork counts the keys and dots of the store that joins have
+	// looked at to find those the other side dropped (see dropSeenBy),
+	// for the tests that bound that work.
+	seenWork int
 
 	// MaxRecords caps the drop records kept; 0 means DefaultMaxRecords.
 	MaxRecords int
@@ -292,6 +302,9 @@ func (k *Kernel[K, V]) noteDot(rep uint32, seq uint64, key K) {
 	if k.ix.active {
 		k.ix.Add(rep, seq, key)
 	}
+	if k.ord != nil {
+		k.ord.Add(rep, seq, key)
+	}
 }
 
 // noteDrop tells the index that the dot d no longer supports a key.
@@ -299,7 +312,12 @@ func (k *Kernel[K, V]) noteDrop(d vclock.Dot) {
 	if k.ix.Active() {
 		k.ix.Dropped(k.repOf(d), d.Seq)
 	}
+	k.ord.Dropped()
 }
+
+// noting reports whether the indexes want to hear of the dots that
+// leave the store.
+func (k *Kernel[K, V]) noting() bool { return k.ix.Active() || k.ord != nil }
 
 // noteDrops tells the indexes, which are active, that dropped left the
 // store.
@@ -315,6 +333,9 @@ func (k *Kernel[K, V]) noteDrops(dropped []vclock.Dot) {
 func (k *Kernel[K, V]) tidy() {
 	if k.ix.Due() {
 		k.ix.Compact(k.supports)
+	}
+	if k.ord.Due() {
+		k.ord.Compact(k.supports)
 	}
 	k.tidyRecords()
 }
@@ -796,7 +817,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active {
+	if k.ix.active || k.ord != nil {
 		k.noteDrops(dropped)
 	}
 	return dropped
@@ -817,7 +838,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.Active() {
+	if k.noting() {
 		k.noteDrops(dropped)
 	}
 	return dropped
@@ -859,7 +880,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if !fits {
 		k.setMore(key, []vclock.Dot{d})
 	}
-	if k.ix == nil || k.ix.active { // else noteDot does nothing
+	if k.ix == nil || k.ix.active || k.ord != nil { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, key)
 	}
 	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
@@ -872,7 +893,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active {
+	if k.ix.active || k.ord != nil {
 		k.noteDrops(dropped)
 	}
 	if len(dropped) > 1 {
@@ -929,7 +950,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 		if k.Watch != nil {
 			k.Watch(key, old.v, x, false)
 		}
-		if k.ix.Active() {
+		if k.noting() {
 			k.noteDrop(x)
 			k.tidy()
 		}
@@ -944,7 +965,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 			k.fpSub(key, old.v, x)
 		}
 	}
-	if dropped != nil && k.ix.Active() {
+	if dropped != nil && k.noting() {
 		k.noteDrops(dropped)
 	}
 	// d was beyond the context, and every ghost is within it: d is no
@@ -1430,8 +1451,107 @@ func (k *Kernel[K, V]) dropDot(key K, x vclock.Dot) (K, bool) {
 }
 
 // dropSeenBy drops every dot of k that o has seen and does not hold,
-// adding the keys that lose all their dots to gone.
+// adding the keys that lose all their dots to gone. It looks only at the
+// dots of k within o's context, found in k's order of its dots (made
+// here, in one pass over the store, the first time a join needs it):
+// each is held by o too, or dropped, so that the work is within o's size
+// plus the dots dropped (each paid for by the insert that added it).
 func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
+	if scanSeen {
+		k.steps += k.m.len()
+		k.seenWork += k.m.len()
+		k.dropSeenByScan(o, gone)
+		return
+	}
+	if k.ord == nil {
+		k.steps += k.m.len()
+		k.seenWork += k.m.len()
+		k.ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
+			for key, e := range k.m.all {
+				if e.single() {
+					note(e.rep(), e.seq(), key)
+					continue
+				}
+				for _, d := range k.more[key] {
+					note(k.repOf(d), d.Seq, key)
+				}
+			}
+		})
+	}
+	type keyDot struct {
+		key K
+		d   vclock.Dot
+	}
+	var drop []keyDot
+	for rg := range o.ctx.Ranges() {
+		rep := k.repIndex(rg.Replica) // as view does: the join adds o's replicas anyway
+		k.steps++
+		k.ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, key K) bool {
+			k.steps++
+			k.seenWork++
+			e, ok := k.m.get(key)
+			if !ok {
+				return false // stale
+			}
+			d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+			if e.single() {
+				if e.rep() != rep || e.seq() != seq {
+					return false
+				}
+			} else if !k.holds(key, e, d) {
+				return false
+			}
+			if oe, inO := o.m.get(key); inO && o.holds(key, oe, d) {
+				return true
+			}
+			drop = append(drop, keyDot{key, d})
+			return false // dropped below
+		})
+	}
+	if len(drop) == 0 {
+		return
+	}
+	// The dots of one key go together, in one pass over its dots.
+	var many map[K][]vclock.Dot
+	for _, x := range drop {
+		e, _ := k.m.get(x.key)
+		if e.single() {
+			k.dropFrom(x.key, e, x.d)
+			gone[x.key] = struct{}{}
+			continue
+		}
+		if many == nil {
+			many = make(map[K][]vclock.Dot)
+		}
+		many[x.key] = append(many[x.key], x.d)
+	}
+	for key, ds := range many {
+		slices.SortFunc(ds, vclock.Dot.Compare)
+		e, _ := k.m.get(key)
+		if _, g := k.dropSorted(key, e, ds); g {
+			gone[key] = struct{}{}
+		}
+	}
+}
+
+// SeenWork returns how many keys and dots of k's store its joins have
+// looked at, since k was made, to find those the other side had seen and
+// dropped. It is for the tests that bound that work.
+func (k *Kernel[K, V]) SeenWork() int { return k.seenWork }
+
+// SetScanSeen makes every join find what the other side dropped by a
+// pass over its whole store (on), as it did before it kept an order of
+// its dots, or by that order (off, the default). It is for tests, which
+// must not run joins at the same time.
+func SetScanSeen(on bool) { scanSeen = on }
+
+// scanSeen makes dropSeenBy compare every key of k with o's context, as
+// it did before it used k's order of its dots. Tests set it, to hold the
+// two to the same result.
+var scanSeen = false
+
+// dropSeenByScan is dropSeenBy by a pass over every key of k.
+func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}) {
 	ov := k.view(&o.ctx)
 	for key, e := range k.m.all {
 		if e.single() {
@@ -1591,7 +1711,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						} else {
 							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 						}
-						if k.ix == nil || k.ix.active { // else noteDot does nothing
+						if k.ix == nil || k.ix.active || k.ord != nil { // else noteDot does nothing
 							k.noteDot(rep, seq, key)
 						}
 						switch {

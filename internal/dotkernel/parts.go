@@ -555,7 +555,6 @@ func (k *Kernel[K, V]) joinRemovedPart(o *Kernel[K, V]) (changed bool) {
 		return false
 	}
 	gone := make(map[K]struct{})
-	k.steps += k.m.len()
 	k.dropSeenBy(o, gone)
 	return len(gone) > 0
 }
