@@ -513,6 +513,8 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 			m.forgetLost(k)
 			if indexed {
 				m.noteGone(&e)
+			} else {
+				m.ord.Dropped()
 			}
 			n++
 		}
