@@ -137,6 +137,9 @@ type Map[K comparable, V any] struct {
 	// merge, and dropped by Retire and UnmarshalBinary; clones, deltas and
 	// decoded maps start without one.
 	ord *dotkernel.Order[K]
+	// ttlOrd does the same for the expire and persist writes of ttl
+	// (see mergeTTL).
+	ttlOrd *dotkernel.Order[K]
 	// seenWork counts the entries that merges have looked at to find
 	// those, for the tests that bound that work.
 	seenWork int
@@ -631,6 +634,9 @@ func (m *Map[K, V]) tidy() {
 	}
 	if m.ord.Due() {
 		m.ord.Compact(m.holds)
+	}
+	if m.ttlOrd.Due() {
+		m.ttlOrd.Compact(m.holdsTTLWrite)
 	}
 }
 

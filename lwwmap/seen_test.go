@@ -28,6 +28,21 @@ func checkOrderCovers(t *rapid.T, m *Map[string, string]) {
 			t.Fatalf("entry %q %v not in the order", k, m.dot(e))
 		}
 	}
+	if m.ttlOrd == nil {
+		return
+	}
+	for k, ws := range m.ttl {
+		for _, w := range ws {
+			found := false
+			m.ttlOrd.Range(w.rep, w.seq, w.seq, func(seq uint64, got string) bool {
+				found = found || got == k
+				return m.holdsTTLWrite(w.rep, seq, got)
+			})
+			if !found {
+				t.Fatalf("expire or persist write %q %s:%d not in the order", k, m.reps[w.rep], w.seq)
+			}
+		}
+	}
 }
 
 // TestMergeOrderMatchesScan holds merges that find the entries the other
@@ -69,13 +84,20 @@ func TestMergeOrderMatchesScan(t *testing.T) {
 			i := rapid.IntRange(0, n-1).Draw(t, "i")
 			j := rapid.IntRange(0, n-1).Draw(t, "j")
 			key := fmt.Sprint("k", rapid.IntRange(0, nkeys-1).Draw(t, "key"))
-			switch rapid.IntRange(0, 10).Draw(t, "step") {
+			switch rapid.IntRange(0, 11).Draw(t, "step") {
+			case 11:
+				// A delta, as replicas exchange them.
+				merge(i, fast[j].DeltaSince(fast[i].Version()), slow[j].DeltaSince(slow[i].Version()))
 			case 0, 1, 2:
 				apply(i, fast[i].Put(key, "v"))
 			case 3:
 				apply(i, fast[i].Delete(key))
 			case 4:
-				apply(i, fast[i].Expire(key, time.Hour))
+				if rapid.Bool().Draw(t, "persist") {
+					apply(i, fast[i].Persist(key))
+				} else {
+					apply(i, fast[i].Expire(key, time.Duration(rapid.IntRange(1, 3).Draw(t, "hours"))*time.Hour))
+				}
 			case 5:
 				merge(i, fast[j], slow[j])
 			case 6:
@@ -125,14 +147,17 @@ func TestMergeOrderMatchesScan(t *testing.T) {
 				}
 				merge(i, of, os)
 			case 10:
-				var vs []vclock.Clock
-				for x := range n {
-					if x != i {
-						vs = append(vs, fast[x].Version())
+				// Every replica collects what the others have seen.
+				for c := range n {
+					var vs []vclock.Clock
+					for x := range n {
+						if x != c {
+							vs = append(vs, fast[x].Version())
+						}
 					}
-				}
-				if fast[i].CollectVersions(vs) != slow[i].CollectVersions(vs) {
-					t.Fatal("CollectVersions differs")
+					if fast[c].CollectVersions(vs) != slow[c].CollectVersions(vs) {
+						t.Fatal("CollectVersions differs")
+					}
 				}
 			}
 			if !fast[i].Equal(slow[i]) {
@@ -232,4 +257,62 @@ func TestMergeCraftedStateCostByScan(t *testing.T) {
 	if work, bound := craftedMerges(t, 20_000); work <= bound {
 		t.Fatalf("by a pass over the map: looked at %d entries, within the bound %d", work, bound)
 	}
+}
+
+// TestMergeTTLCost bounds the work of small merges into a map whose keys
+// all have a time to live: the expire writes of the map they look at are
+// within a constant times their bytes plus the writes they drop, however
+// many the map holds. With a pass over every key with a time to live, as
+// merges made before, it fails.
+func TestMergeTTLCost(t *testing.T) {
+	for _, scan := range []bool{false, true} {
+		scanSeen = scan
+		clk := clock.New()
+		big := New[string, string]("A", clk)
+		for i := range 5_000 {
+			k := fmt.Sprintf("key-%07d", i)
+			big.Put(k, "v")
+			big.Expire(k, time.Hour)
+		}
+		peer := New[string, string]("B", clk)
+		peer.Merge(big)
+		peer.Put("first", "v")
+		if _, err := big.MergeBinary(mustState(t, peer.DeltaSince(big.Version()))); err != nil {
+			t.Fatal(err) // the first merge, which may prepare the map
+		}
+		work0 := big.seenWork
+		bytes := 0
+		for r := range 40 {
+			v := peer.Version()
+			k := fmt.Sprintf("key-%07d", r)
+			if r%2 == 0 {
+				peer.Expire(k, 2*time.Hour) // overwrites big's expire of k
+			} else {
+				peer.Put(fmt.Sprint("new-", r), "v")
+			}
+			state := mustState(t, peer.DeltaSince(v))
+			bytes += len(state)
+			if _, err := big.MergeBinary(state); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scanSeen = false
+		work, bound := big.seenWork-work0, 2*(bytes+20)
+		t.Logf("scan %v: 40 merges of %d bytes, looked at %d expire writes and entries (bound %d)", scan, bytes, work, bound)
+		if scan != (work > bound) {
+			t.Fatalf("scan %v: looked at %d, bound %d", scan, work, bound)
+		}
+		if ttl, _ := big.TTL("key-0000000"); ttl <= time.Hour {
+			t.Fatalf("the later expire did not take: %v", ttl)
+		}
+	}
+}
+
+func mustState(t *testing.T, m *Map[string, string]) []byte {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
