@@ -54,3 +54,32 @@ func BenchmarkMergeSeenOverwrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryMap100kOrdered is BenchmarkMemoryMap100k for a map that
+// has made its order of its dots (see BenchmarkMergeSeenOverwrite): the
+// first merge of such a state makes it.
+func BenchmarkMemoryMap100kOrdered(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	var n uint64
+	for b.Loop() {
+		n = heapDelta(func() any {
+			m := New[string, string]("bench", clk)
+			first := m.Put(keys[0], "first")
+			for i := range keys {
+				m.Put(keys[i], vals[i])
+			}
+			z := New[string, string]("Z", clk)
+			if err := z.Apply(first); err != nil {
+				b.Fatal(err)
+			}
+			z.Put(keys[0], "z")
+			m.Merge(z)
+			if m.ord.Refs() != len(keys) {
+				b.Fatalf("the order holds %d dots", m.ord.Refs())
+			}
+			return m
+		})
+	}
+	b.ReportMetric(float64(n)/N, "B/elem")
+}

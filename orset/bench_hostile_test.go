@@ -3,6 +3,8 @@ package orset
 import (
 	"fmt"
 	"testing"
+
+	"github.com/activeactive/crdt/vclock"
 )
 
 // BenchmarkMergeWideHorizon measures a known limit: what a small state
@@ -62,4 +64,31 @@ func BenchmarkMergeWideHorizon(b *testing.B) {
 			b.ReportMetric(float64(size), "state-bytes")
 		})
 	}
+}
+
+// BenchmarkMemory100kOrdered is BenchmarkMemory100k for a set that has
+// made its order of its dots (see BenchmarkMergeWideHorizon): the first
+// merge of a state whose horizon it has not seen makes it.
+func BenchmarkMemory100kOrdered(b *testing.B) {
+	keys := keys100k()
+	var per float64
+	for b.Loop() {
+		per = heapDelta(func() any {
+			s := New[string]("us-east-1")
+			for _, k := range keys {
+				s.Add(k)
+			}
+			z := New[string]("Z")
+			z.Add("x")
+			z.Remove("x")
+			z.Collect(z.Version()) // a horizon s has not seen
+			z.k.Context().Add(vclock.Dot{Replica: "us-east-1", Seq: 1})
+			s.Merge(z)
+			if s.Contains(keys[0]) {
+				b.Fatal("the merge did not drop the element z has seen")
+			}
+			return s
+		}) / n100k
+	}
+	b.ReportMetric(per, "B/elem")
 }

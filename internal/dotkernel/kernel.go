@@ -30,7 +30,9 @@
 // replica has seen, and a cap discards the oldest when there are too many.
 // A peer whose version predates a discarded record is sent the full state
 // instead, and a join with a state whose records do not reach back to this
-// side's version compares every key.
+// side's version looks at the dots of this side that the state's context
+// holds, found in an order of the store's dots that the first such join
+// makes.
 //
 // # Seen but not applied
 //
@@ -1383,8 +1385,10 @@ func (k *Kernel[K, V]) viewHas(v *ctxView, d vclock.Dot) bool {
 // ([Kernel.RecordsAll]) and o's horizon is within k's version (always so
 // for a delta made for k, and for the states of replicas whose records
 // are collected as the engine does): the dots of k that o has dropped are
-// then exactly those o's records name. Otherwise it also compares every
-// key of k against o's context.
+// then exactly those o's records name. Otherwise it also looks at the
+// dots of k that o's context holds (see dropSeenBy): each is held by o
+// too, or dropped; the first such join makes k's order of its dots, in a
+// pass over its store.
 func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	if k == o {
 		return false
