@@ -75,8 +75,8 @@ func BenchmarkMemoryMap100kOrdered(b *testing.B) {
 			}
 			z.Put(keys[0], "z")
 			m.Merge(z)
-			if m.ord.Refs() != len(keys) {
-				b.Fatalf("the order holds %d dots", m.ord.Refs())
+			if m.ix.Order().Refs() != len(keys) {
+				b.Fatalf("the order holds %d dots", m.ix.Order().Refs())
 			}
 			return m
 		})

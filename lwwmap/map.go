@@ -131,14 +131,14 @@ type Map[K comparable, V any] struct {
 	// by the first DeltaSince that needs it. A map without one (never
 	// written to) scans m.
 	ix *dotkernel.Index[K]
-	// ord holds the dots of the entries of m in order, per writer, for a
-	// merge that must find the entries whose write the other side has
-	// seen and overwritten (see dropSeen). It is nil until the first such
-	// merge, and dropped by Retire and UnmarshalBinary; clones, deltas and
-	// decoded maps start without one.
-	ord *dotkernel.Order[K]
-	// ttlOrd does the same for the expire and persist writes of ttl
-	// (see mergeTTL).
+	// ix also carries (Index.Order) the dots of the entries of m in
+	// order, per writer, for a merge that must find the entries whose
+	// write the other side has seen and overwritten (see dropSeen). There
+	// is none until the first such merge; Retire and UnmarshalBinary drop
+	// it, and clones, deltas and decoded maps start without one.
+	//
+	// ttlOrd does the same for the expire and persist writes of ttl (see
+	// mergeTTL).
 	ttlOrd *dotkernel.Order[K]
 	// seenWork counts the entries that merges have looked at to find
 	// those, for the tests that bound that work.
@@ -358,11 +358,13 @@ func (m *Map[K, V]) write(op *Op[K, V]) {
 			delete(m.lostTo, op.key)
 		}
 		m.maxTS = ts
-		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
-			m.ix.Add(m.self, d.Seq, op.key)
-		}
-		if m.ord != nil {
-			m.ord.Add(m.self, d.Seq, op.key)
+		if m.ix.Hears() { // noteEntry and hashOf, spelled out: no calls
+			if m.ix.Active() {
+				m.ix.Add(m.self, d.Seq, op.key)
+			}
+			if o := m.ix.Order(); o != nil {
+				o.Add(m.self, d.Seq, op.key)
+			}
 		}
 		m.fp += entryHash(kh, m.repH[m.self], ts, d.Seq)
 	} else {
@@ -400,15 +402,17 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 		delete(m.lostTo, k)
 	}
 	m.maxTS = ts
-	if m.ix.Active() { // noteEntry and noteGone, spelled out
-		// The fingerprint needs the entry overwritten, so the index is
-		// told which one it was.
-		m.ix.Add(m.self, e.seq, k)
-		m.ix.Dropped(old.writer(), old.seq)
-	}
-	if m.ord != nil {
-		m.ord.Add(m.self, e.seq, k)
-		m.ord.Dropped()
+	if m.ix.Hears() { // noteEntry and noteGone, spelled out
+		if m.ix.Active() {
+			// The fingerprint needs the entry overwritten, so the
+			// index is told which one it was.
+			m.ix.Add(m.self, e.seq, k)
+			m.ix.Dropped(old.writer(), old.seq)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(m.self, e.seq, k)
+			o.Dropped()
+		}
 	}
 	// hashOf twice, spelled out; no markers: old is live.
 	m.fp += entryHash(kh, m.repH[m.self], ts, e.seq) - entryHash(kh, m.repH[old.writer()], old.ts(), old.seq)
@@ -610,20 +614,24 @@ func (m *Map[K, V]) makeIndex() {
 // which an entry enters m calls it, except decoding, which makes a new
 // map.
 func (m *Map[K, V]) noteEntry(k K, e *entry[V]) {
-	if m.ix.Active() {
-		m.ix.Add(e.writer(), e.seq, k)
-	}
-	if m.ord != nil {
-		m.ord.Add(e.writer(), e.seq, k)
+	if m.ix.Hears() {
+		if m.ix.Active() {
+			m.ix.Add(e.writer(), e.seq, k)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(e.writer(), e.seq, k)
+		}
 	}
 }
 
 // noteGone tells the index that e is no longer an entry of m.
 func (m *Map[K, V]) noteGone(e *entry[V]) {
-	if m.ix.Active() {
-		m.ix.Dropped(e.writer(), e.seq)
+	if m.ix.Hears() {
+		if m.ix.Active() {
+			m.ix.Dropped(e.writer(), e.seq)
+		}
+		m.ix.Order().Dropped()
 	}
-	m.ord.Dropped()
 }
 
 // tidy compacts the index if it holds many stale references. Writers call
@@ -632,8 +640,8 @@ func (m *Map[K, V]) tidy() {
 	if m.ix.Due() {
 		m.ix.Compact(m.holds)
 	}
-	if m.ord.Due() {
-		m.ord.Compact(m.holds)
+	if o := m.ix.Order(); o.Due() {
+		o.Compact(m.holds)
 	}
 	if m.ttlOrd.Due() {
 		m.ttlOrd.Compact(m.holdsTTLWrite)
@@ -927,14 +935,14 @@ func (m *Map[K, V]) dropSeen(o *Map[K, V], theirs *limits) bool {
 	if scanSeen {
 		return m.dropSeenScan(o, theirs)
 	}
-	m.makeOrder()
+	ord := m.makeOrder()
 	changed := false
 	for rg := range o.ctx.Ranges() {
 		rep, ok := m.findRep(rg.Replica)
 		if !ok {
 			continue // no entry of m is of a writer m does not know
 		}
-		m.ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, k K) bool {
+		ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, k K) bool {
 			m.seenWork++
 			e := m.m.Find(k)
 			if e == nil || e.writer() != rep || e.seq != seq {
@@ -952,18 +960,21 @@ func (m *Map[K, V]) dropSeen(o *Map[K, V], theirs *limits) bool {
 	return changed
 }
 
-// makeOrder makes m's order of its dots, if it has none, in one pass over
-// m.
-func (m *Map[K, V]) makeOrder() {
-	if m.ord != nil {
-		return
+// makeOrder returns m's order of its dots, which its index carries,
+// making it first, in one pass over m, if there is none.
+func (m *Map[K, V]) makeOrder() *dotkernel.Order[K] {
+	m.makeIndex()
+	if ord := m.ix.Order(); ord != nil {
+		return ord
 	}
 	m.seenWork += m.m.Len()
-	m.ord = dotkernel.NewOrder(func(note func(rep uint32, seq uint64, k K)) {
+	ord := dotkernel.NewOrder(func(note func(rep uint32, seq uint64, k K)) {
 		for k, e := range m.m.All() {
 			note(e.writer(), e.seq, k)
 		}
 	})
+	m.ix.SetOrder(ord)
+	return ord
 }
 
 // dropEntry drops e, the entry of k, whose write another replica has seen
@@ -1040,9 +1051,9 @@ func (m *Map[K, V]) takeSeen(o *Map[K, V], trans []uint32, seen []int) bool {
 			}
 		}
 	} else {
-		m.makeOrder()
+		ord := m.makeOrder()
 		for d := range want {
-			m.ord.Range(d.rep, d.seq, d.seq, func(seq uint64, k K) bool {
+			ord.Range(d.rep, d.seq, d.seq, func(seq uint64, k K) bool {
 				m.seenWork++
 				live := m.holds(d.rep, seq, k)
 				held[d] = held[d] || live
@@ -1079,11 +1090,13 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
-	if m.ix.Active() { // noteEntry, spelled out
-		m.ix.Add(rep&repMask, e.seq, k)
-	}
-	if m.ord != nil {
-		m.ord.Add(rep&repMask, e.seq, k)
+	if m.ix.Hears() { // noteEntry, spelled out
+		if m.ix.Active() {
+			m.ix.Add(rep&repMask, e.seq, k)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(rep&repMask, e.seq, k)
+		}
 	}
 	ts := e.ts()
 	if ts.After(m.maxTS) {
@@ -1108,13 +1121,15 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	}
 	prev := *old
 	*old = *ne
-	if m.ix.Active() { // noteEntry and noteGone, spelled out
-		m.ix.Add(ne.writer(), ne.seq, k)
-		m.ix.Dropped(prev.writer(), prev.seq)
-	}
-	if m.ord != nil {
-		m.ord.Add(ne.writer(), ne.seq, k)
-		m.ord.Dropped()
+	if m.ix.Hears() { // noteEntry and noteGone, spelled out
+		if m.ix.Active() {
+			m.ix.Add(ne.writer(), ne.seq, k)
+			m.ix.Dropped(prev.writer(), prev.seq)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(ne.writer(), ne.seq, k)
+			o.Dropped()
+		}
 	}
 	if ts := ne.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
@@ -1417,7 +1432,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			m.m.Remove(k) // at or below the index's floor: not referenced
-			m.ord.Dropped()
+			m.ix.Order().Dropped()
 			m.forgetLost(k)
 			n++
 		}

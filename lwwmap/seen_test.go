@@ -15,12 +15,13 @@ import (
 // every entry of m.
 func checkOrderCovers(t *rapid.T, m *Map[string, string]) {
 	t.Helper()
-	if m.ord == nil {
+	ord := m.ix.Order()
+	if ord == nil {
 		return
 	}
 	for k, e := range m.m.All() {
 		found := false
-		m.ord.Range(e.writer(), e.seq, e.seq, func(seq uint64, got string) bool {
+		ord.Range(e.writer(), e.seq, e.seq, func(seq uint64, got string) bool {
 			found = found || got == k
 			return m.holds(e.writer(), seq, got)
 		})

@@ -655,7 +655,7 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 			if indexed {
 				m.noteGone(&e)
 			} else {
-				m.ord.Dropped()
+				m.ix.Order().Dropped()
 			}
 			n++
 		}

@@ -150,12 +150,11 @@ type Kernel[K comparable, V any] struct {
 	// replica is in reps, so that it can.
 	ix  *Index[K]
 	rix *Index[uint64]
-	// ord holds the dots of the store in order, per replica, for a join
-	// that must find the dots of k that the other side has seen and does
-	// not hold (see dropSeenBy). It is nil until the first such join, and
-	// dropped by whatever renames dots wholesale (Retire); clones, deltas
-	// and decoded kernels start without one.
-	ord *Order[K]
+	// ix also carries (Index.Order) the dots of the store in order, per
+	// replica, for a join that must find the dots of k that the other
+	// side has seen and does not hold (see dropSeenBy). There is none
+	// until the first such join; whatever renames dots wholesale (Retire)
+	// drops it, and clones, deltas and decoded kernels start without one.
 	// seenWork counts the keys and dots of the store that joins have
 	// looked at to find those the other side dropped (see dropSeenBy),
 	// for the tests that bound that work.
@@ -301,11 +300,13 @@ func (k *Kernel[K, V]) noteDot(rep uint32, seq uint64, key K) {
 	if k.ix == nil {
 		k.ix = new(Index[K])
 	}
-	if k.ix.active {
-		k.ix.Add(rep, seq, key)
-	}
-	if k.ord != nil {
-		k.ord.Add(rep, seq, key)
+	if k.ix.hear {
+		if k.ix.active {
+			k.ix.Add(rep, seq, key)
+		}
+		if k.ix.ord != nil {
+			k.ix.ord.Add(rep, seq, key)
+		}
 	}
 }
 
@@ -314,12 +315,12 @@ func (k *Kernel[K, V]) noteDrop(d vclock.Dot) {
 	if k.ix.Active() {
 		k.ix.Dropped(k.repOf(d), d.Seq)
 	}
-	k.ord.Dropped()
+	k.ix.Order().Dropped()
 }
 
 // noting reports whether the indexes want to hear of the dots that
 // leave the store.
-func (k *Kernel[K, V]) noting() bool { return k.ix.Active() || k.ord != nil }
+func (k *Kernel[K, V]) noting() bool { return k.ix.Hears() }
 
 // noteDrops tells the indexes, which are active, that dropped left the
 // store.
@@ -336,8 +337,8 @@ func (k *Kernel[K, V]) tidy() {
 	if k.ix.Due() {
 		k.ix.Compact(k.supports)
 	}
-	if k.ord.Due() {
-		k.ord.Compact(k.supports)
+	if ord := k.ix.Order(); ord.Due() {
+		ord.Compact(k.supports)
 	}
 	k.tidyRecords()
 }
@@ -819,7 +820,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active || k.ord != nil {
+	if k.ix.hear {
 		k.noteDrops(dropped)
 	}
 	return dropped
@@ -882,7 +883,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if !fits {
 		k.setMore(key, []vclock.Dot{d})
 	}
-	if k.ix == nil || k.ix.active || k.ord != nil { // else noteDot does nothing
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, key)
 	}
 	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
@@ -895,7 +896,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active || k.ord != nil {
+	if k.ix.hear {
 		k.noteDrops(dropped)
 	}
 	if len(dropped) > 1 {
@@ -1467,10 +1468,14 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 		k.dropSeenByScan(o, gone)
 		return
 	}
-	if k.ord == nil {
+	if k.ix == nil {
+		k.ix = new(Index[K])
+	}
+	ord := k.ix.Order()
+	if ord == nil {
 		k.steps += k.m.len()
 		k.seenWork += k.m.len()
-		k.ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
+		ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
 			for key, e := range k.m.all {
 				if e.single() {
 					note(e.rep(), e.seq(), key)
@@ -1481,6 +1486,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 				}
 			}
 		})
+		k.ix.SetOrder(ord)
 	}
 	type keyDot struct {
 		key K
@@ -1490,7 +1496,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 	for rg := range o.ctx.Ranges() {
 		rep := k.repIndex(rg.Replica) // as view does: the join adds o's replicas anyway
 		k.steps++
-		k.ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, key K) bool {
+		ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, key K) bool {
 			k.steps++
 			k.seenWork++
 			e, ok := k.m.get(key)
@@ -1715,7 +1721,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						} else {
 							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 						}
-						if k.ix == nil || k.ix.active || k.ord != nil { // else noteDot does nothing
+						if k.ix == nil || k.ix.hear { // else noteDot does nothing
 							k.noteDot(rep, seq, key)
 						}
 						switch {

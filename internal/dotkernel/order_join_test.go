@@ -13,14 +13,15 @@ import (
 // every dot of k's store.
 func checkOrderCovers(t tb, k *kern) {
 	t.Helper()
-	if k.ord == nil {
+	ord := k.ix.Order()
+	if ord == nil {
 		return
 	}
 	for key, e := range k.m.all {
 		for _, d := range k.dotsOf(key, e) {
 			rep := k.repOf(d)
 			found := false
-			k.ord.Range(rep, d.Seq, d.Seq, func(seq uint64, got string) bool {
+			ord.Range(rep, d.Seq, d.Seq, func(seq uint64, got string) bool {
 				found = found || got == key
 				return k.supports(rep, seq, got)
 			})
