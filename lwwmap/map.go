@@ -131,6 +131,18 @@ type Map[K comparable, V any] struct {
 	// by the first DeltaSince that needs it. A map without one (never
 	// written to) scans m.
 	ix *dotkernel.Index[K]
+	// ix also carries (Index.Order) the dots of the entries of m in
+	// order, per writer, for a merge that must find the entries whose
+	// write the other side has seen and overwritten (see dropSeen). There
+	// is none until the first such merge; Retire and UnmarshalBinary drop
+	// it, and clones, deltas and decoded maps start without one.
+	//
+	// ttlOrd does the same for the expire and persist writes of ttl (see
+	// mergeTTL).
+	ttlOrd *dotkernel.Order[K]
+	// seenWork counts the entries that merges have looked at to find
+	// those, for the tests that bound that work.
+	seenWork int
 }
 
 // New returns an empty map that writes as replica id, stamping its writes
@@ -346,8 +358,13 @@ func (m *Map[K, V]) write(op *Op[K, V]) {
 			delete(m.lostTo, op.key)
 		}
 		m.maxTS = ts
-		if m.ix.Active() { // noteEntry and hashOf, spelled out: no calls
-			m.ix.Add(m.self, d.Seq, op.key)
+		if m.ix.Hears() { // noteEntry and hashOf, spelled out: no calls
+			if m.ix.Active() {
+				m.ix.Add(m.self, d.Seq, op.key)
+			}
+			if o := m.ix.Order(); o != nil {
+				o.Add(m.self, d.Seq, op.key)
+			}
 		}
 		m.fp += entryHash(kh, m.repH[m.self], ts, d.Seq)
 	} else {
@@ -385,11 +402,17 @@ func (m *Map[K, V]) writeLatest(op *Op[K, V], kh uint64, e *entry[V]) {
 		delete(m.lostTo, k)
 	}
 	m.maxTS = ts
-	if m.ix.Active() { // noteEntry and noteGone, spelled out
-		// The fingerprint needs the entry overwritten, so the index is
-		// told which one it was.
-		m.ix.Add(m.self, e.seq, k)
-		m.ix.Dropped(old.writer(), old.seq)
+	if m.ix.Hears() { // noteEntry and noteGone, spelled out
+		if m.ix.Active() {
+			// The fingerprint needs the entry overwritten, so the
+			// index is told which one it was.
+			m.ix.Add(m.self, e.seq, k)
+			m.ix.Dropped(old.writer(), old.seq)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(m.self, e.seq, k)
+			o.Dropped()
+		}
 	}
 	// hashOf twice, spelled out; no markers: old is live.
 	m.fp += entryHash(kh, m.repH[m.self], ts, e.seq) - entryHash(kh, m.repH[old.writer()], old.ts(), old.seq)
@@ -591,15 +614,23 @@ func (m *Map[K, V]) makeIndex() {
 // which an entry enters m calls it, except decoding, which makes a new
 // map.
 func (m *Map[K, V]) noteEntry(k K, e *entry[V]) {
-	if m.ix.Active() {
-		m.ix.Add(e.writer(), e.seq, k)
+	if m.ix.Hears() {
+		if m.ix.Active() {
+			m.ix.Add(e.writer(), e.seq, k)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(e.writer(), e.seq, k)
+		}
 	}
 }
 
 // noteGone tells the index that e is no longer an entry of m.
 func (m *Map[K, V]) noteGone(e *entry[V]) {
-	if m.ix.Active() {
-		m.ix.Dropped(e.writer(), e.seq)
+	if m.ix.Hears() {
+		if m.ix.Active() {
+			m.ix.Dropped(e.writer(), e.seq)
+		}
+		m.ix.Order().Dropped()
 	}
 }
 
@@ -608,6 +639,12 @@ func (m *Map[K, V]) noteGone(e *entry[V]) {
 func (m *Map[K, V]) tidy() {
 	if m.ix.Due() {
 		m.ix.Compact(m.holds)
+	}
+	if o := m.ix.Order(); o.Due() {
+		o.Compact(m.holds)
+	}
+	if m.ttlOrd.Due() {
+		m.ttlOrd.Compact(m.holdsTTLWrite)
 	}
 }
 
@@ -875,25 +912,8 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	if len(seen) > 0 && m.takeSeen(o, trans, seen) {
 		changed = true
 	}
-	if scan && sharedSeen < shared {
-		for k, e := range m.m.All() {
-			if !theirs.has(&o.ctx, m.reps, e.writer(), e.seq) {
-				continue
-			}
-			if o.m.Find(k) != nil {
-				continue
-			}
-			m.forgetLost(k)
-			m.noteGone(e)
-			if e.deleted() {
-				m.nDel--
-				m.gcN++ // collected where it came from
-			} else {
-				m.fp -= m.liveHash(k, keyHash(k), e)
-				changed = true
-			}
-			m.m.Remove(k) // e is not used after
-		}
+	if scan && sharedSeen < shared && m.dropSeen(o, &theirs) {
+		changed = true
 	}
 	m.ctx.Merge(&o.ctx)
 	if o.maxTS.After(m.maxTS) {
@@ -903,6 +923,100 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	return changed
 }
 
+// dropSeen drops, for a merge of o (theirs describes its context), the
+// entries of m whose write o has seen, for keys o does not hold: o
+// overwrote them with a delete marker it has since collected. It looks
+// only at the entries of m whose dots o's context holds, found in m's
+// order of its dots (made here, in one pass over m, the first time a
+// merge needs it): each is of a key o holds, or dropped, so that the work
+// is within o's size plus the entries dropped (each paid for by the write
+// that made it). It reports whether the visible content changed.
+func (m *Map[K, V]) dropSeen(o *Map[K, V], theirs *limits) bool {
+	if scanSeen {
+		return m.dropSeenScan(o, theirs)
+	}
+	ord := m.makeOrder()
+	changed := false
+	for rg := range o.ctx.Ranges() {
+		rep, ok := m.findRep(rg.Replica)
+		if !ok {
+			continue // no entry of m is of a writer m does not know
+		}
+		ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, k K) bool {
+			m.seenWork++
+			e := m.m.Find(k)
+			if e == nil || e.writer() != rep || e.seq != seq {
+				return false // stale
+			}
+			if o.m.Find(k) != nil {
+				return true
+			}
+			if m.dropEntry(k, e) {
+				changed = true
+			}
+			return false
+		})
+	}
+	return changed
+}
+
+// makeOrder returns m's order of its dots, which its index carries,
+// making it first, in one pass over m, if there is none.
+func (m *Map[K, V]) makeOrder() *dotkernel.Order[K] {
+	m.makeIndex()
+	if ord := m.ix.Order(); ord != nil {
+		return ord
+	}
+	m.seenWork += m.m.Len()
+	ord := dotkernel.NewOrder(func(note func(rep uint32, seq uint64, k K)) {
+		for k, e := range m.m.All() {
+			note(e.writer(), e.seq, k)
+		}
+	})
+	m.ix.SetOrder(ord)
+	return ord
+}
+
+// dropEntry drops e, the entry of k, whose write another replica has seen
+// and overwritten, and reports whether the visible content changed.
+func (m *Map[K, V]) dropEntry(k K, e *entry[V]) bool {
+	m.forgetLost(k)
+	m.noteGone(e)
+	changed := false
+	if e.deleted() {
+		m.nDel--
+		m.gcN++ // collected where it came from
+	} else {
+		m.fp -= m.liveHash(k, keyHash(k), e)
+		changed = true
+	}
+	m.m.Remove(k) // e is not used after
+	return changed
+}
+
+// dropSeenScan is dropSeen by a pass over every entry of m.
+func (m *Map[K, V]) dropSeenScan(o *Map[K, V], theirs *limits) bool {
+	changed := false
+	m.seenWork += m.m.Len()
+	for k, e := range m.m.All() {
+		if !theirs.has(&o.ctx, m.reps, e.writer(), e.seq) {
+			continue
+		}
+		if o.m.Find(k) != nil {
+			continue
+		}
+		if m.dropEntry(k, e) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// scanSeen makes merges find the entries the other side has seen and
+// overwritten by a pass over every entry, as they did before maps kept an
+// order of their dots. Tests set it, to hold the two to the same result.
+var scanSeen = false
+
 // takeSeen takes, for a merge of o, the entries of o in the slots seen:
 // writes whose dots m has seen, yet newer than the entries of their keys
 // in m. In a map whose writers never issued a dot twice, that happens
@@ -911,8 +1025,9 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 // dot m holds for another key (a dot issued twice: see UnmarshalBinary)
 // is not: taking it would leave two keys with one dot, which no encoding
 // can express (see ErrSharedDot). It is ignored, as Apply ignores an op
-// whose dot it has seen. It costs a pass over m, for merges that find
-// such writes.
+// whose dot it has seen. The keys of m holding those dots are found in
+// m's order of its dots (made, in one pass over m, by the first merge
+// that needs it): a look-up per write.
 func (m *Map[K, V]) takeSeen(o *Map[K, V], trans []uint32, seen []int) bool {
 	type dot struct {
 		rep uint32
@@ -928,9 +1043,22 @@ func (m *Map[K, V]) takeSeen(o *Map[K, V], trans []uint32, seen []int) bool {
 		want[d] = true
 	}
 	held := make(map[dot]bool, len(seen)) // the dots of seen that keys of m hold
-	for _, e := range m.m.All() {
-		if d := (dot{e.writer(), e.seq}); want[d] {
-			held[d] = true
+	if scanSeen {
+		m.seenWork += m.m.Len()
+		for _, e := range m.m.All() {
+			if d := (dot{e.writer(), e.seq}); want[d] {
+				held[d] = true
+			}
+		}
+	} else {
+		ord := m.makeOrder()
+		for d := range want {
+			ord.Range(d.rep, d.seq, d.seq, func(seq uint64, k K) bool {
+				m.seenWork++
+				live := m.holds(d.rep, seq, k)
+				held[d] = held[d] || live
+				return live
+			})
 		}
 	}
 	changed := false
@@ -962,8 +1090,13 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 	if len(m.lostTo) > 0 {
 		delete(m.lostTo, k)
 	}
-	if m.ix.Active() { // noteEntry, spelled out
-		m.ix.Add(rep&repMask, e.seq, k)
+	if m.ix.Hears() { // noteEntry, spelled out
+		if m.ix.Active() {
+			m.ix.Add(rep&repMask, e.seq, k)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(rep&repMask, e.seq, k)
+		}
 	}
 	ts := e.ts()
 	if ts.After(m.maxTS) {
@@ -988,9 +1121,15 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	}
 	prev := *old
 	*old = *ne
-	if m.ix.Active() { // noteEntry and noteGone, spelled out
-		m.ix.Add(ne.writer(), ne.seq, k)
-		m.ix.Dropped(prev.writer(), prev.seq)
+	if m.ix.Hears() { // noteEntry and noteGone, spelled out
+		if m.ix.Active() {
+			m.ix.Add(ne.writer(), ne.seq, k)
+			m.ix.Dropped(prev.writer(), prev.seq)
+		}
+		if o := m.ix.Order(); o != nil {
+			o.Add(ne.writer(), ne.seq, k)
+			o.Dropped()
+		}
 	}
 	if ts := ne.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
@@ -1293,6 +1432,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			m.m.Remove(k) // at or below the index's floor: not referenced
+			m.ix.Order().Dropped()
 			m.forgetLost(k)
 			n++
 		}
@@ -1308,20 +1448,21 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 // same dots for different writes.
 func (m *Map[K, V]) Clone() *Map[K, V] {
 	return &Map[K, V]{
-		id:      m.id,
-		self:    m.self,
-		clk:     m.clk,
-		reps:    slices.Clone(m.reps),
-		repH:    slices.Clone(m.repH),
-		repIdx:  maps.Clone(m.repIdx),
-		ctx:     m.ctx.Clone(),
-		m:       m.m.Clone(),
-		nDel:    m.nDel,
-		gcN:     m.gcN,
-		maxTS:   m.maxTS,
-		fp:      m.fp,
-		lim:     m.lim,
-		ix:      m.ix.Clone(),
+		id:     m.id,
+		self:   m.self,
+		clk:    m.clk,
+		reps:   slices.Clone(m.reps),
+		repH:   slices.Clone(m.repH),
+		repIdx: maps.Clone(m.repIdx),
+		ctx:    m.ctx.Clone(),
+		m:      m.m.Clone(),
+		nDel:   m.nDel,
+		gcN:    m.gcN,
+		maxTS:  m.maxTS,
+		fp:     m.fp,
+		lim:    m.lim,
+		ix:     m.ix.Clone(),
+		// ord is not copied: the clone makes its own when it needs it.
 		lostTo:  maps.Clone(m.lostTo),
 		ttl:     cloneTTL(m.ttl),
 		drops:   maps.Clone(m.drops),

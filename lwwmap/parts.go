@@ -189,8 +189,9 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 }
 
 // MergeChunkBinary decodes a part made by [Map.ChunksBinary] and merges
-// it in, at a cost that grows with the part (for a part of removed dots
-// that the map has seen, with the map). It reports whether the visible
+// it in, at a cost that grows with the part and the entries it drops
+// (the first part of removed dots that the map has seen also makes the
+// map's order of its dots, in a pass over the map). It reports whether the visible
 // content changed. Like [Map.MergeBinary] it refuses a part carrying a
 // timestamp too far ahead of the clock. On a decoding error, a
 // [*codec.DecodeError], the map is unchanged.

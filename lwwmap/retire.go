@@ -131,6 +131,7 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	if m.ix != nil {
 		m.ix = new(dotkernel.Index[K]) // its dots are renamed: the next DeltaSince rebuilds it
 	}
+	m.ttlOrd = nil // the same: the next merge that needs it makes it (and the new index carries no order of the entries)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -171,6 +172,9 @@ func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
 // setTTL makes ws the writes in force for k (none: delete), keeping the
 // fingerprint right.
 func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
+	if m.ttlOrd != nil {
+		m.noteTTL(k, m.ttl[k], ws)
+	}
 	had := m.hasTTL(k)
 	if had == (len(ws) > 0) {
 		if had {
@@ -194,6 +198,80 @@ func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
 		m.ttl = make(map[K][]ttlWrite)
 	}
 	m.ttl[k] = ws
+}
+
+// noteTTL tells the order of the expire and persist writes that the
+// writes of k go from old to ws.
+func (m *Map[K, V]) noteTTL(k K, old, ws []ttlWrite) {
+	type wdot struct {
+		rep uint32
+		seq uint64
+	}
+	if len(old)*len(ws) > 64 { // forged, most likely
+		in := func(ws []ttlWrite) map[wdot]bool {
+			s := make(map[wdot]bool, len(ws))
+			for _, w := range ws {
+				s[wdot{w.rep, w.seq}] = true
+			}
+			return s
+		}
+		was, is := in(old), in(ws)
+		for _, w := range ws {
+			if !was[wdot{w.rep, w.seq}] {
+				m.ttlOrd.Add(w.rep, w.seq, k)
+			}
+		}
+		for _, w := range old {
+			if !is[wdot{w.rep, w.seq}] {
+				m.ttlOrd.Dropped()
+			}
+		}
+		return
+	}
+	for _, w := range ws {
+		if !hasWrite(old, w.rep, w.seq) {
+			m.ttlOrd.Add(w.rep, w.seq, k)
+		}
+	}
+	for _, w := range old {
+		if !hasWrite(ws, w.rep, w.seq) {
+			m.ttlOrd.Dropped()
+		}
+	}
+}
+
+// hasWrite reports whether ws holds the write (rep, seq).
+func hasWrite(ws []ttlWrite, rep uint32, seq uint64) bool {
+	for i := range ws {
+		if ws[i].rep == rep && ws[i].seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsTTLWrite reports whether the write (reps[rep], seq) is an expire
+// or persist write of k in force.
+func (m *Map[K, V]) holdsTTLWrite(rep uint32, seq uint64, k K) bool {
+	return hasWrite(m.ttl[k], rep, seq)
+}
+
+// makeTTLOrder makes the order of the expire and persist writes, if
+// there is none, in one pass over them.
+func (m *Map[K, V]) makeTTLOrder() {
+	if m.ttlOrd != nil {
+		return
+	}
+	for _, ws := range m.ttl {
+		m.seenWork += len(ws)
+	}
+	m.ttlOrd = dotkernel.NewOrder(func(note func(rep uint32, seq uint64, k K)) {
+		for k, ws := range m.ttl {
+			for _, w := range ws {
+				note(w.rep, w.seq, k)
+			}
+		}
+	})
 }
 
 // clearTTL drops the expire and persist writes of k, recording nothing,
@@ -409,6 +487,27 @@ func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits)
 			changed = true
 		}
 	}
+	if scanSeen {
+		if m.dropSeenTTLScan(o, theirs) {
+			changed = true
+		}
+	} else if len(m.ttl) > 0 && !o.ctx.IsEmpty() && m.dropSeenTTL(o) {
+		changed = true
+	}
+	for _, ws := range o.ttl {
+		for _, w := range ws {
+			if w.ts().After(m.maxTS) {
+				m.maxTS = w.ts()
+			}
+		}
+	}
+	return both, changed
+}
+
+// dropSeenTTLScan is dropSeenTTL by a pass over every key with expire
+// or persist writes (theirs describes o's context).
+func (m *Map[K, V]) dropSeenTTLScan(o *Map[K, V], theirs *limits) (changed bool) {
+	m.seenWork += len(m.ttl)
 	for k, ws := range m.ttl {
 		ows := o.ttl[k]
 		var there map[vclock.Dot]bool
@@ -434,14 +533,56 @@ func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits)
 			changed = true
 		}
 	}
-	for _, ws := range o.ttl {
+	return changed
+}
+
+// dropSeenTTL drops, for a merge of o, the expire and persist writes of m
+// that o has seen and does not hold: o overwrote them. It looks only at
+// the writes whose dots o's context holds, found in m's order of them
+// (made here, in one pass over them, the first time a merge needs it):
+// each is held by o too, or dropped. It reports whether it dropped any.
+func (m *Map[K, V]) dropSeenTTL(o *Map[K, V]) bool {
+	m.makeTTLOrder()
+	type wdot struct {
+		rep uint32
+		seq uint64
+	}
+	var gone map[K][]wdot
+	for rg := range o.ctx.Ranges() {
+		rep, ok := m.findRep(rg.Replica)
+		if !ok {
+			continue // m holds no write of a writer it does not know
+		}
+		m.ttlOrd.Range(rep, rg.Lo, rg.Hi, func(seq uint64, k K) bool {
+			m.seenWork++
+			if !m.holdsTTLWrite(rep, seq, k) {
+				return false // stale
+			}
+			if holdsTTL(o.ttl[k], o.reps, m.reps[rep], seq) {
+				return true
+			}
+			if gone == nil {
+				gone = make(map[K][]wdot)
+			}
+			gone[k] = append(gone[k], wdot{rep, seq})
+			return false // dropped below
+		})
+	}
+	for k, ds := range gone {
+		drop := make(map[wdot]bool, len(ds))
+		for _, d := range ds {
+			drop[d] = true
+		}
+		ws := m.ttl[k]
+		kept := ws[:0:0]
 		for _, w := range ws {
-			if w.ts().After(m.maxTS) {
-				m.maxTS = w.ts()
+			if !drop[wdot{w.rep, w.seq}] {
+				kept = append(kept, w)
 			}
 		}
+		m.setTTL(k, kept)
 	}
-	return both, changed
+	return len(gone) > 0
 }
 
 // holdsTTL reports whether ws, whose writer indexes refer to reps, holds
@@ -513,6 +654,8 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 			m.forgetLost(k)
 			if indexed {
 				m.noteGone(&e)
+			} else {
+				m.ix.Order().Dropped()
 			}
 			n++
 		}

@@ -38,10 +38,17 @@ import (
 // zero Index is ready to use.
 type Index[K comparable] struct {
 	mu     sync.Mutex
-	active bool        // built: the owner must report its dots
-	logs   []dotLog[K] // by replica index
-	n      int         // references in all logs
-	stale  int         // references known to be stale
+	active bool // built: the owner must report its dots
+	// hear is active, or ord is set: the owner reports its dots. It is
+	// what the owner's mutators check, once for both.
+	hear bool
+	// ord is the owner's order of its dots, if the owner has made one (see
+	// Order): the index carries it, so that one check covers both. It is
+	// not cloned.
+	ord   *Order[K]
+	logs  []dotLog[K] // by replica index
+	n     int         // references in all logs
+	stale int         // references known to be stale
 }
 
 // dotLog is one replica's references, in blocks: every block but the
@@ -134,6 +141,26 @@ var compactSlack = 64
 // must report every dot that starts supporting a key ([Index.Add]) and may
 // report those that stop ([Index.Dropped]). A nil Index is not active.
 func (x *Index[K]) Active() bool { return x != nil && x.active }
+
+// Hears reports whether the owner must report the dots that start and
+// stop supporting a key: the index is built, or it carries an order of
+// the owner's dots ([Index.SetOrder]). A nil Index hears nothing.
+func (x *Index[K]) Hears() bool { return x != nil && x.hear }
+
+// Order returns the order of the owner's dots that x carries, or nil.
+func (x *Index[K]) Order() *Order[K] {
+	if x == nil {
+		return nil
+	}
+	return x.ord
+}
+
+// SetOrder makes x carry the order o of the owner's dots (nil: none). Only
+// the owner's mutators call it.
+func (x *Index[K]) SetOrder(o *Order[K]) {
+	x.ord = o
+	x.hear = x.active || o != nil
+}
 
 func (x *Index[K]) log(rep uint32) *dotLog[K] {
 	if int(rep) >= len(x.logs) {
@@ -308,7 +335,7 @@ func (x *Index[K]) Rebuild(seen []uint64, scan func(note func(rep uint32, seq ui
 			x.logs[r].floor = s
 		}
 	}
-	x.active = true
+	x.active, x.hear = true, true
 	x.n += added
 }
 
@@ -342,7 +369,7 @@ func (x *Index[K]) Clone() *Index[K] {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	c.active, c.n, c.stale = x.active, x.n, x.stale
+	c.active, c.hear, c.n, c.stale = x.active, x.active, x.n, x.stale
 	if len(x.logs) > 0 {
 		c.logs = make([]dotLog[K], len(x.logs))
 		for r := range x.logs {

@@ -30,7 +30,9 @@
 // replica has seen, and a cap discards the oldest when there are too many.
 // A peer whose version predates a discarded record is sent the full state
 // instead, and a join with a state whose records do not reach back to this
-// side's version compares every key.
+// side's version looks at the dots of this side that the state's context
+// holds, found in an order of the store's dots that the first such join
+// makes.
 //
 // # Seen but not applied
 //
@@ -148,6 +150,15 @@ type Kernel[K comparable, V any] struct {
 	// replica is in reps, so that it can.
 	ix  *Index[K]
 	rix *Index[uint64]
+	// ix also carries (Index.Order) the dots of the store in order, per
+	// replica, for a join that must find the dots of k that the other
+	// side has seen and does not hold (see dropSeenBy). There is none
+	// until the first such join; whatever renames dots wholesale (Retire)
+	// drops it, and clones, deltas and decoded kernels start without one.
+	// seenWork counts the keys and dots of the store that joins have
+	// looked at to find those the other side dropped (see dropSeenBy),
+	// for the tests that bound that work.
+	seenWork int
 
 	// MaxRecords caps the drop records kept; 0 means DefaultMaxRecords.
 	MaxRecords int
@@ -289,8 +300,13 @@ func (k *Kernel[K, V]) noteDot(rep uint32, seq uint64, key K) {
 	if k.ix == nil {
 		k.ix = new(Index[K])
 	}
-	if k.ix.active {
-		k.ix.Add(rep, seq, key)
+	if k.ix.hear {
+		if k.ix.active {
+			k.ix.Add(rep, seq, key)
+		}
+		if k.ix.ord != nil {
+			k.ix.ord.Add(rep, seq, key)
+		}
 	}
 }
 
@@ -299,7 +315,12 @@ func (k *Kernel[K, V]) noteDrop(d vclock.Dot) {
 	if k.ix.Active() {
 		k.ix.Dropped(k.repOf(d), d.Seq)
 	}
+	k.ix.Order().Dropped()
 }
+
+// noting reports whether the indexes want to hear of the dots that
+// leave the store.
+func (k *Kernel[K, V]) noting() bool { return k.ix.Hears() }
 
 // noteDrops tells the indexes, which are active, that dropped left the
 // store.
@@ -315,6 +336,9 @@ func (k *Kernel[K, V]) noteDrops(dropped []vclock.Dot) {
 func (k *Kernel[K, V]) tidy() {
 	if k.ix.Due() {
 		k.ix.Compact(k.supports)
+	}
+	if ord := k.ix.Order(); ord.Due() {
+		ord.Compact(k.supports)
 	}
 	k.tidyRecords()
 }
@@ -796,7 +820,7 @@ func (k *Kernel[K, V]) Put(key K, v V, d vclock.Dot) (dropped []vclock.Dot) {
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active {
+	if k.ix.hear {
 		k.noteDrops(dropped)
 	}
 	return dropped
@@ -817,7 +841,7 @@ func (k *Kernel[K, V]) Remove(key K) (dropped []vclock.Dot) {
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.Active() {
+	if k.noting() {
 		k.noteDrops(dropped)
 	}
 	return dropped
@@ -859,7 +883,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if !fits {
 		k.setMore(key, []vclock.Dot{d})
 	}
-	if k.ix == nil || k.ix.active { // else noteDot does nothing
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, key)
 	}
 	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
@@ -872,7 +896,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	for _, x := range dropped {
 		k.fpSub(key, old.v, x)
 	}
-	if k.ix.active {
+	if k.ix.hear {
 		k.noteDrops(dropped)
 	}
 	if len(dropped) > 1 {
@@ -929,7 +953,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 		if k.Watch != nil {
 			k.Watch(key, old.v, x, false)
 		}
-		if k.ix.Active() {
+		if k.noting() {
 			k.noteDrop(x)
 			k.tidy()
 		}
@@ -944,7 +968,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 			k.fpSub(key, old.v, x)
 		}
 	}
-	if dropped != nil && k.ix.Active() {
+	if dropped != nil && k.noting() {
 		k.noteDrops(dropped)
 	}
 	// d was beyond the context, and every ghost is within it: d is no
@@ -1362,8 +1386,10 @@ func (k *Kernel[K, V]) viewHas(v *ctxView, d vclock.Dot) bool {
 // ([Kernel.RecordsAll]) and o's horizon is within k's version (always so
 // for a delta made for k, and for the states of replicas whose records
 // are collected as the engine does): the dots of k that o has dropped are
-// then exactly those o's records name. Otherwise it also compares every
-// key of k against o's context.
+// then exactly those o's records name. Otherwise it also looks at the
+// dots of k that o's context holds (see dropSeenBy): each is held by o
+// too, or dropped; the first such join makes k's order of its dots, in a
+// pass over its store.
 func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	if k == o {
 		return false
@@ -1430,8 +1456,112 @@ func (k *Kernel[K, V]) dropDot(key K, x vclock.Dot) (K, bool) {
 }
 
 // dropSeenBy drops every dot of k that o has seen and does not hold,
-// adding the keys that lose all their dots to gone.
+// adding the keys that lose all their dots to gone. It looks only at the
+// dots of k within o's context, found in k's order of its dots (made
+// here, in one pass over the store, the first time a join needs it):
+// each is held by o too, or dropped, so that the work is within o's size
+// plus the dots dropped (each paid for by the insert that added it).
 func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
+	if scanSeen {
+		k.steps += k.m.len()
+		k.seenWork += k.m.len()
+		k.dropSeenByScan(o, gone)
+		return
+	}
+	if k.ix == nil {
+		k.ix = new(Index[K])
+	}
+	ord := k.ix.Order()
+	if ord == nil {
+		k.steps += k.m.len()
+		k.seenWork += k.m.len()
+		ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
+			for key, e := range k.m.all {
+				if e.single() {
+					note(e.rep(), e.seq(), key)
+					continue
+				}
+				for _, d := range k.more[key] {
+					note(k.repOf(d), d.Seq, key)
+				}
+			}
+		})
+		k.ix.SetOrder(ord)
+	}
+	type keyDot struct {
+		key K
+		d   vclock.Dot
+	}
+	var drop []keyDot
+	for rg := range o.ctx.Ranges() {
+		rep := k.repIndex(rg.Replica) // as view does: the join adds o's replicas anyway
+		k.steps++
+		ord.Range(rep, rg.Lo, rg.Hi, func(seq uint64, key K) bool {
+			k.steps++
+			k.seenWork++
+			e, ok := k.m.get(key)
+			if !ok {
+				return false // stale
+			}
+			d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+			if e.single() {
+				if e.rep() != rep || e.seq() != seq {
+					return false
+				}
+			} else if !k.holds(key, e, d) {
+				return false
+			}
+			if oe, inO := o.m.get(key); inO && o.holds(key, oe, d) {
+				return true
+			}
+			drop = append(drop, keyDot{key, d})
+			return false // dropped below
+		})
+	}
+	if len(drop) == 0 {
+		return
+	}
+	// The dots of one key go together, in one pass over its dots.
+	var many map[K][]vclock.Dot
+	for _, x := range drop {
+		e, _ := k.m.get(x.key)
+		if e.single() {
+			k.dropFrom(x.key, e, x.d)
+			gone[x.key] = struct{}{}
+			continue
+		}
+		if many == nil {
+			many = make(map[K][]vclock.Dot)
+		}
+		many[x.key] = append(many[x.key], x.d)
+	}
+	for key, ds := range many {
+		slices.SortFunc(ds, vclock.Dot.Compare)
+		e, _ := k.m.get(key)
+		if _, g := k.dropSorted(key, e, ds); g {
+			gone[key] = struct{}{}
+		}
+	}
+}
+
+// SeenWork returns how many keys and dots of k's store its joins have
+// looked at, since k was made, to find those the other side had seen and
+// dropped. It is for the tests that bound that work.
+func (k *Kernel[K, V]) SeenWork() int { return k.seenWork }
+
+// SetScanSeen makes every join find what the other side dropped by a
+// pass over its whole store (on), as it did before it kept an order of
+// its dots, or by that order (off, the default). It is for tests, which
+// must not run joins at the same time.
+func SetScanSeen(on bool) { scanSeen = on }
+
+// scanSeen makes dropSeenBy compare every key of k with o's context, as
+// it did before it used k's order of its dots. Tests set it, to hold the
+// two to the same result.
+var scanSeen = false
+
+// dropSeenByScan is dropSeenBy by a pass over every key of k.
+func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}) {
 	ov := k.view(&o.ctx)
 	for key, e := range k.m.all {
 		if e.single() {
@@ -1591,7 +1721,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						} else {
 							k.m.setAt(at, false, key, entry[V]{v: oe.v, d: w})
 						}
-						if k.ix == nil || k.ix.active { // else noteDot does nothing
+						if k.ix == nil || k.ix.hear { // else noteDot does nothing
 							k.noteDot(rep, seq, key)
 						}
 						switch {

@@ -399,9 +399,10 @@ func (o *Kernel[K, V]) CheckPart(kind PartKind) string {
 // keys and dots, its records and their dots, the runs of its context and
 // of its ghosts. Two costs may go beyond that. A removed part naming dots
 // that k's context holds (k had a state of its own before the catch-up
-// began, with dots the sender has since dropped) compares k's store with
-// it; a fresh receiver, or one whose dots the sender still holds, never
-// does. And a context part clears the runs of ghosts k holds within it,
+// began, with dots the sender has since dropped) drops the dots of k's
+// store it names, and the first such part makes k's order of its dots,
+// in a pass over the store; a fresh receiver, or one whose dots the
+// sender still holds, never does. And a context part clears the runs of ghosts k holds within it,
 // which are one per run of the part for a receiver that holds no ghosts
 // of other merges there. It reports whether the set of present keys
 // changed.
@@ -555,7 +556,6 @@ func (k *Kernel[K, V]) joinRemovedPart(o *Kernel[K, V]) (changed bool) {
 		return false
 	}
 	gone := make(map[K]struct{})
-	k.steps += k.m.len()
 	k.dropSeenBy(o, gone)
 	return len(gone) > 0
 }

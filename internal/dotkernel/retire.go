@@ -67,6 +67,9 @@ func (k *Kernel[K, V]) Retire(r vclock.Retirement) error {
 	if err := k.retireClash(r); err != nil {
 		return err
 	}
+	if k.ix != nil {
+		k.ix.SetOrder(nil) // it refers to dots by replica index: made again when needed
+	}
 	k.retireHorizon(r)
 	k.retireStore(r)
 	k.retireRecords(r)
