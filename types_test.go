@@ -38,6 +38,47 @@ type value struct {
 	Count int64
 }
 
+// content is what a region holds beyond what it shows: every object's
+// version and fingerprint. Two regions that saw the same updates hold the
+// same content; equal values alone can hide different histories (two
+// counters at one sum, a set that missed a remove of an element it never
+// held).
+type content struct {
+	Versions     [3]string
+	Fingerprints [3]uint64
+}
+
+func (g *region) content() content {
+	var c content
+	g.set.Read(func(s *orset.Set[string]) { c.Versions[0], c.Fingerprints[0] = s.Version().String(), s.Fingerprint() })
+	g.kv.Read(func(m *lwwmap.Map[string, string]) {
+		c.Versions[1], c.Fingerprints[1] = m.Version().String(), m.Fingerprint()
+	})
+	g.count.Read(func(p *counter.PN) { c.Versions[2], c.Fingerprints[2] = p.Version().String(), p.Fingerprint() })
+	return c
+}
+
+// checkNoDivergence fails the test if any region counted a divergence
+// (equal versions with different content), a refused retirement or a
+// ledger conflict: each means that replicas named or held data
+// differently, which no fault of the network can cause.
+func checkNoDivergence(rt *rapid.T, regions map[crdt.ReplicaID]*region) {
+	for id, g := range regions {
+		st := g.r.Stats()
+		if st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+			rt.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
+		}
+		for _, p := range st.Peers {
+			if p.Divergences != 0 {
+				for id2, g2 := range regions {
+					rt.Logf("%s: %+v %+v", id2, g2.value(), g2.content())
+				}
+				rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
 func (g *region) value() value {
 	var v value
 	g.set.Read(func(s *orset.Set[string]) { v.Set = slices.Sorted(s.All()) })
@@ -271,12 +312,13 @@ func TestEngineModel(t *testing.T) {
 				want = regions[ids[0]].value()
 			}
 			done, differ, busy := true, false, false
+			first := regions[ids[0]].content()
 			for _, id := range ids {
 				v := regions[id].value()
 				if !cmp.Equal(v, want) {
 					done = false
 				}
-				if !cmp.Equal(v, regions[ids[0]].value()) {
+				if !cmp.Equal(v, regions[ids[0]].value()) || regions[id].content() != first {
 					differ = true
 				}
 				for _, p := range regions[id].r.Stats().Peers {
@@ -286,9 +328,13 @@ func TestEngineModel(t *testing.T) {
 				}
 			}
 			if differ && !busy && net.Pending() == 0 {
+				for _, id := range ids {
+					rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
+				}
 				rt.Fatalf("regions differ while every peer shows nothing pending and no catch-up awaited")
 			}
-			if done {
+			if done && !differ && !busy {
+				checkNoDivergence(rt, regions)
 				if got := net.Stats().Largest; got > maxMsg {
 					rt.Fatalf("a message of %d bytes was sent; MaxMessageBytes is %d", got, maxMsg)
 				}
