@@ -293,9 +293,14 @@ func encode(t tb, k *kern) []byte {
 	return b
 }
 
+// decode reads a state as the OR-Set's and OR-Map's decoders do: Decode,
+// then the check that the message's replica table is the context's
+// replicas (a table naming a replica nothing else names decodes, and
+// would re-encode without it).
 func decode(b []byte) (*kern, error) {
 	r := codec.NewReader(b, codec.KindSet, codec.Limits{})
 	k := Decode(r, getString, (func(*codec.Reader) unit)(nil))
+	k.CheckContextTable(r)
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
