@@ -197,7 +197,7 @@ func TestAdversarialPeer(t *testing.T) {
 		net.Loss = 0
 		agree := func() bool {
 			for _, id := range ids[1:] {
-				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) {
+				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) || regions[id].content() != regions[ids[0]].content() {
 					return false
 				}
 			}
@@ -211,9 +211,18 @@ func TestAdversarialPeer(t *testing.T) {
 		}
 		if !agree() {
 			for _, id := range ids {
-				rt.Logf("%s: %+v", id, regions[id].value())
+				rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
 			}
 			rt.Fatal("the honest regions did not converge")
+		}
+		// Nothing evil sends makes two honest regions hold different data
+		// at one version.
+		for _, id := range ids {
+			for _, p := range regions[id].r.Stats().Peers {
+				if p.Peer != "evil" && p.Divergences != 0 {
+					rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+				}
+			}
 		}
 		final := regions[ids[0]].value()
 		elems, kv := final.Set, final.KV

@@ -41,4 +41,9 @@ var (
 	_ crdt.GarbageReporter = (*orset.Set[string])(nil)
 	_ crdt.GarbageReporter = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.GarbageReporter = (*lwwmap.Map[string, string])(nil)
+
+	_ crdt.GapReporter = (*orset.Set[string])(nil)
+	_ crdt.GapReporter = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.GapReporter = (*lwwmap.Map[string, string])(nil)
+	_ crdt.GapReporter = (*register.MV[string])(nil)
 )

@@ -2,7 +2,9 @@ package crdt_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,13 +45,15 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var now atomic.Int64
 		now.Store(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).UnixNano())
-		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		seed := rapid.Uint64().Draw(rt, "seed")
+		net := memnet.New(seed)
 		net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
 		net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
 		net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
+		var starts uint64 // epochs drawn from the seed, so that a failure replays
 		var ids []crdt.ReplicaID
 		for i := range n {
 			ids = append(ids, crdt.ReplicaID(fmt.Sprintf("region-%d", i)))
@@ -64,7 +68,12 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		regions := map[crdt.ReplicaID]*region{}
 		start := func(id crdt.ReplicaID, snap []byte) {
 			clk := clock.New(clock.WithSource(now.Load))
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30})
+			starts++
+			var key [32]byte
+			binary.LittleEndian.PutUint64(key[:], seed)
+			binary.LittleEndian.PutUint64(key[8:], starts)
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30,
+				Entropy: rand.NewChaCha8(key)})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -175,23 +184,76 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			}
 			return fps
 		}
+		converged := false
 		for range 300 {
 			done := len(fingerprints()) == 1
+			busy := false
 			for _, id := range ids {
 				if !cmp.Equal(read(id), want) {
 					done = false
 				}
+				for _, p := range regions[id].r.Stats().Peers {
+					if p.PendingOps != 0 || p.AwaitingCatchUp {
+						busy = true
+					}
+				}
 			}
-			if done {
-				return
+			if !done && !busy && net.Pending() == 0 && len(fingerprints()) > 1 {
+				rt.Logf("fingerprints %v", fingerprints())
+				rt.Fatalf("regions differ while every peer shows nothing pending and no catch-up awaited")
+			}
+			if done && !busy {
+				converged = true
+				break
 			}
 			round()
 		}
-		rt.Logf("fingerprints %v", fingerprints())
-		for _, id := range ids {
-			rt.Logf("%s: %s", id, cmp.Diff(want, read(id)))
+		if !converged {
+			rt.Logf("fingerprints %v", fingerprints())
+			for _, id := range ids {
+				rt.Logf("%s: %s", id, cmp.Diff(want, read(id)))
+			}
+			rt.Fatalf("no convergence on the reference after 300 rounds (last receive error: %v)", net.LastError())
 		}
-		rt.Fatalf("no convergence on the reference after 300 rounds (last receive error: %v)", net.LastError())
+		// Then every finished writer (a restart's) is retired, which
+		// renames dots throughout the nested maps and nothing else.
+		finished := func() (out []crdt.ReplicaID) {
+			for _, id := range ids {
+				regions[id].h.Read(func(m *carts) {
+					for w := range m.Version().All() {
+						if !w.IsRetired() && w != regions[w.Name()].r.Writer() {
+							out = append(out, w)
+						}
+					}
+				})
+			}
+			return out
+		}
+		for i := 0; len(finished()) > 0; i++ {
+			if i == 3000 {
+				rt.Fatalf("finished writers %v still named after %d rounds", finished(), i)
+			}
+			round()
+		}
+		if len(fingerprints()) != 1 {
+			rt.Fatalf("after retirement, fingerprints %v", fingerprints())
+		}
+		// Restarts from snapshots leave regions behind, never holding
+		// other data at the same version.
+		for _, id := range ids {
+			if v := read(id); !cmp.Equal(v, want) {
+				rt.Fatalf("%s after retirement: %s", id, cmp.Diff(want, v))
+			}
+			st := regions[id].r.Stats()
+			if st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+				rt.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
+			}
+			for _, p := range st.Peers {
+				if p.Divergences != 0 {
+					rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+				}
+			}
+		}
 	})
 }
 

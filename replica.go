@@ -152,6 +152,19 @@ type Fingerprinter interface {
 	Fingerprint() uint64
 }
 
+// GapReporter is an optional interface of a [Fingerprinter] whose version
+// (see [DeltaObject]) counts only the updates received without gaps, while
+// it may also hold updates received past a gap (after a restart from an
+// older snapshot, say, until a catch-up fills it). Two replicas at one
+// version may then hold different content without having diverged.
+// HasGaps reports whether the object holds any update its version leaves
+// out; the engine neither sends the fingerprint of such an object in its
+// digests nor compares a peer's with it. The OR-Set, the OR-Map, the
+// LWW-map and the multi-value register implement it.
+type GapReporter interface {
+	HasGaps() bool
+}
+
 // ConflictReporter is an optional interface of an [Object] that can report
 // writes its conflict rule discards for concurrent ones. When
 // Config.OnConflict is set, [Register] hands the object a hook, and the

@@ -665,6 +665,28 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		}
 		due = true
 	}
+	// Answers before proposals: a promise or an acceptance goes once (its
+	// proposer asks again only every RetransmitTicks), while proposals
+	// ride on every message. Were proposals first, two replicas proposing
+	// at once, with room for one proposal and no more, would each crowd
+	// out the promise the other waits for, every time: neither retirement
+	// would ever be agreed. A promise that does not fit waits for the
+	// next message.
+	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
+		sec.Promises = append(sec.Promises, *p.retPromises[name])
+		if !fits() {
+			sec.Promises = sec.Promises[:len(sec.Promises)-1]
+			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
+			continue
+		}
+		delete(p.retPromises, name)
+		due = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.retAccepted)) {
+		sec.Accepteds = append(sec.Accepteds, p.retAccepted[name])
+		due = true
+	}
+	p.retAccepted = nil
 	// Proposals ride on every message, and make one every
 	// RetransmitTicks while the peer has not answered.
 	for _, name := range slices.Sorted(maps.Keys(l.props)) {
@@ -689,20 +711,6 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 			break
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
-		sec.Promises = append(sec.Promises, *p.retPromises[name])
-		if !fits() {
-			sec.Promises = sec.Promises[:len(sec.Promises)-1]
-			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
-		}
-		due = true
-	}
-	p.retPromises = nil
-	for _, name := range slices.Sorted(maps.Keys(p.retAccepted)) {
-		sec.Accepteds = append(sec.Accepteds, p.retAccepted[name])
-		due = true
-	}
-	p.retAccepted = nil
 	if sec.Sum != 0 || !sec.onlyLens() {
 		env.Retire = sec
 	}

@@ -123,9 +123,10 @@ type PeerStats struct {
 	StatesFailed uint64
 	// Divergences counts the objects that the peer's digests showed at this
 	// replica's version with different content (see [Fingerprinter]):
-	// replicas that saw the same updates yet hold different data. It
-	// should stay zero; each one is logged, and answered with the object's
-	// whole state.
+	// replicas that saw the same updates yet hold different data. Objects
+	// holding updates past a gap, which their versions leave out, are not
+	// compared (see [GapReporter]). It should stay zero; each one is
+	// logged, and answered with the object's whole state.
 	Divergences uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this

@@ -712,7 +712,7 @@ func (r *Replica) digest() []digestEntry {
 	d := make([]digestEntry, 0, len(names))
 	for _, name := range names {
 		e := digestEntry{Object: name}
-		if f, ok := r.objects[name].(Fingerprinter); ok {
+		if f, ok := r.objects[name].(Fingerprinter); ok && !hasGaps(r.objects[name]) {
 			e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
 		}
 		if dobj, ok := r.objects[name].(DeltaObject); ok {
@@ -1480,8 +1480,9 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 }
 
 // compareFingerprints checks the peer's digest against this replica's
-// objects: an object at the same version on both sides must have the same
-// content. If the fingerprints differ, the replicas have diverged (a bug,
+// objects: an object at the same version on both sides, with no updates
+// past a gap on either (see [GapReporter]; a peer sends no fingerprint of
+// an object with gaps), must have the same content. If the fingerprints differ, the replicas have diverged (a bug,
 // a corruption that got past the checksums, or one change made twice under
 // one identity): the divergence is counted and logged, and the peer's next
 // catch-up carries the object's whole state, so that whatever a merge can
@@ -1497,8 +1498,8 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		}
 		f, isF := obj.(Fingerprinter)
 		dobj, isD := obj.(DeltaObject)
-		if !isF || !isD {
-			continue
+		if !isF || !isD || hasGaps(obj) {
+			continue // with gaps, equal versions may hold different content
 		}
 		mine := f.Fingerprint()
 		if mine == d.Fingerprint {
@@ -1516,6 +1517,13 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
 			"fingerprint", mine, "peer_fingerprint", d.Fingerprint)
 	}
+}
+
+// hasGaps reports whether obj holds updates its version leaves out (see
+// [GapReporter]).
+func hasGaps(obj Object) bool {
+	g, ok := obj.(GapReporter)
+	return ok && g.HasGaps()
 }
 
 // applyFrom applies an op received from a peer, through ApplyBinaryFrom

@@ -160,6 +160,12 @@ func (s *gset) Fingerprint() uint64 {
 
 var _ crdt.Fingerprinter = (*gset)(nil)
 
+// HasGaps reports whether the set holds adds past a gap in their writer's
+// sequence, which its version leaves out.
+func (s *gset) HasGaps() bool { return !s.ctx.IsCompact() }
+
+var _ crdt.GapReporter = (*gset)(nil)
+
 // ChunksBinary cuts the set's state (version nil) or delta into parts of
 // at most max bytes: runs of elements, each with a context of just their
 // dots (a grow-only set has no removal to hide), then the rest of the

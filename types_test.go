@@ -2,8 +2,10 @@ package crdt_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
@@ -36,6 +39,98 @@ type value struct {
 	Set   []string
 	KV    map[string]string
 	Count int64
+}
+
+// content is what a region holds beyond what it shows: every object's
+// version and fingerprint. Two regions that saw the same updates hold the
+// same content; equal values alone can hide different histories (two
+// counters at one sum, a set that missed a remove of an element it never
+// held).
+type content struct {
+	Versions     [3]string
+	Fingerprints [3]uint64
+}
+
+func (g *region) content() content {
+	var c content
+	g.set.Read(func(s *orset.Set[string]) { c.Versions[0], c.Fingerprints[0] = s.Version().String(), s.Fingerprint() })
+	g.kv.Read(func(m *lwwmap.Map[string, string]) {
+		c.Versions[1], c.Fingerprints[1] = m.Version().String(), m.Fingerprint()
+	})
+	g.count.Read(func(p *counter.PN) { c.Versions[2], c.Fingerprints[2] = p.Version().String(), p.Fingerprint() })
+	return c
+}
+
+// checkNoDivergence fails the test if any region counted a divergence
+// (equal versions with different content), a refused retirement or a
+// ledger conflict: each means that replicas named or held data
+// differently, which no fault of the network can cause.
+func checkNoDivergence(rt *rapid.T, regions map[crdt.ReplicaID]*region) {
+	for id, g := range regions {
+		st := g.r.Stats()
+		if st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+			rt.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
+		}
+		for _, p := range st.Peers {
+			if p.Divergences != 0 {
+				for id2, g2 := range regions {
+					rt.Logf("%s: %+v %+v", id2, g2.value(), g2.content())
+				}
+				rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
+// writers lists the writers that g's objects' versions name.
+func (g *region) writers() []crdt.ReplicaID {
+	var out []crdt.ReplicaID
+	add := func(v vclock.Clock) {
+		for w := range v.All() {
+			out = append(out, w)
+		}
+	}
+	g.set.Read(func(s *orset.Set[string]) { add(s.Version()) })
+	g.kv.Read(func(m *lwwmap.Map[string, string]) { add(m.Version()) })
+	g.count.Read(func(p *counter.PN) { add(p.Version()) })
+	return out
+}
+
+// settleRetired runs rounds until no region's versions name a finished
+// writer (one of a run that ended: a restart's), then checks that every
+// region still shows want and holds the same content as the others, and
+// that none counted a divergence or a refused retirement: renaming the
+// writers of every object changes nothing but their names.
+func settleRetired(rt *rapid.T, regions map[crdt.ReplicaID]*region, ids []crdt.ReplicaID, want value, round func()) {
+	retired := func() bool {
+		for _, id := range ids {
+			for _, w := range regions[id].writers() {
+				if !w.IsRetired() && w != regions[w.Name()].r.Writer() {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for i := 0; !retired(); i++ {
+		if i == 3000 {
+			for _, id := range ids {
+				rt.Logf("%s: writer %s, versions name %v; stats %+v", id, regions[id].r.Writer(), regions[id].writers(), regions[id].r.Stats())
+			}
+			rt.Fatalf("finished writers still named after %d rounds", i)
+		}
+		round()
+	}
+	first := regions[ids[0]].content()
+	for _, id := range ids {
+		if v := regions[id].value(); !cmp.Equal(v, want) {
+			rt.Fatalf("%s after retirement: %s", id, cmp.Diff(want, v))
+		}
+		if c := regions[id].content(); c != first {
+			rt.Fatalf("after retirement, %s holds %+v, %s %+v", id, c, ids[0], first)
+		}
+	}
+	checkNoDivergence(rt, regions)
 }
 
 func (g *region) value() value {
@@ -67,12 +162,15 @@ func TestEngineModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var now atomic.Int64
 		now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
-		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		seed := rapid.Uint64().Draw(rt, "seed")
+		net := memnet.New(seed)
 		net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
 		net.Duplicate = rapid.Float64Range(0, 0.3).Draw(rt, "dup")
 		net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
 		net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
+		// Epochs drawn from the seed, so that a failure replays.
+		var starts uint64
 		// With accidents, a region may come back from an empty disk or an
 		// older snapshot, losing writes no other region held: the regions
 		// must then agree with each other, and the reference no longer
@@ -102,7 +200,12 @@ func TestEngineModel(t *testing.T) {
 			if bcast {
 				tr = net.BroadcastTransport(id)
 			}
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30, MaxMessageBytes: maxMsg})
+			starts++
+			var key [32]byte
+			binary.LittleEndian.PutUint64(key[:], seed)
+			binary.LittleEndian.PutUint64(key[8:], starts)
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30, MaxMessageBytes: maxMsg,
+				Entropy: rand.NewChaCha8(key)})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -145,6 +248,7 @@ func TestEngineModel(t *testing.T) {
 			now.Add(int64(5 * time.Millisecond))
 		}
 
+		var sum int64 // every acknowledged delta, added up
 		elem := rapid.SampledFrom([]string{"a" + pad, "b" + pad, "c" + pad, "d" + pad, "e" + pad, "f" + pad})
 		pick := rapid.SampledFrom(ids)
 		for range rapid.IntRange(1, 80).Draw(rt, "steps") {
@@ -201,6 +305,7 @@ func TestEngineModel(t *testing.T) {
 							op, err := c.Add(1)
 							if err == nil {
 								err = ref.count.Apply(op)
+								sum++
 							}
 							return op, err
 						})
@@ -226,6 +331,7 @@ func TestEngineModel(t *testing.T) {
 					op, err := c.Add(d)
 					if err == nil {
 						err = ref.count.Apply(op)
+						sum += d
 					}
 					return op, err
 				})
@@ -266,17 +372,22 @@ func TestEngineModel(t *testing.T) {
 		net.HealAll()
 		net.Loss, net.Duplicate, net.Corrupt = 0, 0, 0
 		want := ref.value()
+		// The counter's model needs no CRDT at all: the sum of the deltas.
+		if want.Count != sum {
+			rt.Fatalf("the reference counter shows %d; the deltas add up to %d", want.Count, sum)
+		}
 		for i := range 300 {
 			if hadAccident {
 				want = regions[ids[0]].value()
 			}
 			done, differ, busy := true, false, false
+			first := regions[ids[0]].content()
 			for _, id := range ids {
 				v := regions[id].value()
 				if !cmp.Equal(v, want) {
 					done = false
 				}
-				if !cmp.Equal(v, regions[ids[0]].value()) {
+				if !cmp.Equal(v, regions[ids[0]].value()) || regions[id].content() != first {
 					differ = true
 				}
 				for _, p := range regions[id].r.Stats().Peers {
@@ -286,9 +397,13 @@ func TestEngineModel(t *testing.T) {
 				}
 			}
 			if differ && !busy && net.Pending() == 0 {
+				for _, id := range ids {
+					rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
+				}
 				rt.Fatalf("regions differ while every peer shows nothing pending and no catch-up awaited")
 			}
-			if done {
+			if done && !differ && !busy {
+				checkNoDivergence(rt, regions)
 				if got := net.Stats().Largest; got > maxMsg {
 					rt.Fatalf("a message of %d bytes was sent; MaxMessageBytes is %d", got, maxMsg)
 				}
@@ -297,6 +412,7 @@ func TestEngineModel(t *testing.T) {
 						rt.Fatalf("%s made %d messages over MaxMessageBytes", id, n)
 					}
 				}
+				settleRetired(rt, regions, ids, want, round)
 				return
 			}
 			round()

@@ -1513,6 +1513,13 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
 
+// HasGaps reports whether the map holds writes that its [Map.Version]
+// leaves out, received past a gap in their writer's sequence (as after a
+// restart from an older snapshot). Two maps at one version hold the same
+// content, and so the same [Map.Fingerprint], only if neither has gaps;
+// the replication engine compares fingerprints only then.
+func (m *Map[K, V]) HasGaps() bool { return !m.ctx.IsCompact() }
+
 // SetLimits sets the limits the decoding methods of m apply to their input
 // ([Map.UnmarshalBinary], [Map.MergeBinary], [Map.ApplyBinary],
 // [Map.ApplyBinaryFrom], [Map.CollectBinary], and the version given to

@@ -109,3 +109,11 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // differs almost surely do not. It is kept up to date by every change and
 // costs nothing to read.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.readTop("Fingerprint").k.Fingerprint() }
+
+// HasGaps reports whether the map holds writes or deletes that its
+// [Map.Version] leaves out, received past a gap in their writer's
+// sequence (as after a restart from an older snapshot). Two maps at one
+// version hold the same content, and so the same [Map.Fingerprint], only
+// if neither has gaps; the replication engine compares fingerprints only
+// then.
+func (m *Map[K, V]) HasGaps() bool { return m.readTop("HasGaps").k.HasGaps() }

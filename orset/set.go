@@ -413,4 +413,12 @@ func (s *Set[E]) Equal(o *Set[E]) bool {
 // and costs nothing to read.
 func (s *Set[E]) Fingerprint() uint64 { return s.k.Fingerprint() }
 
+// HasGaps reports whether the set holds adds or removes that its
+// [Set.Version] leaves out, received past a gap in their writer's
+// sequence (as after a restart from an older snapshot). Two sets at one
+// version hold the same content, and so the same [Set.Fingerprint], only
+// if neither has gaps; the replication engine compares fingerprints only
+// then.
+func (s *Set[E]) HasGaps() bool { return s.k.HasGaps() }
+
 func (s *Set[E]) isEmpty() bool { return s.k.Len() == 0 && s.k.Context().IsEmpty() }

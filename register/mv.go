@@ -364,6 +364,14 @@ func (m *MV[T]) Retire(r vclock.Retirement) error {
 // every change, and costs nothing to read.
 func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
 
+// HasGaps reports whether the register holds writes that its
+// [MV.Version] leaves out, received past a gap in their writer's sequence
+// (as after a restart from an older snapshot). Two registers at one
+// version hold the same content, and so the same [MV.Fingerprint], only
+// if neither has gaps; the replication engine compares fingerprints only
+// then.
+func (m *MV[T]) HasGaps() bool { return m.k.HasGaps() }
+
 // Clone returns an independent copy of m with the same replica ID. Values
 // are copied as Go assigns them: memory they refer to is shared.
 //

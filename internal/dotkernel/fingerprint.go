@@ -90,6 +90,13 @@ func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
 // It is kept up to date by every change, and costs nothing to read.
 func (k *Kernel[K, V]) Fingerprint() uint64 { return k.fp }
 
+// HasGaps reports whether the kernel holds events its version leaves out:
+// dots in the context past a gap, or ghosts (see [Kernel.Version]). Two
+// kernels at one version may then hold different stores without having
+// diverged, and their fingerprints say nothing. It costs a look at each
+// replica's entry of the context.
+func (k *Kernel[K, V]) HasGaps() bool { return !k.ghosts.isEmpty() || !k.ctx.IsCompact() }
+
 // ScanFingerprint computes the fingerprint from the store, for tests
 // that check the one kept up to date.
 func (k *Kernel[K, V]) ScanFingerprint() uint64 {
