@@ -60,6 +60,10 @@ func TestGapIsNoDivergence(t *testing.T) {
 		sets[id].Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
 		return out
 	}
+	// b holds w's second add without its first: a gap, which Stats shows.
+	if b, c := rs["b"].Stats().Uncompared, rs["c"].Stats().Uncompared; b != 1 || c != 0 {
+		t.Fatalf("Uncompared before replicating: b %d, c %d; want 1 and 0", b, c)
+	}
 	for range 20 {
 		for _, id := range ids {
 			_ = rs[id].Tick(ctx)
@@ -70,6 +74,9 @@ func TestGapIsNoDivergence(t *testing.T) {
 	for _, id := range ids {
 		if got := elems(id); !slices.Equal(got, []string{"y"}) {
 			t.Fatalf("%s holds %v, want [y]", id, got)
+		}
+		if n := rs[id].Stats().Uncompared; n != 1 {
+			t.Fatalf("%s: Uncompared %d, want 1: its set holds a write past a gap", id, n)
 		}
 		for _, p := range rs[id].Stats().Peers {
 			if p.Divergences != 0 {

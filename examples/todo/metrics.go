@@ -34,6 +34,7 @@ type metrics struct {
 	fullStates, deltaStates                                *prometheus.Desc
 	divergences, awaitingCatchUp                           *prometheus.Desc
 	gcPending, gcCollected                                 *prometheus.Desc
+	uncompared                                             *prometheus.Desc
 
 	refused *prometheus.Desc
 }
@@ -84,6 +85,8 @@ func newMetrics(rg *region) *metrics {
 			"Delete records (removed to-dos' set records and title and done markers) held until every region has them in a saved snapshot. Does not fall while a peer is away; it falls once every region saved a snapshot holding the deletes."),
 		gcCollected: desc("crdt_gc_collected_total",
 			"Delete records discarded because every region had them in a saved snapshot, since the region started."),
+		uncompared: desc("crdt_uncompared_objects",
+			"Replicated objects whose content cannot be compared with the peers' now, because they hold updates past a gap (after a restart from an older state, or a lossy spell) that their versions leave out: a divergence of theirs would not show in crdt_divergences_total until the gap fills. Should fall back to 0."),
 
 		refused: desc("crdt_replication_refused_total",
 			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials) and "unknown_sender" (not a peer) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
@@ -98,7 +101,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.lagMax, m.lagMin, m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
-		m.divergences, m.awaitingCatchUp, m.gcPending, m.gcCollected, m.refused,
+		m.divergences, m.awaitingCatchUp, m.gcPending, m.gcCollected, m.uncompared, m.refused,
 	} {
 		ch <- d
 	}
@@ -124,6 +127,7 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	counter(m.broadcasts, st.Broadcasts)
 	gauge(m.gcPending, float64(st.GCPending))
 	counter(m.gcCollected, st.GCCollected)
+	gauge(m.uncompared, float64(st.Uncompared))
 	if len(st.Peers) > 0 {
 		lo, hi := st.Peers[0].Lag, st.Peers[0].Lag
 		for _, p := range st.Peers[1:] {
