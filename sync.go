@@ -1516,8 +1516,8 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 // peer now holds at a version below them may lack metadata this replica
 // has collected since (a delete marker, a record of a removal), which no
 // delta since its version carries, so its next catch-up carries the
-// object's whole state. A version that covers them again settles the
-// object. The caller holds r.mu.
+// object's whole state. A version that covers them again, as far as this
+// replica has seen, settles the object. The caller holds r.mu.
 func (r *Replica) compareReported(p *peer, digest []digestEntry) {
 	if len(p.reported) == 0 {
 		return
@@ -1527,15 +1527,28 @@ func (r *Replica) compareReported(p *peer, digest []digestEntry) {
 		if !ok || d.Version == nil {
 			continue
 		}
-		if _, isC := r.objects[d.Object].(Collector); !isC {
+		c, isC := r.objects[d.Object].(Collector)
+		if !isC {
 			delete(p.reported, d.Object)
 			continue
 		}
 		was, err := vclock.UnmarshalClock(old, r.limit)
+		var mine []byte
+		if err == nil {
+			mine, err = c.VersionBinary()
+		}
+		var own vclock.Clock
+		if err == nil {
+			own, err = vclock.UnmarshalClock(mine, r.limit)
+		}
 		if err != nil {
 			delete(p.reported, d.Object) // nothing to judge by
 			continue
 		}
+		// Only what this replica has seen can have been collected
+		// here: writes the peer lost that no one else holds must not
+		// keep its catch-ups whole for good.
+		was.Meet(own)
 		now, err := vclock.UnmarshalClock(d.Version, r.limit)
 		if err != nil {
 			continue // the catch-up refuses it
