@@ -44,8 +44,12 @@ type DeltaObject interface {
 // that of the last snapshot it saved with [Replica.SaveSnapshot] (its
 // current one if it never takes snapshots), so no crash can take the peer
 // back before it; the versions arrive with
-// the digests of anti-entropy rounds. The engine assumes a full mesh: every
-// replica is a peer of every other.
+// the digests of anti-entropy rounds. A peer that comes back below them all
+// the same (restored from an older backup) may lack what was collected,
+// which no delta since its version carries: until its version covers them
+// again, as far as this replica has seen, its catch-ups carry the whole
+// state of such objects. The engine assumes a full mesh: every replica is
+// a peer of every other.
 type Collector interface {
 	DeltaObject
 	// CollectBinary takes the encoded durable versions of the object at

@@ -612,7 +612,7 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	for _, p := range r.peers {
 		p.out, p.frozen = nil, nil
 		p.theirDig, p.hasTheir = nil, false
-		p.versions = nil
+		p.versions, p.reported = nil, nil
 		p.awaitDig, p.catchUpSent = true, 0
 	}
 	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)

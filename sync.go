@@ -42,6 +42,13 @@ type peer struct {
 	theirDig []digestEntry
 	hasTheir bool              // theirDig is set: send catch-up states
 	versions map[string][]byte // the peer's durable object versions, from its last digest
+	// reported holds durable versions the peer reported before it
+	// restarted, that its digests since have not shown it back at: it may
+	// have come back from an older backup, after this replica collected
+	// metadata (see Collector) on the strength of them. A delta since its
+	// version would leave out what was collected; those objects get whole
+	// states until its version covers them again.
+	reported map[string][]byte
 	// behindSince is, while the peer lacks ops that have left the log, the
 	// physical time of the oldest of them known (see PeerStats.Lag).
 	behindSince int64
@@ -1162,6 +1169,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// vclock.Writer), so the data of any run is safe to merge.
 		first := p.rinc == 0
 		p.switchIncarnation(env.Incarnation)
+		for name, v := range p.versions {
+			if p.reported == nil {
+				p.reported = make(map[string][]byte, len(p.versions))
+			}
+			p.reported[name] = v
+		}
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
 		// delta computed from it would leave out what it lost.
@@ -1298,6 +1311,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			}
 		}
 		r.compareFingerprints(p, env.Digest)
+		r.compareReported(p, env.Digest)
 		r.collect()
 	}
 
@@ -1516,6 +1530,59 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		p.diverged[d.Object] = true
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
 			"fingerprint", mine, "peer_fingerprint", d.Fingerprint)
+	}
+}
+
+// compareReported checks the peer's digest against the durable versions
+// it reported before it last restarted (see peer.reported): an object the
+// peer now holds at a version below them may lack metadata this replica
+// has collected since (a delete marker, a record of a removal), which no
+// delta since its version carries, so its next catch-up carries the
+// object's whole state. A version that covers them again, as far as this
+// replica has seen, settles the object. The caller holds r.mu.
+func (r *Replica) compareReported(p *peer, digest []digestEntry) {
+	if len(p.reported) == 0 {
+		return
+	}
+	for _, d := range digest {
+		old, ok := p.reported[d.Object]
+		if !ok || d.Version == nil {
+			continue
+		}
+		c, isC := r.objects[d.Object].(Collector)
+		if !isC {
+			delete(p.reported, d.Object)
+			continue
+		}
+		was, err := vclock.UnmarshalClock(old, r.limit)
+		var mine []byte
+		if err == nil {
+			mine, err = c.VersionBinary()
+		}
+		var own vclock.Clock
+		if err == nil {
+			own, err = vclock.UnmarshalClock(mine, r.limit)
+		}
+		if err != nil {
+			delete(p.reported, d.Object) // nothing to judge by
+			continue
+		}
+		// Only what this replica has seen can have been collected
+		// here: writes the peer lost that no one else holds must not
+		// keep its catch-ups whole for good.
+		was.Meet(own)
+		now, err := vclock.UnmarshalClock(d.Version, r.limit)
+		if err != nil {
+			continue // the catch-up refuses it
+		}
+		if was.LessOrEqual(now) {
+			delete(p.reported, d.Object)
+			continue
+		}
+		if p.diverged == nil {
+			p.diverged = map[string]bool{}
+		}
+		p.diverged[d.Object] = true
 	}
 }
 
