@@ -49,7 +49,9 @@ func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, o
 // removed, nor makes the receiver take a removal for seen before the
 // removal's effect is merged. parts[ordered:] must each be merged only
 // after every part before it; the others, in any order, first. An element
-// whose dots do not fit in max bytes on their own makes it fail.
+// added at several replicas, whose dots do not fit in max bytes together,
+// has them spread over several parts; an element that does not fit with
+// one dot, or a removal record that does not fit alone, makes it fail.
 //
 // Like the other reading methods, it may run at the same time as other
 // readers.

@@ -3,11 +3,13 @@ package orset
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // TestPartsMergeLikeTheWhole checks that a state or delta cut into parts
@@ -45,8 +47,8 @@ func TestPartsMergeLikeTheWhole(t *testing.T) {
 		}
 		parts, ordered, err := sender.ChunksBinary(version, budget)
 		for errors.Is(err, dotkernel.ErrPartTooLarge) {
-			// One key with its dots (one per replica at most), or one drop
-			// record, does not fit a part this small. That happens only for
+			// One key with one dot, or one drop record, does not fit a
+			// part this small. That happens only for
 			// the smallest budgets: such a part takes about 50 bytes here
 			// (in 20,000 cases, refused only at budgets of 48 and 49).
 			if budget >= 100 {
@@ -145,5 +147,66 @@ func TestPartRefusedWhole(t *testing.T) {
 			t.Errorf("bad part %d accepted", i)
 		}
 		requireEqual(t, r, before, "after a refused part")
+	}
+}
+
+// TestPartsSplitAKeysDots checks that an element added concurrently at
+// several replicas, whose dots together do not fit a part but each does,
+// is cut into parts (its dots spread over several) rather than refused,
+// and that the parts, in any order of the store parts, merge into what
+// the whole merges into, at an empty receiver and at one that holds some
+// of the dots.
+func TestPartsSplitAKeysDots(t *testing.T) {
+	long := "e" + strings.Repeat("-", 149)
+	var sets []*Set[string]
+	for _, id := range []string{"region-0", "region-1", "region-2", "region-3"} {
+		s := New[string](vclock.ReplicaID(id))
+		if err := s.Add(long).Err(); err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, s)
+	}
+	sender := New[string]("region-0")
+	for _, s := range sets {
+		sender.Merge(s)
+	}
+	if err := sender.Add("short").Err(); err != nil {
+		t.Fatal(err)
+	}
+	whole := mustMarshal(t, sender)
+	const budget = 300 // one dot of the element fits, its four dots do not
+	if len(whole) <= budget {
+		t.Fatalf("the whole takes %d bytes, within %d", len(whole), budget)
+	}
+	parts, ordered, err := sender.ChunksBinary(nil, budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ordered < 2 {
+		t.Fatalf("%d store parts, want the element's dots in several", ordered)
+	}
+	for _, p := range parts {
+		if len(p) > budget {
+			t.Fatalf("part of %d bytes, budget %d", len(p), budget)
+		}
+	}
+	for _, before := range []*Set[string]{New[string]("region-9"), sets[1].Clone()} {
+		want := before.Clone()
+		if _, err := want.MergeBinary(whole); err != nil {
+			t.Fatal(err)
+		}
+		for _, reverse := range []bool{false, true} {
+			got := before.Clone()
+			store := slices.Clone(parts[:ordered])
+			if reverse {
+				slices.Reverse(store)
+			}
+			for _, p := range append(store, parts[ordered:]...) {
+				if _, err := got.MergeChunkBinary(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			requireEqual(t, got, want, "merged parts")
+		}
 	}
 }

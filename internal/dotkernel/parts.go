@@ -64,8 +64,9 @@ const (
 // Valid reports whether p is one of the kinds of parts.
 func (p PartKind) Valid() bool { return p >= PartStore && p <= PartContext }
 
-// ErrPartTooLarge is returned by [Kernel.Split] when one key, with its
-// dots, or one drop record does not fit a part on its own.
+// ErrPartTooLarge is returned by [Kernel.Split] when one key with one of
+// its dots, or one drop record, does not fit a part on its own (a key
+// whose dots do not fit together has them spread over several parts).
 var ErrPartTooLarge = errors.New("a key or drop record larger than a part")
 
 // Part is one part of a split kernel.
@@ -153,7 +154,25 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 		emitted = append(emitted, n)
 		if n > budget {
 			if len(group) == 1 {
-				return ErrPartTooLarge
+				// One key whose dots do not fit together: its dots go
+				// in several parts, each the key with some of its dots
+				// and a context of exactly those dots. The key with all
+				// its dots is the join of these (none has seen the
+				// others' dots), and each is safe alone like any store
+				// part.
+				it := group[0]
+				if len(it.more) < 2 {
+					return ErrPartTooLarge
+				}
+				half := func(ds []vclock.Dot) []keyDots {
+					x := keyDots{key: it.key, v: it.v, rep: k.repOf(ds[0]), first: ds[0]}
+					if len(ds) > 1 {
+						x.more = ds
+					}
+					return []keyDots{x}
+				}
+				h := len(it.more) / 2
+				return errors.Join(flushStore(half(it.more[:h])), flushStore(half(it.more[h:])))
 			}
 			return errors.Join(flushStore(group[:len(group)/2]), flushStore(group[len(group)/2:]))
 		}
