@@ -18,7 +18,9 @@ import (
 // receiver's version claim a mutation whose drops it has not applied.
 //
 //   - Store parts ([PartStore]) carry keys with their dots, and a context
-//     of exactly those dots. The receiver adds the dots it has not seen,
+//     of exactly those dots (a key whose dots do not fit one part has
+//     some of them in each of several: the key with all its dots is the
+//     join of these). The receiver adds the dots it has not seen,
 //     and drops nothing: they are dots the sender holds. It takes them in
 //     as ghosts (in the context, their mutations not applied), so its
 //     version does not claim them yet: a re-add's drop of the key's older
