@@ -67,7 +67,8 @@ const (
 func (p PartKind) Valid() bool { return p >= PartStore && p <= PartContext }
 
 // ErrPartTooLarge is returned by [Kernel.Split] when one key with one of
-// its dots, or one drop record, does not fit a part on its own (a key
+// its dots, or one drop record, or the horizon (with the first run of the
+// context of each of its replicas), does not fit a part on its own (a key
 // whose dots do not fit together has them spread over several parts).
 var ErrPartTooLarge = errors.New("a key or drop record larger than a part")
 
@@ -343,8 +344,15 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 			last = rg.Replica
 		}
 		k.ghostsWithin(p)
-		if _, err := emit(Part[K, V]{PartContext, p}); err != nil {
+		n, err := emit(Part[K, V]{PartContext, p})
+		if err != nil {
 			return 0, err
+		}
+		if n > budget {
+			// It cannot be cut: a receiver must take the horizon whole.
+			// A caller that left it out would send a catch-up that
+			// never says what it collected.
+			return 0, ErrPartTooLarge
 		}
 	}
 	return ordered, nil

@@ -1,6 +1,7 @@
 package dotkernel
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -190,5 +191,31 @@ func sameBig(t *testing.T, got, want *kern) {
 	if !got.Equal(want, unitEq) {
 		t.Fatalf("the parts merged differ from the whole: %d keys, context %d runs, %d ghosts; want %d keys, %d runs, %d ghosts",
 			got.Len(), len(slices.Collect(got.ctx.Ranges())), got.ghosts.count(), want.Len(), len(slices.Collect(want.ctx.Ranges())), want.ghosts.count())
+	}
+}
+
+// A horizon that does not fit a part is refused with ErrPartTooLarge, as a
+// key or a drop record that does not is: a caller that drops a part over
+// its limit (as orset's does) would otherwise send a catch-up without it,
+// and no error would say so.
+func TestSplitRefusesAHorizonTooLarge(t *testing.T) {
+	k := bigKernel(2000, 64)
+	if k.horizon.IsZero() {
+		t.Fatal("the kernel should have a horizon")
+	}
+	const budget = 4096
+	sawHorizon := false
+	_, err := k.Split(true, budget, func(key string, _ unit) int { return len(key) + 2 }, func(p Part[string, unit]) (int, error) {
+		if !p.K.horizon.IsZero() {
+			sawHorizon = true
+			return budget + 1, nil // the horizon's part, as if too large
+		}
+		return budget / 2, nil
+	})
+	if !sawHorizon {
+		t.Fatal("no part carried the horizon")
+	}
+	if !errors.Is(err, ErrPartTooLarge) {
+		t.Fatalf("Split with a horizon part over the budget: %v, want ErrPartTooLarge", err)
 	}
 }
