@@ -48,7 +48,11 @@ type DeltaObject interface {
 // the same (restored from an older backup) may lack what was collected,
 // which no delta since its version carries: until its version covers them
 // again, as far as this replica has seen, its catch-ups carry the whole
-// state of such objects. The engine assumes a full mesh: every replica is
+// state of such objects. The engine remembers those versions in memory
+// only; the module's collectors also keep, in their own state, how far
+// they have collected, and their DeltaSince gives the whole state to a
+// version below it, so that a restart of this replica loses nothing
+// (an object of the host's should do the same). The engine assumes a full mesh: every replica is
 // a peer of every other.
 type Collector interface {
 	DeltaObject

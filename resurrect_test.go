@@ -10,18 +10,33 @@ import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 )
 
 // TestRestoreOlderBackupAfterCollection: a region comes back from a backup
 // older than the durable version its peer collected delete markers (and
-// the OR-Set its records of removals) with. The backup holds a key and an
-// element the peer has since deleted and forgotten the marker or record
-// of; the peer's catch-up must remove them. A delta since the backup's
+// the OR-Set and the OR-Map their records of removals) with. The backup
+// holds a key, an element and a counter the peer has since deleted and
+// forgotten the marker or record of; the peer's catch-up must remove them. A delta since the backup's
 // version holds neither the marker nor the dot of the key's write, so the
 // key used to come back, at the peer's version, with nothing pending, and
 // stayed without anti-entropy rounds.
 func TestRestoreOlderBackupAfterCollection(t *testing.T) {
+	restoreOlderBackupAfterCollection(t, false)
+}
+
+// TestRestoreOlderBackupAfterCollectionSenderRestarted is
+// TestRestoreOlderBackupAfterCollection with the collecting region
+// restarted from its snapshot before the other comes back: it then holds
+// nothing in memory of the versions the other reported, and the maps and
+// sets must know from their own saved state that a version below their
+// collection gets the whole state.
+func TestRestoreOlderBackupAfterCollectionSenderRestarted(t *testing.T) {
+	restoreOlderBackupAfterCollection(t, true)
+}
+
+func restoreOlderBackupAfterCollection(t *testing.T, restartSender bool) {
 	var now int64 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano()
 	net := memnet.New(3)
 	ids := []crdt.ReplicaID{"a", "b"}
@@ -29,6 +44,7 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 		r   *crdt.Replica
 		kv  *crdt.Handle[*lwwmap.Map[string, string]]
 		set *crdt.Handle[*orset.Set[string]]
+		om  *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
 	}
 	nodes := map[crdt.ReplicaID]*node{}
 	start := func(id crdt.ReplicaID, snap []byte, antiEntropy int) *node {
@@ -40,6 +56,7 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 		n := &node{r: r}
 		n.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 		n.set, _ = crdt.Register(r, "set", orset.New[string](id))
+		n.om, _ = crdt.Register(r, "om", ormap.New[string, *ormap.Counter](id))
 		for _, p := range ids {
 			if p != id {
 				_ = r.AddPeer(p)
@@ -71,13 +88,19 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 				out["set:"+e] = ""
 			}
 		})
+		n.om.Read(func(m *ormap.Map[string, *ormap.Counter]) {
+			for k := range m.Keys() {
+				out["om:"+k] = ""
+			}
+		})
 		return out
 	}
 	pending := func(n *node) uint64 {
-		var kv, set uint64
+		var kv, set, om uint64
 		n.kv.Read(func(m *lwwmap.Map[string, string]) { kv, _ = m.Garbage() })
 		n.set.Read(func(s *orset.Set[string]) { set, _ = s.Garbage() })
-		return kv + set
+		n.om.Read(func(m *ormap.Map[string, *ormap.Counter]) { om, _ = m.Garbage() })
+		return kv + set + om
 	}
 	round := func() {
 		for _, id := range ids {
@@ -127,12 +150,21 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 	a, b := start("a", nil, 2), start("b", nil, 2)
 	save(a)
 	save(b)
+	omUpdate := func(n *node, f func(m *ormap.Map[string, *ormap.Counter]) ormap.Op) {
+		t.Helper()
+		if err := n.om.Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) { return f(m), nil }); err != nil {
+			t.Fatal(err)
+		}
+		save(n)
+	}
 	update(a, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "v") })
 	setUpdate(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add("e") })
+	omUpdate(a, func(m *ormap.Map[string, *ormap.Counter]) ormap.Op { return m.At("c").Add(1) })
 	settle("put")
 	backup := save(b) // holds k and e
 	update(a, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Delete("k") })
 	setUpdate(a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove("e") })
+	omUpdate(a, func(m *ormap.Map[string, *ormap.Counter]) ormap.Op { return m.Delete("c") })
 	settle("delete")
 	save(b)
 	// Anti-entropy rounds carry the durable versions: both collect.
@@ -145,10 +177,13 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 			break
 		}
 	}
+	if restartSender {
+		start("a", save(nodes["a"]), -1)
+	}
 	// b comes back from the backup, with no anti-entropy rounds after.
 	start("b", backup, -1)
-	if got := content(nodes["b"]); len(got) != 2 {
-		t.Fatalf("the backup holds %v, want k and e", got)
+	if got := content(nodes["b"]); len(got) != 3 {
+		t.Fatalf("the backup holds %v, want k, e and c", got)
 	}
 	settle("restore of b from the backup")
 	if got := content(nodes["b"]); len(got) != 0 {
@@ -166,7 +201,9 @@ func TestRestoreOlderBackupAfterCollection(t *testing.T) {
 		return 0
 	}
 	before := full()
-	if before == 0 {
+	if before == 0 && !restartSender {
+		// (A restarted a knows nothing of b's earlier versions: the
+		// map's and the set's own deltas are their whole states.)
 		t.Fatal("a sent b no whole state after the restore")
 	}
 	start("b", save(nodes["b"]), -1)

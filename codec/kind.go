@@ -6,8 +6,8 @@ import "fmt"
 // 1 up to Version.
 //
 // Version 2 changed the layout of a few kinds only (the LWW-map's put and
-// delete ops and the engine's checksummed messages; their packages say
-// how), so a [Writer] writes version 1 unless [Writer.SetVersion] says
+// delete ops, the LWW-map's state once it has collected writes, and the
+// engine's checksummed messages; their packages say how), so a [Writer] writes version 1 unless [Writer.SetVersion] says
 // otherwise: every other kind is written as it always was, and its golden
 // files stand. A [Reader] refuses, with [ErrVersion], a version above the
 // newest its kind was ever written in: version 2 of a kind version 2 left
@@ -21,7 +21,7 @@ const Version = 2
 // [Reader.Version] themselves.
 func newestVersion(k Kind) uint64 {
 	switch {
-	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed:
+	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed, k == KindMap:
 		return 2
 	case k >= KindUser:
 		return Version

@@ -513,3 +513,36 @@ func BenchmarkFingerprintOfMerge100k(b *testing.B) {
 		b.Log(sink)
 	}
 }
+
+// BenchmarkCollectVersions100k collects the delete markers of 100k keys,
+// deleted by two writers, that every peer has seen (the copy made before
+// each collection is not timed).
+func BenchmarkCollectVersions100k(b *testing.B) {
+	keys, vals := benchData(N)
+	clk := clock.New()
+	x := New[string, string]("x", clk)
+	y := New[string, string]("y", clk)
+	for i := range keys {
+		x.Put(keys[i], vals[i])
+	}
+	y.Merge(x)
+	for i := range keys {
+		if i%2 == 0 {
+			x.Delete(keys[i])
+		} else {
+			y.Delete(keys[i])
+		}
+	}
+	x.Merge(y)
+	peers := []vclock.Clock{x.Version()}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		if n := r.CollectVersions(peers); n != N {
+			b.Fatalf("collected %d markers, want %d", n, N)
+		}
+	}
+	perElem(b, N)
+}

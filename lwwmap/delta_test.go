@@ -71,7 +71,8 @@ func checkDelta(t *rapid.T, m *Map[string, int], v vclock.Clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, want := m.DeltaSince(v), deltaSinceScan(m, v)
+	checkWhole(t, m, v)
+	got, want := m.deltaSince(v), deltaSinceScan(m, v)
 	if !got.Equal(want) || got.nDel != want.nDel || got.maxTS != want.maxTS || got.clk != want.clk ||
 		!slices.Equal(got.reps, want.reps) || !maps.Equal(entries(got), entries(want)) {
 		t.Fatalf("DeltaSince(%v) = %v (%d markers, latest %v), scan %v (%d markers, latest %v)",
@@ -93,6 +94,29 @@ func checkDelta(t *rapid.T, m *Map[string, int], v vclock.Clock) {
 	}
 	checkIndex(t, m)
 	checkIndex(t, got)
+}
+
+// checkWhole checks that m.DeltaSince(v) is m.deltaSince(v) if v has seen
+// every write m has collected, and m's whole state if not.
+func checkWhole(t *rapid.T, m *Map[string, int], v vclock.Clock) {
+	t.Helper()
+	var want []byte
+	var err error
+	if m.gone.LessOrEqual(v) {
+		want, err = m.deltaSince(v).MarshalBinary()
+	} else {
+		want, err = m.MarshalBinary()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.DeltaSince(v).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("DeltaSince(%v) with %v collected encodes as %x, want %x", v, m.gone, got, want)
+	}
 }
 
 // drawVersion returns a version between nothing and a little past what m
@@ -202,7 +226,7 @@ func TestIndexStaysSmall(t *testing.T) {
 	if n := m.ix.Refs(); n > 500 {
 		t.Fatalf("%d references for %d entries", n, m.m.Len())
 	}
-	if got, want := m.DeltaSince(v0), deltaSinceScan(m, v0); !got.Equal(want) {
+	if got, want := m.deltaSince(v0), deltaSinceScan(m, v0); !got.Equal(want) {
 		t.Fatalf("DeltaSince: %v, scan %v", entries(got), entries(want))
 	}
 	m.CollectVersions([]vclock.Clock{m.Version()})
@@ -227,7 +251,7 @@ func TestIndexStaysSmall(t *testing.T) {
 	}
 	v := vclock.Clock{}
 	v.Set("a", m.Version().Get("a")-30)
-	if got, want := m.DeltaSince(v), deltaSinceScan(m, v); !got.Equal(want) || got.m.Len() == 0 {
+	if got, want := m.deltaSince(v), deltaSinceScan(m, v); !got.Equal(want) || got.m.Len() == 0 {
 		t.Fatalf("DeltaSince below the floor: %v, scan %v", entries(got), entries(want))
 	}
 	checkIndex(t, m)

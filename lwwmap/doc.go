@@ -51,6 +51,13 @@
 // map's causal context, a compact summary that does not grow with the
 // number of keys.
 //
+// A replica that comes back from a backup older than what it reported all
+// the same may hold a key whose marker is gone. The map keeps, per writer,
+// its newest collected write (one entry per writer, in its state and in
+// the states it sends), and [Map.DeltaSince] gives a version that has not
+// seen them all the whole state, whose causal context makes the receiver
+// drop what was deleted: a delta would not mention the key at all.
+//
 // # Time to live
 //
 // [Map.Expire] gives a key a time to live, [Map.Persist] takes it away,

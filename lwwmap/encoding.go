@@ -69,6 +69,12 @@ import (
 // A replica's writes have increasing timestamps, so the differences are
 // small: an entry costs about five bytes beside its key and value. Every
 // state has exactly one encoding, so encoding is deterministic.
+//
+// A state of a map that has collected writes (see Map.DeltaSince) is
+// written in the layout of format version 2: the same, with one more value
+// after the groups, a version vector (vclock.Clock.Encode) of the newest
+// collected write of each writer, never empty. Version 1 is still written
+// for every other state, and read.
 
 const (
 	putFields    = 6
@@ -315,6 +321,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	w.Grow(p.size)
 	w.Array(len(p.order))
 	if m.m.Len() == 0 {
+		m.putGone(w)
 		m.putTTL(w)
 		return w.Bytes()
 	}
@@ -358,6 +365,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 		// Two entries took one place, sharing a dot.
 		return nil, m.sharedDotError()
 	}
+	m.putGone(w)
 	m.putTTL(w)
 	return w.Bytes()
 }
@@ -691,8 +699,44 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		}
 		i = j
 	}
+	m.putGone(w)
 	m.putTTL(w)
 	return w.Bytes()
+}
+
+// putGone writes m.gone after the entries, in the layout of format
+// version 2, if the map has collected any write; otherwise the state is
+// written in the layout of version 1, which has none.
+func (m *Map[K, V]) putGone(w *codec.Writer) {
+	if m.gone.IsZero() {
+		return
+	}
+	w.SetVersion(2)
+	m.gone.Encode(w)
+}
+
+// getGone reads what putGone wrote, for a state of format version 2, and
+// checks that it is not empty (version 1 is for states without it) and
+// that each of its writes is in the context.
+func getGone[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
+	if r.Err() != nil || r.Version() < 2 {
+		return
+	}
+	g := vclock.DecodeClock(r)
+	if r.Err() != nil {
+		return
+	}
+	if g.IsZero() {
+		r.Fail("empty list of collected writes in a state of version 2")
+		return
+	}
+	for id, n := range g.All() {
+		if !out.ctx.Contains(vclock.Dot{Replica: id, Seq: n}) {
+			r.Fail("collected write %s:%d outside the causal context", id, n)
+			return
+		}
+	}
+	out.gone = g
 }
 
 // decodeState decodes a state written by [Map.MarshalBinary], checking
@@ -829,6 +873,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 			r.Fail("base wall time %d is not the smallest, %d", base, minWall)
 		}
 	}
+	getGone(r, out)
 	if r.Err() == nil && r.Remaining() > 0 {
 		getTTL(r, out)
 	}
@@ -858,7 +903,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
-	m.ttl, m.drops, m.dropped = o.ttl, o.drops, o.dropped
+	m.ttl, m.drops, m.dropped, m.gone = o.ttl, o.drops, o.dropped, o.gone
 	m.ttlOrd = nil // o.ix, a new index, carries no order of the entries
 	m.lostTo = nil
 	m.gcN = 0

@@ -33,6 +33,16 @@ func seeds() (states, ops, versions [][]byte) {
 	if b, err := eu.MarshalBinary(); err == nil {
 		states = append(states, b)
 	}
+	// A state that has collected its delete marker (format version 2),
+	// and its parts.
+	col := eu.Clone()
+	col.CollectVersions(nil)
+	if b, err := col.MarshalBinary(); err == nil {
+		states = append(states, b)
+	}
+	if ps, _, err := col.ChunksBinary(nil, 60); err == nil {
+		states = append(states, ps...)
+	}
 	var empty Map[string, string]
 	early := vclock.Of(map[crdt.ReplicaID]uint64{"us-east-1": 1})
 	for _, s := range []*Map[string, string]{m, &empty, m.DeltaSince(early), m.DeltaSince(m.Version())} {

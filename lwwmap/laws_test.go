@@ -2,6 +2,7 @@ package lwwmap
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -136,7 +137,19 @@ func TestDeltaSincePlusMergeEqualsFullMerge(t *testing.T) {
 		if !same(viaBytes, full) {
 			t.Fatalf("delta through bytes:\n%v\nfull merge gives\n%v", dump(viaBytes), dump(full))
 		}
-		// A delta holds no entry the version has seen.
+		// A delta holds no entry the version has seen, unless the
+		// version has not seen every write the sender collected: then it
+		// is the sender's whole state.
+		if !s.reps[from].gone.LessOrEqual(v) {
+			wb, err := s.reps[from].MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := delta.MarshalBinary(); err != nil || !slices.Equal(b, wb) {
+				t.Fatalf("delta since %v, below the collected %v, is not the whole state", v, s.reps[from].gone)
+			}
+			return
+		}
 		for _, e := range entries(delta) {
 			if v.Contains(delta.dot(&e)) {
 				t.Fatalf("delta since %v holds the entry of dot %v", v, delta.dot(&e))

@@ -104,9 +104,16 @@ type Map[K comparable, V any] struct {
 	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
 	nDel  int                          // delete markers in m
 	gcN   uint64                       // delete markers collected (see gc.go)
-	maxTS clock.Timestamp              // no entry of m is later
-	fp    uint64                       // wrapping sum of hashOf the live entries of m
-	lim   codec.Limits                 // for the decoders; zero fields take the defaults
+	// gone holds, per writer, the newest write that this map, or a map
+	// whose state it merged, has collected (see collected and takeGone): a
+	// replica whose version does not reach it may hold what the collected
+	// writes overwrote, and is sent the whole state, not a delta (see
+	// DeltaSince).
+	gone    vclock.Clock
+	goneTop []uint64        // by writer, what a collection in progress collected
+	maxTS   clock.Timestamp // no entry of m is later
+	fp      uint64          // wrapping sum of hashOf the live entries of m
+	lim     codec.Limits    // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
 	// lostTo holds, for a key whose entry is this writer's own, the latest
@@ -827,6 +834,9 @@ func (m *Map[K, V]) merge(o *Map[K, V]) bool { return m.mergeWith(o, true) }
 // m that o has seen overwritten is skipped.
 func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 	changed := false
+	if !o.gone.IsZero() {
+		defer m.takeGone(o.gone) // once the context has grown
+	}
 	// Translate o's replica indices into m's, and precompute, per replica,
 	// how far each context is compact, so that most membership tests are a
 	// comparison.
@@ -1250,6 +1260,16 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // m's clock and has no replica ID: it is for merging and encoding, not for
 // writing.
 //
+// A replica whose version v has not seen every write this map has
+// collected ([Map.CollectVersions], [Map.Collect]: delete markers, expired
+// keys, drop records) is sent the whole state instead, since a delta
+// would not tell it to drop what those writes overwrote: such a replica
+// was restored from a backup older than what it reported when the writes
+// were collected, or is new. The map keeps, per writer, the newest write
+// it has collected, and takes in the same from every state it merges, so
+// that the rule holds at every replica and after a restart from
+// [Map.MarshalBinary]'s bytes.
+//
 // The entries are found through an index of the map by dot, at a cost
 // that grows with the delta (plus a step per replica), not with the map.
 // The first call, and a call for a version below the index's floors
@@ -1258,6 +1278,15 @@ func (m *Map[K, V]) Version() vclock.Clock { return m.ctx.Version() }
 // index on the way. DeltaSince may run at the same time as other readers:
 // it locks the index.
 func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
+	if !m.gone.IsZero() && !m.gone.LessOrEqual(v) {
+		return m.whole()
+	}
+	return m.deltaSince(v)
+}
+
+// deltaSince is DeltaSince for a version that has seen every collected
+// write.
+func (m *Map[K, V]) deltaSince(v vclock.Clock) *Map[K, V] {
 	d := m.deltaEntries(v)
 	if (len(m.ttl) > 0 || len(m.drops) > 0) && !d.ctx.IsEmpty() {
 		if d.reps == nil {
@@ -1270,6 +1299,48 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 		m.ttlDelta(d, v, seen)
 	}
 	return d
+}
+
+// whole returns a copy of m's whole state for DeltaSince: no replica ID,
+// m's clock.
+func (m *Map[K, V]) whole() *Map[K, V] {
+	d := m.Clone()
+	d.id, d.self, d.lostTo = "", 0, nil
+	return d
+}
+
+// collected notes that the write (rep, seq) has left the map by
+// collection: a replica that has not seen it may hold what it overwrote,
+// and DeltaSince sends such a replica the whole state, whose context
+// tells it what to drop.
+func (m *Map[K, V]) collected(rep uint32, seq uint64) {
+	if n := int(rep) + 1 - len(m.goneTop); n > 0 {
+		m.goneTop = append(m.goneTop, make([]uint64, n)...)
+	}
+	m.goneTop[rep] = max(m.goneTop[rep], seq)
+}
+
+// takeGone adds the collected writes of a state merged in, g, to m.gone,
+// each only as far as m has seen every write of its writer up to it: a
+// peer's list cannot make m send whole states for writes beyond what m
+// has seen. The caller has merged the state's context.
+func (m *Map[K, V]) takeGone(g vclock.Clock) {
+	for id, n := range g.All() {
+		if n = min(n, m.ctx.Prefix(id)); n > 0 {
+			m.gone.Advance(id, n)
+		}
+	}
+}
+
+// flushCollected moves what collected noted into m.gone: once per
+// collection, not once per write collected.
+func (m *Map[K, V]) flushCollected() {
+	for rep, n := range m.goneTop {
+		if n > 0 {
+			m.gone.Advance(m.reps[rep], n)
+		}
+	}
+	m.goneTop = m.goneTop[:0]
 }
 
 // deltaEntries is DeltaSince but for the expire and persist writes.
@@ -1349,6 +1420,7 @@ func (m *Map[K, V]) take(k K, e *entry[V]) {
 // delete but still in flight to this replica would find neither marker nor
 // dot here, and make the key reappear at this replica only.
 func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
+	defer m.flushCollected()
 	expired := 0
 	if len(m.ttl) > 0 {
 		expired = m.collectExpired(true, func(at int64) bool { return at < stable.Wall },
@@ -1363,6 +1435,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 		if e.deleted() && e.ts().Before(stable) {
 			m.forgetLost(k)
 			m.noteGone(e)
+			m.collected(e.writer(), e.seq)
 			m.m.Remove(k)
 			n++
 		}
@@ -1400,6 +1473,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
+	defer m.flushCollected()
 	if m.nDel == 0 && !m.ix.Active() && len(m.ttl) == 0 && len(m.drops) == 0 {
 		return 0
 	}
@@ -1431,6 +1505,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	n := 0
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
+			m.collected(e.writer(), e.seq)
 			m.m.Remove(k) // at or below the index's floor: not referenced
 			m.ix.Order().Dropped()
 			m.forgetLost(k)
@@ -1458,6 +1533,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		m:      m.m.Clone(),
 		nDel:   m.nDel,
 		gcN:    m.gcN,
+		gone:   m.gone.Clone(),
 		maxTS:  m.maxTS,
 		fp:     m.fp,
 		lim:    m.lim,

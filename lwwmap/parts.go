@@ -21,6 +21,9 @@ import (
 //	                 their dots
 //	partRemoved (3): no entries; a context of dots the sender has seen
 //	                 and holds no entry of (overwritten or collected writes)
+//	partGone (4):    no entries; the newest collected write of some
+//	                 writers (see Map.DeltaSince), as the state's list of
+//	                 them and, for the decoder's check, as its context
 //
 // Merging an entries part takes each entry as a merge does, and adds its
 // dot to the context: a write's effect is its entry alone, so the version
@@ -28,11 +31,15 @@ import (
 // whose dots it names (their keys were overwritten by writes that the
 // entries parts before it brought, or deleted and collected), as merging
 // the whole would; it must come after every entries part, or a key could
-// vanish for a while before its newer write arrives.
+// vanish for a while before its newer write arrives. Merging a gone part
+// changes no content and no context: it adds to the map's list of
+// collected writes (see takeGone), each of which the map must have seen,
+// so it comes last.
 const (
 	partEntries = 1
 	partTTL     = 2
 	partRemoved = 3
+	partGone    = 4
 )
 
 var errPartTooLarge = errors.New("an entry larger than a part")
@@ -185,6 +192,34 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 			return nil, 0, fmt.Errorf("lwwmap: cutting a context into parts of %d bytes: %w", limit, err)
 		}
 	}
+	if !whole.gone.IsZero() {
+		var ws []vclock.Dot
+		for id, n := range whole.gone.All() {
+			ws = append(ws, vclock.Dot{Replica: id, Seq: n})
+		}
+		var flushGone func([]vclock.Dot) error
+		flushGone = func(group []vclock.Dot) error {
+			p := sub()
+			for _, d := range group {
+				p.ctx.Add(d)
+				p.gone.Set(d.Replica, d.Seq)
+			}
+			n, err := emit(partGone, p)
+			if err != nil {
+				return err
+			}
+			if n > limit {
+				if len(group) == 1 {
+					return errPartTooLarge
+				}
+				return errors.Join(flushGone(group[:len(group)/2]), flushGone(group[len(group)/2:]))
+			}
+			return nil
+		}
+		if err := flushGone(ws); err != nil {
+			return nil, 0, fmt.Errorf("lwwmap: cutting the collected writes into parts of %d bytes: %w", limit, err)
+		}
+	}
 	return parts, ordered, nil
 }
 
@@ -199,12 +234,28 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 	bad := func(why string) error {
 		return &codec.DecodeError{Kind: codec.KindMap, Reason: why, Err: codec.ErrMalformed}
 	}
-	if len(part) == 0 || (part[0] != partEntries && part[0] != partTTL && part[0] != partRemoved) {
+	if len(part) == 0 || (part[0] != partEntries && part[0] != partTTL && part[0] != partRemoved && part[0] != partGone) {
 		return false, bad("not a part of a map")
 	}
 	o, err := decodeState[K, V](part[1:], m.lim)
 	if err != nil {
 		return false, err
+	}
+	if part[0] == partGone {
+		var dots uint64
+		for rg := range o.ctx.Ranges() {
+			dots += rg.Hi - rg.Lo + 1
+		}
+		if o.m.Len() > 0 || len(o.ttl) > 0 || len(o.drops) > 0 || o.gone.IsZero() || dots != uint64(o.gone.Len()) {
+			return false, bad("a part of collected writes with more than their dots")
+		}
+		for id, n := range o.gone.All() {
+			if !m.ctx.Contains(vclock.Dot{Replica: id, Seq: n}) {
+				return false, bad(fmt.Sprintf("a part of collected writes naming %s:%d, which the map has not seen", id, n))
+			}
+		}
+		m.takeGone(o.gone)
+		return false, nil
 	}
 	if part[0] == partTTL {
 		if o.m.Len() > 0 || !o.ctx.Equal(ptr(o.ttlDots())) {

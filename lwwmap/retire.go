@@ -64,6 +64,7 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 		return fmt.Errorf("%w: %q has dots above the %d retired into it before %q", vclock.ErrRetirement, r.To, r.Base, r.From)
 	}
 	m.ctx.Retire(r)
+	m.retireGone(r)
 	if len(m.drops) > 0 {
 		m.retireDrops(r)
 	}
@@ -199,5 +200,21 @@ func (m *Map[K, V]) retireDrops(r vclock.Retirement) {
 		for d := range rec.dots.all() {
 			m.dropped[d]++
 		}
+	}
+}
+
+// retireGone renames r.From's newest collected write in m.gone as the
+// context renames it: (From, n) with n <= r.Final becomes (To, r.Base+n).
+// A newest collected write above r.Final keeps From's name, and the ones
+// below it were renamed up to (To, r.Base+r.Final): gone then says so for
+// both.
+func (m *Map[K, V]) retireGone(r vclock.Retirement) {
+	n := m.gone.Get(r.From)
+	if n == 0 {
+		return
+	}
+	m.gone.Advance(r.To, r.Base+min(n, r.Final))
+	if n <= r.Final {
+		m.gone.Set(r.From, 0)
 	}
 }

@@ -646,8 +646,11 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 		at := deadline(ws)
 		switch {
 		case !ok || e.deleted() || at == 0:
+			m.collectedTTL(ws)
 			m.setTTL(k, nil)
 		case gone(at) && stable(e.writer(), e.seq, e.ts()):
+			m.collectedTTL(ws)
+			m.collected(e.writer(), e.seq)
 			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
 			m.m.Remove(k)
 			m.fp -= m.hashOf(keyHash(k), &e)
@@ -662,6 +665,13 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 	}
 	m.gcN += uint64(n)
 	return n
+}
+
+// collectedTTL notes the expire and persist writes ws as collected.
+func (m *Map[K, V]) collectedTTL(ws []ttlWrite) {
+	for i := range ws {
+		m.collected(ws[i].rep, ws[i].seq)
+	}
 }
 
 // expiredHeld returns the number of keys with a live entry whose time to
@@ -693,6 +703,10 @@ func (m *Map[K, V]) collectDrops(seen vclock.Clock) {
 			}
 		}
 		if all {
+			m.gone.Advance(by.Replica, by.Seq)
+			for d := range rec.dots.all() {
+				m.gone.Advance(d.Replica, d.Seq)
+			}
 			m.forgetDrops(by)
 		}
 	}
