@@ -177,3 +177,30 @@ func TestAccidentTwoProcessesStartedAtOneInstant(t *testing.T) {
 		t.Fatalf("r1 refused %d messages of r0 as acknowledging what it never sent", n)
 	}
 }
+
+// Accident: a second process of r0 runs beside the first for a while,
+// from a copy of its disk, and is stopped; peers' answers reach the first
+// alone. The second, its run being later, proposed the retirement of r0's
+// finished writer under a higher ballot, and r1 promised it; the first's
+// proposals, under its lower ballot, were ignored for good, and the
+// finished writer was never retired while r0 ran. r1 now answers a proposal
+// it refuses with the ballot it promised, and the first proposes again
+// above it.
+func TestAccidentSecondProcessStoppedRetirementGoesOn(t *testing.T) {
+	c := newCluster(t, 31, 2, nil)
+	c.add("r0", "a")
+	c.settle([]string{"a"}, 50)
+	c.crash("r0")
+	c.restart("r0") // r0's first run is finished
+	c.now.Add(int64(time.Second))
+	first := c.nodes["r0"]
+	second := c.open("r0", first.snap, first.journal)
+	c.persistNode(second)
+	for range 200 {
+		_ = second.r.Tick(context.Background())
+		c.round()
+	}
+	second.up = false // the operator stops it
+	c.settle([]string{"a"}, 50)
+	c.settleRetired(3000)
+}
