@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/orset"
 	"pgregory.net/rapid"
 )
 
@@ -79,6 +80,14 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		}, rapid.Bool().Draw(rt, "broadcast"))
 		c.journal = rapid.Bool().Draw(rt, "journal")
 		c.stopAtBadRecord = true
+		// Runs that hold an OR-Set too take the place of the first ones,
+		// before anything happened.
+		c.orset = true
+		for _, id := range c.ids {
+			c.crash(id)
+			c.nodes[id].saved = nil
+			c.start(id, nil, nil)
+		}
 		c.net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
 		c.net.Duplicate = rapid.Float64Range(0, 0.2).Draw(rt, "dup")
 		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
@@ -95,6 +104,11 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		var model, maybe []string
 		writer := map[string]crdt.ReplicaID{}
 		unsaved := map[crdt.ReplicaID][]string{}
+		// The OR-Set's elements are each added once, by one replica, which
+		// may remove it later; orAdded and orRemoved say whether the add
+		// and the remove were acknowledged (must) or may have been lost
+		// (maybe).
+		orAdded, orRemoved := map[string]string{}, map[string]string{}
 		// lose moves the acknowledged writes of region id that its disk
 		// held to maybe: that disk is gone, and only what peers held of
 		// them survives.
@@ -106,6 +120,16 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				}
 				return false
 			})
+			for e, st := range orAdded {
+				if writer[e] == id && st == "must" && (keep == nil || !keep(e)) {
+					orAdded[e] = "maybe"
+				}
+			}
+			for e, st := range orRemoved {
+				if writer[e] == id && st == "must" {
+					orRemoved[e] = "maybe"
+				}
+			}
 		}
 		// second holds, per region, a second process started under its ID
 		// while its first runs.
@@ -128,7 +152,13 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		holds := func(nd *node, e string) bool {
 			var ok bool
 			nd.set.Read(func(s *gset) { ok = s.Has(e) })
+			nd.or.Read(func(s *orset.Set[string]) { ok = ok || s.Contains(e) })
 			return ok
+		}
+		orElems := func(nd *node) []string {
+			var out []string
+			nd.or.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
+			return out
 		}
 		// stop ends one of the two processes of id for good; the other
 		// goes on alone, with its disk.
@@ -152,7 +182,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 
 		steps := rapid.IntRange(1, 100).Draw(rt, "steps")
 		for i := range steps {
-			switch rapid.IntRange(0, 15).Draw(rt, "action") {
+			switch rapid.IntRange(0, 16).Draw(rt, "action") {
 			case 0, 1, 2, 3:
 				id := pick.Draw(rt, "writer")
 				nd := c.nodes[id]
@@ -285,6 +315,40 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				unsaved[id] = nil
 			case 15:
 				round()
+			case 16:
+				// The OR-Set: an element added, or one the replica added
+				// removed; saved at once.
+				id := pick.Draw(rt, "orWriter")
+				nd := c.nodes[id]
+				if !nd.up {
+					continue
+				}
+				var op func(*orset.Set[string]) (crdt.Op, error)
+				if rapid.Bool().Draw(rt, "remove") {
+					var mine []string
+					for _, e := range orElems(nd) {
+						if writer[e] == id && orRemoved[e] == "" {
+							mine = append(mine, e)
+						}
+					}
+					if len(mine) == 0 {
+						continue
+					}
+					e := rapid.SampledFrom(mine).Draw(rt, "removed")
+					op = func(s *orset.Set[string]) (crdt.Op, error) { return s.Remove(e), nil }
+					orRemoved[e] = "must"
+				} else {
+					e := fmt.Sprintf("o%03d", i)
+					writer[e] = id
+					op = func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }
+					orAdded[e] = "must"
+				}
+				if err := nd.or.Update(op); err != nil {
+					rt.Fatal(err)
+				}
+				c.persist(id)
+				model = append(model, unsaved[id]...)
+				unsaved[id] = nil
 			}
 		}
 
@@ -317,11 +381,60 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				c.round()
 			}
 		}
+		// orAgree runs rounds until every replica holds the same OR-Set,
+		// with nothing pending, and checks it against what was written.
+		orAgree := func() {
+			for i := 0; ; i++ {
+				first := orElems(c.nodes[c.ids[0]])
+				differ, busy := false, false
+				for _, id := range c.ids {
+					if !slices.Equal(orElems(c.nodes[id]), first) {
+						differ = true
+					}
+					for _, p := range c.nodes[id].r.Stats().Peers {
+						if p.PendingOps != 0 || p.AwaitingCatchUp {
+							busy = true
+						}
+					}
+				}
+				if !differ && !busy {
+					for _, e := range first {
+						if orAdded[e] == "" {
+							rt.Fatalf("the OR-Set holds %q, which no replica added", e)
+						}
+						if orRemoved[e] == "must" {
+							rt.Fatalf("the OR-Set holds %q, whose acknowledged removal was lost", e)
+						}
+					}
+					for e, st := range orAdded {
+						if st == "must" && orRemoved[e] == "" && !slices.Contains(first, e) {
+							rt.Fatalf("the OR-Set lacks %q, added and acknowledged, never removed: %v", e, first)
+						}
+					}
+					return
+				}
+				if differ && !busy && c.net.Pending() == 0 {
+					for _, id := range c.ids {
+						rt.Logf("%s: %v %+v", id, orElems(c.nodes[id]), c.nodes[id].r.Stats())
+					}
+					rt.Fatalf("OR-Sets differ while every peer shows nothing pending")
+				}
+				if i == 400 {
+					for _, id := range c.ids {
+						rt.Logf("%s: %v %+v", id, orElems(c.nodes[id]), c.nodes[id].r.Stats())
+					}
+					rt.Fatalf("the OR-Sets do not agree after 400 rounds")
+				}
+				c.round()
+			}
+		}
 		c.settleWithin(model, maybe, 600)
+		orAgree()
 		// Every finished run's writer is then retired, on every replica
 		// alike.
 		c.settleRetired(3000)
 		c.settleWithin(model, maybe, 400)
+		orAgree()
 		c.checkMessageBound(maxMsg)
 		if d := divergences(c); d != 0 {
 			rt.Fatalf("%d divergences counted", d)

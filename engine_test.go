@@ -14,6 +14,7 @@ import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
 	"pgregory.net/rapid"
 )
 
@@ -41,6 +42,9 @@ type cluster struct {
 	journal bool
 	// legacy makes the sets ignore the replicas' writers (see gset).
 	legacy bool
+	// orset gives every replica an OR-Set named "o" too, whose elements
+	// can be removed.
+	orset bool
 	// skew holds, per replica, how far its host clock is off the test's
 	// time (zero unless a test steps it).
 	skew map[crdt.ReplicaID]*atomic.Int64
@@ -56,6 +60,7 @@ type cluster struct {
 type node struct {
 	r       *crdt.Replica
 	set     *crdt.Handle[*gset]
+	or      *crdt.Handle[*orset.Set[string]] // if the cluster has one
 	snap    []byte
 	journal [][]byte // records saved since snap
 	saves   int
@@ -136,6 +141,12 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	var or *crdt.Handle[*orset.Set[string]]
+	if c.orset {
+		if or, err = crdt.Register(r, "o", orset.New[string](id)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	for _, p := range c.ids {
 		if p != id {
 			if err := r.AddPeer(p); err != nil {
@@ -164,7 +175,7 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 			break
 		}
 	}
-	return &node{r: r, set: h, snap: snap, journal: journal, up: true, snapshotNext: stopped}
+	return &node{r: r, set: h, or: or, snap: snap, journal: journal, up: true, snapshotNext: stopped}
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {
