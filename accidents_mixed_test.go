@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func (t recordingBroadcaster) Broadcast(ctx context.Context, to []crdt.ReplicaID
 // divergence is counted, since every run writes under a writer of its own.
 func TestConvergenceUnderAccidents(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
+		n := rapid.IntRange(2, 5).Draw(rt, "replicas")
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
 		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
 		var log []sent
@@ -134,6 +135,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		// second holds, per region, a second process started under its ID
 		// while its first runs.
 		second := map[crdt.ReplicaID]*node{}
+		secondClock := map[crdt.ReplicaID]*atomic.Int64{}
 		// Host clocks: each is off the test's time by a small step within
 		// the clocks' maximum offset, plus a large one (an hour back, a day
 		// ahead) until it is set right.
@@ -172,6 +174,8 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				unsaved[id] = nil
 				stays.saved = slices.Concat(first.saved, dup.saved)
 				c.nodes[id] = stays
+				c.skew[id] = secondClock[id] // its host's clock, set like the first's from now on
+				setClock(id)
 			}
 			gone.up = false
 			c.net.Attach(id, stays.r)
@@ -180,7 +184,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 			lose(id, func(e string) bool { return holds(stays, e) })
 		}
 
-		steps := rapid.IntRange(1, 100).Draw(rt, "steps")
+		steps := rapid.IntRange(1, 200).Draw(rt, "steps")
 		for i := range steps {
 			switch rapid.IntRange(0, 16).Draw(rt, "action") {
 			case 0, 1, 2, 3:
@@ -250,8 +254,15 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 			case 11:
 				id := pick.Draw(rt, "second")
 				nd := c.nodes[id]
-				if second[id] != nil {
-					stop(id, rapid.Bool().Draw(rt, "firstGoes"))
+				if d := second[id]; d != nil {
+					switch rapid.IntRange(0, 2).Draw(rt, "secondStep") {
+					case 0: // peers' messages now reach the second
+						c.net.Attach(id, d.r)
+					case 1: // or the first
+						c.net.Attach(id, nd.r)
+					default:
+						stop(id, rapid.Bool().Draw(rt, "firstGoes"))
+					}
 					continue
 				}
 				if !nd.up {
@@ -263,7 +274,15 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				if len(nd.saved) > 0 && rapid.Bool().Draw(rt, "backup") {
 					from = nd.saved[rapid.IntRange(0, len(nd.saved)-1).Draw(rt, "which")]
 				}
+				// On this host, or on another whose clock is off a little,
+				// or an hour behind.
+				own := new(atomic.Int64)
+				own.Store(c.skew[id].Load() + int64(rapid.SampledFrom([]time.Duration{0, 300 * time.Millisecond, -300 * time.Millisecond, -time.Hour}).Draw(rt, "secondClock")))
+				firstClock := c.skew[id]
+				c.skew[id] = own
 				d := c.open(id, from.snap, from.journal)
+				c.skew[id] = firstClock
+				secondClock[id] = own
 				c.persistNode(d)
 				second[id] = d
 				if rapid.Bool().Draw(rt, "attachSecond") {
