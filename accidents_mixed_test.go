@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 	"pgregory.net/rapid"
 )
 
@@ -110,6 +112,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		// and the remove were acknowledged (must) or may have been lost
 		// (maybe).
 		orAdded, orRemoved := map[string]string{}, map[string]string{}
+		regWritten := map[string]bool{} // every value written to the register
 		// lose moves the acknowledged writes of region id that its disk
 		// held to maybe: that disk is gone, and only what peers held of
 		// them survives.
@@ -160,6 +163,11 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		orElems := func(nd *node) []string {
 			var out []string
 			nd.or.Read(func(s *orset.Set[string]) { out = slices.Sorted(s.All()) })
+			nd.reg.Read(func(l *register.LWW[string]) {
+				if v, ok := l.Get(); ok {
+					out = append(out, "="+v)
+				}
+			})
 			return out
 		}
 		// stop ends one of the two processes of id for good; the other
@@ -318,6 +326,17 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 					rt.Fatal(err)
 				}
 				killed := errors.New("killed")
+				if rapid.Bool().Draw(rt, "diskFull") {
+					// Or the disk is full: the save fails and the region
+					// runs on, its write not acknowledged.
+					if c.journal && nd.snap != nil && rapid.Bool().Draw(rt, "ops") {
+						_ = nd.r.SaveOps(func([]byte) error { return killed })
+					} else {
+						_ = nd.r.SaveSnapshot(func([]byte) error { return killed })
+					}
+					unsaved[id] = append(unsaved[id], e)
+					continue
+				}
 				if c.journal && nd.snap != nil {
 					_ = nd.r.SaveOps(func(rec []byte) error {
 						if cut := rapid.IntRange(0, len(rec)-1).Draw(rt, "cut"); cut > 0 {
@@ -365,6 +384,13 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				if err := nd.or.Update(op); err != nil {
 					rt.Fatal(err)
 				}
+				// And the register takes a write, stamped by the host's
+				// clock as it reads now.
+				v := fmt.Sprintf("w%03d", i)
+				if err := nd.reg.Update(func(l *register.LWW[string]) (crdt.Op, error) { return l.Set(v), nil }); err != nil {
+					rt.Fatal(err)
+				}
+				regWritten[v] = true
 				c.persist(id)
 				model = append(model, unsaved[id]...)
 				unsaved[id] = nil
@@ -418,6 +444,12 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				}
 				if !differ && !busy {
 					for _, e := range first {
+						if v, ok := strings.CutPrefix(e, "="); ok {
+							if !regWritten[v] {
+								rt.Fatalf("the register holds %q, which no replica wrote", v)
+							}
+							continue
+						}
 						if orAdded[e] == "" {
 							rt.Fatalf("the OR-Set holds %q, which no replica added", e)
 						}
@@ -466,7 +498,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 // maybe (through lose).
 func restartFrom(rt *rapid.T, id crdt.ReplicaID, nd *node, lose func(crdt.ReplicaID, func(string) bool)) {
 	j := nd.journal
-	switch rapid.IntRange(0, 7).Draw(rt, "restartFrom") {
+	switch rapid.IntRange(0, 9).Draw(rt, "restartFrom") {
 	case 2: // an empty disk
 		nd.snap, nd.journal = nil, nil
 	case 3: // an older backup
@@ -501,6 +533,16 @@ func restartFrom(rt *rapid.T, id crdt.ReplicaID, nd *node, lose func(crdt.Replic
 		}
 		k := rapid.IntRange(0, len(j)-1).Draw(rt, "twice")
 		nd.journal = slices.Insert(slices.Clone(j), k+1, j[k])
+		return
+	case 8: // the last snapshot alone
+		if len(j) == 0 {
+			return
+		}
+		nd.journal = nil
+	case 9:
+		// The host saved a snapshot and crashed before it emptied the
+		// journal: the records the snapshot holds come first.
+		nd.journal = slices.Concat(nd.replaced, j)
 		return
 	default:
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 	"pgregory.net/rapid"
 )
 
@@ -43,7 +44,8 @@ type cluster struct {
 	// legacy makes the sets ignore the replicas' writers (see gset).
 	legacy bool
 	// orset gives every replica an OR-Set named "o" too, whose elements
-	// can be removed.
+	// can be removed, and a last-writer-wins register named "w", whose
+	// writes carry the replica's clock.
 	orset bool
 	// skew holds, per replica, how far its host clock is off the test's
 	// time (zero unless a test steps it).
@@ -60,13 +62,16 @@ type cluster struct {
 type node struct {
 	r       *crdt.Replica
 	set     *crdt.Handle[*gset]
-	or      *crdt.Handle[*orset.Set[string]] // if the cluster has one
+	or      *crdt.Handle[*orset.Set[string]]    // if the cluster has one
+	reg     *crdt.Handle[*register.LWW[string]] // likewise
 	snap    []byte
 	journal [][]byte // records saved since snap
 	saves   int
 	up      bool
 	// snapshotNext makes the next save a snapshot, which drops the journal.
 	snapshotNext bool
+	// replaced is the journal the last snapshot replaced.
+	replaced [][]byte
 	// saved holds every state the node ever had on disk, oldest first,
 	// for restarts from an older backup.
 	saved []disk
@@ -142,8 +147,12 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 		c.t.Fatal(err)
 	}
 	var or *crdt.Handle[*orset.Set[string]]
+	var reg *crdt.Handle[*register.LWW[string]]
 	if c.orset {
 		if or, err = crdt.Register(r, "o", orset.New[string](id)); err != nil {
+			c.t.Fatal(err)
+		}
+		if reg, err = crdt.Register(r, "w", register.NewLWW[string](id, cfg.Clock)); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -175,7 +184,7 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 			break
 		}
 	}
-	return &node{r: r, set: h, or: or, snap: snap, journal: journal, up: true, snapshotNext: stopped}
+	return &node{r: r, set: h, or: or, reg: reg, snap: snap, journal: journal, up: true, snapshotNext: stopped}
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {
@@ -213,6 +222,7 @@ func (c *cluster) persistNode(n *node) {
 	// A snapshot holds everything the journal did: the host empties it
 	// in the same write.
 	err := n.r.SaveSnapshot(func(snap []byte) error {
+		n.replaced = n.journal
 		n.snap, n.journal = snap, nil
 		n.saved = append(n.saved, disk{snap, nil})
 		return nil
