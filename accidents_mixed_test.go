@@ -3,9 +3,12 @@ package crdt_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +19,29 @@ import (
 	"github.com/activeactive/crdt/register"
 	"pgregory.net/rapid"
 )
+
+// accidentChecks is how many checks TestConvergenceUnderAccidents makes by
+// default.
+const accidentChecks = 1000
+
+// checksUnlessSet makes rapid run n checks in the calling test, unless the
+// command line or the environment sets the number.
+func checksUnlessSet(t *testing.T, n int) {
+	f := flag.Lookup("rapid.checks")
+	if f == nil || os.Getenv("RAPID_CHECKS") != "" {
+		return
+	}
+	set := false
+	flag.Visit(func(g *flag.Flag) { set = set || g == f })
+	if set {
+		return
+	}
+	old := f.Value.String()
+	if err := f.Value.Set(strconv.Itoa(n)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Value.Set(old) })
+}
 
 // recording is a Transport that keeps a copy of every message it sends
 // while *on, so that a test can deliver them again later.
@@ -60,7 +86,11 @@ func (t recordingBroadcaster) Broadcast(ctx context.Context, to []crdt.ReplicaID
 // stopped process loses what no peer held), and nothing no replica wrote;
 // no replica may differ while every figure says nothing is pending; no
 // divergence is counted, since every run writes under a writer of its own.
+//
+// Each check is cheap and the accidents meet rarely: the test makes
+// accidentChecks checks unless -rapid.checks (or RAPID_CHECKS) says how many.
 func TestConvergenceUnderAccidents(t *testing.T) {
+	checksUnlessSet(t, accidentChecks)
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 5).Draw(rt, "replicas")
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
