@@ -32,13 +32,16 @@ import (
 // Renaming is one-to-one, so it is safe whatever any replica holds, but
 // every replica must rename the same writers at the same offsets: the
 // replicas keep, per replica name, an agreed list of retirements (the
-// ledger), and apply each entry in list order. The run of a name with the
-// highest ballot (its incarnation, then its epoch) proposes the next entry
-// of its own name's list, and an entry is agreed once every replica of the
-// group (this replica and every peer added) has accepted it: single-decree
-// Paxos per entry, with the whole group as the only quorum. A group member
-// that is away delays retirement; it never blocks writes, and nothing
-// waits for it but the shrinking of metadata.
+// ledger), and apply each entry in list order. The runs of a name propose
+// the next entry of its own name's list under ballots (the run's
+// incarnation, then its epoch), and an entry is agreed once every replica
+// of the group (this replica and every peer added) has accepted it:
+// single-decree Paxos per entry, with the whole group as the only quorum. A
+// member that refuses a proposal, having promised a higher ballot, says
+// which, and the run proposes again above it: a run that was promised a
+// ballot and then stopped (a second process under the name) does not hold
+// the list up. A group member that is away delays retirement; it never
+// blocks writes, and nothing waits for it but the shrinking of metadata.
 //
 // A proposal names a finished writer of the proposer's name and, per
 // object, the writer's count that every replica holds (its version entry);
