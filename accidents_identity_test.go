@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -139,4 +140,67 @@ func TestAccidentTwoCopiesFromOneBackupOnAClockBehind(t *testing.T) {
 	w.crash(two) // the operator stops the second
 	w.runs["a"] = slices.DeleteFunc(w.runs["a"], func(g *run) bool { return g == two })
 	w.settle([]string{"one", "two", "x"})
+}
+
+// Accident: two processes of region r1 start at one instant (by the host's
+// clock), one from its disk and one from an older backup, and both write;
+// then the second is stopped. Their incarnations came from the clock alone
+// (each snapshot's being older), so they had the same one: r0 took them for
+// one run and acknowledged the second's op to the first, which refused
+// every message of r0 for good as acknowledging an op it never sent, and
+// r0's writes never reached it. Each run's incarnation now adds the step
+// drawn with its epoch: the runs differ, and the cluster converges.
+func TestAccidentTwoProcessesStartedAtOneInstant(t *testing.T) {
+	c := newCluster(t, 29, 2, nil)
+	c.add("r1", "a")
+	c.settle([]string{"a"}, 50)
+	c.persist("r1") // a snapshot with every op acknowledged
+	backup := c.nodes["r1"].saved[0]
+	c.crash("r1")
+	c.now.Add(int64(time.Minute))
+	c.restart("r1")
+	second := c.open("r1", backup.snap, backup.journal) // the same instant
+	c.persistNode(second)
+	if err := second.set.Update(func(s *gset) (crdt.Op, error) { return s.Add("second"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	c.persistNode(second)
+	c.add("r0", "b")
+	for range 10 {
+		_ = second.r.Tick(context.Background())
+		c.round()
+	}
+	second.up = false // the operator stops it
+	c.add("r0", "c")
+	c.settle([]string{"a", "b", "c", "second"}, 300)
+	if n := refusals(c.nodes["r1"].r)[crdt.ReasonAck]; n != 0 {
+		t.Fatalf("r1 refused %d messages of r0 as acknowledging what it never sent", n)
+	}
+}
+
+// Accident: a second process of r0 runs beside the first for a while,
+// from a copy of its disk, and is stopped; peers' answers reach the first
+// alone. The second, its run being later, proposed the retirement of r0's
+// finished writer under a higher ballot, and r1 promised it; the first's
+// proposals, under its lower ballot, were ignored for good, and the
+// finished writer was never retired while r0 ran. r1 now answers a proposal
+// it refuses with the ballot it promised, and the first proposes again
+// above it.
+func TestAccidentSecondProcessStoppedRetirementGoesOn(t *testing.T) {
+	c := newCluster(t, 31, 2, nil)
+	c.add("r0", "a")
+	c.settle([]string{"a"}, 50)
+	c.crash("r0")
+	c.restart("r0") // r0's first run is finished
+	c.now.Add(int64(time.Second))
+	first := c.nodes["r0"]
+	second := c.open("r0", first.snap, first.journal)
+	c.persistNode(second)
+	for range 200 {
+		_ = second.r.Tick(context.Background())
+		c.round()
+	}
+	second.up = false // the operator stops it
+	c.settle([]string{"a"}, 50)
+	c.settleRetired(3000)
 }

@@ -12,7 +12,10 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
 	"pgregory.net/rapid"
 )
 
@@ -40,15 +43,35 @@ type cluster struct {
 	journal bool
 	// legacy makes the sets ignore the replicas' writers (see gset).
 	legacy bool
+	// orset gives every replica an OR-Set named "o" too, whose elements
+	// can be removed, and a last-writer-wins register named "w", whose
+	// writes carry the replica's clock.
+	orset bool
+	// skew holds, per replica, how far its host clock is off the test's
+	// time (zero unless a test steps it).
+	skew map[crdt.ReplicaID]*atomic.Int64
+	// stopAtBadRecord makes a restart stop replaying the journal at the
+	// first record refused (missing records, one cut short), run with what
+	// replayed and save a snapshot at once, as the Replay docs allow; else
+	// a refused record fails the test.
+	stopAtBadRecord bool
+	// replayStops counts the restarts that stopped at a refused record.
+	replayStops int
 }
 
 type node struct {
 	r       *crdt.Replica
 	set     *crdt.Handle[*gset]
+	or      *crdt.Handle[*orset.Set[string]]    // if the cluster has one
+	reg     *crdt.Handle[*register.LWW[string]] // likewise
 	snap    []byte
 	journal [][]byte // records saved since snap
 	saves   int
 	up      bool
+	// snapshotNext makes the next save a snapshot, which drops the journal.
+	snapshotNext bool
+	// replaced is the journal the last snapshot replaced.
+	replaced [][]byte
 	// saved holds every state the node ever had on disk, oldest first,
 	// for restarts from an older backup.
 	saved []disk
@@ -67,10 +90,13 @@ func newCluster(t failer, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
 // newClusterBroadcast is newCluster whose transports also implement
 // crdt.Broadcaster if bcast is set.
 func newClusterBroadcast(t failer, seed uint64, n int, cfg func(*crdt.Config), bcast bool) *cluster {
-	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg, bcast: bcast}
+	c := &cluster{t: t, net: memnet.New(seed), now: new(atomic.Int64), nodes: map[crdt.ReplicaID]*node{}, cfg: cfg, bcast: bcast,
+		skew: map[crdt.ReplicaID]*atomic.Int64{}}
 	c.now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
 	for i := range n {
-		c.ids = append(c.ids, crdt.ReplicaID(fmt.Sprintf("r%d", i)))
+		id := crdt.ReplicaID(fmt.Sprintf("r%d", i))
+		c.ids = append(c.ids, id)
+		c.skew[id] = new(atomic.Int64)
 	}
 	for _, id := range c.ids {
 		c.start(id, nil, nil)
@@ -82,10 +108,26 @@ func newClusterBroadcast(t failer, seed uint64, n int, cfg func(*crdt.Config), b
 // and attaches it.
 func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 	c.t.Helper()
+	n := c.open(id, snap, journal)
+	if old := c.nodes[id]; old != nil {
+		n.saved = old.saved
+	}
+	c.nodes[id] = n
+	c.net.Attach(id, n.r)
+	// A host that persists saves at once, so that a crash before its first
+	// write does not bring it back as a new replica under an old name.
+	c.persistNode(n)
+}
+
+// open creates a run of replica id, restoring snap and replaying journal
+// if given, neither attached to the network nor saved.
+func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
+	c.t.Helper()
+	skew := c.skew[id]
 	cfg := crdt.Config{
 		ID:               id,
 		Transport:        c.net.Transport(id),
-		Clock:            clock.New(clock.WithSource(c.now.Load)),
+		Clock:            clock.New(clock.WithSource(func() int64 { return c.now.Load() + skew.Load() })),
 		AntiEntropyTicks: 25,
 	}
 	if c.bcast {
@@ -104,6 +146,16 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	var or *crdt.Handle[*orset.Set[string]]
+	var reg *crdt.Handle[*register.LWW[string]]
+	if c.orset {
+		if or, err = crdt.Register(r, "o", orset.New[string](id)); err != nil {
+			c.t.Fatal(err)
+		}
+		if reg, err = crdt.Register(r, "w", register.NewLWW[string](id, cfg.Clock)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	for _, p := range c.ids {
 		if p != id {
 			if err := r.AddPeer(p); err != nil {
@@ -111,25 +163,28 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 			}
 		}
 	}
+	stopped := false
 	if snap != nil {
 		if err := r.Restore(snap); err != nil {
 			c.t.Fatalf("restore %s: %v", id, err)
 		}
-		for _, rec := range journal {
-			if err := r.Replay(rec); err != nil {
+		for i, rec := range journal {
+			err := r.Replay(rec)
+			if err == nil {
+				continue
+			}
+			var de *codec.DecodeError
+			if !c.stopAtBadRecord || !errors.Is(err, crdt.ErrJournalGap) && !errors.As(err, &de) {
 				c.t.Fatalf("replay %s: %v", id, err)
 			}
+			// The host runs with what replayed, and drops the rest of
+			// its journal with its next save.
+			journal, stopped = journal[:i:i], true
+			c.replayStops++
+			break
 		}
 	}
-	var saved []disk
-	if old := c.nodes[id]; old != nil {
-		saved = old.saved
-	}
-	c.nodes[id] = &node{r: r, set: h, snap: snap, journal: journal, up: true, saved: saved}
-	c.net.Attach(id, r)
-	// A host that persists saves at once, so that a crash before its first
-	// write does not bring it back as a new replica under an old name.
-	c.persist(id)
+	return &node{r: r, set: h, or: or, reg: reg, snap: snap, journal: journal, up: true, snapshotNext: stopped}
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {
@@ -143,9 +198,15 @@ func (c *cluster) add(id crdt.ReplicaID, e string) {
 
 func (c *cluster) persist(id crdt.ReplicaID) {
 	c.t.Helper()
-	n := c.nodes[id]
+	c.persistNode(c.nodes[id])
+}
+
+// persistNode saves run n: most often a journal record, if the cluster
+// keeps a journal, else a snapshot.
+func (c *cluster) persistNode(n *node) {
+	c.t.Helper()
 	n.saves++
-	if c.journal && n.saves%4 != 0 {
+	if c.journal && n.saves%4 != 0 && !n.snapshotNext {
 		err := n.r.SaveOps(func(rec []byte) error {
 			n.journal = append(n.journal, rec)
 			n.saved = append(n.saved, disk{n.snap, slices.Clone(n.journal)})
@@ -161,6 +222,7 @@ func (c *cluster) persist(id crdt.ReplicaID) {
 	// A snapshot holds everything the journal did: the host empties it
 	// in the same write.
 	err := n.r.SaveSnapshot(func(snap []byte) error {
+		n.replaced = n.journal
 		n.snap, n.journal = snap, nil
 		n.saved = append(n.saved, disk{snap, nil})
 		return nil
@@ -168,6 +230,7 @@ func (c *cluster) persist(id crdt.ReplicaID) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	n.snapshotNext = false
 }
 
 func (c *cluster) crash(id crdt.ReplicaID) {

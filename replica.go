@@ -399,10 +399,11 @@ type Replica struct {
 	// and an epoch drawn at the start, so that no two runs, whatever became
 	// of the disk in between, ever name two changes alike.
 	writer ReplicaID
-	// step is what a restore adds to the incarnation it continues, at
-	// least 1 and drawn with the epoch: two runs restored from one
-	// snapshot on a host whose clock is behind it get incarnations of
-	// their own, not the same one.
+	// step is what a run adds to the clock's reading, or to the
+	// incarnation it restores if that is later, to make its incarnation:
+	// at least 1 and drawn with the epoch, so that two runs started at one
+	// reading of the clock, or restored from one snapshot on a host whose
+	// clock is behind it, get incarnations of their own, not the same one.
 	step uint64
 
 	mu          sync.RWMutex
@@ -491,13 +492,16 @@ func NewReplica(cfg Config) (*Replica, error) {
 		peers:   map[ReplicaID]*peer{},
 		refused: map[string]uint64{},
 	}
-	r.incarnation = uint64(max(1, r.clk.Now().Wall))
 	var epoch [8]byte
 	if _, err := io.ReadFull(cfg.Entropy, epoch[:]); err != nil {
 		return nil, fmt.Errorf("%w: drawing the replica's epoch: %w", ErrConfig, err)
 	}
 	r.writer = vclock.Writer(cfg.ID, drawnEpoch(epoch))
 	r.step = 1 + uint64(epochStep(epoch))
+	// Two runs started at one reading of the clock (a coarse clock, two
+	// processes started together) must not share an incarnation: their
+	// peers would take them for one run.
+	r.incarnation = after(uint64(max(1, r.clk.Now().Wall)), r.step)
 	return r, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -31,13 +32,16 @@ import (
 // Renaming is one-to-one, so it is safe whatever any replica holds, but
 // every replica must rename the same writers at the same offsets: the
 // replicas keep, per replica name, an agreed list of retirements (the
-// ledger), and apply each entry in list order. The run of a name with the
-// highest ballot (its incarnation, then its epoch) proposes the next entry
-// of its own name's list, and an entry is agreed once every replica of the
-// group (this replica and every peer added) has accepted it: single-decree
-// Paxos per entry, with the whole group as the only quorum. A group member
-// that is away delays retirement; it never blocks writes, and nothing
-// waits for it but the shrinking of metadata.
+// ledger), and apply each entry in list order. The runs of a name propose
+// the next entry of its own name's list under ballots (the run's
+// incarnation, then its epoch), and an entry is agreed once every replica
+// of the group (this replica and every peer added) has accepted it:
+// single-decree Paxos per entry, with the whole group as the only quorum. A
+// member that refuses a proposal, having promised a higher ballot, says
+// which, and the run proposes again above it: a run that was promised a
+// ballot and then stopped (a second process under the name) does not hold
+// the list up. A group member that is away delays retirement; it never
+// blocks writes, and nothing waits for it but the shrinking of metadata.
 //
 // A proposal names a finished writer of the proposer's name and, per
 // object, the writer's count that every replica holds (its version entry);
@@ -175,6 +179,10 @@ type ledger struct {
 	// props holds this replica's proposals, by name: for its own name's
 	// list, and for those of replicas that left the group.
 	props map[ReplicaID]*proposal
+	// raise is the least incarnation part of this run's ballots, above
+	// its incarnation once a member refused a proposal for a higher
+	// ballot (of a run gone since, say: a second process stopped).
+	raise uint64
 }
 
 // proposal is this replica's attempt at the next entry of one name's list.
@@ -205,7 +213,9 @@ type ledgerEntry struct {
 // promiseMsg answers a prepare for Name's list: the member promised
 // ballot B for the entry at Index, had accepted Value at AccB (zero if
 // none), holds Counts of the candidate per object, and has peer set
-// Members.
+// Members. A promise of a ballot higher than the proposer's answers a
+// proposal the member refused, having promised B: the proposer raises its
+// ballot past B.
 type promiseMsg struct {
 	Name    ReplicaID
 	Index   uint64
@@ -400,10 +410,18 @@ func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
 	return best
 }
 
-// myBallot is the ballot of this run's proposals.
+// myBallot is the ballot of this run's proposals: its incarnation, or
+// higher once raised past a ballot a member promised.
 func (r *Replica) myBallot() ballot {
 	ep, _ := r.writer.Epoch()
-	return ballot{r.incarnation, ep, r.id}
+	return ballot{max(r.incarnation, r.led.raise), ep, r.id}
+}
+
+// raiseBallot makes this run's ballots pass b. The caller holds r.mu.
+func (r *Replica) raiseBallot(b ballot) {
+	if b.Inc < math.MaxUint64 && r.myBallot().cmp(b) < 0 {
+		r.led.raise = b.Inc + 1
+	}
 }
 
 // mayPropose reports whether this replica proposes entries of name's list:
@@ -489,6 +507,12 @@ func (r *Replica) advance(p *proposal) {
 	// This replica is a member too: it promises its own ballot.
 	if nl.promised.cmp(p.b) > 0 {
 		delete(l.props, p.name) // a higher ballot exists: not ours to propose
+		if p.name == r.id {
+			// Only runs of this name propose its list: the one that
+			// promised it may be gone for good (a second process
+			// stopped). Propose again above it.
+			r.raiseBallot(nl.promised)
+		}
 		return
 	}
 	nl.promised = p.b
@@ -749,11 +773,25 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 	}
 	for _, m := range sec.Proposals {
-		if l.len(m.Name) != m.Index || m.B.Inc != inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || l.full(m.Name) {
+		// A ballot's incarnation part is the proposing run's, or higher
+		// (see Replica.raiseBallot).
+		if l.len(m.Name) != m.Index || m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || l.full(m.Name) {
 			continue
 		}
 		nl := l.list(m.Name)
 		if m.B.cmp(nl.promised) < 0 {
+			// Promised to a higher ballot, perhaps of a run of the
+			// proposer gone for good: say which, so that it can pass it.
+			// It is the promise as this replica would make it again,
+			// holding nothing of a candidate: were it to reach the run
+			// of that ballot (two runs share the name's address), that
+			// run learns no more than the truth, and asks again.
+			if p.retPromises == nil {
+				p.retPromises = map[ReplicaID]*promiseMsg{}
+			}
+			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: nl.promised, AccB: nl.accepted, Value: nl.value,
+				Members: r.membersHash()}
+			p.needAck = true
 			continue
 		}
 		nl.promised = m.B
@@ -780,8 +818,16 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 	}
 	for i := range sec.Promises {
 		pm := &sec.Promises[i]
-		if pr := l.props[pm.Name]; pr != nil && pm.Index == pr.index && pm.B == pr.b {
+		pr := l.props[pm.Name]
+		switch {
+		case pr == nil || pm.Index != pr.index:
+		case pm.B == pr.b:
 			pr.promises[p.id] = pm
+		case pm.B.cmp(pr.b) > 0 && pm.B.By == r.id:
+			// The member refused the proposal, having promised a higher
+			// ballot: propose again above it.
+			delete(l.props, pm.Name)
+			r.raiseBallot(pm.B)
 		}
 	}
 	for _, a := range sec.Accepteds {
