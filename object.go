@@ -48,8 +48,11 @@ type DeltaObject interface {
 // the same (restored from an older backup) may lack what was collected,
 // which no delta since its version carries: until its version covers them
 // again, as far as this replica has seen, its catch-ups carry the whole
-// state of such objects. The engine assumes a full mesh: every replica is
-// a peer of every other.
+// state of such objects. A replica restored from a snapshot no longer
+// knows the versions it collected on the strength of: until a peer's
+// version covers the restored one, its catch-ups to that peer carry the
+// whole state of such objects too. The engine assumes a full mesh: every
+// replica is a peer of every other.
 type Collector interface {
 	DeltaObject
 	// CollectBinary takes the encoded durable versions of the object at
