@@ -295,3 +295,77 @@ func TestRestoreOlderBackupAfterCollectorRestarted(t *testing.T) {
 		t.Fatalf("b holds %v after the restore; k was deleted", got)
 	}
 }
+
+// TestCollectWaitsForOwnSave: a replica collects a delete marker only once
+// its own saved snapshot holds it, as well as every peer's. It collected
+// on its peers' durable versions alone: a whole state it sent then made a
+// peer drop the marker too, and a crash took it back to a snapshot with
+// the deleted key, which no replica could delete again (TestEngineModel,
+// 2 regions with accidents).
+func TestCollectWaitsForOwnSave(t *testing.T) {
+	var now int64 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano()
+	net := memnet.New(9)
+	ids := []crdt.ReplicaID{"a", "b"}
+	kvs := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	for _, id := range ids {
+		clk := clock.New(clock.WithSource(func() int64 { return now }))
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kvs[id], _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		reps[id] = r
+		net.Attach(id, r)
+	}
+	save := func(id crdt.ReplicaID) {
+		if err := reps[id].SaveSnapshot(func([]byte) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := func() {
+		for _, id := range ids {
+			_ = reps[id].Tick(context.Background())
+		}
+		net.DeliverAll(context.Background())
+		now += int64(10 * time.Millisecond)
+	}
+	markers := func(id crdt.ReplicaID) uint64 {
+		var n uint64
+		kvs[id].Read(func(m *lwwmap.Map[string, string]) { n, _ = m.Garbage() })
+		return n
+	}
+	write := func(f func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]) {
+		t.Helper()
+		if err := kvs["a"].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return f(m), nil }); err != nil {
+			t.Fatal(err)
+		}
+		save("a")
+	}
+	save("a")
+	save("b")
+	write(func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "v") })
+	for range 10 {
+		round()
+	}
+	save("b") // holds k
+	write(func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Delete("k") })
+	for range 30 {
+		round()
+	}
+	if markers("b") != 1 {
+		t.Fatalf("b holds %d delete markers before it saves the delete; want 1", markers("b"))
+	}
+	save("b")
+	for range 30 {
+		round()
+	}
+	if markers("a") != 0 || markers("b") != 0 {
+		t.Fatalf("once both saved the delete, a holds %d markers, b %d; want 0", markers("a"), markers("b"))
+	}
+}

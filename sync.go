@@ -1631,7 +1631,7 @@ func applyFrom(obj Object, op []byte, from ReplicaID) (bool, error) {
 }
 
 // collect hands every Collector the durable versions of all peers, if it
-// has one from each. The caller holds r.mu.
+// has one from each, and its own. The caller holds r.mu.
 func (r *Replica) collect() {
 	for name, obj := range r.objects {
 		c, ok := obj.(Collector)
@@ -1646,6 +1646,16 @@ func (r *Replica) collect() {
 		}
 		if len(vs) < len(r.peers) {
 			continue
+		}
+		if r.snapshotted {
+			// Its own durable version too: what a crash can take back
+			// here is not stable, and a whole state sent from here
+			// makes its receiver drop what this replica collected.
+			own, ok := r.durable[name]
+			if !ok {
+				continue
+			}
+			vs = append(vs, own)
 		}
 		if err := c.CollectBinary(vs); err != nil {
 			r.log.Warn("collecting metadata failed", "object", name, "err", err)
