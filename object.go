@@ -39,8 +39,9 @@ type DeltaObject interface {
 // Collector is a [DeltaObject] that keeps some metadata only until every
 // replica has seen it (the OR-Set's records of recent removals, the
 // LWW-map's delete markers). Whenever the engine holds a durable version of
-// the object from every peer, it hands them to CollectBinary, and the
-// object discards what every replica has seen. A peer's durable version is
+// the object from every peer, it hands them to CollectBinary, with its own
+// durable version once it saves snapshots, and the object discards what
+// every replica has seen and none can lose. A peer's durable version is
 // that of the last snapshot it saved with [Replica.SaveSnapshot] (its
 // current one if it never takes snapshots), so no crash can take the peer
 // back before it; the versions arrive with
@@ -48,12 +49,15 @@ type DeltaObject interface {
 // the same (restored from an older backup) may lack what was collected,
 // which no delta since its version carries: until its version covers them
 // again, as far as this replica has seen, its catch-ups carry the whole
-// state of such objects. The engine remembers those versions in memory
-// only; the module's collectors also keep, in their own state, how far
-// they have collected, and their DeltaSince gives the whole state to a
-// version below it, so that a restart of this replica loses nothing
-// (an object of the host's should do the same). The engine assumes a full mesh: every replica is
-// a peer of every other.
+// state of such objects. A replica restored from a snapshot no longer
+// knows the versions it collected on the strength of: until a peer's
+// version covers the restored one, its catch-ups to that peer carry the
+// whole state of such objects too. The engine holds all this in memory,
+// and forgets it when a retired writer is renamed; so the module's
+// collectors also keep, in their own state, how far they have collected,
+// and their DeltaSince gives the whole state to a version below it (an
+// object of the host's should do the same). The engine assumes a full
+// mesh: every replica is a peer of every other.
 type Collector interface {
 	DeltaObject
 	// CollectBinary takes the encoded durable versions of the object at

@@ -298,6 +298,20 @@ func (r *Replica) Restore(snapshot []byte) error {
 	}
 	// What was restored came from storage: it is durable.
 	r.durable = r.versions()
+	// The restored objects may have collected metadata on the strength of
+	// versions their peers reported before this restart, which are lost
+	// with it; whatever they collected is within their own versions. A
+	// peer below those (back from an older backup, say) gets whole states
+	// of these objects until it covers them, as one that reported them
+	// would (see peer.reported).
+	for name, v := range r.durable {
+		if _, ok := r.objects[name].(Collector); !ok {
+			continue
+		}
+		for _, p := range r.peers {
+			p.report(name, v, r.limit)
+		}
+	}
 	r.snapshotted = true
 	r.persistent = true
 	r.savedSeq = r.seq

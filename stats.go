@@ -30,9 +30,9 @@ type Stats struct {
 	// registered objects hold, waiting for every replica to see them:
 	// OR-Set and OR-Map records of removed or replaced writes, LWW-map
 	// delete markers. An object discards one only once it holds a durable
-	// version (see [Collector]) from every peer that counts the delete, so
-	// while any peer is away, or saves no snapshot, GCPending does not
-	// fall; a steady rise means collection is stuck. A record can also go
+	// version (see [Collector]) from every peer that counts the delete,
+	// and its own saved snapshot holds it, so while any peer is away, or
+	// saves no snapshot, GCPending does not fall; a steady rise means collection is stuck. A record can also go
 	// without being collected: when a later write of its key replaces an
 	// LWW-map marker, or when an OR-Set or OR-Map holds more records than
 	// its cap and discards the oldest.

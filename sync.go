@@ -47,7 +47,10 @@ type peer struct {
 	// have come back from an older backup, after this replica collected
 	// metadata (see Collector) on the strength of them. A delta since its
 	// version would leave out what was collected; those objects get whole
-	// states until its version covers them again.
+	// states until its version covers them again. A restored replica
+	// holds its own restored versions here for every peer: it may have
+	// collected on the strength of versions it no longer knows, but only
+	// within its own.
 	reported map[string][]byte
 	// behindSince is, while the peer lacks ops that have left the log, the
 	// physical time of the oldest of them known (see PeerStats.Lag).
@@ -1170,10 +1173,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		first := p.rinc == 0
 		p.switchIncarnation(env.Incarnation)
 		for name, v := range p.versions {
-			if p.reported == nil {
-				p.reported = make(map[string][]byte, len(p.versions))
-			}
-			p.reported[name] = v
+			p.report(name, v, r.limit)
 		}
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
@@ -1533,6 +1533,34 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 	}
 }
 
+// report adds v to the versions of the object name that the peer
+// reported before it restarted (see peer.reported): joined to one held
+// already, since the replica may have collected on the strength of
+// either.
+func (p *peer) report(name string, v []byte, lim codec.Limits) {
+	if p.reported == nil {
+		p.reported = map[string][]byte{}
+	}
+	old, ok := p.reported[name]
+	if !ok {
+		p.reported[name] = v
+		return
+	}
+	was, err := vclock.UnmarshalClock(old, lim)
+	if err != nil {
+		p.reported[name] = v
+		return
+	}
+	now, err := vclock.UnmarshalClock(v, lim)
+	if err != nil {
+		return
+	}
+	was.Merge(now)
+	if b, err := was.MarshalBinary(); err == nil {
+		p.reported[name] = b
+	}
+}
+
 // compareReported checks the peer's digest against the durable versions
 // it reported before it last restarted (see peer.reported): an object the
 // peer now holds at a version below them may lack metadata this replica
@@ -1603,7 +1631,7 @@ func applyFrom(obj Object, op []byte, from ReplicaID) (bool, error) {
 }
 
 // collect hands every Collector the durable versions of all peers, if it
-// has one from each. The caller holds r.mu.
+// has one from each, and its own. The caller holds r.mu.
 func (r *Replica) collect() {
 	for name, obj := range r.objects {
 		c, ok := obj.(Collector)
@@ -1618,6 +1646,16 @@ func (r *Replica) collect() {
 		}
 		if len(vs) < len(r.peers) {
 			continue
+		}
+		if r.snapshotted {
+			// Its own durable version too: what a crash can take back
+			// here is not stable, and a whole state sent from here
+			// makes its receiver drop what this replica collected.
+			own, ok := r.durable[name]
+			if !ok {
+				continue
+			}
+			vs = append(vs, own)
 		}
 		if err := c.CollectBinary(vs); err != nil {
 			r.log.Warn("collecting metadata failed", "object", name, "err", err)

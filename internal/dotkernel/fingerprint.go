@@ -91,11 +91,15 @@ func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
 func (k *Kernel[K, V]) Fingerprint() uint64 { return k.fp }
 
 // HasGaps reports whether the kernel holds events its version leaves out:
-// dots in the context past a gap, or ghosts (see [Kernel.Version]). Two
-// kernels at one version may then hold different stores without having
-// diverged, and their fingerprints say nothing. It costs a look at each
-// replica's entry of the context.
-func (k *Kernel[K, V]) HasGaps() bool { return !k.ghosts.isEmpty() || !k.ctx.IsCompact() }
+// dots in the context past a gap, ghosts (see [Kernel.Version]), or dots
+// a removed part set aside (see [Kernel.JoinPart]), whose drops it applied
+// before a context part claims their removals. Two kernels at one version
+// may then hold different stores without having diverged, and their
+// fingerprints say nothing. It costs a look at each replica's entry of the
+// context.
+func (k *Kernel[K, V]) HasGaps() bool {
+	return !k.ghosts.isEmpty() || !k.removed.isEmpty() || !k.ctx.IsCompact()
+}
 
 // ScanFingerprint computes the fingerprint from the store, for tests
 // that check the one kept up to date.
