@@ -61,8 +61,9 @@ type DeltaObject interface {
 type Collector interface {
 	DeltaObject
 	// CollectBinary takes the encoded durable versions of the object at
-	// every peer, as VersionBinary made them, and discards the metadata that
-	// this replica and all of them have seen. It does not change the
+	// every peer, and this replica's own once it saves snapshots, as
+	// VersionBinary made them, and discards the metadata that this
+	// replica and all of them have seen. It does not change the
 	// object's value (ormap.Map also deletes there the keys that have
 	// expired, which already read as absent; see its Collect).
 	CollectBinary(peerVersions [][]byte) error

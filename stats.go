@@ -32,10 +32,11 @@ type Stats struct {
 	// delete markers. An object discards one only once it holds a durable
 	// version (see [Collector]) from every peer that counts the delete,
 	// and its own saved snapshot holds it, so while any peer is away, or
-	// saves no snapshot, GCPending does not fall; a steady rise means collection is stuck. A record can also go
-	// without being collected: when a later write of its key replaces an
-	// LWW-map marker, or when an OR-Set or OR-Map holds more records than
-	// its cap and discards the oldest.
+	// saves no snapshot, GCPending does not fall; a steady rise means
+	// collection is stuck. A record can also go without being collected:
+	// when a later write of its key replaces an LWW-map marker, or when an
+	// OR-Set or OR-Map holds more records than its cap and discards the
+	// oldest.
 	GCPending uint64
 	// GCCollected counts the delete records the registered objects have
 	// discarded because every replica had seen them, since each was
