@@ -52,11 +52,12 @@ type DeltaObject interface {
 // state of such objects. A replica restored from a snapshot no longer
 // knows the versions it collected on the strength of: until a peer's
 // version covers the restored one, its catch-ups to that peer carry the
-// whole state of such objects too. The engine holds all this in memory,
-// and forgets it when a retired writer is renamed; so the module's
-// collectors also keep, in their own state, how far they have collected,
-// and their DeltaSince gives the whole state to a version below it (an
-// object of the host's should do the same). The engine assumes a full
+// whole state of such objects too. The engine holds all this in memory
+// only (renamed with the objects when a retired writer is renamed), and a
+// restart of the collecting replica before the peer's return loses the
+// peer's part; so the module's collectors also keep, in their own state,
+// how far they have collected, and their DeltaSince gives the whole state
+// to a version below it (an object of the host's should do the same). The engine assumes a full
 // mesh: every replica is a peer of every other.
 type Collector interface {
 	DeltaObject

@@ -602,6 +602,7 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		// the writer they write under.
 		r.newWriter()
 	}
+	renamed := map[string]vclock.Retirement{}
 	for _, obj := range r.sortedObjects() {
 		f := e.final(obj)
 		if f == 0 {
@@ -612,7 +613,9 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 			continue
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
-		if err := rt.Retire(ret); err != nil {
+		if err := rt.Retire(ret); err == nil {
+			renamed[obj] = ret
+		} else {
 			// The object keeps the writer's dots under their old names
 			// while its peers renamed them: counted, since the replicas
 			// may now differ.
@@ -632,14 +635,38 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	l.retired[string(e.From)] = true
 	l.installs++
 	// Whatever was computed for peers before the renaming names the
-	// writer: compute it again.
+	// writer: compute it again. The versions a peer reported before it
+	// restarted guard against its return from an older backup (see
+	// peer.reported): they are renamed as the objects were, not dropped.
 	for _, p := range r.peers {
 		p.out, p.frozen = nil, nil
 		p.theirDig, p.hasTheir = nil, false
-		p.versions, p.reported = nil, nil
+		p.versions = nil
+		p.renameReported(renamed, r.limit)
 		p.awaitDig, p.catchUpSent = true, 0
 	}
 	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)
+}
+
+// renameReported renames, in the versions the peer reported before it
+// restarted, the writers the objects named in renamed were retired from.
+// A version that cannot be decoded is kept as it was: compareReported
+// drops it.
+func (p *peer) renameReported(renamed map[string]vclock.Retirement, lim codec.Limits) {
+	for name, ret := range renamed {
+		old, ok := p.reported[name]
+		if !ok {
+			continue
+		}
+		v, err := vclock.UnmarshalClock(old, lim)
+		if err != nil {
+			continue
+		}
+		v.Retire(ret)
+		if b, err := v.MarshalBinary(); err == nil {
+			p.reported[name] = b
+		}
+	}
 }
 
 // newWriter draws a new writer for this run. The caller holds r.mu.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/vclock"
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -158,5 +159,62 @@ func TestLedgerNamesBounded(t *testing.T) {
 	}
 	if n := len(r.led.lists); n < maxLedgerNames {
 		t.Fatalf("%d lists kept: the limit refused proposals below it", n)
+	}
+}
+
+// TestRetirementRenamesReportedVersions: the versions a peer reported
+// before it restarted (peer.reported) keep guarding against its return
+// from an older backup after a writer is retired: renamed as the objects
+// were, not forgotten (they were dropped, and a host's collector that
+// keeps no record of its own was then open to a removed element coming
+// back). An object the retirement did not rename keeps its version as it
+// was.
+func TestRetirementRenamesReportedVersions(t *testing.T) {
+	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(r, "set", orset.New[string]("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(r, "other", orset.New[string]("a")); err != nil {
+		t.Fatal(err)
+	}
+	from := vclock.Writer("b", 5)
+	var v vclock.Clock
+	v.Set(from, 3)
+	v.Set(vclock.Writer("c", 2), 7)
+	enc := func(c vclock.Clock) []byte {
+		b, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers["b"]
+	p.report("set", enc(v), r.limit)
+	p.report("other", enc(v), r.limit)
+	r.installEntry("b", retireEntry{From: from, Finals: []objFinal{{"set", 3}}})
+
+	var want vclock.Clock
+	want.Set(vclock.Retired("b"), 3)
+	want.Set(vclock.Writer("c", 2), 7)
+	for name, w := range map[string]vclock.Clock{"set": want, "other": v} {
+		b, ok := p.reported[name]
+		if !ok {
+			t.Fatalf("the version %s reported before its restart was dropped", name)
+		}
+		got, err := vclock.UnmarshalClock(b, r.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(w) {
+			t.Errorf("%s: reported %v after the retirement, want %v", name, got, w)
+		}
 	}
 }
