@@ -53,11 +53,11 @@ type DeltaObject interface {
 // knows the versions it collected on the strength of: until a peer's
 // version covers the restored one, its catch-ups to that peer carry the
 // whole state of such objects too. The engine holds all this in memory
-// only (renamed with the objects when a retired writer is renamed), and a
-// restart of the collecting replica before the peer's return loses the
-// peer's part; so the module's collectors also keep, in their own state,
-// how far they have collected, and their DeltaSince gives the whole state
-// to a version below it (an object of the host's should do the same). The engine assumes a full
+// (and renames it with the objects when a retired writer is renamed). The
+// module's collectors also keep, in their own state, how far they have
+// collected, and their DeltaSince gives the whole state to a version below
+// it: that record travels with their states, so a replica that took one in
+// guards its peers too (an object of the host's may do the same). The engine assumes a full
 // mesh: every replica is a peer of every other.
 type Collector interface {
 	DeltaObject
