@@ -153,3 +153,53 @@ func TestHasGapsBetweenRemovedAndContextParts(t *testing.T) {
 		t.Fatalf("after every part: gaps %v, equal %v", s.HasGaps(), s.Equal(w))
 	}
 }
+
+// A catch-up in parts cut short after its removed parts (the sender
+// restarted, say) left the set reporting gaps, and out of the engine's
+// comparisons of content, until a later catch-up came in parts again: the
+// whole state the sender sent next, in one message, did not settle it. A
+// whole state from a replica that still holds x settles nothing.
+func TestRemovedPartsCutShortSettledByWholeState(t *testing.T) {
+	w := New[string]("w")
+	add := w.Add("x")
+	for i := range 20 {
+		w.Add(fmt.Sprintf("%03d%s", i, strings.Repeat("-", 150)))
+	}
+	w.Remove("x")
+	// The remove's record collected: the whole state alone says x is gone.
+	w.Collect(w.Version())
+	s, u := New[string]("s"), New[string]("u")
+	for _, r := range []*Set[string]{s, u} {
+		if err := r.Apply(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts, _, err := w.ChunksBinary(nil, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, p := range parts { // the store parts, then the removed ones
+		k := dotkernel.PartKind(p[0])
+		if k != dotkernel.PartStore && k != dotkernel.PartRemoved {
+			break
+		}
+		if _, err := s.MergeChunkBinary(p); err != nil {
+			t.Fatal(err)
+		}
+		if k == dotkernel.PartRemoved {
+			removed++
+		}
+	}
+	if removed == 0 || !s.HasGaps() {
+		t.Fatalf("%d removed parts merged, gaps %v: want some, and gaps", removed, s.HasGaps())
+	}
+	s.Merge(u)
+	if s.Contains("x") || !s.HasGaps() {
+		t.Fatalf("after u's state: x held %v, gaps %v; want x gone, gaps", s.Contains("x"), s.HasGaps())
+	}
+	s.Merge(w)
+	if s.HasGaps() || !s.Equal(w) || s.Fingerprint() != w.Fingerprint() {
+		t.Fatalf("after w's whole state: gaps %v, equal %v", s.HasGaps(), s.Equal(w))
+	}
+}

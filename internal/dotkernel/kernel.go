@@ -123,9 +123,11 @@ type Kernel[K comparable, V any] struct {
 	horizon vclock.Clock            // every discarded record's dot is within it
 	ghosts  ghostSet                // in ctx, mutation not applied; usually empty
 	// removed holds dots that a removed part (see JoinPart) said were
-	// seen and dropped elsewhere, and that the context does not hold yet,
-	// as runs like the ghosts: they are not taken into the store, until a
-	// context part brings them into the context. It is not encoded:
+	// seen and dropped elsewhere, whose drops the context does not claim
+	// yet, as runs like the ghosts: they are not taken into the store,
+	// until the context claims a mutation that dropped them (a context
+	// part, a state that has seen them and no longer holds them, an
+	// applied drop: see unsetAside). It is not encoded:
 	// forgetting it only forgets a removal that the context never claimed.
 	removed ghostSet
 	capped  uint64 // records discarded by the cap (see gc.go)
@@ -732,14 +734,15 @@ func (k *Kernel[K, V]) markApplied(d vclock.Dot) {
 // seeDropped adds the dropped dot d to the context, as a ghost if it is
 // new.
 func (k *Kernel[K, V]) seeDropped(d vclock.Dot) {
-	if !d.Valid() || k.ctx.Contains(d) {
+	if !d.Valid() {
+		return
+	}
+	k.unsetAside(d) // a mutation that drops it is applied
+	if k.ctx.Contains(d) {
 		return
 	}
 	k.ghosts.add(d)
 	k.ctx.Add(d)
-	if !k.removed.isEmpty() {
-		k.removed.remove(d) // in the context now
-	}
 }
 
 // Horizon returns the version below which drop records may have been
@@ -1172,7 +1175,20 @@ func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
 // once the mutation's drops are applied.
 func (k *Kernel[K, V]) Observe(d vclock.Dot) {
 	k.ctx.Add(d)
+	k.unsetAside(d)
 	k.markApplied(d)
+}
+
+// unsetAside takes d out of the dots a removed part set aside (see
+// JoinPart), once the context holds (or is about to hold) both d and a
+// mutation that dropped it: the context keeps d out of the store from
+// then on, and it is no longer a gap (HasGaps). Dots set aside stay so
+// when d alone enters the context (d's own op arriving late, say): a
+// replica at that version may still hold d.
+func (k *Kernel[K, V]) unsetAside(d vclock.Dot) {
+	if !k.removed.isEmpty() {
+		k.removed.remove(d)
+	}
 }
 
 func (k *Kernel[K, V]) maxRecords() int {
@@ -1416,8 +1432,26 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	} else if shared && k.m.len() > 0 {
 		k.dropSeenBy(o, gone)
 	}
-	grew := k.takeFrom(o, shared, gone)
+	var heldAside []vclock.Dot
+	grew := k.takeFrom(o, shared, gone, &heldAside)
 	k.ctx.Merge(&o.ctx)
+	if !k.removed.isEmpty() {
+		// Dots set aside by a removed part (of a catch-up cut short, say)
+		// that o has seen and no longer holds: o's context holds a
+		// mutation that dropped each, and so does k's now (see
+		// unsetAside). Those o still holds stay aside.
+		for rg := range o.ctx.Ranges() {
+			k.steps += 1 + k.removed.removeRange(rg.Replica, rg.Lo, rg.Hi)
+		}
+		for _, d := range heldAside {
+			k.removed.add(d)
+		}
+		for _, r := range fresh {
+			for _, x := range r.Dropped {
+				k.unsetAside(x)
+			}
+		}
+	}
 	k.joinGhosts(o, ghostsOfO)
 	k.RecordsAll = k.RecordsAll && o.RecordsAll
 	for _, r := range fresh {
@@ -1604,7 +1638,10 @@ func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}) {
 // takeFrom adds the dots of o's store that k has not seen (k's context as
 // it was before the join), and reports whether a key appeared that was not
 // dropped by this join.
-func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{}) (grew bool) {
+//
+// It appends to heldAside the dots of o's store that k has set aside (see
+// JoinPart), which o holds.
+func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{}, heldAside *[]vclock.Dot) (grew bool) {
 	if o.m.len() == 0 {
 		return false
 	}
@@ -1638,9 +1675,14 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		return tr[i] - 1
 	}
 	// k's context as it was before the join: takeFrom does not change it.
+	aside := !k.removed.isEmpty()
 	unseen := func(rep uint32, seq uint64) bool {
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-		return (!shared || !k.ctx.Contains(d)) && (k.removed.isEmpty() || !k.removed.contains(d))
+		if aside && k.removed.contains(d) {
+			*heldAside = append(*heldAside, d)
+			return false
+		}
+		return !shared || !k.ctx.Contains(d)
 	}
 	// repH holds the hash of each replica of k, by index, for the
 	// fingerprint, once hashed (hashed says which are).
@@ -1703,8 +1745,8 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					rep := tr[orep] - 1
 					switch {
 					case here && e.single() && e.rep() == rep && e.seq() == seq:
-					case shared && seq <= trMax[orep]: // seen
-					case (shared && trMore[orep] || !k.removed.isEmpty()) && !unseen(rep, seq):
+					case shared && seq <= trMax[orep] && !aside: // seen
+					case (shared && trMore[orep] || aside) && !unseen(rep, seq):
 					case here:
 						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 						if !k.holds(key, e, d) {
