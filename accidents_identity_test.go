@@ -204,3 +204,43 @@ func TestAccidentSecondProcessStoppedRetirementGoesOn(t *testing.T) {
 	c.settle([]string{"a"}, 50)
 	c.settleRetired(3000)
 }
+
+// Accident: an operator removes a running region (RemovePeer) on one
+// region only and adds it back at once, neither region restarting. The
+// removed region still holds what it was sent before, and says so: the ops
+// and the catch-ups it acknowledges were sent to it before the removal,
+// and must not be refused as acknowledgements of something never sent;
+// the catch-ups sent to it since must not be taken for those it merged
+// before. And it counts its own ops up to its last one as applied by the
+// region that re-added it, which no longer knows it applied them: without
+// a catch-up from it, its next op waits for ever there, unacknowledged.
+func TestAccidentPeerRemovedAndAddedBack(t *testing.T) {
+	c := newCluster(t, 83, 2, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	c.add("r0", "a")
+	c.add("r1", "b")
+	c.settle([]string{"a", "b"}, 100)
+	// r1 restarts from an empty disk: r0 catches it up, and numbers the
+	// catch-ups it sends it.
+	c.crash("r1")
+	c.nodes["r1"].snap = nil
+	c.restart("r1")
+	c.settle([]string{"a", "b"}, 100)
+	c.add("r1", "x") // r0 has applied this run's op 1
+	c.settle([]string{"a", "b", "x"}, 100)
+	for range 100 {
+		c.round()
+	}
+	c.nodes["r0"].r.RemovePeer("r1")
+	if err := c.nodes["r0"].r.AddPeer("r1"); err != nil {
+		t.Fatal(err)
+	}
+	c.add("r1", "c") // its op 2
+	c.settle([]string{"a", "b", "c", "x"}, 500)
+	c.add("r0", "d")
+	c.settle([]string{"a", "b", "c", "d", "x"}, 500)
+	for _, id := range c.ids {
+		if n := refusals(c.nodes[id].r)[crdt.ReasonAck]; n != 0 {
+			t.Fatalf("%s refused %d acknowledgements", id, n)
+		}
+	}
+}
