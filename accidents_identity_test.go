@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -242,5 +243,44 @@ func TestAccidentPeerRemovedAndAddedBack(t *testing.T) {
 		if n := refusals(c.nodes[id].r)[crdt.ReasonAck]; n != 0 {
 			t.Fatalf("%s refused %d acknowledgements", id, n)
 		}
+	}
+}
+
+// Accident: an operator removes a region (RemovePeer) on the first region
+// by name only, sees the mistake and adds it back. Meanwhile the first
+// region, no longer listing it, proposed the retirement of its writers,
+// promising itself its ballot for the region's list; the other regions,
+// still listing it, did not answer. Back in the group, the region's own run
+// proposes the retirement of its finished writer, under a lower ballot if
+// the first region's run drew a higher one: the first region refuses,
+// saying which ballot it promised, and the region must propose again above
+// it, though that ballot is not one of its own runs'. Runs draw their
+// ballots at random: the test goes through several draws.
+func TestAccidentRemovedRegionRetiresAfterAddedBack(t *testing.T) {
+	for seed := range uint64(8) {
+		entropy := rand.NewChaCha8([32]byte{byte(seed)})
+		c := newCluster(t, seed, 3, func(cfg *crdt.Config) { cfg.Entropy = entropy })
+		c.add("r2", "a")
+		c.settle([]string{"a"}, 100)
+		c.crash("r2")
+		c.restart("r2") // a finished writer to retire
+		c.net.Partition("r2", "r0")
+		c.net.Partition("r2", "r1")
+		for range 5 {
+			c.round()
+		}
+		c.crash("r0")
+		c.restart("r0")
+		c.nodes["r0"].r.RemovePeer("r2")
+		for range 100 {
+			c.round()
+		}
+		if err := c.nodes["r0"].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+		c.net.HealAll()
+		c.add("r1", "b")
+		c.settle([]string{"a", "b"}, 300)
+		c.settleRetired(3000)
 	}
 }
