@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -203,4 +204,83 @@ func TestAccidentSecondProcessStoppedRetirementGoesOn(t *testing.T) {
 	second.up = false // the operator stops it
 	c.settle([]string{"a"}, 50)
 	c.settleRetired(3000)
+}
+
+// Accident: an operator removes a running region (RemovePeer) on one
+// region only and adds it back at once, neither region restarting. The
+// removed region still holds what it was sent before, and says so: the ops
+// and the catch-ups it acknowledges were sent to it before the removal,
+// and must not be refused as acknowledgements of something never sent;
+// the catch-ups sent to it since must not be taken for those it merged
+// before. And it counts its own ops up to its last one as applied by the
+// region that re-added it, which no longer knows it applied them: without
+// a catch-up from it, its next op waits for ever there, unacknowledged.
+func TestAccidentPeerRemovedAndAddedBack(t *testing.T) {
+	c := newCluster(t, 83, 2, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	c.add("r0", "a")
+	c.add("r1", "b")
+	c.settle([]string{"a", "b"}, 100)
+	// r1 restarts from an empty disk: r0 catches it up, and numbers the
+	// catch-ups it sends it.
+	c.crash("r1")
+	c.nodes["r1"].snap = nil
+	c.restart("r1")
+	c.settle([]string{"a", "b"}, 100)
+	c.add("r1", "x") // r0 has applied this run's op 1
+	c.settle([]string{"a", "b", "x"}, 100)
+	for range 100 {
+		c.round()
+	}
+	c.nodes["r0"].r.RemovePeer("r1")
+	if err := c.nodes["r0"].r.AddPeer("r1"); err != nil {
+		t.Fatal(err)
+	}
+	c.add("r1", "c") // its op 2
+	c.settle([]string{"a", "b", "c", "x"}, 500)
+	c.add("r0", "d")
+	c.settle([]string{"a", "b", "c", "d", "x"}, 500)
+	for _, id := range c.ids {
+		if n := refusals(c.nodes[id].r)[crdt.ReasonAck]; n != 0 {
+			t.Fatalf("%s refused %d acknowledgements", id, n)
+		}
+	}
+}
+
+// Accident: an operator removes a region (RemovePeer) on the first region
+// by name only, sees the mistake and adds it back. Meanwhile the first
+// region, no longer listing it, proposed the retirement of its writers,
+// promising itself its ballot for the region's list; the other regions,
+// still listing it, did not answer. Back in the group, the region's own run
+// proposes the retirement of its finished writer, under a lower ballot if
+// the first region's run drew a higher one: the first region refuses,
+// saying which ballot it promised, and the region must propose again above
+// it, though that ballot is not one of its own runs'. Runs draw their
+// ballots at random: the test goes through several draws.
+func TestAccidentRemovedRegionRetiresAfterAddedBack(t *testing.T) {
+	for seed := range uint64(8) {
+		entropy := rand.NewChaCha8([32]byte{byte(seed)})
+		c := newCluster(t, seed, 3, func(cfg *crdt.Config) { cfg.Entropy = entropy })
+		c.add("r2", "a")
+		c.settle([]string{"a"}, 100)
+		c.crash("r2")
+		c.restart("r2") // a finished writer to retire
+		c.net.Partition("r2", "r0")
+		c.net.Partition("r2", "r1")
+		for range 5 {
+			c.round()
+		}
+		c.crash("r0")
+		c.restart("r0")
+		c.nodes["r0"].r.RemovePeer("r2")
+		for range 100 {
+			c.round()
+		}
+		if err := c.nodes["r0"].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+		c.net.HealAll()
+		c.add("r1", "b")
+		c.settle([]string{"a", "b"}, 300)
+		c.settleRetired(3000)
+	}
 }

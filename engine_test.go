@@ -13,7 +13,9 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
 	"pgregory.net/rapid"
@@ -47,6 +49,13 @@ type cluster struct {
 	// can be removed, and a last-writer-wins register named "w", whose
 	// writes carry the replica's clock.
 	orset bool
+	// maps gives every replica an LWW-map named "m" and an OR-Map of
+	// counters named "c" too.
+	maps bool
+	// removed holds, per replica, the peers its operator removed
+	// (RemovePeer): its runs do not add them, and remove them again after
+	// a restore, whose snapshot lists them.
+	removed map[crdt.ReplicaID]map[crdt.ReplicaID]bool
 	// skew holds, per replica, how far its host clock is off the test's
 	// time (zero unless a test steps it).
 	skew map[crdt.ReplicaID]*atomic.Int64
@@ -62,8 +71,10 @@ type cluster struct {
 type node struct {
 	r       *crdt.Replica
 	set     *crdt.Handle[*gset]
-	or      *crdt.Handle[*orset.Set[string]]    // if the cluster has one
-	reg     *crdt.Handle[*register.LWW[string]] // likewise
+	or      *crdt.Handle[*orset.Set[string]]                 // if the cluster has one
+	reg     *crdt.Handle[*register.LWW[string]]              // likewise
+	kv      *crdt.Handle[*lwwmap.Map[string, string]]        // if the cluster has maps
+	cnt     *crdt.Handle[*ormap.Map[string, *ormap.Counter]] // likewise
 	snap    []byte
 	journal [][]byte // records saved since snap
 	saves   int
@@ -123,6 +134,17 @@ func (c *cluster) start(id crdt.ReplicaID, snap []byte, journal [][]byte) {
 // if given, neither attached to the network nor saved.
 func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 	c.t.Helper()
+	n, err := c.openErr(id, snap, journal)
+	if err != nil {
+		c.t.Fatalf("restore %s: %v", id, err)
+	}
+	return n
+}
+
+// openErr is open, returning the error of a snapshot that Restore refuses
+// (and no run) instead of failing the test.
+func (c *cluster) openErr(id crdt.ReplicaID, snap []byte, journal [][]byte) (*node, error) {
+	c.t.Helper()
 	skew := c.skew[id]
 	cfg := crdt.Config{
 		ID:               id,
@@ -156,8 +178,18 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 			c.t.Fatal(err)
 		}
 	}
+	var kv *crdt.Handle[*lwwmap.Map[string, string]]
+	var cnt *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
+	if c.maps {
+		if kv, err = crdt.Register(r, "m", lwwmap.New[string, string](id, cfg.Clock)); err != nil {
+			c.t.Fatal(err)
+		}
+		if cnt, err = crdt.Register(r, "c", ormap.New[string, *ormap.Counter](id)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	for _, p := range c.ids {
-		if p != id {
+		if p != id && !c.removed[id][p] {
 			if err := r.AddPeer(p); err != nil {
 				c.t.Fatal(err)
 			}
@@ -166,7 +198,7 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 	stopped := false
 	if snap != nil {
 		if err := r.Restore(snap); err != nil {
-			c.t.Fatalf("restore %s: %v", id, err)
+			return nil, err
 		}
 		for i, rec := range journal {
 			err := r.Replay(rec)
@@ -184,7 +216,10 @@ func (c *cluster) open(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
 			break
 		}
 	}
-	return &node{r: r, set: h, or: or, reg: reg, snap: snap, journal: journal, up: true, snapshotNext: stopped}
+	for p := range c.removed[id] {
+		r.RemovePeer(p) // the snapshot listed it
+	}
+	return &node{r: r, set: h, or: or, reg: reg, kv: kv, cnt: cnt, snap: snap, journal: journal, up: true, snapshotNext: stopped}, nil
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {

@@ -413,10 +413,15 @@ type Replica struct {
 	seq         uint64     // sequence number of the last local op
 	ops         []logEntry // ops seq-len(ops)+1 .. seq
 	peers       map[ReplicaID]*peer
-	ticks       uint64
-	broadcasts  uint64            // messages sent through Broadcast
-	oversize    uint64            // messages not sent for being over MaxMessageBytes
-	refused     map[string]uint64 // refusals not tied to a peer
+	// removedCatchUps and removedDigests are the highest catch-up number
+	// and digest round this run gave a peer it removed since: a peer added
+	// again numbers its catch-ups and digest rounds above them, since it
+	// may still hold (and acknowledge) those of before its removal.
+	removedCatchUps, removedDigests uint64
+	ticks                           uint64
+	broadcasts                      uint64            // messages sent through Broadcast
+	oversize                        uint64            // messages not sent for being over MaxMessageBytes
+	refused                         map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a
 	// snapshot; from then on only the versions of its last saved snapshot
@@ -779,7 +784,9 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.peers[id]; !ok {
-		r.peers[id] = newPeer(id, r.seq)
+		p := newPeer(id, r.seq)
+		p.catchUps, p.digRounds = r.removedCatchUps, r.removedDigests
+		r.peers[id] = p
 	}
 	return nil
 }
@@ -792,6 +799,10 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if p := r.peers[id]; p != nil {
+		r.removedCatchUps = max(r.removedCatchUps, p.catchUps)
+		r.removedDigests = max(r.removedDigests, p.digRounds)
+	}
 	delete(r.peers, id)
 	r.truncateLog()
 }

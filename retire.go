@@ -40,7 +40,9 @@ import (
 // member that refuses a proposal, having promised a higher ballot, says
 // which, and the run proposes again above it: a run that was promised a
 // ballot and then stopped (a second process under the name) does not hold
-// the list up. A group member that is away delays retirement; it never
+// the list up, nor does the ballot of the group's first replica, which
+// proposed for the name while the replica was removed, once it is added
+// back. A group member that is away delays retirement; it never
 // blocks writes, and nothing waits for it but the shrinking of metadata.
 //
 // A proposal names a finished writer of the proposer's name and, per
@@ -850,9 +852,13 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		case pr == nil || pm.Index != pr.index:
 		case pm.B == pr.b:
 			pr.promises[p.id] = pm
-		case pm.B.cmp(pr.b) > 0 && pm.B.By == r.id:
+		case pm.B.cmp(pr.b) > 0:
 			// The member refused the proposal, having promised a higher
-			// ballot: propose again above it.
+			// ballot: propose again above it. The ballot may be of a run
+			// of this name gone for good (a second process stopped), or
+			// of another member's run: the group's first replica by name
+			// proposes for a replica it removed, and the replica may be
+			// added back.
 			delete(l.props, pm.Name)
 			r.raiseBallot(pm.B)
 		}

@@ -32,11 +32,18 @@ func (c *cluster) writersOf(id crdt.ReplicaID) []crdt.ReplicaID {
 // writer: at most a live one and the retired one per name.
 func (c *cluster) settleRetired(limit int) int {
 	c.t.Helper()
+	return c.settleRetiredBut(limit, nil)
+}
+
+// settleRetiredBut is settleRetired, but for the finished writers kept
+// says may stay named.
+func (c *cluster) settleRetiredBut(limit int, kept map[crdt.ReplicaID]bool) int {
+	c.t.Helper()
 	for i := range limit {
 		done := true
 		for _, id := range c.ids {
 			for _, w := range c.writersOf(id) {
-				if !w.IsRetired() && w != c.nodes[w.Name()].r.Writer() {
+				if !w.IsRetired() && w != c.nodes[w.Name()].r.Writer() && !kept[w] {
 					done = false
 				}
 			}

@@ -161,7 +161,10 @@ type peerCounters struct {
 }
 
 func newPeer(id ReplicaID, acked uint64) *peer {
-	return &peer{id: id, acked: acked, sent: acked, awaitDig: true}
+	// The ops up to acked count as handed over: the peer gets them by
+	// digest, and may acknowledge them (it was a peer before, removed and
+	// added again).
+	return &peer{id: id, acked: acked, sent: acked, shipped: acked, awaitDig: true}
 }
 
 // Refusal reasons, as counted in [PeerStats].Refused.
@@ -1194,6 +1197,14 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 		// Only a confirmed catch-up settles what it may have lost.
 		p.awaitDig, p.catchUpSent = true, 0
+		if first && env.AckInc == r.incarnation {
+			// The peer heard from this run before it was added: it was
+			// removed and added again. It counts ops of its own as
+			// applied here that this replica no longer knows it applied,
+			// and will not send them again: it owes a catch-up, which
+			// this replica's digest asks for.
+			p.owedDig = true
+		}
 		if !first {
 			r.log.Info("peer restarted", "peer", string(p.id))
 			// The peer may have come back without what it owed the others
