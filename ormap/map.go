@@ -1,9 +1,7 @@
 package ormap
 
 import (
-	"fmt"
 	"iter"
-	"math"
 	"slices"
 
 	"github.com/activeactive/crdt/vclock"
@@ -277,7 +275,7 @@ func (m *Map[K, V]) Delete(k K) Op {
 	if err != nil {
 		return Op{err: err}
 	}
-	return s.remove("Delete", p, s.dotsUnder(p))
+	return s.del("Delete", p, s.dotsUnder(p))
 }
 
 // Counter is a counter nested in a [Map]: its value is the sum of the
@@ -315,14 +313,14 @@ func (c *Counter) Value() int64 {
 		return 0
 	}
 	if !c.top {
-		return c.s.find(c.path).sum()
+		return c.s.value(c.s.find(c.path), c.path)
 	}
 	var buf topPathBuf
 	p, ok := buf.path(c.path)
 	if !ok {
 		p = appendSeg("", c.path)
 	}
-	return c.s.find(p).sum()
+	return c.s.value(c.s.find(p), p)
 }
 
 // Add adds n (which may be negative) to the counter and returns the op to
@@ -342,16 +340,16 @@ func (c *Counter) Add(n int64) Op {
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	if c.s.mayOverflow(n) { // else no counter is near the limits: skip the look-up
-		cur := c.Value()
-		if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
-		}
-	}
+	var op Op
 	if c.top {
-		return c.s.addTop(c.path, n)
+		op = c.s.addTop(c.path, n)
+	} else {
+		op = c.s.add(c.path, n)
 	}
-	return c.s.write("Counter.Add", leaf{pv: c.path, n: n}, nil)
+	if op.kind == opWrite {
+		op.inc = n
+	}
+	return op
 }
 
 // Register is a multi-value register nested in a [Map], like

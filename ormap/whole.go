@@ -80,6 +80,24 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 	return s.k.Collect(stable)
 }
 
+// CollectVersions collects what this replica and every peer have seen,
+// given the versions of every peer (for the engine, those of their saved
+// snapshots): it calls [Map.Collect] with their meet and this replica's
+// version, and also removes what deletes of counters keep of the counter
+// chains they reset (see [Counter]) once no replica can hold a leaf that
+// still needs it. It returns how many drop records Collect discarded.
+func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
+	s := m.mustTop("CollectVersions")
+	own := s.k.Version()
+	stable := own.Clone()
+	for _, v := range peers {
+		stable.Meet(v)
+	}
+	s.collectExpired(stable)
+	s.collectResets(own, peers)
+	return s.k.Collect(stable)
+}
+
 // Clone returns an independent copy of m, with the same replica ID. Do
 // not mutate both the original and the clone: they would make different
 // writes with the same dots.
@@ -108,7 +126,14 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // fingerprint whatever order changes arrived in, and maps whose content
 // differs almost surely do not. It is kept up to date by every change and
 // costs nothing to read.
-func (m *Map[K, V]) Fingerprint() uint64 { return m.readTop("Fingerprint").k.Fingerprint() }
+//
+// What deletes of counters keep of the counter chains they reset (see
+// [Counter]) is left out: replicas collect it each on its own, without a
+// write.
+func (m *Map[K, V]) Fingerprint() uint64 {
+	s := m.readTop("Fingerprint")
+	return s.k.Fingerprint() - s.resetFP
+}
 
 // HasGaps reports whether the map holds writes or deletes that its
 // [Map.Version] leaves out, received past a gap in their writer's
