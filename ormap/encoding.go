@@ -35,6 +35,26 @@ import (
 // [wall, logical] of the expiry's hybrid logical clock time (a signed and
 // an unsigned integer), or nil for a persist. Maps that never expire
 // anything write nothing new, so their encodings are unchanged.
+//
+// Format version 2 adds two forms for counters (see chain.go), and a state
+// or op is written in version 2 only if it holds one of them; otherwise it
+// is written as in version 1. A counter leaf that continues its writer's
+// chain (that is not the chain's first) has one more field after its
+// total: its sequence number less that of the chain's first leaf, from 1
+// to 2^32-1. Its total may be 0. A reset leaf, which a delete of counters
+// writes, is an array of one field, as an expiry is, that field being an
+// array of false (where an expiry has its time, or nil), an array of the
+// entries, then the keys of the deleted key's path, outermost first. An
+// entry is an array: the keys of a counter's path below the deleted key,
+// the writer of the chain (a string), the chain's first sequence number
+// c, the sequence number of the leaf the delete saw less c, and that
+// leaf's total. Entries are sorted by the counter's key path (as the map
+// holds it: each key's length as a uvarint, then the key's bytes), the
+// writer and c, without repeats. An op that deletes with a reset has its
+// reset leaf where a plain delete has nil. A write that finds its key
+// expired, and resets the chains it drops, is an array of one field more:
+// its dot, its leaf, then the reset leaf of the key, written under the
+// dot before the op's, then the dropped dots.
 
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)

@@ -284,10 +284,14 @@ func (m *Map[K, V]) Delete(k K) Op {
 // Conflict rule: concurrent increments add up; a delete of the counter's
 // key resets it to the increments the deleting replica had not seen.
 //
-// Each increment is a write of its own, with a dot: a counter holds one
-// dot per increment made since its key was last deleted everywhere. A
-// Counter is a view of its map's state, got from [Map.At] or [Map.Get];
-// it is not safe for concurrent use, and its zero value is not usable.
+// Each increment is a write of its own, with a dot, which replaces the
+// incrementing replica's previous leaf of the counter: a counter holds one
+// leaf per replica that increments it (the replica's running total), not
+// one per increment. A delete of the key notes, under its own dot, the
+// totals it saw, so that an increment made concurrently with it counts
+// only what it added (see the package documentation). A Counter is a view
+// of its map's state, got from [Map.At] or [Map.Get]; it is not safe for
+// concurrent use, and its zero value is not usable.
 type Counter struct {
 	s *state
 	// path is the counter's key path or, if top, the segment of its key
@@ -326,8 +330,9 @@ func (c *Counter) Value() int64 {
 // Add adds n (which may be negative) to the counter and returns the op to
 // apply at the other replicas. Adding 0 returns an op that does nothing.
 //
-// If the value as this replica sees it would leave the range of an int64,
-// Add changes nothing and returns an op reporting [ErrOverflow]; if the
+// If the value as this replica sees it, or the running total of this
+// replica's increments that its leaf holds, would leave the range of an
+// int64, Add changes nothing and returns an op reporting [ErrOverflow]; if the
 // key cannot be encoded or the replica has no sequence number left, it
 // likewise returns an op that reports the error.
 //

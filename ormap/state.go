@@ -100,6 +100,14 @@ type state struct {
 	// index, for the index to take the write's dot without a look-up of
 	// its own: set only while that one dot enters the store.
 	hint indexHint
+	// rmHint is where Counter.Add of a top-level key found the key in the
+	// index, for the index to drop the dot of the chain's previous leaf
+	// there: set only while that dot leaves the store.
+	rmHint struct {
+		d   vclock.Dot
+		n   *node
+		set bool
+	}
 
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
@@ -124,6 +132,13 @@ func (s *state) watch() {
 			if s.noting {
 				s.noteAdded(l.path(), d)
 			}
+		} else if h := &s.rmHint; h.set && h.d == d {
+			// Its key keeps the next leaf of the chain: no pruning.
+			h.set = false
+			s.ix.live--
+			h.n.live--
+			h.n.dropDot(d)
+			h.n.addInc(-l.inc())
 		} else {
 			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
@@ -259,7 +274,7 @@ func (s *state) addTop(seg string, n int64) Op {
 		}
 	}
 	if last.Seq != 0 {
-		return s.add(p, n) // the chain's way: the node stays, no hint needed
+		return s.continueTop(p, c, last, n)
 	}
 	l := leaf{pv: p, n: n}
 	s.hint = indexHint{p: p, n: c, at: at, set: true}
@@ -269,6 +284,38 @@ func (s *state) addTop(seg string, n int64) Op {
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
 	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh}
+}
+
+// continueTop is addTop of a key whose node c holds last, this writer's
+// newest leaf there: the new leaf continues last's chain and replaces it.
+// The index takes both changes at c, without a look-up, and without
+// pruning c between them.
+func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
+	prev, _ := s.k.Get(last)
+	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+	}
+	next, err := s.k.Next(s.id)
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	start := chainOf(prev, last)
+	if next.Seq-start > maxChainGap {
+		return s.add(p, n) // a new chain
+	}
+	l := leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}
+	s.rmHint.d, s.rmHint.n, s.rmHint.set = last, c, true
+	s.k.Remove(last)
+	s.rmHint.set = false
+	s.hint = indexHint{p: p, n: c, set: true}
+	d, err := dotkernel.MintOwn(&s.k, s.id, l) // cannot fail: Next did not
+	s.hint = indexHint{}
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	drop := []vclock.Dot{last}
+	s.k.Record(d, d, drop)
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 
 // remove drops the dots in drop and returns the op that does so

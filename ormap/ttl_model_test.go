@@ -272,17 +272,21 @@ func TestTTLModel(t *testing.T) {
 				// of r's, which only merges carry (the test has no op
 				// of theirs to deliver).
 				r := pick.Draw(t, "replica")
-				stable := reps[0].Version()
-				for _, m := range reps[1:] {
-					stable.Meet(m.Version())
-				}
 				m := reps[r]
 				held := map[string]bool{}
 				for _, key := range []string{"a", "b"} {
 					held[key] = holds(m.s, appendSeg("", key))
 				}
 				rnow, _ := m.s.now()
-				m.Collect(stable)
+				// With every replica's version: the deletes' reset
+				// leaves are collected too.
+				var peers []vclock.Clock
+				for i, o := range reps {
+					if i != r {
+						peers = append(peers, o.Version())
+					}
+				}
+				m.CollectVersions(peers)
 				for _, key := range []string{"a", "b"} {
 					if !held[key] || holds(m.s, appendSeg("", key)) {
 						continue

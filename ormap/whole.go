@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -109,8 +110,9 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 }
 
 // Equal reports whether m and o are in the same state: the same writes,
-// under the same dots, after seeing the same events. Replica IDs and drop
-// records are not compared. A nil map equals an empty one.
+// under the same dots, after seeing the same events. Replica IDs, drop
+// records and what deletes of counters keep of the chains they reset (see
+// [Counter]) are not compared. A nil map equals an empty one.
 func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	empty := func(x *Map[K, V]) bool {
 		return x == nil || (x.rd().k.Len() == 0 && x.rd().k.Context().IsEmpty())
@@ -118,7 +120,23 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	if m == nil || o == nil {
 		return empty(m) && empty(o)
 	}
-	return m.readTop("Equal").k.Equal(&o.readTop("Equal").k, func(a, b leaf) bool { return a == b })
+	a, b := m.readTop("Equal"), o.readTop("Equal")
+	return withoutResets(a).Equal(withoutResets(b), func(a, b leaf) bool { return a == b })
+}
+
+// withoutResets returns s's store, or a copy of it without its reset
+// leaves if it has any: what deletes of counters keep of the chains they
+// reset, which replicas collect each on its own (see [Map.CollectVersions]),
+// is left out of Equal as it is of Fingerprint.
+func withoutResets(s *state) *dotkernel.Kernel[vclock.Dot, leaf] {
+	if len(s.resetDots) == 0 {
+		return &s.k
+	}
+	k := s.k.Clone()
+	for d := range s.resetDots {
+		k.Remove(d)
+	}
+	return k
 }
 
 // Fingerprint returns a hash of the map's content: every write with its
