@@ -239,7 +239,7 @@ func (s *state) add(p string, n int64) Op {
 		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
 	}
 	if last.Seq == 0 {
-		return s.write("Counter.Add", leaf{pv: p, n: n}, nil)
+		return withInc(s.write("Counter.Add", leaf{pv: p, n: n}, nil), n)
 	}
 	prev, _ := s.k.Get(last)
 	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
@@ -253,7 +253,7 @@ func (s *state) add(p string, n int64) Op {
 	if next.Seq-c > maxChainGap {
 		// The chain is too long for a leaf to say where it starts: a new
 		// one starts, and the old one stays as it is.
-		return s.write("Counter.Add", leaf{pv: prev.pv, n: n}, nil)
+		return withInc(s.write("Counter.Add", leaf{pv: prev.pv, n: n}, nil), n)
 	}
 	l := leaf{pv: prev.pv, n: prev.n + n, lg: uint32(next.Seq - c)}
 	d, err := dotkernel.MintOwn(&s.k, s.id, l)
@@ -263,7 +263,7 @@ func (s *state) add(p string, n int64) Op {
 	drop := []vclock.Dot{last}
 	s.k.Remove(last)
 	s.k.Record(d, d, drop)
-	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
 // entries returns the entries a delete that drops the dots ds records:
@@ -307,7 +307,15 @@ func (s *state) restart(what, q string, l leaf, drop []vclock.Dot, es []resetEnt
 	s.k.Record(pd, pd, drop)
 	d := s.k.Mint(s.id)
 	s.k.PutNew(d, l, d)
-	return Op{kind: opWrite, dot: d, leaf: l, pre: r, dropped: drop, sh: s.sh}
+	return Op{kind: opWrite, dot: d, leaf: l, pre: &r, dropped: drop, sh: s.sh}
+}
+
+// withInc returns op, the write of a Counter.Add of n, saying so.
+func withInc(op Op, n int64) Op {
+	if op.kind == opWrite {
+		op.inc = n
+	}
+	return op
 }
 
 // del deletes the key at path q, dropping the dots in drop (those at or
@@ -416,7 +424,7 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
 		older(op.leaf.path(), op.dot.Replica, chainOf(op.leaf, op.dot), op.dot.Seq-1)
 	}
-	for _, r := range [2]leaf{op.leaf, op.pre} {
+	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
 		if !r.isReset() {
 			continue
 		}

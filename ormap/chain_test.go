@@ -247,7 +247,7 @@ func TestRestartResetsChains(t *testing.T) {
 	// Expired at A: A's increment drops k's leaves, and resets B's chain
 	// at 10.
 	restart := a.At("k").Add(1)
-	if !restart.pre.isReset() {
+	if !restart.preLeaf().isReset() {
 		t.Fatalf("the write to the expired key %v does not reset", restart)
 	}
 	mustApply(t, a, inc)
@@ -264,7 +264,7 @@ func TestRestartResetsChains(t *testing.T) {
 	if data[0] != 2 {
 		t.Fatal("an op with a reset written in version 1")
 	}
-	if op, err := a.DecodeOp(data); err != nil || op.pre != restart.pre || op.leaf != restart.leaf || op.dot != restart.dot {
+	if op, err := a.DecodeOp(data); err != nil || op.preLeaf() != restart.preLeaf() || op.leaf != restart.leaf || op.dot != restart.dot {
 		t.Fatalf("decoded %v, %v", op, err)
 	}
 }

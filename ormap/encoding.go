@@ -332,7 +332,7 @@ func (op Op) MarshalBinary() ([]byte, error) {
 			w.SetVersion(2)
 		}
 	}
-	pre := op.pre.isReset()
+	pre := op.preLeaf().isReset()
 	if pre {
 		w.SetVersion(2)
 		w.Array(4 + 2*len(op.dropped))
@@ -347,7 +347,7 @@ func (op Op) MarshalBinary() ([]byte, error) {
 		w.Nil()
 	}
 	if pre {
-		op.sh.putLeaf(w, op.pre)
+		op.sh.putLeaf(w, *op.pre)
 	}
 	for _, d := range op.dropped {
 		w.Replica(string(d.Replica))
@@ -406,7 +406,9 @@ func getOp(r *codec.Reader, sh *shape) Op {
 			r.Fail("a reset before an op that is not a value's write")
 			return Op{}
 		}
-		if op.pre = sh.getLeaf(r); r.Err() == nil && !op.pre.isReset() {
+		p := sh.getLeaf(r)
+		op.pre = &p
+		if r.Err() == nil && !p.isReset() {
 			r.Fail("a write with a reset before it that is not a reset")
 		}
 		if r.Err() != nil {

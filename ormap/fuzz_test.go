@@ -56,7 +56,7 @@ func seedOps(f *testing.F) {
 	c.At("x").At("y").Add(1)
 	c.Expire("x", time.Second)
 	tm.advance(time.Hour)
-	if op := c.At("x").At("y").Add(1); !op.pre.isReset() {
+	if op := c.At("x").At("y").Add(1); !op.preLeaf().isReset() {
 		f.Fatalf("seed %v: no reset", op)
 	} else {
 		f.Add(mustMarshal(f, op))

@@ -345,16 +345,10 @@ func (c *Counter) Add(n int64) Op {
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	var op Op
 	if c.top {
-		op = c.s.addTop(c.path, n)
-	} else {
-		op = c.s.add(c.path, n)
+		return c.s.addTop(c.path, n)
 	}
-	if op.kind == opWrite {
-		op.inc = n
-	}
-	return op
+	return c.s.add(c.path, n)
 }
 
 // Register is a multi-value register nested in a [Map], like

@@ -46,7 +46,15 @@ type Op struct {
 	// (see Map.Expire) wrote first, under the dot before the op's: the
 	// delete of the expired key that resets its counters' chains. The
 	// dots in dropped are that delete's.
-	pre leaf
+	pre *leaf
+}
+
+// preLeaf returns the op's reset before its write, or the zero leaf.
+func (op Op) preLeaf() leaf {
+	if op.pre == nil {
+		return leaf{}
+	}
+	return *op.pre
 }
 
 // preDot returns the dot of the op's reset before its write.
@@ -107,7 +115,7 @@ func (op Op) check(sh *shape) error {
 	if why := dotkernel.CheckOp(op.dot, op.dropped, op.kind == opRemove, true); why != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
-	if op.pre != (leaf{}) {
+	if op.pre != nil {
 		if op.kind != opWrite || !op.pre.isReset() || op.dot.Seq < 2 || op.leaf.tag != 0 || !strings.HasPrefix(op.leaf.path(), op.pre.path()) {
 			return fmt.Errorf("%w: a write with a reset that does not fit it", ErrInvalidOp)
 		}
@@ -115,7 +123,7 @@ func (op Op) check(sh *shape) error {
 			return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 		}
 		if sh != nil {
-			if err := sh.checkLeaf(op.pre); err != nil {
+			if err := sh.checkLeaf(*op.pre); err != nil {
 				return err
 			}
 		}

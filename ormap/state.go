@@ -283,7 +283,7 @@ func (s *state) addTop(seg string, n int64) Op {
 	if err != nil {
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
-	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh}
+	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
@@ -315,7 +315,7 @@ func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
 	}
 	drop := []vclock.Dot{last}
 	s.k.Record(d, d, drop)
-	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
 // remove drops the dots in drop and returns the op that does so
@@ -381,10 +381,10 @@ func (s *state) apply(op Op) (bool, error) {
 			changed = true
 		}
 	}
-	if op.pre.isReset() {
+	if op.preLeaf().isReset() {
 		pd := op.preDot()
 		s.k.Record(pd, pd, dropped)
-		if s.k.Insert(pd, op.pre, pd, nil) {
+		if s.k.Insert(pd, *op.pre, pd, nil) {
 			changed = true
 		}
 	} else {
