@@ -21,7 +21,7 @@ const Version = 2
 // [Reader.Version] themselves.
 func newestVersion(k Kind) uint64 {
 	switch {
-	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed, k == KindMap:
+	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed, k == KindMap, k == KindORMap, k == KindORMapOp:
 		return 2
 	case k >= KindUser:
 		return Version

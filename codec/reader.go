@@ -418,6 +418,16 @@ func (r *Reader) IsNil() bool {
 	return false
 }
 
+// IsFalse reads a false, if one comes next, and reports whether it did.
+func (r *Reader) IsFalse() bool {
+	c, ok := r.peek()
+	if ok && c == 0xc2 {
+		r.off++
+		return true
+	}
+	return false
+}
+
 // Float reads a float written as float32 or float64.
 func (r *Reader) Float() float64 {
 	at := r.off

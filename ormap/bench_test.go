@@ -350,3 +350,31 @@ func BenchmarkRegisterSet100k(b *testing.B) {
 	}
 	perKey(b, N)
 }
+
+// BenchmarkCounter1M increments one counter a million times, by one
+// writer, and reports the encoded size of the map's state and the heap it
+// holds.
+func BenchmarkCounter1M(b *testing.B) {
+	var size, heap uint64
+	for b.Loop() {
+		var m *Map[string, *Counter]
+		heap = heapDelta(func() any {
+			m = New[string, *Counter]("a")
+			c := m.At("hits")
+			for range 1_000_000 {
+				c.Add(1)
+			}
+			return m
+		})
+		if m.At("hits").Value() != 1_000_000 {
+			b.Fatal("wrong value")
+		}
+		data, err := m.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = uint64(len(data))
+	}
+	b.ReportMetric(float64(size), "state-B")
+	b.ReportMetric(float64(heap), "heap-B")
+}

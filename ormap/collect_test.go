@@ -1,6 +1,10 @@
 package ormap
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/activeactive/crdt/vclock"
+)
 
 // TestDeleteMetadataCollectedOnceStable: a delete leaves no tombstone per
 // key, only a drop record, which stays while some replica may not have
@@ -18,25 +22,26 @@ func TestDeleteMetadataCollectedOnceStable(t *testing.T) {
 		op := a.Delete(string(rune('A' + i)))
 		mustApply(t, b, op)
 	}
-	if a.Len() != 0 || len(a.s.k.Records()) != 50 {
+	// A record per delete, and one per increment that continued its
+	// counter's chain (the second of each key).
+	if a.Len() != 0 || len(a.s.k.Records()) != 100 {
 		t.Fatalf("%d keys, %d records after deleting all", a.Len(), len(a.s.k.Records()))
 	}
-	// Stable only up to what c has seen: nothing to collect.
+	// Stable only up to what c has seen: only the increments' records go.
 	stable := a.Version()
 	stable.Meet(b.Version())
 	stable.Meet(vc)
-	if n := a.Collect(stable); n != 0 {
-		t.Fatalf("collected %d records c has not seen", n)
+	if n := a.Collect(stable); n != 50 {
+		t.Fatalf("collected %d records, want the 50 increments' c has seen", n)
 	}
 	// c catches up by a delta and the keys go there too.
 	c.Merge(a.DeltaSince(vc))
 	if c.Len() != 0 || !c.Equal(a) {
 		t.Fatal("the delta did not convey the deletes")
 	}
-	stable = a.Version()
-	stable.Meet(b.Version())
-	stable.Meet(c.Version())
-	if n := a.Collect(stable); n != 50 || len(a.s.k.Records()) != 0 {
+	// Every replica has seen the deletes: their records go, and so do
+	// their reset leaves (what they saw of the counters' chains).
+	if n := a.CollectVersions([]vclock.Clock{b.Version(), c.Version()}); n != 50 || len(a.s.k.Records()) != 0 {
 		t.Fatalf("collected %d, %d records left", n, len(a.s.k.Records()))
 	}
 	// The state is now its context: a version vector, nothing per key.
@@ -48,7 +53,13 @@ func TestDeleteMetadataCollectedOnceStable(t *testing.T) {
 	d := New[string, *Counter]("d")
 	mustApply(t, a, d.At("A").Add(7))
 	b.Merge(a.DeltaSince(b.Version()))
-	if b.At("A").Value() != 7 || !b.Equal(a) {
+	if b.At("A").Value() != 7 || b.Fingerprint() != a.Fingerprint() || !b.Version().Equal(a.Version()) {
 		t.Fatal("no convergence after collection")
+	}
+	// b still holds the deletes' reset leaves, which it collects as a
+	// did, with no write: then the states are equal.
+	b.CollectVersions([]vclock.Clock{a.Version(), c.Version()})
+	if !b.Equal(a) {
+		t.Fatal("b's reset leaves are left after its collection")
 	}
 }

@@ -69,9 +69,19 @@
 // list is also capped, and a peer older than a discarded record is sent
 // the whole state instead of a delta.
 //
-// A counter keeps one leaf per increment made since its key was last
-// deleted, so that a delete can drop exactly the increments it saw: the
-// cost of reset-remove. A register keeps one leaf per concurrent value, a
+// A counter keeps one leaf per replica that increments it, holding the
+// running total of that replica's increments: each increment replaces the
+// replica's leaf with one holding the new total, so a counter incremented
+// a million times holds one leaf, not a million. For a delete to remove
+// exactly the increments it saw (reset-remove), a delete that drops
+// counter leaves also writes, under its own dot, what it saw of each
+// (the replica, the leaf's sequence number and its total): an increment
+// concurrent with the delete then counts only what it added past that
+// total. A delete's note does not make the key present; a later delete
+// above it carries it on, and [Map.CollectVersions] (the engine's
+// collection) drops it once no replica can hold a leaf that needs it,
+// without a write of its own: the notes are left out of
+// [Map.Fingerprint]. A register keeps one leaf per concurrent value, a
 // set one per element (more while concurrent adds are unmerged).
 //
 // # Usage

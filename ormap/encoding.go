@@ -35,6 +35,26 @@ import (
 // [wall, logical] of the expiry's hybrid logical clock time (a signed and
 // an unsigned integer), or nil for a persist. Maps that never expire
 // anything write nothing new, so their encodings are unchanged.
+//
+// Format version 2 adds two forms for counters (see chain.go), and a state
+// or op is written in version 2 only if it holds one of them; otherwise it
+// is written as in version 1. A counter leaf that continues its writer's
+// chain (that is not the chain's first) has one more field after its
+// total: its sequence number less that of the chain's first leaf, from 1
+// to 2^32-1. Its total may be 0. A reset leaf, which a delete of counters
+// writes, is an array of one field, as an expiry is, that field being an
+// array of false (where an expiry has its time, or nil), an array of the
+// entries, then the keys of the deleted key's path, outermost first. An
+// entry is an array: the keys of a counter's path below the deleted key,
+// the writer of the chain (a string), the chain's first sequence number
+// c, the sequence number of the leaf the delete saw less c, and that
+// leaf's total. Entries are sorted by the counter's key path (as the map
+// holds it: each key's length as a uvarint, then the key's bytes), the
+// writer and c, without repeats. An op that deletes with a reset has its
+// reset leaf where a plain delete has nil. A write that finds its key
+// expired, and resets the chains it drops, is an array of one field more:
+// its dot, its leaf, then the reset leaf of the key, written under the
+// dot before the op's, then the dropped dots.
 
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)
@@ -57,12 +77,24 @@ func (sh *shape) fields() int {
 	return len(sh.segs) + 1
 }
 
+// needsV2 reports whether the leaf l is written in a form of format
+// version 2: a counter leaf that continues a chain, or a reset leaf.
+func (l leaf) needsV2() bool { return l.lg != 0 && l.tag == 0 || l.isReset() }
+
 func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
+	if l.isReset() {
+		sh.putReset(w, l)
+		return
+	}
 	if l.tag != 0 {
 		sh.putTTL(w, l)
 		return
 	}
-	w.Array(sh.fields())
+	if l.lg != 0 {
+		w.Array(sh.fields() + 1)
+	} else {
+		w.Array(sh.fields())
+	}
 	p := l.path()
 	for _, c := range sh.segs {
 		seg, rest, _ := nextSeg(p)
@@ -72,6 +104,9 @@ func (sh *shape) putLeaf(w *codec.Writer, l leaf) {
 	switch sh.kind {
 	case kindCounter:
 		w.Int(l.n)
+		if l.lg != 0 {
+			w.Uint(uint64(l.lg))
+		}
 	case kindRegister:
 		sh.val.put(w, l.val())
 	}
@@ -85,7 +120,8 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 	if n == 1 {
 		return sh.getTTL(r)
 	}
-	if n != sh.fields() {
+	chained := sh.kind == kindCounter && n == sh.fields()+1 && r.Version() >= 2
+	if n != sh.fields() && !chained {
 		r.Fail("value with %d fields, want %d", n, sh.fields())
 		return leaf{}
 	}
@@ -125,7 +161,13 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 	switch sh.kind {
 	case kindCounter:
 		l.n = r.CanonicalInt()
-		if r.Err() == nil && l.n == 0 {
+		if chained {
+			g := r.CanonicalUint()
+			if r.Err() == nil && (g == 0 || g > maxChainGap) {
+				r.Fail("counter chain started %d sequence numbers before its leaf", g)
+			}
+			l.lg = uint32(g)
+		} else if r.Err() == nil && l.n == 0 {
 			r.Fail("counter increment of 0")
 		}
 	}
@@ -136,7 +178,15 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 	s := m.readTop("MarshalBinary")
 	w := codec.NewWriter(codec.KindORMap, 32+24*s.k.Len())
-	s.k.Encode(w, putDotKey, m.shape().putLeaf)
+	sh := m.shape()
+	v2 := false
+	s.k.Encode(w, putDotKey, func(w *codec.Writer, l leaf) {
+		v2 = v2 || l.needsV2()
+		sh.putLeaf(w, l)
+	})
+	if v2 {
+		w.SetVersion(2) // the header is written last
+	}
 	return w.Bytes()
 }
 
@@ -145,11 +195,20 @@ func decodeState(data []byte, sh *shape, lim codec.Limits) (*dotkernel.Kernel[vc
 	r := codec.NewReader(data, codec.KindORMap, lim)
 	k := dotkernel.Decode(r, getDotKey, sh.getLeaf)
 	if r.Err() == nil {
-		for key := range k.All() {
+		v2 := false
+		for key, l := range k.All() {
 			if ds := k.Dots(key); len(ds) != 1 || ds[0] != key {
 				r.Fail("value under key %v supported by dots %v", key, ds)
 				break
 			}
+			if l.tag == 0 && uint64(l.lg) >= key.Seq {
+				r.Fail("counter leaf %v in a chain that starts before sequence number 1", key)
+				break
+			}
+			v2 = v2 || l.needsV2()
+		}
+		if r.Err() == nil && r.Version() >= 2 && !v2 {
+			r.Fail("a state of format version 2 without a leaf of that version")
 		}
 	}
 	k.CheckContextTable(r)
@@ -240,20 +299,19 @@ func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
 }
 
 // CollectBinary decodes the versions of every peer, as [Map.VersionBinary]
-// encodes them, and collects ([Map.Collect]) what this replica and all of
-// them have seen.
+// encodes them, and calls [Map.CollectVersions] with them. If one fails to
+// decode it returns the error and collects nothing.
 func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
 	s := m.mustTop("CollectBinary")
-	stable := s.k.Version()
-	for _, b := range peerVersions {
+	peers := make([]vclock.Clock, len(peerVersions))
+	for i, b := range peerVersions {
 		v, err := vclock.UnmarshalClock(b, s.lim)
 		if err != nil {
 			return err
 		}
-		stable.Meet(v)
+		peers[i] = v
 	}
-	s.collectExpired(stable)
-	s.k.Collect(stable)
+	m.CollectVersions(peers)
 	return nil
 }
 
@@ -269,13 +327,27 @@ func (op Op) MarshalBinary() ([]byte, error) {
 		return w.Bytes()
 	}
 	w := codec.NewWriter(codec.KindORMapOp, 32+len(op.leaf.pv)+10*len(op.dropped))
-	w.Array(3 + 2*len(op.dropped))
+	if op.kind == opWrite || op.leaf.isReset() {
+		if op.leaf.needsV2() {
+			w.SetVersion(2)
+		}
+	}
+	pre := op.preLeaf().isReset()
+	if pre {
+		w.SetVersion(2)
+		w.Array(4 + 2*len(op.dropped))
+	} else {
+		w.Array(3 + 2*len(op.dropped))
+	}
 	w.Replica(string(op.dot.Replica))
 	w.Uint(op.dot.Seq)
-	if op.kind == opWrite {
+	if op.kind == opWrite || op.leaf.isReset() {
 		op.sh.putLeaf(w, op.leaf)
 	} else {
 		w.Nil()
+	}
+	if pre {
+		op.sh.putLeaf(w, *op.pre)
 	}
 	for _, d := range op.dropped {
 		w.Replica(string(d.Replica))
@@ -304,7 +376,8 @@ func getOp(r *codec.Reader, sh *shape) Op {
 		}
 		return Op{kind: opNoop, sh: sh}
 	}
-	if n < 3 || (n-3)%2 != 0 {
+	pre := n >= 4 && n%2 == 0 && r.Version() >= 2 // a write with a reset before it
+	if n < 3 || ((n-3)%2 != 0 && !pre) {
 		r.Fail("op with %d fields", n)
 		return Op{}
 	}
@@ -317,6 +390,38 @@ func getOp(r *codec.Reader, sh *shape) Op {
 		op.kind = opRemove
 	} else {
 		op.leaf = sh.getLeaf(r)
+		if r.Err() != nil {
+			return Op{}
+		}
+		if op.leaf.isReset() {
+			op.kind = opRemove // a delete that resets counter chains
+		}
+		if op.leaf.tag == 0 && uint64(op.leaf.lg) >= op.dot.Seq {
+			r.Fail("counter leaf %v in a chain that starts before sequence number 1", op.dot)
+			return Op{}
+		}
+	}
+	if pre {
+		if op.kind != opWrite || op.leaf.tag != 0 || op.dot.Seq < 2 {
+			r.Fail("a reset before an op that is not a value's write")
+			return Op{}
+		}
+		p := sh.getLeaf(r)
+		op.pre = &p
+		if r.Err() == nil && !p.isReset() {
+			r.Fail("a write with a reset before it that is not a reset")
+		}
+		if r.Err() != nil {
+			return Op{}
+		}
+		if !strings.HasPrefix(op.leaf.path(), op.pre.path()) {
+			r.Fail("a reset before a write not under its key")
+			return Op{}
+		}
+		n-- // the rest as for an op without it
+	} else if r.Version() >= 2 && !op.leaf.needsV2() {
+		r.Fail("an op of format version 2 without a leaf of that version")
+		return Op{}
 	}
 	table := []vclock.ReplicaID{op.dot.Replica}
 	inTable := map[vclock.ReplicaID]struct{}{op.dot.Replica: {}}
@@ -332,7 +437,7 @@ func getOp(r *codec.Reader, sh *shape) Op {
 			r.Fail("dropped dot %v out of order", d)
 			return Op{}
 		}
-		if d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq {
+		if d.Replica == op.dot.Replica && d.Seq >= op.dot.Seq-boolSeq(pre) {
 			r.Fail("%v drops the later dot %v", op.dot, d)
 			return Op{}
 		}
@@ -354,6 +459,13 @@ func getOp(r *codec.Reader, sh *shape) Op {
 		return Op{}
 	}
 	return op
+}
+
+func boolSeq(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // levels returns the number of map keys in the key path of a value: the
@@ -385,12 +497,15 @@ func (sh *shape) putTTL(w *codec.Writer, l leaf) {
 	}
 }
 
-// getTTL reads the field of an expiry or persist leaf, the array around
-// it read.
+// getTTL reads the field of an expiry, persist or reset leaf, the array
+// around it read.
 func (sh *shape) getTTL(r *codec.Reader) leaf {
 	n := r.CanonicalArrayLen(1)
 	if r.Err() != nil {
 		return leaf{}
+	}
+	if r.Version() >= 2 && r.IsFalse() {
+		return sh.getReset(r, n)
 	}
 	if n < 2 || n-1 > sh.levels() {
 		r.Fail("expiry with %d fields, want 2 to %d", n, 1+sh.levels())
@@ -422,5 +537,111 @@ func (sh *shape) getTTL(r *codec.Reader) leaf {
 		return leaf{}
 	}
 	l.pv = string(b)
+	return l
+}
+
+// putReset writes a reset leaf: an array of one field, as an expiry is,
+// that field being an array of false (where an expiry has its time or
+// nil), the entries, then the keys of the deleted key's path, outermost
+// first. Each entry is an array: the keys of its counter's path below the
+// deleted key, the chain's writer (a string), the chain's start c, the
+// sequence number of the leaf the delete saw less c, and that leaf's
+// total.
+func (sh *shape) putReset(w *codec.Writer, l leaf) {
+	w.Array(1)
+	q := l.path()
+	j := countSegs(q)
+	w.Array(2 + j)
+	w.Bool(false)
+	es := entriesOf(l, nil)
+	w.Array(len(es))
+	for _, e := range es {
+		w.Array(len(sh.segs) - j + 4)
+		p := e.p[len(q):]
+		for _, c := range sh.segs[j:] {
+			seg, rest, _ := nextSeg(p)
+			c.put(w, seg)
+			p = rest
+		}
+		w.String(string(e.w))
+		w.Uint(e.c)
+		w.Uint(e.s - e.c)
+		w.Int(e.t)
+	}
+	p := q
+	for _, c := range sh.segs[:j] {
+		seg, rest, _ := nextSeg(p)
+		c.put(w, seg)
+		p = rest
+	}
+}
+
+// getReset reads the rest of a reset leaf whose inner array has n
+// fields, its false read, and checks it whole.
+func (sh *shape) getReset(r *codec.Reader, n int) leaf {
+	j := n - 2
+	if sh.kind != kindCounter || j < 1 || j > sh.levels() {
+		r.Fail("reset with %d fields in a map of %d levels of %v", n, sh.levels(), sh.kind)
+		return leaf{}
+	}
+	k := r.CanonicalArrayLen(1)
+	if r.Err() != nil {
+		return leaf{}
+	}
+	if k == 0 {
+		r.Fail("reset without entries")
+		return leaf{}
+	}
+	type rel struct {
+		below string
+		e     resetEntry
+	}
+	rels := make([]rel, 0, k)
+	for range k {
+		if m := r.CanonicalArrayLen(1); r.Err() == nil && m != len(sh.segs)-j+4 {
+			r.Fail("reset entry with %d fields, want %d", m, len(sh.segs)-j+4)
+		}
+		var b []byte
+		for _, c := range sh.segs[j:] {
+			seg := c.get(r)
+			if r.Err() != nil {
+				return leaf{}
+			}
+			b = binary.AppendUvarint(b, uint64(len(seg)))
+			b = append(b, seg...)
+		}
+		var e resetEntry
+		e.w = vclock.ReplicaID(r.CanonicalString())
+		e.c = r.CanonicalUint()
+		g := r.CanonicalUint()
+		e.t = r.CanonicalInt()
+		if r.Err() != nil {
+			return leaf{}
+		}
+		if e.s = e.c + g; e.s < e.c {
+			r.Fail("reset entry past the last sequence number")
+			return leaf{}
+		}
+		rels = append(rels, rel{string(b), e})
+	}
+	var q []byte
+	for _, c := range sh.segs[:j] {
+		seg := c.get(r)
+		if r.Err() != nil {
+			return leaf{}
+		}
+		q = binary.AppendUvarint(q, uint64(len(seg)))
+		q = append(q, seg...)
+	}
+	es := make([]resetEntry, len(rels))
+	for i, x := range rels {
+		es[i] = x.e
+		es[i].p = string(q) + x.below
+	}
+	l := resetLeaf(string(q), es)
+	if err := sh.checkReset(l); err != nil {
+		r.Fail("%v", err)
+		return leaf{}
+	}
 	return l
 }

@@ -83,7 +83,10 @@ func goldenState(t testing.TB) *cartMap {
 }
 
 func TestGoldenState(t *testing.T) {
-	b := golden(t, "state", mustMarshal(t, goldenState(t)))
+	b := golden(t, "state-chain", mustMarshal(t, goldenState(t)))
+	if b[0] != 2 {
+		t.Fatalf("format version %d, want 2: a leaf continues a chain, the delete resets one", b[0])
+	}
 	var m cartMap
 	if err := m.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
@@ -104,12 +107,67 @@ func TestGoldenState(t *testing.T) {
 		t.Fatalf("version %v, want %v", v, want)
 	}
 	// The delete's record (it dropped east:1 and east:2) travels with
-	// the state.
-	if recs := m.s.k.Records(); len(recs) != 1 || len(recs[0].Dropped) != 2 {
+	// the state, and so does that of east's third apple, which replaced
+	// the leaf of its chain (east:1).
+	if recs := m.s.k.Records(); len(recs) != 2 {
 		t.Fatalf("records %v", recs)
+	}
+	// One leaf for the apples (east's chain, holding 3), one for bob's
+	// fig, and the delete's reset of ann's cart (it saw 2 of the apples).
+	if m.s.k.Len() != 3 || len(m.s.resetDots) != 1 {
+		t.Fatalf("%d leaves, %d resets", m.s.k.Len(), len(m.s.resetDots))
 	}
 	if !m.Equal(goldenState(t)) || m.Fingerprint() != goldenState(t).Fingerprint() {
 		t.Fatal("decoded state differs")
+	}
+}
+
+// readGolden returns the bytes testdata/name.hex holds.
+func readGolden(t *testing.T, name string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("testdata", name+".hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGoldenStateV1: the state of goldenState as maps wrote it when a
+// counter kept one leaf per increment (format version 1) decodes as it
+// did, encodes to the same bytes, and its counters go on.
+func TestGoldenStateV1(t *testing.T) {
+	b := readGolden(t, "state")
+	m := New[string, *Map[string, *Counter]]("us-east-1")
+	if err := m.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.At("ann").At("apple").Value(); got != 1 || m.At("ann").Len() != 1 {
+		t.Fatalf("ann's cart: apple %d, %d items", got, m.At("ann").Len())
+	}
+	if got := m.At("bob").At("fig").Value(); got != 1 || m.Len() != 2 {
+		t.Fatalf("bob's fig %d, %d carts", got, m.Len())
+	}
+	want := vclock.Clock{}
+	want.Advance("us-east-1", 4)
+	want.Advance("eu-west-1", 1)
+	if v := m.Version(); !v.Equal(want) {
+		t.Fatalf("version %v, want %v", v, want)
+	}
+	if recs := m.s.k.Records(); len(recs) != 1 || len(recs[0].Dropped) != 2 {
+		t.Fatalf("records %v", recs)
+	}
+	if again := mustMarshal(t, m); !bytes.Equal(again, b) {
+		t.Fatalf("a state of version 1 encodes anew as\n% x\nnot\n% x", again, b)
+	}
+	// The apple's leaf (east:4) starts a chain: the next increment
+	// continues it, and the counter keeps one leaf.
+	m.At("ann").At("apple").Add(4)
+	if got := m.At("ann").At("apple").Value(); got != 5 || len(m.s.find(appendSeg(appendSeg("", "ann"), "apple")).dots()) != 1 {
+		t.Fatalf("apple %d after adding 4", got)
 	}
 }
 
@@ -131,14 +189,40 @@ func TestOpBytesByHand(t *testing.T) {
 	if err := east.Apply(west.At("apple").Add(1)); err != nil {
 		t.Fatal(err)
 	}
-	del := mustMarshal(t, east.Delete("apple"))
+	// A delete as maps wrote it when counters kept one leaf per
+	// increment, without a reset: version 1, kind 0x51, the table
+	// [east, west], then [east, seq 2, nil, then the dropped dots sorted:
+	// west:1, east:1]. It still decodes.
+	del := readGolden(t, "delete")
 	want = append([]byte{0x01, 0x51, 0x92, 0xa9}, "us-east-1"...)
 	want = append(want, 0xa9)
 	want = append(want, "eu-west-1"...)
-	// [east, seq 2, nil, then the dropped dots sorted: west:1, east:1]
 	want = append(want, 0x97, 0x00, 0x02, 0xc0, 0x01, 0x01, 0x00, 0x01)
-	if !bytes.Equal(golden(t, "delete", del), want) {
+	if !bytes.Equal(del, want) {
 		t.Fatalf("delete:\n got % x\nwant % x", del, want)
+	}
+	// The delete now resets the two counter chains it saw: version 2, the
+	// same op with a reset leaf where nil was: [[false, the entries, the
+	// key]], each entry [writer, chain start, sequence number less the
+	// start, total].
+	reset := mustMarshal(t, east.Delete("apple"))
+	want = append([]byte{0x02, 0x51, 0x92, 0xa9}, "us-east-1"...)
+	want = append(want, 0xa9)
+	want = append(want, "eu-west-1"...)
+	want = append(want, 0x97, 0x00, 0x02, 0x91, 0x93, 0xc2, 0x92)
+	want = append(want, 0x94, 0xa9)
+	want = append(want, "eu-west-1"...)
+	want = append(want, 0x01, 0x00, 0x01)
+	want = append(want, 0x94, 0xa9)
+	want = append(want, "us-east-1"...)
+	want = append(want, 0x01, 0x00, 0x03, 0xa5)
+	want = append(want, "apple"...)
+	want = append(want, 0x01, 0x01, 0x00, 0x01)
+	if !bytes.Equal(golden(t, "delete-reset", reset), want) {
+		t.Fatalf("delete with a reset:\n got % x\nwant % x", reset, want)
+	}
+	if op, err := New[string, *Counter]("x").DecodeOp(reset); err != nil || !op.IsRemove() || len(op.Dropped()) != 2 || !op.leaf.isReset() {
+		t.Fatalf("the delete with a reset decoded as %v, %v", op, err)
 	}
 	op, err := east.DecodeOp(del)
 	if err != nil {

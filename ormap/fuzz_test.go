@@ -46,7 +46,19 @@ func seedOps(f *testing.F) {
 		f.Fatal(err)
 	}
 	a.SetClock(clock.New(clock.WithSource(func() int64 { return t0 })))
-	for _, op := range []Op{a.At("x").At("z").Add(-1), a.Expire("x", time.Hour), a.At("x").Expire("z", time.Hour), a.Persist("x"), a.At("x").Delete("y"), a.Delete("x"), a.Delete("x")} {
+	for _, op := range []Op{a.At("x").At("z").Add(-1), a.At("x").At("z").Add(-1), a.Expire("x", time.Hour), a.At("x").Expire("z", time.Hour), a.Persist("x"), a.At("x").Delete("y"), a.Delete("x"), a.Delete("x")} {
+		f.Add(mustMarshal(f, op))
+	}
+	// A write to an expired key, resetting the chain it drops.
+	tm := newManual()
+	c := clocked[string, *Map[string, *Counter]]("c", tm.clockAt(0))
+	c.At("x").At("y").Add(1)
+	c.At("x").At("y").Add(1)
+	c.Expire("x", time.Second)
+	tm.advance(time.Hour)
+	if op := c.At("x").At("y").Add(1); !op.preLeaf().isReset() {
+		f.Fatalf("seed %v: no reset", op)
+	} else {
 		f.Add(mustMarshal(f, op))
 	}
 }

@@ -91,12 +91,12 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		if oj.kind != opWrite || ow.kind == opInvalid {
 			return false
 		}
-		if ow.leaf.tag != 0 {
+		if ow.leaf.tag != 0 && !ow.leaf.isReset() {
 			// An expiry or persist replaces those of its key; one that
 			// was a no-op did nothing.
 			return ow.kind == opWrite && oj.leaf.tag != 0 && oj.leaf.path() == ow.leaf.path()
 		}
-		if ow.kind == opWrite && ow.leaf.n != 0 {
+		if ow.kind == opWrite && ow.inc != 0 {
 			return false // an increment drops nothing
 		}
 		if ow.kind == opWrite {
@@ -104,13 +104,36 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		}
 		return strings.HasPrefix(oj.leaf.path(), ow.leaf.path())
 	}
+	// A counter's increment continues its writer's chain at its path: it
+	// holds the chain's total, so a replica that has seen it knows the
+	// chain's earlier increments too, however ops were delivered.
+	byDot := map[vclock.Dot]int{}
+	for i := range h {
+		byDot[h[i].Op.dot] = i
+	}
+	chained := func(p, q int) bool {
+		for {
+			op := h[p].Op
+			if op.kind != opWrite || op.inc == 0 || op.leaf.lg == 0 || len(op.dropped) != 1 {
+				return false
+			}
+			prev, ok := byDot[op.dropped[0]]
+			if !ok {
+				return false
+			}
+			if prev == q {
+				return true
+			}
+			p = prev
+		}
+	}
 	knew := make([]map[int]bool, len(h))
 	for i := range h {
 		k := map[int]bool{}
 		for _, p := range h[i].Seen {
 			k[p] = true
 			for q := range knew[p] {
-				if covers(p, q) {
+				if covers(p, q) || chained(p, q) {
 					k[q] = true
 				}
 			}
@@ -142,7 +165,7 @@ func modelValue(h crdttest.History[Op], sh *shape) any {
 		switch sh.kind {
 		case kindCounter:
 			n, _ := out[key].(int64)
-			out[key] = n + l.n
+			out[key] = n + h[j].Op.inc
 		case kindRegister:
 			vs, _ := out[key].([]string)
 			vs = append(vs, fmt.Sprintf("%x", l.val()))
@@ -226,7 +249,7 @@ func indexValue(s *state, root *node) map[string]any {
 			key := readable(s.sh, p)
 			switch s.sh.kind {
 			case kindCounter:
-				out[key] = n.sum()
+				out[key] = s.value(n, p)
 			case kindRegister:
 				var vs []string
 				for _, d := range n.dots() {

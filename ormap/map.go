@@ -1,9 +1,7 @@
 package ormap
 
 import (
-	"fmt"
 	"iter"
-	"math"
 	"slices"
 
 	"github.com/activeactive/crdt/vclock"
@@ -277,7 +275,7 @@ func (m *Map[K, V]) Delete(k K) Op {
 	if err != nil {
 		return Op{err: err}
 	}
-	return s.remove("Delete", p, s.dotsUnder(p))
+	return s.del("Delete", p, s.dotsUnder(p))
 }
 
 // Counter is a counter nested in a [Map]: its value is the sum of the
@@ -286,10 +284,14 @@ func (m *Map[K, V]) Delete(k K) Op {
 // Conflict rule: concurrent increments add up; a delete of the counter's
 // key resets it to the increments the deleting replica had not seen.
 //
-// Each increment is a write of its own, with a dot: a counter holds one
-// dot per increment made since its key was last deleted everywhere. A
-// Counter is a view of its map's state, got from [Map.At] or [Map.Get];
-// it is not safe for concurrent use, and its zero value is not usable.
+// Each increment is a write of its own, with a dot, which replaces the
+// incrementing replica's previous leaf of the counter: a counter holds one
+// leaf per replica that increments it (the replica's running total), not
+// one per increment. A delete of the key notes, under its own dot, the
+// totals it saw, so that an increment made concurrently with it counts
+// only what it added (see the package documentation). A Counter is a view
+// of its map's state, got from [Map.At] or [Map.Get]; it is not safe for
+// concurrent use, and its zero value is not usable.
 type Counter struct {
 	s *state
 	// path is the counter's key path or, if top, the segment of its key
@@ -315,21 +317,22 @@ func (c *Counter) Value() int64 {
 		return 0
 	}
 	if !c.top {
-		return c.s.find(c.path).sum()
+		return c.s.value(c.s.find(c.path), c.path)
 	}
 	var buf topPathBuf
 	p, ok := buf.path(c.path)
 	if !ok {
 		p = appendSeg("", c.path)
 	}
-	return c.s.find(p).sum()
+	return c.s.value(c.s.find(p), p)
 }
 
 // Add adds n (which may be negative) to the counter and returns the op to
 // apply at the other replicas. Adding 0 returns an op that does nothing.
 //
-// If the value as this replica sees it would leave the range of an int64,
-// Add changes nothing and returns an op reporting [ErrOverflow]; if the
+// If the value as this replica sees it, or the running total of this
+// replica's increments that its leaf holds, would leave the range of an
+// int64, Add changes nothing and returns an op reporting [ErrOverflow]; if the
 // key cannot be encoded or the replica has no sequence number left, it
 // likewise returns an op that reports the error.
 //
@@ -342,16 +345,10 @@ func (c *Counter) Add(n int64) Op {
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	if c.s.mayOverflow(n) { // else no counter is near the limits: skip the look-up
-		cur := c.Value()
-		if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
-		}
-	}
 	if c.top {
 		return c.s.addTop(c.path, n)
 	}
-	return c.s.write("Counter.Add", leaf{pv: c.path, n: n}, nil)
+	return c.s.add(c.path, n)
 }
 
 // Register is a multi-value register nested in a [Map], like

@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
@@ -40,7 +41,24 @@ type Op struct {
 	dropped []vclock.Dot // sorted by vclock.Dot.Compare, no repeats; never modified
 	sh      *shape       // the shape of the map that made or decoded it
 	err     error
+	inc     int64 // what a Counter.Add added (leaf.n is its chain's total); not encoded
+	// pre, if a reset leaf, is what a write that found its key expired
+	// (see Map.Expire) wrote first, under the dot before the op's: the
+	// delete of the expired key that resets its counters' chains. The
+	// dots in dropped are that delete's.
+	pre *leaf
 }
+
+// preLeaf returns the op's reset before its write, or the zero leaf.
+func (op Op) preLeaf() leaf {
+	if op.pre == nil {
+		return leaf{}
+	}
+	return *op.pre
+}
+
+// preDot returns the dot of the op's reset before its write.
+func (op Op) preDot() vclock.Dot { return vclock.Dot{Replica: op.dot.Replica, Seq: op.dot.Seq - 1} }
 
 // Err returns why the mutator that made op failed, or nil.
 func (op Op) Err() error { return op.err }
@@ -69,6 +87,9 @@ func (op Op) String() string {
 		}
 		return fmt.Sprintf("write@%v drops %d dots", op.dot, len(op.dropped))
 	case opRemove:
+		if op.leaf.isReset() {
+			return fmt.Sprintf("remove@%v drops %d dots, resets %d counter chains", op.dot, len(op.dropped), len(entriesOf(op.leaf, nil)))
+		}
 		return fmt.Sprintf("remove@%v drops %d dots", op.dot, len(op.dropped))
 	case opNoop:
 		return "no-op"
@@ -94,7 +115,23 @@ func (op Op) check(sh *shape) error {
 	if why := dotkernel.CheckOp(op.dot, op.dropped, op.kind == opRemove, true); why != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
-	if op.kind == opWrite && sh != nil {
+	if op.pre != nil {
+		if op.kind != opWrite || !op.pre.isReset() || op.dot.Seq < 2 || op.leaf.tag != 0 || !strings.HasPrefix(op.leaf.path(), op.pre.path()) {
+			return fmt.Errorf("%w: a write with a reset that does not fit it", ErrInvalidOp)
+		}
+		if why := dotkernel.CheckOp(op.preDot(), op.dropped, true, true); why != "" {
+			return fmt.Errorf("%w: %s", ErrInvalidOp, why)
+		}
+		if sh != nil {
+			if err := sh.checkLeaf(*op.pre); err != nil {
+				return err
+			}
+		}
+	}
+	if op.leaf.tag == 0 && uint64(op.leaf.lg) >= op.dot.Seq {
+		return fmt.Errorf("%w: a counter chain starting after its leaf %v", ErrInvalidOp, op.dot)
+	}
+	if (op.kind == opWrite || op.leaf.isReset()) && sh != nil {
 		return sh.checkLeaf(op.leaf)
 	}
 	return nil

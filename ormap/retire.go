@@ -33,5 +33,38 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	if s.id == r.From {
 		return fmt.Errorf("%w: the map writes as %q", vclock.ErrRetirement, r.From)
 	}
-	return s.k.Retire(r)
+	if err := s.k.Retire(r); err != nil {
+		return err
+	}
+	s.retireResets(r)
+	return nil
+}
+
+// retireResets renames, in the reset leaves, the chains of r.From that r
+// renames: an entry (From, c, s) with s <= r.Final (so c <= r.Final too)
+// becomes (To, Base+c, Base+s), as the dots of the chain's leaves do; the
+// leaves keep their dots. (A chain of From that starts at or below Final
+// and goes on above it, which a finished writer does not make, would be
+// split by the renaming.)
+func (s *state) retireResets(r vclock.Retirement) {
+	for d := range s.resetDots {
+		l, _ := s.k.Get(d)
+		es := entriesOf(l, nil)
+		changed := false
+		for i, e := range es {
+			if e.w == r.From && e.s <= r.Final {
+				es[i].w, es[i].c, es[i].s = r.To, r.Base+e.c, r.Base+e.s
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		// The same dot, the same key path, other entries: the index and
+		// the fingerprint stay as they are.
+		w := s.k.Watch
+		s.k.Watch = nil
+		s.k.Put(d, resetLeaf(l.path(), mergeEntries(es)), d)
+		s.k.Watch = w
+	}
 }

@@ -85,15 +85,13 @@ type state struct {
 	id vclock.ReplicaID
 	k  dotkernel.Kernel[vclock.Dot, leaf]
 	ix node
-	// incs bounds the size of every counter's value: the sum of the
-	// magnitudes of the increments indexed since the index was built,
-	// saturated. It never decreases, not even when a delete drops
-	// increments, so while an increment n has |n| + incs within the range
-	// of an int64, no counter can leave that range by adding n, and
-	// Counter.Add needs no look-up of the counter's value to know it.
-	incs uint64
-	lim  codec.Limits
-	sh   *shape
+	// resetDots are the dots of the reset leaves in the store (see
+	// chain.go): while there are none, a counter's value is the sum its
+	// node holds.
+	resetDots map[vclock.Dot]struct{}
+	resetFP   uint64 // what they add to the kernel's fingerprint
+	lim       codec.Limits
+	sh        *shape
 
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
@@ -102,6 +100,14 @@ type state struct {
 	// index, for the index to take the write's dot without a look-up of
 	// its own: set only while that one dot enters the store.
 	hint indexHint
+	// rmHint is where Counter.Add of a top-level key found the key in the
+	// index, for the index to drop the dot of the chain's previous leaf
+	// there: set only while that dot leaves the store.
+	rmHint struct {
+		d   vclock.Dot
+		n   *node
+		set bool
+	}
 
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
@@ -119,13 +125,20 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
 		if l.tag != 0 {
-			s.noteTTL(l.path(), added)
+			s.noteLeaf(l, d, added)
 		}
 		if added {
 			s.index(l, d)
 			if s.noting {
 				s.noteAdded(l.path(), d)
 			}
+		} else if h := &s.rmHint; h.set && h.d == d {
+			// Its key keeps the next leaf of the chain: no pruning.
+			h.set = false
+			s.ix.live--
+			h.n.live--
+			h.n.dropDot(d)
+			h.n.addInc(-l.inc())
 		} else {
 			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
@@ -136,14 +149,14 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
-	s.incs = 0
+	s.resetDots, s.resetFP = nil, 0
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.reserveKids(k.Len())
 	}
 	for d, l := range s.k.All() {
 		if l.tag != 0 {
-			s.noteTTL(l.path(), true)
+			s.noteLeaf(l, d, true)
 		}
 		s.index(l, d)
 	}
@@ -155,7 +168,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 func (s *state) copyOf(o *state) {
 	s.k = *o.k.Clone()
 	s.ix = o.ix.clone()
-	s.incs = o.incs // a bound on the increments indexed, as adopt's is
+	s.resetDots, s.resetFP = maps.Clone(o.resetDots), o.resetFP
 	s.ttls = maps.Clone(o.ttls)
 	s.watch()
 }
@@ -188,27 +201,6 @@ func (s *state) index(l leaf, d vclock.Dot) {
 	} else {
 		s.ix.add(l.path(), d, inc, l.tag != 0)
 	}
-	s.incs = addMagnitude(s.incs, inc)
-}
-
-// addMagnitude returns b plus the magnitude of n, saturated to the range
-// of an int64 (which is all Counter.Add compares it with).
-func addMagnitude(b uint64, n int64) uint64 {
-	m := uint64(n)
-	if n < 0 {
-		m = -m // the magnitude of math.MinInt64 is 2^63, as a uint64
-	}
-	if b+m < b || b+m > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return b + m
-}
-
-// mayOverflow reports whether adding n to some counter of the map might
-// leave the range of an int64: whether n and every increment indexed add
-// up, in magnitude, to more than that range.
-func (s *state) mayOverflow(n int64) bool {
-	return addMagnitude(s.incs, n) >= math.MaxInt64
 }
 
 func (s *state) mustWrite(what string) {
@@ -225,7 +217,13 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 		// The key has expired here: the write starts it afresh. (Expire
 		// and Persist do nothing to an expired key: they checked, before
 		// Expire read the clock, which may have moved past an expiry.)
-		drop = mergeDots(drop, s.ix.lookup(q).under(nil))
+		// Its reset leaves stay: they only take from counter chains what
+		// deletes saw of them, and nothing would carry their entries on.
+		under := s.withoutResets(s.ix.lookup(q).under(nil))
+		if es := s.entries(under); len(es) > 0 {
+			return s.restart(what, q, l, mergeDots(drop, under), es)
+		}
+		drop = mergeDots(drop, under)
 	}
 	if len(drop) == 0 {
 		// Nothing to drop first (a counter's increment, a new key's
@@ -247,23 +245,36 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 
-// addTop is Counter.Add of n to the counter of the top-level key whose
-// segment is seg, n being neither 0 nor able to overflow. The key is
-// looked up in the index once, with its path built on the stack: if the
-// map holds it, the leaf takes the path the index holds (no new string),
-// and either way the index takes the new dot where the look-up found the
-// key or its place, without a look-up of its own. Keys whose path does
-// not fit the buffer, and maps with expiries (whose writes check the
-// key's), take write's way.
+// addTop is Counter.Add of n, not 0, to the counter of the top-level
+// key whose segment is seg. The key is looked up in the index once, with
+// its path built on the stack: if the map holds it, the leaf takes the
+// path the index holds (no new string), and either way the index takes
+// the new dot where the look-up found the key or its place, without a
+// look-up of its own. Keys whose path does not fit the buffer, and maps
+// with expiries or resets (whose values and writes need more), take
+// add's way.
 func (s *state) addTop(seg string, n int64) Op {
 	var buf topPathBuf
 	tmp, ok := buf.path(seg)
-	if !ok || len(s.ttls) != 0 {
-		return s.write("Counter.Add", leaf{pv: appendSeg("", seg), n: n}, nil)
+	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
+		return s.add(appendSeg("", seg), n)
 	}
 	c, p, at := s.ix.lookupKid(tmp)
+	var last vclock.Dot
 	if c == nil {
 		p = strings.Clone(tmp) // the leaf's own, not buf's bytes
+	} else {
+		for _, d := range c.dots() {
+			if d.Replica == s.id && d.Seq > last.Seq {
+				last = d
+			}
+		}
+		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+		}
+	}
+	if last.Seq != 0 {
+		return s.continueTop(p, c, last, n)
 	}
 	l := leaf{pv: p, n: n}
 	s.hint = indexHint{p: p, n: c, at: at, set: true}
@@ -272,7 +283,39 @@ func (s *state) addTop(seg string, n int64) Op {
 	if err != nil {
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
-	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh}
+	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
+}
+
+// continueTop is addTop of a key whose node c holds last, this writer's
+// newest leaf there: the new leaf continues last's chain and replaces it.
+// The index takes both changes at c, without a look-up, and without
+// pruning c between them.
+func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
+	prev, _ := s.k.Get(last)
+	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+	}
+	next, err := s.k.Next(s.id)
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	start := chainOf(prev, last)
+	if next.Seq-start > maxChainGap {
+		return s.add(p, n) // a new chain
+	}
+	l := leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}
+	s.rmHint.d, s.rmHint.n, s.rmHint.set = last, c, true
+	s.k.Remove(last)
+	s.rmHint.set = false
+	s.hint = indexHint{p: p, n: c, set: true}
+	d, err := dotkernel.MintOwn(&s.k, s.id, l) // cannot fail: Next did not
+	s.hint = indexHint{}
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	drop := []vclock.Dot{last}
+	s.k.Record(d, d, drop)
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
 // remove drops the dots in drop and returns the op that does so
@@ -329,13 +372,29 @@ func (s *state) apply(op Op) (bool, error) {
 		return false, nil
 	}
 	changed := false
-	for i, x := range op.dropped {
-		if s.k.Drop(x, op.dropped[i:i+1]) {
+	dropped := op.dropped
+	if s.sh.kind == kindCounter {
+		dropped = s.chainDrops(op)
+	}
+	for i, x := range dropped {
+		if s.k.Drop(x, dropped[i:i+1]) {
 			changed = true
 		}
 	}
-	s.k.Record(op.dot, op.dot, op.dropped)
-	if op.kind == opWrite {
+	if op.preLeaf().isReset() {
+		pd := op.preDot()
+		s.k.Record(pd, pd, dropped)
+		if s.k.Insert(pd, *op.pre, pd, nil) {
+			changed = true
+		}
+	} else {
+		s.k.Record(op.dot, op.dot, dropped)
+	}
+	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {
+		s.k.Observe(op.dot) // what it adds, a later leaf here holds
+		return changed, nil
+	}
+	if op.kind == opWrite || op.leaf.isReset() {
 		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
 			changed = true
 			if s.hook != nil {
@@ -350,13 +409,16 @@ func (s *state) apply(op Op) (bool, error) {
 
 // checkLeaf reports why l does not fit the shape sh, or nil.
 func (sh *shape) checkLeaf(l leaf) error {
+	if l.isReset() {
+		return sh.checkReset(l)
+	}
 	if l.tag != 0 {
 		return sh.checkTTL(l)
 	}
 	if n := countSegs(l.path()); n != len(sh.segs) {
 		return fmt.Errorf("%w: a key path of %d segments, want %d", ErrInvalidOp, n, len(sh.segs))
 	}
-	if (sh.kind != kindCounter && l.n != 0) || (sh.kind != kindRegister && l.reg) || (sh.kind == kindRegister && !l.reg) {
+	if (sh.kind != kindCounter && (l.n != 0 || l.lg != 0)) || (sh.kind != kindRegister && l.reg) || (sh.kind == kindRegister && !l.reg) {
 		return fmt.Errorf("%w: a value of another type", ErrInvalidOp)
 	}
 	return nil

@@ -143,7 +143,7 @@ func (s *state) noteTTL(p string, added bool) {
 // path p.
 func (s *state) ttlDots(p string) []vclock.Dot {
 	if n := s.ix.lookup(p); n != nil && len(n.ttlDots()) > 0 {
-		return append([]vclock.Dot(nil), n.ttlDots()...)
+		return s.withoutResets(append([]vclock.Dot(nil), n.ttlDots()...))
 	}
 	return nil
 }
@@ -155,6 +155,9 @@ func (s *state) expiryOf(n *node) (clock.Timestamp, bool) {
 	found := false
 	for _, d := range n.ttlDots() {
 		l, _ := s.k.Get(d)
+		if l.isReset() {
+			continue
+		}
 		if l.tag == tagPersist {
 			return clock.Timestamp{}, false
 		}
@@ -232,11 +235,12 @@ func (s *state) find(p string) *node {
 // s.find, and its key path, in unspecified order, until f returns false:
 // a child that holds no value's write or has expired is left out.
 func (s *state) eachKid(n *node, f func(p string, c *node) bool) {
-	if len(s.ttls) == 0 {
+	if len(s.ttls) == 0 && len(s.resetDots) == 0 {
 		n.eachKid(f)
 		return
 	}
 	now, clocked := s.now()
+	clocked = clocked && len(s.ttls) != 0
 	n.eachKid(func(p string, c *node) bool {
 		if c.live == 0 || (clocked && s.expired(c, now)) {
 			return true
@@ -247,7 +251,7 @@ func (s *state) eachKid(n *node, f func(p string, c *node) bool) {
 
 // numKids returns the number of present children of the node n.
 func (s *state) numKids(n *node) int {
-	if len(s.ttls) == 0 {
+	if len(s.ttls) == 0 && len(s.resetDots) == 0 {
 		return n.numKids()
 	}
 	k := 0
@@ -291,7 +295,7 @@ func (s *state) collectExpired(stable vclock.Clock) int {
 	for _, p := range due {
 		// An earlier delete may have taken a key nested in this one.
 		if n := s.ix.lookup(p); n != nil {
-			if op := s.remove("Collect", p, n.under(nil)); op.kind == opRemove {
+			if op := s.del("Collect", p, n.under(nil)); op.kind == opRemove {
 				done++
 			}
 		}

@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -63,6 +64,7 @@ func (md *ttlModel) covers(w, j int) bool {
 // held returns the writes a replica that has taken in the events seen
 // holds.
 func (md *ttlModel) held(seen map[int]bool) []int {
+	seen = md.closure(seen)
 	var out []int
 	for j := range seen {
 		if md.h[j].what == "delete" || md.h[j].op.IsNoop() {
@@ -83,6 +85,29 @@ func (md *ttlModel) held(seen map[int]bool) []int {
 	return out
 }
 
+// closure returns seen with the increments each increment in it
+// continues (its counter chain's earlier leaves, whose increments its
+// total holds, which a replica that took it in knows of however ops
+// arrived).
+func (md *ttlModel) closure(seen map[int]bool) map[int]bool {
+	out := maps.Clone(seen)
+	for j := range seen {
+		for {
+			op := md.h[j].op
+			if md.h[j].what != "add" || op.kind != opWrite || op.leaf.lg == 0 || len(op.dropped) != 1 {
+				break
+			}
+			prev := slices.IndexFunc(md.h, func(e ttlEvent) bool { return e.op.kind == opWrite && e.op.dot == op.dropped[0] })
+			if prev < 0 || out[prev] {
+				break
+			}
+			out[prev] = true
+			j = prev
+		}
+	}
+	return out
+}
+
 // view returns key's sum, whether a write of it is held, and its expiry,
 // at a replica that has taken in the events seen.
 func (md *ttlModel) view(seen map[int]bool, key string) (sum int64, present bool, at clock.Timestamp, expires bool) {
@@ -94,7 +119,7 @@ func (md *ttlModel) view(seen map[int]bool, key string) (sum int64, present bool
 		}
 		switch e.what {
 		case "add":
-			sum += e.op.leaf.n
+			sum += e.op.inc
 			present = true
 		case "persist":
 			persisted = true
@@ -247,19 +272,23 @@ func TestTTLModel(t *testing.T) {
 				// of r's, which only merges carry (the test has no op
 				// of theirs to deliver).
 				r := pick.Draw(t, "replica")
-				stable := reps[0].Version()
-				for _, m := range reps[1:] {
-					stable.Meet(m.Version())
-				}
 				m := reps[r]
 				held := map[string]bool{}
 				for _, key := range []string{"a", "b"} {
-					held[key] = m.s.ix.lookup(appendSeg("", key)) != nil
+					held[key] = holds(m.s, appendSeg("", key))
 				}
 				rnow, _ := m.s.now()
-				m.Collect(stable)
+				// With every replica's version: the deletes' reset
+				// leaves are collected too.
+				var peers []vclock.Clock
+				for i, o := range reps {
+					if i != r {
+						peers = append(peers, o.Version())
+					}
+				}
+				m.CollectVersions(peers)
 				for _, key := range []string{"a", "b"} {
-					if !held[key] || m.s.ix.lookup(appendSeg("", key)) != nil {
+					if !held[key] || holds(m.s, appendSeg("", key)) {
 						continue
 					}
 					_, _, at, expires := md.view(seen[r], key)
@@ -296,7 +325,7 @@ func TestTTLModel(t *testing.T) {
 			for i, m := range reps {
 				p := appendSeg("", key)
 				n := m.s.ix.find(p)
-				if got := n.sum(); got != sum || (n != nil) != present {
+				if got := m.s.value(n, p); got != sum || (n != nil) != present {
 					t.Fatalf("%s: %s = %d (held %v), model %d (held %v)", ids[i], key, got, n != nil, sum, present)
 				}
 				gotAt, gotExp := clock.Timestamp{}, false
@@ -317,4 +346,11 @@ func TestTTLModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// holds reports whether s holds a write, expiry or persist of the key at
+// path p (a reset leaf, which a delete leaves, does not count).
+func holds(s *state, p string) bool {
+	n := s.ix.lookup(p)
+	return n != nil && len(s.withoutResets(n.under(nil))) > 0
 }

@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -80,6 +81,24 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 	return s.k.Collect(stable)
 }
 
+// CollectVersions collects what this replica and every peer have seen,
+// given the versions of every peer (for the engine, those of their saved
+// snapshots): it calls [Map.Collect] with their meet and this replica's
+// version, and also removes what deletes of counters keep of the counter
+// chains they reset (see [Counter]) once no replica can hold a leaf that
+// still needs it. It returns how many drop records Collect discarded.
+func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
+	s := m.mustTop("CollectVersions")
+	own := s.k.Version()
+	stable := own.Clone()
+	for _, v := range peers {
+		stable.Meet(v)
+	}
+	s.collectExpired(stable)
+	s.collectResets(own, peers)
+	return s.k.Collect(stable)
+}
+
 // Clone returns an independent copy of m, with the same replica ID. Do
 // not mutate both the original and the clone: they would make different
 // writes with the same dots.
@@ -91,8 +110,9 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 }
 
 // Equal reports whether m and o are in the same state: the same writes,
-// under the same dots, after seeing the same events. Replica IDs and drop
-// records are not compared. A nil map equals an empty one.
+// under the same dots, after seeing the same events. Replica IDs, drop
+// records and what deletes of counters keep of the chains they reset (see
+// [Counter]) are not compared. A nil map equals an empty one.
 func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	empty := func(x *Map[K, V]) bool {
 		return x == nil || (x.rd().k.Len() == 0 && x.rd().k.Context().IsEmpty())
@@ -100,7 +120,23 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 	if m == nil || o == nil {
 		return empty(m) && empty(o)
 	}
-	return m.readTop("Equal").k.Equal(&o.readTop("Equal").k, func(a, b leaf) bool { return a == b })
+	a, b := m.readTop("Equal"), o.readTop("Equal")
+	return withoutResets(a).Equal(withoutResets(b), func(a, b leaf) bool { return a == b })
+}
+
+// withoutResets returns s's store, or a copy of it without its reset
+// leaves if it has any: what deletes of counters keep of the chains they
+// reset, which replicas collect each on its own (see [Map.CollectVersions]),
+// is left out of Equal as it is of Fingerprint.
+func withoutResets(s *state) *dotkernel.Kernel[vclock.Dot, leaf] {
+	if len(s.resetDots) == 0 {
+		return &s.k
+	}
+	k := s.k.Clone()
+	for d := range s.resetDots {
+		k.Remove(d)
+	}
+	return k
 }
 
 // Fingerprint returns a hash of the map's content: every write with its
@@ -108,7 +144,14 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // fingerprint whatever order changes arrived in, and maps whose content
 // differs almost surely do not. It is kept up to date by every change and
 // costs nothing to read.
-func (m *Map[K, V]) Fingerprint() uint64 { return m.readTop("Fingerprint").k.Fingerprint() }
+//
+// What deletes of counters keep of the counter chains they reset (see
+// [Counter]) is left out: replicas collect it each on its own, without a
+// write.
+func (m *Map[K, V]) Fingerprint() uint64 {
+	s := m.readTop("Fingerprint")
+	return s.k.Fingerprint() - s.resetFP
+}
 
 // HasGaps reports whether the map holds writes or deletes that its
 // [Map.Version] leaves out, received past a gap in their writer's

@@ -40,6 +40,11 @@ func dotHash[K comparable](key K, d vclock.Dot) uint64 {
 	return codec.Mix(hashKey(key) ^ codec.Mix(hashDot(d)))
 }
 
+// DotHash is what the dot d supporting key adds to the fingerprint
+// ([Kernel.Fingerprint]): a data type that leaves some of its keys out of
+// the fingerprint it reports subtracts it.
+func DotHash[K comparable](key K, d vclock.Dot) uint64 { return dotHash(key, d) }
+
 // fpAdd counts the dot d of key into the fingerprint.
 // It also tells the Watch, if any.
 func (k *Kernel[K, V]) fpAdd(key K, v V, d vclock.Dot) {

@@ -1,0 +1,590 @@
+package ormap
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Counters keep one leaf per writer, not one per increment.
+//
+// A counter's leaf holds the running total of its writer's increments to
+// the counter, and the start of its chain: the sequence number c of the
+// chain's first leaf (the leaf keeps seq - c in lg). An increment by
+// writer w finds w's newest live leaf L at the counter's path and, if
+// there is one, writes a leaf with L's total plus the increment in L's
+// chain, dropping L as a register's overwrite drops the value it saw;
+// otherwise it starts a chain: a leaf whose total is the increment.
+//
+// A delete drops the leaves it saw, as before, but the total of a leaf it
+// dropped is not the end of that chain: its writer, not having seen the
+// delete, may go on with the chain, and the leaf that survives the delete
+// then holds the dropped increments too. So a delete that drops counter
+// leaves writes a reset leaf at the deleted key, under its own dot: for
+// each chain (path, writer, chain start) whose leaf it dropped, the
+// sequence number and total of the newest leaf of the chain it saw (an
+// entry). A counter's value is then, over its live leaves, the leaf's
+// total less the total of the entry of its chain with the greatest
+// sequence number below the leaf's, from a reset leaf at the counter's
+// path or above it: exactly the increments no delete saw. A reset leaf,
+// like an expiry, does not make its key present; a later delete of the
+// key or of a key above it drops it and carries its entries forward in
+// its own reset leaf.
+
+// tagReset is the tag of a reset leaf (see above).
+const tagReset ttlTag = 3
+
+// maxChainGap bounds seq - c, kept in a leaf's lg: an increment whose
+// sequence number would pass it starts a new chain instead.
+const maxChainGap = math.MaxUint32
+
+// resetEntry is what a delete saw of one chain of a counter: the newest
+// leaf of the chain it dropped, by its sequence number s and total t.
+type resetEntry struct {
+	p string           // the counter's key path
+	w vclock.ReplicaID // the chain's writer
+	c uint64           // the chain's start
+	s uint64           // the sequence number of the leaf seen
+	t int64            // its total
+}
+
+func compareEntries(a, b resetEntry) int {
+	if x := strings.Compare(a.p, b.p); x != 0 {
+		return x
+	}
+	if x := strings.Compare(string(a.w), string(b.w)); x != 0 {
+		return x
+	}
+	return cmp.Compare(a.c, b.c)
+}
+
+// appendEntry appends the entry e, as a reset leaf's value holds it.
+func appendEntry(b []byte, e resetEntry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(e.p)))
+	b = append(b, e.p...)
+	b = binary.AppendUvarint(b, uint64(len(e.w)))
+	b = append(b, e.w...)
+	b = binary.AppendUvarint(b, e.c)
+	b = binary.AppendUvarint(b, e.s)
+	return binary.AppendVarint(b, e.t)
+}
+
+// nextEntry reads the entry at the start of b, written by appendEntry,
+// and returns it with the rest of b.
+func nextEntry(b string) (resetEntry, string, bool) {
+	var e resetEntry
+	var ok bool
+	if e.p, b, ok = nextSeg(b); !ok {
+		return e, "", false
+	}
+	w, b, ok := nextSeg(b)
+	if !ok {
+		return e, "", false
+	}
+	e.w = vclock.ReplicaID(w)
+	var n int
+	if e.c, n = binary.Uvarint([]byte(b[:min(len(b), binary.MaxVarintLen64)])); n <= 0 {
+		return e, "", false
+	}
+	b = b[n:]
+	if e.s, n = binary.Uvarint([]byte(b[:min(len(b), binary.MaxVarintLen64)])); n <= 0 {
+		return e, "", false
+	}
+	b = b[n:]
+	if e.t, n = binary.Varint([]byte(b[:min(len(b), binary.MaxVarintLen64)])); n <= 0 {
+		return e, "", false
+	}
+	return e, b[n:], true
+}
+
+// entriesOf returns the entries of the reset leaf l, appended to out.
+func entriesOf(l leaf, out []resetEntry) []resetEntry {
+	b := l.val()
+	for b != "" {
+		e, rest, ok := nextEntry(b)
+		if !ok {
+			break // cannot happen: reset leaves are made and checked whole
+		}
+		out = append(out, e)
+		b = rest
+	}
+	return out
+}
+
+// resetLeaf returns the reset leaf at key path q holding the entries es,
+// which are sorted by compareEntries without repeats.
+func resetLeaf(q string, es []resetEntry) leaf {
+	var b []byte
+	for _, e := range es {
+		b = appendEntry(b, e)
+	}
+	l := regLeaf(q, string(b))
+	l.tag = tagReset
+	return l
+}
+
+// chainOf returns the start of the chain of the counter leaf l under the
+// dot d.
+func chainOf(l leaf, d vclock.Dot) uint64 { return d.Seq - uint64(l.lg) }
+
+// isReset reports whether l is a reset leaf.
+func (l leaf) isReset() bool { return l.tag == tagReset }
+
+// noteLeaf counts the leaf l in or out of what the state tracks apart
+// from the index: the expiries and persists by key path, the reset
+// leaves.
+func (s *state) noteLeaf(l leaf, d vclock.Dot, added bool) {
+	switch {
+	case l.tag == 0:
+	case l.tag == tagReset:
+		if added {
+			if s.resetDots == nil {
+				s.resetDots = make(map[vclock.Dot]struct{})
+			}
+			s.resetDots[d] = struct{}{}
+			s.resetFP += dotkernel.DotHash(d, d)
+		} else {
+			delete(s.resetDots, d)
+			s.resetFP -= dotkernel.DotHash(d, d)
+		}
+	default:
+		s.noteTTL(l.path(), added)
+	}
+}
+
+// value returns the value of the counter whose node is n, at key path p:
+// the sum of its leaves' totals, less what the reset leaves at p and
+// above it say deletes saw; saturated.
+func (s *state) value(n *node, p string) int64 {
+	if n == nil {
+		return 0
+	}
+	if len(s.resetDots) == 0 {
+		return n.sum()
+	}
+	var es []resetEntry
+	x, rest := &s.ix, p
+	for rest != "" {
+		_, r, ok := nextSeg(rest)
+		if !ok {
+			break
+		}
+		if x = x.child(p[:len(p)-len(r)]); x == nil {
+			break
+		}
+		rest = r
+		for _, d := range x.ttlDots() {
+			if l, _ := s.k.Get(d); l.isReset() {
+				for _, e := range entriesOf(l, nil) {
+					if e.p == p {
+						es = append(es, e)
+					}
+				}
+			}
+		}
+	}
+	if len(es) == 0 {
+		return n.sum()
+	}
+	acc := node{lo: n.lo, hi: n.hi}
+	for _, d := range n.dots() {
+		l, _ := s.k.Get(d)
+		c := chainOf(l, d)
+		var best *resetEntry
+		for i := range es {
+			e := &es[i]
+			if e.w == d.Replica && e.c == c && e.s < d.Seq && (best == nil || e.s > best.s) {
+				best = e
+			}
+		}
+		if best != nil {
+			acc.subInc(best.t)
+		}
+	}
+	return acc.sum()
+}
+
+// subInc subtracts t from the sum of increments at n.
+func (n *node) subInc(t int64) {
+	var borrow uint64
+	n.lo, borrow = bits.Sub64(n.lo, uint64(t), 0)
+	ext := int32(0)
+	if t < 0 {
+		ext = -1
+	}
+	n.hi -= ext + int32(borrow)
+}
+
+// add is Counter.Add of n, not 0, to the counter at key path p: it
+// continues this writer's newest chain at p, or starts one.
+func (s *state) add(p string, n int64) Op {
+	x := s.find(p)
+	var last vclock.Dot
+	if x != nil {
+		for _, d := range x.dots() {
+			if d.Replica == s.id && d.Seq > last.Seq {
+				last = d
+			}
+		}
+	}
+	cur := s.value(x, p)
+	if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+	}
+	if last.Seq == 0 {
+		return withInc(s.write("Counter.Add", leaf{pv: p, n: n}, nil), n)
+	}
+	prev, _ := s.k.Get(last)
+	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+	}
+	next, err := s.k.Next(s.id)
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	c := chainOf(prev, last)
+	if next.Seq-c > maxChainGap {
+		// The chain is too long for a leaf to say where it starts: a new
+		// one starts, and the old one stays as it is.
+		return withInc(s.write("Counter.Add", leaf{pv: prev.pv, n: n}, nil), n)
+	}
+	l := leaf{pv: prev.pv, n: prev.n + n, lg: uint32(next.Seq - c)}
+	d, err := dotkernel.MintOwn(&s.k, s.id, l)
+	if err != nil {
+		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+	}
+	drop := []vclock.Dot{last}
+	s.k.Remove(last)
+	s.k.Record(d, d, drop)
+	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
+}
+
+// entries returns the entries a delete that drops the dots ds records:
+// those of the counter leaves among them, and those of the reset leaves
+// among them, carried forward; sorted, one per chain.
+func (s *state) entries(ds []vclock.Dot) []resetEntry {
+	if s.sh.kind != kindCounter {
+		return nil
+	}
+	var es []resetEntry
+	for _, x := range ds {
+		l, _ := s.k.Get(x)
+		switch {
+		case l.isReset():
+			es = entriesOf(l, es)
+		case l.tag == 0:
+			es = append(es, resetEntry{p: l.path(), w: x.Replica, c: chainOf(l, x), s: x.Seq, t: l.n})
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	return mergeEntries(es)
+}
+
+// restart is the write of the leaf l that finds the key at path q, above
+// or at l's, expired, and drops what q holds, drop, whose counter chains
+// it resets with the entries es: it deletes q, writing the reset leaf,
+// and then writes l, under the next dot, in one op.
+func (s *state) restart(what, q string, l leaf, drop []vclock.Dot, es []resetEntry) Op {
+	if d, err := s.k.Next(s.id); err != nil || d.Seq >= vclock.MaxSeq {
+		if err == nil {
+			err = vclock.ErrSeqExhausted
+		}
+		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	r := resetLeaf(q, es)
+	drop = s.dropAll(drop)
+	pd := s.k.Mint(s.id)
+	s.k.PutNew(pd, r, pd)
+	s.k.Record(pd, pd, drop)
+	d := s.k.Mint(s.id)
+	s.k.PutNew(d, l, d)
+	return Op{kind: opWrite, dot: d, leaf: l, pre: &r, dropped: drop, sh: s.sh}
+}
+
+// withInc returns op, the write of a Counter.Add of n, saying so.
+func withInc(op Op, n int64) Op {
+	if op.kind == opWrite {
+		op.inc = n
+	}
+	return op
+}
+
+// del deletes the key at path q, dropping the dots in drop (those at or
+// below q), and returns its op: a no-op if drop is empty or holds reset
+// leaves alone, a remove that also writes a reset leaf at q if it drops
+// counter leaves or reset leaves (see above), else a plain remove.
+func (s *state) del(what, q string, drop []vclock.Dot) Op {
+	s.mustWrite(what)
+	if len(s.withoutResets(slices.Clone(drop))) == 0 {
+		return Op{kind: opNoop, leaf: leaf{pv: q}, sh: s.sh}
+	}
+	es := s.entries(drop)
+	if len(es) == 0 {
+		return s.remove(what, q, drop)
+	}
+	r := resetLeaf(q, es)
+	if _, err := s.k.Next(s.id); err != nil {
+		return Op{err: fmt.Errorf("ormap: %s: %w", what, err)}
+	}
+	drop = s.dropAll(drop)
+	d := s.k.Mint(s.id)
+	s.k.PutNew(d, r, d)
+	s.k.Record(d, d, drop)
+	return Op{kind: opRemove, dot: d, leaf: r, dropped: drop, sh: s.sh}
+}
+
+// mergeEntries sorts es by compareEntries and keeps, of the entries of
+// one chain, the one with the greatest sequence number.
+func mergeEntries(es []resetEntry) []resetEntry {
+	slices.SortFunc(es, func(a, b resetEntry) int {
+		if x := compareEntries(a, b); x != 0 {
+			return x
+		}
+		return cmp.Compare(b.s, a.s) // the newest first
+	})
+	return slices.CompactFunc(es, func(a, b resetEntry) bool { return compareEntries(a, b) == 0 })
+}
+
+// withoutResets returns the dots of ds that are not reset leaves'.
+func (s *state) withoutResets(ds []vclock.Dot) []vclock.Dot {
+	if len(s.resetDots) == 0 {
+		return ds
+	}
+	return slices.DeleteFunc(ds, func(d vclock.Dot) bool {
+		l, _ := s.k.Get(d)
+		return l.isReset()
+	})
+}
+
+// checkReset reports why the reset leaf l does not fit the shape sh, or
+// nil.
+func (sh *shape) checkReset(l leaf) error {
+	if sh.kind != kindCounter {
+		return fmt.Errorf("%w: a reset in a map without counters", ErrInvalidOp)
+	}
+	j := countSegs(l.path())
+	if j < 1 || j > sh.levels() {
+		return fmt.Errorf("%w: a reset of a key path of %d segments, want 1 to %d", ErrInvalidOp, j, sh.levels())
+	}
+	es := entriesOf(l, nil)
+	if len(es) == 0 {
+		return fmt.Errorf("%w: a reset without entries", ErrInvalidOp)
+	}
+	q := l.path()
+	for i, e := range es {
+		switch {
+		case countSegs(e.p) != len(sh.segs) || !strings.HasPrefix(e.p, q):
+			return fmt.Errorf("%w: a reset entry of a counter not under the key", ErrInvalidOp)
+		case e.w == "" || e.c == 0 || e.c > e.s:
+			return fmt.Errorf("%w: a reset entry of chain %d at %d", ErrInvalidOp, e.c, e.s)
+		case i > 0 && compareEntries(es[i-1], e) >= 0:
+			return fmt.Errorf("%w: reset entries out of order", ErrInvalidOp)
+		}
+	}
+	return nil
+}
+
+// Ops may arrive out of order. A leaf that continues a chain holds the
+// increments of the chain's earlier leaves, and a delete's reset entry
+// says it saw them: so applying either drops, besides the dots its op
+// lists (the leaf it replaced, the leaves its replica held), the earlier
+// leaves of those chains this replica holds, which their own ops, not
+// arrived yet, would drop; and a leaf arriving after a later leaf of its
+// chain, or after a delete that saw it, is taken in as dropped.
+
+// chainDrops returns the dots op drops here: those it lists, and the
+// leaves this replica holds of the chains it continues or resets that
+// are older than what it saw of them. The result is sorted; op.dropped is
+// not modified.
+func (s *state) chainDrops(op Op) []vclock.Dot {
+	var extra []vclock.Dot
+	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
+		n := s.ix.find(p)
+		if n == nil {
+			return
+		}
+		for _, d := range n.dots() {
+			if d.Replica != w || d.Seq > upto {
+				continue
+			}
+			if l, _ := s.k.Get(d); chainOf(l, d) == c && !slices.Contains(op.dropped, d) && !slices.Contains(extra, d) {
+				extra = append(extra, d)
+			}
+		}
+	}
+	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
+		older(op.leaf.path(), op.dot.Replica, chainOf(op.leaf, op.dot), op.dot.Seq-1)
+	}
+	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
+		if !r.isReset() {
+			continue
+		}
+		for _, e := range entriesOf(r, nil) {
+			older(e.p, e.w, e.c, e.s)
+		}
+	}
+	if len(extra) == 0 {
+		return op.dropped
+	}
+	out := append(slices.Clone(op.dropped), extra...)
+	slices.SortFunc(out, vclock.Dot.Compare)
+	return out
+}
+
+// superseded reports whether the counter leaf l under the dot d adds
+// nothing here: a later leaf of its chain is live at its path, or a
+// reset at or above its path saw it or a later leaf of its chain.
+func (s *state) superseded(l leaf, d vclock.Dot) bool {
+	p := l.path()
+	c := chainOf(l, d)
+	if n := s.ix.find(p); n != nil {
+		for _, x := range n.dots() {
+			if x.Replica == d.Replica && x.Seq > d.Seq {
+				if xl, _ := s.k.Get(x); chainOf(xl, x) == c {
+					return true
+				}
+			}
+		}
+	}
+	if len(s.resetDots) == 0 {
+		return false
+	}
+	x, rest := &s.ix, p
+	for rest != "" {
+		_, r, ok := nextSeg(rest)
+		if !ok {
+			break
+		}
+		if x = x.child(p[:len(p)-len(r)]); x == nil {
+			break
+		}
+		rest = r
+		for _, rd := range x.ttlDots() {
+			if rl, _ := s.k.Get(rd); rl.isReset() {
+				for _, e := range entriesOf(rl, nil) {
+					if e.p == p && e.w == d.Replica && e.c == c && e.s >= d.Seq {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Collecting reset entries.
+//
+// An entry E = (p, w, c, s, t) of a reset leaf R (dot dR) is needed while
+// a leaf of w's chain c at p with a sequence number above s may be live at
+// some replica: only such a leaf subtracts it. Such a leaf was made by w
+// before w saw R: once w has seen R, w's leaves of chain c up to s are
+// gone there (R's own drop, or chainDrops), so an Add by w either starts
+// a chain (no live leaf) or continues a leaf above s, made before w saw
+// R. The entry goes, at a replica X, when:
+//
+//  1. dR is in X's version and in every peer's: w has seen R (w's run
+//     reports its version among the peers), so every leaf of chain c above
+//     s was made before w's report;
+//  2. X's version covers, for w, the join of every peer's version: X has
+//     seen every leaf w made before it reported, w's own report and the
+//     versions of the replicas that took in leaves w's run lost in a crash
+//     (a restarted replica writes under a new writer, so w's dots above
+//     what any report covers were never made);
+//  3. X has no gaps: its version says exactly what it has seen;
+//  4. no leaf of chain c above s is live at X: each leaf of the chain
+//     above s that X has seen has been dropped there, by a later leaf of
+//     the chain or a later delete, whose drop reaches every replica with
+//     the op or delta that tells them.
+//
+// A leaf of the chain above s that X holds past a gap would break 2 and 3
+// together; a replica that has not seen one of the chain's leaves yet
+// will see it with the drops X saw (a delta carries them, and causal
+// delivery of ops brings the drop no later than the collection). While
+// a replica receives ops out of order, a leaf may count its whole total
+// for a while, until the op that drops it arrives.
+//
+// A reset leaf goes once all its entries can go (one that still needs an
+// entry stays whole), and it goes here alone, without a write: reset
+// leaves are left out of the map's fingerprint, so that replicas at one
+// version that differ only in reset leaves some have collected do not
+// count as diverged, and no write has to reach the others, which collect
+// by the same rule when they see what this replica saw. A whole state
+// sent from here makes its receiver drop the leaf too (the leaf's dot is
+// in this replica's context, not in its store): safe, since the chains'
+// leaves it was needed for are dropped here, and so there too, by the
+// same context. A receiver that already dropped it does not take it back
+// from a state that still holds it, for the same reason.
+
+// collectResets removes the reset leaves whose entries are no longer
+// needed (see above), own being this replica's version and peers every
+// peer's. It returns how many it removed.
+func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
+	if len(s.resetDots) == 0 || s.id == "" || s.k.HasGaps() {
+		return 0
+	}
+	seenAll := func(d vclock.Dot) bool {
+		if !own.Contains(d) {
+			return false
+		}
+		for _, v := range peers {
+			if !v.Contains(d) {
+				return false
+			}
+		}
+		return true
+	}
+	covered := func(w vclock.ReplicaID) bool {
+		for _, v := range peers {
+			if v.Get(w) > own.Get(w) {
+				return false
+			}
+		}
+		return true
+	}
+	var due []vclock.Dot
+	for d := range s.resetDots {
+		if seenAll(d) {
+			due = append(due, d)
+		}
+	}
+	slices.SortFunc(due, vclock.Dot.Compare)
+	done := 0
+	for _, d := range due {
+		r, ok := s.k.Get(d)
+		if !ok {
+			continue
+		}
+		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool { return !covered(e.w) || s.liveAfter(e) }) {
+			continue
+		}
+		s.k.Remove(d)
+		done++
+	}
+	return done
+}
+
+// liveAfter reports whether a leaf of the chain of entry e, above the
+// sequence number it saw, is live here.
+func (s *state) liveAfter(e resetEntry) bool {
+	n := s.ix.find(e.p)
+	if n == nil {
+		return false
+	}
+	for _, d := range n.dots() {
+		if d.Replica == e.w && d.Seq > e.s {
+			if l, _ := s.k.Get(d); chainOf(l, d) == e.c {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,358 @@
+package ormap
+
+import (
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+type counterMap = Map[string, *Counter]
+
+// leavesAt returns the dots of the leaves at the top-level key k.
+func leavesAt(m *counterMap, k string) []vclock.Dot {
+	return m.rd().dotsAt(appendSeg("", k))
+}
+
+// TestCounterOneLeafPerWriter: a counter incremented many times by one
+// writer holds one leaf, and its state stays the same size; a second
+// writer adds one leaf of its own.
+func TestCounterOneLeafPerWriter(t *testing.T) {
+	a := New[string, *Counter]("a")
+	a.At("hits").Add(1)
+	size := len(mustMarshal(t, a))
+	for range 9_999 {
+		if op := a.At("hits").Add(1); op.Err() != nil {
+			t.Fatal(op.Err())
+		}
+	}
+	if got := a.At("hits").Value(); got != 10_000 || a.s.k.Len() != 1 {
+		t.Fatalf("value %d with %d leaves, want 10000 with one", got, a.s.k.Len())
+	}
+	// Once the increments' drop records are collected, the state holds
+	// one leaf with one more field (where its chain starts), and a
+	// version: a few bytes more, not a leaf per increment.
+	a.CollectVersions(nil)
+	if got := len(mustMarshal(t, a)); got > size+32 {
+		t.Fatalf("state of %d bytes after 10000 increments, %d after one", got, size)
+	}
+	b := New[string, *Counter]("b")
+	b.Merge(a)
+	mustApply(t, a, b.At("hits").Add(5), b.At("hits").Add(5))
+	if got := a.At("hits").Value(); got != 10_010 || len(leavesAt(a, "hits")) != 2 {
+		t.Fatalf("value %d with leaves %v, want 10010 with one per writer", got, leavesAt(a, "hits"))
+	}
+}
+
+// redisF sets up Redis's "f holds 10 at both": A incremented f three
+// times (a chain of three leaves, one live), and B has seen all of it.
+func redisF(t *testing.T) (a, b *counterMap) {
+	a, b = New[string, *Counter]("A"), New[string, *Counter]("B")
+	mustApply(t, b, a.At("f").Add(3), a.At("f").Add(3), a.At("f").Add(4))
+	return a, b
+}
+
+// TestRedisResetRemoveEveryOrder: f holds 10 at both; A increments it by
+// 5 while B deletes it: f is 5, whatever order the ops arrive in, and by
+// state or delta merges.
+func TestRedisResetRemoveEveryOrder(t *testing.T) {
+	check := func(what string, ms ...*counterMap) {
+		t.Helper()
+		for _, m := range ms {
+			if got := m.At("f").Value(); got != 5 || !m.Has("f") {
+				t.Fatalf("%s: f is %d at %s, want 5", what, got, m.ID())
+			}
+		}
+		if !ms[0].Equal(ms[1]) {
+			t.Fatalf("%s: the replicas differ", what)
+		}
+	}
+	// Ops, each order at each replica.
+	a, b := redisF(t)
+	inc, del := a.At("f").Add(5), b.Delete("f")
+	mustApply(t, a, del)
+	mustApply(t, b, inc)
+	check("ops", a, b)
+	a, b = redisF(t)
+	inc, del = a.At("f").Add(5), b.Delete("f")
+	mustApply(t, b, inc)
+	mustApply(t, a, del)
+	check("ops, the other way round", a, b)
+	// A third replica that sees the delete before the increment, or the
+	// increment before the delete, or the increment alone first and then
+	// the earlier increments out of order.
+	for _, order := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 0, 1, 2}, {3, 4, 2, 1, 0}, {0, 3, 1, 4, 2}} {
+		a, b = redisF(t)
+		c := New[string, *Counter]("C")
+		ops := []Op{}
+		a2 := New[string, *Counter]("A")
+		ops = append(ops, a2.At("f").Add(3), a2.At("f").Add(3), a2.At("f").Add(4))
+		ops = append(ops, a.At("f").Add(5), b.Delete("f"))
+		for _, i := range order {
+			mustApply(t, c, ops[i])
+		}
+		mustApply(t, a, ops[4])
+		check("ops in another order", a, c)
+	}
+	// States, merged both ways.
+	a, b = redisF(t)
+	a.At("f").Add(5)
+	b.Delete("f")
+	x, y := a.Clone(), b.Clone()
+	x.Merge(b)
+	y.Merge(a)
+	check("states", x, y)
+	// Deltas.
+	a, b = redisF(t)
+	va, vb := a.Version(), b.Version()
+	a.At("f").Add(5)
+	b.Delete("f")
+	a.Merge(b.DeltaSince(va))
+	b.Merge(a.DeltaSince(vb))
+	check("deltas", a, b)
+}
+
+// TestTwoConcurrentDeletesAndAnIncrement: B saw two of A's increments,
+// C all three; both delete while A increments again: only that
+// increment is left, wherever the deletes meet.
+func TestTwoConcurrentDeletesAndAnIncrement(t *testing.T) {
+	a, b, c := New[string, *Counter]("A"), New[string, *Counter]("B"), New[string, *Counter]("C")
+	i1, i2, i3 := a.At("k").Add(1), a.At("k").Add(2), a.At("k").Add(4)
+	mustApply(t, b, i1, i2)
+	mustApply(t, c, i1, i2, i3)
+	i4 := a.At("k").Add(8)
+	db, dc := b.Delete("k"), c.Delete("k")
+	mustApply(t, a, dc, db)
+	mustApply(t, b, i3, dc, i4)
+	mustApply(t, c, i4, db)
+	for _, m := range []*counterMap{a, b, c} {
+		if got := m.At("k").Value(); got != 8 {
+			t.Fatalf("%s: k is %d, want 8", m.ID(), got)
+		}
+	}
+	if !a.Equal(b) || !b.Equal(c) {
+		t.Fatal("the replicas differ")
+	}
+}
+
+// TestDeleteCarriesResetsForward: B deletes a cart's apple, having seen
+// A's first increment of it, then the whole cart: that delete drops the
+// apple's reset leaf and carries its entry forward, so A's second
+// increment, concurrent with both, still counts alone.
+func TestDeleteCarriesResetsForward(t *testing.T) {
+	a := New[string, *Map[string, *Counter]]("A")
+	b := New[string, *Map[string, *Counter]]("B")
+	mustApply(t, b, a.At("cart").At("apple").Add(2))
+	i2 := a.At("cart").At("apple").Add(3) // the chain holds 5
+	b.At("cart").At("pear").Add(1)
+	b.At("cart").Delete("apple")
+	first := b.s.resetDots
+	if len(first) != 1 {
+		t.Fatalf("%d reset leaves after deleting the apple", len(first))
+	}
+	var r1 vclock.Dot
+	for d := range first {
+		r1 = d
+	}
+	b.Delete("cart")
+	if _, ok := b.s.k.Get(r1); ok || len(b.s.resetDots) != 1 {
+		t.Fatal("the cart's delete kept the apple's reset leaf")
+	}
+	mustApply(t, b, i2)
+	if got := b.At("cart").At("apple").Value(); got != 3 || b.At("cart").Len() != 1 {
+		t.Fatalf("apple %d, %d items, want 3 alone", got, b.At("cart").Len())
+	}
+}
+
+// TestNewChainAfterDelete: a writer that has seen its counter deleted
+// starts a new chain, which the delete's entry does not touch.
+func TestNewChainAfterDelete(t *testing.T) {
+	a := New[string, *Counter]("a")
+	a.At("k").Add(1)
+	a.At("k").Add(2)
+	a.Delete("k")
+	op := a.At("k").Add(7)
+	if op.leaf.lg != 0 || len(op.Dropped()) != 0 {
+		t.Fatalf("the add after the delete continues a chain: %v", op)
+	}
+	if got := a.At("k").Value(); got != 7 {
+		t.Fatalf("k is %d, want 7", got)
+	}
+	op = a.At("k").Add(1)
+	if op.leaf.lg == 0 || op.leaf.n != 8 || a.At("k").Value() != 8 {
+		t.Fatalf("the next add does not continue the new chain: %v holding %d", op, op.leaf.n)
+	}
+}
+
+// TestOldFormatLeavesContinued: a state of maps that kept a leaf per
+// increment (several leaves of one writer, each starting its own chain,
+// written in format version 1) reads as before; the writer's next
+// increment continues its newest leaf, and a delete concurrent with it
+// resets each chain it saw.
+func TestOldFormatLeavesContinued(t *testing.T) {
+	old := New[string, *Counter]("x")
+	sh := old.s.sh
+	for i, n := range []int64{1, 2, 3} {
+		mustApply(t, old, Op{kind: opWrite, dot: vclock.Dot{Replica: "a", Seq: uint64(i + 1)}, leaf: leaf{pv: appendSeg("", "k"), n: n}, sh: sh})
+	}
+	data := mustMarshal(t, old)
+	if data[0] != 1 {
+		t.Fatalf("a state of leaves that start chains is written in version %d", data[0])
+	}
+	a, b := New[string, *Counter]("a"), New[string, *Counter]("b")
+	if err := a.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.At("k").Value(); got != 6 || len(leavesAt(a, "k")) != 3 {
+		t.Fatalf("k is %d with %d leaves, want 6 with 3", got, len(leavesAt(a, "k")))
+	}
+	inc := a.At("k").Add(10) // continues a:3: a leaf holding 13
+	if inc.leaf.n != 13 || len(inc.Dropped()) != 1 || inc.Dropped()[0].Seq != 3 {
+		t.Fatalf("the increment %v holds %d", inc, inc.leaf.n)
+	}
+	if got := a.At("k").Value(); got != 16 || len(leavesAt(a, "k")) != 3 {
+		t.Fatalf("k is %d with %d leaves, want 16 with 3", got, len(leavesAt(a, "k")))
+	}
+	del := b.Delete("k")
+	mustApply(t, a, del)
+	mustApply(t, b, inc)
+	for _, m := range []*counterMap{a, b} {
+		if got := m.At("k").Value(); got != 10 {
+			t.Fatalf("%s: k is %d, want 10", m.ID(), got)
+		}
+	}
+	if !a.Equal(b) {
+		t.Fatal("the replicas differ")
+	}
+}
+
+// TestRestartResetsChains: a write to an expired key starts it afresh,
+// and resets the chains it drops in the same op, so that an increment
+// made where the key had not expired yet counts alone.
+func TestRestartResetsChains(t *testing.T) {
+	tm := newManual()
+	a := clocked[string, *Counter]("A", tm.clockAt(0))
+	b := clocked[string, *Counter]("B", tm.clockAt(-3*time.Millisecond))
+	mustApply(t, a, b.At("k").Add(10))
+	mustApply(t, b, a.Expire("k", time.Second))
+	tm.advance(time.Second + time.Millisecond)
+	// Not expired at B yet: B's increment continues its chain (15).
+	inc := b.At("k").Add(5)
+	if inc.leaf.lg == 0 || inc.leaf.n != 15 {
+		t.Fatalf("B's increment %v does not continue its chain", inc)
+	}
+	// Expired at A: A's increment drops k's leaves, and resets B's chain
+	// at 10.
+	restart := a.At("k").Add(1)
+	if !restart.preLeaf().isReset() {
+		t.Fatalf("the write to the expired key %v does not reset", restart)
+	}
+	mustApply(t, a, inc)
+	mustApply(t, b, restart)
+	for _, m := range []*counterMap{a, b} {
+		if got := m.At("k").Value(); got != 6 {
+			t.Fatalf("%s: k is %d, want 6", m.ID(), got)
+		}
+	}
+	if !a.Equal(b) {
+		t.Fatal("the replicas differ")
+	}
+	data := mustMarshal(t, restart)
+	if data[0] != 2 {
+		t.Fatal("an op with a reset written in version 1")
+	}
+	if op, err := a.DecodeOp(data); err != nil || op.preLeaf() != restart.preLeaf() || op.leaf != restart.leaf || op.dot != restart.dot {
+		t.Fatalf("decoded %v, %v", op, err)
+	}
+}
+
+// TestResetCollection: a reset leaf stays while a later leaf of a chain
+// it reset may be live anywhere, and goes once it cannot be.
+func TestResetCollection(t *testing.T) {
+	a, b := New[string, *Counter]("A"), New[string, *Counter]("B")
+	mustApply(t, b, a.At("k").Add(1))
+	vaBefore := a.Version()
+	del := b.Delete("k")
+	inc := a.At("k").Add(2) // concurrent: the chain holds 3
+	collect := func(m *counterMap, peers ...vclock.Clock) {
+		m.CollectVersions(peers)
+	}
+	// A has not seen the delete.
+	collect(b, vaBefore)
+	if len(b.s.resetDots) != 1 {
+		t.Fatal("collected a reset A has not seen")
+	}
+	mustApply(t, a, del)
+	// B has not seen A's increment, which A's version reports.
+	collect(b, a.Version())
+	if len(b.s.resetDots) != 1 {
+		t.Fatal("collected a reset while a leaf of its chain may be live elsewhere")
+	}
+	mustApply(t, b, inc)
+	// The increment is live: its value needs the entry.
+	collect(b, a.Version())
+	collect(a, b.Version())
+	if len(b.s.resetDots) != 1 || len(a.s.resetDots) != 1 {
+		t.Fatal("collected a reset a live leaf needs")
+	}
+	for _, m := range []*counterMap{a, b} {
+		if got := m.At("k").Value(); got != 2 {
+			t.Fatalf("%s: k is %d, want 2", m.ID(), got)
+		}
+	}
+	// A later delete ends the chain and carries the entry forward; then
+	// nothing needs either.
+	mustApply(t, a, b.Delete("k"))
+	collect(a, b.Version())
+	collect(b, a.Version())
+	if len(b.s.resetDots) != 0 || len(a.s.resetDots) != 0 || a.s.k.Len() != 0 {
+		t.Fatalf("%d and %d reset leaves left", len(a.s.resetDots), len(b.s.resetDots))
+	}
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Fatal("fingerprints differ after collection")
+	}
+	// A's next increment starts a new chain: no late leaf of the old one
+	// can come, and the value is right.
+	op := a.At("k").Add(4)
+	mustApply(t, b, op)
+	if op.leaf.lg != 0 || b.At("k").Value() != 4 {
+		t.Fatalf("after collection: %v, k is %d", op, b.At("k").Value())
+	}
+	// A peer whose version of a writer is ahead of this replica's keeps
+	// the reset: it may hold a leaf of the chain this replica has not seen.
+	c, d := New[string, *Counter]("C"), New[string, *Counter]("D")
+	mustApply(t, d, c.At("k").Add(1))
+	mustApply(t, c, d.Delete("k"))
+	ahead := c.Version()
+	ahead.Advance("C", 5)
+	collect(d, c.Version(), ahead)
+	if len(d.s.resetDots) != 1 {
+		t.Fatal("collected a reset a peer's version says may still be needed")
+	}
+	collect(d, c.Version())
+	if len(d.s.resetDots) != 0 {
+		t.Fatal("the reset was not collected")
+	}
+}
+
+// TestRetireRenamesResets: retiring the writer of a chain renames it in
+// the reset entries too, and the value stays.
+func TestRetireRenamesResets(t *testing.T) {
+	w := vclock.Writer("a", 1)
+	a, b := New[string, *Counter](w), New[string, *Counter]("b")
+	mustApply(t, b, a.At("k").Add(1))
+	del := b.Delete("k")
+	inc := a.At("k").Add(2)
+	mustApply(t, b, inc)
+	mustApply(t, a, del)
+	r := vclock.Retirement{From: w, To: vclock.Retired("a"), Base: 0, Final: 2}
+	if err := b.Retire(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.At("k").Value(); got != 2 {
+		t.Fatalf("k is %d after the retirement, want 2", got)
+	}
+}
