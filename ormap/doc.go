@@ -46,25 +46,27 @@
 //
 // A map is a single dot store, after Almeida, Shoker and Baquero's
 // delta-state CRDTs (2018): every write, at any depth, is a leaf tagged
-// with a dot of its own (a counter increment, a register value, a set
-// element) under its key path, and the map and everything nested in it
+// with a dot of its own (a counter's running total, a register value, a
+// set element) under its key path, and the map and everything nested in it
 // share one causal context, the set of dots seen. A key is present while
 // one of the leaves under it survives. Deleting a key drops the dots of
 // the leaves under it that its replica holds; a replica that merges the
 // delete sees those dots in the context and drops them too, while a leaf
-// it holds that the deleter never saw survives. That is why a delete
-// concurrent with an increment leaves just the increment, and why no
-// tombstone is kept per deleted key.
+// it holds that the deleter never saw survives. That is why a write
+// concurrent with a delete survives it, and why no tombstone is kept per
+// deleted key (a deleted counter's note, below, goes once every replica
+// has seen the delete).
 //
 // An expiry or persist is a leaf at the key's own path, kept apart from
 // the value's leaves: it does not make the key present, and a delete of
 // the key drops it with the rest.
 //
-// Delete information: the only metadata a delete leaves behind is the
+// Delete information: the metadata a delete leaves behind is the
 // context's record of the dropped dots (folded into a version vector once
-// there are no gaps) and, for [Map.DeltaSince], one drop record per
-// recent delete, overwrite or remove: the mutation's dot and the dots it
-// dropped. [Map.Collect] (the engine calls it, as a crdt.Collector, through
+// there are no gaps), for a delete of counters its note of the totals it
+// saw (below), and, for [Map.DeltaSince], one drop record per recent
+// delete, overwrite, remove or counter increment: the mutation's dot and
+// the dots it dropped. [Map.Collect] (the engine calls it, as a crdt.Collector, through
 // [Map.CollectBinary]) discards the records every replica has seen; the
 // list is also capped, and a peer older than a discarded record is sent
 // the whole state instead of a delta.

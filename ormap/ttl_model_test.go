@@ -63,10 +63,15 @@ func (md *ttlModel) covers(w, j int) bool {
 
 // held returns the writes a replica that has taken in the events seen
 // holds.
+//
+// An increment that continues its writer's chain tells of the chain's
+// earlier increments (see closure): they are held too, unless an event
+// seen dropped them, but what they dropped is not known (a write to an
+// expired key drops what its key held there).
 func (md *ttlModel) held(seen map[int]bool) []int {
-	seen = md.closure(seen)
+	known := md.closure(seen)
 	var out []int
-	for j := range seen {
+	for j := range known {
 		if md.h[j].what == "delete" || md.h[j].op.IsNoop() {
 			continue
 		}
@@ -148,6 +153,24 @@ func (md *ttlModel) add(t *rapid.T, i int) {
 	for _, j := range held {
 		if md.covers(i, j) {
 			md.dropped[i][j] = true
+		}
+	}
+	// A delete (or a write to an expired key) that drops a key's counter
+	// also carries forward what the earlier deletes its replica saw had
+	// reset of the key's counter chains: the increments they dropped are
+	// dropped by it too, wherever it arrives first. (A delete of a key
+	// that holds nothing but such notes is a no-op: it carries nothing.)
+	if (e.what == "delete" || md.reset[i]) && !e.op.IsNoop() {
+		for j := range md.closure(e.seen) {
+			if md.h[j].what != "add" || md.h[j].key != e.key || md.h[j].op.IsNoop() {
+				continue
+			}
+			for p := range e.seen {
+				if md.dropped[p][j] && (md.h[p].what == "delete" || md.reset[p]) {
+					md.dropped[i][j] = true
+					break
+				}
+			}
 		}
 	}
 	var want bool // whether the op should do something

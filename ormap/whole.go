@@ -75,6 +75,10 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 // key that no replica had seen when it was collected survives it, without
 // the expiry, as a write concurrent with a delete does. A map without a
 // replica ID or a clock deletes nothing.
+//
+// What deletes of counters keep of the chains they reset (see [Counter])
+// needs every replica's version, not their meet, to be collected: only
+// [Map.CollectVersions] collects it.
 func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 	s := m.mustTop("Collect")
 	s.collectExpired(stable)
