@@ -1162,6 +1162,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 	}
 
+	firstContact := false
 	if env.Incarnation != p.rinc {
 		// First contact, or the peer restarted (possibly from an older
 		// snapshot): forget what it had acknowledged unless this message
@@ -1174,6 +1175,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// good. Every run writes under a writer of its own (see
 		// vclock.Writer), so the data of any run is safe to merge.
 		first := p.rinc == 0
+		firstContact = first
 		p.switchIncarnation(env.Incarnation)
 		for name, v := range p.versions {
 			p.report(name, v, r.limit)
@@ -1303,6 +1305,18 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	}
 	if len(env.Ops) > 0 {
 		p.needAck = true
+	}
+	if firstContact && len(changed) > 0 {
+		// Ops of a run of the peer this replica had not heard from: the
+		// run may be over (a message of it delivered late, or again, to a
+		// replica that restarted or added the peer since), and its ops
+		// then reach the other peers from no one. Serve them a catch-up
+		// from their digests, as when a peer restarts.
+		for _, q := range r.peers {
+			if q != p {
+				q.awaitDig, q.catchUpSent = true, 0
+			}
+		}
 	}
 
 	if env.WantDigest {
