@@ -284,3 +284,49 @@ func TestAccidentRemovedRegionRetiresAfterAddedBack(t *testing.T) {
 		c.settleRetired(3000)
 	}
 }
+
+// Accident: a region is removed by mistake on every other region, loses
+// its disk while removed, and is added back. A write of its lost run that
+// one region took before the removal, and another never did, must reach
+// the other: adding the region back loses what the regions knew of its
+// earlier run, so its new run comes as a first contact, not a restart,
+// and the region that holds the write must still serve the others a
+// catch-up, as for a restart (here with no periodic anti-entropy).
+func TestAccidentRemovedRegionBackWithAnEmptyDisk(t *testing.T) {
+	c := newCluster(t, 101, 3, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	for range 20 { // first contacts over
+		c.round()
+	}
+	c.net.Partition("r2", "r1")
+	c.add("r2", "a")
+	c.settle0("r0", "a", 50)
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.crash("r2")
+	c.nodes["r2"].snap = nil
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		if err := c.nodes[id].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.restart("r2")
+	c.net.HealAll()
+	c.settleWithin(nil, []string{"a"}, 300)
+	if !slices.Contains(c.elems("r1"), "a") {
+		t.Fatalf("the regions agree on %v without r2's lost write that r0 held", c.elems("r1"))
+	}
+}
+
+// settle0 runs rounds until replica id holds e; it fails the test after
+// limit rounds.
+func (c *cluster) settle0(id crdt.ReplicaID, e string, limit int) {
+	c.t.Helper()
+	for range limit {
+		if slices.Contains(c.elems(id), e) {
+			return
+		}
+		c.round()
+	}
+	c.t.Fatalf("%s lacks %q after %d rounds", id, e, limit)
+}

@@ -786,6 +786,7 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 	if _, ok := r.peers[id]; !ok {
 		p := newPeer(id, r.seq)
 		p.catchUps, p.digRounds = r.removedCatchUps, r.removedDigests
+		p.late = r.started
 		r.peers[id] = p
 	}
 	return nil

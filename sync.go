@@ -37,7 +37,11 @@ type peer struct {
 	// shipped is the last of our ops (of this incarnation) handed to the
 	// transport for the peer, in a run of ops or covered by a catch-up: the
 	// peer cannot have applied more, so no acknowledgement counts beyond.
-	shipped  uint64
+	shipped uint64
+	// late is set for a peer added while the replica was running (a new
+	// member, or one removed and added again): its first contact may be
+	// a run that follows others this replica no longer knows of.
+	late     bool
 	owedDig  bool // the peer asked for our digest
 	theirDig []digestEntry
 	hasTheir bool              // theirDig is set: send catch-up states
@@ -1306,12 +1310,16 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	if len(env.Ops) > 0 {
 		p.needAck = true
 	}
-	if firstContact && len(changed) > 0 {
+	if firstContact && (len(changed) > 0 || p.late) {
 		// Ops of a run of the peer this replica had not heard from: the
 		// run may be over (a message of it delivered late, or again, to a
 		// replica that restarted or added the peer since), and its ops
-		// then reach the other peers from no one. Serve them a catch-up
-		// from their digests, as when a peer restarts.
+		// then reach the other peers from no one. Or the first run heard
+		// from a peer added while this replica ran: it may follow runs of
+		// the peer that this replica heard from before it removed the
+		// peer, whose writes it holds and the others may lack, as after a
+		// restart. Serve them a catch-up from their digests, as when a
+		// peer restarts.
 		for _, q := range r.peers {
 			if q != p {
 				q.awaitDig, q.catchUpSent = true, 0
