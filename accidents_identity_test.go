@@ -330,3 +330,28 @@ func (c *cluster) settle0(id crdt.ReplicaID, e string, limit int) {
 	}
 	c.t.Fatalf("%s lacks %q after %d rounds", id, e, limit)
 }
+
+// Accident: as in TestAccidentPeerRemovedAndAddedBack, and the digest that
+// the region that re-added its peer sends at first contact, to get the
+// peer's ops it no longer knows it applied, is lost: the peer's ops past
+// the gap are sent again and again, never acknowledged, until the digest
+// goes again.
+func TestAccidentPeerAddedBackDigestLost(t *testing.T) {
+	c := newCluster(t, 83, 2, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	c.add("r0", "a")
+	c.add("r1", "x")
+	c.settle([]string{"a", "x"}, 100)
+	for range 100 {
+		c.round()
+	}
+	c.nodes["r0"].r.RemovePeer("r1")
+	if err := c.nodes["r0"].r.AddPeer("r1"); err != nil {
+		t.Fatal(err)
+	}
+	c.add("r1", "c")
+	c.round() // r1's op reaches r0: a first contact
+	c.net.Partition("r0", "r1")
+	c.round() // r0's digest is lost
+	c.net.HealAll()
+	c.settle([]string{"a", "c", "x"}, 500)
+}

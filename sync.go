@@ -66,7 +66,9 @@ type peer struct {
 	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
-	catchUpGot uint64              // the number of its last catch-up merged here
+	gapTick    uint64              // tick since which recv is gapRecv with ops applied beyond
+	gapRecv    uint64
+	catchUpGot uint64 // the number of its last catch-up merged here
 	needAck    bool
 
 	// diverged holds the objects that the peer's last digest showed at our
@@ -549,6 +551,17 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		p.wantDig = false
 		p.askedTick = r.ticks
 		due = true
+	}
+	// The peer's ops past a gap that retransmission does not fill: the
+	// peer counts the ops of the gap as applied here, though this
+	// replica no longer knows it applied them (it removed the peer and
+	// added it again), and will not send them again. This replica's
+	// digest makes it send a catch-up, which covers them.
+	if len(p.above) == 0 || p.gapRecv != p.recv {
+		p.gapTick, p.gapRecv = r.ticks, p.recv
+	} else if r.ticks-p.gapTick >= uint64(4*r.cfg.RetransmitTicks) {
+		p.owedDig = true
+		p.gapTick = r.ticks
 	}
 	var extra []*envelope
 	if p.owedDig {
