@@ -284,3 +284,74 @@ func TestAccidentRemovedRegionRetiresAfterAddedBack(t *testing.T) {
 		c.settleRetired(3000)
 	}
 }
+
+// Accident: a region is removed by mistake on every other region, loses
+// its disk while removed, and is added back. A write of its lost run that
+// one region took before the removal, and another never did, must reach
+// the other: adding the region back loses what the regions knew of its
+// earlier run, so its new run comes as a first contact, not a restart,
+// and the region that holds the write must still serve the others a
+// catch-up, as for a restart (here with no periodic anti-entropy).
+func TestAccidentRemovedRegionBackWithAnEmptyDisk(t *testing.T) {
+	c := newCluster(t, 101, 3, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	for range 20 { // first contacts over
+		c.round()
+	}
+	c.net.Partition("r2", "r1")
+	c.add("r2", "a")
+	c.settle0("r0", "a", 50)
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.crash("r2")
+	c.nodes["r2"].snap = nil
+	for _, id := range []crdt.ReplicaID{"r0", "r1"} {
+		if err := c.nodes[id].r.AddPeer("r2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.restart("r2")
+	c.net.HealAll()
+	c.settleWithin(nil, []string{"a"}, 300)
+	if !slices.Contains(c.elems("r1"), "a") {
+		t.Fatalf("the regions agree on %v without r2's lost write that r0 held", c.elems("r1"))
+	}
+}
+
+// settle0 runs rounds until replica id holds e; it fails the test after
+// limit rounds.
+func (c *cluster) settle0(id crdt.ReplicaID, e string, limit int) {
+	c.t.Helper()
+	for range limit {
+		if slices.Contains(c.elems(id), e) {
+			return
+		}
+		c.round()
+	}
+	c.t.Fatalf("%s lacks %q after %d rounds", id, e, limit)
+}
+
+// Accident: as in TestAccidentPeerRemovedAndAddedBack, and the digest that
+// the region that re-added its peer sends at first contact, to get the
+// peer's ops it no longer knows it applied, is lost: the peer's ops past
+// the gap are sent again and again, never acknowledged, until the digest
+// goes again.
+func TestAccidentPeerAddedBackDigestLost(t *testing.T) {
+	c := newCluster(t, 83, 2, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 })
+	c.add("r0", "a")
+	c.add("r1", "x")
+	c.settle([]string{"a", "x"}, 100)
+	for range 100 {
+		c.round()
+	}
+	c.nodes["r0"].r.RemovePeer("r1")
+	if err := c.nodes["r0"].r.AddPeer("r1"); err != nil {
+		t.Fatal(err)
+	}
+	c.add("r1", "c")
+	c.round() // r1's op reaches r0: a first contact
+	c.net.Partition("r0", "r1")
+	c.round() // r0's digest is lost
+	c.net.HealAll()
+	c.settle([]string{"a", "c", "x"}, 500)
+}

@@ -262,3 +262,45 @@ func TestAccidentStoppedDuplicateReplayed(t *testing.T) {
 		t.Fatal("no message of the stopped duplicate was refused as stale")
 	}
 }
+
+// Accident: a message of a run that is over (its region crashed for good
+// before its peers took it) is delivered late to a region that restarted
+// since, before anything else of that region's: the region takes the run's
+// write, which no other region will ever be sent by the run. It must serve
+// the others a catch-up, as when a peer restarts, or the regions differ for
+// good with nothing pending (here with no periodic anti-entropy).
+func TestAccidentDeadRunReplayedToRestartedRegion(t *testing.T) {
+	var log []sent
+	on := true
+	c := newCluster(t, 97, 3, func(cfg *crdt.Config) {
+		cfg.AntiEntropyTicks = -1
+		if cfg.ID == "r2" {
+			cfg.Transport = recording{cfg.Transport, cfg.ID, &log, &on}
+		}
+	})
+	c.settle([]string{}, 50)
+	c.net.Partition("r2", "r0")
+	c.net.Partition("r2", "r1")
+	c.add("r2", "a")
+	c.round()
+	c.crash("r2") // for good
+	c.crash("r1")
+	c.restart("r1")
+	for range 50 {
+		c.round()
+	}
+	for _, m := range log {
+		if m.to == "r1" {
+			_ = c.nodes["r1"].r.Receive(context.Background(), m.from, m.msg)
+		}
+	}
+	if !slices.Contains(c.elems("r1"), "a") {
+		t.Fatalf("r1 did not take the late message's write: %v", c.elems("r1"))
+	}
+	for i := 0; !slices.Contains(c.elems("r0"), "a"); i++ {
+		if i == 100 {
+			t.Fatalf("r0 lacks what r1 took from r2's run that is over: r0 %v, r1 %v", c.elems("r0"), c.elems("r1"))
+		}
+		c.round()
+	}
+}

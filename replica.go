@@ -776,7 +776,11 @@ func (r *Replica) truncateLog() {
 
 // AddPeer adds a peer. The two replicas exchange digests on first contact,
 // so the peer receives everything this replica holds that it lacks. Adding
-// a peer that is already there does nothing.
+// a peer that is already there does nothing. A peer removed by
+// [Replica.RemovePeer] may be added again, still running or back from any
+// disk: at its first contact this replica also serves its other peers a
+// catch-up, as when a peer restarts, since it may hold writes of the
+// peer's earlier runs that they lack.
 func (r *Replica) AddPeer(id ReplicaID) error {
 	if err := vclock.CheckName(id); err != nil || id == r.id {
 		return fmt.Errorf("%w: peer ID %q", ErrConfig, id)
@@ -786,6 +790,7 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 	if _, ok := r.peers[id]; !ok {
 		p := newPeer(id, r.seq)
 		p.catchUps, p.digRounds = r.removedCatchUps, r.removedDigests
+		p.late = r.started
 		r.peers[id] = p
 	}
 	return nil

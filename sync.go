@@ -37,7 +37,11 @@ type peer struct {
 	// shipped is the last of our ops (of this incarnation) handed to the
 	// transport for the peer, in a run of ops or covered by a catch-up: the
 	// peer cannot have applied more, so no acknowledgement counts beyond.
-	shipped  uint64
+	shipped uint64
+	// late is set for a peer added while the replica was running (a new
+	// member, or one removed and added again): its first contact may be
+	// a run that follows others this replica no longer knows of.
+	late     bool
 	owedDig  bool // the peer asked for our digest
 	theirDig []digestEntry
 	hasTheir bool              // theirDig is set: send catch-up states
@@ -62,7 +66,9 @@ type peer struct {
 	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
-	catchUpGot uint64              // the number of its last catch-up merged here
+	gapTick    uint64              // tick since which recv is gapRecv with ops applied beyond
+	gapRecv    uint64
+	catchUpGot uint64 // the number of its last catch-up merged here
 	needAck    bool
 
 	// diverged holds the objects that the peer's last digest showed at our
@@ -545,6 +551,17 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		p.wantDig = false
 		p.askedTick = r.ticks
 		due = true
+	}
+	// The peer's ops past a gap that retransmission does not fill: the
+	// peer counts the ops of the gap as applied here, though this
+	// replica no longer knows it applied them (it removed the peer and
+	// added it again), and will not send them again. This replica's
+	// digest makes it send a catch-up, which covers them.
+	if len(p.above) == 0 || p.gapRecv != p.recv {
+		p.gapTick, p.gapRecv = r.ticks, p.recv
+	} else if r.ticks-p.gapTick >= uint64(4*r.cfg.RetransmitTicks) {
+		p.owedDig = true
+		p.gapTick = r.ticks
 	}
 	var extra []*envelope
 	if p.owedDig {
@@ -1162,6 +1179,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 	}
 
+	firstContact := false
 	if env.Incarnation != p.rinc {
 		// First contact, or the peer restarted (possibly from an older
 		// snapshot): forget what it had acknowledged unless this message
@@ -1174,6 +1192,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// good. Every run writes under a writer of its own (see
 		// vclock.Writer), so the data of any run is safe to merge.
 		first := p.rinc == 0
+		firstContact = first
 		p.switchIncarnation(env.Incarnation)
 		for name, v := range p.versions {
 			p.report(name, v, r.limit)
@@ -1303,6 +1322,22 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	}
 	if len(env.Ops) > 0 {
 		p.needAck = true
+	}
+	if firstContact && (len(changed) > 0 || p.late) {
+		// Ops of a run of the peer this replica had not heard from: the
+		// run may be over (a message of it delivered late, or again, to a
+		// replica that restarted or added the peer since), and its ops
+		// then reach the other peers from no one. Or the first run heard
+		// from a peer added while this replica ran: it may follow runs of
+		// the peer that this replica heard from before it removed the
+		// peer, whose writes it holds and the others may lack, as after a
+		// restart. Serve them a catch-up from their digests, as when a
+		// peer restarts.
+		for _, q := range r.peers {
+			if q != p {
+				q.awaitDig, q.catchUpSent = true, 0
+			}
+		}
 	}
 
 	if env.WantDigest {
