@@ -33,7 +33,8 @@ var (
 // SaveOps is the cheap way to persist updates: it encodes the local ops
 // made since the last save (of ops or of a snapshot), and the changes
 // received from peers since then (their ops and catch-up states, as they
-// arrived), as one journal record and calls save with it, which must
+// arrived, those that changed no value too: later ones may build on what
+// they changed), as one journal record and calls save with it, which must
 // append it to stable storage before it returns nil. It costs what
 // changed, where [Replica.SaveSnapshot] costs what the whole state costs;
 // a host calls SaveOps after each local update (and, to keep what peers

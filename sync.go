@@ -1317,8 +1317,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.stats.opsApplied++
 		if ch {
 			note(o.Object)
-			r.keepRemote(o.Object, o.Op, remoteOp)
 		}
+		// Kept for the journal even if the value did not change: the
+		// op still changed what the object has seen (a remove of an
+		// element never held here), and changes received later may
+		// build on it (a catch-up since the version it raised).
+		r.keepRemote(o.Object, o.Op, remoteOp)
 	}
 	if len(env.Ops) > 0 {
 		p.needAck = true
@@ -1387,8 +1391,9 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			}
 			if ch {
 				note(s.Object)
-				r.keepRemote(s.Object, s.State, remoteState)
 			}
+			r.keepRemote(s.Object, s.State, remoteState) // even so, as an op
+
 		}
 		if ok {
 			p.raiseRecv(env.StatesUpTo)
@@ -1460,12 +1465,12 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 		}
 		if ch {
 			note(pe.Object)
-			kind := remoteState
-			if pe.Part {
-				kind = remotePart
-			}
-			r.keepRemote(pe.Object, pe.Data, kind)
 		}
+		kind := remoteState
+		if pe.Part {
+			kind = remotePart
+		}
+		r.keepRemote(pe.Object, pe.Data, kind) // even so, as an op
 	}
 	if !ok {
 		return // not acknowledged: sent again
