@@ -40,11 +40,28 @@ type gsetOp struct {
 	dot  vclock.Dot
 }
 
-func (o gsetOp) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(kindToy+1, 16)
-	w.String(o.elem)
-	wire.PutDot(w, o.dot)
+func (o gsetOp) MarshalBinary() ([]byte, error) { return encodeElemOp(kindToy+1, o.elem, o.dot) }
+
+// encodeElemOp writes an op of the toy types: a message of kind holding
+// an element, then its dots.
+func encodeElemOp(kind codec.Kind, elem string, dots ...vclock.Dot) ([]byte, error) {
+	w := codec.NewWriter(kind, 16*len(dots))
+	w.String(elem)
+	for _, d := range dots {
+		wire.PutDot(w, d)
+	}
 	return w.Bytes()
+}
+
+// decodeElemOp reads an op written by encodeElemOp with as many dots as
+// it is given places for, and returns its element.
+func decodeElemOp(b []byte, kind codec.Kind, dots ...*vclock.Dot) (string, error) {
+	r := codec.NewReader(b, kind, codec.Limits{})
+	e := r.String()
+	for _, d := range dots {
+		*d = wire.GetDot(r)
+	}
+	return e, r.Done()
 }
 
 func (s *gset) Add(e string) crdt.Op {
@@ -75,10 +92,9 @@ func (s *gset) insert(e string, d vclock.Dot) bool {
 }
 
 func (s *gset) ApplyBinary(b []byte) (bool, error) {
-	r := codec.NewReader(b, kindToy+1, codec.Limits{})
-	e := r.String()
-	d := wire.GetDot(r)
-	if err := r.Done(); err != nil {
+	var d vclock.Dot
+	e, err := decodeElemOp(b, kindToy+1, &d)
+	if err != nil {
 		return false, err
 	}
 	return s.insert(e, d), nil
@@ -87,13 +103,51 @@ func (s *gset) ApplyBinary(b []byte) (bool, error) {
 func (s *gset) encode(elems map[string]vclock.Dot, ctx *vclock.Context) ([]byte, error) {
 	w := codec.NewWriter(kindToy, 64)
 	ctx.Encode(w)
+	putElems(w, elems)
+	return w.Bytes()
+}
+
+// putElems writes elements with their dots, sorted by element, as one
+// array of three values an element: the element, its dot's replica and
+// sequence number. The engine tests' toy types (gset, rset) share it.
+func putElems(w *codec.Writer, elems map[string]vclock.Dot) {
 	keys := slices.Sorted(maps.Keys(elems))
 	w.Array(3 * len(keys))
 	for _, k := range keys {
 		w.String(k)
 		wire.PutDot(w, elems[k])
 	}
-	return w.Bytes()
+}
+
+// elemDot is an element with its dot, as putElems writes them.
+type elemDot struct {
+	e string
+	d vclock.Dot
+}
+
+// getElems reads elements written by putElems, in the order written.
+func getElems(r *codec.Reader) []elemDot {
+	var in []elemDot
+	for range r.ArrayLen() / 3 {
+		in = append(in, elemDot{r.String(), wire.GetDot(r)})
+	}
+	return in
+}
+
+// elemsSince decodes the version vb and returns the elements whose dots
+// it lacks, with the version.
+func elemsSince(elems map[string]vclock.Dot, vb []byte) (map[string]vclock.Dot, vclock.Clock, error) {
+	var v vclock.Clock
+	if err := v.UnmarshalBinary(vb); err != nil {
+		return nil, v, err
+	}
+	out := map[string]vclock.Dot{}
+	for e, d := range elems {
+		if !v.Contains(d) {
+			out[e] = d
+		}
+	}
+	return out, v, nil
 }
 
 func (s *gset) MarshalBinary() ([]byte, error) { return s.encode(s.elems, &s.ctx) }
@@ -101,15 +155,7 @@ func (s *gset) MarshalBinary() ([]byte, error) { return s.encode(s.elems, &s.ctx
 func (s *gset) MergeBinary(b []byte) (bool, error) {
 	r := codec.NewReader(b, kindToy, codec.Limits{})
 	ctx := vclock.DecodeContext(r)
-	n := r.ArrayLen()
-	type pair struct {
-		e string
-		d vclock.Dot
-	}
-	var in []pair
-	for range n / 3 {
-		in = append(in, pair{r.String(), wire.GetDot(r)})
-	}
+	in := getElems(r)
 	if err := r.Done(); err != nil {
 		return false, err
 	}
@@ -128,15 +174,9 @@ func (s *gset) MergeBinary(b []byte) (bool, error) {
 func (s *gset) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalBinary() }
 
 func (s *gset) DeltaSinceBinary(vb []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(vb); err != nil {
+	delta, v, err := elemsSince(s.elems, vb)
+	if err != nil {
 		return nil, err
-	}
-	delta := map[string]vclock.Dot{}
-	for e, d := range s.elems {
-		if !v.Contains(d) {
-			delta[e] = d
-		}
 	}
 	ctx := s.ctx.Since(v)
 	return s.encode(delta, &ctx)
@@ -174,14 +214,9 @@ func (s *gset) ChunksBinary(vb []byte, max int) ([][]byte, int, error) {
 	elems, ctx := s.elems, s.ctx.Clone()
 	if vb != nil {
 		var v vclock.Clock
-		if err := v.UnmarshalBinary(vb); err != nil {
+		var err error
+		if elems, v, err = elemsSince(s.elems, vb); err != nil {
 			return nil, 0, err
-		}
-		elems = map[string]vclock.Dot{}
-		for e, d := range s.elems {
-			if !v.Contains(d) {
-				elems[e] = d
-			}
 		}
 		ctx = s.ctx.Since(v)
 	}

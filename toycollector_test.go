@@ -42,11 +42,7 @@ type rsetOp struct {
 }
 
 func (o rsetOp) MarshalBinary() ([]byte, error) {
-	w := codec.NewWriter(kindRSet+1, 32)
-	w.String(o.elem)
-	wire.PutDot(w, o.dot)
-	wire.PutDot(w, o.add)
-	return w.Bytes()
+	return encodeElemOp(kindRSet+1, o.elem, o.dot, o.add)
 }
 
 // Add adds e (if absent) and returns its op.
@@ -74,11 +70,9 @@ func (s *rset) Remove(e string) crdt.Op {
 func (s *rset) Elems() []string { return slices.Sorted(maps.Keys(s.elems)) }
 
 func (s *rset) ApplyBinary(b []byte) (bool, error) {
-	r := codec.NewReader(b, kindRSet+1, codec.Limits{})
-	e := r.String()
-	d := wire.GetDot(r)
-	add := wire.GetDot(r)
-	if err := r.Done(); err != nil {
+	var d, add vclock.Dot
+	e, err := decodeElemOp(b, kindRSet+1, &d, &add)
+	if err != nil {
 		return false, err
 	}
 	if s.ctx.Contains(d) {
@@ -111,18 +105,14 @@ func (s *rset) recsDrop(d vclock.Dot) bool {
 	return false
 }
 
-// encode writes a state: the context, the elements, the records.
+// encode writes a state: the context, the elements (see putElems), the
+// records (four values each: the remove's dot, then the add's).
 func (s *rset) encode(elems map[string]vclock.Dot, ctx *vclock.Context, recs map[vclock.Dot]vclock.Dot) ([]byte, error) {
 	w := codec.NewWriter(kindRSet, 64)
 	ctx.Encode(w)
-	keys := slices.Sorted(maps.Keys(elems))
-	w.Array(2 * len(keys))
-	for _, k := range keys {
-		w.String(k)
-		wire.PutDot(w, elems[k])
-	}
+	putElems(w, elems)
 	rd := slices.SortedFunc(maps.Keys(recs), vclock.Dot.Compare)
-	w.Array(2 * len(rd))
+	w.Array(4 * len(rd))
 	for _, d := range rd {
 		wire.PutDot(w, d)
 		wire.PutDot(w, recs[d])
@@ -138,12 +128,11 @@ func (s *rset) MergeBinary(b []byte) (bool, error) {
 	r := codec.NewReader(b, kindRSet, codec.Limits{})
 	ctx := vclock.DecodeContext(r)
 	in := map[string]vclock.Dot{}
-	for range r.ArrayLen() / 2 {
-		e := r.String()
-		in[e] = wire.GetDot(r)
+	for _, p := range getElems(r) {
+		in[p.e] = p.d
 	}
 	recs := map[vclock.Dot]vclock.Dot{}
-	for range r.ArrayLen() / 2 {
+	for range r.ArrayLen() / 4 {
 		d := wire.GetDot(r)
 		recs[d] = wire.GetDot(r)
 	}
@@ -181,15 +170,9 @@ func (s *rset) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalB
 // DeltaSinceBinary ships the adds and records a version lacks, with the
 // part of the context above it.
 func (s *rset) DeltaSinceBinary(vb []byte) ([]byte, error) {
-	var v vclock.Clock
-	if err := v.UnmarshalBinary(vb); err != nil {
+	elems, v, err := elemsSince(s.elems, vb)
+	if err != nil {
 		return nil, err
-	}
-	elems := map[string]vclock.Dot{}
-	for e, d := range s.elems {
-		if !v.Contains(d) {
-			elems[e] = d
-		}
 	}
 	recs := map[vclock.Dot]vclock.Dot{}
 	for d, add := range s.recs {
