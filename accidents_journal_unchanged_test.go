@@ -24,37 +24,12 @@ func TestJournalKeepsChangesThatChangeNoValue(t *testing.T) {
 	var now int64 = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano()
 	net := memnet.New(5)
 	ids := []crdt.ReplicaID{"a", "b", "c"}
-	type node struct {
-		r   *crdt.Replica
-		set *crdt.Handle[*orset.Set[string]]
-	}
-	start := func(id crdt.ReplicaID, snap []byte, journal [][]byte) *node {
+	start := func(id crdt.ReplicaID, snap []byte, journal [][]byte) setRegion {
 		clk := clock.New(clock.WithSource(func() int64 { return now }))
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := &node{r: r}
-		n.set, _ = crdt.Register(r, "o", orset.New[string](id))
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-			for _, rec := range journal {
-				if err := r.Replay(rec); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		return n
+		noAntiEntropy := func(cfg *crdt.Config) { cfg.AntiEntropyTicks = -1 }
+		return startSetRegion(t, net, clk, id, ids, noAntiEntropy, snap, journal)
 	}
-	nodes := map[crdt.ReplicaID]*node{}
+	nodes := map[crdt.ReplicaID]setRegion{}
 	for _, id := range ids {
 		nodes[id] = start(id, nil, nil)
 	}

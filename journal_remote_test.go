@@ -94,10 +94,10 @@ type setRegion struct {
 	set *crdt.Handle[*orset.Set[string]]
 }
 
-// startSetRegion starts replica id with peer on net, restoring snap and
-// replaying journal if snap is not nil; cfg, if not nil, adjusts its
-// configuration.
-func startSetRegion(t *testing.T, net *memnet.Network, clk *clock.Clock, id, peer crdt.ReplicaID, cfg func(*crdt.Config), snap []byte, journal [][]byte) setRegion {
+// startSetRegion starts replica id with peers (id itself, if among them,
+// is left out) on net, restoring snap and replaying journal if snap is not
+// nil; cfg, if not nil, adjusts its configuration.
+func startSetRegion(t *testing.T, net *memnet.Network, clk *clock.Clock, id crdt.ReplicaID, peers []crdt.ReplicaID, cfg func(*crdt.Config), snap []byte, journal [][]byte) setRegion {
 	t.Helper()
 	c := crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk}
 	if cfg != nil {
@@ -111,8 +111,13 @@ func startSetRegion(t *testing.T, net *memnet.Network, clk *clock.Clock, id, pee
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddPeer(peer); err != nil {
-		t.Fatal(err)
+	for _, p := range peers {
+		if p == id {
+			continue
+		}
+		if err := r.AddPeer(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if snap != nil {
 		if err := r.Restore(snap); err != nil {
@@ -145,7 +150,7 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 	clk := clock.New(clock.WithSource(func() int64 { return now }))
 	ctx := context.Background()
 	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) setRegion {
-		return startSetRegion(t, net, clk, id, peer, nil, snap, journal)
+		return startSetRegion(t, net, clk, id, []crdt.ReplicaID{peer}, nil, snap, journal)
 	}
 	settle := func(rs ...setRegion) {
 		for range 10 {
@@ -213,7 +218,7 @@ func journalCatchUpInParts(t *testing.T, compressAbove int) int {
 	clk := clock.New(clock.WithSource(func() int64 { return now }))
 	ctx := context.Background()
 	start := func(id, peer crdt.ReplicaID, snap []byte, journal [][]byte) (*crdt.Replica, *crdt.Handle[*orset.Set[string]]) {
-		g := startSetRegion(t, net, clk, id, peer, func(cfg *crdt.Config) {
+		g := startSetRegion(t, net, clk, id, []crdt.ReplicaID{peer}, func(cfg *crdt.Config) {
 			cfg.MaxMessageBytes = crdt.MinMessageBytes
 			cfg.CompressAbove = compressAbove
 			if id == "a" {
