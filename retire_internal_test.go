@@ -133,16 +133,24 @@ func mustBytes(t *rapid.T, w *codec.Writer) []byte {
 	return b
 }
 
-// A peer cannot make a replica keep a list per name it makes up: beyond
-// maxLedgerNames, proposals and entries for new names are ignored.
-func TestLedgerNamesBounded(t *testing.T) {
-	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
+// replicaWithPeer returns replica id, which sends nothing, with peer
+// added.
+func replicaWithPeer(t *testing.T, id, peer ReplicaID) *Replica {
+	t.Helper()
+	r, err := NewReplica(Config{ID: id, Transport: nopTransport{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddPeer("b"); err != nil {
+	if err := r.AddPeer(peer); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// A peer cannot make a replica keep a list per name it makes up: beyond
+// maxLedgerNames, proposals and entries for new names are ignored.
+func TestLedgerNamesBounded(t *testing.T) {
+	r := replicaWithPeer(t, "a", "b")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.peers["b"]
@@ -170,13 +178,7 @@ func TestLedgerNamesBounded(t *testing.T) {
 // back). An object the retirement did not rename keeps its version as it
 // was.
 func TestRetirementRenamesReportedVersions(t *testing.T) {
-	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddPeer("b"); err != nil {
-		t.Fatal(err)
-	}
+	r := replicaWithPeer(t, "a", "b")
 	if _, err := Register(r, "set", orset.New[string]("a")); err != nil {
 		t.Fatal(err)
 	}
