@@ -112,12 +112,7 @@ func TestHasGapsBetweenRemovedAndContextParts(t *testing.T) {
 		w.Remove(e)
 	}
 	w.Remove("x")
-	s, u := New[string]("s"), New[string]("u")
-	for _, r := range []*Set[string]{s, u} {
-		if err := r.Apply(add); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, u := twoThatApplied(t, add)
 	parts, ordered, err := w.ChunksBinary(nil, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +149,18 @@ func TestHasGapsBetweenRemovedAndContextParts(t *testing.T) {
 	}
 }
 
+// twoThatApplied returns two new sets, s and u, that have each applied op.
+func twoThatApplied(t *testing.T, op Op[string]) (s, u *Set[string]) {
+	t.Helper()
+	s, u = New[string]("s"), New[string]("u")
+	for _, r := range []*Set[string]{s, u} {
+		if err := r.Apply(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, u
+}
+
 // A catch-up in parts cut short after its removed parts (the sender
 // restarted, say) left the set reporting gaps, and out of the engine's
 // comparisons of content, until a later catch-up came in parts again: the
@@ -168,12 +175,7 @@ func TestRemovedPartsCutShortSettledByWholeState(t *testing.T) {
 	w.Remove("x")
 	// The remove's record collected: the whole state alone says x is gone.
 	w.Collect(w.Version())
-	s, u := New[string]("s"), New[string]("u")
-	for _, r := range []*Set[string]{s, u} {
-		if err := r.Apply(add); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, u := twoThatApplied(t, add)
 	parts, _, err := w.ChunksBinary(nil, 1024)
 	if err != nil {
 		t.Fatal(err)
