@@ -16,9 +16,8 @@ import (
 // so that they do not depend on the real data types: every add has a dot,
 // its version is its context, and DeltaSince ships the adds a version lacks.
 type gset struct {
-	id    crdt.ReplicaID
-	ctx   vclock.Context
-	elems map[string]vclock.Dot
+	id crdt.ReplicaID
+	dotted
 	// legacy makes SetWriter do nothing, as for a user's type that writes
 	// under the bare replica ID whatever happened to its disk.
 	legacy bool
@@ -31,9 +30,24 @@ func (s *gset) SetWriter(w crdt.ReplicaID) {
 	}
 }
 
+// dotted is what the engine tests' toy types (gset, rset) hold alike:
+// elements with their dots, and the context of every dot seen.
+type dotted struct {
+	ctx   vclock.Context
+	elems map[string]vclock.Dot
+}
+
+// Elems returns the elements, sorted.
+func (s *dotted) Elems() []string { return slices.Sorted(maps.Keys(s.elems)) }
+
+// VersionBinary encodes the version: the context's.
+func (s *dotted) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalBinary() }
+
 const kindToy = codec.KindUser
 
-func newGSet(id crdt.ReplicaID) *gset { return &gset{id: id, elems: map[string]vclock.Dot{}} }
+func newGSet(id crdt.ReplicaID) *gset {
+	return &gset{id: id, dotted: dotted{elems: map[string]vclock.Dot{}}}
+}
 
 type gsetOp struct {
 	elem string
@@ -75,8 +89,6 @@ func (s *gset) Add(e string) crdt.Op {
 }
 
 func (s *gset) Has(e string) bool { _, ok := s.elems[e]; return ok }
-
-func (s *gset) Elems() []string { return slices.Sorted(maps.Keys(s.elems)) }
 
 func (s *gset) insert(e string, d vclock.Dot) bool {
 	if s.ctx.Contains(d) {
@@ -170,8 +182,6 @@ func (s *gset) MergeBinary(b []byte) (bool, error) {
 	s.ctx.Merge(&ctx)
 	return changed, nil
 }
-
-func (s *gset) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalBinary() }
 
 func (s *gset) DeltaSinceBinary(vb []byte) ([]byte, error) {
 	delta, v, err := elemsSince(s.elems, vb)

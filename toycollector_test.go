@@ -20,16 +20,15 @@ import (
 // restored from an older backup and an element that was removed coming
 // back.
 type rset struct {
-	id    crdt.ReplicaID
-	ctx   vclock.Context
-	elems map[string]vclock.Dot
-	recs  map[vclock.Dot]vclock.Dot // a remove's dot -> the add it dropped
+	id crdt.ReplicaID
+	dotted
+	recs map[vclock.Dot]vclock.Dot // a remove's dot -> the add it dropped
 }
 
 const kindRSet = codec.KindUser + 2
 
 func newRSet(id crdt.ReplicaID) *rset {
-	return &rset{id: id, elems: map[string]vclock.Dot{}, recs: map[vclock.Dot]vclock.Dot{}}
+	return &rset{id: id, dotted: dotted{elems: map[string]vclock.Dot{}}, recs: map[vclock.Dot]vclock.Dot{}}
 }
 
 // SetWriter makes the set write under w from now on.
@@ -66,8 +65,6 @@ func (s *rset) Remove(e string) crdt.Op {
 	s.recs[d] = add
 	return rsetOp{elem: e, dot: d, add: add}
 }
-
-func (s *rset) Elems() []string { return slices.Sorted(maps.Keys(s.elems)) }
 
 func (s *rset) ApplyBinary(b []byte) (bool, error) {
 	var d, add vclock.Dot
@@ -164,8 +161,6 @@ func (s *rset) MergeBinary(b []byte) (bool, error) {
 	s.ctx.Merge(&ctx)
 	return changed, nil
 }
-
-func (s *rset) VersionBinary() ([]byte, error) { return s.ctx.Version().MarshalBinary() }
 
 // DeltaSinceBinary ships the adds and records a version lacks, with the
 // part of the context above it.
