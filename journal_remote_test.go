@@ -276,3 +276,119 @@ func journalCatchUpInParts(t *testing.T, compressAbove int) int {
 	}
 	return size
 }
+
+// reusingReceiver hands its replica every message in one buffer, which it
+// overwrites once Receive returns, as a host that reads each message into
+// the same buffer does ([crdt.Replica.Receive] keeps nothing of msg).
+type reusingReceiver struct {
+	r   *crdt.Replica
+	buf []byte
+}
+
+func (h *reusingReceiver) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error {
+	if cap(h.buf) < len(msg) {
+		clear(h.buf[:cap(h.buf)])
+		h.buf = make([]byte, 0, 2*len(msg))
+	}
+	h.buf = append(h.buf[:0], msg...)
+	err := h.r.Receive(ctx, from, h.buf)
+	for i := range h.buf {
+		h.buf[i] = 0xff
+	}
+	return err
+}
+
+// The journal keeps what peers sent, not the host's buffer it arrived in:
+// a region whose host reuses its buffer for every message journals ops
+// that changed its set, ops that changed nothing (elements it had added
+// itself), and catch-up states, over several saves, and restarted from
+// its snapshot and journal, its peer gone, it holds what it held.
+func TestJournalOfReceivedChangesWithTheHostsBufferReused(t *testing.T) {
+	net := memnet.New(9)
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano()
+	clk := clock.New(clock.WithSource(func() int64 { return now }))
+	ctx := context.Background()
+	ids := []crdt.ReplicaID{"a", "b"}
+	start := func(id crdt.ReplicaID, snap []byte, journal [][]byte) setRegion {
+		g := startSetRegion(t, net, clk, id, ids, func(cfg *crdt.Config) {
+			cfg.AntiEntropyTicks = -1
+			if id == "a" {
+				cfg.MaxLogOps = 8 // bursts past it reach b as catch-up states
+			}
+		}, snap, journal)
+		if id == "b" {
+			net.Attach(id, &reusingReceiver{r: g.r})
+		}
+		return g
+	}
+	a, b := start("a", nil, nil), start("b", nil, nil)
+	var snap []byte
+	var journal [][]byte
+	if err := b.r.SaveSnapshot(func(s []byte) error { snap = s; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	update := func(g setRegion, f func(s *orset.Set[string]) orset.Op[string]) {
+		t.Helper()
+		if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := func() {
+		_, _ = a.r.Tick(ctx), b.r.Tick(ctx)
+		net.DeliverAll(ctx)
+		now += int64(10 * time.Millisecond)
+	}
+	saveB := func() {
+		t.Helper()
+		if err := b.r.SaveOps(func(rec []byte) error { journal = append(journal, rec); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 60 {
+		e := fmt.Sprintf("element-%02d", i)
+		if i%3 == 0 {
+			update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) }) // a's add changes nothing at b
+		}
+		update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
+		if i%5 == 4 {
+			update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove(fmt.Sprintf("element-%02d", i-2)) })
+		}
+		if i%4 == 3 {
+			round()
+		}
+		if i%12 == 11 {
+			saveB()
+		}
+		if i == 40 {
+			// A burst past a's op log: b catches up by state.
+			for j := range 20 {
+				e := fmt.Sprintf("burst-%02d", j)
+				update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
+			}
+		}
+	}
+	for range 20 {
+		round()
+		saveB()
+	}
+	want := elemsOfSet(b)
+	if got := elemsOfSet(a); !slices.Equal(got, want) {
+		t.Fatalf("b holds %v, a %v: not converged", want, got)
+	}
+	var wantVersion string
+	b.set.Read(func(s *orset.Set[string]) { wantVersion = s.Version().String() })
+	if len(journal) < 3 {
+		t.Fatalf("%d journal records, want several", len(journal))
+	}
+	net.Detach("a") // lost for good
+	net.Detach("b")
+	b = start("b", snap, journal)
+	if got := elemsOfSet(b); !slices.Equal(got, want) {
+		t.Fatalf("b restarted from its snapshot and journal holds %v, want %v", got, want)
+	}
+	b.set.Read(func(s *orset.Set[string]) {
+		if got := s.Version().String(); got != wantVersion {
+			t.Fatalf("b restarted at version %s, saved at %s", got, wantVersion)
+		}
+	})
+}
