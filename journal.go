@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -147,7 +146,10 @@ const (
 )
 
 // keepRemote keeps a change received from a peer for SaveOps to journal,
-// if the host persists the replica. data is copied. The caller holds r.mu.
+// if the host persists the replica. data is kept, not copied: it must be
+// the replica's own, as the ops, states and parts of a decoded message are
+// (decoding copies them out of the message, which the host may reuse), and
+// no one may modify it. The caller holds r.mu.
 func (r *Replica) keepRemote(object string, data []byte, kind remoteKind) {
 	if !r.persistent {
 		return
@@ -155,7 +157,7 @@ func (r *Replica) keepRemote(object string, data []byte, kind remoteKind) {
 	if len(r.remote) == 0 {
 		r.remoteFirst = r.remoteNext
 	}
-	r.remote = append(r.remote, remoteEntry{object: object, data: bytes.Clone(data), kind: kind, after: r.seq})
+	r.remote = append(r.remote, remoteEntry{object: object, data: data, kind: kind, after: r.seq})
 	r.remoteBytes += len(data)
 	r.remoteNext++
 	if len(r.remote) > r.cfg.MaxLogOps || r.remoteBytes > r.cfg.MaxLogBytes {
