@@ -40,18 +40,12 @@ func TestJournalKeepsChangesThatChangeNoValue(t *testing.T) {
 		net.DeliverAll(context.Background())
 		now += int64(10 * time.Millisecond)
 	}
-	update := func(id crdt.ReplicaID, f func(s *orset.Set[string]) orset.Op[string]) {
-		t.Helper()
-		if err := nodes[id].set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// c adds x and a removes it; every region sees both.
-	update("c", func(s *orset.Set[string]) orset.Op[string] { return s.Add("x") })
+	updateSet(t, nodes["c"], func(s *orset.Set[string]) orset.Op[string] { return s.Add("x") })
 	for range 5 {
 		round()
 	}
-	update("a", func(s *orset.Set[string]) orset.Op[string] { return s.Remove("x") })
+	updateSet(t, nodes["a"], func(s *orset.Set[string]) orset.Op[string] { return s.Remove("x") })
 	for range 5 {
 		round()
 	}

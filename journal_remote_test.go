@@ -139,6 +139,14 @@ func elemsOfSet(g setRegion) (out []string) {
 	return out
 }
 
+// updateSet makes f's change to g's set as one update; an error fails t.
+func updateSet(t *testing.T, g setRegion, f func(s *orset.Set[string]) orset.Op[string]) {
+	t.Helper()
+	if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A record holds received changes among local ops, in the order they were
 // applied: an element a peer added and that was then removed here stays
 // removed after a replay, and one the peer added later is there. (The
@@ -162,11 +170,6 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 		}
 	}
 	elems := elemsOfSet
-	update := func(g setRegion, f func(s *orset.Set[string]) orset.Op[string]) {
-		if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, b := start("a", "b", nil, nil), start("b", "a", nil, nil)
 	var snap []byte
 	var journal [][]byte
@@ -175,11 +178,11 @@ func TestReplayOfReceivedAndLocalChanges(t *testing.T) {
 	}
 	appendRec := func(rec []byte) error { journal = append(journal, rec); return nil }
 
-	update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("x") })
+	updateSet(t, b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("x") })
 	settle(a, b)
-	update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove("x") }) // removes b's dot
-	update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add("mine") })
-	update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("y") })
+	updateSet(t, a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove("x") }) // removes b's dot
+	updateSet(t, a, func(s *orset.Set[string]) orset.Op[string] { return s.Add("mine") })
+	updateSet(t, b, func(s *orset.Set[string]) orset.Op[string] { return s.Add("y") })
 	settle(a, b) // y reaches a (a's own ops wait to be saved)
 	if err := a.r.SaveOps(appendRec); err != nil {
 		t.Fatal(err)
@@ -327,12 +330,6 @@ func TestJournalOfReceivedChangesWithTheHostsBufferReused(t *testing.T) {
 	if err := b.r.SaveSnapshot(func(s []byte) error { snap = s; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	update := func(g setRegion, f func(s *orset.Set[string]) orset.Op[string]) {
-		t.Helper()
-		if err := g.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return f(s), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
 	round := func() {
 		_, _ = a.r.Tick(ctx), b.r.Tick(ctx)
 		net.DeliverAll(ctx)
@@ -347,11 +344,11 @@ func TestJournalOfReceivedChangesWithTheHostsBufferReused(t *testing.T) {
 	for i := range 60 {
 		e := fmt.Sprintf("element-%02d", i)
 		if i%3 == 0 {
-			update(b, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) }) // a's add changes nothing at b
+			updateSet(t, b, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) }) // a's add changes nothing at b
 		}
-		update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
+		updateSet(t, a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
 		if i%5 == 4 {
-			update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove(fmt.Sprintf("element-%02d", i-2)) })
+			updateSet(t, a, func(s *orset.Set[string]) orset.Op[string] { return s.Remove(fmt.Sprintf("element-%02d", i-2)) })
 		}
 		if i%4 == 3 {
 			round()
@@ -363,7 +360,7 @@ func TestJournalOfReceivedChangesWithTheHostsBufferReused(t *testing.T) {
 			// A burst past a's op log: b catches up by state.
 			for j := range 20 {
 				e := fmt.Sprintf("burst-%02d", j)
-				update(a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
+				updateSet(t, a, func(s *orset.Set[string]) orset.Op[string] { return s.Add(e) })
 			}
 		}
 	}
