@@ -16,11 +16,13 @@ type Object interface {
 	encoding.BinaryMarshaler
 	// MergeBinary decodes a state or delta encoded by MarshalBinary or
 	// DeltaSinceBinary of the same type and merges it in. It reports
-	// whether the object's value changed.
+	// whether the object's value changed. The engine keeps state for its
+	// journal (see Replica.SaveOps): the method must not modify it.
 	MergeBinary(state []byte) (changed bool, err error)
 	// ApplyBinary decodes an op encoded by the MarshalBinary method of one
 	// of the type's ops and applies it. Applying an op twice, or out of
 	// order, is harmless. It reports whether the object's value changed.
+	// As with MergeBinary, the method must not modify op.
 	ApplyBinary(op []byte) (changed bool, err error)
 }
 
