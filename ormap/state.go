@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -287,36 +288,37 @@ func (s *state) addTop(seg string, n int64) Op {
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
-// newest leaf there: the new leaf continues last's chain and replaces it.
-// The index takes both changes at c, without a look-up, and without
-// pruning c between them.
+// newest leaf there: the new leaf continues last's chain and replaces it,
+// in one step of the kernel (dotkernel.ReplaceOwn), and the new dot takes
+// last's place in c, which gains the increment.
 func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
-	prev, _ := s.k.Get(last)
-	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
-		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
-	}
-	next, err := s.k.Next(s.id)
-	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-	}
-	start := chainOf(prev, last)
-	if next.Seq-start > maxChainGap {
+	var newChain bool
+	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
+		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+			return leaf{}, fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)
+		}
+		start := chainOf(prev, last)
+		if next.Seq-start > maxChainGap {
+			newChain = true
+			return leaf{}, errNewChain
+		}
+		return leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}, nil
+	})
+	switch {
+	case newChain:
 		return s.add(p, n) // a new chain
-	}
-	l := leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}
-	s.rmHint.d, s.rmHint.n, s.rmHint.set = last, c, true
-	s.k.Remove(last)
-	s.rmHint.set = false
-	s.hint = indexHint{p: p, n: c, set: true}
-	d, err := dotkernel.MintOwn(&s.k, s.id, l) // cannot fail: Next did not
-	s.hint = indexHint{}
-	if err != nil {
+	case errors.Is(err, ErrOverflow):
+		return Op{err: err}
+	case err != nil:
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
-	drop := []vclock.Dot{last}
-	s.k.Record(d, d, drop)
+	c.swapDot(last, d)
+	c.addInc(n)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
+
+// errNewChain stops a continueTop whose chain is too long to go on.
+var errNewChain = errors.New("ormap: a new chain")
 
 // remove drops the dots in drop and returns the op that does so
 // everywhere, or a no-op if drop is empty.

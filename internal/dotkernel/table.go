@@ -404,6 +404,12 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		return old, true
 	}
 	old := t.slots[i].e
+	t.removeAt(i)
+	return old, true
+}
+
+// removeAt removes the key in slot i of the new array.
+func (t *Table[K, E]) removeAt(i int) {
 	t.slots[i] = slot[K, E]{}
 	// A probe that reached a group with an empty slot stopped there, so a
 	// slot in such a group can be empty again; elsewhere a probe may have
@@ -415,7 +421,6 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		t.dead++
 	}
 	t.n--
-	return old, true
 }
 
 // migrate makes the array a new one of the given number of groups and

@@ -1,0 +1,168 @@
+package dotkernel
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// replaceSteps is ReplaceOwn one step at a time: Get, Next, Remove,
+// Mint, PutNew, Record.
+func replaceSteps(k *Kernel[vclock.Dot, int], id vclock.ReplicaID, last vclock.Dot, next func(int, vclock.Dot) (int, error)) (vclock.Dot, int, []vclock.Dot, error) {
+	old, ok := k.Get(last)
+	if !ok {
+		return vclock.Dot{}, 0, nil, ErrNotHeld
+	}
+	d, err := k.Next(id)
+	if err != nil {
+		return vclock.Dot{}, 0, nil, err
+	}
+	v, err := next(old, d)
+	if err != nil {
+		return vclock.Dot{}, 0, nil, err
+	}
+	dropped := k.Remove(last)
+	k.Mint(id)
+	k.PutNew(d, v, d)
+	k.Record(d, d, dropped)
+	return d, v, dropped, nil
+}
+
+// encodeDots returns the bytes of a kernel keyed by dot.
+func encodeDots(t *rapid.T, k *Kernel[vclock.Dot, int]) []byte {
+	w := codec.NewWriter(codec.KindMV, 0)
+	k.Encode(w, func(w *codec.Writer, d vclock.Dot) { w.Replica(string(d.Replica)); w.Uint(d.Seq) },
+		func(w *codec.Writer, v int) { w.Int(int64(v)) })
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestReplaceOwnMatchesSteps: ReplaceOwn leaves the kernel as the steps
+// it stands for do (the dot minted, the value, the dropped dots, the
+// store, the context, the fingerprint, the records, the horizon under a
+// small cap on records, the encoding, the deltas), never calls the
+// Watch, and fails alike, changing nothing: a key not held, a writer with
+// no sequence number left, an error of next. The keys replaced are the
+// writer's own dots (the fast way), others' dots, and keys in the old
+// array of a table that grows (both taken the slow way).
+func TestReplaceOwnMatchesSteps(t *testing.T) {
+	spreadMoves(t)
+	rapid.Check(t, func(t *rapid.T) {
+		capRecs := rapid.SampledFrom([]int{0, 1, 2, 5}).Draw(t, "cap")
+		fast := &Kernel[vclock.Dot, int]{MaxRecords: capRecs, RecordsAll: true}
+		slow := &Kernel[vclock.Dot, int]{MaxRecords: capRecs, RecordsAll: true}
+		replacing := false
+		fast.Watch = func(key vclock.Dot, v int, d vclock.Dot, added bool) {
+			if replacing {
+				t.Fatalf("the Watch heard of %v during ReplaceOwn", d)
+			}
+		}
+		full := vclock.Dot{Replica: "z", Seq: vclock.MaxSeq - 1}
+		for _, k := range []*Kernel[vclock.Dot, int]{fast, slow} {
+			k.Context().Add(full)
+			k.PutNew(full, 0, full) // z's one write: none after it
+		}
+		live := []vclock.Dot{full}
+		ids := []vclock.ReplicaID{"a", "b", "z", vclock.ReplicaID(string([]byte("a")))}
+		var mid vclock.Clock
+		errNext := errors.New("next says no")
+		for i := range rapid.IntRange(0, 300).Draw(t, "steps") {
+			id := ids[rapid.IntRange(0, len(ids)-1).Draw(t, "id")]
+			switch rapid.IntRange(0, 9).Draw(t, "what") {
+			case 0:
+				mid = slow.Version() // a delta asked for keeps the index of dots
+				slow.DeltaSince(mid)
+				fast.DeltaSince(mid)
+			case 1:
+				if len(live) > 0 {
+					j := rapid.IntRange(0, len(live)-1).Draw(t, "which")
+					slow.Remove(live[j])
+					fast.Remove(live[j])
+					live = slices.Delete(live, j, j+1)
+				}
+			case 2, 3:
+				d, err := slow.TryMint(id)
+				if err == nil {
+					slow.PutNew(d, i, d)
+					fast.Mint(id)
+					fast.PutNew(d, i, d)
+					live = append(live, d)
+				}
+			case 4:
+				st := slow.Version()
+				st.Meet(mid)
+				slow.Collect(st)
+				fast.Collect(st)
+			default:
+				var last vclock.Dot
+				if len(live) > 0 && rapid.IntRange(0, 9).Draw(t, "absent") > 0 {
+					last = live[rapid.IntRange(0, len(live)-1).Draw(t, "last")]
+					if rapid.IntRange(0, 3).Draw(t, "others") > 0 {
+						id = last.Replica // mostly the writer's own
+					}
+				} else {
+					last = vclock.Dot{Replica: id, Seq: uint64(rapid.IntRange(1, 400).Draw(t, "seq"))}
+				}
+				fail := rapid.IntRange(0, 9).Draw(t, "fail") == 0
+				next := func(old int, d vclock.Dot) (int, error) {
+					if fail {
+						return 0, errNext
+					}
+					return old + int(d.Seq), nil
+				}
+				sd, sv, sdr, serr := replaceSteps(slow, id, last, next)
+				replacing = true
+				fd, fv, fdr, ferr := ReplaceOwn(fast, id, last, next)
+				replacing = false
+				if fd != sd || fv != sv || !slices.Equal(fdr, sdr) || !errors.Is(ferr, serr) && (ferr == nil || serr == nil || ferr.Error() != serr.Error()) {
+					t.Fatalf("replace %v by %q: %v %d %v %v; by steps %v %d %v %v", last, id, fd, fv, fdr, ferr, sd, sv, sdr, serr)
+				}
+				if serr == nil {
+					live = slices.DeleteFunc(live, func(x vclock.Dot) bool { return x == last })
+					live = append(live, sd)
+				}
+			}
+			checkReplaced(t, fast, slow, mid)
+		}
+	})
+}
+
+func checkReplaced(t *rapid.T, fast, slow *Kernel[vclock.Dot, int], mid vclock.Clock) {
+	eq := func(a, b int) bool { return a == b }
+	if !fast.Equal(slow, eq) {
+		t.Fatal("ReplaceOwn left another kernel than its steps")
+	}
+	if fast.Fingerprint() != slow.Fingerprint() || fast.Fingerprint() != fast.ScanFingerprint() {
+		t.Fatalf("fingerprints %x, by steps %x, scanned %x", fast.Fingerprint(), slow.Fingerprint(), fast.ScanFingerprint())
+	}
+	if !slices.EqualFunc(fast.Records(), slow.Records(), func(a, b Record[vclock.Dot]) bool {
+		return a.Dot == b.Dot && a.Key == b.Key && slices.Equal(a.Dropped, b.Dropped)
+	}) {
+		t.Fatalf("records %v, by steps %v", fast.Records(), slow.Records())
+	}
+	if !fast.horizon.Equal(slow.horizon) || !fast.recMax.Equal(slow.recMax) || fast.capped != slow.capped {
+		t.Fatalf("horizon %v, recorded %v, capped %d; by steps %v, %v, %d",
+			fast.horizon, fast.recMax, fast.capped, slow.horizon, slow.recMax, slow.capped)
+	}
+	if (fast.ix == nil) != (slow.ix == nil) || fast.ix != nil && (fast.ix.Refs() != slow.ix.Refs() || fast.ix.stale != slow.ix.stale) {
+		t.Fatal("the indexes of dots differ")
+	}
+	if string(encodeDots(t, fast)) != string(encodeDots(t, slow)) {
+		t.Fatal("the encodings differ")
+	}
+	var none vclock.Clock
+	for _, v := range []vclock.Clock{mid, none} { // mid first: the index answers it
+		ds, df := slow.DeltaSince(v), fast.DeltaSince(v)
+		if !ds.Equal(df, eq) || string(encodeDots(t, ds)) != string(encodeDots(t, df)) {
+			t.Fatalf("deltas since %v differ", v)
+		}
+	}
+}
