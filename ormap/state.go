@@ -247,18 +247,20 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 }
 
 // addTop is Counter.Add of n, not 0, to the counter of the top-level
-// key whose segment is seg. The key is looked up in the index once, with
+// key whose segment is seg, its op set in *op (the op is written in
+// place, not copied out through each call). The key is looked up in the index once, with
 // its path built on the stack: if the map holds it, the leaf takes the
 // path the index holds (no new string), and either way the index takes
 // the new dot where the look-up found the key or its place, without a
 // look-up of its own. Keys whose path does not fit the buffer, and maps
 // with expiries or resets (whose values and writes need more), take
 // add's way.
-func (s *state) addTop(seg string, n int64) Op {
+func (s *state) addTop(seg string, n int64, op *Op) {
 	var buf topPathBuf
 	tmp, ok := buf.path(seg)
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
-		return s.add(appendSeg("", seg), n)
+		*op = s.add(appendSeg("", seg), n)
+		return
 	}
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot
@@ -271,27 +273,30 @@ func (s *state) addTop(seg string, n int64) Op {
 			}
 		}
 		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+			*op = Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+			return
 		}
 	}
 	if last.Seq != 0 {
-		return s.continueTop(p, c, last, n)
+		s.continueTop(p, c, last, n, op)
+		return
 	}
 	l := leaf{pv: p, n: n}
 	s.hint = indexHint{p: p, n: c, at: at, set: true}
 	d, err := dotkernel.MintOwn(&s.k, s.id, l)
 	s.hint = indexHint{}
 	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		return
 	}
-	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
+	*op = Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
 // newest leaf there: the new leaf continues last's chain and replaces it,
 // in one step of the kernel (dotkernel.ReplaceOwn), and the new dot takes
-// last's place in c, which gains the increment.
-func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
+// last's place in c, which gains the increment. Its op is set in *op.
+func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op) {
 	var newChain bool
 	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
 		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
@@ -305,16 +310,20 @@ func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
 		return leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}, nil
 	})
 	switch {
+	case err == nil:
 	case newChain:
-		return s.add(p, n) // a new chain
+		*op = s.add(p, n) // a new chain
+		return
 	case errors.Is(err, ErrOverflow):
-		return Op{err: err}
-	case err != nil:
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		*op = Op{err: err}
+		return
+	default:
+		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		return
 	}
 	c.swapDot(last, d)
 	c.addInc(n)
-	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
+	*op = Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
 // errNewChain stops a continueTop whose chain is too long to go on.

@@ -42,7 +42,7 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := t.hash(key)
+	h := t.hashW(key)
 	ng := len(t.ctrl)
 	g := t.home(h)
 	for {
@@ -127,7 +127,7 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 	if t.n == 0 {
 		return vclock.Dot{}, zero, nil, ErrNotHeld
 	}
-	i, _, found := t.findHashed(last, t.hash(last))
+	i, _, found := t.findHashed(last, t.hashW(last))
 	if !found {
 		return replaceSlow(k, id, last, next)
 	}
