@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"reflect"
+	"unsafe"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -185,38 +186,41 @@ func (t *Table[K, E]) hash(key K) uint64 {
 // t's seed, mixed with its sequence number. The ID's hash is that of the
 // last dot a mutation hashed when the replica is the same (as it mostly
 // is: a replica writes runs of dots), so that a dot costs a compare of
-// IDs (of their addresses, mostly) and a few multiplications, not a hash
-// of the ID's bytes.
+// IDs (of their addresses, mostly) and a multiplication, not a hash of
+// the ID's bytes.
 func (t *Table[K, E]) hashDot(d vclock.Dot) uint64 {
-	var rh uint64
 	if len(t.rep) > 0 && sameID(d.Replica, t.rep) {
-		rh = t.repH
-	} else {
-		rh = maphash.String(t.seed, string(d.Replica))
+		return mixSeq(t.repH, d.Seq)
 	}
-	return mixSeq(rh, d.Seq)
+	return mixSeq(maphash.String(t.seed, string(d.Replica)), d.Seq)
 }
 
-// hashDotW is hashDot for a mutation of t, which keeps the replica's
-// hash for the next.
-func (t *Table[K, E]) hashDotW(d vclock.Dot) uint64 {
-	if len(d.Replica) == 0 || !sameID(d.Replica, t.rep) {
-		t.rep, t.repH = d.Replica, maphash.String(t.seed, string(d.Replica))
+// hashW is hash for a mutation of t, which keeps the hash of a dot's
+// replica for the next dot.
+func (t *Table[K, E]) hashW(key K) uint64 {
+	if !t.dots {
+		return maphash.Comparable(t.seed, key)
+	}
+	d := any(key).(vclock.Dot)
+	if len(d.Replica) == 0 || len(d.Replica) != len(t.rep) ||
+		unsafe.StringData(string(d.Replica)) != unsafe.StringData(string(t.rep)) {
+		t.keepRep(d.Replica)
 	}
 	return mixSeq(t.repH, d.Seq)
 }
 
-// hashW is hash for a mutation of t.
-func (t *Table[K, E]) hashW(key K) uint64 {
-	if t.dots {
-		return t.hashDotW(any(key).(vclock.Dot))
+// keepRep makes id the replica whose hash t keeps, with id's bytes.
+func (t *Table[K, E]) keepRep(id vclock.ReplicaID) {
+	if len(id) == 0 || id != t.rep {
+		t.repH = maphash.String(t.seed, string(id))
 	}
-	return maphash.Comparable(t.seed, key)
+	t.rep = id
 }
 
 // mixSeq mixes the sequence number seq into rh, the seeded hash of its
-// replica's ID (murmur3's finalizer, after an addition, whose carries
-// depend on the seed's hash).
+// replica's ID: a multiplication spreads it into the high half, which
+// picks the group, and the high half is folded into the low, which gives
+// the tag.
 func mixSeq(rh, seq uint64) uint64 {
 	x := rh + seq*0x9e3779b97f4a7c15
 	x ^= x >> 33
