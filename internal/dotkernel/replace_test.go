@@ -51,8 +51,9 @@ func encodeDots(t *rapid.T, k *Kernel[vclock.Dot, int]) []byte {
 // small cap on records, the encoding, the deltas), never calls the
 // Watch, and fails alike, changing nothing: a key not held, a writer with
 // no sequence number left, an error of next. The keys replaced are the
-// writer's own dots (the fast way), others' dots, and keys in the old
-// array of a table that grows (both taken the slow way).
+// writer's own dots (the fast way, also when the new dot is too large to
+// pack), others' dots, and keys in the old array of a table that grows
+// (both taken the slow way).
 func TestReplaceOwnMatchesSteps(t *testing.T) {
 	spreadMoves(t)
 	rapid.Check(t, func(t *rapid.T) {
@@ -70,8 +71,23 @@ func TestReplaceOwnMatchesSteps(t *testing.T) {
 			k.Context().Add(full)
 			k.PutNew(full, 0, full) // z's one write: none after it
 		}
-		live := []vclock.Dot{full}
-		ids := []vclock.ReplicaID{"a", "b", "z", vclock.ReplicaID(string([]byte("a")))}
+		// y holds a leaf it can replace in the fast way, and has no
+		// sequence number left.
+		y1 := vclock.Dot{Replica: "y", Seq: 1}
+		for _, k := range []*Kernel[vclock.Dot, int]{fast, slow} {
+			k.Context().Add(vclock.Dot{Replica: "y", Seq: vclock.MaxSeq})
+			k.Context().Add(y1)
+			k.PutNew(y1, 0, y1)
+		}
+		// x holds a leaf that packs, and its next dot does not.
+		x1 := vclock.Dot{Replica: "x", Seq: 1}
+		for _, k := range []*Kernel[vclock.Dot, int]{fast, slow} {
+			k.Context().Add(vclock.Dot{Replica: "x", Seq: maxPackSeq + 1})
+			k.Context().Add(x1)
+			k.PutNew(x1, 0, x1)
+		}
+		live := []vclock.Dot{full, y1, x1}
+		ids := []vclock.ReplicaID{"a", "b", "z", "y", "x", vclock.ReplicaID(string([]byte("a")))}
 		var mid vclock.Clock
 		errNext := errors.New("next says no")
 		for i := range rapid.IntRange(0, 300).Draw(t, "steps") {
