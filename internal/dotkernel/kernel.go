@@ -1703,6 +1703,13 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 	}
 	lastRep, lastH := ^uint32(0), uint64(0) // the replica fpAdd hashed last, and its hash
+	if 2*o.m.len() >= k.m.len() && !k.m.atOnce {
+		// The join costs about as much as moving k's keys: if the
+		// table grows, it moves them at once, not a group every few
+		// inserts with the old array probed meanwhile.
+		k.m.atOnce = true
+		defer func() { k.m.atOnce = false }()
+	}
 	k.makeRoom(o, shared, unseen, trans)
 	// When the contexts share no dot (a new replica taking in a peer's
 	// state, say), every dot of o's store is unseen here and not held, so

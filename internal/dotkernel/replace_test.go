@@ -182,3 +182,37 @@ func checkReplaced(t *rapid.T, fast, slow *Kernel[vclock.Dot, int], mid vclock.C
 		}
 	}
 }
+
+// TestLargeJoinGrowsAtOnce: a join that brings in at least half as many
+// keys as the kernel holds moves the table's keys at once when it grows,
+// not a group every few inserts with the old array probed meanwhile, and
+// leaves the table growing by steps again; the store is the one the join
+// makes either way.
+func TestLargeJoinGrowsAtOnce(t *testing.T) {
+	spreadMoves(t) // every growth is a migration, but for atOnce
+	var k, o Kernel[vclock.Dot, int]
+	for i := range 300 { // 64 groups, full at 448 keys
+		d := k.Mint("a")
+		k.PutNew(d, i, d)
+		if i < 200 { // the table grows at the join's 149th key
+			e := o.Mint("b")
+			o.PutNew(e, i, e)
+		}
+	}
+	migrating := false
+	k.Watch = func(vclock.Dot, int, vclock.Dot, bool) { // dot by dot, as a map's
+		migrating = migrating || k.m.oldCtrl != nil
+	}
+	k.Join(&o)
+	if migrating || k.m.atOnce || len(k.m.ctrl) != 128 {
+		t.Fatalf("the join migrated %v, grows at once %v after it, %d groups", migrating, k.m.atOnce, len(k.m.ctrl))
+	}
+	var want Kernel[vclock.Dot, int]
+	for d, v := range k.All() {
+		want.Context().Add(d)
+		want.PutNew(d, v, d)
+	}
+	if k.Len() != 500 || !k.Equal(&want, func(a, b int) bool { return a == b }) || k.Fingerprint() != k.ScanFingerprint() {
+		t.Fatalf("the join holds %d keys, fingerprint %x, scanned %x", k.Len(), k.Fingerprint(), k.ScanFingerprint())
+	}
+}
