@@ -470,16 +470,24 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		return old, true
 	}
 	old := t.slots[i].e
-	t.removeAt(i)
-	return old, true
-}
-
-// removeAt removes the key in slot i of the new array.
-func (t *Table[K, E]) removeAt(i int) {
 	t.slots[i] = slot[K, E]{}
 	// A probe that reached a group with an empty slot stopped there, so a
 	// slot in such a group can be empty again; elsewhere a probe may have
 	// passed it, and it must stay marked.
+	if matchEmpty(t.ctrl[i/groupSize]) != 0 {
+		t.setCtrl(i, ctrlEmpty)
+	} else {
+		t.setCtrl(i, ctrlDeleted)
+		t.dead++
+	}
+	t.n--
+	return old, true
+}
+
+// removeAt removes the key in slot i of the new array, as remove does
+// (which has it written out, to stay one call).
+func (t *Table[K, E]) removeAt(i int) {
+	t.slots[i] = slot[K, E]{}
 	if matchEmpty(t.ctrl[i/groupSize]) != 0 {
 		t.setCtrl(i, ctrlEmpty)
 	} else {
