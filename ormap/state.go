@@ -97,19 +97,6 @@ type state struct {
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
 
-	// hint is where Counter.Add of a top-level key found the key in the
-	// index, for the index to take the write's dot without a look-up of
-	// its own: set only while that one dot enters the store.
-	hint indexHint
-	// rmHint is where Counter.Add of a top-level key found the key in the
-	// index, for the index to drop the dot of the chain's previous leaf
-	// there: set only while that dot leaves the store.
-	rmHint struct {
-		d   vclock.Dot
-		n   *node
-		set bool
-	}
-
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
 	added  []addedDot            // the dots added by that join
@@ -133,13 +120,6 @@ func (s *state) watch() {
 			if s.noting {
 				s.noteAdded(l.path(), d)
 			}
-		} else if h := &s.rmHint; h.set && h.d == d {
-			// Its key keeps the next leaf of the chain: no pruning.
-			h.set = false
-			s.ix.live--
-			h.n.live--
-			h.n.dropDot(d)
-			h.n.addInc(-l.inc())
 		} else {
 			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
@@ -174,34 +154,9 @@ func (s *state) copyOf(o *state) {
 	s.watch()
 }
 
-// indexHint is where the node of a top-level key is in the index, or
-// where it goes: what lookupKid of its path p returned, the index not
-// having changed since.
-type indexHint struct {
-	p   string
-	n   *node
-	at  dotkernel.Place
-	set bool
-}
-
 // index adds the leaf l under the dot d to the index.
 func (s *state) index(l leaf, d vclock.Dot) {
-	inc := l.inc()
-	if h := &s.hint; h.set && l.tag == 0 && !l.reg && l.pv == h.p {
-		// add, for a path of one segment that addTop looked up.
-		h.set = false
-		s.ix.count(false)
-		if h.n != nil {
-			h.n.count(false)
-			h.n.addHere(d, inc, false)
-		} else {
-			c := s.ix.addKid(h.at, h.p)
-			c.count(false)
-			c.addHere(d, inc, false)
-		}
-	} else {
-		s.ix.add(l.path(), d, inc, l.tag != 0)
-	}
+	s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 }
 
 func (s *state) mustWrite(what string) {
@@ -247,14 +202,15 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 }
 
 // addTop is Counter.Add of n, not 0, to the counter of the top-level
-// key whose segment is seg, its op set in *op (the op is written in
-// place, not copied out through each call). The key is looked up in the index once, with
-// its path built on the stack: if the map holds it, the leaf takes the
-// path the index holds (no new string), and either way the index takes
-// the new dot where the look-up found the key or its place, without a
-// look-up of its own. Keys whose path does not fit the buffer, and maps
-// with expiries or resets (whose values and writes need more), take
-// add's way.
+// key whose segment is seg, its op set in *op (written in place, not
+// copied out through each call). The key is looked up in the index once,
+// with its path built on the stack: if the map holds it, the leaf takes
+// the path the index holds (no new string), and either way the index
+// takes the new dot where the look-up found the key or its place, without
+// a look-up of its own (the kernel does not tell it: see
+// dotkernel.MintOwnUnwatched and dotkernel.ReplaceOwn). Keys whose path
+// does not fit the buffer, and maps with expiries or resets (whose values
+// and writes need more), take add's way.
 func (s *state) addTop(seg string, n int64, op *Op) {
 	var buf topPathBuf
 	tmp, ok := buf.path(seg)
@@ -282,13 +238,18 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 		return
 	}
 	l := leaf{pv: p, n: n}
-	s.hint = indexHint{p: p, n: c, at: at, set: true}
-	d, err := dotkernel.MintOwn(&s.k, s.id, l)
-	s.hint = indexHint{}
+	d, err := dotkernel.MintOwnUnwatched(&s.k, s.id, l)
 	if err != nil {
 		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 		return
 	}
+	// The index takes d where the look-up found the key or its place.
+	s.ix.count(false)
+	if c == nil {
+		c = s.ix.addKid(at, p)
+	}
+	c.count(false)
+	c.addHere(d, n, false)
 	*op = Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
 }
 

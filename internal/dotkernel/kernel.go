@@ -168,8 +168,9 @@ type Kernel[K comparable, V any] struct {
 	// Watch, if set, is called for every dot that enters or leaves the
 	// store of this kernel, with the key it supports and the key's value,
 	// by the mutators and by Join; added says which. It lets a data type
-	// keep an index of its own over the store. [ReplaceOwn] does not call
-	// it: its caller is told by its results. Kernels made by Clone,
+	// keep an index of its own over the store. [ReplaceOwn] and
+	// [MintOwnUnwatched] do not call it: their caller is told by their
+	// results. Kernels made by Clone,
 	// DeltaSince and Decode have no Watch: the caller builds its index
 	// from their stores.
 	Watch func(key K, v V, d vclock.Dot, added bool)

@@ -66,6 +66,17 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 // sequence number left, it returns the error of [Kernel.Next] and the
 // store and the context are unchanged.
 func MintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.Dot, error) {
+	return mintOwn(k, id, v, true)
+}
+
+// MintOwnUnwatched is [MintOwn] without a call of the Watch: its caller,
+// who knows where the new dot goes in its own index, puts it there.
+func MintOwnUnwatched[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.Dot, error) {
+	return mintOwn(k, id, v, false)
+}
+
+// mintOwn is MintOwn, telling the Watch if watch is true.
+func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bool) (vclock.Dot, error) {
 	w := &k.w
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
@@ -90,7 +101,7 @@ func MintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.
 	// hashes as the dot.
 	hd := codec.HashUint(w.h, d.Seq)
 	k.fp += codec.Mix(hd ^ codec.Mix(hd))
-	if k.Watch != nil {
+	if watch && k.Watch != nil {
 		k.Watch(d, v, d, true)
 	}
 	return d, nil
