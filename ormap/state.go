@@ -202,8 +202,8 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 }
 
 // addTop is Counter.Add of n, not 0, to the counter of the top-level
-// key whose segment is seg, its op set in *op (written in place, not
-// copied out through each call). The key is looked up in the index once,
+// key whose segment is seg, its op set in *op, which is zero (written in
+// place, not copied out through each call). The key is looked up in the index once,
 // with its path built on the stack: if the map holds it, the leaf takes
 // the path the index holds (no new string), and either way the index
 // takes the new dot where the look-up found the key or its place, without
@@ -250,13 +250,14 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	}
 	c.count(false)
 	c.addHere(d, n, false)
-	*op = Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
+	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
 // newest leaf there: the new leaf continues last's chain and replaces it,
 // in one step of the kernel (dotkernel.ReplaceOwn), and the new dot takes
-// last's place in c, which gains the increment. Its op is set in *op.
+// last's place in c, which gains the increment. Its op is set in *op,
+// which is zero.
 func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op) {
 	var newChain bool
 	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
@@ -284,7 +285,7 @@ func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op)
 	}
 	c.swapDot(last, d)
 	c.addInc(n)
-	*op = Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
+	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, drop, s.sh, n // op is zero
 }
 
 // errNewChain stops a continueTop whose chain is too long to go on.
