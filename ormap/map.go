@@ -346,7 +346,9 @@ func (c *Counter) Add(n int64) Op {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
 	if c.top {
-		return c.s.addTop(c.path, n)
+		var op Op
+		c.s.addTop(c.path, n, &op)
+		return op
 	}
 	return c.s.add(c.path, n)
 }

@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -96,19 +97,6 @@ type state struct {
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
 
-	// hint is where Counter.Add of a top-level key found the key in the
-	// index, for the index to take the write's dot without a look-up of
-	// its own: set only while that one dot enters the store.
-	hint indexHint
-	// rmHint is where Counter.Add of a top-level key found the key in the
-	// index, for the index to drop the dot of the chain's previous leaf
-	// there: set only while that dot leaves the store.
-	rmHint struct {
-		d   vclock.Dot
-		n   *node
-		set bool
-	}
-
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
 	added  []addedDot            // the dots added by that join
@@ -132,13 +120,6 @@ func (s *state) watch() {
 			if s.noting {
 				s.noteAdded(l.path(), d)
 			}
-		} else if h := &s.rmHint; h.set && h.d == d {
-			// Its key keeps the next leaf of the chain: no pruning.
-			h.set = false
-			s.ix.live--
-			h.n.live--
-			h.n.dropDot(d)
-			h.n.addInc(-l.inc())
 		} else {
 			s.ix.remove(l.path(), d, l.inc(), l.tag != 0)
 		}
@@ -173,34 +154,9 @@ func (s *state) copyOf(o *state) {
 	s.watch()
 }
 
-// indexHint is where the node of a top-level key is in the index, or
-// where it goes: what lookupKid of its path p returned, the index not
-// having changed since.
-type indexHint struct {
-	p   string
-	n   *node
-	at  dotkernel.Place
-	set bool
-}
-
 // index adds the leaf l under the dot d to the index.
 func (s *state) index(l leaf, d vclock.Dot) {
-	inc := l.inc()
-	if h := &s.hint; h.set && l.tag == 0 && !l.reg && l.pv == h.p {
-		// add, for a path of one segment that addTop looked up.
-		h.set = false
-		s.ix.count(false)
-		if h.n != nil {
-			h.n.count(false)
-			h.n.addHere(d, inc, false)
-		} else {
-			c := s.ix.addKid(h.at, h.p)
-			c.count(false)
-			c.addHere(d, inc, false)
-		}
-	} else {
-		s.ix.add(l.path(), d, inc, l.tag != 0)
-	}
+	s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 }
 
 func (s *state) mustWrite(what string) {
@@ -246,18 +202,21 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 }
 
 // addTop is Counter.Add of n, not 0, to the counter of the top-level
-// key whose segment is seg. The key is looked up in the index once, with
-// its path built on the stack: if the map holds it, the leaf takes the
-// path the index holds (no new string), and either way the index takes
-// the new dot where the look-up found the key or its place, without a
-// look-up of its own. Keys whose path does not fit the buffer, and maps
-// with expiries or resets (whose values and writes need more), take
-// add's way.
-func (s *state) addTop(seg string, n int64) Op {
+// key whose segment is seg, its op set in *op, which is zero (written in
+// place, not copied out through each call). The key is looked up in the index once,
+// with its path built on the stack: if the map holds it, the leaf takes
+// the path the index holds (no new string), and either way the index
+// takes the new dot where the look-up found the key or its place, without
+// a look-up of its own (the kernel does not tell it: see
+// dotkernel.MintOwnUnwatched and dotkernel.ReplaceOwn). Keys whose path
+// does not fit the buffer, and maps with expiries or resets (whose values
+// and writes need more), take add's way.
+func (s *state) addTop(seg string, n int64, op *Op) {
 	var buf topPathBuf
 	tmp, ok := buf.path(seg)
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
-		return s.add(appendSeg("", seg), n)
+		*op = s.add(appendSeg("", seg), n)
+		return
 	}
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot
@@ -270,53 +229,67 @@ func (s *state) addTop(seg string, n int64) Op {
 			}
 		}
 		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
-			return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+			*op = Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
+			return
 		}
 	}
 	if last.Seq != 0 {
-		return s.continueTop(p, c, last, n)
+		s.continueTop(p, c, last, n, op)
+		return
 	}
 	l := leaf{pv: p, n: n}
-	s.hint = indexHint{p: p, n: c, at: at, set: true}
-	d, err := dotkernel.MintOwn(&s.k, s.id, l)
-	s.hint = indexHint{}
+	d, err := dotkernel.MintOwnUnwatched(&s.k, s.id, l)
 	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		return
 	}
-	return Op{kind: opWrite, dot: d, leaf: l, sh: s.sh, inc: n}
+	// The index takes d where the look-up found the key or its place.
+	s.ix.count(false)
+	if c == nil {
+		c = s.ix.addKid(at, p)
+	}
+	c.count(false)
+	c.addHere(d, n, false)
+	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
-// newest leaf there: the new leaf continues last's chain and replaces it.
-// The index takes both changes at c, without a look-up, and without
-// pruning c between them.
-func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64) Op {
-	prev, _ := s.k.Get(last)
-	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
-		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+// newest leaf there: the new leaf continues last's chain and replaces it,
+// in one step of the kernel (dotkernel.ReplaceOwn), and the new dot takes
+// last's place in c, which gains the increment. Its op is set in *op,
+// which is zero.
+func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op) {
+	var newChain bool
+	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
+		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+			return leaf{}, fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)
+		}
+		start := chainOf(prev, last)
+		if next.Seq-start > maxChainGap {
+			newChain = true
+			return leaf{}, errNewChain
+		}
+		return leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}, nil
+	})
+	switch {
+	case err == nil:
+	case newChain:
+		*op = s.add(p, n) // a new chain
+		return
+	case errors.Is(err, ErrOverflow):
+		*op = Op{err: err}
+		return
+	default:
+		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		return
 	}
-	next, err := s.k.Next(s.id)
-	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-	}
-	start := chainOf(prev, last)
-	if next.Seq-start > maxChainGap {
-		return s.add(p, n) // a new chain
-	}
-	l := leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}
-	s.rmHint.d, s.rmHint.n, s.rmHint.set = last, c, true
-	s.k.Remove(last)
-	s.rmHint.set = false
-	s.hint = indexHint{p: p, n: c, set: true}
-	d, err := dotkernel.MintOwn(&s.k, s.id, l) // cannot fail: Next did not
-	s.hint = indexHint{}
-	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-	}
-	drop := []vclock.Dot{last}
-	s.k.Record(d, d, drop)
-	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
+	c.swapDot(last, d)
+	c.addInc(n)
+	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, drop, s.sh, n // op is zero
 }
+
+// errNewChain stops a continueTop whose chain is too long to go on.
+var errNewChain = errors.New("ormap: a new chain")
 
 // remove drops the dots in drop and returns the op that does so
 // everywhere, or a no-op if drop is empty.

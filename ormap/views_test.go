@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/activeactive/crdt/vclock"
 )
 
 // TestCounterViews: each view At hands out is a view of its own key,
@@ -78,7 +80,11 @@ func TestTopCounterMatchesPathView(t *testing.T) {
 		nkeys := rapid.IntRange(1, 60).Draw(t, "keys")
 		var kept []*Counter
 		var keptKeys []string
+		var mid vclock.Clock
 		for range rapid.IntRange(0, 300).Draw(t, "steps") {
+			if rapid.IntRange(0, 20).Draw(t, "mid") == 0 {
+				mid = slow.Version()
+			}
 			k := keyOf(rapid.IntRange(0, nkeys-1).Draw(t, "key"))
 			pathView := (*Counter)(nil).view(slow.s, appendSeg("", k))
 			switch rapid.IntRange(0, 9).Draw(t, "what") {
@@ -112,6 +118,8 @@ func TestTopCounterMatchesPathView(t *testing.T) {
 		if !fast.Equal(slow) || fast.Fingerprint() != slow.Fingerprint() {
 			t.Fatal("the maps differ")
 		}
+		sameBytes(t, "the states", fast, slow)
+		sameBytes(t, "the deltas", fast.DeltaSince(mid), slow.DeltaSince(mid))
 		for i := range nkeys {
 			k := keyOf(i)
 			if got, want := fast.At(k).Value(), slow.At(k).Value(); got != want {
@@ -126,6 +134,15 @@ func TestTopCounterMatchesPathView(t *testing.T) {
 			t.Fatalf("the index differs from the store's:\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+// sameBytes fails t unless the maps a and b encode alike.
+func sameBytes(t *rapid.T, what string, a, b *Map[string, *Counter]) {
+	ab, aerr := a.MarshalBinary()
+	bb, berr := b.MarshalBinary()
+	if aerr != nil || berr != nil || string(ab) != string(bb) {
+		t.Fatalf("%s encode differently (%v, %v)", what, aerr, berr)
+	}
 }
 
 // sameOps fails t unless a and b encode alike.

@@ -990,7 +990,7 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 	}
 	var sink uint64
 	for i := range batch {
-		batch[i].h = k.m.hash(batch[i].key)
+		batch[i].h = k.m.hashW(batch[i].key)
 		sink += k.m.touch(batch[i].h).d
 	}
 	k.m.sink = sink

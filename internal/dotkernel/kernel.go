@@ -168,7 +168,9 @@ type Kernel[K comparable, V any] struct {
 	// Watch, if set, is called for every dot that enters or leaves the
 	// store of this kernel, with the key it supports and the key's value,
 	// by the mutators and by Join; added says which. It lets a data type
-	// keep an index of its own over the store. Kernels made by Clone,
+	// keep an index of its own over the store. [ReplaceOwn] and
+	// [MintOwnUnwatched] do not call it: their caller is told by their
+	// results. Kernels made by Clone,
 	// DeltaSince and Decode have no Watch: the caller builds its index
 	// from their stores.
 	Watch func(key K, v V, d vclock.Dot, added bool)
@@ -1702,6 +1704,13 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		}
 	}
 	lastRep, lastH := ^uint32(0), uint64(0) // the replica fpAdd hashed last, and its hash
+	if 2*o.m.len() >= k.m.len() && !k.m.atOnce {
+		// The join costs about as much as moving k's keys: if the
+		// table grows, it moves them at once, not a group every few
+		// inserts with the old array probed meanwhile.
+		k.m.atOnce = true
+		defer func() { k.m.atOnce = false }()
+	}
 	k.makeRoom(o, shared, unseen, trans)
 	// When the contexts share no dot (a new replica taking in a peer's
 	// state, say), every dot of o's store is unseen here and not held, so

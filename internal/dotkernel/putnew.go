@@ -1,8 +1,10 @@
 package dotkernel
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
@@ -40,7 +42,7 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := t.hash(key)
+	h := t.hashW(key)
 	ng := len(t.ctrl)
 	g := t.home(h)
 	for {
@@ -64,6 +66,17 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 // sequence number left, it returns the error of [Kernel.Next] and the
 // store and the context are unchanged.
 func MintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.Dot, error) {
+	return mintOwn(k, id, v, true)
+}
+
+// MintOwnUnwatched is [MintOwn] without a call of the Watch: its caller,
+// who knows where the new dot goes in its own index, puts it there.
+func MintOwnUnwatched[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.Dot, error) {
+	return mintOwn(k, id, v, false)
+}
+
+// mintOwn is MintOwn, telling the Watch if watch is true.
+func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bool) (vclock.Dot, error) {
 	w := &k.w
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
@@ -88,8 +101,118 @@ func MintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V) (vclock.
 	// hashes as the dot.
 	hd := codec.HashUint(w.h, d.Seq)
 	k.fp += codec.Mix(hd ^ codec.Mix(hd))
-	if k.Watch != nil {
+	if watch && k.Watch != nil {
 		k.Watch(d, v, d, true)
 	}
 	return d, nil
+}
+
+// ReplaceOwn is what a local overwrite of one value by the next does in a
+// store keyed by dot (a counter's next leaf, which replaces its writer's
+// previous one), in one call: it mints a new dot d of replica id (as
+// [Kernel.TryMint]), removes the key last (as [Kernel.Remove]), puts
+// the value v = next(old, d) in the store under d as its own key (as
+// [Kernel.PutNew]), old being last's value, and records that d dropped
+// the dots that supported last (as [Kernel.Record]). It returns d, v
+// and the dropped dots, sorted, in a slice the caller must not modify.
+//
+// The Watch is not told: the caller, who knows where last was, changes
+// its own index (last, with the value old, left the store; d, with v,
+// entered it).
+//
+// If the store does not hold last, it returns [ErrNotHeld]; if id has no
+// sequence number left, the error of [Kernel.Next]; if next returns an
+// error, that error. Either way it changes nothing.
+//
+// When last is a dot of id's that supports itself alone (the rule), it
+// looks last up once, hashes neither dot's replica, and allocates
+// nothing: the record is packed in its slot, as [Kernel.MintRemoveOwn]
+// packs one.
+func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot, next func(old V, d vclock.Dot) (V, error)) (vclock.Dot, V, []vclock.Dot, error) {
+	var zero V
+	w := &k.w
+	if !w.shared(id, k.reps) {
+		w = k.writer(id)
+	}
+	t := &k.m
+	if t.n == 0 {
+		return vclock.Dot{}, zero, nil, ErrNotHeld
+	}
+	i, _, found := t.findHashed(last, t.hashW(last))
+	if !found {
+		return replaceSlow(k, id, last, next)
+	}
+	old := t.slots[i].e
+	if !old.single() || old.rep() != w.rep || old.seq() != last.Seq {
+		return replaceSlow(k, id, last, next)
+	}
+	d := k.ctx.NextHint(id, &w.ctx)
+	if d.Seq == 0 {
+		return vclock.Dot{}, zero, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	}
+	v, err := next(old.v, d)
+	if err != nil {
+		return vclock.Dot{}, zero, nil, err
+	}
+	k.ctx.AddNextHint(id, &w.ctx) // d
+	t.removeAt(i)
+	// last is id's, and hashes with id's hash, as MintOwn hashed it.
+	hl := codec.HashUint(w.h, last.Seq)
+	k.fp -= codec.Mix(hl ^ codec.Mix(hl))
+	e := entry[V]{v: v, d: entryInMore}
+	pw, fits := packed(w.rep, d.Seq)
+	if fits {
+		e.d = pw
+	}
+	t.insertNew(d, e)
+	if !fits {
+		k.setMore(d, []vclock.Dot{d})
+	}
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
+		k.noteDot(w.rep, d.Seq, d)
+	}
+	hd := codec.HashUint(w.h, d.Seq)
+	k.fp += codec.Mix(hd ^ codec.Mix(hd))
+	if k.noting() {
+		k.noteDrop(last)
+		k.tidy()
+	}
+	// d was beyond the context, and every ghost is within it: d is no
+	// ghost, and applied as soon as it is in the context.
+	k.recordOwn(w, d, d, nil, last.Seq)
+	return d, v, append(k.newDots(1), last), nil
+}
+
+// ErrNotHeld is the error of [ReplaceOwn] when the store does not hold
+// the key it is to replace.
+var ErrNotHeld = errors.New("dotkernel: the key to replace is not in the store")
+
+// replaceSlow is ReplaceOwn of a key last that is not a dot of id's
+// supporting itself alone, or that a migration of the table left in its
+// old array: step by step, the Watch kept from hearing of it.
+func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot, next func(old V, d vclock.Dot) (V, error)) (vclock.Dot, V, []vclock.Dot, error) {
+	var zero V
+	old, ok := k.m.get(last)
+	if !ok {
+		return vclock.Dot{}, zero, nil, ErrNotHeld
+	}
+	d, err := k.Next(id)
+	if err != nil {
+		return vclock.Dot{}, zero, nil, err
+	}
+	v, err := next(old.v, d)
+	if err != nil {
+		return vclock.Dot{}, zero, nil, err
+	}
+	watch := k.Watch
+	k.Watch = nil
+	defer func() { k.Watch = watch }()
+	dropped := k.Remove(last)
+	k.Mint(id)
+	k.PutNew(d, v, d)
+	if len(dropped) > 1 {
+		slices.SortFunc(dropped, vclock.Dot.Compare)
+	}
+	k.Record(d, d, dropped)
+	return d, v, dropped, nil
 }

@@ -63,8 +63,8 @@ func TestPutNewMatchesPut(t *testing.T) {
 	})
 }
 
-// TestMintOwnMatchesTryMintPutNew: MintOwn leaves the kernel as TryMint
-// and then PutNew do (the dots minted, the store, the context, the
+// TestMintOwnMatchesTryMintPutNew: MintOwn (and MintOwnUnwatched, whose
+// caller tells the Watch) leaves the kernel as TryMint and then PutNew do (the dots minted, the store, the context, the
 // fingerprint, what the Watch hears, what a delta carries), with writers
 // that change from call to call (the writer cache missing), an ID of
 // equal bytes but another string, removes, and a replica with no
@@ -110,7 +110,16 @@ func TestMintOwnMatchesTryMintPutNew(t *testing.T) {
 			if err == nil {
 				slow.PutNew(d, i, d)
 			}
-			fd, ferr := MintOwn(&fast, id, i)
+			var fd vclock.Dot
+			var ferr error
+			if rapid.Bool().Draw(t, "unwatched") {
+				// MintOwnUnwatched, its caller telling the Watch itself.
+				if fd, ferr = MintOwnUnwatched(&fast, id, i); ferr == nil {
+					fast.Watch(fd, i, fd, true)
+				}
+			} else {
+				fd, ferr = MintOwn(&fast, id, i)
+			}
 			if fd != d || (err == nil) != (ferr == nil) {
 				t.Fatalf("%q: MintOwn gave %v, %v; TryMint %v, %v", id, fd, ferr, d, err)
 			}

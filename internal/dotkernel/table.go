@@ -4,6 +4,9 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"reflect"
+	"unsafe"
+
+	"github.com/activeactive/crdt/vclock"
 )
 
 // Table is a hash table from keys to entries of type E: the kernel's
@@ -56,6 +59,14 @@ type Table[K comparable, E any] struct {
 	credit   int // inserts since the last group moved
 
 	atOnce bool // grow by moving every key at once, whatever the size
+
+	// rep and repH are the replica of the last dot key a mutation of t
+	// hashed and the hash of its ID, when K is vclock.Dot (see hashDot):
+	// written by mutations only, so that readers, which may run at the
+	// same time as each other, only read them.
+	rep  vclock.ReplicaID
+	repH uint64
+	dots bool // K is vclock.Dot: keys hash by hashDot
 }
 
 // migrateEvery is the number of inserts per group of the old array moved
@@ -125,6 +136,8 @@ func groupsFor(n int) int {
 func (t *Table[K, E]) init(groups int) {
 	if t.ctrl == nil {
 		t.seed = maphash.MakeSeed()
+		t.rep, t.repH = "", 0
+		_, t.dots = any(*new(K)).(vclock.Dot)
 	}
 	t.ctrl = make([]uint64, groups)
 	for i := range t.ctrl {
@@ -162,7 +175,60 @@ func (t *Table[K, E]) setCtrl(i int, c uint8) {
 	t.ctrl[g] = t.ctrl[g]&^(0xff<<shift) | uint64(c)<<shift
 }
 
-func (t *Table[K, E]) hash(key K) uint64 { return maphash.Comparable(t.seed, key) }
+func (t *Table[K, E]) hash(key K) uint64 {
+	if t.dots {
+		return t.hashDot(any(key).(vclock.Dot))
+	}
+	return maphash.Comparable(t.seed, key)
+}
+
+// hashDot is the hash of a dot key: the hash of its replica's ID, with
+// t's seed, mixed with its sequence number. The ID's hash is that of the
+// last dot a mutation hashed when the replica is the same (as it mostly
+// is: a replica writes runs of dots), so that a dot costs a compare of
+// IDs (of their addresses, mostly) and a multiplication, not a hash of
+// the ID's bytes.
+func (t *Table[K, E]) hashDot(d vclock.Dot) uint64 {
+	if len(t.rep) > 0 && sameID(d.Replica, t.rep) {
+		return mixSeq(t.repH, d.Seq)
+	}
+	return mixSeq(maphash.String(t.seed, string(d.Replica)), d.Seq)
+}
+
+// hashW is hash for a mutation of t, which keeps the hash of a dot's
+// replica for the next dot.
+func (t *Table[K, E]) hashW(key K) uint64 {
+	if !t.dots {
+		return maphash.Comparable(t.seed, key)
+	}
+	d := any(key).(vclock.Dot)
+	if len(d.Replica) == 0 || len(d.Replica) != len(t.rep) ||
+		unsafe.StringData(string(d.Replica)) != unsafe.StringData(string(t.rep)) {
+		t.keepRep(d.Replica)
+	}
+	return mixSeq(t.repH, d.Seq)
+}
+
+// keepRep makes id the replica whose hash t keeps, with id's bytes.
+func (t *Table[K, E]) keepRep(id vclock.ReplicaID) {
+	if len(id) == 0 || id != t.rep {
+		t.repH = maphash.String(t.seed, string(id))
+	}
+	t.rep = id
+}
+
+// mixSeq mixes the sequence number seq into rh, the seeded hash of its
+// replica's ID: a multiplication spreads it into the high half, which
+// picks the group, and the high half is folded into the low, which gives
+// the tag.
+func mixSeq(rh, seq uint64) uint64 {
+	x := rh + seq*0x9e3779b97f4a7c15
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>33
+}
 
 // home returns the group where the probe for hash h starts.
 func (t *Table[K, E]) home(h uint64) int {
@@ -256,7 +322,7 @@ func (t *Table[K, E]) put(key K, e E) (old E, existed bool) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	return t.putHashed(key, e, t.hash(key))
+	return t.putHashed(key, e, t.hashW(key))
 }
 
 // putHashed is put for a key whose hash is h.
@@ -340,7 +406,7 @@ func (t *Table[K, E]) lookup(key K) (E, slotRef, bool) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := t.hash(key)
+	h := t.hashW(key)
 	i, tag, found := t.findHashed(key, h)
 	if found {
 		return t.slots[i].e, slotRef{i, tag, h, false}, true
@@ -380,7 +446,7 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 		var zero E
 		return zero, false
 	}
-	h := t.hash(key)
+	h := t.hashW(key)
 	i, _, found := t.findHashed(key, h)
 	if !found {
 		if t.oldN == 0 {
@@ -416,6 +482,19 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 	}
 	t.n--
 	return old, true
+}
+
+// removeAt removes the key in slot i of the new array, as remove does
+// (which has it written out, to stay one call).
+func (t *Table[K, E]) removeAt(i int) {
+	t.slots[i] = slot[K, E]{}
+	if matchEmpty(t.ctrl[i/groupSize]) != 0 {
+		t.setCtrl(i, ctrlEmpty)
+	} else {
+		t.setCtrl(i, ctrlDeleted)
+		t.dead++
+	}
+	t.n--
 }
 
 // migrate makes the array a new one of the given number of groups and
@@ -525,7 +604,7 @@ func (t *Table[K, E]) moveGroup() {
 		if t.oldHi != nil {
 			hj = t.oldHi[j]
 		} else {
-			hj = uint32(maphash.Comparable(t.seed, s.key) >> 32)
+			hj = uint32(t.hash(s.key) >> 32)
 		}
 		tag := w >> (uint(bits.TrailingZeros64(m)) &^ 7) & 0x7f
 		home := int(uint64(hj) * uint64(ng) >> 32)
@@ -603,7 +682,7 @@ func (t *Table[K, E]) clone() Table[K, E] {
 	if t.n == 0 {
 		return Table[K, E]{}
 	}
-	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit}
+	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit, rep: t.rep, repH: t.repH, dots: t.dots}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, E](nil), t.slots...)
 	c.hi = append([]uint32(nil), t.hi...)

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"iter"
 	"math/bits"
+
+	"github.com/activeactive/crdt/vclock"
 )
 
 // The exported methods of Table, for the data types that keep their
@@ -48,7 +50,12 @@ func (t *Table[K, E]) Lookup(key K) (*E, Place) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := maphash.Comparable(t.seed, key) // t.hash, spelled out
+	var h uint64 // t.hash, spelled out
+	if t.dots {
+		h = t.hashDot(any(key).(vclock.Dot))
+	} else {
+		h = maphash.Comparable(t.seed, key)
+	}
 	// findHashed, spelled out.
 	tag := uint8(h & 0x7f)
 	ng := len(t.ctrl)
@@ -90,7 +97,12 @@ func (t *Table[K, E]) LookupKey(key K) (K, *E, Place) {
 	if t.ctrl == nil {
 		t.init(1)
 	}
-	h := maphash.Comparable(t.seed, key) // t.hash, spelled out
+	var h uint64 // t.hash, spelled out
+	if t.dots {
+		h = t.hashDot(any(key).(vclock.Dot))
+	} else {
+		h = maphash.Comparable(t.seed, key)
+	}
 	// findHashed, spelled out.
 	tag := uint8(h & 0x7f)
 	ng := len(t.ctrl)
