@@ -819,6 +819,8 @@ func ptr[T any](x T) *T { return &x }
 // names the writes of its drop records, which may be entries. The writes
 // in force of one key go in one part with the records of those writes: a
 // part whose context named one of them without holding it would drop it.
+// When they do not fit in one, each goes in a part of its own with its
+// own records.
 func (m *Map[K, V]) ttlParts(limit int, emit func(byte, *Map[K, V]) (int, error)) error {
 	type unit struct {
 		k    K
@@ -870,10 +872,29 @@ func (m *Map[K, V]) ttlParts(limit int, emit func(byte, *Map[K, V]) (int, error)
 			return err
 		}
 		if n > limit {
-			if len(group) == 1 {
+			if len(group) > 1 {
+				return errors.Join(flush(group[:len(group)/2]), flush(group[len(group)/2:]))
+			}
+			u := group[0]
+			if len(u.ws) < 2 {
 				return errPartTooLarge
 			}
-			return errors.Join(flush(group[:len(group)/2]), flush(group[len(group)/2:]))
+			// Concurrent writes in force of one key, too many for one
+			// part: each goes in a part of its own with its records. Its
+			// context names only its own dot, so it drops none of the
+			// others at the receiver.
+			var errs []error
+			for _, w := range u.ws {
+				d := vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}
+				one := unit{k: u.k, ws: []ttlWrite{w}}
+				for _, by := range u.recs {
+					if by == d {
+						one.recs = append(one.recs, by)
+					}
+				}
+				errs = append(errs, flush([]unit{one}))
+			}
+			return errors.Join(errs...)
 		}
 		return nil
 	}
