@@ -140,3 +140,31 @@ func TestRemovedRegionHoldsMarkersUntilRetired(t *testing.T) {
 		}
 	}
 }
+
+// A peer added by mistake, never heard from, and removed again holds
+// nothing back: markers go once the real peers have seen them.
+func TestPeerNeverHeardFromHoldsNoMarkers(t *testing.T) {
+	c := newMapCluster(t, 101, 2, nil)
+	for _, id := range c.ids {
+		if err := c.nodes[id].r.AddPeer("typo"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	for range 20 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("typo")
+		c.persist(id)
+	}
+	for range 100 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers after the peer never heard from was removed", id, n)
+		}
+	}
+}

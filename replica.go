@@ -818,21 +818,27 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // only part of the group thus holds nothing back for good; one removed
 // from the whole group does until its writers are retired, and a write of
 // it that no other replica had seen by then, older than a delete marker
-// collected since, may show again if it is added back. This is kept in
-// memory only: a replica restarted while a peer is removed collects
-// without it.
+// collected since, may show again if it is added back. A peer never heard
+// from (in this run, nor in the run whose snapshot it restored) holds
+// nothing back, nor does one removed before a restart and not added and
+// removed again after it: this is kept in memory only. A peer heard from
+// that has no writer to retire (it never wrote anything this replica saw)
+// holds collection back until it is added again or the replica restarts.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.peers[id]; p != nil {
 		r.removedCatchUps = max(r.removedCatchUps, p.catchUps)
 		r.removedDigests = max(r.removedDigests, p.digRounds)
-		if r.left == nil {
-			r.left = map[ReplicaID]map[string][]byte{}
-		}
-		r.left[id] = maps.Clone(p.versions)
-		if r.left[id] == nil {
-			r.left[id] = map[string][]byte{}
+		if p.rinc != 0 || p.versions != nil {
+			// Heard from, in this run or one restored: it may hold writes.
+			if r.left == nil {
+				r.left = map[ReplicaID]map[string][]byte{}
+			}
+			r.left[id] = maps.Clone(p.versions)
+			if r.left[id] == nil {
+				r.left[id] = map[string][]byte{}
+			}
 		}
 	}
 	delete(r.peers, id)
