@@ -168,3 +168,49 @@ func TestPeerNeverHeardFromHoldsNoMarkers(t *testing.T) {
 		}
 	}
 }
+
+// Accident: as in TestAccidentRemovedRegionBringsBackDeletedKey, and the
+// region that removed the other restarts from its snapshot, its operator's
+// list of peers without the removed one, before adding it back. The
+// versions the removed region last reported come back with the snapshot:
+// the restarted region still does not collect the marker without it.
+func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
+	c := newMapCluster(t, 107, 3, nil)
+	c.removed = map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
+	for range 20 {
+		c.round()
+	}
+	c.net.Partition("r0", "r2")
+	c.net.Partition("r1", "r2")
+	c.kvWrite("r2", "k", "old") // no other region sees it before the delete
+	c.now.Add(int64(time.Second))
+	c.kvWrite("r0", "k", "") // a later delete
+	c.nodes["r0"].r.RemovePeer("r2")
+	c.removed["r0"] = map[crdt.ReplicaID]bool{"r2": true}
+	for range 20 {
+		c.round()
+	}
+	c.persist("r0")
+	c.crash("r0")
+	c.restart("r0") // its peers: r1 alone
+	c.persist("r1") // its durable version counts the delete
+	for range 50 {
+		c.round() // r0 and r1 exchange digests
+	}
+	delete(c.removed, "r0")
+	if err := c.nodes["r0"].r.AddPeer("r2"); err != nil {
+		t.Fatal(err)
+	}
+	c.net.HealAll()
+	for range 300 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if kv := c.kvOf(id); len(kv) != 0 {
+			t.Errorf("%s holds %v after a later delete of k", id, kv)
+		}
+	}
+	if d := divergences(c); d != 0 {
+		t.Errorf("%d divergences counted", d)
+	}
+}

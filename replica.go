@@ -820,10 +820,11 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // it that no other replica had seen by then, older than a delete marker
 // collected since, may show again if it is added back. A peer never heard
 // from (in this run, nor in the run whose snapshot it restored) holds
-// nothing back, nor does one removed before a restart and not added and
-// removed again after it: this is kept in memory only. A peer heard from
-// that has no writer to retire (it never wrote anything this replica saw)
-// holds collection back until it is added again or the replica restarts.
+// nothing back. The versions are kept in snapshots: a run restored from
+// one, whose host no longer lists the peer, holds collection back as the
+// run that removed it did. A peer heard from that has no writer to retire
+// (it never wrote anything this replica saw) holds collection back until
+// it is added again.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
