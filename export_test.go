@@ -90,3 +90,11 @@ func RetiringMessage() ([]byte, error) {
 	}
 	return e.encode()
 }
+
+// LedgerRetired reports whether the replica's ledger has retired writer w:
+// the dots it still names are writes beyond the count retired.
+func (r *Replica) LedgerRetired(w ReplicaID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.led.retired[string(w)]
+}

@@ -193,6 +193,12 @@ func FuzzRestoreAndReplay(f *testing.F) {
 	f.Add(disk.journal[1], disk.snap)
 	f.Add(disk.snap, disk.journal[len(disk.journal)-1])
 	f.Add([]byte{}, []byte{1, 0x62})
+	// A snapshot that keeps the versions of a peer removed (see
+	// RemovePeer).
+	n.r.RemovePeer("r1")
+	removed := &store{}
+	_ = n.r.SaveSnapshot(removed.saveSnapshot)
+	f.Add(removed.snap, disk.journal[0])
 	fresh := func() (*crdt.Replica, *crdt.Handle[*gset]) {
 		r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
 		if err != nil {

@@ -42,8 +42,9 @@ type DeltaObject interface {
 // replica has seen it (the OR-Set's records of recent removals, the
 // LWW-map's delete markers). Whenever the engine holds a durable version of
 // the object from every peer, it hands them to CollectBinary, with its own
-// durable version once it saves snapshots, and the object discards what
-// every replica has seen and none can lose. A peer's durable version is
+// durable version once it saves snapshots and the last durable version of
+// every peer removed but not yet retired (see [Replica.RemovePeer]), and
+// the object discards what every replica has seen and none can lose. A peer's durable version is
 // that of the last snapshot it saved with [Replica.SaveSnapshot] (its
 // current one if it never takes snapshots), so no crash can take the peer
 // back before it; the versions arrive with

@@ -418,10 +418,17 @@ type Replica struct {
 	// again numbers its catch-ups and digest rounds above them, since it
 	// may still hold (and acknowledge) those of before its removal.
 	removedCatchUps, removedDigests uint64
-	ticks                           uint64
-	broadcasts                      uint64            // messages sent through Broadcast
-	oversize                        uint64            // messages not sent for being over MaxMessageBytes
-	refused                         map[string]uint64 // refusals not tied to a peer
+	// left holds, for each peer removed by RemovePeer and not added back,
+	// the durable versions it last reported (none if it never did): it
+	// may still hold writes that no other replica has seen, older than a
+	// delete made since, so it holds back the collection of metadata (see
+	// Collector) as a peer does, until its writers are retired (the whole
+	// group removed it) or it is added back.
+	left       map[ReplicaID]map[string][]byte
+	ticks      uint64
+	broadcasts uint64            // messages sent through Broadcast
+	oversize   uint64            // messages not sent for being over MaxMessageBytes
+	refused    map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a
 	// snapshot; from then on only the versions of its last saved snapshot
@@ -793,6 +800,7 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 		p.late = r.started
 		r.peers[id] = p
 	}
+	delete(r.left, id) // it reports its versions again
 	return nil
 }
 
@@ -801,12 +809,38 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // removed it, its writers are retired like those of finished runs (see
 // [Retirer]): the group's first replica by name proposes it, and every
 // replica renames them alike. Its writes stay.
+//
+// Until then, or until it is added back, the durable versions it last
+// reported keep counting when the objects collect metadata (see
+// [Collector]): a delete marker it has not seen stays, since the removed
+// replica may still hold, and bring back when it is added again, an older
+// write of the key that no other replica has seen. A replica removed from
+// only part of the group thus holds nothing back for good; one removed
+// from the whole group does until its writers are retired, and a write of
+// it that no other replica had seen by then, older than a delete marker
+// collected since, may show again if it is added back. A peer never heard
+// from (in this run, nor in the run whose snapshot it restored) holds
+// nothing back. The versions are kept in snapshots: a run restored from
+// one, whose host no longer lists the peer, holds collection back as the
+// run that removed it did. A peer heard from that has no writer to retire
+// (it never wrote anything this replica saw) holds collection back until
+// it is added again.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.peers[id]; p != nil {
 		r.removedCatchUps = max(r.removedCatchUps, p.catchUps)
 		r.removedDigests = max(r.removedDigests, p.digRounds)
+		if p.rinc != 0 || p.versions != nil {
+			// Heard from, in this run or one restored: it may hold writes.
+			if r.left == nil {
+				r.left = map[ReplicaID]map[string][]byte{}
+			}
+			r.left[id] = maps.Clone(p.versions)
+			if r.left[id] == nil {
+				r.left[id] = map[string][]byte{}
+			}
+		}
 	}
 	delete(r.peers, id)
 	r.truncateLog()

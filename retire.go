@@ -640,6 +640,16 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	// writer: compute it again. The versions a peer reported before it
 	// restarted guard against its return from an older backup (see
 	// peer.reported): they are renamed as the objects were, not dropped.
+	if _, member := r.peers[name]; !member && name != r.id {
+		// The group retired a replica it removed: it has left.
+		delete(r.left, name)
+	}
+	for id, lv := range r.left {
+		// The versions of a removed peer are renamed as the objects were.
+		p := &peer{reported: lv}
+		p.renameReported(renamed, r.limit)
+		r.left[id] = p.reported
+	}
 	for _, p := range r.peers {
 		p.out, p.frozen = nil, nil
 		p.theirDig, p.hasTheir = nil, false

@@ -32,18 +32,19 @@ func (c *cluster) writersOf(id crdt.ReplicaID) []crdt.ReplicaID {
 // writer: at most a live one and the retired one per name.
 func (c *cluster) settleRetired(limit int) int {
 	c.t.Helper()
-	return c.settleRetiredBut(limit, nil)
+	return c.settleRetiredBut(limit, nil, nil)
 }
 
 // settleRetiredBut is settleRetired, but for the finished writers kept
-// says may stay named.
-func (c *cluster) settleRetiredBut(limit int, kept map[crdt.ReplicaID]bool) int {
+// says may stay named, and those late says may (given the replica whose
+// version names them).
+func (c *cluster) settleRetiredBut(limit int, kept map[crdt.ReplicaID]bool, late func(id, w crdt.ReplicaID) bool) int {
 	c.t.Helper()
 	for i := range limit {
 		done := true
 		for _, id := range c.ids {
 			for _, w := range c.writersOf(id) {
-				if !w.IsRetired() && w != c.nodes[w.Name()].r.Writer() && !kept[w] {
+				if !w.IsRetired() && w != c.nodes[w.Name()].r.Writer() && !kept[w] && (late == nil || !late(id, w)) {
 					done = false
 				}
 			}

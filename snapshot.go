@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/activeactive/crdt/codec"
@@ -136,8 +137,25 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	// The ledger of retired writers, which says how the objects' writers
 	// are named; absent while it is empty, as in snapshots made before
 	// writers could be retired.
-	if !r.led.empty() {
+	if !r.led.empty() || len(r.left) > 0 {
 		r.led.encode(w)
+	}
+	// The last durable versions of the peers removed and not yet retired
+	// (see RemovePeer), after the ledger, and absent if there are none.
+	if len(r.left) > 0 {
+		ids := slices.Sorted(maps.Keys(r.left))
+		w.Array(len(ids))
+		for _, id := range ids {
+			vs := r.left[id]
+			w.Array(2)
+			w.Replica(string(id))
+			names := slices.Sorted(maps.Keys(vs))
+			w.Array(2 * len(names))
+			for _, name := range names {
+				w.String(name)
+				w.Binary(vs[name])
+			}
+		}
 	}
 	out, err := w.Bytes()
 	if err != nil {
@@ -181,7 +199,9 @@ type snapPeer struct {
 // newer state had shipped. The snapshot's own timestamps are taken whatever
 // the host's clock reads now.
 //
-// Peers listed in the snapshot are added if missing. If the host keeps a
+// Peers listed in the snapshot are added if missing; peers removed by
+// [Replica.RemovePeer] and not yet retired when it was saved hold back the
+// collection of metadata again, unless the host added them. If the host keeps a
 // journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
 // On error the replica may hold part of the snapshot: discard it.
 func (r *Replica) Restore(snapshot []byte) error {
@@ -225,6 +245,30 @@ func (r *Replica) Restore(snapshot []byte) error {
 		var err error
 		if led, err = decodeLedger(rd); err != nil {
 			return fmt.Errorf("crdt: restore: %w", err)
+		}
+	}
+	var left map[ReplicaID]map[string][]byte
+	if rd.Err() == nil && rd.Remaining() > 0 {
+		n := rd.ArrayLen()
+		left = make(map[ReplicaID]map[string][]byte, min(n, 64))
+		for range n {
+			if m := rd.ArrayLen(); rd.Err() == nil && m != 2 {
+				rd.Fail("removed peer with %d fields", m)
+			}
+			id := ReplicaID(rd.Replica())
+			k := rd.ArrayLen()
+			if rd.Err() == nil && k%2 != 0 {
+				rd.Fail("removed peer's versions with %d fields", k)
+			}
+			vs := map[string][]byte{}
+			for range k / 2 {
+				name := rd.String()
+				vs[name] = slices.Clone(rd.Binary())
+			}
+			if rd.Err() != nil {
+				break
+			}
+			left[id] = vs
 		}
 	}
 	if err := rd.Done(); err != nil {
@@ -295,6 +339,15 @@ func (r *Replica) Restore(snapshot []byte) error {
 	}
 	for _, p := range r.peers {
 		p.acked, p.sent = 0, 0
+	}
+	for id, vs := range left {
+		if _, ok := r.peers[id]; ok || id == r.id {
+			continue // added back
+		}
+		if r.left == nil {
+			r.left = map[ReplicaID]map[string][]byte{}
+		}
+		r.left[id] = vs
 	}
 	// What was restored came from storage: it is durable.
 	r.durable = r.versions()

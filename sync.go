@@ -1681,21 +1681,27 @@ func applyFrom(obj Object, op []byte, from ReplicaID) (bool, error) {
 	return obj.ApplyBinary(op)
 }
 
-// collect hands every Collector the durable versions of all peers, if it
-// has one from each, and its own. The caller holds r.mu.
+// collect hands every Collector the durable versions of all peers, and of
+// the peers removed whose writers are not retired yet (see RemovePeer), if
+// it has one from each, and its own. The caller holds r.mu.
 func (r *Replica) collect() {
 	for name, obj := range r.objects {
 		c, ok := obj.(Collector)
 		if !ok {
 			continue
 		}
-		vs := make([][]byte, 0, len(r.peers))
+		vs := make([][]byte, 0, len(r.peers)+len(r.left))
 		for _, p := range r.peers {
 			if v, ok := p.versions[name]; ok {
 				vs = append(vs, v)
 			}
 		}
-		if len(vs) < len(r.peers) {
+		for _, lv := range r.left {
+			if v, ok := lv[name]; ok {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) < len(r.peers)+len(r.left) {
 			continue
 		}
 		if r.snapshotted {
