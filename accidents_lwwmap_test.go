@@ -214,3 +214,54 @@ func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
 		t.Errorf("%d divergences counted", d)
 	}
 }
+
+// A region that never wrote anything, heard from and then removed for
+// good (RemovePeer on every other), has no writer to retire: the group
+// agrees that it has left all the same, and it holds back the collection
+// of delete markers no longer. Stats shows it holding collection back
+// until then.
+func TestRemovedRegionThatNeverWroteHoldsNoMarkers(t *testing.T) {
+	c := newMapCluster(t, 113, 3, nil)
+	for range 50 {
+		c.round() // r2 is heard from, and writes nothing
+	}
+	c.crash("r2") // for good
+	c.ids = []crdt.ReplicaID{"r0", "r1"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	if n := c.nodes["r0"].r.Stats().RemovedHolding; n != 1 {
+		t.Errorf("Stats.RemovedHolding is %d just after the removal, want 1", n)
+	}
+	for range 2000 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		c.persist(id)
+	}
+	for range 100 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers long after a region that never wrote was removed", id, n)
+		}
+		st := c.nodes[id].r.Stats()
+		if st.RemovedHolding != 0 {
+			t.Errorf("%s: Stats.RemovedHolding is %d, want 0", id, st.RemovedHolding)
+		}
+		if st.RetiredWriters != 0 {
+			t.Errorf("%s: Stats.RetiredWriters is %d: no writer was retired", id, st.RetiredWriters)
+		}
+	}
+	// Both took the same ledger and still exchange data.
+	c.kvWrite("r1", "k2", "v")
+	for range 50 {
+		c.round()
+	}
+	if kv := c.kvOf("r0"); kv["k2"] != "v" {
+		t.Errorf("r0 holds %v, without r1's later put", kv)
+	}
+}
