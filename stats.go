@@ -48,9 +48,10 @@ type Stats struct {
 	// writers retired, or, if it has none, its leaving recorded in the
 	// ledger; see RemovePeer), the versions it last reported count as a
 	// peer's do. While it is nonzero, GCPending may rise for want of that
-	// peer; one that stays nonzero means the group has not removed the
-	// peer everywhere (or, for this replica's first peer by name, that one
-	// is away).
+	// peer. One that stays nonzero means that the group has not agreed yet:
+	// some replica has not removed the peer, or a member is away, or the
+	// group's first replica by name (which proposes the agreement) never
+	// heard from the peer, or lost what it last reported with its disk.
 	RemovedHolding int
 	// RetiredWriters counts the finished writers retired in the ledger this
 	// replica holds, every name together (see [Retirer]); each was renamed
