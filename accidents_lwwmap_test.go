@@ -214,3 +214,123 @@ func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
 		t.Errorf("%d divergences counted", d)
 	}
 }
+
+// A region that never wrote anything, heard from and then removed for
+// good (RemovePeer on every other), has no writer to retire: the group
+// agrees that it has left all the same, and it holds back the collection
+// of delete markers no longer. Stats shows it holding collection back
+// until then.
+func TestRemovedRegionThatNeverWroteHoldsNoMarkers(t *testing.T) {
+	c := newMapCluster(t, 113, 3, nil)
+	for range 50 {
+		c.round() // r2 is heard from, and writes nothing
+	}
+	c.crash("r2") // for good
+	c.ids = []crdt.ReplicaID{"r0", "r1"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	if n := c.nodes["r0"].r.Stats().RemovedHolding; n != 1 {
+		t.Errorf("Stats.RemovedHolding is %d just after the removal, want 1", n)
+	}
+	for range 2000 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		c.persist(id)
+	}
+	for range 100 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers long after a region that never wrote was removed", id, n)
+		}
+		st := c.nodes[id].r.Stats()
+		if st.RemovedHolding != 0 {
+			t.Errorf("%s: Stats.RemovedHolding is %d, want 0", id, st.RemovedHolding)
+		}
+		if st.RetiredWriters != 0 {
+			t.Errorf("%s: Stats.RetiredWriters is %d: no writer was retired", id, st.RetiredWriters)
+		}
+	}
+	// Both took the same ledger and still exchange data.
+	c.kvWrite("r1", "k2", "v")
+	for range 50 {
+		c.round()
+	}
+	if kv := c.kvOf("r0"); kv["k2"] != "v" {
+		t.Errorf("r0 holds %v, without r1's later put", kv)
+	}
+}
+
+// As TestRemovedRegionThatNeverWroteHoldsNoMarkers, for a region whose
+// only writer was retired (its own finished run's) before it was removed:
+// its last run never wrote, so no retirement is left to release it. The
+// ledger that records its leaving comes back with a snapshot, and the
+// restarted region still exchanges data with the other.
+func TestRemovedRegionWithWritersRetiredHoldsNoMarkers(t *testing.T) {
+	c := newMapCluster(t, 127, 3, nil)
+	c.kvWrite("r2", "k2", "x")
+	for range 50 {
+		c.round()
+	}
+	c.crash("r2")
+	c.restart("r2") // a new run, which writes nothing
+	for i := 0; ; i++ {
+		done := true
+		for _, id := range c.ids {
+			done = done && c.nodes[id].r.Stats().RetiredWriters == 1
+		}
+		if done {
+			break
+		}
+		if i == 2000 {
+			t.Fatal("r2's finished run's writer was not retired")
+		}
+		c.round()
+	}
+	for range 50 {
+		c.round()
+	}
+	c.crash("r2") // for good
+	c.ids = []crdt.ReplicaID{"r0", "r1"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r2")
+	}
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	for range 2000 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		c.persist(id)
+	}
+	for range 100 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers long after r2 was removed", id, n)
+		}
+		st := c.nodes[id].r.Stats()
+		if st.RemovedHolding != 0 || st.RetiredWriters != 1 {
+			t.Errorf("%s: RemovedHolding %d, RetiredWriters %d, want 0 and 1", id, st.RemovedHolding, st.RetiredWriters)
+		}
+	}
+	c.persist("r0")
+	c.crash("r0")
+	c.restart("r0")
+	c.kvWrite("r1", "k3", "y")
+	for range 100 {
+		c.round()
+	}
+	if kv := c.kvOf("r0"); kv["k3"] != "y" || kv["k2"] != "x" || len(kv) != 2 {
+		t.Errorf("r0 holds %v after its restart, want k2 and k3", kv)
+	}
+	if st := c.nodes["r0"].r.Stats(); st.RemovedHolding != 0 {
+		t.Errorf("r0 restarted: RemovedHolding %d, want 0", st.RemovedHolding)
+	}
+}

@@ -822,9 +822,21 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // from (in this run, nor in the run whose snapshot it restored) holds
 // nothing back. The versions are kept in snapshots: a run restored from
 // one, whose host no longer lists the peer, holds collection back as the
-// run that removed it did. A peer heard from that has no writer to retire
-// (it never wrote anything this replica saw) holds collection back until
-// it is added again.
+// run that removed it did. [Stats].RemovedHolding counts the removed peers
+// that hold collection back.
+//
+// A removed peer heard from that has no writer left to retire (it never
+// wrote anything, or its every writer is retired) is released the same way:
+// the group's first replica by name, once it holds no writer of the peer,
+// proposes an entry of the peer's ledger list that retires nothing and
+// records that the peer has left, agreed like a retirement by every
+// member, each having removed the peer and holding no writer of it either.
+// Only the group's agreement settles this: a peer that reported nothing
+// written may have written since its last report, and a replica holding
+// such a write keeps it from being agreed until that writer is retired
+// (which releases the peer too). Whatever such a peer wrote that no member
+// had seen by then is in the same case as a retired peer's: it may show
+// again, over a later delete, if the peer is added back.
 func (r *Replica) RemovePeer(id ReplicaID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

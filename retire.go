@@ -62,7 +62,9 @@ import (
 //
 // The writers of a replica removed from the group ([Replica.RemovePeer] on
 // every replica) are proposed for retirement by the group's first replica
-// by name. The ledger itself, a few dozen bytes per retired writer, is kept
+// by name; for such a replica with no writer left to retire, that replica
+// proposes an entry that retires nothing and records that it has left (see
+// RemovePeer). The ledger itself, a few dozen bytes per retired writer, is kept
 // in snapshots, never in states, versions or digests; a message carries a
 // 64-bit sum of it, and the length and hash of each name's list only while
 // the two replicas' sums differ. Retire runs under the replica's lock, once per
@@ -79,7 +81,9 @@ const (
 )
 
 // retireEntry is one agreed retirement: writer From, and the count of its
-// events in each object (objects not named count zero).
+// events in each object (objects not named count zero). An entry whose From
+// is the list's name itself, without an epoch, retires no writer: it
+// records that the name left the group (see leaves).
 type retireEntry struct {
 	From, Heir ReplicaID
 	Finals     []objFinal // sorted by object, no repeats, no zero finals
@@ -96,6 +100,18 @@ func (e retireEntry) final(object string) uint64 {
 		return 0
 	}
 	return e.Finals[i].Final
+}
+
+// leaves reports whether e retires no writer but records that its name
+// left the group: every member had removed it (RemovePeer) when it was
+// agreed. It is proposed, like the retirement of a removed replica's
+// writers, by the group's first replica by name, for a removed peer it
+// heard from that names no writer left to retire (one that never wrote, or
+// whose every writer is retired), so that the versions that peer last
+// reported stop holding back collection (see Replica.RemovePeer).
+func (e retireEntry) leaves() bool {
+	_, ok := e.From.Epoch()
+	return !ok
 }
 
 func (e retireEntry) equal(o retireEntry) bool {
@@ -115,6 +131,12 @@ func (e retireEntry) hash(h uint64) uint64 {
 
 // check validates an entry of name's list received from a peer.
 func (e retireEntry) check(name ReplicaID) error {
+	if e.From == name {
+		if e.Heir != "" || len(e.Finals) != 0 {
+			return fmt.Errorf("leaving of %q with heir %q or %d finals", name, e.Heir, len(e.Finals))
+		}
+		return nil
+	}
 	if ep, ok := e.From.Epoch(); !ok || ep == 0 || e.From.Name() != name {
 		return fmt.Errorf("retirement of %q in the list of %q", e.From, name)
 	}
@@ -412,6 +434,32 @@ func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
 	return best
 }
 
+// anyWriterIn returns the least writer of name that the versions vs name
+// and that no entry of l retired, or "" if there is none.
+func anyWriterIn(name ReplicaID, vs []namedVersion, l *ledger) ReplicaID {
+	var best ReplicaID
+	for _, nv := range vs {
+		for w := range nv.v.All() {
+			if w.Name() != name || w.IsRetired() || l.retired[string(w)] {
+				continue
+			}
+			if ep, ok := w.Epoch(); !ok || ep == 0 {
+				continue
+			}
+			if best == "" || w < best {
+				best = w
+			}
+		}
+	}
+	return best
+}
+
+// anyWriter returns the least writer of name that the objects name and
+// that no entry retired, or "" if there is none. The caller holds r.mu.
+func (r *Replica) anyWriter(name ReplicaID) ReplicaID {
+	return anyWriterIn(name, r.versionsOf(), &r.led)
+}
+
 // myBallot is the ballot of this run's proposals: its incarnation, or
 // higher once raised past a ballot a member promised.
 func (r *Replica) myBallot() ballot {
@@ -495,6 +543,19 @@ func (r *Replica) retireStep() {
 					promises: map[ReplicaID]*promiseMsg{}, started: r.ticks}
 			}
 		}
+		// A removed peer that still holds collection back and names no
+		// writer to retire: propose that it has left (see leaves).
+		for _, name := range slices.Sorted(maps.Keys(r.left)) {
+			if anyWriterIn(name, vs, &r.led) != "" || l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) ||
+				l.skip[name] > r.ticks || l.full(name) {
+				continue
+			}
+			if l.props == nil {
+				l.props = map[ReplicaID]*proposal{}
+			}
+			l.props[name] = &proposal{name: name, index: l.len(name), b: r.myBallot(), cand: name,
+				promises: map[ReplicaID]*promiseMsg{}, started: r.ticks}
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.props)) {
 		r.advance(l.props[name])
@@ -523,7 +584,11 @@ func (r *Replica) advance(p *proposal) {
 			return
 		}
 		members := r.membersHash()
-		mine := r.counts(p.cand)
+		leave := p.cand == p.name
+		var mine []objFinal
+		if !leave {
+			mine = r.counts(p.cand)
+		}
 		// The highest accepted value among the promises, this replica's
 		// own acceptance included, must be proposed again: it may have been
 		// agreed.
@@ -553,7 +618,7 @@ func (r *Replica) advance(p *proposal) {
 		switch {
 		case best != nil:
 			p.value = best
-		case !agree || len(mine) == 0:
+		case !agree || (len(mine) == 0 && !leave):
 			// Not every replica holds the writer's every event yet (or
 			// the groups differ): ask again later.
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
@@ -634,7 +699,9 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	if l.retired == nil {
 		l.retired = map[string]bool{}
 	}
-	l.retired[string(e.From)] = true
+	if !e.leaves() {
+		l.retired[string(e.From)] = true
+	}
 	l.installs++
 	// Whatever was computed for peers before the renaming names the
 	// writer: compute it again. The versions a peer reported before it
@@ -643,6 +710,11 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	if _, member := r.peers[name]; !member && name != r.id {
 		// The group retired a replica it removed: it has left.
 		delete(r.left, name)
+	}
+	if e.leaves() {
+		// Nothing was renamed.
+		r.log.Info("replica left", "name", string(name), "index", len(nl.entries)-1)
+		return
 	}
 	for id, lv := range r.left {
 		// The versions of a removed peer are renamed as the objects were.
@@ -844,6 +916,20 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
 				p.needAck = true
 			}
+		case m.Cand == m.Name:
+			// A proposal that the name has left: the promise carries the
+			// counts of a writer of the name this replica still holds, if
+			// any, and the proposer, holding none, does not agree.
+			if p.retPromises == nil {
+				p.retPromises = map[ReplicaID]*promiseMsg{}
+			}
+			var counts []objFinal
+			if w := r.anyWriter(m.Name); w != "" {
+				counts = r.counts(w)
+			}
+			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
+				Counts: counts, Members: r.membersHash()}
+			p.needAck = true
 		case m.Cand != "":
 			if ep, ok := m.Cand.Epoch(); ok && ep != 0 && m.Cand.Name() == m.Name {
 				if p.retPromises == nil {
@@ -1163,7 +1249,9 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 			if l.retired == nil {
 				l.retired = map[string]bool{}
 			}
-			l.retired[string(e.From)] = true
+			if !e.leaves() {
+				l.retired[string(e.From)] = true
+			}
 		}
 		nl.promised, nl.accepted, nl.value = promised, accepted, value
 		l.sum += listSum(name, nl)

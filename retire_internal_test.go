@@ -220,3 +220,38 @@ func TestRetirementRenamesReportedVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestLeavingRefusedWhileAWriterIsHeld: a member asked to agree that a
+// removed replica has left answers with the counts of a writer of it that
+// it still holds (which the proposer, holding none, does not match, so the
+// leaving is not agreed), and with no counts once it holds none.
+func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
+	for _, holds := range []bool{false, true} {
+		r, err := NewReplica(Config{ID: "b", Transport: nopTransport{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer("a"); err != nil {
+			t.Fatal(err)
+		}
+		s := orset.New[string](vclock.Writer("c", 5))
+		if holds {
+			s.Add("x") // a write of removed replica c that reached b
+		}
+		if _, err := Register(r, "set", s); err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		p := r.peers["a"]
+		sec := &retireSection{Proposals: []proposalMsg{{Name: "c", Index: 0, B: ballot{1, 1, "a"}, Cand: "c"}}}
+		r.retireIn(p, sec, 0)
+		pm := p.retPromises["c"]
+		r.mu.Unlock()
+		if pm == nil {
+			t.Fatalf("holds %v: no promise for the leaving of c", holds)
+		}
+		if got := len(pm.Counts) > 0; got != holds {
+			t.Errorf("holds %v: promise with counts %v", holds, pm.Counts)
+		}
+	}
+}

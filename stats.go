@@ -42,10 +42,22 @@ type Stats struct {
 	// discarded because every replica had seen them, since each was
 	// registered: a restarted replica counts from zero.
 	GCCollected uint64
+	// RemovedHolding counts the peers removed by [Replica.RemovePeer] (and
+	// not added back) that still hold back the collection of delete
+	// records: until the group agrees that such a peer has left (its
+	// writers retired, or, if it has none, its leaving recorded in the
+	// ledger; see RemovePeer), the versions it last reported count as a
+	// peer's do. While it is nonzero, GCPending may rise for want of that
+	// peer. One that stays nonzero means that the group has not agreed yet:
+	// some replica has not removed the peer, or a member is away, or the
+	// group's first replica by name (which proposes the agreement) never
+	// heard from the peer, or lost what it last reported with its disk.
+	RemovedHolding int
 	// RetiredWriters counts the finished writers retired in the ledger this
 	// replica holds, every name together (see [Retirer]); each was renamed
 	// into its name's retired writer in every object that implements
-	// Retirer.
+	// Retirer. The entries that record a removed peer's leaving, retiring
+	// no writer (see [Replica.RemovePeer]), do not count.
 	RetiredWriters int
 	// LedgerConflicts counts entries of a peer's ledger of retired writers
 	// that differ from this replica's at the same place. It should stay
@@ -159,6 +171,7 @@ func (r *Replica) Stats() Stats {
 		Oversize:   r.oversize,
 	}
 	s.GCPending, s.GCCollected = r.garbage()
+	s.RemovedHolding = len(r.left)
 	for _, obj := range r.objects {
 		if hasGaps(obj) {
 			s.Uncompared++
@@ -166,7 +179,11 @@ func (r *Replica) Stats() Stats {
 	}
 	s.LedgerConflicts, s.RetireFailures = r.led.conflicts, r.led.failures
 	for _, nl := range r.led.lists {
-		s.RetiredWriters += len(nl.entries)
+		for _, e := range nl.entries {
+			if !e.leaves() {
+				s.RetiredWriters++
+			}
+		}
 	}
 	if n := len(r.ops); n > 0 {
 		s.LogBytes = r.ops[n-1].cum - r.cumBefore(0)
