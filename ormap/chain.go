@@ -604,14 +604,17 @@ func (s *state) liveAfter(e resetEntry) bool {
 // after any join or op, and both sides of a join reach the same store.
 // Only the leaves the join added can cover, or be covered: the Watch
 // notes those added while the store holds a reset leaf, the reset leaves
-// added, and the leaves added beside another leaf of their writer.
+// added, and the leaves added beside another leaf of their writer
+// (indexUnsettled).
 
-// noteUnsettled notes, during a join of a map of counters, the leaf l
-// under the dot d that the join added at the index node n (nil if its
-// path is new), if it may cover or be covered by another leaf.
-func (s *state) noteUnsettled(l leaf, d vclock.Dot, n *node) {
+// indexUnsettled is index, during a join of a map of counters: it also
+// notes in s.unsettled the leaf l under the dot d if it may cover or be
+// covered by another leaf: a reset leaf; a counter leaf while the store
+// holds a reset leaf; a counter leaf beside another leaf of its writer.
+func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
+	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {
-	case l.isReset():
+	case l.tag == tagReset:
 	case l.tag != 0:
 		return
 	case len(s.resetDots) > 0:
@@ -620,7 +623,9 @@ func (s *state) noteUnsettled(l leaf, d vclock.Dot, n *node) {
 	default:
 		found := false
 		for _, x := range n.ext.ds {
-			if x.Replica == d.Replica && x != d {
+			// A writer's dots differ in their sequence numbers: d itself
+			// is passed over without a look at the replica.
+			if x.Seq != d.Seq && x.Replica == d.Replica {
 				found = true
 				break
 			}

@@ -401,6 +401,12 @@ func TestOlderChainLeafMergedBack(t *testing.T) {
 	mustApply(t, r2, third, first)
 	check("a later leaf", r2, old, 7)
 
+	// r2 takes the third increment alone, and never the first: merged
+	// with a state that holds the first, the third covers it either way.
+	r2 = New[string, *Counter]("r2")
+	mustApply(t, r2, third)
+	check("a later leaf, the older one unseen", r2, old, 7)
+
 	// r2 holds the first increment and takes the delete's state: by a
 	// whole state and by a delta.
 	w, r2 = New[string, *Counter]("w"), New[string, *Counter]("r2")

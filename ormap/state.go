@@ -122,9 +122,10 @@ func (s *state) watch() {
 			s.noteLeaf(l, d, added)
 		}
 		if added {
-			n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 			if s.settling {
-				s.noteUnsettled(l, d, n)
+				s.indexUnsettled(l, d)
+			} else {
+				s.index(l, d)
 			}
 			if s.noting {
 				s.noteAdded(l.path(), d)
