@@ -673,8 +673,12 @@ func (s *state) settleChains() bool {
 			older(l.path(), d.Replica, chainOf(l, d), d.Seq-1)
 		}
 	}
-	clear(s.unsettled)
-	s.unsettled = s.unsettled[:0]
+	if cap(s.unsettled) > 1024 {
+		s.unsettled = nil // a big join's note is not kept for the next
+	} else {
+		clear(s.unsettled)
+		s.unsettled = s.unsettled[:0]
+	}
 	changed := false
 	for _, x := range drop {
 		if s.k.Remove(x) != nil {

@@ -383,7 +383,7 @@ func (n *node) lookup(p string) *node {
 
 // add indexes the dot d of a leaf at path p, with increment inc; ttl
 // says the leaf is an expiry or a persist. It returns the node of p, or
-// nil if the path was new below a node with other paths (then d is p's
+// nil if it made the nodes of more than p's last segment (then d is p's
 // only dot). The node is valid until the next change to the index.
 func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) *node {
 	for rest := p; ; {
