@@ -588,3 +588,102 @@ func (s *state) liveAfter(e resetEntry) bool {
 	}
 	return false
 }
+
+// Settling chains after a join.
+//
+// A reset entry covers every leaf of its chain up to the sequence number
+// it saw, and a chain's leaf every earlier leaf of the chain, but the
+// drops they list are only those the replica that made them held: the
+// earlier leaves of the chain, dropped elsewhere by chainDrops or taken
+// in as dropped (see apply), are in those replicas' contexts with no
+// record of a drop, and a join with a replica that still holds one keeps
+// it on one side (the kernel trusts the records) and not on the other
+// (the context has seen it). So a join of a map of counters, once the
+// kernel has joined, drops every leaf it leaves covered by a reset or a
+// later leaf of its chain, as apply would: a state holds no covered leaf
+// after any join or op, and both sides of a join reach the same store.
+// Only the leaves the join added can cover, or be covered: the Watch
+// notes those added while the store holds a reset leaf, the reset leaves
+// added, and the leaves added beside another leaf of their writer
+// (indexUnsettled).
+
+// indexUnsettled is index, during a join of a map of counters: it also
+// notes in s.unsettled the leaf l under the dot d if it may cover or be
+// covered by another leaf: a reset leaf; a counter leaf while the store
+// holds a reset leaf; a counter leaf beside another leaf of its writer.
+func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
+	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
+	switch {
+	case l.tag == tagReset:
+	case l.tag != 0:
+		return
+	case len(s.resetDots) > 0:
+	case n == nil || !n.multi():
+		return
+	default:
+		found := false
+		for _, x := range n.ext.ds {
+			// A writer's dots differ in their sequence numbers: d itself
+			// is passed over without a look at the replica.
+			if x.Seq != d.Seq && x.Replica == d.Replica {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return
+		}
+	}
+	s.unsettled = append(s.unsettled, d)
+}
+
+// settleChains drops the leaves that the leaves noted in s.unsettled
+// cover or are covered by (see above), and reports whether it dropped
+// any.
+func (s *state) settleChains() bool {
+	if len(s.unsettled) == 0 {
+		return false
+	}
+	var drop []vclock.Dot
+	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
+		n := s.ix.find(p)
+		if n == nil {
+			return
+		}
+		for _, x := range n.dots() {
+			if x.Replica != w || x.Seq > upto {
+				continue
+			}
+			if l, _ := s.k.Get(x); chainOf(l, x) == c {
+				drop = append(drop, x)
+			}
+		}
+	}
+	for _, d := range s.unsettled {
+		l, ok := s.k.Get(d)
+		switch {
+		case !ok:
+		case l.isReset():
+			for _, e := range entriesOf(l, nil) {
+				older(e.p, e.w, e.c, e.s)
+			}
+		case s.superseded(l, d):
+			drop = append(drop, d)
+		default:
+			older(l.path(), d.Replica, chainOf(l, d), d.Seq-1)
+		}
+	}
+	if cap(s.unsettled) > 1024 {
+		s.unsettled = nil // a big join's note is not kept for the next
+	} else {
+		clear(s.unsettled)
+		s.unsettled = s.unsettled[:0]
+	}
+	changed := false
+	for _, x := range drop {
+		if s.k.Remove(x) != nil {
+			changed = true
+		}
+	}
+	return changed
+}

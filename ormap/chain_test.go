@@ -356,3 +356,69 @@ func TestRetireRenamesResets(t *testing.T) {
 		t.Fatalf("k is %d after the retirement, want 2", got)
 	}
 }
+
+// TestOlderChainLeafMergedBack: a replica that took a chain's older leaf
+// after a reset or a later leaf of the chain that covers it holds the
+// drop of that leaf in its context only; merging with an old state of
+// the writer that still holds the leaf gives the same map both ways,
+// without the leaf's increments.
+func TestOlderChainLeafMergedBack(t *testing.T) {
+	check := func(what string, a, b *counterMap, want int64) {
+		t.Helper()
+		ab, ba := a.Clone(), b.Clone()
+		ab.Merge(b)
+		ba.Merge(a)
+		if got := ab.At("k").Value(); got != want {
+			t.Errorf("%s: a merged with b holds %d, want %d", what, got, want)
+		}
+		if got := ba.At("k").Value(); got != want {
+			t.Errorf("%s: b merged with a holds %d, want %d", what, got, want)
+		}
+		if !ab.Equal(ba) {
+			t.Errorf("%s: the merges differ", what)
+		}
+	}
+
+	// The writer increments twice and deletes; r2 takes the delete, then
+	// the first increment.
+	w, r2 := New[string, *Counter]("w"), New[string, *Counter]("r2")
+	first := w.At("k").Add(1)
+	old := w.Clone()
+	second := w.At("k").Add(1)
+	del := w.Delete("k")
+	mustApply(t, r2, del, first)
+	check("a reset", r2, old, 0)
+	mustApply(t, old, second)
+	check("a reset, the later leaf held", r2, old, 0)
+
+	// The writer increments three times; r2 takes the third, then the
+	// first.
+	w, r2 = New[string, *Counter]("w"), New[string, *Counter]("r2")
+	first = w.At("k").Add(1)
+	old = w.Clone()
+	w.At("k").Add(2)
+	third := w.At("k").Add(4)
+	mustApply(t, r2, third, first)
+	check("a later leaf", r2, old, 7)
+
+	// r2 takes the third increment alone, and never the first: merged
+	// with a state that holds the first, the third covers it either way.
+	r2 = New[string, *Counter]("r2")
+	mustApply(t, r2, third)
+	check("a later leaf, the older one unseen", r2, old, 7)
+
+	// r2 holds the first increment and takes the delete's state: by a
+	// whole state and by a delta.
+	w, r2 = New[string, *Counter]("w"), New[string, *Counter]("r2")
+	first = w.At("k").Add(1)
+	mustApply(t, r2, first)
+	w.At("k").Add(1)
+	x := New[string, *Counter]("x")
+	mustApply(t, x, w.Delete("k")) // x has not seen the increments
+	check("a reset by state", r2, x, 0)
+	d := x.DeltaSince(r2.Version())
+	r2.Merge(d)
+	if got := r2.At("k").Value(); got != 0 {
+		t.Errorf("a reset by delta: %d, want 0", got)
+	}
+}

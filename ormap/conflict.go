@@ -61,6 +61,12 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 		s.ix.kidsAtOnce(true)
 		defer s.ix.kidsAtOnce(false)
 	}
+	if s.sh.kind == kindCounter {
+		s.settling = true
+		changed := s.k.Join(k)
+		s.settling = false
+		return s.settleChains() || changed
+	}
 	if s.hook == nil {
 		return s.k.Join(k)
 	}

@@ -382,8 +382,10 @@ func (n *node) lookup(p string) *node {
 }
 
 // add indexes the dot d of a leaf at path p, with increment inc; ttl
-// says the leaf is an expiry or a persist.
-func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
+// says the leaf is an expiry or a persist. It returns the node of p, or
+// nil if it made the nodes of more than p's last segment (then d is p's
+// only dot). The node is valid until the next change to the index.
+func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) *node {
 	for rest := p; ; {
 		n.count(ttl)
 		_, r, ok := nextSeg(rest)
@@ -400,14 +402,15 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) {
 				c = n.addKid(at, q)
 				c.count(ttl)
 				c.addHere(d, inc, ttl)
-				return
+				return c
 			}
 			n.insertChild(at, q, newPath(p, r, d, inc, ttl))
-			return
+			return nil
 		}
 		n, rest = c, r
 	}
 	n.addHere(d, inc, ttl)
+	return n
 }
 
 // newPath returns the node of a path that is not indexed yet, holding

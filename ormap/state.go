@@ -100,6 +100,12 @@ type state struct {
 	hook   func(vclock.Conflict) // see Map.SetConflictHook
 	noting bool                  // a join with a hook is under way: note the dots added
 	added  []addedDot            // the dots added by that join
+
+	// settling says a join of a map of counters is under way: the
+	// Watch notes in unsettled the dots it adds that may cover, or be
+	// covered by, other leaves of a chain (see settleChains).
+	settling  bool
+	unsettled []vclock.Dot
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -116,7 +122,11 @@ func (s *state) watch() {
 			s.noteLeaf(l, d, added)
 		}
 		if added {
-			s.index(l, d)
+			if s.settling {
+				s.indexUnsettled(l, d)
+			} else {
+				s.index(l, d)
+			}
 			if s.noting {
 				s.noteAdded(l.path(), d)
 			}
