@@ -20,16 +20,16 @@ import (
 func TestTTLPartsSplitConcurrentExpires(t *testing.T) {
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano()
 	src := func() int64 { return at }
-	var all []*Map[string, int]
+	var all []*Map[string, string]
 	for i := range 6 {
-		m := New[string, int](vclock.ReplicaID(fmt.Sprintf("r%d", i)), clock.New(clock.WithSource(src)))
+		m := New[string, string](vclock.ReplicaID(fmt.Sprintf("r%d", i)), clock.New(clock.WithSource(src)))
 		if i == 0 {
-			m.Put("b", 5)
+			m.Put("b", "five")
 		}
 		all = append(all, m)
 	}
 	for _, m := range all[1:] {
-		if _, err := m.MergeBinary(mustMarshal(t, all[0])); err != nil {
+		if _, err := m.MergeBinary(mustState(t, all[0])); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,19 +38,19 @@ func TestTTLPartsSplitConcurrentExpires(t *testing.T) {
 	}
 	from := all[0]
 	for _, m := range all[1:] {
-		if _, err := from.MergeBinary(mustMarshal(t, m)); err != nil {
+		if _, err := from.MergeBinary(mustState(t, m)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := len(from.ttl["b"]); n != len(all) {
 		t.Fatalf("%d expire writes in force, want %d", n, len(all))
 	}
-	whole := mustMarshal(t, from)
+	whole := mustState(t, from)
 	const limit = 120
 	if len(whole) <= limit {
 		t.Fatalf("the whole takes %d bytes, within the limit of %d: nothing to cut", len(whole), limit)
 	}
-	to := New[string, int]("r9", clock.New(clock.WithSource(src)))
+	to := New[string, string]("r9", clock.New(clock.WithSource(src)))
 	want := to.Clone()
 	if _, err := want.MergeBinary(whole); err != nil {
 		t.Fatal(err)
@@ -85,13 +85,4 @@ func TestTTLPartsSplitConcurrentExpires(t *testing.T) {
 	if got != w || gok != wok || !wok {
 		t.Fatalf("TTL of b after the parts: %v %v, after the whole: %v %v", got, gok, w, wok)
 	}
-}
-
-func mustMarshal(t *testing.T, m *Map[string, int]) []byte {
-	t.Helper()
-	b, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
