@@ -87,16 +87,22 @@ func TestAccidentRemovedRegionBringsBackDeletedKey(t *testing.T) {
 		t.Errorf("%d divergences counted", d)
 	}
 	// Added back, it reports its versions again: the marker goes.
+	c.saveAndRun()
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers once every region has seen the delete", id, n)
+		}
+	}
+}
+
+// saveAndRun saves every region's snapshot, so that each may collect what
+// its own saved version holds, and runs 100 rounds.
+func (c *cluster) saveAndRun() {
 	for _, id := range c.ids {
 		c.persist(id)
 	}
 	for range 100 {
 		c.round()
-	}
-	for _, id := range c.ids {
-		if n := c.kvGarbage(id); n != 0 {
-			t.Errorf("%s holds %d delete markers once every region has seen the delete", id, n)
-		}
 	}
 }
 
@@ -128,12 +134,7 @@ func TestRemovedRegionHoldsMarkersUntilRetired(t *testing.T) {
 		}
 		c.round()
 	}
-	for _, id := range c.ids {
-		c.persist(id)
-	}
-	for range 100 {
-		c.round()
-	}
+	c.saveAndRun()
 	for _, id := range c.ids {
 		if n := c.kvGarbage(id); n != 0 {
 			t.Errorf("%s holds %d delete markers after the removed region's writers were retired", id, n)
@@ -157,11 +158,8 @@ func TestPeerNeverHeardFromHoldsNoMarkers(t *testing.T) {
 	}
 	for _, id := range c.ids {
 		c.nodes[id].r.RemovePeer("typo")
-		c.persist(id)
 	}
-	for range 100 {
-		c.round()
-	}
+	c.saveAndRun()
 	for _, id := range c.ids {
 		if n := c.kvGarbage(id); n != 0 {
 			t.Errorf("%s holds %d delete markers after the peer never heard from was removed", id, n)
@@ -238,12 +236,7 @@ func TestRemovedRegionThatNeverWroteHoldsNoMarkers(t *testing.T) {
 	for range 2000 {
 		c.round()
 	}
-	for _, id := range c.ids {
-		c.persist(id)
-	}
-	for range 100 {
-		c.round()
-	}
+	c.saveAndRun()
 	for _, id := range c.ids {
 		if n := c.kvGarbage(id); n != 0 {
 			t.Errorf("%s holds %d delete markers long after a region that never wrote was removed", id, n)
@@ -305,12 +298,7 @@ func TestRemovedRegionWithWritersRetiredHoldsNoMarkers(t *testing.T) {
 	for range 2000 {
 		c.round()
 	}
-	for _, id := range c.ids {
-		c.persist(id)
-	}
-	for range 100 {
-		c.round()
-	}
+	c.saveAndRun()
 	for _, id := range c.ids {
 		if n := c.kvGarbage(id); n != 0 {
 			t.Errorf("%s holds %d delete markers long after r2 was removed", id, n)
