@@ -815,10 +815,11 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // [Collector]): a delete marker it has not seen stays, since the removed
 // replica may still hold, and bring back when it is added again, an older
 // write of the key that no other replica has seen. A replica removed from
-// only part of the group thus holds nothing back for good; one removed
-// from the whole group does until its writers are retired, and a write of
-// it that no other replica had seen by then, older than a delete marker
-// collected since, may show again if it is added back. A peer never heard
+// only part of the group holds collection back on those replicas until it
+// is added back there or removed everywhere; one removed from the whole
+// group does until its writers are retired, and a write of it that no
+// other replica had seen by then, older than a delete marker collected
+// since, may show again if it is added back. A peer never heard
 // from (in this run, nor in the run whose snapshot it restored) holds
 // nothing back. The versions are kept in snapshots: a run restored from
 // one, whose host no longer lists the peer, holds collection back as the
