@@ -54,38 +54,7 @@ func (c *cluster) kvOf(id crdt.ReplicaID) map[string]string {
 // region only, though the delete is later (a divergence that only
 // anti-entropy, off here, would show).
 func TestAccidentRemovedRegionBringsBackDeletedKey(t *testing.T) {
-	c := newMapCluster(t, 83, 3, nil)
-	for range 20 {
-		c.round()
-	}
-	c.net.Partition("r0", "r2")
-	c.net.Partition("r1", "r2")
-	c.kvWrite("r2", "k", "old") // no other region sees it before the delete
-	c.now.Add(int64(time.Second))
-	c.kvWrite("r0", "k", "") // a later delete
-	c.nodes["r0"].r.RemovePeer("r2")
-	for range 20 {
-		c.round()
-	}
-	c.persist("r1") // its durable version counts the delete
-	for range 50 {
-		c.round() // r0 and r1 exchange digests
-	}
-	if err := c.nodes["r0"].r.AddPeer("r2"); err != nil {
-		t.Fatal(err)
-	}
-	c.net.HealAll()
-	for range 300 {
-		c.round()
-	}
-	for _, id := range c.ids {
-		if kv := c.kvOf(id); len(kv) != 0 {
-			t.Errorf("%s holds %v after a later delete of k", id, kv)
-		}
-	}
-	if d := divergences(c); d != 0 {
-		t.Errorf("%d divergences counted", d)
-	}
+	c := removedRegionBringsBackDeletedKey(t, 83, false)
 	// Added back, it reports its versions again: the marker goes.
 	c.saveAndRun()
 	for _, id := range c.ids {
@@ -173,7 +142,17 @@ func TestPeerNeverHeardFromHoldsNoMarkers(t *testing.T) {
 // versions the removed region last reported come back with the snapshot:
 // the restarted region still does not collect the marker without it.
 func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
-	c := newMapCluster(t, 107, 3, nil)
+	removedRegionBringsBackDeletedKey(t, 107, true)
+}
+
+// removedRegionBringsBackDeletedKey plays the accident of
+// TestAccidentRemovedRegionBringsBackDeletedKey on three regions made with
+// seed, r0 restarting from its snapshot before adding r2 back if restart
+// is set, and checks that no region holds the deleted key and that no
+// divergence is counted. It returns the cluster.
+func removedRegionBringsBackDeletedKey(t *testing.T, seed uint64, restart bool) *cluster {
+	t.Helper()
+	c := newMapCluster(t, seed, 3, nil)
 	c.removed = map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
 	for range 20 {
 		c.round()
@@ -188,9 +167,11 @@ func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
 	for range 20 {
 		c.round()
 	}
-	c.persist("r0")
-	c.crash("r0")
-	c.restart("r0") // its peers: r1 alone
+	if restart {
+		c.persist("r0")
+		c.crash("r0")
+		c.restart("r0") // its peers: r1 alone
+	}
 	c.persist("r1") // its durable version counts the delete
 	for range 50 {
 		c.round() // r0 and r1 exchange digests
@@ -211,6 +192,7 @@ func TestAccidentRemovedRegionBringsBackDeletedKeyAfterRestart(t *testing.T) {
 	if d := divergences(c); d != 0 {
 		t.Errorf("%d divergences counted", d)
 	}
+	return c
 }
 
 // A region that never wrote anything, heard from and then removed for
