@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -303,4 +304,128 @@ func TestRemovedRegionWithWritersRetiredHoldsNoMarkers(t *testing.T) {
 	if st := c.nodes["r0"].r.Stats(); st.RemovedHolding != 0 {
 		t.Errorf("r0 restarted: RemovedHolding %d, want 0", st.RemovedHolding)
 	}
+}
+
+// A region that never wrote anything, heard from by only some of the
+// others (r3 talks to r1 alone: r0, the group's first by name, and r2 are
+// cut off from it the whole time), then removed for good: r1 holds it back
+// until the group agrees that it has left, which it must, though the
+// group's first replica never heard from it.
+func TestRemovedRegionHeardByOneOnlyHoldsNoMarkers(t *testing.T) {
+	c := removedRegionHeardByFew(t, newMapCluster(t, 131, 4, nil), "r0", "r2")
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	settleRemovedHolding(t, c, 0)
+}
+
+// As TestRemovedRegionHeardByOneOnlyHoldsNoMarkers, r3 heard from by r0 and
+// r1, and r0, the group's first by name, back from an empty disk once r3
+// was removed: it no longer knows of r3, which r1 still holds back.
+func TestRemovedRegionHeardByFirstReplicaWipedHoldsNoMarkers(t *testing.T) {
+	c := removedRegionHeardByFew(t, newMapCluster(t, 137, 4, nil), "r2")
+	c.crash("r0")
+	c.nodes["r0"].snap, c.nodes["r0"].journal = nil, nil
+	c.restart("r0") // an empty disk
+	if n := c.nodes["r0"].r.Stats().RemovedHolding; n != 0 {
+		t.Errorf("r0 back from an empty disk: Stats.RemovedHolding is %d, want 0", n)
+	}
+	c.kvWrite("r1", "k", "v")
+	c.kvWrite("r1", "k", "")
+	settleRemovedHolding(t, c, 0)
+}
+
+// As TestRemovedRegionHeardByOneOnlyHoldsNoMarkers, for a region that
+// wrote: its write reaches r0 through r1, and r0 has its writer retired,
+// which releases it.
+func TestRemovedRegionThatWroteHeardByOneOnlyHoldsNoMarkers(t *testing.T) {
+	c := newMapCluster(t, 139, 4, nil)
+	c.kvWrite("r3", "k3", "x")
+	c = removedRegionHeardByFew(t, c, "r0", "r2")
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	settleRemovedHolding(t, c, 1)
+}
+
+// removedRegionHeardByFew cuts r3 off from the regions cut, runs c's four
+// regions, and removes r3 for good from the other three, which it returns
+// as c's regions. The regions that heard from r3 hold it back.
+func removedRegionHeardByFew(t *testing.T, c *cluster, cut ...crdt.ReplicaID) *cluster {
+	t.Helper()
+	for _, id := range cut {
+		c.net.Partition(id, "r3")
+	}
+	for range 50 {
+		c.round() // the others hear from r3
+	}
+	c.crash("r3") // for good
+	c.ids = []crdt.ReplicaID{"r0", "r1", "r2"}
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer("r3")
+	}
+	for _, id := range c.ids {
+		want := 1
+		if slices.Contains(cut, id) {
+			want = 0
+		}
+		if n := c.nodes[id].r.Stats().RemovedHolding; n != want {
+			t.Errorf("%s: Stats.RemovedHolding is %d just after the removal, want %d", id, n, want)
+		}
+	}
+	return c
+}
+
+// settleRemovedHolding runs c's regions long, then checks that none holds
+// a delete marker or a removed region back, that each retired the writers
+// it should, and that their data still flows.
+func settleRemovedHolding(t *testing.T, c *cluster, retired int) {
+	t.Helper()
+	for range 2000 {
+		c.round()
+	}
+	c.saveAndRun()
+	for _, id := range c.ids {
+		if n := c.kvGarbage(id); n != 0 {
+			t.Errorf("%s holds %d delete markers long after a region was removed", id, n)
+		}
+		st := c.nodes[id].r.Stats()
+		if st.RemovedHolding != 0 || st.RetiredWriters != retired {
+			t.Errorf("%s: Stats.RemovedHolding %d, RetiredWriters %d, want 0 and %d", id, st.RemovedHolding, st.RetiredWriters, retired)
+		}
+	}
+	c.kvWrite("r2", "k2", "v")
+	for range 50 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if kv := c.kvOf(id); kv["k2"] != "v" {
+			t.Errorf("%s holds %v, without r2's later put", id, kv)
+		}
+	}
+}
+
+// As TestRemovedRegionHeardByOneOnlyHoldsNoMarkers, with r3 removed from
+// r1 and r2 alone at first: r1, holding it back, proposes that it has
+// left, which r0, still counting it as a peer, does not accept, so r1
+// keeps holding it back until r0 removes it too.
+func TestRemovedRegionLeavesOnlyOnceRemovedEverywhere(t *testing.T) {
+	c := newMapCluster(t, 149, 4, nil)
+	c.net.Partition("r0", "r3")
+	c.net.Partition("r2", "r3")
+	for range 50 {
+		c.round()
+	}
+	c.crash("r3")
+	c.ids = []crdt.ReplicaID{"r0", "r1", "r2"}
+	c.nodes["r1"].r.RemovePeer("r3")
+	c.nodes["r2"].r.RemovePeer("r3")
+	for range 1000 {
+		c.round()
+	}
+	if n := c.nodes["r1"].r.Stats().RemovedHolding; n != 1 {
+		t.Fatalf("r1: Stats.RemovedHolding is %d while r0 still has r3 as a peer, want 1", n)
+	}
+	c.nodes["r0"].r.RemovePeer("r3")
+	c.kvWrite("r0", "k", "v")
+	c.kvWrite("r0", "k", "")
+	settleRemovedHolding(t, c, 0)
 }

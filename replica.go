@@ -828,11 +828,15 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 //
 // A removed peer heard from that has no writer left to retire (it never
 // wrote anything, or its every writer is retired) is released the same way:
-// the group's first replica by name, once it holds no writer of the peer,
+// every member that holds it back, once it holds no writer of the peer,
 // proposes an entry of the peer's ledger list that retires nothing and
 // records that the peer has left, agreed like a retirement by every
 // member, each having removed the peer and holding no writer of it either.
-// Only the group's agreement settles this: a peer that reported nothing
+// Any such member proposes, not only the group's first replica by name:
+// that one may never have heard from the peer (cut off from it, added to
+// the group later, back from an empty disk), and the members that did
+// would hold collection back for good. Only the group's agreement settles
+// this: a peer that reported nothing
 // written may have written since its last report, and a replica holding
 // such a write keeps it from being agreed until that writer is retired
 // (which releases the peer too). Whatever such a peer wrote that no member

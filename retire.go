@@ -62,9 +62,14 @@ import (
 //
 // The writers of a replica removed from the group ([Replica.RemovePeer] on
 // every replica) are proposed for retirement by the group's first replica
-// by name; for such a replica with no writer left to retire, that replica
-// proposes an entry that retires nothing and records that it has left (see
-// RemovePeer). The ledger itself, a few dozen bytes per retired writer, is kept
+// by name, which holds them once it holds the writes of the removed replica
+// that any member holds; for such a replica with no writer left to retire,
+// every member that holds it back (having heard from it) proposes an entry
+// that retires nothing and records that it has left (see RemovePeer): the
+// group's first replica may never have heard from it. Proposers of one
+// list do not disturb agreement: their ballots differ, so Paxos keeps them
+// to one entry, and one that finds a higher ballot promised proposes again
+// above it only a round (AntiEntropyTicks) later. The ledger itself, a few dozen bytes per retired writer, is kept
 // in snapshots, never in states, versions or digests; a message carries a
 // 64-bit sum of it, and the length and hash of each name's list only while
 // the two replicas' sums differ. Retire runs under the replica's lock, once per
@@ -104,11 +109,11 @@ func (e retireEntry) final(object string) uint64 {
 
 // leaves reports whether e retires no writer but records that its name
 // left the group: every member had removed it (RemovePeer) when it was
-// agreed. It is proposed, like the retirement of a removed replica's
-// writers, by the group's first replica by name, for a removed peer it
+// agreed. It is proposed by every member that holds back a removed peer it
 // heard from that names no writer left to retire (one that never wrote, or
 // whose every writer is retired), so that the versions that peer last
-// reported stop holding back collection (see Replica.RemovePeer).
+// reported stop holding back collection (see Replica.RemovePeer and
+// Replica.mayProposeLeaving).
 func (e retireEntry) leaves() bool {
 	_, ok := e.From.Epoch()
 	return !ok
@@ -493,6 +498,31 @@ func (r *Replica) mayPropose(name ReplicaID) bool {
 	return true
 }
 
+// mayProposeLeaving reports whether this replica proposes that name has
+// left the group: name is no longer in the group and this replica holds it
+// back (see Replica.left), having heard from it. Any such member proposes,
+// not only the group's first replica by name, which may never have heard
+// from it (cut off from it the whole time, added to the group later, or
+// back from an empty disk): were the first the only proposer, the members
+// that heard from it would hold collection back for good. Several members
+// may propose at once; the ballots, unique to their proposer, keep them
+// agreeing on one entry (single-decree Paxos per entry), and a proposer
+// that finds a higher ballot promised proposes again above it, a round
+// (AntiEntropyTicks) later, which leaves the other the time to have its
+// proposal agreed. Whoever proposes, every member must accept, so every
+// member must have removed the name, and one that still holds a writer of
+// it refuses. The caller holds r.mu.
+func (r *Replica) mayProposeLeaving(name ReplicaID) bool {
+	if name == r.id {
+		return false
+	}
+	if _, member := r.peers[name]; member {
+		return false
+	}
+	_, holds := r.left[name]
+	return holds
+}
+
 // mayAccept reports whether this replica takes proposals for name's list
 // from peer from: from the replica itself, or, for a replica no longer in
 // the group, from any member. The caller holds r.mu.
@@ -512,7 +542,11 @@ func (r *Replica) retireStep() {
 	}
 	l := &r.led
 	for name, p := range l.props {
-		if p.index != l.len(name) || p.b != r.myBallot() || !r.mayPropose(name) {
+		may := r.mayPropose(name)
+		if p.cand == name {
+			may = r.mayProposeLeaving(name)
+		}
+		if p.index != l.len(name) || p.b != r.myBallot() || !may {
 			delete(l.props, name) // agreed meanwhile (by another), or a new run
 		}
 	}
@@ -546,7 +580,7 @@ func (r *Replica) retireStep() {
 		// A removed peer that still holds collection back and names no
 		// writer to retire: propose that it has left (see leaves).
 		for _, name := range slices.Sorted(maps.Keys(r.left)) {
-			if anyWriterIn(name, vs, &r.led) != "" || l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) ||
+			if anyWriterIn(name, vs, &r.led) != "" || l.props[name] != nil || len(l.props) >= maxProposals || !r.mayProposeLeaving(name) ||
 				l.skip[name] > r.ticks || l.full(name) {
 				continue
 			}
@@ -569,13 +603,15 @@ func (r *Replica) advance(p *proposal) {
 	nl := l.list(p.name)
 	// This replica is a member too: it promises its own ballot.
 	if nl.promised.cmp(p.b) > 0 {
-		delete(l.props, p.name) // a higher ballot exists: not ours to propose
-		if p.name == r.id {
-			// Only runs of this name propose its list: the one that
-			// promised it may be gone for good (a second process
-			// stopped). Propose again above it.
-			r.raiseBallot(nl.promised)
-		}
+		// A higher ballot exists. Propose again above it, later: for this
+		// replica's own name, only runs of the name propose its list, and
+		// the one that promised it may be gone for good (a second process
+		// stopped); for a name that left the group, the member that
+		// promised it may be away, or may propose what the group cannot
+		// agree yet (that the name has left, while this replica holds a
+		// writer of it to retire).
+		delete(l.props, p.name)
+		r.raiseBallot(nl.promised)
 		return
 	}
 	nl.promised = p.b

@@ -255,3 +255,63 @@ func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestLeavingProposedByAnyMemberHoldingIt: a member that holds a removed
+// replica back proposes that it has left, though it is not the group's
+// first by name, and one that does not hold it back does not.
+func TestLeavingProposedByAnyMemberHoldingIt(t *testing.T) {
+	for _, holds := range []bool{false, true} {
+		r, err := NewReplica(Config{ID: "b", Transport: nopTransport{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer("a"); err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		if holds {
+			r.left = map[ReplicaID]map[string][]byte{"c": {}}
+		}
+		r.retireStep()
+		pr := r.led.props["c"]
+		r.mu.Unlock()
+		if got := pr != nil && pr.cand == "c"; got != holds {
+			t.Errorf("holds %v: proposal %+v", holds, pr)
+		}
+	}
+}
+
+// TestProposalPassesAHigherBallotOfARemovedName: the group's first
+// replica, asked to retire a writer of a removed replica, finds that it
+// promised another member's higher ballot for that list (a proposal that
+// the replica has left, which its writer, held here, keeps from being
+// agreed): it proposes again above that ballot, rather than never again.
+func TestProposalPassesAHigherBallotOfARemovedName(t *testing.T) {
+	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("b"); err != nil {
+		t.Fatal(err)
+	}
+	s := orset.New[string](vclock.Writer("c", 5))
+	s.Add("x") // a write of removed replica c
+	if _, err := Register(r, "set", s); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	high := ballot{r.incarnation + 100, 1, "b"}
+	r.led.list("c").promised = high
+	for i := range 3 {
+		r.retireStep()
+		if pr := r.led.props["c"]; pr != nil {
+			if pr.cand != vclock.Writer("c", 5) || pr.b.cmp(high) <= 0 {
+				t.Fatalf("proposal of %q at ballot %v, want c!5 above %v", pr.cand, pr.b, high)
+			}
+			return
+		}
+		r.ticks = uint64(i+1) * uint64(r.cfg.AntiEntropyTicks) // a round that looks for candidates
+	}
+	t.Fatal("no proposal above the ballot promised to another member")
+}

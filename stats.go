@@ -49,9 +49,11 @@ type Stats struct {
 	// ledger; see RemovePeer), the versions it last reported count as a
 	// peer's do. While it is nonzero, GCPending may rise for want of that
 	// peer. One that stays nonzero means that the group has not agreed yet:
-	// some replica has not removed the peer, or a member is away, or the
-	// group's first replica by name (which proposes the agreement) never
-	// heard from the peer, or lost what it last reported with its disk.
+	// some replica has not removed the peer, or a member is away, or a
+	// write of the peer that a member holds has not reached every member
+	// yet (the group's first replica by name proposes the retirement of
+	// the peer's writers once it holds them; any member holding the peer
+	// back proposes that it has left once no member holds a writer of it).
 	RemovedHolding int
 	// RetiredWriters counts the finished writers retired in the ledger this
 	// replica holds, every name together (see [Retirer]); each was renamed
