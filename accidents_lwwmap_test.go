@@ -8,11 +8,17 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/lwwmap"
+	"pgregory.net/rapid"
 )
 
 // newMapCluster is newCluster whose replicas hold the maps (an LWW-map
 // named "m" among them), started afresh with them.
 func newMapCluster(t *testing.T, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
+	return newMapClusterOf(t, seed, n, cfg)
+}
+
+// newMapClusterOf is newMapCluster failing t, a test or a property's run.
+func newMapClusterOf(t failer, seed uint64, n int, cfg func(*crdt.Config)) *cluster {
 	c := newCluster(t, seed, n, cfg)
 	c.maps = true
 	for _, id := range c.ids {
@@ -428,4 +434,89 @@ func TestRemovedRegionLeavesOnlyOnceRemovedEverywhere(t *testing.T) {
 	c.kvWrite("r0", "k", "v")
 	c.kvWrite("r0", "k", "")
 	settleRemovedHolding(t, c, 0)
+}
+
+// A region removed for good is released by the group, whichever members
+// heard from it, whether it wrote or not, whatever the network does, and
+// though a member comes back from an empty disk: each member that holds it
+// back may propose that it has left, the group's first replica that its
+// writers be retired, all at once.
+func TestRemovedRegionReleasedWhoeverHeardFromIt(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(2, 4).Draw(rt, "members")
+		antiEntropy := rapid.SampledFrom([]int{10, 25}).Draw(rt, "antiEntropy")
+		c := newMapClusterOf(rt, rapid.Uint64().Draw(rt, "seed"), n+1, func(cfg *crdt.Config) { cfg.AntiEntropyTicks = antiEntropy })
+		x := c.ids[n]
+		members := c.ids[:n]
+		heard := 0
+		for _, id := range members {
+			if rapid.Bool().Draw(rt, "hears "+string(id)) {
+				heard++
+			} else {
+				c.net.Partition(id, x)
+			}
+		}
+		if heard == 0 {
+			c.net.Heal(members[n-1], x)
+		}
+		if rapid.Bool().Draw(rt, "writes") {
+			c.kvWrite(x, "kx", "x")
+		}
+		c.net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
+		c.net.Duplicate = rapid.Float64Range(0, 0.2).Draw(rt, "dup")
+		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
+		for range rapid.IntRange(20, 80).Draw(rt, "rounds") {
+			c.round()
+		}
+		c.crash(x) // for good
+		c.ids = members
+		// The members remove it one after another.
+		for _, i := range rapid.Permutation(members).Draw(rt, "removal order") {
+			c.nodes[i].r.RemovePeer(x)
+			for range rapid.IntRange(0, 30).Draw(rt, "rounds after a removal") {
+				c.round()
+			}
+		}
+		if w := rapid.IntRange(-1, n-1).Draw(rt, "wiped"); w >= 0 {
+			// A member back from an empty disk knows nothing of x.
+			c.crash(members[w])
+			c.nodes[members[w]].snap, c.nodes[members[w]].journal = nil, nil
+			c.restart(members[w])
+		}
+		c.kvWrite(members[0], "k", "v")
+		c.now.Add(int64(time.Second))
+		c.kvWrite(members[n-1], "k", "") // a later delete
+		released := func() bool {
+			for _, id := range members {
+				if c.nodes[id].r.Stats().RemovedHolding != 0 {
+					return false
+				}
+			}
+			return true
+		}
+		for i := 0; !released(); i++ {
+			if i == 5000 {
+				for _, id := range members {
+					rt.Logf("%s: %+v", id, c.nodes[id].r.Stats())
+				}
+				rt.Fatal("the removed region still held back after 5000 rounds")
+			}
+			c.round()
+		}
+		c.net.Loss, c.net.Duplicate = 0, 0
+		c.saveAndRun()
+		c.saveAndRun()
+		want := c.kvOf(members[0])
+		if want["k"] != "" {
+			rt.Errorf("%s holds k after its later delete: %v", members[0], want)
+		}
+		for _, id := range members {
+			if n := c.kvGarbage(id); n != 0 {
+				rt.Errorf("%s holds %d delete markers once the removed region was released", id, n)
+			}
+			if kv := c.kvOf(id); !maps.Equal(kv, want) {
+				rt.Errorf("%s holds %v, %s %v", id, kv, members[0], want)
+			}
+		}
+	})
 }
