@@ -223,7 +223,7 @@ type proposal struct {
 	promises map[ReplicaID]*promiseMsg // by peer
 	value    *retireEntry              // set in the second phase
 	accepted map[ReplicaID]bool
-	started  uint64 // tick
+	started  uint64 // tick of the proposal, or of its second phase
 }
 
 // nameLen is one name's list length and hash in a ledger summary.
@@ -680,6 +680,7 @@ func (r *Replica) advance(p *proposal) {
 			p.value = &v
 		}
 		p.accepted = map[ReplicaID]bool{}
+		p.started = r.ticks // the accepts go out now
 		nl.accepted, nl.value = p.b, *p.value
 	}
 	for id := range r.peers {
@@ -858,22 +859,27 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		due = true
 	}
 	p.retAccepted = nil
-	// Proposals ride on every message, and make one every
-	// RetransmitTicks while the peer has not answered.
+	// Proposals ride on every message until the peer answers them, and
+	// make one every RetransmitTicks for the first 4*RetransmitTicks of
+	// each phase: after that, they wait for the peer's next message (a
+	// heartbeat at least). A member that never answers (one that has not
+	// removed the name yet, say) thus costs no message of its own, though
+	// every member holding the name back proposes that it has left.
 	for _, name := range slices.Sorted(maps.Keys(l.props)) {
 		pr := l.props[name]
-		resend := (r.ticks-pr.started)%uint64(max(1, r.cfg.RetransmitTicks)) == 0
+		every := uint64(max(1, r.cfg.RetransmitTicks))
+		resend := r.ticks-pr.started < 4*every && (r.ticks-pr.started)%every == 0
 		m := proposalMsg{Name: name, Index: pr.index, B: pr.b}
 		switch {
-		case pr.value != nil && pr.accepted[p.id]:
-			continue
+		case pr.value != nil && pr.accepted[p.id], pr.value == nil && pr.promises[p.id] != nil:
+			continue // answered
 		case pr.value != nil:
 			v := *pr.value
 			m.Accept = &v
 			due = due || resend
 		default:
 			m.Cand = pr.cand
-			due = due || resend || pr.promises[p.id] == nil
+			due = due || resend
 		}
 		sec.Proposals = append(sec.Proposals, m)
 		if !fits() {
