@@ -69,11 +69,14 @@ import (
 // group's first replica may never have heard from it. Proposers of one
 // list do not disturb agreement: their ballots differ, so Paxos keeps them
 // to one entry, and one that finds a higher ballot promised proposes again
-// above it only a round (AntiEntropyTicks) later. The ledger itself, a few dozen bytes per retired writer, is kept
-// in snapshots, never in states, versions or digests; a message carries a
+// above it only a round (AntiEntropyTicks) later.
+//
+// The ledger itself, a few dozen bytes per retired writer, is kept in
+// snapshots, never in states, versions or digests; a message carries a
 // 64-bit sum of it, and the length and hash of each name's list only while
-// the two replicas' sums differ. Retire runs under the replica's lock, once per
-// object and retired writer, and costs one pass over the object's state.
+// the two replicas' sums differ. Retire runs under the replica's lock, once
+// per object and retired writer, and costs one pass over the object's
+// state.
 type Retirer interface {
 	Retire(vclock.Retirement) error
 }
