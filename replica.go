@@ -836,10 +836,9 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 // that one may never have heard from the peer (cut off from it, added to
 // the group later, back from an empty disk), and the members that did
 // would hold collection back for good. Only the group's agreement settles
-// this: a peer that reported nothing
-// written may have written since its last report, and a replica holding
-// such a write keeps it from being agreed until that writer is retired
-// (which releases the peer too). Whatever such a peer wrote that no member
+// this: a peer that reported nothing written may have written since its
+// last report, and a replica holding such a write keeps it from being
+// agreed until that writer is retired (which releases the peer too). Whatever such a peer wrote that no member
 // had seen by then is in the same case as a retired peer's: it may show
 // again, over a later delete, if the peer is added back.
 func (r *Replica) RemovePeer(id ReplicaID) {
