@@ -261,8 +261,7 @@ func (s *state) add(p string, n int64) Op {
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
 	drop := []vclock.Dot{last}
-	s.k.Remove(last)
-	s.k.Record(d, d, drop)
+	s.k.Remove(last) // no drop record: l implies it (see above)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
@@ -686,4 +685,17 @@ func (s *state) settleChains() bool {
 		}
 	}
 	return changed
+}
+
+// continues reports whether op, of a map of counters, writes a leaf
+// that continues its writer's chain and drops the chain's previous leaf
+// alone (the op of every increment that does not start a chain): its
+// drop is implied by the leaf, and is not recorded (see "Chains supersede
+// without records" above).
+func continues(op Op) bool {
+	if op.kind != opWrite || op.leaf.tag != 0 || op.leaf.lg == 0 || op.pre != nil || len(op.dropped) != 1 {
+		return false
+	}
+	x := op.dropped[0]
+	return x.Replica == op.dot.Replica && x.Seq >= chainOf(op.leaf, op.dot) && x.Seq < op.dot.Seq
 }

@@ -370,8 +370,8 @@ func (s *state) apply(op Op) (bool, error) {
 		if s.k.Insert(pd, *op.pre, pd, nil) {
 			changed = true
 		}
-	} else {
-		s.k.Record(op.dot, op.dot, dropped)
+	} else if !continues(op) {
+		s.k.Record(op.dot, op.dot, dropped) // a continuation's drops are implied (chain.go)
 	}
 	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {
 		s.k.Observe(op.dot) // what it adds, a later leaf here holds
