@@ -20,7 +20,8 @@ import (
 // chain's first leaf (the leaf keeps seq - c in lg). An increment by
 // writer w finds w's newest live leaf L at the counter's path and, if
 // there is one, writes a leaf with L's total plus the increment in L's
-// chain, dropping L as a register's overwrite drops the value it saw;
+// chain, dropping L as a register's overwrite drops the value it saw but
+// without a drop record (see "Chains supersede without records" below);
 // otherwise it starts a chain: a leaf whose total is the increment.
 //
 // A delete drops the leaves it saw, as before, but the total of a leaf it
@@ -605,6 +606,89 @@ func (s *state) liveAfter(e resetEntry) bool {
 // notes those added while the store holds a reset leaf, the reset leaves
 // added, and the leaves added beside another leaf of their writer
 // (indexUnsettled).
+
+// Chains supersede without records.
+//
+// A leaf of a chain (p, w, c) covers every earlier leaf of the chain, and
+// a reset entry (p, w, c, s) every leaf of the chain up to s: the drop of
+// a covered leaf is implied by what covers it. A state holds no covered
+// leaf after any op (apply: chainDrops, superseded) or join
+// (settleChains), so these drops need no drop record, and get none: the
+// leaves chainDrops and settleChains drop never had one, and an increment
+// that continues its chain (its op drops the chain's previous leaf alone:
+// continues) keeps none either, where it is made (dotkernel.ReplaceOwn,
+// add) or where its op is applied. That is one rule: a chain's later leaf,
+// or a reset, supersedes its older leaves without a record. Every other
+// drop keeps its record: a register's overwrite, a set's remove, a
+// delete with its reset leaf, an expiry or persist, the write that
+// restarts an expired key, a first write that drops nothing. Under a
+// steady load of increments the records do not grow and the kernel's
+// horizon does not move: a peer behind by any number of increments gets
+// a delta (dotkernel.Kernel.DeltaSince), not the whole state.
+//
+// So the kernel's RecordsAll promises less for a map's kernel: every
+// mutation that dropped dots has a record or a dot within the horizon,
+// except the drops a chain implies. The kernel's Join, which trusts
+// records, may keep a covered leaf; the map's join then drops it. That
+// the covered leaf goes everywhere it must rests on two facts.
+//
+//  1. A context that holds a chain leaf's dot holds the dot of the
+//     chain's previous leaf: the local increment minted its dot after
+//     it; its op lists it as dropped, which Drop adds to the context (as
+//     a ghost if unseen); a join unites contexts; a delta carries the
+//     sender's context beyond the receiver's version v, which holds what
+//     it does not; a retirement renames both alike. So a replica that
+//     has seen a leaf of a chain has seen every earlier one, and never
+//     takes one back (neither a join nor an op adds a dot its context
+//     holds), except past a gap: a replica that took a leaf's op before
+//     the op of the leaf it dropped holds that one's dot as a ghost, and
+//     may lack the dots of the chain before it. A join may then bring an
+//     older leaf in, but beside what covers it here (the later leaf, or
+//     the reset of a delete since, which is not collected while the
+//     replica has gaps), so that the join drops it at once.
+//  2. So a replica that holds a leaf x of a chain, after any op or join,
+//     has seen no later leaf of the chain and no reset covering x: when
+//     it saw one it dropped x (chainDrops and superseded for an op,
+//     settleChains for a join), and by 1 x never stayed.
+//
+// A replica A holding x learns of the chain's later leaves in these ways:
+//
+//   - By op: applying the later leaf's op, or a delete's, drops x
+//     (chainDrops); a leaf that arrives after a later one of its chain is
+//     taken in as dropped (superseded). Ops that arrive out of order
+//     leave ghosts in the context (1 holds for them): a later leaf whose
+//     dot is a ghost is not taken in when its own op arrives.
+//   - By a state or a delta of a replica B, joined (Merge, MergeBinary, a
+//     whole state from DeltaSince for a version behind the horizon): B
+//     has seen a later leaf of x's chain. If B holds one, say z, A has
+//     not seen z (2), so z is in B's state and in B's delta for A's
+//     version, the join adds it beside x, and settleChains drops x. If
+//     B holds none, B dropped the chain's newest leaf it saw by a
+//     delete: by a reset leaf R, with a record, whose entry covers x
+//     (a delete, the collection of an expired key and the write that
+//     restarts an expired key each write one for the counter leaves
+//     they drop). A has not seen R (2): if B still holds R, the join adds
+//     it and settleChains drops x; B cannot have collected R, which goes
+//     only once every replica, A among them, has seen it (see
+//     "Collecting reset entries" above). The other way, B joining A's
+//     state, B does not take x, its context holding it (1).
+//   - Parts: a map's state or delta travels whole (ormap cuts no parts
+//     with dotkernel.Kernel.Split); a map that did would have to settle
+//     its chains after the store parts, as its join does.
+//   - Retirement renames a finished writer's dots, and the entries of
+//     its chains in reset leaves, one to one: a chain's leaves stay one
+//     chain (each leaf's start moves by Base with its dot). Only a
+//     writer that went on past Final, which the engine never retires,
+//     has a chain split by the renaming, whose two sides no longer cover
+//     one another.
+//   - Expiry writes nothing: an expired key's counter leaves stay until
+//     a write to the key restarts it or a collection deletes it, each
+//     with a reset leaf and its record; an increment of an expired key
+//     starts a new chain after that reset instead of continuing one.
+//
+// A leaf settleChains drops is covered in the same sense, and no replica
+// that has seen what covers it takes it back (1): its drop is implied as
+// an increment's is.
 
 // indexUnsettled is index, during a join of a map of counters: it also
 // notes in s.unsettled the leaf l under the dot d if it may cover or be
