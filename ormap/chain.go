@@ -617,8 +617,10 @@ func (s *state) liveAfter(e resetEntry) bool {
 // leaves chainDrops and settleChains drop never had one, and an increment
 // that continues its chain (its op drops the chain's previous leaf alone:
 // continues) keeps none either, where it is made (dotkernel.ReplaceOwn,
-// add) or where its op is applied. That is one rule: a chain's later leaf,
-// or a reset, supersedes its older leaves without a record. Every other
+// add) or where its op is applied (unless the replica cannot tell that
+// the dot it drops is the chain's: see continues). That is one rule: a
+// chain's later leaf, or a reset, supersedes its older leaves without a
+// record. Every other
 // drop keeps its record: a register's overwrite, a set's remove, a
 // delete with its reset leaf, an expiry or persist, the write that
 // restarts an expired key, a first write that drops nothing. Under a
@@ -773,13 +775,26 @@ func (s *state) settleChains() bool {
 
 // continues reports whether op, of a map of counters, writes a leaf
 // that continues its writer's chain and drops the chain's previous leaf
-// alone (the op of every increment that does not start a chain): its
-// drop is implied by the leaf, and is not recorded (see "Chains supersede
-// without records" above).
-func continues(op Op) bool {
+// alone (the op of every increment that does not start a chain), so that
+// its drop is implied by the leaf and needs no record (see "Chains
+// supersede without records" above). The dropped dot must be of the
+// writer, within the chain, and, as far as this replica can tell, the
+// chain's leaf: held here at the leaf's path in its chain, or seen here
+// and no longer held (dropped by a mutation before, which told its own
+// drop). An op whose dropped dot this replica has not seen keeps its
+// record, as does any op that does not fit: a record is never wrong,
+// only the lack of one, if the leaf did not imply the drop.
+func (s *state) continues(op Op) bool {
 	if op.kind != opWrite || op.leaf.tag != 0 || op.leaf.lg == 0 || op.pre != nil || len(op.dropped) != 1 {
 		return false
 	}
 	x := op.dropped[0]
-	return x.Replica == op.dot.Replica && x.Seq >= chainOf(op.leaf, op.dot) && x.Seq < op.dot.Seq
+	c := chainOf(op.leaf, op.dot)
+	if x.Replica != op.dot.Replica || x.Seq < c || x.Seq >= op.dot.Seq {
+		return false
+	}
+	if l, ok := s.k.Get(x); ok {
+		return l.tag == 0 && l.path() == op.leaf.path() && chainOf(l, x) == c
+	}
+	return s.k.Context().Contains(x)
 }

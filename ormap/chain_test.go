@@ -439,7 +439,9 @@ func TestOlderChainLeafMergedBack(t *testing.T) {
 		} else {
 			mustApply(t, r2, second) // r2 never sees the older leaf's op
 		}
-		if len(r2.s.k.Records()) != 0 || len(w.s.k.Records()) != 0 {
+		// r2 keeps a record only of a drop it cannot tell is the chain's:
+		// of a dot it has not seen.
+		if want := map[string]int{"state": 0, "op": 1}[how]; len(r2.s.k.Records()) != want || len(w.s.k.Records()) != 0 {
 			t.Fatalf("by %s: records %v at r2, %v at w", how, r2.s.k.Records(), w.s.k.Records())
 		}
 		check("an older leaf held by a third replica, the newer taken by "+how, r2, hold, 3)
@@ -470,6 +472,32 @@ func TestOlderChainLeafMergedBack(t *testing.T) {
 	r2.Delete("k") // its reset covers the chain; it cannot be collected past the gap
 	r2.CollectVersions([]vclock.Clock{w.Version(), hold.Version(), r2.Version()})
 	check("an older leaf past a gap, after a delete", r2, hold, 0)
+}
+
+// TestContinuationNotOfTheChainRecorded: an op that says it continues a
+// chain but drops a leaf of its writer at another key (no map makes one)
+// keeps its drop record where it is applied, so that a replica still
+// holding that leaf drops it on merging, both ways.
+func TestContinuationNotOfTheChainRecorded(t *testing.T) {
+	w, r, hold := New[string, *Counter]("w"), New[string, *Counter]("r"), New[string, *Counter]("t")
+	ops := []Op{w.At("b").Add(1), w.At("a").Add(1)}
+	mustApply(t, r, ops...)
+	mustApply(t, hold, ops...)
+	op := w.At("b").Add(1) // w:3, continues b's chain from w:1
+	if len(op.dropped) != 1 || op.dropped[0] != (vclock.Dot{Replica: "w", Seq: 1}) {
+		t.Fatalf("dropped %v", op.dropped)
+	}
+	op.dropped = []vclock.Dot{{Replica: "w", Seq: 2}} // a's leaf, within b's chain's dots
+	mustApply(t, r, op)
+	if recs := r.s.k.Records(); len(recs) != 1 {
+		t.Fatalf("records %v", recs)
+	}
+	a, b := r.Clone(), hold.Clone()
+	a.Merge(hold)
+	b.Merge(r)
+	if !a.Equal(b) {
+		t.Fatalf("the merges differ: a %d b %d, and a %d b %d", a.At("a").Value(), a.At("b").Value(), b.At("a").Value(), b.At("b").Value())
+	}
 }
 
 // TestIncrementsBehindGetDelta: a peer behind by more increments than

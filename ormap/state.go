@@ -356,8 +356,10 @@ func (s *state) apply(op Op) (bool, error) {
 	}
 	changed := false
 	dropped := op.dropped
+	implied := false // the op continues a chain: its drops go without a record
 	if s.sh.kind == kindCounter {
 		dropped = s.chainDrops(op)
+		implied = s.continues(op)
 	}
 	for i, x := range dropped {
 		if s.k.Drop(x, dropped[i:i+1]) {
@@ -370,8 +372,8 @@ func (s *state) apply(op Op) (bool, error) {
 		if s.k.Insert(pd, *op.pre, pd, nil) {
 			changed = true
 		}
-	} else if !continues(op) {
-		s.k.Record(op.dot, op.dot, dropped) // a continuation's drops are implied (chain.go)
+	} else if !implied {
+		s.k.Record(op.dot, op.dot, dropped)
 	}
 	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {
 		s.k.Observe(op.dot) // what it adds, a later leaf here holds
