@@ -11,8 +11,12 @@ import (
 // r.Final, of a write, a delete, an expiry or a persist, in the causal
 // context or in a drop record, becomes (To, r.Base+n). The renaming is
 // one-to-one, so merging retired maps gives what merging them first and
-// retiring after would, and every key, counter, set and register value
-// stays as it was; only the order of a register's concurrent values
+// retiring after would (for a finished writer: one that wrote nothing
+// past Final, as the engine retires them; a counter's increments by a
+// writer that went on past Final would be split there into two chains,
+// whose leaves no longer replace one another), and every key, counter,
+// set and register value stays as it was; only the order of a register's
+// concurrent values
 // ([Register.Values] sorts them by dot) may change. Dots of From above
 // r.Final stay under From. r.Base and r.Final count dots, the units of
 // [Map.Version], which no longer names From afterwards.
