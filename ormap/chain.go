@@ -197,12 +197,13 @@ func (s *state) value(n *node, p string) int64 {
 	acc := node{lo: n.lo, hi: n.hi}
 	for _, d := range n.dots() {
 		l, _ := s.k.Get(d)
-		c := chainOf(l, d)
+		w, c, seq := s.origLeaf(l, d)
 		var best *resetEntry
+		var bestSeq uint64
 		for i := range es {
 			e := &es[i]
-			if e.w == d.Replica && e.c == c && e.s < d.Seq && (best == nil || e.s > best.s) {
-				best = e
+			if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es < seq && (best == nil || es > bestSeq) {
+				best, bestSeq = e, es
 			}
 		}
 		if best != nil {
@@ -407,51 +408,73 @@ func (sh *shape) checkReset(l leaf) error {
 // not modified.
 func (s *state) chainDrops(op Op) []vclock.Dot {
 	var extra []vclock.Dot
-	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
-		n := s.ix.find(p)
-		if n == nil {
-			return
-		}
-		for _, d := range n.dots() {
-			if d.Replica != w || d.Seq > upto {
-				continue
-			}
-			if l, _ := s.k.Get(d); chainOf(l, d) == c && !slices.Contains(op.dropped, d) && !slices.Contains(extra, d) {
-				extra = append(extra, d)
-			}
-		}
-	}
 	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
-		older(op.leaf.path(), op.dot.Replica, chainOf(op.leaf, op.dot), op.dot.Seq-1)
+		w, c, n := s.origLeaf(op.leaf, op.dot)
+		extra = s.olderLeaves(extra, op.leaf.path(), w, c, n-1)
 	}
 	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
 		if !r.isReset() {
 			continue
 		}
 		for _, e := range entriesOf(r, nil) {
-			older(e.p, e.w, e.c, e.s)
+			w, c, upto := s.orig(e.w, e.c, e.s)
+			extra = s.olderLeaves(extra, e.p, w, c, upto)
 		}
 	}
+	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
 	if len(extra) == 0 {
 		return op.dropped
 	}
 	out := append(slices.Clone(op.dropped), extra...)
 	slices.SortFunc(out, vclock.Dot.Compare)
+	return slices.Compact(out)
+}
+
+// olderLeaves appends to out the dots of the counter leaves held at key
+// path p of the chain of writer w starting at c up to sequence number
+// upto, all three as they were before the retirements the state knows
+// (see orig): a chain's leaves renamed into a retired writer among them.
+func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64) []vclock.Dot {
+	n := s.ix.find(p)
+	if n == nil {
+		return out
+	}
+	for _, x := range n.dots() {
+		if x.Replica == w {
+			if x.Seq > upto {
+				continue
+			}
+		} else if len(s.retired) == 0 || !s.related(x.Replica, w) {
+			continue
+		}
+		l, _ := s.k.Get(x)
+		if xw, xc, xs := s.origLeaf(l, x); xw == w && xc == c && xs <= upto {
+			out = append(out, x)
+		}
+	}
 	return out
 }
 
 // superseded reports whether the counter leaf l under the dot d adds
 // nothing here: a later leaf of its chain is live at its path, or a
-// reset at or above its path saw it or a later leaf of its chain.
+// reset at or above its path saw it or a later leaf of its chain. Leaves
+// and entries of a chain are compared as they were before the
+// retirements the state knows (see orig).
 func (s *state) superseded(l leaf, d vclock.Dot) bool {
 	p := l.path()
-	c := chainOf(l, d)
+	w, c, seq := s.origLeaf(l, d)
 	if n := s.ix.find(p); n != nil {
 		for _, x := range n.dots() {
-			if x.Replica == d.Replica && x.Seq > d.Seq {
-				if xl, _ := s.k.Get(x); chainOf(xl, x) == c {
-					return true
+			if x.Replica == d.Replica {
+				if x.Seq <= d.Seq {
+					continue
 				}
+			} else if len(s.retired) == 0 || !s.related(x.Replica, d.Replica) {
+				continue
+			}
+			xl, _ := s.k.Get(x)
+			if xw, xc, xs := s.origLeaf(xl, x); xw == w && xc == c && xs > seq {
+				return true
 			}
 		}
 	}
@@ -471,7 +494,10 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 		for _, rd := range x.ttlDots() {
 			if rl, _ := s.k.Get(rd); rl.isReset() {
 				for _, e := range entriesOf(rl, nil) {
-					if e.p == p && e.w == d.Replica && e.c == c && e.s >= d.Seq {
+					if e.p != p {
+						continue
+					}
+					if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es >= seq {
 						return true
 					}
 				}
@@ -563,7 +589,10 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		if !ok {
 			continue
 		}
-		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool { return !covered(e.w) || s.liveAfter(e) }) {
+		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool {
+			w, _, _ := s.orig(e.w, e.c, e.s)
+			return !covered(e.w) || !covered(w) || s.liveAfter(e)
+		}) {
 			continue
 		}
 		s.k.Remove(d)
@@ -573,17 +602,21 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 }
 
 // liveAfter reports whether a leaf of the chain of entry e, above the
-// sequence number it saw, is live here.
+// sequence number it saw, is live here (compared as before the
+// retirements the state knows: see orig).
 func (s *state) liveAfter(e resetEntry) bool {
 	n := s.ix.find(e.p)
 	if n == nil {
 		return false
 	}
+	w, c, seq := s.orig(e.w, e.c, e.s)
 	for _, d := range n.dots() {
-		if d.Replica == e.w && d.Seq > e.s {
-			if l, _ := s.k.Get(d); chainOf(l, d) == e.c {
-				return true
-			}
+		if d.Replica != e.w && (len(s.retired) == 0 || !s.related(d.Replica, w)) {
+			continue
+		}
+		l, _ := s.k.Get(d)
+		if dw, dc, ds := s.origLeaf(l, d); dw == w && dc == c && ds > seq {
+			return true
 		}
 	}
 	return false
@@ -695,7 +728,9 @@ func (s *state) liveAfter(e resetEntry) bool {
 // indexUnsettled is index, during a join of a map of counters: it also
 // notes in s.unsettled the leaf l under the dot d if it may cover or be
 // covered by another leaf: a reset leaf; a counter leaf while the store
-// holds a reset leaf; a counter leaf beside another leaf of its writer.
+// holds a reset leaf; a counter leaf beside another leaf of its writer,
+// or of its writer's retired writer (or, for a leaf of a retired writer,
+// of a writer retired into it) by a retirement the state knows.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {
@@ -710,7 +745,12 @@ func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 		for _, x := range n.ext.ds {
 			// A writer's dots differ in their sequence numbers: d itself
 			// is passed over without a look at the replica.
-			if x.Seq != d.Seq && x.Replica == d.Replica {
+			if x.Replica == d.Replica {
+				if x.Seq != d.Seq {
+					found = true
+					break
+				}
+			} else if len(s.retired) > 0 && s.related(x.Replica, d.Replica) {
 				found = true
 				break
 			}
@@ -730,32 +770,20 @@ func (s *state) settleChains() bool {
 		return false
 	}
 	var drop []vclock.Dot
-	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
-		n := s.ix.find(p)
-		if n == nil {
-			return
-		}
-		for _, x := range n.dots() {
-			if x.Replica != w || x.Seq > upto {
-				continue
-			}
-			if l, _ := s.k.Get(x); chainOf(l, x) == c {
-				drop = append(drop, x)
-			}
-		}
-	}
 	for _, d := range s.unsettled {
 		l, ok := s.k.Get(d)
 		switch {
 		case !ok:
 		case l.isReset():
 			for _, e := range entriesOf(l, nil) {
-				older(e.p, e.w, e.c, e.s)
+				w, c, upto := s.orig(e.w, e.c, e.s)
+				drop = s.olderLeaves(drop, e.p, w, c, upto)
 			}
 		case s.superseded(l, d):
 			drop = append(drop, d)
 		default:
-			older(l.path(), d.Replica, chainOf(l, d), d.Seq-1)
+			w, c, n := s.origLeaf(l, d)
+			drop = s.olderLeaves(drop, l.path(), w, c, n-1)
 		}
 	}
 	if cap(s.unsettled) > 1024 {

@@ -2,24 +2,28 @@ package ormap
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/activeactive/crdt/vclock"
 )
 
-// Retire renames the finished writer r.From into r.To, its name's retired
-// writer (see [vclock.Retirement]): each dot (From, n) with 1 <= n <=
-// r.Final, of a write, a delete, an expiry or a persist, in the causal
-// context or in a drop record, becomes (To, r.Base+n). The renaming is
-// one-to-one, so merging retired maps gives what merging them first and
-// retiring after would (for a finished writer: one that wrote nothing
-// past Final, as the engine retires them; a counter's increments by a
-// writer that went on past Final would be split there into two chains,
-// whose leaves no longer replace one another), and every key, counter,
-// set and register value stays as it was; only the order of a register's
-// concurrent values
+// Retire renames the writer r.From into r.To, its name's retired writer
+// (see [vclock.Retirement]): each dot (From, n) with 1 <= n <= r.Final,
+// of a write, a delete, an expiry or a persist, in the causal context or
+// in a drop record, becomes (To, r.Base+n). The renaming is one-to-one,
+// so merging retired maps gives what merging them first and retiring
+// after would, and every key, counter, set and register value stays as
+// it was; only the order of a register's concurrent values
 // ([Register.Values] sorts them by dot) may change. Dots of From above
 // r.Final stay under From. r.Base and r.Final count dots, the units of
 // [Map.Version], which no longer names From afterwards.
+//
+// A writer retired while it still writes (a second process under its
+// name) may go on with a counter's chain past Final: the map keeps, in
+// memory, the retirements it applied, so that such a leaf of From still
+// supersedes the chain's older leaves renamed into To (and a delete's
+// record of them), as it would have before the renaming. A map restored
+// from an encoded state does not know them: see [Map.Renamed].
 //
 // The replication engine calls Retire on every replica, with the same
 // retirements in the same order; a map used without it needs the same
@@ -41,15 +45,81 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 		return err
 	}
 	s.retireResets(r)
+	s.noteRetired(r)
 	return nil
+}
+
+// Renamed tells the map of the retirement r, already applied to its state
+// (by [Map.Retire] before the state was encoded), without renaming
+// anything. Call it, with every retirement applied to the state, in the
+// order applied, after restoring the state with [Map.UnmarshalBinary] into
+// a map that did not retire it (as after a restart): a counter's chain
+// that its writer continued past r.Final is then still one chain (see
+// [Map.Retire]). A retirement the map already knows, or with Final 0, is
+// ignored. Renamed refuses, with an error wrapping
+// [vclock.ErrRetirement], a retirement whose Check fails. It may only be
+// called on a top-level map.
+func (m *Map[K, V]) Renamed(r vclock.Retirement) error {
+	s := m.mustTop("Renamed")
+	if err := r.Check(); err != nil {
+		return err
+	}
+	s.noteRetired(r)
+	return nil
+}
+
+// noteRetired adds r to the retirements the state knows, unless it knows
+// it already or r renames nothing.
+func (s *state) noteRetired(r vclock.Retirement) {
+	if r.Final == 0 || slices.ContainsFunc(s.retired, func(o vclock.Retirement) bool {
+		return o.From == r.From && o.To == r.To && o.Base == r.Base && o.Final == r.Final
+	}) {
+		return
+	}
+	s.retired = append(s.retired, r)
+}
+
+// orig returns the chain, writer w, start c and sequence number n, that
+// the leaf (or reset entry) of the chain of w starting at c, at n, was
+// before the retirements the state knows: (From, c-Base, n-Base) if w is
+// a retirement's To and the chain lies within its renamed dots, itself
+// otherwise. Leaves (and entries) of one chain, some renamed and some
+// written past Final under From, have the same chain before renaming.
+func (s *state) orig(w vclock.ReplicaID, c, n uint64) (vclock.ReplicaID, uint64, uint64) {
+	for _, r := range s.retired {
+		if w == r.To && c > r.Base && n >= c && n-r.Base <= r.Final {
+			return r.From, c - r.Base, n - r.Base
+		}
+	}
+	return w, c, n
+}
+
+// origLeaf is orig of the counter leaf l under the dot d.
+func (s *state) origLeaf(l leaf, d vclock.Dot) (vclock.ReplicaID, uint64, uint64) {
+	return s.orig(d.Replica, chainOf(l, d), d.Seq)
+}
+
+// related reports whether the writers a and b may hold leaves of one
+// chain: a is b, or one is the other's retired writer by a retirement
+// the state knows.
+func (s *state) related(a, b vclock.ReplicaID) bool {
+	if a == b {
+		return true
+	}
+	for _, r := range s.retired {
+		if (a == r.From && b == r.To) || (a == r.To && b == r.From) {
+			return true
+		}
+	}
+	return false
 }
 
 // retireResets renames, in the reset leaves, the chains of r.From that r
 // renames: an entry (From, c, s) with s <= r.Final (so c <= r.Final too)
 // becomes (To, Base+c, Base+s), as the dots of the chain's leaves do; the
-// leaves keep their dots. (A chain of From that starts at or below Final
-// and goes on above it, which a finished writer does not make, would be
-// split by the renaming.)
+// leaves keep their dots. (An entry of a chain of From that starts at or
+// below Final and goes on above it keeps From's name: orig tells it is
+// the same chain as the renamed entries and leaves of that chain.)
 func (s *state) retireResets(r vclock.Retirement) {
 	for d := range s.resetDots {
 		l, _ := s.k.Get(d)

@@ -106,6 +106,12 @@ type state struct {
 	// covered by, other leaves of a chain (see settleChains).
 	settling  bool
 	unsettled []vclock.Dot
+
+	// retired are the retirements applied to the map's state with a
+	// Final above 0, in order (see Map.Retire and Map.Renamed): with
+	// them a counter leaf of a writer that went on past Final still
+	// covers its chain's leaves renamed into the retired writer.
+	retired []vclock.Retirement
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -161,6 +167,7 @@ func (s *state) copyOf(o *state) {
 	s.ix = o.ix.clone()
 	s.resetDots, s.resetFP = maps.Clone(o.resetDots), o.resetFP
 	s.ttls = maps.Clone(o.ttls)
+	s.retired = slices.Clone(o.retired)
 	s.watch()
 }
 
