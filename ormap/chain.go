@@ -710,12 +710,19 @@ func (s *state) liveAfter(e resetEntry) bool {
 //   - Parts: a map's state or delta travels whole (ormap cuts no parts
 //     with dotkernel.Kernel.Split); a map that did would have to settle
 //     its chains after the store parts, as its join does.
-//   - Retirement renames a finished writer's dots, and the entries of
-//     its chains in reset leaves, one to one: a chain's leaves stay one
-//     chain (each leaf's start moves by Base with its dot). Only a
-//     writer that went on past Final, which the engine never retires,
-//     has a chain split by the renaming, whose two sides no longer cover
-//     one another.
+//   - Retirement renames a writer's dots up to Final, and the entries
+//     of its chains in reset leaves up to Final, one to one: a chain's
+//     renamed leaves stay one chain (each leaf's start moves by Base with
+//     its dot). A writer retired while it still wrote (a second process
+//     under its name) may go on with a chain past Final under its own
+//     name, beside the chain's leaves renamed into the retired writer:
+//     the state keeps the retirements it applied (state.retired; after a
+//     restart the engine hands them back: Map.Renamed), and every
+//     comparison of chains above (chainDrops, superseded, settleChains,
+//     indexUnsettled, a counter's value, the collection of reset
+//     entries) compares leaves and entries as they were before the
+//     renaming (orig), so the leaf past Final covers the renamed ones as
+//     it covered them before.
 //   - Expiry writes nothing: an expired key's counter leaves stay until
 //     a write to the key restarts it or a collection deletes it, each
 //     with a reset leaf and its record; an increment of an expired key
