@@ -752,15 +752,15 @@ func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 		for _, x := range n.ext.ds {
 			// A writer's dots differ in their sequence numbers: d itself
 			// is passed over without a look at the replica.
-			if x.Replica == d.Replica {
-				if x.Seq != d.Seq {
-					found = true
-					break
-				}
-			} else if len(s.retired) > 0 && s.related(x.Replica, d.Replica) {
+			if x.Seq != d.Seq && x.Replica == d.Replica {
 				found = true
 				break
 			}
+		}
+		if !found && len(s.retired) > 0 {
+			found = slices.ContainsFunc(n.ext.ds, func(x vclock.Dot) bool {
+				return x.Replica != d.Replica && s.related(x.Replica, d.Replica)
+			})
 		}
 		if !found {
 			return
