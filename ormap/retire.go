@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -69,13 +70,26 @@ func (m *Map[K, V]) Renamed(r vclock.Retirement) error {
 }
 
 // noteRetired adds r to the retirements the state knows, unless it knows
-// it already or r renames nothing.
+// it already or r renames nothing. The retirements are indexed by the
+// writer they rename into (sorted by Base: the dots they rename into it
+// do not overlap) and by the writer they rename, so that the look-ups of
+// a join cost a map look-up and a binary search, however many writers a
+// name has had retired (a writer per run of a replica).
 func (s *state) noteRetired(r vclock.Retirement) {
-	if r.Final == 0 || slices.ContainsFunc(s.retired, func(o vclock.Retirement) bool {
-		return o.From == r.From && o.To == r.To && o.Base == r.Base && o.Final == r.Final
-	}) {
+	if r.Final == 0 {
 		return
 	}
+	rs := s.retiredTo[r.To]
+	i, found := slices.BinarySearchFunc(rs, r.Base, func(o vclock.Retirement, b uint64) int { return cmp.Compare(o.Base, b) })
+	if found && rs[i].From == r.From && rs[i].Final == r.Final {
+		return
+	}
+	if s.retiredTo == nil {
+		s.retiredTo = map[vclock.ReplicaID][]vclock.Retirement{}
+		s.retiredFrom = map[vclock.ReplicaID]vclock.ReplicaID{}
+	}
+	s.retiredTo[r.To] = slices.Insert(rs, i, r)
+	s.retiredFrom[r.From] = r.To
 	s.retired = append(s.retired, r)
 }
 
@@ -86,10 +100,22 @@ func (s *state) noteRetired(r vclock.Retirement) {
 // otherwise. Leaves (and entries) of one chain, some renamed and some
 // written past Final under From, have the same chain before renaming.
 func (s *state) orig(w vclock.ReplicaID, c, n uint64) (vclock.ReplicaID, uint64, uint64) {
-	for _, r := range s.retired {
-		if w == r.To && c > r.Base && n >= c && n-r.Base <= r.Final {
-			return r.From, c - r.Base, n - r.Base
+	rs := s.retiredTo[w]
+	if len(rs) == 0 {
+		return w, c, n
+	}
+	// The last retirement into w whose renamed dots start below c.
+	i, _ := slices.BinarySearchFunc(rs, c, func(o vclock.Retirement, c uint64) int {
+		if o.Base < c {
+			return -1
 		}
+		return 1
+	})
+	if i == 0 {
+		return w, c, n
+	}
+	if r := rs[i-1]; n >= c && n-r.Base <= r.Final {
+		return r.From, c - r.Base, n - r.Base
 	}
 	return w, c, n
 }
@@ -106,12 +132,11 @@ func (s *state) related(a, b vclock.ReplicaID) bool {
 	if a == b {
 		return true
 	}
-	for _, r := range s.retired {
-		if (a == r.From && b == r.To) || (a == r.To && b == r.From) {
-			return true
-		}
+	if to, ok := s.retiredFrom[a]; ok && to == b {
+		return true
 	}
-	return false
+	to, ok := s.retiredFrom[b]
+	return ok && to == a
 }
 
 // retireResets renames, in the reset leaves, the chains of r.From that r

@@ -112,6 +112,9 @@ type state struct {
 	// them a counter leaf of a writer that went on past Final still
 	// covers its chain's leaves renamed into the retired writer.
 	retired []vclock.Retirement
+	// retiredTo and retiredFrom index retired (see noteRetired).
+	retiredTo   map[vclock.ReplicaID][]vclock.Retirement
+	retiredFrom map[vclock.ReplicaID]vclock.ReplicaID
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -168,6 +171,14 @@ func (s *state) copyOf(o *state) {
 	s.resetDots, s.resetFP = maps.Clone(o.resetDots), o.resetFP
 	s.ttls = maps.Clone(o.ttls)
 	s.retired = slices.Clone(o.retired)
+	s.retiredTo, s.retiredFrom = nil, nil
+	if len(o.retired) > 0 {
+		s.retiredTo = make(map[vclock.ReplicaID][]vclock.Retirement, len(o.retiredTo))
+		for to, rs := range o.retiredTo {
+			s.retiredTo[to] = slices.Clone(rs)
+		}
+		s.retiredFrom = maps.Clone(o.retiredFrom)
+	}
 	s.watch()
 }
 
