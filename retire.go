@@ -81,6 +81,20 @@ type Retirer interface {
 	Retire(vclock.Retirement) error
 }
 
+// Renamer is an optional interface of a [Retirer] that keeps in memory,
+// beside its state, the retirements applied to it (ormap.Map, whose
+// counters compare their chains as they were before renaming, so that a
+// writer that went on past its Final continues its chains). Retire tells
+// it of a retirement as it applies it; a state restored from a snapshot is
+// already renamed but carries no retirements, so [Replica.Restore] hands
+// Renamed every retirement of the snapshot's ledger that renamed dots of
+// the object, per name in the list's order, with the Base Retire was
+// given: Renamed records it, renaming nothing. An error is logged and
+// counted as a refused retirement (Stats.RetireFailures).
+type Renamer interface {
+	Renamed(vclock.Retirement) error
+}
+
 // Limits of the ledger a decoder accepts.
 const (
 	maxLedgerNames   = 1 << 12 // names in one message's ledger summary
@@ -770,6 +784,29 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		p.awaitDig, p.catchUpSent = true, 0
 	}
 	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)
+}
+
+// renamedAll hands every retirement in the ledger l to the objects that
+// keep the retirements applied to them ([Renamer]), as installEntry gave
+// them to Retire: per name, in list order, with the object's Base the sum
+// of the name's earlier finals for it. The caller holds r.mu.
+func (r *Replica) renamedAll(l *ledger) {
+	for _, name := range slices.Sorted(maps.Keys(l.lists)) {
+		to := vclock.Retired(name)
+		bases := map[string]uint64{}
+		for _, e := range l.lists[name].entries {
+			for _, f := range e.Finals {
+				if rn, ok := r.objects[f.Object].(Renamer); ok {
+					ret := vclock.Retirement{From: e.From, To: to, Base: bases[f.Object], Final: f.Final, Heir: e.Heir}
+					if err := rn.Renamed(ret); err != nil {
+						l.failures++
+						r.log.Error("restoring a retirement failed", "object", f.Object, "writer", string(e.From), "err", err)
+					}
+				}
+				bases[f.Object] += f.Final
+			}
+		}
+	}
 }
 
 // renameReported renames, in the versions the peer reported before it

@@ -296,6 +296,9 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.clk.Restore(last) // its own time: no skew check
 	r.quiet = true      // the replica's own state again: no news
 	defer func() { r.quiet = false }()
+	// The saved states are renamed: the objects that keep the
+	// retirements applied to them learn of them first.
+	r.renamedAll(&led)
 	for _, o := range objs {
 		// A saved state may be larger than any message (states travel in
 		// parts): the object's decoder is held to the snapshot's size

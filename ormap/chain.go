@@ -20,7 +20,8 @@ import (
 // chain's first leaf (the leaf keeps seq - c in lg). An increment by
 // writer w finds w's newest live leaf L at the counter's path and, if
 // there is one, writes a leaf with L's total plus the increment in L's
-// chain, dropping L as a register's overwrite drops the value it saw;
+// chain, dropping L as a register's overwrite drops the value it saw but
+// without a drop record (see "Chains supersede without records" below);
 // otherwise it starts a chain: a leaf whose total is the increment.
 //
 // A delete drops the leaves it saw, as before, but the total of a leaf it
@@ -196,12 +197,13 @@ func (s *state) value(n *node, p string) int64 {
 	acc := node{lo: n.lo, hi: n.hi}
 	for _, d := range n.dots() {
 		l, _ := s.k.Get(d)
-		c := chainOf(l, d)
+		w, c, seq := s.origLeaf(l, d)
 		var best *resetEntry
+		var bestSeq uint64
 		for i := range es {
 			e := &es[i]
-			if e.w == d.Replica && e.c == c && e.s < d.Seq && (best == nil || e.s > best.s) {
-				best = e
+			if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es < seq && (best == nil || es > bestSeq) {
+				best, bestSeq = e, es
 			}
 		}
 		if best != nil {
@@ -261,8 +263,7 @@ func (s *state) add(p string, n int64) Op {
 		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 	}
 	drop := []vclock.Dot{last}
-	s.k.Remove(last)
-	s.k.Record(d, d, drop)
+	s.k.Remove(last) // no drop record: l implies it (see above)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
@@ -407,51 +408,73 @@ func (sh *shape) checkReset(l leaf) error {
 // not modified.
 func (s *state) chainDrops(op Op) []vclock.Dot {
 	var extra []vclock.Dot
-	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
-		n := s.ix.find(p)
-		if n == nil {
-			return
-		}
-		for _, d := range n.dots() {
-			if d.Replica != w || d.Seq > upto {
-				continue
-			}
-			if l, _ := s.k.Get(d); chainOf(l, d) == c && !slices.Contains(op.dropped, d) && !slices.Contains(extra, d) {
-				extra = append(extra, d)
-			}
-		}
-	}
 	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
-		older(op.leaf.path(), op.dot.Replica, chainOf(op.leaf, op.dot), op.dot.Seq-1)
+		w, c, n := s.origLeaf(op.leaf, op.dot)
+		extra = s.olderLeaves(extra, op.leaf.path(), w, c, n-1)
 	}
 	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
 		if !r.isReset() {
 			continue
 		}
 		for _, e := range entriesOf(r, nil) {
-			older(e.p, e.w, e.c, e.s)
+			w, c, upto := s.orig(e.w, e.c, e.s)
+			extra = s.olderLeaves(extra, e.p, w, c, upto)
 		}
 	}
+	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
 	if len(extra) == 0 {
 		return op.dropped
 	}
 	out := append(slices.Clone(op.dropped), extra...)
 	slices.SortFunc(out, vclock.Dot.Compare)
+	return slices.Compact(out)
+}
+
+// olderLeaves appends to out the dots of the counter leaves held at key
+// path p of the chain of writer w starting at c up to sequence number
+// upto, all three as they were before the retirements the state knows
+// (see orig): a chain's leaves renamed into a retired writer among them.
+func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64) []vclock.Dot {
+	n := s.ix.find(p)
+	if n == nil {
+		return out
+	}
+	for _, x := range n.dots() {
+		if x.Replica == w {
+			if x.Seq > upto {
+				continue
+			}
+		} else if len(s.retired) == 0 || !s.related(x.Replica, w) {
+			continue
+		}
+		l, _ := s.k.Get(x)
+		if xw, xc, xs := s.origLeaf(l, x); xw == w && xc == c && xs <= upto {
+			out = append(out, x)
+		}
+	}
 	return out
 }
 
 // superseded reports whether the counter leaf l under the dot d adds
 // nothing here: a later leaf of its chain is live at its path, or a
-// reset at or above its path saw it or a later leaf of its chain.
+// reset at or above its path saw it or a later leaf of its chain. Leaves
+// and entries of a chain are compared as they were before the
+// retirements the state knows (see orig).
 func (s *state) superseded(l leaf, d vclock.Dot) bool {
 	p := l.path()
-	c := chainOf(l, d)
+	w, c, seq := s.origLeaf(l, d)
 	if n := s.ix.find(p); n != nil {
 		for _, x := range n.dots() {
-			if x.Replica == d.Replica && x.Seq > d.Seq {
-				if xl, _ := s.k.Get(x); chainOf(xl, x) == c {
-					return true
+			if x.Replica == d.Replica {
+				if x.Seq <= d.Seq {
+					continue
 				}
+			} else if len(s.retired) == 0 || !s.related(x.Replica, d.Replica) {
+				continue
+			}
+			xl, _ := s.k.Get(x)
+			if xw, xc, xs := s.origLeaf(xl, x); xw == w && xc == c && xs > seq {
+				return true
 			}
 		}
 	}
@@ -471,7 +494,10 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 		for _, rd := range x.ttlDots() {
 			if rl, _ := s.k.Get(rd); rl.isReset() {
 				for _, e := range entriesOf(rl, nil) {
-					if e.p == p && e.w == d.Replica && e.c == c && e.s >= d.Seq {
+					if e.p != p {
+						continue
+					}
+					if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es >= seq {
 						return true
 					}
 				}
@@ -563,7 +589,10 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		if !ok {
 			continue
 		}
-		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool { return !covered(e.w) || s.liveAfter(e) }) {
+		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool {
+			w, _, _ := s.orig(e.w, e.c, e.s)
+			return !covered(e.w) || !covered(w) || s.liveAfter(e)
+		}) {
 			continue
 		}
 		s.k.Remove(d)
@@ -573,17 +602,21 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 }
 
 // liveAfter reports whether a leaf of the chain of entry e, above the
-// sequence number it saw, is live here.
+// sequence number it saw, is live here (compared as before the
+// retirements the state knows: see orig).
 func (s *state) liveAfter(e resetEntry) bool {
 	n := s.ix.find(e.p)
 	if n == nil {
 		return false
 	}
+	w, c, seq := s.orig(e.w, e.c, e.s)
 	for _, d := range n.dots() {
-		if d.Replica == e.w && d.Seq > e.s {
-			if l, _ := s.k.Get(d); chainOf(l, d) == e.c {
-				return true
-			}
+		if d.Replica != e.w && (len(s.retired) == 0 || !s.related(d.Replica, w)) {
+			continue
+		}
+		l, _ := s.k.Get(d)
+		if dw, dc, ds := s.origLeaf(l, d); dw == w && dc == c && ds > seq {
+			return true
 		}
 	}
 	return false
@@ -607,10 +640,104 @@ func (s *state) liveAfter(e resetEntry) bool {
 // added, and the leaves added beside another leaf of their writer
 // (indexUnsettled).
 
+// Chains supersede without records.
+//
+// A leaf of a chain (p, w, c) covers every earlier leaf of the chain, and
+// a reset entry (p, w, c, s) every leaf of the chain up to s: the drop of
+// a covered leaf is implied by what covers it. A state holds no covered
+// leaf after any op (apply: chainDrops, superseded) or join
+// (settleChains), so these drops need no drop record, and get none: the
+// leaves chainDrops and settleChains drop never had one, and an increment
+// that continues its chain (its op drops the chain's previous leaf alone:
+// continues) keeps none either, where it is made (dotkernel.ReplaceOwn,
+// add) or where its op is applied (unless the replica cannot tell that
+// the dot it drops is the chain's: see continues). That is one rule: a
+// chain's later leaf, or a reset, supersedes its older leaves without a
+// record. Every other
+// drop keeps its record: a register's overwrite, a set's remove, a
+// delete with its reset leaf, an expiry or persist, the write that
+// restarts an expired key, a first write that drops nothing. Under a
+// steady load of increments the records do not grow and the kernel's
+// horizon does not move: a peer behind by any number of increments gets
+// a delta (dotkernel.Kernel.DeltaSince), not the whole state.
+//
+// So the kernel's RecordsAll promises less for a map's kernel: every
+// mutation that dropped dots has a record or a dot within the horizon,
+// except the drops a chain implies. The kernel's Join, which trusts
+// records, may keep a covered leaf; the map's join then drops it. That
+// the covered leaf goes everywhere it must rests on two facts.
+//
+//  1. A context that holds a chain leaf's dot holds the dot of the
+//     chain's previous leaf: the local increment minted its dot after
+//     it; its op lists it as dropped, which Drop adds to the context (as
+//     a ghost if unseen); a join unites contexts; a delta carries the
+//     sender's context beyond the receiver's version v, which holds what
+//     it does not; a retirement renames both alike. So a replica that
+//     has seen a leaf of a chain has seen every earlier one, and never
+//     takes one back (neither a join nor an op adds a dot its context
+//     holds), except past a gap: a replica that took a leaf's op before
+//     the op of the leaf it dropped holds that one's dot as a ghost, and
+//     may lack the dots of the chain before it. A join may then bring an
+//     older leaf in, but beside what covers it here (the later leaf, or
+//     the reset of a delete since, which is not collected while the
+//     replica has gaps), so that the join drops it at once.
+//  2. So a replica that holds a leaf x of a chain, after any op or join,
+//     has seen no later leaf of the chain and no reset covering x: when
+//     it saw one it dropped x (chainDrops and superseded for an op,
+//     settleChains for a join), and by 1 x never stayed.
+//
+// A replica A holding x learns of the chain's later leaves in these ways:
+//
+//   - By op: applying the later leaf's op, or a delete's, drops x
+//     (chainDrops); a leaf that arrives after a later one of its chain is
+//     taken in as dropped (superseded). Ops that arrive out of order
+//     leave ghosts in the context (1 holds for them): a later leaf whose
+//     dot is a ghost is not taken in when its own op arrives.
+//   - By a state or a delta of a replica B, joined (Merge, MergeBinary, a
+//     whole state from DeltaSince for a version behind the horizon): B
+//     has seen a later leaf of x's chain. If B holds one, say z, A has
+//     not seen z (2), so z is in B's state and in B's delta for A's
+//     version, the join adds it beside x, and settleChains drops x. If
+//     B holds none, B dropped the chain's newest leaf it saw by a
+//     delete: by a reset leaf R, with a record, whose entry covers x
+//     (a delete, the collection of an expired key and the write that
+//     restarts an expired key each write one for the counter leaves
+//     they drop). A has not seen R (2): if B still holds R, the join adds
+//     it and settleChains drops x; B cannot have collected R, which goes
+//     only once every replica, A among them, has seen it (see
+//     "Collecting reset entries" above). The other way, B joining A's
+//     state, B does not take x, its context holding it (1).
+//   - Parts: a map's state or delta travels whole (ormap cuts no parts
+//     with dotkernel.Kernel.Split); a map that did would have to settle
+//     its chains after the store parts, as its join does.
+//   - Retirement renames a writer's dots up to Final, and the entries
+//     of its chains in reset leaves up to Final, one to one: a chain's
+//     renamed leaves stay one chain (each leaf's start moves by Base with
+//     its dot). A writer retired while it still wrote (a second process
+//     under its name) may go on with a chain past Final under its own
+//     name, beside the chain's leaves renamed into the retired writer:
+//     the state keeps the retirements it applied (state.retired; after a
+//     restart the engine hands them back: Map.Renamed), and every
+//     comparison of chains above (chainDrops, superseded, settleChains,
+//     indexUnsettled, a counter's value, the collection of reset
+//     entries) compares leaves and entries as they were before the
+//     renaming (orig), so the leaf past Final covers the renamed ones as
+//     it covered them before.
+//   - Expiry writes nothing: an expired key's counter leaves stay until
+//     a write to the key restarts it or a collection deletes it, each
+//     with a reset leaf and its record; an increment of an expired key
+//     starts a new chain after that reset instead of continuing one.
+//
+// A leaf settleChains drops is covered in the same sense, and no replica
+// that has seen what covers it takes it back (1): its drop is implied as
+// an increment's is.
+
 // indexUnsettled is index, during a join of a map of counters: it also
 // notes in s.unsettled the leaf l under the dot d if it may cover or be
 // covered by another leaf: a reset leaf; a counter leaf while the store
-// holds a reset leaf; a counter leaf beside another leaf of its writer.
+// holds a reset leaf; a counter leaf beside another leaf of its writer,
+// or of its writer's retired writer (or, for a leaf of a retired writer,
+// of a writer retired into it) by a retirement the state knows.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {
@@ -630,6 +757,11 @@ func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 				break
 			}
 		}
+		if !found && len(s.retired) > 0 {
+			found = slices.ContainsFunc(n.ext.ds, func(x vclock.Dot) bool {
+				return x.Replica != d.Replica && s.related(x.Replica, d.Replica)
+			})
+		}
 		if !found {
 			return
 		}
@@ -645,32 +777,20 @@ func (s *state) settleChains() bool {
 		return false
 	}
 	var drop []vclock.Dot
-	older := func(p string, w vclock.ReplicaID, c, upto uint64) {
-		n := s.ix.find(p)
-		if n == nil {
-			return
-		}
-		for _, x := range n.dots() {
-			if x.Replica != w || x.Seq > upto {
-				continue
-			}
-			if l, _ := s.k.Get(x); chainOf(l, x) == c {
-				drop = append(drop, x)
-			}
-		}
-	}
 	for _, d := range s.unsettled {
 		l, ok := s.k.Get(d)
 		switch {
 		case !ok:
 		case l.isReset():
 			for _, e := range entriesOf(l, nil) {
-				older(e.p, e.w, e.c, e.s)
+				w, c, upto := s.orig(e.w, e.c, e.s)
+				drop = s.olderLeaves(drop, e.p, w, c, upto)
 			}
 		case s.superseded(l, d):
 			drop = append(drop, d)
 		default:
-			older(l.path(), d.Replica, chainOf(l, d), d.Seq-1)
+			w, c, n := s.origLeaf(l, d)
+			drop = s.olderLeaves(drop, l.path(), w, c, n-1)
 		}
 	}
 	if cap(s.unsettled) > 1024 {
@@ -686,4 +806,30 @@ func (s *state) settleChains() bool {
 		}
 	}
 	return changed
+}
+
+// continues reports whether op, of a map of counters, writes a leaf
+// that continues its writer's chain and drops the chain's previous leaf
+// alone (the op of every increment that does not start a chain), so that
+// its drop is implied by the leaf and needs no record (see "Chains
+// supersede without records" above). The dropped dot must be of the
+// writer, within the chain, and, as far as this replica can tell, the
+// chain's leaf: held here at the leaf's path in its chain, or seen here
+// and no longer held (dropped by a mutation before, which told its own
+// drop). An op whose dropped dot this replica has not seen keeps its
+// record, as does any op that does not fit: a record is never wrong,
+// only the lack of one, if the leaf did not imply the drop.
+func (s *state) continues(op Op) bool {
+	if op.kind != opWrite || op.leaf.tag != 0 || op.leaf.lg == 0 || op.pre != nil || len(op.dropped) != 1 {
+		return false
+	}
+	x := op.dropped[0]
+	c := chainOf(op.leaf, op.dot)
+	if x.Replica != op.dot.Replica || x.Seq < c || x.Seq >= op.dot.Seq {
+		return false
+	}
+	if l, ok := s.k.Get(x); ok {
+		return l.tag == 0 && l.path() == op.leaf.path() && chainOf(l, x) == c
+	}
+	return s.k.Context().Contains(x)
 }

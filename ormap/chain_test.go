@@ -1,9 +1,11 @@
 package ormap
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -420,5 +422,140 @@ func TestOlderChainLeafMergedBack(t *testing.T) {
 	r2.Merge(d)
 	if got := r2.At("k").Value(); got != 0 {
 		t.Errorf("a reset by delta: %d, want 0", got)
+	}
+
+	// A third replica holds the writer's older leaf; r2 holds the newer
+	// one, which dropped it without a drop record. The older leaf, brought
+	// back by the third replica's state or delta, goes on both sides, and
+	// a delta of r2 for the third replica drops it there.
+	for _, how := range []string{"state", "op"} {
+		w = New[string, *Counter]("w")
+		hold := New[string, *Counter]("t")
+		mustApply(t, hold, w.At("k").Add(1))
+		second = w.At("k").Add(2)
+		r2 = New[string, *Counter]("r2")
+		if how == "state" {
+			r2.Merge(w)
+		} else {
+			mustApply(t, r2, second) // r2 never sees the older leaf's op
+		}
+		// r2 keeps a record only of a drop it cannot tell is the chain's:
+		// of a dot it has not seen.
+		if want := map[string]int{"state": 0, "op": 1}[how]; len(r2.s.k.Records()) != want || len(w.s.k.Records()) != 0 {
+			t.Fatalf("by %s: records %v at r2, %v at w", how, r2.s.k.Records(), w.s.k.Records())
+		}
+		check("an older leaf held by a third replica, the newer taken by "+how, r2, hold, 3)
+		back := r2.Clone()
+		back.Merge(hold.DeltaSince(back.Version()))
+		back.Merge(hold)
+		if back.At("k").Value() != 3 || len(leavesAt(back, "k")) != 1 {
+			t.Errorf("by %s: the third replica's state brought the older leaf back: %d, %v", how, back.At("k").Value(), leavesAt(back, "k"))
+		}
+		fwd := hold.Clone()
+		fwd.Merge(r2.DeltaSince(fwd.Version()))
+		if fwd.At("k").Value() != 3 || !fwd.Equal(back) {
+			t.Errorf("by %s: the delta left the older leaf at the third replica: %d, %v", how, fwd.At("k").Value(), leavesAt(fwd, "k"))
+		}
+	}
+
+	// A gap: r2 takes the third leaf of the chain by op alone, whose
+	// drop names the second, not the first: its context lacks the first,
+	// which a third replica's state brings in beside the third leaf, and
+	// the join drops it at once.
+	w = New[string, *Counter]("w")
+	hold := New[string, *Counter]("t")
+	mustApply(t, hold, w.At("k").Add(1))
+	w.At("k").Add(2)
+	r2 = New[string, *Counter]("r2")
+	mustApply(t, r2, w.At("k").Add(4))
+	check("an older leaf past a gap", r2, hold, 7)
+	r2.Delete("k") // its reset covers the chain; it cannot be collected past the gap
+	r2.CollectVersions([]vclock.Clock{w.Version(), hold.Version(), r2.Version()})
+	check("an older leaf past a gap, after a delete", r2, hold, 0)
+}
+
+// TestContinuationNotOfTheChainRecorded: an op that says it continues a
+// chain but drops a leaf of its writer at another key (no map makes one)
+// keeps its drop record where it is applied, so that a replica still
+// holding that leaf drops it on merging, both ways.
+func TestContinuationNotOfTheChainRecorded(t *testing.T) {
+	w, r, hold := New[string, *Counter]("w"), New[string, *Counter]("r"), New[string, *Counter]("t")
+	ops := []Op{w.At("b").Add(1), w.At("a").Add(1)}
+	mustApply(t, r, ops...)
+	mustApply(t, hold, ops...)
+	op := w.At("b").Add(1) // w:3, continues b's chain from w:1
+	if len(op.dropped) != 1 || op.dropped[0] != (vclock.Dot{Replica: "w", Seq: 1}) {
+		t.Fatalf("dropped %v", op.dropped)
+	}
+	op.dropped = []vclock.Dot{{Replica: "w", Seq: 2}} // a's leaf, within b's chain's dots
+	mustApply(t, r, op)
+	if recs := r.s.k.Records(); len(recs) != 1 {
+		t.Fatalf("records %v", recs)
+	}
+	a, b := r.Clone(), hold.Clone()
+	a.Merge(hold)
+	b.Merge(r)
+	if !a.Equal(b) {
+		t.Fatalf("the merges differ: a %d b %d, and a %d b %d", a.At("a").Value(), a.At("b").Value(), b.At("a").Value(), b.At("b").Value())
+	}
+}
+
+// TestIncrementsBehindGetDelta: a peer behind by more increments than
+// the drop records' cap (of one key, and of many) gets a delta, not the
+// whole state, from the writer and from a replica that applied the
+// writer's ops, and converges; the increments keep no drop record, so the
+// horizon stays where it was.
+func TestIncrementsBehindGetDelta(t *testing.T) {
+	const n = dotkernel.DefaultMaxRecords + 1000
+	for _, keys := range []int{1, 100} {
+		w, relay, peer := New[string, *Counter]("w"), New[string, *Counter]("relay"), New[string, *Counter]("peer")
+		key := func(i int) string { return fmt.Sprintf("k%03d", i%keys) }
+		for i := range keys {
+			op := w.At(key(i)).Add(1)
+			mustApply(t, relay, op)
+			mustApply(t, peer, op)
+		}
+		before := peer.Version()
+		for i := range n {
+			mustApply(t, relay, w.At(key(i)).Add(1))
+		}
+		for _, from := range []*counterMap{w, relay} {
+			if recs, h := from.s.k.Records(), from.s.k.Horizon(); len(recs) != 0 || !h.IsZero() {
+				t.Fatalf("%d keys, %s: %d records, horizon %v", keys, from.ID(), len(recs), h)
+			}
+			d := from.DeltaSince(before)
+			if v := d.Version(); v.Get("w") != 0 || !d.s.k.Context().Contains(vclock.Dot{Replica: "w", Seq: uint64(keys + n)}) {
+				t.Fatalf("%d keys, %s: the delta claims %v: the whole state, not a delta", keys, from.ID(), v)
+			}
+			if d.s.k.Len() != keys {
+				t.Fatalf("%d keys, %s: a delta of %d leaves", keys, from.ID(), d.s.k.Len())
+			}
+			p := peer.Clone()
+			p.Merge(d)
+			if !p.Equal(from) || p.At(key(0)).Value() != int64(1+(n+keys-1)/keys) || p.s.k.Len() != keys {
+				t.Fatalf("%d keys, %s: the peer did not converge: %d leaves, %d", keys, from.ID(), p.s.k.Len(), p.At(key(0)).Value())
+			}
+		}
+	}
+}
+
+// TestCounterStateHoldsNoIncrementRecords: a counter incremented past
+// the drop records' cap keeps no record of its increments: its state,
+// and that of a replica that applied their ops, is the size it has once
+// collected.
+func TestCounterStateHoldsNoIncrementRecords(t *testing.T) {
+	w, r := New[string, *Counter]("w"), New[string, *Counter]("r")
+	for range dotkernel.DefaultMaxRecords + 1000 {
+		mustApply(t, r, w.At("hits").Add(1))
+	}
+	for _, m := range []*counterMap{w, r} {
+		size := len(mustMarshal(t, m))
+		if n := len(m.s.k.Records()); n != 0 || size > 64 {
+			t.Fatalf("%s: %d records, a state of %d bytes", m.ID(), n, size)
+		}
+		m.Collect(m.Version())
+		if again := len(mustMarshal(t, m)); again != size {
+			t.Fatalf("%s: %d bytes, %d once collected", m.ID(), size, again)
+		}
 	}
 }

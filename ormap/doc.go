@@ -65,8 +65,13 @@
 // context's record of the dropped dots (folded into a version vector once
 // there are no gaps), for a delete of counters its note of the totals it
 // saw (below), and, for [Map.DeltaSince], one drop record per recent
-// delete, overwrite, remove or counter increment: the mutation's dot and
-// the dots it dropped. [Map.Collect] (the engine calls it, as a crdt.Collector, through
+// delete, overwrite or remove: the mutation's dot and the dots it
+// dropped. A counter's increment keeps none: its leaf replaces its
+// replica's previous leaf at the counter (below) and holds its total, so
+// wherever the two meet, by op or by merge, the newer drops the older
+// without a record, and a peer behind by any number of increments still
+// gets a delta.
+// [Map.Collect] (the engine calls it, as a crdt.Collector, through
 // [Map.CollectBinary]) discards the records every replica has seen; the
 // list is also capped, and a peer older than a discarded record is sent
 // the whole state instead of a delta.

@@ -102,6 +102,54 @@ func TestRetireIsARenaming(t *testing.T) {
 	})
 }
 
+// A map restored from a retired map's encoding, told of the retirements
+// by Renamed, merges as the retired map does (and so does a clone): with
+// a writer that went on past Final, the chains it continued stay one.
+func TestRenamedRestoresRetirements(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		rs := drawCarts(t)
+		x, y := rs[2].Clone(), rs[rapid.IntRange(0, 1).Draw(t, "y")].Clone()
+		y.SetWriter(vclock.Writer("a", 9))
+		first := vclock.Retirement{From: vclock.Writer("a", 1), To: vclock.Retired("a"), Final: rapid.Uint64Range(0, 40).Draw(t, "final1")}
+		second := vclock.Retirement{From: vclock.Writer("a", 2), To: vclock.Retired("a"), Base: first.Final, Final: rapid.Uint64Range(0, 40).Draw(t, "final2")}
+		for _, r := range []vclock.Retirement{first, second} {
+			for _, m := range []*carts{x, y} {
+				if err := m.Retire(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		b, err := x.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		restored := ormap.New[string, *ormap.Map[string, *ormap.Counter]](vclock.Writer("b", 1))
+		if err := restored.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []vclock.Retirement{first, second, first} { // a repeat changes nothing
+			if err := restored.Renamed(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := x.Clone()
+		want.Merge(y)
+		for _, m := range []*carts{restored, x.Clone()} {
+			m.Merge(y)
+			if !m.Equal(want) || m.Fingerprint() != want.Fingerprint() || !maps.EqualFunc(cartValues(m), cartValues(want), maps.Equal) {
+				t.Fatalf("merged %v, want %v", cartValues(m), cartValues(want))
+			}
+		}
+	})
+}
+
+func TestRenamedRefusesAnInvalidRetirement(t *testing.T) {
+	m := ormap.New[string, *ormap.Counter](vclock.Writer("b", 1))
+	if err := m.Renamed(vclock.Retirement{From: vclock.Writer("a", 2), To: vclock.Retired("b"), Final: 5}); !errors.Is(err, vclock.ErrRetirement) {
+		t.Fatalf("Renamed of another name's retired writer = %v, want ErrRetirement", err)
+	}
+}
+
 func TestRetireRefusedChangesNothing(t *testing.T) {
 	m := ormap.New[string, *ormap.Map[string, *ormap.Counter]](vclock.Writer("a", 1))
 	m.At("ann").At("apple").Add(2)

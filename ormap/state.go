@@ -106,6 +106,15 @@ type state struct {
 	// covered by, other leaves of a chain (see settleChains).
 	settling  bool
 	unsettled []vclock.Dot
+
+	// retired are the retirements applied to the map's state with a
+	// Final above 0, in order (see Map.Retire and Map.Renamed): with
+	// them a counter leaf of a writer that went on past Final still
+	// covers its chain's leaves renamed into the retired writer.
+	retired []vclock.Retirement
+	// retiredTo and retiredFrom index retired (see noteRetired).
+	retiredTo   map[vclock.ReplicaID][]vclock.Retirement
+	retiredFrom map[vclock.ReplicaID]vclock.ReplicaID
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -161,6 +170,15 @@ func (s *state) copyOf(o *state) {
 	s.ix = o.ix.clone()
 	s.resetDots, s.resetFP = maps.Clone(o.resetDots), o.resetFP
 	s.ttls = maps.Clone(o.ttls)
+	s.retired = slices.Clone(o.retired)
+	s.retiredTo, s.retiredFrom = nil, nil
+	if len(o.retired) > 0 {
+		s.retiredTo = make(map[vclock.ReplicaID][]vclock.Retirement, len(o.retiredTo))
+		for to, rs := range o.retiredTo {
+			s.retiredTo[to] = slices.Clone(rs)
+		}
+		s.retiredFrom = maps.Clone(o.retiredFrom)
+	}
 	s.watch()
 }
 
@@ -356,8 +374,10 @@ func (s *state) apply(op Op) (bool, error) {
 	}
 	changed := false
 	dropped := op.dropped
+	implied := false // the op continues a chain: its drops go without a record
 	if s.sh.kind == kindCounter {
 		dropped = s.chainDrops(op)
+		implied = s.continues(op)
 	}
 	for i, x := range dropped {
 		if s.k.Drop(x, dropped[i:i+1]) {
@@ -370,7 +390,7 @@ func (s *state) apply(op Op) (bool, error) {
 		if s.k.Insert(pd, *op.pre, pd, nil) {
 			changed = true
 		}
-	} else {
+	} else if !implied {
 		s.k.Record(op.dot, op.dot, dropped)
 	}
 	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {

@@ -182,6 +182,13 @@ type Kernel[K comparable, V any] struct {
 	// records of a kernel that sets it, instead of comparing every key
 	// against its context. A join with a kernel that does not set it
 	// clears it. The zero value is false: safe, and slower to join.
+	//
+	// A data type may leave out the records of drops that its own values
+	// imply (ormap's counters: a chain's later leaf supersedes its older
+	// leaves, see [ReplaceOwn]) and still set it, if its own join, after
+	// the kernel's, drops every value so implied: Join may then keep such
+	// a value, which the data type's join drops, and neither DeltaSince
+	// nor the horizon knows of the drop.
 	RecordsAll bool
 }
 

@@ -108,13 +108,19 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 }
 
 // ReplaceOwn is what a local overwrite of one value by the next does in a
-// store keyed by dot (a counter's next leaf, which replaces its writer's
-// previous one), in one call: it mints a new dot d of replica id (as
-// [Kernel.TryMint]), removes the key last (as [Kernel.Remove]), puts
-// the value v = next(old, d) in the store under d as its own key (as
-// [Kernel.PutNew]), old being last's value, and records that d dropped
-// the dots that supported last (as [Kernel.Record]). It returns d, v
-// and the dropped dots, sorted, in a slice the caller must not modify.
+// store keyed by dot whose values say themselves what they replace (a
+// counter's next leaf, which replaces its writer's previous one), in one
+// call: it mints a new dot d of replica id (as [Kernel.TryMint]), removes
+// the key last (as [Kernel.Remove]), and puts the value v = next(old, d)
+// in the store under d as its own key (as [Kernel.PutNew]), old being
+// last's value. It returns d, v and the dropped dots (those that
+// supported last), sorted, in a slice the caller must not modify.
+//
+// It keeps no drop record of the dropped dots: the new value implies
+// their drop, and the data type that calls it must make every join drop
+// them as a record would have (see [Kernel.RecordsAll]): the store keeps
+// no record, the horizon does not move, and a peer behind by any number
+// of such replacements still gets a delta from [Kernel.DeltaSince].
 //
 // The Watch is not told: the caller, who knows where last was, changes
 // its own index (last, with the value old, left the store; d, with v,
@@ -126,8 +132,7 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 //
 // When last is a dot of id's that supports itself alone (the rule), it
 // looks last up once, hashes neither dot's replica, and allocates
-// nothing: the record is packed in its slot, as [Kernel.MintRemoveOwn]
-// packs one.
+// nothing.
 func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot, next func(old V, d vclock.Dot) (V, error)) (vclock.Dot, V, []vclock.Dot, error) {
 	var zero V
 	w := &k.w
@@ -178,8 +183,8 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 		k.tidy()
 	}
 	// d was beyond the context, and every ghost is within it: d is no
-	// ghost, and applied as soon as it is in the context.
-	k.recordOwn(w, d, d, nil, last.Seq)
+	// ghost, and applied as soon as it is in the context. No record: the
+	// caller's values imply the drop of last.
 	return d, v, append(k.newDots(1), last), nil
 }
 
@@ -189,7 +194,8 @@ var ErrNotHeld = errors.New("dotkernel: the key to replace is not in the store")
 
 // replaceSlow is ReplaceOwn of a key last that is not a dot of id's
 // supporting itself alone, or that a migration of the table left in its
-// old array: step by step, the Watch kept from hearing of it.
+// old array: step by step, the Watch kept from hearing of it, and, as
+// ReplaceOwn, without a drop record.
 func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot, next func(old V, d vclock.Dot) (V, error)) (vclock.Dot, V, []vclock.Dot, error) {
 	var zero V
 	old, ok := k.m.get(last)
@@ -213,6 +219,5 @@ func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclo
 	if len(dropped) > 1 {
 		slices.SortFunc(dropped, vclock.Dot.Compare)
 	}
-	k.Record(d, d, dropped)
 	return d, v, dropped, nil
 }

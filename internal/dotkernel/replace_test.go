@@ -12,7 +12,7 @@ import (
 )
 
 // replaceSteps is ReplaceOwn one step at a time: Get, Next, Remove,
-// Mint, PutNew, Record.
+// Mint, PutNew (and no Record: ReplaceOwn keeps none).
 func replaceSteps(k *Kernel[vclock.Dot, int], id vclock.ReplicaID, last vclock.Dot, next func(int, vclock.Dot) (int, error)) (vclock.Dot, int, []vclock.Dot, error) {
 	old, ok := k.Get(last)
 	if !ok {
@@ -29,7 +29,6 @@ func replaceSteps(k *Kernel[vclock.Dot, int], id vclock.ReplicaID, last vclock.D
 	dropped := k.Remove(last)
 	k.Mint(id)
 	k.PutNew(d, v, d)
-	k.Record(d, d, dropped)
 	return d, v, dropped, nil
 }
 
@@ -47,8 +46,8 @@ func encodeDots(t *rapid.T, k *Kernel[vclock.Dot, int]) []byte {
 
 // TestReplaceOwnMatchesSteps: ReplaceOwn leaves the kernel as the steps
 // it stands for do (the dot minted, the value, the dropped dots, the
-// store, the context, the fingerprint, the records, the horizon under a
-// small cap on records, the encoding, the deltas), never calls the
+// store, the context, the fingerprint, the records (it keeps none of its
+// own) and the horizon under a small cap on records, the encoding, the deltas), never calls the
 // Watch, and fails alike, changing nothing: a key not held, a writer with
 // no sequence number left, an error of next. The keys replaced are the
 // writer's own dots (the fast way, also when the new dot is too large to
