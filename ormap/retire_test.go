@@ -205,3 +205,40 @@ func TestRetiredWhileIncrementingConverges(t *testing.T) {
 		}
 	}
 }
+
+// A delete that saw a writer's increments, renamed with them when the
+// writer is retired, still subtracts them from the leaf the writer made
+// past Final without having seen the delete: the counter holds only the
+// increment no delete saw, at both replicas.
+func TestRetiredWhileIncrementingDeleteStillSubtracts(t *testing.T) {
+	w := vclock.Writer("a", 1)
+	p := ormap.New[string, *ormap.Counter](w)
+	for range 5 {
+		p.At("k").Add(1)
+	}
+	x := p.Clone()
+	x.SetWriter(vclock.Writer("b", 1))
+	x.Delete("k")    // saw (a!1, 1) to (a!1, 5)
+	p.At("k").Add(1) // (a!1, 6), concurrent with the delete, past Final
+	r := vclock.Retirement{From: w, To: vclock.Retired("a"), Final: 5}
+	p.SetWriter(vclock.Writer("a", 2))
+	for _, m := range []*ormap.Map[string, *ormap.Counter]{p, x} {
+		if err := m.Retire(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.Merge(p)
+	p.Merge(x)
+	for name, m := range map[string]*ormap.Map[string, *ormap.Counter]{"p": p, "x": x} {
+		c, ok := m.Get("k")
+		if !ok {
+			t.Fatalf("%s lost the key, which an increment the delete did not see keeps", name)
+		}
+		if v := c.Value(); v != 1 {
+			t.Fatalf("%s counts %d, want 1: the increment the delete did not see", name, v)
+		}
+	}
+	if !x.Equal(p) {
+		t.Fatal("the replicas differ")
+	}
+}
