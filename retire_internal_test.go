@@ -227,13 +227,7 @@ func TestRetirementRenamesReportedVersions(t *testing.T) {
 // leaving is not agreed), and with no counts once it holds none.
 func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
 	for _, holds := range []bool{false, true} {
-		r, err := NewReplica(Config{ID: "b", Transport: nopTransport{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.AddPeer("a"); err != nil {
-			t.Fatal(err)
-		}
+		r := replicaWithPeer(t, "b", "a")
 		s := orset.New[string](vclock.Writer("c", 5))
 		if holds {
 			s.Add("x") // a write of removed replica c that reached b
@@ -261,13 +255,7 @@ func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
 // first by name, and one that does not hold it back does not.
 func TestLeavingProposedByAnyMemberHoldingIt(t *testing.T) {
 	for _, holds := range []bool{false, true} {
-		r, err := NewReplica(Config{ID: "b", Transport: nopTransport{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.AddPeer("a"); err != nil {
-			t.Fatal(err)
-		}
+		r := replicaWithPeer(t, "b", "a")
 		r.mu.Lock()
 		if holds {
 			r.left = map[ReplicaID]map[string][]byte{"c": {}}
@@ -287,13 +275,7 @@ func TestLeavingProposedByAnyMemberHoldingIt(t *testing.T) {
 // the replica has left, which its writer, held here, keeps from being
 // agreed): it proposes again above that ballot, rather than never again.
 func TestProposalPassesAHigherBallotOfARemovedName(t *testing.T) {
-	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddPeer("b"); err != nil {
-		t.Fatal(err)
-	}
+	r := replicaWithPeer(t, "a", "b")
 	s := orset.New[string](vclock.Writer("c", 5))
 	s.Add("x") // a write of removed replica c
 	if _, err := Register(r, "set", s); err != nil {

@@ -29,25 +29,12 @@ func startCounterNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID
 	if n.h, err = crdt.Register(r, "c", ormap.New[string, *ormap.Counter](id)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddPeer(peer); err != nil {
-		t.Fatal(err)
-	}
-	if snap != nil {
-		if err := r.Restore(snap); err != nil {
-			t.Fatal(err)
-		}
-	}
-	net.Attach(id, r)
+	attachRestored(t, net, r, peer, snap)
 	n.save(t)
 	return n
 }
 
-func (n *counterNode) save(t *testing.T) {
-	t.Helper()
-	if err := n.r.SaveSnapshot(func(b []byte) error { n.snap = b; return nil }); err != nil {
-		t.Fatal(err)
-	}
-}
+func (n *counterNode) save(t *testing.T) { n.snap = savedSnapshot(t, n.r) }
 
 func (n *counterNode) add(t *testing.T) {
 	t.Helper()

@@ -38,6 +38,17 @@ func startTypesNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, 
 	if n.stock, err = crdt.Register(r, "stock", counter.NewBounded(id, 0)); err != nil {
 		t.Fatal(err)
 	}
+	attachRestored(t, net, r, peer, snap)
+	n.save(t)
+	return n
+}
+
+func (n *typesNode) save(t *testing.T) { n.snap = savedSnapshot(t, n.r) }
+
+// attachRestored adds peer to r, whose objects are registered, restores
+// snap into it unless it is nil, and attaches it to net.
+func attachRestored(t *testing.T, net *memnet.Network, r *crdt.Replica, peer crdt.ReplicaID, snap []byte) {
+	t.Helper()
 	if err := r.AddPeer(peer); err != nil {
 		t.Fatal(err)
 	}
@@ -46,16 +57,17 @@ func startTypesNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, 
 			t.Fatal(err)
 		}
 	}
-	net.Attach(id, r)
-	n.save(t)
-	return n
+	net.Attach(r.ID(), r)
 }
 
-func (n *typesNode) save(t *testing.T) {
+// savedSnapshot returns the snapshot r saves now.
+func savedSnapshot(t *testing.T, r *crdt.Replica) []byte {
 	t.Helper()
-	if err := n.r.SaveSnapshot(func(b []byte) error { n.snap = b; return nil }); err != nil {
+	var snap []byte
+	if err := r.SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	return snap
 }
 
 // writers returns the writers every object of the node names.
