@@ -202,6 +202,58 @@ func removedRegionBringsBackDeletedKey(t *testing.T, seed uint64, restart bool) 
 	return c
 }
 
+// A region removed, added back and removed again before it reports
+// anything still holds collection back with the versions it reported
+// before. r0, cut off from r1, is removed by r2, added back and removed
+// again at once; its put, which no other region saw, must lose everywhere
+// to r1's later delete once r0 is back. Before, the second removal found
+// a peer not heard from since it was added, and r2 no longer held r0
+// back (RemovedHolding 0): in TestConvergenceUnderAccidents (seed 9402)
+// such a region collected a delete's marker and took the older put back
+// alone, for good, since every region's context held both writes.
+func TestRemovedAddedAndRemovedAgainHoldsMarkers(t *testing.T) {
+	c := newMapCluster(t, 151, 3, nil)
+	for range 20 {
+		c.round() // every region hears from every other
+	}
+	c.net.Partition("r0", "r1")
+	r2 := c.nodes["r2"].r
+	r2.RemovePeer("r0")
+	if err := r2.AddPeer("r0"); err != nil {
+		t.Fatal(err)
+	}
+	r2.RemovePeer("r0") // before r0 reports again
+	if n := r2.Stats().RemovedHolding; n != 1 {
+		t.Errorf("r2: Stats.RemovedHolding is %d after removing r0 again, want 1", n)
+	}
+	c.kvWrite("r0", "k", "old") // reaches neither r1 nor r2
+	c.now.Add(int64(time.Second))
+	c.kvWrite("r1", "k", "") // a later delete
+	for range 20 {
+		c.round()
+	}
+	c.persist("r1") // their durable versions count the delete
+	c.persist("r2")
+	for range 200 {
+		c.round() // r2 collects what it may
+	}
+	if err := r2.AddPeer("r0"); err != nil {
+		t.Fatal(err)
+	}
+	c.net.HealAll()
+	for range 300 {
+		c.round()
+	}
+	for _, id := range c.ids {
+		if kv := c.kvOf(id); len(kv) != 0 {
+			t.Errorf("%s holds %v after a later delete of k", id, kv)
+		}
+	}
+	if d := divergences(c); d != 0 {
+		t.Errorf("%d divergences counted", d)
+	}
+}
+
 // A region that never wrote anything, heard from and then removed for
 // good (RemovePeer on every other), has no writer to retire: the group
 // agrees that it has left all the same, and it holds back the collection

@@ -798,6 +798,15 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 		p := newPeer(id, r.seq)
 		p.catchUps, p.digRounds = r.removedCatchUps, r.removedDigests
 		p.late = r.started
+		if lv, ok := r.left[id]; ok {
+			// Added back after a removal: until it reports again, the
+			// versions it reported before hold collection back as they
+			// did, and a removal before it reports keeps them held.
+			p.versions = maps.Clone(lv)
+			if p.versions == nil {
+				p.versions = map[string][]byte{}
+			}
+		}
 		r.peers[id] = p
 	}
 	delete(r.left, id) // it reports its versions again
