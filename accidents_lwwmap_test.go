@@ -184,7 +184,16 @@ func removedRegionBringsBackDeletedKey(t *testing.T, seed uint64, restart bool) 
 		c.round() // r0 and r1 exchange digests
 	}
 	delete(c.removed, "r0")
-	if err := c.nodes["r0"].r.AddPeer("r2"); err != nil {
+	addBackAndExpectDeleted(t, c, "r0", "r2")
+	return c
+}
+
+// addBackAndExpectDeleted has region at add peer back, heals c's network,
+// runs it, and checks that no region holds a key and none counted a
+// divergence.
+func addBackAndExpectDeleted(t *testing.T, c *cluster, at, peer crdt.ReplicaID) {
+	t.Helper()
+	if err := c.nodes[at].r.AddPeer(peer); err != nil {
 		t.Fatal(err)
 	}
 	c.net.HealAll()
@@ -199,7 +208,6 @@ func removedRegionBringsBackDeletedKey(t *testing.T, seed uint64, restart bool) 
 	if d := divergences(c); d != 0 {
 		t.Errorf("%d divergences counted", d)
 	}
-	return c
 }
 
 // A region removed, added back and removed again before it reports
@@ -237,21 +245,7 @@ func TestRemovedAddedAndRemovedAgainHoldsMarkers(t *testing.T) {
 	for range 200 {
 		c.round() // r2 collects what it may
 	}
-	if err := r2.AddPeer("r0"); err != nil {
-		t.Fatal(err)
-	}
-	c.net.HealAll()
-	for range 300 {
-		c.round()
-	}
-	for _, id := range c.ids {
-		if kv := c.kvOf(id); len(kv) != 0 {
-			t.Errorf("%s holds %v after a later delete of k", id, kv)
-		}
-	}
-	if d := divergences(c); d != 0 {
-		t.Errorf("%d divergences counted", d)
-	}
+	addBackAndExpectDeleted(t, c, "r2", "r0")
 }
 
 // A region that never wrote anything, heard from and then removed for
