@@ -787,7 +787,9 @@ func (r *Replica) truncateLog() {
 // [Replica.RemovePeer] may be added again, still running or back from any
 // disk: at its first contact this replica also serves its other peers a
 // catch-up, as when a peer restarts, since it may hold writes of the
-// peer's earlier runs that they lack.
+// peer's earlier runs that they lack. Until it reports again, the versions
+// it reported before its removal count as its own, so that removing it
+// again before then keeps holding collection back (see RemovePeer).
 func (r *Replica) AddPeer(id ReplicaID) error {
 	if err := vclock.CheckName(id); err != nil || id == r.id {
 		return fmt.Errorf("%w: peer ID %q", ErrConfig, id)
