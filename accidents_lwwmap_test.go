@@ -98,11 +98,7 @@ func TestRemovedRegionHoldsMarkersUntilRetired(t *testing.T) {
 	for range 50 {
 		c.round()
 	}
-	c.crash("r2") // for good
-	c.ids = []crdt.ReplicaID{"r0", "r1"}
-	for _, id := range c.ids {
-		c.nodes[id].r.RemovePeer("r2")
-	}
+	removeForGood(c, "r2")
 	c.kvWrite("r0", "k", "")
 	for i := 0; c.nodes["r0"].r.Stats().RetiredWriters == 0 || c.nodes["r1"].r.Stats().RetiredWriters == 0; i++ {
 		if i == 2000 {
@@ -258,11 +254,7 @@ func TestRemovedRegionThatNeverWroteHoldsNoMarkers(t *testing.T) {
 	for range 50 {
 		c.round() // r2 is heard from, and writes nothing
 	}
-	c.crash("r2") // for good
-	c.ids = []crdt.ReplicaID{"r0", "r1"}
-	for _, id := range c.ids {
-		c.nodes[id].r.RemovePeer("r2")
-	}
+	removeForGood(c, "r2")
 	c.kvWrite("r0", "k", "v")
 	c.kvWrite("r0", "k", "")
 	if n := c.nodes["r0"].r.Stats().RemovedHolding; n != 1 {
@@ -300,11 +292,7 @@ func TestRemovedRegionWithWritersRetiredHoldsNoMarkers(t *testing.T) {
 	for range 50 {
 		c.round()
 	}
-	c.crash("r2") // for good
-	c.ids = []crdt.ReplicaID{"r0", "r1"}
-	for _, id := range c.ids {
-		c.nodes[id].r.RemovePeer("r2")
-	}
+	removeForGood(c, "r2")
 	c.kvWrite("r0", "k", "v")
 	c.kvWrite("r0", "k", "")
 	for range 2000 {
@@ -386,11 +374,7 @@ func removedRegionHeardByFew(t *testing.T, c *cluster, cut ...crdt.ReplicaID) *c
 	for range 50 {
 		c.round() // the others hear from r3
 	}
-	c.crash("r3") // for good
-	c.ids = []crdt.ReplicaID{"r0", "r1", "r2"}
-	for _, id := range c.ids {
-		c.nodes[id].r.RemovePeer("r3")
-	}
+	removeForGood(c, "r3")
 	for _, id := range c.ids {
 		want := 1
 		if slices.Contains(cut, id) {
@@ -556,4 +540,14 @@ func TestRemovedRegionReleasedWhoeverHeardFromIt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// removeForGood crashes region x for good, and every other region of c,
+// which are c's regions from then on, removes it.
+func removeForGood(c *cluster, x crdt.ReplicaID) {
+	c.crash(x)
+	c.ids = slices.DeleteFunc(slices.Clone(c.ids), func(id crdt.ReplicaID) bool { return id == x })
+	for _, id := range c.ids {
+		c.nodes[id].r.RemovePeer(x)
+	}
 }
