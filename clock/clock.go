@@ -60,8 +60,9 @@ type Clock struct {
 	last Timestamp
 }
 
-// New returns a clock reading the system wall clock, with
-// [DefaultMaxOffset], unless options say otherwise.
+// New returns a clock reading the system wall clock in whole milliseconds
+// (see [Resolution]), with [DefaultMaxOffset], unless options say
+// otherwise.
 func New(opts ...Option) *Clock {
 	c := &Clock{maxOffset: int64(DefaultMaxOffset)}
 	for _, o := range opts {
@@ -83,7 +84,7 @@ func (c *Clock) MaxOffset() time.Duration {
 }
 
 // Physical reads the clock's physical time source, in nanoseconds since the
-// Unix epoch.
+// Unix epoch (whole milliseconds for the system clock).
 func (c *Clock) Physical() int64 { return c.src() }
 
 // Now returns a timestamp greater than every timestamp this clock has

@@ -296,12 +296,20 @@ func TestSystemSource(t *testing.T) {
 	if got < before-int64(time.Minute) || got > after+int64(time.Minute) {
 		t.Fatalf("system source %d, time.Now between %d and %d", got, before, after)
 	}
+	for range 100 {
+		if got := src(); got%int64(clock.Resolution) != 0 {
+			t.Fatalf("system source read %d ns, not a whole %v", got, clock.Resolution)
+		}
+	}
 	c := clock.New()
 	prev := c.Now()
 	for range 1000 {
 		ts := c.Now()
 		if !ts.After(prev) {
 			t.Fatalf("system clock: %v not after %v", ts, prev)
+		}
+		if ts.Wall%int64(clock.Resolution) != 0 {
+			t.Fatalf("system clock issued %v, its wall time not a whole %v", ts, clock.Resolution)
 		}
 		prev = ts
 	}

@@ -28,4 +28,8 @@
 //	if errors.Is(err, clock.ErrClockSkew) { /* keep it, retry later */ }
 //
 // Tests drive time explicitly with [WithSource].
+//
+// The system clock is read in whole milliseconds ([Resolution]): the
+// logical part orders a replica's events within a millisecond, and a wall
+// time in whole milliseconds encodes shorter.
 package clock
