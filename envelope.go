@@ -493,8 +493,13 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 				break
 			}
 			// Room for the writer and its string header, and for the
-			// version and kind of a long header in place of a short one.
-			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+len(e.Writer)+5), op, string(e.Writer), lim)
+			// version and kind of a long header in place of a short one
+			// (a writer of more than 31 bytes).
+			room := len(e.Writer) + 2
+			if len(e.Writer) > 31 {
+				room += 3
+			}
+			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+room), op, string(e.Writer), lim)
 			switch {
 			case errors.Is(err, codec.ErrVersion):
 				// An op of a format version this replica does not know:
