@@ -171,10 +171,17 @@ func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) (bare bool
 		return false
 	}
 	if r.off < len(r.buf) && (isStr(r.buf[r.off]) || r.buf[r.off] == refByte) {
-		at := r.off
+		// The entry is checked whole before f hears of it.
+		at, call := r.off, f
+		var start int
+		var held []byte
+		f = func(st int, e []byte, _ bool) { start, held = st, e }
 		id, ref := entry()
 		if hasShortForm(uint64(r.version), r.kind) {
 			r.checkLongTable(at, len(id) <= shortLen, ref)
+		}
+		if r.err == nil {
+			call(start, held, ref)
 		}
 		return true
 	}

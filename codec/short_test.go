@@ -195,7 +195,7 @@ func TestShortHeaderRefusals(t *testing.T) {
 	if err := codec.EachReplica([]byte{0x45, 'a'}, func([]byte) { t.Error("EachReplica named an ID cut short") }); !errors.Is(err, codec.ErrTruncated) {
 		t.Errorf("EachReplica of a cut ID: %v", err)
 	}
-	if err := codec.EachReplica(cat([]byte{0x03, 0x41, 0xa1, 'a'}, opBody), func([]byte) {}); !errors.Is(err, codec.ErrMalformed) {
+	if err := codec.EachReplica(cat([]byte{0x03, 0x41, 0xa1, 'a'}, opBody), func([]byte) { t.Error("EachReplica named the ID of a refused header") }); !errors.Is(err, codec.ErrMalformed) {
 		t.Errorf("EachReplica of a long header that should be short: %v", err)
 	}
 	if _, ok := codec.OmitReplica(nil, cat([]byte{0x03, 0x41, 0xa1, 'a'}, opBody), "a"); ok {
