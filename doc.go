@@ -90,7 +90,11 @@
 // version 1 refuses every such message whole, counted as a future version
 // ([ReasonVersion]), and replicates with its peers again once it is
 // upgraded too; messages of version 1 are still read. Snapshots and journal
-// records keep every op whole.
+// records keep every op whole. The LWW-map's ops are of format version 3
+// (see package lwwmap): a replica of a release that reads only versions 1
+// and 2 refuses each of them, counted as a future version
+// ([ReasonVersion]): upgrade every replica before any writes to an
+// LWW-map.
 //
 // Restarts do not make metadata grow for good. Once every replica holds
 // all of a finished run's writes, the group agrees to retire its writer:

@@ -492,7 +492,14 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 				r.Fail("op leaving out a writer the message does not name")
 				break
 			}
-			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+len(e.Writer)+2), op, string(e.Writer), lim)
+			// Room for the writer and its string header, and for the
+			// version and kind of a long header in place of a short one
+			// (a writer of more than 31 bytes).
+			room := len(e.Writer) + 2
+			if len(e.Writer) > 31 {
+				room += 3
+			}
+			whole, err := codec.RestoreReplica(make([]byte, 0, len(op)+room), op, string(e.Writer), lim)
 			switch {
 			case errors.Is(err, codec.ErrVersion):
 				// An op of a format version this replica does not know:

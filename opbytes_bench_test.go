@@ -93,7 +93,8 @@ func BenchmarkB31InsideEngine(b *testing.B) {
 	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).UnixNano()
 	// A writer's replica starts 1 ms before the write (its first reading
 	// of the clock), so that every write is at physical time at, logical
-	// part 0, as in the benchmark without the engine.
+	// part 0, as in the benchmark without the engine; at is a whole
+	// millisecond, as the system clock reads.
 	newClock := func() *clock.Clock {
 		started := false
 		return clock.New(clock.WithSource(func() int64 {

@@ -175,6 +175,48 @@ func (r *Reader) canonicalUint(what string) uint64 {
 	return u
 }
 
+// CanonicalUvarint reads an unsigned integer written by [Writer.Uvarint]:
+// an unsigned LEB128 varint, not msgpack, for layouts that say so. It
+// refuses a varint cut short (wrapping [ErrTruncated]), and one of more
+// than 10 bytes, beyond 2^64-1, or not in its shortest form (a last byte
+// of 0 after the first), wrapping [ErrMalformed]; each is recorded at the
+// varint's first byte.
+func (r *Reader) CanonicalUvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	at := r.off
+	if at < len(r.buf) && r.buf[at] < 0x80 {
+		r.off++
+		return uint64(r.buf[at])
+	}
+	var u uint64
+	for i := 0; ; i++ {
+		if at+i >= len(r.buf) {
+			r.failf(ErrTruncated, "varint cut after %d bytes", i)
+			return 0
+		}
+		c := r.buf[at+i]
+		if i == binary.MaxVarintLen64-1 && c >= 0x80 {
+			r.notCanonical(at, "varint of more than %d bytes", binary.MaxVarintLen64)
+			return 0
+		}
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			r.notCanonical(at, "varint beyond 2^64-1")
+			return 0
+		}
+		u |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if c == 0 && i > 0 {
+				r.notCanonical(at, "varint %d not in its shortest form", u)
+				return 0
+			}
+			r.off = at + i + 1
+			return u
+		}
+	}
+}
+
 // CanonicalInt reads a signed integer like [Reader.Int], but only in its
 // shortest form, the one [Writer.Int] writes (a non-negative value as an
 // unsigned integer). Any other form is a problem recorded at the integer's

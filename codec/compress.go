@@ -92,11 +92,11 @@ type Compressor struct {
 // already compressed, or when it is not a sequence of msgpack values.
 // The result does not alias the Compressor's buffers.
 func (c *Compressor) Compress(msg []byte) ([]byte, bool) {
-	if len(msg) < compressHead || len(msg) < 2 || Kind(msg[1]) == KindCompressed {
+	if len(msg) < compressHead {
 		return msg, false
 	}
 	kind, ok := headerKind(msg)
-	if !ok {
+	if !ok || kind == KindCompressed {
 		return msg, false
 	}
 	c.s, c.t, c.o, ok = splitColumns(msg, c.s[:0], c.t[:0], c.o[:0])
@@ -275,10 +275,12 @@ func decompress(msg []byte, want Kind, check bool, lim Limits) ([]byte, Kind, *D
 }
 
 // headerKind returns the kind a message's header names, read as the Writer
-// writes it: the version as a positive fixint, the kind as a positive fixint
-// or a uint8.
+// writes it: a short header, or the version as a positive fixint and the
+// kind as a positive fixint or a uint8.
 func headerKind(msg []byte) (Kind, bool) {
 	switch {
+	case isShort(msg):
+		return shortKind(msg[0]), true
 	case len(msg) >= 2 && msg[0] <= 0x7f && msg[1] <= 0x7f:
 		return Kind(msg[1]), true
 	case len(msg) >= 3 && msg[0] <= 0x7f && msg[1] == 0xcc && msg[2] > 0x7f:

@@ -4,7 +4,11 @@
 // Every message starts with its format version (see [Version]) and a [Kind]
 // saying what it holds, then a table of the replica IDs the message
 // mentions, each written once; the body refers to replicas by their index
-// in that table. A [Writer] builds a message and a [Reader] takes one
+// in that table. The LWW-map's put and delete ops of format version 3
+// whose table is one short ID start with one byte standing for the
+// version, the kind and the ID's length instead, then the ID (the short
+// header, see [Writer]); their bodies are varints ([Writer.Uvarint])
+// and msgpack. A [Writer] builds a message and a [Reader] takes one
 // apart.
 //
 // A message carried inside another (an op inside an engine message) may

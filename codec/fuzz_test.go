@@ -20,9 +20,19 @@ func FuzzReader(f *testing.F) {
 	f.Add(allMessage(f), []byte{0, 1, 1, 1, 2, 2, 3, 3, 4, 5, 6, 6, 7, 8, 0, 0, 9, 6, 2, 10, 10})
 	f.Add(append(append([]byte{}, emptyHeader...), 0xdd, 0xff, 0xff, 0xff, 0xff), []byte{8, 9, 10, 11})
 	f.Add([]byte{0x01, 0x60, 0xa1, 0x61, 0x00, 0x91, 0xc0}, []byte{0, 8, 4})
+	// Short headers of format version 3, and varints (op 0xff).
+	f.Add([]byte{0x42, 'r', '1', 0x88, 0x01, 0xff, 0x7f, 0xa1, 'k', 0x05}, []byte{0xff, 0xff, 6, 1})
+	f.Add([]byte{0x60, 0x08, 0x80, 0x00}, []byte{0xff, 0xff})
+	f.Add([]byte{0x03, 0x42, 0xd9, 0x20, 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y',
+		'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 'y', 0x08}, []byte{0xff})
 	f.Fuzz(func(t *testing.T, msg, ops []byte) {
 		kind := codec.KindEngine
-		if len(msg) > 1 {
+		switch {
+		case len(msg) > 0 && msg[0] >= 0x40 && msg[0] <= 0x5f:
+			kind = codec.KindMapPut // a short header
+		case len(msg) > 0 && msg[0] >= 0x60 && msg[0] <= 0x7f:
+			kind = codec.KindMapDelete
+		case len(msg) > 1:
 			kind = codec.Kind(msg[1]) // usually the message's own kind
 		}
 		r := codec.NewReader(msg, kind, codec.Limits{MaxItems: 1 << 10, MaxDepth: 8})
@@ -31,6 +41,14 @@ func FuzzReader(f *testing.F) {
 		for _, op := range ops {
 			before := r.Remaining()
 			ok := r.Err() == nil
+			if op == 0xff {
+				u := r.CanonicalUvarint()
+				if r.Err() == nil {
+					w.Uvarint(u)
+					reads = append(reads, func(r *codec.Reader) bool { return r.CanonicalUvarint() == u })
+				}
+				continue
+			}
 			switch op % 12 {
 			case 0:
 				id := r.Replica()

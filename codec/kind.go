@@ -7,26 +7,63 @@ import "fmt"
 //
 // Version 2 changed the layout of a few kinds only (the LWW-map's put and
 // delete ops, the LWW-map's state once it has collected writes, and the
-// engine's checksummed messages; their packages say how), so a [Writer] writes version 1 unless [Writer.SetVersion] says
-// otherwise: every other kind is written as it always was, and its golden
-// files stand. A [Reader] refuses, with [ErrVersion], a version above the
-// newest its kind was ever written in: version 2 of a kind version 2 left
-// alone, and any version above Version. A reader that knows only version 1
-// refuses every version-2 message whole, with [ErrVersion].
-const Version = 2
+// engine's checksummed messages; their packages say how), so a [Writer]
+// writes version 1 unless [Writer.SetVersion] says otherwise: every other
+// kind is written as it always was, and its golden files stand. Version 3
+// changed the LWW-map's put and delete ops alone, and gave them a short
+// header (see [Writer]). A [Reader] refuses, with [ErrVersion], a version
+// above the newest its kind was ever written in (version 2 or 3 of a kind
+// those versions left alone), and any version above Version. A reader that
+// knows only older versions refuses every message of a newer one whole,
+// with [ErrVersion]: a short header reads there as a version of 64 to 127.
+const Version = 3
 
 // newestVersion returns the newest format version kind k is written in:
-// 2 for the kinds whose layout version 2 changed, 1 for this module's
-// other kinds, and Version for users' kinds, whose decoders read
-// [Reader.Version] themselves.
+// 3 for the LWW-map's ops, 2 for the other kinds whose layout version 2
+// changed, 1 for this module's other kinds, and Version for users' kinds,
+// whose decoders read [Reader.Version] themselves.
 func newestVersion(k Kind) uint64 {
 	switch {
-	case k == KindMapPut, k == KindMapDelete, k == KindEngineSealed, k == KindMap, k == KindORMap, k == KindORMapOp:
+	case k == KindMapPut, k == KindMapDelete:
+		return 3
+	case k == KindEngineSealed, k == KindMap, k == KindORMap, k == KindORMapOp:
 		return 2
 	case k >= KindUser:
 		return Version
 	}
 	return 1
+}
+
+// The short header, of format version 3: one byte h from shortMin to
+// shortMax, then the replica table's one ID, of h&shortLen bytes, raw. h
+// names the kind: KindMapPut if h&shortDelete is 0, else KindMapDelete. A
+// length of 0 is a reference left by OmitReplica, which no Reader accepts.
+// Read by an older reader, h is a positive fixint: a format version from
+// 64 to 127, refused with ErrVersion.
+const (
+	shortMin    = 0x40
+	shortMax    = 0x7f
+	shortDelete = 0x20
+	shortLen    = 0x1f
+	// shortVersion is the format version a short header stands for.
+	shortVersion = 3
+)
+
+// isShort reports whether msg starts with a short header.
+func isShort(msg []byte) bool { return len(msg) > 0 && msg[0] >= shortMin && msg[0] <= shortMax }
+
+// shortKind returns the kind a short header h names.
+func shortKind(h byte) Kind {
+	if h&shortDelete != 0 {
+		return KindMapDelete
+	}
+	return KindMapPut
+}
+
+// hasShortForm reports whether kind k, in format version v, is written
+// with a short header when its replica table is one ID of 1 to 31 bytes.
+func hasShortForm(v uint64, k Kind) bool {
+	return v == shortVersion && (k == KindMapPut || k == KindMapDelete)
 }
 
 // Kind says what a message holds. It is written right after the format

@@ -94,6 +94,10 @@ func newReader(msg []byte, want Kind, lim Limits) *Reader {
 		r.failf(ErrLimit, "message of %d bytes exceeds the limit of %d", len(msg), r.lim.MaxBytes)
 		return r
 	}
+	if isShort(msg) {
+		r.readShortHeader(want)
+		return r
+	}
 	v := r.canonicalUint("format version")
 	if r.err != nil {
 		return r
@@ -120,8 +124,47 @@ func newReader(msg []byte, want Kind, lim Limits) *Reader {
 		r.failf(ErrVersion, "format version %d, %v is written in 1 to %d", v, want, n)
 		return r
 	}
+	at := r.off
 	r.readReplicaTable()
+	if hasShortForm(v, want) {
+		r.checkLongTable(at, len(r.ids) == 1 && len(r.ids[0]) <= shortLen, false)
+	}
 	return r
+}
+
+// readShortHeader reads a short header (see [Writer]) of a message read as
+// kind want.
+func (r *Reader) readShortHeader(want Kind) {
+	h := r.buf[0]
+	if k := shortKind(h); k != want {
+		r.failf(ErrKind, "message holds %v", k)
+		return
+	}
+	r.version = shortVersion
+	r.off = 1
+	n := int(h & shortLen)
+	if n == 0 {
+		r.off = 0
+		r.failf(ErrMalformed, "short header with a reference to an omitted replica ID")
+		return
+	}
+	if id := r.take(n); r.err == nil {
+		r.ids = []string{string(id)}
+	}
+}
+
+// checkLongTable refuses the long header of a message of a kind and
+// version written with a short header when its table allows (see
+// [Writer]): one whose table, at byte at, is one ID of 1 to 31 bytes
+// (fits), or a reference (ref).
+func (r *Reader) checkLongTable(at int, fits, ref bool) {
+	switch {
+	case r.err != nil:
+	case ref:
+		r.notCanonical(at, "reference in a long header, written short")
+	case fits:
+		r.notCanonical(at, "replica table of one short ID in a long header, written short")
+	}
 }
 
 // readReplicaTable reads the table of replica IDs. A table of one ID is

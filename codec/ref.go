@@ -21,16 +21,30 @@ func OmitReplica(dst, msg []byte, id string) ([]byte, bool) {
 	if id == "" {
 		return dst, false
 	}
+	if isShort(msg) {
+		n := int(msg[0] & shortLen)
+		if n == 0 || len(msg) < 1+n || string(msg[1:1+n]) != id {
+			return dst, false
+		}
+		dst = append(dst, msg[0]&^shortLen)
+		return append(dst, msg[1+n:]...), true
+	}
 	r := &Reader{buf: msg, lim: DefaultLimits()}
 	r.readHeaderStart()
 	at, end := -1, -1
-	r.walkTable(func(start int, entry []byte, ref bool) {
+	bare := r.walkTable(func(start int, entry []byte, ref bool) {
 		if !ref && at < 0 && string(entry) == id {
 			at, end = start, r.off
 		}
 	})
 	if r.err != nil || at < 0 {
 		return dst, false
+	}
+	if bare && hasShortForm(uint64(r.version), r.kind) {
+		// An ID too long for the short header: the reference is short
+		// all the same.
+		dst = appendShortHeader(dst, r.kind, "")
+		return append(dst, msg[end:]...), true
 	}
 	dst = append(dst, msg[:at]...)
 	dst = append(dst, refByte)
@@ -49,6 +63,9 @@ func RestoreReplica(dst, msg []byte, id string, lim Limits) ([]byte, error) {
 	if len(msg) > r.lim.MaxBytes {
 		r.failf(ErrLimit, "message of %d bytes exceeds the limit of %d", len(msg), r.lim.MaxBytes)
 		return dst, r.err
+	}
+	if isShort(msg) {
+		return restoreShort(dst, r, id)
 	}
 	r.readHeaderStart()
 	at, refs, named := -1, 0, false
@@ -80,6 +97,31 @@ func RestoreReplica(dst, msg []byte, id string, lim Limits) ([]byte, error) {
 	return append(dst, msg[at+1:]...), nil
 }
 
+// restoreShort is RestoreReplica of r's message, which starts with a short
+// header.
+func restoreShort(dst []byte, r *Reader, id string) ([]byte, error) {
+	msg := r.buf
+	r.kind, r.version = shortKind(msg[0]), shortVersion
+	switch {
+	case msg[0]&shortLen != 0:
+		r.failf(ErrMalformed, "replica table with 0 references to the carrier's replica, want 1")
+		return dst, r.err
+	case id == "":
+		r.failf(ErrMalformed, "reference to an empty replica ID")
+		return dst, r.err
+	}
+	if len(id) <= shortLen {
+		dst = appendShortHeader(dst, r.kind, id)
+	} else {
+		// Too long for the short header: the long one of the same
+		// version.
+		dst = appendUint(dst, shortVersion)
+		dst = appendUint(dst, uint64(r.kind))
+		dst = appendString(dst, id)
+	}
+	return append(dst, msg[1:]...), nil
+}
+
 // readHeaderStart reads a message's format version and kind, whatever the
 // kind (it becomes r's kind, for errors).
 func (r *Reader) readHeaderStart() {
@@ -94,7 +136,7 @@ func (r *Reader) readHeaderStart() {
 		r.failf(ErrKind, "message kind %d", k)
 		return
 	}
-	r.kind = Kind(k)
+	r.kind, r.version = Kind(k), int(v)
 	if n := newestVersion(r.kind); r.err == nil && v > n {
 		r.off = 0
 		r.failf(ErrVersion, "format version %d, %v is written in 1 to %d", v, r.kind, n)
@@ -106,15 +148,16 @@ func (r *Reader) readHeaderStart() {
 // also be a reference, and calls f with the offset and bytes of each entry
 // (nil and ref true for a reference). The table is read with the checks of
 // readReplicaTable but for repeats, which the message's own decoder finds.
-func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) {
-	entry := func() {
+// It reports whether the table was a bare entry.
+func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) (bare bool) {
+	entry := func() (id []byte, ref bool) {
 		at := r.off
 		if r.off < len(r.buf) && r.buf[r.off] == refByte && r.err == nil {
 			r.off++
 			f(at, nil, true)
-			return
+			return nil, true
 		}
-		id := r.CanonicalStringBytes()
+		id = r.CanonicalStringBytes()
 		if r.err == nil && len(id) == 0 {
 			r.off = at
 			r.failf(ErrMalformed, "empty replica ID")
@@ -122,13 +165,25 @@ func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) {
 		if r.err == nil {
 			f(at, id, false)
 		}
+		return id, false
 	}
 	if r.err != nil {
-		return
+		return false
 	}
 	if r.off < len(r.buf) && (isStr(r.buf[r.off]) || r.buf[r.off] == refByte) {
-		entry()
-		return
+		// The entry is checked whole before f hears of it.
+		at, call := r.off, f
+		var start int
+		var held []byte
+		f = func(st int, e []byte, _ bool) { start, held = st, e }
+		id, ref := entry()
+		if hasShortForm(uint64(r.version), r.kind) {
+			r.checkLongTable(at, len(id) <= shortLen, ref)
+		}
+		if r.err == nil {
+			call(start, held, ref)
+		}
+		return true
 	}
 	at := r.off
 	n := r.CanonicalArrayLen(1)
@@ -137,10 +192,11 @@ func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) {
 	}
 	for range n {
 		if r.err != nil {
-			return
+			return false
 		}
 		entry()
 	}
+	return false
 }
 
 // EachReplica calls f with each replica ID that the replica table of msg
@@ -149,11 +205,19 @@ func (r *Reader) walkTable(f func(start int, entry []byte, ref bool)) {
 // keep id. The work is linear in the length of msg's header.
 func EachReplica(msg []byte, f func(id []byte)) error {
 	r := &Reader{buf: msg, lim: DefaultLimits()}
+	if isShort(msg) {
+		r.kind, r.version = shortKind(msg[0]), shortVersion
+		r.off = 1
+		if id := r.take(int(msg[0] & shortLen)); len(id) > 0 {
+			f(id)
+		}
+		return r.Err()
+	}
 	r.readHeaderStart()
 	r.walkTable(func(_ int, entry []byte, ref bool) {
 		if !ref {
 			f(entry)
 		}
 	})
-	return r.err
+	return r.Err()
 }

@@ -116,6 +116,12 @@ func FuzzRestoreReplica(f *testing.F) {
 		f.Add(short, "ab")
 	}
 	f.Add([]byte{0x01, 0x31, 0x92, 0xc0, 0xc0}, "ab")
+	// Short headers of format version 3: a reference, restored short or
+	// long, and an ID where the reference should be.
+	f.Add([]byte{0x40, 0x08, 0x01}, "r1")
+	f.Add([]byte{0x60, 0x08, 0x01}, "a-replica-id-of-more-than-31-bytes")
+	f.Add([]byte{0x42, 'r', '1', 0x08}, "r1")
+	f.Add([]byte{0x03, 0x41, 0xc0, 0x08}, "r1")
 	f.Fuzz(func(t *testing.T, msg []byte, id string) {
 		whole, err := codec.RestoreReplica(nil, msg, id, codec.Limits{MaxItems: 1 << 10})
 		if err != nil {
@@ -125,7 +131,9 @@ func FuzzRestoreReplica(f *testing.F) {
 			}
 			return
 		}
-		if len(whole) > len(msg)+len(id)+5 {
+		// At most a string header of 5 bytes for the reference's byte,
+		// and the kind of a long header for a short one.
+		if len(whole) > len(msg)+len(id)+6 {
 			t.Fatalf("%d bytes restored from %d", len(whole), len(msg))
 		}
 		again, ok := codec.OmitReplica(nil, whole, id)

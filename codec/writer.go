@@ -12,6 +12,12 @@ import (
 // of the replica IDs the message mentions (each written once), then the body
 // written through the Writer's methods in msgpack.
 //
+// The header is the version, the kind and the table, each in msgpack (the
+// table as a bare string if it holds one ID, else an array of them); or,
+// in format version 3, for the kinds KindMapPut and KindMapDelete with a
+// table of one ID of 1 to 31 bytes, one byte: 0x40 plus 0x20 for a
+// delete plus the ID's length, then the ID's bytes (the short header).
+//
 // The body is written after room left for the header, into one buffer,
 // so that [Writer.Bytes] puts the header in front of it and returns that
 // buffer without copying the body, whenever the header fits the room (it
@@ -115,8 +121,17 @@ func (w *Writer) Table(ids ...string) {
 	w.head = n
 }
 
+// short reports whether the header is written in its short form: format
+// version 3 of an LWW-map op whose table is one ID of at most 31 bytes.
+func (w *Writer) short() bool {
+	return hasShortForm(w.version, w.kind) && len(w.ids) == 1 && len(w.ids[0]) <= shortLen
+}
+
 // headerLen returns the length of the header: version, kind and table.
 func (w *Writer) headerLen() int {
+	if w.short() {
+		return 1 + len(w.ids[0])
+	}
 	n := headLen(uintHead(w.version)) + headLen(uintHead(uint64(w.kind)))
 	if len(w.ids) != 1 {
 		n += headLen(arrayHead(len(w.ids)))
@@ -129,6 +144,9 @@ func (w *Writer) headerLen() int {
 
 // appendHeader appends the header to b.
 func (w *Writer) appendHeader(b []byte) []byte {
+	if w.short() {
+		return appendShortHeader(b, w.kind, w.ids[0])
+	}
 	b = appendUint(b, w.version)
 	b = appendUint(b, uint64(w.kind))
 	if len(w.ids) == 1 {
@@ -139,6 +157,17 @@ func (w *Writer) appendHeader(b []byte) []byte {
 		b = appendString(b, id)
 	}
 	return b
+}
+
+// appendShortHeader appends the short header of a message of kind k
+// (KindMapPut or KindMapDelete) whose table is id, of at most 31 bytes;
+// an empty id makes the header of a reference.
+func appendShortHeader(b []byte, k Kind, id string) []byte {
+	h := byte(shortMin) | byte(len(id))
+	if k == KindMapDelete {
+		h |= shortDelete
+	}
+	return append(append(b, h), id...)
 }
 
 // Kind returns the kind of message being written.
@@ -204,6 +233,12 @@ func (w *Writer) replicaIndex(id string) uint64 {
 	}
 	return i
 }
+
+// Uvarint writes an unsigned integer as an unsigned LEB128 varint, as
+// [binary.AppendUvarint] does: seven bits a byte, lowest first, each byte
+// but the last with its top bit set; 1 to 10 bytes. It is not msgpack:
+// only for layouts that say so, read back with [Reader.CanonicalUvarint].
+func (w *Writer) Uvarint(u uint64) { w.body = binary.AppendUvarint(w.body, u) }
 
 // Uint writes an unsigned integer in its shortest msgpack form.
 func (w *Writer) Uint(u uint64) { w.body = appendUint(w.body, u) }

@@ -17,7 +17,9 @@ import (
 // resulting state, and the time to apply every update.
 const b31Writers = 1540
 
-// b31At is the physical time of every write.
+// b31At is the physical time of every write: a whole millisecond, as the
+// system clock reads (clock.New), so that an op of format version 3
+// carries it in milliseconds.
 var b31At = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).UnixNano()
 
 func b31Clock() *clock.Clock { return clock.New(clock.WithSource(func() int64 { return b31At })) }

@@ -258,13 +258,36 @@ func TestBaseEncodingByHand(t *testing.T) {
 			[]byte{0xa1, 'v'},  // value
 			[]byte{0x05, 0x01}, // base: 5 ns earlier, logical part 1
 		)
-		got, err = op.MarshalBinary()
+		got, err = op.marshalV2()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("version 2: got %x, %v\nwant %x", got, err, want)
 		}
 		back, err = decodeOp[string, string](want, codec.Limits{})
 		if err != nil || back != op {
 			t.Fatalf("version 2 decoded %+v, %v", back, err)
+		}
+		// Version 3: the base is 5 ns before, zigzag 10, and its logical
+		// part 1; the write's wall time is in milliseconds.
+		want = cat(
+			[]byte{0x40 | 1, 'a'},                   // short header: a put, replica "a"
+			uvarints(7<<3|1|2, uint64(wall/1e6), 3), // sequence, flags; wall time; logical part
+			[]byte{0xa1, 'k'},                       // key
+			[]byte{0xa1, 'v'},                       // value
+			[]byte{10, 0x01},                        // base: 5 ns earlier, logical part 1
+		)
+		got, err = op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("version 3: got %x, %v\nwant %x", got, err, want)
+		}
+		back, err = decodeOp[string, string](want, codec.Limits{})
+		if err != nil || back != op {
+			t.Fatalf("version 3 decoded %+v, %v", back, err)
+		}
+		// A base later than the write: zigzag of -5 is 9.
+		op.base.Wall = wall + 5
+		want[len(want)-2] = 9
+		if got, err := op.MarshalBinary(); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("later base: got %x, %v\nwant %x", got, err, want)
 		}
 	})
 	t.Run("state", func(t *testing.T) {

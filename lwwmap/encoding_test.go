@@ -82,6 +82,21 @@ func TestOpRoundTrip(t *testing.T) {
 	})
 }
 
+// uvarints returns the unsigned LEB128 varints of us, one after the
+// other, built here by hand: seven bits a byte, lowest first, the top bit
+// set on every byte but the last.
+func uvarints(us ...uint64) []byte {
+	var b []byte
+	for _, u := range us {
+		for u >= 0x80 {
+			b = append(b, byte(u)|0x80)
+			u >>= 7
+		}
+		b = append(b, byte(u))
+	}
+	return b
+}
+
 // sample builds a small state and ops with fixed clocks, for the golden
 // files and the bad-input tests.
 func sample() (*Map[string, string], Op[string, string], Op[string, string]) {
@@ -103,12 +118,14 @@ func TestGoldenFiles(t *testing.T) {
 	m, put, del := sample()
 	for name, enc := range map[string]func() ([]byte, error){
 		"state.golden":        m.MarshalBinary,
-		"put_op_v2.golden":    put.MarshalBinary,
-		"delete_op_v2.golden": del.MarshalBinary,
-		// The ops of format version 1, which the layout of version 1
-		// still writes.
-		"put_op.golden":    put.marshalV1,
-		"delete_op.golden": del.marshalV1,
+		"put_op_v3.golden":    put.MarshalBinary,
+		"delete_op_v3.golden": del.MarshalBinary,
+		// The ops of format version 2, now only read, and of version 1,
+		// which the layout of version 1 still writes.
+		"put_op_v2.golden":    put.marshalV2,
+		"delete_op_v2.golden": del.marshalV2,
+		"put_op.golden":       put.marshalV1,
+		"delete_op.golden":    del.marshalV1,
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := enc()
@@ -133,9 +150,26 @@ func TestGoldenFiles(t *testing.T) {
 			}
 		})
 	}
-	// The ops of both versions decode to the same op.
+	// The golden ops of version 3, built by hand from the layout: us-east-1
+	// puts color = blue at start, a whole millisecond; eu-west-1 deletes
+	// size 1500 ns later, not one.
+	for name, want := range map[string][]byte{
+		"put_op_v3.golden": bytes.Join([][]byte{
+			{0x40 | 9}, []byte("us-east-1"), uvarints(1<<3, uint64(start/1e6)),
+			{0xa5}, []byte("color"), {0xa4}, []byte("blue")}, nil),
+		"delete_op_v3.golden": bytes.Join([][]byte{
+			{0x40 | 0x20 | 9}, []byte("eu-west-1"), uvarints(1<<3|4, uint64(start+1500)),
+			{0xa4}, []byte("size")}, nil),
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil || !bytes.Equal(data, want) {
+			t.Fatalf("%s holds %x, %v; the layout says %x", name, data, err, want)
+		}
+	}
+	// The ops of every version decode to the same op.
 	for name, want := range map[string]Op[string, string]{
-		"put_op.golden": put, "put_op_v2.golden": put, "delete_op.golden": del, "delete_op_v2.golden": del,
+		"put_op.golden": put, "put_op_v2.golden": put, "put_op_v3.golden": put,
+		"delete_op.golden": del, "delete_op_v2.golden": del, "delete_op_v3.golden": del,
 	} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
@@ -194,12 +228,27 @@ func TestEncodingByHand(t *testing.T) {
 			binary.BigEndian.AppendUint64([]byte{0xcf}, uint64(wall)<<2|1), []byte{0x03},
 			[]byte{0xa1, 'k'}, // key
 		)
-		got, err = op.MarshalBinary()
+		got, err = op.marshalV2()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("version 2: got %x, %v\nwant %x", got, err, want)
 		}
 		if back, err := decodeOp[string, string](want, codec.Limits{}); err != nil || back != op {
 			t.Fatalf("version 2 decoded %+v, %v", back, err)
+		}
+		// Version 3: the short header; sequence 7 times 8 plus 1, as the
+		// logical part follows; the wall time in milliseconds, as start is
+		// a whole number of them; all varints.
+		want = cat(
+			[]byte{0x40 | 0x20 | 1, 'a'}, // short header: a delete, replica "a"
+			uvarints(7<<3|1, uint64(wall/1e6), 3),
+			[]byte{0xa1, 'k'}, // key
+		)
+		got, err = op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("version 3: got %x, %v\nwant %x", got, err, want)
+		}
+		if back, err := decodeOp[string, string](want, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("version 3 decoded %+v, %v", back, err)
 		}
 	})
 	t.Run("put op, logical part zero", func(t *testing.T) {
@@ -214,7 +263,7 @@ func TestEncodingByHand(t *testing.T) {
 			[]byte{0xa1, 'k'}, // key
 			[]byte{0x05},      // value
 		)
-		got, err := op.MarshalBinary()
+		got, err := op.marshalV2()
 		if err != nil || !bytes.Equal(got, want) || len(got) != 18 {
 			t.Fatalf("got %x, %v\nwant %x", got, err, want)
 		}
@@ -225,17 +274,59 @@ func TestEncodingByHand(t *testing.T) {
 		if !ok || len(short) != 16 {
 			t.Fatalf("inside a message: % x, %v", short, ok)
 		}
+		// Version 3: 13 bytes alone, 11 inside an engine message.
+		want = cat(
+			[]byte{0x40 | 2, 'r', '7'}, // short header: a put, replica "r7"
+			uvarints(1<<3, uint64(wall/1e6)),
+			[]byte{0xa1, 'k'}, // key
+			[]byte{0x05},      // value
+		)
+		got, err = op.MarshalBinary()
+		if err != nil || !bytes.Equal(got, want) || len(got) != 13 {
+			t.Fatalf("version 3: got %x, %v\nwant %x", got, err, want)
+		}
+		if back, err := decodeOp[string, int](want, codec.Limits{}); err != nil || back != op {
+			t.Fatalf("version 3 decoded %+v, %v", back, err)
+		}
+		short, ok = codec.OmitReplica(nil, got, "r7")
+		if !ok || !bytes.Equal(short, append([]byte{0x40}, want[3:]...)) {
+			t.Fatalf("inside a message: % x, %v", short, ok)
+		}
 	})
 	t.Run("put op after 2116", func(t *testing.T) {
-		// A wall time of 2^62 ns or more does not fit the flags: the op is
-		// written in the layout of version 1.
-		op := Op[string, int]{key: "k", value: 5, ts: clock.Timestamp{Wall: 1 << 62}, dot: vclock.Dot{Replica: "r7", Seq: 1}}
-		got, err := op.MarshalBinary()
-		if err != nil || got[0] != 1 {
-			t.Fatalf("got %x, %v; want version 1", got, err)
+		// A wall time of 2^62 ns or more does not fit the flags of
+		// version 2: the op was written in the layout of version 1.
+		// Version 3 carries it, in milliseconds or not.
+		for _, w := range []int64{1 << 62, math.MaxInt64 / 1e6 * 1e6, math.MaxInt64} {
+			op := Op[string, int]{key: "k", value: 5, ts: clock.Timestamp{Wall: w}, dot: vclock.Dot{Replica: "r7", Seq: 1}}
+			if got, err := op.marshalV2(); err != nil || got[0] != 1 {
+				t.Fatalf("version 2 wrote %x, %v; want version 1", got, err)
+			}
+			got, err := op.MarshalBinary()
+			if err != nil || got[0] != 0x42 {
+				t.Fatalf("got %x, %v; want version 3", got, err)
+			}
+			if back, err := decodeOp[string, int](got, codec.Limits{}); err != nil || back != op {
+				t.Fatalf("decoded %+v, %v", back, err)
+			}
 		}
-		if back, err := decodeOp[string, int](got, codec.Limits{}); err != nil || back != op {
-			t.Fatalf("decoded %+v, %v", back, err)
+	})
+	t.Run("put op of sequence 2^61", func(t *testing.T) {
+		// A sequence number of 2^61 or more does not fit the flags of
+		// version 3: the op is written in the layout of version 1.
+		for _, seq := range []uint64{1<<61 - 1, 1 << 61, vclock.MaxSeq} {
+			op := Op[string, int]{key: "k", value: 5, ts: clock.Timestamp{Wall: wall}, dot: vclock.Dot{Replica: "r7", Seq: seq}}
+			got, err := op.MarshalBinary()
+			wantFirst := byte(0x42)
+			if seq >= 1<<61 {
+				wantFirst = 1
+			}
+			if err != nil || got[0] != wantFirst {
+				t.Fatalf("sequence %d: got %x, %v; want first byte %#x", seq, got, err, wantFirst)
+			}
+			if back, err := decodeOp[string, int](got, codec.Limits{}); err != nil || back != op {
+				t.Fatalf("decoded %+v, %v", back, err)
+			}
 		}
 	})
 	t.Run("state", func(t *testing.T) {

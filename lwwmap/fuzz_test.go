@@ -21,9 +21,18 @@ func seeds() (states, ops, versions [][]byte) {
 	eu.Merge(m)
 	over := eu.Put("color", "red")
 	gone := eu.Delete("color")
-	// Each op in both layouts: version 2, as written now, and version 1.
-	for _, op := range []Op[string, string]{over, gone, put, del} {
+	// A writer whose ID is too long for the short header of version 3.
+	lw := New[string, string]("a-writer-whose-id-takes-40-bytes-in-all", m.clk)
+	lw.Merge(m)
+	longPut := lw.Put("color", "black")
+	longDel := lw.Delete("size")
+	// Each op in every layout: version 3, as written now (short header and
+	// long), version 2 and version 1.
+	for _, op := range []Op[string, string]{over, gone, put, del, longPut, longDel} {
 		if b, err := op.MarshalBinary(); err == nil {
+			ops = append(ops, b)
+		}
+		if b, err := op.marshalV2(); err == nil {
 			ops = append(ops, b)
 		}
 		if b, err := op.marshalV1(); err == nil {
