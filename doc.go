@@ -93,8 +93,9 @@
 // records keep every op whole. The LWW-map's ops are of format version 3
 // (see package lwwmap): a replica of a release that reads only versions 1
 // and 2 refuses each of them, counted as a future version
-// ([ReasonVersion]): upgrade every replica before any writes to an
-// LWW-map.
+// ([ReasonVersion]). During a rolling upgrade the writes still reach it,
+// in the catch-up states that both releases read, once its peers' digests
+// show it lacks them; the refusals stop when it is upgraded.
 //
 // Restarts do not make metadata grow for good. Once every replica holds
 // all of a finished run's writes, the group agrees to retire its writer:

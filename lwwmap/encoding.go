@@ -53,8 +53,8 @@ import (
 // not zero; key; value; the base's wall time subtracted from the write's,
 // as a msgpack integer, and its logical part. A build that reads only
 // versions 1 and 2 refuses an op of version 3 whole, with codec.ErrVersion
-// (the engine counts it as of an unknown version): every region must run
-// a build that reads version 3 before any writes it.
+// (the engine counts it as of an unknown version); the engine still brings
+// it the writes, in catch-up states, until it is upgraded.
 //
 // A write whose sequence number is 2^61 or more, too large to be
 // multiplied by 8, is written in the layout of version 1, which the
