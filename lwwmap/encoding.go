@@ -297,34 +297,49 @@ func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 		return
 	}
 	if tag&opLogical != 0 {
-		l := r.CanonicalUint()
-		if r.Err() == nil && (l == 0 || l > math.MaxUint32) {
-			r.Fail("timestamp logical part %d, not from 1 to 2^32-1", l)
-		}
-		op.ts.Logical = uint32(l)
+		op.ts.Logical = logicalPart(r, r.CanonicalUint())
 	}
+	getKeyValue(r, op)
+	if tag&opBase != 0 {
+		d := r.CanonicalInt()
+		setBase(r, op, d, r.CanonicalUint())
+	}
+}
+
+// logicalPart checks an op's logical part l, read from r, which is written
+// only if it is not zero.
+func logicalPart(r *codec.Reader, l uint64) uint32 {
+	if r.Err() == nil && (l == 0 || l > math.MaxUint32) {
+		r.Fail("timestamp logical part %d, not from 1 to 2^32-1", l)
+	}
+	return uint32(l)
+}
+
+// getKeyValue reads an op's key and, for a put, its value.
+func getKeyValue[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 	op.key = codec.GetCanonicalValue[K](r)
 	if !op.del {
 		op.value = codec.GetCanonicalValue[V](r)
 	}
-	if tag&opBase != 0 {
-		d := r.CanonicalInt()
-		l := r.CanonicalUint()
-		if r.Err() != nil {
-			return
-		}
-		// The base's wall time, op.ts.Wall - d, must be positive; the
-		// test is written so that it cannot overflow.
-		if d >= op.ts.Wall || (d < 0 && op.ts.Wall > math.MaxInt64+d) {
-			r.Fail("base %d ns before a write at %d", d, op.ts.Wall)
-			return
-		}
-		if l > math.MaxUint32 {
-			r.Fail("base logical part %d out of range", l)
-			return
-		}
-		op.base = clock.Timestamp{Wall: op.ts.Wall - d, Logical: uint32(l)}
+}
+
+// setBase checks the base of an op, read from r as its wall time's
+// distance d before the write's and its logical part l, and sets it.
+func setBase[K comparable, V any](r *codec.Reader, op *Op[K, V], d int64, l uint64) {
+	if r.Err() != nil {
+		return
 	}
+	// The base's wall time, op.ts.Wall - d, must be positive; the test is
+	// written so that it cannot overflow.
+	if d >= op.ts.Wall || (d < 0 && op.ts.Wall > math.MaxInt64+d) {
+		r.Fail("base %d ns before a write at %d", d, op.ts.Wall)
+		return
+	}
+	if l > math.MaxUint32 {
+		r.Fail("base logical part %d out of range", l)
+		return
+	}
+	op.base = clock.Timestamp{Wall: op.ts.Wall - d, Logical: uint32(l)}
 }
 
 // getOpV3 reads the body of an op in the layout of format version 3, every
@@ -365,34 +380,12 @@ func getOpV3[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 		op.ts.Wall = int64(wall)
 	}
 	if tag&op3Logical != 0 {
-		l := r.CanonicalUvarint()
-		if r.Err() == nil && (l == 0 || l > math.MaxUint32) {
-			r.Fail("timestamp logical part %d, not from 1 to 2^32-1", l)
-		}
-		op.ts.Logical = uint32(l)
+		op.ts.Logical = logicalPart(r, r.CanonicalUvarint())
 	}
-	op.key = codec.GetCanonicalValue[K](r)
-	if !op.del {
-		op.value = codec.GetCanonicalValue[V](r)
-	}
+	getKeyValue(r, op)
 	if tag&op3Base != 0 {
 		z := r.CanonicalUvarint()
-		l := r.CanonicalUvarint()
-		if r.Err() != nil {
-			return
-		}
-		d := int64(z>>1) ^ -int64(z&1)
-		// The base's wall time, op.ts.Wall - d, must be positive; the
-		// test is written so that it cannot overflow.
-		if d >= op.ts.Wall || (d < 0 && op.ts.Wall > math.MaxInt64+d) {
-			r.Fail("base %d ns before a write at %d", d, op.ts.Wall)
-			return
-		}
-		if l > math.MaxUint32 {
-			r.Fail("base logical part %d out of range", l)
-			return
-		}
-		op.base = clock.Timestamp{Wall: op.ts.Wall - d, Logical: uint32(l)}
+		setBase(r, op, int64(z>>1)^-int64(z&1), r.CanonicalUvarint())
 	}
 }
 
