@@ -95,7 +95,10 @@
 // and 2 refuses each of them, counted as a future version
 // ([ReasonVersion]). During a rolling upgrade the writes still reach it,
 // in the catch-up states that both releases read, once its peers' digests
-// show it lacks them; the refusals stop when it is upgraded.
+// show it lacks them; the refusals stop when it is upgraded. To roll a
+// replica back to such a release, save a snapshot first: that release
+// restores this one's snapshots, but refuses a journal record holding a
+// version-3 op (codec.ErrVersion), and changes nothing.
 //
 // Restarts do not make metadata grow for good. Once every replica holds
 // all of a finished run's writes, the group agrees to retire its writer:
