@@ -176,7 +176,9 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 	if err != nil {
 		return vclock.Dot{}, zero, nil, err
 	}
-	k.ctx.AddNextHint(id, &w.ctx) // d
+	if k.ctx.TryAddNext(id, &w.ctx) == 0 { // d
+		k.ctx.AddNextHint(id, &w.ctx)
+	}
 	t.removeAt(i)
 	// last is id's, and hashes with id's hash, as MintOwn hashed it.
 	hl := codec.HashUint(w.h, last.Seq)
