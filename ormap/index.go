@@ -147,15 +147,6 @@ func (n *node) dropDot(d vclock.Dot) {
 	e.ds = ds
 }
 
-// swapDot puts the dot d in the place of the dot old among the dots of
-// n, if old is there.
-func (n *node) swapDot(old, d vclock.Dot) {
-	ds := n.dots()
-	if i := slices.Index(ds, old); i >= 0 {
-		ds[i] = d
-	}
-}
-
 // ttlDots returns the dots of the expiries and persists of the key whose
 // path ends at n.
 func (n *node) ttlDots() []vclock.Dot {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -248,12 +249,16 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	}
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot
+	li := 0 // where last is in c.dots()
 	if c == nil {
 		p = strings.Clone(tmp) // the leaf's own, not buf's bytes
 	} else {
-		for _, d := range c.dots() {
-			if d.Replica == s.id && d.Seq > last.Seq {
-				last = d
+		for i, d := range c.dots() {
+			// The writer's own dots share the bytes of its ID, mostly:
+			// compare lengths and addresses before bytes.
+			if len(d.Replica) == len(s.id) && d.Seq > last.Seq &&
+				(unsafe.StringData(string(d.Replica)) == unsafe.StringData(string(s.id)) || d.Replica == s.id) {
+				last, li = d, i
 			}
 		}
 		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
@@ -262,7 +267,7 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 		}
 	}
 	if last.Seq != 0 {
-		s.continueTop(p, c, last, n, op)
+		s.continueTop(p, c, li, last, n, op)
 		return
 	}
 	l := leaf{pv: p, n: n}
@@ -282,11 +287,11 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
-// newest leaf there: the new leaf continues last's chain and replaces it,
-// in one step of the kernel (dotkernel.ReplaceOwn), and the new dot takes
-// last's place in c, which gains the increment. Its op is set in *op,
-// which is zero.
-func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op) {
+// newest leaf there, at li in c.dots(): the new leaf continues last's
+// chain and replaces it, in one step of the kernel (dotkernel.ReplaceOwn),
+// and the new dot takes last's place in c, which gains the increment. Its
+// op is set in *op, which is zero.
+func (s *state) continueTop(p string, c *node, li int, last vclock.Dot, n int64, op *Op) {
 	var newChain bool
 	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
 		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
@@ -311,7 +316,9 @@ func (s *state) continueTop(p string, c *node, last vclock.Dot, n int64, op *Op)
 		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 		return
 	}
-	c.swapDot(last, d)
+	// ReplaceOwn, unwatched, left the index as it was: last is still at
+	// li.
+	c.dots()[li] = d
 	c.addInc(n)
 	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, drop, s.sh, n // op is zero
 }

@@ -256,8 +256,22 @@ func (c *Context) findHint(id ReplicaID, h *Hint) (int, bool) {
 	return i, ok
 }
 
-// NextHint is [Context.Next], looking id up through h first.
+// NextHint is [Context.Next], looking id up through h first. Its common
+// case, that of [Context.TryAddNext] (h names id's entry, known by the
+// bytes of id, which is one run from 1 below [MaxSeq]), is small enough
+// for the compiler to inline into a writer's mutator.
 func (c *Context) NextHint(id ReplicaID, h *Hint) Dot {
+	if i := uint(h.i); i < uint(len(c.r)) {
+		e := &c.r[i]
+		if unsafe.StringData(string(e.id)) == unsafe.StringData(string(id)) && len(e.id) == len(id) && len(e.extra) == 0 && e.max < MaxSeq {
+			return Dot{Replica: id, Seq: e.max + 1}
+		}
+	}
+	return c.nextHint(id, h)
+}
+
+// nextHint is NextHint past its common case.
+func (c *Context) nextHint(id ReplicaID, h *Hint) Dot {
 	i, ok := c.findHint(id, h)
 	return c.nextAt(id, i, ok)
 }

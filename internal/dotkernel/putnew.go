@@ -56,6 +56,23 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 	}
 }
 
+// insertNewHashed is insertNew for a key whose hash is h, in a table
+// that has an array. (insertNew has the probe written out, to stay one
+// call.)
+func (t *Table[K, E]) insertNewHashed(key K, e E, h uint64) {
+	ng := len(t.ctrl)
+	g := t.home(h)
+	for {
+		if m := matchFree(t.ctrl[g]); m != 0 {
+			t.insertAt(g*groupSize+bits.TrailingZeros64(m)/8, uint8(h&0x7f), key, e, h)
+			return
+		}
+		if g++; g == ng {
+			g = 0
+		}
+	}
+}
+
 // MintOwn mints a new dot for replica id, as [Kernel.TryMint] does, and
 // puts it in the store as its own key with the value v, as
 // [Kernel.PutNew] does: the write of a store keyed by dot (a map's leaf)
@@ -159,7 +176,9 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 	if err != nil {
 		return vclock.Dot{}, zero, nil, err
 	}
-	k.ctx.AddNextHint(id, &w.ctx) // d
+	if k.ctx.TryAddNext(id, &w.ctx) == 0 { // d
+		k.ctx.AddNextHint(id, &w.ctx)
+	}
 	t.removeAt(i)
 	// last is id's, and hashes with id's hash, as MintOwn hashed it.
 	hl := codec.HashUint(w.h, last.Seq)
@@ -169,7 +188,15 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 	if fits {
 		e.d = pw
 	}
-	t.insertNew(d, e)
+	// d is id's, as last is: when the hash the table keeps is id's (as
+	// hashing last made it, unless last's ID has bytes of its own), d's
+	// hash is its mix with d's sequence number, and the table has an
+	// array.
+	if len(id) > 0 && sameID(t.rep, id) {
+		t.insertNewHashed(d, e, mixSeq(t.repH, d.Seq))
+	} else {
+		t.insertNew(d, e)
+	}
 	if !fits {
 		k.setMore(d, []vclock.Dot{d})
 	}
