@@ -273,12 +273,22 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 	return op, nil
 }
 
-// getOpV2 reads the body of an op in the layout of format version 2,
-// every integer in its shortest form.
-func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
+// opWriter returns the writer of an op of version 2 or 3: its replica
+// table's one ID.
+func opWriter(r *codec.Reader) (vclock.ReplicaID, bool) {
 	ids := r.Replicas()
 	if len(ids) != 1 {
 		r.Fail("op whose replica table has %d entries, want its writer alone", len(ids))
+		return "", false
+	}
+	return vclock.ReplicaID(ids[0]), true
+}
+
+// getOpV2 reads the body of an op in the layout of format version 2,
+// every integer in its shortest form.
+func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
+	writer, ok := opWriter(r)
+	if !ok {
 		return
 	}
 	seq := r.CanonicalUint()
@@ -290,7 +300,7 @@ func getOpV2[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 		r.Fail("sequence number %d, not from 1 to %d", seq, uint64(vclock.MaxSeq))
 		return
 	}
-	op.dot = vclock.Dot{Replica: vclock.ReplicaID(ids[0]), Seq: seq}
+	op.dot = vclock.Dot{Replica: writer, Seq: seq}
 	op.ts.Wall = int64(tag >> opFlags)
 	if op.ts.Wall == 0 {
 		r.Fail("timestamp with wall time 0")
@@ -345,9 +355,8 @@ func setBase[K comparable, V any](r *codec.Reader, op *Op[K, V], d int64, l uint
 // getOpV3 reads the body of an op in the layout of format version 3, every
 // integer a varint in its shortest form.
 func getOpV3[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
-	ids := r.Replicas()
-	if len(ids) != 1 {
-		r.Fail("op whose replica table has %d entries, want its writer alone", len(ids))
+	writer, ok := opWriter(r)
+	if !ok {
 		return
 	}
 	tag := r.CanonicalUvarint()
@@ -360,7 +369,7 @@ func getOpV3[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
 		r.Fail("sequence number 0")
 		return
 	}
-	op.dot = vclock.Dot{Replica: vclock.ReplicaID(ids[0]), Seq: seq}
+	op.dot = vclock.Dot{Replica: writer, Seq: seq}
 	switch {
 	case wall == 0:
 		r.Fail("timestamp with wall time 0")
