@@ -243,7 +243,11 @@ func (c *cluster) persistNode(n *node) {
 	n.saves++
 	if c.journal && n.saves%4 != 0 && !n.snapshotNext {
 		err := n.r.SaveOps(func(rec []byte) error {
-			n.journal = append(n.journal, rec)
+			// Append to a copy: a journal restored from a copy of a disk
+			// (a second process's, a backup) shares its array with the
+			// original, and an append in place would write this record
+			// into the other disk's journal too.
+			n.journal = append(slices.Clip(n.journal), rec)
 			n.saved = append(n.saved, disk{n.snap, slices.Clone(n.journal)})
 			return nil
 		})
