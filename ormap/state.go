@@ -116,6 +116,35 @@ type state struct {
 	// retiredTo and retiredFrom index retired (see noteRetired).
 	retiredTo   map[vclock.ReplicaID][]vclock.Retirement
 	retiredFrom map[vclock.ReplicaID]vclock.ReplicaID
+
+	// paths is what is left of the block that the key paths of new
+	// top-level keys are cut from (see keepPath): never shared with
+	// another state, and never written where a path was cut.
+	paths []byte
+}
+
+// pathBlock is the size of the blocks that keepPath cuts key paths
+// from: a block stays allocated as long as one of its paths does, so
+// it is small, for a map whose keys come and go (at worst, a key that
+// outlives the others of its block holds the block's 256 bytes, not
+// its own 16); and one allocation serves about 20 keys of 10 bytes.
+const pathBlock = 256
+
+// keepPath returns a copy of the key path p for the index and the store
+// to keep, cut from a block shared with other keys' paths: a new key
+// costs no allocation of its own. A long path has an allocation of its
+// own.
+func (s *state) keepPath(p string) string {
+	if len(p) > len(s.paths) || p == "" {
+		if len(p) > pathBlock/8 {
+			return strings.Clone(p)
+		}
+		s.paths = make([]byte, pathBlock)
+	}
+	n := copy(s.paths, p)
+	out := unsafe.String(&s.paths[0], n)
+	s.paths = s.paths[n:]
+	return out
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -251,7 +280,7 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	var last vclock.Dot
 	li := 0 // where last is in c.dots()
 	if c == nil {
-		p = strings.Clone(tmp) // the leaf's own, not buf's bytes
+		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
 	} else {
 		for i, d := range c.dots() {
 			// The writer's own dots share the bytes of its ID, mostly:
