@@ -282,12 +282,17 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	if c == nil {
 		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
 	} else {
-		for i, d := range c.dots() {
-			// The writer's own dots share the bytes of its ID, mostly:
-			// compare lengths and addresses before bytes.
-			if len(d.Replica) == len(s.id) && d.Seq > last.Seq &&
-				(unsafe.StringData(string(d.Replica)) == unsafe.StringData(string(s.id)) || d.Replica == s.id) {
-				last, li = d, i
+		if !c.multi() {
+			// One dot, the rule for a key one replica increments: no
+			// loop over a slice.
+			if d := c.one[0]; d.Seq != 0 && s.isWriter(d.Replica) {
+				last = d
+			}
+		} else {
+			for i, d := range c.ext.ds {
+				if d.Seq > last.Seq && s.isWriter(d.Replica) {
+					last, li = d, i
+				}
 			}
 		}
 		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
@@ -313,6 +318,13 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	c.count(false)
 	c.addHere(d, n, false)
 	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
+}
+
+// isWriter reports whether r is the state's replica ID. The writer's own
+// dots share the bytes of its ID, mostly: it compares lengths and
+// addresses before bytes.
+func (s *state) isWriter(r vclock.ReplicaID) bool {
+	return len(r) == len(s.id) && (unsafe.StringData(string(r)) == unsafe.StringData(string(s.id)) || r == s.id)
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's
