@@ -361,7 +361,7 @@ func (c *Counter) Value() int64 {
 // likewise returns an op that reports the error.
 //
 // Add panics on a map without a replica ID (the zero Map).
-func (c *Counter) Add(n int64) Op {
+func (c *Counter) Add(n int64) (op Op) {
 	c.s.mustWrite("Counter.Add")
 	if c.nest != nil && c.nest.err != nil {
 		return Op{err: c.nest.err}
@@ -370,8 +370,7 @@ func (c *Counter) Add(n int64) Op {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
 	if c.top() {
-		var op Op
-		c.s.addTop(c.path, n, &op)
+		c.s.addTop(c.path, n, &op) // op, the result, is zero
 		return op
 	}
 	return c.s.add(c.path, n)
