@@ -329,41 +329,10 @@ func (s *state) isWriter(r vclock.ReplicaID) bool {
 
 // continueTop is addTop of a key whose node c holds last, this writer's
 // newest leaf there, at li in c.dots(): the new leaf continues last's
-// chain and replaces it, in one step of the kernel
-// (dotkernel.BeginReplaceOwn and FinishReplaceOwn, computing the new leaf
-// between them, with no closure), and the new dot takes last's place in
-// c, which gains the increment. Its op is set in *op, which is zero.
+// chain and replaces it, in one step of the kernel (dotkernel.ReplaceOwn),
+// and the new dot takes last's place in c, which gains the increment. Its
+// op is set in *op, which is zero.
 func (s *state) continueTop(p string, c *node, li int, last vclock.Dot, n int64, op *Op) {
-	r, prev, err := dotkernel.BeginReplaceOwn(&s.k, s.id, last)
-	switch {
-	case err != nil:
-		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-		return
-	case prev == nil: // not the rule: step by step
-		s.continueSlow(p, c, li, last, n, op)
-		return
-	case (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n):
-		*op = Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
-		return
-	}
-	start := chainOf(*prev, last)
-	if r.D.Seq-start > maxChainGap {
-		*op = s.add(p, n) // a new chain
-		return
-	}
-	l := leaf{pv: p, n: prev.n + n, lg: uint32(r.D.Seq - start)}
-	drop := dotkernel.FinishReplaceOwn(&s.k, s.id, r, l)
-	// FinishReplaceOwn, unwatched, left the index as it was: last is
-	// still at li.
-	c.dots()[li] = r.D
-	c.addInc(n)
-	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, r.D, l, drop, s.sh, n // op is zero
-}
-
-// continueSlow is continueTop of a leaf last that dotkernel.ReplaceOwn
-// replaces step by step (one that a migration of the kernel's table left
-// in its old array, or that is not its writer's alone).
-func (s *state) continueSlow(p string, c *node, li int, last vclock.Dot, n int64, op *Op) {
 	var newChain bool
 	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
 		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
@@ -388,6 +357,8 @@ func (s *state) continueSlow(p string, c *node, li int, last vclock.Dot, n int64
 		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 		return
 	}
+	// ReplaceOwn, unwatched, left the index as it was: last is still at
+	// li.
 	c.dots()[li] = d
 	c.addInc(n)
 	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, drop, s.sh, n // op is zero

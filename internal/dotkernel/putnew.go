@@ -151,80 +151,35 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 // looks last up once, hashes neither dot's replica, and allocates
 // nothing.
 func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot, next func(old V, d vclock.Dot) (V, error)) (vclock.Dot, V, []vclock.Dot, error) {
-	r, old, err := BeginReplaceOwn(k, id, last)
-	if err != nil {
-		var zero V
-		return vclock.Dot{}, zero, nil, err
-	}
-	if old == nil {
-		return replaceSlow(k, id, last, next)
-	}
-	v, err := next(*old, r.D)
-	if err != nil {
-		var zero V
-		return vclock.Dot{}, zero, nil, err
-	}
-	return r.D, v, FinishReplaceOwn(k, id, r, v), nil
-}
-
-// Replacement is a [ReplaceOwn] under way, between [BeginReplaceOwn]
-// and [FinishReplaceOwn].
-type Replacement struct {
-	D    vclock.Dot // the dot the new value takes
-	last vclock.Dot
-	i    int // last's slot in the table
-}
-
-// BeginReplaceOwn is the first half of [ReplaceOwn] of last by replica
-// id, for a caller that computes the new value itself, without a
-// closure: it looks last up and returns, when last is a dot of id's that
-// supports itself alone (the rule), the replacement, whose D is the dot
-// the new value takes, and last's value, in the store (the caller must
-// not modify it). The caller then computes the new value from the old
-// and D and passes it to [FinishReplaceOwn], or gives up: nothing has
-// changed until then, and the kernel must not change in between.
-//
-// When last is not such a dot, or the store does not hold it in the
-// table's new array, it returns a nil value and no error: the caller
-// then calls [ReplaceOwn], which takes it step by step. If the store
-// holds no key, it returns [ErrNotHeld]; if id has no sequence number
-// left, the error of [Kernel.Next].
-func BeginReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclock.Dot) (Replacement, *V, error) {
+	var zero V
 	w := &k.w
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
 	t := &k.m
 	if t.n == 0 {
-		return Replacement{}, nil, ErrNotHeld
+		return vclock.Dot{}, zero, nil, ErrNotHeld
 	}
 	i, _, found := t.findHashed(last, t.hashW(last))
 	if !found {
-		return Replacement{}, nil, nil
+		return replaceSlow(k, id, last, next)
 	}
-	old := &t.slots[i].e
+	old := t.slots[i].e
 	if !old.single() || old.rep() != w.rep || old.seq() != last.Seq {
-		return Replacement{}, nil, nil
+		return replaceSlow(k, id, last, next)
 	}
 	d := k.ctx.NextHint(id, &w.ctx)
 	if d.Seq == 0 {
-		return Replacement{}, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		return vclock.Dot{}, zero, nil, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
 	}
-	return Replacement{D: d, last: last, i: i}, &old.v, nil
-}
-
-// FinishReplaceOwn is the second half of [ReplaceOwn]: it puts v in the
-// store under r.D, which replaces r's last, r coming from
-// [BeginReplaceOwn] with the same id, the kernel unchanged since. It
-// returns the dropped dots, as ReplaceOwn does.
-func FinishReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, r Replacement, v V) []vclock.Dot {
-	w := &k.w // BeginReplaceOwn left it id's
-	t := &k.m
-	d, last := r.D, r.last
+	v, err := next(old.v, d)
+	if err != nil {
+		return vclock.Dot{}, zero, nil, err
+	}
 	if k.ctx.TryAddNext(id, &w.ctx) == 0 { // d
 		k.ctx.AddNextHint(id, &w.ctx)
 	}
-	t.removeAt(r.i)
+	t.removeAt(i)
 	// last is id's, and hashes with id's hash, as MintOwn hashed it.
 	hl := codec.HashUint(w.h, last.Seq)
 	k.fp -= codec.Mix(hl ^ codec.Mix(hl))
@@ -257,7 +212,7 @@ func FinishReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, r Re
 	// d was beyond the context, and every ghost is within it: d is no
 	// ghost, and applied as soon as it is in the context. No record: the
 	// caller's values imply the drop of last.
-	return append(k.newDots(1), last)
+	return d, v, append(k.newDots(1), last), nil
 }
 
 // ErrNotHeld is the error of [ReplaceOwn] when the store does not hold
