@@ -135,7 +135,10 @@ const pathBlock = 256
 // costs no allocation of its own. A long path has an allocation of its
 // own.
 func (s *state) keepPath(p string) string {
-	if len(p) > len(s.paths) || p == "" {
+	if p == "" {
+		return ""
+	}
+	if len(p) > len(s.paths) {
 		if len(p) > pathBlock/8 {
 			return strings.Clone(p)
 		}
