@@ -298,25 +298,49 @@ type Counter struct {
 	// in the top-level map: Add of a key the map holds then takes the
 	// path the index holds, and makes no new string (see state.addTop).
 	path string
-	err  error
-	top  bool
+	// nest is nil for the counter of a top-level key; else it says that
+	// path is a whole key path, and why the key could not be encoded,
+	// if it could not. A view is made for each call of At, mostly for
+	// one Add: as one pointer, not a bool and an error, it takes 32
+	// bytes, not 48.
+	nest *counterNest
 }
 
-func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p} }
+// counterNest is what a view of a counter below the top level holds
+// besides its path.
+type counterNest struct{ err error }
+
+// nested is the counterNest of every view of a counter below the top
+// level whose key could be encoded: it is never written.
+var nested = &counterNest{}
+
+func (*Counter) view(s *state, p string) *Counter { return &Counter{s: s, path: p, nest: nested} }
 func (*Counter) viewTop(s *state, seg string) *Counter {
-	return &Counter{s: s, path: seg, top: true}
+	return &Counter{s: s, path: seg}
 }
 func (*Counter) shapeOf() shape     { return shape{kind: kindCounter} }
-func (c *Counter) setErr(err error) { c.err = err }
+func (c *Counter) setErr(err error) { c.nest = &counterNest{err: err} }
+
+// top reports whether c is the counter of a top-level key, whose path
+// is the key's segment.
+func (c *Counter) top() bool { return c.nest == nil }
+
+// err returns why the counter's key could not be encoded, or nil.
+func (c *Counter) err() error {
+	if c.nest == nil {
+		return nil
+	}
+	return c.nest.err
+}
 
 // Value returns the counter's value: the sum of its increments,
 // saturated to the range of an int64 (concurrent increments from several
 // replicas can together pass it).
 func (c *Counter) Value() int64 {
-	if c.err != nil {
+	if c.err() != nil {
 		return 0
 	}
-	if !c.top {
+	if !c.top() {
 		return c.s.value(c.s.find(c.path), c.path)
 	}
 	var buf topPathBuf
@@ -337,17 +361,16 @@ func (c *Counter) Value() int64 {
 // likewise returns an op that reports the error.
 //
 // Add panics on a map without a replica ID (the zero Map).
-func (c *Counter) Add(n int64) Op {
+func (c *Counter) Add(n int64) (op Op) {
 	c.s.mustWrite("Counter.Add")
-	if c.err != nil {
-		return Op{err: c.err}
+	if c.nest != nil && c.nest.err != nil {
+		return Op{err: c.nest.err}
 	}
 	if n == 0 {
 		return Op{kind: opNoop, sh: c.s.sh}
 	}
-	if c.top {
-		var op Op
-		c.s.addTop(c.path, n, &op)
+	if c.top() {
+		c.s.addTop(c.path, n, &op) // op, the result, is zero
 		return op
 	}
 	return c.s.add(c.path, n)

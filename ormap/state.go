@@ -116,6 +116,38 @@ type state struct {
 	// retiredTo and retiredFrom index retired (see noteRetired).
 	retiredTo   map[vclock.ReplicaID][]vclock.Retirement
 	retiredFrom map[vclock.ReplicaID]vclock.ReplicaID
+
+	// paths is what is left of the block that the key paths of new
+	// top-level keys are cut from (see keepPath): never shared with
+	// another state, and never written where a path was cut.
+	paths []byte
+}
+
+// pathBlock is the size of the blocks that keepPath cuts key paths
+// from: a block stays allocated as long as one of its paths does, so
+// it is small, for a map whose keys come and go (at worst, a key that
+// outlives the others of its block holds the block's 256 bytes, not
+// its own 16); and one allocation serves about 20 keys of 10 bytes.
+const pathBlock = 256
+
+// keepPath returns a copy of the key path p for the index and the store
+// to keep, cut from a block shared with other keys' paths: a new key
+// costs no allocation of its own. A long path has an allocation of its
+// own.
+func (s *state) keepPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if len(p) > len(s.paths) {
+		if len(p) > pathBlock/8 {
+			return strings.Clone(p)
+		}
+		s.paths = make([]byte, pathBlock)
+	}
+	n := copy(s.paths, p)
+	out := unsafe.String(&s.paths[0], n)
+	s.paths = s.paths[n:]
+	return out
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -251,14 +283,19 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	var last vclock.Dot
 	li := 0 // where last is in c.dots()
 	if c == nil {
-		p = strings.Clone(tmp) // the leaf's own, not buf's bytes
+		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
 	} else {
-		for i, d := range c.dots() {
-			// The writer's own dots share the bytes of its ID, mostly:
-			// compare lengths and addresses before bytes.
-			if len(d.Replica) == len(s.id) && d.Seq > last.Seq &&
-				(unsafe.StringData(string(d.Replica)) == unsafe.StringData(string(s.id)) || d.Replica == s.id) {
-				last, li = d, i
+		if !c.multi() {
+			// One dot, the rule for a key one replica increments: no
+			// loop over a slice.
+			if d := c.one[0]; d.Seq != 0 && s.isWriter(d.Replica) {
+				last = d
+			}
+		} else {
+			for i, d := range c.ext.ds {
+				if d.Seq > last.Seq && s.isWriter(d.Replica) {
+					last, li = d, i
+				}
 			}
 		}
 		if cur := c.sum(); (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
@@ -284,6 +321,13 @@ func (s *state) addTop(seg string, n int64, op *Op) {
 	c.count(false)
 	c.addHere(d, n, false)
 	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
+}
+
+// isWriter reports whether r is the state's replica ID. The writer's own
+// dots share the bytes of its ID, mostly: it compares lengths and
+// addresses before bytes.
+func (s *state) isWriter(r vclock.ReplicaID) bool {
+	return len(r) == len(s.id) && (unsafe.StringData(string(r)) == unsafe.StringData(string(s.id)) || r == s.id)
 }
 
 // continueTop is addTop of a key whose node c holds last, this writer's

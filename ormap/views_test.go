@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,54 @@ func TestTopCounterNoPathString(t *testing.T) {
 	}
 	if got := c.Value(); got != 102 {
 		t.Fatalf("key-7 reads %d, want 102", got)
+	}
+}
+
+// TestNewKeyPathsKeepTheirBytes: the key paths of new top-level keys are
+// cut from blocks shared by many keys (state.keepPath); each key must
+// keep its own bytes, through blocks filled to the end, paths too long
+// for a block, and a clone whose new keys must not be cut from its
+// original's block.
+func TestNewKeyPathsKeepTheirBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := New[string, *Counter]("a")
+		want := map[string]int64{}
+		var b *Map[string, *Counter]
+		var wantB map[string]int64
+		for i := range rapid.IntRange(1, 400).Draw(t, "keys") {
+			k := fmt.Sprint(strings.Repeat("k", rapid.IntRange(0, 40).Draw(t, "len")), i)
+			n := rapid.Int64Range(1, 9).Draw(t, "n")
+			a.At(k).Add(n)
+			want[k] += n
+			if b != nil {
+				kb := "b" + k
+				b.At(kb).Add(n)
+				wantB[kb] += n
+			}
+			if b == nil && rapid.IntRange(0, 30).Draw(t, "clone") == 0 {
+				b = a.Clone()
+				wantB = maps.Clone(want)
+			}
+		}
+		sameCounters(t, a, want)
+		if b != nil {
+			sameCounters(t, b, wantB)
+		}
+	})
+}
+
+// sameCounters fails t unless m holds exactly the counters of want.
+func sameCounters(t *rapid.T, m *Map[string, *Counter], want map[string]int64) {
+	got := map[string]int64{}
+	for k, c := range m.All() {
+		got[k] = c.Value()
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("the map holds %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if v := m.At(k).Value(); v != n || !m.Has(k) {
+			t.Fatalf("%q reads %d (present: %v), want %d", k, v, m.Has(k), n)
+		}
 	}
 }
