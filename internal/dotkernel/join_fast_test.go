@@ -1,7 +1,10 @@
 package dotkernel
 
 import (
+	"fmt"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -118,4 +121,52 @@ func TestSetAsideSettledOutsideParts(t *testing.T) {
 	if k.Has("x") || !k.HasGaps() {
 		t.Errorf("after a state holding x: %s, gaps %v; want x aside, a gap", dump(k), k.HasGaps())
 	}
+}
+
+// TestJoinWatchedDisjointFingerprint checks the join of two kernels whose
+// contexts share no dot, which adds o's fingerprint at once rather than
+// each dot's hash, also when a Watch hears of every dot: the fingerprint
+// is the one computed from the store, and the Watch hears of each dot of
+// o once, for keys of dots (a map's leaves) and of strings (several dots
+// to a key, one key held on both sides).
+func TestJoinWatchedDisjointFingerprint(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 300).Draw(t, "n")
+		m := rapid.IntRange(1, 300).Draw(t, "m")
+		var k, o Kernel[vclock.Dot, int]
+		var ks, os kern
+		for i := range n {
+			d := k.Mint("a")
+			k.PutNew(d, i, d)
+			ks.Insert(fmt.Sprint("k", i%17), unit{}, vclock.Dot{Replica: "a", Seq: uint64(i + 1)}, nil)
+		}
+		for i := range m {
+			id := vclock.ReplicaID([]string{"b", "c"}[i%2])
+			d := o.Mint(id)
+			o.PutNew(d, i, d)
+			os.Insert(fmt.Sprint("k", i%13), unit{}, d, nil)
+		}
+		heard := map[vclock.Dot]int{}
+		k.Watch = func(key vclock.Dot, _ int, d vclock.Dot, added bool) {
+			if !added || key != d {
+				t.Fatalf("the Watch heard %v at %v, added %v", d, key, added)
+			}
+			heard[d]++
+		}
+		heardS := 0
+		ks.Watch = func(string, unit, vclock.Dot, bool) { heardS++ }
+		k.Join(&o)
+		ks.Join(&os)
+		if k.Fingerprint() != k.ScanFingerprint() || ks.Fingerprint() != ks.ScanFingerprint() {
+			t.Fatalf("fingerprints %x and %x, from the store %x and %x", k.Fingerprint(), ks.Fingerprint(), k.ScanFingerprint(), ks.ScanFingerprint())
+		}
+		for d := range o.All() {
+			if heard[d] != 1 {
+				t.Fatalf("the Watch heard of %v %d times", d, heard[d])
+			}
+		}
+		if len(heard) != m || heardS != m || k.Len() != n+m {
+			t.Fatalf("the Watch heard of %d and %d dots, the store holds %d; want %d, %d", len(heard), heardS, k.Len(), m, n+m)
+		}
+	})
 }

@@ -1697,15 +1697,26 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// fingerprint, once hashed (hashed says which are).
 	var repH []uint64
 	var hashed []bool
+	// When the contexts share no dot (a new replica taking in a peer's
+	// state, two replicas that wrote apart), every dot of o's store is
+	// unseen here and not held, so every one is added, and the
+	// fingerprint, a sum over the dots, grows by o's: it is added once,
+	// not hashed again dot by dot (a Watch still hears of each dot).
+	fpOnce := !shared && k.removed.isEmpty()
+	if fpOnce {
+		k.fp += o.fp
+	}
 	fpAdd := func(key K, v V, rep uint32, seq uint64) {
-		for int(rep) >= len(repH) {
-			repH, hashed = append(repH, 0), append(hashed, false)
-		}
-		if !hashed[rep] {
-			repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
-		}
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-		k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		if !fpOnce {
+			for int(rep) >= len(repH) {
+				repH, hashed = append(repH, 0), append(hashed, false)
+			}
+			if !hashed[rep] {
+				repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
+			}
+			k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		}
 		if k.Watch != nil {
 			k.Watch(key, v, d, true)
 		}
@@ -1719,15 +1730,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		defer func() { k.m.atOnce = false }()
 	}
 	k.makeRoom(o, shared, unseen, trans)
-	// When the contexts share no dot (a new replica taking in a peer's
-	// state, say), every dot of o's store is unseen here and not held, so
-	// every one is added, and the fingerprint, a sum over the dots, grows
-	// by o's: it is added once, not hashed again dot by dot. A Watch must
-	// hear of each dot, so it takes the long way.
-	each := shared || !k.removed.isEmpty() || k.Watch != nil
-	if !each {
-		k.fp += o.fp
-	}
+	// each says a dot added needs fpAdd: for the fingerprint, or for a
+	// Watch, which hears of each dot.
+	each := !fpOnce || k.Watch != nil
 	// A table that starts growing during the join moves its keys into
 	// the larger array a few at a time, as inserts follow, and until they
 	// have all moved every look-up of a key not in the new array probes
@@ -1784,6 +1789,8 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						}
 						switch {
 						case !each:
+						case fpOnce: // the Watch alone
+							k.Watch(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}, true)
 						case rep == lastRep && k.Watch == nil: // fpAdd, written out
 							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
 						default:
