@@ -739,7 +739,12 @@ func (s *state) liveAfter(e resetEntry) bool {
 // or of its writer's retired writer (or, for a leaf of a retired writer,
 // of a writer retired into it) by a retirement the state knows.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
-	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
+	var n *node
+	if l.tag == 0 && !l.reg && len(s.sh.segs) == 1 {
+		n = s.ix.addKey(l.pv, d, l.n) // the key's path is its one segment
+	} else {
+		n = s.ix.add(l.path(), d, l.inc(), l.tag != 0)
+	}
 	switch {
 	case l.tag == tagReset:
 	case l.tag != 0:

@@ -404,6 +404,22 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) *node {
 	return n
 }
 
+// addKey is add for a leaf of a top-level key of a map whose key paths
+// have one segment, p being the whole path: the key is n's child p, found
+// with one probe, without splitting p into segments. The leaf is a
+// value's, not an expiry's or a persist's.
+func (n *node) addKey(p string, d vclock.Dot, inc int64) *node {
+	n.live++
+	c, at := n.lookupChild(p)
+	if c == nil {
+		c = n.addKid(at, p)
+	}
+	c.live++
+	c.addDot(d)
+	c.addInc(inc)
+	return c
+}
+
 // newPath returns the node of a path that is not indexed yet, holding
 // just the dot d of a leaf at path p, rest being the part of p below the
 // node, as add would make it.
