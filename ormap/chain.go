@@ -741,7 +741,7 @@ func (s *state) liveAfter(e resetEntry) bool {
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 	var n *node
 	if l.tag == 0 && !l.reg && len(s.sh.segs) == 1 {
-		n = s.ix.addKey(l.pv, d, l.n) // the key's path is its one segment
+		n = s.ix.addKey(l.pv, d, l.n, &s.exts) // the key's path is its one segment
 	} else {
 		n = s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	}

@@ -107,6 +107,7 @@ type state struct {
 	// covered by, other leaves of a chain (see settleChains).
 	settling  bool
 	unsettled []vclock.Dot
+	exts      extChunks // the node extensions of that join
 
 	// retired are the retirements applied to the map's state with a
 	// Final above 0, in order (see Map.Retire and Map.Renamed): with
