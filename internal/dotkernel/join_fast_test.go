@@ -170,3 +170,31 @@ func TestJoinWatchedDisjointFingerprint(t *testing.T) {
 		}
 	})
 }
+
+// TestDisjointJoinGrowsOnce: a join of kernels keyed by dots whose
+// contexts share none grows the table before its adds, when they take it
+// past its load (makeRoom), to the size the adds would have grown it to:
+// no larger, and with no migration left.
+func TestDisjointJoinGrowsOnce(t *testing.T) {
+	for _, c := range []struct{ n, m int }{{100, 10}, {100, 60}, {5000, 3000}, {5000, 5000}, {70000, 60000}} {
+		var k, o, ref Kernel[vclock.Dot, int]
+		for i := range c.n {
+			d := k.Mint("a")
+			k.PutNew(d, i, d)
+			ref.Insert(d, i, d, nil)
+		}
+		for i := range c.m {
+			d := o.Mint("b")
+			o.PutNew(d, i, d)
+			ref.Insert(d, i, d, nil)
+		}
+		before := len(k.m.slots)
+		k.Join(&o)
+		if k.Len() != c.n+c.m || k.Fingerprint() != ref.Fingerprint() {
+			t.Fatalf("%v: the join holds %d keys", c, k.Len())
+		}
+		if len(k.m.slots) != len(ref.m.slots) || k.m.oldCtrl != nil || (len(k.m.slots) > before) != (len(ref.m.slots) > before) {
+			t.Errorf("%v: %d slots after the join (from %d), %d by inserts", c, len(k.m.slots), before, len(ref.m.slots))
+		}
+	}
+}

@@ -1797,7 +1797,11 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 							fpAdd(key, oe.v, rep, seq)
 							lastRep, lastH = rep, repH[rep]
 						}
-						grew = noteNew(key, gone) || grew
+						if len(gone) == 0 { // noteNew, written out
+							grew = true
+						} else {
+							grew = noteNew(key, gone) || grew
+						}
 					}
 					continue
 				}
@@ -1842,6 +1846,14 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 // left to grow as it goes: counting would cost about what it saves.
 func (k *Kernel[K, V]) makeRoom(o *Kernel[K, V], shared bool, unseen func(uint32, uint64) bool, trans func(uint32) uint32) {
 	if groupsFor(k.m.len()+o.m.len()) <= 2*len(k.m.ctrl) {
+		if !shared && k.m.dots && k.removed.isEmpty() && groupsFor(k.m.len()+o.m.len()) > len(k.m.ctrl) {
+			// Keys that are dots (a map's leaves), with contexts that
+			// share none: each of o's keys is new here, and the table
+			// must grow. Growing before the adds, to the size it would
+			// reach anyway, moves k's keys alone, not those added before
+			// it filled too.
+			k.m.reserve(k.m.len() + o.m.len())
+		}
 		return
 	}
 	fresh := o.m.len()
