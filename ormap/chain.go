@@ -739,12 +739,16 @@ func (s *state) liveAfter(e resetEntry) bool {
 // or of its writer's retired writer (or, for a leaf of a retired writer,
 // of a writer retired into it) by a retirement the state knows.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
-	var n *node
-	if l.tag == 0 && !l.reg && len(s.sh.segs) == 1 {
-		n = s.ix.addKey(l.pv, d, l.n, &s.exts) // the key's path is its one segment
-	} else {
-		n = s.ix.add(l.path(), d, l.inc(), l.tag != 0)
+	if l.tag == 0 && !l.reg && len(s.sh.segs) == 1 && len(s.resetDots) == 0 && len(s.retired) == 0 {
+		// A counter leaf of a top-level key (its path is its one
+		// segment), no reset leaf, no retirement: noted only beside
+		// another leaf of its writer, which addKey tells.
+		if s.ix.addKey(l.pv, d, l.n, &s.exts) {
+			s.unsettled = append(s.unsettled, d)
+		}
+		return
 	}
+	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {
 	case l.tag == tagReset:
 	case l.tag != 0:

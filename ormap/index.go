@@ -408,19 +408,33 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) *node {
 // have one segment, p being the whole path: the key is n's child p, found
 // with one probe, without splitting p into segments. The leaf is a
 // value's, not an expiry's or a persist's. A key's second dot takes its
-// node's extension from exts.
-func (n *node) addKey(p string, d vclock.Dot, inc int64, exts *extChunks) *node {
+// node's extension from exts. It reports whether the key held another
+// dot of d's writer before (see indexUnsettled), found among the dots it
+// looks at anyway: none for a new key, the one for a key of one dot.
+func (n *node) addKey(p string, d vclock.Dot, inc int64, exts *extChunks) (same bool) {
 	n.live++
 	c, at := n.lookupChild(p)
-	if c == nil {
+	switch {
+	case c == nil:
 		c = n.addKid(at, p)
-	} else if c.ext == nil && c.one[0].Seq != 0 {
-		c.ext = exts.take()
+	case c.multi():
+		for _, x := range c.ext.ds {
+			if x.Seq != d.Seq && x.Replica == d.Replica {
+				same = true
+				break
+			}
+		}
+	case c.one[0].Seq != 0:
+		x := c.one[0]
+		same = x.Seq != d.Seq && x.Replica == d.Replica
+		if c.ext == nil {
+			c.ext = exts.take()
+		}
 	}
 	c.live++
 	c.addDot(d)
 	c.addInc(inc)
-	return c
+	return same
 }
 
 // extChunks hands out node extensions from arrays of a few, for a join
