@@ -738,16 +738,12 @@ func (s *state) liveAfter(e resetEntry) bool {
 // holds a reset leaf; a counter leaf beside another leaf of its writer,
 // or of its writer's retired writer (or, for a leaf of a retired writer,
 // of a writer retired into it) by a retirement the state knows.
+//
+// The Watch (state.watch) takes the common case itself, without a call:
+// a counter leaf of a top-level key (its path is its one segment) while
+// the store holds no reset leaf and the state knows no retirement, noted
+// only beside another leaf of its writer, which node.addKey tells.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
-	if l.tag == 0 && !l.reg && len(s.sh.segs) == 1 && len(s.resetDots) == 0 && len(s.retired) == 0 {
-		// A counter leaf of a top-level key (its path is its one
-		// segment), no reset leaf, no retirement: noted only beside
-		// another leaf of its writer, which addKey tells.
-		if s.ix.addKey(l.pv, d, l.n, &s.exts) {
-			s.unsettled = append(s.unsettled, d)
-		}
-		return
-	}
 	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {
 	case l.tag == tagReset:
