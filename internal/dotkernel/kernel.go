@@ -1753,7 +1753,12 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				// One probe of k's table per key: where the key is, or
 				// would go, is kept for the write, with nothing changing
 				// the table between.
-				e, at, here := k.m.lookup(key)
+				ep, at := k.m.lookupPtr(key)
+				here := ep != nil
+				var e entry[V]
+				if here {
+					e = *ep
+				}
 				if oe.single() {
 					// trans and unseen written out: the dot is seen if it
 					// is within the prefix of k's context that has no gap;
