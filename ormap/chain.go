@@ -738,6 +738,11 @@ func (s *state) liveAfter(e resetEntry) bool {
 // holds a reset leaf; a counter leaf beside another leaf of its writer,
 // or of its writer's retired writer (or, for a leaf of a retired writer,
 // of a writer retired into it) by a retirement the state knows.
+//
+// The Watch (state.watch) takes the common case itself, without a call:
+// a counter leaf of a top-level key (its path is its one segment) while
+// the store holds no reset leaf and the state knows no retirement, noted
+// only beside another leaf of its writer, which node.addKey tells.
 func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 	n := s.ix.add(l.path(), d, l.inc(), l.tag != 0)
 	switch {

@@ -65,6 +65,7 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 		s.settling = true
 		changed := s.k.Join(k)
 		s.settling = false
+		s.exts = extChunks{} // the next join starts small
 		return s.settleChains() || changed
 	}
 	if s.hook == nil {

@@ -404,6 +404,67 @@ func (n *node) add(p string, d vclock.Dot, inc int64, ttl bool) *node {
 	return n
 }
 
+// addKey is add for a leaf of a top-level key of a map whose key paths
+// have one segment, p being the whole path: the key is n's child p, found
+// with one probe, without splitting p into segments. The leaf is a
+// value's, not an expiry's or a persist's. A key's second dot takes its
+// node's extension from exts. It reports whether the key held another
+// dot of d's writer before (see indexUnsettled), found among the dots it
+// looks at anyway: none for a new key, the one for a key of one dot.
+func (n *node) addKey(p string, d vclock.Dot, inc int64, exts *extChunks) (same bool) {
+	n.live++
+	c, at := n.lookupChild(p)
+	switch {
+	case c == nil:
+		c = n.addKid(at, p)
+	case c.multi():
+		for _, x := range c.ext.ds {
+			if x.Seq != d.Seq && x.Replica == d.Replica {
+				same = true
+				break
+			}
+		}
+	case c.one[0].Seq != 0:
+		x := c.one[0]
+		same = x.Seq != d.Seq && x.Replica == d.Replica
+		if c.ext == nil {
+			c.ext = exts.take()
+		}
+	}
+	c.live++
+	c.addDot(d)
+	c.addInc(inc)
+	return same
+}
+
+// extChunks hands out node extensions from arrays of a few, for a join
+// that gives many keys their second dot (two replicas' counters meeting):
+// one allocation for up to maxExtChunk extensions, not one each. The
+// arrays grow from 1 to maxExtChunk extensions, so that a join that makes
+// few leaves few unused; an array stays alive while one of its extensions
+// does, which bounds what a node that drops back to one dot leaves behind
+// at maxExtChunk - 1 unused extensions per array still in use.
+type extChunks struct {
+	free []nodeExt // what is left of the last array
+	next int       // the size of the array after it
+}
+
+// maxExtChunk is the most extensions one array of extChunks holds: 16 of
+// 88 bytes, 1,408 bytes, a size the allocator has (as it has 704 and
+// 176), where 32 would be rounded up to 3,072.
+const maxExtChunk = 16
+
+// take returns a zero extension.
+func (a *extChunks) take() *nodeExt {
+	if len(a.free) == 0 {
+		a.next = min(max(2*a.next, 1), maxExtChunk)
+		a.free = make([]nodeExt, a.next)
+	}
+	e := &a.free[0]
+	a.free = a.free[1:]
+	return e
+}
+
 // newPath returns the node of a path that is not indexed yet, holding
 // just the dot d of a leaf at path p, rest being the part of p below the
 // node, as add would make it.

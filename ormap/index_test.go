@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"unsafe"
@@ -72,5 +73,70 @@ func TestLayout(t *testing.T) {
 	}
 	if got := unsafe.Sizeof(kid{}); got != 64 {
 		t.Errorf("a child's slot is %d bytes, want 64", got)
+	}
+}
+
+// TestJoinExtensionsApart: a join that gives many keys their second dot
+// hands each node an extension of its own, from arrays of a few (see
+// extChunks): the joined index is the one the store gives, and stays so
+// while the keys are incremented, deleted and written again one by one,
+// each change reaching its own key only.
+func TestJoinExtensionsApart(t *testing.T) {
+	x := New[string, *Counter]("x")
+	y := New[string, *Counter]("y")
+	const n = 300
+	for i := range n {
+		x.At(fmt.Sprint("k", i)).Add(1)
+		y.At(fmt.Sprint("k", i+n/2)).Add(2)
+	}
+	x.Merge(y)
+	check := func(what string) {
+		t.Helper()
+		if got, want := dumpIndex(&x.s.ix), dumpIndex(rebuiltIndex(x.s)); got != want {
+			t.Fatalf("%s: the index differs from the store's", what)
+		}
+	}
+	check("after the join")
+	seen := map[*nodeExt]string{}
+	for p, c := range x.s.ix.kids().kids.All() {
+		if c.ext == nil {
+			continue
+		}
+		if q, ok := seen[c.ext]; ok {
+			t.Fatalf("the keys %q and %q share an extension", p, q)
+		}
+		seen[c.ext] = p
+	}
+	if len(seen) != n/2 {
+		t.Fatalf("%d keys hold two dots, want %d", len(seen), n/2)
+	}
+	for i := n / 2; i < n; i++ {
+		k := fmt.Sprint("k", i)
+		switch i % 3 {
+		case 0:
+			x.At(k).Add(5)
+		case 1:
+			x.Delete(k)
+		default:
+			x.Delete(k)
+			x.At(k).Add(7)
+		}
+		check("after a change to " + k)
+	}
+	for i := range n + n/2 {
+		want := int64(0)
+		switch {
+		case i < n/2:
+			want = 1
+		case i >= n:
+			want = 2
+		case i%3 == 0:
+			want = 1 + 2 + 5
+		case i%3 == 2:
+			want = 7
+		}
+		if got := x.At(fmt.Sprint("k", i)).Value(); got != want {
+			t.Fatalf("k%d = %d, want %d", i, got, want)
+		}
 	}
 }

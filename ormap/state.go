@@ -107,6 +107,7 @@ type state struct {
 	// covered by, other leaves of a chain (see settleChains).
 	settling  bool
 	unsettled []vclock.Dot
+	exts      extChunks // the node extensions of that join
 
 	// retired are the retirements applied to the map's state with a
 	// Final above 0, in order (see Map.Retire and Map.Renamed): with
@@ -160,6 +161,15 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 // watch makes the kernel keep the index up to date.
 func (s *state) watch() {
 	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
+		if added && s.settling && l.tag == 0 && !l.reg && len(s.sh.segs) == 1 && len(s.resetDots) == 0 && len(s.retired) == 0 {
+			// A join's counter leaf of a top-level key, with no reset
+			// leaf or retirement to compare it with: indexUnsettled's
+			// common case, without its call (see there).
+			if s.ix.addKey(l.pv, d, l.n, &s.exts) {
+				s.unsettled = append(s.unsettled, d)
+			}
+			return
+		}
 		if l.tag != 0 {
 			s.noteLeaf(l, d, added)
 		}

@@ -1,7 +1,10 @@
 package dotkernel
 
 import (
+	"fmt"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -117,5 +120,81 @@ func TestSetAsideSettledOutsideParts(t *testing.T) {
 	k.Join(old)
 	if k.Has("x") || !k.HasGaps() {
 		t.Errorf("after a state holding x: %s, gaps %v; want x aside, a gap", dump(k), k.HasGaps())
+	}
+}
+
+// TestJoinWatchedDisjointFingerprint checks the join of two kernels whose
+// contexts share no dot, which adds o's fingerprint at once rather than
+// each dot's hash, also when a Watch hears of every dot: the fingerprint
+// is the one computed from the store, and the Watch hears of each dot of
+// o once, for keys of dots (a map's leaves) and of strings (several dots
+// to a key, one key held on both sides).
+func TestJoinWatchedDisjointFingerprint(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 300).Draw(t, "n")
+		m := rapid.IntRange(1, 300).Draw(t, "m")
+		var k, o Kernel[vclock.Dot, int]
+		var ks, os kern
+		for i := range n {
+			d := k.Mint("a")
+			k.PutNew(d, i, d)
+			ks.Insert(fmt.Sprint("k", i%17), unit{}, vclock.Dot{Replica: "a", Seq: uint64(i + 1)}, nil)
+		}
+		for i := range m {
+			id := vclock.ReplicaID([]string{"b", "c"}[i%2])
+			d := o.Mint(id)
+			o.PutNew(d, i, d)
+			os.Insert(fmt.Sprint("k", i%13), unit{}, d, nil)
+		}
+		heard := map[vclock.Dot]int{}
+		k.Watch = func(key vclock.Dot, _ int, d vclock.Dot, added bool) {
+			if !added || key != d {
+				t.Fatalf("the Watch heard %v at %v, added %v", d, key, added)
+			}
+			heard[d]++
+		}
+		heardS := 0
+		ks.Watch = func(string, unit, vclock.Dot, bool) { heardS++ }
+		k.Join(&o)
+		ks.Join(&os)
+		if k.Fingerprint() != k.ScanFingerprint() || ks.Fingerprint() != ks.ScanFingerprint() {
+			t.Fatalf("fingerprints %x and %x, from the store %x and %x", k.Fingerprint(), ks.Fingerprint(), k.ScanFingerprint(), ks.ScanFingerprint())
+		}
+		for d := range o.All() {
+			if heard[d] != 1 {
+				t.Fatalf("the Watch heard of %v %d times", d, heard[d])
+			}
+		}
+		if len(heard) != m || heardS != m || k.Len() != n+m {
+			t.Fatalf("the Watch heard of %d and %d dots, the store holds %d; want %d, %d", len(heard), heardS, k.Len(), m, n+m)
+		}
+	})
+}
+
+// TestDisjointJoinGrowsOnce: a join of kernels keyed by dots whose
+// contexts share none grows the table before its adds, when they take it
+// past its load (makeRoom), to the size the adds would have grown it to:
+// no larger, and with no migration left.
+func TestDisjointJoinGrowsOnce(t *testing.T) {
+	for _, c := range []struct{ n, m int }{{100, 10}, {100, 60}, {5000, 3000}, {5000, 5000}, {70000, 60000}} {
+		var k, o, ref Kernel[vclock.Dot, int]
+		for i := range c.n {
+			d := k.Mint("a")
+			k.PutNew(d, i, d)
+			ref.Insert(d, i, d, nil)
+		}
+		for i := range c.m {
+			d := o.Mint("b")
+			o.PutNew(d, i, d)
+			ref.Insert(d, i, d, nil)
+		}
+		before := len(k.m.slots)
+		k.Join(&o)
+		if k.Len() != c.n+c.m || k.Fingerprint() != ref.Fingerprint() {
+			t.Fatalf("%v: the join holds %d keys", c, k.Len())
+		}
+		if len(k.m.slots) != len(ref.m.slots) || k.m.oldCtrl != nil || (len(k.m.slots) > before) != (len(ref.m.slots) > before) {
+			t.Errorf("%v: %d slots after the join (from %d), %d by inserts", c, len(k.m.slots), before, len(ref.m.slots))
+		}
 	}
 }

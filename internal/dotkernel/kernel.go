@@ -1697,15 +1697,26 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// fingerprint, once hashed (hashed says which are).
 	var repH []uint64
 	var hashed []bool
+	// When the contexts share no dot (a new replica taking in a peer's
+	// state, two replicas that wrote apart), every dot of o's store is
+	// unseen here and not held, so every one is added, and the
+	// fingerprint, a sum over the dots, grows by o's: it is added once,
+	// not hashed again dot by dot (a Watch still hears of each dot).
+	fpOnce := !shared && k.removed.isEmpty()
+	if fpOnce {
+		k.fp += o.fp
+	}
 	fpAdd := func(key K, v V, rep uint32, seq uint64) {
-		for int(rep) >= len(repH) {
-			repH, hashed = append(repH, 0), append(hashed, false)
-		}
-		if !hashed[rep] {
-			repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
-		}
 		d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
-		k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		if !fpOnce {
+			for int(rep) >= len(repH) {
+				repH, hashed = append(repH, 0), append(hashed, false)
+			}
+			if !hashed[rep] {
+				repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
+			}
+			k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+		}
 		if k.Watch != nil {
 			k.Watch(key, v, d, true)
 		}
@@ -1719,15 +1730,9 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 		defer func() { k.m.atOnce = false }()
 	}
 	k.makeRoom(o, shared, unseen, trans)
-	// When the contexts share no dot (a new replica taking in a peer's
-	// state, say), every dot of o's store is unseen here and not held, so
-	// every one is added, and the fingerprint, a sum over the dots, grows
-	// by o's: it is added once, not hashed again dot by dot. A Watch must
-	// hear of each dot, so it takes the long way.
-	each := shared || !k.removed.isEmpty() || k.Watch != nil
-	if !each {
-		k.fp += o.fp
-	}
+	// each says a dot added needs fpAdd: for the fingerprint, or for a
+	// Watch, which hears of each dot.
+	each := !fpOnce || k.Watch != nil
 	// A table that starts growing during the join moves its keys into
 	// the larger array a few at a time, as inserts follow, and until they
 	// have all moved every look-up of a key not in the new array probes
@@ -1748,7 +1753,12 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 				// One probe of k's table per key: where the key is, or
 				// would go, is kept for the write, with nothing changing
 				// the table between.
-				e, at, here := k.m.lookup(key)
+				ep, at := k.m.lookupPtr(key)
+				here := ep != nil
+				var e entry[V]
+				if here {
+					e = *ep
+				}
 				if oe.single() {
 					// trans and unseen written out: the dot is seen if it
 					// is within the prefix of k's context that has no gap;
@@ -1784,13 +1794,19 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						}
 						switch {
 						case !each:
+						case fpOnce: // the Watch alone
+							k.Watch(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}, true)
 						case rep == lastRep && k.Watch == nil: // fpAdd, written out
 							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
 						default:
 							fpAdd(key, oe.v, rep, seq)
 							lastRep, lastH = rep, repH[rep]
 						}
-						grew = noteNew(key, gone) || grew
+						if len(gone) == 0 { // noteNew, written out
+							grew = true
+						} else {
+							grew = noteNew(key, gone) || grew
+						}
 					}
 					continue
 				}
@@ -1835,6 +1851,14 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 // left to grow as it goes: counting would cost about what it saves.
 func (k *Kernel[K, V]) makeRoom(o *Kernel[K, V], shared bool, unseen func(uint32, uint64) bool, trans func(uint32) uint32) {
 	if groupsFor(k.m.len()+o.m.len()) <= 2*len(k.m.ctrl) {
+		if !shared && k.m.dots && k.removed.isEmpty() && groupsFor(k.m.len()+o.m.len()) > len(k.m.ctrl) {
+			// Keys that are dots (a map's leaves), with contexts that
+			// share none: each of o's keys is new here, and the table
+			// must grow. Growing before the adds, to the size it would
+			// reach anyway, moves k's keys alone, not those added before
+			// it filled too.
+			k.m.reserve(k.m.len() + o.m.len())
+		}
 		return
 	}
 	fresh := o.m.len()

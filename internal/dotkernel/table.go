@@ -420,6 +420,26 @@ func (t *Table[K, E]) lookup(key K) (E, slotRef, bool) {
 	return zero, slotRef{i, tag, h, false}, false
 }
 
+// lookupPtr is lookup returning where the entry is, nil if key is
+// absent, rather than a copy: a miss, the common look-up of a join that
+// brings new keys, copies no zero entry out.
+func (t *Table[K, E]) lookupPtr(key K) (*E, slotRef) {
+	if t.ctrl == nil {
+		t.init(1)
+	}
+	h := t.hashW(key)
+	i, tag, found := t.findHashed(key, h)
+	if found {
+		return &t.slots[i].e, slotRef{i, tag, h, false}
+	}
+	if t.oldN > 0 {
+		if j, ok := t.findOld(key, h); ok {
+			return &t.oldSlots[j].e, slotRef{j, tag, h, true}
+		}
+	}
+	return nil, slotRef{i, tag, h, false}
+}
+
 // setAt sets the entry of key to e, at ref from lookup(key), which
 // reported found.
 func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
