@@ -84,6 +84,9 @@ func wantViolation(t *testing.T, check func() error, law crdttest.Law) *crdttest
 // alone; and where no earlier law can catch it, Check over every law
 // reports that law first.
 func TestBrokenToysCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the laws over a dozen toys, on one goroutine")
+	}
 	cases := []struct {
 		name  string
 		law   crdttest.Law // the law the bug breaks

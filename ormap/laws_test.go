@@ -394,7 +394,17 @@ func nestedCounterType() crdttest.Type[*Map[string, *Map[string, *Counter]], Op]
 		})
 }
 
-func TestCounterMapLaws(t *testing.T)       { crdttest.Run(t, counterType()) }
-func TestNestedCounterMapLaws(t *testing.T) { crdttest.Run(t, nestedCounterType()) }
-func TestNestedSetMapLaws(t *testing.T)     { crdttest.Run(t, nestedSetType()) }
-func TestRegisterMapLaws(t *testing.T)      { crdttest.Run(t, registerType()) }
+func TestCounterMapLaws(t *testing.T)       { runLaws(t, counterType()) }
+func TestNestedCounterMapLaws(t *testing.T) { runLaws(t, nestedCounterType()) }
+func TestNestedSetMapLaws(t *testing.T)     { runLaws(t, nestedSetType()) }
+func TestRegisterMapLaws(t *testing.T)      { runLaws(t, registerType()) }
+
+// runLaws checks the laws for typ, unless the run is short: they take
+// seconds each, tens of seconds under the race detector, and run on one
+// goroutine, where the race detector has nothing to find.
+func runLaws[S any, O any](t *testing.T, typ crdttest.Type[S, O]) {
+	if testing.Short() {
+		t.Skip("the laws take seconds, on one goroutine")
+	}
+	crdttest.Run(t, typ)
+}

@@ -143,6 +143,9 @@ func TestTableMatchers(t *testing.T) {
 // in both arrays, the counts add up, and no insert moved more than
 // one group of keys.
 func TestTableDuringMigration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of random steps on one goroutine")
+	}
 	spreadMoves(t)
 	rapid.Check(t, func(t *rapid.T) {
 		var tab table[int, int]
@@ -232,6 +235,9 @@ func TestTableDuringMigration(t *testing.T) {
 // array over the inserts that follow, not at once, and holds every key
 // throughout, with removals of keys still in the old array.
 func TestTableMigrates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("grows a table key by key to 5,000 keys, checking each step")
+	}
 	spreadMoves(t)
 	var tab table[int, int]
 	model := map[int]int{}
