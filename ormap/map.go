@@ -362,18 +362,33 @@ func (c *Counter) Value() int64 {
 //
 // Add panics on a map without a replica ID (the zero Map).
 func (c *Counter) Add(n int64) (op Op) {
-	c.s.mustWrite("Counter.Add")
-	if c.nest != nil && c.nest.err != nil {
-		return Op{err: c.nest.err}
+	c.s.addCounter(c.path, c.top(), c.err(), n, &op) // op, the result, is zero
+	return op
+}
+
+// Add adds n (which may be negative) to the counter of key k in m and
+// returns the op to apply at the other replicas: it is m.At(k).Add(n),
+// the same op, the same state, the same errors and panics (see
+// [Counter.Add]), without the view At makes. A view is a small
+// allocation, and a Go method cannot narrow its receiver's type
+// parameter to *Counter, so the increment of a key in one call is a
+// function, as in the maps and slices packages: the map first, then the
+// key and the amount, like Redis's HINCRBY.
+//
+// m may be a nested map (say, m.At(user) of a map of maps of counters):
+// its counters are added to as through At.
+//
+// Add panics on a map without a replica ID (the zero Map).
+func Add[K comparable](m *Map[K, *Counter], k K, n int64) (op Op) {
+	if !m.nested {
+		if seg, err := encSeg(k); err == nil {
+			m.rd().addCounter(seg, true, nil, n, &op)
+			return op
+		}
 	}
-	if n == 0 {
-		return Op{kind: opNoop, sh: c.s.sh}
-	}
-	if c.top() {
-		c.s.addTop(c.path, n, &op) // op, the result, is zero
-		return op
-	}
-	return c.s.add(c.path, n)
+	p, err := m.keyPath(k)
+	m.rd().addCounter(p, false, err, n, &op)
+	return op
 }
 
 // Register is a multi-value register nested in a [Map], like

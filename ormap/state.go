@@ -272,6 +272,24 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 
+// addCounter is Counter.Add of n to the counter whose key path is p or,
+// if top, whose top-level key's segment is p, its op set in *op, which is
+// zero; err is why the counter's key could not be encoded, or nil. It is
+// the one way in for Counter.Add and for Add, which makes no view.
+func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
+	s.mustWrite("Counter.Add")
+	switch {
+	case err != nil:
+		*op = Op{err: err}
+	case n == 0:
+		*op = Op{kind: opNoop, sh: s.sh}
+	case top:
+		s.addTop(p, n, op)
+	default:
+		*op = s.add(p, n)
+	}
+}
+
 // addTop is Counter.Add of n, not 0, to the counter of the top-level
 // key whose segment is seg, its op set in *op, which is zero (written in
 // place, not copied out through each call). The key is looked up in the index once,
