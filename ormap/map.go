@@ -296,7 +296,7 @@ type Counter struct {
 	s *state
 	// path is the counter's key path or, if top, the segment of its key
 	// in the top-level map: Add of a key the map holds then takes the
-	// path the index holds, and makes no new string (see state.addTop).
+	// path the index holds, and makes no new string (see state.addCounter).
 	path string
 	// nest is nil for the counter of a top-level key; else it says that
 	// path is a whole key path, and why the key could not be encoded,
