@@ -291,7 +291,8 @@ func (m *Map[K, V]) Delete(k K) Op {
 // totals it saw, so that an increment made concurrently with it counts
 // only what it added (see the package documentation). A Counter is a view
 // of its map's state, got from [Map.At] or [Map.Get]; it is not safe for
-// concurrent use, and its zero value is not usable.
+// concurrent use, and its zero value is not usable. [Add] increments the
+// counter of a key without making a view.
 type Counter struct {
 	s *state
 	// path is the counter's key path or, if top, the segment of its key
