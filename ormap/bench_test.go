@@ -94,6 +94,34 @@ func BenchmarkFloorMapIncrement100k(b *testing.B) {
 	perKey(b, N)
 }
 
+// BenchmarkAddPut100k is BenchmarkPut100k through Add, which makes no
+// view of the counter.
+func BenchmarkAddPut100k(b *testing.B) {
+	keys := benchKeys(N)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New[string, *Counter]("bench-a")
+		for _, k := range keys {
+			Add(m, k, 1)
+		}
+	}
+	perKey(b, N)
+}
+
+// BenchmarkAddIncrement100k is BenchmarkIncrement100k through Add, which
+// makes no view of the counter.
+func BenchmarkAddIncrement100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			Add(m, k, 1)
+		}
+	}
+	perKey(b, N)
+}
+
 // mergePair returns two 100k maps written by different replicas, sharing
 // half their keys.
 func mergePair() (x, y *Map[string, *Counter]) {

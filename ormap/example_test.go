@@ -108,3 +108,25 @@ func ExampleMap_SetConflictHook() {
 	// [title] eu-west-1 Final
 	// [title] us-east-1 Draft
 }
+
+// Page views counted per path, as with Redis's HINCRBY: Add increments
+// the counter of a key in one call, and its op goes to the other
+// replicas like that of At(k).Add.
+func ExampleAdd() {
+	east := ormap.New[string, *ormap.Counter]("us-east-1")
+	west := ormap.New[string, *ormap.Counter]("eu-west-1")
+	for _, path := range []string{"/", "/about", "/"} {
+		_ = west.Apply(ormap.Add(east, path, 1))
+	}
+	_ = east.Apply(ormap.Add(west, "/", 5))
+
+	// A nested map's counters too: the items of one cart.
+	carts := ormap.New[string, *ormap.Map[string, *ormap.Counter]]("us-east-1")
+	ormap.Add(carts.At("ann"), "apple", 2)
+
+	fmt.Println(east.At("/").Value(), west.At("/").Value(), west.At("/about").Value())
+	fmt.Println(carts.At("ann").At("apple").Value())
+	// Output:
+	// 7 7 1
+	// 2
+}

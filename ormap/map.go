@@ -291,12 +291,13 @@ func (m *Map[K, V]) Delete(k K) Op {
 // totals it saw, so that an increment made concurrently with it counts
 // only what it added (see the package documentation). A Counter is a view
 // of its map's state, got from [Map.At] or [Map.Get]; it is not safe for
-// concurrent use, and its zero value is not usable.
+// concurrent use, and its zero value is not usable. [Add] increments the
+// counter of a key without making a view.
 type Counter struct {
 	s *state
 	// path is the counter's key path or, if top, the segment of its key
 	// in the top-level map: Add of a key the map holds then takes the
-	// path the index holds, and makes no new string (see state.addTop).
+	// path the index holds, and makes no new string (see state.addCounter).
 	path string
 	// nest is nil for the counter of a top-level key; else it says that
 	// path is a whole key path, and why the key could not be encoded,
@@ -362,18 +363,33 @@ func (c *Counter) Value() int64 {
 //
 // Add panics on a map without a replica ID (the zero Map).
 func (c *Counter) Add(n int64) (op Op) {
-	c.s.mustWrite("Counter.Add")
-	if c.nest != nil && c.nest.err != nil {
-		return Op{err: c.nest.err}
+	c.s.addCounter(c.path, c.top(), c.err(), n, &op) // op, the result, is zero
+	return op
+}
+
+// Add adds n (which may be negative) to the counter of key k in m and
+// returns the op to apply at the other replicas: it is m.At(k).Add(n),
+// the same op, the same state, the same errors and panics (see
+// [Counter.Add]), without the view At makes. A view is a small
+// allocation, and a Go method cannot narrow its receiver's type
+// parameter to *Counter, so the increment of a key in one call is a
+// function, as in the maps and slices packages: the map first, then the
+// key and the amount, like Redis's HINCRBY.
+//
+// m may be a nested map (say, m.At(user) of a map of maps of counters):
+// its counters are added to as through At.
+//
+// Add panics on a map without a replica ID (the zero Map).
+func Add[K comparable](m *Map[K, *Counter], k K, n int64) (op Op) {
+	if !m.nested {
+		if seg, err := encSeg(k); err == nil {
+			m.rd().addCounter(seg, true, nil, n, &op)
+			return op
+		}
 	}
-	if n == 0 {
-		return Op{kind: opNoop, sh: c.s.sh}
-	}
-	if c.top() {
-		c.s.addTop(c.path, n, &op) // op, the result, is zero
-		return op
-	}
-	return c.s.add(c.path, n)
+	p, err := m.keyPath(k)
+	m.rd().addCounter(p, false, err, n, &op)
+	return op
 }
 
 // Register is a multi-value register nested in a [Map], like

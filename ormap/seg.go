@@ -18,6 +18,11 @@ import (
 
 // encSeg returns the segment of v, or an error if v cannot be encoded.
 func encSeg[T any](v T) (string, error) {
+	if p, ok := any(&v).(*string); ok {
+		// Keys are strings mostly: one comparison, not the switch's
+		// search among its cases.
+		return *p, nil
+	}
 	var b [8]byte
 	switch p := any(&v).(type) {
 	case *string:

@@ -272,17 +272,34 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh}
 }
 
-// addTop is Counter.Add of n, not 0, to the counter of the top-level
-// key whose segment is seg, its op set in *op, which is zero (written in
-// place, not copied out through each call). The key is looked up in the index once,
-// with its path built on the stack: if the map holds it, the leaf takes
-// the path the index holds (no new string), and either way the index
-// takes the new dot where the look-up found the key or its place, without
-// a look-up of its own (the kernel does not tell it: see
+// addCounter is Counter.Add of n to the counter whose key path is p or,
+// if top, whose top-level key's segment is p, its op set in *op, which is
+// zero (written in place, not copied out through each call); err is why
+// the counter's key could not be encoded, or nil. Counter.Add and Add,
+// which makes no view, both come here, one call each.
+//
+// An add of n, not 0, to a top-level key looks the key up in the index
+// once, with its path built on the stack: if the map holds it, the leaf
+// takes the path the index holds (no new string), and either way the
+// index takes the new dot where the look-up found the key or its place,
+// without a look-up of its own (the kernel does not tell it: see
 // dotkernel.MintOwnUnwatched and dotkernel.ReplaceOwn). Keys whose path
 // does not fit the buffer, and maps with expiries or resets (whose values
 // and writes need more), take add's way.
-func (s *state) addTop(seg string, n int64, op *Op) {
+func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
+	s.mustWrite("Counter.Add")
+	switch {
+	case err != nil:
+		*op = Op{err: err}
+		return
+	case n == 0:
+		*op = Op{kind: opNoop, sh: s.sh}
+		return
+	case !top:
+		*op = s.add(p, n)
+		return
+	}
+	seg := p
 	var buf topPathBuf
 	tmp, ok := buf.path(seg)
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
@@ -340,7 +357,7 @@ func (s *state) isWriter(r vclock.ReplicaID) bool {
 	return len(r) == len(s.id) && (unsafe.StringData(string(r)) == unsafe.StringData(string(s.id)) || r == s.id)
 }
 
-// continueTop is addTop of a key whose node c holds last, this writer's
+// continueTop is addCounter of a top-level key whose node c holds last, this writer's
 // newest leaf there, at li in c.dots(): the new leaf continues last's
 // chain and replaces it, in one step of the kernel (dotkernel.ReplaceOwn),
 // and the new dot takes last's place in c, which gains the increment. Its
