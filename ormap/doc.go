@@ -101,7 +101,9 @@
 //
 // Values are read and written through views ([Map.At], [Map.Get]) that
 // share the top-level map's state; every mutator returns an [Op] for the
-// top-level map at the other replicas. Whole states travel with
+// top-level map at the other replicas. [Add] increments a key's counter
+// without making a view: ormap.Add(views, page, 1) is
+// views.At(page).Add(1), one allocation fewer. Whole states travel with
 // [Map.MarshalBinary] and [Map.MergeBinary]; [Map.DeltaSince] of a peer's
 // [Map.Version] sends it only what it lacks.
 //
