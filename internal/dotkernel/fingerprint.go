@@ -71,7 +71,19 @@ func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
 	if d.Replica != k.fpRep || k.fpRep == "" {
 		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
 	}
-	return dotHashWith(key, d, codec.HashUint(k.fpRepH, d.Seq))
+	return k.fpHash(key, d, codec.HashUint(k.fpRepH, d.Seq))
+}
+
+// fpHash is what the dot d supporting key adds to k's fingerprint, given
+// hd = hashDot(d). With KeyOf set the dot is hashed as its own key
+// whatever key it supports: the key is derived from the dot and the
+// value, and a type that moves its entries from dot keys to derived keys
+// keeps the fingerprints it had.
+func (k *Kernel[K, V]) fpHash(key K, d vclock.Dot, hd uint64) uint64 {
+	if k.KeyOf != nil {
+		return codec.Mix(hd ^ codec.Mix(hd))
+	}
+	return dotHashWith(key, d, hd)
 }
 
 // dotHashWith is dotHash(key, d) given hd = hashDot(d).
@@ -112,11 +124,11 @@ func (k *Kernel[K, V]) ScanFingerprint() uint64 {
 	var fp uint64
 	for key, e := range k.m.all {
 		if e.single() {
-			fp += dotHash(key, k.first(e))
+			fp += k.fpHash(key, k.first(e), hashDot(k.first(e)))
 			continue
 		}
 		for _, d := range k.more[key] {
-			fp += dotHash(key, d)
+			fp += k.fpHash(key, d, hashDot(d))
 		}
 	}
 	return fp
