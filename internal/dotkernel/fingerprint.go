@@ -71,23 +71,19 @@ func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
 	if d.Replica != k.fpRep || k.fpRep == "" {
 		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
 	}
-	return k.fpHash(key, d, codec.HashUint(k.fpRepH, d.Seq))
+	return dotHashWith(key, d, codec.HashUint(k.fpRepH, d.Seq), k.KeyOf != nil)
 }
 
-// fpHash is what the dot d supporting key adds to k's fingerprint, given
-// hd = hashDot(d). With KeyOf set the dot is hashed as its own key
-// whatever key it supports: the key is derived from the dot and the
-// value, and a type that moves its entries from dot keys to derived keys
-// keeps the fingerprints it had.
-func (k *Kernel[K, V]) fpHash(key K, d vclock.Dot, hd uint64) uint64 {
-	if k.KeyOf != nil {
+// dotHashWith is dotHash(key, d) given hd = hashDot(d), or, if self, the
+// hash of d as its own key whatever key it supports: a kernel with KeyOf
+// set hashes its dots so, since its keys are derived from the dots and
+// values, and a type that moves its entries from dot keys to derived keys
+// keeps the fingerprints it had. (The flag is passed, not looked up in
+// the kernel, to keep the common case one call.)
+func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64, self bool) uint64 {
+	if self {
 		return codec.Mix(hd ^ codec.Mix(hd))
 	}
-	return dotHashWith(key, d, hd)
-}
-
-// dotHashWith is dotHash(key, d) given hd = hashDot(d).
-func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
 	if s, ok := any(key).(string); ok { // the common key, in one assertion
 		return codec.Mix(codec.HashString(codec.HashSeed, s) ^ codec.Mix(hd))
 	}
@@ -124,11 +120,11 @@ func (k *Kernel[K, V]) ScanFingerprint() uint64 {
 	var fp uint64
 	for key, e := range k.m.all {
 		if e.single() {
-			fp += k.fpHash(key, k.first(e), hashDot(k.first(e)))
+			fp += dotHashWith(key, k.first(e), hashDot(k.first(e)), k.KeyOf != nil)
 			continue
 		}
 		for _, d := range k.more[key] {
-			fp += k.fpHash(key, d, hashDot(d))
+			fp += dotHashWith(key, d, hashDot(d), k.KeyOf != nil)
 		}
 	}
 	return fp

@@ -927,7 +927,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, key)
 	}
-	k.fp += k.fpHash(key, d, codec.HashUint(w.h, d.Seq))
+	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq), k.KeyOf != nil)
 	if k.Watch != nil {
 		k.Watch(key, v, d, true)
 	}
@@ -990,7 +990,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 		// MintPut hashed it.
 		x := vclock.Dot{Replica: id, Seq: old.seq()}
 		own = x.Seq
-		k.fp -= k.fpHash(key, x, codec.HashUint(w.h, x.Seq))
+		k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq), k.KeyOf != nil)
 		if k.Watch != nil {
 			k.Watch(key, old.v, x, false)
 		}
@@ -1796,6 +1796,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// needed (plus one; 0 is not yet looked up): o may name many replicas
 	// its store does not use.
 	tr := make([]uint32, len(o.reps))
+	self := k.KeyOf != nil // keys derived from dots: see Kernel.KeyOf
 	// trMax and trMore hold, when the contexts share dots, for each of
 	// o's replica indexes translated so far, the prefix of k's context
 	// with no gap (events 1 to trMax) and whether k's context holds later
@@ -1853,7 +1854,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			if !hashed[rep] {
 				repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
 			}
-			k.fp += k.fpHash(key, d, codec.HashUint(repH[rep], seq))
+			k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq), self)
 		}
 		if k.Watch != nil {
 			k.Watch(key, v, d, true)
@@ -1911,7 +1912,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					case here && e.single() && e.rep() == rep && e.seq() == seq:
 					case shared && seq <= trMax[orep] && !aside: // seen
 					case (shared && trMore[orep] || aside) && !unseen(rep, seq):
-					case here && k.KeyOf != nil:
+					case here && self:
 						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 						switch {
 						case k.holds(key, e, d):
@@ -1920,7 +1921,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 								fpAdd(key, oe.v, rep, seq)
 							}
 						case fpOnce: // o.fp counted d, which k does not take
-							k.fp -= k.fpHash(key, d, hashDot(d))
+							k.fp -= dotHashWith(key, d, hashDot(d), self)
 						}
 					case here:
 						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
@@ -1946,7 +1947,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						case fpOnce: // the Watch alone
 							k.Watch(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}, true)
 						case rep == lastRep && k.Watch == nil: // fpAdd, written out
-							k.fp += k.fpHash(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
+							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq), self)
 						default:
 							fpAdd(key, oe.v, rep, seq)
 							lastRep, lastH = rep, repH[rep]
@@ -1959,13 +1960,13 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					}
 					continue
 				}
-				if k.KeyOf != nil {
+				if self {
 					// A dot that does not pack: one at a time, as above.
 					for _, d := range o.dotsOf(key, oe) {
 						rep := trans(o.repOf(d))
 						if !unseen(rep, d.Seq) {
 							if fpOnce {
-								k.fp -= k.fpHash(key, d, hashDot(d))
+								k.fp -= dotHashWith(key, d, hashDot(d), self)
 							}
 							continue
 						}
@@ -1981,7 +1982,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						case took && each:
 							fpAdd(key, oe.v, rep, d.Seq)
 						case !took && fpOnce:
-							k.fp -= k.fpHash(key, d, hashDot(d))
+							k.fp -= dotHashWith(key, d, hashDot(d), self)
 						}
 					}
 					continue
