@@ -369,3 +369,63 @@ func TestBumpOwn(t *testing.T) {
 		t.Fatal("the fingerprint did not follow the bumps in the old array")
 	}
 }
+
+// TestKeyOfLaterStays meets two leaves of one chain where the later may
+// arrive first: ops inserted in either order, states joined either way
+// after them, and a state keyed by dot holding both (which no replica
+// writes) decoded. Each time the chain's key holds the later leaf with its
+// own value, and the fingerprint counts it alone.
+func TestKeyOfLaterStays(t *testing.T) {
+	a := vclock.ReplicaID("a")
+	a1, a2, a3 := vclock.Dot{Replica: a, Seq: 1}, vclock.Dot{Replica: a, Seq: 2}, vclock.Dot{Replica: a, Seq: 3}
+	early, late := chainVal{n: 1, lg: 1}, chainVal{n: 2, lg: 2} // a2 and a3 continue the chain of a1
+	want := func(what string, k *chainKern) {
+		t.Helper()
+		if got := pairs(t, k); !slices.Equal(got, []string{fmt.Sprintf("%v=%v", a3, late)}) {
+			t.Fatalf("%s: %v, want a3 alone", what, got)
+		}
+		var only chainKern
+		only.Context().Add(a3)
+		only.PutNew(a3, late, a3)
+		if k.Fingerprint() != only.Fingerprint() || k.Fingerprint() != k.ScanFingerprint() {
+			t.Fatalf("%s: fingerprint %x (scanned %x), want %x", what, k.Fingerprint(), k.ScanFingerprint(), only.Fingerprint())
+		}
+	}
+	insert := func(ds ...vclock.Dot) *chainKern {
+		k := &chainKern{KeyOf: chainKey}
+		for _, d := range ds {
+			v := early
+			if d == a3 {
+				v = late
+			}
+			k.Insert(a1, v, d, nil)
+		}
+		return k
+	}
+	want("a2 then a3", insert(a2, a3))
+	want("a3 then a2", insert(a3, a2))
+	for _, x := range []*chainKern{insert(a2), insert(a3)} {
+		for _, y := range []*chainKern{insert(a2), insert(a3)} {
+			if x.Dots(a1)[0] == y.Dots(a1)[0] {
+				continue
+			}
+			j := x.Clone()
+			j.Join(y)
+			want(fmt.Sprintf("%v joined with %v", x.Dots(a1), y.Dots(a1)), j)
+		}
+	}
+	// A state keyed by dot with both leaves, decoded with keys derived.
+	var byDot chainKern
+	for _, d := range []vclock.Dot{a1, a2, a3} {
+		byDot.Context().Add(d)
+	}
+	byDot.PutNew(a2, early, a2)
+	byDot.PutNew(a3, late, a3)
+	w := codec.NewWriter(codec.KindMV, 0)
+	byDot.Encode(w, putDotKey, putChainVal)
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("decoded", decodeChain(t, b))
+}
