@@ -14,7 +14,9 @@
 // united (the optimized OR-Set of Bieniusa et al., 2012, as a delta-state
 // CRDT after Almeida, Shoker and Baquero, 2018). A key's value must be
 // fixed by the key itself (struct{} for a set, the value written under a
-// dot when the key is that dot): the kernel keeps one value per key.
+// dot when the key is that dot), or, for a kernel that derives its keys
+// from dots and values (Kernel.KeyOf), by the key's one dot: the kernel
+// keeps one value per key.
 //
 // # Drop records
 //
@@ -1118,6 +1120,9 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 // when K is [vclock.Dot], and otherwise by a scan of the store; a caller
 // whose dropped dots all supported key should use [Kernel.Drop] and
 // [Kernel.Record] and then Insert with no dropped dots, which never scans.
+// With [Kernel.KeyOf] set, a dot not under key is found through the order
+// of the store's dots, not by a scan; and if key holds a dot of d's
+// replica, the later of the two stays, with its value (see KeyOf).
 func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bool {
 	if k.Applied(d) {
 		return false
@@ -1198,7 +1203,10 @@ func (k *Kernel[K, V]) dropElsewhere(x vclock.Dot) bool {
 // dropped if they arrive later. The caller adds the mutation's own dot
 // with [Kernel.Observe] (or [Kernel.Insert]) and keeps a record with
 // [Kernel.Record]; it first checks with [Kernel.Applied] that the
-// mutation is new. It reports whether the store changed.
+// mutation is new. It reports whether the store changed. With
+// [Kernel.KeyOf] set, a dot key does not hold is looked for under the key
+// derived from it, through the order of the store's dots: a record or op
+// may name the dot it dropped, not its key.
 func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
 	changed := k.drop(key, dots)
 	k.tidy()

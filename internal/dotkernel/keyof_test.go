@@ -429,3 +429,38 @@ func TestKeyOfLaterStays(t *testing.T) {
 	}
 	want("decoded", decodeChain(t, b))
 }
+
+// TestKeyOfDropByOrder drops a chain's later leaf by its dot, as an op
+// names it (Drop under the dot, Insert with the dot among its dropped):
+// the leaf is found under its chain's key through the order of the
+// store's dots, and the fingerprint follows.
+func TestKeyOfDropByOrder(t *testing.T) {
+	a, b := vclock.ReplicaID("a"), vclock.ReplicaID("b")
+	for _, how := range []string{"Drop", "Insert"} {
+		k := &chainKern{KeyOf: chainKey}
+		a1, _ := k.Next(a)
+		k.MintPut(a, a1, chainVal{n: 1})
+		b1, _ := k.Next(b)
+		k.MintPut(b, b1, chainVal{n: 1})
+		for range 2 {
+			v, _, d, err := BumpOwn(k, a, a1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.n, v.lg = v.n+1, d.Seq-a1.Seq
+		}
+		x := k.Dots(a1)[0] // a:3, held under a:1
+		c1 := vclock.Dot{Replica: "c", Seq: 1}
+		if how == "Drop" {
+			if !k.Drop(x, []vclock.Dot{x}) {
+				t.Fatalf("Drop(%v) changed nothing", x)
+			}
+			k.Observe(c1)
+		} else {
+			k.Insert(c1, chainVal{n: 5}, c1, []vclock.Dot{x})
+		}
+		if k.Has(a1) || k.Fingerprint() != k.ScanFingerprint() {
+			t.Fatalf("%s of %v: a1 held %v, fingerprint %x, scanned %x", how, x, k.Has(a1), k.Fingerprint(), k.ScanFingerprint())
+		}
+	}
+}
