@@ -317,6 +317,12 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 	if p.dots == 0 {
 		return
 	}
+	// With KeyOf set, each dot is written where its key goes (see
+	// Kernel.KeyOf): the bytes of the same store keyed by its dots.
+	dotKey := k.KeyOf != nil
+	if _, isDot := any(vclock.Dot{}).(K); dotKey && !isDot {
+		panic("dotkernel: Encode of a kernel with KeyOf needs vclock.Dot keys")
+	}
 	// emit writes the dot of coordinate c, whose key is in slot, after
 	// the group header if it is the first of its replica.
 	g, end, prev, off := -1, uint64(0), uint64(0), uint64(0)
@@ -340,7 +346,11 @@ func (k *Kernel[K, V]) encodeStore(w *codec.Writer, p *storePlan, putKey func(*c
 		}
 		w.Uint(seq - prev)
 		prev = seq
-		putKey(w, s.key)
+		if dotKey {
+			putKey(w, any(vclock.Dot{Replica: k.reps[rep], Seq: seq}).(K))
+		} else {
+			putKey(w, s.key)
+		}
 		if putVal != nil {
 			putVal(w, s.e.v)
 		}
@@ -724,17 +734,26 @@ func (k *Kernel[K, V]) emitSorted(p *storePlan, emit func(c uint64, slot uint32)
 // returns nil. The result's MaxRecords is 0 (the default) and its
 // RecordsAll false: the caller sets them.
 func Decode[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) *Kernel[K, V] {
-	return decodeKernel(r, getKey, getVal, true)
+	return decodeKernel(r, getKey, getVal, nil, true)
+}
+
+// DecodeKeyed is [Decode] for a kernel whose keys are derived from its
+// dots and values (see [Kernel.KeyOf]): the key written with each dot
+// must be the dot itself (K is vclock.Dot), and the entry is kept under
+// keyOf(dot, value). Of two dots of one key, the later is kept with its
+// value, as a join keeps it. The result's KeyOf is keyOf.
+func DecodeKeyed[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V, keyOf func(vclock.Dot, V) K) *Kernel[K, V] {
+	return decodeKernel(r, getKey, getVal, keyOf, true)
 }
 
 // DecodeWithoutRecords is [Decode] for a type that keeps no drop records
 // (register.MV): a kernel with records or a horizon is refused as soon as
 // they are met, before anything is allocated for them.
 func DecodeWithoutRecords[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V) *Kernel[K, V] {
-	return decodeKernel(r, getKey, getVal, false)
+	return decodeKernel(r, getKey, getVal, nil, false)
 }
 
-func decodeKernel[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V, records bool) *Kernel[K, V] {
+func decodeKernel[K comparable, V any](r *codec.Reader, getKey func(*codec.Reader) K, getVal func(*codec.Reader) V, keyOf func(vclock.Dot, V) K, records bool) *Kernel[K, V] {
 	fields := r.CanonicalArrayLen(1)
 	if r.Err() != nil {
 		return nil
@@ -743,7 +762,7 @@ func decodeKernel[K comparable, V any](r *codec.Reader, getKey func(*codec.Reade
 		r.Fail("dot store with %d fields, want 3 to 6", fields)
 		return nil
 	}
-	k := &Kernel[K, V]{ctx: vclock.DecodeContext(r)}
+	k := &Kernel[K, V]{ctx: vclock.DecodeContext(r), KeyOf: keyOf}
 	nkeys := r.CanonicalUint()
 	if r.Err() != nil {
 		return nil
@@ -820,6 +839,7 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 	k.m.reserve(min(nkeys, r.Remaining()/8))
 	prevID := vclock.ReplicaID("")
 	batch := make([]pendingKey[K, V], 0, 16)
+	ndots := 0
 	for g := range ngroups {
 		n := r.CanonicalArrayLen(1)
 		if r.Err() != nil {
@@ -861,6 +881,14 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 				r.Fail("stored dot %v not in the causal context", d)
 				return false
 			}
+			if k.KeyOf != nil {
+				if any(key) != any(d) {
+					r.Fail("dot %v written with the key %v, not itself", d, key)
+					return false
+				}
+				key = k.KeyOf(d, v)
+			}
+			ndots++
 			w, _ := packed(rep, seq)
 			batch = append(batch, pendingKey[K, V]{key: key, e: entry[V]{v: v, d: w}, d: d})
 			if len(batch) == cap(batch) {
@@ -870,6 +898,15 @@ func decodeStore[K comparable, V any](r *codec.Reader, k *Kernel[K, V], nkeys in
 		}
 	}
 	k.insertBatch(batch)
+	if k.KeyOf != nil {
+		// Keys written are dots, one each; two dots of one derived key
+		// (a hostile state) keep the later one.
+		if ndots != nkeys {
+			r.Fail("dot store holds %d dots, claims %d keys", ndots, nkeys)
+			return false
+		}
+		return true
+	}
 	if k.m.len() != nkeys {
 		r.Fail("dot store holds %d keys, claims %d", k.m.len(), nkeys)
 		return false
@@ -994,6 +1031,20 @@ func (k *Kernel[K, V]) insertBatch(batch []pendingKey[K, V]) {
 		sink += k.m.touch(batch[i].h).d
 	}
 	k.m.sink = sink
+	if k.KeyOf != nil {
+		// Derived keys: of two dots of one key, the later stays.
+		for _, p := range batch {
+			e, ok := k.m.get(p.key)
+			switch {
+			case !ok:
+				k.m.set(p.key, k.single(p.key, p.e.v, p.d))
+			case k.holds(p.key, e, p.d) || !k.takeKeyed(p.key, e, p.e.v, p.d, k.repIndex(p.d.Replica)):
+				continue
+			}
+			k.fpAdd(p.key, p.e.v, p.d)
+		}
+		return
+	}
 	for _, p := range batch {
 		k.fpAdd(p.key, p.e.v, p.d)
 		if old, ok := k.m.putHashed(p.key, p.e, p.h); ok {

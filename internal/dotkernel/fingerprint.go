@@ -71,11 +71,19 @@ func (k *Kernel[K, V]) dotHash(key K, d vclock.Dot) uint64 {
 	if d.Replica != k.fpRep || k.fpRep == "" {
 		k.fpRep, k.fpRepH = d.Replica, codec.HashString(codec.HashSeed, string(d.Replica))
 	}
-	return dotHashWith(key, d, codec.HashUint(k.fpRepH, d.Seq))
+	return dotHashWith(key, d, codec.HashUint(k.fpRepH, d.Seq), k.KeyOf != nil)
 }
 
-// dotHashWith is dotHash(key, d) given hd = hashDot(d).
-func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64) uint64 {
+// dotHashWith is dotHash(key, d) given hd = hashDot(d), or, if self, the
+// hash of d as its own key whatever key it supports: a kernel with KeyOf
+// set hashes its dots so, since its keys are derived from the dots and
+// values, and a type that moves its entries from dot keys to derived keys
+// keeps the fingerprints it had. (The flag is passed, not looked up in
+// the kernel, to keep the common case one call.)
+func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64, self bool) uint64 {
+	if self {
+		return codec.Mix(hd ^ codec.Mix(hd))
+	}
 	if s, ok := any(key).(string); ok { // the common key, in one assertion
 		return codec.Mix(codec.HashString(codec.HashSeed, s) ^ codec.Mix(hd))
 	}
@@ -112,11 +120,11 @@ func (k *Kernel[K, V]) ScanFingerprint() uint64 {
 	var fp uint64
 	for key, e := range k.m.all {
 		if e.single() {
-			fp += dotHash(key, k.first(e))
+			fp += dotHashWith(key, k.first(e), hashDot(k.first(e)), k.KeyOf != nil)
 			continue
 		}
 		for _, d := range k.more[key] {
-			fp += dotHash(key, d)
+			fp += dotHashWith(key, d, hashDot(d), k.KeyOf != nil)
 		}
 	}
 	return fp

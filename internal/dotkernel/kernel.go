@@ -14,7 +14,9 @@
 // united (the optimized OR-Set of Bieniusa et al., 2012, as a delta-state
 // CRDT after Almeida, Shoker and Baquero, 2018). A key's value must be
 // fixed by the key itself (struct{} for a set, the value written under a
-// dot when the key is that dot): the kernel keeps one value per key.
+// dot when the key is that dot), or, for a kernel that derives its keys
+// from dots and values (Kernel.KeyOf), by the key's one dot: the kernel
+// keeps one value per key.
 //
 // # Drop records
 //
@@ -190,6 +192,35 @@ type Kernel[K comparable, V any] struct {
 	// a value, which the data type's join drops, and neither DeltaSince
 	// nor the horizon knows of the drop.
 	RecordsAll bool
+
+	// KeyOf, if set, derives a key from a dot and its value, for a data
+	// type whose key changes as its value is continued (ormap's counter
+	// chains: a chain's leaves share the key of its first dot). Nil means
+	// a key is what its caller says, as it always was. When set:
+	//
+	//   - a key holds at most one dot of a replica, and KeyOf must give
+	//     dots of different replicas different keys, so a key holds one
+	//     dot. Of two dots of one key, wherever they meet (Insert, Join,
+	//     decoding), the later stays with its own value and the earlier is
+	//     dropped as implied by it, without a drop record: a key's value
+	//     follows its dot, not the key;
+	//   - the fingerprint hashes each dot as its own key (as if the key
+	//     were the dot), so a type that moves from dot keys to derived
+	//     keys keeps its fingerprints;
+	//   - Encode writes each entry's dot where its key goes, in the order
+	//     it always used, so the bytes are those of the same store keyed
+	//     by dots, and Decode derives each key with KeyOf
+	//     ([DecodeKeyed]'s keyOf);
+	//   - Clone and DeltaSince carry it to the kernels they make;
+	//   - a dot dropped by a record or an op that names another key (or
+	//     the dot itself) is found through the order of the store's dots
+	//     (see dropSeenBy), built by the first drop that needs it;
+	//   - Retire renames each entry by its dot and derives the renamed
+	//     entry's key again with KeyOf.
+	//
+	// Set it on an empty kernel, before its first dot: keys already held
+	// are not derived again.
+	KeyOf func(d vclock.Dot, v V) K
 }
 
 // writer is what MintPut and MintRemove look up for the replica they
@@ -898,7 +929,7 @@ func (k *Kernel[K, V]) MintPut(id vclock.ReplicaID, key K, v V) (vclock.Dot, []v
 	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, key)
 	}
-	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq))
+	k.fp += dotHashWith(key, d, codec.HashUint(w.h, d.Seq), k.KeyOf != nil)
 	if k.Watch != nil {
 		k.Watch(key, v, d, true)
 	}
@@ -961,7 +992,7 @@ func (k *Kernel[K, V]) MintRemoveOwn(id vclock.ReplicaID, key K) (d vclock.Dot, 
 		// MintPut hashed it.
 		x := vclock.Dot{Replica: id, Seq: old.seq()}
 		own = x.Seq
-		k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq))
+		k.fp -= dotHashWith(key, x, codec.HashUint(w.h, x.Seq), k.KeyOf != nil)
 		if k.Watch != nil {
 			k.Watch(key, old.v, x, false)
 		}
@@ -1089,6 +1120,9 @@ func (k *Kernel[K, V]) recordOwn(w *writer, d vclock.Dot, key K, dropped []vcloc
 // when K is [vclock.Dot], and otherwise by a scan of the store; a caller
 // whose dropped dots all supported key should use [Kernel.Drop] and
 // [Kernel.Record] and then Insert with no dropped dots, which never scans.
+// With [Kernel.KeyOf] set, a dot not under key is found through the order
+// of the store's dots, not by a scan; and if key holds a dot of d's
+// replica, the later of the two stays, with its value (see KeyOf).
 func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bool {
 	if k.Applied(d) {
 		return false
@@ -1105,7 +1139,15 @@ func (k *Kernel[K, V]) Insert(key K, v V, d vclock.Dot, dropped []vclock.Dot) bo
 		return changed
 	}
 	k.ctx.Add(d)
-	if e, ok := k.m.get(key); ok {
+	if e, ok := k.m.get(key); ok && k.KeyOf != nil {
+		if !k.takeKeyed(key, e, v, d, k.repIndex(d.Replica)) {
+			k.tidy()
+			return changed // d is implied by key's later dot
+		}
+		k.fpAdd(key, v, d)
+		k.tidy()
+		return true
+	} else if ok {
 		k.m.set(key, k.addDot(key, e, d))
 	} else {
 		k.m.set(key, k.single(key, v, d))
@@ -1135,6 +1177,10 @@ func (k *Kernel[K, V]) dropAny(key K, dots []vclock.Dot) bool {
 
 // dropElsewhere removes the dot x from whichever key holds it.
 func (k *Kernel[K, V]) dropElsewhere(x vclock.Dot) bool {
+	if k.KeyOf != nil {
+		_, dropped, _ := k.dropByOrder(x)
+		return dropped
+	}
 	if key, ok := any(x).(K); ok {
 		e, ok := k.m.get(key)
 		if !ok {
@@ -1157,7 +1203,10 @@ func (k *Kernel[K, V]) dropElsewhere(x vclock.Dot) bool {
 // dropped if they arrive later. The caller adds the mutation's own dot
 // with [Kernel.Observe] (or [Kernel.Insert]) and keeps a record with
 // [Kernel.Record]; it first checks with [Kernel.Applied] that the
-// mutation is new. It reports whether the store changed.
+// mutation is new. It reports whether the store changed. With
+// [Kernel.KeyOf] set, a dot key does not hold is looked for under the key
+// derived from it, through the order of the store's dots: a record or op
+// may name the dot it dropped, not its key.
 func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
 	changed := k.drop(key, dots)
 	k.tidy()
@@ -1167,6 +1216,25 @@ func (k *Kernel[K, V]) Drop(key K, dots []vclock.Dot) bool {
 func (k *Kernel[K, V]) drop(key K, dots []vclock.Dot) bool {
 	for _, d := range dots {
 		k.seeDropped(d)
+	}
+	if k.KeyOf != nil {
+		// A key holds one dot: those of dots it does not hold are held
+		// under keys derived from them, if at all.
+		changed := false
+		for _, d := range dots {
+			if e, ok := k.m.get(key); ok {
+				if dropped, _ := k.dropFrom(key, e, d); dropped {
+					changed = true
+					continue
+				}
+			}
+			if k.ctx.Contains(d) {
+				if _, dropped, _ := k.dropByOrder(d); dropped {
+					changed = true
+				}
+			}
+		}
+		return changed
 	}
 	e, ok := k.m.get(key)
 	if !ok {
@@ -1489,9 +1557,16 @@ func (k *Kernel[K, V]) dropDot(key K, x vclock.Dot) (K, bool) {
 	}
 	if xk, ok := any(x).(K); ok {
 		if e, ok := k.m.get(xk); ok {
-			if _, gone := k.dropFrom(xk, e, x); gone {
-				return xk, true
+			if dropped, gone := k.dropFrom(xk, e, x); dropped {
+				return xk, gone
 			}
+		}
+	}
+	if k.KeyOf != nil && k.ctx.Contains(x) {
+		// x is held, if at all, under a key derived from it, which the
+		// record does not name: the order finds it.
+		if key, dropped, gone := k.dropByOrder(x); dropped {
+			return key, gone
 		}
 	}
 	var zero K
@@ -1511,26 +1586,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 		k.dropSeenByScan(o, gone)
 		return
 	}
-	if k.ix == nil {
-		k.ix = new(Index[K])
-	}
-	ord := k.ix.Order()
-	if ord == nil {
-		k.steps += k.m.len()
-		k.seenWork += k.m.len()
-		ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
-			for key, e := range k.m.all {
-				if e.single() {
-					note(e.rep(), e.seq(), key)
-					continue
-				}
-				for _, d := range k.more[key] {
-					note(k.repOf(d), d.Seq, key)
-				}
-			}
-		})
-		k.ix.SetOrder(ord)
-	}
+	ord := k.order()
 	type keyDot struct {
 		key K
 		d   vclock.Dot
@@ -1585,6 +1641,96 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			gone[key] = struct{}{}
 		}
 	}
+}
+
+// order returns the order of the store's dots that k.ix carries, making
+// it, in one pass over the store, if there is none. Only mutators call it.
+func (k *Kernel[K, V]) order() *Order[K] {
+	if k.ix == nil {
+		k.ix = new(Index[K])
+	}
+	ord := k.ix.Order()
+	if ord == nil {
+		k.steps += k.m.len()
+		k.seenWork += k.m.len()
+		ord = NewOrder(func(note func(rep uint32, seq uint64, key K)) {
+			for key, e := range k.m.all {
+				if e.single() {
+					note(e.rep(), e.seq(), key)
+					continue
+				}
+				for _, d := range k.more[key] {
+					note(k.repOf(d), d.Seq, key)
+				}
+			}
+		})
+		k.ix.SetOrder(ord)
+	}
+	return ord
+}
+
+// dropByOrder drops the dot x from whichever key holds it, found through
+// the order of the store's dots: with KeyOf set, a dropped dot names no
+// key (a chain's later leaf is held under its first dot). It returns the
+// key and whether x was dropped and whether the key is now absent.
+func (k *Kernel[K, V]) dropByOrder(x vclock.Dot) (key K, dropped, gone bool) {
+	rep, ok := k.findRep(x.Replica)
+	if !ok || k.m.len() == 0 {
+		return key, false, false
+	}
+	found := false
+	k.order().Range(rep, x.Seq, x.Seq, func(_ uint64, kk K) bool {
+		if e, ok := k.m.get(kk); ok && k.holds(kk, e, x) {
+			key, found = kk, true
+		}
+		return false // stale, or dropped below
+	})
+	if !found {
+		return key, false, false
+	}
+	e, _ := k.m.get(key)
+	dropped, gone = k.dropFrom(key, e, x)
+	return key, dropped, gone
+}
+
+// takeKeyed is how a kernel with KeyOf takes the dot d (of k's replica
+// index rep), with value v, for key, which it holds with the entry e, and
+// which does not hold d. A key holds one dot of a replica: if key holds
+// an earlier dot of d's replica, d replaces it, with its own value (the
+// earlier leaves the store, as implied by d: no record); if it holds a
+// later one, d is implied by it and not taken. It reports whether d
+// entered the store. The caller counts d into the fingerprint (and tells
+// the Watch) when it did; takeKeyed tells both of the dot that left.
+func (k *Kernel[K, V]) takeKeyed(key K, e entry[V], v V, d vclock.Dot, rep uint32) bool {
+	var c vclock.Dot // key's dot of d's replica, if any
+	if e.single() {
+		if e.rep() == rep {
+			c = k.first(e)
+		}
+	} else {
+		for _, m := range k.more[key] {
+			if m.Replica == d.Replica {
+				c = m
+			}
+		}
+	}
+	switch {
+	case c.Seq == 0: // none (a key of several replicas breaks KeyOf's rule; kept as Insert keeps it)
+		k.m.set(key, k.addDot(key, e, d))
+	case c.Seq > d.Seq:
+		return false
+	default:
+		k.dropFrom(key, e, c)
+		if e2, ok := k.m.get(key); ok { // other replicas' dots: as above
+			e2 = k.addDot(key, e2, d)
+			e2.v = v
+			k.m.set(key, e2)
+		} else {
+			k.m.set(key, k.single(key, v, d))
+		}
+	}
+	k.noteDot(rep, d.Seq, key)
+	return true
 }
 
 // SeenWork returns how many keys and dots of k's store its joins have
@@ -1658,6 +1804,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 	// needed (plus one; 0 is not yet looked up): o may name many replicas
 	// its store does not use.
 	tr := make([]uint32, len(o.reps))
+	self := k.KeyOf != nil // keys derived from dots: see Kernel.KeyOf
 	// trMax and trMore hold, when the contexts share dots, for each of
 	// o's replica indexes translated so far, the prefix of k's context
 	// with no gap (events 1 to trMax) and whether k's context holds later
@@ -1715,7 +1862,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 			if !hashed[rep] {
 				repH[rep], hashed[rep] = codec.HashString(codec.HashSeed, string(k.reps[rep])), true
 			}
-			k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq))
+			k.fp += dotHashWith(key, d, codec.HashUint(repH[rep], seq), self)
 		}
 		if k.Watch != nil {
 			k.Watch(key, v, d, true)
@@ -1773,6 +1920,17 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 					case here && e.single() && e.rep() == rep && e.seq() == seq:
 					case shared && seq <= trMax[orep] && !aside: // seen
 					case (shared && trMore[orep] || aside) && !unseen(rep, seq):
+					case here && self:
+						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
+						switch {
+						case k.holds(key, e, d):
+						case k.takeKeyed(key, e, oe.v, d, rep):
+							if each {
+								fpAdd(key, oe.v, rep, seq)
+							}
+						case fpOnce: // o.fp counted d, which k does not take
+							k.fp -= dotHashWith(key, d, hashDot(d), self)
+						}
 					case here:
 						d := vclock.Dot{Replica: k.reps[rep], Seq: seq}
 						if !k.holds(key, e, d) {
@@ -1797,7 +1955,7 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 						case fpOnce: // the Watch alone
 							k.Watch(key, oe.v, vclock.Dot{Replica: k.reps[rep], Seq: seq}, true)
 						case rep == lastRep && k.Watch == nil: // fpAdd, written out
-							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq))
+							k.fp += dotHashWith(key, vclock.Dot{Replica: k.reps[rep], Seq: seq}, codec.HashUint(lastH, seq), self)
 						default:
 							fpAdd(key, oe.v, rep, seq)
 							lastRep, lastH = rep, repH[rep]
@@ -1806,6 +1964,33 @@ func (k *Kernel[K, V]) takeFrom(o *Kernel[K, V], shared bool, gone map[K]struct{
 							grew = true
 						} else {
 							grew = noteNew(key, gone) || grew
+						}
+					}
+					continue
+				}
+				if self {
+					// A dot that does not pack: one at a time, as above.
+					for _, d := range o.dotsOf(key, oe) {
+						rep := trans(o.repOf(d))
+						if !unseen(rep, d.Seq) {
+							if fpOnce {
+								k.fp -= dotHashWith(key, d, hashDot(d), self)
+							}
+							continue
+						}
+						took := true
+						if e, ok := k.m.get(key); !ok {
+							k.m.set(key, k.single(key, oe.v, d))
+							k.noteDot(rep, d.Seq, key)
+							grew = noteNew(key, gone) || grew
+						} else if !k.holds(key, e, d) {
+							took = k.takeKeyed(key, e, oe.v, d, rep)
+						}
+						switch {
+						case took && each:
+							fpAdd(key, oe.v, rep, d.Seq)
+						case !took && fpOnce:
+							k.fp -= dotHashWith(key, d, hashDot(d), self)
 						}
 					}
 					continue
@@ -1992,7 +2177,7 @@ func (k *Kernel[K, V]) DeltaSince(v vclock.Clock) *Kernel[K, V] {
 	if !k.horizon.LessOrEqual(v) {
 		return k.Clone()
 	}
-	d := &Kernel[K, V]{ctx: k.ctx.Since(v), reps: slices.Clone(k.reps), ix: new(Index[K]), MaxRecords: k.MaxRecords, RecordsAll: k.RecordsAll}
+	d := &Kernel[K, V]{ctx: k.ctx.Since(v), reps: slices.Clone(k.reps), ix: new(Index[K]), MaxRecords: k.MaxRecords, RecordsAll: k.RecordsAll, KeyOf: k.KeyOf}
 	if k.repIdx != nil {
 		d.repIdx = maps.Clone(k.repIdx)
 	}
@@ -2127,6 +2312,7 @@ func (k *Kernel[K, V]) Clone() *Kernel[K, V] {
 		rix:        k.rix.Clone(),
 		MaxRecords: k.MaxRecords,
 		RecordsAll: k.RecordsAll,
+		KeyOf:      k.KeyOf,
 		fp:         k.fp,
 		capped:     k.capped,
 	}

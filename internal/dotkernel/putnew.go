@@ -248,3 +248,87 @@ func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclo
 	}
 	return d, v, dropped, nil
 }
+
+// ErrNotOwn is the error of [BumpOwn] when the key is held, but not by one
+// dot of the writer's own.
+var ErrNotOwn = errors.New("dotkernel: the key is not held by one dot of the writer's")
+
+// BumpOwn is what a local continuation of a value does in a kernel whose
+// keys are derived from dots and values ([Kernel.KeyOf], which must be
+// set): the writer id's next dot d becomes the one dot of key in place of
+// old, the dot of id's that held key, and the entry stays where it is in
+// the table. It returns a pointer to key's value in the table, old and d.
+// No drop record is kept: d implies the drop of old, as KeyOf's rule says
+// (of two dots of one key the later stays). The fingerprint moves from
+// old to d; the indexes hear of d; the Watch is not told: the caller, who
+// knows where key is in its own index, changes it.
+//
+// The caller must have checked, before the call, that the value can be
+// continued (no overflow, no limit on its length), and must update *v,
+// so that KeyOf(d, *v) is key, before any other call of k: until then the
+// store holds d with the value of old. The pointer is valid until then
+// only.
+//
+// If the store does not hold key, it returns [ErrNotHeld]; if key is held
+// by a dot that is not id's, or by several dots, [ErrNotOwn]; if id has
+// no sequence number left, the error of [Kernel.Next]. Either way it
+// changes nothing.
+//
+// Its common case (the entry holds id's dot in its word, the writer cache
+// names id) is one probe of the table and one call of the context, and
+// allocates nothing. During a migration of the table, a key still in the
+// old array is continued there.
+func BumpOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Dot) (v *V, old, d vclock.Dot, err error) {
+	if k.KeyOf == nil {
+		panic("dotkernel: BumpOwn on a kernel without KeyOf")
+	}
+	w := &k.w
+	if !w.shared(id, k.reps) {
+		w = k.writer(id)
+	}
+	t := &k.m
+	if t.n == 0 {
+		return nil, old, d, ErrNotHeld
+	}
+	var e *entry[V]
+	h := t.hashW(key)
+	if i, _, found := t.findHashed(key, h); found {
+		e = &t.slots[i].e
+	} else if t.oldN > 0 {
+		if i, found := t.findOld(key, h); found {
+			e = &t.oldSlots[i].e
+		}
+	}
+	if e == nil {
+		return nil, old, d, ErrNotHeld
+	}
+	if !e.single() || e.rep() != w.rep {
+		return nil, old, d, ErrNotOwn
+	}
+	seq := k.ctx.TryAddNext(id, &w.ctx)
+	if seq == 0 {
+		if seq = k.ctx.AddNextHint(id, &w.ctx).Seq; seq == 0 {
+			return nil, old, d, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		}
+	}
+	old = vclock.Dot{Replica: id, Seq: e.seq()}
+	d = vclock.Dot{Replica: id, Seq: seq}
+	if pw, fits := packed(w.rep, seq); fits {
+		e.d = pw
+	} else {
+		e.d = entryInMore
+		k.setMore(key, []vclock.Dot{d})
+	}
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
+		k.noteDot(w.rep, seq, key)
+	}
+	// Both dots are id's, hashed as their own keys (see dotHashWith).
+	hl := codec.HashUint(w.h, old.Seq)
+	hd := codec.HashUint(w.h, seq)
+	k.fp += codec.Mix(hd^codec.Mix(hd)) - codec.Mix(hl^codec.Mix(hl))
+	if k.noting() {
+		k.noteDrop(old)
+		k.tidy()
+	}
+	return &e.v, old, d, nil
+}

@@ -206,7 +206,14 @@ func (k *Kernel[K, V]) retireStore(r vclock.Retirement) {
 		for g, cw := range a.ctrl {
 			for m := ^cw & msb; m != 0; m &= m - 1 {
 				s := &a.slots[g*groupSize+bits.TrailingZeros64(m)/8]
-				if kd, isDot := any(s.key).(vclock.Dot); isDot && kd.Replica == r.From && kd.Seq <= r.Final {
+				if k.KeyOf != nil {
+					// Keys derived from dots: an entry is renamed by its
+					// dots, and its key derived again from the new ones.
+					if hasFrom && k.holdsRetired(s.key, s.e, r, iF) {
+						pending = append(pending, retireKey[K, V]{s.key, s.e.v, k.dotsOf(s.key, s.e)})
+						continue
+					}
+				} else if kd, isDot := any(s.key).(vclock.Dot); isDot && kd.Replica == r.From && kd.Seq <= r.Final {
 					pending = append(pending, retireKey[K, V]{s.key, s.e.v, k.dotsOf(s.key, s.e)})
 					continue
 				}
@@ -309,19 +316,43 @@ func (k *Kernel[K, V]) retireMore(s *slot[K, entry[V]], r vclock.Retirement, toI
 	}
 }
 
+// holdsRetired reports whether key, whose entry is e, holds a dot of
+// r.From (index iF) within r.Final.
+func (k *Kernel[K, V]) holdsRetired(key K, e entry[V], r vclock.Retirement, iF uint32) bool {
+	if e.single() {
+		return e.rep() == iF && e.seq() <= r.Final
+	}
+	for _, d := range k.more[key] {
+		if d.Replica == r.From && d.Seq <= r.Final {
+			return true
+		}
+	}
+	return false
+}
+
 // retireDotKey renames a key that is a dot of r.From within r.Final, with
-// its dots. The replica table is already renamed.
+// its dots, or, with KeyOf set, an entry holding such a dot: its dots are
+// renamed and its key derived from the last of them (a key holds one dot;
+// the last is the one that stays). The replica table is already renamed.
 func (k *Kernel[K, V]) retireDotKey(p retireKey[K, V], r vclock.Retirement) {
 	k.shrinkMore(p.key, nil, 0)
 	k.m.remove(p.key)
-	key := any(r.Dot(any(p.key).(vclock.Dot))).(K)
 	ds := p.dots
+	var key K
+	if k.KeyOf == nil {
+		key = any(r.Dot(any(p.key).(vclock.Dot))).(K)
+	}
 	for i, d := range ds {
 		k.fpSub(p.key, p.v, d)
 		ds[i] = r.Dot(d)
-		k.fpAdd(key, p.v, ds[i])
 	}
 	slices.SortFunc(ds, vclock.Dot.Compare)
+	if k.KeyOf != nil {
+		key = k.KeyOf(ds[len(ds)-1], p.v)
+	}
+	for _, d := range ds {
+		k.fpAdd(key, p.v, d)
+	}
 	k.setEntry(key, p.v, ds)
 }
 
