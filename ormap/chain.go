@@ -195,8 +195,8 @@ func (s *state) value(n *node, p string) int64 {
 		return n.sum()
 	}
 	acc := node{lo: n.lo, hi: n.hi}
-	for _, d := range n.dots() {
-		l, _ := s.k.Get(d)
+	for _, key := range n.dots() {
+		l, d, _ := s.k.GetDot(key)
 		w, c, seq := s.origLeaf(l, d)
 		var best *resetEntry
 		var bestSeq uint64
@@ -228,11 +228,15 @@ func (n *node) subInc(t int64) {
 // continues this writer's newest chain at p, or starts one.
 func (s *state) add(p string, n int64) Op {
 	x := s.find(p)
-	var last vclock.Dot
+	var last, key vclock.Dot // the newest leaf of the writer here, its key
+	var prev leaf
 	if x != nil {
-		for _, d := range x.dots() {
-			if d.Replica == s.id && d.Seq > last.Seq {
-				last = d
+		for _, k := range x.dots() {
+			if k.Replica != s.id {
+				continue
+			}
+			if l, d, _ := s.k.GetDot(k); d.Seq > last.Seq {
+				last, key, prev = d, k, l
 			}
 		}
 	}
@@ -243,7 +247,6 @@ func (s *state) add(p string, n int64) Op {
 	if last.Seq == 0 {
 		return withInc(s.write("Counter.Add", leaf{pv: p, n: n}, nil), n)
 	}
-	prev, _ := s.k.Get(last)
 	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
 		return Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
 	}
@@ -258,12 +261,13 @@ func (s *state) add(p string, n int64) Op {
 		return withInc(s.write("Counter.Add", leaf{pv: prev.pv, n: n}, nil), n)
 	}
 	l := leaf{pv: prev.pv, n: prev.n + n, lg: uint32(next.Seq - c)}
-	d, err := dotkernel.MintOwn(&s.k, s.id, l)
-	if err != nil {
-		return Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-	}
+	// l's key is last's (leafKey): last goes first, without a drop record
+	// (l implies it, see above), and l takes the key under the next dot,
+	// which Next has said is left.
+	s.k.Remove(key)
+	d := s.k.Mint(s.id)
+	s.k.Put(key, l, d)
 	drop := []vclock.Dot{last}
-	s.k.Remove(last) // no drop record: l implies it (see above)
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
@@ -275,8 +279,8 @@ func (s *state) entries(ds []vclock.Dot) []resetEntry {
 		return nil
 	}
 	var es []resetEntry
-	for _, x := range ds {
-		l, _ := s.k.Get(x)
+	for _, key := range ds {
+		l, x, _ := s.k.GetDot(key)
 		switch {
 		case l.isReset():
 			es = entriesOf(l, es)
@@ -410,7 +414,7 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 	var extra []vclock.Dot
 	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
 		w, c, n := s.origLeaf(op.leaf, op.dot)
-		extra = s.olderLeaves(extra, op.leaf.path(), w, c, n-1)
+		extra = s.olderLeaves(extra, op.leaf.path(), w, c, n-1, false)
 	}
 	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
 		if !r.isReset() {
@@ -418,7 +422,7 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 		}
 		for _, e := range entriesOf(r, nil) {
 			w, c, upto := s.orig(e.w, e.c, e.s)
-			extra = s.olderLeaves(extra, e.p, w, c, upto)
+			extra = s.olderLeaves(extra, e.p, w, c, upto, false)
 		}
 	}
 	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
@@ -434,21 +438,26 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 // path p of the chain of writer w starting at c up to sequence number
 // upto, all three as they were before the retirements the state knows
 // (see orig): a chain's leaves renamed into a retired writer among them.
-func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64) []vclock.Dot {
+// It appends the leaves' dots, or, if keys, their keys in the store (see
+// state.watch).
+func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64, keys bool) []vclock.Dot {
 	n := s.ix.find(p)
 	if n == nil {
 		return out
 	}
-	for _, x := range n.dots() {
-		if x.Replica == w {
-			if x.Seq > upto {
+	for _, key := range n.dots() {
+		if key.Replica == w {
+			if key.Seq > upto { // a key's seq is at most its dot's
 				continue
 			}
-		} else if len(s.retired) == 0 || !s.related(x.Replica, w) {
+		} else if len(s.retired) == 0 || !s.related(key.Replica, w) {
 			continue
 		}
-		l, _ := s.k.Get(x)
+		l, x, _ := s.k.GetDot(key)
 		if xw, xc, xs := s.origLeaf(l, x); xw == w && xc == c && xs <= upto {
+			if keys {
+				x = key
+			}
 			out = append(out, x)
 		}
 	}
@@ -464,15 +473,14 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 	p := l.path()
 	w, c, seq := s.origLeaf(l, d)
 	if n := s.ix.find(p); n != nil {
-		for _, x := range n.dots() {
-			if x.Replica == d.Replica {
-				if x.Seq <= d.Seq {
-					continue
-				}
-			} else if len(s.retired) == 0 || !s.related(x.Replica, d.Replica) {
+		for _, key := range n.dots() {
+			if key.Replica != d.Replica && (len(s.retired) == 0 || !s.related(key.Replica, d.Replica)) {
 				continue
 			}
-			xl, _ := s.k.Get(x)
+			xl, x, _ := s.k.GetDot(key)
+			if x.Replica == d.Replica && x.Seq <= d.Seq {
+				continue
+			}
 			if xw, xc, xs := s.origLeaf(xl, x); xw == w && xc == c && xs > seq {
 				return true
 			}
@@ -610,11 +618,11 @@ func (s *state) liveAfter(e resetEntry) bool {
 		return false
 	}
 	w, c, seq := s.orig(e.w, e.c, e.s)
-	for _, d := range n.dots() {
-		if d.Replica != e.w && (len(s.retired) == 0 || !s.related(d.Replica, w)) {
+	for _, key := range n.dots() {
+		if key.Replica != e.w && (len(s.retired) == 0 || !s.related(key.Replica, w)) {
 			continue
 		}
-		l, _ := s.k.Get(d)
+		l, d, _ := s.k.GetDot(key)
 		if dw, dc, ds := s.origLeaf(l, d); dw == w && dc == c && ds > seq {
 			return true
 		}
@@ -781,21 +789,21 @@ func (s *state) settleChains() bool {
 	if len(s.unsettled) == 0 {
 		return false
 	}
-	var drop []vclock.Dot
-	for _, d := range s.unsettled {
-		l, ok := s.k.Get(d)
+	var drop []vclock.Dot // keys (unsettled holds keys too: see watch)
+	for _, key := range s.unsettled {
+		l, d, ok := s.k.GetDot(key)
 		switch {
 		case !ok:
 		case l.isReset():
 			for _, e := range entriesOf(l, nil) {
 				w, c, upto := s.orig(e.w, e.c, e.s)
-				drop = s.olderLeaves(drop, e.p, w, c, upto)
+				drop = s.olderLeaves(drop, e.p, w, c, upto, true)
 			}
 		case s.superseded(l, d):
-			drop = append(drop, d)
+			drop = append(drop, key)
 		default:
 			w, c, n := s.origLeaf(l, d)
-			drop = s.olderLeaves(drop, l.path(), w, c, n-1)
+			drop = s.olderLeaves(drop, l.path(), w, c, n-1, true)
 		}
 	}
 	if cap(s.unsettled) > 1024 {
@@ -833,8 +841,13 @@ func (s *state) continues(op Op) bool {
 	if x.Replica != op.dot.Replica || x.Seq < c || x.Seq >= op.dot.Seq {
 		return false
 	}
-	if l, ok := s.k.Get(x); ok {
-		return l.tag == 0 && l.path() == op.leaf.path() && chainOf(l, x) == c
+	// x, if held here as the chain's leaf, is under the chain's key (see
+	// leafKey); held under its own dot as its key, it may be another
+	// chain's first leaf, or a leaf of another kind.
+	for _, key := range [2]vclock.Dot{{Replica: x.Replica, Seq: c}, x} {
+		if l, held, ok := s.k.GetDot(key); ok && held == x {
+			return l.tag == 0 && l.path() == op.leaf.path() && chainOf(l, x) == c
+		}
 	}
 	return s.k.Context().Contains(x)
 }

@@ -193,16 +193,20 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 // decodeState decodes and checks a state of shape sh.
 func decodeState(data []byte, sh *shape, lim codec.Limits) (*dotkernel.Kernel[vclock.Dot, leaf], error) {
 	r := codec.NewReader(data, codec.KindORMap, lim)
-	k := dotkernel.Decode(r, getDotKey, sh.getLeaf)
+	// Each leaf is written under its dot; the store keys it by leafKey (a
+	// continued counter leaf under its chain's first dot), and of two
+	// leaves of one chain keeps the later, as a join does.
+	k := dotkernel.DecodeKeyed(r, getDotKey, sh.getLeaf, leafKey)
 	if r.Err() == nil {
 		v2 := false
 		for key, l := range k.All() {
-			if ds := k.Dots(key); len(ds) != 1 || ds[0] != key {
+			ds := k.Dots(key)
+			if len(ds) != 1 || leafKey(ds[0], l) != key {
 				r.Fail("value under key %v supported by dots %v", key, ds)
 				break
 			}
-			if l.tag == 0 && uint64(l.lg) >= key.Seq {
-				r.Fail("counter leaf %v in a chain that starts before sequence number 1", key)
+			if l.tag == 0 && uint64(l.lg) >= ds[0].Seq {
+				r.Fail("counter leaf %v in a chain that starts before sequence number 1", ds[0])
 				break
 			}
 			v2 = v2 || l.needsV2()

@@ -2,7 +2,6 @@ package ormap
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -154,13 +153,37 @@ func (s *state) keepPath(p string) string {
 func newState(id vclock.ReplicaID, sh shape) *state {
 	s := &state{id: id, sh: &sh}
 	s.k.RecordsAll = true
+	s.k.KeyOf = leafKey
 	s.watch()
 	return s
 }
 
+// leafKey is the key of the leaf l under the dot d in a state's store
+// (the kernel's KeyOf): d itself, except for a counter leaf that
+// continues a chain, whose key is the chain's first dot. So a chain's
+// leaves, one after another, share one key, and an increment continues
+// its chain's entry in place (dotkernel.BumpOwn) instead of removing one
+// entry and inserting another. A key holds one dot, the chain's newest:
+// a chain's later leaf covers its earlier ones (see chain.go). A leaf
+// whose lg is not below its sequence number (only a hostile state has
+// one, and decoding refuses it) keeps its dot as its key.
+func leafKey(d vclock.Dot, l leaf) vclock.Dot {
+	if l.lg == 0 || l.tag != 0 || l.reg || uint64(l.lg) >= d.Seq {
+		return d
+	}
+	return vclock.Dot{Replica: d.Replica, Seq: d.Seq - uint64(l.lg)}
+}
+
 // watch makes the kernel keep the index up to date.
+//
+// The index holds the store's keys, not its dots: for every leaf but a
+// continued counter leaf the two are the same, and a continued leaf's key
+// is its chain's first dot (leafKey), which stays the same as the chain
+// goes on, so an increment leaves the index's entry as it is. What needs
+// a key's dot (an op's drops, a reset entry, comparing a chain's leaves)
+// reads it from the store with the leaf (dotkernel.Kernel.GetDot).
 func (s *state) watch() {
-	s.k.Watch = func(_ vclock.Dot, l leaf, d vclock.Dot, added bool) {
+	s.k.Watch = func(d vclock.Dot, l leaf, _ vclock.Dot, added bool) {
 		if added && s.settling && l.tag == 0 && !l.reg && len(s.sh.segs) == 1 && len(s.resetDots) == 0 && len(s.retired) == 0 {
 			// A join's counter leaf of a top-level key, with no reset
 			// leaf or retirement to compare it with: indexUnsettled's
@@ -307,8 +330,7 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 		return
 	}
 	c, p, at := s.ix.lookupKid(tmp)
-	var last vclock.Dot
-	li := 0 // where last is in c.dots()
+	var last vclock.Dot // the key of the writer's newest chain (see watch)
 	if c == nil {
 		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
 	} else {
@@ -319,9 +341,11 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 				last = d
 			}
 		} else {
-			for i, d := range c.ext.ds {
+			// A writer's newer chain starts after its older ones' last
+			// leaves: the greatest key is the newest chain's.
+			for _, d := range c.ext.ds {
 				if d.Seq > last.Seq && s.isWriter(d.Replica) {
-					last, li = d, i
+					last = d
 				}
 			}
 		}
@@ -331,7 +355,7 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 		}
 	}
 	if last.Seq != 0 {
-		s.continueTop(p, c, li, last, n, op)
+		s.continueTop(p, c, last, n, op)
 		return
 	}
 	l := leaf{pv: p, n: n}
@@ -357,45 +381,49 @@ func (s *state) isWriter(r vclock.ReplicaID) bool {
 	return len(r) == len(s.id) && (unsafe.StringData(string(r)) == unsafe.StringData(string(s.id)) || r == s.id)
 }
 
-// continueTop is addCounter of a top-level key whose node c holds last, this writer's
-// newest leaf there, at li in c.dots(): the new leaf continues last's
-// chain and replaces it, in one step of the kernel (dotkernel.ReplaceOwn),
-// and the new dot takes last's place in c, which gains the increment. Its
-// op is set in *op, which is zero.
-func (s *state) continueTop(p string, c *node, li int, last vclock.Dot, n int64, op *Op) {
-	var newChain bool
-	d, l, drop, err := dotkernel.ReplaceOwn(&s.k, s.id, last, func(prev leaf, next vclock.Dot) (leaf, error) {
+// continueTop is addCounter of a top-level key whose node c holds key,
+// the key of this writer's newest chain there (its first dot; the index
+// holds keys, see watch): the new leaf continues the
+// chain in the chain's own entry of the store (dotkernel.BumpOwn), which
+// keeps its key, so the index keeps its entry too, and c gains the
+// increment. Its op, which drops the chain's previous leaf (without a
+// record: the new leaf implies it), is set in *op, which is zero.
+func (s *state) continueTop(p string, c *node, key vclock.Dot, n int64, op *Op) {
+	if c.multi() {
+		// The node's sum, checked by addCounter, is the chain's total only
+		// when the chain is the node's one leaf: check the total itself.
+		prev, ok := s.k.Get(key)
+		if !ok {
+			*op = s.add(p, n) // cannot happen: the index holds the store's keys
+			return
+		}
 		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
-			return leaf{}, fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)
+			*op = Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+			return
 		}
-		start := chainOf(prev, last)
-		if next.Seq-start > maxChainGap {
-			newChain = true
-			return leaf{}, errNewChain
-		}
-		return leaf{pv: p, n: prev.n + n, lg: uint32(next.Seq - start)}, nil
-	})
-	switch {
-	case err == nil:
-	case newChain:
-		*op = s.add(p, n) // a new chain
-		return
-	case errors.Is(err, ErrOverflow):
-		*op = Op{err: err}
-		return
-	default:
+	}
+	next, err := s.k.Next(s.id)
+	if err != nil {
 		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 		return
 	}
-	// ReplaceOwn, unwatched, left the index as it was: last is still at
-	// li.
-	c.dots()[li] = d
+	if next.Seq-key.Seq > maxChainGap {
+		*op = s.add(p, n) // a new chain
+		return
+	}
+	v, old, d, err := dotkernel.BumpOwn(&s.k, s.id, key)
+	if err != nil {
+		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+		return
+	}
+	// The store holds d with old's leaf until it is updated here, before
+	// any other call of the kernel (see BumpOwn).
+	v.n += n
+	v.lg = uint32(d.Seq - key.Seq)
+	l := *v
 	c.addInc(n)
-	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, drop, s.sh, n // op is zero
+	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, []vclock.Dot{old}, s.sh, n // op is zero
 }
-
-// errNewChain stops a continueTop whose chain is too long to go on.
-var errNewChain = errors.New("ormap: a new chain")
 
 // remove drops the dots in drop and returns the op that does so
 // everywhere, or a no-op if drop is empty.
@@ -413,12 +441,21 @@ func (s *state) remove(what, path string, drop []vclock.Dot) Op {
 	return Op{kind: opRemove, dot: d, leaf: leaf{pv: path}, dropped: drop, sh: s.sh}
 }
 
-// dropAll removes the dots of drop from the store and returns them
-// sorted. drop must not alias the index.
+// dropAll removes the keys of drop (as the index holds them: see watch)
+// from the store and returns the dots they held, sorted, in drop's array:
+// what an op lists and a record keeps are dots. drop must not alias the
+// index.
 func (s *state) dropAll(drop []vclock.Dot) []vclock.Dot {
+	var more []vclock.Dot // a key's dots past its first (none in a map's store)
+	j := 0                // the first dot of drop[i] goes to drop[j], j <= i
 	for _, x := range drop {
-		s.k.Remove(x)
+		if ds := s.k.Remove(x); len(ds) > 0 {
+			drop[j] = ds[0]
+			j++
+			more = append(more, ds[1:]...)
+		}
 	}
+	drop = append(drop[:j], more...)
 	if len(drop) > 1 {
 		slices.SortFunc(drop, vclock.Dot.Compare)
 	}
@@ -458,7 +495,15 @@ func (s *state) apply(op Op) (bool, error) {
 		implied = s.continues(op)
 	}
 	for i, x := range dropped {
-		if s.k.Drop(x, dropped[i:i+1]) {
+		// The index and the store hold keys (see watch): the chain's
+		// previous leaf, which a continued leaf's op drops, is under the
+		// chain's key; any other dot is found by the kernel under the dot
+		// itself or through the order of its dots (dotkernel.Kernel.Drop).
+		key := x
+		if implied {
+			key = leafKey(op.dot, op.leaf)
+		}
+		if s.k.Drop(key, dropped[i:i+1]) {
 			changed = true
 		}
 	}
@@ -476,10 +521,11 @@ func (s *state) apply(op Op) (bool, error) {
 		return changed, nil
 	}
 	if op.kind == opWrite || op.leaf.isReset() {
-		if s.k.Insert(op.dot, op.leaf, op.dot, nil) {
+		key := leafKey(op.dot, op.leaf)
+		if s.k.Insert(key, op.leaf, op.dot, nil) {
 			changed = true
 			if s.hook != nil {
-				s.reportFresh(op.leaf.path(), func(d vclock.Dot) bool { return d == op.dot })
+				s.reportFresh(op.leaf.path(), func(d vclock.Dot) bool { return d == key })
 			}
 		}
 	} else {

@@ -677,6 +677,21 @@ func (k *Kernel[K, V]) Get(key K) (V, bool) {
 	return e.v, ok
 }
 
+// GetDot returns the value of key, the dot that supports it and whether
+// key is present, in one look-up: for a kernel whose keys hold one dot
+// each ([Kernel.KeyOf]), where a key's dot may be a later one than the
+// key names. Of a key supported by several dots it returns one of them.
+func (k *Kernel[K, V]) GetDot(key K) (V, vclock.Dot, bool) {
+	e, ok := k.m.get(key)
+	if !ok {
+		return e.v, vclock.Dot{}, false
+	}
+	if e.single() {
+		return e.v, k.first(e), true
+	}
+	return e.v, k.more[key][0], true
+}
+
 // Has reports whether key is present.
 func (k *Kernel[K, V]) Has(key K) bool {
 	_, ok := k.m.get(key)
