@@ -1,0 +1,115 @@
+package ormap
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"github.com/activeactive/crdt/vclock"
+)
+
+// TestDeltaOfIncrementsReplacesLeaf: a replica B that holds an earlier
+// leaf of A's chain, merging A's delta of later increments (which keeps
+// no drop record: the chain's later leaf implies the drop), ends with A's
+// leaf under the chain's key, A's value and A's fingerprint, and one dot
+// for the key: the join takes the value of the later dot, not the value
+// B held under the same key.
+func TestDeltaOfIncrementsReplacesLeaf(t *testing.T) {
+	a := New[string, *Counter]("a")
+	b := New[string, *Counter]("b")
+	a.At("hits").Add(1)
+	a.At("hits").Add(2) // the chain goes on: its key is a's first dot
+	b.Merge(a)
+	since := b.Version()
+	var last Op
+	for i := range 5 {
+		last = a.At("hits").Add(int64(10 + i))
+	}
+	if len(a.s.k.Records()) != 0 {
+		t.Fatalf("increments kept records: %v", a.s.k.Records())
+	}
+	b.Merge(a.DeltaSince(since))
+	if got, want := b.At("hits").Value(), a.At("hits").Value(); got != want || want != 63 {
+		t.Fatalf("B reads %d, A %d, want 63", got, want)
+	}
+	if b.Fingerprint() != a.Fingerprint() || !b.Equal(a) {
+		t.Fatal("B differs from A after the delta")
+	}
+	key := vclock.Dot{Replica: "a", Seq: 1}
+	if ds := b.s.k.Dots(key); b.s.k.Len() != 1 || len(ds) != 1 || ds[0] != last.dot {
+		t.Fatalf("B holds %d keys, dots %v under %v, want one, %v", b.s.k.Len(), ds, key, last.dot)
+	}
+	if ds := leavesAt(b, "hits"); !slices.Equal(ds, []vclock.Dot{key}) {
+		t.Fatalf("B's index holds %v at hits, want the chain's key %v", ds, key)
+	}
+	if !bytes.Equal(mustMarshal(t, a), mustMarshal(t, b)) {
+		t.Fatal("the states encode differently")
+	}
+}
+
+// TestIncrementKeepsChainKey: increments of held top-level keys continue
+// each chain's entry in place: the store holds one key per chain, the
+// chain's first dot, whose one dot is the newest leaf's, the index keeps
+// the key, an increment tells the kernel's Watch nothing (a remove and an
+// insert, add's way, would), and allocates nothing but its op's list of
+// the dot it drops.
+func TestIncrementKeepsChainKey(t *testing.T) {
+	m := New[string, *Counter]("a")
+	keys := []string{"k0", "k1", "k2"}
+	first := map[string]vclock.Dot{}
+	for _, k := range keys {
+		first[k] = Add(m, k, 1).dot
+	}
+	newest := map[string]vclock.Dot{}
+	for i := range 30 {
+		k := keys[i%len(keys)]
+		op := Add(m, k, int64(i+1))
+		if op.Err() != nil || len(op.dropped) != 1 {
+			t.Fatalf("op %+v", op)
+		}
+		if prev, ok := newest[k]; ok && op.dropped[0] != prev {
+			t.Fatalf("%s: the op drops %v, want the chain's previous leaf %v", k, op.dropped[0], prev)
+		}
+		newest[k] = op.dot
+	}
+	if m.s.k.Len() != len(keys) {
+		t.Fatalf("%d keys in the store, want %d chains", m.s.k.Len(), len(keys))
+	}
+	for _, k := range keys {
+		key := first[k]
+		if ds := m.s.k.Dots(key); len(ds) != 1 || ds[0] != newest[k] {
+			t.Fatalf("%s: dots %v under %v, want %v", k, ds, key, newest[k])
+		}
+		if ds := leavesAt(m, k); !slices.Equal(ds, []vclock.Dot{key}) {
+			t.Fatalf("%s: the index holds %v, want the chain's key %v", k, ds, key)
+		}
+	}
+	// The entry is continued in place: the kernel tells the Watch of no
+	// dot leaving or entering the store (a remove and an insert would).
+	watch, told := m.s.k.Watch, 0
+	m.s.k.Watch = func(key vclock.Dot, l leaf, d vclock.Dot, added bool) {
+		told++
+		watch(key, l, d, added)
+	}
+	for _, k := range keys {
+		Add(m, k, 1)
+	}
+	if told != 0 {
+		t.Fatalf("increments of held keys told the Watch %d times, want none", told)
+	}
+	m.s.k.Watch = watch
+	if n := testing.AllocsPerRun(100, func() { Add(m, "k1", 1) }); n > 1 {
+		t.Fatalf("an increment allocates %v times, want 1", n)
+	}
+	// The state decodes to the same store, keys derived again.
+	back := New[string, *Counter]("b")
+	if err := back.UnmarshalBinary(mustMarshal(t, m)); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Equal(m) || back.Fingerprint() != m.Fingerprint() {
+		t.Fatal("the decoded state differs")
+	}
+	if op := Add(back, "k1", 1); op.Err() != nil {
+		t.Fatal(op.Err()) // back writes as b: a chain of its own
+	}
+}
