@@ -121,6 +121,29 @@ type state struct {
 	// top-level keys are cut from (see keepPath): never shared with
 	// another state, and never written where a path was cut.
 	paths []byte
+	// dropped is what is left of the block that the drop lists of
+	// continued increments' ops are cut from (see oneDot): never shared
+	// with another state, and never written where a list was cut.
+	dropped []vclock.Dot
+}
+
+// dropBlock is the number of dots in the blocks oneDot cuts from: the
+// size the kernel's own block of drop lists has (dotkernel's newDots).
+const dropBlock = 128
+
+// oneDot returns a list of the one dot d for an op to hand out, cut from
+// a block shared with other ops' lists: an increment costs no allocation
+// of its own (one of a slice of one dot costs about as much as the rest
+// of the kernel's work). The list's capacity is its length, so appending
+// to it never writes into another's.
+func (s *state) oneDot(d vclock.Dot) []vclock.Dot {
+	if len(s.dropped) == 0 {
+		s.dropped = make([]vclock.Dot, dropBlock)
+	}
+	s.dropped[0] = d
+	out := s.dropped[:1:1]
+	s.dropped = s.dropped[1:]
+	return out
 }
 
 // pathBlock is the size of the blocks that keepPath cuts key paths
@@ -422,7 +445,7 @@ func (s *state) continueTop(p string, c *node, key vclock.Dot, n int64, op *Op) 
 	v.lg = uint32(d.Seq - key.Seq)
 	l := *v
 	c.addInc(n)
-	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, []vclock.Dot{old}, s.sh, n // op is zero
+	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, s.oneDot(old), s.sh, n // op is zero
 }
 
 // remove drops the dots in drop and returns the op that does so
