@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -111,5 +112,32 @@ func TestIncrementKeepsChainKey(t *testing.T) {
 	}
 	if op := Add(back, "k1", 1); op.Err() != nil {
 		t.Fatal(op.Err()) // back writes as b: a chain of its own
+	}
+}
+
+// TestCollectExpiredReadsChainDots: an expired key is collected once
+// every replica has seen its leaves' dots, and a continued chain's dot is
+// its newest leaf's, later than the chain's key: a version that holds the
+// key (the chain's first dot) but not the newest leaf does not let the
+// key go.
+func TestCollectExpiredReadsChainDots(t *testing.T) {
+	tm := newManual()
+	c := clocked[string, *Counter]("C", tm.clockAt(0))
+	d := clocked[string, *Counter]("D", tm.clockAt(0))
+	d.At("x").Add(1)
+	d.At("x").Add(1) // D's chain goes on: its key is D:1, its dot D:2
+	c.Merge(d)
+	c.Expire("x", time.Second)
+	tm.advance(time.Second)
+	stable := c.Version()
+	stable.Set("D", 1)
+	c.Collect(stable)
+	if ds := leavesAt(c, "x"); len(ds) != 1 {
+		t.Fatalf("x holds %v, want D's chain: not every replica has seen D:2", ds)
+	}
+	stable.Set("D", 2)
+	c.Collect(stable)
+	if ds := leavesAt(c, "x"); len(ds) != 0 {
+		t.Fatalf("x holds %v, want it collected", ds)
 	}
 }

@@ -278,10 +278,10 @@ func (s *state) collectExpired(stable vclock.Clock) int {
 		if n == nil || !s.expired(n, now) {
 			continue
 		}
-		ds := n.under(nil)
+		ds := n.under(nil) // keys: a continued chain's dot is later (see state.watch)
 		all := true
-		for _, d := range ds {
-			if !stable.Contains(d) {
+		for _, key := range ds {
+			if _, d, ok := s.k.GetDot(key); ok && !stable.Contains(d) {
 				all = false
 				break
 			}
