@@ -14,6 +14,13 @@ import (
 // the counter increments held here. The index is kept up to date by the
 // kernel's Watch, so reading a value costs a walk down its path.
 //
+// What a node calls dots are the store's keys (see state.watch): a leaf's
+// dot, except for a counter leaf that continues a chain, whose key is the
+// chain's first dot (leafKey). An increment that continues a chain leaves
+// its node's key as it is; a reader that needs the dot itself (an op's
+// drop, a reset entry, a comparison of a chain's leaves) reads it with the
+// leaf (dotkernel.Kernel.GetDot).
+//
 // A node is 48 bytes, so that with its key path it fills a slot of 64
 // bytes, one cache line, in its parent's table: what a node has only
 // sometimes (a second dot, children, expiries) is behind one pointer.
