@@ -326,10 +326,11 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 //
 // An add of n, not 0, to a top-level key looks the key up in the index
 // once, with its path built on the stack: if the map holds it, the leaf
-// takes the path the index holds (no new string), and either way the
-// index takes the new dot where the look-up found the key or its place,
-// without a look-up of its own (the kernel does not tell it: see
-// dotkernel.MintOwnUnwatched and dotkernel.ReplaceOwn). Keys whose path
+// takes the path the index holds (no new string). A new key's dot goes
+// into the index where the look-up found its place, without a look-up of
+// its own, and a continued chain keeps its key there (see watch): the
+// kernel does not tell the index (see dotkernel.MintOwnUnwatched and
+// dotkernel.BumpOwn). Keys whose path
 // does not fit the buffer, and maps with expiries or resets (whose values
 // and writes need more), take add's way.
 func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {

@@ -170,9 +170,9 @@ type Kernel[K comparable, V any] struct {
 	// Watch, if set, is called for every dot that enters or leaves the
 	// store of this kernel, with the key it supports and the key's value,
 	// by the mutators and by Join; added says which. It lets a data type
-	// keep an index of its own over the store. [ReplaceOwn] and
-	// [MintOwnUnwatched] do not call it: their caller is told by their
-	// results. Kernels made by Clone,
+	// keep an index of its own over the store. [ReplaceOwn], [BumpOwn]
+	// and [MintOwnUnwatched] do not call it: their caller is told by
+	// their results. Kernels made by Clone,
 	// DeltaSince and Decode have no Watch: the caller builds its index
 	// from their stores.
 	Watch func(key K, v V, d vclock.Dot, added bool)
@@ -187,7 +187,7 @@ type Kernel[K comparable, V any] struct {
 	//
 	// A data type may leave out the records of drops that its own values
 	// imply (ormap's counters: a chain's later leaf supersedes its older
-	// leaves, see [ReplaceOwn]) and still set it, if its own join, after
+	// leaves, see [BumpOwn]) and still set it, if its own join, after
 	// the kernel's, drops every value so implied: Join may then keep such
 	// a value, which the data type's join drops, and neither DeltaSince
 	// nor the horizon knows of the drop.

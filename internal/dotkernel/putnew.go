@@ -133,6 +133,11 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 // last's value. It returns d, v and the dropped dots (those that
 // supported last), sorted, in a slice the caller must not modify.
 //
+// A kernel with [Kernel.KeyOf] keeps such a value's entry in place
+// instead ([BumpOwn]). ormap, which used ReplaceOwn for its counter
+// chains, now keys them by their first dot; ReplaceOwn stays, with its
+// tests, as the reference the KeyOf tests check BumpOwn against.
+//
 // It keeps no drop record of the dropped dots: the new value implies
 // their drop, and the data type that calls it must make every join drop
 // them as a record would have (see [Kernel.RecordsAll]): the store keeps
@@ -215,7 +220,7 @@ func ReplaceOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vcloc
 	return d, v, append(k.newDots(1), last), nil
 }
 
-// ErrNotHeld is the error of [ReplaceOwn] when the store does not hold
+// ErrNotHeld is the error of [ReplaceOwn] and [BumpOwn] when the store does not hold
 // the key it is to replace.
 var ErrNotHeld = errors.New("dotkernel: the key to replace is not in the store")
 
