@@ -849,5 +849,16 @@ func (s *state) continues(op Op) bool {
 			return l.tag == 0 && l.path() == op.leaf.path() && chainOf(l, x) == c
 		}
 	}
-	return s.k.Context().Contains(x)
+	if !s.k.Context().Contains(x) {
+		return false
+	}
+	// Seen here, but under neither key: either dropped already (by a
+	// delete, a reset, or the chain's own later leaf), or held under
+	// another key, as another chain's continued leaf (no map writes an op
+	// that drops one; a peer may). A leaf of this chain would be under the
+	// chain's key, so one held elsewhere is not the chain's: the op drops
+	// it with a record, as any other write's drop, so that a merge with a
+	// replica that still holds it drops it there too.
+	_, elsewhere := s.k.HolderOf(x)
+	return !elsewhere
 }

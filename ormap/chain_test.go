@@ -500,6 +500,44 @@ func TestContinuationNotOfTheChainRecorded(t *testing.T) {
 	}
 }
 
+// TestContinuationDroppingAContinuedLeaf: as
+// TestContinuationNotOfTheChainRecorded, but the leaf the op drops is
+// itself a continued leaf of another key's chain, which the store holds
+// under that chain's key, not under its dot. Replicas that apply the
+// op before and after that leaf, and one that never gets the op, agree
+// after merging, and every replica reads the same values.
+func TestContinuationDroppingAContinuedLeaf(t *testing.T) {
+	w := New[string, *Counter]("w")
+	b1 := w.At("b").Add(1) // w:1, b's chain
+	a1 := w.At("a").Add(1) // w:2, a's chain
+	a2 := w.At("a").Add(1) // w:3, a's chain continued: held under w:2
+	op := w.At("b").Add(1) // w:4, continues b's chain from w:1
+	if len(op.dropped) != 1 || op.dropped[0] != (vclock.Dot{Replica: "w", Seq: 1}) {
+		t.Fatalf("dropped %v", op.dropped)
+	}
+	op.dropped = []vclock.Dot{{Replica: "w", Seq: 3}} // a's continued leaf, within b's chain's dots
+
+	after, before, hold := New[string, *Counter]("r"), New[string, *Counter]("q"), New[string, *Counter]("t")
+	mustApply(t, after, b1, a1, a2, op)
+	mustApply(t, before, b1, a1, op, a2)
+	mustApply(t, hold, b1, a1, a2)
+	if after.At("a").Value() != before.At("a").Value() || after.At("b").Value() != before.At("b").Value() {
+		t.Fatalf("the orders of delivery read differently: a %d and %d, b %d and %d",
+			after.At("a").Value(), before.At("a").Value(), after.At("b").Value(), before.At("b").Value())
+	}
+	all := []*Map[string, *Counter]{after, before, hold}
+	for _, x := range all {
+		for _, y := range all {
+			x.Merge(y.Clone())
+		}
+	}
+	for _, x := range all[1:] {
+		if !x.Equal(after) || x.Fingerprint() != after.Fingerprint() {
+			t.Fatalf("%s differs after the merges: a %d b %d, want a %d b %d", x.ID(), x.At("a").Value(), x.At("b").Value(), after.At("a").Value(), after.At("b").Value())
+		}
+	}
+}
+
 // TestIncrementsBehindGetDelta: a peer behind by more increments than
 // the drop records' cap (of one key, and of many) gets a delta, not the
 // whole state, from the writer and from a replica that applied the

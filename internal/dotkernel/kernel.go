@@ -1684,22 +1684,40 @@ func (k *Kernel[K, V]) order() *Order[K] {
 	return ord
 }
 
+// HolderOf returns the key that holds the dot x, and whether the store
+// holds x at all. With KeyOf set, a dot names no key of its own (a
+// chain's later leaf is held under its first dot): the key is found
+// through the order of the store's dots, which the first call makes in
+// one pass over the store and the kernel keeps up to date from then on.
+// A caller that has looked under the keys it expects calls HolderOf to
+// tell a dot held elsewhere from a dot the store no longer holds.
+func (k *Kernel[K, V]) HolderOf(x vclock.Dot) (K, bool) {
+	return k.holderByOrder(x, true)
+}
+
+// holderByOrder is HolderOf. The order keeps its reference to x if keep
+// is set; a caller that drops x at once lets it go.
+func (k *Kernel[K, V]) holderByOrder(x vclock.Dot, keep bool) (key K, found bool) {
+	rep, ok := k.findRep(x.Replica)
+	if !ok || k.m.len() == 0 {
+		return key, false
+	}
+	k.order().Range(rep, x.Seq, x.Seq, func(_ uint64, kk K) bool {
+		if e, ok := k.m.get(kk); ok && k.holds(kk, e, x) {
+			key, found = kk, true
+			return keep
+		}
+		return false // stale
+	})
+	return key, found
+}
+
 // dropByOrder drops the dot x from whichever key holds it, found through
 // the order of the store's dots: with KeyOf set, a dropped dot names no
 // key (a chain's later leaf is held under its first dot). It returns the
 // key and whether x was dropped and whether the key is now absent.
 func (k *Kernel[K, V]) dropByOrder(x vclock.Dot) (key K, dropped, gone bool) {
-	rep, ok := k.findRep(x.Replica)
-	if !ok || k.m.len() == 0 {
-		return key, false, false
-	}
-	found := false
-	k.order().Range(rep, x.Seq, x.Seq, func(_ uint64, kk K) bool {
-		if e, ok := k.m.get(kk); ok && k.holds(kk, e, x) {
-			key, found = kk, true
-		}
-		return false // stale, or dropped below
-	})
+	key, found := k.holderByOrder(x, false)
 	if !found {
 		return key, false, false
 	}

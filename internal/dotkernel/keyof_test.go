@@ -464,3 +464,45 @@ func TestKeyOfDropByOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestHolderOf: HolderOf finds a dot held under a key derived from an
+// earlier dot (a continued chain's leaf), finds it again (the order keeps
+// what it finds), finds a dot that is its own key, and finds none for a
+// dot dropped, replaced by a later one of its chain, or never seen.
+func TestHolderOf(t *testing.T) {
+	a, b := vclock.ReplicaID("a"), vclock.ReplicaID("b")
+	k := &chainKern{KeyOf: chainKey}
+	a1, _ := k.Next(a)
+	k.MintPut(a, a1, chainVal{n: 1})
+	b1, _ := k.Next(b)
+	k.MintPut(b, b1, chainVal{n: 1})
+	var ds []vclock.Dot
+	for range 2 {
+		v, _, d, err := BumpOwn(k, a, a1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.n, v.lg = v.n+1, d.Seq-a1.Seq
+		ds = append(ds, d)
+	}
+	x := ds[1] // a:3, held under a:1
+	for i := range 2 {
+		if key, ok := k.HolderOf(x); !ok || key != a1 {
+			t.Fatalf("call %d: HolderOf(%v) = %v, %v, want %v", i, x, key, ok, a1)
+		}
+	}
+	if key, ok := k.HolderOf(b1); !ok || key != b1 {
+		t.Fatalf("HolderOf(%v) = %v, %v, want itself", b1, key, ok)
+	}
+	for _, d := range []vclock.Dot{ds[0], a1, {Replica: "c", Seq: 1}, {Replica: "a", Seq: 9}} {
+		if key, ok := k.HolderOf(d); ok {
+			t.Fatalf("HolderOf(%v) = %v: the store does not hold it", d, key)
+		}
+	}
+	if !k.Drop(x, []vclock.Dot{x}) {
+		t.Fatalf("Drop(%v) changed nothing", x)
+	}
+	if key, ok := k.HolderOf(x); ok {
+		t.Fatalf("HolderOf(%v) = %v after its drop", x, key)
+	}
+}
