@@ -124,7 +124,13 @@
 // [Map.ApplyBinaryFrom] takes an op only if its own dot is the sender's.
 // As with orset, the dots an op drops are what its sender claims to have
 // seen, and a state's causal context speaks for every replica: take states
-// only from peers you trust.
+// only from peers you trust. In a map of counters a crafted drop can do
+// more than delete: a counter leaf that continues a chain stands for the
+// chain's earlier leaves, which replicas drop without a record, so an op
+// that drops such a leaf (or a delete's reset) without the reset a delete
+// writes can leave a replica that still holds an earlier leaf of the
+// chain reading a different value from the others, for good. The
+// replication engine counts that as a divergence.
 //
 // # Keys and values
 //
