@@ -108,3 +108,68 @@ func values(m *Map[string, *Counter]) map[string]int64 {
 	}
 	return out
 }
+
+// TestTamperedRegisterDropsConverge is TestTamperedDropsConverge for a
+// map of registers, whose every drop has a record: the rewritten drops
+// may name any dot either writer minted.
+func TestTamperedRegisterDropsConverge(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		writers := []*Map[string, *Register[int]]{New[string, *Register[int]]("w1"), New[string, *Register[int]]("w2")}
+		key := rapid.SampledFrom([]string{"a", "b", "c"})
+		var ops []Op
+		var minted []vclock.Dot
+		for range rapid.IntRange(1, 30).Draw(t, "steps") {
+			w := rapid.IntRange(0, 1).Draw(t, "writer")
+			var op Op
+			switch rapid.IntRange(0, 3).Draw(t, "what") {
+			case 0:
+				op = writers[w].Delete(key.Draw(t, "key"))
+			case 1:
+				if len(ops) > 0 {
+					_ = writers[w].Apply(ops[rapid.IntRange(0, len(ops)-1).Draw(t, "take")])
+				}
+				continue
+			default:
+				op = writers[w].At(key.Draw(t, "key")).Set(rapid.IntRange(0, 9).Draw(t, "v"))
+			}
+			if op.Err() != nil || op.IsNoop() {
+				continue
+			}
+			minted = append(minted, op.dot)
+			if w == 1 && rapid.IntRange(0, 2).Draw(t, "tamper") == 0 {
+				var drop []vclock.Dot
+				for range rapid.IntRange(0, 2).Draw(t, "drops") {
+					drop = append(drop, rapid.SampledFrom(minted).Draw(t, "drop"))
+				}
+				slices.SortFunc(drop, vclock.Dot.Compare)
+				op.dropped = slices.Compact(drop)
+			}
+			ops = append(ops, op)
+		}
+		replicas := []*Map[string, *Register[int]]{New[string, *Register[int]]("r1"), New[string, *Register[int]]("r2"), New[string, *Register[int]]("r3")}
+		for _, r := range replicas {
+			var in []Op
+			for _, op := range ops {
+				for range rapid.IntRange(0, 2).Draw(t, "copies") {
+					in = append(in, op)
+				}
+			}
+			for _, j := range rapid.Permutation(indices(len(in))).Draw(t, "order") {
+				_ = r.Apply(in[j])
+			}
+		}
+		all := append(replicas, writers[0])
+		for range 2 {
+			for _, x := range all {
+				for _, y := range all {
+					x.Merge(y.Clone())
+				}
+			}
+		}
+		for _, x := range all[1:] {
+			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() {
+				t.Fatalf("%s and %s differ after merging", x.ID(), all[0].ID())
+			}
+		}
+	})
+}
