@@ -28,67 +28,107 @@ import (
 // in the package documentation).
 func TestTamperedDropsConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		writers := []*Map[string, *Counter]{New[string, *Counter]("w1"), New[string, *Counter]("w2")}
-		key := rapid.SampledFrom([]string{"a", "b", "c"})
-		var ops []Op
-		var minted []vclock.Dot // every dot a writer minted, in order
-		for range rapid.IntRange(1, 30).Draw(t, "steps") {
-			w := rapid.IntRange(0, 1).Draw(t, "writer")
-			var op Op
-			switch rapid.IntRange(0, 5).Draw(t, "what") {
-			case 0:
-				op = writers[w].Delete(key.Draw(t, "key"))
-			case 1:
-				if len(ops) > 0 { // take one of the other's ops, as a peer would
-					_ = writers[w].Apply(ops[rapid.IntRange(0, len(ops)-1).Draw(t, "take")])
-				}
-				continue
-			default:
-				op = writers[w].At(key.Draw(t, "key")).Add(rapid.Int64Range(-3, 3).Draw(t, "n"))
-			}
-			if op.Err() != nil || op.IsNoop() {
-				continue
-			}
-			if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg == 0 && op.pre == nil {
-				minted = append(minted, op.dot) // a chain's first leaf: it implies no drop
-			}
-			if w == 1 && rapid.IntRange(0, 2).Draw(t, "tamper") == 0 {
-				var drop []vclock.Dot
-				for range rapid.IntRange(0, min(2, len(minted))).Draw(t, "drops") {
-					drop = append(drop, rapid.SampledFrom(minted).Draw(t, "drop"))
-				}
-				slices.SortFunc(drop, vclock.Dot.Compare)
-				op.dropped = slices.Compact(drop)
-			}
-			ops = append(ops, op)
-		}
-		replicas := []*Map[string, *Counter]{New[string, *Counter]("r1"), New[string, *Counter]("r2"), New[string, *Counter]("r3")}
-		for _, r := range replicas {
-			var in []Op
-			for _, op := range ops {
-				for range rapid.IntRange(0, 2).Draw(t, "copies") { // 0: lost
-					in = append(in, op)
-				}
-			}
-			for _, j := range rapid.Permutation(indices(len(in))).Draw(t, "order") {
-				// A refused op changes nothing; every replica refuses it alike.
-				_ = r.Apply(in[j])
-			}
-		}
-		all := append(replicas, writers[0])
-		for range 2 {
-			for _, x := range all {
-				for _, y := range all {
-					x.Merge(y.Clone())
-				}
-			}
-		}
+		all := tamperedCounterMaps(t, false)
 		for _, x := range all[1:] {
 			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() {
 				t.Fatalf("%s and %s differ after merging: %v and %v", x.ID(), all[0].ID(), values(x), values(all[0]))
 			}
 		}
 	})
+}
+
+// TestTamperedDropsNeverSilent: as TestTamperedDropsConverge, but the
+// rewritten drops may name any leaf either writer made, continued leaves
+// and resets among them, and the replicas may then differ for good (see
+// "Untrusted peers" in the package documentation). They must never
+// differ silently: replicas at one version, without gaps, that hold
+// different content have different fingerprints, which is what the
+// replication engine compares to count a divergence.
+func TestTamperedDropsNeverSilent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		all := tamperedCounterMaps(t, true)
+		for _, x := range all[1:] {
+			y := all[0]
+			if !x.Version().Equal(y.Version()) || x.HasGaps() || y.HasGaps() {
+				t.Fatalf("%s and %s: versions %v and %v, gaps %v and %v after merging every way", x.ID(), y.ID(), x.Version(), y.Version(), x.HasGaps(), y.HasGaps())
+			}
+			if !x.Equal(y) && x.Fingerprint() == y.Fingerprint() {
+				t.Fatalf("%s and %s differ silently: %v and %v, one fingerprint", x.ID(), y.ID(), values(x), values(y))
+			}
+		}
+	})
+}
+
+// tamperedCounterMaps runs the writers and replicas of
+// TestTamperedDropsConverge and returns the honest ones, merged; anyLeaf
+// lets the rewritten drops name any leaf, not only chains' first ones.
+func tamperedCounterMaps(t *rapid.T, anyLeaf bool) []*Map[string, *Counter] {
+	writers := []*Map[string, *Counter]{New[string, *Counter]("w1"), New[string, *Counter]("w2")}
+	key := rapid.SampledFrom([]string{"a", "b", "c"})
+	var ops []Op
+	var minted []vclock.Dot // every dot a writer minted, in order
+	for range rapid.IntRange(1, 30).Draw(t, "steps") {
+		w := rapid.IntRange(0, 1).Draw(t, "writer")
+		var op Op
+		switch rapid.IntRange(0, 5).Draw(t, "what") {
+		case 0:
+			op = writers[w].Delete(key.Draw(t, "key"))
+		case 1:
+			if len(ops) > 0 { // take one of the other's ops, as a peer would
+				_ = writers[w].Apply(ops[rapid.IntRange(0, len(ops)-1).Draw(t, "take")])
+			}
+			continue
+		default:
+			op = writers[w].At(key.Draw(t, "key")).Add(rapid.Int64Range(-3, 3).Draw(t, "n"))
+		}
+		if op.Err() != nil || op.IsNoop() {
+			continue
+		}
+		if w == 1 && rapid.IntRange(0, 2).Draw(t, "tamper") == 0 {
+			// Dots minted before the op: a drop of its own dot or a
+			// later one is refused, and would leave every honest
+			// replica with a gap.
+			var drop []vclock.Dot
+			for range rapid.IntRange(0, min(2, len(minted))).Draw(t, "drops") {
+				drop = append(drop, rapid.SampledFrom(minted).Draw(t, "drop"))
+			}
+			slices.SortFunc(drop, vclock.Dot.Compare)
+			bad := op
+			bad.dropped = slices.Compact(drop)
+			if bad.check(op.sh) == nil { // else every replica refuses it: a gap, not a test
+				op = bad
+			}
+		}
+		if anyLeaf || (op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg == 0 && op.pre == nil) {
+			minted = append(minted, op.dot) // unless anyLeaf, a chain's first leaf: it implies no drop
+		}
+		ops = append(ops, op)
+	}
+	replicas := []*Map[string, *Counter]{New[string, *Counter]("r1"), New[string, *Counter]("r2"), New[string, *Counter]("r3")}
+	for i, r := range replicas {
+		var in []Op
+		for _, op := range ops {
+			// 0: lost; the first replica gets each op at least once,
+			// so that the honest replicas, merged, hold no gap (the
+			// hostile writer's state is not merged).
+			for range rapid.IntRange(min(i, 1)^1, 2).Draw(t, "copies") {
+				in = append(in, op)
+			}
+		}
+		for _, j := range rapid.Permutation(indices(len(in))).Draw(t, "order") {
+			// A refused op changes nothing; every replica refuses it alike.
+			_ = r.Apply(in[j])
+		}
+	}
+	all := append(replicas, writers[0])
+	for range 2 {
+		for _, x := range all {
+			for _, y := range all {
+				x.Merge(y.Clone())
+			}
+		}
+	}
+	return all
 }
 
 func indices(n int) []int {
