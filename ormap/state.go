@@ -157,9 +157,19 @@ const pathBlock = 256
 // to keep, cut from a block shared with other keys' paths: a new key
 // costs no allocation of its own. A long path has an allocation of its
 // own.
+//
+// A path that topPath built at the head of the block is taken where it
+// is, without a copy.
 func (s *state) keepPath(p string) string {
 	if p == "" {
 		return ""
+	}
+	if n := len(p); n <= len(s.paths) && unsafe.StringData(p) == &s.paths[0] {
+		// The block's bytes, not p's: p may be a stack buffer's, whose
+		// address alone is compared (so it does not escape).
+		out := unsafe.String(&s.paths[0], n)
+		s.paths = s.paths[n:]
+		return out
 	}
 	if len(p) > len(s.paths) {
 		if len(p) > pathBlock/8 {
@@ -171,6 +181,27 @@ func (s *state) keepPath(p string) string {
 	out := unsafe.String(&s.paths[0], n)
 	s.paths = s.paths[n:]
 	return out
+}
+
+// topPath returns the key path of the top-level key whose segment is
+// seg, built where keepPath would copy it to, at the head of the state's
+// block of paths, or false if it is too long for the block (then a
+// topPathBuf on the caller's stack takes it). The path is not kept:
+// until keepPath takes it, the next write may build another over it, so
+// it is for a look-up only. A new key's path is then kept where it was
+// built, without the copy a path built on the stack costs.
+func (s *state) topPath(seg string) (string, bool) {
+	n := 1 + len(seg) // a uvarint of one byte, then seg
+	if n > pathBlock/8 {
+		return "", false
+	}
+	if n > len(s.paths) {
+		s.paths = make([]byte, pathBlock)
+	}
+	b := s.paths[:n]
+	b[0] = byte(len(seg))
+	copy(b[1:], seg)
+	return unsafe.String(&b[0], n), true
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -348,7 +379,10 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	}
 	seg := p
 	var buf topPathBuf
-	tmp, ok := buf.path(seg)
+	tmp, ok := s.topPath(seg)
+	if !ok {
+		tmp, ok = buf.path(seg)
+	}
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
 		*op = s.add(appendSeg("", seg), n)
 		return
@@ -356,7 +390,7 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot // the key of the writer's newest chain (see watch)
 	if c == nil {
-		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
+		p = s.keepPath(tmp) // the leaf's own, not scratch bytes (see topPath)
 	} else {
 		if !c.multi() {
 			// One dot, the rule for a key one replica increments: no
