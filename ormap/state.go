@@ -425,10 +425,11 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	// The index takes d where the look-up found the key or its place.
 	s.ix.count(false)
 	if c == nil {
-		c = s.ix.addKid(at, p)
+		s.ix.addKid(at, p).newKey(d, n)
+	} else {
+		c.count(false)
+		c.addHere(d, n, false)
 	}
-	c.count(false)
-	c.addHere(d, n, false)
 	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
 }
 
