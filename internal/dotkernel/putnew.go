@@ -115,9 +115,12 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
-	d := k.ctx.AddNextHint(id, &w.ctx)
+	// TryAddNext, inlined, is the common case of AddNextHint, a call.
+	d := vclock.Dot{Replica: id, Seq: k.ctx.TryAddNext(id, &w.ctx)}
 	if d.Seq == 0 {
-		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		if d = k.ctx.AddNextHint(id, &w.ctx); d.Seq == 0 {
+			return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		}
 	}
 	// d is id's: when the hash the table keeps is id's (a replica writes
 	// runs of dots), d's hash is its mix with d's sequence number, without
