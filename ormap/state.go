@@ -164,12 +164,8 @@ func (s *state) keepPath(p string) string {
 	if p == "" {
 		return ""
 	}
-	if n := len(p); n <= len(s.paths) && unsafe.StringData(p) == &s.paths[0] {
-		// The block's bytes, not p's: p may be a stack buffer's, whose
-		// address alone is compared (so it does not escape).
-		out := unsafe.String(&s.paths[0], n)
-		s.paths = s.paths[n:]
-		return out
+	if s.atHead(p) {
+		return s.takeHead(len(p))
 	}
 	if len(p) > len(s.paths) {
 		if len(p) > pathBlock/8 {
@@ -179,6 +175,21 @@ func (s *state) keepPath(p string) string {
 	}
 	n := copy(s.paths, p)
 	out := unsafe.String(&s.paths[0], n)
+	s.paths = s.paths[n:]
+	return out
+}
+
+// atHead reports whether p was built at the head of the block of paths
+// (by topPath) and is not kept yet. Its address alone is compared, so
+// that p, which may be a stack buffer's, does not escape.
+func (s *state) atHead(p string) bool {
+	return len(p) <= len(s.paths) && unsafe.StringData(p) == unsafe.SliceData(s.paths)
+}
+
+// takeHead keeps the n bytes at the head of the block of paths, where
+// topPath built a path, and returns them.
+func (s *state) takeHead(n int) string {
+	out := unsafe.String(unsafe.SliceData(s.paths), n)
 	s.paths = s.paths[n:]
 	return out
 }
@@ -390,7 +401,13 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot // the key of the writer's newest chain (see watch)
 	if c == nil {
-		p = s.keepPath(tmp) // the leaf's own, not scratch bytes (see topPath)
+		// The leaf's own path, not scratch bytes: taken where topPath
+		// built it, without a call, or copied.
+		if s.atHead(tmp) {
+			p = s.takeHead(len(tmp))
+		} else {
+			p = s.keepPath(tmp)
+		}
 	} else {
 		if !c.multi() {
 			// One dot, the rule for a key one replica increments: no
