@@ -367,8 +367,10 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 // which makes no view, both come here, one call each.
 //
 // An add of n, not 0, to a top-level key looks the key up in the index
-// once, with its path built on the stack: if the map holds it, the leaf
-// takes the path the index holds (no new string). A new key's dot goes
+// once, with its path built at the head of the state's block of paths
+// (topPath; on the stack if it is long): if the map holds it, the leaf
+// takes the path the index holds (no new string); a new key keeps the
+// path where it was built. A new key's dot goes
 // into the index where the look-up found its place, without a look-up of
 // its own, and a continued chain keeps its key there (see watch): the
 // kernel does not tell the index (see dotkernel.MintOwnUnwatched and
