@@ -157,9 +157,15 @@ const pathBlock = 256
 // to keep, cut from a block shared with other keys' paths: a new key
 // costs no allocation of its own. A long path has an allocation of its
 // own.
+//
+// A path that topPath built at the head of the block is taken where it
+// is, without a copy.
 func (s *state) keepPath(p string) string {
 	if p == "" {
 		return ""
+	}
+	if s.atHead(p) {
+		return s.takeHead(len(p))
 	}
 	if len(p) > len(s.paths) {
 		if len(p) > pathBlock/8 {
@@ -171,6 +177,42 @@ func (s *state) keepPath(p string) string {
 	out := unsafe.String(&s.paths[0], n)
 	s.paths = s.paths[n:]
 	return out
+}
+
+// atHead reports whether p was built at the head of the block of paths
+// (by topPath) and is not kept yet. Its address alone is compared, so
+// that p, which may be a stack buffer's, does not escape.
+func (s *state) atHead(p string) bool {
+	return len(p) <= len(s.paths) && unsafe.StringData(p) == unsafe.SliceData(s.paths)
+}
+
+// takeHead keeps the n bytes at the head of the block of paths, where
+// topPath built a path, and returns them.
+func (s *state) takeHead(n int) string {
+	out := unsafe.String(unsafe.SliceData(s.paths), n)
+	s.paths = s.paths[n:]
+	return out
+}
+
+// topPath returns the key path of the top-level key whose segment is
+// seg, built where keepPath would copy it to, at the head of the state's
+// block of paths, or false if it is too long for the block (then a
+// topPathBuf on the caller's stack takes it). The path is not kept:
+// until keepPath takes it, the next write may build another over it, so
+// it is for a look-up only. A new key's path is then kept where it was
+// built, without the copy a path built on the stack costs.
+func (s *state) topPath(seg string) (string, bool) {
+	n := 1 + len(seg) // a uvarint of one byte, then seg
+	if n > pathBlock/8 {
+		return "", false
+	}
+	if n > len(s.paths) {
+		s.paths = make([]byte, pathBlock)
+	}
+	b := s.paths[:n]
+	b[0] = byte(len(seg))
+	copy(b[1:], seg)
+	return unsafe.String(&b[0], n), true
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -325,8 +367,10 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 // which makes no view, both come here, one call each.
 //
 // An add of n, not 0, to a top-level key looks the key up in the index
-// once, with its path built on the stack: if the map holds it, the leaf
-// takes the path the index holds (no new string). A new key's dot goes
+// once, with its path built at the head of the state's block of paths
+// (topPath; on the stack if it is long): if the map holds it, the leaf
+// takes the path the index holds (no new string); a new key keeps the
+// path where it was built. A new key's dot goes
 // into the index where the look-up found its place, without a look-up of
 // its own, and a continued chain keeps its key there (see watch): the
 // kernel does not tell the index (see dotkernel.MintOwnUnwatched and
@@ -348,7 +392,10 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	}
 	seg := p
 	var buf topPathBuf
-	tmp, ok := buf.path(seg)
+	tmp, ok := s.topPath(seg)
+	if !ok {
+		tmp, ok = buf.path(seg)
+	}
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
 		*op = s.add(appendSeg("", seg), n)
 		return
@@ -356,7 +403,13 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot // the key of the writer's newest chain (see watch)
 	if c == nil {
-		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
+		// The leaf's own path, not scratch bytes: taken where topPath
+		// built it, without a call, or copied.
+		if s.atHead(tmp) {
+			p = s.takeHead(len(tmp))
+		} else {
+			p = s.keepPath(tmp)
+		}
 	} else {
 		if !c.multi() {
 			// One dot, the rule for a key one replica increments: no
@@ -391,10 +444,11 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	// The index takes d where the look-up found the key or its place.
 	s.ix.count(false)
 	if c == nil {
-		c = s.ix.addKid(at, p)
+		s.ix.addKid(at, p).newKey(d, n)
+	} else {
+		c.count(false)
+		c.addHere(d, n, false)
 	}
-	c.count(false)
-	c.addHere(d, n, false)
 	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
 }
 

@@ -56,6 +56,23 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 	}
 }
 
+// claimNew is claim of the slot a look-up of key, of hash h, absent
+// from both arrays, would have found for it (as insertNewHashed), in a
+// table that has an array: it returns the slot, for the caller to fill
+// its zero entry in place.
+func (t *Table[K, E]) claimNew(key K, h uint64) *slot[K, E] {
+	ng := len(t.ctrl)
+	g := t.home(h)
+	for {
+		if m := matchFree(t.ctrl[g]); m != 0 {
+			return t.claim(g*groupSize+bitsIndex(m), uint8(h&0x7f), key, h)
+		}
+		if g++; g == ng {
+			g = 0
+		}
+	}
+}
+
 // insertNewHashed is insertNew for a key whose hash is h, in a table
 // that has an array. (insertNew has the probe written out, to stay one
 // call.)
@@ -98,17 +115,34 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
-	d := k.ctx.AddNextHint(id, &w.ctx)
+	// TryAddNext, inlined, is the common case of AddNextHint, a call.
+	d := vclock.Dot{Replica: id, Seq: k.ctx.TryAddNext(id, &w.ctx)}
 	if d.Seq == 0 {
-		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		if d = k.ctx.AddNextHint(id, &w.ctx); d.Seq == 0 {
+			return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		}
 	}
-	e := entry[V]{v: v, d: entryInMore}
+	// d is id's: when the hash the table keeps is id's (a replica writes
+	// runs of dots), d's hash is its mix with d's sequence number, without
+	// hashW's look at the key's type and replica. The entry is written in
+	// its slot, not built apart and copied there through the calls.
+	t := &k.m
+	var h uint64
+	if len(t.ctrl) > 0 && len(id) > 0 && sameID(t.rep, id) {
+		h = mixSeq(t.repH, d.Seq)
+	} else {
+		if t.ctrl == nil {
+			t.init(1)
+		}
+		h = t.hashW(d)
+	}
+	e := &t.claimNew(d, h).e
+	e.v = v
 	pw, fits := packed(w.rep, d.Seq)
 	if fits {
 		e.d = pw
-	}
-	k.m.insertNew(d, e)
-	if !fits {
+	} else {
+		e.d = entryInMore
 		k.setMore(d, []vclock.Dot{d})
 	}
 	if k.ix == nil || k.ix.active { // else noteDot does nothing
