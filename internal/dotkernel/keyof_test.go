@@ -505,4 +505,21 @@ func TestHolderOf(t *testing.T) {
 	if key, ok := k.HolderOf(x); ok {
 		t.Fatalf("HolderOf(%v) = %v after its drop", x, key)
 	}
+	// Dots that enter the store after the order was made are in it: a
+	// new chain's by MintOwn, and its continuation's by BumpOwn.
+	d, err := MintOwn(k, a, chainVal{n: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, ok := k.HolderOf(d); !ok || key != d {
+		t.Fatalf("HolderOf(%v) = %v, %v after MintOwn, want itself", d, key, ok)
+	}
+	v, _, d2, err := BumpOwn(k, a, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.lg = d2.Seq - d.Seq
+	if key, ok := k.HolderOf(d2); !ok || key != d {
+		t.Fatalf("HolderOf(%v) = %v, %v after BumpOwn, want %v", d2, key, ok, d)
+	}
 }

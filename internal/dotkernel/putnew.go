@@ -145,7 +145,7 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 		e.d = entryInMore
 		k.setMore(d, []vclock.Dot{d})
 	}
-	if k.ix == nil || k.ix.active { // else noteDot does nothing
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, d)
 	}
 	// dotHashWith(d, d, hd), written out: a dot that is its own key
