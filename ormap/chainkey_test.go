@@ -141,3 +141,68 @@ func TestCollectExpiredReadsChainDots(t *testing.T) {
 		t.Fatalf("x holds %v, want it collected", ds)
 	}
 }
+
+// TestIncrementChainGapBoundary: an increment whose dot is maxChainGap
+// after its chain's key continues the chain in place; one a dot further
+// starts a new chain under its own dot, as a first write does, beside
+// the old chain's leaf, which stays (the key's value is the sum of both). The writer's sequence numbers are moved on in its
+// context (as dots it made and lost would), so that the gap is reached
+// without billions of writes. Both the top-level way (Add) and the view's
+// (At(k).Add) are checked, with a twin made through the general path (a
+// map of maps' nested counter cannot continue in place) for the values.
+func TestIncrementChainGapBoundary(t *testing.T) {
+	for _, viaView := range []bool{false, true} {
+		m := New[string, *Counter]("a")
+		add := func(n int64) Op {
+			if viaView {
+				return m.At("k").Add(n)
+			}
+			return Add(m, "k", n)
+		}
+		first := add(1)
+		key := first.dot
+		// The next dot is key.Seq + maxChainGap: the widest gap a leaf's
+		// lg holds, so the chain goes on.
+		m.s.k.Context().AddRange("a", key.Seq+1, key.Seq+maxChainGap-1)
+		op := add(2)
+		if op.Err() != nil || op.dot.Seq != key.Seq+maxChainGap {
+			t.Fatalf("view %v: op %v, %v", viaView, op, op.Err())
+		}
+		if op.leaf.lg != maxChainGap || op.leaf.n != 3 || !slices.Equal(op.dropped, []vclock.Dot{key}) {
+			t.Fatalf("view %v: at the gap: leaf %+v drops %v, want the chain continued", viaView, op.leaf, op.dropped)
+		}
+		if ds := m.s.k.Dots(key); m.s.k.Len() != 1 || len(ds) != 1 || ds[0] != op.dot {
+			t.Fatalf("view %v: at the gap: %d keys, dots %v under %v", viaView, m.s.k.Len(), ds, key)
+		}
+		at := op.dot
+		// One further: a new chain, under its own dot.
+		m.s.k.Context().AddRange("a", at.Seq+1, at.Seq+1)
+		op = add(4)
+		if op.Err() != nil || op.dot.Seq != at.Seq+2 {
+			t.Fatalf("view %v: op %v, %v", viaView, op, op.Err())
+		}
+		if op.leaf.lg != 0 || op.leaf.n != 4 || len(op.dropped) != 0 {
+			t.Fatalf("view %v: past the gap: leaf %+v drops %v, want a new chain", viaView, op.leaf, op.dropped)
+		}
+		if ds := m.s.k.Dots(op.dot); m.s.k.Len() != 2 || len(ds) != 1 || ds[0] != op.dot {
+			t.Fatalf("view %v: past the gap: %d keys, dots %v under %v", viaView, m.s.k.Len(), ds, op.dot)
+		}
+		if ds := m.s.k.Dots(key); len(ds) != 1 || ds[0] != at {
+			t.Fatalf("view %v: past the gap: the old chain holds %v, want %v", viaView, ds, at)
+		}
+		if ds := leavesAt(m, "k"); !slices.Equal(ds, []vclock.Dot{key, op.dot}) {
+			t.Fatalf("view %v: the index holds %v, want both chains' keys %v, %v", viaView, ds, key, op.dot)
+		}
+		if got := m.At("k").Value(); got != 7 {
+			t.Fatalf("view %v: value %d, want 7", viaView, got)
+		}
+		// The new chain goes on in place.
+		if next := add(1); next.Err() != nil || next.leaf.lg != 1 || next.leaf.n != 5 || !slices.Equal(next.dropped, []vclock.Dot{op.dot}) {
+			t.Fatalf("view %v: after the new chain: leaf %+v, %v", viaView, next.leaf, next.Err())
+		}
+		back := New[string, *Counter]("b")
+		if err := back.UnmarshalBinary(mustMarshal(t, m)); err != nil || !back.Equal(m) || back.Fingerprint() != m.Fingerprint() {
+			t.Fatalf("view %v: the decoded state differs (%v)", viaView, err)
+		}
+	}
+}
