@@ -175,10 +175,9 @@ func TestIncrementChainGapBoundary(t *testing.T) {
 			t.Fatalf("view %v: at the gap: %d keys, dots %v under %v", viaView, m.s.k.Len(), ds, key)
 		}
 		at := op.dot
-		// One further: a new chain, under its own dot.
-		m.s.k.Context().AddRange("a", at.Seq+1, at.Seq+1)
+		// The next dot is one further: a new chain, under its own dot.
 		op = add(4)
-		if op.Err() != nil || op.dot.Seq != at.Seq+2 {
+		if op.Err() != nil || op.dot.Seq != key.Seq+maxChainGap+1 {
 			t.Fatalf("view %v: op %v, %v", viaView, op, op.Err())
 		}
 		if op.leaf.lg != 0 || op.leaf.n != 4 || len(op.dropped) != 0 {

@@ -426,17 +426,15 @@ func (s *state) continueTop(p string, c *node, key vclock.Dot, n int64, op *Op) 
 			return
 		}
 	}
-	next, err := s.k.Next(s.id)
+	// One call checks the chain's length and mints: a dot past
+	// maxChainGap from key starts a new chain, and BumpOwnWithin then
+	// changes nothing.
+	v, old, d, err := dotkernel.BumpOwnWithin(&s.k, s.id, key, maxChainGap)
 	if err != nil {
-		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-		return
-	}
-	if next.Seq-key.Seq > maxChainGap {
-		*op = s.add(p, n) // a new chain
-		return
-	}
-	v, old, d, err := dotkernel.BumpOwn(&s.k, s.id, key)
-	if err != nil {
+		if err == dotkernel.ErrPastGap {
+			*op = s.add(p, n) // a new chain
+			return
+		}
 		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
 		return
 	}
