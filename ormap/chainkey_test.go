@@ -62,6 +62,8 @@ func TestIncrementKeepsChainKey(t *testing.T) {
 		first[k] = Add(m, k, 1).dot
 	}
 	newest := map[string]vclock.Dot{}
+	var ops []Op
+	var drops []vclock.Dot
 	for i := range 30 {
 		k := keys[i%len(keys)]
 		op := Add(m, k, int64(i+1))
@@ -72,6 +74,14 @@ func TestIncrementKeepsChainKey(t *testing.T) {
 			t.Fatalf("%s: the op drops %v, want the chain's previous leaf %v", k, op.dropped[0], prev)
 		}
 		newest[k] = op.dot
+		ops, drops = append(ops, op), append(drops, op.dropped[0])
+	}
+	// The ops' one-dot lists share a block (see oneDot): each op keeps
+	// its own after later increments.
+	for i, op := range ops {
+		if len(op.dropped) != 1 || cap(op.dropped) != 1 || op.dropped[0] != drops[i] {
+			t.Fatalf("op %d drops %v (cap %d) after later increments, want [%v]", i, op.dropped, cap(op.dropped), drops[i])
+		}
 	}
 	if m.s.k.Len() != len(keys) {
 		t.Fatalf("%d keys in the store, want %d chains", m.s.k.Len(), len(keys))

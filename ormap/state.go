@@ -121,10 +121,13 @@ type state struct {
 	// top-level keys are cut from (see keepPath): never shared with
 	// another state, and never written where a path was cut.
 	paths []byte
-	// dropped is what is left of the block that the drop lists of
-	// continued increments' ops are cut from (see oneDot): never shared
-	// with another state, and never written where a list was cut.
+	// dropped is the block that the drop lists of continued increments'
+	// ops are cut from (see oneDot), and dropAt the first of its dots not
+	// yet cut: never shared with another state, and never written below
+	// dropAt. An index, not a slice moved on, so that a cut writes no
+	// pointer into the state.
 	dropped []vclock.Dot
+	dropAt  int
 }
 
 // dropBlock is the number of dots in the blocks oneDot cuts from: the
@@ -137,13 +140,13 @@ const dropBlock = 128
 // of the kernel's work). The list's capacity is its length, so appending
 // to it never writes into another's.
 func (s *state) oneDot(d vclock.Dot) []vclock.Dot {
-	if len(s.dropped) == 0 {
-		s.dropped = make([]vclock.Dot, dropBlock)
+	i := s.dropAt
+	if i >= len(s.dropped) {
+		s.dropped, i = make([]vclock.Dot, dropBlock), 0
 	}
-	s.dropped[0] = d
-	out := s.dropped[:1:1]
-	s.dropped = s.dropped[1:]
-	return out
+	s.dropped[i] = d
+	s.dropAt = i + 1
+	return s.dropped[i : i+1 : i+1]
 }
 
 // pathBlock is the size of the blocks that keepPath cuts key paths
