@@ -2,7 +2,10 @@ package ormap
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,6 +215,46 @@ func TestIncrementChainGapBoundary(t *testing.T) {
 		back := New[string, *Counter]("b")
 		if err := back.UnmarshalBinary(mustMarshal(t, m)); err != nil || !back.Equal(m) || back.Fingerprint() != m.Fingerprint() {
 			t.Fatalf("view %v: the decoded state differs (%v)", viaView, err)
+		}
+	}
+}
+
+// TestIncrementChainTotalOverflow: where a key holds several leaves, the
+// key's value can be in range while the writer's own chain total is not
+// (another writer's leaf pulls the value down): the increment is refused
+// with ErrOverflow on the chain's total and changes nothing, through Add
+// and through a view; the other way round, a chain in range beside a
+// value that would pass the range is refused on the value.
+func TestIncrementChainTotalOverflow(t *testing.T) {
+	for _, viaView := range []bool{false, true} {
+		a := New[string, *Counter]("a")
+		add := func(k string, n int64) Op {
+			if viaView {
+				return a.At(k).Add(n)
+			}
+			return Add(a, k, n)
+		}
+		b := New[string, *Counter]("b")
+		add("k", math.MaxInt64-1)
+		mustApply(t, a, b.At("k").Add(-10))
+		before := mustMarshal(t, a)
+		op := add("k", 5) // the value MaxInt64-11+5 fits; a's chain MaxInt64-1+5 does not
+		if !errors.Is(op.Err(), ErrOverflow) || !strings.Contains(op.Err().Error(), "a total of") {
+			t.Fatalf("view %v: err = %v, want ErrOverflow on the chain's total", viaView, op.Err())
+		}
+		if !bytes.Equal(mustMarshal(t, a), before) {
+			t.Fatalf("view %v: a refused increment changed the state", viaView)
+		}
+		if op := add("k", 1); op.Err() != nil || a.At("k").Value() != math.MaxInt64-10 {
+			t.Fatalf("view %v: an increment in range: %v, value %d", viaView, op.Err(), a.At("k").Value())
+		}
+		// b's leaf up, a's chain in range: the value passes the range.
+		mustApply(t, a, b.At("k").Add(20))
+		if op := add("k", -5); op.Err() != nil {
+			t.Fatalf("view %v: %v", viaView, op.Err())
+		}
+		if op := add("k", 10); !errors.Is(op.Err(), ErrOverflow) || strings.Contains(op.Err().Error(), "a total of") {
+			t.Fatalf("view %v: err = %v, want ErrOverflow on the value", viaView, op.Err())
 		}
 	}
 }

@@ -361,7 +361,8 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	if c == nil {
 		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
 	} else {
-		if !c.multi() {
+		multi := c.multi()
+		if !multi {
 			// One dot, the rule for a key one replica increments: no
 			// loop over a slice.
 			if d := c.one[0]; d.Seq != 0 && s.isWriter(d.Replica) {
@@ -380,10 +381,10 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 			*op = Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
 			return
 		}
-	}
-	if last.Seq != 0 {
-		s.continueTop(p, c, last, n, op)
-		return
+		if last.Seq != 0 {
+			s.continueTop(p, c, last, multi, n, op)
+			return
+		}
 	}
 	l := leaf{pv: p, n: n}
 	d, err := dotkernel.MintOwnUnwatched(&s.k, s.id, l)
@@ -410,13 +411,14 @@ func (s *state) isWriter(r vclock.ReplicaID) bool {
 
 // continueTop is addCounter of a top-level key whose node c holds key,
 // the key of this writer's newest chain there (its first dot; the index
-// holds keys, see watch): the new leaf continues the
+// holds keys, see watch), and more dots than key if multi (c.multi(),
+// told by addCounter, not asked again): the new leaf continues the
 // chain in the chain's own entry of the store (dotkernel.BumpOwn), which
 // keeps its key, so the index keeps its entry too, and c gains the
 // increment. Its op, which drops the chain's previous leaf (without a
 // record: the new leaf implies it), is set in *op, which is zero.
-func (s *state) continueTop(p string, c *node, key vclock.Dot, n int64, op *Op) {
-	if c.multi() {
+func (s *state) continueTop(p string, c *node, key vclock.Dot, multi bool, n int64, op *Op) {
+	if multi {
 		// The node's sum, checked by addCounter, is the chain's total only
 		// when the chain is the node's one leaf: check the total itself.
 		prev, ok := s.k.Get(key)
