@@ -188,7 +188,7 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 // (the kernel's KeyOf): d itself, except for a counter leaf that
 // continues a chain, whose key is the chain's first dot. So a chain's
 // leaves, one after another, share one key, and an increment continues
-// its chain's entry in place (dotkernel.BumpOwn) instead of removing one
+// its chain's entry in place (dotkernel.BumpOwnWithin) instead of removing one
 // entry and inserting another. A key holds one dot, the chain's newest:
 // a chain's later leaf covers its earlier ones (see chain.go). A leaf
 // whose lg is not below its sequence number (only a hostile state has
