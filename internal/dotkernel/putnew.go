@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -292,6 +293,10 @@ func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclo
 // dot of the writer's own.
 var ErrNotOwn = errors.New("dotkernel: the key is not held by one dot of the writer's")
 
+// ErrPastGap is the error of [BumpOwnWithin] when the writer's next dot is
+// further from the key than the gap it was given.
+var ErrPastGap = errors.New("dotkernel: the writer's next dot is past the largest gap from the key")
+
 // BumpOwn is what a local continuation of a value does in a kernel whose
 // keys are derived from dots and values ([Kernel.KeyOf], which must be
 // set): the writer id's next dot d becomes the one dot of key in place of
@@ -318,6 +323,18 @@ var ErrNotOwn = errors.New("dotkernel: the key is not held by one dot of the wri
 // allocates nothing. During a migration of the table, a key still in the
 // old array is continued there.
 func BumpOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Dot) (v *V, old, d vclock.Dot, err error) {
+	return BumpOwnWithin(k, id, key, math.MaxUint64)
+}
+
+// BumpOwnWithin is [BumpOwn] for a value whose continuation may reach at
+// most maxGap sequence numbers past key's (a counter chain, whose leaf
+// keeps the gap in 32 bits): if the writer's next dot d has d.Seq -
+// key.Seq > maxGap, it returns [ErrPastGap] and changes nothing, and the
+// caller starts a new value instead. The check and the mint are one call
+// of the context, not two (a Next for the check, then the mint), in the
+// common case; a writer with no sequence number left gets the error of
+// [Kernel.Next] first, as from a Next before the call.
+func BumpOwnWithin[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Dot, maxGap uint64) (v *V, old, d vclock.Dot, err error) {
 	if k.KeyOf == nil {
 		panic("dotkernel: BumpOwn on a kernel without KeyOf")
 	}
@@ -344,11 +361,22 @@ func BumpOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Do
 	if !e.single() || e.rep() != w.rep {
 		return nil, old, d, ErrNotOwn
 	}
-	seq := k.ctx.TryAddNext(id, &w.ctx)
-	if seq == 0 {
-		if seq = k.ctx.AddNextHint(id, &w.ctx).Seq; seq == 0 {
-			return nil, old, d, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	limit := key.Seq + maxGap
+	if limit < key.Seq {
+		limit = math.MaxUint64 // no gap is too wide
+	}
+	seq, added := k.ctx.TryAddNextUpTo(id, &w.ctx, limit)
+	if !added {
+		if seq == 0 {
+			// Not the common case: look, then mint, as Next and Mint do.
+			if seq = k.ctx.NextHint(id, &w.ctx).Seq; seq == 0 {
+				return nil, old, d, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+			}
 		}
+		if seq > limit {
+			return nil, old, d, ErrPastGap
+		}
+		seq = k.ctx.AddNextHint(id, &w.ctx).Seq // the seq NextHint named
 	}
 	old = vclock.Dot{Replica: id, Seq: e.seq()}
 	d = vclock.Dot{Replica: id, Seq: seq}
