@@ -657,7 +657,7 @@ func (s *state) liveAfter(e resetEntry) bool {
 // (settleChains), so these drops need no drop record, and get none: the
 // leaves chainDrops and settleChains drop never had one, and an increment
 // that continues its chain (its op drops the chain's previous leaf alone:
-// continues) keeps none either, where it is made (dotkernel.BumpOwn,
+// continues) keeps none either, where it is made (dotkernel.BumpOwnWithin,
 // add) or where its op is applied (unless the replica cannot tell that
 // the dot it drops is the chain's: see continues). That is one rule: a
 // chain's later leaf, or a reset, supersedes its older leaves without a

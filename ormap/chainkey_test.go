@@ -2,7 +2,10 @@ package ormap
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +65,8 @@ func TestIncrementKeepsChainKey(t *testing.T) {
 		first[k] = Add(m, k, 1).dot
 	}
 	newest := map[string]vclock.Dot{}
+	var ops []Op
+	var drops []vclock.Dot
 	for i := range 30 {
 		k := keys[i%len(keys)]
 		op := Add(m, k, int64(i+1))
@@ -72,6 +77,14 @@ func TestIncrementKeepsChainKey(t *testing.T) {
 			t.Fatalf("%s: the op drops %v, want the chain's previous leaf %v", k, op.dropped[0], prev)
 		}
 		newest[k] = op.dot
+		ops, drops = append(ops, op), append(drops, op.dropped[0])
+	}
+	// The ops' one-dot lists share a block (see oneDot): each op keeps
+	// its own after later increments.
+	for i, op := range ops {
+		if len(op.dropped) != 1 || cap(op.dropped) != 1 || op.dropped[0] != drops[i] {
+			t.Fatalf("op %d drops %v (cap %d) after later increments, want [%v]", i, op.dropped, cap(op.dropped), drops[i])
+		}
 	}
 	if m.s.k.Len() != len(keys) {
 		t.Fatalf("%d keys in the store, want %d chains", m.s.k.Len(), len(keys))
@@ -139,5 +152,109 @@ func TestCollectExpiredReadsChainDots(t *testing.T) {
 	c.Collect(stable)
 	if ds := leavesAt(c, "x"); len(ds) != 0 {
 		t.Fatalf("x holds %v, want it collected", ds)
+	}
+}
+
+// TestIncrementChainGapBoundary: an increment whose dot is maxChainGap
+// after its chain's key continues the chain in place; one a dot further
+// starts a new chain under its own dot, as a first write does, beside
+// the old chain's leaf, which stays (the key's value is the sum of both). The writer's sequence numbers are moved on in its
+// context (as dots it made and lost would), so that the gap is reached
+// without billions of writes. Both the top-level way (Add) and the view's
+// (At(k).Add) are checked, with a twin made through the general path (a
+// map of maps' nested counter cannot continue in place) for the values.
+func TestIncrementChainGapBoundary(t *testing.T) {
+	for _, viaView := range []bool{false, true} {
+		m := New[string, *Counter]("a")
+		add := func(n int64) Op {
+			if viaView {
+				return m.At("k").Add(n)
+			}
+			return Add(m, "k", n)
+		}
+		first := add(1)
+		key := first.dot
+		// The next dot is key.Seq + maxChainGap: the widest gap a leaf's
+		// lg holds, so the chain goes on.
+		m.s.k.Context().AddRange("a", key.Seq+1, key.Seq+maxChainGap-1)
+		op := add(2)
+		if op.Err() != nil || op.dot.Seq != key.Seq+maxChainGap {
+			t.Fatalf("view %v: op %v, %v", viaView, op, op.Err())
+		}
+		if op.leaf.lg != maxChainGap || op.leaf.n != 3 || !slices.Equal(op.dropped, []vclock.Dot{key}) {
+			t.Fatalf("view %v: at the gap: leaf %+v drops %v, want the chain continued", viaView, op.leaf, op.dropped)
+		}
+		if ds := m.s.k.Dots(key); m.s.k.Len() != 1 || len(ds) != 1 || ds[0] != op.dot {
+			t.Fatalf("view %v: at the gap: %d keys, dots %v under %v", viaView, m.s.k.Len(), ds, key)
+		}
+		at := op.dot
+		// The next dot is one further: a new chain, under its own dot.
+		op = add(4)
+		if op.Err() != nil || op.dot.Seq != key.Seq+maxChainGap+1 {
+			t.Fatalf("view %v: op %v, %v", viaView, op, op.Err())
+		}
+		if op.leaf.lg != 0 || op.leaf.n != 4 || len(op.dropped) != 0 {
+			t.Fatalf("view %v: past the gap: leaf %+v drops %v, want a new chain", viaView, op.leaf, op.dropped)
+		}
+		if ds := m.s.k.Dots(op.dot); m.s.k.Len() != 2 || len(ds) != 1 || ds[0] != op.dot {
+			t.Fatalf("view %v: past the gap: %d keys, dots %v under %v", viaView, m.s.k.Len(), ds, op.dot)
+		}
+		if ds := m.s.k.Dots(key); len(ds) != 1 || ds[0] != at {
+			t.Fatalf("view %v: past the gap: the old chain holds %v, want %v", viaView, ds, at)
+		}
+		if ds := leavesAt(m, "k"); !slices.Equal(ds, []vclock.Dot{key, op.dot}) {
+			t.Fatalf("view %v: the index holds %v, want both chains' keys %v, %v", viaView, ds, key, op.dot)
+		}
+		if got := m.At("k").Value(); got != 7 {
+			t.Fatalf("view %v: value %d, want 7", viaView, got)
+		}
+		// The new chain goes on in place.
+		if next := add(1); next.Err() != nil || next.leaf.lg != 1 || next.leaf.n != 5 || !slices.Equal(next.dropped, []vclock.Dot{op.dot}) {
+			t.Fatalf("view %v: after the new chain: leaf %+v, %v", viaView, next.leaf, next.Err())
+		}
+		back := New[string, *Counter]("b")
+		if err := back.UnmarshalBinary(mustMarshal(t, m)); err != nil || !back.Equal(m) || back.Fingerprint() != m.Fingerprint() {
+			t.Fatalf("view %v: the decoded state differs (%v)", viaView, err)
+		}
+	}
+}
+
+// TestIncrementChainTotalOverflow: where a key holds several leaves, the
+// key's value can be in range while the writer's own chain total is not
+// (another writer's leaf pulls the value down): the increment is refused
+// with ErrOverflow on the chain's total and changes nothing, through Add
+// and through a view; the other way round, a chain in range beside a
+// value that would pass the range is refused on the value.
+func TestIncrementChainTotalOverflow(t *testing.T) {
+	for _, viaView := range []bool{false, true} {
+		a := New[string, *Counter]("a")
+		add := func(k string, n int64) Op {
+			if viaView {
+				return a.At(k).Add(n)
+			}
+			return Add(a, k, n)
+		}
+		b := New[string, *Counter]("b")
+		add("k", math.MaxInt64-1)
+		mustApply(t, a, b.At("k").Add(-10))
+		before := mustMarshal(t, a)
+		op := add("k", 5) // the value MaxInt64-11+5 fits; a's chain MaxInt64-1+5 does not
+		if !errors.Is(op.Err(), ErrOverflow) || !strings.Contains(op.Err().Error(), "a total of") {
+			t.Fatalf("view %v: err = %v, want ErrOverflow on the chain's total", viaView, op.Err())
+		}
+		if !bytes.Equal(mustMarshal(t, a), before) {
+			t.Fatalf("view %v: a refused increment changed the state", viaView)
+		}
+		if op := add("k", 1); op.Err() != nil || a.At("k").Value() != math.MaxInt64-10 {
+			t.Fatalf("view %v: an increment in range: %v, value %d", viaView, op.Err(), a.At("k").Value())
+		}
+		// b's leaf up, a's chain in range: the value passes the range.
+		mustApply(t, a, b.At("k").Add(20))
+		if op := add("k", -5); op.Err() != nil {
+			t.Fatalf("view %v: %v", viaView, op.Err())
+		}
+		if op := add("k", 10); !errors.Is(op.Err(), ErrOverflow) || strings.Contains(op.Err().Error(), "a total of") {
+			t.Fatalf("view %v: err = %v, want ErrOverflow on the value", viaView, op.Err())
+		}
 	}
 }

@@ -276,6 +276,16 @@ func (n *node) addKid(at dotkernel.Place, p string) *node {
 	return c.kids.Find(p)
 }
 
+// newKey makes n, a node that addKid has just made, hold the one dot d
+// of a value with increment inc: count and addHere for a node that holds
+// nothing yet, without their tests (one dot, no extension, a sum of inc,
+// sign-extended to 96 bits).
+func (n *node) newKey(d vclock.Dot, inc int64) {
+	n.one[0] = d
+	n.lo, n.hi = uint64(inc), int32(inc>>63)
+	n.live = 1
+}
+
 // reserveKids makes room for k children of n at once, when n has none.
 func (n *node) reserveKids(k int) {
 	if n.kids() == nil && k > maxFew {

@@ -382,6 +382,12 @@ func (c *Counter) Add(n int64) (op Op) {
 // Add panics on a map without a replica ID (the zero Map).
 func Add[K comparable](m *Map[K, *Counter], k K, n int64) (op Op) {
 	if !m.nested {
+		if p, ok := any(&k).(*string); ok {
+			// A string is its own segment (encSeg's first case), told
+			// here without the call.
+			m.rd().addCounter(*p, true, nil, n, &op)
+			return op
+		}
 		if seg, err := encSeg(k); err == nil {
 			m.rd().addCounter(seg, true, nil, n, &op)
 			return op

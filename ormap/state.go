@@ -121,10 +121,13 @@ type state struct {
 	// top-level keys are cut from (see keepPath): never shared with
 	// another state, and never written where a path was cut.
 	paths []byte
-	// dropped is what is left of the block that the drop lists of
-	// continued increments' ops are cut from (see oneDot): never shared
-	// with another state, and never written where a list was cut.
+	// dropped is the block that the drop lists of continued increments'
+	// ops are cut from (see oneDot), and dropAt the first of its dots not
+	// yet cut: never shared with another state, and never written below
+	// dropAt. An index, not a slice moved on, so that a cut writes no
+	// pointer into the state.
 	dropped []vclock.Dot
+	dropAt  int
 }
 
 // dropBlock is the number of dots in the blocks oneDot cuts from: the
@@ -137,13 +140,13 @@ const dropBlock = 128
 // of the kernel's work). The list's capacity is its length, so appending
 // to it never writes into another's.
 func (s *state) oneDot(d vclock.Dot) []vclock.Dot {
-	if len(s.dropped) == 0 {
-		s.dropped = make([]vclock.Dot, dropBlock)
+	i := s.dropAt
+	if i >= len(s.dropped) {
+		s.dropped, i = make([]vclock.Dot, dropBlock), 0
 	}
-	s.dropped[0] = d
-	out := s.dropped[:1:1]
-	s.dropped = s.dropped[1:]
-	return out
+	s.dropped[i] = d
+	s.dropAt = i + 1
+	return s.dropped[i : i+1 : i+1]
 }
 
 // pathBlock is the size of the blocks that keepPath cuts key paths
@@ -157,9 +160,15 @@ const pathBlock = 256
 // to keep, cut from a block shared with other keys' paths: a new key
 // costs no allocation of its own. A long path has an allocation of its
 // own.
+//
+// A path that topPath built at the head of the block is taken where it
+// is, without a copy.
 func (s *state) keepPath(p string) string {
 	if p == "" {
 		return ""
+	}
+	if s.atHead(p) {
+		return s.takeHead(len(p))
 	}
 	if len(p) > len(s.paths) {
 		if len(p) > pathBlock/8 {
@@ -171,6 +180,42 @@ func (s *state) keepPath(p string) string {
 	out := unsafe.String(&s.paths[0], n)
 	s.paths = s.paths[n:]
 	return out
+}
+
+// atHead reports whether p was built at the head of the block of paths
+// (by topPath) and is not kept yet. Its address alone is compared, so
+// that p, which may be a stack buffer's, does not escape.
+func (s *state) atHead(p string) bool {
+	return len(p) <= len(s.paths) && unsafe.StringData(p) == unsafe.SliceData(s.paths)
+}
+
+// takeHead keeps the n bytes at the head of the block of paths, where
+// topPath built a path, and returns them.
+func (s *state) takeHead(n int) string {
+	out := unsafe.String(unsafe.SliceData(s.paths), n)
+	s.paths = s.paths[n:]
+	return out
+}
+
+// topPath returns the key path of the top-level key whose segment is
+// seg, built where keepPath would copy it to, at the head of the state's
+// block of paths, or false if it is too long for the block (then a
+// topPathBuf on the caller's stack takes it). The path is not kept:
+// until keepPath takes it, the next write may build another over it, so
+// it is for a look-up only. A new key's path is then kept where it was
+// built, without the copy a path built on the stack costs.
+func (s *state) topPath(seg string) (string, bool) {
+	n := 1 + len(seg) // a uvarint of one byte, then seg
+	if n > pathBlock/8 {
+		return "", false
+	}
+	if n > len(s.paths) {
+		s.paths = make([]byte, pathBlock)
+	}
+	b := s.paths[:n]
+	b[0] = byte(len(seg))
+	copy(b[1:], seg)
+	return unsafe.String(&b[0], n), true
 }
 
 func newState(id vclock.ReplicaID, sh shape) *state {
@@ -185,7 +230,7 @@ func newState(id vclock.ReplicaID, sh shape) *state {
 // (the kernel's KeyOf): d itself, except for a counter leaf that
 // continues a chain, whose key is the chain's first dot. So a chain's
 // leaves, one after another, share one key, and an increment continues
-// its chain's entry in place (dotkernel.BumpOwn) instead of removing one
+// its chain's entry in place (dotkernel.BumpOwnWithin) instead of removing one
 // entry and inserting another. A key holds one dot, the chain's newest:
 // a chain's later leaf covers its earlier ones (see chain.go). A leaf
 // whose lg is not below its sequence number (only a hostile state has
@@ -325,14 +370,16 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 // which makes no view, both come here, one call each.
 //
 // An add of n, not 0, to a top-level key looks the key up in the index
-// once, with its path built on the stack: if the map holds it, the leaf
-// takes the path the index holds (no new string). A new key's dot goes
+// once, with its path built at the head of the state's block of paths
+// (topPath; on the stack if it is long): if the map holds it, the leaf
+// takes the path the index holds (no new string); a new key keeps the
+// path where it was built. A new key's dot goes
 // into the index where the look-up found its place, without a look-up of
 // its own, and a continued chain keeps its key there (see watch): the
 // kernel does not tell the index (see dotkernel.MintOwnUnwatched and
-// dotkernel.BumpOwn). Keys whose path
-// does not fit the buffer, and maps with expiries or resets (whose values
-// and writes need more), take add's way.
+// dotkernel.BumpOwnWithin). Keys whose path does not fit the buffer, and
+// maps with expiries or resets (whose values and writes need more), take
+// add's way.
 func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	s.mustWrite("Counter.Add")
 	switch {
@@ -348,7 +395,10 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	}
 	seg := p
 	var buf topPathBuf
-	tmp, ok := buf.path(seg)
+	tmp, ok := s.topPath(seg)
+	if !ok {
+		tmp, ok = buf.path(seg)
+	}
 	if !ok || len(s.ttls) != 0 || len(s.resetDots) != 0 {
 		*op = s.add(appendSeg("", seg), n)
 		return
@@ -356,9 +406,16 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	c, p, at := s.ix.lookupKid(tmp)
 	var last vclock.Dot // the key of the writer's newest chain (see watch)
 	if c == nil {
-		p = s.keepPath(tmp) // the leaf's own, not buf's bytes
+		// The leaf's own path, not scratch bytes: taken where topPath
+		// built it, without a call, or copied.
+		if s.atHead(tmp) {
+			p = s.takeHead(len(tmp))
+		} else {
+			p = s.keepPath(tmp)
+		}
 	} else {
-		if !c.multi() {
+		multi := c.multi()
+		if !multi {
 			// One dot, the rule for a key one replica increments: no
 			// loop over a slice.
 			if d := c.one[0]; d.Seq != 0 && s.isWriter(d.Replica) {
@@ -377,10 +434,37 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 			*op = Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
 			return
 		}
-	}
-	if last.Seq != 0 {
-		s.continueTop(p, c, last, n, op)
-		return
+		if last.Seq != 0 {
+			// The new leaf continues the writer's newest chain in the
+			// chain's own entry of the store, which keeps its key, so the
+			// index keeps its entry too, and c gains the increment. The op
+			// drops the chain's previous leaf (without a record: the new
+			// leaf implies it). Done here, not in a function of its own:
+			// the call cost about 20 instructions an increment.
+			if multi && !s.chainFits(p, last, n, op) {
+				return
+			}
+			// One call checks the chain's length and mints: a dot past
+			// maxChainGap from last starts a new chain, and BumpOwnWithin
+			// then changes nothing.
+			v, old, d, err := dotkernel.BumpOwnWithin(&s.k, s.id, last, maxChainGap)
+			if err != nil {
+				if err == dotkernel.ErrPastGap {
+					*op = s.add(p, n) // a new chain
+					return
+				}
+				*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
+				return
+			}
+			// The store holds d with old's leaf until it is updated here,
+			// before any other call of the kernel (see BumpOwn).
+			v.n += n
+			v.lg = uint32(d.Seq - last.Seq)
+			l := *v
+			c.addInc(n)
+			op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, s.oneDot(old), s.sh, n // op is zero
+			return
+		}
 	}
 	l := leaf{pv: p, n: n}
 	d, err := dotkernel.MintOwnUnwatched(&s.k, s.id, l)
@@ -391,10 +475,11 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 	// The index takes d where the look-up found the key or its place.
 	s.ix.count(false)
 	if c == nil {
-		c = s.ix.addKid(at, p)
+		s.ix.addKid(at, p).newKey(d, n)
+	} else {
+		c.count(false)
+		c.addHere(d, n, false)
 	}
-	c.count(false)
-	c.addHere(d, n, false)
 	op.kind, op.dot, op.leaf, op.sh, op.inc = opWrite, d, l, s.sh, n // op is zero
 }
 
@@ -405,48 +490,22 @@ func (s *state) isWriter(r vclock.ReplicaID) bool {
 	return len(r) == len(s.id) && (unsafe.StringData(string(r)) == unsafe.StringData(string(s.id)) || r == s.id)
 }
 
-// continueTop is addCounter of a top-level key whose node c holds key,
-// the key of this writer's newest chain there (its first dot; the index
-// holds keys, see watch): the new leaf continues the
-// chain in the chain's own entry of the store (dotkernel.BumpOwn), which
-// keeps its key, so the index keeps its entry too, and c gains the
-// increment. Its op, which drops the chain's previous leaf (without a
-// record: the new leaf implies it), is set in *op, which is zero.
-func (s *state) continueTop(p string, c *node, key vclock.Dot, n int64, op *Op) {
-	if c.multi() {
-		// The node's sum, checked by addCounter, is the chain's total only
-		// when the chain is the node's one leaf: check the total itself.
-		prev, ok := s.k.Get(key)
-		if !ok {
-			*op = s.add(p, n) // cannot happen: the index holds the store's keys
-			return
-		}
-		if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
-			*op = Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
-			return
-		}
+// chainFits is addCounter's check of the total of the writer's chain
+// under key, at a top-level key whose node holds several dots (so that
+// the node's sum, checked before, is not the chain's): if adding n passes
+// the range, or the store does not hold key, it sets *op, which is zero,
+// and returns false.
+func (s *state) chainFits(p string, key vclock.Dot, n int64, op *Op) bool {
+	prev, ok := s.k.Get(key)
+	if !ok {
+		*op = s.add(p, n) // cannot happen: the index holds the store's keys
+		return false
 	}
-	next, err := s.k.Next(s.id)
-	if err != nil {
-		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-		return
+	if (n > 0 && prev.n > math.MaxInt64-n) || (n < 0 && prev.n < math.MinInt64-n) {
+		*op = Op{err: fmt.Errorf("%w: a total of %d + %d", ErrOverflow, prev.n, n)}
+		return false
 	}
-	if next.Seq-key.Seq > maxChainGap {
-		*op = s.add(p, n) // a new chain
-		return
-	}
-	v, old, d, err := dotkernel.BumpOwn(&s.k, s.id, key)
-	if err != nil {
-		*op = Op{err: fmt.Errorf("ormap: Counter.Add: %w", err)}
-		return
-	}
-	// The store holds d with old's leaf until it is updated here, before
-	// any other call of the kernel (see BumpOwn).
-	v.n += n
-	v.lg = uint32(d.Seq - key.Seq)
-	l := *v
-	c.addInc(n)
-	op.kind, op.dot, op.leaf, op.dropped, op.sh, op.inc = opWrite, d, l, s.oneDot(old), s.sh, n // op is zero
+	return true
 }
 
 // remove drops the dots in drop and returns the op that does so

@@ -303,6 +303,28 @@ func (c *Context) TryAddNext(id ReplicaID, h *Hint) uint64 {
 	return 0
 }
 
+// TryAddNextUpTo is [Context.TryAddNext] for a writer whose next dot
+// must not pass the sequence number limit (a counter chain's longest
+// gap): in the common case it returns the next sequence number of id and
+// adds it if it is at most limit, reporting whether it did; above limit
+// it changes nothing. Outside the common case it returns 0, false and
+// changes nothing, and the caller looks with [Context.NextHint] and mints
+// with [Context.AddNextHint]. One look at id's entry serves both the
+// check and the mint.
+func (c *Context) TryAddNextUpTo(id ReplicaID, h *Hint, limit uint64) (uint64, bool) {
+	if i := uint(h.i); i < uint(len(c.r)) {
+		e := &c.r[i]
+		if unsafe.StringData(string(e.id)) == unsafe.StringData(string(id)) && len(e.id) == len(id) && len(e.extra) == 0 && e.max < MaxSeq {
+			if e.max >= limit {
+				return e.max + 1, false
+			}
+			e.max++
+			return e.max, true
+		}
+	}
+	return 0, false
+}
+
 // addNextHint is AddNextHint past its common case: AddNext, h set to
 // where id's entry is now, and the entry's ID made id itself (an equal
 // string), for TryAddNext.

@@ -273,6 +273,65 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 	})
 }
 
+// TestBumpOwnWithin checks BumpOwnWithin's gap: a bump to a dot at most
+// maxGap past the key goes on, one further is refused with ErrPastGap and
+// changes nothing (store, fingerprint, context), both where the context's
+// common case mints (the writer's dots one run) and where it does not (a
+// gap in the writer's dots); and a writer with no sequence number left
+// gets ErrSeqExhausted before any gap is looked at.
+func TestBumpOwnWithin(t *testing.T) {
+	a := vclock.ReplicaID("a")
+	k := &chainKern{KeyOf: chainKey}
+	a1, _ := k.Next(a)
+	if _, _, err := k.MintPut(a, a1, chainVal{n: 1}); err != nil {
+		t.Fatal(err)
+	}
+	bump := func(maxGap uint64) (vclock.Dot, error) {
+		t.Helper()
+		v, _, d, err := BumpOwnWithin(k, a, a1, maxGap)
+		if err == nil {
+			v.n, v.lg = v.n+1, d.Seq-a1.Seq
+		}
+		return d, err
+	}
+	refused := func(what string, maxGap uint64) {
+		t.Helper()
+		bs, fp := encodeChain(t, k), k.Fingerprint()
+		next, _ := k.Next(a)
+		if _, err := bump(maxGap); !errors.Is(err, ErrPastGap) {
+			t.Fatalf("%s: %v, want ErrPastGap", what, err)
+		}
+		if got, _ := k.Next(a); !slices.Equal(encodeChain(t, k), bs) || k.Fingerprint() != fp || got != next {
+			t.Fatalf("%s: the refusal changed the kernel", what)
+		}
+	}
+	// The common case: a's dots are one run.
+	if d, err := bump(1); err != nil || d.Seq != 2 {
+		t.Fatalf("a gap of 1 within 1: %v, %v", d, err)
+	}
+	refused("a gap of 2 past 1", 1)
+	if d, err := bump(2); err != nil || d.Seq != 3 {
+		t.Fatalf("a gap of 2 within 2: %v, %v", d, err)
+	}
+	// Not the common case: a's dots have a gap below the next.
+	k.Context().Add(vclock.Dot{Replica: a, Seq: 10})
+	refused("a gap of 10 past 9, the long way", 9)
+	if d, err := bump(10); err != nil || d.Seq != 11 {
+		t.Fatalf("a gap of 10 within 10, the long way: %v, %v", d, err)
+	}
+	if got := k.Dots(a1); !slices.Equal(got, []vclock.Dot{{Replica: a, Seq: 11}}) || k.Len() != 1 {
+		t.Fatalf("a1 holds %v (%d keys)", got, k.Len())
+	}
+	if k.Fingerprint() != k.ScanFingerprint() {
+		t.Fatal("the fingerprint did not follow the bumps")
+	}
+	// No sequence number left: the writer's error, not the gap's.
+	k.Context().Add(vclock.Dot{Replica: a, Seq: vclock.MaxSeq})
+	if _, err := bump(0); !errors.Is(err, vclock.ErrSeqExhausted) {
+		t.Fatalf("an exhausted writer: %v, want ErrSeqExhausted", err)
+	}
+}
+
 // TestBumpOwn checks BumpOwn's refusals, which change nothing (a key not
 // held, a key held by another replica's dot, a writer with no sequence
 // number left), and a bump of a key still in the old array of a table
@@ -504,5 +563,22 @@ func TestHolderOf(t *testing.T) {
 	}
 	if key, ok := k.HolderOf(x); ok {
 		t.Fatalf("HolderOf(%v) = %v after its drop", x, key)
+	}
+	// Dots that enter the store after the order was made are in it: a
+	// new chain's by MintOwn, and its continuation's by BumpOwn.
+	d, err := MintOwn(k, a, chainVal{n: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, ok := k.HolderOf(d); !ok || key != d {
+		t.Fatalf("HolderOf(%v) = %v, %v after MintOwn, want itself", d, key, ok)
+	}
+	v, _, d2, err := BumpOwn(k, a, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.lg = d2.Seq - d.Seq
+	if key, ok := k.HolderOf(d2); !ok || key != d {
+		t.Fatalf("HolderOf(%v) = %v, %v after BumpOwn, want %v", d2, key, ok, d)
 	}
 }

@@ -3,6 +3,7 @@ package dotkernel
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -56,6 +57,23 @@ func (t *Table[K, E]) insertNew(key K, e E) {
 	}
 }
 
+// claimNew is claim of the slot a look-up of key, of hash h, absent
+// from both arrays, would have found for it (as insertNewHashed), in a
+// table that has an array: it returns the slot, for the caller to fill
+// its zero entry in place.
+func (t *Table[K, E]) claimNew(key K, h uint64) *slot[K, E] {
+	ng := len(t.ctrl)
+	g := t.home(h)
+	for {
+		if m := matchFree(t.ctrl[g]); m != 0 {
+			return t.claim(g*groupSize+bitsIndex(m), uint8(h&0x7f), key, h)
+		}
+		if g++; g == ng {
+			g = 0
+		}
+	}
+}
+
 // insertNewHashed is insertNew for a key whose hash is h, in a table
 // that has an array. (insertNew has the probe written out, to stay one
 // call.)
@@ -98,20 +116,37 @@ func mintOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, v V, watch bo
 	if !w.shared(id, k.reps) {
 		w = k.writer(id)
 	}
-	d := k.ctx.AddNextHint(id, &w.ctx)
+	// TryAddNext, inlined, is the common case of AddNextHint, a call.
+	d := vclock.Dot{Replica: id, Seq: k.ctx.TryAddNext(id, &w.ctx)}
 	if d.Seq == 0 {
-		return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		if d = k.ctx.AddNextHint(id, &w.ctx); d.Seq == 0 {
+			return vclock.Dot{}, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+		}
 	}
-	e := entry[V]{v: v, d: entryInMore}
+	// d is id's: when the hash the table keeps is id's (a replica writes
+	// runs of dots), d's hash is its mix with d's sequence number, without
+	// hashW's look at the key's type and replica. The entry is written in
+	// its slot, not built apart and copied there through the calls.
+	t := &k.m
+	var h uint64
+	if len(t.ctrl) > 0 && len(id) > 0 && sameID(t.rep, id) {
+		h = mixSeq(t.repH, d.Seq)
+	} else {
+		if t.ctrl == nil {
+			t.init(1)
+		}
+		h = t.hashW(d)
+	}
+	e := &t.claimNew(d, h).e
+	e.v = v
 	pw, fits := packed(w.rep, d.Seq)
 	if fits {
 		e.d = pw
-	}
-	k.m.insertNew(d, e)
-	if !fits {
+	} else {
+		e.d = entryInMore
 		k.setMore(d, []vclock.Dot{d})
 	}
-	if k.ix == nil || k.ix.active { // else noteDot does nothing
+	if k.ix == nil || k.ix.hear { // else noteDot does nothing
 		k.noteDot(w.rep, d.Seq, d)
 	}
 	// dotHashWith(d, d, hd), written out: a dot that is its own key
@@ -258,6 +293,10 @@ func replaceSlow[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, last vclo
 // dot of the writer's own.
 var ErrNotOwn = errors.New("dotkernel: the key is not held by one dot of the writer's")
 
+// ErrPastGap is the error of [BumpOwnWithin] when the writer's next dot is
+// further from the key than the gap it was given.
+var ErrPastGap = errors.New("dotkernel: the writer's next dot is past the largest gap from the key")
+
 // BumpOwn is what a local continuation of a value does in a kernel whose
 // keys are derived from dots and values ([Kernel.KeyOf], which must be
 // set): the writer id's next dot d becomes the one dot of key in place of
@@ -284,6 +323,18 @@ var ErrNotOwn = errors.New("dotkernel: the key is not held by one dot of the wri
 // allocates nothing. During a migration of the table, a key still in the
 // old array is continued there.
 func BumpOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Dot) (v *V, old, d vclock.Dot, err error) {
+	return BumpOwnWithin(k, id, key, math.MaxUint64)
+}
+
+// BumpOwnWithin is [BumpOwn] for a value whose continuation may reach at
+// most maxGap sequence numbers past key's (a counter chain, whose leaf
+// keeps the gap in 32 bits): if the writer's next dot d has d.Seq -
+// key.Seq > maxGap, it returns [ErrPastGap] and changes nothing, and the
+// caller starts a new value instead. The check and the mint are one call
+// of the context, not two (a Next for the check, then the mint), in the
+// common case; a writer with no sequence number left gets the error of
+// [Kernel.Next] first, as from a Next before the call.
+func BumpOwnWithin[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Dot, maxGap uint64) (v *V, old, d vclock.Dot, err error) {
 	if k.KeyOf == nil {
 		panic("dotkernel: BumpOwn on a kernel without KeyOf")
 	}
@@ -310,11 +361,22 @@ func BumpOwn[V any](k *Kernel[vclock.Dot, V], id vclock.ReplicaID, key vclock.Do
 	if !e.single() || e.rep() != w.rep {
 		return nil, old, d, ErrNotOwn
 	}
-	seq := k.ctx.TryAddNext(id, &w.ctx)
-	if seq == 0 {
-		if seq = k.ctx.AddNextHint(id, &w.ctx).Seq; seq == 0 {
-			return nil, old, d, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+	limit := key.Seq + maxGap
+	if limit < key.Seq {
+		limit = math.MaxUint64 // no gap is too wide
+	}
+	seq, added := k.ctx.TryAddNextUpTo(id, &w.ctx, limit)
+	if !added {
+		if seq == 0 {
+			// Not the common case: look, then mint, as Next and Mint do.
+			if seq = k.ctx.NextHint(id, &w.ctx).Seq; seq == 0 {
+				return nil, old, d, fmt.Errorf("replica %q: %w", id, vclock.ErrSeqExhausted)
+			}
 		}
+		if seq > limit {
+			return nil, old, d, ErrPastGap
+		}
+		seq = k.ctx.AddNextHint(id, &w.ctx).Seq // the seq NextHint named
 	}
 	old = vclock.Dot{Replica: id, Seq: e.seq()}
 	d = vclock.Dot{Replica: id, Seq: seq}
