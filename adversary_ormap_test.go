@@ -1,0 +1,597 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/vclock"
+	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
+)
+
+// The two ormap types the adversarial test replicates.
+type (
+	counterMap  = ormap.Map[string, *ormap.Counter]
+	registerMap = ormap.Map[string, *ormap.Register[string]]
+)
+
+// ormapRegion is one honest replica of TestAdversarialPeerORMap.
+type ormapRegion struct {
+	r   *crdt.Replica
+	cnt *crdt.Handle[*counterMap]
+	reg *crdt.Handle[*registerMap]
+}
+
+// ormapValue is what a region shows of the two maps.
+type ormapValue struct {
+	Counters  map[string]int64
+	Registers map[string][]string
+}
+
+// ormapContent is what a region holds of the two maps beyond their values.
+type ormapContent struct {
+	Versions     [2]string
+	Fingerprints [2]uint64
+}
+
+func counterValues(m *counterMap) map[string]int64 {
+	out := map[string]int64{}
+	for k, c := range m.All() {
+		out[k] = c.Value()
+	}
+	return out
+}
+
+func registerValues(m *registerMap) map[string][]string {
+	out := map[string][]string{}
+	for k, r := range m.All() {
+		out[k] = slices.Sorted(slices.Values(r.Values()))
+	}
+	return out
+}
+
+func (g *ormapRegion) value() ormapValue {
+	var v ormapValue
+	g.cnt.Read(func(m *counterMap) { v.Counters = counterValues(m) })
+	g.reg.Read(func(m *registerMap) { v.Registers = registerValues(m) })
+	return v
+}
+
+func (g *ormapRegion) content() ormapContent {
+	var c ormapContent
+	g.cnt.Read(func(m *counterMap) { c.Versions[0], c.Fingerprints[0] = m.Version().String(), m.Fingerprint() })
+	g.reg.Read(func(m *registerMap) { c.Versions[1], c.Fingerprints[1] = m.Version().String(), m.Fingerprint() })
+	return c
+}
+
+// state returns the two maps' whole encoded states: what "changed
+// nothing" compares, byte for byte.
+func (g *ormapRegion) state(rt *rapid.T) string {
+	var a, b []byte
+	var err1, err2 error
+	g.cnt.Read(func(m *counterMap) { a, err1 = m.MarshalBinary() })
+	g.reg.Read(func(m *registerMap) { b, err2 = m.MarshalBinary() })
+	if err1 != nil || err2 != nil {
+		rt.Fatalf("encoding a state: %v, %v", err1, err2)
+	}
+	return string(a) + "|" + string(b)
+}
+
+// evilStats returns how many of evil's ops the region applied and how
+// many of evil's messages and ops it refused, by any reason.
+func (g *ormapRegion) evilStats() (applied, refused uint64) {
+	st := g.r.Stats()
+	for _, n := range st.Refused {
+		refused += n
+	}
+	for _, p := range st.Peers {
+		if p.Peer == "evil" {
+			applied = p.OpsApplied
+			for _, n := range p.Refused {
+				refused += n
+			}
+		}
+	}
+	return applied, refused
+}
+
+// opParts splits an encoded ormap op into its writer, sequence number,
+// leaf (nil for a plain delete) and reset before the write (nil if none),
+// as raw msgpack values; ok is false for a no-op or bytes that do not
+// parse.
+func opParts(b []byte) (version int, writer string, seq uint64, leaf, pre []byte, ok bool) {
+	r := codec.NewReader(b, codec.KindORMapOp, codec.Limits{})
+	n := r.ArrayLen()
+	if r.Err() != nil || n < 3 {
+		return 0, "", 0, nil, nil, false
+	}
+	writer, seq, leaf = r.Replica(), r.Uint(), r.RawValue()
+	if n%2 == 0 {
+		pre = r.RawValue()
+	}
+	return r.Version(), writer, seq, leaf, pre, r.Err() == nil
+}
+
+// withDrops returns the op b written again with the drop list drops (in
+// the order given, sorted or not): what a hostile writer sends after
+// rewriting an op it made. The leaf is kept byte for byte; a leaf names no
+// replica through the table, so only the op's writer and the drops do.
+func withDrops(b []byte, drops []vclock.Dot) []byte {
+	version, writer, seq, leaf, pre, ok := opParts(b)
+	if !ok {
+		return nil
+	}
+	w := codec.NewWriter(codec.KindORMapOp, len(b)+16*len(drops))
+	if version > 1 {
+		w.SetVersion(version)
+	}
+	fields := 3 + 2*len(drops)
+	if pre != nil {
+		fields++
+	}
+	w.Array(fields)
+	w.Replica(writer)
+	w.Uint(seq)
+	w.Raw(leaf)
+	if pre != nil {
+		w.Raw(pre)
+	}
+	for _, d := range drops {
+		w.Replica(string(d.Replica))
+		w.Uint(d.Seq)
+	}
+	out, err := w.Bytes()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// firstLeaf reports whether b, an op of a map of counters keyed by one
+// string, writes the first leaf of a counter chain: a leaf of two fields
+// (the key and the total), where a continued leaf has three and a delete's
+// reset one, with no reset before it.
+func firstLeaf(b []byte) bool {
+	_, _, _, leaf, pre, ok := opParts(b)
+	return ok && pre == nil && len(leaf) > 0 && leaf[0] == 0x92
+}
+
+// ormapOp is an op made in TestAdversarialPeerORMap, honest or evil's.
+type ormapOp struct {
+	object string // "cnt" or "reg"
+	bytes  []byte
+	dot    vclock.Dot
+	honest bool
+	landed bool // evil's: applied by some honest region
+}
+
+// TestAdversarialPeerORMap is TestAdversarialPeer for the ormap types: three
+// honest regions each replicate a map of counters and a map of registers,
+// and a fourth peer, evil, sends them ops of its own writer (some with
+// their drop lists rewritten: in the map of counters to first leaves of
+// counter chains, in the map of registers to any dot made; some rewritten
+// so that they fail the op's own check), ops forged in the honest regions'
+// names, garbage bytes as ops, bogus acknowledgements and digests (junk
+// versions, and versions claiming writes no one made), and absurd
+// incarnations. Each message that should be refused whole or op by op
+// must be: the region's maps are byte for byte unchanged, and the refusal
+// is counted. The honest regions must never fail a write of their own,
+// must converge among themselves once evil stops and the network heals,
+// must count no divergence between honest peers, and must show what a
+// reference shows that applied, once each, every honest op and every op
+// of evil's that an honest region took.
+//
+// Drops of continued counter leaves and of resets are left out: such a
+// drop can make honest replicas differ for good, which the engine counts
+// as a divergence (a known limit, see "Untrusted peers" in the ormap
+// package documentation, and ormap.TestTamperedDropsNeverSilent). So are
+// two different ops under one of evil's dots: replicas that took one each
+// hold the same version with different content, which no CRDT can repair.
+func TestAdversarialPeerORMap(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var now atomic.Int64
+		now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).UnixNano())
+		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
+		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
+		regions := map[crdt.ReplicaID]*ormapRegion{}
+		for _, id := range ids {
+			clk := clock.New(clock.WithSource(now.Load))
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			g := &ormapRegion{r: r}
+			if g.cnt, err = crdt.Register(r, "cnt", ormap.New[string, *ormap.Counter](id)); err != nil {
+				rt.Fatal(err)
+			}
+			if g.reg, err = crdt.Register(r, "reg", ormap.New[string, *ormap.Register[string]](id)); err != nil {
+				rt.Fatal(err)
+			}
+			for _, p := range append(slices.Clone(ids), "evil") {
+				if p != id {
+					_ = r.AddPeer(p)
+				}
+			}
+			regions[id] = g
+			net.Attach(id, r)
+		}
+		// evil's own maps, under a writer of its own: it makes its ops
+		// there, and learns honest ops there, as a peer would.
+		evilWriter := vclock.Writer("evil", 9)
+		evilCnt := ormap.New[string, *ormap.Counter](evilWriter)
+		evilReg := ormap.New[string, *ormap.Register[string]](evilWriter)
+		var (
+			ops       []*ormapOp   // every op made, honest and evil's, in order
+			evilOps   []*ormapOp   // evil's valid ops, each one version only
+			firsts    []vclock.Dot // dots of counter ops writing a chain's first leaf
+			regDots   []vclock.Dot // dots of every register map op
+			evilInc   = uint64(1)
+			evilSeq   = uint64(1000) // message sequence numbers no other send uses
+			forgedKey = "forged"
+		)
+		round := func() {
+			for _, id := range ids {
+				_ = regions[id].r.Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(5 * time.Millisecond))
+		}
+		send := func(to crdt.ReplicaID, f crdt.Forgery) error {
+			f.From, f.To = "evil", to
+			if f.Incarnation == 0 {
+				f.Incarnation = evilInc
+			}
+			msg, err := crdt.Forge(f)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return regions[to].r.Receive(context.Background(), "evil", msg)
+		}
+		// sendOps sends ops under fresh sequence numbers and reports how
+		// many the region applied.
+		sendOps := func(to crdt.ReplicaID, writer crdt.ReplicaID, entries []crdt.ForgedEntry) uint64 {
+			before, _ := regions[to].evilStats()
+			_ = send(to, crdt.Forgery{FirstSeq: evilSeq, Writer: writer, Ops: entries})
+			evilSeq += uint64(len(entries))
+			after, _ := regions[to].evilStats()
+			return after - before
+		}
+		// mustRefuse sends ops that every honest region must refuse, and
+		// checks that this one did: nothing applied, the maps unchanged
+		// byte for byte, the refusal counted.
+		mustRefuse := func(to crdt.ReplicaID, what string, entries []crdt.ForgedEntry) {
+			g := regions[to]
+			was := g.state(rt)
+			applied0, refused0 := g.evilStats()
+			_ = send(to, crdt.Forgery{FirstSeq: evilSeq, Ops: entries})
+			evilSeq += uint64(len(entries))
+			applied1, refused1 := g.evilStats()
+			if applied1 != applied0 {
+				rt.Fatalf("%s applied %d of evil's %s", to, applied1-applied0, what)
+			}
+			if refused1 == refused0 {
+				rt.Fatalf("%s did not count a refusal of evil's %s", to, what)
+			}
+			if g.state(rt) != was {
+				rt.Fatalf("evil's %s changed %s's maps", what, to)
+			}
+		}
+		// evil's op: sent to one region; kept if some region takes it.
+		deliver := func(op *ormapOp, to crdt.ReplicaID, short bool) {
+			var writer crdt.ReplicaID
+			if short {
+				writer = evilWriter
+			}
+			if sendOps(to, writer, []crdt.ForgedEntry{{Object: op.object, Bytes: op.bytes}}) > 0 {
+				op.landed = true
+			}
+		}
+		record := func(object string, op ormap.Op, honest bool) *ormapOp {
+			b, err := op.MarshalBinary()
+			if err != nil {
+				rt.Fatalf("encoding %v: %v", op, err)
+			}
+			o := &ormapOp{object: object, bytes: b, dot: op.Dot(), honest: honest}
+			ops = append(ops, o)
+			return o
+		}
+		keys := rapid.SampledFrom([]string{"a", "b", "c"})
+		pick := rapid.SampledFrom(ids)
+		for i := range rapid.IntRange(1, 60).Draw(rt, "steps") {
+			id := pick.Draw(rt, "region")
+			g := regions[id]
+			switch rapid.IntRange(0, 11).Draw(rt, "action") {
+			case 0, 1:
+				// An honest write: an increment or delete in the map of
+				// counters, a set or delete in the map of registers.
+				k := keys.Draw(rt, "key")
+				switch rapid.IntRange(0, 3).Draw(rt, "what") {
+				case 0:
+					n := rapid.SampledFrom([]int64{-2, -1, 1, 2, 3}).Draw(rt, "n")
+					if err := g.cnt.Update(func(m *counterMap) (crdt.Op, error) {
+						op := m.At(k).Add(n)
+						if op.Err() == nil && !op.IsNoop() {
+							if o := record("cnt", op, true); firstLeaf(o.bytes) {
+								firsts = append(firsts, o.dot)
+							}
+						}
+						return op, op.Err()
+					}); err != nil {
+						rt.Fatalf("%s: increment: %v", id, err)
+					}
+				case 1:
+					if err := g.cnt.Update(func(m *counterMap) (crdt.Op, error) {
+						op := m.Delete(k)
+						if op.Err() == nil && !op.IsNoop() {
+							record("cnt", op, true)
+						}
+						return op, op.Err()
+					}); err != nil {
+						rt.Fatalf("%s: delete a counter: %v", id, err)
+					}
+				case 2:
+					if err := g.reg.Update(func(m *registerMap) (crdt.Op, error) {
+						op := m.At(k).Set(fmt.Sprintf("%s-%d", id, i))
+						if op.Err() == nil && !op.IsNoop() {
+							regDots = append(regDots, record("reg", op, true).dot)
+						}
+						return op, op.Err()
+					}); err != nil {
+						rt.Fatalf("%s: set: %v", id, err)
+					}
+				case 3:
+					if err := g.reg.Update(func(m *registerMap) (crdt.Op, error) {
+						op := m.Delete(k)
+						if op.Err() == nil && !op.IsNoop() {
+							regDots = append(regDots, record("reg", op, true).dot)
+						}
+						return op, op.Err()
+					}); err != nil {
+						rt.Fatalf("%s: delete a register: %v", id, err)
+					}
+				}
+			case 2, 3:
+				round()
+			case 4:
+				// evil learns an honest op, as a peer would: its deletes
+				// then drop honest leaves, and reset honest chains.
+				var honest []*ormapOp
+				for _, o := range ops {
+					if o.honest {
+						honest = append(honest, o)
+					}
+				}
+				if len(honest) == 0 {
+					continue
+				}
+				o := rapid.SampledFrom(honest).Draw(rt, "learn")
+				if o.object == "cnt" {
+					_, _ = evilCnt.ApplyBinary(o.bytes)
+				} else {
+					_, _ = evilReg.ApplyBinary(o.bytes)
+				}
+			case 5, 6:
+				// evil's own op, its drops maybe rewritten: in the map of
+				// counters to first leaves of chains made before it, in
+				// the map of registers to any dot made before it. A
+				// version that fails the op's own check (a drop of its
+				// own dot or a later one, or a delete that drops
+				// nothing) goes first, to one region, and must be
+				// refused; the valid version then goes to some.
+				k := keys.Draw(rt, "key")
+				counters := rapid.Bool().Draw(rt, "counters")
+				var op ormap.Op
+				var object string
+				var candidates []vclock.Dot
+				if counters {
+					object, candidates = "cnt", firsts
+					if rapid.Bool().Draw(rt, "evilDelete") {
+						op = evilCnt.Delete(k)
+					} else {
+						op = evilCnt.At(k).Add(rapid.SampledFrom([]int64{-1, 1, 5}).Draw(rt, "n"))
+					}
+				} else {
+					object, candidates = "reg", regDots
+					if rapid.Bool().Draw(rt, "evilDelete") {
+						op = evilReg.Delete(k)
+					} else {
+						op = evilReg.At(k).Set(fmt.Sprintf("evil-%d", i))
+					}
+				}
+				if op.Err() != nil || op.IsNoop() {
+					continue
+				}
+				o := record(object, op, false)
+				if rapid.Bool().Draw(rt, "tamper") {
+					var drops []vclock.Dot
+					if len(candidates) > 0 {
+						for range rapid.IntRange(0, 3).Draw(rt, "drops") {
+							drops = append(drops, rapid.SampledFrom(candidates).Draw(rt, "drop"))
+						}
+					}
+					slices.SortFunc(drops, vclock.Dot.Compare)
+					drops = slices.Compact(drops)
+					// A delete that drops nothing fails the op's own
+					// check: evil then sends the op as it made it.
+					b := withDrops(o.bytes, drops)
+					_, err1 := ormap.New[string, *ormap.Counter]("probe").DecodeOp(b)
+					_, err2 := ormap.New[string, *ormap.Register[string]]("probe").DecodeOp(b)
+					if (object == "cnt" && err1 == nil) || (object == "reg" && err2 == nil) {
+						o.bytes = b
+					}
+				}
+				if rapid.Bool().Draw(rt, "invalidFirst") {
+					// Drops of its own dot, or later: every replica
+					// refuses them.
+					drops := []vclock.Dot{{Replica: evilWriter, Seq: o.dot.Seq + uint64(rapid.IntRange(0, 2).Draw(rt, "later"))}}
+					if rapid.Bool().Draw(rt, "dropNothing") {
+						drops = nil // refused only if a delete; else a valid op that drops nothing
+					}
+					if bad := withDrops(o.bytes, drops); drops != nil || op.IsRemove() {
+						mustRefuse(pick.Draw(rt, "to"), "op that fails its own check", []crdt.ForgedEntry{{Object: object, Bytes: bad}})
+					}
+				}
+				evilOps = append(evilOps, o)
+				if counters {
+					if firstLeaf(o.bytes) {
+						firsts = append(firsts, o.dot)
+					}
+				} else {
+					regDots = append(regDots, o.dot)
+				}
+				for _, to := range ids {
+					if rapid.Bool().Draw(rt, "deliver") {
+						deliver(o, to, rapid.Bool().Draw(rt, "short"))
+					}
+				}
+			case 7:
+				// One of evil's ops again, to one region: refused ones
+				// (dropping what the region had not seen) may be taken
+				// now.
+				if len(evilOps) == 0 {
+					continue
+				}
+				deliver(rapid.SampledFrom(evilOps).Draw(rt, "again"), id, rapid.Bool().Draw(rt, "short"))
+			case 8:
+				// Ops written in an honest region's name, its real
+				// writer or its bare name: refused, as foreign writes.
+				victim := pick.Draw(rt, "victim")
+				name := victim
+				if rapid.Bool().Draw(rt, "realWriter") {
+					name = regions[victim].r.Writer()
+				}
+				c := ormap.New[string, *ormap.Counter](name)
+				m := ormap.New[string, *ormap.Register[string]](name)
+				var entries []crdt.ForgedEntry
+				for range rapid.IntRange(1, 3).Draw(rt, "forged") {
+					b, _ := c.At(forgedKey).Add(math.MaxInt32).MarshalBinary()
+					entries = append(entries, crdt.ForgedEntry{Object: "cnt", Bytes: b})
+					b, _ = m.At(forgedKey).Set(forgedKey).MarshalBinary()
+					entries = append(entries, crdt.ForgedEntry{Object: "reg", Bytes: b})
+				}
+				mustRefuse(id, "ops forged in "+string(name)+"'s name", entries)
+			case 9:
+				// Garbage as ops: random bytes, or an op's bytes cut
+				// short or with a byte changed, which no map of the
+				// object's type decodes.
+				object := rapid.SampledFrom([]string{"cnt", "reg"}).Draw(rt, "object")
+				var b []byte
+				if len(ops) > 0 && rapid.Bool().Draw(rt, "mangled") {
+					b = slices.Clone(rapid.SampledFrom(ops).Draw(rt, "from").bytes)
+					at := rapid.IntRange(0, len(b)-1).Draw(rt, "at")
+					if rapid.Bool().Draw(rt, "cut") {
+						b = b[:at]
+					} else {
+						b[at] ^= rapid.ByteRange(1, 255).Draw(rt, "flip")
+					}
+				} else {
+					b = rapid.SliceOfN(rapid.Byte(), 0, 24).Draw(rt, "garbage")
+				}
+				_, err1 := ormap.New[string, *ormap.Counter]("probe").DecodeOp(b)
+				_, err2 := ormap.New[string, *ormap.Register[string]]("probe").DecodeOp(b)
+				if (object == "cnt" && err1 == nil) || (object == "reg" && err2 == nil) {
+					continue // still an op: not garbage
+				}
+				mustRefuse(id, "garbage", []crdt.ForgedEntry{{Object: object, Bytes: b}})
+			case 10:
+				// Acknowledgements never sent, digests with junk
+				// versions or versions claiming writes no one made.
+				if rapid.Bool().Draw(rt, "ack") {
+					_ = send(id, crdt.Forgery{AckInc: g.r.Incarnation(),
+						AckSeq:     rapid.Uint64Range(0, math.MaxUint64).Draw(rt, "ackSeq"),
+						CatchUpAck: rapid.Uint64Range(0, math.MaxUint64).Draw(rt, "catchUpAck")})
+					break
+				}
+				v := rapid.SliceOfN(rapid.Byte(), 0, 16).Draw(rt, "version")
+				if rapid.Bool().Draw(rt, "claim") {
+					var c vclock.Clock
+					for _, w := range []crdt.ReplicaID{regions[pick.Draw(rt, "claimed")].r.Writer(), evilWriter} {
+						c.Set(w, rapid.Uint64Range(1, 1<<40).Draw(rt, "claimSeq"))
+					}
+					v, _ = c.MarshalBinary()
+				}
+				d := []crdt.ForgedEntry{{Object: "cnt", Bytes: v}, {Object: "reg", Bytes: v}}
+				if rapid.Bool().Draw(rt, "repeat") {
+					d = append(d, d...)
+				}
+				_ = send(id, crdt.Forgery{HasDigest: true, Digest: d, WantDigest: true})
+			case 11:
+				// An absurd incarnation, up or down.
+				evilInc = rapid.SampledFrom([]uint64{1, 2, math.MaxUint64, math.MaxUint64 - 1}).Draw(rt, "incarnation")
+				_ = send(id, crdt.Forgery{})
+			}
+		}
+
+		net.Loss = 0
+		agree := func() bool {
+			for _, id := range ids[1:] {
+				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) || regions[id].content() != regions[ids[0]].content() {
+					return false
+				}
+			}
+			return true
+		}
+		for range 400 {
+			if agree() {
+				break
+			}
+			round()
+		}
+		if !agree() {
+			for _, id := range ids {
+				rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
+			}
+			rt.Fatal("the honest regions did not converge")
+		}
+		for _, id := range ids {
+			for _, p := range regions[id].r.Stats().Peers {
+				if p.Peer != "evil" && p.Divergences != 0 {
+					rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+				}
+			}
+		}
+		// The reference: every honest op and every op of evil's that
+		// some region took, once each, in the order they were made.
+		refCnt := ormap.New[string, *ormap.Counter]("ref")
+		refReg := ormap.New[string, *ormap.Register[string]]("ref")
+		for _, o := range ops {
+			if !o.honest && !o.landed {
+				continue
+			}
+			var err error
+			if o.object == "cnt" {
+				_, err = refCnt.ApplyBinary(o.bytes)
+			} else {
+				_, err = refReg.ApplyBinary(o.bytes)
+			}
+			if err != nil {
+				rt.Fatalf("the reference refused %v: %v", o.dot, err)
+			}
+		}
+		want := ormapValue{Counters: counterValues(refCnt), Registers: registerValues(refReg)}
+		if got := regions[ids[0]].value(); !cmp.Equal(got, want) {
+			rt.Fatalf("the honest regions show what the reference does not:\n%s", cmp.Diff(want, got))
+		}
+		got := regions[ids[0]].content().Fingerprints
+		if fp := [2]uint64{refCnt.Fingerprint(), refReg.Fingerprint()}; got != fp {
+			rt.Fatalf("the honest regions' fingerprints %v, the reference's %v", got, fp)
+		}
+		if _, ok := want.Counters[forgedKey]; ok {
+			rt.Fatal("a counter forged in an honest region's name was taken")
+		}
+		if _, ok := want.Registers[forgedKey]; ok {
+			rt.Fatal("a register forged in an honest region's name was taken")
+		}
+	})
+}
