@@ -483,10 +483,6 @@ func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
 	}
 }
 
-func (t *Table[K, E]) ctrlAt(i int) uint8 {
-	return uint8(t.ctrl[uint(i)/groupSize] >> (uint(i) % groupSize * 8))
-}
-
 // set sets the entry of key to e.
 func (t *Table[K, E]) set(key K, e E) { t.put(key, e) }
 
