@@ -21,8 +21,7 @@ import (
 // from group to group until one has an empty slot. Removing a key leaves a
 // deleted mark only where a probe may have passed; the table grows, or is
 // rebuilt without marks, when full and deleted slots pass 7/8 of it (to
-// a power of four groups while small, to twice its groups once large: see
-// grownGroups).
+// four times its groups while small, twice once large: see grownGroups).
 // Each table has its own random hash seed.
 //
 // Growing a large table does not move every key at once, which would
