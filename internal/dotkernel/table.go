@@ -20,9 +20,8 @@ import (
 // one comparison of words rules out most slots of a group. Probing moves
 // from group to group until one has an empty slot. Removing a key leaves a
 // deleted mark only where a probe may have passed; the table grows, or is
-// rebuilt without marks, when full and deleted slots pass 7/8 of it (to
-// four times its groups while small, twice once large: see grownGroups).
-// Each table has its own random hash seed.
+// rebuilt without marks, when full and deleted slots pass 7/8 of it. Each
+// table has its own random hash seed.
 //
 // Growing a large table does not move every key at once, which would
 // stall the one insert that crosses the limit for as long as the whole
@@ -86,22 +85,6 @@ const migrateEvery = 3
 // probes of the inserts meanwhile). A variable so that tests can spread
 // the moves of small tables too.
 var bulkGroups = 1 << 14
-
-// grownGroups returns the number of groups a full array of g groups
-// grows to: four times g while that stays within bulkGroups, twice g
-// after. A table grown from empty moves each key about 1.15 times when it
-// doubles, about 0.38 times when it quadruples: the small arrays, whose
-// moves are all done at once, take the larger steps, and never grow past
-// bulkGroups by more than twice, so that a table holds at most about 4x
-// the slots of its keys only while it is small (below bulkGroups groups,
-// about 115,000 keys). From bulkGroups on, an array doubles, with its
-// keys moved over the inserts that follow (see Table).
-func grownGroups(g int) int {
-	if 4*g <= bulkGroups {
-		return 4 * g
-	}
-	return 2 * g
-}
 
 // table is the kernel's store.
 type table[K comparable, V any] = Table[K, entry[V]]
@@ -172,10 +155,9 @@ func (t *Table[K, E]) init(groups int) {
 }
 
 // reserve makes room for n keys in all, so that adding them does not
-// grow the table. The keys present move as when the table grows (over
-// the inserts that follow, for a large table), into an array at least as
-// large as growing would make it (twice as large at least), so that they
-// are all moved before it fills. During a migration it does nothing:
+// grow the table. The keys present move over the inserts that follow, as
+// when the table grows, into an array at least twice as large, so that
+// they are all moved before it fills. During a migration it does nothing:
 // the new array already holds twice the keys the old one held, and one
 // migration must end before another begins.
 func (t *Table[K, E]) reserve(n int) {
@@ -184,7 +166,7 @@ func (t *Table[K, E]) reserve(n int) {
 	}
 	if g := groupsFor(n); g > len(t.ctrl) {
 		if t.n > 0 {
-			g = max(g, grownGroups(len(t.ctrl)))
+			g = max(g, 2*len(t.ctrl))
 		}
 		t.migrate(g)
 	}
@@ -410,7 +392,7 @@ func (t *Table[K, E]) grow(key K, h uint64) (int, uint8) {
 	t.drain() // never while inserts keep pace; here for safety
 	groups := len(t.ctrl)
 	if (t.n+1)*16 > len(t.slots)*7 {
-		groups = grownGroups(groups) // mostly full: grow; else just clear the marks
+		groups *= 2 // mostly full: grow; else just clear the marks
 	}
 	t.migrate(groups)
 	i, tag, _ := t.findHashed(key, h)
