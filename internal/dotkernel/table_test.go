@@ -346,39 +346,6 @@ func checkCounts[K comparable, E any](t interface{ Fatalf(string, ...any) }, tab
 	}
 }
 
-// TestTableGrowsByPowersOfFour: a small array grows to the next power of
-// four groups at least twice its size, whatever size it started at, and
-// from bulkGroups on it doubles.
-func TestTableGrowsByPowersOfFour(t *testing.T) {
-	for _, start := range []int{0, 2, 3, 9} {
-		var tab table[int, int]
-		tab.reserve(start * 7)
-		var sizes []int
-		for i := range 200_000 {
-			if len(sizes) == 0 || sizes[len(sizes)-1] != len(tab.ctrl) {
-				sizes = append(sizes, len(tab.ctrl))
-			}
-			tab.put(i, entry[int]{v: i})
-		}
-		for i, g := range sizes[1:] {
-			want := 4
-			for want < 2*sizes[i] {
-				want *= 4
-			}
-			if sizes[i] >= bulkGroups/2 {
-				want = 2 * sizes[i]
-			}
-			if g != want {
-				t.Fatalf("from %d groups: sizes %v, want %d after %d", start, sizes, want, sizes[i])
-			}
-		}
-		if sizes[len(sizes)-1] != 2*bulkGroups {
-			t.Fatalf("from %d groups: sizes %v", start, sizes)
-		}
-		checkCounts(t, &tab)
-	}
-}
-
 // TestJoinMakesRoomOnce: a join that brings many keys into a small table
 // sizes it once for them (groupsFor of the keys), where growing by
 // doubling would end at the next power of two; a join that brings none
