@@ -48,7 +48,11 @@ type Table[K comparable, E any] struct {
 	hi    []uint32     // the high half of the hash of each slot's key, if kept (see keepHashes)
 	n     int          // keys, in both arrays
 	dead  int          // deleted slots of the new array
-	sink  uint64       // where touch's reads go, so they are not optimized away
+	// left is the number of empty slots an insert may still fill before
+	// the new array grows: 7/8 of its slots less its keys and deleted
+	// marks, kept as a count so that an insert tests one word.
+	left int
+	sink uint64 // where touch's reads go, so they are not optimized away
 
 	// The array being drained by a migration, nil when none is.
 	oldCtrl  []uint64
@@ -147,7 +151,7 @@ func (t *Table[K, E]) init(groups int) {
 	if keepHashes[K, E]() {
 		t.hi = make([]uint32, groups*groupSize)
 	}
-	t.n, t.dead = 0, 0
+	t.n, t.dead, t.left = 0, 0, groups*7
 }
 
 // reserve makes room for n keys in all, so that adding them does not
@@ -354,15 +358,19 @@ func (t *Table[K, E]) insertAt(i int, tag uint8, key K, e E, h uint64) {
 // claim is insertAt but for the entry: it returns the slot of key, whose
 // entry is the zero E.
 func (t *Table[K, E]) claim(i int, tag uint8, key K, h uint64) *slot[K, E] {
-	c := t.ctrlAt(i)
-	if c == ctrlEmpty && (t.n-t.oldN+t.dead+1)*8 > len(t.slots)*7 {
-		i, tag = t.grow(key, h)
-		c = t.ctrlAt(i)
+	g, shift := uint(i)/groupSize, uint(i)%groupSize*8
+	w := t.ctrl[g]
+	if uint8(w>>shift) == ctrlEmpty {
+		if t.left <= 0 {
+			i, tag = t.grow(key, h) // an empty slot of the new array
+			g, shift = uint(i)/groupSize, uint(i)%groupSize*8
+			w = t.ctrl[g]
+		}
+		t.left--
+	} else {
+		t.dead-- // a deleted mark taken: the array fills no further
 	}
-	if c == ctrlDeleted {
-		t.dead--
-	}
-	t.setCtrl(i, tag)
+	t.ctrl[g] = w&^(0xff<<shift) | uint64(tag)<<shift
 	s := &t.slots[i]
 	s.key = key
 	if t.hi != nil {
@@ -453,10 +461,6 @@ func (t *Table[K, E]) setAt(ref slotRef, found bool, key K, e E) {
 	}
 }
 
-func (t *Table[K, E]) ctrlAt(i int) uint8 {
-	return uint8(t.ctrl[uint(i)/groupSize] >> (uint(i) % groupSize * 8))
-}
-
 // set sets the entry of key to e.
 func (t *Table[K, E]) set(key K, e E) { t.put(key, e) }
 
@@ -496,6 +500,7 @@ func (t *Table[K, E]) remove(key K) (E, bool) {
 	// passed it, and it must stay marked.
 	if matchEmpty(t.ctrl[i/groupSize]) != 0 {
 		t.setCtrl(i, ctrlEmpty)
+		t.left++
 	} else {
 		t.setCtrl(i, ctrlDeleted)
 		t.dead++
@@ -510,6 +515,7 @@ func (t *Table[K, E]) removeAt(i int) {
 	t.slots[i] = slot[K, E]{}
 	if matchEmpty(t.ctrl[i/groupSize]) != 0 {
 		t.setCtrl(i, ctrlEmpty)
+		t.left++
 	} else {
 		t.setCtrl(i, ctrlDeleted)
 		t.dead++
@@ -530,6 +536,7 @@ func (t *Table[K, E]) migrate(groups int) {
 		ctrl, slots, hi := t.ctrl, t.slots, t.hi
 		t.init(groups)
 		t.n = n
+		t.left -= n
 		t.rehash(ctrl, slots, hi)
 		return
 	}
@@ -641,6 +648,8 @@ func (t *Table[K, E]) moveGroup() {
 		cw := t.ctrl[home]
 		if uint8(cw>>shift) == ctrlDeleted {
 			t.dead--
+		} else {
+			t.left--
 		}
 		t.ctrl[home] = cw&^(0xff<<shift) | tag<<shift
 		i := home*groupSize + int(shift/8)
@@ -702,7 +711,7 @@ func (t *Table[K, E]) clone() Table[K, E] {
 	if t.n == 0 {
 		return Table[K, E]{}
 	}
-	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, oldN: t.oldN, mig: t.mig, credit: t.credit, rep: t.rep, repH: t.repH, dots: t.dots}
+	c := Table[K, E]{seed: t.seed, n: t.n, dead: t.dead, left: t.left, oldN: t.oldN, mig: t.mig, credit: t.credit, rep: t.rep, repH: t.repH, dots: t.dots}
 	c.ctrl = append([]uint64(nil), t.ctrl...)
 	c.slots = append([]slot[K, E](nil), t.slots...)
 	c.hi = append([]uint32(nil), t.hi...)

@@ -82,6 +82,7 @@ func TestTableAPIAgainstMap(t *testing.T) {
 			if tab.Len() != len(model) {
 				t.Fatalf("Len %d, want %d", tab.Len(), len(model))
 			}
+			checkCounts(t, &tab)
 		}
 		got := map[int]int{}
 		for i, e := range tab.Numbered() {
