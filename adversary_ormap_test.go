@@ -533,34 +533,13 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			}
 		}
 
-		net.Loss = 0
-		agree := func() bool {
-			for _, id := range ids[1:] {
-				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) || regions[id].content() != regions[ids[0]].content() {
-					return false
-				}
-			}
-			return true
-		}
-		for range 400 {
-			if agree() {
-				break
-			}
-			round()
-		}
-		if !agree() {
-			for _, id := range ids {
-				rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
-			}
-			rt.Fatal("the honest regions did not converge")
-		}
-		for _, id := range ids {
-			for _, p := range regions[id].r.Stats().Peers {
-				if p.Peer != "evil" && p.Divergences != 0 {
-					rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
-				}
-			}
-		}
+		healAndAgree(rt, net, ids,
+			func(a, b crdt.ReplicaID) bool {
+				return cmp.Equal(regions[a].value(), regions[b].value()) && regions[a].content() == regions[b].content()
+			},
+			func(id crdt.ReplicaID) { rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content()) },
+			func(id crdt.ReplicaID) *crdt.Replica { return regions[id].r },
+			round)
 		// The reference: every honest op and every op of evil's that
 		// some region took, once each, in the order they were made.
 		refCnt := ormap.New[string, *ormap.Counter]("ref")

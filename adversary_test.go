@@ -194,36 +194,13 @@ func TestAdversarialPeer(t *testing.T) {
 			}
 		}
 
-		net.Loss = 0
-		agree := func() bool {
-			for _, id := range ids[1:] {
-				if !cmp.Equal(regions[id].value(), regions[ids[0]].value()) || regions[id].content() != regions[ids[0]].content() {
-					return false
-				}
-			}
-			return true
-		}
-		for range 400 {
-			if agree() {
-				break
-			}
-			round()
-		}
-		if !agree() {
-			for _, id := range ids {
-				rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content())
-			}
-			rt.Fatal("the honest regions did not converge")
-		}
-		// Nothing evil sends makes two honest regions hold different data
-		// at one version.
-		for _, id := range ids {
-			for _, p := range regions[id].r.Stats().Peers {
-				if p.Peer != "evil" && p.Divergences != 0 {
-					rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
-				}
-			}
-		}
+		healAndAgree(rt, net, ids,
+			func(a, b crdt.ReplicaID) bool {
+				return cmp.Equal(regions[a].value(), regions[b].value()) && regions[a].content() == regions[b].content()
+			},
+			func(id crdt.ReplicaID) { rt.Logf("%s: %+v %+v", id, regions[id].value(), regions[id].content()) },
+			func(id crdt.ReplicaID) *crdt.Replica { return regions[id].r },
+			round)
 		final := regions[ids[0]].value()
 		elems, kv := final.Set, final.KV
 		for _, e := range elems {
@@ -242,4 +219,41 @@ func TestAdversarialPeer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// healAndAgree stops the loss, runs rounds until the honest regions
+// agree (same reports whether two regions show the same value and
+// content), logging each region's (dump) and failing if they do not
+// within 400 rounds; then it checks that no honest region counted a
+// divergence from another honest region: nothing evil sends makes two
+// honest regions hold different data at one version.
+func healAndAgree(rt *rapid.T, net *memnet.Network, ids []crdt.ReplicaID, same func(a, b crdt.ReplicaID) bool, dump func(crdt.ReplicaID), replica func(crdt.ReplicaID) *crdt.Replica, round func()) {
+	net.Loss = 0
+	agree := func() bool {
+		for _, id := range ids[1:] {
+			if !same(id, ids[0]) {
+				return false
+			}
+		}
+		return true
+	}
+	for range 400 {
+		if agree() {
+			break
+		}
+		round()
+	}
+	if !agree() {
+		for _, id := range ids {
+			dump(id)
+		}
+		rt.Fatal("the honest regions did not converge")
+	}
+	for _, id := range ids {
+		for _, p := range replica(id).Stats().Peers {
+			if p.Peer != "evil" && p.Divergences != 0 {
+				rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
 }

@@ -104,14 +104,20 @@ func tamperedCounterMaps(t *rapid.T, anyLeaf bool) []*Map[string, *Counter] {
 		}
 		ops = append(ops, op)
 	}
-	replicas := []*Map[string, *Counter]{New[string, *Counter]("r1"), New[string, *Counter]("r2"), New[string, *Counter]("r3")}
+	return deliverAndMerge(t, ops, writers[0])
+}
+
+// deliverAndMerge gives the ops to three new replicas, each in its own
+// order, some lost, some twice (the first gets each at least once, so
+// that the honest replicas, merged, hold no gap: the hostile writer's
+// state is not merged); then the replicas and the honest writer merge
+// one another's states, twice. It returns them, the writer last.
+func deliverAndMerge[V Value[V]](t *rapid.T, ops []Op, writer *Map[string, V]) []*Map[string, V] {
+	replicas := []*Map[string, V]{New[string, V]("r1"), New[string, V]("r2"), New[string, V]("r3")}
 	for i, r := range replicas {
 		var in []Op
 		for _, op := range ops {
-			// 0: lost; the first replica gets each op at least once,
-			// so that the honest replicas, merged, hold no gap (the
-			// hostile writer's state is not merged).
-			for range rapid.IntRange(min(i, 1)^1, 2).Draw(t, "copies") {
+			for range rapid.IntRange(min(i, 1)^1, 2).Draw(t, "copies") { // 0: lost
 				in = append(in, op)
 			}
 		}
@@ -120,7 +126,7 @@ func tamperedCounterMaps(t *rapid.T, anyLeaf bool) []*Map[string, *Counter] {
 			_ = r.Apply(in[j])
 		}
 	}
-	all := append(replicas, writers[0])
+	all := append(replicas, writer)
 	for range 2 {
 		for _, x := range all {
 			for _, y := range all {
@@ -186,26 +192,7 @@ func TestTamperedRegisterDropsConverge(t *testing.T) {
 			}
 			ops = append(ops, op)
 		}
-		replicas := []*Map[string, *Register[int]]{New[string, *Register[int]]("r1"), New[string, *Register[int]]("r2"), New[string, *Register[int]]("r3")}
-		for _, r := range replicas {
-			var in []Op
-			for _, op := range ops {
-				for range rapid.IntRange(0, 2).Draw(t, "copies") {
-					in = append(in, op)
-				}
-			}
-			for _, j := range rapid.Permutation(indices(len(in))).Draw(t, "order") {
-				_ = r.Apply(in[j])
-			}
-		}
-		all := append(replicas, writers[0])
-		for range 2 {
-			for _, x := range all {
-				for _, y := range all {
-					x.Merge(y.Clone())
-				}
-			}
-		}
+		all := deliverAndMerge(t, ops, writers[0])
 		for _, x := range all[1:] {
 			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() {
 				t.Fatalf("%s and %s differ after merging", x.ID(), all[0].ID())
