@@ -714,7 +714,11 @@ func (s *state) liveAfter(e resetEntry) bool {
 //     it and settleChains drops x; B cannot have collected R, which goes
 //     only once every replica, A among them, has seen it (see
 //     "Collecting reset entries" above). The other way, B joining A's
-//     state, B does not take x, its context holding it (1).
+//     state, B does not take x, its context holding it (1). This rests
+//     on every op that drops a chain's leaf or a reset with a record
+//     writing the reset that covers it, as a map's ops do: an op crafted
+//     to drop one without it breaks it (see "Untrusted peers" in the
+//     package documentation, and TestTamperedDropsNeverSilent).
 //   - Parts: a map's state or delta travels whole (ormap cuts no parts
 //     with dotkernel.Kernel.Split); a map that did would have to settle
 //     its chains after the store parts, as its join does.
