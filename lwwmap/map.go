@@ -1596,6 +1596,13 @@ func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
 // the replication engine compares fingerprints only then.
 func (m *Map[K, V]) HasGaps() bool { return !m.ctx.IsCompact() }
 
+// GapHash returns a hash of the writes the map holds past its
+// [Map.Version] (0 if none), the same on every machine and whatever order
+// they arrived in, and true. Two maps at one version with equal gap
+// hashes have seen the same writes, so the replication engine compares
+// their fingerprints even across a gap.
+func (m *Map[K, V]) GapHash() (uint64, bool) { return m.ctx.GapHash(), true }
+
 // SetLimits sets the limits the decoding methods of m apply to their input
 // ([Map.UnmarshalBinary], [Map.MergeBinary], [Map.ApplyBinary],
 // [Map.ApplyBinaryFrom], [Map.CollectBinary], and the version given to

@@ -421,4 +421,13 @@ func (s *Set[E]) Fingerprint() uint64 { return s.k.Fingerprint() }
 // then.
 func (s *Set[E]) HasGaps() bool { return s.k.HasGaps() }
 
+// GapHash returns a hash of the adds and removes the set holds past its
+// [Set.Version] (0 if none), the same on every machine and whatever order
+// they arrived in, and true; or false if the set holds updates past its
+// version that the hash does not describe (adds seen only as removed, or
+// removes of a part of a large catch-up not yet claimed). Two sets at one
+// version with equal gap hashes hold the same content, so the replication
+// engine compares their fingerprints even across a gap.
+func (s *Set[E]) GapHash() (uint64, bool) { return s.k.GapHash() }
+
 func (s *Set[E]) isEmpty() bool { return s.k.Len() == 0 && s.k.Context().IsEmpty() }

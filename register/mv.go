@@ -372,6 +372,15 @@ func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
 // then.
 func (m *MV[T]) HasGaps() bool { return m.k.HasGaps() }
 
+// GapHash returns a hash of the writes the register holds past its
+// [MV.Version] (0 if none), the same on every machine and whatever order
+// they arrived in, and true; or false if it holds updates past its
+// version that the hash does not describe (writes seen only as
+// overwritten). Two registers at one version with equal gap hashes hold
+// the same writes, so the replication engine compares their fingerprints
+// even across a gap.
+func (m *MV[T]) GapHash() (uint64, bool) { return m.k.GapHash() }
+
 // Clone returns an independent copy of m with the same replica ID. Values
 // are copied as Go assigns them: memory they refer to is shared.
 //

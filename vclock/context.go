@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/activeactive/crdt/codec"
 )
 
 // Range is the run of events Lo to Hi (inclusive) of one replica.
@@ -544,6 +546,41 @@ func (c *Context) IsCompact() bool {
 		}
 	}
 	return true
+}
+
+// GapHash returns a hash of the events c holds past its
+// [Context.Version]: the runs received out of order, beyond a gap in
+// their replica's sequence. It is 0 for a compact context, and almost
+// surely not 0 otherwise. Two contexts with the same version have the
+// same hash if they hold the same events past it, whatever order the
+// events arrived in (a context keeps one form for a set of events:
+// entries sorted by replica, runs sorted and maximal), and almost surely
+// different hashes if not. It is built from codec's content hashes, so it
+// is the same in every process and on every machine, and costs a step
+// per run past a gap.
+func (c *Context) GapHash() uint64 {
+	h, gaps := codec.HashSeed, false
+	for _, e := range c.r {
+		if len(e.extra) == 0 {
+			continue
+		}
+		gaps = true
+		// The entry's compact part is folded in too: runs past a gap are
+		// the same events only above the same prefix. (Callers compare
+		// versions anyway; this keeps the hash a function of the events.)
+		h = codec.HashUint(codec.HashString(h, string(e.id)), e.max)
+		h = codec.HashUint(h, uint64(len(e.extra)))
+		for _, s := range e.extra {
+			h = codec.HashUint(codec.HashUint(h, s.lo), s.hi)
+		}
+	}
+	switch {
+	case !gaps:
+		return 0
+	case h == 0:
+		return 1 // 0 says "no gaps"
+	}
+	return h
 }
 
 // CoveredBy reports whether every event of c is in v.

@@ -114,6 +114,23 @@ func (k *Kernel[K, V]) HasGaps() bool {
 	return !k.ghosts.isEmpty() || !k.removed.isEmpty() || !k.ctx.IsCompact()
 }
 
+// GapHash returns a hash of the events the kernel holds past its version
+// ([vclock.Context.GapHash]: 0 if none), and true; or false if it holds
+// ghosts or dots a removed part set aside, which the hash does not
+// describe. Two kernels at one version whose gap hashes are equal hold
+// the same context; with no ghosts every event of it was applied, and the
+// store is a function of the events applied (a join keeps a dot unless
+// one side has seen it and dropped it), so their stores, and
+// fingerprints, are equal. A ghost is an event seen but not applied, and
+// a set-aside dot one dropped without the context saying so: with either,
+// an equal context does not settle the store.
+func (k *Kernel[K, V]) GapHash() (uint64, bool) {
+	if !k.ghosts.isEmpty() || !k.removed.isEmpty() {
+		return 0, false
+	}
+	return k.ctx.GapHash(), true
+}
+
 // ScanFingerprint computes the fingerprint from the store, for tests
 // that check the one kept up to date.
 func (k *Kernel[K, V]) ScanFingerprint() uint64 {
