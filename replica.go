@@ -155,14 +155,36 @@ type Fingerprinter interface {
 // GapReporter is an optional interface of a [Fingerprinter] whose version
 // (see [DeltaObject]) counts only the updates received without gaps, while
 // it may also hold updates received past a gap (after a restart from an
-// older snapshot, say, until a catch-up fills it). Two replicas at one
-// version may then hold different content without having diverged.
-// HasGaps reports whether the object holds any update its version leaves
-// out; the engine neither sends the fingerprint of such an object in its
-// digests nor compares a peer's with it. The OR-Set, the OR-Map, the
-// LWW-map and the multi-value register implement it.
+// older snapshot, say, until a catch-up fills it; or for good, past an op
+// of a writer that every replica refused). Two replicas at one version
+// may then hold different content without having diverged. HasGaps
+// reports whether the object holds any update its version leaves out.
+// The engine compares the fingerprint of such an object with a peer's
+// only if the object is also a [GapHasher] and both hold the same updates
+// past the version; otherwise it neither sends the fingerprint nor
+// compares one with it. The OR-Set, the OR-Map, the LWW-map and the
+// multi-value register implement it.
 type GapReporter interface {
 	HasGaps() bool
+}
+
+// GapHasher is an optional interface of a [GapReporter] that can name the
+// updates it holds past its version, so that an object with gaps is still
+// checked for divergence: two replicas at one version that also hold the
+// same updates beyond it hold the same content, gap or no gap.
+//
+// GapHash returns a hash of the updates the object holds past its version
+// (their dots), 0 if it holds none (HasGaps is false), and true; or false
+// if it holds something past its version that the hash does not describe
+// (an update seen only as removed, say), in which case its fingerprint is
+// neither sent nor compared. The hash must not depend on the order the
+// updates arrived in, and must be the same in every process and on every
+// machine (build it as fingerprints are built: see codec.HashString). The
+// OR-Set, the OR-Map, the LWW-map and the multi-value register implement
+// it, with [vclock.Context.GapHash].
+type GapHasher interface {
+	GapReporter
+	GapHash() (hash uint64, ok bool)
 }
 
 // ConflictReporter is an optional interface of an [Object] that can report
@@ -553,10 +575,15 @@ type Handle[T Object] struct {
 //
 // A name must travel in every message that carries the object's ops or
 // digest: an empty name, or one longer than a quarter of
-// Config.MaxMessageBytes, is refused with [ErrConfig].
+// Config.MaxMessageBytes, is refused with [ErrConfig]. So is a name that
+// starts with a NUL byte: digests carry entries of the engine's own under
+// such names (see [GapHasher]).
 func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty object name", ErrConfig)
+	}
+	if name[0] == 0 {
+		return nil, fmt.Errorf("%w: object name %q starts with a NUL byte, reserved", ErrConfig, name)
 	}
 	if len(name) > r.cfg.MaxMessageBytes/4 {
 		return nil, fmt.Errorf("%w: object name of %d bytes, over a quarter of MaxMessageBytes (%d)", ErrConfig, len(name), r.cfg.MaxMessageBytes)

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -740,10 +741,19 @@ func (r *Replica) batch(from, last uint64, budget int) (ops []opEntry, skip uint
 func (r *Replica) digest() []digestEntry {
 	names := r.sortedObjects()
 	d := make([]digestEntry, 0, len(names))
+	var gaps []digestEntry // entries of the objects with gaps (see gapEntry)
 	for _, name := range names {
 		e := digestEntry{Object: name}
-		if f, ok := r.objects[name].(Fingerprinter); ok && !hasGaps(r.objects[name]) {
-			e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
+		var gap digestEntry
+		if f, ok := r.objects[name].(Fingerprinter); ok {
+			if h, ok := gapHash(r.objects[name]); !ok {
+				// Updates past a gap the object cannot name: equal
+				// versions may hold different content.
+			} else if h == noGaps {
+				e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
+			} else {
+				gap = gapEntry(name, h, f.Fingerprint())
+			}
 		}
 		if dobj, ok := r.objects[name].(DeltaObject); ok {
 			v, err := dobj.VersionBinary()
@@ -756,10 +766,75 @@ func (r *Replica) digest() []digestEntry {
 			if r.snapshotted {
 				e.Durable = r.durable[name]
 			}
+			if gap.Object != "" {
+				gaps = append(gaps, gap)
+			}
 		}
 		d = append(d, e)
 	}
+	if len(gaps) > 0 {
+		// Their names sort before every object's (no object's name
+		// starts with a NUL byte), among themselves as the objects'.
+		d = append(gaps, d...)
+	}
 	return d
+}
+
+// noGaps is the gap hash of an object that holds no update past its
+// version (see [GapHasher]).
+const noGaps = 0
+
+// gapPrefix starts the name of a digest's gap entry: for an object that
+// holds updates past its version, an entry of its own that carries its
+// fingerprint and its gap hash (see [GapHasher]). The object's entry
+// carries no fingerprint, as before gap entries existed.
+//
+// A gap entry is an ordinary digest entry, so a release that knows
+// nothing of them reads a message carrying them (its decoder is strict,
+// and would refuse a new field or flag whole), and takes it for the entry
+// of an object it does not have: it ignores it, as it ignores the digest
+// entries of objects registered at the sender only. It therefore compares
+// no fingerprint across a gap, as before, and counts no divergence. A
+// replica needs to know nothing of its peer's release to send them. No
+// object can be registered under such a name (see [Register]).
+//
+// The entry's Version holds the gap hash (8 bytes, big-endian), and its
+// Fingerprint the object's; its Durable is nil, so that no release takes
+// it for a version the peer holds.
+const gapPrefix = "\x00gap\x00"
+
+// gapEntry returns the gap entry of the object name with gap hash h and
+// fingerprint fp.
+func gapEntry(name string, h, fp uint64) digestEntry {
+	return digestEntry{Object: gapPrefix + name, Version: binary.BigEndian.AppendUint64(nil, h), Fingerprint: fp, HasFingerprint: true}
+}
+
+// gapOf reads a gap entry: the object it is for, its gap hash and its
+// fingerprint; ok is false for any other entry, or a malformed one.
+func gapOf(d digestEntry) (name string, h, fp uint64, ok bool) {
+	name, found := strings.CutPrefix(d.Object, gapPrefix)
+	if !found || name == "" || len(d.Version) != 8 || d.Durable != nil || !d.HasFingerprint {
+		return "", 0, 0, false
+	}
+	return name, binary.BigEndian.Uint64(d.Version), d.Fingerprint, true
+}
+
+// gapHash returns the gap hash of obj (see [GapHasher]): noGaps for an
+// object without gaps or that does not report them, and false for one
+// with gaps it cannot name.
+func gapHash(obj Object) (uint64, bool) {
+	if !hasGaps(obj) {
+		return noGaps, true
+	}
+	g, ok := obj.(GapHasher)
+	if !ok {
+		return 0, false
+	}
+	h, ok := g.GapHash()
+	if !ok || h == noGaps {
+		return 0, false // gaps it says are none: compare nothing
+	}
+	return h, true
 }
 
 // catchUp brings p what it lacks according to its digest: a delta for
@@ -1527,7 +1602,11 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 	}
 	g.got.set(env.DigestPart)
 	for _, d := range env.Digest {
-		if _, ok := objects[d.Object]; ok && !g.named[d.Object] {
+		name := d.Object
+		if n, _, _, ok := gapOf(d); ok {
+			name = n // a gap entry is kept with its object
+		}
+		if _, ok := objects[name]; ok && !g.named[d.Object] {
 			if g.named == nil {
 				g.named = map[string]bool{}
 			}
@@ -1545,17 +1624,46 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 }
 
 // compareFingerprints checks the peer's digest against this replica's
-// objects: an object at the same version on both sides, with no updates
-// past a gap on either (see [GapReporter]; a peer sends no fingerprint of
-// an object with gaps), must have the same content. If the fingerprints differ, the replicas have diverged (a bug,
-// a corruption that got past the checksums, or one change made twice under
-// one identity): the divergence is counted and logged, and the peer's next
-// catch-up carries the object's whole state, so that whatever a merge can
-// heal is healed. The caller holds r.mu.
+// objects: an object at the same version on both sides, holding the same
+// updates past that version on both (none, or the same ones past a gap:
+// see [GapHasher]), must have the same content. If the fingerprints
+// differ, the replicas have diverged (a bug, a corruption that got past
+// the checksums, one change made twice under one identity, or a peer that
+// sent what it should not have): the divergence is counted and logged,
+// and the peer's next catch-up carries the object's whole state, so that
+// whatever a merge can heal is healed. The caller holds r.mu.
+//
+// Why equal versions and equal gap hashes mean equal content: the
+// version and the updates past it are together the updates the object
+// has seen, and a type's state is a function of those (a join keeps what
+// either side holds unless the other has seen it and removed it). Where
+// that needs care, the types' GapHash says false and nothing is compared:
+// a dot seen only as removed (a ghost, whose update is not applied) or
+// set aside by a part of a catch-up. Drop records and horizons are not
+// content (fingerprints leave them out: replicas collect them at
+// different times); a retired writer's dots are renamed alike everywhere,
+// and replicas whose ledgers differ exchange no data until they agree.
 func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
+	var gapped map[string][2]uint64 // the peer's gap entries: gap hash, fingerprint
 	for _, d := range digest {
-		if !d.HasFingerprint || d.Version == nil {
+		if name, h, fp, ok := gapOf(d); ok {
+			if gapped == nil {
+				gapped = map[string][2]uint64{}
+			}
+			gapped[name] = [2]uint64{h, fp}
+		}
+	}
+	for _, d := range digest {
+		if d.Version == nil || strings.HasPrefix(d.Object, gapPrefix) {
 			continue
+		}
+		theirGaps, theirs := uint64(noGaps), d.Fingerprint
+		if !d.HasFingerprint {
+			g, ok := gapped[d.Object]
+			if !ok {
+				continue // no fingerprint: gaps the peer cannot name
+			}
+			theirGaps, theirs = g[0], g[1]
 		}
 		obj, ok := r.objects[d.Object]
 		if !ok {
@@ -1563,11 +1671,14 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		}
 		f, isF := obj.(Fingerprinter)
 		dobj, isD := obj.(DeltaObject)
-		if !isF || !isD || hasGaps(obj) {
-			continue // with gaps, equal versions may hold different content
+		if !isF || !isD {
+			continue
+		}
+		if myGaps, ok := gapHash(obj); !ok || myGaps != theirGaps {
+			continue // different updates past the version: different content is no divergence
 		}
 		mine := f.Fingerprint()
-		if mine == d.Fingerprint {
+		if mine == theirs {
 			continue
 		}
 		v, err := dobj.VersionBinary()
@@ -1580,7 +1691,7 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		}
 		p.diverged[d.Object] = true
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
-			"fingerprint", mine, "peer_fingerprint", d.Fingerprint)
+			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps)
 	}
 }
 
