@@ -61,13 +61,30 @@ func TestGapHashDiffers(t *testing.T) {
 			t.Fatalf("%v and %v (same events %v): gap hashes %#x and %#x", &a, &b, same, ha, hb)
 		}
 	})
-	// A fixed case: one version, one run past it that differs.
-	var a, b vclock.Context
-	a.AddRange("w", 1, 3)
-	b.AddRange("w", 1, 3)
-	a.Add(vclock.Dot{Replica: "w", Seq: 5})
-	b.Add(vclock.Dot{Replica: "w", Seq: 6})
-	if !a.Version().Equal(b.Version()) || a.GapHash() == b.GapHash() || a.GapHash() == 0 {
-		t.Fatalf("%v %#x, %v %#x", &a, a.GapHash(), &b, b.GapHash())
+	// Fixed cases: one version, runs past it that differ at one end, in
+	// their replica, or in their number.
+	pairs := [][2][]vclock.Range{
+		{{{Replica: "w", Lo: 5, Hi: 5}}, {{Replica: "w", Lo: 6, Hi: 6}}},
+		{{{Replica: "w", Lo: 5, Hi: 6}}, {{Replica: "w", Lo: 5, Hi: 7}}},
+		{{{Replica: "w", Lo: 5, Hi: 7}}, {{Replica: "w", Lo: 6, Hi: 7}}},
+		{{{Replica: "w", Lo: 5, Hi: 5}}, {{Replica: "x", Lo: 5, Hi: 5}}},
+		{{{Replica: "w", Lo: 5, Hi: 5}}, {{Replica: "w", Lo: 5, Hi: 5}, {Replica: "w", Lo: 7, Hi: 7}}},
+		{{{Replica: "w", Lo: 5, Hi: 5}}, {{Replica: "w", Lo: 5, Hi: 5}, {Replica: "x", Lo: 7, Hi: 7}}},
+	}
+	for _, p := range pairs {
+		var a, b vclock.Context
+		for _, c := range []*vclock.Context{&a, &b} {
+			c.AddRange("w", 1, 3)
+			c.AddRange("x", 1, 3)
+		}
+		for _, r := range p[0] {
+			a.AddRange(r.Replica, r.Lo, r.Hi)
+		}
+		for _, r := range p[1] {
+			b.AddRange(r.Replica, r.Lo, r.Hi)
+		}
+		if !a.Version().Equal(b.Version()) || a.GapHash() == b.GapHash() || a.GapHash() == 0 || b.GapHash() == 0 {
+			t.Fatalf("%v %#x, %v %#x", &a, a.GapHash(), &b, b.GapHash())
+		}
 	}
 }
