@@ -327,6 +327,11 @@ func FuzzReceive(f *testing.F) {
 	} else {
 		f.Fatal(err)
 	}
+	if m, err := crdt.GapDigestMessage(); err == nil {
+		f.Add(m)
+	} else {
+		f.Fatal(err)
+	}
 	for _, m := range chunkedCatchUp(f) {
 		f.Add(m)
 	}
