@@ -71,13 +71,18 @@ type Stats struct {
 	// object names the writer's dots otherwise than its peers do. Each
 	// one is logged.
 	RetireFailures uint64
-	// Uncompared counts the registered objects whose content digests do
-	// not compare now: they hold updates past a gap, which their versions
-	// leave out (see [GapReporter]), so equal versions may hold different
-	// content without a divergence. Until the gap fills, a divergence of
-	// such an object would not show in [PeerStats].Divergences. It is
-	// nonzero for a while after a restart from an older state or a lossy
-	// spell; one that stays nonzero means a gap that does not fill.
+	// Uncompared counts the registered objects that hold updates past a
+	// gap, which their versions leave out (see [GapReporter]), so that
+	// equal versions may hold different content without a divergence.
+	// Such an object's fingerprint is compared only with a peer's that
+	// holds the same updates past the same version (see [GapHasher]), or
+	// not at all if it cannot name them: until the gap fills, a
+	// divergence from a peer whose gaps differ does not show in
+	// [PeerStats].Divergences. It is nonzero for a while after a restart
+	// from an older state or a lossy spell; one that stays nonzero means
+	// a gap that does not fill (an op of a writer that every replica
+	// refused, say), in which case replicas that agree on what they hold
+	// past it still compare.
 	Uncompared int
 }
 
@@ -146,10 +151,12 @@ type PeerStats struct {
 	StatesFailed uint64
 	// Divergences counts the objects that the peer's digests showed at this
 	// replica's version with different content (see [Fingerprinter]):
-	// replicas that saw the same updates yet hold different data. Objects
-	// holding updates past a gap, which their versions leave out, are not
-	// compared (see [GapReporter]). It should stay zero; each one is
-	// logged, and answered with the object's whole state.
+	// replicas that saw the same updates yet hold different data. An
+	// object holding updates past a gap, which its version leaves out, is
+	// compared only if both replicas hold the same updates past it (see
+	// [GapHasher]); a peer of a release before gap hashes compares none
+	// such, and sends none. It should stay zero; each one is logged, and
+	// answered with the object's whole state.
 	Divergences uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this
