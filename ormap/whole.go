@@ -160,9 +160,9 @@ func (m *Map[K, V]) Fingerprint() uint64 {
 // HasGaps reports whether the map holds writes or deletes that its
 // [Map.Version] leaves out, received past a gap in their writer's
 // sequence (as after a restart from an older snapshot). Two maps at one
-// version hold the same content, and so the same [Map.Fingerprint], only
-// if neither has gaps; the replication engine compares fingerprints only
-// then.
+// version hold the same content, and so the same [Map.Fingerprint], if
+// they hold the same updates past it: none, or those [Map.GapHash]
+// names alike; the replication engine compares fingerprints only then.
 func (m *Map[K, V]) HasGaps() bool { return m.readTop("HasGaps").k.HasGaps() }
 
 // GapHash returns a hash of the writes and deletes the map holds past its

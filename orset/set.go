@@ -416,9 +416,9 @@ func (s *Set[E]) Fingerprint() uint64 { return s.k.Fingerprint() }
 // HasGaps reports whether the set holds adds or removes that its
 // [Set.Version] leaves out, received past a gap in their writer's
 // sequence (as after a restart from an older snapshot). Two sets at one
-// version hold the same content, and so the same [Set.Fingerprint], only
-// if neither has gaps; the replication engine compares fingerprints only
-// then.
+// version hold the same content, and so the same [Set.Fingerprint], if
+// they hold the same updates past it: none, or those [Set.GapHash]
+// names alike; the replication engine compares fingerprints only then.
 func (s *Set[E]) HasGaps() bool { return s.k.HasGaps() }
 
 // GapHash returns a hash of the adds and removes the set holds past its

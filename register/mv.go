@@ -367,9 +367,9 @@ func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
 // HasGaps reports whether the register holds writes that its
 // [MV.Version] leaves out, received past a gap in their writer's sequence
 // (as after a restart from an older snapshot). Two registers at one
-// version hold the same content, and so the same [MV.Fingerprint], only
-// if neither has gaps; the replication engine compares fingerprints only
-// then.
+// version hold the same content, and so the same [MV.Fingerprint], if
+// they hold the same writes past it: none, or those [MV.GapHash] names
+// alike; the replication engine compares fingerprints only then.
 func (m *MV[T]) HasGaps() bool { return m.k.HasGaps() }
 
 // GapHash returns a hash of the writes the register holds past its
