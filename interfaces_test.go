@@ -46,4 +46,9 @@ var (
 	_ crdt.GapReporter = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.GapReporter = (*lwwmap.Map[string, string])(nil)
 	_ crdt.GapReporter = (*register.MV[string])(nil)
+
+	_ crdt.GapHasher = (*orset.Set[string])(nil)
+	_ crdt.GapHasher = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.GapHasher = (*lwwmap.Map[string, string])(nil)
+	_ crdt.GapHasher = (*register.MV[string])(nil)
 )
