@@ -331,3 +331,31 @@ func TestGapRolloutOlderRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestGapGhostDivergenceCounted is TestGapHiddenDivergenceCounted with
+// a ghost for a gap: evil's next op after the refused one overwrites the
+// same key, so it drops the refused op's dot, which every honest replica
+// then holds as seen and dropped but never applied (a ghost), for good.
+// Replicas that hold the same ghosts have applied the same writes, so a
+// divergence behind them must be counted too.
+func TestGapGhostDivergenceCounted(t *testing.T) {
+	g := newGapNet(t, []crdt.ReplicaID{"h0", "h1"})
+	g.refusedEverywhere("k")
+	g.evilSet(g.evil, "k", "taken", "h0", "h1") // drops the refused dot
+	twin := g.evil.Clone()
+	g.evilSet(g.evil, "b", "one", "h0")
+	g.evilDelete(twin, "k", "h1")
+	v0, fp0, gaps0, val0 := g.state("h0")
+	v1, fp1, gaps1, val1 := g.state("h1")
+	if v0 != v1 || !gaps0 || !gaps1 || fp0 == fp1 {
+		t.Fatalf("the scenario did not come about: versions %s and %s, gaps %v and %v, fingerprints %#x and %#x, %v and %v",
+			v0, v1, gaps0, gaps1, fp0, fp1, val0, val1)
+	}
+	for range 40 {
+		g.round()
+	}
+	d := g.divergences()
+	if d["h0<-h1"] == 0 || d["h1<-h0"] == 0 {
+		t.Fatalf("divergence behind a ghost not counted: %v (h0 %v, h1 %v)", d, val0, val1)
+	}
+}

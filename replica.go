@@ -176,7 +176,7 @@ type GapReporter interface {
 // GapHash returns a hash of the updates the object holds past its version
 // (their dots), 0 if it holds none (HasGaps is false), and true; or false
 // if it holds something past its version that the hash does not describe
-// (an update seen only as removed, say), in which case its fingerprint is
+// (for a while, say, during a catch-up in parts), in which case its fingerprint is
 // neither sent nor compared. The hash must not depend on the order the
 // updates arrived in, and must be the same in every process and on every
 // machine (build it as fingerprints are built: see codec.HashString). The

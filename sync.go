@@ -1637,9 +1637,11 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 // version and the updates past it are together the updates the object
 // has seen, and a type's state is a function of those (a join keeps what
 // either side holds unless the other has seen it and removed it). Where
-// that needs care, the types' GapHash says false and nothing is compared:
-// a dot seen only as removed (a ghost, whose update is not applied) or
-// set aside by a part of a catch-up. Drop records and horizons are not
+// that needs care, the types' GapHash says so: a dot seen only as removed
+// (a ghost, whose update is not applied) is hashed apart from the dots
+// applied, so equal hashes mean equal updates applied; a dot set aside by
+// a part of a catch-up makes GapHash say false, and nothing is compared
+// until the catch-up's other parts come. Drop records and horizons are not
 // content (fingerprints leave them out: replicas collect them at
 // different times); a retired writer's dots are renamed alike everywhere,
 // and replicas whose ledgers differ exchange no data until they agree.

@@ -423,9 +423,9 @@ func (s *Set[E]) HasGaps() bool { return s.k.HasGaps() }
 
 // GapHash returns a hash of the adds and removes the set holds past its
 // [Set.Version] (0 if none), the same on every machine and whatever order
-// they arrived in, and true; or false if the set holds updates past its
-// version that the hash does not describe (adds seen only as removed, or
-// removes of a part of a large catch-up not yet claimed). Two sets at one
+// they arrived in, with the adds it has seen only as removed, and true;
+// or false while a part of a large catch-up has set removes aside, which
+// the hash does not describe. Two sets at one
 // version with equal gap hashes hold the same content, so the replication
 // engine compares their fingerprints even across a gap.
 func (s *Set[E]) GapHash() (uint64, bool) { return s.k.GapHash() }

@@ -374,9 +374,8 @@ func (m *MV[T]) HasGaps() bool { return m.k.HasGaps() }
 
 // GapHash returns a hash of the writes the register holds past its
 // [MV.Version] (0 if none), the same on every machine and whatever order
-// they arrived in, and true; or false if it holds updates past its
-// version that the hash does not describe (writes seen only as
-// overwritten). Two registers at one version with equal gap hashes hold
+// they arrived in, with the writes it has seen only as overwritten, and
+// true. Two registers at one version with equal gap hashes hold
 // the same writes, so the replication engine compares their fingerprints
 // even across a gap.
 func (m *MV[T]) GapHash() (uint64, bool) { return m.k.GapHash() }

@@ -115,21 +115,54 @@ func (k *Kernel[K, V]) HasGaps() bool {
 }
 
 // GapHash returns a hash of the events the kernel holds past its version
-// ([vclock.Context.GapHash]: 0 if none), and true; or false if it holds
-// ghosts or dots a removed part set aside, which the hash does not
+// ([vclock.Context.GapHash]: 0 if none) and of its ghosts, and true; or
+// false if a removed part set aside dots, which the hash does not
 // describe. Two kernels at one version whose gap hashes are equal hold
-// the same context; with no ghosts every event of it was applied, and the
+// the same context and the same ghosts, so they have applied the same
+// events (a ghost is an event seen, as dropped, but not applied), and the
 // store is a function of the events applied (a join keeps a dot unless
-// one side has seen it and dropped it), so their stores, and
-// fingerprints, are equal. A ghost is an event seen but not applied, and
-// a set-aside dot one dropped without the context saying so: with either,
-// an equal context does not settle the store.
+// one side has seen it and dropped it): their stores, and fingerprints,
+// are equal. The ghosts must be in the hash, not a reason to give up: a
+// writer's op that every replica refuses, dropped by its next op, leaves
+// a ghost on every replica for good, and an object that gave up would
+// never be compared again. A set-aside dot is one dropped without the
+// context saying so; it lasts only until the rest of its catch-up comes.
+//
+// The version stops below a writer's lowest ghost (see [Kernel.Version])
+// while the context's compact part may go on past it, so with ghosts the
+// hash covers the whole context, not only its runs past a gap.
 func (k *Kernel[K, V]) GapHash() (uint64, bool) {
-	if !k.ghosts.isEmpty() || !k.removed.isEmpty() {
+	if !k.removed.isEmpty() {
 		return 0, false
 	}
-	return k.ctx.GapHash(), true
+	if k.ghosts.isEmpty() {
+		return k.ctx.GapHash(), true
+	}
+	h := codec.HashUint(codec.HashSeed, ghostMark)
+	for rg := range k.ctx.Ranges() { // in a canonical order
+		h = codec.HashUint(codec.HashUint(codec.HashString(h, string(rg.Replica)), rg.Lo), rg.Hi)
+	}
+	// Each replica's ghost spans, canonical (sorted, disjoint, not
+	// adjacent), hashed in turn; the replicas' hashes summed, so that the
+	// map's order does not matter.
+	var sum uint64
+	for id, ss := range k.ghosts.m {
+		x := codec.HashString(codec.HashSeed, string(id))
+		x = codec.HashUint(x, uint64(len(ss)))
+		for _, s := range ss {
+			x = codec.HashUint(codec.HashUint(x, s.lo), s.hi)
+		}
+		sum += x
+	}
+	h = codec.HashUint(h, sum)
+	if h == 0 {
+		h = 1 // 0 says "no gaps"
+	}
+	return h, true
 }
+
+// ghostMark sets the ghosts' part of a gap hash apart from the context's.
+const ghostMark = 0x67686f737473 // "ghosts"
 
 // ScanFingerprint computes the fingerprint from the store, for tests
 // that check the one kept up to date.
