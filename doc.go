@@ -14,7 +14,9 @@
 // by mistake, never makes two changes under one identity. Messages,
 // snapshots and journal records end with a CRC-32C, and digests carry each
 // object's content fingerprint, so that a replica that diverged anyway is
-// counted ([PeerStats].Divergences) rather than silent.
+// counted ([PeerStats].Divergences) rather than silent, and healed: the two
+// replicas send each other the object's whole state, which an object that
+// can ([Healer]) merges without trusting what the state says it dropped.
 //
 // Every data type (see the register, counter, orset, lwwmap and ormap packages)
 // offers three ways to replicate one state:

@@ -149,7 +149,8 @@ type PeerStats struct {
 	// replicas that saw the same updates yet hold different data. Objects
 	// holding updates past a gap, which their versions leave out, are not
 	// compared (see [GapReporter]). It should stay zero; each one is
-	// logged, and answered with the object's whole state.
+	// logged, and answered with the object's whole state (merged by
+	// [Healer].HealBinary where the object implements it).
 	Divergences uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this
