@@ -40,6 +40,9 @@ func TestHealDropsUnrecordedDrop(t *testing.T) {
 	if !k.RecordsAll {
 		t.Fatal("Heal cleared RecordsAll")
 	}
+	if k.ix != nil && k.ix.Order() != nil {
+		t.Fatal("Heal kept the order of dots it made")
+	}
 	if k.Fingerprint() != k.ScanFingerprint() || k.Fingerprint() != o.Fingerprint() {
 		t.Fatalf("fingerprint %x, from the store %x, o's %x", k.Fingerprint(), k.ScanFingerprint(), o.Fingerprint())
 	}
