@@ -14,11 +14,13 @@
 // by mistake, never makes two changes under one identity. Messages,
 // snapshots and journal records end with a CRC-32C, and digests carry each
 // object's content fingerprint, so that a replica that diverged anyway is
-// counted ([PeerStats].Divergences) rather than silent. Two replicas
-// compare an object's fingerprints when they hold it at the same version
-// and hold the same updates past that version, if any (updates received
-// past a gap in their writer's sequence: see [GapHasher]), so a gap that
-// never fills does not switch the check off.
+// counted ([PeerStats].Divergences) rather than silent, and healed: the two
+// replicas send each other the object's whole state, which an object that
+// can ([Healer]) merges without trusting what the state says it dropped.
+// Two replicas compare an object's fingerprints when they hold it at the
+// same version and hold the same updates past that version, if any
+// (updates received past a gap in their writer's sequence: see
+// [GapHasher]), so a gap that never fills does not switch the check off.
 //
 // Every data type (see the register, counter, orset, lwwmap and ormap packages)
 // offers three ways to replicate one state:

@@ -152,6 +152,26 @@ type Fingerprinter interface {
 	Fingerprint() uint64
 }
 
+// Healer is an optional interface of a [Fingerprinter] whose merge trusts
+// what a state says it dropped (drop records) and whose fingerprints can
+// therefore stay different after merging: a drop one replica made without
+// a record, or a record a faulty or hostile peer crafted, can leave another
+// replica holding a write the others have seen dropped, which every merge
+// keeps. HealBinary merges a state encoded by MarshalBinary without
+// trusting its records: every write the state has seen and does not hold
+// is dropped, as a join of causal contexts does; with the same checks,
+// limits and errors as MergeBinary, and on error the object is unchanged.
+//
+// When a peer's digest shows an object at this replica's version with
+// another fingerprint (a divergence, see [Fingerprinter]), each side sends
+// the other the object's whole state; a state of the object that this
+// replica receives from the peer while the peer's last digest shows the
+// divergence is merged with HealBinary, and the two end with one content.
+// ormap.Map implements it.
+type Healer interface {
+	HealBinary(state []byte) (changed bool, err error)
+}
+
 // GapReporter is an optional interface of a [Fingerprinter] whose version
 // (see [DeltaObject]) counts only the updates received without gaps, while
 // it may also hold updates received past a gap (after a restart from an

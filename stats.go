@@ -156,7 +156,8 @@ type PeerStats struct {
 	// compared only if both replicas hold the same updates past it (see
 	// [GapHasher]); a peer of a release before gap hashes compares none
 	// such, and sends none. It should stay zero; each one is logged, and
-	// answered with the object's whole state.
+	// answered with the object's whole state (merged by
+	// [Healer].HealBinary where the object implements it).
 	Divergences uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this

@@ -76,6 +76,10 @@ type peer struct {
 	// version with other content (see Fingerprinter); their next catch-up
 	// carries the whole state.
 	diverged map[string]bool
+	// heal holds the objects that the peer's last digest showed at our
+	// version with other content: the states of them it sends are merged
+	// by HealBinary (see Healer and mergeState).
+	heal map[string]bool
 
 	// out is the catch-up being sent to the peer in chunks, if any; in is
 	// the peer's being received, and chunkAcks the chunks of it to
@@ -1435,7 +1439,18 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				p.versions[d.Object] = d.Durable
 			}
 		}
+		// The objects this digest shows diverged, apart from those an
+		// earlier digest did, whose whole states are still to go.
+		owed := p.diverged
+		p.diverged = nil
 		r.compareFingerprints(p, env.Digest)
+		p.heal = p.diverged
+		for name := range owed {
+			if p.diverged == nil {
+				p.diverged = map[string]bool{}
+			}
+			p.diverged[name] = true
+		}
 		r.compareReported(p, env.Digest)
 		r.collect()
 	}
@@ -1457,7 +1472,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			state, err := r.unpack(s.State)
 			ch := false
 			if err == nil {
-				ch, err = obj.MergeBinary(state)
+				ch, err = r.mergeState(p, s.Object, obj, state)
 			}
 			if err != nil {
 				refuse(fmt.Errorf("crdt: state from %s for %q: %w", p.id, s.Object, err))
@@ -1480,6 +1495,41 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		r.applyChunk(p, env, note, refuse)
 	}
 	return changed, errs
+}
+
+// mergeState merges a state of the named object received from p: by
+// HealBinary if the object is a [Healer] and p's last digest showed the
+// object diverged (p.heal), by MergeBinary otherwise.
+//
+// Why the receiver's own flag, and not a mark from the sender: a
+// divergence shows on both sides. The sender sends the whole state
+// because its comparison of this replica's digest showed the object at
+// one version with another fingerprint; this replica's comparison of the
+// sender's digest shows the same, since both compare the same two
+// contents. Replicas ask each other for digests alike (anti-entropy, and
+// after every gap or restart), and a catch-up goes out with the digest
+// its sender owes, which the receiver compares before it merges the
+// states beside it. If the state arrives first all the same, it is merged
+// as usual and heals nothing; the contents still differ at one version,
+// the next exchange of digests shows it on both sides again (and counts
+// it again), and the flag, set by the sender's digest, stays set until
+// the sender's next digest: in a quiet moment that digest shows the
+// divergence too, and the whole state that follows it is healed. So no
+// mark on the wire is needed, and older releases, whose decoders refuse
+// fields they do not know, keep talking to this one.
+//
+// The flag is not cleared by the heal: states of the object that arrive
+// before the peer's next digest (deltas, say) are healed too. That costs
+// more than a merge (see ormap.Map.Heal) and gives the same on content
+// that agrees. The journal keeps the state as any other, and a replay
+// after a restart merges it as usual: if that leaves the divergence, it
+// is found and healed again.
+func (r *Replica) mergeState(p *peer, name string, obj Object, state []byte) (bool, error) {
+	if h, ok := obj.(Healer); ok && p.heal[name] {
+		r.log.Debug("healing a diverged object with the peer's state", "object", name, "peer", string(p.id))
+		return h.HealBinary(state)
+	}
+	return obj.MergeBinary(state)
 }
 
 // applyChunk merges a chunk of the peer's catch-up, unless it was merged
@@ -1531,7 +1581,7 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 			}
 			ch, err = c.MergeChunkBinary(data)
 		default:
-			ch, err = obj.MergeBinary(data)
+			ch, err = r.mergeState(p, pe.Object, obj, data)
 		}
 		if err != nil {
 			refuse(fmt.Errorf("crdt: chunk part from %s for %q: %w", p.id, pe.Object, err))

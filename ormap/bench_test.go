@@ -141,6 +141,40 @@ func BenchmarkMerge100k(b *testing.B) {
 	perKey(b, N)
 }
 
+// BenchmarkMergeSame100k merges into a 100k map a copy of its own state:
+// an honest catch-up that brings nothing new, what a whole state sent to
+// a replica at the sender's version is when the two agree.
+func BenchmarkMergeSame100k(b *testing.B) {
+	x := counters("x", benchKeys(N))
+	y := x.Clone()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Merge(y)
+	}
+	perKey(b, N)
+}
+
+// BenchmarkHealSame100k is BenchmarkMergeSame100k with Heal: the kernel
+// looks at every dot of the map that the state has seen, and the clone
+// it heals, like a replica's first heal, makes its order of dots first.
+// Against BenchmarkMergeSame100k it is what healing every whole state,
+// not only those sent after a divergence, would add to a catch-up.
+func BenchmarkHealSame100k(b *testing.B) {
+	x := counters("x", benchKeys(N))
+	y := x.Clone()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := x.Clone()
+		b.StartTimer()
+		r.Heal(y)
+	}
+	perKey(b, N)
+}
+
 func BenchmarkFloorMapMerge100k(b *testing.B) {
 	keys := benchKeys(N + N/2)
 	x, y := map[string]int64{}, map[string]int64{}

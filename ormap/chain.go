@@ -718,7 +718,12 @@ func (s *state) liveAfter(e resetEntry) bool {
 //     on every op that drops a chain's leaf or a reset with a record
 //     writing the reset that covers it, as a map's ops do: an op crafted
 //     to drop one without it breaks it (see "Untrusted peers" in the
-//     package documentation, and TestTamperedDropsNeverSilent).
+//     package documentation, and TestTamperedDropsNeverSilent). A
+//     replica that holds x after such an op reaches the version of one
+//     that dropped x with other content, a divergence the replication
+//     engine counts; a heal (Map.Heal, Map.HealBinary: the kernel's
+//     Heal, which trusts no record) drops x there, as every replica that
+//     has seen x and does not hold it says (TestTamperedDropsHealed).
 //   - Parts: a map's state or delta travels whole (ormap cuts no parts
 //     with dotkernel.Kernel.Split); a map that did would have to settle
 //     its chains after the store parts, as its join does.

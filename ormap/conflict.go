@@ -53,6 +53,20 @@ type addedDot struct {
 // join joins k into the state's store, and reports the registers that
 // the join made hold siblings.
 func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
+	return s.joinBy(k, false)
+}
+
+// heal is join through the kernel's Heal (see Map.HealBinary): the same
+// steps after the kernel's join (settling chains, reporting siblings), so
+// that a heal gives what a join gives wherever the two kernels agree.
+func (s *state) heal(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
+	return s.joinBy(k, true)
+}
+
+// joinBy is join, through the kernel's Heal if heal is set. Nested maps
+// are views of the top-level state's one kernel: a heal there heals them
+// all.
+func (s *state) joinBy(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
 	if 2*k.Len() >= s.k.Len() {
 		// The join costs about as much as moving every key of the
 		// index: if the table of the top-level keys grows, it moves
@@ -63,17 +77,17 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 	}
 	if s.sh.kind == kindCounter {
 		s.settling = true
-		changed := s.k.Join(k)
+		changed := s.kernelJoin(k, heal)
 		s.settling = false
 		s.exts = extChunks{} // the next join starts small
 		return s.settleChains() || changed
 	}
 	if s.hook == nil {
-		return s.k.Join(k)
+		return s.kernelJoin(k, heal)
 	}
 	s.added = s.added[:0]
 	s.noting = true
-	changed := s.k.Join(k)
+	changed := s.kernelJoin(k, heal)
 	s.noting = false
 	added := s.added
 	s.added = nil
@@ -103,6 +117,14 @@ func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 		})
 	}
 	return changed
+}
+
+// kernelJoin joins k into the state's kernel, by Heal if heal is set.
+func (s *state) kernelJoin(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
+	if heal {
+		return s.k.Heal(k)
+	}
+	return s.k.Join(k)
 }
 
 // reportFresh reports the register at path p if it holds siblings of

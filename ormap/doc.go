@@ -129,8 +129,14 @@
 // chain's earlier leaves, which replicas drop without a record, so an op
 // that drops such a leaf (or a delete's reset) without the reset a delete
 // writes can leave a replica that still holds an earlier leaf of the
-// chain reading a different value from the others, for good. The
-// replication engine counts that as a divergence.
+// chain reading a different value from the others, at the same version:
+// [Map.Merge] trusts drop records, and keeps that leaf through every
+// merge. The replication engine counts that as a divergence (the two
+// replicas' fingerprints differ) and heals it: each sends the other its
+// whole state, merged with [Map.HealBinary], which drops every write the
+// state has seen and does not hold, record or not. [Map.Heal] does the
+// same for a map at hand. The replicas then agree on the causal join of
+// what they hold: a write that any of them has seen dropped is dropped.
 //
 // # Keys and values
 //

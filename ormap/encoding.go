@@ -249,6 +249,21 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 	return s.join(k), nil
 }
 
+// HealBinary decodes a state encoded by [Map.MarshalBinary] and merges it
+// in as [Map.Heal] does, without trusting its drop records, within the
+// same limits and checks as [Map.MergeBinary]. It reports whether the set
+// of writes the map holds changed. On error the map is unchanged. It
+// implements crdt.Healer: the replication engine calls it for a state
+// sent after the two replicas' fingerprints differed at one version.
+func (m *Map[K, V]) HealBinary(state []byte) (changed bool, err error) {
+	s := m.mustTop("HealBinary")
+	k, err := decodeState(state, s.sh, s.lim)
+	if err != nil {
+		return false, err
+	}
+	return s.heal(k), nil
+}
+
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,
 // as [Map.Apply] does. It reports whether the map's writes changed.
 func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {

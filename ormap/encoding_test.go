@@ -302,6 +302,14 @@ func TestBadInput(t *testing.T) {
 		if !m.Equal(before) {
 			t.Fatalf("a refused state changed the map")
 		}
+		if _, err := m.HealBinary(state[:i]); err == nil {
+			t.Fatalf("a state cut at %d healed", i)
+		} else {
+			requireDecodeError(t, "HealBinary", err)
+		}
+		if !m.Equal(before) || m.Fingerprint() != before.Fingerprint() {
+			t.Fatalf("a refused state changed the map")
+		}
 	}
 	// A state of another map type: a leaf with a key too few.
 	flat := New[string, *Counter]("f")
@@ -309,6 +317,9 @@ func TestBadInput(t *testing.T) {
 	m := target()
 	if _, err := m.MergeBinary(mustMarshal(t, flat)); err == nil {
 		t.Fatal("a state of another type merged")
+	}
+	if _, err := m.HealBinary(mustMarshal(t, flat)); err == nil {
+		t.Fatal("a state of another type healed")
 	}
 	if _, err := m.ApplyBinary(mustMarshal(t, flat.At("k").Add(1))); err == nil {
 		t.Fatal("an op of another type applied")
@@ -336,6 +347,9 @@ func TestLimits(t *testing.T) {
 	m.SetLimits(codec.Limits{MaxBytes: len(state) - 1})
 	if _, err := m.MergeBinary(state); !errors.Is(err, codec.ErrLimit) {
 		t.Fatalf("a state past MaxBytes: %v", err)
+	}
+	if _, err := m.HealBinary(state); !errors.Is(err, codec.ErrLimit) {
+		t.Fatalf("a state past MaxBytes healed: %v", err)
 	}
 	if m.Len() != 0 {
 		t.Fatal("a refused state changed the map")

@@ -92,6 +92,13 @@ func FuzzMapDecode(f *testing.F) {
 			}
 		}
 		s = seedMap(t)
+		if _, err := s.HealBinary(data); err != nil {
+			requireDecodeError(t, "HealBinary", err)
+			if !s.Equal(before) {
+				t.Fatal("a refused state changed the map")
+			}
+		}
+		s = seedMap(t)
 		if _, err := s.ApplyBinary(data); err != nil {
 			requireDecodeError(t, "ApplyBinary", err)
 			if !s.Equal(before) {

@@ -23,9 +23,10 @@ import (
 //
 // The rewritten drops name first leaves only. A crafted drop of a leaf
 // that supersedes others (a continued leaf, or a reset) can still leave
-// a replica holding a leaf it superseded while others do not; the
-// replication engine counts that as a divergence (see "Untrusted peers"
-// in the package documentation).
+// a replica holding a leaf it superseded while others do not, which
+// merges keep; the replication engine counts that as a divergence and
+// heals it (see "Untrusted peers" in the package documentation, and
+// TestTamperedDropsHealed).
 func TestTamperedDropsConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		all := tamperedCounterMaps(t, false)

@@ -40,6 +40,27 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 	s.join(&o.readTop("Merge").k)
 }
 
+// Heal sets m to the causal join of m and o, as [Map.Merge] does, without
+// trusting o's drop records: every write o has seen and no longer holds is
+// dropped here too, whether or not a record says so. A merge trusts the
+// records, and in a map of counters a chain's later leaf or a delete's
+// reset drops the older leaves without one; a crafted drop of such a leaf
+// (see "Untrusted peers" in the package documentation) can leave a
+// replica holding an older leaf that the others dropped, which every
+// merge keeps. Heal drops it. Use it once the two replicas are known to
+// have diverged (the same version, different fingerprints); it costs as
+// much as a merge plus a look at every write of m that o has seen, and
+// the merges after it cost what they did before. On maps that agree on
+// every drop (no tampering) it gives exactly what Merge gives. A nil o
+// changes nothing.
+func (m *Map[K, V]) Heal(o *Map[K, V]) {
+	s := m.mustTop("Heal")
+	if o == nil || o == m {
+		return
+	}
+	s.heal(&o.readTop("Heal").k)
+}
+
 // Version returns the map's version: for each replica, how many of its
 // writes and deletes the map has seen, counting only those received
 // without gaps. Pass a peer's version to [Map.DeltaSince] to send it what

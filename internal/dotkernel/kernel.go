@@ -1499,6 +1499,52 @@ func (k *Kernel[K, V]) viewHas(v *ctxView, d vclock.Dot) bool {
 // too, or dropped; the first such join makes k's order of its dots, in a
 // pass over its store.
 func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
+	return k.join(o, false)
+}
+
+// Heal merges o into k as Join does, without trusting o's records: it
+// always looks at the dots of k that o's context holds (see dropSeenBy),
+// and drops each that o does not hold, whether or not a record of o names
+// it. It is the textbook causal join, for when k and o are known to have
+// diverged (the same version, different fingerprints): a drop that o, or
+// a replica o has joined, made without a record (a data type's implied
+// drops, see [Kernel.RecordsAll], or a record a faulty or hostile peer
+// crafted to drop what implied them) leaves k holding a dot that o has
+// seen dropped, which Join keeps for good and Heal drops. Its cost is
+// Join's slow path: in proportion to the dots of k within o's context,
+// and the first such join makes k's order of its dots.
+//
+// Heal leaves k's RecordsAll as it was, even if it drops dots no record
+// names, or o does not set it: a heal is paid once, after a divergence
+// was detected, and the joins after it stay on the fast path. That is
+// safe. A dot Heal drops without a record is one o's context holds and
+// its store does not: every replica that has joined o, directly or not,
+// has dropped it or never held it. A replica that still holds it (it
+// took the dot before and trusted the records since) holds content k
+// does not at a version k reaches too, and so differs from k in its
+// fingerprint once their versions meet: the divergence shows, and is
+// healed the same way, by a Heal with a state that has seen the drop; so
+// does a replica that takes the dot from such a one. No replica takes it
+// back from k or from any replica that joined k since: neither Join nor
+// Heal takes a dot the receiver's context holds, and the dot is in their
+// contexts and not in their stores. So the missing record delays no
+// convergence that the detection of divergences does not already bring.
+//
+// The order of its dots that k makes for a heal, if it had none, goes
+// when the heal is done: every insert and drop keeps an order up to date
+// (an increment of a map of counters costs about three quarters more
+// while it lasts), and a heal is not a reason to pay that for good.
+func (k *Kernel[K, V]) Heal(o *Kernel[K, V]) (changed bool) {
+	had := k.ix != nil && k.ix.Order() != nil
+	changed = k.join(o, true)
+	if !had && k.ix != nil {
+		k.ix.SetOrder(nil)
+	}
+	return changed
+}
+
+// join is Join, and with heal set, Heal.
+func (k *Kernel[K, V]) join(o *Kernel[K, V], heal bool) (changed bool) {
 	if k == o {
 		return false
 	}
@@ -1513,7 +1559,7 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 	}
 	gone := make(map[K]struct{}) // keys dropped here, which o may bring back
 	shared := k.ctx.Overlaps(&o.ctx)
-	if o.RecordsAll && k.versionCovers(o.horizon) {
+	if !heal && o.RecordsAll && k.versionCovers(o.horizon) {
 		for _, r := range fresh {
 			for _, x := range r.Dropped {
 				if key, ok := k.dropDot(r.Key, x); ok {
@@ -1545,7 +1591,9 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 		}
 	}
 	k.joinGhosts(o, ghostsOfO)
-	k.RecordsAll = k.RecordsAll && o.RecordsAll
+	if !heal {
+		k.RecordsAll = k.RecordsAll && o.RecordsAll
+	}
 	for _, r := range fresh {
 		k.Record(r.Dot, r.Key, r.Dropped)
 	}

@@ -1,0 +1,164 @@
+package crdt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// TestEngineHealsCraftedResetDrop is the divergence of "Untrusted peers"
+// in the ormap package documentation, through the engine. h0 increments
+// "a" (all three regions take it), then, cut off from h1, increments it
+// again (continuing its chain, which drops the first leaf without a
+// record) and deletes it (a reset covering the chain). A hostile peer
+// increments "a" with its drop list rewritten to the reset, and sends it
+// to h2 alone. h1 learns of h0's later writes and of the hostile drop
+// from h2's state, before h0's ops reach it: it keeps h0's first leaf,
+// which h0 and h2 have dropped, and reads 2 where they read 1, at the
+// same version. The engine counts the divergence and heals it (each side
+// sends its whole state, merged with HealBinary): the regions end equal,
+// reading 1, and count no divergence after.
+func TestEngineHealsCraftedResetDrop(t *testing.T) {
+	net := memnet.New(1)
+	ids := []crdt.ReplicaID{"h0", "h1", "h2"}
+	regions := map[crdt.ReplicaID]*crdt.Replica{}
+	maps := map[crdt.ReplicaID]*crdt.Handle[*counterMap]{}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maps[id], err = crdt.Register(r, "cnt", ormap.New[string, *ormap.Counter](id)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range append(ids, "evil") {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		regions[id] = r
+		net.Attach(id, r)
+	}
+	ctx := context.Background()
+	round := func() {
+		for _, id := range ids {
+			_ = regions[id].Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	value := func(id crdt.ReplicaID) (n int64, version string, fp uint64) {
+		maps[id].Read(func(m *counterMap) {
+			c, _ := m.Get("a")
+			n, version, fp = c.Value(), m.Version().String(), m.Fingerprint()
+		})
+		return n, version, fp
+	}
+	var made [][]byte // h0's ops, for the hostile peer to learn
+	write := func(f func(m *counterMap) ormap.Op) {
+		if err := maps["h0"].Update(func(m *counterMap) (crdt.Op, error) {
+			op := f(m)
+			b, err := op.MarshalBinary()
+			made = append(made, b)
+			return op, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write(func(m *counterMap) ormap.Op { return m.At("a").Add(1) })
+	for range 3 {
+		round()
+	}
+	net.Partition("h0", "h1")
+	write(func(m *counterMap) ormap.Op { return m.At("a").Add(1) })
+	write(func(m *counterMap) ormap.Op { return m.Delete("a") })
+	for range 3 {
+		round()
+	}
+
+	// The hostile peer learns h0's ops, increments "a" and rewrites the
+	// op to drop h0's reset, which h2 has seen, so h2 takes it.
+	evilWriter := vclock.Writer("evil", 9)
+	evil := ormap.New[string, *ormap.Counter](evilWriter)
+	var reset vclock.Dot
+	for _, b := range made {
+		op, err := evil.DecodeOp(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.IsRemove() {
+			reset = op.Dot()
+		}
+		if err := evil.Apply(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := evil.At("a").Add(1).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: "h2", Incarnation: 1, FirstSeq: 1, Writer: evilWriter,
+		Ops: []crdt.ForgedEntry{{Object: "cnt", Bytes: withDrops(b, []vclock.Dot{reset})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := regions["h2"].Receive(ctx, "evil", msg); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := value("h2"); n != 1 {
+		t.Fatalf("h2 reads %d after the hostile op, want 1", n)
+	}
+
+	// h1 learns of it all from h2's state; then the link heals.
+	for range 20 {
+		round()
+	}
+	net.HealAll()
+	divergences := func() uint64 {
+		var n uint64
+		for _, id := range ids {
+			for _, p := range regions[id].Stats().Peers {
+				n += p.Divergences
+			}
+		}
+		return n
+	}
+	agree := func() bool {
+		n0, v0, f0 := value(ids[0])
+		for _, id := range ids[1:] {
+			if n, v, f := value(id); n != n0 || v != v0 || f != f0 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < 200 && !(agree() && divergences() > 0); i++ {
+		round()
+	}
+	if divergences() == 0 {
+		t.Fatal("no divergence counted: the test no longer shows what a heal mends")
+	}
+	if !agree() {
+		for _, id := range ids {
+			n, v, f := value(id)
+			t.Logf("%s: a=%d version %s fingerprint %x", id, n, v, f)
+		}
+		t.Fatal("the regions did not converge")
+	}
+	if n, _, _ := value("h1"); n != 1 {
+		t.Fatalf("the regions agree on a=%d, want 1", n)
+	}
+	seen := divergences()
+	for range 60 {
+		round()
+	}
+	if !agree() || divergences() != seen {
+		t.Fatalf("after agreeing: agree %v, divergences %d, then %d", agree(), seen, divergences())
+	}
+}
