@@ -23,6 +23,12 @@ import (
 // sends its whole state, merged with HealBinary): the regions end equal,
 // reading 1, and count no divergence after.
 func TestEngineHealsCraftedResetDrop(t *testing.T) {
+	for _, mode := range []string{"", "gap", "ghost"} {
+		t.Run("after="+mode, func(t *testing.T) { testEngineHealsCraftedResetDrop(t, mode) })
+	}
+}
+
+func testEngineHealsCraftedResetDrop(t *testing.T, mode string) {
 	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1", "h2"}
 	regions := map[crdt.ReplicaID]*crdt.Replica{}
@@ -71,6 +77,57 @@ func TestEngineHealsCraftedResetDrop(t *testing.T) {
 		}
 	}
 
+	evilWriter := vclock.Writer("evil", 9)
+	evil := ormap.New[string, *ormap.Counter](evilWriter)
+	seq := uint64(1) // evil's next message's first op
+	send := func(to crdt.ReplicaID, op []byte) (taken bool) {
+		t.Helper()
+		before := regions[to].Stats().Peers
+		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: to, Incarnation: 1, FirstSeq: seq, Writer: evilWriter,
+			Ops: []crdt.ForgedEntry{{Object: "cnt", Bytes: op}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = regions[to].Receive(ctx, "evil", msg)
+		return opsApplied(regions[to].Stats().Peers, "evil") > opsApplied(before, "evil")
+	}
+	if mode != "" {
+		first := evil.At("z").Add(1)
+		b, err := first.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "y" // beside the refused op
+		if mode == "ghost" {
+			key = "z" // continuing its chain: drops the refused op's dot
+		}
+		next, err := evil.At(key).Add(1).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if send(id, withDrops(b, []vclock.Dot{first.Dot()})) {
+				t.Fatalf("%s took an op that drops its own dot", id)
+			}
+		}
+		seq++
+		for _, id := range ids {
+			if !send(id, next) {
+				t.Fatalf("%s refused evil's op on %q", id, key)
+			}
+		}
+		seq++
+		for range 10 {
+			round()
+		}
+		for _, id := range ids {
+			maps[id].Read(func(m *counterMap) {
+				if !m.HasGaps() {
+					t.Fatalf("%s: no gap left by the refused op", id)
+				}
+			})
+		}
+	}
 	write(func(m *counterMap) ormap.Op { return m.At("a").Add(1) })
 	for range 3 {
 		round()
@@ -84,8 +141,6 @@ func TestEngineHealsCraftedResetDrop(t *testing.T) {
 
 	// The hostile peer learns h0's ops, increments "a" and rewrites the
 	// op to drop h0's reset, which h2 has seen, so h2 takes it.
-	evilWriter := vclock.Writer("evil", 9)
-	evil := ormap.New[string, *ormap.Counter](evilWriter)
 	var reset vclock.Dot
 	for _, b := range made {
 		op, err := evil.DecodeOp(b)
@@ -103,7 +158,7 @@ func TestEngineHealsCraftedResetDrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: "h2", Incarnation: 1, FirstSeq: 1, Writer: evilWriter,
+	msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: "h2", Incarnation: 1, FirstSeq: seq, Writer: evilWriter,
 		Ops: []crdt.ForgedEntry{{Object: "cnt", Bytes: withDrops(b, []vclock.Dot{reset})}}})
 	if err != nil {
 		t.Fatal(err)
@@ -161,4 +216,14 @@ func TestEngineHealsCraftedResetDrop(t *testing.T) {
 	if !agree() || divergences() != seen {
 		t.Fatalf("after agreeing: agree %v, divergences %d, then %d", agree(), seen, divergences())
 	}
+}
+
+// opsApplied returns how many ops of peer id the stats say were applied.
+func opsApplied(peers []crdt.PeerStats, id crdt.ReplicaID) uint64 {
+	for _, p := range peers {
+		if p.Peer == id {
+			return p.OpsApplied
+		}
+	}
+	return 0
 }
