@@ -22,6 +22,14 @@ import (
 // same version. The engine counts the divergence and heals it (each side
 // sends its whole state, merged with HealBinary): the regions end equal,
 // reading 1, and count no divergence after.
+//
+// The same again after the hostile peer has left every region with a gap
+// in its writes that never fills: an op every region refuses (it drops
+// its own dot), then one every region takes, beside the refused one
+// ("gap") or dropping it ("ghost": the regions hold the refused dot as
+// seen and dropped, never applied). The regions then compare the map's
+// fingerprints across the gap (see crdt.GapHasher); were they not to, the
+// divergence would go uncounted and unhealed.
 func TestEngineHealsCraftedResetDrop(t *testing.T) {
 	for _, mode := range []string{"", "gap", "ghost"} {
 		t.Run("after="+mode, func(t *testing.T) { testEngineHealsCraftedResetDrop(t, mode) })
