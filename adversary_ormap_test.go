@@ -622,26 +622,7 @@ func healAndAgreeAfterHealing(rt *rapid.T, net *memnet.Network, ids []crdt.Repli
 		round()
 	}
 	net.HealAll()
-	agree := func() bool {
-		for _, id := range ids[1:] {
-			if !same(id, ids[0]) {
-				return false
-			}
-		}
-		return true
-	}
-	for range 400 {
-		if agree() {
-			break
-		}
-		round()
-	}
-	if !agree() {
-		for _, id := range ids {
-			dump(id)
-		}
-		rt.Fatal("the honest regions did not converge")
-	}
+	agreeWithin(rt, 400, ids, same, dump, round, "the honest regions did not converge")
 	divergences := func() map[string]uint64 {
 		out := map[string]uint64{}
 		for _, id := range ids {
@@ -657,12 +638,7 @@ func healAndAgreeAfterHealing(rt *rapid.T, net *memnet.Network, ids []crdt.Repli
 	for range 100 { // five exchanges of digests, at AntiEntropyTicks 20
 		round()
 	}
-	if !agree() {
-		for _, id := range ids {
-			dump(id)
-		}
-		rt.Fatal("the honest regions agreed, then did not")
-	}
+	agreeWithin(rt, 0, ids, same, dump, round, "the honest regions agreed, then did not")
 	if after := divergences(); !cmp.Equal(before, after) {
 		rt.Fatalf("divergences counted after the regions agreed:\n%s", cmp.Diff(before, after))
 	}

@@ -229,6 +229,20 @@ func TestAdversarialPeer(t *testing.T) {
 // honest regions hold different data at one version.
 func healAndAgree(rt *rapid.T, net *memnet.Network, ids []crdt.ReplicaID, same func(a, b crdt.ReplicaID) bool, dump func(crdt.ReplicaID), replica func(crdt.ReplicaID) *crdt.Replica, round func()) {
 	net.Loss = 0
+	agreeWithin(rt, 400, ids, same, dump, round, "the honest regions did not converge")
+	for _, id := range ids {
+		for _, p := range replica(id).Stats().Peers {
+			if p.Peer != "evil" && p.Divergences != 0 {
+				rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
+// agreeWithin runs up to n rounds until the regions agree (same, as for
+// healAndAgree), and fails with msg, after logging each region's state
+// (dump), if they do not.
+func agreeWithin(rt *rapid.T, n int, ids []crdt.ReplicaID, same func(a, b crdt.ReplicaID) bool, dump func(crdt.ReplicaID), round func(), msg string) {
 	agree := func() bool {
 		for _, id := range ids[1:] {
 			if !same(id, ids[0]) {
@@ -237,23 +251,13 @@ func healAndAgree(rt *rapid.T, net *memnet.Network, ids []crdt.ReplicaID, same f
 		}
 		return true
 	}
-	for range 400 {
-		if agree() {
-			break
-		}
+	for i := 0; i < n && !agree(); i++ {
 		round()
 	}
 	if !agree() {
 		for _, id := range ids {
 			dump(id)
 		}
-		rt.Fatal("the honest regions did not converge")
-	}
-	for _, id := range ids {
-		for _, p := range replica(id).Stats().Peers {
-			if p.Peer != "evil" && p.Divergences != 0 {
-				rt.Fatalf("%s counted %d divergences from %s", id, p.Divergences, p.Peer)
-			}
-		}
+		rt.Fatal(msg)
 	}
 }
