@@ -145,16 +145,7 @@ func BenchmarkMerge100k(b *testing.B) {
 // an honest catch-up that brings nothing new, what a whole state sent to
 // a replica at the sender's version is when the two agree.
 func BenchmarkMergeSame100k(b *testing.B) {
-	x := counters("x", benchKeys(N))
-	y := x.Clone()
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		r := x.Clone()
-		b.StartTimer()
-		r.Merge(y)
-	}
-	perKey(b, N)
+	joinSame(b, (*Map[string, *Counter]).Merge)
 }
 
 // BenchmarkHealSame100k is BenchmarkMergeSame100k with Heal: the kernel
@@ -163,6 +154,12 @@ func BenchmarkMergeSame100k(b *testing.B) {
 // Against BenchmarkMergeSame100k it is what healing every whole state,
 // not only those sent after a divergence, would add to a catch-up.
 func BenchmarkHealSame100k(b *testing.B) {
+	joinSame(b, (*Map[string, *Counter]).Heal)
+}
+
+// joinSame times join(r, y) of a fresh clone r of a 100k map with a copy
+// y of its own state.
+func joinSame(b *testing.B, join func(r, y *Map[string, *Counter])) {
 	x := counters("x", benchKeys(N))
 	y := x.Clone()
 	b.ReportAllocs()
@@ -170,7 +167,7 @@ func BenchmarkHealSame100k(b *testing.B) {
 		b.StopTimer()
 		r := x.Clone()
 		b.StartTimer()
-		r.Heal(y)
+		join(r, y)
 	}
 	perKey(b, N)
 }
