@@ -190,7 +190,7 @@ func (m *Map[K, V]) HasGaps() bool { return m.readTop("HasGaps").k.HasGaps() }
 // [Map.Version] (0 if none), the same on every machine and whatever order
 // they arrived in, with the writes it has seen only as deleted, and true;
 // or false while a part of a large catch-up has set deletes aside, which
-// the hash does not describe. Two maps at
-// one version with equal gap hashes hold the same content, so the
-// replication engine compares their fingerprints even across a gap.
+// the hash does not describe. Two maps at one version with equal gap
+// hashes hold the same content, so the replication engine compares their
+// fingerprints even across a gap.
 func (m *Map[K, V]) GapHash() (uint64, bool) { return m.readTop("GapHash").k.GapHash() }

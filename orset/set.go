@@ -425,9 +425,9 @@ func (s *Set[E]) HasGaps() bool { return s.k.HasGaps() }
 // [Set.Version] (0 if none), the same on every machine and whatever order
 // they arrived in, with the adds it has seen only as removed, and true;
 // or false while a part of a large catch-up has set removes aside, which
-// the hash does not describe. Two sets at one
-// version with equal gap hashes hold the same content, so the replication
-// engine compares their fingerprints even across a gap.
+// the hash does not describe. Two sets at one version with equal gap
+// hashes hold the same content, so the replication engine compares their
+// fingerprints even across a gap.
 func (s *Set[E]) GapHash() (uint64, bool) { return s.k.GapHash() }
 
 func (s *Set[E]) isEmpty() bool { return s.k.Len() == 0 && s.k.Context().IsEmpty() }

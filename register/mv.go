@@ -375,9 +375,9 @@ func (m *MV[T]) HasGaps() bool { return m.k.HasGaps() }
 // GapHash returns a hash of the writes the register holds past its
 // [MV.Version] (0 if none), the same on every machine and whatever order
 // they arrived in, with the writes it has seen only as overwritten, and
-// true. Two registers at one version with equal gap hashes hold
-// the same writes, so the replication engine compares their fingerprints
-// even across a gap.
+// true (a register is never sent in parts, so nothing is set aside). Two
+// registers at one version with equal gap hashes hold the same writes, so
+// the replication engine compares their fingerprints even across a gap.
 func (m *MV[T]) GapHash() (uint64, bool) { return m.k.GapHash() }
 
 // Clone returns an independent copy of m with the same replica ID. Values
