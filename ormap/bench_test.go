@@ -122,6 +122,26 @@ func BenchmarkAddIncrement100k(b *testing.B) {
 	perKey(b, N)
 }
 
+// BenchmarkAddIncrementAfterOrder100k is BenchmarkAddIncrement100k on a
+// map whose kernel has made the order of its dots, as a join through its
+// slow path does, or the apply of an op whose dropped dot the map cannot
+// place (dotkernel.Kernel.HolderOf). The order is kept up to date by
+// every increment until it has taken as many as the map has keys
+// unqueried, then let go: the first pass over the keys pays for it, the
+// later ones cost what BenchmarkAddIncrement100k does.
+func BenchmarkAddIncrementAfterOrder100k(b *testing.B) {
+	keys := benchKeys(N)
+	m := counters("a", keys)
+	m.rd().k.HolderOf(vclock.Dot{Replica: "bench-a", Seq: 1})
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			Add(m, k, 1)
+		}
+	}
+	perKey(b, N)
+}
+
 // mergePair returns two 100k maps written by different replicas, sharing
 // half their keys.
 func mergePair() (x, y *Map[string, *Counter]) {

@@ -346,8 +346,12 @@ func (k *Kernel[K, V]) noteDot(rep uint32, seq uint64, key K) {
 		if k.ix.active {
 			k.ix.Add(rep, seq, key)
 		}
-		if k.ix.ord != nil {
-			k.ix.ord.Add(rep, seq, key)
+		if ord := k.ix.ord; ord != nil {
+			if ord.Idle(k.m.len()) {
+				k.ix.SetOrder(nil) // see order
+			} else {
+				ord.Add(rep, seq, key)
+			}
 		}
 	}
 }
@@ -1533,7 +1537,8 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 // The order of its dots that k makes for a heal, if it had none, goes
 // when the heal is done: every insert and drop keeps an order up to date
 // (an increment of a map of counters costs about three quarters more
-// while it lasts), and a heal is not a reason to pay that for good.
+// while it lasts), and a heal, which is rare, is no reason to pay that
+// until the order is idle ([Order.Idle]).
 func (k *Kernel[K, V]) Heal(o *Kernel[K, V]) (changed bool) {
 	had := k.ix != nil && k.ix.Order() != nil
 	changed = k.join(o, true)
@@ -1708,6 +1713,9 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 
 // order returns the order of the store's dots that k.ix carries, making
 // it, in one pass over the store, if there is none. Only mutators call it.
+// noteDot lets the order go once it is idle ([Order.Idle]): a store that
+// takes as many dots as it holds between two queries makes its order
+// again for the next one, which costs about what keeping it would have.
 func (k *Kernel[K, V]) order() *Order[K] {
 	if k.ix == nil {
 		k.ix = new(Index[K])

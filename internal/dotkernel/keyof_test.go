@@ -111,7 +111,11 @@ func settle(k *chainKern) {
 // value) pairs, the fingerprint and the encoding; a derived kernel
 // decodes to itself.
 func TestKeyOfMatchesOwnKeys(t *testing.T) {
+	defer func(n int) { minIdle = n }(minIdle)
 	rapid.Check(t, func(t *rapid.T) {
+		// A small minIdle lets the order go between the queries, to be
+		// made again (see TestOrderLetGoWhenIdle).
+		minIdle = rapid.SampledFrom([]int{0, 2, 1024}).Draw(t, "minIdle")
 		ids := []vclock.ReplicaID{vclock.Writer("a", 1), vclock.Writer("b", 1), vclock.Writer("c", 1)}
 		capRecs := rapid.SampledFrom([]int{0, 2, 5}).Draw(t, "cap")
 		var subj, model [3]*chainKern
@@ -580,5 +584,76 @@ func TestHolderOf(t *testing.T) {
 	v.lg = d2.Seq - d.Seq
 	if key, ok := k.HolderOf(d2); !ok || key != d {
 		t.Fatalf("HolderOf(%v) = %v, %v after BumpOwn, want %v", d2, key, ok, d)
+	}
+}
+
+// TestOrderLetGoWhenIdle: the order of the store's dots, once made, is
+// kept up to date by every insert; the kernel lets it go once it has
+// taken more references unqueried than the store has keys (and at least
+// minIdle), and makes it again at the next query, which finds what it
+// must. A query resets the count. The increments of a map of counters
+// after one join through the order, or one HolderOf, would otherwise
+// pay for its upkeep for the map's life.
+func TestOrderLetGoWhenIdle(t *testing.T) {
+	defer func(n int) { minIdle = n }(minIdle)
+	minIdle = 4
+	a := vclock.ReplicaID("a")
+	k := &chainKern{KeyOf: chainKey}
+	var keys []vclock.Dot
+	for range 6 {
+		d, err := MintOwn(k, a, chainVal{n: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, d)
+	}
+	bump := func(key vclock.Dot) vclock.Dot {
+		t.Helper()
+		v, _, d, err := BumpOwn(k, a, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.n, v.lg = v.n+1, d.Seq-key.Seq
+		return d
+	}
+	if _, ok := k.HolderOf(keys[0]); !ok {
+		t.Fatalf("HolderOf(%v): not found", keys[0])
+	}
+	if k.ix.Order() == nil {
+		t.Fatal("HolderOf made no order")
+	}
+	// Six keys: the order stays for six references, goes at the seventh.
+	var last vclock.Dot
+	for i := range 6 {
+		last = bump(keys[i])
+	}
+	if k.ix.Order() == nil {
+		t.Fatal("the order went after 6 references, with 6 keys")
+	}
+	if key, ok := k.HolderOf(last); !ok || key != keys[5] {
+		t.Fatalf("HolderOf(%v) = %v, %v, want %v", last, key, ok, keys[5])
+	}
+	// The query reset the count: six more keep it, the seventh lets it go.
+	for i := range 6 {
+		last = bump(keys[i])
+	}
+	if k.ix.Order() == nil {
+		t.Fatal("the order went after 6 references since a query")
+	}
+	last = bump(keys[2])
+	if k.ix.Order() != nil {
+		t.Fatal("the order stayed after 7 references unqueried, with 6 keys")
+	}
+	// Made again at the next query, with every dot in it.
+	if key, ok := k.HolderOf(last); !ok || key != keys[2] {
+		t.Fatalf("HolderOf(%v) = %v, %v after the order went, want %v", last, key, ok, keys[2])
+	}
+	if k.ix.Order() == nil {
+		t.Fatal("HolderOf did not make the order again")
+	}
+	for _, key := range keys {
+		if got, ok := k.HolderOf(key); ok {
+			t.Fatalf("HolderOf(%v) = %v: the chain's first leaf was replaced", key, got)
+		}
 	}
 }

@@ -20,7 +20,13 @@ import (
 // merge needs it, and from then on reports every dot that starts
 // supporting a key ([Order.Add]) and every one that stops
 // ([Order.Dropped]); anything that renames dots wholesale drops it, to be
-// made again when next needed.
+// made again when next needed. So does an owner whose order has taken as
+// many references unqueried as its store has dots ([Order.Idle]): an
+// order kept up to date by every insert of a busy store that merges
+// seldom would cost more than making it again for each merge (an
+// increment of a map of counters costs about three quarters more while
+// the map has one), so its upkeep between two queries is bounded by the
+// cost of making it.
 //
 // References are not removed when their dot leaves the store: they go
 // stale. [Order.Range] hands the owner each reference within its range,
@@ -41,6 +47,7 @@ type Order[K comparable] struct {
 	logs  []orderLog[K] // by replica index
 	n     int           // references in all logs
 	stale int           // references known to be stale
+	added int           // references added since the last Range (see Idle)
 
 	// visits counts the references Range has handed to visit, for the
 	// tests that bound a merge's work.
@@ -91,6 +98,7 @@ func (l *orderLog[K]) setAll(refs []dotRef[K]) {
 // the same dot, which can only be stale (a dot supports one key), is
 // replaced.
 func (o *Order[K]) Add(rep uint32, seq uint64, key K) {
+	o.added++
 	if int(rep) >= len(o.logs) {
 		o.logs = append(o.logs, make([]orderLog[K], int(rep)+1-len(o.logs))...)
 	}
@@ -181,6 +189,20 @@ func (l *orderLog[K]) insert(seq uint64, key K) bool {
 	return true
 }
 
+// Idle reports whether the order has taken n references (at least
+// minIdle) since it was last queried ([Order.Range]): its owner, whose
+// store holds about n dots, has then paid as much to keep it up to date
+// as making it again costs, and lets it go rather than take another (see
+// [Kernel.order]). A nil Order is never idle.
+func (o *Order[K]) Idle(n int) bool {
+	return o != nil && o.added >= max(n, minIdle)
+}
+
+// minIdle is the fewest references an order takes unqueried before
+// [Order.Idle] reports it idle, so that a small store does not make its
+// order again for every merge.
+var minIdle = 1024
+
 // Dropped records that a dot no longer supports its key, so that the
 // order knows when to compact. A nil Order ignores it.
 func (o *Order[K]) Dropped() {
@@ -225,6 +247,7 @@ func (o *Order[K]) Compact(live func(rep uint32, seq uint64, key K) bool) {
 // supports key, and returns false if it does not or if it drops it.
 // visit must not call o, except [Order.Dropped].
 func (o *Order[K]) Range(rep uint32, lo, hi uint64, visit func(seq uint64, key K) bool) {
+	o.added = 0
 	if int(rep) >= len(o.logs) || lo > hi {
 		return
 	}

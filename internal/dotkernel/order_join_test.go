@@ -39,9 +39,11 @@ func checkOrderCovers(t tb, k *kern) {
 // restored older states and states whose records cannot tell what they
 // dropped, which are the ones that need the search.
 func TestJoinOrderMatchesScan(t *testing.T) {
-	defer func(s int) { compactSlack = s }(compactSlack)
+	defer func(s, i int) { compactSlack, minIdle = s, i }(compactSlack, minIdle)
 	compactSlack = 2
 	rapid.Check(t, func(t *rapid.T) {
+		// A small minIdle lets orders go between joins, to be made again.
+		minIdle = rapid.SampledFrom([]int{0, 3, 1024}).Draw(t, "minIdle")
 		n := rapid.IntRange(2, 4).Draw(t, "replicas")
 		nkeys := rapid.IntRange(1, 30).Draw(t, "keys")
 		var ids []vclock.ReplicaID
