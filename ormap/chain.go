@@ -533,14 +533,25 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 //     versions of the replicas that took in leaves w's run lost in a crash
 //     (a restarted replica writes under a new writer, so w's dots above
 //     what any report covers were never made);
-//  3. X has no gaps: its version says exactly what it has seen;
+//  3. X's context holds every dot of chain c up to s (under the names X
+//     gives them, after retirements): no leaf of the chain that E covers
+//     can enter X's store again, by an op or a join, once R is gone,
+//     since neither takes in a dot the context holds. It follows from 1
+//     and 2 when w is among the peers (w's version holds s), and from X
+//     having no gaps, since X holds dR and so s, which R dropped; it is
+//     checked for the others (a writer that no longer reports, as after
+//     a restart). Gaps elsewhere do not stop the collection: an op of
+//     another writer that every replica refused, or an op that drops a
+//     dot its writer never made, leaves a gap that never fills, and
+//     would otherwise stop it for good;
 //  4. no leaf of chain c above s is live at X: each leaf of the chain
 //     above s that X has seen has been dropped there, by a later leaf of
 //     the chain or a later delete, whose drop reaches every replica with
 //     the op or delta that tells them.
 //
-// A leaf of the chain above s that X holds past a gap would break 2 and 3
-// together; a replica that has not seen one of the chain's leaves yet
+// A leaf of the chain above s that X holds past a gap in w's dots is
+// live there (4 keeps E) or dropped, as any other; a replica that has not
+// seen one of the chain's leaves yet
 // will see it with the drops X saw (a delta carries them, and causal
 // delivery of ops brings the drop no later than the collection). While
 // a replica receives ops out of order, a leaf may count its whole total
@@ -562,7 +573,7 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 // needed (see above), own being this replica's version and peers every
 // peer's. It returns how many it removed.
 func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
-	if len(s.resetDots) == 0 || s.id == "" || s.k.HasGaps() {
+	if len(s.resetDots) == 0 || s.id == "" {
 		return 0
 	}
 	seenAll := func(d vclock.Dot) bool {
@@ -599,7 +610,7 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		}
 		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool {
 			w, _, _ := s.orig(e.w, e.c, e.s)
-			return !covered(e.w) || !covered(w) || s.liveAfter(e)
+			return !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(e)
 		}) {
 			continue
 		}
@@ -607,6 +618,27 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		done++
 	}
 	return done
+}
+
+// seenChain reports whether the context holds every dot of the chain of
+// entry e up to the sequence number it saw, under the names this replica
+// gives them: those of a writer retired since (see Retirement) that are
+// within its last renamed dot under the retired writer, the others under
+// their own.
+func (s *state) seenChain(e resetEntry) bool {
+	ctx := s.k.Context()
+	lo := e.c
+	if to, ok := s.retiredFrom[e.w]; ok {
+		for _, r := range s.retiredTo[to] {
+			if r.From == e.w && lo <= r.Final {
+				if !ctx.ContainsRange(to, r.Base+lo, r.Base+min(r.Final, e.s)) {
+					return false
+				}
+				lo = r.Final + 1
+			}
+		}
+	}
+	return ctx.ContainsRange(e.w, lo, e.s)
 }
 
 // liveAfter reports whether a leaf of the chain of entry e, above the
@@ -688,7 +720,8 @@ func (s *state) liveAfter(e resetEntry) bool {
 //     may lack the dots of the chain before it. A join may then bring an
 //     older leaf in, but beside what covers it here (the later leaf, or
 //     the reset of a delete since, which is not collected while the
-//     replica has gaps), so that the join drops it at once.
+//     replica lacks a dot of the chain it covers: see 3 under
+//     "Collecting reset entries"), so that the join drops it at once.
 //  2. So a replica that holds a leaf x of a chain, after any op or join,
 //     has seen no later leaf of the chain and no reset covering x: when
 //     it saw one it dropped x (chainDrops and superseded for an op,

@@ -88,7 +88,9 @@
 // above it carries it on, and [Map.CollectVersions] (the engine's
 // collection) drops it once no replica can hold a leaf that needs it,
 // without a write of its own: the notes are left out of
-// [Map.Fingerprint]. A register keeps one leaf per concurrent value, a
+// [Map.Fingerprint]. A gap that never fills in other writers' updates
+// (an op every replica refused, say) does not hold a note back; one in
+// the chain it covers does. A register keeps one leaf per concurrent value, a
 // set one per element (more while concurrent adds are unmerged).
 //
 // # Usage

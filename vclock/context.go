@@ -471,6 +471,24 @@ func (c *Context) RangesWithin(id ReplicaID, lo, hi uint64, f func(lo, hi uint64
 	}
 }
 
+// ContainsRange reports whether c holds every event lo to hi of replica
+// id (true if lo > hi). It costs a search.
+func (c *Context) ContainsRange(id ReplicaID, lo, hi uint64) bool {
+	if lo > hi {
+		return true
+	}
+	if lo == 0 {
+		return false // no dot has sequence number 0
+	}
+	whole := false
+	c.RangesWithin(id, lo, hi, func(l, h uint64) {
+		// Runs are maximal: the interval is held whole only if the first
+		// run reported covers it.
+		whole = whole || (l == lo && h == hi)
+	})
+	return whole
+}
+
 // Overlaps reports whether c and o hold a common event. It looks the
 // entries of the context with fewer up in the other, so it costs in
 // proportion to the smaller one (times a search), not to the larger.

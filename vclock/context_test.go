@@ -447,3 +447,25 @@ func TestRangesWithin(t *testing.T) {
 		}
 	})
 }
+
+// ContainsRange agrees with Contains on every dot of the interval.
+func TestContainsRange(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var c vclock.Context
+		ids := []vclock.ReplicaID{"a", "b"}
+		for range rapid.IntRange(0, 20).Draw(t, "adds") {
+			lo := rapid.Uint64Range(1, 60).Draw(t, "lo")
+			c.AddRange(rapid.SampledFrom(ids).Draw(t, "id"), lo, lo+rapid.Uint64Range(0, 5).Draw(t, "len"))
+		}
+		id := rapid.SampledFrom(ids).Draw(t, "query")
+		lo := rapid.Uint64Range(0, 70).Draw(t, "from")
+		hi := rapid.Uint64Range(0, 70).Draw(t, "to")
+		want := lo > 0 || lo > hi
+		for s := lo; s <= hi && want; s++ {
+			want = c.Contains(vclock.Dot{Replica: id, Seq: s})
+		}
+		if got := c.ContainsRange(id, lo, hi); got != want {
+			t.Fatalf("ContainsRange(%s, %d, %d) = %v, want %v (context %s)", id, lo, hi, got, want, c.String())
+		}
+	})
+}
