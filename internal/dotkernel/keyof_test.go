@@ -635,7 +635,7 @@ func TestOrderLetGoWhenIdle(t *testing.T) {
 	}
 	// The query reset the count: six more keep it, the seventh lets it go.
 	for i := range 6 {
-		last = bump(keys[i])
+		bump(keys[i])
 	}
 	if k.ix.Order() == nil {
 		t.Fatal("the order went after 6 references since a query")
