@@ -21,6 +21,11 @@
 // same version and hold the same updates past that version, if any
 // (updates received past a gap in their writer's sequence: see
 // [GapHasher]), so a gap that never fills does not switch the check off.
+// An object whose fingerprint hashes each write by its dot alone (a dot
+// names one write) also sends a fingerprint of its writes' values
+// ([ContentFingerprinter]), so that a peer that sent two replicas two
+// different writes under one dot is caught too; the OR-Map's heal then
+// drops that dot on both sides.
 //
 // Every data type (see the register, counter, orset, lwwmap and ormap packages)
 // offers three ways to replicate one state:

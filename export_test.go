@@ -100,11 +100,11 @@ func (r *Replica) LedgerRetired(w ReplicaID) bool {
 }
 
 // GapDigestMessage returns a message from a to b whose digest carries a
-// gap entry for the object s (see gapPrefix) beside s's own entry, for
-// fuzzing to start from.
+// content entry and a gap entry for the object s (see contentPrefix and
+// gapPrefix) beside s's own entry, for fuzzing to start from.
 func GapDigestMessage() ([]byte, error) {
-	v := []byte{0x91, 0xa1, 'a', 0x03} // not read: only the gap entry's form matters
+	v := []byte{0x91, 0xa1, 'a', 0x03} // not read: only the entries' forms matter
 	e := &envelope{From: "a", To: "b", Incarnation: 3, HasDigest: true,
-		Digest: []digestEntry{gapEntry("s", 0x5eed, 0xf00d), {Object: "s", Version: v, Durable: v}}}
+		Digest: []digestEntry{contentEntry("s", 0x5eed, 0xc0de), gapEntry("s", 0x5eed, 0xf00d), {Object: "s", Version: v, Durable: v}}}
 	return e.encode()
 }

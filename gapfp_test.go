@@ -15,18 +15,22 @@ import (
 )
 
 // olderGapMap is a map of registers as a replica of a release before gap
-// hashes replicates it: its GapHash is not the one a [crdt.GapHasher]
-// has, so the engine neither sends a gap entry for it nor compares a
-// peer's with it, which is what such a release does with every object
-// (it reads a gap entry as the digest entry of an object it does not
-// have). The envelope decoder did not change: it reads every message
-// either release sends.
+// hashes (and content fingerprints) replicates it: its GapHash is not the
+// one a [crdt.GapHasher] has, nor its ContentFingerprint a
+// [crdt.ContentFingerprinter]'s, so the engine neither sends a gap or
+// content entry for it nor compares a peer's with it, which is what such
+// a release does with every object (it reads those entries as the digest
+// entries of objects it does not have). The envelope decoder did not
+// change: it reads every message either release sends.
 type olderGapMap struct {
 	*registerMap
 }
 
 // GapHash shadows the map's, with another signature.
 func (olderGapMap) GapHash() {}
+
+// ContentFingerprint shadows the map's, with another signature.
+func (olderGapMap) ContentFingerprint() {}
 
 // gapNet is a few honest regions, each holding a map of registers "reg",
 // and a hostile peer "evil" that sends them ops of its own writer.
@@ -199,8 +203,10 @@ func (g *gapNet) state(id crdt.ReplicaID) (version string, fp uint64, gaps bool,
 // uncounted (the regions then heal to the delete's side: the other's
 // write is lost without a word).
 //
-// (Two sets under one dot would not do: a map's fingerprint hashes a
-// register's dot, not its key or value, which the dot names.)
+// (Two sets under one dot would not show in the fingerprints, which hash
+// a register's dot, not its key or value, which the dot names: the
+// content fingerprints tell those apart, see
+// TestEquivocationCountedAndHealed.)
 func TestGapHiddenDivergenceCounted(t *testing.T) { gapDivergenceCounted(t, "a") }
 
 // gapDivergenceCounted runs TestGapHiddenDivergenceCounted with evil's

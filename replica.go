@@ -188,6 +188,28 @@ type GapReporter interface {
 	HasGaps() bool
 }
 
+// ContentFingerprinter is an optional interface of a [Fingerprinter]
+// whose fingerprint hashes each write by its dot alone: between honest
+// replicas a dot names one write, so equal dots mean equal content. A
+// faulty or hostile peer can send two different writes under one dot,
+// one to each replica; their fingerprints then agree, and their content
+// does not. ContentFingerprint hashes the writes' values in, so that
+// such replicas differ in it. The engine sends it in its digests beside
+// the fingerprint (in a content entry, which a release before content
+// entries ignores) and, where both replicas send one, compares it as it
+// compares fingerprints: a difference at one version is a divergence,
+// counted in [PeerStats].Divergences and healed alike (by
+// [Healer].HealBinary, which drops such a write on both sides where the
+// type says so). ormap.Map implements it.
+//
+// ContentFingerprint must be equal on replicas with equal content, in
+// every process, and is called only when a digest is made; it may cost a
+// pass over the object.
+type ContentFingerprinter interface {
+	Fingerprinter
+	ContentFingerprint() uint64
+}
+
 // GapHasher is an optional interface of a [GapReporter] that can name the
 // updates it holds past its version, so that an object with gaps is still
 // checked for divergence: two replicas at one version that also hold the

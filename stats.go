@@ -155,9 +155,12 @@ type PeerStats struct {
 	// object holding updates past a gap, which its version leaves out, is
 	// compared only if both replicas hold the same updates past it (see
 	// [GapHasher]); a peer of a release before gap hashes compares none
-	// such, and sends none. It should stay zero; each one is logged, and
-	// answered with the object's whole state (merged by
-	// [Healer].HealBinary where the object implements it).
+	// such, and sends none. Where both replicas send content fingerprints
+	// ([ContentFingerprinter]), a difference in those counts too: the
+	// same writes under the same dots with different values. It should
+	// stay zero; each one is logged, and answered with the object's whole
+	// state (merged by [Healer].HealBinary where the object implements
+	// it).
 	Divergences uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this

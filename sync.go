@@ -745,18 +745,24 @@ func (r *Replica) batch(from, last uint64, budget int) (ops []opEntry, skip uint
 func (r *Replica) digest() []digestEntry {
 	names := r.sortedObjects()
 	d := make([]digestEntry, 0, len(names))
-	var gaps []digestEntry // entries of the objects with gaps (see gapEntry)
+	var gaps []digestEntry     // entries of the objects with gaps (see gapEntry)
+	var contents []digestEntry // content entries (see contentEntry)
 	for _, name := range names {
 		e := digestEntry{Object: name}
-		var gap digestEntry
+		var gap, content digestEntry
 		if f, ok := r.objects[name].(Fingerprinter); ok {
 			if h, ok := gapHash(r.objects[name]); !ok {
 				// Updates past a gap the object cannot name: equal
 				// versions may hold different content.
-			} else if h == noGaps {
-				e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
 			} else {
-				gap = gapEntry(name, h, f.Fingerprint())
+				if h == noGaps {
+					e.Fingerprint, e.HasFingerprint = f.Fingerprint(), true
+				} else {
+					gap = gapEntry(name, h, f.Fingerprint())
+				}
+				if c, ok := f.(ContentFingerprinter); ok {
+					content = contentEntry(name, h, c.ContentFingerprint())
+				}
 			}
 		}
 		if dobj, ok := r.objects[name].(DeltaObject); ok {
@@ -773,13 +779,17 @@ func (r *Replica) digest() []digestEntry {
 			if gap.Object != "" {
 				gaps = append(gaps, gap)
 			}
+			if content.Object != "" {
+				contents = append(contents, content)
+			}
 		}
 		d = append(d, e)
 	}
-	if len(gaps) > 0 {
+	if len(gaps)+len(contents) > 0 {
 		// Their names sort before every object's (no object's name
-		// starts with a NUL byte), among themselves as the objects'.
-		d = append(gaps, d...)
+		// starts with a NUL byte), the content entries' before the gap
+		// entries', each kind among itself as the objects'.
+		d = slices.Concat(contents, gaps, d)
 	}
 	return d
 }
@@ -817,6 +827,35 @@ func gapEntry(name string, h, fp uint64) digestEntry {
 // fingerprint; ok is false for any other entry, or a malformed one.
 func gapOf(d digestEntry) (name string, h, fp uint64, ok bool) {
 	name, found := strings.CutPrefix(d.Object, gapPrefix)
+	if !found || name == "" || len(d.Version) != 8 || d.Durable != nil || !d.HasFingerprint {
+		return "", 0, 0, false
+	}
+	return name, binary.BigEndian.Uint64(d.Version), d.Fingerprint, true
+}
+
+// contentPrefix starts the name of a digest's content entry: for an
+// object that is a [ContentFingerprinter], an entry of its own that
+// carries its content fingerprint and its gap hash (noGaps if none), so
+// that it is compared only where the gap entry's fingerprint, or the
+// object entry's, would be. It is an ordinary digest entry, as a gap
+// entry is (see gapPrefix): a release that knows nothing of content
+// entries ignores it, and sends none, so nothing is compared with it.
+//
+// The entry's Version holds the gap hash (8 bytes, big-endian), and its
+// Fingerprint the content fingerprint; it has no Durable.
+const contentPrefix = "\x00content\x00"
+
+// contentEntry returns the content entry of the object name with gap hash
+// h and content fingerprint cfp.
+func contentEntry(name string, h, cfp uint64) digestEntry {
+	return digestEntry{Object: contentPrefix + name, Version: binary.BigEndian.AppendUint64(nil, h), Fingerprint: cfp, HasFingerprint: true}
+}
+
+// contentOf reads a content entry: the object it is for, its gap hash
+// and its content fingerprint; ok is false for any other entry, or a
+// malformed one.
+func contentOf(d digestEntry) (name string, h, cfp uint64, ok bool) {
+	name, found := strings.CutPrefix(d.Object, contentPrefix)
 	if !found || name == "" || len(d.Version) != 8 || d.Durable != nil || !d.HasFingerprint {
 		return "", 0, 0, false
 	}
@@ -1655,6 +1694,8 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 		name := d.Object
 		if n, _, _, ok := gapOf(d); ok {
 			name = n // a gap entry is kept with its object
+		} else if n, _, _, ok := contentOf(d); ok {
+			name = n // and so is a content entry
 		}
 		if _, ok := objects[name]; ok && !g.named[d.Object] {
 			if g.named == nil {
@@ -1696,18 +1737,24 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 // different times); a retired writer's dots are renamed alike everywhere,
 // and replicas whose ledgers differ exchange no data until they agree.
 func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
-	var gapped map[string][2]uint64 // the peer's gap entries: gap hash, fingerprint
+	var gapped map[string][2]uint64   // the peer's gap entries: gap hash, fingerprint
+	var contents map[string][2]uint64 // the peer's content entries: gap hash, content fingerprint
 	for _, d := range digest {
 		if name, h, fp, ok := gapOf(d); ok {
 			if gapped == nil {
 				gapped = map[string][2]uint64{}
 			}
 			gapped[name] = [2]uint64{h, fp}
+		} else if name, h, cfp, ok := contentOf(d); ok {
+			if contents == nil {
+				contents = map[string][2]uint64{}
+			}
+			contents[name] = [2]uint64{h, cfp}
 		}
 	}
 	for _, d := range digest {
-		if d.Version == nil || strings.HasPrefix(d.Object, gapPrefix) {
-			continue
+		if d.Version == nil || strings.HasPrefix(d.Object, "\x00") {
+			continue // no version, or a gap or content entry
 		}
 		theirGaps, theirs := uint64(noGaps), d.Fingerprint
 		if !d.HasFingerprint {
@@ -1730,8 +1777,14 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 			continue // different updates past the version: different content is no divergence
 		}
 		mine := f.Fingerprint()
+		byContent := false // the fingerprints agree, the content fingerprints do not
 		if mine == theirs {
-			continue
+			c, isC := obj.(ContentFingerprinter)
+			tc, sent := contents[d.Object]
+			if !isC || !sent || tc[0] != theirGaps || c.ContentFingerprint() == tc[1] {
+				continue
+			}
+			byContent = true
 		}
 		v, err := dobj.VersionBinary()
 		if err != nil || !bytes.Equal(v, d.Version) {
@@ -1743,7 +1796,7 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		}
 		p.diverged[d.Object] = true
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
-			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps)
+			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps, "by_content", byContent)
 	}
 }
 

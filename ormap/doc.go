@@ -140,6 +140,14 @@
 // same for a map at hand. The replicas then agree on the causal join of
 // what they hold: a write that any of them has seen dropped is dropped.
 //
+// A peer may also send two replicas two different writes under one of its
+// dots. Each takes the one it gets, and no merge takes the other (its
+// dot is seen), while [Map.Fingerprint], which hashes a write by its dot,
+// agrees. [Map.ContentFingerprint] hashes the writes' values too: the
+// engine compares it (crdt.ContentFingerprinter), counts the divergence,
+// and heals it, and a heal drops a dot that both sides hold with
+// different writes, so that the replicas agree on neither.
+//
 // # Keys and values
 //
 // Keys, set elements and register values are encoded with

@@ -87,7 +87,7 @@ func TestEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 					if x.HasGaps() || y.HasGaps() || !x.Version().Equal(y.Version()) {
 						continue
 					}
-					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() {
+					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() || x.ContentFingerprint() != y.ContentFingerprint() {
 						t.Fatalf("%s and %s at version %v without gaps differ", ids[a], ids[b], x.Version())
 					}
 				}

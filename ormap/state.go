@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/activeactive/crdt/clock"
@@ -86,6 +87,8 @@ type state struct {
 	id vclock.ReplicaID
 	k  dotkernel.Kernel[vclock.Dot, leaf]
 	ix node
+	// cfp caches the content fingerprint (see contentFingerprint).
+	cfp atomic.Pointer[contentFP]
 	// resetDots are the dots of the reset leaves in the store (see
 	// chain.go): while there are none, a counter's value is the sum its
 	// node holds.
@@ -250,7 +253,12 @@ func leafKey(d vclock.Dot, l leaf) vclock.Dot {
 // goes on, so an increment leaves the index's entry as it is. What needs
 // a key's dot (an op's drops, a reset entry, comparing a chain's leaves)
 // reads it from the store with the leaf (dotkernel.Kernel.GetDot).
+//
+// It also lets a heal tell the leaves of one dot apart (SameValue): a
+// dot's leaf never changes, so two replicas that hold one dot with
+// different leaves were told two different writes under it.
 func (s *state) watch() {
+	s.k.SameValue = func(a, b leaf) bool { return a == b }
 	s.k.Watch = func(d vclock.Dot, l leaf, _ vclock.Dot, added bool) {
 		if added && s.settling && l.tag == 0 && !l.reg && len(s.sh.segs) == 1 && len(s.resetDots) == 0 && len(s.retired) == 0 {
 			// A join's counter leaf of a top-level key, with no reset

@@ -31,7 +31,7 @@ func TestTamperedDropsConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		all := tamperedCounterMaps(t, false)
 		for _, x := range all[1:] {
-			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() {
+			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() || x.ContentFingerprint() != all[0].ContentFingerprint() {
 				t.Fatalf("%s and %s differ after merging: %v and %v", x.ID(), all[0].ID(), values(x), values(all[0]))
 			}
 		}
@@ -195,7 +195,7 @@ func TestTamperedRegisterDropsConverge(t *testing.T) {
 		}
 		all := deliverAndMerge(t, ops, writers[0])
 		for _, x := range all[1:] {
-			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() {
+			if !x.Equal(all[0]) || x.Fingerprint() != all[0].Fingerprint() || x.ContentFingerprint() != all[0].ContentFingerprint() {
 				t.Fatalf("%s and %s differ after merging", x.ID(), all[0].ID())
 			}
 		}

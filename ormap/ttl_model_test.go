@@ -361,7 +361,7 @@ func ttlModelRun(t *rapid.T, outsider bool) {
 		}
 	}
 	for i := range honest {
-		if !reps[i].Equal(reps[0]) {
+		if !reps[i].Equal(reps[0]) || reps[i].ContentFingerprint() != reps[0].ContentFingerprint() {
 			t.Fatalf("%s and %s differ", ids[i], ids[0])
 		}
 	}

@@ -178,6 +178,57 @@ func (m *Map[K, V]) Fingerprint() uint64 {
 	return s.k.Fingerprint() - s.resetFP
 }
 
+// ContentFingerprint returns a hash of the map's content with the values
+// of its writes, deletes' notes of counter chains left out as in
+// [Map.Fingerprint]. The fingerprint hashes each write's dot alone, since
+// a dot names one write; two replicas that hold one dot with different
+// writes (a peer sent each a different write under one dot) have the same
+// fingerprint and different content fingerprints. It implements
+// crdt.ContentFingerprinter: the replication engine compares it with a
+// peer's, counts a difference as a divergence, and heals it with
+// [Map.HealBinary], which drops such a dot on both sides.
+//
+// It costs a pass over the map when the map has changed since the last
+// call (as the fingerprint tells), and nothing otherwise. It panics on a
+// nested map.
+func (m *Map[K, V]) ContentFingerprint() uint64 {
+	return m.readTop("ContentFingerprint").contentFingerprint()
+}
+
+// contentFP is a content fingerprint and the fingerprint and size of the
+// store it was computed for.
+type contentFP struct {
+	fp, sum uint64
+	n       int
+}
+
+// contentFingerprint is ContentFingerprint, computed again only if the
+// store's fingerprint or size changed: a dot's leaf never changes, so
+// equal dots mean equal leaves. Readers may call it at the same time.
+func (s *state) contentFingerprint() uint64 {
+	fp, n := s.k.Fingerprint(), s.k.Len()
+	if c := s.cfp.Load(); c != nil && c.fp == fp && c.n == n {
+		return c.sum
+	}
+	sum := s.k.ContentFingerprint(hashLeaf)
+	s.cfp.Store(&contentFP{fp: fp, sum: sum, n: n})
+	return sum
+}
+
+// hashLeaf hashes the leaf l for the content fingerprint, and reports
+// false for a reset leaf, which it leaves out.
+func hashLeaf(l leaf) (uint64, bool) {
+	if l.isReset() {
+		return 0, false
+	}
+	flags := uint64(l.lg)<<16 | uint64(l.tag)<<1
+	if l.reg {
+		flags |= 1
+	}
+	h := codec.HashString(codec.HashSeed, l.pv)
+	return codec.HashUint(codec.HashUint(h, uint64(l.n)), flags), true
+}
+
 // HasGaps reports whether the map holds writes or deletes that its
 // [Map.Version] leaves out, received past a gap in their writer's
 // sequence (as after a restart from an older snapshot). Two maps at one

@@ -103,6 +103,37 @@ func dotHashWith[K comparable](key K, d vclock.Dot, hd uint64, self bool) uint64
 // It is kept up to date by every change, and costs nothing to read.
 func (k *Kernel[K, V]) Fingerprint() uint64 { return k.fp }
 
+// ContentFingerprint returns a hash of the store with its values: the
+// wrapping sum, over every dot of the store, of a hash of the dot's
+// share of [Kernel.Fingerprint] and of hash(v), v being the value of the
+// dot's key; the keys for which hash reports false are left out. Unlike
+// the fingerprint, which leaves values out (a dot names one write), it
+// tells apart stores that hold one dot with different values, as a writer
+// that sent two different writes under one dot leaves them (see
+// [Kernel.SameValue]). It is the same in every process if hash is, costs
+// a pass over the store, and changes nothing (readers may call it at the
+// same time).
+func (k *Kernel[K, V]) ContentFingerprint(hash func(v V) (uint64, bool)) uint64 {
+	var sum uint64
+	for key, e := range k.m.all {
+		hv, ok := hash(e.v)
+		if !ok {
+			continue
+		}
+		hv = codec.Mix(hv)
+		self := k.KeyOf != nil
+		if e.single() {
+			d := k.first(e)
+			sum += codec.Mix(dotHashWith(key, d, hashDot(d), self) ^ hv)
+			continue
+		}
+		for _, d := range k.more[key] {
+			sum += codec.Mix(dotHashWith(key, d, hashDot(d), self) ^ hv)
+		}
+	}
+	return sum
+}
+
 // HasGaps reports whether the kernel holds events its version leaves out:
 // dots in the context past a gap, ghosts (see [Kernel.Version]), or dots
 // a removed part set aside (see [Kernel.JoinPart]), whose drops it applied

@@ -221,6 +221,15 @@ type Kernel[K comparable, V any] struct {
 	// Set it on an empty kernel, before its first dot: keys already held
 	// are not derived again.
 	KeyOf func(d vclock.Dot, v V) K
+
+	// SameValue, if set, tells whether two values of one key are the
+	// same. [Kernel.Heal] uses it: of a dot that both kernels hold under
+	// one key with values it calls different, it drops it (see Heal).
+	// Honest writers never make that (a dot names one write), so a heal
+	// without SameValue, and Join, do not look. It is meant for a kernel
+	// whose keys hold one dot each (see KeyOf): a key's value is its
+	// first write's, whatever dots it gains after.
+	SameValue func(a, b V) bool
 }
 
 // writer is what MintPut and MintRemove look up for the replica they
@@ -1534,6 +1543,16 @@ func (k *Kernel[K, V]) Join(o *Kernel[K, V]) (changed bool) {
 // contexts and not in their stores. So the missing record delays no
 // convergence that the detection of divergences does not already bring.
 //
+// With [Kernel.SameValue] set, Heal also drops every dot that k and o
+// both hold under one key with values SameValue calls different: a
+// writer that sent two different writes under one dot (a hostile peer
+// telling each replica something else) is taken at its word by neither.
+// Each side drops it when it heals with the other's state, and the dot
+// stays in both contexts, so no join brings either write back: the
+// replicas agree on neither, whichever heals first. A replica that holds
+// one of the two and has not healed differs from them in its fingerprint,
+// and heals the same way.
+//
 // The order of its dots that k makes for a heal, if it had none, goes
 // when the heal is done: every insert and drop keeps an order up to date
 // (an increment of a map of counters costs about three quarters more
@@ -1573,7 +1592,7 @@ func (k *Kernel[K, V]) join(o *Kernel[K, V], heal bool) (changed bool) {
 			}
 		}
 	} else if shared && k.m.len() > 0 {
-		k.dropSeenBy(o, gone)
+		k.dropSeenBy(o, gone, heal)
 	}
 	var heldAside []vclock.Dot
 	grew := k.takeFrom(o, shared, gone, &heldAside)
@@ -1647,11 +1666,18 @@ func (k *Kernel[K, V]) dropDot(key K, x vclock.Dot) (K, bool) {
 // here, in one pass over the store, the first time a join needs it):
 // each is held by o too, or dropped, so that the work is within o's size
 // plus the dots dropped (each paid for by the insert that added it).
-func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
+//
+// With heal set and k.SameValue given, it also drops every dot that o
+// holds too, under the same key, with a different value (see Heal).
+func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}, heal bool) {
+	same := k.SameValue // nil: values are not compared
+	if !heal {
+		same = nil
+	}
 	if scanSeen {
 		k.steps += k.m.len()
 		k.seenWork += k.m.len()
-		k.dropSeenByScan(o, gone)
+		k.dropSeenByScan(o, gone, same)
 		return
 	}
 	ord := k.order()
@@ -1678,7 +1704,7 @@ func (k *Kernel[K, V]) dropSeenBy(o *Kernel[K, V], gone map[K]struct{}) {
 			} else if !k.holds(key, e, d) {
 				return false
 			}
-			if oe, inO := o.m.get(key); inO && o.holds(key, oe, d) {
+			if oe, inO := o.m.get(key); inO && o.holds(key, oe, d) && (same == nil || same(e.v, oe.v)) {
 				return true
 			}
 			drop = append(drop, keyDot{key, d})
@@ -1839,14 +1865,14 @@ func SetScanSeen(on bool) { scanSeen = on }
 var scanSeen = false
 
 // dropSeenByScan is dropSeenBy by a pass over every key of k.
-func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}) {
+func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}, same func(a, b V) bool) {
 	ov := k.view(&o.ctx)
 	for key, e := range k.m.all {
 		if e.single() {
 			if !ov.has(e.rep(), e.seq()) {
 				continue
 			}
-			if oe, inO := o.m.get(key); inO && o.holds(key, oe, k.first(e)) {
+			if oe, inO := o.m.get(key); inO && o.holds(key, oe, k.first(e)) && (same == nil || same(e.v, oe.v)) {
 				continue
 			}
 			k.m.remove(key)
@@ -1859,7 +1885,7 @@ func (k *Kernel[K, V]) dropSeenByScan(o *Kernel[K, V], gone map[K]struct{}) {
 		var keep []vclock.Dot
 		dropped := false
 		for _, d := range k.dotsOf(key, e) {
-			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d)) {
+			if k.viewHas(&ov, d) && !(inO && o.holds(key, oe, d) && (same == nil || same(e.v, oe.v))) {
 				dropped = true
 				k.noteDrop(d)
 				k.fpSub(key, e.v, d)

@@ -585,7 +585,7 @@ func (k *Kernel[K, V]) joinRemovedPart(o *Kernel[K, V]) (changed bool) {
 		return false
 	}
 	gone := make(map[K]struct{})
-	k.dropSeenBy(o, gone)
+	k.dropSeenBy(o, gone, false)
 	return len(gone) > 0
 }
 

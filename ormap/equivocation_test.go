@@ -1,0 +1,92 @@
+package ormap
+
+import "testing"
+
+// TestEquivocationHealed: a hostile writer sends two different writes
+// under one dot, one to each replica: to a map of counters, increments
+// of different amounts or at different keys; to a map of registers,
+// different values. The replicas' fingerprints agree (each hashes the
+// dot alone) and their content fingerprints do not. Healing with each
+// other's states, in either order or at once, drops the dot on both
+// sides; honest writes stay, and a third replica that took one of the
+// two writes heals the same way.
+func TestEquivocationHealed(t *testing.T) {
+	t.Run("counter amounts", func(t *testing.T) {
+		checkEquivocation(t, func(m *Map[string, *Counter]) Op { return m.At("e").Add(1) },
+			func(m *Map[string, *Counter]) Op { return m.At("e").Add(5) },
+			func(m *Map[string, *Counter]) Op { return m.At("h").Add(2) })
+	})
+	t.Run("counter keys", func(t *testing.T) {
+		checkEquivocation(t, func(m *Map[string, *Counter]) Op { return m.At("e").Add(1) },
+			func(m *Map[string, *Counter]) Op { return m.At("f").Add(1) },
+			func(m *Map[string, *Counter]) Op { return m.At("h").Add(2) })
+	})
+	t.Run("register values", func(t *testing.T) {
+		checkEquivocation(t, func(m *Map[string, *Register[string]]) Op { return m.At("e").Set("yes") },
+			func(m *Map[string, *Register[string]]) Op { return m.At("e").Set("no") },
+			func(m *Map[string, *Register[string]]) Op { return m.At("h").Set("honest") })
+	})
+}
+
+func checkEquivocation[V Value[V]](t *testing.T, one, other, honest func(m *Map[string, V]) Op) {
+	t.Helper()
+	w := New[string, V]("w")
+	h := honest(w)
+	op1, op2 := one(New[string, V]("evil")), other(New[string, V]("evil"))
+	if op1.Dot() != op2.Dot() {
+		t.Fatalf("the two writes have dots %v and %v", op1.Dot(), op2.Dot())
+	}
+	a, b, c := New[string, V]("a"), New[string, V]("b"), New[string, V]("c")
+	mustApply(t, a, h, op1)
+	mustApply(t, b, h, op2)
+	mustApply(t, c, h, op1)
+	if a.Fingerprint() != b.Fingerprint() || !a.Version().Equal(b.Version()) {
+		t.Fatal("the fingerprints or versions differ; the test no longer shows what the content fingerprint adds")
+	}
+	if a.ContentFingerprint() == b.ContentFingerprint() {
+		t.Fatal("equal content fingerprints for different writes under one dot")
+	}
+	if a.ContentFingerprint() != c.ContentFingerprint() {
+		t.Fatal("different content fingerprints for equal maps")
+	}
+	// Merges change nothing: each side has seen the dot.
+	a.Merge(b.Clone())
+	if a.ContentFingerprint() == b.ContentFingerprint() {
+		t.Fatal("a merge took the other write")
+	}
+
+	// At once: each heals with the other's state as it was.
+	sa, sb := a.Clone(), b.Clone()
+	a.Heal(sb)
+	bin, err := sa.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.HealBinary(bin); err != nil {
+		t.Fatal(err)
+	}
+	// One after the other: c heals with a's state after a's heal.
+	c.Heal(a.Clone())
+	for _, m := range []*Map[string, V]{a, b, c} {
+		if m.Len() != 1 || !m.Has("h") {
+			t.Fatalf("%s after healing holds %d keys", m.ID(), m.Len())
+		}
+		if !m.Equal(a) || m.Fingerprint() != a.Fingerprint() || m.ContentFingerprint() != a.ContentFingerprint() {
+			t.Fatalf("%s differs from a after healing", m.ID())
+		}
+		if !m.s.k.Context().Contains(op1.Dot()) {
+			t.Fatalf("%s forgot the dot it dropped", m.ID())
+		}
+	}
+	// Neither write comes back, by op or by merge.
+	for _, op := range []Op{op1, op2} {
+		if err := a.Apply(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Merge(sa)
+	a.Merge(sb)
+	if a.Len() != 1 {
+		t.Fatalf("a write under the dropped dot came back: %d keys", a.Len())
+	}
+}
