@@ -1,9 +1,14 @@
 package crdt_test
 
 import (
+	"context"
+	"slices"
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // TestEquivocationCountedAndHealed: a hostile writer sends two different
@@ -135,5 +140,103 @@ func TestEquivocationRolloutOlderRelease(t *testing.T) {
 				t.Fatalf("%s refused from %s: %v", id, p.Peer, p.Refused)
 			}
 		}
+	}
+}
+
+// TestEquivocationSetHealed: the same with an OR-Set, whose fingerprint
+// hashes each element with its dot, so that the two adds under one dot
+// (one element to each region) show without content fingerprints. Before
+// the set was a crdt.Healer, the regions counted the divergence at every
+// digest and sent each other their whole states for good, each keeping
+// its own element; now they heal, holding neither.
+func TestEquivocationSetHealed(t *testing.T) {
+	net := memnet.New(1)
+	ids := []crdt.ReplicaID{"h0", "h1"}
+	regions := map[crdt.ReplicaID]*crdt.Replica{}
+	sets := map[crdt.ReplicaID]*crdt.Handle[*orset.Set[string]]{}
+	for _, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sets[id], err = crdt.Register(r, "s", orset.New[string](id)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []crdt.ReplicaID{"h0", "h1", "evil"} {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		regions[id] = r
+		net.Attach(id, r)
+	}
+	ctx := context.Background()
+	round := func() {
+		for _, id := range ids {
+			_ = regions[id].Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+	}
+	if err := sets["h0"].Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("honest"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		round()
+	}
+	w := vclock.Writer("evil", 9)
+	for i, elem := range []string{"x", "y"} {
+		b, err := orset.New[string](w).Add(elem).MarshalBinary() // the same dot each time
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: ids[i], Incarnation: 1, FirstSeq: 1, Writer: w,
+			Ops: []crdt.ForgedEntry{{Object: "s", Bytes: b}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := regions[ids[i]].Receive(ctx, "evil", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	look := func(id crdt.ReplicaID) (elems []string, fp uint64) {
+		sets[id].Read(func(s *orset.Set[string]) {
+			for e := range s.All() {
+				elems = append(elems, e)
+			}
+			fp = s.Fingerprint()
+		})
+		slices.Sort(elems)
+		return elems, fp
+	}
+	if e0, _ := look("h0"); !slices.Contains(e0, "x") {
+		t.Fatalf("h0 holds %v, without evil's x", e0)
+	}
+	divergences := func() (n uint64) {
+		for _, id := range ids {
+			for _, p := range regions[id].Stats().Peers {
+				n += p.Divergences
+			}
+		}
+		return n
+	}
+	for range 40 {
+		round()
+	}
+	counted := divergences()
+	if counted == 0 {
+		t.Fatal("no divergence counted")
+	}
+	e0, fp0 := look("h0")
+	e1, fp1 := look("h1")
+	if fp0 != fp1 || !slices.Equal(e0, []string{"honest"}) || !slices.Equal(e1, e0) {
+		t.Fatalf("h0 holds %v, h1 %v", e0, e1)
+	}
+	for range 40 {
+		round()
+	}
+	if n := divergences(); n != counted {
+		t.Fatalf("divergences counted after healing: %d, then %d", counted, n)
 	}
 }

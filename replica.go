@@ -167,7 +167,9 @@ type Fingerprinter interface {
 // the other the object's whole state; a state of the object that this
 // replica receives from the peer while the peer's last digest shows the
 // divergence is merged with HealBinary, and the two end with one content.
-// ormap.Map implements it.
+// ormap.Map and orset.Set implement it (a set's drops all have records,
+// but a peer that sent two replicas two different adds under one dot
+// leaves each holding its own, which only a heal drops).
 type Healer interface {
 	HealBinary(state []byte) (changed bool, err error)
 }

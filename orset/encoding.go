@@ -179,6 +179,19 @@ func (s *Set[E]) MergeBinary(state []byte) (changed bool, err error) {
 	return s.k.Join(k), nil
 }
 
+// HealBinary decodes a state encoded by [Set.MarshalBinary] and merges
+// it in with [Set.Heal]. It reports whether the set's elements changed.
+// On error the set is unchanged and the error is a [*codec.DecodeError].
+// It implements crdt.Healer: the replication engine merges a peer's state
+// with it while that peer's digest shows the set diverged.
+func (s *Set[E]) HealBinary(state []byte) (changed bool, err error) {
+	k, err := decodeState[E](state, false, s.lim)
+	if err != nil {
+		return false, err
+	}
+	return s.k.Heal(k), nil
+}
+
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it,
 // like [Set.Apply]. It reports whether the op's element was added or
 // removed by it. On error the set is unchanged and the error is a

@@ -313,6 +313,22 @@ func (s *Set[E]) Merge(o *Set[E]) {
 	s.k.Join(&o.k)
 }
 
+// Heal merges o into s as [Set.Merge] does, without trusting o's drop
+// records: it drops every add of s that o has seen and does not hold,
+// recorded or not. It is for sets known to have diverged (the same
+// version, different fingerprints): a peer that sent two replicas two
+// different adds under one of its dots (one element to each) leaves each
+// holding its own, which no Merge removes, since each has seen the
+// other's dot. Healing with each other's states drops both, so the
+// replicas agree on neither, whichever heals first. It costs a look at
+// every add of s within o's context. A nil o changes nothing.
+func (s *Set[E]) Heal(o *Set[E]) {
+	if o == nil {
+		return
+	}
+	s.k.Heal(&o.k)
+}
+
 // Version returns the set's version: for each replica, how many of its
 // adds and removes the set has seen, counting only those received without
 // gaps. Pass a peer's version to [Set.DeltaSince] to send it what it
