@@ -164,6 +164,9 @@ type ormapOp struct {
 	dot    vclock.Dot
 	honest bool
 	landed bool // evil's: applied by some honest region
+	// at orders the reference: an honest op's place is where it was
+	// made, an op of evil's where an honest region first took it.
+	at int
 }
 
 // TestAdversarialPeerORMap is TestAdversarialPeer for the ormap types: three
@@ -238,6 +241,7 @@ func TestAdversarialPeerORMap(t *testing.T) {
 		evilReg := ormap.New[string, *ormap.Register[string]](evilWriter)
 		var (
 			ops       []*ormapOp   // every op made, honest and evil's, in order
+			landings  int          // evil's ops taken by a region (see ormapOp.at)
 			evilOps   []*ormapOp   // evil's valid ops, each one version only
 			cntDots   []vclock.Dot // dots of every counter map op
 			regDots   []vclock.Dot // dots of every register map op
@@ -298,8 +302,9 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			if short {
 				writer = evilWriter
 			}
-			if sendOps(to, writer, []crdt.ForgedEntry{{Object: op.object, Bytes: op.bytes}}) > 0 {
-				op.landed = true
+			if sendOps(to, writer, []crdt.ForgedEntry{{Object: op.object, Bytes: op.bytes}}) > 0 && !op.landed {
+				op.landed, op.at = true, len(ops)+landings
+				landings++
 			}
 		}
 		record := func(object string, op ormap.Op, honest bool) *ormapOp {
@@ -307,7 +312,7 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			if err != nil {
 				rt.Fatalf("encoding %v: %v", op, err)
 			}
-			o := &ormapOp{object: object, bytes: b, dot: op.Dot(), honest: honest}
+			o := &ormapOp{object: object, bytes: b, dot: op.Dot(), honest: honest, at: len(ops) + landings}
 			ops = append(ops, o)
 			return o
 		}
@@ -573,9 +578,14 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			func(id crdt.ReplicaID) *crdt.Replica { return regions[id].r },
 			round)
 		// The reference: every honest op and every op of evil's that
-		// some region took, once each, in the order they were made.
+		// some region took, once each, the honest ones in the order they
+		// were made, evil's where a region first took them. (An op of
+		// evil's that lands long after it was made meets what the regions
+		// hold then: a reset leaf that covered its leaf may be gone by a
+		// crafted drop, and the leaf stays, everywhere alike.)
 		refCnt := ormap.New[string, *ormap.Counter]("ref")
 		refReg := ormap.New[string, *ormap.Register[string]]("ref")
+		slices.SortStableFunc(ops, func(a, b *ormapOp) int { return a.at - b.at })
 		for _, o := range ops {
 			if !o.honest && !o.landed {
 				continue
