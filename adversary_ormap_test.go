@@ -167,6 +167,10 @@ type ormapOp struct {
 	// at orders the reference: an honest op's place is where it was
 	// made, an op of evil's where an honest region first took it.
 	at int
+	// twin is evil's other op under the same dot, if evil made one: the
+	// two equivocate (see TestAdversarialPeerORMap).
+	twin   *ormapOp
+	second bool // the twin evil made second
 }
 
 // TestAdversarialPeerORMap is TestAdversarialPeer for the ormap types: three
@@ -202,9 +206,12 @@ type ormapOp struct {
 // or of a delete drops what it covers, where it makes it), and so holds
 // exactly that.
 //
-// Two different ops under one of evil's dots are left out: replicas that
-// took one each hold the same version with different content, which no
-// CRDT can repair.
+// Evil also equivocates: it sends one region a second write under the
+// dot of one of its writes (another amount, another value). Regions that
+// hold one each are at one version with equal fingerprints (which hash a
+// write's dot) and different content fingerprints: the divergence is
+// counted and healed, each side dropping the dot. The reference then has
+// neither write; where only one of the two was taken, it has that one.
 func TestAdversarialPeerORMap(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var now atomic.Int64
@@ -302,7 +309,15 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			if short {
 				writer = evilWriter
 			}
-			if sendOps(to, writer, []crdt.ForgedEntry{{Object: op.object, Bytes: op.bytes}}) > 0 && !op.landed {
+			was := regions[to].state(rt)
+			took := sendOps(to, writer, []crdt.ForgedEntry{{Object: op.object, Bytes: op.bytes}}) > 0
+			if op.twin != nil {
+				// One of two ops under one dot counts as taken only if
+				// the region applied it: a region that has seen the dot
+				// accepts the other and changes nothing.
+				took = took && regions[to].state(rt) != was
+			}
+			if took && !op.landed {
 				op.landed, op.at = true, len(ops)+landings
 				landings++
 			}
@@ -402,19 +417,25 @@ func TestAdversarialPeerORMap(t *testing.T) {
 				var op ormap.Op
 				var object string
 				var candidates []vclock.Dot
+				var twin func() ormap.Op // evil's other write under op's dot
 				if counters {
 					object, candidates = "cnt", cntDots
 					if rapid.Bool().Draw(rt, "evilDelete") {
 						op = evilCnt.Delete(k)
 					} else {
-						op = evilCnt.At(k).Add(rapid.SampledFrom([]int64{-1, 1, 5}).Draw(rt, "n"))
+						other := evilCnt.Clone()
+						n := rapid.SampledFrom([]int64{-1, 1, 5}).Draw(rt, "n")
+						op = evilCnt.At(k).Add(n)
+						twin = func() ormap.Op { return other.At(k).Add(n + 2) }
 					}
 				} else {
 					object, candidates = "reg", regDots
 					if rapid.Bool().Draw(rt, "evilDelete") {
 						op = evilReg.Delete(k)
 					} else {
+						other := evilReg.Clone()
 						op = evilReg.At(k).Set(fmt.Sprintf("evil-%d", i))
+						twin = func() ormap.Op { return other.At(k).Set(fmt.Sprintf("evil-%d-twin", i)) }
 					}
 				}
 				if op.Err() != nil || op.IsNoop() {
@@ -476,6 +497,19 @@ func TestAdversarialPeerORMap(t *testing.T) {
 					cntDots = append(cntDots, o.dot)
 				} else {
 					regDots = append(regDots, o.dot)
+				}
+				if twin != nil && rapid.IntRange(0, 3).Draw(rt, "equivocate") == 0 {
+					// Another write under the same dot, to one region:
+					// regions that hold one each differ at one version,
+					// with equal fingerprints, until their content
+					// fingerprints tell and they heal, dropping the dot.
+					top := twin()
+					if top.Dot() != o.dot {
+						rt.Fatalf("evil's twin op has dot %v, not %v", top.Dot(), o.dot)
+					}
+					t := record(object, top, false)
+					t.twin, o.twin, t.second = o, t, true
+					deliver(t, pick.Draw(rt, "twinTo"), rapid.Bool().Draw(rt, "short"))
 				}
 				for _, to := range ids {
 					if rapid.Bool().Draw(rt, "deliver") {
@@ -583,21 +617,55 @@ func TestAdversarialPeerORMap(t *testing.T) {
 		// evil's that lands long after it was made meets what the regions
 		// hold then: a reset leaf that covered its leaf may be gone by a
 		// crafted drop, and the leaf stays, everywhere alike.)
+		//
+		// Where evil's two writes under one dot were both taken, the
+		// regions healed: the reference is two, one taking every first
+		// version and the other every second, each healed with the
+		// other's state, as the regions were. Each then drops the dot, and
+		// what a version's crafted drops dropped stays dropped.
 		refCnt := ormap.New[string, *ormap.Counter]("ref")
 		refReg := ormap.New[string, *ormap.Register[string]]("ref")
+		twinCnt := ormap.New[string, *ormap.Counter]("ref")
+		twinReg := ormap.New[string, *ormap.Register[string]]("ref")
+		equivocated := false
 		slices.SortStableFunc(ops, func(a, b *ormapOp) int { return a.at - b.at })
 		for _, o := range ops {
 			if !o.honest && !o.landed {
 				continue
 			}
-			var err error
-			if o.object == "cnt" {
-				_, err = refCnt.ApplyBinary(o.bytes)
-			} else {
-				_, err = refReg.ApplyBinary(o.bytes)
+			first, second := true, true // which references take o
+			if o.twin != nil && o.twin.landed {
+				equivocated = true
+				first = !o.second
+				second = o.second
 			}
-			if err != nil {
-				rt.Fatalf("the reference refused %v: %v", o.dot, err)
+			for _, take := range []struct {
+				on  bool
+				cnt *counterMap
+				reg *registerMap
+			}{{first, refCnt, refReg}, {second, twinCnt, twinReg}} {
+				if !take.on {
+					continue
+				}
+				var err error
+				if o.object == "cnt" {
+					_, err = take.cnt.ApplyBinary(o.bytes)
+				} else {
+					_, err = take.reg.ApplyBinary(o.bytes)
+				}
+				if err != nil {
+					rt.Fatalf("the reference refused %v: %v", o.dot, err)
+				}
+			}
+		}
+		if equivocated {
+			c, r := refCnt.Clone(), refReg.Clone()
+			refCnt.Heal(twinCnt)
+			refReg.Heal(twinReg)
+			twinCnt.Heal(c)
+			twinReg.Heal(r)
+			if !refCnt.Equal(twinCnt) || !refReg.Equal(twinReg) {
+				rt.Fatal("the two references differ after healing")
 			}
 		}
 		want := ormapValue{Counters: counterValues(refCnt), Registers: registerValues(refReg)}
