@@ -292,6 +292,46 @@ func (m *MV[T]) Merge(o *MV[T]) {
 	m.k.Join(&o.k)
 }
 
+// Heal merges o into m as [MV.Merge] does, and also drops every write
+// that both hold under one dot with different values: a peer that sent
+// two replicas two different writes under one of its dots leaves each
+// holding its own, which no merge changes (each has seen the other's
+// dot), and which [MV.Fingerprint] (the dots alone) does not tell apart;
+// [MV.ContentFingerprint] does. Healing with each other's states drops
+// both, so the replicas agree on neither, whichever heals first. A nil o
+// changes nothing.
+func (m *MV[T]) Heal(o *MV[T]) {
+	if o == nil || o == m {
+		return
+	}
+	m.heal(&o.k)
+}
+
+// heal is Heal with o's kernel, and reports whether the values changed.
+func (m *MV[T]) heal(o *dotkernel.Kernel[vclock.Dot, T]) bool {
+	if m.hook != nil {
+		defer m.reportSiblings(m.dots())
+	}
+	m.k.SameValue = func(a, b T) bool { return hashMV(a) == hashMV(b) }
+	defer func() { m.k.SameValue = nil }()
+	return m.k.Heal(o)
+}
+
+// hashMV hashes a value for ContentFingerprint and heal: as codec.HashValue
+// does, a value that cannot be encoded hashing as nothing.
+func hashMV[T any](v T) uint64 {
+	h, _ := codec.HashValue(codec.HashSeed, v)
+	return h
+}
+
+// ContentFingerprint returns a hash of the register's writes with their
+// values, where [MV.Fingerprint] hashes their dots alone: registers told
+// two different writes under one dot differ in it. It implements
+// crdt.ContentFingerprinter, and costs a pass over the current values.
+func (m *MV[T]) ContentFingerprint() uint64 {
+	return m.k.ContentFingerprint(func(v T) (uint64, bool) { return hashMV(v), true })
+}
+
 // Version returns a version vector summarizing the writes m has seen: for
 // each replica, the count n such that its writes 1 to n have all been seen.
 // Pass it to another replica's [MV.DeltaSince].
@@ -357,11 +397,12 @@ func (m *MV[T]) Retire(r vclock.Retirement) error {
 
 // Fingerprint returns a hash of the register's content: the dots of its
 // current values. Values themselves are left out: a write is unique by its
-// dot (see [MV.Equal]). It does not depend on the order writes and merges
-// arrived in: registers that are [MV.Equal] have the same fingerprint,
-// and registers holding different writes almost surely do not. The causal
-// context is left out. It is the same on every machine, kept up to date by
-// every change, and costs nothing to read.
+// dot (see [MV.Equal]), unless a peer sent two different writes under one
+// ([MV.ContentFingerprint] tells those apart). It does not depend on the
+// order writes and merges arrived in: registers that are [MV.Equal] have
+// the same fingerprint, and registers holding different writes almost
+// surely do not. The causal context is left out. It is the same on every
+// machine, kept up to date by every change, and costs nothing to read.
 func (m *MV[T]) Fingerprint() uint64 { return m.k.Fingerprint() }
 
 // HasGaps reports whether the register holds writes that its
@@ -520,6 +561,19 @@ func (m *MV[T]) MergeBinary(state []byte) (changed bool, err error) {
 		defer m.reportSiblings(m.dots())
 	}
 	return m.k.Join(k), nil
+}
+
+// HealBinary decodes a state encoded by [MV.MarshalBinary] and merges it
+// in with [MV.Heal]. It reports whether the set of values changed. A
+// decoding error is a [*codec.DecodeError], and leaves m unchanged. It
+// implements crdt.Healer: the replication engine merges a peer's state
+// with it while that peer's digest shows the register diverged.
+func (m *MV[T]) HealBinary(state []byte) (changed bool, err error) {
+	k, err := decodeMV[T](state, m.lim)
+	if err != nil {
+		return false, err
+	}
+	return m.heal(k), nil
 }
 
 // ApplyBinary decodes an op encoded by [MVOp.MarshalBinary] and applies it
