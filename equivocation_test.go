@@ -2,10 +2,13 @@ package crdt_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
@@ -153,19 +156,38 @@ func TestEquivocationRolloutOlderRelease(t *testing.T) {
 // digest and sent each other whole states for good, each keeping its own
 // element, and never saw the register's; now they heal, holding neither.
 func TestEquivocationSetHealed(t *testing.T) {
+	healed := []string{"honest"} // neither of evil's writes
 	t.Run("orset", func(t *testing.T) {
 		equivocationHealed(t, func(id crdt.ReplicaID) *orset.Set[string] { return orset.New[string](id) },
 			func(s *orset.Set[string], v string) ([]byte, error) { return s.Add(v).MarshalBinary() },
-			func(s *orset.Set[string]) []string { return slices.Collect(s.All()) })
+			func(s *orset.Set[string]) []string { return slices.Collect(s.All()) }, healed)
 	})
 	t.Run("mv", func(t *testing.T) {
 		equivocationHealed(t, func(id crdt.ReplicaID) *register.MV[string] { return register.NewMV[string](id) },
 			func(m *register.MV[string], v string) ([]byte, error) { return m.Set(v).MarshalBinary() },
-			func(m *register.MV[string]) []string { return m.Values() })
+			func(m *register.MV[string]) []string { return m.Values() }, healed)
+	})
+	// An LWW-map keeps one of the two writes on both sides: the later
+	// (evil's second write reads the clock later), or by its value.
+	t.Run("lwwmap", func(t *testing.T) {
+		equivocationHealed(t, func(id crdt.ReplicaID) *lwwmap.Map[string, string] {
+			return lwwmap.New[string, string](id, clock.New())
+		},
+			func(m *lwwmap.Map[string, string], v string) ([]byte, error) {
+				key := "k"
+				if v == "honest" {
+					key = "h"
+				}
+				return m.Put(key, v).MarshalBinary()
+			},
+			func(m *lwwmap.Map[string, string]) []string {
+				return slices.Collect(maps.Values(maps.Collect(m.All())))
+			},
+			[]string{"honest", "y"})
 	})
 }
 
-func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string) {
+func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string, want []string) {
 	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1"}
 	regions := map[crdt.ReplicaID]*crdt.Replica{}
@@ -246,7 +268,7 @@ func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O
 		t.Fatal("no divergence counted")
 	}
 	v0, v1 := look("h0"), look("h1")
-	if !slices.Equal(v0, []string{"honest"}) || !slices.Equal(v1, v0) {
+	if !slices.Equal(v0, want) || !slices.Equal(v1, v0) {
 		t.Fatalf("h0 holds %v, h1 %v", v0, v1)
 	}
 	for range 40 {

@@ -1056,6 +1056,24 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 	return m.merge(o), nil
 }
 
+// HealBinary decodes a state encoded by [Map.MarshalBinary] and merges it
+// in with [Map.Heal], with the checks and errors of [Map.MergeBinary]. It
+// reports whether the visible content changed. It implements
+// crdt.Healer: the replication engine merges a peer's state with it while
+// that peer's digest shows the map diverged.
+func (m *Map[K, V]) HealBinary(state []byte) (changed bool, err error) {
+	o, err := decodeState[K, V](state, m.lim)
+	if err != nil {
+		return false, err
+	}
+	if m.clk != nil && !o.maxTS.IsZero() {
+		if _, err := m.clk.Update(o.maxTS); err != nil {
+			return false, fmt.Errorf("lwwmap: heal: %w", err)
+		}
+	}
+	return m.join(o, true, true), nil
+}
+
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it
 // like [Map.Apply]. It reports whether the visible content changed. A
 // decoding error is a [*codec.DecodeError].

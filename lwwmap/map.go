@@ -5,6 +5,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -110,10 +111,11 @@ type Map[K comparable, V any] struct {
 	// writes overwrote, and is sent the whole state, not a delta (see
 	// DeltaSince).
 	gone    vclock.Clock
-	goneTop []uint64        // by writer, what a collection in progress collected
-	maxTS   clock.Timestamp // no entry of m is later
-	fp      uint64          // wrapping sum of hashOf the live entries of m
-	lim     codec.Limits    // for the decoders; zero fields take the defaults
+	goneTop []uint64                  // by writer, what a collection in progress collected
+	maxTS   clock.Timestamp           // no entry of m is later
+	fp      uint64                    // wrapping sum of hashOf the live entries of m
+	cfp     atomic.Pointer[contentFP] // the content fingerprint, cached (see ContentFingerprint)
+	lim     codec.Limits              // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
 	// lostTo holds, for a key whose entry is this writer's own, the latest
@@ -598,6 +600,52 @@ func (m *Map[K, V]) hashOf(kh uint64, e *entry[V]) uint64 {
 	return entryHash(kh, m.repH[e.writer()], e.ts(), e.seq)
 }
 
+// twinWins reports whether e, a write under the same dot as old with
+// other content (no honest writer makes one), takes old's place in a
+// heal: the later timestamp, then a delete marker, then the value with
+// the greater hash, so that both sides of a heal keep the same one. Equal
+// writes do not win.
+func (m *Map[K, V]) twinWins(e, old *entry[V]) bool {
+	if c := e.ts().Compare(old.ts()); c != 0 {
+		return c > 0
+	}
+	if e.deleted() != old.deleted() {
+		return e.deleted()
+	}
+	if e.deleted() {
+		return false
+	}
+	return valueHash(e.v) > valueHash(old.v)
+}
+
+// takeTwin puts e, a write under the dot of k's entry slot that wins
+// over it (see twinWins), in slot's place: the dot is the same, so the
+// index and the order of dots stay as they are.
+func (m *Map[K, V]) takeTwin(k K, slot *entry[V], e entry[V]) {
+	kh := keyHash(k)
+	m.forgetLost(k)
+	if slot.deleted() {
+		m.nDel--
+	}
+	m.fp -= m.liveHash(k, kh, slot)
+	*slot = e
+	if e.deleted() {
+		m.nDel++
+	}
+	m.fp += m.liveHash(k, kh, slot)
+	m.cfp.Store(nil) // the fingerprint may not have changed
+	if ts := e.ts(); ts.After(m.maxTS) {
+		m.maxTS = ts
+	}
+}
+
+// valueHash hashes a value for [Map.ContentFingerprint] and twinWins, as
+// codec.HashValue does (a value that cannot be encoded hashes as nothing).
+func valueHash[V any](v V) uint64 {
+	h, _ := codec.HashValue(codec.HashSeed, v)
+	return h
+}
+
 // entryHash is the hash of one write, for [Map.Fingerprint]: of its key
 // (kh, from codec.HashValue), its writer (wh, the hash of its ID), its
 // timestamp and its sequence number.
@@ -826,13 +874,37 @@ func (m *Map[K, V]) Merge(o *Map[K, V]) {
 	}
 }
 
+// Heal merges o into m as [Map.Merge] does and, where both hold one key's
+// write under one dot with different content, keeps on both sides the
+// one with the later timestamp, then a delete, then the value with the
+// greater hash. No honest writer makes two writes under one dot; a peer
+// that sent two replicas one each leaves them differing for good, since
+// a merge keeps the write it has: [Map.ContentFingerprint] shows it, and
+// a heal with each other's states ends it, whichever heals first. A nil
+// o changes nothing.
+func (m *Map[K, V]) Heal(o *Map[K, V]) {
+	if o == nil || o == m {
+		return
+	}
+	m.join(o, true, true)
+	if m.clk != nil && !o.maxTS.IsZero() {
+		_, _ = m.clk.Update(o.maxTS) // a refusal is ignored, as in Merge
+	}
+}
+
 // merge joins o into m and reports whether the visible content changed.
 func (m *Map[K, V]) merge(o *Map[K, V]) bool { return m.mergeWith(o, true) }
 
 // mergeWith merges o into m; if scan is false, o is known to name in its
 // context only the dots of its entries, and the pass looking for keys of
 // m that o has seen overwritten is skipped.
-func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
+func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool { return m.join(o, scan, false) }
+
+// join is mergeWith, and with heal set, the merge of [Map.Heal]: where m
+// and o hold one key's write under one dot with different content (a
+// peer sent each a different write under that dot), the one that twinWins
+// picks stays on both sides.
+func (m *Map[K, V]) join(o *Map[K, V], scan, heal bool) bool {
 	changed := false
 	if !o.gone.IsZero() {
 		defer m.takeGone(o.gone) // once the context has grown
@@ -895,6 +967,14 @@ func (m *Map[K, V]) mergeWith(o *Map[K, V], scan bool) bool {
 				sharedSeen++
 			}
 			if old.writer() == rep&repMask && old.seq == oe.seq {
+				if heal {
+					ne := *oe
+					ne.rep = rep
+					if m.twinWins(&ne, old) {
+						m.takeTwin(k, old, ne)
+						changed = true
+					}
+				}
 				continue // the same write
 			}
 		}
@@ -1581,13 +1661,50 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // delete markers (collected at different moments), the causal context
 // (compare versions for that), the index, the replica ID and the clock.
 // Values are left out as [Map.Equal] leaves them out: a write is unique by
-// its dot and timestamp. So are the keys that have a time to live (see
-// [Map.Expire]): replicas hide an expiring key at different moments, by
-// their own clocks, and collect it at different moments. The hash is the
-// same in every process and on every
-// machine; it is kept up to date with every change, so Fingerprint costs
+// its dot and timestamp, unless a peer sent two different writes under one
+// ([Map.ContentFingerprint] tells those apart). So are the keys that have
+// a time to live (see [Map.Expire]): replicas hide an expiring key at
+// different moments, by their own clocks, and collect it at different
+// moments. The hash is the same in every process and on every machine; it
+// is kept up to date with every change, so Fingerprint costs
 // nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
+
+// ContentFingerprint returns a hash of the map's visible content with its
+// values: what [Map.Fingerprint] hashes, each write with its value. The
+// fingerprint leaves values out, a write being unique by its dot and
+// timestamp; a peer that sent two replicas two different values under
+// one dot and timestamp leaves them with equal fingerprints and different
+// content fingerprints. It implements crdt.ContentFingerprinter: the
+// replication engine compares it with a peer's, counts a difference as a
+// divergence, and heals it with [Map.HealBinary].
+//
+// It costs a pass over the map, hashing every value, when the map has
+// changed since the last call (as the fingerprint tells), and nothing
+// otherwise. Several readers may call it at once.
+func (m *Map[K, V]) ContentFingerprint() uint64 {
+	// Computed again when the fingerprint or the size changed, or a heal
+	// replaced a value (takeTwin), which is all that changes a value.
+	fp, n := m.fp, m.m.Len()
+	if c := m.cfp.Load(); c != nil && c.fp == fp && c.n == n {
+		return c.sum
+	}
+	var sum uint64
+	for k, e := range m.m.All() {
+		if h := m.liveHash(k, keyHash(k), e); h != 0 {
+			sum += codec.Mix(h ^ codec.Mix(valueHash(e.v)))
+		}
+	}
+	m.cfp.Store(&contentFP{fp: fp, sum: sum, n: n})
+	return sum
+}
+
+// contentFP is a content fingerprint and the fingerprint and size of the
+// map it was computed for.
+type contentFP struct {
+	fp, sum uint64
+	n       int
+}
 
 // HasGaps reports whether the map holds writes that its [Map.Version]
 // leaves out, received past a gap in their writer's sequence (as after a
