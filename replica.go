@@ -167,10 +167,11 @@ type Fingerprinter interface {
 // the other the object's whole state; a state of the object that this
 // replica receives from the peer while the peer's last digest shows the
 // divergence is merged with HealBinary, and the two end with one content.
-// ormap.Map, orset.Set, lwwmap.Map and register.MV implement it (a set's
-// drops all have records, but a peer that sent two replicas two different
-// writes under one dot leaves each holding its own, which only a heal
-// ends: by dropping both, or, in an LWW-map, by keeping the same one).
+// ormap.Map, orset.Set, lwwmap.Map, register.MV and register.LWW implement
+// it (a set's drops all have records, but a peer that sent two replicas
+// two different writes under one dot leaves each holding its own, which
+// only a heal ends: by dropping both, or, in an LWW type, by keeping the
+// same one).
 type Healer interface {
 	HealBinary(state []byte) (changed bool, err error)
 }
@@ -203,7 +204,8 @@ type GapReporter interface {
 // compares fingerprints: a difference at one version is a divergence,
 // counted in [PeerStats].Divergences and healed alike (by
 // [Healer].HealBinary, which drops such a write on both sides where the
-// type says so). ormap.Map, lwwmap.Map and register.MV implement it.
+// type says so). ormap.Map, lwwmap.Map, register.MV and register.LWW
+// implement it.
 //
 // ContentFingerprint must be equal on replicas with equal content, in
 // every process, and is called only when a digest is made; it may cost a

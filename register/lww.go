@@ -372,6 +372,52 @@ func (r *LWW[T]) Merge(o *LWW[T]) {
 	r.take(o.w, o.base, o.v)
 }
 
+// Heal merges o into r as [LWW.Merge] does and, if both hold the same
+// write (timestamp and replica) with different values, keeps on both
+// sides the value with the greater hash. No honest writer makes two such
+// writes; a peer that sent two replicas one each leaves them differing
+// for good, since a merge keeps the write it has: [LWW.ContentFingerprint]
+// shows it, and a heal with each other's states ends it, whichever heals
+// first. A nil or empty o changes nothing.
+func (r *LWW[T]) Heal(o *LWW[T]) {
+	if o == nil || !o.w.isSet() {
+		return
+	}
+	if r.clk != nil {
+		_, _ = r.clk.Update(o.w.ts) // a refusal is ignored, as in Merge
+	}
+	r.heal(o.w, o.base, o.v)
+}
+
+// heal is take, and if w is r's write with another value, takes it when
+// its value's hash is the greater.
+func (r *LWW[T]) heal(w stamp, base clock.Timestamp, v T) bool {
+	if w != r.w || !w.isSet() || valueHash(v) <= valueHash(r.v) {
+		return r.take(w, base, v)
+	}
+	r.base, r.v = base, v
+	return true
+}
+
+// valueHash hashes a value for ContentFingerprint and heal, as
+// codec.HashValue does (a value that cannot be encoded hashes as nothing).
+func valueHash[T any](v T) uint64 {
+	h, _ := codec.HashValue(codec.HashSeed, v)
+	return h
+}
+
+// ContentFingerprint returns a hash of the register's content with its
+// value, where [LWW.Fingerprint] hashes the winning write's stamp alone:
+// registers that hold one stamp with two values (a peer sent each a
+// different write under it) differ in it. It implements
+// crdt.ContentFingerprinter, and costs a hash of the value.
+func (r *LWW[T]) ContentFingerprint() uint64 {
+	if !r.w.isSet() {
+		return r.fp
+	}
+	return codec.Mix(r.fp ^ codec.Mix(valueHash(r.v)))
+}
+
 // Clone returns a copy of r with the same replica ID and clock, and no
 // conflict hook. The value is copied as Go assigns it: memory it refers to
 // is shared.
@@ -541,6 +587,24 @@ func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
 	return r.take(s, base, v), nil
 }
 
+// HealBinary decodes a state encoded by [LWW.MarshalBinary] and merges it
+// in with [LWW.Heal], with the checks and errors of [LWW.MergeBinary]. It
+// implements crdt.Healer: the replication engine merges a peer's state
+// with it while that peer's digest shows the register diverged.
+func (r *LWW[T]) HealBinary(state []byte) (changed bool, err error) {
+	s, base, v, err := decodeLWW[T](state, r.lim)
+	if err != nil {
+		return false, err
+	}
+	if !s.isSet() {
+		return false, nil
+	}
+	if err := r.observe(s); err != nil {
+		return false, err
+	}
+	return r.heal(s, base, v), nil
+}
+
 // ApplyBinary decodes an op encoded by [LWWOp.MarshalBinary] and applies it
 // like [LWW.Apply]. It reports whether a different write now wins. A
 // decoding error is a [*codec.DecodeError]; an error matching
@@ -575,7 +639,8 @@ func (r *LWW[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 // that are [LWW.Equal] have the same fingerprint, and registers holding
 // different writes almost surely have different ones. The value is not
 // hashed, as [LWW.Equal] does not compare it: a write is unique by its
-// timestamp and replica. The hash is the same in every process and on every
+// timestamp and replica, unless a peer sent two different writes under
+// one stamp ([LWW.ContentFingerprint] tells those apart). The hash is the same in every process and on every
 // machine, and is kept with the write, so Fingerprint costs nothing.
 func (r *LWW[T]) Fingerprint() uint64 { return r.fp }
 
