@@ -1041,6 +1041,11 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
 func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
+	return m.mergeBinary(state, false)
+}
+
+// mergeBinary is MergeBinary, and with heal set, HealBinary.
+func (m *Map[K, V]) mergeBinary(state []byte, heal bool) (changed bool, err error) {
 	o, err := decodeState[K, V](state, m.lim)
 	if err != nil {
 		return false, err
@@ -1053,7 +1058,7 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 			return false, fmt.Errorf("lwwmap: merge: %w", err)
 		}
 	}
-	return m.merge(o), nil
+	return m.join(o, true, heal), nil
 }
 
 // HealBinary decodes a state encoded by [Map.MarshalBinary] and merges it
@@ -1062,16 +1067,7 @@ func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 // crdt.Healer: the replication engine merges a peer's state with it while
 // that peer's digest shows the map diverged.
 func (m *Map[K, V]) HealBinary(state []byte) (changed bool, err error) {
-	o, err := decodeState[K, V](state, m.lim)
-	if err != nil {
-		return false, err
-	}
-	if m.clk != nil && !o.maxTS.IsZero() {
-		if _, err := m.clk.Update(o.maxTS); err != nil {
-			return false, fmt.Errorf("lwwmap: heal: %w", err)
-		}
-	}
-	return m.join(o, true, true), nil
+	return m.mergeBinary(state, true)
 }
 
 // ApplyBinary decodes an op encoded by [Op.MarshalBinary] and applies it

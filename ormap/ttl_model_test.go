@@ -226,6 +226,18 @@ func ttlModelRun(t *rapid.T, outsider bool) {
 		seen[i] = map[int]bool{}
 	}
 	md := &ttlModel{}
+	// took adds e, an event of replica r, to the history, with what r had
+	// taken in, and returns its index.
+	took := func(r int, e ttlEvent) int {
+		for p := range seen[r] {
+			e.seen[p] = true
+		}
+		i := len(md.h)
+		md.h = append(md.h, e)
+		md.add(t, i)
+		seen[r][i] = true
+		return i
+	}
 	type msg struct{ ev, to int }
 	var pending []msg
 	keys := rapid.SampledFrom([]string{"a", "b"})
@@ -258,13 +270,7 @@ func ttlModelRun(t *rapid.T, outsider bool) {
 			if e.op.Err() != nil {
 				t.Fatal(e.op.Err())
 			}
-			for p := range seen[r] {
-				e.seen[p] = true
-			}
-			i := len(md.h)
-			md.h = append(md.h, e)
-			md.add(t, i)
-			seen[r][i] = true
+			i := took(r, e)
 			for to := range ids {
 				if to != r {
 					pending = append(pending, msg{i, to})
@@ -344,14 +350,7 @@ func ttlModelRun(t *rapid.T, outsider bool) {
 				if !expires || rnow.Before(at) {
 					t.Fatalf("%s collected %s, which has not expired there (expiry %v, now %v)", ids[r], key, at, rnow)
 				}
-				e := ttlEvent{key: key, what: "delete", now: rnow, op: Op{kind: opRemove}, seen: map[int]bool{}}
-				for p := range seen[r] {
-					e.seen[p] = true
-				}
-				i := len(md.h)
-				md.h = append(md.h, e)
-				md.add(t, i)
-				seen[r][i] = true
+				took(r, ttlEvent{key: key, what: "delete", now: rnow, op: Op{kind: opRemove}, seen: map[int]bool{}})
 			}
 		}
 	}

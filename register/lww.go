@@ -574,6 +574,12 @@ func (r *LWW[T]) UnmarshalBinary(data []byte) error {
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
 func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
+	return r.mergeBinary(state, r.take)
+}
+
+// mergeBinary decodes state and, once the clock has taken its timestamp,
+// merges it in with take (LWW.take, or LWW.heal).
+func (r *LWW[T]) mergeBinary(state []byte, take func(stamp, clock.Timestamp, T) bool) (changed bool, err error) {
 	s, base, v, err := decodeLWW[T](state, r.lim)
 	if err != nil {
 		return false, err
@@ -584,7 +590,7 @@ func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
 	if err := r.observe(s); err != nil {
 		return false, err
 	}
-	return r.take(s, base, v), nil
+	return take(s, base, v), nil
 }
 
 // HealBinary decodes a state encoded by [LWW.MarshalBinary] and merges it
@@ -592,17 +598,7 @@ func (r *LWW[T]) MergeBinary(state []byte) (changed bool, err error) {
 // implements crdt.Healer: the replication engine merges a peer's state
 // with it while that peer's digest shows the register diverged.
 func (r *LWW[T]) HealBinary(state []byte) (changed bool, err error) {
-	s, base, v, err := decodeLWW[T](state, r.lim)
-	if err != nil {
-		return false, err
-	}
-	if !s.isSet() {
-		return false, nil
-	}
-	if err := r.observe(s); err != nil {
-		return false, err
-	}
-	return r.heal(s, base, v), nil
+	return r.mergeBinary(state, r.heal)
 }
 
 // ApplyBinary decodes an op encoded by [LWWOp.MarshalBinary] and applies it

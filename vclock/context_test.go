@@ -419,12 +419,7 @@ func TestAddNextIsNextThenAdd(t *testing.T) {
 // next.
 func TestRangesWithin(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		var c vclock.Context
-		ids := []vclock.ReplicaID{"a", "b"}
-		for range rapid.IntRange(0, 20).Draw(t, "adds") {
-			lo := rapid.Uint64Range(1, 60).Draw(t, "lo")
-			c.AddRange(rapid.SampledFrom(ids).Draw(t, "id"), lo, lo+rapid.Uint64Range(0, 5).Draw(t, "len"))
-		}
+		c, ids := randomRuns(t)
 		id := rapid.SampledFrom(ids).Draw(t, "query")
 		lo := rapid.Uint64Range(0, 70).Draw(t, "from")
 		hi := rapid.Uint64Range(0, 70).Draw(t, "to")
@@ -451,12 +446,7 @@ func TestRangesWithin(t *testing.T) {
 // ContainsRange agrees with Contains on every dot of the interval.
 func TestContainsRange(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		var c vclock.Context
-		ids := []vclock.ReplicaID{"a", "b"}
-		for range rapid.IntRange(0, 20).Draw(t, "adds") {
-			lo := rapid.Uint64Range(1, 60).Draw(t, "lo")
-			c.AddRange(rapid.SampledFrom(ids).Draw(t, "id"), lo, lo+rapid.Uint64Range(0, 5).Draw(t, "len"))
-		}
+		c, ids := randomRuns(t)
 		id := rapid.SampledFrom(ids).Draw(t, "query")
 		lo := rapid.Uint64Range(0, 70).Draw(t, "from")
 		hi := rapid.Uint64Range(0, 70).Draw(t, "to")
@@ -468,4 +458,16 @@ func TestContainsRange(t *testing.T) {
 			t.Fatalf("ContainsRange(%s, %d, %d) = %v, want %v (context %s)", id, lo, hi, got, want, c.String())
 		}
 	})
+}
+
+// randomRuns returns a context of a few runs of replicas a and b, within
+// sequence numbers 1 to 65, and the two IDs.
+func randomRuns(t *rapid.T) (vclock.Context, []vclock.ReplicaID) {
+	var c vclock.Context
+	ids := []vclock.ReplicaID{"a", "b"}
+	for range rapid.IntRange(0, 20).Draw(t, "adds") {
+		lo := rapid.Uint64Range(1, 60).Draw(t, "lo")
+		c.AddRange(rapid.SampledFrom(ids).Draw(t, "id"), lo, lo+rapid.Uint64Range(0, 5).Draw(t, "len"))
+	}
+	return c, ids
 }
