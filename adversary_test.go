@@ -28,7 +28,9 @@ import (
 // name one object many times, absurd incarnations, and ops of its own. The
 // honest regions must never fail a write of their own, must converge among
 // themselves, and must hold every element they added that no one removed;
-// besides those, only evil's own adds.
+// besides those, only evil's own adds. When evil equivocates (two writes
+// under one dot, one to each of two regions) the regions count the
+// divergence and heal it; they must agree after, and count no more.
 func TestAdversarialPeer(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var now atomic.Int64
@@ -66,6 +68,7 @@ func TestAdversarialPeer(t *testing.T) {
 			added, removed = map[string]bool{}, map[string]bool{}
 			evilAdds       = map[string]bool{}
 			evilInc        = uint64(1)
+			equivocated    bool
 		)
 		round := func() {
 			for _, id := range ids {
@@ -90,7 +93,7 @@ func TestAdversarialPeer(t *testing.T) {
 		for i := range rapid.IntRange(1, 60).Draw(rt, "steps") {
 			id := pick.Draw(rt, "region")
 			g := regions[id]
-			switch rapid.IntRange(0, 8).Draw(rt, "action") {
+			switch rapid.IntRange(0, 9).Draw(rt, "action") {
 			case 0:
 				e := elem.Draw(rt, "elem")
 				if rapid.Bool().Draw(rt, "remove") {
@@ -191,10 +194,35 @@ func TestAdversarialPeer(t *testing.T) {
 				b, _ = orset.New[string](victim).Add(fmt.Sprintf("forged-%d", i)).MarshalBinary()
 				ops = append(ops, crdt.ForgedEntry{Object: "set", Bytes: b})
 				send(id, crdt.Forgery{FirstSeq: uint64(i + 1), Writer: vclock.Writer("evil", 7), Ops: ops})
+			case 9:
+				// evil equivocates, under a writer of its own: two adds
+				// under one dot, two puts of one key under one dot and
+				// timestamp, one of each to id and the other to another
+				// region. The regions differ at one version: they count
+				// it, and heal (see healAndAgreeAfterHealing).
+				other := pick.Draw(rt, "other")
+				if other == id {
+					break
+				}
+				equivocated = true
+				w := vclock.Writer("evil", uint64(100+i))
+				fixed := now.Load()
+				for j, to := range []crdt.ReplicaID{id, other} {
+					e := fmt.Sprintf("twin-%d-%d", i, j)
+					evilAdds[e] = true
+					ba, _ := orset.New[string](w).Add(e).MarshalBinary()
+					kv := lwwmap.New[string, string](w, clock.New(clock.WithSource(func() int64 { return fixed })))
+					bp, _ := kv.Put("twin", e).MarshalBinary()
+					send(to, crdt.Forgery{FirstSeq: uint64(i + 1), Ops: []crdt.ForgedEntry{{Object: "set", Bytes: ba}, {Object: "kv", Bytes: bp}}})
+				}
 			}
 		}
+		agree := healAndAgree
+		if equivocated {
+			agree = healAndAgreeAfterHealing
+		}
 
-		healAndAgree(rt, net, ids,
+		agree(rt, net, ids,
 			func(a, b crdt.ReplicaID) bool {
 				return cmp.Equal(regions[a].value(), regions[b].value()) && regions[a].content() == regions[b].content()
 			},
