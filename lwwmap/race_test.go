@@ -28,6 +28,8 @@ func TestConcurrentReaders(t *testing.T) {
 	ev, _ := early.MarshalBinary()
 	want, _ := m.MarshalBinary()
 	wantLen, wantFP := m.Len(), m.Fingerprint()
+	wantCFP := m.ContentFingerprint()
+	m.cfp.Store(nil) // each reader may compute it, and cache it, at once
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 8 {
@@ -45,7 +47,7 @@ func TestConcurrentReaders(t *testing.T) {
 				for range m.Keys() {
 					n--
 				}
-				if n != 0 || m.Len() != wantLen || m.Fingerprint() != wantFP {
+				if n != 0 || m.Len() != wantLen || m.Fingerprint() != wantFP || m.ContentFingerprint() != wantCFP {
 					errs <- fmt.Errorf("All/Keys/Len/Fingerprint disagree")
 				}
 				if !m.Equal(m) {

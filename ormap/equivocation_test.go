@@ -1,6 +1,10 @@
 package ormap
 
-import "testing"
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
 
 // TestEquivocationHealed: a hostile writer sends two different writes
 // under one dot, one to each replica: to a map of counters, increments
@@ -88,5 +92,38 @@ func checkEquivocation[V Value[V]](t *testing.T, one, other, honest func(m *Map[
 	a.Merge(sb)
 	if a.Len() != 1 {
 		t.Fatalf("a write under the dropped dot came back: %d keys", a.Len())
+	}
+}
+
+// TestContentFingerprintConcurrentReaders: readers may compute, and cache,
+// the content fingerprint at the same time (run with -race), and all get
+// the same one; a write changes it.
+func TestContentFingerprintConcurrentReaders(t *testing.T) {
+	m := New[string, *Counter]("a")
+	for i := range 100 {
+		m.At(fmt.Sprint(i)).Add(int64(i + 1))
+	}
+	want := m.ContentFingerprint()
+	m.s.cfp.Store(nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if got := m.ContentFingerprint(); got != want {
+					errs <- fmt.Errorf("content fingerprint %#x, want %#x", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	m.At("0").Add(1)
+	if m.ContentFingerprint() == want {
+		t.Fatal("an increment left the content fingerprint as it was")
 	}
 }
