@@ -3,7 +3,8 @@ package crdt
 // GarbageReporter is an optional interface of an object that keeps records
 // of deletes (and of other writes that replace data) only until every
 // replica has seen them (see [Collector]): the OR-Set's and the OR-Map's
-// records of removals and replaced writes, the LWW-map's delete markers.
+// records of removals and replaced writes, the OR-Map's notes of the
+// counter chains its deletes reset, the LWW-map's delete markers.
 // [Replica.Stats] sums its figures over the registered objects as
 // [Stats].GCPending and [Stats].GCCollected. orset.Set, ormap.Map and
 // lwwmap.Map implement it; register.MV keeps no such records (its context

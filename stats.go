@@ -28,8 +28,9 @@ type Stats struct {
 	Oversize uint64
 	// GCPending counts the delete records (see [GarbageReporter]) that the
 	// registered objects hold, waiting for every replica to see them:
-	// OR-Set and OR-Map records of removed or replaced writes, LWW-map
-	// delete markers. An object discards one only once it holds a durable
+	// OR-Set and OR-Map records of removed or replaced writes, the OR-Map's
+	// notes of the counter chains its deletes reset, LWW-map delete
+	// markers. An object discards one only once it holds a durable
 	// version (see [Collector]) from every peer that counts the delete,
 	// and its own saved snapshot holds it, so while any peer is away, or
 	// saves no snapshot, GCPending does not fall; a steady rise means

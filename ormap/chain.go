@@ -617,6 +617,7 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		s.k.Remove(d)
 		done++
 	}
+	s.resetsGone += uint64(done)
 	return done
 }
 

@@ -28,6 +28,9 @@ func TestResetCollectedPastAGapElsewhere(t *testing.T) {
 	if len(a.s.resetDots) != 0 || len(b.s.resetDots) != 0 {
 		t.Fatalf("%d and %d reset leaves left past a gap of another writer", len(a.s.resetDots), len(b.s.resetDots))
 	}
+	if pending, collected := b.Garbage(); pending != 0 || collected != 2 {
+		t.Fatalf("b: Garbage() = %d pending, %d collected; want the delete's record and reset collected", pending, collected)
+	}
 	if !a.HasGaps() || !b.HasGaps() {
 		t.Fatal("the gap filled")
 	}
@@ -59,6 +62,12 @@ func TestResetKeptWhileItsChainHasAGap(t *testing.T) {
 	y.CollectVersions([]vclock.Clock{x.Version()})
 	if len(x.s.resetDots) != 1 || len(y.s.resetDots) != 1 {
 		t.Fatalf("%d and %d reset leaves left; their contexts lack w:1", len(x.s.resetDots), len(y.s.resetDots))
+	}
+	// The note that stays shows as pending, beside the record of w:3's
+	// drop of w:2 (a dot x had not seen), which y's version does not
+	// hold; the delete's record, which it does, is collected.
+	if pending, collected := x.Garbage(); pending != 2 || collected != 1 {
+		t.Fatalf("x: Garbage() = %d pending, %d collected; want 2 and 1", pending, collected)
 	}
 	// The writer's old state arrives late: its leaf w:1 is covered by the
 	// reset, which drops it.

@@ -89,6 +89,9 @@ type state struct {
 	ix node
 	// cfp caches the content fingerprint (see contentFingerprint).
 	cfp atomic.Pointer[contentFP]
+	// resetsGone counts the reset leaves collectResets removed, for
+	// Garbage, since the state was made or replaced (adopt).
+	resetsGone uint64
 	// resetDots are the dots of the reset leaves in the store (see
 	// chain.go): while there are none, a counter's value is the sum its
 	// node holds.
@@ -291,7 +294,7 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
-	s.resetDots, s.resetFP = nil, 0
+	s.resetDots, s.resetFP, s.resetsGone = nil, 0, 0
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.reserveKids(k.Len())
@@ -310,7 +313,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 func (s *state) copyOf(o *state) {
 	s.k = *o.k.Clone()
 	s.ix = o.ix.clone()
-	s.resetDots, s.resetFP = maps.Clone(o.resetDots), o.resetFP
+	s.resetDots, s.resetFP, s.resetsGone = maps.Clone(o.resetDots), o.resetFP, o.resetsGone
 	s.ttls = maps.Clone(o.ttls)
 	s.retired = slices.Clone(o.retired)
 	s.retiredTo, s.retiredFrom = nil, nil

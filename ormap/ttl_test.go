@@ -294,8 +294,8 @@ func TestExpiredKeyCollected(t *testing.T) {
 	if c.s.k.Len() != 1 || len(c.s.resetDots) != 1 {
 		t.Fatalf("the expired key's %d leaves are held, want its delete's reset", c.s.k.Len())
 	}
-	if pending, _ := c.Garbage(); pending != 1 {
-		t.Fatalf("%d drop records pending, want the collecting delete's", pending)
+	if pending, _ := c.Garbage(); pending != 2 {
+		t.Fatalf("%d pending, want the collecting delete's record and reset", pending)
 	}
 	if _, err := d.MergeBinary(mustMarshal(t, c.DeltaSince(d.Version()))); err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestExpiredKeyCollected(t *testing.T) {
 	if c.s.k.Len() != 0 {
 		t.Fatalf("the expired key's %d leaves are still held", c.s.k.Len())
 	}
-	if pending, collected := c.Garbage(); pending != 0 || collected != 1 {
+	if pending, collected := c.Garbage(); pending != 0 || collected != 2 {
 		t.Fatalf("garbage %d pending, %d collected after the delete became stable", pending, collected)
 	}
 	if c.Fingerprint() != d.Fingerprint() {
