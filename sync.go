@@ -1718,11 +1718,13 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 // objects: an object at the same version on both sides, holding the same
 // updates past that version on both (none, or the same ones past a gap:
 // see [GapHasher]), must have the same content. If the fingerprints
-// differ, the replicas have diverged (a bug, a corruption that got past
-// the checksums, one change made twice under one identity, or a peer that
-// sent what it should not have): the divergence is counted and logged,
-// and the peer's next catch-up carries the object's whole state, so that
-// whatever a merge can heal is healed. The caller holds r.mu.
+// differ, or agree while the content fingerprints differ (see
+// [ContentFingerprinter]), the replicas have diverged (a bug, a
+// corruption that got past the checksums, one change made twice under
+// one identity, or a peer that sent what it should not have): the
+// divergence is counted and logged, and the peer's next catch-up carries
+// the object's whole state, so that whatever a merge (or a heal) can heal
+// is healed. The caller holds r.mu.
 //
 // Why equal versions and equal gap hashes mean equal content: the
 // version and the updates past it are together the updates the object
@@ -1777,18 +1779,20 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 			continue // different updates past the version: different content is no divergence
 		}
 		mine := f.Fingerprint()
-		byContent := false // the fingerprints agree, the content fingerprints do not
-		if mine == theirs {
-			c, isC := obj.(ContentFingerprinter)
-			tc, sent := contents[d.Object]
-			if !isC || !sent || tc[0] != theirGaps || c.ContentFingerprint() == tc[1] {
-				continue
-			}
-			byContent = true
+		// If the fingerprints agree, the content fingerprints may not
+		// (see ContentFingerprinter), where both sides have one.
+		byContent := mine == theirs
+		c, isC := obj.(ContentFingerprinter)
+		tc, sent := contents[d.Object]
+		if byContent && (!isC || !sent || tc[0] != theirGaps) {
+			continue
 		}
 		v, err := dobj.VersionBinary()
 		if err != nil || !bytes.Equal(v, d.Version) {
 			continue // different versions: replication is still under way
+		}
+		if byContent && c.ContentFingerprint() == tc[1] {
+			continue // computed last: it may cost a pass over the object
 		}
 		p.stats.divergences++
 		if p.diverged == nil {
