@@ -563,3 +563,23 @@ func BenchmarkContentFingerprint100k(b *testing.B) {
 	}
 	perElem(b, N)
 }
+
+// BenchmarkPutAgainAfterOrder100k puts every key of a 100k map again,
+// after a merge made the map's order of its dots (as one that drops what
+// the other side has seen does): the first pass keeps the order up to
+// date until it is idle, the later ones cost what puts without it do.
+func BenchmarkPutAgainAfterOrder100k(b *testing.B) {
+	keys, vals := benchData(N)
+	m := New[string, string]("bench", clock.New())
+	for i := range keys {
+		m.Put(keys[i], vals[i])
+	}
+	m.makeOrder()
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range keys {
+			m.Put(keys[i], vals[i])
+		}
+	}
+	perElem(b, N)
+}

@@ -8,6 +8,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -54,7 +55,11 @@ func checkOrderCovers(t *rapid.T, m *Map[string, string]) {
 // older states, states that lost delete markers (collected, or taken out
 // as a peer could) and states with a timestamp forged later.
 func TestMergeOrderMatchesScan(t *testing.T) {
+	defer dotkernel.SetMinIdle(dotkernel.SetMinIdle(1024))
 	rapid.Check(t, func(t *rapid.T) {
+		// A small minIdle lets the order go between merges, to be made
+		// again (see TestOrderLetGoWhenIdle).
+		dotkernel.SetMinIdle(rapid.SampledFrom([]int{0, 3, 1024}).Draw(t, "minIdle"))
 		n := rapid.IntRange(2, 3).Draw(t, "replicas")
 		nkeys := rapid.IntRange(1, 30).Draw(t, "keys")
 		fast, slow := make([]*Map[string, string], n), make([]*Map[string, string], n)
@@ -316,4 +321,40 @@ func mustState(t *testing.T, m *Map[string, string]) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestOrderLetGoWhenIdle: once a merge made the map's order of its dots,
+// every write keeps it up to date; after as many writes as the map has
+// keys (at least minIdle) with no merge needing it, the map lets it go,
+// and the next merge that needs it makes it again, finding what it must.
+func TestOrderLetGoWhenIdle(t *testing.T) {
+	defer dotkernel.SetMinIdle(dotkernel.SetMinIdle(4))
+	m := New[string, string]("a", clock.New())
+	for i := range 6 {
+		m.Put(fmt.Sprint(i), "v")
+	}
+	m.makeOrder()
+	for i := range 6 {
+		m.Put(fmt.Sprint(i), "w")
+		if m.ix.Order() == nil {
+			t.Fatalf("the order went after %d writes, with 6 keys", i+1)
+		}
+	}
+	m.Put("0", "x")
+	if m.ix.Order() != nil {
+		t.Fatal("the order stayed after 7 writes unqueried, with 6 keys")
+	}
+	// A peer that has seen every write of m and holds none of its keys
+	// (it deleted them and collected the markers): the merge drops them
+	// all, through an order made again.
+	peer := New[string, string]("b", clock.New())
+	peer.Merge(m)
+	for i := range 6 {
+		peer.Delete(fmt.Sprint(i))
+	}
+	peer.CollectVersions([]vclock.Clock{peer.Version()})
+	m.Merge(peer)
+	if m.Len() != 0 || m.ix.Order() == nil {
+		t.Fatalf("after the merge: %d keys, order %v", m.Len(), m.ix.Order() != nil)
+	}
 }

@@ -115,13 +115,13 @@ func (k *Kernel[K, V]) Fingerprint() uint64 { return k.fp }
 // same time).
 func (k *Kernel[K, V]) ContentFingerprint(hash func(v V) (uint64, bool)) uint64 {
 	var sum uint64
+	self := k.KeyOf != nil
 	for key, e := range k.m.all {
 		hv, ok := hash(e.v)
 		if !ok {
 			continue
 		}
 		hv = codec.Mix(hv)
-		self := k.KeyOf != nil
 		if e.single() {
 			d := k.first(e)
 			sum += codec.Mix(dotHashWith(key, d, hashDot(d), self) ^ hv)

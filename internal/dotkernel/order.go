@@ -203,6 +203,14 @@ func (o *Order[K]) Idle(n int) bool {
 // order again for every merge.
 var minIdle = 1024
 
+// SetMinIdle sets the fewest references an order takes unqueried before
+// it is idle (1,024 unless set), and returns the value it replaces. It is
+// for tests: a small value lets orders go and come back often.
+func SetMinIdle(n int) (old int) {
+	old, minIdle = minIdle, n
+	return old
+}
+
 // Dropped records that a dot no longer supports its key, so that the
 // order knows when to compact. A nil Order ignores it.
 func (o *Order[K]) Dropped() {
