@@ -368,6 +368,7 @@ func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 		p := k.recs.slot(i)
 		id := *k.recs.id(p)
 		rec := k.recs.recAt(p, &buf)
+		orig := rec.Dot
 		touched := false
 		if renamed(rec.Dot) {
 			rec.Dot, changed, touched = r.Dot(rec.Dot), true, true
@@ -385,6 +386,7 @@ func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 		}
 		if k.horizon.Contains(rec.Dot) {
 			k.recs.clear(p, id) // an empty slot has no valid dot
+			k.noteRecordGone(orig) // a no-op if retireStore reset the index
 			discard = true
 		} else if touched {
 			k.recs.clear(p, id)
