@@ -385,7 +385,7 @@ func (k *Kernel[K, V]) retireRecords(r vclock.Retirement) {
 			rec.Dropped, touched = out, true
 		}
 		if k.horizon.Contains(rec.Dot) {
-			k.recs.clear(p, id) // an empty slot has no valid dot
+			k.recs.clear(p, id)    // an empty slot has no valid dot
 			k.noteRecordGone(orig) // a no-op if retireStore reset the index
 			discard = true
 		} else if touched {
