@@ -198,11 +198,17 @@ func (s *state) value(n *node, p string) int64 {
 	for _, key := range n.dots() {
 		l, d, _ := s.k.GetDot(key)
 		w, c, seq := s.origLeaf(l, d)
+		// The entry with the greatest sequence number below the leaf's;
+		// of two at one (deletes that saw two different writes under one
+		// dot, which a hostile writer can make), the greater total, so
+		// that every replica subtracts the same whatever order the reset
+		// leaves are found in.
 		var best *resetEntry
 		var bestSeq uint64
 		for i := range es {
 			e := &es[i]
-			if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es < seq && (best == nil || es > bestSeq) {
+			ew, ec, es := s.orig(e.w, e.c, e.s)
+			if ew == w && ec == c && es < seq && (best == nil || es > bestSeq || es == bestSeq && e.t > best.t) {
 				best, bestSeq = e, es
 			}
 		}

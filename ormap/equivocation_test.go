@@ -127,3 +127,31 @@ func TestContentFingerprintConcurrentReaders(t *testing.T) {
 		t.Fatal("an increment left the content fingerprint as it was")
 	}
 }
+
+// TestResetTiesResolvedAlike: deletes at two replicas, each after one of
+// two different writes a hostile writer made under one dot, leave reset
+// entries for one chain at one sequence number with different totals.
+// A later leaf of the chain is counted the same at every replica,
+// whichever order the two resets arrived in: of two entries at one
+// sequence number, the greater total is subtracted.
+func TestResetTiesResolvedAlike(t *testing.T) {
+	evil := New[string, *Counter]("evil")
+	twin := evil.Clone()
+	one := evil.At("b").Add(-1)
+	other := twin.At("b").Add(1) // the same dot
+	later := evil.At("b").Add(1) // continues the chain: total 0
+	x, y := New[string, *Counter]("x"), New[string, *Counter]("y")
+	mustApply(t, x, other)
+	mustApply(t, y, one)
+	dx, dy := x.Delete("b"), y.Delete("b")
+	a, b := New[string, *Counter]("a"), New[string, *Counter]("b")
+	mustApply(t, a, dx, dy, later)
+	mustApply(t, b, dy, dx, later)
+	va, vb := a.At("b").Value(), b.At("b").Value()
+	if va != vb || !a.Equal(b) {
+		t.Fatalf("b reads %d at a and %d at b", va, vb)
+	}
+	if want := int64(0 - 1); va != want {
+		t.Fatalf("b reads %d, want %d (the later total less the greater reset total)", va, want)
+	}
+}
