@@ -34,7 +34,10 @@ import (
 // entry). A counter's value is then, over its live leaves, the leaf's
 // total less the total of the entry of its chain with the greatest
 // sequence number below the leaf's, from a reset leaf at the counter's
-// path or above it: exactly the increments no delete saw. A reset leaf,
+// path or above it: exactly the increments no delete saw. (Two entries at
+// one sequence number have one total, unless a hostile writer made two
+// leaves under one dot: then the greater total is subtracted, the same
+// everywhere.) A reset leaf,
 // like an expiry, does not make its key present; a later delete of the
 // key or of a key above it drops it and carries its entries forward in
 // its own reset leaf.
