@@ -155,3 +155,37 @@ func TestResetTiesResolvedAlike(t *testing.T) {
 		t.Fatalf("b reads %d, want %d (the later total less the greater reset total)", va, want)
 	}
 }
+
+// TestEquivocatedResetShows: a hostile writer sends two regions two
+// versions of one delete (its reset leaf under one dot, with different
+// totals for a chain it reset). Reset leaves are left out of both
+// fingerprints (replicas collect them at different times), so only the
+// counter values tell: the content fingerprints differ, and healing drops
+// the reset on both sides.
+func TestEquivocatedResetShows(t *testing.T) {
+	h := New[string, *Counter]("h")
+	first := h.At("b").Add(5)
+	evil := New[string, *Counter]("evil")
+	mustApply(t, evil, first)
+	del := evil.Delete("b")   // resets h's chain at its total 5
+	later := h.At("b").Add(1) // concurrent with the delete: 6 in all
+	twin := del
+	es := entriesOf(del.leaf, nil)
+	es[0].t = 2 // the same delete, saying it saw a total of 2
+	twin.leaf = resetLeaf(del.leaf.path(), es)
+	a, b := New[string, *Counter]("a"), New[string, *Counter]("b")
+	mustApply(t, a, first, del, later)
+	mustApply(t, b, first, twin, later)
+	if a.At("b").Value() == b.At("b").Value() || a.Fingerprint() != b.Fingerprint() {
+		t.Fatalf("the scenario did not come about: %d and %d", a.At("b").Value(), b.At("b").Value())
+	}
+	if a.ContentFingerprint() == b.ContentFingerprint() {
+		t.Fatal("equal content fingerprints for different counter values")
+	}
+	sa := a.Clone()
+	a.Heal(b.Clone())
+	b.Heal(sa)
+	if !a.Equal(b) || a.ContentFingerprint() != b.ContentFingerprint() || a.At("b").Value() != 6 {
+		t.Fatalf("after healing: %d and %d, want 6 (neither version of the delete)", a.At("b").Value(), b.At("b").Value())
+	}
+}

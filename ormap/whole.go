@@ -205,12 +205,36 @@ type contentFP struct {
 // contentFingerprint is ContentFingerprint, computed again only if the
 // store's fingerprint or size changed: a dot's leaf never changes, so
 // equal dots mean equal leaves. Readers may call it at the same time.
+//
+// Reset leaves are left out, since replicas collect them at different
+// times; what they take from counters is not: for each counter a reset
+// entry names whose value differs from the sum of its leaves' totals,
+// the value is hashed in. A reset leaf is collected only once it takes
+// nothing from any live leaf, so the terms do not depend on when each
+// replica collected; and two different resets under one dot (a hostile
+// writer's delete sent in two versions) show in them.
 func (s *state) contentFingerprint() uint64 {
 	fp, n := s.k.Fingerprint(), s.k.Len()
 	if c := s.cfp.Load(); c != nil && c.fp == fp && c.n == n {
 		return c.sum
 	}
 	sum := s.k.ContentFingerprint(hashLeaf)
+	if len(s.resetDots) > 0 {
+		paths := map[string]bool{}
+		for d := range s.resetDots {
+			l, _ := s.k.Get(d)
+			for _, e := range entriesOf(l, nil) {
+				paths[e.p] = true
+			}
+		}
+		for p := range paths {
+			if x := s.ix.find(p); x != nil {
+				if v := s.value(x, p); v != x.sum() {
+					sum += codec.Mix(codec.HashString(codec.HashSeed, p) ^ codec.Mix(uint64(v)))
+				}
+			}
+		}
+	}
 	s.cfp.Store(&contentFP{fp: fp, sum: sum, n: n})
 	return sum
 }
