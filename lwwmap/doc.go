@@ -94,7 +94,13 @@
 // delete marker, until [Map.CollectVersions] (the engine's collection)
 // finds that every replica's durable version counts its entry and its
 // expire and persist writes; [Map.Collect] drops it once its expiry and
-// every write of it are before the stable point. A persist or longer
+// every write of it are before the stable point. Replicas collect at
+// different moments, so a write made by one that has collected cannot
+// name what it collected: an expire is collected only once its instant
+// is past (then no later value is touched by it, at a replica that still
+// holds it either: see [Map.Expire]), and a persist only by a later write
+// of its key, which overwrites it by name. A key that keeps a persist
+// holds it until then. A persist or longer
 // expire that a replica made before the key had expired by its own clock,
 // but that reaches a replica only after that one collected the key, no
 // longer finds the value: the replicas then agree that the key is gone.
@@ -110,9 +116,10 @@
 //
 // Expire and persist writes take part in no conflict report: one that
 // loses to a longer or persisting concurrent write keeps quiet, since the
-// key's value is untouched. The keys that have a time to live are left
-// out of [Map.Fingerprint], as delete markers are: replicas hide them, and
-// collect them, at different moments.
+// key's value is untouched. The keys that will expire are left out of
+// [Map.Fingerprint], as delete markers are: replicas hide them, and
+// collect them, at different moments. A persisted key counts, as a key
+// without a time to live does.
 //
 // A map that has never had a time to live encodes exactly as before they
 // existed; see ttl_encoding.go for the encodings.

@@ -752,7 +752,7 @@ func (m *Map[K, V]) Delete(k K) Op[K, V] {
 // Get returns the value of k and whether k is present.
 func (m *Map[K, V]) Get(k K) (V, bool) {
 	e := m.m.Find(k)
-	if e == nil || e.deleted() || (m.ttl != nil && m.expiredAt(k, m.now())) {
+	if e == nil || e.deleted() || (m.ttl != nil && m.expiredAt(k, e, m.now())) {
 		var zero V
 		return zero, false
 	}
@@ -776,7 +776,7 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		now := m.readNow()
 		for k, e := range m.m.All() {
-			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k, e.v) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, e, now)) && !yield(k, e.v) {
 				return
 			}
 		}
@@ -789,7 +789,7 @@ func (m *Map[K, V]) Keys() iter.Seq[K] {
 	return func(yield func(K) bool) {
 		now := m.readNow()
 		for k, e := range m.m.All() {
-			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, now)) && !yield(k) {
+			if !e.deleted() && (m.ttl == nil || !m.expiredAt(k, e, now)) && !yield(k) {
 				return
 			}
 		}
@@ -1211,7 +1211,7 @@ func (m *Map[K, V]) takeNew(k K, at dotkernel.Place, oe *entry[V], rep uint32) b
 		m.nDel++
 		return false
 	}
-	if !m.hasTTL(k) { // hashOf, spelled out
+	if !m.expiring(k, e) { // hashOf, spelled out
 		m.fp += entryHash(keyHash(k), m.repH[rep&repMask], ts, e.seq)
 	}
 	return true
@@ -1239,14 +1239,27 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 	if ts := ne.ts(); ts.After(m.maxTS) {
 		m.maxTS = ts
 	}
-	if m.hasTTL(k) { // the key has no share in the fingerprint
-		if prev.deleted() {
-			m.nDel--
+	if len(m.ttl) != 0 {
+		if ws, ok := m.ttl[k]; ok {
+			// Each entry's share in the fingerprint, if any: the new
+			// entry may be written after an expire that ended the old.
+			kh := keyHash(k)
+			if !prev.deleted() {
+				if deadline(ws, prev.wall) == 0 {
+					m.fp -= m.hashOf(kh, &prev)
+				}
+			} else {
+				m.nDel--
+			}
+			if !ne.deleted() {
+				if deadline(ws, ne.wall) == 0 {
+					m.fp += m.hashOf(kh, ne)
+				}
+			} else {
+				m.nDel++
+			}
+			return !prev.deleted() || !ne.deleted()
 		}
-		if ne.deleted() {
-			m.nDel++
-		}
-		return !prev.deleted() || !ne.deleted()
 	}
 	switch {
 	case !prev.deleted() && !ne.deleted():
@@ -1677,10 +1690,10 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // (compare versions for that), the index, the replica ID and the clock.
 // Values are left out as [Map.Equal] leaves them out: a write is unique by
 // its dot and timestamp, unless a peer sent two different writes under one
-// ([Map.ContentFingerprint] tells those apart). So are the keys that have
-// a time to live (see [Map.Expire]): replicas hide an expiring key at
-// different moments, by their own clocks, and collect it at different
-// moments. The hash is the same in every process and on every machine; it
+// ([Map.ContentFingerprint] tells those apart). So are the keys that will
+// expire (see [Map.Expire]): replicas hide an expiring key at different
+// moments, by their own clocks, and collect it at different moments. A
+// persisted key counts. The hash is the same in every process and on every machine; it
 // is kept up to date with every change, so Fingerprint costs
 // nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }

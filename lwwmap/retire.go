@@ -102,7 +102,7 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	}
 	m.retireEntries(func(k K, e *entry[V]) {
 		rep, seq := rename(e.writer(), e.seq)
-		if e.writer() == f && rep == to && !e.deleted() && !m.hasTTL(k) {
+		if e.writer() == f && rep == to && !e.deleted() && !m.expiring(k, e) {
 			kh := keyHash(k)
 			m.fp += entryHash(kh, hT, e.ts(), seq) - entryHash(kh, hF, e.ts(), e.seq)
 		}

@@ -115,16 +115,26 @@ func expireAt(wall int64, ttl time.Duration) int64 {
 	return wall + int64(ttl)
 }
 
-// deadline returns the wall time the writes ws make their key expire at,
-// or 0 if they make it never expire: the latest expire-at among them, or
-// none if one is a persist. No writes, no expiry.
-func deadline(ws []ttlWrite) int64 {
+// deadline returns the wall time the writes ws make a value written at
+// wall time vw expire at, or 0 if they make it never expire: the latest
+// expire-at among the expires after vw, or none if one of ws is a persist.
+// No writes, no expiry.
+//
+// An expire whose instant is not after the value's write does not touch
+// it: the key had expired, by the clock that stamped the value, when the
+// value was written, and the value made a new key. So an expire that one
+// replica has collected (see collectExpired) and another still holds
+// reads alike at both once a new value is written: the first can name no
+// collected write in the new value's drops, and needs not.
+func deadline(ws []ttlWrite, vw int64) int64 {
 	var at int64
 	for i := range ws {
 		if ws[i].at == 0 {
 			return 0
 		}
-		at = max(at, ws[i].at)
+		if ws[i].at > vw {
+			at = max(at, ws[i].at)
+		}
 	}
 	return at
 }
@@ -139,31 +149,35 @@ func (m *Map[K, V]) now() int64 {
 	return max(m.clk.Physical(), m.clk.Last().Wall)
 }
 
-// expiredAt reports whether the time to live of k has run out at now.
-// The caller checked that m.ttl is not nil.
-func (m *Map[K, V]) expiredAt(k K, now int64) bool {
+// expiredAt reports whether the time to live of k, whose live entry is
+// e, has run out at now. The caller checked that m.ttl is not nil.
+func (m *Map[K, V]) expiredAt(k K, e *entry[V], now int64) bool {
 	ws, ok := m.ttl[k]
 	if !ok {
 		return false
 	}
-	at := deadline(ws)
+	at := deadline(ws, e.wall)
 	return at != 0 && now >= at
 }
 
-// hasTTL reports whether k holds expire or persist writes; then its entry
-// does not count in the fingerprint (see Map.Fingerprint).
-func (m *Map[K, V]) hasTTL(k K) bool {
+// expiring reports whether the writes in force for k make its live entry
+// e expire (an expire after e and no persist among them); then e does not
+// count in the fingerprint (see Map.Fingerprint). A key whose writes
+// include a persist counts as a key without any: those writes stay until a
+// write of the key overwrites them, and the fingerprint changes with that
+// write, alike at every replica.
+func (m *Map[K, V]) expiring(k K, e *entry[V]) bool {
 	if len(m.ttl) == 0 {
 		return false
 	}
-	_, ok := m.ttl[k]
-	return ok
+	ws, ok := m.ttl[k]
+	return ok && deadline(ws, e.wall) != 0
 }
 
 // liveHash returns the share of the entry e of k (whose keyHash is kh) in
 // the fingerprint.
 func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
-	if e.deleted() || m.hasTTL(k) {
+	if e.deleted() || m.expiring(k, e) {
 		return 0
 	}
 	return m.hashOf(kh, e)
@@ -175,19 +189,14 @@ func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
 	if m.ttlOrd != nil {
 		m.noteTTL(k, m.ttl[k], ws)
 	}
-	had := m.hasTTL(k)
-	if had == (len(ws) > 0) {
-		if had {
-			m.ttl[k] = ws
-		}
-		return
-	}
 	if e, ok := m.m.Get(k); ok && !e.deleted() {
-		h := m.hashOf(keyHash(k), &e)
-		if had {
-			m.fp += h // back in the fingerprint
-		} else {
-			m.fp -= h
+		if had, has := m.expiring(k, &e), len(ws) > 0 && deadline(ws, e.wall) != 0; had != has {
+			h := m.hashOf(keyHash(k), &e)
+			if had {
+				m.fp += h // back in the fingerprint
+			} else {
+				m.fp -= h
+			}
 		}
 	}
 	if len(ws) == 0 {
@@ -328,7 +337,10 @@ func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
 // the other's), the longest time to live wins, and a concurrent
 // [Map.Persist] wins over them all. A [Map.Put] or [Map.Delete] of k made
 // after seeing the expire clears it, as Redis's SET and DEL do; one made
-// concurrently does not, and the value it puts expires with the key.
+// concurrently does not, and the value it puts expires with the key,
+// unless the value was written at or after the key's expiry (by the
+// clock that stamped it): the key had then expired, and the value made
+// it anew, untouched by the expire, at every replica alike.
 //
 // Expire changes nothing and returns an op whose MarshalBinary reports
 // the error if k is not present (an error matching [ErrAbsent]), if ttl is
@@ -420,10 +432,11 @@ func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
 // it will expire at all: false for a key without a time to live, a
 // persisted one, or one not present.
 func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
+	e := m.m.Find(k)
 	if _, ok := m.Get(k); !ok || m.ttl == nil {
 		return 0, false
 	}
-	at := deadline(m.ttl[k])
+	at := deadline(m.ttl[k], e.wall)
 	if at == 0 {
 		return 0, false
 	}
@@ -625,46 +638,71 @@ func (m *Map[K, V]) ttlDelta(d *Map[K, V], v vclock.Clock, seen []uint64) {
 // gone(expire-at) and whose writes every replica has seen, by
 // stable(rep, seq, ts) for the entry and each expire and persist write. It
 // tells the index of the entries it drops if indexed (CollectVersions has
-// raised the index's floors past them). It also drops the writes in force of a key without a live entry, and those
-// that only keep a key alive (a persist among them), once stable: any write
-// of the key made from now on has seen them and overwrites them. It returns
-// the number of keys dropped.
+// raised the index's floors past them). It returns the number of keys
+// dropped.
+//
+// Of the other keys' writes in force it drops, once stable, the expires
+// that can no longer end a value: those not after the live entry's write,
+// and, at a key without a live entry, those whose instant is gone. A
+// value written from now on is stamped at or after gone's instant, and
+// every replica reads such an expire as not touching it (see deadline),
+// whether it still holds the expire or not. It keeps every persist, and
+// every expire still to come: a replica that dropped one could not name it
+// in the drops of a later write of the key, and a replica that still
+// holds it would keep it in force against that write (a persist would win
+// over the later expire, or an expire would end the later value).
 func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stable func(rep uint32, seq uint64, ts clock.Timestamp) bool) int {
 	n := 0
 	for k, ws := range m.ttl {
-		all := true
-		for i := range ws {
-			if !stable(ws[i].rep, ws[i].seq, ws[i].ts()) {
-				all = false
-				break
-			}
-		}
-		if !all {
-			continue
-		}
 		e, ok := m.m.Get(k)
-		at := deadline(ws)
-		switch {
-		case !ok || e.deleted() || at == 0:
-			m.collectedTTL(ws)
-			m.setTTL(k, nil)
-		case gone(at) && stable(e.writer(), e.seq, e.ts()):
-			m.collectedTTL(ws)
-			m.collected(e.writer(), e.seq)
-			m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
-			m.m.Remove(k)
-			m.fp -= m.hashOf(keyHash(k), &e)
-			m.forgetLost(k)
-			if indexed {
-				m.noteGone(&e)
-			} else {
-				m.ix.Order().Dropped()
+		live := ok && !e.deleted()
+		if live {
+			if at := deadline(ws, e.wall); at != 0 && gone(at) && stable(e.writer(), e.seq, e.ts()) && allStable(ws, stable) {
+				m.collectedTTL(ws)
+				m.collected(e.writer(), e.seq)
+				m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
+				m.m.Remove(k)
+				m.fp -= m.hashOf(keyHash(k), &e)
+				m.forgetLost(k)
+				if indexed {
+					m.noteGone(&e)
+				} else {
+					m.ix.Order().Dropped()
+				}
+				n++
+				continue
 			}
-			n++
+		}
+		var kept []ttlWrite
+		for i, w := range ws {
+			spent := w.at != 0 && ((live && w.at <= e.wall) || (!live && gone(w.at)))
+			if spent && stable(w.rep, w.seq, w.ts()) {
+				if kept == nil {
+					kept = append(make([]ttlWrite, 0, len(ws)), ws[:i]...)
+				}
+				m.collected(w.rep, w.seq)
+				continue
+			}
+			if kept != nil {
+				kept = append(kept, w)
+			}
+		}
+		if kept != nil {
+			m.setTTL(k, kept)
 		}
 	}
 	m.gcN += uint64(n)
 	return n
+}
+
+// allStable reports whether every write of ws is stable.
+func allStable(ws []ttlWrite, stable func(rep uint32, seq uint64, ts clock.Timestamp) bool) bool {
+	for i := range ws {
+		if !stable(ws[i].rep, ws[i].seq, ws[i].ts()) {
+			return false
+		}
+	}
+	return true
 }
 
 // collectedTTL notes the expire and persist writes ws as collected.
@@ -679,8 +717,8 @@ func (m *Map[K, V]) collectedTTL(ws []ttlWrite) {
 func (m *Map[K, V]) expiredHeld(now int64) int {
 	n := 0
 	for k, ws := range m.ttl {
-		if at := deadline(ws); at != 0 && now >= at {
-			if e, ok := m.m.Get(k); ok && !e.deleted() {
+		if e, ok := m.m.Get(k); ok && !e.deleted() {
+			if at := deadline(ws, e.wall); at != 0 && now >= at {
 				n++
 			}
 		}

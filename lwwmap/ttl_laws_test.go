@@ -40,7 +40,7 @@ func mapTTLLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 	ty.Value = func(x *Map[string, int]) any {
 		out := map[string]ttlView{}
 		for k, v := range x.All() {
-			out[k] = ttlView{V: v, At: deadline(x.ttl[k])}
+			out[k] = ttlView{V: v, At: deadline(x.ttl[k], x.m.Find(k).wall)}
 		}
 		return out
 	}
@@ -48,7 +48,11 @@ func mapTTLLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 		out := map[string]ttlView{}
 		for k, v := range lwwValues(h) {
 			// The expire and persist writes of k that no write of k
-			// made by a replica that had seen them follows.
+			// made by a replica that had seen them follows; of the
+			// expires, those whose instant is after the value's write
+			// (one not after it ended the key before the value made it
+			// anew).
+			vw := h[lwwWinner(h, k)].Time.Wall
 			var at int64
 			persisted := false
 			for i, e := range h {
@@ -63,7 +67,7 @@ func mapTTLLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 				case followed:
 				case e.Op.Persisted():
 					persisted = true
-				default:
+				case e.Time.Wall+int64(e.Op.TTL()) > vw:
 					at = max(at, e.Time.Wall+int64(e.Op.TTL()))
 				}
 			}
@@ -86,20 +90,26 @@ func TestMapTTLHarnessLaws(t *testing.T) { crdttest.Run(t, mapTTLLawType()) }
 func lwwValues(h crdttest.History[Op[string, int]]) map[string]int {
 	out := map[string]int{}
 	for _, k := range lawKeys {
-		best := -1
-		for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind() == 0 }) {
-			if best < 0 {
-				best = i
-				continue
-			}
-			c := h[i].Time.Compare(h[best].Time)
-			if c > 0 || c == 0 && h[i].Replica < h[best].Replica {
-				best = i
-			}
-		}
-		if best >= 0 && !h[best].Op.Deleted() {
+		if best := lwwWinner(h, k); best >= 0 && !h[best].Op.Deleted() {
 			out[k] = h[best].Op.Value()
 		}
 	}
 	return out
+}
+
+// lwwWinner returns the event of lwwValues's put or delete of k, or -1 if
+// none.
+func lwwWinner(h crdttest.History[Op[string, int]], k string) int {
+	best := -1
+	for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind() == 0 }) {
+		if best < 0 {
+			best = i
+			continue
+		}
+		c := h[i].Time.Compare(h[best].Time)
+		if c > 0 || c == 0 && h[i].Replica < h[best].Replica {
+			best = i
+		}
+	}
+	return best
 }
