@@ -61,6 +61,16 @@ type Type[S, O any] struct {
 	Version    func(s S) vclock.Clock
 	DeltaSince func(s S, v vclock.Clock) S
 
+	// CollectVersions discards the metadata of s that every replica has
+	// seen (delete markers, records of what writes overwrote), given the
+	// versions of every other replica, and returns how much it discarded,
+	// as lwwmap's and ormap's CollectVersions do. Optional; it needs
+	// Version. With it, replicas of the Model law's runs collect, each at
+	// its own moments: collecting must not change a replica's Value, and
+	// a replica that has not collected yet must still show the Model's
+	// value once it takes in what one that has collected wrote after.
+	CollectVersions func(s S, peers []vclock.Clock) int
+
 	// MarshalState encodes a state and UnmarshalState decodes one. The
 	// harness only compares and merges from decoded states, never mutates
 	// them. Both or neither.
@@ -119,7 +129,9 @@ const (
 	// reached every replica.
 	LawConvergence Law = "Convergence"
 	// LawModel: once every update has reached every replica, each
-	// replica's Value equals the Model of the causal history.
+	// replica's Value equals the Model of the causal history. With
+	// CollectVersions, replicas collect as they go, and a collection
+	// changes no Value.
 	LawModel Law = "Model"
 )
 
@@ -231,6 +243,9 @@ func (ty *Type[S, O]) validate() error {
 		if p.ha != p.hb {
 			return fmt.Errorf("crdttest: Type %q has one of %s and %s but not the other", ty.Name, p.a, p.b)
 		}
+	}
+	if ty.CollectVersions != nil && ty.Version == nil {
+		return fmt.Errorf("crdttest: Type %q has CollectVersions but no Version", ty.Name)
 	}
 	if ty.Model != nil && ty.Value == nil {
 		return fmt.Errorf("crdttest: Type %q has Model but no Value", ty.Name)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt/crdttest"
+	"github.com/activeactive/crdt/vclock"
 )
 
 func TestMain(m *testing.M) {
@@ -114,6 +115,9 @@ func TestBrokenToysCaught(t *testing.T) {
 		// tie also makes replicas diverge.
 		{"clock not updated", crdttest.LawModel, "",
 			func(l ...crdttest.Law) error { return crdttest.Check(lwwBlind(), l...) }},
+		// Only the Model law's runs collect.
+		{"collection forgets counts", crdttest.LawModel, crdttest.LawModel,
+			func(l ...crdttest.Law) error { return crdttest.Check(gcounterForgets(), l...) }},
 		// A consistent but wrong tie-break is a valid CRDT: only the
 		// model tells.
 		{"larger ID wins a tie", crdttest.LawModel, crdttest.LawModel,
@@ -213,6 +217,11 @@ func TestCheckRefusesBadTypes(t *testing.T) {
 	ty.Value = nil
 	if err := crdttest.Check(ty); err == nil || !strings.Contains(err.Error(), "Model") {
 		t.Errorf("Type with Model and no Value: got %v", err)
+	}
+	ty = gsetType()
+	ty.CollectVersions = func(*gset, []vclock.Clock) int { return 0 }
+	if err := crdttest.Check(ty); err == nil || !strings.Contains(err.Error(), "CollectVersions") {
+		t.Errorf("Type with CollectVersions and no Version: got %v", err)
 	}
 	if err := crdttest.Check(gsetType(), crdttest.LawDelta); err == nil {
 		t.Error("Check of LawDelta on a Type without DeltaSince: got nil")

@@ -34,6 +34,10 @@
 //     replica is Equal.
 //   - [LawModel]: after the same, every replica's Value equals the Model
 //     computed from the whole causal [History] (needs Value and Model).
+//     A Type with CollectVersions has its replicas collect during the
+//     run, each at its own moments, and after it: a collection must not
+//     change a Value, nor what a later write means at a replica that has
+//     not collected yet.
 //
 // # Time
 //

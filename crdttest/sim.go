@@ -12,6 +12,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // Sizes of the generated cases. They are small on purpose: conflicts need
@@ -646,8 +647,10 @@ func (c *checker[S, O]) network() {
 			}
 			delta := c.ty.DeltaSince != nil && k >= 84
 			c.mergeFrom(dst, src, delta, wireStates && rapid.Bool().Draw(c.t, "wire"))
-		default:
+		case k < 97 || c.law != LawModel || c.ty.CollectVersions == nil:
 			c.tick()
+		default:
+			c.collect(c.pick("collector"))
 		}
 	}
 	c.repeat(func() {
@@ -683,6 +686,44 @@ func (c *checker[S, O]) network() {
 				c.mergeFrom(i, hub, mode == "delta", false)
 			}
 		}
+	}
+	if c.law == LawModel && c.ty.CollectVersions != nil {
+		// Every replica has seen every update. Some collect, then one
+		// writes, and the others take its op in, whether they have
+		// collected or not: what a replica discarded must not change
+		// what its later writes mean elsewhere.
+		for i := range n {
+			if rapid.Bool().Draw(c.t, "collects") {
+				c.collect(i)
+			}
+		}
+		i := c.pick("writer")
+		ev := c.mutate(i)
+		for j := range n {
+			if j != i {
+				c.deliver(j, ev, wireOps && rapid.Bool().Draw(c.t, "wire"))
+			}
+		}
+	}
+}
+
+// collect has replica i collect with the versions of every other
+// replica, as it would once it has learned them, while the others
+// collect at their own moments or not at all; the collection must not
+// change its Value.
+func (c *checker[S, O]) collect(i int) {
+	r := c.reps[i]
+	var peers []vclock.Clock
+	for j, p := range c.reps {
+		if j != i {
+			peers = append(peers, c.ty.Version(p.s))
+		}
+	}
+	before := c.ty.Value(r.s)
+	n := c.ty.CollectVersions(r.s, peers)
+	c.logf("%s collects with its peers' versions: %d discarded", r.id, n)
+	if diff, eq := c.diffValues(before, c.ty.Value(r.s)); !eq {
+		c.fail("a collection changed a replica's Value", diff)
 	}
 }
 

@@ -318,6 +318,28 @@ func gcounterOffByOne() crdttest.Type[*gcounter, gop] {
 	return ty
 }
 
+// gcounterForgets collects the entries every peer has seen in full, as
+// if a count every replica holds were metadata: its Value drops.
+func gcounterForgets() crdttest.Type[*gcounter, gop] {
+	ty := gcounterType()
+	ty.Name = "gcounter whose collection forgets stable counts"
+	ty.CollectVersions = func(c *gcounter, peers []vclock.Clock) int {
+		n := 0
+		for id, e := range c.e {
+			stable := true
+			for _, v := range peers {
+				stable = stable && v.Get(id) >= e.Seq
+			}
+			if stable {
+				delete(c.e, id)
+				n++
+			}
+		}
+		return n
+	}
+	return ty
+}
+
 // lww is a last-writer-wins register of small integers on the hybrid
 // logical clock: the write with the greater (timestamp, smaller replica ID
 // on a tie) wins.

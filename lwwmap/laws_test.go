@@ -263,6 +263,9 @@ func mapLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 		Equal:      func(a, b *m) bool { return a.Equal(b) },
 		Version:    func(x *m) vclock.Clock { return x.Version() },
 		DeltaSince: func(x *m, v vclock.Clock) *m { return x.DeltaSince(v) },
+		CollectVersions: func(x *m, peers []vclock.Clock) int {
+			return x.CollectVersions(peers)
+		},
 		MarshalState: func(x *m) ([]byte, error) {
 			return x.MarshalBinary()
 		},

@@ -46,6 +46,9 @@ func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *M
 		Equal:      func(a, b *Map[K, V]) bool { return a.Equal(b) },
 		Version:    func(m *Map[K, V]) vclock.Clock { return m.Version() },
 		DeltaSince: func(m *Map[K, V], v vclock.Clock) *Map[K, V] { return m.DeltaSince(v) },
+		CollectVersions: func(m *Map[K, V], peers []vclock.Clock) int {
+			return m.CollectVersions(peers)
+		},
 		MarshalState: func(m *Map[K, V]) ([]byte, error) {
 			return m.MarshalBinary()
 		},
