@@ -251,6 +251,13 @@ func setLawType() crdttest.Type[*Set[int], Op[int]] {
 		Equal:      func(a, b *Set[int]) bool { return a.Equal(b) },
 		Version:    func(s *Set[int]) vclock.Clock { return s.Version() },
 		DeltaSince: func(s *Set[int], v vclock.Clock) *Set[int] { return s.DeltaSince(v) },
+		CollectVersions: func(s *Set[int], peers []vclock.Clock) int {
+			stable := s.Version()
+			for _, v := range peers {
+				stable.Meet(v)
+			}
+			return s.Collect(stable)
+		},
 		MarshalState: func(s *Set[int]) ([]byte, error) {
 			return s.MarshalBinary()
 		},
