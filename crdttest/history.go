@@ -105,6 +105,25 @@ func (h History[O]) Maximal(keep func(e Event[O]) bool) []int {
 	return out
 }
 
+// LastWrite returns, of the events [History.Maximal] returns for keep,
+// the one a last-writer-wins rule keeps: the greatest Time, and on an
+// exact tie the smaller Replica. It returns -1 if keep accepts no event.
+// The causal order comes from the history, not from the timestamps: a
+// write made after seeing another wins whatever the clocks say.
+func (h History[O]) LastWrite(keep func(e Event[O]) bool) int {
+	best := -1
+	for _, i := range h.Maximal(keep) {
+		if best < 0 {
+			best = i
+			continue
+		}
+		if c := h[i].Time.Compare(h[best].Time); c > 0 || c == 0 && h[i].Replica < h[best].Replica {
+			best = i
+		}
+	}
+	return best
+}
+
 // bits is a set of event indexes.
 type bits []uint64
 

@@ -408,16 +408,7 @@ func lwwType() crdttest.Type[*lwwToy, lwwOp] {
 			// Causally later writes must win whatever the clocks say, so
 			// the causal order is taken from the history, not from the
 			// timestamps.
-			best := -1
-			for _, i := range h.Maximal(func(crdttest.Event[lwwOp]) bool { return true }) {
-				if best < 0 {
-					best = i
-					continue
-				}
-				if c := h[i].Time.Compare(h[best].Time); c > 0 || c == 0 && h[i].Replica < h[best].Replica {
-					best = i
-				}
-			}
+			best := h.LastWrite(func(crdttest.Event[lwwOp]) bool { return true })
 			if best < 0 {
 				return "unset"
 			}

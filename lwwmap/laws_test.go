@@ -289,25 +289,6 @@ func mapLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 // delete. The causal order comes from the history, not from the
 // timestamps, so a write made after seeing another must win whatever the
 // clocks say.
-func mapLawModel(h crdttest.History[Op[string, int]]) any {
-	out := map[string]int{}
-	for _, k := range lawKeys {
-		best := -1
-		for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k }) {
-			if best < 0 {
-				best = i
-				continue
-			}
-			c := h[i].Time.Compare(h[best].Time)
-			if c > 0 || c == 0 && h[i].Replica < h[best].Replica {
-				best = i
-			}
-		}
-		if best >= 0 && !h[best].Op.Deleted() {
-			out[k] = h[best].Op.Value()
-		}
-	}
-	return out
-}
+func mapLawModel(h crdttest.History[Op[string, int]]) any { return lwwValues(h) }
 
 func TestMapHarnessLaws(t *testing.T) { crdttest.Run(t, mapLawType()) }

@@ -83,10 +83,11 @@ func mapTTLLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 
 func TestMapTTLHarnessLaws(t *testing.T) { crdttest.Run(t, mapTTLLawType()) }
 
-// lwwValues is mapLawModel over the puts and deletes of the history: for
-// each key, of its puts and deletes that happened before no other, the
-// one with the greatest timestamp, the smaller replica ID winning an
-// exact tie; absent if a delete.
+// lwwValues is mapLawModel's rule over the puts and deletes of the
+// history (all of a history without expire and persist writes): for each
+// key, of its puts and deletes that happened before no other, the one
+// with the greatest timestamp, the smaller replica ID winning an exact
+// tie; absent if a delete.
 func lwwValues(h crdttest.History[Op[string, int]]) map[string]int {
 	out := map[string]int{}
 	for _, k := range lawKeys {
@@ -100,16 +101,5 @@ func lwwValues(h crdttest.History[Op[string, int]]) map[string]int {
 // lwwWinner returns the event of lwwValues's put or delete of k, or -1 if
 // none.
 func lwwWinner(h crdttest.History[Op[string, int]], k string) int {
-	best := -1
-	for _, i := range h.Maximal(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind() == 0 }) {
-		if best < 0 {
-			best = i
-			continue
-		}
-		c := h[i].Time.Compare(h[best].Time)
-		if c > 0 || c == 0 && h[i].Replica < h[best].Replica {
-			best = i
-		}
-	}
-	return best
+	return h.LastWrite(func(e crdttest.Event[Op[string, int]]) bool { return e.Op.Key() == k && e.Op.kind() == 0 })
 }

@@ -63,17 +63,7 @@ func lwwLawType() crdttest.Type[*register.LWW[int], register.LWWOp[int]] {
 		// timestamps: a write made after seeing another must win whatever
 		// the clocks say.
 		Model: func(h crdttest.History[op]) any {
-			best := -1
-			for _, i := range h.Maximal(func(crdttest.Event[op]) bool { return true }) {
-				if best < 0 {
-					best = i
-					continue
-				}
-				c := h[i].Time.Compare(h[best].Time)
-				if c > 0 || c == 0 && h[i].Replica < h[best].Replica {
-					best = i
-				}
-			}
+			best := h.LastWrite(func(crdttest.Event[op]) bool { return true })
 			if best < 0 {
 				return unset
 			}
