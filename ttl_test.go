@@ -14,60 +14,98 @@ import (
 	"github.com/activeactive/crdt/memnet"
 )
 
-// TestExpiredKeysCollectedByTheEngine: two regions replicate an lwwmap
-// over memnet; a key given a time to live in one region disappears from
-// both once their clocks pass its expiry, is counted as pending garbage,
-// and is collected at both (their saved snapshots cover the expire), but
-// not before it expires; a key persisted in the other region stays.
-func TestExpiredKeysCollectedByTheEngine(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
-	net := memnet.New(1)
-	ctx := context.Background()
-	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
-	for _, id := range ids {
-		clk := clock.New(clock.WithSource(now.Load))
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 5})
+// ttlRegions is two regions, us-east-1 and eu-west-1, replicating an
+// LWW-map "kv" over memnet, on one manual time.
+type ttlRegions struct {
+	t    *testing.T
+	now  atomic.Int64
+	net  *memnet.Network
+	ids  []crdt.ReplicaID
+	reps map[crdt.ReplicaID]*crdt.Replica
+	kv   map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]
+}
+
+func newTTLRegions(t *testing.T) *ttlRegions { return newTTLRegionsEvery(t, 5, 5) }
+
+// newTTLRegionsEvery is newTTLRegions with us-east-1 sending a digest
+// every east ticks and eu-west-1 every west ticks.
+func newTTLRegionsEvery(t *testing.T, east, west int) *ttlRegions {
+	g := &ttlRegions{
+		t:    t,
+		net:  memnet.New(1),
+		ids:  []crdt.ReplicaID{"us-east-1", "eu-west-1"},
+		reps: map[crdt.ReplicaID]*crdt.Replica{},
+		kv:   map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{},
+	}
+	g.now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
+	for _, id := range g.ids {
+		clk := clock.New(clock.WithSource(g.now.Load))
+		every := east
+		if id == "eu-west-1" {
+			every = west
+		}
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: g.net.Transport(id), Clock: clk, AntiEntropyTicks: every})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
+		if g.kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range ids {
+		for _, p := range g.ids {
 			if p != id {
 				if err := r.AddPeer(p); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		net.Attach(id, r)
-		reps[id] = r
+		g.net.Attach(id, r)
+		g.reps[id] = r
 	}
-	rounds := func(n int) {
-		for range n {
-			for _, id := range ids {
-				_ = reps[id].Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-			now.Add(int64(10 * time.Millisecond))
+	return g
+}
+
+// rounds runs n rounds of a tick of each of the regions given (every
+// region if none), a delivery of every message, and 10ms.
+func (g *ttlRegions) rounds(n int, only ...crdt.ReplicaID) {
+	if len(only) == 0 {
+		only = g.ids
+	}
+	for range n {
+		for _, id := range only {
+			_ = g.reps[id].Tick(context.Background())
+		}
+		g.net.DeliverAll(context.Background())
+		g.now.Add(int64(10 * time.Millisecond))
+	}
+}
+
+// snapshots has every region save a snapshot.
+func (g *ttlRegions) snapshots() {
+	for _, id := range g.ids {
+		if err := g.reps[id].SaveSnapshot(func([]byte) error { return nil }); err != nil {
+			g.t.Fatal(err)
 		}
 	}
-	snapshots := func() {
-		for _, id := range ids {
-			if err := reps[id].SaveSnapshot(func([]byte) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
+}
+
+// update makes the write f returns at region id.
+func (g *ttlRegions) update(id crdt.ReplicaID, f func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]) {
+	g.t.Helper()
+	if err := g.kv[id].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return f(m), nil }); err != nil {
+		g.t.Fatalf("%s: %v", id, err)
 	}
-	update := func(id crdt.ReplicaID, f func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]) {
-		t.Helper()
-		if err := kv[id].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return f(m), nil }); err != nil {
-			t.Fatalf("%s: %v", id, err)
-		}
-	}
+}
+
+// TestExpiredKeysCollectedByTheEngine: two regions replicate an lwwmap
+// over memnet; a key given a time to live in one region disappears from
+// both once their clocks pass its expiry, is counted as pending garbage,
+// and is collected at both (their saved snapshots cover the expire), but
+// not before it expires; a key persisted in the other region stays.
+func TestExpiredKeysCollectedByTheEngine(t *testing.T) {
+	g := newTTLRegions(t)
+	ids, kv, reps := g.ids, g.kv, g.reps
+	rounds, snapshots, update := g.rounds, g.snapshots, g.update
+	now := &g.now
 	type view struct {
 		session, cart bool
 		pending, gone uint64
@@ -234,4 +272,100 @@ func TestTTLConvergesOverAFaultyNetwork(t *testing.T) {
 			t.Fatalf("seed %d: %d expires, %d messages lost: the run tested little", seed, expires, net.Stats().Dropped)
 		}
 	}
+}
+
+// TestAccidentPersistCollectedInOneRegionFirst: regions collect at their
+// own moments. A key is persisted; us-east-1, which sends a digest every
+// tick, learns first that both regions have saved the persist, then
+// expires the key. Both must drop the key at its expiry, and count no
+// divergence.
+//
+// Before, us-east-1 dropped the persist when it collected it: its expire
+// could not name it, and eu-west-1, which still held it, would have kept
+// the key for good (a persist wins over an expire not known to come after
+// it; the LWW-map's TestPersistKeptUntilOverwritten). The engine caught
+// it only because the collection also changed us-east-1's fingerprint:
+// it counted divergences and healed them by state exchanges.
+func TestAccidentPersistCollectedInOneRegionFirst(t *testing.T) {
+	g := newTTLRegionsEvery(t, 1, 1000)
+	east := crdt.ReplicaID("us-east-1")
+	g.snapshots()
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "v") })
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("k", time.Hour) })
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Persist("k") })
+	g.snapshots() // a region that saves snapshots ships what it saved
+	g.rounds(3)
+	g.snapshots() // both durable versions now hold the persist
+	g.rounds(3)   // us-east-1 hears of eu-west-1's first
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("k", time.Second) })
+	g.snapshots()
+	g.rounds(10)
+	g.now.Add(int64(2 * time.Second))
+	for range 3 {
+		for _, id := range g.ids {
+			var present bool
+			g.kv[id].Read(func(m *lwwmap.Map[string, string]) { _, present = m.Get("k") })
+			if present {
+				t.Fatalf("%s still shows k after its expiry", id)
+			}
+		}
+		g.snapshots()
+		g.rounds(20)
+	}
+	g.noDivergence()
+}
+
+// noDivergence fails the test if a region counted a divergence.
+func (g *ttlRegions) noDivergence() {
+	g.t.Helper()
+	for _, id := range g.ids {
+		for _, p := range g.reps[id].Stats().Peers {
+			if p.Divergences != 0 {
+				g.t.Fatalf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
+// TestAccidentKeyPutAgainAfterOneRegionCollectedIt: a key expires;
+// us-east-1, which sends a digest every tick, learns first that both
+// regions have saved the expire, collects the key, and puts it again.
+// eu-west-1 still holds the expired key and its expire when the put
+// arrives: both must show the new value, and count no divergence.
+// (Before, eu-west-1 kept the old expire in force against the new value:
+// it showed the key absent until a digest showed the fingerprints differ
+// and a state exchange healed it.)
+func TestAccidentKeyPutAgainAfterOneRegionCollectedIt(t *testing.T) {
+	g := newTTLRegionsEvery(t, 1, 1000)
+	east, west := crdt.ReplicaID("us-east-1"), crdt.ReplicaID("eu-west-1")
+	g.snapshots()
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "v") })
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("k", time.Second) })
+	g.snapshots()
+	g.rounds(3)
+	g.snapshots()
+	g.now.Add(int64(2 * time.Second))
+	g.rounds(3)
+	collected := func(id crdt.ReplicaID) (n uint64) {
+		g.kv[id].Read(func(m *lwwmap.Map[string, string]) { _, n = m.Garbage() })
+		return n
+	}
+	if collected(east) != 1 || collected(west) != 0 {
+		t.Fatalf("collected %d at %s, %d at %s: want the key collected at the first only", collected(east), east, collected(west), west)
+	}
+	g.update(east, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "w") })
+	g.snapshots()
+	g.rounds(3)
+	for _, id := range g.ids {
+		var v string
+		g.kv[id].Read(func(m *lwwmap.Map[string, string]) { v, _ = m.Get("k") })
+		if v != "w" {
+			t.Fatalf("%s shows k = %q after the put reached it, want w", id, v)
+		}
+	}
+	if collected(west) != 0 {
+		t.Fatalf("%s collected before it took the put in: the case is not the one meant", west)
+	}
+	g.rounds(30)
+	g.noDivergence()
 }
