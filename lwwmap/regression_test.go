@@ -12,11 +12,14 @@ import (
 )
 
 // recomputeFingerprint computes m's fingerprint from scratch: the hash of
-// every live entry, summed.
+// every live entry that will not expire, summed.
 func recomputeFingerprint[K comparable, V any](t interface{ Fatalf(string, ...any) }, m *Map[K, V]) uint64 {
 	var fp uint64
 	for k, e := range entries(m) {
 		if e.deleted() {
+			continue
+		}
+		if ws, ok := m.ttl[k]; ok && deadline(ws, e.wall) != 0 {
 			continue
 		}
 		kh, err := codec.HashValue(codec.HashSeed, k)

@@ -266,6 +266,7 @@ func (s *ttlSim) collectAt(i int) {
 // fingerprint and one content fingerprint, whatever each has collected.
 func (s *ttlSim) sameFingerprints() {
 	for i, m := range s.reps {
+		checkFingerprint(s.t, m)
 		if !m.Version().Equal(s.reps[0].Version()) {
 			continue
 		}
@@ -314,6 +315,7 @@ func (s *ttlSim) check() {
 			if m.Len() != len(want) {
 				s.t.Fatalf("replica %d: Len %d, want %d", i, m.Len(), len(want))
 			}
+			checkFingerprint(s.t, m)
 			if !m.Equal(s.reps[0]) {
 				s.t.Fatalf("replica %d and replica 0 differ:\n%s %s\n%s %s", i, dump(m), ttlDump(m), dump(s.reps[0]), ttlDump(s.reps[0]))
 			}
@@ -326,6 +328,9 @@ func TestTTLReplicasConvergeToTheModel(t *testing.T) {
 		s := newTTLSim(t)
 		for range rapid.IntRange(0, 120).Draw(t, "steps") {
 			s.step()
+			for _, m := range s.reps {
+				checkFingerprint(t, m) // kept right through every change
+			}
 		}
 		s.settle()
 		if s.partial {
