@@ -271,6 +271,13 @@ func TestTTLConvergesOverAFaultyNetwork(t *testing.T) {
 		if expires < 20 || net.Stats().Dropped == 0 {
 			t.Fatalf("seed %d: %d expires, %d messages lost: the run tested little", seed, expires, net.Stats().Dropped)
 		}
+		for _, id := range ids {
+			for _, p := range reps[id].Stats().Peers {
+				if p.Divergences != 0 {
+					t.Errorf("seed %d: %s counted %d divergences with %s", seed, id, p.Divergences, p.Peer)
+				}
+			}
+		}
 	}
 }
 
