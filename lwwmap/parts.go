@@ -15,7 +15,8 @@ import (
 // A part (see [Map.ChunksBinary]) is one byte saying what it carries,
 // then a state as [Map.MarshalBinary] writes it:
 //
-//	partEntries (1): entries, with a context of exactly their dots
+//	partEntries (1): entries, with a context of exactly their dots, and
+//	                 the drop records of their writes
 //	partTTL (2):     no entries; expire and persist writes in force and
 //	                 drop records (see ttl.go), with a context of exactly
 //	                 their dots
@@ -124,8 +125,17 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 		p := sub()
 		p.m.Reserve(len(group))
 		for _, it := range group {
+			d := whole.dot(&it.e)
 			p.m.Put(it.k, it.e)
-			p.ctx.Add(whole.dot(&it.e))
+			p.ctx.Add(d)
+			// The write's drop record goes with it: the part adds the
+			// write's dot to the receiver's version, and a delta for that
+			// version would carry the record no more, so the expire and
+			// persist writes it overwrote would stay in force there if
+			// the part of records were lost.
+			if rec, ok := whole.drops[d]; ok {
+				p.recordDrops(d, rec.key, rec.dots)
+			}
 		}
 		n, err := emit(partEntries, p)
 		if err != nil {
@@ -143,6 +153,9 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 	start, acc := 0, 64
 	for i, it := range items {
 		c := valueSize(it.k) + valueSize(it.e.v) + 24
+		if rec, ok := whole.drops[whole.dot(&it.e)]; ok {
+			c += valueSize(rec.key) + 12 + 2*len(rec.dots)
+		}
 		if i > start && acc+c > limit {
 			if err := flush(items[start:i]); err != nil {
 				return nil, 0, fmt.Errorf("lwwmap: cutting a state into parts of %d bytes: %w", limit, err)

@@ -1,6 +1,7 @@
 package lwwmap
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -164,4 +165,40 @@ func TestExpireOfDeletedKeyHeldUntilItsInstant(t *testing.T) {
 func (m *Map[K, V]) hasWrites(k K) bool {
 	_, ok := m.ttl[k]
 	return ok
+}
+
+// A catch-up cut into parts: the part that brings a put also brings the
+// drop record of the expire it overwrote. The part adds the put's dot to
+// the receiver's version, so if the part of records were lost, no later
+// delta for that version would carry the record, and the overwritten
+// expire would stay in force at the receiver, against the new value.
+func TestEntriesPartCarriesItsDropRecord(t *testing.T) {
+	ft := &fakeTime{now: start}
+	a, b := region("a", ft, 0), region("b", ft, 0)
+	mustApply(t, b, a.Put("k", "v"))
+	mustApply(t, a, b.Expire("k", time.Hour))
+	for i := range 20 {
+		a.Put(fmt.Sprintf("other-%02d", i), "x") // enough to cut the delta into parts
+	}
+	if put := a.Put("k", "w"); put.drops() == "" {
+		t.Fatal("the put overwrites no expire")
+	}
+	v, err := b.VersionBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, ordered, err := a.ChunksBinary(v, 300)
+	if err != nil || ordered < 2 {
+		t.Fatalf("ChunksBinary: %d entries parts of %d, %v", ordered, len(parts), err)
+	}
+	for _, p := range parts[:ordered] { // the entries parts only
+		if _, err := b.MergeChunkBinary(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantValue(t, b, "k", "w")
+	wantTTL(t, b, "k", 0)
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Fatalf("fingerprints %x, %x after the entries parts", a.Fingerprint(), b.Fingerprint())
+	}
 }
