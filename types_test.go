@@ -279,12 +279,21 @@ func TestEngineModel(t *testing.T) {
 					continue
 				}
 				k, v := elem.Draw(rt, "key"), elem.Draw(rt, "val")
-				del := rapid.IntRange(0, 3).Draw(rt, "del") == 0
+				what := rapid.IntRange(0, 5).Draw(rt, "kvWrite")
 				_ = g.kv.Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
 					var op lwwmap.Op[string, string]
-					if del {
+					_, present := m.Get(k)
+					switch {
+					case what == 0:
 						op = m.Delete(k)
-					} else {
+					case what == 4 && present:
+						// Hours: no key expires in a run, but regions
+						// collect expire and persist writes at their own
+						// moments, which must count no divergence.
+						op = m.Expire(k, time.Hour)
+					case what == 5 && present:
+						op = m.Persist(k)
+					default:
 						op = m.Put(k, v)
 					}
 					if err := ref.kv.Apply(op); err != nil {
