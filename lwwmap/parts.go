@@ -27,7 +27,8 @@ import (
 //	                 them and, for the decoder's check, as its context
 //
 // Merging an entries part takes each entry as a merge does, and adds its
-// dot to the context: a write's effect is its entry alone, so the version
+// dot to the context: a write's effect is its entry and the expire and
+// persist writes its drop record names, both in the part, so the version
 // claims nothing the map lacks. Merging a removed part drops the entries
 // whose dots it names (their keys were overwritten by writes that the
 // entries parts before it brought, or deleted and collected), as merging
