@@ -1693,9 +1693,9 @@ func (m *Map[K, V]) Equal(o *Map[K, V]) bool {
 // ([Map.ContentFingerprint] tells those apart). So are the keys that will
 // expire (see [Map.Expire]): replicas hide an expiring key at different
 // moments, by their own clocks, and collect it at different moments. A
-// persisted key counts. The hash is the same in every process and on every machine; it
-// is kept up to date with every change, so Fingerprint costs
-// nothing.
+// persisted key counts. The hash is the same in every process and on
+// every machine; it is kept up to date with every change, so Fingerprint
+// costs nothing.
 func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
 
 // ContentFingerprint returns a hash of the map's visible content with its
