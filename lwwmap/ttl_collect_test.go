@@ -202,3 +202,40 @@ func TestEntriesPartCarriesItsDropRecord(t *testing.T) {
 		t.Fatalf("fingerprints %x, %x after the entries parts", a.Fingerprint(), b.Fingerprint())
 	}
 }
+
+// A part of entries carries the drop records of its own writes only: a
+// part with the record of a write it does not carry (which would drop
+// expires the part does not account for) is refused whole, the map
+// unchanged. (The decoder refuses it: the part's context is exactly its
+// entries' dots, and a record outside the context is malformed.)
+func TestEntriesPartRefusesARecordOfAnotherWrite(t *testing.T) {
+	ft := &fakeTime{now: start}
+	a, b := region("a", ft, 0), region("b", ft, 0)
+	mustApply(t, b, a.Put("k", "v"), a.Put("x", "y"))
+	mustApply(t, a, b.Expire("k", time.Hour))
+	put := a.Put("k", "w") // its record names b's expire
+	rec, ok := a.drops[put.Dot()]
+	if !ok {
+		t.Fatal("the put left no drop record")
+	}
+	part := func() []byte {
+		p := &Map[string, string]{reps: a.reps, repH: a.repH, repIdx: a.repIdx}
+		e := *a.m.Find("x")
+		p.m.Put("x", e)
+		p.ctx.Add(a.dot(&e))
+		p.recordDrops(put.Dot(), rec.key, rec.dots)
+		data, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte{partEntries}, data...)
+	}
+	before := b.Clone()
+	if _, err := b.MergeChunkBinary(part()); err == nil {
+		t.Fatal("a part of entries with another write's drop record was merged")
+	}
+	if !b.Equal(before) {
+		t.Fatal("a refused part changed the map")
+	}
+	wantTTL(t, b, "k", time.Hour)
+}
