@@ -73,7 +73,7 @@ func TestEquivocationCountedAndHealed(t *testing.T) {
 			for range 40 {
 				g.round()
 			}
-			if after := g.divergences(); !equalCounts(after, d) {
+			if after := g.divergences(); !maps.Equal(after, d) {
 				t.Fatalf("divergences counted after healing: %v, then %v", d, after)
 			}
 		})
@@ -90,18 +90,6 @@ func (g *gapNet) content(id crdt.ReplicaID) (cfp uint64) {
 func (g *gapNet) fp(id crdt.ReplicaID) uint64 {
 	_, fp, _, _ := g.state(id)
 	return fp
-}
-
-func equalCounts(a, b map[crdt.ReplicaID]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestEquivocationRolloutOlderRelease: h0 runs a release before content
