@@ -119,14 +119,42 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 		ids := []vclock.ReplicaID{vclock.Writer("a", 1), vclock.Writer("b", 1), vclock.Writer("c", 1)}
 		capRecs := rapid.SampledFrom([]int{0, 2, 5}).Draw(t, "cap")
 		var subj, model [3]*chainKern
+		// watched[i] is what subj[i]'s Watch has heard of its store: the
+		// value of each dot (BumpOwn, which does not tell it, is noted
+		// by the step that calls it).
+		var watched [3]map[vclock.Dot]chainVal
+		watch := func(i int) {
+			watched[i] = map[vclock.Dot]chainVal{}
+			for key, v := range subj[i].All() {
+				watched[i][subj[i].Dots(key)[0]] = v
+			}
+			subj[i].Watch = func(_ vclock.Dot, v chainVal, d vclock.Dot, added bool) {
+				if added {
+					watched[i][d] = v
+				} else {
+					delete(watched[i], d)
+				}
+			}
+		}
 		for i := range ids {
 			subj[i] = &chainKern{KeyOf: chainKey, MaxRecords: capRecs, RecordsAll: true}
 			model[i] = &chainKern{MaxRecords: capRecs, RecordsAll: true}
+			watch(i)
 		}
 		check := func(i int, what string) {
 			s, m := subj[i], model[i]
 			if ps, pm := pairs(t, s), pairs(t, m); !slices.Equal(ps, pm) {
 				t.Fatalf("%s, replica %d: store %v, model %v", what, i, ps, pm)
+			}
+			if s.Watch != nil {
+				var ws []string
+				for d, v := range watched[i] {
+					ws = append(ws, fmt.Sprintf("%v=%v", d, v))
+				}
+				slices.Sort(ws)
+				if ps := pairs(t, s); !slices.Equal(ws, ps) {
+					t.Fatalf("%s, replica %d: the Watch heard of %v, the store holds %v", what, i, ws, ps)
+				}
 			}
 			if s.Fingerprint() != m.Fingerprint() || s.Fingerprint() != s.ScanFingerprint() {
 				t.Fatalf("%s, replica %d: fingerprint %x (scanned %x), model %x", what, i, s.Fingerprint(), s.ScanFingerprint(), m.Fingerprint())
@@ -159,7 +187,7 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 			id := ids[i]
 			s, m := subj[i], model[i]
 			what := ""
-			switch op := rapid.IntRange(0, 6).Draw(t, "op"); op {
+			switch op := rapid.IntRange(0, 7).Draw(t, "op"); op {
 			case 0: // a new chain
 				n := rapid.Int64Range(-5, 5).Draw(t, "n")
 				d, err := s.Next(id)
@@ -191,6 +219,8 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 				if err != nil || md != d {
 					t.Fatalf("model replaced %v by %v, %v; want %v", old, md, err, d)
 				}
+				delete(watched[i], old)
+				watched[i][d] = *v
 				what = fmt.Sprintf("bump %v to %v", key, d)
 			case 3: // a delete, recorded under the dot dropped
 				var ds []vclock.Dot
@@ -240,7 +270,11 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 				what = fmt.Sprintf("join of %d's delta since %v", j, v)
 			case 6: // a clone
 				subj[i], model[i] = s.Clone(), m.Clone()
+				watch(i)
 				what = "clone"
+			case 7: // a catch-up in parts, some of them lost
+				j := rapid.IntRange(0, 2).Draw(t, "from")
+				what = catchUpInParts(t, s, m, subj[j], model[j])
 			}
 			check(i, fmt.Sprintf("step %d, %s", step, what))
 		}
@@ -258,6 +292,7 @@ func TestKeyOfMatchesOwnKeys(t *testing.T) {
 		}
 		r := vclock.Retirement{From: ids[0], To: vclock.Retired("a"), Final: rapid.Uint64Range(1, last).Draw(t, "final")}
 		for i := range ids {
+			subj[i].Watch = nil // a retirement renames without telling it
 			if err := subj[i].Retire(r); err != nil {
 				t.Fatal(err)
 			}
@@ -656,4 +691,99 @@ func TestOrderLetGoWhenIdle(t *testing.T) {
 			t.Fatalf("HolderOf(%v) = %v: the chain's first leaf was replaced", key, got)
 		}
 	}
+}
+
+// catchUpInParts is a step of TestKeyOfMatchesOwnKeys: from's state, or
+// its delta since a version below s's, cut into parts and merged into s
+// part by part, some lost (store parts in any order, then a prefix of
+// the others, as the replication engine delivers them); and the same of
+// the model's from into m, which settles its chains after each part.
+// The derived kernel's parts travel encoded, so that a part must write
+// each dot where its key goes, as its whole state does.
+func catchUpInParts(t *rapid.T, s, m, fromS, fromM *chainKern) string {
+	var v vclock.Clock
+	for r, n := range s.Version().All() {
+		v.Advance(r, rapid.Uint64Range(0, n).Draw(t, "seen"))
+	}
+	ks, km, full := fromS, fromM, true
+	if !rapid.Bool().Draw(t, "whole") && fromS.Horizon().LessOrEqual(v) {
+		ks, km, full = fromS.DeltaSince(v), fromM.DeltaSince(v), false
+	}
+	size := func(vclock.Dot, chainVal) int { return 16 }
+	budget := rapid.IntRange(40, 200).Draw(t, "budget")
+	type part struct {
+		kind PartKind
+		k    *chainKern
+	}
+	var ps, pm []part
+	var os, om int
+	for {
+		ps, pm = nil, nil
+		var err error
+		os, err = ks.Split(full, budget, size, func(p Part[vclock.Dot, chainVal]) (int, error) {
+			if p.K.KeyOf == nil {
+				t.Fatalf("a part of kind %d without KeyOf", p.Kind)
+			}
+			b := encodeChain(t, p.K)
+			if len(b) <= budget {
+				d := decodeChain(t, b)
+				d.RecordsAll = true
+				if why := d.CheckPart(p.Kind); why != "" {
+					t.Fatalf("a part of kind %d, decoded: %s", p.Kind, why)
+				}
+				ps = append(ps, part{p.Kind, d})
+			}
+			return len(b), nil
+		})
+		if errors.Is(err, ErrPartTooLarge) && budget < 1000 {
+			budget *= 2
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		om, err = km.Split(full, budget, size, func(p Part[vclock.Dot, chainVal]) (int, error) {
+			b := encodeChain(t, p.K)
+			if len(b) <= budget {
+				pm = append(pm, part{p.Kind, p.K})
+			}
+			return len(b), nil
+		})
+		if err != nil {
+			t.Fatalf("the model's parts: %v", err)
+		}
+		break
+	}
+	if len(ps) != len(pm) || os != om {
+		t.Fatalf("%d parts, %d of them unordered; the model's %d, %d", len(ps), os, len(pm), om)
+	}
+	var deliver []int
+	lost := false
+	for _, i := range rapid.Permutation(slices.Collect(func(yield func(int) bool) {
+		for i := range os {
+			if !yield(i) {
+				return
+			}
+		}
+	})).Draw(t, "store parts") {
+		if rapid.IntRange(0, 4).Draw(t, "lose") == 0 {
+			lost = true
+			continue
+		}
+		deliver = append(deliver, i)
+	}
+	if !lost {
+		for i := os; i < os+rapid.IntRange(0, len(ps)-os).Draw(t, "ordered"); i++ {
+			deliver = append(deliver, i)
+		}
+	}
+	for _, i := range deliver {
+		if ps[i].kind != pm[i].kind {
+			t.Fatalf("part %d is of kind %d, the model's of kind %d", i, ps[i].kind, pm[i].kind)
+		}
+		s.JoinPart(ps[i].kind, ps[i].k)
+		m.JoinPart(pm[i].kind, pm[i].k)
+		settle(m)
+	}
+	return fmt.Sprintf("catch-up since %v (full %v) in %d parts of %d bytes, merged %v", v, full, len(ps), budget, deliver)
 }

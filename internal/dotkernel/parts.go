@@ -50,6 +50,14 @@ import (
 // Removed, record and context parts must each be merged only after every
 // part before it: merged before the store part carrying an add, a context
 // would make the add look already seen.
+//
+// A kernel whose keys derive from their dots ([Kernel.KeyOf]) cuts parts
+// that derive them alike, so that each part is encoded as its whole state
+// is, a dot written where its key goes. A store part's dot of a key the
+// receiver holds with an earlier dot of the same replica replaces it, as
+// Insert and Join do (the earlier is implied by the later: no record),
+// and one earlier than the key's dot is not taken in; the Watch hears of
+// both changes.
 
 // PartKind says what a part carries and how [Kernel.JoinPart] merges it.
 type PartKind uint8
@@ -137,7 +145,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	var emitted []int
 	var flushStore func([]keyDots) error
 	flushStore = func(group []keyDots) error {
-		p := &Kernel[K, V]{RecordsAll: true}
+		p := &Kernel[K, V]{RecordsAll: true, KeyOf: k.KeyOf}
 		p.m.reserve(len(group))
 		for _, it := range group {
 			if it.more == nil {
@@ -219,7 +227,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	// goes last, in parts made by the same means.
 	var flushRanges func(PartKind, []vclock.Range) error
 	flushRanges = func(kind PartKind, group []vclock.Range) error {
-		p := &Kernel[K, V]{RecordsAll: true}
+		p := &Kernel[K, V]{RecordsAll: true, KeyOf: k.KeyOf}
 		for _, rg := range group {
 			p.ctx.AddRange(rg.Replica, rg.Lo, rg.Hi)
 		}
@@ -267,7 +275,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	recs := k.liveRecords()
 	var flushRecs func([]Record[K]) error
 	flushRecs = func(group []Record[K]) error {
-		p := &Kernel[K, V]{RecordsAll: true, MaxRecords: len(group) + 1}
+		p := &Kernel[K, V]{RecordsAll: true, MaxRecords: len(group) + 1, KeyOf: k.KeyOf}
 		for _, r := range group {
 			p.ctx.Add(r.Dot)
 			for _, x := range r.Dropped {
@@ -335,7 +343,7 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	if !k.horizon.IsZero() {
 		// The horizon, with the first run of the context of each of its
 		// replicas (a state names no replica outside its context).
-		p := &Kernel[K, V]{RecordsAll: true, horizon: k.horizon.Clone()}
+		p := &Kernel[K, V]{RecordsAll: true, horizon: k.horizon.Clone(), KeyOf: k.KeyOf}
 		var last vclock.ReplicaID
 		for rg := range k.ctx.Ranges() {
 			if rg.Replica != last && k.horizon.Get(rg.Replica) > 0 {
@@ -464,6 +472,28 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 	}
 	for key, oe := range o.m.all {
 		k.steps++
+		if k.KeyOf != nil {
+			// A key holds one dot, and the later of two dots of one
+			// replica stays with its own value (see KeyOf): as Insert
+			// takes a dot, without a record of the earlier's drop.
+			for _, d := range o.dotsOf(key, oe) {
+				k.steps++
+				if !unseen(d) {
+					continue
+				}
+				if e, ok := k.m.get(key); ok {
+					if k.takeKeyed(key, e, oe.v, d, k.repIndex(d.Replica)) {
+						k.fpAdd(key, oe.v, d)
+					}
+					continue
+				}
+				k.m.set(key, k.single(key, oe.v, d))
+				grew = true
+				k.noteDot(k.repIndex(d.Replica), d.Seq, key)
+				k.fpAdd(key, oe.v, d)
+			}
+			continue
+		}
 		if oe.single() {
 			// The usual case, one probe of the table.
 			d := o.first(oe)
