@@ -114,8 +114,8 @@ type Limited interface {
 // sees to that order. Like other inputs, a part from a peer is validated
 // whole before anything changes.
 //
-// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the counters (G,
-// PN and Bounded) implement it. The registers do not: a register holds one
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map), the OR-Map
+// (ormap.Map) and the counters (G, PN and Bounded) implement it. The registers do not: a register holds one
 // value, or one per writer that wrote concurrently, so a register larger
 // than a message is one value larger than a message, which no cut helps.
 type Chunker interface {
@@ -136,7 +136,7 @@ type Chunker interface {
 // between. The function runs once, on any goroutine, while the object
 // may be read and changed.
 //
-// The OR-Set (orset.Set) implements it.
+// The OR-Set (orset.Set) and the OR-Map (ormap.Map) implement it.
 type ChunkFreezer interface {
 	FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error)
 }

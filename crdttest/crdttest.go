@@ -71,6 +71,17 @@ type Type[S, O any] struct {
 	// value once it takes in what one that has collected wrote after.
 	CollectVersions func(s S, peers []vclock.Clock) int
 
+	// Chunks cuts s's whole state (version nil) or its delta since the
+	// encoded version into parts of at most max bytes, as
+	// crdt.Chunker's ChunksBinary does, or returns no parts if it likely
+	// fits whole; MergeChunk merges one part into s, as
+	// crdt.Chunker's MergeChunkBinary does. Optional; both or neither,
+	// and they need Version and DeltaSince. With them, [LawParts] checks
+	// that parts, some lost, never make a receiver's version claim what
+	// it lacks, and that all of them give what the whole gives.
+	Chunks     func(s S, version []byte, max int) (parts [][]byte, ordered int, err error)
+	MergeChunk func(s S, part []byte) error
+
 	// MarshalState encodes a state and UnmarshalState decodes one. The
 	// harness only compares and merges from decoded states, never mutates
 	// them. Both or neither.
@@ -128,6 +139,15 @@ const (
 	// network, and states and deltas, are Equal once every update has
 	// reached every replica.
 	LawConvergence Law = "Convergence"
+	// LawParts: a state or a delta since the receiver's version, cut by
+	// Chunks and merged part by part with MergeChunk (the unordered
+	// parts in any order, some lost, some twice; the ordered ones in
+	// order, while none before is lost), leaves the receiver at a version
+	// from which a delta completes it: merging a's delta since the
+	// version it then reports gives what merging a whole gives. With
+	// every part merged, the receiver is that merge. Each part fits in
+	// its budget.
+	LawParts Law = "Parts"
 	// LawModel: once every update has reached every replica, each
 	// replica's Value equals the Model of the causal history. With
 	// CollectVersions, replicas collect as they go, and a collection
@@ -138,7 +158,7 @@ const (
 var allLaws = []Law{
 	LawIndependence,
 	LawMergeIdempotent, LawMergeCommutative, LawMergeAssociative,
-	LawOps, LawDelta, LawEncoding, LawConvergence, LawModel,
+	LawOps, LawDelta, LawParts, LawEncoding, LawConvergence, LawModel,
 }
 
 // Laws returns every law, in the order [Check] and [Run] try them.
@@ -238,11 +258,15 @@ func (ty *Type[S, O]) validate() error {
 		{"Version", "DeltaSince", ty.Version != nil, ty.DeltaSince != nil},
 		{"MarshalState", "UnmarshalState", ty.MarshalState != nil, ty.UnmarshalState != nil},
 		{"MarshalOp", "UnmarshalOp", ty.MarshalOp != nil, ty.UnmarshalOp != nil},
+		{"Chunks", "MergeChunk", ty.Chunks != nil, ty.MergeChunk != nil},
 	}
 	for _, p := range pairs {
 		if p.ha != p.hb {
 			return fmt.Errorf("crdttest: Type %q has one of %s and %s but not the other", ty.Name, p.a, p.b)
 		}
+	}
+	if ty.Chunks != nil && ty.Version == nil {
+		return fmt.Errorf("crdttest: Type %q has Chunks but no Version", ty.Name)
 	}
 	if ty.CollectVersions != nil && ty.Version == nil {
 		return fmt.Errorf("crdttest: Type %q has CollectVersions but no Version", ty.Name)
@@ -263,6 +287,10 @@ func (ty *Type[S, O]) lacks(law Law) string {
 	case LawDelta:
 		if ty.DeltaSince == nil {
 			return "the Type has no Version and DeltaSince"
+		}
+	case LawParts:
+		if ty.Chunks == nil {
+			return "the Type has no Chunks and MergeChunk"
 		}
 	case LawEncoding:
 		if ty.MarshalState == nil && ty.MarshalOp == nil {

@@ -111,6 +111,8 @@ func TestBrokenToysCaught(t *testing.T) {
 			func(l ...crdttest.Law) error { return crdttest.Check(gcounterInOrder(), l...) }},
 		{"off-by-one delta", crdttest.LawDelta, crdttest.LawDelta,
 			func(l ...crdttest.Law) error { return crdttest.Check(gcounterOffByOne(), l...) }},
+		{"parts send the version first", crdttest.LawParts, crdttest.LawParts,
+			func(l ...crdttest.Law) error { return crdttest.Check(gcounterCountsFirst(), l...) }},
 		// A local write that loses to an older remote one on an exact
 		// tie also makes replicas diverge.
 		{"clock not updated", crdttest.LawModel, "",
@@ -237,7 +239,7 @@ func TestCheckRefusesBadTypes(t *testing.T) {
 
 func TestLaws(t *testing.T) {
 	laws := crdttest.Laws()
-	if len(laws) != 9 || laws[0] != crdttest.LawIndependence || laws[len(laws)-1] != crdttest.LawModel {
+	if len(laws) != 10 || laws[0] != crdttest.LawIndependence || laws[len(laws)-1] != crdttest.LawModel {
 		t.Errorf("Laws() = %v", laws)
 	}
 	laws[0] = "changed"

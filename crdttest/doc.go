@@ -26,6 +26,11 @@
 //     and with duplicates, gives the state of merging every replica.
 //   - [LawDelta]: b.Merge(a.DeltaSince(b.Version())) equals b.Merge(a)
 //     (needs Version and DeltaSince).
+//   - [LawParts]: a's state, or its delta since b's version, cut into
+//     parts (as crdt.Chunker cuts them) and merged into b part by part,
+//     some lost, some twice, leaves b at a version from which a's delta
+//     completes it, and all the parts give b.Merge(a) (needs Chunks and
+//     MergeChunk).
 //   - [LawEncoding]: states and ops survive their binary encoding (needs
 //     MarshalState/UnmarshalState or MarshalOp/UnmarshalOp).
 //   - [LawConvergence]: 2 to 5 replicas mutate while ops are lost and

@@ -106,6 +106,8 @@ func property[S, O any](ty *Type[S, O], law Law, report func(*Violation)) func(*
 			c.ops()
 		case LawDelta:
 			c.delta()
+		case LawParts:
+			c.parts()
 		case LawEncoding:
 			c.encoding()
 		case LawConvergence:
@@ -541,6 +543,91 @@ func (c *checker[S, O]) delta() {
 	a, b := c.pickState("a"), c.pickState("b")
 	byDelta := c.merged(b, c.ty.DeltaSince(a, c.ty.Version(b)))
 	c.same(c.merged(b, a), byDelta, "Merge(b, DeltaSince(a, Version(b))) differs from Merge(b, a)")
+}
+
+// parts checks LawParts: a's state, or its delta since b's version, cut
+// into parts and merged into b part by part.
+func (c *checker[S, O]) parts() {
+	c.world()
+	a, b := c.pickState("sender"), c.pickState("receiver")
+	want := c.merged(b, a)
+	var version []byte
+	if rapid.Bool().Draw(c.t, "delta") {
+		v, err := c.ty.Version(b).MarshalBinary()
+		if err != nil {
+			c.t.Fatalf("encoding a version: %v", err)
+		}
+		version = v
+		c.logf("cut a's delta since b's version %v", c.ty.Version(b))
+	} else {
+		c.logf("cut a's whole state")
+	}
+	max := rapid.IntRange(32, 320).Draw(c.t, "max")
+	parts, ordered, err := c.ty.Chunks(a, version, max)
+	for err != nil && max < 1<<16 {
+		// A value or record larger than the smallest budgets.
+		max *= 2
+		parts, ordered, err = c.ty.Chunks(a, version, max)
+	}
+	if err != nil {
+		c.fail(fmt.Sprintf("Chunks with a budget of %d bytes: %v", max, err), "")
+	}
+	if len(parts) == 0 {
+		return // it fits whole
+	}
+	if ordered < 0 || ordered > len(parts) {
+		c.fail(fmt.Sprintf("Chunks returned %d parts, %d of them unordered", len(parts), ordered), "")
+	}
+	for i, p := range parts {
+		if len(p) > max {
+			c.fail(fmt.Sprintf("part %d of %d takes %d bytes, over its budget of %d", i, len(parts), len(p), max), "")
+		}
+	}
+	var deliver []int
+	lost := false
+	for _, i := range rapid.Permutation(rangeOf(ordered)).Draw(c.t, "unordered parts") {
+		switch rapid.IntRange(0, 5).Draw(c.t, "fate") {
+		case 0:
+			lost = true
+			continue
+		case 1:
+			deliver = append(deliver, i) // twice
+		}
+		deliver = append(deliver, i)
+	}
+	complete := false
+	if !lost {
+		n := len(parts) - ordered
+		if !rapid.Bool().Draw(c.t, "all ordered parts") {
+			n = rapid.IntRange(0, n).Draw(c.t, "ordered parts")
+		}
+		deliver = append(deliver, rangeOf(len(parts))[ordered:ordered+n]...)
+		complete = ordered+n == len(parts)
+	}
+	got := c.clone(b)
+	for n, i := range deliver {
+		c.logf("merge part %d of %d into b", i, len(parts))
+		if err := c.ty.MergeChunk(got, parts[i]); err != nil {
+			c.fail(fmt.Sprintf("MergeChunk of part %d of %d: %v", i, len(parts), err), "")
+		}
+		if n+1 < len(deliver) && rapid.IntRange(0, 3).Draw(c.t, "look") != 0 {
+			continue
+		}
+		caught := c.merged(got, c.ty.DeltaSince(a, c.ty.Version(got)))
+		c.same(want, caught, fmt.Sprintf("after part %d of %d, merging a's delta since the receiver's version %v differs from Merge(b, a)", i, len(parts), c.ty.Version(got)))
+	}
+	if complete {
+		c.same(want, got, "every part merged differs from Merge(b, a)")
+	}
+}
+
+// rangeOf returns 0, 1, ..., n-1.
+func rangeOf(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 func (c *checker[S, O]) encoding() {

@@ -5,6 +5,7 @@ package crdttest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/crdttest"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -258,6 +260,44 @@ func gcounterType() crdttest.Type[*gcounter, gop] {
 			}
 			return d
 		},
+		Chunks: func(c *gcounter, version []byte, max int) ([][]byte, int, error) {
+			// One part per replica's entry, each a state of its own.
+			var v vclock.Clock
+			if version != nil {
+				var err error
+				if v, err = vclock.UnmarshalClock(version, codec.Limits{}); err != nil {
+					return nil, 0, err
+				}
+			}
+			var parts [][]byte
+			size := 0
+			for _, id := range slices.Sorted(maps.Keys(c.e)) {
+				if e := c.e[id]; e.Seq > v.Get(id) {
+					b, err := json.Marshal(map[crdt.ReplicaID]gentry{id: e})
+					if err != nil || len(b) > max {
+						return nil, 0, fmt.Errorf("an entry of %d bytes, over %d: %v", len(b), max, err)
+					}
+					parts = append(parts, b)
+					size += len(b)
+				}
+			}
+			if size <= max {
+				return nil, 0, nil
+			}
+			return parts, len(parts), nil
+		},
+		MergeChunk: func(c *gcounter, part []byte) error {
+			var e map[crdt.ReplicaID]gentry
+			if err := json.Unmarshal(part, &e); err != nil {
+				return err
+			}
+			for id, x := range e {
+				if x.Seq > c.e[id].Seq {
+					c.e[id] = x
+				}
+			}
+			return nil
+		},
 		MarshalOp: func(op gop) ([]byte, error) { return json.Marshal(op) },
 		UnmarshalOp: func(b []byte) (gop, error) {
 			var op gop
@@ -314,6 +354,34 @@ func gcounterOffByOne() crdttest.Type[*gcounter, gop] {
 			}
 		}
 		return d
+	}
+	return ty
+}
+
+// gcounterCountsFirst cuts its parts as the version first (each entry's
+// count of increments, with a total of 0), then the totals: a receiver
+// that merges the first part claims the increments, and the second no
+// longer changes anything.
+func gcounterCountsFirst() crdttest.Type[*gcounter, gop] {
+	ty := gcounterType()
+	ty.Name = "gcounter whose parts send the version first"
+	ty.Chunks = func(c *gcounter, _ []byte, max int) ([][]byte, int, error) {
+		if len(c.e) < 2 {
+			return nil, 0, nil
+		}
+		counts := map[crdt.ReplicaID]gentry{}
+		for id, e := range c.e {
+			counts[id] = gentry{Seq: e.Seq}
+		}
+		a, err := json.Marshal(counts)
+		if err != nil {
+			return nil, 0, err
+		}
+		b, err := json.Marshal(c.e)
+		if err != nil || len(a) > max || len(b) > max {
+			return nil, 0, fmt.Errorf("parts of %d and %d bytes, over %d: %v", len(a), len(b), max, err)
+		}
+		return [][]byte{a, b}, 1, nil
 	}
 	return ty
 }

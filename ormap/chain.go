@@ -767,9 +767,14 @@ func (s *state) liveAfter(e resetEntry) bool {
 //     engine counts; a heal (Map.Heal, Map.HealBinary: the kernel's
 //     Heal, which trusts no record) drops x there, as every replica that
 //     has seen x and does not hold it says (TestTamperedDropsHealed).
-//   - Parts: a map's state or delta travels whole (ormap cuts no parts
-//     with dotkernel.Kernel.Split); a map that did would have to settle
-//     its chains after the store parts, as its join does.
+//   - By parts of a state or delta (Map.MergeChunkBinary): a store part
+//     is joined as a state is, the kernel keying a chain's leaves alike
+//     (a later leaf replaces x in place), and settleChains runs after it
+//     as after a join, so a part that brings a later leaf, or a reset,
+//     drops x; one that brings a leaf covered by what A holds drops it
+//     at once. The part's dots are ghosts in A's context until the
+//     context parts come, so a lost part leaves A's version claiming
+//     nothing the part carried (see parts.go).
 //   - Retirement renames a writer's dots up to Final, and the entries
 //     of its chains in reset leaves up to Final, one to one: a chain's
 //     renamed leaves stay one chain (each leaf's start moves by Base with

@@ -53,21 +53,29 @@ type addedDot struct {
 // join joins k into the state's store, and reports the registers that
 // the join made hold siblings.
 func (s *state) join(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
-	return s.joinBy(k, false)
+	return s.joinBy(k.Len(), func() bool { return s.k.Join(k) })
 }
 
 // heal is join through the kernel's Heal (see Map.HealBinary): the same
 // steps after the kernel's join (settling chains, reporting siblings), so
 // that a heal gives what a join gives wherever the two kernels agree.
 func (s *state) heal(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
-	return s.joinBy(k, true)
+	return s.joinBy(k.Len(), func() bool { return s.k.Heal(k) })
 }
 
-// joinBy is join, through the kernel's Heal if heal is set. Nested maps
-// are views of the top-level state's one kernel: a heal there heals them
-// all.
-func (s *state) joinBy(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
-	if 2*k.Len() >= s.k.Len() {
+// joinPart is join of a part of a state or delta cut by the kernel's
+// Split (see Map.MergeChunkBinary): the same steps after the kernel's
+// JoinPart, so that a chain's leaf that a part brings covers, or is
+// covered by, what the store holds, as after a join.
+func (s *state) joinPart(kind dotkernel.PartKind, k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
+	return s.joinBy(k.Len(), func() bool { return s.k.JoinPart(kind, k) })
+}
+
+// joinBy is join, with kernelJoin the kernel's join of a store of n
+// keys: Join, Heal or JoinPart. Nested maps are views of the top-level
+// state's one kernel: a heal there heals them all.
+func (s *state) joinBy(n int, kernelJoin func() bool) bool {
+	if 2*n >= s.k.Len() {
 		// The join costs about as much as moving every key of the
 		// index: if the table of the top-level keys grows, it moves
 		// them at once, so that the look-ups that follow probe one
@@ -77,17 +85,17 @@ func (s *state) joinBy(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
 	}
 	if s.sh.kind == kindCounter {
 		s.settling = true
-		changed := s.kernelJoin(k, heal)
+		changed := kernelJoin()
 		s.settling = false
 		s.exts = extChunks{} // the next join starts small
 		return s.settleChains() || changed
 	}
 	if s.hook == nil {
-		return s.kernelJoin(k, heal)
+		return kernelJoin()
 	}
 	s.added = s.added[:0]
 	s.noting = true
-	changed := s.kernelJoin(k, heal)
+	changed := kernelJoin()
 	s.noting = false
 	added := s.added
 	s.added = nil
@@ -117,14 +125,6 @@ func (s *state) joinBy(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
 		})
 	}
 	return changed
-}
-
-// kernelJoin joins k into the state's kernel, by Heal if heal is set.
-func (s *state) kernelJoin(k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
-	if heal {
-		return s.k.Heal(k)
-	}
-	return s.k.Join(k)
 }
 
 // reportFresh reports the register at path p if it holds siblings of

@@ -176,11 +176,15 @@ func (sh *shape) getLeaf(r *codec.Reader) leaf {
 
 // MarshalBinary encodes the whole state of the map.
 func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
-	s := m.readTop("MarshalBinary")
-	w := codec.NewWriter(codec.KindORMap, 32+24*s.k.Len())
-	sh := m.shape()
+	return encodeState(&m.readTop("MarshalBinary").k, m.shape())
+}
+
+// encodeState encodes the store k of a map of shape sh: a whole state, a
+// delta, or a part of either.
+func encodeState(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape) ([]byte, error) {
+	w := codec.NewWriter(codec.KindORMap, 32+24*k.Len())
 	v2 := false
-	s.k.Encode(w, putDotKey, func(w *codec.Writer, l leaf) {
+	k.Encode(w, putDotKey, func(w *codec.Writer, l leaf) {
 		v2 = v2 || l.needsV2()
 		sh.putLeaf(w, l)
 	})

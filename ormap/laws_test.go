@@ -49,6 +49,11 @@ func lawType[K comparable, V Value[V]](name string, mutate func(t *rapid.T, m *M
 		CollectVersions: func(m *Map[K, V], peers []vclock.Clock) int {
 			return m.CollectVersions(peers)
 		},
+		Chunks: (*Map[K, V]).ChunksBinary,
+		MergeChunk: func(m *Map[K, V], part []byte) error {
+			_, err := m.MergeChunkBinary(part)
+			return err
+		},
 		MarshalState: func(m *Map[K, V]) ([]byte, error) {
 			return m.MarshalBinary()
 		},

@@ -1,0 +1,147 @@
+package ormap
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// Parts.
+//
+// A part (see [Map.ChunksBinary]) is one byte saying what it carries (a
+// run of leaves with their dots, drop records, removed dots, or the
+// context and horizon: dotkernel's part kinds 1 to 4) followed by a state
+// as [Map.MarshalBinary] writes it: each leaf under its own dot, a
+// continued counter leaf too (decoding keys it by its chain, as for a
+// state).
+//
+// The parts are the kernel's (dotkernel.Kernel.Split), and a map merges
+// one as it merges a state: the kernel's JoinPart, then what a map's join
+// does after the kernel's (see state.joinBy). So the rules a join keeps
+// hold part by part:
+//
+//   - a store part's counter leaf that continues a chain whose earlier
+//     leaf the receiver holds replaces it (the kernel keys both by the
+//     chain), and one covered by what the receiver holds, a later leaf of
+//     its chain or a reset that saw it, is dropped at once (settleChains),
+//     as a join drops it: a part never brings back a leaf the receiver
+//     had seen superseded;
+//   - a reset leaf (what a delete of a counter saw of its chains) travels
+//     in a store part, and drops there the leaves it covers; its drop
+//     record in a record part. A leaf a part brings in before the reset
+//     that covers it (in another store part, not yet merged) counts its
+//     whole total for that while, as a leaf whose delete has not arrived
+//     does: the receiver's version claims neither until the context parts
+//     come, so a lost part leaves nothing a later catch-up does not
+//     bring;
+//   - expiries and persists are leaves like the others, with their
+//     records: a key's expiry may arrive in one part and its value in
+//     another, and the key reads as it will once both are merged, or as
+//     one of the two alone does.
+//
+// A part is decoded with the checks of a state (decodeState) and of its
+// kind (dotkernel.Kernel.CheckPart), and refused whole if either fails.
+
+// leafSize estimates the encoded size of a leaf without its dot (Split
+// adds what a dot costs).
+func leafSize(_ vclock.Dot, l leaf) int { return len(l.pv) + 12 }
+
+// FreezeChunks returns nil if the map likely fits in max bytes (as
+// [Map.ChunksBinary] would find it), else a function that cuts a copy of
+// the map's store taken now: what ChunksBinary(version, max) returns now,
+// whatever happens to m after. Copying the store costs a small part of
+// cutting it, so a replica holds its lock for the copy only; the function
+// may run on any goroutine, at the same time as writes to m. It
+// implements crdt.ChunkFreezer. It panics on a nested map.
+func (m *Map[K, V]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
+	s := m.readTop("FreezeChunks")
+	if s.k.SizeAtMost(leafSize) <= max {
+		return nil
+	}
+	k, sh, lim := s.k.Clone(), m.shape(), s.lim
+	version = slices.Clone(version)
+	return func() ([][]byte, int, error) { return chunks(k, sh, lim, version, max) }
+}
+
+// ChunksBinary returns the map's state (if version is nil) or its delta
+// since the encoded version (as [Map.DeltaSinceBinary] takes it), cut
+// into parts of at most max bytes each, for [Map.MergeChunkBinary] to
+// merge one at a time; or no parts if the whole likely fits in max bytes,
+// to be sent whole ([Map.MarshalBinary] or [Map.DeltaSinceBinary]).
+// Merging every part has the effect of merging the whole. Each part is
+// safe to merge on its own, twice, or never: it never brings back a write
+// the receiver saw dropped, nor makes the receiver's version claim a
+// write or delete whose effect it lacks. parts[ordered:] must each be
+// merged only after every part before it; the others, in any order,
+// first. A leaf that does not fit in a part with its dot, or a drop
+// record that does not fit alone, makes it fail. It implements
+// crdt.Chunker, with which the replication engine sends a map larger than
+// a message to a peer that needs a whole state or a large delta.
+//
+// Like the other reading methods, it may run at the same time as other
+// readers. It panics on a nested map.
+func (m *Map[K, V]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
+	s := m.readTop("ChunksBinary")
+	return chunks(&s.k, m.shape(), s.lim, version, max)
+}
+
+// chunks is ChunksBinary of the store k of a map of shape sh.
+func chunks(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape, lim codec.Limits, version []byte, max int) (parts [][]byte, ordered int, err error) {
+	full := true
+	if version != nil {
+		v, err := vclock.UnmarshalClock(version, lim)
+		if err != nil {
+			return nil, 0, err
+		}
+		// DeltaSince copies the whole store if v predates its horizon,
+		// and gives it all for an empty v: it is read as it is then.
+		full = !k.Horizon().LessOrEqual(v)
+		if !full && !v.IsZero() {
+			k = k.DeltaSince(v)
+		}
+	}
+	// Most likely the whole fits, if it does by a generous estimate.
+	if k.SizeAtMost(leafSize) <= max {
+		return nil, 0, nil
+	}
+	ordered, err = k.Split(full, max, leafSize, func(p dotkernel.Part[vclock.Dot, leaf]) (int, error) {
+		b, err := encodeState(p.K, sh)
+		if err != nil {
+			return 0, err
+		}
+		if len(b)+1 <= max {
+			parts = append(parts, append([]byte{byte(p.Kind)}, b...))
+		}
+		return len(b) + 1, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("ormap: cutting a state into parts of %d bytes: %w", max, err)
+	}
+	return parts, ordered, nil
+}
+
+// MergeChunkBinary decodes a part made by [Map.ChunksBinary] and merges
+// it in, at a cost that grows with the part (and, for a part of removed
+// dots some of which the map has seen, as a map that had writes of its
+// own before the catch-up may, with the map; a new replica never pays
+// that). It reports whether the map's writes changed. On error the map is
+// unchanged and the error is a [*codec.DecodeError]. It implements
+// crdt.Chunker.
+func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
+	s := m.mustTop("MergeChunkBinary")
+	if len(part) == 0 || !dotkernel.PartKind(part[0]).Valid() {
+		return false, &codec.DecodeError{Kind: codec.KindORMap, Reason: "not a part of a map", Err: codec.ErrMalformed}
+	}
+	kind := dotkernel.PartKind(part[0])
+	k, err := decodeState(part[1:], s.sh, s.lim)
+	if err != nil {
+		return false, err
+	}
+	if why := k.CheckPart(kind); why != "" {
+		return false, &codec.DecodeError{Kind: codec.KindORMap, Reason: why, Err: codec.ErrMalformed}
+	}
+	return s.joinPart(kind, k), nil
+}
