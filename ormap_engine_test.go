@@ -53,6 +53,9 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
 		net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
+		// Small messages make a catch-up of the map go in parts (the
+		// map's state passes 1 KiB within a few dozen writes).
+		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
 		var starts uint64 // epochs drawn from the seed, so that a failure replays
 		var ids []crdt.ReplicaID
 		for i := range n {
@@ -73,7 +76,7 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			binary.LittleEndian.PutUint64(key[:], seed)
 			binary.LittleEndian.PutUint64(key[8:], starts)
 			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30,
-				Entropy: rand.NewChaCha8(key)})
+				MaxMessageBytes: maxMsg, Entropy: rand.NewChaCha8(key)})
 			if err != nil {
 				rt.Fatal(err)
 			}

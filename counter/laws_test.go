@@ -268,6 +268,13 @@ func gLawType() crdttest.Type[*G, gLawOp] {
 		Equal:      func(a, b *G) bool { return a.Equal(b) },
 		Version:    func(g *G) vclock.Clock { return g.Version() },
 		DeltaSince: func(g *G, v vclock.Clock) *G { return g.DeltaSince(v) },
+		Chunks: func(g *G, version []byte, max int) ([][]byte, int, error) {
+			return g.ChunksBinary(version, max)
+		},
+		MergeChunk: func(g *G, part []byte) error {
+			_, err := g.MergeChunkBinary(part)
+			return err
+		},
 		MarshalState: func(g *G) ([]byte, error) {
 			return g.MarshalBinary()
 		},
@@ -315,6 +322,13 @@ func pnLawType() crdttest.Type[*PN, pnLawOp] {
 		Equal:      func(a, b *PN) bool { return a.Equal(b) },
 		Version:    func(c *PN) vclock.Clock { return c.Version() },
 		DeltaSince: func(c *PN, v vclock.Clock) *PN { return c.DeltaSince(v) },
+		Chunks: func(c *PN, version []byte, max int) ([][]byte, int, error) {
+			return c.ChunksBinary(version, max)
+		},
+		MergeChunk: func(c *PN, part []byte) error {
+			_, err := c.MergeChunkBinary(part)
+			return err
+		},
 		MarshalState: func(c *PN) ([]byte, error) {
 			return c.MarshalBinary()
 		},

@@ -266,6 +266,13 @@ func mapLawType() crdttest.Type[*Map[string, int], Op[string, int]] {
 		CollectVersions: func(x *m, peers []vclock.Clock) int {
 			return x.CollectVersions(peers)
 		},
+		Chunks: func(x *m, version []byte, max int) ([][]byte, int, error) {
+			return x.ChunksBinary(version, max)
+		},
+		MergeChunk: func(x *m, part []byte) error {
+			_, err := x.MergeChunkBinary(part)
+			return err
+		},
 		MarshalState: func(x *m) ([]byte, error) {
 			return x.MarshalBinary()
 		},

@@ -258,6 +258,13 @@ func setLawType() crdttest.Type[*Set[int], Op[int]] {
 			}
 			return s.Collect(stable)
 		},
+		Chunks: func(s *Set[int], version []byte, max int) ([][]byte, int, error) {
+			return s.ChunksBinary(version, max)
+		},
+		MergeChunk: func(s *Set[int], part []byte) error {
+			_, err := s.MergeChunkBinary(part)
+			return err
+		},
 		MarshalState: func(s *Set[int]) ([]byte, error) {
 			return s.MarshalBinary()
 		},
