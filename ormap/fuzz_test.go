@@ -160,6 +160,7 @@ func FuzzMapDecodeCost(f *testing.F) {
 	seedStates(f)
 	seedOps(f)
 	seedCosts(f)
+	seedParts(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m cartMap
 		checkCost(t, "UnmarshalBinary", costcheck.Weight(data), func() { _ = m.UnmarshalBinary(data) })
@@ -170,5 +171,64 @@ func FuzzMapDecodeCost(f *testing.F) {
 		checkCost(t, "ApplyBinaryFrom", costcheck.Weight(data), func() { _, _ = s.ApplyBinaryFrom(data, "a") })
 		checkCost(t, "DeltaSinceBinary", costcheck.Weight(data), func() { _, _ = s.DeltaSinceBinary(data) })
 		checkCost(t, "CollectBinary", costcheck.Weight(data), func() { _ = s.CollectBinary([][]byte{data}) })
+		s = seedMap(t)
+		checkCost(t, "MergeChunkBinary", costcheck.Weight(data), func() { _, _ = s.MergeChunkBinary(data) })
+	})
+}
+
+// seedParts adds the parts of seedMap and of a map of a few hundred
+// counters with deletes, whole and as a delta, cut small: parts of
+// every kind.
+func seedParts(f *testing.F) {
+	big := New[string, *Map[string, *Counter]]("r")
+	for i := range 300 {
+		big.At(string(rune('a' + i%7))).At(string(rune('A' + i%23))).Add(int64(i%5 + 1))
+		if i%11 == 0 {
+			big.At(string(rune('a' + i%7))).Delete(string(rune('A' + i%13)))
+		}
+	}
+	var half vclock.Clock
+	half.Advance("r", 100)
+	for _, m := range []*cartMap{seedMap(f), big} {
+		for _, version := range [][]byte{nil, mustMarshal(f, half)} {
+			parts, _, err := m.ChunksBinary(version, 128)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, p := range parts {
+				f.Add(p)
+			}
+		}
+	}
+}
+
+// FuzzMapMergeChunkBinary feeds MergeChunkBinary arbitrary parts, seeded
+// with real ones of every kind. A part is refused with a
+// *codec.DecodeError and changes nothing, or is merged and leaves a map
+// whose state its own decoder takes back to an equal map, and whose
+// index is the one its store makes: no part can break the map's
+// invariants.
+func FuzzMapMergeChunkBinary(f *testing.F) {
+	seedParts(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := seedMap(t)
+		before := s.Clone()
+		if _, err := s.MergeChunkBinary(data); err != nil {
+			requireDecodeError(t, "MergeChunkBinary", err)
+			if !s.Equal(before) || s.Fingerprint() != before.Fingerprint() || !bytes.Equal(mustMarshal(t, s), mustMarshal(t, before)) {
+				t.Fatal("a refused part changed the map")
+			}
+			return
+		}
+		var back cartMap
+		if err := back.UnmarshalBinary(mustMarshal(t, s)); err != nil {
+			t.Fatalf("after merging a part, the map encodes to a state refused: %v", err)
+		}
+		if !back.Equal(s) || back.Fingerprint() != s.Fingerprint() {
+			t.Fatal("after merging a part, the map does not round-trip")
+		}
+		if a, b := dumpIndex(&s.s.ix), dumpIndex(rebuiltIndex(s.s)); a != b {
+			t.Fatalf("after merging a part the index is\n%s\nits store makes\n%s", a, b)
+		}
 	})
 }
