@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 )
 
@@ -75,11 +76,43 @@ func bigSet(n int) *orset.Set[string] {
 	return s
 }
 
-// largeJoin has a new, empty replica join one holding set (a clone of it),
-// through messages of at most maxMsg bytes, the holder's losing every
-// every-th chunk (none if every is 0), with Config.CompressAbove set to
-// compressAbove, and reports what it cost.
+// joinee is the object a large join moves: the holder's, how to make an
+// empty one, copy one, count what one holds, and compare two; and how
+// many times the object's state its parts may take, all together (the
+// bytes a catch-up has left never exceed that).
+type joinee[T crdt.Object] struct {
+	holder   T
+	overhead float64
+	fresh    func(crdt.ReplicaID) T
+	clone    func(T) T
+	count    func(T) int
+	equal    func(a, b T) bool
+}
+
+// setJoinee is a large join of the set s.
+func setJoinee(s *orset.Set[string]) joinee[*orset.Set[string]] {
+	return joinee[*orset.Set[string]]{
+		holder:   s,
+		overhead: 1,
+		fresh:    func(id crdt.ReplicaID) *orset.Set[string] { return orset.New[string](id) },
+		clone:    (*orset.Set[string]).Clone,
+		count:    (*orset.Set[string]).Len,
+		equal: func(a, b *orset.Set[string]) bool {
+			return a.Equal(b) && a.Fingerprint() == b.Fingerprint()
+		},
+	}
+}
+
+// largeJoin is largeJoinOf for a set.
 func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, compressAbove int) joinResult {
+	return largeJoinOf(tb, setJoinee(set), maxMsg, every, compressAbove)
+}
+
+// largeJoinOf has a new, empty replica join one holding j's object (a
+// clone of it), through messages of at most maxMsg bytes, the holder's
+// losing every every-th chunk (none if every is 0), with
+// Config.CompressAbove set to compressAbove, and reports what it cost.
+func largeJoinOf[T crdt.Object](tb testing.TB, j joinee[T], maxMsg int, every int, compressAbove int) joinResult {
 	var queue []delivery
 	ids := [2]crdt.ReplicaID{"us-east-1", "eu-west-1"}
 	tr := [2]*lossy{
@@ -87,15 +120,15 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 		{from: ids[1], queue: &queue, big: maxMsg / 4},
 	}
 	var rs [2]*crdt.Replica
-	var hs [2]*crdt.Handle[*orset.Set[string]]
+	var hs [2]*crdt.Handle[T]
 	for i, id := range ids {
 		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr[i], Clock: testClock(), MaxMessageBytes: maxMsg, CompressAbove: compressAbove})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		s := orset.New[string](id)
+		s := j.fresh(id)
 		if i == 0 {
-			s = set.Clone()
+			s = j.clone(j.holder)
 		}
 		if hs[i], err = crdt.Register(r, "set", s); err != nil {
 			tb.Fatal(err)
@@ -103,12 +136,12 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 		_ = r.AddPeer(ids[1-i])
 		rs[i] = r
 	}
-	b, err := set.MarshalBinary()
+	b, err := j.holder.MarshalBinary()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	res := joinResult{stateBytes: len(b)}
-	want := set.Len()
+	want := j.count(j.holder)
 	ctx := context.Background()
 	start := time.Now()
 	for res.rounds = 1; ; res.rounds++ {
@@ -139,11 +172,11 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 			}
 		}
 		n := 0
-		hs[1].Read(func(s *orset.Set[string]) { n = s.Len() })
+		hs[1].Read(func(s T) { n = j.count(s) })
 		ps := rs[0].Stats().Peers[0]
 		if ps.CatchUpChunks > 0 {
 			// Progress: what is left never exceeds the whole, and goes down.
-			if ps.CatchUpChunksLeft > ps.CatchUpChunks || ps.CatchUpBytesLeft > res.stateBytes+ps.CatchUpChunks*maxMsg/100 ||
+			if ps.CatchUpChunksLeft > ps.CatchUpChunks || float64(ps.CatchUpBytesLeft) > j.overhead*float64(res.stateBytes)+float64(ps.CatchUpChunks*maxMsg/100) ||
 				(res.leftSeen > 0 && ps.CatchUpChunksLeft > res.leftSeen) {
 				tb.Fatalf("progress: %d of %d chunks, %d bytes left, %d left before", ps.CatchUpChunksLeft, ps.CatchUpChunks, ps.CatchUpBytesLeft, res.leftSeen)
 			}
@@ -157,10 +190,10 @@ func largeJoin(tb testing.TB, set *orset.Set[string], maxMsg int, every int, com
 		}
 	}
 	res.took = time.Since(start)
-	hs[0].Read(func(a *orset.Set[string]) {
-		hs[1].Read(func(b *orset.Set[string]) {
-			if !a.Equal(b) || a.Fingerprint() != b.Fingerprint() {
-				tb.Fatalf("the sets differ after the join")
+	hs[0].Read(func(a T) {
+		hs[1].Read(func(b T) {
+			if !j.equal(a, b) {
+				tb.Fatalf("the objects differ after the join")
 			}
 		})
 	})
@@ -216,6 +249,80 @@ func TestLargeJoinThroughSmallMessages(t *testing.T) {
 	// send the whole state again.
 	if extra > 2*lossy.lost+clean.stateBytes/50 {
 		t.Fatalf("losing %d bytes cost %d more: more than what was lost", lossy.lost, extra)
+	}
+}
+
+// bigCounters returns a map of n counters written at one replica, each
+// incremented once or more, every tenth deleted (a delete's reset leaf
+// and drop record) and some of those incremented again.
+func bigCounters(n int) *ormap.Map[string, *ormap.Counter] {
+	m := ormap.New[string, *ormap.Counter]("us-east-1")
+	for i := range n {
+		k := fmt.Sprintf("counter-%07d", i)
+		m.At(k).Add(int64(i%7 + 1))
+		if i%3 == 0 {
+			m.At(k).Add(2)
+		}
+		if i%10 == 0 {
+			m.Delete(fmt.Sprintf("counter-%07d", i/2))
+		}
+		if i%40 == 0 {
+			m.At(fmt.Sprintf("counter-%07d", i/4)).Add(5)
+		}
+	}
+	return m
+}
+
+// TestLargeJoinORMap is TestLargeJoinThroughSmallMessages for a map of
+// counters, whose catch-up the map cuts into parts: a new replica joins
+// through messages much smaller than the map, with and without a tenth
+// of the chunks lost, and ends with the holder's map; no message is over
+// the limit, and a loss costs about what was lost. Its parts take about
+// 1.3 times its state, plain: a continued chain leaves its earlier
+// leaves' dots seen and not held, which the state's context holds in one
+// run and the parts list run by run (removed parts, and context parts
+// cut at each); compressed, as the engine sends them by default, far
+// less.
+func TestLargeJoinORMap(t *testing.T) {
+	const n, maxMsg = 40_000, 64 << 10
+	m := bigCounters(n)
+	j := joinee[*ormap.Map[string, *ormap.Counter]]{
+		holder:   m,
+		overhead: 1.5,
+		fresh: func(id crdt.ReplicaID) *ormap.Map[string, *ormap.Counter] {
+			return ormap.New[string, *ormap.Counter](id)
+		},
+		clone: (*ormap.Map[string, *ormap.Counter]).Clone,
+		count: (*ormap.Map[string, *ormap.Counter]).Len,
+		equal: func(a, b *ormap.Map[string, *ormap.Counter]) bool {
+			return a.Equal(b) && a.Fingerprint() == b.Fingerprint() && a.ContentFingerprint() == b.ContentFingerprint() &&
+				a.At("counter-0000012").Value() == b.At("counter-0000012").Value()
+		},
+	}
+	clean := largeJoinOf(t, j, maxMsg, 0, -1)
+	t.Logf("no loss: state %d bytes, sent %d (%.3fx) in %d rounds, %d chunks, largest message %d, %v",
+		clean.stateBytes, clean.sent, float64(clean.sent)/float64(clean.stateBytes), clean.rounds, clean.chunks, clean.largest, clean.took)
+	if clean.largest > maxMsg || clean.chunks < 10 || clean.stateBytes < 10*maxMsg {
+		t.Fatalf("largest message %d (limit %d), %d chunks, a state of %d bytes: want many chunks within the limit", clean.largest, maxMsg, clean.chunks, clean.stateBytes)
+	}
+	if float64(clean.sent) > j.overhead*float64(clean.stateBytes) {
+		t.Fatalf("sent %d bytes for a state of %d: more than %.1f times", clean.sent, clean.stateBytes, j.overhead)
+	}
+	lossy := largeJoinOf(t, j, maxMsg, 10, -1)
+	extra := lossy.sent - clean.sent
+	t.Logf("every 10th chunk lost: sent %d (%.1f%% more), of which %d lost, in %d rounds, %d catch-up rounds, %v",
+		lossy.sent, 100*float64(extra)/float64(clean.sent), lossy.lost, lossy.rounds, lossy.digests, lossy.took)
+	if lossy.largest > maxMsg || lossy.lost == 0 || lossy.digests != 1 {
+		t.Fatalf("largest message %d, lost %d bytes, served %d catch-ups: want some loss and one catch-up, never started over", lossy.largest, lossy.lost, lossy.digests)
+	}
+	if extra > 2*lossy.lost+clean.stateBytes/50 {
+		t.Fatalf("losing %d bytes cost %d more: more than what was lost", lossy.lost, extra)
+	}
+	packed := largeJoinOf(t, j, maxMsg, 0, 0)
+	t.Logf("compressed: sent %d (%.3fx the plain state) in %d rounds, %d chunks, largest message %d, %v",
+		packed.sent, float64(packed.sent)/float64(packed.stateBytes), packed.rounds, packed.chunks, packed.largest, packed.took)
+	if packed.largest > maxMsg || packed.sent > clean.stateBytes/2 {
+		t.Fatalf("compressed: largest message %d, sent %d bytes for a state of %d", packed.largest, packed.sent, clean.stateBytes)
 	}
 }
 
