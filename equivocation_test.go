@@ -2,14 +2,17 @@ package crdt_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
 	"github.com/activeactive/crdt/vclock"
@@ -146,25 +149,48 @@ func TestEquivocationRolloutOlderRelease(t *testing.T) {
 func TestEquivocationSetHealed(t *testing.T) {
 	healed := []string{"honest"} // neither of evil's writes
 	t.Run("orset", func(t *testing.T) {
-		equivocationHealed(t, func(id crdt.ReplicaID) *orset.Set[string] { return orset.New[string](id) },
+		equivocationHealed(t, 300, func(id crdt.ReplicaID) *orset.Set[string] { return orset.New[string](id) },
 			func(s *orset.Set[string], v string) ([]byte, error) { return s.Add(v).MarshalBinary() },
 			func(s *orset.Set[string]) []string { return slices.Collect(s.All()) }, healed)
 	})
 	t.Run("mv", func(t *testing.T) {
-		equivocationHealed(t, func(id crdt.ReplicaID) *register.MV[string] { return register.NewMV[string](id) },
+		// A register is one value: it has no parts.
+		equivocationHealed(t, 0, func(id crdt.ReplicaID) *register.MV[string] { return register.NewMV[string](id) },
 			func(m *register.MV[string], v string) ([]byte, error) { return m.Set(v).MarshalBinary() },
 			func(m *register.MV[string]) []string { return m.Values() }, healed)
+	})
+	// A map of registers, whose TestEquivocationCountedAndHealed case
+	// fits a message: here it takes several.
+	t.Run("ormap", func(t *testing.T) {
+		equivocationHealed(t, 100, func(id crdt.ReplicaID) *ormap.Map[string, *ormap.Register[string]] {
+			return ormap.New[string, *ormap.Register[string]](id)
+		},
+			func(m *ormap.Map[string, *ormap.Register[string]], v string) ([]byte, error) {
+				key := "k"
+				if v != "x" && v != "y" {
+					key = v
+				}
+				return m.At(key).Set(v).MarshalBinary()
+			},
+			func(m *ormap.Map[string, *ormap.Register[string]]) (vs []string) {
+				for _, r := range m.All() {
+					vs = append(vs, r.Values()...)
+				}
+				return vs
+			}, healed)
 	})
 	// An LWW-map keeps one of the two writes on both sides: the later
 	// (evil's second write reads the clock later), or by its value.
 	t.Run("lwwmap", func(t *testing.T) {
-		equivocationHealed(t, func(id crdt.ReplicaID) *lwwmap.Map[string, string] {
+		equivocationHealed(t, 120, func(id crdt.ReplicaID) *lwwmap.Map[string, string] {
 			return lwwmap.New[string, string](id, clock.New())
 		},
 			func(m *lwwmap.Map[string, string], v string) ([]byte, error) {
 				key := "k"
 				if v == "honest" {
 					key = "h"
+				} else if strings.HasPrefix(v, "fill-") {
+					key = v
 				}
 				return m.Put(key, v).MarshalBinary()
 			},
@@ -175,13 +201,30 @@ func TestEquivocationSetHealed(t *testing.T) {
 	})
 }
 
-func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string, want []string) {
+func equivocationHealed[O crdt.Object](t *testing.T, fill int, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string, want []string) {
+	t.Run("whole", func(t *testing.T) { equivocationHealedIn(t, 0, make, write, values, want) })
+	if fill > 0 {
+		// An object larger than a message, after fill writes: the
+		// states that heal go in parts.
+		t.Run("parts", func(t *testing.T) { equivocationHealedIn(t, fill, make, write, values, want) })
+	}
+}
+
+// equivocationHealedIn is equivocationHealed with fill writes of h0
+// before evil's (values "fill-00" on, which values leaves out), and, if
+// fill is above 0, messages of crdt.MinMessageBytes, sent plain: a state
+// of the object takes several.
+func equivocationHealedIn[O crdt.Object](t *testing.T, fill int, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string, want []string) {
 	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1"}
 	regions := map[crdt.ReplicaID]*crdt.Replica{}
 	objs := map[crdt.ReplicaID]*crdt.Handle[O]{}
 	for _, id := range ids {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5})
+		cfg := crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5}
+		if fill > 0 {
+			cfg.MaxMessageBytes, cfg.CompressAbove = crdt.MinMessageBytes, -1
+		}
+		r, err := crdt.NewReplica(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,17 +248,30 @@ func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O
 		}
 		net.DeliverAll(ctx)
 	}
-	if err := objs["h0"].Update(func(o O) (crdt.Op, error) {
-		b, err := write(o, "honest")
-		if err != nil {
-			return nil, err
+	for i := range fill + 1 {
+		v := "honest"
+		if i < fill {
+			v = fmt.Sprintf("fill-%02d", i)
 		}
-		return rawOp(b), nil
-	}); err != nil {
-		t.Fatal(err)
+		if err := objs["h0"].Update(func(o O) (crdt.Op, error) {
+			b, err := write(o, v)
+			if err != nil {
+				return nil, err
+			}
+			return rawOp(b), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 5 {
 		round()
+	}
+	if fill > 0 {
+		objs["h0"].Read(func(o O) {
+			if b, err := o.MarshalBinary(); err != nil || len(b) < 3*crdt.MinMessageBytes/2 {
+				t.Fatalf("a state of %d bytes (%v): want several messages", len(b), err)
+			}
+		})
 	}
 	w := vclock.Writer("evil", 9)
 	for i, v := range []string{"x", "y"} {
@@ -234,6 +290,7 @@ func equivocationHealed[O crdt.Object](t *testing.T, make func(crdt.ReplicaID) O
 	}
 	look := func(id crdt.ReplicaID) (vs []string) {
 		objs[id].Read(func(o O) { vs = values(o) })
+		vs = slices.DeleteFunc(vs, func(v string) bool { return strings.HasPrefix(v, "fill-") })
 		slices.Sort(vs)
 		return vs
 	}

@@ -123,6 +123,20 @@ type Chunker interface {
 	MergeChunkBinary(part []byte) (changed bool, err error)
 }
 
+// ChunkHealer is an optional interface of a [Chunker] that is a [Healer]:
+// HealChunkBinary merges one part of a whole state, cut by
+// ChunksBinary(nil, max), as MergeChunkBinary does, and trusts no more
+// than HealBinary does for the whole: a part of writes drops each write
+// of this replica held under one of the part's dots with other content.
+// The engine calls it for the parts of a state that a peer sends while
+// its last digest shows the object diverged (see [Healer]), so that an
+// object larger than a message heals as one that fits does. The OR-Set
+// (orset.Set), the LWW-map (lwwmap.Map) and the OR-Map (ormap.Map)
+// implement it.
+type ChunkHealer interface {
+	HealChunkBinary(part []byte) (changed bool, err error)
+}
+
 // ChunkFreezer is an optional interface of a [Chunker] that can copy its
 // state far more cheaply than it cuts it. For a catch-up, the engine calls
 // FreezeChunks under its lock, and the function it returns after

@@ -1618,7 +1618,14 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 				ok = false
 				continue
 			}
-			ch, err = c.MergeChunkBinary(data)
+			if h, isH := obj.(ChunkHealer); isH && p.heal[pe.Object] {
+				// A part of the whole state that a divergence made the
+				// peer send (see mergeState).
+				r.log.Debug("healing a diverged object with a part of the peer's state", "object", pe.Object, "peer", string(p.id))
+				ch, err = h.HealChunkBinary(data)
+			} else {
+				ch, err = c.MergeChunkBinary(data)
+			}
 		default:
 			ch, err = r.mergeState(p, pe.Object, obj, data)
 		}

@@ -245,6 +245,24 @@ func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ord
 // timestamp too far ahead of the clock. On a decoding error, a
 // [*codec.DecodeError], the map is unchanged.
 func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
+	return m.mergeChunk(part, false)
+}
+
+// HealChunkBinary merges a part of a whole state made by
+// [Map.ChunksBinary] as [Map.MergeChunkBinary] does, and, as
+// [Map.HealBinary] does for the whole, where m and the part hold one
+// key's write under one dot with different content (a hostile writer
+// that sent two replicas two writes under one dot), keeps the one that
+// HealBinary keeps, as the other side does when it heals with m's parts.
+// Merging every part of a whole state so heals as HealBinary of the whole
+// does. It implements crdt.ChunkHealer: the replication engine heals a
+// map larger than a message with it.
+func (m *Map[K, V]) HealChunkBinary(part []byte) (changed bool, err error) {
+	return m.mergeChunk(part, true)
+}
+
+// mergeChunk is MergeChunkBinary, or HealChunkBinary if heal is set.
+func (m *Map[K, V]) mergeChunk(part []byte, heal bool) (changed bool, err error) {
 	bad := func(why string) error {
 		return &codec.DecodeError{Kind: codec.KindMap, Reason: why, Err: codec.ErrMalformed}
 	}
@@ -280,13 +298,13 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 				return false, fmt.Errorf("lwwmap: merge: %w", err)
 			}
 		}
-		return m.mergeWith(o, false), nil
+		return m.join(o, false, heal), nil
 	}
 	if part[0] == partRemoved {
 		if o.m.Len() > 0 {
 			return false, bad("a part of removed dots with entries")
 		}
-		return m.merge(o), nil
+		return m.join(o, true, heal), nil
 	}
 	var dots uint64
 	for rg := range o.ctx.Ranges() {
@@ -300,5 +318,5 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 			return false, fmt.Errorf("lwwmap: merge: %w", err)
 		}
 	}
-	return m.mergeWith(o, false), nil
+	return m.join(o, false, heal), nil
 }

@@ -486,3 +486,80 @@ func BenchmarkCounter1M(b *testing.B) {
 	b.ReportMetric(float64(collected), "collected-state-B")
 	b.ReportMetric(float64(heap), "heap-B")
 }
+
+// chunkedCounters returns a map of 100k counters, each incremented once
+// and every third twice (a continued chain), and every tenth deleted,
+// cut into parts of at most 1 MiB.
+func chunkedCounters(b *testing.B) (m *Map[string, *Counter], parts [][]byte) {
+	keys := benchKeys(N)
+	m = counters("a", keys)
+	for i, k := range keys {
+		if i%3 == 0 {
+			m.At(k).Add(1)
+		}
+		if i%10 == 0 {
+			m.Delete(k)
+		}
+	}
+	parts, _, err := m.ChunksBinary(nil, 1<<20)
+	if err != nil || len(parts) < 2 {
+		b.Fatalf("%d parts: %v", len(parts), err)
+	}
+	return m, parts
+}
+
+// BenchmarkChunks100k cuts the state of chunkedCounters' map into parts
+// of 1 MiB, as a catch-up larger than a message does, and reports the
+// parts' bytes against the state's.
+func BenchmarkChunks100k(b *testing.B) {
+	m, _ := chunkedCounters(b)
+	state := len(mustMarshal(b, m))
+	b.ReportAllocs()
+	var n, bytes int
+	for b.Loop() {
+		parts, _, err := m.ChunksBinary(nil, 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, bytes = len(parts), 0
+		for _, p := range parts {
+			bytes += len(p)
+		}
+	}
+	b.ReportMetric(float64(n), "parts")
+	b.ReportMetric(float64(bytes)/float64(state), "parts-bytes/state-bytes")
+	perKey(b, N)
+}
+
+// BenchmarkMergeChunks100k merges those parts, one by one, into an empty
+// map: a new region's catch-up. BenchmarkMergeState100k merges the state
+// whole, its floor.
+func BenchmarkMergeChunks100k(b *testing.B) {
+	m, parts := chunkedCounters(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := New[string, *Counter]("bench-b")
+		for _, p := range parts {
+			if _, err := r.MergeChunkBinary(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r.Len() != m.Len() {
+			b.Fatalf("%d keys merged, want %d", r.Len(), m.Len())
+		}
+	}
+	perKey(b, N)
+}
+
+func BenchmarkMergeState100k(b *testing.B) {
+	m, _ := chunkedCounters(b)
+	state := mustMarshal(b, m)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := New[string, *Counter]("bench-b")
+		if _, err := r.MergeBinary(state); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perKey(b, N)
+}

@@ -65,9 +65,12 @@ func (s *state) heal(k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
 
 // joinPart is join of a part of a state or delta cut by the kernel's
 // Split (see Map.MergeChunkBinary): the same steps after the kernel's
-// JoinPart, so that a chain's leaf that a part brings covers, or is
-// covered by, what the store holds, as after a join.
-func (s *state) joinPart(kind dotkernel.PartKind, k *dotkernel.Kernel[vclock.Dot, leaf]) bool {
+// JoinPart (HealPart if heal is set), so that a chain's leaf that a part
+// brings covers, or is covered by, what the store holds, as after a join.
+func (s *state) joinPart(kind dotkernel.PartKind, k *dotkernel.Kernel[vclock.Dot, leaf], heal bool) bool {
+	if heal {
+		return s.joinBy(k.Len(), func() bool { return s.k.HealPart(kind, k) })
+	}
 	return s.joinBy(k.Len(), func() bool { return s.k.JoinPart(kind, k) })
 }
 

@@ -59,6 +59,12 @@ func checkEquivocation[V Value[V]](t *testing.T, one, other, honest func(m *Map[
 		t.Fatal("a merge took the other write")
 	}
 
+	// In parts: each heals with the other's whole state cut small, as
+	// the engine sends a map larger than a message.
+	pa, pb := a.Clone(), b.Clone()
+	healInParts(t, pa, b)
+	healInParts(t, pb, a)
+
 	// At once: each heals with the other's state as it was.
 	sa, sb := a.Clone(), b.Clone()
 	a.Heal(sb)
@@ -80,6 +86,11 @@ func checkEquivocation[V Value[V]](t *testing.T, one, other, honest func(m *Map[
 		}
 		if !m.s.k.Context().Contains(op1.Dot()) {
 			t.Fatalf("%s forgot the dot it dropped", m.ID())
+		}
+	}
+	for _, m := range []*Map[string, V]{pa, pb} {
+		if !m.Equal(a) || m.Fingerprint() != a.Fingerprint() || m.ContentFingerprint() != a.ContentFingerprint() {
+			t.Fatalf("healed in parts, %s differs from a healed whole", m.ID())
 		}
 	}
 	// Neither write comes back, by op or by merge.
@@ -187,5 +198,20 @@ func TestEquivocatedResetShows(t *testing.T) {
 	b.Heal(sa)
 	if !a.Equal(b) || a.ContentFingerprint() != b.ContentFingerprint() || a.At("b").Value() != 6 {
 		t.Fatalf("after healing: %d and %d, want 6 (neither version of the delete)", a.At("b").Value(), b.At("b").Value())
+	}
+}
+
+// healInParts heals into with from's whole state cut into parts of 48
+// bytes, merged in order with HealChunkBinary.
+func healInParts[V Value[V]](t *testing.T, into, from *Map[string, V]) {
+	t.Helper()
+	parts, _, err := from.ChunksBinary(nil, 48)
+	if err != nil || len(parts) < 2 {
+		t.Fatalf("%d parts: %v", len(parts), err)
+	}
+	for _, p := range parts {
+		if _, err := into.HealChunkBinary(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -131,7 +131,25 @@ func chunks(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape, lim codec.Limits, 
 // unchanged and the error is a [*codec.DecodeError]. It implements
 // crdt.Chunker.
 func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
-	s := m.mustTop("MergeChunkBinary")
+	return m.mergeChunk("MergeChunkBinary", part, false)
+}
+
+// HealChunkBinary merges a part of a whole state made by
+// [Map.ChunksBinary] as [Map.MergeChunkBinary] does, trusting no more than
+// [Map.HealBinary] does for the whole: a part of leaves drops each leaf of
+// m held under one of the part's dots with another leaf (a hostile writer
+// that sent two replicas two writes under one dot), as the other side
+// does when it heals with m's parts. Merging every part of a whole state
+// so heals as HealBinary of the whole does. It implements
+// crdt.ChunkHealer: the replication engine heals a map larger than a
+// message with it.
+func (m *Map[K, V]) HealChunkBinary(part []byte) (changed bool, err error) {
+	return m.mergeChunk("HealChunkBinary", part, true)
+}
+
+// mergeChunk is MergeChunkBinary, or HealChunkBinary if heal is set.
+func (m *Map[K, V]) mergeChunk(what string, part []byte, heal bool) (changed bool, err error) {
+	s := m.mustTop(what)
 	if len(part) == 0 || !dotkernel.PartKind(part[0]).Valid() {
 		return false, &codec.DecodeError{Kind: codec.KindORMap, Reason: "not a part of a map", Err: codec.ErrMalformed}
 	}
@@ -143,5 +161,5 @@ func (m *Map[K, V]) MergeChunkBinary(part []byte) (changed bool, err error) {
 	if why := k.CheckPart(kind); why != "" {
 		return false, &codec.DecodeError{Kind: codec.KindORMap, Reason: why, Err: codec.ErrMalformed}
 	}
-	return s.joinPart(kind, k), nil
+	return s.joinPart(kind, k, heal), nil
 }

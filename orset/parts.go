@@ -99,6 +99,24 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 // elements changed. On error the set is unchanged and the error is a
 // [*codec.DecodeError].
 func (s *Set[E]) MergeChunkBinary(part []byte) (changed bool, err error) {
+	return s.mergeChunk(part, false)
+}
+
+// HealChunkBinary merges a part of a whole state made by
+// [Set.ChunksBinary] as [Set.MergeChunkBinary] does, trusting no more
+// than [Set.HealBinary] does for the whole: a part of elements drops each
+// element of s added under one of the part's dots with another element (a
+// hostile writer that sent two replicas two adds under one dot), as the
+// other side does when it heals with s's parts. Merging every part of a
+// whole state so heals as HealBinary of the whole does. It implements
+// crdt.ChunkHealer: the replication engine heals a set larger than a
+// message with it.
+func (s *Set[E]) HealChunkBinary(part []byte) (changed bool, err error) {
+	return s.mergeChunk(part, true)
+}
+
+// mergeChunk is MergeChunkBinary, or HealChunkBinary if heal is set.
+func (s *Set[E]) mergeChunk(part []byte, heal bool) (changed bool, err error) {
 	if len(part) == 0 || !dotkernel.PartKind(part[0]).Valid() {
 		return false, &codec.DecodeError{Kind: codec.KindSet, Reason: "not a part of a set", Err: codec.ErrMalformed}
 	}
@@ -109,6 +127,9 @@ func (s *Set[E]) MergeChunkBinary(part []byte) (changed bool, err error) {
 	}
 	if why := k.CheckPart(kind); why != "" {
 		return false, &codec.DecodeError{Kind: codec.KindSet, Reason: why, Err: codec.ErrMalformed}
+	}
+	if heal {
+		return s.k.HealPart(kind, k), nil
 	}
 	return s.k.JoinPart(kind, k), nil
 }

@@ -664,3 +664,33 @@ func (k *Kernel[K, V]) SizeAtMost(size func(K, V) int) int {
 	}
 	return n + 10*(int(min(k.ghosts.count(), 1<<30))+k.horizon.Len())
 }
+
+// HealPart is [Kernel.JoinPart] for a part of a whole state sent to heal
+// a divergence, as [Kernel.Heal] is Join for a whole state: it trusts no
+// more than Heal does. A store part first drops every dot of k that the
+// part's context holds and the part does not hold under the same key (with
+// a value [Kernel.SameValue] calls the same, if set): two writes under one
+// dot, one here and one in the part, are taken by neither side, each
+// dropping its own when it heals with the other's parts, and the dot stays
+// in both contexts. The other kinds merge as JoinPart merges them: the
+// removed parts of a whole state already drop every dot they name without
+// trusting a record, as Heal does.
+//
+// Looking up the part's dots makes k's order of its dots, if it had none,
+// in one pass over the store, and keeps it for the parts that follow (it
+// goes once it is idle, see [Order.Idle]); the rest costs what JoinPart
+// does. It reports whether the set of present keys changed.
+func (k *Kernel[K, V]) HealPart(kind PartKind, o *Kernel[K, V]) bool {
+	var gone map[K]struct{}
+	if kind == PartStore && k.m.len() > 0 && k.ctx.Overlaps(&o.ctx) {
+		gone = make(map[K]struct{})
+		k.dropSeenBy(o, gone, true)
+	}
+	changed := k.JoinPart(kind, o)
+	for key := range gone {
+		if !k.Has(key) {
+			changed = true
+		}
+	}
+	return changed
+}
