@@ -218,11 +218,19 @@ func TestAdversarialPeerORMap(t *testing.T) {
 		now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).UnixNano())
 		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
 		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
+		// Small messages, plain, make whole states (a catch-up, a heal)
+		// go in parts once the objects pass 1 KiB.
+		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1 << 20}).Draw(rt, "maxMessageBytes")
+		compressAbove := 0
+		if maxMsg < 1<<20 {
+			compressAbove = -1
+		}
 		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
 		regions := map[crdt.ReplicaID]*ormapRegion{}
 		for _, id := range ids {
 			clk := clock.New(clock.WithSource(now.Load))
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20})
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20,
+				MaxMessageBytes: maxMsg, CompressAbove: compressAbove})
 			if err != nil {
 				rt.Fatal(err)
 			}

@@ -563,3 +563,18 @@ func BenchmarkMergeState100k(b *testing.B) {
 	}
 	perKey(b, N)
 }
+
+// BenchmarkFreezeChunks100k is what a replica holds its lock for when a
+// peer needs that map whole (FreezeChunks: a copy of the store), against
+// BenchmarkChunks100k, the cut, which then runs after the lock is
+// released.
+func BenchmarkFreezeChunks100k(b *testing.B) {
+	m, _ := chunkedCounters(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if m.FreezeChunks(nil, 1<<20) == nil {
+			b.Fatal("the map fits one part")
+		}
+	}
+	perKey(b, N)
+}

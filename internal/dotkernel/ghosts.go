@@ -102,7 +102,16 @@ func (g *ghostSet) removeRange(id vclock.ReplicaID, lo, hi uint64) int {
 		keep[n] = gspan{hi + 1, ss[j-1].hi}
 		n++
 	}
-	ss = slices.Replace(ss, i, j, keep[:n]...)
+	if i == 0 && n <= j {
+		// From the front, as a catch-up's context parts settle the
+		// ghosts run after run: the spans left are cut off the slice,
+		// not moved to its start, so that settling a catch-up of many
+		// runs costs a step per run, not a move of every run after it.
+		ss = ss[j-n:]
+		copy(ss, keep[:n])
+	} else {
+		ss = slices.Replace(ss, i, j, keep[:n]...)
+	}
 	if len(ss) == 0 {
 		delete(g.m, id)
 		if len(g.m) == 0 {
