@@ -2,7 +2,6 @@ package ormap
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -49,21 +48,27 @@ import (
 // adds what a dot costs).
 func leafSize(_ vclock.Dot, l leaf) int { return len(l.pv) + 12 }
 
-// FreezeChunks returns nil if the map likely fits in max bytes (as
-// [Map.ChunksBinary] would find it), else a function that cuts a copy of
-// the map's store taken now: what ChunksBinary(version, max) returns now,
-// whatever happens to m after. Copying the store costs a small part of
-// cutting it, so a replica holds its lock for the copy only; the function
-// may run on any goroutine, at the same time as writes to m. It
-// implements crdt.ChunkFreezer. It panics on a nested map.
+// FreezeChunks returns nil if the map's state (version nil) or its delta
+// since version likely fits in max bytes (as [Map.ChunksBinary] would find
+// it), else a function that cuts a copy taken now: what
+// ChunksBinary(version, max) returns now, whatever happens to m after. The
+// copy is the delta itself (what ChunksBinary would cut), or for a whole
+// state a copy of the store, which costs a small part of the cut; so a
+// replica holds its lock for the copy only, and a peer a few writes behind
+// costs the few writes, not a copy of the map. The function may run on any
+// goroutine, at the same time as writes to m. It implements
+// crdt.ChunkFreezer. It panics on a nested map.
 func (m *Map[K, V]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
 	s := m.readTop("FreezeChunks")
-	if s.k.SizeAtMost(leafSize) <= max {
-		return nil
+	k, full, own, err := toCut(&s.k, s.lim, version)
+	if err != nil || k.SizeAtMost(leafSize) <= max {
+		return nil // ChunksBinary, called instead, tells the error
 	}
-	k, sh, lim := s.k.Clone(), m.shape(), s.lim
-	version = slices.Clone(version)
-	return func() ([][]byte, int, error) { return chunks(k, sh, lim, version, max) }
+	if !own {
+		k = k.Clone()
+	}
+	sh := m.shape()
+	return func() ([][]byte, int, error) { return cut(k, sh, full, max) }
 }
 
 // ChunksBinary returns the map's state (if version is nil) or its delta
@@ -85,28 +90,41 @@ func (m *Map[K, V]) FreezeChunks(version []byte, max int) func() (parts [][]byte
 // readers. It panics on a nested map.
 func (m *Map[K, V]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
 	s := m.readTop("ChunksBinary")
-	return chunks(&s.k, m.shape(), s.lim, version, max)
+	k, full, _, err := toCut(&s.k, s.lim, version)
+	if err != nil {
+		return nil, 0, err
+	}
+	if k.SizeAtMost(leafSize) <= max {
+		return nil, 0, nil // most likely the whole fits, if it does by a generous estimate
+	}
+	return cut(k, m.shape(), full, max)
 }
 
-// chunks is ChunksBinary of the store k of a map of shape sh.
-func chunks(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape, lim codec.Limits, version []byte, max int) (parts [][]byte, ordered int, err error) {
-	full := true
-	if version != nil {
-		v, err := vclock.UnmarshalClock(version, lim)
-		if err != nil {
-			return nil, 0, err
-		}
-		// DeltaSince copies the whole store if v predates its horizon,
-		// and gives it all for an empty v: it is read as it is then.
-		full = !k.Horizon().LessOrEqual(v)
-		if !full && !v.IsZero() {
-			k = k.DeltaSince(v)
-		}
+// toCut returns what ChunksBinary(version, ...) cuts of the store k: k
+// itself for a whole state, or its delta since the encoded version, which
+// is a copy of k's whole if the version predates k's horizon (full is
+// then set: the receiver's version predates the records), and whether it
+// is a new kernel (own) rather than k.
+func toCut(k *dotkernel.Kernel[vclock.Dot, leaf], lim codec.Limits, version []byte) (_ *dotkernel.Kernel[vclock.Dot, leaf], full, own bool, err error) {
+	if version == nil {
+		return k, true, false, nil
 	}
-	// Most likely the whole fits, if it does by a generous estimate.
-	if k.SizeAtMost(leafSize) <= max {
-		return nil, 0, nil
+	v, err := vclock.UnmarshalClock(version, lim)
+	if err != nil {
+		return nil, false, false, err
 	}
+	// DeltaSince copies the whole store if v predates its horizon, and
+	// gives it all for an empty v: it is read as it is then.
+	full = !k.Horizon().LessOrEqual(v)
+	if !full && !v.IsZero() {
+		return k.DeltaSince(v), false, true, nil
+	}
+	return k, full, false, nil
+}
+
+// cut cuts the store k (a state, full, or a delta) of a map of shape sh
+// into parts of at most max bytes.
+func cut(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape, full bool, max int) (parts [][]byte, ordered int, err error) {
 	ordered, err = k.Split(full, max, leafSize, func(p dotkernel.Part[vclock.Dot, leaf]) (int, error) {
 		b, err := encodeState(p.K, sh)
 		if err != nil {

@@ -383,3 +383,62 @@ func TestPartRefusedWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestFreezeChunks: for a peer a few writes behind, a large map's delta
+// fits, and FreezeChunks copies nothing (it returns nil, and the engine
+// sends the delta whole); for a new peer, or one far behind, it returns
+// a cut of the map as it was, whatever is written after, merging into
+// what ChunksBinary's parts at that moment merge into.
+func TestFreezeChunks(t *testing.T) {
+	m := New[string, *Counter]("a")
+	for i := range 2000 {
+		m.At(fmt.Sprintf("key-%04d", i)).Add(int64(i%5 + 1))
+	}
+	near := mustMarshal(t, m.Version())
+	m.At("key-0001").Add(1)
+	const budget = 4096
+	if cut := m.FreezeChunks(near, budget); cut != nil {
+		t.Fatal("a delta of one write: FreezeChunks made a cut")
+	}
+	if parts, _, err := m.ChunksBinary(near, budget); err != nil || parts != nil {
+		t.Fatalf("a delta of one write: %d parts, %v", len(parts), err)
+	}
+	if m.FreezeChunks([]byte{0xc1}, budget) != nil {
+		t.Fatal("a malformed version: FreezeChunks made a cut (ChunksBinary tells the error)")
+	}
+	var far vclock.Clock
+	far.Advance("a", 10)
+	for _, version := range [][]byte{nil, mustMarshal(t, far)} {
+		parts, _, err := m.ChunksBinary(version, budget)
+		if err != nil || len(parts) < 2 {
+			t.Fatalf("%d parts: %v", len(parts), err)
+		}
+		cut := m.FreezeChunks(version, budget)
+		if cut == nil {
+			t.Fatal("FreezeChunks made no cut of a large state")
+		}
+		before := m.Clone()
+		m.At("key-0002").Add(7)
+		m.Delete("key-0003")
+		frozen, _, err := cut()
+		if err != nil {
+			t.Fatal(err)
+		}
+		into := func(ps [][]byte) *Map[string, *Counter] {
+			r := New[string, *Counter]("b")
+			for _, p := range ps {
+				if _, err := r.MergeChunkBinary(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return r
+		}
+		got, want := into(frozen), into(parts)
+		if !got.Equal(want) || got.Fingerprint() != want.Fingerprint() {
+			t.Fatalf("the frozen cut merges into %d keys (fingerprint %x), the parts at that moment into %d (%x)", got.Len(), got.Fingerprint(), want.Len(), want.Fingerprint())
+		}
+		if got.At("key-0002").Value() == before.At("key-0002").Value()+7 {
+			t.Fatal("the frozen cut holds a write made after it")
+		}
+	}
+}

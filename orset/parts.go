@@ -2,7 +2,6 @@ package orset
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
@@ -24,19 +23,24 @@ func elemSize[E comparable](e E, _ struct{}) int {
 	return 16 // a guess; a part found too large is cut in two
 }
 
-// FreezeChunks returns nil if the set likely fits in max bytes (as
-// ChunksBinary would find it), else a function that cuts a copy of the
-// set taken now: what ChunksBinary(version, max) returns now, whatever
-// happens to s after. Copying the set costs a small part of cutting it,
-// so a replica holds its lock for the copy only; the function may run on
+// FreezeChunks returns nil if the set's state (version nil) or its delta
+// since version likely fits in max bytes (as [Set.ChunksBinary] would find
+// it), else a function that cuts a copy taken now: what
+// ChunksBinary(version, max) returns now, whatever happens to s after. The
+// copy is the delta itself (what ChunksBinary would cut), or for a whole
+// state a copy of the set, which costs a small part of the cut; so a
+// replica holds its lock for the copy only, and a peer a few writes behind
+// costs the few writes, not a copy of the set. The function may run on
 // any goroutine, at the same time as writes to s.
 func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
-	if s.k.SizeAtMost(elemSize[E]) <= max {
-		return nil
+	k, full, own, err := s.toCut(version)
+	if err != nil || k.SizeAtMost(elemSize[E]) <= max {
+		return nil // ChunksBinary, called instead, tells the error
 	}
-	c := s.Clone()
-	version = slices.Clone(version)
-	return func() ([][]byte, int, error) { return c.ChunksBinary(version, max) }
+	if !own {
+		k = k.Clone()
+	}
+	return func() ([][]byte, int, error) { return cutSet(k, full, max) }
 }
 
 // ChunksBinary returns the set's state (if version is nil) or its delta
@@ -56,23 +60,41 @@ func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, o
 // Like the other reading methods, it may run at the same time as other
 // readers.
 func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
-	k, full := &s.k, true
-	if version != nil {
-		v, err := vclock.UnmarshalClock(version, s.lim)
-		if err != nil {
-			return nil, 0, err
-		}
-		// DeltaSince copies the whole set if v predates its horizon, and
-		// gives it all for an empty v: it is read as it is then.
-		full = !s.k.Horizon().LessOrEqual(v)
-		if !full && !v.IsZero() {
-			k = s.k.DeltaSince(v)
-		}
+	k, full, _, err := s.toCut(version)
+	if err != nil {
+		return nil, 0, err
 	}
 	// Most likely the whole fits, if it does by a generous estimate.
 	if k.SizeAtMost(elemSize[E]) <= max {
 		return nil, 0, nil
 	}
+	return cutSet(k, full, max)
+}
+
+// toCut returns what ChunksBinary(version, ...) cuts: the set's kernel for
+// a whole state, or its delta since the encoded version, which is a copy
+// of the whole if the version predates the horizon (full is then set),
+// and whether it is a new kernel (own) rather than the set's.
+func (s *Set[E]) toCut(version []byte) (_ *dotkernel.Kernel[E, struct{}], full, own bool, err error) {
+	if version == nil {
+		return &s.k, true, false, nil
+	}
+	v, err := vclock.UnmarshalClock(version, s.lim)
+	if err != nil {
+		return nil, false, false, err
+	}
+	// DeltaSince copies the whole set if v predates its horizon, and
+	// gives it all for an empty v: it is read as it is then.
+	full = !s.k.Horizon().LessOrEqual(v)
+	if !full && !v.IsZero() {
+		return s.k.DeltaSince(v), false, true, nil
+	}
+	return &s.k, full, false, nil
+}
+
+// cutSet cuts the kernel k (a state, full, or a delta) into parts of at
+// most max bytes.
+func cutSet[E comparable](k *dotkernel.Kernel[E, struct{}], full bool, max int) (parts [][]byte, ordered int, err error) {
 	ordered, err = k.Split(full, max, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
 		w := codec.NewWriter(codec.KindSet, 64)
 		p.K.Encode(w, nil, nil) // elements as putElem writes them

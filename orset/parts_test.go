@@ -2,6 +2,7 @@ package orset
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -208,5 +209,55 @@ func TestPartsSplitAKeysDots(t *testing.T) {
 			}
 			requireEqual(t, got, want, "merged parts")
 		}
+	}
+}
+
+// TestFreezeChunks: for a peer a few adds behind, a large set's delta
+// fits, and FreezeChunks copies nothing (it returns nil, and the engine
+// sends the delta whole); for a new peer, or one far behind, it returns
+// a cut of the set as it was, whatever is written after.
+func TestFreezeChunks(t *testing.T) {
+	s := New[string]("a")
+	for i := range 2000 {
+		s.Add(fmt.Sprintf("element-%04d", i))
+	}
+	near := mustMarshal(t, s.Version())
+	s.Add("one more")
+	const budget = 4096
+	if s.FreezeChunks(near, budget) != nil {
+		t.Fatal("a delta of one add: FreezeChunks made a cut")
+	}
+	var far vclock.Clock
+	far.Advance("a", 10)
+	for i, version := range [][]byte{nil, mustMarshal(t, far)} {
+		later := fmt.Sprintf("added after freeze %d", i)
+		parts, _, err := s.ChunksBinary(version, budget)
+		if err != nil || len(parts) < 2 {
+			t.Fatalf("%d parts: %v", len(parts), err)
+		}
+		cut := s.FreezeChunks(version, budget)
+		if cut == nil {
+			t.Fatal("FreezeChunks made no cut of a large state")
+		}
+		s.Add(later)
+		s.Remove("element-0100")
+		frozen, _, err := cut()
+		if err != nil {
+			t.Fatal(err)
+		}
+		into := func(ps [][]byte) *Set[string] {
+			r := New[string]("b")
+			for _, p := range ps {
+				if _, err := r.MergeChunkBinary(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return r
+		}
+		got, want := into(frozen), into(parts)
+		if !got.Equal(want) || got.Contains(later) {
+			t.Fatalf("the frozen cut merges into %d elements, the parts at that moment into %d", got.Len(), want.Len())
+		}
+		s.Add("element-0100")
 	}
 }
