@@ -107,7 +107,11 @@
 // without making a view: ormap.Add(views, page, 1) is
 // views.At(page).Add(1), one allocation fewer. Whole states travel with
 // [Map.MarshalBinary] and [Map.MergeBinary]; [Map.DeltaSince] of a peer's
-// [Map.Version] sends it only what it lacks.
+// [Map.Version] sends it only what it lacks. A state or delta larger than
+// a message travels in parts ([Map.ChunksBinary], [Map.MergeChunkBinary]),
+// each safe to merge alone: the replication engine sends a large map to a
+// peer that needs a catch-up that way, and heals a diverged one with
+// [Map.HealChunkBinary].
 //
 // # Conflict reports
 //
