@@ -130,3 +130,31 @@ func ExampleAdd() {
 	// 7 7 1
 	// 2
 }
+
+// A map larger than a message goes to a new region in parts, each merged
+// on its own; store parts in any order, the rest in order. (The
+// replication engine does this itself for a catch-up larger than
+// Config.MaxMessageBytes.)
+func ExampleMap_ChunksBinary() {
+	east := ormap.New[string, *ormap.Counter]("us-east-1")
+	for i := range 500 {
+		east.At(fmt.Sprintf("page-%03d", i)).Add(int64(i + 1))
+	}
+	parts, ordered, err := east.ChunksBinary(nil, 2048)
+	if err != nil {
+		panic(err)
+	}
+	west := ormap.New[string, *ormap.Counter]("eu-west-1")
+	for i := ordered - 1; i >= 0; i-- { // store parts: any order
+		if _, err := west.MergeChunkBinary(parts[i]); err != nil {
+			panic(err)
+		}
+	}
+	for _, p := range parts[ordered:] { // then the others, in order
+		if _, err := west.MergeChunkBinary(p); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(len(parts) > 1, west.Len(), west.At("page-499").Value(), west.Equal(east))
+	// Output: true 500 500 true
+}
