@@ -150,7 +150,8 @@ type ChunkHealer interface {
 // between. The function runs once, on any goroutine, while the object
 // may be read and changed.
 //
-// The OR-Set (orset.Set) and the OR-Map (ormap.Map) implement it.
+// The OR-Set (orset.Set), the LWW-map (lwwmap.Map) and the OR-Map
+// (ormap.Map) implement it.
 type ChunkFreezer interface {
 	FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error)
 }

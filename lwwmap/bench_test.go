@@ -583,3 +583,29 @@ func BenchmarkPutAgainAfterOrder100k(b *testing.B) {
 	}
 	perElem(b, N)
 }
+
+// BenchmarkChunks100k cuts a 100k map (mergePair's first) into parts of
+// 1 MiB, as a catch-up larger than a message does; BenchmarkFreezeChunks100k
+// is what the replica's lock is held for (a Clone), the cut then running
+// off the lock.
+func BenchmarkChunks100k(b *testing.B) {
+	x, _ := mergePair()
+	b.ReportAllocs()
+	for b.Loop() {
+		if parts, _, err := x.ChunksBinary(nil, 1<<20); err != nil || len(parts) < 2 {
+			b.Fatalf("%d parts: %v", len(parts), err)
+		}
+	}
+	perElem(b, N)
+}
+
+func BenchmarkFreezeChunks100k(b *testing.B) {
+	x, _ := mergePair()
+	b.ReportAllocs()
+	for b.Loop() {
+		if x.FreezeChunks(nil, 1<<20) == nil {
+			b.Fatal("the map fits one part")
+		}
+	}
+	perElem(b, N)
+}

@@ -67,36 +67,79 @@ func valueSize(x any) int {
 // merged. An entry that does not fit in limit bytes on its own makes it
 // fail.
 func (m *Map[K, V]) ChunksBinary(version []byte, limit int) (parts [][]byte, ordered int, err error) {
-	whole := m
-	if version != nil {
-		v, err := vclock.UnmarshalClock(version, m.lim)
-		if err != nil {
-			return nil, 0, err
-		}
-		whole = m.DeltaSince(v)
+	whole, err := m.toCut(version)
+	if err != nil {
+		return nil, 0, err
 	}
+	if whole.sizeAtMost() <= limit {
+		return nil, 0, nil // it fits whole, most likely
+	}
+	return whole.cut(limit)
+}
+
+// FreezeChunks returns nil if the map's state (version nil) or its delta
+// since version likely fits in limit bytes (as [Map.ChunksBinary] would
+// find it), else a function that cuts a copy taken now: what
+// ChunksBinary(version, limit) returns now, whatever happens to m after.
+// The copy is the delta itself (what ChunksBinary would cut), or for a
+// whole state a [Map.Clone], which costs a small part of the cut; so a
+// replica holds its lock for the copy only, and a peer a few writes
+// behind costs the few writes, not a copy of the map. The function may
+// run on any goroutine, at the same time as writes to m. It implements
+// crdt.ChunkFreezer.
+func (m *Map[K, V]) FreezeChunks(version []byte, limit int) func() (parts [][]byte, ordered int, err error) {
+	whole, err := m.toCut(version)
+	if err != nil || whole.sizeAtMost() <= limit {
+		return nil // ChunksBinary, called instead, tells the error
+	}
+	if whole == m {
+		whole = m.Clone()
+	}
+	return func() ([][]byte, int, error) { return whole.cut(limit) }
+}
+
+// toCut returns what ChunksBinary(version, ...) cuts: m itself for a whole
+// state, or its delta since the encoded version (a new map).
+func (m *Map[K, V]) toCut(version []byte) (*Map[K, V], error) {
+	if version == nil {
+		return m, nil
+	}
+	v, err := vclock.UnmarshalClock(version, m.lim)
+	if err != nil {
+		return nil, err
+	}
+	return m.DeltaSince(v), nil
+}
+
+// sizeAtMost returns a generous estimate of the bytes m takes encoded,
+// for telling cheaply whether it needs cutting into parts.
+func (m *Map[K, V]) sizeAtMost() int {
+	est := 64
+	for k, e := range m.m.All() {
+		est += valueSize(k) + valueSize(e.v) + 12
+	}
+	for range m.ctx.Ranges() {
+		est += 20
+	}
+	for _, id := range m.reps {
+		est += len(id) + 4
+	}
+	for k, ws := range m.ttl {
+		est += len(ws) * (valueSize(k) + 24)
+	}
+	for _, rec := range m.drops {
+		est += valueSize(rec.key) + 12 + 2*len(rec.dots)
+	}
+	return est
+}
+
+// cut is ChunksBinary's cut of m, a state or a delta, into parts of at
+// most limit bytes.
+func (m *Map[K, V]) cut(limit int) (parts [][]byte, ordered int, err error) {
+	whole := m
 	type item struct {
 		k K
 		e entry[V]
-	}
-	est := 64
-	for k, e := range whole.m.All() {
-		est += valueSize(k) + valueSize(e.v) + 12
-	}
-	for range whole.ctx.Ranges() {
-		est += 20
-	}
-	for _, id := range whole.reps {
-		est += len(id) + 4
-	}
-	for k, ws := range whole.ttl {
-		est += len(ws) * (valueSize(k) + 24)
-	}
-	for _, rec := range whole.drops {
-		est += valueSize(rec.key) + 12 + 2*len(rec.dots)
-	}
-	if est <= limit {
-		return nil, 0, nil // it fits whole, most likely
 	}
 	items := make([]item, 0, whole.m.Len())
 	var held vclock.Context
