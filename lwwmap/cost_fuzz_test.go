@@ -80,6 +80,8 @@ func FuzzStateCost(f *testing.F) {
 		checkCost(t, data, func() { _, _ = m.MergeBinary(data) })
 		m = costTarget()
 		checkCost(t, data, func() { _, _ = m.MergeChunkBinary(data) })
+		m = costTarget()
+		checkCost(t, data, func() { _, _ = m.HealChunkBinary(data) })
 	})
 }
 

@@ -173,6 +173,8 @@ func FuzzMapDecodeCost(f *testing.F) {
 		checkCost(t, "CollectBinary", costcheck.Weight(data), func() { _ = s.CollectBinary([][]byte{data}) })
 		s = seedMap(t)
 		checkCost(t, "MergeChunkBinary", costcheck.Weight(data), func() { _, _ = s.MergeChunkBinary(data) })
+		s = seedMap(t)
+		checkCost(t, "HealChunkBinary", costcheck.Weight(data), func() { _, _ = s.HealChunkBinary(data) })
 	})
 }
 
@@ -202,8 +204,9 @@ func seedParts(f *testing.F) {
 	}
 }
 
-// FuzzMapMergeChunkBinary feeds MergeChunkBinary arbitrary parts, seeded
-// with real ones of every kind. A part is refused with a
+// FuzzMapMergeChunkBinary feeds MergeChunkBinary and HealChunkBinary
+// arbitrary parts, seeded with real ones of every kind. A part is refused
+// with a
 // *codec.DecodeError and changes nothing, or is merged and leaves a map
 // whose state its own decoder takes back to an equal map, and whose
 // index is the one its store makes: no part can break the map's
@@ -211,24 +214,30 @@ func seedParts(f *testing.F) {
 func FuzzMapMergeChunkBinary(f *testing.F) {
 	seedParts(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := seedMap(t)
-		before := s.Clone()
-		if _, err := s.MergeChunkBinary(data); err != nil {
-			requireDecodeError(t, "MergeChunkBinary", err)
-			if !s.Equal(before) || s.Fingerprint() != before.Fingerprint() || !bytes.Equal(mustMarshal(t, s), mustMarshal(t, before)) {
-				t.Fatal("a refused part changed the map")
+		for _, heal := range []bool{false, true} {
+			s := seedMap(t)
+			before := s.Clone()
+			merge, what := s.MergeChunkBinary, "MergeChunkBinary"
+			if heal {
+				merge, what = s.HealChunkBinary, "HealChunkBinary"
 			}
-			return
-		}
-		var back cartMap
-		if err := back.UnmarshalBinary(mustMarshal(t, s)); err != nil {
-			t.Fatalf("after merging a part, the map encodes to a state refused: %v", err)
-		}
-		if !back.Equal(s) || back.Fingerprint() != s.Fingerprint() {
-			t.Fatal("after merging a part, the map does not round-trip")
-		}
-		if a, b := dumpIndex(&s.s.ix), dumpIndex(rebuiltIndex(s.s)); a != b {
-			t.Fatalf("after merging a part the index is\n%s\nits store makes\n%s", a, b)
+			if _, err := merge(data); err != nil {
+				requireDecodeError(t, what, err)
+				if !s.Equal(before) || s.Fingerprint() != before.Fingerprint() || !bytes.Equal(mustMarshal(t, s), mustMarshal(t, before)) {
+					t.Fatalf("%s: a refused part changed the map", what)
+				}
+				continue
+			}
+			var back cartMap
+			if err := back.UnmarshalBinary(mustMarshal(t, s)); err != nil {
+				t.Fatalf("after %s, the map encodes to a state refused: %v", what, err)
+			}
+			if !back.Equal(s) || back.Fingerprint() != s.Fingerprint() {
+				t.Fatalf("after %s, the map does not round-trip", what)
+			}
+			if a, b := dumpIndex(&s.s.ix), dumpIndex(rebuiltIndex(s.s)); a != b {
+				t.Fatalf("after %s the index is\n%s\nits store makes\n%s", what, a, b)
+			}
 		}
 	})
 }

@@ -64,6 +64,8 @@ func FuzzSetDecodeCost(f *testing.F) {
 		checkCost(t, "DeltaSinceBinary", costcheck.Weight(data), func() { _, _ = m.DeltaSinceBinary(data) })
 		m = seedSet(t)
 		checkCost(t, "MergeChunkBinary", costcheck.Weight(data), func() { _, _ = m.MergeChunkBinary(data) })
+		m = seedSet(t)
+		checkCost(t, "HealChunkBinary", costcheck.Weight(data), func() { _, _ = m.HealChunkBinary(data) })
 	})
 }
 

@@ -4,12 +4,13 @@ import (
 	"testing"
 )
 
-// FuzzSetMergeChunkBinary feeds MergeChunkBinary arbitrary parts, seeded
-// with real ones of every kind (a set with removes, re-adds and a ghost,
-// cut small). A part is refused with a *codec.DecodeError and changes
-// nothing, or is merged and leaves a set that still encodes to a state
-// its own decoder accepts (the store within the context, ghosts in the
-// context and not recorded): no part can break the set's invariants.
+// FuzzSetMergeChunkBinary feeds MergeChunkBinary and HealChunkBinary
+// arbitrary parts, seeded with real ones of every kind (a set with
+// removes, re-adds and a ghost, cut small). A part is refused with a
+// *codec.DecodeError and changes nothing, or is merged and leaves a set
+// that still encodes to a state its own decoder accepts (the store within
+// the context, ghosts in the context and not recorded): no part can break
+// the set's invariants.
 func FuzzSetMergeChunkBinary(f *testing.F) {
 	for _, s := range []*Set[string]{seedSet(f), bigSeed(f)} {
 		for _, full := range []bool{true, false} {
@@ -27,21 +28,27 @@ func FuzzSetMergeChunkBinary(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := seedSet(t)
-		before := s.Clone()
-		if _, err := s.MergeChunkBinary(data); err != nil {
-			requireDecodeError(t, "MergeChunkBinary", err)
-			if !s.Equal(before) {
-				t.Fatal("a refused part changed the set")
+		for _, heal := range []bool{false, true} {
+			s := seedSet(t)
+			before := s.Clone()
+			merge, what := s.MergeChunkBinary, "MergeChunkBinary"
+			if heal {
+				merge, what = s.HealChunkBinary, "HealChunkBinary"
 			}
-			return
-		}
-		var back Set[string]
-		if err := back.UnmarshalBinary(mustMarshal(t, s)); err != nil {
-			t.Fatalf("after merging a part, the set encodes to a state refused: %v", err)
-		}
-		if !back.Equal(s) {
-			t.Fatal("after merging a part, the set does not round-trip")
+			if _, err := merge(data); err != nil {
+				requireDecodeError(t, what, err)
+				if !s.Equal(before) {
+					t.Fatalf("%s: a refused part changed the set", what)
+				}
+				continue
+			}
+			var back Set[string]
+			if err := back.UnmarshalBinary(mustMarshal(t, s)); err != nil {
+				t.Fatalf("after %s, the set encodes to a state refused: %v", what, err)
+			}
+			if !back.Equal(s) {
+				t.Fatalf("after %s, the set does not round-trip", what)
+			}
 		}
 	})
 }
