@@ -119,7 +119,17 @@ func (n *Network) Partition(a, b crdt.ReplicaID) {
 	n.cut[[2]crdt.ReplicaID{b, a}] = true
 }
 
-// Heal restores the link between a and b.
+// PartitionOneWay cuts the link from from to to only: messages from from
+// to to are dropped, including those already queued, while those from to
+// to from go through, as a firewall rule or a broken route in one
+// direction leaves a link. [Network.Heal] restores it.
+func (n *Network) PartitionOneWay(from, to crdt.ReplicaID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut[[2]crdt.ReplicaID{from, to}] = true
+}
+
+// Heal restores the link between a and b, in both directions.
 func (n *Network) Heal(a, b crdt.ReplicaID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
