@@ -60,7 +60,7 @@ func leafSize(_ vclock.Dot, l leaf) int { return len(l.pv) + 12 }
 // crdt.ChunkFreezer. It panics on a nested map.
 func (m *Map[K, V]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
 	s := m.readTop("FreezeChunks")
-	k, full, own, err := toCut(&s.k, s.lim, version)
+	k, full, own, err := s.k.ToCut(version, s.lim)
 	if err != nil || k.SizeAtMost(leafSize) <= max {
 		return nil // ChunksBinary, called instead, tells the error
 	}
@@ -90,7 +90,7 @@ func (m *Map[K, V]) FreezeChunks(version []byte, max int) func() (parts [][]byte
 // readers. It panics on a nested map.
 func (m *Map[K, V]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
 	s := m.readTop("ChunksBinary")
-	k, full, _, err := toCut(&s.k, s.lim, version)
+	k, full, _, err := s.k.ToCut(version, s.lim)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -98,28 +98,6 @@ func (m *Map[K, V]) ChunksBinary(version []byte, max int) (parts [][]byte, order
 		return nil, 0, nil // most likely the whole fits, if it does by a generous estimate
 	}
 	return cut(k, m.shape(), full, max)
-}
-
-// toCut returns what ChunksBinary(version, ...) cuts of the store k: k
-// itself for a whole state, or its delta since the encoded version, which
-// is a copy of k's whole if the version predates k's horizon (full is
-// then set: the receiver's version predates the records), and whether it
-// is a new kernel (own) rather than k.
-func toCut(k *dotkernel.Kernel[vclock.Dot, leaf], lim codec.Limits, version []byte) (_ *dotkernel.Kernel[vclock.Dot, leaf], full, own bool, err error) {
-	if version == nil {
-		return k, true, false, nil
-	}
-	v, err := vclock.UnmarshalClock(version, lim)
-	if err != nil {
-		return nil, false, false, err
-	}
-	// DeltaSince copies the whole store if v predates its horizon, and
-	// gives it all for an empty v: it is read as it is then.
-	full = !k.Horizon().LessOrEqual(v)
-	if !full && !v.IsZero() {
-		return k.DeltaSince(v), false, true, nil
-	}
-	return k, full, false, nil
 }
 
 // cut cuts the store k (a state, full, or a delta) of a map of shape sh

@@ -5,7 +5,6 @@ import (
 
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
-	"github.com/activeactive/crdt/vclock"
 )
 
 // Parts.
@@ -33,7 +32,7 @@ func elemSize[E comparable](e E, _ struct{}) int {
 // costs the few writes, not a copy of the set. The function may run on
 // any goroutine, at the same time as writes to s.
 func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, ordered int, err error) {
-	k, full, own, err := s.toCut(version)
+	k, full, own, err := s.k.ToCut(version, s.lim)
 	if err != nil || k.SizeAtMost(elemSize[E]) <= max {
 		return nil // ChunksBinary, called instead, tells the error
 	}
@@ -60,7 +59,7 @@ func (s *Set[E]) FreezeChunks(version []byte, max int) func() (parts [][]byte, o
 // Like the other reading methods, it may run at the same time as other
 // readers.
 func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error) {
-	k, full, _, err := s.toCut(version)
+	k, full, _, err := s.k.ToCut(version, s.lim)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -69,27 +68,6 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 		return nil, 0, nil
 	}
 	return cutSet(k, full, max)
-}
-
-// toCut returns what ChunksBinary(version, ...) cuts: the set's kernel for
-// a whole state, or its delta since the encoded version, which is a copy
-// of the whole if the version predates the horizon (full is then set),
-// and whether it is a new kernel (own) rather than the set's.
-func (s *Set[E]) toCut(version []byte) (_ *dotkernel.Kernel[E, struct{}], full, own bool, err error) {
-	if version == nil {
-		return &s.k, true, false, nil
-	}
-	v, err := vclock.UnmarshalClock(version, s.lim)
-	if err != nil {
-		return nil, false, false, err
-	}
-	// DeltaSince copies the whole set if v predates its horizon, and
-	// gives it all for an empty v: it is read as it is then.
-	full = !s.k.Horizon().LessOrEqual(v)
-	if !full && !v.IsZero() {
-		return s.k.DeltaSince(v), false, true, nil
-	}
-	return &s.k, full, false, nil
 }
 
 // cutSet cuts the kernel k (a state, full, or a delta) into parts of at

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -84,6 +85,28 @@ var ErrPartTooLarge = errors.New("a key or drop record larger than a part")
 type Part[K comparable, V any] struct {
 	Kind PartKind
 	K    *Kernel[K, V]
+}
+
+// ToCut returns what a catch-up for a peer at the encoded version (a
+// vclock.Clock, decoded within lim) cuts of k with [Kernel.Split]: k itself
+// for a whole state (version nil), or its delta since the version, which
+// is a copy of k's whole if the version predates k's horizon. full says
+// that the kernel returned is a full state (Split's full); own, that it
+// is a new kernel rather than k, which a caller may cut while k changes.
+// An empty version is read as a whole state.
+func (k *Kernel[K, V]) ToCut(version []byte, lim codec.Limits) (_ *Kernel[K, V], full, own bool, err error) {
+	if version == nil {
+		return k, true, false, nil
+	}
+	v, err := vclock.UnmarshalClock(version, lim)
+	if err != nil {
+		return nil, false, false, err
+	}
+	full = !k.horizon.LessOrEqual(v)
+	if !full && !v.IsZero() {
+		return k.DeltaSince(v), false, true, nil
+	}
+	return k, full, false, nil
 }
 
 // partDotCost is what a dot adds to a part at most, beyond its key: its
