@@ -142,10 +142,8 @@ func (m *Map[K, V]) cut(limit int) (parts [][]byte, ordered int, err error) {
 		e entry[V]
 	}
 	items := make([]item, 0, whole.m.Len())
-	var held vclock.Context
 	for k, e := range whole.m.All() {
 		items = append(items, item{k, *e})
-		held.Add(whole.dot(e))
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if c := cmp.Compare(whole.reps[a.e.writer()], whole.reps[b.e.writer()]); c != 0 {
@@ -153,6 +151,14 @@ func (m *Map[K, V]) cut(limit int) (parts [][]byte, ordered int, err error) {
 		}
 		return cmp.Compare(a.e.seq, b.e.seq)
 	})
+	// The dots held, added in order: each extends its replica's last run
+	// of the context or starts one after it (added in the table's order,
+	// each went into the middle of a run list that grew to the size of the
+	// map, and moving the runs after it was half of the cut's work).
+	var held vclock.Context
+	for i := range items {
+		held.Add(whole.dot(&items[i].e))
+	}
 	emit := func(kind byte, p *Map[K, V]) (int, error) {
 		b, err := p.MarshalBinary()
 		if err != nil {
