@@ -339,6 +339,22 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			ops = append(ops, o)
 			return o
 		}
+		if maxMsg < 1<<20 {
+			// A load h0 writes first, so that every whole state (a
+			// heal's among them) is larger than a message and goes in
+			// parts.
+			for j := range 100 {
+				if err := regions["h0"].cnt.Update(func(m *counterMap) (crdt.Op, error) {
+					op := m.At(fmt.Sprintf("load-%03d", j)).Add(1)
+					if op.Err() == nil {
+						cntDots = append(cntDots, record("cnt", op, true).dot)
+					}
+					return op, op.Err()
+				}); err != nil {
+					rt.Fatalf("h0: load: %v", err)
+				}
+			}
+		}
 		keys := rapid.SampledFrom([]string{"a", "b", "c"})
 		pick := rapid.SampledFrom(ids)
 		for i := range rapid.IntRange(1, 60).Draw(rt, "steps") {
