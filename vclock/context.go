@@ -133,6 +133,19 @@ func (e *ctxEntry) addSpan(s span) {
 		e.fold()
 		return
 	}
+	if n := len(e.extra); n > 0 {
+		// Runs added in order, as a cut or a decoder adds them: after
+		// the last span, or touching it from within, without a search.
+		last := &e.extra[n-1]
+		if last.hi < s.lo-1 {
+			e.extra = append(e.extra, s)
+			return
+		}
+		if last.lo <= s.lo {
+			last.hi = max(last.hi, s.hi)
+			return
+		}
+	}
 	// Find the first span that ends at or after s.lo-1 (could touch s).
 	i, _ := slices.BinarySearchFunc(e.extra, s.lo, func(x span, lo uint64) int {
 		if x.hi < lo-1 {
