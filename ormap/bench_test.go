@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -590,6 +591,32 @@ func BenchmarkFreezeChunksNear100k(b *testing.B) {
 	for b.Loop() {
 		if m.FreezeChunks(near, 1<<20) != nil {
 			b.Fatal("a delta of one write was copied")
+		}
+	}
+	perKey(b, N)
+}
+
+// BenchmarkMergeChunksReversed100k is BenchmarkMergeChunks100k with the
+// store parts merged last first, as a lossy link (or a peer) may deliver
+// them: their runs go into the middle of the receiver's context and
+// ghosts.
+func BenchmarkMergeChunksReversed100k(b *testing.B) {
+	m, _ := chunkedCounters(b)
+	parts, ordered, err := m.ChunksBinary(nil, 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	slices.Reverse(parts[:ordered])
+	b.ReportAllocs()
+	for b.Loop() {
+		r := New[string, *Counter]("bench-b")
+		for _, p := range parts {
+			if _, err := r.MergeChunkBinary(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r.Len() != m.Len() {
+			b.Fatalf("%d keys merged, want %d", r.Len(), m.Len())
 		}
 	}
 	perKey(b, N)

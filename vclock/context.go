@@ -422,7 +422,9 @@ func (e *ctxEntry) union(o *ctxEntry) {
 		e.max = o.max
 		e.fold()
 	}
-	if len(o.extra) <= 4 {
+	if n := len(e.extra); len(o.extra) <= 4 || n == 0 || o.extra[0].lo >= e.extra[n-1].lo {
+		// Few spans, or all from e's last on (a catch-up's parts merged
+		// in order): each is placed at the end, without a pass over e.
 		for _, s := range o.extra {
 			e.addSpan(s)
 		}

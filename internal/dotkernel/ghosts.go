@@ -77,6 +77,47 @@ func (g *ghostSet) addRange(id vclock.ReplicaID, lo, hi uint64) int {
 	return max(1, j-i)
 }
 
+// addRuns makes the runs of replica id ghosts: runs are sorted and
+// disjoint. It returns a step per run, as addRange does. Runs from the
+// last span on (a catch-up's parts merged in order) are added at the end;
+// others are merged with the spans in one copy of them, where adding each
+// would move every span after it (a part merged out of order, or a peer
+// sending a catch-up's parts last first, made that quadratic in the
+// runs). The copy, like those moves, is memory moved, not steps.
+func (g *ghostSet) addRuns(id vclock.ReplicaID, runs []gspan) int {
+	if len(runs) == 0 {
+		return 0
+	}
+	ss := g.m[id]
+	if n := len(ss); len(runs) <= 4 || n == 0 || runs[0].lo >= ss[n-1].lo {
+		steps := 0
+		for _, r := range runs {
+			steps += g.addRange(id, r.lo, r.hi)
+		}
+		return steps
+	}
+	out := make([]gspan, 0, len(ss)+len(runs))
+	push := func(s gspan) {
+		if n := len(out); n > 0 && s.lo-1 <= out[n-1].hi {
+			out[n-1].hi = max(out[n-1].hi, s.hi)
+			return
+		}
+		out = append(out, s)
+	}
+	i, j := 0, 0
+	for i < len(ss) || j < len(runs) {
+		if j == len(runs) || (i < len(ss) && ss[i].lo < runs[j].lo) {
+			push(ss[i])
+			i++
+		} else {
+			push(runs[j])
+			j++
+		}
+	}
+	g.m[id] = out
+	return len(runs)
+}
+
 // removeRange makes the events lo to hi of replica id no longer ghosts,
 // and returns how many spans it touched.
 func (g *ghostSet) removeRange(id vclock.ReplicaID, lo, hi uint64) int {

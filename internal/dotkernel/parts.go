@@ -583,9 +583,23 @@ func (k *Kernel[K, V]) joinStorePart(o *Kernel[K, V]) (grew bool) {
 			gap(next, rg.Hi)
 		}
 	}
+	// fresh is in o's order of runs: by replica, then by sequence number.
+	// Merged as a whole, replica by replica, so that runs going into the
+	// middle of k's (parts merged out of order) cost one pass there, not
+	// a move of every run after each.
+	var fc vclock.Context
 	for _, g := range fresh {
-		k.ctx.AddRange(g.Replica, g.Lo, g.Hi)
-		k.ghosts.addRange(g.Replica, g.Lo, g.Hi)
+		fc.AddRange(g.Replica, g.Lo, g.Hi)
+	}
+	k.ctx.Merge(&fc)
+	for i := 0; i < len(fresh); {
+		j := i
+		runs := make([]gspan, 0, 4)
+		for ; j < len(fresh) && fresh[j].Replica == fresh[i].Replica; j++ {
+			runs = append(runs, gspan{fresh[j].Lo, fresh[j].Hi})
+		}
+		k.steps += k.ghosts.addRuns(fresh[i].Replica, runs)
+		i = j
 	}
 	return grew
 }
