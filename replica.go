@@ -115,9 +115,10 @@ type Limited interface {
 // whole before anything changes.
 //
 // The OR-Set (orset.Set), the LWW-map (lwwmap.Map), the OR-Map
-// (ormap.Map) and the counters (G, PN and Bounded) implement it. The registers do not: a register holds one
-// value, or one per writer that wrote concurrently, so a register larger
-// than a message is one value larger than a message, which no cut helps.
+// (ormap.Map) and the counters (G, PN and Bounded) implement it. The
+// registers do not: a register holds one value, or one per writer that
+// wrote concurrently, so a register larger than a message is one value
+// larger than a message, which no cut helps.
 type Chunker interface {
 	ChunksBinary(version []byte, max int) (parts [][]byte, ordered int, err error)
 	MergeChunkBinary(part []byte) (changed bool, err error)
@@ -143,8 +144,10 @@ type ChunkHealer interface {
 // releasing the lock, so that the replica's reads and local writes wait
 // for the copy only, not for the cut; the parts go out at the next Tick.
 //
-// FreezeChunks returns nil when the object is small enough to be cut
-// under the lock ([Chunker.ChunksBinary] is then called as usual); else
+// FreezeChunks returns nil when what it would cut, the whole state or
+// the delta since version, is small enough to be cut under the lock (as
+// for a peer a few writes behind: [Chunker.ChunksBinary] is then called
+// as usual); else
 // a function returning what ChunksBinary(version, max) returns at the
 // time of the call to FreezeChunks, whatever happens to the object in
 // between. The function runs once, on any goroutine, while the object

@@ -93,7 +93,8 @@ type Part[K comparable, V any] struct {
 // is a copy of k's whole if the version predates k's horizon. full says
 // that the kernel returned is a full state (Split's full); own, that it
 // is a new kernel rather than k, which a caller may cut while k changes.
-// An empty version is read as a whole state.
+// For an empty version it returns k itself, all of which such a peer
+// lacks; full says, as for any version, whether k's horizon is past it.
 func (k *Kernel[K, V]) ToCut(version []byte, lim codec.Limits) (_ *Kernel[K, V], full, own bool, err error) {
 	if version == nil {
 		return k, true, false, nil
