@@ -537,6 +537,12 @@ func BenchmarkChunks100k(b *testing.B) {
 // whole, its floor.
 func BenchmarkMergeChunks100k(b *testing.B) {
 	m, parts := chunkedCounters(b)
+	benchMergeParts(b, m, parts)
+}
+
+// benchMergeParts times merging parts, in their order, into an empty
+// map, which must end with m's keys.
+func benchMergeParts(b *testing.B, m *Map[string, *Counter], parts [][]byte) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r := New[string, *Counter]("bench-b")
@@ -607,17 +613,5 @@ func BenchmarkMergeChunksReversed100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	slices.Reverse(parts[:ordered])
-	b.ReportAllocs()
-	for b.Loop() {
-		r := New[string, *Counter]("bench-b")
-		for _, p := range parts {
-			if _, err := r.MergeChunkBinary(p); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if r.Len() != m.Len() {
-			b.Fatalf("%d keys merged, want %d", r.Len(), m.Len())
-		}
-	}
-	perKey(b, N)
+	benchMergeParts(b, m, parts)
 }

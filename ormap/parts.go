@@ -103,15 +103,8 @@ func (m *Map[K, V]) ChunksBinary(version []byte, max int) (parts [][]byte, order
 // cut cuts the store k (a state, full, or a delta) of a map of shape sh
 // into parts of at most max bytes.
 func cut(k *dotkernel.Kernel[vclock.Dot, leaf], sh *shape, full bool, max int) (parts [][]byte, ordered int, err error) {
-	ordered, err = k.Split(full, max, leafSize, func(p dotkernel.Part[vclock.Dot, leaf]) (int, error) {
-		b, err := encodeState(p.K, sh)
-		if err != nil {
-			return 0, err
-		}
-		if len(b)+1 <= max {
-			parts = append(parts, append([]byte{byte(p.Kind)}, b...))
-		}
-		return len(b) + 1, nil
+	parts, ordered, err = k.Cut(full, max, leafSize, func(p *dotkernel.Kernel[vclock.Dot, leaf]) ([]byte, error) {
+		return encodeState(p, sh)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("ormap: cutting a state into parts of %d bytes: %w", max, err)

@@ -73,17 +73,10 @@ func (s *Set[E]) ChunksBinary(version []byte, max int) (parts [][]byte, ordered 
 // cutSet cuts the kernel k (a state, full, or a delta) into parts of at
 // most max bytes.
 func cutSet[E comparable](k *dotkernel.Kernel[E, struct{}], full bool, max int) (parts [][]byte, ordered int, err error) {
-	ordered, err = k.Split(full, max, elemSize[E], func(p dotkernel.Part[E, struct{}]) (int, error) {
+	parts, ordered, err = k.Cut(full, max, elemSize[E], func(p *dotkernel.Kernel[E, struct{}]) ([]byte, error) {
 		w := codec.NewWriter(codec.KindSet, 64)
-		p.K.Encode(w, nil, nil) // elements as putElem writes them
-		b, err := w.Bytes()
-		if err != nil {
-			return 0, err
-		}
-		if len(b)+1 <= max {
-			parts = append(parts, append([]byte{byte(p.Kind)}, b...))
-		}
-		return len(b) + 1, nil
+		p.Encode(w, nil, nil) // elements as putElem writes them
+		return w.Bytes()
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("orset: cutting a state into parts of %d bytes: %w", max, err)

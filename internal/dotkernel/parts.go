@@ -390,6 +390,28 @@ func (k *Kernel[K, V]) Split(full bool, budget int, size func(K, V) int, emit fu
 	return ordered, nil
 }
 
+// Cut is Split for a data type's ChunksBinary: each part is encoded by
+// encode and kept, after a byte saying its kind ([PartKind]), if the two
+// fit in budget bytes (a part that does not is cut in two, as Split
+// does). It returns the parts, and the index of the first that must be
+// merged after every part before it.
+func (k *Kernel[K, V]) Cut(full bool, budget int, size func(K, V) int, encode func(*Kernel[K, V]) ([]byte, error)) (parts [][]byte, ordered int, err error) {
+	ordered, err = k.Split(full, budget, size, func(p Part[K, V]) (int, error) {
+		b, err := encode(p.K)
+		if err != nil {
+			return 0, err
+		}
+		if len(b)+1 <= budget {
+			parts = append(parts, append([]byte{byte(p.Kind)}, b...))
+		}
+		return len(b) + 1, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return parts, ordered, nil
+}
+
 // ghostsWithin gives p the ghosts of k that p's context holds, at a step
 // per run of p's context and of the ghosts within it.
 func (k *Kernel[K, V]) ghostsWithin(p *Kernel[K, V]) {
