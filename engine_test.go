@@ -356,12 +356,20 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
 		// Small messages make catch-ups go in chunks, digests in parts.
 		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
+		// Or each replica takes messages of its own size, drawn again at
+		// each restart (a rolling change of the setting).
+		mixed := rapid.Bool().Draw(rt, "mixedLimits")
+		largest := maxMsg
 		// Long elements make states that do not fit in small messages.
 		pad := strings.Repeat("-", rapid.SampledFrom([]int{0, 80}).Draw(rt, "padding"))
 		c := newClusterBroadcast(rt, rapid.Uint64().Draw(rt, "seed"), n, func(cfg *crdt.Config) {
 			cfg.MaxLogOps = 16 // small, so peers that are away fall out of the log
 			cfg.AntiEntropyTicks = antiEntropy
 			cfg.MaxMessageBytes = maxMsg
+			if mixed {
+				cfg.MaxMessageBytes = rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes-"+string(cfg.ID))
+				largest = max(largest, cfg.MaxMessageBytes)
+			}
 		}, rapid.Bool().Draw(rt, "broadcast"))
 		c.journal = rapid.Bool().Draw(rt, "journal")
 		c.net.Loss = rapid.Float64Range(0, 0.4).Draw(rt, "loss")
@@ -457,7 +465,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 		// alike, and nothing changes but the names.
 		c.settleRetired(3000)
 		c.settleWithin(model, maybe, 400)
-		c.checkMessageBound(maxMsg)
+		c.checkMessageBound(largest)
 		// Crashes, lost disks and old backups leave replicas behind, never
 		// holding other data at the same version: each run writes under a
 		// writer of its own.

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,9 +114,13 @@ func TestDigestGapEntries(t *testing.T) {
 	r.mu.Lock()
 	d := r.digest()
 	r.mu.Unlock()
-	if len(d) != 3 || !strings.HasPrefix(d[0].Object, gapPrefix) {
+	if len(d) != 4 || !strings.HasPrefix(d[0].Object, gapPrefix) {
 		t.Fatalf("digest %+v", d)
 	}
+	if n, ok := limitOf(d[1]); !ok || n != r.cfg.MaxMessageBytes {
+		t.Fatalf("limit entry %+v: %d %v, want %d", d[1], n, ok, r.cfg.MaxMessageBytes)
+	}
+	d = slices.Delete(d, 1, 2)
 	name, h, fp, ok := gapOf(d[0])
 	want, _ := gapped.GapHash()
 	if !ok || name != "g" || h != want || fp != gapped.Fingerprint() {

@@ -59,6 +59,15 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		// Small messages make a catch-up of the map go in parts (the
 		// map's state passes 1 KiB within a few dozen writes).
 		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
+		// Or each region takes messages of its own size, drawn again at
+		// each restart (a rolling change of the setting).
+		mixed := rapid.Bool().Draw(rt, "mixedLimits")
+		limitOf := func(id crdt.ReplicaID) int {
+			if !mixed {
+				return maxMsg
+			}
+			return rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes-"+string(id))
+		}
 		var starts uint64 // epochs drawn from the seed, so that a failure replays
 		var ids []crdt.ReplicaID
 		for i := range n {
@@ -79,7 +88,7 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			binary.LittleEndian.PutUint64(key[:], seed)
 			binary.LittleEndian.PutUint64(key[8:], starts)
 			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30,
-				MaxMessageBytes: maxMsg, Entropy: rand.NewChaCha8(key)})
+				MaxMessageBytes: limitOf(id), Entropy: rand.NewChaCha8(key)})
 			if err != nil {
 				rt.Fatal(err)
 			}

@@ -327,7 +327,17 @@ type Config struct {
 	// it arrives and nothing of it is kept (unless the replica journals
 	// what it receives, see [Replica.SaveOps]).
 	//
-	// Every replica should use the same value.
+	// Replicas may use different values, for a while (a rolling change of
+	// the setting) or for good (regions whose buses carry messages of
+	// different sizes). Each names its own in its digests, and its peers
+	// then send it nothing larger: a replica sends a peer messages up to
+	// the smaller of the two limits (see [PeerStats].MessageLimit). Until
+	// the peer's first digest arrives it goes by its own; a message that a
+	// peer refuses as too large makes that peer send its digest. A release
+	// before limits were named in digests sends by its own limit only, so
+	// a replica of it with a larger limit than a peer's keeps sending that
+	// peer messages it refuses (counted at the peer, under
+	// [ReasonTooLarge]) until both run this release.
 	MaxMessageBytes int
 
 	// RetransmitTicks is how many ticks without acknowledgement pass

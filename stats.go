@@ -169,6 +169,12 @@ type PeerStats struct {
 	// with the next messages, so it rises by a few after each retirement;
 	// a steady rise means the ledgers conflict (see Stats.LedgerConflicts).
 	LedgerWaits uint64
+	// MessageLimit is the largest message this replica sends the peer: its
+	// own Config.MaxMessageBytes, or the peer's, once the peer's digests
+	// have named it, if that is smaller. A peer that refuses messages as
+	// too large (Refused[ReasonTooLarge] at the peer) is sent its digest's
+	// worth of them no more once its digest arrives here.
+	MessageLimit int
 }
 
 // Stats returns the replica's replication figures.
@@ -224,6 +230,7 @@ func (r *Replica) Stats() Stats {
 			Divergences:      p.stats.divergences,
 			ChunksSent:       p.stats.chunksSent,
 			LedgerWaits:      p.stats.ledgerWaits,
+			MessageLimit:     r.limitTo(p),
 		}
 		if o := p.out; o != nil {
 			ps.CatchUpChunks, ps.CatchUpChunksLeft, ps.CatchUpBytesLeft = len(o.chunks), o.left, o.bytesLeft

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -92,6 +93,13 @@ type peer struct {
 	chunkAcks []uint64
 	digIn     digestIn
 	digRounds uint64
+	// limit is the largest message the peer takes, as its digests name
+	// it (see limitEntry), at least MinMessageBytes; 0 until one does.
+	// toldTick is one past the tick this replica last owed the peer its
+	// digest for a message of the peer's it refused as too large (see
+	// tellLimit); 0 if never.
+	limit    int
+	toldTick uint64
 
 	// Retirement (see retire.go): the peer's ledger lengths from its last
 	// message, and the answers to its proposal to send it.
@@ -106,6 +114,7 @@ type peer struct {
 // outCatchUp is a catch-up sent in chunks.
 type outCatchUp struct {
 	num, upTo uint64
+	limit     int // the largest message the peer took when it was cut (see limitTo)
 	chunks    []outChunk
 	left      int    // chunks not acknowledged
 	bytesLeft int    // their bytes
@@ -327,6 +336,7 @@ type outbound struct {
 	to        []ReplicaID
 	env       *envelope
 	broadcast bool
+	limit     int // the largest message every one of to takes (see limitTo)
 }
 
 // Tick does one round of the engine's work: it sends each peer the ops it
@@ -346,12 +356,14 @@ func (r *Replica) Tick(ctx context.Context) error {
 	out := make([]outbound, 0, len(r.peers))
 	var more []outbound // digest parts and chunks, always by Send
 	for _, id := range sortedPeerIDs(r.peers) {
-		env, extra := r.prepare(r.peers[id])
+		p := r.peers[id]
+		env, extra := r.prepare(p)
+		limit := r.limitTo(p)
 		if env != nil {
-			out = append(out, outbound{to: []ReplicaID{id}, env: env})
+			out = append(out, outbound{to: []ReplicaID{id}, env: env, limit: limit})
 		}
 		for _, e := range extra {
-			more = append(more, outbound{to: []ReplicaID{id}, env: e})
+			more = append(more, outbound{to: []ReplicaID{id}, env: e, limit: limit})
 		}
 	}
 	if canBroadcast && len(out) > 1 {
@@ -383,11 +395,11 @@ func (r *Replica) Tick(ctx context.Context) error {
 	var errs []error
 	for _, o := range out {
 		msg, err := o.env.encode()
-		if err == nil && len(msg) > r.cfg.MaxMessageBytes {
+		if err == nil && len(msg) > o.limit {
 			// A bug in the engine's accounting; never sent, so that no
 			// peer refuses it, and counted.
-			r.log.Error("message over MaxMessageBytes not sent", "bytes", len(msg), "limit", r.cfg.MaxMessageBytes)
-			err = fmt.Errorf("%w: %d bytes to send, limit %d", ErrTooLarge, len(msg), r.cfg.MaxMessageBytes)
+			r.log.Error("message over MaxMessageBytes not sent", "bytes", len(msg), "limit", o.limit)
+			err = fmt.Errorf("%w: %d bytes to send, limit %d", ErrTooLarge, len(msg), o.limit)
 			r.mu.Lock()
 			r.oversize++
 			r.mu.Unlock()
@@ -468,15 +480,17 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 			b.Retire = &retireSection{Sum: r.led.sum} // the same for every recipient
 		}
 		to := make([]ReplicaID, 0, len(members))
+		limit := r.cfg.MaxMessageBytes
 		for _, i := range members {
 			env := out[i].env
 			to = append(to, env.To)
+			limit = min(limit, out[i].limit)
 			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
 			env.FirstSeq, env.Ops = 0, nil
 			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0 &&
 				(env.Retire == nil || env.Retire.onlyLens())
 		}
-		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true})
+		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true, limit: limit})
 	}
 	if len(bcasts) == 0 {
 		return out
@@ -496,7 +510,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation, Writer: r.writer}
 	due := false
-	room := r.room(p.id) // what the message may carry beyond its header
+	room := r.room(p) // what the message may carry beyond its header
 	// Retirements first: what they carry beyond the ledger's summary
 	// (which room counts) takes at most half the room.
 	if r.retireOut(p, env, room/2) {
@@ -633,11 +647,21 @@ const (
 	entryBytes  = 16  // an op, state or part: its object (as an index or beside the name) and headers
 )
 
-// room returns what a message to the peer to can carry beyond its
+// room returns what a message to the peer p can carry beyond its
 // header: the bytes of its ops, digest, states or parts, each counted
 // with what opsSize, digestSize and entrySize add.
-func (r *Replica) room(to ReplicaID) int {
-	return r.cfg.MaxMessageBytes - headerBytes - 3*(len(r.id)+len(to)) - r.led.summaryBytes()
+func (r *Replica) room(p *peer) int {
+	return r.limitTo(p) - headerBytes - 3*(len(r.id)+len(p.id)) - r.led.summaryBytes()
+}
+
+// limitTo returns the largest message this replica sends the peer p: its
+// own Config.MaxMessageBytes, or the peer's if its digests named a
+// smaller one (see limitEntry). The caller holds r.mu.
+func (r *Replica) limitTo(p *peer) int {
+	if p.limit > 0 {
+		return min(p.limit, r.cfg.MaxMessageBytes)
+	}
+	return r.cfg.MaxMessageBytes
 }
 
 // entrySize is what an op, state or part of object takes in a message.
@@ -666,7 +690,7 @@ func digestEntrySize(e digestEntry) int {
 // digestParts cuts a digest too large for one message into parts, each
 // sent in a message of its own. The caller holds r.mu.
 func (r *Replica) digestParts(p *peer, d []digestEntry) []*envelope {
-	room := r.room(p.id)
+	room := r.room(p)
 	p.digRounds++
 	var out []*envelope
 	size := room + 1
@@ -785,14 +809,78 @@ func (r *Replica) digest() []digestEntry {
 		}
 		d = append(d, e)
 	}
-	if len(gaps)+len(contents) > 0 {
-		// Their names sort before every object's (no object's name
-		// starts with a NUL byte), the content entries' before the gap
-		// entries', each kind among itself as the objects'.
-		d = slices.Concat(contents, gaps, d)
-	}
-	return d
+	// Their names sort before every object's (no object's name starts
+	// with a NUL byte): the content entries', then the gap entries', each
+	// kind among itself as the objects', then the limit entry.
+	return slices.Concat(contents, gaps, []digestEntry{limitEntry(r.cfg.MaxMessageBytes)}, d)
 }
+
+// limitName is the name of a digest's limit entry, which names the
+// largest message its sender takes (its Config.MaxMessageBytes) in its
+// Fingerprint, with no Version and no Durable. Every digest carries one,
+// so that replicas configured with different limits (during a rolling
+// change of the setting, say, or in regions whose buses carry messages of
+// different sizes) send each other messages each can take: a replica
+// sends a peer nothing larger than the smaller of the two limits once a
+// digest of the peer's has named its own (see limitTo), and owes a peer
+// its digest when it refuses a message of the peer's as too large (see
+// tellLimit). It is an ordinary digest entry, as a gap entry is (see
+// gapPrefix): a release that knows nothing of limit entries takes it for
+// the entry of an object it does not have, without a version, and
+// ignores it.
+const limitName = "\x00limit"
+
+// limitEntry returns the limit entry naming the limit n.
+func limitEntry(n int) digestEntry {
+	return digestEntry{Object: limitName, Fingerprint: uint64(n), HasFingerprint: true}
+}
+
+// limitOf reads a limit entry: the limit it names, held to at least
+// MinMessageBytes (no replica takes less); ok is false for any other
+// entry, or a malformed one.
+func limitOf(d digestEntry) (n int, ok bool) {
+	if d.Object != limitName || d.Version != nil || d.Durable != nil || !d.HasFingerprint {
+		return 0, false
+	}
+	return int(max(min(d.Fingerprint, math.MaxInt32), MinMessageBytes)), true
+}
+
+// learnLimit records the limit n that the peer p's digest named. A
+// catch-up in chunks under way to the peer, cut for larger messages than
+// it takes now, is given up, and the peer gets a new one cut to fit (an
+// honest peer's limit changes only when it restarts, which gives up the
+// catch-up anyway). The caller holds r.mu.
+func (r *Replica) learnLimit(p *peer, n int) {
+	p.limit = n
+	if o := p.out; o != nil && r.limitTo(p) < o.limit {
+		r.log.Warn("catch-up in chunks cut for larger messages than the peer takes: starting over", "peer", string(p.id), "limit", n)
+		p.out = nil
+		p.awaitDig, p.catchUpSent = true, 0
+	}
+}
+
+// tellLimit owes the peer from this replica's digest, after a message
+// from it was refused as too large: the digest names the largest message
+// this replica takes, and the peer cuts what it sends again to fit. It
+// owes one at most once in tellTicks ticks (the transport's word for the
+// sender is all there is to go by, and a digest is what any peer may ask
+// for anyway).
+func (r *Replica) tellLimit(from ReplicaID) {
+	r.mu.Lock()
+	p := r.peers[from]
+	owed := p != nil && (p.toldTick == 0 || r.ticks+1 >= p.toldTick+tellTicks)
+	if owed {
+		p.owedDig, p.toldTick = true, r.ticks+1
+	}
+	r.mu.Unlock()
+	if owed {
+		r.poke()
+	}
+}
+
+// tellTicks is how many ticks pass, at least, between digests owed to a
+// peer for its messages refused as too large.
+const tellTicks = 10
 
 // noGaps is the gap hash of an object that holds no update past its
 // version (see [GapHasher]).
@@ -900,7 +988,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		upTo = frozen.upTo // the copies were taken then
 	}
 	complete := true
-	partRoom := r.room(p.id)
+	partRoom := r.room(p)
 	var whole, free, later []partEntry // whole states; parts in any order; parts in order
 	for _, d := range p.theirDig {
 		obj, ok := r.objects[d.Object]
@@ -935,7 +1023,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 				state, err = obj.MarshalBinary()
 			}
 			if err == nil {
-				state = r.pack(state, r.limit.MaxBytes)
+				state = r.pack(state, r.limitTo(p))
 			}
 			if err == nil && entrySize(d.Object, state) > partRoom {
 				if isChunker {
@@ -954,7 +1042,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		if err == nil && parts != nil {
 			p.stats.statesSent++
 			for i, b := range parts {
-				e := partEntry{Object: d.Object, Data: r.pack(b, r.limit.MaxBytes), Part: true}
+				e := partEntry{Object: d.Object, Data: r.pack(b, r.limitTo(p)), Part: true}
 				if i < ordered {
 					free = append(free, e)
 				} else {
@@ -999,7 +1087,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 	}
 	// In chunks: the whole states and the parts that may go in any order
 	// first, then the others, each chunk as full as it can be.
-	o := &outCatchUp{upTo: upTo, progress: r.ticks}
+	o := &outCatchUp{upTo: upTo, progress: r.ticks, limit: r.limitTo(p)}
 	add := func(e partEntry, ordered bool) {
 		n := entrySize(e.Object, e.Data)
 		if k := len(o.chunks); k == 0 || o.chunks[k-1].size+n > partRoom {
@@ -1085,7 +1173,7 @@ func (f *frozenCut) run() {
 // none needs it. The caller holds r.mu; ops up to r.seq are saved.
 func (r *Replica) freeze(p *peer) *frozenCut {
 	var f *frozenCut
-	partRoom := r.room(p.id)
+	partRoom := r.room(p)
 	for _, d := range p.theirDig {
 		obj, ok := r.objects[d.Object]
 		if !ok {
@@ -1198,6 +1286,7 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 	if len(msg) > r.cfg.MaxMessageBytes {
 		err := fmt.Errorf("%w: %d bytes from %s, limit %d", ErrTooLarge, len(msg), from, r.cfg.MaxMessageBytes)
 		r.countRefusal(from, err)
+		r.tellLimit(from)
 		return err
 	}
 	env, err := decodeEnvelope(msg, r.limit)
@@ -1469,6 +1558,11 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		env.HasDigest = p.gatherDigest(env, r.objects)
 	}
 	if env.HasDigest {
+		for _, d := range env.Digest {
+			if n, ok := limitOf(d); ok {
+				r.learnLimit(p, n)
+			}
+		}
 		p.theirDig = env.Digest
 		p.hasTheir = true
 		p.frozen = nil // copied for an older digest
@@ -1704,7 +1798,8 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 		} else if n, _, _, ok := contentOf(d); ok {
 			name = n // and so is a content entry
 		}
-		if _, ok := objects[name]; ok && !g.named[d.Object] {
+		_, ok := objects[name]
+		if _, limit := limitOf(d); (ok || limit) && !g.named[d.Object] {
 			if g.named == nil {
 				g.named = map[string]bool{}
 			}

@@ -74,7 +74,10 @@
 // crdt.Config.MaxMessageBytes (1 MiB by default), catch-ups of any size
 // included (they go in chunks): set it a little below max_payload, to
 // leave room for the headers the server counts too, for example
-// MaxMessageBytes = int(nc.MaxPayload()) - 4096.
+// MaxMessageBytes = int(nc.MaxPayload()) - 4096. Regions whose servers
+// differ in max_payload may each set their own: a replica sends a peer
+// nothing larger than the peer's limit, once the peer's digest has
+// named it (see crdt.PeerStats.MessageLimit).
 //
 // Inbound messages are handed to the Receiver on the client's delivery
 // goroutines, one per subscription. If the Receiver falls behind, the
