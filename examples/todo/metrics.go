@@ -33,6 +33,7 @@ type metrics struct {
 	opsApplied, sendErrors, digestRounds                   *prometheus.Desc
 	fullStates, deltaStates                                *prometheus.Desc
 	divergences, awaitingCatchUp                           *prometheus.Desc
+	messageLimit                                           *prometheus.Desc
 	gcPending, gcCollected                                 *prometheus.Desc
 	uncompared                                             *prometheus.Desc
 
@@ -78,6 +79,8 @@ func newMetrics(rg *region) *metrics {
 
 		divergences: peer("crdt_divergences_total",
 			"Objects the peer's digests showed at this region's version with different content: regions that saw the same updates yet hold different data. Should stay 0; each one is logged and answered with the object's whole state."),
+		messageLimit: peer("crdt_replication_message_limit_bytes",
+			"The largest message sent to the peer: this region's limit, or the peer's once its digest named it, if smaller."),
 		awaitingCatchUp: peer("crdt_awaiting_catch_up",
 			"1 while the peer may lack updates that no pending op carries (it is new, restarted, or fell out of the log), until a catch-up from its digest is confirmed: the regions may differ even with no pending ops."),
 
@@ -101,7 +104,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.lagMax, m.lagMin, m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
-		m.divergences, m.awaitingCatchUp, m.gcPending, m.gcCollected, m.uncompared, m.refused,
+		m.divergences, m.awaitingCatchUp, m.messageLimit, m.gcPending, m.gcCollected, m.uncompared, m.refused,
 	} {
 		ch <- d
 	}
@@ -158,6 +161,7 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 		counter(m.deltaStates, p.StatesSent-min(p.FullStates, p.StatesSent), peer)
 		counter(m.divergences, p.Divergences, peer)
 		gauge(m.awaitingCatchUp, boolNum(p.AwaitingCatchUp), peer)
+		gauge(m.messageLimit, float64(p.MessageLimit), peer)
 	}
 	for _, row := range m.rg.refusalsOf(st) {
 		counter(m.refused, row.n, row.peer, row.reason)

@@ -40,7 +40,7 @@ func TestMetrics(t *testing.T) {
 		"crdt_replication_lag_seconds", "crdt_replication_pending_ops", "crdt_replication_pending_bytes",
 		"crdt_replication_catching_up", "crdt_replication_send_errors_total",
 		"crdt_replication_full_states_total", "crdt_replication_delta_states_total", "crdt_replication_digest_rounds_total",
-		"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_gc_pending", "crdt_gc_collected_total", "crdt_uncompared_objects",
+		"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_replication_message_limit_bytes", "crdt_gc_pending", "crdt_gc_collected_total", "crdt_uncompared_objects",
 	} {
 		f, ok := families[name]
 		if !ok || f.GetHelp() == "" || len(f.GetMetric()) == 0 {
@@ -65,6 +65,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if v, ok := metricValue(t, e, "crdt_awaiting_catch_up", "peer", string(west)); !ok || v != 1 {
 		t.Errorf("link cut from the start: crdt_awaiting_catch_up %v (found %v), want 1", v, ok)
+	}
+	if v, ok := metricValue(t, e, "crdt_replication_message_limit_bytes", "peer", string(west)); !ok || v != maxReplicateBody {
+		t.Errorf("crdt_replication_message_limit_bytes %v (found %v), want the region's own limit %d", v, ok, maxReplicateBody)
 	}
 
 	c.cut.Store(false)
