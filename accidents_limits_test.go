@@ -163,3 +163,130 @@ func testMessageLimitsDiffer(t *testing.T, broadcast bool, compress int) {
 	}
 	t.Logf("eu-west-1 refused %d messages as too large before its peers knew its limit", refused)
 }
+
+// limitedTransport is a Transport that carries messages of at most n
+// bytes, a limit that may change while it runs (a bus whose servers set
+// it): it tells the engine so (crdt.Limiter), and refuses a larger
+// message, counting it.
+type limitedTransport struct {
+	crdt.Transport
+	n        atomic.Int64
+	tooLarge atomic.Int64
+}
+
+func (t *limitedTransport) MaxMessageBytes() int { return int(t.n.Load()) }
+
+func (t *limitedTransport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
+	if n := t.n.Load(); int64(len(msg)) > n {
+		t.tooLarge.Add(1)
+		return fmt.Errorf("%d bytes for a transport of %d", len(msg), n)
+	}
+	return t.Transport.Send(ctx, to, msg)
+}
+
+// TestAccidentTransportLimitLowered: us-east-1's bus carries messages of
+// 64 KiB while its MaxMessageBytes is left at 1 MiB, and the operator
+// lowers the bus's limit to 4 KiB in the middle of a catch-up in chunks
+// (its chunks lost on the way): the engine reads the limit at every tick,
+// cuts the catch-up again to fit, and names the new limit to eu-west-1 in
+// its digests. Nothing is ever handed to the transport larger than it
+// takes, nothing is counted over a limit, and the regions converge.
+func TestAccidentTransportLimitLowered(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(5)
+	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
+	east := &limitedTransport{Transport: net.Transport("us-east-1")}
+	east.n.Store(64 << 10)
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
+	for _, id := range ids {
+		var tr crdt.Transport = net.Transport(id)
+		if id == "us-east-1" {
+			tr = east
+		}
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clock.New(clock.WithSource(now.Load)),
+			MaxLogOps: 8, AntiEntropyTicks: 10, CompressAbove: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		net.Attach(id, r)
+		reps[id] = r
+	}
+	ctx := context.Background()
+	for i := range 20_000 { // about 300 KB: a catch-up in chunks of 64 KiB
+		if err := maps["us-east-1"].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
+			op := m.At(fmt.Sprintf("page-%05d", i)).Add(1)
+			return op, op.Err()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lowered := false
+	for round := range 400 {
+		for _, id := range ids {
+			_ = reps[id].Tick(ctx)
+		}
+		if !lowered && reps["us-east-1"].Stats().Peers[0].CatchUpChunksLeft > 1 {
+			// The chunks just sent are lost, and the bus's limit falls.
+			net.PartitionOneWay("us-east-1", "eu-west-1")
+			net.DeliverAll(ctx)
+			net.Heal("us-east-1", "eu-west-1")
+			east.n.Store(4 << 10)
+			lowered = true
+			continue
+		}
+		net.DeliverAll(ctx)
+		now.Add(int64(time.Millisecond))
+		if lowered && round%10 == 0 && sameHits(maps) && reps["eu-west-1"].Stats().Peers[0].MessageLimit == 4<<10 {
+			break
+		}
+	}
+	if !lowered {
+		t.Fatal("no catch-up in chunks was ever under way: the test lowers no limit in the middle of one")
+	}
+	if !sameHits(maps) {
+		t.Fatal("the regions differ after 400 rounds")
+	}
+	if n := east.tooLarge.Load(); n != 0 {
+		t.Fatalf("%d messages handed to the transport larger than it takes", n)
+	}
+	for _, id := range ids {
+		st := reps[id].Stats()
+		if st.Oversize != 0 {
+			t.Fatalf("%s: %d messages over its limit", id, st.Oversize)
+		}
+		if p := st.Peers[0]; p.MessageLimit != 4<<10 || p.SendErrors != 0 {
+			t.Fatalf("%s sends %s messages of up to %d bytes (want %d), %d send errors", id, p.Peer, p.MessageLimit, 4<<10, p.SendErrors)
+		}
+	}
+}
+
+// sameHits reports whether every region's map holds the same counters.
+func sameHits(maps map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]) bool {
+	var first map[string]int64
+	for _, h := range maps {
+		got := map[string]int64{}
+		h.Read(func(m *ormap.Map[string, *ormap.Counter]) {
+			for k, c := range m.All() {
+				got[k] = c.Value()
+			}
+		})
+		if first == nil {
+			first = got
+		} else if !cmp.Equal(first, got) {
+			return false
+		}
+	}
+	return len(first) > 0
+}

@@ -47,6 +47,21 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, to []ReplicaID, msg []byte) error
 }
 
+// A Limiter is a [Transport] whose messages have a largest size of their
+// own, which may change while it runs: a bus whose servers set it, say,
+// learned at each connection. When the Transport implements it, the
+// engine reads MaxMessageBytes at every [Replica.Tick], and sends no
+// message larger than it (nor than Config.MaxMessageBytes), as if the
+// setting were the smaller of the two. A result of 0 or less means no
+// limit of the transport's own; one below [MinMessageBytes] counts as
+// MinMessageBytes. Its digests name the same limit to the peers, which
+// then send this replica nothing larger either (see
+// [PeerStats].MessageLimit). MaxMessageBytes must be safe to call
+// concurrently with Send and Broadcast.
+type Limiter interface {
+	MaxMessageBytes() int
+}
+
 // Op is what a data type's mutator returns: the change to ship to other
 // replicas. Every data type's op type implements it.
 type Op interface {
@@ -333,7 +348,10 @@ type Config struct {
 	// then send it nothing larger: a replica sends a peer messages up to
 	// the smaller of the two limits (see [PeerStats].MessageLimit). Until
 	// the peer's first digest arrives it goes by its own; a message that a
-	// peer refuses as too large makes that peer send its digest. A release
+	// peer refuses as too large makes that peer send its digest. A
+	// transport that carries messages of a limited size tells the engine
+	// so by implementing [Limiter]: the smaller of its limit and this one
+	// then counts as the replica's own. A release
 	// before limits were named in digests sends by its own limit only, so
 	// a replica of it with a larger limit than a peer's keeps sending that
 	// peer messages it refuses (counted at the peer, under
@@ -525,6 +543,7 @@ type Replica struct {
 	ticks      uint64
 	broadcasts uint64            // messages sent through Broadcast
 	oversize   uint64            // messages not sent for being over MaxMessageBytes
+	busLimit   int               // the transport's limit at the last tick, if it is a Limiter
 	refused    map[string]uint64 // refusals not tied to a peer
 
 	// snapshotted is set once the replica has taken or restored a

@@ -170,8 +170,9 @@ type PeerStats struct {
 	// a steady rise means the ledgers conflict (see Stats.LedgerConflicts).
 	LedgerWaits uint64
 	// MessageLimit is the largest message this replica sends the peer: its
-	// own Config.MaxMessageBytes, or the peer's, once the peer's digests
-	// have named it, if that is smaller. A peer that refuses messages as
+	// own Config.MaxMessageBytes (or its transport's limit, if smaller: see
+	// [Limiter]), or the peer's, once the peer's digests have named it, if
+	// that is smaller. A peer that refuses messages as
 	// too large (Refused[ReasonTooLarge] at the peer) is sent its digest's
 	// worth of them no more once its digest arrives here.
 	MessageLimit int

@@ -348,10 +348,21 @@ type outbound struct {
 // engine retries them at a later tick anyway.
 func (r *Replica) Tick(ctx context.Context) error {
 	bc, canBroadcast := r.cfg.Transport.(Broadcaster)
+	lim, limited := r.cfg.Transport.(Limiter)
+	busLimit := 0
+	if limited {
+		busLimit = lim.MaxMessageBytes()
+	}
 	r.mu.Lock()
 	held := time.Now()
 	r.ticks++
 	r.started = true
+	if limited && busLimit != r.busLimit {
+		r.busLimit = busLimit
+		for _, p := range r.peers {
+			r.recut(p)
+		}
+	}
 	r.retireStep()
 	out := make([]outbound, 0, len(r.peers))
 	var more []outbound // digest parts and chunks, always by Send
@@ -480,7 +491,7 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 			b.Retire = &retireSection{Sum: r.led.sum} // the same for every recipient
 		}
 		to := make([]ReplicaID, 0, len(members))
-		limit := r.cfg.MaxMessageBytes
+		limit := r.ownLimit()
 		for _, i := range members {
 			env := out[i].env
 			to = append(to, env.To)
@@ -655,11 +666,21 @@ func (r *Replica) room(p *peer) int {
 }
 
 // limitTo returns the largest message this replica sends the peer p: its
-// own Config.MaxMessageBytes, or the peer's if its digests named a
-// smaller one (see limitEntry). The caller holds r.mu.
+// own limit (see ownLimit), or the peer's if its digests named a smaller
+// one (see limitEntry). The caller holds r.mu.
 func (r *Replica) limitTo(p *peer) int {
 	if p.limit > 0 {
-		return min(p.limit, r.cfg.MaxMessageBytes)
+		return min(p.limit, r.ownLimit())
+	}
+	return r.ownLimit()
+}
+
+// ownLimit returns the largest message this replica sends and names in
+// its digests: Config.MaxMessageBytes, or its transport's limit if that
+// is smaller (see Limiter), read at the last tick. The caller holds r.mu.
+func (r *Replica) ownLimit() int {
+	if r.busLimit > 0 {
+		return min(max(r.busLimit, MinMessageBytes), r.cfg.MaxMessageBytes)
 	}
 	return r.cfg.MaxMessageBytes
 }
@@ -812,7 +833,7 @@ func (r *Replica) digest() []digestEntry {
 	// Their names sort before every object's (no object's name starts
 	// with a NUL byte): the content entries', then the gap entries', each
 	// kind among itself as the objects', then the limit entry.
-	return slices.Concat(contents, gaps, []digestEntry{limitEntry(r.cfg.MaxMessageBytes)}, d)
+	return slices.Concat(contents, gaps, []digestEntry{limitEntry(r.ownLimit())}, d)
 }
 
 // limitName is the name of a digest's limit entry, which names the
@@ -852,8 +873,15 @@ func limitOf(d digestEntry) (n int, ok bool) {
 // catch-up anyway). The caller holds r.mu.
 func (r *Replica) learnLimit(p *peer, n int) {
 	p.limit = n
+	r.recut(p)
+}
+
+// recut gives up the catch-up in chunks under way to p if it was cut for
+// larger messages than go to p now (see limitTo): p gets a new one, cut
+// to fit. The caller holds r.mu.
+func (r *Replica) recut(p *peer) {
 	if o := p.out; o != nil && r.limitTo(p) < o.limit {
-		r.log.Warn("catch-up in chunks cut for larger messages than the peer takes: starting over", "peer", string(p.id), "limit", n)
+		r.log.Warn("catch-up in chunks cut for larger messages than go to the peer now: starting over", "peer", string(p.id), "limit", r.limitTo(p))
 		p.out = nil
 		p.awaitDig, p.catchUpSent = true, 0
 	}

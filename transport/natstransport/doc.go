@@ -72,12 +72,15 @@
 // not sent: Send returns an error wrapping [ErrTooLarge], since the server
 // would close the connection. The engine makes every message at most
 // crdt.Config.MaxMessageBytes (1 MiB by default), catch-ups of any size
-// included (they go in chunks): set it a little below max_payload, to
-// leave room for the headers the server counts too, for example
-// MaxMessageBytes = int(nc.MaxPayload()) - 4096. Regions whose servers
-// differ in max_payload may each set their own: a replica sends a peer
-// nothing larger than the peer's limit, once the peer's digest has
-// named it (see crdt.PeerStats.MessageLimit).
+// included (they go in chunks), and at most what
+// [Transport.MaxMessageBytes] says the server takes (a crdt.Limiter): a
+// little less than max_payload, as the connection learned it, which
+// leaves room for the headers the server counts too. So the setting need
+// not match the server, and an operator may change max_payload and
+// restart the servers: the replicas follow at their next tick. Regions
+// whose servers differ in max_payload work too: each names its limit to
+// its peers in its digests, and they send it nothing larger (see
+// crdt.PeerStats.MessageLimit).
 //
 // Inbound messages are handed to the Receiver on the client's delivery
 // goroutines, one per subscription. If the Receiver falls behind, the

@@ -21,9 +21,11 @@ import (
 // back, every replica reaches the naive model's state within a bounded
 // number of rounds.
 //
-// In half the cases the server's max_payload is 4 KiB, the replicas'
-// MaxMessageBytes 2 KiB and their op logs short, and elements are long:
-// catch-ups then go in chunks, each within the server's limit.
+// In half the cases the server's max_payload is 4 KiB, the replicas' op
+// logs short, and elements are long: catch-ups then go in chunks, each
+// within the server's limit, whether the replicas' MaxMessageBytes is
+// 2 KiB or left at its default, the transport's limit then bounding
+// the messages (see Transport.MaxMessageBytes).
 func TestConvergenceOverNATS(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
@@ -36,7 +38,8 @@ func TestConvergenceOverNATS(t *testing.T) {
 		m := newModel()
 		if small {
 			opts = &server.Options{MaxPayload: 4 << 10}
-			cfg = func(c *crdt.Config) { c.MaxMessageBytes, c.MaxLogOps = 2<<10, 2 }
+			maxMsg := rapid.SampledFrom([]int{2 << 10, 0}).Draw(rt, "maxMessageBytes")
+			cfg = func(c *crdt.Config) { c.MaxMessageBytes, c.MaxLogOps = maxMsg, 2 }
 			m.pad = "/" + strings.Repeat("x", 700)
 		}
 		c := newCluster(rt, n, opts, cfg)
@@ -63,8 +66,8 @@ func TestConvergenceOverNATS(t *testing.T) {
 		// RetransmitTicks (3) rounds; a few round trips more suffice.
 		c.settle(m, 30)
 		for _, nd := range c.nodes {
-			if s := nd.t.Stats(); s.ReceiveErrors != 0 {
-				rt.Fatalf("%s: %d messages refused", nd.id, s.ReceiveErrors)
+			if s := nd.t.Stats(); s.ReceiveErrors != 0 || s.TooLarge != 0 {
+				rt.Fatalf("%s: %d messages refused, %d too large for the server", nd.id, s.ReceiveErrors, s.TooLarge)
 			}
 			if s := nd.r.Stats(); s.Oversize != 0 {
 				rt.Fatalf("%s: %d messages over MaxMessageBytes not sent", nd.id, s.Oversize)

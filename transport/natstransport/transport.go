@@ -357,6 +357,28 @@ func (t *Transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	return t.publish(ctx, &nats.Msg{Subject: subj, Data: msg})
 }
 
+// MaxMessageBytes returns the largest message [Transport.Send] and
+// [Transport.Broadcast] take: the server's max_payload, as the connection
+// last learned it (it learns it again at every reconnection), less room
+// for the header that names a broadcast's recipients (a quarter of it, at
+// most 4 KiB); 0 while the connection knows none. It implements
+// crdt.Limiter: the replica sends no message larger, and names the limit
+// to its peers in its digests, so that they send it nothing larger either
+// (see crdt.PeerStats.MessageLimit). crdt.Config.MaxMessageBytes need not
+// be set to match the server.
+func (t *Transport) MaxMessageBytes() int {
+	n := t.nc.MaxPayload()
+	if n <= 0 {
+		return 0
+	}
+	return int(n - min(n/4, headerRoom))
+}
+
+// headerRoom is the most of the server's max_payload that
+// MaxMessageBytes leaves for a broadcast's header: the recipients of a
+// cluster of a dozen replicas with names of 255 bytes.
+const headerRoom = 4 << 10
+
 // Broadcast publishes msg once, on the group subject
 // <prefix>._all.<id>, for the replicas in to; the message names them in
 // a header, and the other replicas listening on the group subject drop it

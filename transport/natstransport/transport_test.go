@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -251,6 +252,66 @@ func TestMaxPayloadOneMiB(t *testing.T) {
 	}
 	if s := a.t.Stats(); s.PublishedBytes < 3<<20 {
 		t.Errorf("published %d bytes, want at least the 3 MiB of ops", s.PublishedBytes)
+	}
+}
+
+// The operator lowers the server's max_payload to 4 KiB and restarts it,
+// leaving the replicas' MaxMessageBytes at its default of 1 MiB. The
+// transport tells the engine the new limit (crdt.Limiter) once its
+// connection is back: a run of 40 ops of 700 bytes, and the catch-up of a
+// replica that fell out of the op log, go in messages the server takes,
+// and the transport refuses none as too large.
+//
+// Before the engine asked the transport, every run of ops larger than
+// max_payload failed to send, for good.
+func TestMaxPayloadLoweredAtRestart(t *testing.T) {
+	c := newCluster(t, 2, nil, func(cfg *crdt.Config) { cfg.MaxLogOps = 2 })
+	t.Cleanup(c.close)
+	a := c.nodes[0]
+	m := newModel()
+	add := func(nd *node, e string) {
+		t.Helper()
+		if err := nd.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+		m.set[e] = true
+	}
+	add(a, "before")
+	c.settle(m, 30)
+	if got, want := a.t.MaxMessageBytes(), 1<<20-4096; got != want {
+		t.Fatalf("MaxMessageBytes with the default max_payload: %d, want %d", got, want)
+	}
+
+	c.stopServer()
+	c.srv.opts.MaxPayload = 4 << 10
+	c.startServer()
+	const limit = 4<<10 - 1<<10 // a quarter left for a broadcast's header
+	if got := a.t.MaxMessageBytes(); got != limit {
+		t.Fatalf("MaxMessageBytes after the restart: %d, want %d", got, limit)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2)) // elements that do not compress
+	for i := range 40 {
+		pad := make([]byte, 700)
+		for j := range pad {
+			pad[j] = byte('a' + rnd.IntN(26))
+		}
+		add(a, fmt.Sprintf("%s/%02d/%s", a.id, i, pad))
+	}
+	c.settle(m, 60)
+	for _, n := range c.nodes {
+		if s := n.t.Stats(); s.TooLarge != 0 || s.ReceiveErrors != 0 {
+			t.Errorf("%s: %d messages too large, %d refused", n.id, s.TooLarge, s.ReceiveErrors)
+		}
+		st := n.r.Stats()
+		if st.Oversize != 0 {
+			t.Errorf("%s: %d messages over its limit not sent", n.id, st.Oversize)
+		}
+		if p := st.Peers[0]; p.MessageLimit != limit || p.SendErrors != 0 {
+			t.Errorf("%s sends %s messages of up to %d bytes (want %d), %d send errors", n.id, p.Peer, p.MessageLimit, limit, p.SendErrors)
+		}
+	}
+	if n := c.nodes[1].largest.Load(); n > limit || n < limit/2 {
+		t.Errorf("the largest message received is %d bytes; want at most %d, and the run cut near it", n, limit)
 	}
 }
 
