@@ -307,6 +307,15 @@ func TestNATSForgedRefused(t *testing.T) {
 			t.Fatalf("the engine took in %d forged messages from %s", p.MessagesReceived, p.Peer)
 		}
 	}
+	// Over NATS, the engine sends nothing larger than the server takes,
+	// the envelope included, though its MaxMessageBytes is larger: it
+	// reads the limit at its next tick.
+	if err := rgW.tick(context.Background()); err != nil {
+		t.Logf("tick: %v", err) // east is not there: its sends fail
+	}
+	if got, want := rgW.replica.Stats().Peers[0].MessageLimit, natsMaxPayload-4096-envelopeHeader; got != want {
+		t.Fatalf("the engine sends messages of up to %d bytes over NATS, want %d", got, want)
+	}
 }
 
 // TestNATSPause: pausing the link of a region process works over NATS as

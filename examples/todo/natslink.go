@@ -68,6 +68,18 @@ func (l *natsLink) listen() error { return l.nt.Listen(l) }
 // the connection open.
 func (l *natsLink) close() { _ = l.nt.Close() }
 
+// MaxMessageBytes is what the NATS transport takes (the server's
+// max_payload, less room for headers), less the envelope's header. It
+// implements crdt.Limiter: the engine sends nothing larger, whatever its
+// MaxMessageBytes, and names the limit to the peers.
+func (l *natsLink) MaxMessageBytes() int {
+	n := l.nt.MaxMessageBytes()
+	if n <= 0 {
+		return 0
+	}
+	return max(n-envelopeHeader, 1)
+}
+
 // Send signs msg and publishes it to the peer, unless the link to it is
 // cut or paused.
 func (l *natsLink) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
