@@ -290,3 +290,120 @@ func sameHits(maps map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Cou
 	}
 	return len(first) > 0
 }
+
+// proxyTransport is a Transport through a proxy that refuses a message
+// larger than n bytes, as an HTTP proxy answers 413 to a request over its
+// body limit: the Send fails with an error wrapping crdt.ErrTooLarge.
+type proxyTransport struct {
+	crdt.Transport
+	n       int
+	refused atomic.Int64
+}
+
+func (t *proxyTransport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
+	if len(msg) > t.n {
+		t.refused.Add(1)
+		return fmt.Errorf("proxy answered 413 to %d bytes: %w", len(msg), crdt.ErrTooLarge)
+	}
+	return t.Transport.Send(ctx, to, msg)
+}
+
+// TestAccidentProxyRefusesLargeMessages: the operator puts a proxy
+// between the regions whose body limit (8 KiB here; 1 MiB is a common
+// default) is below MaxMessageBytes, left at 1 MiB. us-east-1 writes a map
+// of about 75 KB while eu-west-1 is away, so that it catches up by digest,
+// then both write on. Each message the proxy refuses makes the sender
+// send that peer messages of at most half its size: runs of ops and
+// catch-ups go in messages the proxy takes after a few rounds with
+// refusals (at most one per halving from 1 MiB to 1 KiB, ten), and the
+// regions converge.
+//
+// Before, the engine sent the same message again at every tick: the
+// regions never converged.
+func TestAccidentProxyRefusesLargeMessages(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 5, 11, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(9)
+	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
+	proxies := map[crdt.ReplicaID]*proxyTransport{}
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
+	for _, id := range ids {
+		proxies[id] = &proxyTransport{Transport: net.Transport(id), n: 8 << 10}
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: proxies[id], Clock: clock.New(clock.WithSource(now.Load)),
+			MaxLogOps: 64, AntiEntropyTicks: 10, CompressAbove: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		net.Attach(id, r)
+		reps[id] = r
+	}
+	ctx := context.Background()
+	refusing := map[crdt.ReplicaID]int{} // rounds in which the proxy refused the region's messages
+	round := func() {
+		for _, id := range ids {
+			before := proxies[id].refused.Load()
+			_ = reps[id].Tick(ctx)
+			if proxies[id].refused.Load() > before {
+				refusing[id]++
+			}
+		}
+		net.DeliverAll(ctx)
+		now.Add(int64(time.Millisecond))
+	}
+	write := func(id crdt.ReplicaID, i int) {
+		if err := maps[id].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
+			op := m.At(fmt.Sprintf("page-%05d", i)).Add(1)
+			return op, op.Err()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round()
+	net.Partition("us-east-1", "eu-west-1")
+	for i := range 5000 {
+		write("us-east-1", i)
+	}
+	round()
+	net.Heal("us-east-1", "eu-west-1")
+	for i := 0; i < 200 && !sameHits(maps); i++ {
+		round()
+	}
+	if !sameHits(maps) {
+		t.Fatal("no convergence after 200 rounds")
+	}
+	if proxies["us-east-1"].refused.Load() == 0 {
+		t.Fatal("the proxy refused nothing: the test sends nothing over its limit")
+	}
+	// Both write on, in runs of 300 ops between rounds.
+	for i := range 1200 {
+		write(ids[i%2], 5000+i)
+		if i%300 == 299 {
+			round()
+		}
+	}
+	for i := 0; i < 100 && !sameHits(maps); i++ {
+		round()
+	}
+	if !sameHits(maps) {
+		t.Fatal("no convergence after the writes that followed")
+	}
+	for _, id := range ids {
+		if refusing[id] > 10 {
+			t.Fatalf("the proxy refused %s's messages in %d rounds, more than the ten halvings from 1 MiB to 1 KiB", id, refusing[id])
+		}
+	}
+	for _, id := range ids {
+		t.Logf("the proxy refused %d of %s's messages, in %d rounds; it sends its peer messages of up to %d bytes", proxies[id].refused.Load(), id, refusing[id], reps[id].Stats().Peers[0].MessageLimit)
+	}
+}

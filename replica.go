@@ -26,6 +26,13 @@ import (
 // know what a message means; on the receiving side the host hands the bytes
 // to [Replica.Receive]. The engine does not touch msg after Send returns,
 // so Send may keep it (to queue it, say).
+//
+// A transport that cannot carry a message for its size (a proxy on the
+// way that refuses large requests, a bus's limit) should return an error
+// wrapping [ErrTooLarge]: the engine then sends that peer messages of at
+// most half that size from then on (see [PeerStats].MessageLimit),
+// cutting its runs of ops and catch-ups to fit, instead of sending the
+// same message again and again.
 type Transport interface {
 	Send(ctx context.Context, to ReplicaID, msg []byte) error
 }

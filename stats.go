@@ -172,7 +172,8 @@ type PeerStats struct {
 	// MessageLimit is the largest message this replica sends the peer: its
 	// own Config.MaxMessageBytes (or its transport's limit, if smaller: see
 	// [Limiter]), or the peer's, once the peer's digests have named it, if
-	// that is smaller. A peer that refuses messages as
+	// that is smaller; or less, if the transport refused a message to the
+	// peer as too large (see [Transport]). A peer that refuses messages as
 	// too large (Refused[ReasonTooLarge] at the peer) is sent its digest's
 	// worth of them no more once its digest arrives here.
 	MessageLimit int

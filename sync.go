@@ -100,6 +100,9 @@ type peer struct {
 	// tellLimit); 0 if never.
 	limit    int
 	toldTick uint64
+	// cap bounds the messages to the peer after the transport refused
+	// one as too large (see shrink); 0 if it never did.
+	cap int
 
 	// Retirement (see retire.go): the peer's ledger lengths from its last
 	// message, and the answers to its proposal to send it.
@@ -406,6 +409,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 	var errs []error
 	for _, o := range out {
 		msg, err := o.env.encode()
+		sent := false // handed to the transport
 		if err == nil && len(msg) > o.limit {
 			// A bug in the engine's accounting; never sent, so that no
 			// peer refuses it, and counted.
@@ -416,6 +420,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 			r.mu.Unlock()
 		}
 		if err == nil {
+			sent = true
 			if o.broadcast {
 				err = bc.Broadcast(ctx, o.to, msg)
 			} else {
@@ -441,6 +446,9 @@ func (r *Replica) Tick(ctx context.Context) error {
 				p.stats.lastSendError = err.Error()
 				if !o.env.HasChunk {
 					p.sent = p.acked // send again at the next tick
+				}
+				if sent && errors.Is(err, ErrTooLarge) {
+					r.shrink(p, len(msg))
 				}
 			}
 		}
@@ -667,12 +675,17 @@ func (r *Replica) room(p *peer) int {
 
 // limitTo returns the largest message this replica sends the peer p: its
 // own limit (see ownLimit), or the peer's if its digests named a smaller
-// one (see limitEntry). The caller holds r.mu.
+// one (see limitEntry), or less if the transport refused larger ones to p
+// (see shrink). The caller holds r.mu.
 func (r *Replica) limitTo(p *peer) int {
+	n := r.ownLimit()
 	if p.limit > 0 {
-		return min(p.limit, r.ownLimit())
+		n = min(n, p.limit)
 	}
-	return r.ownLimit()
+	if p.cap > 0 {
+		n = min(n, p.cap)
+	}
+	return n
 }
 
 // ownLimit returns the largest message this replica sends and names in
@@ -874,6 +887,21 @@ func limitOf(d digestEntry) (n int, ok bool) {
 func (r *Replica) learnLimit(p *peer, n int) {
 	p.limit = n
 	r.recut(p)
+}
+
+// shrink makes p's messages smaller after the transport refused one of
+// size bytes to it as too large (an error wrapping ErrTooLarge): a proxy
+// on the way with a smaller limit, say. From then on, p gets messages of
+// at most half that size (not less than MinMessageBytes), so that a few
+// refusals find what the way takes; the limit stays for the life of the
+// replica. The caller holds r.mu.
+func (r *Replica) shrink(p *peer, size int) {
+	n := max(size/2, MinMessageBytes)
+	if p.cap == 0 || n < p.cap {
+		p.cap = n
+		r.log.Warn("the transport refused a message as too large: sending the peer smaller ones", "peer", string(p.id), "bytes", size, "limit", n)
+		r.recut(p)
+	}
 }
 
 // recut gives up the catch-up in chunks under way to p if it was cut for

@@ -109,7 +109,10 @@ func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.Re
 }
 
 // Send posts msg to the peer's /replicate endpoint. A non-2xx answer is an
-// error (the engine sends again later).
+// error (the engine sends again later); 413 (Request Entity Too Large,
+// from the peer or from a proxy on the way) is one wrapping
+// crdt.ErrTooLarge, after which the engine sends the peer smaller
+// messages.
 func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
 	if t.blocked != nil && t.blocked(to) {
 		return errLinkCut
@@ -150,6 +153,12 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	}
 	var e apiError
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		// The peer, or a proxy on the way with a smaller body limit,
+		// refuses the message for its size: the engine sends that peer
+		// smaller ones from now on.
+		return fmt.Errorf("%s answered %s: %s: %w", to, resp.Status, e.Error, crdt.ErrTooLarge)
+	}
 	return fmt.Errorf("%s answered %s: %s", to, resp.Status, e.Error)
 }
 

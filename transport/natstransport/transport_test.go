@@ -209,8 +209,8 @@ func TestMaxPayloadOneMiB(t *testing.T) {
 	if got := a.c.nc.MaxPayload(); got != limit {
 		t.Fatalf("server max_payload %d, want %d", got, limit)
 	}
-	if err := a.t.Send(ctx, "r1", make([]byte, limit+1)); !errors.Is(err, natstransport.ErrTooLarge) {
-		t.Errorf("Send of max_payload+1 bytes: got %v, want ErrTooLarge", err)
+	if err := a.t.Send(ctx, "r1", make([]byte, limit+1)); !errors.Is(err, natstransport.ErrTooLarge) || !errors.Is(err, crdt.ErrTooLarge) {
+		t.Errorf("Send of max_payload+1 bytes: got %v, want ErrTooLarge (the transport's, and so the engine's)", err)
 	}
 	// The recipients' header takes a broadcast of exactly max_payload
 	// bytes over the limit.
