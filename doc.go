@@ -87,6 +87,11 @@
 // for one message is cut into parts by its [Chunker], each safe to merge
 // alone and merged under the replica's lock for as long as it takes, not
 // the whole state. [PeerStats] shows the chunks and bytes still to go.
+// Replicas may be set up with different limits: each names its own in its
+// digests, and its peers send it nothing larger; a transport may have one
+// of its own ([Limiter]), and a send that fails with an error wrapping
+// [ErrTooLarge] makes the replica send that peer smaller messages
+// ([PeerStats].MessageLimit shows what each peer gets).
 // States and parts of at least Config.CompressAbove bytes (default 4 KiB)
 // go compressed, in catch-ups and in snapshots, when that makes them
 // smaller (codec.KindCompressed: columns, then DEFLATE); the engine
