@@ -156,3 +156,36 @@ func ExampleReplica_boundedStock() {
 	// west sells 3: true
 	// west sells 3: <nil> - stock 7
 }
+
+// busTransport is a transport over a bus whose servers carry messages of
+// at most 64 KiB: it says so by implementing crdt.Limiter.
+type busTransport struct{ crdt.Transport }
+
+func (busTransport) MaxMessageBytes() int { return 64 << 10 }
+
+// Regions need not agree on how large a message may be. us-east-1's bus
+// takes 64 KiB (a crdt.Limiter), eu-west-1 is set up for 16 KiB: each
+// names its limit in its digests, and each sends the other nothing
+// larger than the smaller of the two.
+func ExampleLimiter() {
+	ctx := context.Background()
+	net := memnet.New(1)
+	region := func(id, peer crdt.ReplicaID, tr crdt.Transport, limit int) *crdt.Replica {
+		r, _ := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, MaxMessageBytes: limit})
+		_, _ = crdt.Register(r, "cart", orset.New[string](id))
+		_ = r.AddPeer(peer)
+		net.Attach(id, r)
+		return r
+	}
+	east := region("us-east-1", "eu-west-1", busTransport{net.Transport("us-east-1")}, 1<<20)
+	west := region("eu-west-1", "us-east-1", net.Transport("eu-west-1"), 16<<10)
+	for range 3 {
+		_, _ = east.Tick(ctx), west.Tick(ctx)
+		net.DeliverAll(ctx)
+	}
+	fmt.Println("us-east-1 sends eu-west-1 up to", east.Stats().Peers[0].MessageLimit, "bytes")
+	fmt.Println("eu-west-1 sends us-east-1 up to", west.Stats().Peers[0].MessageLimit, "bytes")
+	// Output:
+	// us-east-1 sends eu-west-1 up to 16384 bytes
+	// eu-west-1 sends us-east-1 up to 16384 bytes
+}
