@@ -50,31 +50,14 @@ func testMessageLimitsDiffer(t *testing.T, broadcast bool, compress int) {
 	net := memnet.New(11)
 	ids := []crdt.ReplicaID{"ap-south-1", "eu-west-1", "us-east-1"}
 	limit := map[crdt.ReplicaID]int{"ap-south-1": 1 << 20, "eu-west-1": crdt.MinMessageBytes, "us-east-1": 1 << 20}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
 	ref := ormap.New[string, *ormap.Counter]("ref")
-	for _, id := range ids {
+	reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
 		tr := net.Transport(id)
 		if broadcast {
 			tr = net.BroadcastTransport(id)
 		}
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clock.New(clock.WithSource(now.Load)),
-			AntiEntropyTicks: 20, MaxMessageBytes: limit[id], CompressAbove: compress})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ids {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		reps[id] = r
-	}
+		return crdt.Config{Transport: tr, AntiEntropyTicks: 20, MaxMessageBytes: limit[id], CompressAbove: compress}
+	})
 	ctx := context.Background()
 	round := func() {
 		for _, id := range ids {
@@ -198,39 +181,19 @@ func TestAccidentTransportLimitLowered(t *testing.T) {
 	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
 	east := &limitedTransport{Transport: net.Transport("us-east-1")}
 	east.n.Store(64 << 10)
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
-	for _, id := range ids {
+	reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
 		var tr crdt.Transport = net.Transport(id)
 		if id == "us-east-1" {
 			tr = east
 		}
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clock.New(clock.WithSource(now.Load)),
-			MaxLogOps: 8, AntiEntropyTicks: 10, CompressAbove: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ids {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		reps[id] = r
+		return crdt.Config{Transport: tr, MaxLogOps: 8, AntiEntropyTicks: 10, CompressAbove: -1}
+	})
+	for _, id := range ids {
+		net.Attach(id, reps[id])
 	}
 	ctx := context.Background()
 	for i := range 20_000 { // about 300 KB: a catch-up in chunks of 64 KiB
-		if err := maps["us-east-1"].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
-			op := m.At(fmt.Sprintf("page-%05d", i)).Add(1)
-			return op, op.Err()
-		}); err != nil {
-			t.Fatal(err)
-		}
+		addHit(t, maps["us-east-1"], fmt.Sprintf("page-%05d", i))
 	}
 	lowered := false
 	for round := range 400 {
@@ -273,7 +236,7 @@ func TestAccidentTransportLimitLowered(t *testing.T) {
 }
 
 // sameHits reports whether every region's map holds the same counters.
-func sameHits(maps map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]) bool {
+func sameHits(maps map[crdt.ReplicaID]hitsMap) bool {
 	var first map[string]int64
 	for _, h := range maps {
 		got := map[string]int64{}
@@ -326,27 +289,12 @@ func TestAccidentProxyRefusesLargeMessages(t *testing.T) {
 	net := memnet.New(9)
 	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
 	proxies := map[crdt.ReplicaID]*proxyTransport{}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
-	for _, id := range ids {
+	reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
 		proxies[id] = &proxyTransport{Transport: net.Transport(id), n: 8 << 10}
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: proxies[id], Clock: clock.New(clock.WithSource(now.Load)),
-			MaxLogOps: 64, AntiEntropyTicks: 10, CompressAbove: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ids {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		reps[id] = r
+		return crdt.Config{Transport: proxies[id], MaxLogOps: 64, AntiEntropyTicks: 10, CompressAbove: -1}
+	})
+	for _, id := range ids {
+		net.Attach(id, reps[id])
 	}
 	ctx := context.Background()
 	refusing := map[crdt.ReplicaID]int{} // rounds in which the proxy refused the region's messages
@@ -361,14 +309,7 @@ func TestAccidentProxyRefusesLargeMessages(t *testing.T) {
 		net.DeliverAll(ctx)
 		now.Add(int64(time.Millisecond))
 	}
-	write := func(id crdt.ReplicaID, i int) {
-		if err := maps[id].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
-			op := m.At(fmt.Sprintf("page-%05d", i)).Add(1)
-			return op, op.Err()
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(id crdt.ReplicaID, i int) { addHit(t, maps[id], fmt.Sprintf("page-%05d", i)) }
 	round()
 	net.Partition("us-east-1", "eu-west-1")
 	for i := range 5000 {
@@ -405,5 +346,48 @@ func TestAccidentProxyRefusesLargeMessages(t *testing.T) {
 	}
 	for _, id := range ids {
 		t.Logf("the proxy refused %d of %s's messages, in %d rounds; it sends its peer messages of up to %d bytes", proxies[id].refused.Load(), id, refusing[id], reps[id].Stats().Peers[0].MessageLimit)
+	}
+}
+
+// hitsMap is a region's OR-Map of counters in these tests.
+type hitsMap = *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
+
+// hitsRegions makes a replica for each of ids, every one a peer of every
+// other, each with an OR-Map of counters registered as "hits", configured
+// by cfg(id) with a clock that reads now. They are not attached.
+func hitsRegions(t *testing.T, ids []crdt.ReplicaID, now *atomic.Int64, cfg func(crdt.ReplicaID) crdt.Config) (map[crdt.ReplicaID]*crdt.Replica, map[crdt.ReplicaID]hitsMap) {
+	t.Helper()
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	maps := map[crdt.ReplicaID]hitsMap{}
+	for _, id := range ids {
+		c := cfg(id)
+		c.ID, c.Clock = id, clock.New(clock.WithSource(now.Load))
+		r, err := crdt.NewReplica(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ids {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		reps[id] = r
+	}
+	return reps, maps
+}
+
+// addHit increments the counter of key in h.
+func addHit(t *testing.T, h hitsMap, key string) {
+	t.Helper()
+	if err := h.Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
+		op := m.At(key).Add(1)
+		return op, op.Err()
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
