@@ -179,6 +179,7 @@ type node struct {
 	count    *crdt.Handle[*counter.PN]
 	barriers chan struct{}
 	largest  atomic.Int64 // bytes of the largest message received
+	lastErr  atomic.Pointer[error] // the last error the replica's Receive returned
 }
 
 func (n *node) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error {
@@ -192,7 +193,20 @@ func (n *node) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) err
 			break
 		}
 	}
-	return n.r.Receive(ctx, from, msg)
+	err := n.r.Receive(ctx, from, msg)
+	if err != nil {
+		n.lastErr.Store(&err)
+	}
+	return err
+}
+
+// receiveError returns the last error the replica's Receive returned, or
+// nil.
+func (n *node) receiveError() error {
+	if p := n.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // cluster is a few replicas replicating over one NATS server. Rounds are
