@@ -178,7 +178,7 @@ type node struct {
 	kv       *crdt.Handle[*lwwmap.Map[string, int]]
 	count    *crdt.Handle[*counter.PN]
 	barriers chan struct{}
-	largest  atomic.Int64 // bytes of the largest message received
+	largest  atomic.Int64          // bytes of the largest message received
 	lastErr  atomic.Pointer[error] // the last error the replica's Receive returned
 }
 
