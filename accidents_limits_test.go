@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,6 +148,93 @@ func testMessageLimitsDiffer(t *testing.T, broadcast bool, compress int) {
 	t.Logf("eu-west-1 refused %d messages as too large before its peers knew its limit", refused)
 }
 
+// TestAccidentBroadcastToManyRegions: a run of ops due to many peers at
+// once goes as one broadcast, which names each recipient with its
+// acknowledgement: with 32 peers of 24-byte names, the entries take
+// about a kilobyte. Messages of 4 KiB, and runs of ops that fill all
+// but their header (MaxBatchBytes set just under MaxMessageBytes; or left
+// at its default, a quarter of 1 MiB, while the peers name 4 KiB in their
+// digests): each broadcast goes to as many peers as it fits, and the
+// others get the run by Send. No message is made over a limit, and with
+// no digests (anti-entropy off) every peer gets every write through its
+// ops.
+//
+// Before, the broadcast to all of them was made over the smallest
+// limit, never sent (counted in Stats.Oversize), and made again at every
+// tick: the peers got nothing more.
+func TestAccidentBroadcastToManyRegions(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		senderLimit int // the writer's MaxMessageBytes
+		senderBatch int // its MaxBatchBytes
+	}{
+		{"set", 4 << 10, 4<<10 - 1},
+		{"named", 1 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var now atomic.Int64
+			now.Store(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC).UnixNano())
+			net := memnet.New(13)
+			ids := []crdt.ReplicaID{"ap-south-1-node-00"}
+			for i := range 32 {
+				ids = append(ids, crdt.ReplicaID(fmt.Sprintf("eu-west-1-zone-b-cell-%02d", i)))
+			}
+			reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
+				c := crdt.Config{Transport: net.BroadcastTransport(id), MaxMessageBytes: 4 << 10, AntiEntropyTicks: -1, CompressAbove: -1}
+				if id == ids[0] {
+					c.MaxMessageBytes, c.MaxBatchBytes = tc.senderLimit, tc.senderBatch
+				}
+				return c
+			})
+			for _, id := range ids {
+				net.Attach(id, reps[id])
+			}
+			ctx := context.Background()
+			round := func() {
+				for _, id := range ids {
+					_ = reps[id].Tick(ctx)
+				}
+				net.DeliverAll(ctx)
+				now.Add(int64(time.Millisecond))
+			}
+			for range 5 {
+				round()
+			}
+			if tc.name == "named" {
+				// The peers' limits come with their digests.
+				for _, p := range reps[ids[0]].Stats().Peers {
+					if p.MessageLimit != 4<<10 {
+						t.Fatalf("%s: limit %d before the writes, want the 4 KiB its digest names", p.Peer, p.MessageLimit)
+					}
+				}
+			}
+			key := strings.Repeat("k", 200)
+			for i := range 300 {
+				addHit(t, maps[ids[0]], fmt.Sprintf("%s-%04d", key, i))
+			}
+			for range 100 {
+				round()
+			}
+			st := reps[ids[0]].Stats()
+			if st.Oversize != 0 {
+				t.Fatalf("%d messages made over a limit", st.Oversize)
+			}
+			if st.Broadcasts == 0 {
+				t.Fatal("no broadcast sent: the test does not group runs of ops")
+			}
+			if !sameHits(maps) {
+				t.Fatal("the peers do not hold every write")
+			}
+			for _, p := range st.Peers {
+				if p.PendingOps != 0 {
+					t.Fatalf("%s: %d ops pending", p.Peer, p.PendingOps)
+				}
+			}
+			t.Logf("%d broadcasts; largest message %d bytes", st.Broadcasts, net.Stats().Largest)
+		})
+	}
+}
+
 // limitedTransport is a Transport that carries messages of at most n
 // bytes, a limit that may change while it runs (a bus whose servers set
 // it): it tells the engine so (crdt.Limiter), and refuses a larger
@@ -170,11 +258,31 @@ func (t *limitedTransport) Send(ctx context.Context, to crdt.ReplicaID, msg []by
 // TestAccidentTransportLimitLowered: us-east-1's bus carries messages of
 // 64 KiB while its MaxMessageBytes is left at 1 MiB, and the operator
 // lowers the bus's limit to 4 KiB in the middle of a catch-up in chunks
-// (its chunks lost on the way): the engine reads the limit at every tick,
-// cuts the catch-up again to fit, and names the new limit to eu-west-1 in
-// its digests. Nothing is ever handed to the transport larger than it
-// takes, nothing is counted over a limit, and the regions converge.
+// (its chunks lost on the way), or at any of the ticks before its first
+// chunk, while the engine copies the map and cuts the copy for 64 KiB
+// messages: the engine reads the limit at every tick, cuts the catch-up
+// (or the copy) again to fit, and names the new limit to eu-west-1 in its
+// digests. Nothing is ever handed to the transport larger than it takes,
+// nothing is counted over a limit, and the regions converge.
 func TestAccidentTransportLimitLowered(t *testing.T) {
+	t.Run("mid-catch-up", func(t *testing.T) {
+		// About 300 KB: a catch-up in chunks of 64 KiB.
+		lowerBusLimit(t, 20_000, true, func(_ int, east *crdt.Replica) bool {
+			return east.Stats().Peers[0].CatchUpChunksLeft > 1
+		})
+	})
+	for at := range 6 {
+		t.Run(fmt.Sprintf("round-%d", at), func(t *testing.T) {
+			// About 75 KB, more than a message: copied, then cut.
+			lowerBusLimit(t, 5_000, false, func(round int, _ *crdt.Replica) bool { return round == at })
+		})
+	}
+}
+
+// lowerBusLimit runs TestAccidentTransportLimitLowered with a map of keys
+// counters, lowering the limit after the round for which lower first
+// returns true, and losing what us-east-1 sent in that round if lose.
+func lowerBusLimit(t *testing.T, keys int, lose bool, lower func(round int, east *crdt.Replica) bool) {
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano())
 	net := memnet.New(5)
@@ -192,7 +300,7 @@ func TestAccidentTransportLimitLowered(t *testing.T) {
 		net.Attach(id, reps[id])
 	}
 	ctx := context.Background()
-	for i := range 20_000 { // about 300 KB: a catch-up in chunks of 64 KiB
+	for i := range keys {
 		addHit(t, maps["us-east-1"], fmt.Sprintf("page-%05d", i))
 	}
 	lowered := false
@@ -200,14 +308,14 @@ func TestAccidentTransportLimitLowered(t *testing.T) {
 		for _, id := range ids {
 			_ = reps[id].Tick(ctx)
 		}
-		if !lowered && reps["us-east-1"].Stats().Peers[0].CatchUpChunksLeft > 1 {
-			// The chunks just sent are lost, and the bus's limit falls.
-			net.PartitionOneWay("us-east-1", "eu-west-1")
-			net.DeliverAll(ctx)
-			net.Heal("us-east-1", "eu-west-1")
+		if !lowered && lower(round, reps["us-east-1"]) {
+			if lose {
+				net.PartitionOneWay("us-east-1", "eu-west-1")
+				net.DeliverAll(ctx)
+				net.Heal("us-east-1", "eu-west-1")
+			}
 			east.n.Store(4 << 10)
 			lowered = true
-			continue
 		}
 		net.DeliverAll(ctx)
 		now.Add(int64(time.Millisecond))
@@ -261,9 +369,13 @@ type proxyTransport struct {
 	crdt.Transport
 	n       int
 	refused atomic.Int64
+	largest atomic.Int64 // the largest message handed to it
 }
 
 func (t *proxyTransport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
+	if n := int64(len(msg)); n > t.largest.Load() {
+		t.largest.Store(n)
+	}
 	if len(msg) > t.n {
 		t.refused.Add(1)
 		return fmt.Errorf("proxy answered 413 to %d bytes: %w", len(msg), crdt.ErrTooLarge)
@@ -284,68 +396,185 @@ func (t *proxyTransport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte
 // Before, the engine sent the same message again at every tick: the
 // regions never converged.
 func TestAccidentProxyRefusesLargeMessages(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 12, 5, 11, 0, 0, 0, time.UTC).UnixNano())
-	net := memnet.New(9)
-	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
-	proxies := map[crdt.ReplicaID]*proxyTransport{}
-	reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
-		proxies[id] = &proxyTransport{Transport: net.Transport(id), n: 8 << 10}
-		return crdt.Config{Transport: proxies[id], MaxLogOps: 64, AntiEntropyTicks: 10, CompressAbove: -1}
-	})
-	for _, id := range ids {
-		net.Attach(id, reps[id])
-	}
-	ctx := context.Background()
-	refusing := map[crdt.ReplicaID]int{} // rounds in which the proxy refused the region's messages
-	round := func() {
-		for _, id := range ids {
-			before := proxies[id].refused.Load()
-			_ = reps[id].Tick(ctx)
-			if proxies[id].refused.Load() > before {
-				refusing[id]++
-			}
-		}
-		net.DeliverAll(ctx)
-		now.Add(int64(time.Millisecond))
-	}
-	write := func(id crdt.ReplicaID, i int) { addHit(t, maps[id], fmt.Sprintf("page-%05d", i)) }
-	round()
-	net.Partition("us-east-1", "eu-west-1")
+	w := newProxyRegions(t, 8<<10)
+	w.round()
+	w.net.Partition("us-east-1", "eu-west-1")
 	for i := range 5000 {
-		write("us-east-1", i)
+		w.write("us-east-1", i)
 	}
-	round()
-	net.Heal("us-east-1", "eu-west-1")
-	for i := 0; i < 200 && !sameHits(maps); i++ {
-		round()
-	}
-	if !sameHits(maps) {
-		t.Fatal("no convergence after 200 rounds")
-	}
-	if proxies["us-east-1"].refused.Load() == 0 {
+	w.round()
+	w.net.Heal("us-east-1", "eu-west-1")
+	w.settle(200)
+	if w.proxies["us-east-1"].refused.Load() == 0 {
 		t.Fatal("the proxy refused nothing: the test sends nothing over its limit")
 	}
 	// Both write on, in runs of 300 ops between rounds.
 	for i := range 1200 {
-		write(ids[i%2], 5000+i)
+		w.write(w.ids[i%2], 5000+i)
 		if i%300 == 299 {
-			round()
+			w.round()
 		}
 	}
-	for i := 0; i < 100 && !sameHits(maps); i++ {
-		round()
-	}
-	if !sameHits(maps) {
-		t.Fatal("no convergence after the writes that followed")
-	}
-	for _, id := range ids {
-		if refusing[id] > 10 {
-			t.Fatalf("the proxy refused %s's messages in %d rounds, more than the ten halvings from 1 MiB to 1 KiB", id, refusing[id])
+	w.settle(100)
+	for _, id := range w.ids {
+		if w.refusing[id] > 10 {
+			t.Fatalf("the proxy refused %s's messages in %d rounds, more than the ten halvings from 1 MiB to 1 KiB", id, w.refusing[id])
 		}
 	}
-	for _, id := range ids {
-		t.Logf("the proxy refused %d of %s's messages, in %d rounds; it sends its peer messages of up to %d bytes", proxies[id].refused.Load(), id, refusing[id], reps[id].Stats().Peers[0].MessageLimit)
+	for _, id := range w.ids {
+		t.Logf("the proxy refused %d of %s's messages, in %d rounds; it sends its peer messages of up to %d bytes", w.proxies[id].refused.Load(), id, w.refusing[id], w.reps[id].Stats().Peers[0].MessageLimit)
+	}
+}
+
+// TestAccidentProxyLimitRaisedAgain: the proxy of
+// TestAccidentProxyRefusesLargeMessages stays at 8 KiB for a while, then
+// the operator raises its limit to 1 MiB again. While it stays, the
+// regions try larger messages at most once in a thousand ticks, and each
+// try costs at most two refused messages: the regions keep converging,
+// and the bound on their messages stays within four times what the proxy
+// takes. Once it is raised, the bound doubles every thousand ticks while
+// the writes go on and fill it, past 64 KiB, and 5,000 new keys go in
+// messages larger than that. (It grows only while the messages fill more
+// than half of it.)
+//
+// Before, the bound stayed for the life of the replicas.
+func TestAccidentProxyLimitRaisedAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("14,000 ticks, on one goroutine")
+	}
+	w := newProxyRegions(t, 8<<10)
+	for i := range 3000 {
+		w.write(w.ids[i%2], i)
+	}
+	w.settle(100)
+	refused := map[crdt.ReplicaID]int64{}
+	for _, id := range w.ids {
+		refused[id] = w.proxies[id].refused.Load()
+		if refused[id] == 0 {
+			t.Fatalf("the proxy refused none of %s's messages: the test sends nothing over its limit", id)
+		}
+	}
+	// 4,000 ticks at 8 KiB, with 1,000 writes from each region every
+	// 100, more than one message takes: each region may try larger
+	// messages four times, each costing at most two refusals.
+	burst := func(i int) {
+		if i%100 == 0 {
+			for j := range 2000 {
+				w.write(w.ids[j%2], (i*20+j)%6000)
+			}
+		}
+	}
+	for i := range 4000 {
+		burst(i)
+		w.round()
+	}
+	w.settle(100)
+	for _, id := range w.ids {
+		if got := w.proxies[id].refused.Load() - refused[id]; got > 8 {
+			t.Fatalf("the proxy refused %d of %s's messages in 4,000 ticks once its bound was found, more than two in a thousand", got, id)
+		}
+		if got := w.reps[id].Stats().Peers[0].MessageLimit; got >= 32<<10 {
+			t.Fatalf("%s sends messages of up to %d bytes through a proxy that takes 8 KiB", id, got)
+		}
+		t.Logf("%s: %d messages refused in 4,000 ticks at 8 KiB; its messages are bounded at %d bytes", id, w.proxies[id].refused.Load()-refused[id], w.reps[id].Stats().Peers[0].MessageLimit)
+	}
+
+	for _, id := range w.ids {
+		w.proxies[id].n = 1 << 20
+	}
+	grown := func() bool {
+		for _, id := range w.ids {
+			if w.reps[id].Stats().Peers[0].MessageLimit <= 64<<10 {
+				return false
+			}
+		}
+		return true
+	}
+	ticks := 0
+	for ; ticks < 10_000 && !grown(); ticks++ {
+		burst(ticks)
+		w.round()
+	}
+	w.settle(100)
+	for _, id := range w.ids {
+		if got := w.reps[id].Stats().Peers[0].MessageLimit; got <= 64<<10 {
+			t.Fatalf("%s sends messages of up to %d bytes 10,000 ticks after the proxy takes 1 MiB again", id, got)
+		}
+	}
+	t.Logf("the bounds grew past 64 KiB in %d ticks", ticks)
+	w.proxies["us-east-1"].largest.Store(0)
+	for i := range 5000 {
+		w.write("us-east-1", 100_000+i)
+	}
+	w.settle(100)
+	if got := w.proxies["us-east-1"].largest.Load(); got <= 64<<10 {
+		t.Fatalf("5,000 new keys went to eu-west-1 in messages of at most %d bytes, want some over 64 KiB", got)
+	}
+}
+
+// proxyRegions is two regions that write a map of counters through
+// proxies that refuse messages over a limit (see proxyTransport), driven
+// round by round.
+type proxyRegions struct {
+	t        *testing.T
+	now      atomic.Int64
+	net      *memnet.Network
+	ids      []crdt.ReplicaID
+	reps     map[crdt.ReplicaID]*crdt.Replica
+	maps     map[crdt.ReplicaID]hitsMap
+	proxies  map[crdt.ReplicaID]*proxyTransport
+	refusing map[crdt.ReplicaID]int // rounds in which the proxy refused the region's messages
+}
+
+// newProxyRegions sets up eu-west-1 and us-east-1, attached, each behind
+// a proxy that takes n bytes, with MaxMessageBytes at its default.
+func newProxyRegions(t *testing.T, n int) *proxyRegions {
+	w := &proxyRegions{
+		t:        t,
+		net:      memnet.New(9),
+		ids:      []crdt.ReplicaID{"eu-west-1", "us-east-1"},
+		proxies:  map[crdt.ReplicaID]*proxyTransport{},
+		refusing: map[crdt.ReplicaID]int{},
+	}
+	w.now.Store(time.Date(2026, 12, 5, 11, 0, 0, 0, time.UTC).UnixNano())
+	w.reps, w.maps = hitsRegions(t, w.ids, &w.now, func(id crdt.ReplicaID) crdt.Config {
+		w.proxies[id] = &proxyTransport{Transport: w.net.Transport(id), n: n}
+		return crdt.Config{Transport: w.proxies[id], MaxLogOps: 64, AntiEntropyTicks: 10, CompressAbove: -1}
+	})
+	for _, id := range w.ids {
+		w.net.Attach(id, w.reps[id])
+	}
+	return w
+}
+
+// round ticks each region, then delivers every message.
+func (w *proxyRegions) round() {
+	ctx := context.Background()
+	for _, id := range w.ids {
+		before := w.proxies[id].refused.Load()
+		_ = w.reps[id].Tick(ctx)
+		if w.proxies[id].refused.Load() > before {
+			w.refusing[id]++
+		}
+	}
+	w.net.DeliverAll(ctx)
+	w.now.Add(int64(time.Millisecond))
+}
+
+// write increments key i's counter in region id.
+func (w *proxyRegions) write(id crdt.ReplicaID, i int) {
+	addHit(w.t, w.maps[id], fmt.Sprintf("page-%05d", i))
+}
+
+// settle runs rounds until the regions hold the same counters, failing
+// the test if they do not within n.
+func (w *proxyRegions) settle(n int) {
+	w.t.Helper()
+	for i := 0; i < n && !sameHits(w.maps); i++ {
+		w.round()
+	}
+	if !sameHits(w.maps) {
+		w.t.Fatalf("no convergence after %d rounds", n)
 	}
 }
 

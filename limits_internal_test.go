@@ -146,3 +146,102 @@ func TestLimitFromDigest(t *testing.T) {
 		t.Fatalf("a catch-up cut for 4000-byte messages kept after the peer named 3999: out %v, awaiting %v", p.out != nil, p.awaitDig)
 	}
 }
+
+// The bound that the transport's refusals set on a peer's messages grows
+// back, doubling, only once regrowTicks ticks have passed since it last
+// changed, only if a message of more than half of it went through since
+// then, and not while a catch-up in chunks is under way to the peer; it is
+// dropped once it reaches what the peer would get without it.
+func TestBoundGrowsBack(t *testing.T) {
+	tr := &sentTo{}
+	a, _ := stubReplica(t, "a", tr)
+	p := a.peers["b"]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ticks = 5000
+	a.shrink(p, 10_000)
+	if p.cap != 5000 || p.capTick != 5000 || p.capUsed {
+		t.Fatalf("after a refusal of 10,000 bytes: bound %d set at tick %d, used %v; want 5000 at 5000, unused", p.cap, p.capTick, p.capUsed)
+	}
+	step := func(ticks uint64, used, catchingUp bool, want int) {
+		t.Helper()
+		a.ticks += ticks
+		p.capUsed = used
+		p.out = nil
+		if catchingUp {
+			p.out = &outCatchUp{num: 1, limit: p.cap}
+		}
+		a.regrow(p)
+		if p.cap != want {
+			t.Fatalf("at tick %d (used %v, catch-up under way %v): bound %d, want %d", a.ticks, used, catchingUp, p.cap, want)
+		}
+	}
+	step(regrowTicks-1, true, false, 5000)  // too soon
+	step(1, false, false, 5000)             // nothing filled it
+	step(0, true, true, 5000)               // a catch-up under way
+	step(0, true, false, 10_000)            // grown
+	step(regrowTicks-1, true, false, 10000) // too soon since the last growth
+	step(1, true, false, 20_000)
+	if p.capUsed {
+		t.Fatal("the bound grew and still counts as filled")
+	}
+	// 20,000 doubles to 640,000 in five steps; the sixth reaches the
+	// replica's own limit (1 MiB) and drops the bound.
+	own := a.cfg.MaxMessageBytes
+	for i := range 6 {
+		want := p.cap * 2
+		if i == 5 {
+			want = 0
+		}
+		step(regrowTicks, true, false, want)
+	}
+	if own != 1<<20 {
+		t.Fatalf("the replica's own limit is %d: the steps above assume 1 MiB", own)
+	}
+	if got := a.limitTo(p); got != a.cfg.MaxMessageBytes {
+		t.Fatalf("limit to the peer %d once the bound is dropped, want %d", got, a.cfg.MaxMessageBytes)
+	}
+}
+
+// limitedSentTo is a sentTo that is a Limiter of n bytes.
+type limitedSentTo struct {
+	sentTo
+	n int
+}
+
+func (l *limitedSentTo) MaxMessageBytes() int { return l.n }
+
+// A transport's limit that falls is named to the peers in a digest at the
+// next tick, without waiting for the next exchange of digests (off here);
+// one that rises waits for it.
+func TestFallenLimitNamedAtOnce(t *testing.T) {
+	tr := &limitedSentTo{n: 64 << 10}
+	a, _ := stubReplica(t, "a", tr)
+	tick := func() {
+		t.Helper()
+		tr.envs = nil
+		if err := a.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		tick()
+	}
+	if _, ok := digestLimit(t, &tr.sentTo); ok {
+		t.Fatal("a digest sent with anti-entropy off and nothing owed: the test cannot tell")
+	}
+	tr.n = 8 << 10
+	tick()
+	if n, ok := digestLimit(t, &tr.sentTo); !ok || n != 8<<10 {
+		t.Fatalf("after the transport's limit fell to 8 KiB: digest sent %v naming %d", ok, n)
+	}
+	tick()
+	if _, ok := digestLimit(t, &tr.sentTo); ok {
+		t.Fatal("a digest sent again with the limit unchanged")
+	}
+	tr.n = 16 << 10
+	tick()
+	if _, ok := digestLimit(t, &tr.sentTo); ok {
+		t.Fatal("a digest sent when the limit rose")
+	}
+}

@@ -30,9 +30,12 @@ import (
 // A transport that cannot carry a message for its size (a proxy on the
 // way that refuses large requests, a bus's limit) should return an error
 // wrapping [ErrTooLarge]: the engine then sends that peer messages of at
-// most half that size from then on (see [PeerStats].MessageLimit),
-// cutting its runs of ops and catch-ups to fit, instead of sending the
-// same message again and again.
+// most half that size (see [PeerStats].MessageLimit), cutting its runs of
+// ops and catch-ups to fit, instead of sending the same message again and
+// again. It lets them grow again, doubling, every thousand ticks while
+// they fill more than half the bound, in case the way's limit was raised;
+// a way that still takes no more costs at most two refused messages each
+// time.
 type Transport interface {
 	Send(ctx context.Context, to ReplicaID, msg []byte) error
 }

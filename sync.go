@@ -101,8 +101,13 @@ type peer struct {
 	limit    int
 	toldTick uint64
 	// cap bounds the messages to the peer after the transport refused
-	// one as too large (see shrink); 0 if it never did.
-	cap int
+	// one as too large (see shrink); 0 if it never did, or if it has
+	// grown back (see regrow). capTick is the tick cap last changed, and
+	// capUsed whether the transport took a message to the peer of more
+	// than half of cap since then.
+	cap     int
+	capTick uint64
+	capUsed bool
 
 	// Retirement (see retire.go): the peer's ledger lengths from its last
 	// message, and the answers to its proposal to send it.
@@ -361,9 +366,17 @@ func (r *Replica) Tick(ctx context.Context) error {
 	r.ticks++
 	r.started = true
 	if limited && busLimit != r.busLimit {
+		was := r.ownLimit()
 		r.busLimit = busLimit
+		fell := r.ownLimit() < was
 		for _, p := range r.peers {
 			r.recut(p)
+			// A limit that fell is named to the peers at once, in the
+			// digest they are owed: a transport that drops larger
+			// messages (rather than handing them to Receive to be
+			// refused, see tellLimit) would not tell them otherwise
+			// until the next exchange of digests.
+			p.owedDig = p.owedDig || fell
 		}
 	}
 	r.retireStep()
@@ -371,6 +384,7 @@ func (r *Replica) Tick(ctx context.Context) error {
 	var more []outbound // digest parts and chunks, always by Send
 	for _, id := range sortedPeerIDs(r.peers) {
 		p := r.peers[id]
+		r.regrow(p)
 		env, extra := r.prepare(p)
 		limit := r.limitTo(p)
 		if env != nil {
@@ -441,6 +455,9 @@ func (r *Replica) Tick(ctx context.Context) error {
 			if o.env.HasChunk {
 				p.stats.chunksSent++
 			}
+			if err == nil && p.cap > 0 && len(msg) > p.cap/2 {
+				p.capUsed = true
+			}
 			if err != nil {
 				p.stats.sendErrors++
 				p.stats.lastSendError = err.Error()
@@ -465,9 +482,10 @@ func (r *Replica) Tick(ctx context.Context) error {
 }
 
 // groupBroadcasts takes the run of ops out of the messages of peers that
-// are due the same run, and sends it once to all of them, with each one's
-// acknowledgement. A message left with nothing else to carry is dropped;
-// the others still go by Send. The caller holds r.mu; out holds one
+// are due the same run, and sends it once to as many of them as one
+// message fits with their recipient entries (see recipientBytes), with
+// each one's acknowledgement. A message left with nothing else to carry
+// is dropped; the others still go by Send. The caller holds r.mu; out holds one
 // message per peer, sorted by peer.
 func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 	type run struct{ first, n uint64 }
@@ -487,29 +505,27 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 	var bcasts []outbound
 	for _, k := range order {
 		members := groups[k]
-		if len(members) < 2 {
-			continue
+		base := headerBytes + 3*len(r.id) + r.led.summaryBytes() + opsSize(out[members[0]].env.Ops)
+		for len(members) >= 2 {
+			// The broadcast goes to the longest run of members it fits
+			// with their recipient entries, within each one's limit; a
+			// member it does not fit keeps its run of ops, and the rest
+			// may make another broadcast.
+			size, limit, n := base, r.ownLimit(), 0
+			for _, i := range members {
+				s, l := size+recipientBytes(out[i].env.To), min(limit, out[i].limit)
+				if s > l {
+					break
+				}
+				size, limit, n = s, l, n+1
+			}
+			if n < 2 {
+				members = members[max(n, 1):]
+				continue
+			}
+			bcasts = append(bcasts, r.broadcastOf(out, members[:n], limit, drop))
+			members = members[n:]
 		}
-		first := out[members[0]].env
-		b := &envelope{
-			From: r.id, Incarnation: r.incarnation, Now: first.Now,
-			Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops, Writer: r.writer,
-		}
-		if r.led.sum != 0 {
-			b.Retire = &retireSection{Sum: r.led.sum} // the same for every recipient
-		}
-		to := make([]ReplicaID, 0, len(members))
-		limit := r.ownLimit()
-		for _, i := range members {
-			env := out[i].env
-			to = append(to, env.To)
-			limit = min(limit, out[i].limit)
-			b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
-			env.FirstSeq, env.Ops = 0, nil
-			drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0 &&
-				(env.Retire == nil || env.Retire.onlyLens())
-		}
-		bcasts = append(bcasts, outbound{to: to, env: b, broadcast: true, limit: limit})
 	}
 	if len(bcasts) == 0 {
 		return out
@@ -522,6 +538,37 @@ func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 	}
 	return kept
 }
+
+// broadcastOf returns the broadcast of the run of ops that the messages
+// out[i], i in members, all carry, to their peers, and takes the run out
+// of those messages, marking in drop the ones left with nothing else to
+// carry. limit is the smallest of the members' limits. The caller holds
+// r.mu.
+func (r *Replica) broadcastOf(out []outbound, members []int, limit int, drop []bool) outbound {
+	first := out[members[0]].env
+	b := &envelope{
+		From: r.id, Incarnation: r.incarnation, Now: first.Now,
+		Broadcast: true, FirstSeq: first.FirstSeq, Ops: first.Ops, Writer: r.writer,
+	}
+	if r.led.sum != 0 {
+		b.Retire = &retireSection{Sum: r.led.sum} // the same for every recipient
+	}
+	to := make([]ReplicaID, 0, len(members))
+	for _, i := range members {
+		env := out[i].env
+		to = append(to, env.To)
+		b.Recipients = append(b.Recipients, recipient{ID: env.To, AckInc: env.AckInc, AckSeq: env.AckSeq, CatchUpAck: env.CatchUpAck})
+		env.FirstSeq, env.Ops = 0, nil
+		drop[i] = !env.WantDigest && !env.HasDigest && env.StatesUpTo == 0 && len(env.States) == 0 && len(env.ChunkAcks) == 0 &&
+			(env.Retire == nil || env.Retire.onlyLens())
+	}
+	return outbound{to: to, env: b, broadcast: true, limit: limit}
+}
+
+// recipientBytes is the most a broadcast's recipient entry for id takes:
+// the ID in the message's table of replicas, its index and three
+// acknowledgements.
+func recipientBytes(id ReplicaID) int { return len(id) + 48 }
 
 // prepare builds the message due to p at this tick, or nil, and the
 // further messages due (parts of a digest, chunks of a catch-up), each
@@ -614,6 +661,12 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		due = true
 	}
 	if p.hasTheir && r.shippable() == r.seq {
+		if f := p.frozen; f != nil && f.room > r.room(p) {
+			// Cut for larger messages than go to p now (see limitTo):
+			// copied and cut again. A Tick still cutting it finishes
+			// on its own copies.
+			p.frozen = nil
+		}
 		if p.out == nil && p.frozen == nil {
 			p.frozen = r.freeze(p) // nil if every state is small enough to cut here
 		}
@@ -893,16 +946,45 @@ func (r *Replica) learnLimit(p *peer, n int) {
 // size bytes to it as too large (an error wrapping ErrTooLarge): a proxy
 // on the way with a smaller limit, say. From then on, p gets messages of
 // at most half that size (not less than MinMessageBytes), so that a few
-// refusals find what the way takes; the limit stays for the life of the
-// replica. The caller holds r.mu.
+// refusals find what the way takes, until regrow lets them grow again.
+// The caller holds r.mu.
 func (r *Replica) shrink(p *peer, size int) {
 	n := max(size/2, MinMessageBytes)
 	if p.cap == 0 || n < p.cap {
-		p.cap = n
+		p.cap, p.capTick, p.capUsed = n, r.ticks, false
 		r.log.Warn("the transport refused a message as too large: sending the peer smaller ones", "peer", string(p.id), "bytes", size, "limit", n)
 		r.recut(p)
 	}
 }
+
+// regrow doubles the bound that shrink set on p's messages once
+// regrowTicks ticks have passed since it last changed, if the transport
+// took a message to p of more than half the bound since then (the bound
+// holds the messages back, and the way takes more than half of it), and
+// drops it once it reaches what p would get without it (see limitTo): the
+// way's limit may have been raised again (an operator undoing a proxy's
+// setting, say). If it was not, the next messages over the way's limit
+// are refused and shrink halves the bound back: as the way took more than
+// half the bound, at most two refusals bring it under the way's limit
+// again, so a way that still takes no more costs at most two refused
+// messages in regrowTicks ticks. It waits while a catch-up in chunks is
+// under way to p, which a refusal would start over (see recut). The
+// caller holds r.mu.
+func (r *Replica) regrow(p *peer) {
+	if p.cap == 0 || !p.capUsed || p.out != nil || r.ticks < p.capTick+regrowTicks {
+		return
+	}
+	n := p.cap * 2
+	p.cap, p.capTick, p.capUsed = 0, r.ticks, false
+	if n < r.limitTo(p) {
+		p.cap = n
+	}
+}
+
+// regrowTicks is how many ticks pass, at least, between two doublings of
+// the bound on a peer's messages that the transport's refusals set (see
+// regrow).
+const regrowTicks = 1000
 
 // recut gives up the catch-up in chunks under way to p if it was cut for
 // larger messages than go to p now (see limitTo): p gets a new one, cut
@@ -1190,6 +1272,7 @@ func (r *Replica) caughtUp(p *peer, upTo uint64) {
 // the lock at op upTo, and once done, their parts, cut outside it.
 type frozenCut struct {
 	upTo    uint64
+	room    int // what a message to the peer carried beyond its header when cut (see room)
 	cut     map[string]func() ([][]byte, int, error)
 	parts   map[string]cutParts
 	started bool // a Tick is cutting them
@@ -1248,7 +1331,7 @@ func (r *Replica) freeze(p *peer) *frozenCut {
 			continue
 		}
 		if f == nil {
-			f = &frozenCut{upTo: r.seq, cut: map[string]func() ([][]byte, int, error){}}
+			f = &frozenCut{upTo: r.seq, room: partRoom, cut: map[string]func() ([][]byte, int, error){}}
 		}
 		f.cut[d.Object] = cut
 	}
