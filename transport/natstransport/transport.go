@@ -27,7 +27,7 @@ var (
 	// ErrTooLarge reports a message larger than the connection's maximum
 	// payload (the server's max_payload); it was not sent. It wraps
 	// crdt.ErrTooLarge, so that the engine sends the peer smaller messages
-	// from then on (see crdt.Transport).
+	// (see crdt.Transport).
 	ErrTooLarge = fmt.Errorf("natstransport: message larger than the server's max_payload: %w", crdt.ErrTooLarge)
 	// ErrDisconnected reports a message not sent because the connection is
 	// not connected to a server right now (it is reconnecting, or closed).
