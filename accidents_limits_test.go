@@ -59,14 +59,7 @@ func testMessageLimitsDiffer(t *testing.T, broadcast bool, compress int) {
 		}
 		return crdt.Config{Transport: tr, AntiEntropyTicks: 20, MaxMessageBytes: limit[id], CompressAbove: compress}
 	})
-	ctx := context.Background()
-	round := func() {
-		for _, id := range ids {
-			_ = reps[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-		now.Add(int64(time.Millisecond))
-	}
+	round := roundOf(ids, reps, net, &now)
 	write := func(id crdt.ReplicaID, i int) {
 		if err := maps[id].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
 			op := m.At(fmt.Sprintf("page-%04d", i%700)).Add(int64(i%5 + 1))
@@ -189,14 +182,7 @@ func TestAccidentBroadcastToManyRegions(t *testing.T) {
 			for _, id := range ids {
 				net.Attach(id, reps[id])
 			}
-			ctx := context.Background()
-			round := func() {
-				for _, id := range ids {
-					_ = reps[id].Tick(ctx)
-				}
-				net.DeliverAll(ctx)
-				now.Add(int64(time.Millisecond))
-			}
+			round := roundOf(ids, reps, net, &now)
 			for range 5 {
 				round()
 			}
@@ -232,6 +218,19 @@ func TestAccidentBroadcastToManyRegions(t *testing.T) {
 			}
 			t.Logf("%d broadcasts; largest message %d bytes", st.Broadcasts, net.Stats().Largest)
 		})
+	}
+}
+
+// roundOf returns a round of the regions ids: each replica ticks, every
+// message is delivered, and now moves on a millisecond.
+func roundOf(ids []crdt.ReplicaID, reps map[crdt.ReplicaID]*crdt.Replica, net *memnet.Network, now *atomic.Int64) func() {
+	return func() {
+		ctx := context.Background()
+		for _, id := range ids {
+			_ = reps[id].Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+		now.Add(int64(time.Millisecond))
 	}
 }
 
