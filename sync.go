@@ -485,8 +485,8 @@ func (r *Replica) Tick(ctx context.Context) error {
 // are due the same run, and sends it once to as many of them as one
 // message fits with their recipient entries (see recipientBytes), with
 // each one's acknowledgement. A message left with nothing else to carry
-// is dropped; the others still go by Send. The caller holds r.mu; out holds one
-// message per peer, sorted by peer.
+// is dropped; the others still go by Send. The caller holds r.mu; out
+// holds one message per peer, sorted by peer.
 func (r *Replica) groupBroadcasts(out []outbound) []outbound {
 	type run struct{ first, n uint64 }
 	groups := map[run][]int{}
