@@ -25,7 +25,7 @@ func sortedStrings(s []string) []string {
 type metrics struct {
 	rg *region
 
-	items, logOps, logBytes, seq, broadcasts *prometheus.Desc
+	items, logOps, logBytes, seq, broadcasts, oversize *prometheus.Desc
 
 	lagMax, lagMin                                         *prometheus.Desc
 	lag, pendingOps, pendingBytes, catchingUp, lastContact *prometheus.Desc
@@ -53,6 +53,8 @@ func newMetrics(rg *region) *metrics {
 		logBytes:   desc("crdt_log_bytes", "Bytes of the local ops in the log."),
 		seq:        desc("crdt_local_seq", "Sequence number of the region's last local op."),
 		broadcasts: desc("crdt_broadcasts_total", "Messages sent to every peer at once."),
+		oversize: desc("crdt_messages_oversize_total",
+			"Messages the region made over the limit of the peers they were for, and so did not send: a fault in the engine's accounting of sizes. Should stay 0; each one is logged."),
 
 		lagMax: desc("crdt_replication_lag_max_seconds",
 			"The greatest crdt_replication_lag_seconds over the peers: the data at risk if this region failed now. Absent without peers."),
@@ -80,7 +82,7 @@ func newMetrics(rg *region) *metrics {
 		divergences: peer("crdt_divergences_total",
 			"Objects the peer's digests showed at this region's version with different content: regions that saw the same updates yet hold different data. Should stay 0; each one is logged and answered with the object's whole state."),
 		messageLimit: peer("crdt_replication_message_limit_bytes",
-			"The largest message sent to the peer: this region's limit, or the peer's once its digest named it, if smaller."),
+			"The largest message sent to the peer: this region's limit, or the peer's once its digest named it, if smaller; less for a while after the link refused a larger one as too large."),
 		awaitingCatchUp: peer("crdt_awaiting_catch_up",
 			"1 while the peer may lack updates that no pending op carries (it is new, restarted, or fell out of the log), until a catch-up from its digest is confirmed: the regions may differ even with no pending ops."),
 
@@ -100,7 +102,7 @@ func newMetrics(rg *region) *metrics {
 // Describe sends every metric's description.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		m.items, m.logOps, m.logBytes, m.seq, m.broadcasts,
+		m.items, m.logOps, m.logBytes, m.seq, m.broadcasts, m.oversize,
 		m.lagMax, m.lagMin, m.lag, m.pendingOps, m.pendingBytes, m.catchingUp, m.lastContact,
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
@@ -128,6 +130,7 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	gauge(m.logBytes, float64(st.LogBytes))
 	gauge(m.seq, float64(st.Seq))
 	counter(m.broadcasts, st.Broadcasts)
+	counter(m.oversize, st.Oversize)
 	gauge(m.gcPending, float64(st.GCPending))
 	counter(m.gcCollected, st.GCCollected)
 	gauge(m.uncompared, float64(st.Uncompared))

@@ -41,6 +41,7 @@ func TestMetrics(t *testing.T) {
 		"crdt_replication_catching_up", "crdt_replication_send_errors_total",
 		"crdt_replication_full_states_total", "crdt_replication_delta_states_total", "crdt_replication_digest_rounds_total",
 		"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_replication_message_limit_bytes", "crdt_gc_pending", "crdt_gc_collected_total", "crdt_uncompared_objects",
+		"crdt_messages_oversize_total",
 	} {
 		f, ok := families[name]
 		if !ok || f.GetHelp() == "" || len(f.GetMetric()) == 0 {
@@ -99,12 +100,13 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestMetricsPerPeerAgreement checks that crdt_divergences_total and
-// crdt_awaiting_catch_up report each peer's PeerStats (divergences cannot
-// be made to happen without a bug).
+// crdt_awaiting_catch_up report each peer's PeerStats, and
+// crdt_messages_oversize_total the replica's Stats (neither divergences
+// nor oversize messages can be made to happen without a bug).
 func TestMetricsPerPeerAgreement(t *testing.T) {
 	c := newCluster(t, nil)
 	m := newMetrics(c.region(east))
-	st := crdt.Stats{Replica: east, Peers: []crdt.PeerStats{
+	st := crdt.Stats{Replica: east, Oversize: 2, Peers: []crdt.PeerStats{
 		{Peer: west, Divergences: 3, AwaitingCatchUp: true},
 		{Peer: "ap-south-1"},
 	}}
@@ -124,7 +126,7 @@ func TestMetricsPerPeerAgreement(t *testing.T) {
 			}
 		}
 		desc := metric.Desc().String()
-		for _, name := range []string{"crdt_divergences_total", "crdt_awaiting_catch_up"} {
+		for _, name := range []string{"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_messages_oversize_total"} {
 			if strings.Contains(desc, `"`+name+`"`) {
 				v := pb.GetCounter().GetValue() + pb.GetGauge().GetValue()
 				got[name+"/"+peer] = v
@@ -134,6 +136,7 @@ func TestMetricsPerPeerAgreement(t *testing.T) {
 	want := map[string]float64{
 		"crdt_divergences_total/eu-west-1": 3, "crdt_awaiting_catch_up/eu-west-1": 1,
 		"crdt_divergences_total/ap-south-1": 0, "crdt_awaiting_catch_up/ap-south-1": 0,
+		"crdt_messages_oversize_total/": 2,
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
