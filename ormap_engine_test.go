@@ -41,9 +41,10 @@ func cartsValue(m *carts) map[string]map[string]int64 {
 // restarted from their snapshots, and checks that every region converges
 // to the reference: one map that applied every acknowledged op once.
 // Deletes of users and items race with increments throughout. Messages
-// are of 1 KiB, 1,500 bytes or 1 MiB; with the small ones, the first
-// region writes a load of 120 carts first, so that every whole state
-// goes in parts.
+// are of 1 KiB, 1,500 bytes or 1 MiB, and may pass a proxy that refuses
+// those over 2 or 8 KiB (the regions learn its limit from its refusals
+// alone); with the small ones or the proxy, the first region writes a
+// load of 120 carts first, so that every whole state goes in parts.
 func TestEngineORMapUnderFaults(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var now atomic.Int64
@@ -55,6 +56,9 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 		net.Reorder = rapid.Bool().Draw(rt, "reorder")
 		net.MaxDelay = rapid.IntRange(0, 2).Draw(rt, "delay")
 		net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
+		// A proxy on the way that refuses messages over its limit, which
+		// the regions learn only from its refusals (ErrTooLarge).
+		net.MaxBytes = rapid.SampledFrom([]int{0, 2 << 10, 8 << 10}).Draw(rt, "proxy")
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")
 		// Small messages make a catch-up of the map go in parts (the
 		// map's state passes 1 KiB within a few dozen writes).
@@ -122,10 +126,11 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			net.DeliverAll(context.Background())
 			now.Add(int64(5 * time.Millisecond))
 		}
-		if maxMsg < 1<<20 {
+		if maxMsg < 1<<20 || net.MaxBytes > 0 {
 			// A load the first region writes before the run, so that
 			// every whole state (a restarted region's catch-up, a heal)
-			// is larger than a message and goes in parts.
+			// is larger than a message, or than the proxy takes, and
+			// goes in parts.
 			g := regions[ids[0]]
 			for i := range 120 {
 				if err := g.h.Update(func(m *carts) (crdt.Op, error) {

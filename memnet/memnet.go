@@ -51,6 +51,7 @@ type Stats struct {
 	BytesSent  uint64 // bytes handed to transports (a broadcast counts once)
 	Refused    uint64 // deliveries whose Receive returned an error
 	Largest    int    // bytes of the largest message handed to a transport
+	TooLarge   uint64 // messages refused for being over MaxBytes (not counted as sent)
 }
 
 // Network is a simulated network. Set the fault fields before use or
@@ -74,6 +75,11 @@ type Network struct {
 	// bit flipped, at a random position, as a faulty NIC or memory leaves
 	// it.
 	Corrupt float64
+	// MaxBytes, if positive, is the largest message the transports take,
+	// as a proxy on the way with a body limit: Send and Broadcast refuse
+	// a larger one whole with an error wrapping [crdt.ErrTooLarge], and
+	// count it in Stats.TooLarge.
+	MaxBytes int
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -169,15 +175,18 @@ type transport struct {
 	from crdt.ReplicaID
 }
 
-// Send queues msg for delivery, subject to the network's faults. It never
-// fails: like a real network, it loses messages silently.
+// Send queues msg for delivery, subject to the network's faults. It fails
+// only for a message over MaxBytes: like a real network, it loses
+// messages silently.
 func (t transport) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error {
 	n := t.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.tooLarge(msg); err != nil {
+		return err
+	}
 	n.stats.Sent++
 	n.stats.BytesSent += uint64(len(msg))
-	n.stats.Largest = max(n.stats.Largest, len(msg))
 	n.enqueue(t.from, to, msg)
 	return nil
 }
@@ -185,17 +194,31 @@ func (t transport) Send(_ context.Context, to crdt.ReplicaID, msg []byte) error 
 type broadcaster struct{ transport }
 
 // Broadcast queues a copy of msg for each replica in to, each subject to
-// the network's faults on its own. It never fails.
+// the network's faults on its own. It fails only for a message over
+// MaxBytes.
 func (b broadcaster) Broadcast(_ context.Context, to []crdt.ReplicaID, msg []byte) error {
 	n := b.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.tooLarge(msg); err != nil {
+		return err
+	}
 	n.stats.Sent++
 	n.stats.Broadcasts++
 	n.stats.BytesSent += uint64(len(msg))
-	n.stats.Largest = max(n.stats.Largest, len(msg))
 	for _, id := range to {
 		n.enqueue(b.from, id, msg)
+	}
+	return nil
+}
+
+// tooLarge returns the error for msg if it is over MaxBytes, counting it,
+// and nil otherwise. The caller holds n.mu.
+func (n *Network) tooLarge(msg []byte) error {
+	n.stats.Largest = max(n.stats.Largest, len(msg))
+	if n.MaxBytes > 0 && len(msg) > n.MaxBytes {
+		n.stats.TooLarge++
+		return fmt.Errorf("memnet: %d bytes, over MaxBytes %d: %w", len(msg), n.MaxBytes, crdt.ErrTooLarge)
 	}
 	return nil
 }

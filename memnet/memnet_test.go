@@ -2,6 +2,7 @@ package memnet
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -48,5 +49,34 @@ func TestPartitionOneWay(t *testing.T) {
 	n.DeliverAll(ctx)
 	if len(b.got) != 1 || b.got[0] != "a:after" {
 		t.Fatalf("after Heal b got %q", b.got)
+	}
+}
+
+// TestMaxBytes: a message over MaxBytes is refused whole, by Send and by
+// Broadcast, with an error wrapping crdt.ErrTooLarge, and counted; one of
+// MaxBytes goes through.
+func TestMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	n := New(1)
+	n.MaxBytes = 4
+	a, b := &inbox{}, &inbox{}
+	n.Attach("a", a)
+	n.Attach("b", b)
+	tr := n.BroadcastTransport("a")
+	if err := tr.Send(ctx, "b", []byte("12345")); !errors.Is(err, crdt.ErrTooLarge) {
+		t.Fatalf("Send of 5 bytes over MaxBytes 4: %v, want ErrTooLarge", err)
+	}
+	if err := tr.(crdt.Broadcaster).Broadcast(ctx, []crdt.ReplicaID{"a", "b"}, []byte("12345")); !errors.Is(err, crdt.ErrTooLarge) {
+		t.Fatalf("Broadcast of 5 bytes over MaxBytes 4: %v, want ErrTooLarge", err)
+	}
+	if err := tr.Send(ctx, "b", []byte("1234")); err != nil {
+		t.Fatal(err)
+	}
+	n.DeliverAll(ctx)
+	if len(a.got) != 0 || len(b.got) != 1 || b.got[0] != "a:1234" {
+		t.Fatalf("a got %q, b got %q; want only the 4-byte message at b", a.got, b.got)
+	}
+	if s := n.Stats(); s.TooLarge != 2 || s.Sent != 1 {
+		t.Fatalf("%d refused as too large and %d sent, want 2 and 1", s.TooLarge, s.Sent)
 	}
 }
