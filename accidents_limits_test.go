@@ -14,6 +14,7 @@ import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/orset"
 )
 
 // TestAccidentMessageLimitsDiffer: the regions do not agree on
@@ -509,6 +510,74 @@ func TestAccidentProxyLimitRaisedAgain(t *testing.T) {
 	if got := w.proxies["us-east-1"].largest.Load(); got <= 64<<10 {
 		t.Fatalf("5,000 new keys went to eu-west-1 in messages of at most %d bytes, want some over 64 KiB", got)
 	}
+}
+
+// TestAccidentProxyRefusedALargeValue: a proxy between the regions takes
+// 64 KiB for a while (an operator's mistake, soon undone), and refuses
+// the run of ops carrying a 70 KiB element of a set, so that us-east-1
+// sends eu-west-1 messages of about half that from then on. The proxy is
+// fixed, and a 40 KiB element is written: too large for the bound, its
+// op goes to a catch-up, which cannot cut an element smaller either, so
+// no message fills the bound. The bound grows back all the same, because
+// it held something back, and eu-west-1 gets both elements.
+//
+// Before, the bound grew back only while messages filled it, and the
+// elements never arrived.
+func TestAccidentProxyRefusedALargeValue(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 5, 13, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(17)
+	ids := []crdt.ReplicaID{"eu-west-1", "us-east-1"}
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	sets := map[crdt.ReplicaID]*crdt.Handle[*orset.Set[string]]{}
+	for i, id := range ids {
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), CompressAbove: -1,
+			Clock: clock.New(clock.WithSource(now.Load))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sets[id], err = crdt.Register(r, "big", orset.New[string](id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer(ids[1-i]); err != nil {
+			t.Fatal(err)
+		}
+		net.Attach(id, r)
+		reps[id] = r
+	}
+	round := roundOf(ids, reps, net, &now)
+	add := func(n int, fill string) {
+		if err := sets["us-east-1"].Update(func(s *orset.Set[string]) (crdt.Op, error) {
+			return s.Add(strings.Repeat(fill, n)), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := func() int {
+		n := 0
+		sets["eu-west-1"].Read(func(s *orset.Set[string]) { n = s.Len() })
+		return n
+	}
+	for range 5 {
+		round()
+	}
+	net.MaxBytes = 64 << 10
+	add(70<<10, "a")
+	round()
+	if net.Stats().TooLarge == 0 {
+		t.Fatal("the proxy refused nothing: the test sends nothing over its limit")
+	}
+	net.MaxBytes = 0
+	add(40<<10, "b")
+	rounds := 0
+	for ; rounds < 5000 && held() < 2; rounds++ {
+		round()
+	}
+	if got := held(); got != 2 {
+		p := reps["us-east-1"].Stats().Peers[0]
+		t.Fatalf("eu-west-1 holds %d of the 2 elements after 5,000 rounds: messages to it of up to %d bytes, %d ops pending, awaiting a catch-up %v", got, p.MessageLimit, p.PendingOps, p.AwaitingCatchUp)
+	}
+	t.Logf("eu-west-1 holds both elements %d rounds after the proxy was fixed", rounds)
 }
 
 // proxyRegions is two regions that write a map of counters through

@@ -103,8 +103,10 @@ type peer struct {
 	// cap bounds the messages to the peer after the transport refused
 	// one as too large (see shrink); 0 if it never did, or if it has
 	// grown back (see regrow). capTick is the tick cap last changed, and
-	// capUsed whether the transport took a message to the peer of more
-	// than half of cap since then.
+	// capUsed whether, since then, the transport took a message to the
+	// peer of more than half of cap, or cap held back something no message
+	// within it could carry (an op, a state that could not be cut small
+	// enough).
 	cap     int
 	capTick uint64
 	capUsed bool
@@ -608,6 +610,7 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		if skip > 0 {
 			// A group of ops too large for any message: the peer gets it
 			// by catch-up, and the ops after it as usual.
+			p.capUsed = p.capUsed || p.cap > 0
 			p.startCatchUp()
 			p.sent = from + skip - 1
 			p.sentTick = r.ticks
@@ -958,18 +961,19 @@ func (r *Replica) shrink(p *peer, size int) {
 }
 
 // regrow doubles the bound that shrink set on p's messages once
-// regrowTicks ticks have passed since it last changed, if the transport
-// took a message to p of more than half the bound since then (the bound
-// holds the messages back, and the way takes more than half of it), and
-// drops it once it reaches what p would get without it (see limitTo): the
-// way's limit may have been raised again (an operator undoing a proxy's
-// setting, say). If it was not, the next messages over the way's limit
-// are refused and shrink halves the bound back: as the way took more than
-// half the bound, at most two refusals bring it under the way's limit
-// again, so a way that still takes no more costs at most two refused
-// messages in regrowTicks ticks. It waits while a catch-up in chunks is
-// under way to p, which a refusal would start over (see recut). The
-// caller holds r.mu.
+// regrowTicks ticks have passed since it last changed, if since then the
+// transport took a message to p of more than half the bound, or the bound
+// held back an op or a state that no message within it could carry (see
+// capUsed), and drops it once it reaches what p would get without it (see
+// limitTo): the way's limit may have been raised again (an operator
+// undoing a proxy's setting, say). If it was not, the next messages over
+// the way's limit are refused and shrink halves the bound back: where the
+// way took more than half the bound, at most two refusals bring it under
+// the way's limit again, so a way that still takes no more costs at most
+// two refused messages in regrowTicks ticks (a few more where something
+// larger was held back). It waits while a catch-up in chunks is under way
+// to p, which a refusal would start over (see recut). The caller holds
+// r.mu.
 func (r *Replica) regrow(p *peer) {
 	if p.cap == 0 || !p.capUsed || p.out != nil || r.ticks < p.capTick+regrowTicks {
 		return
@@ -1192,6 +1196,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		if err != nil {
 			complete = false
 			p.stats.statesFailed++
+			p.capUsed = p.capUsed || p.cap > 0 // perhaps too large for the bound
 			r.log.Warn("making a catch-up state failed", "object", d.Object, "peer", string(p.id), "err", err)
 			continue
 		}
