@@ -33,9 +33,9 @@ import (
 // most half that size (see [PeerStats].MessageLimit), cutting its runs of
 // ops and catch-ups to fit, instead of sending the same message again and
 // again. It lets them grow again, doubling, every thousand ticks while
-// they fill more than half the bound, in case the way's limit was raised;
-// a way that still takes no more costs at most two refused messages each
-// time.
+// they fill more than half the bound or it holds something back, in case
+// the way's limit was raised; a way that still takes no more costs a few
+// refused messages each time.
 type Transport interface {
 	Send(ctx context.Context, to ReplicaID, msg []byte) error
 }
