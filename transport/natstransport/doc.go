@@ -80,7 +80,21 @@
 // restart the servers: the replicas follow at their next tick. Regions
 // whose servers differ in max_payload work too: each names its limit to
 // its peers in its digests, and they send it nothing larger (see
-// crdt.PeerStats.MessageLimit).
+// crdt.PeerStats.MessageLimit). A broadcast whose recipients' names take
+// more room than MaxMessageBytes leaves for the header goes in several
+// publishes, each naming some of them.
+//
+// Lower max_payload by restarting the servers, not by reloading their
+// configuration: a server tells a client its max_payload when the client
+// connects, and a reload tells the clients connected already nothing.
+// Such a client goes on sending what the old limit took, and the server
+// closes its connection at the first message over the new one; the NATS
+// client does not reconnect a connection the server closed so. The
+// transport then fails every send with [ErrDisconnected], which the
+// engine counts (crdt.PeerStats.SendErrors) while the replicas fall
+// behind: the host must make a new connection and transport (from
+// nats.ClosedHandler, say). The same holds for an account's max_payload
+// below the server's, which the client learns a moment after it connects.
 //
 // Inbound messages are handed to the Receiver on the client's delivery
 // goroutines, one per subscription. If the Receiver falls behind, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,29 +379,55 @@ func (t *Transport) MaxMessageBytes() int {
 
 // headerRoom is the most of the server's max_payload that
 // MaxMessageBytes leaves for a broadcast's header: the recipients of a
-// cluster of a dozen replicas with names of 255 bytes.
+// cluster of a dozen replicas with names of 255 bytes. A broadcast to
+// more goes in several publishes (see Broadcast).
 const headerRoom = 4 << 10
 
-// Broadcast publishes msg once, on the group subject
-// <prefix>._all.<id>, for the replicas in to; the message names them in
-// a header, and the other replicas listening on the group subject drop it
-// unread. Errors are as for [Transport.Send].
+// headerBytes is what a message's header takes beside the recipients
+// it names: the NATS header's version line, the header's name and the
+// line ends, with a margin.
+const headerBytes = 32 + len(toHeader)
+
+// Broadcast publishes msg on the group subject <prefix>._all.<id>, for
+// the replicas in to; the message names them in a header, and the other
+// replicas listening on the group subject drop it unread. It publishes
+// msg once, or, if the names of to do not fit in one header beside msg
+// within the server's max_payload, once for each run of them that does,
+// so that a message of up to MaxMessageBytes goes to any number of
+// replicas (each publish counts in Stats.Broadcasts). Errors are as for
+// [Transport.Send]; after an error, some of to may have been sent msg.
 func (t *Transport) Broadcast(ctx context.Context, to []crdt.ReplicaID, msg []byte) error {
-	var list strings.Builder
 	for _, id := range to {
 		if err := checkID(id); err != nil {
 			return fmt.Errorf("natstransport: broadcasting to %q: %w", id, err)
 		}
-		if list.Len() > 0 {
-			list.WriteByte(' ')
+	}
+	room := math.MaxInt
+	if limit := t.nc.MaxPayload(); limit > 0 {
+		room = int(limit) - len(msg) - headerBytes
+	}
+	for len(to) > 0 {
+		var list strings.Builder
+		n := 0
+		for _, id := range to {
+			if n > 0 && list.Len()+1+len(id) > room {
+				break
+			}
+			if n > 0 {
+				list.WriteByte(' ')
+			}
+			list.WriteString(string(id))
+			n++
 		}
-		list.WriteString(string(id))
+		// A run of one name that does not fit either is published all
+		// the same, for publish to refuse as too large.
+		m := &nats.Msg{Subject: t.bcast, Data: msg, Header: nats.Header{toHeader: []string{list.String()}}}
+		if err := t.publish(ctx, m); err != nil {
+			return err
+		}
+		t.broadcasts.Add(1)
+		to = to[n:]
 	}
-	m := &nats.Msg{Subject: t.bcast, Data: msg, Header: nats.Header{toHeader: []string{list.String()}}}
-	if err := t.publish(ctx, m); err != nil {
-		return err
-	}
-	t.broadcasts.Add(1)
 	return nil
 }
 

@@ -194,6 +194,50 @@ func TestBroadcastReachesOnlyTheReplicasItNames(t *testing.T) {
 	}
 }
 
+// A broadcast of MaxMessageBytes bytes to 24 replicas with names of 255
+// bytes, whose names take more than the room MaxMessageBytes leaves for
+// the header: it goes in several publishes, each within the server's
+// max_payload, and every replica it names gets it once. Before, it was
+// refused as too large, and the engine sent smaller messages to every
+// peer it named from then on.
+func TestBroadcastToManyLongNames(t *testing.T) {
+	srv := startServer(t, &server.Options{MaxPayload: 64 << 10})
+	t.Cleanup(srv.stop)
+	var to []crdt.ReplicaID
+	for i := range 24 {
+		to = append(to, crdt.ReplicaID(fmt.Sprintf("%02d-%s", i, strings.Repeat("r", 252))))
+	}
+	a, _ := listening(t, srv, "a", newRecorder())
+	// The first and the last named listen; the others are elsewhere.
+	recs := map[crdt.ReplicaID]*recorder{to[0]: newRecorder(), to[23]: newRecorder()}
+	for id, rec := range recs {
+		listening(t, srv, id, rec)
+	}
+	msg := bytes.Repeat([]byte("m"), a.MaxMessageBytes())
+	if err := a.Broadcast(context.Background(), to, msg); err != nil {
+		t.Fatalf("Broadcast of MaxMessageBytes (%d) to 24 names of 255 bytes: %v", len(msg), err)
+	}
+	for id, rec := range recs {
+		if d := await(t, rec.ch, "the broadcast"); d.from != "a" || !bytes.Equal(d.msg, msg) {
+			t.Errorf("%.8s… got %d bytes from %s, want the broadcast from a", id, len(d.msg), d.from)
+		}
+	}
+	s := a.Stats()
+	if s.Broadcasts < 2 || s.TooLarge != 0 || s.Published != s.Broadcasts {
+		t.Errorf("stats %+v: want the broadcast in several publishes, none too large", s)
+	}
+	// Each listener got it once: a second broadcast to the two alone is
+	// the next thing each gets.
+	if err := a.Broadcast(context.Background(), []crdt.ReplicaID{to[0], to[23]}, []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	for id, rec := range recs {
+		if d := await(t, rec.ch, "the second broadcast"); string(d.msg) != "next" {
+			t.Errorf("%.8s… got %d bytes, want the second broadcast", id, len(d.msg))
+		}
+	}
+}
+
 // With the server's max_payload at 1 MiB, a larger message is refused
 // before it is sent, and the connection stays up; replication of several
 // megabytes of ops goes through, the engine's batches staying under the
