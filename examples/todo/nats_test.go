@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // waitTodos polls base until its list satisfies ok, for at most d.
@@ -409,5 +410,47 @@ func TestRunRegionNATSEmbedded(t *testing.T) {
 	if c, err := net.Dial("tcp", strings.TrimPrefix(natsURL, "nats://")); err == nil {
 		c.Close()
 		t.Errorf("the NATS server at %s still answers after the region stopped", natsURL)
+	}
+}
+
+// TestNATSMaxPayloadLoweredByReload: the operator lowers the NATS
+// server's max_payload from 4 MiB to 8 KiB by reloading its configuration
+// rather than restarting it, while us-east-1 holds a run of 150 to-dos
+// for eu-west-1 (its link paused). A reload tells the connected clients
+// nothing, so us-east-1 sends the run in a message of more than 8 KiB,
+// and the server closes its connection, which the NATS client does not
+// reconnect. The region makes a new connection, which learns the new
+// limit, and the regions converge.
+//
+// Before, us-east-1 never replicated again until it was restarted.
+func TestNATSMaxPayloadLoweredByReload(t *testing.T) {
+	ns, err := startNATSServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.stop)
+	addrs := freeAddrs(t, 2)
+	dir := t.TempDir()
+	e := newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+addrs[1], addrs[0])
+	w := newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+addrs[0], addrs[1])
+	e.extra = []string{"-nats", ns.url}
+	w.extra = e.extra
+	e.start(t)
+	w.start(t)
+	createTodo(t, e.url, "one")
+	waitSame(t, e.url, w.url, 1)
+
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":true}`), http.StatusOK)
+	for i := range 150 {
+		createTodo(t, e.url, fmt.Sprintf("written while the link was paused, number %03d", i))
+	}
+	port := ns.srv.Addr().(*net.TCPAddr).Port
+	if err := ns.srv.ReloadOptions(&server.Options{Host: "127.0.0.1", Port: port, MaxPayload: 8 << 10, NoLog: true, NoSigs: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":false}`), http.StatusOK)
+	waitSame(t, e.url, w.url, 151)
+	if v, ok := metricValue(t, e.url, "crdt_replication_message_limit_bytes", "peer", string(west)); !ok || v > 8<<10 {
+		t.Errorf("us-east-1 sends messages of up to %v bytes (found %v), want at most the server's 8 KiB", v, ok)
 	}
 }

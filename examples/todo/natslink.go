@@ -10,6 +10,7 @@ import (
 	"net"
 	neturl "net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/activeactive/crdt"
@@ -42,38 +43,118 @@ const maxNATSBatch = 256 << 10
 // natsLink is a region's [crdt.Transport] over NATS: it signs what it
 // sends, and takes in (through Receive) what its peers send, checked.
 // Safe for concurrent use.
+//
+// A connection the server closes is not reconnected by the NATS client:
+// a server whose max_payload an operator lowered by a configuration
+// reload (rather than a restart) closes the connection of a region that
+// sends a message over the new limit, which the region could not know.
+// The link then makes a new connection with the same options, which
+// learns the new limit (see redial).
 type natsLink struct {
-	rg *region
-	nt *natstransport.Transport
+	rg     *region
+	prefix string
+
+	mu        sync.Mutex
+	nc        *nats.Conn // the connection nt uses
+	nt        *natstransport.Transport
+	listening bool
+	closed    bool
+	made      []*nats.Conn // connections made by redial, closed by close
 }
 
 // newNATSLink returns rg's link over nc; it listens once rg.replica is
 // set (see listen).
 func newNATSLink(rg *region, nc *nats.Conn, prefix string) (*natsLink, error) {
-	nt, err := natstransport.New(nc, natstransport.Config{
-		Prefix: prefix,
-		ID:     rg.cfg.Name,
-		Logger: rg.log,
-	})
+	l := &natsLink{rg: rg, prefix: prefix, nc: nc}
+	nt, err := l.transport(nc)
 	if err != nil {
 		return nil, err
 	}
-	return &natsLink{rg: rg, nt: nt}, nil
+	l.nt = nt
+	return l, nil
+}
+
+// transport returns a natstransport.Transport of the region's over nc.
+func (l *natsLink) transport(nc *nats.Conn) (*natstransport.Transport, error) {
+	return natstransport.New(nc, natstransport.Config{
+		Prefix: l.prefix,
+		ID:     l.rg.cfg.Name,
+		Logger: l.rg.log,
+	})
+}
+
+// current returns the transport in use and its connection.
+func (l *natsLink) current() (*natstransport.Transport, *nats.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nt, l.nc
 }
 
 // listen subscribes to the region's subjects.
-func (l *natsLink) listen() error { return l.nt.Listen(l) }
+func (l *natsLink) listen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.nt.Listen(l); err != nil {
+		return err
+	}
+	l.listening = true
+	return nil
+}
 
 // close unsubscribes and waits for the messages being taken in; it leaves
-// the connection open.
-func (l *natsLink) close() { _ = l.nt.Close() }
+// the connection it was given open, and closes those it made.
+func (l *natsLink) close() {
+	l.mu.Lock()
+	l.closed = true
+	nt, made := l.nt, l.made
+	l.made = nil
+	l.mu.Unlock()
+	_ = nt.Close()
+	for _, nc := range made {
+		nc.Close()
+	}
+}
+
+// redial replaces the connection old, if the server closed it (the NATS
+// client does not reconnect such a connection), with a new one made with
+// the same options, and a transport on it, listening if the link was.
+// Sends fail until it returns.
+func (l *natsLink) redial(old *nats.Conn) {
+	if !old.IsClosed() {
+		return // reconnecting by itself, or up
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.nc != old {
+		return // shutting down, or made anew already
+	}
+	l.rg.log.Warn("the NATS server closed the connection; making a new one", "err", old.LastError())
+	nc, err := old.Opts.Connect()
+	if err != nil {
+		l.rg.log.Error("making a new NATS connection", "err", err)
+		return
+	}
+	nt, err := l.transport(nc)
+	if err == nil && l.listening {
+		err = nt.Listen(l)
+	}
+	if err != nil {
+		nc.Close()
+		l.rg.log.Error("making a new NATS connection", "err", err)
+		return
+	}
+	_ = l.nt.Close()
+	l.nc, l.nt = nc, nt
+	l.made = append(l.made, nc)
+}
 
 // MaxMessageBytes is what the NATS transport takes (the server's
 // max_payload, less room for headers), less the envelope's header. It
 // implements crdt.Limiter: the engine sends nothing larger, whatever its
 // MaxMessageBytes, and names the limit to the peers.
 func (l *natsLink) MaxMessageBytes() int {
-	n := l.nt.MaxMessageBytes()
+	nt, _ := l.current()
+	n := nt.MaxMessageBytes()
 	if n <= 0 {
 		return 0
 	}
@@ -95,7 +176,12 @@ func (l *natsLink) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) erro
 	binary.BigEndian.PutUint64(env, uint64(now))
 	copy(env[8:], ed25519.Sign(t.key, signedMessage(t.self, to, strconv.FormatInt(now, 10), msg)))
 	env = append(env, msg...)
-	return l.nt.Send(ctx, to, env)
+	nt, nc := l.current()
+	err := nt.Send(ctx, to, env)
+	if errors.Is(err, natstransport.ErrDisconnected) {
+		l.redial(nc)
+	}
+	return err
 }
 
 // Receive takes in an envelope from a peer: it drops it while the link to
