@@ -59,7 +59,7 @@ type natsLink struct {
 	nt        *natstransport.Transport
 	listening bool
 	closed    bool
-	made      []*nats.Conn // connections made by redial, closed by close
+	made      bool // nc was made by redial, and is closed by close
 }
 
 // newNATSLink returns rg's link over nc; it listens once rg.replica is
@@ -102,15 +102,14 @@ func (l *natsLink) listen() error {
 }
 
 // close unsubscribes and waits for the messages being taken in; it leaves
-// the connection it was given open, and closes those it made.
+// the connection it was given open, and closes one it made.
 func (l *natsLink) close() {
 	l.mu.Lock()
 	l.closed = true
-	nt, made := l.nt, l.made
-	l.made = nil
+	nt, nc, made := l.nt, l.nc, l.made
 	l.mu.Unlock()
 	_ = nt.Close()
-	for _, nc := range made {
+	if made {
 		nc.Close()
 	}
 }
@@ -144,8 +143,7 @@ func (l *natsLink) redial(old *nats.Conn) {
 		return
 	}
 	_ = l.nt.Close()
-	l.nc, l.nt = nc, nt
-	l.made = append(l.made, nc)
+	l.nc, l.nt, l.made = nc, nt, true
 }
 
 // MaxMessageBytes is what the NATS transport takes (the server's
