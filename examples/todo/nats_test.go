@@ -323,21 +323,7 @@ func TestNATSForgedRefused(t *testing.T) {
 // over HTTP: while us-east-1 has paused its link to eu-west-1, it sends
 // nothing and drops what eu-west-1 publishes; once resumed, they converge.
 func TestNATSPause(t *testing.T) {
-	ns, err := startNATSServer("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.stop)
-	addrs := freeAddrs(t, 2)
-	dir := t.TempDir()
-	e := newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+addrs[1], addrs[0])
-	w := newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+addrs[0], addrs[1])
-	e.extra = []string{"-nats", ns.url}
-	w.extra = e.extra
-	e.start(t)
-	w.start(t)
-	createTodo(t, e.url, "one")
-	waitSame(t, e.url, w.url, 1)
+	_, e, w := natsRegions(t)
 
 	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":true}`), http.StatusOK)
 	errsE, _ := metricValue(t, e.url, "crdt_replication_send_errors_total")
@@ -424,6 +410,28 @@ func TestRunRegionNATSEmbedded(t *testing.T) {
 //
 // Before, us-east-1 never replicated again until it was restarted.
 func TestNATSMaxPayloadLoweredByReload(t *testing.T) {
+	ns, e, w := natsRegions(t)
+
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":true}`), http.StatusOK)
+	for i := range 150 {
+		createTodo(t, e.url, fmt.Sprintf("written while the link was paused, number %03d", i))
+	}
+	port := ns.srv.Addr().(*net.TCPAddr).Port
+	if err := ns.srv.ReloadOptions(&server.Options{Host: "127.0.0.1", Port: port, MaxPayload: 8 << 10, NoLog: true, NoSigs: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":false}`), http.StatusOK)
+	waitSame(t, e.url, w.url, 151)
+	if v, ok := metricValue(t, e.url, "crdt_replication_message_limit_bytes", "peer", string(west)); !ok || v > 8<<10 {
+		t.Errorf("us-east-1 sends messages of up to %v bytes (found %v), want at most the server's 8 KiB", v, ok)
+	}
+}
+
+// natsRegions starts a NATS server and the processes of us-east-1 and
+// eu-west-1 replicating over it, and waits until a to-do written in the
+// first is in both.
+func natsRegions(t *testing.T) (*natsServer, *regionProcess, *regionProcess) {
+	t.Helper()
 	ns, err := startNATSServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -439,18 +447,5 @@ func TestNATSMaxPayloadLoweredByReload(t *testing.T) {
 	w.start(t)
 	createTodo(t, e.url, "one")
 	waitSame(t, e.url, w.url, 1)
-
-	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":true}`), http.StatusOK)
-	for i := range 150 {
-		createTodo(t, e.url, fmt.Sprintf("written while the link was paused, number %03d", i))
-	}
-	port := ns.srv.Addr().(*net.TCPAddr).Port
-	if err := ns.srv.ReloadOptions(&server.Options{Host: "127.0.0.1", Port: port, MaxPayload: 8 << 10, NoLog: true, NoSigs: true}); err != nil {
-		t.Fatal(err)
-	}
-	mustStatus(t, do(t, "POST", e.url+"/api/peers/eu-west-1/link", `{"paused":false}`), http.StatusOK)
-	waitSame(t, e.url, w.url, 151)
-	if v, ok := metricValue(t, e.url, "crdt_replication_message_limit_bytes", "peer", string(west)); !ok || v > 8<<10 {
-		t.Errorf("us-east-1 sends messages of up to %v bytes (found %v), want at most the server's 8 KiB", v, ok)
-	}
+	return ns, e, w
 }
