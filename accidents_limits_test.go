@@ -115,18 +115,9 @@ func testMessageLimitsDiffer(t *testing.T, broadcast bool, compress int) {
 	if got := tooLarge(); got != refused {
 		t.Fatalf("eu-west-1 refused %d more messages as too large once its peers knew its limit", got-refused)
 	}
-	want := map[string]int64{}
-	for k, c := range ref.All() {
-		want[k] = c.Value()
-	}
+	want := counts(ref)
 	for _, id := range ids {
-		got := map[string]int64{}
-		maps[id].Read(func(m *ormap.Map[string, *ormap.Counter]) {
-			for k, c := range m.All() {
-				got[k] = c.Value()
-			}
-		})
-		if d := cmp.Diff(want, got); d != "" {
+		if d := cmp.Diff(want, hitsOf(maps[id])); d != "" {
 			t.Fatalf("%s (-reference +region):\n%s", id, d)
 		}
 		st := reps[id].Stats()
@@ -347,12 +338,7 @@ func lowerBusLimit(t *testing.T, keys int, lose bool, lower func(round int, east
 func sameHits(maps map[crdt.ReplicaID]hitsMap) bool {
 	var first map[string]int64
 	for _, h := range maps {
-		got := map[string]int64{}
-		h.Read(func(m *ormap.Map[string, *ormap.Counter]) {
-			for k, c := range m.All() {
-				got[k] = c.Value()
-			}
-		})
+		got := hitsOf(h)
 		if first == nil {
 			first = got
 		} else if !cmp.Equal(first, got) {
@@ -360,6 +346,22 @@ func sameHits(maps map[crdt.ReplicaID]hitsMap) bool {
 		}
 	}
 	return len(first) > 0
+}
+
+// counts returns the value of each key's counter in m.
+func counts(m *ormap.Map[string, *ormap.Counter]) map[string]int64 {
+	out := map[string]int64{}
+	for k, c := range m.All() {
+		out[k] = c.Value()
+	}
+	return out
+}
+
+// hitsOf returns the value of each key's counter in h.
+func hitsOf(h hitsMap) map[string]int64 {
+	var out map[string]int64
+	h.Read(func(m *ormap.Map[string, *ormap.Counter]) { out = counts(m) })
+	return out
 }
 
 // proxyTransport is a Transport through a proxy that refuses a message

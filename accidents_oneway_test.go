@@ -94,18 +94,9 @@ func TestAccidentOneWayPartition(t *testing.T) {
 	for range 60 {
 		round()
 	}
-	want := map[string]int64{}
-	for k, c := range ref.All() {
-		want[k] = c.Value()
-	}
+	want := counts(ref)
 	for _, id := range ids {
-		got := map[string]int64{}
-		maps[id].Read(func(m *ormap.Map[string, *ormap.Counter]) {
-			for k, c := range m.All() {
-				got[k] = c.Value()
-			}
-		})
-		if d := cmp.Diff(want, got); d != "" {
+		if d := cmp.Diff(want, hitsOf(maps[id])); d != "" {
 			t.Fatalf("%s after the rule is lifted (-reference +region):\n%s", id, d)
 		}
 		st := reps[id].Stats().Peers[0]
