@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
 )
@@ -29,36 +27,14 @@ func TestAccidentOneWayPartition(t *testing.T) {
 	now.Store(time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC).UnixNano())
 	net := memnet.New(7)
 	ids := []crdt.ReplicaID{"us-east-1", "eu-west-1"}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	maps := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Counter]]{}
-	ref := ormap.New[string, *ormap.Counter]("ref")
+	reps, maps := hitsRegions(t, ids, &now, func(id crdt.ReplicaID) crdt.Config {
+		return crdt.Config{Transport: net.Transport(id), AntiEntropyTicks: 5, MaxMessageBytes: crdt.MinMessageBytes, CompressAbove: -1}
+	})
 	for _, id := range ids {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clock.New(clock.WithSource(now.Load)),
-			AntiEntropyTicks: 5, MaxMessageBytes: crdt.MinMessageBytes, CompressAbove: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if maps[id], err = crdt.Register(r, "hits", ormap.New[string, *ormap.Counter](id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ids {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		net.Attach(id, r)
-		reps[id] = r
+		net.Attach(id, reps[id])
 	}
-	ctx := context.Background()
-	round := func() {
-		for _, id := range ids {
-			_ = reps[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-		now.Add(int64(time.Millisecond))
-	}
+	ref := ormap.New[string, *ormap.Counter]("ref")
+	round := roundOf(ids, reps, net, &now)
 	write := func(id crdt.ReplicaID, i int) {
 		if err := maps[id].Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
 			var op ormap.Op
