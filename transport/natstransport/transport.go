@@ -118,9 +118,9 @@ type Transport struct {
 
 // Stats counts what a [Transport] did.
 type Stats struct {
-	// Published counts messages handed to NATS (a broadcast counts once),
-	// PublishedBytes their payload bytes, and Broadcasts those sent by
-	// Broadcast.
+	// Published counts messages handed to NATS (a broadcast once for each
+	// publish it takes; see Transport.Broadcast), PublishedBytes their
+	// payload bytes, and Broadcasts those published by Broadcast.
 	Published, PublishedBytes, Broadcasts uint64
 	// Received counts inbound messages handed to the Receiver,
 	// ReceivedBytes their bytes, and ReceiveErrors those it refused.
