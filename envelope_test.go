@@ -305,6 +305,27 @@ func TestSnapshotGolden(t *testing.T) {
 	golden(t, "snapshot.golden", b)
 }
 
+// A snapshot of the second format, which did not say what it holds of
+// the journal, still restores; Replay then treats records as that format
+// did: records of earlier runs are held, and a record of received changes
+// alone right after the snapshot's last op is applied.
+func TestSnapshotSecondFormatStillRestores(t *testing.T) {
+	r, err := NewReplica(Config{ID: "us-east-1", Transport: nopTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(readGolden(t, "snapshot_v2.golden")); err != nil {
+		t.Fatal(err)
+	}
+	p := r.peers["eu-west-1"]
+	if r.seq != 2 || p == nil || p.rinc != 5 || p.recv != 9 || !p.received(12) || p.received(11) {
+		t.Fatalf("restored seq %d, peer %+v; want seq 2 and eu-west-1 at incarnation 5, ops up to 9 and 12", r.seq, p)
+	}
+	if r.snapExact || r.pos != (journalPos{inc: 3, next: 3}) {
+		t.Fatalf("journal position %+v (exact %v), want op 3 of run 3, changes unnumbered", r.pos, r.snapExact)
+	}
+}
+
 type nopTransport struct{}
 
 func (nopTransport) Send(_ context.Context, _ ReplicaID, _ []byte) error { return nil }

@@ -24,8 +24,9 @@ var (
 	// ErrJournalGap is returned by [Replica.Replay] for a record that does
 	// not continue the snapshot and the records replayed before it: a
 	// record between them is missing (lost, or deleted), the snapshot is
-	// older than the journal, or records come out of order (two processes
-	// appending to one journal).
+	// older than the journal or was taken by a run that never replayed the
+	// record, or records come out of order (two processes appending to one
+	// journal).
 	ErrJournalGap = errors.New("crdt: journal records missing or out of order")
 )
 
@@ -83,7 +84,7 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	if remote {
 		theirs = r.remote[r.remoteSaved-r.remoteFirst:]
 	}
-	size := 48 + len(r.id)
+	size := 58 + len(r.id)
 	for _, e := range ops {
 		size += len(e.object) + len(e.op) + 16
 	}
@@ -98,6 +99,7 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	putLogEntries(w, ops)
 	if len(theirs) > 0 {
 		putRemoteEntries(w, theirs)
+		w.Uint(r.remoteSaved) // the number of the first, in this run
 	}
 	upTo, remoteUpTo := r.seq, r.remoteNext
 	r.mu.Unlock()
@@ -144,6 +146,50 @@ const (
 	remoteState remoteKind = 1 // MergeBinary
 	remotePart  remoteKind = 2 // Chunker.MergeChunkBinary
 )
+
+// limitObjects sets the limits of every object's decoders. The caller
+// holds r.mu.
+func (r *Replica) limitObjects(l codec.Limits) {
+	for _, obj := range r.objects {
+		if o, ok := obj.(Limited); ok {
+			o.SetLimits(l)
+		}
+	}
+}
+
+// journalPos is a place in the journal: in the records of run inc, before
+// local op next and, if remoteKnown, before received change remote (each
+// run numbers the changes it journals from 0). A zero journalPos is no
+// place: a run that restored no snapshot.
+type journalPos struct {
+	inc, next, remote uint64
+	remoteKnown       bool
+}
+
+func (p journalPos) put(w *codec.Writer) {
+	w.Uint(p.inc)
+	w.Uint(p.next)
+	w.Uint(p.remote)
+	w.Bool(p.remoteKnown)
+}
+
+func getJournalPos(r *codec.Reader) journalPos {
+	return journalPos{inc: r.Uint(), next: r.Uint(), remote: r.Uint(), remoteKnown: r.Bool()}
+}
+
+// holds reports whether the records of run p.inc up to p held a record of
+// that run starting at local op first, with ops local ops and, if
+// numbered, received changes rf to rf+theirs-1.
+func (p journalPos) holds(first uint64, ops int, rf uint64, numbered bool, theirs int) bool {
+	if first+uint64(ops) > p.next {
+		return false
+	}
+	// Without numbers (records or snapshots of earlier releases), a
+	// record of received changes alone right after the last op held is
+	// taken for held, as those releases took every record of an earlier
+	// run.
+	return !numbered || theirs == 0 || !p.remoteKnown || rf+uint64(theirs) <= p.remote
+}
 
 // keepRemote keeps a change received from a peer for SaveOps to journal,
 // if the host persists the replica. data is kept, not copied: it must be
@@ -231,13 +277,20 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 // they were appended, before the replica receives, ticks or updates
 // anything. Records the snapshot already holds are skipped, so replaying
 // the whole journal is safe, and so is what earlier records replayed (a
-// record appended twice). A record that does not continue the snapshot and
-// the records replayed before it is refused with [ErrJournalGap] and
-// changes nothing: a record between them is missing, the snapshot is older
-// than the journal, or records of two runs interleave. The host may stop
+// record appended twice): a snapshot says how far its run had journaled,
+// local ops and received changes alike (each is numbered), and how far
+// that run replayed the records of the runs before it. A record that does
+// not continue the snapshot and the records replayed before it is refused
+// with [ErrJournalGap] and changes nothing: a record between them is
+// missing (the first record of a run too: a run's records start where the
+// replay that began it stood), the snapshot is older than the journal,
+// the journal holds records of an earlier run that the snapshot's run
+// never replayed, or records of two runs interleave. The host may stop
 // there and run with what replayed: its peers bring back what they hold.
 // The replayed ops become the replica's local ops again: they are shipped
-// to the peers that lack them.
+// to the peers that lack them. A record is decoded within its own size,
+// whatever [Config.MaxMessageBytes] says now: it was written under the
+// limit of its day.
 //
 // A record that is not a journal record of this replica, or that names an
 // object the replica lacks, is refused with an error, and nothing changes.
@@ -255,11 +308,19 @@ func (r *Replica) Replay(record []byte) error {
 	last := getTimestamp(rd)
 	ops := getLogEntries(rd)
 	var theirs []remoteEntry
+	var rf uint64 // the number of the first received change, if numbered
+	numbered := false
 	if rd.Err() == nil && rd.Remaining() > 0 {
 		theirs = getRemoteEntries(rd)
+		if rd.Err() == nil && rd.Remaining() > 0 {
+			rf, numbered = rd.Uint(), true
+			if rd.Err() == nil && rf > math.MaxUint64-uint64(len(theirs)) {
+				rd.Fail("received changes numbered from %d", rf)
+			}
+		}
 	}
-	if rd.Err() == nil && (len(ops)+len(theirs) == 0 || first == 0) {
-		rd.Fail("empty journal record, or one starting at sequence number 0")
+	if rd.Err() == nil && (len(ops)+len(theirs) == 0 || first == 0 || first > math.MaxUint64-uint64(len(ops))) {
+		rd.Fail("empty journal record, or one starting at sequence number %d", first)
 	}
 	// Received changes come in the order they were applied, each after
 	// the local ops of the record made before it.
@@ -280,28 +341,51 @@ func (r *Replica) Replay(record []byte) error {
 	if !r.canReplay || r.started {
 		return ErrNotReplayable
 	}
-	// Skip what the snapshot holds: records of earlier incarnations (the
-	// snapshot was taken after they were replayed) and, of its own, the
-	// ops up to its sequence number; and what earlier records replayed
-	// (a record appended twice, as a host that retries a save may do).
-	// A record of the run replayed last must continue it: one that starts
-	// past its next op follows a gap.
+	// Skip what the snapshot holds, and what earlier records replayed (a
+	// record appended twice, as a host that retries a save may do). The
+	// snapshot holds the records of its own run up to where that run
+	// stood when it took it, and those of earlier runs up to where the
+	// run replayed them when it started (cont). A record of the run
+	// replayed last must continue it, and the first record of a later
+	// run must start where the replay stands: that run started there.
 	switch {
 	case inc < r.snapInc:
-		return nil
-	case inc < r.replayInc:
-		return fmt.Errorf("crdt: replay: %w: a record of run %d after one of run %d", ErrJournalGap, inc, r.replayInc)
-	case inc == r.replayInc && first > r.replayNext:
-		return fmt.Errorf("crdt: replay: %w: a record starting at op %d of run %d, where op %d comes next", ErrJournalGap, first, inc, r.replayNext)
-	case inc == r.replayInc && first < r.replayNext:
-		// A record held whole (received changes included: they were
-		// applied when its ops were) is skipped.
-		skip := r.replayNext - first
-		if skip >= uint64(len(ops)) {
+		if !r.snapExact || inc < r.cont.inc || inc == r.cont.inc && r.cont.holds(first, len(ops), rf, numbered, len(theirs)) {
 			return nil
 		}
-		ops = ops[skip:]
-		first += skip
+		return fmt.Errorf("crdt: replay: %w: a record of run %d that the snapshot does not hold (taken by run %d, which did not replay it)", ErrJournalGap, inc, r.snapInc)
+	case inc < r.pos.inc:
+		return fmt.Errorf("crdt: replay: %w: a record of run %d after one of run %d", ErrJournalGap, inc, r.pos.inc)
+	case inc > r.pos.inc:
+		if first != r.seq+1 || numbered && rf != 0 {
+			return fmt.Errorf("crdt: replay: %w: the first record of run %d starts at op %d and received change %d, where that run started at op %d and change 0", ErrJournalGap, inc, first, rf, r.seq+1)
+		}
+	default:
+		if first > r.pos.next {
+			return fmt.Errorf("crdt: replay: %w: a record starting at op %d of run %d, where op %d comes next", ErrJournalGap, first, inc, r.pos.next)
+		}
+		exact := numbered && r.pos.remoteKnown
+		if exact && rf > r.pos.remote {
+			return fmt.Errorf("crdt: replay: %w: a record starting at received change %d of run %d, where change %d comes next", ErrJournalGap, rf, inc, r.pos.remote)
+		}
+		if first < r.pos.next {
+			skip := min(r.pos.next-first, uint64(len(ops)))
+			ops = ops[skip:]
+			first += skip
+			if !exact && len(ops) == 0 {
+				// Held whole: without numbers, its received changes
+				// count as applied with its ops.
+				return nil
+			}
+		}
+		if exact {
+			skip := min(r.pos.remote-rf, uint64(len(theirs)))
+			theirs = theirs[skip:]
+			rf += skip
+		}
+		if len(ops)+len(theirs) == 0 {
+			return nil
+		}
 	}
 	for _, e := range ops {
 		if _, ok := r.objects[e.object]; !ok {
@@ -313,10 +397,18 @@ func (r *Replica) Replay(record []byte) error {
 			return fmt.Errorf("crdt: replay: %w: %q", ErrUnknownObject, e.object)
 		}
 	}
+	received := len(theirs)
 	r.clk.Restore(last) // its own time: no skew check
+	// The record was written under the limits of its day, which may have
+	// been larger (a restart with a smaller MaxMessageBytes): it is held
+	// to its own size for the while, as Restore holds a saved state.
+	lim := r.limit
+	if len(body) > lim.MaxBytes {
+		lim = codec.Limits{MaxBytes: len(body), MaxItems: max(codec.DefaultLimits().MaxItems, len(body))}
+		r.limitObjects(lim)
+		defer r.limitObjects(r.limit)
+	}
 	// applyTheirs applies the received changes made before local op seq.
-	// Merging them again is harmless: those the snapshot holds change
-	// nothing.
 	applyTheirs := func(seq uint64) error {
 		for len(theirs) > 0 && theirs[0].after < seq {
 			e := theirs[0]
@@ -324,7 +416,14 @@ func (r *Replica) Replay(record []byte) error {
 			obj := r.objects[e.object]
 			data, err := e.data, error(nil)
 			if e.kind != remoteOp {
-				data, err = r.unpack(e.data) // kept as it arrived
+				data, err = codec.Decompress(e.data, lim) // kept as it arrived
+			}
+			if err == nil && r.namesRetired(data) {
+				// Received before a writer it names was retired, which
+				// a snapshot holds since (no record follows a retirement
+				// without one, see SaveOps): the snapshot holds its
+				// effect, under the writer's new name.
+				continue
 			}
 			switch {
 			case err != nil:
@@ -373,7 +472,15 @@ func (r *Replica) Replay(record []byte) error {
 	// restart the snapshot did not see: the incarnation must pass it too,
 	// or peers would take this one for that one and skip its ops.
 	r.incarnation = max(r.incarnation, after(inc, r.step))
-	r.replayInc, r.replayNext = inc, first+uint64(len(ops))
+	if inc != r.pos.inc {
+		r.pos = journalPos{inc: inc, remoteKnown: true} // a run numbers its changes from 0
+	}
+	r.pos.next = first + uint64(len(ops))
+	if numbered {
+		r.pos.remote = rf + uint64(received)
+	} else if received > 0 {
+		r.pos.remoteKnown = false
+	}
 	r.started = false  // appendGroup marks it; more records may follow
 	r.savedSeq = r.seq // they are in the journal already
 	r.trimPending(r.seq)

@@ -589,13 +589,18 @@ type Replica struct {
 	remoteSaved uint64
 	remoteLost  uint64
 	remoteBytes int
-	// Replay is allowed after Restore until the replica starts working;
-	// the restored snapshot covers journal records up to (snapInc, snapSeq).
-	// The records replayed so far reach op replayNext-1 of run replayInc.
-	canReplay             bool
-	started               bool
-	snapInc, snapSeq      uint64
-	replayInc, replayNext uint64
+	// Replay is allowed after Restore until the replica starts working.
+	// The restored snapshot was taken by run snapInc, and holds the
+	// journal records of the run it continued up to cont (if snapExact:
+	// snapshots of earlier releases do not say). The records replayed so
+	// far reach pos, which starts where the snapshot's own run stood when
+	// it took it; a snapshot this run takes names pos as what it
+	// continued.
+	canReplay bool
+	started   bool
+	snapInc   uint64
+	snapExact bool
+	cont, pos journalPos
 
 	saveMu sync.Mutex // serializes SaveSnapshot and SaveOps
 

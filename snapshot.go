@@ -137,12 +137,10 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	// The ledger of retired writers, which says how the objects' writers
 	// are named; absent while it is empty, as in snapshots made before
 	// writers could be retired.
-	if !r.led.empty() || len(r.left) > 0 {
-		r.led.encode(w)
-	}
+	r.led.encode(w)
 	// The last durable versions of the peers removed and not yet retired
-	// (see RemovePeer), after the ledger, and absent if there are none.
-	if len(r.left) > 0 {
+	// (see RemovePeer), after the ledger.
+	{
 		ids := slices.Sorted(maps.Keys(r.left))
 		w.Array(len(ids))
 		for _, id := range ids {
@@ -157,6 +155,12 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 			}
 		}
 	}
+	// What the snapshot holds of the journal (see Replica.Replay): the
+	// changes received by this run so far, and the records of the run it
+	// continued.
+	w.Array(5)
+	w.Uint(r.remoteNext)
+	r.pos.put(w)
 	out, err := w.Bytes()
 	if err != nil {
 		return nil, nil, err
@@ -248,6 +252,9 @@ func (r *Replica) Restore(snapshot []byte) error {
 		}
 	}
 	var left map[ReplicaID]map[string][]byte
+	var exact bool
+	var snapRemote uint64
+	var cont journalPos
 	if rd.Err() == nil && rd.Remaining() > 0 {
 		n := rd.ArrayLen()
 		left = make(map[ReplicaID]map[string][]byte, min(n, 64))
@@ -270,6 +277,14 @@ func (r *Replica) Restore(snapshot []byte) error {
 			}
 			left[id] = vs
 		}
+	}
+	if rd.Err() == nil && rd.Remaining() > 0 {
+		if m := rd.ArrayLen(); rd.Err() == nil && m != 5 {
+			rd.Fail("journal position with %d fields", m)
+		}
+		snapRemote = rd.Uint()
+		cont = getJournalPos(rd)
+		exact = true
 	}
 	if err := rd.Done(); err != nil {
 		return fmt.Errorf("crdt: restore: %w", err)
@@ -371,7 +386,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 	r.snapshotted = true
 	r.persistent = true
 	r.savedSeq = r.seq
-	r.canReplay, r.snapInc, r.snapSeq = true, oldInc, oldSeq
-	r.replayInc, r.replayNext = oldInc, oldSeq+1
+	r.canReplay, r.snapInc, r.snapExact, r.cont = true, oldInc, exact, cont
+	r.pos = journalPos{inc: oldInc, next: oldSeq + 1, remote: snapRemote, remoteKnown: exact}
 	return nil
 }
