@@ -108,3 +108,34 @@ func GapDigestMessage() ([]byte, error) {
 		Digest: []digestEntry{contentEntry("s", 0x5eed, 0xc0de), gapEntry("s", 0x5eed, 0xf00d), {Object: "s", Version: v, Durable: v}}}
 	return e.encode()
 }
+
+// UnnumberedRecord returns the journal record rec as releases before
+// received changes were numbered wrote it: without the number of its
+// first received change.
+func UnnumberedRecord(rec []byte) []byte {
+	body, kind, err := openFrame(rec, codec.KindJournal, codec.KindJournalSealed)
+	if err != nil {
+		panic(err)
+	}
+	rd := codec.NewReader(body, kind, codec.Limits{MaxBytes: len(body)})
+	id, inc, first, last := rd.Replica(), rd.Uint(), rd.Uint(), getTimestamp(rd)
+	ops := getLogEntries(rd)
+	var theirs []remoteEntry
+	if rd.Remaining() > 0 {
+		theirs = getRemoteEntries(rd)
+	}
+	w := codec.NewWriter(codec.KindJournalSealed, len(rec))
+	w.Replica(id)
+	w.Uint(inc)
+	w.Uint(first)
+	putTimestamp(w, last)
+	putLogEntries(w, ops)
+	if len(theirs) > 0 {
+		putRemoteEntries(w, theirs)
+	}
+	out, err := w.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	return seal(out)
+}
