@@ -47,7 +47,7 @@ type peer struct {
 	owedDig  bool // the peer asked for our digest
 	theirDig []digestEntry
 	hasTheir bool              // theirDig is set: send catch-up states
-	versions map[string][]byte // the peer's durable object versions, from its last digest
+	versions map[string][]byte // the peer's durable versions of the objects registered here, from its last digest
 	// reported holds durable versions the peer reported before it
 	// restarted, that its digests since have not shown it back at: it may
 	// have come back from an older backup, after this replica collected
@@ -56,7 +56,9 @@ type peer struct {
 	// states until its version covers them again. A restored replica
 	// holds its own restored versions here for every peer: it may have
 	// collected on the strength of versions it no longer knows, but only
-	// within its own.
+	// within its own. Only objects that collect are kept, each version
+	// held to the object's own here (see reportVersions): at most one
+	// entry per object, none larger than the replica's own version.
 	reported map[string][]byte
 	// behindSince is, while the peer lacks ops that have left the log, the
 	// physical time of the oldest of them known (see PeerStats.Lag).
@@ -1545,9 +1547,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		first := p.rinc == 0
 		firstContact = first
 		p.switchIncarnation(env.Incarnation)
-		for name, v := range p.versions {
-			p.report(name, v, r.limit)
-		}
+		r.reportVersions(p)
 		p.versions = nil // it may have lost state: its old versions overstate it
 		// A digest of its earlier incarnation may overstate it too: a
 		// delta computed from it would leave out what it lost.
@@ -1710,9 +1710,11 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.theirDig = env.Digest
 		p.hasTheir = true
 		p.frozen = nil // copied for an older digest
-		p.versions = make(map[string][]byte, len(env.Digest))
+		// Only the objects registered here are collected: the versions
+		// of others are not kept (the digest may name any number).
+		p.versions = make(map[string][]byte, min(len(env.Digest), len(r.objects)))
 		for _, d := range env.Digest {
-			if d.Durable != nil {
+			if _, ok := r.objects[d.Object]; ok && d.Durable != nil {
 				p.versions[d.Object] = d.Durable
 			}
 		}
@@ -2047,6 +2049,47 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		p.diverged[d.Object] = true
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
 			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps, "by_content", byContent)
+	}
+}
+
+// reportVersions keeps the durable versions p reported in its last digest
+// among those it reported before it restarted (see peer.reported), as its
+// incarnation changes. Only what was collected here on the strength of
+// them matters: versions of objects that collect nothing here are not
+// kept, and the others are held to this replica's own version (joined
+// with what was kept before, they could grow with every restart of the
+// peer, by whatever writers its digests name). Metadata collected on
+// the strength of a peer's version is within that version and the
+// object's own when it was collected, which the object's later versions
+// cover (a retirement renames the kept versions as it does the object's),
+// so the meet still covers all that was collected, and compareReported,
+// which judges by the meet with the object's version, judges alike. The
+// caller holds r.mu.
+func (r *Replica) reportVersions(p *peer) {
+	for name, v := range p.versions {
+		c, ok := r.objects[name].(Collector)
+		if !ok {
+			continue
+		}
+		was, err := vclock.UnmarshalClock(v, r.limit)
+		var mine []byte
+		if err == nil {
+			mine, err = c.VersionBinary()
+		}
+		var own vclock.Clock
+		if err == nil {
+			own, err = vclock.UnmarshalClock(mine, r.limit)
+		}
+		if err != nil {
+			continue // nothing to judge by, as compareReported would find
+		}
+		was.Meet(own)
+		if was.IsZero() {
+			continue // nothing collected on its strength
+		}
+		if b, err := was.MarshalBinary(); err == nil {
+			p.report(name, b, r.limit)
+		}
 	}
 }
 
