@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/costcheck"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -251,5 +252,73 @@ func TestAcknowledgedChunksLetGo(t *testing.T) {
 	}
 	if s := a.Stats().Peers[0]; s.CatchUpChunksLeft != 1 || s.CatchUpBytesLeft != 3 {
 		t.Fatalf("%d chunks and %d bytes left, want 1 and 3", s.CatchUpChunksLeft, s.CatchUpBytesLeft)
+	}
+}
+
+// compressedPart returns a state of about n bytes plain, compressed.
+func compressedPart(t *testing.T, n int) []byte {
+	t.Helper()
+	w := codec.NewWriter(codec.KindSet, n)
+	w.Binary(make([]byte, n-16))
+	plain, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, ok := codec.Compress(plain)
+	if !ok {
+		t.Fatal("not compressed")
+	}
+	return z
+}
+
+// TestChunkPartsHeldToTheLimitTogether: a compressed part may expand to
+// Limits.MaxBytes, MaxRatio times its size, and a chunk carried any number
+// of parts, so one message within MaxMessageBytes made the receiver
+// decompress and merge a hundred times that (a hundred parts of 900 KB
+// plain in 120 KB: about 190 MB allocated). The parts of one message
+// together are held to MaxBytes, as a sender cuts them: a chunk over it
+// is refused whole, its reason counted, before anything of it is merged
+// and at a cost bounded by the limit; one within it is merged.
+func TestChunkPartsHeldToTheLimitTogether(t *testing.T) {
+	r, obj := stubReplica(t, "a", &sentTo{})
+	chunk := func(num uint64, parts ...[]byte) []byte {
+		env := &envelope{From: "b", To: "a", Incarnation: 1, AckInc: r.Incarnation(), CatchUp: num,
+			HasChunk: true, ChunkIndex: 0, ChunkCount: 1}
+		for _, b := range parts {
+			env.Parts = append(env.Parts, partEntry{Object: "obj", Data: b})
+		}
+		msg, err := env.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg) > r.cfg.MaxMessageBytes {
+			t.Fatalf("message of %d bytes", len(msg))
+		}
+		return msg
+	}
+	big := compressedPart(t, 900<<10)
+	bomb := make([][]byte, 100)
+	for i := range bomb {
+		bomb[i] = big
+	}
+	msg := chunk(1, bomb...)
+	var err error
+	got := costcheck.Allocated(func() { err = r.Receive(context.Background(), "b", msg) })
+	if err == nil || len(obj.merged) != 0 || r.Stats().Peers[0].Refused[ReasonTooLarge] != 1 {
+		t.Fatalf("a chunk of %d parts of %d bytes plain: err %v, %d merged, refusals %v", len(bomb), 900<<10, err, len(obj.merged), r.Stats().Peers[0].Refused)
+	}
+	if limit := uint64(4 * r.cfg.MaxMessageBytes); !costcheck.Race && got > limit {
+		t.Errorf("a message of %d bytes allocated %d, more than %d", len(msg), got, limit)
+	}
+
+	third := compressedPart(t, r.cfg.MaxMessageBytes/3)
+	if err := r.Receive(context.Background(), "b", chunk(2, third, third, third, third)); err == nil || len(obj.merged) != 0 {
+		t.Fatalf("a chunk of four parts of a third of the limit each: err %v, %d merged", err, len(obj.merged))
+	}
+	if err := r.Receive(context.Background(), "b", chunk(3, third, third, third)); err != nil || len(obj.merged) != 3 {
+		t.Fatalf("a chunk of three parts of a third of the limit each: err %v, %d merged", err, len(obj.merged))
+	}
+	if p := r.peers["b"]; p.catchUpGot != 3 {
+		t.Fatalf("catch-up merged: %d, want 3", p.catchUpGot)
 	}
 }

@@ -9,8 +9,11 @@ import "github.com/activeactive/crdt/codec"
 // objects never see the compressed form: the engine decompresses what it
 // receives (catch-up states and parts, the states of a snapshot, the
 // changes of a journal) within its limits before handing it to them, so a
-// user's own data type is replicated compressed too. What a peer sent is
-// journaled as it arrived.
+// user's own data type is replicated compressed too: a state or part at
+// most Limits.MaxBytes plain, and the parts of one chunk at most that
+// together (see unpackParts), so that a chunk costs no more to take in
+// than a plain message of the limit. What a peer sent is journaled as it
+// arrived.
 
 // pack returns data compressed, if it is at least Config.CompressAbove
 // bytes, at most max bytes plain (what the reader will accept once

@@ -264,7 +264,7 @@ func journalCatchUpInParts(t *testing.T, compressAbove int) int {
 		t.Fatalf("a message of %d bytes, over the limit of %d", largest, crdt.MinMessageBytes)
 	}
 	if compressAbove < 0 && len(journal) < 2 {
-		// Compressed, the parts may all go in one chunk, and one record.
+		// Compressed, the parts may share chunks, and records.
 		t.Fatalf("the catch-up came in %d journal records; want it in parts", len(journal))
 	}
 	net.Detach("a") // lost for good

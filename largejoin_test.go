@@ -328,8 +328,9 @@ func TestLargeJoinORMap(t *testing.T) {
 
 // TestLargeJoinCompressed is the join of TestLargeJoinThroughSmallMessages
 // with states compressed, as the engine sends them by default: the parts
-// of the state, each a chunk's worth plain, go compressed, several to a
-// chunk, so the join sends a small part of the state's plain size, and
+// of the state, each a chunk's worth plain, go compressed, one to a chunk
+// (the parts of a chunk take at most the limit decompressed), so the join
+// sends a small part of the state's plain size in small messages, and
 // no message is over the limit.
 func TestLargeJoinCompressed(t *testing.T) {
 	const n, maxMsg = 100_000, 64 << 10

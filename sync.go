@@ -137,6 +137,7 @@ type outCatchUp struct {
 type outChunk struct {
 	parts    []partEntry
 	size     int
+	plain    int // the bytes of its parts decompressed: at most the limit (see unpackParts)
 	ordered  bool
 	acked    bool
 	sentTick uint64 // 0 if not sent yet
@@ -1133,7 +1134,12 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 	}
 	complete := true
 	partRoom := r.room(p)
-	var whole, free, later []partEntry // whole states; parts in any order; parts in order
+	// sized is a state or part with the bytes it takes decompressed.
+	type sized struct {
+		partEntry
+		plain int
+	}
+	var whole, free, later []sized // whole states; parts in any order; parts in order
 	for _, d := range p.theirDig {
 		obj, ok := r.objects[d.Object]
 		if !ok {
@@ -1141,6 +1147,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		}
 		var (
 			state []byte
+			plain int // its bytes before it was compressed
 			err   error
 		)
 		dobj, isDelta := obj.(DeltaObject)
@@ -1166,6 +1173,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 			} else {
 				state, err = obj.MarshalBinary()
 			}
+			plain = len(state)
 			if err == nil {
 				state = r.pack(state, r.limitTo(p))
 			}
@@ -1186,7 +1194,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		if err == nil && parts != nil {
 			p.stats.statesSent++
 			for i, b := range parts {
-				e := partEntry{Object: d.Object, Data: r.pack(b, r.limitTo(p)), Part: true}
+				e := sized{partEntry{Object: d.Object, Data: r.pack(b, r.limitTo(p)), Part: true}, len(b)}
 				if i < ordered {
 					free = append(free, e)
 				} else {
@@ -1203,7 +1211,7 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 			continue
 		}
 		p.stats.statesSent++
-		whole = append(whole, partEntry{Object: d.Object, Data: state})
+		whole = append(whole, sized{partEntry{Object: d.Object, Data: state}, plain})
 	}
 	p.diverged = nil
 	size := 0
@@ -1231,16 +1239,19 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		return used
 	}
 	// In chunks: the whole states and the parts that may go in any order
-	// first, then the others, each chunk as full as it can be.
+	// first, then the others, each chunk as full as it can be. Its parts
+	// take at most the peer's limit decompressed, as the peer takes them
+	// (see unpackParts): compressed parts share a chunk only that far.
 	o := &outCatchUp{upTo: upTo, progress: r.ticks, limit: r.limitTo(p)}
-	add := func(e partEntry, ordered bool) {
+	add := func(e sized, ordered bool) {
 		n := entrySize(e.Object, e.Data)
-		if k := len(o.chunks); k == 0 || o.chunks[k-1].size+n > partRoom {
+		if k := len(o.chunks); k == 0 || o.chunks[k-1].size+n > partRoom || o.chunks[k-1].plain+e.plain > o.limit {
 			o.chunks = append(o.chunks, outChunk{})
 		}
 		c := &o.chunks[len(o.chunks)-1]
-		c.parts = append(c.parts, e)
+		c.parts = append(c.parts, e.partEntry)
 		c.size += n
+		c.plain += e.plain
 		c.ordered = c.ordered || ordered
 		o.bytesLeft += n
 	}
@@ -1839,8 +1850,13 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 	if env.Ordered && in.prefix < env.ChunkIndex {
 		return // merged once every chunk before it is; sent again until then
 	}
+	plain, unpacked, err := r.unpackParts(env.Parts)
+	if err != nil {
+		refuse(fmt.Errorf("crdt: chunk %d of catch-up %d from %s: %w", env.ChunkIndex, env.CatchUp, p.id, err))
+		return // not acknowledged: sent again, if it was ever to be taken
+	}
 	ok := true
-	for _, pe := range env.Parts {
+	for i, pe := range env.Parts {
 		obj, found := r.objects[pe.Object]
 		if !found {
 			refuse(fmt.Errorf("%w: chunk part from %s for %q", ErrUnknownObject, p.id, pe.Object))
@@ -1848,7 +1864,7 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 			continue
 		}
 		var ch bool
-		data, err := r.unpack(pe.Data)
+		data, err := plain[i], unpacked[i]
 		switch {
 		case err != nil:
 		case pe.Part:
@@ -1892,6 +1908,38 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 		p.raiseRecv(in.upTo)
 		p.catchUpGot = max(p.catchUpGot, in.num)
 	}
+}
+
+// unpackParts returns the plain forms of the parts of a chunk (see
+// unpack), with, for each part that cannot be decompressed, why. Together
+// they are held to Limits.MaxBytes, as a sender cuts its chunks (see
+// catchUp): a compressed part may expand up to the limit, MaxRatio times
+// its own size, and a chunk may carry any number of parts, so a message
+// within the limit could otherwise make this replica decompress and merge
+// many times it. A chunk whose parts exceed it is refused whole: err says
+// so, and what follows the part that reached the limit is not
+// decompressed.
+func (r *Replica) unpackParts(parts []partEntry) (plain [][]byte, errs []error, err error) {
+	plain = make([][]byte, len(parts))
+	errs = make([]error, len(parts))
+	left := r.limit.MaxBytes
+	for i, pe := range parts {
+		if left <= 0 {
+			return nil, nil, fmt.Errorf("%w: parts %d to %d beyond the %d bytes its parts may hold in all", codec.ErrLimit, i, len(parts)-1, r.limit.MaxBytes)
+		}
+		lim := r.limit
+		lim.MaxBytes = left
+		data, err := codec.Decompress(pe.Data, lim)
+		if errors.Is(err, codec.ErrLimit) || len(data) > left {
+			if err == nil {
+				err = fmt.Errorf("%w: %d bytes", codec.ErrLimit, len(data))
+			}
+			return nil, nil, fmt.Errorf("part %d for %q, over what remains of the %d bytes its parts may hold in all: %w", i, pe.Object, r.limit.MaxBytes, err)
+		}
+		left -= len(data)
+		plain[i], errs[i] = data, err
+	}
+	return plain, errs, nil
 }
 
 // ackChunk queues the acknowledgement of chunk i of the peer's catch-up,
