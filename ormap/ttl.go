@@ -86,10 +86,13 @@ func (m *Map[K, V]) Expire(k K, ttl time.Duration) Op {
 // Persist removes the expiry of key k and returns the op to apply at the
 // other replicas. It wins over an expiry made concurrently with it at
 // another replica, and an expiry made after it (that saw it) wins over
-// it. If k is not present, has expired, or has no expiry, Persist does
-// nothing and returns an op that does nothing. If k cannot be encoded or
-// the replica has no sequence number left, it returns an op that reports
-// the error.
+// it. It writes its persist even if k has no expiry here, since another
+// replica may be expiring k at the same time: as in Redis Active-Active,
+// a PERSIST concurrent with an EXPIRE leaves the key without one,
+// whether or not the persisting replica had seen an expiry. If k is not
+// present or has expired, Persist does nothing and returns an op that
+// does nothing. If k cannot be encoded or the replica has no sequence
+// number left, it returns an op that reports the error.
 //
 // Persist panics on a map without a replica ID (the zero Map).
 func (m *Map[K, V]) Persist(k K) Op {
@@ -99,11 +102,7 @@ func (m *Map[K, V]) Persist(k K) Op {
 	if err != nil {
 		return Op{err: err}
 	}
-	n := s.find(p)
-	if n == nil {
-		return Op{kind: opNoop, leaf: leaf{pv: p, tag: tagPersist}, sh: s.sh}
-	}
-	if _, ok := s.expiryOf(n); !ok {
+	if s.find(p) == nil {
 		return Op{kind: opNoop, leaf: leaf{pv: p, tag: tagPersist}, sh: s.sh}
 	}
 	return s.write("Persist", leaf{pv: p, tag: tagPersist}, s.ttlDots(p))

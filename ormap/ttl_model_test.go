@@ -188,7 +188,7 @@ func (md *ttlModel) add(t *rapid.T, i int) {
 	case "expire":
 		want = present && !expired
 	case "persist":
-		want = present && !expired && expires
+		want = present && !expired
 	}
 	if want == e.op.IsNoop() {
 		t.Fatalf("event %d (%s %s at %v): op %v, the model says it should do something: %v", i, e.what, e.key, e.now, e.op, want)

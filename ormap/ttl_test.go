@@ -103,6 +103,46 @@ func TestRedisExpireVersusPersist(t *testing.T) {
 	}
 }
 
+// TestRedisPersistWithoutExpiryWinsOverConcurrentExpire is Redis
+// Active-Active's table for expire against persist, with a key that has
+// no time to live when the two are made: A sets k and both sync; then A
+// makes k expire in 10s while B concurrently persists it. The persist
+// wins at both, although B had seen no expiry to remove: k never
+// expires.
+//
+//	time  region 1           region 2
+//	t1    SET k v
+//	t2    sync               sync
+//	t3    EXPIRE k 10        PERSIST k
+//	t4    sync               sync
+//	t5    TTL k → -1         TTL k → -1
+func TestRedisPersistWithoutExpiryWinsOverConcurrentExpire(t *testing.T) {
+	tm := newManual()
+	a := clocked[string, *Register[string]]("A", tm.clockAt(0))
+	b := clocked[string, *Register[string]]("B", tm.clockAt(0))
+	mustApply(t, b, a.At("k").Set("v"))
+	tm.advance(time.Second)
+	exp := a.Expire("k", 10*time.Second)
+	per := b.Persist("k")
+	if per.IsNoop() {
+		t.Fatal("B's persist of a key without an expiry does nothing")
+	}
+	mustApply(t, a, per)
+	mustApply(t, b, exp)
+	tm.advance(20 * time.Second)
+	for _, m := range []*Map[string, *Register[string]]{a, b} {
+		if !m.Has("k") {
+			t.Errorf("%s: k expired; the concurrent persist must win", m.ID())
+		}
+		if at, ok := m.ExpiresAt("k"); ok {
+			t.Errorf("%s: k expires at %v, want no expiry", m.ID(), at)
+		}
+	}
+	if !a.Equal(b) {
+		t.Fatal("replicas differ")
+	}
+}
+
 // TestRedisLongestTTLWins is Redis Active-Active's table for concurrent
 // expiries: A sets "k" to expire in 10s while B concurrently sets 50s:
 // once they sync, k expires in 50s at both. An expiry made after seeing
@@ -247,8 +287,8 @@ func TestExpireRefusals(t *testing.T) {
 	if op := m.Expire("absent", time.Second); !op.IsNoop() {
 		t.Fatalf("absent key: %v", op)
 	}
-	if op := m.Persist("k"); !op.IsNoop() {
-		t.Fatalf("persist without an expiry: %v", op)
+	if op := m.Persist("absent"); !op.IsNoop() {
+		t.Fatalf("persist of an absent key: %v", op)
 	}
 	if err := m.Apply(Op{kind: opWrite, dot: vclock.Dot{Replica: "B", Seq: 1}, leaf: leaf{pv: appendSeg("", "k"), tag: tagPersist, n: 5}}); !errors.Is(err, ErrInvalidOp) {
 		t.Fatalf("a persist with a time: %v", err)
