@@ -144,12 +144,12 @@ func TestCollectExpiredReadsChainDots(t *testing.T) {
 	tm.advance(time.Second)
 	stable := c.Version()
 	stable.Set("D", 1)
-	c.Collect(stable)
+	c.CollectVersions([]vclock.Clock{stable})
 	if ds := leavesAt(c, "x"); len(ds) != 1 {
 		t.Fatalf("x holds %v, want D's chain: not every replica has seen D:2", ds)
 	}
 	stable.Set("D", 2)
-	c.Collect(stable)
+	c.CollectVersions([]vclock.Clock{stable})
 	if ds := leavesAt(c, "x"); len(ds) != 0 {
 		t.Fatalf("x holds %v, want it collected", ds)
 	}

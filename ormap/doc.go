@@ -26,8 +26,9 @@
 // persist wins over a concurrent expiry, and an expiry or persist made
 // after seeing another replaces it. Once a replica's clock reaches a key's
 // expiry, the key reads as absent there at once, and a write to it starts
-// it afresh; [Map.Collect] deletes it later, once every replica has seen
-// its writes. An expiry is a write of its own with a dot, like a register
+// it afresh; [Map.CollectVersions] deletes it later, once every replica
+// has seen its writes and this replica has seen every write the others
+// have. An expiry is a write of its own with a dot, like a register
 // value under the key, which is why "concurrent" is exact.
 //
 // Expiry is judged by the hybrid logical clock given to [Map.SetClock]

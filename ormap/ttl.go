@@ -261,8 +261,10 @@ func (s *state) numKids(n *node) int {
 // collectExpired deletes, as a delete of this replica would, each key
 // that has expired and whose writes, expiries and persists every replica
 // has seen (stable is a version they have all reached), and returns how
-// many keys it deleted. A map without a replica ID or a clock deletes
-// nothing.
+// many keys it deleted. The caller must have seen every write any
+// replica's version counts (see [Map.CollectVersions]): a write under
+// the key that it has not seen would survive the delete without the
+// expiry. A map without a replica ID or a clock deletes nothing.
 func (s *state) collectExpired(stable vclock.Clock) int {
 	if len(s.ttls) == 0 || s.id == "" {
 		return 0

@@ -300,23 +300,21 @@ func TestExpireRefusals(t *testing.T) {
 }
 
 // TestExpiredKeyCollected: once every replica has seen an expired key's
-// writes, Collect deletes it with a delete of its own, which a delta
+// writes, CollectVersions deletes it with a delete of its own, which a delta
 // carries to the other replica; the records of that delete are then
 // collected in turn, and no leaf of the key is left anywhere.
 func TestExpiredKeyCollected(t *testing.T) {
 	tm := newManual()
 	a, b := counterPair(t, tm)
 	mustApply(t, b, a.Expire("k", time.Second), a.At("keep").Add(1))
-	if a.Collect(b.Version()) != 0 || a.s.k.Len() != 3 {
+	if a.CollectVersions([]vclock.Clock{b.Version()}); a.s.k.Len() != 3 {
 		t.Fatal("Collect deleted a key that has not expired")
 	}
 	tm.advance(time.Second)
 	// Not yet: B has not seen A's latest increment to k.
 	mustApply(t, a, a.At("k").Add(5)) // a write to the expired key: k afresh
 	tm.advance(time.Hour)             // and k, now without expiry, stays
-	stable := b.Version()
-	stable.Meet(a.Version())
-	a.Collect(stable)
+	a.CollectVersions([]vclock.Clock{b.Version()})
 	if a.At("k").Value() != 5 {
 		t.Fatal("a rewritten key was collected")
 	}
@@ -327,8 +325,7 @@ func TestExpiredKeyCollected(t *testing.T) {
 	tm.advance(time.Second)
 	d := c.Clone()
 	d.SetWriter("D")
-	v := c.Version()
-	c.Collect(v)
+	c.CollectVersions([]vclock.Clock{c.Version()})
 	// The delete keeps what it saw of the counter's chain, in a reset leaf
 	// of the key, until every replica has seen the delete.
 	if c.s.k.Len() != 1 || len(c.s.resetDots) != 1 {
@@ -436,4 +433,57 @@ func TestSetClockOnNestedPanics(t *testing.T) {
 		}
 	}()
 	m.At("x").SetClock(newManual().clockAt(0))
+}
+
+// TestCollectKeepsExpiredKeyHidden: collecting an expired key never
+// brings it back. A puts k and makes it expire at +0.7s. B, whose clock
+// runs 400ms behind, takes in the put but not yet the expiry, and sets k
+// again at +0.6s by its clock; then it takes in the expiry, which is
+// concurrent with its write and holds for the key: at +0.8s by B's clock
+// k reads as absent there. A, for which k expired long ago, collects with
+// B's version (by CollectVersions, or by Collect with the meet of the
+// two): B's write, which A has not seen, would survive A's delete without
+// the expiry. k must stay absent at both once each has the other's
+// state.
+func TestCollectKeepsExpiredKeyHidden(t *testing.T) {
+	for _, meet := range []bool{false, true} {
+		tm := newManual()
+		a := clocked[string, *Register[int]]("A", tm.clockAt(0))
+		b := clocked[string, *Register[int]]("B", tm.clockAt(-400*time.Millisecond))
+		put := a.At("k").Set(1)
+		tm.advance(100 * time.Millisecond)
+		exp := a.Expire("k", 600*time.Millisecond)
+		mustApply(t, b, put)
+		tm.advance(900 * time.Millisecond) // A reads +1.0s, B +0.6s
+		late := b.At("k").Set(2)
+		mustApply(t, b, exp)
+		if !b.Has("k") {
+			t.Fatal("k expired at B before its expiry")
+		}
+		tm.advance(200 * time.Millisecond) // A reads +1.2s, B +0.8s
+		if b.Has("k") {
+			t.Fatal("k has not expired at B at +0.8s")
+		}
+		if meet {
+			stable := a.Version()
+			stable.Meet(b.Version())
+			a.Collect(stable)
+		} else {
+			a.CollectVersions([]vclock.Clock{b.Version()})
+		}
+		if _, err := b.MergeBinary(mustMarshal(t, a.DeltaSince(b.Version()))); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, a, late)
+		for _, m := range []*Map[string, *Register[int]]{a, b} {
+			if m.Has("k") {
+				t.Errorf("meet %v: %s: the expired k reads as present after A's collection: %v", meet, m.ID(), m.At("k").Values())
+			}
+		}
+		// Once A has seen B's write, nothing holds the key back.
+		a.CollectVersions([]vclock.Clock{b.Version()})
+		if holds(a.s, appendSeg("", "k")) {
+			t.Errorf("meet %v: A still holds the expired k once it has seen every write", meet)
+		}
+	}
 }

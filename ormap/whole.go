@@ -84,42 +84,53 @@ func (m *Map[K, V]) DeltaSince(v vclock.Clock) *Map[K, V] {
 // Collect discards the drop records of the writes and deletes every
 // replica has seen, and returns how many it discarded. stable must be a
 // version every replica has reached (the meet of all their versions).
-// Apart from expired keys (below), collecting never changes the map's
-// value or its state as [Map.Equal] sees it. A peer whose version is older than stable is later sent a full
-// copy instead of a delta.
+// Collecting never changes the map's value or its state as [Map.Equal]
+// sees it. A peer whose version is older than stable is later sent a
+// full copy instead of a delta.
 //
-// Collect also deletes, as [Map.Delete] would at this replica, each key
-// that has expired (see [Map.Expire]) and whose writes, expiries and
-// persists are all within stable. The delete gets a dot of this replica
-// and reaches the others with [Map.DeltaSince]; it changes nothing any
-// replica reads, since the key has expired, except that a write to the
-// key that no replica had seen when it was collected survives it, without
-// the expiry, as a write concurrent with a delete does. A map without a
-// replica ID or a clock deletes nothing.
-//
-// What deletes of counters keep of the chains they reset (see [Counter])
-// needs every replica's version, not their meet, to be collected: only
-// [Map.CollectVersions] collects it.
+// Expired keys (see [Map.Expire]) and what deletes of counters keep of
+// the chains they reset (see [Counter]) need every replica's version,
+// not their meet, to be collected: only [Map.CollectVersions] collects
+// them.
 func (m *Map[K, V]) Collect(stable vclock.Clock) int {
-	s := m.mustTop("Collect")
-	s.collectExpired(stable)
-	return s.k.Collect(stable)
+	return m.mustTop("Collect").k.Collect(stable)
 }
 
 // CollectVersions collects what this replica and every peer have seen,
 // given the versions of every peer (for the engine, those of their saved
-// snapshots): it calls [Map.Collect] with their meet and this replica's
-// version, and also removes what deletes of counters keep of the counter
-// chains they reset (see [Counter]) once no replica can hold a leaf that
-// still needs it. It returns how many drop records Collect discarded.
+// snapshots): it does what [Map.Collect] does with their meet and this
+// replica's version, and also removes what deletes of counters keep of
+// the counter chains they reset (see [Counter]) once no replica can hold
+// a leaf that still needs it. It returns how many drop records it
+// discarded.
+//
+// It also deletes, as [Map.Delete] would at this replica, each key that
+// has expired here and whose writes, expiries and persists every peer
+// has seen, but only while this replica has seen every write each peer's
+// version counts. The delete gets a dot of this replica and reaches the
+// others with [Map.DeltaSince]. A write to the key that this replica has
+// not seen would survive the delete without the expiry, as a write
+// concurrent with a delete does, and read as present again where the
+// expiry had hidden it; waiting until no peer is ahead keeps every
+// write a peer has made before its version out of that case. One case
+// is left: a write a peer makes after its version, while its clock has
+// not reached the expiry (it runs behind this replica's clock), still
+// survives the delete, and the key reads as present there after the
+// expiry. A peer whose clock has passed the expiry starts the key afresh
+// with its next write, which the delete does not touch. A map without a
+// replica ID or a clock deletes nothing.
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	s := m.mustTop("CollectVersions")
 	own := s.k.Version()
 	stable := own.Clone()
+	behind := true // every peer's version is within this replica's
 	for _, v := range peers {
+		behind = behind && v.LessOrEqual(own)
 		stable.Meet(v)
 	}
-	s.collectExpired(stable)
+	if behind {
+		s.collectExpired(stable)
+	}
 	s.collectResets(own, peers)
 	return s.k.Collect(stable)
 }
