@@ -152,6 +152,9 @@ type Map[K comparable, V any] struct {
 	// seenWork counts the entries that merges have looked at to find
 	// those, for the tests that bound that work.
 	seenWork int
+	// ttlWork counts the expire and persist writes that decoding and
+	// merging have looked at, for the tests that bound that work.
+	ttlWork int
 }
 
 // New returns an empty map that writes as replica id, stamping its writes

@@ -186,6 +186,7 @@ func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
 // setTTL makes ws the writes in force for k (none: delete), keeping the
 // fingerprint right.
 func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
+	m.ttlWork += len(m.ttl[k]) + len(ws)
 	if m.ttlOrd != nil {
 		m.noteTTL(k, m.ttl[k], ws)
 	}
@@ -299,18 +300,22 @@ func (m *Map[K, V]) clearTTL(k K) dotList {
 	return makeDotList(drops)
 }
 
-// dropTTL takes in the dots a write of k overwrote: the writes of k that
-// they name leave. It reports whether any did. (The caller keeps the drop
-// record, which stops the others from coming in later.)
-func (m *Map[K, V]) dropTTL(k K, drops dotList) bool {
+// dropTTL takes in the dots writes of k overwrote, each list those of
+// one write: the writes of k that they name leave. It reports whether any
+// did. (The caller keeps the drop records, which stop the others from
+// coming in later.)
+func (m *Map[K, V]) dropTTL(k K, drops ...dotList) bool {
 	ws := m.ttl[k]
 	if len(ws) == 0 {
 		return false
 	}
 	gone := make(map[vclock.Dot]bool)
-	for d := range drops.all() {
-		gone[d] = true
+	for _, dl := range drops {
+		for d := range dl.all() {
+			gone[d] = true
+		}
 	}
+	m.ttlWork += len(gone) + len(ws)
 	kept := ws[:0:0]
 	for _, w := range ws {
 		if !gone[vclock.Dot{Replica: m.reps[w.rep], Seq: w.seq}] {
@@ -453,12 +458,23 @@ func (m *Map[K, V]) mergeTTL(o *Map[K, V], trans []uint32, mine, theirs *limits)
 	// below. A record of a write seen here is taken too: the write may
 	// have come in a part of entries (see Map.ChunksBinary), without it;
 	// if its drops were applied here, applying them again changes nothing.
+	// The records of one key are taken in together: one walk of the
+	// key's writes for all of them.
+	var drops map[K][]dotList
 	for by, rec := range o.drops {
 		if _, ok := m.drops[by]; ok {
 			continue
 		}
 		m.recordDrops(by, rec.key, rec.dots)
-		if m.dropTTL(rec.key, rec.dots) {
+		if _, ok := m.ttl[rec.key]; ok {
+			if drops == nil {
+				drops = make(map[K][]dotList)
+			}
+			drops[rec.key] = append(drops[rec.key], rec.dots)
+		}
+	}
+	for k, dls := range drops {
+		if m.dropTTL(k, dls...) {
 			changed = true
 		}
 	}
@@ -560,6 +576,37 @@ func (m *Map[K, V]) dropSeenTTL(o *Map[K, V]) bool {
 		rep uint32
 		seq uint64
 	}
+	// For a key with many writes (one per replica that expired it, say),
+	// the dots of its writes here and at o, made the first time one is
+	// looked up, so that each look-up does not walk them all.
+	type held struct{ here, there map[wdot]bool }
+	var many map[K]*held
+	holds := func(k K, rep uint32, seq uint64) (here, there bool) {
+		ws, ows := m.ttl[k], o.ttl[k]
+		if len(ws)+len(ows) <= 16 {
+			m.ttlWork += len(ws) + len(ows)
+			return hasWrite(ws, rep, seq), holdsTTL(ows, o.reps, m.reps[rep], seq)
+		}
+		h := many[k]
+		if h == nil {
+			h = &held{here: make(map[wdot]bool, len(ws)), there: make(map[wdot]bool, len(ows))}
+			for _, w := range ws {
+				h.here[wdot{w.rep, w.seq}] = true
+			}
+			for _, ow := range ows {
+				if r, ok := m.findRep(o.reps[ow.rep]); ok {
+					h.there[wdot{r, ow.seq}] = true
+				}
+			}
+			if many == nil {
+				many = make(map[K]*held)
+			}
+			many[k] = h
+			m.ttlWork += len(ws) + len(ows)
+		}
+		m.ttlWork++
+		return h.here[wdot{rep, seq}], h.there[wdot{rep, seq}]
+	}
 	var gone map[K][]wdot
 	for rg := range o.ctx.Ranges() {
 		rep, ok := m.findRep(rg.Replica)
@@ -568,10 +615,11 @@ func (m *Map[K, V]) dropSeenTTL(o *Map[K, V]) bool {
 		}
 		m.ttlOrd.Range(rep, rg.Lo, rg.Hi, func(seq uint64, k K) bool {
 			m.seenWork++
-			if !m.holdsTTLWrite(rep, seq, k) {
+			here, there := holds(k, rep, seq)
+			if !here {
 				return false // stale
 			}
-			if holdsTTL(o.ttl[k], o.reps, m.reps[rep], seq) {
+			if there {
 				return true
 			}
 			if gone == nil {

@@ -231,6 +231,9 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 			getDrops(r, out, groups == 0)
 		}
 	}()
+	// The writes of each key, put in force once all are read: putting
+	// each in as it comes would look at those before it every time.
+	var got map[K][]ttlWrite
 	var prevID string
 	for g := 0; g < groups && r.Err() == nil; g++ {
 		n := r.ArrayLen()
@@ -285,17 +288,22 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 			// A key may hold two writes of one replica: the later made
 			// after the earlier was overwritten, by a write not yet
 			// received here.
-			ws := out.ttl[k]
 			if e, ok := out.m.Get(k); ok && e.writer() == rep && e.seq == tw.seq {
 				r.Fail("write %s:%d both an entry and an expire or persist", id, tw.seq)
 				return
 			}
-			out.setTTL(k, append(ws, tw))
+			if got == nil {
+				got = make(map[K][]ttlWrite)
+			}
+			got[k] = append(got[k], tw)
 			if ts := tw.ts(); ts.After(out.maxTS) {
 				out.maxTS = ts
 			}
 			prevSeq, prevWall = tw.seq, tw.wall
 		}
+	}
+	for k, ws := range got {
+		out.setTTL(k, ws)
 	}
 }
 
