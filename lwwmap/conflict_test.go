@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
@@ -372,7 +373,7 @@ func TestConflictReportsProperty(t *testing.T) {
 			ft.now += 2
 			i := rapid.IntRange(0, len(names)-1).Draw(t, "replica")
 			m := maps[i]
-			switch act := rapid.IntRange(0, 5).Draw(t, "act"); {
+			switch act := rapid.IntRange(0, 6).Draw(t, "act"); {
 			case act <= 2 || len(ops) == 0:
 				key := rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key")
 				var op Op[string, string]
@@ -402,6 +403,17 @@ func TestConflictReportsProperty(t *testing.T) {
 					t.Fatal(err)
 				}
 				see(i, op.Dot())
+			case act == 6:
+				// Collect what every replica has seen: a write this
+				// replica makes of a key it collected has seen what
+				// was collected.
+				var peers []vclock.Clock
+				for j, o := range maps {
+					if j != i {
+						peers = append(peers, o.Version())
+					}
+				}
+				m.CollectVersions(peers)
 			default:
 				j := (i + rapid.IntRange(1, len(names)-1).Draw(t, "from")) % len(names)
 				o := maps[j]
@@ -537,5 +549,62 @@ func TestWriteKnownOnlyFromAContextIsNotSeen(t *testing.T) {
 				t.Fatalf("eu reported %q", reu.losers())
 			}
 		})
+	}
+}
+
+// A write made after seeing another is not concurrent with it, even where
+// its replica has since collected what it saw: b deletes k, a and c take
+// the delete in, a collects the marker (every replica has seen it) and
+// then puts k again. c, which still holds the marker, takes the put in:
+// the put's base must cover the delete. The same with an expired key (b
+// puts k and makes it expire, a collects k past its expiry), and with a
+// marker a drops in a merge because b collected it.
+func TestPutAfterCollectedWriteNotAConflict(t *testing.T) {
+	for _, how := range []string{"delete", "expire", "collected by b"} {
+		ft := &fakeTime{now: start}
+		a := New[string, string]("a", clock.New(clock.WithSource(ft.source(0))))
+		b := New[string, string]("b", clock.New(clock.WithSource(ft.source(0))))
+		c := New[string, string]("c", clock.New(clock.WithSource(ft.source(0))))
+		rc := &recorder{}
+		c.SetConflictHook(rc.hook)
+		put := b.Put("k", "v")
+		mustApply(t, a, put)
+		mustApply(t, c, put)
+		ft.now += sec
+		if how == "expire" {
+			exp := b.Expire("k", time.Second)
+			mustApply(t, a, exp)
+			mustApply(t, c, exp)
+		} else {
+			del := b.Delete("k")
+			mustApply(t, a, del)
+			mustApply(t, c, del)
+		}
+		ft.now += 2 * sec
+		collector, others := a, []vclock.Clock{b.Version(), c.Version()}
+		if how == "collected by b" {
+			collector, others = b, []vclock.Clock{a.Version(), c.Version()}
+		}
+		if n := collector.CollectVersions(others); n != 1 {
+			t.Fatalf("%s: %s collected %d, want 1", how, collector.ID(), n)
+		}
+		if collector != a {
+			a.Merge(b)
+			if _, ok := a.m.Get("k"); ok {
+				t.Fatalf("%s: a kept the marker b collected", how)
+			}
+		}
+		ft.now += sec
+		put2 := a.Put("k", "w")
+		if put2.base.IsZero() {
+			t.Errorf("%s: a's put of the collected key has no base", how)
+		}
+		mustApply(t, c, put2)
+		if len(rc.got) != 0 {
+			t.Errorf("%s: c reported a conflict between causally ordered writes: %v", how, rc.losers())
+		}
+		if got, _ := c.Get("k"); got != "w" {
+			t.Fatalf("%s: c holds %q", how, got)
+		}
 	}
 }

@@ -123,6 +123,11 @@ type Map[K comparable, V any] struct {
 	// base of this writer's next write of the key must name. Only
 	// concurrent writes put keys in it.
 	lostTo map[K]clock.Timestamp
+	// collTS is the latest timestamp of a put or delete this replica has
+	// collected (a delete marker, an expired key's entry), nil if none:
+	// the base of this writer's writes of absent keys (see
+	// SetConflictHook). Entries share it; a later one replaces it.
+	collTS *clock.Timestamp
 
 	// ttl holds, for each key with a time to live, its expire and
 	// persist writes in force (see ttl.go); nil until the map first
@@ -366,6 +371,9 @@ func (m *Map[K, V]) write(op *Op[K, V]) {
 		}
 		e = m.m.Add(at, op.key)
 		e.wall, e.logical, e.rep, e.seq, e.v = ts.Wall, ts.Logical, m.self, d.Seq, op.value
+		if m.collTS != nil {
+			e.b, op.base = m.collTS, *m.collTS
+		}
 		if len(m.lostTo) > 0 {
 			delete(m.lostTo, op.key)
 		}
@@ -439,6 +447,8 @@ func (m *Map[K, V]) writeAny(k K, kh uint64, v V, del bool, ts clock.Timestamp, 
 	e := entry[V]{wall: ts.Wall, logical: ts.Logical, rep: m.self, seq: seq, v: v}
 	if slot != nil {
 		e.b = baseAfter(m.baseOver(k, slot), slot)
+	} else {
+		e.b = m.collTS
 	}
 	if del {
 		e.rep |= delBit
@@ -468,9 +478,16 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 //
 // Every write carries its base: the timestamp of the latest write of the
 // key by another writer that its writer had seen, whether it overwrote
-// that write or the write lost there to one of its own (zero if the key
-// was absent there). The latter is kept in memory only: after a restart
-// from a saved state, the base names the latest write overwritten.
+// that write or the write lost there to one of its own. A write of a key
+// absent at its writer takes as its base the latest put or delete, of any
+// key, that its writer has collected ([Map.CollectVersions],
+// [Map.Collect]) or dropped in a merge because its sender had collected
+// it (zero if none): every write as old as that one had been seen when it
+// was collected, so a replica that has not collected it yet, and still
+// holds it or an older write of the key, takes the new write as made
+// after them. Both the writes that lost and what was collected are kept
+// in memory only: after a restart from a saved state, the base names the
+// latest write overwritten, or is zero for an absent key.
 //
 // A replica has seen a write of a key when the write reached it as a
 // write of that key: as an op (one delivered again included, which
@@ -519,7 +536,10 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // not reported if B had seen a later write of C (a false negative). There
 // are no false positives short of clock skew, a restart (which forgets
 // the writes that lost to this replica's own, so a peer may report one of
-// them as lost again, to this replica's next write) or forged bases. A
+// them as lost again, to this replica's next write, and what this
+// replica collected, so a peer that has not collected a write yet may
+// report it lost to this replica's next write of its key) or forged
+// bases. A
 // local write that loses, which happens only while the key holds a write
 // whose timestamp the clock refused as too far ahead (taken in by
 // [Map.Merge] or [Map.UnmarshalBinary]), is reported: it is discarded
@@ -532,6 +552,14 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // f is called during the method that discarded the write, before it
 // returns; f must not use the map.
 func (m *Map[K, V]) SetConflictHook(f func(vclock.Conflict)) { m.hook = f }
+
+// noteCollected records that a put or delete stamped ts has been
+// collected here.
+func (m *Map[K, V]) noteCollected(ts clock.Timestamp) {
+	if m.collTS == nil || ts.After(*m.collTS) {
+		m.collTS = baseRef(ts)
+	}
+}
 
 // noteLost records that a write of another writer, at ts, lost to this
 // writer's own entry of k.
@@ -1090,6 +1118,7 @@ func (m *Map[K, V]) makeOrder() *dotkernel.Order[K] {
 func (m *Map[K, V]) dropEntry(k K, e *entry[V]) bool {
 	m.forgetLost(k)
 	m.noteGone(e)
+	m.noteCollected(e.ts()) // collected where it came from
 	changed := false
 	if e.deleted() {
 		m.nDel--
@@ -1416,7 +1445,7 @@ func (m *Map[K, V]) deltaSince(v vclock.Clock) *Map[K, V] {
 // m's clock.
 func (m *Map[K, V]) whole() *Map[K, V] {
 	d := m.Clone()
-	d.id, d.self, d.lostTo = "", 0, nil
+	d.id, d.self, d.lostTo, d.collTS = "", 0, nil, nil
 	return d
 }
 
@@ -1547,6 +1576,7 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 			m.forgetLost(k)
 			m.noteGone(e)
 			m.collected(e.writer(), e.seq)
+			m.noteCollected(e.ts())
 			m.m.Remove(k)
 			n++
 		}
@@ -1617,6 +1647,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	for k, e := range m.m.All() {
 		if e.deleted() && e.seq <= upTo[e.writer()] {
 			m.collected(e.writer(), e.seq)
+			m.noteCollected(e.ts())
 			m.m.Remove(k) // at or below the index's floor: not referenced
 			m.ix.Order().Dropped()
 			m.forgetLost(k)
@@ -1651,6 +1682,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		ix:     m.ix.Clone(),
 		// ord is not copied: the clone makes its own when it needs it.
 		lostTo:  maps.Clone(m.lostTo),
+		collTS:  m.collTS,
 		ttl:     cloneTTL(m.ttl),
 		drops:   maps.Clone(m.drops),
 		dropped: maps.Clone(m.dropped),

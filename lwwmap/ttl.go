@@ -708,6 +708,7 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 			if at := deadline(ws, e.wall); at != 0 && gone(at) && stable(e.writer(), e.seq, e.ts()) && allStable(ws, stable) {
 				m.collectedTTL(ws)
 				m.collected(e.writer(), e.seq)
+				m.noteCollected(e.ts())
 				m.setTTL(k, nil) // the entry is live: it comes back into the fingerprint
 				m.m.Remove(k)
 				m.fp -= m.hashOf(keyHash(k), &e)
