@@ -44,8 +44,9 @@ func (m *Map[K, V]) SetClock(c *clock.Clock) { m.mustTop("SetClock").clk = c }
 // other replicas. From its expiry on, at every replica whose clock has
 // reached it, the key reads as absent: [Map.Has] is false, its value
 // reads as empty, and a write to it starts the key afresh, without an
-// expiry, dropping what it held. [Map.Collect] later deletes the expired
-// key's writes, once every replica has seen them.
+// expiry, dropping what it held. [Map.CollectVersions] later deletes the
+// expired key's writes, once every replica has seen them and this one has
+// seen every write the others have.
 //
 // Expiries follow Redis Active-Active's rules for keys. An expiry or
 // persist replaces those of k this replica had seen. Of concurrent
