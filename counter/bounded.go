@@ -52,7 +52,8 @@ type Bounded struct {
 	own   *bEntry // id's entry, if it has one
 	floor int64
 	e     map[vclock.ReplicaID]*bEntry
-	value int64  // the value, kept up to date
+	live  u128   // the value less the floor: the sum of the entries' terms (see terms)
+	reads uint64 // entries and rights read to keep live, for tests that hold it linear
 	fp    uint64 // wrapping sum of the entries' hashes
 	lim   codec.Limits
 	hook  func(RightsRequest)
@@ -90,7 +91,7 @@ type BoundedOp struct {
 // NewBounded returns a counter whose value starts at floor and never goes
 // below it, counting for replica id.
 func NewBounded(id vclock.ReplicaID, floor int64) *Bounded {
-	return &Bounded{id: id, floor: floor, value: floor}
+	return &Bounded{id: id, floor: floor}
 }
 
 // SetWriter makes the counter count as w from now on: its changes count in
@@ -124,10 +125,7 @@ func (b *Bounded) Floor() int64 { return b.floor }
 // Value returns the counter's value: the floor plus the rights every
 // replica holds and those in transit. It is never below the floor.
 func (b *Bounded) Value() int64 {
-	if b.e == nil {
-		return b.floor
-	}
-	return b.value
+	return satAdd128(b.floor, b.live, u128{})
 }
 
 // Rights returns the rights replica id holds, as far as this replica
@@ -163,11 +161,7 @@ func (b *Bounded) Inc(n uint64) (BoundedOp, error) {
 	if n > MaxBoundedTotal-e.p-e.sumIn() {
 		return BoundedOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, b.id, e.p, n)
 	}
-	b.fp -= e.h
-	e.p += n
-	e.h = e.hash()
-	b.fp += e.h
-	b.value = satAdd(b.value, n)
+	b.change(e, func() { e.p += n })
 	return e.op(), nil
 }
 
@@ -181,16 +175,12 @@ func (b *Bounded) Dec(n uint64) (BoundedOp, error) {
 		return BoundedOp{}, err
 	}
 	if e.rights() < n {
-		b.takeUp(e)
+		e = b.takeUp(e)
 		if e.rights() < n {
 			return BoundedOp{}, b.short(e, n)
 		}
 	}
-	b.fp -= e.h
-	e.n += n
-	e.h = e.hash()
-	b.fp += e.h
-	b.value -= int64(n) // rights held are part of the value: it stays at or above the floor
+	b.change(e, func() { e.n += n }) // rights held are part of the value: it stays at or above the floor
 	return e.op(), nil
 }
 
@@ -207,7 +197,7 @@ func (b *Bounded) Transfer(to vclock.ReplicaID, n uint64) (BoundedOp, error) {
 		return BoundedOp{}, fmt.Errorf("%w: transfer of rights from %q to %q", ErrInvalidOp, b.id, to)
 	}
 	if e.rights() < n {
-		b.takeUp(e)
+		e = b.takeUp(e)
 		if e.rights() < n {
 			return BoundedOp{}, b.short(e, n)
 		}
@@ -221,8 +211,7 @@ func (b *Bounded) Transfer(to vclock.ReplicaID, n uint64) (BoundedOp, error) {
 		out = slices.Insert(out, i, Rights{Replica: to})
 	}
 	out[i].Total += n // at most the rights held, below MaxBoundedTotal
-	e.out = out
-	b.reentry(e)
+	b.change(e, func() { e.out = out })
 	return e.op(), nil
 }
 
@@ -269,10 +258,7 @@ func (b *Bounded) Request(from vclock.ReplicaID, n uint64) (BoundedOp, error) {
 		ask = slices.Insert(ask, i, Rights{Replica: from})
 	}
 	ask[i].Total = want
-	e.ask = ask
-	b.fp -= e.h
-	e.h = e.hash()
-	b.fp += e.h
+	b.change(e, func() { e.ask = ask })
 	return e.op(), nil
 }
 
@@ -344,18 +330,16 @@ func (b *Bounded) mine() (*bEntry, error) {
 		if b.e == nil {
 			b.e = map[vclock.ReplicaID]*bEntry{}
 		}
-		b.own = &bEntry{id: b.id}
-		b.own.h = b.own.hash()
-		b.e[b.id] = b.own
-		b.fp += b.own.h
+		b.put(&bEntry{id: b.id})
 	}
 	return b.own, nil
 }
 
-// takeUp records in e every right given to e's replica that it has not
-// taken up yet. The value does not change: rights in transit become rights
+// takeUp records in e, the counter's own entry, every right given to e's
+// replica that it has not taken up yet, and returns the entry that
+// replaces e. The value does not change: rights in transit become rights
 // held.
-func (b *Bounded) takeUp(e *bEntry) {
+func (b *Bounded) takeUp(e *bEntry) *bEntry {
 	var in []Rights
 	for _, id := range b.sortedIDs() {
 		o := b.e[id]
@@ -374,44 +358,98 @@ func (b *Bounded) takeUp(e *bEntry) {
 			in[i].Total = given
 		}
 	}
-	if in != nil {
-		e.in = in
-		b.reentry(e)
+	if in == nil {
+		return e
 	}
+	next := *e
+	next.in = in
+	b.put(&next)
+	return &next
 }
 
-// reentry refreshes e's hash and the value after a change of its In or
-// Out.
-func (b *Bounded) reentry(e *bEntry) {
+// The value is the floor plus the sum, over the entries, of each entry's
+// terms: the rights its replica holds, and the rights it gave that are in
+// transit (given, not yet taken up as far as this replica knows). b.live
+// keeps that sum. A change of one entry changes its own terms, and the
+// terms of the replicas whose rights to it its In names (what it took up
+// of them): nothing else. So keeping the sum costs, per change, work in
+// proportion to the size of the entry, whatever the number of entries.
+
+// terms returns what e, the entry of replica id, counts for in the value:
+// the rights id holds, the rights it gave that their receivers have not
+// taken up, and the rights given to id by each replica that e's In or
+// also names that e has not taken up (those terms belong to the givers,
+// but change with e's In). A nil e is an entry id does not have yet, which
+// holds and gave nothing, and took up nothing.
+func (b *Bounded) terms(id vclock.ReplicaID, e *bEntry, also []Rights) (s u128) {
+	var in []Rights
+	if e != nil {
+		s = s.add(e.rights())
+		for _, r := range e.out {
+			s = s.add(inTransit(e.id, r.Total, b.e[r.Replica]))
+		}
+		b.reads += uint64(1 + len(e.out))
+		in = e.in
+	}
+	// The givers named in in or also, each once (both lists are sorted).
+	i, j := 0, 0
+	for i < len(in) || j < len(also) {
+		var giver vclock.ReplicaID
+		switch {
+		case j == len(also) || i < len(in) && in[i].Replica < also[j].Replica:
+			giver = in[i].Replica
+			i++
+		case i == len(in) || also[j].Replica < in[i].Replica:
+			giver = also[j].Replica
+			j++
+		default:
+			giver = in[i].Replica
+			i++
+			j++
+		}
+		b.reads++
+		if g := b.e[giver]; g != nil && giver != id {
+			s = s.add(inTransit(giver, totalOf(g.out, id), e))
+		}
+	}
+	return s
+}
+
+// inTransit returns the part of the rights giver gave to the replica of
+// the entry to (nil if this counter holds none) that to has not taken up.
+func inTransit(giver vclock.ReplicaID, given uint64, to *bEntry) uint64 {
+	var taken uint64
+	if to != nil {
+		taken = totalOf(to.in, giver)
+	}
+	if given > taken {
+		return given - taken
+	}
+	return 0
+}
+
+// change runs f, which changes e (an entry the counter holds) in place,
+// all but its In, and refreshes e's hash, the fingerprint and the value.
+func (b *Bounded) change(e *bEntry, f func()) {
+	b.live = b.live.sub(b.terms(e.id, e, nil))
 	b.fp -= e.h
+	f()
 	e.h = e.hash()
 	b.fp += e.h
-	b.revalue()
+	b.live = b.live.plus(b.terms(e.id, e, nil))
 }
 
-// revalue computes the value from every entry: the floor, plus the rights
-// each replica holds, plus the rights in transit.
+// revalue computes the value from every entry, in one pass.
 func (b *Bounded) revalue() {
-	var pos, neg u128
+	b.live = u128{}
 	for _, e := range b.e {
-		pos = pos.add(e.p)
-		neg = neg.add(e.n)
-		for _, r := range e.in {
-			pos = pos.add(r.Total)
-		}
+		s := e.rights()
 		for _, r := range e.out {
-			neg = neg.add(r.Total)
-			// Rights given and not yet taken up are in transit.
-			var taken uint64
-			if to := b.e[r.Replica]; to != nil {
-				taken = totalOf(to.in, e.id)
-			}
-			if r.Total > taken {
-				pos = pos.add(r.Total - taken)
-			}
+			b.live = b.live.add(inTransit(e.id, r.Total, b.e[r.Replica]))
 		}
+		b.live = b.live.add(s)
+		b.reads += uint64(1 + len(e.out))
 	}
-	b.value = satAdd128(b.floor, pos, neg)
 }
 
 // Apply applies an op of any replica. It fails with [ErrInvalidOp] if the
@@ -445,7 +483,6 @@ func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
 		before = b.open(op.Replica)
 	}
 	b.put(next)
-	b.revalue()
 	if b.hook != nil {
 		if after := b.open(op.Replica); after > before {
 			b.hook(RightsRequest{Replica: op.Replica, Rights: after})
@@ -454,17 +491,23 @@ func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
 	return true, nil
 }
 
-// put stores e in place of the entry of its replica.
+// put stores e in place of the entry of its replica, keeping the
+// fingerprint and the value.
 func (b *Bounded) put(e *bEntry) {
 	if b.e == nil {
 		b.e = map[vclock.ReplicaID]*bEntry{}
 	}
-	if old := b.e[e.id]; old != nil {
+	old := b.e[e.id]
+	var was []Rights
+	if old != nil {
 		b.fp -= old.h
+		was = old.in
 	}
+	b.live = b.live.sub(b.terms(e.id, old, e.in))
 	e.h = e.hash()
 	b.fp += e.h
 	b.e[e.id] = e
+	b.live = b.live.plus(b.terms(e.id, e, was))
 	if e.id == b.id {
 		b.own = e
 	}
@@ -473,7 +516,9 @@ func (b *Bounded) put(e *bEntry) {
 // Merge joins o into b: for every replica, the later of the two entries.
 // Merge is commutative, associative and idempotent. An entry of o that,
 // joined with b's, would spend rights its replica did not hold (which no
-// real history produces) is left out.
+// real history produces) is left out. Merge costs work in proportion to
+// the size of o's entries, whatever the size of b (the value is kept up to
+// date entry by entry).
 func (b *Bounded) Merge(o *Bounded) { b.merge(o) }
 
 func (b *Bounded) merge(o *Bounded) (changed bool) {
@@ -486,7 +531,7 @@ func (b *Bounded) merge(o *Bounded) (changed bool) {
 
 // Clone returns an independent copy of b.
 func (b *Bounded) Clone() *Bounded {
-	c := &Bounded{id: b.id, floor: b.floor, value: b.value, fp: b.fp, lim: b.lim}
+	c := &Bounded{id: b.id, floor: b.floor, live: b.live, fp: b.fp, lim: b.lim}
 	if b.e != nil {
 		c.e = make(map[vclock.ReplicaID]*bEntry, len(b.e))
 		for id, e := range b.e {

@@ -98,7 +98,7 @@ func (b *Bounded) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return err
 	}
-	b.floor, b.e, b.value, b.fp = d.floor, d.e, d.value, d.fp
+	b.floor, b.e, b.live, b.fp = d.floor, d.e, d.live, d.fp
 	b.own = b.e[b.id]
 	return nil
 }
@@ -125,7 +125,6 @@ func decodeBounded(data []byte, lim codec.Limits) (*Bounded, error) {
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
-	d.revalue()
 	return d, nil
 }
 

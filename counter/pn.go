@@ -39,6 +39,17 @@ func (a u128) add(x uint64) u128 {
 	return u128{hi: a.hi + c, lo: lo}
 }
 
+func (a u128) plus(x u128) u128 {
+	lo, c := bits.Add64(a.lo, x.lo, 0)
+	return u128{hi: a.hi + x.hi + c, lo: lo}
+}
+
+// sub returns a-x, wrapping below zero.
+func (a u128) sub(x u128) u128 {
+	lo, b := bits.Sub64(a.lo, x.lo, 0)
+	return u128{hi: a.hi - x.hi - b, lo: lo}
+}
+
 // PN is a counter of int64 that can be incremented and decremented,
 // replicated across any number of replicas. Its conflict rule: each replica
 // keeps a total of its increments and a total of its decrements, both of
