@@ -140,16 +140,58 @@ func (b *Bounded) Rights(id vclock.ReplicaID) uint64 {
 
 // Holders returns every replica that holds rights, as far as this replica
 // knows, with the rights it holds, sorted by replica: whom to ask with
-// [Bounded.Request]. Under a replication engine the replicas are writers,
-// a replica's name and the epoch of one of its runs.
+// [Bounded.Request]. The rights a replica holds include those given to it
+// that it has not taken up yet (it takes them up at its next change), but
+// not those given to a retired writer (see [vclock.ReplicaID.IsRetired]),
+// which makes no change. Under a replication engine the replicas are
+// writers, a replica's name and the epoch of one of its runs.
 func (b *Bounded) Holders() []Rights {
 	var rs []Rights
-	for _, id := range b.sortedIDs() {
-		if n := b.e[id].rights(); n > 0 {
-			rs = append(rs, Rights{Replica: id, Total: n})
-		}
+	for _, h := range b.holders() {
+		rs = append(rs, Rights{Replica: h.id, Total: h.total()})
 	}
 	return rs
+}
+
+// holding is what a replica holds, as far as this counter knows: the
+// rights its entry holds, and the rights given to it that it has not taken
+// up.
+type holding struct {
+	id          vclock.ReplicaID
+	held, given uint64
+}
+
+// total returns what h's replica may spend, saturating at
+// math.MaxUint64 (the rights given to one replica by many may add up past
+// it).
+func (h holding) total() uint64 { return addSat(h.held, h.given) }
+
+// holders returns what each replica holding rights holds (see
+// [Bounded.Holders]), sorted by replica, in one pass over the entries.
+func (b *Bounded) holders() []holding {
+	var given map[vclock.ReplicaID]uint64
+	for _, e := range b.e {
+		for _, r := range e.out {
+			if t := inTransit(e.id, r.Total, b.e[r.Replica]); t > 0 && !r.Replica.IsRetired() {
+				if given == nil {
+					given = map[vclock.ReplicaID]uint64{}
+				}
+				given[r.Replica] = addSat(given[r.Replica], t)
+			}
+		}
+	}
+	var hs []holding
+	for _, e := range b.e {
+		if h := (holding{id: e.id, held: e.rights(), given: given[e.id]}); h.total() > 0 {
+			hs = append(hs, h)
+		}
+		delete(given, e.id)
+	}
+	for id, n := range given {
+		hs = append(hs, holding{id: id, given: n})
+	}
+	slices.SortFunc(hs, func(x, y holding) int { return strings.Compare(string(x.id), string(y.id)) })
+	return hs
 }
 
 // Inc adds n to the counter; the replica gains n rights.
@@ -307,11 +349,13 @@ func (b *Bounded) SetRequestHook(hook func(RightsRequest)) { b.hook = hook }
 // short returns the error of a change that needs more rights than e holds.
 func (b *Bounded) short(e *bEntry, n uint64) error {
 	var others []string
-	for _, id := range b.sortedIDs() {
-		if o := b.e[id]; o != e {
-			if r := o.rights(); r > 0 {
-				others = append(others, fmt.Sprintf("%s holds %d", id, r))
-			}
+	for _, h := range b.holders() {
+		switch {
+		case h.id == e.id:
+		case h.given == 0:
+			others = append(others, fmt.Sprintf("%s holds %d", h.id, h.held))
+		default:
+			others = append(others, fmt.Sprintf("%s holds %d (%d of them given to it, not taken up yet)", h.id, h.total(), h.given))
 		}
 	}
 	where := "no other replica holds any, as far as this one knows"

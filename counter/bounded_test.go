@@ -69,6 +69,31 @@ func TestBoundedEscrow(t *testing.T) {
 	}
 }
 
+// Regression: the error of a sale beyond the rights held, and Holders,
+// left out the rights in transit (given, not taken up yet), so a replica
+// that knew all the stock was given to b said that no replica held any.
+// Rights given to a retired writer, which takes nothing up, are left out.
+func TestBoundedShortCountsRightsInTransit(t *testing.T) {
+	a, c := NewBounded("a", 0), NewBounded("c", 0)
+	must(t)(a.Inc(7))
+	must(t)(a.Transfer("b", 5))
+	must(t)(a.Transfer(vclock.Retired("d"), 2))
+	c.Merge(a)
+	_, err := c.Dec(1)
+	if !errors.Is(err, ErrInsufficientRights) {
+		t.Fatalf("c selling without rights: %v", err)
+	}
+	if want := `b holds 5 (5 of them given to it, not taken up yet)`; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "no other replica") {
+		t.Fatalf("c selling without rights: %v, want it to say %q", err, want)
+	}
+	if got, want := c.Holders(), []Rights{{Replica: "b", Total: 5}}; !slices.Equal(got, want) {
+		t.Fatalf("holders %v, want %v", got, want)
+	}
+	if c.Value() != 7 {
+		t.Fatalf("value %d, want 7", c.Value())
+	}
+}
+
 // A peer may only send its own entry, and no entry that spends rights its
 // replica never held: such ops are refused and change nothing.
 func TestBoundedRefusesForgedEntries(t *testing.T) {
