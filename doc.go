@@ -25,7 +25,10 @@
 // names one write) also sends a fingerprint of its writes' values
 // ([ContentFingerprinter]), so that a peer that sent two replicas two
 // different writes under one dot is caught too; the OR-Map's heal then
-// drops that dot on both sides.
+// drops that dot on both sides. A counter.Bounded, which has no version,
+// catches such a peer in its merge ([EquivocationReporter], counted in
+// [Stats].Equivocations) and keeps the same one of the two entries on
+// every replica.
 //
 // Every data type (see the register, counter, orset, lwwmap and ormap packages)
 // offers three ways to replicate one state:

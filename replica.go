@@ -287,6 +287,21 @@ type ConflictReporter interface {
 	SetConflictHook(func(vclock.Conflict))
 }
 
+// EquivocationReporter is an optional interface of an [Object] that can
+// tell, from what it merges, that a writer made two histories: two
+// changes of one writer that no one history makes (a peer that sent
+// replicas different changes under one identity, a forged state, two
+// processes writing as one writer). Equivocations returns how many
+// writers it caught so, since it was made or its state last replaced by
+// UnmarshalBinary. [Replica.Stats] sums it over the registered objects as
+// [Stats].Equivocations. counter.Bounded implements it (see its Merge):
+// such changes of an escrow spend rights twice, and its merge keeps one of
+// them, the same everywhere. The types whose changes are dots show such
+// writes as divergences instead (see [ContentFingerprinter]).
+type EquivocationReporter interface {
+	Equivocations() int
+}
+
 // Conflict is a report of a write discarded for a concurrent one (or of a
 // multi-value register that started holding siblings), passed to
 // Config.OnConflict: the object's name and what the object reported (see

@@ -85,6 +85,15 @@ type Stats struct {
 	// refused, say), in which case replicas that agree on what they hold
 	// past it still compare.
 	Uncompared int
+	// Equivocations sums, over the registered objects that report it
+	// (see [EquivocationReporter]), the writers of which an object met
+	// two changes that no one history of the writer makes: a peer that
+	// sent replicas different changes under one identity, or two
+	// processes writing as one writer. It should stay zero; each object
+	// keeps the same one of the two on every replica, so that replicas
+	// do not differ for good, but what the writer did twice (a sale of
+	// stock, say) happened twice.
+	Equivocations int
 }
 
 // PeerStats describes replication to and from one peer.
@@ -197,6 +206,9 @@ func (r *Replica) Stats() Stats {
 	for _, obj := range r.objects {
 		if hasGaps(obj) {
 			s.Uncompared++
+		}
+		if e, ok := obj.(EquivocationReporter); ok {
+			s.Equivocations += e.Equivocations()
 		}
 	}
 	s.LedgerConflicts, s.RetireFailures = r.led.conflicts, r.led.failures

@@ -3,6 +3,7 @@ package counter
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -57,6 +58,7 @@ type Bounded struct {
 	fp    uint64 // wrapping sum of the entries' hashes
 	lim   codec.Limits
 	hook  func(RightsRequest)
+	twins map[vclock.ReplicaID]bool // replicas of which twins were met (see Merge)
 }
 
 // bEntry is one replica's entry. in and out are sorted by replica and are
@@ -499,13 +501,18 @@ func (b *Bounded) revalue() {
 // Apply applies an op of any replica. It fails with [ErrInvalidOp] if the
 // op is malformed or its entry, joined with what this counter holds of it,
 // would spend rights the replica did not hold; the counter is then
-// unchanged.
+// unchanged. (Such an entry and the one held are twins: see
+// [Bounded.Merge], which keeps one of them, the same everywhere. The op's
+// replica counts in [Bounded.Equivocations].)
 func (b *Bounded) Apply(op BoundedOp) error {
-	_, err := b.apply(op)
+	_, err := b.apply(op, false)
 	return err
 }
 
-func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
+// apply takes in op's entry, joined with the one held of its replica. If
+// the two are twins (see [Bounded.Merge]), apply fails, unless choose is
+// set: it then keeps the later of the two in the order of [Bounded.Merge].
+func (b *Bounded) apply(op BoundedOp, choose bool) (changed bool, err error) {
 	if why := op.invalid(); why != "" {
 		return false, fmt.Errorf("%w: %s", ErrInvalidOp, why)
 	}
@@ -514,13 +521,24 @@ func (b *Bounded) apply(op BoundedOp) (changed bool, err error) {
 	// caller does later changes the counter.
 	next := &bEntry{id: op.Replica, p: op.P, n: op.N, in: slices.Clone(op.In), out: slices.Clone(op.Out), ask: slices.Clone(op.Ask)}
 	if cur != nil {
-		next = cur.join(next)
-		if next == cur {
+		joined := cur.join(next)
+		if joined == cur {
 			return false, nil
 		}
-	}
-	if why := next.check(); why != "" {
-		return false, fmt.Errorf("%w: joined with what is held here, %s", ErrInvalidOp, why)
+		if why := joined.check(); why != "" {
+			if b.twins == nil {
+				b.twins = map[vclock.ReplicaID]bool{}
+			}
+			b.twins[op.Replica] = true
+			if !choose {
+				return false, fmt.Errorf("%w: joined with what is held here, %s", ErrInvalidOp, why)
+			}
+			if op.Replica == b.id || !next.later(cur) {
+				return false, nil
+			}
+		} else {
+			next = joined
+		}
 	}
 	var before uint64
 	if b.hook != nil {
@@ -558,24 +576,61 @@ func (b *Bounded) put(e *bEntry) {
 }
 
 // Merge joins o into b: for every replica, the later of the two entries.
-// Merge is commutative, associative and idempotent. An entry of o that,
-// joined with b's, would spend rights its replica did not hold (which no
-// real history produces) is left out. Merge costs work in proportion to
-// the size of o's entries, whatever the size of b (the value is kept up to
-// date entry by entry).
+// Merge is commutative, associative and idempotent. Merge costs work in
+// proportion to the size of o's entries, whatever the size of b (the value
+// is kept up to date entry by entry).
+//
+// Two entries of one replica are twins if their join spends rights the
+// replica never held (or gains past [MaxBoundedTotal]): each alone is
+// valid, and no one history of the replica makes both. A replica that
+// sent others different changes under one identity makes them (a hostile
+// peer, or two processes writing as one writer), and so does a state that
+// carries a forged entry. Of twins, Merge keeps one, the same on every
+// replica: the one with the larger count of [Bounded.Events], or, for
+// equal counts, the one with the larger hash. So replicas that exchange
+// states end with the same entry, whatever order they met the twins in,
+// rather than each keeping the one it met first. The exception is
+// the counter's own entry (see [Bounded.SetWriter]), which a merge never
+// replaces: what this replica did stays in its entry. Every replica that
+// meets twins counts their replica in [Bounded.Equivocations].
+//
+// What the rights of the entry kept account for: rights the other entry
+// gave and that their receivers took up stay with the receivers (their own
+// entries say so), and count in the value; the sales of the other entry
+// are gone from the value. The value stays at or above the floor, but the
+// sales of all replicas together may then pass what was put in: a replica
+// that sells twice under one identity sells what it never held, and no
+// counter can undo that; it can only make it show.
 func (b *Bounded) Merge(o *Bounded) { b.merge(o) }
 
 func (b *Bounded) merge(o *Bounded) (changed bool) {
 	for _, id := range o.sortedIDs() {
-		ch, _ := b.apply(o.e[id].op())
+		ch, _ := b.apply(o.e[id].op(), true)
 		changed = changed || ch
 	}
 	return changed
 }
 
+// Equivocations returns the number of replicas of which this counter met
+// twins, two entries that no one history of the replica makes (see
+// [Bounded.Merge]), since it was made or its state last replaced by
+// [Bounded.UnmarshalBinary]. It should stay zero. The replication engine
+// sums it over the registered objects in its Stats.
+func (b *Bounded) Equivocations() int { return len(b.twins) }
+
+// later reports whether e comes after f, an entry of the same replica, in
+// the order that chooses between twins: the larger count of events, then
+// the larger hash.
+func (e *bEntry) later(f *bEntry) bool {
+	if ev, fv := e.events(), f.events(); ev != fv {
+		return ev > fv
+	}
+	return e.hash() > f.hash()
+}
+
 // Clone returns an independent copy of b.
 func (b *Bounded) Clone() *Bounded {
-	c := &Bounded{id: b.id, floor: b.floor, live: b.live, fp: b.fp, lim: b.lim}
+	c := &Bounded{id: b.id, floor: b.floor, live: b.live, fp: b.fp, lim: b.lim, twins: maps.Clone(b.twins)}
 	if b.e != nil {
 		c.e = make(map[vclock.ReplicaID]*bEntry, len(b.e))
 		for id, e := range b.e {

@@ -98,7 +98,7 @@ func (b *Bounded) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return err
 	}
-	b.floor, b.e, b.live, b.fp = d.floor, d.e, d.live, d.fp
+	b.floor, b.e, b.live, b.fp, b.twins = d.floor, d.e, d.live, d.fp, nil
 	b.own = b.e[b.id]
 	return nil
 }
@@ -181,7 +181,7 @@ func (b *Bounded) ApplyBinary(op []byte) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return b.apply(o)
+	return b.apply(o, false)
 }
 
 // ApplyBinaryFrom is [Bounded.ApplyBinary] for an op received from the
@@ -196,5 +196,5 @@ func (b *Bounded) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed boo
 	if o.Replica.Name() != from.Name() {
 		return false, fmt.Errorf("counter: bounded counter entry of %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
-	return b.apply(o)
+	return b.apply(o, false)
 }

@@ -465,3 +465,68 @@ func TestBoundedRequest(t *testing.T) {
 		t.Fatalf("an entry with an empty request list: %v, want refused as such", err)
 	}
 }
+
+// Regression: a replica that sent two replicas two entries of its own,
+// each valid alone, whose join spends rights it never held (twins), left
+// them different for good: a merge left out an entry whose join with the
+// one held was invalid, so each kept the one it met first. A merge now
+// keeps the same one of the two everywhere, and counts the equivocation;
+// rights the other gave and a receiver took up stay with the receiver.
+func TestBoundedTwinsConverge(t *testing.T) {
+	gives := BoundedOp{Replica: "evil", P: 10, Out: []Rights{{Replica: "a", Total: 10}}}
+	sells := BoundedOp{Replica: "evil", P: 10, N: 10}
+	a, b, c := NewBounded("a", 0), NewBounded("b", 0), NewBounded("c", 0)
+	if err := a.Apply(gives); err != nil {
+		t.Fatal(err)
+	}
+	must(t)(a.Dec(4)) // takes up evil's 10, sells 4
+	if err := b.Apply(sells); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(sells); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(gives); !errors.Is(err, ErrInvalidOp) {
+		t.Fatalf("an op of a twin: %v, want ErrInvalidOp", err)
+	}
+	// b meets a's state, a meets b's, c meets a's after b's (and b's
+	// again): every order ends with one entry of evil.
+	a0 := a.Clone()
+	a.Merge(b)
+	b.Merge(a0)
+	c.Merge(b)
+	c.Merge(a0)
+	for _, x := range []*Bounded{b, c} {
+		if !a.Equal(x) || a.Fingerprint() != x.Fingerprint() || a.Value() != x.Value() {
+			t.Fatalf("after the merges: %v (value %d) and %v (value %d)", a.Holders(), a.Value(), x.Holders(), x.Value())
+		}
+	}
+	// The one kept is the same whichever the replica met first.
+	want := BoundedOp{Replica: "evil", P: 10, N: 10}
+	if (&bEntry{id: "evil", p: 10, out: gives.Out}).later(&bEntry{id: "evil", p: 10, n: 10}) {
+		want = gives
+	}
+	if got := a.e["evil"].op(); got.P != want.P || got.N != want.N || !slices.Equal(got.Out, want.Out) {
+		t.Fatalf("kept %+v, want %+v", got, want)
+	}
+	// a keeps the 6 rights it took up and did not sell, whichever is kept.
+	if a.Rights("a") != 6 || a.Value() < a.Floor() {
+		t.Fatalf("a's rights %d, value %d", a.Rights("a"), a.Value())
+	}
+	for name, x := range map[string]*Bounded{"a": a, "b": b, "c": c} {
+		if x.Equivocations() != 1 {
+			t.Fatalf("%s counts %d equivocations, want 1", name, x.Equivocations())
+		}
+	}
+	// A state holding a twin of the counter's own entry does not replace
+	// it: what a did stays in its entry.
+	mine := a.e["a"].op()
+	forged := NewBounded("", 0)
+	if err := forged.Apply(BoundedOp{Replica: "a", In: []Rights{{Replica: "evil", Total: 10}}, Out: []Rights{{Replica: "x", Total: 10}}}); err != nil {
+		t.Fatal(err)
+	}
+	a.Merge(forged)
+	if got := a.e["a"].op(); got.N != mine.N || len(got.Out) != 0 || a.Equivocations() != 2 {
+		t.Fatalf("a's own entry %+v after a forged twin, was %+v; %d equivocations", got, mine, a.Equivocations())
+	}
+}
