@@ -143,9 +143,9 @@ func (b *Bounded) Rights(id vclock.ReplicaID) uint64 {
 // Holders returns every replica that holds rights, as far as this replica
 // knows, with the rights it holds, sorted by replica: whom to ask with
 // [Bounded.Request]. The rights a replica holds include those given to it
-// that it has not taken up yet (it takes them up at its next change), but
-// not those given to a retired writer (see [vclock.ReplicaID.IsRetired]),
-// which makes no change. Under a replication engine the replicas are
+// that it has not taken up yet (it takes them up at its next change). A
+// retired writer (see [vclock.ReplicaID.IsRetired]) is left out: it makes
+// no change, and what it holds nobody spends. Under a replication engine the replicas are
 // writers, a replica's name and the epoch of one of its runs.
 func (b *Bounded) Holders() []Rights {
 	var rs []Rights
@@ -184,6 +184,9 @@ func (b *Bounded) holders() []holding {
 	}
 	var hs []holding
 	for _, e := range b.e {
+		if e.id.IsRetired() {
+			continue
+		}
 		if h := (holding{id: e.id, held: e.rights(), given: given[e.id]}); h.total() > 0 {
 			hs = append(hs, h)
 		}

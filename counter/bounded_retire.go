@@ -36,30 +36,38 @@ func (e *bEntry) events() uint64 {
 
 // Retire renames the finished writer r.From into r.To, its name's retired
 // writer (see vclock.Retirement). r.Final is From's last count of
-// [Bounded.Events], as the replication engine agreed on it; r.Base is not
-// used (To's entry is not a run of events).
+// [Bounded.Events], as the replication engine agreed on it; r.Base and
+// r.Heir are not used (To's entry is not a run of events, and nobody
+// inherits rights).
 //
-// When this counter holds From's last entry (its count is r.Final), To's
-// entry absorbs it: increments, decrements, and rights taken up from and
-// given to each replica add up. The rights From held unused pass to
-// r.Heir, as a transfer from To that the heir takes up at its next
-// change; with no heir they stay with To, counted in the value, where
-// nobody can spend them. Rights given to From that it had not taken up
-// stay in transit to To, likewise. Rights given between two runs of one
-// name cancel out in To's entry (what was not taken up stays with To).
-// The value does not change.
+// To's entry absorbs From's, whatever From's count: increments,
+// decrements, and rights taken up from and given to each replica add up,
+// as for [PN.Retire]. The value does not change. The rights From held
+// unused stay with To, counted in the value, where nobody can spend them,
+// like the rights of an earlier run after a restart (see
+// [Bounded.SetWriter]): the engine retires a writer once every replica
+// holds its events up to Final, but its process may still be running (a
+// second process under the same name, cut off), and whatever another
+// writer inherited from it, it could sell as well. Rights given to From
+// that it had not taken up stay in transit to To, likewise. Rights given
+// between two runs of one name (by a release that passed a retired
+// writer's rights to an heir) cancel out in To's entry (what was not taken
+// up stays with To).
 //
-// When this counter holds an older entry of From (a replica restored from
-// an older state) or a later one (writes no other replica took in before
-// the retirement), From's entry is dropped and not absorbed: the value
-// may fall, never below the floor (every other entry still holds what it
-// holds), and a merge with a replica that absorbed the last entry brings
-// To's whole entry. Should To's entry then spend more than it gained (an
-// older state that also lacks part of a run retired before, whose rights
-// another run took up), To's entry is dropped too, with the same effect
-// and the same repair; so is an entry of To left empty (rights two runs
-// gave each other, cancelled out). In every case the other entries' totals of rights
-// given to, taken up from or asked of From become totals of To.
+// From's entry beyond r.Final (changes of a writer thought finished that
+// no other replica took in before the retirement) is absorbed all the
+// same, so its sales are never lost: To's entry then holds more than at
+// the other replicas, and a merge, which keeps the larger of each total,
+// carries the rest to them. An older entry of From (a replica restored
+// from an older state) makes To's entry smaller than elsewhere, and a
+// merge with a replica that absorbed the last entry brings it up to date.
+// Should To's entry spend more than it gained (an older state that lacks
+// part of a run retired before, whose rights another run took up), To's
+// entry is dropped: the value may fall, never below the floor (every other
+// entry still holds what it holds), and the same merge repairs it; so is
+// an entry of To left empty (rights two runs gave each other, cancelled
+// out). In every case the other entries' totals of rights given to, taken
+// up from or asked of From become totals of To.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
 // nothing, if r.Check fails, if the counter counts as From, or if an entry
@@ -85,20 +93,10 @@ func (b *Bounded) Retire(r vclock.Retirement) error {
 	}
 	nt := *to
 	nt.in, nt.out, nt.ask = renameRights(to.in, r), renameRights(to.out, r), renameRights(to.ask, r)
-	if from != nil && from.events() == r.Final {
-		unused := from.rights()
-		// Rights To gave From (From was the heir of an earlier
-		// retirement) that From never took up pass on to the heir too,
-		// or a run retired before its first change would strand them.
-		if given, taken := totalOf(to.out, r.From), totalOf(from.in, r.To); r.Heir != "" && given > taken {
-			unused += given - taken
-		}
+	if from != nil {
 		nt.p, nt.n = nt.p+from.p, nt.n+from.n // each below 2⁶², checked below
 		nt.in = addRights(nt.in, renameRights(from.in, r))
 		nt.out = addRights(nt.out, renameRights(from.out, r))
-		if r.Heir != "" && unused > 0 {
-			nt.out = addRights(nt.out, []Rights{{Replica: r.Heir, Total: unused}})
-		}
 	}
 	// Rights To gave itself (one run to a later one of its name) leave
 	// both of its lists.

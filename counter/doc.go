@@ -66,11 +66,11 @@
 // that held equal counters hold equal counters after it; a replica that
 // held an older state keeps counting exactly what it held, below the
 // others, and a merge with any of them brings it up to date. A Bounded
-// counter absorbs a finished writer's last entry (its count of
-// [Bounded.Events] is the agreed final one) and passes the rights it held
-// unused to a live writer of its name, the heir; an older entry is
-// dropped instead, which never takes the value below the floor. Each
-// method's documentation gives the exact rule.
+// counter absorbs a finished writer's entry alike, whatever its count of
+// [Bounded.Events]; the rights it held unused stay with the retired
+// writer, counted in the value, and no live writer spends them (the
+// finished writer's process may still be running). Each method's
+// documentation gives the exact rule.
 //
 // # Usage
 //

@@ -49,9 +49,11 @@ func (id ReplicaID) IsRetired() bool {
 // entries of From and To in its version vector (its Version method), which
 // for a dot store are dots and for a counter are its writers' event counts.
 //
-// What a finished writer held but had not used, and which is no value of
-// its own (a bounded counter's rights), passes to Heir, a live writer of the
-// same name; with no Heir it stays with To, where nobody can use it.
+// Heir names a live writer of the same name, which an object may hand
+// what the finished writer held but had not used, where that is safe.
+// counter.Bounded hands it nothing: a writer thought finished may still
+// be running, and could spend what it left as well as the heir; its
+// unused rights stay with To, where nobody can use them.
 type Retirement struct {
 	From  ReplicaID // the finished writer
 	To    ReplicaID // Retired(From.Name())
