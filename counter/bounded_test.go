@@ -530,3 +530,82 @@ func TestBoundedTwinsConverge(t *testing.T) {
 		t.Fatalf("a's own entry %+v after a forged twin, was %+v; %d equivocations", got, mine, a.Equivocations())
 	}
 }
+
+// TestBoundedTwinsConvergeProperty: a replica makes two histories under
+// one identity, from a common start, and its ops reach three replicas in
+// any mix and order, while those replicas sell what they took up and
+// merge each other's states at random. Once they exchange states until
+// nothing changes, they hold the same state, at or above the floor.
+func TestBoundedTwinsConvergeProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ids := []vclock.ReplicaID{"a", "b", "c"}
+		evil := NewBounded("evil", 0)
+		var ops []BoundedOp
+		mustR(t)(evil.Inc(rapid.Uint64Range(1, 6).Draw(t, "stock")))
+		// change makes a change of e, mostly spending its rights.
+		change := func(e *Bounded, label string) {
+			switch rapid.IntRange(0, 4).Draw(t, label) {
+			case 0:
+				ops = append(ops, mustR(t)(e.Inc(rapid.Uint64Range(1, 3).Draw(t, label+" inc"))))
+			case 1, 2:
+				to := rapid.SampledFrom(ids).Draw(t, label+" to")
+				if op, err := e.Transfer(to, rapid.Uint64Range(1, 5).Draw(t, label+" give")); err == nil {
+					ops = append(ops, op)
+				}
+			case 3, 4:
+				if op, err := e.Dec(rapid.Uint64Range(1, 5).Draw(t, label+" sell")); err == nil {
+					ops = append(ops, op)
+				}
+			}
+		}
+		twin := evil.Clone()
+		for range rapid.IntRange(1, 4).Draw(t, "first") {
+			change(evil, "first")
+		}
+		for range rapid.IntRange(1, 4).Draw(t, "second") {
+			change(twin, "second")
+		}
+		ops = append(ops, evil.e["evil"].op(), twin.e["evil"].op())
+		rs := make([]*Bounded, len(ids))
+		for i, id := range ids {
+			rs[i] = NewBounded(id, 0)
+		}
+		// Each history's last entry reaches a replica of its own.
+		_ = rs[0].Apply(ops[len(ops)-2])
+		_ = rs[1].Apply(ops[len(ops)-1])
+		for range rapid.IntRange(0, 30).Draw(t, "steps") {
+			i := rapid.IntRange(0, len(rs)-1).Draw(t, "replica")
+			switch rapid.IntRange(0, 2).Draw(t, "action") {
+			case 0:
+				if len(ops) > 0 {
+					_ = rs[i].Apply(ops[rapid.IntRange(0, len(ops)-1).Draw(t, "op")]) // a twin is refused
+				}
+			case 1:
+				_, _ = rs[i].Dec(rapid.Uint64Range(1, 3).Draw(t, "sell"))
+			case 2:
+				rs[i].Merge(rs[rapid.IntRange(0, len(rs)-1).Draw(t, "from")])
+			}
+		}
+		for round := 0; ; round++ {
+			changed := false
+			for _, x := range rs {
+				for _, y := range rs {
+					if x.merge(y) {
+						changed = true
+					}
+				}
+			}
+			if !changed {
+				break
+			}
+			if round == 20 {
+				t.Fatal("states still change after 20 rounds of exchanges")
+			}
+		}
+		for i, x := range rs {
+			if !x.Equal(rs[0]) || x.Value() != rs[0].Value() || x.Value() < x.Floor() {
+				t.Fatalf("replica %d: %v (value %d), replica 0: %v (value %d)", i, x.Holders(), x.Value(), rs[0].Holders(), rs[0].Value())
+			}
+		}
+	})
+}
