@@ -208,7 +208,12 @@ func (b *Bounded) Inc(n uint64) (BoundedOp, error) {
 	if n > MaxBoundedTotal-e.p-e.sumIn() {
 		return BoundedOp{}, fmt.Errorf("%w: increments of replica %q total %d and cannot grow by %d", ErrOverflow, b.id, e.p, n)
 	}
-	b.change(e, func() { e.p += n })
+	// The rights e holds grow by n, and nothing else in the value moves.
+	b.fp -= e.h
+	e.p += n
+	e.h = e.hash()
+	b.fp += e.h
+	b.live = b.live.add(n)
 	return e.op(), nil
 }
 
@@ -227,7 +232,13 @@ func (b *Bounded) Dec(n uint64) (BoundedOp, error) {
 			return BoundedOp{}, b.short(e, n)
 		}
 	}
-	b.change(e, func() { e.n += n }) // rights held are part of the value: it stays at or above the floor
+	// The rights e holds fall by n (it holds at least n), and nothing else
+	// in the value moves: it stays at or above the floor.
+	b.fp -= e.h
+	e.n += n
+	e.h = e.hash()
+	b.fp += e.h
+	b.live = b.live.sub(u128{lo: n})
 	return e.op(), nil
 }
 
