@@ -145,8 +145,9 @@ func (b *Bounded) Rights(id vclock.ReplicaID) uint64 {
 // [Bounded.Request]. The rights a replica holds include those given to it
 // that it has not taken up yet (it takes them up at its next change). A
 // retired writer (see [vclock.ReplicaID.IsRetired]) is left out: it makes
-// no change, and what it holds nobody spends. Under a replication engine the replicas are
-// writers, a replica's name and the epoch of one of its runs.
+// no change, and what it holds nobody spends. Under a replication engine
+// the replicas are writers, a replica's name and the epoch of one of its
+// runs.
 func (b *Bounded) Holders() []Rights {
 	var rs []Rights
 	for _, h := range b.holders() {
@@ -503,11 +504,10 @@ func (b *Bounded) change(e *bEntry, f func()) {
 func (b *Bounded) revalue() {
 	b.live = u128{}
 	for _, e := range b.e {
-		s := e.rights()
+		b.live = b.live.add(e.rights())
 		for _, r := range e.out {
 			b.live = b.live.add(inTransit(e.id, r.Total, b.e[r.Replica]))
 		}
-		b.live = b.live.add(s)
 		b.reads += uint64(1 + len(e.out))
 	}
 }
