@@ -50,17 +50,23 @@ const tagReset ttlTag = 3
 const maxChainGap = math.MaxUint32
 
 // resetEntry is what a delete saw of one chain of a counter: the newest
-// leaf of the chain it dropped, by its sequence number s and total t.
+// leaf of the chain it dropped, by its sequence number s and total t. The
+// counter's key path is that of its reset leaf followed by below: every
+// entry of a reset leaf is of a counter at or under the leaf's key, which
+// the leaf holds once, not once per entry.
 type resetEntry struct {
-	p string           // the counter's key path
-	w vclock.ReplicaID // the chain's writer
-	c uint64           // the chain's start
-	s uint64           // the sequence number of the leaf seen
-	t int64            // its total
+	below string           // the counter's key path below the reset's
+	w     vclock.ReplicaID // the chain's writer
+	c     uint64           // the chain's start
+	s     uint64           // the sequence number of the leaf seen
+	t     int64            // its total
 }
 
+// compareEntries orders the entries of one reset leaf: by the counter's
+// key path, which, the reset's being the same for all, is the order of
+// their paths below it; then by the chain.
 func compareEntries(a, b resetEntry) int {
-	if x := strings.Compare(a.p, b.p); x != 0 {
+	if x := strings.Compare(a.below, b.below); x != 0 {
 		return x
 	}
 	if x := strings.Compare(string(a.w), string(b.w)); x != 0 {
@@ -71,8 +77,8 @@ func compareEntries(a, b resetEntry) int {
 
 // appendEntry appends the entry e, as a reset leaf's value holds it.
 func appendEntry(b []byte, e resetEntry) []byte {
-	b = binary.AppendUvarint(b, uint64(len(e.p)))
-	b = append(b, e.p...)
+	b = binary.AppendUvarint(b, uint64(len(e.below)))
+	b = append(b, e.below...)
 	b = binary.AppendUvarint(b, uint64(len(e.w)))
 	b = append(b, e.w...)
 	b = binary.AppendUvarint(b, e.c)
@@ -85,7 +91,7 @@ func appendEntry(b []byte, e resetEntry) []byte {
 func nextEntry(b string) (resetEntry, string, bool) {
 	var e resetEntry
 	var ok bool
-	if e.p, b, ok = nextSeg(b); !ok {
+	if e.below, b, ok = nextSeg(b); !ok {
 		return e, "", false
 	}
 	w, b, ok := nextSeg(b)
@@ -123,7 +129,7 @@ func entriesOf(l leaf, out []resetEntry) []resetEntry {
 }
 
 // resetLeaf returns the reset leaf at key path q holding the entries es,
-// which are sorted by compareEntries without repeats.
+// whose paths are below q, sorted by compareEntries without repeats.
 func resetLeaf(q string, es []resetEntry) leaf {
 	var b []byte
 	for _, e := range es {
@@ -132,6 +138,22 @@ func resetLeaf(q string, es []resetEntry) leaf {
 	l := regLeaf(q, string(b))
 	l.tag = tagReset
 	return l
+}
+
+// eachEntry calls f with each entry of the reset leaf r, in order, and the
+// key path of its counter, made once for the entries of one counter, until
+// f returns false.
+func eachEntry(r leaf, f func(p string, e resetEntry) bool) {
+	q := r.path()
+	p, below := q, ""
+	for _, e := range entriesOf(r, nil) {
+		if e.below != below {
+			p, below = q+e.below, e.below
+		}
+		if !f(p, e) {
+			return
+		}
+	}
 }
 
 // chainOf returns the start of the chain of the counter leaf l under the
@@ -183,11 +205,11 @@ func (s *state) value(n *node, p string) int64 {
 		if x = x.child(p[:len(p)-len(r)]); x == nil {
 			break
 		}
-		rest = r
+		rest = r // the path below x's, that of p's entries at x
 		for _, d := range x.ttlDots() {
 			if l, _ := s.k.Get(d); l.isReset() {
 				for _, e := range entriesOf(l, nil) {
-					if e.p == p {
+					if e.below == rest {
 						es = append(es, e)
 					}
 				}
@@ -280,10 +302,11 @@ func (s *state) add(p string, n int64) Op {
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
 }
 
-// entries returns the entries a delete that drops the dots ds records:
-// those of the counter leaves among them, and those of the reset leaves
-// among them, carried forward; sorted, one per chain.
-func (s *state) entries(ds []vclock.Dot) []resetEntry {
+// entries returns the entries a delete of the key at path q that drops
+// the dots ds, all at or below q, records: those of the counter leaves
+// among them, and those of the reset leaves among them, carried forward;
+// sorted, one per chain.
+func (s *state) entries(q string, ds []vclock.Dot) []resetEntry {
 	if s.sh.kind != kindCounter {
 		return nil
 	}
@@ -292,9 +315,17 @@ func (s *state) entries(ds []vclock.Dot) []resetEntry {
 		l, x, _ := s.k.GetDot(key)
 		switch {
 		case l.isReset():
+			n := len(es)
 			es = entriesOf(l, es)
+			if up := l.path()[len(q):]; up != "" {
+				// Carried up from a key below q: the paths below
+				// q are longer by the segments between.
+				for i := n; i < len(es); i++ {
+					es[i].below = up + es[i].below
+				}
+			}
 		case l.tag == 0:
-			es = append(es, resetEntry{p: l.path(), w: x.Replica, c: chainOf(l, x), s: x.Seq, t: l.n})
+			es = append(es, resetEntry{below: l.path()[len(q):], w: x.Replica, c: chainOf(l, x), s: x.Seq, t: l.n})
 		}
 	}
 	if len(es) == 0 {
@@ -341,7 +372,7 @@ func (s *state) del(what, q string, drop []vclock.Dot) Op {
 	if len(s.withoutResets(slices.Clone(drop))) == 0 {
 		return Op{kind: opNoop, leaf: leaf{pv: q}, sh: s.sh}
 	}
-	es := s.entries(drop)
+	es := s.entries(q, drop)
 	if len(es) == 0 {
 		return s.remove(what, q, drop)
 	}
@@ -393,10 +424,9 @@ func (sh *shape) checkReset(l leaf) error {
 	if len(es) == 0 {
 		return fmt.Errorf("%w: a reset without entries", ErrInvalidOp)
 	}
-	q := l.path()
 	for i, e := range es {
 		switch {
-		case countSegs(e.p) != len(sh.segs) || !strings.HasPrefix(e.p, q):
+		case countSegs(e.below) != len(sh.segs)-j:
 			return fmt.Errorf("%w: a reset entry of a counter not under the key", ErrInvalidOp)
 		case e.w == "" || e.c == 0 || e.c > e.s:
 			return fmt.Errorf("%w: a reset entry of chain %d at %d", ErrInvalidOp, e.c, e.s)
@@ -429,10 +459,11 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 		if !r.isReset() {
 			continue
 		}
-		for _, e := range entriesOf(r, nil) {
+		eachEntry(r, func(p string, e resetEntry) bool {
 			w, c, upto := s.orig(e.w, e.c, e.s)
-			extra = s.olderLeaves(extra, e.p, w, c, upto, false)
-		}
+			extra = s.olderLeaves(extra, p, w, c, upto, false)
+			return true
+		})
 	}
 	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
 	if len(extra) == 0 {
@@ -511,7 +542,7 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 		for _, rd := range x.ttlDots() {
 			if rl, _ := s.k.Get(rd); rl.isReset() {
 				for _, e := range entriesOf(rl, nil) {
-					if e.p != p {
+					if e.below != rest {
 						continue
 					}
 					if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es >= seq {
@@ -617,10 +648,13 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		if !ok {
 			continue
 		}
-		if slices.ContainsFunc(entriesOf(r, nil), func(e resetEntry) bool {
+		needed := false
+		eachEntry(r, func(p string, e resetEntry) bool {
 			w, _, _ := s.orig(e.w, e.c, e.s)
-			return !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(e)
-		}) {
+			needed = !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(p, e)
+			return !needed
+		})
+		if needed {
 			continue
 		}
 		s.k.Remove(d)
@@ -651,11 +685,11 @@ func (s *state) seenChain(e resetEntry) bool {
 	return ctx.ContainsRange(e.w, lo, e.s)
 }
 
-// liveAfter reports whether a leaf of the chain of entry e, above the
-// sequence number it saw, is live here (compared as before the
-// retirements the state knows: see orig).
-func (s *state) liveAfter(e resetEntry) bool {
-	n := s.ix.find(e.p)
+// liveAfter reports whether a leaf of the chain of entry e, of the
+// counter at key path p, above the sequence number it saw, is live here
+// (compared as before the retirements the state knows: see orig).
+func (s *state) liveAfter(p string, e resetEntry) bool {
+	n := s.ix.find(p)
 	if n == nil {
 		return false
 	}
@@ -852,10 +886,11 @@ func (s *state) settleChains() bool {
 		switch {
 		case !ok:
 		case l.isReset():
-			for _, e := range entriesOf(l, nil) {
+			eachEntry(l, func(p string, e resetEntry) bool {
 				w, c, upto := s.orig(e.w, e.c, e.s)
-				drop = s.olderLeaves(drop, e.p, w, c, upto, true)
-			}
+				drop = s.olderLeaves(drop, p, w, c, upto, true)
+				return true
+			})
 		case s.superseded(l, d):
 			drop = append(drop, key)
 		default:

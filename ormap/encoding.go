@@ -580,7 +580,7 @@ func (sh *shape) putReset(w *codec.Writer, l leaf) {
 	w.Array(len(es))
 	for _, e := range es {
 		w.Array(len(sh.segs) - j + 4)
-		p := e.p[len(q):]
+		p := e.below
 		for _, c := range sh.segs[j:] {
 			seg, rest, _ := nextSeg(p)
 			c.put(w, seg)
@@ -615,11 +615,7 @@ func (sh *shape) getReset(r *codec.Reader, n int) leaf {
 		r.Fail("reset without entries")
 		return leaf{}
 	}
-	type rel struct {
-		below string
-		e     resetEntry
-	}
-	rels := make([]rel, 0, k)
+	es := make([]resetEntry, 0, k)
 	for range k {
 		if m := r.CanonicalArrayLen(1); r.Err() == nil && m != len(sh.segs)-j+4 {
 			r.Fail("reset entry with %d fields, want %d", m, len(sh.segs)-j+4)
@@ -645,7 +641,8 @@ func (sh *shape) getReset(r *codec.Reader, n int) leaf {
 			r.Fail("reset entry past the last sequence number")
 			return leaf{}
 		}
-		rels = append(rels, rel{string(b), e})
+		e.below = string(b)
+		es = append(es, e)
 	}
 	var q []byte
 	for _, c := range sh.segs[:j] {
@@ -655,11 +652,6 @@ func (sh *shape) getReset(r *codec.Reader, n int) leaf {
 		}
 		q = binary.AppendUvarint(q, uint64(len(seg)))
 		q = append(q, seg...)
-	}
-	es := make([]resetEntry, len(rels))
-	for i, x := range rels {
-		es[i] = x.e
-		es[i].p = string(q) + x.below
 	}
 	l := resetLeaf(string(q), es)
 	if err := sh.checkReset(l); err != nil {

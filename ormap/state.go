@@ -349,7 +349,7 @@ func (s *state) write(what string, l leaf, drop []vclock.Dot) Op {
 		// Its reset leaves stay: they only take from counter chains what
 		// deletes saw of them, and nothing would carry their entries on.
 		under := s.withoutResets(s.ix.lookup(q).under(nil))
-		if es := s.entries(under); len(es) > 0 {
+		if es := s.entries(q, under); len(es) > 0 {
 			return s.restart(what, q, l, mergeDots(drop, under), es)
 		}
 		drop = mergeDots(drop, under)

@@ -234,9 +234,10 @@ func (s *state) contentFingerprint() uint64 {
 		paths := map[string]bool{}
 		for d := range s.resetDots {
 			l, _ := s.k.Get(d)
-			for _, e := range entriesOf(l, nil) {
-				paths[e.p] = true
-			}
+			eachEntry(l, func(p string, _ resetEntry) bool {
+				paths[p] = true
+				return true
+			})
 		}
 		for p := range paths {
 			if x := s.ix.find(p); x != nil {
