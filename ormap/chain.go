@@ -481,20 +481,9 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 // It appends the leaves' dots, or, if keys, their keys in the store (see
 // state.watch).
 func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64, keys bool) []vclock.Dot {
-	n := s.ix.find(p)
-	if n == nil {
-		return out
-	}
-	for _, key := range n.dots() {
-		if key.Replica == w {
-			if key.Seq > upto { // a key's seq is at most its dot's
-				continue
-			}
-		} else if len(s.retired) == 0 || !s.related(key.Replica, w) {
-			continue
-		}
-		l, x, _ := s.k.GetDot(key)
-		if xw, xc, xs := s.origLeaf(l, x); xw == w && xc == c && xs <= upto {
+	var buf [2]vclock.Dot
+	for _, key := range s.chainKeys(buf[:0], w, c) {
+		if x, xs, ok := s.chainLeaf(key, p, w, c); ok && xs <= upto {
 			if keys {
 				x = key
 			}
@@ -504,26 +493,84 @@ func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, u
 	return out
 }
 
+// chainKeys appends to out the keys in the store under which the leaves
+// of the chain of writer w starting at c (as they were before the
+// retirements the state knows: see orig) may be held. A chain's leaves are
+// held under its first dot (leafKey): (w, c), or, for those a retirement
+// of w renamed, (To, Base + c). Each key is also the chain, as a reset
+// entry names it, that leaves so held belong to.
+func (s *state) chainKeys(out []vclock.Dot, w vclock.ReplicaID, c uint64) []vclock.Dot {
+	out = append(out, vclock.Dot{Replica: w, Seq: c})
+	if len(s.retired) == 0 {
+		return out
+	}
+	if to, ok := s.retiredFrom[w]; ok {
+		for _, r := range s.retiredTo[to] {
+			if r.From == w && c <= r.Final {
+				out = append(out, vclock.Dot{Replica: to, Seq: r.Base + c})
+			}
+		}
+	}
+	return out
+}
+
+// chainLeaf returns the dot of the counter leaf held under key, and its
+// sequence number as before the retirements the state knows, if it is a
+// leaf at key path p of the chain of writer w starting at c (as before
+// them too).
+func (s *state) chainLeaf(key vclock.Dot, p string, w vclock.ReplicaID, c uint64) (vclock.Dot, uint64, bool) {
+	l, x, ok := s.k.GetDot(key)
+	if !ok || l.tag != 0 || l.path() != p {
+		return vclock.Dot{}, 0, false
+	}
+	xw, xc, xs := s.origLeaf(l, x)
+	return x, xs, xw == w && xc == c
+}
+
+// resetCache holds the entries of the reset leaves read while chains are
+// settled after a join, by the leaves' dots, so that each is read once.
+type resetCache map[vclock.Dot][]resetEntry
+
+// resetEntries returns the entries of the reset leaf l under the dot d,
+// from cache if it is not nil.
+func resetEntries(l leaf, d vclock.Dot, cache resetCache) []resetEntry {
+	if cache == nil {
+		return entriesOf(l, nil)
+	}
+	es, ok := cache[d]
+	if !ok {
+		es = entriesOf(l, nil)
+		cache[d] = es
+	}
+	return es
+}
+
+// findEntry returns the entry of es, the entries of a reset leaf, of the
+// chain of writer w starting at c (as the entry names it) of the counter
+// whose path below the reset's is below.
+func findEntry(es []resetEntry, below string, w vclock.ReplicaID, c uint64) (resetEntry, bool) {
+	i, ok := slices.BinarySearchFunc(es, resetEntry{below: below, w: w, c: c}, compareEntries)
+	if !ok {
+		return resetEntry{}, false
+	}
+	return es[i], true
+}
+
 // superseded reports whether the counter leaf l under the dot d adds
 // nothing here: a later leaf of its chain is live at its path, or a
 // reset at or above its path saw it or a later leaf of its chain. Leaves
 // and entries of a chain are compared as they were before the
-// retirements the state knows (see orig).
-func (s *state) superseded(l leaf, d vclock.Dot) bool {
+// retirements the state knows (see orig). The reset leaves' entries are
+// read through cache, if it is not nil.
+func (s *state) superseded(l leaf, d vclock.Dot, cache resetCache) bool {
 	p := l.path()
 	w, c, seq := s.origLeaf(l, d)
-	if n := s.ix.find(p); n != nil {
-		for _, key := range n.dots() {
-			if key.Replica != d.Replica && (len(s.retired) == 0 || !s.related(key.Replica, d.Replica)) {
-				continue
-			}
-			xl, x, _ := s.k.GetDot(key)
-			if x.Replica == d.Replica && x.Seq <= d.Seq {
-				continue
-			}
-			if xw, xc, xs := s.origLeaf(xl, x); xw == w && xc == c && xs > seq {
-				return true
-			}
+	var buf [2]vclock.Dot
+	keys := s.chainKeys(buf[:0], w, c)
+	for _, key := range keys {
+		x, xs, ok := s.chainLeaf(key, p, w, c)
+		if ok && (x.Replica != d.Replica || x.Seq > d.Seq) && xs > seq {
+			return true
 		}
 	}
 	if len(s.resetDots) == 0 {
@@ -538,16 +585,20 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 		if x = x.child(p[:len(p)-len(r)]); x == nil {
 			break
 		}
-		rest = r
+		rest = r // the path below x's, that of p's entries at x
 		for _, rd := range x.ttlDots() {
-			if rl, _ := s.k.Get(rd); rl.isReset() {
-				for _, e := range entriesOf(rl, nil) {
-					if e.below != rest {
-						continue
-					}
-					if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es >= seq {
-						return true
-					}
+			rl, _ := s.k.Get(rd)
+			if !rl.isReset() {
+				continue
+			}
+			es := resetEntries(rl, rd, cache)
+			for _, key := range keys {
+				e, ok := findEntry(es, rest, key.Replica, key.Seq)
+				if !ok {
+					continue
+				}
+				if ew, ec, es := s.orig(e.w, e.c, e.s); ew == w && ec == c && es >= seq {
+					return true
 				}
 			}
 		}
@@ -881,6 +932,10 @@ func (s *state) settleChains() bool {
 		return false
 	}
 	var drop []vclock.Dot // keys (unsettled holds keys too: see watch)
+	var cache resetCache
+	if len(s.resetDots) > 0 {
+		cache = make(resetCache)
+	}
 	for _, key := range s.unsettled {
 		l, d, ok := s.k.GetDot(key)
 		switch {
@@ -891,7 +946,7 @@ func (s *state) settleChains() bool {
 				drop = s.olderLeaves(drop, p, w, c, upto, true)
 				return true
 			})
-		case s.superseded(l, d):
+		case s.superseded(l, d, cache):
 			drop = append(drop, key)
 		default:
 			w, c, n := s.origLeaf(l, d)

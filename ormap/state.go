@@ -610,7 +610,7 @@ func (s *state) apply(op Op) (bool, error) {
 	} else if !implied {
 		s.k.Record(op.dot, op.dot, dropped)
 	}
-	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {
+	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot, nil) {
 		s.k.Observe(op.dot) // what it adds, a later leaf here holds
 		return changed, nil
 	}
