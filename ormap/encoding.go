@@ -282,8 +282,8 @@ func (m *Map[K, V]) ApplyBinary(op []byte) (changed bool, err error) {
 // ApplyBinaryFrom is [Map.ApplyBinary] for an op received from replica
 // from: it refuses, wrapping [vclock.ErrForeignWrite], an op whose own dot
 // is another replica's, and, wrapping [vclock.ErrUnseen], one that drops
-// another replica's write this map has not seen. On error the map is
-// unchanged.
+// another replica's write this map has not seen, by listing it or by a
+// reset entry that says its delete saw it. On error the map is unchanged.
 func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err error) {
 	s := m.mustTop("ApplyBinaryFrom")
 	o, err := decodeOp(op, s.sh, s.lim)
@@ -298,7 +298,33 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 			return false, fmt.Errorf("ormap: op %v received from %q drops %v: %w", o.dot, from, d, vclock.ErrUnseen)
 		}
 	}
+	if err := s.checkEntriesSeen(o, from); err != nil {
+		return false, err
+	}
 	return s.apply(o)
+}
+
+// checkEntriesSeen returns an error wrapping [vclock.ErrUnseen] if a
+// reset entry of op, received from replica from, names a leaf of another
+// replica's chain that this map has not seen. An entry says its delete saw
+// the chain's leaves up to its sequence number and drops them here
+// (chainDrops, superseded), as a listed drop does: a sender that made the
+// entry itself held that leaf and lists it, and one that carried it
+// forward from a reset leaf it dropped lists that reset leaf, whose own
+// op or join brought the leaf's dot to any replica that has seen it.
+func (s *state) checkEntriesSeen(op Op, from vclock.ReplicaID) error {
+	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
+		if !r.isReset() {
+			continue
+		}
+		for _, e := range entriesOf(r, nil) {
+			d := vclock.Dot{Replica: e.w, Seq: e.s}
+			if e.w.Name() != from.Name() && !s.k.Context().Contains(d) {
+				return fmt.Errorf("ormap: op %v received from %q resets a chain up to %v: %w", op.dot, from, d, vclock.ErrUnseen)
+			}
+		}
+	}
+	return nil
 }
 
 // DecodeOp decodes an op encoded by [Op.MarshalBinary] for a map of this
