@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strings"
 
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
@@ -66,10 +65,10 @@ type resetEntry struct {
 // key path, which, the reset's being the same for all, is the order of
 // their paths below it; then by the chain.
 func compareEntries(a, b resetEntry) int {
-	if x := strings.Compare(a.below, b.below); x != 0 {
+	if x := cmp.Compare(a.below, b.below); x != 0 {
 		return x
 	}
-	if x := strings.Compare(string(a.w), string(b.w)); x != 0 {
+	if x := cmp.Compare(a.w, b.w); x != 0 {
 		return x
 	}
 	return cmp.Compare(a.c, b.c)
@@ -195,7 +194,49 @@ func (s *state) value(n *node, p string) int64 {
 	if len(s.resetDots) == 0 {
 		return n.sum()
 	}
-	var es []resetEntry
+	seen := s.chainsSeen(p)
+	if len(seen) == 0 {
+		return n.sum()
+	}
+	acc := node{lo: n.lo, hi: n.hi}
+	for _, key := range n.dots() {
+		l, d, _ := s.k.GetDot(key)
+		w, c, seq := s.origLeaf(l, d)
+		// The entry with the greatest sequence number below the leaf's;
+		// of two at one (deletes that saw two different writes under one
+		// dot, which a hostile writer can make), the greater total, so
+		// that every replica subtracts the same whatever order the reset
+		// leaves are found in: the last before the first at or above
+		// seq, in chainsSeen's order.
+		es := seen[chainID{w, c}]
+		if i, _ := slices.BinarySearchFunc(es, seq, func(e chainSeen, seq uint64) int { return cmp.Compare(e.s, seq) }); i > 0 {
+			acc.subInc(es[i-1].t)
+		}
+	}
+	return acc.sum()
+}
+
+// chainID is a counter chain of the counter at one key path, by its
+// writer and start, as they were before the retirements the state knows
+// (see orig).
+type chainID struct {
+	w vclock.ReplicaID
+	c uint64
+}
+
+// chainSeen is what a reset entry says a delete saw of its chain: the
+// sequence number, as before the retirements the state knows, and the
+// total of the chain's leaf it saw.
+type chainSeen struct {
+	s uint64
+	t int64
+}
+
+// chainsSeen returns what the entries of the reset leaves at key path p
+// and above it, those of the counter at p, say deletes saw of its chains:
+// by chain, sorted by sequence number, then by total.
+func (s *state) chainsSeen(p string) map[chainID][]chainSeen {
+	var seen map[chainID][]chainSeen
 	x, rest := &s.ix, p
 	for rest != "" {
 		_, r, ok := nextSeg(rest)
@@ -207,41 +248,32 @@ func (s *state) value(n *node, p string) int64 {
 		}
 		rest = r // the path below x's, that of p's entries at x
 		for _, d := range x.ttlDots() {
-			if l, _ := s.k.Get(d); l.isReset() {
-				for _, e := range entriesOf(l, nil) {
-					if e.below == rest {
-						es = append(es, e)
-					}
+			l, _ := s.k.Get(d)
+			if !l.isReset() {
+				continue
+			}
+			// A reset leaf's entries are sorted by their paths first:
+			// those of p are together.
+			es := entriesOf(l, nil)
+			for i := searchEntries(es, rest, "", 0); i < len(es) && es[i].below == rest; i++ {
+				w, c, sq := s.orig(es[i].w, es[i].c, es[i].s)
+				if seen == nil {
+					seen = make(map[chainID][]chainSeen)
 				}
+				id := chainID{w, c}
+				seen[id] = append(seen[id], chainSeen{sq, es[i].t})
 			}
 		}
 	}
-	if len(es) == 0 {
-		return n.sum()
-	}
-	acc := node{lo: n.lo, hi: n.hi}
-	for _, key := range n.dots() {
-		l, d, _ := s.k.GetDot(key)
-		w, c, seq := s.origLeaf(l, d)
-		// The entry with the greatest sequence number below the leaf's;
-		// of two at one (deletes that saw two different writes under one
-		// dot, which a hostile writer can make), the greater total, so
-		// that every replica subtracts the same whatever order the reset
-		// leaves are found in.
-		var best *resetEntry
-		var bestSeq uint64
-		for i := range es {
-			e := &es[i]
-			ew, ec, es := s.orig(e.w, e.c, e.s)
-			if ew == w && ec == c && es < seq && (best == nil || es > bestSeq || es == bestSeq && e.t > best.t) {
-				best, bestSeq = e, es
+	for _, es := range seen {
+		slices.SortFunc(es, func(a, b chainSeen) int {
+			if x := cmp.Compare(a.s, b.s); x != 0 {
+				return x
 			}
-		}
-		if best != nil {
-			acc.subInc(best.t)
-		}
+			return cmp.Compare(a.t, b.t)
+		})
 	}
-	return acc.sum()
+	return seen
 }
 
 // subInc subtracts t from the sum of increments at n.
@@ -549,11 +581,28 @@ func resetEntries(l leaf, d vclock.Dot, cache resetCache) []resetEntry {
 // chain of writer w starting at c (as the entry names it) of the counter
 // whose path below the reset's is below.
 func findEntry(es []resetEntry, below string, w vclock.ReplicaID, c uint64) (resetEntry, bool) {
-	i, ok := slices.BinarySearchFunc(es, resetEntry{below: below, w: w, c: c}, compareEntries)
-	if !ok {
+	i := searchEntries(es, below, w, c)
+	if i == len(es) || es[i].below != below || es[i].w != w || es[i].c != c {
 		return resetEntry{}, false
 	}
 	return es[i], true
+}
+
+// searchEntries returns the index of the first of es, the entries of a
+// reset leaf, not before the entry of the chain of writer w starting at c
+// of the counter whose path below the reset's is below, in the order of
+// compareEntries; len(es) if there is none.
+func searchEntries(es []resetEntry, below string, w vclock.ReplicaID, c uint64) int {
+	lo, hi := 0, len(es)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if compareEntries(es[m], resetEntry{below: below, w: w, c: c}) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // superseded reports whether the counter leaf l under the dot d adds
