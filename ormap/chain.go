@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -113,16 +114,34 @@ func nextEntry(b string) (resetEntry, string, bool) {
 	return e, b[n:], true
 }
 
+// entriesIn returns the entries of the reset leaf l, in order, read as
+// they are iterated over: a pass over them allocates nothing.
+func entriesIn(l leaf) iter.Seq[resetEntry] {
+	return func(yield func(resetEntry) bool) {
+		b := l.val()
+		for b != "" {
+			e, rest, ok := nextEntry(b)
+			if !ok || !yield(e) {
+				return // !ok cannot happen: reset leaves are made and checked whole
+			}
+			b = rest
+		}
+	}
+}
+
+// countEntries returns the number of entries of the reset leaf l.
+func countEntries(l leaf) int {
+	n := 0
+	for range entriesIn(l) {
+		n++
+	}
+	return n
+}
+
 // entriesOf returns the entries of the reset leaf l, appended to out.
 func entriesOf(l leaf, out []resetEntry) []resetEntry {
-	b := l.val()
-	for b != "" {
-		e, rest, ok := nextEntry(b)
-		if !ok {
-			break // cannot happen: reset leaves are made and checked whole
-		}
+	for e := range entriesIn(l) {
 		out = append(out, e)
-		b = rest
 	}
 	return out
 }
@@ -130,7 +149,11 @@ func entriesOf(l leaf, out []resetEntry) []resetEntry {
 // resetLeaf returns the reset leaf at key path q holding the entries es,
 // whose paths are below q, sorted by compareEntries without repeats.
 func resetLeaf(q string, es []resetEntry) leaf {
-	var b []byte
+	n := 0
+	for _, e := range es {
+		n += len(e.below) + len(e.w) + 4*binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
 	for _, e := range es {
 		b = appendEntry(b, e)
 	}
@@ -145,7 +168,7 @@ func resetLeaf(q string, es []resetEntry) leaf {
 func eachEntry(r leaf, f func(p string, e resetEntry) bool) {
 	q := r.path()
 	p, below := q, ""
-	for _, e := range entriesOf(r, nil) {
+	for e := range entriesIn(r) {
 		if e.below != below {
 			p, below = q+e.below, e.below
 		}
@@ -177,6 +200,7 @@ func (s *state) noteLeaf(l leaf, d vclock.Dot, added bool) {
 			s.resetFP += dotkernel.DotHash(d, d)
 		} else {
 			delete(s.resetDots, d)
+			delete(s.parsed, d)
 			s.resetFP -= dotkernel.DotHash(d, d)
 		}
 	default:
@@ -452,19 +476,22 @@ func (sh *shape) checkReset(l leaf) error {
 	if j < 1 || j > sh.levels() {
 		return fmt.Errorf("%w: a reset of a key path of %d segments, want 1 to %d", ErrInvalidOp, j, sh.levels())
 	}
-	es := entriesOf(l, nil)
-	if len(es) == 0 {
-		return fmt.Errorf("%w: a reset without entries", ErrInvalidOp)
-	}
-	for i, e := range es {
+	var prev resetEntry
+	n := 0
+	for e := range entriesIn(l) {
 		switch {
 		case countSegs(e.below) != len(sh.segs)-j:
 			return fmt.Errorf("%w: a reset entry of a counter not under the key", ErrInvalidOp)
 		case e.w == "" || e.c == 0 || e.c > e.s:
 			return fmt.Errorf("%w: a reset entry of chain %d at %d", ErrInvalidOp, e.c, e.s)
-		case i > 0 && compareEntries(es[i-1], e) >= 0:
+		case n > 0 && compareEntries(prev, e) >= 0:
 			return fmt.Errorf("%w: reset entries out of order", ErrInvalidOp)
 		}
+		prev = e
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: a reset without entries", ErrInvalidOp)
 	}
 	return nil
 }
@@ -559,21 +586,27 @@ func (s *state) chainLeaf(key vclock.Dot, p string, w vclock.ReplicaID, c uint64
 	return x, xs, xw == w && xc == c
 }
 
-// resetCache holds the entries of the reset leaves read while chains are
-// settled after a join, by the leaves' dots, so that each is read once.
-type resetCache map[vclock.Dot][]resetEntry
+// parsedReset is what state.parsed holds of a reset leaf: its entries,
+// and the value of the leaf they were read from.
+type parsedReset struct {
+	pv string
+	es []resetEntry
+}
 
 // resetEntries returns the entries of the reset leaf l under the dot d,
-// from cache if it is not nil.
-func resetEntries(l leaf, d vclock.Dot, cache resetCache) []resetEntry {
-	if cache == nil {
-		return entriesOf(l, nil)
+// read once for all the ops and joins that look them up while it is held
+// (the leaf's value, the same string while it is not replaced, tells
+// whether those read are still its). Not for reads of the map, which may
+// run at once: it writes s.parsed.
+func (s *state) resetEntries(l leaf, d vclock.Dot) []resetEntry {
+	if p, ok := s.parsed[d]; ok && p.pv == l.pv {
+		return p.es
 	}
-	es, ok := cache[d]
-	if !ok {
-		es = entriesOf(l, nil)
-		cache[d] = es
+	es := entriesOf(l, nil)
+	if s.parsed == nil {
+		s.parsed = make(map[vclock.Dot]parsedReset)
 	}
+	s.parsed[d] = parsedReset{l.pv, es}
 	return es
 }
 
@@ -609,9 +642,8 @@ func searchEntries(es []resetEntry, below string, w vclock.ReplicaID, c uint64) 
 // nothing here: a later leaf of its chain is live at its path, or a
 // reset at or above its path saw it or a later leaf of its chain. Leaves
 // and entries of a chain are compared as they were before the
-// retirements the state knows (see orig). The reset leaves' entries are
-// read through cache, if it is not nil.
-func (s *state) superseded(l leaf, d vclock.Dot, cache resetCache) bool {
+// retirements the state knows (see orig).
+func (s *state) superseded(l leaf, d vclock.Dot) bool {
 	p := l.path()
 	w, c, seq := s.origLeaf(l, d)
 	var buf [2]vclock.Dot
@@ -640,7 +672,7 @@ func (s *state) superseded(l leaf, d vclock.Dot, cache resetCache) bool {
 			if !rl.isReset() {
 				continue
 			}
-			es := resetEntries(rl, rd, cache)
+			es := s.resetEntries(rl, rd)
 			for _, key := range keys {
 				e, ok := findEntry(es, rest, key.Replica, key.Seq)
 				if !ok {
@@ -981,10 +1013,6 @@ func (s *state) settleChains() bool {
 		return false
 	}
 	var drop []vclock.Dot // keys (unsettled holds keys too: see watch)
-	var cache resetCache
-	if len(s.resetDots) > 0 {
-		cache = make(resetCache)
-	}
 	for _, key := range s.unsettled {
 		l, d, ok := s.k.GetDot(key)
 		switch {
@@ -995,7 +1023,7 @@ func (s *state) settleChains() bool {
 				drop = s.olderLeaves(drop, p, w, c, upto, true)
 				return true
 			})
-		case s.superseded(l, d, cache):
+		case s.superseded(l, d):
 			drop = append(drop, key)
 		default:
 			w, c, n := s.origLeaf(l, d)

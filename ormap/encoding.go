@@ -317,7 +317,7 @@ func (s *state) checkEntriesSeen(op Op, from vclock.ReplicaID) error {
 		if !r.isReset() {
 			continue
 		}
-		for _, e := range entriesOf(r, nil) {
+		for e := range entriesIn(r) {
 			d := vclock.Dot{Replica: e.w, Seq: e.s}
 			if e.w.Name() != from.Name() && !s.k.Context().Contains(d) {
 				return fmt.Errorf("ormap: op %v received from %q resets a chain up to %v: %w", op.dot, from, d, vclock.ErrUnseen)
@@ -602,9 +602,8 @@ func (sh *shape) putReset(w *codec.Writer, l leaf) {
 	j := countSegs(q)
 	w.Array(2 + j)
 	w.Bool(false)
-	es := entriesOf(l, nil)
-	w.Array(len(es))
-	for _, e := range es {
+	w.Array(countEntries(l))
+	for e := range entriesIn(l) {
 		w.Array(len(sh.segs) - j + 4)
 		p := e.below
 		for _, c := range sh.segs[j:] {

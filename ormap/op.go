@@ -88,7 +88,7 @@ func (op Op) String() string {
 		return fmt.Sprintf("write@%v drops %d dots", op.dot, len(op.dropped))
 	case opRemove:
 		if op.leaf.isReset() {
-			return fmt.Sprintf("remove@%v drops %d dots, resets %d counter chains", op.dot, len(op.dropped), len(entriesOf(op.leaf, nil)))
+			return fmt.Sprintf("remove@%v drops %d dots, resets %d counter chains", op.dot, len(op.dropped), countEntries(op.leaf))
 		}
 		return fmt.Sprintf("remove@%v drops %d dots", op.dot, len(op.dropped))
 	case opNoop:

@@ -70,3 +70,55 @@ func TestResetReadCostLinear(t *testing.T) {
 		t.Errorf("counter k = %d, want %d: the delete saw none of its leaves", v, leaves)
 	}
 }
+
+// TestResetOpsCostLinear: the reset leaves at a key are read once for
+// all the ops that come to it, not once for each: a peer's delete of a
+// key with n entries (of chains of its own) followed by n increments of
+// the key, each starting a chain, costs work linear in n to apply.
+func TestResetOpsCostLinear(t *testing.T) {
+	const entries, incs = 3300, 1500
+	w := vclock.Writer("m", 1)
+	// w's delete of "k", under the dot (w, 2), dropping (w, 1), with the
+	// entries of w's chains after the increments'.
+	b := codec.NewWriter(codec.KindORMapOp, 16*entries+64)
+	b.SetVersion(2)
+	b.Array(5)
+	b.Replica(string(w))
+	b.Uint(2)
+	b.Array(1)
+	b.Array(3)
+	b.Bool(false)
+	b.Array(entries)
+	for i := range entries {
+		b.Array(4)
+		b.String(string(w))
+		b.Uint(uint64(incs + i + 3))
+		b.Uint(0)
+		b.Int(1)
+	}
+	b.String("k")
+	b.Replica(string(w))
+	b.Uint(1)
+	reset, err := b.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := [][]byte{reset}
+	size := len(reset)
+	for i := range incs {
+		op := chainStartOp(t, w, uint64(i+3))
+		ops = append(ops, op)
+		size += len(op)
+	}
+	m := ormap.New[string, *ormap.Counter](vclock.Writer("me", 1))
+	costcheck.Check(t, "applying the ops", size, 256<<10, func() {
+		for _, op := range ops {
+			if _, err := m.ApplyBinaryFrom(op, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if got := m.At("k").Value(); got != incs {
+		t.Errorf("counter k = %d, want %d: the delete saw none of the increments", got, incs)
+	}
+}

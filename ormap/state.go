@@ -100,6 +100,10 @@ type state struct {
 	lim       codec.Limits
 	sh        *shape
 
+	// parsed holds the entries of the reset leaves that ops and joins
+	// have looked up, by the leaves' dots (see resetEntries).
+	parsed map[vclock.Dot]parsedReset
+
 	clk  *clock.Clock   // see Map.SetClock
 	ttls map[string]int // the key paths with expiries or persists: how many
 
@@ -294,7 +298,7 @@ func (s *state) watch() {
 func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 	s.k = *k
 	s.ix = node{}
-	s.resetDots, s.resetFP, s.resetsGone = nil, 0, 0
+	s.resetDots, s.resetFP, s.resetsGone, s.parsed = nil, 0, 0, nil
 	s.ttls = nil
 	if len(s.sh.segs) == 1 && k.Len() > 0 { // one key per leaf
 		s.ix.reserveKids(k.Len())
@@ -313,7 +317,7 @@ func (s *state) adopt(k *dotkernel.Kernel[vclock.Dot, leaf]) {
 func (s *state) copyOf(o *state) {
 	s.k = *o.k.Clone()
 	s.ix = o.ix.clone()
-	s.resetDots, s.resetFP, s.resetsGone = maps.Clone(o.resetDots), o.resetFP, o.resetsGone
+	s.resetDots, s.resetFP, s.resetsGone, s.parsed = maps.Clone(o.resetDots), o.resetFP, o.resetsGone, nil
 	s.ttls = maps.Clone(o.ttls)
 	s.retired = slices.Clone(o.retired)
 	s.retiredTo, s.retiredFrom = nil, nil
@@ -610,7 +614,7 @@ func (s *state) apply(op Op) (bool, error) {
 	} else if !implied {
 		s.k.Record(op.dot, op.dot, dropped)
 	}
-	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot, nil) {
+	if op.kind == opWrite && op.leaf.tag == 0 && s.sh.kind == kindCounter && s.superseded(op.leaf, op.dot) {
 		s.k.Observe(op.dot) // what it adds, a later leaf here holds
 		return changed, nil
 	}
