@@ -128,22 +128,27 @@
 // Every decoding method checks its input whole before changing anything,
 // within the limits given to [Map.SetLimits], at a cost linear in the
 // input: keys and values must be of the map's types and its depth.
-// [Map.ApplyBinaryFrom] takes an op only if its own dot is the sender's.
-// As with orset, the dots an op drops are what its sender claims to have
-// seen, and a state's causal context speaks for every replica: take states
-// only from peers you trust. In a map of counters a crafted drop can do
-// more than delete: a counter leaf that continues a chain stands for the
-// chain's earlier leaves, which replicas drop without a record, so an op
-// that drops such a leaf (or a delete's reset) without the reset a delete
-// writes can leave a replica that still holds an earlier leaf of the
-// chain reading a different value from the others, at the same version:
-// [Map.Merge] trusts drop records, and keeps that leaf through every
-// merge. The replication engine counts that as a divergence (the two
-// replicas' fingerprints differ) and heals it: each sends the other its
-// whole state, merged with [Map.HealBinary], which drops every write the
-// state has seen and does not hold, record or not. [Map.Heal] does the
-// same for a map at hand. The replicas then agree on the causal join of
-// what they hold: a write that any of them has seen dropped is dropped.
+// [Map.ApplyBinaryFrom] takes an op only if its own dot is the sender's,
+// and refuses one that drops another replica's write the map has not seen,
+// whether the op lists it or a delete's note of what it saw of a counter
+// (see above) names it. As with orset, the dots an op drops are what its
+// sender claims to have seen, and a state's causal context speaks for
+// every replica: take states only from peers you trust. The totals in a
+// delete's note, which every replica subtracts from the later leaves of
+// the replicas it names, are the sender's word too. In a map of counters a
+// crafted drop can do more than delete: a counter leaf that continues a
+// chain stands for the chain's earlier leaves, which replicas drop without
+// a record, so an op that drops such a leaf (or a delete's reset) without
+// the reset a delete writes can leave a replica that still holds an
+// earlier leaf of the chain reading a different value from the others, at
+// the same version: [Map.Merge] trusts drop records, and keeps that leaf
+// through every merge. The replication engine counts that as a divergence
+// (the two replicas' fingerprints differ) and heals it: each sends the
+// other its whole state, merged with [Map.HealBinary], which drops every
+// write the state has seen and does not hold, record or not. [Map.Heal]
+// does the same for a map at hand. The replicas then agree on the causal
+// join of what they hold: a write that any of them has seen dropped is
+// dropped.
 //
 // A peer may also send two replicas two different writes under one of its
 // dots. Each takes the one it gets, and no merge takes the other (its
