@@ -162,22 +162,6 @@ func resetLeaf(q string, es []resetEntry) leaf {
 	return l
 }
 
-// eachEntry calls f with each entry of the reset leaf r, in order, and the
-// key path of its counter, made once for the entries of one counter, until
-// f returns false.
-func eachEntry(r leaf, f func(p string, e resetEntry) bool) {
-	q := r.path()
-	p, below := q, ""
-	for e := range entriesIn(r) {
-		if e.below != below {
-			p, below = q+e.below, e.below
-		}
-		if !f(p, e) {
-			return
-		}
-	}
-}
-
 // chainOf returns the start of the chain of the counter leaf l under the
 // dot d.
 func chainOf(l leaf, d vclock.Dot) uint64 { return d.Seq - uint64(l.lg) }
@@ -211,14 +195,18 @@ func (s *state) noteLeaf(l leaf, d vclock.Dot, added bool) {
 // value returns the value of the counter whose node is n, at key path p:
 // the sum of its leaves' totals, less what the reset leaves at p and
 // above it say deletes saw; saturated.
-func (s *state) value(n *node, p string) int64 {
+func (s *state) value(n *node, p string) int64 { return s.valueWith(n, p, nil) }
+
+// valueWith is value, reading the entries of reset leaves through cache
+// (see chainsSeen).
+func (s *state) valueWith(n *node, p string, cache map[vclock.Dot][]resetEntry) int64 {
 	if n == nil {
 		return 0
 	}
 	if len(s.resetDots) == 0 {
 		return n.sum()
 	}
-	seen := s.chainsSeen(p)
+	seen := s.chainsSeen(p, cache)
 	if len(seen) == 0 {
 		return n.sum()
 	}
@@ -258,8 +246,10 @@ type chainSeen struct {
 
 // chainsSeen returns what the entries of the reset leaves at key path p
 // and above it, those of the counter at p, say deletes saw of its chains:
-// by chain, sorted by sequence number, then by total.
-func (s *state) chainsSeen(p string) map[chainID][]chainSeen {
+// by chain, sorted by sequence number, then by total. If cache is not nil
+// it holds the entries of the reset leaves read so far, by their dots,
+// for a caller that reads many counters.
+func (s *state) chainsSeen(p string, cache map[vclock.Dot][]resetEntry) map[chainID][]chainSeen {
 	var seen map[chainID][]chainSeen
 	x, rest := &s.ix, p
 	for rest != "" {
@@ -278,7 +268,13 @@ func (s *state) chainsSeen(p string) map[chainID][]chainSeen {
 			}
 			// A reset leaf's entries are sorted by their paths first:
 			// those of p are together.
-			es := entriesOf(l, nil)
+			es, ok := cache[d]
+			if !ok {
+				es = entriesOf(l, nil)
+				if cache != nil {
+					cache[d] = es
+				}
+			}
 			for i := searchEntries(es, rest, "", 0); i < len(es) && es[i].below == rest; i++ {
 				w, c, sq := s.orig(es[i].w, es[i].c, es[i].s)
 				if seen == nil {
@@ -512,17 +508,16 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 	var extra []vclock.Dot
 	if op.kind == opWrite && op.leaf.tag == 0 && op.leaf.lg != 0 {
 		w, c, n := s.origLeaf(op.leaf, op.dot)
-		extra = s.olderLeaves(extra, op.leaf.path(), w, c, n-1, false)
+		extra = s.olderLeaves(extra, op.leaf.path(), "", w, c, n-1, false)
 	}
 	for _, r := range [2]leaf{op.leaf, op.preLeaf()} {
 		if !r.isReset() {
 			continue
 		}
-		eachEntry(r, func(p string, e resetEntry) bool {
+		for e := range entriesIn(r) {
 			w, c, upto := s.orig(e.w, e.c, e.s)
-			extra = s.olderLeaves(extra, p, w, c, upto, false)
-			return true
-		})
+			extra = s.olderLeaves(extra, r.path(), e.below, w, c, upto, false)
+		}
 	}
 	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
 	if len(extra) == 0 {
@@ -534,15 +529,15 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 }
 
 // olderLeaves appends to out the dots of the counter leaves held at key
-// path p of the chain of writer w starting at c up to sequence number
-// upto, all three as they were before the retirements the state knows
-// (see orig): a chain's leaves renamed into a retired writer among them.
-// It appends the leaves' dots, or, if keys, their keys in the store (see
-// state.watch).
-func (s *state) olderLeaves(out []vclock.Dot, p string, w vclock.ReplicaID, c, upto uint64, keys bool) []vclock.Dot {
+// path q followed by below of the chain of writer w starting at c up to
+// sequence number upto, all three as they were before the retirements the
+// state knows (see orig): a chain's leaves renamed into a retired writer
+// among them. It appends the leaves' dots, or, if keys, their keys in the
+// store (see state.watch).
+func (s *state) olderLeaves(out []vclock.Dot, q, below string, w vclock.ReplicaID, c, upto uint64, keys bool) []vclock.Dot {
 	var buf [2]vclock.Dot
 	for _, key := range s.chainKeys(buf[:0], w, c) {
-		if x, xs, ok := s.chainLeaf(key, p, w, c); ok && xs <= upto {
+		if x, xs, ok := s.chainLeaf(key, q, below, w, c); ok && xs <= upto {
 			if keys {
 				x = key
 			}
@@ -575,11 +570,15 @@ func (s *state) chainKeys(out []vclock.Dot, w vclock.ReplicaID, c uint64) []vclo
 
 // chainLeaf returns the dot of the counter leaf held under key, and its
 // sequence number as before the retirements the state knows, if it is a
-// leaf at key path p of the chain of writer w starting at c (as before
-// them too).
-func (s *state) chainLeaf(key vclock.Dot, p string, w vclock.ReplicaID, c uint64) (vclock.Dot, uint64, bool) {
+// leaf at key path q followed by below (a reset's path and its entry's,
+// which are not joined into a new string for each entry) of the chain of
+// writer w starting at c (as before them too).
+func (s *state) chainLeaf(key vclock.Dot, q, below string, w vclock.ReplicaID, c uint64) (vclock.Dot, uint64, bool) {
 	l, x, ok := s.k.GetDot(key)
-	if !ok || l.tag != 0 || l.path() != p {
+	if !ok || l.tag != 0 {
+		return vclock.Dot{}, 0, false
+	}
+	if p := l.path(); len(p) != len(q)+len(below) || p[len(q):] != below || p[:len(q)] != q {
 		return vclock.Dot{}, 0, false
 	}
 	xw, xc, xs := s.origLeaf(l, x)
@@ -649,7 +648,7 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 	var buf [2]vclock.Dot
 	keys := s.chainKeys(buf[:0], w, c)
 	for _, key := range keys {
-		x, xs, ok := s.chainLeaf(key, p, w, c)
+		x, xs, ok := s.chainLeaf(key, p, "", w, c)
 		if ok && (x.Replica != d.Replica || x.Seq > d.Seq) && xs > seq {
 			return true
 		}
@@ -781,11 +780,12 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 			continue
 		}
 		needed := false
-		eachEntry(r, func(p string, e resetEntry) bool {
+		for e := range entriesIn(r) {
 			w, _, _ := s.orig(e.w, e.c, e.s)
-			needed = !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(p, e)
-			return !needed
-		})
+			if needed = !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(r.path(), e); needed {
+				break
+			}
+		}
 		if needed {
 			continue
 		}
@@ -817,21 +817,14 @@ func (s *state) seenChain(e resetEntry) bool {
 	return ctx.ContainsRange(e.w, lo, e.s)
 }
 
-// liveAfter reports whether a leaf of the chain of entry e, of the
-// counter at key path p, above the sequence number it saw, is live here
+// liveAfter reports whether a leaf of the chain of entry e, of a reset
+// leaf at key path q, above the sequence number it saw, is live here
 // (compared as before the retirements the state knows: see orig).
-func (s *state) liveAfter(p string, e resetEntry) bool {
-	n := s.ix.find(p)
-	if n == nil {
-		return false
-	}
+func (s *state) liveAfter(q string, e resetEntry) bool {
 	w, c, seq := s.orig(e.w, e.c, e.s)
-	for _, key := range n.dots() {
-		if key.Replica != e.w && (len(s.retired) == 0 || !s.related(key.Replica, w)) {
-			continue
-		}
-		l, d, _ := s.k.GetDot(key)
-		if dw, dc, ds := s.origLeaf(l, d); dw == w && dc == c && ds > seq {
+	var buf [2]vclock.Dot
+	for _, key := range s.chainKeys(buf[:0], w, c) {
+		if _, xs, ok := s.chainLeaf(key, q, e.below, w, c); ok && xs > seq {
 			return true
 		}
 	}
@@ -1018,16 +1011,15 @@ func (s *state) settleChains() bool {
 		switch {
 		case !ok:
 		case l.isReset():
-			eachEntry(l, func(p string, e resetEntry) bool {
+			for e := range entriesIn(l) {
 				w, c, upto := s.orig(e.w, e.c, e.s)
-				drop = s.olderLeaves(drop, p, w, c, upto, true)
-				return true
-			})
+				drop = s.olderLeaves(drop, l.path(), e.below, w, c, upto, true)
+			}
 		case s.superseded(l, d):
 			drop = append(drop, key)
 		default:
 			w, c, n := s.origLeaf(l, d)
-			drop = s.olderLeaves(drop, l.path(), w, c, n-1, true)
+			drop = s.olderLeaves(drop, l.path(), "", w, c, n-1, true)
 		}
 	}
 	if cap(s.unsettled) > 1024 {

@@ -362,6 +362,19 @@ func (n *node) eachKid(f func(p string, c *node) bool) bool {
 	return true
 }
 
+// eachAt calls f with each node depth segments below n, whose path is
+// p, and its path.
+func (n *node) eachAt(p string, depth int, f func(p string, x *node)) {
+	if depth == 0 {
+		f(p, n)
+		return
+	}
+	n.eachKid(func(cp string, c *node) bool {
+		c.eachAt(cp, depth-1, f)
+		return true
+	})
+}
+
 // find returns the node of path p, or nil if no value's dot is at or
 // below it.
 func (n *node) find(p string) *node {

@@ -1,6 +1,7 @@
 package ormap_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -68,4 +69,57 @@ func TestResetLeafCostLinear(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestNestedResetCostLinear: in a map of maps of counters, a delete of a
+// long outer key with entries of many counters below it costs the sum of
+// the key's length and the entries', not their product, to apply, to
+// fingerprint, to encode and to merge: the counters' paths are compared
+// and found in two parts, the reset's and the entry's, not joined into a
+// new string for each entry.
+func TestNestedResetCostLinear(t *testing.T) {
+	writer := vclock.Writer("p", 1)
+	const keyLen, k = 24 << 10, 2500
+	w := codec.NewWriter(codec.KindORMapOp, keyLen+24*k+64)
+	w.SetVersion(2)
+	w.Array(5)
+	w.Replica(string(writer))
+	w.Uint(uint64(k + 1))
+	w.Array(1)
+	w.Array(3) // false, the entries, the outer key
+	w.Bool(false)
+	w.Array(k)
+	for i := range k {
+		w.Array(5) // the inner key, then the chain
+		w.String(fmt.Sprintf("%04d", i))
+		w.String(string(writer))
+		w.Uint(uint64(i + 1))
+		w.Uint(0)
+		w.Int(1)
+	}
+	w.String(strings.Repeat("k", keyLen))
+	w.Replica(string(writer))
+	w.Uint(1)
+	op, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type nested = ormap.Map[string, *ormap.Counter]
+	m := ormap.New[string, *nested](vclock.Writer("me", 1))
+	costcheck.Check(t, "ApplyBinaryFrom", len(op), 64<<10, func() { _, err = m.ApplyBinaryFrom(op, writer) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	costcheck.Check(t, "ContentFingerprint", len(op), 64<<10, func() { m.ContentFingerprint() })
+	var state []byte
+	costcheck.Check(t, "MarshalBinary", len(op), 64<<10, func() { state, err = m.MarshalBinary() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ormap.New[string, *nested](vclock.Writer("other", 1))
+	costcheck.Check(t, "MergeBinary", len(state), 64<<10, func() { _, err = o.MergeBinary(state) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	costcheck.Check(t, "ContentFingerprint", len(state), 64<<10, func() { o.ContentFingerprint() })
 }

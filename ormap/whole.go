@@ -231,19 +231,35 @@ func (s *state) contentFingerprint() uint64 {
 	}
 	sum := s.k.ContentFingerprint(hashLeaf)
 	if len(s.resetDots) > 0 {
-		paths := map[string]bool{}
+		// The counters the entries name, found by their paths below
+		// each reset's key under its node, without a path made for each
+		// entry; each counter once, each reset leaf's entries read once.
+		below := map[string]map[string]bool{} // by the resets' key paths
 		for d := range s.resetDots {
 			l, _ := s.k.Get(d)
-			eachEntry(l, func(p string, _ resetEntry) bool {
-				paths[p] = true
-				return true
-			})
+			bs := below[l.path()]
+			if bs == nil {
+				bs = map[string]bool{}
+				below[l.path()] = bs
+			}
+			for e := range entriesIn(l) {
+				bs[e.below] = true
+			}
 		}
-		for p := range paths {
-			if x := s.ix.find(p); x != nil {
-				if v := s.value(x, p); v != x.sum() {
-					sum += codec.Mix(codec.HashString(codec.HashSeed, p) ^ codec.Mix(uint64(v)))
-				}
+		counters := map[string]*node{}
+		for q, bs := range below {
+			if x := s.ix.find(q); x != nil {
+				x.eachAt(q, len(s.sh.segs)-countSegs(q), func(p string, c *node) {
+					if c.live != 0 && bs[p[len(q):]] {
+						counters[p] = c
+					}
+				})
+			}
+		}
+		cache := map[vclock.Dot][]resetEntry{}
+		for p, x := range counters {
+			if v := s.valueWith(x, p, cache); v != x.sum() {
+				sum += codec.Mix(codec.HashString(codec.HashSeed, p) ^ codec.Mix(uint64(v)))
 			}
 		}
 	}
