@@ -146,12 +146,16 @@ func entriesOf(l leaf, out []resetEntry) []resetEntry {
 	return out
 }
 
+// uvarintLen returns the length of x as binary.AppendUvarint appends it.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
 // resetLeaf returns the reset leaf at key path q holding the entries es,
 // whose paths are below q, sorted by compareEntries without repeats.
 func resetLeaf(q string, es []resetEntry) leaf {
 	n := 0
 	for _, e := range es {
-		n += len(e.below) + len(e.w) + 4*binary.MaxVarintLen64
+		n += uvarintLen(uint64(len(e.below))) + len(e.below) + uvarintLen(uint64(len(e.w))) + len(e.w)
+		n += uvarintLen(e.c) + uvarintLen(e.s) + uvarintLen(uint64(e.t<<1)^uint64(e.t>>63))
 	}
 	b := make([]byte, 0, n)
 	for _, e := range es {
