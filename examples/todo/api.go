@@ -284,7 +284,13 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too many replication messages at once")
 		return
 	}
+	// A large message on a slow link takes longer than the server's read
+	// timeout: it gets as long as its sender gives it (sendTimeout), and
+	// then as long again to be answered.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(replicateReadTime(rg.cfg.Limits, r.ContentLength)))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReplicateBody))
+	_ = rc.SetWriteDeadline(time.Now().Add(rg.cfg.Limits.Write))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

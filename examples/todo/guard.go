@@ -62,6 +62,17 @@ func (l serverLimits) orDefault() serverLimits {
 	return d
 }
 
+// replicateReadTime is how long a replication request of n body bytes
+// (-1: unknown) may take to be read: the server's read timeout, and the
+// time the body takes at floorRate, so that it is always at least what
+// its sender allows (sendTimeout).
+func replicateReadTime(l serverLimits, n int64) time.Duration {
+	if n < 0 || n > maxReplicateBody {
+		n = maxReplicateBody
+	}
+	return l.Read + time.Duration(n)*time.Second/floorRate
+}
+
 // newServer returns a server with the limits' timeouts.
 func newServer(h http.Handler, l serverLimits) *http.Server {
 	return &http.Server{

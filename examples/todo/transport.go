@@ -12,7 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/activeactive/crdt"
@@ -44,7 +46,29 @@ const (
 	// maxReplicateBody bounds a replication request; the engine is told
 	// the same limit.
 	maxReplicateBody = 8 << 20
+
+	// sendBase is how long a replication request may take beyond the
+	// time its body takes on the link: to connect, and for the peer to
+	// take the message in and answer.
+	sendBase = 5 * time.Second
+	// floorRate (bytes per second) is the slowest link for which a
+	// message of any size is given the time to cross it (see
+	// sendTimeout); the receiver allows at least as long (see
+	// replicateReadTime).
+	floorRate = 256 << 10
+	// shrinkAbove: a message larger than this that times out once a
+	// connection is made is reported to the engine as too large for the
+	// link (see Send). Smaller ones are not, so that a peer that takes
+	// connections and never answers cannot shrink messages below it.
+	shrinkAbove = 256 << 10
 )
+
+// sendTimeout is how long a replication request of n body bytes may take
+// from start to answer: sendBase, and the time the body takes at
+// floorRate.
+func sendTimeout(n int) time.Duration {
+	return sendBase + time.Duration(n)*time.Second/floorRate
+}
 
 var (
 	errLinkCut = errors.New("link cut")
@@ -98,7 +122,8 @@ func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.Re
 		delay:    delay,
 		now:      time.Now,
 		client: &http.Client{
-			Timeout: 5*time.Second + delay,
+			// No timeout for the whole request here: each replication
+			// request gets one that grows with its body (sendTimeout).
 			Transport: &http.Transport{
 				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 				MaxIdleConnsPerHost: 4,
@@ -113,6 +138,15 @@ func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.Re
 // from the peer or from a proxy on the way) is one wrapping
 // crdt.ErrTooLarge, after which the engine sends the peer smaller
 // messages.
+//
+// The request may take sendTimeout(len(msg)): the larger the message, the
+// longer. A message of more than shrinkAbove bytes that does not reach the
+// peer in that time once a connection to it is made is taken for too
+// large for the link (slower than floorRate), and the error wraps
+// crdt.ErrTooLarge too: the engine sends the peer messages of half the
+// size, which the link carries in time, instead of sending the same one
+// again for ever. A peer that cannot be reached at all (no connection)
+// is not a reason to shrink.
 func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
 	if t.blocked != nil && t.blocked(to) {
 		return errLinkCut
@@ -133,7 +167,14 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 			return errLinkCut
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/replicate", bytes.NewReader(msg))
+	timeout := sendTimeout(len(msg))
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var connected atomic.Bool
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, base+"/replicate", bytes.NewReader(msg))
 	if err != nil {
 		return err
 	}
@@ -144,6 +185,10 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	req.Header.Set(headerSignature, sign(t.key, t.self, to, at, msg))
 	resp, err := t.client.Do(req)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && connected.Load() && len(msg) > shrinkAbove {
+			return fmt.Errorf("%s: %d bytes not delivered in %v (a link slower than %d KiB/s): %w",
+				to, len(msg), timeout, floorRate>>10, crdt.ErrTooLarge)
+		}
 		return err
 	}
 	defer resp.Body.Close()
