@@ -254,10 +254,11 @@ func (rg *region) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // replicate takes in a peer's message: check who speaks before reading
-// anything (sender, time, signature format, announced length), read the
-// body with a bounded reader while at most ReplicateBodies others are
-// read, check the signature over it, hand it to the engine, and persist
-// if it changed anything.
+// anything (sender, time, announced length, and the signature over the
+// headers and the body's digest), read the body with a bounded reader and
+// a deadline while at most ReplicateBodies others of the same peer are
+// read, check it against the signed digest, hand it to the engine, and
+// persist if it changed anything.
 func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 	if rg.nl != nil {
 		writeError(w, http.StatusNotFound, "%s replicates over NATS, not HTTP", rg.cfg.Name)
@@ -276,12 +277,14 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "replication message larger than %d bytes", maxReplicateBody)
 		return
 	}
+	slots := rg.bodies[cred.from]
 	select {
-	case rg.bodies <- struct{}{}:
-		defer func() { <-rg.bodies }()
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
 	default:
+		rg.countRefusal(string(cred.from), "busy")
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "too many replication messages at once")
+		writeError(w, http.StatusServiceUnavailable, "too many replication messages from %s at once", cred.from)
 		return
 	}
 	// A large message on a slow link takes longer than the server's read
@@ -297,6 +300,7 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, "replication message larger than %d bytes", tooBig.Limit)
 			return
 		}
+		rg.countRefusal(string(cred.from), "body_timeout")
 		writeError(w, http.StatusRequestTimeout, "reading the body: %v", err)
 		return
 	}
@@ -335,7 +339,7 @@ func (rg *region) refuseReplicate(w http.ResponseWriter, r *http.Request, err er
 	if errors.Is(err, errUnknownSender) {
 		status, reason = http.StatusForbidden, "unknown_sender"
 	}
-	rg.countAuthRefusal(claimed, reason)
+	rg.countRefusal(claimed, reason)
 	rg.log.Warn("refused a replication request", "from", truncate(claimed, 64), "remote", r.RemoteAddr, "err", err)
 	writeError(w, status, "%v", err)
 }

@@ -159,6 +159,7 @@ func signedRequest(t *testing.T, url string, key ed25519.PrivateKey, from, to cr
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(headerFrom, string(from))
 	req.Header.Set(headerTime, ts)
+	req.Header.Set(headerDigest, bodyDigest(signedBody))
 	req.Header.Set(headerSignature, sign(key, from, to, ts, signedBody))
 	return req
 }

@@ -21,8 +21,8 @@ type serverLimits struct {
 	// Requests bounds the requests served at once (event streams apart);
 	// Streams bounds the open event streams. Beyond, 503.
 	Requests, Streams int
-	// ReplicateBodies bounds the replication bodies read at once (each
-	// up to maxReplicateBody). Beyond, 503.
+	// ReplicateBodies bounds the replication bodies read at once from
+	// each peer (each up to maxReplicateBody). Beyond, 503.
 	ReplicateBodies int
 }
 

@@ -196,7 +196,7 @@ func (l *natsLink) Receive(ctx context.Context, from crdt.ReplicaID, env []byte)
 		if errors.Is(err, errUnknownSender) {
 			reason = "unknown_sender"
 		}
-		rg.countAuthRefusal(string(from), reason)
+		rg.countRefusal(string(from), reason)
 		rg.log.Warn("refused a replication message", "from", truncate(string(from), 64), "err", err)
 		return err
 	}

@@ -77,7 +77,7 @@ type region struct {
 	nl      *natsLink // nil when replication runs over HTTP
 	srv     *http.Server
 	guard   *guard
-	bodies  chan struct{} // replication bodies being read
+	bodies  map[crdt.ReplicaID]chan struct{} // replication bodies being read, by peer; fixed after start
 	url     string
 	events  *broker
 	feed    *feed // which to-dos changed, for the page
@@ -99,7 +99,7 @@ type region struct {
 
 	remoteGen   atomic.Uint64 // bumped by every remote change
 	savedGen    atomic.Uint64 // the remoteGen that the last save covered
-	authRefused sync.Map      // refusalKey → *atomic.Uint64
+	authRefused sync.Map      // refusalKey → *atomic.Uint64: refused before the engine
 
 	runCancel context.CancelFunc
 	runDone   chan struct{}
@@ -138,7 +138,10 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 	}
 	cfg.Limits = cfg.Limits.orDefault()
 	rg.cfg = cfg
-	rg.bodies = make(chan struct{}, cfg.Limits.ReplicateBodies)
+	rg.bodies = map[crdt.ReplicaID]chan struct{}{}
+	for p := range cfg.PeerKeys {
+		rg.bodies[p] = make(chan struct{}, cfg.Limits.ReplicateBodies)
+	}
 	rg.store, err = openStore(cfg.DataDir, string(cfg.Name), cfg.Recover)
 	if err != nil {
 		return nil, err
@@ -483,10 +486,10 @@ func (rg *region) closeLinks() {
 // refusalKey labels a count of refused replication requests.
 type refusalKey struct{ peer, reason string }
 
-// countAuthRefusal counts a request refused for its credentials, by
-// reason, under the claimed sender if it is a peer, else under "unknown"
-// (so that strangers cannot grow the metrics).
-func (rg *region) countAuthRefusal(claimed, reason string) {
+// countRefusal counts a replication request refused before the engine
+// saw it, by reason, under the claimed sender if it is a peer, else under
+// "unknown" (so that strangers cannot grow the metrics).
+func (rg *region) countRefusal(claimed, reason string) {
 	label := "unknown"
 	if _, ok := rg.cfg.Peers[crdt.ReplicaID(claimed)]; ok {
 		label = claimed

@@ -25,21 +25,25 @@ import (
 //
 //	X-Crdt-From:      the sender's region name
 //	X-Crdt-Time:      the sender's wall clock, Unix nanoseconds
+//	X-Crdt-Digest:    hex SHA-256 of the body
 //	X-Crdt-Signature: hex Ed25519 signature of
 //	                  "todo-replicate-v2\n" from "\n" to "\n" time "\n" SHA-256(body)
 //
 // Every region holds its own private key and the public key of each peer,
 // so a region can only speak for itself: knowing a peer's public key does
 // not let it sign as that peer. The receiver checks everything the headers
-// say before it reads the body (the sender is a peer, the time is within
-// maxRequestAge of its own, the signature is well formed, the announced
-// length is within bounds), then reads the body with a bounded reader and
-// checks the signature over it. A replay inside the time window is
-// harmless: the engine applies every message idempotently.
+// say before it reads the body: the sender is a peer, the time is within
+// maxRequestAge of its own, the announced length is within bounds, and
+// the signature verifies over the headers, the body's digest included; so
+// only a peer's request (or a copy of one) is given time to send its
+// body. It then reads the body with a bounded reader and checks it
+// against the signed digest. A replay inside the time window is harmless:
+// the engine applies every message idempotently.
 const (
 	headerFrom      = "X-Crdt-From"
 	headerTime      = "X-Crdt-Time"
 	headerSignature = "X-Crdt-Signature"
+	headerDigest    = "X-Crdt-Digest"
 	signingPrefix   = "todo-replicate-v2\n"
 	maxRequestAge   = 5 * time.Minute
 
@@ -80,9 +84,13 @@ var (
 	errUnknownSender = errors.New("unknown sender")
 )
 
-// signedMessage is what a replication request's signature covers.
+// signedMessage is what a replication message's signature covers.
 func signedMessage(from, to crdt.ReplicaID, at string, body []byte) []byte {
-	sum := sha256.Sum256(body)
+	return signedDigest(from, to, at, sha256.Sum256(body))
+}
+
+// signedDigest is signedMessage of a body whose SHA-256 is sum.
+func signedDigest(from, to crdt.ReplicaID, at string, sum [sha256.Size]byte) []byte {
 	m := make([]byte, 0, len(signingPrefix)+len(from)+len(to)+len(at)+3+len(sum))
 	m = append(m, signingPrefix...)
 	m = append(m, from...)
@@ -97,6 +105,12 @@ func signedMessage(from, to crdt.ReplicaID, at string, body []byte) []byte {
 // sign returns the hex signature of a replication request.
 func sign(key ed25519.PrivateKey, from, to crdt.ReplicaID, at string, body []byte) string {
 	return hex.EncodeToString(ed25519.Sign(key, signedMessage(from, to, at, body)))
+}
+
+// bodyDigest returns the X-Crdt-Digest header of a replication request.
+func bodyDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
 
 // transport is the engine's [crdt.Transport] over HTTP.
@@ -182,6 +196,7 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(headerFrom, string(t.self))
 	req.Header.Set(headerTime, at)
+	req.Header.Set(headerDigest, bodyDigest(msg))
 	req.Header.Set(headerSignature, sign(t.key, t.self, to, at, msg))
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -209,19 +224,18 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 
 // credentials are a replication request's headers, checked.
 type credentials struct {
-	from crdt.ReplicaID
-	at   string
-	sig  []byte
-	key  ed25519.PublicKey
+	from   crdt.ReplicaID
+	digest [sha256.Size]byte // of the body, signed
 }
 
 // checkHeaders checks what a replication request's headers claim, before
 // its body is read: who sends (errUnknownSender if not a peer), when, and
-// that the signature is well formed (errAuth otherwise).
+// that the signature verifies over them and the body's digest (errAuth
+// otherwise).
 func (t *transport) checkHeaders(h http.Header) (*credentials, error) {
-	from, at, sigHex := h.Get(headerFrom), h.Get(headerTime), h.Get(headerSignature)
-	if from == "" || at == "" || sigHex == "" {
-		return nil, fmt.Errorf("%w: missing credentials (%s, %s, %s)", errAuth, headerFrom, headerTime, headerSignature)
+	from, at, sigHex, digestHex := h.Get(headerFrom), h.Get(headerTime), h.Get(headerSignature), h.Get(headerDigest)
+	if from == "" || at == "" || sigHex == "" || digestHex == "" {
+		return nil, fmt.Errorf("%w: missing credentials (%s, %s, %s, %s)", errAuth, headerFrom, headerTime, headerDigest, headerSignature)
 	}
 	if len(from) > 63 {
 		return nil, fmt.Errorf("%w: a sender name of %d bytes", errUnknownSender, len(from))
@@ -237,6 +251,13 @@ func (t *transport) checkHeaders(h http.Header) (*credentials, error) {
 	if d := t.now().Sub(time.Unix(0, ns)); d > maxRequestAge || d < -maxRequestAge {
 		return nil, fmt.Errorf("%w: request time %v away from ours", errAuth, d.Round(time.Second))
 	}
+	var c credentials
+	if len(digestHex) != 2*sha256.Size {
+		return nil, fmt.Errorf("%w: malformed digest", errAuth)
+	}
+	if _, err := hex.Decode(c.digest[:], []byte(digestHex)); err != nil {
+		return nil, fmt.Errorf("%w: malformed digest", errAuth)
+	}
 	if len(sigHex) != 2*ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: malformed signature", errAuth)
 	}
@@ -244,13 +265,17 @@ func (t *transport) checkHeaders(h http.Header) (*credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: malformed signature", errAuth)
 	}
-	return &credentials{from: crdt.ReplicaID(from), at: at, sig: sig, key: key}, nil
+	if !ed25519.Verify(key, signedDigest(crdt.ReplicaID(from), t.self, at, c.digest), sig) {
+		return nil, fmt.Errorf("%w: bad signature from %s (not signed with the key given for it in -peer-key)", errAuth, from)
+	}
+	c.from = crdt.ReplicaID(from)
+	return &c, nil
 }
 
-// verify checks the signature of a request over its body.
+// verify checks a request's body against the digest its signature covers.
 func (t *transport) verify(c *credentials, body []byte) error {
-	if !ed25519.Verify(c.key, signedMessage(c.from, t.self, c.at, body), c.sig) {
-		return fmt.Errorf("%w: bad signature from %s (not signed with the key given for it in -peer-key)", errAuth, c.from)
+	if sha256.Sum256(body) != c.digest {
+		return fmt.Errorf("%w: the body from %s does not match its signed digest", errAuth, c.from)
 	}
 	return nil
 }
