@@ -114,16 +114,47 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
-// writeFailed answers a write that could not be made durable.
+// headerUnsaved, on a 202 answer to a write, says why the write, applied,
+// is not saved yet.
+const headerUnsaved = "X-Todo-Unsaved"
+
+// writeFailed answers a write that was not applied.
 func writeFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errNotFound):
 		writeError(w, http.StatusNotFound, "%v", err)
-	case errors.Is(err, errStopped):
-		writeError(w, http.StatusServiceUnavailable, "write not saved: %v", err)
+	case errors.Is(err, errStopped), errors.Is(err, errDiskFailing):
+		writeError(w, http.StatusServiceUnavailable, "write not applied: %v", err)
 	default:
 		writeError(w, http.StatusServiceUnavailable, "write failed: %v", err)
 	}
+}
+
+// writeDone answers a write after rg.write returned err: with status and
+// v (no body if nil) once the write is saved; with 202 Accepted, v and
+// X-Todo-Unsaved if it is applied but could not be saved (it shows here,
+// and is saved and sent to the peers by the next save that succeeds,
+// unless the region crashes first: a retry would apply it twice); and
+// with writeFailed if it was not applied.
+func writeDone(w http.ResponseWriter, err error, status int, v any) {
+	if err != nil && !errors.Is(err, errUnsaved) {
+		writeFailed(w, err)
+		return
+	}
+	if err != nil {
+		w.Header().Set(headerUnsaved, strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, err.Error()))
+		status = http.StatusAccepted
+	}
+	if v == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, v)
 }
 
 func (rg *region) listTodos(w http.ResponseWriter, r *http.Request) {
@@ -177,17 +208,17 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 		}
 		return rg.todos.create(td.ID, td.Title)
 	}, td.ID)
-	if err != nil {
+	if err != nil && !errors.Is(err, errUnsaved) {
 		writeFailed(w, err)
 		return
 	}
 	w.Header().Set("Location", "/api/todos/"+td.ID)
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
-		writeJSON(w, http.StatusOK, td)
+		writeDone(w, err, http.StatusOK, td)
 		return
 	}
-	writeJSON(w, http.StatusCreated, td)
+	writeDone(w, err, http.StatusCreated, td)
 }
 
 func (rg *region) patchTodo(w http.ResponseWriter, r *http.Request) {
@@ -227,11 +258,7 @@ func (rg *region) patchTodo(w http.ResponseWriter, r *http.Request) {
 		}
 		return rg.todos.edit(id, newTitle, req.Done)
 	}, id)
-	if err != nil {
-		writeFailed(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, td)
+	writeDone(w, err, http.StatusOK, td)
 }
 
 func (rg *region) deleteTodo(w http.ResponseWriter, r *http.Request) {
@@ -242,14 +269,17 @@ func (rg *region) deleteTodo(w http.ResponseWriter, r *http.Request) {
 		}
 		return rg.todos.remove(id)
 	}, id)
-	if err != nil {
-		writeFailed(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	writeDone(w, err, http.StatusNoContent, nil)
 }
 
+// healthz answers 200 "ok", or 503 "failing" with the error while the
+// region's last save failed (changes applied here are not saved, nor sent
+// to the peers, and new writes are refused).
 func (rg *region) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := rg.saveState(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failing", "region": string(rg.cfg.Name), "error": "saving: " + err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "region": string(rg.cfg.Name)})
 }
 

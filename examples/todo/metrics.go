@@ -38,6 +38,8 @@ type metrics struct {
 	uncompared                                             *prometheus.Desc
 
 	refused *prometheus.Desc
+
+	saveFailing, saveFailures *prometheus.Desc
 }
 
 func newMetrics(rg *region) *metrics {
@@ -47,12 +49,15 @@ func newMetrics(rg *region) *metrics {
 	}
 	peer := func(name, help string) *prometheus.Desc { return desc(name, help, "peer") }
 	return &metrics{
-		rg:         rg,
-		items:      desc("todo_items", "To-do items in this region."),
-		logOps:     desc("crdt_log_ops", "Local ops some peer has not acknowledged yet (in the log)."),
-		logBytes:   desc("crdt_log_bytes", "Bytes of the local ops in the log."),
-		seq:        desc("crdt_local_seq", "Sequence number of the region's last local op."),
-		broadcasts: desc("crdt_broadcasts_total", "Messages sent to every peer at once."),
+		rg:    rg,
+		items: desc("todo_items", "To-do items in this region."),
+		saveFailing: desc("todo_save_failing",
+			"1 while the region's last save failed: a write it answered 202 (applied, not saved) is not saved, nor sent to the peers, until a save succeeds (tried every second), and new writes are refused with 503; /healthz answers 503 meanwhile."),
+		saveFailures: desc("todo_save_failures_total", "Saves (of a write, or of what a peer sent) that failed, since the region started."),
+		logOps:       desc("crdt_log_ops", "Local ops some peer has not acknowledged yet (in the log)."),
+		logBytes:     desc("crdt_log_bytes", "Bytes of the local ops in the log."),
+		seq:          desc("crdt_local_seq", "Sequence number of the region's last local op."),
+		broadcasts:   desc("crdt_broadcasts_total", "Messages sent to every peer at once."),
 		oversize: desc("crdt_messages_oversize_total",
 			"Messages the region made over the limit of the peers they were for, and so did not send: a fault in the engine's accounting of sizes. Should stay 0; each one is logged."),
 
@@ -107,6 +112,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.msgsSent, m.msgsReceived, m.bytesSent, m.bytesReceived,
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
 		m.divergences, m.awaitingCatchUp, m.messageLimit, m.gcPending, m.gcCollected, m.uncompared, m.refused,
+		m.saveFailing, m.saveFailures,
 	} {
 		ch <- d
 	}
@@ -126,6 +132,8 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(m.items, float64(m.rg.todos.count()))
+	gauge(m.saveFailing, boolNum(m.rg.saveFailing.Load()))
+	counter(m.saveFailures, m.rg.saveFailures.Load())
 	gauge(m.logOps, float64(st.LogOps))
 	gauge(m.logBytes, float64(st.LogBytes))
 	gauge(m.seq, float64(st.Seq))

@@ -41,7 +41,7 @@ func TestMetrics(t *testing.T) {
 		"crdt_replication_catching_up", "crdt_replication_send_errors_total",
 		"crdt_replication_full_states_total", "crdt_replication_delta_states_total", "crdt_replication_digest_rounds_total",
 		"crdt_divergences_total", "crdt_awaiting_catch_up", "crdt_replication_message_limit_bytes", "crdt_gc_pending", "crdt_gc_collected_total", "crdt_uncompared_objects",
-		"crdt_messages_oversize_total",
+		"crdt_messages_oversize_total", "todo_save_failing", "todo_save_failures_total",
 	} {
 		f, ok := families[name]
 		if !ok || f.GetHelp() == "" || len(f.GetMetric()) == 0 {

@@ -92,6 +92,12 @@ type region struct {
 	journalLen   int  // under mu: journal records since the last snapshot
 	journalBytes int  // under mu: their size
 	snapBytes    int  // under mu: the size of the last snapshot saved
+	// saveErr, under mu, is the error of the last save, nil once one
+	// succeeds: while it is set, changes are applied here but not saved
+	// (and so not sent to peers), and new local writes are refused.
+	saveErr      error
+	saveFailures atomic.Uint64 // saves that failed, since start
+	saveFailing  atomic.Bool   // saveErr != nil, for the metrics
 
 	// paused holds a switch per peer (set only at start): while on,
 	// replication with that peer is paused (see serveLink).
@@ -107,6 +113,16 @@ type region struct {
 }
 
 var errStopped = errors.New("region is stopped")
+
+// errUnsaved, wrapped in write's error, means the write was applied but
+// could not be saved: it shows here and is saved (and then sent to the
+// peers) by the next save that succeeds, unless the region crashes first.
+var errUnsaved = errors.New("applied, not saved")
+
+// errDiskFailing, wrapped in write's error, means the write was not
+// applied: saves fail, and the region takes no new writes until one
+// succeeds.
+var errDiskFailing = errors.New("saving fails")
 
 // errNoChange, returned by a write's function, means it changed nothing:
 // write returns nil without saving.
@@ -284,12 +300,18 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 	go func() {
 		defer close(rg.runDone)
 		if cfg.Tick > 0 {
+			var wg sync.WaitGroup
+			wg.Go(func() { rg.retrySaves(ctx, saveRetry) })
 			_ = rg.replica.Run(ctx, cfg.Tick)
+			wg.Wait()
 		}
 	}()
 	rg.log.Info("serving", "url", rg.url, "data", cfg.DataDir, "restored", snap != nil)
 	return rg, nil
 }
+
+// saveRetry is how often a region whose last save failed tries again.
+const saveRetry = time.Second
 
 // urlHost formats a listener's address for a URL: loopback and concrete
 // addresses as they are, an unspecified one as 127.0.0.1.
@@ -352,7 +374,7 @@ func (rg *region) saveRemote() error {
 	// Every change counted in remoteGen so far is in the engine, so the
 	// save below covers it.
 	gen := rg.remoteGen.Load()
-	if err := rg.saveWriteLocked(); err != nil {
+	if err := rg.noteSave(rg.saveWriteLocked()); err != nil {
 		return err
 	}
 	if gen > rg.savedGen.Load() {
@@ -406,14 +428,70 @@ func (rg *region) saveWriteLocked() error {
 	return err
 }
 
+// noteSave records the outcome of a save (err, nil if it succeeded) for
+// /healthz and the metrics, and returns err. The caller holds rg.mu.
+func (rg *region) noteSave(err error) error {
+	if err != nil {
+		if rg.saveErr == nil {
+			rg.log.Error("saving failed: changes are applied here but not saved, nor sent to peers, until a save succeeds", "err", err)
+		}
+		rg.saveFailures.Add(1)
+	} else if rg.saveErr != nil {
+		rg.log.Info("saving works again: every change is saved")
+	}
+	rg.saveErr = err
+	rg.saveFailing.Store(err != nil)
+	return err
+}
+
+// retrySave saves what the last failed save left unsaved, if it failed;
+// it returns the error of the last save.
+func (rg *region) retrySave() error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.saveErr == nil || rg.stopped {
+		return rg.saveErr
+	}
+	return rg.noteSave(rg.saveWriteLocked())
+}
+
+// retrySaves calls retrySave every interval until ctx ends.
+func (rg *region) retrySaves(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = rg.retrySave()
+		}
+	}
+}
+
+// saveState returns the error of the last save (nil if it succeeded).
+func (rg *region) saveState() error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	return rg.saveErr
+}
+
 // write runs f (a local change) and persists its result before returning,
 // holding the write lock throughout; ids are the to-dos it changes (for
-// the page's feed).
+// the page's feed). If the last save failed, it first saves what that
+// left unsaved, and refuses the write (errDiskFailing, nothing applied)
+// if that fails too. If f's change cannot be saved, it stays applied
+// (the engine cannot take it back) and the error wraps errUnsaved.
 func (rg *region) write(f func() error, ids ...string) error {
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
 	if rg.stopped {
 		return errStopped
+	}
+	if rg.saveErr != nil {
+		if err := rg.noteSave(rg.saveWriteLocked()); err != nil {
+			return fmt.Errorf("%w: %w", errDiskFailing, err)
+		}
 	}
 	if err := f(); err != nil {
 		if errors.Is(err, errNoChange) {
@@ -421,11 +499,12 @@ func (rg *region) write(f func() error, ids ...string) error {
 		}
 		return err
 	}
-	if err := rg.saveWriteLocked(); err != nil {
-		return fmt.Errorf("%w: %w", errStopped, err)
-	}
+	err := rg.noteSave(rg.saveWriteLocked())
 	rg.feed.scan(ids...)
 	rg.events.publish("local")
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnsaved, err)
+	}
 	return nil
 }
 
