@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/activeactive/crdt"
@@ -394,8 +395,42 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := streamDeadlines(w)
+	// Each write, the first event (the whole list) included, must be done
+	// within streamWrite; and when the region stops or the client goes,
+	// the stream is cut at once, even in the middle of a write, so that a
+	// client that does not read cannot hold up a shutdown.
+	var (
+		deadlineMu sync.Mutex
+		cut        bool
+	)
+	setDeadline := func() {
+		deadlineMu.Lock()
+		defer deadlineMu.Unlock()
+		if !cut {
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-rg.events.done:
+		case <-r.Context().Done():
+		case <-stop:
+			return
+		}
+		deadlineMu.Lock()
+		defer deadlineMu.Unlock()
+		cut = true
+		_ = rc.SetWriteDeadline(time.Now())
+	})
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
 	ch, cancel := rg.events.subscribe()
 	defer cancel()
+	setDeadline()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -426,7 +461,10 @@ func (rg *region) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		setDeadline()
 		flusher.Flush()
 	}
 }
+
+// streamWrite bounds each write of an event stream.
+const streamWrite = 10 * time.Second

@@ -539,7 +539,9 @@ func (rg *region) shutdown(ctx context.Context) error {
 		err = rg.srv.Shutdown(ctx)
 		rg.runCancel()
 		<-rg.runDone
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// The final offer gets its own time, even if ctx ran out while
+		// the requests in flight finished.
+		tctx, cancel := context.WithTimeout(context.Background(), finalOffer)
 		_ = rg.replica.Tick(tctx)
 		cancel()
 		rg.mu.Lock()
@@ -552,6 +554,9 @@ func (rg *region) shutdown(ctx context.Context) error {
 	})
 	return err
 }
+
+// finalOffer bounds the shutdown's last offer to the peers.
+const finalOffer = 2 * time.Second
 
 // closeLinks stops replication: it drops idle HTTP connections and, over
 // NATS, unsubscribes and waits for the messages being taken in.
