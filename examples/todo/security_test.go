@@ -153,8 +153,10 @@ func waitIdle(t *testing.T, rg *region) {
 
 // TestStalledBodyIsCutOff pins the missing read timeout: a client that
 // sends its headers and never its body is cut off after the server's
-// ReadTimeout, on the API and on /replicate, and its handler returns
-// while the client still holds the body open.
+// ReadTimeout, on the API, and on /replicate after that and the time its
+// announced body takes at floorRate (replicateReadTime: 4 s for the 1 MiB
+// announced here), and its handler returns while the client still holds
+// the body open.
 func TestStalledBodyIsCutOff(t *testing.T) {
 	c := newCluster(t, func(cfg *regionConfig) { cfg.Limits = serverLimits{Read: 50 * time.Millisecond} })
 	e := c.url(east)
