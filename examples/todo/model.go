@@ -56,6 +56,13 @@ var (
 // transaction, and reads go through one view, so no region ever shows an
 // item without its title, or half deleted.
 //
+// An item is shown only if it is in the set and has a title. The two part
+// only when a create that a delete did not see adds the ID again (a
+// client's retry of a keyed create in the other region, see keyedID): the
+// set keeps that add (add-wins), but the delete's marker on the title,
+// later than the title the create wrote, wins. The delete wins then: the
+// item is not shown, nor counted, as if the set had dropped it.
+//
 // A todos is safe for concurrent use (the engine locks); callers that
 // check-then-write hold the region's write lock.
 type todos struct {
@@ -93,6 +100,7 @@ func (t *todos) list() []Todo {
 			}
 		})
 		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+			out = slices.DeleteFunc(out, func(td Todo) bool { return !hasTitle(m, td.ID) })
 			for i := range out {
 				out[i].Title, _ = m.Get(out[i].ID)
 			}
@@ -107,11 +115,26 @@ func (t *todos) list() []Todo {
 	return out
 }
 
+// hasTitle reports whether the item id has a title (see todos: an item in
+// the set without one lost it to a delete, and is not shown).
+func hasTitle(m *lwwmap.Map[string, string], id string) bool {
+	_, ok := m.Get(id)
+	return ok
+}
+
 // count returns the number of items.
 func (t *todos) count() int {
 	n := 0
 	t.r.View(func(tx *crdt.Tx) {
-		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { n = s.Len() })
+		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) {
+			_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+				for id := range s.All() {
+					if hasTitle(m, id) {
+						n++
+					}
+				}
+			})
+		})
 	})
 	return n
 }
@@ -137,7 +160,11 @@ func (t *todos) get(id string) (td Todo, ok bool) {
 			return
 		}
 		td.ID = id
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { td.Title, _ = m.Get(id) })
+		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { td.Title, ok = m.Get(id) })
+		if !ok {
+			td = Todo{}
+			return
+		}
 		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { td.Done, _ = m.Get(id) })
 	})
 	return td, ok
@@ -157,6 +184,13 @@ func (t *todos) getAll(ids []string) (present []Todo, removed []string) {
 			}
 		})
 		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+			present = slices.DeleteFunc(present, func(td Todo) bool {
+				if !hasTitle(m, td.ID) {
+					removed = append(removed, td.ID)
+					return true
+				}
+				return false
+			})
 			for i := range present {
 				present[i].Title, _ = m.Get(present[i].ID)
 			}
