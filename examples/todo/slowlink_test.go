@@ -202,6 +202,9 @@ func tickUntil(t *testing.T, c *cluster, n int, limit time.Duration, what string
 // sent again and again, each copy sharing the link with the ones before,
 // and never arrive.
 func TestSlowLinkDeliversABacklog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 10 s of a slow link")
+	}
 	const rate, n = 256 << 10, 3400
 	c, _ := slowCluster(t, rate)
 	c.cut.Store(true)
@@ -218,6 +221,9 @@ func TestSlowLinkDeliversABacklog(t *testing.T) {
 // messages that take about 9 s to cross, which the request is given
 // time for.
 func TestSlowLinkCatchesUpAfterWipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 12 s of a slow link")
+	}
 	const rate, n = 256 << 10, 8000
 	c, link := slowCluster(t, 0)
 	writeRandomTodos(t, c.region(east), n)
