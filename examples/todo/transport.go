@@ -201,7 +201,7 @@ func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 	resp, err := t.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && connected.Load() && len(msg) > shrinkAbove {
-			return fmt.Errorf("%s: %d bytes not delivered in %v (a link slower than %d KiB/s): %w",
+			return fmt.Errorf("%s: no answer to %d bytes in %v (a link slower than %d KiB/s?): %w",
 				to, len(msg), timeout, floorRate>>10, crdt.ErrTooLarge)
 		}
 		return err
