@@ -1265,16 +1265,6 @@ func decodeRetire(r *codec.Reader) *retireSection {
 	return s
 }
 
-// empty reports whether the ledger holds nothing a snapshot must keep.
-func (l *ledger) empty() bool {
-	for _, nl := range l.lists {
-		if len(nl.entries) > 0 || !nl.promised.zero() {
-			return false
-		}
-	}
-	return true
-}
-
 // encode writes the ledger into a snapshot.
 func (l *ledger) encode(w *codec.Writer) {
 	names := make([]ReplicaID, 0, len(l.lists))
