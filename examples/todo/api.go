@@ -366,13 +366,25 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 // credentials: 403 for a sender that is not a peer, 401 for the rest.
 func (rg *region) refuseReplicate(w http.ResponseWriter, r *http.Request, err error) {
 	claimed := r.Header.Get(headerFrom)
-	status, reason := http.StatusUnauthorized, "unauthenticated"
+	status, reason := http.StatusUnauthorized, refusalReason(err)
 	if errors.Is(err, errUnknownSender) {
-		status, reason = http.StatusForbidden, "unknown_sender"
+		status = http.StatusForbidden
 	}
 	rg.countRefusal(claimed, reason)
 	rg.log.Warn("refused a replication request", "from", truncate(claimed, 64), "remote", r.RemoteAddr, "err", err)
 	writeError(w, status, "%v", err)
+}
+
+// refusalReason is the reason a replication request or message refused
+// for its credentials is counted under.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, errUnknownSender):
+		return "unknown_sender"
+	case errors.Is(err, errClockApart):
+		return "clock_apart"
+	}
+	return "unauthenticated"
 }
 
 // truncate shortens s to at most n bytes (for logs).

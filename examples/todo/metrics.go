@@ -99,7 +99,7 @@ func newMetrics(rg *region) *metrics {
 			"Replicated objects whose content cannot be compared with the peers' now, because they hold updates past a gap (after a restart from an older state, or a lossy spell) that their versions leave out: a divergence of theirs would not show in crdt_divergences_total until the gap fills. Should fall back to 0."),
 
 		refused: desc("crdt_replication_refused_total",
-			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials, or a body that does not match its signed digest), "unknown_sender" (not a peer), "busy" (every place for the peer's bodies taken) and "body_timeout" (a body not sent in time) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
+			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials, or a body that does not match its signed digest), "unknown_sender" (not a peer), "clock_apart" (signed with a time more than 5 minutes from the receiver's clock: a clock stepped at either end), "busy" (every place for the peer's bodies taken) and "body_timeout" (a body not sent in time) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
 			"peer", "reason"),
 	}
 }

@@ -192,10 +192,7 @@ func (l *natsLink) Receive(ctx context.Context, from crdt.ReplicaID, env []byte)
 	}
 	body, err := t.open(from, env)
 	if err != nil {
-		reason := "unauthenticated"
-		if errors.Is(err, errUnknownSender) {
-			reason = "unknown_sender"
-		}
+		reason := refusalReason(err)
 		rg.countRefusal(string(from), reason)
 		rg.log.Warn("refused a replication message", "from", truncate(string(from), 64), "err", err)
 		return err
@@ -221,7 +218,7 @@ func (t *transport) open(from crdt.ReplicaID, env []byte) ([]byte, error) {
 	}
 	ns := int64(binary.BigEndian.Uint64(env))
 	if d := t.now().Sub(time.Unix(0, ns)); d > maxRequestAge || d < -maxRequestAge {
-		return nil, fmt.Errorf("%w: message time %v away from ours", errAuth, d.Round(time.Second))
+		return nil, fmt.Errorf("%w: %w: message time %v away from ours (check both hosts' clocks)", errAuth, errClockApart, d.Round(time.Second))
 	}
 	body := env[envelopeHeader:]
 	if !ed25519.Verify(key, signedMessage(from, t.self, strconv.FormatInt(ns, 10), body), env[8:envelopeHeader]) {

@@ -79,6 +79,10 @@ var (
 	// errAuth marks a request whose credentials are missing, malformed,
 	// stale or do not verify (401).
 	errAuth = errors.New("unauthenticated")
+	// errClockApart marks, beside errAuth, a request or message whose time
+	// is more than maxRequestAge from the receiver's clock: a stepped
+	// clock at either end, or a copy replayed late.
+	errClockApart = errors.New("clocks apart")
 	// errUnknownSender marks a request from a region that is not a peer
 	// of this one (403): a typo in a peer's name, or a stranger.
 	errUnknownSender = errors.New("unknown sender")
@@ -249,7 +253,7 @@ func (t *transport) checkHeaders(h http.Header) (*credentials, error) {
 		return nil, fmt.Errorf("%w: malformed time", errAuth)
 	}
 	if d := t.now().Sub(time.Unix(0, ns)); d > maxRequestAge || d < -maxRequestAge {
-		return nil, fmt.Errorf("%w: request time %v away from ours", errAuth, d.Round(time.Second))
+		return nil, fmt.Errorf("%w: %w: request time %v away from ours (check both hosts' clocks)", errAuth, errClockApart, d.Round(time.Second))
 	}
 	var c credentials
 	if len(digestHex) != 2*sha256.Size {
