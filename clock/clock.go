@@ -121,10 +121,9 @@ func (c *Clock) Now() Timestamp {
 func (c *Clock) Update(remote Timestamp) (Timestamp, error) {
 	pt := c.src()
 	c.mu.Lock()
-	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset && remote.Compare(c.last) > 0 {
+	if c.maxOffset > 0 && aheadBy(remote.Wall, pt) > uint64(c.maxOffset) && remote.Compare(c.last) > 0 {
 		c.mu.Unlock()
-		return Timestamp{}, fmt.Errorf("%w: remote %v is %v ahead, more than the maximum offset %v",
-			ErrClockSkew, remote, time.Duration(remote.Wall-pt), time.Duration(c.maxOffset))
+		return Timestamp{}, skewError(remote, pt, c.maxOffset)
 	}
 	base := c.last
 	if remote.Compare(base) > 0 {
@@ -158,11 +157,31 @@ func (c *Clock) Check(remote Timestamp) error {
 	c.mu.Lock()
 	last := c.last
 	c.mu.Unlock()
-	if c.maxOffset > 0 && remote.Wall > pt && remote.Wall-pt > c.maxOffset && remote.Compare(last) > 0 {
-		return fmt.Errorf("%w: remote %v is %v ahead, more than the maximum offset %v",
-			ErrClockSkew, remote, time.Duration(remote.Wall-pt), time.Duration(c.maxOffset))
+	if c.maxOffset > 0 && aheadBy(remote.Wall, pt) > uint64(c.maxOffset) && remote.Compare(last) > 0 {
+		return skewError(remote, pt, c.maxOffset)
 	}
 	return nil
+}
+
+// aheadBy returns how far wall is ahead of pt, in nanoseconds, or 0 if it
+// is not: computed without overflow, so that a physical reading before
+// 1970 (a clock stepped back that far, a faulty source) cannot make a
+// timestamp at the end of the encoding look close.
+func aheadBy(wall, pt int64) uint64 {
+	if wall <= pt {
+		return 0
+	}
+	return uint64(wall) - uint64(pt)
+}
+
+// skewError is the error of a remote timestamp too far ahead of pt.
+func skewError(remote Timestamp, pt, maxOffset int64) error {
+	d := time.Duration(math.MaxInt64)
+	if a := aheadBy(remote.Wall, pt); a < math.MaxInt64 {
+		d = time.Duration(a)
+	}
+	return fmt.Errorf("%w: remote %v is %v ahead, more than the maximum offset %v",
+		ErrClockSkew, remote, d, time.Duration(maxOffset))
 }
 
 // Last returns the greatest timestamp the clock has issued or been updated

@@ -477,3 +477,25 @@ func TestRestoreAfterClockSteppedBack(t *testing.T) {
 		t.Fatal("Restore of an older time moved the clock")
 	}
 }
+
+// A physical reading before 1970 (a host's clock stepped back that far, a
+// faulty source) made the skew check's subtraction overflow: a remote
+// timestamp at the end of the encoding looked close, was taken, and the
+// clock stayed at the greatest timestamp for good.
+func TestSkewCheckedBeforeTheEpoch(t *testing.T) {
+	var m manual
+	m.set(-int64(time.Second))
+	c := clock.New(clock.WithSource(m.source()), clock.WithMaxOffset(time.Second))
+	remote := clock.Timestamp{Wall: math.MaxInt64, Logical: 7}
+	if err := c.Check(remote); !errors.Is(err, clock.ErrClockSkew) {
+		t.Errorf("Check of %v at physical %d: %v, want ErrClockSkew", remote, m.get(), err)
+	}
+	if _, err := c.Update(remote); !errors.Is(err, clock.ErrClockSkew) {
+		t.Fatalf("Update of a timestamp 292 years ahead: %v, want ErrClockSkew; clock now %v", err, c.Last())
+	}
+	// Within the offset, before the epoch too, a remote timestamp is taken.
+	near := clock.Timestamp{Wall: -int64(time.Second) / 2}
+	if got, err := c.Update(near); err != nil || got.Compare(near) <= 0 {
+		t.Fatalf("Update of %v: %v, %v", near, got, err)
+	}
+}
