@@ -75,7 +75,9 @@ type Config struct {
 	// two subscriptions, the inbound messages and bytes the NATS client
 	// holds while the Receiver is busy; past them it drops messages (see
 	// Stats.SlowConsumer). Zero keeps the client's defaults (524,288
-	// messages, 64 MiB).
+	// messages, 64 MiB). The client drops a message larger than
+	// MaxPendingBytes even to an idle Receiver, so MaxMessageBytes is at
+	// most MaxPendingBytes, which must be at least crdt.MinMessageBytes.
 	MaxPending, MaxPendingBytes int
 	// Logger receives debug messages about inbound messages the Receiver
 	// refused; nil discards them. (Failed sends are the engine's to
@@ -104,8 +106,10 @@ type Transport struct {
 	closed bool
 	subs   []*nats.Subscription
 	// slowDropped counts what ended subscriptions dropped as a slow
-	// consumer.
+	// consumer; seen, what each live one last reported (the client stops
+	// reporting once the connection is closed).
 	slowDropped uint64
+	seen        []uint64
 	rcv         Receiver
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -167,6 +171,9 @@ func New(nc *nats.Conn, cfg Config) (*Transport, error) {
 	}
 	if cfg.MaxPending < 0 || cfg.MaxPendingBytes < 0 {
 		return nil, fmt.Errorf("%w: negative pending limit", ErrConfig)
+	}
+	if cfg.MaxPendingBytes > 0 && cfg.MaxPendingBytes < crdt.MinMessageBytes {
+		return nil, fmt.Errorf("%w: MaxPendingBytes %d below crdt.MinMessageBytes (%d): the client would drop messages a replica may send", ErrConfig, cfg.MaxPendingBytes, crdt.MinMessageBytes)
 	}
 	if cfg.ReceiveTimeout == 0 {
 		cfg.ReceiveTimeout = 10 * time.Second
@@ -283,6 +290,7 @@ func (t *Transport) limitPending(sub *nats.Subscription) error {
 // dropped. The caller holds t.mu.
 func (t *Transport) unsubscribe() {
 	t.slowDropped += t.slowConsumer()
+	t.seen = nil
 	for _, sub := range t.subs {
 		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			t.log.Debug("unsubscribing", "subject", sub.Subject, "err", err)
@@ -368,13 +376,20 @@ func (t *Transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 // crdt.Limiter: the replica sends no message larger, and names the limit
 // to its peers in its digests, so that they send it nothing larger either
 // (see crdt.PeerStats.MessageLimit). crdt.Config.MaxMessageBytes need not
-// be set to match the server.
+// be set to match the server. With Config.MaxPendingBytes set, it is at
+// most that: the NATS client drops an inbound message larger than its
+// subscription's pending bytes, however idle the Receiver, so peers must
+// not send one.
 func (t *Transport) MaxMessageBytes() int {
 	n := t.nc.MaxPayload()
 	if n <= 0 {
 		return 0
 	}
-	return int(n - min(n/4, headerRoom))
+	room := int(n - min(n/4, headerRoom))
+	if b := t.pending[1]; b > 0 {
+		room = min(room, b)
+	}
+	return room
 }
 
 // headerRoom is the most of the server's max_payload that
@@ -510,14 +525,20 @@ func (t *Transport) Stats() Stats {
 	return s
 }
 
-// slowConsumer returns what the live subscriptions dropped. The caller
-// holds t.mu.
+// slowConsumer returns what the live subscriptions dropped: for each, the
+// most it reported, since a subscription whose connection was closed (by
+// the host, by the server, after the last reconnection) reports nothing.
+// The caller holds t.mu.
 func (t *Transport) slowConsumer() uint64 {
+	if len(t.seen) < len(t.subs) {
+		t.seen = append(t.seen, make([]uint64, len(t.subs)-len(t.seen))...)
+	}
 	var n uint64
-	for _, sub := range t.subs {
+	for i, sub := range t.subs {
 		if d, err := sub.Dropped(); err == nil && d > 0 {
-			n += uint64(d)
+			t.seen[i] = max(t.seen[i], uint64(d))
 		}
+		n += t.seen[i]
 	}
 	return n
 }
