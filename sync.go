@@ -2100,6 +2100,20 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 	}
 }
 
+// versionAndOwn decodes v, a version a peer reported of the object c, and
+// c's own version. The caller holds r.mu.
+func (r *Replica) versionAndOwn(v []byte, c Collector) (was, own vclock.Clock, err error) {
+	if was, err = vclock.UnmarshalClock(v, r.limit); err != nil {
+		return
+	}
+	mine, err := c.VersionBinary()
+	if err != nil {
+		return
+	}
+	own, err = vclock.UnmarshalClock(mine, r.limit)
+	return
+}
+
 // reportVersions keeps the durable versions p reported in its last digest
 // among those it reported before it restarted (see peer.reported), as its
 // incarnation changes. Only what was collected here on the strength of
@@ -2119,15 +2133,7 @@ func (r *Replica) reportVersions(p *peer) {
 		if !ok {
 			continue
 		}
-		was, err := vclock.UnmarshalClock(v, r.limit)
-		var mine []byte
-		if err == nil {
-			mine, err = c.VersionBinary()
-		}
-		var own vclock.Clock
-		if err == nil {
-			own, err = vclock.UnmarshalClock(mine, r.limit)
-		}
+		was, own, err := r.versionAndOwn(v, c)
 		if err != nil {
 			continue // nothing to judge by, as compareReported would find
 		}
@@ -2190,15 +2196,7 @@ func (r *Replica) compareReported(p *peer, digest []digestEntry) {
 			delete(p.reported, d.Object)
 			continue
 		}
-		was, err := vclock.UnmarshalClock(old, r.limit)
-		var mine []byte
-		if err == nil {
-			mine, err = c.VersionBinary()
-		}
-		var own vclock.Clock
-		if err == nil {
-			own, err = vclock.UnmarshalClock(mine, r.limit)
-		}
+		was, own, err := r.versionAndOwn(old, c)
 		if err != nil {
 			delete(p.reported, d.Object) // nothing to judge by
 			continue
