@@ -1,11 +1,15 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"reflect"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Content fingerprints.
@@ -115,7 +119,125 @@ func HashValue[T any](h uint64, v T) (uint64, error) {
 	if err != nil {
 		return h, fmt.Errorf("value of type %T: %w", v, err)
 	}
+	// msgpack writes a Go map's entries in the order of a range over it,
+	// which differs from run to run: a value of a type that can hold a
+	// map is hashed with the entries of its maps (and of its structs,
+	// which msgpack writes as maps too) in any order. Any other is hashed
+	// by its bytes, as it always was.
+	if mayHoldMap(reflect.TypeFor[T]()) {
+		if c, ok := hashCanonical(h, b); ok {
+			return c, nil
+		}
+	}
 	return HashBytes(h, b), nil
+}
+
+// holdsMap caches mayHoldMap by type.
+var holdsMap sync.Map // reflect.Type → bool
+
+// mayHoldMap reports whether a value of type t can hold a Go map: t is
+// one, or holds one in a field or an element, or is or holds an
+// interface, which may.
+func mayHoldMap(t reflect.Type) bool {
+	if v, ok := holdsMap.Load(t); ok {
+		return v.(bool)
+	}
+	r := mayHoldMapOf(t, map[reflect.Type]bool{})
+	holdsMap.Store(t, r)
+	return r
+}
+
+func mayHoldMapOf(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: its other parts decide
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Map, reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayHoldMapOf(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if mayHoldMapOf(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Tags folded into a canonical hash before a map's and an array's
+// entries, so that neither hashes as the other or as a scalar.
+const (
+	tagMap   = 0x6d6170
+	tagArray = 0x617272
+)
+
+// hashCanonical hashes the msgpack value b, seeded by h, with the entries
+// of every map in it summed (a wrapping sum of a hash of each key and its
+// value), so that their order does not count; arrays in order; anything
+// else by its bytes. It reports false, with no hash, if b holds no map
+// (or is not one whole value): then its bytes are its canonical form.
+func hashCanonical(h uint64, b []byte) (uint64, bool) {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	sum, hasMap, err := hashNext(h, d)
+	if err != nil || !hasMap {
+		return 0, false
+	}
+	if _, err := d.PeekCode(); err == nil {
+		return 0, false // more than one value
+	}
+	return sum, true
+}
+
+// hashNext hashes the value d is at, as hashCanonical does, and reports
+// whether it held a map.
+func hashNext(h uint64, d *msgpack.Decoder) (uint64, bool, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err := d.DecodeMapLen()
+		if err != nil {
+			return 0, false, err
+		}
+		var sum uint64
+		for range n {
+			k, _, err := hashNext(HashSeed, d)
+			if err != nil {
+				return 0, false, err
+			}
+			kv, _, err := hashNext(k, d)
+			if err != nil {
+				return 0, false, err
+			}
+			sum += Mix(kv)
+		}
+		return HashUint(HashUint(HashUint(h, tagMap), uint64(n)), sum), true, nil
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return 0, false, err
+		}
+		h = HashUint(HashUint(h, tagArray), uint64(n))
+		hasMap := false
+		for range n {
+			var m bool
+			if h, m, err = hashNext(h, d); err != nil {
+				return 0, false, err
+			}
+			hasMap = hasMap || m
+		}
+		return h, hasMap, nil
+	}
+	raw, err := d.DecodeRaw()
+	if err != nil {
+		return 0, false, err
+	}
+	return HashBytes(h, raw), false, nil
 }
 
 // CheckValue reports whether [PutValue] can encode v: nil for every value

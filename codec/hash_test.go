@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -57,5 +58,50 @@ func TestHashValueOfUserTypes(t *testing.T) {
 	}
 	if err := codec.CheckValue("plain"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A value holding a Go map hashes the same whatever order msgpack writes
+// its entries in; a value holding none hashes by its encoding, as before.
+func TestHashValueOfMapsIgnoresOrder(t *testing.T) {
+	type inner struct {
+		Tags map[int]string
+		N    int
+	}
+	m := map[string]inner{}
+	for i := range 12 {
+		m[fmt.Sprint("k", i)] = inner{Tags: map[int]string{i: "a", i + 1: "b", i + 2: "c"}, N: i}
+	}
+	want, err := codec.HashValue(codec.HashSeed, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if got, _ := codec.HashValue(codec.HashSeed, m); got != want {
+			t.Fatalf("one map value hashed %x, then %x", want, got)
+		}
+	}
+	m["k3"] = inner{Tags: map[int]string{3: "a", 4: "b", 5: "x"}, N: 3}
+	if got, _ := codec.HashValue(codec.HashSeed, m); got == want {
+		t.Fatal("a map with one value changed hashes the same")
+	}
+	// Keys and values do not trade places: {a: b} is not {b: a}.
+	ab, _ := codec.HashValue(codec.HashSeed, map[string]string{"a": "b"})
+	ba, _ := codec.HashValue(codec.HashSeed, map[string]string{"b": "a"})
+	if ab == ba {
+		t.Fatal("{a: b} and {b: a} hash the same")
+	}
+	// No map: the hash of the encoding, unchanged.
+	type plain struct {
+		A string
+		B []int
+	}
+	p := plain{"x", []int{1, 2}}
+	b, err := msgpack.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := codec.HashValue(codec.HashSeed, p); got != codec.HashBytes(codec.HashSeed, b) {
+		t.Fatal("a value without maps no longer hashes by its encoding")
 	}
 }
