@@ -64,12 +64,14 @@ func TestUnreadEventStreamDoesNotHoldUpShutdown(t *testing.T) {
 	c.mu.Lock()
 	c.regions[east] = nil
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// The shutdown ends before its context does, however loaded the
+	// machine: it does not wait for the stream (which would hold it until
+	// the context ended, with the context's error).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	err := rg.shutdown(ctx)
-	if took := time.Since(start); err != nil || took > 2*time.Second {
-		t.Errorf("a graceful shutdown with an unread event stream took %v: %v", took.Round(time.Millisecond), err)
+	if err := rg.shutdown(ctx); err != nil {
+		t.Errorf("a graceful shutdown with an unread event stream took %v: %v", time.Since(start).Round(time.Millisecond), err)
 	}
 	if _, ok := c.region(west).todos.get(last.ID); !ok {
 		t.Errorf("the shutdown's final offer did not send eu-west-1 %+v", last)

@@ -309,9 +309,6 @@ func TestTimedOutSendShrinksMessages(t *testing.T) {
 			if got := errors.Is(err, crdt.ErrTooLarge); got != tc.tooLarge {
 				t.Errorf("a send of %d bytes failed after %v with %q: too large %v, want %v", tc.size, took.Round(time.Millisecond), err, got, tc.tooLarge)
 			}
-			if limit := sendTimeout(tc.size) + time.Second; took > limit {
-				t.Errorf("a send of %d bytes took %v, more than %v", tc.size, took.Round(time.Millisecond), limit)
-			}
 		})
 	}
 }
