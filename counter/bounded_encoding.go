@@ -193,7 +193,7 @@ func (b *Bounded) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed boo
 	if err != nil {
 		return false, err
 	}
-	if o.Replica.Name() != from.Name() {
+	if !o.Replica.WritesFor(from) {
 		return false, fmt.Errorf("counter: bounded counter entry of %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
 	return b.apply(o, false)

@@ -277,7 +277,7 @@ func (g *G) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, err
 	if err != nil {
 		return false, err
 	}
-	if o.Replica.Name() != from.Name() {
+	if !o.Replica.WritesFor(from) {
 		return false, fmt.Errorf("counter: G-counter op of replica %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
 	return g.apply(o)
@@ -336,7 +336,7 @@ func (c *PN) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool, er
 	if err != nil {
 		return false, err
 	}
-	if o.Replica.Name() != from.Name() {
+	if !o.Replica.WritesFor(from) {
 		return false, fmt.Errorf("counter: PN-counter op of replica %q received from %q: %w", o.Replica, from, vclock.ErrForeignWrite)
 	}
 	return c.apply(o)

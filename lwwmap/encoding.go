@@ -1105,7 +1105,7 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 	if err != nil {
 		return false, err
 	}
-	if o.dot.Replica.Name() != from.Name() {
+	if !o.dot.Replica.WritesFor(from) {
 		return false, fmt.Errorf("lwwmap: write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	for d := range o.drops().all() {

@@ -290,7 +290,7 @@ func (m *Map[K, V]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed b
 	if err != nil {
 		return false, err
 	}
-	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
+	if o.kind != opNoop && !o.dot.Replica.WritesFor(from) {
 		return false, fmt.Errorf("ormap: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	for _, d := range o.dropped {

@@ -219,7 +219,7 @@ func (s *Set[E]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	if err != nil {
 		return false, err
 	}
-	if o.kind != opNoop && o.dot.Replica.Name() != from.Name() {
+	if o.kind != opNoop && !o.dot.Replica.WritesFor(from) {
 		return false, fmt.Errorf("orset: op %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	for _, d := range o.drops() {

@@ -624,7 +624,7 @@ func (r *LWW[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool
 	if err != nil {
 		return false, err
 	}
-	if o.w.id.Name() != from.Name() {
+	if !o.w.id.WritesFor(from) {
 		return false, fmt.Errorf("register: write of replica %q received from %q: %w", o.w.id, from, vclock.ErrForeignWrite)
 	}
 	return r.apply(o)

@@ -600,7 +600,7 @@ func (m *MV[T]) ApplyBinaryFrom(op []byte, from vclock.ReplicaID) (changed bool,
 	if err != nil {
 		return false, err
 	}
-	if o.dot.Replica.Name() != from.Name() {
+	if !o.dot.Replica.WritesFor(from) {
 		return false, fmt.Errorf("register: MV write %v received from %q: %w", o.dot, from, vclock.ErrForeignWrite)
 	}
 	for _, d := range o.replaced {

@@ -37,6 +37,15 @@ func (id ReplicaID) IsRetired() bool {
 	return ok && e == 0
 }
 
+// WritesFor reports whether a write made as writer id may come from
+// replica from (a name, or a writer of it): id is a writer of from's name,
+// and not its retired writer, which no run writes as (its dots are
+// renamed ones, made by a [Retirement] every replica applies alike). The
+// data types' ApplyBinaryFrom refuse other writes with [ErrForeignWrite].
+func (id ReplicaID) WritesFor(from ReplicaID) bool {
+	return id.Name() == from.Name() && !id.IsRetired()
+}
+
 // Retirement renames the dots of a finished writer From into To, the
 // retired writer of its name: dot (From, n) becomes (To, Base+n) for
 // 1 <= n <= Final. Dots of From above Final stay as they are: Final is what
