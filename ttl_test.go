@@ -158,6 +158,16 @@ func TestExpiredKeysCollectedByTheEngine(t *testing.T) {
 		t.Fatalf("Stats.GCPending = 0 with an expired key held")
 	}
 	rounds(20)
+	if v := look("us-east-1"); v.pending != 1 || v.gone != 0 {
+		t.Fatalf("collected before every region's clock was shown past the expiry: %+v", v)
+	}
+	// A write stamped after the expiry, once both have saved it, shows
+	// that no region can still persist the session before its expiry.
+	update("eu-west-1", func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("tick", "1") })
+	snapshots()
+	rounds(20)
+	snapshots()
+	rounds(20)
 	for _, id := range ids {
 		v := look(id)
 		if v.session || !v.cart || v.pending != 0 || v.gone != 1 {
@@ -352,6 +362,12 @@ func TestAccidentKeyPutAgainAfterOneRegionCollectedIt(t *testing.T) {
 	g.rounds(3)
 	g.snapshots()
 	g.now.Add(int64(2 * time.Second))
+	// A write stamped after the expiry, saved at both, shows every
+	// region's clock past it.
+	g.update(west, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("tick", "1") })
+	g.snapshots()
+	g.rounds(3)
+	g.snapshots()
 	g.rounds(3)
 	collected := func(id crdt.ReplicaID) (n uint64) {
 		g.kv[id].Read(func(m *lwwmap.Map[string, string]) { _, n = m.Garbage() })

@@ -581,6 +581,11 @@ func TestPutAfterCollectedWriteNotAConflict(t *testing.T) {
 			mustApply(t, c, del)
 		}
 		ft.now += 2 * sec
+		if how == "expire" {
+			tick := b.Put("tick", "1") // a write after the expiry, seen by all
+			mustApply(t, a, tick)
+			mustApply(t, c, tick)
+		}
 		collector, others := a, []vclock.Clock{b.Version(), c.Version()}
 		if how == "collected by b" {
 			collector, others = b, []vclock.Clock{a.Version(), c.Version()}

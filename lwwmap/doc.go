@@ -93,19 +93,22 @@
 // An expired key is kept, and counted by [Map.Garbage] as pending, like a
 // delete marker, until [Map.CollectVersions] (the engine's collection)
 // finds that every replica's durable version counts its entry and its
-// expire and persist writes; [Map.Collect] drops it once its expiry and
-// every write of it are before the stable point. Replicas collect at
+// expire and persist writes, and a write stamped at or after its expiry:
+// every replica's clock has then passed the expiry, so none can still
+// persist or write the key before it. A replica whose own clock ran ahead
+// (stepped forward, then back) hides the key early, but does not collect
+// it: the others may still persist it, and the persist wins, there and
+// here. Collection therefore waits for writes after the expiry; a map no
+// one writes to keeps its expired keys. [Map.Collect] drops it once its
+// expiry and every write of it are before the stable point. Replicas collect at
 // different moments, so a write made by one that has collected cannot
 // name what it collected: an expire is collected only once its instant
 // is past (then no later value is touched by it, at a replica that still
 // holds it either: see [Map.Expire]), and a persist only by a later write
 // of its key, which overwrites it by name. A key that keeps a persist
-// holds it until then. A persist or longer
-// expire that a replica made before the key had expired by its own clock,
-// but that reaches a replica only after that one collected the key, no
-// longer finds the value: the replicas then agree that the key is gone.
-// Collection by versions cannot rule this out, as versions say nothing of
-// the replicas' clocks; collection by a stable timestamp does.
+// holds it until then. A persist or longer expire that a replica made
+// before the key had expired by its own clock always finds the value: no
+// replica collects the key before every clock has passed its expiry.
 //
 // A write that overwrote expire or persist writes leaves a drop record
 // (its dot, the key, the overwritten dots), so that a delta or a late op

@@ -1636,9 +1636,29 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 	}
 	expired := 0
 	if len(m.ttl) > 0 {
-		now := m.now()
-		expired = m.collectExpired(false, func(at int64) bool { return now >= at },
-			func(rep uint32, seq uint64, _ clock.Timestamp) bool { return seq <= upTo[rep] })
+		// An instant is gone once this map's clock has reached it and
+		// every replica's clock is past it: every replica has taken in a
+		// write stamped at or after it (its version counts one, and a
+		// replica takes in the timestamps of the writes it takes in).
+		// Then no replica can still persist, expire or write the key by
+		// a timestamp before the instant: each reads the key as expired
+		// from there on, whatever its wall clock says now. This map's
+		// own clock alone is not enough: stepped forward and back, it
+		// has passed an expiry that the others have not, and a persist
+		// they make before it must still find the key.
+		now, seenWall, known := m.now(), int64(0), false
+		expired = m.collectExpired(false, func(at int64) bool {
+			if now < at {
+				return false
+			}
+			if len(peers) == 0 {
+				return true // this map's clock is the only one
+			}
+			if !known {
+				seenWall, known = m.seenWall(upTo), true
+			}
+			return seenWall >= at
+		}, func(rep uint32, seq uint64, _ clock.Timestamp) bool { return seq <= upTo[rep] })
 	}
 	if m.nDel == 0 {
 		return expired

@@ -744,6 +744,27 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 	return n
 }
 
+// seenWall returns the latest wall time of a write this map holds (an
+// entry, or an expire or persist write) that every replica has seen, by
+// upTo (the writes of each writer every replica has seen, by its index),
+// or 0 if none: every replica's clock has passed it.
+func (m *Map[K, V]) seenWall(upTo []uint64) int64 {
+	var w int64
+	for _, e := range m.m.All() {
+		if e.wall > w && e.seq <= upTo[e.writer()] {
+			w = e.wall
+		}
+	}
+	for _, ws := range m.ttl {
+		for i := range ws {
+			if ws[i].wall > w && ws[i].seq <= upTo[ws[i].rep] {
+				w = ws[i].wall
+			}
+		}
+	}
+	return w
+}
+
 // allStable reports whether every write of ws is stable.
 func allStable(ws []ttlWrite, stable func(rep uint32, seq uint64, ts clock.Timestamp) bool) bool {
 	for i := range ws {

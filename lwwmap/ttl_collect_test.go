@@ -22,6 +22,7 @@ func TestExpiredKeyCollectedThenPutAgain(t *testing.T) {
 	a, b := region("a", ft, 0), region("b", ft, 0)
 	mustApply(t, b, a.Put("k", "v"), a.Expire("k", time.Second))
 	ft.now += 2 * sec
+	mustApply(t, b, a.Put("tick", "1")) // a write after the expiry, seen by both
 	if n := b.CollectVersions([]vclock.Clock{a.Version()}); n != 1 {
 		t.Fatalf("b collected %d keys, want the expired one", n)
 	}
@@ -52,6 +53,7 @@ func TestExpiredKeyCollectedThenPutAgainDelta(t *testing.T) {
 	a, b := region("a", ft, 0), region("b", ft, 0)
 	mustApply(t, b, a.Put("k", "v"), a.Expire("k", time.Second))
 	ft.now += 2 * sec
+	mustApply(t, b, a.Put("tick", "1")) // a write after the expiry, seen by both
 	b.CollectVersions([]vclock.Clock{a.Version()})
 	b.Put("k", "w")
 	d := b.DeltaSince(a.Version())
@@ -152,6 +154,11 @@ func TestExpireOfDeletedKeyHeldUntilItsInstant(t *testing.T) {
 	mustApply(t, e, del)
 	mustApply(t, f, exp)
 	ft.now += 2 * int64(time.Minute)
+	f.CollectVersions([]vclock.Clock{e.Version()})
+	if !f.hasWrites("k") {
+		t.Fatalf("an expire past its instant was collected before every clock was shown past it")
+	}
+	mustApply(t, f, e.Put("tick", "1")) // a write after the instant, seen by both
 	f.CollectVersions([]vclock.Clock{e.Version()})
 	if f.hasWrites("k") {
 		t.Fatalf("an expire past its instant, of a deleted key, was kept")

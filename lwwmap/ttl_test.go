@@ -380,11 +380,12 @@ func TestFingerprintLeavesExpiringKeysOut(t *testing.T) {
 	}
 }
 
-// The race the package documentation describes: a replica whose clock
-// lags persists a key just before it expires there, while another replica,
-// whose clock has passed the expiry, collects the key. The persist no
-// longer finds the value; both replicas end agreeing that the key is gone.
-func TestPersistRacingCollectionConverges(t *testing.T) {
+// A replica whose clock lags persists a key just before it expires
+// there, while another replica, whose clock has passed the expiry, runs a
+// collection: the lagging replica's version shows no write stamped after
+// the expiry, so its clock may not have passed it, and the key is kept.
+// The persist then wins at both, and both show the value for good.
+func TestPersistRacingCollectionKeepsTheKey(t *testing.T) {
 	ft := &fakeTime{now: start}
 	fast, slow := region("fast", ft, 0), region("slow", ft, -10*ms)
 	mustApply(t, slow, fast.Put("k", "v"))
@@ -393,8 +394,8 @@ func TestPersistRacingCollectionConverges(t *testing.T) {
 	ft.now += sec + 5*ms       // past the expiry for fast, not for slow
 	wantAbsent(t, fast, "k")
 	wantValue(t, slow, "k", "v")
-	if n := fast.CollectVersions([]vclock.Clock{reported}); n != 1 {
-		t.Fatalf("collected %d keys, want 1", n)
+	if n := fast.CollectVersions([]vclock.Clock{reported}); n != 0 {
+		t.Fatalf("collected %d keys before the other replica's clock was shown past the expiry, want 0", n)
 	}
 	per := slow.Persist("k")
 	if _, err := per.MarshalBinary(); err != nil {
@@ -409,11 +410,36 @@ func TestPersistRacingCollectionConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustApply(t, fast, slow.Put("other", "x")) // time moves on
+	ft.now += 10 * sec
+	if n := fast.CollectVersions([]vclock.Clock{slow.Version()}); n != 0 {
+		t.Fatalf("collected %d keys, want 0: the key is persisted", n)
+	}
 	for _, m := range []*Map[string, string]{fast, slow} {
-		wantAbsent(t, m, "k")
+		wantValue(t, m, "k", "v")
 	}
 	if !fast.Equal(slow) {
 		t.Fatalf("diverged:\n%s %s\n%s %s", dump(fast), ttlDump(fast), dump(slow), ttlDump(slow))
+	}
+}
+
+// A replica collects an expired key once every replica's version counts
+// a write stamped at or after its expiry, and not before.
+func TestCollectVersionsWaitsForEveryClockPastTheExpiry(t *testing.T) {
+	ft := &fakeTime{now: start}
+	a, b := region("a", ft, 0), region("b", ft, 0)
+	mustApply(t, b, a.Put("k", "v"))
+	mustApply(t, b, a.Expire("k", time.Second))
+	ft.now += 2 * sec
+	if n := a.CollectVersions([]vclock.Clock{b.Version()}); n != 0 {
+		t.Fatalf("collected %d keys with no write after the expiry seen, want 0", n)
+	}
+	tick := a.Put("tick", "1")
+	if n := a.CollectVersions([]vclock.Clock{b.Version()}); n != 0 {
+		t.Fatalf("collected %d keys before b took in a write after the expiry, want 0", n)
+	}
+	mustApply(t, b, tick)
+	if n := a.CollectVersions([]vclock.Clock{b.Version()}); n != 1 {
+		t.Fatalf("collected %d keys once b took in a write after the expiry, want 1", n)
 	}
 }
 

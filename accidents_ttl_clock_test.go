@@ -1,0 +1,126 @@
+package crdt_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+)
+
+// A region whose wall clock is stepped forward two hours, then back,
+// finds a key with an hour to live expired and collects it; meanwhile the
+// other region, on the right time, persists the key well before its
+// expiry. The persist is a write that wins over the expiry, so by the
+// right time the key never expires; the early expiry at one region (its
+// clock error, which the package doc allows for) must not outlive the
+// step and turn into the key's loss or a lasting difference.
+func TestAccidentClockSteppedForwardCollectsNoExpiredKey(t *testing.T) {
+	var now, skew atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(1)
+	east, west := crdt.ReplicaID("us-east-1"), crdt.ReplicaID("eu-west-1")
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
+	for _, id := range []crdt.ReplicaID{east, west} {
+		src, every := now.Load, 1000
+		if id == east {
+			src, every = func() int64 { return now.Load() + skew.Load() }, 1
+		}
+		clk := clock.New(clock.WithSource(src))
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
+			t.Fatal(err)
+		}
+		other := west
+		if id == west {
+			other = east
+		}
+		if err := r.AddPeer(other); err != nil {
+			t.Fatal(err)
+		}
+		net.Attach(id, r)
+		reps[id] = r
+	}
+	rounds := func(n int) {
+		for range n {
+			for _, id := range []crdt.ReplicaID{east, west} {
+				_ = reps[id].Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(10 * time.Millisecond))
+		}
+	}
+	snapshots := func() {
+		for _, r := range reps {
+			if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	update := func(id crdt.ReplicaID, f func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]) {
+		t.Helper()
+		if err := kv[id].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return f(m), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(id crdt.ReplicaID) (v string, ok bool) {
+		kv[id].Read(func(m *lwwmap.Map[string, string]) { v, ok = m.Get("k") })
+		return
+	}
+	collected := func(id crdt.ReplicaID) (n uint64) {
+		kv[id].Read(func(m *lwwmap.Map[string, string]) { _, n = m.Garbage() })
+		return n
+	}
+
+	snapshots()
+	update(west, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Put("k", "v") })
+	update(west, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("k", time.Hour) })
+	snapshots()
+	rounds(3)
+	snapshots()
+	rounds(3)
+
+	skew.Store(int64(2 * time.Hour)) // NTP steps east's clock forward
+	rounds(3)
+	snapshots()
+	rounds(3)
+	skew.Store(0) // and back
+	t.Logf("east collected %d, holds k: %v", collected(east), func() bool { _, ok := get(east); return ok }())
+	rounds(20)
+	if _, ok := get(west); !ok {
+		t.Errorf("eu-west-1 lost k %v before its expiry by its own clock, after us-east-1's clock was stepped forward", 50*time.Minute)
+	}
+
+	// Ten minutes into the key's hour, by the right time, west persists it.
+	now.Add(int64(10 * time.Minute))
+	update(west, func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Persist("k") })
+	for range 5 {
+		snapshots()
+		rounds(20)
+	}
+	now.Add(int64(3 * time.Hour)) // east's clock has long caught up
+	for range 5 {
+		snapshots()
+		rounds(20)
+	}
+	for _, id := range []crdt.ReplicaID{east, west} {
+		if v, ok := get(id); !ok || v != "v" {
+			t.Errorf("%s: k = %q, %v; want the persisted value v", id, v, ok)
+		}
+	}
+	for _, id := range []crdt.ReplicaID{east, west} {
+		for _, p := range reps[id].Stats().Peers {
+			if p.Divergences != 0 {
+				t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
