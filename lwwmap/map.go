@@ -1611,6 +1611,13 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // replication engine reports, for collection, only the versions of each
 // replica's last saved snapshot.)
 //
+// An expired key goes too once every replica has seen its writes and a
+// write stamped at or after its expiry (with no peers, once this map's
+// clock has reached the expiry): no replica's clock is then short of the
+// expiry, so none can still persist or write the key before it. This
+// map's clock alone does not decide, since a clock stepped forward and
+// back has passed expiries that the others have not.
+//
 // The writes every replica has seen are also what no peer will ask a delta
 // for again: CollectVersions stops indexing them for [Map.DeltaSince].
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
