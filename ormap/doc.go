@@ -43,6 +43,14 @@
 // so a key can expire early at a replica by at most that offset, plus that
 // replica's own physical clock error, which nothing can detect.
 //
+// Known limit: collection ([Map.CollectVersions]) deletes an expired key
+// once no peer's version is ahead of the collector's, judged by the
+// collector's clock alone, since the map's writes carry no timestamps. A
+// replica whose clock ran ahead (stepped forward, then back) can so
+// collect a key the others still read, and the delete removes it there
+// too, before its time. lwwmap, whose writes carry their timestamps,
+// waits until every replica's clock has passed the expiry.
+//
 // # How it works
 //
 // A map is a single dot store, after Almeida, Shoker and Baquero's
