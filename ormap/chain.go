@@ -523,7 +523,10 @@ func (s *state) chainDrops(op Op) []vclock.Dot {
 			extra = s.olderLeaves(extra, r.path(), e.below, w, c, upto, false)
 		}
 	}
-	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool { return slices.Contains(op.dropped, d) })
+	extra = slices.DeleteFunc(extra, func(d vclock.Dot) bool {
+		_, found := slices.BinarySearchFunc(op.dropped, d, vclock.Dot.Compare) // sorted, as check holds ops to
+		return found
+	})
 	if len(extra) == 0 {
 		return op.dropped
 	}
@@ -981,21 +984,7 @@ func (s *state) indexUnsettled(l leaf, d vclock.Dot) {
 	case n == nil || !n.multi():
 		return
 	default:
-		found := false
-		for _, x := range n.ext.ds {
-			// A writer's dots differ in their sequence numbers: d itself
-			// is passed over without a look at the replica.
-			if x.Seq != d.Seq && x.Replica == d.Replica {
-				found = true
-				break
-			}
-		}
-		if !found && len(s.retired) > 0 {
-			found = slices.ContainsFunc(n.ext.ds, func(x vclock.Dot) bool {
-				return x.Replica != d.Replica && s.related(x.Replica, d.Replica)
-			})
-		}
-		if !found {
+		if !n.hasOther(d) && (len(s.retired) == 0 || !s.hasRelated(n, d.Replica)) {
 			return
 		}
 	}

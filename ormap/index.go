@@ -43,6 +43,33 @@ type nodeExt struct {
 	buf [2]vclock.Dot
 	ch  *children
 	x   *nodeTTL
+	at  *dotIndex // once ds holds bigNode dots: where each is, whose they are
+}
+
+// bigNode is the number of dots from which a node indexes them (see
+// dotIndex). A key holds one dot per writer that wrote it concurrently
+// (per chain, for a counter), a handful in an honest map; but a state can
+// carry a key written by thousands of writers, and without the index
+// every dot added or dropped there would cost a walk of all the others.
+const bigNode = 32
+
+// dotIndex indexes the dots of a node that holds many (see bigNode):
+// where each is in the node's slice, and how many each writer has, so
+// that dropping a dot, and asking whether a writer has another, cost a
+// look-up, not a walk.
+type dotIndex struct {
+	pos map[vclock.Dot]int
+	per map[vclock.ReplicaID]int
+}
+
+// index builds the dot index of e from e.ds.
+func (e *nodeExt) index() {
+	x := &dotIndex{pos: make(map[vclock.Dot]int, 2*len(e.ds)), per: map[vclock.ReplicaID]int{}}
+	for i, d := range e.ds {
+		x.pos[d] = i
+		x.per[d.Replica]++
+	}
+	e.at = x
 }
 
 // kids returns the longer paths below n, or nil.
@@ -125,7 +152,15 @@ func (n *node) dots() []vclock.Dot {
 func (n *node) addDot(d vclock.Dot) {
 	switch {
 	case n.multi():
-		n.ext.ds = append(n.ext.ds, d)
+		e := n.ext
+		e.ds = append(e.ds, d)
+		switch {
+		case e.at != nil:
+			e.at.pos[d] = len(e.ds) - 1
+			e.at.per[d.Replica]++
+		case len(e.ds) >= bigNode:
+			e.index()
+		}
 	case n.one[0].Seq == 0:
 		n.one[0] = d
 	default:
@@ -145,13 +180,66 @@ func (n *node) dropDot(d vclock.Dot) {
 		return
 	}
 	e := n.ext
-	ds := removeDot(e.ds, d)
+	var ds []vclock.Dot
+	if e.at != nil {
+		ds = e.dropIndexed(d)
+	} else {
+		ds = removeDot(e.ds, d)
+	}
 	if len(ds) == 1 {
 		n.one[0], e.ds, e.buf = ds[0], nil, [2]vclock.Dot{}
 		n.trim()
 		return
 	}
 	e.ds = ds
+}
+
+// dropIndexed removes d from e.ds, which e.at indexes, as removeDot
+// would, and returns what is left; the index goes once fewer than half
+// of bigNode dots are left.
+func (e *nodeExt) dropIndexed(d vclock.Dot) []vclock.Dot {
+	x := e.at
+	i, ok := x.pos[d]
+	if !ok {
+		return e.ds
+	}
+	last := len(e.ds) - 1
+	if i != last {
+		e.ds[i] = e.ds[last]
+		x.pos[e.ds[i]] = i
+	}
+	e.ds[last] = vclock.Dot{}
+	delete(x.pos, d)
+	if x.per[d.Replica]--; x.per[d.Replica] == 0 {
+		delete(x.per, d.Replica)
+	}
+	if last < bigNode/2 {
+		e.at = nil
+	}
+	return e.ds[:last]
+}
+
+// hasOther reports whether n holds a dot of d's writer other than d.
+func (n *node) hasOther(d vclock.Dot) bool {
+	if !n.multi() {
+		x := n.one[0]
+		return x.Seq != 0 && x.Seq != d.Seq && x.Replica == d.Replica
+	}
+	if x := n.ext.at; x != nil {
+		c := x.per[d.Replica]
+		if _, here := x.pos[d]; here {
+			c--
+		}
+		return c > 0
+	}
+	for _, x := range n.ext.ds {
+		// A writer's dots differ in their sequence numbers: d itself
+		// is passed over without a look at the replica.
+		if x.Seq != d.Seq && x.Replica == d.Replica {
+			return true
+		}
+	}
+	return false
 }
 
 // ttlDots returns the dots of the expiries and persists of the key whose
@@ -448,12 +536,7 @@ func (n *node) addKey(p string, d vclock.Dot, inc int64, exts *extChunks) (same 
 	case c == nil:
 		c = n.addKid(at, p)
 	case c.multi():
-		for _, x := range c.ext.ds {
-			if x.Seq != d.Seq && x.Replica == d.Replica {
-				same = true
-				break
-			}
-		}
+		same = c.hasOther(d)
 	case c.one[0].Seq != 0:
 		x := c.one[0]
 		same = x.Seq != d.Seq && x.Replica == d.Replica
@@ -480,8 +563,8 @@ type extChunks struct {
 }
 
 // maxExtChunk is the most extensions one array of extChunks holds: 16 of
-// 88 bytes, 1,408 bytes, a size the allocator has (as it has 704 and
-// 176), where 32 would be rounded up to 3,072.
+// 96 bytes, 1,536 bytes, a size the allocator has (as it has 768, 384
+// and 192), where 32 would be rounded up to 3,072.
 const maxExtChunk = 16
 
 // take returns a zero extension.
@@ -645,6 +728,9 @@ func (n *node) clone() node {
 	}
 	if n.ext.ch != nil {
 		e.ch = n.ext.ch.clone()
+	}
+	if n.ext.at != nil {
+		e.index()
 	}
 	c.ext = e
 	return c

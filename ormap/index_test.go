@@ -2,11 +2,13 @@ package ormap
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"unsafe"
 
 	"github.com/activeactive/crdt/vclock"
+	"pgregory.net/rapid"
 )
 
 // TestNodeDots: a node holds its first dot itself and moves to a slice
@@ -74,6 +76,9 @@ func TestLayout(t *testing.T) {
 	if got := unsafe.Sizeof(kid{}); got != 64 {
 		t.Errorf("a child's slot is %d bytes, want 64", got)
 	}
+	if got := unsafe.Sizeof(nodeExt{}); got != 96 {
+		t.Errorf("a node's extension is %d bytes, want 96 (a size class: see maxExtChunk)", got)
+	}
 }
 
 // TestJoinExtensionsApart: a join that gives many keys their second dot
@@ -139,4 +144,113 @@ func TestJoinExtensionsApart(t *testing.T) {
 			t.Fatalf("k%d = %d, want %d", i, got, want)
 		}
 	}
+}
+
+// TestNodeDotIndex: a key's node holding many dots indexes them (see
+// dotIndex), and the index always says what a walk of the dots would:
+// random adds and drops of dots of a few writers, through bigNode and
+// back, each followed by a check of the dots against a model, of
+// hasOther for every writer, and of the index itself; and the same of a
+// clone of the index.
+func TestNodeDotIndex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var root node
+		p := appendSeg("", "k")
+		writers := []vclock.ReplicaID{"a!0", "a!1", "a!2", "b!1"}
+		s := &state{} // knows a!1 retired into a!0
+		s.noteRetired(vclock.Retirement{From: "a!1", To: "a!0", Final: 5})
+		model := map[vclock.Dot]bool{}
+		seq := uint64(0)
+		check := func(root *node) {
+			n := root.lookup(p)
+			if len(model) == 0 {
+				if n != nil {
+					t.Fatalf("an empty key is still indexed")
+				}
+				return
+			}
+			got := map[vclock.Dot]bool{}
+			for _, d := range n.dots() {
+				if got[d] {
+					t.Fatalf("dot %v held twice", d)
+				}
+				got[d] = true
+			}
+			if !maps.Equal(got, model) {
+				t.Fatalf("dots %v, want %v", n.dots(), model)
+			}
+			if big := n.multi() && len(n.dots()) >= bigNode; big && n.ext.at == nil {
+				t.Fatalf("%d dots without an index", len(n.dots()))
+			}
+			if n.multi() && n.ext.at != nil {
+				x := n.ext.at
+				if len(x.pos) != len(n.ext.ds) {
+					t.Fatalf("index of %d dots for %d", len(x.pos), len(n.ext.ds))
+				}
+				per := map[vclock.ReplicaID]int{}
+				for i, d := range n.ext.ds {
+					if x.pos[d] != i {
+						t.Fatalf("index puts %v at %d, it is at %d", d, x.pos[d], i)
+					}
+					per[d.Replica]++
+				}
+				if !maps.Equal(per, x.per) {
+					t.Fatalf("index counts %v per writer, want %v", x.per, per)
+				}
+			}
+			for _, w := range writers {
+				want := false
+				for d := range model {
+					want = want || d.Replica != w && s.related(d.Replica, w)
+				}
+				if got := s.hasRelated(n, w); got != want {
+					t.Fatalf("hasRelated(%v) = %v, want %v", w, got, want)
+				}
+				probe := vclock.Dot{Replica: w, Seq: seq + 1} // held nowhere
+				want = false
+				for d := range model {
+					want = want || d.Replica == w
+				}
+				if got := n.hasOther(probe); got != want {
+					t.Fatalf("hasOther(%v) = %v, want %v", probe, got, want)
+				}
+				for d := range model {
+					if d.Replica != w {
+						continue
+					}
+					others := 0
+					for e := range model {
+						if e.Replica == w && e != d {
+							others++
+						}
+					}
+					if got := n.hasOther(d); got != (others > 0) {
+						t.Fatalf("hasOther(%v) = %v with %d other dots of its writer", d, got, others)
+					}
+					break
+				}
+			}
+		}
+		steps := rapid.IntRange(1, 300).Draw(t, "steps")
+		grow := rapid.IntRange(20, 90).Draw(t, "grow") // percent of steps that add
+		for i := range steps {
+			if i == steps/2 {
+				grow = 100 - grow // and back
+			}
+			if len(model) == 0 || rapid.IntRange(0, 99).Draw(t, "op") < grow {
+				seq++
+				d := vclock.Dot{Replica: rapid.SampledFrom(writers).Draw(t, "writer"), Seq: seq}
+				root.add(p, d, 1, false)
+				model[d] = true
+			} else {
+				held := slices.SortedFunc(maps.Keys(model), vclock.Dot.Compare)
+				d := rapid.SampledFrom(held).Draw(t, "drop")
+				root.remove(p, d, 1, false)
+				delete(model, d)
+			}
+			check(&root)
+		}
+		c := root.clone()
+		check(&c)
+	})
 }

@@ -139,6 +139,30 @@ func (s *state) related(a, b vclock.ReplicaID) bool {
 	return ok && to == a
 }
 
+// hasRelated reports whether the node n holds a dot of a writer related
+// to w other than w itself: w's retired writer by a retirement the state
+// knows, or a writer retired into w.
+func (s *state) hasRelated(n *node, w vclock.ReplicaID) bool {
+	var x *dotIndex
+	if n.ext != nil {
+		x = n.ext.at
+	}
+	if x == nil {
+		return slices.ContainsFunc(n.dots(), func(d vclock.Dot) bool {
+			return d.Replica != w && s.related(d.Replica, w)
+		})
+	}
+	if to, ok := s.retiredFrom[w]; ok && x.per[to] > 0 {
+		return true
+	}
+	for _, r := range s.retiredTo[w] {
+		if x.per[r.From] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // retireResets renames, in the reset leaves, the chains of r.From that r
 // renames: an entry (From, c, s) with s <= r.Final (so c <= r.Final too)
 // becomes (To, Base+c, Base+s), as the dots of the chain's leaves do; the
