@@ -10,6 +10,7 @@ import (
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
 )
 
 // A region whose wall clock is stepped forward two hours, then back,
@@ -117,6 +118,123 @@ func TestAccidentClockSteppedForwardCollectsNoExpiredKey(t *testing.T) {
 		}
 	}
 	for _, id := range []crdt.ReplicaID{east, west} {
+		for _, p := range reps[id].Stats().Peers {
+			if p.Divergences != 0 {
+				t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
+// TestAccidentClockSteppedForwardCollectsNoOrMapKey is the accident
+// above for an ormap.Map, whose writes carry no timestamps: us-east-1,
+// its clock stepped two hours forward and then back, must not collect
+// eu-west-1's key with an hour to live, for its collection is a delete
+// that would remove the key at eu-west-1 too, fifty minutes before its
+// expiry there.
+func TestAccidentClockSteppedForwardCollectsNoOrMapKey(t *testing.T) {
+	var now, skew atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
+	net := memnet.New(1)
+	east, west := crdt.ReplicaID("us-east-1"), crdt.ReplicaID("eu-west-1")
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	kv := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Register[string]]]{}
+	for _, id := range []crdt.ReplicaID{east, west} {
+		src := now.Load
+		if id == east {
+			src = func() int64 { return now.Load() + skew.Load() }
+		}
+		clk := clock.New(clock.WithSource(src))
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := ormap.New[string, *ormap.Register[string]](id)
+		m.SetClock(clk)
+		if kv[id], err = crdt.Register(r, "kv", m); err != nil {
+			t.Fatal(err)
+		}
+		other := west
+		if id == west {
+			other = east
+		}
+		if err := r.AddPeer(other); err != nil {
+			t.Fatal(err)
+		}
+		net.Attach(id, r)
+		reps[id] = r
+	}
+	rounds := func(n int) {
+		for range n {
+			for _, id := range []crdt.ReplicaID{east, west} {
+				_ = reps[id].Tick(context.Background())
+			}
+			net.DeliverAll(context.Background())
+			now.Add(int64(10 * time.Millisecond))
+		}
+	}
+	snapshots := func() {
+		for _, r := range reps {
+			if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	update := func(id crdt.ReplicaID, f func(m *ormap.Map[string, *ormap.Register[string]]) ormap.Op) {
+		t.Helper()
+		if err := kv[id].Update(func(m *ormap.Map[string, *ormap.Register[string]]) (crdt.Op, error) { return f(m), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(id crdt.ReplicaID) (ok bool) {
+		kv[id].Read(func(m *ormap.Map[string, *ormap.Register[string]]) { ok = m.Has("k") })
+		return
+	}
+
+	snapshots()
+	update(west, func(m *ormap.Map[string, *ormap.Register[string]]) ormap.Op { return m.At("k").Set("v") })
+	update(west, func(m *ormap.Map[string, *ormap.Register[string]]) ormap.Op { return m.Expire("k", time.Hour) })
+	for range 3 {
+		snapshots()
+		rounds(3)
+	}
+	if !has(east) || !has(west) {
+		t.Fatalf("k not at both regions before the step: east %v, west %v", has(east), has(west))
+	}
+
+	skew.Store(int64(2 * time.Hour)) // NTP steps east's clock forward
+	for range 3 {
+		snapshots()
+		rounds(3)
+	}
+	skew.Store(0) // and back
+	for range 3 {
+		snapshots()
+		rounds(10)
+	}
+	if !has(west) {
+		t.Errorf("eu-west-1 lost k %v before its expiry by its own clock, after us-east-1's clock was stepped forward", 50*time.Minute)
+	}
+	now.Add(int64(3 * time.Hour)) // past the expiry by every clock
+	for range 5 {
+		snapshots()
+		rounds(10)
+	}
+	for _, id := range []crdt.ReplicaID{east, west} {
+		if has(id) {
+			t.Errorf("%s: k still read after its expiry", id)
+		}
+		// Collected, not only hidden: a map without a clock, which
+		// expires nothing, reads what the state holds.
+		var state []byte
+		kv[id].Read(func(m *ormap.Map[string, *ormap.Register[string]]) { state, _ = m.MarshalBinary() })
+		plain := ormap.New[string, *ormap.Register[string]]("reader")
+		if _, err := plain.MergeBinary(state); err != nil {
+			t.Fatal(err)
+		}
+		if plain.Has("k") {
+			t.Errorf("%s: k not collected three hours after its expiry", id)
+		}
 		for _, p := range reps[id].Stats().Peers {
 			if p.Divergences != 0 {
 				t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)

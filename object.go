@@ -1,6 +1,10 @@
 package crdt
 
-import "encoding"
+import (
+	"encoding"
+
+	"github.com/activeactive/crdt/clock"
+)
 
 // Object is what the replication engine needs of a data type: its whole
 // state as bytes, and the means to take in another replica's state or op as
@@ -71,4 +75,21 @@ type Collector interface {
 	// object's value (ormap.Map also deletes there the keys that have
 	// expired, which already read as absent; see its Collect).
 	CollectBinary(peerVersions [][]byte) error
+}
+
+// ClockCollector is an optional interface of a [Collector] whose
+// collection also depends on how far every replica's clock has gone:
+// ormap.Map deletes a key that has expired only once every replica's
+// clock has passed its expiry, for the delete removes the key everywhere,
+// and its writes carry no timestamps to tell the collector where the
+// others' clocks are. The engine calls CollectBinaryAt in place of
+// CollectBinary, with peersAt a time every peer's clock has reached: the
+// earliest, over the peers, of the latest clock reading taken in from the
+// peer's present run (the Now of its messages, those within the clock's
+// maximum offset of this replica's time), zero while some peer has sent
+// none since it last restarted. A peer's clock never goes back within a
+// run, so whatever reaches it later finds its clock at least there.
+type ClockCollector interface {
+	Collector
+	CollectBinaryAt(peerVersions [][]byte, peersAt clock.Timestamp) error
 }

@@ -67,6 +67,7 @@ type peer struct {
 	// Inbound: the peer's ops.
 	rinc       uint64              // the peer's incarnation as last seen
 	newest     clock.Timestamp     // the latest clock reading of the peer's taken from its messages
+	runNow     clock.Timestamp     // the same, of its present incarnation's messages only (see ClockCollector)
 	past       map[uint64]inbound  // what was applied of a few earlier incarnations (see switchIncarnation)
 	recv       uint64              // its ops applied up to here
 	above      map[uint64]struct{} // its ops applied beyond recv
@@ -290,6 +291,7 @@ func (p *peer) switchIncarnation(inc uint64) {
 		delete(p.past, slices.Min(slices.Collect(maps.Keys(p.past))))
 	}
 	p.rinc = inc
+	p.runNow = clock.Timestamp{} // a run's clock may start behind its predecessor's
 	p.recv, p.above, p.catchUpGot = in.recv, in.above, in.catchUpGot
 	p.in, p.chunkAcks, p.digIn = inCatchUp{}, nil, digestIn{}
 }
@@ -1534,12 +1536,16 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	p.stats.msgsRecv++
 	p.stats.bytesRecv += uint64(size)
 	p.stats.lastContact = r.clk.Physical()
+	tookNow := false
 	if !env.Now.IsZero() {
 		// Keep clocks moving together; a skewed sender's clock is simply
 		// not followed (its data is judged op by op), nor taken as the
 		// latest reading of the peer's.
-		if _, err := r.clk.Update(env.Now); err == nil && env.Now.Compare(p.newest) > 0 {
-			p.newest = env.Now
+		if _, err := r.clk.Update(env.Now); err == nil {
+			tookNow = true
+			if env.Now.Compare(p.newest) > 0 {
+				p.newest = env.Now
+			}
 		}
 	}
 
@@ -1704,6 +1710,10 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 				q.awaitDig, q.catchUpSent = true, 0
 			}
 		}
+	}
+
+	if tookNow && env.Now.Compare(p.runNow) > 0 {
+		p.runNow = env.Now
 	}
 
 	if env.WantDigest {
@@ -2269,10 +2279,32 @@ func (r *Replica) collect() {
 			}
 			vs = append(vs, own)
 		}
-		if err := c.CollectBinary(vs); err != nil {
+		var err error
+		if cc, ok := c.(ClockCollector); ok {
+			err = cc.CollectBinaryAt(vs, r.peersAt())
+		} else {
+			err = c.CollectBinary(vs)
+		}
+		if err != nil {
 			r.log.Warn("collecting metadata failed", "object", name, "err", err)
 		}
 	}
+}
+
+// peersAt returns a time every peer's clock has reached, by the clock
+// readings taken in from their present runs' messages (see
+// ClockCollector): the earliest of the latest reading of each, or zero
+// while some peer has sent none. Removed peers do not count: they read
+// and write nothing more. The caller holds r.mu.
+func (r *Replica) peersAt() clock.Timestamp {
+	var at clock.Timestamp
+	first := true
+	for _, p := range r.peers {
+		if first || p.runNow.Before(at) {
+			at, first = p.runNow, false
+		}
+	}
+	return at
 }
 
 func (r *Replica) countRefusal(from ReplicaID, err error) {

@@ -43,13 +43,14 @@
 // so a key can expire early at a replica by at most that offset, plus that
 // replica's own physical clock error, which nothing can detect.
 //
-// Known limit: collection ([Map.CollectVersions]) deletes an expired key
-// once no peer's version is ahead of the collector's, judged by the
-// collector's clock alone, since the map's writes carry no timestamps. A
-// replica whose clock ran ahead (stepped forward, then back) can so
-// collect a key the others still read, and the delete removes it there
-// too, before its time. lwwmap, whose writes carry their timestamps,
-// waits until every replica's clock has passed the expiry.
+// Collection deletes an expired key once no peer's version is ahead of
+// the collector's. The map's writes carry no timestamps, so the collector
+// cannot tell from them where the others' clocks are: the replication
+// engine tells it ([Map.CollectVersionsAt], from the timestamps of the
+// peers' messages), and the key goes only once every replica's clock has
+// passed its expiry, so that a replica whose clock ran ahead (stepped
+// forward, then back) does not delete a key the others still read. Called
+// directly, [Map.CollectVersions] judges by the collector's clock alone.
 //
 // # How it works
 //

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
@@ -351,17 +352,38 @@ func (m *Map[K, V]) DeltaSinceBinary(version []byte) ([]byte, error) {
 // encodes them, and calls [Map.CollectVersions] with them. If one fails to
 // decode it returns the error and collects nothing.
 func (m *Map[K, V]) CollectBinary(peerVersions [][]byte) error {
-	s := m.mustTop("CollectBinary")
+	peers, err := m.peerVersions("CollectBinary", peerVersions)
+	if err != nil {
+		return err
+	}
+	m.CollectVersions(peers)
+	return nil
+}
+
+// CollectBinaryAt is [Map.CollectBinary] for a caller that knows a time
+// every peer's clock has reached: it calls [Map.CollectVersionsAt]. The
+// replication engine calls it (see crdt.ClockCollector).
+func (m *Map[K, V]) CollectBinaryAt(peerVersions [][]byte, peersAt clock.Timestamp) error {
+	peers, err := m.peerVersions("CollectBinaryAt", peerVersions)
+	if err != nil {
+		return err
+	}
+	m.CollectVersionsAt(peers, peersAt)
+	return nil
+}
+
+// peerVersions decodes the encoded versions of CollectBinary.
+func (m *Map[K, V]) peerVersions(what string, peerVersions [][]byte) ([]vclock.Clock, error) {
+	s := m.mustTop(what)
 	peers := make([]vclock.Clock, len(peerVersions))
 	for i, b := range peerVersions {
 		v, err := vclock.UnmarshalClock(b, s.lim)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		peers[i] = v
 	}
-	m.CollectVersions(peers)
-	return nil
+	return peers, nil
 }
 
 // MarshalBinary encodes the op, for [Map.ApplyBinary] at another

@@ -266,13 +266,16 @@ func (s *state) numKids(n *node) int {
 // replica's version counts (see [Map.CollectVersions]): a write under
 // the key that it has not seen would survive the delete without the
 // expiry. A map without a replica ID or a clock deletes nothing.
-func (s *state) collectExpired(stable vclock.Clock) int {
+func (s *state) collectExpired(stable vclock.Clock, peersAt *clock.Timestamp) int {
 	if len(s.ttls) == 0 || s.id == "" {
 		return 0
 	}
 	now, ok := s.now()
 	if !ok {
 		return 0
+	}
+	if peersAt != nil && peersAt.Before(now) {
+		now = *peersAt // a key is due once every clock has passed its expiry
 	}
 	var due []string
 	for p := range s.ttls {

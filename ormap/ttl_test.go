@@ -487,3 +487,47 @@ func TestCollectKeepsExpiredKeyHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectVersionsAtWaitsForEveryClock: with CollectVersionsAt, a
+// replica whose clock runs ahead does not delete a key that has expired
+// by its clock alone: the delete would reach a replica whose clock has
+// not reached the expiry and remove the key there before its time. The
+// key goes once peersAt, a time every peer's clock has reached, is past
+// its expiry too.
+func TestCollectVersionsAtWaitsForEveryClock(t *testing.T) {
+	tm := newManual()
+	a := clocked[string, *Register[int]]("A", tm.clockAt(2*time.Hour)) // stepped forward
+	b := clocked[string, *Register[int]]("B", tm.clockAt(0))
+	mustApply(t, a, b.At("k").Set(1))
+	mustApply(t, a, b.Expire("k", time.Hour))
+	bAt := func() clock.Timestamp { return b.s.clk.Now() }
+	if a.Has("k") || !b.Has("k") {
+		t.Fatalf("k at A %v (its clock is two hours ahead), at B %v", a.Has("k"), b.Has("k"))
+	}
+	a.CollectVersionsAt([]vclock.Clock{b.Version()}, bAt())
+	if !holds(a.s, appendSeg("", "k")) {
+		t.Fatal("A collected k while B's clock was an hour short of its expiry")
+	}
+	tm.advance(time.Hour - time.Second)
+	a.CollectVersionsAt([]vclock.Clock{b.Version()}, bAt())
+	if !holds(a.s, appendSeg("", "k")) {
+		t.Fatal("A collected k a second before B's clock reached its expiry")
+	}
+	if _, err := b.MergeBinary(mustMarshal(t, a.DeltaSince(b.Version()))); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Has("k") {
+		t.Fatal("B lost k before its expiry")
+	}
+	tm.advance(2 * time.Second)
+	a.CollectVersionsAt([]vclock.Clock{b.Version()}, bAt())
+	if holds(a.s, appendSeg("", "k")) {
+		t.Fatal("A kept k once every clock had passed its expiry")
+	}
+	if _, err := b.MergeBinary(mustMarshal(t, a.DeltaSince(b.Version()))); err != nil {
+		t.Fatal(err)
+	}
+	if b.Has("k") || !a.Equal(b) {
+		t.Fatalf("after the collection: k at B %v; A and B equal %v", b.Has("k"), a.Equal(b))
+	}
+}

@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/dotkernel"
 	"github.com/activeactive/crdt/vclock"
@@ -119,8 +120,28 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 // expiry. A peer whose clock has passed the expiry starts the key afresh
 // with its next write, which the delete does not touch. A map without a
 // replica ID or a clock deletes nothing.
+//
+// Expiry is judged here by this replica's clock alone: if it runs ahead
+// of another's, the delete removes the key there before its expiry by
+// that clock. [Map.CollectVersionsAt] waits for every clock.
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	s := m.mustTop("CollectVersions")
+	return m.collectVersions("CollectVersions", peers, nil)
+}
+
+// CollectVersionsAt is [Map.CollectVersions] for a caller that also knows
+// peersAt, a time every peer's clock has reached (the replication engine
+// does, from the timestamps of their messages; see crdt.ClockCollector):
+// it deletes an expired key only if peersAt is at or past its expiry too,
+// so that the delete finds the key expired wherever it arrives. A replica
+// whose clock ran ahead (stepped forward, then back) thus deletes no key
+// before the others' clocks reach its expiry. A zero peersAt deletes no
+// key; the rest of the collection is CollectVersions'.
+func (m *Map[K, V]) CollectVersionsAt(peers []vclock.Clock, peersAt clock.Timestamp) int {
+	return m.collectVersions("CollectVersionsAt", peers, &peersAt)
+}
+
+func (m *Map[K, V]) collectVersions(what string, peers []vclock.Clock, peersAt *clock.Timestamp) int {
+	s := m.mustTop(what)
 	own := s.k.Version()
 	stable := own.Clone()
 	behind := true // every peer's version is within this replica's
@@ -129,7 +150,7 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 		stable.Meet(v)
 	}
 	if behind {
-		s.collectExpired(stable)
+		s.collectExpired(stable, peersAt)
 	}
 	s.collectResets(own, peers)
 	return s.k.Collect(stable)
