@@ -58,7 +58,9 @@ import (
 // restored from an older snapshot thus takes the entries it missed before
 // anything else. Two different entries at one place of one list (which
 // agreement rules out, barring a replica that forged one) are counted
-// (Stats.LedgerConflicts) and logged, and the two replicas stay apart.
+// (Stats.LedgerConflicts) and logged, whether an entry or the list's hash
+// in a summary shows them, and the two replicas stay apart: neither takes
+// the other's later entries of that list.
 //
 // The writers of a replica removed from the group ([Replica.RemovePeer] on
 // every replica) are proposed for retirement by the group's first replica
@@ -199,6 +201,7 @@ func (b ballot) zero() bool { return b == ballot{} }
 type nameList struct {
 	entries []retireEntry
 	hash    uint64            // chained hash of entries
+	hashes  []uint64          // hashes[i]: the chained hash of entries[:i+1]
 	bases   map[string]uint64 // per object, the sum of the entries' finals
 	// acceptor state for the next entry (index len(entries))
 	promised, accepted ballot
@@ -319,6 +322,25 @@ func (l *ledger) list(name ReplicaID) *nameList {
 // name and none for name: a peer cannot make it keep more.
 func (l *ledger) full(name ReplicaID) bool {
 	return l.lists[name] == nil && len(l.lists) >= maxLedgerNames
+}
+
+// prefixHash returns the chained hash of the list's first n entries (n at
+// most its length).
+func (nl *nameList) prefixHash(n uint64) uint64 {
+	if n == 0 {
+		return 0
+	}
+	return nl.hashes[n-1]
+}
+
+// add appends e to the list.
+func (nl *nameList) add(e retireEntry) {
+	for _, f := range e.Finals {
+		nl.bases[f.Object] += f.Final
+	}
+	nl.entries = append(nl.entries, e)
+	nl.hash = e.hash(nl.hash)
+	nl.hashes = append(nl.hashes, nl.hash)
 }
 
 func (l *ledger) len(name ReplicaID) uint64 {
@@ -743,11 +765,9 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 			l.failures++
 			r.log.Error("retiring a writer failed", "object", obj, "writer", string(e.From), "err", err)
 		}
-		nl.bases[obj] += f
 	}
 	l.sum -= listSum(name, nl)
-	nl.entries = append(nl.entries, e)
-	nl.hash = e.hash(nl.hash)
+	nl.add(e)
 	l.sum += listSum(name, nl)
 	nl.promised, nl.accepted, nl.value = ballot{}, ballot{}, retireEntry{}
 	if l.retired == nil {
@@ -863,11 +883,17 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 	due := false
 	// Entries the peer lacks.
 	for _, nl := range sec.Lens {
-		have := p.retLens[nl.Name]
+		have := p.retLens[nl.Name].Len
 		if have >= nl.Len {
 			continue
 		}
 		list := l.lists[nl.Name]
+		if list.prefixHash(have) != p.retLens[nl.Name].Hash {
+			// The peer's list differs from this one within its length
+			// (counted in retireIn): appending to it would only make the
+			// two name more dots differently.
+			continue
+		}
 		for i := have; i < nl.Len && len(sec.Entries) < maxLedgerEntries; i++ {
 			sec.Entries = append(sec.Entries, ledgerEntry{nl.Name, i, list.entries[i]})
 			if !fits() {
@@ -944,14 +970,27 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 	}
 	p.retSum = sec.Sum
 	if len(sec.Lens) > 0 || sec.Sum == 0 {
-		p.retLens = make(map[ReplicaID]uint64, len(sec.Lens))
+		old := p.retLens
+		p.retLens = make(map[ReplicaID]nameLen, len(sec.Lens))
 		for _, nl := range sec.Lens {
-			p.retLens[nl.Name] = nl.Len
+			p.retLens[nl.Name] = nl
+			// A list of the peer's that differs from as many first
+			// entries of this replica's: counted once per change of the
+			// peer's list, as the peer says it holds it in every message
+			// while the ledgers differ. A list longer than this replica's
+			// is compared by the peer.
+			if mine := l.lists[nl.Name]; mine != nil && uint64(len(mine.entries)) >= nl.Len && mine.prefixHash(nl.Len) != nl.Hash && old[nl.Name] != nl {
+				l.conflicts++
+				r.log.Error("retirement lists differ", "peer", string(p.id), "name", string(nl.Name), "length", nl.Len)
+			}
 		}
 	}
+	var differs map[ReplicaID]bool // lists whose entries differ from this replica's
 	for _, le := range sec.Entries {
 		have := l.len(le.Name)
 		switch {
+		case differs[le.Name]:
+			// Appended to a list that differs from this one.
 		case le.Index == have:
 			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || l.full(le.Name) {
 				p.refuse(ReasonMalformed)
@@ -960,6 +999,10 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			r.installEntry(le.Name, le.Entry)
 		case le.Index < have:
 			if !l.lists[le.Name].entries[le.Index].equal(le.Entry) {
+				if differs == nil {
+					differs = map[ReplicaID]bool{}
+				}
+				differs[le.Name] = true
 				l.conflicts++
 				r.log.Error("retirement lists differ", "peer", string(p.id), "name", string(le.Name), "index", le.Index)
 			}
@@ -1313,11 +1356,7 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 			if err := e.check(name); err != nil || l.retired[string(e.From)] {
 				return ledger{}, fmt.Errorf("ledger of %q: %v", name, err)
 			}
-			for _, f := range e.Finals {
-				nl.bases[f.Object] += f.Final
-			}
-			nl.entries = append(nl.entries, e)
-			nl.hash = e.hash(nl.hash)
+			nl.add(e)
 			if l.retired == nil {
 				l.retired = map[string]bool{}
 			}

@@ -114,10 +114,10 @@ type peer struct {
 	capTick uint64
 	capUsed bool
 
-	// Retirement (see retire.go): the peer's ledger lengths from its last
-	// message, and the answers to its proposal to send it.
+	// Retirement (see retire.go): the peer's ledger lengths and hashes
+	// from its last message, and the answers to its proposal to send it.
 	retSum      uint64 // its ledger's sum, from its last message
-	retLens     map[ReplicaID]uint64
+	retLens     map[ReplicaID]nameLen
 	retPromises map[ReplicaID]*promiseMsg // by name
 	retAccepted map[ReplicaID]acceptedMsg // by name
 
