@@ -1071,6 +1071,11 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		pr := l.props[pm.Name]
 		switch {
 		case pr == nil || pm.Index != pr.index:
+		case pm.B == pr.b && !pm.AccB.zero() && (pm.Value.check(pm.Name) != nil || l.retired[string(pm.Value.From)]):
+			// An accepted value no member accepts (a member accepts only
+			// what passes these checks): adopted, it would be proposed
+			// for ever, and kept as this replica's own accepted value.
+			p.refuse(ReasonMalformed)
 		case pm.B == pr.b:
 			pr.promises[p.id] = pm
 		case pm.B.cmp(pr.b) > 0:

@@ -1,0 +1,71 @@
+package crdt
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// TestPromiseWithMalformedValueRefused: a member (m) answers a's prepare
+// for a's own list with a promise that says it accepted, at a high
+// ballot, an entry no member may accept (retiring a writer of another
+// name). Adopting it, a would propose it for ever: no member accepts it,
+// the accept phase has no end, and a's own acceptor state keeps it as the
+// highest accepted value, so even once m is removed from the group, a's
+// finished writers are never retired. The promise is refused and
+// counted, and the retirement is agreed without m.
+func TestPromiseWithMalformedValueRefused(t *testing.T) {
+	a, b, rounds := ledgerPair(t)
+	old := vclock.Writer("a", 5) // a finished run of a
+	s := orset.New[string](old)
+	s.Add("x")
+	if _, err := Register(a, "old", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(b, "old", orset.New[string]("b")); err != nil {
+		t.Fatal(err)
+	}
+	forged := false
+	for range 300 {
+		rounds(1)
+		a.mu.Lock()
+		pr := a.led.props["a"]
+		var sec *retireSection
+		if pr != nil && !forged {
+			sec = &retireSection{Promises: []promiseMsg{{Name: "a", Index: pr.index, B: pr.b,
+				AccB: ballot{math.MaxUint64 - 1, 1, "m"}, Value: retireEntry{From: vclock.Writer("c", 5), Finals: []objFinal{{"old", 1}}},
+				Counts: a.counts(pr.cand), Members: a.membersHash()}}}
+		}
+		a.mu.Unlock()
+		if sec != nil {
+			forged = true
+			env := &envelope{From: "m", To: "a", Incarnation: 1, Retire: sec}
+			msg, err := env.encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = a.Receive(context.Background(), "m", msg)
+		}
+	}
+	if !forged {
+		t.Fatal("a never proposed to retire its finished writer")
+	}
+	refused := uint64(0)
+	for _, p := range a.Stats().Peers {
+		if p.Peer == "m" {
+			refused = p.Refused[ReasonMalformed]
+		}
+	}
+	a.RemovePeer("m")
+	b.RemovePeer("m")
+	rounds(2000)
+	if !a.LedgerRetired(old) || !b.LedgerRetired(old) {
+		t.Errorf("finished writer %s not retired once m was removed: a %v, b %v", old, a.LedgerRetired(old), b.LedgerRetired(old))
+	}
+	if refused == 0 {
+		t.Error("the promise with a malformed value was not counted as refused")
+	}
+}
