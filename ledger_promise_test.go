@@ -69,3 +69,47 @@ func TestPromiseWithMalformedValueRefused(t *testing.T) {
 		t.Error("the promise with a malformed value was not counted as refused")
 	}
 }
+
+// TestBallotNearMaxUint64Refused: a member (m) proposes for the list of
+// x, a replica that is not in the group (any member may), at a ballot
+// whose incarnation part is math.MaxUint64, which no proposer can pass.
+// Had a and b promised it, the writers of x would never be retired, and
+// x's leaving never agreed, even after m is removed. The proposal is
+// refused and counted, and a, the group's first replica, retires x's
+// writer once m is gone.
+func TestBallotNearMaxUint64Refused(t *testing.T) {
+	a, b, rounds := ledgerPair(t)
+	gone := vclock.Writer("x", 5)
+	s := orset.New[string](gone)
+	s.Add("x")
+	if _, err := Register(a, "old", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(b, "old", orset.New[string]("b")); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Replica{a, b} {
+		env := &envelope{From: "m", To: r.id, Incarnation: 1, Retire: &retireSection{
+			Proposals: []proposalMsg{{Name: "x", Index: 0, B: ballot{math.MaxUint64, 1, "m"}, Cand: gone}}}}
+		msg, err := env.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Receive(context.Background(), "m", msg)
+	}
+	refused := uint64(0)
+	for _, p := range a.Stats().Peers {
+		if p.Peer == "m" {
+			refused = p.Refused[ReasonMalformed]
+		}
+	}
+	a.RemovePeer("m")
+	b.RemovePeer("m")
+	rounds(2000)
+	if !a.LedgerRetired(gone) || !b.LedgerRetired(gone) {
+		t.Errorf("writer %s of a replica not in the group not retired once m was removed: a %v, b %v", gone, a.LedgerRetired(gone), b.LedgerRetired(gone))
+	}
+	if refused == 0 {
+		t.Error("the proposal at ballot math.MaxUint64 was not counted as refused")
+	}
+}

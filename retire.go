@@ -197,6 +197,18 @@ func (b ballot) cmp(o ballot) int {
 
 func (b ballot) zero() bool { return b == ballot{} }
 
+// maxBallotInc bounds the incarnation part of a ballot a replica takes
+// from a peer. A run's incarnation is its clock's reading in nanoseconds
+// (an int64, so below 2^63) plus a step of at most 2^32+1 per restart,
+// and a raised ballot passes one seen by 1: honest ballots stay far
+// below. A ballot near math.MaxUint64, once promised, could never be
+// passed (see Replica.raiseBallot): the list would take no entry again,
+// even after its proposer left the group.
+const maxBallotInc = 1<<63 | 1<<62
+
+// forged reports whether b's incarnation part is past maxBallotInc.
+func (b ballot) forged() bool { return b.Inc > maxBallotInc }
+
 // nameList is one name's agreed retirements.
 type nameList struct {
 	entries []retireEntry
@@ -1009,6 +1021,10 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 	}
 	for _, m := range sec.Proposals {
+		if m.B.forged() {
+			p.refuse(ReasonMalformed)
+			continue
+		}
 		// A ballot's incarnation part is the proposing run's, or higher
 		// (see Replica.raiseBallot).
 		if l.len(m.Name) != m.Index || m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || l.full(m.Name) {
@@ -1070,6 +1086,9 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		pm := &sec.Promises[i]
 		pr := l.props[pm.Name]
 		switch {
+		case pm.B.forged() || pm.AccB.forged():
+			// Raising past it would make this replica's ballots refused.
+			p.refuse(ReasonMalformed)
 		case pr == nil || pm.Index != pr.index:
 		case pm.B == pr.b && !pm.AccB.zero() && (pm.Value.check(pm.Name) != nil || l.retired[string(pm.Value.From)]):
 			// An accepted value no member accepts (a member accepts only
