@@ -758,6 +758,7 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		r.newWriter()
 	}
 	renamed := map[string]vclock.Retirement{}
+	held := false // whether an object may have held the writer's events
 	for _, obj := range r.sortedObjects() {
 		f := e.final(obj)
 		if f == 0 {
@@ -768,8 +769,10 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 			continue
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
+		names := r.mayName(obj, e.From)
 		if err := rt.Retire(ret); err == nil {
 			renamed[obj] = ret
+			held = held || names
 		} else {
 			// The object keeps the writer's dots under their old names
 			// while its peers renamed them: counted, since the replicas
@@ -809,13 +812,45 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		r.left[id] = p.reported
 	}
 	for _, p := range r.peers {
+		p.renameReported(renamed, r.limit)
+		if !held {
+			// No object here held the writer (this replica was restored
+			// from a state older than its writes, or the writer's run
+			// never wrote to the objects here): nothing computed for a
+			// peer names it, so a catch-up on its way goes on. Were it
+			// dropped, a peer retiring such a writer at every message
+			// would keep every catch-up from ending.
+			continue
+		}
 		p.out, p.frozen = nil, nil
 		p.theirDig, p.hasTheir = nil, false
 		p.versions = nil
-		p.renameReported(renamed, r.limit)
 		p.awaitDig, p.catchUpSent = true, 0
 	}
 	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)
+}
+
+// mayName reports whether object obj may hold events of writer w: its
+// version names w, or it holds updates its version leaves out (see
+// [GapReporter]), or its version cannot be read. The caller holds r.mu.
+func (r *Replica) mayName(obj string, w ReplicaID) bool {
+	o := r.objects[obj]
+	if g, ok := o.(GapReporter); ok && g.HasGaps() {
+		return true
+	}
+	if wc, ok := o.(WriterCounter); ok {
+		return wc.Writers().Get(w) > 0
+	}
+	d, ok := o.(DeltaObject)
+	if !ok {
+		return true
+	}
+	b, err := d.VersionBinary()
+	if err != nil {
+		return true
+	}
+	v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
+	return err != nil || v.Get(w) > 0
 }
 
 // renamedAll hands every retirement in the ledger l to the objects that
