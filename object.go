@@ -66,6 +66,13 @@ type DeltaObject interface {
 // it: that record travels with their states, so a replica that took one in
 // guards its peers too (an object of the host's may do the same). The engine assumes a full
 // mesh: every replica is a peer of every other.
+//
+// A peer's durable versions are its own word. One that reports more than
+// it holds (a bug, a hostile peer) lets the others collect what it has not
+// seen, so that a write it holds and the group deleted may come back
+// through it, to every replica it then sends it to. Its report stands for
+// itself alone: collection waits for every other peer's own version, so
+// no report makes a replica that has not seen a delete miss it.
 type Collector interface {
 	DeltaObject
 	// CollectBinary takes the encoded durable versions of the object at

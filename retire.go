@@ -79,6 +79,32 @@ import (
 // the two replicas' sums differ. Retire runs under the replica's lock, once
 // per object and retired writer, and costs one pass over the object's
 // state.
+//
+// The group trusts its members. An entry is agreed once every member
+// accepted it, but a replica takes an entry it lacks from any peer that
+// holds it (a replica restored from an older snapshot, or added to the
+// group later, catches up so), and nothing in an entry proves that it was
+// agreed. A member, hostile or with a bug, can therefore make every
+// replica install any well-formed entry at the end of any name's list:
+// one that retires a live writer of any name (its run draws a new writer;
+// what the writer wrote past the entry's finals keeps its name for good),
+// with finals below what the replicas hold (the rest keeps its name for
+// good) or above (the name's retired writer then counts events no replica
+// holds, so every object the entry names holds updates past a gap from
+// then on and is no longer compared: Stats.Uncompared), with finals that
+// carry a name's sum past vclock.MaxSeq (every later retirement of the
+// name fails in that object: Stats.RetireFailures), one that records the
+// leaving of a member, or entries retiring writers that never wrote, each
+// a ledger entry kept in every snapshot, so that the ledger grows with
+// what the member sends. While it is a member it can also keep a list
+// from taking an entry (as a member that never answers does). What one
+// member cannot do unnoticed or for good: give two replicas different
+// entries at one place (Stats.LedgerConflicts, and neither builds on the
+// other's), keep a list from taking entries after it left the group by a
+// promise of a value no member accepts or by a ballot near
+// math.MaxUint64 (both refused and counted, PeerStats.Refused), or make a
+// replica drop its catch-ups to others by retiring writers that never
+// wrote to its objects.
 type Retirer interface {
 	Retire(vclock.Retirement) error
 }
