@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -111,5 +112,53 @@ func TestBallotNearMaxUint64Refused(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Error("the proposal at ballot math.MaxUint64 was not counted as refused")
+	}
+}
+
+// TestMadeUpNamesDoNotFillTheLedger: a member (m) proposes for thousands
+// of made-up names, none of them in the group (any member may propose
+// for such a name's list): the replicas it reaches keep a promise for
+// each, up to maxLedgerNames, in memory and in their snapshots. Once they
+// held that many, they refused every proposal and entry of a list they
+// had not yet, for good: here, a's own list, so that a's finished writer
+// is never retired, and m's, so that m's leaving is never agreed once it
+// is removed, and collection stays held back. A made-up name's list that
+// holds nothing but a promise now gives way to a list of a name the
+// replica knows.
+func TestMadeUpNamesDoNotFillTheLedger(t *testing.T) {
+	a, b, rounds := ledgerPair(t)
+	old := vclock.Writer("a", 5) // a finished run of a
+	s := orset.New[string](old)
+	s.Add("x")
+	if _, err := Register(a, "old", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(b, "old", orset.New[string]("b")); err != nil {
+		t.Fatal(err)
+	}
+	rounds(1)
+	for i := 0; i < maxLedgerNames; i += maxProposals {
+		sec := &retireSection{}
+		for j := range maxProposals {
+			name := ReplicaID(fmt.Sprintf("made-up-%05d", i+j))
+			sec.Proposals = append(sec.Proposals, proposalMsg{Name: name, B: ballot{1, 1, "m"}, Cand: vclock.Writer(name, 3)})
+		}
+		env := &envelope{From: "m", To: "b", Incarnation: 1, Retire: sec}
+		msg, err := env.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Receive(context.Background(), "m", msg)
+	}
+	a.RemovePeer("m")
+	b.RemovePeer("m")
+	rounds(2000)
+	if !a.LedgerRetired(old) || !b.LedgerRetired(old) {
+		t.Errorf("finished writer %s not retired: a %v, b %v", old, a.LedgerRetired(old), b.LedgerRetired(old))
+	}
+	for _, r := range []*Replica{a, b} {
+		if n := r.Stats().RemovedHolding; n != 0 {
+			t.Errorf("%s: %d removed peers still hold collection back", r.id, n)
+		}
 	}
 }

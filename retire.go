@@ -102,9 +102,13 @@ import (
 // entries at one place (Stats.LedgerConflicts, and neither builds on the
 // other's), keep a list from taking entries after it left the group by a
 // promise of a value no member accepts or by a ballot near
-// math.MaxUint64 (both refused and counted, PeerStats.Refused), or make a
+// math.MaxUint64 (both refused and counted, PeerStats.Refused), make a
 // replica drop its catch-ups to others by retiring writers that never
-// wrote to its objects.
+// wrote to its objects, or fill the ledger with promises for made-up
+// names so that the list of a name the replica knows cannot begin (see
+// Replica.ledgerFull; a list of a name it does not know, such as a
+// removed replica it never heard from and holds no write of, can still
+// be kept from beginning so).
 type Retirer interface {
 	Retire(vclock.Retirement) error
 }
@@ -379,6 +383,50 @@ func (nl *nameList) add(e retireEntry) {
 	nl.entries = append(nl.entries, e)
 	nl.hash = e.hash(nl.hash)
 	nl.hashes = append(nl.hashes, nl.hash)
+}
+
+// ledgerFull reports whether the ledger cannot keep a list for name: it
+// holds as many lists as a message may name and none for name (see
+// ledger.full). A name this replica knows (its own, a peer's, a removed
+// peer's it holds back, or that of a writer its objects name) takes the
+// place of a list that holds nothing but a promise for a name it does not
+// know: a peer that proposed for made-up names, as a member may for names
+// not in the group, would otherwise keep every list not yet begun, its
+// members' own among them, from ever taking an entry. writers caches the
+// names of the objects' writers between calls (nil: not computed yet).
+// The caller holds r.mu.
+func (r *Replica) ledgerFull(name ReplicaID, writers *map[ReplicaID]bool) bool {
+	l := &r.led
+	if !l.full(name) {
+		return false
+	}
+	known := func(n ReplicaID) bool {
+		if _, ok := r.peers[n]; ok || n == r.id {
+			return true
+		}
+		if _, ok := r.left[n]; ok {
+			return true
+		}
+		if *writers == nil {
+			*writers = map[ReplicaID]bool{}
+			for _, nv := range r.versionsOf() {
+				for w := range nv.v.All() {
+					(*writers)[w.Name()] = true
+				}
+			}
+		}
+		return (*writers)[n]
+	}
+	if !known(name) {
+		return true
+	}
+	for n, nl := range l.lists {
+		if len(nl.entries) == 0 && nl.accepted.zero() && l.props[n] == nil && !known(n) {
+			delete(l.lists, n)
+			return false
+		}
+	}
+	return true
 }
 
 func (l *ledger) len(name ReplicaID) uint64 {
@@ -656,9 +704,10 @@ func (r *Replica) retireStep() {
 		}
 		// A removed peer that still holds collection back and names no
 		// writer to retire: propose that it has left (see leaves).
+		var writers map[ReplicaID]bool
 		for _, name := range slices.Sorted(maps.Keys(r.left)) {
 			if anyWriterIn(name, vs, &r.led) != "" || l.props[name] != nil || len(l.props) >= maxProposals || !r.mayProposeLeaving(name) ||
-				l.skip[name] > r.ticks || l.full(name) {
+				l.skip[name] > r.ticks || r.ledgerFull(name, &writers) {
 				continue
 			}
 			if l.props == nil {
@@ -1059,13 +1108,14 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 	}
 	var differs map[ReplicaID]bool // lists whose entries differ from this replica's
+	var writers map[ReplicaID]bool // see ledgerFull
 	for _, le := range sec.Entries {
 		have := l.len(le.Name)
 		switch {
 		case differs[le.Name]:
 			// Appended to a list that differs from this one.
 		case le.Index == have:
-			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || l.full(le.Name) {
+			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || r.ledgerFull(le.Name, &writers) {
 				p.refuse(ReasonMalformed)
 				continue
 			}
@@ -1088,7 +1138,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 		// A ballot's incarnation part is the proposing run's, or higher
 		// (see Replica.raiseBallot).
-		if l.len(m.Name) != m.Index || m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || l.full(m.Name) {
+		if l.len(m.Name) != m.Index || m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || r.ledgerFull(m.Name, &writers) {
 			continue
 		}
 		nl := l.list(m.Name)
