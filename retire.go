@@ -96,19 +96,21 @@ import (
 // name fails in that object: Stats.RetireFailures), one that records the
 // leaving of a member, or entries retiring writers that never wrote, each
 // a ledger entry kept in every snapshot, so that the ledger grows with
-// what the member sends. While it is a member it can also keep a list
-// from taking an entry (as a member that never answers does). What one
-// member cannot do unnoticed or for good: give two replicas different
-// entries at one place (Stats.LedgerConflicts, and neither builds on the
-// other's), keep a list from taking entries after it left the group by a
-// promise of a value no member accepts or by a ballot near
-// math.MaxUint64 (both refused and counted, PeerStats.Refused), make a
-// replica drop its catch-ups to others by retiring writers that never
-// wrote to its objects, or fill the ledger with promises for made-up
-// names so that the list of a name the replica knows cannot begin (see
-// Replica.ledgerFull; a list of a name it does not know, such as a
-// removed replica it never heard from and holds no write of, can still
-// be kept from beginning so).
+// what the member sends; entries of made-up names take the room of the
+// ledger's lists (maxLedgerNames) for good, after which no list of a name
+// the ledger does not hold yet can begin. While it is a member it can
+// also keep a list from taking an entry (as a member that never answers
+// does). What one member cannot do unnoticed or for good: give two
+// replicas different entries at one place (Stats.LedgerConflicts, and
+// neither builds on the other's), keep a list from taking entries after
+// it left the group by a promise of a value no member accepts or by a
+// ballot near math.MaxUint64 (both refused and counted,
+// PeerStats.Refused), make a replica drop its catch-ups to others by
+// retiring writers that never wrote to its objects, or fill the ledger
+// with promises for made-up names so that the list of a name the replica
+// knows cannot begin (see Replica.ledgerFull; a list of a name it does
+// not know, such as a removed replica it never heard from and holds no
+// write of, can still be kept from beginning so).
 type Retirer interface {
 	Retire(vclock.Retirement) error
 }
