@@ -162,3 +162,50 @@ func TestMadeUpNamesDoNotFillTheLedger(t *testing.T) {
 		}
 	}
 }
+
+// versionCounter is an OR-Set that counts how often its version is
+// encoded.
+type versionCounter struct {
+	*orset.Set[string]
+	n int
+}
+
+func (v *versionCounter) VersionBinary() ([]byte, error) {
+	v.n++
+	return v.Set.VersionBinary()
+}
+
+// TestProposalsReadVersionsOnce: a message carrying the most proposals a
+// message may (maxProposals, for lists of names not in the group, which
+// any member may propose for) made the replica read every object's
+// version once or twice per proposal, to count the candidate's events:
+// work of up to 2*maxProposals passes over every object's version for a
+// message of a few hundred bytes. The versions are read once per message.
+func TestProposalsReadVersionsOnce(t *testing.T) {
+	r := replicaWithPeer(t, "a", "m")
+	obj := &versionCounter{Set: orset.New[string]("a")}
+	if _, err := Register(r, "set", obj); err != nil {
+		t.Fatal(err)
+	}
+	sec := &retireSection{}
+	for i := range maxProposals {
+		name := ReplicaID(fmt.Sprintf("gone-%02d", i))
+		cand := vclock.Writer(name, 3)
+		if i%2 == 0 {
+			cand = name // a proposal that the name left
+		}
+		sec.Proposals = append(sec.Proposals, proposalMsg{Name: name, B: ballot{1, 1, "m"}, Cand: cand})
+	}
+	r.mu.Lock()
+	obj.n = 0
+	r.retireIn(r.peers["m"], sec, 1)
+	n := obj.n
+	promises := len(r.peers["m"].retPromises)
+	r.mu.Unlock()
+	if promises != maxProposals {
+		t.Fatalf("%d promises for %d proposals", promises, maxProposals)
+	}
+	if n > 1 {
+		t.Fatalf("the object's version was read %d times for one message", n)
+	}
+}

@@ -491,8 +491,14 @@ func (r *Replica) membersHash() uint64 {
 // of writer w: how many of its events the object holds from the first.
 // The caller holds r.mu.
 func (r *Replica) counts(w ReplicaID) []objFinal {
+	return countsIn(w, r.versionsOf())
+}
+
+// countsIn returns, per object of vs (see Replica.versionsOf), the
+// version entry of writer w.
+func countsIn(w ReplicaID, vs []namedVersion) []objFinal {
 	var out []objFinal
-	for _, nv := range r.versionsOf() {
+	for _, nv := range vs {
 		if n := nv.v.Get(w); n > 0 {
 			out = append(out, objFinal{nv.object, n})
 		}
@@ -584,12 +590,6 @@ func anyWriterIn(name ReplicaID, vs []namedVersion, l *ledger) ReplicaID {
 		}
 	}
 	return best
-}
-
-// anyWriter returns the least writer of name that the objects name and
-// that no entry retired, or "" if there is none. The caller holds r.mu.
-func (r *Replica) anyWriter(name ReplicaID) ReplicaID {
-	return anyWriterIn(name, r.versionsOf(), &r.led)
 }
 
 // myBallot is the ballot of this run's proposals: its incarnation, or
@@ -1133,6 +1133,17 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 		}
 	}
+	// The objects' versions, read once for the message's proposals.
+	var vs []namedVersion
+	versions := func() []namedVersion {
+		if vs == nil {
+			vs = r.versionsOf()
+			if vs == nil {
+				vs = []namedVersion{}
+			}
+		}
+		return vs
+	}
 	for _, m := range sec.Proposals {
 		if m.B.forged() {
 			p.refuse(ReasonMalformed)
@@ -1178,8 +1189,8 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			var counts []objFinal
-			if w := r.anyWriter(m.Name); w != "" {
-				counts = r.counts(w)
+			if w := anyWriterIn(m.Name, versions(), l); w != "" {
+				counts = countsIn(w, versions())
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
 				Counts: counts, Members: r.membersHash()}
@@ -1190,7 +1201,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 					p.retPromises = map[ReplicaID]*promiseMsg{}
 				}
 				p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-					Counts: r.counts(m.Cand), Members: r.membersHash()}
+					Counts: countsIn(m.Cand, versions()), Members: r.membersHash()}
 				p.needAck = true
 			}
 		}
