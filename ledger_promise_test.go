@@ -209,3 +209,30 @@ func TestProposalsReadVersionsOnce(t *testing.T) {
 		t.Fatalf("the object's version was read %d times for one message", n)
 	}
 }
+
+// TestMalformedProposalChangesNothing: a proposal whose value (an accept
+// retiring a writer of another name) or candidate (a writer of another
+// name, or none) no member takes changed the member's promise all the
+// same, and was dropped without a count. It is refused, counted, and
+// leaves the ledger as it was.
+func TestMalformedProposalChangesNothing(t *testing.T) {
+	for _, m := range []proposalMsg{
+		{Name: "m", B: ballot{5, 1, "m"}, Accept: &retireEntry{From: vclock.Writer("c", 5), Finals: []objFinal{{"set", 1}}}},
+		{Name: "m", B: ballot{5, 1, "m"}, Cand: vclock.Writer("c", 5)},
+		{Name: "m", B: ballot{5, 1, "m"}},
+	} {
+		r := replicaWithPeer(t, "a", "m")
+		r.mu.Lock()
+		p := r.peers["m"]
+		r.retireIn(p, &retireSection{Proposals: []proposalMsg{m}}, 1)
+		nl := r.led.lists["m"]
+		refused := p.stats.refused[ReasonMalformed]
+		r.mu.Unlock()
+		if nl != nil && !nl.promised.zero() {
+			t.Errorf("%+v: promised %v", m, nl.promised)
+		}
+		if refused != 1 {
+			t.Errorf("%+v: refused %d times, want 1", m, refused)
+		}
+	}
+}

@@ -328,6 +328,22 @@ type proposalMsg struct {
 	Accept *retireEntry
 }
 
+// takeable reports whether a member may take the proposal m, given its
+// ledger l: an accept of a well-formed entry of m.Name's list that does
+// not retire a writer l retired already, or a prepare for a writer of
+// m.Name (a run's, with an epoch) or for m.Name itself (its leaving). A
+// proposal that is not changes nothing: no promise is made for it.
+func (m proposalMsg) takeable(l *ledger) bool {
+	if m.Accept != nil {
+		return m.Accept.check(m.Name) == nil && !l.retired[string(m.Accept.From)]
+	}
+	if m.Cand == m.Name {
+		return m.Name != ""
+	}
+	ep, ok := m.Cand.Epoch()
+	return ok && ep != 0 && m.Cand.Name() == m.Name
+}
+
 // acceptedMsg says the member accepted the proposal at Index with ballot
 // B for Name's list.
 type acceptedMsg struct {
@@ -1145,7 +1161,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		return vs
 	}
 	for _, m := range sec.Proposals {
-		if m.B.forged() {
+		if m.B.forged() || !m.takeable(l) {
 			p.refuse(ReasonMalformed)
 			continue
 		}
@@ -1173,14 +1189,12 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		nl.promised = m.B
 		switch {
 		case m.Accept != nil:
-			if m.Accept.check(m.Name) == nil && !l.retired[string(m.Accept.From)] {
-				nl.accepted, nl.value = m.B, *m.Accept
-				if p.retAccepted == nil {
-					p.retAccepted = map[ReplicaID]acceptedMsg{}
-				}
-				p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
-				p.needAck = true
+			nl.accepted, nl.value = m.B, *m.Accept
+			if p.retAccepted == nil {
+				p.retAccepted = map[ReplicaID]acceptedMsg{}
 			}
+			p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
+			p.needAck = true
 		case m.Cand == m.Name:
 			// A proposal that the name has left: the promise carries the
 			// counts of a writer of the name this replica still holds, if
@@ -1195,15 +1209,13 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
 				Counts: counts, Members: r.membersHash()}
 			p.needAck = true
-		case m.Cand != "":
-			if ep, ok := m.Cand.Epoch(); ok && ep != 0 && m.Cand.Name() == m.Name {
-				if p.retPromises == nil {
-					p.retPromises = map[ReplicaID]*promiseMsg{}
-				}
-				p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-					Counts: countsIn(m.Cand, versions()), Members: r.membersHash()}
-				p.needAck = true
+		default:
+			if p.retPromises == nil {
+				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
+			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
+				Counts: countsIn(m.Cand, versions()), Members: r.membersHash()}
+			p.needAck = true
 		}
 	}
 	for i := range sec.Promises {
