@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -234,5 +235,38 @@ func TestMalformedProposalChangesNothing(t *testing.T) {
 		if refused != 1 {
 			t.Errorf("%+v: refused %d times, want 1", m, refused)
 		}
+	}
+}
+
+// TestSavedMalformedAcceptedValueDropped: before promises were checked, a
+// proposer could adopt a value no member accepts from a member's promise
+// and keep it as its own accepted value, saved in its snapshots. Restored,
+// it would propose that value again, and send it in its promises to every
+// other proposer of the list, which now refuse such a promise: the list
+// would never take an entry again. A saved accepted value that no member
+// accepts is dropped on restore (it can never have been agreed).
+func TestSavedMalformedAcceptedValueDropped(t *testing.T) {
+	var l ledger
+	nl := l.list("a")
+	nl.promised = ballot{9, 1, "a"}
+	nl.accepted, nl.value = ballot{math.MaxUint64 - 1, 1, "m"}, retireEntry{From: vclock.Writer("c", 5), Finals: []objFinal{{"old", 1}}}
+	ok := l.list("b")
+	ok.promised = ballot{9, 1, "b"}
+	ok.accepted, ok.value = ballot{9, 1, "b"}, retireEntry{From: vclock.Writer("b", 5), Finals: []objFinal{{"old", 1}}}
+	w := codec.NewWriter(codec.KindSnapshotSealed, 64)
+	l.encode(w)
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeLedger(codec.NewReader(b, codec.KindSnapshotSealed, codec.Limits{MaxBytes: len(b)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got.lists["a"]; !a.accepted.zero() || a.promised != nl.promised {
+		t.Errorf("a's list restored with promise %v, accepted %v %+v; want the promise, nothing accepted", a.promised, a.accepted, a.value)
+	}
+	if b := got.lists["b"]; b.accepted != ok.accepted || !b.value.equal(ok.value) {
+		t.Errorf("b's well-formed accepted value not restored: %v %+v", b.accepted, b.value)
 	}
 }

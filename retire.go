@@ -1524,6 +1524,13 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 				l.retired[string(e.From)] = true
 			}
 		}
+		if !accepted.zero() && (value.check(name) != nil || l.retired[string(value.From)]) {
+			// A value no member accepts, which a proposer of an earlier
+			// release adopted from a member's promise: it was never
+			// agreed, and proposed again it would hold the list up for
+			// good (see retireIn).
+			accepted, value = ballot{}, retireEntry{}
+		}
 		nl.promised, nl.accepted, nl.value = promised, accepted, value
 		l.sum += listSum(name, nl)
 	}
