@@ -270,3 +270,47 @@ func TestSavedMalformedAcceptedValueDropped(t *testing.T) {
 		t.Errorf("b's well-formed accepted value not restored: %v %+v", b.accepted, b.value)
 	}
 }
+
+// TestSavedForgedBallotPassable: a snapshot saved before ballots near
+// math.MaxUint64 were refused may hold a promise of one, or a value
+// accepted at one: restored as it was, the list would never take an
+// entry again (no proposer can pass such a ballot, and one raised to it
+// would be refused as forged). Restored, a bare promise of such a ballot
+// is dropped, and an accepted value is kept at a ballot that can be
+// passed.
+func TestSavedForgedBallotPassable(t *testing.T) {
+	forged := ballot{math.MaxUint64, 1, "m"}
+	var l ledger
+	l.list("a").promised = forged
+	nb := l.list("b")
+	nb.promised, nb.accepted, nb.value = forged, forged, retireEntry{From: vclock.Writer("b", 5), Finals: []objFinal{{"old", 1}}}
+	w := codec.NewWriter(codec.KindSnapshotSealed, 64)
+	l.encode(w)
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeLedger(codec.NewReader(b, codec.KindSnapshotSealed, codec.Limits{MaxBytes: len(b)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := got.lists["a"]; a != nil && !a.promised.zero() {
+		t.Errorf("a's list restored with promise %v", a.promised)
+	}
+	gb := got.lists["b"]
+	if gb == nil || gb.accepted.zero() || !gb.value.equal(nb.value) {
+		t.Fatalf("b's accepted value not restored: %+v", gb)
+	}
+	// A proposer that finds them raises its ballot past them, and is not
+	// refused as forged.
+	var r Replica
+	r.writer = vclock.Writer("b", 7)
+	r.id = "b"
+	r.led = got
+	for _, bl := range []ballot{gb.promised, gb.accepted} {
+		r.raiseBallot(bl)
+		if mine := r.myBallot(); mine.cmp(bl) <= 0 || mine.forged() {
+			t.Errorf("ballot %v after raising past %v", mine, bl)
+		}
+	}
+}

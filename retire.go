@@ -1531,6 +1531,17 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 			// good (see retireIn).
 			accepted, value = ballot{}, retireEntry{}
 		}
+		// Ballots past maxBallotInc, promised or accepted before they
+		// were refused: no proposer could pass them. A bare promise of
+		// one is dropped (its proposer can no longer have anything
+		// accepted); a value accepted at one is kept, at the highest
+		// ballot a proposer can still pass.
+		if accepted.forged() {
+			accepted = ballot{maxBallotInc - 1, accepted.Epoch, accepted.By}
+		}
+		if promised.forged() {
+			promised = accepted
+		}
 		nl.promised, nl.accepted, nl.value = promised, accepted, value
 		l.sum += listSum(name, nl)
 	}
