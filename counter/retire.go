@@ -3,6 +3,7 @@ package counter
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/activeactive/crdt/vclock"
 )
@@ -13,13 +14,14 @@ import (
 // G, the sum of the two totals of a PN. The events of a finished writer
 // From become events of To, its name's retired writer, whose entry thus
 // holds every finished run of the name. To's entry absorbs From's by
-// addition: it becomes To's count plus From's. At a replica that holds
-// every event of the writers retired before From, To's count is Base,
-// and the sum is Base plus From's count, as vclock.Clock.Retire has it. At
-// a replica that lacks some of them (an older state), the sum still counts
-// exactly the events it holds, so the value does not change; it is below
-// the count of any replica holding more, and a merge with one of those,
-// which takes the larger count, brings it up to date.
+// addition: it becomes To's count plus From's (for a G, plus From's up to
+// Final, see G.Retire). At a replica that holds every event of the
+// writers retired before From, To's count is Base, and the sum is Base
+// plus From's count, as vclock.Clock.Retire has it. At a replica that
+// lacks some of them (an older state), the sum still counts exactly the
+// events it holds, so the value does not change; it is below the count of
+// any replica holding more, and a merge with one of those, which takes
+// the larger count, brings it up to date.
 //
 // Retirements commute with merges (Retire(x ⊔ y) = Retire(x) ⊔ Retire(y))
 // whenever, for each retired writer, one of x and y holds at least as much
@@ -29,28 +31,43 @@ import (
 // other. Two older states that each lack something the other holds join,
 // after a retirement, into a count below the true one (never above it),
 // which the next merge with an up-to-date replica repairs.
+//
+// Events of From above Final (a writer thought finished that went on: a
+// second process under its name) are the exception. A G keeps them under
+// From's name, so that To counts exactly Base+Final wherever the
+// replica held all of it, and nothing is lost. A PN folds them into To
+// whole (see PN.Retire).
 
-// Retire renames the finished writer r.From into r.To in g: To's total
-// becomes its own plus From's, and From's entry goes away. r.Base and
-// r.Final count in the units of [G.Version]: a writer's total. A total of
-// From above r.Final (increments of a writer thought finished: a second
-// process under its name, a disk restored later) is folded into To all
-// the same, so nothing is lost and the value never changes; To's total
-// then counts beyond Base+Final, and a merge, which keeps the larger
-// total, carries those increments to the replicas that did not hold
-// them. A counter holding nothing of From is left as it is. The
-// replication engine calls Retire on every replica in the same order, so
-// replicas holding equal counters hold equal counters after it.
+// Retire renames the finished writer r.From into r.To in g: the first
+// r.Final increments of From become To's, added to its total, and From's
+// entry keeps only the rest. r.Base and r.Final count in the units of
+// [G.Version]: a writer's total. A total of From above r.Final
+// (increments of a writer thought finished: a second process under its
+// name, a disk restored later) keeps its excess under From's own name, as
+// the dots of a dot store do (see [vclock.Retirement]): From's entry
+// becomes its total less r.Final, which every replica subtracts alike, so
+// a merge, which keeps the larger total, still joins From's runs exactly.
+// Folding the excess into To instead would lose increments: To's total
+// is a sum over every writer retired into it, and the larger of two sums
+// that each hold a different excess is below their join. A total of From
+// at or below r.Final goes into To whole. The value never changes. A
+// counter holding nothing of From, or a retirement with Final 0, leaves
+// the counter as it is. The replication engine calls Retire on every
+// replica in the same order, so replicas holding equal counters hold
+// equal counters after it; it refuses, after the retirement, every op
+// naming From, so From's remaining entry only changes by merges with
+// replicas that retired it too.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
-// nothing, if r.Check fails. It takes one pass over the entries and
-// allocates nothing.
+// nothing, if r.Check fails or if To's total would pass math.MaxUint64.
+// It takes one pass over the entries, and allocates only when From keeps
+// an excess and g held nothing of To.
 func (g *G) Retire(r vclock.Retirement) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
 	i, ok := findG(g.e, r.From)
-	if !ok {
+	if !ok || r.Final == 0 {
 		return nil
 	}
 	j, hasTo := findG(g.e, r.To)
@@ -58,23 +75,30 @@ func (g *G) Retire(r vclock.Retirement) error {
 	if hasTo {
 		t = g.e[j].n
 	}
-	n := g.e[i].n
+	n := min(g.e[i].n, r.Final) // what goes into To
+	rest := g.e[i].n - n        // what From keeps
 	if t > math.MaxUint64-n {
 		return fmt.Errorf("%w: %q and %q together count past %d", vclock.ErrRetirement, r.To, r.From, uint64(math.MaxUint64))
 	}
 	g.fp -= g.e[i].h * n
 	switch {
+	case rest > 0:
+		g.e[i].n = rest
+		if hasTo {
+			g.e[j].n += n
+		} else {
+			g.e = slices.Insert(g.e, j, gEntry{id: r.To, n: n, h: idHash(r.To)})
+		}
 	case hasTo:
 		g.e[j].n += n
-		g.fp += g.e[j].h * n
 		g.e = append(g.e[:i], g.e[i+1:]...)
 	default:
 		// To sorts before From (epoch 0 is the smallest): move the
 		// entries between them up one place, into From's.
 		copy(g.e[j+1:i+1], g.e[j:i])
 		g.e[j] = gEntry{id: r.To, n: n, h: idHash(r.To)}
-		g.fp += g.e[j].h * n
 	}
+	g.fp += idHash(r.To) * n
 	var total uint64
 	for _, e := range g.e {
 		total = addSat(total, e.n)
