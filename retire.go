@@ -258,6 +258,7 @@ type ledger struct {
 	retired   map[string]bool // every From of every list
 	conflicts uint64
 	failures  uint64 // objects that refused an agreed retirement
+	pastFinal uint64 // objects that held a retired writer's events past Final
 	// skip holds candidates that did not reach agreement, with the tick
 	// until which others go first.
 	skip map[ReplicaID]uint64
@@ -540,25 +541,33 @@ func (r *Replica) versionsOf() []namedVersion {
 		if _, ok := r.objects[name].(Retirer); !ok {
 			continue
 		}
-		if wc, ok := r.objects[name].(WriterCounter); ok {
-			out = append(out, namedVersion{name, wc.Writers()})
-			continue
+		if v, ok := writerCounts(r.objects[name]); ok {
+			out = append(out, namedVersion{name, v})
 		}
-		d, ok := r.objects[name].(DeltaObject)
-		if !ok {
-			continue
-		}
-		b, err := d.VersionBinary()
-		if err != nil {
-			continue
-		}
-		v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
-		if err != nil {
-			continue
-		}
-		out = append(out, namedVersion{name, v})
 	}
 	return out
+}
+
+// writerCounts returns the writers' event counts of obj: a
+// WriterCounter's, or a DeltaObject's version; false if it has neither
+// (or its version does not decode).
+func writerCounts(obj any) (vclock.Clock, bool) {
+	if wc, ok := obj.(WriterCounter); ok {
+		return wc.Writers(), true
+	}
+	d, ok := obj.(DeltaObject)
+	if !ok {
+		return vclock.Clock{}, false
+	}
+	b, err := d.VersionBinary()
+	if err != nil {
+		return vclock.Clock{}, false
+	}
+	v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
+	if err != nil {
+		return vclock.Clock{}, false
+	}
+	return v, true
 }
 
 type namedVersion struct {
@@ -863,6 +872,15 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
 		names := r.mayName(obj, e.From)
+		if v, ok := writerCounts(rt); ok {
+			if n := v.Get(e.From); n > f {
+				// The writer went on after the entry was agreed (a
+				// second process under its name): see
+				// Stats.RetiredPastFinal.
+				l.pastFinal++
+				r.log.Warn("retiring a writer that wrote past the agreed count", "object", obj, "writer", string(e.From), "count", n, "final", f)
+			}
+		}
 		if err := rt.Retire(ret); err == nil {
 			renamed[obj] = ret
 			held = held || names

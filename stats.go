@@ -72,6 +72,19 @@ type Stats struct {
 	// object names the writer's dots otherwise than its peers do. Each
 	// one is logged.
 	RetireFailures uint64
+	// RetiredPastFinal counts, since this run started, the objects that
+	// held, when this replica installed a retirement, more events of the
+	// retired writer than the count the group agreed (its Final): the
+	// writer went on after the agreement, as a second process under the
+	// name does, or a disk copied and started twice. Dot stores, register
+	// values and counter.G keep those events under the writer's own name,
+	// and lose nothing. A counter.PN or counter.Bounded cannot tell which
+	// of its totals the agreed events raised, and folds all of the
+	// writer's entry into its name's retired writer: when two successive
+	// retirements of one name leave such events at different replicas,
+	// the counter converges to a value that misses some of them. It
+	// should stay zero; each one is logged.
+	RetiredPastFinal uint64
 	// Uncompared counts the registered objects that hold updates past a
 	// gap, which their versions leave out (see [GapReporter]), so that
 	// equal versions may hold different content without a divergence.
@@ -211,7 +224,7 @@ func (r *Replica) Stats() Stats {
 			s.Equivocations += e.Equivocations()
 		}
 	}
-	s.LedgerConflicts, s.RetireFailures = r.led.conflicts, r.led.failures
+	s.LedgerConflicts, s.RetireFailures, s.RetiredPastFinal = r.led.conflicts, r.led.failures, r.led.pastFinal
 	for _, nl := range r.led.lists {
 		for _, e := range nl.entries {
 			if !e.leaves() {

@@ -56,9 +56,14 @@ func (e *bEntry) events() uint64 {
 //
 // From's entry beyond r.Final (changes of a writer thought finished that
 // no other replica took in before the retirement) is absorbed all the
-// same, so its sales are never lost: To's entry then holds more than at
-// the other replicas, and a merge, which keeps the larger of each total,
-// carries the rest to them. An older entry of From (a replica restored
+// same: To's entry then holds more than at the other replicas, and a
+// merge, which keeps the larger of each total, carries the rest to them.
+// That holds for one retirement; To's totals are sums over every writer
+// retired into it, and when two successive retirements each leave such
+// changes at different replicas, the larger of the two replicas' sums is
+// below their join and the merged counter misses some of them (as for a
+// [PN], see [PN.Retire]). The replication engine counts the retirements
+// installed past Final (crdt.Stats.RetiredPastFinal). An older entry of From (a replica restored
 // from an older state) makes To's entry smaller than elsewhere, and a
 // merge with a replica that absorbed the last entry brings it up to date.
 // Should To's entry spend more than it gained (an older state that lacks

@@ -35,8 +35,14 @@ import (
 // Events of From above Final (a writer thought finished that went on: a
 // second process under its name) are the exception. A G keeps them under
 // From's name, so that To counts exactly Base+Final wherever the
-// replica held all of it, and nothing is lost. A PN folds them into To
-// whole (see PN.Retire).
+// replica held all of it, and nothing is lost. A PN cannot: Final counts
+// increments and decrements together, and a replica holding more than
+// Final cannot tell how the first Final split between them. It folds
+// them into To whole; when two successive retirements of one name each
+// leave an excess at different replicas, the larger of the two
+// replicas' sums for To is below their join, and the merged value misses
+// changes. The replication engine counts the retirements installed past
+// Final (crdt.Stats.RetiredPastFinal).
 
 // Retire renames the finished writer r.From into r.To in g: the first
 // r.Final increments of From become To's, added to its total, and From's
@@ -111,10 +117,15 @@ func (g *G) Retire(r vclock.Retirement) error {
 // increments and decrements become its own plus From's, and From's entry
 // goes away. r.Base and r.Final count in the units of [PN.Version]: the
 // number of a writer's changes, the sum of its two totals. Changes of
-// From beyond r.Final (a writer thought finished that changed more) are
-// folded into To all the same, as for [G.Retire]: nothing is lost and the
-// value never changes. A counter holding nothing of From is left as it
-// is.
+// From beyond r.Final (a writer thought finished that changed more: a
+// second process under its name) are folded into To all the same, since
+// the counter cannot tell which of From's totals its first r.Final
+// changes raised: the value here does not change, but To then counts
+// more here than at the replicas that held From up to r.Final, and when
+// a later retirement into To leaves such changes at another replica, a
+// merge, which keeps the larger of the two sums, misses some of them
+// (see the package's retirement notes). A counter holding nothing of
+// From is left as it is.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
 // nothing, if r.Check fails or if To's totals would pass their bounds (see

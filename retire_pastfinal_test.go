@@ -1,0 +1,120 @@
+package crdt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// countNode is a replica with a G and a PN counter.
+type countNode struct {
+	r    *crdt.Replica
+	hits *crdt.Handle[*counter.G]
+	bal  *crdt.Handle[*counter.PN]
+}
+
+func startCountNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *countNode {
+	t.Helper()
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &countNode{r: r}
+	if n.hits, err = crdt.Register(r, "hits", counter.NewG(id)); err != nil {
+		t.Fatal(err)
+	}
+	if n.bal, err = crdt.Register(r, "balance", counter.NewPN(id)); err != nil {
+		t.Fatal(err)
+	}
+	attachRestored(t, net, r, peer, snap)
+	return n
+}
+
+func (n *countNode) count(k int64) error {
+	if err := n.hits.Update(func(c *counter.G) (crdt.Op, error) { return c.Inc(uint64(k)) }); err != nil {
+		return err
+	}
+	return n.bal.Update(func(c *counter.PN) (crdt.Op, error) { return c.Add(-k) })
+}
+
+func (n *countNode) values() (uint64, int64) {
+	var g uint64
+	var p int64
+	n.hits.Read(func(c *counter.G) { g = c.Value() })
+	n.bal.Read(func(c *counter.PN) { p = c.Value() })
+	return g, p
+}
+
+func (n *countNode) names(w vclock.ReplicaID) bool {
+	named := false
+	n.hits.Read(func(c *counter.G) { named = c.Version().Get(w) != 0 })
+	return named
+}
+
+// A second process under replica ID a, started from the first's disk,
+// retires the first's writer with b while the first, cut off, goes on
+// counting under it. When the first is back it installs the retirement
+// holding more of its old writer than the agreed Final: the engine
+// counts it (Stats.RetiredPastFinal), and the G and the PN keep every
+// change of both processes.
+func TestRetiredWriterCountedPastFinal(t *testing.T) {
+	net := memnet.New(11)
+	ctx := context.Background()
+	first := startCountNode(t, net, "a", "b", nil)
+	b := startCountNode(t, net, "b", "a", nil)
+	rounds := func(k int, ns ...*countNode) {
+		for range k {
+			for _, n := range ns {
+				_ = n.r.Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+		}
+	}
+	var total int64
+	for _, n := range []*countNode{first, b} {
+		if err := n.count(3); err != nil {
+			t.Fatal(err)
+		}
+		total += 3
+	}
+	rounds(30, first, b)
+	old := first.r.Writer()
+	snap := savedSnapshot(t, first.r)
+	// The second process takes over the network's "a"; the first, cut
+	// off, counts on as old.
+	second := startCountNode(t, net, "a", "b", snap)
+	for range 4 {
+		if err := first.count(2); err != nil {
+			t.Fatal(err)
+		}
+		total += 2
+	}
+	for i := 0; b.names(old); i++ {
+		if i == 3000 {
+			t.Fatalf("%s not retired", old)
+		}
+		rounds(1, second, b)
+	}
+	if st := second.r.Stats(); st.RetiredPastFinal != 0 {
+		t.Fatalf("the second process counted %d objects past Final, holding none", st.RetiredPastFinal)
+	}
+	// The first is back; the second stops.
+	savedSnapshot(t, first.r) // its ops may leave
+	net.Attach("a", first.r)
+	rounds(60, first, b)
+	if st := first.r.Stats(); st.RetiredPastFinal != 2 {
+		t.Fatalf("the first process installed the retirement of %s holding 8 more of it: RetiredPastFinal %d, want 2", old, st.RetiredPastFinal)
+	}
+	if first.r.Writer() == old {
+		t.Fatalf("the first process still writes as its retired writer %s", old)
+	}
+	for _, n := range []*countNode{first, b} {
+		if g, p := n.values(); g != uint64(total) || p != -total {
+			t.Fatalf("%s reads %d and %d, want %d and %d", n.r.ID(), g, p, total, -total)
+		}
+	}
+}
