@@ -46,7 +46,9 @@ import (
 // blocks writes, and nothing waits for it but the shrinking of metadata.
 //
 // A proposal names a finished writer of the proposer's name and, per
-// object, the writer's count that every replica holds (its version entry);
+// object, the writer's count that every replica holds (its version entry,
+// and for a [SplitCounter] how many of those events are of the first
+// kind);
 // the proposer waits until every replica reports the same count, so the
 // writer's events all rename into one run. A writer thought finished may
 // still write (a second process under the same name): whatever it writes
@@ -508,19 +510,64 @@ func (r *Replica) membersHash() uint64 {
 // of writer w: how many of its events the object holds from the first.
 // The caller holds r.mu.
 func (r *Replica) counts(w ReplicaID) []objFinal {
-	return countsIn(w, r.versionsOf())
+	return r.countsIn(w, r.versionsOf())
 }
 
 // countsIn returns, per object of vs (see Replica.versionsOf), the
-// version entry of writer w.
-func countsIn(w ReplicaID, vs []namedVersion) []objFinal {
+// version entry of writer w, and for an object that is a SplitCounter the
+// writer's increments too (see upPrefix). The caller holds r.mu.
+func (r *Replica) countsIn(w ReplicaID, vs []namedVersion) []objFinal {
 	var out []objFinal
+	split := false
 	for _, nv := range vs {
-		if n := nv.v.Get(w); n > 0 {
-			out = append(out, objFinal{nv.object, n})
+		n := nv.v.Get(w)
+		if n == 0 {
+			continue
+		}
+		out = append(out, objFinal{nv.object, n})
+		if sc, ok := r.objects[nv.object].(SplitCounter); ok {
+			// Reported as 1 + the count, under a name no object has, so
+			// that a zero count has an entry and a ledger without one
+			// (agreed before this was reported) says "not known".
+			if up := sc.Increments(w); up <= n && up < vclock.MaxSeq {
+				out = append(out, objFinal{upPrefix + nv.object, up + 1})
+				split = true
+			}
 		}
 	}
+	if split {
+		slices.SortFunc(out, func(a, b objFinal) int { return strings.Compare(a.Object, b.Object) })
+	}
 	return out
+}
+
+// upPrefix starts the name under which an entry carries, for an object
+// that is a SplitCounter, 1 + the retired writer's increments within its
+// Final. Object names never start with a NUL byte (see Register).
+const upPrefix = "\x00up:"
+
+// up returns what e says of the first kind of events of its writer in
+// object (see vclock.Retirement.Up).
+func (e retireEntry) up(object string) (uint64, bool) {
+	if u := e.final(upPrefix + object); u > 0 {
+		return u - 1, true
+	}
+	return 0, false
+}
+
+// SplitCounter is an optional interface of a [Retirer] whose writers'
+// events are of two kinds, such as counter.PN's increments and
+// decrements: a replica that holds more of a retired writer than the
+// agreed count (a second process that went on under the name) cannot
+// tell how the agreed events split between the kinds. The group agrees
+// on it with the count, as vclock.Retirement.Up, so that Retire can keep
+// the writer's further events under its own name. A replica of a release
+// without it reports no split, and the group agrees no retirement of
+// such a writer until every member reports the same.
+type SplitCounter interface {
+	// Increments returns how many of writer w's events the object holds
+	// are of the first kind: at most its count of w's events.
+	Increments(w vclock.ReplicaID) uint64
 }
 
 // WriterCounter is an optional interface of a [Retirer] whose version
@@ -871,6 +918,7 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 			continue
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
+		ret.Up, ret.UpKnown = e.up(obj)
 		names := r.mayName(obj, e.From)
 		if v, ok := writerCounts(rt); ok {
 			if n := v.Get(e.From); n > f {
@@ -1222,7 +1270,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 			var counts []objFinal
 			if w := anyWriterIn(m.Name, versions(), l); w != "" {
-				counts = countsIn(w, versions())
+				counts = r.countsIn(w, versions())
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
 				Counts: counts, Members: r.membersHash()}
@@ -1232,7 +1280,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: countsIn(m.Cand, versions()), Members: r.membersHash()}
+				Counts: r.countsIn(m.Cand, versions()), Members: r.membersHash()}
 			p.needAck = true
 		}
 	}

@@ -118,3 +118,76 @@ func TestRetiredWriterCountedPastFinal(t *testing.T) {
 		}
 	}
 }
+
+// Two processes under replica ID a, each retiring the other's writer in
+// turn (the ping-pong of a copied disk started twice), each counting
+// between the agreement of the retirement of its own writer and its
+// install: the first's excess sits at the first only, the second's at
+// the second only. Once both are back and everything merged, the G and
+// the PN read every change of every process.
+func TestTwoProcessesRetireEachOtherCountersKeepEverything(t *testing.T) {
+	net := memnet.New(5)
+	ctx := context.Background()
+	first := startCountNode(t, net, "a", "b", nil)
+	b := startCountNode(t, net, "b", "a", nil)
+	rounds := func(k int, ns ...*countNode) {
+		for range k {
+			for _, n := range ns {
+				_ = n.r.Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+		}
+	}
+	var total int64
+	count := func(n *countNode, k int64) {
+		t.Helper()
+		if err := n.count(k); err != nil {
+			t.Fatal(err)
+		}
+		savedSnapshot(t, n.r) // its ops may leave
+		total += k
+	}
+	retiredAt := func(w vclock.ReplicaID, ns ...*countNode) {
+		t.Helper()
+		for i := 0; b.names(w); i++ {
+			if i == 3000 {
+				t.Fatalf("%s not retired", w)
+			}
+			rounds(1, ns...)
+		}
+	}
+	count(first, 3)
+	count(b, 3)
+	rounds(30, first, b)
+	w1 := first.r.Writer()
+	// The second process starts from the first's disk and takes the
+	// network's "a"; the first, cut off, counts on as w1.
+	second := startCountNode(t, net, "a", "b", savedSnapshot(t, first.r))
+	w2 := second.r.Writer()
+	count(second, 2)
+	count(first, 1)
+	count(first, 2)
+	retiredAt(w1, second, b)
+	// The first comes back and the second is cut off, counting on as w2.
+	net.Attach("a", first.r)
+	count(second, 1)
+	count(second, 4)
+	rounds(5, first, b)
+	if first.r.Writer() == w1 {
+		t.Fatalf("the first process still writes as its retired writer %s", w1)
+	}
+	retiredAt(w2, first, b)
+	// Both run on, the network taking turns; then the second stops.
+	for range 100 {
+		net.Attach("a", second.r)
+		rounds(1, second, b)
+		net.Attach("a", first.r)
+		rounds(1, first, b)
+	}
+	rounds(100, first, b)
+	for _, n := range []*countNode{first, b} {
+		if g, p := n.values(); g != uint64(total) || p != -total {
+			t.Fatalf("%s reads %d and %d, want %d and %d (%d objects retired past Final)", n.r.ID(), g, p, total, -total, n.r.Stats().RetiredPastFinal)
+		}
+	}
+}

@@ -77,13 +77,16 @@ type Stats struct {
 	// retired writer than the count the group agreed (its Final): the
 	// writer went on after the agreement, as a second process under the
 	// name does, or a disk copied and started twice. Dot stores, register
-	// values and counter.G keep those events under the writer's own name,
-	// and lose nothing. A counter.PN or counter.Bounded cannot tell which
-	// of its totals the agreed events raised, and folds all of the
-	// writer's entry into its name's retired writer: when two successive
-	// retirements of one name leave such events at different replicas,
-	// the counter converges to a value that misses some of them. It
-	// should stay zero; each one is logged.
+	// values, counter.G, and counter.PN (a [SplitCounter], when the
+	// retirement was agreed with the split of the writer's events) keep
+	// those events under the writer's own name, and lose nothing. A
+	// counter.Bounded, or a PN retired by an entry agreed without the
+	// split (by a release before it), cannot tell which of its totals the
+	// agreed events raised, and folds all of the writer's entry into its
+	// name's retired writer: when two successive retirements of one name
+	// leave such events at different replicas, the counter converges to
+	// a value that misses some of them. It should stay zero; each one is
+	// logged.
 	RetiredPastFinal uint64
 	// Uncompared counts the registered objects that hold updates past a
 	// gap, which their versions leave out (see [GapReporter]), so that

@@ -35,14 +35,16 @@ import (
 // Events of From above Final (a writer thought finished that went on: a
 // second process under its name) are the exception. A G keeps them under
 // From's name, so that To counts exactly Base+Final wherever the
-// replica held all of it, and nothing is lost. A PN cannot: Final counts
-// increments and decrements together, and a replica holding more than
-// Final cannot tell how the first Final split between them. It folds
-// them into To whole; when two successive retirements of one name each
-// leave an excess at different replicas, the larger of the two
-// replicas' sums for To is below their join, and the merged value misses
-// changes. The replication engine counts the retirements installed past
-// Final (crdt.Stats.RetiredPastFinal).
+// replica held all of it, and nothing is lost. A PN does the same when
+// the retirement says how many of From's first Final events were
+// increments (vclock.Retirement.Up, which the replication engine agrees
+// on with Final): a replica holding more than Final cannot tell it from
+// its own state. Without it, a PN folds them into To whole; when two
+// successive retirements of one name each leave an excess at different
+// replicas, the larger of the two replicas' sums for To is below their
+// join, and the merged value misses changes. The replication engine
+// counts the retirements installed past Final
+// (crdt.Stats.RetiredPastFinal).
 
 // Retire renames the finished writer r.From into r.To in g: the first
 // r.Final increments of From become To's, added to its total, and From's
@@ -113,29 +115,52 @@ func (g *G) Retire(r vclock.Retirement) error {
 	return nil
 }
 
-// Retire renames the finished writer r.From into r.To in c: To's
-// increments and decrements become its own plus From's, and From's entry
-// goes away. r.Base and r.Final count in the units of [PN.Version]: the
-// number of a writer's changes, the sum of its two totals. Changes of
-// From beyond r.Final (a writer thought finished that changed more: a
-// second process under its name) are folded into To all the same, since
-// the counter cannot tell which of From's totals its first r.Final
-// changes raised: the value here does not change, but To then counts
-// more here than at the replicas that held From up to r.Final, and when
-// a later retirement into To leaves such changes at another replica, a
-// merge, which keeps the larger of the two sums, misses some of them
-// (see the package's retirement notes). A counter holding nothing of
-// From is left as it is.
+// Increments returns the total of writer id's increments in c (0 if c
+// holds nothing of it). Of a writer's events, the units of [PN.Version],
+// the increments are the first kind: the replication engine reads them
+// (through crdt.SplitCounter) to agree, with a retirement's Final, on
+// the vclock.Retirement's Up, which [PN.Retire] needs to keep the
+// changes of a writer past Final under its name.
+func (c *PN) Increments(id vclock.ReplicaID) uint64 {
+	if i, ok := findPN(c.e, id); ok {
+		return c.e[i].p
+	}
+	return 0
+}
+
+// Retire renames the finished writer r.From into r.To in c. r.Base and
+// r.Final count in the units of [PN.Version]: the number of a writer's
+// changes, the sum of its two totals.
+//
+// When r.UpKnown, From's first r.Final changes are r.Up increments and
+// r.Final-r.Up decrements: those (or as much of them as c holds) become
+// To's, added to its totals, and From's entry keeps only what it holds
+// beyond them, under its own name, as [G.Retire] does. Every replica
+// subtracts the same, and the replication engine refuses, after the
+// retirement, every op naming From, so merges of the remaining entry
+// stay exact and nothing is lost.
+//
+// Without r.Up (a retirement agreed by replicas that did not report it),
+// From's whole entry is folded into To, including changes beyond r.Final
+// (a writer thought finished that changed more: a second process under
+// its name), since the counter cannot tell which of From's totals its
+// first r.Final changes raised: the value here does not change, but To
+// then counts more here than at the replicas that held From up to
+// r.Final, and when a later retirement into To leaves such changes at
+// another replica, a merge, which keeps the larger of the two sums,
+// misses some of them (see the package's retirement notes). A counter
+// holding nothing of From is left as it is.
 //
 // Retire fails with an error wrapping [vclock.ErrRetirement], changing
 // nothing, if r.Check fails or if To's totals would pass their bounds (see
-// [PN.Add]). It takes one pass over the entries and allocates nothing.
+// [PN.Add]). It takes one pass over the entries, and allocates only when
+// From keeps changes and c held nothing of To.
 func (c *PN) Retire(r vclock.Retirement) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
 	i, ok := findPN(c.e, r.From)
-	if !ok {
+	if !ok || (r.UpKnown && r.Final == 0) {
 		return nil
 	}
 	j, hasTo := findPN(c.e, r.To)
@@ -144,22 +169,38 @@ func (c *PN) Retire(r vclock.Retirement) error {
 		to = c.e[j]
 	}
 	from := c.e[i]
-	p, n := from.p, from.n
+	p, n := from.p, from.n // what goes into To
+	if r.UpKnown {
+		p, n = min(p, r.Up), min(n, r.Final-r.Up)
+	}
+	if p == 0 && n == 0 {
+		// From's first changes are not of the kinds c holds of it (its
+		// entry is not a later one of the agreed run): nothing is its.
+		return nil
+	}
+	restP, restN := from.p-p, from.n-n // what From keeps
 	if to.p > maxP-p || to.n > maxN-n {
 		return fmt.Errorf("%w: %q and %q together count more than a writer may", vclock.ErrRetirement, r.To, r.From)
 	}
-	c.fp -= weigh(from.h, from.p, from.n)
+	c.fp -= weigh(from.h, p, n)
 	switch {
+	case restP > 0 || restN > 0:
+		c.e[i].p, c.e[i].n = restP, restN
+		if hasTo {
+			c.e[j].p += p
+			c.e[j].n += n
+		} else {
+			c.e = slices.Insert(c.e, j, pnEntry{id: r.To, p: p, n: n, h: idHash(r.To)})
+		}
 	case hasTo:
 		c.e[j].p += p
 		c.e[j].n += n
-		c.fp += weigh(to.h, p, n)
 		c.e = append(c.e[:i], c.e[i+1:]...)
 	default:
 		copy(c.e[j+1:i+1], c.e[j:i]) // To sorts before From
 		c.e[j] = pnEntry{id: r.To, p: p, n: n, h: idHash(r.To)}
-		c.fp += weigh(c.e[j].h, p, n)
 	}
+	c.fp += weigh(idHash(r.To), p, n)
 	var sp, sn u128
 	for _, e := range c.e {
 		sp, sn = sp.add(e.p), sn.add(e.n)

@@ -15,6 +15,9 @@ type excessKind[C retCounter[C]] struct {
 	// (p, n) the model keeps for w, and returns them.
 	change func(t *rapid.T, c C, w vclock.ReplicaID, p, n uint64) (uint64, uint64)
 	value  func(c C) int64
+	// up returns what a retirement of w agreed on c's state says of the
+	// kinds of w's events (see vclock.Retirement.Up).
+	up func(c C, w vclock.ReplicaID) (uint64, bool)
 }
 
 var gExcess = excessKind[*G]{
@@ -27,6 +30,24 @@ var gExcess = excessKind[*G]{
 		return p, n
 	},
 	value: func(c *G) int64 { return int64(c.Value()) },
+	up:    func(*G, vclock.ReplicaID) (uint64, bool) { return 0, false },
+}
+
+var pnExcess = excessKind[*PN]{
+	empty: func() *PN { return &PN{} },
+	change: func(t *rapid.T, c *PN, w vclock.ReplicaID, p, n uint64) (uint64, uint64) {
+		if rapid.Bool().Draw(t, "up") {
+			p += rapid.Uint64Range(1, 3).Draw(t, "inc")
+		} else {
+			n += rapid.Uint64Range(1, 3).Draw(t, "dec")
+		}
+		if err := c.Apply(PNOp{Replica: w, P: p, N: n}); err != nil {
+			t.Fatal(err)
+		}
+		return p, n
+	},
+	value: func(c *PN) int64 { return c.Value() },
+	up:    func(c *PN, w vclock.ReplicaID) (uint64, bool) { return c.Increments(w), true },
 }
 
 // checkExcessHistory runs, as the replication engine has it, four
@@ -80,7 +101,8 @@ func checkExcessHistory[C retCounter[C]](t *rapid.T, k excessKind[C]) {
 			if final == 0 {
 				continue
 			}
-			rets = append(rets, vclock.Retirement{From: writers[w], To: wA0, Base: base, Final: final})
+			up, known := k.up(reps[w], writers[w])
+			rets = append(rets, vclock.Retirement{From: writers[w], To: wA0, Base: base, Final: final, Up: up, UpKnown: known})
 			base += final
 		case 3: // a replica installs the next agreed retirement
 			i := rapid.IntRange(0, len(reps)-1).Draw(t, "installer")
@@ -130,4 +152,47 @@ func slicesMin(s []int) int {
 // retirements is spread among the replicas.
 func TestGRetireExcessHistories(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) { checkExcessHistory(t, gExcess) })
+}
+
+// TestPNRetireExcessHistories is TestGRetireExcessHistories for a PN.
+func TestPNRetireExcessHistories(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) { checkExcessHistory(t, pnExcess) })
+}
+
+// TestPNRetireKeepsAboveFinalWithUp: told how many of From's first Final
+// changes were increments, a PN moves exactly those changes into To and
+// keeps the rest under From's name; the value does not change.
+func TestPNRetireKeepsAboveFinalWithUp(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p0 := rapid.Uint64Range(0, 10).Draw(t, "p0")
+		n0 := rapid.Uint64Range(0, 10).Draw(t, "n0")
+		dp := rapid.Uint64Range(0, 10).Draw(t, "dp")
+		dn := rapid.Uint64Range(0, 10).Draw(t, "dn")
+		if p0+n0+dp+dn == 0 {
+			dp = 1
+		}
+		c := &PN{}
+		for _, op := range []PNOp{{Replica: wA0, P: 4, N: 2}, {Replica: wA1, P: p0 + dp, N: n0 + dn}, {Replica: wB1, P: 3, N: 1}} {
+			if err := c.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rc := c.Clone()
+		if err := rc.Retire(vclock.Retirement{From: wA1, To: wA0, Base: 6, Final: p0 + n0, Up: p0, UpKnown: true}); err != nil {
+			t.Fatal(err)
+		}
+		want := &PN{}
+		for _, op := range []PNOp{{Replica: wA0, P: 4 + p0, N: 2 + n0}, {Replica: wA1, P: dp, N: dn}, {Replica: wB1, P: 3, N: 1}} {
+			if err := want.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p0+n0 == 0 {
+			want = c // Final 0: nothing moves
+		}
+		sameCounter(t, "retired with Up", rc, want)
+		if rc.Value() != c.Value() {
+			t.Fatalf("value %d, want %d", rc.Value(), c.Value())
+		}
+	})
 }

@@ -63,17 +63,27 @@ func (id ReplicaID) WritesFor(from ReplicaID) bool {
 // counter.Bounded hands it nothing: a writer thought finished may still
 // be running, and could spend what it left as well as the heir; its
 // unused rights stay with To, where nobody can use them.
+//
+// Up and UpKnown serve an object whose events are of two kinds, such as
+// counter.PN (increments and decrements): Up is how many of From's first
+// Final events are of the first kind, when UpKnown. An object holding
+// more of From than Final cannot tell it from its own state, and needs it
+// to keep the rest under From's name; the replication engine agrees on it
+// with Final. Other objects ignore both.
 type Retirement struct {
-	From  ReplicaID // the finished writer
-	To    ReplicaID // Retired(From.Name())
-	Base  uint64    // the events renamed into To before From
-	Final uint64    // From's last event
-	Heir  ReplicaID // a live writer of From's name, or empty
+	From    ReplicaID // the finished writer
+	To      ReplicaID // Retired(From.Name())
+	Base    uint64    // the events renamed into To before From
+	Final   uint64    // From's last event
+	Heir    ReplicaID // a live writer of From's name, or empty
+	Up      uint64    // of From's first Final events, those of the first kind
+	UpKnown bool      // whether Up is known
 }
 
 // Check reports whether r can be applied: From is a writer with a non-zero
 // epoch, To is the retired writer of its name, Heir is empty or another
-// live writer of that name, and Base+Final is within [MaxSeq].
+// live writer of that name, Base+Final is within [MaxSeq], and Up, if
+// known, is within Final.
 func (r Retirement) Check() error {
 	if e, ok := r.From.Epoch(); !ok || e == 0 {
 		return fmt.Errorf("%w: %q is not the writer of a run", ErrRetirement, r.From)
@@ -88,6 +98,9 @@ func (r Retirement) Check() error {
 	}
 	if r.Final > MaxSeq || r.Base > MaxSeq-r.Final {
 		return fmt.Errorf("%w: dots %d+%d past the largest sequence number", ErrRetirement, r.Base, r.Final)
+	}
+	if r.UpKnown && r.Up > r.Final {
+		return fmt.Errorf("%w: %d of %d events of the first kind", ErrRetirement, r.Up, r.Final)
 	}
 	return nil
 }

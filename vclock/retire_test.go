@@ -110,9 +110,14 @@ func TestClockRetireNeverClaimsMore(t *testing.T) {
 }
 
 func TestRetirementCheck(t *testing.T) {
-	good := Retirement{From: Writer("a", 5), To: Retired("a"), Base: 10, Final: 3, Heir: Writer("a", 9)}
-	if err := good.Check(); err != nil {
-		t.Fatalf("Check(%+v) = %v", good, err)
+	for _, good := range []Retirement{
+		{From: Writer("a", 5), To: Retired("a"), Base: 10, Final: 3, Heir: Writer("a", 9)},
+		{From: Writer("a", 5), To: Retired("a"), Final: 3, Up: 3, UpKnown: true},
+		{From: Writer("a", 5), To: Retired("a"), Final: 3, Up: 7}, // not known: not looked at
+	} {
+		if err := good.Check(); err != nil {
+			t.Fatalf("Check(%+v) = %v", good, err)
+		}
 	}
 	for _, bad := range []Retirement{
 		{From: "a", To: Retired("a"), Final: 1},
@@ -124,6 +129,7 @@ func TestRetirementCheck(t *testing.T) {
 		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Writer("a", 5)},
 		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Writer("b", 6)},
 		{From: Writer("a", 5), To: Retired("a"), Final: 1, Heir: Retired("a")},
+		{From: Writer("a", 5), To: Retired("a"), Final: 1, Up: 2, UpKnown: true},
 	} {
 		if err := bad.Check(); !errors.Is(err, ErrRetirement) {
 			t.Errorf("Check(%+v) = %v, want ErrRetirement", bad, err)
