@@ -1,0 +1,184 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/ormap"
+	"github.com/activeactive/crdt/orset"
+	"github.com/activeactive/crdt/register"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// allNode is a replica with a dot store of every kind the engine retires
+// writers of.
+type allNode struct {
+	r     *crdt.Replica
+	set   *crdt.Handle[*orset.Set[string]]
+	m     *crdt.Handle[*lwwmap.Map[string, int]]
+	mv    *crdt.Handle[*register.MV[string]]
+	lww   *crdt.Handle[*register.LWW[string]]
+	carts *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
+}
+
+func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *allNode {
+	t.Helper()
+	clk := testClock()
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &allNode{r: r}
+	reg := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.set, err = crdt.Register(r, "s", orset.New[string](id))
+	reg(err)
+	n.m, err = crdt.Register(r, "m", lwwmap.New[string, int](id, clk))
+	reg(err)
+	n.mv, err = crdt.Register(r, "mv", register.NewMV[string](id))
+	reg(err)
+	n.lww, err = crdt.Register(r, "lww", register.NewLWW[string](id, clk))
+	reg(err)
+	n.carts, err = crdt.Register(r, "carts", ormap.New[string, *ormap.Counter](id))
+	reg(err)
+	attachRestored(t, net, r, peer, snap)
+	return n
+}
+
+// write writes tag into every object, and saves the replica so that the
+// ops may leave.
+func (n *allNode) write(t *testing.T, tag string, i int) {
+	t.Helper()
+	for _, err := range []error{
+		n.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(tag), nil }),
+		n.m.Update(func(m *lwwmap.Map[string, int]) (crdt.Op, error) { return m.Put(tag, i), nil }),
+		n.mv.Update(func(m *register.MV[string]) (crdt.Op, error) { return m.Set(tag), nil }),
+		n.lww.Update(func(r *register.LWW[string]) (crdt.Op, error) { return r.Set(tag), nil }),
+		n.carts.Update(func(m *ormap.Map[string, *ormap.Counter]) (crdt.Op, error) {
+			op := m.At("k").Add(1)
+			return op, op.Err()
+		}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	savedSnapshot(t, n.r)
+}
+
+// content describes what n holds, for comparing replicas.
+func (n *allNode) content() string {
+	var elems, keys []string
+	var mv []string
+	var lww string
+	var k int64
+	n.set.Read(func(s *orset.Set[string]) {
+		for _, tag := range allTags {
+			if s.Contains(tag) {
+				elems = append(elems, tag)
+			}
+		}
+	})
+	n.m.Read(func(m *lwwmap.Map[string, int]) { keys = slices.Sorted(m.Keys()) })
+	n.mv.Read(func(m *register.MV[string]) { mv = slices.Sorted(slices.Values(m.Values())) })
+	n.lww.Read(func(r *register.LWW[string]) { lww, _ = r.Get() })
+	n.carts.Read(func(m *ormap.Map[string, *ormap.Counter]) {
+		if c, ok := m.Get("k"); ok {
+			k = c.Value()
+		}
+	})
+	return fmt.Sprintf("set %v, map keys %v, mv %v, lww %q, counter %d", elems, keys, mv, lww, k)
+}
+
+func (n *allNode) names(w vclock.ReplicaID) bool {
+	named := false
+	n.set.Read(func(s *orset.Set[string]) { named = s.Version().Get(w) != 0 })
+	return named
+}
+
+var allTags = []string{"a0", "b0", "s1", "f1", "f2", "s2", "s3"}
+
+// Two processes under replica ID a retire each other's writer in turn
+// (a copied disk started twice), each writing between the agreement of
+// its own writer's retirement and its install. Once both are back, every
+// object converges with every write of both.
+func TestTwoProcessesRetireEachOtherEveryType(t *testing.T) {
+	t.Run("first stays", func(t *testing.T) { twoProcessesRetireEachOther(t, false) })
+	t.Run("second stays", func(t *testing.T) { twoProcessesRetireEachOther(t, true) })
+}
+
+func twoProcessesRetireEachOther(t *testing.T, secondStays bool) {
+	net := memnet.New(9)
+	ctx := context.Background()
+	first := startAllNode(t, net, "a", "b", nil)
+	b := startAllNode(t, net, "b", "a", nil)
+	rounds := func(k int, ns ...*allNode) {
+		for range k {
+			for _, n := range ns {
+				_ = n.r.Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+		}
+	}
+	retiredAt := func(w vclock.ReplicaID, ns ...*allNode) {
+		t.Helper()
+		for i := 0; b.names(w); i++ {
+			if i == 3000 {
+				t.Fatalf("%s not retired", w)
+			}
+			rounds(1, ns...)
+		}
+	}
+	first.write(t, "a0", 0)
+	b.write(t, "b0", 0)
+	rounds(30, first, b)
+	w1 := first.r.Writer()
+	second := startAllNode(t, net, "a", "b", savedSnapshot(t, first.r))
+	w2 := second.r.Writer()
+	second.write(t, "s1", 1)
+	first.write(t, "f1", 2)
+	rounds(3, second, b)
+	first.write(t, "f2", 3)
+	retiredAt(w1, second, b)
+	net.Attach("a", first.r)
+	second.write(t, "s2", 4)
+	rounds(3, first, b)
+	second.write(t, "s3", 5)
+	retiredAt(w2, first, b)
+	for range 100 {
+		net.Attach("a", second.r)
+		rounds(1, second, b)
+		net.Attach("a", first.r)
+		rounds(1, first, b)
+	}
+	last := first
+	if secondStays {
+		net.Attach("a", second.r)
+		last = second
+	}
+	rounds(100, last, b)
+	if st := first.r.Stats(); st.RetiredPastFinal == 0 {
+		t.Fatalf("the first process installed the retirement of %s holding nothing past Final: the accident did not happen", w1)
+	}
+	if st := second.r.Stats(); st.RetiredPastFinal == 0 {
+		t.Fatalf("the second process installed the retirement of %s holding nothing past Final: the accident did not happen", w2)
+	}
+	want := fmt.Sprintf("set %v, map keys %v", allTags, slices.Sorted(slices.Values(allTags)))
+	for _, n := range []*allNode{first, second, b} {
+		t.Logf("%s %s: %s", n.r.ID(), n.r.Writer(), n.content())
+	}
+	if last.content() != b.content() {
+		t.Fatalf("a and b differ:\na %s\nb %s", last.content(), b.content())
+	}
+	if got := b.content(); got[:len(want)] != want {
+		t.Fatalf("b holds %s, want %s ...", got, want)
+	}
+}
