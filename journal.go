@@ -418,11 +418,16 @@ func (r *Replica) Replay(record []byte) error {
 			if e.kind != remoteOp {
 				data, err = codec.Decompress(e.data, lim) // kept as it arrived
 			}
-			if err == nil && r.namesRetired(data) {
-				// Received before a writer it names was retired, which
-				// a snapshot holds since (no record follows a retirement
-				// without one, see SaveOps): the snapshot holds its
-				// effect, under the writer's new name.
+			if err == nil && e.kind == remoteOp && r.namesRetired(data) {
+				// An op naming a retired writer, which the replica
+				// refuses as it arrives (see namesRetired): its effect
+				// comes with a state. Received states are applied
+				// whatever writers they name: a record follows a
+				// retirement only after a snapshot that took it in (see
+				// SaveOps), so the record was made under the ledger the
+				// snapshot restored, and a retired writer it names holds
+				// writes made past the retirement's Final (a second
+				// process under the writer's name), kept under its name.
 				continue
 			}
 			switch {
