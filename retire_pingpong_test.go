@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
@@ -24,6 +26,8 @@ type allNode struct {
 	mv    *crdt.Handle[*register.MV[string]]
 	lww   *crdt.Handle[*register.LWW[string]]
 	carts *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
+	hits  *crdt.Handle[*counter.G]
+	bal   *crdt.Handle[*counter.PN]
 }
 
 func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *allNode {
@@ -49,6 +53,10 @@ func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, sn
 	reg(err)
 	n.carts, err = crdt.Register(r, "carts", ormap.New[string, *ormap.Counter](id))
 	reg(err)
+	n.hits, err = crdt.Register(r, "hits", counter.NewG(id))
+	reg(err)
+	n.bal, err = crdt.Register(r, "balance", counter.NewPN(id))
+	reg(err)
 	attachRestored(t, net, r, peer, snap)
 	return n
 }
@@ -56,6 +64,19 @@ func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, sn
 // write writes tag into every object, and saves the replica so that the
 // ops may leave.
 func (n *allNode) write(t *testing.T, tag string, i int) {
+	t.Helper()
+	n.writeOnly(t, tag, i)
+	savedSnapshot(t, n.r)
+}
+
+// containsTag reports whether content names tag.
+func containsTag(content, tag string) bool {
+	return strings.Contains(content, " "+tag+" ") || strings.Contains(content, "["+tag+" ") ||
+		strings.Contains(content, " "+tag+"]") || strings.Contains(content, "["+tag+"]")
+}
+
+// writeOnly writes tag into every object.
+func (n *allNode) writeOnly(t *testing.T, tag string, i int) {
 	t.Helper()
 	for _, err := range []error{
 		n.set.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(tag), nil }),
@@ -66,12 +87,18 @@ func (n *allNode) write(t *testing.T, tag string, i int) {
 			op := m.At("k").Add(1)
 			return op, op.Err()
 		}),
+		n.hits.Update(func(c *counter.G) (crdt.Op, error) { return c.Inc(1) }),
+		n.bal.Update(func(c *counter.PN) (crdt.Op, error) {
+			if i%2 == 0 {
+				return c.Add(2)
+			}
+			return c.Add(-1)
+		}),
 	} {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	savedSnapshot(t, n.r)
 }
 
 // content describes what n holds, for comparing replicas.
@@ -79,9 +106,12 @@ func (n *allNode) content() string {
 	var elems, keys []string
 	var mv []string
 	var lww string
-	var k int64
+	var k, bal int64
+	var hits uint64
+	n.hits.Read(func(c *counter.G) { hits = c.Value() })
+	n.bal.Read(func(c *counter.PN) { bal = c.Value() })
 	n.set.Read(func(s *orset.Set[string]) {
-		for _, tag := range allTags {
+		for _, tag := range knownTags {
 			if s.Contains(tag) {
 				elems = append(elems, tag)
 			}
@@ -95,7 +125,7 @@ func (n *allNode) content() string {
 			k = c.Value()
 		}
 	})
-	return fmt.Sprintf("set %v, map keys %v, mv %v, lww %q, counter %d", elems, keys, mv, lww, k)
+	return fmt.Sprintf("set %v, map keys %v, mv %v, lww %q, counter %d, G %d, PN %d", elems, keys, mv, lww, k, hits, bal)
 }
 
 func (n *allNode) names(w vclock.ReplicaID) bool {
@@ -105,6 +135,9 @@ func (n *allNode) names(w vclock.ReplicaID) bool {
 }
 
 var allTags = []string{"a0", "b0", "s1", "f1", "f2", "s2", "s3"}
+
+// knownTags are the tags content looks for in a set.
+var knownTags = append(slices.Clone(allTags), "x0", "x1", "x2", "x3")
 
 // Two processes under replica ID a retire each other's writer in turn
 // (a copied disk started twice), each writing between the agreement of
