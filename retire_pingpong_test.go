@@ -116,6 +116,11 @@ func (n *allNode) content() string {
 				elems = append(elems, tag)
 			}
 		}
+		for i := range 200 {
+			if tag := fmt.Sprintf("t%d", i); s.Contains(tag) {
+				elems = append(elems, tag)
+			}
+		}
 	})
 	n.m.Read(func(m *lwwmap.Map[string, int]) { keys = slices.Sorted(m.Keys()) })
 	n.mv.Read(func(m *register.MV[string]) { mv = slices.Sorted(slices.Values(m.Values())) })

@@ -1,0 +1,121 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/orset"
+	"pgregory.net/rapid"
+)
+
+// Two processes under replica ID a (a copied disk started twice) and a
+// replica b, over random schedules: writes at any of the three, the
+// network routing a to one process or the other, rounds in which either
+// process may run, so that retirements of each process's writer are
+// agreed while the other, or the writer itself, goes on. Once both
+// processes have run in turn long enough and one has stopped, b and the
+// one left hold every write of all three, and the G and PN read the sums
+// of every change.
+func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
+	var retired, past int
+	defer func() { t.Logf("writers retired %d, installed past Final %d", retired, past) }()
+	rapid.Check(t, func(rt *rapid.T) {
+		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
+		ctx := context.Background()
+		first := startAllNode(t, net, "a", "b", nil)
+		b := startAllNode(t, net, "b", "a", nil)
+		nodes := []*allNode{first, nil, b}
+		attached := 0
+		var tags []string
+		var g, pn int64
+		write := func(i int) {
+			tag := fmt.Sprintf("t%d", len(tags))
+			nodes[i].write(t, tag, len(tags))
+			tags = append(tags, tag)
+			g++
+			if len(tags)%2 == 1 {
+				pn += 2
+			} else {
+				pn--
+			}
+		}
+		write(0)
+		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
+			switch rapid.IntRange(0, 3).Draw(rt, "action") {
+			case 0:
+				i := rapid.IntRange(0, 2).Draw(rt, "writer")
+				if nodes[i] != nil {
+					write(i)
+				}
+			case 1:
+				if nodes[1] == nil {
+					// The second process starts from the first's disk.
+					nodes[1] = startAllNode(t, net, "a", "b", savedSnapshot(t, nodes[0].r))
+					attached = 1
+					continue
+				}
+				attached = rapid.IntRange(0, 1).Draw(rt, "attach")
+				net.Attach("a", nodes[attached].r)
+			default:
+				both := rapid.Bool().Draw(rt, "both run")
+				for range rapid.IntRange(1, 30).Draw(rt, "rounds") {
+					for i, n := range nodes {
+						if n != nil && (i == attached || i == 2 || both) {
+							_ = n.r.Tick(ctx)
+						}
+					}
+					net.DeliverAll(ctx)
+				}
+			}
+		}
+		// Both run in turn, then one stops.
+		run := func(k int, ns ...*allNode) {
+			for range k {
+				for _, n := range ns {
+					_ = n.r.Tick(ctx)
+				}
+				net.DeliverAll(ctx)
+			}
+		}
+		if nodes[1] != nil {
+			for range 150 {
+				net.Attach("a", nodes[0].r)
+				run(1, nodes[0], b)
+				net.Attach("a", nodes[1].r)
+				run(1, nodes[1], b)
+			}
+		}
+		left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
+		if left == nil {
+			left = nodes[0]
+		}
+		net.Attach("a", left.r)
+		run(300, left, b)
+		got, want := b.content(), left.content()
+		if got != want {
+			t.Fatalf("b and a differ:\nb %s\na %s", got, want)
+		}
+		for _, tag := range tags {
+			if !containsTag(got, tag) {
+				t.Fatalf("b lacks %s: %s", tag, got)
+			}
+		}
+		if tail := fmt.Sprintf("counter %d, G %d, PN %d", g, g, pn); !strings.HasSuffix(got, tail) {
+			t.Fatalf("b holds %s, want %s", got, tail)
+		}
+		var n int
+		b.set.Read(func(s *orset.Set[string]) { n = s.Len() })
+		if n != len(tags) {
+			t.Fatalf("b's set holds %d elements, want %d", n, len(tags))
+		}
+		retired += b.r.Stats().RetiredWriters
+		for _, n := range nodes[:2] {
+			if n != nil {
+				past += int(n.r.Stats().RetiredPastFinal)
+			}
+		}
+	})
+}
