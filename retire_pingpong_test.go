@@ -28,6 +28,7 @@ type allNode struct {
 	carts *crdt.Handle[*ormap.Map[string, *ormap.Counter]]
 	hits  *crdt.Handle[*counter.G]
 	bal   *crdt.Handle[*counter.PN]
+	snaps [][]byte // the snapshots write saved, oldest first
 }
 
 func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *allNode {
@@ -66,7 +67,7 @@ func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, sn
 func (n *allNode) write(t *testing.T, tag string, i int) {
 	t.Helper()
 	n.writeOnly(t, tag, i)
-	savedSnapshot(t, n.r)
+	n.snaps = append(n.snaps, savedSnapshot(t, n.r))
 }
 
 // containsTag reports whether content names tag.
