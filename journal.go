@@ -53,9 +53,13 @@ var (
 // returns [ErrNoSnapshot] before any snapshot was saved or restored, and
 // [ErrSnapshotNeeded] if more local ops, or more changes from peers, than
 // the op log's bounds (MaxLogOps, MaxLogBytes) came since the last save,
-// and so are no longer all held, or if a finished writer was retired since
-// the last snapshot (see [Retirer]: a journal record cannot say how the
-// writers it names were renamed). If save fails, SaveOps returns its error
+// and so are no longer all held, or if, since the last snapshot, a
+// finished writer was retired (see [Retirer]: a journal record cannot say
+// how the writers it names were renamed) or this replica promised or
+// accepted a proposal to retire one (an acceptor that forgets its votes
+// in a crash may let two proposers, such as two processes under one
+// name, each have a different entry agreed at one place), even with
+// nothing else to save. If save fails, SaveOps returns its error
 // and what it would have saved stays unsaved.
 func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.saveMu.Lock()
@@ -66,12 +70,15 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	case !r.persistent:
 		r.mu.Unlock()
 		return ErrNoSnapshot
+	case r.led.installs > r.led.saved, // a retirement: no journal record carries one
+		r.led.votes() != r.led.savedVotes: // nor a promise or acceptance of one
+		r.mu.Unlock()
+		return ErrSnapshotNeeded
 	case !local && !remote:
 		r.mu.Unlock()
 		return nil
 	case local && (len(r.pending) == 0 || r.pendingFirst > r.savedSeq+1),
-		remote && r.remoteLost > r.remoteSaved,
-		r.led.installs > r.led.saved: // a retirement: no journal record carries one
+		remote && r.remoteLost > r.remoteSaved:
 		r.mu.Unlock()
 		return ErrSnapshotNeeded
 	}

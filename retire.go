@@ -243,6 +243,26 @@ const maxBallotInc = 1<<63 | 1<<62
 // forged reports whether b's incarnation part is past maxBallotInc.
 func (b ballot) forged() bool { return b.Inc > maxBallotInc }
 
+// votes returns a hash of what this replica promised and accepted, as an
+// acceptor, in every list: 0 if nothing. A snapshot holds them (see
+// ledger.encode), and an acceptor must not forget them across a crash,
+// or two proposers (two processes under one name) may both have an entry
+// agreed at one place of a list.
+func (l *ledger) votes() uint64 {
+	var h uint64
+	for name, nl := range l.lists {
+		if nl.promised.zero() && nl.accepted.zero() {
+			continue
+		}
+		x := codec.HashString(codec.HashSeed, string(name))
+		for _, b := range []ballot{nl.promised, nl.accepted} {
+			x = codec.HashUint(codec.HashUint(codec.HashString(x, string(b.By)), b.Inc), b.Epoch)
+		}
+		h += nl.value.hash(x) | 1 // order-free over the names
+	}
+	return h
+}
+
 // nameList is one name's agreed retirements.
 type nameList struct {
 	entries []retireEntry
@@ -272,6 +292,9 @@ type ledger struct {
 	// of them the last saved snapshot holds: the journal cannot carry a
 	// retirement, so SaveOps asks for a snapshot in between.
 	installs, saved uint64
+	// savedVotes is votes() as the last snapshot saved or restored held
+	// it: a promise or an acceptance since must reach a snapshot too.
+	savedVotes uint64
 	// props holds this replica's proposals, by name: for its own name's
 	// list, and for those of replicas that left the group.
 	props map[ReplicaID]*proposal

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -296,4 +297,58 @@ func TestProposalPassesAHigherBallotOfARemovedName(t *testing.T) {
 		r.ticks = uint64(i+1) * uint64(r.cfg.AntiEntropyTicks) // a round that looks for candidates
 	}
 	t.Fatal("no proposal above the ballot promised to another member")
+}
+
+// A retirement installed, or a vote (a promise or an acceptance) cast on
+// one, since the last snapshot must reach a snapshot before the replica
+// may crash: a journal record carries neither, so SaveOps asks for a
+// snapshot even when nothing else is new. (Before, it returned nil, and
+// a replica restarted from its disk forgot the entry or the vote: with
+// two proposers under one name, the group then agreed two different
+// entries at one place, and the replicas stayed apart for good.)
+func TestSaveOpsAsksForASnapshotAfterLedgerChanges(t *testing.T) {
+	r := replicaWithPeer(t, "b", "a")
+	var snap []byte
+	if err := r.SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	save := func() error { return r.SaveOps(func([]byte) error { return nil }) }
+	if err := save(); err != nil {
+		t.Fatalf("SaveOps with nothing new: %v", err)
+	}
+	for _, change := range []struct {
+		what string
+		do   func()
+	}{
+		{"a promise", func() { r.led.list("a").promised = ballot{3, 4, "a"} }},
+		{"an acceptance", func() {
+			nl := r.led.list("a")
+			nl.accepted, nl.value = ballot{3, 4, "a"}, retireEntry{From: "a!5", Finals: []objFinal{{"s", 2}}}
+		}},
+		{"an install", func() { r.led.installs++ }},
+	} {
+		r.mu.Lock()
+		change.do()
+		r.mu.Unlock()
+		if err := save(); !errors.Is(err, ErrSnapshotNeeded) {
+			t.Fatalf("SaveOps after %s: %v, want ErrSnapshotNeeded", change.what, err)
+		}
+		if err := r.SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := save(); err != nil {
+			t.Fatalf("SaveOps after %s and a snapshot: %v", change.what, err)
+		}
+	}
+	// The restored replica holds the votes, and asks for nothing.
+	r2 := replicaWithPeer(t, "b", "a")
+	if err := r2.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.SaveOps(func([]byte) error { return nil }); err != nil {
+		t.Fatalf("SaveOps after a restore: %v", err)
+	}
+	if nl := r2.led.list("a"); nl.promised != (ballot{3, 4, "a"}) || nl.accepted != (ballot{3, 4, "a"}) {
+		t.Fatalf("restored votes %+v %+v", nl.promised, nl.accepted)
+	}
 }

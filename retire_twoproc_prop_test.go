@@ -143,6 +143,11 @@ func setTags(n *allNode) map[string]bool {
 // set holds (each write adds a tag, an ormap and a G increment, and
 // +2 or -1 to the PN).
 func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
+	t.Run("snapshots", func(t *testing.T) { twoProcessesAndOlderBackups(t, false) })
+	t.Run("b journals", func(t *testing.T) { twoProcessesAndOlderBackups(t, true) })
+}
+
+func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 	rapid.Check(t, func(rt *rapid.T) {
 		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
 		ctx := context.Background()
@@ -152,8 +157,14 @@ func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
 		attached := 0
 		written := 0
 		held := map[string]bool{}
+		var saveB func()
 		write := func(i int) {
-			nodes[i].write(t, fmt.Sprintf("t%d", written), written)
+			if i == 2 {
+				nodes[i].writeOnly(t, fmt.Sprintf("t%d", written), written)
+				saveB()
+			} else {
+				nodes[i].write(t, fmt.Sprintf("t%d", written), written)
+			}
 			written++
 		}
 		check := func() {
@@ -165,9 +176,33 @@ func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
 			}
 			held = now
 		}
+		// b keeps a journal; its saved tags are those it held at its
+		// last save, which a crash never loses.
+		var bd hostDisk
+		var saved map[string]bool
+		saveB = func() {
+			persist(t, b, &bd)
+			saved = setTags(b)
+		}
+		saveB()
 		write(0)
 		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
-			switch rapid.IntRange(0, 4).Draw(rt, "action") {
+			switch rapid.IntRange(0, 5).Draw(rt, "action") {
+			case 5:
+				if !journaled {
+					continue
+				}
+				// b crashes and comes back from its snapshot and journal.
+				b = restoreAll(t, net, "b", "a", bd)
+				nodes[2] = b
+				now := setTags(b)
+				for tag := range saved {
+					if !now[tag] {
+						t.Fatalf("b restarted without %s, which it had saved: %s", tag, b.content())
+					}
+				}
+				held = now
+				continue
 			case 0:
 				i := rapid.IntRange(0, 2).Draw(rt, "writer")
 				if nodes[i] != nil {
@@ -203,6 +238,7 @@ func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
 						}
 					}
 					net.DeliverAll(ctx)
+					saveB()
 				}
 			}
 			check()
@@ -213,6 +249,7 @@ func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
 					_ = n.r.Tick(ctx)
 				}
 				net.DeliverAll(ctx)
+				saveB()
 				check()
 			}
 		}
@@ -232,7 +269,9 @@ func TestTwoProcessesAndOlderBackupsRandomSchedules(t *testing.T) {
 		run(300, left, b)
 		got, want := b.content(), left.content()
 		if got != want {
-			t.Fatalf("b and a differ:\nb %s\na %s", got, want)
+			sb, sa := b.r.Stats(), left.r.Stats()
+			t.Fatalf("b and a differ:\nb %s\na %s\nb: retired %d, ledger conflicts %d, waits %d; a: retired %d, conflicts %d, waits %d",
+				got, want, sb.RetiredWriters, sb.LedgerConflicts, sb.Peers[0].LedgerWaits, sa.RetiredWriters, sa.LedgerConflicts, sa.Peers[0].LedgerWaits)
 		}
 		tags := setTags(b)
 		var pn int64

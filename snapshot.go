@@ -66,7 +66,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	snap, versions, err := r.snapshot()
-	seq, remoteUpTo, installs := r.seq, r.remoteNext, r.led.installs
+	seq, remoteUpTo, installs, votes := r.seq, r.remoteNext, r.led.installs, r.led.votes()
 	if err == nil {
 		r.snapshotted = true // from now on, only saved versions are durable
 	}
@@ -84,6 +84,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.trimPending(seq)
 	r.savedRemote(remoteUpTo) // and what peers sent before it
 	r.led.saved = max(r.led.saved, installs)
+	r.led.savedVotes = votes
 	r.mu.Unlock()
 	r.poke() // the ops it saved may leave now
 	return nil
@@ -336,6 +337,7 @@ func (r *Replica) Restore(snapshot []byte) error {
 		}
 	}
 	r.led = led
+	r.led.savedVotes = led.votes()
 	r.incarnation = max(r.incarnation, after(oldInc, r.step))
 	r.ops = ops
 	r.seq = uint64(len(ops))
