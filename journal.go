@@ -355,6 +355,10 @@ func (r *Replica) Replay(record []byte) error {
 	// run replayed them when it started (cont). A record of the run
 	// replayed last must continue it, and the first record of a later
 	// run must start where the replay stands: that run started there.
+	// Whether the records' numbers say exactly what the snapshot holds: a
+	// record of this release, replayed onto a snapshot that says where its
+	// run stood, or of a later run.
+	exact := numbered && (r.pos.remoteKnown || inc > r.pos.inc)
 	switch {
 	case inc < r.snapInc:
 		if !r.snapExact || inc < r.cont.inc || inc == r.cont.inc && r.cont.holds(first, len(ops), rf, numbered, len(theirs)) {
@@ -371,7 +375,6 @@ func (r *Replica) Replay(record []byte) error {
 		if first > r.pos.next {
 			return fmt.Errorf("crdt: replay: %w: a record starting at op %d of run %d, where op %d comes next", ErrJournalGap, first, inc, r.pos.next)
 		}
-		exact := numbered && r.pos.remoteKnown
 		if exact && rf > r.pos.remote {
 			return fmt.Errorf("crdt: replay: %w: a record starting at received change %d of run %d, where change %d comes next", ErrJournalGap, rf, inc, r.pos.remote)
 		}
@@ -425,16 +428,21 @@ func (r *Replica) Replay(record []byte) error {
 			if e.kind != remoteOp {
 				data, err = codec.Decompress(e.data, lim) // kept as it arrived
 			}
-			if err == nil && e.kind == remoteOp && r.namesRetired(data) {
+			if err == nil && (e.kind == remoteOp || !exact) && r.namesRetired(data) {
 				// An op naming a retired writer, which the replica
 				// refuses as it arrives (see namesRetired): its effect
 				// comes with a state. Received states are applied
-				// whatever writers they name: a record follows a
+				// whatever writers they name when the record's numbers
+				// place it after the snapshot: a record follows a
 				// retirement only after a snapshot that took it in (see
 				// SaveOps), so the record was made under the ledger the
 				// snapshot restored, and a retired writer it names holds
 				// writes made past the retirement's Final (a second
 				// process under the writer's name), kept under its name.
+				// A record without numbers (of an earlier release) may
+				// be one the snapshot holds, made before the retirement:
+				// a state of it naming the writer is not applied, lest
+				// the writer's renamed events count twice.
 				continue
 			}
 			switch {
