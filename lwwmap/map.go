@@ -154,6 +154,9 @@ type Map[K comparable, V any] struct {
 	// ttlOrd does the same for the expire and persist writes of ttl (see
 	// mergeTTL).
 	ttlOrd *dotkernel.Order[K]
+	// ttlIx indexes the writes of the keys of ttl that hold many (see
+	// ttl_index.go); made by writers as they need it.
+	ttlIx map[K]*ttlIndex
 	// seenWork counts the entries that merges have looked at to find
 	// those, for the tests that bound that work.
 	seenWork int
@@ -1277,14 +1280,14 @@ func (m *Map[K, V]) takeOver(k K, old, ne *entry[V]) bool {
 			// entry may be written after an expire that ended the old.
 			kh := keyHash(k)
 			if !prev.deleted() {
-				if deadline(ws, prev.wall) == 0 {
+				if m.deadlineOf(k, ws, prev.wall) == 0 {
 					m.fp -= m.hashOf(kh, &prev)
 				}
 			} else {
 				m.nDel--
 			}
 			if !ne.deleted() {
-				if deadline(ws, ne.wall) == 0 {
+				if m.deadlineOf(k, ws, ne.wall) == 0 {
 					m.fp += m.hashOf(kh, ne)
 				}
 			} else {

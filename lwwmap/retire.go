@@ -147,6 +147,7 @@ func (m *Map[K, V]) retireEntries(f func(k K, e *entry[V])) {
 
 // retireTTL renames the expire and persist writes by rename.
 func (m *Map[K, V]) retireTTL(rename func(rep uint32, seq uint64) (uint32, uint64)) {
+	m.ttlIx = nil // indexed by the old names
 	for _, ws := range m.ttl {
 		for i := range ws {
 			ws[i].rep, ws[i].seq = rename(ws[i].rep, ws[i].seq)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/activeactive/crdt/clock"
@@ -156,7 +157,7 @@ func (m *Map[K, V]) expiredAt(k K, e *entry[V], now int64) bool {
 	if !ok {
 		return false
 	}
-	at := deadline(ws, e.wall)
+	at := m.deadlineOf(k, ws, e.wall)
 	return at != 0 && now >= at
 }
 
@@ -171,7 +172,71 @@ func (m *Map[K, V]) expiring(k K, e *entry[V]) bool {
 		return false
 	}
 	ws, ok := m.ttl[k]
-	return ok && deadline(ws, e.wall) != 0
+	return ok && m.deadlineOf(k, ws, e.wall) != 0
+}
+
+// deadlineOf is deadline for ws, the writes of k in force, read from
+// k's index if it has one.
+func (m *Map[K, V]) deadlineOf(k K, ws []ttlWrite, vw int64) int64 {
+	if x := m.ttlIx[k]; x != nil {
+		return x.deadline(vw)
+	}
+	return deadline(ws, vw)
+}
+
+// ttlIndexFor returns the index of k, whose writes in force are ws,
+// making it if ws are many; nil if they are few. Only writers call it.
+func (m *Map[K, V]) ttlIndexFor(k K, ws []ttlWrite) *ttlIndex {
+	if x := m.ttlIx[k]; x != nil {
+		return x
+	}
+	if len(ws) < ttlIndexed {
+		return nil
+	}
+	m.ttlWork += len(ws)
+	x := newTTLIndex(ws)
+	if m.ttlIx == nil {
+		m.ttlIx = make(map[K]*ttlIndex)
+	}
+	m.ttlIx[k] = x
+	return x
+}
+
+// refit keeps the fingerprint right when the writes in force of k, whose
+// entry is e (live if live), went from making it expire (had) or not to
+// has.
+func (m *Map[K, V]) refit(k K, e *entry[V], live, had, has bool) {
+	if !live || had == has {
+		return
+	}
+	h := m.hashOf(keyHash(k), e)
+	if had {
+		m.fp += h // back in the fingerprint
+	} else {
+		m.fp -= h
+	}
+}
+
+// addTTL adds w, a write of k the map had not seen, to the writes of k
+// in force: at a cost that does not grow with how many k holds.
+func (m *Map[K, V]) addTTL(k K, w ttlWrite) {
+	old := m.ttl[k]
+	x := m.ttlIndexFor(k, old)
+	if x == nil {
+		m.setTTL(k, append(append(make([]ttlWrite, 0, len(old)+1), old...), w))
+		return
+	}
+	e, live := m.m.Get(k)
+	live = live && !e.deleted()
+	had := live && x.deadline(e.wall) != 0
+	ws := append(old, w) // the map's own slice: no other holds it
+	m.ttl[k] = ws
+	x.add(ws)
+	m.ttlWork++
+	if m.ttlOrd != nil {
+		m.ttlOrd.Add(w.rep, w.seq, k)
+	}
+	m.refit(k, &e, live, had, live && x.deadline(e.wall) != 0)
 }
 
 // liveHash returns the share of the entry e of k (whose keyHash is kh) in
@@ -191,14 +256,10 @@ func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
 		m.noteTTL(k, m.ttl[k], ws)
 	}
 	if e, ok := m.m.Get(k); ok && !e.deleted() {
-		if had, has := m.expiring(k, &e), len(ws) > 0 && deadline(ws, e.wall) != 0; had != has {
-			h := m.hashOf(keyHash(k), &e)
-			if had {
-				m.fp += h // back in the fingerprint
-			} else {
-				m.fp -= h
-			}
-		}
+		m.refit(k, &e, true, m.expiring(k, &e), len(ws) > 0 && deadline(ws, e.wall) != 0)
+	}
+	if m.ttlIx[k] != nil {
+		delete(m.ttlIx, k) // made for the writes ws replace
 	}
 	if len(ws) == 0 {
 		delete(m.ttl, k)
@@ -306,8 +367,11 @@ func (m *Map[K, V]) clearTTL(k K) dotList {
 // coming in later.)
 func (m *Map[K, V]) dropTTL(k K, drops ...dotList) bool {
 	ws := m.ttl[k]
-	if len(ws) == 0 {
+	if len(ws) == 0 || !slices.ContainsFunc(drops, func(dl dotList) bool { return dl != "" }) {
 		return false
+	}
+	if x := m.ttlIndexFor(k, ws); x != nil {
+		return m.dropIndexed(k, ws, x, drops)
 	}
 	gone := make(map[vclock.Dot]bool)
 	for _, dl := range drops {
@@ -326,6 +390,43 @@ func (m *Map[K, V]) dropTTL(k K, drops ...dotList) bool {
 		return false
 	}
 	m.setTTL(k, kept)
+	return true
+}
+
+// dropIndexed is dropTTL for a key with an index, x: it costs the dots
+// dropped, not the writes of k.
+func (m *Map[K, V]) dropIndexed(k K, ws []ttlWrite, x *ttlIndex, drops []dotList) bool {
+	e, live := m.m.Get(k)
+	live = live && !e.deleted()
+	had := live && x.deadline(e.wall) != 0
+	n := 0
+	for _, dl := range drops {
+		for d := range dl.all() {
+			m.ttlWork++
+			rep, ok := m.findRep(d.Replica)
+			if !ok {
+				continue
+			}
+			var gone bool
+			if ws, gone = x.remove(ws, ttlDot{rep, d.Seq}); gone {
+				n++
+				if m.ttlOrd != nil {
+					m.ttlOrd.Dropped()
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	if len(ws) == 0 {
+		delete(m.ttl, k)
+		delete(m.ttlIx, k)
+	} else {
+		m.ttl[k] = ws
+		x.prune(ws)
+	}
+	m.refit(k, &e, live, had, live && len(ws) > 0 && x.deadline(e.wall) != 0)
 	return true
 }
 
@@ -425,12 +526,11 @@ func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
 	if op.kind() == opExpire {
 		w.at = expireAt(op.ts.Wall, op.ttl())
 	}
-	ws := append(append([]ttlWrite(nil), m.ttl[op.key]...), w)
-	m.setTTL(op.key, ws)
+	m.addTTL(op.key, w)
 	if op.ts.After(m.maxTS) {
 		m.maxTS = op.ts
 	}
-	return changed || len(ws) > 0
+	return true
 }
 
 // TTL returns how long k has left to live by the map's clock, and whether
@@ -441,7 +541,7 @@ func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
 	if _, ok := m.Get(k); !ok || m.ttl == nil {
 		return 0, false
 	}
-	at := deadline(m.ttl[k], e.wall)
+	at := m.deadlineOf(k, m.ttl[k], e.wall)
 	if at == 0 {
 		return 0, false
 	}
@@ -705,7 +805,7 @@ func (m *Map[K, V]) collectExpired(indexed bool, gone func(at int64) bool, stabl
 		e, ok := m.m.Get(k)
 		live := ok && !e.deleted()
 		if live {
-			if at := deadline(ws, e.wall); at != 0 && gone(at) && stable(e.writer(), e.seq, e.ts()) && allStable(ws, stable) {
+			if at := m.deadlineOf(k, ws, e.wall); at != 0 && gone(at) && stable(e.writer(), e.seq, e.ts()) && allStable(ws, stable) {
 				m.collectedTTL(ws)
 				m.collected(e.writer(), e.seq)
 				m.noteCollected(e.ts())
@@ -788,7 +888,7 @@ func (m *Map[K, V]) expiredHeld(now int64) int {
 	n := 0
 	for k, ws := range m.ttl {
 		if e, ok := m.m.Get(k); ok && !e.deleted() {
-			if at := deadline(ws, e.wall); at != 0 && now >= at {
+			if at := m.deadlineOf(k, ws, e.wall); at != 0 && now >= at {
 				n++
 			}
 		}

@@ -1,6 +1,7 @@
 package lwwmap
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -81,4 +82,72 @@ func mergeAll(ms []*Map[string, string]) *Map[string, string] {
 		ms = ms[:(len(ms)+1)/2]
 	}
 	return ms[0]
+}
+
+// TestManyExpireOpsOfOneKeyLinear: n replicas expire one key
+// concurrently, and a replica applies their n ops one at a time, as the
+// engine delivers them; then each replica expires the key again, over
+// its own first expire, and those n ops arrive one at a time too. Each
+// op must cost a bounded amount of work and memory, not a copy or a walk
+// of every expire write the key holds (n² for the n ops).
+func TestManyExpireOpsOfOneKeyLinear(t *testing.T) {
+	const n = 2000
+	clk := clock.New(clock.WithSource(func() int64 { return start }))
+	base := New[string, string]("src", clk)
+	base.Put("k", "v")
+	var firsts, seconds [][]byte
+	for i := range n {
+		x := New[string, string](vclock.Writer("w", uint64(i+1)), clk)
+		x.Merge(base)
+		b, err := x.Expire("k", time.Duration(i+1)*time.Hour).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		firsts = append(firsts, b)
+		if b, err = x.Expire("k", time.Duration(n+i+1)*time.Hour).MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+		seconds = append(seconds, b)
+	}
+	me := New[string, string]("me", clk)
+	me.Merge(base)
+	me.makeTTLOrder() // as a merge that looked for overwritten writes left it
+	for _, round := range []struct {
+		what string
+		ops  [][]byte
+	}{{"first expires", firsts}, {"expires over them", seconds}} {
+		var before, after runtime.MemStats
+		work := me.ttlWork
+		runtime.ReadMemStats(&before)
+		for _, b := range round.ops {
+			if _, err := me.ApplyBinary(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if got, bound := me.ttlWork-work, 16*n+64; got > bound {
+			t.Errorf("%d ops of %s, one at a time: looked at %d expire writes, more than %d", n, round.what, got, bound)
+		}
+		if got, bound := after.TotalAlloc-before.TotalAlloc, uint64(2048*n+1<<20); got > bound {
+			t.Errorf("%d ops of %s, one at a time: allocated %d bytes, more than %d", n, round.what, got, bound)
+		}
+		if len(me.ttl["k"]) != n {
+			t.Fatalf("after the %s: %d expire writes, want %d", round.what, len(me.ttl["k"]), n)
+		}
+	}
+	if d, ok := me.TTL("k"); !ok || d != 2*n*time.Hour {
+		t.Fatalf("k expires in %v (%v), want %v", d, ok, 2*n*time.Hour)
+	}
+}
+
+// TestIndexedTTLWritesKeepTheLaws runs the law harness and the
+// simulation of replicas with times to live with every key's expire and
+// persist writes indexed, as only keys with many are otherwise (see
+// ttl_index.go): the index must give what a walk of the writes gives.
+func TestIndexedTTLWritesKeepTheLaws(t *testing.T) {
+	defer func(n int) { ttlIndexed = n }(ttlIndexed)
+	ttlIndexed = 1
+	t.Run("laws", TestMapTTLHarnessLaws)
+	t.Run("replicas", TestTTLReplicasConvergeToTheModel)
+	t.Run("parts", TestTTLPartsMergeLikeTheWhole)
 }
