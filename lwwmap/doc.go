@@ -151,6 +151,14 @@
 // replica applies the same retirements in the same order, so replicas
 // converge all the same.
 //
+// # Keys
+//
+// A key is held in one form (see [codec.CanonicalKey]): a floating-point
+// zero in it is +0, since −0 and +0 are equal in Go but encode and hash
+// differently, and a key holding a NaN, which is not equal to itself and
+// so could never be found, replaced or deleted, is refused by the writers
+// and by every decoder.
+//
 // # Untrusted peers
 //
 // Every decoder refuses, changing nothing, input beyond the limits set by

@@ -255,7 +255,7 @@ func decodeOp[K comparable, V any](data []byte, lim codec.Limits) (Op[K, V], err
 		r.Fail("sequence number %d beyond %d", op.dot.Seq, uint64(vclock.MaxSeq))
 	}
 	op.ts = wire.GetTimestamp(r)
-	op.key = codec.GetValue[K](r)
+	op.key = getKey[K](r, false)
 	if !op.del {
 		op.value = codec.GetValue[V](r)
 	}
@@ -325,9 +325,33 @@ func logicalPart(r *codec.Reader, l uint64) uint32 {
 	return uint32(l)
 }
 
+// getKey reads a key, in its one form if canon (see
+// codec.GetCanonicalValue), and holds it to its one form as a key (see
+// codec.CanonicalKey): a key holding a NaN, which no look-up could ever
+// find, is refused; one holding −0 is taken as +0, as the writers make
+// it.
+func getKey[K comparable](r *codec.Reader, canon bool) K {
+	var k K
+	if canon {
+		k = codec.GetCanonicalValue[K](r)
+	} else {
+		k = codec.GetValue[K](r)
+	}
+	if r.Err() != nil {
+		return k
+	}
+	c, err := codec.CanonicalKey(k)
+	if err != nil {
+		r.Fail("key %v: %v", k, err)
+		var zero K
+		return zero
+	}
+	return c
+}
+
 // getKeyValue reads an op's key and, for a put, its value.
 func getKeyValue[K comparable, V any](r *codec.Reader, op *Op[K, V]) {
-	op.key = codec.GetCanonicalValue[K](r)
+	op.key = getKey[K](r, true)
 	if !op.del {
 		op.value = codec.GetCanonicalValue[V](r)
 	}
@@ -904,7 +928,7 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 			ds := r.Uint()
 			dw := r.Int()
 			tag := r.Uint()
-			k := codec.GetValue[K](r)
+			k := getKey[K](r, false)
 			left -= 4
 			e := entry[V]{rep: rep}
 			if tag&1 != 0 {

@@ -335,7 +335,10 @@ func (m *Map[K, V]) write(op *Op[K, V]) {
 	var err error
 	if ks, ok := any(op.key).(string); ok {
 		kh = codec.HashString(codec.HashSeed, ks) // what HashValue does, sooner
+	} else if k, kerr := codec.CanonicalKey(op.key); kerr != nil {
+		err = kerr // a NaN, which no look-up would ever find
 	} else {
+		op.key = k // a floating-point zero as +0
 		kh, err = codec.HashValue(codec.HashSeed, op.key)
 	}
 	if _, ok := any(op.value).(string); !ok && err == nil && !op.del {
@@ -744,11 +747,13 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 }
 
 // Put sets k to v with a write stamped by the map's clock, and returns the
-// write to apply at the other replicas.
+// write to apply at the other replicas. A floating-point zero in k is
+// written as +0 (see [codec.CanonicalKey]): −0 and +0 are one key.
 //
-// If k or v cannot be encoded (a func value in a Map[string, any], say), or
-// the replica has used every sequence number (see [vclock.MaxSeq]), Put
-// changes nothing and returns an op whose MarshalBinary reports the error
+// If k or v cannot be encoded (a func value in a Map[string, any], say), k
+// holds a NaN (not equal to itself, so that no look-up could find it: an
+// error matching [codec.ErrKey]), or the replica has used every sequence
+// number (see [vclock.MaxSeq]), Put changes nothing and returns an op whose MarshalBinary reports the error
 // (a [*codec.EncodeError], or one matching [ErrNoDot]) and which
 // [Map.Apply] refuses. Check Put's result by encoding it, as you must to
 // ship it anyway.

@@ -479,7 +479,12 @@ func (m *Map[K, V]) writeTTL(k K, ttl time.Duration, kind uint8) Op[K, V] {
 	}
 	op := Op[K, V]{key: k}
 	more := opMore{kind: kind, ttl: ttl} // kind is not 0: the op holds it
-	if _, err := codec.HashValue(codec.HashSeed, k); err != nil {
+	ck, err := codec.CanonicalKey(k)
+	if err == nil {
+		k, op.key = ck, ck
+		_, err = codec.HashValue(codec.HashSeed, k)
+	}
+	if err != nil {
 		more.err = &codec.EncodeError{Kind: codec.KindMapTTL, Err: err}
 		op.x = more
 		return op

@@ -101,7 +101,7 @@ func decodeTTLOp[K comparable, V any](r *codec.Reader) (Op[K, V], error) {
 	}
 	op.dot = wire.GetDot(r)
 	op.ts = wire.GetTimestamp(r)
-	op.key = codec.GetValue[K](r)
+	op.key = getKey[K](r, false)
 	ttl := r.Uint()
 	if r.Err() == nil && ttl > math.MaxInt64 {
 		r.Fail("time to live %d out of range", ttl)
@@ -254,7 +254,7 @@ func getTTL[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 		var prevWall int64
 		for range (n - 1) / ttlWriteFields {
 			ds, dw, lg := r.Uint(), r.Int(), r.Uint()
-			k := codec.GetValue[K](r)
+			k := getKey[K](r, false)
 			ttl := r.Uint()
 			if r.Err() != nil {
 				return
@@ -322,7 +322,7 @@ func getDrops[K comparable, V any](r *codec.Reader, out *Map[K, V], noWrites boo
 			r.Fail("drop record of %d values", fields)
 		}
 		by := wire.GetDot(r)
-		k := codec.GetValue[K](r)
+		k := getKey[K](r, false)
 		if r.Err() != nil {
 			return
 		}

@@ -98,4 +98,10 @@
 // Elements are encoded with [codec.PutValue]: strings, integers, booleans,
 // float64 directly, any other comparable type through msgpack and its
 // struct tags.
+//
+// An element is held in one form (see [codec.CanonicalKey]): a
+// floating-point zero in it is +0, since −0 and +0 are equal in Go but
+// encode differently, and an element holding a NaN, which is not equal to
+// itself and so could never be found or removed, is refused by the
+// mutators and by every decoder.
 package orset

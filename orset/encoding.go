@@ -39,30 +39,38 @@ import (
 // booleans; floats are always float64), so a value has exactly one
 // encoding. (codec.Reader's Canonical methods refuse any other form.)
 
-// plainElem reports whether every value of E can be encoded: E is one of
-// the types checkElem lets through without trying.
+// plainElem reports whether every value of E can be encoded and is an
+// element as it is: E is one of the types checkElem lets through without
+// trying. (Not float64: a NaN is refused, and −0 made +0.)
 func plainElem[E comparable]() bool {
 	var zero E
 	switch any(zero).(type) {
-	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return true
 	}
 	return false
 }
 
-// checkElem reports why e cannot be encoded, or nil. The types
-// codec.PutValue writes itself always can; any other is tried.
-func checkElem[E comparable](e E) error {
-	switch any(e).(type) {
+// checkElem returns e in its one form as an element (see
+// codec.CanonicalKey: every floating-point zero +0), or why it cannot be
+// one: it holds a NaN, which is not equal to itself and so could never
+// be found or removed, or it cannot be encoded. The types codec.PutValue
+// writes itself always can be encoded; any other is tried.
+func checkElem[E comparable](e E) (E, error) {
+	k, err := codec.CanonicalKey(e)
+	if err != nil {
+		return e, fmt.Errorf("%w: element %v: %w", ErrInvalidOp, e, err)
+	}
+	switch any(k).(type) {
 	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
-		return nil
+		return k, nil
 	}
 	w := codec.NewWriter(codec.KindSetAdd, 16)
-	putElem(w, e)
+	putElem(w, k)
 	if _, err := w.Bytes(); err != nil {
-		return fmt.Errorf("%w: element %v cannot be encoded: %w", ErrInvalidOp, e, err)
+		return e, fmt.Errorf("%w: element %v cannot be encoded: %w", ErrInvalidOp, e, err)
 	}
-	return nil
+	return k, nil
 }
 
 // putElem writes an element.
@@ -70,8 +78,22 @@ func putElem[E comparable](w *codec.Writer, e E) { codec.PutValue(w, e) }
 
 // getElem reads an element and, for the types codec.PutValue writes
 // itself (strings, integers, booleans, floats), holds it to the one form
-// putElem writes.
-func getElem[E comparable](r *codec.Reader) E { return codec.GetCanonicalValue[E](r) }
+// putElem writes. An element holding a NaN is refused (it could never be
+// found or removed); one holding −0 is taken as +0, as [Set.Add] makes it
+// (see checkElem).
+func getElem[E comparable](r *codec.Reader) E {
+	e := codec.GetCanonicalValue[E](r)
+	if r.Err() != nil {
+		return e
+	}
+	k, err := codec.CanonicalKey(e)
+	if err != nil {
+		r.Fail("element %v: %v", e, err)
+		var zero E
+		return zero
+	}
+	return k
+}
 
 // chunkCopy is how many bytes of a message chunkedStrings copies at once.
 const chunkCopy = 1024

@@ -194,10 +194,10 @@ func (s *Set[E]) mustWrite(what string) {
 	}
 }
 
-// checkElem is checkElem, skipped when every E can be encoded.
-func (s *Set[E]) checkElem(e E) error {
+// checkElem is checkElem, skipped when every E is an element as it is.
+func (s *Set[E]) checkElem(e E) (E, error) {
 	if s.plain {
-		return nil
+		return e, nil
 	}
 	return checkElem(e)
 }
@@ -206,15 +206,19 @@ func (s *Set[E]) checkElem(e E) error {
 // gets a new dot, which becomes e's only support here: the dots e had
 // before are dropped, and the op tells the other replicas to drop them too.
 //
-// If e cannot be encoded (a type msgpack cannot encode), or the replica
-// has no sequence number left for a new dot ([vclock.ErrSeqExhausted]),
-// Add changes nothing and returns an op that reports the error through
-// [Op.Err], [Op.MarshalBinary] and [Set.Apply].
+// If e cannot be encoded (a type msgpack cannot encode), holds a NaN (an
+// error matching [codec.ErrKey]: a NaN is not equal to itself, and could
+// never be found or removed), or the replica has no sequence number left
+// for a new dot ([vclock.ErrSeqExhausted]), Add changes nothing and
+// returns an op that reports the error through [Op.Err],
+// [Op.MarshalBinary] and [Set.Apply]. A floating-point zero in e is added
+// as +0: −0 and +0 are one element.
 //
 // Add panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Add(e E) Op[E] {
 	s.mustWrite("Add")
-	if err := s.checkElem(e); err != nil {
+	e, err := s.checkElem(e)
+	if err != nil {
 		return failed(e, err)
 	}
 	d, dropped, err := s.k.MintPut(s.id, e, struct{}{})
@@ -237,7 +241,8 @@ func (s *Set[E]) Add(e E) Op[E] {
 // Remove panics on a set without a replica ID (the zero Set).
 func (s *Set[E]) Remove(e E) Op[E] {
 	s.mustWrite("Remove")
-	if err := s.checkElem(e); err != nil {
+	e, err := s.checkElem(e)
+	if err != nil {
 		return failed(e, err)
 	}
 	d, own, dropped, err := s.k.MintRemoveOwn(s.id, e) // one look-up of e

@@ -1,0 +1,156 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sync"
+)
+
+// ErrKey means a value cannot be a key or an element of a replicated
+// type: it holds a floating-point NaN, which is not equal to itself, so
+// that a Go map can neither find nor replace an entry keyed by it, and
+// every write of it would make another entry; or it is not comparable at
+// all (an interface holding a slice, say).
+var ErrKey = errors.New("codec: value cannot be a key")
+
+// CanonicalKey returns k in the one form a key or element of a replicated
+// type takes: every floating-point zero it holds, in exported fields,
+// array elements and interfaces, made +0. Go's == takes −0 and +0 for
+// the same key, but they encode, and so hash, differently: two replicas
+// holding "the same" key in its two forms would send different bytes and
+// show different fingerprints, and a map whose entry was made with one
+// and replaced with the other would hash it with both. It returns an
+// error matching [ErrKey], and the zero K, if k holds a NaN or is not
+// comparable.
+//
+// Strings, integers and booleans cost a type switch; float64 a
+// comparison; other types a comparison and, for a type that can hold a
+// float, a walk of the value by reflection.
+func CanonicalKey[K comparable](k K) (K, error) {
+	var zero K
+	switch p := any(&k).(type) {
+	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64:
+		return k, nil
+	case *float64:
+		if math.IsNaN(*p) {
+			return zero, fmt.Errorf("%w: NaN", ErrKey)
+		}
+		if *p == 0 {
+			*p = 0
+		}
+		return k, nil
+	}
+	return canonicalOther(k)
+}
+
+// canonicalOther is CanonicalKey for the types of no fast path; apart,
+// so that only these move k to the heap for reflection.
+func canonicalOther[K comparable](k K) (K, error) {
+	if err := selfEqual(k); err != nil {
+		var zero K
+		return zero, err
+	}
+	if mayHoldFloat(reflect.TypeFor[K]()) {
+		zeroFloats(reflect.ValueOf(&k).Elem())
+	}
+	return k, nil
+}
+
+// selfEqual reports why k is not equal to itself, or nil.
+func selfEqual[K comparable](k K) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrKey, p)
+		}
+	}()
+	if same := func(a, b K) bool { return a == b }; !same(k, k) {
+		return fmt.Errorf("%w: %v holds a NaN", ErrKey, k)
+	}
+	return nil
+}
+
+// holdsFloat caches mayHoldFloat by type.
+var holdsFloat sync.Map // reflect.Type → bool
+
+// mayHoldFloat reports whether a value of type t can hold a float or a
+// complex number where zeroFloats reaches it.
+func mayHoldFloat(t reflect.Type) bool {
+	if v, ok := holdsFloat.Load(t); ok {
+		return v.(bool)
+	}
+	r := mayHoldFloatOf(t, map[reflect.Type]bool{})
+	holdsFloat.Store(t, r)
+	return r
+}
+
+func mayHoldFloatOf(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.Interface:
+		return true
+	case reflect.Array:
+		return mayHoldFloatOf(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayHoldFloatOf(f.Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// zeroFloats makes every floating-point zero v holds +0, where v can be
+// set: v itself, the exported fields of a struct, the elements of an
+// array, the value an interface holds (replaced by a canonical copy).
+// What pointers point to is left alone: it is not the caller's to change.
+func zeroFloats(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if v.Float() == 0 && v.CanSet() {
+			v.SetFloat(0)
+		}
+	case reflect.Complex64, reflect.Complex128:
+		c := v.Complex()
+		re, im := real(c), imag(c)
+		if (re == 0 || im == 0) && v.CanSet() {
+			if re == 0 {
+				re = 0
+			}
+			if im == 0 {
+				im = 0
+			}
+			v.SetComplex(complex(re, im))
+		}
+	case reflect.Array:
+		if mayHoldFloat(v.Type().Elem()) {
+			for i := range v.Len() {
+				zeroFloats(v.Index(i))
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if t.Field(i).IsExported() {
+				zeroFloats(v.Field(i))
+			}
+		}
+	case reflect.Interface:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		e := v.Elem()
+		if !mayHoldFloat(e.Type()) {
+			return
+		}
+		c := reflect.New(e.Type()).Elem()
+		c.Set(e)
+		zeroFloats(c)
+		v.Set(c)
+	}
+}
