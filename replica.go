@@ -430,9 +430,11 @@ type Config struct {
 	// before that call returns; so it may read and update the replica's
 	// objects, but must not block for long. Writes taken in again by
 	// Restore and Replay (the replica's own saved data) are not reported.
-	// The replica whose write lost always hears of it; the other one
-	// only if the lost write reaches it before the losing replica's
-	// state replaces it (see lwwmap.Map.SetConflictHook). Reports are not
+	// With two writers of a key, the replica whose write lost always
+	// hears of it; the other one only if the lost write reaches it
+	// before the losing replica's state replaces it. With three or more,
+	// a write that lost to one made after seeing a third writer's later
+	// write may be reported nowhere (see lwwmap.Map.SetConflictHook). Reports are not
 	// saved: after a restart, a peer's write delivered again may be
 	// reported again. Unset, objects are given no hook and do
 	// no work for reports.

@@ -539,7 +539,10 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // more, the base summarizes every other writer by one timestamp, and a
 // write is taken as seen whenever the kept write's writer had seen any
 // later write of the key: a write of A concurrent with a write b of B is
-// not reported if B had seen a later write of C (a false negative). There
+// not reported if B had seen a later write of C (a false negative). Not
+// even A's replica may hear of it: if b reaches A before C's write does,
+// b displaces A's write unreported, and C's write, arriving late, loses
+// to b, which had seen it. There
 // are no false positives short of clock skew, a restart (which forgets
 // the writes that lost to this replica's own, so a peer may report one of
 // them as lost again, to this replica's next write, and what this
