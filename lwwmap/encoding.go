@@ -1027,9 +1027,11 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 
 // UnmarshalBinary replaces the map's state with one encoded by
 // [Map.MarshalBinary], keeping its replica ID and clock, and advances the
-// clock past the decoded timestamps (ignoring a skew refusal, like
-// [Map.Merge]: the bytes are trusted as this replica's own saved state). To
-// take in another replica's state use [Map.MergeBinary].
+// clock past the decoded timestamps without the skew check
+// ([clock.Clock.Restore]): the bytes are trusted as this replica's own
+// saved state, whose timestamps its next writes must follow even if the
+// host's clock was stepped back since. To take in another replica's state
+// use [Map.MergeBinary].
 //
 // Restore only the latest state this replica saved: after an older one it
 // would issue again the dots of the writes it made since, and the other
@@ -1042,7 +1044,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 		return err
 	}
 	if m.clk != nil && !o.maxTS.IsZero() {
-		_, _ = m.clk.Update(o.maxTS) // trusted input: see the doc comment
+		m.clk.Restore(o.maxTS) // its own time: see the doc comment
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
 	m.ttl, m.drops, m.dropped, m.gone = o.ttl, o.drops, o.dropped, o.gone

@@ -551,7 +551,7 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // bases. A
 // local write that loses, which happens only while the key holds a write
 // whose timestamp the clock refused as too far ahead (taken in by
-// [Map.Merge] or [Map.UnmarshalBinary]), is reported: it is discarded
+// [Map.Merge]), is reported: it is discarded
 // though made later.
 //
 // Reports are not persisted: after a restart from an older state, writes
@@ -763,8 +763,8 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 //
 // The write wins locally, because the clock has been advanced past every
 // write the map has taken in; the one exception is a write taken in by
-// [Map.Merge] or [Map.UnmarshalBinary] whose timestamp the clock refused as
-// too far ahead: it keeps winning until the clock catches up with it.
+// [Map.Merge] whose timestamp the clock refused as too far ahead: it keeps
+// winning until the clock catches up with it.
 //
 // Put panics on a map without a replica ID or clock (the zero value).
 func (m *Map[K, V]) Put(k K, v V) Op[K, V] {

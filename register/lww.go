@@ -210,8 +210,8 @@ func (op LWWOp[T]) Value() T { return op.v }
 //
 // The write wins locally, because the clock has been advanced past every
 // write the register has taken in; the one exception is a write taken in by
-// [LWW.Merge] or [LWW.UnmarshalBinary] whose timestamp the clock refused as
-// too far ahead: it keeps winning until the clock catches up with it.
+// [LWW.Merge] whose timestamp the clock refused as too far ahead: it keeps
+// winning until the clock catches up with it.
 //
 // If v cannot be encoded (a func in an LWW[any], say), Set changes nothing
 // (the clock is not read) and returns an op whose MarshalBinary reports the
@@ -548,9 +548,11 @@ func decodeLWW[T any](data []byte, lim codec.Limits) (stamp, clock.Timestamp, T,
 
 // UnmarshalBinary replaces the register's state with one encoded by
 // [LWW.MarshalBinary], keeping its replica ID and clock, and advances the
-// clock past the decoded timestamp (ignoring a skew refusal, like
-// [LWW.Merge]: the bytes are trusted as this replica's own saved state). To
-// take in another replica's state use [LWW.MergeBinary].
+// clock past the decoded timestamp without the skew check
+// ([clock.Clock.Restore]): the bytes are trusted as this replica's own
+// saved state, whose timestamp its next write must follow even if the
+// host's clock was stepped back since. To take in another replica's state
+// use [LWW.MergeBinary].
 //
 // On error the register is unchanged and the error is a [*codec.DecodeError].
 func (r *LWW[T]) UnmarshalBinary(data []byte) error {
@@ -559,7 +561,7 @@ func (r *LWW[T]) UnmarshalBinary(data []byte) error {
 		return err
 	}
 	if s.isSet() && r.clk != nil {
-		_, _ = r.clk.Update(s.ts)
+		r.clk.Restore(s.ts) // its own time: see the doc comment
 	}
 	r.w, r.base, r.v, r.fp, r.lostTo = s, base, v, s.hash(), clock.Timestamp{}
 	return nil
