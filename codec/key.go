@@ -1,11 +1,14 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
 	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrKey means a value cannot be a key or an element of a replicated
@@ -25,9 +28,16 @@ var ErrKey = errors.New("codec: value cannot be a key")
 // error matching [ErrKey], and the zero K, if k holds a NaN or is not
 // comparable.
 //
+// A key that holds interfaces (an any, a struct with an any field) is
+// returned as a decoder gives it back (see throughWire): a number in an
+// interface as the smallest integer type of its value, a struct in an
+// interface as a map, which is not comparable and so refused. Every
+// replica then holds such a key in one form, whoever made it.
+//
 // Strings, integers and booleans cost a type switch; float64 a
 // comparison; other types a comparison and, for a type that can hold a
-// float, a walk of the value by reflection.
+// float, a walk of the value by reflection; a type that holds interfaces
+// an encoding and a decoding.
 func CanonicalKey[K comparable](k K) (K, error) {
 	var zero K
 	switch p := any(&k).(type) {
@@ -48,14 +58,86 @@ func CanonicalKey[K comparable](k K) (K, error) {
 // canonicalOther is CanonicalKey for the types of no fast path; apart,
 // so that only these move k to the heap for reflection.
 func canonicalOther[K comparable](k K) (K, error) {
+	var zero K
 	if err := selfEqual(k); err != nil {
-		var zero K
 		return zero, err
 	}
-	if mayHoldFloat(reflect.TypeFor[K]()) {
+	t := reflect.TypeFor[K]()
+	if mayHoldInterface(t) {
+		c, err := throughWire(k)
+		if err != nil {
+			return zero, err
+		}
+		if err := selfEqual(c); err != nil {
+			return zero, err
+		}
+		k = c
+	}
+	if mayHoldFloat(t) {
 		zeroFloats(reflect.ValueOf(&k).Elem())
 	}
 	return k, nil
+}
+
+// throughWire returns k as a decoder gives it back: a value held in an
+// interface decodes as the type its msgpack form names, not as the type
+// it was made with (an int 1 comes back as an int8, a struct as a map),
+// so a key holding interfaces is held in that form by the replica that
+// made it too, or it would differ from the same key at every other
+// replica. Integers are written in their shortest form first, so that one
+// number is one key whatever its Go type. A value msgpack cannot encode
+// is returned as it is, for the caller's own check to report.
+func throughWire[K comparable](k K) (K, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	if err := enc.Encode(k); err != nil {
+		return k, nil
+	}
+	var c K
+	if err := unmarshalSafely(buf.Bytes(), &c); err != nil {
+		return k, fmt.Errorf("%w: %v does not decode as itself: %v", ErrKey, k, err)
+	}
+	return c, nil
+}
+
+// holdsInterface caches mayHoldInterface by type.
+var holdsInterface sync.Map // reflect.Type → bool
+
+// mayHoldInterface reports whether a value of type t holds an interface
+// where msgpack encodes it (t itself, exported struct fields, array
+// elements), and no pointer, whose copy through the wire would be another
+// key.
+func mayHoldInterface(t reflect.Type) bool {
+	if v, ok := holdsInterface.Load(t); ok {
+		return v.(bool)
+	}
+	iface, ptr := false, false
+	var walk func(t reflect.Type, seen map[reflect.Type]bool)
+	walk = func(t reflect.Type, seen map[reflect.Type]bool) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		switch t.Kind() {
+		case reflect.Interface:
+			iface = true
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Chan:
+			ptr = true
+		case reflect.Array:
+			walk(t.Elem(), seen)
+		case reflect.Struct:
+			for i := range t.NumField() {
+				if f := t.Field(i); f.IsExported() {
+					walk(f.Type, seen)
+				}
+			}
+		}
+	}
+	walk(t, map[reflect.Type]bool{})
+	r := iface && !ptr
+	holdsInterface.Store(t, r)
+	return r
 }
 
 // selfEqual reports why k is not equal to itself, or nil.

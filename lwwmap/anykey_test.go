@@ -24,16 +24,17 @@ func TestUncomparableKeyFromPeerRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The key, int64 7 as msgpack writes it (d3 and eight bytes), becomes
-	// a one-element array of 7 (91 07): containers count values, not
-	// bytes, so the rest stays well formed.
-	key := []byte{0xd3, 0, 0, 0, 0, 0, 0, 0, 0x07, 0xa1, 'v'}
+	// The key, 7 as the map writes it (d0 07: an int8, the form a decoder
+	// gives a small number in an interface), becomes a one-element array
+	// of 7 (91 07): containers count values, not bytes, so the rest stays
+	// well formed.
+	key := []byte{0xd0, 0x07, 0xa1, 'v'}
 	forge := func(b []byte) []byte {
 		i := bytes.Index(b, key)
 		if i < 0 {
 			t.Fatalf("no key 7 before the value in % x", b)
 		}
-		return append(append(append([]byte(nil), b[:i]...), 0x91, 0x07), b[i+9:]...)
+		return append(append(append([]byte(nil), b[:i]...), 0x91, 0x07), b[i+2:]...)
 	}
 	m := New[any, string]("a", clock.New(clock.WithSource(ft.source(0))))
 	if _, err := m.ApplyBinary(forge(op)); !errors.Is(err, codec.ErrMalformed) {
