@@ -236,3 +236,26 @@ func zeroFloats(v reflect.Value) {
 		v.Set(c)
 	}
 }
+
+// LookupKey returns k in the form to look it up by among keys made
+// canonical by [CanonicalKey], and false if no such key can exist (k
+// holds a NaN, or is not comparable). Only a key holding interfaces
+// changes (see CanonicalKey): a map can look up any other as it is, since
+// −0 and +0 are equal to ==. Strings, integers, booleans and float64 cost
+// a type switch.
+func LookupKey[K comparable](k K) (K, bool) {
+	switch any(&k).(type) {
+	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *float64:
+		return k, true
+	}
+	return lookupOther(k)
+}
+
+// lookupOther is LookupKey for the types of no fast path.
+func lookupOther[K comparable](k K) (K, bool) {
+	if !mayHoldInterface(reflect.TypeFor[K]()) {
+		return k, true
+	}
+	c, err := CanonicalKey(k)
+	return c, err == nil
+}

@@ -38,4 +38,9 @@ func TestNumbersInInterfaceKeysAreOneKey(t *testing.T) {
 	if a.Len() != 1 || b.Len() != 1 || !a.Equal(b) || a.Fingerprint() != b.Fingerprint() {
 		t.Errorf("one key written twice: %d and %d keys, fingerprints %x and %x", a.Len(), b.Len(), a.Fingerprint(), b.Fingerprint())
 	}
+	for _, k := range []any{1, int8(1), int64(1), uint(1)} {
+		if _, ok := a.Get(k); !ok {
+			t.Errorf("Get(%T %v) finds nothing", k, k)
+		}
+	}
 }

@@ -791,8 +791,16 @@ func (m *Map[K, V]) Delete(k K) Op[K, V] {
 	return op
 }
 
-// Get returns the value of k and whether k is present.
+// Get returns the value of k and whether k is present. A key holding
+// interfaces is looked up in the form the map holds it in (see
+// [codec.CanonicalKey]): Get(1) finds the 1 a Map[any, V] holds as an
+// int8.
 func (m *Map[K, V]) Get(k K) (V, bool) {
+	k, ok := codec.LookupKey(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
 	e := m.m.Find(k)
 	if e == nil || e.deleted() || (m.ttl != nil && m.expiredAt(k, e, m.now())) {
 		var zero V

@@ -542,6 +542,10 @@ func (m *Map[K, V]) applyTTL(op *Op[K, V]) bool {
 // it will expire at all: false for a key without a time to live, a
 // persisted one, or one not present.
 func (m *Map[K, V]) TTL(k K) (time.Duration, bool) {
+	k, ok := codec.LookupKey(k)
+	if !ok {
+		return 0, false
+	}
 	e := m.m.Find(k)
 	if _, ok := m.Get(k); !ok || m.ttl == nil {
 		return 0, false

@@ -255,8 +255,14 @@ func (s *Set[E]) Remove(e E) Op[E] {
 	return Op[E]{kind: opRemove, elem: e, dot: d, dropped: dropped, own: own}
 }
 
-// Contains reports whether e is in the set.
-func (s *Set[E]) Contains(e E) bool { return s.k.Has(e) }
+// Contains reports whether e is in the set. An element holding interfaces
+// is looked up in the form the set holds it in (see
+// [codec.CanonicalKey]): Contains(1) finds the 1 a Set[any] holds as an
+// int8.
+func (s *Set[E]) Contains(e E) bool {
+	e, ok := codec.LookupKey(e)
+	return ok && s.k.Has(e)
+}
 
 // Len returns the number of elements in the set.
 func (s *Set[E]) Len() int { return s.k.Len() }
