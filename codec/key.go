@@ -28,11 +28,13 @@ var ErrKey = errors.New("codec: value cannot be a key")
 // error matching [ErrKey], and the zero K, if k holds a NaN or is not
 // comparable.
 //
-// A key that holds interfaces (an any, a struct with an any field) is
-// returned as a decoder gives it back (see throughWire): a number in an
-// interface as the smallest integer type of its value, a struct in an
-// interface as a map, which is not comparable and so refused. Every
-// replica then holds such a key in one form, whoever made it.
+// A key that holds interfaces (an any, a struct with an any field) or
+// structs with unexported fields is returned as a decoder gives it back
+// (see throughWire): a number in an interface as the smallest integer
+// type of its value, a struct in an interface as a map, which is not
+// comparable and so refused, an unexported field as zero, since msgpack
+// does not write it. Every replica then holds such a key in one form,
+// whoever made it.
 //
 // Strings, integers and booleans cost a type switch; float64 a
 // comparison; other types a comparison and, for a type that can hold a
@@ -63,7 +65,7 @@ func canonicalOther[K comparable](k K) (K, error) {
 		return zero, err
 	}
 	t := reflect.TypeFor[K]()
-	if mayHoldInterface(t) {
+	if throughWireType(t) {
 		c, err := throughWire(k)
 		if err != nil {
 			return zero, err
@@ -101,15 +103,17 @@ func throughWire[K comparable](k K) (K, error) {
 	return c, nil
 }
 
-// holdsInterface caches mayHoldInterface by type.
-var holdsInterface sync.Map // reflect.Type → bool
+// viaWire caches throughWireType by type.
+var viaWire sync.Map // reflect.Type → bool
 
-// mayHoldInterface reports whether a value of type t holds an interface
-// where msgpack encodes it (t itself, exported struct fields, array
-// elements), and no pointer, whose copy through the wire would be another
-// key.
-func mayHoldInterface(t reflect.Type) bool {
-	if v, ok := holdsInterface.Load(t); ok {
+// throughWireType reports whether keys of type t are sent through the
+// wire by CanonicalKey: t holds, where msgpack encodes it (t itself,
+// exported struct fields, array elements), an interface or a struct with
+// an unexported field (msgpack leaves those out, so two keys that differ
+// in one alone decode alike), and no pointer, whose copy through the
+// wire would be another key.
+func throughWireType(t reflect.Type) bool {
+	if v, ok := viaWire.Load(t); ok {
 		return v.(bool)
 	}
 	iface, ptr := false, false
@@ -130,13 +134,15 @@ func mayHoldInterface(t reflect.Type) bool {
 			for i := range t.NumField() {
 				if f := t.Field(i); f.IsExported() {
 					walk(f.Type, seen)
+				} else {
+					iface = true // an unexported field: left out
 				}
 			}
 		}
 	}
 	walk(t, map[reflect.Type]bool{})
 	r := iface && !ptr
-	holdsInterface.Store(t, r)
+	viaWire.Store(t, r)
 	return r
 }
 
@@ -239,9 +245,9 @@ func zeroFloats(v reflect.Value) {
 
 // LookupKey returns k in the form to look it up by among keys made
 // canonical by [CanonicalKey], and false if no such key can exist (k
-// holds a NaN, or is not comparable). Only a key holding interfaces
-// changes (see CanonicalKey): a map can look up any other as it is, since
-// −0 and +0 are equal to ==. Strings, integers, booleans and float64 cost
+// holds a NaN, or is not comparable). Only a key holding interfaces or
+// unexported fields changes (see CanonicalKey): a map can look up any
+// other as it is, since −0 and +0 are equal to ==. Strings, integers, booleans and float64 cost
 // a type switch.
 func LookupKey[K comparable](k K) (K, bool) {
 	switch any(&k).(type) {
@@ -253,7 +259,7 @@ func LookupKey[K comparable](k K) (K, bool) {
 
 // lookupOther is LookupKey for the types of no fast path.
 func lookupOther[K comparable](k K) (K, bool) {
-	if !mayHoldInterface(reflect.TypeFor[K]()) {
+	if !throughWireType(reflect.TypeFor[K]()) {
 		return k, true
 	}
 	c, err := CanonicalKey(k)
