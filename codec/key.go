@@ -89,7 +89,7 @@ func canonicalOther[K comparable](k K) (K, error) {
 // replica. Integers are written in their shortest form first, so that one
 // number is one key whatever its Go type. A value msgpack cannot encode
 // is returned as it is, for the caller's own check to report.
-func throughWire[K comparable](k K) (K, error) {
+func throughWire[K any](k K) (K, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	enc.UseCompactInts(true)
@@ -241,6 +241,20 @@ func zeroFloats(v reflect.Value) {
 		zeroFloats(c)
 		v.Set(c)
 	}
+}
+
+// WireForm returns v as a peer decodes it, if its type holds interfaces
+// or structs with unexported fields (and no pointers): a number in an
+// interface as the smallest integer type of its value, an unexported
+// field zero (see [CanonicalKey]); any other v as it is. It is for the
+// keys of types that key by an encoding of their own, so that a value
+// made here and the same value decoded from a peer encode alike. An
+// error means v does not decode as a value of its type.
+func WireForm[T any](v T) (T, error) {
+	if !throughWireType(reflect.TypeFor[T]()) {
+		return v, nil
+	}
+	return throughWire(v)
 }
 
 // LookupKey returns k in the form to look it up by among keys made

@@ -55,6 +55,12 @@ func encSeg[T any](v T) (string, error) {
 	case *float64:
 		binary.BigEndian.PutUint64(b[:], math.Float64bits(*p))
 	default:
+		// A value holding interfaces as a peer decodes it (an int 1 in
+		// an any as an int8), so that one value has one segment.
+		v, err := codec.WireForm(v)
+		if err != nil {
+			return "", fmt.Errorf("%w: %T: %w", ErrInvalidOp, v, err)
+		}
 		w := codec.NewWriter(codec.KindUser, 32)
 		codec.PutValue(w, v)
 		out, err := w.Bytes()
