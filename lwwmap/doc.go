@@ -157,7 +157,10 @@
 // zero in it is +0, since −0 and +0 are equal in Go but encode and hash
 // differently, and a key holding a NaN, which is not equal to itself and
 // so could never be found, replaced or deleted, is refused by the writers
-// and by every decoder.
+// and by every decoder. A key holding interfaces or structs with
+// unexported fields is held as a peer decodes it: a number in an
+// interface as the smallest integer type of its value, unexported fields
+// zero; [Map.Get] and [Map.TTL] look keys up in that form.
 //
 // # Untrusted peers
 //

@@ -103,5 +103,9 @@
 // floating-point zero in it is +0, since −0 and +0 are equal in Go but
 // encode differently, and an element holding a NaN, which is not equal to
 // itself and so could never be found or removed, is refused by the
-// mutators and by every decoder.
+// mutators and by every decoder. An element holding interfaces or structs
+// with unexported fields is held as a peer decodes it: a number in an
+// interface as the smallest integer type of its value (so Add(1) and
+// Add(int64(1)) add one element), unexported fields zero; [Set.Contains]
+// looks elements up in that form.
 package orset
