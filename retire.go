@@ -276,11 +276,12 @@ type nameList struct {
 
 // ledger is the replica's agreed retirements, per name.
 type ledger struct {
-	lists     map[ReplicaID]*nameList
-	retired   map[string]bool // every From of every list
-	conflicts uint64
-	failures  uint64 // objects that refused an agreed retirement
-	pastFinal uint64 // objects that held a retired writer's events past Final
+	lists      map[ReplicaID]*nameList
+	retired    map[string]bool // every From of every list
+	conflicts  uint64
+	failures   uint64 // objects that refused an agreed retirement
+	pastFinal  uint64 // objects that held a retired writer's events past Final
+	pastEvents uint64 // the events past Final they held, summed (saturating)
 	// skip holds candidates that did not reach agreement, with the tick
 	// until which others go first.
 	skip map[ReplicaID]uint64
@@ -949,6 +950,7 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 				// second process under its name): see
 				// Stats.RetiredPastFinal.
 				l.pastFinal++
+				l.pastEvents += min(n-f, math.MaxUint64-l.pastEvents)
 				r.log.Warn("retiring a writer that wrote past the agreed count", "object", obj, "writer", string(e.From), "count", n, "final", f)
 			}
 		}

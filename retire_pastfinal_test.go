@@ -99,7 +99,7 @@ func TestRetiredWriterCountedPastFinal(t *testing.T) {
 		}
 		rounds(1, second, b)
 	}
-	if st := second.r.Stats(); st.RetiredPastFinal != 0 {
+	if st := second.r.Stats(); st.RetiredPastFinal != 0 || st.RetiredPastFinalEvents != 0 {
 		t.Fatalf("the second process counted %d objects past Final, holding none", st.RetiredPastFinal)
 	}
 	// The first is back; the second stops.
@@ -108,6 +108,8 @@ func TestRetiredWriterCountedPastFinal(t *testing.T) {
 	rounds(60, first, b)
 	if st := first.r.Stats(); st.RetiredPastFinal != 2 {
 		t.Fatalf("the first process installed the retirement of %s holding 8 more of it: RetiredPastFinal %d, want 2", old, st.RetiredPastFinal)
+	} else if st.RetiredPastFinalEvents != 16 {
+		t.Fatalf("the first process held 8 events past Final in each of two objects: RetiredPastFinalEvents %d, want 16", st.RetiredPastFinalEvents)
 	}
 	if first.r.Writer() == old {
 		t.Fatalf("the first process still writes as its retired writer %s", old)

@@ -88,6 +88,17 @@ type Stats struct {
 	// a value that misses some of them. It should stay zero; each one is
 	// logged.
 	RetiredPastFinal uint64
+	// RetiredPastFinalEvents sums, over the installs RetiredPastFinal
+	// counts, the events each object held past Final, in the object's
+	// units (a counter.Bounded's are those of its totals, see
+	// counter.Bounded.Events), saturating at math.MaxUint64. Summed over
+	// every replica of the group, it bounds how far a counter.Bounded
+	// that folded them may read from the value its changes make once
+	// the replicas merged: the merged counter converges, stays at or
+	// above its floor, and misses at most that many units, of
+	// increments (it reads low) or of decrements (it reads high). Zero
+	// means no folded counter missed anything.
+	RetiredPastFinalEvents uint64
 	// Uncompared counts the registered objects that hold updates past a
 	// gap, which their versions leave out (see [GapReporter]), so that
 	// equal versions may hold different content without a divergence.
@@ -228,6 +239,7 @@ func (r *Replica) Stats() Stats {
 		}
 	}
 	s.LedgerConflicts, s.RetireFailures, s.RetiredPastFinal = r.led.conflicts, r.led.failures, r.led.pastFinal
+	s.RetiredPastFinalEvents = r.led.pastEvents
 	for _, nl := range r.led.lists {
 		for _, e := range nl.entries {
 			if !e.leaves() {

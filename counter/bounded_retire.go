@@ -61,10 +61,22 @@ func (e *bEntry) events() uint64 {
 // That holds for one retirement; To's totals are sums over every writer
 // retired into it, and when two successive retirements each leave such
 // changes at different replicas, the larger of the two replicas' sums is
-// below their join and the merged counter misses some of them (as for a
-// [PN], see [PN.Retire]). The replication engine counts the retirements
-// installed past Final (crdt.Stats.RetiredPastFinal). An older entry of From (a replica restored
-// from an older state) makes To's entry smaller than elsewhere, and a
+// below their join and the merged counter misses some of them: a
+// decrement missed reads high, an increment missed reads low. What is
+// missed is bounded: at most the events of From past r.Final that the
+// installing replicas held, summed over every install (in the units of
+// [Bounded.Events], which are those of the value); the replicas still
+// converge, and every value stays at or above the floor (no right is
+// spent twice: what To holds, nobody spends). The replication engine
+// counts those installs and events (crdt.Stats.RetiredPastFinal and
+// RetiredPastFinalEvents). Unlike [G.Retire] and [PN.Retire], Retire
+// cannot keep the rest under From's name: that would take, agreed with
+// r.Final, each of From's totals (every total of rights per replica),
+// and the rest alone may spend more rights than it gained (the rights
+// From held at r.Final are in To's part), which no entry may; and the
+// other entries' totals with From, renamed into To's, would count its
+// rights taken up past r.Final twice. An older entry of From (a replica
+// restored from an older state) makes To's entry smaller than elsewhere, and a
 // merge with a replica that absorbed the last entry brings it up to date.
 // Should To's entry spend more than it gained (an older state that lacks
 // part of a run retired before, whose rights another run took up), To's
