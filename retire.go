@@ -135,7 +135,7 @@ type Renamer interface {
 const (
 	maxLedgerNames   = 1 << 12 // names in one message's ledger summary
 	maxLedgerEntries = 64      // entries carried by one message
-	maxEntryObjects  = 1 << 12 // objects named by one entry
+	maxEntryObjects  = 1 << 12 // objects named by one entry (splits apart, see getFinals)
 )
 
 // retireEntry is one agreed retirement: writer From, and the count of its
@@ -1387,9 +1387,12 @@ func putFinals(w *codec.Writer, fs []objFinal) {
 	}
 }
 
+// getFinals reads finals written by putFinals: at most maxEntryObjects
+// objects, each with, for a SplitCounter, its split under upPrefix (see
+// Replica.countsIn), which does not count as an object.
 func getFinals(r *codec.Reader) []objFinal {
 	n := r.ArrayLen()
-	if r.Err() == nil && (n%2 != 0 || n/2 > maxEntryObjects) {
+	if r.Err() == nil && (n%2 != 0 || n/2 > 2*maxEntryObjects) {
 		r.Fail("retirement with %d fields of finals", n)
 		return nil
 	}
@@ -1397,8 +1400,17 @@ func getFinals(r *codec.Reader) []objFinal {
 		return nil
 	}
 	out := make([]objFinal, 0, n/2)
+	splits := 0
 	for range n / 2 {
-		out = append(out, objFinal{r.String(), r.Uint()})
+		f := objFinal{r.String(), r.Uint()}
+		if strings.HasPrefix(f.Object, upPrefix) {
+			splits++
+		}
+		out = append(out, f)
+	}
+	if r.Err() == nil && (len(out)-splits > maxEntryObjects || splits > maxEntryObjects) {
+		r.Fail("retirement naming %d objects and %d splits", len(out)-splits, splits)
+		return nil
 	}
 	return out
 }

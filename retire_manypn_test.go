@@ -1,0 +1,83 @@
+package crdt_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/counter"
+	"github.com/activeactive/crdt/memnet"
+)
+
+// manyPN is the number of PN counters of TestRetireWriterOfManyPNs: above
+// half the objects one ledger entry may name (4,096), below all of them.
+const manyPN = 2100
+
+// startManyPN starts replica id with manyPN PN counters.
+func startManyPN(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) (*crdt.Replica, []*crdt.Handle[*counter.PN]) {
+	t.Helper()
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := make([]*crdt.Handle[*counter.PN], manyPN)
+	for i := range hs {
+		if hs[i], err = crdt.Register(r, fmt.Sprintf("c%04d", i), counter.NewPN(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attachRestored(t, net, r, peer, snap)
+	return r, hs
+}
+
+// A writer that changed more than 2,048 PN counters (and fewer than the
+// 4,096 objects an entry may name) is retired like any other: the split
+// of its changes, carried for each PN beside its count, does not make the
+// promises and the entry too long to decode.
+func TestRetireWriterOfManyPNs(t *testing.T) {
+	net := memnet.New(5)
+	ctx := context.Background()
+	a, as := startManyPN(t, net, "a", "b", nil)
+	b, bs := startManyPN(t, net, "b", "a", nil)
+	for _, h := range as {
+		if err := h.Update(func(c *counter.PN) (crdt.Op, error) { return c.Add(-1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rounds := func(k int, rs ...*crdt.Replica) {
+		for range k {
+			for _, r := range rs {
+				_ = r.Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+		}
+	}
+	rounds(30, a, b)
+	old := a.Writer()
+	snap := savedSnapshot(t, a)
+	// a restarts from its disk: its first run's writer is finished.
+	a2, _ := startManyPN(t, net, "a", "b", snap)
+	named := func() bool {
+		n := false
+		bs[manyPN-1].Read(func(c *counter.PN) { n = c.Version().Get(old) != 0 })
+		return n
+	}
+	for i := 0; named(); i++ {
+		if i == 300 {
+			t.Fatalf("%s not retired after %d rounds: refused by b %v, by a %v, oversize %d %d", old, i, b.Stats().Peers[0].Refused, a2.Stats().Peers[0].Refused, b.Stats().Oversize, a2.Stats().Oversize)
+		}
+		rounds(1, a2, b)
+	}
+	// b's snapshot, whose ledger holds the entry, restores.
+	_, restored := startManyPN(t, memnet.New(6), "b", "a", savedSnapshot(t, b))
+	for _, hs := range [][]*crdt.Handle[*counter.PN]{bs, restored} {
+		for i, h := range hs {
+			var v int64
+			h.Read(func(c *counter.PN) { v = c.Value() })
+			if v != -1 {
+				t.Fatalf("b's counter %d reads %d, want -1", i, v)
+			}
+		}
+	}
+}
