@@ -1252,13 +1252,20 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		return vs
 	}
 	for _, m := range sec.Proposals {
+		if l.len(m.Name) != m.Index {
+			// For a place of the list filled here already (a
+			// retransmission that arrived late, or twice: its writer may
+			// be retired since), or not reached yet: no promise is made,
+			// and nothing is refused.
+			continue
+		}
 		if m.B.forged() || !m.takeable(l) {
 			p.refuse(ReasonMalformed)
 			continue
 		}
 		// A ballot's incarnation part is the proposing run's, or higher
 		// (see Replica.raiseBallot).
-		if l.len(m.Name) != m.Index || m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || r.ledgerFull(m.Name, &writers) {
+		if m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || r.ledgerFull(m.Name, &writers) {
 			continue
 		}
 		nl := l.list(m.Name)
