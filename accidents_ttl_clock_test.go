@@ -13,6 +13,78 @@ import (
 	"github.com/activeactive/crdt/ormap"
 )
 
+// steppedRegions is two regions over memnet, us-east-1 and eu-west-1,
+// on one driven time; east's clock reads that time plus skew, which a
+// test sets to step it.
+type steppedRegions struct {
+	t          *testing.T
+	now, skew  atomic.Int64
+	net        *memnet.Network
+	east, west crdt.ReplicaID
+	reps       map[crdt.ReplicaID]*crdt.Replica
+}
+
+// newSteppedRegions starts the two regions, east offering its digest
+// every eastEvery ticks and west every westEvery; register registers
+// each region's objects.
+func newSteppedRegions(t *testing.T, eastEvery, westEvery int, register func(id crdt.ReplicaID, clk *clock.Clock, r *crdt.Replica) error) *steppedRegions {
+	g := &steppedRegions{t: t, net: memnet.New(1), east: "us-east-1", west: "eu-west-1", reps: map[crdt.ReplicaID]*crdt.Replica{}}
+	g.now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
+	for _, id := range []crdt.ReplicaID{g.east, g.west} {
+		src, every, other := g.now.Load, westEvery, g.east
+		if id == g.east {
+			src, every, other = func() int64 { return g.now.Load() + g.skew.Load() }, eastEvery, g.west
+		}
+		clk := clock.New(clock.WithSource(src))
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: g.net.Transport(id), Clock: clk, AntiEntropyTicks: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := register(id, clk, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.AddPeer(other); err != nil {
+			t.Fatal(err)
+		}
+		g.net.Attach(id, r)
+		g.reps[id] = r
+	}
+	return g
+}
+
+// rounds ticks both regions and delivers everything, n times, 10 ms
+// apart.
+func (g *steppedRegions) rounds(n int) {
+	for range n {
+		for _, id := range []crdt.ReplicaID{g.east, g.west} {
+			_ = g.reps[id].Tick(context.Background())
+		}
+		g.net.DeliverAll(context.Background())
+		g.now.Add(int64(10 * time.Millisecond))
+	}
+}
+
+// snapshots has both regions save a snapshot (the engine collects
+// against saved versions).
+func (g *steppedRegions) snapshots() {
+	for _, r := range g.reps {
+		if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
+
+// noDivergence fails the test if a region counted a divergence.
+func (g *steppedRegions) noDivergence() {
+	for _, id := range []crdt.ReplicaID{g.east, g.west} {
+		for _, p := range g.reps[id].Stats().Peers {
+			if p.Divergences != 0 {
+				g.t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
+			}
+		}
+	}
+}
+
 // A region whose wall clock is stepped forward two hours, then back,
 // finds a key with an hour to live expired and collects it; meanwhile the
 // other region, on the right time, persists the key well before its
@@ -21,51 +93,12 @@ import (
 // clock error, which the package doc allows for) must not outlive the
 // step and turn into the key's loss or a lasting difference.
 func TestAccidentClockSteppedForwardCollectsNoExpiredKey(t *testing.T) {
-	var now, skew atomic.Int64
-	now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
-	net := memnet.New(1)
-	east, west := crdt.ReplicaID("us-east-1"), crdt.ReplicaID("eu-west-1")
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
 	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
-	for _, id := range []crdt.ReplicaID{east, west} {
-		src, every := now.Load, 1000
-		if id == east {
-			src, every = func() int64 { return now.Load() + skew.Load() }, 1
-		}
-		clk := clock.New(clock.WithSource(src))
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: every})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
-			t.Fatal(err)
-		}
-		other := west
-		if id == west {
-			other = east
-		}
-		if err := r.AddPeer(other); err != nil {
-			t.Fatal(err)
-		}
-		net.Attach(id, r)
-		reps[id] = r
-	}
-	rounds := func(n int) {
-		for range n {
-			for _, id := range []crdt.ReplicaID{east, west} {
-				_ = reps[id].Tick(context.Background())
-			}
-			net.DeliverAll(context.Background())
-			now.Add(int64(10 * time.Millisecond))
-		}
-	}
-	snapshots := func() {
-		for _, r := range reps {
-			if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	g := newSteppedRegions(t, 1, 1000, func(id crdt.ReplicaID, clk *clock.Clock, r *crdt.Replica) (err error) {
+		kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
+		return err
+	})
+	east, west, now, skew, rounds, snapshots := g.east, g.west, &g.now, &g.skew, g.rounds, g.snapshots
 	update := func(id crdt.ReplicaID, f func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]) {
 		t.Helper()
 		if err := kv[id].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return f(m), nil }); err != nil {
@@ -117,13 +150,7 @@ func TestAccidentClockSteppedForwardCollectsNoExpiredKey(t *testing.T) {
 			t.Errorf("%s: k = %q, %v; want the persisted value v", id, v, ok)
 		}
 	}
-	for _, id := range []crdt.ReplicaID{east, west} {
-		for _, p := range reps[id].Stats().Peers {
-			if p.Divergences != 0 {
-				t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
-			}
-		}
-	}
+	g.noDivergence()
 }
 
 // TestAccidentClockSteppedForwardCollectsNoOrMapKey is the accident
@@ -133,53 +160,14 @@ func TestAccidentClockSteppedForwardCollectsNoExpiredKey(t *testing.T) {
 // that would remove the key at eu-west-1 too, fifty minutes before its
 // expiry there.
 func TestAccidentClockSteppedForwardCollectsNoOrMapKey(t *testing.T) {
-	var now, skew atomic.Int64
-	now.Store(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixNano())
-	net := memnet.New(1)
-	east, west := crdt.ReplicaID("us-east-1"), crdt.ReplicaID("eu-west-1")
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
 	kv := map[crdt.ReplicaID]*crdt.Handle[*ormap.Map[string, *ormap.Register[string]]]{}
-	for _, id := range []crdt.ReplicaID{east, west} {
-		src := now.Load
-		if id == east {
-			src = func() int64 { return now.Load() + skew.Load() }
-		}
-		clk := clock.New(clock.WithSource(src))
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+	g := newSteppedRegions(t, 1, 1, func(id crdt.ReplicaID, clk *clock.Clock, r *crdt.Replica) (err error) {
 		m := ormap.New[string, *ormap.Register[string]](id)
 		m.SetClock(clk)
-		if kv[id], err = crdt.Register(r, "kv", m); err != nil {
-			t.Fatal(err)
-		}
-		other := west
-		if id == west {
-			other = east
-		}
-		if err := r.AddPeer(other); err != nil {
-			t.Fatal(err)
-		}
-		net.Attach(id, r)
-		reps[id] = r
-	}
-	rounds := func(n int) {
-		for range n {
-			for _, id := range []crdt.ReplicaID{east, west} {
-				_ = reps[id].Tick(context.Background())
-			}
-			net.DeliverAll(context.Background())
-			now.Add(int64(10 * time.Millisecond))
-		}
-	}
-	snapshots := func() {
-		for _, r := range reps {
-			if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+		kv[id], err = crdt.Register(r, "kv", m)
+		return err
+	})
+	east, west, rounds, snapshots := g.east, g.west, g.rounds, g.snapshots
 	update := func(id crdt.ReplicaID, f func(m *ormap.Map[string, *ormap.Register[string]]) ormap.Op) {
 		t.Helper()
 		if err := kv[id].Update(func(m *ormap.Map[string, *ormap.Register[string]]) (crdt.Op, error) { return f(m), nil }); err != nil {
@@ -202,12 +190,12 @@ func TestAccidentClockSteppedForwardCollectsNoOrMapKey(t *testing.T) {
 		t.Fatalf("k not at both regions before the step: east %v, west %v", has(east), has(west))
 	}
 
-	skew.Store(int64(2 * time.Hour)) // NTP steps east's clock forward
+	g.skew.Store(int64(2 * time.Hour)) // NTP steps east's clock forward
 	for range 3 {
 		snapshots()
 		rounds(3)
 	}
-	skew.Store(0) // and back
+	g.skew.Store(0) // and back
 	for range 3 {
 		snapshots()
 		rounds(10)
@@ -215,7 +203,7 @@ func TestAccidentClockSteppedForwardCollectsNoOrMapKey(t *testing.T) {
 	if !has(west) {
 		t.Errorf("eu-west-1 lost k %v before its expiry by its own clock, after us-east-1's clock was stepped forward", 50*time.Minute)
 	}
-	now.Add(int64(3 * time.Hour)) // past the expiry by every clock
+	g.now.Add(int64(3 * time.Hour)) // past the expiry by every clock
 	for range 5 {
 		snapshots()
 		rounds(10)
@@ -235,10 +223,6 @@ func TestAccidentClockSteppedForwardCollectsNoOrMapKey(t *testing.T) {
 		if plain.Has("k") {
 			t.Errorf("%s: k not collected three hours after its expiry", id)
 		}
-		for _, p := range reps[id].Stats().Peers {
-			if p.Divergences != 0 {
-				t.Errorf("%s counted %d divergences with %s", id, p.Divergences, p.Peer)
-			}
-		}
 	}
+	g.noDivergence()
 }
