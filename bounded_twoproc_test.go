@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -50,17 +49,9 @@ func (n *stockNode) names(w vclock.ReplicaID) bool {
 // pass the stock.
 func TestBoundedTwoProcessesRetireSellOnce(t *testing.T) {
 	net := memnet.New(7)
-	ctx := context.Background()
 	first := startStockNode(t, net, "a", "b", nil)
 	b := startStockNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*stockNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*stockNode).replica)
 	const stock = 10
 	if err := first.stock.Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Inc(stock) }); err != nil {
 		t.Fatal(err)
@@ -104,17 +95,9 @@ func TestBoundedTwoProcessesRetireSellOnce(t *testing.T) {
 // the processes.
 func TestTwoProcessesRetireEachOtherBoundedMissesAtMostPastFinal(t *testing.T) {
 	net := memnet.New(5)
-	ctx := context.Background()
 	first := startStockNode(t, net, "a", "b", nil)
 	b := startStockNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*stockNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*stockNode).replica)
 	var want int64
 	change := func(n *stockNode, inc, dec uint64) {
 		t.Helper()

@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -19,17 +18,9 @@ import (
 // the writer's name in them is the writer's, not a name renamed since.
 func TestJournalKeepsWritesPastFinalOfARetiredWriter(t *testing.T) {
 	net := memnet.New(3)
-	ctx := context.Background()
 	first := startAllNode(t, net, "a", "b", nil)
 	b := startAllNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*allNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*allNode).replica)
 	var snap []byte
 	var journal [][]byte
 	save := func() {

@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -63,17 +62,9 @@ func (n *countNode) names(w vclock.ReplicaID) bool {
 // change of both processes.
 func TestRetiredWriterCountedPastFinal(t *testing.T) {
 	net := memnet.New(11)
-	ctx := context.Background()
 	first := startCountNode(t, net, "a", "b", nil)
 	b := startCountNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*countNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*countNode).replica)
 	var total int64
 	for _, n := range []*countNode{first, b} {
 		if err := n.count(3); err != nil {
@@ -129,17 +120,9 @@ func TestRetiredWriterCountedPastFinal(t *testing.T) {
 // the PN read every change of every process.
 func TestTwoProcessesRetireEachOtherCountersKeepEverything(t *testing.T) {
 	net := memnet.New(5)
-	ctx := context.Background()
 	first := startCountNode(t, net, "a", "b", nil)
 	b := startCountNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*countNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*countNode).replica)
 	var total int64
 	count := func(n *countNode, k int64) {
 		t.Helper()

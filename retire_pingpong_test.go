@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,17 +155,9 @@ func TestTwoProcessesRetireEachOtherEveryType(t *testing.T) {
 
 func twoProcessesRetireEachOther(t *testing.T, secondStays bool) {
 	net := memnet.New(9)
-	ctx := context.Background()
 	first := startAllNode(t, net, "a", "b", nil)
 	b := startAllNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*allNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*allNode).replica)
 	retiredAt := func(w vclock.ReplicaID, ns ...*allNode) {
 		t.Helper()
 		for i := 0; b.names(w); i++ {

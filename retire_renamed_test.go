@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -67,17 +66,9 @@ func (n *counterNode) names(w vclock.ReplicaID) bool {
 // counts the counter once.
 func TestRetiredWriterContinuesCounterAfterRestart(t *testing.T) {
 	net := memnet.New(7)
-	ctx := context.Background()
 	first := startCounterNode(t, net, "a", "b", nil)
 	b := startCounterNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*counterNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*counterNode).replica)
 	for range 5 {
 		first.add(t)
 	}

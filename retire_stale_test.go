@@ -28,14 +28,7 @@ func TestStaleRetirementProposalIsNotRefused(t *testing.T) {
 	ctx := context.Background()
 	first := startCountNode(t, net, "a", "b", nil)
 	b := startCountNode(t, net, "b", "a", nil)
-	rounds := func(k int, ns ...*countNode) {
-		for range k {
-			for _, n := range ns {
-				_ = n.r.Tick(ctx)
-			}
-			net.DeliverAll(ctx)
-		}
-	}
+	rounds := roundsOf(net, (*countNode).replica)
 	if err := first.count(3); err != nil {
 		t.Fatal(err)
 	}

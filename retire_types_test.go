@@ -60,6 +60,26 @@ func attachRestored(t *testing.T, net *memnet.Network, r *crdt.Replica, peer crd
 	net.Attach(r.ID(), r)
 }
 
+// roundsOf returns rounds for nodes of a two-process test: each ticks
+// the replicas of the nodes given and delivers every message on net, k
+// times over. replica gives a node's replica.
+func roundsOf[N any](net *memnet.Network, replica func(N) *crdt.Replica) func(k int, ns ...N) {
+	return func(k int, ns ...N) {
+		ctx := context.Background()
+		for range k {
+			for _, n := range ns {
+				_ = replica(n).Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+		}
+	}
+}
+
+func (n *stockNode) replica() *crdt.Replica   { return n.r }
+func (n *countNode) replica() *crdt.Replica   { return n.r }
+func (n *allNode) replica() *crdt.Replica     { return n.r }
+func (n *counterNode) replica() *crdt.Replica { return n.r }
+
 // savedSnapshot returns the snapshot r saves now.
 func savedSnapshot(t *testing.T, r *crdt.Replica) []byte {
 	t.Helper()
