@@ -943,8 +943,9 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 		}
 		ret := vclock.Retirement{From: e.From, To: to, Base: nl.bases[obj], Final: f, Heir: e.Heir}
 		ret.Up, ret.UpKnown = e.up(obj)
-		names := r.mayName(obj, e.From)
-		if v, ok := writerCounts(rt); ok {
+		v, counted := writerCounts(rt)
+		names := mayName(rt, v, counted, e.From)
+		if counted {
 			if n := v.Get(e.From); n > f {
 				// The writer went on after the entry was agreed (a
 				// second process under its name): see
@@ -1014,27 +1015,15 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	r.log.Info("writer retired", "name", string(name), "writer", string(e.From), "index", len(nl.entries)-1)
 }
 
-// mayName reports whether object obj may hold events of writer w: its
-// version names w, or it holds updates its version leaves out (see
-// [GapReporter]), or its version cannot be read. The caller holds r.mu.
-func (r *Replica) mayName(obj string, w ReplicaID) bool {
-	o := r.objects[obj]
-	if g, ok := o.(GapReporter); ok && g.HasGaps() {
+// mayName reports whether object obj, whose writers' counts are v
+// (counted: writerCounts could read them), may hold events of writer w:
+// v names w, or obj holds updates its version leaves out (see
+// [GapReporter]), or its counts could not be read.
+func mayName(obj any, v vclock.Clock, counted bool, w ReplicaID) bool {
+	if g, ok := obj.(GapReporter); ok && g.HasGaps() {
 		return true
 	}
-	if wc, ok := o.(WriterCounter); ok {
-		return wc.Writers().Get(w) > 0
-	}
-	d, ok := o.(DeltaObject)
-	if !ok {
-		return true
-	}
-	b, err := d.VersionBinary()
-	if err != nil {
-		return true
-	}
-	v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
-	return err != nil || v.Get(w) > 0
+	return !counted || v.Get(w) > 0
 }
 
 // renamedAll hands every retirement in the ledger l to the objects that
