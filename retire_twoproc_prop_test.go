@@ -72,28 +72,8 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 			}
 		}
 		// Both run in turn, then one stops.
-		run := func(k int, ns ...*allNode) {
-			for range k {
-				for _, n := range ns {
-					_ = n.r.Tick(ctx)
-				}
-				net.DeliverAll(ctx)
-			}
-		}
-		if nodes[1] != nil {
-			for range 150 {
-				net.Attach("a", nodes[0].r)
-				run(1, nodes[0], b)
-				net.Attach("a", nodes[1].r)
-				run(1, nodes[1], b)
-			}
-		}
-		left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
-		if left == nil {
-			left = nodes[0]
-		}
-		net.Attach("a", left.r)
-		run(300, left, b)
+		run := roundsOf(net, (*allNode).replica)
+		left := settleTwoProcesses(rt, net, nodes, run)
 		got, want := b.content(), left.content()
 		if got != want {
 			t.Fatalf("b and a differ:\nb %s\na %s", got, want)
@@ -253,20 +233,7 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 				check()
 			}
 		}
-		if nodes[1] != nil {
-			for range 150 {
-				net.Attach("a", nodes[0].r)
-				run(1, nodes[0], b)
-				net.Attach("a", nodes[1].r)
-				run(1, nodes[1], b)
-			}
-		}
-		left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
-		if left == nil {
-			left = nodes[0]
-		}
-		net.Attach("a", left.r)
-		run(300, left, b)
+		left := settleTwoProcesses(rt, net, nodes, run)
 		got, want := b.content(), left.content()
 		if got != want {
 			sb, sa := b.r.Stats(), left.r.Stats()
@@ -288,4 +255,28 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 			t.Fatalf("b holds %s, want %s", got, tail)
 		}
 	})
+}
+
+// settleTwoProcesses lets the two processes under "a", nodes[0] and
+// nodes[1] (nil if there is no second), run in turn with b, nodes[2],
+// each attached to the network while it runs, then one of them, drawn,
+// alone with b until everything settles; it returns that one. run ticks
+// the nodes given and delivers, k times.
+func settleTwoProcesses(rt *rapid.T, net *memnet.Network, nodes []*allNode, run func(k int, ns ...*allNode)) *allNode {
+	b := nodes[2]
+	if nodes[1] != nil {
+		for range 150 {
+			net.Attach("a", nodes[0].r)
+			run(1, nodes[0], b)
+			net.Attach("a", nodes[1].r)
+			run(1, nodes[1], b)
+		}
+	}
+	left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
+	if left == nil {
+		left = nodes[0]
+	}
+	net.Attach("a", left.r)
+	run(300, left, b)
+	return left
 }
