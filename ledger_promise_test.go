@@ -55,21 +55,7 @@ func TestPromiseWithMalformedValueRefused(t *testing.T) {
 	if !forged {
 		t.Fatal("a never proposed to retire its finished writer")
 	}
-	refused := uint64(0)
-	for _, p := range a.Stats().Peers {
-		if p.Peer == "m" {
-			refused = p.Refused[ReasonMalformed]
-		}
-	}
-	a.RemovePeer("m")
-	b.RemovePeer("m")
-	rounds(2000)
-	if !a.LedgerRetired(old) || !b.LedgerRetired(old) {
-		t.Errorf("finished writer %s not retired once m was removed: a %v, b %v", old, a.LedgerRetired(old), b.LedgerRetired(old))
-	}
-	if refused == 0 {
-		t.Error("the promise with a malformed value was not counted as refused")
-	}
+	retiredOnceMRemoved(t, a, b, rounds, old, "the promise with a malformed value")
 }
 
 // TestBallotNearMaxUint64Refused: a member (m) proposes for the list of
@@ -99,21 +85,7 @@ func TestBallotNearMaxUint64Refused(t *testing.T) {
 		}
 		_ = r.Receive(context.Background(), "m", msg)
 	}
-	refused := uint64(0)
-	for _, p := range a.Stats().Peers {
-		if p.Peer == "m" {
-			refused = p.Refused[ReasonMalformed]
-		}
-	}
-	a.RemovePeer("m")
-	b.RemovePeer("m")
-	rounds(2000)
-	if !a.LedgerRetired(gone) || !b.LedgerRetired(gone) {
-		t.Errorf("writer %s of a replica not in the group not retired once m was removed: a %v, b %v", gone, a.LedgerRetired(gone), b.LedgerRetired(gone))
-	}
-	if refused == 0 {
-		t.Error("the proposal at ballot math.MaxUint64 was not counted as refused")
-	}
+	retiredOnceMRemoved(t, a, b, rounds, gone, "the proposal at ballot math.MaxUint64")
 }
 
 // TestMadeUpNamesDoNotFillTheLedger: a member (m) proposes for thousands
@@ -151,9 +123,7 @@ func TestMadeUpNamesDoNotFillTheLedger(t *testing.T) {
 		}
 		_ = b.Receive(context.Background(), "m", msg)
 	}
-	a.RemovePeer("m")
-	b.RemovePeer("m")
-	rounds(2000)
+	removeM(a, b, rounds)
 	if !a.LedgerRetired(old) || !b.LedgerRetired(old) {
 		t.Errorf("finished writer %s not retired: a %v, b %v", old, a.LedgerRetired(old), b.LedgerRetired(old))
 	}
@@ -161,6 +131,33 @@ func TestMadeUpNamesDoNotFillTheLedger(t *testing.T) {
 		if n := r.Stats().RemovedHolding; n != 0 {
 			t.Errorf("%s: %d removed peers still hold collection back", r.id, n)
 		}
+	}
+}
+
+// removeM removes the member m from a and b, and lets them run long
+// enough for any retirement m held up to be agreed.
+func removeM(a, b *Replica, rounds func(int)) {
+	a.RemovePeer("m")
+	b.RemovePeer("m")
+	rounds(2000)
+}
+
+// retiredOnceMRemoved checks that a counted what m sent (what) as
+// malformed, and that, once m is removed, a and b retire writer w.
+func retiredOnceMRemoved(t *testing.T, a, b *Replica, rounds func(int), w ReplicaID, what string) {
+	t.Helper()
+	refused := uint64(0)
+	for _, p := range a.Stats().Peers {
+		if p.Peer == "m" {
+			refused = p.Refused[ReasonMalformed]
+		}
+	}
+	removeM(a, b, rounds)
+	if !a.LedgerRetired(w) || !b.LedgerRetired(w) {
+		t.Errorf("writer %s not retired once m was removed: a %v, b %v", w, a.LedgerRetired(w), b.LedgerRetired(w))
+	}
+	if refused == 0 {
+		t.Errorf("%s was not counted as refused", what)
 	}
 }
 
