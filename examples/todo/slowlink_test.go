@@ -46,45 +46,64 @@ func newSlowLink(t *testing.T, target string, rate int) *slowLink {
 	}
 	l := &slowLink{ln: ln}
 	l.rate.Store(int64(rate))
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
+	acceptAll(t, ln, func(k *connKeeper, in net.Conn) {
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		k.keep(in, out)
+		k.wg.Go(func() {
+			_, _ = io.Copy(in, out)
+			in.Close()
+		})
+		k.wg.Go(func() {
+			l.carry(out, in)
+			out.Close()
+		})
+	})
+	return l
+}
+
+// connKeeper holds the connections a test's listener took, and the
+// goroutines serving them, until the test ends.
+type connKeeper struct {
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// keep holds cs until the test ends.
+func (k *connKeeper) keep(cs ...net.Conn) {
+	k.mu.Lock()
+	k.conns = append(k.conns, cs...)
+	k.mu.Unlock()
+}
+
+// acceptAll hands every connection ln takes to handle, which keeps those
+// it does not close and starts its goroutines with k.wg. When the test
+// ends, ln and every kept connection are closed and the goroutines
+// waited for.
+func acceptAll(t *testing.T, ln net.Listener, handle func(k *connKeeper, c net.Conn)) {
+	k := &connKeeper{}
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
+		k.mu.Lock()
+		for _, c := range k.conns {
 			c.Close()
 		}
-		mu.Unlock()
-		wg.Wait()
+		k.mu.Unlock()
+		k.wg.Wait()
 	})
-	wg.Go(func() {
+	k.wg.Go(func() {
 		for {
-			in, err := ln.Accept()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
-			wg.Go(func() {
-				_, _ = io.Copy(in, out)
-				in.Close()
-			})
-			wg.Go(func() {
-				l.carry(out, in)
-				out.Close()
-			})
+			handle(k, c)
 		}
 	})
-	return l
 }
 
 // carry copies src to dst, each piece once the link has had the time to
@@ -252,31 +271,7 @@ func TestTimedOutSendShrinksMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
+	acceptAll(t, ln, func(k *connKeeper, c net.Conn) { k.keep(c) })
 	// An address nothing listens on.
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
