@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -15,7 +16,9 @@ import (
 // type: it holds a floating-point NaN, which is not equal to itself, so
 // that a Go map can neither find nor replace an entry keyed by it, and
 // every write of it would make another entry; or it is not comparable at
-// all (an interface holding a slice, say).
+// all (an interface holding a slice, say); or its type holds a pointer or
+// a channel, which compares by address, so that the copy a peer decodes
+// would be another key with the same bytes.
 var ErrKey = errors.New("codec: value cannot be a key")
 
 // CanonicalKey returns k in the one form a key or element of a replicated
@@ -33,13 +36,23 @@ var ErrKey = errors.New("codec: value cannot be a key")
 // (see throughWire): a number in an interface as the smallest integer
 // type of its value, a struct in an interface as a map, which is not
 // comparable and so refused, an unexported field as zero, since msgpack
-// does not write it. Every replica then holds such a key in one form,
-// whoever made it.
+// does not write it, a time.Time without its monotonic reading and in
+// time.Local (the zero Time in UTC). Every replica then holds such a key
+// in one form, whoever made it.
+//
+// A key whose type holds a pointer, an unsafe pointer or a channel where
+// msgpack writes it (the type itself, exported fields, array elements)
+// is refused: == compares it by address, so that the key made here and
+// the copy a peer decodes would be two keys with the same bytes. One in
+// an interface is written, and held, as what it points to. A type that
+// hides one in an unexported field and encodes itself (netip.Addr, say)
+// is taken if its copy decodes as itself.
 //
 // Strings, integers and booleans cost a type switch; float64 a
-// comparison; other types a comparison and, for a type that can hold a
-// float, a walk of the value by reflection; a type that holds interfaces
-// an encoding and a decoding.
+// comparison; time.Time a conversion; other types a comparison and, for
+// a type that can hold a float, a walk of the value by reflection; a type
+// that holds interfaces an encoding and a decoding (two, if it hides a
+// pointer in an unexported field).
 func CanonicalKey[K comparable](k K) (K, error) {
 	var zero K
 	switch p := any(&k).(type) {
@@ -53,6 +66,9 @@ func CanonicalKey[K comparable](k K) (K, error) {
 			*p = 0
 		}
 		return k, nil
+	case *time.Time:
+		*p = canonicalTime(*p)
+		return k, nil
 	}
 	return canonicalOther(k)
 }
@@ -61,17 +77,30 @@ func CanonicalKey[K comparable](k K) (K, error) {
 // so that only these move k to the heap for reflection.
 func canonicalOther[K comparable](k K) (K, error) {
 	var zero K
+	t := reflect.TypeFor[K]()
+	f := keyFormOf(t)
+	if f.refused != "" {
+		return zero, fmt.Errorf("%w: %s", ErrKey, f.refused)
+	}
 	if err := selfEqual(k); err != nil {
 		return zero, err
 	}
-	t := reflect.TypeFor[K]()
-	if throughWireType(t) {
+	if f.wire {
 		c, err := throughWire(k)
 		if err != nil {
 			return zero, err
 		}
 		if err := selfEqual(c); err != nil {
 			return zero, err
+		}
+		if f.verify {
+			again, err := throughWire(c)
+			if err != nil {
+				return zero, err
+			}
+			if same := func(a, b K) bool { return a == b }; !same(c, again) {
+				return zero, fmt.Errorf("%w: %v does not decode as itself", ErrKey, k)
+			}
 		}
 		k = c
 	}
@@ -81,6 +110,16 @@ func canonicalOther[K comparable](k K) (K, error) {
 	return k, nil
 }
 
+// canonicalTime returns t as msgpack's decoder gives it back: an instant
+// in time.Local, without a monotonic reading, or the zero Time in UTC.
+// (TestCanonicalKeyTime holds it to the decoder.)
+func canonicalTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.Unix(t.Unix(), int64(t.Nanosecond()))
+}
+
 // throughWire returns k as a decoder gives it back: a value held in an
 // interface decodes as the type its msgpack form names, not as the type
 // it was made with (an int 1 comes back as an int8, a struct as a map),
@@ -88,7 +127,8 @@ func canonicalOther[K comparable](k K) (K, error) {
 // made it too, or it would differ from the same key at every other
 // replica. Integers are written in their shortest form first, so that one
 // number is one key whatever its Go type. A value msgpack cannot encode
-// is returned as it is, for the caller's own check to report.
+// (a channel in an interface, say) is returned as it is, for the caller's
+// own check to report: no writer sends what it cannot encode.
 func throughWire[K any](k K) (K, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
@@ -103,47 +143,91 @@ func throughWire[K any](k K) (K, error) {
 	return c, nil
 }
 
-// viaWire caches throughWireType by type.
-var viaWire sync.Map // reflect.Type → bool
+// keyForm is how CanonicalKey holds keys of one type.
+type keyForm struct {
+	// wire: sent through the wire (see throughWire).
+	wire bool
+	// verify: the wire copy is checked to decode as itself, since the
+	// type holds pointers or channels where msgpack leaves them to the
+	// type's own encoding (unexported fields).
+	verify bool
+	// refused, if not empty, says why no key of the type can be
+	// canonical.
+	refused string
+}
 
-// throughWireType reports whether keys of type t are sent through the
-// wire by CanonicalKey: t holds, where msgpack encodes it (t itself,
-// exported struct fields, array elements), an interface or a struct with
-// an unexported field (msgpack leaves those out, so two keys that differ
-// in one alone decode alike), and no pointer, whose copy through the
-// wire would be another key.
-func throughWireType(t reflect.Type) bool {
-	if v, ok := viaWire.Load(t); ok {
-		return v.(bool)
+// keyForms caches keyFormOf by type.
+var keyForms sync.Map // reflect.Type → keyForm
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// keyFormOf returns how keys of type t are held.
+//
+// A pointer, an unsafe pointer or a channel where msgpack encodes it (t
+// itself, exported struct fields, array elements) refuses the type: ==
+// compares it by address, while a peer decodes a copy that points
+// elsewhere, so that one key made here and received from a peer would be
+// two keys with the same bytes. (One in an interface is sent through the
+// wire, and held as what it points to decodes.)
+//
+// An interface, or a struct with an unexported field, sends t through the
+// wire: msgpack writes an interface's value in a form that decodes as
+// another type, and leaves unexported fields out. A time.Time is one of
+// those (its fields are unexported), and is held as its decoder gives it
+// back, dropping its monotonic reading and its Location. A pointer or a
+// channel in an unexported field of a type other than time.Time is left
+// to the type's own encoding, if it has one: its wire copy is checked to
+// decode as itself.
+func keyFormOf(t reflect.Type) keyForm {
+	if v, ok := keyForms.Load(t); ok {
+		return v.(keyForm)
 	}
-	iface, ptr := false, false
-	var walk func(t reflect.Type, seen map[reflect.Type]bool)
-	walk = func(t reflect.Type, seen map[reflect.Type]bool) {
-		if seen[t] {
+	var f keyForm
+	type place struct {
+		t      reflect.Type
+		hidden bool
+	}
+	var walk func(t reflect.Type, hidden bool, seen map[place]bool)
+	walk = func(t reflect.Type, hidden bool, seen map[place]bool) {
+		if seen[place{t, hidden}] {
 			return
 		}
-		seen[t] = true
+		seen[place{t, hidden}] = true
+		if t == timeType {
+			f.wire = true
+			return
+		}
 		switch t.Kind() {
 		case reflect.Interface:
-			iface = true
+			f.wire = true
 		case reflect.Pointer, reflect.UnsafePointer, reflect.Chan:
-			ptr = true
+			if hidden {
+				f.verify = true
+			} else if f.refused == "" {
+				f.refused = fmt.Sprintf("%v holds a %v, which compares by address", t, t.Kind())
+			}
 		case reflect.Array:
-			walk(t.Elem(), seen)
+			walk(t.Elem(), hidden, seen)
 		case reflect.Struct:
 			for i := range t.NumField() {
-				if f := t.Field(i); f.IsExported() {
-					walk(f.Type, seen)
-				} else {
-					iface = true // an unexported field: left out
+				fl := t.Field(i)
+				if !fl.IsExported() {
+					f.wire = true // left out by msgpack
 				}
+				walk(fl.Type, hidden || !fl.IsExported(), seen)
 			}
 		}
 	}
-	walk(t, map[reflect.Type]bool{})
-	r := iface && !ptr
-	viaWire.Store(t, r)
-	return r
+	walk(t, false, map[place]bool{})
+	keyForms.Store(t, f)
+	return f
+}
+
+// throughWireType reports whether keys of type t are sent through the
+// wire by CanonicalKey (see keyFormOf).
+func throughWireType(t reflect.Type) bool {
+	f := keyFormOf(t)
+	return f.wire && f.refused == ""
 }
 
 // selfEqual reports why k is not equal to itself, or nil.
@@ -259,13 +343,17 @@ func WireForm[T any](v T) (T, error) {
 
 // LookupKey returns k in the form to look it up by among keys made
 // canonical by [CanonicalKey], and false if no such key can exist (k
-// holds a NaN, or is not comparable). Only a key holding interfaces or
-// unexported fields changes (see CanonicalKey): a map can look up any
-// other as it is, since −0 and +0 are equal to ==. Strings, integers, booleans and float64 cost
+// holds a NaN, is not comparable, or its type holds a pointer). Only a
+// key holding interfaces or unexported fields (a time.Time among them)
+// changes (see CanonicalKey): a map can look up any other as it is, since
+// −0 and +0 are equal to ==. Strings, integers, booleans and float64 cost
 // a type switch.
 func LookupKey[K comparable](k K) (K, bool) {
-	switch any(&k).(type) {
+	switch p := any(&k).(type) {
 	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *float64:
+		return k, true
+	case *time.Time:
+		*p = canonicalTime(*p)
 		return k, true
 	}
 	return lookupOther(k)
@@ -273,7 +361,11 @@ func LookupKey[K comparable](k K) (K, bool) {
 
 // lookupOther is LookupKey for the types of no fast path.
 func lookupOther[K comparable](k K) (K, bool) {
-	if !throughWireType(reflect.TypeFor[K]()) {
+	f := keyFormOf(reflect.TypeFor[K]())
+	if f.refused != "" {
+		return k, false
+	}
+	if !f.wire {
 		return k, true
 	}
 	c, err := CanonicalKey(k)

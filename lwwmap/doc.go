@@ -160,7 +160,11 @@
 // and by every decoder. A key holding interfaces or structs with
 // unexported fields is held as a peer decodes it: a number in an
 // interface as the smallest integer type of its value, unexported fields
-// zero; [Map.Get] and [Map.TTL] look keys up in that form.
+// zero, a time.Time without its monotonic reading and in time.Local;
+// [Map.Get] and [Map.TTL] look keys up in that form. A key type holding a
+// pointer or a channel (outside an interface) is refused with
+// [codec.ErrKey]: it compares by address, and a peer's copy of a key
+// would be another key.
 //
 // # Untrusted peers
 //

@@ -106,6 +106,10 @@
 // mutators and by every decoder. An element holding interfaces or structs
 // with unexported fields is held as a peer decodes it: a number in an
 // interface as the smallest integer type of its value (so Add(1) and
-// Add(int64(1)) add one element), unexported fields zero; [Set.Contains]
-// looks elements up in that form.
+// Add(int64(1)) add one element), unexported fields zero, a time.Time
+// without its monotonic reading and in time.Local; [Set.Contains] looks
+// elements up in that form. An element type holding a pointer or a
+// channel (outside an interface) is refused with [codec.ErrKey]: it
+// compares by address, and a peer's copy of an element would be another
+// element.
 package orset

@@ -186,7 +186,9 @@ func TestRegressionFailedMutationChangesState(t *testing.T) {
 			t.Fatal("the op of a failed mutation encodes")
 		}
 	}
-	if !s.Equal(before) || !s.Contains(e) || s.Version().Get("r") != 0 {
+	// (Contains(e) is false: an element type holding a channel is
+	// refused as a key, so none is looked for.)
+	if !s.Equal(before) || s.Len() != 1 || s.Version().Get("r") != 0 {
 		t.Fatal("failed mutations changed the set")
 	}
 }

@@ -1,0 +1,141 @@
+package lwwmap
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/codec"
+	"pgregory.net/rapid"
+)
+
+// A key holding a pointer compares by the pointer's address (and a
+// time.Time beside it by its monotonic reading, since such a struct was
+// taken as it is): the copy a peer decodes was another key with the same
+// bytes, so that a put by one replica and the same put received from a
+// peer were two entries. Such a key is refused.
+func TestPointerKeyRefused(t *testing.T) {
+	type event struct {
+		At   time.Time
+		Note *string
+	}
+	ft := &fakeTime{now: start}
+	a := New[event, int]("a", clock.New(clock.WithSource(ft.source(0))))
+	b := New[event, int]("b", clock.New(clock.WithSource(ft.source(1))))
+	e := event{At: time.Now()}
+	op := a.Put(e, 1)
+	if _, err := op.MarshalBinary(); errors.Is(err, codec.ErrKey) {
+		if a.Len() != 0 || a.Version().Len() != 0 {
+			t.Errorf("a refused put changed the map: %d keys, version %v", a.Len(), a.Version())
+		}
+		return
+	}
+	ob, _ := op.MarshalBinary()
+	if _, err := b.ApplyBinary(ob); err != nil {
+		t.Fatal(err)
+	}
+	var got event
+	for k := range b.Keys() {
+		got = k
+	}
+	ft.now += 10
+	ob2, _ := b.Put(got, 2).MarshalBinary()
+	if _, err := a.ApplyBinary(ob2); err != nil {
+		t.Fatal(err)
+	}
+	_, aok := a.Get(e)
+	_, bok := b.Get(e)
+	t.Fatalf("Put of a key holding a pointer: accepted, want ErrKey; after b overwrote it a holds %d keys, b %d; Get of the key: a %v, b %v; fingerprints equal: %v",
+		a.Len(), b.Len(), aok, bok, a.Fingerprint() == b.Fingerprint())
+}
+
+// Replicas writing instants, each made in any of its forms (with a
+// monotonic reading, in UTC, in another zone), and exchanging ops and
+// states in any order, converge: equal sizes, fingerprints and contents,
+// one key per instant.
+func TestTimeKeysConverge(t *testing.T) {
+	base := time.Now()
+	zone := time.FixedZone("z", 5400)
+	rapid.Check(t, func(t *rapid.T) {
+		ft := &fakeTime{now: start}
+		maps := []*Map[time.Time, int]{
+			New[time.Time, int]("a", clock.New(clock.WithSource(ft.source(0)))),
+			New[time.Time, int]("b", clock.New(clock.WithSource(ft.source(3)))),
+			New[time.Time, int]("c", clock.New(clock.WithSource(ft.source(-2)))),
+		}
+		queue := map[[2]int][][]byte{}
+		send := func(from int, op Op[time.Time, int]) {
+			b, err := op.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for to := range maps {
+				if to != from {
+					queue[[2]int{from, to}] = append(queue[[2]int{from, to}], b)
+				}
+			}
+		}
+		flush := func(from, to int) {
+			for _, b := range queue[[2]int{from, to}] {
+				if _, err := maps[to].ApplyBinary(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			delete(queue, [2]int{from, to})
+		}
+		instant := func() time.Time {
+			tm := base.Add(time.Duration(rapid.IntRange(0, 2).Draw(t, "instant")) * time.Second)
+			switch rapid.IntRange(0, 3).Draw(t, "form") {
+			case 1:
+				tm = tm.UTC()
+			case 2:
+				tm = tm.In(zone)
+			case 3:
+				tm = tm.Round(0)
+			}
+			return tm
+		}
+		for step := range rapid.IntRange(1, 30).Draw(t, "steps") {
+			ft.now += int64(rapid.IntRange(0, 2).Draw(t, "tick"))
+			i := rapid.IntRange(0, len(maps)-1).Draw(t, "replica")
+			j := rapid.IntRange(0, len(maps)-1).Draw(t, "other")
+			switch rapid.IntRange(0, 3).Draw(t, "action") {
+			case 0:
+				send(i, maps[i].Put(instant(), step))
+			case 1:
+				send(i, maps[i].Delete(instant()))
+			case 2:
+				if i != j {
+					flush(i, j)
+				}
+			case 3:
+				st, err := maps[i].MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := maps[j].MergeBinary(st); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for from := range maps {
+			for to := range maps {
+				if from != to {
+					flush(from, to)
+				}
+			}
+		}
+		for _, m := range maps {
+			if m.Len() > 3 {
+				t.Fatalf("%s holds %d keys of 3 instants", m.ID(), m.Len())
+			}
+		}
+		for i := 1; i < len(maps); i++ {
+			a, b := maps[0], maps[i]
+			if a.Len() != b.Len() || a.Fingerprint() != b.Fingerprint() || !a.Equal(b) {
+				t.Fatalf("%s and %s differ: %d and %d keys, fingerprints %x and %x", a.ID(), b.ID(), a.Len(), b.Len(), a.Fingerprint(), b.Fingerprint())
+			}
+		}
+	})
+}
