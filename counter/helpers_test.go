@@ -65,7 +65,7 @@ func recomputePNFingerprint(c *PN) uint64 {
 	var fp uint64
 	for _, e := range c.e {
 		h := codec.HashString(codec.HashSeed, string(e.id)) | 1
-		fp += h*e.p + h*0x9e3779b97f4a7c15*e.n
+		fp += h * (e.p + e.n)
 	}
 	return fp
 }

@@ -375,19 +375,28 @@ func (c *PN) DeltaSince(v vclock.Clock) *PN {
 }
 
 // weigh returns the share in a PN's fingerprint of increments p and
-// decrements n of the replica whose idHash is h: p weighted by h, n by h
-// times an odd constant, so that both weights are odd and differ.
+// decrements n of the replica whose idHash is h: their sum, the
+// replica's version, weighted by h. A replica's totals only grow, so two
+// states of one replica differ in their sum, by 1 to 2⁶⁴−1 (the bounds
+// keep it within a uint64), and h is odd: their shares always differ.
+// (Weights that differ for p and n cancel for some pair of differences
+// within the bounds: h and h·0x9e3779b97f4a7c15 did for +2⁶⁴−
+// 0x9e3779b97f4a7c15 and +1, making such a state weigh what no change
+// at all weighs.)
 func weigh(h, p, n uint64) uint64 {
-	return h*p + h*0x9e3779b97f4a7c15*n
+	return h * (p + n)
 }
 
 // Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of every
-// replica's totals, each weighted by an odd hash of the replica's ID (a
-// different one for increments and decrements). Two counters that are
+// replica's version (the sum of its increment and decrement totals)
+// weighted by an odd hash of the replica's ID. Two counters that are
 // [PN.Equal] have the same fingerprint, whatever order their changes and
-// merges came in; counters that differ in one replica's increments or
-// decrements always have different ones, and counters that differ in more
-// almost surely do. The counter's own replica ID is not part of it. The
+// merges came in; counters that hold two states of one replica's history
+// (whose totals only grow) and agree on the others always have different
+// ones, and counters that differ in more almost surely do. Two states
+// that split one version differently, which only a writer counting from
+// two histories under one ID could make, have one fingerprint, as they
+// have one version. The counter's own replica ID is not part of it. The
 // hash is the same in every process and on every machine. It is kept up to
 // date with every change, so Fingerprint costs nothing.
 func (c *PN) Fingerprint() uint64 { return c.fp }

@@ -1,0 +1,74 @@
+package counter
+
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// A replica's totals only grow, so any two states of one replica's
+// history differ in the sum of its totals. The fingerprint weighed
+// increments and decrements by h and h·0x9e3779b97f4a7c15: a replica
+// that added 2⁶⁴−0x9e3779b97f4a7c15 (about 7·10¹⁸, within its bound)
+// and then −1 weighed h·2⁶⁴ = 0, and its counter's fingerprint was that
+// of the empty counter, which had seen neither change.
+func TestPNFingerprintNearTopOfRange(t *testing.T) {
+	const k = 0x9e3779b97f4a7c15
+	kk := uint64(k)
+	a, empty := NewPN("a"), NewPN("b")
+	if _, err := a.Add(int64(-kk)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Add(-1); err != nil {
+		t.Fatal(err)
+	}
+	if a.Fingerprint() == empty.Fingerprint() {
+		t.Errorf("a counter holding +%d and −1 has the empty counter's fingerprint %#x", -kk, a.Fingerprint())
+	}
+	pnInvariant(t, a)
+}
+
+// Any two states of one replica's history, totals drawn over the whole
+// range (or apart by a multiple of the old weights' ratio), beside the
+// same other replicas, have different fingerprints.
+func TestPNFingerprintSeparatesOneHistory(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p1 := rapid.Uint64Range(0, maxP).Draw(t, "p1")
+		n1 := rapid.Uint64Range(0, maxN).Draw(t, "n1")
+		var p2, n2 uint64
+		if rapid.Bool().Draw(t, "aimed") {
+			// Apart by (−c·dn mod 2⁶⁴, dn) for a small odd c: the
+			// differences a weight ratio of c cancels.
+			c := rapid.Uint64Range(0, 1<<20).Draw(t, "c")*2 + 1
+			dn := rapid.Uint64Range(1, 1<<20).Draw(t, "dn")
+			p2, n2 = p1-c*dn, n1+dn
+			if ratio := rapid.Bool().Draw(t, "ratio"); ratio {
+				p2 = p1 - 0x9e3779b97f4a7c15*dn
+			}
+			if p2 < p1 || p2 > maxP || n2 > maxN {
+				t.Skip("out of range")
+			}
+		} else {
+			p2 = rapid.Uint64Range(p1, maxP).Draw(t, "p2")
+			n2 = rapid.Uint64Range(n1, maxN).Draw(t, "n2")
+		}
+		if p1 == p2 && n1 == n2 {
+			t.Skip("one state")
+		}
+		base := pnFromHistories(t, pnHistories(t), "others")
+		x, y := base.Clone(), base.Clone()
+		if p1 > 0 || n1 > 0 {
+			if err := x.Apply(PNOp{Replica: "r", P: p1, N: n1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := y.Apply(PNOp{Replica: "r", P: p2, N: n2}); err != nil {
+			t.Fatal(err)
+		}
+		pnInvariant(t, x)
+		pnInvariant(t, y)
+		if x.Fingerprint() == y.Fingerprint() {
+			t.Fatalf("states (%d, %d) and (%d, %d) of one replica have one fingerprint %#x", p1, n1, p2, n2, x.Fingerprint())
+		}
+	})
+}
