@@ -365,7 +365,7 @@ func (c *PN) DeltaSinceBinary(version []byte) ([]byte, error) {
 // valid, as no replica mints dots from them.
 func decodeVersion(data []byte, lim codec.Limits) (vclock.Clock, error) {
 	r := codec.NewReader(data, codec.KindClock, lim)
-	v := vclock.DecodeClock(r)
+	v := vclock.DecodeTotals(r)
 	if r.Err() == nil {
 		ids, k := r.Replicas(), 0
 		for id := range v.All() {

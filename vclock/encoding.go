@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"iter"
+	"math"
 
 	"github.com/activeactive/crdt/codec"
 )
@@ -35,7 +36,16 @@ func (c Clock) Encode(w *codec.Writer) {
 // on r if the replicas are not in strictly increasing order, a count is zero
 // or above [MaxSeq], or an integer or header is not in its shortest form, so every Clock has
 // exactly one encoding.
-func DecodeClock(r *codec.Reader) Clock {
+func DecodeClock(r *codec.Reader) Clock { return decodeClock(r, MaxSeq) }
+
+// DecodeTotals is [DecodeClock] for a version whose counts are totals, not
+// sequence numbers (a counter's, whose version counts what each replica
+// added): it takes counts up to math.MaxUint64. No dot is ever minted from
+// such a count, so [MaxSeq] does not bound it.
+func DecodeTotals(r *codec.Reader) Clock { return decodeClock(r, math.MaxUint64) }
+
+// decodeClock is DecodeClock with counts up to top.
+func decodeClock(r *codec.Reader, top uint64) Clock {
 	n := r.CanonicalArrayLen(1) // every field, replica index or count, takes at least one byte
 	if n%2 != 0 {
 		r.Fail("version vector with an odd number of fields (%d)", n)
@@ -53,7 +63,7 @@ func DecodeClock(r *codec.Reader) Clock {
 		if r.Err() != nil {
 			return Clock{}
 		}
-		if cnt == 0 || cnt > MaxSeq {
+		if cnt == 0 || cnt > top {
 			r.Fail("count %d for replica %q", cnt, id)
 			return Clock{}
 		}
