@@ -944,28 +944,74 @@ func cloneTTL[K comparable](ttl map[K][]ttlWrite) map[K][]ttlWrite {
 // equalTTL reports whether m and o hold the same expire and persist
 // writes.
 func (m *Map[K, V]) equalTTL(o *Map[K, V]) bool {
+	eq, _ := m.equalTTLWork(o)
+	return eq
+}
+
+// equalTTLWork is equalTTL, also returning how many expire and persist
+// writes it looked at, for the tests that bound that work (a reader
+// cannot count in the map: readers may run at once).
+func (m *Map[K, V]) equalTTLWork(o *Map[K, V]) (equal bool, work int) {
 	if len(m.ttl) != len(o.ttl) {
-		return false
+		return false, 0
 	}
+	var byDot map[ttlDotID]int // reused across keys
 	for k, ws := range m.ttl {
 		ows, ok := o.ttl[k]
 		if !ok || len(ows) != len(ws) {
-			return false
+			return false, work
 		}
-		for _, w := range ws {
-			found := false
-			for _, ow := range ows {
-				if ow.seq == w.seq && ow.wall == w.wall && ow.logical == w.logical && ow.at == w.at && o.reps[ow.rep] == m.reps[w.rep] {
-					found = true
-					break
+		same := func(w, ow *ttlWrite) bool {
+			return ow.seq == w.seq && ow.wall == w.wall && ow.logical == w.logical && ow.at == w.at && o.reps[ow.rep] == m.reps[w.rep]
+		}
+		if len(ws) <= ttlEqualWalk {
+			for i := range ws {
+				found := false
+				for j := range ows {
+					work++
+					if same(&ws[i], &ows[j]) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					return false, work
 				}
 			}
-			if !found {
-				return false
+			continue
+		}
+		// Many writes: find each of o's by its dot (a key holds one
+		// write per dot), not by a walk of them all.
+		if byDot == nil {
+			byDot = make(map[ttlDotID]int, len(ows))
+		} else {
+			clear(byDot)
+		}
+		for j := range ows {
+			work++
+			byDot[ttlDotID{o.reps[ows[j].rep], ows[j].seq}] = j
+		}
+		for i := range ws {
+			work++
+			j, ok := byDot[ttlDotID{m.reps[ws[i].rep], ws[i].seq}]
+			if !ok || !same(&ws[i], &ows[j]) {
+				return false, work
 			}
 		}
 	}
-	return true
+	return true, work
+}
+
+// ttlEqualWalk is the number of expire and persist writes of a key up to
+// which equalTTL matches them by a walk, not by a table of their dots (a
+// variable for the tests, which match every key by its table).
+var ttlEqualWalk = 8
+
+// ttlDotID names an expire or persist write by its writer's ID, the same
+// in every map, and its sequence number.
+type ttlDotID struct {
+	id  vclock.ReplicaID
+	seq uint64
 }
 
 // readNow returns m.now() for a map with times to live, and 0 (unused)

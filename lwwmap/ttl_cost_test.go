@@ -142,11 +142,12 @@ func TestManyExpireOpsOfOneKeyLinear(t *testing.T) {
 
 // TestIndexedTTLWritesKeepTheLaws runs the law harness and the
 // simulation of replicas with times to live with every key's expire and
-// persist writes indexed, as only keys with many are otherwise (see
-// ttl_index.go): the index must give what a walk of the writes gives.
+// persist writes indexed, and compared by Equal through a table of their
+// dots, as only keys with many are otherwise (see ttl_index.go,
+// equalTTLWork): the index must give what a walk of the writes gives.
 func TestIndexedTTLWritesKeepTheLaws(t *testing.T) {
-	defer func(n int) { ttlIndexed = n }(ttlIndexed)
-	ttlIndexed = 1
+	defer func(n, w int) { ttlIndexed, ttlEqualWalk = n, w }(ttlIndexed, ttlEqualWalk)
+	ttlIndexed, ttlEqualWalk = 1, 0
 	t.Run("laws", TestMapTTLHarnessLaws)
 	t.Run("replicas", TestTTLReplicasConvergeToTheModel)
 	t.Run("parts", TestTTLPartsMergeLikeTheWhole)
