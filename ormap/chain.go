@@ -318,7 +318,12 @@ func (s *state) add(p string, n int64) Op {
 	var last, key vclock.Dot // the newest leaf of the writer here, its key
 	var prev leaf
 	if x != nil {
-		for _, k := range x.dots() {
+		ds, walked, own := x.ownDots(s.id)
+		if !own {
+			ds = x.dots()
+		}
+		s.ownWork += walked + len(ds)
+		for _, k := range ds {
 			if k.Replica != s.id {
 				continue
 			}

@@ -56,10 +56,16 @@ const bigNode = 32
 // dotIndex indexes the dots of a node that holds many (see bigNode):
 // where each is in the node's slice, and how many each writer has, so
 // that dropping a dot, and asking whether a writer has another, cost a
-// look-up, not a walk.
+// look-up, not a walk. Once a writer has asked for its own dots there
+// (ownDots: the local writer, whose increments continue its newest
+// chain), it keeps them too, so that the next increment finds them
+// without a walk of every writer's.
 type dotIndex struct {
 	pos map[vclock.Dot]int
 	per map[vclock.ReplicaID]int
+	// ownOf is the writer whose dots own holds, "" while none has asked.
+	ownOf vclock.ReplicaID
+	own   []vclock.Dot
 }
 
 // index builds the dot index of e from e.ds.
@@ -156,8 +162,12 @@ func (n *node) addDot(d vclock.Dot) {
 		e.ds = append(e.ds, d)
 		switch {
 		case e.at != nil:
-			e.at.pos[d] = len(e.ds) - 1
-			e.at.per[d.Replica]++
+			x := e.at
+			x.pos[d] = len(e.ds) - 1
+			x.per[d.Replica]++
+			if x.ownOf != "" && d.Replica == x.ownOf {
+				x.own = append(x.own, d)
+			}
 		case len(e.ds) >= bigNode:
 			e.index()
 		}
@@ -213,10 +223,38 @@ func (e *nodeExt) dropIndexed(d vclock.Dot) []vclock.Dot {
 	if x.per[d.Replica]--; x.per[d.Replica] == 0 {
 		delete(x.per, d.Replica)
 	}
+	if x.ownOf != "" && d.Replica == x.ownOf {
+		x.own = removeDot(x.own, d)
+	}
 	if last < bigNode/2 {
 		e.at = nil
 	}
 	return e.ds[:last]
+}
+
+// ownDots returns the dots of writer w at n, and true, if n indexes its
+// dots; nil and false if it does not, and the caller walks n.dots(). The
+// first call for w walks the node's dots once (walked says how many it
+// looked at); later ones cost nothing while w asks (see dotIndex). The
+// slice is the index's: the caller must not modify it, nor keep it past
+// the next change of n.
+func (n *node) ownDots(w vclock.ReplicaID) (ds []vclock.Dot, walked int, ok bool) {
+	if n.ext == nil || n.ext.at == nil {
+		return nil, 0, false
+	}
+	x := n.ext.at
+	if x.ownOf != w {
+		x.ownOf, x.own = w, x.own[:0]
+		if x.per[w] > 0 {
+			walked = len(n.ext.ds)
+			for _, d := range n.ext.ds {
+				if d.Replica == w {
+					x.own = append(x.own, d)
+				}
+			}
+		}
+	}
+	return x.own, walked, true
 }
 
 // hasOther reports whether n holds a dot of d's writer other than d.

@@ -150,8 +150,9 @@ func TestJoinExtensionsApart(t *testing.T) {
 // dotIndex), and the index always says what a walk of the dots would:
 // random adds and drops of dots of a few writers, through bigNode and
 // back, each followed by a check of the dots against a model, of
-// hasOther for every writer, and of the index itself; and the same of a
-// clone of the index.
+// hasOther for every writer, of the index itself and of the dots it
+// keeps of the writer that asks for its own; and the same of a clone of
+// the index.
 func TestNodeDotIndex(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var root node
@@ -197,6 +198,28 @@ func TestNodeDotIndex(t *testing.T) {
 				if !maps.Equal(per, x.per) {
 					t.Fatalf("index counts %v per writer, want %v", x.per, per)
 				}
+			}
+			// The dots of one writer, kept by the index while that
+			// writer asks (mostly a!0, as the local writer does).
+			w := writers[0]
+			if rapid.IntRange(0, 9).Draw(t, "ask another") == 0 {
+				w = rapid.SampledFrom(writers).Draw(t, "asker")
+			}
+			if ds, _, ok := n.ownDots(w); ok {
+				got, want := map[vclock.Dot]bool{}, map[vclock.Dot]bool{}
+				for _, d := range ds {
+					got[d] = true
+				}
+				for d := range model {
+					if d.Replica == w {
+						want[d] = true
+					}
+				}
+				if len(ds) != len(got) || !maps.Equal(got, want) {
+					t.Fatalf("ownDots(%v) = %v, want %v", w, ds, want)
+				}
+			} else if n.multi() && n.ext.at != nil {
+				t.Fatal("ownDots of an indexed node: not indexed")
 			}
 			for _, w := range writers {
 				want := false

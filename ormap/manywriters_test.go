@@ -98,3 +98,23 @@ func BenchmarkKeyOfManyWriters(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIncrementKeyOfManyWriters increments, here, a key that each of
+// n writers incremented once: ns per increment.
+func BenchmarkIncrementKeyOfManyWriters(b *testing.B) {
+	for _, n := range []int{1000, 16000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			_, state := manyWriters(b, n)
+			m := ormap.New[string, *ormap.Counter](vclock.Writer("me", 1))
+			if _, err := m.MergeBinary(state); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ormap.Add(m, "k", 1).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -138,6 +138,11 @@ type state struct {
 	// pointer into the state.
 	dropped []vclock.Dot
 	dropAt  int
+
+	// ownWork counts the dots that increments have looked at to find
+	// the writer's newest chain at their key, for the tests that bound
+	// that work.
+	ownWork int
 }
 
 // dropBlock is the number of dots in the blocks oneDot cuts from: the
@@ -439,8 +444,13 @@ func (s *state) addCounter(p string, top bool, err error, n int64, op *Op) {
 		} else {
 			// A writer's newer chain starts after its older ones' last
 			// leaves: the greatest key is the newest chain's.
-			for _, d := range c.ext.ds {
-				if d.Seq > last.Seq && s.isWriter(d.Replica) {
+			ds, walked, own := c.ownDots(s.id)
+			if !own {
+				ds = c.ext.ds
+			}
+			s.ownWork += walked + len(ds)
+			for _, d := range ds {
+				if d.Seq > last.Seq && (own || s.isWriter(d.Replica)) {
 					last = d
 				}
 			}
