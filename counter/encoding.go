@@ -162,7 +162,7 @@ func decodePN(data []byte, lim codec.Limits) (*PN, error) {
 		d.e = append(d.e, e)
 		d.p = d.p.add(op.P)
 		d.n = d.n.add(op.N)
-		d.fp += weigh(e.h, e.p, e.n)
+		d.fp += share(e.h, e.p, e.n)
 	}
 	if err := r.Done(); err != nil {
 		return nil, err

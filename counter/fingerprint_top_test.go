@@ -72,3 +72,35 @@ func TestPNFingerprintSeparatesOneHistory(t *testing.T) {
 		}
 	})
 }
+
+// Two processes counting under one ID can make states that split one
+// version differently: one +1, the other −1. Their values differ, and
+// nothing but the fingerprint tells them apart (their versions are
+// equal), so the fingerprints must differ. A share weighing the sum of
+// the totals alone gave every such pair one fingerprint.
+func TestPNFingerprintSeparatesSplitsOfOneVersion(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p1 := rapid.Uint64Range(0, 1<<40).Draw(t, "p1")
+		n1 := rapid.Uint64Range(0, 1<<40).Draw(t, "n1")
+		d := rapid.Uint64Range(1, 1<<20).Draw(t, "d")
+		if n1 < d {
+			t.Skip("no split")
+		}
+		p2, n2 := p1+d, n1-d
+		base := pnFromHistories(t, pnHistories(t), "others")
+		x, y := base.Clone(), base.Clone()
+		if p1 > 0 || n1 > 0 {
+			if err := x.Apply(PNOp{Replica: "r", P: p1, N: n1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := y.Apply(PNOp{Replica: "r", P: p2, N: n2}); err != nil {
+			t.Fatal(err)
+		}
+		pnInvariant(t, x)
+		pnInvariant(t, y)
+		if x.Fingerprint() == y.Fingerprint() {
+			t.Fatalf("states (%d, %d) and (%d, %d) of one replica, values %d and %d, have one fingerprint %#x", p1, n1, p2, n2, x.Value(), y.Value(), x.Fingerprint())
+		}
+	})
+}

@@ -64,8 +64,7 @@ func recomputeGFingerprint(g *G) uint64 {
 func recomputePNFingerprint(c *PN) uint64 {
 	var fp uint64
 	for _, e := range c.e {
-		h := codec.HashString(codec.HashSeed, string(e.id)) | 1
-		fp += h * (e.p + e.n)
+		fp += share(codec.HashString(codec.HashSeed, string(e.id))|1, e.p, e.n)
 	}
 	return fp
 }

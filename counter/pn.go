@@ -65,7 +65,7 @@ type PN struct {
 	self int          // where id's entry was last seen in e; checked before use
 	e    []pnEntry    // sorted by id, strictly increasing; no empty entries
 	p, n u128         // exact sums of the p and n totals
-	fp   uint64       // wrapping sum of weigh over e: see [PN.Fingerprint]
+	fp   uint64       // wrapping sum of share over e: see [PN.Fingerprint]
 	lim  codec.Limits // for the decoders; zero fields take the defaults
 }
 
@@ -164,9 +164,9 @@ func (c *PN) Add(d int64) (PNOp, error) {
 		if !ok {
 			cur.h = idHash(c.id)
 		}
+		c.fp += part(cur.h, cur.p+m) - part(cur.h, cur.p)
 		cur.p += m
 		c.p = c.p.add(m)
-		c.fp += weigh(cur.h, m, 0)
 	} else {
 		m := -uint64(d)
 		if cur.n > maxN-m {
@@ -175,9 +175,9 @@ func (c *PN) Add(d int64) (PNOp, error) {
 		if !ok {
 			cur.h = idHash(c.id)
 		}
+		c.fp += part(^cur.h, cur.n+m) - part(^cur.h, cur.n)
 		cur.n += m
 		c.n = c.n.add(m)
-		c.fp += weigh(cur.h, 0, m)
 	}
 	op := PNOp{Replica: c.id, P: cur.p, N: cur.n}
 	if !ok {
@@ -242,7 +242,7 @@ func (c *PN) apply(op PNOp) (changed bool, err error) {
 		c.e = slices.Insert(c.e, i, e)
 		c.p = c.p.add(op.P)
 		c.n = c.n.add(op.N)
-		c.fp += weigh(e.h, e.p, e.n)
+		c.fp += share(e.h, e.p, e.n)
 		return true, nil
 	}
 	return c.raise(i, op.P, op.N), nil
@@ -256,12 +256,12 @@ func (c *PN) raise(i int, p, n uint64) (changed bool) {
 	}
 	if p > e.p {
 		c.p = c.p.add(p - e.p)
-		c.fp += weigh(e.h, p-e.p, 0)
+		c.fp += part(e.h, p) - part(e.h, e.p)
 		e.p = p
 	}
 	if n > e.n {
 		c.n = c.n.add(n - e.n)
-		c.fp += weigh(e.h, 0, n-e.n)
+		c.fp += part(^e.h, n) - part(^e.h, e.n)
 		e.n = n
 	}
 	return true
@@ -317,7 +317,7 @@ func (c *PN) merge(o *PN) (changed bool) {
 			c.e[k] = o.e[j]
 			c.p = c.p.add(o.e[j].p)
 			c.n = c.n.add(o.e[j].n)
-			c.fp += weigh(o.e[j].h, o.e[j].p, o.e[j].n)
+			c.fp += share(o.e[j].h, o.e[j].p, o.e[j].n)
 			j--
 		}
 	}
@@ -368,37 +368,58 @@ func (c *PN) DeltaSince(v vclock.Clock) *PN {
 			d.e = append(d.e, e)
 			d.p = d.p.add(e.p)
 			d.n = d.n.add(e.n)
-			d.fp += weigh(e.h, e.p, e.n)
+			d.fp += share(e.h, e.p, e.n)
 		}
 	}
 	return d
 }
 
-// weigh returns the share in a PN's fingerprint of increments p and
-// decrements n of the replica whose idHash is h: their sum, the
-// replica's version, weighted by h. A replica's totals only grow, so two
-// states of one replica differ in their sum, by 1 to 2⁶⁴−1 (the bounds
-// keep it within a uint64), and h is odd: their shares always differ.
-// (Weights that differ for p and n cancel for some pair of differences
-// within the bounds: h and h·0x9e3779b97f4a7c15 did for +2⁶⁴−
-// 0x9e3779b97f4a7c15 and +1, making such a state weigh what no change
-// at all weighs.)
-func weigh(h, p, n uint64) uint64 {
-	return h * (p + n)
+// share returns the part of a PN's fingerprint that the totals p and n
+// of the replica whose idHash is h make: the parts of the two totals,
+// each 0 for a total of 0, else a mix of the total and the hash (the
+// decrements' with the hash's bits flipped: h is odd, so no replica's
+// increments mix with another's hash as its decrements do). Shares that
+// weighed the totals linearly (by h, or by h and h times a constant)
+// cancel for some changes: for some pair of differences of at most 2³²
+// each, or, with the constant 0x9e3779b97f4a7c15, for
+// +2⁶⁴−0x9e3779b97f4a7c15 and −1, which weighed what no change at all
+// weighs; a weight of the sum alone gives every split of one sum one
+// share, so two processes counting under one name, one +1 and the other
+// −1, would hold one fingerprint while their values differ. A change of
+// one total replaces its part: two mixes.
+func share(h, p, n uint64) uint64 {
+	return part(h, p) + part(^h, n)
 }
 
-// Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of every
-// replica's version (the sum of its increment and decrement totals)
-// weighted by an odd hash of the replica's ID. Two counters that are
+// part is a total's part of a share (see share).
+func part(h, total uint64) uint64 {
+	if total == 0 {
+		return 0
+	}
+	return mix64(h ^ total)
+}
+
+// mix64 is a bijective mix of the bits of x (two rounds of xor-shift and
+// multiply by odd constants, then a last xor-shift).
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of a
+// hash of every replica's ID and two totals. Two counters that are
 // [PN.Equal] have the same fingerprint, whatever order their changes and
-// merges came in; counters that hold two states of one replica's history
-// (whose totals only grow) and agree on the others always have different
-// ones, and counters that differ in more almost surely do. Two states
-// that split one version differently, which only a writer counting from
-// two histories under one ID could make, have one fingerprint, as they
-// have one version. The counter's own replica ID is not part of it. The
-// hash is the same in every process and on every machine. It is kept up to
-// date with every change, so Fingerprint costs nothing.
+// merges came in; counters that differ, in one replica's totals or in
+// more, almost surely do not, whatever the difference: two states of one
+// replica's history, or two states that split one version differently
+// (two processes counting under one ID). The counter's own replica ID is
+// not part of it. The hash is the same in every process and on every
+// machine. It is kept up to date with every change, so Fingerprint costs
+// nothing.
 func (c *PN) Fingerprint() uint64 { return c.fp }
 
 // SetLimits sets the limits the decoding methods of c apply to their input

@@ -182,7 +182,10 @@ func (c *PN) Retire(r vclock.Retirement) error {
 	if to.p > maxP-p || to.n > maxN-n {
 		return fmt.Errorf("%w: %q and %q together count more than a writer may", vclock.ErrRetirement, r.To, r.From)
 	}
-	c.fp -= weigh(from.h, p, n)
+	// From's entry and To's change: their shares are replaced.
+	toH := idHash(r.To)
+	c.fp -= share(from.h, from.p, from.n) + share(toH, to.p, to.n)
+	c.fp += share(from.h, restP, restN) + share(toH, to.p+p, to.n+n)
 	switch {
 	case restP > 0 || restN > 0:
 		c.e[i].p, c.e[i].n = restP, restN
@@ -190,7 +193,7 @@ func (c *PN) Retire(r vclock.Retirement) error {
 			c.e[j].p += p
 			c.e[j].n += n
 		} else {
-			c.e = slices.Insert(c.e, j, pnEntry{id: r.To, p: p, n: n, h: idHash(r.To)})
+			c.e = slices.Insert(c.e, j, pnEntry{id: r.To, p: p, n: n, h: toH})
 		}
 	case hasTo:
 		c.e[j].p += p
@@ -198,9 +201,8 @@ func (c *PN) Retire(r vclock.Retirement) error {
 		c.e = append(c.e[:i], c.e[i+1:]...)
 	default:
 		copy(c.e[j+1:i+1], c.e[j:i]) // To sorts before From
-		c.e[j] = pnEntry{id: r.To, p: p, n: n, h: idHash(r.To)}
+		c.e[j] = pnEntry{id: r.To, p: p, n: n, h: toH}
 	}
-	c.fp += weigh(idHash(r.To), p, n)
 	var sp, sn u128
 	for _, e := range c.e {
 		sp, sn = sp.add(e.p), sn.add(e.n)
