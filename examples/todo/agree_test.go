@@ -83,7 +83,7 @@ func TestStateAndLinkAPI(t *testing.T) {
 		return decode[regionState](t, r)
 	}
 	mine, theirs := state(e.url+"/api/state"), state(e.url+"/api/peers/eu-west-1/state")
-	if mine.Region != "us-east-1" || theirs.Region != "eu-west-1" || len(mine.Fingerprints) != 3 {
+	if mine.Region != "us-east-1" || theirs.Region != "eu-west-1" || len(mine.Fingerprints) != 4 {
 		t.Fatalf("states %+v and %+v", mine, theirs)
 	}
 	if !equalMaps(mine.Fingerprints, theirs.Fingerprints) {

@@ -175,9 +175,16 @@ func (rg *region) getTodo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, td)
 }
 
+// createTodo answers POST /api/todos: a new to-do with a new ID, or,
+// with an Idempotency-Key (its ID made from the key) or an "id" chosen by
+// the client, the to-do of that ID if this region has it already (200,
+// Idempotent-Replayed), so that a client's retry, here or in another
+// region, is the same create again (see todos for why it never undoes a
+// rename).
 func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Title string `json:"title"`
+		ID    *string `json:"id"`
+		Title string  `json:"title"`
 	}
 	if !decodeBody(w, r, &req) {
 		return
@@ -189,7 +196,11 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 	}
 	td := Todo{ID: newID(time.Now()), Title: title}
 	key, keyed := r.Header["Idempotency-Key"]
-	if keyed {
+	switch {
+	case keyed && req.ID != nil:
+		writeError(w, http.StatusBadRequest, "give an Idempotency-Key or an \"id\", not both")
+		return
+	case keyed:
 		if len(key) != 1 {
 			writeError(w, http.StatusBadRequest, "%v", errIdempotencyKey)
 			return
@@ -198,6 +209,12 @@ func (rg *region) createTodo(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+	case req.ID != nil:
+		if !validID(*req.ID) {
+			writeError(w, http.StatusBadRequest, "%v", errClientID)
+			return
+		}
+		td.ID, keyed = *req.ID, true
 	}
 	replayed := false
 	err = rg.write(func() error {

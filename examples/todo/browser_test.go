@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -314,5 +315,66 @@ func TestBrowserSingleRegion(t *testing.T) {
 	}
 	if eval("list reads", `window.listReads > 0`) {
 		t.Error("the page read the whole list again for a change")
+	}
+}
+
+// TestBrowserRetriedAddIsOneTodo: the page adds a to-do, the region
+// applies it, but the answer is lost (the page sees a network error);
+// meanwhile another client renames the to-do. Sending the same title
+// again is the same create: the region keeps one to-do, with the rename.
+func TestBrowserRetriedAddIsOneTodo(t *testing.T) {
+	chromium := needChromium(t)
+	rg, err := startRegion(regionConfig{
+		Name: east, DataDir: t.TempDir(), Key: testKey(east), ServePage: true,
+		Peers:    map[crdt.ReplicaID]string{west: "http://127.0.0.1:1"},
+		PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{west: testPublic(west)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rg.crash)
+	ctx := newBrowser(t, chromium, rg.url+"/")
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	until := func(what, cond string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			t.Fatalf("waiting until %s: %v", what, err)
+		}
+	}
+	form := `section[data-region="us-east-1"] form.add`
+	run("the page loads", chromedp.WaitVisible(chromedp.CSS(form+" input")))
+	// The first create reaches the region; its answer is lost.
+	until("fetch is wrapped", `(() => { window.lost = 0; const f = window.fetch;
+		window.fetch = async (url, opts) => {
+			const resp = await f(url, opts);
+			if (opts && opts.method === "POST" && String(url).endsWith("/api/todos") && window.lost++ === 0) {
+				throw new TypeError("Failed to fetch");
+			}
+			return resp;
+		};
+		return true; })()`)
+	run("add a to-do", chromedp.SendKeys(chromedp.CSS(form+" input"), "Buy milk"), chromedp.Click(chromedp.CSS(form+" button")))
+	until("the page shows the failure", `document.querySelector('section[data-region="us-east-1"] .err').textContent !== ""`)
+	list := rg.todos.list()
+	if len(list) != 1 {
+		t.Fatalf("the region holds %+v after the first add", list)
+	}
+	if err := rg.write(func() error { title := "Buy oat milk"; return rg.todos.edit(list[0].ID, &title, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	run("add it again", chromedp.Click(chromedp.CSS(form+" button")))
+	until("the page takes the answer", `window.lost === 2 && document.querySelector('section[data-region="us-east-1"] .err').textContent === ""`)
+	want := []Todo{{ID: list[0].ID, Title: "Buy oat milk"}}
+	if got := rg.todos.list(); !slices.Equal(got, want) {
+		t.Fatalf("the region holds %+v, want %+v", got, want)
 	}
 }

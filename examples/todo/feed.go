@@ -90,6 +90,12 @@ func (f *feed) scan(ids ...string) {
 			}
 			f.base[objDone] = m.Version()
 		})
+		_ = t.created.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+			for id := range m.DeltaSince(f.base[objCreated]).Keys() {
+				cand[id] = struct{}{}
+			}
+			f.base[objCreated] = m.Version()
+		})
 		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) {
 			for id := range cand {
 				present[id] = s.Contains(id)

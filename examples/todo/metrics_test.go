@@ -171,8 +171,9 @@ func TestMetricsLagMaxMin(t *testing.T) {
 	}
 }
 
-// TestMetricsGC: deleting a to-do leaves three delete records in each
-// region (its record in the set of items, its title and done markers),
+// TestMetricsGC: deleting a to-do leaves four delete records in each
+// region (its record in the set of items, its title, creation title and
+// done markers),
 // which crdt_gc_pending counts until both regions have saved a snapshot
 // holding the delete; then they are collected, and crdt_gc_collected_total
 // counts them.
@@ -187,8 +188,8 @@ func TestMetricsGC(t *testing.T) {
 		}
 	}
 	deleteTodo(t, e, td.ID)
-	if p, _ := metricValue(t, e, "crdt_gc_pending"); p != 3 {
-		t.Fatalf("east: crdt_gc_pending %v after a delete, want 3", p)
+	if p, _ := metricValue(t, e, "crdt_gc_pending"); p != 4 {
+		t.Fatalf("east: crdt_gc_pending %v after a delete, want 4", p)
 	}
 	c.settle()
 	// Journaled, not yet in a snapshot: nothing can be collected.
@@ -198,8 +199,8 @@ func TestMetricsGC(t *testing.T) {
 	for _, base := range []string{e, w} {
 		p, _ := metricValue(t, base, "crdt_gc_pending")
 		n, _ := metricValue(t, base, "crdt_gc_collected_total")
-		if p != 3 || n != 0 {
-			t.Fatalf("%s: crdt_gc_pending %v, crdt_gc_collected_total %v before any snapshot holds the delete; want 3, 0", base, p, n)
+		if p != 4 || n != 0 {
+			t.Fatalf("%s: crdt_gc_pending %v, crdt_gc_collected_total %v before any snapshot holds the delete; want 4, 0", base, p, n)
 		}
 	}
 	for _, name := range []crdt.ReplicaID{east, west} {
@@ -213,11 +214,11 @@ func TestMetricsGC(t *testing.T) {
 		pw, _ := metricValue(t, w, "crdt_gc_pending")
 		ne, _ := metricValue(t, e, "crdt_gc_collected_total")
 		nw, _ := metricValue(t, w, "crdt_gc_collected_total")
-		if pe == 0 && pw == 0 && ne == 3 && nw == 3 {
+		if pe == 0 && pw == 0 && ne == 4 && nw == 4 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after snapshots: crdt_gc_pending %v (east) %v (west), crdt_gc_collected_total %v, %v; want 0, 0, 3, 3", pe, pw, ne, nw)
+			t.Fatalf("after snapshots: crdt_gc_pending %v (east) %v (west), crdt_gc_collected_total %v, %v; want 0, 0, 4, 4", pe, pw, ne, nw)
 		}
 		c.tickAll()
 	}

@@ -23,11 +23,12 @@ type Todo struct {
 	Done  bool   `json:"done"`
 }
 
-// Names of the replicated objects. Every region registers the same three.
+// Names of the replicated objects. Every region registers the same four.
 const (
-	objItems = "todo.items" // orset of item IDs: which items exist
-	objTitle = "todo.title" // lwwmap ID → title
-	objDone  = "todo.done"  // lwwmap ID → done
+	objItems   = "todo.items"   // orset of item IDs: which items exist
+	objTitle   = "todo.title"   // lwwmap ID → title given by a rename
+	objDone    = "todo.done"    // lwwmap ID → done
+	objCreated = "todo.created" // lwwmap ID → title given at creation
 )
 
 // maxTitleRunes bounds a title's length.
@@ -50,18 +51,26 @@ var (
 //     hybrid-logical-clock timestamp wins, on a tie the smaller region name;
 //   - an edit never adds the item to the set, so a delete (which removes the
 //     ID from the set and deletes its fields) wins over any edit made
-//     concurrently in another region: the item is gone everywhere.
+//     concurrently in another region: the item is gone everywhere;
+//   - the title given at creation and the titles given by renames live in
+//     two maps, and a title from a rename, whenever it was made, is shown
+//     over the one given at creation. A create that a client retries in
+//     another region (see keyedID), which that region takes for a first
+//     create, so writes the creation title again, later than a rename made
+//     meanwhile where the to-do was first made, without bringing the old
+//     title back over it. (Items created before the creation map existed
+//     have their creation title in the title map; they read the same.)
 //
 // Creating and deleting an item change several objects in one engine
 // transaction, and reads go through one view, so no region ever shows an
 // item without its title, or half deleted.
 //
-// An item is shown only if it is in the set and has a title. The two part
-// only when a create that a delete did not see adds the ID again (a
-// client's retry of a keyed create in the other region, see keyedID): the
-// set keeps that add (add-wins), but the delete's marker on the title,
-// later than the title the create wrote, wins. The delete wins then: the
-// item is not shown, nor counted, as if the set had dropped it.
+// An item is shown only if it is in the set and has a title (in either
+// map). The two part only when a create that a delete did not see adds the
+// ID again (a client's retry of a keyed create in the other region, see
+// keyedID): the set keeps that add (add-wins), but the delete's markers on
+// the titles, later than the title the create wrote, win. The delete wins
+// then: the item is not shown, nor counted, as if the set had dropped it.
 //
 // A todos is safe for concurrent use (the engine locks); callers that
 // check-then-write hold the region's write lock.
@@ -70,6 +79,31 @@ type todos struct {
 	items *crdt.Handle[*orset.Set[string]]
 	title *crdt.Handle[*lwwmap.Map[string, string]]
 	done  *crdt.Handle[*lwwmap.Map[string, bool]]
+	// created holds the title each item was created with; title, the
+	// titles renames gave, which are shown over it.
+	created *crdt.Handle[*lwwmap.Map[string, string]]
+}
+
+// titles reads both title maps of an item in one view.
+type titles struct {
+	renamed, created *lwwmap.Map[string, string]
+}
+
+// get returns the title of id: the latest rename's, else the creation's.
+func (ts titles) get(id string) (string, bool) {
+	if v, ok := ts.renamed.Get(id); ok {
+		return v, true
+	}
+	return ts.created.Get(id)
+}
+
+// readTitles calls f with both title maps, in tx.
+func (t *todos) readTitles(tx *crdt.Tx, f func(titles)) {
+	_ = t.title.ReadIn(tx, func(renamed *lwwmap.Map[string, string]) {
+		_ = t.created.ReadIn(tx, func(created *lwwmap.Map[string, string]) {
+			f(titles{renamed, created})
+		})
+	})
 }
 
 func registerTodos(r *crdt.Replica) (*todos, error) {
@@ -86,7 +120,11 @@ func registerTodos(r *crdt.Replica) (*todos, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &todos{r: r, items: items, title: title, done: done}, nil
+	created, err := crdt.Register(r, objCreated, lwwmap.New[string, string](id, r.Clock()))
+	if err != nil {
+		return nil, err
+	}
+	return &todos{r: r, items: items, title: title, done: done, created: created}, nil
 }
 
 // list returns every item, oldest first (IDs begin with their creation
@@ -99,10 +137,10 @@ func (t *todos) list() []Todo {
 				out = append(out, Todo{ID: id})
 			}
 		})
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
-			out = slices.DeleteFunc(out, func(td Todo) bool { return !hasTitle(m, td.ID) })
+		t.readTitles(tx, func(ts titles) {
+			out = slices.DeleteFunc(out, func(td Todo) bool { return !ts.has(td.ID) })
 			for i := range out {
-				out[i].Title, _ = m.Get(out[i].ID)
+				out[i].Title, _ = ts.get(out[i].ID)
 			}
 		})
 		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) {
@@ -115,10 +153,10 @@ func (t *todos) list() []Todo {
 	return out
 }
 
-// hasTitle reports whether the item id has a title (see todos: an item in
+// has reports whether the item id has a title (see todos: an item in
 // the set without one lost it to a delete, and is not shown).
-func hasTitle(m *lwwmap.Map[string, string], id string) bool {
-	_, ok := m.Get(id)
+func (ts titles) has(id string) bool {
+	_, ok := ts.get(id)
 	return ok
 }
 
@@ -127,9 +165,9 @@ func (t *todos) count() int {
 	n := 0
 	t.r.View(func(tx *crdt.Tx) {
 		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) {
-			_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+			t.readTitles(tx, func(ts titles) {
 				for id := range s.All() {
-					if hasTitle(m, id) {
+					if ts.has(id) {
 						n++
 					}
 				}
@@ -148,6 +186,7 @@ func (t *todos) fingerprints() map[string]uint64 {
 		_ = t.items.ReadIn(tx, func(s *orset.Set[string]) { fps[objItems] = s.Fingerprint() })
 		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { fps[objTitle] = m.Fingerprint() })
 		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) { fps[objDone] = m.Fingerprint() })
+		_ = t.created.ReadIn(tx, func(m *lwwmap.Map[string, string]) { fps[objCreated] = m.Fingerprint() })
 	})
 	return fps
 }
@@ -160,7 +199,7 @@ func (t *todos) get(id string) (td Todo, ok bool) {
 			return
 		}
 		td.ID = id
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) { td.Title, ok = m.Get(id) })
+		t.readTitles(tx, func(ts titles) { td.Title, ok = ts.get(id) })
 		if !ok {
 			td = Todo{}
 			return
@@ -183,16 +222,16 @@ func (t *todos) getAll(ids []string) (present []Todo, removed []string) {
 				}
 			}
 		})
-		_ = t.title.ReadIn(tx, func(m *lwwmap.Map[string, string]) {
+		t.readTitles(tx, func(ts titles) {
 			present = slices.DeleteFunc(present, func(td Todo) bool {
-				if !hasTitle(m, td.ID) {
+				if !ts.has(td.ID) {
 					removed = append(removed, td.ID)
 					return true
 				}
 				return false
 			})
 			for i := range present {
-				present[i].Title, _ = m.Get(present[i].ID)
+				present[i].Title, _ = ts.get(present[i].ID)
 			}
 		})
 		_ = t.done.ReadIn(tx, func(m *lwwmap.Map[string, bool]) {
@@ -204,11 +243,12 @@ func (t *todos) getAll(ids []string) (present []Todo, removed []string) {
 	return present, removed
 }
 
-// create adds a new item: its ID joins the set and its title is written
-// in one transaction, which every region applies at once.
+// create adds a new item: its ID joins the set and its creation title is
+// written in one transaction, which every region applies at once. The
+// creation title is shown until a rename (see todos).
 func (t *todos) create(id, title string) error {
 	return t.r.Update(func(tx *crdt.Tx) error {
-		err := t.title.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+		err := t.created.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
 			return m.Put(id, title), nil
 		})
 		if err != nil {
@@ -258,6 +298,12 @@ func (t *todos) remove(id string) error {
 		if err != nil {
 			return err
 		}
+		err = t.created.UpdateIn(tx, func(m *lwwmap.Map[string, string]) (crdt.Op, error) {
+			return m.Delete(id), nil
+		})
+		if err != nil {
+			return err
+		}
 		return t.done.UpdateIn(tx, func(m *lwwmap.Map[string, bool]) (crdt.Op, error) {
 			return m.Delete(id), nil
 		})
@@ -275,6 +321,25 @@ func newID(now time.Time) string {
 	}
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails
 	return hex.EncodeToString(b[:])
+}
+
+// errClientID refuses an "id" given to a create that is not of newID's
+// form.
+var errClientID = errors.New(`"id" must be 28 lowercase hex digits: 12 of the creation time in milliseconds, 16 random`)
+
+// validID reports whether id has the form of newID's IDs (and keyedID's):
+// 28 lowercase hex digits. A client may choose the ID of the to-do it
+// creates (see createTodo), and so retry the create anywhere.
+func validID(id string) bool {
+	if len(id) != 28 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxIdempotencyKey bounds an Idempotency-Key header.
