@@ -359,11 +359,9 @@ func (rg *region) replicate(w http.ResponseWriter, r *http.Request) {
 	from := cred.from
 	gen := rg.remoteGen.Load()
 	rerr := rg.replica.Receive(r.Context(), from, body)
-	if rg.remoteGen.Load() != gen {
-		if err := rg.tookRemote(); err != nil {
-			writeError(w, http.StatusServiceUnavailable, "not saved: %v", err)
-			return
-		}
+	if err := rg.received(gen); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not saved: %v", err)
+		return
 	}
 	if rerr != nil {
 		status := http.StatusBadRequest

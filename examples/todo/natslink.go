@@ -199,10 +199,8 @@ func (l *natsLink) Receive(ctx context.Context, from crdt.ReplicaID, env []byte)
 	}
 	gen := rg.remoteGen.Load()
 	rerr := rg.replica.Receive(ctx, from, body)
-	if rg.remoteGen.Load() != gen {
-		if err := rg.tookRemote(); err != nil {
-			return errors.Join(rerr, fmt.Errorf("not saved: %w", err))
-		}
+	if err := rg.received(gen); err != nil {
+		return errors.Join(rerr, fmt.Errorf("not saved: %w", err))
 	}
 	return rerr
 }

@@ -347,6 +347,22 @@ func (rg *region) tookRemote() error {
 	return rg.saveRemote()
 }
 
+// received follows every peer's message handed to the engine by Receive,
+// gen being remoteGen before the call: tookRemote if the message changed
+// a to-do, and otherwise a save all the same, before the message is
+// answered. A message that changes no value can still change what only
+// the disk keeps across a crash: a vote on the retirement of a peer's
+// finished writer (which only a snapshot holds: SaveOps asks for one), an
+// installed retirement, or what an object has seen (a remove of an
+// element never held here), on which changes received later build. With
+// nothing new, the save writes nothing.
+func (rg *region) received(gen uint64) error {
+	if rg.remoteGen.Load() != gen {
+		return rg.tookRemote()
+	}
+	return rg.saveRemote()
+}
+
 // The journal is folded into a new snapshot once it holds maxJournal
 // records, or as many bytes as the last snapshot (at least
 // minJournalBytes): a snapshot then costs, spread over the writes since
@@ -444,12 +460,15 @@ func (rg *region) noteSave(err error) error {
 	return err
 }
 
-// retrySave saves what the last failed save left unsaved, if it failed;
-// it returns the error of the last save.
+// retrySave saves what the last failed save left unsaved, and what the
+// engine changed on its own since the last save (its ticks install the
+// retirements it proposed, and vote for its own proposals: only a
+// snapshot holds those); with nothing unsaved it writes nothing. It
+// returns the error of the last save.
 func (rg *region) retrySave() error {
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
-	if rg.saveErr == nil || rg.stopped {
+	if rg.stopped {
 		return rg.saveErr
 	}
 	return rg.noteSave(rg.saveWriteLocked())
