@@ -3,6 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -58,6 +63,72 @@ func TestEveryMessageTakenInIsSaved(t *testing.T) {
 				t.Fatalf("step %d: after %s's messages, %s holds what it did not save: %v", i, n, other[n], err)
 			}
 		}
+	}
+	for _, n := range []crdt.ReplicaID{east, west} {
+		if got := c.region(n).replica.Stats().RetiredWriters; got == 0 {
+			t.Fatalf("%s retired no writer", n)
+		}
+	}
+}
+
+// TestNoMessageLeavesBeforeItIsSaved: what a region's message tells its
+// peer (a vote on a retirement above all: a promise, an acceptance) is on
+// its disk before the message leaves. Receive makes a vote and pokes the
+// engine's Run loop, which may tick and send the vote before the handler
+// that called Receive has saved it; and the region's own ticks make the
+// proposer's votes and installs, saved only by the periodic save. A kill
+// -9 in between loses a vote the peer has counted. The test ticks
+// eu-west-1 inside its handler, after Receive and before the save, as the
+// Run loop may, and checks each region's disk every time it sends.
+func TestNoMessageLeavesBeforeItIsSaved(t *testing.T) {
+	var (
+		probing    atomic.Bool
+		mu         sync.Mutex
+		violations = map[string]string{}
+		c          *cluster
+	)
+	c = newCluster(t, func(cfg *regionConfig) {
+		name := cfg.Name
+		cfg.Blocked = func(to crdt.ReplicaID) bool {
+			if probing.Load() {
+				if rg := c.region(name); rg != nil {
+					if err := unsaved(rg); err != nil {
+						kind := "changes taken in"
+						if errors.Is(err, crdt.ErrSnapshotNeeded) {
+							kind = "a vote or a retirement"
+						}
+						mu.Lock()
+						if k := string(name) + ", " + kind; violations[k] == "" {
+							violations[k] = fmt.Sprintf("%s sent to %s before saving %s: %v", name, to, kind, err)
+						}
+						mu.Unlock()
+					}
+				}
+			}
+			return c.cut.Load()
+		}
+	})
+	td := createTodo(t, c.url(east), "one")
+	deleteTodo(t, c.url(east), td.ID)
+	c.settle()
+	c.crash(east)
+	c.restart(east) // a new run: the last one's writer is retired
+	var inTick atomic.Bool
+	wr := c.region(west)
+	hook := func() {
+		if !inTick.Swap(true) {
+			_ = wr.tick(context.Background())
+			inTick.Store(false)
+		}
+	}
+	wr.onReceived.Store(&hook)
+	probing.Store(true)
+	for i := 0; i < 400 && (c.region(east).replica.Stats().RetiredWriters == 0 || wr.replica.Stats().RetiredWriters == 0); i++ {
+		c.tickAll()
+	}
+	probing.Store(false)
+	for _, k := range slices.Sorted(maps.Keys(violations)) {
+		t.Error(violations[k])
 	}
 	for _, n := range []crdt.ReplicaID{east, west} {
 		if got := c.region(n).replica.Stats().RetiredWriters; got == 0 {

@@ -160,9 +160,13 @@ func (l *natsLink) MaxMessageBytes() int {
 }
 
 // Send signs msg and publishes it to the peer, unless the link to it is
-// cut or paused.
+// cut or paused, once the region saved what its engine holds (see
+// region.saveBeforeSend).
 func (l *natsLink) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
 	t := l.rg.tr
+	if err := t.saveFirst(); err != nil {
+		return err
+	}
 	if t.blocked != nil && t.blocked(to) {
 		return errLinkCut
 	}

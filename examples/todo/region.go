@@ -103,6 +103,11 @@ type region struct {
 	// replication with that peer is paused (see serveLink).
 	paused map[crdt.ReplicaID]*atomic.Bool
 
+	// onReceived, if set (tests), is called after the engine took in a
+	// peer's message and before the region saves what it changed: where
+	// a tick of the Run loop, poked by Receive, may come.
+	onReceived atomic.Pointer[func()]
+
 	remoteGen   atomic.Uint64 // bumped by every remote change
 	savedGen    atomic.Uint64 // the remoteGen that the last save covered
 	authRefused sync.Map      // refusalKey → *atomic.Uint64: refused before the engine
@@ -176,6 +181,7 @@ func startRegion(cfg regionConfig) (_ *region, err error) {
 		return rg.pausedTo(to) || (cfg.Blocked != nil && cfg.Blocked(to))
 	}
 	rg.tr = newTransport(cfg.Name, cfg.Key, cfg.Peers, cfg.PeerKeys, blocked, cfg.Delay)
+	rg.tr.beforeSend = rg.saveBeforeSend
 	var link crdt.Transport = rg.tr
 	batch := maxReplicateBody / 4
 	if cfg.NATS != nil {
@@ -347,6 +353,24 @@ func (rg *region) tookRemote() error {
 	return rg.saveRemote()
 }
 
+// saveBeforeSend saves what the engine holds and the disk does not, if
+// anything, before a message leaves: the message may tell the peer of it.
+// A vote on a retirement above all: Receive makes it and pokes the Run
+// loop, whose tick may send it before the handler that called Receive
+// saves it (see received), and the region's own ticks make the votes and
+// installs of the retirements it proposes; a vote the peer counted and a
+// kill -9 lost lets two processes under one region name each have a
+// different retirement agreed at one place. With nothing new, it writes
+// nothing. While saving fails, nothing leaves (the engine sends again).
+func (rg *region) saveBeforeSend() error {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.stopped {
+		return errStopped
+	}
+	return rg.noteSave(rg.saveWriteLocked())
+}
+
 // received follows every peer's message handed to the engine by Receive,
 // gen being remoteGen before the call: tookRemote if the message changed
 // a to-do, and otherwise a save all the same, before the message is
@@ -357,6 +381,9 @@ func (rg *region) tookRemote() error {
 // element never held here), on which changes received later build. With
 // nothing new, the save writes nothing.
 func (rg *region) received(gen uint64) error {
+	if f := rg.onReceived.Load(); f != nil {
+		(*f)()
+	}
 	if rg.remoteGen.Load() != gen {
 		return rg.tookRemote()
 	}

@@ -124,9 +124,13 @@ type transport struct {
 	peers    map[crdt.ReplicaID]string            // base URLs; fixed after construction
 	peerKeys map[crdt.ReplicaID]ed25519.PublicKey // fixed after construction
 	blocked  func(to crdt.ReplicaID) bool
-	delay    time.Duration // added before every send (a simulated WAN)
-	client   *http.Client
-	now      func() time.Time
+	// beforeSend, if set, saves what the region's engine holds unsaved
+	// before any message leaves (see region.saveBeforeSend); an error
+	// keeps the message from leaving.
+	beforeSend func() error
+	delay      time.Duration // added before every send (a simulated WAN)
+	client     *http.Client
+	now        func() time.Time
 }
 
 func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.ReplicaID]string,
@@ -151,7 +155,20 @@ func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.Re
 	}
 }
 
-// Send posts msg to the peer's /replicate endpoint. A non-2xx answer is an
+// saveFirst runs beforeSend, if set: nothing leaves the region that its
+// disk does not hold.
+func (t *transport) saveFirst() error {
+	if t.beforeSend == nil {
+		return nil
+	}
+	if err := t.beforeSend(); err != nil {
+		return fmt.Errorf("not sent: saving first: %w", err)
+	}
+	return nil
+}
+
+// Send posts msg to the peer's /replicate endpoint, once the region saved
+// what its engine holds (see region.saveBeforeSend). A non-2xx answer is an
 // error (the engine sends again later); 413 (Request Entity Too Large,
 // from the peer or from a proxy on the way) is one wrapping
 // crdt.ErrTooLarge, after which the engine sends the peer smaller
@@ -166,6 +183,9 @@ func newTransport(self crdt.ReplicaID, key ed25519.PrivateKey, peers map[crdt.Re
 // again for ever. A peer that cannot be reached at all (no connection)
 // is not a reason to shrink.
 func (t *transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) error {
+	if err := t.saveFirst(); err != nil {
+		return err
+	}
 	if t.blocked != nil && t.blocked(to) {
 		return errLinkCut
 	}
