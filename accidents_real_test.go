@@ -62,8 +62,10 @@ func (w *world) begin(id crdt.ReplicaID, snap []byte) *run {
 	if w.wrap != nil {
 		tr = w.wrap(id, tr)
 	}
+	g := &run{up: true}
 	cfg := crdt.Config{ID: id, Transport: tr,
-		Clock: clock.New(clock.WithSource(w.now.Load)), AntiEntropyTicks: -1}
+		Clock: clock.New(clock.WithSource(w.now.Load)), AntiEntropyTicks: -1,
+		OnSaveNeeded: func() { w.save(g) }} // a vote on a retirement waits for a save
 	if w.cfg != nil {
 		w.cfg(&cfg)
 	}
@@ -71,7 +73,7 @@ func (w *world) begin(id crdt.ReplicaID, snap []byte) *run {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	g := &run{r: r, up: true}
+	g.r = r
 	g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 	for _, p := range w.ids {
 		if p != id {

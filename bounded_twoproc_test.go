@@ -17,7 +17,9 @@ type stockNode struct {
 
 func startStockNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *stockNode {
 	t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	var r *crdt.Replica
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10,
+		OnSaveNeeded: func() { savedSnapshot(t, r) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,6 +155,13 @@ func (c *cluster) openErr(id crdt.ReplicaID, snap []byte, journal [][]byte) (*no
 	if c.bcast {
 		cfg.Transport = c.net.BroadcastTransport(id)
 	}
+	// The host saves when a vote on a retirement waits for a save.
+	var run *node
+	cfg.OnSaveNeeded = func() {
+		if run != nil {
+			c.persistNode(run)
+		}
+	}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
@@ -219,7 +226,8 @@ func (c *cluster) openErr(id crdt.ReplicaID, snap []byte, journal [][]byte) (*no
 	for p := range c.removed[id] {
 		r.RemovePeer(p) // the snapshot listed it
 	}
-	return &node{r: r, set: h, or: or, reg: reg, kv: kv, cnt: cnt, snap: snap, journal: journal, up: true, snapshotNext: stopped}, nil
+	run = &node{r: r, set: h, or: or, reg: reg, kv: kv, cnt: cnt, snap: snap, journal: journal, up: true, snapshotNext: stopped}
+	return run, nil
 }
 
 func (c *cluster) add(id crdt.ReplicaID, e string) {

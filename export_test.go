@@ -86,7 +86,7 @@ func RetiringMessage() ([]byte, error) {
 		Entries:   []ledgerEntry{{"a", 0, entry}},
 		Proposals: []proposalMsg{{Name: "a", Index: 1, B: ballot{7, 9, "a"}, Cand: "a!6"}, {Name: "c", Index: 0, B: ballot{7, 9, "a"}, Accept: &retireEntry{From: "c!2", Finals: []objFinal{{"s", 1}}}}},
 		Promises:  []promiseMsg{{Name: "b", Index: 0, B: ballot{3, 4, "b"}, Counts: []objFinal{{"s", 12}}, Members: 0x1234}},
-		Accepteds: []acceptedMsg{{"b", 0, ballot{3, 4, "b"}}},
+		Accepteds: []acceptedMsg{{Name: "b", Index: 0, B: ballot{3, 4, "b"}}},
 	}
 	return e.encode()
 }

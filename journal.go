@@ -59,7 +59,10 @@ var (
 // accepted a proposal to retire one (an acceptor that forgets its votes
 // in a crash may let two proposers, such as two processes under one
 // name, each have a different entry agreed at one place), even with
-// nothing else to save. If save fails, SaveOps returns its error
+// nothing else to save: such a vote leaves for its proposer only once a
+// saved snapshot holds it, so a host calls SaveOps when
+// [Config.OnSaveNeeded] says a vote waits, and SaveSnapshot on
+// ErrSnapshotNeeded. If save fails, SaveOps returns its error
 // and what it would have saved stays unsaved.
 func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.saveMu.Lock()
@@ -71,7 +74,7 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 		r.mu.Unlock()
 		return ErrNoSnapshot
 	case r.led.installs > r.led.saved, // a retirement: no journal record carries one
-		r.led.votes() != r.led.savedVotes: // nor a promise or acceptance of one
+		r.led.votes() != r.led.savedVotes, r.led.voteSeq > r.led.savedVoteSeq: // nor a promise or acceptance of one
 		r.mu.Unlock()
 		return ErrSnapshotNeeded
 	case !local && !remote:

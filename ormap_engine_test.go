@@ -91,12 +91,18 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			var key [32]byte
 			binary.LittleEndian.PutUint64(key[:], seed)
 			binary.LittleEndian.PutUint64(key[8:], starts)
+			g := &region{snap: snap, up: true}
 			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, MaxLogOps: 8, AntiEntropyTicks: 30,
-				MaxMessageBytes: limitOf(id), Entropy: rand.NewChaCha8(key)})
+				MaxMessageBytes: limitOf(id), Entropy: rand.NewChaCha8(key),
+				OnSaveNeeded: func() { // a vote on a retirement waits for a save
+					if err := g.r.SaveSnapshot(func(b []byte) error { g.snap = b; return nil }); err != nil {
+						rt.Fatal(err)
+					}
+				}})
 			if err != nil {
 				rt.Fatal(err)
 			}
-			g := &region{r: r, snap: snap, up: true}
+			g.r = r
 			g.h, err = crdt.Register(r, "carts", ormap.New[string, *ormap.Map[string, *ormap.Counter]](id))
 			if err != nil {
 				rt.Fatal(err)

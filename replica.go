@@ -420,6 +420,20 @@ type Config struct {
 	// what a peer sent costs what it changed.
 	OnRemoteUpdate func(object string)
 
+	// OnSaveNeeded, if set, is called after a message from a peer made
+	// this replica, once persistent (a snapshot saved or restored), vote
+	// on a proposal to retire a finished writer (see [Retirer]): a
+	// promise or an acceptance that leaves for its proposer only once a
+	// saved snapshot holds it, so that no crash can make the replica
+	// forget a vote a proposer counted on. Until the host saves,
+	// retirement waits (writes and replication go on). A host that saves
+	// only after updates calls [Replica.SaveOps] from it, which returns
+	// [ErrSnapshotNeeded], then [Replica.SaveSnapshot]; or it saves a
+	// snapshot soon after. It is called without locks held, on the
+	// goroutine that called Receive, again for each message that asks for
+	// a vote still unsaved; it must not block for long.
+	OnSaveNeeded func()
+
 	// OnConflict, if set, is called with each write an object discarded
 	// for a concurrent one, for the objects that implement
 	// [ConflictReporter] (see each type's SetConflictHook for what counts

@@ -75,6 +75,18 @@ import (
 // to one entry, and one that finds a higher ballot promised proposes again
 // above it only a round (AntiEntropyTicks) later.
 //
+// An acceptor must not forget a vote it told a proposer of: restarted
+// without it, it could promise or accept another value at the same place
+// for another proposer (a second process under the name, or a proposal
+// tried again above), and two different entries would be agreed there.
+// So once a replica is persistent (a snapshot saved or restored), its
+// promises and acceptances leave for their proposers only once a saved
+// snapshot holds them (see Replica.SaveSnapshot and
+// Config.OnSaveNeeded); the proposers ask again meanwhile. A replica that
+// never saved a snapshot answers at once, as it ships its ops at once.
+// Restoring an older snapshot than the last one saved (a backup) forgets
+// the votes made since, with the same risk.
+//
 // The ledger itself, a few dozen bytes per retired writer, is kept in
 // snapshots, never in states, versions or digests; a message carries a
 // 64-bit sum of it, and the length and hash of each name's list only while
@@ -296,6 +308,19 @@ type ledger struct {
 	// savedVotes is votes() as the last snapshot saved or restored held
 	// it: a promise or an acceptance since must reach a snapshot too.
 	savedVotes uint64
+	// voteSeq counts the changes of this run's votes (promises and
+	// acceptances, as an acceptor), and savedVoteSeq how many of them the
+	// last saved snapshot holds. Once the replica is persistent, an
+	// answer to a peer's proposal leaves only once a saved snapshot holds
+	// the votes it reveals (see promiseMsg.seq): an acceptor that told a
+	// proposer of a vote and then forgot it in a crash could vote
+	// otherwise at the same place for another proposer (a second process
+	// under the name, or a retry at a higher ballot), and two different
+	// entries could be agreed there.
+	voteSeq, savedVoteSeq uint64
+	// unsaved is set when an answer made while persistent waits for a
+	// save: Receive tells the host (Config.OnSaveNeeded).
+	unsaved bool
 	// props holds this replica's proposals, by name: for its own name's
 	// list, and for those of replicas that left the group.
 	props map[ReplicaID]*proposal
@@ -343,6 +368,10 @@ type promiseMsg struct {
 	Value   retireEntry
 	Counts  []objFinal
 	Members uint64
+	// seq is the proposer's ledger's voteSeq when it made the answer:
+	// the answer leaves once a saved snapshot holds that many votes.
+	// Not encoded.
+	seq uint64
 }
 
 // proposalMsg is a proposer's message for Name's list, at Index with
@@ -377,6 +406,7 @@ type acceptedMsg struct {
 	Name  ReplicaID
 	Index uint64
 	B     ballot
+	seq   uint64 // as in promiseMsg; not encoded
 }
 
 // maxProposals bounds the proposals, promises and acceptances of one
@@ -838,7 +868,10 @@ func (r *Replica) advance(p *proposal) {
 		r.raiseBallot(nl.promised)
 		return
 	}
-	nl.promised = p.b
+	if nl.promised != p.b {
+		nl.promised = p.b
+		l.voteSeq++
+	}
 	if p.value == nil {
 		if len(p.promises) < len(r.peers) {
 			return
@@ -906,6 +939,7 @@ func (r *Replica) advance(p *proposal) {
 		p.accepted = map[ReplicaID]bool{}
 		p.started = r.ticks // the accepts go out now
 		nl.accepted, nl.value = p.b, *p.value
+		l.voteSeq++
 	}
 	for id := range r.peers {
 		if !p.accepted[id] {
@@ -1130,7 +1164,15 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 	// out the promise the other waits for, every time: neither retirement
 	// would ever be agreed. A promise that does not fit waits for the
 	// next message.
+	//
+	// Once the replica is persistent, an answer waits until a saved
+	// snapshot holds the votes it reveals (see ledger.voteSeq): the
+	// proposer asks again, and SaveOps asks for a snapshot meanwhile.
+	saved := func(seq uint64) bool { return !r.persistent || seq <= l.savedVoteSeq }
 	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
+		if !saved(p.retPromises[name].seq) {
+			continue
+		}
 		sec.Promises = append(sec.Promises, *p.retPromises[name])
 		if !fits() {
 			sec.Promises = sec.Promises[:len(sec.Promises)-1]
@@ -1141,10 +1183,13 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		due = true
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.retAccepted)) {
+		if !saved(p.retAccepted[name].seq) {
+			continue
+		}
 		sec.Accepteds = append(sec.Accepteds, p.retAccepted[name])
+		delete(p.retAccepted, name)
 		due = true
 	}
-	p.retAccepted = nil
 	// Proposals ride on every message until the peer answers them, and
 	// make one every RetransmitTicks for the first 4*RetransmitTicks of
 	// each phase: after that, they wait for the peer's next message (a
@@ -1178,6 +1223,25 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		env.Retire = sec
 	}
 	return due
+}
+
+// answersWait reports whether an answer to p waits for a saved snapshot
+// to hold the votes it reveals (see ledger.voteSeq). The caller holds r.mu.
+func (r *Replica) answersWait(p *peer) bool {
+	if !r.persistent {
+		return false
+	}
+	for _, pm := range p.retPromises {
+		if pm.seq > r.led.savedVoteSeq {
+			return true
+		}
+	}
+	for _, a := range p.retAccepted {
+		if a.seq > r.led.savedVoteSeq {
+			return true
+		}
+	}
+	return false
 }
 
 // retireIn takes in the retirement section of a message from p (nil if it
@@ -1269,18 +1333,24 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: nl.promised, AccB: nl.accepted, Value: nl.value,
-				Members: r.membersHash()}
+				Members: r.membersHash(), seq: l.voteSeq}
 			p.needAck = true
 			continue
 		}
-		nl.promised = m.B
+		if nl.promised != m.B {
+			nl.promised = m.B
+			l.voteSeq++
+		}
 		switch {
 		case m.Accept != nil:
-			nl.accepted, nl.value = m.B, *m.Accept
+			if nl.accepted != m.B || !nl.value.equal(*m.Accept) {
+				nl.accepted, nl.value = m.B, *m.Accept
+				l.voteSeq++
+			}
 			if p.retAccepted == nil {
 				p.retAccepted = map[ReplicaID]acceptedMsg{}
 			}
-			p.retAccepted[m.Name] = acceptedMsg{m.Name, m.Index, m.B}
+			p.retAccepted[m.Name] = acceptedMsg{Name: m.Name, Index: m.Index, B: m.B, seq: l.voteSeq}
 			p.needAck = true
 		case m.Cand == m.Name:
 			// A proposal that the name has left: the promise carries the
@@ -1294,16 +1364,19 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				counts = r.countsIn(w, versions())
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: counts, Members: r.membersHash()}
+				Counts: counts, Members: r.membersHash(), seq: l.voteSeq}
 			p.needAck = true
 		default:
 			if p.retPromises == nil {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: r.countsIn(m.Cand, versions()), Members: r.membersHash()}
+				Counts: r.countsIn(m.Cand, versions()), Members: r.membersHash(), seq: l.voteSeq}
 			p.needAck = true
 		}
+	}
+	if r.answersWait(p) {
+		l.unsaved = true // see Config.OnSaveNeeded
 	}
 	for i := range sec.Promises {
 		pm := &sec.Promises[i]
@@ -1562,7 +1635,7 @@ func decodeRetire(r *codec.Reader) *retireSection {
 	}
 	for range fields("retirement acceptances", maxProposals) {
 		check("retirement acceptance", 3)
-		s.Accepteds = append(s.Accepteds, acceptedMsg{ReplicaID(r.String()), r.Uint(), getBallot(r)})
+		s.Accepteds = append(s.Accepteds, acceptedMsg{Name: ReplicaID(r.String()), Index: r.Uint(), B: getBallot(r)})
 	}
 	return s
 }

@@ -34,12 +34,14 @@ func TestRetireConcurrentProposalsInSmallMessages(t *testing.T) {
 		var key [32]byte
 		binary.LittleEndian.PutUint64(key[:], starts)
 		clk := clock.New(clock.WithSource(func() int64 { return now }))
+		g := &region{up: true}
 		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk,
-			AntiEntropyTicks: 30, MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
+			AntiEntropyTicks: 30, MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key),
+			OnSaveNeeded: func() { savedSnapshot(t, g.r) }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := &region{r: r, up: true}
+		g.r = r
 		g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 		g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 		g.count, _ = crdt.Register(r, "count", counter.NewPN(id))

@@ -27,7 +27,7 @@ func retiringEnvelope() *envelope {
 			{Name: "ap-south-1", Index: 0, B: ballot{7, 9, "us-east-1"}, Accept: &retireEntry{From: "ap-south-1!2", Finals: []objFinal{{"todos", 1}}}},
 		},
 		Promises:  []promiseMsg{{Name: "eu-west-1", Index: 2, B: ballot{3, 4, "eu-west-1"}, Counts: []objFinal{{"todos", 12}}, Members: 0x1234}},
-		Accepteds: []acceptedMsg{{"eu-west-1", 2, ballot{3, 4, "eu-west-1"}}},
+		Accepteds: []acceptedMsg{{Name: "eu-west-1", Index: 2, B: ballot{3, 4, "eu-west-1"}}},
 	}
 	return e
 }
@@ -114,7 +114,7 @@ func TestRetireSectionSizeBound(t *testing.T) {
 				Value: entry(t), Counts: entry(t).Finals, Members: u.Draw(t, "members")})
 		}
 		for range rapid.IntRange(0, 4).Draw(t, "accepteds") {
-			s.Accepteds = append(s.Accepteds, acceptedMsg{name(t, "name"), u.Draw(t, "index"), bal(t)})
+			s.Accepteds = append(s.Accepteds, acceptedMsg{Name: name(t, "name"), Index: u.Draw(t, "index"), B: bal(t)})
 		}
 		w := codec.NewWriter(codec.KindEngineSealed, 64)
 		before := len(mustBytes(t, w))

@@ -17,7 +17,9 @@ const manyPN = 2100
 // startManyPN starts replica id with manyPN PN counters.
 func startManyPN(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) (*crdt.Replica, []*crdt.Handle[*counter.PN]) {
 	t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	var r *crdt.Replica
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10,
+		OnSaveNeeded: func() { savedSnapshot(t, r) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,13 @@ type countNode struct {
 
 func startCountNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *countNode {
 	t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	n := &countNode{}
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10,
+		OnSaveNeeded: func() { savedSnapshot(t, n.r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &countNode{r: r}
+	n.r = r
 	if n.hits, err = crdt.Register(r, "hits", counter.NewG(id)); err != nil {
 		t.Fatal(err)
 	}

@@ -28,16 +28,28 @@ type allNode struct {
 	hits  *crdt.Handle[*counter.G]
 	bal   *crdt.Handle[*counter.PN]
 	snaps [][]byte // the snapshots write saved, oldest first
+	// onSaveNeeded, if set, is what the node's host does when the
+	// replica asks for a save (Config.OnSaveNeeded); unset, it saves a
+	// snapshot into snaps.
+	onSaveNeeded func()
 }
 
 func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *allNode {
 	t.Helper()
 	clk := testClock()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10})
+	n := &allNode{}
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10,
+		OnSaveNeeded: func() {
+			if n.onSaveNeeded != nil {
+				n.onSaveNeeded()
+				return
+			}
+			n.snaps = append(n.snaps, savedSnapshot(t, n.r))
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &allNode{r: r}
+	n.r = r
 	reg := func(err error) {
 		if err != nil {
 			t.Fatal(err)

@@ -20,11 +20,13 @@ type counterNode struct {
 
 func startCounterNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *counterNode {
 	t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10})
+	n := &counterNode{}
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 10,
+		OnSaveNeeded: func() { n.save(t) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &counterNode{r: r}
+	n.r = r
 	if n.h, err = crdt.Register(r, "c", ormap.New[string, *ormap.Counter](id)); err != nil {
 		t.Fatal(err)
 	}

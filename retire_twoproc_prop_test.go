@@ -164,6 +164,7 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 			persist(t, b, &bd)
 			saved = setTags(b)
 		}
+		b.onSaveNeeded = saveB // b's host saves onto its disk when b asks
 		saveB()
 		write(0)
 		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
@@ -174,6 +175,7 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 				}
 				// b crashes and comes back from its snapshot and journal.
 				b = restoreAll(t, net, "b", "a", bd)
+				b.onSaveNeeded = saveB
 				nodes[2] = b
 				now := setTags(b)
 				for tag := range saved {

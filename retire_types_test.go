@@ -24,11 +24,13 @@ type typesNode struct {
 func startTypesNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *typesNode {
 	t.Helper()
 	clk := testClock()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10})
+	n := &typesNode{}
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10,
+		OnSaveNeeded: func() { n.save(t) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &typesNode{r: r}
+	n.r = r
 	if n.set, err = crdt.Register(r, "s", orset.New[string](id)); err != nil {
 		t.Fatal(err)
 	}

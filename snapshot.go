@@ -56,6 +56,12 @@ func (r *Replica) Snapshot() ([]byte, error) {
 // in a crash, and the replica, restarted, would make another change under
 // the same identity (dot). So save after local updates, as acknowledging
 // them needs anyway; while saves fail, the replica's own changes wait.
+// Likewise its votes on the retirement of finished writers (see
+// [Retirer]), promises and acceptances, leave for their proposers only
+// once a saved snapshot holds them: an acceptor that forgot a vote it had
+// sent could vote otherwise at the same place for another proposer, and
+// two different retirements would be agreed there. [Config.OnSaveNeeded]
+// tells the host when a vote waits; until it saves, retirement waits.
 //
 // Calls are serialized, one save at a time, so a slow save never
 // overwrites a newer snapshot. save runs without the replica's lock held,
@@ -66,7 +72,7 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	snap, versions, err := r.snapshot()
-	seq, remoteUpTo, installs, votes := r.seq, r.remoteNext, r.led.installs, r.led.votes()
+	seq, remoteUpTo, installs, votes, voteSeq := r.seq, r.remoteNext, r.led.installs, r.led.votes(), r.led.voteSeq
 	if err == nil {
 		r.snapshotted = true // from now on, only saved versions are durable
 	}
@@ -85,8 +91,9 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.savedRemote(remoteUpTo) // and what peers sent before it
 	r.led.saved = max(r.led.saved, installs)
 	r.led.savedVotes = votes
+	r.led.savedVoteSeq = max(r.led.savedVoteSeq, voteSeq)
 	r.mu.Unlock()
-	r.poke() // the ops it saved may leave now
+	r.poke() // the ops and the votes it saved may leave now
 	return nil
 }
 

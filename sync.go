@@ -1514,6 +1514,8 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 	changed, errs := r.apply(p, env, len(msg))
 	answer := p.needAck || p.owedDig || p.hasTheir || p.wantDig
 	cs := r.takeConflicts()
+	saveVotes := r.led.unsaved
+	r.led.unsaved = false
 	r.mu.Unlock()
 
 	r.passConflicts(cs)
@@ -1522,6 +1524,9 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		for _, name := range changed {
 			r.cfg.OnRemoteUpdate(name)
 		}
+	}
+	if saveVotes && r.cfg.OnSaveNeeded != nil {
+		r.cfg.OnSaveNeeded()
 	}
 	if answer {
 		r.poke()

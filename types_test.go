@@ -217,16 +217,22 @@ func TestEngineModel(t *testing.T) {
 			var key [32]byte
 			binary.LittleEndian.PutUint64(key[:], seed)
 			binary.LittleEndian.PutUint64(key[8:], starts)
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30, MaxMessageBytes: limitOf(id),
-				Entropy: rand.NewChaCha8(key)})
-			if err != nil {
-				rt.Fatal(err)
-			}
 			var saved [][]byte
 			if old := regions[id]; old != nil {
 				saved = old.saved
 			}
-			g := &region{r: r, snap: snap, saved: saved, up: true}
+			g := &region{snap: snap, saved: saved, up: true}
+			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: tr, Clock: clk, MaxLogOps: 8, MaxBatchBytes: batch, AntiEntropyTicks: 30, MaxMessageBytes: limitOf(id),
+				Entropy: rand.NewChaCha8(key),
+				OnSaveNeeded: func() { // a vote on a retirement waits for a save
+					if err := g.r.SaveSnapshot(func(b []byte) error { g.snap, g.saved = b, append(g.saved, b); return nil }); err != nil {
+						rt.Fatal(err)
+					}
+				}})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			g.r = r
 			g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 			g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 			g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
