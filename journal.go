@@ -70,6 +70,9 @@ func (r *Replica) SaveOps(save func(record []byte) error) error {
 	r.mu.Lock()
 	local, remote := r.savedSeq < r.seq, r.remoteSaved < r.remoteNext
 	switch {
+	case r.broken != nil:
+		r.mu.Unlock()
+		return r.broken
 	case !r.persistent:
 		r.mu.Unlock()
 		return ErrNoSnapshot

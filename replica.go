@@ -587,6 +587,11 @@ type Replica struct {
 	busLimit   int               // the transport's limit at the last tick, if it is a Limiter
 	refused    map[string]uint64 // refusals not tied to a peer
 
+	// broken is set when a Restore failed after it had changed the
+	// replica (merged a saved state into an object): every call that
+	// saves, sends, takes in or changes anything returns it.
+	broken error
+
 	// snapshotted is set once the replica has taken or restored a
 	// snapshot; from then on only the versions of its last saved snapshot
 	// (durable) are reported as durable, since a crash can take it back
@@ -773,6 +778,10 @@ func (h *Handle[T]) Read(f func(obj T)) {
 func (h *Handle[T]) Update(f func(obj T) (Op, error)) error {
 	r := h.r
 	r.mu.Lock()
+	if r.broken != nil {
+		r.mu.Unlock()
+		return r.broken
+	}
 	op, err := f(h.obj)
 	if err != nil || op == nil {
 		cs := r.takeConflicts()

@@ -13,6 +13,12 @@ import (
 // already restored a snapshot, ticked, or made or received updates.
 var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
 
+// ErrRestoreFailed is returned by every call that saves, sends, takes in
+// or changes anything on a replica whose [Replica.Restore] failed after
+// it had begun merging the snapshot's states into the objects: the
+// replica holds part of the snapshot and must be discarded.
+var ErrRestoreFailed = errors.New("crdt: the replica holds part of a snapshot it failed to restore; discard it")
+
 // Snapshot encodes everything the replica must not lose in a crash: every
 // object's state, the log of local ops some peer has not acknowledged, and
 // how far it has applied each peer's ops. After a restart, hand it to
@@ -26,6 +32,9 @@ var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
 func (r *Replica) Snapshot() ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return nil, r.broken
+	}
 	out, _, err := r.snapshot()
 	if err == nil {
 		r.snapshotted = true
@@ -71,6 +80,10 @@ func (r *Replica) SaveSnapshot(save func(snapshot []byte) error) error {
 	r.saveMu.Lock()
 	defer r.saveMu.Unlock()
 	r.mu.Lock()
+	if r.broken != nil {
+		r.mu.Unlock()
+		return r.broken
+	}
 	snap, versions, err := r.snapshot()
 	seq, remoteUpTo, installs, votes, voteSeq := r.seq, r.remoteNext, r.led.installs, r.led.votes(), r.led.voteSeq
 	if err == nil {
@@ -215,8 +228,15 @@ type snapPeer struct {
 // [Replica.RemovePeer] and not yet retired when it was saved hold back the
 // collection of metadata again, unless the host added them. If the host keeps a
 // journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
-// On error the replica may hold part of the snapshot: discard it.
-func (r *Replica) Restore(snapshot []byte) error {
+// A snapshot that does not decode, of another replica, naming an object
+// not registered, or into a replica that is not fresh is refused with
+// nothing changed. One whose object states do not merge (a state
+// corrupted, another type registered under the name) fails once the
+// states before it were merged: the replica then refuses every call
+// that saves, sends, takes in or changes anything ([ErrRestoreFailed]),
+// so that a half-restored replica can neither overwrite the saved
+// snapshot nor reach its peers; discard it.
+func (r *Replica) Restore(snapshot []byte) (err error) {
 	body, kind, err := openFrame(snapshot, codec.KindSnapshot, codec.KindSnapshotSealed)
 	if err != nil {
 		return fmt.Errorf("crdt: restore: %w", err)
@@ -303,6 +323,9 @@ func (r *Replica) Restore(snapshot []byte) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	if r.seq != 0 || r.started || r.canReplay {
 		return ErrNotFresh // restore once, before anything else happens
 	}
@@ -316,6 +339,12 @@ func (r *Replica) Restore(snapshot []byte) error {
 			return fmt.Errorf("crdt: restore: %w: %q", ErrUnknownObject, o.name)
 		}
 	}
+	// From here on a failure leaves the replica changed.
+	defer func() {
+		if err != nil {
+			r.broken = fmt.Errorf("%w (%w)", ErrRestoreFailed, err)
+		}
+	}()
 	r.clk.Restore(last) // its own time: no skew check
 	r.quiet = true      // the replica's own state again: no news
 	defer func() { r.quiet = false }()

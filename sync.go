@@ -369,6 +369,10 @@ func (r *Replica) Tick(ctx context.Context) error {
 		busLimit = lim.MaxMessageBytes()
 	}
 	r.mu.Lock()
+	if r.broken != nil {
+		r.mu.Unlock()
+		return r.broken
+	}
 	held := time.Now()
 	r.ticks++
 	r.started = true
@@ -1477,6 +1481,10 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 	}
 
 	r.mu.Lock()
+	if r.broken != nil {
+		r.mu.Unlock()
+		return r.broken
+	}
 	p := r.peers[from]
 	if p == nil {
 		r.mu.Unlock()

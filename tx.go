@@ -47,6 +47,10 @@ type txOp struct {
 // taken back, only followed by another (a remove after an add, say).
 func (r *Replica) Update(f func(tx *Tx) error) error {
 	r.mu.Lock()
+	if r.broken != nil {
+		r.mu.Unlock()
+		return r.broken
+	}
 	tx := &Tx{r: r, writable: true}
 	err := f(tx)
 	tx.done = true
