@@ -1125,8 +1125,10 @@ func (r *Replica) newWriter() {
 
 // retireOut fills the retirement section of a message to p, and reports
 // whether it says anything the peer is waiting for. Beyond the ledger's
-// summary, the section takes at most budget bytes. The caller holds r.mu.
-func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
+// summary, the section takes at most budget bytes. A promise too large
+// for that goes alone in a message of its own, returned as alone, if it
+// fits in room bytes. The caller holds r.mu.
+func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool, alone *envelope) {
 	l := &r.led
 	sec := &retireSection{Sum: l.sum}
 	if p.retSum != l.sum {
@@ -1134,7 +1136,6 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 	}
 	base := sec.size()
 	fits := func() bool { return sec.size()-base <= budget }
-	due := false
 	// Entries the peer lacks.
 	for _, nl := range sec.Lens {
 		have := p.retLens[nl.Name].Len
@@ -1176,6 +1177,20 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 		sec.Promises = append(sec.Promises, *p.retPromises[name])
 		if !fits() {
 			sec.Promises = sec.Promises[:len(sec.Promises)-1]
+			// A promise that carries the value its member accepted is
+			// the largest part of a section (the value, and two
+			// ballots), larger than the accept that brought the value:
+			// in the smallest messages it may not fit in the section's
+			// half of the room, and a list whose members all restarted
+			// holding an accepted value would never take an entry
+			// again. It goes alone in a message of its own.
+			one := &retireSection{Sum: l.sum, Promises: []promiseMsg{*p.retPromises[name]}}
+			if alone == nil && one.size() <= room {
+				alone = &envelope{Retire: one}
+				delete(p.retPromises, name)
+				due = true
+				continue
+			}
 			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
 			continue
 		}
@@ -1222,7 +1237,7 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) bool {
 	if sec.Sum != 0 || !sec.onlyLens() {
 		env.Retire = sec
 	}
-	return due
+	return due, alone
 }
 
 // answersWait reports whether an answer to p waits for a saved snapshot

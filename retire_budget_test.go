@@ -37,7 +37,7 @@ func TestRetireConcurrentProposalsInSmallMessages(t *testing.T) {
 		g := &region{up: true}
 		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk,
 			AntiEntropyTicks: 30, MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key),
-			OnSaveNeeded: func() { savedSnapshot(t, g.r) }})
+			OnSaveNeeded: func() { g.snap = savedSnapshot(t, g.r) }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -582,16 +582,19 @@ func (r *Replica) broadcastOf(out []outbound, members []int, limit int, drop []b
 func recipientBytes(id ReplicaID) int { return len(id) + 48 }
 
 // prepare builds the message due to p at this tick, or nil, and the
-// further messages due (parts of a digest, chunks of a catch-up), each
+// further messages due (parts of a digest, chunks of a catch-up, a
+// retirement promise too large to ride along), each
 // within Config.MaxMessageBytes. The caller holds r.mu.
 func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation, Writer: r.writer}
-	due := false
 	room := r.room(p) // what the message may carry beyond its header
 	// Retirements first: what they carry beyond the ledger's summary
-	// (which room counts) takes at most half the room.
-	if r.retireOut(p, env, room/2) {
-		due = true
+	// (which room counts) takes at most half the room; a promise larger
+	// than that goes in a message of its own.
+	due, alone := r.retireOut(p, env, room/2, room+r.led.summaryBytes())
+	var extra []*envelope
+	if alone != nil {
+		extra = append(extra, alone)
 	}
 	if env.Retire != nil {
 		room -= env.Retire.size() - r.led.summaryBytes()
@@ -660,7 +663,6 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 		p.owedDig = true
 		p.gapTick = r.ticks
 	}
-	var extra []*envelope
 	if p.owedDig {
 		d := r.digest()
 		if digestSize(d) <= room {
@@ -715,7 +717,7 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	for _, e := range extra {
 		e.From, e.To, e.Incarnation = r.id, p.id, r.incarnation
 		e.AckInc, e.AckSeq, e.CatchUpAck, e.Now = env.AckInc, env.AckSeq, env.CatchUpAck, env.Now
-		if r.led.sum != 0 {
+		if r.led.sum != 0 && e.Retire == nil {
 			e.Retire = &retireSection{Sum: r.led.sum} // its data is named as this ledger says
 		}
 	}
