@@ -1698,10 +1698,18 @@ func decodeLedger(r *codec.Reader) (ledger, error) {
 		if r.Err() != nil {
 			return ledger{}, r.Err()
 		}
+		if l.lists[name] != nil {
+			// Its entries would follow the first list's, and the sum
+			// count the list twice: a sum no peer's ledger has.
+			return ledger{}, fmt.Errorf("the ledger holds the list of %q twice", name)
+		}
 		nl := l.list(name)
-		for _, e := range entries {
-			if err := e.check(name); err != nil || l.retired[string(e.From)] {
-				return ledger{}, fmt.Errorf("ledger of %q: %v", name, err)
+		for i, e := range entries {
+			if err := e.check(name); err != nil {
+				return ledger{}, fmt.Errorf("ledger of %q, entry %d: %w", name, i, err)
+			}
+			if l.retired[string(e.From)] {
+				return ledger{}, fmt.Errorf("ledger of %q, entry %d: retires writer %s, retired already", name, i, e.From)
 			}
 			nl.add(e)
 			if l.retired == nil {
