@@ -147,18 +147,21 @@ type outChunk struct {
 // inCatchUp is how far a catch-up received in chunks is merged.
 type inCatchUp struct {
 	num, upTo, count uint64
-	done             []uint64 // bit i: chunk i merged
-	merged           uint64   // chunks merged
-	prefix           uint64   // chunks 0 to prefix-1 are all merged
+	// done holds bit i%64 of word i/64 set once chunk i is merged; only
+	// the words holding a merged chunk are kept, so that a chunk number
+	// near maxChunks costs no more than a low one.
+	done   map[uint64]uint64
+	merged uint64 // chunks merged
+	prefix uint64 // chunks 0 to prefix-1 are all merged
 }
 
 func (in *inCatchUp) has(i uint64) bool {
-	return i/64 < uint64(len(in.done)) && in.done[i/64]&(1<<(i%64)) != 0
+	return in.done[i/64]&(1<<(i%64)) != 0
 }
 
 func (in *inCatchUp) set(i uint64) {
-	for uint64(len(in.done)) <= i/64 {
-		in.done = append(in.done, 0)
+	if in.done == nil {
+		in.done = map[uint64]uint64{}
 	}
 	in.done[i/64] |= 1 << (i % 64)
 	in.merged++
