@@ -966,12 +966,11 @@ func (r *Replica) installEntry(name ReplicaID, e retireEntry) {
 	}
 	renamed := map[string]vclock.Retirement{}
 	held := false // whether an object may have held the writer's events
-	for _, obj := range r.sortedObjects() {
-		f := e.final(obj)
-		if f == 0 {
-			continue
-		}
-		rt, ok := r.objects[obj].(Retirer)
+	// The objects the entry names, in order (its finals are sorted): an
+	// entry costs what it names, not a pass over every object.
+	for _, fin := range e.Finals {
+		obj, f := fin.Object, fin.Final
+		rt, ok := r.objects[obj].(Retirer) // a split's name is no object's
 		if !ok {
 			continue
 		}
