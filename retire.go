@@ -52,7 +52,9 @@ import (
 // the proposer waits until every replica reports the same count, so the
 // writer's events all rename into one run. A writer thought finished may
 // still write (a second process under the same name): whatever it writes
-// beyond the agreed count keeps its own name, so nothing is lost.
+// beyond the agreed count keeps its own name, so nothing is lost. A writer
+// that wrote to more objects than one entry may name (4,096) is never
+// retired: no member could decode the entry.
 //
 // Replicas whose ledgers differ do not exchange data: a message from a peer
 // with another ledger is set aside (and counted, PeerStats.LedgerWaits),
@@ -911,9 +913,11 @@ func (r *Replica) advance(p *proposal) {
 		switch {
 		case best != nil:
 			p.value = best
-		case !agree || (len(mine) == 0 && !leave):
+		case !agree || (len(mine) == 0 && !leave) || !finalsFit(mine):
 			// Not every replica holds the writer's every event yet (or
-			// the groups differ): ask again later.
+			// the groups differ): ask again later. A writer of more
+			// objects than an entry may name is never retired: no
+			// member could decode the entry.
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
 				// Another candidate goes first for a while: this one may be
 				// a writer still at work (a second process under the name).
@@ -1375,7 +1379,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 			var counts []objFinal
 			if w := anyWriterIn(m.Name, versions(), l); w != "" {
-				counts = r.countsIn(w, versions())
+				counts = promisedCounts(r.countsIn(w, versions()))
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
 				Counts: counts, Members: r.membersHash(), seq: l.voteSeq}
@@ -1385,7 +1389,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: r.countsIn(m.Cand, versions()), Members: r.membersHash(), seq: l.voteSeq}
+				Counts: promisedCounts(r.countsIn(m.Cand, versions())), Members: r.membersHash(), seq: l.voteSeq}
 			p.needAck = true
 		}
 	}
@@ -1483,19 +1487,42 @@ func getFinals(r *codec.Reader) []objFinal {
 		return nil
 	}
 	out := make([]objFinal, 0, n/2)
-	splits := 0
 	for range n / 2 {
-		f := objFinal{r.String(), r.Uint()}
-		if strings.HasPrefix(f.Object, upPrefix) {
-			splits++
-		}
-		out = append(out, f)
+		out = append(out, objFinal{r.String(), r.Uint()})
 	}
-	if r.Err() == nil && (len(out)-splits > maxEntryObjects || splits > maxEntryObjects) {
-		r.Fail("retirement naming %d objects and %d splits", len(out)-splits, splits)
+	if r.Err() == nil && !finalsFit(out) {
+		r.Fail("retirement naming more than %d objects or splits", maxEntryObjects)
 		return nil
 	}
 	return out
+}
+
+// finalsFit reports whether fs names at most maxEntryObjects objects and
+// as many splits: what getFinals takes.
+func finalsFit(fs []objFinal) bool {
+	splits := 0
+	for _, f := range fs {
+		if strings.HasPrefix(f.Object, upPrefix) {
+			splits++
+		}
+	}
+	return len(fs)-splits <= maxEntryObjects && splits <= maxEntryObjects
+}
+
+// tooManyCounts stands, in a promise, for the counts of a candidate that
+// wrote to more objects than an entry may name (see finalsFit): they
+// would not decode at the proposer, which would refuse the whole message.
+// It decodes, and equals no count a replica reports (no count is zero),
+// so the proposer does not agree: such a writer cannot be retired.
+var tooManyCounts = []objFinal{{}}
+
+// promisedCounts returns counts as a promise carries them: tooManyCounts
+// if they name more than an entry may.
+func promisedCounts(counts []objFinal) []objFinal {
+	if !finalsFit(counts) {
+		return tooManyCounts
+	}
+	return counts
 }
 
 func getEntry(r *codec.Reader) retireEntry {
