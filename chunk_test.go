@@ -3,8 +3,10 @@ package crdt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/costcheck"
 	"github.com/google/go-cmp/cmp"
@@ -320,5 +322,139 @@ func TestChunkPartsHeldToTheLimitTogether(t *testing.T) {
 	}
 	if p := r.peers["b"]; p.catchUpGot != 3 {
 		t.Fatalf("catch-up merged: %d, want 3", p.catchUpGot)
+	}
+}
+
+// TestCatchUpStatesHeldToTheLimitTogether: the states of a catch-up in
+// one message name each object once, but each was decompressed and
+// merged up to Limits.MaxBytes on its own, so a message of 40 KB naming
+// 40 objects made the receiver decompress 40 times the limit (36 MB
+// plain, about 77 MB allocated), as the parts of a chunk did before they
+// were held to the limit together. The states of one message are held
+// to the limit together too: over it, none is merged and the refusal is
+// counted; within it, they are merged.
+func TestCatchUpStatesHeldToTheLimitTogether(t *testing.T) {
+	r, obj := stubReplica(t, "a", &sentTo{})
+	const objects = 40
+	objs := []*stubObject{obj}
+	for i := 1; i < objects; i++ {
+		o := &stubObject{version: []byte{1}}
+		if _, err := Register(r, fmt.Sprintf("obj%02d", i), o); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o)
+	}
+	catchUp := func(num uint64, states ...[]byte) []byte {
+		env := &envelope{From: "b", To: "a", Incarnation: 1, AckInc: r.Incarnation(), CatchUp: num, StatesUpTo: 0}
+		names := []string{"obj"}
+		for i := 1; i < objects; i++ {
+			names = append(names, fmt.Sprintf("obj%02d", i))
+		}
+		for i, b := range states {
+			env.States = append(env.States, stateEntry{Object: names[i], State: b})
+		}
+		msg, err := env.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg) > r.cfg.MaxMessageBytes {
+			t.Fatalf("message of %d bytes", len(msg))
+		}
+		return msg
+	}
+	merged := func() int {
+		n := 0
+		for _, o := range objs {
+			n += len(o.merged)
+		}
+		return n
+	}
+	big := compressedPart(t, 900<<10)
+	bomb := make([][]byte, objects)
+	for i := range bomb {
+		bomb[i] = big
+	}
+	msg := catchUp(1, bomb...)
+	got := costcheck.Allocated(func() { _ = r.Receive(context.Background(), "b", msg) })
+	if merged() != 0 || r.Stats().Peers[0].Refused[ReasonTooLarge] == 0 {
+		t.Fatalf("%d states of %d bytes plain: %d merged, refusals %v", objects, 900<<10, merged(), r.Stats().Peers[0].Refused)
+	}
+	if limit := uint64(4 * r.cfg.MaxMessageBytes); !costcheck.Race && got > limit {
+		t.Errorf("a message of %d bytes allocated %d, more than %d", len(msg), got, limit)
+	}
+	third := compressedPart(t, r.cfg.MaxMessageBytes/3)
+	if err := r.Receive(context.Background(), "b", catchUp(2, third, third, third)); err != nil || merged() != 3 {
+		t.Fatalf("three states of a third of the limit each: err %v, %d merged", err, merged())
+	}
+	if p := r.peers["b"]; p.catchUpGot != 2 {
+		t.Fatalf("catch-up merged: %d, want 2", p.catchUpGot)
+	}
+}
+
+// bigStub is a stubObject whose state is data, a message that compresses
+// well.
+type bigStub struct {
+	stubObject
+	data []byte
+}
+
+func (s *bigStub) MarshalBinary() ([]byte, error)          { return s.data, nil }
+func (s *bigStub) DeltaSinceBinary([]byte) ([]byte, error) { return s.data, nil }
+
+// TestCatchUpStatesCutToThePeersLimit: a catch-up of states that fit one
+// message compressed but take more than the peer's limit plain goes in
+// chunks, each held to the limit decompressed, as the peer takes them:
+// the peer merges every state.
+func TestCatchUpStatesCutToThePeersLimit(t *testing.T) {
+	var q []queuedMsg
+	clk := clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
+	rs := map[ReplicaID]*Replica{}
+	objs := map[ReplicaID][]*bigStub{}
+	plain := func(n int) []byte {
+		w := codec.NewWriter(codec.KindSet, n)
+		w.Binary(make([]byte, n-16))
+		b, err := w.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, id := range []ReplicaID{"a", "b"} {
+		r, err := NewReplica(Config{ID: id, Transport: &queued{from: id, q: &q}, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			o := &bigStub{stubObject: stubObject{version: []byte{1}}}
+			if id == "a" {
+				o.data = plain(r.cfg.MaxMessageBytes / 2)
+			}
+			if _, err := Register(r, fmt.Sprintf("big%d", i), o); err != nil {
+				t.Fatal(err)
+			}
+			objs[id] = append(objs[id], o)
+		}
+		rs[id] = r
+	}
+	_ = rs["a"].AddPeer("b")
+	_ = rs["b"].AddPeer("a")
+	ctx := context.Background()
+	for range 20 {
+		for _, id := range []ReplicaID{"a", "b"} {
+			_ = rs[id].Tick(ctx)
+		}
+		batch := q
+		q = nil
+		for _, m := range batch {
+			_ = rs[m.to].Receive(ctx, m.from, m.msg)
+		}
+	}
+	for i, o := range objs["b"] {
+		if len(o.merged) == 0 {
+			t.Fatalf("b merged no state of big%d; refusals %v", i, rs["b"].Stats().Peers[0].Refused)
+		}
+	}
+	if n := rs["b"].Stats().Peers[0].Refused[ReasonTooLarge]; n != 0 {
+		t.Fatalf("b refused %d messages as too large", n)
 	}
 }

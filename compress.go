@@ -1,7 +1,5 @@
 package crdt
 
-import "github.com/activeactive/crdt/codec"
-
 // The engine chooses, per state, between its plain form and the
 // compressed one (codec.KindCompressed): a state, or a part of one, of at
 // least Config.CompressAbove bytes is compressed, and the compressed form
@@ -10,10 +8,10 @@ import "github.com/activeactive/crdt/codec"
 // receives (catch-up states and parts, the states of a snapshot, the
 // changes of a journal) within its limits before handing it to them, so a
 // user's own data type is replicated compressed too: a state or part at
-// most Limits.MaxBytes plain, and the parts of one chunk at most that
-// together (see unpackParts), so that a chunk costs no more to take in
-// than a plain message of the limit. What a peer sent is journaled as it
-// arrived.
+// most Limits.MaxBytes plain, and the states of one message, or the parts
+// of one chunk, at most that together (see unpackParts), so that a
+// message costs no more to take in than a plain message of the limit.
+// What a peer sent is journaled as it arrived.
 
 // pack returns data compressed, if it is at least Config.CompressAbove
 // bytes, at most max bytes plain (what the reader will accept once
@@ -26,10 +24,4 @@ func (r *Replica) pack(data []byte, max int) []byte {
 	defer r.compMu.Unlock()
 	out, _ := r.comp.Compress(data)
 	return out
-}
-
-// unpack returns the plain form of a state or part a peer sent, or data
-// itself if it was not compressed, held to the replica's limits.
-func (r *Replica) unpack(data []byte) ([]byte, error) {
-	return codec.Decompress(data, r.limit)
 }

@@ -99,8 +99,9 @@
 // go compressed, in catch-ups and in snapshots, when that makes them
 // smaller (codec.KindCompressed: columns, then DEFLATE); the engine
 // decompresses them, within its limits, before the objects see them: the
-// parts of one chunk take at most Config.MaxMessageBytes decompressed
-// together, and a chunk carrying more is refused whole.
+// states of one message, and the parts of one chunk, take at most
+// Config.MaxMessageBytes decompressed together, and a message or chunk
+// carrying more is refused whole.
 //
 // An op travels in a message with its writer left out when the writer is
 // the sender's own ([Replica.Writer]): the message names the sender's

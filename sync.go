@@ -1225,17 +1225,21 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		whole = append(whole, sized{partEntry{Object: d.Object, Data: state}, plain})
 	}
 	p.diverged = nil
-	size := 0
+	// The states of one message take at most the peer's limit
+	// decompressed, as it takes them (see apply), like a chunk's parts.
+	size, plain, limit := 0, 0, r.limitTo(p)
 	for _, e := range whole {
 		size += entrySize(e.Object, e.Data)
+		plain += e.plain
 	}
-	inEnv := len(free) == 0 && len(later) == 0 && size <= room
+	inEnv := len(free) == 0 && len(later) == 0 && size <= room && plain <= limit
 	if !complete || inEnv {
-		used := 0
+		used, usedPlain := 0, 0
 		for _, e := range whole {
-			if n := entrySize(e.Object, e.Data); used+n <= room {
+			if n := entrySize(e.Object, e.Data); used+n <= room && usedPlain+e.plain <= limit {
 				env.States = append(env.States, stateEntry{Object: e.Object, State: e.Data})
 				used += n
+				usedPlain += e.plain
 			}
 		}
 		if !complete {
@@ -1779,15 +1783,28 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// the restart. The sender learns of the restart and asks again.
 		refuse(fmt.Errorf("%w: catch-up states from %s computed for an earlier incarnation of this replica", ErrStale, p.id))
 	} else if !env.HasChunk && (len(env.States) > 0 || env.StatesUpTo > 0) {
+		// The states of one message take at most the limit decompressed
+		// together, as the parts of a chunk do (see unpackParts): over
+		// it, none is merged, and the catch-up is not confirmed.
+		parts := make([]partEntry, len(env.States))
+		for i, s := range env.States {
+			parts[i] = partEntry{Object: s.Object, Data: s.State}
+		}
+		plain, unpacked, err := r.unpackParts(parts)
+		if err != nil {
+			refuse(fmt.Errorf("crdt: catch-up %d from %s: %w", env.CatchUp, p.id, err))
+			p.needAck = true
+			return changed, errs
+		}
 		ok := true
-		for _, s := range env.States {
+		for i, s := range env.States {
 			obj, found := r.objects[s.Object]
 			if !found {
 				refuse(fmt.Errorf("%w: state from %s for %q", ErrUnknownObject, p.id, s.Object))
 				ok = false
 				continue
 			}
-			state, err := r.unpack(s.State)
+			state, err := plain[i], unpacked[i]
 			ch := false
 			if err == nil {
 				ch, err = r.mergeState(p, s.Object, obj, state)
