@@ -275,6 +275,15 @@ type inbound struct {
 // replica remembers besides the current one.
 const maxPastIncarnations = 4
 
+// maxAbove bounds the peer's ops a replica applies past a gap in their
+// sequence numbers (peer.above), each remembered until the gap is
+// filled: past it, an op past the gap is not taken now. It is not
+// acknowledged, so the peer sends it again, once it has sent the gap
+// again (see RetransmitTicks), or a catch-up brings its effect. The
+// numbers are the peer's to choose: without a bound, ops past gaps it
+// never fills would each be remembered for good.
+const maxAbove = 1 << 16
+
 // switchIncarnation makes inc the peer's current incarnation. What was
 // applied of the one it replaces is kept, and what was applied of inc
 // before is taken back: a message of an earlier run still in flight, or
@@ -1682,7 +1691,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 
 	for i, o := range env.Ops {
 		seq := env.FirstSeq + uint64(i)
-		if p.received(seq) {
+		if p.received(seq) || (seq > p.recv+1 && len(p.above) >= maxAbove) {
 			continue
 		}
 		obj, ok := r.objects[o.Object]
