@@ -43,3 +43,57 @@ func TestLedgerEntryCostsItsFinals(t *testing.T) {
 		t.Errorf("a message of %d entries in %d bytes allocated %d bytes, more than %d", maxLedgerEntries, len(msg), got, limit)
 	}
 }
+
+// retStub is a stubObject that can retire writers (renaming nothing).
+type retStub struct{ stubObject }
+
+func (*retStub) Retire(vclock.Retirement) error { return nil }
+
+// TestRepeatedProposalsCostOnce: a member's message may carry
+// maxProposals proposals, one per list (a sender's come from its
+// proposals by name, sorted), but the receiver took any: sixteen prepares
+// for one list, naming a writer of the sender's that the receiver's 2,000
+// objects all name, made it count the writer's events in every object
+// sixteen times over, for a message of a few hundred bytes, and answer
+// one of them. A list proposed for again in one message is refused
+// (counted), and costs nothing more.
+func TestRepeatedProposalsCostOnce(t *testing.T) {
+	const objects = 2000
+	w := vclock.Writer("m", 5)
+	var v vclock.Clock
+	v.Set(w, 3)
+	ver, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replicaWithPeer(t, "a", "m")
+	for i := range objects {
+		if _, err := Register(r, fmt.Sprintf("object-%04d", i), &retStub{stubObject{version: ver}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	message := func(k int) []byte {
+		sec := &retireSection{}
+		for range k {
+			sec.Proposals = append(sec.Proposals, proposalMsg{Name: "m", B: ballot{7, 1, "m"}, Cand: w})
+		}
+		msg, err := (&envelope{From: "m", To: "a", Incarnation: 7, Retire: sec}).encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	one, many := message(1), message(maxProposals)
+	cost := func(msg []byte) uint64 {
+		return costcheck.Allocated(func() { _ = r.Receive(context.Background(), "m", msg) })
+	}
+	base := cost(one)
+	got := cost(many)
+	if n := r.Stats().Peers[0].Refused[ReasonMalformed]; n != maxProposals-1 {
+		t.Errorf("%d repeated prepares refused, want %d", n, maxProposals-1)
+	}
+	if limit := base + uint64(costcheck.AllocPerByte*(len(many)-len(one))); !costcheck.Race && got > limit {
+		t.Errorf("%d prepares for one list in %d bytes allocated %d bytes, one in %d bytes %d: more than %d",
+			maxProposals, len(many), got, len(one), base, limit)
+	}
+}

@@ -1322,7 +1322,20 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 		return vs
 	}
+	// A sender proposes once per list in a message (see retireOut): a
+	// list named again is refused, or a message of maxProposals prepares
+	// for one list would count a candidate's events in every object as
+	// many times over.
+	var proposed map[ReplicaID]bool
 	for _, m := range sec.Proposals {
+		if proposed[m.Name] {
+			p.refuse(ReasonMalformed)
+			continue
+		}
+		if proposed == nil {
+			proposed = make(map[ReplicaID]bool, len(sec.Proposals))
+		}
+		proposed[m.Name] = true
 		if l.len(m.Name) != m.Index {
 			// For a place of the list filled here already (a
 			// retransmission that arrived late, or twice: its writer may
