@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/internal/costcheck"
+	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -95,5 +97,61 @@ func TestRepeatedProposalsCostOnce(t *testing.T) {
 	if limit := base + uint64(costcheck.AllocPerByte*(len(many)-len(one))); !costcheck.Race && got > limit {
 		t.Errorf("%d prepares for one list in %d bytes allocated %d bytes, one in %d bytes %d: more than %d",
 			maxProposals, len(many), got, len(one), base, limit)
+	}
+}
+
+// TestPrepareCountsReadWhenAnswered: each prepare a replica took made it
+// read every object's version, to count the candidate's events for its
+// promise: a member sending a prepare in every message, at a higher
+// ballot each time (or as a proposer does until it is answered), cost
+// the receiver a pass over every object's version per message of a few
+// dozen bytes. The counts are read when the promise is sent, once per
+// message sent to the peer, whatever number of prepares it answers.
+func TestPrepareCountsReadWhenAnswered(t *testing.T) {
+	tr := &sentTo{}
+	clk := clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
+	r, err := NewReplica(Config{ID: "a", Transport: tr, Clock: clk, AntiEntropyTicks: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &versionCounter{Set: orset.New[string]("a")}
+	if _, err := Register(r, "set", obj); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("m"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cand := vclock.Writer("m", 3)
+	for i := range 16 {
+		sec := &retireSection{Proposals: []proposalMsg{{Name: "m", B: ballot{uint64(7 + i), 1, "m"}, Cand: cand}}}
+		if err := deliver(t, r, &envelope{From: "m", To: "a", Incarnation: 7, Retire: sec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	read := obj.n
+	obj.n = 0
+	r.mu.Unlock()
+	if read != 0 {
+		t.Errorf("the object's version was read %d times for 16 messages of prepares", read)
+	}
+	if err := r.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	read = obj.n
+	r.mu.Unlock()
+	var promised []promiseMsg
+	for _, e := range tr.envs {
+		if e.Retire != nil {
+			promised = append(promised, e.Retire.Promises...)
+		}
+	}
+	if len(promised) != 1 || promised[0].B != (ballot{22, 1, "m"}) {
+		t.Fatalf("promises sent: %+v, want one of ballot 22", promised)
+	}
+	if read > 2 {
+		t.Errorf("the object's version was read %d times for a tick answering the prepares", read)
 	}
 }

@@ -374,6 +374,12 @@ type promiseMsg struct {
 	// the answer leaves once a saved snapshot holds that many votes.
 	// Not encoded.
 	seq uint64
+	// counts, if set, says that Counts are still to be read, when the
+	// promise is sent (see retireOut), of writer cand (of any writer of
+	// Name not retired, if cand is Name: a proposal that it left). Not
+	// on the wire.
+	counts bool
+	cand   ReplicaID
 }
 
 // proposalMsg is a proposer's message for Name's list, at Index with
@@ -1173,9 +1179,31 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 	// snapshot holds the votes it reveals (see ledger.voteSeq): the
 	// proposer asks again, and SaveOps asks for a snapshot meanwhile.
 	saved := func(seq uint64) bool { return !r.persistent || seq <= l.savedVoteSeq }
+	// The objects' versions, read once for the message's promises.
+	var vs []namedVersion
+	versions := func() []namedVersion {
+		if vs == nil {
+			vs = r.versionsOf()
+			if vs == nil {
+				vs = []namedVersion{}
+			}
+		}
+		return vs
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
 		if !saved(p.retPromises[name].seq) {
 			continue
+		}
+		if pm := p.retPromises[name]; pm.counts {
+			pm.counts = false
+			switch {
+			case pm.cand != pm.Name:
+				pm.Counts = promisedCounts(r.countsIn(pm.cand, versions()))
+			default:
+				if w := anyWriterIn(pm.Name, versions(), l); w != "" {
+					pm.Counts = promisedCounts(r.countsIn(w, versions()))
+				}
+			}
 		}
 		sec.Promises = append(sec.Promises, *p.retPromises[name])
 		if !fits() {
@@ -1311,17 +1339,6 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 		}
 	}
-	// The objects' versions, read once for the message's proposals.
-	var vs []namedVersion
-	versions := func() []namedVersion {
-		if vs == nil {
-			vs = r.versionsOf()
-			if vs == nil {
-				vs = []namedVersion{}
-			}
-		}
-		return vs
-	}
 	// A sender proposes once per list in a message (see retireOut): a
 	// list named again is refused, or a message of maxProposals prepares
 	// for one list would count a candidate's events in every object as
@@ -1383,26 +1400,20 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 			p.retAccepted[m.Name] = acceptedMsg{Name: m.Name, Index: m.Index, B: m.B, seq: l.voteSeq}
 			p.needAck = true
-		case m.Cand == m.Name:
-			// A proposal that the name has left: the promise carries the
-			// counts of a writer of the name this replica still holds, if
-			// any, and the proposer, holding none, does not agree.
-			if p.retPromises == nil {
-				p.retPromises = map[ReplicaID]*promiseMsg{}
-			}
-			var counts []objFinal
-			if w := anyWriterIn(m.Name, versions(), l); w != "" {
-				counts = promisedCounts(r.countsIn(w, versions()))
-			}
-			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: counts, Members: r.membersHash(), seq: l.voteSeq}
-			p.needAck = true
 		default:
+			// A prepare: the promise carries the candidate's counts (for
+			// a proposal that the name has left, those of a writer of the
+			// name this replica still holds, if any, and the proposer,
+			// holding none, does not agree). They are read when the
+			// promise is sent (see retireOut), once for all the promises
+			// of a message: reading them takes a pass over every
+			// object's version, which a message of prepares, one after
+			// another, would otherwise cost each.
 			if p.retPromises == nil {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
-				Counts: promisedCounts(r.countsIn(m.Cand, versions())), Members: r.membersHash(), seq: l.voteSeq}
+				Members: r.membersHash(), counts: true, cand: m.Cand, seq: l.voteSeq}
 			p.needAck = true
 		}
 	}

@@ -240,11 +240,13 @@ func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
 		p := r.peers["a"]
 		sec := &retireSection{Proposals: []proposalMsg{{Name: "c", Index: 0, B: ballot{1, 1, "a"}, Cand: "c"}}}
 		r.retireIn(p, sec, 0)
-		pm := p.retPromises["c"]
+		env := &envelope{} // the promise as it is sent: its counts are read then
+		r.retireOut(p, env, 1<<20, 1<<20)
 		r.mu.Unlock()
-		if pm == nil {
+		if env.Retire == nil || len(env.Retire.Promises) != 1 {
 			t.Fatalf("holds %v: no promise for the leaving of c", holds)
 		}
+		pm := env.Retire.Promises[0]
 		if got := len(pm.Counts) > 0; got != holds {
 			t.Errorf("holds %v: promise with counts %v", holds, pm.Counts)
 		}
