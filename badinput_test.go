@@ -14,6 +14,7 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/costcheck"
 )
 
 // recorder is a Transport that keeps what it is given.
@@ -303,6 +304,64 @@ func TestReceiveRefusesWrongType(t *testing.T) {
 }
 
 func FuzzReceive(f *testing.F) {
+	addReceiveSeeds(f)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		// Most inputs go behind the checksum, so that mutations reach the
+		// decoder; the rest test the checksum itself.
+		if len(msg) > 0 && msg[len(msg)-1]&1 == 0 {
+			msg = resealed(msg)
+		}
+		var (
+			b   *crdt.Replica
+			err error
+		)
+		checkCost(t, len(msg), func() {
+			b, err = crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = crdt.Register(b, "s", newGSet("b"))
+			_ = b.AddPeer("a")
+			err = b.Receive(context.Background(), "a", msg)
+		})
+		if err != nil {
+			return
+		}
+		// Whatever was accepted must leave a replica that still works.
+		if _, err := b.Snapshot(); err != nil {
+			t.Fatalf("snapshot after accepted message: %v", err)
+		}
+		_ = b.Tick(context.Background())
+	})
+}
+
+// FuzzReceiveCost holds the handling of one message by a replica built
+// beforehand to the bounds of package costcheck with a fixed allowance of
+// 64 KiB: FuzzReceive's allowance, 1 MiB, covers building the replica
+// too, and so hid work of a few hundred KB for a message of a few dozen
+// bytes. A compressed message counts for what it expands to
+// (costcheck.Weight).
+func FuzzReceiveCost(f *testing.F) {
+	addReceiveSeeds(f)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if len(msg) > 0 && msg[len(msg)-1]&1 == 0 {
+			msg = resealed(msg)
+		}
+		b, err := crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = crdt.Register(b, "s", newGSet("b"))
+		_ = b.AddPeer("a")
+		costcheck.Check(t, "receiving", costcheck.Weight(msg), 64<<10, func() {
+			_ = b.Receive(context.Background(), "a", msg)
+		})
+	})
+}
+
+// addReceiveSeeds adds the messages FuzzReceive and FuzzReceiveCost start
+// from.
+func addReceiveSeeds(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 0x60})
 	rec := &recorder{}
@@ -335,34 +394,13 @@ func FuzzReceive(f *testing.F) {
 	for _, m := range chunkedCatchUp(f) {
 		f.Add(m)
 	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		// Most inputs go behind the checksum, so that mutations reach the
-		// decoder; the rest test the checksum itself.
-		if len(msg) > 0 && msg[len(msg)-1]&1 == 0 {
-			msg = resealed(msg)
-		}
-		var (
-			b   *crdt.Replica
-			err error
-		)
-		checkCost(t, len(msg), func() {
-			b, err = crdt.NewReplica(crdt.Config{ID: "b", Transport: &recorder{}, Clock: testClock()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = crdt.Register(b, "s", newGSet("b"))
-			_ = b.AddPeer("a")
-			err = b.Receive(context.Background(), "a", msg)
-		})
-		if err != nil {
-			return
-		}
-		// Whatever was accepted must leave a replica that still works.
-		if _, err := b.Snapshot(); err != nil {
-			t.Fatalf("snapshot after accepted message: %v", err)
-		}
-		_ = b.Tick(context.Background())
-	})
+	far, err := crdt.FarPartMessages()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range far {
+		f.Add(m)
+	}
 }
 
 // chunkedCatchUp returns the messages a replica "a" holding a set too

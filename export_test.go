@@ -139,3 +139,23 @@ func UnnumberedRecord(rec []byte) []byte {
 	}
 	return seal(out)
 }
+
+// FarPartMessages returns messages from a to b numbering the last part
+// of a digest in maxChunks parts, and the last chunk of a catch-up in
+// maxChunks chunks, for fuzzing to start from.
+func FarPartMessages() ([][]byte, error) {
+	var out [][]byte
+	for _, e := range []*envelope{
+		{From: "a", To: "b", Incarnation: 3, HasDigest: true, Digest: []digestEntry{{Object: "s", Version: []byte{0x90}}},
+			DigestRound: 1, DigestPart: maxChunks - 1, DigestParts: maxChunks},
+		{From: "a", To: "b", Incarnation: 3, CatchUp: 1, HasChunk: true, ChunkIndex: maxChunks - 1, ChunkCount: maxChunks,
+			Parts: []partEntry{{Object: "s", Data: []byte{0x90}}}},
+	} {
+		b, err := e.encode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
