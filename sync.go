@@ -1783,7 +1783,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 			p.diverged[name] = true
 		}
 		r.compareReported(p, env.Digest)
-		r.collect()
+		r.collect(p)
 	}
 
 	if (len(env.States) > 0 || env.StatesUpTo > 0 || env.HasChunk) && env.AckInc != r.incarnation {
@@ -2290,18 +2290,22 @@ func applyFrom(obj Object, op []byte, from ReplicaID) (bool, error) {
 	return obj.ApplyBinary(op)
 }
 
-// collect hands every Collector the durable versions of all peers, and of
-// the peers removed whose writers are not retired yet (see RemovePeer), if
-// it has one from each, and its own. The caller holds r.mu.
-func (r *Replica) collect() {
-	for name, obj := range r.objects {
-		c, ok := obj.(Collector)
+// collect hands every Collector among the objects named in p's versions
+// the durable versions of all peers, and of the peers removed whose
+// writers are not retired yet (see RemovePeer), if it has one from each,
+// and its own. It runs when p's digest came: an object the digest did not
+// name has no version of p's, so it cannot be collected, and going
+// through every object would cost a digest naming none a pass over all
+// of them. The caller holds r.mu.
+func (r *Replica) collect(p *peer) {
+	for name := range p.versions {
+		c, ok := r.objects[name].(Collector)
 		if !ok {
 			continue
 		}
 		vs := make([][]byte, 0, len(r.peers)+len(r.left))
-		for _, p := range r.peers {
-			if v, ok := p.versions[name]; ok {
+		for _, q := range r.peers {
+			if v, ok := q.versions[name]; ok {
 				vs = append(vs, v)
 			}
 		}
