@@ -72,16 +72,27 @@ func ExampleReplica_Update() {
 
 // A replica that persists saves a snapshot now and then and journals each
 // update in between; after a crash, the last snapshot and the journal
-// bring back every update it saved.
+// bring back every update it saved. It saves too when the engine asks
+// (Config.OnSaveNeeded: a vote on a retirement waits for a save), and
+// takes a snapshot when the journal cannot hold what is new.
 func ExampleReplica_SaveOps() {
 	var snapshot []byte  // what the host keeps on disk: the last snapshot,
 	var journal [][]byte // and the records appended since
 	saveSnapshot := func(b []byte) error { snapshot, journal = b, nil; return nil }
 	appendRecord := func(b []byte) error { journal = append(journal, b); return nil }
+	save := func(r *crdt.Replica) error {
+		err := r.SaveOps(appendRecord)
+		if errors.Is(err, crdt.ErrSnapshotNeeded) {
+			err = r.SaveSnapshot(saveSnapshot)
+		}
+		return err
+	}
 
 	start := func() (*crdt.Replica, *crdt.Handle[*orset.Set[string]]) {
 		net := memnet.New(1)
-		r, _ := crdt.NewReplica(crdt.Config{ID: "us-east-1", Transport: net.Transport("us-east-1")})
+		var r *crdt.Replica
+		r, _ = crdt.NewReplica(crdt.Config{ID: "us-east-1", Transport: net.Transport("us-east-1"),
+			OnSaveNeeded: func() { _ = save(r) }})
 		cart, _ := crdt.Register(r, "cart", orset.New[string]("us-east-1"))
 		_ = r.AddPeer("eu-west-1")
 		return r, cart
@@ -90,7 +101,9 @@ func ExampleReplica_SaveOps() {
 	_ = r.SaveSnapshot(saveSnapshot)
 	for _, item := range []string{"milk", "eggs"} {
 		_ = cart.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(item), nil })
-		_ = r.SaveOps(appendRecord) // before telling the user it is done
+		if err := save(r); err != nil { // before telling the user it is done
+			fmt.Println(err)
+		}
 	}
 	fmt.Println("journal records:", len(journal))
 
