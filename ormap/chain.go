@@ -332,8 +332,7 @@ func (s *state) add(p string, n int64) Op {
 			}
 		}
 	}
-	cur := s.value(x, p)
-	if (n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n) {
+	if cur, ok := s.fits(x, p, n); !ok {
 		return Op{err: fmt.Errorf("%w: %d + %d", ErrOverflow, cur, n)}
 	}
 	if last.Seq == 0 {
@@ -361,6 +360,64 @@ func (s *state) add(p string, n int64) Op {
 	s.k.Put(key, l, d)
 	drop := []vclock.Dot{last}
 	return Op{kind: opWrite, dot: d, leaf: l, dropped: drop, sh: s.sh, inc: n}
+}
+
+// fits reports whether adding n, not 0, to the counter at key path p,
+// whose node is x, keeps its value within an int64; if not, it returns
+// the value. The value is summed only when a bound of what the resets
+// at and above p subtract from the node's sum (see resetBound) leaves
+// the answer open: the sum walks every dot of the key and every entry
+// of those resets, thousands for a key of thousands of writers.
+func (s *state) fits(x *node, p string, n int64) (int64, bool) {
+	if x != nil && len(s.resetDots) != 0 {
+		// |raw| and b below 2^62: raw ± b neither wraps nor saturates.
+		const lim = 1 << 62
+		if b, ok := s.resetBound(x, p); ok {
+			if raw := x.sum(); raw > -lim && raw < lim {
+				if (n > 0 && raw+int64(b) <= math.MaxInt64-n) || (n < 0 && raw-int64(b) >= math.MinInt64-n) {
+					return 0, true
+				}
+			}
+		}
+		s.ownWork += len(x.dots()) // what value walks
+	}
+	cur := s.value(x, p)
+	return cur, !((n > 0 && cur > math.MaxInt64-n) || (n < 0 && cur < math.MinInt64-n))
+}
+
+// resetBound returns a bound, below 2^62, of how far the reset leaves at
+// key path p and above it take the value of the counter there, whose
+// node is x, from the node's sum: value subtracts from it at most one
+// entry's total for each of its dots. It looks at the reset leaves, not
+// their entries, whose greatest total is read with them, once (see
+// resetEntries). ok is false if the bound is not below 2^62.
+func (s *state) resetBound(x *node, p string) (b uint64, ok bool) {
+	var most uint64 // the greatest |total| of an entry of those leaves
+	y, rest := &s.ix, p
+	for rest != "" {
+		_, r, ok := nextSeg(rest)
+		if !ok {
+			break
+		}
+		if y = y.child(p[:len(p)-len(r)]); y == nil {
+			break
+		}
+		rest = r
+		for _, d := range y.ttlDots() {
+			s.ownWork++
+			l, _ := s.k.Get(d)
+			if !l.isReset() {
+				continue
+			}
+			s.resetEntries(l, d)
+			most = max(most, s.parsed[d].most)
+		}
+	}
+	hi, lo := bits.Mul64(most, uint64(len(x.dots())))
+	if hi != 0 || lo >= 1<<62 {
+		return 0, false
+	}
+	return lo, true
 }
 
 // entries returns the entries a delete of the key at path q that drops
@@ -600,8 +657,9 @@ func (s *state) chainLeaf(key vclock.Dot, q, below string, w vclock.ReplicaID, c
 // parsedReset is what state.parsed holds of a reset leaf: its entries,
 // and the value of the leaf they were read from.
 type parsedReset struct {
-	pv string
-	es []resetEntry
+	pv   string
+	es   []resetEntry
+	most uint64 // the greatest |t| of es (see resetBound)
 }
 
 // resetEntries returns the entries of the reset leaf l under the dot d,
@@ -617,7 +675,15 @@ func (s *state) resetEntries(l leaf, d vclock.Dot) []resetEntry {
 	if s.parsed == nil {
 		s.parsed = make(map[vclock.Dot]parsedReset)
 	}
-	s.parsed[d] = parsedReset{l.pv, es}
+	var most uint64
+	for _, e := range es {
+		t := uint64(e.t)
+		if e.t < 0 {
+			t = -t
+		}
+		most = max(most, t)
+	}
+	s.parsed[d] = parsedReset{l.pv, es, most}
 	return es
 }
 

@@ -118,3 +118,52 @@ func BenchmarkIncrementKeyOfManyWriters(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIncrementKeyOfManyWritersWithReset increments, here, a key
+// that each of n writers incremented once, then another writer deleted
+// while a late writer incremented it (a reset of n entries applies to
+// the key), then n more writers incremented: ns per increment.
+func BenchmarkIncrementKeyOfManyWritersWithReset(b *testing.B) {
+	for _, n := range []int{1000, 4000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			m := ormap.New[string, *ormap.Counter](vclock.Writer("me", 1))
+			xw, lw := vclock.Writer("x", 1), vclock.Writer("late", 1)
+			x := ormap.New[string, *ormap.Counter](xw)
+			inc := func(i int, to ...*ormap.Map[string, *ormap.Counter]) {
+				w := vclock.Writer(vclock.ReplicaID(fmt.Sprintf("r%06d", i)), 1)
+				if i < 0 {
+					w = lw
+				}
+				op, err := ormap.New[string, *ormap.Counter](w).At("k").Add(1).MarshalBinary()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, m := range to {
+					if _, err := m.ApplyBinaryFrom(op, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for i := range n {
+				inc(i, m, x)
+			}
+			inc(-1, m)
+			del, err := x.Delete("k").MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.ApplyBinaryFrom(del, xw); err != nil {
+				b.Fatal(err)
+			}
+			for i := n; i < 2*n; i++ {
+				inc(i, m)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.At("k").Add(1).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -140,8 +140,9 @@ type state struct {
 	dropAt  int
 
 	// ownWork counts the dots that increments have looked at to find
-	// the writer's newest chain at their key, for the tests that bound
-	// that work.
+	// the writer's newest chain at their key, and to check that the
+	// counter stays in range where resets apply (see state.fits), for
+	// the tests that bound that work.
 	ownWork int
 }
 
