@@ -54,7 +54,11 @@ import (
 // still write (a second process under the same name): whatever it writes
 // beyond the agreed count keeps its own name, so nothing is lost. A writer
 // that wrote to more objects than one entry may name (4,096) is never
-// retired: no member could decode the entry.
+// retired: no member could decode the entry. Nor is a writer that an
+// object counts more than vclock.MaxSeq (2^62) of, as a counter counts a
+// writer whose totals passed it: an entry's Final is at most MaxSeq.
+// Every object keeps it under its own name, the name's other writers are
+// retired as usual, and Stats.UnretirableWriters counts it.
 //
 // Replicas whose ledgers differ do not exchange data: a message from a peer
 // with another ledger is set aside (and counted, PeerStats.LedgerWaits),
@@ -299,6 +303,9 @@ type ledger struct {
 	// skip holds candidates that did not reach agreement, with the tick
 	// until which others go first.
 	skip map[ReplicaID]uint64
+	// unretirable holds the finished writers this run found that an
+	// object counts more than vclock.MaxSeq of (see Replica.candidate).
+	unretirable map[ReplicaID]bool
 	// sum is a hash of the whole ledger (0 while it is empty), which every
 	// message carries: two replicas hold the same ledger when their sums
 	// agree.
@@ -659,7 +666,10 @@ func (r *Replica) versionsOf() []namedVersion {
 
 // writerCounts returns the writers' event counts of obj: a
 // WriterCounter's, or a DeltaObject's version; false if it has neither
-// (or its version does not decode).
+// (or its version does not decode). A counter's version counts what its
+// writers added, which may pass vclock.MaxSeq: it decodes all the same,
+// so that the object's other writers can be retired (a writer with such
+// a count cannot: see Replica.candidate).
 func writerCounts(obj any) (vclock.Clock, bool) {
 	if wc, ok := obj.(WriterCounter); ok {
 		return wc.Writers(), true
@@ -672,7 +682,7 @@ func writerCounts(obj any) (vclock.Clock, bool) {
 	if err != nil {
 		return vclock.Clock{}, false
 	}
-	v, err := vclock.UnmarshalClock(b, codec.Limits{MaxBytes: max(len(b), 1)})
+	v, err := vclock.UnmarshalTotals(b, codec.Limits{MaxBytes: max(len(b), 1)})
 	if err != nil {
 		return vclock.Clock{}, false
 	}
@@ -688,11 +698,31 @@ type namedVersion struct {
 // entry retired yet, other than this run's own: for this replica's own
 // name, a finished run's writer; for a replica that left the group, any of
 // its writers. The caller holds r.mu.
+//
+// A writer that an object counts more than vclock.MaxSeq of (a counter's
+// totals past 2^62) is never a candidate: an entry's Final is at most
+// MaxSeq. Every object keeps it under its own name, and the ledger notes
+// it for Stats.UnretirableWriters.
 func (r *Replica) candidate(name ReplicaID, vs []namedVersion) ReplicaID {
+	var huge map[ReplicaID]bool
+	for _, nv := range vs {
+		for w, n := range nv.v.All() {
+			if n > vclock.MaxSeq && w.Name() == name && w != r.writer && !w.IsRetired() && !r.led.retired[string(w)] {
+				if huge == nil {
+					huge = map[ReplicaID]bool{}
+				}
+				huge[w] = true
+				if r.led.unretirable == nil {
+					r.led.unretirable = map[ReplicaID]bool{}
+				}
+				r.led.unretirable[w] = true
+			}
+		}
+	}
 	var best ReplicaID
 	for _, nv := range vs {
 		for w := range nv.v.All() {
-			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] || r.led.skip[w] > r.ticks {
+			if w.Name() != name || w == r.writer || w.IsRetired() || r.led.retired[string(w)] || r.led.skip[w] > r.ticks || huge[w] {
 				continue
 			}
 			if ep, ok := w.Epoch(); !ok || ep == 0 {
@@ -922,8 +952,10 @@ func (r *Replica) advance(p *proposal) {
 		case !agree || (len(mine) == 0 && !leave) || !finalsFit(mine):
 			// Not every replica holds the writer's every event yet (or
 			// the groups differ): ask again later. A writer of more
-			// objects than an entry may name is never retired: no
-			// member could decode the entry.
+			// objects than an entry may name, or with a count past
+			// vclock.MaxSeq at a member (not a candidate here, see
+			// candidate), is never retired: no member could decode the
+			// entry.
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
 				// Another candidate goes first for a while: this one may be
 				// a writer still at work (a second process under the name).
@@ -1522,20 +1554,24 @@ func getFinals(r *codec.Reader) []objFinal {
 }
 
 // finalsFit reports whether fs names at most maxEntryObjects objects and
-// as many splits: what getFinals takes.
+// as many splits, each count at most vclock.MaxSeq: what getFinals takes.
 func finalsFit(fs []objFinal) bool {
 	splits := 0
 	for _, f := range fs {
 		if strings.HasPrefix(f.Object, upPrefix) {
 			splits++
 		}
+		if f.Final > vclock.MaxSeq {
+			return false
+		}
 	}
 	return len(fs)-splits <= maxEntryObjects && splits <= maxEntryObjects
 }
 
 // tooManyCounts stands, in a promise, for the counts of a candidate that
-// wrote to more objects than an entry may name (see finalsFit): they
-// would not decode at the proposer, which would refuse the whole message.
+// wrote to more objects than an entry may name, or that an object counts
+// more than vclock.MaxSeq of (see finalsFit): they would not decode at
+// the proposer, which would refuse the whole message.
 // It decodes, and equals no count a replica reports (no count is zero),
 // so the proposer does not agree: such a writer cannot be retired.
 var tooManyCounts = []objFinal{{}}

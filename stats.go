@@ -62,6 +62,16 @@ type Stats struct {
 	// Retirer. The entries that record a removed peer's leaving, retiring
 	// no writer (see [Replica.RemovePeer]), do not count.
 	RetiredWriters int
+	// UnretirableWriters counts the finished writers this run found, in
+	// the lists it proposes retirements for (its own name's; a removed
+	// peer's, at the group's first replica by name), that can never be
+	// retired: an object counts more than vclock.MaxSeq (2^62) of their
+	// events, as a counter.PN or counter.G does of a writer whose totals
+	// passed it, and a retirement's Final is at most MaxSeq. Every object
+	// keeps such a writer under its own name, at the cost of its entry;
+	// the name's other writers are retired as usual. (A removed peer with
+	// such a writer is never recorded as having left.)
+	UnretirableWriters int
 	// LedgerConflicts counts entries of a peer's ledger of retired writers
 	// that differ from this replica's at the same place. It should stay
 	// zero: the two replicas name some dots differently, and exchange no
@@ -240,6 +250,7 @@ func (r *Replica) Stats() Stats {
 	}
 	s.LedgerConflicts, s.RetireFailures, s.RetiredPastFinal = r.led.conflicts, r.led.failures, r.led.pastFinal
 	s.RetiredPastFinalEvents = r.led.pastEvents
+	s.UnretirableWriters = len(r.led.unretirable)
 	for _, nl := range r.led.lists {
 		for _, e := range nl.entries {
 			if !e.leaves() {

@@ -110,6 +110,20 @@ func UnmarshalClock(data []byte, lim codec.Limits) (Clock, error) {
 	return v, nil
 }
 
+// UnmarshalTotals is [UnmarshalClock] for a version whose counts are
+// totals (see [DecodeTotals]): it takes counts up to math.MaxUint64.
+func UnmarshalTotals(data []byte, lim codec.Limits) (Clock, error) {
+	r := codec.NewReader(data, codec.KindClock, lim)
+	v := DecodeTotals(r)
+	if r.Err() == nil && !tableIs(r, v.All()) {
+		r.Fail("replica table is not the clock's replicas in order")
+	}
+	if err := r.Done(); err != nil {
+		return Clock{}, err
+	}
+	return v, nil
+}
+
 // ReplicaIDs returns the replicas the context holds events of, in the
 // order [Context.Encode] names them (increasing): the replica table of a
 // message that starts with the context, for [codec.Writer.Table].

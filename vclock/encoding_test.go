@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -368,5 +369,31 @@ func TestRegressionPeerPoisonsOwnWrites(t *testing.T) {
 	c.Add(c.Next("a"))
 	if d := c.Next("a"); d.Seq != 0 {
 		t.Fatalf("Next after MaxSeq = %v, want sequence number 0", d)
+	}
+}
+
+// TestUnmarshalTotals: a version whose counts are totals (a counter's)
+// decodes with counts past MaxSeq, which UnmarshalClock refuses, and a
+// truncated one does not.
+func TestUnmarshalTotals(t *testing.T) {
+	var c vclock.Clock
+	c.Set("a", 3)
+	c.Set("b", math.MaxUint64)
+	b, err := c.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vclock.UnmarshalClock(b, codec.Limits{}); err == nil {
+		t.Fatal("UnmarshalClock took a count past MaxSeq")
+	}
+	got, err := vclock.UnmarshalTotals(b, codec.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("a") != 3 || got.Get("b") != math.MaxUint64 || got.Len() != 2 {
+		t.Fatalf("UnmarshalTotals = %v, want %v", got, c)
+	}
+	if _, err := vclock.UnmarshalTotals(b[:len(b)-1], codec.Limits{}); err == nil {
+		t.Fatal("UnmarshalTotals took a truncated version")
 	}
 }
