@@ -685,7 +685,7 @@ func (n *node) removeBelow(p, rest string, d vclock.Dot, inc int64, ttl bool) {
 			return
 		}
 		n.dropDot(d)
-		n.addInc(-inc)
+		n.subInc(inc) // not addInc(-inc): -math.MinInt64 is itself
 		return
 	}
 	q := p[:len(p)-len(r)]
