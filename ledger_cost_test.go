@@ -155,3 +155,55 @@ func TestPrepareCountsReadWhenAnswered(t *testing.T) {
 		t.Errorf("the object's version was read %d times for a tick answering the prepares", read)
 	}
 }
+
+// fillLedger gives r's ledger maxLedgerNames lists of made-up names, each
+// holding one entry (a writer that wrote to nothing here), as a member may
+// make every replica take.
+func fillLedger(r *Replica) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range maxLedgerNames {
+		name := ReplicaID(fmt.Sprintf("made-up-%05d", i))
+		r.installEntry(name, retireEntry{From: vclock.Writer(name, 2)})
+	}
+}
+
+// TestFullLedgerUnknownNamesReadVersionsOnce: once the ledger held its
+// most lists, every entry or proposal of a name it held no list for made
+// the replica read every object's version, to learn whether the name
+// writes to its objects: a member sending one such entry per message, a
+// few dozen bytes each, cost a pass over every object's version per
+// message. The names of the objects' writers are read once an
+// anti-entropy round (with the pass that looks for writers to retire),
+// not per message.
+func TestFullLedgerUnknownNamesReadVersionsOnce(t *testing.T) {
+	r := replicaWithPeer(t, "a", "m")
+	obj := &versionCounter{Set: orset.New[string]("a")}
+	if _, err := Register(r, "set", obj); err != nil {
+		t.Fatal(err)
+	}
+	fillLedger(r)
+	const messages = 16
+	r.mu.Lock()
+	obj.n = 0
+	r.mu.Unlock()
+	for i := range messages {
+		name := ReplicaID(fmt.Sprintf("more-%02d", i))
+		sec := &retireSection{Sum: 0x5eed, Entries: []ledgerEntry{{name, 0, retireEntry{From: vclock.Writer(name, 2)}}}}
+		if i%2 == 1 {
+			sec = &retireSection{Sum: 0x5eed, Proposals: []proposalMsg{{Name: name, B: ballot{7, 1, "m"}, Cand: vclock.Writer(name, 2)}}}
+		}
+		if err := deliver(t, r, &envelope{From: "m", To: "a", Incarnation: 7, Retire: sec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	read, lists := obj.n, len(r.led.lists)
+	r.mu.Unlock()
+	if lists != maxLedgerNames {
+		t.Fatalf("%d lists, want %d", lists, maxLedgerNames)
+	}
+	if read > 1 {
+		t.Errorf("the object's version was read %d times for %d messages of an entry or a proposal each", read, messages)
+	}
+}

@@ -756,6 +756,7 @@ func Register[T Object](r *Replica, name string, obj T) (*Handle[T], error) {
 		})
 	}
 	r.objects[name] = obj
+	r.led.names = nil // the object's writers are read again
 	return &Handle[T]{r: r, name: name, obj: obj}, nil
 }
 

@@ -337,6 +337,11 @@ type ledger struct {
 	// its incarnation once a member refused a proposal for a higher
 	// ballot (of a run gone since, say: a second process stopped).
 	raise uint64
+	// names holds the names of the objects' writers, read at tick
+	// namesAt (nil: not read yet, or objects registered since): see
+	// Replica.writerNames.
+	names   map[ReplicaID]bool
+	namesAt uint64
 }
 
 // proposal is this replica's attempt at the next entry of one name's list.
@@ -477,46 +482,76 @@ func (nl *nameList) add(e retireEntry) {
 
 // ledgerFull reports whether the ledger cannot keep a list for name: it
 // holds as many lists as a message may name and none for name (see
-// ledger.full). A name this replica knows (its own, a peer's, a removed
-// peer's it holds back, or that of a writer its objects name) takes the
+// ledger.full). A name this replica knows (see Replica.known) takes the
 // place of a list that holds nothing but a promise for a name it does not
 // know: a peer that proposed for made-up names, as a member may for names
 // not in the group, would otherwise keep every list not yet begun, its
-// members' own among them, from ever taking an entry. writers caches the
-// names of the objects' writers between calls (nil: not computed yet).
-// The caller holds r.mu.
-func (r *Replica) ledgerFull(name ReplicaID, writers *map[ReplicaID]bool) bool {
+// members' own among them, from ever taking an entry. The caller holds
+// r.mu.
+func (r *Replica) ledgerFull(name ReplicaID) bool {
 	l := &r.led
 	if !l.full(name) {
 		return false
 	}
-	known := func(n ReplicaID) bool {
-		if _, ok := r.peers[n]; ok || n == r.id {
-			return true
-		}
-		if _, ok := r.left[n]; ok {
-			return true
-		}
-		if *writers == nil {
-			*writers = map[ReplicaID]bool{}
-			for _, nv := range r.versionsOf() {
-				for w := range nv.v.All() {
-					(*writers)[w.Name()] = true
-				}
-			}
-		}
-		return (*writers)[n]
-	}
-	if !known(name) {
+	if !r.known(name) {
 		return true
 	}
 	for n, nl := range l.lists {
-		if len(nl.entries) == 0 && nl.accepted.zero() && l.props[n] == nil && !known(n) {
+		if len(nl.entries) == 0 && nl.accepted.zero() && l.props[n] == nil && !r.known(n) {
 			delete(l.lists, n)
 			return false
 		}
 	}
 	return true
+}
+
+// known reports whether this replica knows name: its own, a peer's, a
+// removed peer's it holds back, or that of a writer its objects name (as
+// writerNames read them). The caller holds r.mu.
+func (r *Replica) known(name ReplicaID) bool {
+	if _, ok := r.peers[name]; ok || name == r.id {
+		return true
+	}
+	if _, ok := r.left[name]; ok {
+		return true
+	}
+	return r.writerNames()[name]
+}
+
+// writerNames returns the names of the writers the objects name, as read
+// at most an anti-entropy round ago (see retireEvery): reading them takes
+// a pass over every object's version, which retireStep makes once a round
+// anyway, and which a peer's messages, each naming a list the ledger has
+// no room for, would otherwise cost each. A name that began to write here
+// since is known from the next round on; until then, while the ledger is
+// full, its list does not begin. The caller holds r.mu.
+func (r *Replica) writerNames() map[ReplicaID]bool {
+	l := &r.led
+	if l.names == nil || r.ticks-l.namesAt >= r.retireEvery() {
+		r.setWriterNames(r.versionsOf())
+	}
+	return l.names
+}
+
+// setWriterNames records the names of the writers of the versions vs
+// (see Replica.versionsOf), read at this tick. The caller holds r.mu.
+func (r *Replica) setWriterNames(vs []namedVersion) {
+	names := map[ReplicaID]bool{}
+	for _, nv := range vs {
+		for w := range nv.v.All() {
+			names[w.Name()] = true
+		}
+	}
+	r.led.names, r.led.namesAt = names, r.ticks
+}
+
+// retireEvery is how many ticks pass between the passes of retireStep
+// over the objects' versions, which look for writers to retire.
+func (r *Replica) retireEvery() uint64 {
+	if r.cfg.AntiEntropyTicks > 0 {
+		return uint64(r.cfg.AntiEntropyTicks)
+	}
+	return 64
 }
 
 func (l *ledger) len(name ReplicaID) uint64 {
@@ -843,20 +878,10 @@ func (r *Replica) retireStep() {
 	}
 	// New proposals only now and then: a candidate is looked for by
 	// decoding every object's version.
-	every := uint64(64)
-	if r.cfg.AntiEntropyTicks > 0 {
-		every = uint64(r.cfg.AntiEntropyTicks)
-	}
-	if r.ticks%every == 0 {
-		var vs []namedVersion
-		names := map[ReplicaID]bool{}
-		for _, nv := range r.versionsOf() {
-			vs = append(vs, nv)
-			for w := range nv.v.All() {
-				names[w.Name()] = true
-			}
-		}
-		for name := range names {
+	if r.ticks%r.retireEvery() == 0 {
+		vs := r.versionsOf()
+		r.setWriterNames(vs)
+		for name := range l.names {
 			if l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) {
 				continue
 			}
@@ -870,10 +895,9 @@ func (r *Replica) retireStep() {
 		}
 		// A removed peer that still holds collection back and names no
 		// writer to retire: propose that it has left (see leaves).
-		var writers map[ReplicaID]bool
 		for _, name := range slices.Sorted(maps.Keys(r.left)) {
 			if anyWriterIn(name, vs, &r.led) != "" || l.props[name] != nil || len(l.props) >= maxProposals || !r.mayProposeLeaving(name) ||
-				l.skip[name] > r.ticks || r.ledgerFull(name, &writers) {
+				l.skip[name] > r.ticks || r.ledgerFull(name) {
 				continue
 			}
 			if l.props == nil {
@@ -1348,14 +1372,13 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 	}
 	var differs map[ReplicaID]bool // lists whose entries differ from this replica's
-	var writers map[ReplicaID]bool // see ledgerFull
 	for _, le := range sec.Entries {
 		have := l.len(le.Name)
 		switch {
 		case differs[le.Name]:
 			// Appended to a list that differs from this one.
 		case le.Index == have:
-			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || r.ledgerFull(le.Name, &writers) {
+			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || r.ledgerFull(le.Name) {
 				p.refuse(ReasonMalformed)
 				continue
 			}
@@ -1398,7 +1421,7 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		}
 		// A ballot's incarnation part is the proposing run's, or higher
 		// (see Replica.raiseBallot).
-		if m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || r.ledgerFull(m.Name, &writers) {
+		if m.B.Inc < inc || m.B.By != p.id || !r.mayAccept(m.Name, p.id) || r.ledgerFull(m.Name) {
 			continue
 		}
 		nl := l.list(m.Name)
