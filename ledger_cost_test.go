@@ -207,3 +207,54 @@ func TestFullLedgerUnknownNamesReadVersionsOnce(t *testing.T) {
 		t.Errorf("the object's version was read %d times for %d messages of an entry or a proposal each", read, messages)
 	}
 }
+
+// TestFullLedgerKnownNamesCostTheMessage: once the ledger held its most
+// lists, none of which could give way (each holding an entry), every
+// entry or proposal of a name the replica knows (here, writers its object
+// names) went through every list for one that holds nothing but a
+// promise: up to maxLedgerEntries times maxLedgerNames lists looked at
+// for a message of a few kilobytes, for every such message. Lists that
+// may give way are now kept apart, each looked at once for the entries
+// and proposals that made or took it.
+func TestFullLedgerKnownNamesCostTheMessage(t *testing.T) {
+	var v vclock.Clock
+	var known []ReplicaID
+	for i := range maxLedgerEntries {
+		name := ReplicaID(fmt.Sprintf("known-%02d", i))
+		known = append(known, name)
+		v.Set(vclock.Writer(name, 3), 1)
+	}
+	ver, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replicaWithPeer(t, "a", "m")
+	if _, err := Register(r, "object", &retStub{stubObject{version: ver}}); err != nil {
+		t.Fatal(err)
+	}
+	fillLedger(r)
+	const messages = 8
+	items := 0
+	for range messages {
+		sec := &retireSection{Sum: 0x5eed}
+		for _, name := range known {
+			sec.Entries = append(sec.Entries, ledgerEntry{name, 0, retireEntry{From: vclock.Writer(name, 3), Finals: []objFinal{{"object", 1}}}})
+		}
+		for _, name := range known[:maxProposals] {
+			sec.Proposals = append(sec.Proposals, proposalMsg{Name: name, B: ballot{7, 1, "m"}, Cand: vclock.Writer(name, 3)})
+		}
+		items += len(sec.Entries) + len(sec.Proposals)
+		if err := deliver(t, r, &envelope{From: "m", To: "a", Incarnation: 7, Retire: sec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	examined, lists := r.led.examined, len(r.led.lists)
+	r.mu.Unlock()
+	if lists != maxLedgerNames {
+		t.Fatalf("%d lists, want %d", lists, maxLedgerNames)
+	}
+	if bound := maxLedgerNames + items; examined > bound {
+		t.Errorf("%d lists looked at for %d messages of %d entries and proposals, more than %d", examined, messages, items, bound)
+	}
+}

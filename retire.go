@@ -342,6 +342,15 @@ type ledger struct {
 	// Replica.writerNames.
 	names   map[ReplicaID]bool
 	namesAt uint64
+	// spare holds names of lists that may give way to a list of a name
+	// this replica knows (see Replica.ledgerFull): every list made since
+	// the names were read, and those that could give way then. A name
+	// may be there twice, or its list no longer give way: ledgerFull
+	// looks at each once, and drops it.
+	spare []ReplicaID
+	// examined counts the lists ledgerFull looked at for one to give
+	// way, for tests.
+	examined int
 }
 
 // proposal is this replica's attempt at the next entry of one name's list.
@@ -451,6 +460,7 @@ func (l *ledger) list(name ReplicaID) *nameList {
 	if nl == nil {
 		nl = &nameList{bases: map[string]uint64{}}
 		l.lists[name] = nl
+		l.spare = append(l.spare, name)
 	}
 	return nl
 }
@@ -496,13 +506,30 @@ func (r *Replica) ledgerFull(name ReplicaID) bool {
 	if !r.known(name) {
 		return true
 	}
-	for n, nl := range l.lists {
-		if len(nl.entries) == 0 && nl.accepted.zero() && l.props[n] == nil && !r.known(n) {
+	// The lists that may give way are kept apart (ledger.spare), so that
+	// each is looked at once, not every list for every entry or proposal
+	// of a known name: with none that may, a message's entries and
+	// proposals would each go through every list.
+	for len(l.spare) > 0 {
+		n := l.spare[len(l.spare)-1]
+		l.spare = l.spare[:len(l.spare)-1]
+		l.examined++
+		if r.givesWay(n) {
 			delete(l.lists, n)
 			return false
 		}
 	}
 	return true
+}
+
+// givesWay reports whether name's list may give way to the list of a name
+// this replica knows: it holds nothing but a promise (no entry, no
+// accepted value, no proposal of this replica's), for a name this replica
+// does not know. The caller holds r.mu.
+func (r *Replica) givesWay(name ReplicaID) bool {
+	l := &r.led
+	nl := l.lists[name]
+	return nl != nil && len(nl.entries) == 0 && nl.accepted.zero() && l.props[name] == nil && !r.known(name)
 }
 
 // known reports whether this replica knows name: its own, a peer's, a
@@ -542,7 +569,15 @@ func (r *Replica) setWriterNames(vs []namedVersion) {
 			names[w.Name()] = true
 		}
 	}
-	r.led.names, r.led.namesAt = names, r.ticks
+	l := &r.led
+	l.names, l.namesAt = names, r.ticks
+	// A list may give way now that did not then: a name no longer known.
+	l.spare = l.spare[:0]
+	for n := range l.lists {
+		if r.givesWay(n) {
+			l.spare = append(l.spare, n)
+		}
+	}
 }
 
 // retireEvery is how many ticks pass between the passes of retireStep
