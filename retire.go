@@ -1225,10 +1225,12 @@ func (r *Replica) newWriter() {
 
 // retireOut fills the retirement section of a message to p, and reports
 // whether it says anything the peer is waiting for. Beyond the ledger's
-// summary, the section takes at most budget bytes. A promise too large
-// for that goes alone in a message of its own, returned as alone, if it
-// fits in room bytes. The caller holds r.mu.
-func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool, alone *envelope) {
+// summary, the section takes at most budget bytes. A promise, an entry
+// or a proposal too large for that goes alone in a message of its own
+// (one of each kind at most), returned in alone, if it fits in room
+// bytes: those messages go with the message the section is for, if it
+// goes. The caller holds r.mu.
+func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool, alone []*envelope) {
 	l := &r.led
 	sec := &retireSection{Sum: l.sum}
 	if p.retSum != l.sum {
@@ -1236,7 +1238,22 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 	}
 	base := sec.size()
 	fits := func() bool { return sec.size()-base <= budget }
-	// Entries the peer lacks.
+	// goAlone returns a message of its own for what one, a section
+	// holding nothing else, says, if it fits in room bytes.
+	goAlone := func(one *retireSection) *envelope {
+		one.Sum = l.sum
+		if one.size() > room {
+			return nil
+		}
+		return &envelope{Retire: one}
+	}
+	// Entries the peer lacks. An entry naming many objects may not fit
+	// in the section's half of the smallest messages, as its accept
+	// did not (see the proposals below): the first the peer lacks of a
+	// list then goes alone, or the peer, whose ledger differs from this
+	// one's until it takes the entry, would never take in this
+	// replica's data again.
+	entryAlone := false
 	for _, nl := range sec.Lens {
 		have := p.retLens[nl.Name].Len
 		if have >= nl.Len {
@@ -1250,9 +1267,18 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 			continue
 		}
 		for i := have; i < nl.Len && len(sec.Entries) < maxLedgerEntries; i++ {
-			sec.Entries = append(sec.Entries, ledgerEntry{nl.Name, i, list.entries[i]})
+			le := ledgerEntry{nl.Name, i, list.entries[i]}
+			sec.Entries = append(sec.Entries, le)
 			if !fits() {
 				sec.Entries = sec.Entries[:len(sec.Entries)-1]
+				if i == have && !entryAlone {
+					if one := goAlone(&retireSection{Entries: []ledgerEntry{le}}); one != nil {
+						alone = append(alone, one)
+						entryAlone = true
+					} else {
+						r.log.Warn("a retirement entry does not fit in a message", "peer", string(p.id), "name", string(nl.Name), "index", i)
+					}
+				}
 				break
 			}
 		}
@@ -1281,6 +1307,7 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 		}
 		return vs
 	}
+	promiseAlone := false
 	for _, name := range slices.Sorted(maps.Keys(p.retPromises)) {
 		if !saved(p.retPromises[name].seq) {
 			continue
@@ -1306,12 +1333,14 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 			// half of the room, and a list whose members all restarted
 			// holding an accepted value would never take an entry
 			// again. It goes alone in a message of its own.
-			one := &retireSection{Sum: l.sum, Promises: []promiseMsg{*p.retPromises[name]}}
-			if alone == nil && one.size() <= room {
-				alone = &envelope{Retire: one}
-				delete(p.retPromises, name)
-				due = true
-				continue
+			if !promiseAlone {
+				if one := goAlone(&retireSection{Promises: []promiseMsg{*p.retPromises[name]}}); one != nil {
+					alone = append(alone, one)
+					promiseAlone = true
+					delete(p.retPromises, name)
+					due = true
+					continue
+				}
 			}
 			r.log.Warn("a retirement promise does not fit in a message", "peer", string(p.id), "name", string(name))
 			continue
@@ -1333,6 +1362,12 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 	// heartbeat at least). A member that never answers (one that has not
 	// removed the name yet, say) thus costs no message of its own, though
 	// every member holding the name back proposes that it has left.
+	//
+	// An accept carries the whole entry: for a writer of a dozen objects,
+	// more than the section's half of the smallest messages. The first
+	// proposal that does not fit goes alone, with the message (as a
+	// promise too large does), or it would never reach the peer, and the
+	// list would never take an entry again.
 	for _, name := range slices.Sorted(maps.Keys(l.props)) {
 		pr := l.props[name]
 		every := uint64(max(1, r.cfg.RetransmitTicks))
@@ -1352,7 +1387,11 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 		sec.Proposals = append(sec.Proposals, m)
 		if !fits() {
 			sec.Proposals = sec.Proposals[:len(sec.Proposals)-1]
-			r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id), "name", string(name))
+			if one := goAlone(&retireSection{Proposals: []proposalMsg{m}}); one != nil {
+				alone = append(alone, one)
+			} else {
+				r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id), "name", string(name))
+			}
 			break
 		}
 	}

@@ -601,13 +601,11 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	env := &envelope{From: r.id, To: p.id, Incarnation: r.incarnation, Writer: r.writer}
 	room := r.room(p) // what the message may carry beyond its header
 	// Retirements first: what they carry beyond the ledger's summary
-	// (which room counts) takes at most half the room; a promise larger
-	// than that goes in a message of its own.
+	// (which room counts) takes at most half the room; a promise, an
+	// entry or a proposal larger than that goes in a message of its own,
+	// with this one.
 	due, alone := r.retireOut(p, env, room/2, room+r.led.summaryBytes())
 	var extra []*envelope
-	if alone != nil {
-		extra = append(extra, alone)
-	}
 	if env.Retire != nil {
 		room -= env.Retire.size() - r.led.summaryBytes()
 	}
@@ -721,6 +719,11 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	idle := r.ticks-p.lastSend < uint64(r.cfg.HeartbeatTicks)
 	if !due && len(extra) == 0 && len(chunks) == 0 && idle {
 		return nil, nil
+	}
+	if due || !idle {
+		// This message goes: the retirements too large for it go beside
+		// it (a proposal rides on the messages that go anyway).
+		extra = append(extra, alone...)
 	}
 	env.AckInc, env.AckSeq, env.CatchUpAck = p.rinc, p.recv, p.catchUpGot
 	env.Now = r.clk.Now()
