@@ -54,11 +54,14 @@ import (
 // still write (a second process under the same name): whatever it writes
 // beyond the agreed count keeps its own name, so nothing is lost. A writer
 // that wrote to more objects than one entry may name (4,096) is never
-// retired: no member could decode the entry. Nor is a writer that an
-// object counts more than vclock.MaxSeq (2^62) of, as a counter counts a
-// writer whose totals passed it: an entry's Final is at most MaxSeq.
-// Every object keeps it under its own name, the name's other writers are
-// retired as usual, and Stats.UnretirableWriters counts it.
+// retired: no member could decode the entry; nor is one whose accept, or
+// a member's promise of its counts, does not fit alone in a message
+// (some twenty objects of short names, in messages of MinMessageBytes).
+// Nor is a writer that an object counts more than vclock.MaxSeq (2^62)
+// of, as a counter counts a writer whose totals passed it: an entry's
+// Final is at most MaxSeq. Every object keeps such writers under their
+// own names, the name's other writers are retired as usual, and
+// Stats.UnretirableWriters counts the last kind.
 //
 // Replicas whose ledgers differ do not exchange data: a message from a peer
 // with another ledger is set aside (and counted, PeerStats.LedgerWaits),
@@ -1005,16 +1008,21 @@ func (r *Replica) advance(p *proposal) {
 				agree = false
 			}
 		}
+		v := retireEntry{From: p.cand, Finals: mine}
+		if p.name == r.id {
+			v.Heir = r.writer
+		}
 		switch {
 		case best != nil:
 			p.value = best
-		case !agree || (len(mine) == 0 && !leave) || !finalsFit(mine):
+		case !agree || (len(mine) == 0 && !leave) || !finalsFit(mine) || !r.acceptFits(p, v):
 			// Not every replica holds the writer's every event yet (or
 			// the groups differ): ask again later. A writer of more
 			// objects than an entry may name, or with a count past
 			// vclock.MaxSeq at a member (not a candidate here, see
 			// candidate), is never retired: no member could decode the
-			// entry.
+			// entry; nor is one whose accept would not fit in a message
+			// of its own to every member (see acceptFits).
 			if r.ticks-p.started >= uint64(max(1, 4*r.cfg.RetransmitTicks)) {
 				// Another candidate goes first for a while: this one may be
 				// a writer still at work (a second process under the name).
@@ -1031,10 +1039,6 @@ func (r *Replica) advance(p *proposal) {
 			}
 			return
 		default:
-			v := retireEntry{From: p.cand, Finals: mine}
-			if p.name == r.id {
-				v.Heir = r.writer
-			}
 			p.value = &v
 		}
 		p.accepted = map[ReplicaID]bool{}
@@ -1051,6 +1055,22 @@ func (r *Replica) advance(p *proposal) {
 	e := *p.value
 	delete(l.props, p.name)
 	r.installEntry(p.name, e)
+}
+
+// acceptFits reports whether the accept of value v for p goes to every
+// member, alone in a message if need be (see retireOut): the accept of a
+// writer of two dozen objects does not, in messages of the smallest
+// size, and a proposer that proposed it would wait for the members'
+// acceptances for good, holding up its name's list. The caller holds
+// r.mu.
+func (r *Replica) acceptFits(p *proposal, v retireEntry) bool {
+	one := retireSection{Sum: r.led.sum, Proposals: []proposalMsg{{Name: p.name, Index: p.index, B: p.b, Accept: &v}}}
+	for _, peer := range r.peers {
+		if one.size() > r.room(peer)+r.led.summaryBytes() {
+			return false
+		}
+	}
+	return true
 }
 
 // installEntry appends e to name's list and renames its writer in every
@@ -1334,7 +1354,18 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 			// holding an accepted value would never take an entry
 			// again. It goes alone in a message of its own.
 			if !promiseAlone {
-				if one := goAlone(&retireSection{Promises: []promiseMsg{*p.retPromises[name]}}); one != nil {
+				pm := *p.retPromises[name]
+				one := goAlone(&retireSection{Promises: []promiseMsg{pm}})
+				if one == nil && len(pm.Counts) > 0 {
+					// Counts too large even for a message of their own
+					// (a writer of two dozen objects, in the smallest
+					// messages): reported as those of a writer of too
+					// many objects, so that the proposer does not wait
+					// for them for good, holding up its name's list.
+					pm.Counts = tooManyCounts
+					one = goAlone(&retireSection{Promises: []promiseMsg{pm}})
+				}
+				if one != nil {
 					alone = append(alone, one)
 					promiseAlone = true
 					delete(p.retPromises, name)

@@ -138,3 +138,120 @@ func retireWriterOfManyObjects(t *testing.T, objects int) {
 		}
 	}
 }
+
+// TestWriterTooWideForAMessageDoesNotHoldUpItsName: a finished writer of
+// two dozen objects, in messages of the smallest size, makes a promise
+// (its counts) or an accept (its entry) too large even for a message of
+// its own. The proposer waited for the answer or the acceptance for
+// good, so that no later writer of its name was ever retired either. Such
+// a writer is now never proposed (its proposer and its members report it
+// as one of too many objects), as one of more objects than an entry may
+// name was not: the name's other finished writers are retired.
+func TestWriterTooWideForAMessageDoesNotHoldUpItsName(t *testing.T) {
+	// 20: the promise fits alone, the accept does not; 24: neither.
+	for _, objects := range []int{20, 24} {
+		t.Run(fmt.Sprint(objects), func(t *testing.T) {
+			wideWriterThenNarrow(t, objects)
+		})
+	}
+}
+
+func wideWriterThenNarrow(t *testing.T, objects int) {
+	ctx := context.Background()
+	net := memnet.New(7)
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano()
+	ids := []crdt.ReplicaID{"region-a", "region-b"}
+	reps := map[crdt.ReplicaID]*crdt.Replica{}
+	sets := map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]{}
+	seeds := map[crdt.ReplicaID]uint64{}
+	start := func(id crdt.ReplicaID, snap []byte) {
+		seeds[id]++
+		var key [32]byte
+		binary.LittleEndian.PutUint64(key[:], seeds[id])
+		key[8] = id[len(id)-1]
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
+			Clock: clock.New(clock.WithSource(func() int64 { return now })), AntiEntropyTicks: 20,
+			MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets[id] = nil
+		for i := range objects {
+			h, err := crdt.Register(r, fmt.Sprintf("object-%02d", i), orset.New[string](id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sets[id] = append(sets[id], h)
+		}
+		for _, p := range ids {
+			if p != id {
+				_ = r.AddPeer(p)
+			}
+		}
+		if snap != nil {
+			if err := r.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reps[id] = r
+		net.Attach(id, r)
+	}
+	rounds := func(n int) {
+		for range n {
+			for _, id := range ids {
+				_ = reps[id].Tick(ctx)
+			}
+			net.DeliverAll(ctx)
+			now += int64(5 * time.Millisecond)
+			for _, id := range ids {
+				// Persistent, a replica answers proposals once saved.
+				if err := reps[id].SaveSnapshot(func([]byte) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	add := func(id crdt.ReplicaID, objs int, e string) {
+		for _, h := range sets[id][:objs] {
+			_ = h.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil })
+		}
+		if err := reps[id].SaveSnapshot(func([]byte) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart := func(id crdt.ReplicaID) {
+		var snap []byte
+		if err := reps[id].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		net.Detach(id)
+		start(id, snap)
+	}
+	for _, id := range ids {
+		start(id, nil)
+	}
+	wide := reps["region-a"].Writer()
+	add("region-a", objects, "wide") // a writer of every object
+	add("region-b", 1, "b")
+	rounds(50)
+	restart("region-a")
+	narrow := reps["region-a"].Writer()
+	add("region-a", 1, "narrow") // a writer of one object
+	rounds(5)
+	restart("region-a")
+	if narrow < wide {
+		t.Fatalf("the test wants %s proposed first: %s comes before it", wide, narrow)
+	}
+	for i := 0; !reps["region-a"].LedgerRetired(narrow) || !reps["region-b"].LedgerRetired(narrow); i++ {
+		if i == 3000 {
+			t.Fatalf("writer %s of one object not retired after %d rounds, behind %s of %d objects: a %v, b %v",
+				narrow, i, wide, objects, reps["region-a"].LedgerRetired(narrow), reps["region-b"].LedgerRetired(narrow))
+		}
+		rounds(1)
+	}
+	for _, id := range ids {
+		if st := reps[id].Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+			t.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
+		}
+	}
+}
