@@ -396,18 +396,7 @@ func part(h, total uint64) uint64 {
 	if total == 0 {
 		return 0
 	}
-	return mix64(h ^ total)
-}
-
-// mix64 is a bijective mix of the bits of x (two rounds of xor-shift and
-// multiply by odd constants, then a last xor-shift).
-func mix64(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return x
+	return codec.Mix(h ^ total)
 }
 
 // Fingerprint returns a hash of c's content: the sum, modulo 2⁶⁴, of a
