@@ -55,18 +55,7 @@ func TestPNFingerprintSeparatesOneHistory(t *testing.T) {
 		if p1 == p2 && n1 == n2 {
 			t.Skip("one state")
 		}
-		base := pnFromHistories(t, pnHistories(t), "others")
-		x, y := base.Clone(), base.Clone()
-		if p1 > 0 || n1 > 0 {
-			if err := x.Apply(PNOp{Replica: "r", P: p1, N: n1}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := y.Apply(PNOp{Replica: "r", P: p2, N: n2}); err != nil {
-			t.Fatal(err)
-		}
-		pnInvariant(t, x)
-		pnInvariant(t, y)
+		x, y := twoStatesOfR(t, p1, n1, p2, n2)
 		if x.Fingerprint() == y.Fingerprint() {
 			t.Fatalf("states (%d, %d) and (%d, %d) of one replica have one fingerprint %#x", p1, n1, p2, n2, x.Fingerprint())
 		}
@@ -87,20 +76,28 @@ func TestPNFingerprintSeparatesSplitsOfOneVersion(t *testing.T) {
 			t.Skip("no split")
 		}
 		p2, n2 := p1+d, n1-d
-		base := pnFromHistories(t, pnHistories(t), "others")
-		x, y := base.Clone(), base.Clone()
-		if p1 > 0 || n1 > 0 {
-			if err := x.Apply(PNOp{Replica: "r", P: p1, N: n1}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := y.Apply(PNOp{Replica: "r", P: p2, N: n2}); err != nil {
-			t.Fatal(err)
-		}
-		pnInvariant(t, x)
-		pnInvariant(t, y)
+		x, y := twoStatesOfR(t, p1, n1, p2, n2)
 		if x.Fingerprint() == y.Fingerprint() {
 			t.Fatalf("states (%d, %d) and (%d, %d) of one replica, values %d and %d, have one fingerprint %#x", p1, n1, p2, n2, x.Value(), y.Value(), x.Fingerprint())
 		}
 	})
+}
+
+// twoStatesOfR returns two counters holding the same random other
+// replicas' totals, and replica r's totals p1, n1 and p2, n2.
+func twoStatesOfR(t *rapid.T, p1, n1, p2, n2 uint64) (x, y *PN) {
+	base := pnFromHistories(t, pnHistories(t), "others")
+	x, y = base.Clone(), base.Clone()
+	for _, c := range []struct {
+		pn   *PN
+		p, n uint64
+	}{{x, p1, n1}, {y, p2, n2}} {
+		if c.p > 0 || c.n > 0 {
+			if err := c.pn.Apply(PNOp{Replica: "r", P: c.p, N: c.n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pnInvariant(t, c.pn)
+	}
+	return x, y
 }
