@@ -42,32 +42,7 @@ func retireWriterOfManyObjects(t *testing.T, objects int) {
 		starts++
 		var key [32]byte
 		binary.LittleEndian.PutUint64(key[:], starts)
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
-			Clock: clock.New(clock.WithSource(func() int64 { return now })), AntiEntropyTicks: 20,
-			MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets[id] = nil
-		for i := range objects {
-			h, err := crdt.Register(r, fmt.Sprintf("object-%02d", i), orset.New[string](id))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sets[id] = append(sets[id], h)
-		}
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
-		reps[id] = r
-		net.Attach(id, r)
+		startWide(t, net, &now, ids, id, objects, key, snap, reps, sets)
 	}
 	round := func() {
 		for _, id := range ids {
@@ -169,32 +144,7 @@ func wideWriterThenNarrow(t *testing.T, objects int) {
 		var key [32]byte
 		binary.LittleEndian.PutUint64(key[:], seeds[id])
 		key[8] = id[len(id)-1]
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
-			Clock: clock.New(clock.WithSource(func() int64 { return now })), AntiEntropyTicks: 20,
-			MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets[id] = nil
-		for i := range objects {
-			h, err := crdt.Register(r, fmt.Sprintf("object-%02d", i), orset.New[string](id))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sets[id] = append(sets[id], h)
-		}
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
-		reps[id] = r
-		net.Attach(id, r)
+		startWide(t, net, &now, ids, id, objects, key, snap, reps, sets)
 	}
 	rounds := func(n int) {
 		for range n {
@@ -254,4 +204,39 @@ func wideWriterThenNarrow(t *testing.T, objects int) {
 			t.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
 		}
 	}
+}
+
+// startWide starts region id, a peer of every other of ids, at
+// MinMessageBytes, reading the clock *now, with the entropy of key, and
+// objects orsets, which it records in sets, as it records the replica in
+// reps; restored from snap if not nil; attached to net.
+func startWide(t *testing.T, net *memnet.Network, now *int64, ids []crdt.ReplicaID, id crdt.ReplicaID, objects int,
+	key [32]byte, snap []byte, reps map[crdt.ReplicaID]*crdt.Replica, sets map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]) {
+	t.Helper()
+	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
+		Clock: clock.New(clock.WithSource(func() int64 { return *now })), AntiEntropyTicks: 20,
+		MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets[id] = nil
+	for i := range objects {
+		h, err := crdt.Register(r, fmt.Sprintf("object-%02d", i), orset.New[string](id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets[id] = append(sets[id], h)
+	}
+	for _, p := range ids {
+		if p != id {
+			_ = r.AddPeer(p)
+		}
+	}
+	if snap != nil {
+		if err := r.Restore(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reps[id] = r
+	net.Attach(id, r)
 }
