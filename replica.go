@@ -258,6 +258,23 @@ type ContentFingerprinter interface {
 	ContentFingerprint() uint64
 }
 
+// ContentFingerprinterAt is an optional interface of a
+// [ContentFingerprinter] whose content fingerprint leaves out writes that
+// replicas drop each at its own moment once an instant has gone by (keys
+// whose time to live has run out), and so leaves out, until then, what
+// two replicas hold differently there. ContentFingerprintAt(wall) hashes
+// in, besides, those writes that no replica drops before a replica's
+// clock has passed wall; ContentFingerprintNow returns it at the object's
+// current wall time, and that time. The engine sends both in its content
+// entries (a release before them reads such an entry as none) and
+// compares a peer's with its own ContentFingerprintAt the peer's time.
+// lwwmap.Map implements it.
+type ContentFingerprinterAt interface {
+	ContentFingerprinter
+	ContentFingerprintAt(wall int64) uint64
+	ContentFingerprintNow() (cfp uint64, wall int64)
+}
+
 // GapHasher is an optional interface of a [GapReporter] that can name the
 // updates it holds past its version, so that an object with gaps is still
 // checked for divergence: two replicas at one version that also hold the

@@ -900,7 +900,11 @@ func (r *Replica) digest() []digestEntry {
 				} else {
 					gap = gapEntry(name, h, f.Fingerprint())
 				}
-				if c, ok := f.(ContentFingerprinter); ok {
+				if c, ok := f.(ContentFingerprinterAt); ok {
+					cfp, wall := c.ContentFingerprintNow()
+					content = contentEntry(name, h, cfp)
+					content.Version = binary.BigEndian.AppendUint64(content.Version, uint64(wall))
+				} else if c, ok := f.(ContentFingerprinter); ok {
 					content = contentEntry(name, h, c.ContentFingerprint())
 				}
 			}
@@ -1098,7 +1102,10 @@ func gapOf(d digestEntry) (name string, h, fp uint64, ok bool) {
 // entries ignores it, and sends none, so nothing is compared with it.
 //
 // The entry's Version holds the gap hash (8 bytes, big-endian), and its
-// Fingerprint the content fingerprint; it has no Durable.
+// Fingerprint the content fingerprint; it has no Durable. For a
+// [ContentFingerprinterAt], the Version goes on with the wall time the
+// content fingerprint is at (8 bytes more); a release that reads 8 bytes
+// alone ignores such an entry.
 const contentPrefix = "\x00content\x00"
 
 // contentEntry returns the content entry of the object name with gap hash
@@ -1109,13 +1116,23 @@ func contentEntry(name string, h, cfp uint64) digestEntry {
 
 // contentOf reads a content entry: the object it is for, its gap hash
 // and its content fingerprint; ok is false for any other entry, or a
-// malformed one.
+// malformed one. See contentWall for the wall time the fingerprint is at.
 func contentOf(d digestEntry) (name string, h, cfp uint64, ok bool) {
 	name, found := strings.CutPrefix(d.Object, contentPrefix)
-	if !found || name == "" || len(d.Version) != 8 || d.Durable != nil || !d.HasFingerprint {
+	if !found || name == "" || (len(d.Version) != 8 && len(d.Version) != 16) || d.Durable != nil || !d.HasFingerprint {
 		return "", 0, 0, false
 	}
 	return name, binary.BigEndian.Uint64(d.Version), d.Fingerprint, true
+}
+
+// contentWall returns the wall time that the content fingerprint of the
+// content entry d is at (see [ContentFingerprinterAt]), and false if d
+// has none.
+func contentWall(d digestEntry) (int64, bool) {
+	if len(d.Version) != 16 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(d.Version[8:])), true
 }
 
 // gapHash returns the gap hash of obj (see [GapHasher]): noGaps for an
@@ -2092,8 +2109,8 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 // different times); a retired writer's dots are renamed alike everywhere,
 // and replicas whose ledgers differ exchange no data until they agree.
 func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
-	var gapped map[string][2]uint64   // the peer's gap entries: gap hash, fingerprint
-	var contents map[string][2]uint64 // the peer's content entries: gap hash, content fingerprint
+	var gapped map[string][2]uint64     // the peer's gap entries: gap hash, fingerprint
+	var contents map[string]peerContent // the peer's content entries
 	for _, d := range digest {
 		if name, h, fp, ok := gapOf(d); ok {
 			if gapped == nil {
@@ -2102,9 +2119,10 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 			gapped[name] = [2]uint64{h, fp}
 		} else if name, h, cfp, ok := contentOf(d); ok {
 			if contents == nil {
-				contents = map[string][2]uint64{}
+				contents = map[string]peerContent{}
 			}
-			contents[name] = [2]uint64{h, cfp}
+			wall, atWall := contentWall(d)
+			contents[name] = peerContent{gaps: h, cfp: cfp, wall: wall, atWall: atWall}
 		}
 	}
 	for _, d := range digest {
@@ -2137,15 +2155,21 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		byContent := mine == theirs
 		c, isC := obj.(ContentFingerprinter)
 		tc, sent := contents[d.Object]
-		if byContent && (!isC || !sent || tc[0] != theirGaps) {
+		if byContent && (!isC || !sent || tc.gaps != theirGaps) {
 			continue
 		}
 		v, err := dobj.VersionBinary()
 		if err != nil || !bytes.Equal(v, d.Version) {
 			continue // different versions: replication is still under way
 		}
-		if byContent && c.ContentFingerprint() == tc[1] {
-			continue // computed last: it may cost a pass over the object
+		if byContent {
+			mine := c.ContentFingerprint
+			if a, ok := c.(ContentFingerprinterAt); ok && tc.atWall {
+				mine = func() uint64 { return a.ContentFingerprintAt(tc.wall) }
+			}
+			if mine() == tc.cfp {
+				continue // computed last: it may cost a pass over the object
+			}
 		}
 		p.stats.divergences++
 		if p.diverged == nil {
@@ -2155,6 +2179,13 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
 			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps, "by_content", byContent)
 	}
+}
+
+// peerContent is a peer's content entry (see contentEntry).
+type peerContent struct {
+	gaps, cfp uint64
+	wall      int64 // the wall time cfp is at, if atWall
+	atWall    bool
 }
 
 // versionAndOwn decodes v, a version a peer reported of the object c, and

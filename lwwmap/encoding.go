@@ -1048,6 +1048,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
 	m.ttl, m.drops, m.dropped, m.gone = o.ttl, o.drops, o.dropped, o.gone
+	m.ttlGen++
 	m.ttlOrd = nil // o.ix, a new index, carries no order of the entries
 	m.ttlIx = nil
 	m.lostTo, m.collTS = nil, nil

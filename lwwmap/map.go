@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -115,6 +116,7 @@ type Map[K comparable, V any] struct {
 	maxTS   clock.Timestamp           // no entry of m is later
 	fp      uint64                    // wrapping sum of hashOf the live entries of m
 	cfp     atomic.Pointer[contentFP] // the content fingerprint, cached (see ContentFingerprint)
+	ttlGen  uint64                    // counts the changes of ttl, for cfp
 	lim     codec.Limits              // for the decoders; zero fields take the defaults
 
 	hook func(vclock.Conflict) // see SetConflictHook
@@ -1784,35 +1786,94 @@ func (m *Map[K, V]) Fingerprint() uint64 { return m.fp }
 // fingerprint leaves values out, a write being unique by its dot and
 // timestamp; a peer that sent two replicas two different values under
 // one dot and timestamp leaves them with equal fingerprints and different
-// content fingerprints. It implements crdt.ContentFingerprinter: the
-// replication engine compares it with a peer's, counts a difference as a
-// divergence, and heals it with [Map.HealBinary].
+// content fingerprints. Like the fingerprint, it leaves out the keys that
+// will expire; [Map.ContentFingerprintAt] does not. It implements
+// crdt.ContentFingerprinter: the replication engine compares it with a
+// peer's, counts a difference as a divergence, and heals it with
+// [Map.HealBinary].
 //
 // It costs a pass over the map, hashing every value, when the map has
-// changed since the last call (as the fingerprint tells), and nothing
-// otherwise. Several readers may call it at once.
-func (m *Map[K, V]) ContentFingerprint() uint64 {
-	// Computed again when the fingerprint or the size changed, or a heal
-	// replaced a value (takeTwin), which is all that changes a value.
-	fp, n := m.fp, m.m.Len()
-	if c := m.cfp.Load(); c != nil && c.fp == fp && c.n == n {
+// changed since the last call (as the fingerprint, the size and the
+// expire and persist writes tell), and nothing otherwise. Several readers
+// may call it at once.
+func (m *Map[K, V]) ContentFingerprint() uint64 { return m.ContentFingerprintAt(math.MaxInt64) }
+
+// ContentFingerprintAt is [Map.ContentFingerprint] with, besides, every
+// key that will expire after the wall time wall (in nanoseconds since
+// the Unix epoch): its write, its value and the instant it expires at.
+// No replica can have collected such a key while a replica's clock reads
+// wall (see [Map.CollectVersions]), so two replicas at one version that
+// hold different such keys (a peer sent each its own writes under one
+// writer: a value for an hour, or a year, at one, another value, another
+// expiry or no key at the other) differ in it, where the fingerprint and
+// the content fingerprint, leaving expiring keys out, agree. It costs what
+// ContentFingerprint does, and a pass again when a key's expiry falls
+// between wall and the wall of the last call.
+func (m *Map[K, V]) ContentFingerprintAt(wall int64) uint64 {
+	// Computed again when the fingerprint, the size or the expire and
+	// persist writes changed, or a heal replaced a value (takeTwin),
+	// which is all that changes a value, or when the keys that expire
+	// after wall are not those of the last call. A write that replaces
+	// an expiring key's (which the fingerprint leaves out) comes with a
+	// dot: the number of writes seen tells.
+	fp, n, gen, seen := m.fp, m.m.Len(), m.ttlGen, m.seenCount()
+	if c := m.cfp.Load(); c != nil && c.fp == fp && c.n == n && c.gen == gen && c.seen == seen && c.from <= wall && wall < c.until {
 		return c.sum
 	}
 	var sum uint64
+	from, until := int64(math.MinInt64), int64(math.MaxInt64)
 	for k, e := range m.m.All() {
-		if h := m.liveHash(k, keyHash(k), e); h != 0 {
-			sum += codec.Mix(h ^ codec.Mix(valueHash(e.v)))
+		if e.deleted() {
+			continue
+		}
+		at := int64(0)
+		if len(m.ttl) > 0 {
+			if ws, ok := m.ttl[k]; ok {
+				at = m.deadlineOf(k, ws, e.wall)
+			}
+		}
+		switch {
+		case at == 0:
+			sum += codec.Mix(m.hashOf(keyHash(k), e) ^ codec.Mix(valueHash(e.v)))
+		case wall < at:
+			until = min(until, at)
+			sum += codec.Mix(m.hashOf(keyHash(k), e) ^ codec.Mix(valueHash(e.v)^codec.Mix(uint64(at))))
+		default:
+			from = max(from, at)
 		}
 	}
-	m.cfp.Store(&contentFP{fp: fp, sum: sum, n: n})
+	m.cfp.Store(&contentFP{fp: fp, sum: sum, n: n, gen: gen, seen: seen, from: from, until: until})
 	return sum
 }
 
-// contentFP is a content fingerprint and the fingerprint and size of the
-// map it was computed for.
+// seenCount returns how many writes the map has seen: the size of its
+// causal context, which grows with every write it takes in.
+func (m *Map[K, V]) seenCount() uint64 {
+	var n uint64
+	for r := range m.ctx.Ranges() {
+		n += r.Hi - r.Lo + 1
+	}
+	return n
+}
+
+// ContentFingerprintNow returns [Map.ContentFingerprintAt] the map's
+// current wall time, as its clock tells it (the later of the clock's
+// physical time and of every timestamp it has issued or taken in), and
+// that time. The replication engine sends both in its digests, and a
+// peer compares its own content fingerprint at that time with it.
+func (m *Map[K, V]) ContentFingerprintNow() (cfp uint64, wall int64) {
+	wall = m.now()
+	return m.ContentFingerprintAt(wall), wall
+}
+
+// contentFP is a content fingerprint, the fingerprint, size, generation
+// of expire and persist writes and number of writes seen of the map it
+// was computed for, and the wall times from and until which it holds:
+// the latest expiry it left out and the earliest it counted.
 type contentFP struct {
-	fp, sum uint64
-	n       int
+	fp, sum, gen, seen uint64
+	n                  int
+	from, until        int64
 }
 
 // HasGaps reports whether the map holds writes that its [Map.Version]

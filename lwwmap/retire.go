@@ -58,6 +58,7 @@ func (m *Map[K, V]) Retire(r vclock.Retirement) error {
 	if m.id == r.From {
 		return fmt.Errorf("%w: the map writes as %q", vclock.ErrRetirement, r.From)
 	}
+	m.cfp.Store(nil) // writes renamed: see ContentFingerprintAt
 	var above bool
 	m.ctx.RangesWithin(r.To, r.Base+1, vclock.MaxSeq, func(uint64, uint64) { above = true })
 	if above {

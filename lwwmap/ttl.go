@@ -231,6 +231,7 @@ func (m *Map[K, V]) addTTL(k K, w ttlWrite) {
 	had := live && x.deadline(e.wall) != 0
 	ws := append(old, w) // the map's own slice: no other holds it
 	m.ttl[k] = ws
+	m.ttlGen++
 	x.add(ws)
 	m.ttlWork++
 	if m.ttlOrd != nil {
@@ -251,6 +252,7 @@ func (m *Map[K, V]) liveHash(k K, kh uint64, e *entry[V]) uint64 {
 // setTTL makes ws the writes in force for k (none: delete), keeping the
 // fingerprint right.
 func (m *Map[K, V]) setTTL(k K, ws []ttlWrite) {
+	m.ttlGen++
 	m.ttlWork += len(m.ttl[k]) + len(ws)
 	if m.ttlOrd != nil {
 		m.noteTTL(k, m.ttl[k], ws)
@@ -419,6 +421,7 @@ func (m *Map[K, V]) dropIndexed(k K, ws []ttlWrite, x *ttlIndex, drops []dotList
 	if n == 0 {
 		return false
 	}
+	m.ttlGen++
 	if len(ws) == 0 {
 		delete(m.ttl, k)
 		delete(m.ttlIx, k)

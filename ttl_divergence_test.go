@@ -1,0 +1,111 @@
+package crdt_test
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/lwwmap"
+	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/vclock"
+)
+
+// TestExpiringKeyDivergenceCounted: a peer sends h0 a put of key a and
+// an expire of it in an hour, and h1, under the same two dots, the put
+// and a delete. The regions hold one version and one fingerprint (an
+// expiring key, like a deleted one, is left out of it), and h0 reads a
+// for an hour where h1 reads nothing. The content fingerprints left
+// expiring keys out too: no divergence was counted, and the regions read
+// differently until the key expired (for a TTL of a year, a year). The
+// content fingerprint at the digest's time now counts the key: the
+// divergence is counted and the regions end reading alike.
+func TestExpiringKeyDivergenceCounted(t *testing.T) {
+	var now int64 = 1_795_000_000_000_000_000
+	src := func() int64 { return now }
+	net := memnet.New(1)
+	ids := []crdt.ReplicaID{"h0", "h1"}
+	regions := map[crdt.ReplicaID]*crdt.Replica{}
+	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
+	for _, id := range ids {
+		clk := clock.New(clock.WithSource(src))
+		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []crdt.ReplicaID{"h0", "h1", "evil"} {
+			if p != id {
+				if err := r.AddPeer(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		regions[id] = r
+		net.Attach(id, r)
+	}
+	ctx := context.Background()
+	round := func() {
+		for _, id := range ids {
+			_ = regions[id].Tick(ctx)
+		}
+		net.DeliverAll(ctx)
+		now += int64(time.Millisecond)
+	}
+	if err := kv["h0"].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return m.Put("h", "honest"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		round()
+	}
+	w := vclock.Writer("evil", 9)
+	for i, last := range []func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string]{
+		func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("a", time.Hour) },
+		func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Delete("a") },
+	} {
+		evil := lwwmap.New[string, string](w, clock.New(clock.WithSource(src)))
+		var ops []crdt.ForgedEntry
+		for _, op := range []lwwmap.Op[string, string]{evil.Put("a", "x"), last(evil)} {
+			b, err := op.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, crdt.ForgedEntry{Object: "kv", Bytes: b})
+		}
+		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: ids[i], Incarnation: 1, FirstSeq: 1, Writer: w, Ops: ops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := regions[ids[i]].Receive(ctx, "evil", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(id crdt.ReplicaID) (out map[string]string, v vclock.Clock, fp uint64) {
+		kv[id].Read(func(m *lwwmap.Map[string, string]) { out, v, fp = maps.Collect(m.All()), m.Version(), m.Fingerprint() })
+		return out, v, fp
+	}
+	r0, v0, fp0 := read("h0")
+	r1, v1, fp1 := read("h1")
+	if !v0.Equal(v1) || fp0 != fp1 || r0["a"] != "x" || len(r1) != 1 {
+		t.Fatalf("the scenario did not come about: %v %v %#x, %v %v %#x", r0, v0, fp0, r1, v1, fp1)
+	}
+	for range 40 {
+		round()
+	}
+	var divergences uint64
+	for _, id := range ids {
+		for _, p := range regions[id].Stats().Peers {
+			divergences += p.Divergences
+		}
+	}
+	r0, v0, _ = read("h0")
+	r1, v1, _ = read("h1")
+	if divergences == 0 || !maps.Equal(r0, r1) {
+		t.Fatalf("%d divergences counted; h0 reads %v at %v, h1 %v at %v", divergences, r0, v0, r1, v1)
+	}
+	t.Logf("%d divergences counted; both read %v", divergences, r0)
+}
