@@ -926,6 +926,10 @@ func (r *Replica) digest() []digestEntry {
 			if content.Object != "" {
 				contents = append(contents, content)
 			}
+		} else if content.Object != "" {
+			// No version: compared where the fingerprints agree (see
+			// compareWhole).
+			contents = append(contents, content)
 		}
 		d = append(d, e)
 	}
@@ -2126,8 +2130,14 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		}
 	}
 	for _, d := range digest {
-		if d.Version == nil || strings.HasPrefix(d.Object, "\x00") {
-			continue // no version, or a gap or content entry
+		if strings.HasPrefix(d.Object, "\x00") {
+			continue // a gap or content entry
+		}
+		if d.Version == nil {
+			if tc, ok := contents[d.Object]; ok && d.HasFingerprint {
+				r.compareWhole(p, d, tc)
+			}
+			continue
 		}
 		theirGaps, theirs := uint64(noGaps), d.Fingerprint
 		if !d.HasFingerprint {
@@ -2179,6 +2189,43 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		r.log.Warn("replicas diverged: same version, different content", "object", d.Object, "peer", string(p.id),
 			"fingerprint", mine, "peer_fingerprint", theirs, "gaps", theirGaps != noGaps, "by_content", byContent)
 	}
+}
+
+// compareWhole checks the digest entry d of an object without a version
+// (not a [DeltaObject], such as register.LWW), with the peer's content
+// entry tc for it, against this replica's object: replicas that hold one
+// write hold one fingerprint (the LWW register's hashes the winning
+// write's stamp), and must then hold one content. Equal fingerprints with
+// different content fingerprints are a divergence (a peer sent two
+// replicas two values under one stamp), counted and healed as
+// compareFingerprints does; different fingerprints are replication under
+// way, which the whole states exchanged at every catch-up settle. The
+// caller holds r.mu.
+func (r *Replica) compareWhole(p *peer, d digestEntry, tc peerContent) {
+	obj, ok := r.objects[d.Object]
+	if !ok {
+		return
+	}
+	if _, isD := obj.(DeltaObject); isD {
+		return
+	}
+	c, isC := obj.(ContentFingerprinter)
+	if !isC || tc.gaps != noGaps || c.Fingerprint() != d.Fingerprint {
+		return
+	}
+	if h, ok := gapHash(obj); !ok || h != noGaps {
+		return
+	}
+	if c.ContentFingerprint() == tc.cfp {
+		return
+	}
+	p.stats.divergences++
+	if p.diverged == nil {
+		p.diverged = map[string]bool{}
+	}
+	p.diverged[d.Object] = true
+	r.log.Warn("replicas diverged: same write, different content", "object", d.Object, "peer", string(p.id),
+		"fingerprint", d.Fingerprint)
 }
 
 // peerContent is a peer's content entry (see contentEntry).
