@@ -2175,6 +2175,9 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		if byContent {
 			mine := c.ContentFingerprint
 			if a, ok := c.(ContentFingerprinterAt); ok && tc.atWall {
+				if !r.nearClock(tc.wall) {
+					continue
+				}
 				mine = func() uint64 { return a.ContentFingerprintAt(tc.wall) }
 			}
 			if mine() == tc.cfp {
@@ -2226,6 +2229,26 @@ func (r *Replica) compareWhole(p *peer, d digestEntry, tc peerContent) {
 	p.diverged[d.Object] = true
 	r.log.Warn("replicas diverged: same write, different content", "object", d.Object, "peer", string(p.id),
 		"fingerprint", d.Fingerprint)
+}
+
+// nearClock reports whether wall, the wall time of a peer's content
+// entry (see [ContentFingerprinterAt]), is within twice the clock's
+// maximum offset of this replica's clock (the later of its physical time
+// and of its last timestamp, as an object's own wall time is): an honest
+// peer's is, since clocks stay within the offset. Another is not
+// compared: computed at a time of the peer's choosing, a content
+// fingerprint costs a pass over the object whenever an expiry lies
+// between that time and the last one asked, so a peer naming one time
+// after another could make every digest cost a pass; and a digest that
+// old may be of keys this replica has collected since. Without a
+// maximum offset (clock checks off) every time is compared.
+func (r *Replica) nearClock(wall int64) bool {
+	off := int64(r.clk.MaxOffset())
+	if off <= 0 || off > math.MaxInt64/8 {
+		return true
+	}
+	now := max(r.clk.Physical(), r.clk.Last().Wall)
+	return wall >= now-2*off && wall <= now+2*off
 }
 
 // peerContent is a peer's content entry (see contentEntry).
