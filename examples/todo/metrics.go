@@ -39,6 +39,12 @@ type metrics struct {
 
 	refused *prometheus.Desc
 
+	// The NATS transport's counts (see natstransport.Stats), sent only
+	// when the region replicates over NATS.
+	natsPublished, natsPublishedBytes, natsReceived, natsReceivedBytes *prometheus.Desc
+	natsReceiveErrors, natsIgnored, natsTooLarge, natsDropped          *prometheus.Desc
+	natsSlowConsumer                                                   *prometheus.Desc
+
 	saveFailing, saveFailures *prometheus.Desc
 }
 
@@ -101,6 +107,21 @@ func newMetrics(rg *region) *metrics {
 		refused: desc("crdt_replication_refused_total",
 			`Replication messages (or parts of them) refused, by peer and reason; reasons "unauthenticated" (bad or missing credentials, or a body that does not match its signed digest), "unknown_sender" (not a peer), "clock_apart" (signed with a time more than 5 minutes from the receiver's clock: a clock stepped at either end), "busy" (every place for the peer's bodies taken) and "body_timeout" (a body not sent in time) count requests refused before the engine saw them (peer "unknown" if the claimed sender is not a peer), peer "" what the engine could not tie to a peer.`,
 			"peer", "reason"),
+
+		natsPublished:      desc("crdt_nats_messages_published_total", "Replication messages handed to NATS (over NATS only)."),
+		natsPublishedBytes: desc("crdt_nats_bytes_published_total", "Bytes of the replication messages handed to NATS."),
+		natsReceived:       desc("crdt_nats_messages_received_total", "Replication messages taken in from NATS and handed on to be checked and applied."),
+		natsReceivedBytes:  desc("crdt_nats_bytes_received_total", "Bytes of the replication messages taken in from NATS."),
+		natsReceiveErrors: desc("crdt_nats_receive_errors_total",
+			"Replication messages taken in from NATS and refused (a bad signature, a paused link, or what the engine refused)."),
+		natsIgnored: desc("crdt_nats_messages_ignored_total",
+			"Messages on the region's NATS subjects not handed on: its own broadcasts coming back, broadcasts for others, senders that are not valid region names."),
+		natsTooLarge: desc("crdt_nats_messages_too_large_total",
+			"Replication messages not sent because they exceed the NATS server's max_payload. Should stay 0: the engine sends nothing larger than the server takes."),
+		natsDropped: desc("crdt_nats_messages_dropped_total",
+			"Replication messages not sent for another reason: disconnected from the NATS server, or refused by the client. The engine sends what they carried again."),
+		natsSlowConsumer: desc("crdt_nats_slow_consumer_dropped_total",
+			"Inbound replication messages the NATS client dropped because the region fell behind taking them in (slow consumer). The sender's engine sends what they carried again."),
 	}
 }
 
@@ -113,6 +134,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.opsApplied, m.sendErrors, m.digestRounds, m.fullStates, m.deltaStates,
 		m.divergences, m.awaitingCatchUp, m.messageLimit, m.gcPending, m.gcCollected, m.uncompared, m.refused,
 		m.saveFailing, m.saveFailures,
+		m.natsPublished, m.natsPublishedBytes, m.natsReceived, m.natsReceivedBytes,
+		m.natsReceiveErrors, m.natsIgnored, m.natsTooLarge, m.natsDropped, m.natsSlowConsumer,
 	} {
 		ch <- d
 	}
@@ -176,6 +199,18 @@ func (m *metrics) collect(ch chan<- prometheus.Metric, st crdt.Stats) {
 	}
 	for _, row := range m.rg.refusalsOf(st) {
 		counter(m.refused, row.n, row.peer, row.reason)
+	}
+	if m.rg.nl != nil {
+		ns := m.rg.nl.stats()
+		counter(m.natsPublished, ns.Published)
+		counter(m.natsPublishedBytes, ns.PublishedBytes)
+		counter(m.natsReceived, ns.Received)
+		counter(m.natsReceivedBytes, ns.ReceivedBytes)
+		counter(m.natsReceiveErrors, ns.ReceiveErrors)
+		counter(m.natsIgnored, ns.Ignored)
+		counter(m.natsTooLarge, ns.TooLarge)
+		counter(m.natsDropped, ns.Dropped)
+		counter(m.natsSlowConsumer, ns.SlowConsumer)
 	}
 }
 

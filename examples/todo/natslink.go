@@ -60,6 +60,9 @@ type natsLink struct {
 	listening bool
 	closed    bool
 	made      bool // nc was made by redial, and is closed by close
+	// past sums the counts of the transports redial replaced, so that
+	// stats, and the metrics, never go back.
+	past natstransport.Stats
 }
 
 // newNATSLink returns rg's link over nc; it listens once rg.replica is
@@ -143,7 +146,32 @@ func (l *natsLink) redial(old *nats.Conn) {
 		return
 	}
 	_ = l.nt.Close()
+	l.past = addNATSStats(l.past, l.nt.Stats())
 	l.nc, l.nt, l.made = nc, nt, true
+}
+
+// stats returns what the link's transports have counted since the region
+// started: the one in use, and those redial replaced.
+func (l *natsLink) stats() natstransport.Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return addNATSStats(l.past, l.nt.Stats())
+}
+
+// addNATSStats returns the sum of a's and b's counts.
+func addNATSStats(a, b natstransport.Stats) natstransport.Stats {
+	return natstransport.Stats{
+		Published:      a.Published + b.Published,
+		PublishedBytes: a.PublishedBytes + b.PublishedBytes,
+		Broadcasts:     a.Broadcasts + b.Broadcasts,
+		Received:       a.Received + b.Received,
+		ReceivedBytes:  a.ReceivedBytes + b.ReceivedBytes,
+		ReceiveErrors:  a.ReceiveErrors + b.ReceiveErrors,
+		Ignored:        a.Ignored + b.Ignored,
+		TooLarge:       a.TooLarge + b.TooLarge,
+		Dropped:        a.Dropped + b.Dropped,
+		SlowConsumer:   a.SlowConsumer + b.SlowConsumer,
+	}
 }
 
 // MaxMessageBytes is what the NATS transport takes (the server's
