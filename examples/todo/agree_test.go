@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -14,34 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// freeAddrs returns n loopback addresses free a moment ago, so that two
-// region processes can be told each other's address before they start.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return addrs
-}
-
 // startPair runs us-east-1 and eu-west-1 as two processes, peers of each
 // other.
 func startPair(t *testing.T) (e, w *regionProcess) {
 	t.Helper()
-	addrs := freeAddrs(t, 2)
+	rs := newRelays(t, 2)
 	dir := t.TempDir()
-	e = newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+addrs[1], addrs[0])
-	w = newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+addrs[0], addrs[1])
+	e = newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+rs[1].addr(), rs[0])
+	w = newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+rs[0].addr(), rs[1])
 	e.start(t)
 	w.start(t)
 	return e, w

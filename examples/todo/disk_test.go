@@ -115,7 +115,7 @@ func newAccident(t *testing.T) *accident {
 		relay.ServeHTTP(w, r)
 	}))
 	t.Cleanup(link.Close)
-	a.east = newRegionProcess(t, east, west, a.eastDir, link.URL, "127.0.0.1:0")
+	a.east = newRegionProcess(t, east, west, a.eastDir, link.URL, newRelay(t))
 	a.east.start(t)
 
 	a.west, err = startRegion(regionConfig{
@@ -211,11 +211,12 @@ func todoDiff(name string, list, want []Todo) string {
 }
 
 // regionProcess runs a region as a child process (this test binary,
-// running the program) on its data directory, with one peer.
+// running the program) on its data directory, with one peer. It answers
+// at its relay's address, whatever port each run listens on.
 type regionProcess struct {
 	name, peer   crdt.ReplicaID
 	dir, peerURL string
-	listen       string   // after the first start, the address it keeps
+	relay        *relay
 	extra        []string // more flags for every start
 	url          string
 	runs         int
@@ -225,10 +226,11 @@ type regionProcess struct {
 }
 
 // newRegionProcess returns the process of region name, whose peer answers
-// at peerURL, with its key testKey(name) in dir; it is not started yet.
-func newRegionProcess(t *testing.T, name, peer crdt.ReplicaID, dir, peerURL, listen string) *regionProcess {
+// at peerURL, with its key testKey(name) in dir, answering at r's
+// address; it is not started yet.
+func newRegionProcess(t *testing.T, name, peer crdt.ReplicaID, dir, peerURL string, r *relay) *regionProcess {
 	t.Helper()
-	p := &regionProcess{name: name, peer: peer, dir: dir, peerURL: peerURL, listen: listen}
+	p := &regionProcess{name: name, peer: peer, dir: dir, peerURL: peerURL, relay: r, url: "http://" + r.addr()}
 	p.writeKey(t)
 	t.Cleanup(func() { p.stop(t) })
 	return p
@@ -245,15 +247,15 @@ func (p *regionProcess) writeKey(t *testing.T) {
 	}
 }
 
-// start runs the region and waits until it serves; after the first start
-// it keeps its address.
+// start runs the region and waits until it serves; it answers at its
+// relay's address from then on.
 func (p *regionProcess) start(t *testing.T) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skip("cannot find the test binary:", err)
 	}
-	cmd := exec.Command(exe, "-region", string(p.name), "-listen", p.listen, "-data", p.dir,
+	cmd := exec.Command(exe, "-region", string(p.name), "-listen", "127.0.0.1:0", "-allow-host", p.relay.addr(), "-data", p.dir,
 		"-peer", string(p.peer)+"="+p.peerURL, "-peer-key", string(p.peer)+"="+hex.EncodeToString(testPublic(p.peer)),
 		"-tick", "10ms")
 	cmd.Args = append(cmd.Args, p.extra...)
@@ -270,11 +272,7 @@ func (p *regionProcess) start(t *testing.T) {
 	p.cmd = cmd
 	line := out.waitLine(t, "serving on ")
 	u := strings.Fields(strings.SplitN(line, "serving on ", 2)[1])[0]
-	if p.url != "" && u != p.url {
-		t.Fatalf("restarted on %s, was %s", u, p.url)
-	}
-	p.url = u
-	p.listen = strings.TrimPrefix(u, "http://")
+	p.relay.setTarget(strings.TrimPrefix(u, "http://"))
 }
 
 // kill ends the process with SIGKILL.
@@ -283,6 +281,7 @@ func (p *regionProcess) kill(t *testing.T) {
 	if p.cmd == nil {
 		return
 	}
+	p.relay.setTarget("")
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,9 @@ type cluster struct {
 	mu      sync.Mutex
 	cfgs    map[crdt.ReplicaID]regionConfig
 	regions map[crdt.ReplicaID]*region
+	// ports holds each region's port for the whole test (see
+	// keptListener), so that a restart finds it free.
+	ports map[crdt.ReplicaID]*keptListener
 }
 
 // newCluster starts regions named names, every one a peer of every other,
@@ -82,15 +85,15 @@ func newCluster(t testing.TB, tweak func(*regionConfig), names ...crdt.ReplicaID
 	if len(names) == 0 {
 		names = []crdt.ReplicaID{east, west}
 	}
-	c := &cluster{t: t, clk: newTestClock(), cfgs: map[crdt.ReplicaID]regionConfig{}, regions: map[crdt.ReplicaID]*region{}}
-	lns := map[crdt.ReplicaID]net.Listener{}
+	c := &cluster{t: t, clk: newTestClock(), cfgs: map[crdt.ReplicaID]regionConfig{}, regions: map[crdt.ReplicaID]*region{},
+		ports: map[crdt.ReplicaID]*keptListener{}}
 	urls := map[crdt.ReplicaID]string{}
 	for _, n := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		lns[n] = ln
+		c.ports[n] = keepListener(t, ln)
 		urls[n] = "http://" + ln.Addr().String()
 	}
 	dir := t.TempDir()
@@ -103,7 +106,7 @@ func newCluster(t testing.TB, tweak func(*regionConfig), names ...crdt.ReplicaID
 		}
 		cfg := regionConfig{
 			Name:     n,
-			Listen:   lns[n].Addr().String(),
+			Listen:   strings.TrimPrefix(urls[n], "http://"),
 			Peers:    peers,
 			PeerKeys: peerKeys,
 			Key:      testKey(n),
@@ -115,8 +118,7 @@ func newCluster(t testing.TB, tweak func(*regionConfig), names ...crdt.ReplicaID
 			tweak(&cfg)
 		}
 		c.cfgs[n] = cfg
-		cfg.listener = lns[n]
-		rg, err := startRegion(cfg)
+		rg, err := c.start(n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,10 +151,18 @@ func (c *cluster) crash(n crdt.ReplicaID) {
 	rg.crash()
 }
 
+// start starts region n with its configuration, on the port the cluster
+// keeps for it.
+func (c *cluster) start(n crdt.ReplicaID) (*region, error) {
+	cfg := c.cfgs[n]
+	cfg.listener = c.ports[n].view()
+	return startRegion(cfg)
+}
+
 // restart starts a crashed region again on its data directory and address.
 func (c *cluster) restart(n crdt.ReplicaID) *region {
 	c.t.Helper()
-	rg, err := startRegion(c.cfgs[n])
+	rg, err := c.start(n)
 	if err != nil {
 		c.t.Fatalf("restarting %s: %v", n, err)
 	}

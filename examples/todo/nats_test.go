@@ -71,11 +71,10 @@ func TestNATSSIGKILL(t *testing.T) {
 	}
 	t.Cleanup(ns.stop)
 	base := t.TempDir()
-	addrs := freeAddrs(t, 2)
-	eAddr, wAddr := addrs[0], addrs[1]
+	rs := newRelays(t, 2)
 	natsFlags := []string{"-nats", ns.url, "-nats-prefix", "test.todo"}
-	pe := newRegionProcess(t, east, west, filepath.Join(base, "east"), "http://"+wAddr, eAddr)
-	pw := newRegionProcess(t, west, east, filepath.Join(base, "west"), "http://"+eAddr, wAddr)
+	pe := newRegionProcess(t, east, west, filepath.Join(base, "east"), "http://"+rs[1].addr(), rs[0])
+	pw := newRegionProcess(t, west, east, filepath.Join(base, "west"), "http://"+rs[0].addr(), rs[1])
 	pe.extra, pw.extra = natsFlags, natsFlags
 	pe.start(t)
 	pw.start(t)
@@ -437,10 +436,10 @@ func natsRegions(t *testing.T) (*natsServer, *regionProcess, *regionProcess) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.stop)
-	addrs := freeAddrs(t, 2)
+	rs := newRelays(t, 2)
 	dir := t.TempDir()
-	e := newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+addrs[1], addrs[0])
-	w := newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+addrs[0], addrs[1])
+	e := newRegionProcess(t, east, west, filepath.Join(dir, "e"), "http://"+rs[1].addr(), rs[0])
+	w := newRegionProcess(t, west, east, filepath.Join(dir, "w"), "http://"+rs[0].addr(), rs[1])
 	e.extra = []string{"-nats", ns.url}
 	w.extra = e.extra
 	e.start(t)

@@ -82,7 +82,7 @@ func TestTornRemoteRecord(t *testing.T) {
 	c.crash(west)
 	db := c.cfgs[west].DataDir + "/todo.db"
 	setJournal(t, db, -1, func(b []byte) []byte { return b[:len(b)-3] })
-	if _, err := startRegion(c.cfgs[west]); !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), "-recover") {
+	if _, err := c.start(west); !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), "-recover") {
 		t.Fatalf("start on a torn remote record: %v; want errDamaged naming -recover", err)
 	}
 	cfg := c.cfgs[west]
