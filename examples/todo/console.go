@@ -104,7 +104,8 @@ type console struct {
 }
 
 type slot struct {
-	cfg   regionConfig // Listen holds the address the region keeps across restarts
+	cfg   regionConfig  // Listen holds the address the region keeps across restarts
+	held  *heldListener // the address's socket, held while the region is stopped too
 	url   string
 	rg    *region // nil while stopped
 	proxy http.Handler
@@ -183,19 +184,18 @@ func startConsole(cfg consoleConfig) (_ *console, err error) {
 				Clock:    cfg.Clock,
 				Blocked:  func(crdt.ReplicaID) bool { return c.cut.Load() },
 				Logger:   cfg.Logger,
-				listener: listeners[name],
 
 				NATS:       nc,
 				NATSPrefix: cfg.NATSPrefix,
 			},
 			proxy: regionProxy(name, target, cfg.Logger),
 		}
-		delete(listeners, name) // the region owns it now, even on error
-		if s.rg, err = startRegion(s.cfg); err != nil {
+		s.held = holdListener(listeners[name])
+		delete(listeners, name) // the slot holds it now, even on error
+		c.regions[name] = s
+		if s.rg, err = s.start(); err != nil {
 			return nil, fmt.Errorf("region %s: %w", name, err)
 		}
-		s.cfg.listener = nil
-		c.regions[name] = s
 	}
 
 	ln, err := net.Listen("tcp", orDefault(cfg.Listen, "127.0.0.1:0"))
@@ -352,12 +352,26 @@ func (c *console) start(name crdt.ReplicaID) error {
 	if s.rg != nil {
 		return nil
 	}
-	rg, err := startRegion(s.cfg)
+	rg, err := s.start()
 	if err != nil {
 		return fmt.Errorf("restarting %s: %w", name, err)
 	}
 	s.rg = rg
 	return nil
+}
+
+// start starts the slot's region on its data directory, serving on its
+// held address.
+func (s *slot) start() (*region, error) {
+	cfg := s.cfg
+	ln := s.held.view()
+	cfg.listener = ln
+	rg, err := startRegion(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return rg, nil
 }
 
 // region returns a running region, or nil.
@@ -385,6 +399,7 @@ func (c *console) shutdown(ctx context.Context) error {
 	if c.srv != nil {
 		errs = append(errs, c.srv.Shutdown(ctx))
 	}
+	c.release()
 	c.closeConns()
 	return errors.Join(errs...)
 }
@@ -399,7 +414,19 @@ func (c *console) crashAll() {
 			s.rg.crash()
 		}
 	}
+	c.release()
 	c.closeConns()
+}
+
+// release closes the regions' addresses, once the regions are stopped.
+func (c *console) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.regions {
+		if s.held != nil {
+			s.held.close()
+		}
+	}
 }
 
 // closeConns closes the regions' NATS connections.

@@ -73,8 +73,8 @@ type cluster struct {
 	cfgs    map[crdt.ReplicaID]regionConfig
 	regions map[crdt.ReplicaID]*region
 	// ports holds each region's port for the whole test (see
-	// keptListener), so that a restart finds it free.
-	ports map[crdt.ReplicaID]*keptListener
+	// heldListener), so that a restart finds it free.
+	ports map[crdt.ReplicaID]*heldListener
 }
 
 // newCluster starts regions named names, every one a peer of every other,
@@ -86,14 +86,16 @@ func newCluster(t testing.TB, tweak func(*regionConfig), names ...crdt.ReplicaID
 		names = []crdt.ReplicaID{east, west}
 	}
 	c := &cluster{t: t, clk: newTestClock(), cfgs: map[crdt.ReplicaID]regionConfig{}, regions: map[crdt.ReplicaID]*region{},
-		ports: map[crdt.ReplicaID]*keptListener{}}
+		ports: map[crdt.ReplicaID]*heldListener{}}
 	urls := map[crdt.ReplicaID]string{}
 	for _, n := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.ports[n] = keepListener(t, ln)
+		h := holdListener(ln)
+		t.Cleanup(h.close)
+		c.ports[n] = h
 		urls[n] = "http://" + ln.Addr().String()
 	}
 	dir := t.TempDir()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,5 +57,35 @@ func TestRegionProcessRestartKeepsItsAddress(t *testing.T) {
 	p.start(t)
 	if l := listTodos(t, p.url); len(l) != 1 || l[0] != td {
 		t.Fatalf("after the restart the east lists %+v, want [%+v]", l, td)
+	}
+}
+
+// TestConsoleRestartKeepsItsAddress: in embedded mode (go run
+// ./examples/todo), a region stopped and started again from the page
+// comes back at its address, which its peer and the page know, even if
+// something else tried to take the port while it was down. The console
+// let the port go with the region and listened again at the start, which
+// then failed (409, "address already in use").
+func TestConsoleRestartKeepsItsAddress(t *testing.T) {
+	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Clock: newTestClock().now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.shutdown(context.Background()) })
+	w := c.url + "/r/eu-west-1"
+	td := createTodo(t, w, "before the stop")
+	mustStatus(t, do(t, "POST", c.url+"/console/regions/eu-west-1/stop", ""), http.StatusOK)
+	st := decode[consoleState](t, do(t, "GET", c.url+"/console/state", ""))
+	if takePort(t, strings.TrimPrefix(st.Regions[1].URL, "http://")) {
+		t.Log("the port was free while the region was down")
+	}
+	// While it is down, its address takes no request.
+	if r, err := tryDo("GET", st.Regions[1].URL+"/api/todos", ""); err == nil && r.status == http.StatusOK {
+		t.Fatalf("a stopped region's address answered %d", r.status)
+	}
+	r := do(t, "POST", c.url+"/console/regions/eu-west-1/start", "")
+	mustStatus(t, r, http.StatusOK)
+	if l := listTodos(t, st.Regions[1].URL); len(l) != 1 || l[0] != td {
+		t.Fatalf("after the restart the west lists %+v, want [%+v]", l, td)
 	}
 }
