@@ -68,6 +68,11 @@ type bEntry struct {
 	p, n         uint64
 	in, out, ask []Rights
 	h            uint64 // hash of the entry, counted in Bounded.fp
+	// hid and idh are the replica whose ID hash idh is: the hash of id,
+	// once hash has taken it (a decrement hashes its entry again, and the
+	// ID's bytes would be most of that work).
+	hid vclock.ReplicaID
+	idh uint64
 }
 
 // Rights is a total of rights given to (in an entry's Out), taken up from
@@ -773,18 +778,25 @@ func byReplica(r Rights, id vclock.ReplicaID) int {
 
 // hash returns what e counts for in the fingerprint.
 func (e *bEntry) hash() uint64 {
-	h := codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
-	lists := [][]Rights{e.in, e.out, e.ask}
-	if len(e.ask) == 0 {
-		lists = lists[:2] // as before requests existed: fingerprints stay the same
+	if e.hid != e.id || e.hid == "" {
+		e.hid, e.idh = e.id, codec.HashString(codec.HashSeed, string(e.id))
 	}
-	for _, rs := range lists {
-		h = codec.HashUint(h, uint64(len(rs)))
-		for _, r := range rs {
-			h = codec.HashUint(codec.HashString(h, string(r.Replica)), r.Total)
-		}
+	h := codec.HashUint(codec.HashUint(e.idh, e.p), e.n)
+	h = hashRights(h, e.in)
+	h = hashRights(h, e.out)
+	if len(e.ask) > 0 { // else as before requests existed: fingerprints stay the same
+		h = hashRights(h, e.ask)
 	}
 	return codec.Mix(h)
+}
+
+// hashRights returns h extended with the list rs.
+func hashRights(h uint64, rs []Rights) uint64 {
+	h = codec.HashUint(h, uint64(len(rs)))
+	for _, r := range rs {
+		h = codec.HashUint(codec.HashString(h, string(r.Replica)), r.Total)
+	}
+	return h
 }
 
 // invalid says what is wrong with op, or "" if nothing is.

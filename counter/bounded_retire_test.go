@@ -55,6 +55,7 @@ func boundedInvariant(t *rapid.T, b *Bounded, rs []vclock.Retirement) {
 	if err := dec.UnmarshalBinary(data); err != nil {
 		t.Fatalf("decoding a retired state: %v", err)
 	}
+	checkBoundedFingerprint(t, "retired state", b)
 	if dec.Fingerprint() != b.Fingerprint() || dec.Value() != b.Value() || !dec.Equal(b) {
 		t.Fatalf("decoded: fingerprint %#x value %d, kept %#x and %d", dec.Fingerprint(), dec.Value(), b.Fingerprint(), b.Value())
 	}

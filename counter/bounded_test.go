@@ -173,6 +173,7 @@ func TestBoundedNeverBelowFloor(t *testing.T) {
 				if v := rs[id].Value(); v < floor {
 					t.Fatalf("%s shows %d, below the floor %d", id, v, floor)
 				}
+				checkBoundedFingerprint(t, string(id), rs[id])
 			}
 			if sold > stock {
 				t.Fatalf("sold %d of a stock of %d", sold, stock)

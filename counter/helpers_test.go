@@ -215,3 +215,39 @@ func samePN(t tb, c, want *PN) {
 		t.Fatalf("state %+v (value %d, id %q), want %+v (value %d, id %q)", c.e, c.Value(), c.id, want.e, want.Value(), want.id)
 	}
 }
+
+// recomputeBoundedFingerprint computes b's fingerprint from its entries,
+// hashing each from scratch as the wire's fields come: the replica's ID,
+// its totals, then its lists of rights (requests only when it has some),
+// each with its length first. Bounded keeps it up to date change by
+// change, with each entry's ID hash cached.
+func recomputeBoundedFingerprint(b *Bounded) uint64 {
+	var fp uint64
+	for _, e := range b.e {
+		h := codec.HashUint(codec.HashUint(codec.HashString(codec.HashSeed, string(e.id)), e.p), e.n)
+		lists := [][]Rights{e.in, e.out}
+		if len(e.ask) > 0 {
+			lists = append(lists, e.ask)
+		}
+		for _, rs := range lists {
+			h = codec.HashUint(h, uint64(len(rs)))
+			for _, r := range rs {
+				h = codec.HashUint(codec.HashString(h, string(r.Replica)), r.Total)
+			}
+		}
+		fp += codec.Mix(h)
+	}
+	return fp
+}
+
+// checkBoundedFingerprint fails t if b's fingerprint is not what its
+// entries hash to.
+func checkBoundedFingerprint(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, who string, b *Bounded) {
+	t.Helper()
+	if fp := recomputeBoundedFingerprint(b); b.Fingerprint() != fp {
+		t.Fatalf("%s: Fingerprint() = %#x kept change by change, %#x recomputed from the entries", who, b.Fingerprint(), fp)
+	}
+}
