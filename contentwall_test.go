@@ -1,9 +1,11 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
 )
 
@@ -61,6 +63,47 @@ func TestContentWallFarFromTheClockNotCompared(t *testing.T) {
 		r.compareFingerprints(p, []digestEntry{ce, {Object: "m", Version: v, Fingerprint: m.Fingerprint(), HasFingerprint: true}})
 		if got := len(w.walls) > 0; got != c.compare {
 			t.Errorf("content entry at %v from the clock: compared %v, want %v", time.Duration(c.wall-now), got, c.compare)
+		}
+	}
+}
+
+// A digest a message's latency old names a wall time near the clock
+// reading its message carried (p.newest), not near this replica's clock:
+// it is compared. One far from both is not.
+func TestContentWallNearThePeersLatestReadingCompared(t *testing.T) {
+	r := replicaWithPeer(t, "b", "a")
+	m := lwwmap.New[string, string]("b", r.Clock())
+	w := &wallCounter{Map: m}
+	if _, err := Register(r, "m", Object(w)); err != nil {
+		t.Fatal(err)
+	}
+	m.Put("k", "v")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, err := m.VersionBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := max(r.clk.Physical(), r.clk.Last().Wall)
+	p := r.peers["a"]
+	p.newest = clock.Timestamp{Wall: now - int64(time.Minute)} // its latest message was a minute in flight
+	for _, c := range []struct {
+		wall    int64
+		compare bool
+	}{
+		{now - int64(time.Minute), true},
+		{now - int64(time.Minute) - int64(100*time.Millisecond), true},
+		{now - int64(time.Minute) + int64(100*time.Millisecond), true},
+		{now - int64(30*time.Second), false},
+		{now - int64(2*time.Minute), false},
+		{now, true},
+	} {
+		w.walls = nil
+		ce := contentEntry("m", noGaps, 0xbad)
+		ce.Version = binary.BigEndian.AppendUint64(ce.Version, uint64(c.wall))
+		r.compareFingerprints(p, []digestEntry{ce, {Object: "m", Version: v, Fingerprint: m.Fingerprint(), HasFingerprint: true}})
+		if got := len(w.walls) > 0; got != c.compare {
+			t.Errorf("content entry at %v from the clock, the peer's last reading a minute back: compared %v, want %v", time.Duration(c.wall-now), got, c.compare)
 		}
 	}
 }

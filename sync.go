@@ -2175,7 +2175,7 @@ func (r *Replica) compareFingerprints(p *peer, digest []digestEntry) {
 		if byContent {
 			mine := c.ContentFingerprint
 			if a, ok := c.(ContentFingerprinterAt); ok && tc.atWall {
-				if !r.nearClock(tc.wall) {
+				if !r.nearClock(p, tc.wall) {
 					continue
 				}
 				mine = func() uint64 { return a.ContentFingerprintAt(tc.wall) }
@@ -2231,24 +2231,36 @@ func (r *Replica) compareWhole(p *peer, d digestEntry, tc peerContent) {
 		"fingerprint", d.Fingerprint)
 }
 
-// nearClock reports whether wall, the wall time of a peer's content
-// entry (see [ContentFingerprinterAt]), is within twice the clock's
+// nearClock reports whether wall, the wall time of a content entry of
+// the peer p (see [ContentFingerprinterAt]), is within twice the clock's
 // maximum offset of this replica's clock (the later of its physical time
-// and of its last timestamp, as an object's own wall time is): an honest
-// peer's is, since clocks stay within the offset. Another is not
-// compared: computed at a time of the peer's choosing, a content
+// and of its last timestamp, as an object's own wall time is), or of the
+// latest clock reading of p's taken from its messages (p.newest). An
+// honest peer's is: clocks stay within the offset, and a digest names the
+// time its message was sent at, so one a message's latency old (a slow
+// link, a queue) is near the reading its own message carried. Another is
+// not compared: computed at a time of the peer's choosing, a content
 // fingerprint costs a pass over the object whenever an expiry lies
 // between that time and the last one asked, so a peer naming one time
-// after another could make every digest cost a pass; and a digest that
-// old may be of keys this replica has collected since. Without a
-// maximum offset (clock checks off) every time is compared.
-func (r *Replica) nearClock(wall int64) bool {
+// after another could make every digest cost a pass. p.newest only moves
+// forward, and not past this replica's clock by more than the offset
+// (see apply), so the peer's choice stays within two windows of four
+// offsets. A digest that old cannot name keys this replica has collected
+// since at the version it holds (see lwwmap.Map.CollectVersions): a key
+// is collected once every replica holds a write stamped past its expiry,
+// and a peer that held it at the digest's time had a clock past the
+// expiry too. Without a maximum offset (clock checks off) every time is
+// compared.
+func (r *Replica) nearClock(p *peer, wall int64) bool {
 	off := int64(r.clk.MaxOffset())
 	if off <= 0 || off > math.MaxInt64/8 {
 		return true
 	}
-	now := max(r.clk.Physical(), r.clk.Last().Wall)
-	return wall >= now-2*off && wall <= now+2*off
+	near := func(t int64) bool { return wall >= t-2*off && wall <= t+2*off }
+	if near(max(r.clk.Physical(), r.clk.Last().Wall)) {
+		return true
+	}
+	return !p.newest.IsZero() && p.newest.Wall > math.MinInt64/2 && near(p.newest.Wall)
 }
 
 // peerContent is a peer's content entry (see contentEntry).

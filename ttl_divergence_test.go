@@ -23,6 +23,25 @@ import (
 // content fingerprint at the digest's time now counts the key: the
 // divergence is counted and the regions end reading alike.
 func TestExpiringKeyDivergenceCounted(t *testing.T) {
+	expiringKeyDivergence(t, clock.DefaultMaxOffset, time.Millisecond)
+}
+
+// TestExpiringKeyDivergenceCountedOverASlowLink is
+// TestExpiringKeyDivergenceCounted between regions on two continents:
+// clocks kept within 20 ms of each other (the maximum offset the regions
+// are configured with) and every message 80 ms in flight. A content
+// entry names the wall time of its digest, which is a message's latency
+// behind the receiver's clock when it arrives; one further than twice the
+// maximum offset from the receiver's clock was never compared, so no
+// divergence was ever counted over such a link.
+func TestExpiringKeyDivergenceCountedOverASlowLink(t *testing.T) {
+	expiringKeyDivergence(t, 20*time.Millisecond, 80*time.Millisecond)
+}
+
+// expiringKeyDivergence runs TestExpiringKeyDivergenceCounted with
+// clocks of maximum offset off and every message latency in flight.
+func expiringKeyDivergence(t *testing.T, off, latency time.Duration) {
+	t.Helper()
 	var now int64 = 1_795_000_000_000_000_000
 	src := func() int64 { return now }
 	net := memnet.New(1)
@@ -30,7 +49,7 @@ func TestExpiringKeyDivergenceCounted(t *testing.T) {
 	regions := map[crdt.ReplicaID]*crdt.Replica{}
 	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
 	for _, id := range ids {
-		clk := clock.New(clock.WithSource(src))
+		clk := clock.New(clock.WithSource(src), clock.WithMaxOffset(off))
 		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 5})
 		if err != nil {
 			t.Fatal(err)
@@ -53,8 +72,8 @@ func TestExpiringKeyDivergenceCounted(t *testing.T) {
 		for _, id := range ids {
 			_ = regions[id].Tick(ctx)
 		}
+		now += int64(latency)
 		net.DeliverAll(ctx)
-		now += int64(time.Millisecond)
 	}
 	if err := kv["h0"].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return m.Put("h", "honest"), nil }); err != nil {
 		t.Fatal(err)
@@ -67,7 +86,7 @@ func TestExpiringKeyDivergenceCounted(t *testing.T) {
 		func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Expire("a", time.Hour) },
 		func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Delete("a") },
 	} {
-		evil := lwwmap.New[string, string](w, clock.New(clock.WithSource(src)))
+		evil := lwwmap.New[string, string](w, clock.New(clock.WithSource(src), clock.WithMaxOffset(off)))
 		var ops []crdt.ForgedEntry
 		for _, op := range []lwwmap.Op[string, string]{evil.Put("a", "x"), last(evil)} {
 			b, err := op.MarshalBinary()
