@@ -255,3 +255,75 @@ func CheckValue[T any](v T) error {
 	}
 	return nil
 }
+
+// HeldValue is [CheckValue] that also returns v in the form a data type
+// holds it in: the form a peer decodes it in. msgpack writes a value held
+// in an interface in a form that decodes as another type (an int 5, written
+// in one byte, comes back as an int8, which writes itself in two; a struct
+// comes back as a map), so a replica that held what it wrote would hash it
+// differently from every peer holding the decoded copy: their content
+// fingerprints (see [HashValue]) would differ for one write, a divergence
+// counted at every exchange of digests, for good. A value whose type can
+// hold an interface (an any, a struct with an any field, a slice or a map
+// of them) is therefore sent through the encoding and back, at the cost
+// of an encoding and a decoding; any other is returned as it is, and a
+// value of the types PutValue writes itself costs a type switch. The error,
+// for a value msgpack cannot encode or that does not decode as a value of
+// its type, leaves v as it is.
+func HeldValue[T any](v T) (T, error) {
+	switch any(&v).(type) {
+	case *string, *[]byte, *bool, *int, *int8, *int16, *int32, *int64,
+		*uint, *uint8, *uint16, *uint32, *uint64, *float64:
+		return v, nil
+	}
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return v, fmt.Errorf("value of type %T: %w", v, err)
+	}
+	if !mayHoldInterface(reflect.TypeFor[T]()) {
+		return v, nil
+	}
+	var c T
+	if err := unmarshalSafely(b, &c); err != nil {
+		return v, fmt.Errorf("value of type %T does not decode as itself: %w", v, err)
+	}
+	return c, nil
+}
+
+// holdsInterface caches mayHoldInterface by type.
+var holdsInterface sync.Map // reflect.Type → bool
+
+// mayHoldInterface reports whether a value of type t can hold an
+// interface where msgpack writes it: t is one, or holds one in an
+// exported field, an element, a map's key or value, or what a pointer
+// points to.
+func mayHoldInterface(t reflect.Type) bool {
+	if v, ok := holdsInterface.Load(t); ok {
+		return v.(bool)
+	}
+	r := mayHoldInterfaceOf(t, map[reflect.Type]bool{})
+	holdsInterface.Store(t, r)
+	return r
+}
+
+func mayHoldInterfaceOf(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false // a recursive type: its other parts decide
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayHoldInterfaceOf(t.Elem(), seen)
+	case reflect.Map:
+		return mayHoldInterfaceOf(t.Key(), seen) || mayHoldInterfaceOf(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayHoldInterfaceOf(f.Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -105,3 +105,40 @@ func TestHashValueOfMapsIgnoresOrder(t *testing.T) {
 		t.Fatal("a value without maps no longer hashes by its encoding")
 	}
 }
+
+// HeldValue returns a value holding interfaces as a decoder gives it
+// back, so that it hashes as every peer's copy does; a value that holds
+// none comes back as it is.
+func TestHeldValueHashesAsThePeersCopy(t *testing.T) {
+	for _, v := range []any{5, -3, uint(7), int64(1) << 40, int32(9), 1.5, float32(2.5), "s", []byte("b"), true, nil,
+		struct{ A any }{2}, map[string]any{"n": 1}, []any{1, "x", map[string]any{"m": uint16(3)}}} {
+		held, err := codec.HeldValue[any](v)
+		if err != nil {
+			t.Fatalf("%T %v: %v", v, v, err)
+		}
+		b, err := msgpack.Marshal(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var peer any
+		if err := msgpack.Unmarshal(b, &peer); err != nil {
+			t.Fatal(err)
+		}
+		h1, err1 := codec.HashValue[any](codec.HashSeed, held)
+		h2, err2 := codec.HashValue[any](codec.HashSeed, peer)
+		if err1 != nil || err2 != nil || h1 != h2 {
+			t.Errorf("%T %v held as %T %v: hash %#x, the peer's copy (%T %v) %#x (%v, %v)", v, v, held, held, h1, peer, peer, h2, err1, err2)
+		}
+	}
+	type plain struct {
+		N int
+		S []string
+	}
+	p := plain{N: 5, S: []string{"a"}}
+	if got, err := codec.HeldValue(p); err != nil || got.N != 5 || &got.S[0] != &p.S[0] {
+		t.Errorf("a value holding no interface came back changed: %v, %v", got, err)
+	}
+	if _, err := codec.HeldValue[any](func() {}); err == nil {
+		t.Error("a func in an any: no error")
+	}
+}

@@ -344,7 +344,10 @@ func (m *Map[K, V]) write(op *Op[K, V]) {
 		kh, err = codec.HashValue(codec.HashSeed, op.key)
 	}
 	if _, ok := any(op.value).(string); !ok && err == nil && !op.del {
-		err = codec.CheckValue(op.value) // a string always encodes
+		// A string always encodes; another value is held as peers decode
+		// it (see codec.HeldValue), or its content fingerprint would
+		// differ from theirs for good.
+		op.value, err = codec.HeldValue(op.value)
 	}
 	if err != nil {
 		m.failed(op, err)
@@ -753,7 +756,10 @@ func (m *Map[K, V]) holds(rep uint32, seq uint64, k K) bool {
 
 // Put sets k to v with a write stamped by the map's clock, and returns the
 // write to apply at the other replicas. A floating-point zero in k is
-// written as +0 (see [codec.CanonicalKey]): −0 and +0 are one key.
+// written as +0 (see [codec.CanonicalKey]): −0 and +0 are one key. A v
+// holding interfaces is held as peers decode it (see [codec.HeldValue]):
+// Put("k", 5) in a Map[string, any] reads back an int8 5, here as
+// everywhere.
 //
 // If k or v cannot be encoded (a func value in a Map[string, any], say), k
 // holds a NaN (not equal to itself, so that no look-up could find it: an

@@ -206,7 +206,9 @@ func (op LWWOp[T]) Replica() vclock.ReplicaID { return op.w.id }
 func (op LWWOp[T]) Value() T { return op.v }
 
 // Set writes v, stamped with a new timestamp from the register's clock, and
-// returns the write to apply at the other replicas.
+// returns the write to apply at the other replicas. A v holding
+// interfaces is held as peers decode it (see [codec.HeldValue]): Set(5) on
+// an LWW[any] reads back an int8 5, here as everywhere.
 //
 // The write wins locally, because the clock has been advanced past every
 // write the register has taken in; the one exception is a write taken in by
@@ -223,7 +225,8 @@ func (r *LWW[T]) Set(v T) LWWOp[T] {
 	if r.clk == nil || r.id == "" {
 		panic("register: Set on an LWW register made without NewLWW")
 	}
-	if err := codec.CheckValue(v); err != nil {
+	v, err := codec.HeldValue(v) // held as peers decode it: see codec.HeldValue
+	if err != nil {
 		return LWWOp[T]{v: v, err: &codec.EncodeError{Kind: codec.KindLWWOp, Err: err}}
 	}
 	op := LWWOp[T]{w: stamp{ts: r.clk.Now(), id: r.id}, base: r.overwrites(), v: v}
