@@ -97,3 +97,25 @@ func TestHonestAnyMapCountsNoDivergence(t *testing.T) {
 		t.Fatalf("two honest regions counted %d divergences; content fingerprints %#x and %#x", d, c0, c1)
 	}
 }
+
+// TestHonestAnyMVCountsNoDivergence is TestHonestAnyRegisterCountsNoDivergence
+// for a multi-value register, whose heal drops a dot that two replicas
+// hold with different values: an honest Set(5) was erased at both
+// regions, a confirmed write lost.
+func TestHonestAnyMVCountsNoDivergence(t *testing.T) {
+	held := map[crdt.ReplicaID]*register.MV[any]{}
+	d, c0, c1 := honestAnyValueRounds(t, func(id crdt.ReplicaID, _ *clock.Clock) *register.MV[any] {
+		held[id] = register.NewMV[any](id)
+		return held[id]
+	}, func(r *register.MV[any], v any) crdt.Op { return r.Set(v) }, []any{5})
+	v0, v1 := held["h0"].Values(), held["h1"].Values()
+	if d != 0 || c0 != c1 || len(v0) != 1 || len(v1) != 1 {
+		t.Fatalf("two honest regions counted %d divergences; content fingerprints %#x and %#x; h0 reads %v, h1 %v after Set(5)", d, c0, c1, v0, v1)
+	}
+	d, c0, c1 = honestAnyValueRounds(t, func(id crdt.ReplicaID, _ *clock.Clock) *register.MV[any] {
+		return register.NewMV[any](id)
+	}, func(r *register.MV[any], v any) crdt.Op { return r.Set(v) }, anyValues)
+	if d != 0 || c0 != c1 {
+		t.Fatalf("two honest regions counted %d divergences; content fingerprints %#x and %#x", d, c0, c1)
+	}
+}

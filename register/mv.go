@@ -208,6 +208,10 @@ func (m *MV[T]) dots() []vclock.Dot {
 // Set changes nothing and returns an op that reports the error through
 // [MVOp.Err], [MVOp.MarshalBinary] and [MV.Apply].
 //
+// A v holding interfaces is held as peers decode it (see
+// [codec.HeldValue]): Set(5) on an MV[any] reads back an int8 5, here as
+// everywhere.
+//
 // Set panics on a register without a replica ID (the zero value).
 func (m *MV[T]) Set(v T) MVOp[T] {
 	if m.id == "" {
@@ -215,6 +219,10 @@ func (m *MV[T]) Set(v T) MVOp[T] {
 	}
 	if err := checkValue(v); err != nil {
 		return MVOp[T]{v: v, err: err}
+	}
+	v, err := codec.HeldValue(v) // held as peers decode it: see codec.HeldValue
+	if err != nil {
+		return MVOp[T]{v: v, err: fmt.Errorf("%w: %w", ErrInvalidOp, err)}
 	}
 	if _, err := m.k.Next(m.id); err != nil {
 		return MVOp[T]{v: v, err: fmt.Errorf("register: MV.Set: %w", err)}
