@@ -258,3 +258,92 @@ func TestFullLedgerKnownNamesCostTheMessage(t *testing.T) {
 		t.Errorf("%d lists looked at for %d messages of %d entries and proposals, more than %d", examined, messages, items, bound)
 	}
 }
+
+// TestFullLedgerNewWriterListWithinARound pins what the cached writer
+// names cost an honest peer: with the ledger full of lists that hold
+// nothing but a promise for made-up names (which may give way), an entry
+// for a writer that began to write here after the names were read waits
+// at most until they are read again, an anti-entropy round later, and
+// then takes the place of one of those lists. A list that gave way is
+// never one with an entry or an accepted value.
+func TestFullLedgerNewWriterListWithinARound(t *testing.T) {
+	// "z" is not the group's first replica by name: it does not propose
+	// to retire w's writer itself (see mayPropose).
+	r, err := NewReplica(Config{ID: "z", Transport: nopTransport{}, AntiEntropyTicks: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("m"); err != nil {
+		t.Fatal(err)
+	}
+	empty, err := (vclock.Clock{}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &retStub{stubObject{version: empty}}
+	if _, err := Register(r, "object", obj); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	for i := range maxLedgerNames {
+		name := ReplicaID(fmt.Sprintf("made-up-%05d", i))
+		switch i % 3 {
+		case 0: // a promise alone: may give way
+			r.led.list(name).promised = ballot{7, 1, "m"}
+		case 1: // an accepted value: may not
+			nl := r.led.list(name)
+			nl.promised, nl.accepted, nl.value = ballot{7, 1, "m"}, ballot{7, 1, "m"}, retireEntry{From: vclock.Writer(name, 2)}
+		default: // an entry: may not
+			r.installEntry(name, retireEntry{From: vclock.Writer(name, 2)})
+		}
+	}
+	_ = r.writerNames() // read now, before w writes here
+	r.mu.Unlock()
+
+	w := vclock.Writer("w", 3)
+	var v vclock.Clock
+	v.Set(w, 1)
+	ver, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	obj.version = ver
+	r.mu.Unlock()
+	entry := &retireSection{Sum: 0x5eed, Entries: []ledgerEntry{{"w", 0, retireEntry{From: w, Finals: []objFinal{{"object", 1}}}}}}
+	took := -1
+	for tick := range 2 * r.retireEvery() {
+		_ = deliver(t, r, &envelope{From: "m", To: "z", Incarnation: 7, Retire: entry})
+		r.mu.Lock()
+		n := r.led.len("w")
+		r.mu.Unlock()
+		if n == 1 {
+			took = int(tick)
+			break
+		}
+		if err := r.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took < 0 || uint64(took) > r.retireEvery() {
+		t.Fatalf("the entry for w was taken after %d ticks, want at most a round (%d)", took, r.retireEvery())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.led.lists) != maxLedgerNames {
+		var extra []ReplicaID
+		for n := range r.led.lists {
+			if len(n) < 8 || n[:8] != "made-up-" {
+				extra = append(extra, n)
+			}
+		}
+		t.Fatalf("%d lists, want %d (taken after %d ticks; lists of %v)", len(r.led.lists), maxLedgerNames, took, extra)
+	}
+	for i := range maxLedgerNames {
+		name := ReplicaID(fmt.Sprintf("made-up-%05d", i))
+		if r.led.lists[name] == nil && i%3 != 0 {
+			t.Errorf("the list of %s gave way, holding an accepted value or an entry", name)
+		}
+	}
+	t.Logf("taken after %d ticks", took)
+}
