@@ -347,3 +347,43 @@ func TestFullLedgerNewWriterListWithinARound(t *testing.T) {
 	}
 	t.Logf("taken after %d ticks", took)
 }
+
+// TestFullLedgerOwnProposalMakesNoListPastTheBound: a replica's own
+// proposals made their list without asking whether the ledger had room
+// (a peer's proposals and entries do ask, see ledgerFull), so a replica
+// whose ledger a member had filled with entries for made-up names made a
+// list past maxLedgerNames for each writer it proposed to retire. Once
+// agreed, such a list goes in the ledger's summary, which peers refuse
+// past maxLedgerNames names: every message of the replica's would be
+// refused while the ledgers differ.
+func TestFullLedgerOwnProposalMakesNoListPastTheBound(t *testing.T) {
+	r, err := NewReplica(Config{ID: "a", Transport: nopTransport{}, AntiEntropyTicks: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddPeer("m"); err != nil {
+		t.Fatal(err)
+	}
+	// A writer of a name not in the group, whose list "a", the group's
+	// first replica by name, proposes.
+	var v vclock.Clock
+	v.Set(vclock.Writer("w", 3), 1)
+	ver, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(r, "object", &retStub{stubObject{version: ver}}); err != nil {
+		t.Fatal(err)
+	}
+	fillLedger(r)
+	for range 2 * r.retireEvery() {
+		if err := r.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.led.lists); n > maxLedgerNames {
+		t.Fatalf("%d lists after this replica's own proposals, more than %d (w's list: %v)", n, maxLedgerNames, r.led.lists["w"] != nil)
+	}
+}

@@ -923,7 +923,10 @@ func (r *Replica) retireStep() {
 			if l.props[name] != nil || len(l.props) >= maxProposals || !r.mayPropose(name) {
 				continue
 			}
-			if cand := r.candidate(name, vs); cand != "" {
+			// Its list, if it has none yet, must have room, as a peer's
+			// proposal's must (see ledgerFull): one past maxLedgerNames
+			// would, once agreed, make a ledger summary no peer decodes.
+			if cand := r.candidate(name, vs); cand != "" && !r.ledgerFull(name) {
 				if l.props == nil {
 					l.props = map[ReplicaID]*proposal{}
 				}
