@@ -120,3 +120,54 @@ func TestAcceptorCrashBeforeSavingRandomSchedules(t *testing.T) {
 		}
 	})
 }
+
+// TestVotesOfATimerHostLeaveAfterItsSave: b's host neither saves when
+// asked (Config.OnSaveNeeded) nor after messages; it saves on a timer,
+// every seventh round (a journal record, or a snapshot when SaveOps asks
+// for one). b's votes on a's proposal to retire the writer of a's
+// earlier run wait for the next save, and the writer is retired: a
+// persistent replica whose host saves only now and then still helps
+// retire writers. It does so too when b crashes now and then between
+// saves, coming back from its snapshot and journal (votes restored with
+// the snapshot, a vote count that starts again from there), with no
+// ledger conflict. While its host saves nothing, b retires none: its
+// votes never leave.
+func TestVotesOfATimerHostLeaveAfterItsSave(t *testing.T) {
+	for _, c := range []struct {
+		every, crashEvery int
+	}{{7, 0}, {7, 11}, {0, 0}} {
+		net := memnet.New(7)
+		a0 := startAllNode(t, net, "a", "b", nil)
+		b := startAllNode(t, net, "b", "a", nil)
+		run := roundsOf(net, (*allNode).replica)
+		a0.write(t, "t0", 0)
+		run(30, a0, b)
+		snap0 := savedSnapshot(t, a0.r)
+		var bd hostDisk
+		persist(t, b, &bd)         // b is persistent from here on
+		b.onSaveNeeded = func() {} // its host does not save when asked
+		a1 := startAllNode(t, net, "a", "b", snap0)
+		for i := range 300 {
+			run(1, a1, b)
+			if c.every > 0 && i%c.every == c.every-1 {
+				persist(t, b, &bd)
+			}
+			if c.crashEvery > 0 && i%c.crashEvery == c.crashEvery-1 {
+				b = restoreAll(t, net, "b", "a", bd)
+				b.onSaveNeeded = func() {}
+			}
+		}
+		retired := b.r.Stats().RetiredWriters
+		switch {
+		case c.every > 0 && retired == 0:
+			t.Errorf("saving every %d rounds, crashing every %d: b retired no writer of a", c.every, c.crashEvery)
+		case c.every == 0 && retired != 0:
+			t.Errorf("saving nothing, b retired %d writers of a: its votes left unsaved", retired)
+		}
+		for name, n := range map[string]*allNode{"a": a1, "b": b} {
+			if n := n.r.Stats().LedgerConflicts; n != 0 {
+				t.Errorf("saving every %d rounds, crashing every %d: %s counts %d ledger conflicts", c.every, c.crashEvery, name, n)
+			}
+		}
+	}
+}
