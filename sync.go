@@ -1789,10 +1789,20 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// Only the objects registered here are collected: the versions
 		// of others are not kept (the digest may name any number).
 		p.versions = make(map[string][]byte, min(len(env.Digest), len(r.objects)))
+		// A durable version that does not decode is refused, and not
+		// kept: collection would fail on it at every digest.
 		for _, d := range env.Digest {
-			if _, ok := r.objects[d.Object]; ok && d.Durable != nil {
-				p.versions[d.Object] = d.Durable
+			obj, ok := r.objects[d.Object]
+			if !ok || d.Durable == nil {
+				continue
 			}
+			if _, isC := obj.(Collector); isC {
+				if _, err := vclock.UnmarshalClock(d.Durable, r.limit); err != nil {
+					refuse(fmt.Errorf("crdt: durable version from %s for %q: %w", p.id, d.Object, err))
+					continue
+				}
+			}
+			p.versions[d.Object] = d.Durable
 		}
 		// The objects this digest shows diverged, apart from those an
 		// earlier digest did, whose whole states are still to go.
