@@ -305,11 +305,17 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 // whatever [Config.MaxMessageBytes] says now: it was written under the
 // limit of its day.
 //
-// A record that is not a journal record of this replica, or that names an
-// object the replica lacks, is refused with an error, and nothing changes.
-// If applying one of its ops fails (an op the object refuses), the error
-// says so and the replica may hold part of the record: discard it.
-func (r *Replica) Replay(record []byte) error {
+// A record that is not a journal record of this replica, that names an
+// object the replica lacks, or that holds a part of a state for an object
+// that cannot take parts ([Chunker]), is refused with an error, and
+// nothing changes. If applying one of its changes fails (an op the object
+// refuses: another type registered under the name, say), the replica
+// holds part of the record and cannot take back what it applied: like a
+// replica whose Restore failed part way, it then refuses every call that
+// saves, sends, takes in or changes anything ([ErrRestoreFailed]), so that
+// it can neither overwrite the saved snapshot nor reach its peers; discard
+// it.
+func (r *Replica) Replay(record []byte) (err error) {
 	body, kind, err := openFrame(record, codec.KindJournal, codec.KindJournalSealed)
 	if err != nil {
 		return fmt.Errorf("crdt: replay: %w", err)
@@ -351,6 +357,9 @@ func (r *Replica) Replay(record []byte) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	if !r.canReplay || r.started {
 		return ErrNotReplayable
 	}
@@ -409,10 +418,20 @@ func (r *Replica) Replay(record []byte) error {
 		}
 	}
 	for _, e := range theirs {
-		if _, ok := r.objects[e.object]; !ok {
+		obj, ok := r.objects[e.object]
+		if !ok {
 			return fmt.Errorf("crdt: replay: %w: %q", ErrUnknownObject, e.object)
 		}
+		if _, isC := obj.(Chunker); e.kind == remotePart && !isC {
+			return fmt.Errorf("crdt: replay: a part of a state received for %q, which cannot take parts: %w", e.object, ErrConfig)
+		}
 	}
+	// From here on a failure leaves the replica changed.
+	defer func() {
+		if err != nil {
+			r.broken = fmt.Errorf("%w (%w)", ErrRestoreFailed, err)
+		}
+	}()
 	received := len(theirs)
 	r.clk.Restore(last) // its own time: no skew check
 	// The record was written under the limits of its day, which may have
@@ -458,11 +477,7 @@ func (r *Replica) Replay(record []byte) error {
 			case e.kind == remoteState:
 				_, err = obj.MergeBinary(data)
 			case e.kind == remotePart:
-				c, ok := obj.(Chunker)
-				if !ok {
-					return fmt.Errorf("crdt: replay: a part of a state received for %q, which cannot take parts: %w", e.object, ErrConfig)
-				}
-				_, err = c.MergeChunkBinary(data)
+				_, err = obj.(Chunker).MergeChunkBinary(data) // checked above
 			}
 			if err != nil {
 				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)

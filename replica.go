@@ -604,8 +604,9 @@ type Replica struct {
 	busLimit   int               // the transport's limit at the last tick, if it is a Limiter
 	refused    map[string]uint64 // refusals not tied to a peer
 
-	// broken is set when a Restore failed after it had changed the
-	// replica (merged a saved state into an object): every call that
+	// broken is set when a Restore or a Replay failed after it had
+	// changed the replica (merged a saved state into an object, applied
+	// a journal record's change): every call that
 	// saves, sends, takes in or changes anything returns it.
 	broken error
 

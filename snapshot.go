@@ -15,8 +15,9 @@ var ErrNotFresh = errors.New("crdt: restore into a replica that is not fresh")
 
 // ErrRestoreFailed is returned by every call that saves, sends, takes in
 // or changes anything on a replica whose [Replica.Restore] failed after
-// it had begun merging the snapshot's states into the objects: the
-// replica holds part of the snapshot and must be discarded.
+// it had begun merging the snapshot's states into the objects, or whose
+// [Replica.Replay] failed after it had begun applying a record: the
+// replica holds part of the snapshot or record and must be discarded.
 var ErrRestoreFailed = errors.New("crdt: the replica holds part of a snapshot it failed to restore; discard it")
 
 // Snapshot encodes everything the replica must not lose in a crash: every

@@ -1,0 +1,86 @@
+package crdt_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/orset"
+)
+
+// Accident: after a code change, the host registers a set of another
+// element type under a name its journal holds ops of ("b": a set of
+// strings saved, a set of integers registered). The saved snapshot
+// holds both sets empty, and restores; the journal record holds an op
+// on "a", then one on "b". Replay applied the op on "a", and the one on
+// "b" failed: the replica held part of the record, with none of its
+// later ops nor of the records after it, and nothing kept the host from
+// going on with it as it may after a gap in the journal: a snapshot of
+// it saved over the good one, its ops sent to its peers, while the rest
+// of the journal could no longer be replayed. Like a Restore that fails
+// part way, the replica now refuses to go on.
+func TestReplayFailedPartWayRefusesToGoOn(t *testing.T) {
+	src, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := crdt.Register(src, "a", orset.New[string]("r0"))
+	b, _ := crdt.Register(src, "b", orset.New[string]("r0"))
+	_ = src.AddPeer("r1")
+	snap := savedSnapshot(t, src)
+	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("x"), nil })
+	_ = b.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("y"), nil })
+	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("z"), nil })
+	var rec []byte
+	if err := src.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil || rec == nil {
+		t.Fatalf("SaveOps: %v, %d bytes", err, len(rec))
+	}
+
+	sent := &recorder{}
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: sent, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := crdt.Register(r, "a", orset.New[string]("r0"))
+	rb, _ := crdt.Register(r, "b", orset.New[int]("r0"))
+	_ = r.AddPeer("r1")
+	if err := r.Restore(snap); err != nil {
+		t.Fatalf("the snapshot of two empty sets did not restore: %v", err)
+	}
+	if err := r.Replay(rec); err == nil {
+		t.Fatal("a set of integers replayed an op adding a string")
+	}
+	var holds bool
+	ra.Read(func(s *orset.Set[string]) { holds = s.Contains("x") })
+	if !holds {
+		t.Skip("the failed replay applied nothing: the accident did not happen")
+	}
+	ctx := context.Background()
+	var saved []byte
+	calls := map[string]error{
+		"SaveSnapshot": r.SaveSnapshot(func(s []byte) error { saved = s; return nil }),
+		"Tick":         r.Tick(ctx),
+		"Update":       ra.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("w"), nil }),
+		"other":        rb.Update(func(s *orset.Set[int]) (crdt.Op, error) { return s.Add(1), nil }),
+		"Replay":       r.Replay(rec),
+		"Receive":      r.Receive(ctx, "r1", sender(t, "a", "v")),
+	}
+	_, snapErr := r.Snapshot()
+	calls["Snapshot"] = snapErr
+	calls["SaveOps"] = r.SaveOps(func([]byte) error { return nil })
+	for name, err := range calls {
+		if err == nil {
+			t.Errorf("%s after a replay that failed part way: no error", name)
+		} else if name != "Receive" && !errors.Is(err, crdt.ErrRestoreFailed) {
+			t.Errorf("%s after a replay that failed part way: %v, want ErrRestoreFailed", name, err)
+		}
+	}
+	if saved != nil {
+		t.Errorf("a snapshot of the half-replayed replica was saved (%d bytes)", len(saved))
+	}
+	_ = r.Tick(ctx)
+	if len(sent.msgs) != 0 {
+		t.Errorf("the half-replayed replica sent %d messages", len(sent.msgs))
+	}
+}
