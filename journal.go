@@ -302,8 +302,9 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 // there and run with what replayed: its peers bring back what they hold.
 // The replayed ops become the replica's local ops again: they are shipped
 // to the peers that lack them. A record is decoded within its own size,
-// whatever [Config.MaxMessageBytes] says now: it was written under the
-// limit of its day.
+// and each received state it holds within MaxRatio times its own (see
+// codec.MaxRatio), whatever [Config.MaxMessageBytes] says now: it was
+// written under the limit of its day.
 //
 // A record that is not a journal record of this replica, that names an
 // object the replica lacks, or that holds a part of a state for an object
@@ -451,7 +452,11 @@ func (r *Replica) Replay(record []byte) (err error) {
 			obj := r.objects[e.object]
 			data, err := e.data, error(nil)
 			if e.kind != remoteOp {
-				data, err = codec.Decompress(e.data, lim) // kept as it arrived
+				// Kept as it arrived, and taken in within the limit of its
+				// day, which may have been larger than the limit now and
+				// than the record: read within MaxRatio times its own
+				// size, as Restore reads a saved state.
+				data, err = codec.Decompress(e.data, codec.Limits{MaxBytes: max(lim.MaxBytes, codec.MaxRatio*len(e.data))})
 			}
 			if err == nil && (e.kind == remoteOp || !exact) && r.namesRetired(data) {
 				// An op naming a retired writer, which the replica
@@ -470,6 +475,12 @@ func (r *Replica) Replay(record []byte) (err error) {
 				// the writer's renamed events count twice.
 				continue
 			}
+			// Its object decodes it within its size, as Restore does.
+			l, raised := obj.(Limited)
+			raised = raised && err == nil && len(data) > lim.MaxBytes
+			if raised {
+				l.SetLimits(codec.Limits{MaxBytes: len(data), MaxItems: max(codec.DefaultLimits().MaxItems, len(data))})
+			}
 			switch {
 			case err != nil:
 			case e.kind == remoteOp:
@@ -478,6 +489,9 @@ func (r *Replica) Replay(record []byte) (err error) {
 				_, err = obj.MergeBinary(data)
 			case e.kind == remotePart:
 				_, err = obj.(Chunker).MergeChunkBinary(data) // checked above
+			}
+			if raised {
+				l.SetLimits(lim)
 			}
 			if err != nil {
 				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)
