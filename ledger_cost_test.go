@@ -328,6 +328,11 @@ func TestFullLedgerNewWriterListWithinARound(t *testing.T) {
 	if took < 0 || uint64(took) > r.retireEvery() {
 		t.Fatalf("the entry for w was taken after %d ticks, want at most a round (%d)", took, r.retireEvery())
 	}
+	// Each delivery put off for want of room counts as such, not as a
+	// malformed entry: the sender is honest.
+	if st := r.Stats().Peers[0]; st.Refused[ReasonLedgerFull] != uint64(took) || st.Refused[ReasonMalformed] != 0 {
+		t.Fatalf("entry put off %d times: refused %v, want %d as %q and none as %q", took, st.Refused, took, ReasonLedgerFull, ReasonMalformed)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.led.lists) != maxLedgerNames {

@@ -1486,8 +1486,12 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 		case differs[le.Name]:
 			// Appended to a list that differs from this one.
 		case le.Index == have:
-			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] || r.ledgerFull(le.Name) {
+			if err := le.Entry.check(le.Name); err != nil || l.retired[string(le.Entry.From)] {
 				p.refuse(ReasonMalformed)
+				continue
+			}
+			if r.ledgerFull(le.Name) {
+				p.refuse(ReasonLedgerFull)
 				continue
 			}
 			r.installEntry(le.Name, le.Entry)

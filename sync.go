@@ -218,6 +218,11 @@ const (
 	ReasonForeignWrite  = "foreign write"
 	ReasonUnseen        = "drops unseen dot"
 	ReasonAck           = "bad acknowledgement"
+	// ReasonLedgerFull counts ledger entries put off because the
+	// retirement ledger holds as many lists as it may and none can give
+	// way to the entry's (a member made lists for made-up names): the
+	// sender is not at fault, and sends the entry again.
+	ReasonLedgerFull = "ledger full"
 )
 
 func reasonFor(err error) string {
