@@ -1,12 +1,10 @@
 package crdt_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/counter"
-	"github.com/activeactive/crdt/memnet"
 )
 
 // Regression: a peer sent alice and bob two entries of its own for a
@@ -17,36 +15,12 @@ import (
 // regions' catch-ups leave both with the same entry of the peer, and
 // Stats counts the equivocation on both.
 func TestBoundedTwinsHealedAndCounted(t *testing.T) {
-	ctx := context.Background()
-	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"alice", "bob"}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	cs := map[crdt.ReplicaID]*crdt.Handle[*counter.Bounded]{}
-	for _, id := range ids {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs[id], err = crdt.Register(r, "b", counter.NewBounded(id, 0)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []crdt.ReplicaID{"alice", "bob", "evil"} {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		reps[id] = r
-		net.Attach(id, r)
-	}
-	round := func() {
-		for _, id := range ids {
-			_ = reps[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-	}
-	for range 5 {
-		round()
-	}
+	g := newForgedNet(t, ids, "b", func(id crdt.ReplicaID) (crdt.Config, *counter.Bounded) {
+		return crdt.Config{Clock: testClock(), AntiEntropyTicks: 5}, counter.NewBounded(id, 0)
+	})
+	reps, cs := g.r, g.h
+	g.rounds(5)
 	twins := map[crdt.ReplicaID]counter.BoundedOp{
 		"alice": {Replica: "evil", P: 10, Out: []counter.Rights{{Replica: reps["alice"].Writer(), Total: 10}}}, // gives alice 10
 		"bob":   {Replica: "evil", P: 10, N: 10},                                                               // sells its 10
@@ -56,20 +30,14 @@ func TestBoundedTwinsHealedAndCounted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: to, Incarnation: 1, FirstSeq: 1, Ops: []crdt.ForgedEntry{{Object: "b", Bytes: b}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := reps[to].Receive(ctx, "evil", msg); err != nil {
+		if err := g.forge(to, "", 1, b); err != nil {
 			t.Fatalf("%s refused evil's op: %v", to, err)
 		}
 	}
 	if err := cs["alice"].Update(func(c *counter.Bounded) (crdt.Op, error) { return c.Dec(3) }); err != nil {
 		t.Fatalf("alice cannot sell what evil gave her: %v", err)
 	}
-	for range 30 {
-		round()
-	}
+	g.rounds(30)
 	val := map[crdt.ReplicaID]int64{}
 	fp := map[crdt.ReplicaID]uint64{}
 	for _, id := range ids {

@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
-	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/orset"
 	"github.com/activeactive/crdt/register"
@@ -215,39 +213,16 @@ func equivocationHealed[O crdt.Object](t *testing.T, fill int, make func(crdt.Re
 // fill is above 0, messages of crdt.MinMessageBytes, sent plain: a state
 // of the object takes several.
 func equivocationHealedIn[O crdt.Object](t *testing.T, fill int, make func(crdt.ReplicaID) O, write func(O, string) ([]byte, error), values func(O) []string, want []string) {
-	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1"}
-	regions := map[crdt.ReplicaID]*crdt.Replica{}
-	objs := map[crdt.ReplicaID]*crdt.Handle[O]{}
-	for _, id := range ids {
-		cfg := crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5}
+	g := newForgedNet(t, ids, "s", func(id crdt.ReplicaID) (crdt.Config, O) {
+		cfg := crdt.Config{AntiEntropyTicks: 5}
 		if fill > 0 {
 			cfg.MaxMessageBytes, cfg.CompressAbove = crdt.MinMessageBytes, -1
 		}
-		r, err := crdt.NewReplica(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if objs[id], err = crdt.Register(r, "s", make(id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []crdt.ReplicaID{"h0", "h1", "evil"} {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		regions[id] = r
-		net.Attach(id, r)
-	}
-	ctx := context.Background()
-	round := func() {
-		for _, id := range ids {
-			_ = regions[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-	}
+		return cfg, make(id)
+	})
+	objs := g.h
+	round := func() { g.rounds(1) }
 	for i := range fill + 1 {
 		v := "honest"
 		if i < fill {
@@ -279,12 +254,7 @@ func equivocationHealedIn[O crdt.Object](t *testing.T, fill int, make func(crdt.
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: ids[i], Incarnation: 1, FirstSeq: 1, Writer: w,
-			Ops: []crdt.ForgedEntry{{Object: "s", Bytes: b}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := regions[ids[i]].Receive(ctx, "evil", msg); err != nil {
+		if err := g.forge(ids[i], w, 1, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,18 +267,10 @@ func equivocationHealedIn[O crdt.Object](t *testing.T, fill int, make func(crdt.
 	if v0 := look("h0"); !slices.Contains(v0, "x") {
 		t.Fatalf("h0 holds %v, without evil's x", v0)
 	}
-	divergences := func() (n uint64) {
-		for _, id := range ids {
-			for _, p := range regions[id].Stats().Peers {
-				n += p.Divergences
-			}
-		}
-		return n
-	}
 	for range 40 {
 		round()
 	}
-	counted := divergences()
+	counted := g.divergences()
 	if counted == 0 {
 		t.Fatal("no divergence counted")
 	}
@@ -319,7 +281,7 @@ func equivocationHealedIn[O crdt.Object](t *testing.T, fill int, make func(crdt.
 	for range 40 {
 		round()
 	}
-	if n := divergences(); n != counted {
+	if n := g.divergences(); n != counted {
 		t.Fatalf("divergences counted after healing: %d, then %d", counted, n)
 	}
 }

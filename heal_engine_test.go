@@ -1,11 +1,9 @@
 package crdt_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -37,35 +35,12 @@ func TestEngineHealsCraftedResetDrop(t *testing.T) {
 }
 
 func testEngineHealsCraftedResetDrop(t *testing.T, mode string) {
-	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1", "h2"}
-	regions := map[crdt.ReplicaID]*crdt.Replica{}
-	maps := map[crdt.ReplicaID]*crdt.Handle[*counterMap]{}
-	for _, id := range ids {
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), AntiEntropyTicks: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if maps[id], err = crdt.Register(r, "cnt", ormap.New[string, *ormap.Counter](id)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range append(ids, "evil") {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		regions[id] = r
-		net.Attach(id, r)
-	}
-	ctx := context.Background()
-	round := func() {
-		for _, id := range ids {
-			_ = regions[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-	}
+	g := newForgedNet(t, ids, "cnt", func(id crdt.ReplicaID) (crdt.Config, *counterMap) {
+		return crdt.Config{AntiEntropyTicks: 5}, ormap.New[string, *ormap.Counter](id)
+	})
+	regions, maps, net := g.r, g.h, g.net
+	round := func() { g.rounds(1) }
 	value := func(id crdt.ReplicaID) (n int64, version string, fp uint64) {
 		maps[id].Read(func(m *counterMap) {
 			c, _ := m.Get("a")
@@ -91,12 +66,7 @@ func testEngineHealsCraftedResetDrop(t *testing.T, mode string) {
 	send := func(to crdt.ReplicaID, op []byte) (taken bool) {
 		t.Helper()
 		before := regions[to].Stats().Peers
-		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: to, Incarnation: 1, FirstSeq: seq, Writer: evilWriter,
-			Ops: []crdt.ForgedEntry{{Object: "cnt", Bytes: op}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = regions[to].Receive(ctx, "evil", msg)
+		_ = g.forge(to, evilWriter, seq, op)
 		return opsApplied(regions[to].Stats().Peers, "evil") > opsApplied(before, "evil")
 	}
 	if mode != "" {
@@ -166,12 +136,7 @@ func testEngineHealsCraftedResetDrop(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: "h2", Incarnation: 1, FirstSeq: seq, Writer: evilWriter,
-		Ops: []crdt.ForgedEntry{{Object: "cnt", Bytes: withDrops(b, []vclock.Dot{reset})}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := regions["h2"].Receive(ctx, "evil", msg); err != nil {
+	if err := g.forge("h2", evilWriter, seq, withDrops(b, []vclock.Dot{reset})); err != nil {
 		t.Fatal(err)
 	}
 	if n, _, _ := value("h2"); n != 1 {
@@ -183,15 +148,7 @@ func testEngineHealsCraftedResetDrop(t *testing.T, mode string) {
 		round()
 	}
 	net.HealAll()
-	divergences := func() uint64 {
-		var n uint64
-		for _, id := range ids {
-			for _, p := range regions[id].Stats().Peers {
-				n += p.Divergences
-			}
-		}
-		return n
-	}
+	divergences := g.divergences
 	agree := func() bool {
 		n0, v0, f0 := value(ids[0])
 		for _, id := range ids[1:] {

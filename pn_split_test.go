@@ -1,7 +1,6 @@
 package crdt_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -9,7 +8,6 @@ import (
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/counter"
-	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -46,82 +44,37 @@ func TestPNSplitsOfOneVersionConverge(t *testing.T) {
 	rapid.Check(t, pnSplitsFromPeer)
 }
 
-type pnRegion struct {
-	r *crdt.Replica
-	c *crdt.Handle[*counter.PN]
-}
-
-func (n *pnRegion) state() *counter.PN {
+// pnState returns a copy of the counter region id of g holds.
+func pnState(g *forgedNet[*counter.PN], id crdt.ReplicaID) *counter.PN {
 	var s *counter.PN
-	n.c.Read(func(c *counter.PN) { s = c.Clone() })
+	g.h[id].Read(func(c *counter.PN) { s = c.Clone() })
 	return s
 }
 
-func (n *pnRegion) add(rt *rapid.T, d int64) {
-	if err := n.c.Update(func(c *counter.PN) (crdt.Op, error) { return c.Add(d) }); err != nil {
-		rt.Fatal(err)
-	}
-}
-
-func startPNRegion(rt *rapid.T, net *memnet.Network, id crdt.ReplicaID, peers []crdt.ReplicaID) *pnRegion {
-	cfg := crdt.Config{ID: id, Transport: net.Transport(id), Clock: testClock(), AntiEntropyTicks: 5}
-	r, err := crdt.NewReplica(cfg)
-	if err != nil {
-		rt.Fatal(err)
-	}
-	n := &pnRegion{r: r}
-	if n.c, err = crdt.Register(r, "c", counter.NewPN(id)); err != nil {
-		rt.Fatal(err)
-	}
-	for _, p := range peers {
-		if p != id {
-			if err := r.AddPeer(p); err != nil {
-				rt.Fatal(err)
-			}
-		}
-	}
-	net.Attach(id, r)
-	return n
-}
-
-func pnRounds(net *memnet.Network, k int, ns ...*pnRegion) {
-	ctx := context.Background()
-	for range k {
-		for _, n := range ns {
-			_ = n.r.Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-	}
-}
-
-// pnConverged fails rt unless the regions hold one state, reporting the
-// divergences they counted.
-func pnConverged(rt *rapid.T, what string, ns ...*pnRegion) {
-	s0 := ns[0].state()
-	var divergences uint64
-	for _, n := range ns {
-		for _, p := range n.r.Stats().Peers {
-			divergences += p.Divergences
-		}
-	}
-	for _, n := range ns[1:] {
-		if s := n.state(); !s.Equal(s0) {
+// pnConverged fails rt unless the regions of g hold one state, reporting
+// the divergences they counted.
+func pnConverged(rt *rapid.T, what string, g *forgedNet[*counter.PN]) {
+	s0 := pnState(g, g.ids[0])
+	divergences := g.divergences()
+	for _, id := range g.ids[1:] {
+		if s := pnState(g, id); !s.Equal(s0) {
 			rt.Fatalf("%s: %s reads %d at %v, %s reads %d at %v; %d divergences counted",
-				what, ns[0].r.ID(), s0.Value(), s0.Version(), n.r.ID(), s.Value(), s.Version(), divergences)
+				what, g.ids[0], s0.Value(), s0.Version(), id, s.Value(), s.Version(), divergences)
 		}
 	}
 }
 
 func pnSplitsFromPeer(rt *rapid.T) {
-	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1"}
-	h0 := startPNRegion(rt, net, "h0", append(ids, "evil"))
-	h1 := startPNRegion(rt, net, "h1", append(ids, "evil"))
-	h0.add(rt, 3)
-	pnRounds(net, 5, h0, h1)
+	g := newForgedNet(rt, ids, "c", func(id crdt.ReplicaID) (crdt.Config, *counter.PN) {
+		return crdt.Config{Clock: testClock(), AntiEntropyTicks: 5}, counter.NewPN(id)
+	})
+	if err := g.h["h0"].Update(func(c *counter.PN) (crdt.Op, error) { return c.Add(3) }); err != nil {
+		rt.Fatal(err)
+	}
+	g.rounds(5)
 	first, second := drawSplits(rt)
 	w := vclock.Writer("evil", 9)
-	ctx := context.Background()
 	for i, changes := range [][]int64{first, second} {
 		evil := counter.NewPN(w)
 		var op counter.PNOp
@@ -135,15 +88,10 @@ func pnSplitsFromPeer(rt *rapid.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: ids[i], Incarnation: 1, FirstSeq: 1, Writer: w,
-			Ops: []crdt.ForgedEntry{{Object: "c", Bytes: b}}})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if err := []*pnRegion{h0, h1}[i].r.Receive(ctx, "evil", msg); err != nil {
+		if err := g.forge(ids[i], w, 1, b); err != nil {
 			rt.Fatal(err)
 		}
 	}
-	pnRounds(net, 40, h0, h1)
-	pnConverged(rt, "after evil's two histories", h0, h1)
+	g.rounds(40)
+	pnConverged(rt, "after evil's two histories", g)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/lwwmap"
-	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/vclock"
 )
 
@@ -44,36 +43,21 @@ func expiringKeyDivergence(t *testing.T, off, latency time.Duration) {
 	t.Helper()
 	var now int64 = 1_795_000_000_000_000_000
 	src := func() int64 { return now }
-	net := memnet.New(1)
 	ids := []crdt.ReplicaID{"h0", "h1"}
-	regions := map[crdt.ReplicaID]*crdt.Replica{}
-	kv := map[crdt.ReplicaID]*crdt.Handle[*lwwmap.Map[string, string]]{}
-	for _, id := range ids {
+	g := newForgedNet(t, ids, "kv", func(id crdt.ReplicaID) (crdt.Config, *lwwmap.Map[string, string]) {
 		clk := clock.New(clock.WithSource(src), clock.WithMaxOffset(off))
-		r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if kv[id], err = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk)); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []crdt.ReplicaID{"h0", "h1", "evil"} {
-			if p != id {
-				if err := r.AddPeer(p); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		regions[id] = r
-		net.Attach(id, r)
-	}
+		return crdt.Config{Clock: clk, AntiEntropyTicks: 5}, lwwmap.New[string, string](id, clk)
+	})
+	kv := g.h
 	ctx := context.Background()
+	// A round ticks every region and delivers what they sent a
+	// message's latency later.
 	round := func() {
 		for _, id := range ids {
-			_ = regions[id].Tick(ctx)
+			_ = g.r[id].Tick(ctx)
 		}
 		now += int64(latency)
-		net.DeliverAll(ctx)
+		g.net.DeliverAll(ctx)
 	}
 	if err := kv["h0"].Update(func(m *lwwmap.Map[string, string]) (crdt.Op, error) { return m.Put("h", "honest"), nil }); err != nil {
 		t.Fatal(err)
@@ -87,19 +71,15 @@ func expiringKeyDivergence(t *testing.T, off, latency time.Duration) {
 		func(m *lwwmap.Map[string, string]) lwwmap.Op[string, string] { return m.Delete("a") },
 	} {
 		evil := lwwmap.New[string, string](w, clock.New(clock.WithSource(src), clock.WithMaxOffset(off)))
-		var ops []crdt.ForgedEntry
+		var ops [][]byte
 		for _, op := range []lwwmap.Op[string, string]{evil.Put("a", "x"), last(evil)} {
 			b, err := op.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ops = append(ops, crdt.ForgedEntry{Object: "kv", Bytes: b})
+			ops = append(ops, b)
 		}
-		msg, err := crdt.Forge(crdt.Forgery{From: "evil", To: ids[i], Incarnation: 1, FirstSeq: 1, Writer: w, Ops: ops})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := regions[ids[i]].Receive(ctx, "evil", msg); err != nil {
+		if err := g.forge(ids[i], w, 1, ops...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,12 +95,7 @@ func expiringKeyDivergence(t *testing.T, off, latency time.Duration) {
 	for range 40 {
 		round()
 	}
-	var divergences uint64
-	for _, id := range ids {
-		for _, p := range regions[id].Stats().Peers {
-			divergences += p.Divergences
-		}
-	}
+	divergences := g.divergences()
 	r0, v0, _ = read("h0")
 	r1, v1, _ = read("h1")
 	if divergences == 0 || !maps.Equal(r0, r1) {
