@@ -69,12 +69,7 @@ func TestBoundedTwoProcessesRetireSellOnce(t *testing.T) {
 		t.Fatalf("the first process cannot sell its own rights: %v", err)
 	}
 	sold += stock
-	for i := 0; b.names(old); i++ {
-		if i == 3000 {
-			t.Fatalf("%s not retired", old)
-		}
-		rounds(1, second, b)
-	}
+	runUntilRetired(t, rounds, b, old, second, b)
 	for i := 0; i < 200; i++ {
 		if err := second.sell(1); err == nil {
 			sold++
@@ -112,15 +107,6 @@ func TestTwoProcessesRetireEachOtherBoundedMissesAtMostPastFinal(t *testing.T) {
 		savedSnapshot(t, n.r) // its ops may leave
 		want += int64(inc) - int64(dec)
 	}
-	retiredAt := func(w vclock.ReplicaID, ns ...*stockNode) {
-		t.Helper()
-		for i := 0; b.names(w); i++ {
-			if i == 3000 {
-				t.Fatalf("%s not retired", w)
-			}
-			rounds(1, ns...)
-		}
-	}
 	change(first, 10, 2)
 	change(b, 3, 1)
 	rounds(30, first, b)
@@ -132,7 +118,7 @@ func TestTwoProcessesRetireEachOtherBoundedMissesAtMostPastFinal(t *testing.T) {
 	change(second, 10, 1)
 	rounds(5, second, b)
 	change(first, 0, 3)
-	retiredAt(w1, second, b)
+	runUntilRetired(t, rounds, b, w1, second, b)
 	// The first comes back and the second is cut off, selling on as w2.
 	net.Attach("a", first.r)
 	change(second, 0, 4)
@@ -140,14 +126,9 @@ func TestTwoProcessesRetireEachOtherBoundedMissesAtMostPastFinal(t *testing.T) {
 	if first.r.Writer() == w1 {
 		t.Fatalf("the first process still writes as its retired writer %s", w1)
 	}
-	retiredAt(w2, first, b)
+	runUntilRetired(t, rounds, b, w2, first, b)
 	// Both run on, the network taking turns; then the second stops.
-	for range 100 {
-		net.Attach("a", second.r)
-		rounds(1, second, b)
-		net.Attach("a", first.r)
-		rounds(1, first, b)
-	}
+	takeTurns(net, rounds, 100, second, first, b)
 	rounds(100, first, b)
 	var past uint64
 	for _, n := range []*stockNode{first, second, b} {

@@ -2,9 +2,11 @@ package crdt_test
 
 import (
 	"context"
+	"testing"
 
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/memnet"
+	"github.com/activeactive/crdt/vclock"
 )
 
 // forgedNet is a few honest replicas over a memnet network, each holding
@@ -86,4 +88,38 @@ func (g *forgedNet[O]) divergences() (n uint64) {
 		}
 	}
 	return n
+}
+
+// twoProcNode is a node of a test of two processes under one replica ID
+// "a" (a copied disk started twice) and a replica "b": a replica with
+// objects of a few types (allNode, countNode, stockNode).
+type twoProcNode interface {
+	replica() *crdt.Replica
+	// names reports whether the node's objects name writer w.
+	names(w vclock.ReplicaID) bool
+}
+
+// runUntilRetired runs rounds of ns, one at a time, until b no longer
+// names w, and fails t if it still does after 3000. rounds is the
+// test's roundsOf.
+func runUntilRetired[N twoProcNode](t *testing.T, rounds func(int, ...N), b N, w vclock.ReplicaID, ns ...N) {
+	t.Helper()
+	for i := 0; b.names(w); i++ {
+		if i == 3000 {
+			t.Fatalf("%s not retired", w)
+		}
+		rounds(1, ns...)
+	}
+}
+
+// takeTurns lets the two processes x and y under "a" run in turn with b,
+// k times over: the network routes "a" to x for a round of x and b, then
+// to y for a round of y and b.
+func takeTurns[N twoProcNode](net *memnet.Network, rounds func(int, ...N), k int, x, y, b N) {
+	for range k {
+		net.Attach("a", x.replica())
+		rounds(1, x, b)
+		net.Attach("a", y.replica())
+		rounds(1, y, b)
+	}
 }

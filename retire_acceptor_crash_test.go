@@ -43,12 +43,7 @@ func TestAcceptorCrashBeforeSavingItsVotes(t *testing.T) {
 	a2 := startAllNode(t, net, "a", "b", snap0)
 	run(60, a2, b)
 	// Both processes run in turn with b.
-	for range 60 {
-		net.Attach("a", a1.r)
-		run(1, a1, b)
-		net.Attach("a", a2.r)
-		run(1, a2, b)
-	}
+	takeTurns(net, run, 60, a1, a2, b)
 	for name, n := range map[string]*allNode{"a1": a1, "a2": a2, "b": b} {
 		if c := n.r.Stats().LedgerConflicts; c != 0 {
 			t.Errorf("%s counts %d ledger conflicts", name, c)
@@ -101,12 +96,7 @@ func TestAcceptorCrashBeforeSavingRandomSchedules(t *testing.T) {
 				run(rapid.IntRange(1, 60).Draw(rt, "rounds"), nodes[attached], b)
 			}
 		}
-		for range 100 {
-			for i := range nodes {
-				net.Attach("a", nodes[i].r)
-				run(1, nodes[i], b)
-			}
-		}
+		takeTurns(net, run, 100, nodes[0], nodes[1], b)
 		left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
 		net.Attach("a", left.r)
 		run(200, left, b)

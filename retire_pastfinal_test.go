@@ -86,12 +86,7 @@ func TestRetiredWriterCountedPastFinal(t *testing.T) {
 		}
 		total += 2
 	}
-	for i := 0; b.names(old); i++ {
-		if i == 3000 {
-			t.Fatalf("%s not retired", old)
-		}
-		rounds(1, second, b)
-	}
+	runUntilRetired(t, rounds, b, old, second, b)
 	if st := second.r.Stats(); st.RetiredPastFinal != 0 || st.RetiredPastFinalEvents != 0 {
 		t.Fatalf("the second process counted %d objects past Final, holding none", st.RetiredPastFinal)
 	}
@@ -134,15 +129,6 @@ func TestTwoProcessesRetireEachOtherCountersKeepEverything(t *testing.T) {
 		savedSnapshot(t, n.r) // its ops may leave
 		total += k
 	}
-	retiredAt := func(w vclock.ReplicaID, ns ...*countNode) {
-		t.Helper()
-		for i := 0; b.names(w); i++ {
-			if i == 3000 {
-				t.Fatalf("%s not retired", w)
-			}
-			rounds(1, ns...)
-		}
-	}
 	count(first, 3)
 	count(b, 3)
 	rounds(30, first, b)
@@ -154,7 +140,7 @@ func TestTwoProcessesRetireEachOtherCountersKeepEverything(t *testing.T) {
 	count(second, 2)
 	count(first, 1)
 	count(first, 2)
-	retiredAt(w1, second, b)
+	runUntilRetired(t, rounds, b, w1, second, b)
 	// The first comes back and the second is cut off, counting on as w2.
 	net.Attach("a", first.r)
 	count(second, 1)
@@ -163,14 +149,9 @@ func TestTwoProcessesRetireEachOtherCountersKeepEverything(t *testing.T) {
 	if first.r.Writer() == w1 {
 		t.Fatalf("the first process still writes as its retired writer %s", w1)
 	}
-	retiredAt(w2, first, b)
+	runUntilRetired(t, rounds, b, w2, first, b)
 	// Both run on, the network taking turns; then the second stops.
-	for range 100 {
-		net.Attach("a", second.r)
-		rounds(1, second, b)
-		net.Attach("a", first.r)
-		rounds(1, first, b)
-	}
+	takeTurns(net, rounds, 100, second, first, b)
 	rounds(100, first, b)
 	for _, n := range []*countNode{first, b} {
 		if g, p := n.values(); g != uint64(total) || p != -total {

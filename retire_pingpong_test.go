@@ -170,15 +170,6 @@ func twoProcessesRetireEachOther(t *testing.T, secondStays bool) {
 	first := startAllNode(t, net, "a", "b", nil)
 	b := startAllNode(t, net, "b", "a", nil)
 	rounds := roundsOf(net, (*allNode).replica)
-	retiredAt := func(w vclock.ReplicaID, ns ...*allNode) {
-		t.Helper()
-		for i := 0; b.names(w); i++ {
-			if i == 3000 {
-				t.Fatalf("%s not retired", w)
-			}
-			rounds(1, ns...)
-		}
-	}
 	first.write(t, "a0", 0)
 	b.write(t, "b0", 0)
 	rounds(30, first, b)
@@ -189,18 +180,13 @@ func twoProcessesRetireEachOther(t *testing.T, secondStays bool) {
 	first.write(t, "f1", 2)
 	rounds(3, second, b)
 	first.write(t, "f2", 3)
-	retiredAt(w1, second, b)
+	runUntilRetired(t, rounds, b, w1, second, b)
 	net.Attach("a", first.r)
 	second.write(t, "s2", 4)
 	rounds(3, first, b)
 	second.write(t, "s3", 5)
-	retiredAt(w2, first, b)
-	for range 100 {
-		net.Attach("a", second.r)
-		rounds(1, second, b)
-		net.Attach("a", first.r)
-		rounds(1, first, b)
-	}
+	runUntilRetired(t, rounds, b, w2, first, b)
+	takeTurns(net, rounds, 100, second, first, b)
 	last := first
 	if secondStays {
 		net.Attach("a", second.r)

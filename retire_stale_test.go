@@ -38,12 +38,7 @@ func TestStaleRetirementProposalIsNotRefused(t *testing.T) {
 	second := startCountNode(t, net, "a", "b", savedSnapshot(t, first.r))
 	rec := &recordingReceiver{r: b.r}
 	net.Attach("b", rec)
-	for i := 0; b.names(old); i++ {
-		if i == 3000 {
-			t.Fatalf("%s not retired", old)
-		}
-		rounds(1, second, b)
-	}
+	runUntilRetired(t, rounds, b, old, second, b)
 	rounds(5, second, b)
 	// Every message a sent b arrives once more.
 	for _, msg := range rec.msgs {

@@ -24,7 +24,6 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 	defer func() { t.Logf("writers retired %d, installed past Final %d", retired, past) }()
 	rapid.Check(t, func(rt *rapid.T) {
 		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
-		ctx := context.Background()
 		first := startAllNode(t, net, "a", "b", nil)
 		b := startAllNode(t, net, "b", "a", nil)
 		nodes := []*allNode{first, nil, b}
@@ -51,24 +50,9 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 					write(i)
 				}
 			case 1:
-				if nodes[1] == nil {
-					// The second process starts from the first's disk.
-					nodes[1] = startAllNode(t, net, "a", "b", savedSnapshot(t, nodes[0].r))
-					attached = 1
-					continue
-				}
-				attached = rapid.IntRange(0, 1).Draw(rt, "attach")
-				net.Attach("a", nodes[attached].r)
+				attached, _ = reroute(t, rt, net, nodes)
 			default:
-				both := rapid.Bool().Draw(rt, "both run")
-				for range rapid.IntRange(1, 30).Draw(rt, "rounds") {
-					for i, n := range nodes {
-						if n != nil && (i == attached || i == 2 || both) {
-							_ = n.r.Tick(ctx)
-						}
-					}
-					net.DeliverAll(ctx)
-				}
+				randomRounds(rt, net, nodes, attached, func() {})
 			}
 		}
 		// Both run in turn, then one stops.
@@ -191,13 +175,10 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 					write(i)
 				}
 			case 1:
-				if nodes[1] == nil {
-					nodes[1] = startAllNode(t, net, "a", "b", savedSnapshot(t, nodes[0].r))
-					attached = 1
+				var started bool
+				if attached, started = reroute(t, rt, net, nodes); started {
 					continue
 				}
-				attached = rapid.IntRange(0, 1).Draw(rt, "attach")
-				net.Attach("a", nodes[attached].r)
 			case 2:
 				// A process crashes and comes back from an older snapshot.
 				i := rapid.IntRange(0, 1).Draw(rt, "crash")
@@ -212,16 +193,7 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 					net.Attach("a", nodes[attached].r)
 				}
 			default:
-				both := rapid.Bool().Draw(rt, "both run")
-				for range rapid.IntRange(1, 30).Draw(rt, "rounds") {
-					for i, n := range nodes {
-						if n != nil && (i == attached || i == 2 || both) {
-							_ = n.r.Tick(ctx)
-						}
-					}
-					net.DeliverAll(ctx)
-					saveB()
-				}
+				randomRounds(rt, net, nodes, attached, saveB)
 			}
 			check()
 		}
@@ -259,6 +231,39 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 	})
 }
 
+// reroute is a step of a random schedule of the two processes under
+// "a", nodes[0] and nodes[1] (nil until it starts): it starts the second
+// from the first's disk, attached to the network, and reports it
+// started; or, once both run, routes "a" to one of them, drawn. It
+// returns the index of the process attached.
+func reroute(t *testing.T, rt *rapid.T, net *memnet.Network, nodes []*allNode) (attached int, started bool) {
+	if nodes[1] == nil {
+		nodes[1] = startAllNode(t, net, "a", "b", savedSnapshot(t, nodes[0].r))
+		return 1, true
+	}
+	attached = rapid.IntRange(0, 1).Draw(rt, "attach")
+	net.Attach("a", nodes[attached].r)
+	return attached, false
+}
+
+// randomRounds is a step of a random schedule of nodes (the two
+// processes under "a" and b, as for settleTwoProcesses): a drawn number
+// of rounds in which b and the process attached tick, and the other too
+// if drawn so, each round delivering every message, then calling after.
+func randomRounds(rt *rapid.T, net *memnet.Network, nodes []*allNode, attached int, after func()) {
+	ctx := context.Background()
+	both := rapid.Bool().Draw(rt, "both run")
+	for range rapid.IntRange(1, 30).Draw(rt, "rounds") {
+		for i, n := range nodes {
+			if n != nil && (i == attached || i == 2 || both) {
+				_ = n.r.Tick(ctx)
+			}
+		}
+		net.DeliverAll(ctx)
+		after()
+	}
+}
+
 // settleTwoProcesses lets the two processes under "a", nodes[0] and
 // nodes[1] (nil if there is no second), run in turn with b, nodes[2],
 // each attached to the network while it runs, then one of them, drawn,
@@ -267,12 +272,7 @@ func twoProcessesAndOlderBackups(t *testing.T, journaled bool) {
 func settleTwoProcesses(rt *rapid.T, net *memnet.Network, nodes []*allNode, run func(k int, ns ...*allNode)) *allNode {
 	b := nodes[2]
 	if nodes[1] != nil {
-		for range 150 {
-			net.Attach("a", nodes[0].r)
-			run(1, nodes[0], b)
-			net.Attach("a", nodes[1].r)
-			run(1, nodes[1], b)
-		}
+		takeTurns(net, run, 150, nodes[0], nodes[1], b)
 	}
 	left := nodes[rapid.IntRange(0, 1).Draw(rt, "left")]
 	if left == nil {
