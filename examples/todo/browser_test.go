@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/activeactive/crdt"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -40,12 +38,7 @@ func findChromium() string {
 // Without Chromium the test is skipped, unless TODO_REQUIRE_BROWSER=1.
 func TestBrowser(t *testing.T) {
 	chromium := needChromium(t)
-	shots := os.Getenv("TODO_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 
 	c, err := startConsole(consoleConfig{Regions: embeddedRegions, DataDir: t.TempDir(), Tick: 20 * time.Millisecond})
 	if err != nil {
@@ -54,25 +47,8 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(func() { _ = c.shutdown(context.Background()) })
 
 	ctx := newBrowser(t, chromium, c.url+"/")
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot(t, ctx, filepath.Join(shots, "failed.png"))
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// until waits for a JavaScript condition on the page.
-	until := func(what, cond string) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-		defer scancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			shot(t, ctx, filepath.Join(shots, "failed.png"))
-			t.Fatalf("waiting until %s: %v", what, err)
-		}
-	}
+	p := &page{t: t, ctx: ctx, shots: shots}
+	step, until := p.do, p.until
 	col := func(region string) string { return `section[data-region="` + region + `"]` }
 	item := func(region, id string) string { return col(region) + ` ul.todos li[data-id="` + id + `"]` }
 	// jsItem is a JavaScript expression for an item's element (or null).
@@ -219,28 +195,14 @@ func newBrowser(t *testing.T, chromium, url string) context.Context {
 // and out again rewrote it.
 func TestBrowserSingleRegion(t *testing.T) {
 	chromium := needChromium(t)
-	rg, err := startRegion(regionConfig{
-		Name: east, DataDir: t.TempDir(), Key: testKey(east), ServePage: true,
-		Peers:    map[crdt.ReplicaID]string{west: "http://127.0.0.1:1"},
-		PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{west: testPublic(west)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rg.crash)
+	rg := startLoneRegion(t)
 	const id, title = "01a2081dfa97fb5ade51c6e3094d", "line one\nline two"
 	if err := rg.write(func() error { return rg.todos.create(id, title) }); err != nil {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t, chromium, rg.url+"/")
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	p := &page{t: t, ctx: ctx}
+	run := p.do
 	eval := func(what, js string) bool {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -253,15 +215,7 @@ func TestBrowserSingleRegion(t *testing.T) {
 	}
 	input := `section[data-region="us-east-1"] ul.todos li[data-id="` + id + `"] input.title`
 	run("the page shows the region and its to-do", chromedp.WaitVisible(chromedp.CSS(input)))
-	{
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.querySelector('section[data-region="us-east-1"] .status').textContent === "up"`,
-			chromedp.WithPollingInterval(50*time.Millisecond)))
-		cancel()
-		if err != nil {
-			t.Fatalf("the status is polled: %v", err)
-		}
-	}
+	p.until("the status is polled", `document.querySelector('section[data-region="us-east-1"] .status').textContent === "up"`)
 
 	shown := func(id string) string {
 		return fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e.getClientRects().length > 0 && getComputedStyle(e).display !== "none"; })()`, id)
@@ -302,17 +256,9 @@ func TestBrowserSingleRegion(t *testing.T) {
 	run("the new item shows", chromedp.WaitVisible(chromedp.CSS(`ul.todos li[data-id="`+other.ID+`"]`)))
 	patchTodo(t, rg.url, other.ID, `{"done": true}`)
 	deleteTodo(t, rg.url, id)
-	{
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := chromedp.Run(sctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('ul.todos li[data-id="%s"]') === null &&
+	p.until("the edit and the delete show", fmt.Sprintf(`document.querySelector('ul.todos li[data-id="%s"]') === null &&
 			document.querySelector('ul.todos li[data-id="%s"]').dataset.done === "true" &&
-			document.querySelector('section[data-region="us-east-1"] .count').textContent === "1 to-do, 0 open"`, id, other.ID),
-			chromedp.WithPollingInterval(50*time.Millisecond)))
-		cancel()
-		if err != nil {
-			t.Fatalf("the edit and the delete show: %v", err)
-		}
-	}
+			document.querySelector('section[data-region="us-east-1"] .count').textContent === "1 to-do, 0 open"`, id, other.ID))
 	if eval("list reads", `window.listReads > 0`) {
 		t.Error("the page read the whole list again for a change")
 	}
@@ -324,32 +270,10 @@ func TestBrowserSingleRegion(t *testing.T) {
 // again is the same create: the region keeps one to-do, with the rename.
 func TestBrowserRetriedAddIsOneTodo(t *testing.T) {
 	chromium := needChromium(t)
-	rg, err := startRegion(regionConfig{
-		Name: east, DataDir: t.TempDir(), Key: testKey(east), ServePage: true,
-		Peers:    map[crdt.ReplicaID]string{west: "http://127.0.0.1:1"},
-		PeerKeys: map[crdt.ReplicaID]ed25519.PublicKey{west: testPublic(west)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rg.crash)
+	rg := startLoneRegion(t)
 	ctx := newBrowser(t, chromium, rg.url+"/")
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	until := func(what, cond string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			t.Fatalf("waiting until %s: %v", what, err)
-		}
-	}
+	p := &page{t: t, ctx: ctx}
+	run, until := p.do, p.until
 	form := `section[data-region="us-east-1"] form.add`
 	run("the page loads", chromedp.WaitVisible(chromedp.CSS(form+" input")))
 	// The first create reaches the region; its answer is lost.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -125,34 +124,15 @@ func TestBrowserConflictShown(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.shutdown(context.Background()) })
 	ctx := newBrowser(t, chromium, c.url+"/")
-	shots := os.Getenv("TODO_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot(t, ctx, filepath.Join(shots, "failed.png"))
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	until := func(what, cond string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			shot(t, ctx, filepath.Join(shots, "failed.png"))
-			dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
-			page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`JSON.stringify([...views.values()].map(v => ({up: v.up, es: v.es && v.es.readyState, todos: v.todos})))`))
-			dcancel()
-			t.Fatalf("waiting until %s: %v; the regions hold %+v and %+v; the page's views %s", what, err,
-				listTodos(t, c.url+"/r/us-east-1"), listTodos(t, c.url+"/r/eu-west-1"), page)
-		}
-	}
+	shots := screenshotDir(t)
+	p := &page{t: t, ctx: ctx, shots: shots, explain: func() string {
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		views, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`JSON.stringify([...views.values()].map(v => ({up: v.up, es: v.es && v.es.readyState, todos: v.todos})))`))
+		dcancel()
+		return fmt.Sprintf("; the regions hold %+v and %+v; the page's views %s",
+			listTodos(t, c.url+"/r/us-east-1"), listTodos(t, c.url+"/r/eu-west-1"), views)
+	}}
+	step, until := p.do, p.until
 	col := func(region string) string { return `section[data-region="` + region + `"]` }
 	item := func(region, id string) string { return col(region) + ` ul.todos li[data-id="` + id + `"]` }
 	titleIs := func(region, id, title string) string {
