@@ -7,6 +7,7 @@ import (
 
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/instants"
 	"pgregory.net/rapid"
 )
 
@@ -64,78 +65,12 @@ func TestTimeKeysConverge(t *testing.T) {
 			New[time.Time, int]("b", clock.New(clock.WithSource(ft.source(3)))),
 			New[time.Time, int]("c", clock.New(clock.WithSource(ft.source(-2)))),
 		}
-		queue := map[[2]int][][]byte{}
-		send := func(from int, op Op[time.Time, int]) {
-			b, err := op.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for to := range maps {
-				if to != from {
-					queue[[2]int{from, to}] = append(queue[[2]int{from, to}], b)
-				}
-			}
-		}
-		flush := func(from, to int) {
-			for _, b := range queue[[2]int{from, to}] {
-				if _, err := maps[to].ApplyBinary(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			delete(queue, [2]int{from, to})
-		}
-		instant := func() time.Time {
-			tm := base.Add(time.Duration(rapid.IntRange(0, 2).Draw(t, "instant")) * time.Second)
-			switch rapid.IntRange(0, 3).Draw(t, "form") {
-			case 1:
-				tm = tm.UTC()
-			case 2:
-				tm = tm.In(zone)
-			case 3:
-				tm = tm.Round(0)
-			}
-			return tm
-		}
-		for step := range rapid.IntRange(1, 30).Draw(t, "steps") {
-			ft.now += int64(rapid.IntRange(0, 2).Draw(t, "tick"))
-			i := rapid.IntRange(0, len(maps)-1).Draw(t, "replica")
-			j := rapid.IntRange(0, len(maps)-1).Draw(t, "other")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0:
-				send(i, maps[i].Put(instant(), step))
-			case 1:
-				send(i, maps[i].Delete(instant()))
-			case 2:
-				if i != j {
-					flush(i, j)
-				}
-			case 3:
-				st, err := maps[i].MarshalBinary()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := maps[j].MergeBinary(st); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		for from := range maps {
-			for to := range maps {
-				if from != to {
-					flush(from, to)
-				}
-			}
-		}
-		for _, m := range maps {
-			if m.Len() > 3 {
-				t.Fatalf("%s holds %d keys of 3 instants", m.ID(), m.Len())
-			}
-		}
-		for i := 1; i < len(maps); i++ {
-			a, b := maps[0], maps[i]
-			if a.Len() != b.Len() || a.Fingerprint() != b.Fingerprint() || !a.Equal(b) {
-				t.Fatalf("%s and %s differ: %d and %d keys, fingerprints %x and %x", a.ID(), b.ID(), a.Len(), b.Len(), a.Fingerprint(), b.Fingerprint())
-			}
-		}
+		instants.Converge(t, base, zone, maps, instants.Writes[*Map[time.Time, int]]{
+			Add: func(m *Map[time.Time, int], at time.Time, step int) ([]byte, error) {
+				return m.Put(at, step).MarshalBinary()
+			},
+			Remove: func(m *Map[time.Time, int], at time.Time) ([]byte, error) { return m.Delete(at).MarshalBinary() },
+			Tick:   func(t *rapid.T) { ft.now += int64(rapid.IntRange(0, 2).Draw(t, "tick")) },
+		}, "keys")
 	})
 }

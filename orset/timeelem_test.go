@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/internal/instants"
 	"github.com/activeactive/crdt/vclock"
 	"pgregory.net/rapid"
 )
@@ -73,82 +74,24 @@ func TestTimeElementsConverge(t *testing.T) {
 		for i, id := range ids {
 			sets[i] = New[time.Time](id)
 		}
-		queue := map[[2]int][][]byte{}
-		send := func(from int, op Op[time.Time]) {
-			if op.Err() != nil {
-				t.Fatal(op.Err())
-			}
-			b, err := op.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for to := range sets {
-				if to != from {
-					queue[[2]int{from, to}] = append(queue[[2]int{from, to}], b)
+		instants.Converge(t, base, zone, sets, instants.Writes[*Set[time.Time]]{
+			Add: func(s *Set[time.Time], at time.Time, _ int) ([]byte, error) {
+				op := s.Add(at)
+				if op.Err() != nil {
+					return nil, op.Err()
 				}
-			}
-		}
-		flush := func(from, to int) {
-			for _, b := range queue[[2]int{from, to}] {
-				if _, err := sets[to].ApplyBinary(b); err != nil {
-					t.Fatal(err)
+				return op.MarshalBinary()
+			},
+			Remove: func(s *Set[time.Time], at time.Time) ([]byte, error) {
+				op := s.Remove(at)
+				if op.IsNoop() {
+					return nil, nil
 				}
-			}
-			delete(queue, [2]int{from, to})
-		}
-		instant := func() time.Time {
-			tm := base.Add(time.Duration(rapid.IntRange(0, 2).Draw(t, "instant")) * time.Second)
-			switch rapid.IntRange(0, 3).Draw(t, "form") {
-			case 1:
-				tm = tm.UTC()
-			case 2:
-				tm = tm.In(zone)
-			case 3:
-				tm = tm.Round(0)
-			}
-			return tm
-		}
-		for range rapid.IntRange(1, 30).Draw(t, "steps") {
-			i := rapid.IntRange(0, len(sets)-1).Draw(t, "replica")
-			j := rapid.IntRange(0, len(sets)-1).Draw(t, "other")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0:
-				send(i, sets[i].Add(instant()))
-			case 1:
-				if op := sets[i].Remove(instant()); !op.IsNoop() {
-					send(i, op)
+				if op.Err() != nil {
+					return nil, op.Err()
 				}
-			case 2:
-				if i != j {
-					flush(i, j)
-				}
-			case 3:
-				st, err := sets[i].MarshalBinary()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := sets[j].MergeBinary(st); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		for from := range sets {
-			for to := range sets {
-				if from != to {
-					flush(from, to)
-				}
-			}
-		}
-		for _, s := range sets {
-			if s.Len() > 3 {
-				t.Fatalf("%s holds %d elements of 3 instants", s.ID(), s.Len())
-			}
-		}
-		for i := 1; i < len(sets); i++ {
-			a, b := sets[0], sets[i]
-			if a.Len() != b.Len() || a.Fingerprint() != b.Fingerprint() || !a.Equal(b) {
-				t.Fatalf("%s and %s differ: %d and %d elements, fingerprints %x and %x", a.ID(), b.ID(), a.Len(), b.Len(), a.Fingerprint(), b.Fingerprint())
-			}
-		}
+				return op.MarshalBinary()
+			},
+		}, "elements")
 	})
 }
