@@ -82,13 +82,7 @@ func TestAccidentRollingDeployAddsAnObject(t *testing.T) {
 		if withT {
 			g.t, _ = crdt.Register(r, "t", newGSet(id))
 		}
-		_ = r.AddPeer(peer)
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
-		net.Attach(id, r)
+		attachRestored(t, net, r, snap, peer)
 		return g
 	}
 	add := func(h *crdt.Handle[*gset], e string) {

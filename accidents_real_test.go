@@ -75,18 +75,8 @@ func (w *world) begin(id crdt.ReplicaID, snap []byte) *run {
 	}
 	g.r = r
 	g.set, _ = crdt.Register(r, "set", orset.New[string](id))
-	for _, p := range w.ids {
-		if p != id {
-			_ = r.AddPeer(p)
-		}
-	}
-	if snap != nil {
-		if err := r.Restore(snap); err != nil {
-			w.t.Fatal(err)
-		}
-	}
+	attachRestored(w.t, w.net, r, snap, w.ids...)
 	w.runs[id] = append(w.runs[id], g)
-	w.net.Attach(id, r)
 	return g
 }
 

@@ -27,7 +27,7 @@ func startStockNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, 
 	if n.stock, err = crdt.Register(r, "stock", counter.NewBounded(id, 0)); err != nil {
 		t.Fatal(err)
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	n.snap = savedSnapshot(t, r)
 	return n
 }

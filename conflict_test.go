@@ -85,16 +85,8 @@ func (p *conflictPair) start(id, peer crdt.ReplicaID, offset int64, snap []byte)
 	if n.title, err = crdt.Register(r, "title", register.NewLWW[string](id, r.Clock())); err != nil {
 		p.t.Fatal(err)
 	}
-	if err := r.AddPeer(peer); err != nil {
-		p.t.Fatal(err)
-	}
-	if snap != nil {
-		if err := r.Restore(snap); err != nil {
-			p.t.Fatal(err)
-		}
-	}
+	attachRestored(p.t, p.net, r, snap, peer)
 	p.nodes[id] = n
-	p.net.Attach(id, r)
 	return n
 }
 

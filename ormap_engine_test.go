@@ -107,18 +107,8 @@ func TestEngineORMapUnderFaults(t *testing.T) {
 			if err != nil {
 				rt.Fatal(err)
 			}
-			for _, p := range ids {
-				if p != id {
-					_ = r.AddPeer(p)
-				}
-			}
-			if snap != nil {
-				if err := r.Restore(snap); err != nil {
-					rt.Fatalf("restore %s: %v", id, err)
-				}
-			}
+			attachRestored(rt, net, r, snap, ids...)
 			regions[id] = g
-			net.Attach(id, r)
 		}
 		for _, id := range ids {
 			start(id, nil)
@@ -329,18 +319,8 @@ func TestEngineORMapConflictReports(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
+		attachRestored(t, net, r, snap, ids...)
 		replicas[id], handles[id] = r, h
-		net.Attach(id, r)
 	}
 	for _, id := range ids {
 		start(id, nil)

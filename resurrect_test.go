@@ -67,18 +67,8 @@ func restoreOlderBackupAfterCollection(t *testing.T, restartSender bool) {
 		n.set, _ = crdt.Register(r, "set", orset.New[string](id))
 		n.om, _ = crdt.Register(r, "om", ormap.New[string, *ormap.Counter](id))
 		n.rs, _ = crdt.Register(r, "rs", newRSet(id))
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
+		attachRestored(t, net, r, snap, ids...)
 		nodes[id] = n
-		net.Attach(id, r)
 		return n
 	}
 	save := func(n *node) []byte {

@@ -45,18 +45,8 @@ func TestRetireConcurrentProposalsInSmallMessages(t *testing.T) {
 		g.set, _ = crdt.Register(r, "set", orset.New[string](id))
 		g.kv, _ = crdt.Register(r, "kv", lwwmap.New[string, string](id, clk))
 		g.count, _ = crdt.Register(r, "count", counter.NewPN(id))
-		for _, p := range ids {
-			if p != id {
-				_ = r.AddPeer(p)
-			}
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
+		attachRestored(t, net, r, snap, ids...)
 		regions[id] = g
-		net.Attach(id, r)
 	}
 	round := func() {
 		for _, id := range ids {

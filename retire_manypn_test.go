@@ -35,7 +35,7 @@ func startPNs(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap [
 			t.Fatal(err)
 		}
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	return r, hs
 }
 

@@ -31,7 +31,7 @@ func startCountNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, 
 	if n.bal, err = crdt.Register(r, "balance", counter.NewPN(id)); err != nil {
 		t.Fatal(err)
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	return n
 }
 

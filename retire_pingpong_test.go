@@ -69,7 +69,7 @@ func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, sn
 	reg(err)
 	n.bal, err = crdt.Register(r, "balance", counter.NewPN(id))
 	reg(err)
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	return n
 }
 

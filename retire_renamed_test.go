@@ -30,7 +30,7 @@ func startCounterNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID
 	if n.h, err = crdt.Register(r, "c", ormap.New[string, *ormap.Counter](id)); err != nil {
 		t.Fatal(err)
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	n.save(t)
 	return n
 }

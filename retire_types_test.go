@@ -40,23 +40,28 @@ func startTypesNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, 
 	if n.stock, err = crdt.Register(r, "stock", counter.NewBounded(id, 0)); err != nil {
 		t.Fatal(err)
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	n.save(t)
 	return n
 }
 
 func (n *typesNode) save(t *testing.T) { n.snap = savedSnapshot(t, n.r) }
 
-// attachRestored adds peer to r, whose objects are registered, restores
-// snap into it unless it is nil, and attaches it to net.
-func attachRestored(t *testing.T, net *memnet.Network, r *crdt.Replica, peer crdt.ReplicaID, snap []byte) {
+// attachRestored adds to r, whose objects are registered, every one of
+// peers but r itself as a peer, restores snap into it unless it is nil,
+// and attaches it to net.
+func attachRestored(t failer, net *memnet.Network, r *crdt.Replica, snap []byte, peers ...crdt.ReplicaID) {
 	t.Helper()
-	if err := r.AddPeer(peer); err != nil {
-		t.Fatal(err)
+	for _, p := range peers {
+		if p != r.ID() {
+			if err := r.AddPeer(p); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	if snap != nil {
 		if err := r.Restore(snap); err != nil {
-			t.Fatal(err)
+			t.Fatalf("restore %s: %v", r.ID(), err)
 		}
 	}
 	net.Attach(r.ID(), r)

@@ -227,16 +227,6 @@ func startWide(t *testing.T, net *memnet.Network, now *int64, ids []crdt.Replica
 		}
 		sets[id] = append(sets[id], h)
 	}
-	for _, p := range ids {
-		if p != id {
-			_ = r.AddPeer(p)
-		}
-	}
-	if snap != nil {
-		if err := r.Restore(snap); err != nil {
-			t.Fatal(err)
-		}
-	}
+	attachRestored(t, net, r, snap, ids...)
 	reps[id] = r
-	net.Attach(id, r)
 }

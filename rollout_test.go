@@ -101,15 +101,7 @@ func TestAccidentRollingUpgradeConverges(t *testing.T) {
 				}
 			}
 		}
-		if err := r.AddPeer(peer); err != nil {
-			t.Fatal(err)
-		}
-		if snap != nil {
-			if err := r.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
-		}
-		net.Attach(id, r)
+		attachRestored(t, net, r, snap, peer)
 		// The host saves a snapshot after every write, and at once on
 		// start: a replica that persists sends what it saved.
 		save := func() {

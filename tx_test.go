@@ -66,18 +66,8 @@ func TestTransactionsAppliedWhole(t *testing.T) {
 			n.a, _ = crdt.Register(r, "a", newGSet(id))
 			n.b, _ = crdt.Register(r, "b", newGSet(id))
 			n.c, _ = crdt.Register(r, "c", newGSet(id))
-			for _, p := range ids {
-				if p != id {
-					_ = r.AddPeer(p)
-				}
-			}
-			if snap != nil {
-				if err := r.Restore(snap); err != nil {
-					rt.Fatalf("restore %s: %v", id, err)
-				}
-			}
+			attachRestored(rt, net, r, snap, ids...)
 			nodes[id] = n
-			net.Attach(id, r)
 		}
 		for _, id := range ids {
 			start(id, nil)
