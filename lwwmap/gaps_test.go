@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt/clock"
+	"github.com/activeactive/crdt/internal/gapcheck"
 	"github.com/activeactive/crdt/vclock"
 	"pgregory.net/rapid"
 )
@@ -45,52 +46,18 @@ func TestEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 		var now int64 = 1
 		ids := []vclock.ReplicaID{"a", "b", "c"}
 		maps := make([]*Map[string, string], len(ids))
-		inbox := make([][]Op[string, string], len(ids)) // writes each replica has yet to take
 		for i, id := range ids {
 			maps[i] = New[string, string](id, clock.New(clock.WithSource(func() int64 { return now })))
 		}
 		key := rapid.SampledFrom([]string{"x", "y", "z"})
-		for range rapid.IntRange(1, 60).Draw(t, "steps") {
-			now += int64(rapid.IntRange(0, 2).Draw(t, "tick"))
-			i := rapid.IntRange(0, len(ids)-1).Draw(t, "replica")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0, 1:
-				var op Op[string, string]
+		gapcheck.EqualContent(t, ids, maps, gapcheck.Type[*Map[string, string], Op[string, string]]{
+			Tick: func(t *rapid.T) { now += int64(rapid.IntRange(0, 2).Draw(t, "tick")) },
+			Write: func(t *rapid.T, i int) (Op[string, string], bool) {
 				if rapid.IntRange(0, 3).Draw(t, "delete") == 0 {
-					op = maps[i].Delete(key.Draw(t, "key"))
-				} else {
-					op = maps[i].Put(key.Draw(t, "key"), string(ids[i]))
+					return maps[i].Delete(key.Draw(t, "key")), true
 				}
-				for j := range ids {
-					if j != i {
-						inbox[j] = append(inbox[j], op)
-					}
-				}
-			case 2:
-				if len(inbox[i]) == 0 {
-					continue
-				}
-				k := rapid.IntRange(0, len(inbox[i])-1).Draw(t, "op")
-				if err := maps[i].Apply(inbox[i][k]); err != nil {
-					t.Fatal(err)
-				}
-				if !rapid.Bool().Draw(t, "again") {
-					inbox[i] = append(inbox[i][:k], inbox[i][k+1:]...)
-				}
-			case 3:
-				maps[i].Merge(maps[rapid.IntRange(0, len(ids)-1).Draw(t, "from")])
-			}
-			for a := range maps {
-				for b := range a {
-					x, y := maps[a], maps[b]
-					if x.HasGaps() || y.HasGaps() || !x.Version().Equal(y.Version()) {
-						continue
-					}
-					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() {
-						t.Fatalf("%s and %s at version %v without gaps differ", ids[a], ids[b], x.Version())
-					}
-				}
-			}
-		}
+				return maps[i].Put(key.Draw(t, "key"), string(ids[i])), true
+			},
+		})
 	})
 }

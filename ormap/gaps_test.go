@@ -3,6 +3,7 @@ package ormap
 import (
 	"testing"
 
+	"github.com/activeactive/crdt/internal/gapcheck"
 	"github.com/activeactive/crdt/vclock"
 	"pgregory.net/rapid"
 )
@@ -41,15 +42,12 @@ func TestEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ids := []vclock.ReplicaID{"a", "b", "c"}
 		maps := make([]*Map[string, *Map[string, *Counter]], len(ids))
-		inbox := make([][]Op, len(ids)) // ops each replica has yet to take
 		for i, id := range ids {
 			maps[i] = New[string, *Map[string, *Counter]](id)
 		}
 		user, item := rapid.SampledFrom([]string{"ann", "bob"}), rapid.SampledFrom([]string{"x", "y"})
-		for range rapid.IntRange(1, 60).Draw(t, "steps") {
-			i := rapid.IntRange(0, len(ids)-1).Draw(t, "replica")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0, 1:
+		gapcheck.EqualContent(t, ids, maps, gapcheck.Type[*Map[string, *Map[string, *Counter]], Op]{
+			Write: func(t *rapid.T, i int) (Op, bool) {
 				var op Op
 				switch u := user.Draw(t, "user"); rapid.IntRange(0, 3).Draw(t, "what") {
 				case 0:
@@ -62,36 +60,11 @@ func TestEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 				if op.Err() != nil {
 					t.Fatal(op.Err())
 				}
-				for j := range ids {
-					if j != i && !op.IsNoop() {
-						inbox[j] = append(inbox[j], op)
-					}
-				}
-			case 2:
-				if len(inbox[i]) == 0 {
-					continue
-				}
-				k := rapid.IntRange(0, len(inbox[i])-1).Draw(t, "op")
-				if err := maps[i].Apply(inbox[i][k]); err != nil {
-					t.Fatal(err)
-				}
-				if !rapid.Bool().Draw(t, "again") {
-					inbox[i] = append(inbox[i][:k], inbox[i][k+1:]...)
-				}
-			case 3:
-				maps[i].Merge(maps[rapid.IntRange(0, len(ids)-1).Draw(t, "from")])
-			}
-			for a := range maps {
-				for b := range a {
-					x, y := maps[a], maps[b]
-					if x.HasGaps() || y.HasGaps() || !x.Version().Equal(y.Version()) {
-						continue
-					}
-					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() || x.ContentFingerprint() != y.ContentFingerprint() {
-						t.Fatalf("%s and %s at version %v without gaps differ", ids[a], ids[b], x.Version())
-					}
-				}
-			}
-		}
+				return op, !op.IsNoop()
+			},
+			Same: func(x, y *Map[string, *Map[string, *Counter]]) bool {
+				return x.ContentFingerprint() == y.ContentFingerprint()
+			},
+		})
 	})
 }

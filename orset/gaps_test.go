@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/activeactive/crdt/internal/dotkernel"
+	"github.com/activeactive/crdt/internal/gapcheck"
 	"github.com/activeactive/crdt/vclock"
 	"pgregory.net/rapid"
 )
@@ -47,53 +48,22 @@ func TestEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ids := []vclock.ReplicaID{"a", "b", "c"}
 		sets := make([]*Set[string], len(ids))
-		inbox := make([][]Op[string], len(ids)) // ops each replica has yet to take
 		for i, id := range ids {
 			sets[i] = New[string](id)
 		}
 		elem := rapid.SampledFrom([]string{"x", "y", "z"})
-		for range rapid.IntRange(1, 60).Draw(t, "steps") {
-			i := rapid.IntRange(0, len(ids)-1).Draw(t, "replica")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0, 1:
+		gapcheck.EqualContent(t, ids, sets, gapcheck.Type[*Set[string], Op[string]]{
+			Write: func(t *rapid.T, i int) (Op[string], bool) {
 				var op Op[string]
 				if rapid.Bool().Draw(t, "remove") {
 					op = sets[i].Remove(elem.Draw(t, "elem"))
 				} else {
 					op = sets[i].Add(elem.Draw(t, "elem"))
 				}
-				for j := range ids {
-					if j != i && !op.IsNoop() {
-						inbox[j] = append(inbox[j], op)
-					}
-				}
-			case 2:
-				if len(inbox[i]) == 0 {
-					continue
-				}
-				k := rapid.IntRange(0, len(inbox[i])-1).Draw(t, "op")
-				if err := sets[i].Apply(inbox[i][k]); err != nil {
-					t.Fatal(err)
-				}
-				if !rapid.Bool().Draw(t, "again") {
-					inbox[i] = append(inbox[i][:k], inbox[i][k+1:]...)
-				}
-			case 3:
-				j := rapid.IntRange(0, len(ids)-1).Draw(t, "from")
-				sets[i].Merge(sets[j])
-			}
-			for a := range sets {
-				for b := range a {
-					x, y := sets[a], sets[b]
-					if x.HasGaps() || y.HasGaps() || !x.Version().Equal(y.Version()) {
-						continue
-					}
-					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() {
-						t.Fatalf("%s and %s at version %v without gaps differ: %v / %v", ids[a], ids[b], x.Version(), slices.Sorted(x.All()), slices.Sorted(y.All()))
-					}
-				}
-			}
-		}
+				return op, !op.IsNoop()
+			},
+			Show: func(s *Set[string]) string { return fmt.Sprint(slices.Sorted(s.All())) },
+		})
 	})
 }
 

@@ -1,8 +1,10 @@
 package register
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/activeactive/crdt/internal/gapcheck"
 	"github.com/activeactive/crdt/vclock"
 	"pgregory.net/rapid"
 )
@@ -41,45 +43,14 @@ func TestMVEqualVersionsWithoutGapsHoldEqualContent(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ids := []vclock.ReplicaID{"a", "b", "c"}
 		regs := make([]*MV[string], len(ids))
-		inbox := make([][]MVOp[string], len(ids)) // writes each replica has yet to take
 		for i, id := range ids {
 			regs[i] = NewMV[string](id)
 		}
-		for range rapid.IntRange(1, 60).Draw(t, "steps") {
-			i := rapid.IntRange(0, len(ids)-1).Draw(t, "replica")
-			switch rapid.IntRange(0, 3).Draw(t, "action") {
-			case 0, 1:
-				op := regs[i].Set(rapid.SampledFrom([]string{"x", "y"}).Draw(t, "value"))
-				for j := range ids {
-					if j != i {
-						inbox[j] = append(inbox[j], op)
-					}
-				}
-			case 2:
-				if len(inbox[i]) == 0 {
-					continue
-				}
-				k := rapid.IntRange(0, len(inbox[i])-1).Draw(t, "op")
-				if err := regs[i].Apply(inbox[i][k]); err != nil {
-					t.Fatal(err)
-				}
-				if !rapid.Bool().Draw(t, "again") {
-					inbox[i] = append(inbox[i][:k], inbox[i][k+1:]...)
-				}
-			case 3:
-				regs[i].Merge(regs[rapid.IntRange(0, len(ids)-1).Draw(t, "from")])
-			}
-			for a := range regs {
-				for b := range a {
-					x, y := regs[a], regs[b]
-					if x.HasGaps() || y.HasGaps() || !x.Version().Equal(y.Version()) {
-						continue
-					}
-					if !x.Equal(y) || x.Fingerprint() != y.Fingerprint() {
-						t.Fatalf("%s and %s at version %v without gaps differ: %v / %v", ids[a], ids[b], x.Version(), x.Values(), y.Values())
-					}
-				}
-			}
-		}
+		gapcheck.EqualContent(t, ids, regs, gapcheck.Type[*MV[string], MVOp[string]]{
+			Write: func(t *rapid.T, i int) (MVOp[string], bool) {
+				return regs[i].Set(rapid.SampledFrom([]string{"x", "y"}).Draw(t, "value")), true
+			},
+			Show: func(r *MV[string]) string { return fmt.Sprint(r.Values()) },
+		})
 	})
 }
