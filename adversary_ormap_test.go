@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
@@ -214,23 +212,13 @@ type ormapOp struct {
 // neither write; where only one of the two was taken, it has that one.
 func TestAdversarialPeerORMap(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		var now atomic.Int64
-		now.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).UnixNano())
-		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
-		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
-		// Small messages, plain, make whole states (a catch-up, a heal)
-		// go in parts once the objects pass 1 KiB.
-		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1 << 20}).Draw(rt, "maxMessageBytes")
-		compressAbove := 0
-		if maxMsg < 1<<20 {
-			compressAbove = -1
-		}
+		h := drawHostileNet(rt, time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+		net := h.net
 		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
 		regions := map[crdt.ReplicaID]*ormapRegion{}
 		for _, id := range ids {
-			clk := clock.New(clock.WithSource(now.Load))
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20,
-				MaxMessageBytes: maxMsg, CompressAbove: compressAbove})
+			cfg, _ := h.config(id)
+			r, err := crdt.NewReplica(cfg)
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -264,13 +252,7 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			evilSeq   = uint64(1000) // message sequence numbers no other send uses
 			forgedKey = "forged"
 		)
-		round := func() {
-			for _, id := range ids {
-				_ = regions[id].r.Tick(context.Background())
-			}
-			net.DeliverAll(context.Background())
-			now.Add(int64(5 * time.Millisecond))
-		}
+		round := func() { h.round(ids, func(id crdt.ReplicaID) *crdt.Replica { return regions[id].r }) }
 		send := func(to crdt.ReplicaID, f crdt.Forgery) error {
 			f.From, f.To = "evil", to
 			if f.Incarnation == 0 {
@@ -339,7 +321,7 @@ func TestAdversarialPeerORMap(t *testing.T) {
 			ops = append(ops, o)
 			return o
 		}
-		if maxMsg < 1<<20 {
+		if h.maxMsg < 1<<20 {
 			// A load h0 writes first, so that every whole state (a
 			// heal's among them) is larger than a message and goes in
 			// parts.

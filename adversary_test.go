@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,23 +32,13 @@ import (
 // divergence and heal it; they must agree after, and count no more.
 func TestAdversarialPeer(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		var now atomic.Int64
-		now.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
-		net := memnet.New(rapid.Uint64().Draw(rt, "seed"))
-		net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
-		// Small messages, plain, make whole states (a catch-up, a heal)
-		// go in parts once the objects pass 1 KiB.
-		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1 << 20}).Draw(rt, "maxMessageBytes")
-		compressAbove := 0
-		if maxMsg < 1<<20 {
-			compressAbove = -1
-		}
+		h := drawHostileNet(rt, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+		net, now := h.net, h.now
 		ids := []crdt.ReplicaID{"h0", "h1", "h2"}
 		regions := map[crdt.ReplicaID]*region{}
 		for _, id := range ids {
-			clk := clock.New(clock.WithSource(now.Load))
-			r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 20,
-				MaxMessageBytes: maxMsg, CompressAbove: compressAbove})
+			cfg, clk := h.config(id)
+			r, err := crdt.NewReplica(cfg)
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -78,13 +67,7 @@ func TestAdversarialPeer(t *testing.T) {
 			evilInc        = uint64(1)
 			equivocated    bool
 		)
-		round := func() {
-			for _, id := range ids {
-				_ = regions[id].r.Tick(context.Background())
-			}
-			net.DeliverAll(context.Background())
-			now.Add(int64(5 * time.Millisecond))
-		}
+		round := func() { h.round(ids, func(id crdt.ReplicaID) *crdt.Replica { return regions[id].r }) }
 		send := func(to crdt.ReplicaID, f crdt.Forgery) {
 			f.From, f.To = "evil", to
 			if f.Incarnation == 0 {

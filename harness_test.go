@@ -2,11 +2,15 @@ package crdt_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/activeactive/crdt"
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/vclock"
+	"pgregory.net/rapid"
 )
 
 // forgedNet is a few honest replicas over a memnet network, each holding
@@ -122,4 +126,45 @@ func takeTurns[N twoProcNode](net *memnet.Network, rounds func(int, ...N), k int
 		net.Attach("a", y.replica())
 		rounds(1, y, b)
 	}
+}
+
+// hostileNet is the network of an adversarial property: a memnet network
+// of drawn seed and loss, on which the regions' clocks read now, and the
+// largest message drawn: small messages, plain, make whole states (a
+// catch-up, a heal) go in parts once the objects pass 1 KiB.
+type hostileNet struct {
+	net                   *memnet.Network
+	now                   *atomic.Int64
+	maxMsg, compressAbove int
+}
+
+// drawHostileNet draws a hostileNet whose clocks start at start.
+func drawHostileNet(rt *rapid.T, start time.Time) hostileNet {
+	h := hostileNet{now: new(atomic.Int64)}
+	h.now.Store(start.UnixNano())
+	h.net = memnet.New(rapid.Uint64().Draw(rt, "seed"))
+	h.net.Loss = rapid.Float64Range(0, 0.2).Draw(rt, "loss")
+	h.maxMsg = rapid.SampledFrom([]int{crdt.MinMessageBytes, 1 << 20}).Draw(rt, "maxMessageBytes")
+	if h.maxMsg < 1<<20 {
+		h.compressAbove = -1
+	}
+	return h
+}
+
+// config returns the Config of the region id on h, with its clock, which
+// reads h.now: anti-entropy every 20 ticks, h's message size.
+func (h hostileNet) config(id crdt.ReplicaID) (crdt.Config, *clock.Clock) {
+	clk := clock.New(clock.WithSource(h.now.Load))
+	return crdt.Config{ID: id, Transport: h.net.Transport(id), Clock: clk, AntiEntropyTicks: 20,
+		MaxMessageBytes: h.maxMsg, CompressAbove: h.compressAbove}, clk
+}
+
+// round ticks the replicas of ids, in order, delivers every message and
+// moves the clocks 5 ms on.
+func (h hostileNet) round(ids []crdt.ReplicaID, replica func(crdt.ReplicaID) *crdt.Replica) {
+	for _, id := range ids {
+		_ = replica(id).Tick(context.Background())
+	}
+	h.net.DeliverAll(context.Background())
+	h.now.Add(int64(5 * time.Millisecond))
 }
