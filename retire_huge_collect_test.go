@@ -36,7 +36,7 @@ func startHugeNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, s
 	if h.s, err = crdt.Register(r, "s", orset.New[string](id)); err != nil {
 		t.Fatal(err)
 	}
-	attachRestored(t, net, r, peer, snap)
+	attachRestored(t, net, r, snap, peer)
 	h.snap = savedSnapshot(t, r)
 	return h
 }
