@@ -102,7 +102,7 @@ func TestDigestContentEntries(t *testing.T) {
 	for _, e := range d {
 		names = append(names, e.Object)
 	}
-	want := []string{contentPrefix + "g", contentPrefix + "p", gapPrefix + "g", limitName, "g", "p", "s"}
+	want := []string{contentPrefix + "g", contentPrefix + "p", gapPrefix + "g", limitName, writerName, "g", "p", "s"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("digest entries %q, want %q", names, want)
 	}

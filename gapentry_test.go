@@ -114,13 +114,16 @@ func TestDigestGapEntries(t *testing.T) {
 	r.mu.Lock()
 	d := r.digest()
 	r.mu.Unlock()
-	if len(d) != 4 || !strings.HasPrefix(d[0].Object, gapPrefix) {
+	if len(d) != 5 || !strings.HasPrefix(d[0].Object, gapPrefix) {
 		t.Fatalf("digest %+v", d)
 	}
 	if n, ok := limitOf(d[1]); !ok || n != r.cfg.MaxMessageBytes {
 		t.Fatalf("limit entry %+v: %d %v, want %d", d[1], n, ok, r.cfg.MaxMessageBytes)
 	}
-	d = slices.Delete(d, 1, 2)
+	if w, ok := writerOf(d[2], r.id); !ok || w != r.Writer() {
+		t.Fatalf("writer entry %+v: %q %v, want %q", d[2], w, ok, r.Writer())
+	}
+	d = slices.Delete(d, 1, 3)
 	name, h, fp, ok := gapOf(d[0])
 	want, _ := gapped.GapHash()
 	if !ok || name != "g" || h != want || fp != gapped.Fingerprint() {
@@ -131,5 +134,32 @@ func TestDigestGapEntries(t *testing.T) {
 	}
 	if d[2].Object != "p" || !d[2].HasFingerprint || d[2].Fingerprint != plain.Fingerprint() {
 		t.Fatalf("entry of p: %+v", d[2])
+	}
+}
+
+// A digest's writer entry speaks for its sender alone: one naming another
+// replica's writer, a name without an epoch, or with a fingerprint or a
+// durable version is not taken as a writer entry.
+func TestWriterEntryNamesTheSendersWriter(t *testing.T) {
+	w := vclock.Writer("b", 7)
+	if got, ok := writerOf(writerEntry(w), "b"); !ok || got != w {
+		t.Fatalf("writer entry of b read as %q %v", got, ok)
+	}
+	bad := []digestEntry{
+		writerEntry(w),   // from c
+		writerEntry("b"), // no epoch
+		writerEntry(""),  // empty
+		{Object: writerName, Version: []byte(w), HasFingerprint: true},
+		{Object: writerName, Version: []byte(w), Durable: []byte{1}},
+		{Object: "g", Version: []byte(w)},
+	}
+	for i, d := range bad {
+		from := ReplicaID("b")
+		if i == 0 {
+			from = "c"
+		}
+		if got, ok := writerOf(d, from); ok {
+			t.Errorf("entry %d (%+v) from %s read as writer %q", i, d, from, got)
+		}
 	}
 }

@@ -31,6 +31,7 @@ var (
 	_ crdt.ConflictReporter = (*lwwmap.Map[string, string])(nil)
 	_ crdt.Collector        = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.ClockCollector   = (*ormap.Map[string, *ormap.Counter])(nil)
+	_ crdt.RunCollector     = (*ormap.Map[string, *ormap.Counter])(nil)
 	_ crdt.SplitCounter     = (*counter.PN)(nil)
 	_ crdt.OriginChecker    = (*ormap.Map[string, *ormap.Map[string, *ormap.Set[int]]])(nil)
 	_ crdt.WriterSetter     = (*ormap.Map[string, *ormap.Register[string]])(nil)

@@ -999,7 +999,7 @@ func (r *Replica) AddPeer(id ReplicaID) error {
 			// Added back after a removal: until it reports again, the
 			// versions it reported before hold collection back as they
 			// did, and a removal before it reports keeps them held.
-			p.versions = maps.Clone(lv)
+			p.versions, p.versionsBy = maps.Clone(lv), ""
 			if p.versions == nil {
 				p.versions = map[string][]byte{}
 			}

@@ -89,7 +89,11 @@ type Stats struct {
 	// name does, or a disk copied and started twice. Dot stores, register
 	// values, counter.G, and counter.PN (a [SplitCounter], when the
 	// retirement was agreed with the split of the writer's events) keep
-	// those events under the writer's own name, and lose nothing. A
+	// those events under the writer's own name, and lose nothing, but for
+	// one case of ormap.Map's counters: an increment the writer made
+	// before it saw a delete of the counter may count the increments the
+	// delete removed again, once the delete's note of the writer's
+	// counter chain was collected on the strength of its retirement. A
 	// counter.Bounded, or a PN retired by an entry agreed without the
 	// split (by a release before it), cannot tell which of its totals the
 	// agreed events raised, and folds all of the writer's entry into its

@@ -48,6 +48,9 @@ type peer struct {
 	theirDig []digestEntry
 	hasTheir bool              // theirDig is set: send catch-up states
 	versions map[string][]byte // the peer's durable versions of the objects registered here, from its last digest
+	// versionsBy is the writer of the run whose digest reported versions
+	// (empty if unknown, as for the versions kept of a removed peer).
+	versionsBy ReplicaID
 	// reported holds durable versions the peer reported before it
 	// restarted, that its digests since have not shown it back at: it may
 	// have come back from an older backup, after this replica collected
@@ -941,7 +944,37 @@ func (r *Replica) digest() []digestEntry {
 	// Their names sort before every object's (no object's name starts
 	// with a NUL byte): the content entries', then the gap entries', each
 	// kind among itself as the objects', then the limit entry.
-	return slices.Concat(contents, gaps, []digestEntry{limitEntry(r.ownLimit())}, d)
+	return slices.Concat(contents, gaps, []digestEntry{limitEntry(r.ownLimit()), writerEntry(r.writer)}, d)
+}
+
+// writerName is the name of a digest's writer entry, which names the
+// writer of the run that sent the digest (see [Replica.Writer]) in its
+// Version, with no Fingerprint and no Durable: the durable versions the
+// digest reports are that run's word, and a collector that needs to know
+// which run has seen what (see [RunCollector]) is told. It sorts after the
+// limit entry and before every object's. It is an ordinary digest entry,
+// as the limit entry is: a release that knows nothing of writer entries
+// takes it for the entry of an object it does not have, and ignores it.
+const writerName = "\x00writer"
+
+// writerEntry returns the writer entry naming w.
+func writerEntry(w ReplicaID) digestEntry {
+	return digestEntry{Object: writerName, Version: []byte(w)}
+}
+
+// writerOf reads the writer entry of a digest from the peer named from:
+// the writer it names, if that is a writer of from's (its name and an
+// epoch); ok is false for any other entry, a malformed one, or one naming
+// another replica's writer.
+func writerOf(d digestEntry, from ReplicaID) (w ReplicaID, ok bool) {
+	if d.Object != writerName || d.Durable != nil || d.HasFingerprint || len(d.Version) == 0 {
+		return "", false
+	}
+	w = ReplicaID(d.Version)
+	if _, hasEpoch := w.Epoch(); !hasEpoch || w.Name() != from {
+		return "", false
+	}
+	return w, true
 }
 
 // limitName is the name of a digest's limit entry, which names the
@@ -1794,9 +1827,13 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		// Only the objects registered here are collected: the versions
 		// of others are not kept (the digest may name any number).
 		p.versions = make(map[string][]byte, min(len(env.Digest), len(r.objects)))
+		p.versionsBy = ""
 		// A durable version that does not decode is refused, and not
 		// kept: collection would fail on it at every digest.
 		for _, d := range env.Digest {
+			if w, ok := writerOf(d, p.id); ok {
+				p.versionsBy = w
+			}
 			obj, ok := r.objects[d.Object]
 			if !ok || d.Durable == nil {
 				continue
@@ -2086,7 +2123,7 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 			name = n // and so is a content entry
 		}
 		_, ok := objects[name]
-		if _, limit := limitOf(d); (ok || limit) && !g.named[d.Object] {
+		if _, limit := limitOf(d); (ok || limit || d.Object == writerName) && !g.named[d.Object] {
 			if g.named == nil {
 				g.named = map[string]bool{}
 			}
@@ -2405,6 +2442,24 @@ func (r *Replica) compareReported(p *peer, digest []digestEntry) {
 	}
 }
 
+// RunCollector is an optional interface of a [ClockCollector] that also
+// takes, for each version it is handed, the writer of the run that
+// reported it (see [Replica.Writer]; empty if unknown, as for a removed
+// peer's): runs[i] reported peerVersions[i], and this replica's own
+// version, when it is among them, comes with this run's writer. A peer's
+// version speaks for the run that reported it, not for every run of its
+// name: a second process started under the name by mistake writes under
+// a writer of its own, and may not have seen what the other reported.
+// ormap.Map keeps what a delete of counters noted of a writer's counter
+// chains until that writer's own run has reported the delete, or the
+// writer is retired, so that an increment the writer makes before it
+// sees the delete does not count the deleted increments again. The
+// engine calls CollectBinaryFrom in place of CollectBinaryAt.
+type RunCollector interface {
+	ClockCollector
+	CollectBinaryFrom(peerVersions [][]byte, runs []ReplicaID, peersAt clock.Timestamp) error
+}
+
 // hasGaps reports whether obj holds updates its version leaves out (see
 // [GapReporter]).
 func hasGaps(obj Object) bool {
@@ -2434,15 +2489,18 @@ func (r *Replica) collect(p *peer) {
 		if !ok {
 			continue
 		}
-		vs := make([][]byte, 0, len(r.peers)+len(r.left))
+		vs := make([][]byte, 0, len(r.peers)+len(r.left)+1)
+		runs := make([]ReplicaID, 0, cap(vs))
 		for _, q := range r.peers {
 			if v, ok := q.versions[name]; ok {
 				vs = append(vs, v)
+				runs = append(runs, q.versionsBy)
 			}
 		}
 		for _, lv := range r.left {
 			if v, ok := lv[name]; ok {
 				vs = append(vs, v)
+				runs = append(runs, "")
 			}
 		}
 		if len(vs) < len(r.peers)+len(r.left) {
@@ -2457,11 +2515,15 @@ func (r *Replica) collect(p *peer) {
 				continue
 			}
 			vs = append(vs, own)
+			runs = append(runs, r.writer)
 		}
 		var err error
-		if cc, ok := c.(ClockCollector); ok {
+		switch cc := c.(type) {
+		case RunCollector:
+			err = cc.CollectBinaryFrom(vs, runs, r.peersAt())
+		case ClockCollector:
 			err = cc.CollectBinaryAt(vs, r.peersAt())
-		} else {
+		default:
 			err = c.CollectBinary(vs)
 		}
 		if err != nil {

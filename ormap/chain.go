@@ -776,7 +776,14 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 //
 //  1. dR is in X's version and in every peer's: w has seen R (w's run
 //     reports its version among the peers), so every leaf of chain c above
-//     s was made before w's report;
+//     s was made before w's report. A peer's version speaks for the run
+//     that reported it: a second process under w's name, started from
+//     its disk, reports under a writer of its own, while w's run, which
+//     may not have seen R, goes on with chain c. Told which run reported
+//     each version (Map.CollectVersionsFrom, as the engine does), X
+//     takes w as having seen R only if w's own run reported (or w is
+//     X's writer, or retired: a writer that goes on after its
+//     retirement is the case crdt.Stats.RetiredPastFinal reports);
 //  2. X's version covers, for w, the join of every peer's version: X has
 //     seen every leaf w made before it reported, w's own report and the
 //     versions of the replicas that took in leaves w's run lost in a crash
@@ -820,8 +827,13 @@ func (s *state) superseded(l leaf, d vclock.Dot) bool {
 
 // collectResets removes the reset leaves whose entries are no longer
 // needed (see above), own being this replica's version and peers every
-// peer's. It returns how many it removed.
-func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
+// peer's. If runs is not nil, runs[i] is the writer of the run that
+// reported peers[i] (empty if unknown), and rule 1 is checked by the
+// chain's writer's own report: an entry of a writer w stays unless w is
+// this replica's writer, w's run reported one of the versions, or w is
+// retired (see [Map.CollectVersionsFrom]). It returns how many it
+// removed.
+func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock, runs []vclock.ReplicaID) int {
 	if len(s.resetDots) == 0 || s.id == "" {
 		return 0
 	}
@@ -844,6 +856,18 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		}
 		return true
 	}
+	// reported tells whether w's own run has seen what every version
+	// holds: w's run reported one of them, or it is this replica's, or w
+	// writes no more (retired).
+	reported := func(w vclock.ReplicaID) bool {
+		if runs == nil || w == s.id || w.IsRetired() {
+			return true
+		}
+		if _, ok := s.retiredFrom[w]; ok {
+			return true
+		}
+		return slices.Contains(runs, w)
+	}
 	var due []vclock.Dot
 	for d := range s.resetDots {
 		if seenAll(d) {
@@ -860,7 +884,7 @@ func (s *state) collectResets(own vclock.Clock, peers []vclock.Clock) int {
 		needed := false
 		for e := range entriesIn(r) {
 			w, _, _ := s.orig(e.w, e.c, e.s)
-			if needed = !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(r.path(), e); needed {
+			if needed = !reported(w) || !covered(e.w) || !covered(w) || !s.seenChain(e) || s.liveAfter(r.path(), e); needed {
 				break
 			}
 		}

@@ -372,6 +372,24 @@ func (m *Map[K, V]) CollectBinaryAt(peerVersions [][]byte, peersAt clock.Timesta
 	return nil
 }
 
+// CollectBinaryFrom is [Map.CollectBinaryAt] for a caller that also knows
+// the writer of the run that reported each version (runs[i] for
+// peerVersions[i], empty if unknown): it calls [Map.CollectVersionsFrom].
+// The replication engine calls it (see crdt.RunCollector). It returns an
+// error, and collects nothing, if a version does not decode or runs is
+// not as long as peerVersions.
+func (m *Map[K, V]) CollectBinaryFrom(peerVersions [][]byte, runs []vclock.ReplicaID, peersAt clock.Timestamp) error {
+	if len(runs) != len(peerVersions) {
+		return fmt.Errorf("ormap: CollectBinaryFrom: %d runs for %d versions", len(runs), len(peerVersions))
+	}
+	peers, err := m.peerVersions("CollectBinaryFrom", peerVersions)
+	if err != nil {
+		return err
+	}
+	m.CollectVersionsFrom(peers, runs, peersAt)
+	return nil
+}
+
 // peerVersions decodes the encoded versions of CollectBinary.
 func (m *Map[K, V]) peerVersions(what string, peerVersions [][]byte) ([]vclock.Clock, error) {
 	s := m.mustTop(what)

@@ -125,7 +125,7 @@ func (m *Map[K, V]) Collect(stable vclock.Clock) int {
 // of another's, the delete removes the key there before its expiry by
 // that clock. [Map.CollectVersionsAt] waits for every clock.
 func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
-	return m.collectVersions("CollectVersions", peers, nil)
+	return m.collectVersions("CollectVersions", peers, nil, nil)
 }
 
 // CollectVersionsAt is [Map.CollectVersions] for a caller that also knows
@@ -137,10 +137,33 @@ func (m *Map[K, V]) CollectVersions(peers []vclock.Clock) int {
 // before the others' clocks reach its expiry. A zero peersAt deletes no
 // key; the rest of the collection is CollectVersions'.
 func (m *Map[K, V]) CollectVersionsAt(peers []vclock.Clock, peersAt clock.Timestamp) int {
-	return m.collectVersions("CollectVersionsAt", peers, &peersAt)
+	return m.collectVersions("CollectVersionsAt", peers, nil, &peersAt)
 }
 
-func (m *Map[K, V]) collectVersions(what string, peers []vclock.Clock, peersAt *clock.Timestamp) int {
+// CollectVersionsFrom is [Map.CollectVersionsAt] for a caller that also
+// knows, for each version in peers, the writer of the run that reported
+// it (runs[i] for peers[i], empty if unknown), as the replication engine
+// does (see crdt.RunCollector). CollectVersions takes a peer's version
+// that holds a delete for proof that every run of the peer's name has
+// seen the delete; a second process under the name, which writes under a
+// writer of its own, makes that untrue: the process that did not see the
+// delete may go on with a counter chain the delete noted, and its next
+// increment would count the deleted increments again wherever the note
+// was collected. Here a delete's note of a writer's chains stays until
+// that writer's own run has reported a version holding the delete (this
+// replica's writer counts as reporting its own version), or the writer
+// is retired. runs must be as long as peers; otherwise it panics.
+func (m *Map[K, V]) CollectVersionsFrom(peers []vclock.Clock, runs []vclock.ReplicaID, peersAt clock.Timestamp) int {
+	if len(runs) != len(peers) {
+		panic("ormap: CollectVersionsFrom with runs not matching peers")
+	}
+	if runs == nil {
+		runs = []vclock.ReplicaID{}
+	}
+	return m.collectVersions("CollectVersionsFrom", peers, runs, &peersAt)
+}
+
+func (m *Map[K, V]) collectVersions(what string, peers []vclock.Clock, runs []vclock.ReplicaID, peersAt *clock.Timestamp) int {
 	s := m.mustTop(what)
 	own := s.k.Version()
 	stable := own.Clone()
@@ -152,7 +175,7 @@ func (m *Map[K, V]) collectVersions(what string, peers []vclock.Clock, peersAt *
 	if behind {
 		s.collectExpired(stable, peersAt)
 	}
-	s.collectResets(own, peers)
+	s.collectResets(own, peers, runs)
 	return s.k.Collect(stable)
 }
 
