@@ -189,7 +189,7 @@ func TestChunkAcksOfNothingRefused(t *testing.T) {
 }
 
 // A digest in parts is taken in once every part has arrived, whatever
-// their order, each object once; a part of another round starts over.
+// their order, each object once; a part of a newer round starts over.
 func TestDigestPartsGathered(t *testing.T) {
 	a, _ := stubReplica(t, "a", &sentTo{})
 	for _, n := range []string{"x", "y", "z"} {

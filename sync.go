@@ -174,8 +174,11 @@ func (in *inCatchUp) set(i uint64) {
 }
 
 // digestIn gathers the parts of a peer's digest sent in several messages.
+// Once a round is whole, round still names it and done is set (parts is
+// 0): its parts that come again are dropped.
 type digestIn struct {
 	round, parts uint64
+	done         bool
 	got          inCatchUp // which parts arrived (num and upTo unused)
 	entries      []digestEntry
 	named        map[string]bool // the objects of entries: each once
@@ -2102,13 +2105,35 @@ func (p *peer) checkChunkAcks(env *envelope, inc uint64) error {
 	return nil
 }
 
+// digestRoundsBack is how many rounds before the one being gathered a
+// part of the peer's digest may be and still count as older (see
+// gatherDigest).
+const digestRoundsBack = 1 << 10
+
 // gatherDigest takes in a part of the peer's digest, keeping the entries
 // of the objects registered here (the others play no part), and reports
 // whether the digest is now whole, in which case env.Digest holds it.
-// Parts of another round start over.
+//
+// A part of a newer round starts over: the peer has moved on. A part of
+// an older round, or of the round last taken in whole, is dropped: it was
+// delayed or delivered again, and starting over on it would throw away
+// the parts of the newer round gathered so far; a link that reorders
+// steadily would keep every digest of the peer from completing. The
+// sender numbers its rounds to this replica one by one from 1 in each of
+// its runs (a new run of the peer, with a new incarnation, starts here
+// from nothing: see switchIncarnation), so a round is older if it is at
+// most digestRoundsBack behind, counting modulo 2^64: a round number far
+// ahead of the ones the peer sends (forged, or corrupt past the
+// checksums) is taken as newer by the peer's next round, and keeps its
+// digests from completing for no more than digestRoundsBack rounds.
+// A dropped part is no fault of the peer, and is not counted as refused.
 func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 	g := &p.digIn
-	if env.DigestRound != g.round || env.DigestParts != g.parts {
+	known := g.parts > 0 || g.done
+	if back := g.round - env.DigestRound; known && (back > 0 && back < digestRoundsBack || back == 0 && g.done) {
+		return false // older, or taken in already
+	}
+	if !known || env.DigestRound != g.round || env.DigestParts != g.parts {
 		*g = digestIn{round: env.DigestRound, parts: env.DigestParts, got: inCatchUp{count: env.DigestParts}}
 	}
 	if g.got.has(env.DigestPart) {
@@ -2136,7 +2161,7 @@ func (p *peer) gatherDigest(env *envelope, objects map[string]Object) bool {
 	}
 	slices.SortFunc(g.entries, func(a, b digestEntry) int { return strings.Compare(a.Object, b.Object) })
 	env.Digest = g.entries
-	p.digIn = digestIn{}
+	p.digIn = digestIn{round: g.round, done: true}
 	return true
 }
 
