@@ -1575,9 +1575,13 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.countRefusal(from, err)
 		return err
 	}
-	if env.Incarnation == p.rinc && env.AckInc == r.incarnation && (env.AckSeq > p.shipped || env.CatchUpAck > p.catchUps) {
+	if env.AckInc == r.incarnation && (env.AckSeq > p.shipped || env.CatchUpAck > p.catchUps) {
 		// Acknowledging ops or a catch-up never sent: a bug or a forgery.
-		// Believing it would leave the peer without them.
+		// Believing it would leave the peer without them. Whatever run of
+		// the peer sent it (a new one too: what this run shipped to the
+		// peer only grows, and a peer removed and added again starts at
+		// every op made by then), nothing past what was shipped can have
+		// reached it.
 		p.refuse(ReasonAck)
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s acknowledged ops up to %d and catch-up %d; sent up to %d and %d",
