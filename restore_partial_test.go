@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -58,19 +59,33 @@ func TestRestoreFailedPartWayRefusesToGoOn(t *testing.T) {
 		"Restore":      r.Restore(snap),
 		"Receive":      r.Receive(ctx, "r1", sender(t, "a", "w")),
 	}
+	refusesToGoOn(t, "a restore that failed part way", r, calls, saved, rec)
+}
+
+// refusesToGoOn checks that r, holding part of what it failed to take in
+// (after says what), refuses every call that saves, sends, takes in or
+// changes anything: calls are the errors of such calls the test made, to
+// which it adds Snapshot's and SaveOps'; each is ErrRestoreFailed but
+// Receive's (refused as it comes, with its own error). saved is what the
+// test's SaveSnapshot saved, and sent the replica's transport: nothing
+// was saved, and nothing leaves at a Tick.
+func refusesToGoOn(t *testing.T, after string, r *crdt.Replica, calls map[string]error, saved []byte, sent *recorder) {
+	t.Helper()
 	_, snapErr := r.Snapshot()
 	calls["Snapshot"] = snapErr
 	calls["SaveOps"] = r.SaveOps(func([]byte) error { return nil })
 	for name, err := range calls {
 		if err == nil {
-			t.Errorf("%s after a restore that failed part way: no error", name)
+			t.Errorf("%s after %s: no error", name, after)
+		} else if name != "Receive" && !errors.Is(err, crdt.ErrRestoreFailed) {
+			t.Errorf("%s after %s: %v, want ErrRestoreFailed", name, after, err)
 		}
 	}
 	if saved != nil {
-		t.Errorf("a snapshot of the half-restored replica was saved (%d bytes)", len(saved))
+		t.Errorf("a snapshot was saved after %s (%d bytes)", after, len(saved))
 	}
-	_ = r.Tick(ctx)
-	if len(rec.msgs) != 0 {
-		t.Errorf("the half-restored replica sent %d messages", len(rec.msgs))
+	_ = r.Tick(context.Background())
+	if len(sent.msgs) != 0 {
+		t.Errorf("the replica sent %d messages after %s", len(sent.msgs), after)
 	}
 }
