@@ -29,21 +29,9 @@ func (w *wallCounter) ContentFingerprintAt(wall int64) uint64 {
 // after another, each between other expiries, would make every digest of
 // a few bytes cost a pass over the map: such an entry is not compared.
 func TestContentWallFarFromTheClockNotCompared(t *testing.T) {
-	r := replicaWithPeer(t, "b", "a")
-	m := lwwmap.New[string, string]("b", r.Clock())
-	w := &wallCounter{Map: m}
-	if _, err := Register(r, "m", Object(w)); err != nil {
-		t.Fatal(err)
-	}
-	m.Put("k", "v")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, err := m.VersionBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := max(r.clk.Physical(), r.clk.Last().Wall)
-	p := r.peers["a"]
+	wt := newWallTest(t)
+	defer wt.r.mu.Unlock()
+	now := wt.now
 	for _, c := range []struct {
 		wall    int64
 		compare bool
@@ -54,14 +42,7 @@ func TestContentWallFarFromTheClockNotCompared(t *testing.T) {
 		{now + int64(24*365*time.Hour), false},
 		{now + int64(100*time.Millisecond), true},
 	} {
-		w.walls = nil
-		ce := contentEntry("m", noGaps, 0xbad) // a content fingerprint no replica here has
-		ce.Version = append(ce.Version, make([]byte, 8)...)
-		for i := range 8 {
-			ce.Version[8+i] = byte(uint64(c.wall) >> (56 - 8*i))
-		}
-		r.compareFingerprints(p, []digestEntry{ce, {Object: "m", Version: v, Fingerprint: m.Fingerprint(), HasFingerprint: true}})
-		if got := len(w.walls) > 0; got != c.compare {
+		if got := wt.compared(c.wall); got != c.compare {
 			t.Errorf("content entry at %v from the clock: compared %v, want %v", time.Duration(c.wall-now), got, c.compare)
 		}
 	}
@@ -71,22 +52,10 @@ func TestContentWallFarFromTheClockNotCompared(t *testing.T) {
 // reading its message carried (p.newest), not near this replica's clock:
 // it is compared. One far from both is not.
 func TestContentWallNearThePeersLatestReadingCompared(t *testing.T) {
-	r := replicaWithPeer(t, "b", "a")
-	m := lwwmap.New[string, string]("b", r.Clock())
-	w := &wallCounter{Map: m}
-	if _, err := Register(r, "m", Object(w)); err != nil {
-		t.Fatal(err)
-	}
-	m.Put("k", "v")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, err := m.VersionBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := max(r.clk.Physical(), r.clk.Last().Wall)
-	p := r.peers["a"]
-	p.newest = clock.Timestamp{Wall: now - int64(time.Minute)} // its latest message was a minute in flight
+	wt := newWallTest(t)
+	defer wt.r.mu.Unlock()
+	now := wt.now
+	wt.p.newest = clock.Timestamp{Wall: now - int64(time.Minute)} // its latest message was a minute in flight
 	for _, c := range []struct {
 		wall    int64
 		compare bool
@@ -98,12 +67,50 @@ func TestContentWallNearThePeersLatestReadingCompared(t *testing.T) {
 		{now - int64(2*time.Minute), false},
 		{now, true},
 	} {
-		w.walls = nil
-		ce := contentEntry("m", noGaps, 0xbad)
-		ce.Version = binary.BigEndian.AppendUint64(ce.Version, uint64(c.wall))
-		r.compareFingerprints(p, []digestEntry{ce, {Object: "m", Version: v, Fingerprint: m.Fingerprint(), HasFingerprint: true}})
-		if got := len(w.walls) > 0; got != c.compare {
+		if got := wt.compared(c.wall); got != c.compare {
 			t.Errorf("content entry at %v from the clock, the peer's last reading a minute back: compared %v, want %v", time.Duration(c.wall-now), got, c.compare)
 		}
 	}
+}
+
+// wallTest is a replica b with a peer a and an LWW-map "m" that counts
+// the wall times its content fingerprint is asked at, held under b's lock
+// (the caller unlocks r.mu): now is b's clock.
+type wallTest struct {
+	r   *Replica
+	p   *peer
+	m   *lwwmap.Map[string, string]
+	w   *wallCounter
+	v   []byte // m's version
+	now int64
+}
+
+func newWallTest(t *testing.T) *wallTest {
+	t.Helper()
+	r := replicaWithPeer(t, "b", "a")
+	m := lwwmap.New[string, string]("b", r.Clock())
+	w := &wallCounter{Map: m}
+	if _, err := Register(r, "m", Object(w)); err != nil {
+		t.Fatal(err)
+	}
+	m.Put("k", "v")
+	r.mu.Lock()
+	v, err := m.VersionBinary()
+	if err != nil {
+		r.mu.Unlock()
+		t.Fatal(err)
+	}
+	return &wallTest{r: r, p: r.peers["a"], m: m, w: w, v: v, now: max(r.clk.Physical(), r.clk.Last().Wall)}
+}
+
+// compared hands b a digest from a with a content entry for m at wall,
+// of a content fingerprint no replica here has, beside m's entry at b's
+// own version, and reports whether b compared it (asked m's content
+// fingerprint at some time).
+func (wt *wallTest) compared(wall int64) bool {
+	wt.w.walls = nil
+	ce := contentEntry("m", noGaps, 0xbad)
+	ce.Version = binary.BigEndian.AppendUint64(ce.Version, uint64(wall))
+	wt.r.compareFingerprints(wt.p, []digestEntry{ce, {Object: "m", Version: wt.v, Fingerprint: wt.m.Fingerprint(), HasFingerprint: true}})
+	return len(wt.w.walls) > 0
 }
