@@ -52,21 +52,7 @@ func TestReplayOfCatchUpsBeyondTheLimitTogether(t *testing.T) {
 		t.Fatalf("a record of %d bytes holding states of %d bytes plain", len(record), plain)
 	}
 
-	clk := clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
-	r2, err := NewReplica(Config{ID: "a", Transport: &sentTo{}, Clock: clk, AntiEntropyTicks: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj2 := &stubObject{version: []byte{1}}
-	if _, err := Register(r2, "obj", obj2); err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.AddPeer("b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r2, obj2 := restartedStub(t, Config{}, snap, nil)
 	restored := len(obj2.merged)
 	got := costcheck.Allocated(func() { err = r2.Replay(record) })
 	if err != nil {
@@ -85,4 +71,31 @@ func TestReplayOfCatchUpsBeyondTheLimitTogether(t *testing.T) {
 		t.Errorf("replaying a record of %d bytes, %d plain, allocated %d bytes, more than %d", len(record), plain, got, limit)
 	}
 	t.Logf("record of %d bytes, %d bytes plain: replay allocated %d bytes", len(record), plain, got)
+}
+
+// restartedStub starts replica "a" again, with cfg (its ID, transport,
+// clock and anti-entropy set here), a stubObject "obj", the objects
+// register adds (if not nil) and peer "b", and restores snap into it.
+func restartedStub(t *testing.T, cfg Config, snap []byte, register func(*Replica)) (*Replica, *stubObject) {
+	t.Helper()
+	cfg.ID, cfg.Transport, cfg.AntiEntropyTicks = "a", &sentTo{}, -1
+	cfg.Clock = clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
+	r, err := NewReplica(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &stubObject{version: []byte{1}}
+	if _, err := Register(r, "obj", obj); err != nil {
+		t.Fatal(err)
+	}
+	if register != nil {
+		register(r)
+	}
+	if err := r.AddPeer("b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	return r, obj
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/orset"
 )
@@ -63,25 +62,12 @@ func TestReplayAfterTheLimitWasLowered(t *testing.T) {
 		t.Fatalf("a record of %d bytes holding a state of %d bytes plain, for a limit of %d", len(record), len(plain), lowered)
 	}
 
-	clk := clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }))
-	r2, err := NewReplica(Config{ID: "a", Transport: &sentTo{}, Clock: clk, AntiEntropyTicks: -1, MaxMessageBytes: lowered})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj2 := &stubObject{version: []byte{1}}
-	if _, err := Register(r2, "obj", obj2); err != nil {
-		t.Fatal(err)
-	}
-	set2, err := Register(r2, "set", orset.New[string]("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.AddPeer("b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	var set2 *Handle[*orset.Set[string]]
+	r2, obj2 := restartedStub(t, Config{MaxMessageBytes: lowered}, snap, func(r2 *Replica) {
+		if set2, err = Register(r2, "set", orset.New[string]("a")); err != nil {
+			t.Fatal(err)
+		}
+	})
 	restored := len(obj2.merged)
 	if err := r2.Replay(record); err != nil {
 		t.Fatalf("replaying a record of %d bytes under a limit of %d: %v", len(record), lowered, err)
