@@ -309,7 +309,8 @@ func getRemoteEntries(r *codec.Reader) []remoteEntry {
 // A record that is not a journal record of this replica, that names an
 // object the replica lacks, or that holds a part of a state for an object
 // that cannot take parts ([Chunker]), is refused with an error, and
-// nothing changes. If applying one of its changes fails (an op the object
+// nothing changes, as when its first change fails to apply (a change that
+// fails changes nothing). If a later change fails (an op the object
 // refuses: another type registered under the name, say), the replica
 // holds part of the record and cannot take back what it applied: like a
 // replica whose Restore failed part way, it then refuses every call that
@@ -427,9 +428,12 @@ func (r *Replica) Replay(record []byte) (err error) {
 			return fmt.Errorf("crdt: replay: a part of a state received for %q, which cannot take parts: %w", e.object, ErrConfig)
 		}
 	}
-	// From here on a failure leaves the replica changed.
+	// A failure once a change of the record was applied leaves the
+	// replica holding part of it (a change that fails changes nothing: so
+	// a record whose first change fails leaves the replica as it was).
+	applied := false
 	defer func() {
-		if err != nil {
+		if err != nil && applied {
 			r.broken = fmt.Errorf("%w (%w)", ErrRestoreFailed, err)
 		}
 	}()
@@ -496,6 +500,7 @@ func (r *Replica) Replay(record []byte) (err error) {
 			if err != nil {
 				return fmt.Errorf("crdt: replay of a change received on %q: %w", e.object, err)
 			}
+			applied = true
 		}
 		return nil
 	}
@@ -511,6 +516,7 @@ func (r *Replica) Replay(record []byte) (err error) {
 		if _, err := r.objects[e.object].ApplyBinary(e.op); err != nil {
 			return fmt.Errorf("crdt: replay on %q: %w", e.object, err)
 		}
+		applied = true
 		group = append(group, txOp{object: e.object, op: e.op})
 		if !e.more {
 			r.appendGroup(group)

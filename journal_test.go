@@ -224,18 +224,31 @@ func FuzzRestoreAndReplay(f *testing.F) {
 			}
 		})
 		var (
-			r *crdt.Replica
-			h *crdt.Handle[*gset]
+			r         *crdt.Replica
+			h         *crdt.Handle[*gset]
+			replayErr error
 		)
 		checkCost(t, len(rec), func() {
 			r, h = fresh()
 			if err := r.Restore(disk.snap); err != nil {
 				t.Fatal(err)
 			}
-			_ = r.Replay(rec)
+			replayErr = r.Replay(rec)
 		})
-		// Whatever was accepted leaves a replica that still works.
-		if err := h.Update(func(s *gset) (crdt.Op, error) { return s.Add("z"), nil }); err != nil {
+		// Whatever was accepted leaves a replica that still works; a
+		// record that failed after some of its changes applied leaves
+		// one that refuses to go on (see Replay), and says so.
+		err := h.Update(func(s *gset) (crdt.Op, error) { return s.Add("z"), nil })
+		if errors.Is(err, crdt.ErrRestoreFailed) {
+			if replayErr == nil {
+				t.Fatalf("a replay that succeeded left a replica refusing to go on: %v", err)
+			}
+			if _, err := r.Snapshot(); !errors.Is(err, crdt.ErrRestoreFailed) {
+				t.Fatalf("a replica refusing updates after a failed replay takes a snapshot: %v", err)
+			}
+			return
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.Snapshot(); err != nil {

@@ -67,3 +67,49 @@ func TestReplayFailedPartWayRefusesToGoOn(t *testing.T) {
 	}
 	refusesToGoOn(t, "a replay that failed part way", r, calls, saved, sent)
 }
+
+// A record whose first change fails to apply (here an op of a set of
+// strings replayed on a set of integers) leaves the replica as it was: a
+// change that fails changes nothing, so Replay refuses the record whole
+// and the replica goes on.
+func TestReplayWhoseFirstChangeFailsChangesNothing(t *testing.T) {
+	src, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := crdt.Register(src, "a", orset.New[string]("r0"))
+	b, _ := crdt.Register(src, "b", orset.New[string]("r0"))
+	_ = src.AddPeer("r1")
+	snap := savedSnapshot(t, src)
+	_ = b.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("y"), nil })
+	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("x"), nil })
+	var rec []byte
+	if err := src.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil || rec == nil {
+		t.Fatalf("SaveOps: %v, %d bytes", err, len(rec))
+	}
+
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := crdt.Register(r, "a", orset.New[string]("r0"))
+	_, _ = crdt.Register(r, "b", orset.New[int]("r0"))
+	_ = r.AddPeer("r1")
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replay(rec); err == nil {
+		t.Fatal("a set of integers replayed an op adding a string")
+	}
+	var holds bool
+	ra.Read(func(s *orset.Set[string]) { holds = s.Contains("x") })
+	if holds {
+		t.Fatal("the refused record's later op was applied")
+	}
+	if err := ra.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("w"), nil }); err != nil {
+		t.Fatalf("Update after a record refused whole: %v", err)
+	}
+	if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
+		t.Fatalf("SaveSnapshot after a record refused whole: %v", err)
+	}
+}
