@@ -144,13 +144,17 @@ func (c *cluster) region(n crdt.ReplicaID) *region {
 
 func (c *cluster) url(n crdt.ReplicaID) string { return "http://" + c.cfgs[n].Listen }
 
-// crash stops a region like a crash (no final snapshot).
+// crash stops a region like a crash (no final snapshot). The test
+// client's idle connections go too: the region closed its ends, and a
+// request sent on one before the client noticed would fail with EOF (a
+// POST is not sent again), though the region is back by then.
 func (c *cluster) crash(n crdt.ReplicaID) {
 	c.mu.Lock()
 	rg := c.regions[n]
 	c.regions[n] = nil
 	c.mu.Unlock()
 	rg.crash()
+	testClient.CloseIdleConnections()
 }
 
 // start starts region n with its configuration, on the port the cluster
