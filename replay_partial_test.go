@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/activeactive/crdt"
@@ -20,33 +21,9 @@ import (
 // of the journal could no longer be replayed. Like a Restore that fails
 // part way, the replica now refuses to go on.
 func TestReplayFailedPartWayRefusesToGoOn(t *testing.T) {
-	src, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := crdt.Register(src, "a", orset.New[string]("r0"))
-	b, _ := crdt.Register(src, "b", orset.New[string]("r0"))
-	_ = src.AddPeer("r1")
-	snap := savedSnapshot(t, src)
-	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("x"), nil })
-	_ = b.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("y"), nil })
-	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("z"), nil })
-	var rec []byte
-	if err := src.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil || rec == nil {
-		t.Fatalf("SaveOps: %v, %d bytes", err, len(rec))
-	}
-
 	sent := &recorder{}
-	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: sent, Clock: testClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ra, _ := crdt.Register(r, "a", orset.New[string]("r0"))
-	rb, _ := crdt.Register(r, "b", orset.New[int]("r0"))
-	_ = r.AddPeer("r1")
-	if err := r.Restore(snap); err != nil {
-		t.Fatalf("the snapshot of two empty sets did not restore: %v", err)
-	}
+	snap, rec := journalOfTwoSets(t, "a:x", "b:y", "a:z")
+	r, ra, rb := replicaOfSetAndInts(t, sent, snap)
 	if err := r.Replay(rec); err == nil {
 		t.Fatal("a set of integers replayed an op adding a string")
 	}
@@ -73,31 +50,8 @@ func TestReplayFailedPartWayRefusesToGoOn(t *testing.T) {
 // change that fails changes nothing, so Replay refuses the record whole
 // and the replica goes on.
 func TestReplayWhoseFirstChangeFailsChangesNothing(t *testing.T) {
-	src, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := crdt.Register(src, "a", orset.New[string]("r0"))
-	b, _ := crdt.Register(src, "b", orset.New[string]("r0"))
-	_ = src.AddPeer("r1")
-	snap := savedSnapshot(t, src)
-	_ = b.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("y"), nil })
-	_ = a.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("x"), nil })
-	var rec []byte
-	if err := src.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil || rec == nil {
-		t.Fatalf("SaveOps: %v, %d bytes", err, len(rec))
-	}
-
-	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ra, _ := crdt.Register(r, "a", orset.New[string]("r0"))
-	_, _ = crdt.Register(r, "b", orset.New[int]("r0"))
-	_ = r.AddPeer("r1")
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	snap, rec := journalOfTwoSets(t, "b:y", "a:x")
+	r, ra, _ := replicaOfSetAndInts(t, &recorder{}, snap)
 	if err := r.Replay(rec); err == nil {
 		t.Fatal("a set of integers replayed an op adding a string")
 	}
@@ -112,4 +66,50 @@ func TestReplayWhoseFirstChangeFailsChangesNothing(t *testing.T) {
 	if err := r.SaveSnapshot(func([]byte) error { return nil }); err != nil {
 		t.Fatalf("SaveSnapshot after a record refused whole: %v", err)
 	}
+}
+
+// journalOfTwoSets returns a snapshot of replica r0 holding two empty
+// sets of strings, "a" and "b", and the journal record of the adds
+// after it, each "set:element", in order.
+func journalOfTwoSets(t *testing.T, adds ...string) (snap, rec []byte) {
+	t.Helper()
+	src, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: &recorder{}, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string]*crdt.Handle[*orset.Set[string]]{}
+	for _, name := range []string{"a", "b"} {
+		if sets[name], err = crdt.Register(src, name, orset.New[string]("r0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = src.AddPeer("r1")
+	snap = savedSnapshot(t, src)
+	for _, add := range adds {
+		name, e, _ := strings.Cut(add, ":")
+		if err := sets[name].Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(e), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.SaveOps(func(b []byte) error { rec = b; return nil }); err != nil || rec == nil {
+		t.Fatalf("SaveOps: %v, %d bytes", err, len(rec))
+	}
+	return snap, rec
+}
+
+// replicaOfSetAndInts is replica r0 after a code change: "a" still a set
+// of strings, "b" now a set of integers, restored from snap.
+func replicaOfSetAndInts(t *testing.T, tr crdt.Transport, snap []byte) (*crdt.Replica, *crdt.Handle[*orset.Set[string]], *crdt.Handle[*orset.Set[int]]) {
+	t.Helper()
+	r, err := crdt.NewReplica(crdt.Config{ID: "r0", Transport: tr, Clock: testClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := crdt.Register(r, "a", orset.New[string]("r0"))
+	rb, _ := crdt.Register(r, "b", orset.New[int]("r0"))
+	_ = r.AddPeer("r1")
+	if err := r.Restore(snap); err != nil {
+		t.Fatalf("the snapshot of two empty sets did not restore: %v", err)
+	}
+	return r, ra, rb
 }
