@@ -178,14 +178,27 @@ type node struct {
 	kv       *crdt.Handle[*lwwmap.Map[string, int]]
 	count    *crdt.Handle[*counter.PN]
 	barriers chan struct{}
-	largest  atomic.Int64          // bytes of the largest message received
-	lastErr  atomic.Pointer[error] // the last error the replica's Receive returned
+	// marks takes the barrier messages that say something (see
+	// cluster.slowRound).
+	marks chan string
+	// hold, while set, is a channel every message waits on before it is
+	// handed on (see cluster.slowRound).
+	hold    atomic.Pointer[chan struct{}]
+	largest atomic.Int64          // bytes of the largest message received
+	lastErr atomic.Pointer[error] // the last error the replica's Receive returned
 }
 
 func (n *node) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error {
 	if from == barrierID {
-		n.barriers <- struct{}{}
+		if len(msg) > 0 {
+			n.marks <- string(msg)
+		} else {
+			n.barriers <- struct{}{}
+		}
 		return nil
+	}
+	if h := n.hold.Load(); h != nil {
+		<-*h
 	}
 	for l := int64(len(msg)); ; {
 		cur := n.largest.Load()
@@ -220,6 +233,7 @@ type cluster struct {
 	nodes   []*node
 	barrier *client
 	up      bool
+	attempt int // numbers the rounds of marks
 }
 
 // newCluster starts a server with opts (nil for the defaults) and n
@@ -227,13 +241,24 @@ type cluster struct {
 // nil, adjusts each replica's configuration.
 func newCluster(t failer, n int, opts *server.Options, cfg func(*crdt.Config)) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, opts, cfg, nil)
+}
+
+// newClusterWith is newCluster with tcfg, if not nil, adjusting each
+// replica's transport configuration.
+func newClusterWith(t failer, n int, opts *server.Options, cfg func(*crdt.Config), tcfg func(*natstransport.Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t, srv: startServer(t, opts), prefix: "test.crdt", up: true}
 	for i := range n {
 		c.ids = append(c.ids, crdt.ReplicaID(fmt.Sprintf("r%d", i)))
 	}
 	for _, id := range c.ids {
-		nd := &node{id: id, c: connect(t, c.srv.url()), barriers: make(chan struct{}, 64)}
-		tr, err := natstransport.New(nd.c.nc, natstransport.Config{Prefix: c.prefix, ID: id})
+		nd := &node{id: id, c: connect(t, c.srv.url()), barriers: make(chan struct{}, 64), marks: make(chan string, 1024)}
+		tc := natstransport.Config{Prefix: c.prefix, ID: id}
+		if tcfg != nil {
+			tcfg(&tc)
+		}
+		tr, err := natstransport.New(nd.c.nc, tc)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -337,6 +362,14 @@ func (c *cluster) round() {
 		return
 	}
 	c.flush()
+	c.barriers()
+}
+
+// barriers waits until every message the server holds for the replicas
+// was handed on: a barrier message follows on each subscription of every
+// replica.
+func (c *cluster) barriers() {
+	c.t.Helper()
 	for _, n := range c.nodes {
 		if err := c.barrier.nc.Publish(c.prefix+"."+string(n.id)+"."+barrierID, nil); err != nil {
 			c.t.Fatalf("barrier: %v", err)

@@ -65,6 +65,14 @@ func TestConvergenceOverNATS(t *testing.T) {
 		// After a restart the lost messages go out again after
 		// RetransmitTicks (3) rounds; a few round trips more suffice.
 		c.settle(m, 30)
+		// And the figures that say the replicas differ fall back to
+		// nothing within a few quiet rounds.
+		for range 15 {
+			c.round()
+		}
+		if why := c.settled(); why != "" {
+			rt.Fatalf("the replicas converged, but their figures still say otherwise: %s", why)
+		}
 		for _, nd := range c.nodes {
 			// The one refusal NATS may cause: an op that drops a dot of a
 			// third replica that has not arrived yet (NATS orders the
