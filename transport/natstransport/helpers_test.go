@@ -416,6 +416,20 @@ func (m *model) elems() []string {
 
 // holds reports how n differs from the model, or "" if it does not.
 func (m *model) differs(n *node) string {
+	if d := m.contentDiffers(n); d != "" {
+		return d
+	}
+	for _, ps := range n.r.Stats().Peers {
+		if ps.PendingOps != 0 {
+			return fmt.Sprintf("%s: %d ops not acknowledged by %s", n.id, ps.PendingOps, ps.Peer)
+		}
+	}
+	return ""
+}
+
+// contentDiffers reports how n's objects differ from the model, or "" if
+// they do not.
+func (m *model) contentDiffers(n *node) string {
 	var elems []string
 	n.set.Read(func(s *orset.Set[string]) { elems = slices.Sorted(s.All()) })
 	if elems == nil {
@@ -433,11 +447,6 @@ func (m *model) differs(n *node) string {
 	n.count.Read(func(c *counter.PN) { v = c.Value() })
 	if v != m.count {
 		return fmt.Sprintf("%s: counter %d, want %d", n.id, v, m.count)
-	}
-	for _, ps := range n.r.Stats().Peers {
-		if ps.PendingOps != 0 {
-			return fmt.Sprintf("%s: %d ops not acknowledged by %s", n.id, ps.PendingOps, ps.Peer)
-		}
 	}
 	return ""
 }
