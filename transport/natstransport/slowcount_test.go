@@ -1,8 +1,11 @@
 package natstransport_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -99,5 +102,70 @@ func TestMaxMessageBytesWithinPendingBytes(t *testing.T) {
 	d := await(t, rcv.ch, "a message of the limit")
 	if len(d.msg) != limit || b.Stats().SlowConsumer != 0 {
 		t.Fatalf("got %d bytes of %d, %d dropped", len(d.msg), limit, b.Stats().SlowConsumer)
+	}
+}
+
+// The NATS client counts a message's header against the subscription's
+// pending bytes, as well as its payload. MaxMessageBytes left no room for
+// it under Config.MaxPendingBytes, and a broadcast's header could take
+// whatever the server's max_payload left: a broadcast of MaxMessageBytes
+// to b and another replica, or a short one to b and forty replicas of
+// long names, was dropped as a slow consumer by b's idle client, and so
+// was every resend of it.
+func TestBroadcastWithinPendingBytes(t *testing.T) {
+	srv := startServer(t, nil)
+	t.Cleanup(srv.stop)
+	c := connect(t, srv.url())
+	t.Cleanup(c.nc.Close)
+	const pending = 8 << 10
+	if _, err := natstransport.New(c.nc, natstransport.Config{ID: "b", MaxPendingBytes: crdt.MinMessageBytes}); !errors.Is(err, natstransport.ErrConfig) {
+		t.Fatalf("MaxPendingBytes of crdt.MinMessageBytes, which leaves no room for a header: %v, want ErrConfig", err)
+	}
+	b, err := natstransport.New(c.nc, natstransport.Config{ID: "b", MaxPendingBytes: pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := newRecorder()
+	if err := b.Listen(rcv); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a, ac := listening(t, srv, "a", newRecorder())
+	limit := b.MaxMessageBytes()
+	long := []crdt.ReplicaID{"b"}
+	for i := range 40 {
+		long = append(long, crdt.ReplicaID(fmt.Sprintf("%02d-%s", i, strings.Repeat("r", 252))))
+	}
+	for _, tc := range []struct {
+		to  []crdt.ReplicaID
+		msg []byte
+	}{
+		{[]crdt.ReplicaID{"b", "c"}, bytes.Repeat([]byte("m"), limit)},
+		{long, bytes.Repeat([]byte("s"), 1000)},
+	} {
+		before := b.Stats()
+		if err := a.Broadcast(context.Background(), tc.to, tc.msg); err != nil {
+			t.Fatal(err)
+		}
+		// Once b's client has the server's answer to a PING sent after
+		// a's, it has taken the broadcast in, or dropped it.
+		if err := ac.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		// b is named in the first publish, which finds its client idle;
+		// the others may find it busy.
+		if s := b.Stats(); s.SlowConsumer != before.SlowConsumer && s.Received == before.Received {
+			t.Fatalf("b dropped a broadcast of %d bytes to %d replicas (MaxMessageBytes %d, MaxPendingBytes %d): %+v",
+				len(tc.msg), len(tc.to), limit, pending, s)
+		}
+		if d := await(t, rcv.ch, "the broadcast"); !bytes.Equal(d.msg, tc.msg) {
+			t.Fatalf("b got %d bytes, want the broadcast of %d", len(d.msg), len(tc.msg))
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,8 +75,10 @@ type Config struct {
 	// holds while the Receiver is busy; past them it drops messages (see
 	// Stats.SlowConsumer). Zero keeps the client's defaults (524,288
 	// messages, 64 MiB). The client drops a message larger than
-	// MaxPendingBytes even to an idle Receiver, so MaxMessageBytes is at
-	// most MaxPendingBytes, which must be at least crdt.MinMessageBytes.
+	// MaxPendingBytes, its header included, even to an idle Receiver, so
+	// MaxMessageBytes is at most MaxPendingBytes less the room a
+	// broadcast's header may take (4,135 bytes), and MaxPendingBytes must
+	// be at least crdt.MinMessageBytes more than that room (5,159 bytes).
 	MaxPending, MaxPendingBytes int
 	// Logger receives debug messages about inbound messages the Receiver
 	// refused; nil discards them. (Failed sends are the engine's to
@@ -172,8 +173,9 @@ func New(nc *nats.Conn, cfg Config) (*Transport, error) {
 	if cfg.MaxPending < 0 || cfg.MaxPendingBytes < 0 {
 		return nil, fmt.Errorf("%w: negative pending limit", ErrConfig)
 	}
-	if cfg.MaxPendingBytes > 0 && cfg.MaxPendingBytes < crdt.MinMessageBytes {
-		return nil, fmt.Errorf("%w: MaxPendingBytes %d below crdt.MinMessageBytes (%d): the client would drop messages a replica may send", ErrConfig, cfg.MaxPendingBytes, crdt.MinMessageBytes)
+	if cfg.MaxPendingBytes > 0 && cfg.MaxPendingBytes < crdt.MinMessageBytes+pendingReserve {
+		return nil, fmt.Errorf("%w: MaxPendingBytes %d below crdt.MinMessageBytes (%d) and the room for a broadcast's header (%d): the client would drop messages a replica may send",
+			ErrConfig, cfg.MaxPendingBytes, crdt.MinMessageBytes, pendingReserve)
 	}
 	if cfg.ReceiveTimeout == 0 {
 		cfg.ReceiveTimeout = 10 * time.Second
@@ -377,9 +379,9 @@ func (t *Transport) Send(ctx context.Context, to crdt.ReplicaID, msg []byte) err
 // to its peers in its digests, so that they send it nothing larger either
 // (see crdt.PeerStats.MessageLimit). crdt.Config.MaxMessageBytes need not
 // be set to match the server. With Config.MaxPendingBytes set, it is at
-// most that: the NATS client drops an inbound message larger than its
-// subscription's pending bytes, however idle the Receiver, so peers must
-// not send one.
+// most that less the room a broadcast's header may take: the NATS client
+// drops an inbound message larger than its subscription's pending bytes,
+// header included, however idle the Receiver, so peers must not send one.
 func (t *Transport) MaxMessageBytes() int {
 	n := t.nc.MaxPayload()
 	if n <= 0 {
@@ -387,10 +389,16 @@ func (t *Transport) MaxMessageBytes() int {
 	}
 	room := int(n - min(n/4, headerRoom))
 	if b := t.pending[1]; b > 0 {
-		room = min(room, b)
+		room = min(room, b-pendingReserve)
 	}
 	return room
 }
+
+// pendingReserve is what MaxMessageBytes leaves under
+// Config.MaxPendingBytes for a broadcast's header, which the NATS client
+// counts against a subscription's pending bytes as well as the payload:
+// the most a header takes (see Broadcast).
+const pendingReserve = headerRoom + headerBytes
 
 // headerRoom is the most of the server's max_payload that
 // MaxMessageBytes leaves for a broadcast's header: the recipients of a
@@ -409,7 +417,9 @@ const headerBytes = 32 + len(toHeader)
 // msg once, or, if the names of to do not fit in one header beside msg
 // within the server's max_payload, once for each run of them that does,
 // so that a message of up to MaxMessageBytes goes to any number of
-// replicas (each publish counts in Stats.Broadcasts). Errors are as for
+// replicas (each publish counts in Stats.Broadcasts). The names of one
+// publish take at most 4 KiB, which MaxMessageBytes leaves room for under
+// a recipient's Config.MaxPendingBytes. Errors are as for
 // [Transport.Send]; after an error, some of to may have been sent msg.
 func (t *Transport) Broadcast(ctx context.Context, to []crdt.ReplicaID, msg []byte) error {
 	for _, id := range to {
@@ -417,9 +427,11 @@ func (t *Transport) Broadcast(ctx context.Context, to []crdt.ReplicaID, msg []by
 			return fmt.Errorf("natstransport: broadcasting to %q: %w", id, err)
 		}
 	}
-	room := math.MaxInt
+	// The names take at most headerRoom: a replica's MaxMessageBytes
+	// leaves that room under its pending bytes (see pendingReserve).
+	room := headerRoom
 	if limit := t.nc.MaxPayload(); limit > 0 {
-		room = int(limit) - len(msg) - headerBytes
+		room = min(room, int(limit)-len(msg)-headerBytes)
 	}
 	for len(to) > 0 {
 		var list strings.Builder
