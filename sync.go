@@ -1270,8 +1270,12 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 				}
 			}
 		}
-		if err != nil && useDelta && !errors.Is(err, ErrTooLarge) {
-			p.refuse(reasonFor(err)) // the peer's version is bad
+		if derr := (*codec.DecodeError)(nil); err != nil && useDelta && errors.As(err, &derr) {
+			// The peer's version is bad. A state that could not be cut
+			// small enough (an element larger than a message to the
+			// peer) or made is no fault of the peer's: StatesFailed
+			// counts it, below.
+			p.refuse(reasonFor(err))
 		}
 		if !useDelta {
 			p.stats.statesFull++
