@@ -104,12 +104,14 @@ func (c *cluster) marks(slow []*node) {
 
 // TestConvergenceThroughASlowConsumer runs the convergence property with
 // one replica that falls behind in every round: its NATS client holds at
-// most a few messages for it on each subscription and drops the others
-// (Stats.SlowConsumer). The engine sends again what was dropped, so the
-// replicas still reach the model's state within a bounded number of
-// rounds, with every round as slow as the others, and nothing refused.
-// In half the cases the server's max_payload is 4 KiB and states are
-// large, so that catch-ups go in many chunks, most of them dropped.
+// most a few messages for it on each subscription, or in half the cases
+// at most 8 KiB (which the replica's MaxMessageBytes names to its peers),
+// and drops the others (Stats.SlowConsumer). The engine sends again what
+// was dropped, so the replicas still reach the model's state within a
+// bounded number of rounds, with every round as slow as the others, and
+// nothing refused. In half the cases the server's max_payload is 4 KiB and
+// states are large, so that catch-ups go in many chunks, most of them
+// dropped.
 func TestConvergenceThroughASlowConsumer(t *testing.T) {
 	var dropped, cases uint64
 	rapid.Check(t, func(rt *rapid.T) {
@@ -125,8 +127,13 @@ func TestConvergenceThroughASlowConsumer(t *testing.T) {
 			cfg = func(c *crdt.Config) { c.MaxLogOps = 2 }
 			m.pad = "/" + strings.Repeat("x", 700)
 		}
+		byBytes := rapid.Bool().Draw(rt, "byBytes")
 		c := newClusterWith(rt, n, opts, cfg, func(tc *natstransport.Config) {
-			if tc.ID == "r0" {
+			switch {
+			case tc.ID != "r0":
+			case byBytes:
+				tc.MaxPendingBytes = 8 << 10
+			default:
 				tc.MaxPending = pending
 			}
 		})
