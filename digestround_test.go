@@ -117,3 +117,26 @@ func TestDigestPartsNewestRoundCompletes(t *testing.T) {
 		}
 	})
 }
+
+// A part of the round being gathered that gives the round another number
+// of parts (forged, or a buggy sender: an honest one cuts each round
+// once) is refused and counted; it made the round start over, silently,
+// throwing away the parts gathered, so that the round never completed.
+func TestDigestPartsWhoseTotalsDisagreeRefused(t *testing.T) {
+	a, _ := stubReplica(t, "a", &sentTo{})
+	part := func(i, n uint64) *envelope {
+		return &envelope{From: "b", To: "a", Incarnation: 1, HasDigest: true,
+			DigestRound: 5, DigestPart: i, DigestParts: n,
+			Digest: []digestEntry{{Object: "obj", Version: []byte{1}, Durable: []byte{byte(n)}}}}
+	}
+	for _, e := range []*envelope{part(0, 2), part(1, 3), part(2, 3), part(1, 2)} {
+		_ = deliver(t, a, e)
+	}
+	p := a.peers["b"]
+	if got := p.versions["obj"]; len(got) != 1 || got[0] != 2 {
+		t.Fatalf("durable version taken from the peer's digest %v, want [2]: the round of 2 parts never completed", got)
+	}
+	if n := a.Stats().Peers[0].Refused[ReasonMalformed]; n != 2 {
+		t.Fatalf("refused %v, want the 2 parts that claim 3 parts counted as malformed", a.Stats().Peers[0].Refused)
+	}
+}

@@ -1824,7 +1824,12 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.owedDig = true
 	}
 	if env.HasDigest && env.DigestParts > 1 {
-		env.HasDigest = p.gatherDigest(env, r.objects)
+		if err := p.digestTotalDisagrees(env); err != nil {
+			refuse(err)
+			env.HasDigest = false
+		} else {
+			env.HasDigest = p.gatherDigest(env, r.objects)
+		}
 	}
 	if env.HasDigest {
 		for _, d := range env.Digest {
@@ -2111,6 +2116,22 @@ func (p *peer) checkChunkAcks(env *envelope, inc uint64) error {
 		}
 	}
 	return nil
+}
+
+// digestTotalDisagrees reports a part of the round of the peer's digest
+// being gathered that gives the round another number of parts than its
+// parts gathered so far do. The sender cuts each round once, and numbers
+// its rounds anew in each of its runs (whose digests start over here: see
+// switchIncarnation), so such a part is forged or corrupt: it is refused,
+// and the round goes on being gathered, rather than start over without
+// the parts gathered.
+func (p *peer) digestTotalDisagrees(env *envelope) error {
+	g := &p.digIn
+	if g.parts == 0 || g.done || env.DigestRound != g.round || env.DigestParts == g.parts {
+		return nil
+	}
+	return fmt.Errorf("crdt: digest part %d of round %d from %s claims %d parts, the round's others %d",
+		env.DigestPart, env.DigestRound, p.id, env.DigestParts, g.parts)
 }
 
 // digestRoundsBack is how many rounds before the one being gathered a
