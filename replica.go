@@ -319,6 +319,20 @@ type EquivocationReporter interface {
 	Equivocations() int
 }
 
+// LateWriteReporter is an optional interface of an [Object] that can
+// tell that it took in, after collecting a delete, a write that the
+// delete should have overwritten: a put of a key it held no record of,
+// stamped before a delete it had collected. Such a write comes from a
+// run of a replica that is not the one whose version the collection
+// trusted: a second process under the replica's ID, or a process that
+// crashed with the write sent and not saved. LateWrites returns how many
+// it took in, since it was made or its state last replaced by
+// UnmarshalBinary. [Replica.Stats] sums it over the registered objects
+// as [Stats].LateWrites. lwwmap.Map implements it.
+type LateWriteReporter interface {
+	LateWrites() uint64
+}
+
 // Conflict is a report of a write discarded for a concurrent one (or of a
 // multi-value register that started holding siblings), passed to
 // Config.OnConflict: the object's name and what the object reported (see

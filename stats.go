@@ -135,6 +135,21 @@ type Stats struct {
 	// do not differ for good, but what the writer did twice (a sale of
 	// stock, say) happened twice.
 	Equivocations int
+	// LateWrites sums, over the registered objects that report it (see
+	// [LateWriteReporter]), the writes each took in after collecting a
+	// delete that, by the conflict rule, the delete should have
+	// overwritten: an LWW-map put of a key the map held no entry of,
+	// stamped before a delete marker it had collected. It should stay
+	// zero. A put that a run of a peer made before it saw the delete
+	// and did not count in the version it reported (a second process
+	// started from the peer's disk reported the delete in its stead, or
+	// the run crashed with the put sent and not saved) comes after the
+	// marker is gone, and takes the deleted key back at every replica
+	// once they merge: they agree, so no divergence shows, and this is
+	// the only sign. It can also count a put of another key, from such
+	// a run, that lost nothing. Markers collected before this run started
+	// are not known to it.
+	LateWrites uint64
 }
 
 // PeerStats describes replication to and from one peer.
@@ -250,6 +265,9 @@ func (r *Replica) Stats() Stats {
 		}
 		if e, ok := obj.(EquivocationReporter); ok {
 			s.Equivocations += e.Equivocations()
+		}
+		if l, ok := obj.(LateWriteReporter); ok {
+			s.LateWrites += l.LateWrites()
 		}
 	}
 	s.LedgerConflicts, s.RetireFailures, s.RetiredPastFinal = r.led.conflicts, r.led.failures, r.led.pastFinal

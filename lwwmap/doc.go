@@ -58,6 +58,15 @@
 // seen them all the whole state, whose causal context makes the receiver
 // drop what was deleted: a delta would not mention the key at all.
 //
+// A version stands for the run of a replica that reported it. A second
+// process under the replica's ID (a disk copied and started twice), or a
+// run that crashed with a put sent and not saved, may have put a deleted
+// key before it saw the delete, under a dot above the version the
+// collection trusted: the put comes after the marker is gone, as a new
+// write, and takes the key back at the replicas that collected it. Telling
+// it from a put of another key would take a record of every collected
+// key; the map counts such puts instead ([Map.LateWrites]).
+//
 // # Time to live
 //
 // [Map.Expire] gives a key a time to live, [Map.Persist] takes it away,

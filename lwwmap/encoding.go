@@ -1052,7 +1052,7 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	m.ttlOrd = nil // o.ix, a new index, carries no order of the entries
 	m.ttlIx = nil
 	m.lostTo, m.collTS = nil, nil
-	m.gcN = 0
+	m.gcN, m.late = 0, 0
 	if m.id != "" {
 		m.self = m.intern(m.id)
 	}

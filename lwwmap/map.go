@@ -106,6 +106,7 @@ type Map[K comparable, V any] struct {
 	m     dotkernel.Table[K, entry[V]] // the winning write of each key, live or deleted
 	nDel  int                          // delete markers in m
 	gcN   uint64                       // delete markers collected (see gc.go)
+	late  uint64                       // see LateWrites (gc.go)
 	// gone holds, per writer, the newest write that this map, or a map
 	// whose state it merged, has collected (see collected and takeGone): a
 	// replica whose version does not reach it may hold what the collected
@@ -893,6 +894,7 @@ func (m *Map[K, V]) apply(op Op[K, V]) (bool, error) {
 	if op.kind() != 0 {
 		return m.applyTTL(&op), nil
 	}
+	m.noteLate(op.key, op.del, op.ts)
 	m.ctx.Add(op.dot)
 	drops := op.drops()
 	ttlChanged := len(drops) > 0 && m.dropTTL(op.key, drops)
@@ -1012,6 +1014,9 @@ func (m *Map[K, V]) join(o *Map[K, V], scan, heal bool) bool {
 		if !ok {
 			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
 				continue // seen here and overwritten by a collected marker
+			}
+			if m.collTS != nil && !oe.deleted() && oe.ts().Before(*m.collTS) {
+				m.late++ // see LateWrites
 			}
 			if m.hook == nil {
 				// What replace does, without copying the entry twice.
@@ -1624,9 +1629,10 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // marker has taken the delete in, and its clock with it, so its later
 // writes order after the delete; the writes it made before are counted by
 // its version, so this map has seen them all, and a late copy of any of
-// them is recognised by its dot and ignored. peers must be every other
-// replica there is; a replica that joins later must start from a copy of a
-// current state. With no peers, every marker this map's version counts is
+// them is recognised by its dot and ignored. (That holds of the run that
+// reported the version, not of another process under its replica ID: see
+// [Map.LateWrites].) peers must be every other replica there is; a
+// replica that joins later must start from a copy of a current state. With no peers, every marker this map's version counts is
 // dropped. Old versions are safe, only less effective. Like [Map.Collect],
 // it never changes the visible content.
 //
@@ -1729,6 +1735,7 @@ func (m *Map[K, V]) Clone() *Map[K, V] {
 		m:      m.m.Clone(),
 		nDel:   m.nDel,
 		gcN:    m.gcN,
+		late:   m.late,
 		gone:   m.gone.Clone(),
 		maxTS:  m.maxTS,
 		fp:     m.fp,
