@@ -171,3 +171,63 @@ func TestOneProcessLateWriteLosesToCollectedDelete(t *testing.T) {
 		t.Fatalf("LateWrites reads %d with one process per region", late)
 	}
 }
+
+// saidAnything sums the figures that tell of two processes under one
+// replica ID over ps: Divergences, LateWrites, RetiredPastFinal,
+// Equivocations and RunsReturned.
+func saidAnything(ps ...*lwwProc) uint64 {
+	var n uint64
+	for _, p := range ps {
+		st := p.r.Stats()
+		n += st.LateWrites + st.RetiredPastFinal + uint64(st.Equivocations)
+		for _, ps := range st.Peers {
+			n += ps.Divergences + ps.RunsReturned
+		}
+	}
+	return n
+}
+
+// A second process started from region b's disk, the network routing b to
+// it, while b goes on: each puts a key of its own, and a deletes a third
+// key, collected on the second process's word; then b rejoins. No write
+// is lost (b's put is of another key), but two processes ran under b's ID,
+// each reporting versions that leave the other's writes out, which is what
+// lets a delete be lost (TestSecondProcessLateWriteOverCollectedDelete).
+// a counts b's run coming back after the second process's
+// (PeerStats.RunsReturned); with one process at a time, b's restarted run
+// coming after the first, nothing counts.
+func TestSecondProcessRunReturnsCounted(t *testing.T) {
+	for _, twice := range []bool{true, false} {
+		t.Run(map[bool]string{true: "twoProcesses", false: "restart"}[twice], func(t *testing.T) {
+			w := newLWWTwoProc(t)
+			a := w.start("a", "b", nil)
+			b := w.start("b", "a", nil)
+			w.put(a, "gone", "v0")
+			w.rounds(10, a, b)
+			b2 := w.start("b", "a", savedSnapshot(t, b.r))
+			w.put(b2, "y", "from the second process")
+			if twice {
+				w.put(b, "x", "from b") // not sent yet
+			}
+			w.del(a, "gone")
+			w.rounds(20, a, b2)
+			if c := a.r.Stats().GCCollected; c == 0 {
+				t.Fatal("a collected no marker")
+			}
+			if twice {
+				w.net.Attach("b", b.r)
+				w.rounds(20, a, b)
+			}
+			said := saidAnything(a, b, b2)
+			if twice && said == 0 {
+				t.Fatal("two processes ran under b's ID, and every figure reads zero")
+			}
+			if back := a.r.Stats().Peers[0].RunsReturned; twice && back != 1 {
+				t.Fatalf("a counted b's run coming back %d times, want 1", back)
+			}
+			if !twice && said != 0 {
+				t.Fatalf("a restart of b counted %d", said)
+			}
+		})
+	}
+}

@@ -228,6 +228,19 @@ type PeerStats struct {
 	// state (merged by [Healer].HealBinary where the object implements
 	// it).
 	Divergences uint64
+	// RunsReturned counts the digests of the peer from a run (a writer,
+	// see [Replica.Writer]) whose digests had been followed by another
+	// run's. A run of a replica does not come back once a later one has
+	// started, unless two processes run under the replica's ID at once
+	// (a disk copied and started twice, the network reaching one or the
+	// other): each then writes before it has seen the other's writes and
+	// reports versions that leave them out, so that an LWW-map delete may
+	// be collected on the word of the one while the other still holds a
+	// put of the key, stamped before the delete, that takes the key back
+	// once the marker is gone (see [Stats].LateWrites). It also counts,
+	// once, a digest of a run that ended delayed past its successor's. It
+	// should stay zero; each one is logged.
+	RunsReturned uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this
 	// replica's (see [Retirer]). The two exchange the entries either lacks
@@ -303,6 +316,7 @@ func (r *Replica) Stats() Stats {
 			Refused:          maps.Clone(p.stats.refused),
 			AwaitingCatchUp:  p.awaitDig,
 			Divergences:      p.stats.divergences,
+			RunsReturned:     p.stats.runsReturned,
 			ChunksSent:       p.stats.chunksSent,
 			LedgerWaits:      p.stats.ledgerWaits,
 			MessageLimit:     r.limitTo(p),

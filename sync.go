@@ -51,6 +51,10 @@ type peer struct {
 	// versionsBy is the writer of the run whose digest reported versions
 	// (empty if unknown, as for the versions kept of a removed peer).
 	versionsBy ReplicaID
+	// runs holds the writers of the peer's runs whose digests reached this
+	// replica, the one of the latest digest last, at most maxRuns of them
+	// (see noteRun).
+	runs []ReplicaID
 	// reported holds durable versions the peer reported before it
 	// restarted, that its digests since have not shown it back at: it may
 	// have come back from an older backup, after this replica collected
@@ -197,6 +201,7 @@ type peerCounters struct {
 	statesFailed  uint64
 	digestRounds  uint64
 	divergences   uint64
+	runsReturned  uint64
 	chunksSent    uint64
 	ledgerWaits   uint64
 	refused       map[string]uint64
@@ -978,6 +983,31 @@ func writerOf(d digestEntry, from ReplicaID) (w ReplicaID, ok bool) {
 		return "", false
 	}
 	return w, true
+}
+
+// maxRuns is how many of a peer's runs noteRun remembers.
+const maxRuns = 4
+
+// noteRun records that a digest of the peer came from its run w, and
+// counts in PeerStats.RunsReturned a run whose digests had been followed
+// by another run's: a run does not come back once a later one started,
+// unless both run at once (a second process started from the peer's disk,
+// the network reaching one or the other), or a digest of a run that
+// ended was delayed past its successor's.
+func (r *Replica) noteRun(p *peer, w ReplicaID) {
+	n := len(p.runs)
+	if n > 0 && p.runs[n-1] == w {
+		return
+	}
+	if i := slices.Index(p.runs, w); i >= 0 {
+		p.stats.runsReturned++
+		r.log.Warn("two runs under one replica ID: a run's digest came after a later run's", "peer", string(p.id),
+			"run", string(w), "later_run", string(p.runs[n-1]))
+		p.runs = slices.Delete(p.runs, i, i+1)
+	} else if n == maxRuns {
+		p.runs = slices.Delete(p.runs, 0, 1)
+	}
+	p.runs = append(p.runs, w)
 }
 
 // limitName is the name of a digest's limit entry, which names the
@@ -1849,6 +1879,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		for _, d := range env.Digest {
 			if w, ok := writerOf(d, p.id); ok {
 				p.versionsBy = w
+				r.noteRun(p, w)
 			}
 			obj, ok := r.objects[d.Object]
 			if !ok || d.Durable == nil {
