@@ -322,10 +322,10 @@ type EquivocationReporter interface {
 // LateWriteReporter is an optional interface of an [Object] that can
 // tell that it took in, after collecting a delete, a write that the
 // delete should have overwritten: a put of a key it held no record of,
-// stamped before a delete it had collected. Such a write comes from a
-// run of a replica that is not the one whose version the collection
-// trusted: a second process under the replica's ID, or a process that
-// crashed with the write sent and not saved. LateWrites returns how many
+// stamped before a delete it had collected, or at its instant. Such a
+// write comes from a run of a replica that is not the one whose version
+// the collection trusted: a second process under the replica's ID, or a
+// process that crashed with the write sent and not saved. LateWrites returns how many
 // it took in, since it was made or its state last replaced by
 // UnmarshalBinary. [Replica.Stats] sums it over the registered objects
 // as [Stats].LateWrites. lwwmap.Map implements it.

@@ -22,8 +22,8 @@ func (m *Map[K, V]) Garbage() (pending, collected uint64) {
 
 // LateWrites returns how many puts this map took in, new to it, of a key
 // it held no entry of, stamped before a write it had collected (a delete
-// marker, an expired key's entry), since it was made or last replaced by
-// [Map.UnmarshalBinary]. It implements crdt.LateWriteReporter.
+// marker, an expired key's entry) or at the same instant, since it was
+// made or last replaced by [Map.UnmarshalBinary]. It implements crdt.LateWriteReporter.
 //
 // It should stay zero. [Map.CollectVersions] drops a marker once every
 // peer's version counts it, on the ground that a write made before a
@@ -49,9 +49,10 @@ func (m *Map[K, V]) LateWrites() uint64 { return m.late }
 
 // noteLate counts, for LateWrites, a write of k stamped ts, not yet seen
 // by the map, that is a put of a key the map holds no entry of stamped
-// before a write it collected.
+// before a write it collected or at the same instant (which the write
+// loses to if its writer's ID is the greater).
 func (m *Map[K, V]) noteLate(k K, del bool, ts clock.Timestamp) {
-	if del || m.collTS == nil || !ts.Before(*m.collTS) {
+	if del || m.collTS == nil || ts.After(*m.collTS) {
 		return
 	}
 	if m.m.Find(k) == nil {

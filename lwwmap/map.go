@@ -1015,7 +1015,7 @@ func (m *Map[K, V]) join(o *Map[K, V], scan, heal bool) bool {
 			if mine.has(&m.ctx, o.reps, oe.writer(), oe.seq) {
 				continue // seen here and overwritten by a collected marker
 			}
-			if m.collTS != nil && !oe.deleted() && oe.ts().Before(*m.collTS) {
+			if m.collTS != nil && !oe.deleted() && !oe.ts().After(*m.collTS) {
 				m.late++ // see LateWrites
 			}
 			if m.hook == nil {

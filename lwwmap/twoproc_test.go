@@ -87,7 +87,10 @@ func (s *twoProc) collect(i int) {
 func (s *twoProc) step(twice bool) {
 	switch a := rapid.IntRange(0, 11).Draw(s.t, "action"); {
 	case a <= 2: // a put or a delete, at any process running
-		i := rapid.IntRange(0, len(s.procs)-1).Draw(s.t, "writer")
+		i := rapid.IntRange(0, len(s.procs)).Draw(s.t, "writer")
+		if i == len(s.procs) {
+			i = pb1 + pb2 - s.routed // more often the process b's name does not reach
+		}
 		if s.procs[i] == nil {
 			return
 		}
@@ -100,7 +103,9 @@ func (s *twoProc) step(twice bool) {
 		}
 	case a == 3:
 		s.time.now += rapid.SampledFrom([]int64{1, 1e6, 5e6}).Draw(s.t, "advance")
-	case a <= 7: // two reachable processes exchange
+	case a == 7: // a round among the reachable processes
+		s.exchange()
+	case a <= 6: // two reachable processes exchange
 		r := s.reachable()
 		from, to := rapid.SampledFrom(r).Draw(s.t, "from"), rapid.SampledFrom(r).Draw(s.t, "to")
 		if from != to {
@@ -141,13 +146,17 @@ func (s *twoProc) settle() {
 	}
 	for _, b := range order {
 		s.routed = b
-		for range 2 {
-			for _, i := range s.reachable() {
-				for _, j := range s.reachable() {
-					if i != j {
-						s.sync(i, j)
-					}
-				}
+		s.exchange()
+		s.exchange()
+	}
+}
+
+// exchange has every reachable process merge what every other has.
+func (s *twoProc) exchange() {
+	for _, i := range s.reachable() {
+		for _, j := range s.reachable() {
+			if i != j {
+				s.sync(i, j)
 			}
 		}
 	}
