@@ -325,10 +325,11 @@ type EquivocationReporter interface {
 // stamped before a delete it had collected, or at its instant. Such a
 // write comes from a run of a replica that is not the one whose version
 // the collection trusted: a second process under the replica's ID, or a
-// process that crashed with the write sent and not saved. LateWrites returns how many
-// it took in, since it was made or its state last replaced by
-// UnmarshalBinary. [Replica.Stats] sums it over the registered objects
-// as [Stats].LateWrites. lwwmap.Map implements it.
+// run whose replica came back from a backup older than a write it had
+// sent. LateWrites returns how many it took in, since it was made or its
+// state last replaced by UnmarshalBinary. [Replica.Stats] sums it over
+// the registered objects as [Stats].LateWrites. lwwmap.Map implements
+// it.
 type LateWriteReporter interface {
 	LateWrites() uint64
 }

@@ -141,16 +141,16 @@ type Stats struct {
 	// overwritten: an LWW-map put of a key the map held no entry of,
 	// stamped before a delete marker it had collected, or at its instant.
 	// It should stay zero. A put that a run of a peer made before it saw
-	// the delete and did not count in the version it reported (a second
-	// process started from the peer's disk reported the delete in its
-	// stead, or the run crashed with the put sent and not saved) comes
-	// after the marker is gone, and takes the deleted key back at the
-	// replicas that collected the marker, and at every replica once they
-	// merge if all had: they then agree, so no divergence shows, and this
-	// (with [PeerStats].RunsReturned for a second process) is the only
-	// sign. It can also count a put of another key, from such a run, that
-	// lost nothing. Markers collected before this run started are not
-	// known to it.
+	// the delete and that the version the peer reported leaves out (a
+	// second process started from the peer's disk reported the delete in
+	// its stead, or the put was on its way when the peer came back from an
+	// older backup) comes after the marker is gone, and takes the deleted
+	// key back at the replicas that collected the marker, and at every
+	// replica once they merge if all had: they then agree, so no
+	// divergence shows, and this (with [PeerStats].RunsReturned for a
+	// second process) is the only sign. It can also count a put of another
+	// key, from such a run, that lost nothing. Markers collected before
+	// this run started are not known to it.
 	LateWrites uint64
 }
 

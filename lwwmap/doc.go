@@ -60,12 +60,13 @@
 //
 // A version stands for the run of a replica that reported it. A second
 // process under the replica's ID (a disk copied and started twice), or a
-// run that crashed with a put sent and not saved, may have put a deleted
-// key before it saw the delete, under a dot above the version the
-// collection trusted: the put comes after the marker is gone, as a new
-// write, and takes the key back at the replicas that collected it. Telling
-// it from a put of another key would take a record of every collected
-// key; the map counts such puts instead ([Map.LateWrites]).
+// run whose replica came back from a backup older than a put it had sent,
+// may have put a deleted key before it saw the delete, under a dot above
+// the version the collection trusted: the put comes after the marker is
+// gone, as a new write, and takes the key back at the replicas that
+// collected it. Telling it from a put of another key would take a record
+// of every collected key; the map counts such puts instead
+// ([Map.LateWrites]).
 //
 // # Time to live
 //

@@ -23,25 +23,27 @@ func (m *Map[K, V]) Garbage() (pending, collected uint64) {
 // LateWrites returns how many puts this map took in, new to it, of a key
 // it held no entry of, stamped before a write it had collected (a delete
 // marker, an expired key's entry) or at the same instant, since it was
-// made or last replaced by [Map.UnmarshalBinary]. It implements crdt.LateWriteReporter.
+// made or last replaced by [Map.UnmarshalBinary]. It implements
+// crdt.LateWriteReporter.
 //
 // It should stay zero. [Map.CollectVersions] drops a marker once every
 // peer's version counts it, on the ground that a write made before a
 // peer took the delete in is counted by the peer's version: true of the
 // run that reported the version, not of another process writing under
 // the same replica ID (a disk copied and started twice, the network
-// routing the ID to one or the other), nor of a process that crashed
-// with a write sent and not saved, whose run after the restart reports
-// a version without it. Such a run's put of a deleted key, stamped
-// before the delete, reaches a replica that collected the marker as a
-// new write, finds no marker, and takes the key back, against the
-// conflict rule, at every replica once they merge (they agree, so no
-// divergence shows). Each such put is counted here, at the replicas that
-// collected a marker stamped after it before the put came. A put of
-// another key, stamped before a collected write and new to the map,
-// counts too: only a writer that is not the run that reported its
-// version (as above) makes one, since a run's version counts what it
-// wrote before it took a collected delete in.
+// routing the ID to one or the other), nor of a put still on its way when
+// its replica came back from a backup older than it, the new run
+// reporting versions without it. Such a put of a deleted key, stamped
+// before the delete, reaches a replica that collected the marker as a new
+// write, finds no marker, and takes the key back, against the conflict
+// rule: at the replicas that collected the marker, and at every replica
+// once they merge if all had (they then agree, so no divergence shows).
+// Each such put is counted here, at the replicas that collected a marker
+// stamped after it before the put came. A put of another key, stamped
+// before a collected write and new to the map, counts too: only a run
+// that is not the one that reported its writer's version (as above) makes
+// one, since a run's version counts what it wrote before it took a
+// collected delete in, and what it writes after is stamped later.
 //
 // What the map collected is not saved: after a restart from a snapshot
 // (UnmarshalBinary), only what it collects again counts.
