@@ -1632,9 +1632,10 @@ func (m *Map[K, V]) Collect(stable clock.Timestamp) int {
 // them is recognised by its dot and ignored. (That holds of the run that
 // reported the version, not of another process under its replica ID: see
 // [Map.LateWrites].) peers must be every other replica there is; a
-// replica that joins later must start from a copy of a current state. With no peers, every marker this map's version counts is
-// dropped. Old versions are safe, only less effective. Like [Map.Collect],
-// it never changes the visible content.
+// replica that joins later must start from a copy of a current state.
+// With no peers, every marker this map's version counts is dropped. Old
+// versions are safe, only less effective. Like [Map.Collect], it never
+// changes the visible content.
 //
 // The versions must be durable: a peer must not come back, after a crash,
 // from a snapshot older than a version it reported. Such a peer has lost the
