@@ -1270,6 +1270,13 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 		var version []byte
 		if useDelta {
 			version = d.Version
+		} else if isDelta && d.Version != nil {
+			// The whole state goes, whatever the version: a bad one is
+			// refused and counted all the same, as it is when a delta
+			// is made from it.
+			if err := checkVersion(dobj, d.Version, r.limit); err != nil {
+				p.refuse(reasonFor(err))
+			}
 		}
 		c, isChunker := obj.(Chunker)
 		var parts [][]byte
@@ -1477,6 +1484,19 @@ func (r *Replica) freeze(p *peer) *frozenCut {
 		f.cut[d.Object] = cut
 	}
 	return f
+}
+
+// checkVersion checks a peer's version v of obj without using it: a
+// [Collector]'s versions are [vclock.Clock] messages, decoded as such (as
+// its durable versions are); another's are checked by DeltaSinceBinary,
+// whose result is dropped.
+func checkVersion(obj DeltaObject, v []byte, lim codec.Limits) error {
+	if _, isC := obj.(Collector); isC {
+		_, err := vclock.UnmarshalClock(v, lim)
+		return err
+	}
+	_, err := obj.DeltaSinceBinary(v)
+	return err
 }
 
 // chunksDue returns the chunks of p's catch-up to send at this tick: those
