@@ -229,9 +229,10 @@ type snapPeer struct {
 // [Replica.RemovePeer] and not yet retired when it was saved hold back the
 // collection of metadata again, unless the host added them. If the host keeps a
 // journal ([Replica.SaveOps]), hand its records to [Replica.Replay] next.
-// A snapshot that does not decode, of another replica, naming an object
-// not registered, or into a replica that is not fresh is refused with
-// nothing changed. One whose object states do not merge (a state
+// A snapshot that does not decode (or lists more of a peer's ops past a
+// gap than a replica holds), of another replica, naming an object not
+// registered, or into a replica that is not fresh is refused with nothing
+// changed. One whose object states do not merge (a state
 // corrupted, another type registered under the name) fails once the
 // states before it were merged: the replica then refuses every call
 // that saves, sends, takes in or changes anything ([ErrRestoreFailed]),
@@ -255,7 +256,16 @@ func (r *Replica) Restore(snapshot []byte) (err error) {
 			rd.Fail("peer entry with %d fields", m)
 		}
 		sp := snapPeer{id: ReplicaID(rd.Replica()), rinc: rd.Uint(), recv: rd.Uint()}
+		// A replica holds at most maxAbove of a peer's ops past a gap
+		// (see Receive): a snapshot that lists more is not one it wrote.
 		k := rd.ArrayLen()
+		if rd.Err() == nil && k > maxAbove {
+			rd.Fail("peer %s with %d ops past a gap, more than the %d a replica holds", sp.id, k, maxAbove)
+			k = 0
+		}
+		if rd.Err() == nil {
+			sp.above = make([]uint64, 0, k)
+		}
 		for range k {
 			sp.above = append(sp.above, rd.Uint())
 		}
