@@ -34,9 +34,12 @@ type allNode struct {
 	onSaveNeeded func()
 }
 
+// allNodeClock makes the clock of each allNode started.
+var allNodeClock = testClock
+
 func startAllNode(t *testing.T, net *memnet.Network, id, peer crdt.ReplicaID, snap []byte) *allNode {
 	t.Helper()
-	clk := testClock()
+	clk := allNodeClock()
 	n := &allNode{}
 	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id), Clock: clk, AntiEntropyTicks: 10,
 		OnSaveNeeded: func() {

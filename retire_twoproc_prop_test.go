@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 	"pgregory.net/rapid"
@@ -82,6 +83,20 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTwoProcessesUnderOneNameClockCheckOff is
+// TestTwoProcessesUnderOneNameRandomSchedules with the clocks' maximum
+// offset off: a message of a run heard from before, no later than the
+// latest clock reading heard from its peer, is then refused as stale, and
+// the two processes, each still going, must get their writes through all
+// the same.
+func TestTwoProcessesUnderOneNameClockCheckOff(t *testing.T) {
+	defer func(f func() *clock.Clock) { allNodeClock = f }(allNodeClock)
+	allNodeClock = func() *clock.Clock {
+		return clock.New(clock.WithSource(func() int64 { return 1_795_000_000_000_000_000 }), clock.WithMaxOffset(0))
+	}
+	TestTwoProcessesUnderOneNameRandomSchedules(t)
 }
 
 // setTags returns the tags n's set holds.
