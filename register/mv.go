@@ -217,12 +217,10 @@ func (m *MV[T]) Set(v T) MVOp[T] {
 	if m.id == "" {
 		panic("register: Set on an MV register made without NewMV")
 	}
-	if err := checkValue(v); err != nil {
-		return MVOp[T]{v: v, err: err}
-	}
+	// One encoding both checks v and makes the form it is held in.
 	v, err := codec.HeldValue(v) // held as peers decode it: see codec.HeldValue
 	if err != nil {
-		return MVOp[T]{v: v, err: fmt.Errorf("%w: %w", ErrInvalidOp, err)}
+		return MVOp[T]{v: v, err: fmt.Errorf("%w: value cannot be encoded: %w", ErrInvalidOp, &codec.EncodeError{Kind: codec.KindMVOp, Err: err})}
 	}
 	if _, err := m.k.Next(m.id); err != nil {
 		return MVOp[T]{v: v, err: fmt.Errorf("register: MV.Set: %w", err)}
@@ -464,21 +462,6 @@ func (m *MV[T]) Equal(o *MV[T]) bool {
 // in increasing order; that of an op, the replicas of its dots in the order
 // they first appear. Integers and headers take their shortest form, so a
 // state or op has exactly one encoding.
-
-// checkValue reports why v cannot be encoded, or nil. The types
-// codec.PutValue writes itself always can; any other is tried.
-func checkValue[T any](v T) error {
-	switch any(v).(type) {
-	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
-		return nil
-	}
-	w := codec.NewWriter(codec.KindMVOp, 16)
-	codec.PutValue(w, v)
-	if _, err := w.Bytes(); err != nil {
-		return fmt.Errorf("%w: value cannot be encoded: %w", ErrInvalidOp, err)
-	}
-	return nil
-}
 
 func putDotKey(w *codec.Writer, d vclock.Dot) {
 	w.Array(2)
