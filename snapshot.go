@@ -251,11 +251,18 @@ func (r *Replica) Restore(snapshot []byte) (err error) {
 	ops := getLogEntries(rd)
 	n := rd.ArrayLen()
 	peers := make([]snapPeer, 0, n)
+	listed := make(map[ReplicaID]bool, n)
 	for range n {
 		if m := rd.ArrayLen(); rd.Err() == nil && m != 4 {
 			rd.Fail("peer entry with %d fields", m)
 		}
 		sp := snapPeer{id: ReplicaID(rd.Replica()), rinc: rd.Uint(), recv: rd.Uint()}
+		if rd.Err() == nil && listed[sp.id] {
+			// A replica lists each peer once: the entries' lists of ops
+			// past a gap would add up past the bound below.
+			rd.Fail("peer %s listed twice", sp.id)
+		}
+		listed[sp.id] = true
 		// A replica holds at most maxAbove of a peer's ops past a gap
 		// (see Receive): a snapshot that lists more is not one it wrote.
 		k := rd.ArrayLen()

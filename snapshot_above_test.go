@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/internal/costcheck"
 )
@@ -59,5 +60,48 @@ func TestRestoreRefusesAboveListPastBound(t *testing.T) {
 	defer r.mu.RUnlock()
 	if p := r.peers["b"]; !p.received(3) || p.received(4) || len(p.above) != maxAbove {
 		t.Errorf("restored %d ops past the gap, want %d", len(p.above), maxAbove)
+	}
+}
+
+// TestRestoreRefusesPeerListedTwice: a replica writes each peer once in a
+// snapshot. A crafted or corrupt one listing a peer again, each entry with
+// up to maxAbove ops past a gap, made the restored replica hold them all
+// for the peer: maxAbove times the number of entries. It is refused whole,
+// the replica left fresh.
+func TestRestoreRefusesPeerListedTwice(t *testing.T) {
+	w := codec.NewWriter(codec.KindSnapshotSealed, 0)
+	w.Replica("a")
+	w.Uint(7) // incarnation
+	w.Uint(0) // ops up to
+	putTimestamp(w, clock.Timestamp{Wall: 1_795_000_000_000_000_000})
+	putLogEntries(w, nil)
+	const copies = 3
+	w.Array(copies)
+	for c := range copies {
+		w.Array(4)
+		w.Replica("b")
+		w.Uint(1) // its incarnation
+		w.Uint(1) // its ops up to
+		w.Array(maxAbove)
+		for i := range maxAbove {
+			w.Uint(uint64(3 + 2*(c*maxAbove+i)))
+		}
+	}
+	w.Array(0) // no objects
+	body, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := seal(body)
+	r, _ := stubReplica(t, "a", &sentTo{})
+	costcheck.Check(t, "restoring", len(snap), 1<<20, func() { err = r.Restore(snap) })
+	r.mu.RLock()
+	broken, above := r.broken, len(r.peers["b"].above)
+	r.mu.RUnlock()
+	if err == nil {
+		t.Fatalf("a snapshot listing peer b %d times was restored, b holding %d ops past a gap (bound %d)", copies, above, maxAbove)
+	}
+	if !errors.Is(err, codec.ErrMalformed) || broken != nil || above != 0 {
+		t.Errorf("refused with %v, replica broken %v, b holding %d ops past a gap; want a snapshot that does not decode, nothing changed", err, broken, above)
 	}
 }
