@@ -75,6 +75,7 @@ type Limiter interface {
 // Op is what a data type's mutator returns: the change to ship to other
 // replicas. Every data type's op type implements it.
 type Op interface {
+	// MarshalBinary encodes the op as the object's ApplyBinary takes it.
 	MarshalBinary() ([]byte, error)
 }
 
@@ -108,6 +109,7 @@ type OriginChecker interface {
 // under an identity it used before. Every data type of this module
 // implements it.
 type WriterSetter interface {
+	// SetWriter names the writer of the object's later changes.
 	SetWriter(ReplicaID)
 }
 
@@ -118,6 +120,7 @@ type WriterSetter interface {
 // state's size while it restores it: a state may be larger than any
 // message. Every data type of this module implements it.
 type Limited interface {
+	// SetLimits sets the limits the object's decoders hold input to.
 	SetLimits(codec.Limits)
 }
 
@@ -192,6 +195,8 @@ type ChunkFreezer interface {
 // replicas have diverged, and [PeerStats].Divergences counts it. Every data
 // type of this module implements it.
 type Fingerprinter interface {
+	// Fingerprint returns the hash of the object's content. It must be
+	// the same in every process and on every machine.
 	Fingerprint() uint64
 }
 
@@ -301,6 +306,8 @@ type GapHasher interface {
 // any the object had. register.LWW, register.MV, lwwmap.Map and ormap.Map
 // implement it.
 type ConflictReporter interface {
+	// SetConflictHook sets the function called with each report; nil
+	// stops the reports.
 	SetConflictHook(func(vclock.Conflict))
 }
 
@@ -339,7 +346,7 @@ type LateWriteReporter interface {
 // Config.OnConflict: the object's name and what the object reported (see
 // vclock.Conflict).
 type Conflict struct {
-	Object string
+	Object string // the name the object is registered under
 	vclock.Conflict
 }
 

@@ -7,6 +7,7 @@ import (
 
 // Stats is a snapshot of a replica's replication figures.
 type Stats struct {
+	// Replica is the replica's ID.
 	Replica ReplicaID
 	// Seq is the sequence number of the replica's last local op.
 	Seq uint64
@@ -156,6 +157,7 @@ type Stats struct {
 
 // PeerStats describes replication to and from one peer.
 type PeerStats struct {
+	// Peer is the peer's ID.
 	Peer ReplicaID
 	// Lag is the age of the oldest local op the peer has not
 	// acknowledged: how much data would be at risk if this replica failed

@@ -78,8 +78,8 @@ type bEntry struct {
 // Rights is a total of rights given to (in an entry's Out), taken up from
 // (in its In) or asked of (in its Ask) another replica.
 type Rights struct {
-	Replica vclock.ReplicaID
-	Total   uint64
+	Replica vclock.ReplicaID // the other replica
+	Total   uint64           // the total so far, absolute, not a change
 }
 
 // BoundedOp is the op of a [Bounded]: the whole entry of the replica that

@@ -31,6 +31,9 @@ import (
 
 // Receiver takes in delivered messages; *crdt.Replica is one.
 type Receiver interface {
+	// Receive handles msg, delivered from replica from. An error counts
+	// the message as refused in [Network.Stats] and is kept for
+	// [Network.LastError]; delivery goes on.
 	Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error
 }
 

@@ -15,8 +15,8 @@ import (
 
 // Range is the run of events Lo to Hi (inclusive) of one replica.
 type Range struct {
-	Replica ReplicaID
-	Lo, Hi  uint64
+	Replica ReplicaID // the replica whose events these are
+	Lo, Hi  uint64    // the first and last sequence numbers of the run
 }
 
 type span struct{ lo, hi uint64 }

@@ -44,8 +44,8 @@ func (o Order) String() string {
 // Dot names one event: the Seq-th event of Replica. Sequence numbers start
 // at 1; the zero Dot names no event.
 type Dot struct {
-	Replica ReplicaID
-	Seq     uint64
+	Replica ReplicaID // the replica (writer) that made the event
+	Seq     uint64    // its sequence number among that replica's events
 }
 
 // String formats d as "replica:seq".

@@ -74,8 +74,8 @@ const DefaultMaxRecords = 1 << 14
 // keys themselves, as in a multi-value register). Records are shared
 // between kernels: nobody modifies Dropped once the record is made.
 type Record[K comparable] struct {
-	Dot     vclock.Dot
-	Key     K
+	Dot     vclock.Dot   // the mutation's own dot
+	Key     K            // the key the dropped dots supported
 	Dropped []vclock.Dot // sorted by vclock.Dot.Compare, no repeats
 }
 

@@ -83,8 +83,8 @@ var ErrPartTooLarge = errors.New("a key or drop record larger than a part")
 
 // Part is one part of a split kernel.
 type Part[K comparable, V any] struct {
-	Kind PartKind
-	K    *Kernel[K, V]
+	Kind PartKind      // what the part holds
+	K    *Kernel[K, V] // what the part carries, as a kernel
 }
 
 // ToCut returns what a catch-up for a peer at the encoded version (a

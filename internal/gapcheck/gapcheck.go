@@ -15,12 +15,12 @@ import (
 // Replica is what [EqualContent] needs of a replica of the type under
 // test, R, whose ops are of type O.
 type Replica[R, O any] interface {
-	Version() vclock.Clock
-	HasGaps() bool
-	Equal(o R) bool
-	Fingerprint() uint64
-	Apply(op O) error
-	Merge(o R)
+	Version() vclock.Clock // the version vector
+	HasGaps() bool         // whether it holds updates past a gap
+	Equal(o R) bool        // whether it holds the same content as o
+	Fingerprint() uint64   // its content fingerprint
+	Apply(op O) error      // applies an op of another replica
+	Merge(o R)             // joins o's whole state into it
 }
 
 // Type is what [EqualContent] knows of the type under test besides its

@@ -19,13 +19,13 @@ import (
 // (R is the type itself): *orset.Set[time.Time] and
 // *lwwmap.Map[time.Time, V] are such replicas.
 type Replica[R any] interface {
-	ID() vclock.ReplicaID
-	Len() int
-	Fingerprint() uint64
-	Equal(o R) bool
-	MarshalBinary() ([]byte, error)
-	MergeBinary(state []byte) (changed bool, err error)
-	ApplyBinary(op []byte) (changed bool, err error)
+	ID() vclock.ReplicaID                               // the replica's ID
+	Len() int                                           // its number of elements or keys
+	Fingerprint() uint64                                // its content fingerprint
+	Equal(o R) bool                                     // whether it holds the same content as o
+	MarshalBinary() ([]byte, error)                     // its whole state, encoded
+	MergeBinary(state []byte) (changed bool, err error) // joins an encoded state into it
+	ApplyBinary(op []byte) (changed bool, err error)    // applies an encoded op
 }
 
 // Writes are the writes [Converge] makes: Add adds (or puts) the instant
@@ -34,9 +34,9 @@ type Replica[R any] interface {
 // sent, or nil for an op to send nobody. Tick, if not nil, runs at the
 // start of every step (to move the replicas' clocks, drawing from t).
 type Writes[R any] struct {
-	Add    func(r R, at time.Time, step int) ([]byte, error)
-	Remove func(r R, at time.Time) ([]byte, error)
-	Tick   func(t *rapid.T)
+	Add    func(r R, at time.Time, step int) ([]byte, error) // adds or puts at
+	Remove func(r R, at time.Time) ([]byte, error)           // removes or deletes at
+	Tick   func(t *rapid.T)                                  // moves the clocks; may be nil
 }
 
 // Converge runs a random schedule of up to 30 steps over replicas: at a
