@@ -18,9 +18,9 @@ import (
 
 // Todo is one item of the list, as the API shows it.
 type Todo struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-	Done  bool   `json:"done"`
+	ID    string `json:"id"`    // the item's ID, unique across regions
+	Title string `json:"title"` // the latest rename's title, else the creation's
+	Done  bool   `json:"done"`  // whether it is done (last writer wins)
 }
 
 // Names of the replicated objects. Every region registers the same four.

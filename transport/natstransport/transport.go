@@ -55,6 +55,9 @@ const toHeader = "Crdt-To"
 // Receiver takes in the messages that arrive for this replica;
 // *crdt.Replica is one.
 type Receiver interface {
+	// Receive handles msg, sent by replica from, within ctx. It may be
+	// called from several goroutines at once; an error is counted in
+	// [Stats].ReceiveErrors and logged at debug level.
 	Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error
 }
 
