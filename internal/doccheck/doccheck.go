@@ -1,6 +1,7 @@
-// Package doccheck finds exported names that have no doc comment, so that a
-// test can hold a module to godoc on every exported name. It is for tests
-// only and uses nothing outside the standard library, so every module of the
+// Package doccheck finds exported names that have no doc comment, and
+// packages that have no runnable example, so that a test can hold a module
+// to godoc on every exported name and an example in every package. It is
+// for tests only and uses nothing outside the standard library, so every module of the
 // repository can call it without new requirements.
 //
 // What counts as documented follows what godoc shows:
@@ -23,6 +24,7 @@ package doccheck
 import (
 	"fmt"
 	"go/ast"
+	"go/doc"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -285,4 +287,79 @@ func mentions(text, name string) bool {
 		}
 	}
 	return false
+}
+
+// WithoutExample walks root as [Missing] does and returns, sorted, the
+// directory (relative to root, "." for root itself) of each package that
+// has no runnable example: no Example function in its test files with an
+// output comment ("// Output:" or "// Unordered output:"), so that go
+// test runs it and checks what it prints. Commands (package main) and
+// packages under a directory named internal are left out, as godoc shows
+// neither to users of the module.
+func WithoutExample(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if path != root {
+			name := d.Name()
+			if name == "testdata" || name == "internal" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir
+			}
+		}
+		lib, runnable, err := examplesOf(path)
+		if err != nil {
+			return err
+		}
+		if lib && !runnable {
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				rel = path
+			}
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// examplesOf reports whether dir holds a package other than a command,
+// and whether its test files hold a runnable example.
+func examplesOf(dir string) (lib, runnable bool, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, false, err
+	}
+	fset := token.NewFileSet()
+	var tests []*ast.File
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
+		if err != nil {
+			return false, false, err
+		}
+		switch {
+		case strings.HasSuffix(name, "_test.go"):
+			tests = append(tests, f)
+		case f.Name.Name != "main":
+			lib = true
+		}
+	}
+	for _, ex := range doc.Examples(tests...) {
+		if ex.Output != "" || ex.EmptyOutput {
+			runnable = true
+		}
+	}
+	return lib, runnable, nil
 }

@@ -101,3 +101,37 @@ var (
 		t.Errorf("Missing found\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestWithoutExampleFindsPackagesWithoutOne: a package whose only example
+// prints without an output comment (go test compiles it but does not run
+// it) counts as having none; commands and internal packages need none.
+func TestWithoutExampleFindsPackagesWithoutOne(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"a/a.go":              "package a\n",
+		"a/a_test.go":         "package a\n\nimport \"fmt\"\n\nfunc Example() {\n\tfmt.Println(1)\n\t// Output: 1\n}\n",
+		"b/b.go":              "package b\n",
+		"b/b_test.go":         "package b\n\nimport \"fmt\"\n\nfunc Example() {\n\tfmt.Println(1)\n}\n",
+		"c/c.go":              "package c\n",
+		"cmd/main.go":         "package main\n",
+		"internal/i/i.go":     "package i\n",
+		"d/unordered.go":      "package d\n",
+		"d/unordered_test.go": "package d_test\n\nimport \"fmt\"\n\nfunc ExampleT() {\n\tfmt.Println(1)\n\t// Unordered output: 1\n}\n",
+	}
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := WithoutExample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"b", "c"}; !slices.Equal(got, want) {
+		t.Errorf("WithoutExample found %q, want %q", got, want)
+	}
+}

@@ -18,3 +18,15 @@ func TestGodocOnEveryExportedName(t *testing.T) {
 		t.Error(m)
 	}
 }
+
+// TestRunnableExampleInEveryPackage holds this module's package to at
+// least one Example function whose output go test checks.
+func TestRunnableExampleInEveryPackage(t *testing.T) {
+	without, err := doccheck.WithoutExample(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range without {
+		t.Errorf("package %s has no runnable example", dir)
+	}
+}
