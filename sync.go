@@ -1274,7 +1274,8 @@ func (r *Replica) catchUp(p *peer, env *envelope, room int) int {
 			// The whole state goes, whatever the version: a bad one is
 			// refused and counted all the same, as it is when a delta
 			// is made from it.
-			if err := checkVersion(dobj, d.Version, r.limit); err != nil {
+			derr := (*codec.DecodeError)(nil)
+			if err := checkVersion(dobj, d.Version, r.limit); errors.As(err, &derr) {
 				p.refuse(reasonFor(err))
 			}
 		}
