@@ -87,10 +87,10 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 
 // TestTwoProcessesUnderOneNameClockCheckOff is
 // TestTwoProcessesUnderOneNameRandomSchedules with the clocks' maximum
-// offset off: a message of a run heard from before, no later than the
-// latest clock reading heard from its peer, is then refused as stale, and
-// the two processes, each still going, must get their writes through all
-// the same.
+// offset off, so that no message of either process is refused as stale
+// by time: a process the network does not reach hears no newer clock
+// reading, and a rule that refused its messages as older than the other
+// process's would lose its writes once the other stopped.
 func TestTwoProcessesUnderOneNameClockCheckOff(t *testing.T) {
 	defer func(f func() *clock.Clock) { allNodeClock = f }(allNodeClock)
 	allNodeClock = func() *clock.Clock {

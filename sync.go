@@ -285,6 +285,7 @@ type inbound struct {
 	recv       uint64
 	above      map[uint64]struct{}
 	catchUpGot uint64
+	dig        digestIn // the parts of the run's digest round gathered so far
 }
 
 // maxPastIncarnations bounds the incarnations of a peer whose progress a
@@ -301,8 +302,8 @@ const maxPastIncarnations = 4
 const maxAbove = 1 << 16
 
 // switchIncarnation makes inc the peer's current incarnation. What was
-// applied of the one it replaces is kept, and what was applied of inc
-// before is taken back: a message of an earlier run still in flight, or
+// applied of the one it replaces is kept, with the parts of its digest
+// round gathered so far, and those of inc are taken back: a message of an earlier run still in flight, or
 // two processes wrongly running under one ID, make the incarnation go back
 // and forth, and starting each one over from nothing would wait forever for
 // ops its sender knows were acknowledged.
@@ -311,7 +312,7 @@ func (p *peer) switchIncarnation(inc uint64) {
 		if p.past == nil {
 			p.past = map[uint64]inbound{}
 		}
-		p.past[p.rinc] = inbound{p.recv, p.above, p.catchUpGot}
+		p.past[p.rinc] = inbound{p.recv, p.above, p.catchUpGot, p.digIn}
 	}
 	in := p.past[inc]
 	delete(p.past, inc)
@@ -320,8 +321,8 @@ func (p *peer) switchIncarnation(inc uint64) {
 	}
 	p.rinc = inc
 	p.runNow = clock.Timestamp{} // a run's clock may start behind its predecessor's
-	p.recv, p.above, p.catchUpGot = in.recv, in.above, in.catchUpGot
-	p.in, p.chunkAcks, p.digIn = inCatchUp{}, nil, digestIn{}
+	p.recv, p.above, p.catchUpGot, p.digIn = in.recv, in.above, in.catchUpGot, in.dig
+	p.in, p.chunkAcks = inCatchUp{}, nil
 }
 
 // markReceived records that the peer's op seq was applied.
@@ -1579,9 +1580,9 @@ const (
 // acknowledgement of ops or a catch-up never sent is refused whole
 // ([ErrBadAck]), and so is a message of another run of the peer, one heard
 // from before, sent longer before the latest message of the peer than
-// clocks may differ (the clock's maximum offset; with the offset check
-// off, sent no later than that message): late, or delivered again, it
-// would otherwise make the replica start over with the peer ([ErrStale]).
+// clocks may differ (the clock's maximum offset): late, or delivered again,
+// it would otherwise make the replica start over with the peer
+// ([ErrStale]).
 // Receive does not keep msg: the host may reuse it once Receive returns.
 func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error {
 	if len(msg) > r.cfg.MaxMessageBytes {
@@ -1647,17 +1648,15 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s: %w", ErrBadAck, from, err)
 	}
-	if _, seen := p.past[env.Incarnation]; seen && !env.Now.IsZero() && r.staleRun(p, env.Now) {
+	if _, seen := p.past[env.Incarnation]; seen && r.clk.MaxOffset() > 0 && !env.Now.IsZero() && env.Now.Wall < p.newest.Wall-int64(r.clk.MaxOffset()) {
 		// A message of another run of the peer, one this replica took
 		// messages of before, sent longer before the latest message heard
 		// from the peer than clocks may differ (delayed, or delivered
 		// again): taking it would make the replica start over with the
-		// peer, dropping the parts of the digest of the peer's present
-		// run gathered so far, and a stream of them would keep a digest
-		// from completing and a catch-up from ever ending. A run that is
-		// still going (a second process under the peer's name) sends
-		// messages as recent as the others; a new run, whatever its
-		// incarnation, is not one seen before.
+		// peer, and a stream of them would keep a catch-up from ever
+		// ending. A run that is still going (a second process under the
+		// peer's name) sends messages as recent as the others; a new run,
+		// whatever its incarnation, is not one seen before.
 		p.refuse(ReasonStale)
 		r.mu.Unlock()
 		return fmt.Errorf("%w: a message of %s's run %d, %v older than the latest heard from it (run %d)",
@@ -1684,21 +1683,6 @@ func (r *Replica) Receive(ctx context.Context, from ReplicaID, msg []byte) error
 		r.poke()
 	}
 	return errors.Join(errs...)
-}
-
-// staleRun reports whether a message of an earlier run of p sent at now is
-// stale: sent longer before the latest clock reading heard from p than the
-// clock's maximum offset. With the offset check off, clocks are not known
-// to stay within any offset: then a message no later than that reading
-// is. A run that is still going hears the latest reading from this
-// replica (its clock takes in this replica's messages, which took it in),
-// and its next messages are later; a run that ended sends none. The
-// caller holds r.mu.
-func (r *Replica) staleRun(p *peer, now clock.Timestamp) bool {
-	if off := r.clk.MaxOffset(); off > 0 {
-		return now.Wall < p.newest.Wall-int64(off)
-	}
-	return now.Compare(p.newest) <= 0
 }
 
 // apply takes in a decoded message from p. The caller holds r.mu.
