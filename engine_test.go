@@ -13,6 +13,7 @@ import (
 	"github.com/activeactive/crdt"
 	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
+	"github.com/activeactive/crdt/counter"
 	"github.com/activeactive/crdt/lwwmap"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/ormap"
@@ -52,6 +53,10 @@ type cluster struct {
 	// maps gives every replica an LWW-map named "m" and an OR-Map of
 	// counters named "c" too.
 	maps bool
+	// older gives every replica a PN counter named "p", a multi-value
+	// register named "v" and an LWW-map named "t" whose keys are given
+	// times to live.
+	older bool
 	// removed holds, per replica, the peers its operator removed
 	// (RemovePeer): its runs do not add them, and remove them again after
 	// a restore, whose snapshot lists them.
@@ -75,6 +80,9 @@ type node struct {
 	reg     *crdt.Handle[*register.LWW[string]]              // likewise
 	kv      *crdt.Handle[*lwwmap.Map[string, string]]        // if the cluster has maps
 	cnt     *crdt.Handle[*ormap.Map[string, *ormap.Counter]] // likewise
+	pn      *crdt.Handle[*counter.PN]                        // if the cluster has the older types
+	mv      *crdt.Handle[*register.MV[string]]               // likewise
+	tm      *crdt.Handle[*lwwmap.Map[string, string]]        // likewise
 	snap    []byte
 	journal [][]byte // records saved since snap
 	saves   int
@@ -195,6 +203,20 @@ func (c *cluster) openErr(id crdt.ReplicaID, snap []byte, journal [][]byte) (*no
 			c.t.Fatal(err)
 		}
 	}
+	var pn *crdt.Handle[*counter.PN]
+	var mv *crdt.Handle[*register.MV[string]]
+	var tm *crdt.Handle[*lwwmap.Map[string, string]]
+	if c.older {
+		if pn, err = crdt.Register(r, "p", counter.NewPN(id)); err != nil {
+			c.t.Fatal(err)
+		}
+		if mv, err = crdt.Register(r, "v", register.NewMV[string](id)); err != nil {
+			c.t.Fatal(err)
+		}
+		if tm, err = crdt.Register(r, "t", lwwmap.New[string, string](id, cfg.Clock)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	for _, p := range c.ids {
 		if p != id && !c.removed[id][p] {
 			if err := r.AddPeer(p); err != nil {
@@ -226,7 +248,7 @@ func (c *cluster) openErr(id crdt.ReplicaID, snap []byte, journal [][]byte) (*no
 	for p := range c.removed[id] {
 		r.RemovePeer(p) // the snapshot listed it
 	}
-	run = &node{r: r, set: h, or: or, reg: reg, kv: kv, cnt: cnt, snap: snap, journal: journal, up: true, snapshotNext: stopped}
+	run = &node{r: r, set: h, or: or, reg: reg, kv: kv, cnt: cnt, pn: pn, mv: mv, tm: tm, snap: snap, journal: journal, up: true, snapshotNext: stopped}
 	return run, nil
 }
 
