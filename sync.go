@@ -43,11 +43,18 @@ type peer struct {
 	// late is set for a peer added while the replica was running (a new
 	// member, or one removed and added again): its first contact may be
 	// a run that follows others this replica no longer knows of.
-	late     bool
-	owedDig  bool // the peer asked for our digest
-	theirDig []digestEntry
-	hasTheir bool              // theirDig is set: send catch-up states
-	versions map[string][]byte // the peer's durable versions of the objects registered here, from its last digest
+	late    bool
+	owedDig bool // the peer asked for our digest
+	// leftTo is the last op of the peer's run rinc left to its state (an
+	// op made before a writer it names was retired): this replica's
+	// digest goes to the peer every few retransmission intervals, at
+	// leftToTick, until a catch-up that accounts for the op is merged. A
+	// digest sent once may be lost, and the op was acknowledged: nothing
+	// else would bring its effect.
+	leftTo, leftToTick uint64
+	theirDig           []digestEntry
+	hasTheir           bool              // theirDig is set: send catch-up states
+	versions           map[string][]byte // the peer's durable versions of the objects registered here, from its last digest
 	// versionsBy is the writer of the run whose digest reported versions
 	// (empty if unknown, as for the versions kept of a removed peer).
 	versionsBy ReplicaID
@@ -323,6 +330,15 @@ func (p *peer) switchIncarnation(inc uint64) {
 	p.runNow = clock.Timestamp{} // a run's clock may start behind its predecessor's
 	p.recv, p.above, p.catchUpGot, p.digIn = in.recv, in.above, in.catchUpGot, in.dig
 	p.in, p.chunkAcks = inCatchUp{}, nil
+	p.leftTo = 0 // of another run: the new one's catch-ups bring what it holds
+}
+
+// caughtUp records that a catch-up accounting for the peer's ops up to
+// upTo was merged: an op left to the peer's state up to there is in.
+func (p *peer) caughtUp(upTo uint64) {
+	if upTo >= p.leftTo {
+		p.leftTo = 0
+	}
 }
 
 // markReceived records that the peer's op seq was applied.
@@ -689,6 +705,10 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	} else if r.ticks-p.gapTick >= uint64(4*r.cfg.RetransmitTicks) {
 		p.owedDig = true
 		p.gapTick = r.ticks
+	}
+	if p.leftTo != 0 && r.ticks-p.leftToTick >= uint64(4*r.cfg.RetransmitTicks) {
+		p.owedDig = true
+		p.leftToTick = r.ticks
 	}
 	if p.owedDig {
 		d := r.digest()
@@ -1827,9 +1847,10 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		if r.namesRetired(o.Op) {
 			// Made before a writer it names was retired: its dots have
 			// other names now. The peer's state brings its effect, from
-			// this replica's digest.
+			// this replica's digest, sent until it does.
 			p.markReceived(seq)
 			p.owedDig = true
+			p.leftTo, p.leftToTick = max(p.leftTo, seq), r.ticks
 			continue
 		}
 		ch, err := applyFrom(obj, o.Op, p.id)
@@ -1976,6 +1997,7 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		}
 		if ok {
 			p.raiseRecv(env.StatesUpTo)
+			p.caughtUp(env.StatesUpTo)
 			p.catchUpGot = max(p.catchUpGot, env.CatchUp)
 		}
 		p.needAck = true
@@ -2105,6 +2127,7 @@ func (r *Replica) applyChunk(p *peer, env *envelope, note func(string), refuse f
 	p.ackChunk(env.ChunkIndex)
 	if in.merged == in.count {
 		p.raiseRecv(in.upTo)
+		p.caughtUp(in.upTo)
 		p.catchUpGot = max(p.catchUpGot, in.num)
 	}
 }
