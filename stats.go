@@ -149,7 +149,11 @@ type Stats struct {
 	// key back at the replicas that collected the marker, and at every
 	// replica once they merge if all had: they then agree, so no
 	// divergence shows, and this (with [PeerStats].RunsReturned for a
-	// second process) is the only sign. It can also count a put of another
+	// second process) is the only sign. If a replica still held the
+	// marker when the put reached it, the delete wins: that replica's
+	// context names the put as seen and overwritten, and its next delta
+	// or state (healed, if a digest showed the difference first) removes
+	// the key where it came back. It can also count a put of another
 	// key, from such a run, that lost nothing. Markers collected before
 	// this run started are not known to it.
 	LateWrites uint64
