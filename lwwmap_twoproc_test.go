@@ -231,3 +231,62 @@ func TestSecondProcessRunReturnsCounted(t *testing.T) {
 		})
 	}
 }
+
+// heldFrom stands in for a replica on the network and sets aside, while
+// hold is set, the messages from one peer, delivering the others.
+type heldFrom struct {
+	r    *crdt.Replica
+	from crdt.ReplicaID
+	hold bool
+	held [][]byte
+}
+
+func (h *heldFrom) Receive(ctx context.Context, from crdt.ReplicaID, msg []byte) error {
+	if h.hold && from == h.from {
+		h.held = append(h.held, msg)
+		return nil
+	}
+	return h.r.Receive(ctx, from, msg)
+}
+
+// Region b restarts, one process at a time, and the network delays b's
+// last messages (its digests among them) past the first ones of its
+// restarted run, by less than the clocks' maximum offset, so a takes them
+// in. A run that ended does not come back: a counts nothing
+// (PeerStats.RunsReturned), and the held digests' runs do not make the
+// restarted run's later digests count either.
+func TestRestartDelayedDigestNotCounted(t *testing.T) {
+	w := newLWWTwoProc(t)
+	a := w.start("a", "b", nil)
+	b := w.start("b", "a", nil)
+	w.put(a, "k", "v0")
+	w.rounds(10, a, b)
+	h := &heldFrom{r: a.r, from: "b", hold: true}
+	w.net.Attach("a", h)
+	w.put(b, "k2", "from b's first run")
+	w.rounds(3, b)
+	if len(h.held) == 0 {
+		t.Fatal("b sent nothing to hold")
+	}
+	// b stops; its restarted run starts from its disk.
+	b2 := w.start("b", "a", savedSnapshot(t, b.r))
+	h.hold = false
+	w.rounds(3, a, b2)
+	ctx := context.Background()
+	took := 0
+	for _, msg := range h.held {
+		if a.r.Receive(ctx, "b", msg) == nil {
+			took++
+		}
+	}
+	if took == 0 {
+		t.Fatalf("a refused all %d held messages of b's first run", len(h.held))
+	}
+	w.rounds(10, a, b2)
+	if back := a.r.Stats().Peers[0].RunsReturned; back != 0 {
+		t.Fatalf("a counted b's ended run coming back %d times after a restart", back)
+	}
+	if v, ok := w.get(a, "k2"); !ok || v != "from b's first run" {
+		t.Fatalf("a reads k2 = %q %v", v, ok)
+	}
+}

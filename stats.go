@@ -245,9 +245,20 @@ type PeerStats struct {
 	// reports versions that leave them out, so that an LWW-map delete may
 	// be collected on the word of the one while the other still holds a
 	// put of the key, stamped before the delete, that takes the key back
-	// once the marker is gone (see [Stats].LateWrites). It also counts,
-	// once, a digest of a run that ended delayed past its successor's. It
-	// should stay zero; each one is logged.
+	// once the marker is gone (see [Stats].LateWrites). Only a digest sent
+	// later (by its clock reading) than the latest heard from every run
+	// that followed its own counts: a run still going takes in this
+	// replica's clock, which took in the other's readings, while a run
+	// that ended (a restart, one process at a time) sent its last digests
+	// before its successor's, and those the network delays past the
+	// successor's are not counted. A restart can still count when the
+	// restarted run's first digests read behind the ended run's last one
+	// (a clock set back, another machine's clock, or one that has not yet
+	// taken in this replica's, all within the clocks' maximum offset) and
+	// that digest arrives after them: it counts, and so does the
+	// successor's next digest, read later. A digest whose reading this
+	// replica's clock refused (too far ahead) orders nothing and counts
+	// as before. It should stay zero; each one is logged.
 	RunsReturned uint64
 	// LedgerWaits counts the peer's messages whose data was set aside
 	// because the peer's ledger of retired writers differed from this

@@ -61,7 +61,7 @@ type peer struct {
 	// runs holds the writers of the peer's runs whose digests reached this
 	// replica, the one of the latest digest last, at most maxRuns of them
 	// (see noteRun).
-	runs []ReplicaID
+	runs []runSeen
 	// reported holds durable versions the peer reported before it
 	// restarted, that its digests since have not shown it back at: it may
 	// have come back from an older backup, after this replica collected
@@ -1009,26 +1009,67 @@ func writerOf(d digestEntry, from ReplicaID) (w ReplicaID, ok bool) {
 // maxRuns is how many of a peer's runs noteRun remembers.
 const maxRuns = 4
 
-// noteRun records that a digest of the peer came from its run w, and
-// counts in PeerStats.RunsReturned a run whose digests had been followed
-// by another run's: a run does not come back once a later one started,
-// unless both run at once (a second process started from the peer's disk,
-// the network reaching one or the other), or a digest of a run that
-// ended was delayed past its successor's.
-func (r *Replica) noteRun(p *peer, w ReplicaID) {
+// runSeen is a run of a peer whose digests reached this replica: its
+// writer, and the latest clock reading heard in its digests.
+type runSeen struct {
+	w    ReplicaID
+	last clock.Timestamp
+}
+
+// noteRun records that a digest of the peer sent at now (zero if unknown)
+// came from its run w, and counts in PeerStats.RunsReturned a run whose
+// digests had been followed by another run's, and that sends one later
+// than the latest reading heard from any run that followed it. A run does
+// not come back once a later one started, unless both run at once (a
+// second process started from the peer's disk, the network reaching one
+// or the other): a run that is still going takes in this replica's clock,
+// which took in the other run's readings, and its next messages are
+// later. A digest of a run that ended, delayed past its successor's, is
+// older than the successor's, which started later (unless the
+// successor's clock reads behind, within the clocks' offset: see
+// PeerStats.RunsReturned); it is not counted, and leaves the successor the
+// latest run.
+// So is the first digest heard from a run that is older than a later
+// run's: it is placed before that run. Messages of an earlier run older
+// than the latest reading by more than the clocks' offset are refused
+// before (see staleRun). The caller holds r.mu.
+func (r *Replica) noteRun(p *peer, w ReplicaID, now clock.Timestamp) {
+	after := func(t clock.Timestamp) bool { return now.IsZero() || now.Compare(t) > 0 }
 	n := len(p.runs)
-	if n > 0 && p.runs[n-1] == w {
+	if n > 0 && p.runs[n-1].w == w {
+		if after(p.runs[n-1].last) {
+			p.runs[n-1].last = now
+		}
 		return
 	}
-	if i := slices.Index(p.runs, w); i >= 0 {
+	i := slices.IndexFunc(p.runs, func(s runSeen) bool { return s.w == w })
+	if i >= 0 {
+		for _, s := range p.runs[i+1:] {
+			if !after(s.last) {
+				return // delayed: a run that followed it sent later
+			}
+		}
 		p.stats.runsReturned++
 		r.log.Warn("two runs under one replica ID: a run's digest came after a later run's", "peer", string(p.id),
-			"run", string(w), "later_run", string(p.runs[n-1]))
+			"run", string(w), "later_run", string(p.runs[n-1].w))
 		p.runs = slices.Delete(p.runs, i, i+1)
-	} else if n == maxRuns {
-		p.runs = slices.Delete(p.runs, 0, 1)
+		p.runs = append(p.runs, runSeen{w, now})
+		return
 	}
-	p.runs = append(p.runs, w)
+	// A run not heard from before goes after every run that sent no
+	// later digest.
+	k := n
+	for k > 0 && !after(p.runs[k-1].last) {
+		k--
+	}
+	if n == maxRuns {
+		if k == 0 {
+			return // older than every run remembered
+		}
+		p.runs = slices.Delete(p.runs, 0, 1)
+		k--
+	}
+	p.runs = slices.Insert(p.runs, k, runSeen{w, now})
 }
 
 // limitName is the name of a digest's limit entry, which names the
@@ -1919,10 +1960,14 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 		p.versionsBy = ""
 		// A durable version that does not decode is refused, and not
 		// kept: collection would fail on it at every digest.
+		taken := clock.Timestamp{} // unknown: a skewed reading orders nothing
+		if tookNow {
+			taken = env.Now
+		}
 		for _, d := range env.Digest {
 			if w, ok := writerOf(d, p.id); ok {
 				p.versionsBy = w
-				r.noteRun(p, w)
+				r.noteRun(p, w, taken)
 			}
 			obj, ok := r.objects[d.Object]
 			if !ok || d.Durable == nil {
