@@ -61,20 +61,20 @@ func TestTwoProcessesUnderOneNameRandomSchedules(t *testing.T) {
 		left := settleTwoProcesses(rt, net, nodes, run)
 		got, want := b.content(), left.content()
 		if got != want {
-			t.Fatalf("b and a differ:\nb %s\na %s", got, want)
+			rt.Fatalf("b and a differ:\nb %s\na %s", got, want)
 		}
 		for _, tag := range tags {
 			if !containsTag(got, tag) {
-				t.Fatalf("b lacks %s: %s", tag, got)
+				rt.Fatalf("b lacks %s: %s", tag, got)
 			}
 		}
 		if tail := fmt.Sprintf("counter %d, G %d, PN %d", g, g, pn); !strings.HasSuffix(got, tail) {
-			t.Fatalf("b holds %s, want %s", got, tail)
+			rt.Fatalf("b holds %s, want %s", got, tail)
 		}
 		var n int
 		b.set.Read(func(s *orset.Set[string]) { n = s.Len() })
 		if n != len(tags) {
-			t.Fatalf("b's set holds %d elements, want %d", n, len(tags))
+			rt.Fatalf("b's set holds %d elements, want %d", n, len(tags))
 		}
 		retired += b.r.Stats().RetiredWriters
 		for _, n := range nodes[:2] {
