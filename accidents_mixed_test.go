@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,43 +109,12 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		n := rapid.IntRange(2, 5).Draw(rt, "replicas")
 		antiEntropy := rapid.SampledFrom([]int{-1, 25}).Draw(rt, "antiEntropy")
 		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
-		var log []sent
-		recordOn := true
-		seed := rapid.Uint64().Draw(rt, "seed")
-		entropy := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)})
-		diverged := map[string]int{} // divergences counted, by object
-		c := newClusterBroadcast(rt, seed, n, func(cfg *crdt.Config) {
-			cfg.Entropy = entropy // epochs that a failing run draws again
-			cfg.Logger = slog.New(divergenceLog{diverged})
-			cfg.MaxLogOps = 16
-			cfg.AntiEntropyTicks = antiEntropy
-			cfg.MaxMessageBytes = maxMsg
-			rec := recording{cfg.Transport, cfg.ID, &log, &recordOn}
-			if _, ok := cfg.Transport.(crdt.Broadcaster); ok {
-				cfg.Transport = recordingBroadcaster{rec}
-			} else {
-				cfg.Transport = rec
-			}
-		}, rapid.Bool().Draw(rt, "broadcast"))
-		c.journal = rapid.Bool().Draw(rt, "journal")
-		c.stopAtBadRecord = true
-		// Runs that hold an OR-Set, a register and the maps too take the
-		// place of the first ones, before anything happened.
-		c.orset = true
-		c.maps = true
-		c.removed = map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
-		for _, id := range c.ids {
-			c.crash(id)
-			c.nodes[id].saved = nil
-			c.start(id, nil, nil)
-		}
-		c.net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
-		c.net.Duplicate = rapid.Float64Range(0, 0.2).Draw(rt, "dup")
-		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
-		c.net.MaxDelay = rapid.IntRange(0, 3).Draw(rt, "delay")
+		h := newAccidents(rt, n, antiEntropy, maxMsg, func(c *cluster) {
+			c.orset = true
+			c.maps = true
+		})
+		c, pick, second := h.c, h.pick, h.second
 		c.net.Corrupt = rapid.Float64Range(0, 0.1).Draw(rt, "corrupt")
-		pick := rapid.SampledFrom(c.ids)
-		ctx := context.Background()
 
 		// model holds the acknowledged writes; maybe, the writes that an
 		// accident may have taken (a crash before their save, a lost disk,
@@ -221,25 +188,6 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 			}
 			unsavedKV[id] = nil
 		}
-		// second holds, per region, a second process started under its ID
-		// while its first runs.
-		second := map[crdt.ReplicaID]*node{}
-		secondClock := map[crdt.ReplicaID]*atomic.Int64{}
-		// Host clocks: each is off the test's time by a small step within
-		// the clocks' maximum offset, plus a large one (an hour back, a day
-		// ahead) until it is set right.
-		small := map[crdt.ReplicaID]time.Duration{}
-		large := map[crdt.ReplicaID]time.Duration{}
-		dayAhead := false
-		setClock := func(id crdt.ReplicaID) { c.skew[id].Store(int64(small[id] + large[id])) }
-		round := func() {
-			for _, id := range c.ids {
-				if d := second[id]; d != nil {
-					_ = d.r.Tick(ctx)
-				}
-			}
-			c.round()
-		}
 		holds := func(nd *node, e string) bool {
 			var ok bool
 			nd.set.Read(func(s *gset) { ok = s.Has(e) })
@@ -256,68 +204,16 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 			})
 			return out
 		}
-		// stop ends one of the two processes of id for good; the other
-		// goes on alone, with its disk.
-		stop := func(id crdt.ReplicaID, firstGoes bool) {
-			first, dup := c.nodes[id], second[id]
-			delete(second, id)
-			gone, stays := dup, first
-			if firstGoes {
-				gone, stays = first, dup
-				dropUnsaved(id)
-				stays.saved = slices.Concat(first.saved, dup.saved)
-				c.nodes[id] = stays
-				c.skew[id] = secondClock[id] // its host's clock, set like the first's from now on
-				setClock(id)
-			}
-			gone.up = false
-			c.net.Attach(id, stays.r)
-			c.persistNode(stays)
+		h.ackUnsaved, h.dropUnsaved, h.loseDisk = ackUnsaved, dropUnsaved, func(id crdt.ReplicaID) { lose(id, nil) }
+		h.hasUnsaved = func(id crdt.ReplicaID) bool { return len(unsaved[id]) > 0 || len(unsavedKV[id]) > 0 }
+		h.lostWithStopped = func(id crdt.ReplicaID, _, stays *node, _ bool) {
 			// What the stopped process alone held is gone with it.
 			lose(id, func(e string) bool { return holds(stays, e) })
 		}
 
-		// removedRuns holds the writers of a region's runs up to a time
-		// when every other region had removed it: the others retired them
-		// on the counts they held, and what such a writer wrote beyond
-		// (its run went on, or a later run shipped its ops again) keeps
-		// its name (see crdt.Retirer). runs holds every run's writer.
-		removedRuns := map[crdt.ReplicaID]bool{}
-		// overlapped holds the writers of the runs of a region that ran
-		// while a second process ran under its ID. Each process may see
-		// the other's writer as a finished run's and have it retired on
-		// the counts every region holds while it still writes: what it
-		// writes beyond keeps its name for good (see crdt.Retirer), as no
-		// writer is retired twice. Such a writer, once retired, may stay
-		// named.
-		overlapped := map[crdt.ReplicaID]bool{}
-		runs := map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
-		noteRemoved := func() {
-			for _, x := range c.ids {
-				if runs[x] == nil {
-					runs[x] = map[crdt.ReplicaID]bool{}
-				}
-				runs[x][c.nodes[x].r.Writer()] = true
-				if d := second[x]; d != nil {
-					runs[x][d.r.Writer()] = true
-					overlapped[c.nodes[x].r.Writer()] = true
-					overlapped[d.r.Writer()] = true
-				}
-				everywhere := true
-				for _, id := range c.ids {
-					everywhere = everywhere && (id == x || c.removed[id][x])
-				}
-				if everywhere {
-					for w := range runs[x] {
-						removedRuns[w] = true
-					}
-				}
-			}
-		}
-
 		steps := rapid.IntRange(1, 200).Draw(rt, "steps")
 		for i := range steps {
-			noteRemoved()
+			h.noteRemoved()
 			switch rapid.IntRange(0, 18).Draw(rt, "action") {
 			case 0, 1, 2, 3:
 				id := pick.Draw(rt, "writer")
@@ -346,96 +242,21 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 				}
 				unsaved[id] = append(unsaved[id], e)
 			case 4, 5, 6:
-				round()
+				h.round()
 			case 7:
-				a, b := pick.Draw(rt, "a"), pick.Draw(rt, "b")
-				if a != b {
-					c.net.Partition(a, b)
-				}
+				h.partition()
 			case 8:
-				c.net.Heal(pick.Draw(rt, "a"), pick.Draw(rt, "b"))
+				h.heal()
 			case 9:
-				id := pick.Draw(rt, "crash")
-				nd := c.nodes[id]
-				if second[id] != nil {
-					continue
-				}
-				if nd.up {
-					c.crash(id)
-					dropUnsaved(id)
-					continue
-				}
-				restartFrom(rt, c, id, nd, lose)
-				c.restart(id)
+				h.crashOrRestart()
 			case 10:
-				id := pick.Draw(rt, "clock")
-				switch rapid.IntRange(0, 3).Draw(rt, "step") {
-				case 0: // within the maximum offset
-					small[id] = time.Duration(rapid.IntRange(-200, 200).Draw(rt, "ms")) * time.Millisecond
-				case 1:
-					large[id] = -time.Hour
-				case 2:
-					large[id] = 24 * time.Hour
-					dayAhead = true
-				case 3: // set right
-					large[id] = 0
-				}
-				setClock(id)
+				h.stepClock()
 			case 11:
-				id := pick.Draw(rt, "second")
-				nd := c.nodes[id]
-				if d := second[id]; d != nil {
-					switch rapid.IntRange(0, 2).Draw(rt, "secondStep") {
-					case 0: // peers' messages now reach the second
-						c.net.Attach(id, d.r)
-					case 1: // or the first
-						c.net.Attach(id, nd.r)
-					default:
-						stop(id, rapid.Bool().Draw(rt, "firstGoes"))
-					}
-					continue
-				}
-				if !nd.up {
-					continue
-				}
-				// A second process under id, from a copy of its disk or
-				// of an older backup.
-				from := disk{nd.snap, nd.journal}
-				if len(nd.saved) > 0 && rapid.Bool().Draw(rt, "backup") {
-					from = nd.saved[rapid.IntRange(0, len(nd.saved)-1).Draw(rt, "which")]
-				}
-				// On this host, or on another whose clock is off a little,
-				// or an hour behind.
-				own := new(atomic.Int64)
-				own.Store(c.skew[id].Load() + int64(rapid.SampledFrom([]time.Duration{0, 300 * time.Millisecond, -300 * time.Millisecond, -time.Hour}).Draw(rt, "secondClock")))
-				firstClock := c.skew[id]
-				c.skew[id] = own
-				d := c.open(id, from.snap, from.journal)
-				c.skew[id] = firstClock
-				secondClock[id] = own
-				c.persistNode(d)
-				second[id] = d
-				if rapid.Bool().Draw(rt, "attachSecond") {
-					c.net.Attach(id, d.r) // peers' messages reach the second
-				}
+				h.secondStep()
 			case 12:
-				// Messages sent earlier, of this run or of runs ended since,
-				// delivered again.
-				for range rapid.IntRange(1, 20).Draw(rt, "replays") {
-					if len(log) == 0 {
-						break
-					}
-					m := log[rapid.IntRange(0, len(log)-1).Draw(rt, "old")]
-					if d := second[m.to]; d != nil && rapid.Bool().Draw(rt, "toSecond") {
-						// To a second process, running, of messages
-						// meant for an earlier run of the first.
-						_ = d.r.Receive(ctx, m.from, m.msg)
-					} else if nd := c.nodes[m.to]; nd.up {
-						_ = nd.r.Receive(ctx, m.from, m.msg)
-					}
-				}
+				h.replay()
 			case 13:
-				c.now.Add(int64(rapid.SampledFrom([]time.Duration{time.Second, time.Minute, time.Hour}).Draw(rt, "wait")))
+				h.wait()
 			case 14:
 				// kill -9 in the middle of a save: the write is not
 				// acknowledged, the journal's last record is lost or cut
@@ -463,21 +284,11 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 					unsaved[id] = append(unsaved[id], e)
 					continue
 				}
-				if c.journal && nd.snap != nil {
-					_ = nd.r.SaveOps(func(rec []byte) error {
-						if cut := rapid.IntRange(0, len(rec)-1).Draw(rt, "cut"); cut > 0 {
-							nd.journal = append(slices.Clone(nd.journal), rec[:cut])
-						}
-						return killed
-					})
-				} else {
-					_ = nd.r.SaveSnapshot(func([]byte) error { return killed })
-				}
-				c.crash(id)
+				h.killMidSave(id)
 				maybe = append(maybe, e)
 				dropUnsaved(id)
 			case 15:
-				round()
+				h.round()
 			case 16:
 				// The OR-Set: an element added, or one the replica added
 				// removed; saved at once.
@@ -579,107 +390,22 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 					rt.Fatal(err)
 				}
 				writer[e] = id
-				switch {
-				case via != nd:
-					c.persistNode(via)
+				if h.save(id, via) {
 					st[e] = "must"
-				case rapid.IntRange(0, 3).Draw(rt, "unsaved") > 0:
-					c.persist(id)
-					st[e] = "must"
-					ackUnsaved(id)
-				default:
-					st[e] = "unsaved"
-					unsavedKV[id] = append(unsavedKV[id], e)
-				}
-			case 18:
-				// A region removed by mistake (RemovePeer) on every other
-				// region or on some, and added back later, by every one
-				// that removed it; it may come back with an empty disk.
-				x := pick.Draw(rt, "removed")
-				back := false
-				for _, id := range c.ids {
-					if c.removed[id][x] {
-						back = true
-						delete(c.removed[id], x)
-						if c.nodes[id].up {
-							if err := c.nodes[id].r.AddPeer(x); err != nil {
-								rt.Fatal(err)
-							}
-						}
-						if d := second[id]; d != nil {
-							if err := d.r.AddPeer(x); err != nil {
-								rt.Fatal(err)
-							}
-						}
-					}
-				}
-				if back {
-					if nd := c.nodes[x]; nd.up && second[x] == nil && rapid.Bool().Draw(rt, "emptyDisk") {
-						c.crash(x)
-						dropUnsaved(x)
-						nd.snap, nd.journal = nil, nil
-						lose(x, nil)
-						c.restart(x)
-					}
 					continue
 				}
-				everywhere := rapid.Bool().Draw(rt, "everywhere")
-				for _, id := range c.ids {
-					if id == x || !everywhere && !rapid.Bool().Draw(rt, "removes") {
-						continue
-					}
-					if c.removed[id] == nil {
-						c.removed[id] = map[crdt.ReplicaID]bool{}
-					}
-					c.removed[id][x] = true
-					if c.nodes[id].up {
-						c.nodes[id].r.RemovePeer(x)
-					}
-					if d := second[id]; d != nil {
-						d.r.RemovePeer(x)
-					}
-				}
+				st[e] = "unsaved"
+				unsavedKV[id] = append(unsavedKV[id], e)
+			case 18:
+				h.removeOrAddBack()
 			}
 		}
 
-		noteRemoved()
 		// The faults stop: every removed region is added back, every second
 		// process is stopped, clocks are set right, crashed regions
 		// restart, the network heals.
-		for _, id := range c.ids {
-			for x := range c.removed[id] {
-				if c.nodes[id].up {
-					if err := c.nodes[id].r.AddPeer(x); err != nil {
-						rt.Fatal(err)
-					}
-				}
-				if d := second[id]; d != nil {
-					if err := d.r.AddPeer(x); err != nil {
-						rt.Fatal(err)
-					}
-				}
-			}
-			clear(c.removed[id])
-		}
-		for _, id := range c.ids {
-			if second[id] != nil {
-				stop(id, false)
-			}
-			small[id], large[id] = 0, 0
-			setClock(id)
-		}
-		recordOn = false
-		for _, id := range c.ids {
-			if !c.nodes[id].up {
-				c.restart(id)
-			} else if len(unsaved[id]) > 0 || len(unsavedKV[id]) > 0 {
-				c.persist(id)
-				ackUnsaved(id)
-			}
-		}
-		c.net.HealAll()
-		c.net.Loss, c.net.Duplicate, c.net.Corrupt = 0, 0, 0
-		if dayAhead {
+		h.faultsStop()
+		if h.dayAhead {
 			// A hybrid clock does not go back: what was stamped a day ahead
 			// is refused by the others until that day has passed.
 			for range 26 {
@@ -731,7 +457,7 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 					// the others may have collected, without it, the
 					// marker of a later delete that it never saw (see
 					// crdt.Replica.RemovePeer).
-					if last != nil && last.after(kvWrites[v]) && !removedRuns[kvWrites[v].run] {
+					if last != nil && last.after(kvWrites[v]) && !h.removedRuns[kvWrites[v].run] {
 						rt.Fatalf("the LWW-map holds %s=%s, older than the acknowledged write %+v", k, v, *last)
 					}
 					continue
@@ -853,8 +579,8 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		// Every finished run's writer is then retired, on every replica
 		// alike, but for those of runs that wrote on while removed, or
 		// after their retirement while a second process ran.
-		c.settleRetiredBut(3000, removedRuns, func(id, w crdt.ReplicaID) bool {
-			return overlapped[w] && c.nodes[id].r.LedgerRetired(w)
+		c.settleRetiredBut(3000, h.removedRuns, func(id, w crdt.ReplicaID) bool {
+			return h.overlapped[w] && c.nodes[id].r.LedgerRetired(w)
 		})
 		c.settleWithin(model, maybe, 400)
 		orAgree()
@@ -869,10 +595,10 @@ func TestConvergenceUnderAccidents(t *testing.T) {
 		// checks above see done (seed 5001 of 30,000 checks).
 		removedPut := false
 		for _, w := range kvWrites {
-			removedPut = removedPut || !w.del && removedRuns[w.run]
+			removedPut = removedPut || !w.del && h.removedRuns[w.run]
 		}
 		d, allowed := divergences(c), uint64(0)
-		for obj, k := range diverged {
+		for obj, k := range h.diverged {
 			if obj == "m" && removedPut {
 				allowed += uint64(k)
 				continue

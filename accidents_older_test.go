@@ -1,15 +1,10 @@
 package crdt_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,40 +69,11 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 		// AwaitingCatchUp and LedgerWaits say so: -rapid.seed=735149 with
 		// MinMessageBytes in place of 1500 here).
 		maxMsg := rapid.SampledFrom([]int{1500, 1 << 20}).Draw(rt, "maxMessageBytes")
-		var log []sent
-		recordOn := true
-		seed := rapid.Uint64().Draw(rt, "seed")
-		entropy := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)})
-		diverged := map[string]int{}
-		c := newClusterBroadcast(rt, seed, n, func(cfg *crdt.Config) {
-			cfg.Entropy = entropy
-			cfg.Logger = slog.New(divergenceLog{diverged})
-			cfg.MaxLogOps = 16
-			cfg.AntiEntropyTicks = antiEntropy
-			cfg.MaxMessageBytes = maxMsg
-			rec := recording{cfg.Transport, cfg.ID, &log, &recordOn}
-			if _, ok := cfg.Transport.(crdt.Broadcaster); ok {
-				cfg.Transport = recordingBroadcaster{rec}
-			} else {
-				cfg.Transport = rec
-			}
-		}, rapid.Bool().Draw(rt, "broadcast"))
-		c.journal = rapid.Bool().Draw(rt, "journal")
-		c.stopAtBadRecord = true
-		c.older = true
-		c.orset = true
-		c.removed = map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
-		for _, id := range c.ids {
-			c.crash(id)
-			c.nodes[id].saved = nil
-			c.start(id, nil, nil)
-		}
-		c.net.Loss = rapid.Float64Range(0, 0.3).Draw(rt, "loss")
-		c.net.Duplicate = rapid.Float64Range(0, 0.2).Draw(rt, "dup")
-		c.net.Reorder = rapid.Bool().Draw(rt, "reorder")
-		c.net.MaxDelay = rapid.IntRange(0, 3).Draw(rt, "delay")
-		pick := rapid.SampledFrom(c.ids)
-		ctx := context.Background()
+		h := newAccidents(rt, n, antiEntropy, maxMsg, func(c *cluster) {
+			c.older = true
+			c.orset = true
+		})
+		c, pick, second := h.c, h.pick, h.second
 
 		// Every write has a name; st says whether it was acknowledged
 		// (must), may have been lost (maybe) or is not saved yet
@@ -147,19 +113,6 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 				st[e] = "maybe"
 			}
 			unsaved[id] = nil
-		}
-		second := map[crdt.ReplicaID]*node{}
-		secondClock := map[crdt.ReplicaID]*atomic.Int64{}
-		small := map[crdt.ReplicaID]time.Duration{}
-		large := map[crdt.ReplicaID]time.Duration{}
-		setClock := func(id crdt.ReplicaID) { c.skew[id].Store(int64(small[id] + large[id])) }
-		round := func() {
-			for _, id := range c.ids {
-				if d := second[id]; d != nil {
-					_ = d.r.Tick(ctx)
-				}
-			}
-			c.round()
 		}
 		pnValue := func(nd *node) int64 {
 			var v int64
@@ -206,21 +159,10 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 			}
 			return false
 		}
-		stop := func(id crdt.ReplicaID, firstGoes bool) {
-			first, dup := c.nodes[id], second[id]
-			delete(second, id)
-			gone, stays := dup, first
-			if firstGoes {
-				gone, stays = first, dup
-				dropUnsaved(id)
-				stays.saved = slices.Concat(first.saved, dup.saved)
-				c.nodes[id] = stays
-				c.skew[id] = secondClock[id]
-				setClock(id)
-			}
-			gone.up = false
-			c.net.Attach(id, stays.r)
-			c.persistNode(stays)
+		h.ackUnsaved, h.dropUnsaved = ackUnsaved, dropUnsaved
+		h.hasUnsaved = func(id crdt.ReplicaID) bool { return len(unsaved[id]) > 0 }
+		h.loseDisk = func(id crdt.ReplicaID) { lose(id, nil, nil) }
+		h.lostWithStopped = func(id crdt.ReplicaID, gone, stays *node, firstGoes bool) {
 			// What the stopped process alone held is gone with it: if
 			// the second goes, what it wrote; if the first goes, what
 			// every run but the second wrote (the second may have
@@ -232,31 +174,6 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 			lose(id, only, func(e string) bool { return holds(stays, e) })
 		}
 
-		removedRuns := map[crdt.ReplicaID]bool{}
-		overlapped := map[crdt.ReplicaID]bool{}
-		runs := map[crdt.ReplicaID]map[crdt.ReplicaID]bool{}
-		noteRemoved := func() {
-			for _, x := range c.ids {
-				if runs[x] == nil {
-					runs[x] = map[crdt.ReplicaID]bool{}
-				}
-				runs[x][c.nodes[x].r.Writer()] = true
-				if d := second[x]; d != nil {
-					runs[x][d.r.Writer()] = true
-					overlapped[c.nodes[x].r.Writer()] = true
-					overlapped[d.r.Writer()] = true
-				}
-				everywhere := true
-				for _, id := range c.ids {
-					everywhere = everywhere && (id == x || c.removed[id][x])
-				}
-				if everywhere {
-					for w := range runs[x] {
-						removedRuns[w] = true
-					}
-				}
-			}
-		}
 		// write makes a write named e through the region's first process
 		// or its second, and saves it at once or later (or never: a kill
 		// -9 in the middle of its save).
@@ -265,107 +182,35 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 				rt.Fatalf("write %s: %v", e, err)
 			}
 			writer[e], proc[e] = id, via
-			switch {
-			case via != c.nodes[id]:
-				c.persistNode(via)
+			if h.save(id, via) {
 				st[e] = "must"
-			case rapid.IntRange(0, 3).Draw(rt, "unsaved") > 0:
-				c.persist(id)
-				st[e] = "must"
-				ackUnsaved(id)
-			default:
-				st[e] = "unsaved"
-				unsaved[id] = append(unsaved[id], e)
+				return
 			}
+			st[e] = "unsaved"
+			unsaved[id] = append(unsaved[id], e)
 		}
 		nextPN := 0
 
 		steps := rapid.IntRange(40, 250).Draw(rt, "steps")
 		for i := range steps {
-			noteRemoved()
+			h.noteRemoved()
 			switch rapid.IntRange(0, 16).Draw(rt, "action") {
 			case 0, 1, 2:
-				round()
+				h.round()
 			case 3:
-				a, b := pick.Draw(rt, "a"), pick.Draw(rt, "b")
-				if a != b {
-					c.net.Partition(a, b)
-				}
+				h.partition()
 			case 4:
-				c.net.Heal(pick.Draw(rt, "a"), pick.Draw(rt, "b"))
+				h.heal()
 			case 5:
-				id := pick.Draw(rt, "crash")
-				nd := c.nodes[id]
-				if second[id] != nil {
-					continue
-				}
-				if nd.up {
-					c.crash(id)
-					dropUnsaved(id)
-					continue
-				}
-				restartFrom(rt, c, id, nd, func(id crdt.ReplicaID, _ func(string) bool) { lose(id, nil, nil) })
-				c.restart(id)
+				h.crashOrRestart()
 			case 6:
-				id := pick.Draw(rt, "clock")
-				switch rapid.IntRange(0, 3).Draw(rt, "step") {
-				case 0:
-					small[id] = time.Duration(rapid.IntRange(-200, 200).Draw(rt, "ms")) * time.Millisecond
-				case 1:
-					large[id] = -time.Hour
-				case 2:
-					large[id] = 24 * time.Hour
-				case 3:
-					large[id] = 0
-				}
-				setClock(id)
+				h.stepClock()
 			case 7:
-				id := pick.Draw(rt, "second")
-				nd := c.nodes[id]
-				if d := second[id]; d != nil {
-					switch rapid.IntRange(0, 2).Draw(rt, "secondStep") {
-					case 0:
-						c.net.Attach(id, d.r)
-					case 1:
-						c.net.Attach(id, nd.r)
-					default:
-						stop(id, rapid.Bool().Draw(rt, "firstGoes"))
-					}
-					continue
-				}
-				if !nd.up {
-					continue
-				}
-				from := disk{nd.snap, nd.journal}
-				if len(nd.saved) > 0 && rapid.Bool().Draw(rt, "backup") {
-					from = nd.saved[rapid.IntRange(0, len(nd.saved)-1).Draw(rt, "which")]
-				}
-				own := new(atomic.Int64)
-				own.Store(c.skew[id].Load() + int64(rapid.SampledFrom([]time.Duration{0, 300 * time.Millisecond, -300 * time.Millisecond, -time.Hour}).Draw(rt, "secondClock")))
-				firstClock := c.skew[id]
-				c.skew[id] = own
-				d := c.open(id, from.snap, from.journal)
-				c.skew[id] = firstClock
-				secondClock[id] = own
-				c.persistNode(d)
-				second[id] = d
-				if rapid.Bool().Draw(rt, "attachSecond") {
-					c.net.Attach(id, d.r)
-				}
+				h.secondStep()
 			case 8:
-				for range rapid.IntRange(1, 20).Draw(rt, "replays") {
-					if len(log) == 0 {
-						break
-					}
-					m := log[rapid.IntRange(0, len(log)-1).Draw(rt, "old")]
-					if d := second[m.to]; d != nil && rapid.Bool().Draw(rt, "toSecond") {
-						_ = d.r.Receive(ctx, m.from, m.msg)
-					} else if nd := c.nodes[m.to]; nd.up {
-						_ = nd.r.Receive(ctx, m.from, m.msg)
-					}
-				}
+				h.replay()
 			case 9:
-				c.now.Add(int64(rapid.SampledFrom([]time.Duration{time.Second, time.Minute, time.Hour}).Draw(rt, "wait")))
+				h.wait()
 			case 10:
 				// kill -9 in the middle of a save, after a counter write.
 				id := pick.Draw(rt, "killed")
@@ -381,67 +226,11 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 				if err := nd.pn.Update(func(p *counter.PN) (crdt.Op, error) { return p.Add(pow3(k)) }); err != nil {
 					rt.Fatal(err)
 				}
-				killed := errors.New("killed")
-				if c.journal && nd.snap != nil {
-					_ = nd.r.SaveOps(func(rec []byte) error {
-						if cut := rapid.IntRange(0, len(rec)-1).Draw(rt, "cut"); cut > 0 {
-							nd.journal = append(slices.Clone(nd.journal), rec[:cut])
-						}
-						return killed
-					})
-				} else {
-					_ = nd.r.SaveSnapshot(func([]byte) error { return killed })
-				}
-				c.crash(id)
+				h.killMidSave(id)
 				st[e] = "maybe"
 				dropUnsaved(id)
 			case 11:
-				// A region removed by mistake on some regions or all, and
-				// added back later, maybe with an empty disk.
-				x := pick.Draw(rt, "removed")
-				back := false
-				for _, id := range c.ids {
-					if c.removed[id][x] {
-						back = true
-						delete(c.removed[id], x)
-						if c.nodes[id].up {
-							if err := c.nodes[id].r.AddPeer(x); err != nil {
-								rt.Fatal(err)
-							}
-						}
-						if d := second[id]; d != nil {
-							if err := d.r.AddPeer(x); err != nil {
-								rt.Fatal(err)
-							}
-						}
-					}
-				}
-				if back {
-					if nd := c.nodes[x]; nd.up && second[x] == nil && rapid.Bool().Draw(rt, "emptyDisk") {
-						c.crash(x)
-						dropUnsaved(x)
-						nd.snap, nd.journal = nil, nil
-						lose(x, nil, nil)
-						c.restart(x)
-					}
-					continue
-				}
-				everywhere := rapid.Bool().Draw(rt, "everywhere")
-				for _, id := range c.ids {
-					if id == x || !everywhere && !rapid.Bool().Draw(rt, "removes") {
-						continue
-					}
-					if c.removed[id] == nil {
-						c.removed[id] = map[crdt.ReplicaID]bool{}
-					}
-					c.removed[id][x] = true
-					if c.nodes[id].up {
-						c.nodes[id].r.RemovePeer(x)
-					}
-					if d := second[id]; d != nil {
-						d.r.RemovePeer(x)
-					}
-				}
+				h.removeOrAddBack()
 			default:
 				id := pick.Draw(rt, "writer")
 				nd := c.nodes[id]
@@ -534,41 +323,8 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 			}
 		}
 
-		noteRemoved()
 		// The faults stop.
-		for _, id := range c.ids {
-			for x := range c.removed[id] {
-				if c.nodes[id].up {
-					if err := c.nodes[id].r.AddPeer(x); err != nil {
-						rt.Fatal(err)
-					}
-				}
-				if d := second[id]; d != nil {
-					if err := d.r.AddPeer(x); err != nil {
-						rt.Fatal(err)
-					}
-				}
-			}
-			clear(c.removed[id])
-		}
-		for _, id := range c.ids {
-			if second[id] != nil {
-				stop(id, false)
-			}
-			small[id], large[id] = 0, 0
-			setClock(id)
-		}
-		recordOn = false
-		for _, id := range c.ids {
-			if !c.nodes[id].up {
-				c.restart(id)
-			} else if len(unsaved[id]) > 0 {
-				c.persist(id)
-				ackUnsaved(id)
-			}
-		}
-		c.net.HealAll()
-		c.net.Loss, c.net.Duplicate = 0, 0
+		h.faultsStop()
 		if lossyEnd {
 			c.net.Loss = 0.3
 		}
@@ -760,7 +516,7 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 				rt.Fatalf("%s: %d equivocations, %d ledger conflicts, %d retire failures", id, st.Equivocations, st.LedgerConflicts, st.RetireFailures)
 			}
 		}
-		for obj, k := range diverged {
+		for obj, k := range h.diverged {
 			rt.Fatalf("%d divergences counted of %q", k, obj)
 		}
 		if d := divergences(c); d != 0 {
