@@ -43,23 +43,8 @@ import (
 // parse.
 func Missing(root string) ([]string, error) {
 	var out []finding
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if path != root {
-			name := d.Name()
-			if name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-				return filepath.SkipDir
-			}
-		}
-		found, err := checkDir(root, path)
+	err := packageDirs(root, false, func(dir string) error {
+		found, err := checkDir(root, dir)
 		out = append(out, found...)
 		return err
 	})
@@ -74,6 +59,32 @@ func Missing(root string) ([]string, error) {
 		lines[i] = fmt.Sprintf("%s:%d: %s", f.file, f.line, f.what)
 	}
 	return lines, err
+}
+
+// packageDirs calls visit for root and every directory below it that
+// belongs to root's module: it skips testdata directories, directories
+// whose name starts with "." or "_", directories that hold a go.mod of
+// their own (another module) and, if noInternal, directories named
+// internal. It stops at the first error visit or the walk returns.
+func packageDirs(root string, noInternal bool, visit func(dir string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if path != root {
+			name := d.Name()
+			if name == "testdata" || noInternal && name == "internal" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir
+			}
+		}
+		return visit(path)
+	})
 }
 
 // finding is one name without a doc comment.
@@ -298,30 +309,15 @@ func mentions(text, name string) bool {
 // neither to users of the module.
 func WithoutExample(root string) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if path != root {
-			name := d.Name()
-			if name == "testdata" || name == "internal" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-				return filepath.SkipDir
-			}
-		}
-		lib, runnable, err := examplesOf(path)
+	err := packageDirs(root, true, func(dir string) error {
+		lib, runnable, err := examplesOf(dir)
 		if err != nil {
 			return err
 		}
 		if lib && !runnable {
-			rel, err := filepath.Rel(root, path)
+			rel, err := filepath.Rel(root, dir)
 			if err != nil {
-				rel = path
+				rel = dir
 			}
 			out = append(out, filepath.ToSlash(rel))
 		}
