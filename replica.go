@@ -341,6 +341,20 @@ type LateWriteReporter interface {
 	LateWrites() uint64
 }
 
+// Snapshotter is an optional interface of an [Object] whose saved state
+// holds more than the state it sends to its peers: what it knows of its
+// own, that a peer must not take in with the state. When the object
+// implements it, [Replica.SaveSnapshot] writes the object's state with
+// SnapshotBinary instead of MarshalBinary, and [Replica.Restore] merges
+// it back, with MergeBinary, into the object just registered, which must
+// then take it in whole. lwwmap.Map implements it: its snapshots keep the
+// latest write it collected, so that [Stats].LateWrites still counts, after
+// a restart, the puts that take back a key whose delete marker it had
+// collected.
+type Snapshotter interface {
+	SnapshotBinary() ([]byte, error)
+}
+
 // Conflict is a report of a write discarded for a concurrent one (or of a
 // multi-value register that started holding siblings), passed to
 // Config.OnConflict: the object's name and what the object reported (see

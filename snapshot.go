@@ -149,7 +149,13 @@ func (r *Replica) snapshot() ([]byte, map[string][]byte, error) {
 	names := r.sortedObjects()
 	w.Array(2 * len(names))
 	for _, name := range names {
-		b, err := r.objects[name].MarshalBinary()
+		var b []byte
+		var err error
+		if s, ok := r.objects[name].(Snapshotter); ok {
+			b, err = s.SnapshotBinary()
+		} else {
+			b, err = r.objects[name].MarshalBinary()
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("crdt: snapshot of %q: %w", name, err)
 		}

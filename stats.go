@@ -154,8 +154,11 @@ type Stats struct {
 	// context names the put as seen and overwritten, and its next delta
 	// or state (healed, if a digest showed the difference first) removes
 	// the key where it came back. It can also count a put of another
-	// key, from such a run, that lost nothing. Markers collected before
-	// this run started are not known to it.
+	// key, from such a run, that lost nothing. A run restored from a
+	// snapshot knows what was collected before it (lwwmap.Map keeps the
+	// latest write it collected in its snapshots: see [Snapshotter]); a
+	// run started from a snapshot of an older release, or from none,
+	// knows only what it collects itself.
 	LateWrites uint64
 }
 

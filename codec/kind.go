@@ -10,8 +10,9 @@ import "fmt"
 // engine's checksummed messages; their packages say how), so a [Writer]
 // writes version 1 unless [Writer.SetVersion] says otherwise: every other
 // kind is written as it always was, and its golden files stand. Version 3
-// changed the LWW-map's put and delete ops alone, and gave them a short
-// header (see [Writer]). A [Reader] refuses, with [ErrVersion], a version
+// changed the LWW-map's put and delete ops, and gave them a short
+// header (see [Writer]), and added a layout of the LWW-map's state that
+// only its saved snapshots use (lwwmap.Map.SnapshotBinary). A [Reader] refuses, with [ErrVersion], a version
 // above the newest its kind was ever written in (version 2 or 3 of a kind
 // those versions left alone), and any version above Version. A reader that
 // knows only older versions refuses every message of a newer one whole,
@@ -19,14 +20,14 @@ import "fmt"
 const Version = 3
 
 // newestVersion returns the newest format version kind k is written in:
-// 3 for the LWW-map's ops, 2 for the other kinds whose layout version 2
-// changed, 1 for this module's other kinds, and Version for users' kinds,
+// 3 for the LWW-map's ops and state, 2 for the other kinds whose layout
+// version 2 changed, 1 for this module's other kinds, and Version for users' kinds,
 // whose decoders read [Reader.Version] themselves.
 func newestVersion(k Kind) uint64 {
 	switch {
-	case k == KindMapPut, k == KindMapDelete:
+	case k == KindMapPut, k == KindMapDelete, k == KindMap:
 		return 3
-	case k == KindEngineSealed, k == KindMap, k == KindORMap, k == KindORMapOp:
+	case k == KindEngineSealed, k == KindORMap, k == KindORMapOp:
 		return 2
 	case k >= KindUser:
 		return Version

@@ -159,7 +159,7 @@ func TestShortHeaderRefusals(t *testing.T) {
 		"long header, ID of 31":         {cat([]byte{0x03, 0x42, 0xbf}, []byte(strings.Repeat("x", 31)), opBody), codec.KindMapDelete, codec.ErrMalformed},
 		"long header, ID as str8":       {cat([]byte{0x03, 0x41, 0xd9, 0x01, 'a'}, opBody), codec.KindMapPut, codec.ErrMalformed},
 		"long header, reference":        {cat([]byte{0x03, 0x41, 0xc0}, opBody), codec.KindMapPut, codec.ErrMalformed},
-		"version 3 of another kind":     {cat([]byte{0x03, 0x40, 0xa1, 'a'}, opBody), codec.KindMap, codec.ErrVersion},
+		"version 3 of another kind":     {cat([]byte{0x03, 0x50, 0xa1, 'a'}, opBody), codec.KindORMap, codec.ErrVersion},
 		"version 4":                     {cat([]byte{0x04, 0x41, 0xa1, 'a'}, opBody), codec.KindMapPut, codec.ErrVersion},
 		"long header of version 64":     {cat([]byte{0xcc, 0x40, 0x41, 0xa1, 'a'}, opBody), codec.KindMapPut, codec.ErrMalformed},
 		"a table of one ID as an array": {cat([]byte{0x03, 0x41, 0x91, 0xa1, 'a'}, opBody), codec.KindMapPut, codec.ErrMalformed},

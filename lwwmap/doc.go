@@ -66,7 +66,8 @@
 // gone, as a new write, and takes the key back at the replicas that
 // collected it. Telling it from a put of another key would take a record
 // of every collected key; the map counts such puts instead
-// ([Map.LateWrites]).
+// ([Map.LateWrites]), against the latest write it collected, which its
+// snapshots ([Map.SnapshotBinary]) keep across a restart.
 //
 // # Time to live
 //

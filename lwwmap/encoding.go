@@ -98,6 +98,15 @@ import (
 // after the groups, a version vector (vclock.Clock.Encode) of the newest
 // collected write of each writer, never empty. Version 1 is still written
 // for every other state, and read.
+//
+// A snapshot (Map.SnapshotBinary) of a map that has collected a put or a
+// delete is written in the layout of format version 3: that of version 2,
+// its vector possibly empty, followed by the timestamp (wall time, a
+// positive integer, and logical part) of the latest write the map
+// collected (see Map.LateWrites). Every other snapshot is written as
+// MarshalBinary writes the state. MarshalBinary, and so every state sent
+// to a peer, never writes version 3: a build that reads versions 1 and 2
+// only takes every state this one sends.
 
 const (
 	putFields    = 6
@@ -451,19 +460,38 @@ type sortKey struct {
 // entry's place is its rank among the marks instead. When the entries are
 // a small part of the dots, the bitmap too would cost more than the
 // entries, and they are sorted instead.
-func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
+func (m *Map[K, V]) MarshalBinary() ([]byte, error) { return m.marshal(nil) }
+
+// SnapshotBinary encodes the map's state as [Map.MarshalBinary] does, and
+// with it the timestamp of the latest write the map collected, which
+// [Map.LateWrites] and the bases of its writes of absent keys (see
+// [Map.SetConflictHook]) go by: the state to save on this replica's disk,
+// for [Map.UnmarshalBinary] (or, into a map just made, [Map.MergeBinary])
+// to read back after a restart. A map that has collected nothing encodes
+// exactly as with MarshalBinary. The replication engine saves its
+// snapshots with it (crdt.Snapshotter).
+//
+// What a map collected is its own knowledge, so it is not in the states
+// sent to peers (MarshalBinary, [Map.DeltaSince]); a snapshot is written
+// in a layout (format version 3 of the state) that a build reading only
+// versions 1 and 2 refuses with codec.ErrVersion.
+func (m *Map[K, V]) SnapshotBinary() ([]byte, error) { return m.marshal(m.collTS) }
+
+// marshal is MarshalBinary, writing coll, unless nil, as the latest write
+// collected (see putGone).
+func (m *Map[K, V]) marshal(coll *clock.Timestamp) ([]byte, error) {
 	w := codec.NewWriter(codec.KindMap, 0)
 	w.Table(m.ctx.ReplicaIDs()...) // the table ctx.Encode makes
 	m.ctx.Encode(w)
 	p, ok := m.planEntries()
 	if !ok {
-		return m.marshalSorted(w)
+		return m.marshalSorted(w, coll)
 	}
 	w.Int(p.base)
 	w.Grow(p.size)
 	w.Array(len(p.order))
 	if m.m.Len() == 0 {
-		m.putGone(w)
+		m.putGone(w, coll)
 		m.putTTL(w)
 		return w.Bytes()
 	}
@@ -507,7 +535,7 @@ func (m *Map[K, V]) MarshalBinary() ([]byte, error) {
 		// Two entries took one place, sharing a dot.
 		return nil, m.sharedDotError()
 	}
-	m.putGone(w)
+	m.putGone(w, coll)
 	m.putTTL(w)
 	return w.Bytes()
 }
@@ -773,8 +801,9 @@ func intLen(d int64) int {
 }
 
 // marshalSorted writes the map's entries, after the context w holds, by
-// sorting them: for a map whose entries are sparse among its dots.
-func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
+// sorting them: for a map whose entries are sparse among its dots. coll
+// is marshal's.
+func (m *Map[K, V]) marshalSorted(w *codec.Writer, coll *clock.Timestamp) ([]byte, error) {
 	w.Grow(64 + 24*m.m.Len())
 	putKey, putVal := codec.PutValueOf[K](), codec.PutValueOf[V]()
 
@@ -841,15 +870,22 @@ func (m *Map[K, V]) marshalSorted(w *codec.Writer) ([]byte, error) {
 		}
 		i = j
 	}
-	m.putGone(w)
+	m.putGone(w, coll)
 	m.putTTL(w)
 	return w.Bytes()
 }
 
-// putGone writes m.gone after the entries, in the layout of format
-// version 2, if the map has collected any write; otherwise the state is
-// written in the layout of version 1, which has none.
-func (m *Map[K, V]) putGone(w *codec.Writer) {
+// putGone writes m.gone after the entries, and after it coll unless nil:
+// in the layout of format version 3 if coll is not nil, else in that of
+// version 2 if the map has collected any write, else in that of version
+// 1, which has neither.
+func (m *Map[K, V]) putGone(w *codec.Writer, coll *clock.Timestamp) {
+	if coll != nil {
+		w.SetVersion(3)
+		m.gone.Encode(w)
+		wire.PutTimestamp(w, *coll)
+		return
+	}
 	if m.gone.IsZero() {
 		return
 	}
@@ -857,9 +893,12 @@ func (m *Map[K, V]) putGone(w *codec.Writer) {
 	m.gone.Encode(w)
 }
 
-// getGone reads what putGone wrote, for a state of format version 2, and
-// checks that it is not empty (version 1 is for states without it) and
-// that each of its writes is in the context.
+// getGone reads what putGone wrote, for a state of format version 2 or 3,
+// and checks that each of its writes is in the context, and in version 2
+// that there is one at least (version 1 is for states without any). In
+// version 3 it reads the latest write collected into out.collTS: a
+// timestamp with a positive wall time; whether its time can be believed
+// is for the caller, which knows the clock, to judge (see checkCollected).
 func getGone[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 	if r.Err() != nil || r.Version() < 2 {
 		return
@@ -868,7 +907,7 @@ func getGone[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 	if r.Err() != nil {
 		return
 	}
-	if g.IsZero() {
+	if g.IsZero() && r.Version() == 2 {
 		r.Fail("empty list of collected writes in a state of version 2")
 		return
 	}
@@ -879,6 +918,31 @@ func getGone[K comparable, V any](r *codec.Reader, out *Map[K, V]) {
 		}
 	}
 	out.gone = g
+	if r.Version() >= 3 {
+		if ts := wire.GetTimestamp(r); r.Err() == nil {
+			out.collTS = &ts
+		}
+	}
+}
+
+// checkCollected refuses, with an error wrapping [clock.ErrClockSkew], a
+// state o whose latest collected write is later than every entry of o
+// and than every timestamp the map's clock holds, and more than the
+// clock's maximum offset ahead of its physical time: what a replica
+// collects it has taken in, by that same bound (a peer's write), or
+// issued, and its clock, restored with the state, has passed it since.
+// Taken in, such a timestamp would make every put of an absent key that
+// the other replicas stamp until their clocks reach it count as late
+// (see [Map.LateWrites]), and would be the base of this replica's writes
+// of absent keys, stamped before it. A map without a clock takes any.
+func (m *Map[K, V]) checkCollected(o *Map[K, V]) error {
+	if o.collTS == nil || m.clk == nil || !o.collTS.After(o.maxTS) {
+		return nil
+	}
+	if err := m.clk.Check(*o.collTS); err != nil {
+		return fmt.Errorf("lwwmap: latest collected write of the state: %w", err)
+	}
+	return nil
 }
 
 // decodeState decodes a state written by [Map.MarshalBinary], checking
@@ -1037,21 +1101,39 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 // would issue again the dots of the writes it made since, and the other
 // replicas, having seen those dots, would ignore the new writes.
 //
-// On error the map is unchanged and the error is a [*codec.DecodeError].
+// A state written by [Map.SnapshotBinary] also brings back the latest
+// write the map had collected, for [Map.LateWrites] and the bases of its
+// writes (see [Map.SetConflictHook]). If that write is later than every
+// entry of the state, and than every timestamp the clock holds, it must
+// be within the clock's maximum offset of its physical time: restore the
+// clock first (with a reading saved with the state, as the replication
+// engine does) if the host's clock may have been stepped back by more.
+// Otherwise the state is refused with an error wrapping
+// [clock.ErrClockSkew]. A state of an older release brings back nothing
+// collected.
+//
+// On error the map is unchanged and the error is a [*codec.DecodeError],
+// or matches clock.ErrClockSkew as above.
 func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	o, err := decodeState[K, V](data, m.lim)
 	if err != nil {
 		return err
 	}
+	if err := m.checkCollected(o); err != nil {
+		return err
+	}
 	if m.clk != nil && !o.maxTS.IsZero() {
 		m.clk.Restore(o.maxTS) // its own time: see the doc comment
+	}
+	if m.clk != nil && o.collTS != nil {
+		m.clk.Restore(*o.collTS) // the clock had passed it
 	}
 	m.reps, m.repH, m.repIdx, m.ctx, m.m, m.nDel, m.maxTS, m.fp, m.ix = o.reps, o.repH, o.repIdx, o.ctx, o.m, o.nDel, o.maxTS, o.fp, o.ix
 	m.ttl, m.drops, m.dropped, m.gone = o.ttl, o.drops, o.dropped, o.gone
 	m.ttlGen++
 	m.ttlOrd = nil // o.ix, a new index, carries no order of the entries
 	m.ttlIx = nil
-	m.lostTo, m.collTS = nil, nil
+	m.lostTo, m.collTS = nil, o.collTS
 	m.gcN, m.late = 0, 0
 	if m.id != "" {
 		m.self = m.intern(m.id)
@@ -1068,6 +1150,20 @@ func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 // the clock finds too far ahead of local time: the error matches
 // [clock.ErrClockSkew], and the state should be offered again later. A
 // decoding error is a [*codec.DecodeError].
+//
+// A state written by [Map.SnapshotBinary] (the replication engine
+// restores its snapshots by merging them into maps just made) brings the
+// latest write its map collected, which this map takes as collected here
+// too: it goes by the later of the two. That is right of any such state,
+// whoever made it. Its context holds every write its map had seen when it
+// collected, and so every write a run stamped before it: the run whose
+// version the collection relied on had made those before it took the
+// collected write in, and reported them with it, and what it wrote after
+// is stamped later. Once merged, this map has seen them all too; a put it
+// has not seen, stamped before, is late here as it is there (see
+// [Map.LateWrites]), and this map's writes of absent keys may name it as
+// their base. A state sent to a peer never carries it (see
+// [Map.MarshalBinary], [Map.DeltaSince]).
 func (m *Map[K, V]) MergeBinary(state []byte) (changed bool, err error) {
 	return m.mergeBinary(state, false)
 }
@@ -1078,15 +1174,29 @@ func (m *Map[K, V]) mergeBinary(state []byte, heal bool) (changed bool, err erro
 	if err != nil {
 		return false, err
 	}
-	if m.clk != nil && !o.maxTS.IsZero() {
+	if err := m.checkCollected(o); err != nil {
+		return false, err
+	}
+	if m.clk != nil {
 		// Update refuses a skewed timestamp without changing the clock,
-		// and every other timestamp of o is earlier: nothing is changed
-		// unless everything will be.
-		if _, err := m.clk.Update(o.maxTS); err != nil {
-			return false, fmt.Errorf("lwwmap: merge: %w", err)
+		// and every other timestamp of o (its latest collected write
+		// included, checked above) is earlier or taken: nothing is
+		// changed unless everything will be.
+		t := o.maxTS
+		if o.collTS != nil && o.collTS.After(t) {
+			t = *o.collTS
+		}
+		if !t.IsZero() {
+			if _, err := m.clk.Update(t); err != nil {
+				return false, fmt.Errorf("lwwmap: merge: %w", err)
+			}
 		}
 	}
-	return m.join(o, true, heal), nil
+	changed = m.join(o, true, heal)
+	if o.collTS != nil {
+		m.noteCollected(*o.collTS) // see MergeBinary
+	}
+	return changed, nil
 }
 
 // HealBinary decodes a state encoded by [Map.MarshalBinary] and merges it

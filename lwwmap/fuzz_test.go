@@ -49,6 +49,10 @@ func seeds() (states, ops, versions [][]byte) {
 	if b, err := col.MarshalBinary(); err == nil {
 		states = append(states, b)
 	}
+	// Its snapshot, with the latest write collected (format version 3).
+	if b, err := col.SnapshotBinary(); err == nil {
+		states = append(states, b)
+	}
 	if ps, _, err := col.ChunksBinary(nil, 60); err == nil {
 		states = append(states, ps...)
 	}
@@ -120,6 +124,21 @@ func FuzzUnmarshalState(f *testing.F) {
 			b2, err := m2.MarshalBinary()
 			if err != nil || !bytes.Equal(b1, b2) {
 				t.Fatalf("encoding not stable:\n%x\n%x", b1, b2)
+			}
+			// So does its snapshot, with the latest write collected.
+			s1, err := m.SnapshotBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m3 Map[string, string]
+			if err := m3.UnmarshalBinary(s1); err != nil {
+				t.Fatalf("the snapshot does not decode: %v", err)
+			}
+			if !m3.Equal(&m) || (m3.collTS == nil) != (m.collTS == nil) || (m.collTS != nil && *m3.collTS != *m.collTS) {
+				t.Fatalf("the snapshot changed the state:\n%s collected %v\n%s collected %v", dump(&m), m.collTS, dump(&m3), m3.collTS)
+			}
+			if s2, err := m3.SnapshotBinary(); err != nil || !bytes.Equal(s1, s2) {
+				t.Fatalf("snapshot not stable:\n%x\n%x", s1, s2)
 			}
 		}
 

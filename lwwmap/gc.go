@@ -45,8 +45,15 @@ func (m *Map[K, V]) Garbage() (pending, collected uint64) {
 // one, since a run's version counts what it wrote before it took a
 // collected delete in, and what it writes after is stamped later.
 //
-// What the map collected is not saved: after a restart from a snapshot
-// (UnmarshalBinary), only what it collects again counts.
+// What the map collected is judged by one timestamp, that of the latest
+// put or delete it collected, which its snapshot ([Map.SnapshotBinary])
+// keeps: a map restored from it ([Map.UnmarshalBinary], or
+// [Map.MergeBinary] into a map just made, as the replication engine
+// restores) counts the late puts that reach it after the restart as it
+// would have before. The count itself starts again from zero. A state
+// sent to a peer ([Map.MarshalBinary], [Map.DeltaSince]) does not carry
+// the timestamp, nor does a snapshot of an older release: a map restored
+// from one counts only against what it collects again.
 func (m *Map[K, V]) LateWrites() uint64 { return m.late }
 
 // noteLate counts, for LateWrites, a write of k stamped ts, not yet seen

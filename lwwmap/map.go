@@ -129,7 +129,9 @@ type Map[K comparable, V any] struct {
 	// collTS is the latest timestamp of a put or delete this replica has
 	// collected (a delete marker, an expired key's entry), nil if none:
 	// the base of this writer's writes of absent keys (see
-	// SetConflictHook). Entries share it; a later one replaces it.
+	// SetConflictHook), and what LateWrites counts against. Entries share
+	// it; a later one replaces it. SnapshotBinary saves it; the states
+	// sent to peers do not carry it.
 	collTS *clock.Timestamp
 
 	// ttl holds, for each key with a time to live, its expire and
@@ -497,9 +499,13 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // it (zero if none): every write as old as that one had been seen when it
 // was collected, so a replica that has not collected it yet, and still
 // holds it or an older write of the key, takes the new write as made
-// after them. Both the writes that lost and what was collected are kept
-// in memory only: after a restart from a saved state, the base names the
-// latest write overwritten, or is zero for an absent key.
+// after them. The writes that lost are kept in memory only: after a
+// restart from a saved state, the base of a write of a key present names
+// the latest write overwritten. What was collected is kept in the map's
+// snapshot ([Map.SnapshotBinary]): restored from one, the map bases its
+// writes of absent keys on it as before; restored from a state of
+// [Map.MarshalBinary] (what peers are sent), or from an older release's
+// snapshot, it names no base for them until it collects again.
 //
 // A replica has seen a write of a key when the write reached it as a
 // write of that key: as an op (one delivered again included, which
@@ -551,10 +557,10 @@ func (m *Map[K, V]) baseOver(k K, old *entry[V]) clock.Timestamp {
 // to b, which had seen it. There
 // are no false positives short of clock skew, a restart (which forgets
 // the writes that lost to this replica's own, so a peer may report one of
-// them as lost again, to this replica's next write, and what this
-// replica collected, so a peer that has not collected a write yet may
-// report it lost to this replica's next write of its key) or forged
-// bases. A
+// them as lost again, to this replica's next write; and, unless the map
+// was restored from its snapshot, what this replica collected, so a peer
+// that has not collected a write yet may report it lost to this
+// replica's next write of its key) or forged bases. A
 // local write that loses, which happens only while the key holds a write
 // whose timestamp the clock refused as too far ahead (taken in by
 // [Map.Merge]), is reported: it is discarded

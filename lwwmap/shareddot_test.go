@@ -99,7 +99,7 @@ func TestSharedDotRefusedByEncoder(t *testing.T) {
 	w := codec.NewWriter(codec.KindMap, 0)
 	w.Table(m.ctx.ReplicaIDs()...)
 	m.ctx.Encode(w)
-	b, err = m.marshalSorted(w)
+	b, err = m.marshalSorted(w, nil)
 	check("marshalSorted", b, err)
 
 	m.Put("k1", 4) // a new dot, m:3

@@ -25,7 +25,7 @@ func sortedEncoding(t tb, m *Map[string, string]) []byte {
 	t.Helper()
 	w := codec.NewWriter(codec.KindMap, 0)
 	m.ctx.Encode(w)
-	b, err := m.marshalSorted(w)
+	b, err := m.marshalSorted(w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@ import (
 // writes under a writer of its own run, as the replication engine makes
 // it; states travel as deltas since the receiver's version, and each
 // replica collects with the versions of the peers it can reach (every
-// state counts as saved).
+// state counts as saved). a and c restart now and then from their
+// snapshots (save), under a new writer, as the engine restarts them.
 type twoProc struct {
 	t      *rapid.T
 	time   *fakeTime
@@ -23,6 +24,11 @@ type twoProc struct {
 	writes []write
 	next   int
 	routed int // index in procs of the process b's name reaches
+	// save is what a restart reads back; runs counts each process's
+	// runs; lateGone sums LateWrites of the runs that ended.
+	save     func(*Map[string, int]) ([]byte, error)
+	runs     [pb2 + 1]uint64
+	lateGone uint64
 }
 
 const (
@@ -30,7 +36,10 @@ const (
 )
 
 func newTwoProc(t *rapid.T) *twoProc {
-	s := &twoProc{t: t, time: &fakeTime{now: start}, routed: pb1}
+	s := &twoProc{t: t, time: &fakeTime{now: start}, routed: pb1, save: (*Map[string, int]).SnapshotBinary}
+	for i := range s.runs {
+		s.runs[i] = 1
+	}
 	for _, w := range []vclock.ReplicaID{vclock.Writer("a", 1), vclock.Writer("c", 1), vclock.Writer("b", 1)} {
 		s.procs = append(s.procs, s.newMap(w))
 	}
@@ -85,7 +94,7 @@ func (s *twoProc) collect(i int) {
 }
 
 func (s *twoProc) step(twice bool) {
-	switch a := rapid.IntRange(0, 11).Draw(s.t, "action"); {
+	switch a := rapid.IntRange(0, 12).Draw(s.t, "action"); {
 	case a <= 2: // a put or a delete, at any process running
 		i := rapid.IntRange(0, len(s.procs)).Draw(s.t, "writer")
 		if i == len(s.procs) {
@@ -113,11 +122,38 @@ func (s *twoProc) step(twice bool) {
 		}
 	case a <= 10:
 		s.collect(rapid.SampledFrom(s.reachable()).Draw(s.t, "collector"))
-	default: // b's second process starts, or the network reroutes b
+	case a == 11: // b's second process starts, or the network reroutes b
 		if twice {
 			s.reroute()
 		}
+	default:
+		s.restart(rapid.SampledFrom([]int{pa, pc}).Draw(s.t, "restarted"))
 	}
+}
+
+// restart ends process i's run and starts the next from its snapshot,
+// under a new writer, its clock restored first to the last reading of the
+// run that ended, as the engine restores; the snapshot is read back by
+// UnmarshalBinary or, as the engine does, merged into a map just made.
+func (s *twoProc) restart(i int) {
+	old := s.procs[i]
+	b, err := s.save(old)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.lateGone += old.LateWrites()
+	s.runs[i]++
+	m := s.newMap(vclock.Writer(old.ID().Name(), s.runs[i]))
+	m.clk.Restore(old.clk.Last())
+	if rapid.Bool().Draw(s.t, "restore by merge") {
+		_, err = m.MergeBinary(b)
+	} else {
+		err = m.UnmarshalBinary(b)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.procs[i] = m
 }
 
 // reroute starts b's second process from the first's state if it has not
@@ -163,7 +199,7 @@ func (s *twoProc) exchange() {
 }
 
 func (s *twoProc) late() uint64 {
-	var n uint64
+	n := s.lateGone
 	for _, m := range s.procs {
 		if m != nil {
 			n += m.LateWrites()
