@@ -1103,23 +1103,14 @@ func decodeState[K comparable, V any](data []byte, lim codec.Limits) (*Map[K, V]
 //
 // A state written by [Map.SnapshotBinary] also brings back the latest
 // write the map had collected, for [Map.LateWrites] and the bases of its
-// writes (see [Map.SetConflictHook]). If that write is later than every
-// entry of the state, and than every timestamp the clock holds, it must
-// be within the clock's maximum offset of its physical time: restore the
-// clock first (with a reading saved with the state, as the replication
-// engine does) if the host's clock may have been stepped back by more.
-// Otherwise the state is refused with an error wrapping
-// [clock.ErrClockSkew]. A state of an older release brings back nothing
-// collected.
+// writes (see [Map.SetConflictHook]); the clock is advanced past it too,
+// without the skew check, as for the entries. A state of an older release
+// brings back nothing collected.
 //
-// On error the map is unchanged and the error is a [*codec.DecodeError],
-// or matches clock.ErrClockSkew as above.
+// On error the map is unchanged and the error is a [*codec.DecodeError].
 func (m *Map[K, V]) UnmarshalBinary(data []byte) error {
 	o, err := decodeState[K, V](data, m.lim)
 	if err != nil {
-		return err
-	}
-	if err := m.checkCollected(o); err != nil {
 		return err
 	}
 	if m.clk != nil && !o.maxTS.IsZero() {
