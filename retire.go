@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/codec"
 	"github.com/activeactive/crdt/vclock"
 )
@@ -54,9 +55,10 @@ import (
 // still write (a second process under the same name): whatever it writes
 // beyond the agreed count keeps its own name, so nothing is lost. A writer
 // that wrote to more objects than one entry may name (4,096) is never
-// retired: no member could decode the entry; nor is one whose accept, or
-// a member's promise of its counts, does not fit alone in a message
-// (some twenty objects of short names, in messages of MinMessageBytes).
+// retired: no member could decode the entry; nor is one whose accept, a
+// member's promise of its counts, or a promise carrying the accept's entry
+// does not fit alone in a message (some seventy objects of short names,
+// in messages of MinMessageBytes).
 // Nor is a writer that an object counts more than vclock.MaxSeq (2^62)
 // of, as a counter counts a writer whose totals passed it: an entry's
 // Final is at most MaxSeq. Every object keeps such writers under their
@@ -1061,19 +1063,52 @@ func (r *Replica) advance(p *proposal) {
 }
 
 // acceptFits reports whether the accept of value v for p goes to every
-// member, alone in a message if need be (see retireOut): the accept of a
-// writer of two dozen objects does not, in messages of the smallest
-// size, and a proposer that proposed it would wait for the members'
-// acceptances for good, holding up its name's list. The caller holds
-// r.mu.
+// member, alone in a message if need be (see retireOut), and whether a
+// promise that carries v as its accepted value does too: the accept of a
+// writer of many objects may not, in messages of the smallest size, and a
+// proposer that proposed it would wait for the members' acceptances for
+// good, holding up its name's list; a member that accepted it must be
+// able to tell a later proposer of it, or that proposer would wait for
+// the member's promise for good. Both are measured as encoded (see
+// fitsAlone). The caller holds r.mu.
 func (r *Replica) acceptFits(p *proposal, v retireEntry) bool {
-	one := retireSection{Sum: r.led.sum, Proposals: []proposalMsg{{Name: p.name, Index: p.index, B: p.b, Accept: &v}}}
+	// The widest ballot a member may have promised: the longest member
+	// name, and numbers at their widest.
+	by := r.id
+	for id := range r.peers {
+		if len(id) > len(by) {
+			by = id
+		}
+	}
+	wide := ballot{Inc: math.MaxUint64, Epoch: math.MaxUint64, By: by}
+	accept := retireSection{Proposals: []proposalMsg{{Name: p.name, Index: p.index, B: p.b, Accept: &v}}}
+	promise := retireSection{Promises: []promiseMsg{{Name: p.name, Index: p.index, B: wide, AccB: wide, Value: v,
+		Counts: tooManyCounts, Members: math.MaxUint64}}}
 	for _, peer := range r.peers {
-		if one.size() > r.room(peer)+r.led.summaryBytes() {
+		if !r.fitsAlone(peer, &accept) || !r.fitsAlone(peer, &promise) {
 			return false
 		}
 	}
 	return true
+}
+
+// fitsAlone reports whether a message to p that carries the retirement
+// section one and nothing else (see retireOut) fits in the messages this
+// replica sends p. It encodes such a message, with the fields prepare
+// fills in (the acknowledgements, the clock, the ledger's sum) at their
+// widest, and measures it: the bounds of retireSection.size and
+// headerBytes count every name and number at its widest, and a message of
+// one section at about twice its encoded size, so that in messages of
+// the smallest size the accept of a writer of twenty objects seemed not
+// to fit, when it takes half the message. The caller holds r.mu.
+func (r *Replica) fitsAlone(p *peer, one *retireSection) bool {
+	sec := *one
+	sec.Sum = math.MaxUint64
+	env := envelope{From: r.id, To: p.id, Incarnation: math.MaxUint64,
+		Now:    clock.Timestamp{Wall: math.MinInt64, Logical: math.MaxUint32},
+		AckInc: math.MaxUint64, AckSeq: math.MaxUint64, CatchUpAck: math.MaxUint64, Retire: &sec}
+	msg, err := env.encode()
+	return err == nil && len(msg) <= r.limitTo(p)
 }
 
 // installEntry appends e to name's list and renames its writer in every
@@ -1250,10 +1285,10 @@ func (r *Replica) newWriter() {
 // whether it says anything the peer is waiting for. Beyond the ledger's
 // summary, the section takes at most budget bytes. A promise, an entry
 // or a proposal too large for that goes alone in a message of its own
-// (one of each kind at most), returned in alone, if it fits in room
-// bytes: those messages go with the message the section is for, if it
-// goes. The caller holds r.mu.
-func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool, alone []*envelope) {
+// (one of each kind at most), returned in alone, if it fits in a message
+// to p (see fitsAlone): those messages go with the message the section
+// is for, if it goes. The caller holds r.mu.
+func (r *Replica) retireOut(p *peer, env *envelope, budget int) (due bool, alone []*envelope) {
 	l := &r.led
 	sec := &retireSection{Sum: l.sum}
 	if p.retSum != l.sum {
@@ -1262,10 +1297,10 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 	base := sec.size()
 	fits := func() bool { return sec.size()-base <= budget }
 	// goAlone returns a message of its own for what one, a section
-	// holding nothing else, says, if it fits in room bytes.
+	// holding nothing else, says, if it fits in a message to p.
 	goAlone := func(one *retireSection) *envelope {
 		one.Sum = l.sum
-		if one.size() > room {
+		if !r.fitsAlone(p, one) {
 			return nil
 		}
 		return &envelope{Retire: one}
@@ -1361,7 +1396,7 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget, room int) (due bool,
 				one := goAlone(&retireSection{Promises: []promiseMsg{pm}})
 				if one == nil && len(pm.Counts) > 0 {
 					// Counts too large even for a message of their own
-					// (a writer of two dozen objects, in the smallest
+					// (a writer of some eighty objects, in the smallest
 					// messages): reported as those of a writer of too
 					// many objects, so that the proposer does not wait
 					// for them for good, holding up its name's list.

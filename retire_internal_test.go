@@ -241,7 +241,7 @@ func TestLeavingRefusedWhileAWriterIsHeld(t *testing.T) {
 		sec := &retireSection{Proposals: []proposalMsg{{Name: "c", Index: 0, B: ballot{1, 1, "a"}, Cand: "c"}}}
 		r.retireIn(p, sec, 0)
 		env := &envelope{} // the promise as it is sent: its counts are read then
-		r.retireOut(p, env, 1<<20, 1<<20)
+		r.retireOut(p, env, 1<<20)
 		r.mu.Unlock()
 		if env.Retire == nil || len(env.Retire.Promises) != 1 {
 			t.Fatalf("holds %v: no promise for the leaving of c", holds)

@@ -637,7 +637,7 @@ func (r *Replica) prepare(p *peer) (*envelope, []*envelope) {
 	// (which room counts) takes at most half the room; a promise, an
 	// entry or a proposal larger than that goes in a message of its own,
 	// with this one.
-	due, alone := r.retireOut(p, env, room/2, room+r.led.summaryBytes())
+	due, alone := r.retireOut(p, env, room/2)
 	var extra []*envelope
 	if env.Retire != nil {
 		room -= env.Retire.size() - r.led.summaryBytes()
