@@ -63,12 +63,7 @@ func TestOlderTypesUnderAccidents(t *testing.T) {
 		// network all the same: lossyEnd keeps the network lossy once
 		// the faults stop.
 		lossyEnd := antiEntropy < 0 && rapid.Bool().Draw(rt, "lossyEnd")
-		// Not crdt.MinMessageBytes: with messages that small, a region
-		// restored from an older backup after retirements can wait on the
-		// retirement ledger for good, its peer too (PendingOps,
-		// AwaitingCatchUp and LedgerWaits say so: -rapid.seed=735149 with
-		// MinMessageBytes in place of 1500 here).
-		maxMsg := rapid.SampledFrom([]int{1500, 1 << 20}).Draw(rt, "maxMessageBytes")
+		maxMsg := rapid.SampledFrom([]int{crdt.MinMessageBytes, 1500, 1 << 20}).Draw(rt, "maxMessageBytes")
 		h := newAccidents(rt, n, antiEntropy, maxMsg, func(c *cluster) {
 			c.older = true
 			c.orset = true
