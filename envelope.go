@@ -133,6 +133,12 @@ const (
 	flagDigestPart
 	flagWriter // second format version: the sender's epoch follows FirstSeq
 	flagRetire // second format version: a retirement section ends the message
+	// flagEntryPart (second format version): a part of a ledger entry
+	// (see entryPart) follows the retirement section. A release that
+	// does not know it refuses the message whole; it is sent only in a
+	// message of its own, for an entry no message to the peer can carry
+	// whole.
+	flagEntryPart
 )
 
 // envelopeVersion is the format version engine messages are written in.
@@ -280,6 +286,9 @@ func (e *envelope) encodeAs(version int) ([]byte, error) {
 			w.Fail(errors.New("a retirement section in a message of the first format"))
 		}
 		flags |= flagRetire
+		if e.Retire.Part != nil {
+			flags |= flagEntryPart
+		}
 	}
 	w.Uint(flags)
 	if e.Broadcast {
@@ -380,6 +389,9 @@ func (e *envelope) encodeAs(version int) ([]byte, error) {
 	}
 	if e.Retire != nil {
 		e.Retire.encode(w)
+		if e.Retire.Part != nil {
+			e.Retire.Part.encode(w)
+		}
 	}
 	b, err := w.Bytes()
 	if err != nil {
@@ -410,7 +422,7 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	v2 := r.Version() >= 2
 	known := uint64(flagWantDigest | flagDigest | flagBroadcast | flagChunk | flagChunkAck | flagDigestPart)
 	if v2 {
-		known |= flagWriter | flagRetire
+		known |= flagWriter | flagRetire | flagEntryPart
 	}
 	e := &envelope{From: ReplicaID(r.Replica())}
 	noTo := r.IsNil()
@@ -580,6 +592,13 @@ func decodeEnvelope(msg []byte, lim codec.Limits) (*envelope, error) {
 	}
 	if flags&flagRetire != 0 {
 		e.Retire = decodeRetire(r)
+	}
+	if flags&flagEntryPart != 0 {
+		if e.Retire == nil {
+			r.Fail("a ledger entry's part without a retirement section")
+		} else {
+			e.Retire.Part = decodeEntryPart(r)
+		}
 	}
 	if e.Broadcast && r.Err() == nil && (e.StatesUpTo != 0 || e.CatchUp != 0 || len(e.States) > 0 || len(e.Digest) > 0 || e.HasChunk || len(e.ChunkAcks) > 0 ||
 		(e.Retire != nil && !e.Retire.onlyLens())) {

@@ -69,11 +69,15 @@ import (
 // with another ledger is set aside (and counted, PeerStats.LedgerWaits),
 // while the message carries the entries the receiver lacks. A replica
 // restored from an older snapshot thus takes the entries it missed before
-// anything else. Two different entries at one place of one list (which
-// agreement rules out, barring a replica that forged one) are counted
-// (Stats.LedgerConflicts) and logged, whether an entry or the list's hash
-// in a summary shows them, and the two replicas stay apart: neither takes
-// the other's later entries of that list.
+// anything else. An entry too large for any message to the peer (one
+// agreed by members of larger messages than the peer takes) goes in parts,
+// each in a message of its own, and the peer installs it once it holds
+// every part; a peer's digest names the limit of its messages even while
+// the data it carries is set aside. Two different entries at one place of
+// one list (which agreement rules out, barring a replica that forged one)
+// are counted (Stats.LedgerConflicts) and logged, whether an entry or the
+// list's hash in a summary shows them, and the two replicas stay apart:
+// neither takes the other's later entries of that list.
 //
 // The writers of a replica removed from the group ([Replica.RemovePeer] on
 // every replica) are proposed for retirement by the group's first replica
@@ -455,6 +459,35 @@ type retireSection struct {
 	Proposals []proposalMsg // the sender's proposals
 	Promises  []promiseMsg  // the sender's answers to the receiver's prepares
 	Accepteds []acceptedMsg // and to its accepts
+	// Part is a part of an entry the receiver lacks that no message to it
+	// carries whole (see entryPart); nil if none. It travels alone in a
+	// message of its own, under its own flag (see flagEntryPart).
+	Part *entryPart
+}
+
+// entryPart is one of Parts parts of the entry at Index of Name's list,
+// whose hash (retireEntry.hash(0)) is Hash: its writer and heir, and the
+// finals of one run of its objects, in order. An entry that names more
+// objects than a message to a peer of the smallest messages can carry
+// (agreed by members of larger messages, before the peer joined or
+// lowered its limit) travels so: the peer, whose ledger differs from the
+// others' until it holds the entry, would otherwise never take their data.
+type entryPart struct {
+	Name        ReplicaID
+	Index, Hash uint64
+	Part, Parts uint64
+	From, Heir  ReplicaID
+	Finals      []objFinal
+}
+
+// partsIn gathers the parts of one entry from a peer: the first part's
+// Name, Index, Hash and Parts say which entry, and got holds the finals of
+// each part received (nil for one not received yet).
+type partsIn struct {
+	head entryPart // Finals unused
+	got  [][]objFinal
+	left int
+	objs int // finals gathered
 }
 
 func (l *ledger) list(name ReplicaID) *nameList {
@@ -1102,13 +1135,139 @@ func (r *Replica) acceptFits(p *proposal, v retireEntry) bool {
 // the smallest size the accept of a writer of twenty objects seemed not
 // to fit, when it takes half the message. The caller holds r.mu.
 func (r *Replica) fitsAlone(p *peer, one *retireSection) bool {
+	return r.aloneBytes(p, one) <= r.limitTo(p)
+}
+
+// aloneBytes returns the encoded size of a message to p that carries the
+// retirement section one and nothing else, with the fields prepare fills
+// in at their widest (see fitsAlone); math.MaxInt if it does not encode.
+// The caller holds r.mu.
+func (r *Replica) aloneBytes(p *peer, one *retireSection) int {
 	sec := *one
 	sec.Sum = math.MaxUint64
 	env := envelope{From: r.id, To: p.id, Incarnation: math.MaxUint64,
 		Now:    clock.Timestamp{Wall: math.MinInt64, Logical: math.MaxUint32},
 		AckInc: math.MaxUint64, AckSeq: math.MaxUint64, CatchUpAck: math.MaxUint64, Retire: &sec}
 	msg, err := env.encode()
-	return err == nil && len(msg) <= r.limitTo(p)
+	if err != nil {
+		return math.MaxInt
+	}
+	return len(msg)
+}
+
+// maxPartsAtOnce bounds the parts of a cut entry that go with one message
+// (see retireOut): the next message sends the next ones.
+const maxPartsAtOnce = 4
+
+// cutEntry cuts the entry le, which no message to p carries whole, into
+// parts that each fit in a message of its own to p (see entryPart), in
+// order of its finals; nil if a single final does not fit. The caller
+// holds r.mu.
+func (r *Replica) cutEntry(p *peer, le ledgerEntry) []*entryPart {
+	head := entryPart{Name: le.Name, Index: le.Index, Hash: le.Entry.hash(0), Part: math.MaxUint64, Parts: math.MaxUint64,
+		From: le.Entry.From, Heir: le.Entry.Heir}
+	// A part without finals, its numbers at their widest, and 4 bytes
+	// for the finals' array header growing from 1 byte to 5.
+	base := r.aloneBytes(p, &retireSection{Part: &head}) + 4
+	limit := r.limitTo(p)
+	var parts []*entryPart
+	lo, used := 0, base
+	for i, f := range le.Entry.Finals {
+		n := strBytes(len(f.Object)) + uintBytes(f.Final)
+		if used+n > limit {
+			if i == lo {
+				return nil
+			}
+			parts = append(parts, &entryPart{Finals: le.Entry.Finals[lo:i]})
+			lo, used = i, base
+			if used+n > limit {
+				return nil
+			}
+		}
+		used += n
+	}
+	parts = append(parts, &entryPart{Finals: le.Entry.Finals[lo:]})
+	if len(parts) < 2 {
+		return nil // it fits whole: not for cutting
+	}
+	for i, m := range parts {
+		m.Name, m.Index, m.Hash, m.From, m.Heir = head.Name, head.Index, head.Hash, head.From, head.Heir
+		m.Part, m.Parts = uint64(i), uint64(len(parts))
+	}
+	return parts
+}
+
+// strBytes bounds the encoded size of a string of n bytes, and uintBytes
+// that of the unsigned integer x.
+func strBytes(n int) int {
+	switch {
+	case n < 32:
+		return n + 1
+	case n < 1<<8:
+		return n + 2
+	case n < 1<<16:
+		return n + 3
+	}
+	return n + 5
+}
+
+func uintBytes(x uint64) int {
+	switch {
+	case x < 1<<7:
+		return 1
+	case x < 1<<8:
+		return 2
+	case x < 1<<16:
+		return 3
+	case x < 1<<32:
+		return 5
+	}
+	return 9
+}
+
+// takePart takes in the part m of an entry from p (see entryPart), and
+// installs the entry once every part of it arrived, as an entry received
+// whole. Parts of another entry than those gathered start over. The
+// caller holds r.mu.
+func (r *Replica) takePart(p *peer, m *entryPart) {
+	l := &r.led
+	if m.Index != l.len(m.Name) {
+		return // a place of the list filled here already, or not reached yet
+	}
+	g := p.partsIn
+	if g == nil || g.head.Name != m.Name || g.head.Index != m.Index || g.head.Hash != m.Hash || g.head.Parts != m.Parts ||
+		g.head.From != m.From || g.head.Heir != m.Heir {
+		head := *m
+		head.Finals = nil
+		g = &partsIn{head: head, got: make([][]objFinal, m.Parts), left: int(m.Parts)}
+		p.partsIn = g
+	}
+	if g.got[m.Part] != nil {
+		return // received again
+	}
+	if g.objs+len(m.Finals) > 2*maxEntryObjects {
+		// More finals than an entry may hold (see finalsFit).
+		p.partsIn = nil
+		p.refuse(ReasonMalformed)
+		return
+	}
+	g.got[m.Part] = m.Finals
+	g.left--
+	g.objs += len(m.Finals)
+	if g.left > 0 {
+		return
+	}
+	p.partsIn = nil
+	e := retireEntry{From: m.From, Heir: m.Heir, Finals: slices.Concat(g.got...)}
+	if e.hash(0) != m.Hash || e.check(m.Name) != nil || !finalsFit(e.Finals) || l.retired[string(e.From)] {
+		p.refuse(ReasonMalformed)
+		return
+	}
+	if r.ledgerFull(m.Name) {
+		p.refuse(ReasonLedgerFull)
+		return
+	}
+	r.installEntry(m.Name, e)
 }
 
 // installEntry appends e to name's list and renames its writer in every
@@ -1333,6 +1492,16 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) (due bool, alone
 					if one := goAlone(&retireSection{Entries: []ledgerEntry{le}}); one != nil {
 						alone = append(alone, one)
 						entryAlone = true
+					} else if parts := r.cutEntry(p, le); parts != nil {
+						// Agreed by members of larger messages than
+						// the peer's: it goes in parts, the next few
+						// with each message.
+						for k := range min(len(parts), maxPartsAtOnce) {
+							m := parts[(p.partsOut+uint64(k))%uint64(len(parts))]
+							alone = append(alone, &envelope{Retire: &retireSection{Sum: l.sum, Part: m}})
+						}
+						p.partsOut += uint64(min(len(parts), maxPartsAtOnce))
+						entryAlone = true
 					} else {
 						r.log.Warn("a retirement entry does not fit in a message", "peer", string(p.id), "name", string(nl.Name), "index", i)
 					}
@@ -1540,6 +1709,9 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 				r.log.Error("retirement lists differ", "peer", string(p.id), "name", string(le.Name), "index", le.Index)
 			}
 		}
+	}
+	if sec.Part != nil {
+		r.takePart(p, sec.Part)
 	}
 	// A sender proposes once per list in a message (see retireOut): a
 	// list named again is refused, or a message of maxProposals prepares
@@ -1764,7 +1936,33 @@ func getEntry(r *codec.Reader) retireEntry {
 // onlyLens reports whether the section says nothing but the sender's
 // ledger's sum and summary.
 func (s *retireSection) onlyLens() bool {
-	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0
+	return len(s.Entries) == 0 && len(s.Proposals) == 0 && len(s.Promises) == 0 && len(s.Accepteds) == 0 && s.Part == nil
+}
+
+func (m *entryPart) encode(w *codec.Writer) {
+	w.Array(7)
+	w.String(string(m.Name))
+	w.Uint(m.Index)
+	w.Uint(m.Hash)
+	w.Uint(m.Part)
+	w.Uint(m.Parts)
+	putEntry(w, retireEntry{From: m.From, Heir: m.Heir, Finals: m.Finals})
+}
+
+// decodeEntryPart reads a part written by encode: at most maxEntryObjects
+// parts, each of one final at least.
+func decodeEntryPart(r *codec.Reader) *entryPart {
+	if n := r.ArrayLen(); r.Err() == nil && n != 7 {
+		r.Fail("ledger entry part with %d fields", n)
+		return nil
+	}
+	m := &entryPart{Name: ReplicaID(r.String()), Index: r.Uint(), Hash: r.Uint(), Part: r.Uint(), Parts: r.Uint()}
+	e := getEntry(r)
+	m.From, m.Heir, m.Finals = e.From, e.Heir, e.Finals
+	if r.Err() == nil && (m.Parts < 2 || m.Parts > maxEntryObjects || m.Part >= m.Parts || len(m.Finals) == 0) {
+		r.Fail("ledger entry part %d of %d, of %d finals", m.Part, m.Parts, len(m.Finals))
+	}
+	return m
 }
 
 // size bounds the section's encoded size: a string of a name or an

@@ -134,6 +134,11 @@ type peer struct {
 	retLens     map[ReplicaID]nameLen
 	retPromises map[ReplicaID]*promiseMsg // by name
 	retAccepted map[ReplicaID]acceptedMsg // by name
+	// partsIn gathers the parts of an entry the peer sends cut (see
+	// entryPart); partsOut counts the parts sent to it, so that each
+	// message sends the next ones.
+	partsIn  *partsIn
+	partsOut uint64
 
 	stats peerCounters
 }
@@ -1858,6 +1863,19 @@ func (r *Replica) apply(p *peer, env *envelope, size int) (changed []string, err
 	}
 	r.truncateLog()
 
+	if env.HasDigest {
+		// The limit the peer's digest (or this part of it) names says how
+		// large a message it takes, nothing of its data: it is taken even
+		// while the ledgers differ. Were it set aside with the data, a
+		// peer of smaller messages whose ledger lacks an entry would
+		// refuse every message too large for it, the entry's among them,
+		// for good.
+		for _, d := range env.Digest {
+			if n, ok := limitOf(d); ok && n != p.limit {
+				r.learnLimit(p, n)
+			}
+		}
+	}
 	if !r.retireIn(p, env.Retire, env.Incarnation) {
 		// The two ledgers of retired writers differ, so the same dot may
 		// have two names: the message's data waits until they agree (its
