@@ -482,11 +482,11 @@ type entryPart struct {
 
 // partsIn gathers the parts of one entry from a peer: the first part's
 // Name, Index, Hash and Parts say which entry, and got holds the finals of
-// each part received (nil for one not received yet).
+// each part received, by its number (a map, not a slice of Parts, so that
+// a part claiming thousands of others costs what it carries).
 type partsIn struct {
 	head entryPart // Finals unused
-	got  [][]objFinal
-	left int
+	got  map[uint64][]objFinal
 	objs int // finals gathered
 }
 
@@ -1239,10 +1239,10 @@ func (r *Replica) takePart(p *peer, m *entryPart) {
 		g.head.From != m.From || g.head.Heir != m.Heir {
 		head := *m
 		head.Finals = nil
-		g = &partsIn{head: head, got: make([][]objFinal, m.Parts), left: int(m.Parts)}
+		g = &partsIn{head: head, got: map[uint64][]objFinal{}}
 		p.partsIn = g
 	}
-	if g.got[m.Part] != nil {
+	if _, ok := g.got[m.Part]; ok {
 		return // received again
 	}
 	if g.objs+len(m.Finals) > 2*maxEntryObjects {
@@ -1252,13 +1252,16 @@ func (r *Replica) takePart(p *peer, m *entryPart) {
 		return
 	}
 	g.got[m.Part] = m.Finals
-	g.left--
 	g.objs += len(m.Finals)
-	if g.left > 0 {
+	if uint64(len(g.got)) < m.Parts {
 		return
 	}
 	p.partsIn = nil
-	e := retireEntry{From: m.From, Heir: m.Heir, Finals: slices.Concat(g.got...)}
+	finals := make([]objFinal, 0, g.objs)
+	for i := range m.Parts {
+		finals = append(finals, g.got[i]...)
+	}
+	e := retireEntry{From: m.From, Heir: m.Heir, Finals: finals}
 	if e.hash(0) != m.Hash || e.check(m.Name) != nil || !finalsFit(e.Finals) || l.retired[string(e.From)] {
 		p.refuse(ReasonMalformed)
 		return
