@@ -392,7 +392,8 @@ type ledgerEntry struct {
 // none), holds Counts of the candidate per object, and has peer set
 // Members. A promise of a ballot higher than the proposer's answers a
 // proposal the member refused, having promised B: the proposer raises its
-// ballot past B.
+// ballot past B. Such a refusal carries refusedCounts for Counts (see
+// refusal).
 type promiseMsg struct {
 	Name    ReplicaID
 	Index   uint64
@@ -1566,7 +1567,7 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) (due bool, alone
 			if !promiseAlone {
 				pm := *p.retPromises[name]
 				one := goAlone(&retireSection{Promises: []promiseMsg{pm}})
-				if one == nil && len(pm.Counts) > 0 {
+				if one == nil && len(pm.Counts) > 0 && !pm.refusal() {
 					// Counts too large even for a message of their own
 					// (a writer of some eighty objects, in the smallest
 					// messages): reported as those of a writer of too
@@ -1751,14 +1752,22 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			// Promised to a higher ballot, perhaps of a run of the
 			// proposer gone for good: say which, so that it can pass it.
 			// It is the promise as this replica would make it again,
-			// holding nothing of a candidate: were it to reach the run
-			// of that ballot (two runs share the name's address), that
-			// run learns no more than the truth, and asks again.
+			// with refusedCounts for the candidate's counts: were it to
+			// reach the run of that ballot (two runs share the name's
+			// address), that run learns no more than the truth, and
+			// waits for the answer to its own prepare (see refusal). An
+			// answer of that ballot not sent yet, the promise with the
+			// counts, says all the refusal would: it stays, or the run
+			// of that ballot would never have it.
 			if p.retPromises == nil {
 				p.retPromises = map[ReplicaID]*promiseMsg{}
 			}
+			if pm := p.retPromises[m.Name]; pm != nil && pm.Index == m.Index && pm.B == nl.promised {
+				p.needAck = true
+				continue
+			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: nl.promised, AccB: nl.accepted, Value: nl.value,
-				Members: r.membersHash(), seq: l.voteSeq}
+				Counts: refusedCounts, Members: r.membersHash(), seq: l.voteSeq}
 			p.needAck = true
 			continue
 		}
@@ -1810,6 +1819,10 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			// what passes these checks): adopted, it would be proposed
 			// for ever, and kept as this replica's own accepted value.
 			p.refuse(ReasonMalformed)
+		case pm.B == pr.b && pm.refusal():
+			// The member's refusal of another run's prepare under this
+			// name, which reached this run: no answer to this run's
+			// prepare, which it answers (or answered) on its own.
 		case pm.B == pr.b:
 			pr.promises[p.id] = pm
 		case pm.B.cmp(pr.b) > 0:
@@ -1920,6 +1933,25 @@ func finalsFit(fs []objFinal) bool {
 // It decodes, and equals no count a replica reports (no count is zero),
 // so the proposer does not agree: such a writer cannot be retired.
 var tooManyCounts = []objFinal{{}}
+
+// refusedCounts stands, in a promise that answers a prepare the member
+// refused, having promised a higher ballot B (see retireIn), for the
+// counts it does not carry: it names the empty object, which no object
+// is, so a release that does not know it takes it for counts that
+// differ from its own. Two runs of one name (a second process) share its
+// address, so the refusal of one run's prepare may reach the other, the
+// one B is of: that run must not take it for the member's answer to its
+// own prepare, which carries the candidate's counts. A refusal with no
+// counts at all, taken so, made the run find the member's counts
+// different from its own, give the proposal up, and propose the
+// candidate again only 16 anti-entropy rounds later.
+var refusedCounts = []objFinal{{Final: 1}}
+
+// refusal reports whether pm answers a prepare the member refused (see
+// refusedCounts).
+func (pm *promiseMsg) refusal() bool {
+	return len(pm.Counts) == 1 && pm.Counts[0] == refusedCounts[0]
+}
 
 // promisedCounts returns counts as a promise carries them: tooManyCounts
 // if they name more than an entry may.

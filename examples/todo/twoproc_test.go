@@ -80,14 +80,17 @@ func TestTwoProcessesUnderOneRegionName(t *testing.T) {
 			t.Errorf("lost %q, which eu-west-1 took from the second process: converged on %v", title, got)
 		}
 	}
-	// Retiring the crashed run's writer can take longer: in about one run
-	// in twenty, on a loaded machine, a proposal crossed by the second
-	// process's messages completes only some 1,200 ticks later. Tick until
-	// both regions have retired one, within a bound.
+	// The regions propose the retirement of a finished writer once per
+	// AntiEntropyTicks (100 by default), and a proposal crossed by the
+	// second process's (eu-west-1 refuses the lower ballot, and tells
+	// us-east-1's address so) is agreed within the 4*RetransmitTicks (12)
+	// its prepare is sent again in, plus a round trip per phase: a
+	// retirement has had 630 ticks by now. Tick at most one more proposal
+	// round and its retransmissions.
 	retiredAtBoth := func() bool {
 		return c.region(east).replica.Stats().RetiredWriters > 0 && c.region(west).replica.Stats().RetiredWriters > 0
 	}
-	for i := 0; i < 3000 && !retiredAtBoth(); i++ {
+	for i := 0; i < 100+4*3 && !retiredAtBoth(); i++ {
 		c.tickAll()
 	}
 	for _, n := range []crdt.ReplicaID{east, west} {
