@@ -447,6 +447,18 @@ type Config struct {
 	// converges without them: acknowledged ops, and catch-ups that are
 	// asked for until confirmed, bring every peer up to date. They are a
 	// safety net for state that went wrong some other way.
+	//
+	// It also paces the retirement of finished writers (see [Retirer]):
+	// a replica looks for writers to retire once every AntiEntropyTicks
+	// (every 64 ticks if negative), and one whose proposal was refused
+	// for a higher ballot proposes again above it at the next such tick.
+	// A proposal that finds, after 4*RetransmitTicks, that the members
+	// do not all hold the same events of its writer (a second process
+	// under the name still writes under it) is given up, and that writer
+	// is proposed again only 16*AntiEntropyTicks later (16 ticks if
+	// negative), so that the name's other finished writers go first
+	// rather than wait behind it: a deliberate wait, which delays only
+	// the shrinking of metadata, never a write.
 	AntiEntropyTicks int
 
 	// CompressAbove is the size in bytes from which a state, or a part of
