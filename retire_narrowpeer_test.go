@@ -3,13 +3,10 @@ package crdt_test
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/clock"
 	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 )
@@ -105,27 +102,4 @@ func ledgerWaits(st crdt.Stats) uint64 {
 		n += p.LedgerWaits
 	}
 	return n
-}
-
-// startWideAt starts region id as startWide does, with messages of at most
-// limit bytes.
-func startWideAt(t *testing.T, net *memnet.Network, now *int64, ids []crdt.ReplicaID, id crdt.ReplicaID, objects, limit int,
-	key [32]byte, snap []byte, reps map[crdt.ReplicaID]*crdt.Replica, sets map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]) {
-	t.Helper()
-	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
-		Clock: clock.New(clock.WithSource(func() int64 { return *now })), AntiEntropyTicks: 20,
-		MaxMessageBytes: limit, Entropy: rand.NewChaCha8(key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets[id] = nil
-	for i := range objects {
-		h, err := crdt.Register(r, fmt.Sprintf("object-%03d", i), orset.New[string](id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets[id] = append(sets[id], h)
-	}
-	attachRestored(t, net, r, snap, ids...)
-	reps[id] = r
 }

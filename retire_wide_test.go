@@ -221,21 +221,32 @@ func wideWriterThenNarrow(t *testing.T, objects int) {
 }
 
 // startWide starts region id, a peer of every other of ids, at
-// MinMessageBytes, reading the clock *now, with the entropy of key, and
-// objects orsets, which it records in sets, as it records the replica in
-// reps; restored from snap if not nil; attached to net.
+// MinMessageBytes (see startWideAt).
 func startWide(t *testing.T, net *memnet.Network, now *int64, ids []crdt.ReplicaID, id crdt.ReplicaID, objects int,
+	key [32]byte, snap []byte, reps map[crdt.ReplicaID]*crdt.Replica, sets map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]) {
+	t.Helper()
+	startWideAt(t, net, now, ids, id, objects, crdt.MinMessageBytes, key, snap, reps, sets)
+}
+
+// startWideAt starts region id, a peer of every other of ids, with
+// messages of at most limit bytes, reading the clock *now, with the
+// entropy of key, and objects orsets named object-00, object-01, ...
+// (three digits from a hundred objects), which it records in sets, as it
+// records the replica in reps; restored from snap if not nil; attached to
+// net.
+func startWideAt(t *testing.T, net *memnet.Network, now *int64, ids []crdt.ReplicaID, id crdt.ReplicaID, objects, limit int,
 	key [32]byte, snap []byte, reps map[crdt.ReplicaID]*crdt.Replica, sets map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]) {
 	t.Helper()
 	r, err := crdt.NewReplica(crdt.Config{ID: id, Transport: net.Transport(id),
 		Clock: clock.New(clock.WithSource(func() int64 { return *now })), AntiEntropyTicks: 20,
-		MaxMessageBytes: crdt.MinMessageBytes, Entropy: rand.NewChaCha8(key)})
+		MaxMessageBytes: limit, Entropy: rand.NewChaCha8(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	digits := max(2, len(fmt.Sprint(objects-1)))
 	sets[id] = nil
 	for i := range objects {
-		h, err := crdt.Register(r, fmt.Sprintf("object-%02d", i), orset.New[string](id))
+		h, err := crdt.Register(r, fmt.Sprintf("object-%0*d", digits, i), orset.New[string](id))
 		if err != nil {
 			t.Fatal(err)
 		}
