@@ -1,10 +1,7 @@
 package lwwmap
 
 import (
-	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/activeactive/crdt/clock"
@@ -166,19 +163,7 @@ func TestCollectedEncoding(t *testing.T) {
 	if got[0] != 2 {
 		t.Fatalf("format version %d, want 2", got[0])
 	}
-	path := filepath.Join("testdata", "collected_state.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
-	}
+	want := golden(t, "collected_state.golden", got)
 	var back Map[string, string]
 	if err := back.UnmarshalBinary(want); err != nil {
 		t.Fatal(err)

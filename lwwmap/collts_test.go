@@ -228,19 +228,7 @@ func TestSnapshotEncoding(t *testing.T) {
 	if got[0] != 3 {
 		t.Fatalf("format version %d, want 3", got[0])
 	}
-	path := filepath.Join("testdata", "collected_snapshot_v3.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
-	}
+	want := golden(t, "collected_snapshot_v3.golden", got)
 	var back Map[string, string]
 	if err := back.UnmarshalBinary(want); err != nil {
 		t.Fatal(err)

@@ -132,22 +132,7 @@ func TestGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", name)
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
-			}
+			golden(t, name, got)
 		})
 	}
 	// The golden ops of version 3, built by hand from the layout: us-east-1
@@ -666,4 +651,27 @@ func TestMergeTranslatesReplicaTables(t *testing.T) {
 			t.Fatalf("%s differs after merging all:\n%s\n%s", m.ID(), dump(m), dump(all))
 		}
 	}
+}
+
+// golden compares got with the golden file testdata/name, which -update
+// writes first, and returns the file's bytes.
+func golden(t *testing.T, name string, got []byte) []byte {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
+	}
+	return want
 }

@@ -54,19 +54,7 @@ func TestTTLGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", name)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("encoding changed:\n got %x\nwant %x", got, want)
-			}
+			golden(t, name, got)
 		})
 	}
 	// The golden bytes decode to the same state and ops.
