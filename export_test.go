@@ -159,3 +159,12 @@ func FarPartMessages() ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// LedgerAccepted reports whether the replica, as a member, holds an
+// accepted value for the next entry of name's list.
+func (r *Replica) LedgerAccepted(name ReplicaID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	nl := r.led.lists[name]
+	return nl != nil && !nl.accepted.zero()
+}

@@ -1629,7 +1629,18 @@ func (r *Replica) retireOut(p *peer, env *envelope, budget int) (due bool, alone
 		sec.Proposals = append(sec.Proposals, m)
 		if !fits() {
 			sec.Proposals = sec.Proposals[:len(sec.Proposals)-1]
-			if one := goAlone(&retireSection{Proposals: []proposalMsg{m}}); one != nil {
+			one := goAlone(&retireSection{Proposals: []proposalMsg{m}})
+			if one == nil && m.Accept != nil {
+				// An accept that fitted no longer does: the peer restarted
+				// with smaller messages, or its limit was learned late.
+				// Its prepare, of the same ballot, asks it instead
+				// whether it accepted (see retireIn): a member that did
+				// says so in an acceptance, which fits, where its promise,
+				// carrying the value, may not.
+				m.Accept, m.Cand = nil, pr.cand
+				one = goAlone(&retireSection{Proposals: []proposalMsg{m}})
+			}
+			if one != nil {
 				alone = append(alone, one)
 			} else {
 				r.log.Warn("a retirement proposal does not fit in a message", "peer", string(p.id), "name", string(name))
@@ -1800,6 +1811,20 @@ func (r *Replica) retireIn(p *peer, sec *retireSection, inc uint64) bool {
 			}
 			p.retPromises[m.Name] = &promiseMsg{Name: m.Name, Index: m.Index, B: m.B, AccB: nl.accepted, Value: nl.value,
 				Members: r.membersHash(), counts: true, cand: m.Cand, seq: l.voteSeq}
+			if nl.accepted == m.B {
+				// This replica accepted the proposer's value at this very
+				// ballot: the prepare is a late copy, or it stands for an
+				// accept that no longer fits in a message to this
+				// replica (see retireOut), whose acceptance was lost (a
+				// restart with smaller messages). Say it accepted: the
+				// promise, carrying the value, may fit no message either,
+				// and the proposer would wait for good, its name's list
+				// taking no entry again.
+				if p.retAccepted == nil {
+					p.retAccepted = map[ReplicaID]acceptedMsg{}
+				}
+				p.retAccepted[m.Name] = acceptedMsg{Name: m.Name, Index: m.Index, B: m.B, seq: l.voteSeq}
+			}
 			p.needAck = true
 		}
 	}
