@@ -1174,7 +1174,7 @@ func (r *Replica) cutEntry(p *peer, le ledgerEntry) []*entryPart {
 	var parts []*entryPart
 	lo, used := 0, base
 	for i, f := range le.Entry.Finals {
-		n := strBytes(len(f.Object)) + uintBytes(f.Final)
+		n := codec.StringLen(len(f.Object)) + codec.UintLen(f.Final)
 		if used+n > limit {
 			if i == lo {
 				return nil
@@ -1196,34 +1196,6 @@ func (r *Replica) cutEntry(p *peer, le ledgerEntry) []*entryPart {
 		m.Part, m.Parts = uint64(i), uint64(len(parts))
 	}
 	return parts
-}
-
-// strBytes bounds the encoded size of a string of n bytes, and uintBytes
-// that of the unsigned integer x.
-func strBytes(n int) int {
-	switch {
-	case n < 32:
-		return n + 1
-	case n < 1<<8:
-		return n + 2
-	case n < 1<<16:
-		return n + 3
-	}
-	return n + 5
-}
-
-func uintBytes(x uint64) int {
-	switch {
-	case x < 1<<7:
-		return 1
-	case x < 1<<8:
-		return 2
-	case x < 1<<16:
-		return 3
-	case x < 1<<32:
-		return 5
-	}
-	return 9
 }
 
 // takePart takes in the part m of an entry from p (see entryPart), and

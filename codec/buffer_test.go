@@ -199,6 +199,14 @@ func TestValueLenIsWhatPutValueWrites(t *testing.T) {
 	if UintLen(300) != 3 || ArrayLen(15) != 1 || ArrayLen(16) != 3 || ArrayLen(1<<16) != 5 {
 		t.Error("UintLen or ArrayLen off")
 	}
+	for _, n := range []int{0, 31, 32, 255, 256, 1<<16 - 1, 1 << 16} {
+		w := NewWriter(KindSet, 0)
+		before := w.Len()
+		w.String(strings.Repeat("x", n))
+		if got := w.Len() - before; StringLen(n) != got {
+			t.Errorf("StringLen(%d) = %d, Writer.String wrote %d", n, StringLen(n), got)
+		}
+	}
 }
 
 // TestPutValueOfWritesWhatPutValueDoes: the function chosen once per type

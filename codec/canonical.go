@@ -122,6 +122,10 @@ func headLen(h byte) int {
 // UintLen returns the number of bytes [Writer.Uint] writes for u.
 func UintLen(u uint64) int { return headLen(uintHead(u)) }
 
+// StringLen returns the number of bytes [Writer.String] writes for a
+// string of n bytes, its header included.
+func StringLen(n int) int { return headLen(strHead(n)) + n }
+
 // ArrayLen returns the number of bytes [Writer.Array] writes for an array
 // of n values.
 func ArrayLen(n int) int { return headLen(arrayHead(n)) }
