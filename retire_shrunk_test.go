@@ -1,13 +1,9 @@
 package crdt_test
 
 import (
-	"context"
-	"encoding/binary"
 	"testing"
-	"time"
 
 	"github.com/activeactive/crdt"
-	"github.com/activeactive/crdt/memnet"
 	"github.com/activeactive/crdt/orset"
 )
 
@@ -20,42 +16,15 @@ import (
 // accepted fit any message to a: the writer must still be retired at
 // both, and a later writer of a's after it.
 func TestAcceptedBeforeTheMemberShrankItsMessages(t *testing.T) {
-	const objects = 150
-	ctx := context.Background()
-	net := memnet.New(13)
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano()
-	ids := []crdt.ReplicaID{"region-a", "region-b"}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	sets := map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]{}
-	var starts uint64
-	start := func(id crdt.ReplicaID, limit int, snap []byte) {
-		starts++
-		var key [32]byte
-		binary.LittleEndian.PutUint64(key[:], starts)
-		startWideAt(t, net, &now, ids, id, objects, limit, key, snap, reps, sets)
-	}
-	save := func(id crdt.ReplicaID) []byte {
-		var snap []byte
-		if err := reps[id].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
-	round := func() {
-		for _, id := range ids {
-			_ = reps[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-		now += int64(5 * time.Millisecond)
-	}
+	w := newWideRegions(t, 13, 150)
+	reps, sets, net := w.reps, w.sets, w.net
+	save, round := w.save, w.round
 	restart := func(id crdt.ReplicaID, limit int) {
-		snap := save(id)
-		net.Detach(id)
-		start(id, limit, snap)
+		w.restart(id, limit)
 		save(id) // persistent: its ops leave once saved
 	}
-	for _, id := range ids {
-		start(id, 1<<20, nil)
+	for _, id := range w.ids {
+		w.start(id, 1<<20, nil)
 	}
 	for _, h := range sets["region-a"] {
 		_ = h.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add("wide"), nil })
@@ -88,17 +57,17 @@ func TestAcceptedBeforeTheMemberShrankItsMessages(t *testing.T) {
 	round()
 	restart("region-b", crdt.MinMessageBytes)
 	net.HealAll()
-	retired := func(w crdt.ReplicaID) bool {
-		return reps["region-a"].LedgerRetired(w) && reps["region-b"].LedgerRetired(w)
+	retired := func(writer crdt.ReplicaID) bool {
+		return reps["region-a"].LedgerRetired(writer) && reps["region-b"].LedgerRetired(writer)
 	}
-	rounds := func(w crdt.ReplicaID, what string) {
+	rounds := func(writer crdt.ReplicaID, what string) {
 		t.Helper()
-		for i := 0; !retired(w); i++ {
+		for i := 0; !retired(writer); i++ {
 			if i == 200 {
 				sa, sb := reps["region-a"].Stats(), reps["region-b"].Stats()
 				t.Fatalf("%s writer %s not retired after %d rounds: a %v (retired writers %d, holds an accepted value %v), b %v (retired writers %d, holds an accepted value %v)",
-					what, w, i, reps["region-a"].LedgerRetired(w), sa.RetiredWriters, reps["region-a"].LedgerAccepted("region-a"),
-					reps["region-b"].LedgerRetired(w), sb.RetiredWriters, reps["region-b"].LedgerAccepted("region-a"))
+					what, writer, i, reps["region-a"].LedgerRetired(writer), sa.RetiredWriters, reps["region-a"].LedgerAccepted("region-a"),
+					reps["region-b"].LedgerRetired(writer), sb.RetiredWriters, reps["region-b"].LedgerAccepted("region-a"))
 			}
 			round()
 			save("region-a")
@@ -111,7 +80,7 @@ func TestAcceptedBeforeTheMemberShrankItsMessages(t *testing.T) {
 	next := reps["region-a"].Writer()
 	restart("region-a", 1<<20)
 	rounds(next, "later")
-	for _, id := range ids {
+	for _, id := range w.ids {
 		if st := reps[id].Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
 			t.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
 		}

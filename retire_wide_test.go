@@ -43,84 +43,52 @@ func TestRetireWriterOfThirtyObjectsInSmallestMessages(t *testing.T) {
 }
 
 func retireWriterOfManyObjects(t *testing.T, objects int) {
-	ctx := context.Background()
-	net := memnet.New(5)
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano()
-	ids := []crdt.ReplicaID{"region-a", "region-b"}
-	reps := map[crdt.ReplicaID]*crdt.Replica{}
-	sets := map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]{}
-	var starts uint64
-	start := func(id crdt.ReplicaID, snap []byte) {
-		starts++
-		var key [32]byte
-		binary.LittleEndian.PutUint64(key[:], starts)
-		startWide(t, net, &now, ids, id, objects, key, snap, reps, sets)
-	}
-	round := func() {
-		for _, id := range ids {
-			_ = reps[id].Tick(ctx)
-		}
-		net.DeliverAll(ctx)
-		now += int64(5 * time.Millisecond)
-	}
+	w := newWideRegions(t, 5, objects)
 	write := func(tag string) {
-		for _, id := range ids {
-			for _, h := range sets[id] {
+		for _, id := range w.ids {
+			for _, h := range w.sets[id] {
 				_ = h.Update(func(s *orset.Set[string]) (crdt.Op, error) { return s.Add(string(id) + tag), nil })
 			}
 		}
 	}
-	for _, id := range ids {
-		start(id, nil)
+	for _, id := range w.ids {
+		w.start(id, crdt.MinMessageBytes, nil)
 	}
 	write("-1")
 	for range 50 {
-		round()
+		w.round()
 	}
 	// region-a restarts from a snapshot: its first run's writer is
 	// finished, and named in every object.
-	old := reps["region-a"].Writer()
-	var snap []byte
-	if err := reps["region-a"].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	net.Detach("region-a")
-	start("region-a", snap)
+	old := w.reps["region-a"].Writer()
+	w.restart("region-a", crdt.MinMessageBytes)
 	write("-2")
 	// Restored, region-a is persistent: its ops leave once saved.
-	if err := reps["region-a"].SaveSnapshot(func([]byte) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; !reps["region-a"].LedgerRetired(old) || !reps["region-b"].LedgerRetired(old); i++ {
+	w.save("region-a")
+	for i := 0; !w.reps["region-a"].LedgerRetired(old) || !w.reps["region-b"].LedgerRetired(old); i++ {
 		if i == 2000 {
 			t.Fatalf("writer %s of %d objects not retired after %d rounds: a %v, b %v", old, objects, i,
-				reps["region-a"].LedgerRetired(old), reps["region-b"].LedgerRetired(old))
+				w.reps["region-a"].LedgerRetired(old), w.reps["region-b"].LedgerRetired(old))
 		}
-		round()
+		w.round()
 	}
 	// A replica added to the group later takes the entry from the
 	// others before their data: its ledger differs from theirs until
 	// then.
-	ids = append(ids, "region-c")
-	start("region-c", nil)
-	for _, id := range ids[:2] {
-		if err := reps[id].AddPeer("region-c"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.join("region-c", crdt.MinMessageBytes)
 	has := func() bool {
 		found := false
-		sets["region-c"][0].Read(func(s *orset.Set[string]) { found = s.Contains("region-a-2") })
+		w.sets["region-c"][0].Read(func(s *orset.Set[string]) { found = s.Contains("region-a-2") })
 		return found
 	}
-	for i := 0; !reps["region-c"].LedgerRetired(old) || !has(); i++ {
+	for i := 0; !w.reps["region-c"].LedgerRetired(old) || !has(); i++ {
 		if i == 2000 {
-			t.Fatalf("a replica added later: entry taken %v, data taken %v after %d rounds", reps["region-c"].LedgerRetired(old), has(), i)
+			t.Fatalf("a replica added later: entry taken %v, data taken %v after %d rounds", w.reps["region-c"].LedgerRetired(old), has(), i)
 		}
-		round()
+		w.round()
 	}
-	for _, id := range ids {
-		if st := reps[id].Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
+	for _, id := range w.ids {
+		if st := w.reps[id].Stats(); st.RetireFailures != 0 || st.LedgerConflicts != 0 {
 			t.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
 		}
 	}
@@ -218,6 +186,78 @@ func wideWriterThenNarrow(t *testing.T, objects int) {
 			t.Fatalf("%s: %d refused retirements, %d ledger conflicts", id, st.RetireFailures, st.LedgerConflicts)
 		}
 	}
+}
+
+// wideRegions runs regions over memnet for the tests of retiring writers
+// of many objects: regions region-a and region-b to begin with, each
+// holding the same objects orsets (see startWideAt), their clocks reading
+// now, which moves 5ms a round.
+type wideRegions struct {
+	t       *testing.T
+	net     *memnet.Network
+	now     int64
+	objects int
+	starts  uint64 // the regions started, for the entropy of the next
+	ids     []crdt.ReplicaID
+	reps    map[crdt.ReplicaID]*crdt.Replica
+	sets    map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]
+}
+
+func newWideRegions(t *testing.T, seed uint64, objects int) *wideRegions {
+	return &wideRegions{t: t, net: memnet.New(seed), now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixNano(),
+		objects: objects, ids: []crdt.ReplicaID{"region-a", "region-b"},
+		reps: map[crdt.ReplicaID]*crdt.Replica{}, sets: map[crdt.ReplicaID][]*crdt.Handle[*orset.Set[string]]{}}
+}
+
+// start starts region id with messages of at most limit bytes, from snap
+// unless nil; each start draws other entropy.
+func (w *wideRegions) start(id crdt.ReplicaID, limit int, snap []byte) {
+	w.t.Helper()
+	w.starts++
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], w.starts)
+	startWideAt(w.t, w.net, &w.now, w.ids, id, w.objects, limit, key, snap, w.reps, w.sets)
+}
+
+// save saves region id's snapshot and returns it.
+func (w *wideRegions) save(id crdt.ReplicaID) []byte {
+	w.t.Helper()
+	var snap []byte
+	if err := w.reps[id].SaveSnapshot(func(b []byte) error { snap = b; return nil }); err != nil {
+		w.t.Fatal(err)
+	}
+	return snap
+}
+
+// restart stops region id and starts it again from its snapshot, with
+// messages of at most limit bytes.
+func (w *wideRegions) restart(id crdt.ReplicaID, limit int) {
+	w.t.Helper()
+	snap := w.save(id)
+	w.net.Detach(id)
+	w.start(id, limit, snap)
+}
+
+// join starts region id, new, with messages of at most limit bytes, and
+// adds it to the other regions' peers.
+func (w *wideRegions) join(id crdt.ReplicaID, limit int) {
+	w.t.Helper()
+	w.ids = append(w.ids, id)
+	w.start(id, limit, nil)
+	for _, other := range w.ids[:len(w.ids)-1] {
+		if err := w.reps[other].AddPeer(id); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// round ticks every region, delivers every message and moves the clocks.
+func (w *wideRegions) round() {
+	for _, id := range w.ids {
+		_ = w.reps[id].Tick(context.Background())
+	}
+	w.net.DeliverAll(context.Background())
+	w.now += int64(5 * time.Millisecond)
 }
 
 // startWide starts region id, a peer of every other of ids, at
