@@ -10,11 +10,5 @@ import (
 // comment on its package clause and on every exported name (see package
 // doccheck of the core module for what counts).
 func TestGodocOnEveryExportedName(t *testing.T) {
-	missing, err := doccheck.Missing(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range missing {
-		t.Error(m)
-	}
+	doccheck.TestDocs(t, ".")
 }

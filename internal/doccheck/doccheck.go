@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"testing"
 )
 
 // Missing parses every non-test Go file under root, skipping testdata
@@ -358,4 +359,31 @@ func examplesOf(dir string) (lib, runnable bool, err error) {
 		}
 	}
 	return lib, runnable, nil
+}
+
+// TestDocs fails t with one error for each exported name under root that
+// lacks a doc comment (see [Missing]), as a module's doc test calls it
+// with its own root.
+func TestDocs(t testing.TB, root string) {
+	t.Helper()
+	missing, err := Missing(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range missing {
+		t.Error(m)
+	}
+}
+
+// TestExamples fails t with one error for each package under root that
+// has no runnable example (see [WithoutExample]).
+func TestExamples(t testing.TB, root string) {
+	t.Helper()
+	without, err := WithoutExample(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range without {
+		t.Errorf("package %s has no runnable example", dir)
+	}
 }

@@ -10,23 +10,11 @@ import (
 // comment on its package clause and on every exported name (see package
 // doccheck of the core module for what counts).
 func TestGodocOnEveryExportedName(t *testing.T) {
-	missing, err := doccheck.Missing(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range missing {
-		t.Error(m)
-	}
+	doccheck.TestDocs(t, ".")
 }
 
 // TestRunnableExampleInEveryPackage holds this module's package to at
 // least one Example function whose output go test checks.
 func TestRunnableExampleInEveryPackage(t *testing.T) {
-	without, err := doccheck.WithoutExample(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range without {
-		t.Errorf("package %s has no runnable example", dir)
-	}
+	doccheck.TestExamples(t, ".")
 }
